@@ -1,0 +1,82 @@
+/*
+ * lifecycle: carries out the events of DESIGN §4. Each event is one registry transaction —
+ * the rule check (rules.h) against fresh state, the registry change, the audit row — and
+ * nothing is reported done before it commits. Slow work (key generation, signing) happens
+ * before the transaction opens; the rules are checked again inside it.
+ *
+ * Every call takes a struct lifecycle_ctx: the instance, this thread's registry connection,
+ * and who acts (the operator's name, for the audit row). Refusals are audited too.
+ */
+#ifndef JPKI_LIFECYCLE_H
+#define JPKI_LIFECYCLE_H
+
+#include <stddef.h>
+#include <openssl/evp.h>
+
+#include "ca/model.h"
+#include "ca/pki.h"
+#include "ca/store.h"
+#include "config/jerr.h"
+
+struct lifecycle_ctx {
+    struct pki *pki;
+    struct store *st;
+    const char *actor;
+};
+
+/* A list of serials an event changed. */
+struct serial_list {
+    char (*items)[JPKI_SERIAL_HEX_MAX + 1];
+    size_t count;
+};
+void serial_list_free(struct serial_list *l);
+
+int lifecycle_person_register(struct lifecycle_ctx *ctx, const struct person *p,
+                              struct jerr *err);
+int lifecycle_card_register(struct lifecycle_ctx *ctx, const struct card *c, struct jerr *err);
+
+enum issue_which { ISSUE_SIGN = 1, ISSUE_AUTH = 2, ISSUE_BOTH = 3 };
+
+struct issued_cert {
+    struct cert_rec rec;
+    unsigned char *der;  /* the certificate */
+    size_t der_len;
+    EVP_PKEY *key;       /* the generated subscriber key pair (NULL when the public key was
+                            supplied): for the card image only, never stored */
+};
+
+struct issue_result {
+    struct issued_cert certs[CA_KIND_COUNT];
+    size_t count;
+    struct serial_list superseded; /* good certificates this issuance revoked `superseded` */
+};
+void issue_result_free(struct issue_result *r); /* wipes and frees the keys too */
+
+/* Issues the certificates `which` asks for onto `card_id`. When pubkeys[ca] is non-NULL that
+ * public key is certified (not taken over), else a key pair is generated. */
+int lifecycle_issue(struct lifecycle_ctx *ctx, const char *card_id, int which,
+                    EVP_PKEY *const pubkeys[CA_KIND_COUNT], struct issue_result *out,
+                    struct jerr *err);
+
+/* Basic-info change: `p` carries the person's id and new facts. `revoked` lists the signing
+ * certificates revoked affiliationChanged (empty when none of the four facts changed). */
+int lifecycle_basic_info_change(struct lifecycle_ctx *ctx, const struct person *p,
+                                struct serial_list *revoked, struct jerr *err);
+
+int lifecycle_hold(struct lifecycle_ctx *ctx, const char *card_id, struct serial_list *held,
+                   struct jerr *err);
+
+/* Release: authentication certificates back to good (`released`); signing certificates stay
+ * held (`still_held`) and must be revoked and re-issued. */
+int lifecycle_release(struct lifecycle_ctx *ctx, const char *card_id,
+                      struct serial_list *released, struct serial_list *still_held,
+                      struct jerr *err);
+
+int lifecycle_revoke(struct lifecycle_ctx *ctx, const char *serial, int reason,
+                     struct jerr *err);
+int lifecycle_card_return(struct lifecycle_ctx *ctx, const char *card_id,
+                          struct serial_list *revoked, struct jerr *err);
+int lifecycle_death(struct lifecycle_ctx *ctx, const char *person_id,
+                    struct serial_list *revoked, struct jerr *err);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * pki: the two certificate authorities of one instance (DESIGN §2, §3) — the key ceremony that
+ * creates them, and the loaded state the service signs with: for each CA its root
+ * certificate, its CA signer, its delegated OCSP signer certificate and key.
+ *
+ * Files under data_dir (all keys encrypted PKCS#8, 0600):
+ *   jpki.db                       the registry
+ *   keys/{sign,auth}-ca.key       CA keys
+ *   keys/{sign,auth}-ocsp.key     OCSP signer keys
+ *   certs/{sign,auth}-ca.pem      self-signed roots
+ *   certs/{sign,auth}-ocsp.pem    OCSP signer certificates
+ *   admin.token                   the first administrator token (0600)
+ *   crl/                          published CRLs
+ */
+#ifndef JPKI_PKI_H
+#define JPKI_PKI_H
+
+#include <stdbool.h>
+#include <openssl/x509.h>
+
+#include "ca/store.h"
+#include "config/config.h"
+#include "config/jerr.h"
+#include "keystore/signer.h"
+
+struct pki;
+
+struct pki_init_result {
+    char fingerprint[CA_KIND_COUNT][96]; /* SHA-256 of each root, "AB:CD:..." */
+    char admin_token_path[4096];
+};
+
+/* The key ceremony: creates data_dir, both CA keys, self-signed roots, an OCSP signer per CA,
+ * an empty registry (recording crl_partitions), and the first administrator token. Refuses
+ * (JERR_CONFLICT) when data_dir already holds an instance; touches nothing then. */
+int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_init_result *out,
+             struct jerr *err);
+
+/* Loads an instance: keys (with the passphrase), certificates; checks each key matches its
+ * certificate. Renews an OCSP signer certificate within 30 days of its end. */
+struct pki *pki_open(const struct jpki_config *cfg, const char *passphrase, struct jerr *err);
+void pki_free(struct pki *pki);
+
+const struct jpki_config *pki_config(const struct pki *pki);
+X509 *pki_get0_root(const struct pki *pki, enum ca_kind ca);
+X509 *pki_get0_ocsp_cert(const struct pki *pki, enum ca_kind ca);
+const struct signer *pki_get0_ca_signer(const struct pki *pki, enum ca_kind ca);
+const struct signer *pki_get0_ocsp_signer(const struct pki *pki, enum ca_kind ca);
+
+/* Opens a new registry connection for the calling thread. */
+struct store *pki_store_open(const struct pki *pki, struct jerr *err);
+
+/* SHA-256 fingerprint of a certificate as "AB:CD:..." (95 chars + NUL). */
+int pki_fingerprint(X509 *cert, char out[96], struct jerr *err);
+
+/* The CRL distribution point URL of `partition` of `ca` (what goes into the certificates' CDP
+ * and the partition CRL's issuingDistributionPoint). With one partition it is the CA's crl_url;
+ * with more, "<base>/<ca>/<n>.crl". Returns out, or NULL when it does not fit. */
+char *pki_crl_url(const struct pki *pki, enum ca_kind ca, int partition, char *out,
+                  size_t size);
+int pki_crl_partitions(const struct pki *pki, enum ca_kind ca);
+
+#endif

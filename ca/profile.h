@@ -1,0 +1,72 @@
+/*
+ * profile: builds the certificates of DESIGN §3 (and docs/PROFILES.md), unsigned. Pure over
+ * its inputs apart from the CSPRNG serial; the caller signs with the right signer.
+ *
+ * OIDs (jpki-profile.md): SAN otherName 1.2.392.200149.8.5.5.1 name (UTF8String), .3 gender,
+ * .4 birth date (era digit + YYYYMMDD), .5 address (UTF8String).
+ */
+#ifndef JPKI_PROFILE_H
+#define JPKI_PROFILE_H
+
+#include <time.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "ca/model.h"
+#include "config/config.h"
+#include "config/jerr.h"
+
+#define PROFILE_OID_NAME "1.2.392.200149.8.5.5.1"
+#define PROFILE_OID_GENDER "1.2.392.200149.8.5.5.3"
+#define PROFILE_OID_BIRTH_DATE "1.2.392.200149.8.5.5.4"
+#define PROFILE_OID_ADDRESS "1.2.392.200149.8.5.5.5"
+
+/* Fills out with JPKI_SERIAL_BYTES random bytes from the CSPRNG, positive and of full length
+ * (first byte 0x01..0x7f), and hex (upper case) with its NUL. Returns 0 or -1. */
+int profile_random_serial(unsigned char out[JPKI_SERIAL_BYTES],
+                          char hex[JPKI_SERIAL_BYTES * 2 + 1], struct jerr *err);
+
+/* Parses "C=JP, O=JPKI, OU=a, OU=b" (RDNs in order, UTF-8 values, "\," escapes a comma) into
+ * an X509_NAME. Returns NULL with err (field "subject") on a bad string. */
+X509_NAME *profile_parse_name(const char *subject, struct jerr *err);
+
+/* Self-signed CA root: subject = issuer, keyUsage keyCertSign+cRLSign critical,
+ * basicConstraints CA:true critical, SKI (and AKI = SKI). Valid from now-60 s for `years`. */
+X509 *profile_root(const struct config_ca *cc, EVP_PKEY *pub, time_t now, struct jerr *err);
+
+/* Delegated OCSP signer of `issuer`: subject = issuer's subject + CN=OCSP Responder,
+ * keyUsage digitalSignature, EKU OCSPSigning, id-pkix-ocsp-nocheck, AKI, SKI. */
+X509 *profile_ocsp_signer(const struct config_ca *cc, X509 *issuer, EVP_PKEY *pub, time_t now,
+                          int validity_days, struct jerr *err);
+
+struct profile_subscriber {
+    enum ca_kind ca;
+    const char *serial_hex;       /* from profile_random_serial */
+    const char *cn;               /* opaque id, never personal data */
+    const struct person *person;  /* signing certificate only: the four facts go in the SAN */
+    const char *prefecture;       /* signing: subject L=, may be NULL */
+    const char *municipality;     /* signing: subject L=, may be NULL */
+    time_t not_before;
+    time_t not_after;
+    const char *crl_url;          /* CDP: the URL of the certificate's CRL partition */
+    const char *ocsp_url;         /* AIA OCSP */
+    const char *policy_oid;
+};
+
+/* Signing or authentication certificate for `pub`, issued by `issuer`: keyUsage critical
+ * (signing: digitalSignature+nonRepudiation; auth: digitalSignature), CDP, AIA OCSP,
+ * certificatePolicies, AKI, SKI; the signing certificate's SAN carries the four facts. */
+X509 *profile_subscriber(const struct profile_subscriber *p, X509 *issuer, EVP_PKEY *pub,
+                         struct jerr *err);
+
+/* Reads the four facts back from a signing certificate's SAN (used by tests and by the card
+ * holder's `show`). Fields not present are left empty. Returns 0 or -1. */
+struct profile_facts {
+    char name[JPKI_NAME_MAX + 1];
+    char address[JPKI_ADDRESS_MAX + 1];
+    char birth_date[10]; /* the 9-character JPKI encoding */
+    char gender[4];
+};
+int profile_read_facts(X509 *cert, struct profile_facts *out, struct jerr *err);
+
+#endif

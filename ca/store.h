@@ -1,0 +1,138 @@
+/*
+ * store: the registry (DESIGN §7). All SQL of jpki lives in store.c and nowhere else.
+ *
+ * SQLite in WAL mode, synchronous=FULL, foreign_keys=ON, busy timeout; numbered migrations
+ * applied at open; prepared statements only (cached per connection). A struct store is one
+ * connection and is used by one thread at a time: every worker opens its own.
+ *
+ * Transactions: a lifecycle event calls store_begin (BEGIN IMMEDIATE), makes its changes,
+ * appends its audit row (store_audit_append) and store_commit; on any failure store_rollback.
+ * Status changes mark the certificate's pre-signed OCSP response and its CA's CRLs stale in the
+ * same transaction, so nothing is reported done before it is durable.
+ */
+#ifndef JPKI_STORE_H
+#define JPKI_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ca/model.h"
+#include "config/jerr.h"
+
+struct store;
+
+/* Opens (creating if `create`) the registry at `path` and applies pending migrations.
+ * Opening a missing file without `create` fails with JERR_NOT_FOUND. */
+struct store *store_open(const char *path, bool create, struct jerr *err);
+void store_close(struct store *st);
+
+int store_schema_version(struct store *st);
+
+int store_begin(struct store *st, struct jerr *err);    /* BEGIN IMMEDIATE */
+int store_commit(struct store *st, struct jerr *err);
+void store_rollback(struct store *st);                  /* no-op outside a transaction */
+
+/* Instance metadata (key/value), e.g. "crl_partitions.sign". get returns 0 and copies into
+ * out (size), or -1 with JERR_NOT_FOUND. */
+int store_meta_set(struct store *st, const char *key, const char *value, struct jerr *err);
+int store_meta_get(struct store *st, const char *key, char *out, size_t size, struct jerr *err);
+
+/* Persons. insert fails with JERR_CONFLICT on a duplicate id; get/update with JERR_NOT_FOUND. */
+int store_person_insert(struct store *st, const struct person *p, struct jerr *err);
+int store_person_get(struct store *st, const char *id, struct person *out, struct jerr *err);
+int store_person_update(struct store *st, const struct person *p, struct jerr *err);
+
+/* Cards. */
+int store_card_insert(struct store *st, const struct card *c, struct jerr *err);
+int store_card_get(struct store *st, const char *id, struct card *out, struct jerr *err);
+int store_card_set_state(struct store *st, const char *id, enum card_state state,
+                         struct jerr *err);
+
+/* Certificates. insert stores the record and its DER (JERR_CONFLICT on a reused serial). */
+int store_cert_insert(struct store *st, const struct cert_rec *rec, const unsigned char *der,
+                      size_t der_len, struct jerr *err);
+int store_cert_get(struct store *st, const char *serial, struct cert_rec *out,
+                   struct jerr *err);
+/* The DER, malloc'd into *der (caller frees with free). */
+int store_cert_get_der(struct store *st, const char *serial, unsigned char **der,
+                       size_t *der_len, struct jerr *err);
+bool store_serial_exists(struct store *st, const char *serial);
+
+/* Changes a certificate's status (reason REASON_NONE when good) and marks its OCSP response
+ * and its CA's CRL stale. */
+int store_cert_set_status(struct store *st, const char *serial, enum cert_status status,
+                          int reason, int64_t at, int64_t invalidity_date, struct jerr *err);
+
+struct cert_list {
+    struct cert_rec *items;
+    size_t count;
+};
+void cert_list_free(struct cert_list *list); /* frees items, zeroes the list */
+
+/* Every certificate of a card / of a person, oldest first. */
+int store_certs_of_card(struct store *st, const char *card_id, struct cert_list *out,
+                        struct jerr *err);
+int store_certs_of_person(struct store *st, const char *person_id, struct cert_list *out,
+                          struct jerr *err);
+/* Good certificates whose notAfter lies in [from, to), soonest first, at most `limit`. */
+int store_certs_expiring(struct store *st, int64_t from, int64_t to, size_t limit,
+                         struct cert_list *out, struct jerr *err);
+
+/* CRL streaming (DESIGN §5): calls cb for every held or revoked certificate of `ca` that has
+ * not expired at `now` (partition -1 = all partitions). Memory stays flat: one row at a time.
+ * cb returns 0 to go on, -1 to stop (store_crl_foreach then returns -1). */
+struct crl_entry_rec {
+    const char *serial; /* hex */
+    int64_t revoked_at;
+    int reason;
+    int64_t invalidity_date;
+};
+typedef int (*store_crl_cb)(void *ctx, const struct crl_entry_rec *entry);
+int store_crl_foreach(struct store *st, enum ca_kind ca, int partition, int64_t now,
+                      store_crl_cb cb, void *ctx, struct jerr *err);
+
+/* Allocates the next CRL number of (ca, partition; -1 = the complete CRL) in its own
+ * transaction: never reused, never goes back. */
+int store_crl_number_next(struct store *st, enum ca_kind ca, int partition, int64_t *number,
+                          struct jerr *err);
+/* Records a published CRL and clears the CA's stale mark when it covers all changes. */
+int store_crl_published(struct store *st, enum ca_kind ca, int partition, int64_t number,
+                        int64_t this_update, int64_t next_update, size_t size,
+                        struct jerr *err);
+/* True when a status change of `ca` happened after the last published CRL. */
+bool store_crl_is_stale(struct store *st, enum ca_kind ca);
+
+/* Pre-signed OCSP responses (DESIGN §5), keyed by serial. */
+int store_ocsp_put(struct store *st, const char *serial, enum ca_kind ca,
+                   const unsigned char *der, size_t der_len, int64_t this_update,
+                   int64_t next_update, struct jerr *err);
+int store_ocsp_get(struct store *st, const char *serial, unsigned char **der, size_t *der_len,
+                   int64_t *next_update, bool *stale, struct jerr *err);
+/* Serials whose response is missing, stale, or whose nextUpdate is before `refresh_by`,
+ * at most `limit` at a time, in serial order after `after` ("" to start). */
+typedef int (*store_serial_cb)(void *ctx, const char *serial, enum ca_kind ca);
+int store_ocsp_foreach_due(struct store *st, int64_t refresh_by, const char *after,
+                           size_t limit, store_serial_cb cb, void *ctx, struct jerr *err);
+
+/* Audit log (DESIGN §7): each row holds the hash of the previous one (see ca/audit.h). */
+struct audit_entry {
+    int64_t seq;
+    int64_t at;
+    char actor[JPKI_ID_MAX + 1];
+    char action[48];
+    char target[128];
+    char outcome[16]; /* "ok" / "refused" / "error" */
+    char detail[512]; /* ids and codes only, never personal data */
+};
+/* Appends one row inside the current transaction (or its own when none is open). */
+int store_audit_append(struct store *st, const struct audit_entry *e, struct jerr *err);
+/* Walks the whole chain. Returns 0 when intact; -1 with *bad_seq = the first broken row
+ * (err says what: hash mismatch, gap in seq, wrong previous hash). */
+int store_audit_verify(struct store *st, int64_t *bad_seq, int64_t *rows, struct jerr *err);
+/* The audit rows naming `target`, oldest first, via cb (return 0 to go on). */
+typedef int (*store_audit_cb)(void *ctx, const struct audit_entry *e);
+int store_audit_foreach_target(struct store *st, const char *target, store_audit_cb cb,
+                               void *ctx, struct jerr *err);
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * config: the YAML configuration (libyaml), loaded into typed structs and validated.
+ *
+ * The file is parsed into a tree that remembers each node's line and column; `--set
+ * key.path=value` overrides are applied to that tree; then one schema table (config.c) walks
+ * it: every key known, typed, in range, required ones present. An error reads
+ * "file:line:column: key: what is wrong" (overrides say "--set" instead of file:line:column).
+ * Secrets are never inline: the CA passphrase comes from an environment variable or a file
+ * the configuration names (config_read_passphrase).
+ */
+#ifndef JPKI_CONFIG_H
+#define JPKI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/jerr.h"
+
+enum ca_kind { CA_SIGN = 0, CA_AUTH = 1 };
+#define CA_KIND_COUNT 2
+
+/* "sign" / "auth" */
+const char *ca_kind_name(enum ca_kind kind);
+/* Returns 0 and sets *kind for "sign"/"auth", -1 otherwise. */
+int ca_kind_parse(const char *s, enum ca_kind *kind);
+
+enum operator_role { ROLE_ADMIN = 0, ROLE_OPERATOR, ROLE_BATCH, ROLE_AUDITOR };
+
+struct config_operator {
+    char *name;
+    enum operator_role role;
+    char *token_sha256; /* hex SHA-256 of the bearer token, 64 chars */
+};
+
+struct config_ca {
+    char *subject;            /* "C=JP, O=JPKI, OU=..., OU=..." (RFC 4514-like, in order) */
+    char *key_algorithm;      /* "rsa" */
+    int key_bits;             /* 2048..8192 */
+    int root_validity_years;  /* 1..30 */
+    char *policy_oid;         /* dotted OID */
+    char *crl_url;            /* CDP base: {crl_url} for 1 partition; default public_url/crl/<ca>.crl */
+    char *ocsp_url;           /* AIA OCSP; default public_url/ocsp */
+    int crl_partitions;       /* 1..4096, fixed at init */
+    int ocsp_signer_validity_days; /* 1..3650 */
+};
+
+struct jpki_config {
+    char *source_path;        /* the file it came from */
+    char *data_dir;           /* registry, keys, CRLs */
+    char *public_url;         /* base of CDP/AIA URLs, e.g. http://127.0.0.1:8080 */
+    char *agency;             /* the second OU of the CA subjects */
+    char *passphrase_env;     /* name of the env var holding the CA passphrase */
+    char *passphrase_file;    /* or a file holding it (0600) */
+
+    struct config_ca ca[CA_KIND_COUNT];
+
+    /* subscriber certificates (DESIGN §3, §4) */
+    int subscriber_validity_years;  /* 5 */
+    bool cap_to_card_expiry;        /* true */
+    int subscriber_key_bits;        /* 2048 */
+    int juki_validity_years;        /* 3 */
+    char *juki_issuance_end;        /* "2015-12-31" */
+
+    /* revocation publishing (DESIGN §5) */
+    int crl_period_s;               /* regenerate every ... (3600) */
+    int crl_next_update_s;          /* nextUpdate - thisUpdate (86400) */
+    int ocsp_validity_s;            /* pre-signed response nextUpdate - thisUpdate (86400) */
+    int ocsp_refresh_before_s;      /* re-sign when less than this remains (43200) */
+    int ocsp_max_inflight_signs;    /* signings on a miss before tryLater (64) */
+
+    /* service (DESIGN §6) */
+    char *listen_http;              /* "127.0.0.1:8080", "" = off */
+    char *listen_https;             /* "" = off */
+    char *tls_cert;                 /* PEM files for HTTPS */
+    char *tls_key;
+    char *tls_operator_ca;          /* CA of operator client certificates ("" = none) */
+    int loops;                      /* event loops, 0 = one per core */
+    int workers;                    /* worker threads, 0 = one per core */
+    bool metrics_public;            /* /metrics without authentication */
+
+    struct config_operator *operators;
+    size_t operator_count;
+};
+
+/* Loads and validates `path`, then applies `overrides` ("key.path=value", count n). Returns a
+ * config the caller frees with config_free, or NULL with err filled (field = the key). */
+struct jpki_config *config_load(const char *path, const char *const *overrides, size_t n,
+                                struct jerr *err);
+
+/* Same from a string already in memory; `name` is used in messages as the file name. */
+struct jpki_config *config_load_string(const char *name, const char *yaml, size_t len,
+                                       const char *const *overrides, size_t n, struct jerr *err);
+
+void config_free(struct jpki_config *cfg);
+
+/* Reads the CA passphrase from the configured env var or file. Returns a NUL-terminated
+ * string the caller wipes and frees with config_passphrase_free, or NULL with err filled. */
+char *config_read_passphrase(const struct jpki_config *cfg, struct jerr *err);
+void config_passphrase_free(char *passphrase);
+
+/* Path under data_dir: config_path(cfg, "keys/sign-ca.key", buf, size). Returns buf, or NULL
+ * when it does not fit. */
+char *config_path(const struct jpki_config *cfg, const char *rel, char *buf, size_t size);
+
+const char *operator_role_name(enum operator_role role);
+
+#endif

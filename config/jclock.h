@@ -1,0 +1,29 @@
+/*
+ * jclock: the one clock of jpki. Every dated rule (validity, expiry, Juki end date, CRL
+ * thisUpdate) asks jclock_now(), so tests can set the time. A process-wide setting, made in
+ * main or in a test, never on a hot path.
+ */
+#ifndef JPKI_JCLOCK_H
+#define JPKI_JCLOCK_H
+
+#include <stdbool.h>
+#include <time.h>
+
+/* Current time in seconds since the epoch (UTC), honouring jclock_set. */
+time_t jclock_now(void);
+
+/* Pins the clock to `t` (0 returns to the real clock). If JPKI_FAKE_NOW is set in the
+ * environment (seconds since the epoch, or YYYY-MM-DDTHH:MM:SSZ) jclock_init_from_env pins it. */
+void jclock_set(time_t t);
+int jclock_init_from_env(void);
+
+/* Parses "YYYY-MM-DD" (a real calendar day) into y/m/d. Returns 0 or -1. */
+int jclock_parse_date(const char *s, int *y, int *m, int *d);
+
+/* Seconds since the epoch of y-m-d hh:mm:ss UTC (timegm). */
+time_t jclock_utc(int y, int m, int d, int hh, int mm, int ss);
+
+/* Formats t as "YYYY-MM-DDTHH:MM:SSZ" into buf (at least 21 bytes). Returns buf. */
+char *jclock_format(time_t t, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * testutil: small helpers shared by the Check suites.
+ */
+#ifndef JPKI_TESTUTIL_H
+#define JPKI_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+
+/* A fresh empty directory under $TMPDIR (or /tmp); the path is malloc'd. Removed (recursively)
+ * by testutil_rmtree. */
+char *testutil_mkdtemp(void);
+void testutil_rmtree(const char *path);
+
+/* Writes `len` bytes to `path` (mode 0600). Returns 0 or -1. */
+int testutil_write_file(const char *path, const void *data, size_t len);
+
+/* Runs one suite with CK_NORMAL output; returns the process exit status (0 = all passed). */
+int testutil_run(Suite *s);
+
+/* The source tree (for config/jpki.example.yaml and test/data). */
+const char *testutil_source_dir(void);
+
+#endif
