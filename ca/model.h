@@ -84,7 +84,11 @@ int crl_reason_parse(const char *s, int *reason);
 
 /* Field validation: each returns 0, or -1 with err naming `field`.
  * ids: 1..JPKI_ID_MAX of [A-Za-z0-9._-]; text: valid UTF-8, no control characters, 1..max
- * bytes; dates: a real calendar day YYYY-MM-DD. */
+ * bytes; dates: a real calendar day YYYY-MM-DD.
+ * model_check_person also refuses a birth date after today's date in Japan (jclock_now() in
+ * JST) or before 1868-01-25 (Meiji, the first day the JPKI encoding can express); fields
+ * "id", "name", "address", "birth_date", "gender". model_check_card: "id", "person_id",
+ * "type", "expiry", "state", "prefecture", "municipality" (the last two optional, empty ok). */
 int model_check_id(const char *field, const char *value, struct jerr *err);
 int model_check_text(const char *field, const char *value, size_t max, struct jerr *err);
 int model_check_date(const char *field, const char *value, struct jerr *err);

@@ -3,7 +3,16 @@
  * its inputs apart from the CSPRNG serial; the caller signs with the right signer.
  *
  * OIDs (jpki-profile.md): SAN otherName 1.2.392.200149.8.5.5.1 name (UTF8String), .3 gender,
- * .4 birth date (era digit + YYYYMMDD), .5 address (UTF8String).
+ * .4 birth date (era digit + YYYYMMDD), .5 address (UTF8String). Gender and birth date are
+ * PrintableString (docs/PROFILES.md).
+ *
+ * The builders return a certificate the caller owns (X509_free) and that is NOT signed: its
+ * signature algorithm and value are empty, so it cannot be encoded (i2d_X509) until the caller
+ * has signed it (X509_sign / X509_sign_ctx, or the signer module). Errors: JERR_INVALID with
+ * the input at fault in err->field ("subject", "serial", "cn", "crl_url", "ocsp_url",
+ * "policy_oid", "not_after", "name", "address", "birth_date", "gender", "prefecture",
+ * "municipality", "issuer" when the issuer has no SKI, ...), JERR_CRYPTO/JERR_INTERNAL when
+ * OpenSSL fails.
  */
 #ifndef JPKI_PROFILE_H
 #define JPKI_PROFILE_H

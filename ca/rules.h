@@ -14,7 +14,10 @@
 #include "config/jerr.h"
 
 struct rules_policy {
-    time_t juki_issuance_end; /* last second on which a Juki card could receive certificates */
+    /* Last second on which a Juki card could receive certificates: the end of the
+     * configured day in JST, i.e. validity_card_end(cfg->juki_issuance_end). Refusal
+     * messages name its JST calendar day. */
+    time_t juki_issuance_end;
 };
 
 /* May a certificate of `ca` be issued onto `card` of `person` at `now`? Refuses a Juki card

@@ -93,24 +93,45 @@ int store_crl_foreach(struct store *st, enum ca_kind ca, int partition, int64_t 
                       store_crl_cb cb, void *ctx, struct jerr *err);
 
 /* Allocates the next CRL number of (ca, partition; -1 = the complete CRL) in its own
- * transaction: never reused, never goes back. */
+ * transaction (or inside the caller's, when one is open): never reused, never goes back.
+ * The first number is 1. */
 int store_crl_number_next(struct store *st, enum ca_kind ca, int partition, int64_t *number,
                           struct jerr *err);
-/* Records a published CRL and clears the CA's stale mark when it covers all changes. */
+/* Records a published CRL and clears the CA's stale mark when it covers all changes: the
+ * complete CRL (partition -1) does, and so does partition 0 when the CA has one partition
+ * (meta crl_partitions.<ca>, default 1). It covers the changes made before this connection
+ * started building it (its first store_crl_number_next or store_crl_foreach of that ca and
+ * partition since the last publication); a change after that point leaves the CA stale.
+ * JERR_CONFLICT when that number was already recorded. */
 int store_crl_published(struct store *st, enum ca_kind ca, int partition, int64_t number,
                         int64_t this_update, int64_t next_update, size_t size,
                         struct jerr *err);
-/* True when a status change of `ca` happened after the last published CRL. */
+/* True when a status change of `ca` happened after the last published CRL (a change
+ * counter, not timestamps: several changes and a CRL can share one second). True also when
+ * the registry cannot be read. */
 bool store_crl_is_stale(struct store *st, enum ca_kind ca);
 
-/* Pre-signed OCSP responses (DESIGN §5), keyed by serial. */
-int store_ocsp_put(struct store *st, const char *serial, enum ca_kind ca,
+/* Pre-signed OCSP responses (DESIGN §5), keyed by serial and the CertID hash algorithm the
+ * response answers (a response echoes the request's CertID, so a SHA-256 CertID needs its own
+ * response): certid_hash 0 = SHA-1 (the RFC 5019 default, pre-signed eagerly), 1 = SHA-256
+ * (signed on first request, then kept). */
+int store_ocsp_put(struct store *st, const char *serial, int certid_hash, enum ca_kind ca,
                    const unsigned char *der, size_t der_len, int64_t this_update,
                    int64_t next_update, struct jerr *err);
-int store_ocsp_get(struct store *st, const char *serial, unsigned char **der, size_t *der_len,
-                   int64_t *next_update, bool *stale, struct jerr *err);
-/* Serials whose response is missing, stale, or whose nextUpdate is before `refresh_by`,
- * at most `limit` at a time, in serial order after `after` ("" to start). */
+/* Like store_ocsp_put for a response signed from `signed_rec` (the certificate's record as
+ * read before signing), closing the race with a status change during the signing: the
+ * response is stored fresh only when the registry's status, reason and status time of that
+ * serial still equal signed_rec's; otherwise it is stored stale (so store_ocsp_foreach_due
+ * picks it again) and *current (may be NULL) is false. JERR_NOT_FOUND for an unknown serial. */
+int store_ocsp_put_signed(struct store *st, const struct cert_rec *signed_rec, int certid_hash,
+                          const unsigned char *der, size_t der_len, int64_t this_update,
+                          int64_t next_update, bool *current, struct jerr *err);
+/* *der malloc'd (caller frees). JERR_NOT_FOUND when there is none. */
+int store_ocsp_get(struct store *st, const char *serial, int certid_hash, unsigned char **der,
+                   size_t *der_len, int64_t *next_update, bool *stale, struct jerr *err);
+/* Certificates (any status, not expired at `refresh_by`) whose SHA-1 response is missing or
+ * stale, or any of whose responses has nextUpdate before `refresh_by`; at most `limit` at a
+ * time, in serial order after `after` ("" to start). */
 typedef int (*store_serial_cb)(void *ctx, const char *serial, enum ca_kind ca);
 int store_ocsp_foreach_due(struct store *st, int64_t refresh_by, const char *after,
                            size_t limit, store_serial_cb cb, void *ctx, struct jerr *err);
@@ -125,10 +146,14 @@ struct audit_entry {
     char outcome[16]; /* "ok" / "refused" / "error" */
     char detail[512]; /* ids and codes only, never personal data */
 };
-/* Appends one row inside the current transaction (or its own when none is open). */
+/* Appends one row inside the current transaction (or its own when none is open). The store
+ * assigns e->seq (last + 1) and the hashes; e->at 0 means now (jclock_now). */
 int store_audit_append(struct store *st, const struct audit_entry *e, struct jerr *err);
 /* Walks the whole chain. Returns 0 when intact; -1 with *bad_seq = the first broken row
- * (err says what: hash mismatch, gap in seq, wrong previous hash). */
+ * (err says what: hash mismatch, gap in seq, wrong previous hash). *rows = the rows found
+ * intact (all of them on success, those before the broken one on failure). A deleted row is
+ * reported at the row that follows the gap. Truncating the tail of the log is not detectable
+ * from the log alone. */
 int store_audit_verify(struct store *st, int64_t *bad_seq, int64_t *rows, struct jerr *err);
 /* The audit rows naming `target`, oldest first, via cb (return 0 to go on). */
 typedef int (*store_audit_cb)(void *ctx, const struct audit_entry *e);

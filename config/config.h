@@ -99,7 +99,7 @@ char *config_read_passphrase(const struct jpki_config *cfg, struct jerr *err);
 void config_passphrase_free(char *passphrase);
 
 /* Path under data_dir: config_path(cfg, "keys/sign-ca.key", buf, size). Returns buf, or NULL
- * when it does not fit. */
+ * when it does not fit or when `rel` is absolute. */
 char *config_path(const struct jpki_config *cfg, const char *rel, char *buf, size_t size);
 
 const char *operator_role_name(enum operator_role role);

@@ -30,5 +30,11 @@
 #define JPKI_OCSP_MAX_CERTIDS 16
 #define JPKI_OCSP_NONCE_MIN 1
 #define JPKI_OCSP_NONCE_MAX 32
+/* An OCSP request in DER, POST body or decoded GET path (a request of JPKI_OCSP_MAX_CERTIDS
+ * SHA-256 CertIDs with a nonce is ~1.9 KB; a signed request with a certificate fits too). */
+#define JPKI_OCSP_MAX_REQUEST_BYTES 8192
+/* One CertID re-encoded in DER (RFC 6960 §4.1.1): SHA-256 hashes and a 20-octet serial take
+ * ~110 bytes; beyond this the serial is far past RFC 5280 §4.1.2.2's 20 octets. */
+#define JPKI_OCSP_CERTID_DER_MAX 128
 
 #endif

@@ -1,0 +1,478 @@
+/*
+ * lifecycle: the events of DESIGN §4, each one registry transaction (see lifecycle.h).
+ *
+ * Shape of every event: validate ids, open the transaction (BEGIN IMMEDIATE, so the state the
+ * rules see cannot change under us), read fresh state, ask rules.c, apply the changes, append
+ * one audit row per certificate touched and one for the event, commit. A refusal rolls back
+ * and is audited in its own transaction. Issuance does its slow part (key generation,
+ * signing) before the transaction and checks the rules both before and inside it.
+ */
+#include "ca/lifecycle.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/x509.h>
+
+#include "ca/profile.h"
+#include "ca/rules.h"
+#include "ca/validity.h"
+#include "config/jclock.h"
+#include "keystore/keygen.h"
+
+/* Attempts at a fresh random serial before giving up: a collision of 126 random bits is not
+ * expected in the lifetime of the universe, so a second failure means a broken CSPRNG. */
+#define LIFECYCLE_SERIAL_TRIES 4
+
+typedef bool (*cert_rule_fn)(const struct cert_rec *c, enum cert_status *status, int *reason);
+
+void serial_list_free(struct serial_list *l)
+{
+    if (l == NULL)
+        return;
+    free(l->items);
+    l->items = NULL;
+    l->count = 0;
+}
+
+static int serial_list_push(struct serial_list *l, const char *serial, struct jerr *err)
+{
+    if (l == NULL)
+        return 0;
+    void *grown = realloc(l->items, (l->count + 1) * sizeof(*l->items));
+    if (grown == NULL)
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    l->items = grown;
+    snprintf(l->items[l->count++], sizeof(l->items[0]), "%s", serial);
+    return 0;
+}
+
+void issue_result_free(struct issue_result *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->count; i++) {
+        free(r->certs[i].der);
+        EVP_PKEY_free(r->certs[i].key); /* OpenSSL clears private key material on free */
+    }
+    serial_list_free(&r->superseded);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Appends an audit row; `detail` is printf-style and must never carry personal data. */
+static int audit(struct lifecycle_ctx *ctx, const char *action, const char *target,
+                 const char *outcome, struct jerr *err, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static int audit(struct lifecycle_ctx *ctx, const char *action, const char *target,
+                 const char *outcome, struct jerr *err, const char *fmt, ...)
+{
+    struct audit_entry e = {.at = jclock_now()};
+    snprintf(e.actor, sizeof(e.actor), "%s", ctx->actor != NULL ? ctx->actor : "system");
+    snprintf(e.action, sizeof(e.action), "%s", action);
+    snprintf(e.target, sizeof(e.target), "%s", target);
+    snprintf(e.outcome, sizeof(e.outcome), "%s", outcome);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.detail, sizeof(e.detail), fmt, ap);
+    va_end(ap);
+    return store_audit_append(ctx->st, &e, err);
+}
+
+/* Ends an event: commits with its audit row when it succeeded, else rolls back and records
+ * the refusal (or error) in a transaction of its own. Returns rc. */
+static int event_end(struct lifecycle_ctx *ctx, int rc, const char *action, const char *target,
+                     struct jerr *err)
+{
+    if (rc == 0) {
+        if (audit(ctx, action, target, "ok", err, "-") == 0 && store_commit(ctx->st, err) == 0)
+            return 0;
+        rc = -1;
+    }
+    store_rollback(ctx->st);
+    const char *outcome =
+        err != NULL && (err->code == JERR_REFUSED || err->code == JERR_NOT_FOUND ||
+                        err->code == JERR_INVALID || err->code == JERR_CONFLICT)
+            ? "refused"
+            : "error";
+    struct jerr ignored = {0}; /* the first error stays the caller's */
+    audit(ctx, action, target, outcome, &ignored, "code=%s field=%s",
+          jerr_code_name(err != NULL ? err->code : JERR_INTERNAL),
+          err != NULL ? err->field : "");
+    return -1;
+}
+
+/* Moves one certificate to a new status inside the open transaction, with its audit row. */
+static int cert_change(struct lifecycle_ctx *ctx, const struct cert_rec *c,
+                       enum cert_status status, int reason, const char *action,
+                       struct jerr *err)
+{
+    int64_t now = jclock_now();
+    if (store_cert_set_status(ctx->st, c->serial, status, reason, now, 0, err) == -1)
+        return -1;
+    return audit(ctx, action, c->serial, "ok", err, "ca=%s card=%s status=%s reason=%s",
+                 ca_kind_name(c->ca), c->card_id, cert_status_name(status),
+                 reason == REASON_NONE ? "-" : crl_reason_name(reason));
+}
+
+/* Applies `rule` to every certificate in `certs`; the changed serials go to `changed`. */
+static int apply_rule(struct lifecycle_ctx *ctx, const struct cert_list *certs,
+                      cert_rule_fn rule, const char *action, struct serial_list *changed,
+                      struct jerr *err)
+{
+    for (size_t i = 0; i < certs->count; i++) {
+        enum cert_status status;
+        int reason;
+        if (!rule(&certs->items[i], &status, &reason))
+            continue;
+        if (cert_change(ctx, &certs->items[i], status, reason, action, err) == -1 ||
+            serial_list_push(changed, certs->items[i].serial, err) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+int lifecycle_person_register(struct lifecycle_ctx *ctx, const struct person *p,
+                              struct jerr *err)
+{
+    if (model_check_person(p, err) == -1)
+        return -1;
+    if (store_begin(ctx->st, err) == -1)
+        return -1;
+    int rc = store_person_insert(ctx->st, p, err);
+    return event_end(ctx, rc, "person.register", p->id, err);
+}
+
+int lifecycle_card_register(struct lifecycle_ctx *ctx, const struct card *c, struct jerr *err)
+{
+    struct person p;
+    if (model_check_card(c, err) == -1)
+        return -1;
+    if (store_begin(ctx->st, err) == -1)
+        return -1;
+    int rc = store_person_get(ctx->st, c->person_id, &p, err);
+    if (rc == 0 && p.deceased)
+        rc = jerr_set(err, JERR_REFUSED, "person_id", "person %s is recorded as deceased",
+                      c->person_id);
+    if (rc == 0) {
+        struct card fresh = *c;
+        fresh.state = CARD_ACTIVE;
+        rc = store_card_insert(ctx->st, &fresh, err);
+    }
+    return event_end(ctx, rc, "card.register", c->id, err);
+}
+
+static struct rules_policy policy_of(const struct pki *pki)
+{
+    struct rules_policy pol = {
+        .juki_issuance_end = validity_card_end(pki_config(pki)->juki_issuance_end)};
+    return pol;
+}
+
+/* Reads the card and its holder and checks that `which` may be issued now. */
+static int issue_check(struct lifecycle_ctx *ctx, const char *card_id, int which,
+                       struct card *card, struct person *person, struct jerr *err)
+{
+    struct rules_policy pol = policy_of(ctx->pki);
+    if (store_card_get(ctx->st, card_id, card, err) == -1 ||
+        store_person_get(ctx->st, card->person_id, person, err) == -1)
+        return -1;
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++)
+        if ((which & (1 << ca)) &&
+            rules_check_issue(&pol, person, card, (enum ca_kind)ca, jclock_now(), err) == -1)
+            return -1;
+    return 0;
+}
+
+/* Builds and signs one certificate (outside the transaction): fills `out` (DER, record). */
+static int issue_build(struct lifecycle_ctx *ctx, enum ca_kind ca, const struct card *card,
+                       const struct person *person, EVP_PKEY *pub, struct issued_cert *out,
+                       struct jerr *err)
+{
+    const struct jpki_config *cfg = pki_config(ctx->pki);
+    const struct config_ca *cc = &cfg->ca[ca];
+    unsigned char serial[JPKI_SERIAL_BYTES];
+    char serial_hex[JPKI_SERIAL_BYTES * 2 + 1], crl_url[2048];
+    time_t now = jclock_now(), not_before, not_after;
+    X509 *cert = NULL;
+    unsigned char *der = NULL;
+    int rc = -1, tries = 0;
+
+    do {
+        if (++tries > LIFECYCLE_SERIAL_TRIES) {
+            jerr_set(err, JERR_INTERNAL, "serial", "no unused serial after %d tries", tries - 1);
+            goto out;
+        }
+        if (profile_random_serial(serial, serial_hex, err) == -1)
+            goto out;
+    } while (store_serial_exists(ctx->st, serial_hex));
+
+    int years = card->type == CARD_JUKI ? cfg->juki_validity_years
+                                        : cfg->subscriber_validity_years;
+    if (validity_compute(now, years, cfg->cap_to_card_expiry, card->expiry, &not_before,
+                         &not_after, err) == -1)
+        goto out;
+    /* DESIGN §5: the partition is chosen at issuance and never moves. */
+    int partition = (int)(((unsigned)serial[1] << 8 | serial[2]) %
+                          (unsigned)pki_crl_partitions(ctx->pki, ca));
+    if (pki_crl_url(ctx->pki, ca, partition, crl_url, sizeof(crl_url)) == NULL) {
+        jerr_set(err, JERR_CONFIG, "crl_url", "CRL URL too long");
+        goto out;
+    }
+    struct profile_subscriber ps = {
+        .ca = ca,
+        .serial_hex = serial_hex,
+        .cn = serial_hex, /* opaque: never personal data (DESIGN §3) */
+        .person = ca == CA_SIGN ? person : NULL,
+        .prefecture = card->prefecture[0] != '\0' ? card->prefecture : NULL,
+        .municipality = card->municipality[0] != '\0' ? card->municipality : NULL,
+        .not_before = not_before,
+        .not_after = not_after,
+        .crl_url = crl_url,
+        .ocsp_url = cc->ocsp_url,
+        .policy_oid = cc->policy_oid,
+    };
+    cert = profile_subscriber(&ps, pki_get0_root(ctx->pki, ca), pub, err);
+    if (cert == NULL || signer_sign_cert(pki_get0_ca_signer(ctx->pki, ca), cert, err) == -1)
+        goto out;
+    int len = i2d_X509(cert, &der);
+    if (len <= 0) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "encoding the certificate");
+        goto out;
+    }
+
+    struct cert_rec *r = &out->rec;
+    memset(r, 0, sizeof(*r));
+    snprintf(r->serial, sizeof(r->serial), "%s", serial_hex);
+    r->ca = ca;
+    snprintf(r->card_id, sizeof(r->card_id), "%s", card->id);
+    snprintf(r->person_id, sizeof(r->person_id), "%s", card->person_id);
+    snprintf(r->subject_cn, sizeof(r->subject_cn), "%s", serial_hex);
+    r->not_before = not_before;
+    r->not_after = not_after;
+    r->status = CERT_GOOD;
+    r->reason = REASON_NONE;
+    r->partition = partition;
+    r->issued_at = now;
+    out->der = der;
+    out->der_len = (size_t)len;
+    der = NULL;
+    rc = 0;
+out:
+    OPENSSL_free(der);
+    X509_free(cert);
+    return rc;
+}
+
+/* A held or good certificate of the same CA on the card is superseded by the new one. */
+static int supersede(struct lifecycle_ctx *ctx, const struct card *card, int which,
+                     struct serial_list *superseded, struct jerr *err)
+{
+    struct cert_list certs = {0};
+    int rc = store_certs_of_card(ctx->st, card->id, &certs, err);
+    for (size_t i = 0; rc == 0 && i < certs.count; i++) {
+        const struct cert_rec *c = &certs.items[i];
+        enum cert_status status;
+        int reason;
+        if (!(which & (1 << c->ca)) || !rules_on_supersede(c, c->ca, &status, &reason))
+            continue;
+        rc = cert_change(ctx, c, status, reason, "cert.supersede", err);
+        if (rc == 0)
+            rc = serial_list_push(superseded, c->serial, err);
+    }
+    cert_list_free(&certs);
+    return rc;
+}
+
+int lifecycle_issue(struct lifecycle_ctx *ctx, const char *card_id, int which,
+                    EVP_PKEY *const pubkeys[CA_KIND_COUNT], struct issue_result *out,
+                    struct jerr *err)
+{
+    const struct jpki_config *cfg = pki_config(ctx->pki);
+    struct card card;
+    struct person person;
+    struct issue_result res = {0};
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (model_check_id("card_id", card_id, err) == -1)
+        return -1;
+    if (which < ISSUE_SIGN || which > ISSUE_BOTH)
+        return jerr_set(err, JERR_INVALID, "certificates", "must be sign, auth or both");
+
+    /* Before the transaction: refuse early, generate keys and sign (slow). */
+    if (issue_check(ctx, card_id, which, &card, &person, err) == -1)
+        return event_end(ctx, -1, "card.issue", card_id, err);
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        if (!(which & (1 << ca)))
+            continue;
+        struct issued_cert *ic = &res.certs[res.count];
+        EVP_PKEY *pub = pubkeys != NULL ? pubkeys[ca] : NULL;
+        if (pub == NULL) {
+            ic->key = keygen_rsa(cfg->subscriber_key_bits, err);
+            if (ic->key == NULL)
+                goto out;
+            pub = ic->key;
+        }
+        res.count++;
+        if (issue_build(ctx, (enum ca_kind)ca, &card, &person, pub, ic, err) == -1)
+            goto out;
+    }
+
+    /* The transaction: check again against fresh state, supersede, insert, audit. */
+    if (store_begin(ctx->st, err) == -1)
+        goto out;
+    rc = issue_check(ctx, card_id, which, &card, &person, err);
+    if (rc == 0)
+        rc = supersede(ctx, &card, which, &res.superseded, err);
+    for (size_t i = 0; rc == 0 && i < res.count; i++) {
+        const struct issued_cert *ic = &res.certs[i];
+        rc = store_cert_insert(ctx->st, &ic->rec, ic->der, ic->der_len, err);
+        if (rc == 0)
+            rc = audit(ctx, "cert.issue", ic->rec.serial, "ok", err,
+                       "ca=%s card=%s partition=%d", ca_kind_name(ic->rec.ca), card_id,
+                       ic->rec.partition);
+    }
+    rc = event_end(ctx, rc, "card.issue", card_id, err);
+out:
+    if (rc == 0)
+        *out = res;
+    else
+        issue_result_free(&res);
+    return rc;
+}
+
+/* Runs an event over the certificates of one card: check the card, apply `rule`, set the
+ * card's new state (or leave it when new_state < 0). */
+static int card_event(struct lifecycle_ctx *ctx, const char *card_id, const char *action,
+                      const char *cert_action, int (*check)(const struct card *, struct jerr *),
+                      cert_rule_fn rule, int new_state, struct serial_list *changed,
+                      struct cert_list *certs_out, struct jerr *err)
+{
+    struct card card;
+    struct cert_list certs = {0};
+    if (model_check_id("card_id", card_id, err) == -1)
+        return -1;
+    if (store_begin(ctx->st, err) == -1)
+        return -1;
+    int rc = store_card_get(ctx->st, card_id, &card, err);
+    if (rc == 0)
+        rc = check(&card, err);
+    if (rc == 0)
+        rc = store_certs_of_card(ctx->st, card_id, &certs, err);
+    if (rc == 0)
+        rc = apply_rule(ctx, &certs, rule, cert_action, changed, err);
+    if (rc == 0 && new_state >= 0)
+        rc = store_card_set_state(ctx->st, card_id, (enum card_state)new_state, err);
+    rc = event_end(ctx, rc, action, card_id, err);
+    if (rc == 0 && certs_out != NULL)
+        *certs_out = certs;
+    else
+        cert_list_free(&certs);
+    return rc;
+}
+
+int lifecycle_hold(struct lifecycle_ctx *ctx, const char *card_id, struct serial_list *held,
+                   struct jerr *err)
+{
+    return card_event(ctx, card_id, "card.hold", "cert.hold", rules_check_hold, rules_on_hold,
+                      CARD_SUSPENDED, held, NULL, err);
+}
+
+int lifecycle_release(struct lifecycle_ctx *ctx, const char *card_id,
+                      struct serial_list *released, struct serial_list *still_held,
+                      struct jerr *err)
+{
+    struct cert_list certs = {0};
+    if (card_event(ctx, card_id, "card.release", "cert.release", rules_check_release,
+                   rules_on_release, CARD_ACTIVE, released, &certs, err) == -1)
+        return -1;
+    /* RULE guide 4(4): a held signing certificate stays held; it must be revoked and a new
+     * one issued. `certs` is the state before the release. */
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < certs.count; i++)
+        if (certs.items[i].ca == CA_SIGN && certs.items[i].status == CERT_HOLD)
+            rc = serial_list_push(still_held, certs.items[i].serial, err);
+    cert_list_free(&certs);
+    return rc;
+}
+
+int lifecycle_card_return(struct lifecycle_ctx *ctx, const char *card_id,
+                          struct serial_list *revoked, struct jerr *err)
+{
+    return card_event(ctx, card_id, "card.return", "cert.revoke", rules_check_return,
+                      rules_on_card_return, CARD_RETURNED, revoked, NULL, err);
+}
+
+int lifecycle_revoke(struct lifecycle_ctx *ctx, const char *serial, int reason,
+                     struct jerr *err)
+{
+    struct cert_rec c;
+    if (store_begin(ctx->st, err) == -1)
+        return -1;
+    int rc = store_cert_get(ctx->st, serial, &c, err);
+    if (rc == 0)
+        rc = rules_check_revoke(&c, reason, err);
+    if (rc == 0)
+        rc = cert_change(ctx, &c, CERT_REVOKED, reason, "cert.revoke", err);
+    return event_end(ctx, rc, "cert.revoke.request", serial, err);
+}
+
+/* Applies `rule` to every certificate of a person. */
+static int person_certs_apply(struct lifecycle_ctx *ctx, const char *person_id,
+                              cert_rule_fn rule, const char *cert_action,
+                              struct serial_list *changed, struct jerr *err)
+{
+    struct cert_list certs = {0};
+    int rc = store_certs_of_person(ctx->st, person_id, &certs, err);
+    if (rc == 0)
+        rc = apply_rule(ctx, &certs, rule, cert_action, changed, err);
+    cert_list_free(&certs);
+    return rc;
+}
+
+int lifecycle_basic_info_change(struct lifecycle_ctx *ctx, const struct person *p,
+                                struct serial_list *revoked, struct jerr *err)
+{
+    struct person old_p;
+    if (model_check_person(p, err) == -1)
+        return -1;
+    if (store_begin(ctx->st, err) == -1)
+        return -1;
+    int rc = store_person_get(ctx->st, p->id, &old_p, err);
+    if (rc == 0 && old_p.deceased)
+        rc = jerr_set(err, JERR_REFUSED, "person_id", "person %s is recorded as deceased",
+                      p->id);
+    if (rc == 0 && rules_basic_info_changed(&old_p, p))
+        rc = person_certs_apply(ctx, p->id, rules_on_basic_info_change, "cert.revoke",
+                                revoked, err);
+    if (rc == 0) {
+        struct person updated = *p;
+        updated.deceased = old_p.deceased;
+        rc = store_person_update(ctx->st, &updated, err);
+    }
+    return event_end(ctx, rc, "person.basic_info_change", p->id, err);
+}
+
+int lifecycle_death(struct lifecycle_ctx *ctx, const char *person_id,
+                    struct serial_list *revoked, struct jerr *err)
+{
+    struct person p;
+    if (model_check_id("person_id", person_id, err) == -1)
+        return -1;
+    if (store_begin(ctx->st, err) == -1)
+        return -1;
+    int rc = store_person_get(ctx->st, person_id, &p, err);
+    if (rc == 0 && p.deceased)
+        rc = jerr_set(err, JERR_REFUSED, "person_id", "person %s is already recorded as deceased",
+                      person_id);
+    if (rc == 0)
+        rc = person_certs_apply(ctx, person_id, rules_on_death, "cert.revoke", revoked, err);
+    if (rc == 0) {
+        p.deceased = true;
+        rc = store_person_update(ctx->st, &p, err);
+    }
+    return event_end(ctx, rc, "person.death", person_id, err);
+}

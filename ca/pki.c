@@ -1,0 +1,404 @@
+/*
+ * pki: the key ceremony and the loaded state of the two CAs (see pki.h).
+ *
+ * This module wires keys (keystore/signer) to certificates (ca/profile) and files; it holds
+ * signers but never hands out a key. It does no lifecycle work: that is lifecycle.c.
+ */
+#include "ca/pki.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "ca/profile.h"
+#include "config/fsutil.h"
+#include "config/jclock.h"
+
+/* An OCSP signer certificate is renewed when less than this remains (DESIGN §3: 1 y, renewed
+ * automatically). */
+#define PKI_OCSP_RENEW_BEFORE_S (30 * 86400)
+#define PKI_ADMIN_TOKEN_BYTES 32
+
+struct pki_ca {
+    X509 *root;
+    struct signer *ca_signer;
+    X509 *ocsp_cert;
+    struct signer *ocsp_signer;
+};
+
+struct pki {
+    const struct jpki_config *cfg;
+    struct pki_ca ca[CA_KIND_COUNT];
+    int partitions[CA_KIND_COUNT];
+};
+
+/* DATA_DIR/<dir>/<ca><suffix>, e.g. keys/sign-ca.key. */
+static char *pki_file(const struct jpki_config *cfg, enum ca_kind ca, const char *dir,
+                      const char *suffix, char *buf, size_t size)
+{
+    char rel[128];
+    snprintf(rel, sizeof(rel), "%s/%s%s", dir, ca_kind_name(ca), suffix);
+    return config_path(cfg, rel, buf, size);
+}
+
+static int cert_write_pem(X509 *cert, const char *path, bool exclusive, struct jerr *err)
+{
+    int rc = -1;
+    char *data = NULL;
+    long len;
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio == NULL || PEM_write_bio_X509(bio, cert) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "encoding %s", path);
+        goto out;
+    }
+    len = BIO_get_mem_data(bio, &data);
+    rc = fsutil_write_atomic(path, data, (size_t)len, 0644, exclusive, err);
+out:
+    BIO_free(bio);
+    return rc;
+}
+
+static X509 *cert_read_pem(const char *path, struct jerr *err)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        jerr_set(err, JERR_IO, NULL, "%s: cannot open", path);
+        return NULL;
+    }
+    X509 *cert = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    if (cert == NULL)
+        jerr_openssl(err, JERR_CRYPTO, NULL, "%s: not a PEM certificate", path);
+    return cert;
+}
+
+int pki_fingerprint(X509 *cert, char out[96], struct jerr *err)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (X509_digest(cert, EVP_sha256(), md, &len) != 1 || len != 32)
+        return jerr_openssl(err, JERR_CRYPTO, NULL, "certificate fingerprint");
+    for (unsigned int i = 0; i < len; i++)
+        snprintf(out + 3 * i, 4, i + 1 < len ? "%02X:" : "%02X", md[i]);
+    return 0;
+}
+
+/* Creates and signs the OCSP signer of `ca` and writes its key and certificate. */
+static int ocsp_signer_create(const struct jpki_config *cfg, enum ca_kind ca, X509 *root,
+                              const struct signer *ca_signer, const char *passphrase,
+                              bool exclusive, struct jerr *err)
+{
+    const struct config_ca *cc = &cfg->ca[ca];
+    char key_path[PATH_MAX], cert_path[PATH_MAX], tmp_key[PATH_MAX];
+    struct signer *s = NULL;
+    EVP_PKEY *pub = NULL;
+    X509 *cert = NULL;
+    int rc = -1;
+
+    pki_file(cfg, ca, "keys", "-ocsp.key", key_path, sizeof(key_path));
+    pki_file(cfg, ca, "certs", "-ocsp.pem", cert_path, sizeof(cert_path));
+    s = signer_generate(cc->key_algorithm, cc->key_bits, err);
+    if (s == NULL)
+        goto out;
+    pub = signer_get1_public_key(s);
+    if (pub == NULL) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "OCSP signer public key");
+        goto out;
+    }
+    cert = profile_ocsp_signer(cc, root, pub, jclock_now(), cc->ocsp_signer_validity_days, err);
+    if (cert == NULL || signer_sign_cert(ca_signer, cert, err) == -1)
+        goto out;
+    if (exclusive) {
+        if (signer_save(s, key_path, passphrase, err) == -1)
+            goto out;
+    } else {
+        /* Renewal: the new key goes beside the old one, then both files are swapped in. */
+        if (snprintf(tmp_key, sizeof(tmp_key), "%.4000s.new", key_path) >= (int)sizeof(tmp_key)) {
+            jerr_set(err, JERR_IO, NULL, "key path too long");
+            goto out;
+        }
+        remove(tmp_key);
+        if (signer_save(s, tmp_key, passphrase, err) == -1 ||
+            fsutil_publish(tmp_key, key_path, err) == -1)
+            goto out;
+    }
+    if (cert_write_pem(cert, cert_path, exclusive, err) == -1)
+        goto out;
+    rc = 0;
+out:
+    X509_free(cert);
+    EVP_PKEY_free(pub);
+    signer_free(s);
+    return rc;
+}
+
+static int ca_create(const struct jpki_config *cfg, enum ca_kind ca, const char *passphrase,
+                     char fingerprint[96], struct jerr *err)
+{
+    const struct config_ca *cc = &cfg->ca[ca];
+    char key_path[PATH_MAX], cert_path[PATH_MAX];
+    struct signer *s = NULL;
+    EVP_PKEY *pub = NULL;
+    X509 *root = NULL;
+    int rc = -1;
+
+    pki_file(cfg, ca, "keys", "-ca.key", key_path, sizeof(key_path));
+    pki_file(cfg, ca, "certs", "-ca.pem", cert_path, sizeof(cert_path));
+    s = signer_generate(cc->key_algorithm, cc->key_bits, err);
+    if (s == NULL)
+        goto out;
+    pub = signer_get1_public_key(s);
+    if (pub == NULL) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "CA public key");
+        goto out;
+    }
+    root = profile_root(cc, pub, jclock_now(), err);
+    if (root == NULL || signer_sign_cert(s, root, err) == -1)
+        goto out;
+    if (signer_save(s, key_path, passphrase, err) == -1 ||
+        cert_write_pem(root, cert_path, true, err) == -1 ||
+        ocsp_signer_create(cfg, ca, root, s, passphrase, true, err) == -1 ||
+        pki_fingerprint(root, fingerprint, err) == -1)
+        goto out;
+    rc = 0;
+out:
+    X509_free(root);
+    EVP_PKEY_free(pub);
+    signer_free(s);
+    return rc;
+}
+
+/* Writes DATA_DIR/admin.token (0600) and records only its SHA-256 in the registry. */
+static int admin_token_create(const struct jpki_config *cfg, struct store *st, char *path,
+                              size_t path_size, struct jerr *err)
+{
+    unsigned char raw[PKI_ADMIN_TOKEN_BYTES], md[SHA256_DIGEST_LENGTH];
+    char token[2 * PKI_ADMIN_TOKEN_BYTES + 2], hash_hex[2 * SHA256_DIGEST_LENGTH + 1];
+    int rc = -1;
+
+    if (config_path(cfg, "admin.token", path, path_size) == NULL)
+        return jerr_set(err, JERR_IO, "data_dir", "data_dir path too long");
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "random token");
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(token + 2 * i, 3, "%02x", raw[i]);
+    SHA256((const unsigned char *)token, 2 * PKI_ADMIN_TOKEN_BYTES, md);
+    for (size_t i = 0; i < sizeof(md); i++)
+        snprintf(hash_hex + 2 * i, 3, "%02x", md[i]);
+    if (store_meta_set(st, "admin_token_sha256", hash_hex, err) == -1)
+        goto out;
+    token[2 * PKI_ADMIN_TOKEN_BYTES] = '\n';
+    rc = fsutil_write_atomic(path, token, 2 * PKI_ADMIN_TOKEN_BYTES + 1, 0600, true, err);
+out:
+    OPENSSL_cleanse(raw, sizeof(raw));
+    OPENSSL_cleanse(token, sizeof(token));
+    return rc;
+}
+
+int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_init_result *out,
+             struct jerr *err)
+{
+    char path[PATH_MAX];
+    struct store *st = NULL;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    const char *markers[] = {"jpki.db", "keys", "certs"};
+    for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++) {
+        if (config_path(cfg, markers[i], path, sizeof(path)) == NULL)
+            return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+        if (fsutil_exists(path))
+            return jerr_set(err, JERR_CONFLICT, "data_dir",
+                            "%s already holds an instance (%s exists); refusing to touch it",
+                            cfg->data_dir, markers[i]);
+    }
+    if (fsutil_mkdirs(cfg->data_dir, 0755, err) == -1)
+        return -1;
+    const char *dirs[][2] = {{"keys", "0700"}, {"certs", "0755"}, {"crl", "0755"}};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        config_path(cfg, dirs[i][0], path, sizeof(path));
+        if (fsutil_mkdirs(path, (mode_t)strtol(dirs[i][1], NULL, 8), err) == -1)
+            return -1;
+    }
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++)
+        if (ca_create(cfg, (enum ca_kind)ca, passphrase, out->fingerprint[ca], err) == -1)
+            goto out;
+
+    config_path(cfg, "jpki.db", path, sizeof(path));
+    st = store_open(path, true, err);
+    if (st == NULL || store_begin(st, err) == -1)
+        goto out;
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        char key[64], value[16];
+        snprintf(key, sizeof(key), "crl_partitions.%s", ca_kind_name((enum ca_kind)ca));
+        snprintf(value, sizeof(value), "%d", cfg->ca[ca].crl_partitions);
+        if (store_meta_set(st, key, value, err) == -1)
+            goto out;
+    }
+    if (admin_token_create(cfg, st, out->admin_token_path, sizeof(out->admin_token_path),
+                           err) == -1)
+        goto out;
+    struct audit_entry e = {.at = jclock_now()};
+    snprintf(e.actor, sizeof(e.actor), "jpkid-init");
+    snprintf(e.action, sizeof(e.action), "instance.init");
+    snprintf(e.target, sizeof(e.target), "instance");
+    snprintf(e.outcome, sizeof(e.outcome), "ok");
+    snprintf(e.detail, sizeof(e.detail), "sign_fp=%s auth_fp=%s", out->fingerprint[CA_SIGN],
+             out->fingerprint[CA_AUTH]);
+    if (store_audit_append(st, &e, err) == -1 || store_commit(st, err) == -1)
+        goto out;
+    rc = 0;
+out:
+    if (rc == -1 && st != NULL)
+        store_rollback(st);
+    store_close(st);
+    return rc;
+}
+
+static int ca_load(struct pki *pki, enum ca_kind ca, const char *passphrase, struct jerr *err)
+{
+    const struct jpki_config *cfg = pki->cfg;
+    struct pki_ca *c = &pki->ca[ca];
+    char path[PATH_MAX];
+
+    pki_file(cfg, ca, "certs", "-ca.pem", path, sizeof(path));
+    if ((c->root = cert_read_pem(path, err)) == NULL)
+        return -1;
+    pki_file(cfg, ca, "keys", "-ca.key", path, sizeof(path));
+    if ((c->ca_signer = signer_load(path, passphrase, err)) == NULL)
+        return -1;
+    if (!signer_matches_cert(c->ca_signer, c->root))
+        return jerr_set(err, JERR_CRYPTO, NULL, "%s does not match the %s root certificate",
+                        path, ca_kind_name(ca));
+
+    pki_file(cfg, ca, "certs", "-ocsp.pem", path, sizeof(path));
+    if ((c->ocsp_cert = cert_read_pem(path, err)) == NULL)
+        return -1;
+    const ASN1_TIME *end = X509_get0_notAfter(c->ocsp_cert);
+    time_t renew_by = jclock_now() + PKI_OCSP_RENEW_BEFORE_S;
+    if (X509_cmp_time(end, &renew_by) <= 0) {
+        if (ocsp_signer_create(cfg, ca, c->root, c->ca_signer, passphrase, false, err) == -1)
+            return -1;
+        X509_free(c->ocsp_cert);
+        if ((c->ocsp_cert = cert_read_pem(path, err)) == NULL)
+            return -1;
+    }
+    pki_file(cfg, ca, "keys", "-ocsp.key", path, sizeof(path));
+    if ((c->ocsp_signer = signer_load(path, passphrase, err)) == NULL)
+        return -1;
+    if (!signer_matches_cert(c->ocsp_signer, c->ocsp_cert))
+        return jerr_set(err, JERR_CRYPTO, NULL, "%s does not match the %s OCSP certificate",
+                        path, ca_kind_name(ca));
+    return 0;
+}
+
+struct pki *pki_open(const struct jpki_config *cfg, const char *passphrase, struct jerr *err)
+{
+    struct pki *pki = calloc(1, sizeof(*pki));
+    struct store *st = NULL;
+    if (pki == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    pki->cfg = cfg;
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++)
+        if (ca_load(pki, (enum ca_kind)ca, passphrase, err) == -1)
+            goto fail;
+    /* The partition count is fixed when the instance is created (DESIGN §5). */
+    st = pki_store_open(pki, err);
+    if (st == NULL)
+        goto fail;
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        char key[64], value[16];
+        snprintf(key, sizeof(key), "crl_partitions.%s", ca_kind_name((enum ca_kind)ca));
+        if (store_meta_get(st, key, value, sizeof(value), err) == -1)
+            goto fail;
+        pki->partitions[ca] = atoi(value);
+        if (pki->partitions[ca] < 1) {
+            jerr_set(err, JERR_IO, NULL, "registry: bad %s", key);
+            goto fail;
+        }
+    }
+    store_close(st);
+    return pki;
+fail:
+    store_close(st);
+    pki_free(pki);
+    return NULL;
+}
+
+void pki_free(struct pki *pki)
+{
+    if (pki == NULL)
+        return;
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        X509_free(pki->ca[ca].root);
+        X509_free(pki->ca[ca].ocsp_cert);
+        signer_free(pki->ca[ca].ca_signer);
+        signer_free(pki->ca[ca].ocsp_signer);
+    }
+    free(pki);
+}
+
+const struct jpki_config *pki_config(const struct pki *pki)
+{
+    return pki->cfg;
+}
+
+X509 *pki_get0_root(const struct pki *pki, enum ca_kind ca)
+{
+    return pki->ca[ca].root;
+}
+
+X509 *pki_get0_ocsp_cert(const struct pki *pki, enum ca_kind ca)
+{
+    return pki->ca[ca].ocsp_cert;
+}
+
+const struct signer *pki_get0_ca_signer(const struct pki *pki, enum ca_kind ca)
+{
+    return pki->ca[ca].ca_signer;
+}
+
+const struct signer *pki_get0_ocsp_signer(const struct pki *pki, enum ca_kind ca)
+{
+    return pki->ca[ca].ocsp_signer;
+}
+
+struct store *pki_store_open(const struct pki *pki, struct jerr *err)
+{
+    char path[PATH_MAX];
+    if (config_path(pki->cfg, "jpki.db", path, sizeof(path)) == NULL) {
+        jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+        return NULL;
+    }
+    return store_open(path, false, err);
+}
+
+int pki_crl_partitions(const struct pki *pki, enum ca_kind ca)
+{
+    return pki->partitions[ca];
+}
+
+char *pki_crl_url(const struct pki *pki, enum ca_kind ca, int partition, char *out, size_t size)
+{
+    const char *url = pki->cfg->ca[ca].crl_url;
+    int n;
+    if (pki->partitions[ca] <= 1) {
+        n = snprintf(out, size, "%s", url);
+    } else {
+        /* "<base>/<ca>/<n>.crl" where <base> is crl_url without its trailing "<ca>.crl". */
+        size_t len = strlen(url);
+        const char *slash = strrchr(url, '/');
+        size_t base_len = slash != NULL ? (size_t)(slash - url) : len;
+        n = snprintf(out, size, "%.*s/%s/%d.crl", (int)base_len, url, ca_kind_name(ca),
+                     partition);
+    }
+    return n < 0 || (size_t)n >= size ? NULL : out;
+}

@@ -1,0 +1,1881 @@
+/*
+ * store: the registry (DESIGN §4, §5, §7). Owns every SQL statement of jpki and nothing else:
+ * no rule is decided here, no certificate is parsed, no key is seen.
+ *
+ * Design notes:
+ * - One struct store = one SQLite connection, used by one thread at a time. Statements are
+ *   prepared once per connection (on first use) and reset + unbound after every use; SQL text
+ *   is static, values are always bound, never formatted into SQL.
+ * - The schema lives in `migrations` below: numbered scripts, each applied in its own
+ *   transaction at open and recorded in schema_version. A database whose version is newer than
+ *   this code is refused rather than guessed at.
+ * - Enums are stored as their integer values (the values of ca/model.h and config/config.h,
+ *   which are part of the on-disk format and must never be renumbered); "unknown" times and
+ *   REASON_NONE are stored as NULL.
+ * - CRL staleness is a change counter, not a timestamp: several status changes and a CRL can
+ *   fall within one second, so comparing seconds would call a CRL fresh that missed a change.
+ *   crl_state.change_seq grows with every status change of the CA; a CRL covers the changes up
+ *   to the counter read when this connection started building it (store_crl_number_next or
+ *   store_crl_foreach, whichever came first), and publishing it sets published_seq to that.
+ *   Stale <=> change_seq > published_seq. Reading the counter before the rows errs on the side
+ *   of "stale": a change that slips in between is reported stale even if the CRL caught it.
+ */
+#include "ca/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sqlite3.h>
+
+#include "ca/audit.h"
+#include "config/jclock.h"
+
+#define STORE_BUSY_TIMEOUT_MS 10000
+
+/* The schema. Append new migrations; never edit one that has shipped. */
+static const char *const migrations[] = {
+    /* 1: the initial schema. */
+    "CREATE TABLE meta ("
+    "  key TEXT PRIMARY KEY NOT NULL,"
+    "  value TEXT NOT NULL);"
+    "CREATE TABLE persons ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  address TEXT NOT NULL,"
+    "  birth_date TEXT NOT NULL,"
+    "  gender INTEGER NOT NULL CHECK (gender IN (1, 2, 3)),"
+    "  deceased INTEGER NOT NULL CHECK (deceased IN (0, 1)),"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE TABLE cards ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  person_id TEXT NOT NULL REFERENCES persons(id),"
+    "  type INTEGER NOT NULL CHECK (type IN (0, 1)),"
+    "  expiry TEXT NOT NULL,"
+    "  state INTEGER NOT NULL CHECK (state IN (0, 1, 2)),"
+    "  prefecture TEXT NOT NULL DEFAULT '',"
+    "  municipality TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX cards_by_person ON cards(person_id);"
+    /* A rowid table rather than WITHOUT ROWID: rows carry ~1-2 KB of DER, far above the size
+     * for which SQLite recommends WITHOUT ROWID, and the rowid orders same-second issuances. */
+    "CREATE TABLE certificates ("
+    "  serial TEXT PRIMARY KEY NOT NULL,"
+    "  ca INTEGER NOT NULL CHECK (ca IN (0, 1)),"
+    "  card_id TEXT NOT NULL REFERENCES cards(id),"
+    "  person_id TEXT NOT NULL REFERENCES persons(id),"
+    "  subject_cn TEXT NOT NULL,"
+    "  not_before INTEGER NOT NULL,"
+    "  not_after INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL CHECK (status IN (0, 1, 2)),"
+    "  reason INTEGER,"
+    "  status_changed_at INTEGER,"
+    "  invalidity_date INTEGER,"
+    "  partition INTEGER NOT NULL CHECK (partition >= 0),"
+    "  issued_at INTEGER NOT NULL,"
+    "  der BLOB NOT NULL);"
+    "CREATE INDEX certs_by_card ON certificates(card_id, issued_at);"
+    "CREATE INDEX certs_by_person ON certificates(person_id, issued_at);"
+    /* DESIGN §5: the CRL is streamed from this partial index; good certificates (the vast
+     * majority) are not in it at all. */
+    "CREATE INDEX certs_crl ON certificates(ca, partition, not_after) WHERE status != 0;"
+    "CREATE INDEX certs_expiring ON certificates(status, not_after);"
+    "CREATE TABLE events ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  at INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  outcome TEXT NOT NULL,"
+    "  detail TEXT NOT NULL,"
+    "  prev_hash BLOB NOT NULL,"
+    "  hash BLOB NOT NULL);"
+    "CREATE INDEX events_by_target ON events(target);"
+    "CREATE TABLE crl_numbers ("
+    "  ca INTEGER NOT NULL,"
+    "  partition INTEGER NOT NULL,"
+    "  number INTEGER NOT NULL,"
+    "  PRIMARY KEY (ca, partition));"
+    "CREATE TABLE crls ("
+    "  ca INTEGER NOT NULL,"
+    "  partition INTEGER NOT NULL,"
+    "  number INTEGER NOT NULL,"
+    "  this_update INTEGER NOT NULL,"
+    "  next_update INTEGER NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  published_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (ca, partition, number));"
+    "CREATE TABLE crl_state ("
+    "  ca INTEGER PRIMARY KEY,"
+    "  change_seq INTEGER NOT NULL DEFAULT 0,"
+    "  changed_at INTEGER,"
+    "  published_seq INTEGER NOT NULL DEFAULT 0,"
+    "  published_at INTEGER);"
+    "INSERT INTO crl_state(ca) VALUES (0), (1);"
+    "CREATE TABLE ocsp_responses ("
+    "  serial TEXT NOT NULL REFERENCES certificates(serial),"
+    "  certid_hash INTEGER NOT NULL CHECK (certid_hash IN (0, 1)),"
+    "  ca INTEGER NOT NULL,"
+    "  der BLOB NOT NULL,"
+    "  this_update INTEGER NOT NULL,"
+    "  next_update INTEGER NOT NULL,"
+    "  stale INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (serial, certid_hash));",
+};
+#define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+#define CERT_COLUMNS                                                                               \
+    "serial, ca, card_id, person_id, subject_cn, not_before, not_after, status, reason, "          \
+    "status_changed_at, invalidity_date, partition, issued_at"
+
+enum stmt_id {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_META_SET,
+    S_META_GET,
+    S_PERSON_INSERT,
+    S_PERSON_GET,
+    S_PERSON_UPDATE,
+    S_PERSON_EXISTS,
+    S_CARD_INSERT,
+    S_CARD_GET,
+    S_CARD_SET_STATE,
+    S_CARD_EXISTS,
+    S_CERT_INSERT,
+    S_CERT_GET,
+    S_CERT_GET_DER,
+    S_SERIAL_EXISTS,
+    S_CERT_SET_STATUS,
+    S_OCSP_MARK_STALE,
+    S_CRL_MARK_CHANGED,
+    S_CERTS_OF_CARD,
+    S_CERTS_OF_PERSON,
+    S_CERTS_EXPIRING,
+    S_CRL_ALL,
+    S_CRL_PARTITION,
+    S_CRL_CHANGE_SEQ,
+    S_CRL_NUMBER_NEXT,
+    S_CRL_INSERT,
+    S_CRL_MARK_PUBLISHED,
+    S_CRL_IS_STALE,
+    S_OCSP_PUT,
+    S_OCSP_PUT_SIGNED,
+    S_OCSP_GET,
+    S_OCSP_DUE,
+    S_AUDIT_LAST,
+    S_AUDIT_INSERT,
+    S_AUDIT_ALL,
+    S_AUDIT_TARGET,
+    S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
+                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [S_PERSON_INSERT] = "INSERT INTO persons(id, name, address, birth_date, gender, deceased, "
+                        "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+    [S_PERSON_GET] = "SELECT id, name, address, birth_date, gender, deceased FROM persons "
+                     "WHERE id = ?1",
+    [S_PERSON_UPDATE] = "UPDATE persons SET name = ?2, address = ?3, birth_date = ?4, "
+                        "gender = ?5, deceased = ?6, updated_at = ?7 WHERE id = ?1",
+    [S_PERSON_EXISTS] = "SELECT 1 FROM persons WHERE id = ?1",
+    [S_CARD_INSERT] = "INSERT INTO cards(id, person_id, type, expiry, state, prefecture, "
+                      "municipality, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_CARD_GET] = "SELECT id, person_id, type, expiry, state, prefecture, municipality "
+                   "FROM cards WHERE id = ?1",
+    [S_CARD_SET_STATE] = "UPDATE cards SET state = ?2 WHERE id = ?1",
+    [S_CARD_EXISTS] = "SELECT 1 FROM cards WHERE id = ?1",
+    [S_CERT_INSERT] = "INSERT INTO certificates(" CERT_COLUMNS ", der) VALUES "
+                      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [S_CERT_GET] = "SELECT " CERT_COLUMNS " FROM certificates WHERE serial = ?1",
+    [S_CERT_GET_DER] = "SELECT der FROM certificates WHERE serial = ?1",
+    [S_SERIAL_EXISTS] = "SELECT 1 FROM certificates WHERE serial = ?1",
+    [S_CERT_SET_STATUS] = "UPDATE certificates SET status = ?2, reason = ?3, "
+                          "status_changed_at = ?4, invalidity_date = ?5 WHERE serial = ?1 "
+                          "RETURNING ca",
+    [S_OCSP_MARK_STALE] = "UPDATE ocsp_responses SET stale = 1 WHERE serial = ?1",
+    [S_CRL_MARK_CHANGED] = "UPDATE crl_state SET change_seq = change_seq + 1, changed_at = ?2 "
+                           "WHERE ca = ?1",
+    /* Oldest first; the rowid breaks ties between certificates issued in the same second. */
+    [S_CERTS_OF_CARD] = "SELECT " CERT_COLUMNS " FROM certificates WHERE card_id = ?1 "
+                        "ORDER BY issued_at, rowid",
+    [S_CERTS_OF_PERSON] = "SELECT " CERT_COLUMNS " FROM certificates WHERE person_id = ?1 "
+                          "ORDER BY issued_at, rowid",
+    [S_CERTS_EXPIRING] = "SELECT " CERT_COLUMNS " FROM certificates WHERE status = 0 AND "
+                         "not_after >= ?1 AND not_after < ?2 ORDER BY not_after, serial "
+                         "LIMIT ?3",
+    /* `status != 0` is spelled exactly as in certs_crl so the planner can use that index.
+     * RFC 5280 §4.1.2.5: notAfter is inclusive, so a certificate is still unexpired (and
+     * stays on the CRL) at the very second of its notAfter. */
+    [S_CRL_ALL] = "SELECT serial, status_changed_at, reason, invalidity_date FROM certificates "
+                  "WHERE ca = ?1 AND status != 0 AND not_after >= ?2",
+    [S_CRL_PARTITION] = "SELECT serial, status_changed_at, reason, invalidity_date "
+                        "FROM certificates WHERE ca = ?1 AND partition = ?3 AND status != 0 "
+                        "AND not_after >= ?2",
+    [S_CRL_CHANGE_SEQ] = "SELECT change_seq FROM crl_state WHERE ca = ?1",
+    [S_CRL_NUMBER_NEXT] = "INSERT INTO crl_numbers(ca, partition, number) VALUES (?1, ?2, 1) "
+                          "ON CONFLICT(ca, partition) DO UPDATE SET number = number + 1 "
+                          "RETURNING number",
+    [S_CRL_INSERT] = "INSERT INTO crls(ca, partition, number, this_update, next_update, size, "
+                     "published_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_CRL_MARK_PUBLISHED] = "UPDATE crl_state SET published_seq = max(published_seq, ?2), "
+                             "published_at = ?3 WHERE ca = ?1",
+    [S_CRL_IS_STALE] = "SELECT change_seq > published_seq FROM crl_state WHERE ca = ?1",
+    [S_OCSP_PUT] = "INSERT INTO ocsp_responses(serial, certid_hash, ca, der, this_update, "
+                   "next_update, stale) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0) "
+                   "ON CONFLICT(serial, certid_hash) DO UPDATE SET ca = excluded.ca, "
+                   "der = excluded.der, this_update = excluded.this_update, "
+                   "next_update = excluded.next_update, stale = 0",
+    /* One statement, so the comparison with the registry and the write are atomic: the
+     * response is fresh only if the status it was signed from is still the current one. */
+    [S_OCSP_PUT_SIGNED] =
+        "INSERT INTO ocsp_responses(serial, certid_hash, ca, der, this_update, next_update, "
+        "stale) SELECT serial, ?2, ca, ?3, ?4, ?5, NOT (status = ?6 AND reason IS ?7 AND "
+        "status_changed_at IS ?8) FROM certificates WHERE serial = ?1 "
+        "ON CONFLICT(serial, certid_hash) DO UPDATE SET ca = excluded.ca, der = excluded.der, "
+        "this_update = excluded.this_update, next_update = excluded.next_update, "
+        "stale = excluded.stale RETURNING stale",
+    [S_OCSP_GET] = "SELECT der, next_update, stale FROM ocsp_responses WHERE serial = ?1 AND "
+                   "certid_hash = ?2",
+    [S_OCSP_DUE] = "SELECT c.serial, c.ca FROM certificates c WHERE c.serial > ?1 AND "
+                   "c.not_after >= ?2 AND (NOT EXISTS (SELECT 1 FROM ocsp_responses o WHERE "
+                   "o.serial = c.serial AND o.certid_hash = 0 AND o.stale = 0) OR EXISTS "
+                   "(SELECT 1 FROM ocsp_responses o WHERE o.serial = c.serial AND "
+                   "o.next_update < ?2)) ORDER BY c.serial LIMIT ?3",
+    [S_AUDIT_LAST] = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+    [S_AUDIT_INSERT] = "INSERT INTO events(seq, at, actor, action, target, outcome, detail, "
+                       "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_AUDIT_ALL] = "SELECT seq, at, actor, action, target, outcome, detail, prev_hash, hash "
+                    "FROM events ORDER BY seq",
+    [S_AUDIT_TARGET] = "SELECT seq, at, actor, action, target, outcome, detail FROM events "
+                       "WHERE target = ?1 ORDER BY seq",
+};
+
+/* What this connection knows about the CRL it is building for one CA (see the file comment). */
+struct crl_snapshot {
+    bool valid;
+    int partition;
+    int64_t change_seq;
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[S_COUNT];
+    int schema_version;
+    struct crl_snapshot crl_snap[CA_KIND_COUNT];
+};
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+/* Maps an SQLite result to a jerr: a busy, locked, full, read-only or failing disk is a
+ * temporary refusal (503); anything else is an I/O failure. */
+static int db_fail(struct store *st, int rc, struct jerr *err, const char *field, const char *what)
+{
+    int code;
+
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+        code = JERR_UNAVAILABLE;
+        break;
+    default:
+        code = JERR_IO;
+        break;
+    }
+    return jerr_set(err, code, field, "registry: %s: %s", what,
+                    st != NULL && st->db != NULL ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+}
+
+static bool is_unique_violation(int rc)
+{
+    return rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE;
+}
+
+/* An identifier or serial for a message: outside bytes are escaped (STYLE "Errors"). */
+static const char *esc(char *buf, size_t size, const char *s)
+{
+    jerr_escape(buf, size, s, strlen(s));
+    return buf;
+}
+
+/* ---- statements ------------------------------------------------------------------------ */
+
+/* The cached statement `id`, prepared on first use. A statement still stepping (a foreach
+ * whose callback re-enters the same query) is refused rather than reset under its caller. */
+static sqlite3_stmt *stmt_get(struct store *st, enum stmt_id id, struct jerr *err)
+{
+    sqlite3_stmt *s = st->stmts[id];
+
+    if (s == NULL) {
+        int rc = sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &st->stmts[id], NULL);
+        if (rc != SQLITE_OK) {
+            db_fail(st, rc, err, NULL, "prepare");
+            st->stmts[id] = NULL;
+            return NULL;
+        }
+        s = st->stmts[id];
+    } else if (sqlite3_stmt_busy(s)) {
+        jerr_set(err, JERR_INTERNAL, NULL, "registry: statement %d re-entered", (int)id);
+        return NULL;
+    }
+    return s;
+}
+
+static void stmt_done(sqlite3_stmt *s)
+{
+    if (s != NULL) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+}
+
+/* Binds a NUL-terminated text held in a fixed array of `size` bytes; an unterminated array is
+ * refused (JERR_INVALID naming `field`). */
+static int bind_fixed(sqlite3_stmt *s, int idx, const char *text, size_t size, const char *field,
+                      struct jerr *err)
+{
+    size_t len = strnlen(text, size);
+
+    if (len == size)
+        return jerr_set(err, JERR_INVALID, field, "%s is not terminated", field);
+    if (sqlite3_bind_text(s, idx, text, (int)len, SQLITE_TRANSIENT) != SQLITE_OK)
+        return jerr_set(err, JERR_INTERNAL, field, "registry: cannot bind %s", field);
+    return 0;
+}
+
+/* Binds a caller's C string (bounded by `max` bytes). */
+static int bind_str(sqlite3_stmt *s, int idx, const char *text, size_t max, const char *field,
+                    struct jerr *err)
+{
+    if (text == NULL)
+        return jerr_set(err, JERR_INVALID, field, "%s missing", field);
+    if (strnlen(text, max + 1) > max)
+        return jerr_set(err, JERR_TOO_LARGE, field, "%s longer than %zu bytes", field, max);
+    if (sqlite3_bind_text(s, idx, text, -1, SQLITE_TRANSIENT) != SQLITE_OK)
+        return jerr_set(err, JERR_INTERNAL, field, "registry: cannot bind %s", field);
+    return 0;
+}
+
+/* Binds v, or NULL when v equals `null_value` (unknown time, REASON_NONE). */
+static void bind_int_or_null(sqlite3_stmt *s, int idx, int64_t v, int64_t null_value)
+{
+    if (v == null_value)
+        sqlite3_bind_null(s, idx);
+    else
+        sqlite3_bind_int64(s, idx, v);
+}
+
+static int64_t col_int_or(sqlite3_stmt *s, int i, int64_t null_value)
+{
+    return sqlite3_column_type(s, i) == SQLITE_NULL ? null_value : sqlite3_column_int64(s, i);
+}
+
+/* Copies a text column into a fixed array; a value that does not fit means the registry was
+ * written by something else than this code: refused, never truncated. */
+static int col_copy(sqlite3_stmt *s, int i, char *out, size_t size, const char *field,
+                    struct jerr *err)
+{
+    const unsigned char *text = sqlite3_column_text(s, i);
+    int len = sqlite3_column_bytes(s, i);
+
+    if (text == NULL) {
+        if (sqlite3_column_type(s, i) != SQLITE_NULL)
+            return jerr_set(err, JERR_INTERNAL, field, "registry: out of memory");
+        out[0] = '\0';
+        return 0;
+    }
+    if ((size_t)len >= size || memchr(text, '\0', (size_t)len) != NULL)
+        return jerr_set(err, JERR_IO, field, "registry: stored %s does not fit", field);
+    memcpy(out, text, (size_t)len);
+    out[len] = '\0';
+    return 0;
+}
+
+/* Steps a statement that returns no rows. */
+static int step_done(struct store *st, sqlite3_stmt *s, const char *field, const char *what,
+                     struct jerr *err)
+{
+    int rc = sqlite3_step(s);
+
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+        return 0;
+    return db_fail(st, sqlite3_extended_errcode(st->db), err, field, what);
+}
+
+/* Runs a statement with no parameters and no result (BEGIN, COMMIT, ROLLBACK). */
+static int run_simple(struct store *st, enum stmt_id id, const char *what, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, id, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    ret = step_done(st, s, NULL, what, err);
+    stmt_done(s);
+    return ret;
+}
+
+/* ---- transactions ---------------------------------------------------------------------- */
+
+static bool in_transaction(struct store *st)
+{
+    return sqlite3_get_autocommit(st->db) == 0;
+}
+
+int store_begin(struct store *st, struct jerr *err)
+{
+    if (in_transaction(st))
+        return jerr_set(err, JERR_INTERNAL, NULL, "registry: transaction already open");
+    return run_simple(st, S_BEGIN, "begin", err);
+}
+
+/* On failure the transaction stays open for the caller's store_rollback. */
+int store_commit(struct store *st, struct jerr *err)
+{
+    if (!in_transaction(st))
+        return jerr_set(err, JERR_INTERNAL, NULL, "registry: no transaction to commit");
+    return run_simple(st, S_COMMIT, "commit", err);
+}
+
+void store_rollback(struct store *st)
+{
+    if (st == NULL || !in_transaction(st))
+        return;
+    if (run_simple(st, S_ROLLBACK, "rollback", NULL) == -1)
+        /* The prepared ROLLBACK could not run (e.g. out of memory): try the plain form so
+         * that the connection never stays inside a failed transaction. */
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Opens a transaction for a multi-statement change unless the caller already has one. */
+static int own_tx_begin(struct store *st, bool *own, struct jerr *err)
+{
+    *own = false;
+    if (in_transaction(st))
+        return 0;
+    if (store_begin(st, err) == -1)
+        return -1;
+    *own = true;
+    return 0;
+}
+
+/* Ends what own_tx_begin opened: commits on success (ret 0), rolls back otherwise. */
+static int own_tx_end(struct store *st, bool own, int ret, struct jerr *err)
+{
+    if (!own)
+        return ret;
+    if (ret == 0 && store_commit(st, err) == 0)
+        return 0;
+    store_rollback(st);
+    return -1;
+}
+
+/* ---- open / close / migrations --------------------------------------------------------- */
+
+static int pragma_text(struct store *st, const char *sql, char *out, size_t size, struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    int ret = -1;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+
+    if (rc != SQLITE_OK) {
+        db_fail(st, rc, err, NULL, sql);
+        goto out;
+    }
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        db_fail(st, rc == SQLITE_DONE ? SQLITE_ERROR : rc, err, NULL, sql);
+        goto out;
+    }
+    snprintf(out, size, "%s", (const char *)sqlite3_column_text(s, 0));
+    ret = 0;
+out:
+    sqlite3_finalize(s);
+    return ret;
+}
+
+static int exec_sql(struct store *st, const char *sql, const char *what, struct jerr *err)
+{
+    int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+    if (rc != SQLITE_OK)
+        return db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, what);
+    return 0;
+}
+
+/* The applied schema version (0 for a new database). Runs inside the migration transaction. */
+static int read_schema_version(struct store *st, int *version, struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    int ret = -1;
+    int rc;
+
+    if (exec_sql(st,
+                 "CREATE TABLE IF NOT EXISTS schema_version ("
+                 "  version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+                 "schema_version", err) == -1)
+        return -1;
+    rc = sqlite3_prepare_v2(st->db, "SELECT coalesce(max(version), 0) FROM schema_version", -1, &s,
+                            NULL);
+    if (rc != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "schema_version");
+        goto out;
+    }
+    *version = sqlite3_column_int(s, 0);
+    ret = 0;
+out:
+    sqlite3_finalize(s);
+    return ret;
+}
+
+static int record_version(struct store *st, int version, struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    int ret = -1;
+    int rc = sqlite3_prepare_v2(
+        st->db, "INSERT INTO schema_version(version, applied_at) VALUES (?1, ?2)", -1, &s, NULL);
+
+    if (rc != SQLITE_OK) {
+        db_fail(st, rc, err, NULL, "schema_version");
+        goto out;
+    }
+    sqlite3_bind_int(s, 1, version);
+    sqlite3_bind_int64(s, 2, (int64_t)jclock_now());
+    ret = step_done(st, s, NULL, "schema_version", err);
+out:
+    sqlite3_finalize(s);
+    return ret;
+}
+
+/* Applies every pending migration, each in its own IMMEDIATE transaction, re-reading the
+ * version inside it so that two processes opening the same new registry do not both apply. */
+static int migrate(struct store *st, struct jerr *err)
+{
+    for (;;) {
+        int version = 0;
+
+        if (exec_sql(st, "BEGIN IMMEDIATE", "begin migration", err) == -1)
+            return -1;
+        if (read_schema_version(st, &version, err) == -1)
+            goto fail;
+        if (version > MIGRATION_COUNT) {
+            jerr_set(err, JERR_CONFIG, "schema_version",
+                     "registry schema version %d is newer than this program (%d)", version,
+                     MIGRATION_COUNT);
+            goto fail;
+        }
+        if (version == MIGRATION_COUNT) {
+            st->schema_version = version;
+            return exec_sql(st, "COMMIT", "commit", err);
+        }
+        if (exec_sql(st, migrations[version], "migration", err) == -1 ||
+            record_version(st, version + 1, err) == -1 ||
+            exec_sql(st, "COMMIT", "commit migration", err) == -1)
+            goto fail;
+    }
+fail:
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+/* A new registry file is created 0600 before SQLite opens it (it holds personal data);
+ * SQLite gives its -wal and -shm files the same mode. */
+static int create_private_file(const char *path, struct jerr *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+    if (fd == -1) {
+        if (errno == EEXIST)
+            return 0;
+        return jerr_set(err, JERR_IO, "path", "cannot create the registry: %s", strerror(errno));
+    }
+    close(fd);
+    return 0;
+}
+
+struct store *store_open(const char *path, bool create, struct jerr *err)
+{
+    struct store *st = NULL;
+    struct stat sb;
+    char mode[32];
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    int rc;
+
+    if (path == NULL || path[0] == '\0') {
+        jerr_set(err, JERR_INVALID, "path", "registry path missing");
+        goto fail;
+    }
+    if (!create && stat(path, &sb) == -1) {
+        if (errno == ENOENT)
+            jerr_set(err, JERR_NOT_FOUND, "path", "no registry at this path");
+        else
+            jerr_set(err, JERR_IO, "path", "registry: %s", strerror(errno));
+        goto fail;
+    }
+    if (create) {
+        if (create_private_file(path, err) == -1)
+            goto fail;
+        flags |= SQLITE_OPEN_CREATE;
+    }
+    if ((st = calloc(1, sizeof(*st))) == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        goto fail;
+    }
+    rc = sqlite3_open_v2(path, &st->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        db_fail(st, rc, err, "path", "open");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    if (sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS) != SQLITE_OK) {
+        db_fail(st, sqlite3_errcode(st->db), err, NULL, "busy_timeout");
+        goto fail;
+    }
+    /* DESIGN §7: WAL, synchronous=FULL (a status change is durable when reported done),
+     * foreign keys enforced. journal_mode answers the mode it ended in: check it took. */
+    if (pragma_text(st, "PRAGMA journal_mode=WAL", mode, sizeof(mode), err) == -1)
+        goto fail;
+    if (strcmp(mode, "wal") != 0) {
+        jerr_set(err, JERR_IO, "path", "registry: journal_mode is %s, not wal", mode);
+        goto fail;
+    }
+    if (exec_sql(st, "PRAGMA synchronous=FULL", "synchronous", err) == -1 ||
+        exec_sql(st, "PRAGMA foreign_keys=ON", "foreign_keys", err) == -1)
+        goto fail;
+    if (pragma_text(st, "PRAGMA foreign_keys", mode, sizeof(mode), err) == -1)
+        goto fail;
+    if (strcmp(mode, "1") != 0) {
+        jerr_set(err, JERR_IO, NULL, "registry: foreign keys could not be enabled");
+        goto fail;
+    }
+    if (migrate(st, err) == -1)
+        goto fail;
+    return st;
+fail:
+    store_close(st);
+    return NULL;
+}
+
+void store_close(struct store *st)
+{
+    if (st == NULL)
+        return;
+    for (int i = 0; i < S_COUNT; i++)
+        sqlite3_finalize(st->stmts[i]);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+int store_schema_version(struct store *st)
+{
+    return st->schema_version;
+}
+
+/* ---- meta ------------------------------------------------------------------------------ */
+
+#define META_KEY_MAX 128
+#define META_VALUE_MAX 4096
+
+int store_meta_set(struct store *st, const char *key, const char *value, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_META_SET, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (bind_str(s, 1, key, META_KEY_MAX, "key", err) == -1 ||
+        bind_str(s, 2, value, META_VALUE_MAX, "value", err) == -1)
+        goto out;
+    ret = step_done(st, s, "key", "meta", err);
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_meta_get(struct store *st, const char *key, char *out, size_t size, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_META_GET, err);
+    char buf[META_KEY_MAX * 4 + 1];
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    if (bind_str(s, 1, key, META_KEY_MAX, "key", err) == -1)
+        goto out;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        jerr_set(err, JERR_NOT_FOUND, "key", "no registry setting %s", esc(buf, sizeof(buf), key));
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, "key", "meta");
+        goto out;
+    }
+    if ((size_t)sqlite3_column_bytes(s, 0) >= size) {
+        jerr_set(err, JERR_TOO_LARGE, "key", "registry setting %s does not fit",
+                 esc(buf, sizeof(buf), key));
+        goto out;
+    }
+    ret = col_copy(s, 0, out, size, "key", err);
+out:
+    stmt_done(s);
+    return ret;
+}
+
+/* ---- persons --------------------------------------------------------------------------- */
+
+static int bind_person(sqlite3_stmt *s, const struct person *p, struct jerr *err)
+{
+    if (bind_fixed(s, 1, p->id, sizeof(p->id), "id", err) == -1 ||
+        bind_fixed(s, 2, p->name, sizeof(p->name), "name", err) == -1 ||
+        bind_fixed(s, 3, p->address, sizeof(p->address), "address", err) == -1 ||
+        bind_fixed(s, 4, p->birth_date, sizeof(p->birth_date), "birth_date", err) == -1)
+        return -1;
+    if (p->gender < GENDER_MALE || p->gender > GENDER_UNSTATED)
+        return jerr_set(err, JERR_INVALID, "gender", "unknown gender code %d", (int)p->gender);
+    sqlite3_bind_int(s, 5, (int)p->gender);
+    sqlite3_bind_int(s, 6, p->deceased ? 1 : 0);
+    sqlite3_bind_int64(s, 7, (int64_t)jclock_now());
+    return 0;
+}
+
+int store_person_insert(struct store *st, const struct person *p, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_PERSON_INSERT, err);
+    char buf[JPKI_ID_MAX * 4 + 1];
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (bind_person(s, p, err) == -1)
+        goto out;
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        int rc = sqlite3_extended_errcode(st->db);
+        if (is_unique_violation(rc))
+            jerr_set(err, JERR_CONFLICT, "id", "person %s already exists",
+                     esc(buf, sizeof(buf), p->id));
+        else
+            db_fail(st, rc, err, "id", "insert person");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_person_get(struct store *st, const char *id, struct person *out, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_PERSON_GET, err);
+    struct person p;
+    char buf[JPKI_ID_MAX * 4 + 1];
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    memset(&p, 0, sizeof(p));
+    if (bind_str(s, 1, id, JPKI_ID_MAX, "person_id", err) == -1)
+        goto out;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        jerr_set(err, JERR_NOT_FOUND, "person_id", "no person %s", esc(buf, sizeof(buf), id));
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, "person_id", "get person");
+        goto out;
+    }
+    if (col_copy(s, 0, p.id, sizeof(p.id), "id", err) == -1 ||
+        col_copy(s, 1, p.name, sizeof(p.name), "name", err) == -1 ||
+        col_copy(s, 2, p.address, sizeof(p.address), "address", err) == -1 ||
+        col_copy(s, 3, p.birth_date, sizeof(p.birth_date), "birth_date", err) == -1)
+        goto out;
+    p.gender = (enum gender)sqlite3_column_int(s, 4);
+    p.deceased = sqlite3_column_int(s, 5) != 0;
+    *out = p;
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_person_update(struct store *st, const struct person *p, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_PERSON_UPDATE, err);
+    char buf[JPKI_ID_MAX * 4 + 1];
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (bind_person(s, p, err) == -1 || step_done(st, s, "person_id", "update person", err) == -1)
+        goto out;
+    if (sqlite3_changes(st->db) == 0) {
+        jerr_set(err, JERR_NOT_FOUND, "person_id", "no person %s", esc(buf, sizeof(buf), p->id));
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+/* ---- cards ----------------------------------------------------------------------------- */
+
+int store_card_insert(struct store *st, const struct card *c, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CARD_INSERT, err);
+    char buf[JPKI_ID_MAX * 4 + 1];
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (bind_fixed(s, 1, c->id, sizeof(c->id), "id", err) == -1 ||
+        bind_fixed(s, 2, c->person_id, sizeof(c->person_id), "person_id", err) == -1 ||
+        bind_fixed(s, 4, c->expiry, sizeof(c->expiry), "expiry", err) == -1 ||
+        bind_fixed(s, 6, c->prefecture, sizeof(c->prefecture), "prefecture", err) == -1 ||
+        bind_fixed(s, 7, c->municipality, sizeof(c->municipality), "municipality", err) == -1)
+        goto out;
+    if (c->type != CARD_MYNUMBER && c->type != CARD_JUKI) {
+        jerr_set(err, JERR_INVALID, "type", "unknown card type %d", (int)c->type);
+        goto out;
+    }
+    if (c->state < CARD_ACTIVE || c->state > CARD_RETURNED) {
+        jerr_set(err, JERR_INVALID, "state", "unknown card state %d", (int)c->state);
+        goto out;
+    }
+    sqlite3_bind_int(s, 3, (int)c->type);
+    sqlite3_bind_int(s, 5, (int)c->state);
+    sqlite3_bind_int64(s, 8, (int64_t)jclock_now());
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        int rc = sqlite3_extended_errcode(st->db);
+        if (is_unique_violation(rc))
+            jerr_set(err, JERR_CONFLICT, "id", "card %s already exists",
+                     esc(buf, sizeof(buf), c->id));
+        else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+            jerr_set(err, JERR_NOT_FOUND, "person_id", "no person %s",
+                     esc(buf, sizeof(buf), c->person_id));
+        else
+            db_fail(st, rc, err, "id", "insert card");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_card_get(struct store *st, const char *id, struct card *out, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CARD_GET, err);
+    struct card c;
+    char buf[JPKI_ID_MAX * 4 + 1];
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    memset(&c, 0, sizeof(c));
+    if (bind_str(s, 1, id, JPKI_ID_MAX, "card_id", err) == -1)
+        goto out;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        jerr_set(err, JERR_NOT_FOUND, "card_id", "no card %s", esc(buf, sizeof(buf), id));
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, "card_id", "get card");
+        goto out;
+    }
+    if (col_copy(s, 0, c.id, sizeof(c.id), "id", err) == -1 ||
+        col_copy(s, 1, c.person_id, sizeof(c.person_id), "person_id", err) == -1 ||
+        col_copy(s, 3, c.expiry, sizeof(c.expiry), "expiry", err) == -1 ||
+        col_copy(s, 5, c.prefecture, sizeof(c.prefecture), "prefecture", err) == -1 ||
+        col_copy(s, 6, c.municipality, sizeof(c.municipality), "municipality", err) == -1)
+        goto out;
+    c.type = (enum card_type)sqlite3_column_int(s, 2);
+    c.state = (enum card_state)sqlite3_column_int(s, 4);
+    *out = c;
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_card_set_state(struct store *st, const char *id, enum card_state state, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CARD_SET_STATE, err);
+    char buf[JPKI_ID_MAX * 4 + 1];
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (state < CARD_ACTIVE || state > CARD_RETURNED) {
+        jerr_set(err, JERR_INVALID, "state", "unknown card state %d", (int)state);
+        goto out;
+    }
+    if (bind_str(s, 1, id, JPKI_ID_MAX, "card_id", err) == -1)
+        goto out;
+    sqlite3_bind_int(s, 2, (int)state);
+    if (step_done(st, s, "card_id", "set card state", err) == -1)
+        goto out;
+    if (sqlite3_changes(st->db) == 0) {
+        jerr_set(err, JERR_NOT_FOUND, "card_id", "no card %s", esc(buf, sizeof(buf), id));
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+/* ---- certificates ---------------------------------------------------------------------- */
+
+static bool exists(struct store *st, enum stmt_id id, const char *key)
+{
+    sqlite3_stmt *s = stmt_get(st, id, NULL);
+    bool found = false;
+
+    if (s == NULL)
+        return false;
+    if (sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT) == SQLITE_OK)
+        found = sqlite3_step(s) == SQLITE_ROW;
+    stmt_done(s);
+    return found;
+}
+
+/* RFC 5280 §5.3.1: a held or revoked certificate has a reason (certificateHold for a hold);
+ * a good one has none. */
+static int check_status(enum cert_status status, int reason, struct jerr *err)
+{
+    if (status != CERT_GOOD && status != CERT_HOLD && status != CERT_REVOKED)
+        return jerr_set(err, JERR_INVALID, "status", "unknown certificate status %d", (int)status);
+    if (status == CERT_GOOD && reason != REASON_NONE)
+        return jerr_set(err, JERR_INVALID, "reason", "a good certificate has no reason");
+    if (status != CERT_GOOD && (reason < 0 || reason > 10 || reason == 7))
+        return jerr_set(err, JERR_INVALID, "reason", "invalid CRL reason %d", reason);
+    return 0;
+}
+
+int store_cert_insert(struct store *st, const struct cert_rec *rec, const unsigned char *der,
+                      size_t der_len, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CERT_INSERT, err);
+    char buf[JPKI_ID_MAX * 4 + 1];
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (der == NULL || der_len == 0) {
+        jerr_set(err, JERR_INVALID, "der", "certificate DER missing");
+        goto out;
+    }
+    if (der_len > JPKI_CERT_DER_MAX) {
+        jerr_set(err, JERR_TOO_LARGE, "der", "certificate of %zu bytes", der_len);
+        goto out;
+    }
+    if (rec->ca != CA_SIGN && rec->ca != CA_AUTH) {
+        jerr_set(err, JERR_INVALID, "ca", "unknown CA %d", (int)rec->ca);
+        goto out;
+    }
+    if (rec->partition < 0) {
+        jerr_set(err, JERR_INVALID, "partition", "negative CRL partition");
+        goto out;
+    }
+    if (check_status(rec->status, rec->reason, err) == -1)
+        goto out;
+    if (bind_fixed(s, 1, rec->serial, sizeof(rec->serial), "serial", err) == -1 ||
+        bind_fixed(s, 3, rec->card_id, sizeof(rec->card_id), "card_id", err) == -1 ||
+        bind_fixed(s, 4, rec->person_id, sizeof(rec->person_id), "person_id", err) == -1 ||
+        bind_fixed(s, 5, rec->subject_cn, sizeof(rec->subject_cn), "subject_cn", err) == -1)
+        goto out;
+    if (rec->serial[0] == '\0') {
+        jerr_set(err, JERR_INVALID, "serial", "serial missing");
+        goto out;
+    }
+    sqlite3_bind_int(s, 2, (int)rec->ca);
+    sqlite3_bind_int64(s, 6, rec->not_before);
+    sqlite3_bind_int64(s, 7, rec->not_after);
+    sqlite3_bind_int(s, 8, (int)rec->status);
+    bind_int_or_null(s, 9, rec->reason, REASON_NONE);
+    bind_int_or_null(s, 10, rec->status_changed_at, 0);
+    bind_int_or_null(s, 11, rec->invalidity_date, 0);
+    sqlite3_bind_int(s, 12, rec->partition);
+    sqlite3_bind_int64(s, 13, rec->issued_at);
+    if (sqlite3_bind_blob(s, 14, der, (int)der_len, SQLITE_TRANSIENT) != SQLITE_OK) {
+        jerr_set(err, JERR_INTERNAL, "der", "registry: cannot bind the DER");
+        goto out;
+    }
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        int rc = sqlite3_extended_errcode(st->db);
+        if (is_unique_violation(rc)) {
+            jerr_set(err, JERR_CONFLICT, "serial", "serial %s already issued",
+                     esc(buf, sizeof(buf), rec->serial));
+        } else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+            /* SQLite does not say which reference failed: look. */
+            stmt_done(s);
+            if (!exists(st, S_CARD_EXISTS, rec->card_id))
+                jerr_set(err, JERR_NOT_FOUND, "card_id", "no card %s",
+                         esc(buf, sizeof(buf), rec->card_id));
+            else
+                jerr_set(err, JERR_NOT_FOUND, "person_id", "no person %s",
+                         esc(buf, sizeof(buf), rec->person_id));
+        } else {
+            db_fail(st, rc, err, "serial", "insert certificate");
+        }
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+/* Reads the CERT_COLUMNS of the current row. */
+static int cert_from_row(sqlite3_stmt *s, struct cert_rec *out, struct jerr *err)
+{
+    struct cert_rec r;
+
+    memset(&r, 0, sizeof(r));
+    if (col_copy(s, 0, r.serial, sizeof(r.serial), "serial", err) == -1 ||
+        col_copy(s, 2, r.card_id, sizeof(r.card_id), "card_id", err) == -1 ||
+        col_copy(s, 3, r.person_id, sizeof(r.person_id), "person_id", err) == -1 ||
+        col_copy(s, 4, r.subject_cn, sizeof(r.subject_cn), "subject_cn", err) == -1)
+        return -1;
+    r.ca = (enum ca_kind)sqlite3_column_int(s, 1);
+    r.not_before = sqlite3_column_int64(s, 5);
+    r.not_after = sqlite3_column_int64(s, 6);
+    r.status = (enum cert_status)sqlite3_column_int(s, 7);
+    r.reason = (int)col_int_or(s, 8, REASON_NONE);
+    r.status_changed_at = col_int_or(s, 9, 0);
+    r.invalidity_date = col_int_or(s, 10, 0);
+    r.partition = sqlite3_column_int(s, 11);
+    r.issued_at = sqlite3_column_int64(s, 12);
+    *out = r;
+    return 0;
+}
+
+int store_cert_get(struct store *st, const char *serial, struct cert_rec *out, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CERT_GET, err);
+    char buf[JPKI_SERIAL_HEX_MAX * 4 + 1];
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    if (bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == -1)
+        goto out;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        jerr_set(err, JERR_NOT_FOUND, "serial", "no certificate %s", esc(buf, sizeof(buf), serial));
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, "serial", "get certificate");
+        goto out;
+    }
+    ret = cert_from_row(s, out, err);
+out:
+    stmt_done(s);
+    return ret;
+}
+
+/* Copies a blob column into a new malloc'd buffer (at least one byte is allocated). */
+static int col_blob_dup(sqlite3_stmt *s, int i, unsigned char **out, size_t *out_len,
+                        struct jerr *err)
+{
+    const void *blob = sqlite3_column_blob(s, i);
+    int len = sqlite3_column_bytes(s, i);
+    unsigned char *copy;
+
+    if (blob == NULL && len > 0)
+        return jerr_set(err, JERR_INTERNAL, NULL, "registry: out of memory");
+    if ((copy = malloc(len > 0 ? (size_t)len : 1)) == NULL)
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    if (len > 0)
+        memcpy(copy, blob, (size_t)len);
+    *out = copy;
+    *out_len = (size_t)len;
+    return 0;
+}
+
+int store_cert_get_der(struct store *st, const char *serial, unsigned char **der, size_t *der_len,
+                       struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CERT_GET_DER, err);
+    char buf[JPKI_SERIAL_HEX_MAX * 4 + 1];
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    if (bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == -1)
+        goto out;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        jerr_set(err, JERR_NOT_FOUND, "serial", "no certificate %s", esc(buf, sizeof(buf), serial));
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, "serial", "get certificate");
+        goto out;
+    }
+    ret = col_blob_dup(s, 0, der, der_len, err);
+out:
+    stmt_done(s);
+    return ret;
+}
+
+bool store_serial_exists(struct store *st, const char *serial)
+{
+    if (serial == NULL || strnlen(serial, JPKI_SERIAL_HEX_MAX + 1) > JPKI_SERIAL_HEX_MAX)
+        return false;
+    return exists(st, S_SERIAL_EXISTS, serial);
+}
+
+int store_cert_set_status(struct store *st, const char *serial, enum cert_status status, int reason,
+                          int64_t at, int64_t invalidity_date, struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    char buf[JPKI_SERIAL_HEX_MAX * 4 + 1];
+    bool own = false;
+    int ret = -1;
+    int ca;
+    int rc;
+
+    if (check_status(status, reason, err) == -1)
+        return -1;
+    if (own_tx_begin(st, &own, err) == -1)
+        return -1;
+    if ((s = stmt_get(st, S_CERT_SET_STATUS, err)) == NULL ||
+        bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == -1)
+        goto out;
+    sqlite3_bind_int(s, 2, (int)status);
+    bind_int_or_null(s, 3, reason, REASON_NONE);
+    bind_int_or_null(s, 4, at, 0);
+    bind_int_or_null(s, 5, invalidity_date, 0);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        jerr_set(err, JERR_NOT_FOUND, "serial", "no certificate %s", esc(buf, sizeof(buf), serial));
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, "serial", "set status");
+        goto out;
+    }
+    ca = sqlite3_column_int(s, 0);
+    /* RETURNING rows are all computed by the first step; finish the statement. */
+    if (step_done(st, s, "serial", "set status", err) == -1)
+        goto out;
+    stmt_done(s);
+
+    /* DESIGN §4: the pre-signed OCSP responses of this serial no longer tell the truth... */
+    if ((s = stmt_get(st, S_OCSP_MARK_STALE, err)) == NULL)
+        goto out;
+    sqlite3_bind_text(s, 1, serial, -1, SQLITE_TRANSIENT);
+    if (step_done(st, s, "serial", "mark OCSP stale", err) == -1)
+        goto out;
+    stmt_done(s);
+
+    /* ...nor does the CA's CRL. */
+    if ((s = stmt_get(st, S_CRL_MARK_CHANGED, err)) == NULL)
+        goto out;
+    sqlite3_bind_int(s, 1, ca);
+    sqlite3_bind_int64(s, 2, at != 0 ? at : (int64_t)jclock_now());
+    if (step_done(st, s, "serial", "mark CRL stale", err) == -1)
+        goto out;
+    ret = 0;
+out:
+    stmt_done(s);
+    return own_tx_end(st, own, ret, err);
+}
+
+void cert_list_free(struct cert_list *list)
+{
+    if (list == NULL)
+        return;
+    free(list->items);
+    list->items = NULL;
+    list->count = 0;
+}
+
+/* Appends one record, doubling the capacity when full (with overflow checks). */
+static int cert_list_push(struct cert_list *list, size_t *cap, const struct cert_rec *rec,
+                          struct jerr *err)
+{
+    if (list->count == *cap) {
+        size_t new_cap = *cap == 0 ? 8 : *cap;
+        struct cert_rec *grown;
+
+        if (*cap != 0) {
+            if (new_cap > SIZE_MAX / 2)
+                return jerr_set(err, JERR_INTERNAL, NULL, "certificate list too long");
+            new_cap *= 2;
+        }
+        if (new_cap > SIZE_MAX / sizeof(*grown))
+            return jerr_set(err, JERR_INTERNAL, NULL, "certificate list too long");
+        if ((grown = realloc(list->items, new_cap * sizeof(*grown))) == NULL)
+            return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        list->items = grown;
+        *cap = new_cap;
+    }
+    list->items[list->count++] = *rec;
+    return 0;
+}
+
+/* Collects every row of a bound CERT_COLUMNS query into *out (written only on success). */
+static int cert_list_collect(struct store *st, sqlite3_stmt *s, struct cert_list *out,
+                             struct jerr *err)
+{
+    struct cert_list list = {0};
+    size_t cap = 0;
+    int rc;
+
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct cert_rec rec;
+        if (cert_from_row(s, &rec, err) == -1 || cert_list_push(&list, &cap, &rec, err) == -1)
+            goto fail;
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "list certificates");
+        goto fail;
+    }
+    *out = list;
+    return 0;
+fail:
+    cert_list_free(&list);
+    return -1;
+}
+
+static int certs_by(struct store *st, enum stmt_id id, const char *key, const char *field,
+                    struct cert_list *out, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, id, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (bind_str(s, 1, key, JPKI_ID_MAX, field, err) == -1)
+        goto out;
+    ret = cert_list_collect(st, s, out, err);
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_certs_of_card(struct store *st, const char *card_id, struct cert_list *out,
+                        struct jerr *err)
+{
+    return certs_by(st, S_CERTS_OF_CARD, card_id, "card_id", out, err);
+}
+
+int store_certs_of_person(struct store *st, const char *person_id, struct cert_list *out,
+                          struct jerr *err)
+{
+    return certs_by(st, S_CERTS_OF_PERSON, person_id, "person_id", out, err);
+}
+
+int store_certs_expiring(struct store *st, int64_t from, int64_t to, size_t limit,
+                         struct cert_list *out, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CERTS_EXPIRING, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, from);
+    sqlite3_bind_int64(s, 2, to);
+    sqlite3_bind_int64(s, 3, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
+    ret = cert_list_collect(st, s, out, err);
+    stmt_done(s);
+    return ret;
+}
+
+/* ---- CRLs ------------------------------------------------------------------------------ */
+
+static int ca_check(enum ca_kind ca, struct jerr *err)
+{
+    if (ca != CA_SIGN && ca != CA_AUTH)
+        return jerr_set(err, JERR_INVALID, "ca", "unknown CA %d", (int)ca);
+    return 0;
+}
+
+static int crl_change_seq(struct store *st, enum ca_kind ca, int64_t *seq, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CRL_CHANGE_SEQ, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int(s, 1, (int)ca);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(s, 0);
+        ret = 0;
+    } else if (rc == SQLITE_DONE) {
+        jerr_set(err, JERR_IO, "ca", "registry: no CRL state for CA %d", (int)ca);
+    } else {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, "ca", "CRL state");
+    }
+    stmt_done(s);
+    return ret;
+}
+
+/* Remembers the oldest change counter seen while building the CRL of (ca, partition). */
+static void crl_snapshot_note(struct store *st, enum ca_kind ca, int partition, int64_t seq)
+{
+    struct crl_snapshot *snap = &st->crl_snap[ca];
+
+    if (snap->valid && snap->partition == partition && snap->change_seq <= seq)
+        return;
+    snap->valid = true;
+    snap->partition = partition;
+    snap->change_seq = seq;
+}
+
+int store_crl_foreach(struct store *st, enum ca_kind ca, int partition, int64_t now,
+                      store_crl_cb cb, void *ctx, struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t seq = 0;
+    int ret = -1;
+    int rc;
+
+    if (ca_check(ca, err) == -1)
+        return -1;
+    if (partition < -1)
+        return jerr_set(err, JERR_INVALID, "partition", "invalid CRL partition %d", partition);
+    /* Read before the rows: see the file comment on staleness. */
+    if (crl_change_seq(st, ca, &seq, err) == -1)
+        return -1;
+    crl_snapshot_note(st, ca, partition, seq);
+    if ((s = stmt_get(st, partition == -1 ? S_CRL_ALL : S_CRL_PARTITION, err)) == NULL)
+        return -1;
+    sqlite3_bind_int(s, 1, (int)ca);
+    sqlite3_bind_int64(s, 2, now);
+    if (partition != -1)
+        sqlite3_bind_int(s, 3, partition);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct crl_entry_rec entry = {
+            .serial = (const char *)sqlite3_column_text(s, 0),
+            .revoked_at = col_int_or(s, 1, 0),
+            .reason = (int)col_int_or(s, 2, REASON_NONE),
+            .invalidity_date = col_int_or(s, 3, 0),
+        };
+        if (entry.serial == NULL) {
+            jerr_set(err, JERR_INTERNAL, "serial", "registry: out of memory");
+            goto out;
+        }
+        if (cb(ctx, &entry) != 0) {
+            jerr_set(err, JERR_INTERNAL, NULL, "CRL streaming stopped by its consumer");
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "CRL entries");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_crl_number_next(struct store *st, enum ca_kind ca, int partition, int64_t *number,
+                          struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t seq = 0;
+    int64_t next = 0;
+    bool own = false;
+    int ret = -1;
+    int rc;
+
+    if (ca_check(ca, err) == -1)
+        return -1;
+    if (partition < -1)
+        return jerr_set(err, JERR_INVALID, "partition", "invalid CRL partition %d", partition);
+    if (own_tx_begin(st, &own, err) == -1)
+        return -1;
+    if (crl_change_seq(st, ca, &seq, err) == -1)
+        goto out;
+    if ((s = stmt_get(st, S_CRL_NUMBER_NEXT, err)) == NULL)
+        goto out;
+    sqlite3_bind_int(s, 1, (int)ca);
+    sqlite3_bind_int(s, 2, partition);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "CRL number");
+        goto out;
+    }
+    next = sqlite3_column_int64(s, 0);
+    if (step_done(st, s, NULL, "CRL number", err) == -1)
+        goto out;
+    ret = 0;
+out:
+    stmt_done(s);
+    if (own_tx_end(st, own, ret, err) == -1)
+        return -1;
+    crl_snapshot_note(st, ca, partition, seq);
+    *number = next;
+    return 0;
+}
+
+/* Whether a CRL of `partition` lists every revoked certificate of the CA: the complete CRL
+ * does; a partition CRL does only when the CA has a single partition (registry setting
+ * crl_partitions.<ca>, written at instance creation; absent means the default, 1). */
+static bool crl_covers_all(struct store *st, enum ca_kind ca, int partition)
+{
+    char value[32];
+    char *end = NULL;
+    long partitions;
+    struct jerr ignored = {0};
+
+    if (partition == -1)
+        return true;
+    if (partition != 0)
+        return false;
+    if (store_meta_get(st, ca == CA_SIGN ? "crl_partitions.sign" : "crl_partitions.auth", value,
+                       sizeof(value), &ignored) == -1)
+        return ignored.code == JERR_NOT_FOUND;
+    errno = 0;
+    partitions = strtol(value, &end, 10);
+    return errno == 0 && end != value && *end == '\0' && partitions <= 1;
+}
+
+int store_crl_published(struct store *st, enum ca_kind ca, int partition, int64_t number,
+                        int64_t this_update, int64_t next_update, size_t size, struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    struct crl_snapshot *snap;
+    bool own = false;
+    bool covers_all;
+    int64_t seq = 0;
+    int ret = -1;
+    int rc;
+
+    if (ca_check(ca, err) == -1)
+        return -1;
+    if (partition < -1)
+        return jerr_set(err, JERR_INVALID, "partition", "invalid CRL partition %d", partition);
+    if (number < 1)
+        return jerr_set(err, JERR_INVALID, "number", "invalid CRL number");
+    snap = &st->crl_snap[ca];
+    if (own_tx_begin(st, &own, err) == -1)
+        return -1;
+    if ((s = stmt_get(st, S_CRL_INSERT, err)) == NULL)
+        goto out;
+    sqlite3_bind_int(s, 1, (int)ca);
+    sqlite3_bind_int(s, 2, partition);
+    sqlite3_bind_int64(s, 3, number);
+    sqlite3_bind_int64(s, 4, this_update);
+    sqlite3_bind_int64(s, 5, next_update);
+    sqlite3_bind_int64(s, 6, size > (size_t)INT64_MAX ? INT64_MAX : (int64_t)size);
+    sqlite3_bind_int64(s, 7, (int64_t)jclock_now());
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        rc = sqlite3_extended_errcode(st->db);
+        if (is_unique_violation(rc))
+            jerr_set(err, JERR_CONFLICT, "number", "CRL number %lld already published",
+                     (long long)number);
+        else
+            db_fail(st, rc, err, NULL, "record CRL");
+        goto out;
+    }
+    stmt_done(s);
+    s = NULL;
+    covers_all = crl_covers_all(st, ca, partition);
+    if (covers_all) {
+        /* Covers the changes up to the start of its build on this connection; without one
+         * (a CRL built elsewhere), up to now. */
+        if (snap->valid && snap->partition == partition)
+            seq = snap->change_seq;
+        else if (crl_change_seq(st, ca, &seq, err) == -1)
+            goto out;
+        if ((s = stmt_get(st, S_CRL_MARK_PUBLISHED, err)) == NULL)
+            goto out;
+        sqlite3_bind_int(s, 1, (int)ca);
+        sqlite3_bind_int64(s, 2, seq);
+        sqlite3_bind_int64(s, 3, this_update);
+        if (step_done(st, s, NULL, "CRL state", err) == -1)
+            goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    ret = own_tx_end(st, own, ret, err);
+    if (ret == 0 && snap->valid && snap->partition == partition)
+        snap->valid = false;
+    return ret;
+}
+
+bool store_crl_is_stale(struct store *st, enum ca_kind ca)
+{
+    sqlite3_stmt *s;
+    bool stale = true; /* when the registry cannot say, assume the worst */
+
+    if (ca != CA_SIGN && ca != CA_AUTH)
+        return true;
+    if ((s = stmt_get(st, S_CRL_IS_STALE, NULL)) == NULL)
+        return true;
+    sqlite3_bind_int(s, 1, (int)ca);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        stale = sqlite3_column_int(s, 0) != 0;
+    stmt_done(s);
+    return stale;
+}
+
+/* ---- OCSP ------------------------------------------------------------------------------ */
+
+static int ocsp_check(int certid_hash, const unsigned char *der, size_t der_len, struct jerr *err)
+{
+    if (certid_hash != 0 && certid_hash != 1)
+        return jerr_set(err, JERR_INVALID, "certid_hash", "unknown CertID hash %d", certid_hash);
+    if (der == NULL || der_len == 0)
+        return jerr_set(err, JERR_INVALID, "der", "OCSP response missing");
+    if (der_len > INT_MAX)
+        return jerr_set(err, JERR_TOO_LARGE, "der", "OCSP response of %zu bytes", der_len);
+    return 0;
+}
+
+int store_ocsp_put(struct store *st, const char *serial, int certid_hash, enum ca_kind ca,
+                   const unsigned char *der, size_t der_len, int64_t this_update,
+                   int64_t next_update, struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    char buf[JPKI_SERIAL_HEX_MAX * 4 + 1];
+    int ret = -1;
+    int rc;
+
+    if (ocsp_check(certid_hash, der, der_len, err) == -1 || ca_check(ca, err) == -1)
+        return -1;
+    if ((s = stmt_get(st, S_OCSP_PUT, err)) == NULL)
+        return -1;
+    if (bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == -1)
+        goto out;
+    sqlite3_bind_int(s, 2, certid_hash);
+    sqlite3_bind_int(s, 3, (int)ca);
+    sqlite3_bind_blob(s, 4, der, (int)der_len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 5, this_update);
+    sqlite3_bind_int64(s, 6, next_update);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        rc = sqlite3_extended_errcode(st->db);
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+            jerr_set(err, JERR_NOT_FOUND, "serial", "no certificate %s",
+                     esc(buf, sizeof(buf), serial));
+        else
+            db_fail(st, rc, err, "serial", "store OCSP response");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_ocsp_put_signed(struct store *st, const struct cert_rec *signed_rec, int certid_hash,
+                          const unsigned char *der, size_t der_len, int64_t this_update,
+                          int64_t next_update, bool *current, struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    char buf[JPKI_SERIAL_HEX_MAX * 4 + 1];
+    bool is_current = false;
+    int ret = -1;
+    int rc;
+
+    if (ocsp_check(certid_hash, der, der_len, err) == -1)
+        return -1;
+    if ((s = stmt_get(st, S_OCSP_PUT_SIGNED, err)) == NULL)
+        return -1;
+    if (bind_fixed(s, 1, signed_rec->serial, sizeof(signed_rec->serial), "serial", err) == -1)
+        goto out;
+    sqlite3_bind_int(s, 2, certid_hash);
+    sqlite3_bind_blob(s, 3, der, (int)der_len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 4, this_update);
+    sqlite3_bind_int64(s, 5, next_update);
+    sqlite3_bind_int(s, 6, (int)signed_rec->status);
+    bind_int_or_null(s, 7, signed_rec->reason, REASON_NONE);
+    bind_int_or_null(s, 8, signed_rec->status_changed_at, 0);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        jerr_set(err, JERR_NOT_FOUND, "serial", "no certificate %s",
+                 esc(buf, sizeof(buf), signed_rec->serial));
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, "serial", "store OCSP response");
+        goto out;
+    }
+    is_current = sqlite3_column_int(s, 0) == 0;
+    if (step_done(st, s, "serial", "store OCSP response", err) == -1)
+        goto out;
+    if (current != NULL)
+        *current = is_current;
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_ocsp_get(struct store *st, const char *serial, int certid_hash, unsigned char **der,
+                   size_t *der_len, int64_t *next_update, bool *stale, struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    char buf[JPKI_SERIAL_HEX_MAX * 4 + 1];
+    unsigned char *copy = NULL;
+    size_t copy_len = 0;
+    int ret = -1;
+    int rc;
+
+    if (certid_hash != 0 && certid_hash != 1)
+        return jerr_set(err, JERR_INVALID, "certid_hash", "unknown CertID hash %d", certid_hash);
+    if ((s = stmt_get(st, S_OCSP_GET, err)) == NULL)
+        return -1;
+    if (bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == -1)
+        goto out;
+    sqlite3_bind_int(s, 2, certid_hash);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        jerr_set(err, JERR_NOT_FOUND, "serial", "no OCSP response for %s",
+                 esc(buf, sizeof(buf), serial));
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, "serial", "get OCSP response");
+        goto out;
+    }
+    if (col_blob_dup(s, 0, &copy, &copy_len, err) == -1)
+        goto out;
+    if (next_update != NULL)
+        *next_update = sqlite3_column_int64(s, 1);
+    if (stale != NULL)
+        *stale = sqlite3_column_int(s, 2) != 0;
+    *der = copy;
+    *der_len = copy_len;
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_ocsp_foreach_due(struct store *st, int64_t refresh_by, const char *after, size_t limit,
+                           store_serial_cb cb, void *ctx, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_OCSP_DUE, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    if (bind_str(s, 1, after != NULL ? after : "", JPKI_SERIAL_HEX_MAX, "after", err) == -1)
+        goto out;
+    sqlite3_bind_int64(s, 2, refresh_by);
+    sqlite3_bind_int64(s, 3, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *serial = (const char *)sqlite3_column_text(s, 0);
+        if (serial == NULL) {
+            jerr_set(err, JERR_INTERNAL, "serial", "registry: out of memory");
+            goto out;
+        }
+        if (cb(ctx, serial, (enum ca_kind)sqlite3_column_int(s, 1)) != 0) {
+            jerr_set(err, JERR_INTERNAL, NULL, "OCSP refresh stopped by its consumer");
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "OCSP due");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+/* ---- audit log ------------------------------------------------------------------------- */
+
+/* Reads seq, at, actor, action, target, outcome, detail (columns 0..6). */
+static int audit_from_row(sqlite3_stmt *s, struct audit_entry *e, struct jerr *err)
+{
+    memset(e, 0, sizeof(*e));
+    e->seq = sqlite3_column_int64(s, 0);
+    e->at = sqlite3_column_int64(s, 1);
+    if (col_copy(s, 2, e->actor, sizeof(e->actor), "actor", err) == -1 ||
+        col_copy(s, 3, e->action, sizeof(e->action), "action", err) == -1 ||
+        col_copy(s, 4, e->target, sizeof(e->target), "target", err) == -1 ||
+        col_copy(s, 5, e->outcome, sizeof(e->outcome), "outcome", err) == -1 ||
+        col_copy(s, 6, e->detail, sizeof(e->detail), "detail", err) == -1)
+        return -1;
+    return 0;
+}
+
+int store_audit_append(struct store *st, const struct audit_entry *e, struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    struct audit_entry row = *e;
+    unsigned char prev[AUDIT_HASH_LEN] = {0};
+    unsigned char hash[AUDIT_HASH_LEN];
+    bool own = false;
+    int ret = -1;
+    int rc;
+
+    if (own_tx_begin(st, &own, err) == -1)
+        return -1;
+    /* The chain needs the last row as this transaction sees it; the write lock (BEGIN
+     * IMMEDIATE) keeps another connection from appending in between. */
+    if ((s = stmt_get(st, S_AUDIT_LAST, err)) == NULL)
+        goto out;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        if (sqlite3_column_bytes(s, 1) != AUDIT_HASH_LEN) {
+            jerr_set(err, JERR_IO, "hash", "registry: audit row %lld has a malformed hash",
+                     (long long)sqlite3_column_int64(s, 0));
+            goto out;
+        }
+        row.seq = sqlite3_column_int64(s, 0) + 1;
+        memcpy(prev, sqlite3_column_blob(s, 1), AUDIT_HASH_LEN);
+    } else if (rc == SQLITE_DONE) {
+        row.seq = 1;
+    } else {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "audit log");
+        goto out;
+    }
+    stmt_done(s);
+    if (row.at == 0)
+        row.at = (int64_t)jclock_now();
+    if ((s = stmt_get(st, S_AUDIT_INSERT, err)) == NULL)
+        goto out;
+    /* Binding first also refuses an unterminated field before it reaches the hash. */
+    sqlite3_bind_int64(s, 1, row.seq);
+    sqlite3_bind_int64(s, 2, row.at);
+    if (bind_fixed(s, 3, row.actor, sizeof(row.actor), "actor", err) == -1 ||
+        bind_fixed(s, 4, row.action, sizeof(row.action), "action", err) == -1 ||
+        bind_fixed(s, 5, row.target, sizeof(row.target), "target", err) == -1 ||
+        bind_fixed(s, 6, row.outcome, sizeof(row.outcome), "outcome", err) == -1 ||
+        bind_fixed(s, 7, row.detail, sizeof(row.detail), "detail", err) == -1)
+        goto out;
+    if (audit_hash(&row, prev, hash) == -1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash the audit row");
+        goto out;
+    }
+    sqlite3_bind_blob(s, 8, prev, AUDIT_HASH_LEN, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(s, 9, hash, AUDIT_HASH_LEN, SQLITE_TRANSIENT);
+    if (step_done(st, s, NULL, "append audit row", err) == -1)
+        goto out;
+    ret = 0;
+out:
+    stmt_done(s);
+    return own_tx_end(st, own, ret, err);
+}
+
+int store_audit_verify(struct store *st, int64_t *bad_seq, int64_t *rows, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_AUDIT_ALL, err);
+    unsigned char prev[AUDIT_HASH_LEN] = {0}; /* the first row chains to all zeros */
+    unsigned char hash[AUDIT_HASH_LEN];
+    int64_t expected = 1;
+    int64_t checked = 0;
+    int64_t bad = 0;
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    /* One SELECT reads one consistent snapshot of the log (WAL), one row at a time. */
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct audit_entry e;
+        struct jerr row_err = {0};
+        int64_t seq = sqlite3_column_int64(s, 0);
+
+        bad = seq;
+        if (seq != expected) {
+            if (seq > expected)
+                jerr_set(err, JERR_IO, "seq",
+                         "audit chain broken at seq %lld: gap in seq (rows %lld..%lld missing)",
+                         (long long)seq, (long long)expected, (long long)(seq - 1));
+            else
+                jerr_set(err, JERR_IO, "seq",
+                         "audit chain broken at seq %lld: gap in seq "
+                         "(expected %lld)",
+                         (long long)seq, (long long)expected);
+            goto out;
+        }
+        if (sqlite3_column_bytes(s, 7) != AUDIT_HASH_LEN ||
+            memcmp(sqlite3_column_blob(s, 7), prev, AUDIT_HASH_LEN) != 0) {
+            jerr_set(err, JERR_IO, "prev_hash",
+                     "audit chain broken at seq %lld: wrong previous hash", (long long)seq);
+            goto out;
+        }
+        /* A field too long for the entry was written by something else: a mismatch too. */
+        if (audit_from_row(s, &e, &row_err) == -1 || audit_hash(&e, prev, hash) == -1 ||
+            sqlite3_column_bytes(s, 8) != AUDIT_HASH_LEN ||
+            memcmp(sqlite3_column_blob(s, 8), hash, AUDIT_HASH_LEN) != 0) {
+            jerr_set(err, JERR_IO, "hash",
+                     "audit chain broken at seq %lld: hash mismatch (row altered)", (long long)seq);
+            goto out;
+        }
+        memcpy(prev, hash, AUDIT_HASH_LEN);
+        expected++;
+        checked++;
+    }
+    if (rc != SQLITE_DONE) {
+        bad = 0;
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "audit log");
+        goto out;
+    }
+    bad = 0;
+    ret = 0;
+out:
+    stmt_done(s);
+    if (bad_seq != NULL)
+        *bad_seq = bad;
+    if (rows != NULL)
+        *rows = checked;
+    return ret;
+}
+
+int store_audit_foreach_target(struct store *st, const char *target, store_audit_cb cb, void *ctx,
+                               struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_AUDIT_TARGET, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    if (bind_str(s, 1, target, sizeof(((struct audit_entry *)0)->target) - 1, "target", err) == -1)
+        goto out;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct audit_entry e;
+        if (audit_from_row(s, &e, err) == -1)
+            goto out;
+        if (cb(ctx, &e) != 0) {
+            jerr_set(err, JERR_INTERNAL, NULL, "audit listing stopped by its consumer");
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "audit log");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}

@@ -1,0 +1,1533 @@
+/*
+ * config: see config.h. Three steps, each with one job:
+ *
+ *   1. tree_parse: libyaml events -> a small tree of mappings, lists and scalars that keeps each
+ *      node's 1-based line and column. The parser refuses what the schema never needs and what
+ *      would make a key ambiguous: duplicate keys, anchors/aliases, tags, several documents,
+ *      non-UTF-8 bytes, files over JPKI_CONFIG_MAX_BYTES.
+ *   2. tree_override: each `--set key.path=value` replaces or adds a scalar (line 0 = "--set").
+ *   3. schema_walk: ONE table (`schema` below) types every key; the walk fills struct
+ *      jpki_config, then defaults (some derived from other keys) fill what was absent, then the
+ *      cross-field rules run. The first error stops everything and nothing is returned.
+ *
+ * A null value (nothing after the colon, `~`, `null`) means an empty string for string keys and
+ * an empty section or list for mappings and lists; an integer or boolean key must have a value.
+ * An empty file (or one with only comments) means every default.
+ * The CA passphrase is never in the file: only the name of an environment variable or of a file.
+ */
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <yaml.h>
+
+#include "config/jclock.h"
+#include "config/limits.h"
+
+#define CONFIG_MAX_DEPTH 16        /* nesting of mappings/lists; the schema needs 3 */
+#define CONFIG_PATH_MAX 256        /* dotted key paths as shown in messages */
+#define CONFIG_SHOW_MAX 64         /* bytes of an offending value quoted in a message */
+#define CONFIG_PASSPHRASE_MAX 1024 /* bytes of the CA passphrase */
+
+/* ---------------------------------------------------------------------------------------- */
+/* The tree                                                                                 */
+
+enum cnode_kind { CN_SCALAR, CN_MAP, CN_SEQ };
+
+struct cpair;
+
+struct cnode {
+    enum cnode_kind kind;
+    unsigned line, col; /* 1-based; 0 = came from --set */
+    char *text;         /* scalar: bytes (may hold a NUL from an escape, see len) */
+    size_t len;
+    bool plain;          /* scalar: plain style (unquoted), so it may be a number, bool or null */
+    struct cpair *pairs; /* map: key/value pairs; seq: items (key NULL) */
+    size_t count, cap;
+};
+
+struct cpair {
+    char *key; /* NULL in a list */
+    unsigned line, col;
+    struct cnode *value;
+};
+
+static void cnode_free(struct cnode *n)
+{
+    if (n == NULL)
+        return;
+    for (size_t i = 0; i < n->count; i++) {
+        free(n->pairs[i].key);
+        cnode_free(n->pairs[i].value);
+    }
+    free(n->pairs);
+    free(n->text);
+    free(n);
+}
+
+static struct cnode *cnode_new(enum cnode_kind kind, unsigned line, unsigned col)
+{
+    struct cnode *n = calloc(1, sizeof(*n));
+    if (n != NULL) {
+        n->kind = kind;
+        n->line = line;
+        n->col = col;
+    }
+    return n;
+}
+
+static struct cnode *cnode_scalar(const char *text, size_t len, bool plain, unsigned line,
+                                  unsigned col)
+{
+    struct cnode *n = cnode_new(CN_SCALAR, line, col);
+    if (n == NULL)
+        return NULL;
+    n->text = malloc(len + 1);
+    if (n->text == NULL) {
+        free(n);
+        return NULL;
+    }
+    memcpy(n->text, text, len);
+    n->text[len] = '\0';
+    n->len = len;
+    n->plain = plain;
+    return n;
+}
+
+/* Appends a pair; takes ownership of key and value only on success. */
+static int cnode_append(struct cnode *n, char *key, unsigned line, unsigned col,
+                        struct cnode *value)
+{
+    if (n->count == n->cap) {
+        size_t cap = n->cap == 0 ? 8 : n->cap * 2;
+        struct cpair *p = realloc(n->pairs, cap * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        n->pairs = p;
+        n->cap = cap;
+    }
+    n->pairs[n->count++] = (struct cpair){key, line, col, value};
+    return 0;
+}
+
+static struct cpair *cnode_find(const struct cnode *map, const char *key)
+{
+    for (size_t i = 0; i < map->count; i++)
+        if (strcmp(map->pairs[i].key, key) == 0)
+            return &map->pairs[i];
+    return NULL;
+}
+
+/* YAML 1.2 core schema null: an empty plain scalar, `~` or null. */
+static bool cnode_is_null(const struct cnode *n)
+{
+    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+    if (n->kind != CN_SCALAR || !n->plain)
+        return false;
+    for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+        if (strcmp(n->text, nulls[i]) == 0 && n->len == strlen(nulls[i]))
+            return true;
+    return false;
+}
+
+static const char *cnode_kind_name(const struct cnode *n)
+{
+    switch (n->kind) {
+    case CN_MAP:
+        return "a mapping";
+    case CN_SEQ:
+        return "a list";
+    default:
+        return "a scalar";
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Messages                                                                                  */
+
+struct loader {
+    const char *name; /* file name as shown in messages */
+    struct jerr *err;
+};
+
+/* "FILE:LINE:COL: KEY: why" at node `at` (line,col); "--set: KEY: why" when it came from an
+ * override (line 0); "FILE: KEY: why" when there is no node (a key that is absent). */
+static int cfg_error_at(struct loader *ld, bool located, unsigned line, unsigned col,
+                        const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static int cfg_error_at(struct loader *ld, bool located, unsigned line, unsigned col,
+                        const char *key, const char *fmt, ...)
+{
+    char why[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    const char *sep = key[0] != '\0' ? ": " : "";
+    if (!located)
+        return jerr_set(ld->err, JERR_CONFIG, key, "%s: %s%s%s", ld->name, key, sep, why);
+    if (line == 0)
+        return jerr_set(ld->err, JERR_CONFIG, key, "--set: %s%s%s", key, sep, why);
+    return jerr_set(ld->err, JERR_CONFIG, key, "%s:%u:%u: %s%s%s", ld->name, line, col, key, sep,
+                    why);
+}
+
+#define cfg_error_node(ld, n, key, ...)                                                            \
+    cfg_error_at((ld), true, (n)->line, (n)->col, (key), __VA_ARGS__)
+
+static int cfg_oom(struct loader *ld)
+{
+    return jerr_set(ld->err, JERR_INTERNAL, NULL, "%s: out of memory", ld->name);
+}
+
+/* An outside value quoted in a message: escaped, cut at CONFIG_SHOW_MAX bytes. */
+static const char *show(char *buf, size_t size, const char *s, size_t len)
+{
+    bool cut = len > CONFIG_SHOW_MAX;
+    jerr_escape(buf, size - 4, s, cut ? CONFIG_SHOW_MAX : len);
+    if (cut)
+        strcat(buf, "...");
+    return buf;
+}
+
+static void path_join(char *out, size_t size, const char *prefix, const char *key)
+{
+    if (prefix == NULL || prefix[0] == '\0')
+        snprintf(out, size, "%s", key);
+    else
+        snprintf(out, size, "%s.%s", prefix, key);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Step 1: YAML -> tree                                                                      */
+
+/* Returns the byte offset of the first invalid UTF-8 sequence, or len when all is valid
+ * (RFC 3629 §4: no overlongs, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_invalid_at(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return i;
+        }
+        if (len - i <= n)
+            return i;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return i;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return i;
+        i += n + 1;
+    }
+    return len;
+}
+
+/* 1-based line and column (in characters) of byte offset `off`. */
+static void text_position(const char *s, size_t off, unsigned *line, unsigned *col)
+{
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < off; i++) {
+        if (s[i] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else if (((unsigned char)s[i] & 0xc0) != 0x80) {
+            (*col)++;
+        }
+    }
+}
+
+struct yparse {
+    struct loader *ld;
+    yaml_parser_t parser;
+};
+
+static int yparse_next(struct yparse *yp, yaml_event_t *ev)
+{
+    if (yaml_parser_parse(&yp->parser, ev) == 1)
+        return 0;
+    memset(ev, 0, sizeof(*ev));
+    if (yp->parser.error == YAML_MEMORY_ERROR)
+        return cfg_oom(yp->ld);
+    const yaml_mark_t *m = &yp->parser.problem_mark;
+    const char *problem = yp->parser.problem != NULL ? yp->parser.problem : "syntax error";
+    if (yp->parser.context != NULL)
+        return cfg_error_at(yp->ld, true, (unsigned)m->line + 1, (unsigned)m->column + 1, "",
+                            "invalid YAML: %s %s", yp->parser.context, problem);
+    return cfg_error_at(yp->ld, true, (unsigned)m->line + 1, (unsigned)m->column + 1, "",
+                        "invalid YAML: %s", problem);
+}
+
+static unsigned ev_line(const yaml_event_t *ev)
+{
+    return (unsigned)ev->start_mark.line + 1;
+}
+
+static unsigned ev_col(const yaml_event_t *ev)
+{
+    return (unsigned)ev->start_mark.column + 1;
+}
+
+/* Refuses what the schema never uses: anchors, aliases and explicit tags. */
+static int check_plain_event(struct yparse *yp, const yaml_event_t *ev, const char *path)
+{
+    const yaml_char_t *anchor = NULL, *tag = NULL;
+    switch (ev->type) {
+    case YAML_ALIAS_EVENT:
+        return cfg_error_at(yp->ld, true, ev_line(ev), ev_col(ev), path,
+                            "aliases are not supported");
+    case YAML_SCALAR_EVENT:
+        anchor = ev->data.scalar.anchor;
+        tag = ev->data.scalar.tag;
+        break;
+    case YAML_MAPPING_START_EVENT:
+        anchor = ev->data.mapping_start.anchor;
+        tag = ev->data.mapping_start.tag;
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+        anchor = ev->data.sequence_start.anchor;
+        tag = ev->data.sequence_start.tag;
+        break;
+    default:
+        break;
+    }
+    if (anchor != NULL)
+        return cfg_error_at(yp->ld, true, ev_line(ev), ev_col(ev), path,
+                            "anchors are not supported");
+    if (tag != NULL)
+        return cfg_error_at(yp->ld, true, ev_line(ev), ev_col(ev), path, "tags are not supported");
+    return 0;
+}
+
+/* Builds the node that starts with `ev` (which it deletes) and everything inside it. */
+static int tree_node(struct yparse *yp, yaml_event_t *ev, const char *path, int depth,
+                     struct cnode **out)
+{
+    struct cnode *n = NULL;
+    yaml_event_t sub;
+    int rc = -1;
+    memset(&sub, 0, sizeof(sub));
+
+    if (check_plain_event(yp, ev, path) == -1)
+        goto out;
+    if (ev->type == YAML_SCALAR_EVENT) {
+        n = cnode_scalar((const char *)ev->data.scalar.value, ev->data.scalar.length,
+                         ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, ev_line(ev), ev_col(ev));
+        if (n == NULL) {
+            cfg_oom(yp->ld);
+            goto out;
+        }
+        rc = 0;
+        goto out;
+    }
+    if (ev->type != YAML_MAPPING_START_EVENT && ev->type != YAML_SEQUENCE_START_EVENT) {
+        cfg_error_at(yp->ld, true, ev_line(ev), ev_col(ev), path, "unexpected YAML event");
+        goto out;
+    }
+    if (depth >= CONFIG_MAX_DEPTH) {
+        cfg_error_at(yp->ld, true, ev_line(ev), ev_col(ev), path, "nested deeper than %d levels",
+                     CONFIG_MAX_DEPTH);
+        goto out;
+    }
+    bool is_map = ev->type == YAML_MAPPING_START_EVENT;
+    n = cnode_new(is_map ? CN_MAP : CN_SEQ, ev_line(ev), ev_col(ev));
+    if (n == NULL) {
+        cfg_oom(yp->ld);
+        goto out;
+    }
+    for (;;) {
+        char sub_path[CONFIG_PATH_MAX];
+        char *key = NULL;
+        unsigned key_line = 0, key_col = 0;
+        struct cnode *value = NULL;
+
+        if (yparse_next(yp, &sub) == -1)
+            goto out;
+        if (sub.type == YAML_MAPPING_END_EVENT || sub.type == YAML_SEQUENCE_END_EVENT)
+            break;
+        if (is_map) {
+            /* Keys are scalars; the path shown in messages escapes them. */
+            if (check_plain_event(yp, &sub, path) == -1)
+                goto out;
+            if (sub.type != YAML_SCALAR_EVENT) {
+                cfg_error_at(yp->ld, true, ev_line(&sub), ev_col(&sub), path,
+                             "a key must be a scalar, not %s",
+                             sub.type == YAML_MAPPING_START_EVENT ? "a mapping" : "a list");
+                goto out;
+            }
+            char shown[CONFIG_SHOW_MAX * 4 + 8];
+            show(shown, sizeof(shown), (const char *)sub.data.scalar.value, sub.data.scalar.length);
+            path_join(sub_path, sizeof(sub_path), path, shown);
+            key_line = ev_line(&sub);
+            key_col = ev_col(&sub);
+            /* "data_dir\0x" must not pass for data_dir. */
+            if (strlen((const char *)sub.data.scalar.value) != sub.data.scalar.length) {
+                cfg_error_at(yp->ld, true, key_line, key_col, sub_path,
+                             "a key must not contain a NUL character");
+                goto out;
+            }
+            key = strndup((const char *)sub.data.scalar.value, sub.data.scalar.length);
+            if (key == NULL) {
+                cfg_oom(yp->ld);
+                goto out;
+            }
+            if (cnode_find(n, key) != NULL) {
+                free(key);
+                cfg_error_at(yp->ld, true, key_line, key_col, sub_path, "duplicate key");
+                goto out;
+            }
+            yaml_event_delete(&sub);
+            if (yparse_next(yp, &sub) == -1) {
+                free(key);
+                goto out;
+            }
+        } else {
+            snprintf(sub_path, sizeof(sub_path), "%s[%zu]", path, n->count);
+        }
+        int child = tree_node(yp, &sub, sub_path, depth + 1, &value); /* deletes sub */
+        memset(&sub, 0, sizeof(sub));
+        if (child == -1 || cnode_append(n, key, key_line, key_col, value) == -1) {
+            if (child != -1)
+                cfg_oom(yp->ld);
+            free(key);
+            cnode_free(value);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    yaml_event_delete(&sub);
+    yaml_event_delete(ev);
+    if (rc == 0)
+        *out = n;
+    else
+        cnode_free(n);
+    return rc;
+}
+
+/* Parses one YAML document into *root (NULL for an empty stream). */
+static int tree_parse(struct loader *ld, const char *yaml, size_t len, struct cnode **root)
+{
+    struct yparse yp = {.ld = ld};
+    yaml_event_t ev;
+    struct cnode *tree = NULL;
+    int rc = -1;
+    bool parser_ready = false;
+    memset(&ev, 0, sizeof(ev));
+
+    if (len > JPKI_CONFIG_MAX_BYTES) {
+        cfg_error_at(ld, false, 0, 0, "", "larger than %d bytes", JPKI_CONFIG_MAX_BYTES);
+        goto out;
+    }
+    size_t bad = utf8_invalid_at((const unsigned char *)yaml, len);
+    if (bad != len) {
+        unsigned line, col;
+        text_position(yaml, bad, &line, &col);
+        cfg_error_at(ld, true, line, col, "", "not valid UTF-8");
+        goto out;
+    }
+    if (yaml_parser_initialize(&yp.parser) == 0) {
+        cfg_oom(ld);
+        goto out;
+    }
+    parser_ready = true;
+    yaml_parser_set_input_string(&yp.parser, (const unsigned char *)yaml, len);
+    yaml_parser_set_encoding(&yp.parser, YAML_UTF8_ENCODING);
+
+    if (yparse_next(&yp, &ev) == -1) /* STREAM-START */
+        goto out;
+    yaml_event_delete(&ev);
+    if (yparse_next(&yp, &ev) == -1)
+        goto out;
+    if (ev.type == YAML_DOCUMENT_START_EVENT) {
+        yaml_event_delete(&ev);
+        if (yparse_next(&yp, &ev) == -1)
+            goto out;
+        if (tree_node(&yp, &ev, "", 0, &tree) == -1) /* deletes ev */
+            goto out;
+        if (yparse_next(&yp, &ev) == -1) /* DOCUMENT-END */
+            goto out;
+        yaml_event_delete(&ev);
+        if (yparse_next(&yp, &ev) == -1)
+            goto out;
+        if (ev.type == YAML_DOCUMENT_START_EVENT) {
+            cfg_error_at(ld, true, ev_line(&ev), ev_col(&ev), "",
+                         "only one YAML document is allowed");
+            goto out;
+        }
+    }
+    if (ev.type != YAML_STREAM_END_EVENT) {
+        cfg_error_at(ld, true, ev_line(&ev), ev_col(&ev), "", "unexpected YAML event");
+        goto out;
+    }
+    rc = 0;
+out:
+    yaml_event_delete(&ev);
+    if (parser_ready)
+        yaml_parser_delete(&yp.parser);
+    if (rc == 0)
+        *root = tree;
+    else
+        cnode_free(tree);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Step 2: --set overrides                                                                   */
+
+/* Applies "key.path=value": intermediate mappings are created (or replace a null), the last key
+ * gets a plain scalar. Nodes made here have line 0 so that messages say "--set". */
+static int tree_override(struct loader *ld, struct cnode *root, const char *override)
+{
+    char shown[CONFIG_SHOW_MAX * 4 + 8];
+    char key[CONFIG_PATH_MAX];
+    char *segs = NULL;
+    struct cnode *value = NULL;
+    int rc = -1;
+
+    const char *eq = strchr(override, '=');
+    if (eq == NULL) {
+        show(shown, sizeof(shown), override, strlen(override));
+        jerr_set(ld->err, JERR_CONFIG, "", "--set: expected key.path=value (got \"%s\")", shown);
+        goto out;
+    }
+    size_t key_len = (size_t)(eq - override);
+    if (key_len == 0) {
+        show(shown, sizeof(shown), override, strlen(override));
+        jerr_set(ld->err, JERR_CONFIG, "", "--set: empty key in \"%s\"", shown);
+        goto out;
+    }
+    show(key, sizeof(key) < sizeof(shown) ? sizeof(key) : sizeof(shown), override, key_len);
+    const char *val = eq + 1;
+    size_t val_len = strlen(val);
+    if (utf8_invalid_at((const unsigned char *) override, key_len + 1 + val_len) !=
+        key_len + 1 + val_len) {
+        jerr_set(ld->err, JERR_CONFIG, key, "--set: %s: not valid UTF-8", key);
+        goto out;
+    }
+    segs = strndup(override, key_len);
+    value = cnode_scalar(val, val_len, true, 0, 0);
+    if (segs == NULL || value == NULL) {
+        cfg_oom(ld);
+        goto out;
+    }
+
+    struct cnode *map = root;
+    char *seg = segs;
+    for (;;) {
+        char *dot = strchr(seg, '.');
+        if (dot != NULL)
+            *dot = '\0';
+        if (seg[0] == '\0') {
+            jerr_set(ld->err, JERR_CONFIG, key, "--set: %s: empty part in the key path", key);
+            goto out;
+        }
+        struct cpair *pair = cnode_find(map, seg);
+        if (dot == NULL) { /* the last part: set the value */
+            if (pair != NULL) {
+                cnode_free(pair->value);
+                pair->value = value;
+            } else {
+                char *k = strdup(seg);
+                if (k == NULL || cnode_append(map, k, 0, 0, value) == -1) {
+                    free(k);
+                    cfg_oom(ld);
+                    goto out;
+                }
+            }
+            value = NULL;
+            break;
+        }
+        if (pair == NULL) {
+            char *k = strdup(seg);
+            struct cnode *sub = cnode_new(CN_MAP, 0, 0);
+            if (k == NULL || sub == NULL || cnode_append(map, k, 0, 0, sub) == -1) {
+                free(k);
+                free(sub);
+                cfg_oom(ld);
+                goto out;
+            }
+            pair = &map->pairs[map->count - 1];
+        } else if (cnode_is_null(pair->value)) {
+            struct cnode *sub = cnode_new(CN_MAP, 0, 0);
+            if (sub == NULL) {
+                cfg_oom(ld);
+                goto out;
+            }
+            cnode_free(pair->value);
+            pair->value = sub;
+        } else if (pair->value->kind != CN_MAP) {
+            char prefix[CONFIG_SHOW_MAX * 4 + 8];
+            show(prefix, sizeof(prefix), override, (size_t)(dot - segs));
+            jerr_set(ld->err, JERR_CONFIG, key, "--set: %s: %s is %s, not a mapping", key, prefix,
+                     cnode_kind_name(pair->value));
+            goto out;
+        }
+        map = pair->value;
+        seg = dot + 1;
+    }
+    rc = 0;
+out:
+    free(segs);
+    cnode_free(value);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Step 3: the schema                                                                        */
+
+enum ctype {
+    T_SECTION,       /* a mapping of further keys */
+    T_LIST,          /* operators: a list of mappings */
+    T_STRING,        /* min/max = length in bytes */
+    T_INT,           /* min/max = range */
+    T_BOOL,          /* true | false */
+    T_DATE,          /* YYYY-MM-DD, a real calendar day */
+    T_URL,           /* http:// or https:// */
+    T_LISTEN,        /* host:port, [v6]:port, or "" = off */
+    T_OID,           /* dotted object identifier */
+    T_SUBJECT,       /* "C=JP, O=..., OU=..." */
+    T_ENVNAME,       /* environment variable name, or "" */
+    T_KEY_ALGORITHM, /* "rsa" */
+    T_ID,            /* [A-Za-z0-9._-], min..max bytes */
+    T_HEX64,         /* 64 hex digits */
+    T_ROLE,          /* admin | operator | batch | auditor */
+    T_INLINE_SECRET, /* never accepted: secrets come from env or file */
+};
+
+#define F_REQUIRED 0x1    /* must be present */
+#define F_OPERATOR 0x2    /* a key of an operators[] item; offset into struct config_operator */
+#define F_STRIP_SLASH 0x4 /* URL: drop one trailing '/' (a base URL) */
+#define F_DN_SAFE 0x8     /* string embedded in a subject: no DN special characters */
+
+struct centry {
+    const char *path;
+    enum ctype type;
+    const char *def; /* default as text; "{public_url}"/"{agency}" are replaced; NULL = none */
+    long long min, max;
+    unsigned flags;
+    size_t offset;
+};
+
+#define CFG(member) offsetof(struct jpki_config, member)
+#define OPR(member) offsetof(struct config_operator, member)
+
+/* The keys of one CA ("ca.sign.*" or "ca.auth.*"). */
+// clang-format off
+#define CA_ENTRIES(kind, idx, purpose, oid)                                                     \
+    {"ca." kind, T_SECTION, NULL, 0, 0, 0, 0},                                                  \
+    {"ca." kind ".subject", T_SUBJECT, "C=JP, O=JPKI, OU=JPKI for " purpose ", OU={agency}",    \
+     1, 1024, 0, CFG(ca[idx].subject)},                                                         \
+    {"ca." kind ".key_algorithm", T_KEY_ALGORITHM, "rsa", 0, 0, 0, CFG(ca[idx].key_algorithm)}, \
+    {"ca." kind ".key_bits", T_INT, "2048", 2048, 8192, 0, CFG(ca[idx].key_bits)},              \
+    {"ca." kind ".root_validity_years", T_INT, "10", 1, 30, 0,                                  \
+     CFG(ca[idx].root_validity_years)},                                                         \
+    {"ca." kind ".policy_oid", T_OID, oid, 0, 128, 0, CFG(ca[idx].policy_oid)},                 \
+    {"ca." kind ".crl_url", T_URL, "{public_url}/crl/" kind ".crl", 0, 2048, 0,                 \
+     CFG(ca[idx].crl_url)},                                                                     \
+    {"ca." kind ".ocsp_url", T_URL, "{public_url}/ocsp", 0, 2048, 0, CFG(ca[idx].ocsp_url)},    \
+    {"ca." kind ".crl_partitions", T_INT, "1", 1, 4096, 0, CFG(ca[idx].crl_partitions)},        \
+    {"ca." kind ".ocsp_signer_validity_days", T_INT, "365", 1, 3650, 0,                         \
+     CFG(ca[idx].ocsp_signer_validity_days)}
+// clang-format on
+
+/* Every key of the configuration, its type, default and bounds (config/jpki.example.yaml
+ * documents the same list). */
+static const struct centry schema[] = {
+    {"data_dir", T_STRING, "./var", 1, 4096, 0, CFG(data_dir)},
+    {"public_url", T_URL, "http://127.0.0.1:8080", 0, 1024, F_STRIP_SLASH, CFG(public_url)},
+    {"agency", T_STRING, "Japan Agency for Local Authority Information Systems", 1, 256, F_DN_SAFE,
+     CFG(agency)},
+    {"ca_passphrase", T_SECTION, NULL, 0, 0, 0, 0},
+    {"ca_passphrase.env", T_ENVNAME, "JPKI_CA_PASSPHRASE", 0, 255, 0, CFG(passphrase_env)},
+    {"ca_passphrase.file", T_STRING, "", 0, 4096, 0, CFG(passphrase_file)},
+    {"ca_passphrase.value", T_INLINE_SECRET, NULL, 0, 0, 0, 0},
+    {"ca", T_SECTION, NULL, 0, 0, 0, 0},
+    CA_ENTRIES("sign", CA_SIGN, "digital signature", "1.2.392.200149.8.5.1.1.20"),
+    CA_ENTRIES("auth", CA_AUTH, "user authentication", "1.2.392.200149.8.5.1.3.30"),
+    {"subscriber", T_SECTION, NULL, 0, 0, 0, 0},
+    {"subscriber.validity_years", T_INT, "5", 1, 10, 0, CFG(subscriber_validity_years)},
+    {"subscriber.cap_to_card_expiry", T_BOOL, "true", 0, 0, 0, CFG(cap_to_card_expiry)},
+    {"subscriber.key_bits", T_INT, "2048", 2048, 8192, 0, CFG(subscriber_key_bits)},
+    {"subscriber.juki_validity_years", T_INT, "3", 1, 10, 0, CFG(juki_validity_years)},
+    {"subscriber.juki_issuance_end", T_DATE, "2015-12-31", 0, 0, 0, CFG(juki_issuance_end)},
+    {"crl", T_SECTION, NULL, 0, 0, 0, 0},
+    {"crl.period_s", T_INT, "3600", 60, 86400, 0, CFG(crl_period_s)},
+    {"crl.next_update_s", T_INT, "86400", 300, 2592000, 0, CFG(crl_next_update_s)},
+    {"ocsp", T_SECTION, NULL, 0, 0, 0, 0},
+    {"ocsp.validity_s", T_INT, "86400", 300, 604800, 0, CFG(ocsp_validity_s)},
+    {"ocsp.refresh_before_s", T_INT, "43200", 60, 604800, 0, CFG(ocsp_refresh_before_s)},
+    {"ocsp.max_inflight_signs", T_INT, "64", 1, 100000, 0, CFG(ocsp_max_inflight_signs)},
+    {"listen", T_SECTION, NULL, 0, 0, 0, 0},
+    {"listen.http", T_LISTEN, "127.0.0.1:8080", 0, 0, 0, CFG(listen_http)},
+    {"listen.https", T_LISTEN, "", 0, 0, 0, CFG(listen_https)},
+    {"tls", T_SECTION, NULL, 0, 0, 0, 0},
+    {"tls.cert", T_STRING, "", 0, 4096, 0, CFG(tls_cert)},
+    {"tls.key", T_STRING, "", 0, 4096, 0, CFG(tls_key)},
+    {"tls.operator_ca", T_STRING, "", 0, 4096, 0, CFG(tls_operator_ca)},
+    {"service", T_SECTION, NULL, 0, 0, 0, 0},
+    {"service.loops", T_INT, "0", 0, 64, 0, CFG(loops)},
+    {"service.workers", T_INT, "0", 0, 256, 0, CFG(workers)},
+    {"service.metrics_public", T_BOOL, "true", 0, 0, 0, CFG(metrics_public)},
+    {"operators", T_LIST, NULL, 0, 0, 0, 0},
+    {"operators[].name", T_ID, NULL, 1, JPKI_ID_MAX, F_OPERATOR | F_REQUIRED, OPR(name)},
+    {"operators[].role", T_ROLE, NULL, 0, 0, F_OPERATOR | F_REQUIRED, OPR(role)},
+    {"operators[].token_sha256", T_HEX64, NULL, 0, 0, F_OPERATOR | F_REQUIRED, OPR(token_sha256)},
+};
+
+#define SCHEMA_COUNT (sizeof(schema) / sizeof(schema[0]))
+
+static int schema_find(const char *path)
+{
+    for (size_t i = 0; i < SCHEMA_COUNT; i++)
+        if (strcmp(schema[i].path, path) == 0)
+            return (int)i;
+    return -1;
+}
+
+static const char *const role_names[] = {"admin", "operator", "batch", "auditor"};
+
+/* ---- value checks: each returns 0, or -1 with a reason in `why` ---- */
+
+static int why_set(char *why, size_t why_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int why_set(char *why, size_t why_size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_size, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static bool all_digits(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+static int check_url(const char *s, char *why, size_t why_size)
+{
+    const char *rest;
+    if (strncmp(s, "http://", 7) == 0)
+        rest = s + 7;
+    else if (strncmp(s, "https://", 8) == 0)
+        rest = s + 8;
+    else
+        return why_set(why, why_size, "must start with http:// or https://");
+    if (rest[0] == '\0' || rest[0] == '/')
+        return why_set(why, why_size, "has no host");
+    for (const char *p = s; *p != '\0'; p++) {
+        /* RFC 3986 §2: only these printable ASCII characters may appear in a URI. */
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", c) != NULL)
+            return why_set(why, why_size, "contains a character not allowed in a URL");
+    }
+    return 0;
+}
+
+static int check_port(const char *p, char *why, size_t why_size)
+{
+    size_t len = strlen(p);
+    if (!all_digits(p, len) || len > 5 || atoi(p) < 1 || atoi(p) > 65535)
+        return why_set(why, why_size, "port must be a number between 1 and 65535");
+    return 0;
+}
+
+static int check_listen(const char *s, char *why, size_t why_size)
+{
+    char host[256];
+    const char *port;
+    if (s[0] == '\0')
+        return 0; /* off */
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        struct in6_addr a6;
+        if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host))
+            return why_set(why, why_size, "expected host:port or [ipv6]:port");
+        memcpy(host, s + 1, (size_t)(close - s - 1));
+        host[close - s - 1] = '\0';
+        if (inet_pton(AF_INET6, host, &a6) != 1)
+            return why_set(why, why_size, "not an IPv6 address in brackets");
+        port = close + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof(host))
+            return why_set(why, why_size, "expected host:port or [ipv6]:port");
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = '\0';
+        port = colon + 1;
+        bool numeric = true;
+        for (const char *p = host; *p != '\0'; p++) {
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '.' || *p == '-'))
+                return why_set(why, why_size,
+                               "bad host (an IPv6 address must be written [addr]:port)");
+            if (!((*p >= '0' && *p <= '9') || *p == '.'))
+                numeric = false;
+        }
+        struct in_addr a4;
+        if (numeric && inet_pton(AF_INET, host, &a4) != 1)
+            return why_set(why, why_size, "not an IPv4 address");
+    }
+    return check_port(port, why, why_size);
+}
+
+/* X.660: at least two arcs, the first 0..2, the second below 40 under 0 and 1; decimal arcs
+ * without leading zeros. OBJ_txt2obj then proves it encodes. */
+static int check_oid(const char *s, char *why, size_t why_size)
+{
+    size_t arcs = 0;
+    const char *p = s;
+    while (true) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot != NULL ? (size_t)(dot - p) : strlen(p);
+        if (!all_digits(p, n) || (n > 1 && p[0] == '0'))
+            return why_set(why, why_size, "not a dotted OID (digits separated by dots)");
+        if (arcs == 0 && (n != 1 || p[0] > '2'))
+            return why_set(why, why_size, "the first arc of an OID must be 0, 1 or 2");
+        if (arcs == 1 && s[0] != '2' && (n > 2 || atoi(p) >= 40))
+            return why_set(why, why_size, "the second arc must be below 40");
+        arcs++;
+        if (dot == NULL)
+            break;
+        p = dot + 1;
+    }
+    if (arcs < 2)
+        return why_set(why, why_size, "an OID has at least two arcs");
+    ASN1_OBJECT *obj = OBJ_txt2obj(s, 1);
+    if (obj == NULL) {
+        ERR_clear_error();
+        return why_set(why, why_size, "not an encodable OID");
+    }
+    ASN1_OBJECT_free(obj);
+    return 0;
+}
+
+/* "TYPE=value, TYPE=value": each TYPE a name OpenSSL knows, each value non-empty. */
+static int check_subject(const char *s, char *why, size_t why_size)
+{
+    const char *p = s;
+    while (true) {
+        const char *comma = strchr(p, ',');
+        const char *end = comma != NULL ? comma : p + strlen(p);
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        char type[32];
+        if (eq == NULL || eq == p || (size_t)(eq - p) >= sizeof(type) || eq + 1 == end)
+            return why_set(why, why_size, "expected TYPE=value parts separated by commas");
+        memcpy(type, p, (size_t)(eq - p));
+        type[eq - p] = '\0';
+        if (OBJ_txt2nid(type) == NID_undef) {
+            char shown[CONFIG_SHOW_MAX * 4 + 8];
+            ERR_clear_error();
+            return why_set(why, why_size, "unknown attribute type \"%s\"",
+                           show(shown, sizeof(shown), type, strlen(type)));
+        }
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+        while (*p == ' ')
+            p++;
+    }
+    return 0;
+}
+
+static int check_id(const char *s, char *why, size_t why_size)
+{
+    for (const char *p = s; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-'))
+            return why_set(why, why_size, "may contain only A-Z a-z 0-9 . _ -");
+    return 0;
+}
+
+static int check_envname(const char *s, char *why, size_t why_size)
+{
+    for (const char *p = s; *p != '\0'; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_' ||
+              (p != s && *p >= '0' && *p <= '9')))
+            return why_set(why, why_size, "not an environment variable name");
+    return 0;
+}
+
+static const char *type_noun(enum ctype t)
+{
+    switch (t) {
+    case T_SECTION:
+        return "a mapping";
+    case T_LIST:
+        return "a list";
+    case T_INT:
+        return "an integer";
+    case T_BOOL:
+        return "true or false";
+    case T_DATE:
+        return "a date YYYY-MM-DD";
+    case T_URL:
+        return "a URL";
+    case T_LISTEN:
+        return "an address host:port";
+    case T_OID:
+        return "an OID";
+    default:
+        return "a string";
+    }
+}
+
+/* Parses scalar text for entry `e` into `dst` (its field). On failure returns -1 with the
+ * reason in `why` (-2: out of memory); nothing is stored. */
+static int value_parse(const struct centry *e, const struct cnode *n, void *dst, char *why,
+                       size_t why_size)
+{
+    char shown[CONFIG_SHOW_MAX * 4 + 8];
+    const char *s = n->text;
+    size_t len = n->len;
+    bool null = cnode_is_null(n);
+    show(shown, sizeof(shown), s, len);
+
+    if (strlen(s) != len)
+        return why_set(why, why_size, "contains a NUL character");
+
+    switch (e->type) {
+    case T_INT: {
+        if (!n->plain)
+            return why_set(why, why_size, "expected an integer, not a quoted string");
+        if (null)
+            return why_set(why, why_size, "expected an integer, the value is empty");
+        const char *digits = s[0] == '-' || s[0] == '+' ? s + 1 : s;
+        if (!all_digits(digits, strlen(digits)))
+            return why_set(why, why_size, "expected an integer (got \"%s\")", shown);
+        errno = 0;
+        long long v = strtoll(s, NULL, 10);
+        if (errno == ERANGE || v < e->min || v > e->max)
+            return why_set(why, why_size, "must be between %lld and %lld (got %s)", e->min, e->max,
+                           shown);
+        *(int *)dst = (int)v;
+        return 0;
+    }
+    case T_BOOL: {
+        /* YAML 1.2 core schema booleans only: "yes"/"on" are not booleans there. */
+        static const char *const yes[] = {"true", "True", "TRUE"};
+        static const char *const no[] = {"false", "False", "FALSE"};
+        if (n->plain) {
+            for (size_t i = 0; i < 3; i++) {
+                if (strcmp(s, yes[i]) == 0)
+                    return *(bool *)dst = true, 0;
+                if (strcmp(s, no[i]) == 0)
+                    return *(bool *)dst = false, 0;
+            }
+        }
+        return why_set(why, why_size, "expected true or false (got %s\"%s\")",
+                       n->plain ? "" : "the quoted string ", shown);
+    }
+    case T_ROLE:
+        for (size_t i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++)
+            if (strcmp(s, role_names[i]) == 0)
+                return *(enum operator_role *)dst = (enum operator_role)i, 0;
+        return why_set(why, why_size, "must be one of admin, operator, batch, auditor (got \"%s\")",
+                       shown);
+    default:
+        break;
+    }
+
+    /* Everything else is text; null means "". */
+    if (null)
+        len = 0;
+    char *text = strndup(s, len);
+    if (text == NULL)
+        return -2; /* out of memory */
+    int rc = 0;
+    for (size_t i = 0; i < len && rc == 0; i++)
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+            rc = why_set(why, why_size, "contains a control character");
+    if (rc == 0) {
+        long long min = e->min, max = e->max;
+        switch (e->type) {
+        case T_STRING:
+        case T_SUBJECT:
+        case T_ID:
+        case T_ENVNAME:
+            if (min > 0 && len == 0)
+                rc = why_set(why, why_size, "must not be empty");
+            else if (max > 0 && (long long)len > max)
+                rc = why_set(why, why_size, "must be at most %lld bytes", max);
+            else if ((e->flags & F_DN_SAFE) && strpbrk(text, ",=+\\\"<>;#") != NULL)
+                rc = why_set(why, why_size,
+                             "must not contain any of , = + \\ \" < > ; # (it goes into a "
+                             "certificate subject)");
+            else if (e->type == T_SUBJECT)
+                rc = check_subject(text, why, why_size);
+            else if (e->type == T_ID)
+                rc = check_id(text, why, why_size);
+            else if (e->type == T_ENVNAME)
+                rc = check_envname(text, why, why_size);
+            break;
+        case T_URL:
+        case T_LISTEN:
+        case T_OID:
+            if (e->type != T_LISTEN && (long long)len > max)
+                rc = why_set(why, why_size, "must be at most %lld bytes", max);
+            else if (e->type == T_URL)
+                rc = check_url(text, why, why_size);
+            else if (e->type == T_LISTEN)
+                rc = check_listen(text, why, why_size);
+            else
+                rc = check_oid(text, why, why_size);
+            /* A base URL: "http://host/" means "http://host"; one slash only. */
+            if (rc == 0 && (e->flags & F_STRIP_SLASH) && text[len - 1] == '/') {
+                text[--len] = '\0';
+                if (text[len - 1] == '/')
+                    rc = why_set(why, why_size, "must not end with \"//\"");
+            }
+            if (rc == -1) {
+                size_t w = strlen(why);
+                snprintf(why + w, why_size - w, " (got \"%s\")", shown);
+            }
+            break;
+        case T_DATE: {
+            int y, m, d;
+            if (jclock_parse_date(text, &y, &m, &d) == -1)
+                rc = why_set(why, why_size, "expected a calendar date YYYY-MM-DD (got \"%s\")",
+                             shown);
+            break;
+        }
+        case T_KEY_ALGORITHM:
+            if (strcmp(text, "rsa") != 0)
+                rc = why_set(why, why_size, "only \"rsa\" is supported (got \"%s\")", shown);
+            break;
+        case T_HEX64:
+            if (len != 64 || strspn(text, "0123456789abcdefABCDEF") != 64)
+                rc = why_set(why, why_size, "expected 64 hexadecimal digits (a SHA-256)");
+            break;
+        default:
+            rc = why_set(why, why_size, "internal: unhandled type");
+        }
+    }
+    if (rc == -1) {
+        free(text);
+        return -1;
+    }
+    free(*(char **)dst);
+    *(char **)dst = text;
+    return 0;
+}
+
+/* ---- the walk ---- */
+
+struct walk {
+    struct loader *ld;
+    struct jpki_config *cfg;
+    const struct cnode *found[SCHEMA_COUNT]; /* value node of each top-level entry seen */
+};
+
+static int walk_map(struct walk *w, const struct cnode *map, const char *schema_prefix,
+                    const char *shown_prefix, void *base, const struct cnode **found);
+
+static int walk_operators(struct walk *w, const struct cnode *seq)
+{
+    struct config_operator *ops = calloc(seq->count > 0 ? seq->count : 1, sizeof(*ops));
+    if (ops == NULL)
+        return cfg_oom(w->ld);
+    w->cfg->operators = ops;
+    for (size_t i = 0; i < seq->count; i++) {
+        const struct cnode *item = seq->pairs[i].value;
+        const struct cnode *found[SCHEMA_COUNT] = {0};
+        char shown[CONFIG_PATH_MAX];
+        snprintf(shown, sizeof(shown), "operators[%zu]", i);
+        w->cfg->operator_count = i + 1; /* so that config_free releases what was filled */
+        if (item->kind != CN_MAP)
+            return cfg_error_node(w->ld, item, shown, "expected a mapping, got %s",
+                                  cnode_kind_name(item));
+        if (walk_map(w, item, "operators[]", shown, &ops[i], found) == -1)
+            return -1;
+        for (size_t k = 0; k < SCHEMA_COUNT; k++) {
+            if ((schema[k].flags & (F_OPERATOR | F_REQUIRED)) != (F_OPERATOR | F_REQUIRED) ||
+                found[k] != NULL)
+                continue;
+            char key[CONFIG_PATH_MAX];
+            path_join(key, sizeof(key), shown, schema[k].path + strlen("operators[]."));
+            return cfg_error_at(w->ld, false, 0, 0, key, "required key is missing");
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(ops[j].name, ops[i].name) != 0)
+                continue;
+            char key[CONFIG_PATH_MAX];
+            path_join(key, sizeof(key), shown, "name");
+            const struct cpair *name = cnode_find(item, "name");
+            return cfg_error_node(w->ld, name->value, key,
+                                  "duplicate operator name (also operators[%zu].name)", j);
+        }
+    }
+    return 0;
+}
+
+static int walk_map(struct walk *w, const struct cnode *map, const char *schema_prefix,
+                    const char *shown_prefix, void *base, const struct cnode **found)
+{
+    for (size_t i = 0; i < map->count; i++) {
+        const struct cpair *pair = &map->pairs[i];
+        const struct cnode *v = pair->value;
+        char shown_key[CONFIG_SHOW_MAX * 4 + 8], spath[CONFIG_PATH_MAX], key[CONFIG_PATH_MAX];
+        size_t klen = strlen(pair->key);
+        show(shown_key, sizeof(shown_key), pair->key, klen);
+        path_join(key, sizeof(key), shown_prefix, shown_key);
+
+        /* A key holding '.' or '[' would alias a dotted path: it is simply unknown. */
+        int idx = -1;
+        if (strpbrk(pair->key, ".[]") == NULL && klen <= CONFIG_SHOW_MAX) {
+            path_join(spath, sizeof(spath), schema_prefix, pair->key);
+            idx = schema_find(spath);
+        }
+        if (idx == -1)
+            return cfg_error_at(w->ld, true, pair->line, pair->col, key, "unknown key");
+        const struct centry *e = &schema[idx];
+        found[idx] = v;
+
+        switch (e->type) {
+        case T_SECTION:
+            if (cnode_is_null(v))
+                continue;
+            if (v->kind != CN_MAP) {
+                if (strcmp(e->path, "ca_passphrase") == 0 && v->kind == CN_SCALAR)
+                    return cfg_error_node(w->ld, v, key,
+                                          "secrets must not be written in the configuration; "
+                                          "name an environment variable (ca_passphrase.env) or "
+                                          "a file (ca_passphrase.file)");
+                return cfg_error_node(w->ld, v, key, "expected a mapping, got %s",
+                                      cnode_kind_name(v));
+            }
+            if (walk_map(w, v, spath, key, base, found) == -1)
+                return -1;
+            continue;
+        case T_LIST:
+            if (cnode_is_null(v))
+                continue;
+            if (v->kind != CN_SEQ)
+                return cfg_error_node(w->ld, v, key, "expected a list, got %s", cnode_kind_name(v));
+            if (walk_operators(w, v) == -1)
+                return -1;
+            continue;
+        case T_INLINE_SECRET:
+            return cfg_error_node(w->ld, v, key,
+                                  "secrets must not be written in the configuration; name an "
+                                  "environment variable (ca_passphrase.env) or a file "
+                                  "(ca_passphrase.file)");
+        default:
+            break;
+        }
+        if (v->kind != CN_SCALAR)
+            return cfg_error_node(w->ld, v, key, "expected %s, got %s", type_noun(e->type),
+                                  cnode_kind_name(v));
+        char why[320];
+        int rc = value_parse(e, v, (char *)base + e->offset, why, sizeof(why));
+        if (rc == -2)
+            return cfg_oom(w->ld);
+        if (rc == -1)
+            return cfg_error_node(w->ld, v, key, "%s", why);
+    }
+    return 0;
+}
+
+/* Expands "{public_url}" and "{agency}" in a default. Returns a malloc'd string or NULL. */
+static char *default_expand(const char *def, const struct jpki_config *cfg)
+{
+    const char *names[] = {"{public_url}", "{agency}"};
+    const char *values[] = {cfg->public_url, cfg->agency};
+    for (size_t i = 0; i < 2; i++) {
+        const char *at = strstr(def, names[i]);
+        if (at == NULL)
+            continue;
+        size_t size = strlen(def) + strlen(values[i]) + 1;
+        char *out = malloc(size);
+        if (out != NULL)
+            snprintf(out, size, "%.*s%s%s", (int)(at - def), def, values[i], at + strlen(names[i]));
+        return out;
+    }
+    return strdup(def);
+}
+
+/* Fills every absent key: plain defaults first, then the ones derived from other keys. */
+static int apply_defaults(struct walk *w)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < SCHEMA_COUNT; i++) {
+            const struct centry *e = &schema[i];
+            if (w->found[i] != NULL || e->def == NULL || (e->flags & F_OPERATOR))
+                continue;
+            bool derived = strchr(e->def, '{') != NULL;
+            if (derived != (pass == 1))
+                continue;
+            char *text = default_expand(e->def, w->cfg);
+            struct cnode *n = text != NULL ? cnode_scalar(text, strlen(text), false, 0, 0) : NULL;
+            free(text);
+            if (n == NULL)
+                return cfg_oom(w->ld);
+            /* Quoted style so that "" stays a string; ints and bools are plain. */
+            n->plain = e->type == T_INT || e->type == T_BOOL;
+            char why[320];
+            int rc = value_parse(e, n, (char *)w->cfg + e->offset, why, sizeof(why));
+            cnode_free(n);
+            if (rc == -2)
+                return cfg_oom(w->ld);
+            if (rc == -1) /* a derived default can fail (e.g. too long): name the key */
+                return cfg_error_at(w->ld, false, 0, 0, e->path, "default value: %s", why);
+        }
+    }
+    return 0;
+}
+
+static const struct cnode *found_of(const struct walk *w, const char *path)
+{
+    int i = schema_find(path);
+    return i >= 0 ? w->found[i] : NULL;
+}
+
+/* An error on `key`, at its node when the key was given, else at the file. */
+#define cfg_error_key(w, key, ...)                                                                 \
+    (found_of((w), (key)) != NULL                                                                  \
+         ? cfg_error_node((w)->ld, found_of((w), (key)), (key), __VA_ARGS__)                       \
+         : cfg_error_at((w)->ld, false, 0, 0, (key), __VA_ARGS__))
+
+static int cross_checks(struct walk *w)
+{
+    struct jpki_config *cfg = w->cfg;
+
+    /* The passphrase source: exactly one of env and file. A file given without an env turns
+     * the env default off. */
+    if (found_of(w, "ca_passphrase.env") == NULL && cfg->passphrase_file[0] != '\0') {
+        char *empty = strdup("");
+        if (empty == NULL)
+            return cfg_oom(w->ld);
+        free(cfg->passphrase_env);
+        cfg->passphrase_env = empty;
+    }
+    if (cfg->passphrase_env[0] != '\0' && cfg->passphrase_file[0] != '\0')
+        return cfg_error_key(w, "ca_passphrase.file",
+                             "set either ca_passphrase.env or ca_passphrase.file, not both");
+    if (cfg->passphrase_env[0] == '\0' && cfg->passphrase_file[0] == '\0')
+        return cfg_error_key(w, "ca_passphrase.env",
+                             "one of ca_passphrase.env or ca_passphrase.file must be set");
+
+    /* RFC 5280 §5.1.2.5: nextUpdate must leave room for the next regeneration. */
+    if (cfg->crl_next_update_s <= cfg->crl_period_s)
+        return cfg_error_key(w, "crl.next_update_s", "must be greater than crl.period_s (%d <= %d)",
+                             cfg->crl_next_update_s, cfg->crl_period_s);
+    /* RFC 5019 §6.2: responses are refreshed before they expire. */
+    if (cfg->ocsp_refresh_before_s >= cfg->ocsp_validity_s)
+        return cfg_error_key(w, "ocsp.refresh_before_s",
+                             "must be less than ocsp.validity_s (%d >= %d)",
+                             cfg->ocsp_refresh_before_s, cfg->ocsp_validity_s);
+
+    if (cfg->listen_https[0] != '\0') {
+        static const char *const tls_keys[] = {"tls.cert", "tls.key"};
+        const char *const values[] = {cfg->tls_cert, cfg->tls_key};
+        for (size_t i = 0; i < 2; i++) {
+            if (values[i][0] != '\0')
+                continue;
+            if (found_of(w, tls_keys[i]) == NULL)
+                return cfg_error_at(w->ld, false, 0, 0, tls_keys[i],
+                                    "required key is missing (listen.https is set)");
+            return cfg_error_key(w, tls_keys[i], "must not be empty when listen.https is set");
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Public interface                                                                          */
+
+struct jpki_config *config_load_string(const char *name, const char *yaml, size_t len,
+                                       const char *const *overrides, size_t n, struct jerr *err)
+{
+    struct loader ld = {.name = name != NULL ? name : "(config)", .err = err};
+    struct walk *w = NULL;
+    struct cnode *root = NULL;
+    struct jpki_config *cfg = NULL;
+    int rc = -1;
+
+    if (tree_parse(&ld, yaml != NULL ? yaml : "", yaml != NULL ? len : 0, &root) == -1)
+        goto out;
+    if (root == NULL || cnode_is_null(root)) { /* empty file: every default */
+        cnode_free(root);
+        root = cnode_new(CN_MAP, 1, 1);
+        if (root == NULL) {
+            cfg_oom(&ld);
+            goto out;
+        }
+    }
+    if (root->kind != CN_MAP) {
+        cfg_error_node(&ld, root, "", "the top level must be a mapping of keys, not %s",
+                       cnode_kind_name(root));
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (tree_override(&ld, root, overrides[i]) == -1)
+            goto out;
+
+    cfg = calloc(1, sizeof(*cfg));
+    w = calloc(1, sizeof(*w));
+    if (cfg == NULL || w == NULL || (cfg->source_path = strdup(ld.name)) == NULL) {
+        cfg_oom(&ld);
+        goto out;
+    }
+    w->ld = &ld;
+    w->cfg = cfg;
+    if (walk_map(w, root, "", "", cfg, w->found) == -1)
+        goto out;
+    if (apply_defaults(w) == -1)
+        goto out;
+    if (cross_checks(w) == -1)
+        goto out;
+    rc = 0;
+out:
+    free(w);
+    cnode_free(root);
+    if (rc == -1) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+struct jpki_config *config_load(const char *path, const char *const *overrides, size_t n,
+                                struct jerr *err)
+{
+    struct jpki_config *cfg = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        jerr_set(err, JERR_CONFIG, "", "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+        jerr_set(err, JERR_CONFIG, "", "%s: not a regular file", path);
+        goto out;
+    }
+    /* Read at most one byte past the cap, so a file that grows is still refused. */
+    buf = malloc(JPKI_CONFIG_MAX_BYTES + 1);
+    if (buf == NULL) {
+        jerr_set(err, JERR_INTERNAL, "", "%s: out of memory", path);
+        goto out;
+    }
+    while (len < JPKI_CONFIG_MAX_BYTES + 1) {
+        ssize_t r = read(fd, buf + len, JPKI_CONFIG_MAX_BYTES + 1 - len);
+        if (r == -1 && errno == EINTR)
+            continue;
+        if (r == -1) {
+            jerr_set(err, JERR_CONFIG, "", "%s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    if (len > JPKI_CONFIG_MAX_BYTES) {
+        jerr_set(err, JERR_CONFIG, "", "%s: larger than %d bytes", path, JPKI_CONFIG_MAX_BYTES);
+        goto out;
+    }
+    cfg = config_load_string(path, buf, len, overrides, n, err);
+out:
+    if (fd != -1)
+        close(fd);
+    free(buf);
+    return cfg;
+}
+
+void config_free(struct jpki_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < SCHEMA_COUNT; i++) {
+        const struct centry *e = &schema[i];
+        bool text = e->type != T_SECTION && e->type != T_LIST && e->type != T_INT &&
+                    e->type != T_BOOL && e->type != T_ROLE && e->type != T_INLINE_SECRET;
+        if (!text)
+            continue;
+        if (e->flags & F_OPERATOR) {
+            for (size_t k = 0; cfg->operators != NULL && k < cfg->operator_count; k++)
+                free(*(char **)((char *)&cfg->operators[k] + e->offset));
+        } else {
+            free(*(char **)((char *)cfg + e->offset));
+        }
+    }
+    free(cfg->operators);
+    free(cfg->source_path);
+    free(cfg);
+}
+
+char *config_read_passphrase(const struct jpki_config *cfg, struct jerr *err)
+{
+    char buf[CONFIG_PASSPHRASE_MAX + 3]; /* passphrase, "\r\n", and one byte to see overflow */
+    char *out = NULL;
+    size_t len = 0;
+    int fd = -1;
+
+    if (cfg->passphrase_env[0] != '\0') {
+        const char *v = getenv(cfg->passphrase_env);
+        if (v == NULL || v[0] == '\0') {
+            jerr_set(err, JERR_CONFIG, "ca_passphrase.env",
+                     "ca_passphrase.env: the environment variable %s is not set or empty",
+                     cfg->passphrase_env);
+            goto out;
+        }
+        len = strlen(v);
+        if (len > CONFIG_PASSPHRASE_MAX) {
+            jerr_set(err, JERR_CONFIG, "ca_passphrase.env",
+                     "ca_passphrase.env: the passphrase in %s is longer than %d bytes",
+                     cfg->passphrase_env, CONFIG_PASSPHRASE_MAX);
+            goto out;
+        }
+        out = strdup(v);
+        if (out == NULL)
+            jerr_set(err, JERR_INTERNAL, "ca_passphrase.env", "out of memory");
+        goto out;
+    }
+
+    const char *path = cfg->passphrase_file;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd == -1) {
+        jerr_set(err, JERR_CONFIG, "ca_passphrase.file", "ca_passphrase.file: %s: %s", path,
+                 strerror(errno));
+        goto out;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+        jerr_set(err, JERR_CONFIG, "ca_passphrase.file",
+                 "ca_passphrase.file: %s: not a regular file", path);
+        goto out;
+    }
+    /* A key passphrase others can read (or replace) protects nothing. */
+    if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {
+        jerr_set(err, JERR_CONFIG, "ca_passphrase.file",
+                 "ca_passphrase.file: %s: mode %04o lets group or others read or write it; "
+                 "use chmod 600",
+                 path, (unsigned)(st.st_mode & 07777));
+        goto out;
+    }
+    while (len < sizeof(buf)) {
+        ssize_t r = read(fd, buf + len, sizeof(buf) - len);
+        if (r == -1 && errno == EINTR)
+            continue;
+        if (r == -1) {
+            jerr_set(err, JERR_CONFIG, "ca_passphrase.file", "ca_passphrase.file: %s: %s", path,
+                     strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    /* One trailing newline is how editors and `echo` end a file; it is not part of it. */
+    if (len > 0 && buf[len - 1] == '\n') {
+        len--;
+        if (len > 0 && buf[len - 1] == '\r')
+            len--;
+    }
+    if (len > CONFIG_PASSPHRASE_MAX) {
+        jerr_set(err, JERR_CONFIG, "ca_passphrase.file",
+                 "ca_passphrase.file: %s: longer than %d bytes", path, CONFIG_PASSPHRASE_MAX);
+        goto out;
+    }
+    if (len == 0 || memchr(buf, '\0', len) != NULL) {
+        jerr_set(err, JERR_CONFIG, "ca_passphrase.file", "ca_passphrase.file: %s: %s", path,
+                 len == 0 ? "empty" : "contains a NUL byte");
+        goto out;
+    }
+    out = malloc(len + 1);
+    if (out == NULL) {
+        jerr_set(err, JERR_INTERNAL, "ca_passphrase.file", "out of memory");
+        goto out;
+    }
+    memcpy(out, buf, len);
+    out[len] = '\0';
+out:
+    OPENSSL_cleanse(buf, sizeof(buf));
+    if (fd != -1)
+        close(fd);
+    return out;
+}
+
+void config_passphrase_free(char *passphrase)
+{
+    if (passphrase == NULL)
+        return;
+    OPENSSL_cleanse(passphrase, strlen(passphrase));
+    free(passphrase);
+}
+
+char *config_path(const struct jpki_config *cfg, const char *rel, char *buf, size_t size)
+{
+    if (rel[0] == '/')
+        return NULL;
+    size_t dlen = strlen(cfg->data_dir);
+    const char *sep = dlen > 0 && cfg->data_dir[dlen - 1] == '/' ? "" : "/";
+    int n = snprintf(buf, size, "%s%s%s", cfg->data_dir, sep, rel);
+    return n < 0 || (size_t)n >= size ? NULL : buf;
+}
+
+const char *ca_kind_name(enum ca_kind kind)
+{
+    switch (kind) {
+    case CA_SIGN:
+        return "sign";
+    case CA_AUTH:
+        return "auth";
+    default:
+        return "?";
+    }
+}
+
+int ca_kind_parse(const char *s, enum ca_kind *kind)
+{
+    if (s != NULL && strcmp(s, "sign") == 0)
+        return *kind = CA_SIGN, 0;
+    if (s != NULL && strcmp(s, "auth") == 0)
+        return *kind = CA_AUTH, 0;
+    return -1;
+}
+
+const char *operator_role_name(enum operator_role role)
+{
+    if ((size_t)role < sizeof(role_names) / sizeof(role_names[0]))
+        return role_names[role];
+    return "?";
+}

@@ -1,0 +1,748 @@
+/*
+ * signer: the one place that holds a CA (or delegated OCSP signer) private key.
+ *
+ * What it owns: one EVP_PKEY with its private half, and the DER of the AlgorithmIdentifier its
+ * signatures carry (computed once at creation, so readers need no lock). What it never does:
+ * hand the private key out or take one in (STYLE "Untrusted input": the code that talks to the
+ * network never holds a CA key) — callers pass what is to be signed and get signatures back;
+ * signer_get1_public_key returns a fresh public-only copy.
+ *
+ * At rest a key is encrypted PKCS#8 (RFC 5958 §3 EncryptedPrivateKeyInfo) under PBES2 (RFC 8018
+ * §6.2) with the scrypt KDF (RFC 7914 §7) and AES-256-CBC, PEM-wrapped (RFC 7468 §11), in a file
+ * of mode 0600 published atomically and never overwritten.
+ *
+ * Thread safety: after creation a signer is read-only. Every signing call builds its own
+ * EVP_MD_CTX/EVP_PKEY_CTX, and OpenSSL 3 allows concurrent read-only use of one EVP_PKEY
+ * (openssl-threads(7)), so worker threads may share one signer.
+ */
+#include "keystore/signer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+
+#include "config/jclock.h"
+#include "keystore/keygen.h"
+
+/*
+ * scrypt cost (RFC 7914 §2): N = 2^14, r = 8, p = 1 — the scrypt paper's "interactive"
+ * parameters and OpenSSL's own `pkcs8 -scrypt` default. Memory is ~128·r·N = 16 MiB and a
+ * save or load takes ~50 ms, far under a second. N = 2^15 (r = 8) needs 128·r·(N+2) + 128·r·p
+ * bytes, a few KiB over the 32 MiB scrypt memory ceiling OpenSSL 3.0 applies both when it
+ * writes PBES2 parameters and when it decrypts (it passes no maxmem): PKCS5_pbe2_set_scrypt
+ * refuses it ("memory limit exceeded"). 2^14 is the strongest N that round-trips.
+ */
+#define SIGNER_SCRYPT_N (UINT64_C(1) << 14)
+#define SIGNER_SCRYPT_R 8
+#define SIGNER_SCRYPT_P 1
+/* RFC 8018 §4.1: at least 8 octets of salt; 16 puts collisions out of reach. */
+#define SIGNER_SALT_BYTES 16
+/* An encrypted RSA-8192 key in PEM is ~6.6 KB; anything far larger is not a key file. */
+#define SIGNER_KEY_FILE_MAX_BYTES (64 * 1024)
+/* Only RSA, and only the sizes keygen accepts. */
+#define SIGNER_RSA_BITS_MIN 2048
+#define SIGNER_RSA_BITS_MAX 8192
+
+struct signer {
+    EVP_PKEY *pkey;         /* private key; never leaves this file */
+    unsigned char *alg_der; /* AlgorithmIdentifier sha256WithRSAEncryption, DER */
+    size_t alg_der_len;
+};
+
+struct signer_stream {
+    EVP_MD_CTX *mctx;
+};
+
+/* Copies `path` into `out` with non-printable bytes escaped, for messages. */
+static const char *path_for_msg(char *out, size_t size, const char *path)
+{
+    jerr_escape(out, size, path, strlen(path));
+    return out;
+}
+
+/* Takes ownership of `pkey` (freed on failure too) and wraps it in a signer. */
+static struct signer *signer_wrap(EVP_PKEY *pkey, struct jerr *err)
+{
+    struct signer *s = NULL;
+    X509_ALGOR *alg = NULL;
+    unsigned char *der = NULL;
+    int der_len;
+
+    if (EVP_PKEY_is_a(pkey, "RSA") != 1) {
+        jerr_set(err, JERR_INVALID, "key_algorithm", "key is %s, not RSA",
+                 EVP_PKEY_get0_type_name(pkey) != NULL ? EVP_PKEY_get0_type_name(pkey) : "?");
+        goto out;
+    }
+    int bits = EVP_PKEY_get_bits(pkey);
+    if (bits < SIGNER_RSA_BITS_MIN || bits > SIGNER_RSA_BITS_MAX) {
+        jerr_set(err, JERR_INVALID, "key_bits", "RSA key size %d is outside %d..%d bits", bits,
+                 SIGNER_RSA_BITS_MIN, SIGNER_RSA_BITS_MAX);
+        goto out;
+    }
+    /* RFC 4055 §5 / RFC 5754 §3.2: sha256WithRSAEncryption with parameters present and NULL,
+     * exactly what X509_sign writes into certificates. */
+    alg = X509_ALGOR_new();
+    if (alg == NULL ||
+        X509_ALGOR_set0(alg, OBJ_nid2obj(NID_sha256WithRSAEncryption), V_ASN1_NULL, NULL) != 1) {
+        jerr_openssl(err, JERR_INTERNAL, NULL, "cannot build the signature AlgorithmIdentifier");
+        goto out;
+    }
+    der_len = i2d_X509_ALGOR(alg, &der);
+    if (der_len <= 0) {
+        der = NULL;
+        jerr_openssl(err, JERR_INTERNAL, NULL, "cannot encode the signature AlgorithmIdentifier");
+        goto out;
+    }
+    s = OPENSSL_zalloc(sizeof(*s));
+    if (s == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    s->pkey = pkey;
+    s->alg_der = der;
+    s->alg_der_len = (size_t)der_len;
+    pkey = NULL;
+    der = NULL;
+
+out:
+    X509_ALGOR_free(alg);
+    OPENSSL_free(der);
+    EVP_PKEY_free(pkey);
+    return s;
+}
+
+struct signer *signer_generate(const char *algorithm, int bits, struct jerr *err)
+{
+    if (algorithm == NULL || strcmp(algorithm, "rsa") != 0) {
+        char alg[64];
+        if (algorithm != NULL)
+            jerr_escape(alg, sizeof(alg), algorithm, strlen(algorithm));
+        jerr_set(err, JERR_INVALID, "key_algorithm", "unsupported key algorithm \"%s\" (only rsa)",
+                 algorithm != NULL ? alg : "");
+        return NULL;
+    }
+    EVP_PKEY *pkey = keygen_rsa(bits, err);
+    if (pkey == NULL)
+        return NULL;
+    return signer_wrap(pkey, err);
+}
+
+void signer_free(struct signer *s)
+{
+    if (s == NULL)
+        return;
+    EVP_PKEY_free(s->pkey); /* the provider's RSA key data is cleared on free */
+    OPENSSL_free(s->alg_der);
+    OPENSSL_clear_free(s, sizeof(*s));
+}
+
+/* ---- At rest ---- */
+
+/* Writes all of `data` to `fd`. Returns 0 or -1 with errno set. */
+static int write_all(int fd, const unsigned char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Fsyncs the directory holding `path`, so a rename/link into it survives a crash. */
+static int fsync_parent_dir(const char *path, struct jerr *err)
+{
+    char dir[PATH_MAX], shown[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int rc = -1, fd = -1;
+
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == path)
+        snprintf(dir, sizeof(dir), "/");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd == -1 || fsync(fd) == -1) {
+        jerr_set(err, JERR_IO, NULL, "%s: cannot fsync directory: %s",
+                 path_for_msg(shown, sizeof(shown), dir), strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (fd != -1)
+        close(fd);
+    return rc;
+}
+
+/*
+ * Publishes `data` at `path` atomically without ever replacing an existing file: a temp file
+ * in the same directory (O_CREAT|O_EXCL, 0600), write, fsync, then link(2) to the final name
+ * — link, unlike rename, fails with EEXIST instead of overwriting, so even a racing writer
+ * cannot be clobbered — unlink the temp name, fsync the directory.
+ */
+static int write_new_file_atomic(const char *path, const unsigned char *data, size_t len,
+                                 struct jerr *err)
+{
+    char tmp[PATH_MAX], shown[PATH_MAX];
+    unsigned char rnd[6];
+    int fd = -1, rc = -1;
+    bool tmp_exists = false;
+
+    path_for_msg(shown, sizeof(shown), path);
+    for (int attempt = 0; fd == -1; attempt++) {
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+            jerr_openssl(err, JERR_CRYPTO, NULL, "%s: cannot pick a temp file name", shown);
+            goto out;
+        }
+        int n = snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x", path, rnd[0], rnd[1],
+                         rnd[2], rnd[3], rnd[4], rnd[5]);
+        if (n < 0 || (size_t)n >= sizeof(tmp)) {
+            jerr_set(err, JERR_IO, NULL, "%s: path too long", shown);
+            goto out;
+        }
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd == -1 && (errno != EEXIST || attempt >= 8)) {
+            jerr_set(err, JERR_IO, NULL, "%s: cannot create temp file: %s", shown, strerror(errno));
+            goto out;
+        }
+    }
+    tmp_exists = true;
+    /* The umask can only narrow 0600; make sure nothing widened it either. */
+    if (fchmod(fd, 0600) == -1 || write_all(fd, data, len) == -1 || fsync(fd) == -1) {
+        jerr_set(err, JERR_IO, NULL, "%s: cannot write temp file: %s", shown, strerror(errno));
+        goto out;
+    }
+    if (close(fd) == -1) {
+        fd = -1;
+        jerr_set(err, JERR_IO, NULL, "%s: cannot close temp file: %s", shown, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (link(tmp, path) == -1) {
+        if (errno == EEXIST)
+            jerr_set(err, JERR_CONFLICT, NULL, "%s: already exists; refusing to overwrite a key",
+                     shown);
+        else
+            jerr_set(err, JERR_IO, NULL, "%s: cannot publish key file: %s", shown, strerror(errno));
+        goto out;
+    }
+    /* The key is now at `path`; a leftover temp name would only be litter, but report it. */
+    tmp_exists = false;
+    if (unlink(tmp) == -1) {
+        jerr_set(err, JERR_IO, NULL, "%s: cannot remove temp file: %s", shown, strerror(errno));
+        goto out;
+    }
+    if (fsync_parent_dir(path, err) == -1)
+        goto out;
+    rc = 0;
+
+out:
+    if (fd != -1)
+        close(fd);
+    if (tmp_exists)
+        unlink(tmp);
+    return rc;
+}
+
+int signer_save(const struct signer *s, const char *path, const char *passphrase, struct jerr *err)
+{
+    PKCS8_PRIV_KEY_INFO *p8inf = NULL;
+    X509_ALGOR *pbe = NULL;
+    X509_SIG *p8 = NULL;
+    BIO *mem = NULL;
+    char shown[PATH_MAX];
+    int rc = -1;
+
+    if (s == NULL || path == NULL || path[0] == '\0') {
+        jerr_set(err, JERR_INVALID, NULL, "signer_save: no signer or no path");
+        goto out;
+    }
+    path_for_msg(shown, sizeof(shown), path);
+    /* Keys are encrypted at rest: an empty passphrase would be encryption in name only. */
+    if (passphrase == NULL || passphrase[0] == '\0') {
+        jerr_set(err, JERR_INVALID, "passphrase", "%s: an empty passphrase is not allowed", shown);
+        goto out;
+    }
+    size_t pass_len = strlen(passphrase);
+    if (pass_len > INT_MAX) {
+        jerr_set(err, JERR_INVALID, "passphrase", "passphrase too long");
+        goto out;
+    }
+    /* Fail before the scrypt work when the answer is already known; link(2) in
+     * write_new_file_atomic still refuses if the file appears meanwhile. */
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        jerr_set(err, JERR_CONFLICT, NULL, "%s: already exists; refusing to overwrite a key",
+                 shown);
+        goto out;
+    }
+
+    p8inf = EVP_PKEY2PKCS8(s->pkey);
+    if (p8inf == NULL) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "%s: cannot encode the private key", shown);
+        goto out;
+    }
+    /* RFC 8018 §6.2 PBES2 with RFC 7914 §7 scrypt; salt and IV are random. */
+    pbe = PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), NULL, SIGNER_SALT_BYTES, NULL, SIGNER_SCRYPT_N,
+                                SIGNER_SCRYPT_R, SIGNER_SCRYPT_P);
+    if (pbe == NULL) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "%s: cannot set up scrypt PBES2", shown);
+        goto out;
+    }
+    p8 = PKCS8_set0_pbe(passphrase, (int)pass_len, p8inf, pbe);
+    if (p8 == NULL) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "%s: cannot encrypt the private key", shown);
+        goto out;
+    }
+    pbe = NULL; /* now owned by p8 */
+
+    mem = BIO_new(BIO_s_mem());
+    if (mem == NULL || PEM_write_bio_PKCS8(mem, p8) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "%s: cannot PEM-encode the encrypted key", shown);
+        goto out;
+    }
+    char *pem;
+    long pem_len = BIO_get_mem_data(mem, &pem);
+    if (pem_len <= 0) {
+        jerr_set(err, JERR_INTERNAL, NULL, "%s: empty PEM output", shown);
+        goto out;
+    }
+    if (write_new_file_atomic(path, (const unsigned char *)pem, (size_t)pem_len, err) == -1)
+        goto out;
+    rc = 0;
+
+out:
+    BIO_free(mem);
+    X509_SIG_free(p8);
+    X509_ALGOR_free(pbe);
+    PKCS8_PRIV_KEY_INFO_free(p8inf); /* its ASN.1 callback clears the key octets */
+    return rc;
+}
+
+/* Reads the whole key file through `fd`, after checking it is a small regular file that
+ * nobody but the owner can read. *out is OPENSSL_malloc'd. */
+static int read_key_file(int fd, const char *shown, unsigned char **out, size_t *out_len,
+                         struct jerr *err)
+{
+    struct stat st;
+    unsigned char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = -1;
+
+    if (fstat(fd, &st) == -1) {
+        jerr_set(err, JERR_IO, NULL, "%s: %s", shown, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        jerr_set(err, JERR_IO, NULL, "%s: not a regular file", shown);
+        goto out;
+    }
+    /* A CA key readable by group or others is already compromised in spirit: refuse it
+     * (ssh's rule for identity files), checked on the open descriptor, not the name. */
+    if ((st.st_mode & 077) != 0) {
+        jerr_set(err, JERR_IO, NULL, "%s: mode %04o is too open; must be 0600", shown,
+                 (unsigned)(st.st_mode & 07777));
+        goto out;
+    }
+    if (st.st_size <= 0 || st.st_size > SIGNER_KEY_FILE_MAX_BYTES) {
+        jerr_set(err, JERR_IO, NULL, "%s: size %lld is not that of a key file (1..%d bytes)", shown,
+                 (long long)st.st_size, SIGNER_KEY_FILE_MAX_BYTES);
+        goto out;
+    }
+    /* One byte of slack detects a file that grew after fstat. */
+    cap = (size_t)st.st_size + 1;
+    buf = OPENSSL_malloc(cap);
+    if (buf == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    while (len < cap) {
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1) {
+            jerr_set(err, JERR_IO, NULL, "%s: %s", shown, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len != (size_t)st.st_size) {
+        jerr_set(err, JERR_IO, NULL, "%s: file changed while being read", shown);
+        goto out;
+    }
+    *out = buf;
+    *out_len = len;
+    buf = NULL;
+    rc = 0;
+
+out:
+    OPENSSL_clear_free(buf, cap);
+    return rc;
+}
+
+struct signer *signer_load(const char *path, const char *passphrase, struct jerr *err)
+{
+    unsigned char *file = NULL;
+    size_t file_len = 0;
+    char *pem_name = NULL, *pem_header = NULL;
+    unsigned char *der = NULL;
+    long der_len = 0;
+    BIO *mem = NULL;
+    X509_SIG *p8 = NULL;
+    PKCS8_PRIV_KEY_INFO *p8inf = NULL;
+    EVP_PKEY *pkey = NULL;
+    struct signer *s = NULL;
+    char shown[PATH_MAX];
+    int fd = -1;
+
+    if (path == NULL || path[0] == '\0') {
+        jerr_set(err, JERR_INVALID, NULL, "signer_load: no path");
+        goto out;
+    }
+    path_for_msg(shown, sizeof(shown), path);
+    if (passphrase == NULL || passphrase[0] == '\0') {
+        jerr_set(err, JERR_INVALID, "passphrase", "%s: an empty passphrase is not allowed", shown);
+        goto out;
+    }
+    size_t pass_len = strlen(passphrase);
+    if (pass_len > INT_MAX) {
+        jerr_set(err, JERR_INVALID, "passphrase", "passphrase too long");
+        goto out;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd == -1) {
+        jerr_set(err, JERR_IO, NULL, "%s: %s", shown, strerror(errno));
+        goto out;
+    }
+    if (read_key_file(fd, shown, &file, &file_len, err) == -1)
+        goto out;
+
+    /* RFC 7468 §11: the one acceptable label. "PRIVATE KEY" (plain PKCS#8) and "RSA PRIVATE
+     * KEY" (PKCS#1, even with legacy Proc-Type encryption) are refused: keys rest encrypted
+     * under PBES2 only. */
+    mem = BIO_new_mem_buf(file, (int)file_len);
+    if (mem == NULL) {
+        jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    if (PEM_read_bio(mem, &pem_name, &pem_header, &der, &der_len) != 1) {
+        der = NULL;
+        jerr_openssl(err, JERR_CRYPTO, NULL, "%s: not a PEM key file", shown);
+        goto out;
+    }
+    if (strcmp(pem_name, PEM_STRING_PKCS8) != 0) {
+        char label[64];
+        jerr_escape(label, sizeof(label), pem_name, strlen(pem_name));
+        jerr_set(err, JERR_CRYPTO, NULL,
+                 "%s: holds \"%s\", not an \"%s\"; keys must be encrypted at rest", shown, label,
+                 PEM_STRING_PKCS8);
+        goto out;
+    }
+    const unsigned char *p = der;
+    p8 = d2i_X509_SIG(NULL, &p, der_len);
+    if (p8 == NULL || p != der + der_len) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "%s: damaged EncryptedPrivateKeyInfo", shown);
+        goto out;
+    }
+    /* A wrong passphrase shows as a bad CBC padding or, 1 time in 256, as undecodable
+     * plaintext: OpenSSL cannot tell that from a corrupted file, and neither can we. */
+    p8inf = PKCS8_decrypt(p8, passphrase, (int)pass_len);
+    if (p8inf == NULL) {
+        jerr_openssl(err, JERR_CRYPTO, "passphrase", "%s: wrong passphrase or damaged key file",
+                     shown);
+        goto out;
+    }
+    pkey = EVP_PKCS82PKEY(p8inf);
+    if (pkey == NULL) {
+        jerr_openssl(err, JERR_CRYPTO, "passphrase", "%s: wrong passphrase or damaged key file",
+                     shown);
+        goto out;
+    }
+    s = signer_wrap(pkey, err);
+    pkey = NULL; /* signer_wrap took it */
+
+out:
+    if (fd != -1)
+        close(fd);
+    EVP_PKEY_free(pkey);
+    PKCS8_PRIV_KEY_INFO_free(p8inf);
+    X509_SIG_free(p8);
+    BIO_free(mem);
+    OPENSSL_free(pem_name);
+    OPENSSL_free(pem_header);
+    OPENSSL_clear_free(der, der != NULL ? (size_t)der_len : 0);
+    OPENSSL_clear_free(file, file_len);
+    return s;
+}
+
+/* ---- Public half ---- */
+
+EVP_PKEY *signer_get1_public_key(const struct signer *s)
+{
+    unsigned char *der = NULL;
+    EVP_PKEY *pub = NULL;
+
+    if (s == NULL)
+        return NULL;
+    /* Round-trip through SubjectPublicKeyInfo so the copy cannot carry the private half. */
+    int len = i2d_PUBKEY(s->pkey, &der);
+    if (len > 0) {
+        const unsigned char *p = der;
+        pub = d2i_PUBKEY(NULL, &p, len);
+        if (pub != NULL && p != der + len) {
+            EVP_PKEY_free(pub);
+            pub = NULL;
+        }
+    }
+    OPENSSL_free(der);
+    return pub;
+}
+
+int signer_matches_cert(const struct signer *s, X509 *cert)
+{
+    if (s == NULL || cert == NULL)
+        return 0;
+    /* Keep the caller's error queue as it was: a mismatch is an answer, not an error. */
+    ERR_set_mark();
+    EVP_PKEY *cert_key = X509_get0_pubkey(cert);
+    int same = cert_key != NULL && EVP_PKEY_eq(s->pkey, cert_key) == 1;
+    ERR_pop_to_mark();
+    return same;
+}
+
+size_t signer_signature_size(const struct signer *s)
+{
+    if (s == NULL)
+        return 0;
+    int size = EVP_PKEY_get_size(s->pkey);
+    return size > 0 ? (size_t)size : 0;
+}
+
+int signer_algorithm_der(const struct signer *s, const unsigned char **out, size_t *out_len,
+                         struct jerr *err)
+{
+    if (s == NULL || out == NULL || out_len == NULL)
+        return jerr_set(err, JERR_INVALID, NULL, "signer_algorithm_der: missing argument");
+    *out = s->alg_der;
+    *out_len = s->alg_der_len;
+    return 0;
+}
+
+/* ---- Signing ---- */
+
+/* A fresh digest-sign context for SHA-256 with RSASSA-PKCS1-v1_5 (RFC 8017 §8.2), the scheme
+ * sha256WithRSAEncryption names. One per call: contexts are never shared between threads. */
+static EVP_MD_CTX *sign_ctx_new(const struct signer *s, struct jerr *err)
+{
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+
+    if (mctx == NULL) {
+        jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    if (EVP_DigestSignInit_ex(mctx, &pctx, "SHA256", NULL, NULL, s->pkey, NULL) != 1 ||
+        EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot start a SHA-256 RSA signature");
+        EVP_MD_CTX_free(mctx);
+        return NULL;
+    }
+    return mctx;
+}
+
+int signer_sign_cert(const struct signer *s, X509 *cert, struct jerr *err)
+{
+    EVP_MD_CTX *mctx = NULL;
+    int rc = -1;
+
+    if (s == NULL || cert == NULL) {
+        jerr_set(err, JERR_INVALID, NULL, "signer_sign_cert: missing argument");
+        goto out;
+    }
+    mctx = sign_ctx_new(s, err);
+    if (mctx == NULL)
+        goto out;
+    /* Sets both signature AlgorithmIdentifiers (RFC 5280 §4.1.1.2 and §4.1.2.3) and signs. */
+    if (X509_sign_ctx(cert, mctx) <= 0) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot sign the certificate");
+        goto out;
+    }
+    rc = 0;
+out:
+    EVP_MD_CTX_free(mctx);
+    return rc;
+}
+
+int signer_sign_ocsp(const struct signer *s, OCSP_BASICRESP *resp, X509 *signer_cert,
+                     struct jerr *err)
+{
+    EVP_MD_CTX *mctx = NULL;
+    int rc = -1;
+
+    if (s == NULL || resp == NULL || signer_cert == NULL) {
+        jerr_set(err, JERR_INVALID, NULL, "signer_sign_ocsp: missing argument");
+        goto out;
+    }
+    if (!signer_matches_cert(s, signer_cert)) {
+        jerr_set(err, JERR_CRYPTO, NULL, "OCSP signer certificate does not match the signing key");
+        goto out;
+    }
+    /* RFC 6960 §4.2.2.1: producedAt is when the responder signed, by jpki's one clock (so a
+     * pinned test clock is honoured), hence OCSP_NOTIME below. OpenSSL allocates the field
+     * with the response and only exposes it const; it is ours to fill, as OpenSSL itself
+     * does inside OCSP_basic_sign_ctx. */
+    ASN1_GENERALIZEDTIME *produced_at = (ASN1_GENERALIZEDTIME *)OCSP_resp_get0_produced_at(resp);
+    if (produced_at == NULL || ASN1_GENERALIZEDTIME_set(produced_at, jclock_now()) == NULL) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot set the OCSP producedAt time");
+        goto out;
+    }
+    mctx = sign_ctx_new(s, err);
+    if (mctx == NULL)
+        goto out;
+    /* RFC 6960 §4.2.2.3 responderID byKey; §4.2.1 certs carries the delegated signer's
+     * certificate (included unless OCSP_NOCERTS). */
+    if (OCSP_basic_sign_ctx(resp, signer_cert, mctx, NULL, OCSP_RESPID_KEY | OCSP_NOTIME) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot sign the OCSP response");
+        goto out;
+    }
+    rc = 0;
+out:
+    EVP_MD_CTX_free(mctx);
+    return rc;
+}
+
+int signer_sign_bytes(const struct signer *s, const unsigned char *tbs, size_t tbs_len,
+                      unsigned char **sig, size_t *sig_len, struct jerr *err)
+{
+    EVP_MD_CTX *mctx = NULL;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int rc = -1;
+
+    if (s == NULL || (tbs == NULL && tbs_len != 0) || sig == NULL || sig_len == NULL) {
+        jerr_set(err, JERR_INVALID, NULL, "signer_sign_bytes: missing argument");
+        goto out;
+    }
+    mctx = sign_ctx_new(s, err);
+    if (mctx == NULL)
+        goto out;
+    if (EVP_DigestSign(mctx, NULL, &len, tbs, tbs_len) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot size the signature");
+        goto out;
+    }
+    buf = OPENSSL_malloc(len);
+    if (buf == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    if (EVP_DigestSign(mctx, buf, &len, tbs, tbs_len) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "signing failed");
+        goto out;
+    }
+    *sig = buf;
+    *sig_len = len;
+    buf = NULL;
+    rc = 0;
+out:
+    OPENSSL_free(buf);
+    EVP_MD_CTX_free(mctx);
+    return rc;
+}
+
+struct signer_stream *signer_stream_begin(const struct signer *s, struct jerr *err)
+{
+    struct signer_stream *ss = NULL;
+
+    if (s == NULL) {
+        jerr_set(err, JERR_INVALID, NULL, "signer_stream_begin: no signer");
+        return NULL;
+    }
+    ss = OPENSSL_zalloc(sizeof(*ss));
+    if (ss == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    ss->mctx = sign_ctx_new(s, err);
+    if (ss->mctx == NULL) {
+        OPENSSL_free(ss);
+        return NULL;
+    }
+    return ss;
+}
+
+int signer_stream_update(struct signer_stream *ss, const unsigned char *data, size_t len,
+                         struct jerr *err)
+{
+    if (ss == NULL || (data == NULL && len != 0))
+        return jerr_set(err, JERR_INVALID, NULL, "signer_stream_update: missing argument");
+    if (len == 0)
+        return 0;
+    if (EVP_DigestSignUpdate(ss->mctx, data, len) != 1)
+        return jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash the data to sign");
+    return 0;
+}
+
+int signer_stream_final(struct signer_stream *ss, unsigned char **sig, size_t *sig_len,
+                        struct jerr *err)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int rc = -1;
+
+    if (ss == NULL || sig == NULL || sig_len == NULL) {
+        jerr_set(err, JERR_INVALID, NULL, "signer_stream_final: missing argument");
+        goto out;
+    }
+    if (EVP_DigestSignFinal(ss->mctx, NULL, &len) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot size the signature");
+        goto out;
+    }
+    buf = OPENSSL_malloc(len);
+    if (buf == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    if (EVP_DigestSignFinal(ss->mctx, buf, &len) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "signing failed");
+        goto out;
+    }
+    *sig = buf;
+    *sig_len = len;
+    buf = NULL;
+    rc = 0;
+out:
+    OPENSSL_free(buf);
+    signer_stream_free(ss);
+    return rc;
+}
+
+void signer_stream_free(struct signer_stream *ss)
+{
+    if (ss == NULL)
+        return;
+    EVP_MD_CTX_free(ss->mctx);
+    OPENSSL_free(ss);
+}

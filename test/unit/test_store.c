@@ -1,0 +1,1340 @@
+/*
+ * test_store: the registry (ca/store.c) against real SQLite files in a temporary directory.
+ * Settings of the store's own connection are read through that very connection, caught with
+ * sqlite3_auto_extension; tampering and cross-checks use a second, raw connection.
+ */
+#include <check.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sqlite3.h>
+
+#include "ca/store.h"
+#include "config/jclock.h"
+#include "testutil.h"
+
+#define NOW ((int64_t)1700000000)
+#define DAY ((int64_t)86400)
+
+static char *dir;
+static char path[4096];
+static struct store *st;
+
+static void setup(void)
+{
+    struct jerr err = {0};
+
+    jclock_set((time_t)NOW);
+    dir = testutil_mkdtemp();
+    ck_assert_ptr_nonnull(dir);
+    snprintf(path, sizeof(path), "%s/registry.db", dir);
+    st = store_open(path, true, &err);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+}
+
+static void teardown(void)
+{
+    store_close(st);
+    st = NULL;
+    testutil_rmtree(dir);
+    free(dir);
+    dir = NULL;
+    jclock_set(0);
+}
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+static sqlite3 *raw_open(void)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+static void raw_exec(const char *sql)
+{
+    sqlite3 *db = raw_open();
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, msg != NULL ? msg : "");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+}
+
+static int64_t raw_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static void raw_text(sqlite3 *db, const char *sql, char *out, size_t size)
+{
+    sqlite3_stmt *s = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    snprintf(out, size, "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+}
+
+static struct person make_person(const char *id)
+{
+    struct person p;
+    memset(&p, 0, sizeof(p));
+    snprintf(p.id, sizeof(p.id), "%s", id);
+    snprintf(p.name, sizeof(p.name), "山田 太郎");
+    snprintf(p.address, sizeof(p.address), "東京都千代田区1-1");
+    snprintf(p.birth_date, sizeof(p.birth_date), "1980-04-01");
+    p.gender = GENDER_MALE;
+    p.deceased = false;
+    return p;
+}
+
+static struct card make_card(const char *id, const char *person_id)
+{
+    struct card c;
+    memset(&c, 0, sizeof(c));
+    snprintf(c.id, sizeof(c.id), "%s", id);
+    snprintf(c.person_id, sizeof(c.person_id), "%s", person_id);
+    c.type = CARD_MYNUMBER;
+    snprintf(c.expiry, sizeof(c.expiry), "2030-12-31");
+    c.state = CARD_ACTIVE;
+    snprintf(c.prefecture, sizeof(c.prefecture), "東京都");
+    snprintf(c.municipality, sizeof(c.municipality), "千代田区");
+    return c;
+}
+
+static struct cert_rec make_cert(const char *serial, enum ca_kind ca, const char *card_id,
+                                 const char *person_id, int partition, int64_t not_after,
+                                 int64_t issued_at)
+{
+    struct cert_rec r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.serial, sizeof(r.serial), "%s", serial);
+    r.ca = ca;
+    snprintf(r.card_id, sizeof(r.card_id), "%s", card_id);
+    snprintf(r.person_id, sizeof(r.person_id), "%s", person_id);
+    snprintf(r.subject_cn, sizeof(r.subject_cn), "CN-%s", serial);
+    r.not_before = issued_at;
+    r.not_after = not_after;
+    r.status = CERT_GOOD;
+    r.reason = REASON_NONE;
+    r.partition = partition;
+    r.issued_at = issued_at;
+    return r;
+}
+
+static const unsigned char fake_der[] = {0x30, 0x03, 0x02, 0x01, 0x05};
+
+static void add_person_card(const char *person_id, const char *card_id)
+{
+    struct jerr err = {0};
+    struct person p = make_person(person_id);
+    struct card c = make_card(card_id, person_id);
+    ck_assert_msg(store_person_insert(st, &p, &err) == 0, "%s", err.msg);
+    ck_assert_msg(store_card_insert(st, &c, &err) == 0, "%s", err.msg);
+}
+
+static void add_cert(const struct cert_rec *r)
+{
+    struct jerr err = {0};
+    ck_assert_msg(store_cert_insert(st, r, fake_der, sizeof(fake_der), &err) == 0, "%s", err.msg);
+}
+
+/* A certificate of card C1 / person P1 (which the caller added). */
+static void add_simple_cert(const char *serial, enum ca_kind ca, int partition, int64_t not_after)
+{
+    struct cert_rec r = make_cert(serial, ca, "C1", "P1", partition, not_after, NOW - DAY);
+    add_cert(&r);
+}
+
+static void set_status(const char *serial, enum cert_status status, int reason, int64_t at,
+                       int64_t invalidity)
+{
+    struct jerr err = {0};
+    ck_assert_msg(store_cert_set_status(st, serial, status, reason, at, invalidity, &err) == 0,
+                  "%s", err.msg);
+}
+
+/* ---- open, migrations, settings ------------------------------------------------------ */
+
+/* Catches every connection opened in this process so the test can ask the store's own
+ * connection for its settings. */
+static sqlite3 *last_db;
+static int catch_connection(sqlite3 *db, const char **errmsg, const void *api)
+{
+    (void)errmsg;
+    (void)api;
+    last_db = db;
+    return SQLITE_OK;
+}
+
+START_TEST(test_open_create_reopen)
+{
+    struct jerr err = {0};
+    struct stat sb;
+
+    ck_assert_int_eq(store_schema_version(st), 1);
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600); /* personal data: owner only */
+    store_close(st);
+
+    st = store_open(path, false, &err);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    ck_assert_int_eq(store_schema_version(st), 1);
+    store_close(st);
+    st = store_open(path, true, &err); /* create on an existing registry changes nothing */
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    ck_assert_int_eq(store_schema_version(st), 1);
+
+    sqlite3 *db = raw_open();
+    ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM schema_version"), 1);
+    ck_assert_int_eq(raw_int(db, "SELECT max(version) FROM schema_version"), 1);
+    ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM crl_state"), 2);
+    sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(test_open_missing_without_create)
+{
+    struct jerr err = {0};
+    char missing[4096 + 32];
+    struct stat sb;
+
+    snprintf(missing, sizeof(missing), "%s/nope.db", dir);
+    ck_assert_ptr_null(store_open(missing, false, &err));
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "path");
+    ck_assert_int_eq(stat(missing, &sb), -1); /* and nothing was created */
+}
+END_TEST
+
+START_TEST(test_open_refuses_newer_schema)
+{
+    struct jerr err = {0};
+
+    store_close(st);
+    st = NULL;
+    raw_exec("INSERT INTO schema_version(version, applied_at) VALUES (99, 0)");
+    ck_assert_ptr_null(store_open(path, false, &err));
+    ck_assert_int_eq(err.code, JERR_CONFIG);
+    ck_assert_str_eq(err.field, "schema_version");
+    ck_assert_ptr_nonnull(strstr(err.msg, "99"));
+}
+END_TEST
+
+START_TEST(test_open_not_a_database)
+{
+    struct jerr err = {0};
+    char junk[4096 + 32];
+
+    snprintf(junk, sizeof(junk), "%s/junk.db", dir);
+    ck_assert_int_eq(testutil_write_file(junk, "this is not sqlite, not at all, no........", 42),
+                     0);
+    ck_assert_ptr_null(store_open(junk, false, &err));
+    ck_assert_int_eq(err.code, JERR_IO);
+}
+END_TEST
+
+START_TEST(test_connection_settings)
+{
+    struct jerr err = {0};
+    char mode[32];
+
+    store_close(st);
+    last_db = NULL;
+    ck_assert_int_eq(sqlite3_auto_extension((void (*)(void))catch_connection), SQLITE_OK);
+    st = store_open(path, false, &err);
+    sqlite3_cancel_auto_extension((void (*)(void))catch_connection);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    ck_assert_ptr_nonnull(last_db);
+
+    /* The store's own connection. */
+    raw_text(last_db, "PRAGMA journal_mode", mode, sizeof(mode));
+    ck_assert_str_eq(mode, "wal");
+    ck_assert_int_eq(raw_int(last_db, "PRAGMA synchronous"), 2); /* FULL */
+    ck_assert_int_eq(raw_int(last_db, "PRAGMA foreign_keys"), 1);
+    ck_assert_int_eq(raw_int(last_db, "PRAGMA busy_timeout"), 10000);
+
+    /* WAL is a property of the file: a second connection sees it too. */
+    sqlite3 *db = raw_open();
+    raw_text(db, "PRAGMA journal_mode", mode, sizeof(mode));
+    ck_assert_str_eq(mode, "wal");
+    sqlite3_close(db);
+}
+END_TEST
+
+/* ---- meta ---------------------------------------------------------------------------- */
+
+START_TEST(test_meta)
+{
+    struct jerr err = {0};
+    char value[16];
+
+    ck_assert_int_eq(store_meta_get(st, "crl_partitions.sign", value, sizeof(value), &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "key");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(store_meta_set(st, "crl_partitions.sign", "4", &err), 0);
+    ck_assert_int_eq(store_meta_get(st, "crl_partitions.sign", value, sizeof(value), &err), 0);
+    ck_assert_str_eq(value, "4");
+    ck_assert_int_eq(store_meta_set(st, "crl_partitions.sign", "8", &err), 0);
+    ck_assert_int_eq(store_meta_get(st, "crl_partitions.sign", value, sizeof(value), &err), 0);
+    ck_assert_str_eq(value, "8");
+
+    ck_assert_int_eq(store_meta_set(st, "long", "0123456789abcdef", &err), 0);
+    ck_assert_int_eq(store_meta_get(st, "long", value, sizeof(value), &err), -1);
+    ck_assert_int_eq(err.code, JERR_TOO_LARGE);
+}
+END_TEST
+
+/* ---- persons and cards --------------------------------------------------------------- */
+
+START_TEST(test_person_crud)
+{
+    struct jerr err = {0};
+    struct person p = make_person("P1"), got;
+
+    ck_assert_int_eq(store_person_insert(st, &p, &err), 0);
+    ck_assert_int_eq(store_person_get(st, "P1", &got, &err), 0);
+    ck_assert_str_eq(got.id, "P1");
+    ck_assert_str_eq(got.name, p.name);
+    ck_assert_str_eq(got.address, p.address);
+    ck_assert_str_eq(got.birth_date, "1980-04-01");
+    ck_assert_int_eq(got.gender, GENDER_MALE);
+    ck_assert(!got.deceased);
+
+    ck_assert_int_eq(store_person_insert(st, &p, &err), -1);
+    ck_assert_int_eq(err.code, JERR_CONFLICT);
+    ck_assert_str_eq(err.field, "id");
+
+    jerr_clear(&err);
+    snprintf(p.address, sizeof(p.address), "大阪府大阪市2-2");
+    p.gender = GENDER_UNSTATED;
+    p.deceased = true;
+    ck_assert_int_eq(store_person_update(st, &p, &err), 0);
+    ck_assert_int_eq(store_person_get(st, "P1", &got, &err), 0);
+    ck_assert_str_eq(got.address, "大阪府大阪市2-2");
+    ck_assert_int_eq(got.gender, GENDER_UNSTATED);
+    ck_assert(got.deceased);
+
+    ck_assert_int_eq(store_person_get(st, "P2", &got, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "person_id");
+
+    jerr_clear(&err);
+    struct person other = make_person("P2");
+    ck_assert_int_eq(store_person_update(st, &other, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "person_id");
+
+    jerr_clear(&err);
+    other.gender = (enum gender)7;
+    ck_assert_int_eq(store_person_insert(st, &other, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "gender");
+}
+END_TEST
+
+START_TEST(test_card_crud)
+{
+    struct jerr err = {0};
+    struct person p = make_person("P1");
+    struct card c = make_card("C1", "P1"), got;
+
+    ck_assert_int_eq(store_person_insert(st, &p, &err), 0);
+    ck_assert_int_eq(store_card_insert(st, &c, &err), 0);
+    ck_assert_int_eq(store_card_get(st, "C1", &got, &err), 0);
+    ck_assert_str_eq(got.id, "C1");
+    ck_assert_str_eq(got.person_id, "P1");
+    ck_assert_int_eq(got.type, CARD_MYNUMBER);
+    ck_assert_str_eq(got.expiry, "2030-12-31");
+    ck_assert_int_eq(got.state, CARD_ACTIVE);
+    ck_assert_str_eq(got.prefecture, "東京都");
+    ck_assert_str_eq(got.municipality, "千代田区");
+
+    ck_assert_int_eq(store_card_insert(st, &c, &err), -1);
+    ck_assert_int_eq(err.code, JERR_CONFLICT);
+    ck_assert_str_eq(err.field, "id");
+
+    /* Foreign key: a card for a person the registry does not know. */
+    jerr_clear(&err);
+    struct card orphan = make_card("C2", "NOBODY");
+    ck_assert_int_eq(store_card_insert(st, &orphan, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "person_id");
+    jerr_clear(&err);
+    ck_assert_int_eq(store_card_get(st, "C2", &got, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "card_id");
+
+    jerr_clear(&err);
+    struct card juki = make_card("J1", "P1");
+    juki.type = CARD_JUKI;
+    juki.prefecture[0] = '\0';
+    juki.municipality[0] = '\0';
+    ck_assert_int_eq(store_card_insert(st, &juki, &err), 0);
+    ck_assert_int_eq(store_card_get(st, "J1", &got, &err), 0);
+    ck_assert_int_eq(got.type, CARD_JUKI);
+    ck_assert_str_eq(got.prefecture, "");
+
+    ck_assert_int_eq(store_card_set_state(st, "C1", CARD_SUSPENDED, &err), 0);
+    ck_assert_int_eq(store_card_get(st, "C1", &got, &err), 0);
+    ck_assert_int_eq(got.state, CARD_SUSPENDED);
+    ck_assert_int_eq(store_card_set_state(st, "C1", CARD_RETURNED, &err), 0);
+    ck_assert_int_eq(store_card_get(st, "C1", &got, &err), 0);
+    ck_assert_int_eq(got.state, CARD_RETURNED);
+
+    ck_assert_int_eq(store_card_set_state(st, "C9", CARD_ACTIVE, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "card_id");
+    jerr_clear(&err);
+    ck_assert_int_eq(store_card_set_state(st, "C1", (enum card_state)9, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "state");
+}
+END_TEST
+
+/* ---- certificates -------------------------------------------------------------------- */
+
+START_TEST(test_cert_crud)
+{
+    struct jerr err = {0};
+    struct cert_rec r, got;
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+
+    add_person_card("P1", "C1");
+    r = make_cert("0A1B2C", CA_SIGN, "C1", "P1", 3, NOW + 365 * DAY, NOW);
+    add_cert(&r);
+    ck_assert_int_eq(store_cert_get(st, "0A1B2C", &got, &err), 0);
+    ck_assert_str_eq(got.serial, "0A1B2C");
+    ck_assert_int_eq(got.ca, CA_SIGN);
+    ck_assert_str_eq(got.card_id, "C1");
+    ck_assert_str_eq(got.person_id, "P1");
+    ck_assert_str_eq(got.subject_cn, "CN-0A1B2C");
+    ck_assert_int_eq(got.not_before, NOW);
+    ck_assert_int_eq(got.not_after, NOW + 365 * DAY);
+    ck_assert_int_eq(got.status, CERT_GOOD);
+    ck_assert_int_eq(got.reason, REASON_NONE);
+    ck_assert_int_eq(got.status_changed_at, 0);
+    ck_assert_int_eq(got.invalidity_date, 0);
+    ck_assert_int_eq(got.partition, 3);
+    ck_assert_int_eq(got.issued_at, NOW);
+
+    ck_assert_int_eq(store_cert_get_der(st, "0A1B2C", &der, &der_len, &err), 0);
+    ck_assert_uint_eq(der_len, sizeof(fake_der));
+    ck_assert_mem_eq(der, fake_der, sizeof(fake_der));
+    free(der);
+
+    ck_assert(store_serial_exists(st, "0A1B2C"));
+    ck_assert(!store_serial_exists(st, "0A1B2D"));
+
+    /* Reused serial. */
+    struct cert_rec dup = make_cert("0A1B2C", CA_AUTH, "C1", "P1", 0, NOW + DAY, NOW);
+    ck_assert_int_eq(store_cert_insert(st, &dup, fake_der, sizeof(fake_der), &err), -1);
+    ck_assert_int_eq(err.code, JERR_CONFLICT);
+    ck_assert_str_eq(err.field, "serial");
+
+    /* Unknown card, unknown person. */
+    jerr_clear(&err);
+    struct cert_rec nocard = make_cert("01", CA_SIGN, "C9", "P1", 0, NOW + DAY, NOW);
+    ck_assert_int_eq(store_cert_insert(st, &nocard, fake_der, sizeof(fake_der), &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "card_id");
+    jerr_clear(&err);
+    struct cert_rec noperson = make_cert("02", CA_SIGN, "C1", "P9", 0, NOW + DAY, NOW);
+    ck_assert_int_eq(store_cert_insert(st, &noperson, fake_der, sizeof(fake_der), &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "person_id");
+    ck_assert(!store_serial_exists(st, "01"));
+    ck_assert(!store_serial_exists(st, "02"));
+
+    /* No DER, bad CA, a good certificate with a reason. */
+    jerr_clear(&err);
+    struct cert_rec ok = make_cert("03", CA_SIGN, "C1", "P1", 0, NOW + DAY, NOW);
+    ck_assert_int_eq(store_cert_insert(st, &ok, NULL, 0, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "der");
+    jerr_clear(&err);
+    ok.ca = (enum ca_kind)5;
+    ck_assert_int_eq(store_cert_insert(st, &ok, fake_der, sizeof(fake_der), &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "ca");
+    jerr_clear(&err);
+    ok.ca = CA_SIGN;
+    ok.reason = REASON_KEY_COMPROMISE;
+    ck_assert_int_eq(store_cert_insert(st, &ok, fake_der, sizeof(fake_der), &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "reason");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(store_cert_get(st, "FFFF", &got, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "serial");
+    jerr_clear(&err);
+    ck_assert_int_eq(store_cert_get_der(st, "FFFF", &der, &der_len, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "serial");
+}
+END_TEST
+
+START_TEST(test_set_status_roundtrip)
+{
+    struct jerr err = {0};
+    struct cert_rec got;
+
+    add_person_card("P1", "C1");
+    add_simple_cert("AA", CA_SIGN, 0, NOW + DAY);
+    set_status("AA", CERT_REVOKED, REASON_KEY_COMPROMISE, NOW + 10, NOW - 50);
+    ck_assert_int_eq(store_cert_get(st, "AA", &got, &err), 0);
+    ck_assert_int_eq(got.status, CERT_REVOKED);
+    ck_assert_int_eq(got.reason, REASON_KEY_COMPROMISE);
+    ck_assert_int_eq(got.status_changed_at, NOW + 10);
+    ck_assert_int_eq(got.invalidity_date, NOW - 50);
+
+    ck_assert_int_eq(
+        store_cert_set_status(st, "BB", CERT_HOLD, REASON_CERTIFICATE_HOLD, NOW, 0, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "serial");
+    jerr_clear(&err);
+    ck_assert_int_eq(store_cert_set_status(st, "AA", CERT_GOOD, REASON_UNSPECIFIED, NOW, 0, &err),
+                     -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "reason");
+    jerr_clear(&err);
+    ck_assert_int_eq(store_cert_set_status(st, "AA", CERT_REVOKED, REASON_NONE, NOW, 0, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "reason");
+    /* The refused calls changed nothing. */
+    ck_assert_int_eq(store_cert_get(st, "AA", &got, &err), 0);
+    ck_assert_int_eq(got.reason, REASON_KEY_COMPROMISE);
+}
+END_TEST
+
+/* ---- transactions -------------------------------------------------------------------- */
+
+START_TEST(test_transaction_rollback)
+{
+    struct jerr err = {0};
+    struct person p = make_person("P1"), got;
+    struct card c = make_card("C1", "P1");
+    struct card gotc;
+
+    store_rollback(st); /* no-op outside a transaction */
+    ck_assert_int_eq(store_begin(st, &err), 0);
+    ck_assert_int_eq(store_begin(st, &err), -1); /* no nesting */
+    ck_assert_int_eq(err.code, JERR_INTERNAL);
+    jerr_clear(&err);
+    ck_assert_int_eq(store_person_insert(st, &p, &err), 0);
+    ck_assert_int_eq(store_card_insert(st, &c, &err), 0);
+    struct audit_entry e = {.at = NOW};
+    snprintf(e.actor, sizeof(e.actor), "op");
+    snprintf(e.action, sizeof(e.action), "person.register");
+    snprintf(e.target, sizeof(e.target), "P1");
+    snprintf(e.outcome, sizeof(e.outcome), "ok");
+    ck_assert_int_eq(store_audit_append(st, &e, &err), 0);
+    store_rollback(st);
+
+    ck_assert_int_eq(store_person_get(st, "P1", &got, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    jerr_clear(&err);
+    ck_assert_int_eq(store_card_get(st, "C1", &gotc, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    sqlite3 *db = raw_open();
+    ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM events"), 0);
+    sqlite3_close(db);
+
+    /* Commit makes it durable and visible to another connection. */
+    jerr_clear(&err);
+    ck_assert_int_eq(store_commit(st, &err), -1); /* nothing to commit */
+    jerr_clear(&err);
+    ck_assert_int_eq(store_begin(st, &err), 0);
+    ck_assert_int_eq(store_person_insert(st, &p, &err), 0);
+    ck_assert_int_eq(store_commit(st, &err), 0);
+    db = raw_open();
+    ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM persons WHERE id = 'P1'"), 1);
+    sqlite3_close(db);
+}
+END_TEST
+
+/* Reopens st catching its connection in last_db. */
+static void reopen_caught(void)
+{
+    struct jerr err = {0};
+    store_close(st);
+    last_db = NULL;
+    ck_assert_int_eq(sqlite3_auto_extension((void (*)(void))catch_connection), SQLITE_OK);
+    st = store_open(path, false, &err);
+    sqlite3_cancel_auto_extension((void (*)(void))catch_connection);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    ck_assert_ptr_nonnull(last_db);
+}
+
+START_TEST(test_busy_is_unavailable)
+{
+    struct jerr err = {0};
+    struct person p = make_person("P1");
+
+    reopen_caught();
+    sqlite3_busy_timeout(last_db, 50); /* the store waits 10 s; the test need not */
+    struct store *other = store_open(path, false, &err);
+    ck_assert_msg(other != NULL, "%s", err.msg);
+    ck_assert_int_eq(store_begin(other, &err), 0);
+
+    ck_assert_int_eq(store_begin(st, &err), -1);
+    ck_assert_int_eq(err.code, JERR_UNAVAILABLE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "locked"));
+    jerr_clear(&err);
+    ck_assert_int_eq(store_person_insert(st, &p, &err), -1);
+    ck_assert_int_eq(err.code, JERR_UNAVAILABLE);
+
+    store_rollback(other);
+    store_close(other);
+    jerr_clear(&err);
+    ck_assert_int_eq(store_begin(st, &err), 0);
+    ck_assert_int_eq(store_person_insert(st, &p, &err), 0);
+    ck_assert_int_eq(store_commit(st, &err), 0);
+}
+END_TEST
+
+START_TEST(test_readonly_is_unavailable)
+{
+    struct jerr err = {0};
+    struct person p = make_person("P1");
+    int64_t n = 0;
+
+    reopen_caught();
+    ck_assert_int_eq(sqlite3_exec(last_db, "PRAGMA query_only=1", NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(store_person_insert(st, &p, &err), -1);
+    ck_assert_int_eq(err.code, JERR_UNAVAILABLE);
+    ck_assert_str_eq(err.field, "id");
+    ck_assert_ptr_nonnull(strstr(err.msg, "readonly"));
+    /* A helper that opens its own transaction leaves none open behind it. */
+    jerr_clear(&err);
+    ck_assert_int_eq(store_crl_number_next(st, CA_SIGN, -1, &n, &err), -1);
+    ck_assert_int_eq(err.code, JERR_UNAVAILABLE);
+    ck_assert_int_ne(sqlite3_get_autocommit(last_db), 0);
+}
+END_TEST
+
+/* ---- status changes mark OCSP and CRL stale ------------------------------------------ */
+
+START_TEST(test_set_status_marks_stale)
+{
+    struct jerr err = {0};
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    int64_t next_update = 0;
+    bool stale = true;
+
+    add_person_card("P1", "C1");
+    add_simple_cert("AA", CA_SIGN, 0, NOW + DAY);
+    add_simple_cert("BB", CA_SIGN, 0, NOW + DAY);
+    ck_assert_int_eq(
+        store_ocsp_put(st, "AA", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 3600, &err), 0);
+    ck_assert_int_eq(
+        store_ocsp_put(st, "AA", 1, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 3600, &err), 0);
+    ck_assert_int_eq(
+        store_ocsp_put(st, "BB", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 3600, &err), 0);
+    ck_assert(!store_crl_is_stale(st, CA_SIGN));
+    ck_assert(!store_crl_is_stale(st, CA_AUTH));
+
+    /* Inside a transaction that is rolled back: nothing changes. */
+    ck_assert_int_eq(store_begin(st, &err), 0);
+    set_status("AA", CERT_HOLD, REASON_CERTIFICATE_HOLD, NOW, 0);
+    ck_assert(store_crl_is_stale(st, CA_SIGN)); /* visible inside the transaction */
+    store_rollback(st);
+    ck_assert(!store_crl_is_stale(st, CA_SIGN));
+    ck_assert_int_eq(store_ocsp_get(st, "AA", 0, &der, &der_len, &next_update, &stale, &err), 0);
+    ck_assert(!stale);
+    free(der);
+
+    /* Committed. */
+    ck_assert_int_eq(store_begin(st, &err), 0);
+    set_status("AA", CERT_HOLD, REASON_CERTIFICATE_HOLD, NOW, 0);
+    ck_assert_int_eq(store_commit(st, &err), 0);
+    ck_assert(store_crl_is_stale(st, CA_SIGN));
+    ck_assert(!store_crl_is_stale(st, CA_AUTH));
+    for (int h = 0; h < 2; h++) {
+        ck_assert_int_eq(store_ocsp_get(st, "AA", h, &der, &der_len, &next_update, &stale, &err),
+                         0);
+        ck_assert(stale);
+        free(der);
+    }
+    ck_assert_int_eq(store_ocsp_get(st, "BB", 0, &der, &der_len, &next_update, &stale, &err), 0);
+    ck_assert(!stale); /* the other certificate's response is untouched */
+    free(der);
+
+    /* Another connection sees the stale mark (it lives in the registry). */
+    struct store *other = store_open(path, false, &err);
+    ck_assert_msg(other != NULL, "%s", err.msg);
+    ck_assert(store_crl_is_stale(other, CA_SIGN));
+    store_close(other);
+}
+END_TEST
+
+/* ---- CRL streaming ------------------------------------------------------------------- */
+
+struct crl_seen {
+    int count;
+    char serial[16][JPKI_SERIAL_HEX_MAX + 1];
+    int64_t revoked_at[16];
+    int reason[16];
+    int64_t invalidity[16];
+    int stop_after; /* 0 = never */
+};
+
+static int crl_collect(void *ctx, const struct crl_entry_rec *e)
+{
+    struct crl_seen *seen = ctx;
+    if (seen->count >= 16)
+        return -1;
+    snprintf(seen->serial[seen->count], sizeof(seen->serial[0]), "%s", e->serial);
+    seen->revoked_at[seen->count] = e->revoked_at;
+    seen->reason[seen->count] = e->reason;
+    seen->invalidity[seen->count] = e->invalidity_date;
+    seen->count++;
+    return seen->stop_after != 0 && seen->count >= seen->stop_after ? -1 : 0;
+}
+
+static int crl_find(const struct crl_seen *seen, const char *serial)
+{
+    for (int i = 0; i < seen->count; i++)
+        if (strcmp(seen->serial[i], serial) == 0)
+            return i;
+    return -1;
+}
+
+START_TEST(test_crl_foreach)
+{
+    struct jerr err = {0};
+    struct crl_seen seen;
+
+    add_person_card("P1", "C1");
+    add_simple_cert("A1", CA_SIGN, 0, NOW + DAY); /* revoked keyCompromise */
+    add_simple_cert("A2", CA_SIGN, 0, NOW + DAY); /* held */
+    add_simple_cert("A3", CA_SIGN, 0, NOW + DAY); /* good */
+    add_simple_cert("A4", CA_SIGN, 0, NOW - 1);   /* revoked, expired: dropped */
+    add_simple_cert("A5", CA_SIGN, 1, NOW + DAY); /* revoked, other partition */
+    add_simple_cert("A6", CA_SIGN, 0, NOW);       /* revoked, expires this very second */
+    add_simple_cert("A7", CA_SIGN, 0, NOW + DAY); /* held then released: good again */
+    add_simple_cert("B1", CA_AUTH, 0, NOW + DAY); /* revoked, other CA */
+    set_status("A1", CERT_REVOKED, REASON_KEY_COMPROMISE, NOW - 100, NOW - 200);
+    set_status("A2", CERT_HOLD, REASON_CERTIFICATE_HOLD, NOW - 90, 0);
+    set_status("A4", CERT_REVOKED, REASON_SUPERSEDED, NOW - 80, 0);
+    set_status("A5", CERT_REVOKED, REASON_AFFILIATION_CHANGED, NOW - 70, 0);
+    set_status("A6", CERT_REVOKED, REASON_CESSATION_OF_OPERATION, NOW - 60, 0);
+    set_status("A7", CERT_HOLD, REASON_CERTIFICATE_HOLD, NOW - 50, 0);
+    set_status("A7", CERT_GOOD, REASON_NONE, NOW - 40, 0);
+    set_status("B1", CERT_REVOKED, REASON_UNSPECIFIED, NOW - 30, 0);
+
+    memset(&seen, 0, sizeof(seen));
+    ck_assert_int_eq(store_crl_foreach(st, CA_SIGN, 0, NOW, crl_collect, &seen, &err), 0);
+    ck_assert_int_eq(seen.count, 3);
+    int i = crl_find(&seen, "A1");
+    ck_assert_int_ge(i, 0);
+    ck_assert_int_eq(seen.reason[i], REASON_KEY_COMPROMISE);
+    ck_assert_int_eq(seen.revoked_at[i], NOW - 100);
+    ck_assert_int_eq(seen.invalidity[i], NOW - 200);
+    i = crl_find(&seen, "A2");
+    ck_assert_int_ge(i, 0);
+    ck_assert_int_eq(seen.reason[i], REASON_CERTIFICATE_HOLD);
+    ck_assert_int_eq(seen.revoked_at[i], NOW - 90);
+    ck_assert_int_eq(seen.invalidity[i], 0);
+    i = crl_find(&seen, "A6"); /* RFC 5280 §4.1.2.5: notAfter is inclusive */
+    ck_assert_int_ge(i, 0);
+    ck_assert_int_eq(seen.reason[i], REASON_CESSATION_OF_OPERATION);
+
+    /* One second later A6 has expired. */
+    memset(&seen, 0, sizeof(seen));
+    ck_assert_int_eq(store_crl_foreach(st, CA_SIGN, 0, NOW + 1, crl_collect, &seen, &err), 0);
+    ck_assert_int_eq(seen.count, 2);
+    ck_assert_int_eq(crl_find(&seen, "A6"), -1);
+
+    memset(&seen, 0, sizeof(seen));
+    ck_assert_int_eq(store_crl_foreach(st, CA_SIGN, 1, NOW, crl_collect, &seen, &err), 0);
+    ck_assert_int_eq(seen.count, 1);
+    ck_assert_str_eq(seen.serial[0], "A5");
+    ck_assert_int_eq(seen.reason[0], REASON_AFFILIATION_CHANGED);
+
+    memset(&seen, 0, sizeof(seen));
+    ck_assert_int_eq(store_crl_foreach(st, CA_SIGN, -1, NOW, crl_collect, &seen, &err), 0);
+    ck_assert_int_eq(seen.count, 4);
+    ck_assert_int_ge(crl_find(&seen, "A5"), 0);
+    ck_assert_int_eq(crl_find(&seen, "A3"), -1);
+    ck_assert_int_eq(crl_find(&seen, "A4"), -1);
+    ck_assert_int_eq(crl_find(&seen, "A7"), -1);
+    ck_assert_int_eq(crl_find(&seen, "B1"), -1);
+
+    memset(&seen, 0, sizeof(seen));
+    ck_assert_int_eq(store_crl_foreach(st, CA_AUTH, -1, NOW, crl_collect, &seen, &err), 0);
+    ck_assert_int_eq(seen.count, 1);
+    ck_assert_str_eq(seen.serial[0], "B1");
+    ck_assert_int_eq(seen.reason[0], REASON_UNSPECIFIED);
+
+    memset(&seen, 0, sizeof(seen));
+    ck_assert_int_eq(store_crl_foreach(st, CA_AUTH, 3, NOW, crl_collect, &seen, &err), 0);
+    ck_assert_int_eq(seen.count, 0);
+
+    /* The consumer stops the stream. */
+    memset(&seen, 0, sizeof(seen));
+    seen.stop_after = 1;
+    ck_assert_int_eq(store_crl_foreach(st, CA_SIGN, -1, NOW, crl_collect, &seen, &err), -1);
+    ck_assert_int_eq(seen.count, 1);
+    ck_assert_int_ne(err.code, JERR_NONE);
+    /* ...and the statement is usable again afterwards. */
+    jerr_clear(&err);
+    memset(&seen, 0, sizeof(seen));
+    ck_assert_int_eq(store_crl_foreach(st, CA_SIGN, -1, NOW, crl_collect, &seen, &err), 0);
+    ck_assert_int_eq(seen.count, 4);
+
+    jerr_clear(&err);
+    ck_assert_int_eq(store_crl_foreach(st, CA_SIGN, -2, NOW, crl_collect, &seen, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "partition");
+}
+END_TEST
+
+/* The streaming query must use the partial index (DESIGN §5: no scan of the good ones). */
+START_TEST(test_crl_query_plan)
+{
+    sqlite3 *db = raw_open();
+    sqlite3_stmt *s = NULL;
+    char plan[512] = "";
+
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT serial, status_changed_at, "
+                                        "reason, invalidity_date FROM certificates WHERE ca = "
+                                        "?1 AND partition = ?3 AND status != 0 AND not_after "
+                                        ">= ?2",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        size_t len = strlen(plan);
+        snprintf(plan + len, sizeof(plan) - len, "%s;", (const char *)sqlite3_column_text(s, 3));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    ck_assert_msg(strstr(plan, "USING INDEX certs_crl") != NULL, "%s", plan);
+}
+END_TEST
+
+/* ---- CRL numbers and publication ----------------------------------------------------- */
+
+START_TEST(test_crl_numbers)
+{
+    struct jerr err = {0};
+    int64_t n = 0;
+
+    for (int64_t want = 1; want <= 3; want++) {
+        ck_assert_int_eq(store_crl_number_next(st, CA_SIGN, -1, &n, &err), 0);
+        ck_assert_int_eq(n, want);
+    }
+    /* Each (ca, partition) has its own sequence. */
+    ck_assert_int_eq(store_crl_number_next(st, CA_AUTH, -1, &n, &err), 0);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(store_crl_number_next(st, CA_SIGN, 0, &n, &err), 0);
+    ck_assert_int_eq(n, 1);
+
+    /* Durable: survives reopening. */
+    store_close(st);
+    st = store_open(path, false, &err);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    ck_assert_int_eq(store_crl_number_next(st, CA_SIGN, -1, &n, &err), 0);
+    ck_assert_int_eq(n, 4);
+
+    /* Also inside the caller's transaction. */
+    ck_assert_int_eq(store_begin(st, &err), 0);
+    ck_assert_int_eq(store_crl_number_next(st, CA_SIGN, -1, &n, &err), 0);
+    ck_assert_int_eq(n, 5);
+    ck_assert_int_eq(store_commit(st, &err), 0);
+    ck_assert_int_eq(store_crl_number_next(st, CA_SIGN, -1, &n, &err), 0);
+    ck_assert_int_eq(n, 6);
+
+    n = 77;
+    ck_assert_int_eq(store_crl_number_next(st, (enum ca_kind)4, -1, &n, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "ca");
+    ck_assert_int_eq(n, 77); /* untouched on failure */
+}
+END_TEST
+
+static int crl_ignore(void *ctx, const struct crl_entry_rec *e)
+{
+    (void)ctx;
+    (void)e;
+    return 0;
+}
+
+/* Builds (number, stream) and records the complete CRL of `ca`. */
+static void publish_complete(struct store *s, enum ca_kind ca)
+{
+    struct jerr err = {0};
+    int64_t n = 0;
+    ck_assert_int_eq(store_crl_number_next(s, ca, -1, &n, &err), 0);
+    ck_assert_int_eq(store_crl_foreach(s, ca, -1, NOW, crl_ignore, NULL, &err), 0);
+    ck_assert_msg(store_crl_published(s, ca, -1, n, NOW, NOW + DAY, 1234, &err) == 0, "%s",
+                  err.msg);
+}
+
+START_TEST(test_crl_published_clears_stale)
+{
+    struct jerr err = {0};
+    int64_t n = 0;
+
+    add_person_card("P1", "C1");
+    add_simple_cert("A1", CA_SIGN, 0, NOW + DAY);
+    add_simple_cert("A2", CA_SIGN, 0, NOW + DAY);
+    add_simple_cert("A3", CA_SIGN, 1, NOW + DAY);
+
+    set_status("A1", CERT_REVOKED, REASON_UNSPECIFIED, NOW, 0);
+    ck_assert(store_crl_is_stale(st, CA_SIGN));
+    publish_complete(st, CA_SIGN);
+    ck_assert(!store_crl_is_stale(st, CA_SIGN));
+
+    /* Same second, second change: still detected (a counter, not a timestamp). */
+    set_status("A2", CERT_HOLD, REASON_CERTIFICATE_HOLD, NOW, 0);
+    ck_assert(store_crl_is_stale(st, CA_SIGN));
+
+    /* A change made by another connection while this one builds the CRL: after its rows
+     * were read, so the published CRL does not cover it and the CA stays stale. */
+    ck_assert_int_eq(store_crl_number_next(st, CA_SIGN, -1, &n, &err), 0);
+    ck_assert_int_eq(store_crl_foreach(st, CA_SIGN, -1, NOW, crl_ignore, NULL, &err), 0);
+    struct store *other = store_open(path, false, &err);
+    ck_assert_msg(other != NULL, "%s", err.msg);
+    ck_assert_int_eq(store_cert_set_status(other, "A2", CERT_GOOD, REASON_NONE, NOW, 0, &err), 0);
+    ck_assert_int_eq(store_crl_published(st, CA_SIGN, -1, n, NOW, NOW + DAY, 100, &err), 0);
+    ck_assert(store_crl_is_stale(st, CA_SIGN));
+    ck_assert(store_crl_is_stale(other, CA_SIGN));
+    publish_complete(st, CA_SIGN);
+    ck_assert(!store_crl_is_stale(st, CA_SIGN));
+    ck_assert(!store_crl_is_stale(other, CA_SIGN));
+    store_close(other);
+
+    /* With several partitions a partition CRL does not cover everything. */
+    ck_assert_int_eq(store_meta_set(st, "crl_partitions.sign", "2", &err), 0);
+    set_status("A3", CERT_REVOKED, REASON_UNSPECIFIED, NOW, 0);
+    ck_assert_int_eq(store_crl_number_next(st, CA_SIGN, 1, &n, &err), 0);
+    ck_assert_int_eq(store_crl_published(st, CA_SIGN, 1, n, NOW, NOW + DAY, 100, &err), 0);
+    ck_assert_int_eq(store_crl_number_next(st, CA_SIGN, 0, &n, &err), 0);
+    ck_assert_int_eq(store_crl_published(st, CA_SIGN, 0, n, NOW, NOW + DAY, 100, &err), 0);
+    ck_assert(store_crl_is_stale(st, CA_SIGN));
+    publish_complete(st, CA_SIGN);
+    ck_assert(!store_crl_is_stale(st, CA_SIGN));
+
+    /* With one partition, partition 0 is the whole CRL. */
+    ck_assert_int_eq(store_meta_set(st, "crl_partitions.sign", "1", &err), 0);
+    set_status("A3", CERT_REVOKED, REASON_KEY_COMPROMISE, NOW, 0);
+    ck_assert(store_crl_is_stale(st, CA_SIGN));
+    ck_assert_int_eq(store_crl_number_next(st, CA_SIGN, 0, &n, &err), 0);
+    ck_assert_int_eq(store_crl_foreach(st, CA_SIGN, 0, NOW, crl_ignore, NULL, &err), 0);
+    ck_assert_int_eq(store_crl_published(st, CA_SIGN, 0, n, NOW, NOW + DAY, 100, &err), 0);
+    ck_assert(!store_crl_is_stale(st, CA_SIGN));
+
+    /* Publishing never touches the other CA's mark, and a number is recorded once. */
+    ck_assert(!store_crl_is_stale(st, CA_AUTH));
+    ck_assert_int_eq(store_crl_published(st, CA_SIGN, 0, n, NOW, NOW + DAY, 100, &err), -1);
+    ck_assert_int_eq(err.code, JERR_CONFLICT);
+    ck_assert_str_eq(err.field, "number");
+
+    sqlite3 *db = raw_open();
+    ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM crls WHERE ca = 0"), 7);
+    ck_assert_int_eq(raw_int(db, "SELECT size FROM crls WHERE ca = 0 AND partition = -1 AND "
+                                 "number = 1"),
+                     1234);
+    sqlite3_close(db);
+}
+END_TEST
+
+/* ---- OCSP ---------------------------------------------------------------------------- */
+
+START_TEST(test_ocsp_put_get)
+{
+    struct jerr err = {0};
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    int64_t next_update = 0;
+    bool stale = true;
+    const unsigned char other_der[] = {0x30, 0x00};
+
+    add_person_card("P1", "C1");
+    add_simple_cert("AA", CA_SIGN, 0, NOW + DAY);
+
+    ck_assert_int_eq(store_ocsp_get(st, "AA", 0, &der, &der_len, &next_update, &stale, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "serial");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(
+        store_ocsp_put(st, "ZZ", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 3600, &err),
+        -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "serial");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(
+        store_ocsp_put(st, "AA", 2, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 3600, &err),
+        -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "certid_hash");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(
+        store_ocsp_put(st, "AA", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 3600, &err), 0);
+    ck_assert_int_eq(store_ocsp_get(st, "AA", 0, &der, &der_len, &next_update, &stale, &err), 0);
+    ck_assert_uint_eq(der_len, sizeof(fake_der));
+    ck_assert_mem_eq(der, fake_der, sizeof(fake_der));
+    ck_assert_int_eq(next_update, NOW + 3600);
+    ck_assert(!stale);
+    free(der);
+    der = NULL;
+
+    /* The SHA-256 CertID response is a separate row. */
+    ck_assert_int_eq(store_ocsp_get(st, "AA", 1, &der, &der_len, &next_update, &stale, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+
+    /* Overwrite after a status change: fresh again. */
+    jerr_clear(&err);
+    set_status("AA", CERT_REVOKED, REASON_KEY_COMPROMISE, NOW, 0);
+    ck_assert_int_eq(store_ocsp_get(st, "AA", 0, &der, &der_len, &next_update, &stale, &err), 0);
+    ck_assert(stale);
+    free(der);
+    ck_assert_int_eq(store_ocsp_put(st, "AA", 0, CA_SIGN, other_der, sizeof(other_der), NOW + 5,
+                                    NOW + 7200, &err),
+                     0);
+    ck_assert_int_eq(store_ocsp_get(st, "AA", 0, &der, &der_len, &next_update, &stale, &err), 0);
+    ck_assert_uint_eq(der_len, sizeof(other_der));
+    ck_assert_mem_eq(der, other_der, sizeof(other_der));
+    ck_assert_int_eq(next_update, NOW + 7200);
+    ck_assert(!stale);
+    free(der);
+}
+END_TEST
+
+START_TEST(test_ocsp_put_signed_race)
+{
+    struct jerr err = {0};
+    struct cert_rec before;
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    int64_t next_update = 0;
+    bool stale = false;
+    bool current = false;
+
+    add_person_card("P1", "C1");
+    add_simple_cert("AA", CA_SIGN, 0, NOW + DAY);
+
+    /* Signed from the current record: fresh. */
+    ck_assert_int_eq(store_cert_get(st, "AA", &before, &err), 0);
+    ck_assert_int_eq(store_ocsp_put_signed(st, &before, 0, fake_der, sizeof(fake_der), NOW,
+                                           NOW + 3600, &current, &err),
+                     0);
+    ck_assert(current);
+    ck_assert_int_eq(store_ocsp_get(st, "AA", 0, &der, &der_len, &next_update, &stale, &err), 0);
+    ck_assert(!stale);
+    free(der);
+
+    /* The status changes while the responder signs from the old record: stored stale. */
+    set_status("AA", CERT_HOLD, REASON_CERTIFICATE_HOLD, NOW + 1, 0);
+    ck_assert_int_eq(store_ocsp_put_signed(st, &before, 0, fake_der, sizeof(fake_der), NOW,
+                                           NOW + 3600, &current, &err),
+                     0);
+    ck_assert(!current);
+    ck_assert_int_eq(store_ocsp_get(st, "AA", 0, &der, &der_len, &next_update, &stale, &err), 0);
+    ck_assert(stale);
+    free(der);
+
+    /* Re-signed from the new record: fresh. */
+    struct cert_rec after;
+    ck_assert_int_eq(store_cert_get(st, "AA", &after, &err), 0);
+    ck_assert_int_eq(store_ocsp_put_signed(st, &after, 0, fake_der, sizeof(fake_der), NOW,
+                                           NOW + 3600, &current, &err),
+                     0);
+    ck_assert(current);
+
+    struct cert_rec unknown = after;
+    snprintf(unknown.serial, sizeof(unknown.serial), "DEAD");
+    ck_assert_int_eq(store_ocsp_put_signed(st, &unknown, 0, fake_der, sizeof(fake_der), NOW,
+                                           NOW + 3600, &current, &err),
+                     -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "serial");
+}
+END_TEST
+
+struct due_seen {
+    int count;
+    char serial[16][JPKI_SERIAL_HEX_MAX + 1];
+    enum ca_kind ca[16];
+};
+
+static int due_collect(void *ctx, const char *serial, enum ca_kind ca)
+{
+    struct due_seen *seen = ctx;
+    if (seen->count >= 16)
+        return -1;
+    snprintf(seen->serial[seen->count], sizeof(seen->serial[0]), "%s", serial);
+    seen->ca[seen->count] = ca;
+    seen->count++;
+    return 0;
+}
+
+START_TEST(test_ocsp_foreach_due)
+{
+    struct jerr err = {0};
+    struct due_seen seen;
+    int64_t refresh_by = NOW + 1800;
+
+    add_person_card("P1", "C1");
+    add_simple_cert("A1", CA_SIGN, 0, NOW + DAY); /* no response at all: due */
+    add_simple_cert("A2", CA_SIGN, 0, NOW + DAY); /* fresh SHA-1, far nextUpdate: not due */
+    add_simple_cert("A3", CA_AUTH, 0, NOW + DAY); /* stale SHA-1: due */
+    add_simple_cert("A4", CA_SIGN, 0, NOW + DAY); /* fresh SHA-1, ageing SHA-256: due */
+    add_simple_cert("A5", CA_SIGN, 0, NOW + 60);  /* expires before refresh_by: never due */
+    add_simple_cert("A6", CA_SIGN, 0, NOW + DAY); /* only a SHA-256 response: due */
+    add_simple_cert("A7", CA_SIGN, 0, NOW + DAY); /* SHA-1 ageing: due */
+    ck_assert_int_eq(
+        store_ocsp_put(st, "A2", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 7200, &err), 0);
+    ck_assert_int_eq(
+        store_ocsp_put(st, "A3", 0, CA_AUTH, fake_der, sizeof(fake_der), NOW, NOW + 7200, &err), 0);
+    set_status("A3", CERT_REVOKED, REASON_UNSPECIFIED, NOW, 0);
+    ck_assert_int_eq(
+        store_ocsp_put(st, "A4", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 7200, &err), 0);
+    ck_assert_int_eq(
+        store_ocsp_put(st, "A4", 1, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 600, &err), 0);
+    ck_assert_int_eq(
+        store_ocsp_put(st, "A6", 1, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 7200, &err), 0);
+    ck_assert_int_eq(
+        store_ocsp_put(st, "A7", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 1799, &err), 0);
+
+    memset(&seen, 0, sizeof(seen));
+    ck_assert_int_eq(store_ocsp_foreach_due(st, refresh_by, "", 100, due_collect, &seen, &err), 0);
+    ck_assert_int_eq(seen.count, 5);
+    ck_assert_str_eq(seen.serial[0], "A1");
+    ck_assert_str_eq(seen.serial[1], "A3");
+    ck_assert_int_eq(seen.ca[1], CA_AUTH);
+    ck_assert_str_eq(seen.serial[2], "A4");
+    ck_assert_str_eq(seen.serial[3], "A6");
+    ck_assert_str_eq(seen.serial[4], "A7");
+
+    /* Paging: at most `limit`, resuming after the last serial. */
+    memset(&seen, 0, sizeof(seen));
+    ck_assert_int_eq(store_ocsp_foreach_due(st, refresh_by, "", 2, due_collect, &seen, &err), 0);
+    ck_assert_int_eq(seen.count, 2);
+    ck_assert_str_eq(seen.serial[1], "A3");
+    memset(&seen, 0, sizeof(seen));
+    ck_assert_int_eq(store_ocsp_foreach_due(st, refresh_by, "A3", 2, due_collect, &seen, &err), 0);
+    ck_assert_int_eq(seen.count, 2);
+    ck_assert_str_eq(seen.serial[0], "A4");
+    ck_assert_str_eq(seen.serial[1], "A6");
+
+    /* Once refreshed, nothing is due. */
+    const char *due[] = {"A1", "A3", "A4", "A6", "A7"};
+    for (size_t i = 0; i < sizeof(due) / sizeof(due[0]); i++)
+        for (int h = 0; h < 2; h++)
+            ck_assert_int_eq(store_ocsp_put(st, due[i], h, CA_SIGN, fake_der, sizeof(fake_der), NOW,
+                                            NOW + 7200, &err),
+                             0);
+    memset(&seen, 0, sizeof(seen));
+    ck_assert_int_eq(store_ocsp_foreach_due(st, refresh_by, NULL, 100, due_collect, &seen, &err),
+                     0);
+    ck_assert_int_eq(seen.count, 0);
+}
+END_TEST
+
+/* ---- listings ------------------------------------------------------------------------ */
+
+START_TEST(test_certs_of_card_and_person)
+{
+    struct jerr err = {0};
+    struct cert_list list = {0};
+
+    add_person_card("P1", "C1");
+    add_person_card("P2", "C2");
+    struct card c3 = make_card("C3", "P1");
+    ck_assert_int_eq(store_card_insert(st, &c3, &err), 0);
+
+    struct cert_rec r1 = make_cert("10", CA_SIGN, "C1", "P1", 0, NOW + DAY, NOW + 200);
+    struct cert_rec r2 = make_cert("05", CA_AUTH, "C1", "P1", 0, NOW + DAY, NOW + 100);
+    struct cert_rec r3 = make_cert("01", CA_AUTH, "C1", "P1", 0, NOW + DAY, NOW + 200);
+    struct cert_rec r4 = make_cert("20", CA_SIGN, "C3", "P1", 0, NOW + DAY, NOW + 150);
+    struct cert_rec r5 = make_cert("30", CA_SIGN, "C2", "P2", 0, NOW + DAY, NOW);
+    add_cert(&r1);
+    add_cert(&r2);
+    add_cert(&r3);
+    add_cert(&r4);
+    add_cert(&r5);
+
+    /* Oldest first; same second in insertion order. */
+    ck_assert_int_eq(store_certs_of_card(st, "C1", &list, &err), 0);
+    ck_assert_uint_eq(list.count, 3);
+    ck_assert_str_eq(list.items[0].serial, "05");
+    ck_assert_str_eq(list.items[1].serial, "10");
+    ck_assert_str_eq(list.items[2].serial, "01");
+    ck_assert_int_eq(list.items[0].ca, CA_AUTH);
+    cert_list_free(&list);
+    ck_assert_ptr_null(list.items);
+    ck_assert_uint_eq(list.count, 0);
+
+    ck_assert_int_eq(store_certs_of_person(st, "P1", &list, &err), 0);
+    ck_assert_uint_eq(list.count, 4);
+    ck_assert_str_eq(list.items[0].serial, "05");
+    ck_assert_str_eq(list.items[1].serial, "20");
+    ck_assert_str_eq(list.items[2].serial, "10");
+    ck_assert_str_eq(list.items[3].serial, "01");
+    cert_list_free(&list);
+
+    ck_assert_int_eq(store_certs_of_card(st, "NONE", &list, &err), 0);
+    ck_assert_uint_eq(list.count, 0);
+    cert_list_free(&list);
+    cert_list_free(NULL);
+}
+END_TEST
+
+START_TEST(test_many_certs_list_grows)
+{
+    struct jerr err = {0};
+    struct cert_list list = {0};
+    char serial[16];
+
+    add_person_card("P1", "C1");
+    ck_assert_int_eq(store_begin(st, &err), 0);
+    for (int i = 0; i < 100; i++) {
+        snprintf(serial, sizeof(serial), "%04X", i);
+        struct cert_rec r = make_cert(serial, CA_SIGN, "C1", "P1", 0, NOW + DAY, NOW + i);
+        add_cert(&r);
+    }
+    ck_assert_int_eq(store_commit(st, &err), 0);
+    ck_assert_int_eq(store_certs_of_card(st, "C1", &list, &err), 0);
+    ck_assert_uint_eq(list.count, 100);
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(list.items[i].issued_at, NOW + i);
+    cert_list_free(&list);
+}
+END_TEST
+
+START_TEST(test_certs_expiring)
+{
+    struct jerr err = {0};
+    struct cert_list list = {0};
+
+    add_person_card("P1", "C1");
+    add_simple_cert("E1", CA_SIGN, 0, NOW + 10 * DAY);
+    add_simple_cert("E2", CA_AUTH, 0, NOW + 2 * DAY);
+    add_simple_cert("E3", CA_SIGN, 0, NOW + 30 * DAY); /* == to: outside [from, to) */
+    add_simple_cert("E4", CA_SIGN, 0, NOW + 5 * DAY);  /* revoked: not listed */
+    add_simple_cert("E5", CA_SIGN, 0, NOW);            /* == from: inside */
+    add_simple_cert("E6", CA_SIGN, 0, NOW - 1);        /* before from */
+    set_status("E4", CERT_REVOKED, REASON_UNSPECIFIED, NOW, 0);
+
+    ck_assert_int_eq(store_certs_expiring(st, NOW, NOW + 30 * DAY, 10, &list, &err), 0);
+    ck_assert_uint_eq(list.count, 3);
+    ck_assert_str_eq(list.items[0].serial, "E5");
+    ck_assert_str_eq(list.items[1].serial, "E2");
+    ck_assert_str_eq(list.items[2].serial, "E1");
+    cert_list_free(&list);
+
+    ck_assert_int_eq(store_certs_expiring(st, NOW, NOW + 30 * DAY, 2, &list, &err), 0);
+    ck_assert_uint_eq(list.count, 2);
+    ck_assert_str_eq(list.items[1].serial, "E2");
+    cert_list_free(&list);
+
+    ck_assert_int_eq(store_certs_expiring(st, NOW, NOW + 30 * DAY, 0, &list, &err), 0);
+    ck_assert_uint_eq(list.count, 0);
+    cert_list_free(&list);
+}
+END_TEST
+
+/* ---- audit through the store (chain tampering is in test_audit) ---------------------- */
+
+struct audit_seen {
+    int count;
+    int64_t seq[8];
+    char action[8][48];
+};
+
+static int audit_collect(void *ctx, const struct audit_entry *e)
+{
+    struct audit_seen *seen = ctx;
+    if (seen->count >= 8)
+        return -1;
+    seen->seq[seen->count] = e->seq;
+    snprintf(seen->action[seen->count], sizeof(seen->action[0]), "%s", e->action);
+    seen->count++;
+    return 0;
+}
+
+START_TEST(test_audit_foreach_target)
+{
+    struct jerr err = {0};
+    struct audit_seen seen = {0};
+    const char *targets[] = {"P1", "C1", "P1", "AA", "P1"};
+
+    for (int i = 0; i < 5; i++) {
+        struct audit_entry e = {.at = NOW + i};
+        snprintf(e.actor, sizeof(e.actor), "op");
+        snprintf(e.action, sizeof(e.action), "act%d", i);
+        snprintf(e.target, sizeof(e.target), "%s", targets[i]);
+        snprintf(e.outcome, sizeof(e.outcome), "ok");
+        ck_assert_int_eq(store_audit_append(st, &e, &err), 0);
+    }
+    ck_assert_int_eq(store_audit_foreach_target(st, "P1", audit_collect, &seen, &err), 0);
+    ck_assert_int_eq(seen.count, 3);
+    ck_assert_int_eq(seen.seq[0], 1);
+    ck_assert_str_eq(seen.action[0], "act0");
+    ck_assert_int_eq(seen.seq[1], 3);
+    ck_assert_int_eq(seen.seq[2], 5);
+    ck_assert_str_eq(seen.action[2], "act4");
+
+    memset(&seen, 0, sizeof(seen));
+    ck_assert_int_eq(store_audit_foreach_target(st, "nobody", audit_collect, &seen, &err), 0);
+    ck_assert_int_eq(seen.count, 0);
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("store");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_open_create_reopen);
+    tcase_add_test(tc, test_open_missing_without_create);
+    tcase_add_test(tc, test_open_refuses_newer_schema);
+    tcase_add_test(tc, test_open_not_a_database);
+    tcase_add_test(tc, test_connection_settings);
+    tcase_add_test(tc, test_meta);
+    tcase_add_test(tc, test_person_crud);
+    tcase_add_test(tc, test_card_crud);
+    tcase_add_test(tc, test_cert_crud);
+    tcase_add_test(tc, test_set_status_roundtrip);
+    tcase_add_test(tc, test_transaction_rollback);
+    tcase_add_test(tc, test_busy_is_unavailable);
+    tcase_add_test(tc, test_readonly_is_unavailable);
+    tcase_add_test(tc, test_set_status_marks_stale);
+    tcase_add_test(tc, test_crl_foreach);
+    tcase_add_test(tc, test_crl_query_plan);
+    tcase_add_test(tc, test_crl_numbers);
+    tcase_add_test(tc, test_crl_published_clears_stale);
+    tcase_add_test(tc, test_ocsp_put_get);
+    tcase_add_test(tc, test_ocsp_put_signed_race);
+    tcase_add_test(tc, test_ocsp_foreach_due);
+    tcase_add_test(tc, test_certs_of_card_and_person);
+    tcase_add_test(tc, test_many_certs_list_grows);
+    tcase_add_test(tc, test_certs_expiring);
+    tcase_add_test(tc, test_audit_foreach_target);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return testutil_run(store_suite());
+}
