@@ -26,6 +26,8 @@
 #define JPKI_HTTP_MAX_PUBLIC_BODY_BYTES (16 * 1024)
 #define JPKI_HTTP_MAX_API_BODY_BYTES (64 * 1024)
 #define JPKI_HTTP_MAX_BATCH_BODY_BYTES (16 * 1024 * 1024)
+/* Rows in one batch file (DESIGN §6). */
+#define JPKI_BATCH_MAX_ROWS 100000
 /* OCSP (RFC 6960): CertIDs per request; nonce octets (RFC 9654 §2.1: 1..32). */
 #define JPKI_OCSP_MAX_CERTIDS 16
 #define JPKI_OCSP_NONCE_MIN 1
