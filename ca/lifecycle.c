@@ -81,13 +81,17 @@ static int audit(struct lifecycle_ctx *ctx, const char *action, const char *targ
     return store_audit_append(ctx->st, &e, err);
 }
 
-/* Ends an event: commits with its audit row when it succeeded, else rolls back and records
- * the refusal (or error) in a transaction of its own. Returns rc. */
-static int event_end(struct lifecycle_ctx *ctx, int rc, const char *action, const char *target,
-                     struct jerr *err)
+/* Ends an event: commits with its audit row (and the caller's before_commit hook) when it
+ * succeeded, else rolls back and records the refusal (or error) in a transaction of its own.
+ * Returns rc. */
+static int event_end_with(struct lifecycle_ctx *ctx, int rc, const char *action,
+                          const char *target, const void *result, struct jerr *err)
 {
     if (rc == 0) {
-        if (audit(ctx, action, target, "ok", err, "-") == 0 && store_commit(ctx->st, err) == 0)
+        if (audit(ctx, action, target, "ok", err, "-") == 0 &&
+            (ctx->before_commit == NULL ||
+             ctx->before_commit(ctx->before_commit_arg, ctx->st, result, err) == 0) &&
+            store_commit(ctx->st, err) == 0)
             return 0;
         rc = -1;
     }
@@ -102,6 +106,12 @@ static int event_end(struct lifecycle_ctx *ctx, int rc, const char *action, cons
           jerr_code_name(err != NULL ? err->code : JERR_INTERNAL),
           err != NULL ? err->field : "");
     return -1;
+}
+
+static int event_end(struct lifecycle_ctx *ctx, int rc, const char *action, const char *target,
+                     struct jerr *err)
+{
+    return event_end_with(ctx, rc, action, target, NULL, err);
 }
 
 /* Moves one certificate to a new status inside the open transaction, with its audit row. */
@@ -335,7 +345,7 @@ int lifecycle_issue(struct lifecycle_ctx *ctx, const char *card_id, int which,
                        "ca=%s card=%s partition=%d", ca_kind_name(ic->rec.ca), card_id,
                        ic->rec.partition);
     }
-    rc = event_end(ctx, rc, "card.issue", card_id, err);
+    rc = event_end_with(ctx, rc, "card.issue", card_id, &res, err);
 out:
     if (rc == 0)
         *out = res;

@@ -22,6 +22,12 @@ struct lifecycle_ctx {
     struct pki *pki;
     struct store *st;
     const char *actor;
+    /* Optional: runs inside a successful event's transaction just before it commits, so that a
+     * caller's own record (a batch row marked done with its serials) is durable together with
+     * the event or not at all. `result` is the event's result (struct issue_result * for
+     * lifecycle_issue, NULL otherwise). A failure rolls the whole event back. */
+    int (*before_commit)(void *arg, struct store *st, const void *result, struct jerr *err);
+    void *before_commit_arg;
 };
 
 /* A list of serials an event changed. */

@@ -1,0 +1,1338 @@
+/*
+ * crl: see crl.h.
+ *
+ * A CRL of millions of entries is built with flat memory (DESIGN §5, §8) in two passes:
+ *   1. the registry rows (store_crl_foreach) are DER-encoded one at a time with reused
+ *      OpenSSL objects (an ASN1_INTEGER, an ASN1_TIME, extensions cached per reason) into an
+ *      anonymous temp file beside the target, while their lengths are summed;
+ *   2. the final temp file is written front to back: the CertificateList and TBSCertList
+ *      headers (their lengths are known now, and so is the signature's size before signing),
+ *      the fixed TBS fields, the entries copied from pass 1, the CRL extensions — every TBS
+ *      byte also goes to the signer's stream — then signatureAlgorithm and the signature.
+ * It never builds an X509_CRL holding the entries, and never writes ASN.1 by hand: values are
+ * encoded by i2d_*, the few SEQUENCE / [0] headers by ASN1_put_object. Publishing is atomic:
+ * fflush, fsync, rename, fsync of the directory; every failure path removes its temp files.
+ */
+#include "ca/crl.h"
+
+#include "config/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/asn1.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+/* stdio buffer of each file and chunk of the entry copy: large, so that writes are few. */
+#define CRL_IO_BUFFER_BYTES (1024 * 1024)
+/* One encoded entry: serial (≤ 20 octets, RFC 5280 §4.1.2.2), a Time, reasonCode and
+ * invalidityDate stay far below this. */
+#define CRL_ENTRY_MAX_BYTES 256
+/* CRLReason values of RFC 5280 §5.3.1 (7 is not used). */
+#define CRL_REASON_MAX 10
+
+/* Pass 1: state reused for every entry, so that an entry allocates nothing (except one
+ * extension when it has an invalidityDate). */
+struct entry_encoder {
+    FILE *f;
+    BIGNUM *serial_bn;
+    ASN1_INTEGER *serial;
+    ASN1_TIME *revoked_at;
+    ASN1_GENERALIZEDTIME *invalidity;
+    X509_EXTENSIONS *exts;
+    X509_EXTENSION *reason_ext[CRL_REASON_MAX + 1]; /* made on first use */
+    /* crlEntryExtensions DER of an entry with this reason and no invalidityDate */
+    unsigned char reason_exts_der[CRL_REASON_MAX + 1][32];
+    int reason_exts_len[CRL_REASON_MAX + 1]; /* 0 = not made yet */
+    size_t count;
+    uint64_t bytes;
+    struct jerr *err;
+};
+
+/* Pass 2: every byte of the file goes through writer_put, which hashes it for the file's
+ * SHA-256 and, while `tbs` is set, feeds it to the signature. */
+struct crl_writer {
+    FILE *f;
+    EVP_MD_CTX *file_hash;
+    struct signer_stream *tbs;
+    EVP_MD_CTX *tbs_hash; /* our own SHA-256 of the TBS, to check the signature */
+    uint64_t written;
+};
+
+static void entry_encoder_release(struct entry_encoder *enc)
+{
+    BN_free(enc->serial_bn);
+    ASN1_INTEGER_free(enc->serial);
+    ASN1_TIME_free(enc->revoked_at);
+    ASN1_GENERALIZEDTIME_free(enc->invalidity);
+    sk_X509_EXTENSION_free(enc->exts); /* borrows reason_ext[] only */
+    for (int i = 0; i <= CRL_REASON_MAX; i++)
+        X509_EXTENSION_free(enc->reason_ext[i]);
+}
+
+/* RFC 5280 §5.3.1: reasonCode; the reasons jpki writes, and the other defined values. */
+static bool reason_is_valid(int reason)
+{
+    return reason >= REASON_UNSPECIFIED && reason <= CRL_REASON_MAX && reason != 7;
+}
+
+/* The reasonCode extension of `reason` (1..10), made once and kept. */
+static X509_EXTENSION *reason_ext(struct entry_encoder *enc, int reason)
+{
+    if (enc->reason_ext[reason] != NULL)
+        return enc->reason_ext[reason];
+    ASN1_ENUMERATED *code = ASN1_ENUMERATED_new();
+    if (code == NULL || ASN1_ENUMERATED_set(code, reason) != 1) {
+        ASN1_ENUMERATED_free(code);
+        jerr_openssl(enc->err, JERR_CRYPTO, NULL, "cannot encode reasonCode %d", reason);
+        return NULL;
+    }
+    /* RFC 5280 §5.3.1: reasonCode is non-critical. */
+    enc->reason_ext[reason] = X509V3_EXT_i2d(NID_crl_reason, 0, code);
+    ASN1_ENUMERATED_free(code);
+    if (enc->reason_ext[reason] == NULL)
+        jerr_openssl(enc->err, JERR_CRYPTO, NULL, "cannot encode reasonCode %d", reason);
+    return enc->reason_ext[reason];
+}
+
+/* Encodes the crlEntryExtensions of an entry into out (size), *len = 0 when it has none. */
+static int encode_entry_exts(struct entry_encoder *enc, int reason, int64_t invalidity_date,
+                             unsigned char *out, size_t size, int *len)
+{
+    X509_EXTENSION *inval_ext = NULL;
+    int ret = -1;
+
+    *len = 0;
+    /* RFC 5280 §5.3.1: the reason code unspecified SHOULD NOT be used: leave it out. */
+    bool has_reason = reason != REASON_UNSPECIFIED;
+    if (!has_reason && invalidity_date == 0)
+        return 0;
+    if (invalidity_date == 0 && enc->reason_exts_len[reason] > 0) {
+        memcpy(out, enc->reason_exts_der[reason], (size_t)enc->reason_exts_len[reason]);
+        *len = enc->reason_exts_len[reason];
+        return 0;
+    }
+
+    sk_X509_EXTENSION_zero(enc->exts);
+    if (has_reason) {
+        X509_EXTENSION *ext = reason_ext(enc, reason);
+        if (ext == NULL)
+            goto out;
+        if (sk_X509_EXTENSION_push(enc->exts, ext) <= 0) {
+            jerr_openssl(enc->err, JERR_INTERNAL, NULL, "out of memory");
+            goto out;
+        }
+    }
+    if (invalidity_date != 0) {
+        /* RFC 5280 §5.3.2: invalidityDate is a GeneralizedTime, non-critical. */
+        if (ASN1_GENERALIZEDTIME_adj(enc->invalidity, (time_t)invalidity_date, 0, 0) == NULL) {
+            jerr_openssl(enc->err, JERR_CRYPTO, NULL, "cannot encode invalidityDate %lld",
+                         (long long)invalidity_date);
+            goto out;
+        }
+        inval_ext = X509V3_EXT_i2d(NID_invalidity_date, 0, enc->invalidity);
+        if (inval_ext == NULL || sk_X509_EXTENSION_push(enc->exts, inval_ext) <= 0) {
+            jerr_openssl(enc->err, JERR_CRYPTO, NULL, "cannot encode invalidityDate");
+            goto out;
+        }
+    }
+    int n = i2d_X509_EXTENSIONS(enc->exts, NULL);
+    if (n <= 0 || (size_t)n > size) {
+        jerr_openssl(enc->err, JERR_CRYPTO, NULL, "cannot encode entry extensions");
+        goto out;
+    }
+    unsigned char *p = out;
+    if (i2d_X509_EXTENSIONS(enc->exts, &p) != n) {
+        jerr_openssl(enc->err, JERR_CRYPTO, NULL, "cannot encode entry extensions");
+        goto out;
+    }
+    *len = n;
+    if (invalidity_date == 0 && (size_t)n <= sizeof(enc->reason_exts_der[reason])) {
+        memcpy(enc->reason_exts_der[reason], out, (size_t)n);
+        enc->reason_exts_len[reason] = n;
+    }
+    ret = 0;
+out:
+    sk_X509_EXTENSION_zero(enc->exts);
+    X509_EXTENSION_free(inval_ext);
+    return ret;
+}
+
+/* Sets enc->serial from the registry's hex serial: positive, at most 20 octets (RFC 5280
+ * §4.1.2.2). */
+static int set_serial(struct entry_encoder *enc, const char *hex)
+{
+    char shown[3 * 64];
+    size_t len = strnlen(hex, JPKI_SERIAL_HEX_MAX + 1);
+    bool ok = len >= 1 && len <= JPKI_SERIAL_HEX_MAX;
+    for (size_t i = 0; ok && i < len; i++) {
+        char c = hex[i];
+        ok = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+    }
+    if (!ok || BN_hex2bn(&enc->serial_bn, hex) != (int)len || BN_is_zero(enc->serial_bn)) {
+        jerr_escape(shown, sizeof(shown), hex, len);
+        return jerr_set(enc->err, JERR_INTERNAL, "serial",
+                        "registry holds an invalid serial \"%s\"", shown);
+    }
+    if (BN_to_ASN1_INTEGER(enc->serial_bn, enc->serial) == NULL)
+        return jerr_openssl(enc->err, JERR_CRYPTO, "serial", "cannot encode serial %s", hex);
+    return 0;
+}
+
+/* store_crl_cb: encodes one revokedCertificates entry (RFC 5280 §5.1.2.6) and appends it to
+ * the pass-1 file. */
+static int encode_entry(void *ctx, const struct crl_entry_rec *entry)
+{
+    struct entry_encoder *enc = ctx;
+    unsigned char exts[CRL_ENTRY_MAX_BYTES];
+    unsigned char der[CRL_ENTRY_MAX_BYTES];
+    int exts_len = 0;
+
+    if (set_serial(enc, entry->serial) == -1) /* validates it for the messages below */
+        return -1;
+    if (!reason_is_valid(entry->reason))
+        return jerr_set(enc->err, JERR_INTERNAL, "reason",
+                        "registry entry %s has reason %d, not a CRLReason", entry->serial,
+                        entry->reason);
+    /* RFC 5280 §5.1.2.6: revocationDate as in §5.1.2.4 (ASN1_TIME_set picks UTCTime
+     * through 2049, GeneralizedTime from 2050). */
+    if (ASN1_TIME_set(enc->revoked_at, (time_t)entry->revoked_at) == NULL)
+        return jerr_openssl(enc->err, JERR_CRYPTO, "revoked_at",
+                            "cannot encode revocationDate of %s", entry->serial);
+    if (encode_entry_exts(enc, entry->reason, entry->invalidity_date, exts, sizeof(exts),
+                          &exts_len) == -1)
+        return -1;
+
+    int serial_len = i2d_ASN1_INTEGER(enc->serial, NULL);
+    int time_len = i2d_ASN1_TIME(enc->revoked_at, NULL);
+    if (serial_len <= 0 || time_len <= 0)
+        return jerr_openssl(enc->err, JERR_CRYPTO, NULL, "cannot encode entry %s", entry->serial);
+    int body = serial_len + time_len + exts_len;
+    int total = ASN1_object_size(1, body, V_ASN1_SEQUENCE);
+    if (total <= 0 || (size_t)total > sizeof(der))
+        return jerr_set(enc->err, JERR_INTERNAL, NULL, "entry %s does not fit (%d bytes)",
+                        entry->serial, total);
+
+    unsigned char *p = der;
+    ASN1_put_object(&p, 1, body, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+    if (i2d_ASN1_INTEGER(enc->serial, &p) != serial_len ||
+        i2d_ASN1_TIME(enc->revoked_at, &p) != time_len)
+        return jerr_openssl(enc->err, JERR_CRYPTO, NULL, "cannot encode entry %s", entry->serial);
+    memcpy(p, exts, (size_t)exts_len);
+    p += exts_len;
+    if (p - der != total)
+        return jerr_set(enc->err, JERR_INTERNAL, NULL, "entry %s: encoded %td bytes, not %d",
+                        entry->serial, p - der, total);
+    if (fwrite(der, 1, (size_t)total, enc->f) != (size_t)total)
+        return jerr_set(enc->err, JERR_IO, NULL, "cannot write CRL entries: %s", strerror(errno));
+    enc->count++;
+    enc->bytes += (uint64_t)total;
+    return 0;
+}
+
+static int writer_put(struct crl_writer *w, const void *data, size_t len, struct jerr *err)
+{
+    if (len == 0)
+        return 0;
+    if (fwrite(data, 1, len, w->f) != len)
+        return jerr_set(err, JERR_IO, NULL, "cannot write CRL: %s", strerror(errno));
+    if (EVP_DigestUpdate(w->file_hash, data, len) != 1)
+        return jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
+    if (w->tbs != NULL) {
+        if (signer_stream_update(w->tbs, data, len, err) == -1)
+            return -1;
+        if (EVP_DigestUpdate(w->tbs_hash, data, len) != 1)
+            return jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
+    }
+    w->written += len;
+    return 0;
+}
+
+/* Writes the identifier and length octets of a constructed value of `length` content bytes. */
+static int writer_put_header(struct crl_writer *w, int length, int tag, int xclass,
+                             struct jerr *err)
+{
+    unsigned char hdr[16];
+    unsigned char *p = hdr;
+    int total = ASN1_object_size(1, length, tag);
+    if (total < 0 || total - length > (int)sizeof(hdr))
+        return jerr_set(err, JERR_TOO_LARGE, NULL, "CRL too large (%d content bytes)", length);
+    ASN1_put_object(&p, 1, length, tag, xclass);
+    return writer_put(w, hdr, (size_t)(p - hdr), err);
+}
+
+/* The size of a constructed value of `length` content bytes, header included; -1 when it
+ * would not fit an int (OpenSSL's length type). */
+static int64_t constructed_size(int64_t length, int tag)
+{
+    if (length < 0 || length > INT_MAX)
+        return -1;
+    return ASN1_object_size(1, (int)length, tag);
+}
+
+/* The DER pieces of the TBSCertList that do not depend on the entries. Each is OPENSSL_malloc'd
+ * (by i2d) except alg, which the signer owns. */
+struct tbs_fixed {
+    unsigned char *version, *issuer, *this_update, *next_update, *exts;
+    int version_len, issuer_len, this_update_len, next_update_len, exts_len;
+    const unsigned char *alg;
+    size_t alg_len;
+};
+
+static void tbs_fixed_release(struct tbs_fixed *t)
+{
+    OPENSSL_free(t->version);
+    OPENSSL_free(t->issuer);
+    OPENSSL_free(t->this_update);
+    OPENSSL_free(t->next_update);
+    OPENSSL_free(t->exts);
+}
+
+static int encode_time(time_t t, unsigned char **der, int *len, const char *field, struct jerr *err)
+{
+    /* RFC 5280 §5.1.2.4/5: UTCTime through 2049, GeneralizedTime from 2050 — what
+     * ASN1_TIME_set chooses. */
+    ASN1_TIME *at = ASN1_TIME_set(NULL, t);
+    *len = at != NULL ? i2d_ASN1_TIME(at, der) : -1;
+    ASN1_TIME_free(at);
+    if (*len <= 0)
+        return jerr_openssl(err, JERR_CRYPTO, field, "cannot encode %s", field);
+    return 0;
+}
+
+/* A critical issuingDistributionPoint naming `url` as its distributionPoint fullName
+ * (RFC 5280 §5.2.5). */
+static X509_EXTENSION *idp_ext(const char *url, struct jerr *err)
+{
+    ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_IA5STRING *uri = ASN1_IA5STRING_new();
+    X509_EXTENSION *ext = NULL;
+
+    if (idp == NULL || gn == NULL || uri == NULL)
+        goto fail;
+    if (ASN1_STRING_set(uri, url, (int)strlen(url)) != 1)
+        goto fail;
+    GENERAL_NAME_set0_value(gn, GEN_URI, uri);
+    uri = NULL; /* owned by gn */
+    idp->distpoint = DIST_POINT_NAME_new();
+    if (idp->distpoint == NULL)
+        goto fail;
+    idp->distpoint->type = 0; /* fullName */
+    idp->distpoint->name.fullname = GENERAL_NAMES_new();
+    if (idp->distpoint->name.fullname == NULL ||
+        sk_GENERAL_NAME_push(idp->distpoint->name.fullname, gn) <= 0)
+        goto fail;
+    gn = NULL; /* owned by idp */
+    ext = X509V3_EXT_i2d(NID_issuing_distribution_point, 1, idp);
+    if (ext == NULL)
+        goto fail;
+    ISSUING_DIST_POINT_free(idp);
+    return ext;
+fail:
+    jerr_openssl(err, JERR_CRYPTO, "idp_url", "cannot encode issuingDistributionPoint");
+    ASN1_IA5STRING_free(uri);
+    GENERAL_NAME_free(gn);
+    ISSUING_DIST_POINT_free(idp);
+    return NULL;
+}
+
+/* crlExtensions [0] EXPLICIT Extensions: authorityKeyIdentifier (RFC 5280 §5.2.1, the root's
+ * key identifier), cRLNumber (§5.2.3), issuingDistributionPoint (§5.2.5) when idp_url. */
+static int encode_crl_exts(X509 *root, int64_t number, const char *idp_url, struct tbs_fixed *t,
+                           struct jerr *err)
+{
+    STACK_OF(X509_EXTENSION) *exts = NULL;
+    AUTHORITY_KEYID *akid = NULL;
+    ASN1_INTEGER *crl_number = NULL;
+    X509_EXTENSION *idp = NULL;
+    unsigned char *list = NULL;
+    int ret = -1;
+
+    akid = AUTHORITY_KEYID_new();
+    if (akid == NULL)
+        goto crypto;
+    const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(root);
+    if (ski != NULL) {
+        akid->keyid = ASN1_OCTET_STRING_dup(ski);
+    } else {
+        /* RFC 5280 §4.2.1.2 (1): SHA-1 of the subjectPublicKey, as OpenSSL derives an SKI. */
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+        if (X509_pubkey_digest(root, EVP_sha1(), md, &md_len) != 1)
+            goto crypto;
+        akid->keyid = ASN1_OCTET_STRING_new();
+        if (akid->keyid != NULL && ASN1_OCTET_STRING_set(akid->keyid, md, (int)md_len) != 1)
+            goto crypto;
+    }
+    if (akid->keyid == NULL)
+        goto crypto;
+    if (X509V3_add1_i2d(&exts, NID_authority_key_identifier, akid, 0, X509V3_ADD_APPEND) != 1)
+        goto crypto;
+
+    crl_number = ASN1_INTEGER_new();
+    if (crl_number == NULL || ASN1_INTEGER_set_int64(crl_number, number) != 1)
+        goto crypto;
+    if (X509V3_add1_i2d(&exts, NID_crl_number, crl_number, 0, X509V3_ADD_APPEND) != 1)
+        goto crypto;
+
+    if (idp_url != NULL) {
+        idp = idp_ext(idp_url, err);
+        if (idp == NULL)
+            goto out;
+        if (X509v3_add_ext(&exts, idp, -1) == NULL)
+            goto crypto;
+    }
+
+    int list_len = i2d_X509_EXTENSIONS(exts, &list);
+    if (list_len <= 0)
+        goto crypto;
+    int64_t total = constructed_size(list_len, 0);
+    if (total <= 0)
+        goto crypto;
+    t->exts = OPENSSL_malloc((size_t)total);
+    if (t->exts == NULL)
+        goto crypto;
+    unsigned char *p = t->exts;
+    ASN1_put_object(&p, 1, list_len, 0, V_ASN1_CONTEXT_SPECIFIC);
+    memcpy(p, list, (size_t)list_len);
+    t->exts_len = (int)total;
+    ret = 0;
+    goto out;
+crypto:
+    jerr_openssl(err, JERR_CRYPTO, NULL, "cannot encode CRL extensions");
+out:
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    AUTHORITY_KEYID_free(akid);
+    ASN1_INTEGER_free(crl_number);
+    X509_EXTENSION_free(idp);
+    OPENSSL_free(list);
+    return ret;
+}
+
+static int encode_tbs_fixed(X509 *root, const struct signer *signer, int64_t number,
+                            time_t this_update, time_t next_update, const char *idp_url,
+                            struct tbs_fixed *t, struct jerr *err)
+{
+    /* RFC 5280 §5.1.2.1: version v2 (INTEGER 1), required since extensions are present. */
+    ASN1_INTEGER *version = ASN1_INTEGER_new();
+    if (version == NULL || ASN1_INTEGER_set(version, 1) != 1 ||
+        (t->version_len = i2d_ASN1_INTEGER(version, &t->version)) <= 0) {
+        ASN1_INTEGER_free(version);
+        return jerr_openssl(err, JERR_CRYPTO, NULL, "cannot encode CRL version");
+    }
+    ASN1_INTEGER_free(version);
+
+    /* RFC 5280 §5.1.2.2: the same AlgorithmIdentifier as signatureAlgorithm. */
+    if (signer_algorithm_der(signer, &t->alg, &t->alg_len, err) == -1)
+        return -1;
+    if (t->alg_len == 0 || t->alg_len > INT_MAX / 4)
+        return jerr_set(err, JERR_INTERNAL, NULL, "signer algorithm has %zu bytes", t->alg_len);
+
+    /* RFC 5280 §5.1.2.3: the issuer is the root's subject, byte for byte. */
+    t->issuer_len = i2d_X509_NAME(X509_get_subject_name(root), &t->issuer);
+    if (t->issuer_len <= 0)
+        return jerr_openssl(err, JERR_CRYPTO, "issuer", "cannot encode issuer name");
+
+    if (encode_time(this_update, &t->this_update, &t->this_update_len, "this_update", err) == -1 ||
+        encode_time(next_update, &t->next_update, &t->next_update_len, "next_update", err) == -1)
+        return -1;
+    return encode_crl_exts(root, number, idp_url, t, err);
+}
+
+/* The signature BIT STRING as OpenSSL encodes it: all `len` octets kept, 0 unused bits
+ * (without ASN1_STRING_FLAG_BITS_LEFT, i2d would drop trailing zero octets). Returns its DER
+ * length or -1; *der (when der != NULL) is OPENSSL_malloc'd. */
+static int encode_signature(const unsigned char *sig, size_t len, unsigned char **der)
+{
+    ASN1_BIT_STRING *bits = ASN1_BIT_STRING_new();
+    int n = -1;
+    if (bits == NULL || len > INT_MAX / 2)
+        goto out;
+    if (sig != NULL) {
+        if (ASN1_BIT_STRING_set(bits, (unsigned char *)sig, (int)len) != 1)
+            goto out;
+    } else {
+        /* only the length is wanted: any octets of that size */
+        unsigned char *zeros = OPENSSL_zalloc(len > 0 ? len : 1);
+        if (zeros == NULL)
+            goto out;
+        ASN1_STRING_set0(bits, zeros, (int)len);
+    }
+    bits->flags &= ~0x07L;
+    bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+    n = i2d_ASN1_BIT_STRING(bits, der);
+out:
+    ASN1_BIT_STRING_free(bits);
+    return n;
+}
+
+/* Verifies the fresh signature over the TBS digest with the root's public key before anything
+ * is published: a signature spoiled by a fault (OpenSSL reports success for RSA signatures
+ * computed while an allocation failed) must never reach relying parties, who would all fail
+ * closed. The signer signs with SHA-256 (signer.h). */
+static int check_signature(X509 *root, EVP_MD_CTX *tbs_hash, const unsigned char *sig,
+                           size_t sig_len, struct jerr *err)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    EVP_PKEY_CTX *ctx = NULL;
+    int ret = -1;
+
+    if (EVP_DigestFinal_ex(tbs_hash, md, &md_len) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
+        goto out;
+    }
+    ctx = EVP_PKEY_CTX_new(X509_get0_pubkey(root), NULL);
+    if (ctx == NULL || EVP_PKEY_verify_init(ctx) != 1 ||
+        EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) <= 0) {
+        jerr_openssl(err, JERR_CRYPTO, "signature", "cannot check the CRL signature");
+        goto out;
+    }
+    if (EVP_PKEY_verify(ctx, sig, sig_len, md, md_len) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, "signature", "the new CRL's signature does not verify");
+        goto out;
+    }
+    ret = 0;
+out:
+    EVP_PKEY_CTX_free(ctx);
+    return ret;
+}
+
+/* Copies the pass-1 entries into the CRL through the writer. */
+static int copy_entries(FILE *from, struct crl_writer *w, uint64_t expected, struct jerr *err)
+{
+    unsigned char *chunk = OPENSSL_malloc(CRL_IO_BUFFER_BYTES);
+    uint64_t copied = 0;
+    int ret = -1;
+
+    if (chunk == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    if (fflush(from) != 0 || fseeko(from, 0, SEEK_SET) != 0) {
+        jerr_set(err, JERR_IO, NULL, "cannot rewind CRL entries: %s", strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        size_t n = fread(chunk, 1, CRL_IO_BUFFER_BYTES, from);
+        if (n > 0 && writer_put(w, chunk, n, err) == -1)
+            goto out;
+        copied += n;
+        if (n < CRL_IO_BUFFER_BYTES)
+            break;
+    }
+    if (ferror(from) || copied != expected) {
+        jerr_set(err, JERR_IO, NULL, "CRL entries: read %llu bytes of %llu",
+                 (unsigned long long)copied, (unsigned long long)expected);
+        goto out;
+    }
+    ret = 0;
+out:
+    OPENSSL_free(chunk);
+    return ret;
+}
+
+/* Opens a new temp file next to `path` ("<path><suffix>XXXXXX") with a large buffer.
+ * *buffer must be freed after fclose. */
+static FILE *open_temp(const char *path, const char *suffix, char *tmp, size_t tmp_size,
+                       char **buffer, struct jerr *err)
+{
+    int n = snprintf(tmp, tmp_size, "%s%sXXXXXX", path, suffix);
+    if (n < 0 || (size_t)n >= tmp_size) {
+        jerr_set(err, JERR_IO, "path", "CRL path too long");
+        return NULL;
+    }
+    int fd = mkstemp(tmp);
+    if (fd == -1) {
+        jerr_set(err, JERR_IO, "path", "cannot create %s: %s", tmp, strerror(errno));
+        tmp[0] = '\0';
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "w+b");
+    *buffer = OPENSSL_malloc(CRL_IO_BUFFER_BYTES);
+    if (f == NULL || *buffer == NULL || setvbuf(f, *buffer, _IOFBF, CRL_IO_BUFFER_BYTES) != 0) {
+        jerr_set(err, JERR_IO, "path", "cannot open %s", tmp);
+        if (f != NULL)
+            fclose(f);
+        else
+            close(fd);
+        unlink(tmp);
+        tmp[0] = '\0';
+        OPENSSL_free(*buffer);
+        *buffer = NULL;
+        return NULL;
+    }
+    return f;
+}
+
+/* A URL for the IDP: IA5String (RFC 5280 §4.2.1.6), printable ASCII without spaces. */
+static bool url_is_valid(const char *url)
+{
+    if (url[0] == '\0')
+        return false;
+    for (const char *c = url; *c != '\0'; c++)
+        if (*c <= 0x20 || *c >= 0x7f)
+            return false;
+    return true;
+}
+
+int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca_kind ca,
+              int partition, const char *idp_url, int64_t number, time_t this_update,
+              time_t next_update, const char *out_path, struct crl_info *info, struct jerr *err)
+{
+    struct entry_encoder enc;
+    struct tbs_fixed t;
+    struct crl_writer w;
+    char entries_path[PATH_MAX] = "";
+    char tmp_path[PATH_MAX] = "";
+    char *entries_buf = NULL, *out_buf = NULL;
+    FILE *entries = NULL;
+    unsigned char *sig = NULL, *sig_der = NULL;
+    size_t sig_len = 0;
+    unsigned char file_sha256[32];
+    int ret = -1;
+
+    memset(&enc, 0, sizeof(enc));
+    memset(&t, 0, sizeof(t));
+    memset(&w, 0, sizeof(w));
+    ERR_clear_error(); /* messages must name our failures, not leftovers */
+
+    if (st == NULL || root == NULL || signer == NULL || out_path == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "crl_build: missing argument");
+        goto out;
+    }
+    if (partition < -1) {
+        jerr_set(err, JERR_INVALID, "partition", "invalid CRL partition %d", partition);
+        goto out;
+    }
+    /* RFC 5280 §5.2.3: a non-negative integer of at most 20 octets. */
+    if (number < 0) {
+        jerr_set(err, JERR_INVALID, "number", "invalid CRL number %lld", (long long)number);
+        goto out;
+    }
+    if (next_update <= this_update) {
+        jerr_set(err, JERR_INVALID, "next_update", "nextUpdate must be after thisUpdate");
+        goto out;
+    }
+    if (idp_url != NULL && !url_is_valid(idp_url)) {
+        /* RFC 5280 §5.2.5: an empty IDP is forbidden; a URI is an IA5String. */
+        jerr_set(err, JERR_INVALID, "idp_url", "invalid distribution point URL");
+        goto out;
+    }
+    if (!signer_matches_cert(signer, root)) {
+        jerr_set(err, JERR_INVALID, "signer", "the signer's key is not the root's");
+        goto out;
+    }
+    if (encode_tbs_fixed(root, signer, number, this_update, next_update, idp_url, &t, err) == -1)
+        goto out;
+
+    /* Pass 1: the entries, into an anonymous file next to the target (same file system,
+     * never in memory, gone even if we crash). */
+    enc.err = err;
+    enc.serial = ASN1_INTEGER_new();
+    enc.revoked_at = ASN1_TIME_new();
+    enc.invalidity = ASN1_GENERALIZEDTIME_new();
+    enc.exts = sk_X509_EXTENSION_new_null();
+    enc.serial_bn = BN_new();
+    if (enc.serial == NULL || enc.revoked_at == NULL || enc.invalidity == NULL ||
+        enc.exts == NULL || enc.serial_bn == NULL) {
+        jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    entries =
+        open_temp(out_path, ".entries-", entries_path, sizeof(entries_path), &entries_buf, err);
+    if (entries == NULL)
+        goto out;
+    unlink(entries_path);
+    entries_path[0] = '\0';
+    enc.f = entries;
+    if (store_crl_foreach(st, ca, partition, (int64_t)this_update, encode_entry, &enc, err) == -1) {
+        jerr_set(err, JERR_INTERNAL, NULL, "CRL entries could not be read");
+        goto out;
+    }
+    if (fflush(entries) != 0 || ferror(entries)) {
+        jerr_set(err, JERR_IO, NULL, "cannot write CRL entries: %s", strerror(errno));
+        goto out;
+    }
+
+    /* The sizes of everything, known before a byte is written (the signature's size is the
+     * signer's modulus size). */
+    int64_t revoked_size = 0;
+    if (enc.count > 0) {
+        /* RFC 5280 §5.1.2.6: when there are no revoked certificates, the list is absent. */
+        revoked_size = constructed_size((int64_t)enc.bytes, V_ASN1_SEQUENCE);
+        if (revoked_size < 0) {
+            jerr_set(err, JERR_TOO_LARGE, NULL, "CRL of %zu entries too large", enc.count);
+            goto out;
+        }
+    }
+    int64_t tbs_content = (int64_t)t.version_len + (int64_t)t.alg_len + t.issuer_len +
+                          t.this_update_len + t.next_update_len + revoked_size + t.exts_len;
+    int64_t tbs_size = constructed_size(tbs_content, V_ASN1_SEQUENCE);
+    int sig_der_len = encode_signature(NULL, signer_signature_size(signer), NULL);
+    if (tbs_size < 0 || sig_der_len <= 0) {
+        jerr_set(err, JERR_TOO_LARGE, NULL, "CRL of %zu entries too large", enc.count);
+        goto out;
+    }
+    int64_t crl_content = tbs_size + (int64_t)t.alg_len + sig_der_len;
+    int64_t crl_size = constructed_size(crl_content, V_ASN1_SEQUENCE);
+    if (crl_size < 0) {
+        jerr_set(err, JERR_TOO_LARGE, NULL, "CRL of %zu entries too large", enc.count);
+        goto out;
+    }
+
+    /* Pass 2: the CRL, front to back. */
+    w.f = open_temp(out_path, ".tmp-", tmp_path, sizeof(tmp_path), &out_buf, err);
+    if (w.f == NULL)
+        goto out;
+    if (fchmod(fileno(w.f), 0644) != 0) {
+        jerr_set(err, JERR_IO, "path", "cannot chmod %s: %s", tmp_path, strerror(errno));
+        goto out;
+    }
+    w.file_hash = EVP_MD_CTX_new();
+    w.tbs_hash = EVP_MD_CTX_new();
+    if (w.file_hash == NULL || EVP_DigestInit_ex(w.file_hash, EVP_sha256(), NULL) != 1 ||
+        w.tbs_hash == NULL || EVP_DigestInit_ex(w.tbs_hash, EVP_sha256(), NULL) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
+        goto out;
+    }
+    /* RFC 5280 §5.1: CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm,
+     * signatureValue } */
+    if (writer_put_header(&w, (int)crl_content, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, err) == -1)
+        goto out;
+    w.tbs = signer_stream_begin(signer, err);
+    if (w.tbs == NULL)
+        goto out;
+    if (writer_put_header(&w, (int)tbs_content, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, err) == -1 ||
+        writer_put(&w, t.version, (size_t)t.version_len, err) == -1 ||
+        writer_put(&w, t.alg, t.alg_len, err) == -1 ||
+        writer_put(&w, t.issuer, (size_t)t.issuer_len, err) == -1 ||
+        writer_put(&w, t.this_update, (size_t)t.this_update_len, err) == -1 ||
+        writer_put(&w, t.next_update, (size_t)t.next_update_len, err) == -1)
+        goto out;
+    if (enc.count > 0) {
+        if (writer_put_header(&w, (int)enc.bytes, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, err) == -1 ||
+            copy_entries(entries, &w, enc.bytes, err) == -1)
+            goto out;
+    }
+    if (writer_put(&w, t.exts, (size_t)t.exts_len, err) == -1)
+        goto out;
+    struct signer_stream *tbs = w.tbs;
+    w.tbs = NULL; /* signer_stream_final frees it */
+    if (signer_stream_final(tbs, &sig, &sig_len, err) == -1)
+        goto out;
+    if (sig_len != signer_signature_size(signer)) {
+        jerr_set(err, JERR_CRYPTO, NULL, "signature has %zu bytes, expected %zu", sig_len,
+                 signer_signature_size(signer));
+        goto out;
+    }
+    if (check_signature(root, w.tbs_hash, sig, sig_len, err) == -1)
+        goto out;
+    if (encode_signature(sig, sig_len, &sig_der) != sig_der_len) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot encode the CRL signature");
+        goto out;
+    }
+    if (writer_put(&w, t.alg, t.alg_len, err) == -1 ||
+        writer_put(&w, sig_der, (size_t)sig_der_len, err) == -1)
+        goto out;
+    if (w.written != (uint64_t)crl_size) {
+        jerr_set(err, JERR_INTERNAL, NULL, "CRL: wrote %llu bytes, computed %lld",
+                 (unsigned long long)w.written, (long long)crl_size);
+        goto out;
+    }
+    if (EVP_DigestFinal_ex(w.file_hash, file_sha256, NULL) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
+        goto out;
+    }
+
+    /* DESIGN §5: durable, then visible in one step. */
+    if (fflush(w.f) != 0 || fsync(fileno(w.f)) != 0) {
+        jerr_set(err, JERR_IO, "path", "cannot write %s: %s", tmp_path, strerror(errno));
+        goto out;
+    }
+    FILE *done = w.f;
+    w.f = NULL;
+    if (fclose(done) != 0) {
+        jerr_set(err, JERR_IO, "path", "cannot close %s: %s", tmp_path, strerror(errno));
+        goto out;
+    }
+    int published = fsutil_publish(tmp_path, out_path, err);
+    tmp_path[0] = '\0'; /* renamed, or removed by fsutil_publish */
+    if (published == -1)
+        goto out;
+
+    if (info != NULL) {
+        info->number = number;
+        info->this_update = this_update;
+        info->next_update = next_update;
+        info->entries = enc.count;
+        info->der_size = (size_t)w.written;
+        memcpy(info->sha256, file_sha256, sizeof(info->sha256));
+    }
+    ret = 0;
+out:
+    signer_stream_free(w.tbs);
+    if (w.f != NULL)
+        fclose(w.f);
+    if (tmp_path[0] != '\0')
+        unlink(tmp_path);
+    EVP_MD_CTX_free(w.file_hash);
+    EVP_MD_CTX_free(w.tbs_hash);
+    if (entries != NULL)
+        fclose(entries);
+    if (entries_path[0] != '\0')
+        unlink(entries_path);
+    OPENSSL_free(entries_buf);
+    OPENSSL_free(out_buf);
+    OPENSSL_free(sig);
+    OPENSSL_free(sig_der);
+    entry_encoder_release(&enc);
+    tbs_fixed_release(&t);
+    return ret;
+}
+
+char *crl_path(const struct jpki_config *cfg, enum ca_kind ca, int partition, char *buf,
+               size_t size)
+{
+    char rel[64];
+    if (partition < 0)
+        snprintf(rel, sizeof(rel), "crl/%s.crl", ca_kind_name(ca));
+    else
+        snprintf(rel, sizeof(rel), "crl/%s/%d.crl", ca_kind_name(ca), partition);
+    return config_path(cfg, rel, buf, size);
+}
+
+/* Builds, publishes and records one CRL of `ca` (partition -1 = the complete CRL). */
+static int publish_one(const struct pki *pki, struct store *st, enum ca_kind ca, int partition,
+                       const char *idp_url, time_t now, time_t next_update, struct jerr *err)
+{
+    char path[PATH_MAX];
+    struct crl_info info;
+    int64_t number = 0;
+
+    if (crl_path(pki_config(pki), ca, partition, path, sizeof(path)) == NULL)
+        return jerr_set(err, JERR_CONFIG, "data_dir", "CRL path too long");
+    if (store_crl_number_next(st, ca, partition, &number, err) == -1)
+        return -1;
+    if (crl_build(st, pki_get0_root(pki, ca), pki_get0_ca_signer(pki, ca), ca, partition, idp_url,
+                  number, now, next_update, path, &info, err) == -1)
+        return -1;
+    return store_crl_published(st, ca, partition, number, (int64_t)now, (int64_t)next_update,
+                               info.der_size, err);
+}
+
+int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
+                struct jerr *err)
+{
+    const struct jpki_config *cfg = pki_config(pki);
+    char dir[PATH_MAX], rel[64], url[4096];
+    int partitions = pki_crl_partitions(pki, ca);
+
+    if (partitions < 1)
+        return jerr_set(err, JERR_CONFIG, "crl.partitions", "CA %s has %d CRL partitions",
+                        ca_kind_name(ca), partitions);
+    if (cfg->crl_next_update_s <= 0)
+        return jerr_set(err, JERR_CONFIG, "crl_next_update_s", "must be positive");
+    time_t next_update = now + (time_t)cfg->crl_next_update_s;
+
+    if (config_path(cfg, "crl", dir, sizeof(dir)) == NULL)
+        return jerr_set(err, JERR_CONFIG, "data_dir", "CRL path too long");
+    if (fsutil_mkdirs(dir, 0755, err) == -1)
+        return -1;
+
+    if (partitions > 1) {
+        snprintf(rel, sizeof(rel), "crl/%s", ca_kind_name(ca));
+        if (config_path(cfg, rel, dir, sizeof(dir)) == NULL)
+            return jerr_set(err, JERR_CONFIG, "data_dir", "CRL path too long");
+        if (fsutil_mkdirs(dir, 0755, err) == -1)
+            return -1;
+        for (int n = 0; n < partitions; n++) {
+            /* DESIGN §5: each partition CRL carries a critical IDP naming its URL, the
+             * URL written into its certificates' CDP. */
+            if (pki_crl_url(pki, ca, n, url, sizeof(url)) == NULL)
+                return jerr_set(err, JERR_CONFIG, "crl_url", "CRL URL too long");
+            if (publish_one(pki, st, ca, n, url, now, next_update, err) == -1)
+                return -1;
+        }
+    }
+
+    /* The complete CRL. With one partition it is that partition's CRL and names its URL;
+     * with more it covers them all and carries no IDP (RFC 5280 §5.2.5 forbids an empty
+     * one). */
+    const char *idp_url = NULL;
+    if (partitions == 1) {
+        if (pki_crl_url(pki, ca, 0, url, sizeof(url)) == NULL)
+            return jerr_set(err, JERR_CONFIG, "crl_url", "CRL URL too long");
+        idp_url = url;
+    }
+    return publish_one(pki, st, ca, -1, idp_url, now, next_update, err);
+}
+
+/* ---- Reading a CRL back (crl_verify_file) ----
+ *
+ * Streaming too, so that `jpkid crl` can check a CRL of millions of entries in flat memory:
+ * a window over the file; each element's tag and length are read by ASN1_get_object, each
+ * value parsed by OpenSSL's d2i_* (one X509_REVOKED at a time), every TBS byte fed to
+ * EVP_DigestVerify as it is consumed. The structure is RFC 5280 §5.1's: what d2i_X509_CRL
+ * accepts for a v2 CRL with nextUpdate, and the file must end with the CertificateList. */
+
+#define CRL_READ_WINDOW_BYTES (1024 * 1024)
+
+struct crl_reader {
+    int fd;
+    unsigned char *buf; /* window: valid bytes buf[start, end) */
+    size_t start, end;
+    uint64_t offset; /* file offset of buf[start] */
+    uint64_t size;   /* file size */
+    EVP_MD_CTX *file_hash;
+    EVP_MD_CTX *tbs_verify; /* while set, consumed bytes are TBS bytes */
+    const char *path;
+};
+
+/* One element: identifier and length octets (hdr bytes) and content (len bytes). */
+struct tlv {
+    int tag;
+    int xclass;
+    bool constructed;
+    size_t hdr;
+    uint64_t len;
+};
+
+/* Makes at least `need` bytes available in the window (fewer only at the end of the file, then
+ * -1). An element larger than the window is refused. */
+static int reader_fill(struct crl_reader *r, size_t need, struct jerr *err)
+{
+    if (r->end - r->start >= need)
+        return 0;
+    if (need > CRL_READ_WINDOW_BYTES)
+        return jerr_set(err, JERR_INVALID, "path", "%s: element of %zu bytes is too large", r->path,
+                        need);
+    memmove(r->buf, r->buf + r->start, r->end - r->start);
+    r->end -= r->start;
+    r->start = 0;
+    while (r->end < need) {
+        ssize_t n = read(r->fd, r->buf + r->end, CRL_READ_WINDOW_BYTES - r->end);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return jerr_set(err, JERR_IO, "path", "cannot read %s: %s", r->path, strerror(errno));
+        if (n == 0)
+            return jerr_set(err, JERR_INVALID, "path", "%s: truncated CRL", r->path);
+        r->end += (size_t)n;
+    }
+    return 0;
+}
+
+static int reader_consume(struct crl_reader *r, size_t n, struct jerr *err)
+{
+    const unsigned char *p = r->buf + r->start;
+    if (EVP_DigestUpdate(r->file_hash, p, n) != 1)
+        return jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash %s", r->path);
+    if (r->tbs_verify != NULL && EVP_DigestVerifyUpdate(r->tbs_verify, p, n) != 1)
+        return jerr_openssl(err, JERR_CRYPTO, "signature", "cannot hash %s", r->path);
+    r->start += n;
+    r->offset += n;
+    return 0;
+}
+
+/* Parses the identifier and length octets at p (avail bytes readable) with ASN1_get_object.
+ * The content may lie beyond avail. Definite lengths only (DER, X.690 §10.1). */
+static int parse_tlv(const unsigned char *p, size_t avail, struct tlv *out)
+{
+    const unsigned char *q = p;
+    long len = 0;
+    int tag = 0, xclass = 0;
+    int ret = ASN1_get_object(&q, &len, &tag, &xclass, (long)avail);
+    /* 0x80 with q advanced only says the content runs past avail: checked by the caller. */
+    if (q == p || (ret & 0x01) != 0 || len < 0)
+        return -1;
+    out->tag = tag;
+    out->xclass = xclass;
+    out->constructed = (ret & V_ASN1_CONSTRUCTED) != 0;
+    out->hdr = (size_t)(q - p);
+    out->len = (uint64_t)len;
+    return 0;
+}
+
+/* Reads the header of the next element, which must end within `limit` bytes of here and be
+ * (tag, xclass, constructed). */
+static int reader_header(struct crl_reader *r, uint64_t limit, int tag, int xclass,
+                         bool constructed, struct tlv *out, const char *what, struct jerr *err)
+{
+    uint64_t left = r->size - r->offset;
+    size_t peek = (size_t)(left < 16 ? left : 16);
+    if (limit == 0 || peek == 0 || reader_fill(r, peek, err) == -1)
+        return jerr_set(err, JERR_INVALID, "path", "%s: truncated at %s", r->path, what);
+    size_t avail = r->end - r->start;
+    if ((uint64_t)avail > limit)
+        avail = (size_t)limit;
+    int rc = parse_tlv(r->buf + r->start, avail, out);
+    ERR_clear_error(); /* ASN1_get_object reports content beyond the window as an error */
+    if (rc == -1 || out->tag != tag || out->xclass != xclass || out->constructed != constructed)
+        return jerr_set(err, JERR_INVALID, "path", "%s: bad %s at offset %llu", r->path, what,
+                        (unsigned long long)r->offset);
+    if (out->len > limit - out->hdr)
+        return jerr_set(err, JERR_INVALID, "path", "%s: %s overruns its container", r->path, what);
+    return 0;
+}
+
+/* Reads a whole element into the window; *der points at it until the next read. */
+static int reader_element(struct crl_reader *r, uint64_t limit, int tag, int xclass,
+                          bool constructed, const unsigned char **der, size_t *der_len,
+                          const char *what, struct jerr *err)
+{
+    struct tlv t;
+    if (reader_header(r, limit, tag, xclass, constructed, &t, what, err) == -1)
+        return -1;
+    if (t.len > CRL_READ_WINDOW_BYTES || reader_fill(r, t.hdr + (size_t)t.len, err) == -1)
+        return jerr_set(err, JERR_INVALID, "path", "%s: %s too large or truncated", r->path, what);
+    *der = r->buf + r->start;
+    *der_len = t.hdr + (size_t)t.len;
+    return 0;
+}
+
+/* The tag of the next element, or -1 when `limit` is 0 or it cannot be read. */
+static int reader_next_tag(struct crl_reader *r, uint64_t limit, int *xclass, struct jerr *err)
+{
+    struct tlv t;
+    uint64_t left = r->size - r->offset;
+    size_t peek = (size_t)(left < 16 ? left : 16);
+    if (limit == 0 || peek == 0 || reader_fill(r, peek, err) == -1)
+        return -1;
+    size_t avail = r->end - r->start;
+    if ((uint64_t)avail > limit)
+        avail = (size_t)limit;
+    int rc = parse_tlv(r->buf + r->start, avail, &t);
+    ERR_clear_error();
+    if (rc == -1)
+        return -1;
+    *xclass = t.xclass;
+    return t.tag;
+}
+
+static int asn1_time_to_time_t(const ASN1_TIME *at, time_t *out)
+{
+    struct tm tm;
+    if (at == NULL || ASN1_TIME_to_tm(at, &tm) != 1)
+        return -1;
+    *out = timegm(&tm);
+    return 0;
+}
+
+/* Reads a Time (RFC 5280 §5.1.2.4) into *out. */
+static int reader_time(struct crl_reader *r, uint64_t limit, time_t *out, const char *what,
+                       struct jerr *err)
+{
+    const unsigned char *der = NULL;
+    size_t len = 0;
+    int xclass = 0;
+    int tag = reader_next_tag(r, limit, &xclass, err);
+    if (xclass != V_ASN1_UNIVERSAL || (tag != V_ASN1_UTCTIME && tag != V_ASN1_GENERALIZEDTIME))
+        return jerr_set(err, JERR_INVALID, what, "%s: %s missing", r->path, what);
+    if (reader_element(r, limit, tag, V_ASN1_UNIVERSAL, false, &der, &len, what, err) == -1)
+        return -1;
+    const unsigned char *p = der;
+    ASN1_TIME *at = d2i_ASN1_TIME(NULL, &p, (long)len);
+    int rc = at != NULL && p == der + len ? asn1_time_to_time_t(at, out) : -1;
+    ASN1_TIME_free(at);
+    if (rc == -1)
+        return jerr_openssl(err, JERR_INVALID, what, "%s: bad %s", r->path, what);
+    return reader_consume(r, len, err);
+}
+
+/* Peeks at the TBSCertList's signature AlgorithmIdentifier (RFC 5280 §5.1.2.2) to start the
+ * signature check before any TBS byte is consumed; *alg is OPENSSL_malloc'd DER. */
+static int peek_tbs_algorithm(struct crl_reader *r, unsigned char **alg, size_t *alg_len,
+                              struct jerr *err)
+{
+    struct tlv tbs, version, algo;
+    size_t avail = r->end - r->start;
+    const unsigned char *p = r->buf + r->start;
+    if (parse_tlv(p, avail, &tbs) == -1 || tbs.hdr >= avail ||
+        parse_tlv(p + tbs.hdr, avail - tbs.hdr, &version) == -1 || version.tag != V_ASN1_INTEGER ||
+        version.xclass != V_ASN1_UNIVERSAL || tbs.hdr + version.hdr + version.len >= avail) {
+        ERR_clear_error();
+        /* RFC 5280 §5.1.2.1: the version field is present in v2 CRLs. */
+        return jerr_set(err, JERR_INVALID, "version", "%s: not a v2 CRL", r->path);
+    }
+    size_t at = tbs.hdr + version.hdr + (size_t)version.len;
+    if (parse_tlv(p + at, avail - at, &algo) == -1 || algo.tag != V_ASN1_SEQUENCE ||
+        algo.hdr + algo.len > avail - at) {
+        ERR_clear_error();
+        return jerr_set(err, JERR_INVALID, "path", "%s: bad signature algorithm", r->path);
+    }
+    *alg_len = algo.hdr + (size_t)algo.len;
+    *alg = OPENSSL_memdup(p + at, *alg_len);
+    if (*alg == NULL)
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    return 0;
+}
+
+/* Starts EVP_DigestVerify with the root's key and the digest the algorithm names. */
+static EVP_MD_CTX *verify_begin(const unsigned char *alg_der, size_t alg_len, X509 *root,
+                                const char *path, struct jerr *err)
+{
+    const unsigned char *p = alg_der;
+    X509_ALGOR *alg = d2i_X509_ALGOR(NULL, &p, (long)alg_len);
+    EVP_MD_CTX *ctx = NULL;
+    int md_nid = NID_undef;
+    const EVP_MD *md = NULL;
+
+    if (alg == NULL || p != alg_der + alg_len ||
+        OBJ_find_sigid_algs(OBJ_obj2nid(alg->algorithm), &md_nid, NULL) != 1 ||
+        (md = EVP_get_digestbynid(md_nid)) == NULL) {
+        jerr_openssl(err, JERR_INVALID, "signature", "%s: unsupported signature algorithm", path);
+        goto out;
+    }
+    EVP_PKEY *key = X509_get0_pubkey(root);
+    ctx = EVP_MD_CTX_new();
+    if (key == NULL || ctx == NULL || EVP_DigestVerifyInit(ctx, NULL, md, NULL, key) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, "signature", "%s: cannot check the signature", path);
+        EVP_MD_CTX_free(ctx);
+        ctx = NULL;
+    }
+out:
+    X509_ALGOR_free(alg);
+    return ctx;
+}
+
+/* Reads the entries of revokedCertificates (`len` bytes), one X509_REVOKED at a time. */
+static int reader_entries(struct crl_reader *r, uint64_t len, size_t *count, struct jerr *err)
+{
+    uint64_t end = r->offset + len;
+    while (r->offset < end) {
+        const unsigned char *der = NULL;
+        size_t der_len = 0;
+        if (reader_element(r, end - r->offset, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, true, &der,
+                           &der_len, "revoked certificate", err) == -1)
+            return -1;
+        const unsigned char *p = der;
+        X509_REVOKED *rev = d2i_X509_REVOKED(NULL, &p, (long)der_len);
+        bool ok = rev != NULL && p == der + der_len;
+        X509_REVOKED_free(rev);
+        if (!ok)
+            return jerr_openssl(err, JERR_INVALID, "path", "%s: bad entry %zu", r->path,
+                                *count + 1);
+        if (reader_consume(r, der_len, err) == -1)
+            return -1;
+        (*count)++;
+    }
+    return 0;
+}
+
+/* crlExtensions [0] EXPLICIT Extensions: the cRLNumber (RFC 5280 §5.2.3) is required. */
+static int reader_crl_exts(struct crl_reader *r, uint64_t limit, int64_t *number, struct jerr *err)
+{
+    const unsigned char *der = NULL;
+    size_t len = 0;
+    X509_EXTENSIONS *exts = NULL;
+    ASN1_INTEGER *n = NULL;
+    struct tlv t;
+    int crit = 0, ret = -1;
+
+    if (reader_element(r, limit, 0, V_ASN1_CONTEXT_SPECIFIC, true, &der, &len, "crlExtensions",
+                       err) == -1)
+        goto out;
+    if (parse_tlv(der, len, &t) == -1) {
+        jerr_set(err, JERR_INVALID, "path", "%s: bad crlExtensions", r->path);
+        goto out;
+    }
+    const unsigned char *p = der + t.hdr;
+    exts = d2i_X509_EXTENSIONS(NULL, &p, (long)t.len);
+    if (exts == NULL || p != der + len) {
+        jerr_openssl(err, JERR_INVALID, "path", "%s: bad crlExtensions", r->path);
+        goto out;
+    }
+    n = X509V3_get_d2i(exts, NID_crl_number, &crit, NULL);
+    if (n == NULL || crit != 0 || ASN1_INTEGER_get_int64(number, n) != 1 || *number < 0) {
+        jerr_openssl(err, JERR_INVALID, "number", "%s: no usable cRLNumber", r->path);
+        goto out;
+    }
+    ret = reader_consume(r, len, err);
+out:
+    ERR_clear_error();
+    ASN1_INTEGER_free(n);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    return ret;
+}
+
+int crl_verify_file(const char *path, X509 *root, struct crl_info *out, struct jerr *err)
+{
+    struct crl_reader r;
+    struct crl_info info;
+    struct tlv crl, tbs, revoked;
+    struct stat sb;
+    unsigned char *tbs_alg = NULL;
+    size_t tbs_alg_len = 0;
+    X509_NAME *issuer = NULL;
+    ASN1_BIT_STRING *sig = NULL;
+    const unsigned char *der = NULL, *p = NULL;
+    size_t len = 0;
+    int xclass = 0, ret = -1;
+
+    memset(&r, 0, sizeof(r));
+    memset(&info, 0, sizeof(info));
+    ERR_clear_error(); /* messages must name our failures, not leftovers */
+    r.path = path;
+    r.fd = open(path, O_RDONLY);
+    if (r.fd == -1 || fstat(r.fd, &sb) != 0) {
+        jerr_set(err, JERR_IO, "path", "cannot open %s: %s", path, strerror(errno));
+        goto out;
+    }
+    r.size = (uint64_t)sb.st_size;
+    r.buf = OPENSSL_malloc(CRL_READ_WINDOW_BYTES);
+    r.file_hash = EVP_MD_CTX_new();
+    if (r.buf == NULL || r.file_hash == NULL ||
+        EVP_DigestInit_ex(r.file_hash, EVP_sha256(), NULL) != 1) {
+        jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+
+    /* RFC 5280 §5.1: CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm,
+     * signatureValue }, the whole file. */
+    if (reader_header(&r, r.size, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, true, &crl, "CertificateList",
+                      err) == -1)
+        goto out;
+    if (crl.hdr + crl.len != r.size) {
+        jerr_set(err, JERR_INVALID, "path", "%s: %llu bytes after the CRL", path,
+                 (unsigned long long)(r.size - crl.hdr - crl.len));
+        goto out;
+    }
+    if (reader_consume(&r, crl.hdr, err) == -1)
+        goto out;
+    if (reader_header(&r, crl.len, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, true, &tbs, "tbsCertList",
+                      err) == -1)
+        goto out;
+    uint64_t tbs_end = r.offset + tbs.hdr + tbs.len;
+    size_t head = (size_t)(tbs.hdr + tbs.len < 4096 ? tbs.hdr + tbs.len : 4096);
+    if (reader_fill(&r, head, err) == -1 ||
+        peek_tbs_algorithm(&r, &tbs_alg, &tbs_alg_len, err) == -1)
+        goto out;
+    r.tbs_verify = verify_begin(tbs_alg, tbs_alg_len, root, path, err);
+    if (r.tbs_verify == NULL || reader_consume(&r, tbs.hdr, err) == -1)
+        goto out;
+
+    /* RFC 5280 §5.1.2.1: version v2 (INTEGER 1). */
+    if (reader_element(&r, tbs_end - r.offset, V_ASN1_INTEGER, V_ASN1_UNIVERSAL, false, &der, &len,
+                       "version", err) == -1)
+        goto out;
+    p = der;
+    ASN1_INTEGER *version = d2i_ASN1_INTEGER(NULL, &p, (long)len);
+    int64_t v = -1;
+    bool v2 =
+        version != NULL && p == der + len && ASN1_INTEGER_get_int64(&v, version) == 1 && v == 1;
+    ASN1_INTEGER_free(version);
+    if (!v2) {
+        jerr_set(err, JERR_INVALID, "version", "%s: not a v2 CRL", path);
+        goto out;
+    }
+    if (reader_consume(&r, len, err) == -1)
+        goto out;
+    /* The signature algorithm, peeked above. */
+    if (reader_consume(&r, tbs_alg_len, err) == -1)
+        goto out;
+    /* RFC 5280 §5.1.2.3: the issuer. */
+    if (reader_element(&r, tbs_end - r.offset, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, true, &der, &len,
+                       "issuer", err) == -1)
+        goto out;
+    p = der;
+    issuer = d2i_X509_NAME(NULL, &p, (long)len);
+    if (issuer == NULL || p != der + len) {
+        jerr_openssl(err, JERR_INVALID, "issuer", "%s: bad issuer name", path);
+        goto out;
+    }
+    if (X509_NAME_cmp(issuer, X509_get_subject_name(root)) != 0) {
+        jerr_set(err, JERR_INVALID, "issuer", "%s: issuer is not the root's subject", path);
+        goto out;
+    }
+    if (reader_consume(&r, len, err) == -1)
+        goto out;
+    /* RFC 5280 §5.1.2.4/5: thisUpdate, and nextUpdate, which conforming CAs include. */
+    if (reader_time(&r, tbs_end - r.offset, &info.this_update, "this_update", err) == -1 ||
+        reader_time(&r, tbs_end - r.offset, &info.next_update, "next_update", err) == -1)
+        goto out;
+    /* RFC 5280 §5.1.2.6: revokedCertificates, absent when empty. */
+    int tag = reader_next_tag(&r, tbs_end - r.offset, &xclass, err);
+    if (tag == V_ASN1_SEQUENCE && xclass == V_ASN1_UNIVERSAL) {
+        if (reader_header(&r, tbs_end - r.offset, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, true, &revoked,
+                          "revokedCertificates", err) == -1 ||
+            reader_consume(&r, revoked.hdr, err) == -1 ||
+            reader_entries(&r, revoked.len, &info.entries, err) == -1)
+            goto out;
+        if (info.entries == 0) {
+            jerr_set(err, JERR_INVALID, "path", "%s: empty revokedCertificates", path);
+            goto out;
+        }
+    }
+    if (r.offset == tbs_end) {
+        jerr_set(err, JERR_INVALID, "number", "%s: no crlExtensions, so no cRLNumber", path);
+        goto out;
+    }
+    if (reader_crl_exts(&r, tbs_end - r.offset, &info.number, err) == -1)
+        goto out;
+    if (r.offset != tbs_end) {
+        jerr_set(err, JERR_INVALID, "path", "%s: unexpected data in tbsCertList", path);
+        goto out;
+    }
+    EVP_MD_CTX *verify = r.tbs_verify;
+    r.tbs_verify = NULL; /* the rest is not signed */
+
+    /* RFC 5280 §5.1.1.2: signatureAlgorithm equals the TBS's signature field. */
+    if (reader_element(&r, r.size - r.offset, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, true, &der, &len,
+                       "signatureAlgorithm", err) == -1 ||
+        len != tbs_alg_len || memcmp(der, tbs_alg, len) != 0) {
+        jerr_set(err, JERR_INVALID, "signature", "%s: signature algorithms differ", path);
+        EVP_MD_CTX_free(verify);
+        goto out;
+    }
+    if (reader_consume(&r, len, err) == -1 ||
+        reader_element(&r, r.size - r.offset, V_ASN1_BIT_STRING, V_ASN1_UNIVERSAL, false, &der,
+                       &len, "signatureValue", err) == -1) {
+        EVP_MD_CTX_free(verify);
+        goto out;
+    }
+    p = der;
+    sig = d2i_ASN1_BIT_STRING(NULL, &p, (long)len);
+    int verified = sig != NULL && p == der + len && (sig->flags & 0x07) == 0 &&
+                   EVP_DigestVerifyFinal(verify, sig->data, (size_t)sig->length) == 1;
+    EVP_MD_CTX_free(verify);
+    if (!verified) {
+        jerr_openssl(err, JERR_CRYPTO, "signature", "%s: signature does not verify", path);
+        goto out;
+    }
+    if (reader_consume(&r, len, err) == -1)
+        goto out;
+    if (r.offset != r.size) {
+        jerr_set(err, JERR_INVALID, "path", "%s: trailing bytes", path);
+        goto out;
+    }
+    info.der_size = (size_t)r.size;
+    if (EVP_DigestFinal_ex(r.file_hash, info.sha256, NULL) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash %s", path);
+        goto out;
+    }
+    if (out != NULL)
+        *out = info;
+    ret = 0;
+out:
+    if (r.fd != -1)
+        close(r.fd);
+    OPENSSL_free(r.buf);
+    EVP_MD_CTX_free(r.file_hash);
+    EVP_MD_CTX_free(r.tbs_verify);
+    OPENSSL_free(tbs_alg);
+    X509_NAME_free(issuer);
+    ASN1_BIT_STRING_free(sig);
+    return ret;
+}

@@ -1,0 +1,63 @@
+/*
+ * crl: builds and publishes the CRLs of a CA (DESIGN §5, RFC 5280 §5) — streaming from the
+ * registry, so a CRL of millions of entries needs neither millions of OpenSSL objects in
+ * memory nor minutes: memory stays flat whatever the entry count. Files are published
+ * atomically (temp file, fsync, rename, fsync of the directory): a reader never sees half a
+ * file. Knows nothing of HTTP; never sees a key (signs through keystore/signer.h).
+ */
+#ifndef JPKI_CA_CRL_H
+#define JPKI_CA_CRL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <openssl/x509.h>
+
+#include "ca/pki.h"
+#include "ca/store.h"
+#include "config/config.h"
+#include "config/jerr.h"
+#include "keystore/signer.h"
+
+/* What was written (crl_build, crl_publish) or read back (crl_verify_file). */
+struct crl_info {
+    int64_t number; /* cRLNumber */
+    time_t this_update;
+    time_t next_update;
+    size_t entries;           /* revokedCertificates entries */
+    size_t der_size;          /* bytes of the file */
+    unsigned char sha256[32]; /* SHA-256 of the file (an ETag) */
+};
+
+/* Builds the CRL of `ca` signed by `signer` for `root` (issuer name, AKI), with the held and
+ * revoked certificates of `partition` (-1 = every partition) not expired at `this_update`,
+ * CRL number `number`, and a critical issuingDistributionPoint naming `idp_url` (NULL = no
+ * IDP); checks the signature with `root`'s key, then writes it to `out_path` atomically
+ * (mode 0644). Fills *info (may be NULL) on success. Returns 0, or -1 with err filled; on
+ * failure `out_path` is untouched and no temp file remains. */
+int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca_kind ca,
+              int partition, const char *idp_url, int64_t number, time_t this_update,
+              time_t next_update, const char *out_path, struct crl_info *info, struct jerr *err);
+
+/* Publishes the CRLs of `ca` as of `now` (nextUpdate = now + crl_next_update_s), each with a
+ * fresh CRL number from the registry, and records them (store_crl_published): the complete
+ * CRL DATA_DIR/crl/<ca>.crl (IDP naming the partition URL when the CA has one partition, no
+ * IDP when it has more) and, with more than one partition, DATA_DIR/crl/<ca>/<n>.crl each
+ * with a critical IDP naming its URL. Creates the directories. Returns 0 or -1. */
+int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
+                struct jerr *err);
+
+/* The file of the CRL of `ca`, `partition` (-1 = the complete CRL) under data_dir, written
+ * into buf. Returns buf, or NULL when it does not fit. */
+char *crl_path(const struct jpki_config *cfg, enum ca_kind ca, int partition, char *buf,
+               size_t size);
+
+/* Reads the CRL at `path` back and checks it: a DER CertificateList ending the file, v2, issued
+ * by `root`'s subject, with nextUpdate and a cRLNumber, every entry a valid X509_REVOKED, the
+ * signature verifying with `root`'s key (and both signature algorithm fields equal). Streams
+ * like crl_build (flat memory, one entry at a time). Fills *out (may be NULL) with what it
+ * read. Returns 0, or -1 with err filled (field "version", "issuer", "next_update", "number",
+ * "signature", or "path" for the structure). */
+int crl_verify_file(const char *path, X509 *root, struct crl_info *out, struct jerr *err);
+
+#endif
