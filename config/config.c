@@ -763,11 +763,13 @@ static int check_url(const char *s, char *why, size_t why_size)
     return 0;
 }
 
+/* Port 0 asks the kernel for any free port (tests, several instances on one host); the
+ * service writes the port it got to DATA_DIR/run/<listener>.port. */
 static int check_port(const char *p, char *why, size_t why_size)
 {
     size_t len = strlen(p);
-    if (!all_digits(p, len) || len > 5 || atoi(p) < 1 || atoi(p) > 65535)
-        return why_set(why, why_size, "port must be a number between 1 and 65535");
+    if (!all_digits(p, len) || len > 5 || atoi(p) > 65535)
+        return why_set(why, why_size, "port must be a number between 0 and 65535");
     return 0;
 }
 

@@ -1,7 +1,193 @@
-/* jpkid: placeholder main, replaced as the foundation lands. */
+/*
+ * jpkid: the CA service program (DESIGN §2).
+ *
+ *   jpkid init         -c FILE [--set k=v ...]   key ceremony: both CAs, OCSP signers, registry
+ *   jpkid serve        -c FILE [--set k=v ...]   the HTTP(S) service
+ *   jpkid crl          -c FILE [--set k=v ...]   publish both CAs' CRLs now, offline
+ *   jpkid audit-verify -c FILE [--set k=v ...]   walk the audit hash chain
+ *
+ * Only main prints and exits; everything below returns errors in a struct jerr.
+ */
+#include <limits.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include "ca/crl.h"
+#include "ca/pki.h"
+#include "ca/store.h"
+#include "config/config.h"
+#include "config/jclock.h"
+#include "responder/cliargs.h"
+#include "responder/service.h"
+
+static void usage(FILE *out)
 {
-    fprintf(stderr, "jpkid: not built yet\n");
+    fprintf(out,
+            "usage: jpkid COMMAND [-c FILE] [--set key.path=value ...]\n"
+            "\n"
+            "commands:\n"
+            "  init          create both CAs (keys, roots, OCSP signers), the registry and the\n"
+            "                first administrator token; refuses an existing instance\n"
+            "  serve         run the service (OCSP, CRLs, CA certificates, operator API)\n"
+            "  crl           publish both CAs' CRLs now and exit\n"
+            "  audit-verify  check the audit log's hash chain; exit 1 at the first broken row\n"
+            "\n"
+            "-c FILE defaults to $JPKI_CONFIG; the CA key passphrase comes from the variable or\n"
+            "file the configuration names (ca_passphrase.env / ca_passphrase.file).\n");
+}
+
+static int fail(const char *cmd, const struct jerr *err)
+{
+    fprintf(stderr, "jpkid %s: %s\n", cmd, err->msg);
+    return 1;
+}
+
+static int cmd_init(const struct cliargs *args)
+{
+    struct jerr err = {0};
+    struct pki_init_result res;
+    char *pass = NULL;
+    int rc = 1;
+    struct jpki_config *cfg = cliargs_load_config(args, &err);
+    if (cfg == NULL)
+        return fail("init", &err);
+    pass = config_read_passphrase(cfg, &err);
+    if (pass == NULL || pki_init(cfg, pass, &res, &err) == -1) {
+        fail("init", &err);
+        goto out;
+    }
+    printf("jpki instance created in %s\n", cfg->data_dir);
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++)
+        printf("%s CA root SHA-256 fingerprint: %s\n", ca_kind_name((enum ca_kind)ca),
+               res.fingerprint[ca]);
+    printf("first administrator token: %s (mode 0600; it can create operator credentials)\n",
+           res.admin_token_path);
+    rc = 0;
+out:
+    config_passphrase_free(pass);
+    config_free(cfg);
+    return rc;
+}
+
+static int cmd_crl(const struct cliargs *args)
+{
+    struct jerr err = {0};
+    struct jpki_config *cfg = NULL;
+    struct store *st = NULL;
+    int rc = 1;
+    struct pki *pki = cliargs_open_pki(args, &cfg, &err);
+    if (pki == NULL)
+        return fail("crl", &err);
+    st = pki_store_open(pki, &err);
+    if (st == NULL)
+        goto out;
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        struct crl_info info;
+        char path[PATH_MAX];
+        /* Read back what was written: the published file must parse and verify. */
+        if (crl_publish(pki, st, (enum ca_kind)ca, jclock_now(), &err) == -1 ||
+            crl_path(cfg, (enum ca_kind)ca, -1, path, sizeof(path)) == NULL ||
+            crl_verify_file(path, pki_get0_root(pki, (enum ca_kind)ca), &info, &err) == -1)
+            goto out;
+        printf("%s CRL #%lld published: %zu entries, %zu bytes\n",
+               ca_kind_name((enum ca_kind)ca), (long long)info.number, info.entries,
+               info.der_size);
+    }
+    rc = 0;
+out:
+    if (rc != 0)
+        fail("crl", &err);
+    store_close(st);
+    pki_free(pki);
+    config_free(cfg);
+    return rc;
+}
+
+static int cmd_audit_verify(const struct cliargs *args)
+{
+    struct jerr err = {0};
+    struct store *st = NULL;
+    char path[PATH_MAX];
+    int64_t bad_seq = 0, rows = 0;
+    int rc = 1;
+    /* Auditors need no key: the registry alone is enough. */
+    struct jpki_config *cfg = cliargs_load_config(args, &err);
+    if (cfg == NULL)
+        return fail("audit-verify", &err);
+    config_path(cfg, "jpki.db", path, sizeof(path));
+    st = store_open(path, false, &err);
+    if (st == NULL) {
+        fail("audit-verify", &err);
+        goto out;
+    }
+    if (store_audit_verify(st, &bad_seq, &rows, &err) == -1) {
+        fprintf(stderr, "jpkid audit-verify: audit chain broken at row %lld: %s\n",
+                (long long)bad_seq, err.msg);
+        goto out;
+    }
+    printf("audit chain intact: %lld rows\n", (long long)rows);
+    rc = 0;
+out:
+    store_close(st);
+    config_free(cfg);
+    return rc;
+}
+
+static int cmd_serve(const struct cliargs *args)
+{
+    struct jerr err = {0};
+    struct jpki_config *cfg = NULL;
+    struct pki *pki = cliargs_open_pki(args, &cfg, &err);
+    if (pki == NULL)
+        return fail("serve", &err);
+    int rc = service_run(cfg, pki, &err) == -1 ? fail("serve", &err) : 0;
+    pki_free(pki);
+    config_free(cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    /* Keys live in this process: no core dumps (they would hold them in the clear). */
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    struct cliargs args;
+    struct jerr err = {0};
+    if (cliargs_parse(argc, argv, 2, &args, &err) == -1) {
+        fprintf(stderr, "jpkid %s: %s\n", cmd, err.msg);
+        return 2;
+    }
+    if (args.help) {
+        usage(stdout);
+        return 0;
+    }
+    if (args.positional_count > 0) {
+        fprintf(stderr, "jpkid %s: unexpected argument '%s'\n", cmd, args.positional[0]);
+        return 2;
+    }
+    if (jclock_init_from_env() == -1) {
+        fprintf(stderr, "jpkid: JPKI_FAKE_NOW is not a time\n");
+        return 2;
+    }
+    if (strcmp(cmd, "init") == 0)
+        return cmd_init(&args);
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(&args);
+    if (strcmp(cmd, "crl") == 0)
+        return cmd_crl(&args);
+    if (strcmp(cmd, "audit-verify") == 0)
+        return cmd_audit_verify(&args);
+    fprintf(stderr, "jpkid: unknown command '%s'\n", cmd);
+    usage(stderr);
     return 2;
 }

@@ -511,9 +511,8 @@ START_TEST(refused_bad_listen)
         const char *addr, *why;
     } bad[] = {
         {"127.0.0.1", "expected host:port or [ipv6]:port"},
-        {"127.0.0.1:0", "port must be a number between 1 and 65535"},
-        {"127.0.0.1:65536", "port must be a number between 1 and 65535"},
-        {"127.0.0.1:http", "port must be a number between 1 and 65535"},
+        {"127.0.0.1:65536", "port must be a number between 0 and 65535"},
+        {"127.0.0.1:http", "port must be a number between 0 and 65535"},
         {"999.1.1.1:80", "not an IPv4 address"},
         {"::1:8080", "bad host (an IPv6 address must be written [addr]:port)"},
         {"[zz]:80", "not an IPv6 address in brackets"},

@@ -1,0 +1,939 @@
+/*
+ * test_server: the HTTP(S) server in-process on 127.0.0.1:0 — routing (exact, longest prefix),
+ * the exact refusals (404, 405 + Allow, 413, 414, libevent's own 400/413), HEAD, work sent to
+ * the pool and answered on the loop, the connection cap, the idle timeout, stop-accepting, and
+ * HTTPS with and without operator client certificates.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "config/limits.h"
+#include "responder/http.h"
+#include "responder/log.h"
+#include "responder/server.h"
+#include "responder/workers.h"
+#include "testutil.h"
+
+/* ---- a raw HTTP client: exact bytes out, exact bytes back ---- */
+
+struct reply {
+    int status;
+    char *raw; /* everything received, NUL-terminated */
+    size_t len;
+    const char *body; /* into raw */
+    size_t body_len;
+};
+
+static void reply_free(struct reply *r)
+{
+    free(r->raw);
+    memset(r, 0, sizeof(*r));
+}
+
+static int connect_port(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((unsigned short)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static void send_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            return; /* the server may close early (limits): what it answered is what counts */
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Reads until EOF (or the 5 s timeout) and parses the status line. */
+static void read_reply(int fd, struct reply *r)
+{
+    size_t cap = 65536;
+    r->raw = malloc(cap + 1);
+    r->len = 0;
+    for (;;) {
+        if (r->len == cap) {
+            cap *= 2;
+            r->raw = realloc(r->raw, cap + 1);
+        }
+        ssize_t n = recv(fd, r->raw + r->len, cap - r->len, 0);
+        if (n <= 0)
+            break;
+        r->len += (size_t)n;
+    }
+    r->raw[r->len] = '\0';
+    r->status = 0;
+    sscanf(r->raw, "HTTP/1.%*d %d", &r->status);
+    char *sep = strstr(r->raw, "\r\n\r\n");
+    r->body = sep != NULL ? sep + 4 : r->raw + r->len;
+    r->body_len = (size_t)(r->raw + r->len - r->body);
+}
+
+static void raw_request(int port, const char *data, size_t len, struct reply *r)
+{
+    int fd = connect_port(port);
+    ck_assert_int_ge(fd, 0);
+    send_all(fd, data, len);
+    read_reply(fd, r);
+    close(fd);
+}
+
+static void get(int port, const char *method, const char *target, struct reply *r)
+{
+    size_t size = strlen(target) + 128;
+    char *req = malloc(size);
+    int n = snprintf(req, size, "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", method,
+                     target);
+    raw_request(port, req, (size_t)n, r);
+    free(req);
+}
+
+/* Value of header `name` in the reply (copied into buf), or NULL. */
+static const char *header(const struct reply *r, const char *name, char *buf, size_t size)
+{
+    size_t nlen = strlen(name);
+    const char *p = strstr(r->raw, "\r\n");
+    while (p != NULL && p < r->body - 2) {
+        p += 2;
+        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            const char *v = p + nlen + 1;
+            while (*v == ' ')
+                v++;
+            const char *end = strstr(v, "\r\n");
+            snprintf(buf, size, "%.*s", (int)(end - v), v);
+            return buf;
+        }
+        p = strstr(p, "\r\n");
+    }
+    return NULL;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void wait_connections(struct server *srv, int want)
+{
+    for (int i = 0; i < 3000 && server_connection_count(srv) != want; i++)
+        sleep_ms(1);
+    ck_assert_int_eq(server_connection_count(srv), want);
+}
+
+/* ---- handlers ---- */
+
+static void echo_handler(const struct server_request *sr, void *arg)
+{
+    json_t *o = json_object();
+    X509 *peer = server_request_peer_cert(sr);
+    char cn[128] = "";
+    (void)arg;
+    if (peer != NULL)
+        X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof(cn));
+    json_object_set_new(o, "path", json_string(sr->path));
+    json_object_set_new(o, "query", sr->query != NULL ? json_string(sr->query) : json_null());
+    json_object_set_new(o, "loop", json_integer(server_loop_index(sr->loop)));
+    json_object_set_new(o, "tls", json_boolean(sr->tls));
+    json_object_set_new(o, "peer", peer != NULL ? json_string(cn) : json_null());
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    http_send_json_text(sr->req, 200, text);
+    free(text);
+    json_decref(o);
+}
+
+static void tag_handler(const struct server_request *sr, void *arg)
+{
+    char body[256];
+    snprintf(body, sizeof(body), "%s:%s", (const char *)arg, sr->path);
+    http_send_bytes(sr->req, 200, "text/plain", body, strlen(body));
+}
+
+struct async_req {
+    struct evhttp_request *req;
+    pthread_t loop_thread, job_thread;
+};
+
+static void async_job(struct worker *self, void *arg)
+{
+    struct async_req *a = arg;
+    (void)self;
+    a->job_thread = pthread_self();
+    sleep_ms(50);
+}
+
+static void async_done(void *arg)
+{
+    struct async_req *a = arg;
+    char body[128];
+    snprintf(body, sizeof(body), "{\"done_on_loop\":%s,\"job_off_loop\":%s}",
+             pthread_equal(pthread_self(), a->loop_thread) ? "true" : "false",
+             pthread_equal(a->job_thread, a->loop_thread) ? "false" : "true");
+    http_send_json_text(a->req, 200, body);
+    free(a);
+}
+
+static void async_handler(const struct server_request *sr, void *arg)
+{
+    struct jerr err = {0};
+    struct async_req *a = calloc(1, sizeof(*a));
+    (void)arg;
+    a->req = sr->req;
+    a->loop_thread = pthread_self();
+    if (server_submit(sr, async_job, async_done, a, &err) == -1) {
+        free(a);
+        http_send_jerr(sr->req, &err);
+    }
+}
+
+static int add(struct server *srv, const char *path, bool prefix, unsigned methods, size_t max_body,
+               server_handler_fn *fn, void *arg)
+{
+    struct jerr err = {0};
+    struct server_route r = {path, prefix, methods, max_body, fn, arg};
+    int rc = server_add_route(srv, &r, &err);
+    ck_assert_msg(rc == 0, "route %s: %s", path, err.msg);
+    return rc;
+}
+
+static struct workers *pool;
+
+static struct server *start_server(const struct server_options *opt)
+{
+    struct jerr err = {0};
+    pool = workers_new(2, 0, NULL, &err);
+    ck_assert_ptr_nonnull(pool);
+    struct server *srv = server_new(opt, pool, &err);
+    ck_assert_msg(srv != NULL, "server_new: %s", err.msg);
+    add(srv, "/echo", false, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, 0, echo_handler, NULL);
+    add(srv, "/p/", true, EVHTTP_REQ_GET | EVHTTP_REQ_POST, 0, tag_handler, "prefix");
+    add(srv, "/p/deeper/", true, EVHTTP_REQ_GET, 0, tag_handler, "deeper");
+    add(srv, "/p/exact", false, EVHTTP_REQ_GET, 0, tag_handler, "exact");
+    add(srv, "/small", false, EVHTTP_REQ_POST, 10, tag_handler, "small");
+    add(srv, "/async", false, EVHTTP_REQ_GET, 0, async_handler, NULL);
+    ck_assert_msg(server_start(srv, &err) == 0, "server_start: %s", err.msg);
+    return srv;
+}
+
+static void stop_server(struct server *srv)
+{
+    server_stop_accepting(srv);
+    server_stop(srv);
+    workers_shutdown(pool);
+    server_free(srv);
+    workers_free(pool);
+    pool = NULL;
+}
+
+/* ---- address parsing and route refusals ---- */
+
+START_TEST(test_parse_address)
+{
+    struct jerr err = {0};
+    struct sockaddr_storage ss;
+    socklen_t len;
+    ck_assert_int_eq(server_parse_address("127.0.0.1:0", "listen.http", &ss, &len, &err), 0);
+    ck_assert_int_eq(ss.ss_family, AF_INET);
+    ck_assert_int_eq(ntohs(((struct sockaddr_in *)&ss)->sin_port), 0);
+    ck_assert_int_eq(server_parse_address("[::1]:8443", "listen.https", &ss, &len, &err), 0);
+    ck_assert_int_eq(ss.ss_family, AF_INET6);
+    ck_assert_int_eq(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 8443);
+    ck_assert_int_eq(server_parse_address(":8080", "listen.http", &ss, &len, &err), 0);
+    ck_assert_int_eq(ss.ss_family, AF_INET);
+    ck_assert_uint_eq(((struct sockaddr_in *)&ss)->sin_addr.s_addr, htonl(INADDR_ANY));
+
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        {"127.0.0.1", "expected host:port"},          {"127.0.0.1:", "port must be 0..65535"},
+        {"127.0.0.1:65536", "port must be 0..65535"}, {"127.0.0.1:-1", "port must be 0..65535"},
+        {"127.0.0.1:80x", "port must be 0..65535"},   {"[::1]8080", "expected [address]:port"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        jerr_clear(&err);
+        ck_assert_int_eq(server_parse_address(bad[i].text, "listen.http", &ss, &len, &err), -1);
+        ck_assert_int_eq(err.code, JERR_CONFIG);
+        ck_assert_str_eq(err.field, "listen.http");
+        ck_assert_str_eq(err.msg, bad[i].msg);
+    }
+}
+END_TEST
+
+START_TEST(test_server_new_refusals)
+{
+    struct jerr err = {0};
+    struct server_options none = {0};
+    ck_assert_ptr_null(server_new(&none, NULL, &err));
+    ck_assert_int_eq(err.code, JERR_CONFIG);
+    ck_assert_str_eq(err.field, "listen.http");
+
+    jerr_clear(&err);
+    struct server_options tls = {.listen_https = "127.0.0.1:0", .tls_key = "/nonexistent"};
+    ck_assert_ptr_null(server_new(&tls, NULL, &err));
+    ck_assert_int_eq(err.code, JERR_CONFIG);
+    ck_assert_str_eq(err.field, "tls.cert");
+
+    jerr_clear(&err);
+    struct server_options missing = {.listen_https = "127.0.0.1:0",
+                                     .tls_cert = "/nonexistent/cert.pem",
+                                     .tls_key = "/nonexistent/key.pem"};
+    ck_assert_ptr_null(server_new(&missing, NULL, &err));
+    ck_assert_int_eq(err.code, JERR_CONFIG);
+    ck_assert_str_eq(err.field, "tls.cert");
+    ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/cert.pem: cannot load the certificate"));
+}
+END_TEST
+
+START_TEST(test_route_refusals)
+{
+    struct jerr err = {0};
+    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1};
+    struct server *srv = server_new(&opt, NULL, &err);
+    ck_assert_ptr_nonnull(srv);
+    struct server_route ok = {"/a", false, EVHTTP_REQ_GET, 0, tag_handler, "a"};
+    ck_assert_int_eq(server_add_route(srv, &ok, &err), 0);
+    ck_assert_int_eq(server_add_route(srv, &ok, &err), -1);
+    ck_assert_int_eq(err.code, JERR_CONFLICT);
+
+    jerr_clear(&err);
+    struct server_route noslash = {"/b", true, EVHTTP_REQ_GET, 0, tag_handler, NULL};
+    ck_assert_int_eq(server_add_route(srv, &noslash, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.msg, "prefix /b must end with '/'");
+
+    jerr_clear(&err);
+    struct server_route nohandler = {"/c", false, EVHTTP_REQ_GET, 0, NULL, NULL};
+    ck_assert_int_eq(server_add_route(srv, &nohandler, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+
+    jerr_clear(&err);
+    struct server_route relative = {"c", false, EVHTTP_REQ_GET, 0, tag_handler, NULL};
+    ck_assert_int_eq(server_add_route(srv, &relative, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+
+    for (int i = 1; i < SERVER_MAX_ROUTES; i++) {
+        char path[32];
+        snprintf(path, sizeof(path), "/r%d", i);
+        struct server_route r = {path, false, EVHTTP_REQ_GET, 0, tag_handler, NULL};
+        ck_assert_int_eq(server_add_route(srv, &r, &err), 0);
+    }
+    jerr_clear(&err);
+    struct server_route one_more = {"/more", false, EVHTTP_REQ_GET, 0, tag_handler, NULL};
+    ck_assert_int_eq(server_add_route(srv, &one_more, &err), -1);
+    ck_assert_int_eq(err.code, JERR_TOO_LARGE);
+
+    ck_assert_int_eq(server_start(srv, &err), 0);
+    jerr_clear(&err);
+    ck_assert_int_eq(server_add_route(srv, &one_more, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    server_stop(srv);
+    server_free(srv);
+}
+END_TEST
+
+/* ---- routing and refusals on the wire ---- */
+
+START_TEST(test_routing)
+{
+    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 2};
+    struct server *srv = start_server(&opt);
+    int port = server_port(srv, false);
+    char buf[256], want[64];
+    struct reply r;
+
+    ck_assert_int_gt(port, 0);
+    snprintf(want, sizeof(want), "127.0.0.1:%d", port);
+    ck_assert_str_eq(server_address(srv, false), want);
+    ck_assert_str_eq(server_address(srv, true), "");
+    ck_assert_int_eq(server_loop_count(srv), 2);
+
+    get(port, "GET", "/echo?x=1&y=%20", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(header(&r, "Content-Type", buf, sizeof(buf)), "application/json");
+    json_t *o = json_loadb(r.body, r.body_len, 0, NULL);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "path")), "/echo");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "query")), "x=1&y=%20");
+    ck_assert(json_is_false(json_object_get(o, "tls")));
+    ck_assert(json_is_null(json_object_get(o, "peer")));
+    json_decref(o);
+    size_t get_len = r.body_len;
+    reply_free(&r);
+
+    /* HEAD: the same headers, Content-Length included, and no body. */
+    get(port, "HEAD", "/echo?x=1&y=%20", &r);
+    ck_assert_int_eq(r.status, 200);
+    snprintf(want, sizeof(want), "%zu", get_len);
+    ck_assert_str_eq(header(&r, "Content-Length", buf, sizeof(buf)), want);
+    ck_assert_uint_eq(r.body_len, 0);
+    reply_free(&r);
+
+    /* Exact beats prefix; the longest prefix wins; a prefix does not match its bare name. */
+    get(port, "GET", "/p/abc", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "prefix:/p/abc");
+    reply_free(&r);
+    get(port, "GET", "/p/deeper/x", &r);
+    ck_assert_str_eq(r.body, "deeper:/p/deeper/x");
+    reply_free(&r);
+    get(port, "GET", "/p/exact", &r);
+    ck_assert_str_eq(r.body, "exact:/p/exact");
+    reply_free(&r);
+    get(port, "GET", "/p/exactly", &r);
+    ck_assert_str_eq(r.body, "prefix:/p/exactly");
+    reply_free(&r);
+    get(port, "GET", "/p/%2e%2e/x", &r); /* raw path handed over, not decoded */
+    ck_assert_str_eq(r.body, "prefix:/p/%2e%2e/x");
+    reply_free(&r);
+
+    get(port, "GET", "/p", &r);
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_str_eq(header(&r, "Content-Type", buf, sizeof(buf)), "application/json");
+    ck_assert_str_eq(r.body, "{\"error\":{\"code\":\"not_found\",\"message\":\"no such resource\","
+                             "\"field\":null}}");
+    reply_free(&r);
+
+    /* 405 with Allow, for a method evhttp knows but the route does not take. */
+    get(port, "DELETE", "/echo", &r);
+    ck_assert_int_eq(r.status, 405);
+    ck_assert_str_eq(header(&r, "Allow", buf, sizeof(buf)), "GET, HEAD");
+    ck_assert_str_eq(r.body, "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"method "
+                             "not allowed; allowed: GET, HEAD\",\"field\":null}}");
+    reply_free(&r);
+    get(port, "OPTIONS", "/p/deeper/x", &r);
+    ck_assert_int_eq(r.status, 405);
+    ck_assert_str_eq(header(&r, "Allow", buf, sizeof(buf)), "GET");
+    reply_free(&r);
+    get(port, "POST", "/p/x", &r);
+    ck_assert_int_eq(r.status, 200);
+    reply_free(&r);
+
+    wait_connections(srv, 0);
+    stop_server(srv);
+}
+END_TEST
+
+START_TEST(test_limits)
+{
+    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1};
+    struct server *srv = start_server(&opt);
+    int port = server_port(srv, false);
+    struct reply r;
+    char *target = malloc(10000);
+
+    /* A target of exactly JPKI_HTTP_MAX_URI_BYTES is routed; one byte more is 414. */
+    target[0] = '/';
+    memset(target + 1, 'a', JPKI_HTTP_MAX_URI_BYTES - 1);
+    target[JPKI_HTTP_MAX_URI_BYTES] = '\0';
+    get(port, "GET", target, &r);
+    ck_assert_int_eq(r.status, 404);
+    reply_free(&r);
+    char *req = malloc(20000);
+    target[JPKI_HTTP_MAX_URI_BYTES] = 'a';
+    target[JPKI_HTTP_MAX_URI_BYTES + 1] = '\0';
+    int n = snprintf(req, 20000, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", target);
+    raw_request(port, req, (size_t)n, &r);
+    ck_assert_int_eq(r.status, 414);
+    ck_assert_str_eq(r.body, "{\"error\":{\"code\":\"uri_too_long\",\"message\":\"request target "
+                             "longer than 4096 bytes\",\"field\":null}}");
+    reply_free(&r);
+
+    /* A request line past the header cap never reaches us: libevent answers 400. */
+    memset(target + 1, 'a', 9000);
+    target[9001] = '\0';
+    n = snprintf(req, 20000, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", target);
+    raw_request(port, req, (size_t)n, &r);
+    ck_assert_int_eq(r.status, 400);
+    reply_free(&r);
+
+    /* Oversized header block: 400 (libevent 2.1). */
+    memset(target, 'x', 9000);
+    target[9000] = '\0';
+    n = snprintf(req, 20000,
+                 "GET /echo HTTP/1.1\r\nHost: t\r\nX-Pad: %s\r\nConnection: close\r\n\r\n", target);
+    raw_request(port, req, (size_t)n, &r);
+    ck_assert_int_eq(r.status, 400);
+    reply_free(&r);
+
+    /* The route's own body cap (10 bytes): 413 JSON; at the cap it passes. */
+    n = snprintf(
+        req, 20000,
+        "POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\nConnection: close\r\n\r\n"
+        "01234567890");
+    raw_request(port, req, (size_t)n, &r);
+    ck_assert_int_eq(r.status, 413);
+    ck_assert_str_eq(r.body,
+                     "{\"error\":{\"code\":\"too_large\",\"message\":\"request body over 10 "
+                     "bytes\",\"field\":null}}");
+    reply_free(&r);
+    n = snprintf(
+        req, 20000,
+        "POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
+        "0123456789");
+    raw_request(port, req, (size_t)n, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "small:/small");
+    reply_free(&r);
+
+    /* Past the server-wide cap (the largest route cap, here the public one): libevent's 413. */
+    n = snprintf(req, 20000,
+                 "POST /p/x HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+                 JPKI_HTTP_MAX_PUBLIC_BODY_BYTES + 1);
+    raw_request(port, req, (size_t)n, &r);
+    ck_assert_int_eq(r.status, 413);
+    reply_free(&r);
+
+    free(target);
+    free(req);
+    stop_server(srv);
+}
+END_TEST
+
+START_TEST(test_async_on_loop)
+{
+    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 2};
+    struct server *srv = start_server(&opt);
+    struct reply r;
+    for (int i = 0; i < 4; i++) {
+        get(server_port(srv, false), "GET", "/async", &r);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(r.body, "{\"done_on_loop\":true,\"job_off_loop\":true}");
+        reply_free(&r);
+    }
+    ck_assert_int_eq(server_inflight(srv), 0);
+    stop_server(srv);
+}
+END_TEST
+
+/* A request waiting on a worker when the server stops is still answered (grace), and the stop
+ * does not free it under the job's feet. */
+START_TEST(test_stop_with_request_in_flight)
+{
+    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1};
+    struct server *srv = start_server(&opt);
+    int fd = connect_port(server_port(srv, false));
+    const char *req = "GET /async HTTP/1.1\r\nHost: t\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    for (int i = 0; i < 1000 && server_inflight(srv) == 0; i++)
+        sleep_ms(1);
+    ck_assert_int_eq(server_inflight(srv), 1);
+    server_stop_accepting(srv);
+    for (int i = 0; i < 2000 && server_inflight(srv) > 0; i++)
+        sleep_ms(1);
+    ck_assert_int_eq(server_inflight(srv), 0);
+    struct reply r;
+    read_reply(fd, &r); /* "Connection: close" while stopping: EOF follows the answer */
+    close(fd);
+    ck_assert_int_eq(r.status, 200);
+    char buf[64];
+    ck_assert_str_eq(header(&r, "Connection", buf, sizeof(buf)), "close");
+    reply_free(&r);
+    stop_server(srv);
+}
+END_TEST
+
+START_TEST(test_stop_accepting)
+{
+    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 2};
+    struct server *srv = start_server(&opt);
+    int port = server_port(srv, false);
+    int keep = connect_port(port);
+    ck_assert_int_ge(keep, 0);
+    wait_connections(srv, 1);
+    server_stop_accepting(srv);
+    ck_assert_int_eq(connect_port(port), -1);
+    ck_assert_int_eq(errno, ECONNREFUSED);
+    /* The connection already open is still served, and told to close. */
+    const char *req = "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n";
+    send_all(keep, req, strlen(req));
+    struct reply r;
+    read_reply(keep, &r);
+    close(keep);
+    ck_assert_int_eq(r.status, 200);
+    char buf[64];
+    ck_assert_str_eq(header(&r, "Connection", buf, sizeof(buf)), "close");
+    reply_free(&r);
+    stop_server(srv);
+}
+END_TEST
+
+/* ---- connection cap and idle timeout ---- */
+
+static bool closed_by_server(int fd, int wait_ms)
+{
+    struct timeval tv = {wait_ms / 1000, (wait_ms % 1000) * 1000};
+    char c;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ssize_t n = recv(fd, &c, 1, 0);
+    return n == 0 || (n == -1 && errno == ECONNRESET);
+}
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_log[512];
+
+static void capture_log(void *arg, enum log_level level, const char *line)
+{
+    (void)arg;
+    (void)level;
+    pthread_mutex_lock(&log_lock);
+    /* Drop the timestamp: "YYYY-MM-DDTHH:MM:SSZ " */
+    snprintf(last_log, sizeof(last_log), "%s", strlen(line) > 21 ? line + 21 : line);
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* Waits (up to 2 s) for `want` to be the last line logged. */
+static bool logged_last(const char *want)
+{
+    for (int i = 0; i < 2000; i++) {
+        pthread_mutex_lock(&log_lock);
+        bool same = strcmp(last_log, want) == 0;
+        pthread_mutex_unlock(&log_lock);
+        if (same)
+            return true;
+        sleep_ms(1);
+    }
+    return false;
+}
+
+START_TEST(test_connection_cap)
+{
+    log_set_sink(capture_log, NULL);
+    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1, .max_connections = 2};
+    struct server *srv = start_server(&opt);
+    int port = server_port(srv, false);
+    int a = connect_port(port), b = connect_port(port);
+    ck_assert_int_ge(a, 0);
+    ck_assert_int_ge(b, 0);
+    wait_connections(srv, 2);
+    /* The third is accepted by the kernel, then closed at once. */
+    int c = connect_port(port);
+    ck_assert_int_ge(c, 0);
+    ck_assert(closed_by_server(c, 2000));
+    close(c);
+    ck_assert(logged_last("WARN connection limit (2) reached: new connections are closed"));
+    wait_connections(srv, 2);
+    /* The two below the cap are still served. */
+    const char *req = "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    send_all(a, req, strlen(req));
+    struct reply r;
+    read_reply(a, &r);
+    ck_assert_int_eq(r.status, 200);
+    reply_free(&r);
+    close(a);
+    wait_connections(srv, 1);
+    /* Room again: a new connection is served. */
+    get(port, "GET", "/echo", &r);
+    ck_assert_int_eq(r.status, 200);
+    reply_free(&r);
+    close(b);
+    wait_connections(srv, 0);
+    stop_server(srv);
+    log_set_sink(NULL, NULL);
+}
+END_TEST
+
+/* Out of descriptors: accept() fails; the loop pauses accepting (one log line) instead of
+ * spinning, and takes the waiting connection once descriptors are back. */
+START_TEST(test_accept_error_pauses)
+{
+    log_set_sink(capture_log, NULL);
+    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1};
+    struct server *srv = start_server(&opt);
+    int port = server_port(srv, false);
+    struct rlimit old, low;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int highest = open("/dev/null", O_RDONLY);
+    close(highest);
+    low = old;
+    low.rlim_cur = (rlim_t)highest + 16;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fillers[64], count = 0, fd;
+    while (count < 64 && (fd = open("/dev/null", O_RDONLY)) != -1)
+        fillers[count++] = fd;
+    ck_assert_int_lt(count, 64);
+    close(fillers[--count]); /* one left: the client's socket takes it */
+    int c = connect_port(port);
+    ck_assert_int_ge(c, 0);
+    ck_assert(
+        logged_last("WARN accept failed (Too many open files): new connections wait 1000 ms"));
+    while (count > 0)
+        close(fillers[--count]);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    /* Accepting resumes after the pause: the waiting connection is served. */
+    const char *req = "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    send_all(c, req, strlen(req));
+    struct reply r;
+    read_reply(c, &r);
+    close(c);
+    ck_assert_int_eq(r.status, 200);
+    reply_free(&r);
+    stop_server(srv);
+    log_set_sink(NULL, NULL);
+}
+END_TEST
+
+START_TEST(test_idle_timeout)
+{
+    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1, .idle_timeout_s = 1};
+    struct server *srv = start_server(&opt);
+    int fd = connect_port(server_port(srv, false));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert(closed_by_server(fd, 4000)); /* silent client: closed, no answer */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double elapsed = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ck_assert_double_ge(elapsed, 0.9);
+    ck_assert_double_lt(elapsed, 3.5);
+    close(fd);
+    wait_connections(srv, 0);
+    stop_server(srv);
+}
+END_TEST
+
+/* ---- HTTPS ---- */
+
+static EVP_PKEY *key_new(void)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    ck_assert_ptr_nonnull(k);
+    return k;
+}
+
+static X509 *cert_new(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, bool ca,
+                      const char *san)
+{
+    X509 *c = X509_new();
+    X509V3_CTX v3;
+    ASN1_INTEGER_set(X509_get_serialNumber(c), (long)(random() & 0xffffff) + 1);
+    X509_set_version(c, 2);
+    X509_gmtime_adj(X509_getm_notBefore(c), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(c), 86400);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(c), "CN", MBSTRING_ASC,
+                               (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(c,
+                         issuer != NULL ? X509_get_subject_name(issuer) : X509_get_subject_name(c));
+    X509_set_pubkey(c, key);
+    X509V3_set_ctx(&v3, issuer != NULL ? issuer : c, c, NULL, NULL, 0);
+    X509_EXTENSION *ext =
+        X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, ca ? "critical,CA:TRUE" : "CA:FALSE");
+    X509_add_ext(c, ext, -1);
+    X509_EXTENSION_free(ext);
+    if (san != NULL) {
+        ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+        X509_add_ext(c, ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    ck_assert_int_gt(X509_sign(c, issuer_key != NULL ? issuer_key : key, EVP_sha256()), 0);
+    return c;
+}
+
+static void write_pem(const char *path, X509 *cert, EVP_PKEY *key)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    if (cert != NULL)
+        PEM_write_X509(f, cert);
+    if (key != NULL)
+        PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
+    fclose(f);
+}
+
+struct tls_files {
+    char dir[4096];
+    char server_cert[4200], server_key[4200], operator_ca[4200];
+    char client_cert[4200], client_key[4200], rogue_cert[4200], rogue_key[4200];
+};
+
+static void make_tls_files(struct tls_files *f)
+{
+    char *dir = testutil_mkdtemp();
+    snprintf(f->dir, sizeof(f->dir), "%s", dir);
+    free(dir);
+    snprintf(f->server_cert, sizeof(f->server_cert), "%s/server.pem", f->dir);
+    snprintf(f->server_key, sizeof(f->server_key), "%s/server.key", f->dir);
+    snprintf(f->operator_ca, sizeof(f->operator_ca), "%s/operator-ca.pem", f->dir);
+    snprintf(f->client_cert, sizeof(f->client_cert), "%s/client.pem", f->dir);
+    snprintf(f->client_key, sizeof(f->client_key), "%s/client.key", f->dir);
+    snprintf(f->rogue_cert, sizeof(f->rogue_cert), "%s/rogue.pem", f->dir);
+    snprintf(f->rogue_key, sizeof(f->rogue_key), "%s/rogue.key", f->dir);
+
+    EVP_PKEY *sk = key_new(), *cak = key_new(), *ck = key_new(), *rk = key_new();
+    X509 *sc = cert_new("127.0.0.1", sk, NULL, NULL, false, "IP:127.0.0.1");
+    X509 *ca = cert_new("Operator CA", cak, NULL, NULL, true, NULL);
+    X509 *cc = cert_new("operator-7", ck, ca, cak, false, NULL);
+    X509 *rc = cert_new("operator-7", rk, NULL, NULL, false, NULL); /* same name, not ours */
+    write_pem(f->server_cert, sc, NULL);
+    write_pem(f->server_key, NULL, sk);
+    write_pem(f->operator_ca, ca, NULL);
+    write_pem(f->client_cert, cc, NULL);
+    write_pem(f->client_key, NULL, ck);
+    write_pem(f->rogue_cert, rc, NULL);
+    write_pem(f->rogue_key, NULL, rk);
+    X509_free(sc);
+    X509_free(ca);
+    X509_free(cc);
+    X509_free(rc);
+    EVP_PKEY_free(sk);
+    EVP_PKEY_free(cak);
+    EVP_PKEY_free(ck);
+    EVP_PKEY_free(rk);
+}
+
+struct curl_body {
+    char data[4096];
+    size_t len;
+};
+
+static size_t curl_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    struct curl_body *b = arg;
+    size_t n = size * nmemb;
+    if (n > sizeof(b->data) - 1 - b->len)
+        n = sizeof(b->data) - 1 - b->len;
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return size * nmemb;
+}
+
+/* GET over HTTPS; returns the curl result and fills status/body. */
+static CURLcode https_get(const struct tls_files *f, int port, const char *cert, const char *key,
+                          long max_tls, long *status, struct curl_body *body)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/echo", port);
+    CURL *c = curl_easy_init();
+    memset(body, 0, sizeof(*body));
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CAINFO, f->server_cert);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
+    if (max_tls != 0)
+        curl_easy_setopt(c, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1 | max_tls);
+    if (cert != NULL) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, key);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    *status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
+START_TEST(test_https)
+{
+    struct tls_files f;
+    make_tls_files(&f);
+    struct server_options opt = {.listen_http = "127.0.0.1:0",
+                                 .listen_https = "127.0.0.1:0",
+                                 .tls_cert = f.server_cert,
+                                 .tls_key = f.server_key,
+                                 .tls_operator_ca = f.operator_ca,
+                                 .loops = 2};
+    struct server *srv = start_server(&opt);
+    int port = server_port(srv, true);
+    long status;
+    struct curl_body body;
+
+    ck_assert_int_gt(port, 0);
+    ck_assert_int_ne(port, server_port(srv, false));
+
+    /* No client certificate: served, no peer. */
+    ck_assert_int_eq(https_get(&f, port, NULL, NULL, 0, &status, &body), CURLE_OK);
+    ck_assert_int_eq(status, 200);
+    ck_assert_ptr_nonnull(strstr(body.data, "\"tls\":true"));
+    ck_assert_ptr_nonnull(strstr(body.data, "\"peer\":null"));
+
+    /* An operator certificate from the operator CA: the handler sees it. */
+    ck_assert_int_eq(https_get(&f, port, f.client_cert, f.client_key, 0, &status, &body), CURLE_OK);
+    ck_assert_int_eq(status, 200);
+    ck_assert_ptr_nonnull(strstr(body.data, "\"peer\":\"operator-7\""));
+
+    /* Same name, another issuer: the connection works, the certificate is not accepted. */
+    ck_assert_int_eq(https_get(&f, port, f.rogue_cert, f.rogue_key, 0, &status, &body), CURLE_OK);
+    ck_assert_int_eq(status, 200);
+    ck_assert_ptr_nonnull(strstr(body.data, "\"peer\":null"));
+
+    /* TLS 1.1 and older: refused. */
+    ck_assert_int_ne(https_get(&f, port, NULL, NULL, CURL_SSLVERSION_MAX_TLSv1_1, &status, &body),
+                     CURLE_OK);
+
+    /* Plain HTTP still answers on its own port, tls false. */
+    struct reply r;
+    get(server_port(srv, false), "GET", "/echo", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"tls\":false"));
+    reply_free(&r);
+
+    wait_connections(srv, 0);
+    stop_server(srv);
+    testutil_rmtree(f.dir);
+}
+END_TEST
+
+static Suite *server_suite(void)
+{
+    Suite *s = suite_create("server");
+    TCase *tc = tcase_create("server");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_parse_address);
+    tcase_add_test(tc, test_server_new_refusals);
+    tcase_add_test(tc, test_route_refusals);
+    tcase_add_test(tc, test_routing);
+    tcase_add_test(tc, test_limits);
+    tcase_add_test(tc, test_async_on_loop);
+    tcase_add_test(tc, test_stop_with_request_in_flight);
+    tcase_add_test(tc, test_stop_accepting);
+    tcase_add_test(tc, test_connection_cap);
+    tcase_add_test(tc, test_accept_error_pauses);
+    tcase_add_test(tc, test_idle_timeout);
+    tcase_add_test(tc, test_https);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = testutil_run(server_suite());
+    curl_global_cleanup();
+    return rc;
+}
