@@ -1,0 +1,831 @@
+/*
+ * test_ctl: the pure parts of jpkictl — the command grammar against the real command table
+ * (missing required options and arguments name what is missing, unknown and repeated options,
+ * globals anywhere, --help skipping the checks), the progress bar's exact text, the batch
+ * counts and summary, API errors in words, sanitizing of outside text, URL/token/path checks,
+ * and the exit codes of a call that cannot reach the service.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <curl/curl.h>
+
+#include "responder/ctl.h"
+#include "responder/ctl_args.h"
+#include "responder/ctl_batch.h"
+#include "responder/ctl_cmds.h"
+#include "responder/ctl_http.h"
+#include "responder/ctl_ops.h"
+#include "responder/ctl_out.h"
+#include "responder/ctl_rp.h"
+#include "testutil.h"
+
+/* Finds the command of argv[1..] and parses the rest, as jpkictl's main does. */
+static int parse_line(int argc, char **argv, struct ctl_args *args, struct jerr *err)
+{
+    int next = 1;
+    const struct ctl_cmd *cmd;
+    if (ctl_args_parse_globals(argc, argv, 1, args, &next, err) == -1)
+        return -1;
+    cmd = ctl_args_find(ctl_cmds, ctl_cmds_count, argc, argv, next, &next, err);
+    if (cmd == NULL)
+        return -1;
+    return ctl_args_parse(cmd, argc, argv, next, args, err);
+}
+
+/* parse_line over the NULL-terminated words after "jpkictl". */
+static int parse_words(struct ctl_args *args, struct jerr *err, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    va_list ap;
+    argv[argc++] = "jpkictl";
+    va_start(ap, err);
+    for (char *w = va_arg(ap, char *); w != NULL && argc < 31; w = va_arg(ap, char *))
+        argv[argc++] = w;
+    va_end(ap);
+    argv[argc] = NULL;
+    return parse_line(argc, argv, args, err);
+}
+
+#define PARSE(args, err, ...) parse_words((args), (err), __VA_ARGS__, (char *)NULL)
+
+/* ---- argument parsing ---- */
+
+START_TEST(test_person_add_complete)
+{
+    struct ctl_args a;
+    struct jerr err = {0};
+    ck_assert_int_eq(PARSE(&a, &err, "person", "add", "--id", "p1", "--name=山田 花子", "--address",
+                           "東京都", "--birth-date", "1990-01-02", "--gender", "female"),
+                     0);
+    ck_assert_ptr_nonnull(a.cmd);
+    ck_assert_str_eq(a.cmd->group, "person");
+    ck_assert_str_eq(a.cmd->name, "add");
+    ck_assert_str_eq(ctl_args_get(&a, "id"), "p1");
+    ck_assert_str_eq(ctl_args_get(&a, "name"), "山田 花子");
+    ck_assert_str_eq(ctl_args_get(&a, "birth-date"), "1990-01-02");
+    ck_assert_str_eq(ctl_args_get(&a, "gender"), "female");
+    ck_assert_ptr_null(ctl_args_get(&a, "url"));
+    ck_assert(!ctl_args_has(&a, "json"));
+    ck_assert(!a.help);
+    ck_assert_uint_eq(a.pos_count, 0);
+}
+END_TEST
+
+START_TEST(test_missing_required_option_named)
+{
+    struct ctl_args a;
+    struct jerr err = {0};
+    ck_assert_int_eq(PARSE(&a, &err, "person", "add", "--id", "p1", "--address", "x",
+                           "--birth-date", "1990-01-02", "--gender", "male"),
+                     -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "option");
+    ck_assert_str_eq(err.msg, "missing required option --name");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "card", "issue", "c1", "--out", "/tmp/x"), -1);
+    ck_assert_str_eq(err.msg, "missing required option --certs");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "cert", "revoke", "0A"), -1);
+    ck_assert_str_eq(err.msg, "missing required option --reason");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "ocsp", "cert.pem"), -1);
+    ck_assert_str_eq(err.msg, "missing required option --issuer");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "operator", "add", "--name", "alice"), -1);
+    ck_assert_str_eq(err.msg, "missing required option --role");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(
+        PARSE(&a, &err, "card", "add", "--id", "c1", "--person", "p1", "--type", "mynumber"), -1);
+    ck_assert_str_eq(err.msg, "missing required option --expiry");
+}
+END_TEST
+
+START_TEST(test_positional_arguments)
+{
+    struct ctl_args a;
+    struct jerr err = {0};
+    ck_assert_int_eq(PARSE(&a, &err, "card", "hold"), -1);
+    ck_assert_str_eq(err.field, "ARGS");
+    ck_assert_str_eq(err.msg, "missing argument ID");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "card", "hold", "c1", "c2"), -1);
+    ck_assert_str_eq(err.field, "ARGS");
+    ck_assert_str_eq(err.msg, "too many arguments (ID)");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "person", "add", "extra", "--id", "p"), -1);
+    ck_assert_str_eq(err.msg, "too many arguments (none expected)");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "crl", "fetch"), -1);
+    ck_assert_str_eq(err.msg, "missing argument sign|auth");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "card", "hold", "c1"), 0);
+    ck_assert_uint_eq(a.pos_count, 1);
+    ck_assert_str_eq(a.pos[0], "c1");
+
+    /* after "--" a leading dash is an argument, not an option */
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "card", "show", "--", "-c1"), 0);
+    ck_assert_str_eq(a.pos[0], "-c1");
+}
+END_TEST
+
+START_TEST(test_option_forms_and_refusals)
+{
+    struct ctl_args a;
+    struct jerr err = {0};
+
+    /* -o short form, flag, inline value */
+    ck_assert_int_eq(
+        PARSE(&a, &err, "crl", "fetch", "sign", "-o", "x.crl", "--list", "--partition=2"), 0);
+    ck_assert_str_eq(ctl_args_get(&a, "out"), "x.crl");
+    ck_assert_str_eq(ctl_args_get(&a, "list"), "");
+    ck_assert(ctl_args_has(&a, "list"));
+    ck_assert_str_eq(ctl_args_get(&a, "partition"), "2");
+    ck_assert_ptr_null(ctl_args_get(&a, "ca"));
+
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "card", "hold", "c1", "--bogus"), -1);
+    ck_assert_str_eq(err.field, "option");
+    ck_assert_str_eq(err.msg, "unknown option --bogus");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "cert", "revoke", "0A", "--reason", "a", "--reason", "b"), -1);
+    ck_assert_str_eq(err.msg, "option --reason given twice");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "cert", "revoke", "0A", "--reason"), -1);
+    ck_assert_str_eq(err.msg, "option --reason needs a value (REASON)");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "crl", "fetch", "sign", "--list=yes"), -1);
+    ck_assert_str_eq(err.msg, "option --list takes no value");
+
+    /* an option of another command is unknown here */
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "card", "hold", "c1", "--reason", "x"), -1);
+    ck_assert_str_eq(err.msg, "unknown option --reason");
+
+    /* control bytes of an unknown option are escaped in the message */
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "card", "hold", "c1", "--a\x1b[2J"), -1);
+    ck_assert_str_eq(err.msg, "unknown option --a\\x1b[2J");
+}
+END_TEST
+
+START_TEST(test_global_options_anywhere)
+{
+    struct ctl_args a;
+    struct jerr err = {0};
+    ck_assert_int_eq(
+        PARSE(&a, &err, "--url", "http://h:1", "card", "hold", "c1", "--json", "--token-file=/t"),
+        0);
+    ck_assert_str_eq(ctl_args_get(&a, "url"), "http://h:1");
+    ck_assert_str_eq(ctl_args_get(&a, "token-file"), "/t");
+    ck_assert(ctl_args_has(&a, "json"));
+
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "--url", "http://a", "card", "hold", "c1", "--url", "x"), -1);
+    ck_assert_str_eq(err.msg, "option --url given twice");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(PARSE(&a, &err, "--nosuch", "card", "hold", "c1"), -1);
+    ck_assert_str_eq(err.msg, "unknown option --nosuch");
+}
+END_TEST
+
+START_TEST(test_help_skips_checks)
+{
+    struct ctl_args a;
+    struct jerr err = {0};
+    ck_assert_int_eq(PARSE(&a, &err, "person", "add", "--help"), 0);
+    ck_assert(a.help);
+    ck_assert_int_eq(PARSE(&a, &err, "card", "hold", "-h"), 0);
+    ck_assert(a.help);
+    ck_assert_int_eq(PARSE(&a, &err, "--help", "ocsp"), 0);
+    ck_assert(a.help);
+    ck_assert_str_eq(a.cmd->group, "ocsp");
+}
+END_TEST
+
+START_TEST(test_find_commands)
+{
+    struct jerr err = {0};
+    int next = 0;
+    char *line1[] = {"jpkictl", "ocsp", "x.pem"};
+    const struct ctl_cmd *c = ctl_args_find(ctl_cmds, ctl_cmds_count, 3, line1, 1, &next, &err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_null(c->name);
+    ck_assert_int_eq(next, 2);
+
+    char *line2[] = {"jpkictl", "card", "release", "c1"};
+    c = ctl_args_find(ctl_cmds, ctl_cmds_count, 4, line2, 1, &next, &err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_str_eq(c->name, "release");
+    ck_assert_int_eq(next, 3);
+
+    char *line3[] = {"jpkictl", "nosuch"};
+    ck_assert_ptr_null(ctl_args_find(ctl_cmds, ctl_cmds_count, 2, line3, 1, &next, &err));
+    ck_assert_str_eq(err.field, "command");
+    ck_assert_str_eq(err.msg, "unknown command 'nosuch'");
+
+    jerr_clear(&err);
+    char *line4[] = {"jpkictl", "card", "burn"};
+    ck_assert_ptr_null(ctl_args_find(ctl_cmds, ctl_cmds_count, 3, line4, 1, &next, &err));
+    ck_assert_str_eq(err.field, "subcommand");
+    ck_assert_str_eq(err.msg, "unknown subcommand 'burn'");
+
+    jerr_clear(&err);
+    char *line5[] = {"jpkictl", "card"};
+    ck_assert_ptr_null(ctl_args_find(ctl_cmds, ctl_cmds_count, 2, line5, 1, &next, &err));
+    ck_assert_str_eq(err.field, "subcommand");
+    ck_assert_str_eq(err.msg, "missing subcommand");
+
+    jerr_clear(&err);
+    char *line6[] = {"jpkictl", "card", "--help"};
+    ck_assert_ptr_null(ctl_args_find(ctl_cmds, ctl_cmds_count, 3, line6, 1, &next, &err));
+    ck_assert_str_eq(err.field, "help");
+
+    jerr_clear(&err);
+    char *line7[] = {"jpkictl", "--url", "http://x", "card", "show", "c1"};
+    struct ctl_args a;
+    ck_assert_int_eq(ctl_args_parse_globals(6, line7, 1, &a, &next, &err), 0);
+    ck_assert_int_eq(next, 3);
+    ck_assert_str_eq(ctl_args_get(&a, "url"), "http://x");
+}
+END_TEST
+
+/* Every row of the table: unique words, a runner, options that fit, a help text that shows
+ * each option and marks the required ones. */
+START_TEST(test_table_and_help)
+{
+    const char *expected[] = {"person add",    "person show",  "person change", "person death",
+                              "card add",      "card show",    "card issue",    "card hold",
+                              "card release",  "card return",  "cert show",     "cert revoke",
+                              "cert expiring", "operator add", "batch submit",  "batch show",
+                              "ocsp",          "crl fetch",    "fingerprints"};
+    size_t n = sizeof(expected) / sizeof(expected[0]);
+    ck_assert_uint_eq(ctl_cmds_count, n);
+    for (size_t i = 0; i < ctl_cmds_count; i++) {
+        char name[64], *text = NULL, usage[96];
+        size_t len = 0;
+        const struct ctl_cmd *c = &ctl_cmds[i];
+        ctl_args_cmd_name(c, name, sizeof(name));
+        ck_assert_str_eq(name, expected[i]);
+        ck_assert_ptr_nonnull(c->run);
+        ck_assert_ptr_nonnull(c->summary);
+        ck_assert_uint_le(c->max_pos, CTL_ARGS_MAX_POS);
+        FILE *f = open_memstream(&text, &len);
+        ck_assert_ptr_nonnull(f);
+        ctl_args_help(c, f);
+        fclose(f);
+        snprintf(usage, sizeof(usage), "usage: jpkictl %s", name);
+        ck_assert_msg(strncmp(text, usage, strlen(usage)) == 0, "%s", text);
+        for (size_t k = 0; c->opts != NULL && c->opts[k].name != NULL; k++) {
+            char opt[64];
+            ck_assert_uint_lt(k, CTL_ARGS_MAX_OPTS);
+            snprintf(opt, sizeof(opt), "--%s", c->opts[k].name);
+            ck_assert_msg(strstr(text, opt) != NULL, "%s lacks %s", name, opt);
+        }
+        ck_assert_ptr_nonnull(strstr(text, "--token-file FILE"));
+        free(text);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ctl_args_help(&ctl_cmds[0], f);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(text, "usage: jpkictl person add --id ID --name NAME --address "
+                                       "ADDRESS --birth-date DATE --gender GENDER\n"));
+    ck_assert_ptr_nonnull(strstr(text, "      --name NAME              full name (UTF-8) "
+                                       "(required)\n"));
+    free(text);
+
+    text = NULL;
+    f = open_memstream(&text, &len);
+    ctl_args_list(ctl_cmds, ctl_cmds_count, "cert", f);
+    fclose(f);
+    ck_assert_str_eq(text, "  cert show SERIAL                 a certificate with its history\n"
+                           "  cert revoke SERIAL               revoke a certificate\n"
+                           "  cert expiring                    good certificates expiring soon\n");
+    free(text);
+}
+END_TEST
+
+START_TEST(test_number)
+{
+    long v = -7;
+    ck_assert_int_eq(ctl_args_number("90", 0, 100, &v), 0);
+    ck_assert_int_eq(v, 90);
+    ck_assert_int_eq(ctl_args_number("0", 0, 100, &v), 0);
+    ck_assert_int_eq(v, 0);
+    ck_assert_int_eq(ctl_args_number("101", 0, 100, &v), -1);
+    ck_assert_int_eq(ctl_args_number("-1", 0, 100, &v), -1);
+    ck_assert_int_eq(ctl_args_number("9x", 0, 100, &v), -1);
+    ck_assert_int_eq(ctl_args_number("", 0, 100, &v), -1);
+    ck_assert_int_eq(ctl_args_number("99999999999999999999", 0, 100, &v), -1);
+    ck_assert_int_eq(v, 0);
+}
+END_TEST
+
+/* ---- progress bar and batch summary ---- */
+
+START_TEST(test_bar_exact)
+{
+    char buf[128];
+    ctl_batch_bar(buf, sizeof(buf), 0, 0, 200, 10);
+    ck_assert_str_eq(buf, "[----------] 0/200 done, 0 failed");
+    ctl_batch_bar(buf, sizeof(buf), 100, 2, 200, 10);
+    ck_assert_str_eq(buf, "[#####-----] 100/200 done, 2 failed");
+    ctl_batch_bar(buf, sizeof(buf), 200, 3, 200, 10);
+    ck_assert_str_eq(buf, "[##########] 200/200 done, 3 failed");
+    /* floor(14 * 123 / 200) = 8 cells */
+    ctl_batch_bar(buf, sizeof(buf), 123, 3, 200, 14);
+    ck_assert_str_eq(buf, "[########------] 123/200 done, 3 failed");
+    /* one row short of the end is not a full bar */
+    ctl_batch_bar(buf, sizeof(buf), 199, 0, 200, 20);
+    ck_assert_str_eq(buf, "[###################-] 199/200 done, 0 failed");
+    ctl_batch_bar(buf, sizeof(buf), 1, 0, 3, 3);
+    ck_assert_str_eq(buf, "[#--] 1/3 done, 0 failed");
+    /* width 40, half */
+    ctl_batch_bar(buf, sizeof(buf), 50, 0, 100, 40);
+    ck_assert_str_eq(buf, "[####################--------------------] 50/100 done, 0 failed");
+}
+END_TEST
+
+START_TEST(test_bar_edges)
+{
+    char buf[128], tiny[8];
+    ctl_batch_bar(buf, sizeof(buf), 0, 0, 0, 5);
+    ck_assert_str_eq(buf, "[#####] 0/0 done, 0 failed");
+    ctl_batch_bar(buf, sizeof(buf), 7, 0, 5, 5);
+    ck_assert_str_eq(buf, "[#####] 7/5 done, 0 failed");
+    ctl_batch_bar(buf, sizeof(buf), 1, 0, 2, 0);
+    ck_assert_str_eq(buf, "[-] 1/2 done, 0 failed");
+    ctl_batch_bar(buf, sizeof(buf), 2, 0, 2, -4);
+    ck_assert_str_eq(buf, "[#] 2/2 done, 0 failed");
+    ctl_batch_bar(tiny, sizeof(tiny), 5, 0, 10, 10);
+    ck_assert_str_eq(tiny, "[#####-");
+    ck_assert_uint_eq(strlen(tiny), sizeof(tiny) - 1);
+}
+END_TEST
+
+START_TEST(test_batch_counts)
+{
+    struct ctl_batch_counts c;
+    json_t *p = json_pack("{s:s, s:i, s:i, s:i, s:i}", "state", "running", "total", 200, "done",
+                          120, "failed", 3, "pending", 77);
+    ck_assert_int_eq(ctl_batch_counts(p, &c), 0);
+    ck_assert_int_eq(c.total, 200);
+    ck_assert_int_eq(c.finished, 123);
+    ck_assert_int_eq(c.failed, 3);
+    ck_assert(!c.done);
+    json_decref(p);
+
+    p = json_pack("{s:s, s:i, s:i, s:i}", "state", "done", "total", 5, "done", 4, "failed", 1);
+    ck_assert_int_eq(ctl_batch_counts(p, &c), 0);
+    ck_assert_int_eq(c.finished, 5);
+    ck_assert(c.done);
+    json_decref(p);
+
+    p = json_pack("{s:s, s:i, s:i}", "state", "done", "done", 4, "failed", 1);
+    ck_assert_int_eq(ctl_batch_counts(p, &c), -1);
+    json_decref(p);
+    p = json_pack("{s:i, s:s, s:i}", "total", 4, "failed", "1", "done", 1);
+    ck_assert_int_eq(ctl_batch_counts(p, &c), -1);
+    json_decref(p);
+    p = json_pack("{s:i, s:i, s:i}", "total", 4, "failed", -1, "done", 1);
+    ck_assert_int_eq(ctl_batch_counts(p, &c), -1);
+    json_decref(p);
+}
+END_TEST
+
+START_TEST(test_batch_content_type)
+{
+    ck_assert_str_eq(ctl_batch_content_type("rows.json", "batch: x", 8), "application/json");
+    ck_assert_str_eq(ctl_batch_content_type("rows.YML", "{}", 2), "application/yaml");
+    ck_assert_str_eq(ctl_batch_content_type("d/rows.yaml", "{}", 2), "application/yaml");
+    ck_assert_str_eq(ctl_batch_content_type("rows", "  \n {\"batch\":1}", 14), "application/json");
+    ck_assert_str_eq(ctl_batch_content_type("rows.txt", "batch: x", 8), "application/yaml");
+    ck_assert_str_eq(ctl_batch_content_type("a.json/rows", "batch: x", 8), "application/yaml");
+    ck_assert_str_eq(ctl_batch_content_type("rows", "", 0), "application/yaml");
+}
+END_TEST
+
+START_TEST(test_batch_summary)
+{
+    json_error_t jerror;
+    json_t *sub = json_loads(
+        "{\"id\":7,\"key\":\"k1\",\"total\":4,\"accepted\":3,\"problems\":"
+        "[{\"row\":2,\"field\":\"rows[1].person.birth_date\",\"message\":\"rows[1].person."
+        "birth_date: not a calendar day\"},{\"row\":5,\"field\":\"rows[4].key\","
+        "\"message\":\"used again\"}]}",
+        0, &jerror);
+    json_t *prog = json_loads(
+        "{\"id\":7,\"key\":\"k1\",\"state\":\"done\",\"total\":3,\"done\":2,\"failed\":1,"
+        "\"pending\":0,\"rows\":[{\"row\":1,\"key\":\"r1\",\"state\":\"done\",\"serials\":[\"0A\"],"
+        "\"error\":null},{\"row\":3,\"key\":\"r3\",\"state\":\"failed\",\"serials\":null,"
+        "\"error\":{\"code\":\"refused\",\"message\":\"card C-3 is a juki card\",\"field\":"
+        "\"card\"}},{\"row\":4,\"key\":\"r4\",\"state\":\"done\",\"serials\":[],\"error\":null}]}",
+        0, &jerror);
+    ck_assert_ptr_nonnull(sub);
+    ck_assert_ptr_nonnull(prog);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_uint_eq(ctl_batch_summary(f, sub, prog), 3);
+    fclose(f);
+    ck_assert_str_eq(text, "batch k1 (id 7): 3 rows, 2 done, 1 failed, 2 refused at submission\n"
+                           "  row 2: rows[1].person.birth_date: not a calendar day\n"
+                           "  row 5: used again (field: rows[4].key)\n"
+                           "  row 3 (key r3): refused: card C-3 is a juki card (field: card)\n");
+    free(text);
+
+    /* all rows good: nothing listed */
+    json_object_set_new(sub, "problems", json_array());
+    json_array_remove(json_object_get(prog, "rows"), 1);
+    text = NULL;
+    f = open_memstream(&text, &len);
+    ck_assert_uint_eq(ctl_batch_summary(f, sub, prog), 0);
+    fclose(f);
+    ck_assert_str_eq(text, "batch k1 (id 7): 3 rows, 2 done, 1 failed, 0 refused at submission\n");
+    free(text);
+    /* batch show: no submission answer */
+    text = NULL;
+    f = open_memstream(&text, &len);
+    ck_assert_uint_eq(ctl_batch_summary(f, NULL, prog), 0);
+    fclose(f);
+    ck_assert_str_eq(text, "batch k1 (id 7): 3 rows, 2 done, 1 failed\n");
+    free(text);
+    json_decref(sub);
+    json_decref(prog);
+}
+END_TEST
+
+/* ---- API errors in words, sanitizing ---- */
+
+START_TEST(test_api_error_words)
+{
+    char line[CTL_OUT_LINE_MAX];
+    const char *body = "{\"error\": {\"code\": \"refused\", \"message\": \"card c1 is already on "
+                       "hold\", \"field\": \"card\"}}";
+    ctl_out_api_error(line, sizeof(line), "card hold", 409, body, strlen(body));
+    ck_assert_str_eq(line, "jpkictl: card hold: 409 refused: card c1 is already on hold "
+                           "(field: card)");
+
+    body = "{\"error\":{\"code\":\"not_found\",\"message\":\"no card x\",\"field\":null}}";
+    ctl_out_api_error(line, sizeof(line), "card show", 404, body, strlen(body));
+    ck_assert_str_eq(line, "jpkictl: card show: 404 not_found: no card x");
+
+    body = "{\"error\":{\"code\":\"invalid\",\"message\":\"m\",\"field\":\"\"}}";
+    ctl_out_api_error(line, sizeof(line), "person add", 400, body, strlen(body));
+    ck_assert_str_eq(line, "jpkictl: person add: 400 invalid: m");
+
+    /* not our JSON error: the status in words */
+    body = "<html>Bad Request</html>";
+    ctl_out_api_error(line, sizeof(line), "ocsp", 400, body, strlen(body));
+    ck_assert_str_eq(line, "jpkictl: ocsp: 400 Bad Request");
+    body = "{\"error\":\"nope\"}";
+    ctl_out_api_error(line, sizeof(line), "ocsp", 503, body, strlen(body));
+    ck_assert_str_eq(line, "jpkictl: ocsp: 503 Service Unavailable");
+    body = "{\"error\":{\"code\":\"x\"}}";
+    ctl_out_api_error(line, sizeof(line), "card show", 500, body, strlen(body));
+    ck_assert_str_eq(line, "jpkictl: card show: 500 Internal Server Error");
+    ctl_out_api_error(line, sizeof(line), "card show", 502, NULL, 0);
+    ck_assert_str_eq(line, "jpkictl: card show: 502 Error");
+
+    /* terminal escapes from the network never reach the terminal */
+    body = "{\"error\":{\"code\":\"refused\",\"message\":\"a\\u001b[2Jb\\u0085\","
+           "\"field\":\"c\\nd\"}}";
+    ctl_out_api_error(line, sizeof(line), "card hold", 409, body, strlen(body));
+    ck_assert_str_eq(line, "jpkictl: card hold: 409 refused: a\\x1B[2Jb\\xC2\\x85 (field: "
+                           "c\\x0Ad)");
+
+    /* UTF-8 text of the service passes unchanged */
+    body = "{\"error\":{\"code\":\"invalid\",\"message\":\"name: 山田 is too long\","
+           "\"field\":\"name\"}}";
+    ctl_out_api_error(line, sizeof(line), "person add", 400, body, strlen(body));
+    ck_assert_str_eq(line, "jpkictl: person add: 400 invalid: name: 山田 is too long "
+                           "(field: name)");
+}
+END_TEST
+
+START_TEST(test_sanitize)
+{
+    char out[64];
+    ctl_out_sanitize(out, sizeof(out), "plain", 5);
+    ck_assert_str_eq(out, "plain");
+    ctl_out_sanitize(out, sizeof(out), "東京\\", strlen("東京\\"));
+    ck_assert_str_eq(out, "東京\\\\");
+    ctl_out_sanitize(out, sizeof(out),
+                     "a\xff"
+                     "b",
+                     3);
+    ck_assert_str_eq(out, "a\\xFFb");
+    /* overlong '/', a surrogate, above U+10FFFF, a cut sequence */
+    ctl_out_sanitize(out, sizeof(out), "\xc0\xaf", 2);
+    ck_assert_str_eq(out, "\\xC0\\xAF");
+    ctl_out_sanitize(out, sizeof(out), "\xed\xa0\x80", 3);
+    ck_assert_str_eq(out, "\\xED\\xA0\\x80");
+    ctl_out_sanitize(out, sizeof(out), "\xf4\x90\x80\x80", 4);
+    ck_assert_str_eq(out, "\\xF4\\x90\\x80\\x80");
+    ctl_out_sanitize(out, sizeof(out), "\xe6\x9d", 2);
+    ck_assert_str_eq(out, "\\xE6\\x9D");
+    ctl_out_sanitize(out, sizeof(out), "\x7f\t", 2);
+    ck_assert_str_eq(out, "\\x7F\\x09");
+    /* an embedded NUL counts as a byte to escape */
+    ctl_out_sanitize(out, sizeof(out), "a\0b", 3);
+    ck_assert_str_eq(out, "a\\x00b");
+    /* cut on a character boundary: 7 bytes of room take two kanji (6), not a third's half */
+    ctl_out_sanitize(out, 8, "東京都", strlen("東京都"));
+    ck_assert_str_eq(out, "東京");
+    ctl_out_sanitize(out, 4, "\x01\x02", 2);
+    ck_assert_str_eq(out, "");
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ctl_out_put(f, "x\x1b]0;title\x07y");
+    ctl_out_put(f, NULL);
+    fclose(f);
+    ck_assert_str_eq(text, "x\\x1B]0;title\\x07y-");
+    free(text);
+}
+END_TEST
+
+START_TEST(test_error_obj_and_list)
+{
+    char out[256];
+    json_t *e = json_pack("{s:s, s:s, s:s}", "code", "invalid", "message", "bad", "field", "f");
+    ctl_out_error_obj(out, sizeof(out), e);
+    ck_assert_str_eq(out, "invalid: bad (field: f)");
+    json_decref(e);
+    ctl_out_error_obj(out, sizeof(out), NULL);
+    ck_assert_str_eq(out, "(no error description)");
+
+    json_t *o = json_pack("{s:[s,s], s:[]}", "held", "0A", "0B", "none");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ctl_out_list(f, o, "held");
+    fputc('|', f);
+    ctl_out_list(f, o, "none");
+    fputc('|', f);
+    ctl_out_list(f, o, "absent");
+    fclose(f);
+    ck_assert_str_eq(text, "0A, 0B|none|none");
+    free(text);
+    json_decref(o);
+}
+END_TEST
+
+/* ---- URLs, paths, tokens, serials, reasons ---- */
+
+START_TEST(test_url_and_path)
+{
+    struct jerr err = {0};
+    ck_assert_int_eq(ctl_http_check_url("http://127.0.0.1:8080", &err), 0);
+    ck_assert_int_eq(ctl_http_check_url("https://jpki.example/", &err), 0);
+    ck_assert_int_eq(ctl_http_check_url("ftp://x", &err), -1);
+    ck_assert_str_eq(err.field, "--url");
+    ck_assert_str_eq(err.msg, "the service URL must start with http:// or https://");
+    jerr_clear(&err);
+    ck_assert_int_eq(ctl_http_check_url("http://", &err), -1);
+    ck_assert_str_eq(err.msg, "the service URL names no host");
+    jerr_clear(&err);
+    ck_assert_int_eq(ctl_http_check_url("http://a b", &err), -1);
+    jerr_clear(&err);
+    ck_assert_int_eq(ctl_http_check_url("http://a\r\nX: y", &err), -1);
+
+    char *e = ctl_http_escape("a b/c?d%é~.-_");
+    ck_assert_str_eq(e, "a%20b%2Fc%3Fd%25%C3%A9~.-_");
+    free(e);
+
+    char path[CTL_PATH_MAX];
+    ck_assert_int_eq(ctl_path(path, sizeof(path), "/v1/cards/", "c/1", "/hold"), 0);
+    ck_assert_str_eq(path, "/v1/cards/c%2F1/hold");
+    ck_assert_int_eq(ctl_path(path, 16, "/v1/cards/", "abcdefgh", NULL), -1);
+
+    struct ctl_http *h = ctl_http_new("http://127.0.0.1:9//", NULL, &err);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_str_eq(ctl_http_base_url(h), "http://127.0.0.1:9");
+    ctl_http_free(h);
+    ctl_http_free(NULL);
+}
+END_TEST
+
+START_TEST(test_token_file)
+{
+    char *dir = testutil_mkdtemp(), path[512];
+    struct jerr err = {0};
+    struct ctl_http *h = ctl_http_new("http://127.0.0.1:9", NULL, &err);
+    ck_assert_ptr_nonnull(h);
+    ck_assert(!ctl_http_has_token(h));
+
+    snprintf(path, sizeof(path), "%s/empty", dir);
+    ck_assert_int_eq(testutil_write_file(path, "\n", 1), 0);
+    ck_assert_int_eq(ctl_http_load_token(h, path, &err), -1);
+    ck_assert_str_eq(err.field, "--token-file");
+    ck_assert(!ctl_http_has_token(h));
+
+    jerr_clear(&err);
+    snprintf(path, sizeof(path), "%s/ctl", dir);
+    ck_assert_int_eq(testutil_write_file(path,
+                                         "ab\x01"
+                                         "cd\n",
+                                         6),
+                     0);
+    ck_assert_int_eq(ctl_http_load_token(h, path, &err), -1);
+    ck_assert_str_eq(err.msg, "the token holds a byte that is not printable ASCII");
+
+    jerr_clear(&err);
+    snprintf(path, sizeof(path), "%s/missing", dir);
+    ck_assert_int_eq(ctl_http_load_token(h, path, &err), -1);
+    ck_assert_str_eq(err.field, "--token-file");
+
+    jerr_clear(&err);
+    snprintf(path, sizeof(path), "%s/good", dir);
+    ck_assert_int_eq(testutil_write_file(path, "  0123abcd \r\nsecond line\n", 25), 0);
+    ck_assert_int_eq(ctl_http_load_token(h, path, &err), 0);
+    ck_assert(ctl_http_has_token(h));
+
+    ctl_http_free(h);
+    testutil_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(test_serial_and_reason)
+{
+    ck_assert(ctl_ops_is_serial("49ABC20F97690BBE643B7CAD9C7A3B0A"));
+    ck_assert(ctl_ops_is_serial("0a"));
+    ck_assert(!ctl_ops_is_serial(""));
+    ck_assert(!ctl_ops_is_serial(NULL));
+    ck_assert(!ctl_ops_is_serial("../x"));
+    ck_assert(!ctl_ops_is_serial("0G"));
+    ck_assert(!ctl_ops_is_serial("00112233445566778899001122334455667788990"));
+
+    ck_assert_str_eq(ctl_rp_reason_name(6), "certificateHold");
+    ck_assert_str_eq(ctl_rp_reason_name(1), "keyCompromise");
+    ck_assert_str_eq(ctl_rp_reason_name(5), "cessationOfOperation");
+    ck_assert_str_eq(ctl_rp_reason_name(10), "aACompromise");
+    ck_assert_str_eq(ctl_rp_reason_name(-1), "unspecified");
+    ck_assert_str_eq(ctl_rp_reason_name(7), "unknown");
+    ck_assert_str_eq(ctl_rp_reason_name(11), "unknown");
+}
+END_TEST
+
+/* ---- exit codes of calls that never reach the API ---- */
+
+/* Runs `cmd` with argv, the streams captured. */
+static int run_cmd(char **argv, int argc, char **out_text, char **err_text)
+{
+    struct ctl_args a;
+    struct jerr err = {0};
+    struct ctl ctl;
+    size_t lo = 0, le = 0;
+    int rc;
+    ck_assert_int_eq(parse_line(argc, argv, &a, &err), 0);
+    FILE *out = open_memstream(out_text, &lo), *errf = open_memstream(err_text, &le);
+    ctl_init(&ctl, &a, out, errf);
+    rc = a.cmd->run(&ctl, &a);
+    ctl_cleanup(&ctl);
+    fclose(out);
+    fclose(errf);
+    return rc;
+}
+
+START_TEST(test_exit_codes)
+{
+    char *out = NULL, *errs = NULL;
+    unsetenv("JPKI_URL");
+    unsetenv("JPKI_TOKEN_FILE");
+
+    char *a1[] = {"jpkictl", "card", "hold", "c1"};
+    ck_assert_int_eq(run_cmd(a1, 4, &out, &errs), CTL_EXIT_USAGE);
+    ck_assert_str_eq(errs, "jpkictl: card hold: no service URL: give --url or set JPKI_URL\n"
+                           "Try 'jpkictl card hold --help'.\n");
+    ck_assert_str_eq(out, "");
+    free(out);
+    free(errs);
+
+    char *a2[] = {"jpkictl", "--url", "http://127.0.0.1:1", "card", "hold", "c1"};
+    ck_assert_int_eq(run_cmd(a2, 6, &out, &errs), CTL_EXIT_USAGE);
+    ck_assert_str_eq(errs, "jpkictl: card hold: no operator token: give --token-file or set "
+                           "JPKI_TOKEN_FILE\nTry 'jpkictl card hold --help'.\n");
+    free(out);
+    free(errs);
+
+    /* the environment stands in for the options */
+    setenv("JPKI_URL", "ftp://127.0.0.1:1", 1);
+    char *a3[] = {"jpkictl", "fingerprints"};
+    ck_assert_int_eq(run_cmd(a3, 2, &out, &errs), CTL_EXIT_USAGE);
+    ck_assert_str_eq(errs, "jpkictl: fingerprints: the service URL must start with http:// or "
+                           "https://\nTry 'jpkictl fingerprints --help'.\n");
+    free(out);
+    free(errs);
+
+    /* nothing listens on port 1: a transport failure, exit 3 */
+    setenv("JPKI_URL", "http://127.0.0.1:1", 1);
+    ck_assert_int_eq(run_cmd(a3, 2, &out, &errs), CTL_EXIT_TRANSPORT);
+    ck_assert_msg(strncmp(errs, "jpkictl: fingerprints: http://127.0.0.1:1: ", 43) == 0, "%s",
+                  errs);
+    ck_assert_str_eq(out, "");
+    free(out);
+    free(errs);
+
+    char *a4[] = {"jpkictl", "cert", "revoke", "../../x", "--reason", "keyCompromise"};
+    ck_assert_int_eq(run_cmd(a4, 6, &out, &errs), CTL_EXIT_USAGE);
+    ck_assert_str_eq(errs, "jpkictl: cert revoke: SERIAL must be 1 to 40 hex digits\n"
+                           "Try 'jpkictl cert revoke --help'.\n");
+    free(out);
+    free(errs);
+
+    char *a5[] = {"jpkictl", "cert", "expiring", "--days", "ninety"};
+    ck_assert_int_eq(run_cmd(a5, 5, &out, &errs), CTL_EXIT_USAGE);
+    ck_assert_str_eq(errs, "jpkictl: cert expiring: --days must be a number of days from 0 to "
+                           "36500\nTry 'jpkictl cert expiring --help'.\n");
+    free(out);
+    free(errs);
+
+    char *a6[] = {"jpkictl", "crl", "fetch", "root"};
+    ck_assert_int_eq(run_cmd(a6, 4, &out, &errs), CTL_EXIT_USAGE);
+    ck_assert_str_eq(errs, "jpkictl: crl fetch: the CA is sign or auth\n"
+                           "Try 'jpkictl crl fetch --help'.\n");
+    free(out);
+    free(errs);
+
+    char *a7[] = {"jpkictl", "person", "change", "p1"};
+    ck_assert_int_eq(run_cmd(a7, 4, &out, &errs), CTL_EXIT_USAGE);
+    ck_assert_str_eq(errs, "jpkictl: person change: give at least one of --name, --address, "
+                           "--birth-date, --gender\nTry 'jpkictl person change --help'.\n");
+    free(out);
+    free(errs);
+
+    /* a certificate file that is not one: a failed check (1), before any request */
+    char *a8[] = {"jpkictl", "ocsp", "/nonexistent/c.pem", "--issuer", "/nonexistent/i.pem"};
+    ck_assert_int_eq(run_cmd(a8, 5, &out, &errs), CTL_EXIT_FAILED);
+    ck_assert_ptr_nonnull(strstr(errs, "jpkictl: ocsp: CERT: "));
+    free(out);
+    free(errs);
+    unsetenv("JPKI_URL");
+}
+END_TEST
+
+static Suite *ctl_suite(void)
+{
+    Suite *s = suite_create("ctl");
+    TCase *tc = tcase_create("args");
+    tcase_add_test(tc, test_person_add_complete);
+    tcase_add_test(tc, test_missing_required_option_named);
+    tcase_add_test(tc, test_positional_arguments);
+    tcase_add_test(tc, test_option_forms_and_refusals);
+    tcase_add_test(tc, test_global_options_anywhere);
+    tcase_add_test(tc, test_help_skips_checks);
+    tcase_add_test(tc, test_find_commands);
+    tcase_add_test(tc, test_table_and_help);
+    tcase_add_test(tc, test_number);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("batch");
+    tcase_add_test(tc, test_bar_exact);
+    tcase_add_test(tc, test_bar_edges);
+    tcase_add_test(tc, test_batch_counts);
+    tcase_add_test(tc, test_batch_content_type);
+    tcase_add_test(tc, test_batch_summary);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("out");
+    tcase_add_test(tc, test_api_error_words);
+    tcase_add_test(tc, test_sanitize);
+    tcase_add_test(tc, test_error_obj_and_list);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("http");
+    tcase_add_test(tc, test_url_and_path);
+    tcase_add_test(tc, test_token_file);
+    tcase_add_test(tc, test_serial_and_reason);
+    tcase_add_test(tc, test_exit_codes);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    int rc;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = testutil_run(ctl_suite());
+    curl_global_cleanup();
+    return rc;
+}
