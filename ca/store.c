@@ -128,6 +128,15 @@ static const char *const migrations[] = {
     "  next_update INTEGER NOT NULL,"
     "  stale INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (serial, certid_hash));",
+    /* 2: operator credentials created through the API (docs/API.md, POST /v1/operators).
+     * A token is stored only as its SHA-256 (hex); role is enum operator_role. */
+    "CREATE TABLE operators ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  role INTEGER NOT NULL CHECK (role IN (0, 1, 2, 3)),"
+    "  token_sha256 TEXT NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL,"
+    "  created_by TEXT NOT NULL,"
+    "  disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)));",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -174,6 +183,10 @@ enum stmt_id {
     S_AUDIT_INSERT,
     S_AUDIT_ALL,
     S_AUDIT_TARGET,
+    S_CARDS_OF_PERSON,
+    S_OPERATOR_INSERT,
+    S_OPERATOR_GET,
+    S_OPERATOR_BY_TOKEN,
     S_COUNT
 };
 
@@ -261,6 +274,14 @@ static const char *const stmt_sql[S_COUNT] = {
                     "FROM events ORDER BY seq",
     [S_AUDIT_TARGET] = "SELECT seq, at, actor, action, target, outcome, detail FROM events "
                        "WHERE target = ?1 ORDER BY seq",
+    [S_CARDS_OF_PERSON] = "SELECT id, person_id, type, expiry, state, prefecture, municipality "
+                          "FROM cards WHERE person_id = ?1 ORDER BY created_at, rowid",
+    [S_OPERATOR_INSERT] = "INSERT INTO operators(name, role, token_sha256, created_at, "
+                          "created_by, disabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_OPERATOR_GET] = "SELECT name, role, token_sha256, created_at, created_by, disabled "
+                       "FROM operators WHERE name = ?1",
+    [S_OPERATOR_BY_TOKEN] = "SELECT name, role, token_sha256, created_at, created_by, disabled "
+                            "FROM operators WHERE token_sha256 = ?1",
 };
 
 /* What this connection knows about the CRL it is building for one CA (see the file comment). */
@@ -680,6 +701,11 @@ void store_close(struct store *st)
         sqlite3_finalize(st->stmts[i]);
     sqlite3_close(st->db);
     free(st);
+}
+
+int store_schema_latest(void)
+{
+    return MIGRATION_COUNT;
 }
 
 int store_schema_version(struct store *st)
@@ -1880,4 +1906,159 @@ int store_audit_foreach_target(struct store *st, const char *target, store_audit
 out:
     stmt_done(s);
     return ret;
+}
+
+/* ---- cards of a person ----------------------------------------------------------------- */
+
+void card_list_free(struct card_list *list)
+{
+    if (list == NULL)
+        return;
+    free(list->items);
+    list->items = NULL;
+    list->count = 0;
+}
+
+int store_cards_of_person(struct store *st, const char *person_id, struct card_list *out,
+                          struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CARDS_OF_PERSON, err);
+    struct card_list list = {0};
+    size_t cap = 0;
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    if (bind_str(s, 1, person_id, JPKI_ID_MAX, "person_id", err) == -1)
+        goto out;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct card c;
+        memset(&c, 0, sizeof(c));
+        if (col_copy(s, 0, c.id, sizeof(c.id), "id", err) == -1 ||
+            col_copy(s, 1, c.person_id, sizeof(c.person_id), "person_id", err) == -1 ||
+            col_copy(s, 3, c.expiry, sizeof(c.expiry), "expiry", err) == -1 ||
+            col_copy(s, 5, c.prefecture, sizeof(c.prefecture), "prefecture", err) == -1 ||
+            col_copy(s, 6, c.municipality, sizeof(c.municipality), "municipality", err) == -1)
+            goto out;
+        c.type = (enum card_type)sqlite3_column_int(s, 2);
+        c.state = (enum card_state)sqlite3_column_int(s, 4);
+        if (list.count == cap) {
+            size_t new_cap = cap == 0 ? 4 : cap * 2;
+            struct card *grown;
+            if (new_cap > SIZE_MAX / sizeof(*grown) ||
+                (grown = realloc(list.items, new_cap * sizeof(*grown))) == NULL) {
+                jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+                goto out;
+            }
+            list.items = grown;
+            cap = new_cap;
+        }
+        list.items[list.count++] = c;
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, "person_id", "list cards");
+        goto out;
+    }
+    *out = list;
+    list = (struct card_list){0};
+    ret = 0;
+out:
+    card_list_free(&list);
+    stmt_done(s);
+    return ret;
+}
+
+/* ---- operators (migration 2) ----------------------------------------------------------- */
+
+static int operator_from_row(sqlite3_stmt *s, struct operator_rec *out, struct jerr *err)
+{
+    struct operator_rec op;
+
+    memset(&op, 0, sizeof(op));
+    if (col_copy(s, 0, op.name, sizeof(op.name), "name", err) == -1 ||
+        col_copy(s, 2, op.token_sha256, sizeof(op.token_sha256), "token_sha256", err) == -1 ||
+        col_copy(s, 4, op.created_by, sizeof(op.created_by), "created_by", err) == -1)
+        return -1;
+    op.role = (enum operator_role)sqlite3_column_int(s, 1);
+    op.created_at = sqlite3_column_int64(s, 3);
+    op.disabled = sqlite3_column_int(s, 5) != 0;
+    *out = op;
+    return 0;
+}
+
+int store_operator_insert(struct store *st, const struct operator_rec *op, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_OPERATOR_INSERT, err);
+    char buf[JPKI_ID_MAX * 4 + 1];
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (bind_fixed(s, 1, op->name, sizeof(op->name), "name", err) == -1 ||
+        bind_fixed(s, 3, op->token_sha256, sizeof(op->token_sha256), "token_sha256", err) == -1 ||
+        bind_fixed(s, 5, op->created_by, sizeof(op->created_by), "created_by", err) == -1)
+        goto out;
+    if (op->role < ROLE_ADMIN || op->role > ROLE_AUDITOR) {
+        jerr_set(err, JERR_INVALID, "role", "unknown operator role %d", (int)op->role);
+        goto out;
+    }
+    sqlite3_bind_int(s, 2, (int)op->role);
+    sqlite3_bind_int64(s, 4, op->created_at != 0 ? op->created_at : (int64_t)jclock_now());
+    sqlite3_bind_int(s, 6, op->disabled ? 1 : 0);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        int rc = sqlite3_extended_errcode(st->db);
+        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+            jerr_set(err, JERR_CONFLICT, "name", "operator %s already exists",
+                     esc(buf, sizeof(buf), op->name));
+        else if (rc == SQLITE_CONSTRAINT_UNIQUE)
+            jerr_set(err, JERR_CONFLICT, "token_sha256", "token already in use");
+        else
+            db_fail(st, rc, err, "name", "insert operator");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+/* One operator by the key bound to ?1 (name or token hash). */
+static int operator_get_by(struct store *st, enum stmt_id id, const char *key, size_t max,
+                           const char *field, struct operator_rec *out, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, id, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    if (bind_str(s, 1, key, max, field, err) == -1)
+        goto out;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        jerr_set(err, JERR_NOT_FOUND, field, "no such operator");
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, field, "get operator");
+        goto out;
+    }
+    ret = operator_from_row(s, out, err);
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_operator_get(struct store *st, const char *name, struct operator_rec *out,
+                       struct jerr *err)
+{
+    return operator_get_by(st, S_OPERATOR_GET, name, JPKI_ID_MAX, "name", out, err);
+}
+
+int store_operator_by_token(struct store *st, const char *token_sha256, struct operator_rec *out,
+                            struct jerr *err)
+{
+    return operator_get_by(st, S_OPERATOR_BY_TOKEN, token_sha256, STORE_TOKEN_SHA256_HEX,
+                           "token_sha256", out, err);
 }

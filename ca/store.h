@@ -27,6 +27,8 @@ struct store;
 struct store *store_open(const char *path, bool create, struct jerr *err);
 void store_close(struct store *st);
 
+/* The schema version this code migrates to; store_schema_version of an open registry. */
+int store_schema_latest(void);
 int store_schema_version(struct store *st);
 
 int store_begin(struct store *st, struct jerr *err);    /* BEGIN IMMEDIATE */
@@ -135,6 +137,34 @@ int store_ocsp_get(struct store *st, const char *serial, int certid_hash, unsign
 typedef int (*store_serial_cb)(void *ctx, const char *serial, enum ca_kind ca);
 int store_ocsp_foreach_due(struct store *st, int64_t refresh_by, const char *after,
                            size_t limit, store_serial_cb cb, void *ctx, struct jerr *err);
+
+/* The cards of a person, oldest first (written only on success). */
+struct card_list {
+    struct card *items;
+    size_t count;
+};
+void card_list_free(struct card_list *list); /* frees items, zeroes the list */
+int store_cards_of_person(struct store *st, const char *person_id, struct card_list *out,
+                          struct jerr *err);
+
+/* Operator credentials created through the API (docs/API.md, POST /v1/operators; migration 2).
+ * A token is never stored: only its SHA-256 as lower-case hex. */
+#define STORE_TOKEN_SHA256_HEX 64
+struct operator_rec {
+    char name[JPKI_ID_MAX + 1];
+    enum operator_role role;
+    char token_sha256[STORE_TOKEN_SHA256_HEX + 1];
+    int64_t created_at; /* 0 on insert = now */
+    char created_by[JPKI_ID_MAX + 1];
+    bool disabled;
+};
+/* JERR_CONFLICT (field "name" or "token_sha256") when the name or the token hash is in use. */
+int store_operator_insert(struct store *st, const struct operator_rec *op, struct jerr *err);
+/* JERR_NOT_FOUND when there is no such operator. */
+int store_operator_get(struct store *st, const char *name, struct operator_rec *out,
+                       struct jerr *err);
+int store_operator_by_token(struct store *st, const char *token_sha256, struct operator_rec *out,
+                            struct jerr *err);
 
 /* Audit log (DESIGN §7): each row holds the hash of the previous one (see ca/audit.h). */
 struct audit_entry {

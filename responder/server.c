@@ -425,15 +425,17 @@ static void dispatch_cb(struct evhttp_request *req, void *arg)
         http_send_error(req, 404, "not_found", NULL, "no such resource");
         return;
     }
-    enum evhttp_cmd_type method = evhttp_request_get_command(req);
-    if ((route->methods & (unsigned)method) == 0) {
-        http_send_method_not_allowed(req, route->methods);
-        return;
-    }
+    /* The body cap first: libevent's own cap is the largest of any route (2.1 has no
+     * per-route cap), so an oversized body to a small route must still get its 413. */
     size_t body = evbuffer_get_length(evhttp_request_get_input_buffer(req));
     if (body > route_body_cap(route)) {
         http_send_error(req, 413, "too_large", NULL, "request body over %zu bytes",
                         route_body_cap(route));
+        return;
+    }
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    if ((route->methods & (unsigned)method) == 0) {
+        http_send_method_not_allowed(req, route->methods);
         return;
     }
     struct server_request sr = {

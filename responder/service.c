@@ -24,8 +24,10 @@
 #include "ca/store.h"
 #include "config/fsutil.h"
 #include "config/jclock.h"
+#include "responder/api.h"
 #include "responder/crlcache.h"
 #include "responder/log.h"
+#include "responder/ocsp_http.h"
 #include "responder/public.h"
 #include "responder/server.h"
 #include "responder/workers.h"
@@ -39,6 +41,8 @@ struct service {
     struct workers *workers;
     struct server *server;
     struct public *pub;
+    struct api *api;
+    struct ocsp_http *ocsp;
     struct event_base *control;
     struct workers_loop *control_work;
     struct event *sigterm, *sigint, *crl_timer, *crl_first, *drain;
@@ -324,6 +328,13 @@ static int start(struct service *svc, struct jerr *err)
     svc->pub = public_new(svc->pki, server_loop_count(svc->server), err);
     if (svc->pub == NULL || public_register(svc->pub, svc->server, err) == -1)
         return -1;
+    svc->api = api_new(svc->pki, err); /* the operator API, /v1 (docs/API.md) */
+    if (svc->api == NULL || api_register(svc->api, svc->server, err) == -1)
+        return -1;
+    svc->ocsp = ocsp_http_new(svc->pki, err); /* /ocsp… and its pre-signed responses */
+    if (svc->ocsp == NULL || ocsp_http_register(svc->ocsp, svc->server, err) == -1)
+        return -1;
+    api_set_ocsp(svc->api, svc->ocsp); /* status changes of API calls reach OCSP at once */
     /* Stale run files of an earlier run must not point tests at a dead port. */
     for (int s = 0; s < 2; s++) {
         if (config_path(cfg, s == 0 ? "run/http.port" : "run/https.port", svc->run_file[s],
@@ -343,7 +354,9 @@ static int start(struct service *svc, struct jerr *err)
         if (server_port(svc->server, s == 1) > 0 &&
             write_run_file(svc, s, server_port(svc->server, s == 1), err) == -1)
             return -1;
-    return control_setup(svc, err);
+    if (control_setup(svc, err) == -1)
+        return -1;
+    return ocsp_http_start(svc->ocsp, svc->control, svc->control_work, err); /* its refresher */
 }
 
 static void teardown(struct service *svc)
@@ -357,6 +370,8 @@ static void teardown(struct service *svc)
     workers_detach(svc->control_work); /* the CRL duty's completion, if one is due */
     server_free(svc->server);          /* answers still due, then every connection closed */
     public_free(svc->pub);
+    api_free(svc->api);
+    ocsp_http_free(svc->ocsp); /* after workers_detach, before event_base_free */
     struct event *events[] = {svc->sigterm, svc->sigint, svc->crl_timer, svc->crl_first,
                               svc->drain};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)

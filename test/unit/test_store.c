@@ -180,22 +180,22 @@ START_TEST(test_open_create_reopen)
     struct jerr err = {0};
     struct stat sb;
 
-    ck_assert_int_eq(store_schema_version(st), 1);
+    ck_assert_int_eq(store_schema_version(st), store_schema_latest());
     ck_assert_int_eq(stat(path, &sb), 0);
     ck_assert_int_eq(sb.st_mode & 0777, 0600); /* personal data: owner only */
     store_close(st);
 
     st = store_open(path, false, &err);
     ck_assert_msg(st != NULL, "%s", err.msg);
-    ck_assert_int_eq(store_schema_version(st), 1);
+    ck_assert_int_eq(store_schema_version(st), store_schema_latest());
     store_close(st);
     st = store_open(path, true, &err); /* create on an existing registry changes nothing */
     ck_assert_msg(st != NULL, "%s", err.msg);
-    ck_assert_int_eq(store_schema_version(st), 1);
+    ck_assert_int_eq(store_schema_version(st), store_schema_latest());
 
     sqlite3 *db = raw_open();
-    ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM schema_version"), 1);
-    ck_assert_int_eq(raw_int(db, "SELECT max(version) FROM schema_version"), 1);
+    ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM schema_version"), store_schema_latest());
+    ck_assert_int_eq(raw_int(db, "SELECT max(version) FROM schema_version"), store_schema_latest());
     ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM crl_state"), 2);
     sqlite3_close(db);
 }
