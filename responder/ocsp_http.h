@@ -1,0 +1,89 @@
+/*
+ * ocsp_http: the OCSP endpoints of jpkid serve (DESIGN §5, RFC 6960 with the RFC 5019
+ * profile):
+ *
+ *   POST /ocsp, /ocsp/                 application/ocsp-request body, any of our two CAs
+ *   GET|HEAD /ocsp/{base64}            RFC 6960 Appendix A.1: URL-encoded base64 of the DER
+ *   POST /ocsp/sign, /ocsp/auth        the same, accepting only that CA's CertIDs
+ *   GET|HEAD /ocsp/sign/{base64}, /ocsp/auth/{base64}
+ *
+ * (A DER request starts with 0x30, so its base64 starts with 'M': "sign/" and "auth/" never
+ * collide with the general GET form.)
+ *
+ * Every answer is HTTP 200 application/ocsp-response, errors included (RFC 6960 §4.2.1):
+ * malformedRequest for anything that is not a valid request (garbage, truncated or trailing
+ * DER, an empty body, a POST without Content-Type application/ocsp-request, bad base64, an
+ * unsupported CertID hash, a nonce outside 1..32 octets), unauthorized for a CertID of an
+ * issuer that is not ours (or of the other CA on a per-CA path, or CertIDs of two issuers in
+ * one request: see ocsp_answer.h), tryLater when the registry is unavailable or too many
+ * signatures are in flight, internalError for a failure of ours. What libevent or the server
+ * refuses before us keeps its own answer (413 for a body over the cap, 405 for a method).
+ *
+ * The hot path: a request of one CertID without a nonce is looked up in the pre-signed cache
+ * (presign.h) and answered on the event loop — no worker, no SQLite, no lock held beyond a
+ * shard probe, the response bytes added to the reply by reference. Anything else (a miss, a
+ * nonce, several CertIDs) is answered on a worker (ocsp_answer_request) with at most
+ * ocsp_max_inflight_signs such requests in flight over the whole process: beyond it, tryLater
+ * at once rather than a queue without bound.
+ *
+ * GET answers carry the RFC 5019 §6.2 caching headers: Cache-Control "max-age=<nextUpdate −
+ * now>, public, no-transform, must-revalidate", ETag (SHA-256 of the bytes), Last-Modified
+ * (thisUpdate) and Expires (nextUpdate), and are 304 on a matching If-None-Match. A response
+ * with a nonce, and an error, is "Cache-Control: no-store". POST answers carry no caching
+ * headers (RFC 5019 §5: POST responses are not cached).
+ *
+ * Pre-signed responses are refreshed in the background (ocsp_refresh.h) from the service's
+ * control loop; a status change made in this process can be announced with
+ * ocsp_http_cert_changed, one made by another process is found by polling.
+ */
+#ifndef JPKI_OCSP_HTTP_H
+#define JPKI_OCSP_HTTP_H
+
+#include <stdbool.h>
+
+#include "ca/pki.h"
+#include "config/jerr.h"
+#include "responder/server.h"
+#include "responder/workers.h"
+
+struct event_base;
+
+/* Pre-signed responses kept in memory at most (~1.3 KB each with a 2048-bit signer: ~90 MB).
+ * The registry keeps them all; memory keeps those asked for. */
+#define OCSP_HTTP_CACHE_ENTRIES (64 * 1024)
+
+struct ocsp_http;
+
+/* Prepares the OCSP endpoints of `pki` (borrowed; it must outlive the result). Returns NULL
+ * with err filled. */
+struct ocsp_http *ocsp_http_new(const struct pki *pki, struct jerr *err);
+
+/* Registers the routes on `srv` (before server_start). Returns 0 or -1. */
+int ocsp_http_register(struct ocsp_http *o, struct server *srv, struct jerr *err);
+
+/* Starts the refresher on `base` (the control loop, not yet dispatching), its jobs sent to
+ * the pool through `loop` (attached to `base`). Returns 0 or -1. */
+int ocsp_http_start(struct ocsp_http *o, struct event_base *base, struct workers_loop *loop,
+                    struct jerr *err);
+
+/* A certificate's status changed in this process (committed): its cached responses are
+ * dropped at once and the refresher runs now. Thread-safe. */
+void ocsp_http_cert_changed(struct ocsp_http *o, const char *serial);
+
+/* Something may have changed (several certificates, or unknown which): the refresher runs
+ * now. Thread-safe. */
+void ocsp_http_kick(struct ocsp_http *o);
+
+/* Frees after server_free and workers_detach of the refresher's loop, before that loop's
+ * event_base_free. NULL is a no-op. */
+void ocsp_http_free(struct ocsp_http *o);
+
+/* True when a Content-Type header value is application/ocsp-request (RFC 6960 Appendix A.1;
+ * case-insensitive, parameters allowed). */
+bool ocsp_http_is_request_type(const char *content_type);
+
+/* Splits the path below "/ocsp/" (`rest`): sets *only_ca (-1 = any CA, else the per-CA path's)
+ * and *component (the GET request component, "" when there is none). */
+void ocsp_http_split_path(const char *rest, int *only_ca, const char **component);
+
+#endif
