@@ -815,7 +815,8 @@ char *crl_path(const struct jpki_config *cfg, enum ca_kind ca, int partition, ch
 
 /* Builds, publishes and records one CRL of `ca` (partition -1 = the complete CRL). */
 static int publish_one(const struct pki *pki, struct store *st, enum ca_kind ca, int partition,
-                       const char *idp_url, time_t now, time_t next_update, struct jerr *err)
+                       const char *idp_url, time_t now, time_t next_update,
+                       struct crl_info *out, struct jerr *err)
 {
     char path[PATH_MAX];
     struct crl_info info;
@@ -828,12 +829,16 @@ static int publish_one(const struct pki *pki, struct store *st, enum ca_kind ca,
     if (crl_build(st, pki_get0_root(pki, ca), pki_get0_ca_signer(pki, ca), ca, partition, idp_url,
                   number, now, next_update, path, &info, err) == -1)
         return -1;
-    return store_crl_published(st, ca, partition, number, (int64_t)now, (int64_t)next_update,
-                               info.der_size, err);
+    if (store_crl_published(st, ca, partition, number, (int64_t)now, (int64_t)next_update,
+                            info.der_size, err) == -1)
+        return -1;
+    if (out != NULL)
+        *out = info;
+    return 0;
 }
 
 int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
-                struct jerr *err)
+                struct crl_info *complete, struct jerr *err)
 {
     const struct jpki_config *cfg = pki_config(pki);
     char dir[PATH_MAX], rel[64], url[4096];
@@ -862,7 +867,7 @@ int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t
              * URL written into its certificates' CDP. */
             if (pki_crl_url(pki, ca, n, url, sizeof(url)) == NULL)
                 return jerr_set(err, JERR_CONFIG, "crl_url", "CRL URL too long");
-            if (publish_one(pki, st, ca, n, url, now, next_update, err) == -1)
+            if (publish_one(pki, st, ca, n, url, now, next_update, NULL, err) == -1)
                 return -1;
         }
     }
@@ -876,7 +881,7 @@ int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t
             return jerr_set(err, JERR_CONFIG, "crl_url", "CRL URL too long");
         idp_url = url;
     }
-    return publish_one(pki, st, ca, -1, idp_url, now, next_update, err);
+    return publish_one(pki, st, ca, -1, idp_url, now, next_update, complete, err);
 }
 
 /* ---- Reading a CRL back (crl_verify_file) ----

@@ -45,7 +45,7 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
  * IDP when it has more) and, with more than one partition, DATA_DIR/crl/<ca>/<n>.crl each
  * with a critical IDP naming its URL. Creates the directories. Returns 0 or -1. */
 int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
-                struct jerr *err);
+                struct crl_info *complete, struct jerr *err);
 
 /* The file of the CRL of `ca`, `partition` (-1 = the complete CRL) under data_dir, written
  * into buf. Returns buf, or NULL when it does not fit. */

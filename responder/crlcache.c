@@ -359,3 +359,28 @@ out:
     pthread_mutex_unlock(&s->lock);
     return snap;
 }
+
+int crlcache_file_times(const char *path, time_t *this_update, time_t *next_update,
+                        struct jerr *err)
+{
+    unsigned char head[CRLCACHE_HEAD_BYTES];
+    struct stat st;
+    int rc = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1)
+        return jerr_set(err, errno == ENOENT ? JERR_NOT_FOUND : JERR_IO, NULL, "%s: %s", path,
+                        strerror(errno));
+    if (fstat(fd, &st) == -1 || st.st_size <= 0) {
+        jerr_set(err, JERR_INVALID, NULL, "%s: empty", path);
+        goto out;
+    }
+    size_t want = (size_t)st.st_size < sizeof(head) ? (size_t)st.st_size : sizeof(head);
+    if (pread(fd, head, want, 0) != (ssize_t)want) {
+        jerr_set(err, JERR_IO, NULL, "%s: short read", path);
+        goto out;
+    }
+    rc = crlcache_read_times(head, want, (size_t)st.st_size, this_update, next_update, err);
+out:
+    close(fd);
+    return rc;
+}

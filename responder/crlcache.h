@@ -63,6 +63,11 @@ int crlcache_add_body(const struct crlcache_snapshot *snap, struct evbuffer *out
 int crlcache_read_times(const unsigned char *head, size_t head_len, size_t total_len,
                         time_t *this_update, time_t *next_update, struct jerr *err);
 
+/* thisUpdate and nextUpdate of the CRL file at `path`, read from its head only (cheap at any
+ * size). Returns 0, or -1 with err (JERR_NOT_FOUND when missing, JERR_INVALID when damaged). */
+int crlcache_file_times(const char *path, time_t *this_update, time_t *next_update,
+                        struct jerr *err);
+
 /* A table of `slots` files. Returns NULL with err filled. */
 struct crlcache *crlcache_new(size_t slots, struct jerr *err);
 void crlcache_free(struct crlcache *cache);

@@ -91,6 +91,23 @@ static const char *scalar_text(const json_t *v, char *buf, size_t size)
     return NULL;
 }
 
+/* Is row `row` (a progress row's "row") one of the submission's problems? The service records
+ * a row refused at submission as a failed row too (docs/API.md): it is listed once. */
+static bool is_problem_row(const json_t *problems, const json_t *row)
+{
+    size_t i;
+    const json_t *v;
+    if (!json_is_integer(row))
+        return false;
+    json_array_foreach(problems, i, v)
+    {
+        const json_t *n = json_object_get(v, "row");
+        if (json_is_integer(n) && json_integer_value(n) == json_integer_value(row))
+            return true;
+    }
+    return false;
+}
+
 size_t ctl_batch_summary(FILE *f, const json_t *submitted, const json_t *progress)
 {
     const json_t *problems = json_object_get(submitted, "problems");
@@ -137,6 +154,8 @@ size_t ctl_batch_summary(FILE *f, const json_t *submitted, const json_t *progres
         const char *state = ctl_out_str(v, "state");
         if (!json_is_object(error) && (state == NULL || strcmp(state, "failed") != 0))
             continue;
+        if (is_problem_row(problems, json_object_get(v, "row")))
+            continue; /* listed above */
         fputs("  row ", f);
         ctl_out_put(f, scalar_text(json_object_get(v, "row"), num, sizeof(num)));
         fputs(" (key ", f);

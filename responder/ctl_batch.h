@@ -47,7 +47,8 @@ int ctl_batch_counts(const json_t *progress, struct ctl_batch_counts *out);
 const char *ctl_batch_content_type(const char *path, const char *data, size_t len);
 
 /* Writes the summary: the totals, every problem of the submission ("row N: field: message")
- * and every failed row of the progress ("row N (key K): code: message (field: F)").
+ * and every failed row of the progress ("row N (key K): code: message (field: F)") that is not
+ * one of those problems (the service keeps a row refused at submission as a failed row).
  * `submitted` (NULL: the refusals are not counted) and `progress` may be NULL. Returns the
  * number of rows listed. */
 size_t ctl_batch_summary(FILE *f, const json_t *submitted, const json_t *progress);

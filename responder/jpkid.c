@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "config/jclock.h"
 #include "responder/cliargs.h"
+#include "responder/metrics.h"
 #include "responder/service.h"
 
 static void usage(FILE *out)
@@ -88,7 +89,7 @@ static int cmd_crl(const struct cliargs *args)
         struct crl_info info;
         char path[PATH_MAX];
         /* Read back what was written: the published file must parse and verify. */
-        if (crl_publish(pki, st, (enum ca_kind)ca, jclock_now(), &err) == -1 ||
+        if (crl_publish(pki, st, (enum ca_kind)ca, jclock_now(), NULL, &err) == -1 ||
             crl_path(cfg, (enum ca_kind)ca, -1, path, sizeof(path)) == NULL ||
             crl_verify_file(path, pki_get0_root(pki, (enum ca_kind)ca), &info, &err) == -1)
             goto out;
@@ -143,6 +144,7 @@ static int cmd_serve(const struct cliargs *args)
     struct pki *pki = cliargs_open_pki(args, &cfg, &err);
     if (pki == NULL)
         return fail("serve", &err);
+    metrics_init();
     int rc = service_run(cfg, pki, &err) == -1 ? fail("serve", &err) : 0;
     pki_free(pki);
     config_free(cfg);

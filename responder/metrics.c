@@ -36,12 +36,12 @@ static const char *const endpoint_names[METRICS_EP_COUNT] = {
 };
 
 /* HTTP status codes the service answers; anything else is "other" (the last slot). */
-static const int known_codes[] = {200, 204, 304, 400, 401, 403, 404,
+static const int known_codes[] = {200, 201, 202, 204, 304, 400, 401, 403, 404,
                                   405, 409, 413, 414, 429, 500, 503};
 #define KNOWN_CODE_COUNT (sizeof(known_codes) / sizeof(known_codes[0]))
 #define CODE_COUNT (KNOWN_CODE_COUNT + 1)
 static const char *const code_names[CODE_COUNT] = {
-    "200", "204", "304", "400", "401", "403", "404",   "405",
+    "200", "201", "202", "204", "304", "400", "401", "403", "404",   "405",
     "409", "413", "414", "429", "500", "503", "other",
 };
 

@@ -22,12 +22,14 @@
 #include "responder/crlcache.h"
 #include "responder/http.h"
 #include "responder/log.h"
+#include "responder/metrics.h"
 
 struct public_blob {
     unsigned char *data;
     size_t len;
     char etag[HTTP_ETAG_MAX];
     const char *content_type;
+    enum metrics_endpoint metrics_ep;
 };
 
 /* One loop's view of one CRL file (touched only on that loop's thread). */
@@ -71,6 +73,8 @@ static int blob_set(struct public_blob *b, const void *data, size_t len, const c
     memcpy(b->data, data, len);
     b->len = len;
     b->content_type = content_type;
+    b->metrics_ep = strcmp(content_type, "application/json") == 0 ? METRICS_EP_FINGERPRINTS
+                                                                  : METRICS_EP_CA;
     if (EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL) != 1)
         return jerr_openssl(err, JERR_CRYPTO, NULL, "SHA-256");
     http_etag_sha256(digest, b->etag);
@@ -222,20 +226,33 @@ void public_crl_changed(struct public *pub)
 
 /* ---- small answers ---- */
 
-static void blob_answer(struct evhttp_request *req, const struct public_blob *b)
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Answers with a fixed blob; returns the status sent. */
+static int blob_answer(struct evhttp_request *req, const struct public_blob *b)
 {
     const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
     http_set_cache_headers(req, b->etag, 0, PUBLIC_ROOT_MAX_AGE_S);
     if (inm != NULL && http_etag_match(inm, b->etag)) {
         evhttp_send_reply(req, 304, http_reason(304), NULL);
-        return;
+        return 304;
     }
     http_send_bytes(req, 200, b->content_type, b->data, b->len);
+    return 200;
 }
 
 static void root_handler(const struct server_request *sr, void *arg)
 {
-    blob_answer(sr->req, arg);
+    const struct public_blob *b = arg;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int status = blob_answer(sr->req, b);
+    metrics_http(b->metrics_ep, status, seconds_since(&t0));
 }
 
 static void healthz_handler(const struct server_request *sr, void *arg)
@@ -243,6 +260,7 @@ static void healthz_handler(const struct server_request *sr, void *arg)
     (void)arg;
     evhttp_add_header(evhttp_request_get_output_headers(sr->req), "Cache-Control", "no-store");
     http_send_json_text(sr->req, 200, "{\"status\":\"ok\"}");
+    metrics_http(METRICS_EP_HEALTHZ, 200, 0);
 }
 
 /* ---- CRLs ---- */
@@ -283,7 +301,8 @@ static size_t crl_slot(const struct public *pub, enum ca_kind ca, int partition)
     return CA_KIND_COUNT + pub->partition_base[ca] + (size_t)partition;
 }
 
-static void crl_answer(struct evhttp_request *req, const struct crlcache_snapshot *snap)
+/* Answers with a CRL snapshot; returns the status sent. */
+static int crl_answer(struct evhttp_request *req, const struct crlcache_snapshot *snap)
 {
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
@@ -300,7 +319,7 @@ static void crl_answer(struct evhttp_request *req, const struct crlcache_snapsho
     if (http_is_not_modified(evhttp_find_header(in, "If-None-Match"),
                              evhttp_find_header(in, "If-Modified-Since"), etag, last_modified)) {
         evhttp_send_reply(req, 304, http_reason(304), NULL);
-        return;
+        return 304;
     }
     evhttp_add_header(out, "Content-Type", "application/pkix-crl"); /* RFC 2585 §4.2 */
     snprintf(length, sizeof(length), "%zu", crlcache_size(snap));
@@ -309,9 +328,10 @@ static void crl_answer(struct evhttp_request *req, const struct crlcache_snapsho
         crlcache_add_body(snap, evhttp_request_get_output_buffer(req), &err) == -1) {
         evhttp_clear_headers(out);
         http_send_jerr(req, &err);
-        return;
+        return http_status_for(err.code);
     }
     evhttp_send_reply(req, 200, http_reason(200), NULL);
+    return 200;
 }
 
 /* A check of one CRL file on a worker: with a request waiting (first load on this loop, or the
@@ -360,12 +380,17 @@ static void crl_check_done(void *arg)
         log_error("CRL %s partition %d: %s", ca_kind_name(c->ca), c->partition, c->err.msg);
     }
     if (c->req != NULL) {
-        if (lc->snap != NULL)
-            crl_answer(c->req, lc->snap);
-        else if (c->err.code == JERR_NOT_FOUND)
+        int status;
+        if (lc->snap != NULL) {
+            status = crl_answer(c->req, lc->snap);
+        } else if (c->err.code == JERR_NOT_FOUND) {
             http_send_error(c->req, 404, "not_found", NULL, "CRL not published yet");
-        else
+            status = 404;
+        } else {
             http_send_jerr(c->req, &c->err);
+            status = http_status_for(c->err.code);
+        }
+        metrics_http(METRICS_EP_CRL, status, 0);
     }
     free(c);
 }
@@ -400,7 +425,9 @@ static void crl_handler(const struct server_request *sr, void *arg)
                     free(bg);
             }
         }
-        crl_answer(sr->req, lc->snap);
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        metrics_http(METRICS_EP_CRL, crl_answer(sr->req, lc->snap), seconds_since(&t0));
         return;
     }
     /* Nothing loaded on this loop yet, or new files published: the answer waits for a worker. */

@@ -349,7 +349,9 @@ rows:
 EOF
   ctl batch submit "$T/batch.yaml"
   assert_eq "batch submit with a bad and a refused row: exit 1" 1 "$RC"
-  assert_contains "…plain progress lines when not a TTY" "/2 done, " "$OUT"
+  # the bad row is a failed row of the batch (docs/API.md): 3 rows in all, listed once
+  assert_contains "…plain progress lines when not a TTY" "3/3 done, 2 failed" "$OUT"
+  assert_eq "…the bad row listed once" 1 "$(grep -c 'rows\[1\].person.birth_date' <<<"$OUT")"
   assert_contains "…summary" "batch it-ctl-001 (id " "$OUT"
   assert_contains "…the bad row named" "rows[1].person.birth_date" "$OUT"
   assert_contains "…the juki row's error" "(key r3): refused: " "$OUT"

@@ -1285,7 +1285,7 @@ START_TEST(test_publish_single_partition)
     add_cert(in.st, S_AUTH, CA_AUTH, 0, now + 100 * DAY, CERT_HOLD, REASON_CERTIFICATE_HOLD,
              now - DAY, 0);
 
-    ck_assert_msg(crl_publish(in.pki, in.st, CA_SIGN, now, &err) == 0, "%s", err.msg);
+    ck_assert_msg(crl_publish(in.pki, in.st, CA_SIGN, now, NULL, &err) == 0, "%s", err.msg);
     ck_assert_ptr_nonnull(crl_path(in.cfg, CA_SIGN, -1, path, sizeof(path)));
     ck_assert_ptr_nonnull(config_path(in.cfg, "crl/sign.crl", dir, sizeof(dir)));
     ck_assert_str_eq(path, dir);
@@ -1306,7 +1306,7 @@ START_TEST(test_publish_single_partition)
                                            now - DAY, now - 2 * DAY, &err),
                      0);
     ck_assert(store_crl_is_stale(in.st, CA_SIGN));
-    ck_assert_msg(crl_publish(in.pki, in.st, CA_SIGN, now + 3600, &err) == 0, "%s", err.msg);
+    ck_assert_msg(crl_publish(in.pki, in.st, CA_SIGN, now + 3600, NULL, &err) == 0, "%s", err.msg);
     load_checked(&cf, path, root, 2, now + 3600, now + 3600 + next, url, 1);
     assert_entry(cf.crl, S_KEYCOMP, now - DAY, REASON_KEY_COMPROMISE, now - 2 * DAY);
     crl_file_free(&cf);
@@ -1316,12 +1316,12 @@ START_TEST(test_publish_single_partition)
     store_close(in.st);
     in.st = pki_store_open(in.pki, &err);
     ck_assert_ptr_nonnull(in.st);
-    ck_assert_msg(crl_publish(in.pki, in.st, CA_SIGN, now + 7200, &err) == 0, "%s", err.msg);
+    ck_assert_msg(crl_publish(in.pki, in.st, CA_SIGN, now + 7200, NULL, &err) == 0, "%s", err.msg);
     load_checked(&cf, path, root, 3, now + 7200, now + 7200 + next, url, 1);
     crl_file_free(&cf);
 
     /* The other CA: its own file, its own numbers, its own root. */
-    ck_assert_msg(crl_publish(in.pki, in.st, CA_AUTH, now, &err) == 0, "%s", err.msg);
+    ck_assert_msg(crl_publish(in.pki, in.st, CA_AUTH, now, NULL, &err) == 0, "%s", err.msg);
     ck_assert_ptr_nonnull(crl_path(in.cfg, CA_AUTH, -1, path, sizeof(path)));
     ck_assert_ptr_nonnull(pki_crl_url(in.pki, CA_AUTH, 0, url, sizeof(url)));
     load_checked(&cf, path, pki_get0_root(in.pki, CA_AUTH), 1, now, now + next, url, 1);
@@ -1353,7 +1353,7 @@ START_TEST(test_publish_partitions)
         }
 
     for (int round = 1; round <= 2; round++) {
-        ck_assert_msg(crl_publish(in.pki, in.st, CA_SIGN, now + round, &err) == 0, "%s", err.msg);
+        ck_assert_msg(crl_publish(in.pki, in.st, CA_SIGN, now + round, NULL, &err) == 0, "%s", err.msg);
         for (int p = 0; p < 3; p++) {
             ck_assert_ptr_nonnull(crl_path(in.cfg, CA_SIGN, p, path, sizeof(path)));
             snprintf(serial, sizeof(serial), "crl/sign/%d.crl", p);
@@ -1397,7 +1397,7 @@ START_TEST(test_publish_failure_keeps_previous)
     instance_open(&in, 2);
     add_cert(in.st, S_KEYCOMP, CA_SIGN, 1, now + 100 * DAY, CERT_REVOKED, REASON_KEY_COMPROMISE,
              now - DAY, 0);
-    ck_assert_msg(crl_publish(in.pki, in.st, CA_SIGN, now, &err) == 0, "%s", err.msg);
+    ck_assert_msg(crl_publish(in.pki, in.st, CA_SIGN, now, NULL, &err) == 0, "%s", err.msg);
     ck_assert_ptr_nonnull(crl_path(in.cfg, CA_SIGN, -1, path, sizeof(path)));
     unsigned char *before = NULL, *after = NULL;
     size_t before_len = 0, after_len = 0;
@@ -1408,7 +1408,7 @@ START_TEST(test_publish_failure_keeps_previous)
     ck_assert_ptr_nonnull(config_path(in.cfg, "crl/sign", dir, sizeof(dir)));
     testutil_rmtree(dir);
     ck_assert_int_eq(testutil_write_file(dir, "x", 1), 0);
-    ck_assert_int_eq(crl_publish(in.pki, in.st, CA_SIGN, now + 60, &err), -1);
+    ck_assert_int_eq(crl_publish(in.pki, in.st, CA_SIGN, now + 60, NULL, &err), -1);
     ck_assert_int_eq(err.code, JERR_IO);
     read_all(path, &after, &after_len);
     ck_assert_uint_eq(after_len, before_len);

@@ -272,11 +272,15 @@ END_TEST
  * each option and marks the required ones. */
 START_TEST(test_table_and_help)
 {
-    const char *expected[] = {"person add",    "person show",  "person change", "person death",
-                              "card add",      "card show",    "card issue",    "card hold",
-                              "card release",  "card return",  "cert show",     "cert revoke",
-                              "cert expiring", "operator add", "batch submit",  "batch show",
-                              "ocsp",          "crl fetch",    "fingerprints"};
+    const char *expected[] = {
+        "person add", "person show", "person change", "person death", "card add", "card show",
+        "card issue", "card hold", "card release", "card return",
+        /* the card holder's commands (ctl_card.h) */
+        "card check", "card passwd", "card sign", "card revoke", "card export", "card fingerprints",
+        "cert show", "cert revoke", "cert expiring", "operator add", "batch submit", "batch show",
+        "ocsp", "crl fetch", "fingerprints",
+        /* the relying party's (ctl_verify.h) */
+        "verify"};
     size_t n = sizeof(expected) / sizeof(expected[0]);
     ck_assert_uint_eq(ctl_cmds_count, n);
     for (size_t i = 0; i < ctl_cmds_count; i++) {
@@ -453,6 +457,19 @@ START_TEST(test_batch_summary)
                            "  row 5: used again (field: rows[4].key)\n"
                            "  row 3 (key r3): refused: card C-3 is a juki card (field: card)\n");
     free(text);
+
+    /* a row refused at submission is also a failed row of the progress: listed once */
+    json_array_append_new(json_object_get(prog, "rows"),
+                          json_pack("{s:i, s:n, s:s, s:n, s:{s:s, s:s, s:s}}", "row", 5, "key",
+                                    "state", "failed", "serials", "error", "code", "invalid",
+                                    "message", "used again", "field", "rows[4].key"));
+    text = NULL;
+    f = open_memstream(&text, &len);
+    ck_assert_uint_eq(ctl_batch_summary(f, sub, prog), 3);
+    fclose(f);
+    ck_assert_ptr_null(strstr(text, "row 5 (key"));
+    free(text);
+    json_array_remove(json_object_get(prog, "rows"), 3);
 
     /* all rows good: nothing listed */
     json_object_set_new(sub, "problems", json_array());

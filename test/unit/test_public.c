@@ -184,7 +184,7 @@ static unsigned char *crl_file(enum ca_kind ca, int partition, size_t *len)
 static void publish(struct store *st, enum ca_kind ca, time_t now)
 {
     struct jerr err = {0};
-    ck_assert_msg(crl_publish(pki, st, ca, now, &err) == 0, "publish: %s", err.msg);
+    ck_assert_msg(crl_publish(pki, st, ca, now, NULL, &err) == 0, "publish: %s", err.msg);
 }
 
 /* ---- pure ---- */

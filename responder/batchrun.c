@@ -1,0 +1,364 @@
+/*
+ * batchrun: see batchrun.h. One mutex guards the set of running batches and the count of jobs
+ * in flight; it is held only to choose and queue jobs (workers_submit never blocks). The work
+ * of a row (keys, signatures, the registry) happens in the job, on a worker, outside it.
+ */
+#include "responder/batchrun.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "responder/batch_exec.h"
+#include "responder/log.h"
+#include "responder/metrics.h"
+#include "responder/ocsp_http.h"
+
+/* A running batch as the runner sees it. */
+struct br_batch {
+    int64_t id;
+    bool inflight;    /* a job of it is queued or running */
+    time_t retry_at;  /* monotonic seconds: not before (0 = now) */
+    bool seen_finish; /* its last job found it finished: dropped at the next pass */
+};
+
+struct batchrun {
+    struct pki *pki;
+    struct workers *workers;
+    struct ocsp_http *ocsp;
+    struct workers_loop *loop; /* NULL until started */
+    struct event *tick;
+    int max_jobs;
+
+    pthread_mutex_t lock;
+    struct br_batch *batches;
+    size_t count, cap;
+    size_t cursor; /* round robin: where the next pass starts */
+    int inflight;
+    bool stopping;
+};
+
+struct br_job {
+    struct batchrun *br;
+    int64_t batch_id;
+    int rc;
+    struct jerr err;
+    struct batch_exec_result res;
+};
+
+/* The resume job of batchrun_start: the running batches of the registry. */
+struct br_resume {
+    struct batchrun *br;
+    int64_t *ids;
+    size_t count, cap;
+    int rc;
+    struct jerr err;
+};
+
+static time_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+/* ---- the set (lock held) ---- */
+
+static struct br_batch *find_locked(struct batchrun *br, int64_t id)
+{
+    for (size_t i = 0; i < br->count; i++)
+        if (br->batches[i].id == id)
+            return &br->batches[i];
+    return NULL;
+}
+
+static int add_locked(struct batchrun *br, int64_t id)
+{
+    if (find_locked(br, id) != NULL)
+        return 0;
+    if (br->count == br->cap) {
+        size_t cap = br->cap == 0 ? 8 : br->cap * 2;
+        struct br_batch *grown = realloc(br->batches, cap * sizeof(*grown));
+        if (grown == NULL)
+            return -1;
+        br->batches = grown;
+        br->cap = cap;
+    }
+    br->batches[br->count++] = (struct br_batch){.id = id};
+    return 0;
+}
+
+/* Drops the batches seen finished that have no job in flight. */
+static void prune_locked(struct batchrun *br)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < br->count; i++)
+        if (!(br->batches[i].seen_finish && !br->batches[i].inflight))
+            br->batches[kept++] = br->batches[i];
+    br->count = kept;
+    if (br->cursor >= br->count)
+        br->cursor = 0;
+}
+
+static void job_run(struct worker *self, void *arg);
+static void job_done(void *arg);
+
+/* Queues jobs while the limits allow: one per batch, max_jobs in all, batches in turn. */
+static void schedule_locked(struct batchrun *br)
+{
+    struct jerr err = {0};
+    time_t now = mono_now();
+
+    prune_locked(br);
+    if (br->loop == NULL || br->stopping)
+        return;
+    size_t n = br->count;
+    for (size_t k = 0; k < n && br->inflight < br->max_jobs; k++) {
+        size_t i = (br->cursor + k) % n;
+        struct br_batch *b = &br->batches[i];
+        if (b->inflight || b->seen_finish || b->retry_at > now)
+            continue;
+        struct br_job *job = calloc(1, sizeof(*job));
+        if (job == NULL) {
+            b->retry_at = now + BATCHRUN_RETRY_S;
+            continue;
+        }
+        job->br = br;
+        job->batch_id = b->id;
+        jerr_clear(&err);
+        if (workers_submit(br->loop, job_run, job_done, job, &err) == -1) {
+            /* The queue is full (or the pool stops): the tick tries again. */
+            free(job);
+            b->retry_at = now + BATCHRUN_RETRY_S;
+            continue;
+        }
+        b->inflight = true;
+        br->inflight++;
+        br->cursor = (i + 1) % n;
+    }
+}
+
+/* ---- jobs ---- */
+
+static void job_run(struct worker *self, void *arg)
+{
+    struct br_job *job = arg;
+    struct batchrun *br = job->br;
+    struct store *st = workers_store(self, &job->err);
+    int64_t done, failed, pending;
+    struct jerr ignored = {0};
+
+    if (st == NULL) {
+        job->rc = -1;
+        return;
+    }
+    job->rc = batch_exec_step(br->pki, st, job->batch_id, &job->res, &job->err);
+    if (job->rc == 0) {
+        for (int ca = 0; ca < CA_KIND_COUNT; ca++)
+            for (size_t i = 0; i < job->res.issued[ca]; i++)
+                metrics_issued((enum ca_kind)ca);
+        /* OCSP KICK: certificates this row superseded answer their new status at once. */
+        for (size_t i = 0; br->ocsp != NULL && i < job->res.superseded.count; i++)
+            ocsp_http_cert_changed(br->ocsp, job->res.superseded.items[i]);
+        if (job->res.outcome == BATCH_EXEC_FINISHED && br->ocsp != NULL)
+            ocsp_http_kick(br->ocsp); /* pre-sign the new certificates' responses now */
+    }
+    if (store_batch_row_totals(st, &done, &failed, &pending, &ignored) == 0)
+        metrics_batch_rows(done, failed, pending);
+}
+
+static void job_done(void *arg)
+{
+    struct br_job *job = arg;
+    struct batchrun *br = job->br;
+    const struct batch_exec_result *res = &job->res;
+    bool finished = false;
+
+    if (job->rc == -1) {
+        /* The row stays pending and is tried again after a pause — unless the batch is
+         * unknown or its counters are broken (not found, internal): that would fail the same
+         * way again, so the batch is left for the next start. The message carries ids and
+         * registry text, never row contents. */
+        finished = job->err.code == JERR_NOT_FOUND || job->err.code == JERR_INTERNAL;
+        if (finished)
+            log_error("batch %lld: %s: %s; left until the next start", (long long)job->batch_id,
+                      jerr_code_name(job->err.code), job->err.msg);
+        else
+            log_warn("batch %lld: %s; retrying", (long long)job->batch_id, job->err.msg);
+    } else {
+        if (res->internal[0] != '\0')
+            log_error("batch %lld row %lld failed: %s", (long long)job->batch_id,
+                      (long long)res->row, res->internal);
+        if (res->outcome == BATCH_EXEC_FINISHED) {
+            log_info("batch %lld finished: %lld rows, %lld done, %lld failed",
+                     (long long)job->batch_id, (long long)res->batch.total,
+                     (long long)res->batch.done_rows, (long long)res->batch.failed_rows);
+            metrics_batch_finished(res->batch.failed_rows == 0);
+        }
+        finished = res->outcome == BATCH_EXEC_FINISHED || res->outcome == BATCH_EXEC_IDLE;
+    }
+
+    pthread_mutex_lock(&br->lock);
+    struct br_batch *b = find_locked(br, job->batch_id);
+    if (b != NULL) {
+        b->inflight = false;
+        b->seen_finish = finished;
+        if (job->rc == -1 && !finished)
+            b->retry_at = mono_now() + BATCHRUN_RETRY_S;
+    }
+    br->inflight--;
+    schedule_locked(br);
+    pthread_mutex_unlock(&br->lock);
+
+    batch_exec_result_free(&job->res);
+    free(job);
+}
+
+static int resume_collect(void *arg, const struct batch_rec *b)
+{
+    struct br_resume *r = arg;
+    if (r->count == r->cap) {
+        size_t cap = r->cap == 0 ? 8 : r->cap * 2;
+        int64_t *grown = realloc(r->ids, cap * sizeof(*grown));
+        if (grown == NULL)
+            return -1;
+        r->ids = grown;
+        r->cap = cap;
+    }
+    r->ids[r->count++] = b->id;
+    return 0;
+}
+
+static void resume_run(struct worker *self, void *arg)
+{
+    struct br_resume *r = arg;
+    struct store *st = workers_store(self, &r->err);
+    r->rc = st != NULL ? store_batches_running(st, resume_collect, r, &r->err) : -1;
+}
+
+static void resume_done(void *arg)
+{
+    struct br_resume *r = arg;
+    if (r->rc == -1)
+        log_error("batches: cannot read the running batches: %s", r->err.msg);
+    else if (r->count > 0)
+        log_info("batches: resuming %zu running batch%s", r->count, r->count == 1 ? "" : "es");
+    for (size_t i = 0; r->rc == 0 && i < r->count; i++)
+        batchrun_kick(r->br, r->ids[i]);
+    free(r->ids);
+    free(r);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct batchrun *br = arg;
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&br->lock);
+    schedule_locked(br);
+    pthread_mutex_unlock(&br->lock);
+}
+
+/* ---- interface ---- */
+
+struct batchrun *batchrun_new(struct pki *pki, struct workers *workers, struct jerr *err)
+{
+    struct batchrun *br = calloc(1, sizeof(*br));
+    if (br == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    if (pthread_mutex_init(&br->lock, NULL) != 0) {
+        free(br);
+        jerr_set(err, JERR_INTERNAL, NULL, "pthread_mutex_init failed");
+        return NULL;
+    }
+    br->pki = pki;
+    br->workers = workers;
+    br->max_jobs = BATCHRUN_MAX_JOBS(workers_thread_count(workers));
+    return br;
+}
+
+void batchrun_set_ocsp(struct batchrun *br, struct ocsp_http *ocsp)
+{
+    br->ocsp = ocsp;
+}
+
+int batchrun_start(struct batchrun *br, struct event_base *base, struct workers_loop *loop,
+                   struct jerr *err)
+{
+    struct timeval period = {BATCHRUN_RETRY_S, 0};
+    struct br_resume *r = NULL;
+
+    br->tick = event_new(base, -1, EV_PERSIST, tick_cb, br);
+    if (br->tick == NULL || event_add(br->tick, &period) == -1)
+        return jerr_set(err, JERR_INTERNAL, NULL, "batches: cannot set the tick");
+    if ((r = calloc(1, sizeof(*r))) == NULL)
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    r->br = br;
+    pthread_mutex_lock(&br->lock);
+    br->loop = loop;
+    pthread_mutex_unlock(&br->lock);
+    if (workers_submit(loop, resume_run, resume_done, r, err) == -1) {
+        free(r);
+        return -1;
+    }
+    /* Batches kicked before the start (submitted while the service came up) go now. */
+    pthread_mutex_lock(&br->lock);
+    schedule_locked(br);
+    pthread_mutex_unlock(&br->lock);
+    return 0;
+}
+
+void batchrun_kick(struct batchrun *br, int64_t batch_id)
+{
+    pthread_mutex_lock(&br->lock);
+    if (add_locked(br, batch_id) == -1)
+        log_error("batch %lld: out of memory; it runs after the next start", (long long)batch_id);
+    else
+        schedule_locked(br);
+    pthread_mutex_unlock(&br->lock);
+}
+
+void batchrun_stop(struct batchrun *br)
+{
+    if (br == NULL)
+        return;
+    pthread_mutex_lock(&br->lock);
+    br->stopping = true;
+    pthread_mutex_unlock(&br->lock);
+}
+
+int batchrun_inflight(struct batchrun *br)
+{
+    pthread_mutex_lock(&br->lock);
+    int n = br->inflight;
+    pthread_mutex_unlock(&br->lock);
+    return n;
+}
+
+int batchrun_active(struct batchrun *br)
+{
+    pthread_mutex_lock(&br->lock);
+    int n = 0;
+    for (size_t i = 0; i < br->count; i++)
+        if (!br->batches[i].seen_finish)
+            n++;
+    pthread_mutex_unlock(&br->lock);
+    return n;
+}
+
+void batchrun_free(struct batchrun *br)
+{
+    if (br == NULL)
+        return;
+    if (br->tick != NULL)
+        event_free(br->tick);
+    pthread_mutex_destroy(&br->lock);
+    free(br->batches);
+    free(br);
+}

@@ -1,0 +1,25 @@
+/*
+ * monitor: the monitoring endpoints (DESIGN §6) — /readyz (keys loaded, registry writable, both
+ * CRLs within nextUpdate, OCSP signer certificates not near expiry; each failing check named
+ * in the body, 503) and /metrics (Prometheus text, see metrics.h; without authentication when
+ * service.metrics_public, else any operator's bearer token). /healthz is public.c's.
+ * Both answers are computed on a worker: the readiness probe writes to the registry.
+ */
+#ifndef JPKI_MONITOR_H
+#define JPKI_MONITOR_H
+
+#include "ca/pki.h"
+#include "config/jerr.h"
+#include "responder/server.h"
+#include "responder/workers.h"
+
+/* An OCSP signer certificate this close to its end makes /readyz fail. */
+#define MONITOR_SIGNER_MIN_LEFT_S (7 * 86400)
+
+struct monitor;
+
+struct monitor *monitor_new(const struct pki *pki, struct workers *workers, struct jerr *err);
+int monitor_register(struct monitor *m, struct server *srv, struct jerr *err);
+void monitor_free(struct monitor *m);
+
+#endif

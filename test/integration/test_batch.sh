@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# Issue 4 acceptance: batches in the real jpkid (docs/API.md, docs/BATCH.md) — a YAML file of
+# 200 rows with 3 bad ones (202 with the 3 problems, exact rows and fields; the 197 others
+# issued, once each); OCSP answering while the batch runs; resubmission issuing nothing twice
+# (200), the same key with other rows (409); a JSON batch; paging of the rows; the refusals
+# (malformed file 400 with nothing recorded, roles, unknown batch, bad query, body cap); a
+# kill -9 in the middle of a batch, resumed at the next start with every row exactly once and
+# the audit chain intact; no personal data in the audit log.
+. "$(dirname "$0")/lib.sh"
+it_setup
+it_init || exit 1
+jpkid_start || exit 1
+ADMIN=$(cat "$DATA/admin.token")
+DB=$DATA/jpki.db
+AUTH_CA=$DATA/certs/auth-ca.pem
+
+# call METHOD PATH [FILE [CONTENT-TYPE]]: one request with $TOKEN; ST status, RB body.
+call() {
+  local args=(-s -o "$T/resp" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $TOKEN")
+  [ $# -ge 3 ] && args+=(--data-binary "@$3")
+  [ $# -ge 4 ] && args+=(-H "Content-Type: $4")
+  ST=$(curl "${args[@]}" "$URL$2")
+  RB=$(cat "$T/resp")
+}
+jf() { jq -r "$1" <<<"$RB" 2>/dev/null; }
+sql() { sqlite3 "$DB" "$1"; }
+# wait_state ID JQ-CONDITION SECONDS: polls GET /v1/batches/ID until the condition holds.
+wait_for() {
+  local id=$1 cond=$2 secs=$3
+  for _ in $(seq 1 $((secs * 10))); do
+    call GET "/v1/batches/$id?limit=1"
+    [ "$(jf "$cond")" = true ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# gen_yaml KEY ROWS PREFIX [BAD]: a batch file of ROWS rows, each registering person
+# PREFIX-P-n with card PREFIX-C-n and asking for an auth certificate. With BAD, rows 17, 101
+# and 200 are broken the ways docs/BATCH.md shows.
+gen_yaml() {
+  local key=$1 n=$2 prefix=$3 bad=${4:-}
+  echo "batch: \"$key\""
+  echo "rows:"
+  for i in $(seq 1 "$n"); do
+    local birth="1980-01-$(printf '%02d' $((i % 28 + 1)))" gender=female type="type: mynumber, "
+    if [ -n "$bad" ]; then
+      [ "$i" = 17 ] && birth=1980-02-30
+      [ "$i" = 101 ] && type=""
+      [ "$i" = 200 ] && gender=other
+    fi
+    printf '  - key: "r%d"\n' "$i"
+    printf '    person: {id: "%s-P-%d", name: "試験 花子%d", address: "東京都千代田区霞が関%d", birth_date: "%s", gender: %s}\n' \
+      "$prefix" "$i" "$i" "$i" "$birth" "$gender"
+    printf '    card: {id: "%s-C-%d", %sexpiry: "2034-01-02"}\n' "$prefix" "$i" "$type"
+    printf '    certificates: auth\n'
+  done
+}
+
+TOKEN=$ADMIN
+
+# ---------------------------------------------------------------------------------------------
+# Malformed files: 400, nothing recorded
+printf 'batch: "x"\nrows:\n\t- key: a\n' >"$T/tab.yaml"
+call POST /v1/batches "$T/tab.yaml" application/yaml
+assert_eq "YAML syntax error: 400" 400 "$ST"
+assert_eq "…code invalid, field file" "invalid file" "$(jf '"\(.error.code) \(.error.field)"')"
+assert_contains "…message names the line" "line 3" "$(jf .error.message)"
+printf '{"batch":"x","rows":[' >"$T/cut.json"
+call POST /v1/batches "$T/cut.json" application/json
+assert_eq "truncated JSON: 400" 400 "$ST"
+printf 'batch: "x"\nrows: []\n' >"$T/norows.yaml"
+call POST /v1/batches "$T/norows.yaml" text/yaml
+assert_eq "no rows: 400" 400 "$ST"
+gen_yaml "x-yaml" 1 X >"$T/x.yaml"
+call POST /v1/batches "$T/x.yaml" application/json
+assert_eq "YAML sent as application/json: 400 (the type decides)" 400 "$ST"
+assert_eq "nothing recorded for refused files" 0 "$(sql 'SELECT count(*) FROM batches')"
+head -c $((16 * 1024 * 1024 + 1)) /dev/zero | tr '\0' ' ' >"$T/huge.yaml"
+call POST /v1/batches "$T/huge.yaml" application/yaml
+assert_eq "body over 16 MiB: 413" 413 "$ST"
+
+# ---------------------------------------------------------------------------------------------
+# 200 rows, 3 of them bad
+gen_yaml "it-200" 200 A bad >"$T/b200.yaml"
+call POST /v1/batches "$T/b200.yaml" application/yaml
+assert_eq "batch of 200 with 3 bad rows: 202" 202 "$ST"
+ID=$(jf .id)
+assert_eq "…key, total, accepted" "it-200 200 197" "$(jf '"\(.key) \(.total) \(.accepted)"')"
+assert_eq "…3 problems with their rows and fields" \
+  "17 rows[16].person.birth_date|101 rows[100].card.type|200 rows[199].person.gender" \
+  "$(jf '[.problems[]|"\(.row) \(.field)"]|join("|")')"
+assert_eq "…the messages" \
+  'rows[16].person.birth_date: "1980-02-30" is not a calendar day YYYY-MM-DD|rows[100].card.type: required' \
+  "$(jf '[.problems[0,1].message]|join("|")')"
+assert_eq "submission audited with the batch id" 1 \
+  "$(sql "SELECT count(*) FROM events WHERE action='POST /v1/batches' AND target='$ID' AND outcome='ok' AND detail='status=202 via=token'")"
+
+# OCSP answers while the batch runs: the first row's certificate, with openssl ocsp.
+wait_for "$ID" '.done >= 1' 60 || fail "no row done within 60 s"
+call GET "/v1/batches/$ID?limit=1"
+SERIAL=$(jf '.rows[0].serials[0]')
+assert_eq "row 1 done with one serial" "1 r1 done 1" \
+  "$(jf '"\(.rows[0].row) \(.rows[0].key) \(.rows[0].state) \(.rows[0].serials|length)"')"
+call GET "/v1/certificates/$SERIAL"
+jf .pem >"$T/first.pem"
+ocsp_out=$(openssl ocsp -issuer "$AUTH_CA" -cert "$T/first.pem" -url "$URL/ocsp" -CAfile "$AUTH_CA" \
+  -timeout 5 2>&1)
+call GET "/v1/batches/$ID?limit=1"
+state_after=$(jf .state)
+pending_after=$(jf .pending)
+assert_contains "OCSP answers good during the batch" "$T/first.pem: good" "$ocsp_out"
+assert_eq "…while the batch was still running" running "$state_after"
+assert_eq "progress adds up while running" 200 "$(jf '.done + .failed + .pending')"
+[ "$pending_after" -gt 0 ] && pass "…rows still pending ($pending_after)" || fail "no row pending"
+
+wait_for "$ID" '.state == "done"' 240 || fail "batch not done within 240 s"
+call GET "/v1/batches/$ID"
+assert_eq "done: 197 done, 3 failed, 0 pending" "done 200 197 3 0" \
+  "$(jf '"\(.state) \(.total) \(.done) \(.failed) \(.pending)"')"
+assert_eq "…all 200 rows in one page" 200 "$(jf '.rows|length')"
+assert_eq "…bad rows failed with invalid, key unknown" \
+  "17 null invalid rows[16].person.birth_date|101 null invalid rows[100].card.type|200 null invalid rows[199].person.gender" \
+  "$(jf '[.rows[]|select(.state=="failed")|"\(.row) \(.key) \(.error.code) \(.error.field)"]|join("|")')"
+assert_eq "…good rows have one serial and no error" 197 \
+  "$(jf '[.rows[]|select(.state=="done" and (.serials|length)==1 and .error==null)]|length')"
+assert_eq "registry: 197 certificates for the batch's cards" 197 \
+  "$(sql "SELECT count(*) FROM certificates WHERE card_id LIKE 'A-C-%'")"
+assert_eq "…one per card" 0 \
+  "$(sql "SELECT count(*) FROM (SELECT card_id FROM certificates WHERE card_id LIKE 'A-C-%' GROUP BY card_id HAVING count(*) != 1)")"
+assert_eq "…none for the bad rows' cards" 0 \
+  "$(sql "SELECT count(*) FROM certificates WHERE card_id IN ('A-C-17','A-C-101','A-C-200')")"
+assert_eq "…row serials are the registry's" 197 \
+  "$(jf '.rows[]|select(.state=="done")|.serials[0]' | while read -r s; do sql "SELECT card_id FROM certificates WHERE serial='$s'"; done | sort -u | wc -l)"
+assert_eq "finished rows keep no request (personal data)" 0 \
+  "$(sql "SELECT count(*) FROM batch_rows WHERE batch_id=$ID AND request IS NOT NULL")"
+assert_eq "finish audited" 1 \
+  "$(sql "SELECT count(*) FROM events WHERE action='batch.finish' AND target='$ID' AND detail='key=it-200 total=200 done=197 failed=3'")"
+
+# Paging
+call GET "/v1/batches/$ID?offset=190&limit=5"
+assert_eq "paging: rows 191..195" "191 192 193 194 195" "$(jf '[.rows[].row]|join(" ")')"
+assert_eq "…offset and limit echoed" "190 5" "$(jf '"\(.offset) \(.limit)"')"
+call GET "/v1/batches/$ID?offset=200"
+assert_eq "…past the end: empty page, counts still there" "0 200" "$(jf '"\(.rows|length) \(.total)"')"
+call GET "/v1/batches/$ID?limit=0"
+assert_eq "limit 0: 400 field limit" "400 limit" "$ST $(jf .error.field)"
+call GET "/v1/batches/$ID?limit=1001"
+assert_eq "limit 1001: 400" 400 "$ST"
+call GET "/v1/batches/$ID?page=2"
+assert_eq "unknown parameter: 400 field page" "400 page" "$ST $(jf .error.field)"
+call GET /v1/batches/999999
+assert_eq "unknown batch: 404 field batch_id" "404 batch_id" "$ST $(jf .error.field)"
+call GET /v1/batches/abc
+assert_eq "non-numeric batch id: 404" 404 "$ST"
+call GET /v1/batches/a%2Fb
+assert_eq "id with %2F: 400 field id" "400 id" "$ST $(jf .error.field)"
+
+# ---------------------------------------------------------------------------------------------
+# Resubmission: the same file again issues nothing; the same key with other rows is refused
+before=$(sql "SELECT count(*) FROM certificates")
+call POST /v1/batches "$T/b200.yaml" application/yaml
+assert_eq "same file again: 200" 200 "$ST"
+assert_eq "…the same batch, as it stands" "$ID done 197 3" "$(jf '"\(.id) \(.state) \(.done) \(.failed)"')"
+assert_eq "…with its problems" 3 "$(jf '.problems|length')"
+sleep 1
+assert_eq "…no certificate issued twice" "$before" "$(sql "SELECT count(*) FROM certificates")"
+assert_eq "…one batch of that key" 1 "$(sql "SELECT count(*) FROM batches WHERE key='it-200'")"
+sed 's/certificates: auth/certificates: both/' "$T/b200.yaml" >"$T/b200-both.yaml"
+call POST /v1/batches "$T/b200-both.yaml" application/yaml
+assert_eq "same key, other rows: 409 conflict field batch" "409 conflict batch" \
+  "$ST $(jf .error.code) $(jf .error.field)"
+assert_eq "…nothing issued" "$before" "$(sql "SELECT count(*) FROM certificates")"
+
+# ---------------------------------------------------------------------------------------------
+# A JSON batch (sniffed: curl's default form type), and the same rows again as YAML
+cat >"$T/j.json" <<'EOF'
+{"batch": "it-json", "rows": [
+  {"key": "j1", "person": {"id": "J-P-1", "name": "鈴木 一郎", "address": "大阪府大阪市北区中之島1-3-20",
+   "birth_date": "1975-12-31", "gender": "unstated"},
+   "card": {"id": "J-C-1", "type": "mynumber", "expiry": "2031-05-05", "prefecture": "大阪府", "municipality": "大阪市"},
+   "certificates": "both", "passwords": {"sign": "ABC123", "auth": "1234"}},
+  {"key": "j2", "person": {"id": "J-P-1", "name": "鈴木 一郎", "address": "大阪府大阪市北区中之島1-3-20",
+   "birth_date": "1975-12-31", "gender": "unstated"},
+   "card": {"id": "J-C-2", "type": "mynumber", "expiry": "2031-05-05"},
+   "certificates": ["sign"]}
+]}
+EOF
+ST=$(curl -s -o "$T/resp" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" --data-binary "@$T/j.json" "$URL/v1/batches")
+RB=$(cat "$T/resp")
+assert_eq "JSON batch (form type, sniffed): 202" "202 2 2 0" "$ST $(jf .total) $(jf .accepted) $(jf '.problems|length')"
+JID=$(jf .id)
+wait_for "$JID" '.state == "done"' 60 || fail "JSON batch not done"
+call GET "/v1/batches/$JID"
+assert_eq "…both rows done: 2 + 1 serials" "done 2|1" \
+  "$(jf '"\(.state) \([.rows[].serials|length]|join("|"))"')"
+assert_eq "…J-C-1 has sign and auth, J-C-2 sign" "J-C-1:0,1|J-C-2:0" \
+  "$(sql "SELECT card_id || ':' || group_concat(ca, ',') FROM (SELECT card_id, ca FROM certificates WHERE card_id LIKE 'J-C-%' ORDER BY card_id, ca) GROUP BY card_id ORDER BY card_id" | paste -sd'|')"
+cat >"$T/j.yaml" <<'EOF'
+batch: it-json
+rows:
+  - key: j1
+    person: {id: J-P-1, name: 鈴木 一郎, address: 大阪府大阪市北区中之島1-3-20, birth_date: 1975-12-31, gender: unstated}
+    card: {id: J-C-1, type: mynumber, expiry: 2031-05-05, prefecture: 大阪府, municipality: 大阪市}
+    certificates: [sign, auth]
+  - key: j2
+    person: {id: J-P-1, name: 鈴木 一郎, address: 大阪府大阪市北区中之島1-3-20, birth_date: 1975-12-31, gender: unstated}
+    card: {id: J-C-2, type: mynumber, expiry: 2031-05-05}
+    certificates: sign
+EOF
+call POST /v1/batches "$T/j.yaml" application/x-yaml
+assert_eq "the same rows as YAML: 200, the same batch" "200 $JID" "$ST $(jf .id)"
+assert_eq "…still 3 certificates on J-C-*" 3 "$(sql "SELECT count(*) FROM certificates WHERE card_id LIKE 'J-C-%'")"
+
+# ---------------------------------------------------------------------------------------------
+# Roles: batch may submit and read; auditor may read only
+call POST /v1/operators /dev/stdin application/json <<<'{"name":"bob","role":"batch"}'
+BOB=$(jf .token)
+call POST /v1/operators /dev/stdin application/json <<<'{"name":"audrey","role":"auditor"}'
+AUDREY=$(jf .token)
+gen_yaml "it-bob" 2 B >"$T/bob.yaml"
+TOKEN=$AUDREY
+call POST /v1/batches "$T/bob.yaml" application/yaml
+assert_eq "auditor submits: 403" "403 forbidden" "$ST $(jf .error.code)"
+call GET "/v1/batches/$JID"
+assert_eq "auditor reads progress: 200" 200 "$ST"
+TOKEN=$BOB
+call POST /v1/batches "$T/bob.yaml" application/yaml
+assert_eq "batch role submits: 202" 202 "$ST"
+BID=$(jf .id)
+wait_for "$BID" '.state == "done"' 60 || fail "bob's batch not done"
+assert_eq "…rows issued as bob" 2 \
+  "$(sql "SELECT count(*) FROM events WHERE action='card.issue' AND actor='bob' AND outcome='ok'")"
+TOKEN=
+call GET "/v1/batches/$BID"
+assert_eq "no credential: 401" 401 "$ST"
+TOKEN=$ADMIN
+
+# ---------------------------------------------------------------------------------------------
+# kill -9 in the middle of a batch; the next start resumes it, every row exactly once
+gen_yaml "it-kill" 150 K >"$T/kill.yaml"
+call POST /v1/batches "$T/kill.yaml" application/yaml
+assert_eq "batch of 150: 202" 202 "$ST"
+KID=$(jf .id)
+wait_for "$KID" '.done >= 20' 120 || fail "20 rows not done within 120 s"
+kill -KILL "$JPKID_PID"
+wait "$JPKID_PID" 2>/dev/null
+JPKID_PID=
+done_at_kill=$(sql "SELECT done_rows FROM batches WHERE id=$KID")
+[ "$done_at_kill" -ge 20 ] && [ "$done_at_kill" -lt 150 ] &&
+  pass "killed with $done_at_kill of 150 rows done" || fail "killed at $done_at_kill rows"
+assert_eq "…the registry agrees with itself at the kill" \
+  "$(sql "SELECT count(*) FROM batch_rows WHERE batch_id=$KID AND state=1")" "$done_at_kill"
+assert_eq "…no issued-but-pending row" 0 \
+  "$(sql "SELECT count(*) FROM batch_rows r WHERE batch_id=$KID AND state=0 AND EXISTS (SELECT 1 FROM certificates c WHERE c.card_id='K-C-' || substr(r.key, 2))")"
+jpkid_start || exit 1
+wait_for "$KID" '.state == "done"' 240 || fail "resumed batch not done within 240 s"
+assert_contains "resumed at start" "resuming 1 running batch" "$(cat "$T/jpkid.log")"
+call GET "/v1/batches/$KID"
+assert_eq "after the restart: 150 done, 0 failed" "done 150 0 0" \
+  "$(jf '"\(.state) \(.done) \(.failed) \(.pending)"')"
+assert_eq "every card has exactly the certificate its row asked for" "150 150" \
+  "$(sql "SELECT count(DISTINCT card_id) || ' ' || count(*) FROM certificates WHERE card_id LIKE 'K-C-%'")"
+assert_eq "…no card with duplicates" 0 \
+  "$(sql "SELECT count(*) FROM (SELECT card_id FROM certificates WHERE card_id LIKE 'K-C-%' GROUP BY card_id HAVING count(*) > 1)")"
+assert_eq "…every person once" 150 "$(sql "SELECT count(*) FROM persons WHERE id LIKE 'K-P-%'")"
+assert_eq "…row serials match the registry" 150 \
+  "$(sql "SELECT count(*) FROM batch_rows r JOIN certificates c ON c.serial = r.serials WHERE r.batch_id=$KID")"
+check "audit-verify intact after kill -9 and resume" "$JPKID" audit-verify "${SETS[@]}"
+
+# ---------------------------------------------------------------------------------------------
+# Metrics and the audit log
+if [ "$(curl -s -o "$T/metrics" -w '%{http_code}' "$URL/metrics")" = 404 ]; then
+  echo "# /metrics absent in this build: batch metrics not tested"
+else
+  metrics=$(cat "$T/metrics")
+  assert_contains "jpki_batch_rows done counts every batch's issued rows" \
+    "jpki_batch_rows{state=\"done\"} $(sql 'SELECT sum(done_rows) FROM batches')" "$metrics"
+  assert_contains "…pending 0" 'jpki_batch_rows{state="pending"} 0' "$metrics"
+fi
+assert_eq "no personal data in the audit log" 0 \
+  "$(sql "SELECT count(*) FROM events WHERE detail LIKE '%試験%' OR detail LIKE '%東京都%' OR detail LIKE '%鈴木%' OR target LIKE '%試験%'")"
+
+it_finish

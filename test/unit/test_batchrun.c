@@ -1,0 +1,764 @@
+/*
+ * Batches against a real instance (pki_init in a temp directory): recording a file
+ * (batch_exec_create: rows, problems, the digest, re-submission and conflict), carrying rows out
+ * (batch_exec_step / batch_exec_row: person and card registered or found, certificates issued
+ * and the row marked done inside the issuance's transaction), exactly once (a re-run after the
+ * commit, a row finished by someone else before the commit, a restart with rows pending), the
+ * refusals recorded as failed rows, and the runner (batchrun) taking batches to the end on a
+ * real worker pool without exceeding its job limit.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "ca/batch.h"
+#include "ca/lifecycle.h"
+#include "config/jclock.h"
+#include "responder/batch_api.h"
+#include "responder/batch_exec.h"
+#include "responder/batchrun.h"
+#include "responder/workers.h"
+#include "testutil.h"
+
+#define PASS "correct horse battery staple"
+
+static char *dir;
+static struct jpki_config *cfg;
+
+static void instance_setup(void)
+{
+    struct jerr err = {0};
+    char yaml[8192];
+    dir = testutil_mkdtemp();
+    ck_assert_ptr_nonnull(dir);
+    snprintf(yaml, sizeof(yaml), "data_dir: %s/inst\n", dir);
+    cfg = config_load_string("test.yaml", yaml, strlen(yaml), NULL, 0, &err);
+    ck_assert_msg(cfg != NULL, "config: %s", err.msg);
+    struct pki_init_result res;
+    ck_assert_msg(pki_init(cfg, PASS, &res, &err) == 0, "init: %s", err.msg);
+}
+
+static void instance_teardown(void)
+{
+    config_free(cfg);
+    testutil_rmtree(dir);
+    free(dir);
+}
+
+struct fixture {
+    struct pki *pki;
+    struct store *st;
+};
+
+static void fx_open(struct fixture *fx)
+{
+    struct jerr err = {0};
+    jclock_set(0);
+    fx->pki = pki_open(cfg, PASS, &err);
+    ck_assert_msg(fx->pki != NULL, "open: %s", err.msg);
+    fx->st = pki_store_open(fx->pki, &err);
+    ck_assert_msg(fx->st != NULL, "store: %s", err.msg);
+}
+
+static void fx_close(struct fixture *fx)
+{
+    store_close(fx->st);
+    pki_free(fx->pki);
+}
+
+/* ---- building files ---- */
+
+/* One YAML row: person P with `name`, card C of `type`, certificates `which`. */
+static void yaml_row(char *buf, size_t size, const char *key, const char *person, const char *name,
+                     const char *birth, const char *card, const char *type, const char *which)
+{
+    size_t len = strlen(buf);
+    snprintf(buf + len, size - len,
+             "  - key: \"%s\"\n"
+             "    person: {id: \"%s\", name: \"%s\", address: \"東京都千代田区\", "
+             "birth_date: \"%s\", gender: female}\n"
+             "    card: {id: \"%s\", type: %s, expiry: \"2034-01-02\", prefecture: 東京都}\n"
+             "    certificates: %s\n",
+             key, person, name, birth, card, type, which);
+}
+
+/* Parses and records `text`; asserts success. */
+static struct batch_rec record(struct fixture *fx, const char *text, bool *existing,
+                               size_t *problem_count)
+{
+    struct jerr err = {0};
+    struct batch b = {0};
+    struct batch_problem *problems = NULL;
+    struct batch_rec rec;
+    ck_assert_msg(batch_parse(text, strlen(text), BATCH_AUTO, &b, &problems, problem_count, &err) ==
+                      0,
+                  "parse: %s", err.msg);
+    ck_assert_int_eq(store_begin(fx->st, &err), 0);
+    ck_assert_msg(
+        batch_exec_create(fx->st, "clerk", &b, problems, *problem_count, &rec, existing, &err) == 0,
+        "create: %s", err.msg);
+    ck_assert_int_eq(store_commit(fx->st, &err), 0);
+    batch_free(&b);
+    batch_problems_free(problems);
+    return rec;
+}
+
+static struct batch_row_rec row_of(struct fixture *fx, int64_t batch_id, int64_t row)
+{
+    struct jerr err = {0};
+    struct batch_row_rec r;
+    ck_assert_msg(store_batch_row_get(fx->st, batch_id, row, &r, &err) == 0, "%s", err.msg);
+    return r;
+}
+
+static size_t certs_on(struct fixture *fx, const char *card_id)
+{
+    struct jerr err = {0};
+    struct cert_list l = {0};
+    ck_assert_int_eq(store_certs_of_card(fx->st, card_id, &l, &err), 0);
+    size_t n = l.count;
+    cert_list_free(&l);
+    return n;
+}
+
+/* The serials of a card's certificates joined as the batch row keeps them. */
+static void serials_on(struct fixture *fx, const char *card_id, char *out, size_t size)
+{
+    struct jerr err = {0};
+    struct cert_list l = {0};
+    ck_assert_int_eq(store_certs_of_card(fx->st, card_id, &l, &err), 0);
+    out[0] = '\0';
+    for (size_t i = 0; i < l.count; i++)
+        snprintf(out + strlen(out), size - strlen(out), "%s%s", i > 0 ? "," : "",
+                 l.items[i].serial);
+    cert_list_free(&l);
+}
+
+static struct batch_exec_result step(struct fixture *fx, int64_t batch_id)
+{
+    struct jerr err = {0};
+    struct batch_exec_result res;
+    ck_assert_msg(batch_exec_step(fx->pki, fx->st, batch_id, &res, &err) == 0, "step: %s", err.msg);
+    return res;
+}
+
+static int audit_last(void *arg, const struct audit_entry *e)
+{
+    *(struct audit_entry *)arg = *e;
+    return 0;
+}
+
+struct running_ids {
+    int64_t ids[8];
+    int n;
+};
+
+static int collect(void *arg, const struct batch_rec *b)
+{
+    struct running_ids *r = arg;
+    if (r->n < 8)
+        r->ids[r->n++] = b->id;
+    return 0;
+}
+
+/* ---- recording ---- */
+
+START_TEST(create_records_good_rows_pending_and_problems_failed)
+{
+    struct fixture fx;
+    char text[4096] = "batch: \"t-create\"\nrows:\n";
+    bool existing = true;
+    size_t np = 0;
+    fx_open(&fx);
+    yaml_row(text, sizeof(text), "r1", "cr-p1", "A", "1990-01-02", "cr-c1", "mynumber", "auth");
+    yaml_row(text, sizeof(text), "r2", "cr-p2", "B", "1990-02-30", "cr-c2", "mynumber", "auth");
+    yaml_row(text, sizeof(text), "r3", "cr-p3", "C", "1990-01-03", "cr-c3", "mynumber", "sign");
+    struct batch_rec rec = record(&fx, text, &existing, &np);
+    ck_assert(!existing);
+    ck_assert_int_eq(np, 1);
+    ck_assert_int_gt(rec.id, 0);
+    ck_assert_str_eq(rec.key, "t-create");
+    ck_assert_str_eq(rec.submitted_by, "clerk");
+    ck_assert_int_eq(rec.total, 3);
+    ck_assert_int_eq(rec.accepted, 2);
+    ck_assert_int_eq(rec.done_rows, 0);
+    ck_assert_int_eq(rec.failed_rows, 1); /* the bad row counts as failed */
+    ck_assert(!rec.finished);
+    ck_assert_int_eq(strlen(rec.digest), 64);
+
+    struct batch_row_rec r1 = row_of(&fx, rec.id, 1), r2 = row_of(&fx, rec.id, 2),
+                         r3 = row_of(&fx, rec.id, 3);
+    ck_assert_int_eq(r1.state, BATCH_ROW_PENDING);
+    ck_assert_str_eq(r1.key, "r1");
+    ck_assert_int_eq(r2.state, BATCH_ROW_INVALID);
+    ck_assert_str_eq(r2.key, "");
+    ck_assert_str_eq(r2.error_code, "invalid");
+    ck_assert_str_eq(r2.error_field, "rows[1].person.birth_date");
+    ck_assert_str_eq(r2.error_message,
+                     "rows[1].person.birth_date: \"1990-02-30\" is not a calendar day YYYY-MM-DD");
+    ck_assert_int_eq(r3.state, BATCH_ROW_PENDING);
+    ck_assert_str_eq(r3.key, "r3");
+    /* nothing registered yet: the runner does that */
+    struct person p;
+    struct jerr err = {0};
+    ck_assert_int_eq(store_person_get(fx.st, "cr-p1", &p, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(resubmission_finds_the_batch_and_other_rows_conflict)
+{
+    struct fixture fx;
+    struct jerr err = {0};
+    char yaml[4096] = "batch: \"t-again\"\nrows:\n";
+    bool existing = true;
+    size_t np = 0;
+    fx_open(&fx);
+    yaml_row(yaml, sizeof(yaml), "r1", "ag-p1", "A", "1990-01-02", "ag-c1", "mynumber", "auth");
+    struct batch_rec first = record(&fx, yaml, &existing, &np);
+    ck_assert(!existing);
+
+    /* The same rows in JSON: the same batch, nothing new recorded. */
+    const char *json =
+        "{\"batch\":\"t-again\",\"rows\":[{\"key\":\"r1\",\"person\":{\"id\":\"ag-p1\","
+        "\"name\":\"A\",\"address\":\"東京都千代田区\",\"birth_date\":\"1990-01-02\","
+        "\"gender\":\"female\"},\"card\":{\"id\":\"ag-c1\",\"type\":\"mynumber\","
+        "\"expiry\":\"2034-01-02\",\"prefecture\":\"東京都\"},\"certificates\":[\"auth\"]}]}";
+    struct batch_rec again = record(&fx, json, &existing, &np);
+    ck_assert(existing);
+    ck_assert_int_eq(again.id, first.id);
+    ck_assert_str_eq(again.digest, first.digest);
+    ck_assert_int_eq(again.total, 1);
+
+    /* The same key with another row: 409 conflict, field "batch"; nothing written. */
+    char other[4096] = "batch: \"t-again\"\nrows:\n";
+    yaml_row(other, sizeof(other), "r1", "ag-p1", "A", "1990-01-02", "ag-c1", "mynumber", "both");
+    struct batch b = {0};
+    struct batch_problem *problems = NULL;
+    struct batch_rec rec;
+    ck_assert_int_eq(batch_parse(other, strlen(other), BATCH_AUTO, &b, &problems, &np, &err), 0);
+    ck_assert_int_eq(store_begin(fx.st, &err), 0);
+    ck_assert_int_eq(batch_exec_create(fx.st, "clerk", &b, problems, np, &rec, &existing, &err),
+                     -1);
+    store_rollback(fx.st);
+    ck_assert_int_eq(err.code, JERR_CONFLICT);
+    ck_assert_str_eq(err.field, "batch");
+    ck_assert_ptr_nonnull(strstr(err.msg, "submitted before"));
+    batch_free(&b);
+    batch_problems_free(problems);
+    jerr_clear(&err);
+    ck_assert_int_eq(store_batch_get_by_key(fx.st, "t-again", &rec, &err), 0);
+    ck_assert_str_eq(rec.digest, first.digest);
+    ck_assert_int_eq(rec.total, 1);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(digest_is_of_the_rows_not_of_the_text_nor_the_passwords)
+{
+    struct jerr err = {0};
+    char d[4][STORE_BATCH_DIGEST_HEX + 1];
+    const char *files[4] = {
+        "batch: k\nrows:\n  - {key: a, person: {id: p, name: n, address: x, birth_date: "
+        "\"1990-01-02\", gender: male}, card: {id: c, type: mynumber, expiry: \"2034-01-02\"}, "
+        "certificates: both, passwords: {sign: \"ABC123\", auth: \"1234\"}}\n",
+        /* re-indented, block style, other passwords */
+        "batch: \"k\"\nrows:\n- key: \"a\"\n  person:\n    id: p\n    name: n\n    address: x\n"
+        "    birth_date: 1990-01-02\n    gender: male\n  card: {id: c, type: mynumber, "
+        "expiry: 2034-01-02}\n  certificates: [sign, auth]\n  passwords: {sign: \"ZZZ999\", "
+        "auth: \"9999\"}\n",
+        /* another name */
+        "batch: k\nrows:\n  - {key: a, person: {id: p, name: m, address: x, birth_date: "
+        "\"1990-01-02\", gender: male}, card: {id: c, type: mynumber, expiry: \"2034-01-02\"}, "
+        "certificates: both}\n",
+        /* another batch key */
+        "batch: k2\nrows:\n  - {key: a, person: {id: p, name: n, address: x, birth_date: "
+        "\"1990-01-02\", gender: male}, card: {id: c, type: mynumber, expiry: \"2034-01-02\"}, "
+        "certificates: both}\n",
+    };
+    for (int i = 0; i < 4; i++) {
+        struct batch b = {0};
+        struct batch_problem *problems = NULL;
+        size_t np = 0;
+        ck_assert_msg(
+            batch_parse(files[i], strlen(files[i]), BATCH_AUTO, &b, &problems, &np, &err) == 0,
+            "%d: %s", i, err.msg);
+        ck_assert_int_eq(b.count, 1);
+        ck_assert_int_eq(batch_exec_digest(&b, problems, np, d[i], &err), 0);
+        batch_free(&b);
+        batch_problems_free(problems);
+    }
+    ck_assert_str_eq(d[0], d[1]);
+    ck_assert_str_ne(d[0], d[2]);
+    ck_assert_str_ne(d[0], d[3]);
+    ck_assert_int_eq(strspn(d[0], "0123456789abcdef"), 64);
+}
+END_TEST
+
+START_TEST(content_types_choose_the_format)
+{
+    ck_assert_int_eq(batch_api_format("application/json"), BATCH_JSON);
+    ck_assert_int_eq(batch_api_format("Application/JSON; charset=utf-8"), BATCH_JSON);
+    ck_assert_int_eq(batch_api_format("application/yaml"), BATCH_YAML);
+    ck_assert_int_eq(batch_api_format("application/x-yaml"), BATCH_YAML);
+    ck_assert_int_eq(batch_api_format("text/yaml;charset=utf-8"), BATCH_YAML);
+    ck_assert_int_eq(batch_api_format("application/x-www-form-urlencoded"), BATCH_AUTO);
+    ck_assert_int_eq(batch_api_format("application/jsonx"), BATCH_AUTO);
+    ck_assert_int_eq(batch_api_format(NULL), BATCH_AUTO);
+}
+END_TEST
+
+/* ---- rows ---- */
+
+START_TEST(steps_issue_mark_done_and_finish)
+{
+    struct fixture fx;
+    struct jerr err = {0};
+    char text[4096] = "batch: \"t-steps\"\nrows:\n";
+    char serials[256];
+    bool existing;
+    size_t np;
+    fx_open(&fx);
+    yaml_row(text, sizeof(text), "r1", "st-p1", "A", "1990-01-02", "st-c1", "mynumber", "both");
+    yaml_row(text, sizeof(text), "r2", "st-p2", "B", "1990-13-02", "st-c2", "mynumber", "auth");
+    yaml_row(text, sizeof(text), "r3", "st-p1", "A", "1990-01-02", "st-c3", "mynumber", "auth");
+    struct batch_rec rec = record(&fx, text, &existing, &np);
+
+    struct batch_exec_result res = step(&fx, rec.id);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_DONE);
+    ck_assert_int_eq(res.row, 1);
+    ck_assert_int_eq(res.issued[CA_SIGN], 1);
+    ck_assert_int_eq(res.issued[CA_AUTH], 1);
+    ck_assert_int_eq(res.superseded.count, 0);
+    batch_exec_result_free(&res);
+    /* the row's serials are the card's certificates, marked in the issuance's transaction */
+    struct batch_row_rec r1 = row_of(&fx, rec.id, 1);
+    ck_assert_int_eq(r1.state, BATCH_ROW_DONE);
+    serials_on(&fx, "st-c1", serials, sizeof(serials));
+    ck_assert_str_eq(r1.serials, serials);
+    ck_assert_int_eq(strlen(r1.serials), 2 * 32 + 1);
+    ck_assert_str_eq(r1.error_code, "");
+    ck_assert_int_gt(r1.finished_at, 0);
+    struct person p;
+    ck_assert_int_eq(store_person_get(fx.st, "st-p1", &p, &err), 0);
+    ck_assert_str_eq(p.name, "A");
+
+    /* row 2 was refused at submission: the next step takes row 3 (same person, 2nd card) */
+    res = step(&fx, rec.id);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_DONE);
+    ck_assert_int_eq(res.row, 3);
+    ck_assert_int_eq(res.issued[CA_SIGN], 0);
+    ck_assert_int_eq(res.issued[CA_AUTH], 1);
+    batch_exec_result_free(&res);
+    ck_assert_int_eq(certs_on(&fx, "st-c3"), 1);
+
+    res = step(&fx, rec.id);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_FINISHED);
+    ck_assert(res.batch.finished);
+    ck_assert_int_eq(res.batch.done_rows, 2);
+    ck_assert_int_eq(res.batch.failed_rows, 1);
+    ck_assert_int_gt(res.batch.finished_at, 0);
+    batch_exec_result_free(&res);
+    res = step(&fx, rec.id);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_IDLE);
+    batch_exec_result_free(&res);
+
+    /* the finish is audited under the batch id, with counts only */
+    struct audit_entry last;
+    char target[32];
+    snprintf(target, sizeof(target), "%lld", (long long)rec.id);
+    memset(&last, 0, sizeof(last));
+    ck_assert_int_eq(store_audit_foreach_target(fx.st, target, audit_last, &last, &err), 0);
+    ck_assert_str_eq(last.action, "batch.finish");
+    ck_assert_str_eq(last.actor, "clerk");
+    ck_assert_str_eq(last.detail, "key=t-steps total=3 done=2 failed=1");
+
+    int64_t done, failed, pending;
+    ck_assert_int_eq(store_batch_row_totals(fx.st, &done, &failed, &pending, &err), 0);
+    ck_assert_int_ge(done, 2);
+    ck_assert_int_ge(failed, 1);
+
+    /* unknown batch */
+    jerr_clear(&err);
+    ck_assert_int_eq(batch_exec_step(fx.pki, fx.st, 999999, &res, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "batch_id");
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(rerun_after_commit_issues_nothing)
+{
+    struct fixture fx;
+    struct jerr err = {0};
+    char text[4096] = "batch: \"t-rerun\"\nrows:\n";
+    char *request = NULL;
+    bool existing;
+    size_t np;
+    fx_open(&fx);
+    yaml_row(text, sizeof(text), "r1", "rr-p1", "A", "1990-01-02", "rr-c1", "mynumber", "auth");
+    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_row_rec pending;
+    ck_assert_int_eq(store_batch_next_pending(fx.st, rec.id, &pending, &request, &err), 0);
+    ck_assert_int_eq(pending.row, 1);
+
+    struct batch_exec_result res;
+    ck_assert_int_eq(batch_exec_row(fx.pki, fx.st, &rec, &pending, request, &res, &err), 0);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_DONE);
+    batch_exec_result_free(&res);
+    struct batch_row_rec done = row_of(&fx, rec.id, 1);
+    ck_assert_int_eq(certs_on(&fx, "rr-c1"), 1);
+
+    /* The same row again, as a second job that had read it pending before the commit. */
+    ck_assert_int_eq(batch_exec_row(fx.pki, fx.st, &rec, &pending, request, &res, &err), 0);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_SKIPPED);
+    ck_assert_int_eq(res.issued[CA_AUTH], 0);
+    batch_exec_result_free(&res);
+    ck_assert_int_eq(certs_on(&fx, "rr-c1"), 1); /* nothing issued twice */
+    struct batch_row_rec after = row_of(&fx, rec.id, 1);
+    ck_assert_int_eq(after.state, BATCH_ROW_DONE);
+    ck_assert_str_eq(after.serials, done.serials);
+    struct batch_rec b;
+    ck_assert_int_eq(store_batch_get(fx.st, rec.id, &b, &err), 0);
+    ck_assert_int_eq(b.done_rows, 1); /* counted once */
+    ck_assert_int_eq(b.failed_rows, 0);
+    /* and the request (personal data) is gone once the row is done */
+    jerr_clear(&err);
+    char *again = NULL;
+    ck_assert_int_eq(store_batch_next_pending(fx.st, rec.id, &pending, &again, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    free(request);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(hook_rolls_the_issuance_back_when_the_row_is_no_longer_pending)
+{
+    struct fixture fx;
+    struct jerr err = {0};
+    char text[4096] = "batch: \"t-hook\"\nrows:\n";
+    char *request = NULL;
+    bool existing, changed = false;
+    size_t np;
+    fx_open(&fx);
+    yaml_row(text, sizeof(text), "r1", "hk-p1", "A", "1990-01-02", "hk-c1", "mynumber", "both");
+    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_row_rec pending;
+    ck_assert_int_eq(store_batch_next_pending(fx.st, rec.id, &pending, &request, &err), 0);
+
+    /* Someone finishes the row between our read and our commit. */
+    struct batch_row_rec other;
+    memset(&other, 0, sizeof(other));
+    other.state = BATCH_ROW_FAILED;
+    snprintf(other.error_code, sizeof(other.error_code), "refused");
+    ck_assert_int_eq(store_batch_row_finish(fx.st, rec.id, 1, &other, &changed, &err), 0);
+    ck_assert(changed);
+    /* finishing it twice changes nothing */
+    ck_assert_int_eq(store_batch_row_finish(fx.st, rec.id, 1, &other, &changed, &err), 0);
+    ck_assert(!changed);
+
+    struct batch_exec_result res;
+    ck_assert_int_eq(batch_exec_row(fx.pki, fx.st, &rec, &pending, request, &res, &err), 0);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_SKIPPED);
+    batch_exec_result_free(&res);
+    /* the certificates were signed, then rolled back with the mark: none is in the registry */
+    ck_assert_int_eq(certs_on(&fx, "hk-c1"), 0);
+    struct batch_row_rec r = row_of(&fx, rec.id, 1);
+    ck_assert_int_eq(r.state, BATCH_ROW_FAILED);
+    ck_assert_str_eq(r.serials, "");
+    struct batch_rec b;
+    ck_assert_int_eq(store_batch_get(fx.st, rec.id, &b, &err), 0);
+    ck_assert_int_eq(b.done_rows, 0);
+    ck_assert_int_eq(b.failed_rows, 1);
+    free(request);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(pending_rows_resume_after_a_restart_exactly_once)
+{
+    struct fixture fx;
+    struct jerr err = {0};
+    char text[4096] = "batch: \"t-resume\"\nrows:\n";
+    bool existing;
+    size_t np;
+    fx_open(&fx);
+    yaml_row(text, sizeof(text), "r1", "rs-p1", "A", "1990-01-02", "rs-c1", "mynumber", "auth");
+    yaml_row(text, sizeof(text), "r2", "rs-p2", "B", "1991-01-02", "rs-c2", "mynumber", "auth");
+    yaml_row(text, sizeof(text), "r3", "rs-p3", "C", "1992-01-02", "rs-c3", "mynumber", "auth");
+    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_exec_result res = step(&fx, rec.id);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_DONE);
+    batch_exec_result_free(&res);
+    /* A crash inside row 2, after its person and card were registered, before the issuance
+     * committed: those two events are there, the row is pending. */
+    struct lifecycle_ctx ctx = {.pki = fx.pki, .st = fx.st, .actor = "clerk"};
+    struct person p = {.gender = GENDER_FEMALE};
+    snprintf(p.id, sizeof(p.id), "rs-p2");
+    snprintf(p.name, sizeof(p.name), "B");
+    snprintf(p.address, sizeof(p.address), "東京都千代田区");
+    snprintf(p.birth_date, sizeof(p.birth_date), "1991-01-02");
+    ck_assert_int_eq(lifecycle_person_register(&ctx, &p, &err), 0);
+    struct card c = {.type = CARD_MYNUMBER};
+    snprintf(c.id, sizeof(c.id), "rs-c2");
+    snprintf(c.person_id, sizeof(c.person_id), "rs-p2");
+    snprintf(c.expiry, sizeof(c.expiry), "2034-01-02");
+    ck_assert_int_eq(lifecycle_card_register(&ctx, &c, &err), 0);
+    fx_close(&fx);
+
+    /* The restart: a new process reads the running batches and goes on. */
+    struct fixture again;
+    fx_open(&again);
+    struct running_ids running = {.n = 0};
+    ck_assert_int_eq(store_batches_running(again.st, collect, &running, &err), 0);
+    bool listed = false;
+    for (int i = 0; i < running.n; i++)
+        listed = listed || running.ids[i] == rec.id;
+    ck_assert(listed);
+    int rows = 0;
+    for (;;) {
+        res = step(&again, rec.id);
+        enum batch_exec_outcome o = res.outcome;
+        batch_exec_result_free(&res);
+        if (o == BATCH_EXEC_FINISHED)
+            break;
+        ck_assert_int_eq(o, BATCH_EXEC_ROW_DONE);
+        ck_assert_int_lt(++rows, 3);
+    }
+    ck_assert_int_eq(rows, 2);
+    ck_assert_int_eq(certs_on(&again, "rs-c1"), 1);
+    ck_assert_int_eq(certs_on(&again, "rs-c2"), 1);
+    ck_assert_int_eq(certs_on(&again, "rs-c3"), 1);
+    struct batch_rec b;
+    ck_assert_int_eq(store_batch_get(again.st, rec.id, &b, &err), 0);
+    ck_assert(b.finished);
+    ck_assert_int_eq(b.done_rows, 3);
+    running.n = 0;
+    ck_assert_int_eq(store_batches_running(again.st, collect, &running, &err), 0);
+    for (int i = 0; i < running.n; i++)
+        ck_assert_int_ne(running.ids[i], rec.id);
+    fx_close(&again);
+}
+END_TEST
+
+START_TEST(person_with_other_facts_fails_the_row)
+{
+    struct fixture fx;
+    struct jerr err = {0};
+    char text[4096] = "batch: \"t-facts\"\nrows:\n";
+    bool existing;
+    size_t np;
+    fx_open(&fx);
+    /* registered before with another name and birth date */
+    struct lifecycle_ctx ctx = {.pki = fx.pki, .st = fx.st, .actor = "clerk"};
+    struct person p = {.gender = GENDER_FEMALE};
+    snprintf(p.id, sizeof(p.id), "pf-p1");
+    snprintf(p.name, sizeof(p.name), "Old Name");
+    snprintf(p.address, sizeof(p.address), "東京都千代田区");
+    snprintf(p.birth_date, sizeof(p.birth_date), "1980-05-05");
+    ck_assert_int_eq(lifecycle_person_register(&ctx, &p, &err), 0);
+
+    yaml_row(text, sizeof(text), "r1", "pf-p1", "New Name", "1990-01-02", "pf-c1", "mynumber",
+             "auth");
+    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_exec_result res = step(&fx, rec.id);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_FAILED);
+    ck_assert_int_eq(res.row, 1);
+    ck_assert_str_eq(res.internal, "");
+    batch_exec_result_free(&res);
+    struct batch_row_rec r = row_of(&fx, rec.id, 1);
+    ck_assert_int_eq(r.state, BATCH_ROW_FAILED);
+    ck_assert_str_eq(r.error_code, "refused");
+    ck_assert_str_eq(r.error_field, "person");
+    ck_assert_ptr_nonnull(strstr(r.error_message, "pf-p1 is registered with other basic facts "
+                                                  "(name, birth_date)"));
+    /* which facts differ, never their values */
+    ck_assert_ptr_null(strstr(r.error_message, "Name"));
+    ck_assert_ptr_null(strstr(r.error_message, "1980"));
+    ck_assert_str_eq(r.serials, "");
+    /* nothing else happened: the person unchanged, no card, no certificate */
+    struct person now;
+    ck_assert_int_eq(store_person_get(fx.st, "pf-p1", &now, &err), 0);
+    ck_assert_str_eq(now.name, "Old Name");
+    struct card c;
+    ck_assert_int_eq(store_card_get(fx.st, "pf-c1", &c, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_int_eq(certs_on(&fx, "pf-c1"), 0);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(existing_person_and_card_are_used_other_owners_card_fails)
+{
+    struct fixture fx;
+    struct jerr err = {0};
+    char text[4096] = "batch: \"t-owner\"\nrows:\n";
+    bool existing;
+    size_t np;
+    fx_open(&fx);
+    struct lifecycle_ctx ctx = {.pki = fx.pki, .st = fx.st, .actor = "clerk"};
+    struct person p = {.gender = GENDER_FEMALE};
+    snprintf(p.id, sizeof(p.id), "ow-p1");
+    snprintf(p.name, sizeof(p.name), "A");
+    snprintf(p.address, sizeof(p.address), "東京都千代田区");
+    snprintf(p.birth_date, sizeof(p.birth_date), "1990-01-02");
+    ck_assert_int_eq(lifecycle_person_register(&ctx, &p, &err), 0);
+    snprintf(p.id, sizeof(p.id), "ow-p9");
+    ck_assert_int_eq(lifecycle_person_register(&ctx, &p, &err), 0);
+    struct card c = {.type = CARD_MYNUMBER};
+    snprintf(c.id, sizeof(c.id), "ow-c1");
+    snprintf(c.person_id, sizeof(c.person_id), "ow-p1");
+    snprintf(c.expiry, sizeof(c.expiry), "2034-01-02");
+    ck_assert_int_eq(lifecycle_card_register(&ctx, &c, &err), 0);
+    snprintf(c.id, sizeof(c.id), "ow-c9");
+    snprintf(c.person_id, sizeof(c.person_id), "ow-p9");
+    ck_assert_int_eq(lifecycle_card_register(&ctx, &c, &err), 0);
+
+    yaml_row(text, sizeof(text), "mine", "ow-p1", "A", "1990-01-02", "ow-c1", "mynumber", "auth");
+    yaml_row(text, sizeof(text), "theirs", "ow-p1", "A", "1990-01-02", "ow-c9", "mynumber", "auth");
+    yaml_row(text, sizeof(text), "juki", "ow-p1", "A", "1990-01-02", "ow-cj", "juki", "auth");
+    struct batch_rec rec = record(&fx, text, &existing, &np);
+    for (int i = 0; i < 3; i++) {
+        struct batch_exec_result res = step(&fx, rec.id);
+        ck_assert_int_eq(res.outcome, i == 0 ? BATCH_EXEC_ROW_DONE : BATCH_EXEC_ROW_FAILED);
+        batch_exec_result_free(&res);
+    }
+    ck_assert_int_eq(row_of(&fx, rec.id, 1).state, BATCH_ROW_DONE);
+    ck_assert_int_eq(certs_on(&fx, "ow-c1"), 1);
+    struct batch_row_rec theirs = row_of(&fx, rec.id, 2);
+    ck_assert_str_eq(theirs.key, "theirs");
+    ck_assert_str_eq(theirs.error_code, "refused");
+    ck_assert_str_eq(theirs.error_field, "card");
+    ck_assert_str_eq(theirs.error_message, "card ow-c9 is registered to another person");
+    ck_assert_int_eq(certs_on(&fx, "ow-c9"), 0);
+    /* a lifecycle refusal is the row's error as the engine gave it */
+    struct batch_row_rec juki = row_of(&fx, rec.id, 3);
+    ck_assert_str_eq(juki.error_code, "refused");
+    ck_assert_str_eq(juki.error_field, "card");
+    ck_assert_ptr_nonnull(strstr(juki.error_message, "Juki"));
+    ck_assert_int_eq(certs_on(&fx, "ow-cj"), 0);
+    fx_close(&fx);
+}
+END_TEST
+
+/* ---- the runner ---- */
+
+struct run_watch {
+    struct batchrun *br;
+    struct event *timer;
+    int max_seen;
+    int ticks;
+};
+
+static void watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct run_watch *w = arg;
+    (void)fd;
+    (void)what;
+    int n = batchrun_inflight(w->br);
+    if (n > w->max_seen)
+        w->max_seen = n;
+    if ((batchrun_active(w->br) == 0 && n == 0) || ++w->ticks > 60000)
+        event_base_loopbreak(event_get_base(w->timer));
+}
+
+static struct store *open_store(void *arg, struct jerr *err)
+{
+    return pki_store_open(arg, err);
+}
+
+START_TEST(runner_takes_batches_to_the_end_within_its_job_limit)
+{
+    struct fixture fx;
+    struct jerr err = {0};
+    char a[4096] = "batch: \"t-run-a\"\nrows:\n", b[4096] = "batch: \"t-run-b\"\nrows:\n";
+    bool existing;
+    size_t np;
+    fx_open(&fx);
+    yaml_row(a, sizeof(a), "r1", "ru-p1", "A", "1990-01-02", "ru-c1", "mynumber", "auth");
+    yaml_row(a, sizeof(a), "r2", "ru-p2", "B", "1990-01-02", "ru-c2", "mynumber", "auth");
+    yaml_row(b, sizeof(b), "r1", "ru-p3", "C", "1990-01-02", "ru-c3", "mynumber", "auth");
+    yaml_row(b, sizeof(b), "r2", "ru-p4", "D", "1990-01-02", "ru-c4", "mynumber", "auth");
+    /* a: recorded before the start (as if by an earlier run): found by the resume job */
+    struct batch_rec ra = record(&fx, a, &existing, &np);
+
+    ck_assert_int_eq(evthread_use_pthreads(), 0);
+    struct event_base *base = event_base_new();
+    ck_assert_ptr_nonnull(base);
+    struct workers_store_ops ops = {open_store, store_close, fx.pki};
+    struct workers *w = workers_new(2, 0, &ops, &err);
+    ck_assert_ptr_nonnull(w);
+    struct workers_loop *loop = workers_attach(w, base, &err);
+    ck_assert_ptr_nonnull(loop);
+    struct batchrun *br = batchrun_new(fx.pki, w, &err);
+    ck_assert_ptr_nonnull(br);
+    ck_assert_int_eq(batchrun_start(br, base, loop, &err), 0);
+    /* b: submitted while running */
+    struct batch_rec rb = record(&fx, b, &existing, &np);
+    batchrun_kick(br, rb.id);
+
+    struct run_watch watch = {.br = br};
+    watch.timer = event_new(base, -1, EV_PERSIST, watch_cb, &watch);
+    struct timeval ms = {0, 1000};
+    event_add(watch.timer, &ms);
+    event_base_dispatch(base); /* until the watch sees both batches finished */
+    ck_assert_int_eq(batchrun_active(br), 0);
+    ck_assert_int_eq(batchrun_inflight(br), 0);
+    ck_assert_int_eq(watch.max_seen, BATCHRUN_MAX_JOBS(2)); /* one worker left for OCSP */
+
+    struct batch_rec got;
+    ck_assert_int_eq(store_batch_get(fx.st, ra.id, &got, &err), 0);
+    ck_assert(got.finished);
+    ck_assert_int_eq(got.done_rows, 2);
+    ck_assert_int_eq(store_batch_get(fx.st, rb.id, &got, &err), 0);
+    ck_assert(got.finished);
+    ck_assert_int_eq(got.done_rows, 2);
+    ck_assert_int_eq(certs_on(&fx, "ru-c1") + certs_on(&fx, "ru-c2") + certs_on(&fx, "ru-c3") +
+                         certs_on(&fx, "ru-c4"),
+                     4);
+
+    /* after stop nothing is queued: a kicked batch waits for the next start */
+    batchrun_stop(br);
+    char c[4096] = "batch: \"t-run-c\"\nrows:\n";
+    yaml_row(c, sizeof(c), "r1", "ru-p5", "E", "1990-01-02", "ru-c5", "mynumber", "auth");
+    struct batch_rec rc = record(&fx, c, &existing, &np);
+    batchrun_kick(br, rc.id);
+    ck_assert_int_eq(batchrun_inflight(br), 0);
+    ck_assert_int_eq(batchrun_active(br), 1);
+
+    workers_shutdown(w);
+    workers_detach(loop);
+    event_free(watch.timer);
+    batchrun_free(br);
+    event_base_free(base);
+    workers_free(w);
+    ck_assert_int_eq(certs_on(&fx, "ru-c5"), 0);
+    fx_close(&fx);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("batchrun");
+    TCase *tc = tcase_create("batches");
+    tcase_set_timeout(tc, 120);
+    tcase_add_unchecked_fixture(tc, instance_setup, instance_teardown);
+    tcase_add_test(tc, create_records_good_rows_pending_and_problems_failed);
+    tcase_add_test(tc, resubmission_finds_the_batch_and_other_rows_conflict);
+    tcase_add_test(tc, digest_is_of_the_rows_not_of_the_text_nor_the_passwords);
+    tcase_add_test(tc, content_types_choose_the_format);
+    tcase_add_test(tc, steps_issue_mark_done_and_finish);
+    tcase_add_test(tc, rerun_after_commit_issues_nothing);
+    tcase_add_test(tc, hook_rolls_the_issuance_back_when_the_row_is_no_longer_pending);
+    tcase_add_test(tc, pending_rows_resume_after_a_restart_exactly_once);
+    tcase_add_test(tc, person_with_other_facts_fails_the_row);
+    tcase_add_test(tc, existing_person_and_card_are_used_other_owners_card_fails);
+    tcase_add_test(tc, runner_takes_batches_to_the_end_within_its_job_limit);
+    suite_add_tcase(s, tc);
+    return testutil_run(s);
+}
