@@ -1,11 +1,12 @@
 /*
  * batch: the batch-file parser (see batch.h).
  *
- * A YAML file is first converted to the JSON values Jansson would have produced for the same
- * rows (batch_yaml_load), so that one row reader (batch_row_read, over ca/recjson.h) serves
- * both formats. The file is refused as a whole only for what makes it unreadable or
- * unbounded; a bad row becomes a problem and the rest go on. Passwords are secrets: they
- * never enter a message, and the copies this file makes (the JSON tree, the rows) are wiped.
+ * A YAML file is read into a tree by config/yamltree.h, which is then converted to the JSON
+ * values Jansson would have produced for the same rows (batch_yaml_load), so that one row
+ * reader (batch_row_read, over ca/recjson.h) serves both formats. The file is refused as a
+ * whole only for what makes it unreadable or unbounded; a bad row becomes a problem and the
+ * rest go on. Passwords are secrets: they never enter a message, and the copies this file
+ * makes (the YAML tree, the JSON tree, the rows) are wiped.
  */
 #include "ca/batch.h"
 
@@ -15,10 +16,10 @@
 #include <string.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <yaml.h>
 
 #include "ca/lifecycle.h"
 #include "ca/recjson.h"
+#include "config/yamltree.h"
 
 /* Nesting a batch file needs: root → rows → row → person/card/passwords/certificates →
  * scalar is 5 levels; anything far deeper is not a batch file. */
@@ -29,95 +30,6 @@
 
 /* ---------------------------------------------------------------------------------------- */
 /* YAML → JSON values                                                                       */
-
-struct yconv {
-    yaml_parser_t parser;
-    const char *data; /* the input, for the line of a reader error */
-    size_t len;
-};
-
-static unsigned ev_line(const yaml_event_t *ev)
-{
-    return (unsigned)ev->start_mark.line + 1;
-}
-
-static unsigned ev_col(const yaml_event_t *ev)
-{
-    return (unsigned)ev->start_mark.column + 1;
-}
-
-/* Next event, or -1 with err holding libyaml's problem and where it was found. */
-static int yconv_next(struct yconv *yc, yaml_event_t *ev, struct jerr *err)
-{
-    if (yaml_parser_parse(&yc->parser, ev) == 1)
-        return 0;
-    memset(ev, 0, sizeof(*ev));
-    if (yc->parser.error == YAML_MEMORY_ERROR)
-        return jerr_set(err, JERR_INTERNAL, "file", "file: out of memory reading YAML");
-    if (yc->parser.error == YAML_READER_ERROR) {
-        /* Bad encoding: libyaml gives a byte offset, not a mark. */
-        size_t off = yc->parser.problem_offset, line = 1;
-        for (size_t i = 0; i < off && i < yc->len; i++)
-            line += yc->data[i] == '\n';
-        return jerr_set(err, JERR_INVALID, "file", "file: invalid YAML at line %zu (byte %zu): %s",
-                        line, off + 1,
-                        yc->parser.problem != NULL ? yc->parser.problem : "cannot read");
-    }
-    const yaml_mark_t *pm = &yc->parser.problem_mark;
-    const char *problem = yc->parser.problem != NULL ? yc->parser.problem : "syntax error";
-    if (yc->parser.context != NULL) {
-        const yaml_mark_t *cm = &yc->parser.context_mark;
-        return jerr_set(err, JERR_INVALID, "file",
-                        "file: invalid YAML at line %u column %u: %s (%s at line %u column %u)",
-                        (unsigned)pm->line + 1, (unsigned)pm->column + 1, problem,
-                        yc->parser.context, (unsigned)cm->line + 1, (unsigned)cm->column + 1);
-    }
-    return jerr_set(err, JERR_INVALID, "file", "file: invalid YAML at line %u column %u: %s",
-                    (unsigned)pm->line + 1, (unsigned)pm->column + 1, problem);
-}
-
-/* Refuses what batch files never need: anchors, aliases and explicit tags. */
-static int yconv_plain_event(const yaml_event_t *ev, struct jerr *err)
-{
-    const yaml_char_t *anchor = NULL, *tag = NULL;
-    switch (ev->type) {
-    case YAML_ALIAS_EVENT:
-        return jerr_set(err, JERR_INVALID, "file",
-                        "file: line %u column %u: aliases are not supported", ev_line(ev),
-                        ev_col(ev));
-    case YAML_SCALAR_EVENT:
-        anchor = ev->data.scalar.anchor;
-        tag = ev->data.scalar.tag;
-        break;
-    case YAML_MAPPING_START_EVENT:
-        anchor = ev->data.mapping_start.anchor;
-        tag = ev->data.mapping_start.tag;
-        break;
-    case YAML_SEQUENCE_START_EVENT:
-        anchor = ev->data.sequence_start.anchor;
-        tag = ev->data.sequence_start.tag;
-        break;
-    default:
-        break;
-    }
-    if (anchor != NULL)
-        return jerr_set(err, JERR_INVALID, "file",
-                        "file: line %u column %u: anchors are not supported", ev_line(ev),
-                        ev_col(ev));
-    if (tag != NULL)
-        return jerr_set(err, JERR_INVALID, "file",
-                        "file: line %u column %u: tags are not supported", ev_line(ev), ev_col(ev));
-    return 0;
-}
-
-static bool yconv_is_one_of(const char *s, size_t len, const char *const *words)
-{
-    for (size_t i = 0; words[i] != NULL; i++) {
-        if (strlen(words[i]) == len && memcmp(s, words[i], len) == 0)
-            return true;
-    }
-    return false;
-}
 
 /* Is s[0..len) a YAML 1.2 core-schema integer (§10.3.2): [-+]?[0-9]+ | 0o[0-7]+ |
  * 0x[0-9a-fA-F]+ ? Sets *base and *digits (where the digits start). */
@@ -165,183 +77,111 @@ static json_t *yconv_int(const char *s, size_t len, int base, size_t digits)
 }
 
 /* A scalar's JSON value: plain null/bool/int per the YAML 1.2 core schema, else a string. */
-static json_t *yconv_scalar(const yaml_event_t *ev)
+static json_t *yconv_scalar(const struct yamltree_node *n)
 {
-    static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
-    static const char *const trues[] = {"true", "True", "TRUE", NULL};
-    static const char *const falses[] = {"false", "False", "FALSE", NULL};
-    const char *s = (const char *)ev->data.scalar.value;
-    size_t len = ev->data.scalar.length;
-    if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
-        int base;
-        size_t digits;
-        if (yconv_is_one_of(s, len, nulls))
-            return json_null();
-        if (yconv_is_one_of(s, len, trues))
-            return json_true();
-        if (yconv_is_one_of(s, len, falses))
-            return json_false();
-        if (yconv_core_int(s, len, &base, &digits))
-            return yconv_int(s, len, base, digits);
-    }
-    return json_stringn(s, len);
+    int base;
+    size_t digits;
+    bool b;
+    if (yamltree_is_null(n))
+        return json_null();
+    if (yamltree_is_bool(n, &b))
+        return json_boolean(b);
+    if (n->plain && yconv_core_int(n->text, n->len, &base, &digits))
+        return yconv_int(n->text, n->len, base, digits);
+    return json_stringn(n->text, n->len);
 }
 
-/* Builds the value that starts with `ev` (which it deletes) and everything inside it. */
-static int yconv_node(struct yconv *yc, yaml_event_t *ev, int depth, json_t **out, struct jerr *err)
+/* The JSON value of node `n`. Each part of the tree is freed (and its bytes wiped) as soon as
+ * it is converted, so that a large file is not held twice. Frees `n` in all cases. */
+static json_t *yconv_node(struct yamltree_node *n, struct jerr *err)
 {
     json_t *node = NULL;
-    yaml_event_t sub;
-    int rc = -1;
-    memset(&sub, 0, sizeof(sub));
+    bool ok = false;
 
-    if (yconv_plain_event(ev, err) == -1)
-        goto out;
-    if (ev->type == YAML_SCALAR_EVENT) {
-        node = yconv_scalar(ev);
-        if (node == NULL) {
-            jerr_set(err, JERR_INTERNAL, "file", "file: line %u: cannot store a value",
-                     ev_line(ev));
-            goto out;
-        }
-        rc = 0;
+    if (n->kind == YAMLTREE_SCALAR) {
+        node = yconv_scalar(n);
+        if (node == NULL)
+            jerr_set(err, JERR_INTERNAL, "file", "file: line %u: cannot store a value", n->line);
+        ok = node != NULL;
         goto out;
     }
-    if (ev->type != YAML_MAPPING_START_EVENT && ev->type != YAML_SEQUENCE_START_EVENT) {
-        jerr_set(err, JERR_INVALID, "file", "file: line %u column %u: unexpected YAML event",
-                 ev_line(ev), ev_col(ev));
-        goto out;
-    }
-    if (depth >= BATCH_MAX_DEPTH) {
-        jerr_set(err, JERR_INVALID, "file", "file: line %u column %u: nested deeper than %d",
-                 ev_line(ev), ev_col(ev), BATCH_MAX_DEPTH);
-        goto out;
-    }
-    bool is_map = ev->type == YAML_MAPPING_START_EVENT;
-    node = is_map ? json_object() : json_array();
+    node = n->kind == YAMLTREE_MAP ? json_object() : json_array();
     if (node == NULL) {
         jerr_set(err, JERR_INTERNAL, "file", "file: out of memory");
         goto out;
     }
-    for (;;) {
-        char *key = NULL;
-        json_t *value = NULL;
-        if (yconv_next(yc, &sub, err) == -1)
+    for (size_t i = 0; i < n->count; i++) {
+        struct yamltree_pair *pair = &n->pairs[i];
+        json_t *value = yconv_node(pair->value, err);
+        pair->value = NULL;
+        if (value == NULL)
             goto out;
-        if (sub.type == YAML_MAPPING_END_EVENT || sub.type == YAML_SEQUENCE_END_EVENT)
-            break;
-        if (is_map) {
-            if (yconv_plain_event(&sub, err) == -1)
-                goto out;
-            if (sub.type != YAML_SCALAR_EVENT) {
-                jerr_set(err, JERR_INVALID, "file",
-                         "file: line %u column %u: a key must be a scalar", ev_line(&sub),
-                         ev_col(&sub));
-                goto out;
-            }
-            const char *k = (const char *)sub.data.scalar.value;
-            size_t klen = sub.data.scalar.length;
-            /* "key\0x" must not pass for "key". */
-            if (strlen(k) != klen) {
-                jerr_set(err, JERR_INVALID, "file",
-                         "file: line %u column %u: a key must not contain a NUL character",
-                         ev_line(&sub), ev_col(&sub));
-                goto out;
-            }
-            if (json_object_get(node, k) != NULL) {
-                char shown[64];
-                jerr_escape(shown, sizeof(shown), k, klen < 32 ? klen : 32);
-                jerr_set(err, JERR_INVALID, "file", "file: line %u column %u: duplicate key \"%s\"",
-                         ev_line(&sub), ev_col(&sub), shown);
-                goto out;
-            }
-            key = strndup(k, klen);
-            if (key == NULL) {
-                jerr_set(err, JERR_INTERNAL, "file", "file: out of memory");
-                goto out;
-            }
-            yaml_event_delete(&sub);
-            if (yconv_next(yc, &sub, err) == -1) {
-                free(key);
-                goto out;
-            }
-        }
-        int child = yconv_node(yc, &sub, depth + 1, &value, err); /* deletes sub */
-        memset(&sub, 0, sizeof(sub));
-        if (child == -1) {
-            free(key);
-            goto out;
-        }
-        int added =
-            is_map ? json_object_set_new(node, key, value) : json_array_append_new(node, value);
-        free(key);
+        int added = pair->key != NULL ? json_object_set_new(node, pair->key, value)
+                                      : json_array_append_new(node, value);
         if (added != 0) {
             jerr_set(err, JERR_INTERNAL, "file", "file: out of memory");
             goto out;
         }
     }
-    rc = 0;
+    ok = true;
 out:
-    yaml_event_delete(&sub);
-    yaml_event_delete(ev);
-    if (rc == 0)
-        *out = node;
-    else
+    yamltree_free(n);
+    if (!ok) {
         json_decref(node);
-    return rc;
+        return NULL;
+    }
+    return node;
+}
+
+/* A refusal of the YAML reader in the words of this file: "file: line L column C: why". */
+static void batch_yaml_error(const struct yamltree_error *e, struct jerr *err)
+{
+    char shown[64];
+    switch (e->fault) {
+    case YAMLTREE_NOMEM:
+        jerr_set(err, JERR_INTERNAL, "file", "file: out of memory reading YAML");
+        break;
+    case YAMLTREE_UTF8:
+    case YAMLTREE_READER: /* a byte, not a character: name the byte */
+        jerr_set(err, JERR_INVALID, "file", "file: invalid YAML at line %u (byte %zu): %s", e->line,
+                 e->offset + 1, e->problem);
+        break;
+    case YAMLTREE_SYNTAX:
+        if (e->context != NULL)
+            jerr_set(err, JERR_INVALID, "file",
+                     "file: invalid YAML at line %u column %u: %s (%s at line %u column %u)",
+                     e->line, e->col, e->problem, e->context, e->context_line, e->context_col);
+        else
+            jerr_set(err, JERR_INVALID, "file", "file: invalid YAML at line %u column %u: %s",
+                     e->line, e->col, e->problem);
+        break;
+    case YAMLTREE_DUPLICATE_KEY:
+        jerr_escape(shown, sizeof(shown), e->key, strnlen(e->key, 32));
+        jerr_set(err, JERR_INVALID, "file", "file: line %u column %u: duplicate key \"%s\"",
+                 e->line, e->col, shown);
+        break;
+    case YAMLTREE_MULTIPLE_DOCUMENTS:
+        jerr_set(err, JERR_INVALID, "file", "file: line %u: %s", e->line, e->why);
+        break;
+    default:
+        jerr_set(err, JERR_INVALID, "file", "file: line %u column %u: %s", e->line, e->col, e->why);
+    }
 }
 
 /* Parses one YAML document into the JSON value it means. */
 static json_t *batch_yaml_load(const char *data, size_t len, struct jerr *err)
 {
-    struct yconv yc;
-    yaml_event_t ev;
-    json_t *root = NULL;
-    bool ok = false;
-    memset(&ev, 0, sizeof(ev));
-
-    if (yaml_parser_initialize(&yc.parser) == 0) {
-        jerr_set(err, JERR_INTERNAL, "file", "file: out of memory");
+    struct yamltree_error e;
+    struct yamltree_node *tree = NULL;
+    if (yamltree_parse(data, len, BATCH_MAX_DEPTH, &tree, &e) == -1) {
+        batch_yaml_error(&e, err);
         return NULL;
     }
-    yc.data = data;
-    yc.len = len;
-    yaml_parser_set_input_string(&yc.parser, (const unsigned char *)data, len);
-    yaml_parser_set_encoding(&yc.parser, YAML_UTF8_ENCODING);
-
-    if (yconv_next(&yc, &ev, err) == -1) /* STREAM-START */
-        goto out;
-    yaml_event_delete(&ev);
-    if (yconv_next(&yc, &ev, err) == -1)
-        goto out;
-    if (ev.type != YAML_DOCUMENT_START_EVENT) {
+    if (tree == NULL) {
         jerr_set(err, JERR_INVALID, "file", "file: empty");
-        goto out;
-    }
-    yaml_event_delete(&ev);
-    if (yconv_next(&yc, &ev, err) == -1)
-        goto out;
-    if (yconv_node(&yc, &ev, 0, &root, err) == -1) /* deletes ev */
-        goto out;
-    if (yconv_next(&yc, &ev, err) == -1) /* DOCUMENT-END */
-        goto out;
-    yaml_event_delete(&ev);
-    if (yconv_next(&yc, &ev, err) == -1)
-        goto out;
-    if (ev.type != YAML_STREAM_END_EVENT) {
-        jerr_set(err, JERR_INVALID, "file", "file: line %u: only one YAML document is allowed",
-                 ev_line(&ev));
-        goto out;
-    }
-    ok = true;
-out:
-    yaml_event_delete(&ev);
-    yaml_parser_delete(&yc.parser);
-    if (!ok) {
-        json_decref(root);
         return NULL;
     }
-    return root;
+    return yconv_node(tree, err);
 }
 
 static json_t *batch_json_load(const char *data, size_t len, struct jerr *err)

@@ -525,16 +525,39 @@ static int single_status(const struct ocsp_single *s, int *status, int *reason, 
                     (int)s->status);
 }
 
+/* Wraps `bs` (NULL for an error status) in an OCSPResponse of `status` (RFC 6960 §4.2.1) and
+ * encodes it into *der (OPENSSL_malloc'd, the caller frees), written only on success. */
+static int response_encode(int status, OCSP_BASICRESP *bs, unsigned char **der, size_t *der_len,
+                           struct jerr *err)
+{
+    unsigned char *buf = NULL;
+    int ret = -1;
+    OCSP_RESPONSE *resp = OCSP_response_create(status, bs);
+    if (resp == NULL) {
+        jerr_openssl(err, JERR_CRYPTO, "response", "cannot create the OCSPResponse");
+        goto out;
+    }
+    int len = i2d_OCSP_RESPONSE(resp, &buf);
+    if (len <= 0) {
+        jerr_openssl(err, JERR_CRYPTO, "response", "cannot encode the OCSPResponse");
+        goto out;
+    }
+    *der = buf;
+    *der_len = (size_t)len;
+    ret = 0;
+out:
+    OCSP_RESPONSE_free(resp);
+    return ret;
+}
+
 int ocsp_response_sign(X509 *issuer_root, X509 *signer_cert, const struct signer *signer,
                        const struct ocsp_single *singles, size_t n, const unsigned char *nonce,
                        size_t nonce_len, time_t this_update, time_t next_update,
                        unsigned char **der, size_t *der_len, struct jerr *err)
 {
     OCSP_BASICRESP *bs = NULL;
-    OCSP_RESPONSE *resp = NULL;
     OCSP_CERTID *cid = NULL;
     ASN1_GENERALIZEDTIME *this_upd = NULL, *next_upd = NULL, *rev_time = NULL;
-    unsigned char *buf = NULL;
     unsigned char nonce_copy[JPKI_OCSP_NONCE_MAX];
     struct ocsp_issuer issuer;
     int ret = -1;
@@ -615,25 +638,11 @@ int ocsp_response_sign(X509 *issuer_root, X509 *signer_cert, const struct signer
             goto out;
         }
     }
-    if (signer_sign_ocsp(signer, bs, signer_cert, err) == -1)
+    if (signer_sign_ocsp(signer, bs, signer_cert, err) == -1 ||
+        response_encode(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs, der, der_len, err) == -1)
         goto out;
-    resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs);
-    if (resp == NULL) {
-        jerr_openssl(err, JERR_CRYPTO, "response", "cannot wrap the OCSPResponse");
-        goto out;
-    }
-    int len = i2d_OCSP_RESPONSE(resp, &buf);
-    if (len <= 0) {
-        jerr_openssl(err, JERR_CRYPTO, "response", "cannot encode the OCSPResponse");
-        goto out;
-    }
-    *der = buf;
-    *der_len = (size_t)len;
-    buf = NULL;
     ret = 0;
 out:
-    OPENSSL_free(buf);
-    OCSP_RESPONSE_free(resp);
     OCSP_CERTID_free(cid);
     ASN1_GENERALIZEDTIME_free(rev_time);
     ASN1_GENERALIZEDTIME_free(next_upd);
@@ -644,10 +653,6 @@ out:
 
 int ocsp_error_response(int response_status, unsigned char **der, size_t *len, struct jerr *err)
 {
-    OCSP_RESPONSE *resp = NULL;
-    unsigned char *buf = NULL;
-    int ret = -1;
-
     /* RFC 6960 §4.2.1: every status but successful comes without responseBytes. */
     switch (response_status) {
     case OCSP_RESPONSE_STATUS_MALFORMEDREQUEST:
@@ -655,30 +660,11 @@ int ocsp_error_response(int response_status, unsigned char **der, size_t *len, s
     case OCSP_RESPONSE_STATUS_TRYLATER:
     case OCSP_RESPONSE_STATUS_SIGREQUIRED:
     case OCSP_RESPONSE_STATUS_UNAUTHORIZED:
-        break;
+        return response_encode(response_status, NULL, der, len, err);
     default:
-        jerr_set(err, JERR_INTERNAL, "response_status", "%d is not an OCSP error status",
-                 response_status);
-        goto out;
+        return jerr_set(err, JERR_INTERNAL, "response_status", "%d is not an OCSP error status",
+                        response_status);
     }
-    resp = OCSP_response_create(response_status, NULL);
-    if (resp == NULL) {
-        jerr_openssl(err, JERR_CRYPTO, "response", "cannot create the OCSPResponse");
-        goto out;
-    }
-    int n = i2d_OCSP_RESPONSE(resp, &buf);
-    if (n <= 0) {
-        jerr_openssl(err, JERR_CRYPTO, "response", "cannot encode the OCSPResponse");
-        goto out;
-    }
-    *der = buf;
-    *len = (size_t)n;
-    buf = NULL;
-    ret = 0;
-out:
-    OPENSSL_free(buf);
-    OCSP_RESPONSE_free(resp);
-    return ret;
 }
 
 int ocsp_certid_for_serial(X509 *issuer_root, const char *serial_hex, int hash,

@@ -1,10 +1,9 @@
 /*
  * config: see config.h. Three steps, each with one job:
  *
- *   1. tree_parse: libyaml events -> a small tree of mappings, lists and scalars that keeps each
- *      node's 1-based line and column. The parser refuses what the schema never needs and what
- *      would make a key ambiguous: duplicate keys, anchors/aliases, tags, several documents,
- *      non-UTF-8 bytes, files over JPKI_CONFIG_MAX_BYTES.
+ *   1. tree_parse: the file (at most JPKI_CONFIG_MAX_BYTES) -> a tree of mappings, lists and
+ *      scalars that keeps each node's 1-based line and column (config/yamltree.h, which also
+ *      refuses duplicate keys, anchors/aliases, tags, several documents and non-UTF-8 bytes).
  *   2. tree_override: each `--set key.path=value` replaces or adds a scalar (line 0 = "--set").
  *   3. schema_walk: ONE table (`schema` below) types every key; the walk fills struct
  *      jpki_config, then defaults (some derived from other keys) fill what was absent, then the
@@ -22,7 +21,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,128 +30,15 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
-#include <yaml.h>
 
 #include "config/jclock.h"
 #include "config/limits.h"
+#include "config/yamltree.h"
 
 #define CONFIG_MAX_DEPTH 16        /* nesting of mappings/lists; the schema needs 3 */
 #define CONFIG_PATH_MAX 256        /* dotted key paths as shown in messages */
 #define CONFIG_SHOW_MAX 64         /* bytes of an offending value quoted in a message */
 #define CONFIG_PASSPHRASE_MAX 1024 /* bytes of the CA passphrase */
-
-/* ---------------------------------------------------------------------------------------- */
-/* The tree                                                                                 */
-
-enum cnode_kind { CN_SCALAR, CN_MAP, CN_SEQ };
-
-struct cpair;
-
-struct cnode {
-    enum cnode_kind kind;
-    unsigned line, col; /* 1-based; 0 = came from --set */
-    char *text;         /* scalar: bytes (may hold a NUL from an escape, see len) */
-    size_t len;
-    bool plain;          /* scalar: plain style (unquoted), so it may be a number, bool or null */
-    struct cpair *pairs; /* map: key/value pairs; seq: items (key NULL) */
-    size_t count, cap;
-};
-
-struct cpair {
-    char *key; /* NULL in a list */
-    unsigned line, col;
-    struct cnode *value;
-};
-
-static void cnode_free(struct cnode *n)
-{
-    if (n == NULL)
-        return;
-    for (size_t i = 0; i < n->count; i++) {
-        free(n->pairs[i].key);
-        cnode_free(n->pairs[i].value);
-    }
-    free(n->pairs);
-    free(n->text);
-    free(n);
-}
-
-static struct cnode *cnode_new(enum cnode_kind kind, unsigned line, unsigned col)
-{
-    struct cnode *n = calloc(1, sizeof(*n));
-    if (n != NULL) {
-        n->kind = kind;
-        n->line = line;
-        n->col = col;
-    }
-    return n;
-}
-
-static struct cnode *cnode_scalar(const char *text, size_t len, bool plain, unsigned line,
-                                  unsigned col)
-{
-    struct cnode *n = cnode_new(CN_SCALAR, line, col);
-    if (n == NULL)
-        return NULL;
-    n->text = malloc(len + 1);
-    if (n->text == NULL) {
-        free(n);
-        return NULL;
-    }
-    memcpy(n->text, text, len);
-    n->text[len] = '\0';
-    n->len = len;
-    n->plain = plain;
-    return n;
-}
-
-/* Appends a pair; takes ownership of key and value only on success. */
-static int cnode_append(struct cnode *n, char *key, unsigned line, unsigned col,
-                        struct cnode *value)
-{
-    if (n->count == n->cap) {
-        size_t cap = n->cap == 0 ? 8 : n->cap * 2;
-        struct cpair *p = realloc(n->pairs, cap * sizeof(*p));
-        if (p == NULL)
-            return -1;
-        n->pairs = p;
-        n->cap = cap;
-    }
-    n->pairs[n->count++] = (struct cpair){key, line, col, value};
-    return 0;
-}
-
-static struct cpair *cnode_find(const struct cnode *map, const char *key)
-{
-    for (size_t i = 0; i < map->count; i++)
-        if (strcmp(map->pairs[i].key, key) == 0)
-            return &map->pairs[i];
-    return NULL;
-}
-
-/* YAML 1.2 core schema null: an empty plain scalar, `~` or null. */
-static bool cnode_is_null(const struct cnode *n)
-{
-    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
-    if (n->kind != CN_SCALAR || !n->plain)
-        return false;
-    for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
-        if (strcmp(n->text, nulls[i]) == 0 && n->len == strlen(nulls[i]))
-            return true;
-    return false;
-}
-
-static const char *cnode_kind_name(const struct cnode *n)
-{
-    switch (n->kind) {
-    case CN_MAP:
-        return "a mapping";
-    case CN_SEQ:
-        return "a list";
-    default:
-        return "a scalar";
-    }
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Messages                                                                                  */
@@ -213,308 +98,51 @@ static void path_join(char *out, size_t size, const char *prefix, const char *ke
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Step 1: YAML -> tree                                                                      */
-
-/* Returns the byte offset of the first invalid UTF-8 sequence, or len when all is valid
- * (RFC 3629 §4: no overlongs, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_invalid_at(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return i;
-        }
-        if (len - i <= n)
-            return i;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return i;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return i;
-        i += n + 1;
-    }
-    return len;
-}
-
-/* 1-based line and column (in characters) of byte offset `off`. */
-static void text_position(const char *s, size_t off, unsigned *line, unsigned *col)
-{
-    *line = 1;
-    *col = 1;
-    for (size_t i = 0; i < off; i++) {
-        if (s[i] == '\n') {
-            (*line)++;
-            *col = 1;
-        } else if (((unsigned char)s[i] & 0xc0) != 0x80) {
-            (*col)++;
-        }
-    }
-}
-
-struct yparse {
-    struct loader *ld;
-    yaml_parser_t parser;
-};
-
-static int yparse_next(struct yparse *yp, yaml_event_t *ev)
-{
-    if (yaml_parser_parse(&yp->parser, ev) == 1)
-        return 0;
-    memset(ev, 0, sizeof(*ev));
-    if (yp->parser.error == YAML_MEMORY_ERROR)
-        return cfg_oom(yp->ld);
-    const yaml_mark_t *m = &yp->parser.problem_mark;
-    const char *problem = yp->parser.problem != NULL ? yp->parser.problem : "syntax error";
-    if (yp->parser.context != NULL)
-        return cfg_error_at(yp->ld, true, (unsigned)m->line + 1, (unsigned)m->column + 1, "",
-                            "invalid YAML: %s %s", yp->parser.context, problem);
-    return cfg_error_at(yp->ld, true, (unsigned)m->line + 1, (unsigned)m->column + 1, "",
-                        "invalid YAML: %s", problem);
-}
-
-static unsigned ev_line(const yaml_event_t *ev)
-{
-    return (unsigned)ev->start_mark.line + 1;
-}
-
-static unsigned ev_col(const yaml_event_t *ev)
-{
-    return (unsigned)ev->start_mark.column + 1;
-}
-
-/* Refuses what the schema never uses: anchors, aliases and explicit tags. */
-static int check_plain_event(struct yparse *yp, const yaml_event_t *ev, const char *path)
-{
-    const yaml_char_t *anchor = NULL, *tag = NULL;
-    switch (ev->type) {
-    case YAML_ALIAS_EVENT:
-        return cfg_error_at(yp->ld, true, ev_line(ev), ev_col(ev), path,
-                            "aliases are not supported");
-    case YAML_SCALAR_EVENT:
-        anchor = ev->data.scalar.anchor;
-        tag = ev->data.scalar.tag;
-        break;
-    case YAML_MAPPING_START_EVENT:
-        anchor = ev->data.mapping_start.anchor;
-        tag = ev->data.mapping_start.tag;
-        break;
-    case YAML_SEQUENCE_START_EVENT:
-        anchor = ev->data.sequence_start.anchor;
-        tag = ev->data.sequence_start.tag;
-        break;
-    default:
-        break;
-    }
-    if (anchor != NULL)
-        return cfg_error_at(yp->ld, true, ev_line(ev), ev_col(ev), path,
-                            "anchors are not supported");
-    if (tag != NULL)
-        return cfg_error_at(yp->ld, true, ev_line(ev), ev_col(ev), path, "tags are not supported");
-    return 0;
-}
-
-/* Builds the node that starts with `ev` (which it deletes) and everything inside it. */
-static int tree_node(struct yparse *yp, yaml_event_t *ev, const char *path, int depth,
-                     struct cnode **out)
-{
-    struct cnode *n = NULL;
-    yaml_event_t sub;
-    int rc = -1;
-    memset(&sub, 0, sizeof(sub));
-
-    if (check_plain_event(yp, ev, path) == -1)
-        goto out;
-    if (ev->type == YAML_SCALAR_EVENT) {
-        n = cnode_scalar((const char *)ev->data.scalar.value, ev->data.scalar.length,
-                         ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, ev_line(ev), ev_col(ev));
-        if (n == NULL) {
-            cfg_oom(yp->ld);
-            goto out;
-        }
-        rc = 0;
-        goto out;
-    }
-    if (ev->type != YAML_MAPPING_START_EVENT && ev->type != YAML_SEQUENCE_START_EVENT) {
-        cfg_error_at(yp->ld, true, ev_line(ev), ev_col(ev), path, "unexpected YAML event");
-        goto out;
-    }
-    if (depth >= CONFIG_MAX_DEPTH) {
-        cfg_error_at(yp->ld, true, ev_line(ev), ev_col(ev), path, "nested deeper than %d levels",
-                     CONFIG_MAX_DEPTH);
-        goto out;
-    }
-    bool is_map = ev->type == YAML_MAPPING_START_EVENT;
-    n = cnode_new(is_map ? CN_MAP : CN_SEQ, ev_line(ev), ev_col(ev));
-    if (n == NULL) {
-        cfg_oom(yp->ld);
-        goto out;
-    }
-    for (;;) {
-        char sub_path[CONFIG_PATH_MAX];
-        char *key = NULL;
-        unsigned key_line = 0, key_col = 0;
-        struct cnode *value = NULL;
-
-        if (yparse_next(yp, &sub) == -1)
-            goto out;
-        if (sub.type == YAML_MAPPING_END_EVENT || sub.type == YAML_SEQUENCE_END_EVENT)
-            break;
-        if (is_map) {
-            /* Keys are scalars; the path shown in messages escapes them. */
-            if (check_plain_event(yp, &sub, path) == -1)
-                goto out;
-            if (sub.type != YAML_SCALAR_EVENT) {
-                cfg_error_at(yp->ld, true, ev_line(&sub), ev_col(&sub), path,
-                             "a key must be a scalar, not %s",
-                             sub.type == YAML_MAPPING_START_EVENT ? "a mapping" : "a list");
-                goto out;
-            }
-            char shown[CONFIG_SHOW_MAX * 4 + 8];
-            show(shown, sizeof(shown), (const char *)sub.data.scalar.value, sub.data.scalar.length);
-            path_join(sub_path, sizeof(sub_path), path, shown);
-            key_line = ev_line(&sub);
-            key_col = ev_col(&sub);
-            /* "data_dir\0x" must not pass for data_dir. */
-            if (strlen((const char *)sub.data.scalar.value) != sub.data.scalar.length) {
-                cfg_error_at(yp->ld, true, key_line, key_col, sub_path,
-                             "a key must not contain a NUL character");
-                goto out;
-            }
-            key = strndup((const char *)sub.data.scalar.value, sub.data.scalar.length);
-            if (key == NULL) {
-                cfg_oom(yp->ld);
-                goto out;
-            }
-            if (cnode_find(n, key) != NULL) {
-                free(key);
-                cfg_error_at(yp->ld, true, key_line, key_col, sub_path, "duplicate key");
-                goto out;
-            }
-            yaml_event_delete(&sub);
-            if (yparse_next(yp, &sub) == -1) {
-                free(key);
-                goto out;
-            }
-        } else {
-            snprintf(sub_path, sizeof(sub_path), "%s[%zu]", path, n->count);
-        }
-        int child = tree_node(yp, &sub, sub_path, depth + 1, &value); /* deletes sub */
-        memset(&sub, 0, sizeof(sub));
-        if (child == -1 || cnode_append(n, key, key_line, key_col, value) == -1) {
-            if (child != -1)
-                cfg_oom(yp->ld);
-            free(key);
-            cnode_free(value);
-            goto out;
-        }
-    }
-    rc = 0;
-out:
-    yaml_event_delete(&sub);
-    yaml_event_delete(ev);
-    if (rc == 0)
-        *out = n;
-    else
-        cnode_free(n);
-    return rc;
-}
+/* Step 1: YAML -> tree (config/yamltree.h)                                                  */
 
 /* Parses one YAML document into *root (NULL for an empty stream). */
-static int tree_parse(struct loader *ld, const char *yaml, size_t len, struct cnode **root)
+static int tree_parse(struct loader *ld, const char *yaml, size_t len, struct yamltree_node **root)
 {
-    struct yparse yp = {.ld = ld};
-    yaml_event_t ev;
-    struct cnode *tree = NULL;
-    int rc = -1;
-    bool parser_ready = false;
-    memset(&ev, 0, sizeof(ev));
-
-    if (len > JPKI_CONFIG_MAX_BYTES) {
-        cfg_error_at(ld, false, 0, 0, "", "larger than %d bytes", JPKI_CONFIG_MAX_BYTES);
-        goto out;
-    }
-    size_t bad = utf8_invalid_at((const unsigned char *)yaml, len);
-    if (bad != len) {
-        unsigned line, col;
-        text_position(yaml, bad, &line, &col);
-        cfg_error_at(ld, true, line, col, "", "not valid UTF-8");
-        goto out;
-    }
-    if (yaml_parser_initialize(&yp.parser) == 0) {
-        cfg_oom(ld);
-        goto out;
-    }
-    parser_ready = true;
-    yaml_parser_set_input_string(&yp.parser, (const unsigned char *)yaml, len);
-    yaml_parser_set_encoding(&yp.parser, YAML_UTF8_ENCODING);
-
-    if (yparse_next(&yp, &ev) == -1) /* STREAM-START */
-        goto out;
-    yaml_event_delete(&ev);
-    if (yparse_next(&yp, &ev) == -1)
-        goto out;
-    if (ev.type == YAML_DOCUMENT_START_EVENT) {
-        yaml_event_delete(&ev);
-        if (yparse_next(&yp, &ev) == -1)
-            goto out;
-        if (tree_node(&yp, &ev, "", 0, &tree) == -1) /* deletes ev */
-            goto out;
-        if (yparse_next(&yp, &ev) == -1) /* DOCUMENT-END */
-            goto out;
-        yaml_event_delete(&ev);
-        if (yparse_next(&yp, &ev) == -1)
-            goto out;
-        if (ev.type == YAML_DOCUMENT_START_EVENT) {
-            cfg_error_at(ld, true, ev_line(&ev), ev_col(&ev), "",
-                         "only one YAML document is allowed");
-            goto out;
-        }
-    }
-    if (ev.type != YAML_STREAM_END_EVENT) {
-        cfg_error_at(ld, true, ev_line(&ev), ev_col(&ev), "", "unexpected YAML event");
-        goto out;
-    }
-    rc = 0;
-out:
-    yaml_event_delete(&ev);
-    if (parser_ready)
-        yaml_parser_delete(&yp.parser);
-    if (rc == 0)
-        *root = tree;
-    else
-        cnode_free(tree);
-    return rc;
+    struct yamltree_error e;
+    if (len > JPKI_CONFIG_MAX_BYTES)
+        return cfg_error_at(ld, false, 0, 0, "", "larger than %d bytes", JPKI_CONFIG_MAX_BYTES);
+    if (yamltree_parse(yaml, len, CONFIG_MAX_DEPTH, root, &e) == 0)
+        return 0;
+    if (e.fault == YAMLTREE_NOMEM)
+        return cfg_oom(ld);
+    return cfg_error_at(ld, true, e.line, e.col, e.path, "%s", e.why);
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Step 2: --set overrides                                                                   */
 
+/* Sets `key` of mapping `map` to `value`: into `pair` (its pair found by the caller, whose old
+ * value is freed) or a new pair of line 0. Returns the pair, or NULL when out of memory (then
+ * `value` is not taken). */
+static struct yamltree_pair *map_set(struct yamltree_node *map, struct yamltree_pair *pair,
+                                     const char *key, struct yamltree_node *value)
+{
+    if (pair != NULL) {
+        yamltree_free(pair->value);
+        pair->value = value;
+        return pair;
+    }
+    char *k = strdup(key);
+    if (k == NULL || yamltree_append(map, k, 0, 0, value) == -1) {
+        free(k);
+        return NULL;
+    }
+    return &map->pairs[map->count - 1];
+}
+
 /* Applies "key.path=value": intermediate mappings are created (or replace a null), the last key
  * gets a plain scalar. Nodes made here have line 0 so that messages say "--set". */
-static int tree_override(struct loader *ld, struct cnode *root, const char *override)
+static int tree_override(struct loader *ld, struct yamltree_node *root, const char *override)
 {
     char shown[CONFIG_SHOW_MAX * 4 + 8];
     char key[CONFIG_PATH_MAX];
     char *segs = NULL;
-    struct cnode *value = NULL;
+    struct yamltree_node *value = NULL;
     int rc = -1;
 
     const char *eq = strchr(override, '=');
@@ -532,19 +160,18 @@ static int tree_override(struct loader *ld, struct cnode *root, const char *over
     show(key, sizeof(key) < sizeof(shown) ? sizeof(key) : sizeof(shown), override, key_len);
     const char *val = eq + 1;
     size_t val_len = strlen(val);
-    if (utf8_invalid_at((const unsigned char *) override, key_len + 1 + val_len) !=
-        key_len + 1 + val_len) {
+    if (!yamltree_is_utf8(override, key_len + 1 + val_len)) {
         jerr_set(ld->err, JERR_CONFIG, key, "--set: %s: not valid UTF-8", key);
         goto out;
     }
     segs = strndup(override, key_len);
-    value = cnode_scalar(val, val_len, true, 0, 0);
+    value = yamltree_scalar(val, val_len, true, 0, 0);
     if (segs == NULL || value == NULL) {
         cfg_oom(ld);
         goto out;
     }
 
-    struct cnode *map = root;
+    struct yamltree_node *map = root;
     char *seg = segs;
     for (;;) {
         char *dot = strchr(seg, '.');
@@ -554,45 +181,27 @@ static int tree_override(struct loader *ld, struct cnode *root, const char *over
             jerr_set(ld->err, JERR_CONFIG, key, "--set: %s: empty part in the key path", key);
             goto out;
         }
-        struct cpair *pair = cnode_find(map, seg);
+        struct yamltree_pair *pair = yamltree_find(map, seg);
         if (dot == NULL) { /* the last part: set the value */
-            if (pair != NULL) {
-                cnode_free(pair->value);
-                pair->value = value;
-            } else {
-                char *k = strdup(seg);
-                if (k == NULL || cnode_append(map, k, 0, 0, value) == -1) {
-                    free(k);
-                    cfg_oom(ld);
-                    goto out;
-                }
+            if (map_set(map, pair, seg, value) == NULL) {
+                cfg_oom(ld);
+                goto out;
             }
             value = NULL;
             break;
         }
-        if (pair == NULL) {
-            char *k = strdup(seg);
-            struct cnode *sub = cnode_new(CN_MAP, 0, 0);
-            if (k == NULL || sub == NULL || cnode_append(map, k, 0, 0, sub) == -1) {
-                free(k);
-                free(sub);
+        if (pair == NULL || yamltree_is_null(pair->value)) { /* a new (or empty) section */
+            struct yamltree_node *sub = yamltree_new(YAMLTREE_MAP, 0, 0);
+            if (sub == NULL || (pair = map_set(map, pair, seg, sub)) == NULL) {
+                yamltree_free(sub);
                 cfg_oom(ld);
                 goto out;
             }
-            pair = &map->pairs[map->count - 1];
-        } else if (cnode_is_null(pair->value)) {
-            struct cnode *sub = cnode_new(CN_MAP, 0, 0);
-            if (sub == NULL) {
-                cfg_oom(ld);
-                goto out;
-            }
-            cnode_free(pair->value);
-            pair->value = sub;
-        } else if (pair->value->kind != CN_MAP) {
+        } else if (pair->value->kind != YAMLTREE_MAP) {
             char prefix[CONFIG_SHOW_MAX * 4 + 8];
             show(prefix, sizeof(prefix), override, (size_t)(dot - segs));
             jerr_set(ld->err, JERR_CONFIG, key, "--set: %s: %s is %s, not a mapping", key, prefix,
-                     cnode_kind_name(pair->value));
+                     yamltree_kind_name(pair->value));
             goto out;
         }
         map = pair->value;
@@ -601,7 +210,7 @@ static int tree_override(struct loader *ld, struct cnode *root, const char *over
     rc = 0;
 out:
     free(segs);
-    cnode_free(value);
+    yamltree_free(value);
     return rc;
 }
 
@@ -915,13 +524,13 @@ static const char *type_noun(enum ctype t)
 
 /* Parses scalar text for entry `e` into `dst` (its field). On failure returns -1 with the
  * reason in `why` (-2: out of memory); nothing is stored. */
-static int value_parse(const struct centry *e, const struct cnode *n, void *dst, char *why,
+static int value_parse(const struct centry *e, const struct yamltree_node *n, void *dst, char *why,
                        size_t why_size)
 {
     char shown[CONFIG_SHOW_MAX * 4 + 8];
     const char *s = n->text;
     size_t len = n->len;
-    bool null = cnode_is_null(n);
+    bool null = yamltree_is_null(n);
     show(shown, sizeof(shown), s, len);
 
     if (strlen(s) != len)
@@ -946,16 +555,9 @@ static int value_parse(const struct centry *e, const struct cnode *n, void *dst,
     }
     case T_BOOL: {
         /* YAML 1.2 core schema booleans only: "yes"/"on" are not booleans there. */
-        static const char *const yes[] = {"true", "True", "TRUE"};
-        static const char *const no[] = {"false", "False", "FALSE"};
-        if (n->plain) {
-            for (size_t i = 0; i < 3; i++) {
-                if (strcmp(s, yes[i]) == 0)
-                    return *(bool *)dst = true, 0;
-                if (strcmp(s, no[i]) == 0)
-                    return *(bool *)dst = false, 0;
-            }
-        }
+        bool value;
+        if (yamltree_is_bool(n, &value))
+            return *(bool *)dst = value, 0;
         return why_set(why, why_size, "expected true or false (got %s\"%s\")",
                        n->plain ? "" : "the quoted string ", shown);
     }
@@ -1056,27 +658,27 @@ static int value_parse(const struct centry *e, const struct cnode *n, void *dst,
 struct walk {
     struct loader *ld;
     struct jpki_config *cfg;
-    const struct cnode *found[SCHEMA_COUNT]; /* value node of each top-level entry seen */
+    const struct yamltree_node *found[SCHEMA_COUNT]; /* value node of each top-level entry seen */
 };
 
-static int walk_map(struct walk *w, const struct cnode *map, const char *schema_prefix,
-                    const char *shown_prefix, void *base, const struct cnode **found);
+static int walk_map(struct walk *w, const struct yamltree_node *map, const char *schema_prefix,
+                    const char *shown_prefix, void *base, const struct yamltree_node **found);
 
-static int walk_operators(struct walk *w, const struct cnode *seq)
+static int walk_operators(struct walk *w, const struct yamltree_node *seq)
 {
     struct config_operator *ops = calloc(seq->count > 0 ? seq->count : 1, sizeof(*ops));
     if (ops == NULL)
         return cfg_oom(w->ld);
     w->cfg->operators = ops;
     for (size_t i = 0; i < seq->count; i++) {
-        const struct cnode *item = seq->pairs[i].value;
-        const struct cnode *found[SCHEMA_COUNT] = {0};
+        const struct yamltree_node *item = seq->pairs[i].value;
+        const struct yamltree_node *found[SCHEMA_COUNT] = {0};
         char shown[CONFIG_PATH_MAX];
         snprintf(shown, sizeof(shown), "operators[%zu]", i);
         w->cfg->operator_count = i + 1; /* so that config_free releases what was filled */
-        if (item->kind != CN_MAP)
+        if (item->kind != YAMLTREE_MAP)
             return cfg_error_node(w->ld, item, shown, "expected a mapping, got %s",
-                                  cnode_kind_name(item));
+                                  yamltree_kind_name(item));
         if (walk_map(w, item, "operators[]", shown, &ops[i], found) == -1)
             return -1;
         for (size_t k = 0; k < SCHEMA_COUNT; k++) {
@@ -1092,7 +694,7 @@ static int walk_operators(struct walk *w, const struct cnode *seq)
                 continue;
             char key[CONFIG_PATH_MAX];
             path_join(key, sizeof(key), shown, "name");
-            const struct cpair *name = cnode_find(item, "name");
+            const struct yamltree_pair *name = yamltree_find(item, "name");
             return cfg_error_node(w->ld, name->value, key,
                                   "duplicate operator name (also operators[%zu].name)", j);
         }
@@ -1100,16 +702,15 @@ static int walk_operators(struct walk *w, const struct cnode *seq)
     return 0;
 }
 
-static int walk_map(struct walk *w, const struct cnode *map, const char *schema_prefix,
-                    const char *shown_prefix, void *base, const struct cnode **found)
+static int walk_map(struct walk *w, const struct yamltree_node *map, const char *schema_prefix,
+                    const char *shown_prefix, void *base, const struct yamltree_node **found)
 {
     for (size_t i = 0; i < map->count; i++) {
-        const struct cpair *pair = &map->pairs[i];
-        const struct cnode *v = pair->value;
-        char shown_key[CONFIG_SHOW_MAX * 4 + 8], spath[CONFIG_PATH_MAX], key[CONFIG_PATH_MAX];
+        const struct yamltree_pair *pair = &map->pairs[i];
+        const struct yamltree_node *v = pair->value;
+        char spath[CONFIG_PATH_MAX], key[CONFIG_PATH_MAX];
         size_t klen = strlen(pair->key);
-        show(shown_key, sizeof(shown_key), pair->key, klen);
-        path_join(key, sizeof(key), shown_prefix, shown_key);
+        yamltree_path_key(key, sizeof(key), shown_prefix, pair->key, klen);
 
         /* A key holding '.' or '[' would alias a dotted path: it is simply unknown. */
         int idx = -1;
@@ -1124,25 +725,26 @@ static int walk_map(struct walk *w, const struct cnode *map, const char *schema_
 
         switch (e->type) {
         case T_SECTION:
-            if (cnode_is_null(v))
+            if (yamltree_is_null(v))
                 continue;
-            if (v->kind != CN_MAP) {
-                if (strcmp(e->path, "ca_passphrase") == 0 && v->kind == CN_SCALAR)
+            if (v->kind != YAMLTREE_MAP) {
+                if (strcmp(e->path, "ca_passphrase") == 0 && v->kind == YAMLTREE_SCALAR)
                     return cfg_error_node(w->ld, v, key,
                                           "secrets must not be written in the configuration; "
                                           "name an environment variable (ca_passphrase.env) or "
                                           "a file (ca_passphrase.file)");
                 return cfg_error_node(w->ld, v, key, "expected a mapping, got %s",
-                                      cnode_kind_name(v));
+                                      yamltree_kind_name(v));
             }
             if (walk_map(w, v, spath, key, base, found) == -1)
                 return -1;
             continue;
         case T_LIST:
-            if (cnode_is_null(v))
+            if (yamltree_is_null(v))
                 continue;
-            if (v->kind != CN_SEQ)
-                return cfg_error_node(w->ld, v, key, "expected a list, got %s", cnode_kind_name(v));
+            if (v->kind != YAMLTREE_SEQ)
+                return cfg_error_node(w->ld, v, key, "expected a list, got %s",
+                                      yamltree_kind_name(v));
             if (walk_operators(w, v) == -1)
                 return -1;
             continue;
@@ -1154,9 +756,9 @@ static int walk_map(struct walk *w, const struct cnode *map, const char *schema_
         default:
             break;
         }
-        if (v->kind != CN_SCALAR)
+        if (v->kind != YAMLTREE_SCALAR)
             return cfg_error_node(w->ld, v, key, "expected %s, got %s", type_noun(e->type),
-                                  cnode_kind_name(v));
+                                  yamltree_kind_name(v));
         char why[320];
         int rc = value_parse(e, v, (char *)base + e->offset, why, sizeof(why));
         if (rc == -2)
@@ -1197,7 +799,8 @@ static int apply_defaults(struct walk *w)
             if (derived != (pass == 1))
                 continue;
             char *text = default_expand(e->def, w->cfg);
-            struct cnode *n = text != NULL ? cnode_scalar(text, strlen(text), false, 0, 0) : NULL;
+            struct yamltree_node *n =
+                text != NULL ? yamltree_scalar(text, strlen(text), false, 0, 0) : NULL;
             free(text);
             if (n == NULL)
                 return cfg_oom(w->ld);
@@ -1205,7 +808,7 @@ static int apply_defaults(struct walk *w)
             n->plain = e->type == T_INT || e->type == T_BOOL;
             char why[320];
             int rc = value_parse(e, n, (char *)w->cfg + e->offset, why, sizeof(why));
-            cnode_free(n);
+            yamltree_free(n);
             if (rc == -2)
                 return cfg_oom(w->ld);
             if (rc == -1) /* a derived default can fail (e.g. too long): name the key */
@@ -1215,7 +818,7 @@ static int apply_defaults(struct walk *w)
     return 0;
 }
 
-static const struct cnode *found_of(const struct walk *w, const char *path)
+static const struct yamltree_node *found_of(const struct walk *w, const char *path)
 {
     int i = schema_find(path);
     return i >= 0 ? w->found[i] : NULL;
@@ -1280,23 +883,23 @@ struct jpki_config *config_load_string(const char *name, const char *yaml, size_
 {
     struct loader ld = {.name = name != NULL ? name : "(config)", .err = err};
     struct walk *w = NULL;
-    struct cnode *root = NULL;
+    struct yamltree_node *root = NULL;
     struct jpki_config *cfg = NULL;
     int rc = -1;
 
     if (tree_parse(&ld, yaml != NULL ? yaml : "", yaml != NULL ? len : 0, &root) == -1)
         goto out;
-    if (root == NULL || cnode_is_null(root)) { /* empty file: every default */
-        cnode_free(root);
-        root = cnode_new(CN_MAP, 1, 1);
+    if (root == NULL || yamltree_is_null(root)) { /* empty file: every default */
+        yamltree_free(root);
+        root = yamltree_new(YAMLTREE_MAP, 1, 1);
         if (root == NULL) {
             cfg_oom(&ld);
             goto out;
         }
     }
-    if (root->kind != CN_MAP) {
+    if (root->kind != YAMLTREE_MAP) {
         cfg_error_node(&ld, root, "", "the top level must be a mapping of keys, not %s",
-                       cnode_kind_name(root));
+                       yamltree_kind_name(root));
         goto out;
     }
     for (size_t i = 0; i < n; i++)
@@ -1320,7 +923,7 @@ struct jpki_config *config_load_string(const char *name, const char *yaml, size_
     rc = 0;
 out:
     free(w);
-    cnode_free(root);
+    yamltree_free(root);
     if (rc == -1) {
         config_free(cfg);
         return NULL;

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
 int fsutil_sync_parent(const char *path, struct jerr *err)
 {
     char copy[PATH_MAX];
@@ -40,8 +42,29 @@ int fsutil_publish(const char *tmp_path, const char *path, struct jerr *err)
     return fsutil_sync_parent(path, err);
 }
 
-int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                        bool exclusive, struct jerr *err)
+/* Creates a temp file beside `path` (same directory, so that link/rename stay atomic) under a
+ * name nobody can predict: O_EXCL never follows a planted link nor reuses a crash's leftover,
+ * it tries another name. Returns the descriptor, or -1 with err filled. */
+static int tmp_create(const char *path, mode_t mode, char *tmp, size_t size, struct jerr *err)
+{
+    unsigned char rnd[6];
+    for (int attempt = 0;; attempt++) {
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+            return jerr_openssl(err, JERR_CRYPTO, NULL, "%s: cannot pick a temp file name", path);
+        int n = snprintf(tmp, size, "%s.tmp-%02x%02x%02x%02x%02x%02x", path, rnd[0], rnd[1], rnd[2],
+                         rnd[3], rnd[4], rnd[5]);
+        if (n < 0 || (size_t)n >= size)
+            return jerr_set(err, JERR_IO, NULL, "%s: path too long", path);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd != -1)
+            return fd;
+        if (errno != EEXIST || attempt >= 8)
+            return jerr_set(err, JERR_IO, NULL, "%s: %s", tmp, strerror(errno));
+    }
+}
+
+int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool exclusive,
+                        struct jerr *err)
 {
     char tmp[PATH_MAX];
     int fd = -1, rc = -1;
@@ -49,13 +72,9 @@ int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t m
 
     if (exclusive && fsutil_exists(path))
         return jerr_set(err, JERR_CONFLICT, NULL, "%s already exists", path);
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
-        return jerr_set(err, JERR_IO, NULL, "%s: path too long", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd == -1) {
-        jerr_set(err, JERR_IO, NULL, "%s: %s", tmp, strerror(errno));
+    fd = tmp_create(path, mode, tmp, sizeof(tmp), err);
+    if (fd == -1)
         goto out;
-    }
     tmp_created = true;
     if (fchmod(fd, mode) == -1) { /* the umask must not loosen or tighten what we asked */
         jerr_set(err, JERR_IO, NULL, "chmod %s: %s", tmp, strerror(errno));
@@ -68,8 +87,10 @@ int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t m
         if (n == -1 && errno == EINTR)
             continue;
         if (n <= 0) {
-            jerr_set(err, errno == ENOSPC ? JERR_UNAVAILABLE : JERR_IO, NULL, "write %s: %s",
-                     tmp, strerror(errno));
+            if (n == 0)
+                errno = EIO;
+            jerr_set(err, errno == ENOSPC ? JERR_UNAVAILABLE : JERR_IO, NULL, "write %s: %s", tmp,
+                     strerror(errno));
             goto out;
         }
         p += n;
@@ -79,16 +100,21 @@ int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t m
         jerr_set(err, JERR_IO, NULL, "fsync %s: %s", tmp, strerror(errno));
         goto out;
     }
-    close(fd);
+    int closed = close(fd);
     fd = -1;
+    if (closed == -1) { /* NFS and some file systems report write errors only here */
+        jerr_set(err, JERR_IO, NULL, "close %s: %s", tmp, strerror(errno));
+        goto out;
+    }
     if (exclusive) {
-        /* link() fails if the target appeared meanwhile: no silent overwrite. */
+        /* link(), unlike rename(), fails if the target appeared meanwhile: no silent
+         * overwrite, even of a racing writer. */
         if (link(tmp, path) == -1) {
             jerr_set(err, errno == EEXIST ? JERR_CONFLICT : JERR_IO, NULL, "%s: %s", path,
                      strerror(errno));
             goto out;
         }
-        unlink(tmp);
+        unlink(tmp); /* the file is published; a leftover name would only be litter */
         tmp_created = false;
         rc = fsutil_sync_parent(path, err);
         goto out;

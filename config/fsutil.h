@@ -12,10 +12,13 @@
 
 #include "config/jerr.h"
 
-/* Writes `len` bytes to `path` atomically with `mode`. With `exclusive`, refuses (JERR_CONFLICT)
- * when `path` exists. Returns 0 or -1 (nothing left behind on failure). */
-int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                        bool exclusive, struct jerr *err);
+/* Writes `len` bytes to `path` atomically with `mode` (a temp file of unpredictable name in the
+ * same directory, fsync, rename or link, fsync of the directory). With `exclusive`, refuses
+ * (JERR_CONFLICT) when `path` exists, also when it appears during the write: it is never
+ * replaced. A full disk is JERR_UNAVAILABLE. Returns 0 or -1 (nothing left behind on
+ * failure). */
+int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool exclusive,
+                        struct jerr *err);
 
 /* Renames `tmp_path` (already written and fsync'd by the caller) onto `path` and fsyncs the
  * directory. Returns 0 or -1. */

@@ -31,9 +31,9 @@
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
-#include <openssl/rand.h>
 #include <openssl/rsa.h>
 
+#include "config/fsutil.h"
 #include "config/jclock.h"
 #include "keystore/keygen.h"
 
@@ -151,118 +151,18 @@ void signer_free(struct signer *s)
 
 /* ---- At rest ---- */
 
-/* Writes all of `data` to `fd`. Returns 0 or -1 with errno set. */
-static int write_all(int fd, const unsigned char *data, size_t len)
+/* Checks the passphrase for key file `shown` and sets *len. Keys are encrypted at rest: an
+ * empty passphrase would be encryption in name only. */
+static int passphrase_check(const char *passphrase, const char *shown, int *len, struct jerr *err)
 {
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                errno = EIO;
-            return -1;
-        }
-        data += n;
-        len -= (size_t)n;
-    }
+    if (passphrase == NULL || passphrase[0] == '\0')
+        return jerr_set(err, JERR_INVALID, "passphrase", "%s: an empty passphrase is not allowed",
+                        shown);
+    size_t n = strlen(passphrase);
+    if (n > INT_MAX)
+        return jerr_set(err, JERR_INVALID, "passphrase", "passphrase too long");
+    *len = (int)n;
     return 0;
-}
-
-/* Fsyncs the directory holding `path`, so a rename/link into it survives a crash. */
-static int fsync_parent_dir(const char *path, struct jerr *err)
-{
-    char dir[PATH_MAX], shown[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    int rc = -1, fd = -1;
-
-    if (slash == NULL)
-        snprintf(dir, sizeof(dir), ".");
-    else if (slash == path)
-        snprintf(dir, sizeof(dir), "/");
-    else
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd == -1 || fsync(fd) == -1) {
-        jerr_set(err, JERR_IO, NULL, "%s: cannot fsync directory: %s",
-                 path_for_msg(shown, sizeof(shown), dir), strerror(errno));
-        goto out;
-    }
-    rc = 0;
-out:
-    if (fd != -1)
-        close(fd);
-    return rc;
-}
-
-/*
- * Publishes `data` at `path` atomically without ever replacing an existing file: a temp file
- * in the same directory (O_CREAT|O_EXCL, 0600), write, fsync, then link(2) to the final name
- * — link, unlike rename, fails with EEXIST instead of overwriting, so even a racing writer
- * cannot be clobbered — unlink the temp name, fsync the directory.
- */
-static int write_new_file_atomic(const char *path, const unsigned char *data, size_t len,
-                                 struct jerr *err)
-{
-    char tmp[PATH_MAX], shown[PATH_MAX];
-    unsigned char rnd[6];
-    int fd = -1, rc = -1;
-    bool tmp_exists = false;
-
-    path_for_msg(shown, sizeof(shown), path);
-    for (int attempt = 0; fd == -1; attempt++) {
-        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-            jerr_openssl(err, JERR_CRYPTO, NULL, "%s: cannot pick a temp file name", shown);
-            goto out;
-        }
-        int n = snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x", path, rnd[0], rnd[1],
-                         rnd[2], rnd[3], rnd[4], rnd[5]);
-        if (n < 0 || (size_t)n >= sizeof(tmp)) {
-            jerr_set(err, JERR_IO, NULL, "%s: path too long", shown);
-            goto out;
-        }
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd == -1 && (errno != EEXIST || attempt >= 8)) {
-            jerr_set(err, JERR_IO, NULL, "%s: cannot create temp file: %s", shown, strerror(errno));
-            goto out;
-        }
-    }
-    tmp_exists = true;
-    /* The umask can only narrow 0600; make sure nothing widened it either. */
-    if (fchmod(fd, 0600) == -1 || write_all(fd, data, len) == -1 || fsync(fd) == -1) {
-        jerr_set(err, JERR_IO, NULL, "%s: cannot write temp file: %s", shown, strerror(errno));
-        goto out;
-    }
-    if (close(fd) == -1) {
-        fd = -1;
-        jerr_set(err, JERR_IO, NULL, "%s: cannot close temp file: %s", shown, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    if (link(tmp, path) == -1) {
-        if (errno == EEXIST)
-            jerr_set(err, JERR_CONFLICT, NULL, "%s: already exists; refusing to overwrite a key",
-                     shown);
-        else
-            jerr_set(err, JERR_IO, NULL, "%s: cannot publish key file: %s", shown, strerror(errno));
-        goto out;
-    }
-    /* The key is now at `path`; a leftover temp name would only be litter, but report it. */
-    tmp_exists = false;
-    if (unlink(tmp) == -1) {
-        jerr_set(err, JERR_IO, NULL, "%s: cannot remove temp file: %s", shown, strerror(errno));
-        goto out;
-    }
-    if (fsync_parent_dir(path, err) == -1)
-        goto out;
-    rc = 0;
-
-out:
-    if (fd != -1)
-        close(fd);
-    if (tmp_exists)
-        unlink(tmp);
-    return rc;
 }
 
 int signer_save(const struct signer *s, const char *path, const char *passphrase, struct jerr *err)
@@ -272,25 +172,17 @@ int signer_save(const struct signer *s, const char *path, const char *passphrase
     X509_SIG *p8 = NULL;
     BIO *mem = NULL;
     char shown[PATH_MAX];
-    int rc = -1;
+    int pass_len = 0, rc = -1;
 
     if (s == NULL || path == NULL || path[0] == '\0') {
         jerr_set(err, JERR_INVALID, NULL, "signer_save: no signer or no path");
         goto out;
     }
     path_for_msg(shown, sizeof(shown), path);
-    /* Keys are encrypted at rest: an empty passphrase would be encryption in name only. */
-    if (passphrase == NULL || passphrase[0] == '\0') {
-        jerr_set(err, JERR_INVALID, "passphrase", "%s: an empty passphrase is not allowed", shown);
+    if (passphrase_check(passphrase, shown, &pass_len, err) == -1)
         goto out;
-    }
-    size_t pass_len = strlen(passphrase);
-    if (pass_len > INT_MAX) {
-        jerr_set(err, JERR_INVALID, "passphrase", "passphrase too long");
-        goto out;
-    }
-    /* Fail before the scrypt work when the answer is already known; link(2) in
-     * write_new_file_atomic still refuses if the file appears meanwhile. */
+    /* Fail before the scrypt work when the answer is already known; the exclusive write
+     * (link(2)) still refuses if the file appears meanwhile. */
     struct stat st;
     if (lstat(path, &st) == 0) {
         jerr_set(err, JERR_CONFLICT, NULL, "%s: already exists; refusing to overwrite a key",
@@ -310,7 +202,7 @@ int signer_save(const struct signer *s, const char *path, const char *passphrase
         jerr_openssl(err, JERR_CRYPTO, NULL, "%s: cannot set up scrypt PBES2", shown);
         goto out;
     }
-    p8 = PKCS8_set0_pbe(passphrase, (int)pass_len, p8inf, pbe);
+    p8 = PKCS8_set0_pbe(passphrase, pass_len, p8inf, pbe);
     if (p8 == NULL) {
         jerr_openssl(err, JERR_CRYPTO, NULL, "%s: cannot encrypt the private key", shown);
         goto out;
@@ -328,7 +220,8 @@ int signer_save(const struct signer *s, const char *path, const char *passphrase
         jerr_set(err, JERR_INTERNAL, NULL, "%s: empty PEM output", shown);
         goto out;
     }
-    if (write_new_file_atomic(path, (const unsigned char *)pem, (size_t)pem_len, err) == -1)
+    /* 0600, published atomically; exclusive: an existing file is never replaced. */
+    if (fsutil_write_atomic(path, pem, (size_t)pem_len, 0600, true, err) == -1)
         goto out;
     rc = 0;
 
@@ -416,22 +309,15 @@ struct signer *signer_load(const char *path, const char *passphrase, struct jerr
     EVP_PKEY *pkey = NULL;
     struct signer *s = NULL;
     char shown[PATH_MAX];
-    int fd = -1;
+    int pass_len = 0, fd = -1;
 
     if (path == NULL || path[0] == '\0') {
         jerr_set(err, JERR_INVALID, NULL, "signer_load: no path");
         goto out;
     }
     path_for_msg(shown, sizeof(shown), path);
-    if (passphrase == NULL || passphrase[0] == '\0') {
-        jerr_set(err, JERR_INVALID, "passphrase", "%s: an empty passphrase is not allowed", shown);
+    if (passphrase_check(passphrase, shown, &pass_len, err) == -1)
         goto out;
-    }
-    size_t pass_len = strlen(passphrase);
-    if (pass_len > INT_MAX) {
-        jerr_set(err, JERR_INVALID, "passphrase", "passphrase too long");
-        goto out;
-    }
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd == -1) {
         jerr_set(err, JERR_IO, NULL, "%s: %s", shown, strerror(errno));
@@ -469,7 +355,7 @@ struct signer *signer_load(const char *path, const char *passphrase, struct jerr
     }
     /* A wrong passphrase shows as a bad CBC padding or, 1 time in 256, as undecodable
      * plaintext: OpenSSL cannot tell that from a corrupted file, and neither can we. */
-    p8inf = PKCS8_decrypt(p8, passphrase, (int)pass_len);
+    p8inf = PKCS8_decrypt(p8, passphrase, pass_len);
     if (p8inf == NULL) {
         jerr_openssl(err, JERR_CRYPTO, "passphrase", "%s: wrong passphrase or damaged key file",
                      shown);
@@ -634,22 +520,15 @@ out:
     return rc;
 }
 
-int signer_sign_bytes(const struct signer *s, const unsigned char *tbs, size_t tbs_len,
-                      unsigned char **sig, size_t *sig_len, struct jerr *err)
+/* Finishes the signature over what `mctx` has hashed: *sig is OPENSSL_malloc'd, written only
+ * on success. */
+static int sign_final(EVP_MD_CTX *mctx, unsigned char **sig, size_t *sig_len, struct jerr *err)
 {
-    EVP_MD_CTX *mctx = NULL;
     unsigned char *buf = NULL;
     size_t len = 0;
     int rc = -1;
 
-    if (s == NULL || (tbs == NULL && tbs_len != 0) || sig == NULL || sig_len == NULL) {
-        jerr_set(err, JERR_INVALID, NULL, "signer_sign_bytes: missing argument");
-        goto out;
-    }
-    mctx = sign_ctx_new(s, err);
-    if (mctx == NULL)
-        goto out;
-    if (EVP_DigestSign(mctx, NULL, &len, tbs, tbs_len) != 1) {
+    if (EVP_DigestSignFinal(mctx, NULL, &len) != 1) {
         jerr_openssl(err, JERR_CRYPTO, NULL, "cannot size the signature");
         goto out;
     }
@@ -658,7 +537,7 @@ int signer_sign_bytes(const struct signer *s, const unsigned char *tbs, size_t t
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         goto out;
     }
-    if (EVP_DigestSign(mctx, buf, &len, tbs, tbs_len) != 1) {
+    if (EVP_DigestSignFinal(mctx, buf, &len) != 1) {
         jerr_openssl(err, JERR_CRYPTO, NULL, "signing failed");
         goto out;
     }
@@ -668,6 +547,28 @@ int signer_sign_bytes(const struct signer *s, const unsigned char *tbs, size_t t
     rc = 0;
 out:
     OPENSSL_free(buf);
+    return rc;
+}
+
+int signer_sign_bytes(const struct signer *s, const unsigned char *tbs, size_t tbs_len,
+                      unsigned char **sig, size_t *sig_len, struct jerr *err)
+{
+    EVP_MD_CTX *mctx = NULL;
+    int rc = -1;
+
+    if (s == NULL || (tbs == NULL && tbs_len != 0) || sig == NULL || sig_len == NULL) {
+        jerr_set(err, JERR_INVALID, NULL, "signer_sign_bytes: missing argument");
+        goto out;
+    }
+    mctx = sign_ctx_new(s, err);
+    if (mctx == NULL)
+        goto out;
+    if (tbs_len > 0 && EVP_DigestSignUpdate(mctx, tbs, tbs_len) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash the data to sign");
+        goto out;
+    }
+    rc = sign_final(mctx, sig, sig_len, err);
+out:
     EVP_MD_CTX_free(mctx);
     return rc;
 }
@@ -708,33 +609,11 @@ int signer_stream_update(struct signer_stream *ss, const unsigned char *data, si
 int signer_stream_final(struct signer_stream *ss, unsigned char **sig, size_t *sig_len,
                         struct jerr *err)
 {
-    unsigned char *buf = NULL;
-    size_t len = 0;
     int rc = -1;
-
-    if (ss == NULL || sig == NULL || sig_len == NULL) {
+    if (ss == NULL || sig == NULL || sig_len == NULL)
         jerr_set(err, JERR_INVALID, NULL, "signer_stream_final: missing argument");
-        goto out;
-    }
-    if (EVP_DigestSignFinal(ss->mctx, NULL, &len) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot size the signature");
-        goto out;
-    }
-    buf = OPENSSL_malloc(len);
-    if (buf == NULL) {
-        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-        goto out;
-    }
-    if (EVP_DigestSignFinal(ss->mctx, buf, &len) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "signing failed");
-        goto out;
-    }
-    *sig = buf;
-    *sig_len = len;
-    buf = NULL;
-    rc = 0;
-out:
-    OPENSSL_free(buf);
+    else
+        rc = sign_final(ss->mctx, sig, sig_len, err);
     signer_stream_free(ss);
     return rc;
 }

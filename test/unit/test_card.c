@@ -181,6 +181,22 @@ static void wrong_try(struct card_image *ci, enum ca_kind slot, const char *wron
     ck_assert_int_eq(card_image_tries_left(ci, slot), left);
 }
 
+/* Wrong tries from `from` tries left down to `to`, each asserted by wrong_try: "WRONG1".. on
+ * the signing slot, "0000".. on the auth slot, numbered by the tries already spent. */
+static void wrong_tries(struct card_image *ci, enum ca_kind slot, int from, int to)
+{
+    int max = slot == CA_SIGN ? CARD_SIGN_MAX_TRIES : CARD_AUTH_MAX_TRIES;
+    ck_assert_int_eq(card_image_tries_left(ci, slot), from);
+    for (int now = from; now > to; now--) {
+        char wrong[16];
+        if (slot == CA_SIGN)
+            snprintf(wrong, sizeof(wrong), "WRONG%d", max - now + 1);
+        else
+            snprintf(wrong, sizeof(wrong), "%04d", max - now);
+        wrong_try(ci, slot, wrong, now - 1);
+    }
+}
+
 static void unlock_ok(struct card_image *ci, enum ca_kind slot, const char *password)
 {
     struct jerr err = {0};
@@ -458,10 +474,7 @@ END_TEST
 START_TEST(test_sign_locks_after_five)
 {
     struct card_image *ci = saved_full_card();
-    wrong_try(ci, CA_SIGN, "WRONG1", 4);
-    wrong_try(ci, CA_SIGN, "WRONG2", 3);
-    wrong_try(ci, CA_SIGN, "WRONG3", 2);
-    wrong_try(ci, CA_SIGN, "WRONG4", 1);
+    wrong_tries(ci, CA_SIGN, CARD_SIGN_MAX_TRIES, 1);
     ck_assert(!card_image_is_locked(ci, CA_SIGN));
     wrong_try(ci, CA_SIGN, "WRONG5", 0);
     ck_assert(card_image_is_locked(ci, CA_SIGN));
@@ -496,20 +509,14 @@ END_TEST
 START_TEST(test_right_password_resets_counter)
 {
     struct card_image *ci = saved_full_card();
-    wrong_try(ci, CA_SIGN, "WRONG1", 4);
-    wrong_try(ci, CA_SIGN, "WRONG2", 3);
-    wrong_try(ci, CA_SIGN, "WRONG3", 2);
-    wrong_try(ci, CA_SIGN, "WRONG4", 1);
+    wrong_tries(ci, CA_SIGN, CARD_SIGN_MAX_TRIES, 1);
     unlock_ok(ci, CA_SIGN, SIGN_PW);
     ck_assert_int_eq(card_image_tries_left(ci, CA_SIGN), CARD_SIGN_MAX_TRIES);
     /* The cleared counter is on disk too. */
     struct card_image *back = load_ok();
     ck_assert_int_eq(card_image_tries_left(back, CA_SIGN), CARD_SIGN_MAX_TRIES);
     card_image_free(back);
-    wrong_try(ci, CA_SIGN, "WRONG1", 4);
-    wrong_try(ci, CA_SIGN, "WRONG2", 3);
-    wrong_try(ci, CA_SIGN, "WRONG3", 2);
-    wrong_try(ci, CA_SIGN, "WRONG4", 1);
+    wrong_tries(ci, CA_SIGN, CARD_SIGN_MAX_TRIES, 1);
     ck_assert(!card_image_is_locked(ci, CA_SIGN));
     unlock_ok(ci, CA_SIGN, SIGN_PW);
     card_image_free(ci);
@@ -519,14 +526,10 @@ END_TEST
 START_TEST(test_counter_survives_reload)
 {
     struct card_image *ci = saved_full_card();
-    wrong_try(ci, CA_SIGN, "WRONG1", 4);
-    wrong_try(ci, CA_SIGN, "WRONG2", 3);
+    wrong_tries(ci, CA_SIGN, CARD_SIGN_MAX_TRIES, 3);
     card_image_free(ci); /* the process "ends" here */
     ci = load_ok();
-    ck_assert_int_eq(card_image_tries_left(ci, CA_SIGN), 3);
-    wrong_try(ci, CA_SIGN, "WRONG3", 2);
-    wrong_try(ci, CA_SIGN, "WRONG4", 1);
-    wrong_try(ci, CA_SIGN, "WRONG5", 0);
+    wrong_tries(ci, CA_SIGN, 3, 0); /* asserts the 3 left first */
     locked_refusal(ci, CA_SIGN, SIGN_PW);
     card_image_free(ci);
 }
@@ -587,11 +590,7 @@ START_TEST(test_reset_password)
 {
     struct jerr err = {0};
     struct card_image *ci = saved_full_card();
-    wrong_try(ci, CA_SIGN, "WRONG1", 4);
-    wrong_try(ci, CA_SIGN, "WRONG2", 3);
-    wrong_try(ci, CA_SIGN, "WRONG3", 2);
-    wrong_try(ci, CA_SIGN, "WRONG4", 1);
-    wrong_try(ci, CA_SIGN, "WRONG5", 0);
+    wrong_tries(ci, CA_SIGN, CARD_SIGN_MAX_TRIES, 0);
     card_image_free(ci);
 
     ci = load_ok(); /* the holder brings the card to the window */
@@ -618,9 +617,7 @@ START_TEST(test_reset_refusals)
 {
     struct jerr err = {0};
     struct card_image *ci = saved_full_card();
-    wrong_try(ci, CA_AUTH, "0000", 2);
-    wrong_try(ci, CA_AUTH, "0001", 1);
-    wrong_try(ci, CA_AUTH, "0002", 0);
+    wrong_tries(ci, CA_AUTH, CARD_AUTH_MAX_TRIES, 0);
 
     ck_assert_int_eq(card_image_reset_password(ci, g_path, CA_AUTH, g_other_admin, "4321", &err),
                      -1);
@@ -680,8 +677,7 @@ START_TEST(test_change_password_locked)
 {
     struct jerr err = {0};
     struct card_image *ci = saved_full_card();
-    wrong_try(ci, CA_AUTH, "0000", 2);
-    wrong_try(ci, CA_AUTH, "0001", 1);
+    wrong_tries(ci, CA_AUTH, CARD_AUTH_MAX_TRIES, 1);
     /* The last try spent through a change. */
     ck_assert_int_eq(card_image_change_password(ci, g_path, CA_AUTH, "0002", "4321", &err), -1);
     assert_err(&err, JERR_AUTH, "password", "now locked");
@@ -1042,11 +1038,7 @@ END_TEST
 START_TEST(test_limitation_resealed_counter_reset)
 {
     struct card_image *ci = saved_full_card();
-    wrong_try(ci, CA_SIGN, "WRONG1", 4);
-    wrong_try(ci, CA_SIGN, "WRONG2", 3);
-    wrong_try(ci, CA_SIGN, "WRONG3", 2);
-    wrong_try(ci, CA_SIGN, "WRONG4", 1);
-    wrong_try(ci, CA_SIGN, "WRONG5", 0);
+    wrong_tries(ci, CA_SIGN, CARD_SIGN_MAX_TRIES, 0);
     reseal(EDIT_SIGN_FAILURES_ZERO);
     struct card_image *back = load_ok();
     ck_assert_int_eq(card_image_tries_left(back, CA_SIGN), CARD_SIGN_MAX_TRIES);

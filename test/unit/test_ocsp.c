@@ -309,17 +309,33 @@ static int parse_req_code(OCSP_REQUEST *req, struct jerr *err)
     return code;
 }
 
+/* Encodes `req` and parses it into *r, asserting success. */
+static void parse_req_ok(OCSP_REQUEST *req, struct ocsp_request *r)
+{
+    size_t len;
+    unsigned char *der = req_der(req, &len);
+    struct jerr err = {0};
+    ck_assert_msg(ocsp_request_parse(der, len, r, &err) == 0, "%s", err.msg);
+    OPENSSL_free(der);
+}
+
+/* Asserts that `req` is refused as malformed (JERR_INVALID) naming `field`, and frees it. */
+static void assert_req_invalid(OCSP_REQUEST *req, const char *field)
+{
+    struct jerr err = {0};
+    ck_assert_int_eq(parse_req_code(req, &err), JERR_INVALID);
+    ck_assert_str_eq(err.field, field);
+    OCSP_REQUEST_free(req);
+}
+
 /* ---- Parsing ---- */
 
 START_TEST(parse_sha1_one_certid)
 {
     OCSP_REQUEST *req = OCSP_REQUEST_new();
     add_id(req, client_id(root, EVP_sha1(), SERIAL_A));
-    size_t len;
-    unsigned char *der = req_der(req, &len);
     struct ocsp_request r;
-    struct jerr err = {0};
-    ck_assert_int_eq(ocsp_request_parse(der, len, &r, &err), 0);
+    parse_req_ok(req, &r);
     ck_assert_int_eq(r.count, 1);
     ck_assert(!r.has_nonce);
     ck_assert_int_eq(r.nonce_len, 0);
@@ -345,7 +361,6 @@ START_TEST(parse_sha1_one_certid)
     ck_assert_mem_eq(id->der, cid_der, (size_t)cid_len);
     OPENSSL_free(cid_der);
     OCSP_CERTID_free(cid);
-    OPENSSL_free(der);
     OCSP_REQUEST_free(req);
 }
 END_TEST
@@ -360,11 +375,8 @@ START_TEST(parse_sha256_several_with_nonce)
     for (int i = 0; i < 16; i++)
         nonce[i] = (unsigned char)(0xF0 - i);
     ck_assert_int_eq(OCSP_request_add1_nonce(req, nonce, 16), 1);
-    size_t len;
-    unsigned char *der = req_der(req, &len);
     struct ocsp_request r;
-    struct jerr err = {0};
-    ck_assert_int_eq(ocsp_request_parse(der, len, &r, &err), 0);
+    parse_req_ok(req, &r);
     ck_assert_int_eq(r.count, 3);
     ck_assert(r.has_nonce);
     ck_assert_int_eq(r.nonce_len, 16);
@@ -382,7 +394,6 @@ START_TEST(parse_sha256_several_with_nonce)
         ck_assert_str_eq(r.ids[i].serial, serials[i]);
         ck_assert(r.ids[i].serial_ok);
     }
-    OPENSSL_free(der);
     OCSP_REQUEST_free(req);
 }
 END_TEST
@@ -394,16 +405,12 @@ START_TEST(parse_nonce_bounds)
     for (int i = 0; i < 2; i++) {
         OCSP_REQUEST *req = request_of(1);
         add_nonce_of(req, ok_sizes[i]);
-        size_t len;
-        unsigned char *der = req_der(req, &len);
         struct ocsp_request r;
-        struct jerr err = {0};
-        ck_assert_int_eq(ocsp_request_parse(der, len, &r, &err), 0);
+        parse_req_ok(req, &r);
         ck_assert(r.has_nonce);
         ck_assert_int_eq(r.nonce_len, (size_t)ok_sizes[i]);
         for (int j = 0; j < ok_sizes[i]; j++)
             ck_assert_int_eq(r.nonce[j], 0xA5);
-        OPENSSL_free(der);
         OCSP_REQUEST_free(req);
     }
 }
@@ -412,14 +419,10 @@ END_TEST
 START_TEST(parse_max_certids)
 {
     OCSP_REQUEST *req = request_of(JPKI_OCSP_MAX_CERTIDS);
-    size_t len;
-    unsigned char *der = req_der(req, &len);
     struct ocsp_request r;
-    struct jerr err = {0};
-    ck_assert_int_eq(ocsp_request_parse(der, len, &r, &err), 0);
+    parse_req_ok(req, &r);
     ck_assert_int_eq(r.count, JPKI_OCSP_MAX_CERTIDS);
     ck_assert_str_eq(r.ids[15].serial, "0123456789ABCDEF0123456789ABCD0F");
-    OPENSSL_free(der);
     OCSP_REQUEST_free(req);
 }
 END_TEST
@@ -495,15 +498,11 @@ START_TEST(parse_signed_request_accepted)
     ck_assert_int_eq(OCSP_request_add1_nonce(req, NULL, 8), 1);
     ck_assert_int_eq(OCSP_request_sign(req, cert, key, EVP_sha256(), NULL, 0), 1);
     ck_assert_int_eq(OCSP_request_is_signed(req), 1);
-    size_t len;
-    unsigned char *der = req_der(req, &len);
     struct ocsp_request r;
-    struct jerr err = {0};
-    ck_assert_int_eq(ocsp_request_parse(der, len, &r, &err), 0);
+    parse_req_ok(req, &r);
     ck_assert_int_eq(r.count, 2);
     ck_assert(r.has_nonce);
     ck_assert_int_eq(r.nonce_len, 8);
-    OPENSSL_free(der);
     OCSP_REQUEST_free(req);
     X509_NAME_free(name);
     X509_free(cert);
@@ -570,9 +569,7 @@ START_TEST(reject_certid_counts)
 {
     struct jerr err = {0};
     OCSP_REQUEST *req = OCSP_REQUEST_new();
-    ck_assert_int_eq(parse_req_code(req, &err), JERR_INVALID);
-    ck_assert_str_eq(err.field, "requestList");
-    OCSP_REQUEST_free(req);
+    assert_req_invalid(req, "requestList");
 
     req = request_of(JPKI_OCSP_MAX_CERTIDS + 1);
     ck_assert_int_eq(parse_req_code(req, &err), JERR_TOO_LARGE);
@@ -601,73 +598,48 @@ START_TEST(reject_bad_hashes)
         ck_assert_int_eq(ASN1_OCTET_STRING_set(which == 0 ? nh : kh, h32, 32), 1);
         req = OCSP_REQUEST_new();
         add_id(req, cid);
-        ck_assert_int_eq(parse_req_code(req, &err), JERR_INVALID);
-        ck_assert_str_eq(err.field, which == 0 ? "issuerNameHash" : "issuerKeyHash");
-        OCSP_REQUEST_free(req);
+        assert_req_invalid(req, which == 0 ? "issuerNameHash" : "issuerKeyHash");
     }
 }
 END_TEST
 
 START_TEST(reject_bad_nonces)
 {
-    struct jerr err = {0};
     /* 0 and 33 octets (RFC 9654 §2.1) */
     int bad_sizes[2] = {0, JPKI_OCSP_NONCE_MAX + 1};
     for (int i = 0; i < 2; i++) {
         OCSP_REQUEST *req = request_of(1);
         add_nonce_of(req, bad_sizes[i]);
-        ck_assert_int_eq(parse_req_code(req, &err), JERR_INVALID);
-        ck_assert_str_eq(err.field, "nonce");
-        OCSP_REQUEST_free(req);
+        assert_req_invalid(req, "nonce");
     }
-    /* Not wrapped in an OCTET STRING: the raw nonce as extnValue. */
+    /* extnValues that are not one DER OCTET STRING. */
     static const unsigned char raw[16] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
                                           0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10};
-    OCSP_REQUEST *req = request_of(1);
-    add_raw_ext(req, NID_id_pkix_OCSP_Nonce, NULL, 0, raw, sizeof(raw));
-    ck_assert_int_eq(parse_req_code(req, &err), JERR_INVALID);
-    ck_assert_str_eq(err.field, "nonce");
-    OCSP_REQUEST_free(req);
-
-    /* Wrapped in something else (an INTEGER). */
     static const unsigned char integer[] = {0x02, 0x02, 0x01, 0x02};
-    req = request_of(1);
-    add_raw_ext(req, NID_id_pkix_OCSP_Nonce, NULL, 0, integer, sizeof(integer));
-    ck_assert_int_eq(parse_req_code(req, &err), JERR_INVALID);
-    ck_assert_str_eq(err.field, "nonce");
-    OCSP_REQUEST_free(req);
-
-    /* An OCTET STRING followed by a stray byte. */
     static const unsigned char trailing[] = {0x04, 0x02, 0xAA, 0xBB, 0x00};
-    req = request_of(1);
-    add_raw_ext(req, NID_id_pkix_OCSP_Nonce, NULL, 0, trailing, sizeof(trailing));
-    ck_assert_int_eq(parse_req_code(req, &err), JERR_INVALID);
-    ck_assert_str_eq(err.field, "nonce");
-    OCSP_REQUEST_free(req);
-
-    /* BER, not DER: a long-form length for 2 octets (the echo would differ). */
     static const unsigned char ber[] = {0x04, 0x81, 0x02, 0xAA, 0xBB};
-    req = request_of(1);
-    add_raw_ext(req, NID_id_pkix_OCSP_Nonce, NULL, 0, ber, sizeof(ber));
-    ck_assert_int_eq(parse_req_code(req, &err), JERR_INVALID);
-    ck_assert_str_eq(err.field, "nonce");
-    OCSP_REQUEST_free(req);
-
-    /* BER, not DER: the constructed form of an OCTET STRING. */
     static const unsigned char constructed[] = {0x24, 0x04, 0x04, 0x02, 0xAA, 0xBB};
-    req = request_of(1);
-    add_raw_ext(req, NID_id_pkix_OCSP_Nonce, NULL, 0, constructed, sizeof(constructed));
-    ck_assert_int_eq(parse_req_code(req, &err), JERR_INVALID);
-    ck_assert_str_eq(err.field, "nonce");
-    OCSP_REQUEST_free(req);
+    static const struct {
+        const unsigned char *value;
+        size_t len;
+    } bad_values[] = {
+        {raw, sizeof(raw)},                 /* the raw nonce, not wrapped in an OCTET STRING */
+        {integer, sizeof(integer)},         /* wrapped in something else (an INTEGER) */
+        {trailing, sizeof(trailing)},       /* an OCTET STRING followed by a stray byte */
+        {ber, sizeof(ber)},                 /* BER: a long-form length (the echo would differ) */
+        {constructed, sizeof(constructed)}, /* BER: the constructed form of an OCTET STRING */
+    };
+    for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
+        OCSP_REQUEST *req = request_of(1);
+        add_raw_ext(req, NID_id_pkix_OCSP_Nonce, NULL, 0, bad_values[i].value, bad_values[i].len);
+        assert_req_invalid(req, "nonce");
+    }
 
     /* Two nonce extensions (RFC 5280 §4.2: at most one of each). */
-    req = request_of(1);
+    OCSP_REQUEST *req = request_of(1);
     add_nonce_of(req, 8);
     add_nonce_of(req, 8);
-    ck_assert_int_eq(parse_req_code(req, &err), JERR_INVALID);
-    ck_assert_str_eq(err.field, "nonce");
-    OCSP_REQUEST_free(req);
+    assert_req_invalid(req, "nonce");
 }
 END_TEST
 
@@ -859,12 +831,8 @@ static struct ocsp_certid parsed_id(X509 *issuer, const EVP_MD *md, const char *
 {
     OCSP_REQUEST *req = OCSP_REQUEST_new();
     add_id(req, client_id(issuer, md, serial));
-    size_t len;
-    unsigned char *der = req_der(req, &len);
     struct ocsp_request r;
-    struct jerr err = {0};
-    ck_assert_int_eq(ocsp_request_parse(der, len, &r, &err), 0);
-    OPENSSL_free(der);
+    parse_req_ok(req, &r);
     OCSP_REQUEST_free(req);
     return r.ids[0];
 }
@@ -961,12 +929,9 @@ START_TEST(response_statuses_nonce_and_signature)
     for (int i = 0; i < 5; i++)
         add_id(req, client_id(root, EVP_sha1(), serials[i]));
     ck_assert_int_eq(OCSP_request_add1_nonce(req, NULL, 32), 1);
-    size_t len;
-    unsigned char *der = req_der(req, &len);
     struct ocsp_request r;
     struct jerr err = {0};
-    ck_assert_int_eq(ocsp_request_parse(der, len, &r, &err), 0);
-    OPENSSL_free(der);
+    parse_req_ok(req, &r);
 
     time_t rev_b = T_NOW - 86400, rev_c = T_NOW - 7200, hold_d = T_NOW - 60;
     struct ocsp_single singles[5] = {
@@ -1049,12 +1014,9 @@ START_TEST(response_without_nonce_sha256)
     jclock_set(T_NOW);
     OCSP_REQUEST *req = OCSP_REQUEST_new();
     add_id(req, client_id(root, EVP_sha256(), SERIAL_B));
-    size_t len;
-    unsigned char *der = req_der(req, &len);
     struct ocsp_request r;
     struct jerr err = {0};
-    ck_assert_int_eq(ocsp_request_parse(der, len, &r, &err), 0);
-    OPENSSL_free(der);
+    parse_req_ok(req, &r);
     struct ocsp_single s = {.id = &r.ids[0],
                             .status = CERT_REVOKED,
                             .reason = REASON_CESSATION_OF_OPERATION,

@@ -52,6 +52,16 @@ static char *repeat(char c, size_t n)
     return s;
 }
 
+/* `o` with member `key` set to `value` (consumed), or removed when `value` is NULL. */
+static json_t *json_with(json_t *o, const char *key, json_t *value)
+{
+    if (value == NULL)
+        json_object_del(o, key);
+    else
+        json_object_set_new(o, key, value);
+    return o;
+}
+
 /* Runs recjson_person_from on `obj` (consumed) and asserts the refusal. */
 static void person_refused(json_t *obj, const char *prefix, const char *field, const char *part)
 {
@@ -70,12 +80,7 @@ static void person_refused(json_t *obj, const char *prefix, const char *field, c
 
 static json_t *person_with(const char *key, json_t *value)
 {
-    json_t *o = good_person_json();
-    if (value == NULL)
-        json_object_del(o, key);
-    else
-        json_object_set_new(o, key, value);
-    return o;
+    return json_with(good_person_json(), key, value);
 }
 
 START_TEST(person_good)
@@ -309,12 +314,7 @@ static void card_refused(json_t *obj, const char *person_id, const char *prefix,
 
 static json_t *card_with(const char *key, json_t *value)
 {
-    json_t *o = good_card_json();
-    if (value == NULL)
-        json_object_del(o, key);
-    else
-        json_object_set_new(o, key, value);
-    return o;
+    return json_with(good_card_json(), key, value);
 }
 
 START_TEST(card_good)

@@ -72,6 +72,16 @@ static void path_in_dir(char *buf, size_t size, const char *name)
     snprintf(buf, size, "%s/%s", g_dir, name);
 }
 
+/* Saves g_signer as "sign-ca.key" in the test directory (asserted to succeed cleanly); `path`
+ * receives the file's path. */
+static void save_signer(char *path, size_t size)
+{
+    struct jerr err = {0};
+    path_in_dir(path, size, "sign-ca.key");
+    ck_assert_msg(signer_save(g_signer, path, PASS, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(err.code, JERR_NONE);
+}
+
 /* Reads a whole file into a malloc'd NUL-terminated buffer. */
 static char *slurp(const char *path, size_t *len)
 {
@@ -243,9 +253,7 @@ START_TEST(test_save_load_round_trip)
 {
     struct jerr err = {0};
     char path[4096];
-    path_in_dir(path, sizeof(path), "sign-ca.key");
-    ck_assert_int_eq(signer_save(g_signer, path, PASS, &err), 0);
-    ck_assert_int_eq(err.code, JERR_NONE);
+    save_signer(path, sizeof(path));
 
     struct signer *loaded = signer_load(path, PASS, &err);
     ck_assert_ptr_nonnull(loaded);
@@ -280,10 +288,8 @@ END_TEST
 
 START_TEST(test_saved_file_format)
 {
-    struct jerr err = {0};
     char path[4096];
-    path_in_dir(path, sizeof(path), "sign-ca.key");
-    ck_assert_int_eq(signer_save(g_signer, path, PASS, &err), 0);
+    save_signer(path, sizeof(path));
 
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
@@ -351,8 +357,7 @@ START_TEST(test_save_refuses_existing_file)
 {
     struct jerr err = {0};
     char path[4096];
-    path_in_dir(path, sizeof(path), "sign-ca.key");
-    ck_assert_int_eq(signer_save(g_signer, path, PASS, &err), 0);
+    save_signer(path, sizeof(path));
     size_t before_len;
     char *before = slurp(path, &before_len);
 
@@ -408,8 +413,7 @@ START_TEST(test_load_wrong_passphrase)
 {
     struct jerr err = {0};
     char path[4096];
-    path_in_dir(path, sizeof(path), "sign-ca.key");
-    ck_assert_int_eq(signer_save(g_signer, path, PASS, &err), 0);
+    save_signer(path, sizeof(path));
 
     ck_assert_ptr_null(signer_load(path, "Correct horse battery staple", &err));
     ck_assert_int_eq(err.code, JERR_CRYPTO);
@@ -435,8 +439,7 @@ START_TEST(test_load_refuses_open_modes)
 {
     struct jerr err = {0};
     char path[4096], expect[4200];
-    path_in_dir(path, sizeof(path), "sign-ca.key");
-    ck_assert_int_eq(signer_save(g_signer, path, PASS, &err), 0);
+    save_signer(path, sizeof(path));
 
     static const mode_t modes[] = {0644, 0640, 0604, 0660, 0601, 0610, 0666};
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
@@ -532,8 +535,7 @@ START_TEST(test_load_damaged_ciphertext)
 {
     struct jerr err = {0};
     char path[4096], damaged[4096];
-    path_in_dir(path, sizeof(path), "sign-ca.key");
-    ck_assert_int_eq(signer_save(g_signer, path, PASS, &err), 0);
+    save_signer(path, sizeof(path));
 
     /* Flip a byte of the first ciphertext block: the decrypted DER header is garbage. */
     size_t len;
