@@ -6,8 +6,10 @@
 #include "responder/ctl_cmds.h"
 
 #include "responder/ctl_batch.h"
+#include "responder/ctl_card.h"
 #include "responder/ctl_ops.h"
 #include "responder/ctl_rp.h"
+#include "responder/ctl_verify.h"
 
 static const struct ctl_opt person_add_opts[] = {
     {"id", 0, "ID", true, "person id (1-64 of A-Z a-z 0-9 . _ -)"},
@@ -93,6 +95,53 @@ static const struct ctl_opt fingerprints_opts[] = {
     {0}, /* end */
 };
 
+static const struct ctl_opt holder_passwd_opts[] = {
+    {"slot", 0, "SLOT", true, "sign or auth"},
+    {"old-file", 0, "FILE", false,
+     "read the current password from FILE (else $JPKI_CARD_PASSWORD)"},
+    {"new-file", 0, "FILE", false,
+     "read the new password from FILE (else $JPKI_CARD_NEW_PASSWORD)"},
+    {0}, /* end */
+};
+
+static const struct ctl_opt holder_sign_opts[] = {
+    {"out", 'o', "SIG", false, "write the signature to SIG (default FILE.p7s; - for stdout)"},
+    {"pem", 0, NULL, false, "write PEM instead of DER"},
+    {"password-file", 0, "FILE", false,
+     "read the signing password from FILE (else $JPKI_CARD_PASSWORD)"},
+    {0}, /* end */
+};
+
+static const struct ctl_opt holder_revoke_opts[] = {
+    {"reason", 0, "REASON", true, "keyCompromise, cessationOfOperation or unspecified"},
+    {"slot", 0, "SLOT", false, "the certificate to revoke: sign (default) or auth"},
+    {"receipt", 0, "FILE", false,
+     "save the receipt to FILE (default ./revocation-receipt-SERIAL.json)"},
+    {"password-file", 0, "FILE", false,
+     "read the signing password from FILE (else $JPKI_CARD_PASSWORD)"},
+    {"save-request", 0, "FILE", false, "also save the signed request (DER CMS) to FILE"},
+    {0}, /* end */
+};
+
+static const struct ctl_opt holder_export_opts[] = {
+    {"slot", 0, "SLOT", true, "sign or auth"},
+    {"der", 0, NULL, false, "DER instead of PEM"},
+    {"pem", 0, NULL, false, "PEM (the default)"},
+    {"out", 'o', "FILE", false, "write to FILE instead of the output"},
+    {0}, /* end */
+};
+
+static const struct ctl_opt holder_fingerprints_opts[] = {
+    {"compare", 0, NULL, false, "compare with the fingerprints the service publishes"},
+    {0}, /* end */
+};
+
+static const struct ctl_opt verify_opts[] = {
+    {"issuer", 0, "FILE", false,
+     "the signing CA root to trust (default: the one the service serves, /ca/sign.cer)"},
+    {0}, /* end */
+};
+
 const struct ctl_cmd ctl_cmds[] = {
     {"person", "add", NULL, 0, 0, person_add_opts, "register a person (POST /v1/persons)", NULL,
      ctl_ops_person_add},
@@ -108,7 +157,13 @@ const struct ctl_cmd ctl_cmds[] = {
      ctl_ops_person_death},
     {"card", "add", NULL, 0, 0, card_add_opts, "register a card for a person (POST /v1/cards)",
      NULL, ctl_ops_card_add},
-    {"card", "show", "ID", 1, 1, NULL, "a card with its certificates", NULL, ctl_ops_card_show},
+    {"card", "show", "ID|IMAGE", 1, 1, NULL,
+     "a card with its certificates (operator), or a card image's (holder)",
+     "With a card id, the registry's record through the API (operator token needed).\n"
+     "With a card image file (a path containing '/', or an existing file), the holder's\n"
+     "view: both certificates in words, the signing certificate's four facts, validity\n"
+     "with a warning when less than 3 months remain, tries left, the roots' fingerprints.",
+     ctl_card_show_any},
     {"card", "issue", "ID", 1, 1, card_issue_opts, "issue certificates onto a card",
      "An existing good certificate of the same CA on the card is revoked (superseded).\n"
      "Without public keys the service generates the keys into a card image.",
@@ -120,6 +175,33 @@ const struct ctl_cmd ctl_cmds[] = {
      ctl_ops_card_release},
     {"card", "return", "ID", 1, 1, NULL, "a card returned (revokes its certificates)", NULL,
      ctl_ops_card_return},
+    {"card", "check", "IMAGE", 1, 1, NULL, "check a card image's certificates with the service",
+     "Each certificate's status through OCSP (the CRL when OCSP gives no answer), trusting\n"
+     "the roots in the card, and the card's roots against the fingerprints the service\n"
+     "publishes. Exits 0 only when all is good.",
+     ctl_card_check},
+    {"card", "passwd", "IMAGE", 1, 1, holder_passwd_opts, "change a card slot's password",
+     "Passwords are asked on the terminal without echo, or read from --old-file/--new-file\n"
+     "or $JPKI_CARD_PASSWORD/$JPKI_CARD_NEW_PASSWORD. Signing: 6-16 of A-Z and 0-9, locks\n"
+     "after 5 wrong tries; authentication: 4 digits, locks after 3. A locked password is\n"
+     "reset at the municipal window.",
+     ctl_card_passwd},
+    {"card", "sign", "IMAGE FILE", 2, 2, holder_sign_opts,
+     "sign FILE with the card's signing key (detached CMS)",
+     "A CMS SignedData (SHA-256) that includes the signing certificate, detached from FILE.\n"
+     "Check it with 'jpkictl verify FILE SIG' or 'openssl cms -verify -binary -inform DER\n"
+     "-in SIG -content FILE -CAfile sign-ca.pem'.",
+     ctl_card_sign},
+    {"card", "revoke", "IMAGE", 1, 1, holder_revoke_opts,
+     "request the revocation of a card's certificate online",
+     "The request is signed with the card's signing key and sent to the service\n"
+     "(POST /v1/holder/revoke, no operator token); the receipt, signed by the CA's OCSP\n"
+     "signer, is checked against the root in the card, shown and saved.",
+     ctl_card_revoke},
+    {"card", "export", "IMAGE", 1, 1, holder_export_opts, "a copy of a card's certificate", NULL,
+     ctl_card_export},
+    {"card", "fingerprints", "IMAGE", 1, 1, holder_fingerprints_opts,
+     "the SHA-256 fingerprints of the roots in a card image", NULL, ctl_card_fingerprints},
     {"cert", "show", "SERIAL", 1, 1, cert_show_opts, "a certificate with its history", NULL,
      ctl_ops_cert_show},
     {"cert", "revoke", "SERIAL", 1, 1, cert_revoke_opts, "revoke a certificate", NULL,
@@ -143,6 +225,12 @@ const struct ctl_cmd ctl_cmds[] = {
      ctl_rp_crl_fetch},
     {"fingerprints", NULL, NULL, 0, 0, fingerprints_opts, "the CA roots' SHA-256 fingerprints",
      NULL, ctl_rp_fingerprints},
+    {"verify", NULL, "FILE SIG", 2, 2, verify_opts, "verify a signature made with a card",
+     "Checks the signature over FILE, the signer certificate's chain to the signing CA root,\n"
+     "its validity and its status (OCSP, the CRL as fallback). Prints the signer's name,\n"
+     "address, birth date and gender only when all holds, else the reason. Exits 0 only\n"
+     "for a valid signature.",
+     ctl_verify},
 };
 
 const size_t ctl_cmds_count = sizeof(ctl_cmds) / sizeof(ctl_cmds[0]);

@@ -49,8 +49,7 @@ static const char *openssl_why(char *buf, size_t size)
     return buf;
 }
 
-/* RFC 3339 UTC of an ASN.1 time into buf ("-" when NULL or unreadable). */
-static const char *time_text(const ASN1_TIME *t, char *buf, size_t size)
+const char *ctl_rp_time_text(const ASN1_TIME *t, char *buf, size_t size)
 {
     struct tm tm;
     if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1 ||
@@ -59,8 +58,7 @@ static const char *time_text(const ASN1_TIME *t, char *buf, size_t size)
     return buf;
 }
 
-/* A certificate from a PEM or DER file. Returns an exit code. */
-static int load_cert(struct ctl *ctl, const char *what, const char *path, X509 **out)
+int ctl_rp_load_cert(struct ctl *ctl, const char *what, const char *path, X509 **out)
 {
     unsigned char *data = NULL;
     size_t len = 0;
@@ -121,9 +119,7 @@ static int get_public(struct ctl *ctl, const char *path, struct ctl_http_reply *
     return CTL_EXIT_OK;
 }
 
-/* A name as "C=JP, O=JPKI, OU=…" (RFC 4514 escaping, UTF-8 kept, in the certificate's order),
- * malloc'd; NULL when out of memory. */
-static char *name_text(const X509_NAME *name)
+char *ctl_rp_name_text(const X509_NAME *name)
 {
     const unsigned long flags = (ASN1_STRFLGS_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) |
                                 XN_FLAG_SEP_CPLUS_SPC | XN_FLAG_FN_SN | XN_FLAG_DUMP_UNKNOWN_FIELDS;
@@ -140,8 +136,7 @@ static char *name_text(const X509_NAME *name)
     return text;
 }
 
-/* Serial of a certificate as upper-case hex. */
-static void serial_hex(const ASN1_INTEGER *serial, char *buf, size_t size)
+void ctl_rp_serial_hex(const ASN1_INTEGER *serial, char *buf, size_t size)
 {
     BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
     char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
@@ -251,9 +246,9 @@ out:
     return rc;
 }
 
-int ctl_rp_ocsp(struct ctl *ctl, const struct ctl_args *args)
+int ctl_rp_ocsp_status(struct ctl *ctl, X509 *cert, X509 *issuer, const EVP_MD *md, bool nonce,
+                       struct ctl_rp_status *st)
 {
-    X509 *cert = NULL, *issuer = NULL;
     OCSP_REQUEST *req = NULL;
     OCSP_CERTID *id = NULL;
     OCSP_BASICRESP *bs = NULL;
@@ -261,21 +256,12 @@ int ctl_rp_ocsp(struct ctl *ctl, const struct ctl_args *args)
     int der_len = 0, status = -1, reason = -1, rc;
     ASN1_GENERALIZEDTIME *revoked_at = NULL, *this_upd = NULL, *next_upd = NULL;
     struct ctl_http_reply reply = {0};
-    const char *hash = ctl_args_get(args, "hash");
-    const EVP_MD *md;
-    bool nonce = !ctl_args_has(args, "no-nonce");
-    char line[CTL_OUT_LINE_MAX], serial[2 * 20 + 8], t_rev[32], t_this[32], t_next[32];
+    char line[CTL_OUT_LINE_MAX], serial[2 * 20 + 8], t_this[32], t_next[32];
 
-    if (hash == NULL || strcmp(hash, "sha1") == 0)
-        md = EVP_sha1(); /* RFC 5019 §2.1.1: SHA-1 CertIDs are what every responder takes */
-    else if (strcmp(hash, "sha256") == 0)
-        md = EVP_sha256();
-    else
-        return ctl_usage(ctl, "--hash must be sha1 or sha256");
-    if ((rc = load_cert(ctl, "CERT", args->pos[0], &cert)) != CTL_EXIT_OK ||
-        (rc = load_cert(ctl, "--issuer", ctl_args_get(args, "issuer"), &issuer)) != CTL_EXIT_OK)
-        goto out;
-    serial_hex(X509_get0_serialNumber(cert), serial, sizeof(serial));
+    memset(st, 0, sizeof(*st));
+    st->status = -1;
+    st->reason = -1;
+    ctl_rp_serial_hex(X509_get0_serialNumber(cert), serial, sizeof(serial));
     if ((rc = ocsp_build(ctl, cert, issuer, md, nonce, &req, &id, &der, &der_len)) != CTL_EXIT_OK)
         goto out;
     if ((rc = ctl_request(ctl, "POST", "/ocsp", false, "application/ocsp-request", der,
@@ -297,21 +283,57 @@ int ctl_rp_ocsp(struct ctl *ctl, const struct ctl_args *args)
     /* RFC 6960 §4.2.2.1 / RFC 5019 §4: a response outside thisUpdate..nextUpdate is stale */
     if (OCSP_check_validity(this_upd, next_upd, CTL_RP_OCSP_SKEW_S, -1) != 1) {
         ctl_fail(ctl, rc, "the response is outside its validity (thisUpdate %s, nextUpdate %s)",
-                 time_text(this_upd, t_this, sizeof(t_this)),
-                 time_text(next_upd, t_next, sizeof(t_next)));
+                 ctl_rp_time_text(this_upd, t_this, sizeof(t_this)),
+                 ctl_rp_time_text(next_upd, t_next, sizeof(t_next)));
         ERR_clear_error();
         goto out;
     }
-    time_text(this_upd, t_this, sizeof(t_this));
-    time_text(next_upd, t_next, sizeof(t_next));
-    time_text(revoked_at, t_rev, sizeof(t_rev));
+    st->status = status;
+    st->reason = status == V_OCSP_CERTSTATUS_REVOKED ? reason : -1;
+    snprintf(st->source, sizeof(st->source), "OCSP");
+    ctl_rp_time_text(this_upd, st->this_update, sizeof(st->this_update));
+    ctl_rp_time_text(next_upd, st->next_update, sizeof(st->next_update));
+    ctl_rp_time_text(revoked_at, st->revoked_at, sizeof(st->revoked_at));
+    rc = CTL_EXIT_OK;
+out:
+    ctl_http_reply_free(&reply);
+    OPENSSL_free(der);
+    OCSP_BASICRESP_free(bs);
+    OCSP_CERTID_free(id);
+    OCSP_REQUEST_free(req);
+    return rc;
+}
+
+int ctl_rp_ocsp(struct ctl *ctl, const struct ctl_args *args)
+{
+    X509 *cert = NULL, *issuer = NULL;
+    struct ctl_rp_status st;
+    int rc;
+    const char *hash = ctl_args_get(args, "hash");
+    const EVP_MD *md;
+    bool nonce = !ctl_args_has(args, "no-nonce");
+    char serial[2 * 20 + 8];
+
+    if (hash == NULL || strcmp(hash, "sha1") == 0)
+        md = EVP_sha1(); /* RFC 5019 §2.1.1: SHA-1 CertIDs are what every responder takes */
+    else if (strcmp(hash, "sha256") == 0)
+        md = EVP_sha256();
+    else
+        return ctl_usage(ctl, "--hash must be sha1 or sha256");
+    if ((rc = ctl_rp_load_cert(ctl, "CERT", args->pos[0], &cert)) != CTL_EXIT_OK ||
+        (rc = ctl_rp_load_cert(ctl, "--issuer", ctl_args_get(args, "issuer"), &issuer)) !=
+            CTL_EXIT_OK)
+        goto out;
+    ctl_rp_serial_hex(X509_get0_serialNumber(cert), serial, sizeof(serial));
+    if ((rc = ctl_rp_ocsp_status(ctl, cert, issuer, md, nonce, &st)) != CTL_EXIT_OK)
+        goto out;
     if (ctl->json) {
-        json_t *o =
-            json_pack("{s:s, s:s, s:s, s:s}", "serial", serial, "status",
-                      OCSP_cert_status_str(status), "this_update", t_this, "next_update", t_next);
-        if (o != NULL && status == V_OCSP_CERTSTATUS_REVOKED) {
-            json_object_set_new(o, "revocation_time", json_string(t_rev));
-            json_object_set_new(o, "reason", json_string(ctl_rp_reason_name(reason)));
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "serial", serial, "status",
+                              OCSP_cert_status_str(st.status), "this_update", st.this_update,
+                              "next_update", st.next_update);
+        if (o != NULL && st.status == V_OCSP_CERTSTATUS_REVOKED) {
+            json_object_set_new(o, "revocation_time", json_string(st.revoked_at));
+            json_object_set_new(o, "reason", json_string(ctl_rp_reason_name(st.reason)));
         }
         char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
         if (text != NULL)
@@ -319,20 +341,15 @@ int ctl_rp_ocsp(struct ctl *ctl, const struct ctl_args *args)
         free(text);
         json_decref(o);
     } else {
-        if (status == V_OCSP_CERTSTATUS_REVOKED)
-            fprintf(ctl->out, "revoked (%s, %s)\n", t_rev, ctl_rp_reason_name(reason));
+        if (st.status == V_OCSP_CERTSTATUS_REVOKED)
+            fprintf(ctl->out, "revoked (%s, %s)\n", st.revoked_at, ctl_rp_reason_name(st.reason));
         else
-            fprintf(ctl->out, "%s\n", OCSP_cert_status_str(status));
+            fprintf(ctl->out, "%s\n", OCSP_cert_status_str(st.status));
         fprintf(ctl->out, "  serial:      %s\n  this update: %s\n  next update: %s\n", serial,
-                t_this, t_next);
+                st.this_update, st.next_update);
     }
-    rc = status == V_OCSP_CERTSTATUS_GOOD ? CTL_EXIT_OK : CTL_EXIT_FAILED;
+    rc = st.status == V_OCSP_CERTSTATUS_GOOD ? CTL_EXIT_OK : CTL_EXIT_FAILED;
 out:
-    ctl_http_reply_free(&reply);
-    OPENSSL_free(der);
-    OCSP_BASICRESP_free(bs);
-    OCSP_CERTID_free(id);
-    OCSP_REQUEST_free(req);
     X509_free(issuer);
     X509_free(cert);
     return rc;
@@ -349,8 +366,8 @@ static void crl_entries(struct ctl *ctl, const STACK_OF(X509_REVOKED) * revoked,
         ASN1_ENUMERATED *code = X509_REVOKED_get_ext_d2i(r, NID_crl_reason, NULL, NULL);
         int reason = code != NULL ? (int)ASN1_ENUMERATED_get(code) : -1;
         ASN1_ENUMERATED_free(code);
-        serial_hex(X509_REVOKED_get0_serialNumber(r), serial, sizeof(serial));
-        time_text(X509_REVOKED_get0_revocationDate(r), when, sizeof(when));
+        ctl_rp_serial_hex(X509_REVOKED_get0_serialNumber(r), serial, sizeof(serial));
+        ctl_rp_time_text(X509_REVOKED_get0_revocationDate(r), when, sizeof(when));
         if (arr != NULL)
             json_array_append_new(arr,
                                   json_pack("{s:s, s:s, s:s}", "serial", serial, "revocation_date",
@@ -361,15 +378,14 @@ static void crl_entries(struct ctl *ctl, const STACK_OF(X509_REVOKED) * revoked,
     ERR_clear_error();
 }
 
-/* The CA certificate: the local trust anchor, or the one the service serves. */
-static int crl_ca_cert(struct ctl *ctl, const char *ca, const char *local, X509 **out)
+int ctl_rp_ca_cert(struct ctl *ctl, const char *ca, const char *local, X509 **out)
 {
     struct ctl_http_reply reply = {0};
     char path[32];
     int rc;
     *out = NULL;
     if (local != NULL)
-        return load_cert(ctl, "--ca", local, out);
+        return ctl_rp_load_cert(ctl, "--ca", local, out);
     snprintf(path, sizeof(path), "/ca/%s.cer", ca);
     if ((rc = get_public(ctl, path, &reply)) != CTL_EXIT_OK)
         return rc;
@@ -385,38 +401,22 @@ static int crl_ca_cert(struct ctl *ctl, const char *ca, const char *local, X509 
     return rc;
 }
 
-int ctl_rp_crl_fetch(struct ctl *ctl, const struct ctl_args *args)
+/* GETs the CRL at `path` into *reply and decodes it into *crl_out, verified with `ca_cert`
+ * (issuer name and signature; nextUpdate is the caller's to judge). Returns an exit code. */
+static int crl_get_verified(struct ctl *ctl, const char *path, X509 *ca_cert,
+                            struct ctl_http_reply *reply, X509_CRL **crl_out)
 {
-    const char *ca = args->pos[0], *out_file = ctl_args_get(args, "out");
-    struct ctl_http_reply reply = {0};
-    X509 *ca_cert = NULL;
     X509_CRL *crl = NULL;
-    ASN1_INTEGER *number = NULL;
-    BIGNUM *bn = NULL;
-    char *number_dec = NULL, *issuer = NULL;
-    json_t *summary = NULL, *entries = NULL;
-    char path[64], why[256], t_this[32], t_next[32], fp[96];
-    long partition = -1;
-    struct jerr err = {0};
+    char why[256];
     int rc;
 
-    if (strcmp(ca, "sign") != 0 && strcmp(ca, "auth") != 0)
-        return ctl_usage(ctl, "the CA is sign or auth");
-    if (ctl_args_has(args, "partition") &&
-        ctl_args_number(ctl_args_get(args, "partition"), 0, 1000000, &partition) == -1)
-        return ctl_usage(ctl, "--partition must be a partition number (0, 1, …)");
-    if (partition >= 0)
-        snprintf(path, sizeof(path), "/crl/%s/%ld.crl", ca, partition);
-    else
-        snprintf(path, sizeof(path), "/crl/%s.crl", ca);
-    if ((rc = crl_ca_cert(ctl, ca, ctl_args_get(args, "ca"), &ca_cert)) != CTL_EXIT_OK)
-        goto out;
-    if ((rc = get_public(ctl, path, &reply)) != CTL_EXIT_OK)
-        goto out;
+    *crl_out = NULL;
+    if ((rc = get_public(ctl, path, reply)) != CTL_EXIT_OK)
+        return rc;
     rc = CTL_EXIT_FAILED;
-    const unsigned char *p = (const unsigned char *)reply.body;
-    crl = d2i_X509_CRL(NULL, &p, (long)reply.len);
-    if (crl == NULL || p != (const unsigned char *)reply.body + reply.len) {
+    const unsigned char *p = (const unsigned char *)reply->body;
+    crl = d2i_X509_CRL(NULL, &p, (long)reply->len);
+    if (crl == NULL || p != (const unsigned char *)reply->body + reply->len) {
         ctl_fail(ctl, rc, "GET %s: not one DER CRL", path);
         goto out;
     }
@@ -430,14 +430,100 @@ int ctl_rp_crl_fetch(struct ctl *ctl, const struct ctl_args *args)
                  openssl_why(why, sizeof(why)));
         goto out;
     }
+    *crl_out = crl;
+    crl = NULL;
+    rc = CTL_EXIT_OK;
+out:
+    X509_CRL_free(crl);
+    ERR_clear_error();
+    return rc;
+}
+
+int ctl_rp_crl_status(struct ctl *ctl, const char *ca, X509 *cert, X509 *issuer,
+                      struct ctl_rp_status *st)
+{
+    struct ctl_http_reply reply = {0};
+    X509_CRL *crl = NULL;
+    X509_REVOKED *entry = NULL;
+    ASN1_ENUMERATED *code = NULL;
+    char path[64];
+    int rc;
+
+    memset(st, 0, sizeof(*st));
+    st->status = -1;
+    st->reason = -1;
+    snprintf(path, sizeof(path), "/crl/%s.crl", ca);
+    if ((rc = crl_get_verified(ctl, path, issuer, &reply, &crl)) != CTL_EXIT_OK)
+        goto out;
+    rc = CTL_EXIT_FAILED;
+    ctl_rp_time_text(X509_CRL_get0_lastUpdate(crl), st->this_update, sizeof(st->this_update));
+    ctl_rp_time_text(X509_CRL_get0_nextUpdate(crl), st->next_update, sizeof(st->next_update));
+    /* RFC 5280 §6.3.3 (a)(2): a CRL past its nextUpdate must not be relied on */
+    const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+    if (next == NULL || X509_cmp_current_time(next) <= 0) {
+        ctl_fail(ctl, rc, "the CRL is past its nextUpdate (%s)", st->next_update);
+        goto out;
+    }
+    /* RFC 5280 §6.3.3 (i)(j): the serial on the CRL means revoked (or held), absent good;
+     * 2 is a removeFromCRL entry of a delta CRL, i.e. no longer revoked */
+    int found = X509_CRL_get0_by_serial(crl, &entry, X509_get0_serialNumber(cert));
+    if (found == 1 && entry != NULL) {
+        code = X509_REVOKED_get_ext_d2i(entry, NID_crl_reason, NULL, NULL);
+        st->status = V_OCSP_CERTSTATUS_REVOKED;
+        st->reason = code != NULL ? (int)ASN1_ENUMERATED_get(code) : -1;
+        ctl_rp_time_text(X509_REVOKED_get0_revocationDate(entry), st->revoked_at,
+                         sizeof(st->revoked_at));
+    } else {
+        st->status = V_OCSP_CERTSTATUS_GOOD;
+        snprintf(st->revoked_at, sizeof(st->revoked_at), "-");
+    }
+    snprintf(st->source, sizeof(st->source), "CRL");
+    rc = CTL_EXIT_OK;
+out:
+    ASN1_ENUMERATED_free(code);
+    X509_CRL_free(crl);
+    ctl_http_reply_free(&reply);
+    ERR_clear_error();
+    return rc;
+}
+
+int ctl_rp_crl_fetch(struct ctl *ctl, const struct ctl_args *args)
+{
+    const char *ca = args->pos[0], *out_file = ctl_args_get(args, "out");
+    struct ctl_http_reply reply = {0};
+    X509 *ca_cert = NULL;
+    X509_CRL *crl = NULL;
+    ASN1_INTEGER *number = NULL;
+    BIGNUM *bn = NULL;
+    char *number_dec = NULL, *issuer = NULL;
+    json_t *summary = NULL, *entries = NULL;
+    char path[64], t_this[32], t_next[32], fp[96];
+    long partition = -1;
+    struct jerr err = {0};
+    int rc;
+
+    if (strcmp(ca, "sign") != 0 && strcmp(ca, "auth") != 0)
+        return ctl_usage(ctl, "the CA is sign or auth");
+    if (ctl_args_has(args, "partition") &&
+        ctl_args_number(ctl_args_get(args, "partition"), 0, 1000000, &partition) == -1)
+        return ctl_usage(ctl, "--partition must be a partition number (0, 1, …)");
+    if (partition >= 0)
+        snprintf(path, sizeof(path), "/crl/%s/%ld.crl", ca, partition);
+    else
+        snprintf(path, sizeof(path), "/crl/%s.crl", ca);
+    if ((rc = ctl_rp_ca_cert(ctl, ca, ctl_args_get(args, "ca"), &ca_cert)) != CTL_EXIT_OK)
+        goto out;
+    if ((rc = crl_get_verified(ctl, path, ca_cert, &reply, &crl)) != CTL_EXIT_OK)
+        goto out;
+    rc = CTL_EXIT_FAILED;
     /* RFC 5280 §5.2.3: the CRL number */
     number = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
     if (number != NULL && (bn = ASN1_INTEGER_to_BN(number, NULL)) != NULL)
         number_dec = BN_bn2dec(bn);
-    issuer = name_text(X509_CRL_get_issuer(crl));
+    issuer = ctl_rp_name_text(X509_CRL_get_issuer(crl));
     ERR_clear_error();
-    time_text(X509_CRL_get0_lastUpdate(crl), t_this, sizeof(t_this));
-    time_text(X509_CRL_get0_nextUpdate(crl), t_next, sizeof(t_next));
+    ctl_rp_time_text(X509_CRL_get0_lastUpdate(crl), t_this, sizeof(t_this));
+    ctl_rp_time_text(X509_CRL_get0_nextUpdate(crl), t_next, sizeof(t_next));
     if (pki_fingerprint(ca_cert, fp, &err) == -1)
         snprintf(fp, sizeof(fp), "?");
     const STACK_OF(X509_REVOKED) *revoked = X509_CRL_get_REVOKED(crl);
@@ -493,6 +579,24 @@ out:
     return rc;
 }
 
+int ctl_rp_cert_status(struct ctl *ctl, const char *ca, X509 *cert, X509 *issuer,
+                       struct ctl_rp_status *st)
+{
+    int rc = ctl_rp_ocsp_status(ctl, cert, issuer, EVP_sha1(), true, st);
+    if (rc == CTL_EXIT_OK || rc == CTL_EXIT_USAGE) /* usage: no service to ask at all */
+        return rc;
+    /* RFC 5280 §6.3 / RFC 6960 §1: the CRL carries the same statuses; a relying party without
+     * an OCSP answer falls back to it */
+    fprintf(ctl->err, "jpkictl: %s: no OCSP answer; checking the %s CRL instead\n", ctl->cmd_name,
+            ca);
+    int crl_rc = ctl_rp_crl_status(ctl, ca, cert, issuer, st);
+    if (crl_rc == CTL_EXIT_OK)
+        return crl_rc;
+    /* both unreachable is a transport failure; anything else is a failed check */
+    return rc == CTL_EXIT_TRANSPORT && crl_rc == CTL_EXIT_TRANSPORT ? CTL_EXIT_TRANSPORT
+                                                                    : CTL_EXIT_FAILED;
+}
+
 /* ---- fingerprints ---- */
 
 int ctl_rp_fingerprints(struct ctl *ctl, const struct ctl_args *args)
@@ -529,7 +633,7 @@ int ctl_rp_fingerprints(struct ctl *ctl, const struct ctl_args *args)
         X509 *local = NULL;
         char fp[96];
         struct jerr err = {0};
-        int lrc = load_cert(ctl, cas[i], local_path, &local);
+        int lrc = ctl_rp_load_cert(ctl, cas[i], local_path, &local);
         if (lrc == CTL_EXIT_OK && pki_fingerprint(local, fp, &err) == -1)
             lrc = ctl_fail(ctl, CTL_EXIT_FAILED, "%s", err.msg);
         X509_free(local);
