@@ -17,11 +17,13 @@
 #include "ca/profile.h"
 #include "config/fsutil.h"
 #include "config/jclock.h"
+#include "keystore/adminkey.h"
 
 /* An OCSP signer certificate is renewed when less than this remains (DESIGN §3: 1 y, renewed
  * automatically). */
 #define PKI_OCSP_RENEW_BEFORE_S (30 * 86400)
 #define PKI_ADMIN_TOKEN_BYTES 32
+#define PKI_CARD_ADMIN_KEY_FILE "keys/card-admin.key"
 
 struct pki_ca {
     X509 *root;
@@ -34,6 +36,7 @@ struct pki {
     const struct jpki_config *cfg;
     struct pki_ca ca[CA_KIND_COUNT];
     int partitions[CA_KIND_COUNT];
+    struct adminkey *card_admin; /* the card-administration key (keystore/adminkey.h) */
 };
 
 /* DATA_DIR/<dir>/<ca><suffix>, e.g. keys/sign-ca.key. */
@@ -172,6 +175,38 @@ out:
     return rc;
 }
 
+/* Creates the card-administration key file (encrypted under the CA passphrase, 0600). */
+static int card_admin_create(const struct jpki_config *cfg, const char *passphrase,
+                             struct jerr *err)
+{
+    char path[PATH_MAX];
+    if (config_path(cfg, PKI_CARD_ADMIN_KEY_FILE, path, sizeof(path)) == NULL)
+        return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+    struct adminkey *ak = adminkey_generate(err);
+    int rc = ak != NULL ? adminkey_save(ak, path, passphrase, err) : -1;
+    adminkey_free(ak);
+    return rc;
+}
+
+/* Loads the card-administration key; an instance made before card images has none yet, and
+ * gets one now (another process creating it at the same moment wins, and its key is read). */
+static struct adminkey *card_admin_load(const struct jpki_config *cfg, const char *passphrase,
+                                        struct jerr *err)
+{
+    char path[PATH_MAX];
+    struct jerr create_err = {0};
+    if (config_path(cfg, PKI_CARD_ADMIN_KEY_FILE, path, sizeof(path)) == NULL) {
+        jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+        return NULL;
+    }
+    if (!fsutil_exists(path) && card_admin_create(cfg, passphrase, &create_err) == -1 &&
+        create_err.code != JERR_CONFLICT) {
+        jerr_set(err, create_err.code, create_err.field, "%s", create_err.msg);
+        return NULL;
+    }
+    return adminkey_load(path, passphrase, err);
+}
+
 /* Writes DATA_DIR/admin.token (0600) and records only its SHA-256 in the registry. */
 static int admin_token_create(const struct jpki_config *cfg, struct store *st, char *path,
                               size_t path_size, struct jerr *err)
@@ -229,6 +264,8 @@ int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_i
     for (int ca = 0; ca < CA_KIND_COUNT; ca++)
         if (ca_create(cfg, (enum ca_kind)ca, passphrase, out->fingerprint[ca], err) == -1)
             goto out;
+    if (card_admin_create(cfg, passphrase, err) == -1)
+        goto out;
 
     config_path(cfg, "jpki.db", path, sizeof(path));
     st = store_open(path, true, err);
@@ -310,6 +347,8 @@ struct pki *pki_open(const struct jpki_config *cfg, const char *passphrase, stru
     for (int ca = 0; ca < CA_KIND_COUNT; ca++)
         if (ca_load(pki, (enum ca_kind)ca, passphrase, err) == -1)
             goto fail;
+    if ((pki->card_admin = card_admin_load(cfg, passphrase, err)) == NULL)
+        goto fail;
     /* The partition count is fixed when the instance is created (DESIGN §5). */
     st = pki_store_open(pki, err);
     if (st == NULL)
@@ -343,6 +382,7 @@ void pki_free(struct pki *pki)
         signer_free(pki->ca[ca].ca_signer);
         signer_free(pki->ca[ca].ocsp_signer);
     }
+    adminkey_free(pki->card_admin);
     free(pki);
 }
 
@@ -369,6 +409,11 @@ const struct signer *pki_get0_ca_signer(const struct pki *pki, enum ca_kind ca)
 const struct signer *pki_get0_ocsp_signer(const struct pki *pki, enum ca_kind ca)
 {
     return pki->ca[ca].ocsp_signer;
+}
+
+const struct adminkey *pki_get0_card_admin(const struct pki *pki)
+{
+    return pki->card_admin;
 }
 
 struct store *pki_store_open(const struct pki *pki, struct jerr *err)

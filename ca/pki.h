@@ -7,6 +7,9 @@
  *   jpki.db                       the registry
  *   keys/{sign,auth}-ca.key       CA keys
  *   keys/{sign,auth}-ocsp.key     OCSP signer keys
+ *   keys/card-admin.key           the card-administration key (keystore/adminkey.h: AES-256-GCM
+ *                                 under scrypt of the CA passphrase; created by pki_init, or by
+ *                                 pki_open for an instance made before card images)
  *   certs/{sign,auth}-ca.pem      self-signed roots
  *   certs/{sign,auth}-ocsp.pem    OCSP signer certificates
  *   admin.token                   the first administrator token (0600)
@@ -21,6 +24,7 @@
 #include "ca/store.h"
 #include "config/config.h"
 #include "config/jerr.h"
+#include "keystore/adminkey.h"
 #include "keystore/signer.h"
 
 struct pki;
@@ -46,6 +50,9 @@ X509 *pki_get0_root(const struct pki *pki, enum ca_kind ca);
 X509 *pki_get0_ocsp_cert(const struct pki *pki, enum ca_kind ca);
 const struct signer *pki_get0_ca_signer(const struct pki *pki, enum ca_kind ca);
 const struct signer *pki_get0_ocsp_signer(const struct pki *pki, enum ca_kind ca);
+/* The card-administration key: the only way to it, for filling card images and resetting
+ * their passwords through adminkey_card_* (keystore/adminkey.h); never log or copy it. */
+const struct adminkey *pki_get0_card_admin(const struct pki *pki);
 
 /* Opens a new registry connection for the calling thread. */
 struct store *pki_store_open(const struct pki *pki, struct jerr *err);

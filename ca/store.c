@@ -137,8 +137,70 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  created_by TEXT NOT NULL,"
     "  disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)));",
+    /* 3: batches and their rows (DESIGN §6, docs/BATCH.md). state: 0 running, 1 finished;
+     * row state: enum batch_row_state. A row's request is kept only while it is pending. */
+    "CREATE TABLE batches ("
+    "  id INTEGER PRIMARY KEY,"
+    "  key TEXT NOT NULL UNIQUE,"
+    "  digest TEXT NOT NULL,"
+    "  submitted_by TEXT NOT NULL,"
+    "  submitted_at INTEGER NOT NULL,"
+    "  total INTEGER NOT NULL CHECK (total >= 0),"
+    "  accepted INTEGER NOT NULL CHECK (accepted >= 0),"
+    "  done_rows INTEGER NOT NULL DEFAULT 0,"
+    "  failed_rows INTEGER NOT NULL DEFAULT 0,"
+    "  state INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1)),"
+    "  finished_at INTEGER);"
+    "CREATE TABLE batch_rows ("
+    "  batch_id INTEGER NOT NULL REFERENCES batches(id),"
+    "  row INTEGER NOT NULL CHECK (row >= 1),"
+    "  key TEXT NOT NULL,"
+    "  state INTEGER NOT NULL CHECK (state IN (0, 1, 2, 3)),"
+    "  request TEXT,"
+    "  serials TEXT NOT NULL DEFAULT '',"
+    "  error_code TEXT NOT NULL DEFAULT '',"
+    "  error_field TEXT NOT NULL DEFAULT '',"
+    "  error_message TEXT NOT NULL DEFAULT '',"
+    "  finished_at INTEGER,"
+    "  PRIMARY KEY (batch_id, row));"
+    "CREATE INDEX batch_rows_pending ON batch_rows(batch_id, row) WHERE state = 0;",
+    /* 4: online revocation requests of card holders (docs/CARD.md "Online revocation"): a
+     * request id is accepted once (replay protection), recorded in the revocation's own
+     * transaction, with the receipt given for it. */
+    "CREATE TABLE holder_requests ("
+    "  request_id TEXT PRIMARY KEY NOT NULL,"
+    "  serial TEXT NOT NULL REFERENCES certificates(serial),"
+    "  signer_serial TEXT NOT NULL REFERENCES certificates(serial),"
+    "  receipt_id TEXT NOT NULL UNIQUE,"
+    "  request_time INTEGER NOT NULL,"
+    "  received_at INTEGER NOT NULL);",
+    /* 5: change tracking of the pre-signed OCSP responses (DESIGN §5, §8) and claims on batch
+     * rows (DESIGN §8: the rows of one batch run on several workers).
+     * ocsp_dirty holds the certificates whose responses must be (re-)signed: a new certificate
+     * and a status change write their mark in their own transaction, with a new changed_seq
+     * (AUTOINCREMENT: never reused), so that the refresher reads a small indexed set rather
+     * than every certificate. Certificates without a fresh SHA-1 response (a registry from
+     * before this migration) are marked once, here. Ageing walks ocsp_responses_ageing.
+     * batch_rows.claimed_until: the row is being worked on by a worker until then (NULL:
+     * free); a claim only spares duplicate work, exactly-once stays with the row's state. */
+    "CREATE TABLE ocsp_dirty ("
+    "  changed_seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  serial TEXT NOT NULL UNIQUE REFERENCES certificates(serial),"
+    "  ca INTEGER NOT NULL CHECK (ca IN (0, 1)));"
+    "INSERT INTO ocsp_dirty(serial, ca) SELECT c.serial, c.ca FROM certificates c WHERE "
+    "NOT EXISTS (SELECT 1 FROM ocsp_responses o WHERE o.serial = c.serial AND "
+    "o.certid_hash = 0 AND o.stale = 0) OR EXISTS (SELECT 1 FROM ocsp_responses o WHERE "
+    "o.serial = c.serial AND o.stale = 1) ORDER BY c.rowid;"
+    "CREATE INDEX ocsp_responses_ageing ON ocsp_responses(next_update, serial);"
+    "ALTER TABLE batch_rows ADD COLUMN claimed_until INTEGER;",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+#define BATCH_COLUMNS                                                                              \
+    "id, key, digest, submitted_by, submitted_at, total, accepted, done_rows, failed_rows, "       \
+    "state, finished_at"
+#define BATCH_ROW_COLUMNS                                                                          \
+    "row, key, state, serials, error_code, error_field, error_message, finished_at"
 
 #define CERT_COLUMNS                                                                               \
     "serial, ca, card_id, person_id, subject_cn, not_before, not_after, status, reason, "          \
@@ -178,7 +240,14 @@ enum stmt_id {
     S_OCSP_PUT,
     S_OCSP_PUT_SIGNED,
     S_OCSP_GET,
-    S_OCSP_DUE,
+    S_OCSP_DIRTY_MARK,
+    S_OCSP_DIRTY,
+    S_OCSP_DIRTY_CLEAR,
+    S_OCSP_AGEING,
+    S_OCSP_DELETE,
+    S_BATCH_CLAIM,
+    S_BATCH_UNCLAIM,
+    S_BATCH_CLAIMS_RELEASE,
     S_AUDIT_LAST,
     S_AUDIT_INSERT,
     S_AUDIT_ALL,
@@ -187,6 +256,21 @@ enum stmt_id {
     S_OPERATOR_INSERT,
     S_OPERATOR_GET,
     S_OPERATOR_BY_TOKEN,
+    S_BATCH_INSERT,
+    S_BATCH_GET,
+    S_BATCH_BY_KEY,
+    S_BATCH_ROW_INSERT,
+    S_BATCH_ROW_GET,
+    S_BATCH_NEXT_PENDING,
+    S_BATCH_ROW_FINISH,
+    S_BATCH_COUNT,
+    S_BATCH_FINISH,
+    S_BATCH_ROWS,
+    S_BATCH_ROWS_STATE,
+    S_BATCHES_RUNNING,
+    S_BATCH_TOTALS,
+    S_HOLDER_REQUEST_INSERT,
+    S_HOLDER_REQUEST_EXISTS,
     S_COUNT
 };
 
@@ -262,11 +346,31 @@ static const char *const stmt_sql[S_COUNT] = {
         "stale = excluded.stale RETURNING stale",
     [S_OCSP_GET] = "SELECT der, next_update, stale FROM ocsp_responses WHERE serial = ?1 AND "
                    "certid_hash = ?2",
-    [S_OCSP_DUE] = "SELECT c.serial, c.ca FROM certificates c WHERE c.serial > ?1 AND "
-                   "c.not_after >= ?2 AND (NOT EXISTS (SELECT 1 FROM ocsp_responses o WHERE "
-                   "o.serial = c.serial AND o.certid_hash = 0 AND o.stale = 0) OR EXISTS "
-                   "(SELECT 1 FROM ocsp_responses o WHERE o.serial = c.serial AND "
-                   "o.next_update < ?2)) ORDER BY c.serial LIMIT ?3",
+    /* Migration 5: a new mark replaces the old one with a new changed_seq. */
+    [S_OCSP_DIRTY_MARK] = "REPLACE INTO ocsp_dirty(serial, ca) VALUES (?1, ?2)",
+    /* CROSS JOIN keeps the marks the outer loop (SQLite does not reorder it): marks in
+     * changed_seq order by their key, each certificate by its key; certificates is never
+     * scanned, so a pass costs the same at 1 M certificates as at 1 000. */
+    [S_OCSP_DIRTY] = "SELECT d.changed_seq, d.serial, d.ca, c.not_after FROM ocsp_dirty d "
+                     "CROSS JOIN certificates c ON c.serial = d.serial "
+                     "WHERE d.changed_seq > ?1 ORDER BY d.changed_seq LIMIT ?2",
+    [S_OCSP_DIRTY_CLEAR] = "DELETE FROM ocsp_dirty WHERE changed_seq = ?2 AND serial = ?1",
+    /* The ageing responses from ocsp_responses_ageing, from a (next_update, serial) position. */
+    [S_OCSP_AGEING] = "SELECT o.serial, o.ca, c.not_after, o.next_update FROM ocsp_responses o "
+                      "CROSS JOIN certificates c ON c.serial = o.serial "
+                      "WHERE o.next_update < ?1 AND (o.next_update, o.serial) > (?2, ?3) "
+                      "ORDER BY o.next_update, o.serial LIMIT ?4",
+    [S_OCSP_DELETE] = "DELETE FROM ocsp_responses WHERE serial = ?1",
+    /* One statement: the choice and the claim are one write, so two connections never claim
+     * the same row. `state = 0` as in batch_rows_pending, so that index serves the choice. */
+    [S_BATCH_CLAIM] = "UPDATE batch_rows SET claimed_until = ?3 WHERE batch_id = ?1 AND row = "
+                      "(SELECT row FROM batch_rows WHERE batch_id = ?1 AND state = 0 AND "
+                      "(claimed_until IS NULL OR claimed_until < ?2) ORDER BY row LIMIT 1) "
+                      "RETURNING " BATCH_ROW_COLUMNS ", request",
+    [S_BATCH_UNCLAIM] = "UPDATE batch_rows SET claimed_until = NULL WHERE batch_id = ?1 AND "
+                        "row = ?2 AND state = 0",
+    [S_BATCH_CLAIMS_RELEASE] = "UPDATE batch_rows SET claimed_until = NULL WHERE batch_id = ?1 "
+                               "AND state = 0 AND claimed_until IS NOT NULL",
     [S_AUDIT_LAST] = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
     [S_AUDIT_INSERT] = "INSERT INTO events(seq, at, actor, action, target, outcome, detail, "
                        "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -282,6 +386,37 @@ static const char *const stmt_sql[S_COUNT] = {
                        "FROM operators WHERE name = ?1",
     [S_OPERATOR_BY_TOKEN] = "SELECT name, role, token_sha256, created_at, created_by, disabled "
                             "FROM operators WHERE token_sha256 = ?1",
+    [S_BATCH_INSERT] = "INSERT INTO batches(key, digest, submitted_by, submitted_at, total, "
+                       "accepted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_BATCH_GET] = "SELECT " BATCH_COLUMNS " FROM batches WHERE id = ?1",
+    [S_BATCH_BY_KEY] = "SELECT " BATCH_COLUMNS " FROM batches WHERE key = ?1",
+    [S_BATCH_ROW_INSERT] = "INSERT INTO batch_rows(batch_id, row, key, state, request, "
+                           "error_code, error_field, error_message, finished_at) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_BATCH_ROW_GET] = "SELECT " BATCH_ROW_COLUMNS " FROM batch_rows WHERE batch_id = ?1 "
+                        "AND row = ?2",
+    /* `state = 0` as in batch_rows_pending, so that index serves it. */
+    [S_BATCH_NEXT_PENDING] = "SELECT " BATCH_ROW_COLUMNS ", request FROM batch_rows "
+                             "WHERE batch_id = ?1 AND state = 0 ORDER BY row LIMIT 1",
+    [S_BATCH_ROW_FINISH] = "UPDATE batch_rows SET state = ?3, serials = ?4, error_code = ?5, "
+                           "error_field = ?6, error_message = ?7, finished_at = ?8, "
+                           "request = NULL, claimed_until = NULL WHERE batch_id = ?1 AND row = ?2 AND "
+                           "state = 0",
+    [S_BATCH_COUNT] = "UPDATE batches SET done_rows = done_rows + ?2, "
+                      "failed_rows = failed_rows + ?3 WHERE id = ?1",
+    [S_BATCH_FINISH] = "UPDATE batches SET state = 1, finished_at = ?2 WHERE id = ?1 AND "
+                       "state = 0 AND done_rows + failed_rows >= total",
+    [S_BATCH_ROWS] = "SELECT " BATCH_ROW_COLUMNS " FROM batch_rows WHERE batch_id = ?1 AND "
+                     "row > ?2 ORDER BY row LIMIT ?3",
+    [S_BATCH_ROWS_STATE] = "SELECT " BATCH_ROW_COLUMNS " FROM batch_rows WHERE batch_id = ?1 "
+                           "AND row > ?2 AND state = ?4 ORDER BY row LIMIT ?3",
+    [S_BATCHES_RUNNING] = "SELECT " BATCH_COLUMNS " FROM batches WHERE state = 0 ORDER BY id",
+    [S_BATCH_TOTALS] = "SELECT coalesce(sum(done_rows), 0), coalesce(sum(failed_rows), 0), "
+                       "coalesce(sum(total - done_rows - failed_rows), 0) FROM batches",
+    [S_HOLDER_REQUEST_INSERT] = "INSERT INTO holder_requests(request_id, serial, signer_serial, "
+                                "receipt_id, request_time, received_at) "
+                                "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_HOLDER_REQUEST_EXISTS] = "SELECT 1 FROM holder_requests WHERE request_id = ?1",
 };
 
 /* What this connection knows about the CRL it is building for one CA (see the file comment). */
@@ -1000,8 +1135,23 @@ static int check_status(enum cert_status status, int reason, struct jerr *err)
     return 0;
 }
 
-int store_cert_insert(struct store *st, const struct cert_rec *rec, const unsigned char *der,
-                      size_t der_len, struct jerr *err)
+/* Marks `serial` for the OCSP refresher inside the open transaction (migration 5). */
+static int ocsp_mark_dirty(struct store *st, const char *serial, int ca, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_OCSP_DIRTY_MARK, err);
+    int ret;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, serial, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 2, ca);
+    ret = step_done(st, s, "serial", "mark OCSP due", err);
+    stmt_done(s);
+    return ret;
+}
+
+static int cert_insert_row(struct store *st, const struct cert_rec *rec, const unsigned char *der,
+                           size_t der_len, struct jerr *err)
 {
     sqlite3_stmt *s = stmt_get(st, S_CERT_INSERT, err);
     char buf[JPKI_ID_MAX * 4 + 1];
@@ -1072,6 +1222,22 @@ int store_cert_insert(struct store *st, const struct cert_rec *rec, const unsign
 out:
     stmt_done(s);
     return ret;
+}
+
+int store_cert_insert(struct store *st, const struct cert_rec *rec, const unsigned char *der,
+                      size_t der_len, struct jerr *err)
+{
+    bool own = false;
+    int ret = -1;
+
+    if (own_tx_begin(st, &own, err) == -1)
+        return -1;
+    /* DESIGN §5: a new certificate has no pre-signed response yet; the refresher learns of it
+     * from the registry, whoever inserted it. */
+    if (cert_insert_row(st, rec, der, der_len, err) == 0 &&
+        ocsp_mark_dirty(st, rec->serial, (int)rec->ca, err) == 0)
+        ret = 0;
+    return own_tx_end(st, own, ret, err);
 }
 
 /* Reads the CERT_COLUMNS of the current row. */
@@ -1220,6 +1386,10 @@ int store_cert_set_status(struct store *st, const char *serial, enum cert_status
     if (step_done(st, s, "serial", "mark OCSP stale", err) == -1)
         goto out;
     stmt_done(s);
+    s = NULL;
+    /* ...and the refresher finds it among the marks, whichever process made the change. */
+    if (ocsp_mark_dirty(st, serial, ca, err) == -1)
+        goto out;
 
     /* ...nor does the CA's CRL. */
     if ((s = stmt_get(st, S_CRL_MARK_CHANGED, err)) == NULL)
@@ -1702,35 +1872,109 @@ out:
     return ret;
 }
 
-int store_ocsp_foreach_due(struct store *st, int64_t refresh_by, const char *after, size_t limit,
-                           store_serial_cb cb, void *ctx, struct jerr *err)
+/* Binds a row limit (size_t) as SQLite's int64. */
+static void bind_limit(sqlite3_stmt *s, int idx, size_t limit)
 {
-    sqlite3_stmt *s = stmt_get(st, S_OCSP_DUE, err);
-    int ret = -1;
+    sqlite3_bind_int64(s, idx, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
+}
+
+/* Steps a due listing (S_OCSP_DIRTY or S_OCSP_AGEING, already bound) into cb. */
+static int ocsp_due_walk(struct store *st, sqlite3_stmt *s, bool dirty, store_ocsp_due_cb cb,
+                         void *ctx, struct jerr *err)
+{
     int rc;
+
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_ocsp_due due;
+        int col = dirty ? 1 : 0;
+
+        memset(&due, 0, sizeof(due));
+        due.serial = (const char *)sqlite3_column_text(s, col);
+        if (due.serial == NULL)
+            return jerr_set(err, JERR_INTERNAL, "serial", "registry: out of memory");
+        due.ca = (enum ca_kind)sqlite3_column_int(s, col + 1);
+        due.not_after = sqlite3_column_int64(s, col + 2);
+        if (dirty)
+            due.changed_seq = sqlite3_column_int64(s, 0);
+        else
+            due.next_update = sqlite3_column_int64(s, 3);
+        if (cb(ctx, &due) != 0)
+            return jerr_set(err, JERR_INTERNAL, NULL, "OCSP refresh stopped by its consumer");
+    }
+    if (rc != SQLITE_DONE)
+        return db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "OCSP due");
+    return 0;
+}
+
+int store_ocsp_foreach_dirty(struct store *st, int64_t after_seq, size_t limit,
+                             store_ocsp_due_cb cb, void *ctx, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_OCSP_DIRTY, err);
+    int ret;
 
     if (s == NULL)
         return -1;
-    if (bind_str(s, 1, after != NULL ? after : "", JPKI_SERIAL_HEX_MAX, "after", err) == -1)
+    sqlite3_bind_int64(s, 1, after_seq);
+    bind_limit(s, 2, limit);
+    ret = ocsp_due_walk(st, s, true, cb, ctx, err);
+    stmt_done(s);
+    return ret;
+}
+
+int store_ocsp_dirty_clear(struct store *st, const char *serial, int64_t changed_seq, bool *cleared,
+                           struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_OCSP_DIRTY_CLEAR, err);
+    int ret = -1;
+
+    if (cleared != NULL)
+        *cleared = false;
+    if (s == NULL)
+        return -1;
+    if (bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == -1)
         goto out;
-    sqlite3_bind_int64(s, 2, refresh_by);
-    sqlite3_bind_int64(s, 3, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *serial = (const char *)sqlite3_column_text(s, 0);
-        if (serial == NULL) {
-            jerr_set(err, JERR_INTERNAL, "serial", "registry: out of memory");
-            goto out;
-        }
-        if (cb(ctx, serial, (enum ca_kind)sqlite3_column_int(s, 1)) != 0) {
-            jerr_set(err, JERR_INTERNAL, NULL, "OCSP refresh stopped by its consumer");
-            goto out;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "OCSP due");
+    sqlite3_bind_int64(s, 2, changed_seq);
+    if (step_done(st, s, "serial", "clear OCSP mark", err) == -1)
         goto out;
-    }
+    if (cleared != NULL)
+        *cleared = sqlite3_changes(st->db) == 1;
     ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_ocsp_foreach_ageing(struct store *st, int64_t refresh_by, int64_t after_next_update,
+                              const char *after_serial, size_t limit, store_ocsp_due_cb cb,
+                              void *ctx, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_OCSP_AGEING, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (bind_str(s, 3, after_serial != NULL ? after_serial : "", JPKI_SERIAL_HEX_MAX,
+                 "after_serial", err) == -1)
+        goto out;
+    sqlite3_bind_int64(s, 1, refresh_by);
+    sqlite3_bind_int64(s, 2, after_next_update);
+    bind_limit(s, 4, limit);
+    ret = ocsp_due_walk(st, s, false, cb, ctx, err);
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_ocsp_delete(struct store *st, const char *serial, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_OCSP_DELETE, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == -1)
+        goto out;
+    ret = step_done(st, s, "serial", "delete OCSP responses", err);
 out:
     stmt_done(s);
     return ret;
@@ -2061,4 +2305,527 @@ int store_operator_by_token(struct store *st, const char *token_sha256, struct o
 {
     return operator_get_by(st, S_OPERATOR_BY_TOKEN, token_sha256, STORE_TOKEN_SHA256_HEX,
                            "token_sha256", out, err);
+}
+
+/* ---- batches (migration 3) ------------------------------------------------------------- */
+
+static int batch_from_row(sqlite3_stmt *s, struct batch_rec *out, struct jerr *err)
+{
+    struct batch_rec b;
+
+    memset(&b, 0, sizeof(b));
+    b.id = sqlite3_column_int64(s, 0);
+    if (col_copy(s, 1, b.key, sizeof(b.key), "key", err) == -1 ||
+        col_copy(s, 2, b.digest, sizeof(b.digest), "digest", err) == -1 ||
+        col_copy(s, 3, b.submitted_by, sizeof(b.submitted_by), "submitted_by", err) == -1)
+        return -1;
+    b.submitted_at = sqlite3_column_int64(s, 4);
+    b.total = sqlite3_column_int64(s, 5);
+    b.accepted = sqlite3_column_int64(s, 6);
+    b.done_rows = sqlite3_column_int64(s, 7);
+    b.failed_rows = sqlite3_column_int64(s, 8);
+    b.finished = sqlite3_column_int(s, 9) != 0;
+    b.finished_at = col_int_or(s, 10, 0);
+    *out = b;
+    return 0;
+}
+
+static int batch_row_from_row(sqlite3_stmt *s, struct batch_row_rec *out, struct jerr *err)
+{
+    struct batch_row_rec r;
+
+    memset(&r, 0, sizeof(r));
+    r.row = sqlite3_column_int64(s, 0);
+    if (col_copy(s, 1, r.key, sizeof(r.key), "key", err) == -1 ||
+        col_copy(s, 3, r.serials, sizeof(r.serials), "serials", err) == -1 ||
+        col_copy(s, 4, r.error_code, sizeof(r.error_code), "error_code", err) == -1 ||
+        col_copy(s, 5, r.error_field, sizeof(r.error_field), "error_field", err) == -1 ||
+        col_copy(s, 6, r.error_message, sizeof(r.error_message), "error_message", err) == -1)
+        return -1;
+    r.state = (enum batch_row_state)sqlite3_column_int(s, 2);
+    r.finished_at = col_int_or(s, 7, 0);
+    *out = r;
+    return 0;
+}
+
+int store_batch_insert(struct store *st, struct batch_rec *b, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_BATCH_INSERT, err);
+    char buf[JPKI_ID_MAX * 4 + 1];
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (bind_fixed(s, 1, b->key, sizeof(b->key), "key", err) == -1 ||
+        bind_fixed(s, 2, b->digest, sizeof(b->digest), "digest", err) == -1 ||
+        bind_fixed(s, 3, b->submitted_by, sizeof(b->submitted_by), "submitted_by", err) == -1)
+        goto out;
+    if (b->total < 0 || b->accepted < 0 || b->accepted > b->total) {
+        jerr_set(err, JERR_INVALID, "total", "batch counts out of range");
+        goto out;
+    }
+    sqlite3_bind_int64(s, 4, b->submitted_at != 0 ? b->submitted_at : (int64_t)jclock_now());
+    sqlite3_bind_int64(s, 5, b->total);
+    sqlite3_bind_int64(s, 6, b->accepted);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        int rc = sqlite3_extended_errcode(st->db);
+        if (is_unique_violation(rc))
+            jerr_set(err, JERR_CONFLICT, "key", "batch %s already exists",
+                     esc(buf, sizeof(buf), b->key));
+        else
+            db_fail(st, rc, err, "key", "insert batch");
+        goto out;
+    }
+    b->id = sqlite3_last_insert_rowid(st->db);
+    b->done_rows = 0;
+    b->failed_rows = 0;
+    b->finished = false;
+    b->finished_at = 0;
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+/* Adds to a batch's counters inside the open transaction. */
+static int batch_count(struct store *st, int64_t batch_id, int64_t done, int64_t failed,
+                       struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_BATCH_COUNT, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, batch_id);
+    sqlite3_bind_int64(s, 2, done);
+    sqlite3_bind_int64(s, 3, failed);
+    if (step_done(st, s, "batch_id", "count batch row", err) == -1)
+        goto out;
+    if (sqlite3_changes(st->db) != 1) {
+        jerr_set(err, JERR_NOT_FOUND, "batch_id", "no batch %lld", (long long)batch_id);
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_batch_row_insert(struct store *st, int64_t batch_id, const struct batch_row_rec *r,
+                           const char *request, struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    bool own = false;
+    int ret = -1;
+
+    if (r->state == BATCH_ROW_PENDING ? request == NULL : r->state != BATCH_ROW_INVALID)
+        return jerr_set(err, JERR_INVALID, "state",
+                        "a new batch row is pending (with a request) or invalid");
+    if (own_tx_begin(st, &own, err) == -1)
+        return -1;
+    if ((s = stmt_get(st, S_BATCH_ROW_INSERT, err)) == NULL)
+        goto out;
+    sqlite3_bind_int64(s, 1, batch_id);
+    sqlite3_bind_int64(s, 2, r->row);
+    if (bind_fixed(s, 3, r->key, sizeof(r->key), "key", err) == -1 ||
+        bind_fixed(s, 6, r->error_code, sizeof(r->error_code), "error_code", err) == -1 ||
+        bind_fixed(s, 7, r->error_field, sizeof(r->error_field), "error_field", err) == -1 ||
+        bind_fixed(s, 8, r->error_message, sizeof(r->error_message), "error_message", err) == -1)
+        goto out;
+    sqlite3_bind_int(s, 4, (int)r->state);
+    if (request != NULL && sqlite3_bind_text(s, 5, request, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+        jerr_set(err, JERR_INTERNAL, "request", "registry: cannot bind the request");
+        goto out;
+    }
+    bind_int_or_null(s, 9, r->state == BATCH_ROW_INVALID ? (int64_t)jclock_now() : 0, 0);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        int rc = sqlite3_extended_errcode(st->db);
+        if (is_unique_violation(rc))
+            jerr_set(err, JERR_CONFLICT, "row", "batch %lld has a row %lld already",
+                     (long long)batch_id, (long long)r->row);
+        else
+            db_fail(st, rc, err, "row", "insert batch row");
+        goto out;
+    }
+    stmt_done(s);
+    s = NULL;
+    if (r->state == BATCH_ROW_INVALID && batch_count(st, batch_id, 0, 1, err) == -1)
+        goto out;
+    ret = 0;
+out:
+    stmt_done(s);
+    return own_tx_end(st, own, ret, err);
+}
+
+/* One batch by the key bound to ?1. */
+static int batch_get_by(struct store *st, enum stmt_id id, int64_t num, const char *key,
+                        struct batch_rec *out, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, id, err);
+    const char *field = key != NULL ? "key" : "batch_id";
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    if (key != NULL) {
+        if (bind_str(s, 1, key, JPKI_ID_MAX, field, err) == -1)
+            goto out;
+    } else {
+        sqlite3_bind_int64(s, 1, num);
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        jerr_set(err, JERR_NOT_FOUND, field, "no such batch");
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, field, "get batch");
+        goto out;
+    }
+    ret = batch_from_row(s, out, err);
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_batch_get(struct store *st, int64_t id, struct batch_rec *out, struct jerr *err)
+{
+    return batch_get_by(st, S_BATCH_GET, id, NULL, out, err);
+}
+
+int store_batch_get_by_key(struct store *st, const char *key, struct batch_rec *out,
+                           struct jerr *err)
+{
+    return batch_get_by(st, S_BATCH_BY_KEY, 0, key, out, err);
+}
+
+int store_batch_row_get(struct store *st, int64_t batch_id, int64_t row, struct batch_row_rec *out,
+                        struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_BATCH_ROW_GET, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, batch_id);
+    sqlite3_bind_int64(s, 2, row);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        jerr_set(err, JERR_NOT_FOUND, "row", "batch %lld has no row %lld", (long long)batch_id,
+                 (long long)row);
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, "row", "get batch row");
+        goto out;
+    }
+    ret = batch_row_from_row(s, out, err);
+out:
+    stmt_done(s);
+    return ret;
+}
+
+/* A pending row and its request (columns BATCH_ROW_COLUMNS, request) from the current row of
+ * `s`; *request malloc'd. Outputs written only on success. */
+static int pending_row_from(sqlite3_stmt *s, struct batch_row_rec *out, char **request,
+                            struct jerr *err)
+{
+    struct batch_row_rec r;
+    char *text;
+
+    if (batch_row_from_row(s, &r, err) == -1)
+        return -1;
+    const unsigned char *req = sqlite3_column_text(s, 8);
+    if (req == NULL)
+        return jerr_set(err, JERR_IO, "request", "registry: pending row %lld has no request",
+                        (long long)r.row);
+    if ((text = strdup((const char *)req)) == NULL)
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    *out = r;
+    *request = text;
+    return 0;
+}
+
+int store_batch_next_pending(struct store *st, int64_t batch_id, struct batch_row_rec *out,
+                             char **request, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_BATCH_NEXT_PENDING, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, batch_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        jerr_set(err, JERR_NOT_FOUND, "row", "no pending row");
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, "row", "next pending row");
+        goto out;
+    }
+    ret = pending_row_from(s, out, request, err);
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_batch_claim_next(struct store *st, int64_t batch_id, int64_t now, int64_t until,
+                           struct batch_row_rec *out, char **request, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_BATCH_CLAIM, err);
+    struct batch_row_rec r;
+    char *text = NULL;
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, batch_id);
+    sqlite3_bind_int64(s, 2, now);
+    sqlite3_bind_int64(s, 3, until);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        jerr_set(err, JERR_NOT_FOUND, "row", "no row to claim");
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, "row", "claim batch row");
+        goto out;
+    }
+    if (pending_row_from(s, &r, &text, err) == -1)
+        goto out;
+    /* RETURNING rows are all computed by the first step; finishing the statement commits. */
+    if (step_done(st, s, "row", "claim batch row", err) == -1) {
+        free(text);
+        goto out;
+    }
+    *out = r;
+    *request = text;
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_batch_row_unclaim(struct store *st, int64_t batch_id, int64_t row, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_BATCH_UNCLAIM, err);
+    int ret;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, batch_id);
+    sqlite3_bind_int64(s, 2, row);
+    ret = step_done(st, s, "row", "unclaim batch row", err);
+    stmt_done(s);
+    return ret;
+}
+
+int store_batch_claims_release(struct store *st, int64_t batch_id, int64_t *released,
+                               struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_BATCH_CLAIMS_RELEASE, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, batch_id);
+    if (step_done(st, s, "batch_id", "release batch row claims", err) == -1)
+        goto out;
+    if (released != NULL)
+        *released = sqlite3_changes(st->db);
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_batch_row_finish(struct store *st, int64_t batch_id, int64_t row,
+                           const struct batch_row_rec *result, bool *changed, struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    bool own = false;
+    int ret = -1;
+
+    *changed = false;
+    if (result->state != BATCH_ROW_DONE && result->state != BATCH_ROW_FAILED)
+        return jerr_set(err, JERR_INVALID, "state", "a row finishes done or failed");
+    if (own_tx_begin(st, &own, err) == -1)
+        return -1;
+    if ((s = stmt_get(st, S_BATCH_ROW_FINISH, err)) == NULL)
+        goto out;
+    sqlite3_bind_int64(s, 1, batch_id);
+    sqlite3_bind_int64(s, 2, row);
+    sqlite3_bind_int(s, 3, (int)result->state);
+    if (bind_fixed(s, 4, result->serials, sizeof(result->serials), "serials", err) == -1 ||
+        bind_fixed(s, 5, result->error_code, sizeof(result->error_code), "error_code", err) == -1 ||
+        bind_fixed(s, 6, result->error_field, sizeof(result->error_field), "error_field", err) ==
+            -1 ||
+        bind_fixed(s, 7, result->error_message, sizeof(result->error_message), "error_message",
+                   err) == -1)
+        goto out;
+    sqlite3_bind_int64(s, 8,
+                       result->finished_at != 0 ? result->finished_at : (int64_t)jclock_now());
+    if (step_done(st, s, "row", "finish batch row", err) == -1)
+        goto out;
+    /* Only a pending row moves: a row finished before (by a run that committed) stays as is. */
+    bool moved = sqlite3_changes(st->db) == 1;
+    stmt_done(s);
+    s = NULL;
+    if (moved && batch_count(st, batch_id, result->state == BATCH_ROW_DONE ? 1 : 0,
+                             result->state == BATCH_ROW_FAILED ? 1 : 0, err) == -1)
+        goto out;
+    *changed = moved;
+    ret = 0;
+out:
+    stmt_done(s);
+    ret = own_tx_end(st, own, ret, err);
+    if (ret == -1)
+        *changed = false;
+    return ret;
+}
+
+int store_batch_finish(struct store *st, int64_t id, bool *changed, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_BATCH_FINISH, err);
+    int ret = -1;
+
+    *changed = false;
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, (int64_t)jclock_now());
+    if (step_done(st, s, "batch_id", "finish batch", err) == -1)
+        goto out;
+    *changed = sqlite3_changes(st->db) == 1;
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_batch_rows_foreach(struct store *st, int64_t batch_id, int state, int64_t after_row,
+                             int64_t limit, store_batch_row_cb cb, void *ctx, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, state < 0 ? S_BATCH_ROWS : S_BATCH_ROWS_STATE, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, batch_id);
+    sqlite3_bind_int64(s, 2, after_row);
+    sqlite3_bind_int64(s, 3, limit);
+    if (state >= 0)
+        sqlite3_bind_int(s, 4, state);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct batch_row_rec r;
+        if (batch_row_from_row(s, &r, err) == -1)
+            goto out;
+        if (cb(ctx, &r) != 0) {
+            jerr_set(err, JERR_INTERNAL, NULL, "batch row listing stopped by its consumer");
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, "batch_id", "list batch rows");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_batches_running(struct store *st, store_batch_cb cb, void *ctx, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_BATCHES_RUNNING, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct batch_rec b;
+        if (batch_from_row(s, &b, err) == -1)
+            goto out;
+        if (cb(ctx, &b) != 0) {
+            jerr_set(err, JERR_INTERNAL, NULL, "batch listing stopped by its consumer");
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "list batches");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_batch_row_totals(struct store *st, int64_t *done, int64_t *failed, int64_t *pending,
+                           struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_BATCH_TOTALS, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "batch totals");
+        goto out;
+    }
+    *done = sqlite3_column_int64(s, 0);
+    *failed = sqlite3_column_int64(s, 1);
+    *pending = sqlite3_column_int64(s, 2);
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+/* ---- holder requests (migration 4) ----------------------------------------------------- */
+
+int store_holder_request_insert(struct store *st, const struct holder_request_rec *r,
+                                struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_HOLDER_REQUEST_INSERT, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (bind_fixed(s, 1, r->request_id, sizeof(r->request_id), "request_id", err) == -1 ||
+        bind_fixed(s, 2, r->serial, sizeof(r->serial), "serial", err) == -1 ||
+        bind_fixed(s, 3, r->signer_serial, sizeof(r->signer_serial), "signer_serial", err) == -1 ||
+        bind_fixed(s, 4, r->receipt_id, sizeof(r->receipt_id), "receipt_id", err) == -1)
+        goto out;
+    sqlite3_bind_int64(s, 5, r->request_time);
+    sqlite3_bind_int64(s, 6, r->received_at != 0 ? r->received_at : (int64_t)jclock_now());
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        int rc = sqlite3_extended_errcode(st->db);
+        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+            jerr_set(err, JERR_CONFLICT, "request_id",
+                     "replayed request: this request_id was already used");
+        else if (rc == SQLITE_CONSTRAINT_UNIQUE)
+            jerr_set(err, JERR_CONFLICT, "receipt_id", "receipt id already in use");
+        else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+            jerr_set(err, JERR_NOT_FOUND, "serial", "no such certificate");
+        else
+            db_fail(st, rc, err, "request_id", "insert holder request");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+bool store_holder_request_exists(struct store *st, const char *request_id)
+{
+    return exists(st, S_HOLDER_REQUEST_EXISTS, request_id);
 }

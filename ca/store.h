@@ -8,7 +8,8 @@
  * Transactions: a lifecycle event calls store_begin (BEGIN IMMEDIATE), makes its changes,
  * appends its audit row (store_audit_append) and store_commit; on any failure store_rollback.
  * Status changes mark the certificate's pre-signed OCSP response and its CA's CRLs stale in the
- * same transaction, so nothing is reported done before it is durable.
+ * same transaction, so nothing is reported done before it is durable; a new certificate and a
+ * status change also mark the serial for the OCSP refresher (store_ocsp_foreach_dirty).
  */
 #ifndef JPKI_STORE_H
 #define JPKI_STORE_H
@@ -51,7 +52,8 @@ int store_card_get(struct store *st, const char *id, struct card *out, struct je
 int store_card_set_state(struct store *st, const char *id, enum card_state state,
                          struct jerr *err);
 
-/* Certificates. insert stores the record and its DER (JERR_CONFLICT on a reused serial). */
+/* Certificates. insert stores the record and its DER (JERR_CONFLICT on a reused serial) and
+ * marks the serial for the OCSP refresher, in one transaction (the caller's or its own). */
 int store_cert_insert(struct store *st, const struct cert_rec *rec, const unsigned char *der,
                       size_t der_len, struct jerr *err);
 int store_cert_get(struct store *st, const char *serial, struct cert_rec *out,
@@ -61,8 +63,8 @@ int store_cert_get_der(struct store *st, const char *serial, unsigned char **der
                        size_t *der_len, struct jerr *err);
 bool store_serial_exists(struct store *st, const char *serial);
 
-/* Changes a certificate's status (reason REASON_NONE when good) and marks its OCSP response
- * and its CA's CRL stale. */
+/* Changes a certificate's status (reason REASON_NONE when good), marks its OCSP responses and
+ * its CA's CRL stale and the serial for the OCSP refresher. */
 int store_cert_set_status(struct store *st, const char *serial, enum cert_status status,
                           int reason, int64_t at, int64_t invalidity_date, struct jerr *err);
 
@@ -123,20 +125,47 @@ int store_ocsp_put(struct store *st, const char *serial, int certid_hash, enum c
 /* Like store_ocsp_put for a response signed from `signed_rec` (the certificate's record as
  * read before signing), closing the race with a status change during the signing: the
  * response is stored fresh only when the registry's status, reason and status time of that
- * serial still equal signed_rec's; otherwise it is stored stale (so store_ocsp_foreach_due
- * picks it again) and *current (may be NULL) is false. JERR_NOT_FOUND for an unknown serial. */
+ * serial still equal signed_rec's; otherwise it is stored stale (the change that made it
+ * stale marked the serial again, see store_ocsp_foreach_dirty) and *current (may be NULL) is
+ * false. JERR_NOT_FOUND for an unknown serial. */
 int store_ocsp_put_signed(struct store *st, const struct cert_rec *signed_rec, int certid_hash,
                           const unsigned char *der, size_t der_len, int64_t this_update,
                           int64_t next_update, bool *current, struct jerr *err);
 /* *der malloc'd (caller frees). JERR_NOT_FOUND when there is none. */
 int store_ocsp_get(struct store *st, const char *serial, int certid_hash, unsigned char **der,
                    size_t *der_len, int64_t *next_update, bool *stale, struct jerr *err);
-/* Certificates (any status, not expired at `refresh_by`) whose SHA-1 response is missing or
- * stale, or any of whose responses has nextUpdate before `refresh_by`; at most `limit` at a
- * time, in serial order after `after` ("" to start). */
-typedef int (*store_serial_cb)(void *ctx, const char *serial, enum ca_kind ca);
-int store_ocsp_foreach_due(struct store *st, int64_t refresh_by, const char *after,
-                           size_t limit, store_serial_cb cb, void *ctx, struct jerr *err);
+/* What the OCSP refresher must sign (migration 5; DESIGN §5, §8). Both listings read an index
+ * and stop after `limit` rows: their cost does not grow with the number of certificates.
+ * Pointers are valid during the callback only; cb returns 0 to go on. */
+struct store_ocsp_due {
+    const char *serial;
+    enum ca_kind ca;
+    int64_t not_after;   /* the certificate's notAfter */
+    int64_t changed_seq; /* store_ocsp_foreach_dirty: the mark (0 for ageing) */
+    int64_t next_update; /* store_ocsp_foreach_ageing: the response's nextUpdate (0 for marks) */
+};
+typedef int (*store_ocsp_due_cb)(void *ctx, const struct store_ocsp_due *due);
+/* The marked certificates: each new certificate and each status change marks its serial in
+ * its own transaction (store_cert_insert, store_cert_set_status), with a new changed_seq that
+ * is never reused; certificates without a fresh SHA-1 response when migration 5 ran were
+ * marked by it. Marks with changed_seq > after_seq, oldest first, at most `limit`. */
+int store_ocsp_foreach_dirty(struct store *st, int64_t after_seq, size_t limit,
+                             store_ocsp_due_cb cb, void *ctx, struct jerr *err);
+/* Clears the mark of `serial` if it is still `changed_seq` (a change since the mark was read
+ * marked it again, and that mark stays). *cleared (may be NULL) says whether it was. Inside
+ * the caller's transaction or on its own. */
+int store_ocsp_dirty_clear(struct store *st, const char *serial, int64_t changed_seq, bool *cleared,
+                           struct jerr *err);
+/* Pre-signed responses (either hash, any status) whose nextUpdate is before `refresh_by`, in
+ * (next_update, serial) order after the position (after_next_update, after_serial) — 0 and ""
+ * to start — at most `limit`. A serial with two ageing responses may come twice. */
+int store_ocsp_foreach_ageing(struct store *st, int64_t refresh_by, int64_t after_next_update,
+                              const char *after_serial, size_t limit, store_ocsp_due_cb cb,
+                              void *ctx, struct jerr *err);
+/* Deletes the pre-signed responses of `serial` (both hashes); none is not an error. For a
+ * certificate that expired: its aged responses are never re-signed, and deleting them keeps
+ * the ageing walk short (a request for it is signed on demand). */
+int store_ocsp_delete(struct store *st, const char *serial, struct jerr *err);
 
 /* The cards of a person, oldest first (written only on success). */
 struct card_list {
@@ -189,5 +218,115 @@ int store_audit_verify(struct store *st, int64_t *bad_seq, int64_t *rows, struct
 typedef int (*store_audit_cb)(void *ctx, const struct audit_entry *e);
 int store_audit_foreach_target(struct store *st, const char *target, store_audit_cb cb,
                                void *ctx, struct jerr *err);
+
+/* Batches (migrations 3, 5; DESIGN §6, docs/BATCH.md): a submitted batch file and its rows, so
+ * that a batch survives a restart and a row is done at most once. A row's request (the
+ * checked person, card and certificates, as text the caller chose) is kept only while the row
+ * is pending; finishing a row clears it. Counters (done_rows, failed_rows) change in the same
+ * statement group as the row, so progress is read without counting rows. */
+enum batch_row_state {
+    BATCH_ROW_PENDING = 0,
+    BATCH_ROW_DONE = 1,    /* issued: serials set */
+    BATCH_ROW_FAILED = 2,  /* refused or failed while processed: error set */
+    BATCH_ROW_INVALID = 3, /* refused at submission (a problem of the file): error set */
+};
+#define STORE_BATCH_DIGEST_HEX 64
+
+struct batch_rec {
+    int64_t id; /* assigned by store_batch_insert */
+    char key[JPKI_ID_MAX + 1];
+    char digest[STORE_BATCH_DIGEST_HEX + 1]; /* SHA-256 of the canonical rows, hex */
+    char submitted_by[JPKI_ID_MAX + 1];
+    int64_t submitted_at; /* 0 on insert = now */
+    int64_t total;        /* rows in the file */
+    int64_t accepted;     /* rows that passed the checks of the file */
+    int64_t done_rows;    /* issued */
+    int64_t failed_rows;  /* failed or invalid; pending = total - done_rows - failed_rows */
+    bool finished;
+    int64_t finished_at; /* 0 while running */
+};
+
+struct batch_row_rec {
+    int64_t row;               /* 1-based row number in the file */
+    char key[JPKI_ID_MAX + 1]; /* "" when unknown (a row refused at submission) */
+    enum batch_row_state state;
+    char serials[CA_KIND_COUNT * (JPKI_SERIAL_HEX_MAX + 1)]; /* "S1" or "S1,S2"; "" */
+    char error_code[24];
+    char error_field[96];
+    char error_message[512];
+    int64_t finished_at; /* 0 while pending */
+};
+
+/* Inserts a batch (counters zero, running) and sets b->id. JERR_CONFLICT (field "key") when
+ * the key is in use. */
+int store_batch_insert(struct store *st, struct batch_rec *b, struct jerr *err);
+/* Inserts a row of batch `batch_id`: state BATCH_ROW_PENDING with its `request` text, or
+ * BATCH_ROW_INVALID with its error (request NULL; counted in failed_rows). */
+int store_batch_row_insert(struct store *st, int64_t batch_id, const struct batch_row_rec *r,
+                           const char *request, struct jerr *err);
+/* JERR_NOT_FOUND (field "batch_id" / "key") when there is no such batch. */
+int store_batch_get(struct store *st, int64_t id, struct batch_rec *out, struct jerr *err);
+int store_batch_get_by_key(struct store *st, const char *key, struct batch_rec *out,
+                           struct jerr *err);
+/* One row (JERR_NOT_FOUND, field "row"). */
+int store_batch_row_get(struct store *st, int64_t batch_id, int64_t row, struct batch_row_rec *out,
+                        struct jerr *err);
+/* The pending row of `batch_id` with the lowest number and its request (malloc'd into
+ * *request; the caller frees it). JERR_NOT_FOUND when no row is pending. */
+int store_batch_next_pending(struct store *st, int64_t batch_id, struct batch_row_rec *out,
+                             char **request, struct jerr *err);
+/* Claims the lowest pending row of `batch_id` that is not claimed (or whose claim ended
+ * before `now`) until `until`, in one statement (two connections never claim the same row),
+ * and returns it with its request like store_batch_next_pending. JERR_NOT_FOUND when no row
+ * can be claimed (none pending, or all claimed). A claim only spares duplicate work:
+ * finishing a row (store_batch_row_finish) needs no claim and clears it. */
+int store_batch_claim_next(struct store *st, int64_t batch_id, int64_t now, int64_t until,
+                           struct batch_row_rec *out, char **request, struct jerr *err);
+/* Gives back the claim of a row that stays pending (e.g. the registry was busy). */
+int store_batch_row_unclaim(struct store *st, int64_t batch_id, int64_t row, struct jerr *err);
+/* Gives back every claim of the pending rows of `batch_id` (at start: the claims of a process
+ * that stopped); *released (may be NULL) = how many. */
+int store_batch_claims_release(struct store *st, int64_t batch_id, int64_t *released,
+                               struct jerr *err);
+/* Finishes a pending row: `result` gives the new state (BATCH_ROW_DONE with serials, or
+ * BATCH_ROW_FAILED with the error), the request is cleared and the batch's counter counts it.
+ * Inside the caller's transaction (e.g. the issuance's before_commit hook) or its own. A row
+ * that is no longer pending is left alone: *changed is then false (and true otherwise). */
+int store_batch_row_finish(struct store *st, int64_t batch_id, int64_t row,
+                           const struct batch_row_rec *result, bool *changed, struct jerr *err);
+/* Marks the batch finished when no row is pending; *changed is true when this call did. */
+int store_batch_finish(struct store *st, int64_t id, bool *changed, struct jerr *err);
+/* The rows of a batch in row order: numbers after `after_row`, at most `limit`, only those
+ * in `state` (-1 = any). cb returns 0 to go on. */
+typedef int (*store_batch_row_cb)(void *ctx, const struct batch_row_rec *r);
+int store_batch_rows_foreach(struct store *st, int64_t batch_id, int state, int64_t after_row,
+                             int64_t limit, store_batch_row_cb cb, void *ctx, struct jerr *err);
+/* The batches still running, oldest first. */
+typedef int (*store_batch_cb)(void *ctx, const struct batch_rec *b);
+int store_batches_running(struct store *st, store_batch_cb cb, void *ctx, struct jerr *err);
+/* Rows of every batch in the registry, by state (pending = not yet done or failed). */
+int store_batch_row_totals(struct store *st, int64_t *done, int64_t *failed, int64_t *pending,
+                           struct jerr *err);
+
+/* Online revocation requests of card holders (migration 4; docs/CARD.md "Online
+ * revocation"). A request id is accepted once: the row is inserted in the revocation's own
+ * transaction, so a replayed request fails with the revocation undone. */
+#define STORE_HOLDER_REQUEST_ID_MAX 64
+#define STORE_RECEIPT_ID_HEX 32
+struct holder_request_rec {
+    char request_id[STORE_HOLDER_REQUEST_ID_MAX + 1]; /* lower-case hex, as the holder chose */
+    char serial[JPKI_SERIAL_HEX_MAX + 1];             /* the certificate revoked */
+    char signer_serial[JPKI_SERIAL_HEX_MAX + 1];      /* the signing certificate that signed */
+    char receipt_id[STORE_RECEIPT_ID_HEX + 1];        /* the receipt given for it */
+    int64_t request_time;                             /* the request's own "time" */
+    int64_t received_at;                              /* 0 on insert = now */
+};
+/* JERR_CONFLICT (field "request_id", "replayed request: ...") when the id was seen before;
+ * JERR_NOT_FOUND (field "serial") when a serial is not in the registry. */
+int store_holder_request_insert(struct store *st, const struct holder_request_rec *r,
+                                struct jerr *err);
+/* True when `request_id` was accepted before (false also when the registry cannot say: the
+ * insert above is the authority). */
+bool store_holder_request_exists(struct store *st, const char *request_id);
 
 #endif

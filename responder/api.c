@@ -25,10 +25,13 @@
 #include "ca/recjson.h"
 #include "config/jclock.h"
 #include "config/limits.h"
+#include "responder/cardapi.h"
+#include "responder/holder.h"
 #include "responder/http.h"
 #include "responder/log.h"
 #include "responder/metrics.h"
 #include "responder/ops.h"
+#include "responder/ratelimit.h"
 
 #define API_PREFIX "/v1/"
 /* Every method evhttp parses goes to our handler, so that a wrong one is audited (405). */
@@ -44,6 +47,10 @@ struct api {
     struct api_endpoint eps[API_MAX_ENDPOINTS];
     size_t count;
     struct ocsp_http *ocsp;
+    /* limits.*_per_minute (NULL = no limit): shared by every loop, lock-free (ratelimit.h) */
+    struct ratelimit *rate_api_addr;   /* operator calls per client address */
+    struct ratelimit *rate_api_cred;   /* operator calls per credential presented */
+    struct ratelimit *rate_holder;     /* calls that take no operator credential, per address */
 };
 
 struct api_job {
@@ -136,7 +143,17 @@ struct api *api_new(struct pki *pki, struct jerr *err)
     }
     api->pki = pki;
     api->cfg = pki_config(pki);
-    if (ops_add_endpoints(api, err) == -1) {
+    if (ops_add_endpoints(api, err) == -1 || cardapi_add_endpoints(api, err) == -1 ||
+        holder_add_endpoints(api, err) == -1) {
+        api_free(api);
+        return NULL;
+    }
+    if ((api->cfg->limits_api_per_minute > 0 &&
+         ((api->rate_api_addr = ratelimit_new(api->cfg->limits_api_per_minute, 0, err)) == NULL ||
+          (api->rate_api_cred = ratelimit_new(api->cfg->limits_api_per_minute, 0, err)) ==
+              NULL)) ||
+        (api->cfg->limits_holder_per_minute > 0 &&
+         (api->rate_holder = ratelimit_new(api->cfg->limits_holder_per_minute, 0, err)) == NULL)) {
         api_free(api);
         return NULL;
     }
@@ -145,6 +162,11 @@ struct api *api_new(struct pki *pki, struct jerr *err)
 
 void api_free(struct api *api)
 {
+    if (api == NULL)
+        return;
+    ratelimit_free(api->rate_api_addr);
+    ratelimit_free(api->rate_api_cred);
+    ratelimit_free(api->rate_holder);
     free(api);
 }
 
@@ -464,6 +486,20 @@ static const struct api_endpoint *route(struct api_job *job, const char **param,
     return NULL;
 }
 
+/* True when the job's path is that of an endpoint that takes no credential (asked when no
+ * endpoint matched the method as well: a wrong method there is 405, not 401). */
+static bool path_takes_no_credential(const struct api_job *job)
+{
+    for (size_t i = 0; i < job->api->count; i++) {
+        const char *p;
+        size_t plen;
+        if (job->api->eps[i].roles == API_ROLES_NO_CREDENTIAL &&
+            api_path_matches(job->api->eps[i].path, job->path, &p, &plen))
+            return true;
+    }
+    return false;
+}
+
 static const char *placeholder_kind(const char *tpl)
 {
     return strstr(tpl, "{serial}") != NULL ? "serial" : "id";
@@ -523,7 +559,9 @@ static void job_run(struct worker *self, void *arg)
     /* The route first (pure), so that even a 401 names the template it was refused for. */
     struct jerr route_err = {0};
     const struct api_endpoint *matched = route(job, &param, &param_len, &route_err);
-    if (authenticate(job, st, &err) == -1)
+    bool no_credential =
+        matched != NULL ? matched->roles == API_ROLES_NO_CREDENTIAL : path_takes_no_credential(job);
+    if (!no_credential && authenticate(job, st, &err) == -1)
         goto refused;
     if ((ep = matched) == NULL) {
         err = route_err;
@@ -534,7 +572,7 @@ static void job_run(struct worker *self, void *arg)
     if (param != NULL && api_param_decode(placeholder_kind(ep->path), param, param_len, job->id,
                                           sizeof(job->id), &param_err) == 0)
         snprintf(call->target, sizeof(call->target), "%s", job->id);
-    if (!auth_role_is_allowed(job->who.role, ep->roles)) {
+    if (ep->roles != API_ROLES_NO_CREDENTIAL && !auth_role_is_allowed(job->who.role, ep->roles)) {
         jerr_set(&err, JERR_FORBIDDEN, NULL, "role %s may not call %s",
                  operator_role_name(job->who.role), job->action);
         goto refused;
@@ -633,13 +671,60 @@ static void job_done(void *arg)
     job_free(job);
 }
 
-/* HOOK (hardening issue): per-client rate limiting. Runs on the loop before anything is
- * copied or queued; per-loop state (server_loop_index(sr->loop)) keyed by the client address
- * needs no lock. A refusal is answered here with 429 "rate_limited" and is not audited. */
-static bool rate_admit(struct api *api, const struct server_request *sr)
+/* Per-client rate limiting (limits.api_per_minute, limits.holder_per_minute). Runs on the
+ * loop before anything is copied or queued, against lock-free tables shared by the loops
+ * (ratelimit.h). Operator calls are charged to the client address and, when one is presented,
+ * to the credential (the Authorization header as sent, or the verified client certificate):
+ * rotating made-up tokens does not escape the address limit, and an operator spread over
+ * many addresses does not escape the credential limit. Calls that take no operator
+ * credential (a card holder's revocation) have their own, tighter, per-address limit. A
+ * refusal is answered here with 429 "rate_limited" and Retry-After, and is not audited.
+ * Returns true to go on, false with *retry_after_s. */
+static bool rate_admit(struct api *api, const struct server_request *sr, int *retry_after_s)
 {
-    (void)api;
-    (void)sr;
+    unsigned char addr[RATELIMIT_ADDR_KEY_MAX];
+    size_t addr_len = 0;
+    uint64_t now = 0;
+    bool holder = false;
+
+    if (api->rate_api_addr == NULL && api->rate_holder == NULL)
+        return true;
+    for (size_t i = 0; i < api->count && !holder; i++) {
+        const char *p;
+        size_t plen;
+        holder = api->eps[i].roles == API_ROLES_NO_CREDENTIAL &&
+                 api_path_matches(api->eps[i].path, sr->path, &p, &plen);
+    }
+    struct ratelimit *by_addr = holder ? api->rate_holder : api->rate_api_addr;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(sr->req);
+    if (evcon != NULL)
+        addr_len = ratelimit_addr_key(evhttp_connection_get_addr(evcon), addr);
+    if (by_addr != NULL || (!holder && api->rate_api_cred != NULL))
+        now = ratelimit_now_us();
+    if (by_addr != NULL && addr_len > 0 &&
+        !ratelimit_admit(by_addr, addr, addr_len, now, retry_after_s))
+        return false;
+    if (holder || api->rate_api_cred == NULL)
+        return true;
+    const char *authz = evhttp_find_header(evhttp_request_get_input_headers(sr->req),
+                                           "Authorization");
+    if (authz != NULL) {
+        char key[RATELIMIT_KEY_MAX];
+        int n = snprintf(key, sizeof(key), "T%s", authz); /* cut: still one bucket per prefix */
+        bool ok = ratelimit_admit(api->rate_api_cred, key,
+                                  n < (int)sizeof(key) ? (size_t)n : sizeof(key) - 1, now,
+                                  retry_after_s);
+        OPENSSL_cleanse(key, sizeof(key));
+        return ok;
+    }
+    X509 *peer = server_request_peer_cert(sr);
+    if (peer != NULL) {
+        const ASN1_BIT_STRING *sig = NULL;
+        X509_get0_signature(&sig, NULL, peer);
+        if (sig != NULL && ASN1_STRING_length(sig) > 0)
+            return ratelimit_admit(api->rate_api_cred, ASN1_STRING_get0_data(sig),
+                                   (size_t)ASN1_STRING_length(sig), now, retry_after_s);
+    }
     return true;
 }
 
@@ -657,8 +742,14 @@ static void api_handler(const struct server_request *sr, void *arg)
     struct timespec started;
 
     clock_gettime(CLOCK_MONOTONIC, &started);
-    if (!rate_admit(api, sr)) {
-        http_send_error(sr->req, 429, "rate_limited", NULL, "too many calls, retry later");
+    int retry_after_s = 1;
+    if (!rate_admit(api, sr, &retry_after_s)) {
+        char retry[16];
+        snprintf(retry, sizeof(retry), "%d", retry_after_s);
+        /* RFC 6585 §4: 429, and when to come back (RFC 9110 §10.2.3). */
+        evhttp_add_header(evhttp_request_get_output_headers(sr->req), "Retry-After", retry);
+        http_send_error(sr->req, 429, "rate_limited", NULL,
+                        "too many calls, retry in %d seconds", retry_after_s);
         metrics_http(METRICS_EP_API, 429, seconds_since(&started));
         return;
     }

@@ -51,6 +51,10 @@
 
 /* Endpoints under /v1, at most. */
 #define API_MAX_ENDPOINTS 48
+/* The `roles` of an endpoint that takes no operator credential: nobody is authenticated and
+ * no role is checked; the run function authenticates the caller from the request itself (a
+ * card holder's signature, holder.h). Audited as "anonymous", via=none. */
+#define API_ROLES_NO_CREDENTIAL (1u << 31)
 /* The audit target when the call names no (valid) id. */
 #define API_NO_TARGET "-"
 

@@ -25,8 +25,12 @@
 #include "config/fsutil.h"
 #include "config/jclock.h"
 #include "responder/api.h"
+#include "responder/batch_api.h"
+#include "responder/batchrun.h"
 #include "responder/crlcache.h"
 #include "responder/log.h"
+#include "responder/metrics.h"
+#include "responder/monitor.h"
 #include "responder/ocsp_http.h"
 #include "responder/public.h"
 #include "responder/server.h"
@@ -41,7 +45,9 @@ struct service {
     struct workers *workers;
     struct server *server;
     struct public *pub;
+    struct monitor *monitor;
     struct api *api;
+    struct batchrun *batches;
     struct ocsp_http *ocsp;
     struct event_base *control;
     struct workers_loop *control_work;
@@ -128,25 +134,10 @@ struct crl_duty {
 static int crl_file_this_update(const struct jpki_config *cfg, enum ca_kind ca, time_t *out)
 {
     char path[PATH_MAX];
-    unsigned char head[CRLCACHE_HEAD_BYTES];
-    struct stat st;
     time_t next;
-    int rc = -1;
-
     if (crl_path(cfg, ca, -1, path, sizeof(path)) == NULL)
         return -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1)
-        return -1;
-    if (fstat(fd, &st) == 0 && st.st_size > 0) {
-        size_t want = (size_t)st.st_size < sizeof(head) ? (size_t)st.st_size : sizeof(head);
-        ssize_t n = pread(fd, head, want, 0);
-        if (n == (ssize_t)want &&
-            crlcache_read_times(head, want, (size_t)st.st_size, out, &next, NULL) == 0)
-            rc = 0;
-    }
-    close(fd);
-    return rc;
+    return crlcache_file_times(path, out, &next, NULL);
 }
 
 static bool crl_is_needed(const struct jpki_config *cfg, struct store *st, enum ca_kind ca)
@@ -171,8 +162,13 @@ static void crl_duty_job(struct worker *self, void *arg)
         }
         if (d->only_if_needed && !crl_is_needed(d->svc->cfg, st, (enum ca_kind)ca))
             continue;
-        if (crl_publish(d->svc->pki, st, (enum ca_kind)ca, jclock_now(), &d->err[ca]) == 0)
+        struct crl_info info;
+        if (crl_publish(d->svc->pki, st, (enum ca_kind)ca, jclock_now(), &info, &d->err[ca]) ==
+            0) {
             d->published[ca] = true;
+            metrics_crl((enum ca_kind)ca, info.number, info.this_update, info.der_size,
+                        info.entries);
+        }
     }
 }
 
@@ -275,6 +271,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     event_del(svc->crl_timer);
     event_del(svc->crl_first);
     server_stop_accepting(svc->server);
+    batchrun_stop(svc->batches); /* the row running finishes; the rest resume at next start */
     clock_gettime(CLOCK_MONOTONIC, &svc->stop_deadline);
     svc->stop_deadline.tv_sec += SERVICE_GRACE_S;
     drain_cb(-1, 0, svc);
@@ -319,22 +316,35 @@ static int start(struct service *svc, struct jerr *err)
         .tls_cert = cfg->tls_cert,
         .tls_key = cfg->tls_key,
         .tls_operator_ca = cfg->tls_operator_ca,
+        .tls_relying_party_ca = cfg->tls_relying_party_ca,
         .loops = cfg->loops,
+        .idle_timeout_s = cfg->idle_timeout_s,
         .max_connections = connection_cap(svc->pki),
     };
+    /* service.max_connections lowers the cap the descriptors allow, never raises it. */
+    if (cfg->max_connections > 0 && cfg->max_connections < opt.max_connections)
+        opt.max_connections = cfg->max_connections;
     svc->server = server_new(&opt, svc->workers, err);
     if (svc->server == NULL)
         return -1;
     svc->pub = public_new(svc->pki, server_loop_count(svc->server), err);
     if (svc->pub == NULL || public_register(svc->pub, svc->server, err) == -1)
         return -1;
+    svc->monitor = monitor_new(svc->pki, svc->workers, err); /* /readyz, /metrics */
+    if (svc->monitor == NULL || monitor_register(svc->monitor, svc->server, err) == -1)
+        return -1;
     svc->api = api_new(svc->pki, err); /* the operator API, /v1 (docs/API.md) */
-    if (svc->api == NULL || api_register(svc->api, svc->server, err) == -1)
+    if (svc->api == NULL)
+        return -1;
+    svc->batches = batchrun_new(svc->pki, svc->workers, err); /* batches, in the background */
+    if (svc->batches == NULL || batch_api_add_endpoints(svc->api, svc->batches, err) == -1 ||
+        api_register(svc->api, svc->server, err) == -1)
         return -1;
     svc->ocsp = ocsp_http_new(svc->pki, err); /* /ocsp… and its pre-signed responses */
     if (svc->ocsp == NULL || ocsp_http_register(svc->ocsp, svc->server, err) == -1)
         return -1;
     api_set_ocsp(svc->api, svc->ocsp); /* status changes of API calls reach OCSP at once */
+    batchrun_set_ocsp(svc->batches, svc->ocsp);
     /* Stale run files of an earlier run must not point tests at a dead port. */
     for (int s = 0; s < 2; s++) {
         if (config_path(cfg, s == 0 ? "run/http.port" : "run/https.port", svc->run_file[s],
@@ -356,6 +366,8 @@ static int start(struct service *svc, struct jerr *err)
             return -1;
     if (control_setup(svc, err) == -1)
         return -1;
+    if (batchrun_start(svc->batches, svc->control, svc->control_work, err) == -1)
+        return -1;
     return ocsp_http_start(svc->ocsp, svc->control, svc->control_work, err); /* its refresher */
 }
 
@@ -365,13 +377,16 @@ static void teardown(struct service *svc)
         server_stop_accepting(svc->server);
         server_stop(svc->server);
     }
+    batchrun_stop(svc->batches);
     if (svc->workers != NULL)
         workers_shutdown(svc->workers);
     workers_detach(svc->control_work); /* the CRL duty's completion, if one is due */
     server_free(svc->server);          /* answers still due, then every connection closed */
     public_free(svc->pub);
+    monitor_free(svc->monitor);
     api_free(svc->api);
-    ocsp_http_free(svc->ocsp); /* after workers_detach, before event_base_free */
+    ocsp_http_free(svc->ocsp);   /* after workers_detach, before event_base_free */
+    batchrun_free(svc->batches); /* the same */
     struct event *events[] = {svc->sigterm, svc->sigint, svc->crl_timer, svc->crl_first,
                               svc->drain};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)

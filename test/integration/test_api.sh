@@ -328,8 +328,8 @@ expect "public key with trailing text" 400 public_keys.auth POST /v1/cards/c1/is
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null | openssl pkey -pubout >"$T/ec.pub"
 expect "public key not RSA" 400 public_keys.auth POST /v1/cards/c1/issue \
   "$(jq -cn --rawfile k "$T/ec.pub" '{certificates:"auth", public_keys:{auth:$k}}')"
-expect "card image passwords (not yet)" 400 passwords POST /v1/cards/c1/issue \
-  '{"certificates":"auth","passwords":{"auth":"1234"}}'
+expect "card image PIN of 5 digits" 400 passwords.auth POST /v1/cards/c1/issue \
+  '{"certificates":"auth","passwords":{"auth":"12345"}}'
 expect "a field in a body that must be empty" 400 reason POST /v1/cards/c1/hold '{"reason":"x"}'
 expect "expiring: days missing" 400 expiring_within_days GET /v1/certificates
 expect "expiring: days not a number" 400 expiring_within_days GET "/v1/certificates?expiring_within_days=ten"

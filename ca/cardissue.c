@@ -1,0 +1,359 @@
+/*
+ * cardissue: card images written at the window (see cardissue.h).
+ *
+ * What it owns: the initial-password rule's generator, the assembly of an issuance into an
+ * image, the scratch-file encoding, the batch's image files and the checks of the window's
+ * reset. What it never does: keep a password, a private key or an image beyond the call, or
+ * touch the administration key other than through adminkey_card_*.
+ */
+#include "ca/cardissue.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+
+#include "config/fsutil.h"
+#include "keystore/adminkey.h"
+
+#define CARDISSUE_SCRATCH_DIR "tmp"
+#define CARDISSUE_CARDS_DIR "cards"
+
+void cardissue_passwords_wipe(struct cardissue_passwords *pw)
+{
+    if (pw != NULL)
+        OPENSSL_cleanse(pw, sizeof(*pw));
+}
+
+unsigned cardissue_slots(const struct issue_result *res)
+{
+    unsigned slots = 0;
+    for (size_t i = 0; i < res->count; i++)
+        if (res->certs[i].key != NULL)
+            slots |= 1u << (unsigned)res->certs[i].rec.ca;
+    return slots;
+}
+
+/* `len` characters of `alphabet` (at most 64 symbols), uniformly: a random byte is used only
+ * below the largest multiple of the alphabet's size (rejection sampling, no modulo bias). */
+static int random_text(const char *alphabet, size_t len, char *out, struct jerr *err)
+{
+    size_t n = strlen(alphabet);
+    unsigned limit = 256 - 256 % (unsigned)n;
+    unsigned char pool[64];
+    size_t used = sizeof(pool), made = 0;
+    int rc = -1;
+
+    while (made < len) {
+        if (used == sizeof(pool)) {
+            if (RAND_priv_bytes(pool, sizeof(pool)) != 1) {
+                jerr_openssl(err, JERR_CRYPTO, NULL, "cannot draw a random password");
+                goto out;
+            }
+            used = 0;
+        }
+        unsigned b = pool[used++];
+        if (b < limit)
+            out[made++] = alphabet[b % n];
+    }
+    out[len] = '\0';
+    rc = 0;
+out:
+    OPENSSL_cleanse(pool, sizeof(pool));
+    return rc;
+}
+
+int cardissue_passwords_fill(struct cardissue_passwords *pw, unsigned slots, const char *prefix,
+                             struct jerr *err)
+{
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        char field[96];
+        const char *name = ca_kind_name((enum ca_kind)ca);
+        bool wanted = (slots & (1u << (unsigned)ca)) != 0;
+        snprintf(field, sizeof(field), "%s%s", prefix != NULL ? prefix : "", name);
+        if (pw->value[ca][0] != '\0') {
+            struct jerr rule = {0};
+            if (!wanted)
+                return jerr_set(err, JERR_INVALID, field,
+                                "%s: no %s slot is written on the card image (the certificate is "
+                                "not requested, or its public key was supplied)",
+                                field, name);
+            if (card_image_check_password((enum ca_kind)ca, pw->value[ca], &rule) == -1)
+                return jerr_set(err, JERR_INVALID, field, "%s: %s", field, rule.msg);
+            continue;
+        }
+        if (!wanted)
+            continue;
+        /* DESIGN §1: signing 6..16 of A-Z0-9 (12 drawn), authentication exactly 4 digits. */
+        int rc = ca == CA_SIGN ? random_text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+                                             CARDISSUE_SIGN_PASSWORD_GENERATED, pw->value[ca], err)
+                               : random_text("0123456789", 4, pw->value[ca], err);
+        if (rc == -1)
+            return -1;
+        pw->generated[ca] = true;
+    }
+    return 0;
+}
+
+struct card_image *cardissue_image_new(const struct pki *pki, struct store *st,
+                                       const struct issue_result *res,
+                                       const struct cardissue_passwords *pw, struct jerr *err)
+{
+    const struct adminkey *ak = pki_get0_card_admin(pki);
+    struct card_image *ci = NULL;
+    struct card card;
+
+    if (res->count == 0 || cardissue_slots(res) == 0) {
+        jerr_set(err, JERR_INVALID, "card_image", "no generated key pair to write on a card");
+        return NULL;
+    }
+    if (store_card_get(st, res->certs[0].rec.card_id, &card, err) == -1)
+        return NULL;
+    ci = adminkey_card_create(ak, card.id, card.expiry, pki_get0_root(pki, CA_SIGN),
+                              pki_get0_root(pki, CA_AUTH), err);
+    if (ci == NULL)
+        return NULL;
+    for (size_t i = 0; i < res->count; i++) {
+        const struct issued_cert *ic = &res->certs[i];
+        enum ca_kind ca = ic->rec.ca;
+        if (ic->key == NULL)
+            continue;
+        if (pw->value[ca][0] == '\0') {
+            jerr_set(err, JERR_INVALID, "passwords", "no password for the %s slot",
+                     ca_kind_name(ca));
+            goto fail;
+        }
+        const unsigned char *p = ic->der;
+        X509 *cert = d2i_X509(NULL, &p, (long)ic->der_len);
+        if (cert == NULL || p != ic->der + ic->der_len) {
+            X509_free(cert);
+            jerr_openssl(err, JERR_INTERNAL, NULL, "issued certificate %s does not decode",
+                         ic->rec.serial);
+            goto fail;
+        }
+        int rc = adminkey_card_set_slot(ak, ci, ca, cert, ic->key, pw->value[ca], err);
+        X509_free(cert);
+        if (rc == -1)
+            goto fail;
+    }
+    return ci;
+fail:
+    card_image_free(ci);
+    return NULL;
+}
+
+/* A fresh scratch file DATA_DIR/tmp/card-XXXXXX (0600, empty) for one encoding. */
+static int scratch_file(const struct pki *pki, char *path, size_t size, struct jerr *err)
+{
+    char dir[PATH_MAX];
+    if (config_path(pki_config(pki), CARDISSUE_SCRATCH_DIR, dir, sizeof(dir)) == NULL)
+        return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+    if (fsutil_mkdirs(dir, 0700, err) == -1)
+        return -1;
+    if (snprintf(path, size, "%s/card-XXXXXX", dir) >= (int)size)
+        return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+    int fd = mkstemp(path); /* mode 0600 */
+    if (fd == -1)
+        return jerr_set(err, JERR_IO, NULL, "cannot create a scratch file in %s: %s", dir,
+                        strerror(errno));
+    close(fd);
+    return 0;
+}
+
+/* Reads the image written at `path` and removes the file (whatever the outcome). */
+static int read_and_remove(const char *path, unsigned char **der, size_t *der_len, struct jerr *err)
+{
+    int rc = fsutil_read_file(path, CARDISSUE_IMAGE_MAX_BYTES, der, der_len, err);
+    unlink(path);
+    return rc;
+}
+
+int cardissue_image_encode(const struct pki *pki, const struct card_image *ci, unsigned char **der,
+                           size_t *der_len, struct jerr *err)
+{
+    char path[PATH_MAX];
+    if (scratch_file(pki, path, sizeof(path), err) == -1)
+        return -1;
+    if (card_image_save(ci, path, err) == -1) {
+        unlink(path);
+        return -1;
+    }
+    return read_and_remove(path, der, der_len, err);
+}
+
+int cardissue_image_bytes(const struct pki *pki, struct store *st, const struct issue_result *res,
+                          const struct cardissue_passwords *pw, unsigned char **der,
+                          size_t *der_len, struct jerr *err)
+{
+    struct card_image *ci = cardissue_image_new(pki, st, res, pw, err);
+    if (ci == NULL)
+        return -1;
+    int rc = cardissue_image_encode(pki, ci, der, der_len, err);
+    card_image_free(ci);
+    return rc;
+}
+
+int cardissue_write_batch(const struct pki *pki, struct store *st, const char *batch_key,
+                          const struct issue_result *res, struct cardissue_passwords *pw,
+                          char *path, size_t path_size, struct jerr *err)
+{
+    char rel[PATH_MAX], file[PATH_MAX];
+    struct card_image *ci = NULL;
+    int rc = -1;
+
+    if (res->count == 0)
+        return jerr_set(err, JERR_INVALID, "card_image", "nothing was issued");
+    const char *card_id = res->certs[0].rec.card_id;
+    if (model_check_id("batch", batch_key, err) == -1 ||
+        model_check_id("card_id", card_id, err) == -1)
+        return -1;
+    /* "." and ".." are valid ids but would name a directory, not a name in one. */
+    if (batch_key[0] == '.' || card_id[0] == '.')
+        return jerr_set(err, JERR_INVALID, batch_key[0] == '.' ? "batch" : "card_id",
+                        "an id starting with '.' cannot name a card image file");
+    if (cardissue_passwords_fill(pw, cardissue_slots(res), "passwords.", err) == -1)
+        return -1;
+    snprintf(rel, sizeof(rel), "%s/%s", CARDISSUE_CARDS_DIR, batch_key);
+    if (config_path(pki_config(pki), rel, file, sizeof(file)) == NULL)
+        return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+    if (fsutil_mkdirs(file, 0700, err) == -1)
+        return -1;
+    size_t dir_len = strlen(file);
+    if (snprintf(file + dir_len, sizeof(file) - dir_len, "/%s.card", card_id) >=
+        (int)(sizeof(file) - dir_len))
+        return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+    if ((ci = cardissue_image_new(pki, st, res, pw, err)) == NULL ||
+        card_image_save(ci, file, err) == -1)
+        goto out;
+    if (path != NULL)
+        snprintf(path, path_size, "%s", file);
+    rc = 0;
+out:
+    card_image_free(ci);
+    return rc;
+}
+
+/* BN_bn2hex of a certificate's serial, as the registry keys it. */
+static int cert_serial_hex(X509 *cert, char out[JPKI_SERIAL_HEX_MAX + 1], struct jerr *err)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+    int rc = -1;
+    if (hex == NULL) {
+        jerr_openssl(err, JERR_INTERNAL, NULL, "cannot read a certificate's serial");
+        goto out;
+    }
+    if (hex[0] == '-' || strlen(hex) > JPKI_SERIAL_HEX_MAX) {
+        jerr_set(err, JERR_INVALID, "card_image",
+                 "a certificate on the card image has a serial "
+                 "this service never issues");
+        goto out;
+    }
+    snprintf(out, JPKI_SERIAL_HEX_MAX + 1, "%s", hex);
+    rc = 0;
+out:
+    OPENSSL_free(hex);
+    BN_free(bn);
+    return rc;
+}
+
+/* The slot's certificate must be one this service issued to `card_id`, byte for byte. */
+static int slot_cert_is_ours(struct store *st, const char *card_id, enum ca_kind slot, X509 *cert,
+                             struct jerr *err)
+{
+    char serial[JPKI_SERIAL_HEX_MAX + 1];
+    unsigned char *stored = NULL, *der = NULL;
+    size_t stored_len = 0;
+    struct cert_rec rec;
+    struct jerr lookup = {0};
+    int der_len, rc = -1;
+
+    if (cert_serial_hex(cert, serial, err) == -1)
+        return -1;
+    if (store_cert_get(st, serial, &rec, &lookup) == -1 ||
+        store_cert_get_der(st, serial, &stored, &stored_len, &lookup) == -1) {
+        if (lookup.code != JERR_NOT_FOUND) {
+            jerr_set(err, lookup.code, lookup.field, "%s", lookup.msg);
+            goto out;
+        }
+        jerr_set(err, JERR_INVALID, "card_image",
+                 "the %s certificate on this card image (serial %s) was not issued by this "
+                 "service",
+                 ca_kind_name(slot), serial);
+        goto out;
+    }
+    if ((der_len = i2d_X509(cert, &der)) <= 0) {
+        der = NULL;
+        jerr_openssl(err, JERR_INTERNAL, NULL, "cannot encode a certificate");
+        goto out;
+    }
+    if (rec.ca != slot || strcmp(rec.card_id, card_id) != 0 || (size_t)der_len != stored_len ||
+        memcmp(der, stored, stored_len) != 0) {
+        jerr_set(err, JERR_INVALID, "card_image",
+                 "the %s certificate on this card image (serial %s) is not the one issued to "
+                 "card %s",
+                 ca_kind_name(slot), serial, card_id);
+        goto out;
+    }
+    rc = 0;
+out:
+    OPENSSL_free(der);
+    free(stored);
+    return rc;
+}
+
+int cardissue_reset_password(const struct pki *pki, struct store *st, const char *card_id,
+                             const unsigned char *image, size_t image_len, enum ca_kind slot,
+                             const char *new_password, unsigned char **out, size_t *out_len,
+                             struct jerr *err)
+{
+    char path[PATH_MAX] = "", shown[3 * JPKI_ID_MAX + 1];
+    struct card_image *ci = NULL;
+    struct jerr sub = {0};
+    int rc = -1;
+
+    /* The new password first: a refused reset touches nothing. */
+    if (card_image_check_password(slot, new_password, &sub) == -1)
+        return jerr_set(err, JERR_INVALID, "new_password", "new_password: %s", sub.msg);
+    if ((ci = card_image_parse(image, image_len, err)) == NULL)
+        goto out;
+    if (strcmp(card_image_id(ci), card_id) != 0) {
+        jerr_escape(shown, sizeof(shown), card_image_id(ci), strlen(card_image_id(ci)));
+        jerr_set(err, JERR_INVALID, "card_image",
+                 "this card image belongs to card %s, not to card %s", shown, card_id);
+        goto out;
+    }
+    X509 *cert = card_image_get0_cert(ci, slot);
+    if (cert == NULL) {
+        jerr_set(err, JERR_INVALID, "slot", "slot: no %s certificate on this card image",
+                 ca_kind_name(slot));
+        goto out;
+    }
+    if (slot_cert_is_ours(st, card_id, slot, cert, err) == -1 ||
+        scratch_file(pki, path, sizeof(path), err) == -1)
+        goto out;
+    if (adminkey_card_reset_password(pki_get0_card_admin(pki), ci, path, slot, new_password,
+                                     &sub) == -1) {
+        if (sub.code == JERR_FORBIDDEN && strcmp(sub.field, "admin_key") == 0)
+            jerr_set(err, JERR_INVALID, "card_image",
+                     "this card image was not written by this service (its administration key "
+                     "is another)");
+        else
+            jerr_set(err, sub.code, sub.field, "%s", sub.msg);
+        goto out;
+    }
+    rc = read_and_remove(path, out, out_len, err);
+    path[0] = '\0';
+out:
+    if (path[0] != '\0')
+        unlink(path);
+    card_image_free(ci);
+    return rc;
+}

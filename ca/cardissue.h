@@ -1,0 +1,98 @@
+/*
+ * cardissue: the municipal window's side of the card image (DESIGN §1, docs/CARD.md) — writing
+ * the certificates and generated key pairs of an issuance onto a new card image, the initial
+ * passwords that protect them, and the reset of a forgotten or locked password.
+ *
+ * Used by the operator API (POST /v1/cards/{id}/issue, .../reset-password) and by the batch
+ * runner (one image file per card). Every use of the card-administration key goes through
+ * pki_get0_card_admin and keystore/adminkey.h; nothing here logs, stores or keeps a password or
+ * a private key: an image is built in memory, encoded, and freed (wiped) at once.
+ *
+ * Encoding goes through card_image_save (the one writer of the format) into a scratch file
+ * under DATA_DIR/tmp (0700 directory, 0600 file, removed before the call returns); the bytes
+ * are read back. A crash in between can leave such a file: it holds only what an image holds
+ * (keys under the password and the administration key), like any image handed out.
+ */
+#ifndef JPKI_CARDISSUE_H
+#define JPKI_CARDISSUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ca/lifecycle.h"
+#include "ca/pki.h"
+#include "ca/store.h"
+#include "config/jerr.h"
+#include "keystore/card.h"
+
+/* Longest password of any slot (the signing password's 16, DESIGN §1). */
+#define CARDISSUE_PASSWORD_MAX 16
+/* A generated signing password: 12 of A-Z0-9 (~62 bits; the rule allows 6..16). A generated
+ * authentication PIN has the 4 digits the rule demands. */
+#define CARDISSUE_SIGN_PASSWORD_GENERATED 12
+/* The largest image read back or accepted (card.c's own cap is 106,496 bytes). */
+#define CARDISSUE_IMAGE_MAX_BYTES (128 * 1024)
+
+/* Initial passwords of an image's slots. SECRET: wipe with cardissue_passwords_wipe. */
+struct cardissue_passwords {
+    char value[CA_KIND_COUNT][CARDISSUE_PASSWORD_MAX + 1]; /* "" = not given (yet) */
+    bool generated[CA_KIND_COUNT]; /* made by cardissue_passwords_fill: report them once */
+};
+
+void cardissue_passwords_wipe(struct cardissue_passwords *pw);
+
+/* The slots a card image of `res` can hold: bit (1 << ca) for every certificate whose key
+ * pair the service generated (a supplied public key has no private key to write). */
+unsigned cardissue_slots(const struct issue_result *res);
+
+/* Makes `pw` ready for an image holding `slots` (bits 1 << ca): a given password must follow
+ * the card's rule (card_image_check_password) and belong to a slot in `slots`, else
+ * JERR_INVALID naming prefix + "sign" / "auth" (prefix e.g. "passwords."); a missing one is
+ * drawn from the CSPRNG (RAND_priv_bytes) and marked generated. The message never repeats a
+ * password. Returns 0 or -1. */
+int cardissue_passwords_fill(struct cardissue_passwords *pw, unsigned slots, const char *prefix,
+                             struct jerr *err);
+
+/* A new image for the card of the issuance `res` (card id and expiry read through `st`, both
+ * roots of `pki`), with every slot of cardissue_slots(res): the certificate, its generated key
+ * and the password of `pw` (filled). JERR_INVALID when `res` holds no generated key. Returns
+ * the image (card_image_free) or NULL. */
+struct card_image *cardissue_image_new(const struct pki *pki, struct store *st,
+                                       const struct issue_result *res,
+                                       const struct cardissue_passwords *pw, struct jerr *err);
+
+/* The bytes of `ci` as card_image_save writes them (see the file comment), into *der (free
+ * with free). Returns 0 or -1. */
+int cardissue_image_encode(const struct pki *pki, const struct card_image *ci, unsigned char **der,
+                           size_t *der_len, struct jerr *err);
+
+/* cardissue_image_new + cardissue_image_encode. */
+int cardissue_image_bytes(const struct pki *pki, struct store *st, const struct issue_result *res,
+                          const struct cardissue_passwords *pw, unsigned char **der,
+                          size_t *der_len, struct jerr *err);
+
+/* For the batch runner, after a row's issuance committed: fills `pw` for the slots of `res`
+ * (given passwords checked, field prefix "passwords."; missing ones generated — the caller
+ * reports those once, in the row's result, and wipes `pw`), builds the image and writes it to
+ * DATA_DIR/cards/<batch_key>/<card id>.card (directories 0700, file 0600, atomic, replacing an
+ * earlier file of the same card). `path` (may be NULL) receives the file's path. A batch key
+ * or card id starting with '.' is refused (JERR_INVALID): it would leave the directory.
+ * Returns 0 or -1 (nothing written then). */
+int cardissue_write_batch(const struct pki *pki, struct store *st, const char *batch_key,
+                          const struct issue_result *res, struct cardissue_passwords *pw,
+                          char *path, size_t path_size, struct jerr *err);
+
+/* The window's password reset (guide 4(8)): `image` (image_len bytes, as the holder brought
+ * it) must parse (JERR_INVALID "card_image", card.h's damaged message), be card `card_id`'s
+ * ("card_image": "... belongs to card X, not to card Y"), hold in `slot` a certificate this
+ * service issued to that card, DER-identical to the registry's ("card_image"), and have been
+ * written under this service's administration key ("card_image"). An empty slot is
+ * JERR_INVALID "slot"; a new password outside the rule JERR_INVALID "new_password". The slot is
+ * re-wrapped under `new_password` with its counter (and lock) cleared; the new image's bytes go
+ * to *out (free with free). Returns 0 or -1. */
+int cardissue_reset_password(const struct pki *pki, struct store *st, const char *card_id,
+                             const unsigned char *image, size_t image_len, enum ca_kind slot,
+                             const char *new_password, unsigned char **out, size_t *out_len,
+                             struct jerr *err);
+
+#endif

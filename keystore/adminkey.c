@@ -1,0 +1,301 @@
+/*
+ * adminkey: the card-administration key (see adminkey.h for the file format).
+ *
+ * What it owns: 32 bytes in memory and their one encrypted file. What it never does: hand the
+ * bytes to anyone but keystore/card.c (through the three wrappers at the end), write them
+ * unencrypted, or put them (or the passphrase) into a message.
+ */
+#include "keystore/adminkey.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/asn1t.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#include "config/fsutil.h"
+
+#define ADMINKEY_VERSION 1
+#define ADMINKEY_SALT_BYTES 16
+#define ADMINKEY_IV_BYTES 12 /* NIST SP 800-38D §8.2.2: 96-bit random IV, one use per save */
+#define ADMINKEY_TAG_BYTES 16
+#define ADMINKEY_KEK_BYTES 32
+/* RFC 7914 §2: N = 2^14, r = 8, p = 1 (~16 MiB); fixed by the version, never read from the
+ * file, so an edited file cannot lower it. */
+#define ADMINKEY_SCRYPT_N (UINT64_C(1) << 14)
+#define ADMINKEY_SCRYPT_R 8
+#define ADMINKEY_SCRYPT_P 1
+#define ADMINKEY_SCRYPT_MAXMEM_BYTES (UINT64_C(64) << 20)
+#define ADMINKEY_AAD "jpki card-administration key v1"
+#define ADMINKEY_PASSPHRASE_MAX 1024
+
+struct adminkey {
+    unsigned char key[CARD_ADMIN_KEY_BYTES];
+};
+
+/* The ASN.1 template macros confuse clang-format; keep them as OpenSSL writes them. */
+/* clang-format off */
+typedef struct {
+    int32_t version;
+    ASN1_OCTET_STRING *salt;
+    ASN1_OCTET_STRING *iv;
+    ASN1_OCTET_STRING *ciphertext;
+    ASN1_OCTET_STRING *tag;
+} ADMINKEY_FILE;
+
+ASN1_SEQUENCE(ADMINKEY_FILE) = {
+    ASN1_EMBED(ADMINKEY_FILE, version, INT32),
+    ASN1_SIMPLE(ADMINKEY_FILE, salt, ASN1_OCTET_STRING),
+    ASN1_SIMPLE(ADMINKEY_FILE, iv, ASN1_OCTET_STRING),
+    ASN1_SIMPLE(ADMINKEY_FILE, ciphertext, ASN1_OCTET_STRING),
+    ASN1_SIMPLE(ADMINKEY_FILE, tag, ASN1_OCTET_STRING),
+} static_ASN1_SEQUENCE_END(ADMINKEY_FILE)
+
+struct adminkey; /* a plain declaration: clang-format finds its footing again here */
+/* clang-format on */
+
+static int check_passphrase(const char *passphrase, struct jerr *err)
+{
+    /* Encrypted at rest: an empty passphrase would be encryption in name only. */
+    if (passphrase == NULL || passphrase[0] == '\0')
+        return jerr_set(err, JERR_INVALID, "passphrase", "an empty passphrase is not allowed");
+    if (strlen(passphrase) > ADMINKEY_PASSPHRASE_MAX)
+        return jerr_set(err, JERR_INVALID, "passphrase", "passphrase too long");
+    return 0;
+}
+
+/* RFC 7914 scrypt(passphrase, salt) -> the key-encryption key. */
+static int passphrase_kek(const char *passphrase, const unsigned char salt[ADMINKEY_SALT_BYTES],
+                          unsigned char kek[ADMINKEY_KEK_BYTES], struct jerr *err)
+{
+    EVP_KDF *kdf = NULL;
+    EVP_KDF_CTX *kctx = NULL;
+    uint64_t n = ADMINKEY_SCRYPT_N, maxmem = ADMINKEY_SCRYPT_MAXMEM_BYTES;
+    uint32_t r = ADMINKEY_SCRYPT_R, p = ADMINKEY_SCRYPT_P;
+    int rc = -1;
+
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)passphrase,
+                                          strlen(passphrase)),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, ADMINKEY_SALT_BYTES),
+        OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n),
+        OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r),
+        OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p),
+        OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem),
+        OSSL_PARAM_construct_end(),
+    };
+    if ((kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_SCRYPT, NULL)) == NULL ||
+        (kctx = EVP_KDF_CTX_new(kdf)) == NULL ||
+        EVP_KDF_derive(kctx, kek, ADMINKEY_KEK_BYTES, params) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "scrypt key derivation failed");
+        goto out;
+    }
+    rc = 0;
+out:
+    EVP_KDF_CTX_free(kctx); /* the provider wipes its copy of the passphrase */
+    EVP_KDF_free(kdf);
+    return rc;
+}
+
+struct adminkey *adminkey_generate(struct jerr *err)
+{
+    struct adminkey *ak = OPENSSL_zalloc(sizeof(*ak));
+    if (ak == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    if (RAND_priv_bytes(ak->key, sizeof(ak->key)) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot draw the card-administration key");
+        adminkey_free(ak);
+        return NULL;
+    }
+    return ak;
+}
+
+void adminkey_free(struct adminkey *ak)
+{
+    OPENSSL_clear_free(ak, sizeof(*ak));
+}
+
+bool adminkey_equals(const struct adminkey *a, const struct adminkey *b)
+{
+    return CRYPTO_memcmp(a->key, b->key, sizeof(a->key)) == 0;
+}
+
+static int set_octets(ASN1_OCTET_STRING *s, const unsigned char *data, size_t len)
+{
+    return ASN1_OCTET_STRING_set(s, data, (int)len) == 1 ? 0 : -1;
+}
+
+int adminkey_save(const struct adminkey *ak, const char *path, const char *passphrase,
+                  struct jerr *err)
+{
+    unsigned char salt[ADMINKEY_SALT_BYTES], iv[ADMINKEY_IV_BYTES], tag[ADMINKEY_TAG_BYTES];
+    unsigned char kek[ADMINKEY_KEK_BYTES], ct[CARD_ADMIN_KEY_BYTES], final_block[16];
+    ADMINKEY_FILE *file = NULL;
+    EVP_CIPHER_CTX *ctx = NULL;
+    unsigned char *der = NULL;
+    int der_len = 0, n = 0, rc = -1;
+
+    if (check_passphrase(passphrase, err) == -1)
+        return -1;
+    if (fsutil_exists(path))
+        return jerr_set(err, JERR_CONFLICT, NULL, "%s exists; refusing to overwrite it", path);
+    if (RAND_bytes(salt, sizeof(salt)) != 1 || RAND_bytes(iv, sizeof(iv)) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot draw a salt and an IV");
+        goto out;
+    }
+    if (passphrase_kek(passphrase, salt, kek, err) == -1)
+        goto out;
+    if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
+        EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), kek, iv, NULL) != 1 ||
+        EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)ADMINKEY_AAD,
+                          (int)strlen(ADMINKEY_AAD)) != 1 ||
+        EVP_EncryptUpdate(ctx, ct, &n, ak->key, (int)sizeof(ak->key)) != 1 ||
+        EVP_EncryptFinal_ex(ctx, final_block, &n) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, ADMINKEY_TAG_BYTES, tag) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "AES-256-GCM encryption failed");
+        goto out;
+    }
+    file = (ADMINKEY_FILE *)ASN1_item_new(ASN1_ITEM_rptr(ADMINKEY_FILE));
+    if (file == NULL)
+        goto encode_fail;
+    file->version = ADMINKEY_VERSION;
+    if (set_octets(file->salt, salt, sizeof(salt)) == -1 ||
+        set_octets(file->iv, iv, sizeof(iv)) == -1 ||
+        set_octets(file->ciphertext, ct, sizeof(ct)) == -1 ||
+        set_octets(file->tag, tag, sizeof(tag)) == -1)
+        goto encode_fail;
+    if ((der_len = ASN1_item_i2d((ASN1_VALUE *)file, &der, ASN1_ITEM_rptr(ADMINKEY_FILE))) <= 0) {
+        der = NULL;
+        goto encode_fail;
+    }
+    rc = fsutil_write_atomic(path, der, (size_t)der_len, 0600, true, err);
+    goto out;
+encode_fail:
+    jerr_openssl(err, JERR_INTERNAL, NULL, "cannot encode the card-administration key file");
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    ASN1_item_free((ASN1_VALUE *)file, ASN1_ITEM_rptr(ADMINKEY_FILE));
+    OPENSSL_free(der);
+    OPENSSL_cleanse(kek, sizeof(kek));
+    return rc;
+}
+
+static bool octets_are(const ASN1_OCTET_STRING *s, int len)
+{
+    return s != NULL && ASN1_STRING_length(s) == len;
+}
+
+/* Exactly one CardAdminKeyFile in canonical DER with the lengths of version 1; NULL if not. */
+static ADMINKEY_FILE *file_decode(const unsigned char *data, size_t len)
+{
+    const unsigned char *p = data;
+    unsigned char *again = NULL;
+    ADMINKEY_FILE *file = NULL;
+
+    if (len == 0 || len > ADMINKEY_FILE_MAX_BYTES)
+        return NULL;
+    file = (ADMINKEY_FILE *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(ADMINKEY_FILE));
+    if (file == NULL || p != data + len)
+        goto fail;
+    int again_len = ASN1_item_i2d((ASN1_VALUE *)file, &again, ASN1_ITEM_rptr(ADMINKEY_FILE));
+    if (again_len <= 0 || (size_t)again_len != len || memcmp(again, data, len) != 0)
+        goto fail;
+    if (file->version != ADMINKEY_VERSION || !octets_are(file->salt, ADMINKEY_SALT_BYTES) ||
+        !octets_are(file->iv, ADMINKEY_IV_BYTES) ||
+        !octets_are(file->ciphertext, CARD_ADMIN_KEY_BYTES) ||
+        !octets_are(file->tag, ADMINKEY_TAG_BYTES))
+        goto fail;
+    OPENSSL_free(again);
+    return file;
+fail:
+    ERR_clear_error();
+    OPENSSL_free(again);
+    ASN1_item_free((ASN1_VALUE *)file, ASN1_ITEM_rptr(ADMINKEY_FILE));
+    return NULL;
+}
+
+struct adminkey *adminkey_load(const char *path, const char *passphrase, struct jerr *err)
+{
+    unsigned char kek[ADMINKEY_KEK_BYTES], tag[ADMINKEY_TAG_BYTES], final_block[16];
+    struct adminkey *ak = NULL, *result = NULL;
+    ADMINKEY_FILE *file = NULL;
+    EVP_CIPHER_CTX *ctx = NULL;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int n = 0;
+
+    if (check_passphrase(passphrase, err) == -1)
+        return NULL;
+    if (fsutil_read_file(path, ADMINKEY_FILE_MAX_BYTES, &data, &len, err) == -1)
+        goto out;
+    /* The file is offline-guessable material against the CA passphrase: 0600 only. */
+    if (fsutil_check_private(path, err) == -1)
+        goto out;
+    if ((file = file_decode(data, len)) == NULL) {
+        jerr_set(err, JERR_CRYPTO, NULL,
+                 "%s: not a card-administration key file (damaged key file)", path);
+        goto out;
+    }
+    if ((ak = OPENSSL_zalloc(sizeof(*ak))) == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    if (passphrase_kek(passphrase, ASN1_STRING_get0_data(file->salt), kek, err) == -1)
+        goto out;
+    memcpy(tag, ASN1_STRING_get0_data(file->tag), sizeof(tag));
+    if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
+        EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), kek, ASN1_STRING_get0_data(file->iv), NULL) !=
+            1 ||
+        EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)ADMINKEY_AAD,
+                          (int)strlen(ADMINKEY_AAD)) != 1 ||
+        EVP_DecryptUpdate(ctx, ak->key, &n, ASN1_STRING_get0_data(file->ciphertext),
+                          CARD_ADMIN_KEY_BYTES) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, ADMINKEY_TAG_BYTES, tag) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "AES-256-GCM decryption failed");
+        goto out;
+    }
+    if (EVP_DecryptFinal_ex(ctx, final_block, &n) != 1) {
+        ERR_clear_error();
+        jerr_set(err, JERR_CRYPTO, "passphrase", "%s: wrong passphrase or damaged key file", path);
+        goto out;
+    }
+    result = ak;
+    ak = NULL;
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    ASN1_item_free((ASN1_VALUE *)file, ASN1_ITEM_rptr(ADMINKEY_FILE));
+    free(data);
+    adminkey_free(ak); /* wipes a half-decrypted key */
+    OPENSSL_cleanse(kek, sizeof(kek));
+    return result;
+}
+
+/* ---- the card operations that need the key ---- */
+
+struct card_image *adminkey_card_create(const struct adminkey *ak, const char *card_id,
+                                        const char *expiry, X509 *sign_root, X509 *auth_root,
+                                        struct jerr *err)
+{
+    return card_image_create(card_id, expiry, sign_root, auth_root, ak->key, err);
+}
+
+int adminkey_card_set_slot(const struct adminkey *ak, struct card_image *ci, enum ca_kind slot,
+                           X509 *cert, EVP_PKEY *key, const char *password, struct jerr *err)
+{
+    return card_image_set_slot(ci, slot, cert, key, password, ak->key, err);
+}
+
+int adminkey_card_reset_password(const struct adminkey *ak, struct card_image *ci, const char *path,
+                                 enum ca_kind slot, const char *new_password, struct jerr *err)
+{
+    return card_image_reset_password(ci, path, slot, ak->key, new_password, err);
+}

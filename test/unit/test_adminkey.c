@@ -1,0 +1,344 @@
+/*
+ * The card-administration key (keystore/adminkey.h) and its place in an instance (ca/pki.h):
+ * round trip, refusals of the file (wrong passphrase, damaged or truncated bytes, group/other
+ * permissions, an existing file, an empty passphrase), the 0600 mode, and that a card image
+ * written under one key cannot be reset under another.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "ca/pki.h"
+#include "config/fsutil.h"
+#include "keystore/adminkey.h"
+#include "keystore/card.h"
+#include "testutil.h"
+
+#define PASS "correct horse battery staple"
+
+static char *dir;
+
+static void setup(void)
+{
+    dir = testutil_mkdtemp();
+    ck_assert_ptr_nonnull(dir);
+}
+
+static void teardown(void)
+{
+    testutil_rmtree(dir);
+    free(dir);
+}
+
+static void path_in(char *out, size_t size, const char *name)
+{
+    snprintf(out, size, "%s/%s", dir, name);
+}
+
+/* A saved key at dir/name; returns the key (caller frees). */
+static struct adminkey *saved_key(const char *name)
+{
+    struct jerr err = {0};
+    char path[PATH_MAX];
+    path_in(path, sizeof(path), name);
+    struct adminkey *ak = adminkey_generate(&err);
+    ck_assert_msg(ak != NULL, "%s", err.msg);
+    ck_assert_msg(adminkey_save(ak, path, PASS, &err) == 0, "%s", err.msg);
+    return ak;
+}
+
+static unsigned char *read_all(const char *path, size_t *len)
+{
+    struct jerr err = {0};
+    unsigned char *data = NULL;
+    ck_assert_msg(fsutil_read_file(path, 1 << 20, &data, len, &err) == 0, "%s", err.msg);
+    return data;
+}
+
+START_TEST(round_trip)
+{
+    struct jerr err = {0};
+    char path[PATH_MAX];
+    struct adminkey *ak = saved_key("k");
+    path_in(path, sizeof(path), "k");
+    struct adminkey *again = adminkey_load(path, PASS, &err);
+    ck_assert_msg(again != NULL, "%s", err.msg);
+    ck_assert(adminkey_equals(ak, again));
+    /* Two generated keys differ. */
+    struct adminkey *other = adminkey_generate(&err);
+    ck_assert_ptr_nonnull(other);
+    ck_assert(!adminkey_equals(ak, other));
+    adminkey_free(other);
+    adminkey_free(again);
+    adminkey_free(ak);
+    adminkey_free(NULL); /* a no-op */
+}
+END_TEST
+
+START_TEST(file_is_0600_with_fresh_salt_and_iv)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    struct adminkey *ak = saved_key("k");
+    path_in(path, sizeof(path), "k");
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600);
+    /* 5 DER headers + version + 16 + 12 + 32 + 16 bytes. */
+    size_t len = 0;
+    unsigned char *data = read_all(path, &len);
+    ck_assert_uint_eq(len, 89);
+    /* Saving twice under the same passphrase gives other bytes (fresh salt and IV). */
+    char path2[PATH_MAX];
+    struct jerr err = {0};
+    path_in(path2, sizeof(path2), "k2");
+    ck_assert_int_eq(adminkey_save(ak, path2, PASS, &err), 0);
+    size_t len2 = 0;
+    unsigned char *data2 = read_all(path2, &len2);
+    ck_assert_uint_eq(len2, len);
+    ck_assert(memcmp(data, data2, len) != 0);
+    free(data);
+    free(data2);
+    adminkey_free(ak);
+}
+END_TEST
+
+START_TEST(wrong_passphrase)
+{
+    struct jerr err = {0};
+    char path[PATH_MAX];
+    adminkey_free(saved_key("k"));
+    path_in(path, sizeof(path), "k");
+    ck_assert_ptr_null(adminkey_load(path, "not the passphrase", &err));
+    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    ck_assert_str_eq(err.field, "passphrase");
+    ck_assert_ptr_nonnull(strstr(err.msg, "wrong passphrase or damaged key file"));
+    ck_assert_ptr_null(strstr(err.msg, "not the passphrase"));
+    jerr_clear(&err);
+    ck_assert_ptr_null(adminkey_load(path, "", &err));
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "passphrase");
+}
+END_TEST
+
+START_TEST(save_refusals)
+{
+    struct jerr err = {0};
+    char path[PATH_MAX];
+    struct adminkey *ak = saved_key("k");
+    path_in(path, sizeof(path), "k");
+    size_t len = 0;
+    unsigned char *before = read_all(path, &len);
+    ck_assert_int_eq(adminkey_save(ak, path, PASS, &err), -1);
+    ck_assert_int_eq(err.code, JERR_CONFLICT);
+    size_t len_after = 0;
+    unsigned char *after = read_all(path, &len_after);
+    ck_assert(len == len_after && memcmp(before, after, len) == 0); /* untouched */
+    jerr_clear(&err);
+    path_in(path, sizeof(path), "empty");
+    ck_assert_int_eq(adminkey_save(ak, path, "", &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "passphrase");
+    ck_assert(!fsutil_exists(path));
+    free(before);
+    free(after);
+    adminkey_free(ak);
+}
+END_TEST
+
+START_TEST(load_refusals)
+{
+    struct jerr err = {0};
+    char path[PATH_MAX];
+    adminkey_free(saved_key("k"));
+    path_in(path, sizeof(path), "k");
+
+    ck_assert_int_eq(chmod(path, 0640), 0);
+    ck_assert_ptr_null(adminkey_load(path, PASS, &err));
+    ck_assert_int_eq(err.code, JERR_IO);
+    ck_assert_int_eq(chmod(path, 0600), 0);
+
+    jerr_clear(&err);
+    path_in(path, sizeof(path), "missing");
+    ck_assert_ptr_null(adminkey_load(path, PASS, &err));
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+
+    /* Not a key file at all. */
+    jerr_clear(&err);
+    path_in(path, sizeof(path), "garbage");
+    ck_assert_int_eq(testutil_write_file(path, "hello, world", 12), 0);
+    ck_assert_ptr_null(adminkey_load(path, PASS, &err));
+    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    ck_assert_ptr_nonnull(strstr(err.msg, "damaged key file"));
+
+    /* Over the cap. */
+    static unsigned char big[ADMINKEY_FILE_MAX_BYTES + 1];
+    jerr_clear(&err);
+    path_in(path, sizeof(path), "big");
+    ck_assert_int_eq(testutil_write_file(path, big, sizeof(big)), 0);
+    ck_assert_ptr_null(adminkey_load(path, PASS, &err));
+    ck_assert_int_eq(err.code, JERR_TOO_LARGE);
+}
+END_TEST
+
+/* Every byte flipped, every truncation and an appended byte: never a key. */
+START_TEST(damaged_files_never_load)
+{
+    char path[PATH_MAX], bad[PATH_MAX];
+    adminkey_free(saved_key("k"));
+    path_in(path, sizeof(path), "k");
+    path_in(bad, sizeof(bad), "bad");
+    size_t len = 0;
+    unsigned char *data = read_all(path, &len);
+    unsigned char *copy = malloc(len + 1);
+    ck_assert_ptr_nonnull(copy);
+    for (size_t i = 0; i < len; i++) {
+        struct jerr err = {0};
+        memcpy(copy, data, len);
+        copy[i] ^= 0x01;
+        ck_assert_int_eq(testutil_write_file(bad, copy, len), 0);
+        ck_assert_msg(adminkey_load(bad, PASS, &err) == NULL, "byte %zu flipped loads", i);
+        ck_assert_int_eq(err.code, JERR_CRYPTO);
+    }
+    for (size_t cut = 0; cut < len; cut++) {
+        struct jerr err = {0};
+        ck_assert_int_eq(testutil_write_file(bad, data, cut), 0);
+        ck_assert_msg(adminkey_load(bad, PASS, &err) == NULL, "truncated at %zu loads", cut);
+        ck_assert_int_eq(err.code, JERR_CRYPTO);
+    }
+    struct jerr err = {0};
+    memcpy(copy, data, len);
+    copy[len] = 0;
+    ck_assert_int_eq(testutil_write_file(bad, copy, len + 1), 0);
+    ck_assert_ptr_null(adminkey_load(bad, PASS, &err));
+    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    free(copy);
+    free(data);
+}
+END_TEST
+
+/* A self-signed RSA certificate and its key (the card image needs a key matching its cert). */
+static X509 *self_signed(EVP_PKEY **key_out)
+{
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    X509 *cert = X509_new();
+    ck_assert(key != NULL && cert != NULL);
+    X509_NAME *name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"t", -1, -1, 0);
+    X509_set_issuer_name(cert, name);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 7);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_set_pubkey(cert, key);
+    ck_assert(X509_sign(cert, key, EVP_sha256()) > 0);
+    *key_out = key;
+    return cert;
+}
+
+START_TEST(card_operations_need_the_cards_own_key)
+{
+    struct jerr err = {0};
+    char image_path[PATH_MAX];
+    EVP_PKEY *key = NULL;
+    X509 *cert = self_signed(&key);
+    struct adminkey *ak = adminkey_generate(&err), *other = adminkey_generate(&err);
+    ck_assert(ak != NULL && other != NULL);
+
+    struct card_image *ci = adminkey_card_create(ak, "c1", "2035-06-30", cert, cert, &err);
+    ck_assert_msg(ci != NULL, "%s", err.msg);
+    ck_assert_int_eq(adminkey_card_set_slot(other, ci, CA_AUTH, cert, key, "1234", &err), -1);
+    ck_assert_int_eq(err.code, JERR_FORBIDDEN);
+    ck_assert_str_eq(err.field, "admin_key");
+    jerr_clear(&err);
+    ck_assert_msg(adminkey_card_set_slot(ak, ci, CA_AUTH, cert, key, "1234", &err) == 0, "%s",
+                  err.msg);
+    path_in(image_path, sizeof(image_path), "c1.card");
+    ck_assert_int_eq(card_image_save(ci, image_path, &err), 0);
+    ck_assert_int_eq(adminkey_card_reset_password(other, ci, image_path, CA_AUTH, "5678", &err),
+                     -1);
+    ck_assert_int_eq(err.code, JERR_FORBIDDEN);
+    ck_assert_str_eq(err.field, "admin_key");
+    jerr_clear(&err);
+    ck_assert_msg(adminkey_card_reset_password(ak, ci, image_path, CA_AUTH, "5678", &err) == 0,
+                  "%s", err.msg);
+    EVP_PKEY *unlocked = card_image_unlock_key(ci, image_path, CA_AUTH, "5678", &err);
+    ck_assert_msg(unlocked != NULL, "%s", err.msg);
+    ck_assert_int_eq(EVP_PKEY_eq(unlocked, key), 1);
+    EVP_PKEY_free(unlocked);
+    card_image_free(ci);
+    adminkey_free(ak);
+    adminkey_free(other);
+    EVP_PKEY_free(key);
+    X509_free(cert);
+}
+END_TEST
+
+/* pki_init writes keys/card-admin.key (0600); pki_open loads it, and creates it for an
+ * instance made before card images. */
+START_TEST(instance_key)
+{
+    struct jerr err = {0};
+    char yaml[1024], path[PATH_MAX];
+    struct stat sb;
+    snprintf(yaml, sizeof(yaml), "data_dir: %s/inst\n", dir);
+    struct jpki_config *cfg = config_load_string("t.yaml", yaml, strlen(yaml), NULL, 0, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    struct pki_init_result res;
+    ck_assert_msg(pki_init(cfg, PASS, &res, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof(path), "%s/inst/keys/card-admin.key", dir);
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600);
+    struct adminkey *on_disk = adminkey_load(path, PASS, &err);
+    ck_assert_msg(on_disk != NULL, "%s", err.msg);
+
+    struct pki *pki = pki_open(cfg, PASS, &err);
+    ck_assert_msg(pki != NULL, "%s", err.msg);
+    ck_assert_ptr_nonnull(pki_get0_card_admin(pki));
+    ck_assert(adminkey_equals(pki_get0_card_admin(pki), on_disk));
+    pki_free(pki);
+
+    /* An older instance: no key file yet. */
+    ck_assert_int_eq(unlink(path), 0);
+    pki = pki_open(cfg, PASS, &err);
+    ck_assert_msg(pki != NULL, "%s", err.msg);
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600);
+    struct adminkey *created = adminkey_load(path, PASS, &err);
+    ck_assert_ptr_nonnull(created);
+    ck_assert(adminkey_equals(pki_get0_card_admin(pki), created));
+    ck_assert(!adminkey_equals(created, on_disk));
+    pki_free(pki);
+
+    /* A key file readable by others stops the instance from opening. */
+    ck_assert_int_eq(chmod(path, 0644), 0);
+    jerr_clear(&err);
+    ck_assert_ptr_null(pki_open(cfg, PASS, &err));
+    ck_assert_int_eq(err.code, JERR_IO);
+    adminkey_free(created);
+    adminkey_free(on_disk);
+    config_free(cfg);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("adminkey");
+    TCase *tc = tcase_create("adminkey");
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, round_trip);
+    tcase_add_test(tc, file_is_0600_with_fresh_salt_and_iv);
+    tcase_add_test(tc, wrong_passphrase);
+    tcase_add_test(tc, save_refusals);
+    tcase_add_test(tc, load_refusals);
+    tcase_add_test(tc, damaged_files_never_load);
+    tcase_add_test(tc, card_operations_need_the_cards_own_key);
+    tcase_add_test(tc, instance_key);
+    suite_add_tcase(s, tc);
+    return testutil_run(s);
+}

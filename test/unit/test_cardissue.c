@@ -1,0 +1,621 @@
+/*
+ * Card images written at the window (ca/cardissue.h) against a real instance: initial passwords
+ * (given, generated, refused), the image of an issuance (both slots, a supplied key leaves its
+ * slot empty), the batch's image files, the window's password reset and each of its refusals,
+ * and that no private key byte reaches the registry.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "ca/cardissue.h"
+#include "ca/lifecycle.h"
+#include "config/fsutil.h"
+#include "config/jclock.h"
+#include "keystore/keygen.h"
+#include "testutil.h"
+
+#define PASS "correct horse battery staple"
+
+static char *dir;
+static struct jpki_config *cfg;
+
+static void instance_setup(void)
+{
+    struct jerr err = {0};
+    char yaml[1024];
+    dir = testutil_mkdtemp();
+    ck_assert_ptr_nonnull(dir);
+    snprintf(yaml, sizeof(yaml), "data_dir: %s/inst\n", dir);
+    cfg = config_load_string("test.yaml", yaml, strlen(yaml), NULL, 0, &err);
+    ck_assert_msg(cfg != NULL, "config: %s", err.msg);
+    struct pki_init_result res;
+    ck_assert_msg(pki_init(cfg, PASS, &res, &err) == 0, "init: %s", err.msg);
+}
+
+static void instance_teardown(void)
+{
+    config_free(cfg);
+    testutil_rmtree(dir);
+    free(dir);
+}
+
+struct fixture {
+    struct pki *pki;
+    struct store *st;
+    struct lifecycle_ctx ctx;
+};
+
+static void fx_open(struct fixture *fx)
+{
+    struct jerr err = {0};
+    jclock_set(0);
+    fx->pki = pki_open(cfg, PASS, &err);
+    ck_assert_msg(fx->pki != NULL, "open: %s", err.msg);
+    fx->st = pki_store_open(fx->pki, &err);
+    ck_assert_ptr_nonnull(fx->st);
+    fx->ctx = (struct lifecycle_ctx){.pki = fx->pki, .st = fx->st, .actor = "tester"};
+}
+
+static void fx_close(struct fixture *fx)
+{
+    store_close(fx->st);
+    pki_free(fx->pki);
+}
+
+/* Registers person `id`-p and card `id` (expiring 2035-06-30) and issues `which`; pubkeys may
+ * be NULL. */
+static void issue(struct fixture *fx, const char *id, int which, EVP_PKEY *const pubkeys[2],
+                  struct issue_result *res)
+{
+    struct jerr err = {0};
+    struct person p = {.gender = GENDER_FEMALE};
+    struct card c = {.type = CARD_MYNUMBER};
+    snprintf(p.id, sizeof(p.id), "%s-p", id);
+    snprintf(p.name, sizeof(p.name), "山田 花子");
+    snprintf(p.address, sizeof(p.address), "東京都千代田区霞が関2-1-2");
+    snprintf(p.birth_date, sizeof(p.birth_date), "1990-01-02");
+    ck_assert_msg(lifecycle_person_register(&fx->ctx, &p, &err) == 0, "%s", err.msg);
+    snprintf(c.id, sizeof(c.id), "%s", id);
+    snprintf(c.person_id, sizeof(c.person_id), "%s-p", id);
+    snprintf(c.expiry, sizeof(c.expiry), "2035-06-30");
+    ck_assert_msg(lifecycle_card_register(&fx->ctx, &c, &err) == 0, "%s", err.msg);
+    ck_assert_msg(lifecycle_issue(&fx->ctx, id, which, pubkeys, res, &err) == 0, "%s", err.msg);
+}
+
+static const struct issued_cert *issued(const struct issue_result *res, enum ca_kind ca)
+{
+    for (size_t i = 0; i < res->count; i++)
+        if (res->certs[i].rec.ca == ca)
+            return &res->certs[i];
+    return NULL;
+}
+
+/* Writes image bytes to dir/name (0600) and loads them. */
+static struct card_image *image_file(const unsigned char *der, size_t len, const char *name,
+                                     char *path, size_t size)
+{
+    struct jerr err = {0};
+    snprintf(path, size, "%s/%s", dir, name);
+    ck_assert_int_eq(testutil_write_file(path, der, len), 0);
+    struct card_image *ci = card_image_load(path, &err);
+    ck_assert_msg(ci != NULL, "%s", err.msg);
+    return ci;
+}
+
+static void assert_cert_is(X509 *cert, const struct issued_cert *ic)
+{
+    unsigned char *der = NULL;
+    ck_assert_ptr_nonnull(cert);
+    int len = i2d_X509(cert, &der);
+    ck_assert_int_eq(len, (int)ic->der_len);
+    ck_assert(memcmp(der, ic->der, ic->der_len) == 0);
+    OPENSSL_free(der);
+}
+
+static bool contains(const unsigned char *hay, size_t hay_len, const unsigned char *needle,
+                     size_t needle_len)
+{
+    for (size_t i = 0; needle_len > 0 && i + needle_len <= hay_len; i++)
+        if (hay[i] == needle[0] && memcmp(hay + i, needle, needle_len) == 0)
+            return true;
+    return false;
+}
+
+/* True when d, p or q of `key` (big-endian bytes) occur in the file at `path`. */
+static bool file_has_private_part(const char *path, EVP_PKEY *key)
+{
+    static const char *const parts[] = {OSSL_PKEY_PARAM_RSA_D, OSSL_PKEY_PARAM_RSA_FACTOR1,
+                                        OSSL_PKEY_PARAM_RSA_FACTOR2};
+    struct jerr err = {0};
+    unsigned char *data = NULL;
+    size_t len = 0;
+    bool found = false;
+    if (!fsutil_exists(path))
+        return false;
+    ck_assert_msg(fsutil_read_file(path, 256u << 20, &data, &len, &err) == 0, "%s", err.msg);
+    for (size_t i = 0; i < 3 && !found; i++) {
+        BIGNUM *bn = NULL;
+        ck_assert_int_eq(EVP_PKEY_get_bn_param(key, parts[i], &bn), 1);
+        int n = BN_num_bytes(bn);
+        unsigned char *bin = malloc((size_t)n);
+        ck_assert_ptr_nonnull(bin);
+        BN_bn2bin(bn, bin);
+        found = contains(data, len, bin, (size_t)n);
+        free(bin);
+        BN_clear_free(bn);
+    }
+    free(data);
+    return found;
+}
+
+static int files_in(const char *path)
+{
+    DIR *d = opendir(path);
+    int n = 0;
+    if (d == NULL)
+        return -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* ---- passwords ---- */
+
+START_TEST(generated_passwords_follow_the_rules)
+{
+    struct jerr err = {0};
+    char seen[40][CARDISSUE_PASSWORD_MAX + 1];
+    for (int i = 0; i < 40; i++) {
+        struct cardissue_passwords pw;
+        memset(&pw, 0, sizeof(pw));
+        ck_assert_msg(cardissue_passwords_fill(&pw, 3, "passwords.", &err) == 0, "%s", err.msg);
+        ck_assert(pw.generated[CA_SIGN] && pw.generated[CA_AUTH]);
+        ck_assert_uint_eq(strlen(pw.value[CA_SIGN]), CARDISSUE_SIGN_PASSWORD_GENERATED);
+        ck_assert_uint_eq(strspn(pw.value[CA_SIGN], "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
+                          CARDISSUE_SIGN_PASSWORD_GENERATED);
+        ck_assert_uint_eq(strlen(pw.value[CA_AUTH]), 4);
+        ck_assert_uint_eq(strspn(pw.value[CA_AUTH], "0123456789"), 4);
+        ck_assert_int_eq(card_image_check_password(CA_SIGN, pw.value[CA_SIGN], &err), 0);
+        ck_assert_int_eq(card_image_check_password(CA_AUTH, pw.value[CA_AUTH], &err), 0);
+        snprintf(seen[i], sizeof(seen[i]), "%s", pw.value[CA_SIGN]);
+        for (int j = 0; j < i; j++)
+            ck_assert_str_ne(seen[i], seen[j]);
+        cardissue_passwords_wipe(&pw);
+        ck_assert_str_eq(pw.value[CA_SIGN], "");
+    }
+    /* Only the slots asked for. */
+    struct cardissue_passwords pw;
+    memset(&pw, 0, sizeof(pw));
+    ck_assert_int_eq(cardissue_passwords_fill(&pw, 1u << CA_AUTH, "", &err), 0);
+    ck_assert_str_eq(pw.value[CA_SIGN], "");
+    ck_assert(!pw.generated[CA_SIGN] && pw.generated[CA_AUTH]);
+}
+END_TEST
+
+START_TEST(given_passwords_are_checked)
+{
+    static const struct {
+        const char *sign, *auth;
+        unsigned slots;
+        const char *field;
+    } cases[] = {
+        {"abc123", "", 3, "passwords.sign"},             /* lower case */
+        {"ABC12", "", 3, "passwords.sign"},              /* too short */
+        {"ABC 123", "", 3, "passwords.sign"},            /* a space */
+        {"", "123", 3, "passwords.auth"},                /* 3 digits */
+        {"", "12a4", 3, "passwords.auth"},               /* not a digit */
+        {"ABC123", "", 1u << CA_AUTH, "passwords.sign"}, /* no sign slot written */
+        {"", "1234", 1u << CA_SIGN, "passwords.auth"},   /* no auth slot written */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct jerr err = {0};
+        struct cardissue_passwords pw;
+        memset(&pw, 0, sizeof(pw));
+        snprintf(pw.value[CA_SIGN], sizeof(pw.value[CA_SIGN]), "%s", cases[i].sign);
+        snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "%s", cases[i].auth);
+        ck_assert_int_eq(cardissue_passwords_fill(&pw, cases[i].slots, "passwords.", &err), -1);
+        ck_assert_int_eq(err.code, JERR_INVALID);
+        ck_assert_str_eq(err.field, cases[i].field);
+        if (cases[i].sign[0] != '\0')
+            ck_assert_ptr_null(strstr(err.msg, cases[i].sign));
+    }
+    /* Good ones are kept and not reported as generated. */
+    struct jerr err = {0};
+    struct cardissue_passwords pw;
+    memset(&pw, 0, sizeof(pw));
+    snprintf(pw.value[CA_SIGN], sizeof(pw.value[CA_SIGN]), "ABC123");
+    ck_assert_int_eq(cardissue_passwords_fill(&pw, 3, "passwords.", &err), 0);
+    ck_assert_str_eq(pw.value[CA_SIGN], "ABC123");
+    ck_assert(!pw.generated[CA_SIGN] && pw.generated[CA_AUTH]);
+}
+END_TEST
+
+/* ---- the image of an issuance ---- */
+
+START_TEST(image_holds_both_slots)
+{
+    struct fixture fx;
+    struct issue_result res = {0};
+    struct cardissue_passwords pw;
+    struct jerr err = {0};
+    unsigned char *der = NULL;
+    size_t len = 0;
+    char path[PATH_MAX];
+
+    fx_open(&fx);
+    issue(&fx, "both1", ISSUE_BOTH, NULL, &res);
+    ck_assert_uint_eq(cardissue_slots(&res), 3);
+    memset(&pw, 0, sizeof(pw));
+    snprintf(pw.value[CA_SIGN], sizeof(pw.value[CA_SIGN]), "SIGN2035");
+    ck_assert_int_eq(cardissue_passwords_fill(&pw, cardissue_slots(&res), "passwords.", &err), 0);
+    ck_assert_msg(cardissue_image_bytes(fx.pki, fx.st, &res, &pw, &der, &len, &err) == 0, "%s",
+                  err.msg);
+
+    struct card_image *ci = image_file(der, len, "both1.card", path, sizeof(path));
+    ck_assert_str_eq(card_image_id(ci), "both1");
+    ck_assert_str_eq(card_image_expiry(ci), "2035-06-30");
+    ck_assert_int_eq(X509_cmp(card_image_get0_root(ci, CA_SIGN), pki_get0_root(fx.pki, CA_SIGN)),
+                     0);
+    ck_assert_int_eq(X509_cmp(card_image_get0_root(ci, CA_AUTH), pki_get0_root(fx.pki, CA_AUTH)),
+                     0);
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        const struct issued_cert *ic = issued(&res, (enum ca_kind)ca);
+        assert_cert_is(card_image_get0_cert(ci, (enum ca_kind)ca), ic);
+        ck_assert_int_eq(card_image_tries_left(ci, (enum ca_kind)ca),
+                         ca == CA_SIGN ? CARD_SIGN_MAX_TRIES : CARD_AUTH_MAX_TRIES);
+        EVP_PKEY *key = card_image_unlock_key(ci, path, (enum ca_kind)ca, pw.value[ca], &err);
+        ck_assert_msg(key != NULL, "%s", err.msg);
+        ck_assert_int_eq(EVP_PKEY_eq(key, ic->key), 1);
+        EVP_PKEY_free(key);
+        /* No private key byte in the image, nor in the registry (the search itself finds a
+         * key where there is one). */
+        char control[PATH_MAX];
+        unsigned char *plain = NULL;
+        int plain_len = i2d_PrivateKey(ic->key, &plain);
+        snprintf(control, sizeof(control), "%s/control.der", dir);
+        ck_assert_int_eq(testutil_write_file(control, plain, (size_t)plain_len), 0);
+        ck_assert(file_has_private_part(control, ic->key));
+        OPENSSL_clear_free(plain, (size_t)plain_len);
+        unlink(control);
+        ck_assert(!file_has_private_part(path, ic->key));
+        char db[PATH_MAX];
+        static const char *const suffixes[] = {"", "-wal", "-shm"};
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(db, sizeof(db), "%s/inst/jpki.db%s", dir, suffixes[i]);
+            ck_assert_msg(!file_has_private_part(db, ic->key), "key material in %s", db);
+        }
+    }
+    /* A wrong password is what the holder gets from a wrong guess. */
+    EVP_PKEY *none = card_image_unlock_key(ci, path, CA_AUTH, "0000", &err);
+    if (none == NULL)
+        ck_assert_int_eq(err.code, JERR_AUTH);
+    EVP_PKEY_free(none); /* 1 in 10^4 that the generated PIN was 0000 */
+    /* The scratch directory is left empty. */
+    char scratch[PATH_MAX];
+    snprintf(scratch, sizeof(scratch), "%s/inst/tmp", dir);
+    ck_assert_int_eq(files_in(scratch), 0);
+
+    card_image_free(ci);
+    free(der);
+    cardissue_passwords_wipe(&pw);
+    issue_result_free(&res);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(supplied_key_leaves_its_slot_empty)
+{
+    struct fixture fx;
+    struct issue_result res = {0};
+    struct cardissue_passwords pw;
+    struct jerr err = {0};
+    unsigned char *der = NULL;
+    size_t len = 0;
+    char path[PATH_MAX];
+
+    fx_open(&fx);
+    EVP_PKEY *own = keygen_rsa(2048, &err);
+    ck_assert_ptr_nonnull(own);
+    EVP_PKEY *pubkeys[2] = {NULL, own};
+    issue(&fx, "own1", ISSUE_BOTH, pubkeys, &res);
+    ck_assert_uint_eq(cardissue_slots(&res), 1u << CA_SIGN);
+    memset(&pw, 0, sizeof(pw));
+    /* A password for the slot that is not written is refused. */
+    snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "1234");
+    ck_assert_int_eq(cardissue_passwords_fill(&pw, cardissue_slots(&res), "passwords.", &err), -1);
+    ck_assert_str_eq(err.field, "passwords.auth");
+    jerr_clear(&err);
+    pw.value[CA_AUTH][0] = '\0';
+    ck_assert_int_eq(cardissue_passwords_fill(&pw, cardissue_slots(&res), "passwords.", &err), 0);
+    ck_assert_int_eq(cardissue_image_bytes(fx.pki, fx.st, &res, &pw, &der, &len, &err), 0);
+    struct card_image *ci = image_file(der, len, "own1.card", path, sizeof(path));
+    assert_cert_is(card_image_get0_cert(ci, CA_SIGN), issued(&res, CA_SIGN));
+    ck_assert_ptr_null(card_image_get0_cert(ci, CA_AUTH));
+    ck_assert_int_eq(card_image_tries_left(ci, CA_AUTH), -1);
+    card_image_free(ci);
+    free(der);
+    issue_result_free(&res);
+
+    /* Every key supplied: nothing to write. */
+    EVP_PKEY *only[2] = {NULL, own};
+    struct issue_result res2 = {0};
+    issue(&fx, "own2", ISSUE_AUTH, only, &res2);
+    ck_assert_uint_eq(cardissue_slots(&res2), 0);
+    ck_assert_ptr_null(cardissue_image_new(fx.pki, fx.st, &res2, &pw, &err));
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    issue_result_free(&res2);
+    EVP_PKEY_free(own);
+    cardissue_passwords_wipe(&pw);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(batch_writes_one_file_per_card)
+{
+    struct fixture fx;
+    struct issue_result res = {0};
+    struct cardissue_passwords pw;
+    struct jerr err = {0};
+    char path[PATH_MAX], want[PATH_MAX];
+    struct stat sb;
+
+    fx_open(&fx);
+    issue(&fx, "batchcard1", ISSUE_BOTH, NULL, &res);
+    memset(&pw, 0, sizeof(pw));
+    snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "2468");
+    ck_assert_msg(cardissue_write_batch(fx.pki, fx.st, "b-2026-001", &res, &pw, path, sizeof(path),
+                                        &err) == 0,
+                  "%s", err.msg);
+    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-001/batchcard1.card", dir);
+    ck_assert_str_eq(path, want);
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600);
+    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-001", dir);
+    ck_assert_int_eq(stat(want, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0700);
+    /* The given PIN is kept, the signing password generated (to be reported once). */
+    ck_assert(pw.generated[CA_SIGN] && !pw.generated[CA_AUTH]);
+    struct card_image *ci = card_image_load(path, &err);
+    ck_assert_msg(ci != NULL, "%s", err.msg);
+    ck_assert_str_eq(card_image_id(ci), "batchcard1");
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        EVP_PKEY *key = card_image_unlock_key(ci, path, (enum ca_kind)ca, pw.value[ca], &err);
+        ck_assert_msg(key != NULL, "%s", err.msg);
+        EVP_PKEY_free(key);
+    }
+    card_image_free(ci);
+
+    /* Names that would leave the directory are refused; nothing is written. */
+    struct cardissue_passwords pw2;
+    memset(&pw2, 0, sizeof(pw2));
+    ck_assert_int_eq(cardissue_write_batch(fx.pki, fx.st, "..", &res, &pw2, NULL, 0, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "batch");
+    jerr_clear(&err);
+    ck_assert_int_eq(cardissue_write_batch(fx.pki, fx.st, "a/b", &res, &pw2, NULL, 0, &err), -1);
+    ck_assert_str_eq(err.field, "batch");
+    snprintf(want, sizeof(want), "%s/inst/batchcard1.card", dir);
+    ck_assert(!fsutil_exists(want));
+    /* A bad given password: refused before anything is written. */
+    jerr_clear(&err);
+    snprintf(pw2.value[CA_SIGN], sizeof(pw2.value[CA_SIGN]), "short");
+    ck_assert_int_eq(cardissue_write_batch(fx.pki, fx.st, "b-2026-002", &res, &pw2, NULL, 0, &err),
+                     -1);
+    ck_assert_str_eq(err.field, "passwords.sign");
+    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-002", dir);
+    ck_assert(!fsutil_exists(want));
+
+    cardissue_passwords_wipe(&pw);
+    issue_result_free(&res);
+    fx_close(&fx);
+}
+END_TEST
+
+/* ---- the window's reset ---- */
+
+/* An image of card `id` (both slots, sign "SIGN2035", auth "1234") as bytes. */
+static unsigned char *image_of(struct fixture *fx, const char *id, struct issue_result *res,
+                               size_t *len)
+{
+    struct jerr err = {0};
+    struct cardissue_passwords pw;
+    unsigned char *der = NULL;
+    issue(fx, id, ISSUE_BOTH, NULL, res);
+    memset(&pw, 0, sizeof(pw));
+    snprintf(pw.value[CA_SIGN], sizeof(pw.value[CA_SIGN]), "SIGN2035");
+    snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "1234");
+    ck_assert_int_eq(cardissue_image_bytes(fx->pki, fx->st, res, &pw, &der, len, &err), 0);
+    return der;
+}
+
+START_TEST(reset_clears_a_lock)
+{
+    struct fixture fx;
+    struct issue_result res = {0};
+    struct jerr err = {0};
+    char path[PATH_MAX];
+    size_t len = 0, reset_len = 0;
+    unsigned char *reset = NULL;
+
+    fx_open(&fx);
+    unsigned char *der = image_of(&fx, "reset1", &res, &len);
+    struct card_image *ci = image_file(der, len, "reset1.card", path, sizeof(path));
+    for (int i = 0; i < CARD_AUTH_MAX_TRIES; i++) {
+        ck_assert_ptr_null(card_image_unlock_key(ci, path, CA_AUTH, "9999", &err));
+        jerr_clear(&err);
+    }
+    ck_assert(card_image_is_locked(ci, CA_AUTH));
+    card_image_free(ci);
+    free(der);
+    ck_assert_int_eq(fsutil_read_file(path, 1 << 20, &der, &len, &err), 0);
+
+    ck_assert_msg(cardissue_reset_password(fx.pki, fx.st, "reset1", der, len, CA_AUTH, "4321",
+                                           &reset, &reset_len, &err) == 0,
+                  "%s", err.msg);
+    ci = image_file(reset, reset_len, "reset1b.card", path, sizeof(path));
+    ck_assert(!card_image_is_locked(ci, CA_AUTH));
+    ck_assert_int_eq(card_image_tries_left(ci, CA_AUTH), CARD_AUTH_MAX_TRIES);
+    ck_assert_ptr_null(card_image_unlock_key(ci, path, CA_AUTH, "1234", &err)); /* old one */
+    ck_assert_int_eq(err.code, JERR_AUTH);
+    EVP_PKEY *key = card_image_unlock_key(ci, path, CA_AUTH, "4321", &err);
+    ck_assert_msg(key != NULL, "%s", err.msg);
+    ck_assert_int_eq(EVP_PKEY_eq(key, issued(&res, CA_AUTH)->key), 1);
+    EVP_PKEY_free(key);
+    /* The other slot is untouched. */
+    key = card_image_unlock_key(ci, path, CA_SIGN, "SIGN2035", &err);
+    ck_assert_msg(key != NULL, "%s", err.msg);
+    EVP_PKEY_free(key);
+    card_image_free(ci);
+    char scratch[PATH_MAX];
+    snprintf(scratch, sizeof(scratch), "%s/inst/tmp", dir);
+    ck_assert_int_eq(files_in(scratch), 0);
+    free(der);
+    free(reset);
+    issue_result_free(&res);
+    fx_close(&fx);
+}
+END_TEST
+
+static void expect_reset_refused(struct fixture *fx, const char *card_id, const unsigned char *der,
+                                 size_t len, enum ca_kind slot, const char *pw, int code,
+                                 const char *field, const char *part)
+{
+    struct jerr err = {0};
+    unsigned char *out = NULL;
+    size_t out_len = 0;
+    ck_assert_int_eq(cardissue_reset_password(fx->pki, fx->st, card_id, der, len, slot, pw, &out,
+                                              &out_len, &err),
+                     -1);
+    ck_assert_ptr_null(out);
+    ck_assert_int_eq(err.code, code);
+    ck_assert_str_eq(err.field, field);
+    ck_assert_msg(strstr(err.msg, part) != NULL, "'%s' not in '%s'", part, err.msg);
+}
+
+START_TEST(reset_refusals)
+{
+    struct fixture fx;
+    struct issue_result res = {0}, other = {0};
+    struct jerr err = {0};
+    size_t len = 0;
+
+    fx_open(&fx);
+    unsigned char *der = image_of(&fx, "reset2", &res, &len);
+    expect_reset_refused(&fx, "reset3", der, len, CA_AUTH, "4321", JERR_INVALID, "card_image",
+                         "belongs to card reset2, not to card reset3");
+    expect_reset_refused(&fx, "reset2", der, len, CA_AUTH, "43210", JERR_INVALID, "new_password",
+                         "4 digits");
+    expect_reset_refused(&fx, "reset2", der, len, CA_SIGN, "short", JERR_INVALID, "new_password",
+                         "new_password");
+    /* Tampered: one byte changed anywhere. */
+    unsigned char *bad = malloc(len);
+    ck_assert_ptr_nonnull(bad);
+    memcpy(bad, der, len);
+    bad[len / 2] ^= 0x20;
+    expect_reset_refused(&fx, "reset2", bad, len, CA_AUTH, "4321", JERR_INVALID, "card_image",
+                         "damaged or has been tampered with");
+    expect_reset_refused(&fx, "reset2", der, len / 2, CA_AUTH, "4321", JERR_INVALID, "card_image",
+                         "damaged");
+    expect_reset_refused(&fx, "reset2", (const unsigned char *)"", 0, CA_AUTH, "4321", JERR_INVALID,
+                         "card_image", "damaged");
+    free(bad);
+
+    /* An image of this card written under another administration key. */
+    struct adminkey *stranger = adminkey_generate(&err);
+    struct card_image *ci =
+        adminkey_card_create(stranger, "reset2", "2035-06-30", pki_get0_root(fx.pki, CA_SIGN),
+                             pki_get0_root(fx.pki, CA_AUTH), &err);
+    ck_assert_ptr_nonnull(ci);
+    const struct issued_cert *ic = issued(&res, CA_AUTH);
+    const unsigned char *p = ic->der;
+    X509 *cert = d2i_X509(NULL, &p, (long)ic->der_len);
+    ck_assert_int_eq(adminkey_card_set_slot(stranger, ci, CA_AUTH, cert, ic->key, "1234", &err), 0);
+    unsigned char *foreign = NULL;
+    size_t foreign_len = 0;
+    ck_assert_int_eq(cardissue_image_encode(fx.pki, ci, &foreign, &foreign_len, &err), 0);
+    expect_reset_refused(&fx, "reset2", foreign, foreign_len, CA_AUTH, "4321", JERR_INVALID,
+                         "card_image", "not written by this service");
+    /* Its empty sign slot. */
+    expect_reset_refused(&fx, "reset2", foreign, foreign_len, CA_SIGN, "ABC123", JERR_INVALID,
+                         "slot", "no sign certificate");
+    card_image_free(ci);
+    free(foreign);
+
+    /* A certificate of another card in the slot (the image claims to be reset2's). */
+    unsigned char *other_der = image_of(&fx, "reset4", &other, &len);
+    free(other_der);
+    ci = adminkey_card_create(stranger, "reset2", "2035-06-30", pki_get0_root(fx.pki, CA_SIGN),
+                              pki_get0_root(fx.pki, CA_AUTH), &err);
+    const struct issued_cert *oc = issued(&other, CA_AUTH);
+    p = oc->der;
+    X509 *other_cert = d2i_X509(NULL, &p, (long)oc->der_len);
+    ck_assert_int_eq(
+        adminkey_card_set_slot(stranger, ci, CA_AUTH, other_cert, oc->key, "1234", &err), 0);
+    ck_assert_int_eq(cardissue_image_encode(fx.pki, ci, &foreign, &foreign_len, &err), 0);
+    expect_reset_refused(&fx, "reset2", foreign, foreign_len, CA_AUTH, "4321", JERR_INVALID,
+                         "card_image", "is not the one issued to card reset2");
+    card_image_free(ci);
+    free(foreign);
+
+    /* A certificate this service never issued. */
+    EVP_PKEY *k = EVP_RSA_gen(2048);
+    X509 *self = X509_new();
+    X509_NAME *name = X509_get_subject_name(self);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"x", -1, -1, 0);
+    X509_set_issuer_name(self, name);
+    ASN1_INTEGER_set(X509_get_serialNumber(self), 12345);
+    X509_gmtime_adj(X509_getm_notBefore(self), 0);
+    X509_gmtime_adj(X509_getm_notAfter(self), 3600);
+    X509_set_pubkey(self, k);
+    ck_assert(X509_sign(self, k, EVP_sha256()) > 0);
+    ci = adminkey_card_create(pki_get0_card_admin(fx.pki), "reset2", "2035-06-30",
+                              pki_get0_root(fx.pki, CA_SIGN), pki_get0_root(fx.pki, CA_AUTH), &err);
+    ck_assert_int_eq(
+        adminkey_card_set_slot(pki_get0_card_admin(fx.pki), ci, CA_SIGN, self, k, "ABC123", &err),
+        0);
+    ck_assert_int_eq(cardissue_image_encode(fx.pki, ci, &foreign, &foreign_len, &err), 0);
+    expect_reset_refused(&fx, "reset2", foreign, foreign_len, CA_SIGN, "XYZ789", JERR_INVALID,
+                         "card_image", "was not issued by this service");
+    card_image_free(ci);
+    free(foreign);
+    X509_free(self);
+    EVP_PKEY_free(k);
+
+    X509_free(cert);
+    X509_free(other_cert);
+    adminkey_free(stranger);
+    free(der);
+    issue_result_free(&res);
+    issue_result_free(&other);
+    fx_close(&fx);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cardissue");
+    TCase *tc = tcase_create("cardissue");
+    tcase_set_timeout(tc, 120);
+    tcase_add_unchecked_fixture(tc, instance_setup, instance_teardown);
+    tcase_add_test(tc, generated_passwords_follow_the_rules);
+    tcase_add_test(tc, given_passwords_are_checked);
+    tcase_add_test(tc, image_holds_both_slots);
+    tcase_add_test(tc, supplied_key_leaves_its_slot_empty);
+    tcase_add_test(tc, batch_writes_one_file_per_card);
+    tcase_add_test(tc, reset_clears_a_lock);
+    tcase_add_test(tc, reset_refusals);
+    suite_add_tcase(s, tc);
+    return testutil_run(s);
+}
