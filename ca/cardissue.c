@@ -2,7 +2,7 @@
  * cardissue: card images written at the window (see cardissue.h).
  *
  * What it owns: the initial-password rule's generator, the assembly of an issuance into an
- * image, the scratch-file encoding, the batch's image files and the checks of the window's
+ * image, its encoding, the batch's image files and the checks of the window's
  * reset. What it never does: keep a password, a private key or an image beyond the call, or
  * touch the administration key other than through adminkey_card_*.
  */
@@ -160,9 +160,12 @@ static int scratch_file(const struct pki *pki, char *path, size_t size, struct j
     if (snprintf(path, size, "%s/card-XXXXXX", dir) >= (int)size)
         return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
     int fd = mkstemp(path); /* mode 0600 */
-    if (fd == -1)
-        return jerr_set(err, JERR_IO, NULL, "cannot create a scratch file in %s: %s", dir,
-                        strerror(errno));
+    if (fd == -1) {
+        /* A full or read-only disk is a passing condition (503), not a bug. */
+        bool passing = errno == ENOSPC || errno == EROFS || errno == EDQUOT || errno == EIO;
+        return jerr_set(err, passing ? JERR_UNAVAILABLE : JERR_IO, NULL,
+                        "cannot create a scratch file in %s: %s", dir, strerror(errno));
+    }
     close(fd);
     return 0;
 }
@@ -178,14 +181,21 @@ static int read_and_remove(const char *path, unsigned char **der, size_t *der_le
 int cardissue_image_encode(const struct pki *pki, const struct card_image *ci, unsigned char **der,
                            size_t *der_len, struct jerr *err)
 {
-    char path[PATH_MAX];
-    if (scratch_file(pki, path, sizeof(path), err) == -1)
+    (void)pki;
+    unsigned char *encoded = NULL;
+    size_t len = 0;
+    if (card_image_encode(ci, &encoded, &len, err) == -1)
         return -1;
-    if (card_image_save(ci, path, err) == -1) {
-        unlink(path);
-        return -1;
+    /* The caller frees with free(): hand over a malloc'd copy. */
+    *der = malloc(len);
+    if (*der == NULL) {
+        OPENSSL_free(encoded);
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
     }
-    return read_and_remove(path, der, der_len, err);
+    memcpy(*der, encoded, len);
+    *der_len = len;
+    OPENSSL_free(encoded);
+    return 0;
 }
 
 int cardissue_image_bytes(const struct pki *pki, struct store *st, const struct issue_result *res,

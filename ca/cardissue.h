@@ -8,10 +8,11 @@
  * pki_get0_card_admin and keystore/adminkey.h; nothing here logs, stores or keeps a password or
  * a private key: an image is built in memory, encoded, and freed (wiped) at once.
  *
- * Encoding goes through card_image_save (the one writer of the format) into a scratch file
- * under DATA_DIR/tmp (0700 directory, 0600 file, removed before the call returns); the bytes
- * are read back. A crash in between can leave such a file: it holds only what an image holds
- * (keys under the password and the administration key), like any image handed out.
+ * A new image is encoded in memory (card_image_encode). The window's reset goes through
+ * card_image_reset_password, which persists to a file: a scratch file under DATA_DIR/tmp
+ * (0700 directory, 0600 file, removed before the call returns) whose bytes are read back. A
+ * crash in between can leave such a file: it holds only what an image holds (keys under the
+ * password and the administration key), like any image handed out.
  */
 #ifndef JPKI_CARDISSUE_H
 #define JPKI_CARDISSUE_H
@@ -61,8 +62,8 @@ struct card_image *cardissue_image_new(const struct pki *pki, struct store *st,
                                        const struct issue_result *res,
                                        const struct cardissue_passwords *pw, struct jerr *err);
 
-/* The bytes of `ci` as card_image_save writes them (see the file comment), into *der (free
- * with free). Returns 0 or -1. */
+/* The bytes of `ci` as card_image_save writes them, into *der (free with free).
+ * Returns 0 or -1. */
 int cardissue_image_encode(const struct pki *pki, const struct card_image *ci, unsigned char **der,
                            size_t *der_len, struct jerr *err);
 

@@ -233,6 +233,7 @@ enum ctype {
     T_ID,            /* [A-Za-z0-9._-], min..max bytes */
     T_HEX64,         /* 64 hex digits */
     T_ROLE,          /* admin | operator | batch | auditor */
+    T_ACCESS,        /* open | client_cert */
     T_INLINE_SECRET, /* never accepted: secrets come from env or file */
 };
 
@@ -306,10 +307,19 @@ static const struct centry schema[] = {
     {"tls.cert", T_STRING, "", 0, 4096, 0, CFG(tls_cert)},
     {"tls.key", T_STRING, "", 0, 4096, 0, CFG(tls_key)},
     {"tls.operator_ca", T_STRING, "", 0, 4096, 0, CFG(tls_operator_ca)},
+    {"tls.relying_party_ca", T_STRING, "", 0, 4096, 0, CFG(tls_relying_party_ca)},
     {"service", T_SECTION, NULL, 0, 0, 0, 0},
     {"service.loops", T_INT, "0", 0, 64, 0, CFG(loops)},
     {"service.workers", T_INT, "0", 0, 256, 0, CFG(workers)},
     {"service.metrics_public", T_BOOL, "true", 0, 0, 0, CFG(metrics_public)},
+    {"service.idle_timeout_s", T_INT, "30", 1, 3600, 0, CFG(idle_timeout_s)},
+    {"service.max_connections", T_INT, "0", 0, 1000000, 0, CFG(max_connections)},
+    {"access", T_SECTION, NULL, 0, 0, 0, 0},
+    {"access.ocsp", T_ACCESS, "open", 0, 0, 0, CFG(access_ocsp)},
+    {"access.crl", T_ACCESS, "open", 0, 0, 0, CFG(access_crl)},
+    {"limits", T_SECTION, NULL, 0, 0, 0, 0},
+    {"limits.api_per_minute", T_INT, "3000", 0, 1000000, 0, CFG(limits_api_per_minute)},
+    {"limits.holder_per_minute", T_INT, "30", 0, 1000000, 0, CFG(limits_holder_per_minute)},
     {"operators", T_LIST, NULL, 0, 0, 0, 0},
     {"operators[].name", T_ID, NULL, 1, JPKI_ID_MAX, F_OPERATOR | F_REQUIRED, OPR(name)},
     {"operators[].role", T_ROLE, NULL, 0, 0, F_OPERATOR | F_REQUIRED, OPR(role)},
@@ -327,6 +337,7 @@ static int schema_find(const char *path)
 }
 
 static const char *const role_names[] = {"admin", "operator", "batch", "auditor"};
+static const char *const access_names[] = {"open", "client_cert"};
 
 /* ---- value checks: each returns 0, or -1 with a reason in `why` ---- */
 
@@ -567,6 +578,11 @@ static int value_parse(const struct centry *e, const struct yamltree_node *n, vo
                 return *(enum operator_role *)dst = (enum operator_role)i, 0;
         return why_set(why, why_size, "must be one of admin, operator, batch, auditor (got \"%s\")",
                        shown);
+    case T_ACCESS:
+        for (size_t i = 0; i < sizeof(access_names) / sizeof(access_names[0]); i++)
+            if (strcmp(s, access_names[i]) == 0)
+                return *(enum access_mode *)dst = (enum access_mode)i, 0;
+        return why_set(why, why_size, "must be open or client_cert (got \"%s\")", shown);
     default:
         break;
     }
@@ -860,6 +876,19 @@ static int cross_checks(struct walk *w)
                              "must be less than ocsp.validity_s (%d >= %d)",
                              cfg->ocsp_refresh_before_s, cfg->ocsp_validity_s);
 
+    /* Relying parties prove who they are with a TLS client certificate: that needs the
+     * HTTPS listener and the CA that issues their certificates. */
+    static const char *const access_keys[] = {"access.ocsp", "access.crl"};
+    const enum access_mode access[] = {cfg->access_ocsp, cfg->access_crl};
+    for (size_t i = 0; i < 2; i++) {
+        if (access[i] != ACCESS_CLIENT_CERT)
+            continue;
+        if (cfg->tls_relying_party_ca[0] == '\0')
+            return cfg_error_key(w, access_keys[i], "client_cert needs tls.relying_party_ca");
+        if (cfg->listen_https[0] == '\0')
+            return cfg_error_key(w, access_keys[i], "client_cert needs listen.https");
+    }
+
     if (cfg->listen_https[0] != '\0') {
         static const char *const tls_keys[] = {"tls.cert", "tls.key"};
         const char *const values[] = {cfg->tls_cert, cfg->tls_key};
@@ -984,7 +1013,8 @@ void config_free(struct jpki_config *cfg)
     for (size_t i = 0; i < SCHEMA_COUNT; i++) {
         const struct centry *e = &schema[i];
         bool text = e->type != T_SECTION && e->type != T_LIST && e->type != T_INT &&
-                    e->type != T_BOOL && e->type != T_ROLE && e->type != T_INLINE_SECRET;
+                    e->type != T_BOOL && e->type != T_ROLE && e->type != T_ACCESS &&
+                    e->type != T_INLINE_SECRET;
         if (!text)
             continue;
         if (e->flags & F_OPERATOR) {
@@ -1128,6 +1158,13 @@ int ca_kind_parse(const char *s, enum ca_kind *kind)
     if (s != NULL && strcmp(s, "auth") == 0)
         return *kind = CA_AUTH, 0;
     return -1;
+}
+
+const char *access_mode_name(enum access_mode mode)
+{
+    if ((size_t)mode < sizeof(access_names) / sizeof(access_names[0]))
+        return access_names[mode];
+    return "?";
 }
 
 const char *operator_role_name(enum operator_role role)

@@ -26,6 +26,10 @@ int ca_kind_parse(const char *s, enum ca_kind *kind);
 
 enum operator_role { ROLE_ADMIN = 0, ROLE_OPERATOR, ROLE_BATCH, ROLE_AUDITOR };
 
+/* Who may ask a group of public endpoints (access.ocsp, access.crl): anyone, or only relying
+ * parties presenting a TLS client certificate issued by tls.relying_party_ca. */
+enum access_mode { ACCESS_OPEN = 0, ACCESS_CLIENT_CERT = 1 };
+
 struct config_operator {
     char *name;
     enum operator_role role;
@@ -74,9 +78,20 @@ struct jpki_config {
     char *tls_cert;                 /* PEM files for HTTPS */
     char *tls_key;
     char *tls_operator_ca;          /* CA of operator client certificates ("" = none) */
+    char *tls_relying_party_ca;     /* CA of relying parties' client certificates ("" = none) */
     int loops;                      /* event loops, 0 = one per core */
     int workers;                    /* worker threads, 0 = one per core */
     bool metrics_public;            /* /metrics without authentication */
+    int idle_timeout_s;             /* idle or slow connections closed after this (30) */
+    int max_connections;            /* connections at once, 0 = as descriptors allow */
+
+    /* who may ask (relying-party access control) */
+    enum access_mode access_ocsp;   /* open */
+    enum access_mode access_crl;    /* open */
+
+    /* abuse limits: calls per client and minute, 0 = no limit */
+    int limits_api_per_minute;      /* /v1 operator calls, per client address and credential */
+    int limits_holder_per_minute;   /* holder calls (POST /v1/holder/revoke), per address */
 
     struct config_operator *operators;
     size_t operator_count;
@@ -103,5 +118,8 @@ void config_passphrase_free(char *passphrase);
 char *config_path(const struct jpki_config *cfg, const char *rel, char *buf, size_t size);
 
 const char *operator_role_name(enum operator_role role);
+
+/* "open" / "client_cert" */
+const char *access_mode_name(enum access_mode mode);
 
 #endif

@@ -903,6 +903,12 @@ out:
     return rc;
 }
 
+int card_image_encode(const struct card_image *ci, unsigned char **der, size_t *der_len,
+                      struct jerr *err)
+{
+    return card_encode(ci, der, der_len, err);
+}
+
 int card_image_save(const struct card_image *ci, const char *path, struct jerr *err)
 {
     unsigned char *der = NULL;

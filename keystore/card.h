@@ -56,6 +56,11 @@ int card_image_set_slot(struct card_image *ci, enum ca_kind slot, X509 *cert, EV
  * it exists. Returns 0 or -1. */
 int card_image_save(const struct card_image *ci, const char *path, struct jerr *err);
 
+/* The image's DER in memory (what card_image_save writes); *der is OPENSSL_malloc'd, the
+ * caller frees it with OPENSSL_free. Returns 0 or -1. */
+int card_image_encode(const struct card_image *ci, unsigned char **der, size_t *der_len,
+                      struct jerr *err);
+
 /* Reads and fully checks an image: a missing file is JERR_NOT_FOUND, group/other permission bits
  * JERR_IO, over the size cap JERR_TOO_LARGE; anything else wrong — empty, truncated, garbage,
  * any byte changed — JERR_INVALID field "card_image", "card image is damaged or has been

@@ -48,9 +48,9 @@ struct api {
     size_t count;
     struct ocsp_http *ocsp;
     /* limits.*_per_minute (NULL = no limit): shared by every loop, lock-free (ratelimit.h) */
-    struct ratelimit *rate_api_addr;   /* operator calls per client address */
-    struct ratelimit *rate_api_cred;   /* operator calls per credential presented */
-    struct ratelimit *rate_holder;     /* calls that take no operator credential, per address */
+    struct ratelimit *rate_api_addr; /* operator calls per client address */
+    struct ratelimit *rate_api_cred; /* operator calls per credential presented */
+    struct ratelimit *rate_holder;   /* calls that take no operator credential, per address */
 };
 
 struct api_job {
@@ -150,8 +150,7 @@ struct api *api_new(struct pki *pki, struct jerr *err)
     }
     if ((api->cfg->limits_api_per_minute > 0 &&
          ((api->rate_api_addr = ratelimit_new(api->cfg->limits_api_per_minute, 0, err)) == NULL ||
-          (api->rate_api_cred = ratelimit_new(api->cfg->limits_api_per_minute, 0, err)) ==
-              NULL)) ||
+          (api->rate_api_cred = ratelimit_new(api->cfg->limits_api_per_minute, 0, err)) == NULL)) ||
         (api->cfg->limits_holder_per_minute > 0 &&
          (api->rate_holder = ratelimit_new(api->cfg->limits_holder_per_minute, 0, err)) == NULL)) {
         api_free(api);
@@ -706,14 +705,14 @@ static bool rate_admit(struct api *api, const struct server_request *sr, int *re
         return false;
     if (holder || api->rate_api_cred == NULL)
         return true;
-    const char *authz = evhttp_find_header(evhttp_request_get_input_headers(sr->req),
-                                           "Authorization");
+    const char *authz =
+        evhttp_find_header(evhttp_request_get_input_headers(sr->req), "Authorization");
     if (authz != NULL) {
         char key[RATELIMIT_KEY_MAX];
         int n = snprintf(key, sizeof(key), "T%s", authz); /* cut: still one bucket per prefix */
-        bool ok = ratelimit_admit(api->rate_api_cred, key,
-                                  n < (int)sizeof(key) ? (size_t)n : sizeof(key) - 1, now,
-                                  retry_after_s);
+        bool ok =
+            ratelimit_admit(api->rate_api_cred, key,
+                            n < (int)sizeof(key) ? (size_t)n : sizeof(key) - 1, now, retry_after_s);
         OPENSSL_cleanse(key, sizeof(key));
         return ok;
     }
@@ -748,8 +747,8 @@ static void api_handler(const struct server_request *sr, void *arg)
         snprintf(retry, sizeof(retry), "%d", retry_after_s);
         /* RFC 6585 §4: 429, and when to come back (RFC 9110 §10.2.3). */
         evhttp_add_header(evhttp_request_get_output_headers(sr->req), "Retry-After", retry);
-        http_send_error(sr->req, 429, "rate_limited", NULL,
-                        "too many calls, retry in %d seconds", retry_after_s);
+        http_send_error(sr->req, 429, "rate_limited", NULL, "too many calls, retry in %d seconds",
+                        retry_after_s);
         metrics_http(METRICS_EP_API, 429, seconds_since(&started));
         return;
     }

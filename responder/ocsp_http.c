@@ -19,6 +19,7 @@
 
 #include "ca/ocsp.h"
 #include "config/jclock.h"
+#include "responder/access.h"
 #include "responder/http.h"
 #include "responder/log.h"
 #include "responder/metrics.h"
@@ -44,6 +45,7 @@ struct ocsp_http {
     struct ocsp_refresh *refresh;
     struct presign *cache;
     int max_inflight;
+    enum access_mode access;  /* access.ocsp */
     atomic_int inflight;      /* requests on a worker, every loop together */
     atomic_llong logged_at_s; /* failures are logged at most once a second */
     unsigned char error_der[OCSP_ERR_KINDS][8];
@@ -72,6 +74,7 @@ struct ocsp_http *ocsp_http_new(const struct pki *pki, struct jerr *err)
     }
     o->pki = pki;
     o->max_inflight = cfg->ocsp_max_inflight_signs > 0 ? cfg->ocsp_max_inflight_signs : 1;
+    o->access = cfg->access_ocsp;
     atomic_init(&o->inflight, 0);
     atomic_init(&o->logged_at_s, 0);
     for (int k = 0; k < OCSP_ERR_KINDS; k++) {
@@ -382,6 +385,12 @@ static void ocsp_handler(const struct server_request *sr, void *arg)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (strncmp(sr->path, "/ocsp/", 6) == 0)
         ocsp_http_split_path(sr->path + 6, &only_ca, &component);
+    /* access.ocsp (access.h): RFC 6960 §2.3, "the client is not authorized to make this
+     * query" — before the request is even read. */
+    if (!access_is_allowed(o->access, sr)) {
+        send_error(o, sr->req, OCSP_ERR_UNAUTHORIZED, only_ca, &t0);
+        return;
+    }
     if (sr->method == EVHTTP_REQ_POST && component[0] != '\0') {
         http_send_error(sr->req, 404, "not_found", NULL, "no such resource");
         metrics_http(METRICS_EP_OCSP, 404, seconds_since(&t0));

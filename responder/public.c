@@ -19,6 +19,7 @@
 
 #include "ca/crl.h"
 #include "config/jclock.h"
+#include "responder/access.h"
 #include "responder/crlcache.h"
 #include "responder/http.h"
 #include "responder/log.h"
@@ -402,6 +403,13 @@ static void crl_handler(const struct server_request *sr, void *arg)
     int partition;
     struct jerr err = {0};
 
+    /* access.crl (access.h): only relying parties with a client certificate, when so set. */
+    if (!access_is_allowed(pki_config(pub->pki)->access_crl, sr)) {
+        http_send_error(sr->req, 403, "forbidden", NULL,
+                        "CRLs are served to relying parties with a client certificate (HTTPS)");
+        metrics_http(METRICS_EP_CRL, 403, 0);
+        return;
+    }
     if (public_crl_parse(sr->path + strlen("/crl/"), pub->partitions, &ca, &partition) == -1) {
         http_send_error(sr->req, 404, "not_found", NULL, "no such CRL");
         return;

@@ -19,6 +19,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,9 @@
 #include "responder/log.h"
 
 enum { SCHEME_HTTP = 0, SCHEME_HTTPS = 1, SCHEME_COUNT = 2 };
+
+/* The CAs a client certificate may chain to: each names who the client is. */
+enum { PEER_OPERATOR = 0, PEER_RELYING_PARTY = 1, PEER_KINDS = 2 };
 
 /* Every method evhttp 2.1 parses: allowed at the evhttp level so that routes answer 405. */
 #define SERVER_ALL_METHODS                                                                         \
@@ -71,6 +75,7 @@ struct server_loop {
     struct pending_conn *pending; /* loop thread only */
     size_t pending_count, pending_cap;
     time_t refused_logged_at;
+    X509_STORE *anchors[PEER_KINDS]; /* this loop's copy of each client CA (NULL = none) */
     pthread_t thread;
     bool running;
 };
@@ -78,6 +83,7 @@ struct server_loop {
 struct server {
     char *listen[SCHEME_COUNT];
     char *tls_cert, *tls_key, *tls_operator_ca;
+    char *tls_client_ca[PEER_KINDS]; /* tls_operator_ca, tls_relying_party_ca (NULL = none) */
     int idle_timeout_s, max_connections;
     struct workers *workers;
     SSL_CTX *tls_ctx;
@@ -108,12 +114,15 @@ static void libevent_log_cb(int severity, const char *msg)
 
 static pthread_once_t libevent_once = PTHREAD_ONCE_INIT;
 static int libevent_threads_rc;
+/* SSL ex_data slot: what a connection's client certificate is (peer_kinds), decided once. */
+static int peer_kinds_index = -1;
 
 static void libevent_setup(void)
 {
     /* thread.h: must come before any event_base is created. */
     libevent_threads_rc = evthread_use_pthreads();
     event_set_log_callback(libevent_log_cb);
+    peer_kinds_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 /* ---- options ---- */
@@ -231,13 +240,28 @@ static SSL_CTX *tls_context_new(const struct server *srv, struct jerr *err)
                      srv->tls_cert);
         goto fail;
     }
-    if (srv->tls_operator_ca != NULL) {
-        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(srv->tls_operator_ca);
-        if (names == NULL || SSL_CTX_load_verify_locations(ctx, srv->tls_operator_ca, NULL) != 1) {
-            sk_X509_NAME_pop_free(names, X509_NAME_free);
-            jerr_openssl(err, JERR_CONFIG, "tls.operator_ca", "%s: cannot load the CA",
-                         srv->tls_operator_ca);
+    if (srv->tls_client_ca[PEER_OPERATOR] != NULL ||
+        srv->tls_client_ca[PEER_RELYING_PARTY] != NULL) {
+        /* The handshake verifies against both CAs; peer_kinds then tells them apart. */
+        static const char *const fields[PEER_KINDS] = {"tls.operator_ca", "tls.relying_party_ca"};
+        STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+        if (names == NULL) {
+            jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
             goto fail;
+        }
+        for (int k = 0; k < PEER_KINDS; k++) {
+            const char *file = srv->tls_client_ca[k];
+            if (file == NULL)
+                continue;
+            STACK_OF(X509_NAME) *more = SSL_load_client_CA_file(file);
+            int added = more != NULL && SSL_add_file_cert_subjects_to_stack(names, file) == 1;
+            sk_X509_NAME_pop_free(more, X509_NAME_free);
+            if (!added || SSL_CTX_load_verify_locations(ctx, file, NULL) != 1) {
+                sk_X509_NAME_pop_free(names, X509_NAME_free);
+                jerr_openssl(err, JERR_CONFIG, fields[k], "%s: %s: cannot load the CA", fields[k],
+                             file);
+                goto fail;
+            }
         }
         SSL_CTX_set_client_CA_list(ctx, names);
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_keep_going);
@@ -255,16 +279,57 @@ fail:
     return NULL;
 }
 
-X509 *server_request_peer_cert(const struct server_request *sr)
+/* True when `cert` (with the chain the client sent, NULL after a resumption) verifies against
+ * `anchors` alone, for a TLS client. */
+static bool cert_chains_to(X509_STORE *anchors, X509 *cert, STACK_OF(X509) * sent)
 {
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    bool ok = ctx != NULL && X509_STORE_CTX_init(ctx, anchors, cert, sent) == 1 &&
+              X509_STORE_CTX_set_default(ctx, "ssl_client") == 1 && X509_verify_cert(ctx) == 1;
+    X509_STORE_CTX_free(ctx);
+    ERR_clear_error();
+    return ok;
+}
+
+/* Bit (1 << PEER_*) set for each CA the connection's client certificate chains to. Decided on
+ * the connection's first request and kept with it (bit PEER_KINDS marks "decided"): a
+ * certificate verification per connection, none per request. The handshake has already
+ * verified the certificate against the union of the CAs; this tells them apart. */
+static unsigned peer_kinds(const struct server_request *sr, X509 **cert)
+{
+    *cert = NULL;
     if (!sr->tls)
-        return NULL;
+        return 0;
     struct evhttp_connection *evcon = evhttp_request_get_connection(sr->req);
     struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
     SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
     if (ssl == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
-        return NULL;
-    return SSL_get0_peer_certificate(ssl);
+        return 0;
+    *cert = SSL_get0_peer_certificate(ssl);
+    if (*cert == NULL)
+        return 0;
+    uintptr_t kinds = (uintptr_t)SSL_get_ex_data(ssl, peer_kinds_index);
+    if (kinds == 0) {
+        kinds = 1u << PEER_KINDS;
+        for (int k = 0; k < PEER_KINDS; k++)
+            if (sr->loop->anchors[k] != NULL &&
+                cert_chains_to(sr->loop->anchors[k], *cert, SSL_get_peer_cert_chain(ssl)))
+                kinds |= 1u << k;
+        SSL_set_ex_data(ssl, peer_kinds_index, (void *)kinds);
+    }
+    return (unsigned)kinds;
+}
+
+X509 *server_request_peer_cert(const struct server_request *sr)
+{
+    X509 *cert;
+    return (peer_kinds(sr, &cert) & (1u << PEER_OPERATOR)) != 0 ? cert : NULL;
+}
+
+bool server_request_is_relying_party(const struct server_request *sr)
+{
+    X509 *cert;
+    return (peer_kinds(sr, &cert) & (1u << PEER_RELYING_PARTY)) != 0;
 }
 
 /* ---- connections ---- */
@@ -690,6 +755,8 @@ struct server *server_new(const struct server_options *opt, struct workers *work
     srv->tls_cert = dup_or_null(opt->tls_cert);
     srv->tls_key = dup_or_null(opt->tls_key);
     srv->tls_operator_ca = dup_or_null(opt->tls_operator_ca);
+    srv->tls_client_ca[PEER_OPERATOR] = srv->tls_operator_ca;
+    srv->tls_client_ca[PEER_RELYING_PARTY] = dup_or_null(opt->tls_relying_party_ca);
     srv->idle_timeout_s = opt->idle_timeout_s > 0 ? opt->idle_timeout_s : SERVER_IDLE_TIMEOUT_S;
     srv->max_connections = opt->max_connections > 0 ? opt->max_connections : SERVER_MAX_CONNECTIONS;
     srv->workers = workers;
@@ -699,7 +766,8 @@ struct server *server_new(const struct server_options *opt, struct workers *work
     atomic_init(&srv->stopped_accepting, 0);
     atomic_init(&srv->stopping, false);
     if ((is_set(opt->listen_http) && srv->listen[SCHEME_HTTP] == NULL) ||
-        (is_set(opt->listen_https) && srv->listen[SCHEME_HTTPS] == NULL)) {
+        (is_set(opt->listen_https) && srv->listen[SCHEME_HTTPS] == NULL) ||
+        (is_set(opt->tls_relying_party_ca) && srv->tls_client_ca[PEER_RELYING_PARTY] == NULL)) {
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         goto fail;
     }
@@ -734,6 +802,18 @@ struct server *server_new(const struct server_options *opt, struct workers *work
             loop->work = workers_attach(workers, loop->base, err);
             if (loop->work == NULL)
                 goto fail;
+        }
+        for (int k = 0; k < PEER_KINDS && srv->tls_ctx != NULL; k++) {
+            if (srv->tls_client_ca[k] == NULL)
+                continue;
+            loop->anchors[k] = X509_STORE_new();
+            if (loop->anchors[k] == NULL ||
+                X509_STORE_load_file(loop->anchors[k], srv->tls_client_ca[k]) != 1) {
+                const char *field = k == PEER_OPERATOR ? "tls.operator_ca" : "tls.relying_party_ca";
+                jerr_openssl(err, JERR_CONFIG, field, "%s: %s: cannot load the CA", field,
+                             srv->tls_client_ca[k]);
+                goto fail;
+            }
         }
     }
     return srv;
@@ -870,6 +950,8 @@ void server_free(struct server *srv)
             event_free(loop->accept_resume_ev);
         if (loop->base != NULL)
             event_base_free(loop->base);
+        for (int k = 0; k < PEER_KINDS; k++)
+            X509_STORE_free(loop->anchors[k]);
     }
     free(srv->loops);
     for (size_t r = 0; r < srv->route_count; r++)
@@ -880,6 +962,7 @@ void server_free(struct server *srv)
     free(srv->tls_cert);
     free(srv->tls_key);
     free(srv->tls_operator_ca);
+    free(srv->tls_client_ca[PEER_RELYING_PARTY]);
     free(srv);
 }
 

@@ -26,9 +26,14 @@
  * - Handlers run on the loop thread and must not block. Slow work goes through server_submit:
  *   the job runs on the worker pool and its completion back on this loop, where it replies;
  *   such requests are counted in flight, and a stop waits for them (a short grace).
- * - HTTPS: TLS 1.2 or later, certificate and key from PEM files. With an operator CA, a client
- *   certificate is requested, not required; server_request_peer_cert gives handlers the
- *   verified one (operator authentication is the API's business).
+ * - HTTPS: TLS 1.2 or later, certificate and key from PEM files. With an operator CA and/or a
+ *   relying-party CA, a client certificate is requested, not required, and verified against
+ *   both; which of the two it chains to is decided once per connection (against that CA
+ *   alone, with per-loop certificate stores: no shared lock) — an operator certificate is
+ *   never taken for a relying party's, nor the other way round. server_request_peer_cert gives
+ *   handlers a verified operator certificate (operator authentication is the API's business),
+ *   server_request_is_relying_party says whether a relying party's verified certificate came
+ *   with the request (access control of the public endpoints, access.h).
  *
  * Lifecycle: server_new → server_add_route… → server_start → (serving) → server_stop_accepting
  * → wait for server_inflight() == 0 → server_stop → workers_shutdown → server_free → workers_free.
@@ -84,9 +89,10 @@ struct server_options {
     const char *tls_cert;     /* PEM certificate (chain) file */
     const char *tls_key;      /* PEM private key file (unencrypted, 0600) */
     const char *tls_operator_ca; /* PEM CA file for operator client certificates; NULL/"" = none */
-    int loops;                   /* event loops; 0 = one per online CPU */
-    int idle_timeout_s;          /* 0 = SERVER_IDLE_TIMEOUT_S */
-    int max_connections;         /* 0 = SERVER_MAX_CONNECTIONS */
+    const char *tls_relying_party_ca; /* PEM CA file for relying parties' client certificates */
+    int loops;                        /* event loops; 0 = one per online CPU */
+    int idle_timeout_s;               /* 0 = SERVER_IDLE_TIMEOUT_S */
+    int max_connections;              /* 0 = SERVER_MAX_CONNECTIONS */
 };
 
 /* Checks the options, loads the TLS certificate and key, and prepares `loops` event loops
@@ -145,8 +151,12 @@ int server_loop_submit(struct server_loop *loop, workers_job_fn *job, workers_do
                        void *arg, struct jerr *err);
 
 /* The client certificate of an HTTPS request when one was presented and verified against the
- * operator CA, else NULL. Borrowed: valid while the request is. */
+ * operator CA, else NULL. Borrowed: valid while the request is. From the request's loop. */
 X509 *server_request_peer_cert(const struct server_request *sr);
+
+/* True when the request came over HTTPS with a client certificate that verified against the
+ * relying-party CA (tls_relying_party_ca). From the request's loop. */
+bool server_request_is_relying_party(const struct server_request *sr);
 
 /* Parses a listen address "host:port" / "[v6]:port" (host "" or "*" = every IPv4 address).
  * Returns 0, or -1 with err (JERR_CONFIG, field `field`). */

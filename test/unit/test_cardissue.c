@@ -302,10 +302,10 @@ START_TEST(image_holds_both_slots)
     if (none == NULL)
         ck_assert_int_eq(err.code, JERR_AUTH);
     EVP_PKEY_free(none); /* 1 in 10^4 that the generated PIN was 0000 */
-    /* The scratch directory is left empty. */
+    /* Issuance encodes in memory: no scratch file (the directory need not even exist). */
     char scratch[PATH_MAX];
     snprintf(scratch, sizeof(scratch), "%s/inst/tmp", dir);
-    ck_assert_int_eq(files_in(scratch), 0);
+    ck_assert_int_le(files_in(scratch), 0);
 
     card_image_free(ci);
     free(der);

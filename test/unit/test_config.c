@@ -101,6 +101,13 @@ static void assert_defaults(const struct jpki_config *cfg)
     ck_assert_int_eq(cfg->workers, 0);
     ck_assert(cfg->metrics_public);
     ck_assert_uint_eq(cfg->operator_count, 0);
+    ck_assert_str_eq(cfg->tls_relying_party_ca, "");
+    ck_assert_int_eq(cfg->idle_timeout_s, 30);
+    ck_assert_int_eq(cfg->max_connections, 0);
+    ck_assert_int_eq(cfg->access_ocsp, ACCESS_OPEN);
+    ck_assert_int_eq(cfg->access_crl, ACCESS_OPEN);
+    ck_assert_int_eq(cfg->limits_api_per_minute, 3000);
+    ck_assert_int_eq(cfg->limits_holder_per_minute, 30);
 }
 
 static char *example_path(void)
@@ -886,6 +893,56 @@ START_TEST(paths_and_names)
 }
 END_TEST
 
+/* The hardening keys: access control, abuse limits, connection handling. */
+START_TEST(hardening_keys)
+{
+    struct jerr err;
+    const char *yaml = "listen:\n  https: 127.0.0.1:8443\ntls:\n  cert: s.pem\n  key: s.key\n"
+                       "  relying_party_ca: rp.pem\naccess:\n  ocsp: client_cert\n"
+                       "  crl: client_cert\nlimits:\n  api_per_minute: 0\n"
+                       "  holder_per_minute: 5\nservice:\n  idle_timeout_s: 2\n"
+                       "  max_connections: 8\n";
+    struct jpki_config *cfg = load(yaml, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    ck_assert_str_eq(cfg->tls_relying_party_ca, "rp.pem");
+    ck_assert_int_eq(cfg->access_ocsp, ACCESS_CLIENT_CERT);
+    ck_assert_int_eq(cfg->access_crl, ACCESS_CLIENT_CERT);
+    ck_assert_int_eq(cfg->limits_api_per_minute, 0);
+    ck_assert_int_eq(cfg->limits_holder_per_minute, 5);
+    ck_assert_int_eq(cfg->idle_timeout_s, 2);
+    ck_assert_int_eq(cfg->max_connections, 8);
+    config_free(cfg);
+
+    /* One group open, the other closed; through --set. */
+    const char *const set[] = {"listen.https=127.0.0.1:0", "tls.cert=s.pem", "tls.key=s.key",
+                               "tls.relying_party_ca=rp.pem", "access.crl=client_cert"};
+    cfg = load_set("", set, 5, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    ck_assert_int_eq(cfg->access_ocsp, ACCESS_OPEN);
+    ck_assert_int_eq(cfg->access_crl, ACCESS_CLIENT_CERT);
+    config_free(cfg);
+    ck_assert_str_eq(access_mode_name(ACCESS_OPEN), "open");
+    ck_assert_str_eq(access_mode_name(ACCESS_CLIENT_CERT), "client_cert");
+
+    assert_refused("access:\n  ocsp: certificate\n", "access.ocsp",
+                   "t.yaml:2:9: access.ocsp: must be open or client_cert (got \"certificate\")");
+    assert_refused("access:\n  crl: client_cert\n", "access.crl",
+                   "t.yaml:2:8: access.crl: client_cert needs tls.relying_party_ca");
+    assert_refused("tls:\n  relying_party_ca: rp.pem\naccess:\n  ocsp: client_cert\n",
+                   "access.ocsp", "t.yaml:4:9: access.ocsp: client_cert needs listen.https");
+    assert_refused("limits:\n  api_per_minute: -1\n", "limits.api_per_minute",
+                   "t.yaml:2:19: limits.api_per_minute: must be between 0 and 1000000 (got -1)");
+    assert_refused("limits:\n  holder_per_minute: 1000001\n", "limits.holder_per_minute",
+                   "t.yaml:2:22: limits.holder_per_minute: must be between 0 and 1000000 (got "
+                   "1000001)");
+    assert_refused("service:\n  idle_timeout_s: 0\n", "service.idle_timeout_s",
+                   "t.yaml:2:19: service.idle_timeout_s: must be between 1 and 3600 (got 0)");
+    assert_refused("service:\n  max_connections: -5\n", "service.max_connections",
+                   "t.yaml:2:20: service.max_connections: must be between 0 and 1000000 (got -5)");
+    assert_refused("limits:\n  rps: 5\n", "limits.rps", "t.yaml:2:3: limits.rps: unknown key");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -917,6 +974,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, refused_operators);
     tcase_add_test(tc, refused_yaml_structure);
     tcase_add_test(tc, size_limit);
+    tcase_add_test(tc, hardening_keys);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("passphrase");
