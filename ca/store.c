@@ -19,6 +19,11 @@
  *   store_crl_foreach, whichever came first), and publishing it sets published_seq to that.
  *   Stale <=> change_seq > published_seq. Reading the counter before the rows errs on the side
  *   of "stale": a change that slips in between is reported stale even if the CRL caught it.
+ * - OCSP change tracking follows the same idea per serial (migration 5): what must be signed
+ *   is written down by the writer, in its transaction, never found by walking the
+ *   certificates (0.4 s per walk at 100 000 certificates, 1.7 s at 1 M). A mark's
+ *   changed_seq is an AUTOINCREMENT key, so a serial marked again while its responses were
+ *   being signed keeps a mark the refresher's clear does not match.
  */
 #include "ca/store.h"
 
@@ -400,8 +405,8 @@ static const char *const stmt_sql[S_COUNT] = {
                              "WHERE batch_id = ?1 AND state = 0 ORDER BY row LIMIT 1",
     [S_BATCH_ROW_FINISH] = "UPDATE batch_rows SET state = ?3, serials = ?4, error_code = ?5, "
                            "error_field = ?6, error_message = ?7, finished_at = ?8, "
-                           "request = NULL, claimed_until = NULL WHERE batch_id = ?1 AND row = ?2 AND "
-                           "state = 0",
+                           "request = NULL, claimed_until = NULL "
+                           "WHERE batch_id = ?1 AND row = ?2 AND state = 0",
     [S_BATCH_COUNT] = "UPDATE batches SET done_rows = done_rows + ?2, "
                       "failed_rows = failed_rows + ?3 WHERE id = ?1",
     [S_BATCH_FINISH] = "UPDATE batches SET state = 1, finished_at = ?2 WHERE id = ?1 AND "

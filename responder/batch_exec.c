@@ -485,10 +485,26 @@ int batch_exec_step(struct pki *pki, struct store *st, int64_t batch_id,
         out->batch = b;
         return 0;
     }
-    if (store_batch_next_pending(st, batch_id, &row, &request, &none) == 0) {
+    int64_t now = (int64_t)jclock_now();
+    if (store_batch_claim_next(st, batch_id, now, now + BATCH_EXEC_CLAIM_S, &row, &request,
+                               &none) == 0) {
         int rc = batch_exec_row(pki, st, &b, &row, request, out, err);
         free(request);
+        if (rc == -1) {
+            /* The row stays pending: give it back for the next try (else the claim lapses). */
+            struct jerr ignored = {0};
+            store_batch_row_unclaim(st, batch_id, row.row, &ignored);
+        }
         return rc;
+    }
+    if (none.code != JERR_NOT_FOUND)
+        return pass_err(err, &none);
+    /* Nothing to claim: pending rows left are other steps' (they finish the batch). */
+    jerr_clear(&none);
+    if (store_batch_next_pending(st, batch_id, &row, &request, &none) == 0) {
+        free(request);
+        out->outcome = BATCH_EXEC_WAITING;
+        return 0;
     }
     if (none.code != JERR_NOT_FOUND)
         return pass_err(err, &none);

@@ -12,6 +12,14 @@
  * commit) is rolled back by that hook and issues nothing. Registering the person and the card
  * are events of their own; a re-run finds them and goes on.
  *
+ * Several workers on one batch (DESIGN §8). The rows of a file are independent (one card, one
+ * row: ca/batch.h), so several steps of one batch may run at once: each step claims its row
+ * (store_batch_claim_next, one statement) for BATCH_EXEC_CLAIM_S, so two steps never work on
+ * the same row. A claim only spares duplicate work — exactly-once is the hook's — so a claim
+ * left by a crashed process is simply given back at the next start (batchrun.h), or lapses.
+ * Two rows of one person may register it at the same moment: the loser of the insert finds
+ * the winner's (ensure_person).
+ *
  * Idempotent submission. A batch is known by its key. The registry keeps a SHA-256 of the
  * file's canonical rows (each good row's key, person, card and certificates, each problem's
  * row, field and message, in file order; the passwords are left out); submitting the same key
@@ -55,7 +63,12 @@ enum batch_exec_outcome {
     BATCH_EXEC_ROW_SKIPPED,  /* the row was no longer pending: nothing done */
     BATCH_EXEC_FINISHED,     /* no row pending: the batch is now marked finished */
     BATCH_EXEC_IDLE,         /* the batch was finished already */
+    BATCH_EXEC_WAITING,      /* every pending row is claimed by another step: nothing done */
 };
+
+/* Seconds a step's claim on its row lasts: far above what a row takes (two key generations,
+ * three short transactions), so that it lapses only when its step is gone. */
+#define BATCH_EXEC_CLAIM_S 60
 
 struct batch_exec_result {
     enum batch_exec_outcome outcome;
@@ -71,10 +84,12 @@ struct batch_exec_result {
 /* Frees what a result holds (the superseded list) and empties it. */
 void batch_exec_result_free(struct batch_exec_result *r);
 
-/* Works on batch `batch_id`: the lowest pending row (batch_exec_row), or, when none is left,
- * marks the batch finished with an audit row ("batch.finish"). Returns 0 with *out filled, or
- * -1 with err when the registry cannot be used now (JERR_UNAVAILABLE and the like: the row
- * stays pending for a later try) or there is no such batch (JERR_NOT_FOUND). */
+/* Works on batch `batch_id`: claims the lowest pending row no other step has claimed and
+ * carries it out (batch_exec_row); when every pending row is claimed, WAITING; when none is
+ * left, marks the batch finished with an audit row ("batch.finish"). Returns 0 with *out
+ * filled, or -1 with err when the registry cannot be used now (JERR_UNAVAILABLE and the like:
+ * the row stays pending, its claim given back, for a later try) or there is no such batch
+ * (JERR_NOT_FOUND). */
 int batch_exec_step(struct pki *pki, struct store *st, int64_t batch_id,
                     struct batch_exec_result *out, struct jerr *err);
 

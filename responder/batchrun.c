@@ -1,5 +1,5 @@
 /*
- * batchrun: see batchrun.h. One mutex guards the set of running batches and the count of jobs
+ * batchrun: see batchrun.h. One mutex guards the set of running batches and the counts of jobs
  * in flight; it is held only to choose and queue jobs (workers_submit never blocks). The work
  * of a row (keys, signatures, the registry) happens in the job, on a worker, outside it.
  */
@@ -21,9 +21,10 @@
 /* A running batch as the runner sees it. */
 struct br_batch {
     int64_t id;
-    bool inflight;    /* a job of it is queued or running */
+    int inflight;     /* jobs of it queued or running */
+    bool waiting;     /* a job found every pending row claimed: none new until one of it ends */
     time_t retry_at;  /* monotonic seconds: not before (0 = now) */
-    bool seen_finish; /* its last job found it finished: dropped at the next pass */
+    bool seen_finish; /* a job found it finished: dropped once none of its jobs is left */
 };
 
 struct batchrun {
@@ -39,6 +40,7 @@ struct batchrun {
     size_t count, cap;
     size_t cursor; /* round robin: where the next pass starts */
     int inflight;
+    bool resumed; /* the resume job ended: jobs may run */
     bool stopping;
 };
 
@@ -55,8 +57,10 @@ struct br_resume {
     struct batchrun *br;
     int64_t *ids;
     size_t count, cap;
+    int64_t released; /* claims given back */
     int rc;
     struct jerr err;
+    struct jerr release_err; /* claims not given back: they lapse (BATCH_EXEC_CLAIM_S) */
 };
 
 static time_t mono_now(void)
@@ -97,7 +101,7 @@ static void prune_locked(struct batchrun *br)
 {
     size_t kept = 0;
     for (size_t i = 0; i < br->count; i++)
-        if (!(br->batches[i].seen_finish && !br->batches[i].inflight))
+        if (!(br->batches[i].seen_finish && br->batches[i].inflight == 0))
             br->batches[kept++] = br->batches[i];
     br->count = kept;
     if (br->cursor >= br->count)
@@ -107,38 +111,44 @@ static void prune_locked(struct batchrun *br)
 static void job_run(struct worker *self, void *arg);
 static void job_done(void *arg);
 
-/* Queues jobs while the limits allow: one per batch, max_jobs in all, batches in turn. */
+/* Queues jobs while the limits allow: max_jobs in all, batches in turn, one new job per
+ * batch per turn, as many turns as it takes to fill the slots. */
 static void schedule_locked(struct batchrun *br)
 {
     struct jerr err = {0};
     time_t now = mono_now();
+    bool queued = true;
 
     prune_locked(br);
-    if (br->loop == NULL || br->stopping)
+    if (br->loop == NULL || !br->resumed || br->stopping)
         return;
     size_t n = br->count;
-    for (size_t k = 0; k < n && br->inflight < br->max_jobs; k++) {
-        size_t i = (br->cursor + k) % n;
-        struct br_batch *b = &br->batches[i];
-        if (b->inflight || b->seen_finish || b->retry_at > now)
-            continue;
-        struct br_job *job = calloc(1, sizeof(*job));
-        if (job == NULL) {
-            b->retry_at = now + BATCHRUN_RETRY_S;
-            continue;
+    while (queued && br->inflight < br->max_jobs) {
+        queued = false;
+        for (size_t k = 0; k < n && br->inflight < br->max_jobs; k++) {
+            size_t i = (br->cursor + k) % n;
+            struct br_batch *b = &br->batches[i];
+            if (b->waiting || b->seen_finish || b->retry_at > now)
+                continue;
+            struct br_job *job = calloc(1, sizeof(*job));
+            if (job == NULL) {
+                b->retry_at = now + BATCHRUN_RETRY_S;
+                continue;
+            }
+            job->br = br;
+            job->batch_id = b->id;
+            jerr_clear(&err);
+            if (workers_submit(br->loop, job_run, job_done, job, &err) == -1) {
+                /* The queue is full (or the pool stops): the tick tries again. */
+                free(job);
+                b->retry_at = now + BATCHRUN_RETRY_S;
+                continue;
+            }
+            b->inflight++;
+            br->inflight++;
+            br->cursor = (i + 1) % n;
+            queued = true;
         }
-        job->br = br;
-        job->batch_id = b->id;
-        jerr_clear(&err);
-        if (workers_submit(br->loop, job_run, job_done, job, &err) == -1) {
-            /* The queue is full (or the pool stops): the tick tries again. */
-            free(job);
-            b->retry_at = now + BATCHRUN_RETRY_S;
-            continue;
-        }
-        b->inflight = true;
-        br->inflight++;
-        br->cursor = (i + 1) % n;
     }
 }
 
@@ -205,10 +215,20 @@ static void job_done(void *arg)
     pthread_mutex_lock(&br->lock);
     struct br_batch *b = find_locked(br, job->batch_id);
     if (b != NULL) {
-        b->inflight = false;
-        b->seen_finish = finished;
+        b->inflight--;
+        b->seen_finish = b->seen_finish || finished;
         if (job->rc == -1 && !finished)
             b->retry_at = mono_now() + BATCHRUN_RETRY_S;
+        if (job->rc == 0 && res->outcome == BATCH_EXEC_WAITING) {
+            /* Every pending row is some job's: the next job of this batch waits for one of
+             * them to end — or, none being ours (another process's claims, or claims that
+             * lapse), for the retry time. */
+            b->waiting = b->inflight > 0;
+            if (b->inflight == 0)
+                b->retry_at = mono_now() + BATCHRUN_RETRY_S;
+        } else {
+            b->waiting = false;
+        }
     }
     br->inflight--;
     schedule_locked(br);
@@ -238,17 +258,35 @@ static void resume_run(struct worker *self, void *arg)
     struct br_resume *r = arg;
     struct store *st = workers_store(self, &r->err);
     r->rc = st != NULL ? store_batches_running(st, resume_collect, r, &r->err) : -1;
+    /* No job of this process has run yet: every claim is a stopped process's. */
+    for (size_t i = 0; r->rc == 0 && i < r->count; i++) {
+        int64_t n = 0;
+        if (store_batch_claims_release(st, r->ids[i], &n, &r->release_err) == -1)
+            break;
+        r->released += n;
+    }
 }
 
 static void resume_done(void *arg)
 {
     struct br_resume *r = arg;
+    struct batchrun *br = r->br;
     if (r->rc == -1)
         log_error("batches: cannot read the running batches: %s", r->err.msg);
-    else if (r->count > 0)
-        log_info("batches: resuming %zu running batch%s", r->count, r->count == 1 ? "" : "es");
+    if (jerr_is_set(&r->release_err))
+        log_warn("batches: row claims not given back (they lapse in %d s): %s", BATCH_EXEC_CLAIM_S,
+                 r->release_err.msg);
+    if (r->rc == 0 && r->count > 0)
+        log_info("batches: resuming %zu running batch%s (%lld row claim%s given back)", r->count,
+                 r->count == 1 ? "" : "es", (long long)r->released, r->released == 1 ? "" : "s");
+    pthread_mutex_lock(&br->lock);
+    br->resumed = true; /* also after a failure: batches submitted from now on run */
+    pthread_mutex_unlock(&br->lock);
     for (size_t i = 0; r->rc == 0 && i < r->count; i++)
-        batchrun_kick(r->br, r->ids[i]);
+        batchrun_kick(br, r->ids[i]);
+    pthread_mutex_lock(&br->lock);
+    schedule_locked(br);
+    pthread_mutex_unlock(&br->lock);
     free(r->ids);
     free(r);
 }
@@ -303,14 +341,12 @@ int batchrun_start(struct batchrun *br, struct event_base *base, struct workers_
     pthread_mutex_lock(&br->lock);
     br->loop = loop;
     pthread_mutex_unlock(&br->lock);
+    /* Batches kicked before the start (submitted while the service came up) go once the
+     * resume job has given back the stopped process's claims (resume_done). */
     if (workers_submit(loop, resume_run, resume_done, r, err) == -1) {
         free(r);
         return -1;
     }
-    /* Batches kicked before the start (submitted while the service came up) go now. */
-    pthread_mutex_lock(&br->lock);
-    schedule_locked(br);
-    pthread_mutex_unlock(&br->lock);
     return 0;
 }
 

@@ -4,18 +4,24 @@
  * batch of 100 000 rows goes through.
  *
  * DESIGN
- * - Fair and bounded: at most one job of a batch in flight (its rows go in order, one at a
- *   time), and at most BATCHRUN_MAX_JOBS(workers) batch jobs at once over all batches — one
+ * - Bounded: at most BATCHRUN_MAX_JOBS(workers) batch jobs at once over all batches — one
  *   worker less than the pool has (at least one), so a worker is always free for OCSP. After
  *   each row the job ends and the next is queued behind whatever came meanwhile: batches yield
- *   to requests between rows. Batches take turns (round robin).
+ *   to requests between rows.
+ * - Parallel within a batch (DESIGN §8: issuance with key generation at the machine's
+ *   all-core key generation rate): all those jobs may work on one batch, each on the row it
+ *   claimed (batch_exec.h), so that a single large batch keeps workers - 1 busy. Rows
+ *   finish in about their order, not exactly in it. When a job finds every pending row
+ *   claimed (WAITING), that batch gets no new job until one of its jobs ends.
+ * - Fair: batches take turns (round robin), one new job per batch per turn.
  * - The set of running batches is the runner's own (a mutex, since submissions arrive on
  *   workers); every job's completion runs on the control loop that batchrun_start was given,
  *   and schedules the next. A once-a-second tick on that loop retries what could not be queued
  *   (queue full) or hit a busy registry.
- * - Restart: at start a job reads the batches still running from the registry and resumes
- *   them; exactly-once is the registry's business (batch_exec.h), so a batch interrupted by a
- *   crash goes on where it stopped.
+ * - Restart: at start a job reads the batches still running from the registry, gives back the
+ *   claims their rows still carry (a process that stopped, kill -9 included, left them), and
+ *   resumes them; no job runs before that. Exactly-once is the registry's business
+ *   (batch_exec.h), so a batch interrupted by a crash goes on where it stopped.
  * - Stop: batchrun_stop before the worker pool shuts down; no job is queued after it. A job
  *   running then finishes its row; rows left pending are resumed at the next start.
  *

@@ -402,13 +402,14 @@ enum presign_state { PRESIGN_PENDING, PRESIGN_CURRENT, PRESIGN_OUTDATED, PRESIGN
 
 struct presign_job {
     struct cert_rec rec;
+    size_t serial_index; /* in the caller's serials[] */
     int certid_hash;
     struct presign_blob *blob;
     enum presign_state state;
 };
 
 /* Signs the responses of one serial into jobs[] (1 or 2). Returns how many, 0 when the serial
- * is gone, or -1. */
+ * is gone or its certificate expired, or -1. */
 static int presign_serial(struct ocsp_answer *a, struct store *st, const char *serial, time_t now,
                           struct presign_job *jobs, struct jerr *err)
 {
@@ -421,6 +422,10 @@ static int presign_serial(struct ocsp_answer *a, struct store *st, const char *s
             return 0;
         return jerr_set(err, e.code, e.field, "%s", e.msg);
     }
+    /* RFC 5280 §4.1.2.5: notAfter is inclusive. An expired certificate's responses are not
+     * kept fresh (a request for it is signed on demand). */
+    if (rec.not_after < (int64_t)now)
+        return 0;
     for (int hash = OCSP_CERTID_SHA1; hash <= OCSP_CERTID_SHA256; hash++) {
         if (hash == OCSP_CERTID_SHA256) {
             /* SHA-256 responses exist once someone asked (store.h): renew only those. */
@@ -457,12 +462,39 @@ fail:
     return -1;
 }
 
-/* Stores jobs[0..count) in one transaction (one sync instead of one per response), setting
- * each job's state. Returns 0, or -1 with err (the failed jobs marked so). */
-static int presign_store(struct store *st, struct presign_job *jobs, size_t count, time_t now,
+/* The refresher marks of a presign call (ocsp_answer_presign's dirty_seqs). */
+struct presign_marks {
+    const char *const *serials;
+    const int64_t *seqs; /* NULL: none */
+    bool *failed;        /* per serial: keeps its mark */
+    size_t n;
+};
+
+/* Clears the marks of the serials done, inside presign_store's transaction. */
+static int clear_marks(struct store *st, const struct presign_marks *m, size_t *cleared,
+                       struct jerr *err)
+{
+    for (size_t i = 0; m->seqs != NULL && i < m->n; i++) {
+        bool done = false;
+        if (m->seqs[i] <= 0 || m->failed[i])
+            continue;
+        if (store_ocsp_dirty_clear(st, m->serials[i], m->seqs[i], &done, err) == -1)
+            return -1;
+        if (done)
+            (*cleared)++;
+    }
+    return 0;
+}
+
+/* Stores jobs[0..count) and clears the marks of the serials done, in one transaction (one
+ * sync instead of one per response), setting each job's state. Returns 0, or -1 with err (the
+ * failed jobs marked so). */
+static int presign_store(struct store *st, struct presign_job *jobs, size_t count,
+                         const struct presign_marks *marks, time_t now, size_t *cleared,
                          struct jerr *err)
 {
     int ret = 0;
+    size_t cleared_now = 0;
 
     if (store_begin(st, err) == -1) {
         for (size_t i = 0; i < count; i++)
@@ -481,23 +513,35 @@ static int presign_store(struct store *st, struct presign_job *jobs, size_t coun
             jobs[i].state = PRESIGN_OUTDATED; /* deleted meanwhile: nothing to answer */
         } else {
             jobs[i].state = PRESIGN_FAILED;
+            marks->failed[jobs[i].serial_index] = true;
             jerr_set(err, e.code, e.field, "%s", e.msg);
             ret = -1;
         }
+    }
+    /* A response stored stale (outdated) still clears its mark: the change that outdated it
+     * marked the serial again, under a new changed_seq that stays. */
+    if (clear_marks(st, marks, &cleared_now, err) == -1) {
+        cleared_now = 0;
+        ret = -1;
     }
     if (store_commit(st, err) == -1) {
         store_rollback(st);
         for (size_t i = 0; i < count; i++)
             jobs[i].state = PRESIGN_FAILED;
+        cleared_now = 0;
         ret = -1;
     }
+    *cleared += cleared_now;
     return ret;
 }
 
 int ocsp_answer_presign(struct ocsp_answer *a, struct store *st, const char *const *serials,
-                        size_t n, struct ocsp_answer_presign_stats *stats, struct jerr *err)
+                        const int64_t *dirty_seqs, size_t n,
+                        struct ocsp_answer_presign_stats *stats, struct jerr *err)
 {
     struct presign_job jobs[2 * OCSP_ANSWER_PRESIGN_MAX];
+    bool failed[OCSP_ANSWER_PRESIGN_MAX] = {false};
+    struct presign_marks marks = {serials, dirty_seqs, failed, n};
     size_t count = 0;
     time_t now = jclock_now();
     int ret = 0;
@@ -511,13 +555,19 @@ int ocsp_answer_presign(struct ocsp_answer *a, struct store *st, const char *con
         int k = presign_serial(a, st, serials[i], now, &jobs[count], err);
         if (k == -1) {
             stats->failed++;
+            failed[i] = true;
             ret = -1;
             continue;
         }
+        if (k == 0)
+            stats->skipped++;
+        for (int j = 0; j < k; j++)
+            jobs[count + (size_t)j].serial_index = i;
         count += (size_t)k;
     }
     stats->signed_count = count;
-    if (count > 0 && presign_store(st, jobs, count, now, err) == -1)
+    if ((count > 0 || dirty_seqs != NULL) &&
+        presign_store(st, jobs, count, &marks, now, &stats->cleared, err) == -1)
         ret = -1;
     /* After the commit: an entry is published only if the registry still agrees. A response
      * the registry could not take is still right for the cache if the status is unchanged;

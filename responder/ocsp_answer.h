@@ -8,7 +8,8 @@
  * can come from the cache, the cache key) and presign_get.
  *
  * KEEPING THE CACHE TRUE. A status change commits in one transaction that also marks the
- * certificate's ocsp_responses rows stale (ca/lifecycle.h), possibly from another process. A
+ * certificate's ocsp_responses rows stale and the serial for the refresher (ca/store.h,
+ * store_ocsp_foreach_dirty), possibly from another process. A
  * response is written to the registry with store_ocsp_put_signed, which stores it fresh only
  * if the record it was signed from is still the current one. A blob enters the cache only
  * under the stripe lock of its key, after a fresh read of the certificate inside that lock
@@ -105,15 +106,22 @@ struct ocsp_answer_presign_stats {
     size_t stored;       /* stored fresh in the registry */
     size_t outdated;     /* the status changed while signing: stored stale, picked up again */
     size_t failed;       /* serials or responses not done: an error (the first one in err) */
+    size_t skipped;      /* serials not signed: unknown to the registry, or expired */
+    size_t cleared;      /* refresher marks cleared (see dirty_seqs) */
 };
 
 /* Pre-signs the responses of serials[0..n) (n <= OCSP_ANSWER_PRESIGN_MAX): the SHA-1 one
  * always, the SHA-256 one when the registry holds one; from each certificate's current
  * record, stored in one transaction, then the cache updated (an entry replaced; a new one
- * added only while there is room). A serial the registry does not know is skipped. Returns
- * 0 when every serial was done, else -1 with err (the first failure) and the others done. */
+ * added only while there is room). A serial the registry does not know, or whose certificate
+ * expired (notAfter before now), is skipped: nothing to pre-sign. `dirty_seqs` (may be NULL)
+ * gives the refresher's mark of each serial (store_ocsp_foreach_dirty; 0 = none): a serial
+ * done (its responses stored, or skipped) has its mark cleared in that same transaction,
+ * unless a change marked it again meanwhile; a serial that failed keeps it. Returns 0 when
+ * every serial was done, else -1 with err (the first failure) and the others done. */
 int ocsp_answer_presign(struct ocsp_answer *a, struct store *st, const char *const *serials,
-                        size_t n, struct ocsp_answer_presign_stats *stats, struct jerr *err);
+                        const int64_t *dirty_seqs, size_t n,
+                        struct ocsp_answer_presign_stats *stats, struct jerr *err);
 
 /* Drops the cached responses of `serial` (both CAs, both hashes): after an in-process status
  * change, so that the next request is answered from the registry. Thread-safe. */

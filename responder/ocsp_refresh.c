@@ -16,12 +16,16 @@
 #include "config/jclock.h"
 #include "responder/log.h"
 
-/* One pass over the due set: its cursor and what it did so far (logged when it ends). */
+/* One pass over a due set: its cursor and what it did so far (logged when it ends). */
 struct refresh_pass {
     const char *name;
-    char after[JPKI_SERIAL_HEX_MAX + 1]; /* "" = from the start */
-    bool active;                         /* between chunks */
+    bool active; /* between chunks */
+    /* the cursor: the marks pass uses after_seq, the ageing pass the other two */
+    int64_t after_seq;
+    int64_t after_next_update;
+    char after_serial[JPKI_SERIAL_HEX_MAX + 1]; /* "" = from the start */
     struct ocsp_answer_presign_stats total;
+    size_t dropped; /* expired certificates whose aged responses were deleted */
 };
 
 struct ocsp_refresh {
@@ -39,7 +43,7 @@ struct ocsp_refresh {
     long long next_poll_ms; /* monotonic ms before which a periodic tick does not start a job */
 
     /* job side */
-    struct refresh_pass urgent, ahead;
+    struct refresh_pass marks, ahead;
     time_t ahead_next_s; /* monotonic seconds of the next refresh-ahead pass */
     bool more;           /* the last job did a full chunk */
     long long job_ms;    /* how long the last job took */
@@ -71,7 +75,7 @@ struct ocsp_refresh *ocsp_refresh_new(struct ocsp_answer *answer, const struct j
     r->answer = answer;
     r->cfg = cfg;
     r->poll_ms = poll_ms > 0 ? poll_ms : OCSP_REFRESH_POLL_MS;
-    r->urgent.name = "stale or missing";
+    r->marks.name = "new or changed";
     r->ahead.name = "ageing";
     atomic_init(&r->started, false);
     return r;
@@ -90,17 +94,64 @@ void ocsp_refresh_free(struct ocsp_refresh *r)
 
 /* ---- the job (on a worker) ---- */
 
+/* One chunk of due rows: the serials to sign (each once), and where the walk stopped. */
 struct due_list {
     char serials[OCSP_ANSWER_PRESIGN_MAX][JPKI_SERIAL_HEX_MAX + 1];
+    int64_t seqs[OCSP_ANSWER_PRESIGN_MAX]; /* the marks (marks pass) */
     size_t count;
+    char expired[OCSP_ANSWER_PRESIGN_MAX][JPKI_SERIAL_HEX_MAX + 1]; /* ageing: to delete */
+    size_t expired_count;
+    size_t rows; /* rows read: a full chunk means more may follow */
+    int64_t last_seq, last_next_update;
+    char last_serial[JPKI_SERIAL_HEX_MAX + 1];
+    int64_t now;
 };
 
-static int due_cb(void *ctx, const char *serial, enum ca_kind ca)
+static bool listed(char (*list)[JPKI_SERIAL_HEX_MAX + 1], size_t n, const char *serial)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], serial) == 0)
+            return true;
+    return false;
+}
+
+/* Records the walk's position; false for a serial too long to be ours (skipped). */
+static bool due_seen(struct due_list *l, const struct store_ocsp_due *d)
+{
+    size_t len = strlen(d->serial);
+    l->rows++;
+    l->last_seq = d->changed_seq;
+    l->last_next_update = d->next_update;
+    if (len > JPKI_SERIAL_HEX_MAX)
+        return false;
+    memcpy(l->last_serial, d->serial, len + 1);
+    return true;
+}
+
+static int marks_cb(void *ctx, const struct store_ocsp_due *d)
 {
     struct due_list *l = ctx;
-    (void)ca; /* the record says which CA; ocsp_answer_presign reads it */
-    if (l->count < OCSP_ANSWER_PRESIGN_MAX && strlen(serial) <= JPKI_SERIAL_HEX_MAX)
-        memcpy(l->serials[l->count++], serial, strlen(serial) + 1);
+    if (due_seen(l, d) && l->count < OCSP_ANSWER_PRESIGN_MAX) {
+        memcpy(l->serials[l->count], d->serial, strlen(d->serial) + 1);
+        l->seqs[l->count++] = d->changed_seq;
+    }
+    return 0;
+}
+
+static int ageing_cb(void *ctx, const struct store_ocsp_due *d)
+{
+    struct due_list *l = ctx;
+    if (!due_seen(l, d))
+        return 0;
+    if (d->not_after >= l->now) {
+        /* Both responses of a serial may be ageing: it is signed once (both hashes). */
+        if (!listed(l->serials, l->count, d->serial) && l->count < OCSP_ANSWER_PRESIGN_MAX)
+            memcpy(l->serials[l->count++], d->serial, strlen(d->serial) + 1);
+    } else if (d->next_update < l->now && !listed(l->expired, l->expired_count, d->serial) &&
+               l->expired_count < OCSP_ANSWER_PRESIGN_MAX) {
+        memcpy(l->expired[l->expired_count++], d->serial, strlen(d->serial) + 1);
+    }
+    /* An expired certificate whose response is still valid is left as it is. */
     return 0;
 }
 
@@ -113,47 +164,122 @@ static void log_error_limited(struct ocsp_refresh *r, const char *what, const st
     log_error("OCSP pre-signing (%s): %s", what, err->msg);
 }
 
-/* One chunk of `pass`: the due serials after its cursor, re-signed. Returns true when the
- * chunk was full (more may be due after it). */
-static bool pass_chunk(struct ocsp_refresh *r, struct store *st, struct refresh_pass *pass,
-                       time_t refresh_by)
+/* Signs the chunk's serials (clearing their marks when `with_marks`). */
+static void sign_chunk(struct ocsp_refresh *r, struct store *st, struct refresh_pass *pass,
+                       struct due_list *due, bool with_marks)
 {
-    struct due_list due;
     struct ocsp_answer_presign_stats stats;
     const char *serials[OCSP_ANSWER_PRESIGN_MAX];
     struct jerr err = {0};
 
-    due.count = 0;
-    if (store_ocsp_foreach_due(st, refresh_by, pass->after, OCSP_ANSWER_PRESIGN_MAX, due_cb, &due,
-                               &err) == -1) {
+    if (due->count == 0)
+        return;
+    for (size_t i = 0; i < due->count; i++)
+        serials[i] = due->serials[i];
+    if (ocsp_answer_presign(r->answer, st, serials, with_marks ? due->seqs : NULL, due->count,
+                            &stats, &err) == -1)
         log_error_limited(r, pass->name, &err);
-        return false; /* tried again at the next tick, from the same cursor */
+    pass->total.signed_count += stats.signed_count;
+    pass->total.stored += stats.stored;
+    pass->total.outdated += stats.outdated;
+    pass->total.failed += stats.failed;
+    pass->total.skipped += stats.skipped;
+    pass->total.cleared += stats.cleared;
+}
+
+/* Deletes the aged responses of the expired certificates of the chunk, in one transaction. */
+static void drop_expired(struct ocsp_refresh *r, struct store *st, struct refresh_pass *pass,
+                         const struct due_list *due)
+{
+    struct jerr err = {0};
+    size_t i = 0;
+
+    if (due->expired_count == 0)
+        return;
+    if (store_begin(st, &err) == 0) {
+        for (; i < due->expired_count; i++)
+            if (store_ocsp_delete(st, due->expired[i], &err) == -1)
+                break;
+        if (i < due->expired_count || store_commit(st, &err) == -1) {
+            store_rollback(st);
+            i = 0;
+        }
     }
-    for (size_t i = 0; i < due.count; i++)
-        serials[i] = due.serials[i];
-    if (due.count > 0 && ocsp_answer_presign(r->answer, st, serials, due.count, &stats, &err) == -1)
+    if (jerr_is_set(&err))
         log_error_limited(r, pass->name, &err);
-    if (due.count > 0) {
-        pass->total.signed_count += stats.signed_count;
-        pass->total.stored += stats.stored;
-        pass->total.outdated += stats.outdated;
-        pass->total.failed += stats.failed;
-    }
-    bool full = due.count == OCSP_ANSWER_PRESIGN_MAX;
-    if (full) {
-        memcpy(pass->after, due.serials[due.count - 1], sizeof(pass->after));
+    for (size_t k = 0; k < i; k++)
+        ocsp_answer_forget(r->answer, due->expired[k]);
+    pass->dropped += i;
+}
+
+/* After a chunk: a full one moves the cursor on (returns true: more may be due); otherwise the
+ * pass is over and the next one starts from the beginning. */
+static bool pass_next(struct refresh_pass *pass, const struct due_list *due)
+{
+    if (due->rows == OCSP_ANSWER_PRESIGN_MAX) {
+        pass->after_seq = due->last_seq;
+        pass->after_next_update = due->last_next_update;
+        memcpy(pass->after_serial, due->last_serial, sizeof(pass->after_serial));
         pass->active = true;
         return true;
     }
-    /* The pass is over: the next one starts from the beginning. */
-    if (pass->total.signed_count > 100 || pass->total.failed > 0)
-        log_info("OCSP pre-signing (%s): %zu signed, %zu stored, %zu outdated, %zu failed",
+    if (pass->total.signed_count > 100 || pass->total.failed > 0 || pass->dropped > 100)
+        log_info("OCSP pre-signing (%s): %zu signed, %zu stored, %zu outdated, %zu failed, %zu "
+                 "skipped, %zu expired dropped",
                  pass->name, pass->total.signed_count, pass->total.stored, pass->total.outdated,
-                 pass->total.failed);
+                 pass->total.failed, pass->total.skipped, pass->dropped);
     memset(&pass->total, 0, sizeof(pass->total));
-    pass->after[0] = '\0';
+    pass->dropped = 0;
+    pass->after_seq = 0;
+    pass->after_next_update = 0;
+    pass->after_serial[0] = '\0';
     pass->active = false;
     return false;
+}
+
+/* One chunk of the marks pass. Returns true when more may be due. */
+static bool marks_chunk(struct ocsp_refresh *r, struct store *st, time_t now)
+{
+    struct due_list *due = calloc(1, sizeof(*due));
+    struct jerr err = {0};
+    bool more = false;
+
+    if (due == NULL)
+        return false;
+    due->now = now;
+    if (store_ocsp_foreach_dirty(st, r->marks.after_seq, OCSP_ANSWER_PRESIGN_MAX, marks_cb, due,
+                                 &err) == -1) {
+        log_error_limited(r, r->marks.name, &err);
+        goto out; /* tried again at the next tick, from the same cursor */
+    }
+    sign_chunk(r, st, &r->marks, due, true);
+    more = pass_next(&r->marks, due);
+out:
+    free(due);
+    return more;
+}
+
+/* One chunk of the refresh-ahead pass: responses ageing before `refresh_by`. */
+static bool ahead_chunk(struct ocsp_refresh *r, struct store *st, time_t now, time_t refresh_by)
+{
+    struct due_list *due = calloc(1, sizeof(*due));
+    struct jerr err = {0};
+    bool more = false;
+
+    if (due == NULL)
+        return false;
+    due->now = now;
+    if (store_ocsp_foreach_ageing(st, refresh_by, r->ahead.after_next_update, r->ahead.after_serial,
+                                  OCSP_ANSWER_PRESIGN_MAX, ageing_cb, due, &err) == -1) {
+        log_error_limited(r, r->ahead.name, &err);
+        goto out;
+    }
+    drop_expired(r, st, &r->ahead, due);
+    sign_chunk(r, st, &r->ahead, due, false);
+    more = pass_next(&r->ahead, due);
+out:
+    free(due);
+    return more;
 }
 
 static void refresh_job(struct worker *self, void *arg)
@@ -169,12 +295,12 @@ static void refresh_job(struct worker *self, void *arg)
         goto out;
     }
     time_t now = jclock_now();
-    if (pass_chunk(r, st, &r->urgent, now)) {
+    if (marks_chunk(r, st, now)) {
         r->more = true;
-        goto out; /* the backlog first */
+        goto out; /* the marks first */
     }
     if (r->ahead.active || mono_s() >= r->ahead_next_s) {
-        if (pass_chunk(r, st, &r->ahead, now + r->cfg->ocsp_refresh_before_s))
+        if (ahead_chunk(r, st, now, now + r->cfg->ocsp_refresh_before_s))
             r->more = true;
         else
             r->ahead_next_s = mono_s() + OCSP_REFRESH_AHEAD_S;
@@ -202,9 +328,8 @@ static void refresh_done(void *arg)
 {
     struct ocsp_refresh *r = arg;
     r->running = false;
-    /* The due query walks every certificate: on a large registry a pass takes long. Periodic
-     * passes then rest as long as the last one took, so that polling holds at most half of
-     * one worker; a backlog chunk or a kick does not wait. */
+    /* A periodic pass rests at least as long as the last job took (a safeguard: a pass that
+     * finds nothing takes well under a millisecond); a backlog chunk or a kick does not wait. */
     r->next_poll_ms = mono_ms() + r->job_ms;
     if (r->more || r->again)
         submit(r);
@@ -242,7 +367,7 @@ int ocsp_refresh_start(struct ocsp_refresh *r, struct event_base *base, struct w
     if (r->tick == NULL || r->kick == NULL || event_add(r->tick, &period) == -1)
         return jerr_set(err, JERR_INTERNAL, NULL, "cannot start the OCSP refresher timer");
     atomic_store(&r->started, true);
-    event_active(r->kick, EV_TIMEOUT, 0); /* pre-sign what is missing right away */
+    event_active(r->kick, EV_TIMEOUT, 0); /* pre-sign what is marked right away */
     return 0;
 }
 

@@ -1,31 +1,33 @@
 /*
- * ocsp_refresh: the refresher of the pre-signed OCSP responses (DESIGN §5) — finds the
- * certificates whose responses are missing, stale (a status change marked them, in this
- * process or in another one writing the same registry) or about to age, and has them
- * re-signed (ocsp_answer_presign), on a worker, one bounded chunk at a time.
+ * ocsp_refresh: the refresher of the pre-signed OCSP responses (DESIGN §5) — has the responses
+ * of new certificates and of status changes (made in this process or in another one writing
+ * the same registry) signed, and those about to age re-signed (ocsp_answer_presign), on a
+ * worker, one bounded chunk at a time.
+ *
+ * What is due comes from the registry's own bookkeeping (ca/store.h, migration 5), never from
+ * a walk over the certificates:
+ *   - the marks: store_cert_insert and store_cert_set_status mark the serial in their own
+ *     transaction, whoever calls them; store_ocsp_foreach_dirty reads the marks by their key.
+ *     A serial done is unmarked in the transaction that stores its responses, unless it was
+ *     marked again meanwhile (changed_seq), so a change during the signing is never lost;
+ *   - ageing: store_ocsp_foreach_ageing reads the responses by nextUpdate (an index), those
+ *     with less than ocsp_refresh_before_s left. An expired certificate's aged responses are
+ *     deleted rather than re-signed, so that they do not pile up at the head of that walk.
+ * Both cost what the due rows cost, whatever the registry's size (test_store checks the query
+ * plans at 200 000 certificates).
  *
  * Timing. A timer on the owner's event loop (the service's control loop) fires every
  * OCSP_REFRESH_POLL_MS; ocsp_refresh_kick fires it at once, from any thread, after an
  * in-process status change. Each firing runs one job on the worker pool (never two at once):
- *   - the urgent pass: store_ocsp_foreach_due(refresh_by = now) — stale or missing SHA-1
- *     responses, responses past their nextUpdate — OCSP_ANSWER_PRESIGN_MAX serials at most;
- *   - when that pass has nothing left, the refresh-ahead pass every OCSP_REFRESH_AHEAD_S:
- *     responses with less than ocsp_refresh_before_s left, in chunks as well.
+ *   - the marks pass: OCSP_ANSWER_PRESIGN_MAX marks at most, oldest first;
+ *   - when that pass has nothing left, the refresh-ahead pass every OCSP_REFRESH_AHEAD_S, in
+ *     chunks as well.
  * A full chunk means more is waiting: the next job follows at once instead of at the next
- * tick. So at start what is missing is pre-signed in the background chunk after chunk,
- * leaving the other workers to requests (a miss meanwhile is signed on demand), and a status
- * change is re-signed within one poll period plus the signing.
- *
- * The urgent pass walks the due set in serial order with a cursor; while a backlog (the start
- * of a large instance) is being worked through, a change behind the cursor waits until the
- * cursor wraps around — ocsp_answer_forget (via ocsp_http_cert_changed) covers in-process
- * changes in that case.
- *
- * Cost. store_ocsp_foreach_due reads every unexpired certificate (about 0.4 s per pass at
- * 100,000 certificates on the development machine): after each periodic job the timer rests
- * as long as that job took, so that polling never holds more than half of one worker, and the
- * second for changes made by another process stretches on a large registry. Changes made in
- * this process do not depend on it (ocsp_http_cert_changed drops the cached answers at once).
+ * tick. Each pass walks with a cursor (changed_seq; nextUpdate and serial), so that a serial
+ * that fails is retried at the next pass without holding up the others. A change made while a
+ * backlog (a large batch, a migrated registry) is worked through gets a newer mark and waits
+ * for the backlog ahead of it; in-process changes do not wait (ocsp_http_cert_changed drops
+ * the cached answers at once, and the next request is signed from the registry).
  */
 #ifndef JPKI_OCSP_REFRESH_H
 #define JPKI_OCSP_REFRESH_H
@@ -37,7 +39,8 @@
 
 struct event_base;
 
-/* Period of the urgent pass (DESIGN §8: a status change answered within 1 s). */
+/* Period of the marks pass (DESIGN §8: a status change answered within 1 s). A pass that
+ * finds nothing costs one indexed read. */
 #define OCSP_REFRESH_POLL_MS 200
 /* Period of the refresh-ahead pass. */
 #define OCSP_REFRESH_AHEAD_S 10

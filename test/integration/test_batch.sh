@@ -4,8 +4,8 @@
 # issued, once each); OCSP answering while the batch runs; resubmission issuing nothing twice
 # (200), the same key with other rows (409); a JSON batch; paging of the rows; the refusals
 # (malformed file 400 with nothing recorded, roles, unknown batch, bad query, body cap); a
-# kill -9 in the middle of a batch, resumed at the next start with every row exactly once and
-# the audit chain intact; no personal data in the audit log.
+# kill -9 in the middle of a batch, resumed at the next start (with several jobs on the batch)
+# with every row exactly once and the audit chain intact; no personal data in the audit log.
 . "$(dirname "$0")/lib.sh"
 it_setup
 it_init || exit 1
@@ -134,6 +134,7 @@ assert_eq "…row serials are the registry's" 197 \
   "$(jf '.rows[]|select(.state=="done")|.serials[0]' | while read -r s; do sql "SELECT card_id FROM certificates WHERE serial='$s'"; done | sort -u | wc -l)"
 assert_eq "finished rows keep no request (personal data)" 0 \
   "$(sql "SELECT count(*) FROM batch_rows WHERE batch_id=$ID AND request IS NOT NULL")"
+assert_eq "…nor any claim" 0 "$(sql "SELECT count(*) FROM batch_rows WHERE batch_id=$ID AND claimed_until IS NOT NULL")"
 assert_eq "finish audited" 1 \
   "$(sql "SELECT count(*) FROM events WHERE action='batch.finish' AND target='$ID' AND detail='key=it-200 total=200 done=197 failed=3'")"
 
@@ -253,9 +254,15 @@ assert_eq "…the registry agrees with itself at the kill" \
   "$(sql "SELECT count(*) FROM batch_rows WHERE batch_id=$KID AND state=1")" "$done_at_kill"
 assert_eq "…no issued-but-pending row" 0 \
   "$(sql "SELECT count(*) FROM batch_rows r WHERE batch_id=$KID AND state=0 AND EXISTS (SELECT 1 FROM certificates c WHERE c.card_id='K-C-' || substr(r.key, 2))")"
-jpkid_start || exit 1
+claimed_at_kill=$(sql "SELECT count(*) FROM batch_rows WHERE batch_id=$KID AND claimed_until IS NOT NULL")
+[ "$claimed_at_kill" -le 1 ] && pass "…at most the row in progress claimed at the kill ($claimed_at_kill)" ||
+  fail "$claimed_at_kill rows claimed at the kill"
+# The restart with 3 workers: 2 jobs on the batch at once (DESIGN §8), one worker left for OCSP.
+jpkid_start --set service.workers=3 || exit 1
 wait_for "$KID" '.state == "done"' 240 || fail "resumed batch not done within 240 s"
-assert_contains "resumed at start" "resuming 1 running batch" "$(cat "$T/jpkid.log")"
+assert_contains "resumed at start, the dead process's claims given back" \
+  "resuming 1 running batch ($claimed_at_kill row claim" "$(cat "$T/jpkid.log")"
+assert_eq "…no row left claimed" 0 "$(sql "SELECT count(*) FROM batch_rows WHERE claimed_until IS NOT NULL")"
 call GET "/v1/batches/$KID"
 assert_eq "after the restart: 150 done, 0 failed" "done 150 0 0" \
   "$(jf '"\(.state) \(.done) \(.failed) \(.pending)"')"

@@ -127,6 +127,16 @@ check "released auth cert is good again within 1 s (${ms} ms)" test "$ms" -lt 10
 assert_contains "released signing cert stays on hold" "Reason: certificateHold" \
   "$(ocsp_query "$SIGN_CA" "$T/out/$SIGN2.pem" -no_nonce)"
 
+# The refresher works from the registry's own marks (ca/store.h, migration 5): every issuance
+# and status change above, made by another process, was marked in its transaction; once the
+# refresher caught up none is left, and every certificate has a fresh SHA-1 response.
+DB=$DATA/jpki.db
+sql() { sqlite3 "$DB" "$1"; }
+for _ in $(seq 1 50); do [ "$(sql 'SELECT count(*) FROM ocsp_dirty')" = 0 ] && break; sleep 0.1; done
+assert_eq "no refresher mark left once the changes are answered" 0 "$(sql 'SELECT count(*) FROM ocsp_dirty')"
+assert_eq "…every certificate has a fresh SHA-1 response" 0 \
+  "$(sql 'SELECT count(*) FROM certificates c WHERE NOT EXISTS (SELECT 1 FROM ocsp_responses o WHERE o.serial = c.serial AND o.certid_hash = 0 AND o.stale = 0)')"
+
 # GET form (RFC 6960 A.1) with curl, and its caching headers (RFC 5019 §6)
 openssl ocsp -issuer "$AUTH_CA" -cert "$AUTH_PEM" -no_nonce -reqout "$T/req.der" >/dev/null 2>&1
 b64=$($PY -c 'import base64,sys,urllib.parse; print(urllib.parse.quote(base64.b64encode(open(sys.argv[1],"rb").read()).decode(), safe=""))' "$T/req.der")

@@ -4,8 +4,9 @@
  * (batch_exec_step / batch_exec_row: person and card registered or found, certificates issued
  * and the row marked done inside the issuance's transaction), exactly once (a re-run after the
  * commit, a row finished by someone else before the commit, a restart with rows pending), the
- * refusals recorded as failed rows, and the runner (batchrun) taking batches to the end on a
- * real worker pool without exceeding its job limit.
+ * refusals recorded as failed rows, row claims (a step takes a row no other step holds), and the
+ * runner (batchrun) taking batches to the end on a real worker pool without exceeding its job
+ * limit, with several jobs on one batch.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -742,6 +743,148 @@ START_TEST(runner_takes_batches_to_the_end_within_its_job_limit)
 }
 END_TEST
 
+/* Claims (DESIGN §8: several steps on one batch): a step takes a row no other step holds;
+ * with every pending row held it waits (nothing issued, the batch not finished); a claim
+ * lapses after BATCH_EXEC_CLAIM_S and can be given back. */
+START_TEST(steps_take_unclaimed_rows_and_wait_for_claimed_ones)
+{
+    struct fixture fx;
+    struct jerr err = {0};
+    char text[4096] = "batch: \"t-claims\"\nrows:\n";
+    char *request = NULL;
+    bool existing;
+    size_t np;
+    fx_open(&fx);
+    yaml_row(text, sizeof(text), "r1", "cl-p1", "A", "1990-01-02", "cl-c1", "mynumber", "auth");
+    yaml_row(text, sizeof(text), "r2", "cl-p1", "A", "1990-01-02", "cl-c2", "mynumber", "auth");
+    struct batch_rec rec = record(&fx, text, &existing, &np);
+    time_t t0 = jclock_now();
+    jclock_set(t0);
+
+    /* Another step holds row 1: this one takes row 2. */
+    struct batch_row_rec held;
+    ck_assert_int_eq(
+        store_batch_claim_next(fx.st, rec.id, t0, t0 + BATCH_EXEC_CLAIM_S, &held, &request, &err),
+        0);
+    free(request);
+    ck_assert_int_eq(held.row, 1);
+    struct batch_exec_result res = step(&fx, rec.id);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_DONE);
+    ck_assert_int_eq(res.row, 2);
+    batch_exec_result_free(&res);
+
+    /* Only row 1 is pending, and it is held: wait — nothing issued, not finished. */
+    res = step(&fx, rec.id);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_WAITING);
+    ck_assert_int_eq(res.row, 0);
+    ck_assert_int_eq(res.issued[CA_AUTH], 0);
+    batch_exec_result_free(&res);
+    ck_assert_int_eq(certs_on(&fx, "cl-c1"), 0);
+    struct batch_rec b;
+    ck_assert_int_eq(store_batch_get(fx.st, rec.id, &b, &err), 0);
+    ck_assert(!b.finished);
+    ck_assert_int_eq(b.done_rows, 1);
+
+    /* Still held at the claim's last second; taken over once it lapsed. */
+    jclock_set(t0 + BATCH_EXEC_CLAIM_S);
+    res = step(&fx, rec.id);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_WAITING);
+    batch_exec_result_free(&res);
+    jclock_set(t0 + BATCH_EXEC_CLAIM_S + 1);
+    res = step(&fx, rec.id);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_DONE);
+    ck_assert_int_eq(res.row, 1);
+    batch_exec_result_free(&res);
+    ck_assert_int_eq(certs_on(&fx, "cl-c1"), 1);
+    res = step(&fx, rec.id);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_FINISHED);
+    ck_assert_int_eq(res.batch.done_rows, 2);
+    batch_exec_result_free(&res);
+    jclock_set(0);
+    fx_close(&fx);
+}
+END_TEST
+
+/* With a pool of 3 workers the runner works on one batch with 2 jobs at once (one worker
+ * left for OCSP), each row exactly once; a claim left by a process that died (kill -9) is
+ * given back at the start instead of holding its row for BATCH_EXEC_CLAIM_S. */
+START_TEST(runner_runs_rows_of_one_batch_in_parallel)
+{
+    struct fixture fx;
+    struct jerr err = {0};
+    char text[8192] = "batch: \"t-par\"\nrows:\n";
+    char *request = NULL;
+    bool existing;
+    size_t np;
+    enum { ROWS = 8 };
+    fx_open(&fx);
+    for (int i = 1; i <= ROWS; i++) {
+        char key[16], person[16], card[16];
+        snprintf(key, sizeof(key), "r%d", i);
+        snprintf(person, sizeof(person), "pa-p%d", (i + 1) / 2); /* two rows per person */
+        snprintf(card, sizeof(card), "pa-c%d", i);
+        yaml_row(text, sizeof(text), key, person, "A", "1990-01-02", card, "mynumber", "auth");
+    }
+    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_row_rec dead;
+    int64_t now = jclock_now();
+    ck_assert_int_eq(store_batch_claim_next(fx.st, rec.id, now, now + 3600, &dead, &request, &err),
+                     0);
+    free(request);
+
+    ck_assert_int_eq(evthread_use_pthreads(), 0);
+    struct event_base *base = event_base_new();
+    ck_assert_ptr_nonnull(base);
+    struct workers_store_ops ops = {open_store, store_close, fx.pki};
+    struct workers *w = workers_new(3, 0, &ops, &err);
+    ck_assert_ptr_nonnull(w);
+    struct workers_loop *loop = workers_attach(w, base, &err);
+    ck_assert_ptr_nonnull(loop);
+    struct batchrun *br = batchrun_new(fx.pki, w, &err);
+    ck_assert_ptr_nonnull(br);
+    ck_assert_int_eq(batchrun_start(br, base, loop, &err), 0);
+    /* Kicked as a submission would: still no job before the resume gave the claim back (else
+     * row 1 would wait an hour and the watch would give up). */
+    batchrun_kick(br, rec.id);
+
+    struct run_watch watch = {.br = br};
+    watch.timer = event_new(base, -1, EV_PERSIST, watch_cb, &watch);
+    struct timeval ms = {0, 1000};
+    event_add(watch.timer, &ms);
+    event_base_dispatch(base);
+    ck_assert_int_eq(batchrun_active(br), 0);
+    ck_assert_int_eq(batchrun_inflight(br), 0);
+    ck_assert_int_eq(watch.max_seen, BATCHRUN_MAX_JOBS(3));
+    ck_assert_int_eq(BATCHRUN_MAX_JOBS(3), 2);
+
+    struct batch_rec got;
+    ck_assert_int_eq(store_batch_get(fx.st, rec.id, &got, &err), 0);
+    ck_assert(got.finished);
+    ck_assert_int_eq(got.done_rows, ROWS);
+    ck_assert_int_eq(got.failed_rows, 0);
+    for (int i = 1; i <= ROWS; i++) {
+        char card[16];
+        snprintf(card, sizeof(card), "pa-c%d", i);
+        ck_assert_msg(certs_on(&fx, card) == 1, "%s: %zu certificates", card, certs_on(&fx, card));
+        struct batch_row_rec r = row_of(&fx, rec.id, i);
+        ck_assert_int_eq(r.state, BATCH_ROW_DONE);
+        ck_assert_int_eq(strlen(r.serials), 32);
+    }
+    /* Persons shared by two rows were registered once. */
+    struct person p;
+    ck_assert_int_eq(store_person_get(fx.st, "pa-p4", &p, &err), 0);
+
+    batchrun_stop(br);
+    workers_shutdown(w);
+    workers_detach(loop);
+    event_free(watch.timer);
+    batchrun_free(br);
+    event_base_free(base);
+    workers_free(w);
+    fx_close(&fx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("batchrun");
@@ -758,7 +901,9 @@ int main(void)
     tcase_add_test(tc, pending_rows_resume_after_a_restart_exactly_once);
     tcase_add_test(tc, person_with_other_facts_fails_the_row);
     tcase_add_test(tc, existing_person_and_card_are_used_other_owners_card_fails);
+    tcase_add_test(tc, steps_take_unclaimed_rows_and_wait_for_claimed_ones);
     tcase_add_test(tc, runner_takes_batches_to_the_end_within_its_job_limit);
+    tcase_add_test(tc, runner_runs_rows_of_one_batch_in_parallel);
     suite_add_tcase(s, tc);
     return testutil_run(s);
 }

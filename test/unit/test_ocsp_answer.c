@@ -278,30 +278,56 @@ static int row_state(struct store *st, const char *serial, int hash, unsigned ch
     return stale ? 0 : 1;
 }
 
-struct due {
-    char serials[16][JPKI_SERIAL_HEX_MAX + 1];
-    size_t count;
+/* The refresher's view of one serial (ca/store.h, migration 5). */
+struct due_probe {
+    const char *serial;
+    int64_t seq; /* its mark, 0 when unmarked */
+    bool ageing; /* one of its responses is ageing */
 };
 
-static int due_cb(void *ctx, const char *serial, enum ca_kind ca)
+static int probe_mark_cb(void *ctx, const struct store_ocsp_due *d)
 {
-    struct due *d = ctx;
-    (void)ca;
-    if (d->count < 16)
-        snprintf(d->serials[d->count++], sizeof(d->serials[0]), "%s", serial);
+    struct due_probe *p = ctx;
+    if (strcmp(d->serial, p->serial) == 0)
+        p->seq = d->changed_seq;
     return 0;
 }
 
-static bool is_due(struct store *st, const char *serial, time_t refresh_by)
+static int probe_ageing_cb(void *ctx, const struct store_ocsp_due *d)
 {
-    struct due d = {0};
+    struct due_probe *p = ctx;
+    if (strcmp(d->serial, p->serial) == 0)
+        p->ageing = true;
+    return 0;
+}
+
+/* The mark of `serial` (0 when it has none). */
+static int64_t mark_of(struct store *st, const char *serial)
+{
+    struct due_probe p = {serial, 0, false};
     struct jerr err = {0};
-    ck_assert_msg(store_ocsp_foreach_due(st, refresh_by, "", 16, due_cb, &d, &err) == 0, "%s",
+    ck_assert_msg(store_ocsp_foreach_dirty(st, 0, 1000, probe_mark_cb, &p, &err) == 0, "%s",
                   err.msg);
-    for (size_t i = 0; i < d.count; i++)
-        if (strcmp(d.serials[i], serial) == 0)
-            return true;
-    return false;
+    return p.seq;
+}
+
+static bool is_ageing(struct store *st, const char *serial, time_t refresh_by)
+{
+    struct due_probe p = {serial, 0, false};
+    struct jerr err = {0};
+    ck_assert_msg(
+        store_ocsp_foreach_ageing(st, refresh_by, 0, "", 1000, probe_ageing_cb, &p, &err) == 0,
+        "%s", err.msg);
+    return p.ageing;
+}
+
+/* Pre-signs `serial` as the refresher's marks pass does: with its mark, cleared once done. */
+static int presign_marked(struct fixture *fx, const char *serial,
+                          struct ocsp_answer_presign_stats *stats, struct jerr *err)
+{
+    const char *serials[] = {serial};
+    int64_t seqs[] = {mark_of(fx->st, serial)};
+    return ocsp_answer_presign(fx->a, fx->st, serials, seqs, 1, stats, err);
 }
 
 /* ---- pure ---- */
@@ -550,7 +576,7 @@ START_TEST(test_unknown_is_never_cached)
      * with its own (auth) response pre-signed in the registry under the same serial. */
     const char *serials[] = {S_AUTHONLY};
     struct ocsp_answer_presign_stats stats;
-    ck_assert_int_eq(ocsp_answer_presign(fx.a, fx.st, serials, 1, &stats, &err), 0);
+    ck_assert_int_eq(ocsp_answer_presign(fx.a, fx.st, serials, NULL, 1, &stats, &err), 0);
     ck_assert_int_eq(row_state(fx.st, S_AUTHONLY, OCSP_CERTID_SHA1, NULL, NULL), 1);
     ocsp_answer_forget(fx.a, S_AUTHONLY);
     one_req(&r, fx.pki, CA_SIGN, S_AUTHONLY, OCSP_CERTID_SHA1);
@@ -651,14 +677,29 @@ START_TEST(test_status_change_resigned)
     fx_open(&fx);
     add_cert(fx.st, S_CHG, CA_AUTH, CERT_GOOD, REASON_NONE, 0);
     time_t now = jclock_now();
-    /* Missing SHA-1 response: due. */
-    ck_assert(is_due(fx.st, S_CHG, now));
+    /* A new certificate is marked for the refresher by its insertion. */
+    int64_t mark = mark_of(fx.st, S_CHG);
+    ck_assert_int_gt(mark, 0);
     const char *serials[] = {S_CHG};
-    ck_assert_msg(ocsp_answer_presign(fx.a, fx.st, serials, 1, &stats, &err) == 0, "%s", err.msg);
+    /* Without its mark, pre-signing leaves the mark alone. */
+    ck_assert_msg(ocsp_answer_presign(fx.a, fx.st, serials, NULL, 1, &stats, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_uint_eq(stats.signed_count, 1);
+    ck_assert_uint_eq(stats.cleared, 0);
+    ck_assert_int_eq(mark_of(fx.st, S_CHG), mark);
+    /* A mark that is not the current one is not cleared (a change re-marked the serial). */
+    int64_t older[] = {mark - 1};
+    ck_assert_msg(ocsp_answer_presign(fx.a, fx.st, serials, older, 1, &stats, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_uint_eq(stats.cleared, 0);
+    ck_assert_int_eq(mark_of(fx.st, S_CHG), mark);
+    ck_assert_msg(presign_marked(&fx, S_CHG, &stats, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(stats.signed_count, 1); /* SHA-1 only: nobody asked SHA-256 yet */
     ck_assert_uint_eq(stats.stored, 1);
-    ck_assert_uint_eq(stats.outdated + stats.failed, 0);
-    ck_assert(!is_due(fx.st, S_CHG, now));
+    ck_assert_uint_eq(stats.cleared, 1);
+    ck_assert_uint_eq(stats.outdated + stats.failed + stats.skipped, 0);
+    ck_assert_int_eq(mark_of(fx.st, S_CHG), 0);
+    ck_assert(!is_ageing(fx.st, S_CHG, now));
     struct presign_blob *sha1 = cached(&fx, CA_AUTH, S_CHG, OCSP_CERTID_SHA1);
     ck_assert_ptr_nonnull(sha1);
     read_blob(sha1, fx.pki, CA_AUTH, S_CHG, OCSP_CERTID_SHA1, &seen);
@@ -673,7 +714,9 @@ START_TEST(test_status_change_resigned)
     set_status(fx.st, S_CHG, CERT_HOLD, REASON_CERTIFICATE_HOLD, now);
     ck_assert_int_eq(row_state(fx.st, S_CHG, OCSP_CERTID_SHA1, NULL, NULL), 0);
     ck_assert_int_eq(row_state(fx.st, S_CHG, OCSP_CERTID_SHA256, NULL, NULL), 0);
-    ck_assert(is_due(fx.st, S_CHG, now));
+    /* The change marked the serial again, with a newer mark. */
+    int64_t hold_mark = mark_of(fx.st, S_CHG);
+    ck_assert_int_gt(hold_mark, mark);
     /* A request meanwhile is not answered from the stale row: it is signed from the record. */
     ocsp_answer_forget(fx.a, S_CHG);
     one_req(&r, fx.pki, CA_AUTH, S_CHG, OCSP_CERTID_SHA1);
@@ -685,11 +728,12 @@ START_TEST(test_status_change_resigned)
 
     /* Release (as the lifecycle does): the pass re-signs SHA-1 and SHA-256. */
     set_status(fx.st, S_CHG, CERT_GOOD, REASON_NONE, now + 1);
-    ck_assert(is_due(fx.st, S_CHG, now));
-    ck_assert_msg(ocsp_answer_presign(fx.a, fx.st, serials, 1, &stats, &err) == 0, "%s", err.msg);
+    ck_assert_int_gt(mark_of(fx.st, S_CHG), hold_mark);
+    ck_assert_msg(presign_marked(&fx, S_CHG, &stats, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(stats.signed_count, 2);
     ck_assert_uint_eq(stats.stored, 2);
-    ck_assert(!is_due(fx.st, S_CHG, now));
+    ck_assert_uint_eq(stats.cleared, 1);
+    ck_assert_int_eq(mark_of(fx.st, S_CHG), 0);
     ck_assert_int_eq(row_state(fx.st, S_CHG, OCSP_CERTID_SHA1, NULL, NULL), 1);
     ck_assert_int_eq(row_state(fx.st, S_CHG, OCSP_CERTID_SHA256, NULL, NULL), 1);
     for (int hash = OCSP_CERTID_SHA1; hash <= OCSP_CERTID_SHA256; hash++) {
@@ -704,7 +748,8 @@ START_TEST(test_status_change_resigned)
     set_status(fx.st, S_CHG, CERT_REVOKED, REASON_KEY_COMPROMISE, now + 2);
     struct presign_blob *old = cached(&fx, CA_AUTH, S_CHG, OCSP_CERTID_SHA1);
     ck_assert_int_eq(presign_blob_cert_status(old), V_OCSP_CERTSTATUS_GOOD);
-    ck_assert_msg(ocsp_answer_presign(fx.a, fx.st, serials, 1, &stats, &err) == 0, "%s", err.msg);
+    ck_assert_msg(ocsp_answer_presign(fx.a, fx.st, serials, NULL, 1, &stats, &err) == 0, "%s",
+                  err.msg);
     for (int hash = OCSP_CERTID_SHA1; hash <= OCSP_CERTID_SHA256; hash++) {
         struct presign_blob *c = cached(&fx, CA_AUTH, S_CHG, hash);
         ck_assert_ptr_nonnull(c);
@@ -732,7 +777,7 @@ START_TEST(test_presign_refusals)
     fx_open(&fx);
     /* A serial the registry does not know is skipped, not an error. */
     const char *serials[] = {S_GONE};
-    ck_assert_int_eq(ocsp_answer_presign(fx.a, fx.st, serials, 1, &stats, &err), 0);
+    ck_assert_int_eq(ocsp_answer_presign(fx.a, fx.st, serials, NULL, 1, &stats, &err), 0);
     ck_assert_uint_eq(stats.signed_count, 0);
     ck_assert_ptr_null(cached(&fx, CA_SIGN, S_GONE, OCSP_CERTID_SHA1));
     /* More than a chunk at once is a caller bug. */
@@ -740,7 +785,8 @@ START_TEST(test_presign_refusals)
     for (int i = 0; i <= OCSP_ANSWER_PRESIGN_MAX; i++)
         many[i] = S_GONE;
     ck_assert_int_eq(
-        ocsp_answer_presign(fx.a, fx.st, many, OCSP_ANSWER_PRESIGN_MAX + 1, &stats, &err), -1);
+        ocsp_answer_presign(fx.a, fx.st, many, NULL, OCSP_ANSWER_PRESIGN_MAX + 1, &stats, &err),
+        -1);
     ck_assert_int_eq(err.code, JERR_INTERNAL);
     fx_close(&fx);
 }
@@ -762,12 +808,12 @@ START_TEST(test_ageing)
     jclock_set(t0);
     add_cert(fx.st, S_AGE, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
     const char *serials[] = {S_AGE};
-    ck_assert_int_eq(ocsp_answer_presign(fx.a, fx.st, serials, 1, &stats, &err), 0);
+    ck_assert_int_eq(ocsp_answer_presign(fx.a, fx.st, serials, NULL, 1, &stats, &err), 0);
     int validity = fx.cfg->ocsp_validity_s, before = fx.cfg->ocsp_refresh_before_s;
-    ck_assert(!is_due(fx.st, S_AGE, t0 + before));
+    ck_assert(!is_ageing(fx.st, S_AGE, t0 + before));
     jclock_set(t0 + validity - before + 10);
-    ck_assert(is_due(fx.st, S_AGE, jclock_now() + before));
-    ck_assert(!is_due(fx.st, S_AGE, jclock_now())); /* not urgent yet */
+    ck_assert(is_ageing(fx.st, S_AGE, jclock_now() + before));
+    ck_assert(!is_ageing(fx.st, S_AGE, jclock_now())); /* not past its nextUpdate yet */
 
     /* Near its end the row is not used; a new one is signed. */
     jclock_set(t0 + validity - OCSP_ANSWER_MIN_REMAINING_S + 1);

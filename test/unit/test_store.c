@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1070,83 +1071,514 @@ START_TEST(test_ocsp_put_signed_race)
 }
 END_TEST
 
+/* ---- OCSP change tracking (migration 5) ---------------------------------------------- */
+
 struct due_seen {
     int count;
     char serial[16][JPKI_SERIAL_HEX_MAX + 1];
     enum ca_kind ca[16];
+    int64_t not_after[16];
+    int64_t seq[16];
+    int64_t next_update[16];
 };
 
-static int due_collect(void *ctx, const char *serial, enum ca_kind ca)
+static int due_collect(void *ctx, const struct store_ocsp_due *d)
 {
     struct due_seen *seen = ctx;
     if (seen->count >= 16)
         return -1;
-    snprintf(seen->serial[seen->count], sizeof(seen->serial[0]), "%s", serial);
-    seen->ca[seen->count] = ca;
+    snprintf(seen->serial[seen->count], sizeof(seen->serial[0]), "%s", d->serial);
+    seen->ca[seen->count] = d->ca;
+    seen->not_after[seen->count] = d->not_after;
+    seen->seq[seen->count] = d->changed_seq;
+    seen->next_update[seen->count] = d->next_update;
     seen->count++;
     return 0;
 }
 
-START_TEST(test_ocsp_foreach_due)
+static void marks(int64_t after, size_t limit, struct due_seen *seen)
+{
+    struct jerr err = {0};
+    memset(seen, 0, sizeof(*seen));
+    ck_assert_msg(store_ocsp_foreach_dirty(st, after, limit, due_collect, seen, &err) == 0, "%s",
+                  err.msg);
+}
+
+static void ageing(int64_t refresh_by, int64_t after_next, const char *after_serial, size_t limit,
+                   struct due_seen *seen)
+{
+    struct jerr err = {0};
+    memset(seen, 0, sizeof(*seen));
+    ck_assert_msg(store_ocsp_foreach_ageing(st, refresh_by, after_next, after_serial, limit,
+                                            due_collect, seen, &err) == 0,
+                  "%s", err.msg);
+}
+
+START_TEST(test_ocsp_marks)
 {
     struct jerr err = {0};
     struct due_seen seen;
-    int64_t refresh_by = NOW + 1800;
+    bool cleared = true;
 
     add_person_card("P1", "C1");
-    add_simple_cert("A1", CA_SIGN, 0, NOW + DAY); /* no response at all: due */
-    add_simple_cert("A2", CA_SIGN, 0, NOW + DAY); /* fresh SHA-1, far nextUpdate: not due */
-    add_simple_cert("A3", CA_AUTH, 0, NOW + DAY); /* stale SHA-1: due */
-    add_simple_cert("A4", CA_SIGN, 0, NOW + DAY); /* fresh SHA-1, ageing SHA-256: due */
-    add_simple_cert("A5", CA_SIGN, 0, NOW + 60);  /* expires before refresh_by: never due */
-    add_simple_cert("A6", CA_SIGN, 0, NOW + DAY); /* only a SHA-256 response: due */
-    add_simple_cert("A7", CA_SIGN, 0, NOW + DAY); /* SHA-1 ageing: due */
+    add_simple_cert("A1", CA_SIGN, 0, NOW + DAY);
+    add_simple_cert("A2", CA_AUTH, 0, NOW + 2 * DAY);
+    add_simple_cert("A3", CA_SIGN, 0, NOW + 3 * DAY);
+
+    /* Each insertion marked its serial, in order, with its CA and notAfter. */
+    marks(0, 100, &seen);
+    ck_assert_int_eq(seen.count, 3);
+    ck_assert_str_eq(seen.serial[0], "A1");
+    ck_assert_str_eq(seen.serial[1], "A2");
+    ck_assert_str_eq(seen.serial[2], "A3");
+    ck_assert_int_eq(seen.ca[1], CA_AUTH);
+    ck_assert_int_eq(seen.not_after[1], NOW + 2 * DAY);
+    ck_assert_int_eq(seen.next_update[1], 0);
+    ck_assert_int_gt(seen.seq[0], 0);
+    ck_assert_int_gt(seen.seq[1], seen.seq[0]);
+    ck_assert_int_gt(seen.seq[2], seen.seq[1]);
+    int64_t a1 = seen.seq[0], a2 = seen.seq[1], a3 = seen.seq[2];
+
+    /* Paging: at most `limit`, resuming after a mark. */
+    marks(0, 2, &seen);
+    ck_assert_int_eq(seen.count, 2);
+    marks(a2, 2, &seen);
+    ck_assert_int_eq(seen.count, 1);
+    ck_assert_str_eq(seen.serial[0], "A3");
+
+    /* Clearing needs the current mark. */
+    ck_assert_int_eq(store_ocsp_dirty_clear(st, "A1", a1, &cleared, &err), 0);
+    ck_assert(cleared);
+    ck_assert_int_eq(store_ocsp_dirty_clear(st, "A1", a1, &cleared, &err), 0);
+    ck_assert(!cleared);
+    ck_assert_int_eq(store_ocsp_dirty_clear(st, "A2", a3, &cleared, &err), 0);
+    ck_assert(!cleared);
+    ck_assert_int_eq(store_ocsp_dirty_clear(st, "A3", a2, NULL, &err), 0);
+    marks(0, 100, &seen);
+    ck_assert_int_eq(seen.count, 2);
+    ck_assert_str_eq(seen.serial[0], "A2");
+    ck_assert_str_eq(seen.serial[1], "A3");
+
+    /* A status change marks again, with a mark newer than any before (never reused, even
+     * after the newest mark was cleared). */
+    ck_assert_int_eq(store_ocsp_dirty_clear(st, "A3", a3, &cleared, &err), 0);
+    ck_assert(cleared);
+    set_status("A1", CERT_REVOKED, REASON_KEY_COMPROMISE, NOW, 0);
+    set_status("A2", CERT_HOLD, REASON_CERTIFICATE_HOLD, NOW, 0);
+    marks(0, 100, &seen);
+    ck_assert_int_eq(seen.count, 2);
+    ck_assert_str_eq(seen.serial[0], "A1");
+    ck_assert_int_gt(seen.seq[0], a3);
+    ck_assert_str_eq(seen.serial[1], "A2"); /* re-marked: its old mark is gone */
+    ck_assert_int_gt(seen.seq[1], seen.seq[0]);
+    /* The old mark of A2 no longer clears anything. */
+    ck_assert_int_eq(store_ocsp_dirty_clear(st, "A2", a2, &cleared, &err), 0);
+    ck_assert(!cleared);
+
+    /* A change that is rolled back leaves no mark; a refused insertion neither. */
+    ck_assert_int_eq(store_ocsp_dirty_clear(st, "A1", seen.seq[0], &cleared, &err), 0);
+    ck_assert_int_eq(store_ocsp_dirty_clear(st, "A2", seen.seq[1], &cleared, &err), 0);
+    ck_assert_int_eq(store_begin(st, &err), 0);
+    set_status("A3", CERT_HOLD, REASON_CERTIFICATE_HOLD, NOW, 0);
+    store_rollback(st);
+    struct cert_rec dup = make_cert("A1", CA_SIGN, "C1", "P1", 0, NOW + DAY, NOW);
+    ck_assert_int_eq(store_cert_insert(st, &dup, fake_der, sizeof(fake_der), &err), -1);
+    ck_assert_int_eq(err.code, JERR_CONFLICT);
+    struct cert_rec orphan = make_cert("A9", CA_SIGN, "NOCARD", "P1", 0, NOW + DAY, NOW);
+    jerr_clear(&err);
+    ck_assert_int_eq(store_cert_insert(st, &orphan, fake_der, sizeof(fake_der), &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    marks(0, 100, &seen);
+    ck_assert_int_eq(seen.count, 0);
+
+    /* Refusals. */
+    jerr_clear(&err);
+    ck_assert_int_eq(store_ocsp_dirty_clear(st, NULL, 1, &cleared, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "serial");
+    ck_assert(!cleared);
+    jerr_clear(&err);
+    ck_assert_int_eq(store_ocsp_foreach_dirty(st, 0, 100, due_collect, &seen, &err), 0);
+    add_simple_cert("A4", CA_SIGN, 0, NOW + DAY);
+    memset(&seen, 0, sizeof(seen));
+    seen.count = 16; /* a consumer that stops */
+    ck_assert_int_eq(store_ocsp_foreach_dirty(st, 0, 100, due_collect, &seen, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INTERNAL);
+}
+END_TEST
+
+START_TEST(test_ocsp_ageing_and_delete)
+{
+    struct jerr err = {0};
+    struct due_seen seen;
+    unsigned char *der = NULL;
+    size_t len = 0;
+
+    add_person_card("P1", "C1");
+    add_simple_cert("A1", CA_SIGN, 0, NOW + DAY);
+    add_simple_cert("A2", CA_SIGN, 0, NOW + DAY);
+    add_simple_cert("A3", CA_AUTH, 0, NOW + DAY);
+    add_simple_cert("A4", CA_SIGN, 0, NOW - 10); /* expired */
+    ck_assert_int_eq(
+        store_ocsp_put(st, "A1", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 100, &err), 0);
     ck_assert_int_eq(
         store_ocsp_put(st, "A2", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 7200, &err), 0);
     ck_assert_int_eq(
-        store_ocsp_put(st, "A3", 0, CA_AUTH, fake_der, sizeof(fake_der), NOW, NOW + 7200, &err), 0);
-    set_status("A3", CERT_REVOKED, REASON_UNSPECIFIED, NOW, 0);
+        store_ocsp_put(st, "A3", 0, CA_AUTH, fake_der, sizeof(fake_der), NOW, NOW + 50, &err), 0);
     ck_assert_int_eq(
-        store_ocsp_put(st, "A4", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 7200, &err), 0);
+        store_ocsp_put(st, "A3", 1, CA_AUTH, fake_der, sizeof(fake_der), NOW, NOW + 60, &err), 0);
     ck_assert_int_eq(
-        store_ocsp_put(st, "A4", 1, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 600, &err), 0);
-    ck_assert_int_eq(
-        store_ocsp_put(st, "A6", 1, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 7200, &err), 0);
-    ck_assert_int_eq(
-        store_ocsp_put(st, "A7", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 1799, &err), 0);
+        store_ocsp_put(st, "A4", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW - 5, &err), 0);
 
-    memset(&seen, 0, sizeof(seen));
-    ck_assert_int_eq(store_ocsp_foreach_due(st, refresh_by, "", 100, due_collect, &seen, &err), 0);
-    ck_assert_int_eq(seen.count, 5);
-    ck_assert_str_eq(seen.serial[0], "A1");
-    ck_assert_str_eq(seen.serial[1], "A3");
-    ck_assert_int_eq(seen.ca[1], CA_AUTH);
-    ck_assert_str_eq(seen.serial[2], "A4");
-    ck_assert_str_eq(seen.serial[3], "A6");
-    ck_assert_str_eq(seen.serial[4], "A7");
-
-    /* Paging: at most `limit`, resuming after the last serial. */
-    memset(&seen, 0, sizeof(seen));
-    ck_assert_int_eq(store_ocsp_foreach_due(st, refresh_by, "", 2, due_collect, &seen, &err), 0);
-    ck_assert_int_eq(seen.count, 2);
-    ck_assert_str_eq(seen.serial[1], "A3");
-    memset(&seen, 0, sizeof(seen));
-    ck_assert_int_eq(store_ocsp_foreach_due(st, refresh_by, "A3", 2, due_collect, &seen, &err), 0);
-    ck_assert_int_eq(seen.count, 2);
+    /* nextUpdate before refresh_by, oldest first, each with its certificate's notAfter; a
+     * stale response ages like any other. */
+    set_status("A1", CERT_HOLD, REASON_CERTIFICATE_HOLD, NOW, 0);
+    ageing(NOW + 1800, 0, "", 100, &seen);
+    ck_assert_int_eq(seen.count, 4);
     ck_assert_str_eq(seen.serial[0], "A4");
-    ck_assert_str_eq(seen.serial[1], "A6");
+    ck_assert_int_eq(seen.next_update[0], NOW - 5);
+    ck_assert_int_eq(seen.not_after[0], NOW - 10);
+    ck_assert_str_eq(seen.serial[1], "A3");
+    ck_assert_int_eq(seen.next_update[1], NOW + 50);
+    ck_assert_int_eq(seen.ca[1], CA_AUTH);
+    ck_assert_int_eq(seen.seq[1], 0);
+    ck_assert_str_eq(seen.serial[2], "A3");
+    ck_assert_int_eq(seen.next_update[2], NOW + 60);
+    ck_assert_str_eq(seen.serial[3], "A1");
+    /* refresh_by is exclusive. */
+    ageing(NOW + 100, 0, "", 100, &seen);
+    ck_assert_int_eq(seen.count, 3);
 
-    /* Once refreshed, nothing is due. */
-    const char *due[] = {"A1", "A3", "A4", "A6", "A7"};
-    for (size_t i = 0; i < sizeof(due) / sizeof(due[0]); i++)
-        for (int h = 0; h < 2; h++)
-            ck_assert_int_eq(store_ocsp_put(st, due[i], h, CA_SIGN, fake_der, sizeof(fake_der), NOW,
-                                            NOW + 7200, &err),
-                             0);
-    memset(&seen, 0, sizeof(seen));
-    ck_assert_int_eq(store_ocsp_foreach_due(st, refresh_by, NULL, 100, due_collect, &seen, &err),
-                     0);
+    /* Paging from a (nextUpdate, serial) position. */
+    ageing(NOW + 1800, 0, "", 2, &seen);
+    ck_assert_int_eq(seen.count, 2);
+    ck_assert_int_eq(seen.next_update[1], NOW + 50);
+    ageing(NOW + 1800, NOW + 50, "A3", 2, &seen);
+    ck_assert_int_eq(seen.count, 2);
+    ck_assert_int_eq(seen.next_update[0], NOW + 60);
+    ck_assert_str_eq(seen.serial[1], "A1");
+    ageing(NOW + 1800, NOW + 100, "A1", 2, &seen);
     ck_assert_int_eq(seen.count, 0);
+
+    /* Re-signed (nextUpdate moved on): no longer ageing. Deleted: gone, both hashes. */
+    ck_assert_int_eq(
+        store_ocsp_put(st, "A1", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 9000, &err), 0);
+    ck_assert_int_eq(store_ocsp_delete(st, "A3", &err), 0);
+    ck_assert_int_eq(store_ocsp_delete(st, "A3", &err), 0); /* none left: not an error */
+    ck_assert_int_eq(store_ocsp_get(st, "A3", 1, &der, &len, NULL, NULL, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ageing(NOW + 1800, 0, "", 100, &seen);
+    ck_assert_int_eq(seen.count, 1);
+    ck_assert_str_eq(seen.serial[0], "A4");
+
+    jerr_clear(&err);
+    ck_assert_int_eq(store_ocsp_delete(st, NULL, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    jerr_clear(&err);
+    char longer[JPKI_SERIAL_HEX_MAX + 2];
+    memset(longer, 'A', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = '\0';
+    ck_assert_int_eq(store_ocsp_foreach_ageing(st, NOW, 0, longer, 10, due_collect, &seen, &err),
+                     -1);
+    ck_assert_int_eq(err.code, JERR_TOO_LARGE);
+    ck_assert_str_eq(err.field, "after_serial");
+}
+END_TEST
+
+/* Migration 5 on a registry of schema 4: the certificates without a fresh SHA-1 response (none
+ * at all, only SHA-256, or a stale one) are marked once; the others are not. */
+START_TEST(test_ocsp_marks_backfilled_by_migration)
+{
+    struct jerr err = {0};
+    struct due_seen seen;
+
+    add_person_card("P1", "C1");
+    add_simple_cert("B1", CA_SIGN, 0, NOW + DAY); /* no response */
+    add_simple_cert("B2", CA_AUTH, 0, NOW + DAY); /* fresh SHA-1 */
+    add_simple_cert("B3", CA_SIGN, 0, NOW + DAY); /* stale SHA-1 */
+    add_simple_cert("B4", CA_SIGN, 0, NOW + DAY); /* SHA-256 only */
+    add_simple_cert("B5", CA_SIGN, 0, NOW + DAY); /* fresh SHA-1, stale SHA-256 */
+    const char *put[][2] = {{"B2", "0"}, {"B3", "0"}, {"B4", "1"}, {"B5", "0"}, {"B5", "1"}};
+    for (size_t i = 0; i < sizeof(put) / sizeof(put[0]); i++)
+        ck_assert_int_eq(store_ocsp_put(st, put[i][0], put[i][1][0] - '0',
+                                        put[i][0][1] == '2' ? CA_AUTH : CA_SIGN, fake_der,
+                                        sizeof(fake_der), NOW, NOW + DAY, &err),
+                         0);
+    store_close(st);
+    st = NULL;
+    /* Back to schema 4, as a registry written by the previous version would be. */
+    raw_exec("UPDATE ocsp_responses SET stale = 1 WHERE serial = 'B3' OR (serial = 'B5' AND "
+             "certid_hash = 1);"
+             "DROP TABLE ocsp_dirty; DROP INDEX ocsp_responses_ageing;"
+             "ALTER TABLE batch_rows DROP COLUMN claimed_until;"
+             "DELETE FROM schema_version WHERE version = 5;");
+
+    st = store_open(path, false, &err);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    ck_assert_int_eq(store_schema_version(st), 5);
+    marks(0, 100, &seen);
+    ck_assert_int_eq(seen.count, 4);
+    ck_assert_str_eq(seen.serial[0], "B1");
+    ck_assert_str_eq(seen.serial[1], "B3");
+    ck_assert_str_eq(seen.serial[2], "B4");
+    ck_assert_str_eq(seen.serial[3], "B5");
+    /* The marks continue after the backfill's. */
+    add_simple_cert("B6", CA_SIGN, 0, NOW + DAY);
+    marks(seen.seq[3], 100, &seen);
+    ck_assert_int_eq(seen.count, 1);
+    ck_assert_str_eq(seen.serial[0], "B6");
+}
+END_TEST
+
+/* The statement of the store's connection whose SQL contains `needle`. */
+static sqlite3_stmt *store_stmt(const char *needle)
+{
+    for (sqlite3_stmt *s = sqlite3_next_stmt(last_db, NULL); s != NULL;
+         s = sqlite3_next_stmt(last_db, s))
+        if (strstr(sqlite3_sql(s), needle) != NULL)
+            return s;
+    ck_abort_msg("no statement with %s", needle);
+    return NULL;
+}
+
+/* The query plan of that statement, as "detail;detail;...". */
+static void plan_of(sqlite3_stmt *stmt, char *plan, size_t size)
+{
+    char sql[2048];
+    sqlite3_stmt *s = NULL;
+    snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", sqlite3_sql(stmt));
+    ck_assert_int_eq(sqlite3_prepare_v2(last_db, sql, -1, &s, NULL), SQLITE_OK);
+    plan[0] = '\0';
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        size_t len = strlen(plan);
+        snprintf(plan + len, size - len, "%s;", (const char *)sqlite3_column_text(s, 3));
+    }
+    sqlite3_finalize(s);
+}
+
+#define SCALE_CERTS 200000
+
+/* DESIGN §8 at scale: with 200 000 certificates (and their responses), a refresher pass reads
+ * the marked rows and the ageing rows only — the statements' own counters say how many rows
+ * they stepped through, and their plans name the indexes. */
+START_TEST(test_ocsp_due_at_scale)
+{
+    struct jerr err = {0};
+    struct due_seen seen;
+    char serial[JPKI_SERIAL_HEX_MAX + 1];
+
+    add_person_card("P1", "C1");
+    ck_assert_int_eq(store_begin(st, &err), 0);
+    for (int i = 0; i < SCALE_CERTS; i++) {
+        snprintf(serial, sizeof(serial), "7%031X", i);
+        add_simple_cert(serial, i % 2 ? CA_AUTH : CA_SIGN, 0, NOW + 400 * DAY);
+        /* Fresh responses, none ageing before NOW + DAY but three. */
+        int64_t next = i % 50000 == 7 ? NOW + 600 : NOW + 2 * DAY + i % 3600;
+        ck_assert_int_eq(store_ocsp_put(st, serial, 0, i % 2 ? CA_AUTH : CA_SIGN, fake_der,
+                                        sizeof(fake_der), NOW, next, &err),
+                         0);
+    }
+    ck_assert_msg(store_commit(st, &err) == 0, "%s", err.msg);
+    /* Every insertion was marked: the refresher would sign them all. Say it did. */
+    raw_exec("DELETE FROM ocsp_dirty");
+
+    reopen_caught();
+    set_status("7000000000000000000000000000A001", CERT_REVOKED, REASON_KEY_COMPROMISE, NOW, 0);
+    set_status("70000000000000000000000000000005", CERT_HOLD, REASON_CERTIFICATE_HOLD, NOW, 0);
+    set_status("70000000000000000000000000030D3F", CERT_REVOKED, REASON_SUPERSEDED, NOW, 0);
+
+    marks(0, 64, &seen);
+    ck_assert_int_eq(seen.count, 3);
+    ck_assert_str_eq(seen.serial[0], "7000000000000000000000000000A001");
+    ck_assert_str_eq(seen.serial[2], "70000000000000000000000000030D3F");
+    sqlite3_stmt *dirty = store_stmt("FROM ocsp_dirty d");
+    int dirty_steps = sqlite3_stmt_status(dirty, SQLITE_STMTSTATUS_VM_STEP, 1);
+    ck_assert_int_eq(sqlite3_stmt_status(dirty, SQLITE_STMTSTATUS_FULLSCAN_STEP, 1), 0);
+    ck_assert_int_eq(sqlite3_stmt_status(dirty, SQLITE_STMTSTATUS_SORT, 1), 0);
+    /* A walk over the certificates would take over SCALE_CERTS steps. */
+    ck_assert_msg(dirty_steps < 500, "marks pass: %d VM steps", dirty_steps);
+
+    ageing(NOW + DAY, 0, "", 64, &seen);
+    ck_assert_int_eq(seen.count, 4); /* i = 7, 50007, 100007, 150007 */
+    ck_assert_str_eq(seen.serial[0], "70000000000000000000000000000007");
+    sqlite3_stmt *aged = store_stmt("FROM ocsp_responses o");
+    int aged_steps = sqlite3_stmt_status(aged, SQLITE_STMTSTATUS_VM_STEP, 1);
+    ck_assert_int_eq(sqlite3_stmt_status(aged, SQLITE_STMTSTATUS_FULLSCAN_STEP, 1), 0);
+    ck_assert_int_eq(sqlite3_stmt_status(aged, SQLITE_STMTSTATUS_SORT, 1), 0);
+    ck_assert_msg(aged_steps < 500, "ageing pass: %d VM steps", aged_steps);
+
+    char plan[1024];
+    plan_of(dirty, plan, sizeof(plan));
+    ck_assert_msg(strstr(plan, "SEARCH d USING INTEGER PRIMARY KEY") != NULL, "%s", plan);
+    ck_assert_msg(strstr(plan, "SEARCH c USING INDEX sqlite_autoindex_certificates_1") != NULL,
+                  "%s", plan);
+    ck_assert_msg(strstr(plan, "SCAN") == NULL && strstr(plan, "TEMP B-TREE") == NULL, "%s", plan);
+    plan_of(aged, plan, sizeof(plan));
+    ck_assert_msg(strstr(plan, "SEARCH o USING INDEX ocsp_responses_ageing") != NULL, "%s", plan);
+    ck_assert_msg(strstr(plan, "SEARCH c USING INDEX sqlite_autoindex_certificates_1") != NULL,
+                  "%s", plan);
+    ck_assert_msg(strstr(plan, "SCAN") == NULL && strstr(plan, "TEMP B-TREE") == NULL, "%s", plan);
+}
+END_TEST
+
+/* ---- batch row claims (migration 5) ------------------------------------------------- */
+
+/* A running batch `key` of `rows` pending rows whose requests are "req-<row>". */
+static int64_t add_batch(const char *key, int rows)
+{
+    struct jerr err = {0};
+    struct batch_rec b;
+    memset(&b, 0, sizeof(b));
+    snprintf(b.key, sizeof(b.key), "%s", key);
+    snprintf(b.digest, sizeof(b.digest), "%064d", 0);
+    snprintf(b.submitted_by, sizeof(b.submitted_by), "clerk");
+    b.total = rows;
+    b.accepted = rows;
+    ck_assert_msg(store_batch_insert(st, &b, &err) == 0, "%s", err.msg);
+    for (int i = 1; i <= rows; i++) {
+        struct batch_row_rec r;
+        char request[32];
+        memset(&r, 0, sizeof(r));
+        r.row = i;
+        snprintf(r.key, sizeof(r.key), "k%d", i);
+        r.state = BATCH_ROW_PENDING;
+        snprintf(request, sizeof(request), "req-%d", i);
+        ck_assert_msg(store_batch_row_insert(st, b.id, &r, request, &err) == 0, "%s", err.msg);
+    }
+    return b.id;
+}
+
+/* Claims the next row of `batch_id` at `now` for 60 s: its number, or 0 when none. */
+static int64_t claim(int64_t batch_id, int64_t now)
+{
+    struct jerr err = {0};
+    struct batch_row_rec r;
+    char *request = NULL;
+    char want[32];
+    if (store_batch_claim_next(st, batch_id, now, now + 60, &r, &request, &err) == -1) {
+        ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+        ck_assert_str_eq(err.field, "row");
+        return 0;
+    }
+    snprintf(want, sizeof(want), "req-%lld", (long long)r.row);
+    ck_assert_str_eq(request, want);
+    ck_assert_int_eq(r.state, BATCH_ROW_PENDING);
+    free(request);
+    return r.row;
+}
+
+START_TEST(test_batch_claims)
+{
+    struct jerr err = {0};
+    struct batch_row_rec r;
+    char *request = NULL;
+    int64_t released = -1;
+    bool changed = false;
+
+    int64_t a = add_batch("claims-a", 3);
+    int64_t b = add_batch("claims-b", 1);
+
+    /* Lowest row first, each row once. */
+    ck_assert_int_eq(claim(a, NOW), 1);
+    ck_assert_int_eq(claim(a, NOW), 2);
+    ck_assert_int_eq(claim(a, NOW), 3);
+    ck_assert_int_eq(claim(a, NOW), 0);
+    ck_assert_int_eq(claim(b, NOW), 1); /* another batch's rows are its own */
+    /* Claimed rows are still pending. */
+    ck_assert_int_eq(store_batch_next_pending(st, a, &r, &request, &err), 0);
+    ck_assert_int_eq(r.row, 1);
+    free(request);
+
+    /* A row given back is claimed again; a claim lapses at its end (not at it). */
+    ck_assert_int_eq(store_batch_row_unclaim(st, a, 2, &err), 0);
+    ck_assert_int_eq(claim(a, NOW), 2);
+    ck_assert_int_eq(claim(a, NOW + 60), 0);
+    ck_assert_int_eq(claim(a, NOW + 61), 1);
+
+    /* Finishing a row clears its claim; giving back the others (as at a start) counts the
+     * pending rows only, of that batch only. */
+    struct batch_row_rec done;
+    memset(&done, 0, sizeof(done));
+    done.state = BATCH_ROW_DONE;
+    snprintf(done.serials, sizeof(done.serials), "AB");
+    ck_assert_int_eq(store_batch_row_finish(st, a, 3, &done, &changed, &err), 0);
+    ck_assert(changed);
+    ck_assert_int_eq(store_batch_claims_release(st, a, &released, &err), 0);
+    ck_assert_int_eq(released, 2);
+    sqlite3 *db = raw_open();
+    ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM batch_rows WHERE claimed_until IS NOT NULL"),
+                     1); /* batch b's row */
+    sqlite3_close(db);
+    ck_assert_int_eq(claim(a, NOW), 1);
+    ck_assert_int_eq(claim(a, NOW), 2);
+    ck_assert_int_eq(claim(a, NOW), 0); /* row 3 is done: never claimed again */
+    ck_assert_int_eq(store_batch_claims_release(st, b, NULL, &err), 0);
+    ck_assert_int_eq(claim(b, NOW), 1);
+
+    /* An unknown batch has nothing to claim. */
+    ck_assert_int_eq(claim(999, NOW), 0);
+}
+END_TEST
+
+/* Two connections claiming at once never get the same row. */
+struct claimer {
+    const char *path;
+    int64_t batch_id;
+    int64_t rows[64];
+    int count;
+    int failures;
+};
+
+static void *claim_thread(void *arg)
+{
+    struct claimer *c = arg;
+    struct jerr err = {0};
+    struct store *own = store_open(c->path, false, &err);
+    if (own == NULL) {
+        c->failures++;
+        return NULL;
+    }
+    for (;;) {
+        struct batch_row_rec r;
+        char *request = NULL;
+        jerr_clear(&err);
+        if (store_batch_claim_next(own, c->batch_id, NOW, NOW + 60, &r, &request, &err) == -1) {
+            if (err.code != JERR_NOT_FOUND)
+                c->failures++;
+            break;
+        }
+        free(request);
+        if (c->count < 64)
+            c->rows[c->count++] = r.row;
+    }
+    store_close(own);
+    return NULL;
+}
+
+START_TEST(test_batch_claims_concurrent)
+{
+    int64_t id = add_batch("claims-race", 60);
+    struct claimer c[3];
+    pthread_t t[3];
+    int seen[61] = {0};
+
+    for (int i = 0; i < 3; i++) {
+        memset(&c[i], 0, sizeof(c[i]));
+        c[i].path = path;
+        c[i].batch_id = id;
+        ck_assert_int_eq(pthread_create(&t[i], NULL, claim_thread, &c[i]), 0);
+    }
+    int total = 0;
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(c[i].failures, 0);
+        for (int k = 0; k < c[i].count; k++)
+            seen[c[i].rows[k]]++;
+        total += c[i].count;
+    }
+    ck_assert_int_eq(total, 60);
+    for (int row = 1; row <= 60; row++)
+        ck_assert_msg(seen[row] == 1, "row %d claimed %d times", row, seen[row]);
 }
 END_TEST
 
@@ -1325,11 +1757,20 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_crl_published_clears_stale);
     tcase_add_test(tc, test_ocsp_put_get);
     tcase_add_test(tc, test_ocsp_put_signed_race);
-    tcase_add_test(tc, test_ocsp_foreach_due);
+    tcase_add_test(tc, test_ocsp_marks);
+    tcase_add_test(tc, test_ocsp_ageing_and_delete);
+    tcase_add_test(tc, test_ocsp_marks_backfilled_by_migration);
+    tcase_add_test(tc, test_batch_claims);
+    tcase_add_test(tc, test_batch_claims_concurrent);
     tcase_add_test(tc, test_certs_of_card_and_person);
     tcase_add_test(tc, test_many_certs_list_grows);
     tcase_add_test(tc, test_certs_expiring);
     tcase_add_test(tc, test_audit_foreach_target);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("scale");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_ocsp_due_at_scale);
     suite_add_tcase(s, tc);
     return s;
 }
