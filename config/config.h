@@ -80,7 +80,7 @@ struct jpki_config {
     char *tls_operator_ca;          /* CA of operator client certificates ("" = none) */
     char *tls_relying_party_ca;     /* CA of relying parties' client certificates ("" = none) */
     int loops;                      /* event loops, 0 = one per core */
-    int workers;                    /* worker threads, 0 = one per core */
+    int workers;                    /* worker threads, 0 = one per core plus one */
     bool metrics_public;            /* /metrics without authentication */
     int idle_timeout_s;             /* idle or slow connections closed after this (30) */
     int max_connections;            /* connections at once, 0 = as descriptors allow */

@@ -6,12 +6,15 @@
  */
 #include "responder/batch_exec.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
 
+#include "ca/cardissue.h"
 #include "ca/recjson.h"
+#include "config/fsutil.h"
 #include "config/jclock.h"
 
 /* Version tag of the canonical form the digest is taken over: change it with the form. */
@@ -380,6 +383,39 @@ static int row_fail(struct store *st, const struct batch_rec *b, const struct ba
     return 0;
 }
 
+/* Writes the PIN mailer of the image at `image_path`: "<card>.passwords" beside it. */
+static int write_pin_mailer(const char *image_path, const struct cardissue_passwords *pw,
+                            struct jerr *err)
+{
+    char path[PATH_MAX], text[128];
+    size_t len = strlen(image_path);
+    const char *suffix = ".card";
+    if (len < strlen(suffix) || len - strlen(suffix) + sizeof(".passwords") > sizeof(path))
+        return jerr_set(err, JERR_IO, NULL, "card image path too long");
+    snprintf(path, sizeof(path), "%.*s.passwords", (int)(len - strlen(suffix)), image_path);
+    int n = 0;
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++)
+        if (pw->value[ca][0] != '\0')
+            n += snprintf(text + n, sizeof(text) - (size_t)n, "%s: %s\n",
+                          ca_kind_name((enum ca_kind)ca), pw->value[ca]);
+    int rc = fsutil_write_atomic(path, text, (size_t)n, 0600, false, err);
+    OPENSSL_cleanse(text, sizeof(text));
+    return rc;
+}
+
+static void write_card_image(struct pki *pki, struct store *st, const char *batch_key,
+                             const struct issue_result *res, struct batch_exec_result *out)
+{
+    struct cardissue_passwords pw;
+    struct jerr err = {0};
+    char image[PATH_MAX];
+    memset(&pw, 0, sizeof(pw));
+    if (cardissue_write_batch(pki, st, batch_key, res, &pw, image, sizeof(image), &err) == -1 ||
+        write_pin_mailer(image, &pw, &err) == -1)
+        snprintf(out->internal, sizeof(out->internal), "card image not written: %s", err.msg);
+    cardissue_passwords_wipe(&pw);
+}
+
 int batch_exec_row(struct pki *pki, struct store *st, const struct batch_rec *b,
                    const struct batch_row_rec *row, const char *request,
                    struct batch_exec_result *out, struct jerr *err)
@@ -412,12 +448,14 @@ int batch_exec_row(struct pki *pki, struct store *st, const struct batch_rec *b,
         goto failed;
     }
 
-    /* CARD IMAGE (later issue): the one call site where a row's issued keys go to the
-     * card-image writer — here, after the issuance committed, so that an image is written
-     * only for certificates that exist. res.certs[i].key is the generated private key of
-     * res.certs[i].rec (NULL when a public key was supplied); the keys are never stored in
-     * the registry and issue_result_free below wipes them. The file's passwords are not kept
-     * (batch_exec.h): the writer will need them brought to this point. */
+    /* The card image (DESIGN §1): after the issuance committed, so that an image is written
+     * only for certificates that exist, the row's generated keys go onto
+     * DATA_DIR/cards/<batch>/<card>.card. The registry keeps no password, so the initial
+     * passwords are generated here and written once to a PIN mailer beside the image (0600),
+     * for the window to hand over with the card and then destroy. The keys are wiped by
+     * issue_result_free below; a failure here leaves the certificates issued and is logged. */
+    if (cardissue_slots(&res) != 0)
+        write_card_image(pki, st, b->key, &res, out);
 
     for (size_t i = 0; i < res.count; i++)
         out->issued[res.certs[i].rec.ca]++;

@@ -307,7 +307,15 @@ static int start(struct service *svc, struct jerr *err)
     const struct jpki_config *cfg = svc->cfg;
     struct workers_store_ops ops = {worker_store_open, store_close, svc->pki};
 
-    svc->workers = workers_new(cfg->workers, 0, &ops, err);
+    /* Default: one worker per core plus one, so that batch rows (at most workers - 1 jobs)
+     * can keep every core generating keys while a worker stays free for OCSP misses and
+     * operator calls (DESIGN §8: batch issuance at the machine's key-generation rate). */
+    int threads = cfg->workers;
+    if (threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = (cores > 0 ? (int)cores : 1) + 1;
+    }
+    svc->workers = workers_new(threads, 0, &ops, err);
     if (svc->workers == NULL)
         return -1;
     struct server_options opt = {

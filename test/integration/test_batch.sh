@@ -197,6 +197,20 @@ assert_eq "…both rows done: 2 + 1 serials" "done 2|1" \
   "$(jf '"\(.state) \([.rows[].serials|length]|join("|"))"')"
 assert_eq "…J-C-1 has sign and auth, J-C-2 sign" "J-C-1:0,1|J-C-2:0" \
   "$(sql "SELECT card_id || ':' || group_concat(ca, ',') FROM (SELECT card_id, ca FROM certificates WHERE card_id LIKE 'J-C-%' ORDER BY card_id, ca) GROUP BY card_id ORDER BY card_id" | paste -sd'|')"
+# Card images: one per card under DATA_DIR/cards/<batch>/, with a PIN mailer beside it.
+IMG=$DATA/cards/it-json/J-C-1.card
+MAILER=$DATA/cards/it-json/J-C-1.passwords
+assert_eq "card image written for J-C-1 (0600)" 600 "$(stat -c %a "$IMG" 2>/dev/null)"
+assert_eq "PIN mailer written beside it (0600)" 600 "$(stat -c %a "$MAILER" 2>/dev/null)"
+SIGNPW=$(awk '$1=="sign:" {print $2}' "$MAILER" 2>/dev/null)
+AUTHPW=$(awk '$1=="auth:" {print $2}' "$MAILER" 2>/dev/null)
+check "the image's signing slot opens with the mailer's password" \
+  "$JPKI_BUILD_DIR/jpki_cardtool" unlock "$IMG" sign "$SIGNPW"
+check "the image's auth slot opens with the mailer's PIN" \
+  "$JPKI_BUILD_DIR/jpki_cardtool" unlock "$IMG" auth "$AUTHPW"
+check "J-C-2's image holds its signing slot" test -s "$DATA/cards/it-json/J-C-2.card"
+check_fails "the registry keeps no initial password" grep -q "$SIGNPW" "$DATA/jpki.db"
+
 cat >"$T/j.yaml" <<'EOF'
 batch: it-json
 rows:
