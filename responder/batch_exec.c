@@ -136,6 +136,13 @@ static char *request_text(const struct batch_row *r)
         json_object_set(o, "person", person) != 0 || json_object_set(o, "card", card) != 0 ||
         json_object_set_new(o, "certificates", json_string(which_name(r->which))) != 0)
         goto out;
+    /* Initial card passwords given in the file ride with the pending request only: the
+     * request is deleted in the transaction that finishes the row (never in a digest). */
+    if (r->has_passwords &&
+        json_object_set_new(o, "passwords",
+                            json_pack("{s:s, s:s}", "sign", r->sign_password, "auth",
+                                      r->auth_password)) != 0)
+        goto out;
     text = json_dumps(o, JSON_COMPACT);
 out:
     json_decref(card);
@@ -145,9 +152,9 @@ out:
 }
 
 static int request_read(const char *text, struct person *p, struct card *c, int *which,
-                        struct jerr *err)
+                        struct cardissue_passwords *pw, struct jerr *err)
 {
-    static const char *const allowed[] = {"person", "card", "certificates", NULL};
+    static const char *const allowed[] = {"person", "card", "certificates", "passwords", NULL};
     json_error_t jerror;
     int rc = -1;
     json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &jerror);
@@ -161,8 +168,16 @@ static int request_read(const char *text, struct person *p, struct card *c, int 
         recjson_card_from(json_object_get(o, "card"), p->id, "card.", c, err) == -1 ||
         recjson_which(json_object_get(o, "certificates"), "certificates", which, err) == -1)
         goto out;
+    json_t *given = json_object_get(o, "passwords");
+    for (int ca = 0; given != NULL && ca < CA_KIND_COUNT; ca++) {
+        const char *v = json_string_value(json_object_get(given, ca_kind_name((enum ca_kind)ca)));
+        if (v != NULL)
+            snprintf(pw->value[ca], sizeof(pw->value[ca]), "%s", v);
+    }
     rc = 0;
 out:
+    if (o != NULL && json_object_get(o, "passwords") != NULL)
+        json_object_clear(json_object_get(o, "passwords"));
     json_decref(o);
     return rc;
 }
@@ -403,17 +418,18 @@ static int write_pin_mailer(const char *image_path, const struct cardissue_passw
     return rc;
 }
 
+/* Writes the row's card image with the passwords given in the file, generating the missing
+ * ones; the mailer lists the passwords of the image (given ones too, so the window has one
+ * sheet per card). */
 static void write_card_image(struct pki *pki, struct store *st, const char *batch_key,
-                             const struct issue_result *res, struct batch_exec_result *out)
+                             const struct issue_result *res, struct cardissue_passwords *pw,
+                             struct batch_exec_result *out)
 {
-    struct cardissue_passwords pw;
     struct jerr err = {0};
     char image[PATH_MAX];
-    memset(&pw, 0, sizeof(pw));
-    if (cardissue_write_batch(pki, st, batch_key, res, &pw, image, sizeof(image), &err) == -1 ||
-        write_pin_mailer(image, &pw, &err) == -1)
+    if (cardissue_write_batch(pki, st, batch_key, res, pw, image, sizeof(image), &err) == -1 ||
+        write_pin_mailer(image, pw, &err) == -1)
         snprintf(out->internal, sizeof(out->internal), "card image not written: %s", err.msg);
-    cardissue_passwords_wipe(&pw);
 }
 
 int batch_exec_row(struct pki *pki, struct store *st, const struct batch_rec *b,
@@ -425,7 +441,10 @@ int batch_exec_row(struct pki *pki, struct store *st, const struct batch_rec *b,
     struct issue_result res = {0};
     struct jerr why = {0};
     struct row_mark mark;
+    struct cardissue_passwords pw;
     int which = 0;
+
+    memset(&pw, 0, sizeof(pw));
 
     memset(out, 0, sizeof(*out));
     out->row = row->row;
@@ -435,7 +454,7 @@ int batch_exec_row(struct pki *pki, struct store *st, const struct batch_rec *b,
     snprintf(mark.rec.key, sizeof(mark.rec.key), "%s", row->key);
 
     struct lifecycle_ctx ctx = {.pki = pki, .st = st, .actor = b->submitted_by};
-    if (request_read(request, &person, &card, &which, &why) == -1 ||
+    if (request_read(request, &person, &card, &which, &pw, &why) == -1 ||
         ensure_person(&ctx, &person, &why) == -1 || ensure_card(&ctx, &card, &why) == -1)
         goto failed;
     ctx.before_commit = mark_done;
@@ -443,6 +462,7 @@ int batch_exec_row(struct pki *pki, struct store *st, const struct batch_rec *b,
     if (lifecycle_issue(&ctx, card.id, which, NULL, &res, &why) == -1) {
         if (mark.no_longer_pending) {
             out->outcome = BATCH_EXEC_ROW_SKIPPED; /* rolled back: nothing issued twice */
+            cardissue_passwords_wipe(&pw);
             return 0;
         }
         goto failed;
@@ -450,12 +470,13 @@ int batch_exec_row(struct pki *pki, struct store *st, const struct batch_rec *b,
 
     /* The card image (DESIGN §1): after the issuance committed, so that an image is written
      * only for certificates that exist, the row's generated keys go onto
-     * DATA_DIR/cards/<batch>/<card>.card. The registry keeps no password, so the initial
-     * passwords are generated here and written once to a PIN mailer beside the image (0600),
-     * for the window to hand over with the card and then destroy. The keys are wiped by
-     * issue_result_free below; a failure here leaves the certificates issued and is logged. */
+     * DATA_DIR/cards/<batch>/<card>.card, under the passwords given in the file or, where
+     * none was given, generated here; they are written once to a PIN mailer beside the image
+     * (0600), for the window to hand over with the card and then destroy. The keys are wiped
+     * by issue_result_free below; a failure here leaves the certificates issued and is
+     * logged. */
     if (cardissue_slots(&res) != 0)
-        write_card_image(pki, st, b->key, &res, out);
+        write_card_image(pki, st, b->key, &res, &pw, out);
 
     for (size_t i = 0; i < res.count; i++)
         out->issued[res.certs[i].rec.ca]++;
@@ -464,9 +485,11 @@ int batch_exec_row(struct pki *pki, struct store *st, const struct batch_rec *b,
     out->rec = mark.rec;
     out->outcome = BATCH_EXEC_ROW_DONE;
     issue_result_free(&res);
+    cardissue_passwords_wipe(&pw);
     return 0;
 
 failed:
+    cardissue_passwords_wipe(&pw);
     if (why.code == JERR_UNAVAILABLE)
         return pass_err(err, &why); /* the registry is busy: the row stays pending */
     return row_fail(st, b, row, &why, out, err);
