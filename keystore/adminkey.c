@@ -6,6 +6,7 @@
  * unencrypted, or put them (or the passphrase) into a message.
  */
 #include "keystore/adminkey.h"
+#include "keystore/kdf.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,12 +28,6 @@
 #define ADMINKEY_IV_BYTES 12 /* NIST SP 800-38D §8.2.2: 96-bit random IV, one use per save */
 #define ADMINKEY_TAG_BYTES 16
 #define ADMINKEY_KEK_BYTES 32
-/* RFC 7914 §2: N = 2^14, r = 8, p = 1 (~16 MiB); fixed by the version, never read from the
- * file, so an edited file cannot lower it. */
-#define ADMINKEY_SCRYPT_N (UINT64_C(1) << 14)
-#define ADMINKEY_SCRYPT_R 8
-#define ADMINKEY_SCRYPT_P 1
-#define ADMINKEY_SCRYPT_MAXMEM_BYTES (UINT64_C(64) << 20)
 #define ADMINKEY_AAD "jpki card-administration key v1"
 #define ADMINKEY_PASSPHRASE_MAX 1024
 
@@ -71,37 +66,11 @@ static int check_passphrase(const char *passphrase, struct jerr *err)
     return 0;
 }
 
-/* RFC 7914 scrypt(passphrase, salt) -> the key-encryption key. */
+/* scrypt(passphrase, salt) -> the key-encryption key (keystore/kdf.h: the one cost). */
 static int passphrase_kek(const char *passphrase, const unsigned char salt[ADMINKEY_SALT_BYTES],
                           unsigned char kek[ADMINKEY_KEK_BYTES], struct jerr *err)
 {
-    EVP_KDF *kdf = NULL;
-    EVP_KDF_CTX *kctx = NULL;
-    uint64_t n = ADMINKEY_SCRYPT_N, maxmem = ADMINKEY_SCRYPT_MAXMEM_BYTES;
-    uint32_t r = ADMINKEY_SCRYPT_R, p = ADMINKEY_SCRYPT_P;
-    int rc = -1;
-
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)passphrase,
-                                          strlen(passphrase)),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, ADMINKEY_SALT_BYTES),
-        OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n),
-        OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r),
-        OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p),
-        OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem),
-        OSSL_PARAM_construct_end(),
-    };
-    if ((kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_SCRYPT, NULL)) == NULL ||
-        (kctx = EVP_KDF_CTX_new(kdf)) == NULL ||
-        EVP_KDF_derive(kctx, kek, ADMINKEY_KEK_BYTES, params) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "scrypt key derivation failed");
-        goto out;
-    }
-    rc = 0;
-out:
-    EVP_KDF_CTX_free(kctx); /* the provider wipes its copy of the passphrase */
-    EVP_KDF_free(kdf);
-    return rc;
+    return kdf_scrypt(passphrase, salt, ADMINKEY_SALT_BYTES, kek, ADMINKEY_KEK_BYTES, err);
 }
 
 struct adminkey *adminkey_generate(struct jerr *err)

@@ -19,6 +19,7 @@
  *   HKDF(admin key, card id)    --AES-256-GCM--> slot key   (the window's way in)
  */
 #include "keystore/card.h"
+#include "keystore/kdf.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -47,13 +48,6 @@
 #define CARD_IV_BYTES 12
 #define CARD_TAG_BYTES 16
 #define CARD_KEY_BYTES 32
-/* RFC 7914 §2 scrypt cost: N = 2^14, r = 8, p = 1 (the scrypt paper's interactive setting,
- * ~16 MiB and ~50 ms); the same cost as signer.c. Fixed by the format version, never read
- * from the file, so an edited file cannot lower it. */
-#define CARD_SCRYPT_N (UINT64_C(1) << 14)
-#define CARD_SCRYPT_R 8
-#define CARD_SCRYPT_P 1
-#define CARD_SCRYPT_MAXMEM_BYTES (UINT64_C(64) << 20)
 #define CARD_SALT_BYTES 16
 #define CARD_CHECKSUM_BYTES 32
 /* PKCS#8 of an RSA-8192 key is ~4.9 KB. */
@@ -362,37 +356,11 @@ out:
     return rc;
 }
 
-/* RFC 7914 scrypt(password, salt) -> 256-bit key-encryption key. */
+/* scrypt(password, salt) -> the key-encryption key (keystore/kdf.h: the one cost). */
 static int password_kek(const char *password, const unsigned char salt[CARD_SALT_BYTES],
                         unsigned char kek[CARD_KEY_BYTES], struct jerr *err)
 {
-    EVP_KDF *kdf = NULL;
-    EVP_KDF_CTX *kctx = NULL;
-    uint64_t n = CARD_SCRYPT_N, maxmem = CARD_SCRYPT_MAXMEM_BYTES;
-    uint32_t r = CARD_SCRYPT_R, p = CARD_SCRYPT_P;
-    int rc = -1;
-
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)password,
-                                          strlen(password)),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, CARD_SALT_BYTES),
-        OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n),
-        OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r),
-        OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p),
-        OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem),
-        OSSL_PARAM_construct_end(),
-    };
-    if ((kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_SCRYPT, NULL)) == NULL ||
-        (kctx = EVP_KDF_CTX_new(kdf)) == NULL ||
-        EVP_KDF_derive(kctx, kek, CARD_KEY_BYTES, params) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "scrypt key derivation failed");
-        goto out;
-    }
-    rc = 0;
-out:
-    EVP_KDF_CTX_free(kctx); /* the provider wipes its copy of the password */
-    EVP_KDF_free(kdf);
-    return rc;
+    return kdf_scrypt(password, salt, CARD_SALT_BYTES, kek, CARD_KEY_BYTES, err);
 }
 
 /* RFC 5869 HKDF-SHA256(admin key, info = card id): one wrap key per card, so the service-wide

@@ -1,0 +1,45 @@
+/*
+ * kdf: see kdf.h.
+ */
+#include "keystore/kdf.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <openssl/core_names.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+
+#define KDF_SCRYPT_N (UINT64_C(1) << 14)
+#define KDF_SCRYPT_R 8
+#define KDF_SCRYPT_P 1
+#define KDF_SCRYPT_MAXMEM_BYTES (UINT64_C(64) << 20)
+
+int kdf_scrypt(const char *secret, const unsigned char *salt, size_t salt_len, unsigned char *out,
+               size_t out_len, struct jerr *err)
+{
+    EVP_KDF *kdf = NULL;
+    EVP_KDF_CTX *kctx = NULL;
+    uint64_t n = KDF_SCRYPT_N, maxmem = KDF_SCRYPT_MAXMEM_BYTES;
+    uint32_t r = KDF_SCRYPT_R, p = KDF_SCRYPT_P;
+    int rc = -1;
+
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)secret, strlen(secret)),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, salt_len),
+        OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n),
+        OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r),
+        OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p),
+        OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem),
+        OSSL_PARAM_construct_end(),
+    };
+    if ((kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_SCRYPT, NULL)) == NULL ||
+        (kctx = EVP_KDF_CTX_new(kdf)) == NULL || EVP_KDF_derive(kctx, out, out_len, params) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "scrypt key derivation failed");
+        goto out;
+    }
+    rc = 0;
+out:
+    EVP_KDF_CTX_free(kctx); /* the provider wipes its copy of the secret */
+    EVP_KDF_free(kdf);
+    return rc;
+}
