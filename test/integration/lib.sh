@@ -14,10 +14,16 @@ export JPKI_CA_PASSPHRASE=integration-test-passphrase
 
 it_passed=0
 it_failed=0
+it_failures=() # the failed checks, repeated at the end where a truncated CI log still shows them
+it_finished=
 JPKID_PID=
 
 pass() { it_passed=$((it_passed + 1)); echo "ok - $*"; }
-fail() { it_failed=$((it_failed + 1)); echo "FAIL - $*"; }
+fail() {
+  it_failed=$((it_failed + 1))
+  it_failures+=("$*")
+  echo "FAIL - $*"
+}
 
 # check DESCRIPTION COMMAND...: passes when the command exits 0.
 check() {
@@ -56,6 +62,7 @@ it_setup() {
 }
 
 it_cleanup() {
+  [ -z "$it_finished" ] && { echo "the test ended before its end, after $it_passed checks"; it_report; }
   jpkid_stop
   [ -n "${T:-}" ] && rm -rf "$T"
 }
@@ -95,7 +102,20 @@ jpkid_stop() {
   JPKID_PID=
 }
 
+# it_report: the failed checks again, and the end of jpkid's log when something failed.
+it_report() {
+  [ "$it_failed" -eq 0 ] && return 0
+  echo "failed checks:"
+  printf '  FAIL - %s\n' "${it_failures[@]}"
+  if [ -s "${T:-}/jpkid.log" ]; then
+    echo "last lines of jpkid's log:"
+    tail -n 15 "$T/jpkid.log" | sed 's/^/    /'
+  fi
+}
+
 it_finish() {
+  it_finished=1
+  it_report
   echo "$it_passed passed, $it_failed failed"
   [ "$it_failed" -eq 0 ]
 }
