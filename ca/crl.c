@@ -11,11 +11,15 @@
  *      byte also goes to the signer's stream — then signatureAlgorithm and the signature.
  * It never builds an X509_CRL holding the entries, and never writes ASN.1 by hand: values are
  * encoded by i2d_*, the few SEQUENCE / [0] headers by ASN1_put_object. Publishing is atomic:
- * fflush, fsync, rename, fsync of the directory; every failure path removes its temp files.
+ * fflush, fsync, read back and compared with the hash taken while writing, rename, fsync of
+ * the directory; every failure path removes its temp files. The registry is read by a thread
+ * of its own (crl_rows.h) while this one encodes.
  */
 #include "ca/crl.h"
 
+#include "ca/crl_rows.h"
 #include "config/fsutil.h"
+#include "config/limits.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +31,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/asn1.h>
-#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -45,7 +48,6 @@
  * extension when it has an invalidityDate). */
 struct entry_encoder {
     FILE *f;
-    BIGNUM *serial_bn;
     ASN1_INTEGER *serial;
     ASN1_TIME *revoked_at;
     ASN1_GENERALIZEDTIME *invalidity;
@@ -71,7 +73,6 @@ struct crl_writer {
 
 static void entry_encoder_release(struct entry_encoder *enc)
 {
-    BN_free(enc->serial_bn);
     ASN1_INTEGER_free(enc->serial);
     ASN1_TIME_free(enc->revoked_at);
     ASN1_GENERALIZEDTIME_free(enc->invalidity);
@@ -169,23 +170,74 @@ out:
 }
 
 /* Sets enc->serial from the registry's hex serial: positive, at most 20 octets (RFC 5280
- * §4.1.2.2). */
+ * §4.1.2.2). The octets are the INTEGER's magnitude, leading zeros dropped; i2d adds the
+ * sign octet where the top bit is set. */
 static int set_serial(struct entry_encoder *enc, const char *hex)
 {
     char shown[3 * 64];
+    char even[JPKI_SERIAL_HEX_MAX + 2];
+    unsigned char octets[JPKI_SERIAL_HEX_MAX / 2 + 1];
     size_t len = strnlen(hex, JPKI_SERIAL_HEX_MAX + 1);
+    size_t n = 0;
     bool ok = len >= 1 && len <= JPKI_SERIAL_HEX_MAX;
-    for (size_t i = 0; ok && i < len; i++) {
-        char c = hex[i];
-        ok = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+    if (ok) {
+        /* OPENSSL_hexstr2buf_ex wants whole octets: an odd count gets a leading 0. */
+        size_t pad = len % 2;
+        even[0] = '0';
+        memcpy(even + pad, hex, len + 1);
+        ok = OPENSSL_hexstr2buf_ex(octets, sizeof(octets), &n, even, '\0') == 1;
     }
-    if (!ok || BN_hex2bn(&enc->serial_bn, hex) != (int)len || BN_is_zero(enc->serial_bn)) {
+    size_t skip = 0;
+    while (ok && skip < n && octets[skip] == 0)
+        skip++;
+    if (!ok || skip == n) { /* not hex, or zero */
         jerr_escape(shown, sizeof(shown), hex, len);
         return jerr_set(enc->err, JERR_INTERNAL, "serial",
                         "registry holds an invalid serial \"%s\"", shown);
     }
-    if (BN_to_ASN1_INTEGER(enc->serial_bn, enc->serial) == NULL)
+    if (ASN1_STRING_set(enc->serial, octets + skip, (int)(n - skip)) != 1)
         return jerr_openssl(enc->err, JERR_CRYPTO, "serial", "cannot encode serial %s", hex);
+    return 0;
+}
+
+/* Days since 1970-01-01 to the civil date (proleptic Gregorian; H. Hinnant's algorithm). */
+static void civil_from_days(int64_t days, int *year, int *month, int *day)
+{
+    days += 719468;
+    int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    int64_t doe = days - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *day = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *month = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *year = (int)(yoe + era * 400 + (*month <= 2));
+}
+
+/* Sets a Time as ASN1_TIME_set does — UTCTime YYMMDDHHMMSSZ for 1950 through 2049,
+ * GeneralizedTime otherwise (RFC 5280 §5.1.2.4) — without gmtime's lock and the formatted
+ * printing that dominate ASN1_TIME_set over millions of entries. */
+static int set_time(ASN1_TIME *at, time_t t)
+{
+    /* 1950-01-01 and 2050-01-01 00:00:00 UTC */
+    if (t < (time_t)-631152000 || t >= (time_t)2524608000)
+        return ASN1_TIME_set(at, t) != NULL ? 0 : -1;
+    int64_t secs = (int64_t)t;
+    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    int64_t in_day = secs - days * 86400;
+    int year, month, day;
+    civil_from_days(days, &year, &month, &day);
+    int fields[6] = {year % 100, month, day, (int)(in_day / 3600), (int)(in_day / 60 % 60),
+                     (int)(in_day % 60)};
+    char text[13];
+    for (int i = 0; i < 6; i++) {
+        text[2 * i] = (char)('0' + fields[i] / 10);
+        text[2 * i + 1] = (char)('0' + fields[i] % 10);
+    }
+    text[12] = 'Z';
+    if (ASN1_STRING_set(at, text, (int)sizeof(text)) != 1)
+        return -1;
+    at->type = V_ASN1_UTCTIME;
     return 0;
 }
 
@@ -206,28 +258,30 @@ static int encode_entry(void *ctx, const struct crl_entry_rec *entry)
                         entry->reason);
     /* RFC 5280 §5.1.2.6: revocationDate as in §5.1.2.4 (ASN1_TIME_set picks UTCTime
      * through 2049, GeneralizedTime from 2050). */
-    if (ASN1_TIME_set(enc->revoked_at, (time_t)entry->revoked_at) == NULL)
+    if (set_time(enc->revoked_at, (time_t)entry->revoked_at) == -1)
         return jerr_openssl(enc->err, JERR_CRYPTO, "revoked_at",
                             "cannot encode revocationDate of %s", entry->serial);
     if (encode_entry_exts(enc, entry->reason, entry->invalidity_date, exts, sizeof(exts),
                           &exts_len) == -1)
         return -1;
 
-    int serial_len = i2d_ASN1_INTEGER(enc->serial, NULL);
-    int time_len = i2d_ASN1_TIME(enc->revoked_at, NULL);
+    /* The body first (serial and time by i2d, straight into a buffer), then the SEQUENCE
+     * header in front of it once its length is known. */
+    unsigned char body[CRL_ENTRY_MAX_BYTES];
+    unsigned char *p = body;
+    int serial_len = i2d_ASN1_INTEGER(enc->serial, &p);
+    int time_len = serial_len > 0 ? i2d_ASN1_TIME(enc->revoked_at, &p) : -1;
     if (serial_len <= 0 || time_len <= 0)
         return jerr_openssl(enc->err, JERR_CRYPTO, NULL, "cannot encode entry %s", entry->serial);
-    int body = serial_len + time_len + exts_len;
-    int total = ASN1_object_size(1, body, V_ASN1_SEQUENCE);
+    int body_len = serial_len + time_len + exts_len;
+    int total = ASN1_object_size(1, body_len, V_ASN1_SEQUENCE);
     if (total <= 0 || (size_t)total > sizeof(der))
         return jerr_set(enc->err, JERR_INTERNAL, NULL, "entry %s does not fit (%d bytes)",
                         entry->serial, total);
-
-    unsigned char *p = der;
-    ASN1_put_object(&p, 1, body, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
-    if (i2d_ASN1_INTEGER(enc->serial, &p) != serial_len ||
-        i2d_ASN1_TIME(enc->revoked_at, &p) != time_len)
-        return jerr_openssl(enc->err, JERR_CRYPTO, NULL, "cannot encode entry %s", entry->serial);
+    p = der;
+    ASN1_put_object(&p, 1, body_len, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+    memcpy(p, body, (size_t)(serial_len + time_len));
+    p += serial_len + time_len;
     memcpy(p, exts, (size_t)exts_len);
     p += exts_len;
     if (p - der != total)
@@ -238,6 +292,28 @@ static int encode_entry(void *ctx, const struct crl_entry_rec *entry)
     enc->count++;
     enc->bytes += (uint64_t)total;
     return 0;
+}
+
+/* Pass 1 over the registry's rows, read by a thread of their own (crl_rows.h). */
+static int encode_entries(struct store *st, enum ca_kind ca, int partition, time_t this_update,
+                          struct entry_encoder *enc, struct jerr *err)
+{
+    struct crl_rows *rows = crl_rows_start(st, ca, partition, (int64_t)this_update, err);
+    if (rows == NULL)
+        return -1;
+    const struct crl_entry_rec *batch = NULL;
+    long n;
+    int ret = 0;
+    while (ret == 0 && (n = crl_rows_next(rows, &batch, err)) != 0) {
+        if (n < 0) {
+            ret = -1;
+            break;
+        }
+        for (long i = 0; i < n && ret == 0; i++)
+            ret = encode_entry(enc, &batch[i]);
+    }
+    crl_rows_finish(rows);
+    return ret;
 }
 
 static int writer_put(struct crl_writer *w, const void *data, size_t len, struct jerr *err)
@@ -543,6 +619,58 @@ out:
     return ret;
 }
 
+/* Reads the written file back from the start and checks that it holds exactly the `size`
+ * bytes hashed while writing (a short write or corruption on the way to the disk would show).
+ * The entries' structure is OpenSSL's encoding and the signature was checked over the very
+ * bytes written, so a hash is the check left here; crl_verify_file parses everything (jpkid
+ * crl --verify), but costs as much as building. */
+static int check_written(FILE *f, const char *path, uint64_t size, const unsigned char *sha256,
+                         struct jerr *err)
+{
+    unsigned char *chunk = OPENSSL_malloc(CRL_IO_BUFFER_BYTES);
+    unsigned char md[32];
+    EVP_MD_CTX *hash = EVP_MD_CTX_new();
+    uint64_t read_back = 0;
+    int ret = -1;
+
+    if (chunk == NULL || hash == NULL || EVP_DigestInit_ex(hash, EVP_sha256(), NULL) != 1) {
+        jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    int fd = fileno(f);
+    for (;;) {
+        ssize_t n = pread(fd, chunk, CRL_IO_BUFFER_BYTES, (off_t)read_back);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            jerr_set(err, JERR_IO, "path", "cannot read back %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (EVP_DigestUpdate(hash, chunk, (size_t)n) != 1) {
+            jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
+            goto out;
+        }
+        read_back += (uint64_t)n;
+    }
+    if (EVP_DigestFinal_ex(hash, md, NULL) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
+        goto out;
+    }
+    if (read_back != size || memcmp(md, sha256, sizeof(md)) != 0) {
+        jerr_set(err, JERR_IO, "path",
+                 "%s reads back differently from what was written (%llu bytes of %llu)", path,
+                 (unsigned long long)read_back, (unsigned long long)size);
+        goto out;
+    }
+    ret = 0;
+out:
+    EVP_MD_CTX_free(hash);
+    OPENSSL_free(chunk);
+    return ret;
+}
+
 /* Opens a new temp file next to `path` ("<path><suffix>XXXXXX") with a large buffer.
  * *buffer must be freed after fclose. */
 static FILE *open_temp(const char *path, const char *suffix, char *tmp, size_t tmp_size,
@@ -644,9 +772,8 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
     enc.revoked_at = ASN1_TIME_new();
     enc.invalidity = ASN1_GENERALIZEDTIME_new();
     enc.exts = sk_X509_EXTENSION_new_null();
-    enc.serial_bn = BN_new();
     if (enc.serial == NULL || enc.revoked_at == NULL || enc.invalidity == NULL ||
-        enc.exts == NULL || enc.serial_bn == NULL) {
+        enc.exts == NULL) {
         jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
         goto out;
     }
@@ -657,10 +784,8 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
     unlink(entries_path);
     entries_path[0] = '\0';
     enc.f = entries;
-    if (store_crl_foreach(st, ca, partition, (int64_t)this_update, encode_entry, &enc, err) == -1) {
-        jerr_set(err, JERR_INTERNAL, NULL, "CRL entries could not be read");
+    if (encode_entries(st, ca, partition, this_update, &enc, err) == -1)
         goto out;
-    }
     if (fflush(entries) != 0 || ferror(entries)) {
         jerr_set(err, JERR_IO, NULL, "cannot write CRL entries: %s", strerror(errno));
         goto out;
@@ -761,6 +886,8 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
         jerr_set(err, JERR_IO, "path", "cannot write %s: %s", tmp_path, strerror(errno));
         goto out;
     }
+    if (check_written(w.f, tmp_path, w.written, file_sha256, err) == -1)
+        goto out;
     FILE *done = w.f;
     w.f = NULL;
     if (fclose(done) != 0) {

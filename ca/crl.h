@@ -33,7 +33,8 @@ struct crl_info {
  * revoked certificates of `partition` (-1 = every partition) not expired at `this_update`,
  * CRL number `number`, and a critical issuingDistributionPoint naming `idp_url` (NULL = no
  * IDP); checks the signature with `root`'s key, then writes it to `out_path` atomically
- * (mode 0644). Fills *info (may be NULL) on success. Returns 0, or -1 with err filled; on
+ * (mode 0644; read back and compared with the SHA-256 of what was written, before the
+ * rename). Fills *info (may be NULL) on success. Returns 0, or -1 with err filled; on
  * failure `out_path` is untouched and no temp file remains. */
 int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca_kind ca,
               int partition, const char *idp_url, int64_t number, time_t this_update,

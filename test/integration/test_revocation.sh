@@ -153,6 +153,9 @@ assert_contains "GET response is good" "$AUTH_PEM: good" \
 
 # CRLs
 check "jpkid crl publishes both CRLs" "$JPKID" crl "${SETS[@]}"
+assert_contains "…saying what it published" "sign CRL #" "$(cat "$T/check.out")"
+check "jpkid crl --verify publishes and parses them back" "$JPKID" crl --verify "${SETS[@]}"
+assert_contains "…the sign CRL read back: 2 entries" "published: 2 entries" "$(grep "^sign CRL" "$T/check.out")"
 for ca in sign auth; do
   curl -sS -o "$T/$ca.crl" "$URL/crl/$ca.crl"
   check "$ca CRL verifies (openssl crl -CAfile)" \

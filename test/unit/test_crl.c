@@ -26,6 +26,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/crl.h"
+#include "ca/crl_rows.h"
 #include "config/jclock.h"
 #include "keystore/keygen.h"
 #include "testutil.h"
@@ -609,6 +610,161 @@ START_TEST(test_times_across_2050)
     assert_entry(cf.crl, S_KEYCOMP, t2 - DAY, REASON_KEY_COMPROMISE, 0);
     crl_file_free(&cf);
     assert_dir_clean(fx.out_dir, 1);
+    fx_teardown(&fx);
+}
+END_TEST
+
+/* The entry encoder formats revocationDate itself (no gmtime) and turns the registry's hex
+ * into the serial's octets: every time and serial must come out exactly as ASN1_TIME_set and
+ * BN_hex2bn + BN_to_ASN1_INTEGER would encode them. */
+START_TEST(test_entry_times_and_serials_as_openssl)
+{
+    struct fixture fx;
+    struct jerr err = {0};
+    time_t now = t_now();
+    time_t times[] = {
+        jclock_utc(1950, 1, 1, 0, 0, 0),    jclock_utc(1969, 12, 31, 23, 59, 59),
+        jclock_utc(1970, 1, 1, 0, 0, 0),    jclock_utc(1999, 12, 31, 23, 59, 59),
+        jclock_utc(2000, 2, 29, 12, 30, 45), jclock_utc(2024, 2, 29, 0, 0, 1),
+        jclock_utc(2026, 11, 25, 9, 8, 7),  jclock_utc(2049, 12, 31, 23, 59, 59),
+        jclock_utc(2050, 1, 1, 0, 0, 0),    jclock_utc(1949, 12, 31, 23, 59, 59),
+    };
+    const char *serials[] = {"1", "ABC", "7F", "80", "FF", "0100", "00FF01",
+                             "8000000000000000000000000000000000000001",
+                             "7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", "123456789ABCDEF"};
+    enum { N = sizeof(times) / sizeof(times[0]) };
+    ck_assert_int_eq(N, sizeof(serials) / sizeof(serials[0]));
+    /* and pseudo-random times across the UTCTime range, fixed seed */
+    enum { RANDOM = 300 };
+    time_t lo = jclock_utc(1950, 1, 1, 0, 0, 0), hi = jclock_utc(2050, 1, 1, 0, 0, 0);
+    uint64_t x = 0x9E3779B97F4A7C15u;
+
+    fx_setup(&fx);
+    add_holder(fx.st);
+    for (int i = 0; i < N; i++)
+        add_cert(fx.st, serials[i], CA_SIGN, 0, now + 400 * DAY, CERT_REVOKED,
+                 REASON_KEY_COMPROMISE, times[i], 0);
+    time_t random_times[RANDOM];
+    for (int i = 0; i < RANDOM; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        random_times[i] = lo + (time_t)(x % (uint64_t)(hi - lo));
+        char serial[32];
+        snprintf(serial, sizeof(serial), "5A%06X", i + 1);
+        add_cert(fx.st, serial, CA_SIGN, 0, now + 400 * DAY, CERT_REVOKED,
+                 REASON_KEY_COMPROMISE, random_times[i], 0);
+    }
+    ck_assert_msg(build(&fx, "as-openssl.crl", -1, NULL, 1, now, now + DAY, NULL, &err) == 0,
+                  "%s", err.msg);
+    char path[8192];
+    snprintf(path, sizeof(path), "%s/as-openssl.crl", fx.out_dir);
+    struct crl_file cf;
+    load_checked(&cf, path, g_root, 1, now, now + DAY, NULL, N + RANDOM);
+    for (int i = 0; i < N + RANDOM; i++) {
+        char serial[64];
+        time_t t = i < N ? times[i] : random_times[i - N];
+        if (i < N)
+            snprintf(serial, sizeof(serial), "%s", serials[i]);
+        else
+            snprintf(serial, sizeof(serial), "5A%06X", i - N + 1);
+        ASN1_INTEGER *want_serial = serial_of(serial);
+        X509_REVOKED *rev = NULL;
+        ck_assert_msg(X509_CRL_get0_by_serial(cf.crl, &rev, want_serial) == 1, "%s", serial);
+        unsigned char *a = NULL, *b = NULL;
+        int alen = i2d_ASN1_INTEGER(X509_REVOKED_get0_serialNumber(rev), &a);
+        int blen = i2d_ASN1_INTEGER(want_serial, &b);
+        ck_assert_msg(alen == blen && memcmp(a, b, (size_t)alen) == 0, "serial %s", serial);
+        OPENSSL_free(a);
+        OPENSSL_free(b);
+        ASN1_INTEGER_free(want_serial);
+
+        ASN1_TIME *want_time = ASN1_TIME_set(NULL, t);
+        a = b = NULL;
+        alen = i2d_ASN1_TIME(X509_REVOKED_get0_revocationDate(rev), &a);
+        blen = i2d_ASN1_TIME(want_time, &b);
+        ck_assert_msg(alen == blen && memcmp(a, b, (size_t)alen) == 0, "time %lld of %s",
+                      (long long)t, serial);
+        OPENSSL_free(a);
+        OPENSSL_free(b);
+        ASN1_TIME_free(want_time);
+    }
+    crl_file_free(&cf);
+    fx_teardown(&fx);
+}
+END_TEST
+
+/* crl_rows hands over every row store_crl_foreach gives, in the same order, across batches;
+ * a consumer may stop early without a hang; a reader's failure reaches the consumer. */
+struct serial_list {
+    char (*serials)[JPKI_SERIAL_HEX_MAX + 1];
+    long count;
+};
+
+static int list_serial(void *ctx, const struct crl_entry_rec *entry)
+{
+    struct serial_list *list = ctx;
+    snprintf(list->serials[list->count], sizeof(list->serials[0]), "%s", entry->serial);
+    list->count++;
+    return 0;
+}
+
+START_TEST(test_rows_reader)
+{
+    enum { ROWS = 5000 }; /* more than two batches */
+    struct fixture fx;
+    struct jerr err = {0};
+    time_t now = t_now();
+    fx_setup(&fx);
+    add_holder(fx.st);
+    ck_assert_int_eq(store_begin(fx.st, &err), 0);
+    for (int i = 0; i < ROWS; i++) {
+        char serial[32];
+        snprintf(serial, sizeof(serial), "6B%06X", i + 1);
+        add_cert(fx.st, serial, CA_SIGN, 0, now + DAY, CERT_REVOKED, REASON_SUPERSEDED,
+                 now - i, 0);
+    }
+    ck_assert_int_eq(store_commit(fx.st, &err), 0);
+
+    struct serial_list direct = {calloc(ROWS, JPKI_SERIAL_HEX_MAX + 1), 0};
+    ck_assert_ptr_nonnull(direct.serials);
+    ck_assert_int_eq(store_crl_foreach(fx.st, CA_SIGN, -1, now, list_serial, &direct, &err), 0);
+    ck_assert_int_eq(direct.count, ROWS);
+
+    struct crl_rows *rows = crl_rows_start(fx.st, CA_SIGN, -1, now, &err);
+    ck_assert_ptr_nonnull(rows);
+    const struct crl_entry_rec *batch = NULL;
+    long n, total = 0, batches = 0;
+    while ((n = crl_rows_next(rows, &batch, &err)) > 0) {
+        for (long i = 0; i < n; i++) {
+            ck_assert_str_eq(batch[i].serial, direct.serials[total + i]);
+            ck_assert_int_eq(batch[i].reason, REASON_SUPERSEDED);
+        }
+        total += n;
+        batches++;
+    }
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(total, ROWS);
+    ck_assert_int_ge(batches, 3);
+    ck_assert_int_eq(crl_rows_next(rows, &batch, &err), 0); /* stays at the end */
+    crl_rows_finish(rows);
+
+    /* Stopping after the first batch: the reader is blocked on a full ring and must end. */
+    rows = crl_rows_start(fx.st, CA_SIGN, -1, now, &err);
+    ck_assert_ptr_nonnull(rows);
+    ck_assert_int_gt(crl_rows_next(rows, &batch, &err), 0);
+    crl_rows_finish(rows);
+
+    /* The reader's failure (here: a partition store_crl_foreach refuses) is the consumer's. */
+    rows = crl_rows_start(fx.st, CA_SIGN, -7, now, &err);
+    ck_assert_ptr_nonnull(rows);
+    ck_assert_int_eq(crl_rows_next(rows, &batch, &err), -1);
+    ck_assert_str_eq(err.field, "partition");
+    crl_rows_finish(rows);
+
+    /* And the store is usable again after each. */
+    direct.count = 0;
+    ck_assert_int_eq(store_crl_foreach(fx.st, CA_SIGN, -1, now, list_serial, &direct, &err), 0);
+    ck_assert_int_eq(direct.count, ROWS);
+    free(direct.serials);
     fx_teardown(&fx);
 }
 END_TEST
@@ -1656,6 +1812,8 @@ static Suite *crl_suite(void)
     tcase_add_test(tc, test_entries_and_fields);
     tcase_add_test(tc, test_empty_crl);
     tcase_add_test(tc, test_times_across_2050);
+    tcase_add_test(tc, test_entry_times_and_serials_as_openssl);
+    tcase_add_test(tc, test_rows_reader);
     tcase_add_test(tc, test_partition_selects_entries);
     tcase_add_test(tc, test_build_refusals);
     tcase_add_test(tc, test_failure_keeps_previous_crl);
