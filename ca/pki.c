@@ -7,6 +7,8 @@
 #include "ca/pki.h"
 
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,7 +300,8 @@ out:
     return rc;
 }
 
-static int ca_load(struct pki *pki, enum ca_kind ca, const char *passphrase, struct jerr *err)
+static int ca_load(struct pki *pki, enum ca_kind ca, const char *passphrase, enum pki_keys keys,
+                   struct jerr *err)
 {
     const struct jpki_config *cfg = pki->cfg;
     struct pki_ca *c = &pki->ca[ca];
@@ -313,6 +316,8 @@ static int ca_load(struct pki *pki, enum ca_kind ca, const char *passphrase, str
     if (!signer_matches_cert(c->ca_signer, c->root))
         return jerr_set(err, JERR_CRYPTO, NULL, "%s does not match the %s root certificate",
                         path, ca_kind_name(ca));
+    if (keys == PKI_KEYS_CA)
+        return 0;
 
     pki_file(cfg, ca, "certs", "-ocsp.pem", path, sizeof(path));
     if ((c->ocsp_cert = cert_read_pem(path, err)) == NULL)
@@ -335,7 +340,60 @@ static int ca_load(struct pki *pki, enum ca_kind ca, const char *passphrase, str
     return 0;
 }
 
+/* One CA's ca_load on a thread of its own: each key costs an scrypt derivation (tens of ms,
+ * memory-hard), and the CAs' are independent. */
+struct ca_load_job {
+    struct pki *pki;
+    enum ca_kind ca;
+    const char *passphrase;
+    enum pki_keys keys;
+    int result;
+    struct jerr err;
+};
+
+static void *ca_load_thread(void *arg)
+{
+    struct ca_load_job *job = arg;
+    job->result = ca_load(job->pki, job->ca, job->passphrase, job->keys, &job->err);
+    return NULL;
+}
+
+/* Loads every CA, in parallel; the first failure (in CA order) goes to err. */
+static int ca_load_all(struct pki *pki, const char *passphrase, enum pki_keys keys,
+                       struct jerr *err)
+{
+    struct ca_load_job jobs[CA_KIND_COUNT];
+    pthread_t threads[CA_KIND_COUNT];
+    bool started[CA_KIND_COUNT] = {false};
+
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        jobs[ca] = (struct ca_load_job){.pki = pki, .ca = (enum ca_kind)ca,
+                                        .passphrase = passphrase, .keys = keys};
+        /* the last one runs here; the others, or all when a thread cannot start, in turn */
+        if (ca + 1 < CA_KIND_COUNT)
+            started[ca] = pthread_create(&threads[ca], NULL, ca_load_thread, &jobs[ca]) == 0;
+        if (!started[ca])
+            ca_load_thread(&jobs[ca]);
+    }
+    int ret = 0;
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        if (started[ca])
+            pthread_join(threads[ca], NULL);
+        if (jobs[ca].result == -1 && ret == 0) {
+            *err = jobs[ca].err;
+            ret = -1;
+        }
+    }
+    return ret;
+}
+
 struct pki *pki_open(const struct jpki_config *cfg, const char *passphrase, struct jerr *err)
+{
+    return pki_open_keys(cfg, passphrase, PKI_KEYS_ALL, err);
+}
+
+struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
+                          enum pki_keys keys, struct jerr *err)
 {
     struct pki *pki = calloc(1, sizeof(*pki));
     struct store *st = NULL;
@@ -344,10 +402,9 @@ struct pki *pki_open(const struct jpki_config *cfg, const char *passphrase, stru
         return NULL;
     }
     pki->cfg = cfg;
-    for (int ca = 0; ca < CA_KIND_COUNT; ca++)
-        if (ca_load(pki, (enum ca_kind)ca, passphrase, err) == -1)
-            goto fail;
-    if ((pki->card_admin = card_admin_load(cfg, passphrase, err)) == NULL)
+    if (ca_load_all(pki, passphrase, keys, err) == -1)
+        goto fail;
+    if (keys == PKI_KEYS_ALL && (pki->card_admin = card_admin_load(cfg, passphrase, err)) == NULL)
         goto fail;
     /* The partition count is fixed when the instance is created (DESIGN §5). */
     st = pki_store_open(pki, err);

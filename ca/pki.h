@@ -41,8 +41,18 @@ int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_i
              struct jerr *err);
 
 /* Loads an instance: keys (with the passphrase), certificates; checks each key matches its
- * certificate. Renews an OCSP signer certificate within 30 days of its end. */
+ * certificate. Renews an OCSP signer certificate within 30 days of its end. The CAs load in
+ * parallel (each key is an scrypt derivation). */
 struct pki *pki_open(const struct jpki_config *cfg, const char *passphrase, struct jerr *err);
+
+/* Which keys pki_open_keys decrypts. */
+enum pki_keys {
+    PKI_KEYS_ALL, /* everything the service needs (pki_open) */
+    PKI_KEYS_CA,  /* the roots and CA keys only, enough to publish CRLs: the OCSP signers and
+                   * the card-administration key stay encrypted, and their getters return NULL */
+};
+struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
+                          enum pki_keys keys, struct jerr *err);
 void pki_free(struct pki *pki);
 
 const struct jpki_config *pki_config(const struct pki *pki);

@@ -27,6 +27,8 @@ int cliargs_parse(int argc, char **argv, int first, struct cliargs *out, struct 
                 return jerr_set(err, JERR_INVALID, "--set", "more than %d --set options",
                                 CLIARGS_MAX_SETS);
             out->sets[out->set_count++] = a + 6;
+        } else if (strcmp(a, "--verify") == 0) {
+            out->verify = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             out->help = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
@@ -54,8 +56,8 @@ struct jpki_config *cliargs_load_config(const struct cliargs *args, struct jerr 
     return config_load(args->config_path, args->sets, args->set_count, err);
 }
 
-struct pki *cliargs_open_pki(const struct cliargs *args, struct jpki_config **cfg_out,
-                             struct jerr *err)
+struct pki *cliargs_open_pki(const struct cliargs *args, enum pki_keys keys,
+                             struct jpki_config **cfg_out, struct jerr *err)
 {
     struct pki *pki = NULL;
     char *pass = NULL;
@@ -64,7 +66,7 @@ struct pki *cliargs_open_pki(const struct cliargs *args, struct jpki_config **cf
         return NULL;
     pass = config_read_passphrase(cfg, err);
     if (pass != NULL)
-        pki = pki_open(cfg, pass, err);
+        pki = pki_open_keys(cfg, pass, keys, err);
     config_passphrase_free(pass);
     if (pki == NULL) {
         config_free(cfg);

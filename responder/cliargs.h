@@ -22,6 +22,7 @@ struct cliargs {
     const char *positional[CLIARGS_MAX_POSITIONAL];
     size_t positional_count;
     int help;
+    int verify; /* --verify (jpkid crl): parse every published CRL back, entry by entry */
 };
 
 /* Parses argv[first..argc). Returns 0, or -1 with err (unknown option, missing value, too
@@ -31,9 +32,10 @@ int cliargs_parse(int argc, char **argv, int first, struct cliargs *out, struct 
 /* Loads the configuration named by the arguments (JERR_CONFIG when none is named). */
 struct jpki_config *cliargs_load_config(const struct cliargs *args, struct jerr *err);
 
-/* Loads the configuration, reads the passphrase and opens the instance; on success *cfg_out
- * and the returned pki are the caller's (free pki first, then the config). */
-struct pki *cliargs_open_pki(const struct cliargs *args, struct jpki_config **cfg_out,
-                             struct jerr *err);
+/* Loads the configuration, reads the passphrase and opens the instance with `keys`
+ * (pki_open_keys); on success *cfg_out and the returned pki are the caller's (free pki first,
+ * then the config). */
+struct pki *cliargs_open_pki(const struct cliargs *args, enum pki_keys keys,
+                             struct jpki_config **cfg_out, struct jerr *err);
 
 #endif

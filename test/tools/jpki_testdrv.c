@@ -175,7 +175,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "jpki_testdrv: bad JPKI_FAKE_NOW\n");
         return 2;
     }
-    pki = cliargs_open_pki(&args, &cfg, &err);
+    pki = cliargs_open_pki(&args, PKI_KEYS_ALL, &cfg, &err);
     if (pki != NULL)
         st = pki_store_open(pki, &err);
     if (st != NULL) {
