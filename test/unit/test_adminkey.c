@@ -319,6 +319,22 @@ START_TEST(instance_key)
     jerr_clear(&err);
     ck_assert_ptr_null(pki_open(cfg, PASS, &err));
     ck_assert_int_eq(err.code, JERR_IO);
+
+    /* PKI_KEYS_CA (jpkid crl) leaves the card key (and the OCSP signers) alone: it opens
+     * anyway, with only the roots and CA signers. */
+    pki = pki_open_keys(cfg, PASS, PKI_KEYS_CA, &err);
+    ck_assert_msg(pki != NULL, "%s", err.msg);
+    ck_assert_ptr_null(pki_get0_card_admin(pki));
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        ck_assert_ptr_nonnull(pki_get0_root(pki, (enum ca_kind)ca));
+        ck_assert_ptr_nonnull(pki_get0_ca_signer(pki, (enum ca_kind)ca));
+        ck_assert_ptr_null(pki_get0_ocsp_signer(pki, (enum ca_kind)ca));
+    }
+    pki_free(pki);
+    /* A wrong passphrase fails whichever CA's thread notices it. */
+    jerr_clear(&err);
+    ck_assert_ptr_null(pki_open_keys(cfg, "wrong passphrase", PKI_KEYS_CA, &err));
+    ck_assert_msg(err.msg[0] != '\0', "no message");
     adminkey_free(created);
     adminkey_free(on_disk);
     config_free(cfg);
