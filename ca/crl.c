@@ -1,19 +1,21 @@
 /*
  * crl: see crl.h.
  *
- * A CRL of millions of entries is built with flat memory (DESIGN §5, §8) in two passes:
- *   1. the registry rows (store_crl_foreach) are DER-encoded one at a time with reused
- *      OpenSSL objects (an ASN1_INTEGER, an ASN1_TIME, extensions cached per reason) into an
- *      anonymous temp file beside the target, while their lengths are summed;
+ * A CRL of millions of entries is built with flat memory (DESIGN §5, §8):
+ *   1. the registry rows, read by a thread of their own (crl_rows.h), are DER-encoded one at
+ *      a time — serial and revocationDate as ASN1_STRINGs over reused buffers, extensions
+ *      cached per reason — into an anonymous temp file beside the target, while their
+ *      lengths are summed;
  *   2. the final temp file is written front to back: the CertificateList and TBSCertList
  *      headers (their lengths are known now, and so is the signature's size before signing),
  *      the fixed TBS fields, the entries copied from pass 1, the CRL extensions — every TBS
- *      byte also goes to the signer's stream — then signatureAlgorithm and the signature.
+ *      byte also goes to the signer's stream — then signatureAlgorithm and the signature;
+ *   3. after fsync, the file is read back: the TBS bytes on disk must verify under the root's
+ *      key and the rest must be what was written (verify_written).
  * It never builds an X509_CRL holding the entries, and never writes ASN.1 by hand: values are
  * encoded by i2d_*, the few SEQUENCE / [0] headers by ASN1_put_object. Publishing is atomic:
- * fflush, fsync, read back and compared with the hash taken while writing, rename, fsync of
- * the directory; every failure path removes its temp files. The registry is read by a thread
- * of its own (crl_rows.h) while this one encodes.
+ * temp file, fsync, read back, rename, fsync of the directory; every failure path removes its
+ * temp files.
  */
 #include "ca/crl.h"
 
@@ -48,8 +50,13 @@
  * extension when it has an invalidityDate). */
 struct entry_encoder {
     FILE *f;
-    ASN1_INTEGER *serial;
-    ASN1_TIME *revoked_at;
+    /* The entry's serial and revocationDate: ASN1_STRINGs (a public struct) over buffers of
+     * our own, which i2d encodes like any other; no allocation per entry. */
+    ASN1_INTEGER serial;
+    unsigned char serial_octets[JPKI_SERIAL_HEX_MAX / 2];
+    ASN1_TIME utc_time;
+    unsigned char utc_text[13];
+    ASN1_TIME *general_time; /* before 1950 or from 2050: made by ASN1_TIME_set */
     ASN1_GENERALIZEDTIME *invalidity;
     X509_EXTENSIONS *exts;
     X509_EXTENSION *reason_ext[CRL_REASON_MAX + 1]; /* made on first use */
@@ -61,20 +68,17 @@ struct entry_encoder {
     struct jerr *err;
 };
 
-/* Pass 2: every byte of the file goes through writer_put, which hashes it for the file's
- * SHA-256 and, while `tbs` is set, feeds it to the signature. */
+/* Pass 2: every byte of the file goes through writer_put, which feeds it to the signature
+ * while `tbs` is set. */
 struct crl_writer {
     FILE *f;
-    EVP_MD_CTX *file_hash;
     struct signer_stream *tbs;
-    EVP_MD_CTX *tbs_hash; /* our own SHA-256 of the TBS, to check the signature */
     uint64_t written;
 };
 
 static void entry_encoder_release(struct entry_encoder *enc)
 {
-    ASN1_INTEGER_free(enc->serial);
-    ASN1_TIME_free(enc->revoked_at);
+    ASN1_TIME_free(enc->general_time);
     ASN1_GENERALIZEDTIME_free(enc->invalidity);
     sk_X509_EXTENSION_free(enc->exts); /* borrows reason_ext[] only */
     for (int i = 0; i <= CRL_REASON_MAX; i++)
@@ -169,34 +173,49 @@ out:
     return ret;
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
 /* Sets enc->serial from the registry's hex serial: positive, at most 20 octets (RFC 5280
  * §4.1.2.2). The octets are the INTEGER's magnitude, leading zeros dropped; i2d adds the
  * sign octet where the top bit is set. */
 static int set_serial(struct entry_encoder *enc, const char *hex)
 {
     char shown[3 * 64];
-    char even[JPKI_SERIAL_HEX_MAX + 2];
-    unsigned char octets[JPKI_SERIAL_HEX_MAX / 2 + 1];
     size_t len = strnlen(hex, JPKI_SERIAL_HEX_MAX + 1);
-    size_t n = 0;
     bool ok = len >= 1 && len <= JPKI_SERIAL_HEX_MAX;
-    if (ok) {
-        /* OPENSSL_hexstr2buf_ex wants whole octets: an odd count gets a leading 0. */
-        size_t pad = len % 2;
-        even[0] = '0';
-        memcpy(even + pad, hex, len + 1);
-        ok = OPENSSL_hexstr2buf_ex(octets, sizeof(octets), &n, even, '\0') == 1;
+    size_t n = 0;
+    /* digit pairs from the right, into octets from the left of a full-size buffer */
+    unsigned char *octets = enc->serial_octets;
+    size_t octet_count = (len + 1) / 2;
+    for (size_t i = 0; ok && i < octet_count; i++) {
+        size_t low = len - 1 - 2 * i; /* the pair's low digit */
+        int lo = hex_digit(hex[low]);
+        int hi = low > 0 ? hex_digit(hex[low - 1]) : 0;
+        ok = lo >= 0 && hi >= 0;
+        octets[octet_count - 1 - i] = (unsigned char)(hi << 4 | lo);
     }
     size_t skip = 0;
-    while (ok && skip < n && octets[skip] == 0)
+    while (ok && skip < octet_count && octets[skip] == 0)
         skip++;
-    if (!ok || skip == n) { /* not hex, or zero */
+    n = octet_count - skip;
+    if (!ok || n == 0) { /* not hex, or zero */
         jerr_escape(shown, sizeof(shown), hex, len);
         return jerr_set(enc->err, JERR_INTERNAL, "serial",
                         "registry holds an invalid serial \"%s\"", shown);
     }
-    if (ASN1_STRING_set(enc->serial, octets + skip, (int)(n - skip)) != 1)
-        return jerr_openssl(enc->err, JERR_CRYPTO, "serial", "cannot encode serial %s", hex);
+    enc->serial.type = V_ASN1_INTEGER;
+    enc->serial.data = octets + skip;
+    enc->serial.length = (int)n;
+    enc->serial.flags = 0;
     return 0;
 }
 
@@ -214,14 +233,19 @@ static void civil_from_days(int64_t days, int *year, int *month, int *day)
     *year = (int)(yoe + era * 400 + (*month <= 2));
 }
 
-/* Sets a Time as ASN1_TIME_set does — UTCTime YYMMDDHHMMSSZ for 1950 through 2049,
- * GeneralizedTime otherwise (RFC 5280 §5.1.2.4) — without gmtime's lock and the formatted
- * printing that dominate ASN1_TIME_set over millions of entries. */
-static int set_time(ASN1_TIME *at, time_t t)
+/* The revocationDate of `t` as ASN1_TIME_set makes it — UTCTime YYMMDDHHMMSSZ for 1950
+ * through 2049, GeneralizedTime otherwise (RFC 5280 §5.1.2.4) — but formatted here for the
+ * UTCTime years, without gmtime's lock and the printf that dominate ASN1_TIME_set over
+ * millions of entries. NULL when OpenSSL fails. */
+static const ASN1_TIME *entry_time(struct entry_encoder *enc, time_t t)
 {
     /* 1950-01-01 and 2050-01-01 00:00:00 UTC */
-    if (t < (time_t)-631152000 || t >= (time_t)2524608000)
-        return ASN1_TIME_set(at, t) != NULL ? 0 : -1;
+    if (t < (time_t)-631152000 || t >= (time_t)2524608000) {
+        ASN1_TIME *at = ASN1_TIME_set(enc->general_time, t);
+        if (at != NULL)
+            enc->general_time = at;
+        return at;
+    }
     int64_t secs = (int64_t)t;
     int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
     int64_t in_day = secs - days * 86400;
@@ -229,16 +253,17 @@ static int set_time(ASN1_TIME *at, time_t t)
     civil_from_days(days, &year, &month, &day);
     int fields[6] = {year % 100, month, day, (int)(in_day / 3600), (int)(in_day / 60 % 60),
                      (int)(in_day % 60)};
-    char text[13];
+    unsigned char *text = enc->utc_text;
     for (int i = 0; i < 6; i++) {
-        text[2 * i] = (char)('0' + fields[i] / 10);
-        text[2 * i + 1] = (char)('0' + fields[i] % 10);
+        text[2 * i] = (unsigned char)('0' + fields[i] / 10);
+        text[2 * i + 1] = (unsigned char)('0' + fields[i] % 10);
     }
     text[12] = 'Z';
-    if (ASN1_STRING_set(at, text, (int)sizeof(text)) != 1)
-        return -1;
-    at->type = V_ASN1_UTCTIME;
-    return 0;
+    enc->utc_time.type = V_ASN1_UTCTIME;
+    enc->utc_time.data = text;
+    enc->utc_time.length = (int)sizeof(enc->utc_text);
+    enc->utc_time.flags = 0;
+    return &enc->utc_time;
 }
 
 /* store_crl_cb: encodes one revokedCertificates entry (RFC 5280 §5.1.2.6) and appends it to
@@ -258,7 +283,8 @@ static int encode_entry(void *ctx, const struct crl_entry_rec *entry)
                         entry->reason);
     /* RFC 5280 §5.1.2.6: revocationDate as in §5.1.2.4 (ASN1_TIME_set picks UTCTime
      * through 2049, GeneralizedTime from 2050). */
-    if (set_time(enc->revoked_at, (time_t)entry->revoked_at) == -1)
+    const ASN1_TIME *revoked_at = entry_time(enc, (time_t)entry->revoked_at);
+    if (revoked_at == NULL)
         return jerr_openssl(enc->err, JERR_CRYPTO, "revoked_at",
                             "cannot encode revocationDate of %s", entry->serial);
     if (encode_entry_exts(enc, entry->reason, entry->invalidity_date, exts, sizeof(exts),
@@ -269,8 +295,8 @@ static int encode_entry(void *ctx, const struct crl_entry_rec *entry)
      * header in front of it once its length is known. */
     unsigned char body[CRL_ENTRY_MAX_BYTES];
     unsigned char *p = body;
-    int serial_len = i2d_ASN1_INTEGER(enc->serial, &p);
-    int time_len = serial_len > 0 ? i2d_ASN1_TIME(enc->revoked_at, &p) : -1;
+    int serial_len = i2d_ASN1_INTEGER(&enc->serial, &p);
+    int time_len = serial_len > 0 ? i2d_ASN1_TIME(revoked_at, &p) : -1;
     if (serial_len <= 0 || time_len <= 0)
         return jerr_openssl(enc->err, JERR_CRYPTO, NULL, "cannot encode entry %s", entry->serial);
     int body_len = serial_len + time_len + exts_len;
@@ -322,29 +348,33 @@ static int writer_put(struct crl_writer *w, const void *data, size_t len, struct
         return 0;
     if (fwrite(data, 1, len, w->f) != len)
         return jerr_set(err, JERR_IO, NULL, "cannot write CRL: %s", strerror(errno));
-    if (EVP_DigestUpdate(w->file_hash, data, len) != 1)
-        return jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
-    if (w->tbs != NULL) {
-        if (signer_stream_update(w->tbs, data, len, err) == -1)
-            return -1;
-        if (EVP_DigestUpdate(w->tbs_hash, data, len) != 1)
-            return jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
-    }
+    if (w->tbs != NULL && signer_stream_update(w->tbs, data, len, err) == -1)
+        return -1;
     w->written += len;
     return 0;
 }
 
-/* Writes the identifier and length octets of a constructed value of `length` content bytes. */
+/* The identifier and length octets of a constructed value of `length` content bytes. */
+struct der_header {
+    unsigned char bytes[16];
+    size_t len;
+};
+
+/* Writes the header of a constructed value of `length` content bytes; *out (may be NULL)
+ * gets a copy. */
 static int writer_put_header(struct crl_writer *w, int length, int tag, int xclass,
-                             struct jerr *err)
+                             struct der_header *out, struct jerr *err)
 {
-    unsigned char hdr[16];
-    unsigned char *p = hdr;
+    struct der_header h;
+    unsigned char *p = h.bytes;
     int total = ASN1_object_size(1, length, tag);
-    if (total < 0 || total - length > (int)sizeof(hdr))
+    if (total < 0 || total - length > (int)sizeof(h.bytes))
         return jerr_set(err, JERR_TOO_LARGE, NULL, "CRL too large (%d content bytes)", length);
     ASN1_put_object(&p, 1, length, tag, xclass);
-    return writer_put(w, hdr, (size_t)(p - hdr), err);
+    h.len = (size_t)(p - h.bytes);
+    if (out != NULL)
+        *out = h;
+    return writer_put(w, h.bytes, h.len, err);
 }
 
 /* The size of a constructed value of `length` content bytes, header included; -1 when it
@@ -553,38 +583,6 @@ out:
     return n;
 }
 
-/* Verifies the fresh signature over the TBS digest with the root's public key before anything
- * is published: a signature spoiled by a fault (OpenSSL reports success for RSA signatures
- * computed while an allocation failed) must never reach relying parties, who would all fail
- * closed. The signer signs with SHA-256 (signer.h). */
-static int check_signature(X509 *root, EVP_MD_CTX *tbs_hash, const unsigned char *sig,
-                           size_t sig_len, struct jerr *err)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-    EVP_PKEY_CTX *ctx = NULL;
-    int ret = -1;
-
-    if (EVP_DigestFinal_ex(tbs_hash, md, &md_len) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
-        goto out;
-    }
-    ctx = EVP_PKEY_CTX_new(X509_get0_pubkey(root), NULL);
-    if (ctx == NULL || EVP_PKEY_verify_init(ctx) != 1 ||
-        EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) <= 0) {
-        jerr_openssl(err, JERR_CRYPTO, "signature", "cannot check the CRL signature");
-        goto out;
-    }
-    if (EVP_PKEY_verify(ctx, sig, sig_len, md, md_len) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, "signature", "the new CRL's signature does not verify");
-        goto out;
-    }
-    ret = 0;
-out:
-    EVP_PKEY_CTX_free(ctx);
-    return ret;
-}
-
 /* Copies the pass-1 entries into the CRL through the writer. */
 static int copy_entries(FILE *from, struct crl_writer *w, uint64_t expected, struct jerr *err)
 {
@@ -619,54 +617,92 @@ out:
     return ret;
 }
 
-/* Reads the written file back from the start and checks that it holds exactly the `size`
- * bytes hashed while writing (a short write or corruption on the way to the disk would show).
- * The entries' structure is OpenSSL's encoding and the signature was checked over the very
- * bytes written, so a hash is the check left here; crl_verify_file parses everything (jpkid
- * crl --verify), but costs as much as building. */
-static int check_written(FILE *f, const char *path, uint64_t size, const unsigned char *sha256,
-                         struct jerr *err)
+/* What a written CRL must read back as: `size` bytes; [0, tbs_start) equal to `head` (the
+ * CertificateList header), [tbs_end, size) equal to `tail` (signatureAlgorithm and
+ * signatureValue), and between them a TBSCertList that `sig` verifies under the root's key. */
+struct written_crl {
+    uint64_t size, tbs_start, tbs_end;
+    const unsigned char *head, *tail;
+    const unsigned char *sig;
+    size_t sig_len;
+};
+
+/* The part of [pos, pos + n) that lies in [lo, hi), as an offset into it and a length. */
+static size_t overlap(uint64_t pos, size_t n, uint64_t lo, uint64_t hi, size_t *from)
+{
+    uint64_t start = pos > lo ? pos : lo;
+    uint64_t end = pos + n < hi ? pos + n : hi;
+    *from = (size_t)(start - pos);
+    return end > start ? (size_t)(end - start) : 0;
+}
+
+/* Reads the written file back before it is published and checks it is `wc`: what reached the
+ * disk is what was signed, and the signature verifies under the root's key — a signature
+ * spoiled by a fault (OpenSSL reports success for RSA signatures computed while an allocation
+ * failed) must never reach relying parties, who would all fail closed. The SHA-256 of the
+ * file (its ETag) is taken on the way. The entries' structure is OpenSSL's encoding; parsing
+ * them all again is crl_verify_file's job (jpkid crl --verify), at the cost of a build. */
+static int verify_written(FILE *f, const char *path, X509 *root, const struct written_crl *wc,
+                          unsigned char sha256[32], struct jerr *err)
 {
     unsigned char *chunk = OPENSSL_malloc(CRL_IO_BUFFER_BYTES);
-    unsigned char md[32];
-    EVP_MD_CTX *hash = EVP_MD_CTX_new();
-    uint64_t read_back = 0;
+    EVP_MD_CTX *file_hash = EVP_MD_CTX_new();
+    EVP_MD_CTX *tbs_verify = EVP_MD_CTX_new();
+    uint64_t pos = 0;
+    bool same = true;
     int ret = -1;
 
-    if (chunk == NULL || hash == NULL || EVP_DigestInit_ex(hash, EVP_sha256(), NULL) != 1) {
-        jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
+    if (chunk == NULL || file_hash == NULL || tbs_verify == NULL ||
+        EVP_DigestInit_ex(file_hash, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestVerifyInit(tbs_verify, NULL, EVP_sha256(), NULL, X509_get0_pubkey(root)) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot check the CRL");
         goto out;
     }
     int fd = fileno(f);
     for (;;) {
-        ssize_t n = pread(fd, chunk, CRL_IO_BUFFER_BYTES, (off_t)read_back);
-        if (n < 0 && errno == EINTR)
+        ssize_t got = pread(fd, chunk, CRL_IO_BUFFER_BYTES, (off_t)pos);
+        if (got < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
+        if (got < 0) {
             jerr_set(err, JERR_IO, "path", "cannot read back %s: %s", path, strerror(errno));
             goto out;
         }
-        if (n == 0)
+        if (got == 0)
             break;
-        if (EVP_DigestUpdate(hash, chunk, (size_t)n) != 1) {
+        size_t n = (size_t)got, from = 0, len;
+        if (EVP_DigestUpdate(file_hash, chunk, n) != 1) {
             jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
             goto out;
         }
-        read_back += (uint64_t)n;
+        if ((len = overlap(pos, n, 0, wc->tbs_start, &from)) > 0)
+            same = same && memcmp(chunk + from, wc->head + (pos + from), len) == 0;
+        if ((len = overlap(pos, n, wc->tbs_start, wc->tbs_end, &from)) > 0 &&
+            EVP_DigestVerifyUpdate(tbs_verify, chunk + from, len) != 1) {
+            jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
+            goto out;
+        }
+        if ((len = overlap(pos, n, wc->tbs_end, wc->size, &from)) > 0)
+            same = same && memcmp(chunk + from, wc->tail + (pos + from - wc->tbs_end), len) == 0;
+        pos += n;
     }
-    if (EVP_DigestFinal_ex(hash, md, NULL) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
-        goto out;
-    }
-    if (read_back != size || memcmp(md, sha256, sizeof(md)) != 0) {
+    if (pos != wc->size || !same) {
         jerr_set(err, JERR_IO, "path",
                  "%s reads back differently from what was written (%llu bytes of %llu)", path,
-                 (unsigned long long)read_back, (unsigned long long)size);
+                 (unsigned long long)pos, (unsigned long long)wc->size);
+        goto out;
+    }
+    if (EVP_DigestVerifyFinal(tbs_verify, wc->sig, wc->sig_len) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, "signature", "the new CRL's signature does not verify");
+        goto out;
+    }
+    if (EVP_DigestFinal_ex(file_hash, sha256, NULL) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
         goto out;
     }
     ret = 0;
 out:
-    EVP_MD_CTX_free(hash);
+    EVP_MD_CTX_free(file_hash);
+    EVP_MD_CTX_free(tbs_verify);
     OPENSSL_free(chunk);
     return ret;
 }
@@ -726,7 +762,8 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
     char tmp_path[PATH_MAX] = "";
     char *entries_buf = NULL, *out_buf = NULL;
     FILE *entries = NULL;
-    unsigned char *sig = NULL, *sig_der = NULL;
+    unsigned char *sig = NULL, *sig_der = NULL, *tail = NULL;
+    struct der_header head;
     size_t sig_len = 0;
     unsigned char file_sha256[32];
     int ret = -1;
@@ -768,11 +805,9 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
     /* Pass 1: the entries, into an anonymous file next to the target (same file system,
      * never in memory, gone even if we crash). */
     enc.err = err;
-    enc.serial = ASN1_INTEGER_new();
-    enc.revoked_at = ASN1_TIME_new();
     enc.invalidity = ASN1_GENERALIZEDTIME_new();
     enc.exts = sk_X509_EXTENSION_new_null();
-    if (enc.serial == NULL || enc.revoked_at == NULL || enc.invalidity == NULL ||
+    if (enc.invalidity == NULL ||
         enc.exts == NULL) {
         jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
         goto out;
@@ -825,21 +860,17 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
         jerr_set(err, JERR_IO, "path", "cannot chmod %s: %s", tmp_path, strerror(errno));
         goto out;
     }
-    w.file_hash = EVP_MD_CTX_new();
-    w.tbs_hash = EVP_MD_CTX_new();
-    if (w.file_hash == NULL || EVP_DigestInit_ex(w.file_hash, EVP_sha256(), NULL) != 1 ||
-        w.tbs_hash == NULL || EVP_DigestInit_ex(w.tbs_hash, EVP_sha256(), NULL) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
-        goto out;
-    }
     /* RFC 5280 §5.1: CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm,
      * signatureValue } */
-    if (writer_put_header(&w, (int)crl_content, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, err) == -1)
+    if (writer_put_header(&w, (int)crl_content, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &head,
+                          err) == -1)
         goto out;
+    uint64_t tbs_start = w.written;
     w.tbs = signer_stream_begin(signer, err);
     if (w.tbs == NULL)
         goto out;
-    if (writer_put_header(&w, (int)tbs_content, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, err) == -1 ||
+    if (writer_put_header(&w, (int)tbs_content, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, NULL, err) ==
+            -1 ||
         writer_put(&w, t.version, (size_t)t.version_len, err) == -1 ||
         writer_put(&w, t.alg, t.alg_len, err) == -1 ||
         writer_put(&w, t.issuer, (size_t)t.issuer_len, err) == -1 ||
@@ -847,12 +878,14 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
         writer_put(&w, t.next_update, (size_t)t.next_update_len, err) == -1)
         goto out;
     if (enc.count > 0) {
-        if (writer_put_header(&w, (int)enc.bytes, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, err) == -1 ||
+        if (writer_put_header(&w, (int)enc.bytes, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, NULL, err) ==
+                -1 ||
             copy_entries(entries, &w, enc.bytes, err) == -1)
             goto out;
     }
     if (writer_put(&w, t.exts, (size_t)t.exts_len, err) == -1)
         goto out;
+    uint64_t tbs_end = w.written;
     struct signer_stream *tbs = w.tbs;
     w.tbs = NULL; /* signer_stream_final frees it */
     if (signer_stream_final(tbs, &sig, &sig_len, err) == -1)
@@ -862,22 +895,23 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
                  signer_signature_size(signer));
         goto out;
     }
-    if (check_signature(root, w.tbs_hash, sig, sig_len, err) == -1)
-        goto out;
     if (encode_signature(sig, sig_len, &sig_der) != sig_der_len) {
         jerr_openssl(err, JERR_CRYPTO, NULL, "cannot encode the CRL signature");
         goto out;
     }
-    if (writer_put(&w, t.alg, t.alg_len, err) == -1 ||
-        writer_put(&w, sig_der, (size_t)sig_der_len, err) == -1)
+    /* signatureAlgorithm and signatureValue, kept whole for the read-back */
+    size_t tail_len = t.alg_len + (size_t)sig_der_len;
+    if ((tail = OPENSSL_malloc(tail_len)) == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    memcpy(tail, t.alg, t.alg_len);
+    memcpy(tail + t.alg_len, sig_der, (size_t)sig_der_len);
+    if (writer_put(&w, tail, tail_len, err) == -1)
         goto out;
     if (w.written != (uint64_t)crl_size) {
         jerr_set(err, JERR_INTERNAL, NULL, "CRL: wrote %llu bytes, computed %lld",
                  (unsigned long long)w.written, (long long)crl_size);
-        goto out;
-    }
-    if (EVP_DigestFinal_ex(w.file_hash, file_sha256, NULL) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash CRL");
         goto out;
     }
 
@@ -886,7 +920,10 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
         jerr_set(err, JERR_IO, "path", "cannot write %s: %s", tmp_path, strerror(errno));
         goto out;
     }
-    if (check_written(w.f, tmp_path, w.written, file_sha256, err) == -1)
+    struct written_crl written = {.size = w.written, .tbs_start = tbs_start, .tbs_end = tbs_end,
+                                  .head = head.bytes, .tail = tail, .sig = sig,
+                                  .sig_len = sig_len};
+    if (verify_written(w.f, tmp_path, root, &written, file_sha256, err) == -1)
         goto out;
     FILE *done = w.f;
     w.f = NULL;
@@ -914,8 +951,6 @@ out:
         fclose(w.f);
     if (tmp_path[0] != '\0')
         unlink(tmp_path);
-    EVP_MD_CTX_free(w.file_hash);
-    EVP_MD_CTX_free(w.tbs_hash);
     if (entries != NULL)
         fclose(entries);
     if (entries_path[0] != '\0')
@@ -924,6 +959,7 @@ out:
     OPENSSL_free(out_buf);
     OPENSSL_free(sig);
     OPENSSL_free(sig_der);
+    OPENSSL_free(tail);
     entry_encoder_release(&enc);
     tbs_fixed_release(&t);
     return ret;
