@@ -1160,7 +1160,7 @@ static int reader_element(struct crl_reader *r, uint64_t limit, int tag, int xcl
                           bool constructed, const unsigned char **der, size_t *der_len,
                           const char *what, struct jerr *err)
 {
-    struct tlv t;
+    struct tlv t = {0};
     if (reader_header(r, limit, tag, xclass, constructed, &t, what, err) == -1)
         return -1;
     if (t.len > CRL_READ_WINDOW_BYTES || reader_fill(r, t.hdr + (size_t)t.len, err) == -1)
@@ -1173,7 +1173,7 @@ static int reader_element(struct crl_reader *r, uint64_t limit, int tag, int xcl
 /* The tag of the next element, or -1 when `limit` is 0 or it cannot be read. */
 static int reader_next_tag(struct crl_reader *r, uint64_t limit, int *xclass, struct jerr *err)
 {
-    struct tlv t;
+    struct tlv t = {0};
     uint64_t left = r->size - r->offset;
     size_t peek = (size_t)(left < 16 ? left : 16);
     if (limit == 0 || peek == 0 || reader_fill(r, peek, err) == -1)
@@ -1306,7 +1306,7 @@ static int reader_crl_exts(struct crl_reader *r, uint64_t limit, int64_t *number
     size_t len = 0;
     X509_EXTENSIONS *exts = NULL;
     ASN1_INTEGER *n = NULL;
-    struct tlv t;
+    struct tlv t = {0};
     int crit = 0, ret = -1;
 
     if (reader_element(r, limit, 0, V_ASN1_CONTEXT_SPECIFIC, true, &der, &len, "crlExtensions",
