@@ -11,15 +11,27 @@
  * §6.2) with the scrypt KDF (RFC 7914 §7) and AES-256-CBC, PEM-wrapped (RFC 7468 §11), in a file
  * of mode 0600 published atomically and never overwritten.
  *
- * Thread safety: after creation a signer is read-only. Every signing call builds its own
- * EVP_MD_CTX/EVP_PKEY_CTX, and OpenSSL 3 allows concurrent read-only use of one EVP_PKEY
- * (openssl-threads(7)), so worker threads may share one signer.
+ * Thread safety: after creation a signer is read-only but for its per-thread slots (below).
+ * Every signing call works on an EVP_MD_CTX of its own, and OpenSSL 3 allows concurrent
+ * read-only use of one EVP_PKEY (openssl-threads(7)), so worker threads may share one signer.
+ *
+ * Per-thread slots: OpenSSL 3.0 ties an RSA key's blinding factor to the first thread that
+ * signs with it; every other thread signing with the same EVP_PKEY takes a second, shared
+ * blinding under a lock (rsa_ossl.c, "mt_blinding"), and EVP_DigestSignInit fetches the
+ * digest and the signature algorithm anew on every call. So each signing thread gets a slot
+ * (threads are numbered on their first signature, modulo SIGNER_SLOTS): a copy of the key
+ * (EVP_PKEY_dup, made on the slot's first use) and a digest-sign context initialised once over
+ * it, which every signature copies (EVP_MD_CTX_copy_ex) under the slot's lock. Threads that
+ * share a slot stay correct (they share the copy as they would the key). The copies belong
+ * to the signer and are freed with it.
  */
 #include "keystore/signer.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,11 +68,25 @@
 #define SIGNER_RSA_BITS_MIN 2048
 #define SIGNER_RSA_BITS_MAX 8192
 
+/* Signing threads with a slot of their own (see the top of the file); more share slots. */
+#define SIGNER_SLOTS 16
+
+struct signer_slot {
+    pthread_mutex_t lock; /* guards pkey and tmpl */
+    EVP_PKEY *pkey;       /* EVP_PKEY_dup of the signer's key, NULL until first used */
+    EVP_MD_CTX *tmpl;     /* SHA-256 RSASSA-PKCS1-v1_5 digest-sign context over pkey */
+};
+
 struct signer {
     EVP_PKEY *pkey;         /* private key; never leaves this file */
     unsigned char *alg_der; /* AlgorithmIdentifier sha256WithRSAEncryption, DER */
     size_t alg_der_len;
+    struct signer_slot *slots; /* SIGNER_SLOTS of them */
 };
+
+/* The calling thread's slot number, given on its first signature. */
+static _Thread_local int signer_thread_slot = -1;
+static atomic_uint signer_threads_seen;
 
 struct signer_stream {
     EVP_MD_CTX *mctx;
@@ -107,10 +133,14 @@ static struct signer *signer_wrap(EVP_PKEY *pkey, struct jerr *err)
         goto out;
     }
     s = OPENSSL_zalloc(sizeof(*s));
-    if (s == NULL) {
+    if (s == NULL || (s->slots = OPENSSL_zalloc(SIGNER_SLOTS * sizeof(*s->slots))) == NULL) {
+        OPENSSL_free(s);
+        s = NULL;
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         goto out;
     }
+    for (int i = 0; i < SIGNER_SLOTS; i++)
+        pthread_mutex_init(&s->slots[i].lock, NULL);
     s->pkey = pkey;
     s->alg_der = der;
     s->alg_der_len = (size_t)der_len;
@@ -144,6 +174,12 @@ void signer_free(struct signer *s)
 {
     if (s == NULL)
         return;
+    for (int i = 0; s->slots != NULL && i < SIGNER_SLOTS; i++) {
+        EVP_MD_CTX_free(s->slots[i].tmpl);
+        EVP_PKEY_free(s->slots[i].pkey);
+        pthread_mutex_destroy(&s->slots[i].lock);
+    }
+    OPENSSL_free(s->slots);
     EVP_PKEY_free(s->pkey); /* the provider's RSA key data is cleared on free */
     OPENSSL_free(s->alg_der);
     OPENSSL_clear_free(s, sizeof(*s));
@@ -439,9 +475,9 @@ int signer_algorithm_der(const struct signer *s, const unsigned char **out, size
 
 /* ---- Signing ---- */
 
-/* A fresh digest-sign context for SHA-256 with RSASSA-PKCS1-v1_5 (RFC 8017 §8.2), the scheme
- * sha256WithRSAEncryption names. One per call: contexts are never shared between threads. */
-static EVP_MD_CTX *sign_ctx_new(const struct signer *s, struct jerr *err)
+/* A fresh digest-sign context over `pkey` for SHA-256 with RSASSA-PKCS1-v1_5 (RFC 8017 §8.2),
+ * the scheme sha256WithRSAEncryption names. */
+static EVP_MD_CTX *sign_ctx_init(EVP_PKEY *pkey, struct jerr *err)
 {
     EVP_MD_CTX *mctx = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
@@ -450,12 +486,45 @@ static EVP_MD_CTX *sign_ctx_new(const struct signer *s, struct jerr *err)
         jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
         return NULL;
     }
-    if (EVP_DigestSignInit_ex(mctx, &pctx, "SHA256", NULL, NULL, s->pkey, NULL) != 1 ||
+    if (EVP_DigestSignInit_ex(mctx, &pctx, "SHA256", NULL, NULL, pkey, NULL) != 1 ||
         EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0) {
         jerr_openssl(err, JERR_CRYPTO, NULL, "cannot start a SHA-256 RSA signature");
         EVP_MD_CTX_free(mctx);
         return NULL;
     }
+    return mctx;
+}
+
+/* A digest-sign context of the calling thread's own (one per call: contexts are never shared
+ * between threads), copied from its slot's; the slot's key copy and context are made on its
+ * first use. The context signs once (EVP_MD_CTX_FLAG_FINALISE: no internal copy at the end). */
+static EVP_MD_CTX *sign_ctx_new(const struct signer *s, struct jerr *err)
+{
+    EVP_MD_CTX *mctx = NULL;
+
+    if (signer_thread_slot < 0)
+        signer_thread_slot = (int)(atomic_fetch_add(&signer_threads_seen, 1) % SIGNER_SLOTS);
+    struct signer_slot *slot = &s->slots[signer_thread_slot];
+
+    pthread_mutex_lock(&slot->lock);
+    if (slot->tmpl == NULL) {
+        if (slot->pkey == NULL && (slot->pkey = EVP_PKEY_dup(s->pkey)) == NULL) {
+            jerr_openssl(err, JERR_CRYPTO, NULL, "cannot copy the signing key");
+            goto out;
+        }
+        if ((slot->tmpl = sign_ctx_init(slot->pkey, err)) == NULL)
+            goto out;
+    }
+    mctx = EVP_MD_CTX_new();
+    if (mctx == NULL || EVP_MD_CTX_copy_ex(mctx, slot->tmpl) != 1) {
+        jerr_openssl(err, JERR_INTERNAL, NULL, "cannot copy the signature context");
+        EVP_MD_CTX_free(mctx);
+        mctx = NULL;
+        goto out;
+    }
+    EVP_MD_CTX_set_flags(mctx, EVP_MD_CTX_FLAG_FINALISE);
+out:
+    pthread_mutex_unlock(&slot->lock);
     return mctx;
 }
 
