@@ -339,18 +339,21 @@ bench_wrk_script() {
 }
 
 # bench_wrk TAG WRK_ARGS...: runs wrk (bounded by timeout), keeps its output in $T/wrk-TAG.out
-# and sets the associative array W from the script's "BENCH k=v ..." line.
+# and sets the associative array W from the script's "BENCH k=v ..." line, plus W[client_cpu_s],
+# the CPU seconds (user + system) wrk itself used: on this machine the client shares the cores
+# with the server it measures.
 declare -A W
 bench_wrk() {
   local tag=$1
   shift
   local out=$T/wrk-$tag.out
-  timeout -k 5 300 wrk "$@" >"$out" 2>&1
+  /usr/bin/time -f '%U %S' -o "$out.cpu" timeout -k 5 300 wrk "$@" >"$out" 2>&1
   W=()
   local kv
   for kv in $(grep '^BENCH ' "$out" | tail -1 | cut -d' ' -f2-); do
     W[${kv%%=*}]=${kv#*=}
   done
+  W[client_cpu_s]=$(awk 'NF == 2 && $1 ~ /^[0-9.]+$/ {s = $1 + $2} END {print s + 0}' "$out.cpu")
   if [ -z "${W[rps]:-}" ]; then
     cat "$out" >&2
     bench_die "wrk $tag gave no result"
