@@ -243,6 +243,7 @@ static int issue_build(struct lifecycle_ctx *ctx, enum ca_kind ca, const struct 
         .crl_url = crl_url,
         .ocsp_url = cc->ocsp_url,
         .policy_oid = cc->policy_oid,
+        .key_encoding_only = true, /* only signed and encoded here */
     };
     cert = profile_subscriber(&ps, pki_get0_root(ctx->pki, ca), pub, err);
     if (cert == NULL || signer_sign_cert(pki_get0_ca_signer(ctx->pki, ca), cert, err) == -1)
@@ -339,7 +340,8 @@ int lifecycle_issue(struct lifecycle_ctx *ctx, const char *card_id, int which,
         rc = supersede(ctx, &card, which, &res.superseded, err);
     for (size_t i = 0; rc == 0 && i < res.count; i++) {
         const struct issued_cert *ic = &res.certs[i];
-        rc = store_cert_insert(ctx->st, &ic->rec, ic->der, ic->der_len, err);
+        /* Not marked for pre-signing: the first OCSP request signs it (store.h). */
+        rc = store_cert_insert_issued(ctx->st, &ic->rec, ic->der, ic->der_len, err);
         if (rc == 0)
             rc = audit(ctx, "cert.issue", ic->rec.serial, "ok", err,
                        "ca=%s card=%s partition=%d", ca_kind_name(ic->rec.ca), card_id,

@@ -15,6 +15,8 @@
 #include <strings.h>
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -523,10 +525,67 @@ out:
     return rc;
 }
 
-/* The common part of every certificate: X.509 v3, serial, names, validity, public key. */
+/* An ASN1_TYPE INTEGER of a BIGNUM (for the RSAPublicKey below). */
+static ASN1_TYPE *integer_type(const BIGNUM *bn)
+{
+    ASN1_INTEGER *i = BN_to_ASN1_INTEGER(bn, NULL);
+    ASN1_TYPE *t = i != NULL ? ASN1_TYPE_new() : NULL;
+    if (t == NULL) {
+        ASN1_INTEGER_free(i);
+        return NULL;
+    }
+    ASN1_TYPE_set(t, V_ASN1_INTEGER, i);
+    return t;
+}
+
+/* The subjectPublicKeyInfo of an RSA key as RFC 3279 §2.3.1 has it (rsaEncryption, NULL
+ * parameters, RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }), encoded
+ * by OpenSSL's DER encoder from n and e (EVP_PKEY_get_bn_param): what X509_set_pubkey writes,
+ * without the OSSL_ENCODER/OSSL_DECODER chains it builds in OpenSSL 3.0 on every call.
+ * Returns 1, 0 when `pub` is not RSA, -1 on failure. */
+static int set_rsa_spki(X509 *x, EVP_PKEY *pub)
+{
+    BIGNUM *n = NULL, *e = NULL;
+    STACK_OF(ASN1_TYPE) *seq = NULL;
+    ASN1_TYPE *t = NULL;
+    unsigned char *der = NULL;
+    int len, rc = -1;
+
+    if (EVP_PKEY_get_base_id(pub) != EVP_PKEY_RSA)
+        return 0;
+    if (EVP_PKEY_get_bn_param(pub, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
+        EVP_PKEY_get_bn_param(pub, OSSL_PKEY_PARAM_RSA_E, &e) != 1 ||
+        (seq = sk_ASN1_TYPE_new_null()) == NULL)
+        goto out;
+    for (int i = 0; i < 2; i++) {
+        if ((t = integer_type(i == 0 ? n : e)) == NULL || sk_ASN1_TYPE_push(seq, t) <= 0)
+            goto out;
+        t = NULL;
+    }
+    if ((len = i2d_ASN1_SEQUENCE_ANY(seq, &der)) <= 0) {
+        der = NULL;
+        goto out;
+    }
+    /* set0: the key bits and the OID (static) belong to the certificate from here. */
+    if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_nid2obj(NID_rsaEncryption),
+                               V_ASN1_NULL, NULL, der, len) != 1)
+        goto out;
+    der = NULL;
+    rc = 1;
+out:
+    OPENSSL_free(der);
+    ASN1_TYPE_free(t);
+    sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
+    BN_free(n);
+    BN_free(e);
+    return rc;
+}
+
+/* The common part of every certificate: X.509 v3, serial, names, validity, public key (as its
+ * encoding only when `encoding_only`: profile_subscriber's key_encoding_only). */
 static X509 *profile_start(const ASN1_INTEGER *serial, const X509_NAME *subject,
-                           const X509_NAME *issuer, EVP_PKEY *pub, time_t not_before,
-                           time_t not_after, struct jerr *err)
+                           const X509_NAME *issuer, EVP_PKEY *pub, bool encoding_only,
+                           time_t not_before, time_t not_after, struct jerr *err)
 {
     X509 *x = NULL, *ret = NULL;
 
@@ -544,8 +603,13 @@ static X509 *profile_start(const ASN1_INTEGER *serial, const X509_NAME *subject,
         X509_set_serialNumber(x, (ASN1_INTEGER *)serial) != 1 ||
         X509_set_subject_name(x, subject) != 1 || X509_set_issuer_name(x, issuer) != 1 ||
         ASN1_TIME_set(X509_getm_notBefore(x), not_before) == NULL ||
-        ASN1_TIME_set(X509_getm_notAfter(x), not_after) == NULL || X509_set_pubkey(x, pub) != 1) {
+        ASN1_TIME_set(X509_getm_notAfter(x), not_after) == NULL) {
         jerr_openssl(err, JERR_CRYPTO, NULL, "cannot build the certificate");
+        goto out;
+    }
+    int set = encoding_only ? set_rsa_spki(x, pub) : 0;
+    if (set == -1 || (set == 0 && X509_set_pubkey(x, pub) != 1)) {
+        jerr_openssl(err, JERR_CRYPTO, "key", "cannot put the public key into the certificate");
         goto out;
     }
     ret = x;
@@ -586,7 +650,7 @@ X509 *profile_root(const struct config_ca *cc, EVP_PKEY *pub, time_t now, struct
         (serial = profile_new_serial(err)) == NULL)
         goto out;
     /* DESIGN §3: self-signed, subject = issuer; notBefore backdated for clock skew. */
-    if ((x = profile_start(serial, subject, subject, pub, now - VALIDITY_BACKDATE_S,
+    if ((x = profile_start(serial, subject, subject, pub, false, now - VALIDITY_BACKDATE_S,
                            validity_add_years(now, cc->root_validity_years), err)) == NULL)
         goto out;
     /* RFC 5280 §4.2.1.9 and §4.2.1.3: a CA certificate says so in critical extensions. */
@@ -636,7 +700,7 @@ X509 *profile_ocsp_signer(const struct config_ca *cc, X509 *issuer, EVP_PKEY *pu
     }
     if ((serial = profile_new_serial(err)) == NULL)
         goto out;
-    if ((x = profile_start(serial, subject, X509_get_subject_name(issuer), pub,
+    if ((x = profile_start(serial, subject, X509_get_subject_name(issuer), pub, false,
                            now - VALIDITY_BACKDATE_S, now + (time_t)validity_days * 86400, err)) ==
         NULL)
         goto out;
@@ -736,8 +800,8 @@ X509 *profile_subscriber(const struct profile_subscriber *p, X509 *issuer, EVP_P
     if ((serial = profile_serial_from_hex(p->serial_hex, err)) == NULL ||
         (subject = profile_subscriber_name(p, err)) == NULL)
         goto out;
-    if ((x = profile_start(serial, subject, X509_get_subject_name(issuer), pub, p->not_before,
-                           p->not_after, err)) == NULL)
+    if ((x = profile_start(serial, subject, X509_get_subject_name(issuer), pub,
+                           p->key_encoding_only, p->not_before, p->not_after, err)) == NULL)
         goto out;
     if (p->ca == CA_SIGN) {
         /* Signatures on applications must not be repudiable: nonRepudiation (contentCommitment,

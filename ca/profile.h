@@ -17,6 +17,7 @@
 #ifndef JPKI_PROFILE_H
 #define JPKI_PROFILE_H
 
+#include <stdbool.h>
 #include <time.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -60,6 +61,12 @@ struct profile_subscriber {
     const char *crl_url;          /* CDP: the URL of the certificate's CRL partition */
     const char *ocsp_url;         /* AIA OCSP */
     const char *policy_oid;
+    /* true: an RSA `pub` is written as its encoding only (rsaEncryption, n and e), without
+     * OpenSSL 3.0's encoder and decoder round trip of X509_set_pubkey (a third of the CPU of
+     * issuance with a supplied key, DESIGN §8); the certificate's DER is the same, but
+     * X509_get0_pubkey of the returned object answers NULL (decode its DER for that). For
+     * callers that only sign and encode it (lifecycle). */
+    bool key_encoding_only;
 };
 
 /* Signing or authentication certificate for `pub`, issued by `issuer`: keyUsage critical

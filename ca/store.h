@@ -56,6 +56,12 @@ int store_card_set_state(struct store *st, const char *id, enum card_state state
  * marks the serial for the OCSP refresher, in one transaction (the caller's or its own). */
 int store_cert_insert(struct store *st, const struct cert_rec *rec, const unsigned char *der,
                       size_t der_len, struct jerr *err);
+/* The same for a certificate the issuance just made: a good one is not marked (DESIGN §5: its
+ * response is signed on the first request, the miss path, and stored then; pre-signing every
+ * new certificate would double the signatures of issuance — docs/DESIGN-NOTES.md). Any other
+ * status is marked as store_cert_insert marks it. */
+int store_cert_insert_issued(struct store *st, const struct cert_rec *rec,
+                             const unsigned char *der, size_t der_len, struct jerr *err);
 int store_cert_get(struct store *st, const char *serial, struct cert_rec *out,
                    struct jerr *err);
 /* The DER, malloc'd into *der (caller frees with free). */
@@ -148,7 +154,8 @@ typedef int (*store_ocsp_due_cb)(void *ctx, const struct store_ocsp_due *due);
 /* The marked certificates: each new certificate and each status change marks its serial in
  * its own transaction (store_cert_insert, store_cert_set_status), with a new changed_seq that
  * is never reused; certificates without a fresh SHA-1 response when migration 5 ran were
- * marked by it. Marks with changed_seq > after_seq, oldest first, at most `limit`. */
+ * marked by it (a good certificate inserted by store_cert_insert_issued is not). Marks with
+ * changed_seq > after_seq, oldest first, at most `limit`. */
 int store_ocsp_foreach_dirty(struct store *st, int64_t after_seq, size_t limit,
                              store_ocsp_due_cb cb, void *ctx, struct jerr *err);
 /* Clears the mark of `serial` if it is still `changed_seq` (a change since the mark was read

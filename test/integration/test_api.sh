@@ -328,6 +328,14 @@ expect "public key with trailing text" 400 public_keys.auth POST /v1/cards/c1/is
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null | openssl pkey -pubout >"$T/ec.pub"
 expect "public key not RSA" 400 public_keys.auth POST /v1/cards/c1/issue \
   "$(jq -cn --rawfile k "$T/ec.pub" '{certificates:"auth", public_keys:{auth:$k}}')"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 2>/dev/null | openssl pkey -pubout >"$T/short.pub"
+expect "public key RSA of 1024 bits" 400 public_keys.auth POST /v1/cards/c1/issue \
+  "$(jq -cn --rawfile k "$T/short.pub" '{certificates:"auth", public_keys:{auth:$k}}')"
+openssl genpkey -algorithm RSA-PSS -pkeyopt rsa_keygen_bits:2048 2>/dev/null | openssl pkey -pubout >"$T/pss.pub"
+expect "public key RSA-PSS (not rsaEncryption)" 400 public_keys.auth POST /v1/cards/c1/issue \
+  "$(jq -cn --rawfile k "$T/pss.pub" '{certificates:"auth", public_keys:{auth:$k}}')"
+expect "public key block with PEM headers" 400 public_keys.auth POST /v1/cards/c1/issue \
+  "$(jq -cn --rawfile k "$T/own.pub" '{certificates:"auth", public_keys:{auth:($k | sub("KEY-----\n"; "KEY-----\nProc-Type: 4,ENCRYPTED\n\n"))}}')"
 expect "card image PIN of 5 digits" 400 passwords.auth POST /v1/cards/c1/issue \
   '{"certificates":"auth","passwords":{"auth":"12345"}}'
 expect "a field in a body that must be empty" 400 reason POST /v1/cards/c1/hold '{"reason":"x"}'

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "ca/lifecycle.h"
@@ -182,6 +183,77 @@ START_TEST(reissue_supersedes_only_the_same_ca)
     ck_assert_int_eq(old_sign.reason, REASON_SUPERSEDED);
     ck_assert_int_eq(cert_of(&fx, serial_of(&first, CA_AUTH)).status, CERT_GOOD);
     ck_assert_int_eq(cert_of(&fx, serial_of(&second, CA_SIGN)).status, CERT_GOOD);
+    issue_result_free(&first);
+    issue_result_free(&second);
+    fx_close(&fx);
+}
+END_TEST
+
+static int count_mark(void *ctx, const struct store_ocsp_due *d)
+{
+    struct serial_list *l = ctx;
+    void *grown = realloc(l->items, (l->count + 1) * sizeof(*l->items));
+    ck_assert_ptr_nonnull(grown);
+    l->items = grown;
+    snprintf(l->items[l->count++], sizeof(l->items[0]), "%s", d->serial);
+    return 0;
+}
+
+/* Whether `serial` is marked for the OCSP refresher (the instance is shared by the tests:
+ * other certificates may be marked). */
+static bool is_marked(struct fixture *fx, const char *serial)
+{
+    struct serial_list marks = {0};
+    struct jerr err = {0};
+    bool found = false;
+    ck_assert_msg(store_ocsp_foreach_dirty(fx->st, 0, 100000, count_mark, &marks, &err) == 0,
+                  "%s", err.msg);
+    for (size_t i = 0; i < marks.count; i++)
+        found = found || strcmp(marks.items[i], serial) == 0;
+    serial_list_free(&marks);
+    return found;
+}
+
+/* DESIGN §5 (docs/DESIGN-NOTES.md): a new good certificate is not marked for the OCSP
+ * refresher (its response is signed on the first request); the certificate it supersedes,
+ * a status change, is. A supplied public key is certified as it is. */
+START_TEST(issuance_marks_only_status_changes)
+{
+    struct fixture fx;
+    struct issue_result first, second;
+    struct jerr err = {0};
+    fx_open(&fx);
+    issue_both(&fx, "p-marks", "c-marks", &first);
+    ck_assert(!is_marked(&fx, serial_of(&first, CA_SIGN)));
+    ck_assert(!is_marked(&fx, serial_of(&first, CA_AUTH)));
+
+    EVP_PKEY *own = EVP_RSA_gen(2048);
+    ck_assert_ptr_nonnull(own);
+    EVP_PKEY *keys[CA_KIND_COUNT] = {own, NULL};
+    ck_assert_msg(lifecycle_issue(&fx.ctx, "c-marks", ISSUE_SIGN, keys, &second, &err) == 0,
+                  "%s", err.msg);
+    ck_assert_int_eq(second.count, 1);
+    ck_assert_ptr_null(second.certs[0].key);
+    ck_assert(!is_marked(&fx, second.certs[0].rec.serial));
+    ck_assert(is_marked(&fx, serial_of(&first, CA_SIGN))); /* superseded: a status change */
+    ck_assert(!is_marked(&fx, serial_of(&first, CA_AUTH)));
+
+    /* The certificate carries the supplied key's subjectPublicKeyInfo, byte for byte. */
+    const unsigned char *p = second.certs[0].der;
+    X509 *x = d2i_X509(NULL, &p, (long)second.certs[0].der_len);
+    ck_assert_ptr_nonnull(x);
+    unsigned char *want = NULL, *got = NULL;
+    int want_len = i2d_PUBKEY(own, &want);
+    int got_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &got);
+    ck_assert_int_gt(want_len, 0);
+    ck_assert_int_eq(got_len, want_len);
+    ck_assert_mem_eq(got, want, (size_t)want_len);
+    ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(x), own), 1);
+    ck_assert_int_eq(X509_verify(x, X509_get0_pubkey(pki_get0_root(fx.pki, CA_SIGN))), 1);
+    OPENSSL_free(want);
+    OPENSSL_free(got);
+    X509_free(x);
+    EVP_PKEY_free(own);
     issue_result_free(&first);
     issue_result_free(&second);
     fx_close(&fx);
@@ -481,6 +553,7 @@ int main(void)
     tcase_add_test(tc, open_with_wrong_passphrase_fails);
     tcase_add_test(tc, issue_both_gives_two_good_certificates);
     tcase_add_test(tc, reissue_supersedes_only_the_same_ca);
+    tcase_add_test(tc, issuance_marks_only_status_changes);
     tcase_add_test(tc, basic_info_change_revokes_signing_only);
     tcase_add_test(tc, hold_then_release_frees_auth_only);
     tcase_add_test(tc, revoke_is_terminal);

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* memmem */
 #include <string.h>
 #include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
@@ -520,6 +521,72 @@ START_TEST(signing_cert)
 }
 END_TEST
 
+/* key_encoding_only (the issuance's path, without OpenSSL's encoder/decoder round trip)
+ * writes the very certificate X509_set_pubkey does: same DER, byte for byte (RSA PKCS#1 v1.5
+ * signatures are deterministic), and the key decoded from it is the subscriber's. A key that
+ * is not RSA still goes through X509_set_pubkey. */
+START_TEST(key_encoding_only_same_der)
+{
+    time_t now = jclock_utc(2025, 4, 1, 9, 0, 0);
+    X509 *root = make_root(now);
+    struct person p = taro();
+    for (int ca = CA_SIGN; ca <= CA_AUTH; ca++) {
+        unsigned char *der[2] = {NULL, NULL};
+        int len[2] = {0, 0};
+        for (int fast = 0; fast < 2; fast++) {
+            struct profile_subscriber sub = {
+                .ca = (enum ca_kind)ca,
+                .serial_hex = SERIAL_HEX,
+                .cn = "JPKI-0000123456",
+                .person = &p,
+                .not_before = now,
+                .not_after = now + 86400,
+                .crl_url = CRL_URL,
+                .ocsp_url = OCSP_URL,
+                .policy_oid = ca == CA_SIGN ? POLICY_SIGN : POLICY_AUTH,
+                .key_encoding_only = fast == 1,
+            };
+            struct jerr err;
+            jerr_clear(&err);
+            X509 *x = profile_subscriber(&sub, root, leaf_key, &err);
+            ck_assert_msg(x != NULL, "%s", err.msg);
+            X509_free(sign_roundtrip(x, root_key, &der[fast], &len[fast]));
+        }
+        ck_assert_int_eq(len[0], len[1]);
+        ck_assert_mem_eq(der[0], der[1], (size_t)len[0]);
+        const unsigned char *q = der[1];
+        X509 *back = d2i_X509(NULL, &q, len[1]);
+        ck_assert_ptr_nonnull(back);
+        ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(back), leaf_key), 1);
+        X509_free(back);
+        OPENSSL_free(der[0]);
+        OPENSSL_free(der[1]);
+    }
+    /* Not RSA: the general path. */
+    EVP_PKEY *ec = EVP_EC_gen("P-256");
+    ck_assert_ptr_nonnull(ec);
+    struct profile_subscriber sub = {
+        .ca = CA_AUTH,
+        .serial_hex = SERIAL_HEX,
+        .cn = "JPKI-0000123456",
+        .not_before = now,
+        .not_after = now + 86400,
+        .crl_url = CRL_URL,
+        .ocsp_url = OCSP_URL,
+        .policy_oid = POLICY_AUTH,
+        .key_encoding_only = true,
+    };
+    struct jerr err;
+    jerr_clear(&err);
+    X509 *x = profile_subscriber(&sub, root, ec, &err);
+    ck_assert_msg(x != NULL, "%s", err.msg);
+    ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(x), ec), 1);
+    X509_free(x);
+    EVP_PKEY_free(ec);
+    X509_free(root);
+}
+END_TEST
+
 START_TEST(auth_cert)
 {
     time_t now = jclock_utc(2025, 4, 1, 9, 0, 0);
@@ -897,6 +964,7 @@ static Suite *profile_suite(void)
     tcase_add_test(tc, ocsp_signer);
     tcase_add_test(tc, signing_cert);
     tcase_add_test(tc, auth_cert);
+    tcase_add_test(tc, key_encoding_only_same_der);
     tcase_add_test(tc, signing_cert_has_personal_data);
     tcase_add_test(tc, random_serial);
     tcase_add_test(tc, parse_name);

@@ -6,10 +6,12 @@
 #include <check.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sqlite3.h>
 
 #include "ca/store.h"
@@ -261,7 +263,9 @@ START_TEST(test_connection_settings)
     ck_assert_str_eq(mode, "wal");
     ck_assert_int_eq(raw_int(last_db, "PRAGMA synchronous"), 2); /* FULL */
     ck_assert_int_eq(raw_int(last_db, "PRAGMA foreign_keys"), 1);
-    ck_assert_int_eq(raw_int(last_db, "PRAGMA busy_timeout"), 10000);
+    /* Waiting for the write lock is the store's own busy handler (busy_wait, bounded at 10 s,
+     * test_busy_waits_for_the_writer), which SQLite's busy_timeout setting does not show. */
+    ck_assert_int_eq(raw_int(last_db, "PRAGMA busy_timeout"), 0);
 
     /* WAL is a property of the file: a second connection sees it too. */
     sqlite3 *db = raw_open();
@@ -578,6 +582,59 @@ static void reopen_caught(void)
     ck_assert_msg(st != NULL, "%s", err.msg);
     ck_assert_ptr_nonnull(last_db);
 }
+
+/* Ends a write transaction after a while, from another thread. */
+struct later_end {
+    struct store *store; /* this process's store, or NULL for `db` */
+    sqlite3 *db;
+    bool ended;
+};
+
+static void *end_later(void *arg)
+{
+    struct later_end *l = arg;
+    struct timespec ts = {0, 200 * 1000000L};
+    nanosleep(&ts, NULL);
+    l->ended = true; /* before the lock is free: whoever takes it next sees this */
+    if (l->store != NULL)
+        store_rollback(l->store);
+    else
+        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    return NULL;
+}
+
+/* A writer finding the write lock taken waits (store.c busy_wait) and takes it once the
+ * holder's transaction ends: at once when the holder is a store of this process (it wakes
+ * the waiters), by polling when it is another connection (another process). */
+START_TEST(test_busy_waits_for_the_writer)
+{
+    struct jerr err = {0};
+    pthread_t t;
+
+    struct store *other = store_open(path, false, &err);
+    ck_assert_msg(other != NULL, "%s", err.msg);
+    ck_assert_int_eq(store_begin(other, &err), 0);
+    struct later_end l1 = {.store = other};
+    ck_assert_int_eq(pthread_create(&t, NULL, end_later, &l1), 0);
+    ck_assert_msg(store_begin(st, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert(l1.ended);
+    store_rollback(st);
+    store_close(other);
+
+    sqlite3 *db = raw_open();
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    struct later_end l2 = {.db = db};
+    ck_assert_int_eq(pthread_create(&t, NULL, end_later, &l2), 0);
+    ck_assert_msg(store_begin(st, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert(l2.ended);
+    struct person p = make_person("P-WAIT");
+    ck_assert_int_eq(store_person_insert(st, &p, &err), 0);
+    ck_assert_int_eq(store_commit(st, &err), 0);
+    sqlite3_close(db);
+}
+END_TEST
 
 START_TEST(test_busy_is_unavailable)
 {
@@ -1749,6 +1806,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_set_status_roundtrip);
     tcase_add_test(tc, test_transaction_rollback);
     tcase_add_test(tc, test_busy_is_unavailable);
+    tcase_add_test(tc, test_busy_waits_for_the_writer);
     tcase_add_test(tc, test_readonly_is_unavailable);
     tcase_add_test(tc, test_set_status_marks_stale);
     tcase_add_test(tc, test_crl_foreach);
