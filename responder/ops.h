@@ -22,8 +22,6 @@
     "certificate (POST /v1/cards/{id}/issue)."
 #define OPS_RELEASE_NOTICE_NONE "No signing certificate of this card was on hold."
 
-/* Longest PEM public key accepted in an issue request, in bytes. */
-#define OPS_PUBKEY_PEM_MAX 8192
 /* The expiring list: the window and the page size. */
 #define OPS_EXPIRING_DAYS_MAX 3650
 #define OPS_EXPIRING_LIMIT_DEFAULT 100
