@@ -266,11 +266,10 @@ static const ASN1_TIME *entry_time(struct entry_encoder *enc, time_t t)
     return &enc->utc_time;
 }
 
-/* store_crl_cb: encodes one revokedCertificates entry (RFC 5280 §5.1.2.6) and appends it to
+/* Encodes one revokedCertificates entry (RFC 5280 §5.1.2.6) and appends it to
  * the pass-1 file. */
-static int encode_entry(void *ctx, const struct crl_entry_rec *entry)
+static int encode_entry(struct entry_encoder *enc, const struct crl_entry_rec *entry)
 {
-    struct entry_encoder *enc = ctx;
     unsigned char exts[CRL_ENTRY_MAX_BYTES];
     unsigned char der[CRL_ENTRY_MAX_BYTES];
     int exts_len = 0;

@@ -466,13 +466,6 @@ static void tx_cv_init(void)
     pthread_condattr_destroy(&a);
 }
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The end of a transaction (commit or rollback): wakes the writers waiting in busy_wait. */
 static void tx_ended(void)
 {
@@ -488,7 +481,7 @@ static void tx_ended(void)
 static int busy_wait(void *arg, int count)
 {
     struct store *st = arg;
-    long long now = mono_ms();
+    long long now = jclock_mono_ms();
 
     if (count == 0)
         st->busy_since_ms = now;

@@ -26,4 +26,11 @@ time_t jclock_utc(int y, int m, int d, int hh, int mm, int ss);
 /* Formats t as "YYYY-MM-DDTHH:MM:SSZ" into buf (at least 21 bytes). Returns buf. */
 char *jclock_format(time_t t, char *buf, size_t size);
 
+/* The monotonic clock (CLOCK_MONOTONIC), for durations, timeouts and retry times: never moved
+ * by jclock_set or by changes of the wall clock. */
+time_t jclock_mono_s(void);
+long long jclock_mono_ms(void);
+/* Seconds from `start` (taken with clock_gettime(CLOCK_MONOTONIC, ...)) to now. */
+double jclock_seconds_since(const struct timespec *start);
+
 #endif

@@ -640,13 +640,6 @@ static void job_free(struct api_job *job)
     free(job);
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static void job_done(void *arg)
 {
     struct api_job *job = arg;
@@ -666,7 +659,7 @@ static void job_done(void *arg)
     else
         http_send_error(job->req, 500, "internal", NULL, "internal error");
     metrics_http(METRICS_EP_API, job->answer != NULL ? job->status : 500,
-                 seconds_since(&job->started));
+                 jclock_seconds_since(&job->started));
     job_free(job);
 }
 
@@ -749,7 +742,7 @@ static void api_handler(const struct server_request *sr, void *arg)
         evhttp_add_header(evhttp_request_get_output_headers(sr->req), "Retry-After", retry);
         http_send_error(sr->req, 429, "rate_limited", NULL, "too many calls, retry in %d seconds",
                         retry_after_s);
-        metrics_http(METRICS_EP_API, 429, seconds_since(&started));
+        metrics_http(METRICS_EP_API, 429, jclock_seconds_since(&started));
         return;
     }
     struct api_job *job = calloc(1, sizeof(*job));
@@ -778,14 +771,14 @@ static void api_handler(const struct server_request *sr, void *arg)
     if (server_submit(sr, job_run, job_done, job, &err) == -1) {
         log_warn("api: %s", err.msg);
         http_send_jerr(sr->req, &err);
-        metrics_http(METRICS_EP_API, http_status_for(err.code), seconds_since(&started));
+        metrics_http(METRICS_EP_API, http_status_for(err.code), jclock_seconds_since(&started));
         job_free(job);
     }
     return;
 oom:
     job_free(job);
     http_send_error(sr->req, 503, "unavailable", NULL, "out of memory, retry later");
-    metrics_http(METRICS_EP_API, 503, seconds_since(&started));
+    metrics_http(METRICS_EP_API, 503, jclock_seconds_since(&started));
 }
 
 int api_register(struct api *api, struct server *srv, struct jerr *err)

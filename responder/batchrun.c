@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 
+#include "config/jclock.h"
 #include "responder/batch_exec.h"
 #include "responder/log.h"
 #include "responder/metrics.h"
@@ -63,13 +64,6 @@ struct br_resume {
     struct jerr release_err; /* claims not given back: they lapse (BATCH_EXEC_CLAIM_S) */
 };
 
-static time_t mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
-
 /* ---- the set (lock held) ---- */
 
 static struct br_batch *find_locked(struct batchrun *br, int64_t id)
@@ -116,7 +110,7 @@ static void job_done(void *arg);
 static void schedule_locked(struct batchrun *br)
 {
     struct jerr err = {0};
-    time_t now = mono_now();
+    time_t now = jclock_mono_s();
     bool queued = true;
 
     prune_locked(br);
@@ -218,14 +212,14 @@ static void job_done(void *arg)
         b->inflight--;
         b->seen_finish = b->seen_finish || finished;
         if (job->rc == -1 && !finished)
-            b->retry_at = mono_now() + BATCHRUN_RETRY_S;
+            b->retry_at = jclock_mono_s() + BATCHRUN_RETRY_S;
         if (job->rc == 0 && res->outcome == BATCH_EXEC_WAITING) {
             /* Every pending row is some job's: the next job of this batch waits for one of
              * them to end — or, none being ours (another process's claims, or claims that
              * lapse), for the retry time. */
             b->waiting = b->inflight > 0;
             if (b->inflight == 0)
-                b->retry_at = mono_now() + BATCHRUN_RETRY_S;
+                b->retry_at = jclock_mono_s() + BATCHRUN_RETRY_S;
         } else {
             b->waiting = false;
         }

@@ -164,13 +164,6 @@ void ocsp_http_split_path(const char *rest, int *only_ca, const char **component
 
 /* ---- answers ---- */
 
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static bool is_get(const struct evhttp_request *req)
 {
     enum evhttp_cmd_type m = evhttp_request_get_command((struct evhttp_request *)req);
@@ -185,7 +178,7 @@ static void send_error(struct ocsp_http *o, struct evhttp_request *req, enum ocs
     evhttp_add_header(out, "Cache-Control", "no-store");
     http_send_bytes(req, 200, OCSP_RESPONSE_TYPE, o->error_der[kind], o->error_len[kind]);
     metrics_ocsp(ca, error_kinds[kind].metric);
-    metrics_http(METRICS_EP_OCSP, 200, seconds_since(t0));
+    metrics_http(METRICS_EP_OCSP, 200, jclock_seconds_since(t0));
 }
 
 static enum metrics_ocsp_status metric_of(int cert_status)
@@ -251,7 +244,7 @@ static void send_blob(struct ocsp_http *o, struct evhttp_request *req, struct pr
     presign_blob_unref(b);
     evhttp_send_reply(req, status, http_reason(status), NULL);
     metrics_ocsp((int)ca, metric_of(cert_status));
-    metrics_http(METRICS_EP_OCSP, status, seconds_since(t0));
+    metrics_http(METRICS_EP_OCSP, status, jclock_seconds_since(t0));
 }
 
 /* ---- the worker path ---- */
@@ -393,7 +386,7 @@ static void ocsp_handler(const struct server_request *sr, void *arg)
     }
     if (sr->method == EVHTTP_REQ_POST && component[0] != '\0') {
         http_send_error(sr->req, 404, "not_found", NULL, "no such resource");
-        metrics_http(METRICS_EP_OCSP, 404, seconds_since(&t0));
+        metrics_http(METRICS_EP_OCSP, 404, jclock_seconds_since(&t0));
         return;
     }
     int rc = request_der(sr, component, &der, &len, &owned, &err);

@@ -50,20 +50,6 @@ struct ocsp_refresh {
     time_t logged_at_s;
 };
 
-static time_t mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct ocsp_refresh *ocsp_refresh_new(struct ocsp_answer *answer, const struct jpki_config *cfg,
                                       int poll_ms, struct jerr *err)
 {
@@ -157,7 +143,7 @@ static int ageing_cb(void *ctx, const struct store_ocsp_due *d)
 
 static void log_error_limited(struct ocsp_refresh *r, const char *what, const struct jerr *err)
 {
-    time_t now = mono_s();
+    time_t now = jclock_mono_s();
     if (r->logged_at_s != 0 && now - r->logged_at_s < OCSP_REFRESH_LOG_EVERY_S)
         return;
     r->logged_at_s = now;
@@ -286,7 +272,7 @@ static void refresh_job(struct worker *self, void *arg)
 {
     struct ocsp_refresh *r = arg;
     struct jerr err = {0};
-    long long start_ms = mono_ms();
+    long long start_ms = jclock_mono_ms();
     struct store *st = workers_store(self, &err);
 
     r->more = false;
@@ -299,14 +285,14 @@ static void refresh_job(struct worker *self, void *arg)
         r->more = true;
         goto out; /* the marks first */
     }
-    if (r->ahead.active || mono_s() >= r->ahead_next_s) {
+    if (r->ahead.active || jclock_mono_s() >= r->ahead_next_s) {
         if (ahead_chunk(r, st, now, now + r->cfg->ocsp_refresh_before_s))
             r->more = true;
         else
-            r->ahead_next_s = mono_s() + OCSP_REFRESH_AHEAD_S;
+            r->ahead_next_s = jclock_mono_s() + OCSP_REFRESH_AHEAD_S;
     }
 out:
-    r->job_ms = mono_ms() - start_ms;
+    r->job_ms = jclock_mono_ms() - start_ms;
 }
 
 /* ---- the loop side ---- */
@@ -330,7 +316,7 @@ static void refresh_done(void *arg)
     r->running = false;
     /* A periodic pass rests at least as long as the last job took (a safeguard: a pass that
      * finds nothing takes well under a millisecond); a backlog chunk or a kick does not wait. */
-    r->next_poll_ms = mono_ms() + r->job_ms;
+    r->next_poll_ms = jclock_mono_ms() + r->job_ms;
     if (r->more || r->again)
         submit(r);
 }
@@ -340,7 +326,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     struct ocsp_refresh *r = arg;
     (void)fd;
     (void)what;
-    if (r->running || mono_ms() < r->next_poll_ms)
+    if (r->running || jclock_mono_ms() < r->next_poll_ms)
         return;
     submit(r);
 }

@@ -55,13 +55,6 @@ struct public
     atomic_uint generation;
 };
 
-static time_t mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
-
 /* ---- building ---- */
 
 static int blob_set(struct public_blob *b, const void *data, size_t len, const char *content_type,
@@ -227,13 +220,6 @@ void public_crl_changed(struct public *pub)
 
 /* ---- small answers ---- */
 
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 /* Answers with a fixed blob; returns the status sent. */
 static int blob_answer(struct evhttp_request *req, const struct public_blob *b)
 {
@@ -253,7 +239,7 @@ static void root_handler(const struct server_request *sr, void *arg)
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int status = blob_answer(sr->req, b);
-    metrics_http(b->metrics_ep, status, seconds_since(&t0));
+    metrics_http(b->metrics_ep, status, jclock_seconds_since(&t0));
 }
 
 static void healthz_handler(const struct server_request *sr, void *arg)
@@ -371,7 +357,7 @@ static void crl_check_done(void *arg)
     if (c->snap != NULL) {
         crlcache_snapshot_unref(lc->snap);
         lc->snap = c->snap; /* our reference moves to the loop */
-        lc->checked_s = mono_s();
+        lc->checked_s = jclock_mono_s();
         if ((int)(c->generation - lc->generation) > 0)
             lc->generation = c->generation;
     } else if (c->err.code == JERR_NOT_FOUND) {
@@ -421,7 +407,7 @@ static void crl_handler(const struct server_request *sr, void *arg)
     bool published_since = lc->generation != generation;
 
     if (lc->snap != NULL && !published_since) {
-        if (!lc->refreshing && mono_s() - lc->checked_s >= PUBLIC_CRL_RECHECK_S) {
+        if (!lc->refreshing && jclock_mono_s() - lc->checked_s >= PUBLIC_CRL_RECHECK_S) {
             /* Serve what we have; a worker checks the file for the next requests. */
             struct crl_check *bg = calloc(1, sizeof(*bg));
             if (bg != NULL) {
@@ -435,7 +421,7 @@ static void crl_handler(const struct server_request *sr, void *arg)
         }
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        metrics_http(METRICS_EP_CRL, crl_answer(sr->req, lc->snap), seconds_since(&t0));
+        metrics_http(METRICS_EP_CRL, crl_answer(sr->req, lc->snap), jclock_seconds_since(&t0));
         return;
     }
     /* Nothing loaded on this loop yet, or new files published: the answer waits for a worker. */
