@@ -46,6 +46,8 @@
 /* A writer waiting for the write lock (busy_wait) wakes when a transaction of this process
  * ends, or after this long at most (a writer of another process: jpkid crl, jpkictl...). */
 #define STORE_BUSY_POLL_MS 2
+/* The longest registry setting name (meta.key), and so the longest key step_one_row names. */
+#define META_KEY_MAX 128
 
 /* The schema. Append new migrations; never edit one that has shipped. */
 static const char *const migrations[] = {
@@ -668,6 +670,22 @@ static int run_simple(struct store *st, enum stmt_id id, const char *what, struc
     return ret;
 }
 
+/* Steps `s` (its parameters bound) to the one row it looks up by `key`: 0 on that row, -1
+ * with JERR_NOT_FOUND "no <noun> <key>" naming `field` when there is none, or with the
+ * registry's error (`what` failed). */
+static int step_one_row(struct store *st, sqlite3_stmt *s, const char *field, const char *noun,
+                        const char *key, const char *what, struct jerr *err)
+{
+    char buf[META_KEY_MAX * 4 + 1];
+    int rc = sqlite3_step(s);
+
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc == SQLITE_DONE)
+        return jerr_set(err, JERR_NOT_FOUND, field, "no %s %s", noun, esc(buf, sizeof(buf), key));
+    return db_fail(st, sqlite3_extended_errcode(st->db), err, field, what);
+}
+
 /* ---- transactions ---------------------------------------------------------------------- */
 
 static bool in_transaction(struct store *st)
@@ -936,7 +954,6 @@ int store_schema_version(struct store *st)
 
 /* ---- meta ------------------------------------------------------------------------------ */
 
-#define META_KEY_MAX 128
 #define META_VALUE_MAX 4096
 
 int store_meta_set(struct store *st, const char *key, const char *value, struct jerr *err)
@@ -960,21 +977,13 @@ int store_meta_get(struct store *st, const char *key, char *out, size_t size, st
     sqlite3_stmt *s = stmt_get(st, S_META_GET, err);
     char buf[META_KEY_MAX * 4 + 1];
     int ret = -1;
-    int rc;
 
     if (s == NULL)
         return -1;
     if (bind_str(s, 1, key, META_KEY_MAX, "key", err) == -1)
         goto out;
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        jerr_set(err, JERR_NOT_FOUND, "key", "no registry setting %s", esc(buf, sizeof(buf), key));
+    if (step_one_row(st, s, "key", "registry setting", key, "meta", err) == -1)
         goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        db_fail(st, sqlite3_extended_errcode(st->db), err, "key", "meta");
-        goto out;
-    }
     if ((size_t)sqlite3_column_bytes(s, 0) >= size) {
         jerr_set(err, JERR_TOO_LARGE, "key", "registry setting %s does not fit",
                  esc(buf, sizeof(buf), key));
@@ -1032,24 +1041,15 @@ int store_person_get(struct store *st, const char *id, struct person *out, struc
 {
     sqlite3_stmt *s = stmt_get(st, S_PERSON_GET, err);
     struct person p;
-    char buf[JPKI_ID_MAX * 4 + 1];
     int ret = -1;
-    int rc;
 
     if (s == NULL)
         return -1;
     memset(&p, 0, sizeof(p));
     if (bind_str(s, 1, id, JPKI_ID_MAX, "person_id", err) == -1)
         goto out;
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        jerr_set(err, JERR_NOT_FOUND, "person_id", "no person %s", esc(buf, sizeof(buf), id));
+    if (step_one_row(st, s, "person_id", "person", id, "get person", err) == -1)
         goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        db_fail(st, sqlite3_extended_errcode(st->db), err, "person_id", "get person");
-        goto out;
-    }
     if (col_copy(s, 0, p.id, sizeof(p.id), "id", err) == -1 ||
         col_copy(s, 1, p.name, sizeof(p.name), "name", err) == -1 ||
         col_copy(s, 2, p.address, sizeof(p.address), "address", err) == -1 ||
@@ -1133,24 +1133,15 @@ int store_card_get(struct store *st, const char *id, struct card *out, struct je
 {
     sqlite3_stmt *s = stmt_get(st, S_CARD_GET, err);
     struct card c;
-    char buf[JPKI_ID_MAX * 4 + 1];
     int ret = -1;
-    int rc;
 
     if (s == NULL)
         return -1;
     memset(&c, 0, sizeof(c));
     if (bind_str(s, 1, id, JPKI_ID_MAX, "card_id", err) == -1)
         goto out;
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        jerr_set(err, JERR_NOT_FOUND, "card_id", "no card %s", esc(buf, sizeof(buf), id));
+    if (step_one_row(st, s, "card_id", "card", id, "get card", err) == -1)
         goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        db_fail(st, sqlite3_extended_errcode(st->db), err, "card_id", "get card");
-        goto out;
-    }
     if (col_copy(s, 0, c.id, sizeof(c.id), "id", err) == -1 ||
         col_copy(s, 1, c.person_id, sizeof(c.person_id), "person_id", err) == -1 ||
         col_copy(s, 3, c.expiry, sizeof(c.expiry), "expiry", err) == -1 ||
@@ -1368,23 +1359,14 @@ static int cert_from_row(sqlite3_stmt *s, struct cert_rec *out, struct jerr *err
 int store_cert_get(struct store *st, const char *serial, struct cert_rec *out, struct jerr *err)
 {
     sqlite3_stmt *s = stmt_get(st, S_CERT_GET, err);
-    char buf[JPKI_SERIAL_HEX_MAX * 4 + 1];
     int ret = -1;
-    int rc;
 
     if (s == NULL)
         return -1;
     if (bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == -1)
         goto out;
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        jerr_set(err, JERR_NOT_FOUND, "serial", "no certificate %s", esc(buf, sizeof(buf), serial));
+    if (step_one_row(st, s, "serial", "certificate", serial, "get certificate", err) == -1)
         goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        db_fail(st, sqlite3_extended_errcode(st->db), err, "serial", "get certificate");
-        goto out;
-    }
     ret = cert_from_row(s, out, err);
 out:
     stmt_done(s);
@@ -1414,23 +1396,14 @@ int store_cert_get_der(struct store *st, const char *serial, unsigned char **der
                        struct jerr *err)
 {
     sqlite3_stmt *s = stmt_get(st, S_CERT_GET_DER, err);
-    char buf[JPKI_SERIAL_HEX_MAX * 4 + 1];
     int ret = -1;
-    int rc;
 
     if (s == NULL)
         return -1;
     if (bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == -1)
         goto out;
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        jerr_set(err, JERR_NOT_FOUND, "serial", "no certificate %s", esc(buf, sizeof(buf), serial));
+    if (step_one_row(st, s, "serial", "certificate", serial, "get certificate", err) == -1)
         goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        db_fail(st, sqlite3_extended_errcode(st->db), err, "serial", "get certificate");
-        goto out;
-    }
     ret = col_blob_dup(s, 0, der, der_len, err);
 out:
     stmt_done(s);
@@ -1936,11 +1909,9 @@ int store_ocsp_get(struct store *st, const char *serial, int certid_hash, unsign
                    size_t *der_len, int64_t *next_update, bool *stale, struct jerr *err)
 {
     sqlite3_stmt *s = NULL;
-    char buf[JPKI_SERIAL_HEX_MAX * 4 + 1];
     unsigned char *copy = NULL;
     size_t copy_len = 0;
     int ret = -1;
-    int rc;
 
     if (certid_hash != 0 && certid_hash != 1)
         return jerr_set(err, JERR_INVALID, "certid_hash", "unknown CertID hash %d", certid_hash);
@@ -1949,16 +1920,9 @@ int store_ocsp_get(struct store *st, const char *serial, int certid_hash, unsign
     if (bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == -1)
         goto out;
     sqlite3_bind_int(s, 2, certid_hash);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        jerr_set(err, JERR_NOT_FOUND, "serial", "no OCSP response for %s",
-                 esc(buf, sizeof(buf), serial));
+    if (step_one_row(st, s, "serial", "OCSP response for", serial, "get OCSP response", err) ==
+        -1)
         goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        db_fail(st, sqlite3_extended_errcode(st->db), err, "serial", "get OCSP response");
-        goto out;
-    }
     if (col_blob_dup(s, 0, &copy, &copy_len, err) == -1)
         goto out;
     if (next_update != NULL)

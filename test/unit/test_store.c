@@ -302,6 +302,49 @@ END_TEST
 
 /* ---- persons and cards --------------------------------------------------------------- */
 
+/* A lookup that finds nothing says what it looked for, in the field it came from; a key with
+ * outside bytes is escaped in the message. */
+START_TEST(test_lookups_name_what_is_missing)
+{
+    struct jerr err = {0};
+    struct person p;
+    struct card c;
+    struct cert_rec r;
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    char value[64];
+
+    ck_assert_int_eq(store_person_get(st, "P404", &p, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "person_id");
+    ck_assert_str_eq(err.msg, "no person P404");
+    jerr_clear(&err);
+    ck_assert_int_eq(store_card_get(st, "C\n1", &c, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "card_id");
+    ck_assert_ptr_null(strchr(err.msg, '\n'));
+    ck_assert_ptr_nonnull(strstr(err.msg, "no card C"));
+    jerr_clear(&err);
+    ck_assert_int_eq(store_cert_get(st, "0A0B", &r, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "serial");
+    ck_assert_str_eq(err.msg, "no certificate 0A0B");
+    jerr_clear(&err);
+    ck_assert_int_eq(store_cert_get_der(st, "0A0C", &der, &der_len, &err), -1);
+    ck_assert_str_eq(err.msg, "no certificate 0A0C");
+    ck_assert_ptr_null(der);
+    jerr_clear(&err);
+    ck_assert_int_eq(store_ocsp_get(st, "0A0D", 0, &der, &der_len, NULL, NULL, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.msg, "no OCSP response for 0A0D");
+    jerr_clear(&err);
+    ck_assert_int_eq(store_meta_get(st, "no.such.setting", value, sizeof(value), &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "key");
+    ck_assert_str_eq(err.msg, "no registry setting no.such.setting");
+}
+END_TEST
+
 START_TEST(test_person_crud)
 {
     struct jerr err = {0};
@@ -1800,6 +1843,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_open_not_a_database);
     tcase_add_test(tc, test_connection_settings);
     tcase_add_test(tc, test_meta);
+    tcase_add_test(tc, test_lookups_name_what_is_missing);
     tcase_add_test(tc, test_person_crud);
     tcase_add_test(tc, test_card_crud);
     tcase_add_test(tc, test_cert_crud);
