@@ -219,22 +219,35 @@ out:
     return rc;
 }
 
-static int person_death(struct api_call *call, struct jerr *err)
+/* A lifecycle event on the call's id that takes no body and changes certificates' status
+ * (death, hold, card return). */
+typedef int status_event_fn(struct lifecycle_ctx *ctx, const char *id,
+                            struct serial_list *changed, struct jerr *err);
+
+/* Runs `event` on the call's id and answers {"<key>": [the serials it changed]}, counting
+ * them under `reason`. */
+static int status_event(struct api_call *call, status_event_fn *event, const char *key,
+                        int reason, struct jerr *err)
 {
-    struct serial_list revoked = {0};
+    struct serial_list changed = {0};
     int rc = -1;
 
     if (body_empty(call, err) == -1)
         return -1;
     struct lifecycle_ctx ctx = api_lifecycle_ctx(call);
-    if (lifecycle_death(&ctx, call->id, &revoked, err) == -1)
+    if (event(&ctx, call->id, &changed, err) == -1)
         goto out;
-    count_changes(call->st, &revoked, REASON_CESSATION_OF_OPERATION);
-    status_changed(call, &revoked);
-    rc = answer_with(call, "revoked", serials_json(&revoked), err);
+    count_changes(call->st, &changed, reason);
+    status_changed(call, &changed);
+    rc = answer_with(call, key, serials_json(&changed), err);
 out:
-    serial_list_free(&revoked);
+    serial_list_free(&changed);
     return rc;
+}
+
+static int person_death(struct api_call *call, struct jerr *err)
+{
+    return status_event(call, lifecycle_death, "revoked", REASON_CESSATION_OF_OPERATION, err);
 }
 
 /* ---- cards ---- */
@@ -380,20 +393,7 @@ out:
 
 static int card_hold(struct api_call *call, struct jerr *err)
 {
-    struct serial_list held = {0};
-    int rc = -1;
-
-    if (body_empty(call, err) == -1)
-        return -1;
-    struct lifecycle_ctx ctx = api_lifecycle_ctx(call);
-    if (lifecycle_hold(&ctx, call->id, &held, err) == -1)
-        goto out;
-    count_changes(call->st, &held, REASON_CERTIFICATE_HOLD);
-    status_changed(call, &held);
-    rc = answer_with(call, "held", serials_json(&held), err);
-out:
-    serial_list_free(&held);
-    return rc;
+    return status_event(call, lifecycle_hold, "held", REASON_CERTIFICATE_HOLD, err);
 }
 
 static int card_release(struct api_call *call, struct jerr *err)
@@ -430,20 +430,8 @@ out:
 
 static int card_return(struct api_call *call, struct jerr *err)
 {
-    struct serial_list revoked = {0};
-    int rc = -1;
-
-    if (body_empty(call, err) == -1)
-        return -1;
-    struct lifecycle_ctx ctx = api_lifecycle_ctx(call);
-    if (lifecycle_card_return(&ctx, call->id, &revoked, err) == -1)
-        goto out;
-    count_changes(call->st, &revoked, REASON_CESSATION_OF_OPERATION);
-    status_changed(call, &revoked);
-    rc = answer_with(call, "revoked", serials_json(&revoked), err);
-out:
-    serial_list_free(&revoked);
-    return rc;
+    return status_event(call, lifecycle_card_return, "revoked", REASON_CESSATION_OF_OPERATION,
+                        err);
 }
 
 /* ---- certificates ---- */
