@@ -41,11 +41,14 @@ struct ocsp_refresh {
     bool running;           /* a job is on the pool */
     bool again;             /* kicked while a job ran: run the next one as soon as it is done */
     long long next_poll_ms; /* monotonic ms before which a periodic tick does not start a job */
+    long long backoff_ms;   /* after failing jobs (ocsp_refresh.h "Timing"), else 0 */
+    unsigned long jobs;     /* jobs done */
 
     /* job side */
     struct refresh_pass marks, ahead;
     time_t ahead_next_s; /* monotonic seconds of the next refresh-ahead pass */
     bool more;           /* the last job did a full chunk */
+    bool failed;         /* something in the last job failed */
     long long job_ms;    /* how long the last job took */
     time_t logged_at_s;
 };
@@ -141,8 +144,10 @@ static int ageing_cb(void *ctx, const struct store_ocsp_due *d)
     return 0;
 }
 
+/* Logs (rate-limited) a failure of the running job, which then backs off. */
 static void log_error_limited(struct ocsp_refresh *r, const char *what, const struct jerr *err)
 {
+    r->failed = true;
     time_t now = jclock_mono_s();
     if (r->logged_at_s != 0 && now - r->logged_at_s < OCSP_REFRESH_LOG_EVERY_S)
         return;
@@ -163,7 +168,8 @@ static void sign_chunk(struct ocsp_refresh *r, struct store *st, struct refresh_
     for (size_t i = 0; i < due->count; i++)
         serials[i] = due->serials[i];
     if (ocsp_answer_presign(r->answer, st, serials, with_marks ? due->seqs : NULL, due->count,
-                            &stats, &err) == -1)
+                            &stats, &err) == -1 ||
+        stats.failed > 0)
         log_error_limited(r, pass->name, &err);
     pass->total.signed_count += stats.signed_count;
     pass->total.stored += stats.stored;
@@ -276,6 +282,7 @@ static void refresh_job(struct worker *self, void *arg)
     struct store *st = workers_store(self, &err);
 
     r->more = false;
+    r->failed = false;
     if (st == NULL) {
         log_error_limited(r, "registry", &err);
         goto out;
@@ -314,10 +321,18 @@ static void refresh_done(void *arg)
 {
     struct ocsp_refresh *r = arg;
     r->running = false;
+    r->jobs++;
+    if (!r->failed)
+        r->backoff_ms = 0;
+    else if (r->backoff_ms == 0)
+        r->backoff_ms = r->poll_ms;
+    else if ((r->backoff_ms *= 2) > OCSP_REFRESH_BACKOFF_MAX_MS)
+        r->backoff_ms = OCSP_REFRESH_BACKOFF_MAX_MS;
     /* A periodic pass rests at least as long as the last job took (a safeguard: a pass that
-     * finds nothing takes well under a millisecond); a backlog chunk or a kick does not wait. */
-    r->next_poll_ms = jclock_mono_ms() + r->job_ms;
-    if (r->more || r->again)
+     * finds nothing takes well under a millisecond), or the backoff; a backlog chunk or a
+     * kick does not wait. */
+    r->next_poll_ms = jclock_mono_ms() + (r->job_ms > r->backoff_ms ? r->job_ms : r->backoff_ms);
+    if ((r->more && r->backoff_ms == 0) || r->again)
         submit(r);
 }
 
@@ -355,6 +370,16 @@ int ocsp_refresh_start(struct ocsp_refresh *r, struct event_base *base, struct w
     atomic_store(&r->started, true);
     event_active(r->kick, EV_TIMEOUT, 0); /* pre-sign what is marked right away */
     return 0;
+}
+
+unsigned long ocsp_refresh_jobs(const struct ocsp_refresh *r)
+{
+    return r->jobs;
+}
+
+long long ocsp_refresh_backoff_ms(const struct ocsp_refresh *r)
+{
+    return r->backoff_ms;
 }
 
 void ocsp_refresh_kick(struct ocsp_refresh *r)

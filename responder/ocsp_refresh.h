@@ -23,7 +23,11 @@
  *   - when that pass has nothing left, the refresh-ahead pass every OCSP_REFRESH_AHEAD_S, in
  *     chunks as well.
  * A full chunk means more is waiting: the next job follows at once instead of at the next
- * tick. Each pass walks with a cursor (changed_seq; nextUpdate and serial), so that a serial
+ * tick. A job in which anything failed (a full disk or a registry that refuses writes: the
+ * responses were signed and could not be stored) backs off instead — the next one no sooner
+ * than the poll period, doubled after each failing job up to OCSP_REFRESH_BACKOFF_MAX_MS —
+ * rather than sign the same responses again every period while nothing can be kept. A kick
+ * still runs a job at once, and the first job without failure ends the backoff. Each pass walks with a cursor (changed_seq; nextUpdate and serial), so that a serial
  * that fails is retried at the next pass without holding up the others. A change made while a
  * backlog (a large batch, a migrated registry) is worked through gets a newer mark and waits
  * for the backlog ahead of it; in-process changes do not wait (ocsp_http_cert_changed drops
@@ -44,6 +48,8 @@ struct event_base;
 #define OCSP_REFRESH_POLL_MS 200
 /* Period of the refresh-ahead pass. */
 #define OCSP_REFRESH_AHEAD_S 10
+/* The longest wait after failing jobs (see "Timing"). */
+#define OCSP_REFRESH_BACKOFF_MAX_MS 30000
 /* Errors of the refresher are logged at most once per this many seconds. */
 #define OCSP_REFRESH_LOG_EVERY_S 10
 
@@ -58,6 +64,10 @@ struct ocsp_refresh *ocsp_refresh_new(struct ocsp_answer *answer, const struct j
  * jobs go to the pool through `loop` (attached to `base`). The first pass runs at once. */
 int ocsp_refresh_start(struct ocsp_refresh *r, struct event_base *base, struct workers_loop *loop,
                        struct jerr *err);
+
+/* Jobs run so far, and the current backoff in ms (0 = none). On the owner's loop thread. */
+unsigned long ocsp_refresh_jobs(const struct ocsp_refresh *r);
+long long ocsp_refresh_backoff_ms(const struct ocsp_refresh *r);
 
 /* Runs a pass now (or right after the one running). Thread-safe; a no-op before the start. */
 void ocsp_refresh_kick(struct ocsp_refresh *r);

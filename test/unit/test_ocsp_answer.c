@@ -17,6 +17,7 @@
 #include <openssl/bn.h>
 #include <openssl/ocsp.h>
 #include <openssl/x509.h>
+#include <sqlite3.h>
 
 #include "ca/ocsp.h"
 #include "ca/pki.h"
@@ -834,6 +835,7 @@ END_TEST
 #define S_R1 "61000000000000000000000000000010"
 #define S_R2 "61000000000000000000000000000011"
 #define S_R3 "61000000000000000000000000000012"
+#define S_R4 "61000000000000000000000000000013"
 
 static struct store *open_store(void *arg, struct jerr *err)
 {
@@ -972,6 +974,67 @@ START_TEST(test_refresher_kick)
 }
 END_TEST
 
+/* Runs `sql` on the instance's registry through a connection of the test's own. */
+static void registry_exec(const char *sql)
+{
+    char path[4200];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof(path), "%s/inst/jpki.db", inst_dir);
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char *msg = NULL;
+    ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+static void stop_loop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    event_base_loopbreak(arg);
+}
+
+/* Runs `base` for `ms` milliseconds. */
+static void run_for_ms(struct event_base *base, long ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    struct event *ev = evtimer_new(base, stop_loop_cb, base);
+    ck_assert_ptr_nonnull(ev);
+    evtimer_add(ev, &tv);
+    event_base_dispatch(base);
+    event_free(ev);
+}
+
+/* While the responses cannot be stored (a full disk; here a trigger refuses them), the
+ * refresher backs off instead of signing them again every period; it recovers at a kick. */
+START_TEST(test_refresher_backs_off_while_storing_fails)
+{
+    struct fixture fx;
+    struct pool p;
+    fx_open(&fx);
+    registry_exec("CREATE TRIGGER refuse_ocsp BEFORE INSERT ON ocsp_responses "
+                  "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;");
+    add_cert(fx.st, S_R4, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
+    pool_start(&p, &fx, 20);
+
+    run_for_ms(p.base, 1500);
+    /* Every 20 ms that would be ~75 jobs; backing off 20, 40, 80 ... ms, about 7. */
+    unsigned long jobs = ocsp_refresh_jobs(p.r);
+    ck_assert_msg(jobs >= 2 && jobs <= 12, "%lu jobs in 1.5 s", jobs);
+    ck_assert_int_ge(ocsp_refresh_backoff_ms(p.r), 320);
+    ck_assert_int_le(ocsp_refresh_backoff_ms(p.r), OCSP_REFRESH_BACKOFF_MAX_MS);
+    ck_assert_int_eq(row_state(fx.st, S_R4, OCSP_CERTID_SHA1, NULL, NULL), -1); /* none stored */
+
+    registry_exec("DROP TRIGGER refuse_ocsp;");
+    ocsp_refresh_kick(p.r);
+    ck_assert_int_ge(wait_cached(&fx, p.base, S_R4, CA_SIGN, V_OCSP_CERTSTATUS_GOOD), 0);
+    ck_assert_int_eq(row_state(fx.st, S_R4, OCSP_CERTID_SHA1, NULL, NULL), 1);
+    ck_assert_int_eq(ocsp_refresh_backoff_ms(p.r), 0);
+    pool_stop(&p);
+    fx_close(&fx);
+}
+END_TEST
+
 static Suite *ocsp_answer_suite(void)
 {
     Suite *s = suite_create("ocsp_answer");
@@ -993,6 +1056,7 @@ static Suite *ocsp_answer_suite(void)
     tcase_add_test(tc, test_ageing);
     tcase_add_test(tc, test_refresher_polls_the_registry);
     tcase_add_test(tc, test_refresher_kick);
+    tcase_add_test(tc, test_refresher_backs_off_while_storing_fails);
     suite_add_tcase(s, tc);
     return s;
 }
