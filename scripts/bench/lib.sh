@@ -10,6 +10,8 @@
 #   JPKI_BENCH_TMP     where the temporary directory goes (default: $TMPDIR or /tmp)
 #   JPKI_BENCH_KEEP=1  keep the temporary directory (its path is printed)
 #   JPKI_BENCH_NOBUILD=1  use the build directory as it is
+#   JPKI_BENCH_EXTRA_SET=key=value  one more --set for every jpkid the benchmark serves (to
+#                      measure a setting, e.g. service.workers=8; the tables do not say it)
 set -uo pipefail
 
 BENCH_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -232,6 +234,7 @@ jpki_init() {
 # raised to its maximum (0 would switch it off) where the configuration has it.
 JPKI_SERVE_SETS=()
 grep -q '^ *api_per_minute:' "$JPKI_CONFIG" && JPKI_SERVE_SETS+=(--set limits.api_per_minute=1000000)
+[ -n "${JPKI_BENCH_EXTRA_SET:-}" ] && JPKI_SERVE_SETS+=(--set "$JPKI_BENCH_EXTRA_SET")
 
 # jpki_start DATA_DIR [--set k=v ...]: serves HTTP on a free loopback port; sets JPKI_PID and
 # JPKI_URL.
