@@ -1015,12 +1015,16 @@ START_TEST(test_refresher_backs_off_while_storing_fails)
     registry_exec("CREATE TRIGGER refuse_ocsp BEFORE INSERT ON ocsp_responses "
                   "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;");
     add_cert(fx.st, S_R4, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
+    long long start_ms = jclock_mono_ms();
     pool_start(&p, &fx, 20);
 
-    run_for_ms(p.base, 1500);
-    /* Every 20 ms that would be ~75 jobs; backing off 20, 40, 80 ... ms, about 7. */
-    unsigned long jobs = ocsp_refresh_jobs(p.r);
-    ck_assert_msg(jobs >= 2 && jobs <= 12, "%lu jobs in 1.5 s", jobs);
+    /* Every 20 ms, six jobs would take ~120 ms; backing off, they wait 20 + 40 + 80 + 160 +
+     * 320 ms between them at least (a bound that a slow machine cannot break). */
+    while (ocsp_refresh_jobs(p.r) < 6 && jclock_mono_ms() - start_ms < 20000)
+        run_for_ms(p.base, 10);
+    long long elapsed_ms = jclock_mono_ms() - start_ms;
+    ck_assert_uint_ge(ocsp_refresh_jobs(p.r), 6);
+    ck_assert_msg(elapsed_ms >= 600, "six failing jobs in %lld ms", elapsed_ms);
     ck_assert_int_ge(ocsp_refresh_backoff_ms(p.r), 320);
     ck_assert_int_le(ocsp_refresh_backoff_ms(p.r), OCSP_REFRESH_BACKOFF_MAX_MS);
     ck_assert_int_eq(row_state(fx.st, S_R4, OCSP_CERTID_SHA1, NULL, NULL), -1); /* none stored */
