@@ -22,59 +22,23 @@
 #include "config/fsutil.h"
 #include "config/jclock.h"
 #include "keystore/keygen.h"
-#include "testutil.h"
+#include "testinst.h"
 
-#define PASS "correct horse battery staple"
-
-static char *dir;
-static struct jpki_config *cfg;
+static struct testutil_instance inst;
 
 static void instance_setup(void)
 {
-    struct jerr err = {0};
-    char yaml[1024];
-    dir = testutil_mkdtemp();
-    ck_assert_ptr_nonnull(dir);
-    snprintf(yaml, sizeof(yaml), "data_dir: %s/inst\n", dir);
-    cfg = config_load_string("test.yaml", yaml, strlen(yaml), NULL, 0, &err);
-    ck_assert_msg(cfg != NULL, "config: %s", err.msg);
-    struct pki_init_result res;
-    ck_assert_msg(pki_init(cfg, PASS, &res, &err) == 0, "init: %s", err.msg);
+    testutil_instance_create(&inst);
 }
 
 static void instance_teardown(void)
 {
-    config_free(cfg);
-    testutil_rmtree(dir);
-    free(dir);
-}
-
-struct fixture {
-    struct pki *pki;
-    struct store *st;
-    struct lifecycle_ctx ctx;
-};
-
-static void fx_open(struct fixture *fx)
-{
-    struct jerr err = {0};
-    jclock_set(0);
-    fx->pki = pki_open(cfg, PASS, &err);
-    ck_assert_msg(fx->pki != NULL, "open: %s", err.msg);
-    fx->st = pki_store_open(fx->pki, &err);
-    ck_assert_ptr_nonnull(fx->st);
-    fx->ctx = (struct lifecycle_ctx){.pki = fx->pki, .st = fx->st, .actor = "tester"};
-}
-
-static void fx_close(struct fixture *fx)
-{
-    store_close(fx->st);
-    pki_free(fx->pki);
+    testutil_instance_destroy(&inst);
 }
 
 /* Registers person `id`-p and card `id` (expiring 2035-06-30) and issues `which`; pubkeys may
  * be NULL. */
-static void issue(struct fixture *fx, const char *id, int which, EVP_PKEY *const pubkeys[2],
+static void issue(struct testutil_fixture *fx, const char *id, int which, EVP_PKEY *const pubkeys[2],
                   struct issue_result *res)
 {
     struct jerr err = {0};
@@ -105,7 +69,7 @@ static struct card_image *image_file(const unsigned char *der, size_t len, const
                                      char *path, size_t size)
 {
     struct jerr err = {0};
-    snprintf(path, size, "%s/%s", dir, name);
+    snprintf(path, size, "%s/%s", inst.dir, name);
     ck_assert_int_eq(testutil_write_file(path, der, len), 0);
     struct card_image *ci = card_image_load(path, &err);
     ck_assert_msg(ci != NULL, "%s", err.msg);
@@ -246,7 +210,7 @@ END_TEST
 
 START_TEST(image_holds_both_slots)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result res = {0};
     struct cardissue_passwords pw;
     struct jerr err = {0};
@@ -254,7 +218,7 @@ START_TEST(image_holds_both_slots)
     size_t len = 0;
     char path[PATH_MAX];
 
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     issue(&fx, "both1", ISSUE_BOTH, NULL, &res);
     ck_assert_uint_eq(cardissue_slots(&res), 3);
     memset(&pw, 0, sizeof(pw));
@@ -284,7 +248,7 @@ START_TEST(image_holds_both_slots)
         char control[PATH_MAX];
         unsigned char *plain = NULL;
         int plain_len = i2d_PrivateKey(ic->key, &plain);
-        snprintf(control, sizeof(control), "%s/control.der", dir);
+        snprintf(control, sizeof(control), "%s/control.der", inst.dir);
         ck_assert_int_eq(testutil_write_file(control, plain, (size_t)plain_len), 0);
         ck_assert(file_has_private_part(control, ic->key));
         OPENSSL_clear_free(plain, (size_t)plain_len);
@@ -293,7 +257,7 @@ START_TEST(image_holds_both_slots)
         char db[PATH_MAX];
         static const char *const suffixes[] = {"", "-wal", "-shm"};
         for (size_t i = 0; i < 3; i++) {
-            snprintf(db, sizeof(db), "%s/inst/jpki.db%s", dir, suffixes[i]);
+            snprintf(db, sizeof(db), "%s/inst/jpki.db%s", inst.dir, suffixes[i]);
             ck_assert_msg(!file_has_private_part(db, ic->key), "key material in %s", db);
         }
     }
@@ -304,20 +268,20 @@ START_TEST(image_holds_both_slots)
     EVP_PKEY_free(none); /* 1 in 10^4 that the generated PIN was 0000 */
     /* Issuance encodes in memory: no scratch file (the directory need not even exist). */
     char scratch[PATH_MAX];
-    snprintf(scratch, sizeof(scratch), "%s/inst/tmp", dir);
+    snprintf(scratch, sizeof(scratch), "%s/inst/tmp", inst.dir);
     ck_assert_int_le(files_in(scratch), 0);
 
     card_image_free(ci);
     free(der);
     cardissue_passwords_wipe(&pw);
     issue_result_free(&res);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(supplied_key_leaves_its_slot_empty)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result res = {0};
     struct cardissue_passwords pw;
     struct jerr err = {0};
@@ -325,7 +289,7 @@ START_TEST(supplied_key_leaves_its_slot_empty)
     size_t len = 0;
     char path[PATH_MAX];
 
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     EVP_PKEY *own = keygen_rsa(2048, &err);
     ck_assert_ptr_nonnull(own);
     EVP_PKEY *pubkeys[2] = {NULL, own};
@@ -358,31 +322,31 @@ START_TEST(supplied_key_leaves_its_slot_empty)
     issue_result_free(&res2);
     EVP_PKEY_free(own);
     cardissue_passwords_wipe(&pw);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(batch_writes_one_file_per_card)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result res = {0};
     struct cardissue_passwords pw;
     struct jerr err = {0};
     char path[PATH_MAX], want[PATH_MAX];
     struct stat sb;
 
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     issue(&fx, "batchcard1", ISSUE_BOTH, NULL, &res);
     memset(&pw, 0, sizeof(pw));
     snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "2468");
     ck_assert_msg(cardissue_write_batch(fx.pki, fx.st, "b-2026-001", &res, &pw, path, sizeof(path),
                                         &err) == 0,
                   "%s", err.msg);
-    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-001/batchcard1.card", dir);
+    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-001/batchcard1.card", inst.dir);
     ck_assert_str_eq(path, want);
     ck_assert_int_eq(stat(path, &sb), 0);
     ck_assert_int_eq(sb.st_mode & 0777, 0600);
-    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-001", dir);
+    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-001", inst.dir);
     ck_assert_int_eq(stat(want, &sb), 0);
     ck_assert_int_eq(sb.st_mode & 0777, 0700);
     /* The given PIN is kept, the signing password generated (to be reported once). */
@@ -406,7 +370,7 @@ START_TEST(batch_writes_one_file_per_card)
     jerr_clear(&err);
     ck_assert_int_eq(cardissue_write_batch(fx.pki, fx.st, "a/b", &res, &pw2, NULL, 0, &err), -1);
     ck_assert_str_eq(err.field, "batch");
-    snprintf(want, sizeof(want), "%s/inst/batchcard1.card", dir);
+    snprintf(want, sizeof(want), "%s/inst/batchcard1.card", inst.dir);
     ck_assert(!fsutil_exists(want));
     /* A bad given password: refused before anything is written. */
     jerr_clear(&err);
@@ -414,19 +378,19 @@ START_TEST(batch_writes_one_file_per_card)
     ck_assert_int_eq(cardissue_write_batch(fx.pki, fx.st, "b-2026-002", &res, &pw2, NULL, 0, &err),
                      -1);
     ck_assert_str_eq(err.field, "passwords.sign");
-    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-002", dir);
+    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-002", inst.dir);
     ck_assert(!fsutil_exists(want));
 
     cardissue_passwords_wipe(&pw);
     issue_result_free(&res);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 /* ---- the window's reset ---- */
 
 /* An image of card `id` (both slots, sign "SIGN2035", auth "1234") as bytes. */
-static unsigned char *image_of(struct fixture *fx, const char *id, struct issue_result *res,
+static unsigned char *image_of(struct testutil_fixture *fx, const char *id, struct issue_result *res,
                                size_t *len)
 {
     struct jerr err = {0};
@@ -442,14 +406,14 @@ static unsigned char *image_of(struct fixture *fx, const char *id, struct issue_
 
 START_TEST(reset_clears_a_lock)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result res = {0};
     struct jerr err = {0};
     char path[PATH_MAX];
     size_t len = 0, reset_len = 0;
     unsigned char *reset = NULL;
 
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     unsigned char *der = image_of(&fx, "reset1", &res, &len);
     struct card_image *ci = image_file(der, len, "reset1.card", path, sizeof(path));
     for (int i = 0; i < CARD_AUTH_MAX_TRIES; i++) {
@@ -479,16 +443,16 @@ START_TEST(reset_clears_a_lock)
     EVP_PKEY_free(key);
     card_image_free(ci);
     char scratch[PATH_MAX];
-    snprintf(scratch, sizeof(scratch), "%s/inst/tmp", dir);
+    snprintf(scratch, sizeof(scratch), "%s/inst/tmp", inst.dir);
     ck_assert_int_eq(files_in(scratch), 0);
     free(der);
     free(reset);
     issue_result_free(&res);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
-static void expect_reset_refused(struct fixture *fx, const char *card_id, const unsigned char *der,
+static void expect_reset_refused(struct testutil_fixture *fx, const char *card_id, const unsigned char *der,
                                  size_t len, enum ca_kind slot, const char *pw, int code,
                                  const char *field, const char *part)
 {
@@ -506,12 +470,12 @@ static void expect_reset_refused(struct fixture *fx, const char *card_id, const 
 
 START_TEST(reset_refusals)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result res = {0}, other = {0};
     struct jerr err = {0};
     size_t len = 0;
 
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     unsigned char *der = image_of(&fx, "reset2", &res, &len);
     expect_reset_refused(&fx, "reset3", der, len, CA_AUTH, "4321", JERR_INVALID, "card_image",
                          "belongs to card reset2, not to card reset3");
@@ -599,7 +563,7 @@ START_TEST(reset_refusals)
     free(der);
     issue_result_free(&res);
     issue_result_free(&other);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 

@@ -18,12 +18,9 @@
 #include "ca/holderreq.h"
 #include "ca/lifecycle.h"
 #include "config/jclock.h"
-#include "testutil.h"
+#include "testinst.h"
 
-#define PASS "correct horse battery staple"
-
-static char *dir;
-static struct jpki_config *cfg;
+static struct testutil_instance inst;
 /* Key pairs made once (key generation is the slow part): the cards' certificates certify
  * them as supplied public keys, and the tests sign with them. */
 #define KEY_POOL 4
@@ -32,15 +29,7 @@ static int pool_next;
 
 static void instance_setup(void)
 {
-    struct jerr err = {0};
-    char yaml[1024];
-    dir = testutil_mkdtemp();
-    ck_assert_ptr_nonnull(dir);
-    snprintf(yaml, sizeof(yaml), "data_dir: %s/inst\n", dir);
-    cfg = config_load_string("test.yaml", yaml, strlen(yaml), NULL, 0, &err);
-    ck_assert_msg(cfg != NULL, "config: %s", err.msg);
-    struct pki_init_result res;
-    ck_assert_msg(pki_init(cfg, PASS, &res, &err) == 0, "init: %s", err.msg);
+    testutil_instance_create(&inst);
     for (int i = 0; i < KEY_POOL; i++)
         ck_assert_ptr_nonnull(pool[i] = EVP_RSA_gen(2048));
 }
@@ -49,9 +38,7 @@ static void instance_teardown(void)
 {
     for (int i = 0; i < KEY_POOL; i++)
         EVP_PKEY_free(pool[i]);
-    config_free(cfg);
-    testutil_rmtree(dir);
-    free(dir);
+    testutil_instance_destroy(&inst);
 }
 
 /* One card with both certificates and their keys. */
@@ -62,30 +49,7 @@ struct holder {
     const char *serial[CA_KIND_COUNT];
 };
 
-struct fixture {
-    struct pki *pki;
-    struct store *st;
-    struct lifecycle_ctx ctx;
-};
-
-static void fx_open(struct fixture *fx)
-{
-    struct jerr err = {0};
-    jclock_set(0);
-    fx->pki = pki_open(cfg, PASS, &err);
-    ck_assert_msg(fx->pki != NULL, "open: %s", err.msg);
-    fx->st = pki_store_open(fx->pki, &err);
-    ck_assert_ptr_nonnull(fx->st);
-    fx->ctx = (struct lifecycle_ctx){.pki = fx->pki, .st = fx->st, .actor = "tester"};
-}
-
-static void fx_close(struct fixture *fx)
-{
-    store_close(fx->st);
-    pki_free(fx->pki);
-}
-
-static void holder_new(struct fixture *fx, const char *card_id, struct holder *h)
+static void holder_new(struct testutil_fixture *fx, const char *card_id, struct holder *h)
 {
     struct jerr err = {0};
     struct person p = {.gender = GENDER_MALE};
@@ -177,7 +141,7 @@ static void expect_parse_refused(const unsigned char *der, size_t len, int code,
 }
 
 /* Parses (must succeed) and checks at `now`; returns the check's result. */
-static int parse_check(struct fixture *fx, const unsigned char *der, size_t len, int64_t now,
+static int parse_check(struct testutil_fixture *fx, const unsigned char *der, size_t len, int64_t now,
                        struct cert_rec *target, struct jerr *err)
 {
     struct holder_request req;
@@ -188,7 +152,7 @@ static int parse_check(struct fixture *fx, const unsigned char *der, size_t len,
     return rc;
 }
 
-static void expect_check_refused(struct fixture *fx, const unsigned char *der, size_t len,
+static void expect_check_refused(struct testutil_fixture *fx, const unsigned char *der, size_t len,
                                  int64_t now, int code, const char *field, const char *part)
 {
     struct jerr err = {0};
@@ -220,14 +184,14 @@ static X509 *self_signed(EVP_PKEY *key, const ASN1_INTEGER *serial)
 
 START_TEST(good_request_parses_and_checks)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct holder h;
     struct jerr err = {0};
     struct holder_request req;
     struct cert_rec target, signer;
     size_t len = 0;
 
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     holder_new(&fx, "hr-good", &h);
     time_t now = jclock_now();
     unsigned char *der = good_request(&h, h.serial[CA_AUTH], RID, now, &len);
@@ -270,17 +234,17 @@ START_TEST(good_request_parses_and_checks)
         OPENSSL_free(der);
     }
     holder_free(&h);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(garbage_truncated_and_oversized)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct holder h;
     size_t len = 0;
 
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     holder_new(&fx, "hr-garbage", &h);
     unsigned char *der = good_request(&h, h.serial[CA_AUTH], RID, jclock_now(), &len);
 
@@ -303,18 +267,18 @@ START_TEST(garbage_truncated_and_oversized)
                          "request: ");
     OPENSSL_free(der);
     holder_free(&h);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(structure_refusals)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct holder h, other;
     char text[512];
     size_t len = 0;
 
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     holder_new(&fx, "hr-struct", &h);
     holder_new(&fx, "hr-struct2", &other);
     doc(text, sizeof(text), h.serial[CA_AUTH], "unspecified", RID, jclock_now());
@@ -340,7 +304,7 @@ START_TEST(structure_refusals)
     OPENSSL_free(der);
     holder_free(&h);
     holder_free(&other);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
@@ -359,11 +323,11 @@ static void alter(unsigned char *der, size_t len, const char *needle)
 
 START_TEST(altered_content_or_signature)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct holder h, other;
     size_t len = 0;
 
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     holder_new(&fx, "hr-alter", &h);
     holder_new(&fx, "hr-alter2", &other);
     time_t now = jclock_now();
@@ -386,19 +350,19 @@ START_TEST(altered_content_or_signature)
     OPENSSL_free(der);
     holder_free(&h);
     holder_free(&other);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(flipped_bytes_never_change_the_order)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct holder h;
     struct jerr err = {0};
     struct holder_request good;
     size_t len = 0;
 
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     holder_new(&fx, "hr-flip", &h);
     unsigned char *der = good_request(&h, h.serial[CA_AUTH], RID, jclock_now(), &len);
     ck_assert_int_eq(holderreq_parse(der, len, &good, &err), 0);
@@ -434,7 +398,7 @@ START_TEST(flipped_bytes_never_change_the_order)
     free(copy);
     OPENSSL_free(der);
     holder_free(&h);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
@@ -484,11 +448,11 @@ START_TEST(document_refusals)
          "\",\"time\":\"2026-01-01T00:00:00Z\"}",
          "body", "duplicate"},
     };
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct holder h;
     size_t len = 0;
 
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     holder_new(&fx, "hr-doc", &h);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         unsigned char *der = signed_request(h.cert[CA_SIGN], h.key[CA_SIGN], cases[i].text,
@@ -497,18 +461,18 @@ START_TEST(document_refusals)
         OPENSSL_free(der);
     }
     holder_free(&h);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(signer_refusals)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct holder h;
     char text[512];
     size_t len = 0;
 
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     holder_new(&fx, "hr-signer", &h);
     time_t now = jclock_now();
     doc(text, sizeof(text), h.serial[CA_AUTH], "keyCompromise", RID, now);
@@ -542,20 +506,20 @@ START_TEST(signer_refusals)
     X509_free(forged);
     EVP_PKEY_free(own);
     holder_free(&h);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(held_signer_may_revoke_revoked_may_not)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct holder h;
     struct jerr err = {0};
     struct cert_rec target;
     struct serial_list held = {0};
     size_t len = 0;
 
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     holder_new(&fx, "hr-held", &h);
     ck_assert_int_eq(lifecycle_hold(&fx.ctx, "hr-held", &held, &err), 0);
     ck_assert_uint_eq(held.count, 2);
@@ -572,18 +536,18 @@ START_TEST(held_signer_may_revoke_revoked_may_not)
     expect_check_refused(&fx, der, len, now, JERR_FORBIDDEN, "signer", "revoked");
     OPENSSL_free(der);
     holder_free(&h);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(other_card_stale_time_and_replay)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct holder h, other;
     struct jerr err = {0};
     size_t len = 0;
 
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     holder_new(&fx, "hr-mine", &h);
     holder_new(&fx, "hr-theirs", &other);
     time_t now = jclock_now();
@@ -629,7 +593,7 @@ START_TEST(other_card_stale_time_and_replay)
     OPENSSL_free(der);
     holder_free(&h);
     holder_free(&other);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 

@@ -13,58 +13,21 @@
 #include "ca/profile.h"
 #include "ca/validity.h"
 #include "config/jclock.h"
-#include "testutil.h"
+#include "testinst.h"
 
-#define PASS "correct horse battery staple"
-
-static char *dir;
-static struct jpki_config *cfg;
+static struct testutil_instance inst;
 
 static void instance_setup(void)
 {
-    struct jerr err = {0};
-    char yaml[8192];
-    dir = testutil_mkdtemp();
-    ck_assert_ptr_nonnull(dir);
-    snprintf(yaml, sizeof(yaml), "data_dir: %s/inst\n", dir);
-    cfg = config_load_string("test.yaml", yaml, strlen(yaml), NULL, 0, &err);
-    ck_assert_msg(cfg != NULL, "config: %s", err.msg);
-    struct pki_init_result res;
-    ck_assert_msg(pki_init(cfg, PASS, &res, &err) == 0, "init: %s", err.msg);
-    ck_assert_int_eq(strlen(res.fingerprint[CA_SIGN]), 95);
+    testutil_instance_create(&inst);
 }
 
 static void instance_teardown(void)
 {
-    config_free(cfg);
-    testutil_rmtree(dir);
-    free(dir);
+    testutil_instance_destroy(&inst);
 }
 
-struct fixture {
-    struct pki *pki;
-    struct store *st;
-    struct lifecycle_ctx ctx;
-};
-
-static void fx_open(struct fixture *fx)
-{
-    struct jerr err = {0};
-    jclock_set(0);
-    fx->pki = pki_open(cfg, PASS, &err);
-    ck_assert_msg(fx->pki != NULL, "open: %s", err.msg);
-    fx->st = pki_store_open(fx->pki, &err);
-    ck_assert_ptr_nonnull(fx->st);
-    fx->ctx = (struct lifecycle_ctx){.pki = fx->pki, .st = fx->st, .actor = "tester"};
-}
-
-static void fx_close(struct fixture *fx)
-{
-    store_close(fx->st);
-    pki_free(fx->pki);
-}
-
-static void add_person(struct fixture *fx, const char *id)
+static void add_person(struct testutil_fixture *fx, const char *id)
 {
     struct jerr err = {0};
     struct person p = {.gender = GENDER_FEMALE};
@@ -75,7 +38,7 @@ static void add_person(struct fixture *fx, const char *id)
     ck_assert_msg(lifecycle_person_register(&fx->ctx, &p, &err) == 0, "%s", err.msg);
 }
 
-static void add_card(struct fixture *fx, const char *id, const char *person,
+static void add_card(struct testutil_fixture *fx, const char *id, const char *person,
                      enum card_type type, const char *expiry)
 {
     struct jerr err = {0};
@@ -89,7 +52,7 @@ static void add_card(struct fixture *fx, const char *id, const char *person,
 }
 
 /* Registers person P, card C (mynumber, expiring in 2035) and issues both. */
-static void issue_both(struct fixture *fx, const char *person, const char *card,
+static void issue_both(struct testutil_fixture *fx, const char *person, const char *card,
                        struct issue_result *res)
 {
     struct jerr err = {0};
@@ -100,7 +63,7 @@ static void issue_both(struct fixture *fx, const char *person, const char *card,
     ck_assert_int_eq(res->count, 2);
 }
 
-static struct cert_rec cert_of(struct fixture *fx, const char *serial)
+static struct cert_rec cert_of(struct testutil_fixture *fx, const char *serial)
 {
     struct jerr err = {0};
     struct cert_rec c;
@@ -120,7 +83,7 @@ START_TEST(init_refuses_existing_instance)
 {
     struct jerr err = {0};
     struct pki_init_result res;
-    ck_assert_int_eq(pki_init(cfg, PASS, &res, &err), -1);
+    ck_assert_int_eq(pki_init(inst.cfg, TESTUTIL_PASS, &res, &err), -1);
     ck_assert_int_eq(err.code, JERR_CONFLICT);
     ck_assert_str_eq(err.field, "data_dir");
 }
@@ -129,7 +92,7 @@ END_TEST
 START_TEST(open_with_wrong_passphrase_fails)
 {
     struct jerr err = {0};
-    ck_assert_ptr_null(pki_open(cfg, "wrong passphrase", &err));
+    ck_assert_ptr_null(pki_open(inst.cfg, "wrong passphrase", &err));
     ck_assert_int_eq(err.code, JERR_CRYPTO);
     ck_assert_ptr_nonnull(strstr(err.msg, "wrong passphrase"));
 }
@@ -137,9 +100,9 @@ END_TEST
 
 START_TEST(issue_both_gives_two_good_certificates)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result res;
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     issue_both(&fx, "p-issue", "c-issue", &res);
     for (size_t i = 0; i < res.count; i++) {
         const struct issued_cert *ic = &res.certs[i];
@@ -163,16 +126,16 @@ START_TEST(issue_both_gives_two_good_certificates)
         X509_free(x);
     }
     issue_result_free(&res);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(reissue_supersedes_only_the_same_ca)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result first, second;
     struct jerr err = {0};
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     issue_both(&fx, "p-super", "c-super", &first);
     ck_assert_int_eq(lifecycle_issue(&fx.ctx, "c-super", ISSUE_SIGN, NULL, &second, &err), 0);
     ck_assert_int_eq(second.count, 1);
@@ -185,7 +148,7 @@ START_TEST(reissue_supersedes_only_the_same_ca)
     ck_assert_int_eq(cert_of(&fx, serial_of(&second, CA_SIGN)).status, CERT_GOOD);
     issue_result_free(&first);
     issue_result_free(&second);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
@@ -201,7 +164,7 @@ static int count_mark(void *ctx, const struct store_ocsp_due *d)
 
 /* Whether `serial` is marked for the OCSP refresher (the instance is shared by the tests:
  * other certificates may be marked). */
-static bool is_marked(struct fixture *fx, const char *serial)
+static bool is_marked(struct testutil_fixture *fx, const char *serial)
 {
     struct serial_list marks = {0};
     struct jerr err = {0};
@@ -219,10 +182,10 @@ static bool is_marked(struct fixture *fx, const char *serial)
  * a status change, is. A supplied public key is certified as it is. */
 START_TEST(issuance_marks_only_status_changes)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result first, second;
     struct jerr err = {0};
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     issue_both(&fx, "p-marks", "c-marks", &first);
     ck_assert(!is_marked(&fx, serial_of(&first, CA_SIGN)));
     ck_assert(!is_marked(&fx, serial_of(&first, CA_AUTH)));
@@ -256,17 +219,17 @@ START_TEST(issuance_marks_only_status_changes)
     EVP_PKEY_free(own);
     issue_result_free(&first);
     issue_result_free(&second);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(basic_info_change_revokes_signing_only)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result res;
     struct serial_list revoked = {0};
     struct jerr err = {0};
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     issue_both(&fx, "p-move", "c-move", &res);
     struct person p;
     ck_assert_int_eq(store_person_get(fx.st, "p-move", &p, &err), 0);
@@ -287,18 +250,18 @@ START_TEST(basic_info_change_revokes_signing_only)
     ck_assert_int_eq(revoked.count, 0);
     serial_list_free(&revoked);
     issue_result_free(&res);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(hold_then_release_frees_auth_only)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result res;
     struct serial_list held = {0}, released = {0}, still = {0};
     struct jerr err = {0};
     struct card card;
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     issue_both(&fx, "p-hold", "c-hold", &res);
     ck_assert_int_eq(lifecycle_hold(&fx.ctx, "c-hold", &held, &err), 0);
     ck_assert_int_eq(held.count, 2);
@@ -337,16 +300,16 @@ START_TEST(hold_then_release_frees_auth_only)
     serial_list_free(&released);
     serial_list_free(&still);
     issue_result_free(&res);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(revoke_is_terminal)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result res;
     struct jerr err = {0};
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     issue_both(&fx, "p-rev", "c-rev", &res);
     const char *serial = serial_of(&res, CA_AUTH);
     ck_assert_int_eq(lifecycle_revoke(&fx.ctx, serial, REASON_KEY_COMPROMISE, &err), 0);
@@ -368,17 +331,17 @@ START_TEST(revoke_is_terminal)
     ck_assert_int_eq(err.code, JERR_INVALID);
     ck_assert_str_eq(err.field, "reason");
     issue_result_free(&res);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(card_return_revokes_everything_on_it)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result res, none;
     struct serial_list revoked = {0};
     struct jerr err = {0};
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     issue_both(&fx, "p-ret", "c-ret", &res);
     ck_assert_int_eq(lifecycle_card_return(&fx.ctx, "c-ret", &revoked, &err), 0);
     ck_assert_int_eq(revoked.count, 2);
@@ -395,17 +358,17 @@ START_TEST(card_return_revokes_everything_on_it)
     ck_assert_int_eq(err.code, JERR_REFUSED);
     serial_list_free(&revoked);
     issue_result_free(&res);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(death_revokes_and_blocks_issuance)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result res, none;
     struct serial_list revoked = {0};
     struct jerr err = {0};
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     issue_both(&fx, "p-dead", "c-dead", &res);
     ck_assert_int_eq(lifecycle_death(&fx.ctx, "p-dead", &revoked, &err), 0);
     ck_assert_int_eq(revoked.count, 2);
@@ -419,16 +382,16 @@ START_TEST(death_revokes_and_blocks_issuance)
     ck_assert_int_eq(err.code, JERR_REFUSED);
     serial_list_free(&revoked);
     issue_result_free(&res);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(juki_cards_only_before_the_end_of_juki_issuance)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result res;
     struct jerr err = {0};
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     add_person(&fx, "p-juki");
     add_card(&fx, "c-juki", "p-juki", CARD_JUKI, "2030-01-01");
     ck_assert_int_eq(lifecycle_issue(&fx.ctx, "c-juki", ISSUE_BOTH, NULL, &res, &err), -1);
@@ -444,16 +407,16 @@ START_TEST(juki_cards_only_before_the_end_of_juki_issuance)
     ck_assert_int_eq(res.certs[0].rec.not_after, validity_add_years(t2014, 3));
     jclock_set(0);
     issue_result_free(&res);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(validity_is_capped_to_the_card)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result res;
     struct jerr err = {0};
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     time_t now = jclock_utc(2026, 11, 25, 12, 0, 0);
     jclock_set(now);
     add_person(&fx, "p-cap");
@@ -468,16 +431,16 @@ START_TEST(validity_is_capped_to_the_card)
     ck_assert_int_eq(err.code, JERR_REFUSED);
     ck_assert_str_eq(err.field, "card");
     jclock_set(0);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(unknown_ids_are_not_found)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result res;
     struct jerr err = {0};
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     ck_assert_int_eq(lifecycle_issue(&fx.ctx, "no-such-card", ISSUE_BOTH, NULL, &res, &err),
                      -1);
     ck_assert_int_eq(err.code, JERR_NOT_FOUND);
@@ -498,7 +461,7 @@ START_TEST(unknown_ids_are_not_found)
     ck_assert_int_eq(lifecycle_issue(&fx.ctx, "bad id!", ISSUE_BOTH, NULL, &res, &err), -1);
     ck_assert_int_eq(err.code, JERR_INVALID);
     ck_assert_str_eq(err.field, "card_id");
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 
@@ -518,10 +481,10 @@ static int count_rows(void *ctx, const struct audit_entry *e)
 
 START_TEST(events_and_refusals_are_audited)
 {
-    struct fixture fx;
+    struct testutil_fixture fx;
     struct issue_result res;
     struct jerr err = {0};
-    fx_open(&fx);
+    testutil_fx_open(&fx, &inst);
     issue_both(&fx, "p-aud", "c-aud", &res);
     ck_assert_int_eq(lifecycle_card_return(&fx.ctx, "c-aud", NULL, &err), 0);
     ck_assert_int_eq(lifecycle_card_return(&fx.ctx, "c-aud", NULL, &err), -1);
@@ -539,7 +502,7 @@ START_TEST(events_and_refusals_are_audited)
     ck_assert_msg(store_audit_verify(fx.st, &bad, &rows, &err) == 0, "%s", err.msg);
     ck_assert_int_gt(rows, 5);
     issue_result_free(&res);
-    fx_close(&fx);
+    testutil_fx_close(&fx);
 }
 END_TEST
 

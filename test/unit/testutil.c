@@ -3,6 +3,7 @@
  */
 #define _XOPEN_SOURCE 700
 #include "testutil.h"
+#include "testinst.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -10,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "config/jclock.h"
 
 char *testutil_mkdtemp(void)
 {
@@ -61,4 +64,47 @@ const char *testutil_source_dir(void)
 #else
     return ".";
 #endif
+}
+
+void testutil_instance_create(struct testutil_instance *inst)
+{
+    struct jerr err = {0};
+    struct pki_init_result res;
+    char yaml[4200];
+
+    inst->dir = testutil_mkdtemp();
+    ck_assert_ptr_nonnull(inst->dir);
+    snprintf(yaml, sizeof(yaml), "data_dir: %s/inst\n", inst->dir);
+    inst->cfg = config_load_string("test.yaml", yaml, strlen(yaml), NULL, 0, &err);
+    ck_assert_msg(inst->cfg != NULL, "config: %s", err.msg);
+    ck_assert_msg(pki_init(inst->cfg, TESTUTIL_PASS, &res, &err) == 0, "init: %s", err.msg);
+    ck_assert_int_eq(strlen(res.fingerprint[CA_SIGN]), 95); /* SHA-256, colon-separated */
+}
+
+void testutil_instance_destroy(struct testutil_instance *inst)
+{
+    config_free(inst->cfg);
+    testutil_rmtree(inst->dir);
+    free(inst->dir);
+    inst->cfg = NULL;
+    inst->dir = NULL;
+}
+
+void testutil_fx_open(struct testutil_fixture *fx, const struct testutil_instance *inst)
+{
+    struct jerr err = {0};
+    jclock_set(0);
+    fx->pki = pki_open(inst->cfg, TESTUTIL_PASS, &err);
+    ck_assert_msg(fx->pki != NULL, "open: %s", err.msg);
+    fx->st = pki_store_open(fx->pki, &err);
+    ck_assert_msg(fx->st != NULL, "registry: %s", err.msg);
+    fx->ctx = (struct lifecycle_ctx){.pki = fx->pki, .st = fx->st, .actor = "tester"};
+}
+
+void testutil_fx_close(struct testutil_fixture *fx)
+{
+    store_close(fx->st);
+    pki_free(fx->pki);
+    fx->st = NULL;
+    fx->pki = NULL;
 }

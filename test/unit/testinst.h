@@ -1,0 +1,38 @@
+/*
+ * testinst: a real jpki instance for the suites of the CA engines (test_lifecycle,
+ * test_cardissue, test_holderreq), beside testutil (its code is in testutil.c, which every
+ * suite links). Kept out of testutil.h so that suites of other layers do not see the CA's
+ * headers.
+ */
+#ifndef JPKI_TESTINST_H
+#define JPKI_TESTINST_H
+
+#include "ca/lifecycle.h"
+#include "ca/pki.h"
+#include "config/config.h"
+#include "testutil.h"
+
+/* The CA passphrase of testutil_instance_create's instances. */
+#define TESTUTIL_PASS "correct horse battery staple"
+
+/* An instance made by pki_init (both CAs, OCSP signers, registry) with data_dir <dir>/inst in
+ * a fresh temporary directory. Create once per suite (an unchecked fixture: pki_init is slow),
+ * destroy at the end. */
+struct testutil_instance {
+    char *dir;
+    struct jpki_config *cfg;
+};
+void testutil_instance_create(struct testutil_instance *inst);
+void testutil_instance_destroy(struct testutil_instance *inst);
+
+/* The instance opened for one test: its keys, a registry connection and a lifecycle context
+ * acting as "tester". Opening also resets the clock (jclock_set(0)). */
+struct testutil_fixture {
+    struct pki *pki;
+    struct store *st;
+    struct lifecycle_ctx ctx;
+};
+void testutil_fx_open(struct testutil_fixture *fx, const struct testutil_instance *inst);
+void testutil_fx_close(struct testutil_fixture *fx);
+
+#endif
