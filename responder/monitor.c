@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <event2/http.h>
 #include <jansson.h>
 
@@ -48,11 +49,18 @@ static void check_set(json_t *checks, bool *ready, const char *name, const char 
 static void check_registry(struct worker *self, json_t *checks, bool *ready)
 {
     struct jerr err = {0};
-    char now[32];
+    char now[32], value[64];
+    struct timespec ts;
     struct store *st = workers_store(self, &err);
-    /* A real write: a read-only or full registry must fail the probe. */
+    /* A real write: a read-only or full registry must fail the probe. The value must differ
+     * from the last one — SQLite does not write a row that stays the same, so a second probe
+     * within the same second wrote nothing and passed on a read-only disk — hence the
+     * nanoseconds. */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(value, sizeof(value), "%s %09ld", jclock_format(jclock_now(), now, sizeof(now)),
+             ts.tv_nsec);
     if (st != NULL)
-        store_meta_set(st, "readyz_probe", jclock_format(jclock_now(), now, sizeof(now)), &err);
+        store_meta_set(st, "readyz_probe", value, &err);
     check_set(checks, ready, "registry", jerr_is_set(&err) ? err.msg : NULL);
 }
 
