@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <sqlite3.h>
@@ -886,6 +887,16 @@ struct store *store_open(const char *path, bool create, struct jerr *err)
             jerr_set(err, JERR_NOT_FOUND, "path", "no registry at this path");
         else
             jerr_set(err, JERR_IO, "path", "registry: %s", strerror(errno));
+        goto fail;
+    }
+    /* SQLite alone says "unable to open database file" here: even reading a WAL registry
+     * writes its -shm file. Say what is wrong. */
+    struct statvfs vfs;
+    if (statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0) {
+        jerr_set(err, JERR_IO, "path",
+                 "registry: %s is on a read-only filesystem (the registry, its WAL and the "
+                 "published CRLs are written there)",
+                 path);
         goto fail;
     }
     if (create) {

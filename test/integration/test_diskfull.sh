@@ -210,6 +210,13 @@ else
   jpkid_stop
   check "after: audit chain verifies" "$JPKID" audit-verify "${SETS[@]}"
   assert_eq "after: SQLite integrity check" ok "$(sqlite3 "$DB" 'PRAGMA integrity_check')"
+  # Mounted read-only on purpose: jpkid refuses to start, and says why.
+  check "remounted read-only" mount -o remount,ro "$T/ext4"
+  timeout 60 "$JPKID" serve "${SETS[@]}" --set listen.http=127.0.0.1:0 >"$T/ro-start.log" 2>&1
+  assert_eq "read-only mount: jpkid serve exits 1" 1 "$?"
+  assert_contains "…naming the read-only filesystem" "is on a read-only filesystem" \
+    "$(cat "$T/ro-start.log")"
+  mount -o remount,rw "$T/ext4"
 fi
 jpkid_stop
 assert_eq "no sanitizer report in the jpkid log" "" \
