@@ -173,17 +173,6 @@ out:
     return ret;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Sets enc->serial from the registry's hex serial: positive, at most 20 octets (RFC 5280
  * §4.1.2.2). The octets are the INTEGER's magnitude, leading zeros dropped; i2d adds the
  * sign octet where the top bit is set. */
@@ -198,8 +187,8 @@ static int set_serial(struct entry_encoder *enc, const char *hex)
     size_t octet_count = (len + 1) / 2;
     for (size_t i = 0; ok && i < octet_count; i++) {
         size_t low = len - 1 - 2 * i; /* the pair's low digit */
-        int lo = hex_digit(hex[low]);
-        int hi = low > 0 ? hex_digit(hex[low - 1]) : 0;
+        int lo = OPENSSL_hexchar2int((unsigned char)hex[low]);
+        int hi = low > 0 ? OPENSSL_hexchar2int((unsigned char)hex[low - 1]) : 0;
         ok = lo >= 0 && hi >= 0;
         octets[octet_count - 1 - i] = (unsigned char)(hi << 4 | lo);
     }
@@ -806,8 +795,7 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
     enc.err = err;
     enc.invalidity = ASN1_GENERALIZEDTIME_new();
     enc.exts = sk_X509_EXTENSION_new_null();
-    if (enc.invalidity == NULL ||
-        enc.exts == NULL) {
+    if (enc.invalidity == NULL || enc.exts == NULL) {
         jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
         goto out;
     }

@@ -334,17 +334,6 @@ out:
     return ret;
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static bool is_base64_char(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
@@ -379,8 +368,10 @@ int ocsp_get_path_decode(const char *path_component, unsigned char **der, size_t
     for (size_t i = 0; i < path_len; i++) {
         unsigned char c = (unsigned char)path_component[i];
         if (c == '%') {
-            int hi = i + 2 < path_len ? hex_value((unsigned char)path_component[i + 1]) : -1;
-            int lo = hi >= 0 ? hex_value((unsigned char)path_component[i + 2]) : -1;
+            int hi = i + 2 < path_len
+                         ? OPENSSL_hexchar2int((unsigned char)path_component[i + 1])
+                         : -1;
+            int lo = hi >= 0 ? OPENSSL_hexchar2int((unsigned char)path_component[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 jerr_set(err, JERR_INVALID, "request", "bad percent escape at byte %zu", i);
                 goto out;

@@ -92,23 +92,13 @@ void auth_token_sha256(const char *token, unsigned char out[AUTH_SHA256_BYTES])
     SHA256((const unsigned char *)token, strlen(token), out);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int auth_hex_decode(const char *hex, unsigned char out[AUTH_SHA256_BYTES])
 {
     if (hex == NULL || strnlen(hex, AUTH_SHA256_HEX + 1) != AUTH_SHA256_HEX)
         return -1;
     for (size_t i = 0; i < AUTH_SHA256_BYTES; i++) {
-        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+        int hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]);
+        int lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (unsigned char)(hi << 4 | lo);

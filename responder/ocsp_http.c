@@ -275,11 +275,9 @@ static void job_run(struct worker *self, void *arg)
 /* True at most once a second (every loop together): an outage must not flood the log. */
 static bool log_is_due(struct ocsp_http *o)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long now = (long long)jclock_mono_s();
     long long last = atomic_load(&o->logged_at_s);
-    return (long long)now.tv_sec != last &&
-           atomic_compare_exchange_strong(&o->logged_at_s, &last, (long long)now.tv_sec);
+    return now != last && atomic_compare_exchange_strong(&o->logged_at_s, &last, now);
 }
 
 static void job_done(void *arg)

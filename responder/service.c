@@ -54,7 +54,7 @@ struct service {
     struct event *sigterm, *sigint, *crl_timer, *crl_first, *drain;
     bool crl_running;
     bool stopping;
-    struct timespec stop_deadline;
+    long long stop_deadline_ms; /* jclock_mono_ms */
     char run_file[2][PATH_MAX];
 };
 
@@ -230,14 +230,6 @@ static void crl_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- stop ---- */
 
-static bool deadline_passed(const struct timespec *deadline)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > deadline->tv_sec ||
-           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
-}
-
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct service *svc = arg;
@@ -248,7 +240,7 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
         event_base_loopbreak(svc->control);
         return;
     }
-    if (deadline_passed(&svc->stop_deadline)) {
+    if (jclock_mono_ms() >= svc->stop_deadline_ms) {
         log_warn("stop: %d requests still in flight after %d s", inflight, SERVICE_GRACE_S);
         event_base_loopbreak(svc->control);
         return;
@@ -272,8 +264,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     event_del(svc->crl_first);
     server_stop_accepting(svc->server);
     batchrun_stop(svc->batches); /* the row running finishes; the rest resume at next start */
-    clock_gettime(CLOCK_MONOTONIC, &svc->stop_deadline);
-    svc->stop_deadline.tv_sec += SERVICE_GRACE_S;
+    svc->stop_deadline_ms = jclock_mono_ms() + SERVICE_GRACE_S * 1000LL;
     drain_cb(-1, 0, svc);
 }
 
