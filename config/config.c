@@ -303,6 +303,8 @@ static const struct centry schema[] = {
     {"listen", T_SECTION, NULL, 0, 0, 0, 0},
     {"listen.http", T_LISTEN, "127.0.0.1:8080", 0, 0, 0, CFG(listen_http)},
     {"listen.https", T_LISTEN, "", 0, 0, 0, CFG(listen_https)},
+    {"listen.operator_http", T_LISTEN, "", 0, 0, 0, CFG(listen_operator_http)},
+    {"listen.operator_https", T_LISTEN, "", 0, 0, 0, CFG(listen_operator_https)},
     {"tls", T_SECTION, NULL, 0, 0, 0, 0},
     {"tls.cert", T_STRING, "", 0, 4096, 0, CFG(tls_cert)},
     {"tls.key", T_STRING, "", 0, 4096, 0, CFG(tls_key)},
@@ -320,6 +322,10 @@ static const struct centry schema[] = {
     {"limits", T_SECTION, NULL, 0, 0, 0, 0},
     {"limits.api_per_minute", T_INT, "3000", 0, 1000000, 0, CFG(limits_api_per_minute)},
     {"limits.holder_per_minute", T_INT, "30", 0, 1000000, 0, CFG(limits_holder_per_minute)},
+    {"limits.connections_per_address", T_INT, "256", 1, 1000000, 0,
+     CFG(limits_connections_per_address)},
+    {"limits.header_timeout_ms", T_INT, "10000", 100, 3600000, 0, CFG(limits_header_timeout_ms)},
+    {"limits.body_timeout_ms", T_INT, "120000", 100, 3600000, 0, CFG(limits_body_timeout_ms)},
     {"operators", T_LIST, NULL, 0, 0, 0, 0},
     {"operators[].name", T_ID, NULL, 1, JPKI_ID_MAX, F_OPERATOR | F_REQUIRED, OPR(name)},
     {"operators[].role", T_ROLE, NULL, 0, 0, F_OPERATOR | F_REQUIRED, OPR(role)},
@@ -889,7 +895,10 @@ static int cross_checks(struct walk *w)
             return cfg_error_key(w, access_keys[i], "client_cert needs listen.https");
     }
 
-    if (cfg->listen_https[0] != '\0') {
+    const char *tls_listener = cfg->listen_https[0] != '\0'            ? "listen.https"
+                               : cfg->listen_operator_https[0] != '\0' ? "listen.operator_https"
+                                                                       : NULL;
+    if (tls_listener != NULL) {
         static const char *const tls_keys[] = {"tls.cert", "tls.key"};
         const char *const values[] = {cfg->tls_cert, cfg->tls_key};
         for (size_t i = 0; i < 2; i++) {
@@ -897,8 +906,8 @@ static int cross_checks(struct walk *w)
                 continue;
             if (found_of(w, tls_keys[i]) == NULL)
                 return cfg_error_at(w->ld, false, 0, 0, tls_keys[i],
-                                    "required key is missing (listen.https is set)");
-            return cfg_error_key(w, tls_keys[i], "must not be empty when listen.https is set");
+                                    "required key is missing (%s is set)", tls_listener);
+            return cfg_error_key(w, tls_keys[i], "must not be empty when %s is set", tls_listener);
         }
     }
     return 0;

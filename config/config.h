@@ -75,6 +75,8 @@ struct jpki_config {
     /* service (DESIGN §6) */
     char *listen_http;              /* "127.0.0.1:8080", "" = off */
     char *listen_https;             /* "" = off */
+    char *listen_operator_http;     /* the operator API's own listener, "" = none */
+    char *listen_operator_https;    /* "" = none */
     char *tls_cert;                 /* PEM files for HTTPS */
     char *tls_key;
     char *tls_operator_ca;          /* CA of operator client certificates ("" = none) */
@@ -92,6 +94,9 @@ struct jpki_config {
     /* abuse limits: calls per client and minute, 0 = no limit */
     int limits_api_per_minute;      /* /v1 operator calls, per client address and credential */
     int limits_holder_per_minute;   /* holder calls (POST /v1/holder/revoke), per address */
+    int limits_connections_per_address; /* open at once from one IPv4 address or IPv6 /64 (256) */
+    int limits_header_timeout_ms;   /* a request must arrive whole within this (10000) */
+    int limits_body_timeout_ms;     /* added on operator listeners, for batch files (120000) */
 
     struct config_operator *operators;
     size_t operator_count;

@@ -26,6 +26,10 @@
 #define JPKI_HTTP_MAX_PUBLIC_BODY_BYTES (16 * 1024)
 #define JPKI_HTTP_MAX_API_BODY_BYTES (64 * 1024)
 #define JPKI_HTTP_MAX_BATCH_BODY_BYTES (16 * 1024 * 1024)
+/* The body cap of a public listener, whatever its routes: no anonymous request makes the
+ * service hold more (an operator API call fits; a batch file over it needs the operator
+ * listener). */
+#define JPKI_HTTP_MAX_PUBLIC_LISTENER_BODY_BYTES JPKI_HTTP_MAX_API_BODY_BYTES
 /* Rows in one batch file (DESIGN §6). */
 #define JPKI_BATCH_MAX_ROWS 100000
 /* OCSP (RFC 6960): CertIDs per request; nonce octets (RFC 9654 §2.1: 1..32). */

@@ -34,6 +34,7 @@
 #include "responder/ratelimit.h"
 
 #define API_PREFIX "/v1/"
+#define API_HOLDER_PREFIX "/v1/holder/"
 /* Every method evhttp parses goes to our handler, so that a wrong one is audited (405). */
 #define API_ALL_METHODS                                                                            \
     (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |     \
@@ -787,6 +788,13 @@ int api_register(struct api *api, struct server *srv, struct jerr *err)
     for (size_t i = 0; i < api->count; i++)
         if (api->eps[i].max_body_bytes > max_body)
             max_body = api->eps[i].max_body_bytes;
-    const struct server_route r = {API_PREFIX, true, API_ALL_METHODS, max_body, api_handler, api};
-    return server_add_route(srv, &r, err);
+    /* The API on the operator listeners (the public ones when there is none); the holder's
+     * calls, which take no operator credential, on the public ones. */
+    const struct server_route r = {API_PREFIX,  true, API_ALL_METHODS, max_body,
+                                   api_handler, api,  SERVER_OPERATOR};
+    const struct server_route holder = {API_HOLDER_PREFIX, true, API_ALL_METHODS, max_body,
+                                        api_handler,       api,  SERVER_PUBLIC};
+    if (server_add_route(srv, &r, err) == -1)
+        return -1;
+    return server_add_route(srv, &holder, err);
 }

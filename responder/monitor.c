@@ -214,8 +214,8 @@ int monitor_register(struct monitor *m, struct server *srv, struct jerr *err)
 {
     const unsigned get = EVHTTP_REQ_GET;
     const struct server_route routes[] = {
-        {"/readyz", false, get, 0, readyz_handler, m},
-        {"/metrics", false, get, 0, metrics_handler, m},
+        {"/readyz", false, get, 0, readyz_handler, m, SERVER_EVERYWHERE},
+        {"/metrics", false, get, 0, metrics_handler, m, SERVER_EVERYWHERE},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (server_add_route(srv, &routes[i], err) == -1)

@@ -422,8 +422,9 @@ static void ocsp_handler(const struct server_request *sr, void *arg)
 int ocsp_http_register(struct ocsp_http *o, struct server *srv, struct jerr *err)
 {
     const struct server_route routes[] = {
-        {"/ocsp", false, EVHTTP_REQ_POST, 0, ocsp_handler, o},
-        {"/ocsp/", true, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST, 0, ocsp_handler, o},
+        {"/ocsp", false, EVHTTP_REQ_POST, 0, ocsp_handler, o, SERVER_PUBLIC},
+        {"/ocsp/", true, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST, 0, ocsp_handler, o,
+         SERVER_PUBLIC},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (server_add_route(srv, &routes[i], err) == -1)

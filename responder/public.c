@@ -444,11 +444,11 @@ int public_register(struct public *pub, struct server *srv, struct jerr *err)
 {
     const unsigned get = EVHTTP_REQ_GET | EVHTTP_REQ_HEAD;
     const struct server_route routes[] = {
-        {"/healthz", false, get, 0, healthz_handler, pub},
-        {"/ca/sign.cer", false, get, 0, root_handler, &pub->root[CA_SIGN]},
-        {"/ca/auth.cer", false, get, 0, root_handler, &pub->root[CA_AUTH]},
-        {"/ca/fingerprints", false, get, 0, root_handler, &pub->fingerprints},
-        {"/crl/", true, get, 0, crl_handler, pub},
+        {"/healthz", false, get, 0, healthz_handler, pub, SERVER_EVERYWHERE},
+        {"/ca/sign.cer", false, get, 0, root_handler, &pub->root[CA_SIGN], SERVER_PUBLIC},
+        {"/ca/auth.cer", false, get, 0, root_handler, &pub->root[CA_AUTH], SERVER_PUBLIC},
+        {"/ca/fingerprints", false, get, 0, root_handler, &pub->fingerprints, SERVER_PUBLIC},
+        {"/crl/", true, get, 0, crl_handler, pub, SERVER_PUBLIC},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (server_add_route(srv, &routes[i], err) == -1)

@@ -34,14 +34,31 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <event2/http_struct.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/resource.h>
 
 #include "config/limits.h"
+#include "responder/framing.h"
 #include "responder/http.h"
 #include "responder/log.h"
 
-enum { SCHEME_HTTP = 0, SCHEME_HTTPS = 1, SCHEME_COUNT = 2 };
+/* The listeners: public and operator, each plain and TLS. */
+enum { LISTEN_HTTP, LISTEN_HTTPS, LISTEN_OPERATOR_HTTP, LISTEN_OPERATOR_HTTPS, LISTEN_COUNT };
+
+static bool listener_is_tls(int l)
+{
+    return l == LISTEN_HTTPS || l == LISTEN_OPERATOR_HTTPS;
+}
+
+static bool listener_is_operator(int l)
+{
+    return l == LISTEN_OPERATOR_HTTP || l == LISTEN_OPERATOR_HTTPS;
+}
+
+static const char *const listener_fields[LISTEN_COUNT] = {
+    "listen.http", "listen.https", "listen.operator_http", "listen.operator_https"};
 
 /* The CAs a client certificate may chain to: each names who the client is. */
 enum { PEER_OPERATOR = 0, PEER_RELYING_PARTY = 1, PEER_KINDS = 2 };
@@ -53,21 +70,44 @@ enum { PEER_OPERATOR = 0, PEER_RELYING_PARTY = 1, PEER_KINDS = 2 };
 
 struct listener_ctx {
     struct server_loop *loop;
-    int scheme;
+    int listener;
 };
 
 struct pending_conn {
     struct bufferevent *bev;
     bool refuse;
+    bool operator_listener;
 };
+
+/* A connection the server tracks: its deadline, its place in the loop's queue of connections
+ * waiting for a request (oldest first: the one shed when the process cap is reached) and its
+ * address's count. Found from a request by its descriptor (server.by_fd). Loop thread only. */
+struct conn {
+    struct server_loop *loop;
+    struct evhttp_connection *evcon;
+    struct event *deadline;
+    struct conn *prev, *next; /* in loop->waiting while not busy */
+    struct addr_count *addr;  /* NULL: not counted (no address) */
+    int fd;
+    bool busy; /* a request has come whole and is being answered */
+    bool operator_listener;
+};
+
+/* Connections open from one IPv4 address or IPv6 /64 (process-wide, under addr_lock). */
+struct addr_count {
+    struct addr_count *next;
+    unsigned char key[9]; /* family byte + 4 or 8 address bytes */
+    int open;
+};
+#define ADDR_BUCKETS 4096
 
 struct server_loop {
     struct server *srv;
     int index;
     struct event_base *base;
-    struct evhttp *http[SCHEME_COUNT];
-    struct evhttp_bound_socket *bound[SCHEME_COUNT];
-    struct listener_ctx ctx[SCHEME_COUNT];
+    struct evhttp *http[LISTEN_COUNT];
+    struct evhttp_bound_socket *bound[LISTEN_COUNT];
+    struct listener_ctx ctx[LISTEN_COUNT];
     struct workers_loop *work;
     struct event *adopt_ev; /* adopts the connections accepted since it last ran */
     struct event *stop_accept_ev;
@@ -75,17 +115,20 @@ struct server_loop {
     time_t accept_error_logged_at;
     struct pending_conn *pending; /* loop thread only */
     size_t pending_count, pending_cap;
-    time_t refused_logged_at;
+    time_t refused_logged_at, shed_logged_at, deadline_logged_at, per_address_logged_at;
+    struct conn *waiting_head, *waiting_tail; /* connections waiting for a request, oldest first */
     X509_STORE *anchors[PEER_KINDS]; /* this loop's copy of each client CA (NULL = none) */
     pthread_t thread;
     bool running;
 };
 
 struct server {
-    char *listen[SCHEME_COUNT];
+    char *listen[LISTEN_COUNT];
     char *tls_cert, *tls_key, *tls_operator_ca;
     char *tls_client_ca[PEER_KINDS]; /* tls_operator_ca, tls_relying_party_ca (NULL = none) */
-    int idle_timeout_s, max_connections;
+    int idle_timeout_s, max_connections, connections_per_address;
+    int header_timeout_ms, body_timeout_ms;
+    bool has_operator_listener;
     struct workers *workers;
     SSL_CTX *tls_ctx;
 
@@ -95,8 +138,14 @@ struct server {
     struct server_loop *loops;
     int loop_count;
     bool started;
-    char address[SCHEME_COUNT][INET6_ADDRSTRLEN + 16];
-    int port[SCHEME_COUNT];
+    char address[LISTEN_COUNT][INET6_ADDRSTRLEN + 16];
+    int port[LISTEN_COUNT];
+
+    /* Tracked connections by descriptor (each slot written by the loop that owns the fd). */
+    _Atomic(struct conn *) *by_fd;
+    int by_fd_size;
+    pthread_mutex_t addr_lock;
+    struct addr_count *addr_buckets[ADDR_BUCKETS];
 
     atomic_int connections;
     atomic_int inflight;
@@ -335,18 +384,259 @@ bool server_request_is_relying_party(const struct server_request *sr)
 
 /* ---- connections ---- */
 
+/* The counting key of a peer: its IPv4 address, or the /64 of its IPv6 one (a host is given a
+ * /64 at least, so counting single IPv6 addresses would count nothing). IPv4-mapped IPv6 is
+ * IPv4. Returns false when the descriptor has no IP peer. */
+static bool peer_key(int fd, unsigned char key[9])
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    memset(key, 0, 9);
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+        return false;
+    if (ss.ss_family == AF_INET) {
+        key[0] = 4;
+        memcpy(key + 1, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+        return true;
+    }
+    if (ss.ss_family == AF_INET6) {
+        const unsigned char *a = ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+        static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
+            key[0] = 4;
+            memcpy(key + 1, a + 12, 4);
+        } else {
+            key[0] = 6;
+            memcpy(key + 1, a, 8);
+        }
+        return true;
+    }
+    return false;
+}
+
+static unsigned addr_bucket(const unsigned char key[9])
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (int i = 0; i < 9; i++)
+        h = (h ^ key[i]) * 16777619u;
+    return h % ADDR_BUCKETS;
+}
+
+/* Counts one more connection from `key`, unless the address has its cap already (or memory
+ * runs out). Returns the count entry, or NULL with *over set when refused for the cap. */
+static struct addr_count *addr_take(struct server *srv, const unsigned char key[9], bool *over)
+{
+    struct addr_count *a;
+    *over = false;
+    pthread_mutex_lock(&srv->addr_lock);
+    struct addr_count **bucket = &srv->addr_buckets[addr_bucket(key)];
+    for (a = *bucket; a != NULL; a = a->next)
+        if (memcmp(a->key, key, 9) == 0)
+            break;
+    if (a == NULL) {
+        a = calloc(1, sizeof(*a));
+        if (a != NULL) {
+            memcpy(a->key, key, 9);
+            a->next = *bucket;
+            *bucket = a;
+        }
+    }
+    if (a != NULL && a->open >= srv->connections_per_address) {
+        *over = true;
+        a = NULL;
+    } else if (a != NULL) {
+        a->open++;
+    }
+    pthread_mutex_unlock(&srv->addr_lock);
+    return a;
+}
+
+static void addr_release(struct server *srv, struct addr_count *a)
+{
+    if (a == NULL)
+        return;
+    pthread_mutex_lock(&srv->addr_lock);
+    if (--a->open == 0) {
+        struct addr_count **p = &srv->addr_buckets[addr_bucket(a->key)];
+        while (*p != a)
+            p = &(*p)->next;
+        *p = a->next;
+        free(a);
+    }
+    pthread_mutex_unlock(&srv->addr_lock);
+}
+
+static void waiting_remove(struct conn *c)
+{
+    struct server_loop *loop = c->loop;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else if (loop->waiting_head == c)
+        loop->waiting_head = c->next;
+    else
+        return; /* not in the queue */
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    else
+        loop->waiting_tail = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void waiting_append(struct conn *c)
+{
+    struct server_loop *loop = c->loop;
+    c->next = NULL;
+    c->prev = loop->waiting_tail;
+    if (loop->waiting_tail != NULL)
+        loop->waiting_tail->next = c;
+    else
+        loop->waiting_head = c;
+    loop->waiting_tail = c;
+}
+
+/* At most one warning a second per loop and kind. */
+static bool log_due(time_t *last)
+{
+    time_t now = time(NULL);
+    if (now == *last)
+        return false;
+    *last = now;
+    return true;
+}
+
+/* The connection starts waiting for a request: its deadline runs from now. */
+static void conn_wait(struct conn *c)
+{
+    const struct server *srv = c->loop->srv;
+    long ms = srv->header_timeout_ms + (c->operator_listener ? srv->body_timeout_ms : 0);
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    c->busy = false;
+    waiting_append(c);
+    event_add(c->deadline, &tv);
+}
+
+/* A request came whole: no deadline while it is answered (the idle timeout still guards the
+ * writing of the answer). */
+static void conn_busy(struct conn *c)
+{
+    c->busy = true;
+    waiting_remove(c);
+    event_del(c->deadline);
+}
+
+static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->busy)
+        return;
+    if (log_due(&c->loop->deadline_logged_at))
+        log_warn("a request did not arrive whole within its deadline: connection closed");
+    evhttp_connection_free(c->evcon); /* calls conn_closed_cb, which frees c */
+}
+
+static void request_done_cb(struct evhttp_request *req, void *arg)
+{
+    (void)req;
+    conn_wait(arg); /* then evhttp reads the next request, or closes (conn_closed_cb) */
+}
+
+/* Close callback of a tracked connection. */
 static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+    struct conn *c = arg;
+    struct server *srv = c->loop->srv;
+    (void)evcon;
+    waiting_remove(c);
+    event_free(c->deadline);
+    addr_release(srv, c->addr);
+    if (c->fd >= 0 && c->fd < srv->by_fd_size)
+        atomic_store_explicit(&srv->by_fd[c->fd], NULL, memory_order_relaxed);
+    atomic_fetch_sub(&srv->connections, 1);
+    free(c);
+}
+
+/* Close callback of a connection refused before it was tracked. */
+static void conn_uncount_cb(struct evhttp_connection *evcon, void *arg)
 {
     struct server_loop *loop = arg;
     (void)evcon;
     atomic_fetch_sub(&loop->srv->connections, 1);
 }
 
+static struct conn *conn_of_request(struct server *srv, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    int fd = bev != NULL ? (int)bufferevent_getfd(bev) : -1;
+    if (fd < 0 || fd >= srv->by_fd_size)
+        return NULL;
+    struct conn *c = atomic_load_explicit(&srv->by_fd[fd], memory_order_relaxed);
+    return c != NULL && c->evcon == evcon ? c : NULL;
+}
+
+/* Over the process cap: closes the connection of this loop that has waited longest for its
+ * request, if any. Returns true when one was shed. */
+static bool shed_oldest_waiting(struct server_loop *loop)
+{
+    struct conn *oldest = loop->waiting_head;
+    if (oldest == NULL)
+        return false;
+    if (log_due(&loop->shed_logged_at))
+        log_warn("connection limit (%d) reached: the connection waiting longest is closed",
+                 loop->srv->max_connections);
+    evhttp_connection_free(oldest->evcon); /* conn_closed_cb frees it and uncounts */
+    return true;
+}
+
+/* Why a new connection is refused, or NULL: tracked, counted against its address and armed. */
+static const char *conn_adopt(struct server_loop *loop, struct evhttp_connection *evcon,
+                              struct bufferevent *bev, bool operator_listener)
+{
+    struct server *srv = loop->srv;
+    int fd = (int)bufferevent_getfd(bev);
+    unsigned char key[9];
+    bool over = false;
+
+    if (fd < 0 || fd >= srv->by_fd_size)
+        return "descriptor out of range";
+    if (atomic_load(&srv->connections) > srv->max_connections && !shed_oldest_waiting(loop))
+        return "connection limit";
+    struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return "out of memory";
+    c->loop = loop;
+    c->evcon = evcon;
+    c->fd = fd;
+    c->operator_listener = operator_listener;
+    c->deadline = evtimer_new(loop->base, conn_deadline_cb, c);
+    if (c->deadline == NULL) {
+        free(c);
+        return "out of memory";
+    }
+    if (peer_key(fd, key)) {
+        c->addr = addr_take(srv, key, &over);
+        if (over) {
+            event_free(c->deadline);
+            free(c);
+            if (log_due(&loop->per_address_logged_at))
+                log_warn("connections from one address over %d: new ones from it are closed",
+                         srv->connections_per_address);
+            return "per-address limit";
+        }
+    }
+    atomic_store_explicit(&srv->by_fd[fd], c, memory_order_relaxed);
+    evhttp_connection_set_closecb(evcon, conn_closed_cb, c);
+    conn_wait(c);
+    return NULL;
+}
+
 static void adopt_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct server_loop *loop = arg;
     struct server *srv = loop->srv;
-    bool refused = false;
+    bool at_cap = false;
     (void)fd;
     (void)what;
 
@@ -359,26 +649,24 @@ static void adopt_cb(evutil_socket_t fd, short what, void *arg)
             atomic_fetch_sub(&srv->connections, 1);
         } else {
             struct evhttp_connection *evcon = cbarg;
-            evhttp_connection_set_closecb(evcon, conn_closed_cb, loop);
-            if (p->refuse) {
-                evhttp_connection_free(evcon); /* calls conn_closed_cb */
-                refused = true;
+            const char *refused =
+                p->refuse ? "refused" : conn_adopt(loop, evcon, p->bev, p->operator_listener);
+            if (refused != NULL) {
+                at_cap |= strcmp(refused, "connection limit") == 0;
+                evhttp_connection_set_closecb(evcon, conn_uncount_cb, loop);
+                evhttp_connection_free(evcon); /* calls conn_uncount_cb */
             }
         }
         bufferevent_decref(p->bev);
     }
     loop->pending_count = 0;
-    if (refused) {
-        time_t now = time(NULL);
-        if (now != loop->refused_logged_at) { /* at most one line a second per loop */
-            loop->refused_logged_at = now;
-            log_warn("connection limit (%d) reached: new connections are closed",
-                     srv->max_connections);
-        }
-    }
+    if (at_cap && log_due(&loop->refused_logged_at))
+        log_warn("connection limit (%d) reached and no connection waiting: new connections are "
+                 "closed", srv->max_connections);
 }
 
-static bool pending_push(struct server_loop *loop, struct bufferevent *bev, bool refuse)
+static bool pending_push(struct server_loop *loop, struct bufferevent *bev, bool refuse,
+                         bool operator_listener)
 {
     if (loop->pending_count == loop->pending_cap) {
         size_t cap = loop->pending_cap > 0 ? 2 * loop->pending_cap : 64;
@@ -390,6 +678,7 @@ static bool pending_push(struct server_loop *loop, struct bufferevent *bev, bool
     }
     loop->pending[loop->pending_count].bev = bev;
     loop->pending[loop->pending_count].refuse = refuse;
+    loop->pending[loop->pending_count].operator_listener = operator_listener;
     loop->pending_count++;
     return true;
 }
@@ -403,7 +692,7 @@ static struct bufferevent *conn_new_cb(struct event_base *base, void *arg)
     struct bufferevent *bev = NULL;
     bool refuse = false;
 
-    if (lc->scheme == SCHEME_HTTPS) {
+    if (listener_is_tls(lc->listener)) {
         SSL *ssl = SSL_new(srv->tls_ctx);
         if (ssl != NULL) {
             /* Takes the SSL (freed with the bufferevent, or on failure). */
@@ -424,10 +713,11 @@ static struct bufferevent *conn_new_cb(struct event_base *base, void *arg)
         if (bev == NULL)
             return NULL;
     }
-    int open_now = atomic_fetch_add(&srv->connections, 1) + 1;
-    if (open_now > srv->max_connections || atomic_load(&srv->stopping))
+    /* Counted now; over the cap, conn_adopt sheds a waiting connection or refuses this one. */
+    atomic_fetch_add(&srv->connections, 1);
+    if (atomic_load(&srv->stopping))
         refuse = true;
-    if (!pending_push(loop, bev, refuse)) {
+    if (!pending_push(loop, bev, refuse, listener_is_operator(lc->listener))) {
         /* Out of memory: serve it uncounted rather than lose track of a reference. */
         atomic_fetch_sub(&srv->connections, 1);
         return bev;
@@ -439,12 +729,29 @@ static struct bufferevent *conn_new_cb(struct event_base *base, void *arg)
 
 /* ---- routing ---- */
 
-static const struct server_route *route_find(const struct server *srv, const char *path)
+/* Whether listener `l` serves route `r` (enum server_place). */
+static bool route_is_served_on(const struct server *srv, const struct server_route *r, int l)
+{
+    switch (r->place) {
+    case SERVER_PUBLIC:
+        return !listener_is_operator(l);
+    case SERVER_OPERATOR:
+        return listener_is_operator(l) || !srv->has_operator_listener;
+    case SERVER_EVERYWHERE:
+        return true;
+    }
+    return false;
+}
+
+static const struct server_route *route_find(const struct server *srv, int listener,
+                                             const char *path)
 {
     const struct server_route *best = NULL;
     size_t best_len = 0;
     for (size_t i = 0; i < srv->route_count; i++) {
         const struct server_route *r = &srv->routes[i];
+        if (!route_is_served_on(srv, r, listener))
+            continue;
         if (!r->prefix) {
             if (strcmp(r->path, path) == 0)
                 return r; /* an exact path wins */
@@ -469,9 +776,26 @@ static void dispatch_cb(struct evhttp_request *req, void *arg)
     struct listener_ctx *lc = arg;
     struct server_loop *loop = lc->loop;
     struct server *srv = loop->srv;
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 
+    struct conn *c = conn_of_request(srv, req);
+    if (c != NULL) {
+        conn_busy(c);
+        evhttp_request_set_on_complete_cb(req, request_done_cb, c);
+    }
     if (atomic_load(&srv->stopping))
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        evhttp_add_header(out, "Connection", "close");
+
+    /* Framing before anything else: on an ambiguous request, 400 and close, so that the bytes
+     * behind it are never read as a request (framing.h). */
+    const char *framing = framing_problem(evhttp_request_get_command(req), req->major,
+                                          req->minor, evhttp_request_get_input_headers(req));
+    if (framing != NULL) {
+        if (evhttp_find_header(out, "Connection") == NULL)
+            evhttp_add_header(out, "Connection", "close");
+        http_send_error(req, 400, "bad_framing", NULL, "%s", framing);
+        return;
+    }
 
     /* The target's length first, before anything looks into it. */
     const char *target = evhttp_request_get_uri(req);
@@ -486,7 +810,7 @@ static void dispatch_cb(struct evhttp_request *req, void *arg)
         http_send_error(req, 404, "not_found", NULL, "no such resource");
         return;
     }
-    const struct server_route *route = route_find(srv, path);
+    const struct server_route *route = route_find(srv, lc->listener, path);
     if (route == NULL) {
         http_send_error(req, 404, "not_found", NULL, "no such resource");
         return;
@@ -510,7 +834,7 @@ static void dispatch_cb(struct evhttp_request *req, void *arg)
         .path = path,
         .query = evhttp_uri_get_query(uri),
         .method = method,
-        .tls = lc->scheme == SCHEME_HTTPS,
+        .tls = listener_is_tls(lc->listener),
     };
     route->handler(&sr, route->arg);
 }
@@ -551,7 +875,7 @@ static _Thread_local struct server_loop *this_loop;
 
 static void loop_set_accepting(struct server_loop *loop, bool on)
 {
-    for (int s = 0; s < SCHEME_COUNT; s++) {
+    for (int s = 0; s < LISTEN_COUNT; s++) {
         if (loop->bound[s] == NULL)
             continue;
         struct evconnlistener *lev = evhttp_bound_socket_get_listener(loop->bound[s]);
@@ -594,7 +918,7 @@ static void stop_accept_cb(evutil_socket_t fd, short what, void *arg)
     struct server_loop *loop = arg;
     (void)fd;
     (void)what;
-    for (int s = 0; s < SCHEME_COUNT; s++) {
+    for (int s = 0; s < LISTEN_COUNT; s++) {
         if (loop->bound[s] != NULL) {
             evhttp_del_accept_socket(loop->http[s], loop->bound[s]); /* closes the socket */
             loop->bound[s] = NULL;
@@ -603,7 +927,7 @@ static void stop_accept_cb(evutil_socket_t fd, short what, void *arg)
     atomic_fetch_add(&loop->srv->stopped_accepting, 1);
 }
 
-static struct evhttp *loop_http_new(struct server_loop *loop, int scheme, size_t max_body,
+static struct evhttp *loop_http_new(struct server_loop *loop, int listener, size_t max_body,
                                     struct jerr *err)
 {
     struct server *srv = loop->srv;
@@ -617,10 +941,10 @@ static struct evhttp *loop_http_new(struct server_loop *loop, int scheme, size_t
     evhttp_set_timeout(http, srv->idle_timeout_s);
     evhttp_set_allowed_methods(http, SERVER_ALL_METHODS);
     evhttp_set_default_content_type(http, NULL); /* every answer sets its own */
-    loop->ctx[scheme].loop = loop;
-    loop->ctx[scheme].scheme = scheme;
-    evhttp_set_bevcb(http, conn_new_cb, &loop->ctx[scheme]);
-    evhttp_set_gencb(http, dispatch_cb, &loop->ctx[scheme]);
+    loop->ctx[listener].loop = loop;
+    loop->ctx[listener].listener = listener;
+    evhttp_set_bevcb(http, conn_new_cb, &loop->ctx[listener]);
+    evhttp_set_gencb(http, dispatch_cb, &loop->ctx[listener]);
     return http;
 }
 
@@ -664,11 +988,11 @@ static void format_address(const struct sockaddr *sa, socklen_t len, char *out, 
     *port = atoi(serv);
 }
 
-/* Binds scheme `s` on every loop: the first loop binds the configured address (port 0 picks
+/* Binds listener `s` on every loop: the first loop binds the configured address (port 0 picks
  * one), the others the address it got. */
-static int bind_scheme(struct server *srv, int s, struct jerr *err)
+static int bind_listener(struct server *srv, int s, struct jerr *err)
 {
-    const char *field = s == SCHEME_HTTP ? "listen.http" : "listen.https";
+    const char *field = listener_fields[s];
     struct sockaddr_storage addr;
     socklen_t len;
     char shown[300];
@@ -706,7 +1030,7 @@ static void loop_close_http(struct server_loop *loop)
 {
     if (loop->adopt_ev != NULL)
         adopt_cb(-1, 0, loop); /* connections accepted but not yet adopted */
-    for (int s = 0; s < SCHEME_COUNT; s++) {
+    for (int s = 0; s < LISTEN_COUNT; s++) {
         if (loop->http[s] != NULL)
             evhttp_free(loop->http[s]); /* closes its listeners and connections */
         loop->http[s] = NULL;
@@ -756,12 +1080,16 @@ struct server *server_new(const struct server_options *opt, struct workers *work
         jerr_set(err, JERR_CONFIG, "listen.http", "neither listen.http nor listen.https is set");
         return NULL;
     }
-    if (is_set(opt->listen_https) && (!is_set(opt->tls_cert) || !is_set(opt->tls_key))) {
+    if ((is_set(opt->listen_https) || is_set(opt->listen_operator_https)) &&
+        (!is_set(opt->tls_cert) || !is_set(opt->tls_key))) {
         jerr_set(err, JERR_CONFIG, !is_set(opt->tls_cert) ? "tls.cert" : "tls.key",
-                 "listen.https needs tls.cert and tls.key");
+                 "%s needs tls.cert and tls.key",
+                 is_set(opt->listen_https) ? "listen.https" : "listen.operator_https");
         return NULL;
     }
-    if (opt->loops < 0 || opt->idle_timeout_s < 0 || opt->max_connections < 0) {
+    if (opt->loops < 0 || opt->idle_timeout_s < 0 || opt->max_connections < 0 ||
+        opt->connections_per_address < 0 || opt->header_timeout_ms < 0 ||
+        opt->body_timeout_ms < 0) {
         jerr_set(err, JERR_CONFIG, opt->loops < 0 ? "loops" : NULL, "negative server option");
         return NULL;
     }
@@ -771,8 +1099,23 @@ struct server *server_new(const struct server_options *opt, struct workers *work
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         return NULL;
     }
-    srv->listen[SCHEME_HTTP] = dup_or_null(opt->listen_http);
-    srv->listen[SCHEME_HTTPS] = dup_or_null(opt->listen_https);
+    const char *listen[LISTEN_COUNT] = {opt->listen_http, opt->listen_https,
+                                        opt->listen_operator_http, opt->listen_operator_https};
+    bool out_of_memory = false;
+    for (int l = 0; l < LISTEN_COUNT; l++) {
+        srv->listen[l] = dup_or_null(listen[l]);
+        out_of_memory |= is_set(listen[l]) && srv->listen[l] == NULL;
+    }
+    srv->has_operator_listener = is_set(opt->listen_operator_http) ||
+                                 is_set(opt->listen_operator_https);
+    srv->connections_per_address = opt->connections_per_address > 0
+                                       ? opt->connections_per_address
+                                       : SERVER_CONNECTIONS_PER_ADDRESS;
+    srv->header_timeout_ms = opt->header_timeout_ms > 0 ? opt->header_timeout_ms
+                                                        : SERVER_HEADER_TIMEOUT_MS;
+    srv->body_timeout_ms = opt->body_timeout_ms > 0 ? opt->body_timeout_ms
+                                                    : SERVER_BODY_TIMEOUT_MS;
+    pthread_mutex_init(&srv->addr_lock, NULL);
     srv->tls_cert = dup_or_null(opt->tls_cert);
     srv->tls_key = dup_or_null(opt->tls_key);
     srv->tls_operator_ca = dup_or_null(opt->tls_operator_ca);
@@ -786,13 +1129,11 @@ struct server *server_new(const struct server_options *opt, struct workers *work
     atomic_init(&srv->inflight, 0);
     atomic_init(&srv->stopped_accepting, 0);
     atomic_init(&srv->stopping, false);
-    if ((is_set(opt->listen_http) && srv->listen[SCHEME_HTTP] == NULL) ||
-        (is_set(opt->listen_https) && srv->listen[SCHEME_HTTPS] == NULL) ||
-        (is_set(opt->tls_relying_party_ca) && srv->tls_client_ca[PEER_RELYING_PARTY] == NULL)) {
+    if (out_of_memory || (is_set(opt->tls_relying_party_ca) && srv->tls_client_ca[PEER_RELYING_PARTY] == NULL)) {
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         goto fail;
     }
-    if (srv->listen[SCHEME_HTTPS] != NULL) {
+    if (srv->listen[LISTEN_HTTPS] != NULL || srv->listen[LISTEN_OPERATOR_HTTPS] != NULL) {
         srv->tls_ctx = tls_context_new(srv, err);
         if (srv->tls_ctx == NULL)
             goto fail;
@@ -843,29 +1184,54 @@ fail:
     return NULL;
 }
 
+/* The body cap of listener `l`'s evhttp (checked by libevent before the body is read): the
+ * largest cap of the routes it serves, at most JPKI_HTTP_MAX_PUBLIC_LISTENER_BODY_BYTES on a
+ * public listener. Each route's own cap is checked in dispatch_cb. */
+static size_t listener_body_cap(const struct server *srv, int l)
+{
+    size_t cap = JPKI_HTTP_MAX_PUBLIC_BODY_BYTES;
+    for (size_t r = 0; r < srv->route_count; r++)
+        if (route_is_served_on(srv, &srv->routes[r], l) && route_body_cap(&srv->routes[r]) > cap)
+            cap = route_body_cap(&srv->routes[r]);
+    if (!listener_is_operator(l) && cap > JPKI_HTTP_MAX_PUBLIC_LISTENER_BODY_BYTES)
+        cap = JPKI_HTTP_MAX_PUBLIC_LISTENER_BODY_BYTES;
+    return cap;
+}
+
+/* The tracked connections by descriptor: as many slots as the open-file limit allows. */
+static int by_fd_alloc(struct server *srv, struct jerr *err)
+{
+    struct rlimit rl;
+    rlim_t n = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 65536;
+    if (n == RLIM_INFINITY || n > 1048576)
+        n = 1048576;
+    srv->by_fd = calloc((size_t)n, sizeof(*srv->by_fd));
+    if (srv->by_fd == NULL)
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    srv->by_fd_size = (int)n;
+    return 0;
+}
+
 int server_start(struct server *srv, struct jerr *err)
 {
-    size_t max_body = JPKI_HTTP_MAX_PUBLIC_BODY_BYTES;
     int i;
 
     if (srv->started)
         return jerr_set(err, JERR_INVALID, NULL, "server already started");
-    /* evhttp has one body cap per server object: the largest route cap; each route's own is
-     * checked in dispatch_cb. */
-    for (size_t r = 0; r < srv->route_count; r++)
-        if (route_body_cap(&srv->routes[r]) > max_body)
-            max_body = route_body_cap(&srv->routes[r]);
+    if (srv->by_fd == NULL && by_fd_alloc(srv, err) == -1)
+        return -1;
     for (i = 0; i < srv->loop_count; i++) {
-        for (int s = 0; s < SCHEME_COUNT; s++) {
+        for (int s = 0; s < LISTEN_COUNT; s++) {
             if (srv->listen[s] == NULL)
                 continue;
-            srv->loops[i].http[s] = loop_http_new(&srv->loops[i], s, max_body, err);
+            srv->loops[i].http[s] =
+                loop_http_new(&srv->loops[i], s, listener_body_cap(srv, s), err);
             if (srv->loops[i].http[s] == NULL)
                 goto fail;
         }
     }
-    for (int s = 0; s < SCHEME_COUNT; s++)
-        if (srv->listen[s] != NULL && bind_scheme(srv, s, err) == -1)
+    for (int s = 0; s < LISTEN_COUNT; s++)
+        if (srv->listen[s] != NULL && bind_listener(srv, s, err) == -1)
             goto fail;
     srv->started = true;
     for (i = 0; i < srv->loop_count; i++) {
@@ -889,12 +1255,22 @@ fail:
 
 const char *server_address(const struct server *srv, bool tls)
 {
-    return srv->address[tls ? SCHEME_HTTPS : SCHEME_HTTP];
+    return srv->address[tls ? LISTEN_HTTPS : LISTEN_HTTP];
 }
 
 int server_port(const struct server *srv, bool tls)
 {
-    return srv->port[tls ? SCHEME_HTTPS : SCHEME_HTTP];
+    return srv->port[tls ? LISTEN_HTTPS : LISTEN_HTTP];
+}
+
+const char *server_operator_address(const struct server *srv, bool tls)
+{
+    return srv->address[tls ? LISTEN_OPERATOR_HTTPS : LISTEN_OPERATOR_HTTP];
+}
+
+int server_operator_port(const struct server *srv, bool tls)
+{
+    return srv->port[tls ? LISTEN_OPERATOR_HTTPS : LISTEN_OPERATOR_HTTP];
 }
 
 int server_loop_count(const struct server *srv)
@@ -978,12 +1354,20 @@ void server_free(struct server *srv)
     for (size_t r = 0; r < srv->route_count; r++)
         free((char *)srv->routes[r].path);
     SSL_CTX_free(srv->tls_ctx);
-    for (int s = 0; s < SCHEME_COUNT; s++)
+    for (int s = 0; s < LISTEN_COUNT; s++)
         free(srv->listen[s]);
     free(srv->tls_cert);
     free(srv->tls_key);
     free(srv->tls_operator_ca);
     free(srv->tls_client_ca[PEER_RELYING_PARTY]);
+    free(srv->by_fd);
+    for (int b = 0; b < ADDR_BUCKETS; b++) /* empty once every connection is closed */
+        while (srv->addr_buckets[b] != NULL) {
+            struct addr_count *a = srv->addr_buckets[b];
+            srv->addr_buckets[b] = a->next;
+            free(a);
+        }
+    pthread_mutex_destroy(&srv->addr_lock);
     free(srv);
 }
 

@@ -8,12 +8,27 @@
  *   its own listening socket on the same address (SO_REUSEPORT: the kernel spreads connections
  *   over the loops). A port of 0 is bound once, read back with getsockname, and the other
  *   loops bind that port. Nothing is shared between loops on the hot path.
+ * - Public and operator listeners. listen.http/https serve the public routes (OCSP, CRLs, CA
+ *   certificates, the holder's revocation, monitoring); listen.operator_http/https, when set,
+ *   serve the operator API (/v1) and monitoring, and the public listeners then no longer serve
+ *   /v1 (except /v1/holder/). Each listener is its own evhttp with its own body cap, checked by
+ *   libevent against Content-Length before a byte of the body is read (libevent 2.1 has no hook
+ *   between a request's headers and its body, so a cap cannot follow the route inside one
+ *   evhttp): public listeners JPKI_HTTP_MAX_PUBLIC_LISTENER_BODY_BYTES at most, operator
+ *   listeners the largest route cap (batch files). Without an operator listener /v1 stays on
+ *   the public ones under their cap; batch files larger than that need the operator listener.
  * - Limits set here, not left to libevent's defaults (STYLE "Untrusted input"): header block
- *   JPKI_HTTP_MAX_HEADERS_BYTES (libevent answers 400 beyond), body the largest cap of any
- *   route (libevent answers 413 beyond; each route's own cap is then checked here, 413 JSON),
- *   request target JPKI_HTTP_MAX_URI_BYTES (414 JSON, checked before routing), an idle/slow
- *   connection timeout, and a per-process connection cap (connections beyond it are closed at
- *   once). evhttp allows every method it knows, so that a method a route does not take gets
+ *   JPKI_HTTP_MAX_HEADERS_BYTES (libevent answers 400 beyond), body as above (libevent answers
+ *   413 beyond; each route's own cap is then checked here, 413 JSON), request target
+ *   JPKI_HTTP_MAX_URI_BYTES (414 JSON, checked before routing), ambiguous framing (framing.h:
+ *   400 and close), an idle/slow connection timeout, a per-process connection cap and a
+ *   per-address one (IPv6 by /64). A request must arrive whole within a deadline that runs from
+ *   accept (or from the end of the previous answer) and that no trickle of bytes extends:
+ *   header_timeout_ms on public listeners, header_timeout_ms + body_timeout_ms on operator ones
+ *   (libevent 2.1 tells nothing at the end of the headers, so the two cannot be timed apart;
+ *   public bodies are small). When the process cap is reached, the connection of the loop that
+ *   has waited longest for its request is shed for the new one; only when the loop has none
+ *   waiting is the new one closed at once. evhttp allows every method it knows, so that a method a route does not take gets
  *   405 with Allow (libevent would answer 501) — every answer of ours has a JSON body. What
  *   libevent refuses before we see the request keeps its own short HTML body: 400 (malformed
  *   request, header block or request line over the cap), 413 (body over the server-wide cap),
@@ -54,6 +69,12 @@
 #define SERVER_IDLE_TIMEOUT_S 30
 /* Connections open at once, per process (each costs a descriptor and buffers). */
 #define SERVER_MAX_CONNECTIONS 10000
+/* Connections open at once from one IPv4 address or IPv6 /64. */
+#define SERVER_CONNECTIONS_PER_ADDRESS 256
+/* A request (header block, and body on public listeners) must arrive within this long. */
+#define SERVER_HEADER_TIMEOUT_MS 10000
+/* Added for the body on operator listeners (batch files of up to 16 MiB). */
+#define SERVER_BODY_TIMEOUT_MS 120000
 #define SERVER_MAX_ROUTES 64
 #define SERVER_LISTEN_BACKLOG 1024
 
@@ -74,6 +95,13 @@ struct server_request {
 /* Must answer the request, now or later (after server_submit). */
 typedef void server_handler_fn(const struct server_request *sr, void *arg);
 
+/* Which listeners serve a route. */
+enum server_place {
+    SERVER_PUBLIC = 0, /* the public listeners only */
+    SERVER_OPERATOR,   /* the operator listeners; the public ones when there is none */
+    SERVER_EVERYWHERE, /* both (monitoring) */
+};
+
 struct server_route {
     const char *path; /* exact path, or a prefix ending in '/' when `prefix` */
     bool prefix;
@@ -81,11 +109,14 @@ struct server_route {
     size_t max_body_bytes; /* 0 = JPKI_HTTP_MAX_PUBLIC_BODY_BYTES */
     server_handler_fn *handler;
     void *arg;
+    enum server_place place;
 };
 
 struct server_options {
     const char *listen_http;  /* "host:port", "[v6]:port"; port 0 = any free one; NULL/"" = off */
     const char *listen_https; /* same; needs tls_cert and tls_key */
+    const char *listen_operator_http;  /* the operator API's listeners; NULL/"" = none */
+    const char *listen_operator_https; /* needs tls_cert and tls_key */
     const char *tls_cert;     /* PEM certificate (chain) file */
     const char *tls_key;      /* PEM private key file (unencrypted, 0600) */
     const char *tls_operator_ca; /* PEM CA file for operator client certificates; NULL/"" = none */
@@ -93,6 +124,9 @@ struct server_options {
     int loops;                        /* event loops; 0 = one per online CPU */
     int idle_timeout_s;               /* 0 = SERVER_IDLE_TIMEOUT_S */
     int max_connections;              /* 0 = SERVER_MAX_CONNECTIONS */
+    int connections_per_address;      /* 0 = SERVER_CONNECTIONS_PER_ADDRESS */
+    int header_timeout_ms;            /* 0 = SERVER_HEADER_TIMEOUT_MS */
+    int body_timeout_ms;              /* 0 = SERVER_BODY_TIMEOUT_MS */
 };
 
 /* Checks the options, loads the TLS certificate and key, and prepares `loops` event loops
@@ -113,6 +147,9 @@ int server_start(struct server *srv, struct jerr *err);
  * scheme is off or the server is not started. */
 const char *server_address(const struct server *srv, bool tls);
 int server_port(const struct server *srv, bool tls);
+/* The same for the operator listeners. */
+const char *server_operator_address(const struct server *srv, bool tls);
+int server_operator_port(const struct server *srv, bool tls);
 int server_loop_count(const struct server *srv);
 
 /* Closes the listening sockets of every loop (thread-safe; returns when they are closed);

@@ -39,6 +39,9 @@
 /* How often the control loop looks whether the requests in flight are done, during a stop. */
 #define SERVICE_DRAIN_POLL_MS 20
 
+/* One run file per listener: http, https, operator_http, operator_https. */
+#define RUN_FILES 4
+
 struct service {
     const struct jpki_config *cfg;
     struct pki *pki;
@@ -55,7 +58,7 @@ struct service {
     bool crl_running;
     bool stopping;
     long long stop_deadline_ms; /* jclock_mono_ms */
-    char run_file[2][PATH_MAX];
+    char run_file[RUN_FILES][PATH_MAX];
 };
 
 /* ---- descriptors ---- */
@@ -103,6 +106,15 @@ static struct store *worker_store_open(void *arg, struct jerr *err)
 
 /* ---- run files ---- */
 
+/* DATA_DIR/run/<listener>.port: the port each listener got, for scripts and tests. */
+static const char *const run_file_names[RUN_FILES] = {
+    "run/http.port", "run/https.port", "run/operator_http.port", "run/operator_https.port"};
+
+static int listener_port(const struct server *srv, int run_file)
+{
+    return run_file < 2 ? server_port(srv, run_file == 1) : server_operator_port(srv, run_file == 3);
+}
+
 static int write_run_file(struct service *svc, int scheme, int port, struct jerr *err)
 {
     char dir[PATH_MAX], text[16];
@@ -116,7 +128,7 @@ static int write_run_file(struct service *svc, int scheme, int port, struct jerr
 
 static void remove_run_files(struct service *svc)
 {
-    for (int s = 0; s < 2; s++)
+    for (int s = 0; s < RUN_FILES; s++)
         if (svc->run_file[s][0] != '\0')
             unlink(svc->run_file[s]);
 }
@@ -312,6 +324,8 @@ static int start(struct service *svc, struct jerr *err)
     struct server_options opt = {
         .listen_http = cfg->listen_http,
         .listen_https = cfg->listen_https,
+        .listen_operator_http = cfg->listen_operator_http,
+        .listen_operator_https = cfg->listen_operator_https,
         .tls_cert = cfg->tls_cert,
         .tls_key = cfg->tls_key,
         .tls_operator_ca = cfg->tls_operator_ca,
@@ -319,6 +333,9 @@ static int start(struct service *svc, struct jerr *err)
         .loops = cfg->loops,
         .idle_timeout_s = cfg->idle_timeout_s,
         .max_connections = connection_cap(svc->pki),
+        .connections_per_address = cfg->limits_connections_per_address,
+        .header_timeout_ms = cfg->limits_header_timeout_ms,
+        .body_timeout_ms = cfg->limits_body_timeout_ms,
     };
     /* service.max_connections lowers the cap the descriptors allow, never raises it. */
     if (cfg->max_connections > 0 && cfg->max_connections < opt.max_connections)
@@ -345,9 +362,9 @@ static int start(struct service *svc, struct jerr *err)
     api_set_ocsp(svc->api, svc->ocsp); /* status changes of API calls reach OCSP at once */
     batchrun_set_ocsp(svc->batches, svc->ocsp);
     /* Stale run files of an earlier run must not point tests at a dead port. */
-    for (int s = 0; s < 2; s++) {
-        if (config_path(cfg, s == 0 ? "run/http.port" : "run/https.port", svc->run_file[s],
-                        sizeof(svc->run_file[s])) == NULL)
+    for (int s = 0; s < RUN_FILES; s++) {
+        if (config_path(cfg, run_file_names[s], svc->run_file[s], sizeof(svc->run_file[s])) ==
+            NULL)
             return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
         unlink(svc->run_file[s]);
     }
@@ -358,10 +375,15 @@ static int start(struct service *svc, struct jerr *err)
              server_address(svc->server, false),
              server_port(svc->server, true) > 0 ? " https=" : "", server_address(svc->server, true),
              server_loop_count(svc->server), workers_thread_count(svc->workers));
+    if (server_operator_port(svc->server, false) > 0 || server_operator_port(svc->server, true) > 0)
+        log_info("operator API%s%s%s%s", server_operator_port(svc->server, false) > 0 ? " http=" : "",
+                 server_operator_address(svc->server, false),
+                 server_operator_port(svc->server, true) > 0 ? " https=" : "",
+                 server_operator_address(svc->server, true));
     /* Written last: a script that sees the file finds the service listening. */
-    for (int s = 0; s < 2; s++)
-        if (server_port(svc->server, s == 1) > 0 &&
-            write_run_file(svc, s, server_port(svc->server, s == 1), err) == -1)
+    for (int s = 0; s < RUN_FILES; s++)
+        if (listener_port(svc->server, s) > 0 &&
+            write_run_file(svc, s, listener_port(svc->server, s), err) == -1)
             return -1;
     if (control_setup(svc, err) == -1)
         return -1;

@@ -96,9 +96,12 @@ assert_eq "OCSP body over 8 KiB (the request cap): malformedRequest" malformedre
   "$(ocsp_word "$T/mid.der" | tr 'A-Z' 'a-z')"
 healthy "body sizes (public)"
 head -c 70000 /dev/zero | tr '\0' a | sed 's/^/{"id":"/; s/$/"}/' >"$T/big.json"
-assert_eq "API JSON body over 64 KiB: 413 too_large, field body" "413 too_large body" \
+# The public listener's cap (64 KiB) is checked by libevent against Content-Length before a
+# byte of the body is read; its 413 has libevent's own body (test_edge.sh: the operator
+# listener's JSON 413).
+assert_eq "API JSON body over 64 KiB on the public listener: 413 before the body" 413 \
   "$(st --interface 127.0.0.5 -H "Authorization: Bearer test" -H 'Content-Type: application/json' \
-    --data-binary "@$T/big.json" "$URL/v1/persons") $(code) $(jq -r .error.field "$T/resp")"
+    --data-binary "@$T/big.json" "$URL/v1/persons")"
 head -c $((16 * 1024 * 1024 + 10)) /dev/zero >"$T/huge.yaml"
 assert_eq "batch body over 16 MiB: 413 (libevent, before any handler)" 413 \
   "$(st --interface 127.0.0.5 -H "Authorization: Bearer test" --data-binary "@$T/huge.yaml" "$URL/v1/batches")"
@@ -166,14 +169,21 @@ except (ConnectionResetError, BrokenPipeError):
     print("closed")
 except socket.timeout:
     print("timeout")
-# One of the held connections still works (the cap refuses new ones, not the open ones).
-held[0].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-held[0].settimeout(1.5)
-print("held-answered" if held[0].recv(4096).startswith(b"HTTP/1.1 200") else "held-closed")
+# The connection that waited longest for its request (held[0]) was shed for the new one; the
+# others still work.
+for h in (held[0], held[-1]):
+    try:
+        h.settimeout(1.5)
+        h.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        print("held-answered" if h.recv(4096).startswith(b"HTTP/1.1 200") else "held-closed")
+    except (ConnectionResetError, BrokenPipeError, socket.timeout):
+        print("held-closed")
 EOF
 out=$($PY "$T/cap.py" "$PORT" 6 2>&1 | tr '\n' ' ')
-assert_eq "max_connections=6: the seventh connection is closed at once" "closed held-answered " "$out"
-assert_contains "…and logged" "connection limit (6) reached" "$(cat "$T/jpkid.log")"
+assert_eq "max_connections=6: the seventh is answered, the one waiting longest is shed" \
+  "answered held-closed held-answered " "$out"
+assert_contains "…and logged" "connection limit (6) reached: the connection waiting longest is closed" \
+  "$(cat "$T/jpkid.log")"
 sleep 0.3
 healthy "connection cap"
 check "audit chain verifies" "$JPKID" audit-verify "${SETS[@]}"
