@@ -67,34 +67,36 @@ struct service {
  * key and certificate files; each served CRL file takes two more (the current snapshot and
  * the one being replaced). */
 #define SERVICE_FD_RESERVE 1024
-#define SERVICE_FD_WANTED 65536
 
-/* Raises the soft open-file limit towards the hard one and returns the connection cap it
- * allows, at most SERVER_MAX_CONNECTIONS: accept() failing for lack of descriptors is worse
- * than refusing cleanly at the cap. */
-static int connection_cap(const struct pki *pki)
+/* Sets the soft open-file limit to what `wanted` connections and the reserve need (within the
+ * hard limit) and returns the connection cap it allows. The limit is lowered as well as
+ * raised: the process never holds more, so a descriptor leak shows early, and a flood from one
+ * address, which the per-address cap turns away, cannot leave its clients short of descriptors
+ * only because this process was given all of them. accept() failing for lack of descriptors
+ * is worse than refusing cleanly at the cap. */
+static int connection_cap(const struct pki *pki, int wanted)
 {
     struct rlimit rl;
     long reserve = SERVICE_FD_RESERVE;
     for (int ca = 0; ca < CA_KIND_COUNT; ca++)
         reserve += 2 * (1 + (long)pki_crl_partitions(pki, (enum ca_kind)ca));
     if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-        return SERVER_MAX_CONNECTIONS;
-    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > SERVICE_FD_WANTED
-                      ? SERVICE_FD_WANTED
-                      : rl.rlim_max;
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
-        struct rlimit raised = {want, rl.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+        return wanted;
+    rlim_t want = (rlim_t)(wanted + reserve);
+    if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
+        want = rl.rlim_max;
+    if (rl.rlim_cur != want) {
+        struct rlimit set = {want, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &set) == 0)
             rl.rlim_cur = want;
     }
     long soft = rl.rlim_cur == RLIM_INFINITY ? LONG_MAX : (long)rl.rlim_cur;
     long cap = soft > 2 * reserve ? soft - reserve : soft / 2;
-    if (cap < SERVER_MAX_CONNECTIONS) {
+    if (cap < wanted) {
         log_warn("open file limit %ld: at most %ld connections at once", soft, cap);
         return cap > 0 ? (int)cap : 1;
     }
-    return SERVER_MAX_CONNECTIONS;
+    return wanted;
 }
 
 /* ---- registry connections of the workers ---- */
@@ -332,14 +334,13 @@ static int start(struct service *svc, struct jerr *err)
         .tls_relying_party_ca = cfg->tls_relying_party_ca,
         .loops = cfg->loops,
         .idle_timeout_s = cfg->idle_timeout_s,
-        .max_connections = connection_cap(svc->pki),
+        .max_connections = connection_cap(svc->pki, cfg->max_connections > 0
+                                                        ? cfg->max_connections
+                                                        : SERVER_MAX_CONNECTIONS),
         .connections_per_address = cfg->limits_connections_per_address,
         .header_timeout_ms = cfg->limits_header_timeout_ms,
         .body_timeout_ms = cfg->limits_body_timeout_ms,
     };
-    /* service.max_connections lowers the cap the descriptors allow, never raises it. */
-    if (cfg->max_connections > 0 && cfg->max_connections < opt.max_connections)
-        opt.max_connections = cfg->max_connections;
     svc->server = server_new(&opt, svc->workers, err);
     if (svc->server == NULL)
         return -1;

@@ -237,18 +237,24 @@ grep -q '^ *api_per_minute:' "$JPKI_CONFIG" && JPKI_SERVE_SETS+=(--set limits.ap
 [ -n "${JPKI_BENCH_EXTRA_SET:-}" ] && JPKI_SERVE_SETS+=(--set "$JPKI_BENCH_EXTRA_SET")
 
 # jpki_start DATA_DIR [--set k=v ...]: serves HTTP on a free loopback port; sets JPKI_PID and
-# JPKI_URL.
+# JPKI_URL. With --set listen.operator_http=127.0.0.1:0 among the arguments (batch files are
+# larger than the public listener's body cap) JPKI_OPERATOR_URL is the operator API's listener;
+# else it is JPKI_URL.
 jpki_start() {
   local data=$1
   shift
-  rm -f "$data/run/http.port"
+  local op_file=
+  [[ " $* " == *" listen.operator_http="* ]] && op_file=$data/run/operator_http.port
+  rm -f "$data/run/http.port" "$data/run/operator_http.port"
   bench_spawn "$data.serve.log" "$JPKID" serve --set "data_dir=$data" \
     --set listen.http=127.0.0.1:0 "${JPKI_SERVE_SETS[@]}" "$@"
   JPKI_PID=$BENCH_LAST_PID
   local i
   for ((i = 0; i < 600; i++)); do
-    if [ -s "$data/run/http.port" ]; then
+    if [ -s "$data/run/http.port" ] && { [ -z "$op_file" ] || [ -s "$op_file" ]; }; then
       JPKI_URL=http://127.0.0.1:$(cat "$data/run/http.port")
+      JPKI_OPERATOR_URL=$JPKI_URL
+      [ -n "$op_file" ] && JPKI_OPERATOR_URL=http://127.0.0.1:$(cat "$op_file")
       curl -fs -o /dev/null --max-time 1 "$JPKI_URL/healthz" && return 0
     fi
     kill -0 "$JPKI_PID" 2>/dev/null || { tail -20 "$data.serve.log" >&2; bench_die "jpkid exited"; }

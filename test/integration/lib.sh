@@ -73,15 +73,20 @@ it_init() { # creates the instance quietly
 
 drv() { "$TESTDRV" "${SETS[@]}" "$@"; }
 
-# jpkid_start [extra --set ...]: serves on a free loopback port; sets URL.
+# jpkid_start [extra --set ...]: serves on a free loopback port; sets URL. With
+# --set listen.operator_http=127.0.0.1:0 among them, OPURL is the operator API's listener.
 jpkid_start() {
-  rm -f "$DATA/run/http.port"
+  local op_file=
+  [[ " $* " == *" listen.operator_http="* ]] && op_file=$DATA/run/operator_http.port
+  rm -f "$DATA/run/http.port" "$DATA/run/operator_http.port"
   "$JPKID" serve "${SETS[@]}" --set listen.http=127.0.0.1:0 "$@" >>"$T/jpkid.log" 2>&1 &
   JPKID_PID=$!
   for _ in $(seq 1 100); do
-    if [ -s "$DATA/run/http.port" ]; then
+    if [ -s "$DATA/run/http.port" ] && { [ -z "$op_file" ] || [ -s "$op_file" ]; }; then
       PORT=$(cat "$DATA/run/http.port")
       URL=http://127.0.0.1:$PORT
+      OPURL=$URL
+      [ -n "$op_file" ] && OPURL=http://127.0.0.1:$(cat "$op_file")
       if curl -fsS "$URL/healthz" >/dev/null 2>&1; then return 0; fi
     fi
     if ! kill -0 "$JPKID_PID" 2>/dev/null; then
