@@ -15,6 +15,7 @@
 
 #include <event2/buffer.h>
 #include <openssl/asn1.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include "responder/http.h"
@@ -44,13 +45,22 @@ struct crlcache {
 
 /* One TLV header at *p within `avail` bytes: sets *content (start of the value), *len, *tag,
  * *cls, *constructed. Definite lengths only (DER). */
-static int tlv(const unsigned char **p, long avail, long *len, int *tag, int *cls,
+/* Reads the identifier and length octets at *p, which must lie within the `in_head` bytes
+ * there (the bytes read), and a content length that fits in the `in_file` bytes left of the
+ * file (the content may run past the head: the outer SEQUENCEs do). Definite lengths only. */
+static int tlv(const unsigned char **p, long in_head, long in_file, long *len, int *tag, int *cls,
                bool *constructed)
 {
-    if (avail <= 0)
+    const unsigned char *start = *p;
+    if (in_head <= 0 || in_file < in_head)
         return -1;
-    int ret = ASN1_get_object(p, len, tag, cls, avail);
-    if ((ret & 0x80) != 0 || (ret & 0x01) != 0)
+    /* ASN1_get_object reads at most `in_head` bytes. Its 0x80 means either "the header does
+     * not fit" (then *p is left where it was) or "the content is longer than in_head" (then
+     * *p is past the header): only the first is an error here, the second is checked against
+     * the file's length. */
+    int ret = ASN1_get_object(p, len, tag, cls, in_head);
+    ERR_clear_error();
+    if (*p == start || (ret & 0x01) != 0 || *len > in_file - (long)(*p - start))
         return -1;
     *constructed = (ret & V_ASN1_CONSTRUCTED) != 0;
     return 0;
@@ -91,35 +101,37 @@ int crlcache_read_times(const unsigned char *head, size_t head_len, size_t total
     if (head_len > total_len || total_len > (size_t)LONG_MAX || head_len == 0)
         return jerr_set(err, JERR_INVALID, "crl", "empty or oversized CRL");
     /* CertificateList ::= SEQUENCE: its header is in `head`, its length must be the file's. */
-    if (tlv(&p, (long)total_len, &len, &tag, &cls, &cons) == -1 || tag != V_ASN1_SEQUENCE ||
+    if (tlv(&p, end - p, (long)total_len, &len, &tag, &cls, &cons) == -1 ||
+        tag != V_ASN1_SEQUENCE ||
         !cons || (size_t)(p - head) + (size_t)len != total_len)
         return jerr_set(err, JERR_INVALID, "crl", "not a DER CRL (outer SEQUENCE)");
     /* TBSCertList ::= SEQUENCE, within the rest of the file. */
     if (p >= end ||
-        tlv(&p, (long)(total_len - (size_t)(p - head)), &len, &tag, &cls, &cons) == -1 ||
+        tlv(&p, end - p, (long)(total_len - (size_t)(p - head)), &len, &tag, &cls, &cons) ==
+            -1 ||
         tag != V_ASN1_SEQUENCE || !cons)
         return jerr_set(err, JERR_INVALID, "crl", "not a DER CRL (tbsCertList)");
     /* From here every element must lie inside `head`. */
     elem = p;
-    if (tlv(&p, end - p, &len, &tag, &cls, &cons) == -1)
+    if (tlv(&p, end - p, end - p, &len, &tag, &cls, &cons) == -1)
         goto truncated;
     if (cls == V_ASN1_UNIVERSAL && tag == V_ASN1_INTEGER && !cons) { /* version, optional */
         p += len;
         elem = p;
-        if (tlv(&p, end - p, &len, &tag, &cls, &cons) == -1)
+        if (tlv(&p, end - p, end - p, &len, &tag, &cls, &cons) == -1)
             goto truncated;
     }
     if (tag != V_ASN1_SEQUENCE || !cons) /* signature AlgorithmIdentifier */
         return jerr_set(err, JERR_INVALID, "crl", "not a DER CRL (signature)");
     p += len;
     elem = p;
-    if (tlv(&p, end - p, &len, &tag, &cls, &cons) == -1)
+    if (tlv(&p, end - p, end - p, &len, &tag, &cls, &cons) == -1)
         goto truncated;
     if (tag != V_ASN1_SEQUENCE || !cons) /* issuer Name */
         return jerr_set(err, JERR_INVALID, "crl", "not a DER CRL (issuer)");
     p += len;
     elem = p;
-    if (tlv(&p, end - p, &len, &tag, &cls, &cons) == -1)
+    if (tlv(&p, end - p, end - p, &len, &tag, &cls, &cons) == -1)
         goto truncated;
     if (!is_time(tag, cls, cons) || decode_time(elem, p + len, this_update) == -1)
         return jerr_set(err, JERR_INVALID, "crl", "not a DER CRL (thisUpdate)");
@@ -127,7 +139,7 @@ int crlcache_read_times(const unsigned char *head, size_t head_len, size_t total
     *next_update = 0;
     elem = p;
     /* nextUpdate OPTIONAL: present when the next element is a Time. */
-    if (p < end && tlv(&p, end - p, &len, &tag, &cls, &cons) == 0 && is_time(tag, cls, cons) &&
+    if (p < end && tlv(&p, end - p, end - p, &len, &tag, &cls, &cons) == 0 && is_time(tag, cls, cons) &&
         decode_time(elem, p + len, next_update) == -1)
         return jerr_set(err, JERR_INVALID, "crl", "not a DER CRL (nextUpdate)");
     return 0;
