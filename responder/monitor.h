@@ -1,6 +1,7 @@
 /*
  * monitor: the monitoring endpoints (DESIGN §6) — /readyz (keys loaded, registry writable, both
- * CRLs within nextUpdate, OCSP signer certificates not near expiry; each failing check named
+ * CRLs within nextUpdate and their last publication not failed, OCSP signer certificates not
+ * near expiry; each failing check named
  * in the body, 503) and /metrics (Prometheus text, see metrics.h; without authentication when
  * service.metrics_public, else any operator's bearer token). /healthz is public.c's.
  * Both answers are computed on a worker: the readiness probe writes to the registry.
@@ -20,6 +21,10 @@ struct monitor;
 
 struct monitor *monitor_new(const struct pki *pki, struct workers *workers, struct jerr *err);
 int monitor_register(struct monitor *m, struct server *srv, struct jerr *err);
+/* The outcome of the service's last publication of `ca`'s CRLs: `failure` NULL when it
+ * succeeded, else why it failed. /readyz fails ("crl.<ca>") from a failure until the next
+ * success: the served CRL then misses the changes since. Thread-safe. */
+void monitor_crl_published(struct monitor *m, enum ca_kind ca, const struct jerr *failure);
 void monitor_free(struct monitor *m);
 
 #endif
