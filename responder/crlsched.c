@@ -10,6 +10,7 @@ void crlsched_init(struct crlsched *s, int period_s, int after_change_s, time_t 
     s->periodic_at = now + period_s;
     s->soon_at = 0;
     s->retry_s = 0;
+    s->publish_s = 0;
 }
 
 /* Arms the soon publication at `at` unless one is armed no later: the delay, or -1. */
@@ -25,7 +26,8 @@ long crlsched_changed(struct crlsched *s, time_t now)
 {
     if (s->after_change_s <= 0)
         return -1;
-    return soon_arm(s, now + s->after_change_s, now);
+    int lead_s = s->after_change_s - s->publish_s;
+    return soon_arm(s, now + (lead_s > 0 ? lead_s : 0), now);
 }
 
 void crlsched_periodic_fired(struct crlsched *s, time_t now)
@@ -38,8 +40,10 @@ void crlsched_soon_fired(struct crlsched *s)
     s->soon_at = 0;
 }
 
-long crlsched_published(struct crlsched *s, bool ok, time_t now)
+long crlsched_published(struct crlsched *s, bool ok, time_t now, long long took_ms)
 {
+    if (took_ms >= 0)
+        s->publish_s = (int)((took_ms + 999) / 1000);
     if (ok) {
         s->retry_s = 0;
         return -1;

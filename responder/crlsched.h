@@ -4,10 +4,11 @@
  * (service.c) owns one, feeds it the events and arms its two libevent timers as told:
  *
  *   - periodic: every crl.period_s, as always;
- *   - soon: a publication crl.after_change_s after a status change (issue 11 §4: a revocation
- *     is in the served CRL within that bound). Coalesced: the first change arms it, and a
- *     change within the window joins that publication — a soon publication is only ever moved
- *     earlier, never later, so a stream of changes cannot postpone it without end;
+ *   - soon: a publication after a status change, armed so that it is served within
+ *     crl.after_change_s (issue 11 §4): that long after the change less the time the last
+ *     publication took (rounded up to whole seconds). Coalesced: the first change arms it, and
+ *     a change within the window joins that publication — a soon publication is only ever
+ *     moved earlier, never later, so a stream of changes cannot postpone it without end;
  *   - retry: after a failed publication (a full or read-only disk), again in
  *     CRLSCHED_RETRY_MIN_S, doubling up to CRLSCHED_RETRY_MAX_S, until one succeeds (so that
  *     /readyz, which fails meanwhile, recovers soon after the disk does). It uses the soon
@@ -32,14 +33,15 @@ struct crlsched {
     time_t periodic_at; /* the next periodic publication */
     time_t soon_at;     /* the soon publication armed, 0 = none */
     int retry_s;        /* the last retry delay, 0 = the last publication succeeded */
+    int publish_s;      /* how long the last publication took, in whole seconds rounded up */
 };
 
 /* A schedule started at `now`: the first periodic publication at now + period_s. */
 void crlsched_init(struct crlsched *s, int period_s, int after_change_s, time_t now);
 
-/* A status change at `now`. Returns the delay in seconds to (re)arm the soon timer with, or
- * -1 when nothing is to be done (after_change_s is 0, or a soon publication is armed no later
- * than now + after_change_s: the change joins it). */
+/* A status change at `now`. Returns the delay in seconds to (re)arm the soon timer with
+ * (after_change_s - publish_s, at least 0), or -1 when nothing is to be done (after_change_s
+ * is 0, or a soon publication is armed no later: the change joins it). */
 long crlsched_changed(struct crlsched *s, time_t now);
 
 /* The periodic timer fired at `now`. */
@@ -48,9 +50,10 @@ void crlsched_periodic_fired(struct crlsched *s, time_t now);
 /* The soon timer fired. */
 void crlsched_soon_fired(struct crlsched *s);
 
-/* A publication ended at `now`, `ok` or failed. After a failure returns the delay to (re)arm
- * the soon timer with for a retry (-1: one is armed earlier already); after a success -1. */
-long crlsched_published(struct crlsched *s, bool ok, time_t now);
+/* A publication ended at `now`, `ok` or failed, after `took_ms`. After a failure returns the
+ * delay to (re)arm the soon timer with for a retry (-1: one is armed earlier already); after a
+ * success -1. */
+long crlsched_published(struct crlsched *s, bool ok, time_t now, long long took_ms);
 
 /* The next publication: the periodic one or the soon one, whichever comes first. */
 time_t crlsched_next(const struct crlsched *s);

@@ -133,6 +133,7 @@ static void remove_run_files(struct service *svc)
 
 struct crl_duty {
     struct service *svc;
+    long long started_ms; /* jclock_mono_ms */
     bool only_if_needed; /* publish only what is missing or stale (at start, after a change) */
     bool retry[CA_KIND_COUNT]; /* failed last time: published whatever only_if_needed says */
     bool published[CA_KIND_COUNT];
@@ -221,8 +222,9 @@ static void crl_duty_done(void *arg)
     if (any)
         public_crl_changed(svc->pub);
     svc->crl_running = false;
+    long long took_ms = any || failed ? jclock_mono_ms() - d->started_ms : -1;
     free(d);
-    crl_soon_arm(svc, crlsched_published(&svc->crl_sched, !failed, jclock_now()));
+    crl_soon_arm(svc, crlsched_published(&svc->crl_sched, !failed, jclock_now(), took_ms));
     if (svc->crl_again) {
         svc->crl_again = false;
         crl_duty_start(svc, true);
@@ -247,6 +249,7 @@ static void crl_duty_start(struct service *svc, bool only_if_needed)
     }
     d->svc = svc;
     d->only_if_needed = only_if_needed;
+    d->started_ms = jclock_mono_ms();
     memcpy(d->retry, svc->crl_failed, sizeof(d->retry));
     if (workers_submit(svc->control_work, crl_duty_job, crl_duty_done, d, &err) == -1) {
         log_error("CRL publication: %s", err.msg);

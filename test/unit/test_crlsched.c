@@ -1,7 +1,8 @@
 /*
  * test_crlsched: when the service publishes its CRLs (responder/crlsched.c), with exact times —
  * the periodic schedule, the publication after a change and its coalescing (a change within
- * the window joins it, never postpones it), crl.after_change_s 0, the retries after failures
+ * the window joins it, never postpones it; armed early by the time a publication takes),
+ * crl.after_change_s 0, the retries after failures
  * (doubling, capped, ended by a success, never postponing an earlier publication), the next
  * publication, and the max-age bound served with a CRL.
  */
@@ -20,7 +21,7 @@ START_TEST(periodic_only)
     crlsched_periodic_fired(&s, T0 + 3600);
     ck_assert_int_eq(crlsched_next(&s), T0 + 7200);
     /* A successful publication arms nothing. */
-    ck_assert_int_eq(crlsched_published(&s, true, T0 + 3601), -1);
+    ck_assert_int_eq(crlsched_published(&s, true, T0 + 3601, 0), -1);
     ck_assert_int_eq(crlsched_next(&s), T0 + 7200);
 }
 END_TEST
@@ -43,8 +44,32 @@ START_TEST(change_is_coalesced)
     ck_assert_int_eq(crlsched_next(&s), T0 + 221);
     /* The periodic publication stays as it was. */
     crlsched_soon_fired(&s);
-    ck_assert_int_eq(crlsched_published(&s, true, T0 + 222), -1);
+    ck_assert_int_eq(crlsched_published(&s, true, T0 + 222, 0), -1);
     ck_assert_int_eq(crlsched_next(&s), T0 + 3600);
+}
+END_TEST
+
+/* The publication after a change is armed early by the time the last one took, so that the
+ * CRL is served within after_change_s. */
+START_TEST(change_allows_for_the_publication_time)
+{
+    struct crlsched s;
+    crlsched_init(&s, 3600, 60, T0);
+    ck_assert_int_eq(crlsched_published(&s, true, T0 + 1, 1200), -1); /* 1.2 s: 2 s */
+    ck_assert_int_eq(crlsched_changed(&s, T0 + 100), 58);
+    crlsched_soon_fired(&s);
+    /* One that found nothing to publish (-1) leaves the estimate as it was. */
+    ck_assert_int_eq(crlsched_published(&s, true, T0 + 160, -1), -1);
+    ck_assert_int_eq(crlsched_changed(&s, T0 + 200), 58);
+    crlsched_soon_fired(&s);
+    /* A publication longer than the window: at once. */
+    ck_assert_int_eq(crlsched_published(&s, true, T0 + 300, 75000), -1);
+    ck_assert_int_eq(crlsched_changed(&s, T0 + 400), 0);
+    ck_assert_int_eq(crlsched_next(&s), T0 + 400);
+    /* A quick one again: 10 ms count as a second. */
+    crlsched_soon_fired(&s);
+    ck_assert_int_eq(crlsched_published(&s, true, T0 + 401, 10), -1);
+    ck_assert_int_eq(crlsched_changed(&s, T0 + 500), 59);
 }
 END_TEST
 
@@ -66,7 +91,7 @@ START_TEST(after_change_off)
     ck_assert_int_eq(crlsched_changed(&s, T0 + 100), -1);
     ck_assert_int_eq(crlsched_next(&s), T0 + 3600);
     /* Retries after a failure still come. */
-    ck_assert_int_eq(crlsched_published(&s, false, T0 + 100), CRLSCHED_RETRY_MIN_S);
+    ck_assert_int_eq(crlsched_published(&s, false, T0 + 100, 0), CRLSCHED_RETRY_MIN_S);
 }
 END_TEST
 
@@ -77,7 +102,7 @@ START_TEST(retries_back_off)
     time_t now = T0;
     long want = CRLSCHED_RETRY_MIN_S;
     for (int i = 0; i < 12; i++) {
-        long delay = crlsched_published(&s, false, now);
+        long delay = crlsched_published(&s, false, now, 0);
         ck_assert_int_eq(delay, want);
         ck_assert_int_eq(crlsched_next(&s), now + want);
         now += delay;
@@ -86,8 +111,8 @@ START_TEST(retries_back_off)
     }
     ck_assert_int_eq(s.retry_s, CRLSCHED_RETRY_MAX_S);
     /* A success ends the backoff: the next failure starts again from the shortest delay. */
-    ck_assert_int_eq(crlsched_published(&s, true, now), -1);
-    ck_assert_int_eq(crlsched_published(&s, false, now), CRLSCHED_RETRY_MIN_S);
+    ck_assert_int_eq(crlsched_published(&s, true, now, 0), -1);
+    ck_assert_int_eq(crlsched_published(&s, false, now, 0), CRLSCHED_RETRY_MIN_S);
 }
 END_TEST
 
@@ -96,19 +121,19 @@ START_TEST(retry_and_change_take_the_earlier)
     struct crlsched s;
     crlsched_init(&s, 3600, 60, T0);
     /* Failures up to a 40 s retry. */
-    ck_assert_int_eq(crlsched_published(&s, false, T0), 5);
+    ck_assert_int_eq(crlsched_published(&s, false, T0, 0), 5);
     crlsched_soon_fired(&s);
-    ck_assert_int_eq(crlsched_published(&s, false, T0 + 5), 10);
+    ck_assert_int_eq(crlsched_published(&s, false, T0 + 5, 0), 10);
     crlsched_soon_fired(&s);
-    ck_assert_int_eq(crlsched_published(&s, false, T0 + 15), 20);
+    ck_assert_int_eq(crlsched_published(&s, false, T0 + 15, 0), 20);
     crlsched_soon_fired(&s);
-    ck_assert_int_eq(crlsched_published(&s, false, T0 + 35), 40); /* at T0 + 75 */
+    ck_assert_int_eq(crlsched_published(&s, false, T0 + 35, 0), 40); /* at T0 + 75 */
     /* A change at T0 + 40 wants T0 + 100: the retry comes first and covers it. */
     ck_assert_int_eq(crlsched_changed(&s, T0 + 40), -1);
     ck_assert_int_eq(crlsched_next(&s), T0 + 75);
     crlsched_soon_fired(&s);
     /* That retry fails too (80 s: T0 + 155); a change at T0 + 76 brings it to T0 + 136. */
-    ck_assert_int_eq(crlsched_published(&s, false, T0 + 75), 80);
+    ck_assert_int_eq(crlsched_published(&s, false, T0 + 75, 0), 80);
     ck_assert_int_eq(crlsched_changed(&s, T0 + 76), 60);
     ck_assert_int_eq(crlsched_next(&s), T0 + 136);
 }
@@ -136,6 +161,7 @@ static Suite *crlsched_suite(void)
     TCase *tc = tcase_create("schedule");
     tcase_add_test(tc, periodic_only);
     tcase_add_test(tc, change_is_coalesced);
+    tcase_add_test(tc, change_allows_for_the_publication_time);
     tcase_add_test(tc, change_near_the_periodic_one);
     tcase_add_test(tc, after_change_off);
     tcase_add_test(tc, retries_back_off);
