@@ -10,7 +10,7 @@ void crlsched_init(struct crlsched *s, int period_s, int after_change_s, time_t 
     s->periodic_at = now + period_s;
     s->soon_at = 0;
     s->retry_s = 0;
-    s->publish_s = 0;
+    s->publish_s = 1; /* a guess until one is measured: few take longer */
 }
 
 /* Arms the soon publication at `at` unless one is armed no later: the delay, or -1. */
@@ -43,7 +43,7 @@ void crlsched_soon_fired(struct crlsched *s)
 long crlsched_published(struct crlsched *s, bool ok, time_t now, long long took_ms)
 {
     if (took_ms >= 0)
-        s->publish_s = (int)((took_ms + 999) / 1000);
+        s->publish_s = took_ms > 1000 ? (int)((took_ms + 999) / 1000) : 1;
     if (ok) {
         s->retry_s = 0;
         return -1;

@@ -6,7 +6,7 @@
  *   - periodic: every crl.period_s, as always;
  *   - soon: a publication after a status change, armed so that it is served within
  *     crl.after_change_s (issue 11 §4): that long after the change less the time the last
- *     publication took (rounded up to whole seconds). Coalesced: the first change arms it, and
+ *     publication took (rounded up to whole seconds; 1 s until one was measured). Coalesced: the first change arms it, and
  *     a change within the window joins that publication — a soon publication is only ever
  *     moved earlier, never later, so a stream of changes cannot postpone it without end;
  *   - retry: after a failed publication (a full or read-only disk), again in
@@ -33,7 +33,7 @@ struct crlsched {
     time_t periodic_at; /* the next periodic publication */
     time_t soon_at;     /* the soon publication armed, 0 = none */
     int retry_s;        /* the last retry delay, 0 = the last publication succeeded */
-    int publish_s;      /* how long the last publication took, in whole seconds rounded up */
+    int publish_s;      /* how long the last publication took: whole seconds rounded up, >= 1 */
 };
 
 /* A schedule started at `now`: the first periodic publication at now + period_s. */

@@ -30,18 +30,19 @@ START_TEST(change_is_coalesced)
 {
     struct crlsched s;
     crlsched_init(&s, 3600, 60, T0);
-    /* The first change arms the publication 60 s later. */
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 100), 60);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 160);
+    /* The first change arms the publication 60 s later, less the second a publication is
+     * taken to need until one was measured. */
+    ck_assert_int_eq(crlsched_changed(&s, T0 + 100), 59);
+    ck_assert_int_eq(crlsched_next(&s), T0 + 159);
     /* Changes within the window join it: nothing is re-armed further out. */
     ck_assert_int_eq(crlsched_changed(&s, T0 + 101), -1);
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 159), -1);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 160);
+    ck_assert_int_eq(crlsched_changed(&s, T0 + 158), -1);
+    ck_assert_int_eq(crlsched_next(&s), T0 + 159);
     /* It fires; the next change arms a new one. */
     crlsched_soon_fired(&s);
     ck_assert_int_eq(crlsched_next(&s), T0 + 3600);
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 161), 60);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 221);
+    ck_assert_int_eq(crlsched_changed(&s, T0 + 161), 59);
+    ck_assert_int_eq(crlsched_next(&s), T0 + 220);
     /* The periodic publication stays as it was. */
     crlsched_soon_fired(&s);
     ck_assert_int_eq(crlsched_published(&s, true, T0 + 222, 0), -1);
@@ -66,10 +67,13 @@ START_TEST(change_allows_for_the_publication_time)
     ck_assert_int_eq(crlsched_published(&s, true, T0 + 300, 75000), -1);
     ck_assert_int_eq(crlsched_changed(&s, T0 + 400), 0);
     ck_assert_int_eq(crlsched_next(&s), T0 + 400);
-    /* A quick one again: 10 ms count as a second. */
+    /* A quick one again: 10 ms (and 0) count as a second. */
     crlsched_soon_fired(&s);
     ck_assert_int_eq(crlsched_published(&s, true, T0 + 401, 10), -1);
     ck_assert_int_eq(crlsched_changed(&s, T0 + 500), 59);
+    crlsched_soon_fired(&s);
+    ck_assert_int_eq(crlsched_published(&s, true, T0 + 560, 0), -1);
+    ck_assert_int_eq(crlsched_changed(&s, T0 + 600), 59);
 }
 END_TEST
 
@@ -79,7 +83,7 @@ START_TEST(change_near_the_periodic_one)
     crlsched_init(&s, 3600, 60, T0);
     /* A soon publication after the periodic one is armed all the same (the periodic one may
      * be running already), but the next publication is the periodic one. */
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 3590), 60);
+    ck_assert_int_eq(crlsched_changed(&s, T0 + 3590), 59);
     ck_assert_int_eq(crlsched_next(&s), T0 + 3600);
 }
 END_TEST
@@ -128,14 +132,14 @@ START_TEST(retry_and_change_take_the_earlier)
     ck_assert_int_eq(crlsched_published(&s, false, T0 + 15, 0), 20);
     crlsched_soon_fired(&s);
     ck_assert_int_eq(crlsched_published(&s, false, T0 + 35, 0), 40); /* at T0 + 75 */
-    /* A change at T0 + 40 wants T0 + 100: the retry comes first and covers it. */
+    /* A change at T0 + 40 wants T0 + 99: the retry comes first and covers it. */
     ck_assert_int_eq(crlsched_changed(&s, T0 + 40), -1);
     ck_assert_int_eq(crlsched_next(&s), T0 + 75);
     crlsched_soon_fired(&s);
-    /* That retry fails too (80 s: T0 + 155); a change at T0 + 76 brings it to T0 + 136. */
+    /* That retry fails too (80 s: T0 + 155); a change at T0 + 76 brings it to T0 + 135. */
     ck_assert_int_eq(crlsched_published(&s, false, T0 + 75, 0), 80);
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 76), 60);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 136);
+    ck_assert_int_eq(crlsched_changed(&s, T0 + 76), 59);
+    ck_assert_int_eq(crlsched_next(&s), T0 + 135);
 }
 END_TEST
 
