@@ -6,9 +6,10 @@
  *   - periodic: every crl.period_s, as always;
  *   - soon: a publication after a status change, armed so that it is served within
  *     crl.after_change_s (issue 11 §4): that long after the change less the time the last
- *     publication took (rounded up to whole seconds; 1 s until one was measured). Coalesced: the first change arms it, and
- *     a change within the window joins that publication — a soon publication is only ever
- *     moved earlier, never later, so a stream of changes cannot postpone it without end;
+ *     publication took (rounded up to whole seconds; 1 s until one was measured). Coalesced:
+ *     the first change arms it, and a change within the window joins that publication — a
+ *     soon publication is only ever moved earlier, never later, so a stream of changes cannot
+ *     postpone it without end;
  *   - retry: after a failed publication (a full or read-only disk), again in
  *     CRLSCHED_RETRY_MIN_S, doubling up to CRLSCHED_RETRY_MAX_S, until one succeeds (so that
  *     /readyz, which fails meanwhile, recovers soon after the disk does). It uses the soon

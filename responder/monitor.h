@@ -1,7 +1,6 @@
 /*
  * monitor: the monitoring endpoints (DESIGN §6) — /readyz (keys loaded, registry writable, both
- * CRLs within nextUpdate and their last publication not failed, OCSP signer certificates not
- * near expiry; each failing check named
+ * CRLs within nextUpdate, OCSP signer certificates not near expiry; each failing check named
  * in the body, 503) and /metrics (Prometheus text, see metrics.h; without authentication when
  * service.metrics_public, else any operator's bearer token). /healthz is public.c's.
  * Both answers are computed on a worker: the readiness probe writes to the registry.

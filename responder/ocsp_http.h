@@ -30,9 +30,9 @@
  * no-transform, stale-if-error=S" (N = nextUpdate − now, at most http.ocsp_max_age_s; S = the
  * rest of the time until nextUpdate), ETag (SHA-256 of the bytes, computed once per pre-signed
  * response), Last-Modified (thisUpdate) and Expires (nextUpdate), and are 304 on a matching
- * If-None-Match. A response
- * with a nonce, and an error, is "Cache-Control: no-store". POST answers carry no caching
- * headers (RFC 5019 §5: POST responses are not cached).
+ * If-None-Match; must-revalidate is not sent (RFC 9111 §5.2.2.2: it would forbid serving on
+ * an error). A response with a nonce, and an error, is "Cache-Control: no-store". POST answers
+ * carry no caching headers (RFC 5019 §5: POST responses are not cached).
  *
  * Pre-signed responses are refreshed in the background (ocsp_refresh.h) from the service's
  * control loop; a status change made in this process can be announced with

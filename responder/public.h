@@ -9,12 +9,12 @@
  *   GET|HEAD /healthz                          {"status":"ok"}
  *
  * CRLs carry ETag (quoted hex SHA-256 of the bytes, computed once per file), Last-Modified
- * (thisUpdate), "Cache-Control: public, max-age=N, stale-if-error=S" — N the time until the next
- * publication (public_crl_set_next_publication) and until nextUpdate, at most
- * http.crl_max_age_s; S the rest of the time until nextUpdate — and are answered 304 on a matching
- * If-None-Match or an If-Modified-Since not older than Last-Modified (RFC 7232). The roots and
- * fingerprints are built once at start; the CRL files are served from crlcache snapshots: each
- * loop keeps its own reference and, at most once a second (or at once after
+ * (thisUpdate), "Cache-Control: public, max-age=N, stale-if-error=S" (N the time until the
+ * next publication, public_crl_set_next_publication, and until nextUpdate, at most
+ * http.crl_max_age_s; S the rest of the time until nextUpdate), and are answered 304 on a
+ * matching If-None-Match or an If-Modified-Since not older than Last-Modified (RFC 7232). The
+ * roots and fingerprints are built once at start; the CRL files are served from crlcache
+ * snapshots: each loop keeps its own reference and, at most once a second (or at once after
  * public_crl_changed), asks a worker whether the file changed. No file is read on a loop.
  */
 #ifndef JPKI_PUBLIC_H
