@@ -68,9 +68,14 @@ struct jpki_config {
     /* revocation publishing (DESIGN §5) */
     int crl_period_s;               /* regenerate every ... (3600) */
     int crl_next_update_s;          /* nextUpdate - thisUpdate (86400) */
+    int crl_after_change_s;         /* publish this long after a status change, 0 = off (60) */
     int ocsp_validity_s;            /* pre-signed response nextUpdate - thisUpdate (86400) */
     int ocsp_refresh_before_s;      /* re-sign when less than this remains (43200) */
     int ocsp_max_inflight_signs;    /* signings on a miss before tryLater (64) */
+
+    /* HTTP caching of the public answers: max-age bounds (RFC 9111 §5.2.2.1) */
+    int http_crl_max_age_s;         /* CRLs, also never past the next publication (300) */
+    int http_ocsp_max_age_s;        /* OCSP GET answers, also never past nextUpdate (300) */
 
     /* service (DESIGN §6) */
     char *listen_http;              /* "127.0.0.1:8080", "" = off */

@@ -331,18 +331,26 @@ long http_max_age(time_t next_update, time_t now)
     return (long)(next_update - now);
 }
 
+long http_stale_if_error(time_t next_update, time_t now, long max_age_s)
+{
+    long left = http_max_age(next_update, now) - (max_age_s > 0 ? max_age_s : 0);
+    return left > 0 ? left : 0;
+}
+
 void http_set_cache_headers(struct evhttp_request *req, const char *etag, time_t last_modified,
-                            long max_age_s)
+                            long max_age_s, long stale_if_error_s)
 {
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-    char date[HTTP_DATE_MAX], cache[64];
+    char date[HTTP_DATE_MAX], cache[96];
 
     if (etag != NULL)
         evhttp_add_header(out, "ETag", etag);
     if (last_modified > 0)
         evhttp_add_header(out, "Last-Modified",
                           http_date_format(last_modified, date, sizeof(date)));
-    snprintf(cache, sizeof(cache), "public, max-age=%ld", max_age_s < 0 ? 0 : max_age_s);
+    int n = snprintf(cache, sizeof(cache), "public, max-age=%ld", max_age_s < 0 ? 0 : max_age_s);
+    if (stale_if_error_s > 0 && n > 0 && (size_t)n < sizeof(cache))
+        snprintf(cache + n, sizeof(cache) - (size_t)n, ", stale-if-error=%ld", stale_if_error_s);
     evhttp_add_header(out, "Cache-Control", cache);
 }
 

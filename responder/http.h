@@ -84,9 +84,15 @@ bool http_is_not_modified(const char *if_none_match, const char *if_modified_sin
  * unknown (0). */
 long http_max_age(time_t next_update, time_t now);
 
-/* Sets ETag, Last-Modified and "Cache-Control: public, max-age=N" on the reply. */
+/* RFC 5861 §4 stale-if-error: how long after `max_age_s` runs out a cache may still serve an
+ * answer valid until `next_update` when the origin fails — up to next_update, never beyond
+ * (then the answer itself is out of date). Never negative; 0 when next_update is unknown. */
+long http_stale_if_error(time_t next_update, time_t now, long max_age_s);
+
+/* Sets ETag, Last-Modified and "Cache-Control: public, max-age=N" on the reply, with
+ * ", stale-if-error=S" when stale_if_error_s > 0. */
 void http_set_cache_headers(struct evhttp_request *req, const char *etag, time_t last_modified,
-                            long max_age_s);
+                            long max_age_s, long stale_if_error_s);
 
 /* True when the request target is longer than JPKI_HTTP_MAX_URI_BYTES (answer 414). */
 bool http_uri_is_too_long(const char *uri);

@@ -5,6 +5,7 @@
 #include "responder/monitor.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,9 @@
 struct monitor {
     const struct pki *pki;
     struct workers *workers;
+    /* Why the last publication of each CA's CRLs failed, "" when it succeeded. */
+    pthread_mutex_t crl_lock;
+    char crl_failure[CA_KIND_COUNT][sizeof(((struct jerr *)0)->msg)];
 };
 
 struct monitor_job {
@@ -64,12 +68,20 @@ static void check_registry(struct worker *self, json_t *checks, bool *ready)
     check_set(checks, ready, "registry", jerr_is_set(&err) ? err.msg : NULL);
 }
 
-static void check_crl(const struct monitor *m, enum ca_kind ca, json_t *checks, bool *ready)
+static void check_crl(struct monitor *m, enum ca_kind ca, json_t *checks, bool *ready)
 {
     struct jerr err = {0};
     char path[PATH_MAX], name[32], problem[600];
     time_t this_update, next_update;
     snprintf(name, sizeof(name), "crl.%s", ca_kind_name(ca));
+    pthread_mutex_lock(&m->crl_lock);
+    snprintf(problem, sizeof(problem), "last publication failed: %s", m->crl_failure[ca]);
+    bool failed = m->crl_failure[ca][0] != '\0';
+    pthread_mutex_unlock(&m->crl_lock);
+    if (failed) {
+        check_set(checks, ready, name, problem);
+        return;
+    }
     if (crl_path(pki_config(m->pki), ca, -1, path, sizeof(path)) == NULL ||
         crlcache_file_times(path, &this_update, &next_update, &err) == -1) {
         snprintf(problem, sizeof(problem), "no readable CRL: %s", err.msg);
@@ -104,7 +116,7 @@ static void check_signer(const struct monitor *m, enum ca_kind ca, json_t *check
 static void readyz_job(struct worker *self, void *arg)
 {
     struct monitor_job *j = arg;
-    const struct monitor *m = j->m;
+    struct monitor *m = j->m;
     bool ready = true;
     json_t *checks = json_object();
     bool keys = true;
@@ -207,6 +219,7 @@ struct monitor *monitor_new(const struct pki *pki, struct workers *workers, stru
     }
     m->pki = pki;
     m->workers = workers;
+    pthread_mutex_init(&m->crl_lock, NULL);
     return m;
 }
 
@@ -223,7 +236,20 @@ int monitor_register(struct monitor *m, struct server *srv, struct jerr *err)
     return 0;
 }
 
+void monitor_crl_published(struct monitor *m, enum ca_kind ca, const struct jerr *failure)
+{
+    pthread_mutex_lock(&m->crl_lock);
+    const char *why = failure == NULL ? "" : failure->msg;
+    if (failure != NULL && why[0] == '\0')
+        why = "failed";
+    snprintf(m->crl_failure[ca], sizeof(m->crl_failure[ca]), "%s", why);
+    pthread_mutex_unlock(&m->crl_lock);
+}
+
 void monitor_free(struct monitor *m)
 {
+    if (m == NULL)
+        return;
+    pthread_mutex_destroy(&m->crl_lock);
     free(m);
 }

@@ -20,6 +20,10 @@ struct monitor;
 
 struct monitor *monitor_new(const struct pki *pki, struct workers *workers, struct jerr *err);
 int monitor_register(struct monitor *m, struct server *srv, struct jerr *err);
+/* The outcome of the service's last publication of `ca`'s CRLs: `failure` NULL when it
+ * succeeded, else why it failed. /readyz fails ("crl.<ca>") from a failure until the next
+ * success: the served CRL then misses the changes since. Thread-safe. */
+void monitor_crl_published(struct monitor *m, enum ca_kind ca, const struct jerr *failure);
 void monitor_free(struct monitor *m);
 
 #endif

@@ -50,6 +50,10 @@ struct ocsp_http {
     atomic_llong logged_at_s; /* failures are logged at most once a second */
     unsigned char error_der[OCSP_ERR_KINDS][8];
     size_t error_len[OCSP_ERR_KINDS];
+    long max_age_s; /* http.ocsp_max_age_s */
+    /* ocsp_http_set_status_listener, or NULL */
+    void (*status_listener)(void *arg);
+    void *status_listener_arg;
 };
 
 static const struct {
@@ -75,6 +79,7 @@ struct ocsp_http *ocsp_http_new(const struct pki *pki, struct jerr *err)
     o->pki = pki;
     o->max_inflight = cfg->ocsp_max_inflight_signs > 0 ? cfg->ocsp_max_inflight_signs : 1;
     o->access = cfg->access_ocsp;
+    o->max_age_s = cfg->http_ocsp_max_age_s;
     atomic_init(&o->inflight, 0);
     atomic_init(&o->logged_at_s, 0);
     for (int k = 0; k < OCSP_ERR_KINDS; k++) {
@@ -123,6 +128,15 @@ void ocsp_http_cert_changed(struct ocsp_http *o, const char *serial)
 {
     ocsp_answer_forget(o->answer, serial);
     ocsp_refresh_kick(o->refresh);
+    if (o->status_listener != NULL)
+        o->status_listener(o->status_listener_arg);
+}
+
+void ocsp_http_set_status_listener(struct ocsp_http *o, void (*fn)(void *arg), void *arg)
+{
+    o->status_listener = fn;
+    o->status_listener_arg = arg;
+    ocsp_refresh_set_listener(o->refresh, fn, arg);
 }
 
 void ocsp_http_kick(struct ocsp_http *o)
@@ -160,6 +174,15 @@ void ocsp_http_split_path(const char *rest, int *only_ca, const char **component
             return;
         }
     }
+}
+
+void ocsp_http_cache_control(char *out, size_t size, time_t next_update, time_t now, long cap_s)
+{
+    long max_age = http_max_age(next_update, now);
+    if (max_age > cap_s)
+        max_age = cap_s;
+    snprintf(out, size, "max-age=%ld, public, no-transform, stale-if-error=%ld", max_age,
+             http_stale_if_error(next_update, now, max_age));
 }
 
 /* ---- answers ---- */
@@ -215,9 +238,13 @@ static void send_blob(struct ocsp_http *o, struct evhttp_request *req, struct pr
     if (is_get(req) && with_nonce) {
         evhttp_add_header(out, "Cache-Control", "no-store"); /* one client's answer */
     } else if (is_get(req)) {
-        /* RFC 5019 §6.2. */
-        long max_age = http_max_age(presign_blob_next_update(b), jclock_now());
-        snprintf(text, sizeof(text), "max-age=%ld, public, no-transform, must-revalidate", max_age);
+        /* RFC 9919 §6.2 (was RFC 5019): max-age never past nextUpdate — and at most
+         * http.ocsp_max_age_s, so that a CDN asks again soon after a status change instead of
+         * keeping "good" until nextUpdate. stale-if-error (RFC 5861 §4) lets it serve the
+         * signed answer on while it is valid if we fail; must-revalidate is left out, as it
+         * would forbid just that (RFC 9111 §5.2.2.2). */
+        ocsp_http_cache_control(text, sizeof(text), presign_blob_next_update(b), jclock_now(),
+                                o->max_age_s);
         evhttp_add_header(out, "Cache-Control", text);
         evhttp_add_header(out, "ETag", presign_blob_etag(b));
         evhttp_add_header(out, "Last-Modified", presign_blob_last_modified(b));

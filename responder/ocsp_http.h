@@ -26,11 +26,13 @@
  * ocsp_max_inflight_signs such requests in flight over the whole process: beyond it, tryLater
  * at once rather than a queue without bound.
  *
- * GET answers carry the RFC 5019 §6.2 caching headers: Cache-Control "max-age=<nextUpdate −
- * now>, public, no-transform, must-revalidate", ETag (SHA-256 of the bytes), Last-Modified
- * (thisUpdate) and Expires (nextUpdate), and are 304 on a matching If-None-Match. A response
- * with a nonce, and an error, is "Cache-Control: no-store". POST answers carry no caching
- * headers (RFC 5019 §5: POST responses are not cached).
+ * GET answers carry the RFC 9919 §6.2 caching headers: Cache-Control "max-age=N, public,
+ * no-transform, stale-if-error=S" (N = nextUpdate − now, at most http.ocsp_max_age_s; S = the
+ * rest of the time until nextUpdate), ETag (SHA-256 of the bytes, computed once per pre-signed
+ * response), Last-Modified (thisUpdate) and Expires (nextUpdate), and are 304 on a matching
+ * If-None-Match; must-revalidate is not sent (RFC 9111 §5.2.2.2: it would forbid serving on
+ * an error). A response with a nonce, and an error, is "Cache-Control: no-store". POST answers
+ * carry no caching headers (RFC 5019 §5: POST responses are not cached).
  *
  * Pre-signed responses are refreshed in the background (ocsp_refresh.h) from the service's
  * control loop; a status change made in this process can be announced with
@@ -40,6 +42,8 @@
 #define JPKI_OCSP_HTTP_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
 
 #include "ca/pki.h"
 #include "config/jerr.h"
@@ -74,6 +78,12 @@ void ocsp_http_cert_changed(struct ocsp_http *o, const char *serial);
  * now. Thread-safe. */
 void ocsp_http_kick(struct ocsp_http *o);
 
+/* Whoever else needs to know of status changes (the CRL publisher, service.c): `fn(arg)` is
+ * called, from any thread, on every ocsp_http_cert_changed and whenever the refresher finds
+ * changes marked in the registry (those of other processes too). It must be quick and
+ * thread-safe (e.g. event_active). Before ocsp_http_start. */
+void ocsp_http_set_status_listener(struct ocsp_http *o, void (*fn)(void *arg), void *arg);
+
 /* Frees after server_free and workers_detach of the refresher's loop, before that loop's
  * event_base_free. NULL is a no-op. */
 void ocsp_http_free(struct ocsp_http *o);
@@ -81,6 +91,10 @@ void ocsp_http_free(struct ocsp_http *o);
 /* True when a Content-Type header value is application/ocsp-request (RFC 6960 Appendix A.1;
  * case-insensitive, parameters allowed). */
 bool ocsp_http_is_request_type(const char *content_type);
+
+/* The Cache-Control value of a GET answer valid until `next_update` (see above), at most
+ * `cap_s` (http.ocsp_max_age_s) of max-age, into out (96 bytes are enough). */
+void ocsp_http_cache_control(char *out, size_t size, time_t next_update, time_t now, long cap_s);
 
 /* Splits the path below "/ocsp/" (`rest`): sets *only_ca (-1 = any CA, else the per-CA path's)
  * and *component (the GET request component, "" when there is none). */

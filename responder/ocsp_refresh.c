@@ -36,6 +36,8 @@ struct ocsp_refresh {
     struct workers_loop *loop;
     int poll_ms;
     atomic_bool started;
+    void (*listener)(void *arg); /* ocsp_refresh_set_listener, or NULL */
+    void *listener_arg;
 
     /* loop side */
     bool running;           /* a job is on the pool */
@@ -244,6 +246,8 @@ static bool marks_chunk(struct ocsp_refresh *r, struct store *st, time_t now)
         log_error_limited(r, r->marks.name, &err);
         goto out; /* tried again at the next tick, from the same cursor */
     }
+    if (due->rows > 0 && r->listener != NULL)
+        r->listener(r->listener_arg);
     sign_chunk(r, st, &r->marks, due, true);
     more = pass_next(&r->marks, due);
 out:
@@ -380,6 +384,12 @@ unsigned long ocsp_refresh_jobs(const struct ocsp_refresh *r)
 long long ocsp_refresh_backoff_ms(const struct ocsp_refresh *r)
 {
     return r->backoff_ms;
+}
+
+void ocsp_refresh_set_listener(struct ocsp_refresh *r, void (*fn)(void *arg), void *arg)
+{
+    r->listener = fn;
+    r->listener_arg = arg;
 }
 
 void ocsp_refresh_kick(struct ocsp_refresh *r)

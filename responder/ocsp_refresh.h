@@ -72,6 +72,11 @@ long long ocsp_refresh_backoff_ms(const struct ocsp_refresh *r);
 /* Runs a pass now (or right after the one running). Thread-safe; a no-op before the start. */
 void ocsp_refresh_kick(struct ocsp_refresh *r);
 
+/* `fn(arg)` is called, on a worker, whenever the marks pass finds marked serials: some status
+ * may have changed, in this process or in another one (the CRL publisher listens: a change
+ * made by another process reaches it without a poll of its own). Before the start. */
+void ocsp_refresh_set_listener(struct ocsp_refresh *r, void (*fn)(void *arg), void *arg);
+
 /* Frees after the pool is shut down and `loop` detached (no job of it left), before
  * event_base_free(base). NULL is a no-op. */
 void ocsp_refresh_free(struct ocsp_refresh *r);

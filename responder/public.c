@@ -21,6 +21,7 @@
 #include "config/jclock.h"
 #include "responder/access.h"
 #include "responder/crlcache.h"
+#include "responder/crlsched.h"
 #include "responder/http.h"
 #include "responder/log.h"
 #include "responder/metrics.h"
@@ -53,6 +54,7 @@ struct public
     struct loop_crl **loops; /* [loop][slot] */
     int loop_count;
     atomic_uint generation;
+    atomic_llong next_publication; /* public_crl_set_next_publication, 0 = unknown */
 };
 
 /* ---- building ---- */
@@ -165,6 +167,7 @@ struct public *public_new(const struct pki *pki, int loop_count, struct jerr *er
     pub->pki = pki;
     pub->loop_count = loop_count;
     atomic_init(&pub->generation, 0);
+    atomic_init(&pub->next_publication, 0);
     pub->slot_count = CA_KIND_COUNT;
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
         pub->partitions[ca] = pki_crl_partitions(pki, (enum ca_kind)ca);
@@ -218,13 +221,18 @@ void public_crl_changed(struct public *pub)
     atomic_fetch_add(&pub->generation, 1);
 }
 
+void public_crl_set_next_publication(struct public *pub, time_t at)
+{
+    atomic_store(&pub->next_publication, (long long)at);
+}
+
 /* ---- small answers ---- */
 
 /* Answers with a fixed blob; returns the status sent. */
 static int blob_answer(struct evhttp_request *req, const struct public_blob *b)
 {
     const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
-    http_set_cache_headers(req, b->etag, 0, PUBLIC_ROOT_MAX_AGE_S);
+    http_set_cache_headers(req, b->etag, 0, PUBLIC_ROOT_MAX_AGE_S, 0);
     if (inm != NULL && http_etag_match(inm, b->etag)) {
         evhttp_send_reply(req, 304, http_reason(304), NULL);
         return 304;
@@ -289,7 +297,8 @@ static size_t crl_slot(const struct public *pub, enum ca_kind ca, int partition)
 }
 
 /* Answers with a CRL snapshot; returns the status sent. */
-static int crl_answer(struct evhttp_request *req, const struct crlcache_snapshot *snap)
+static int crl_answer(struct public *pub, struct evhttp_request *req,
+                      const struct crlcache_snapshot *snap)
 {
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
@@ -300,9 +309,15 @@ static int crl_answer(struct evhttp_request *req, const struct crlcache_snapshot
 
     if (last_modified == 0)
         last_modified = crlcache_mtime(snap);
-    /* RFC 5280 §5.1.2.5: nobody needs it again before nextUpdate. */
-    http_set_cache_headers(req, etag, last_modified,
-                           http_max_age(crlcache_next_update(snap), jclock_now()));
+    /* A cache must not keep it past the next publication (a revocation since would stay
+     * hidden), nor past nextUpdate (RFC 5280 §5.1.2.5), nor longer than http.crl_max_age_s
+     * (the next publication may come sooner than planned: a status change). On an error of
+     * ours it may serve it on while it is valid (RFC 5861 §4). */
+    time_t now = jclock_now(), next_update = crlcache_next_update(snap);
+    long max_age = crlsched_max_age((time_t)atomic_load(&pub->next_publication), next_update,
+                                    pki_config(pub->pki)->http_crl_max_age_s, now);
+    http_set_cache_headers(req, etag, last_modified, max_age,
+                           http_stale_if_error(next_update, now, max_age));
     if (http_is_not_modified(evhttp_find_header(in, "If-None-Match"),
                              evhttp_find_header(in, "If-Modified-Since"), etag, last_modified)) {
         evhttp_send_reply(req, 304, http_reason(304), NULL);
@@ -369,7 +384,7 @@ static void crl_check_done(void *arg)
     if (c->req != NULL) {
         int status;
         if (lc->snap != NULL) {
-            status = crl_answer(c->req, lc->snap);
+            status = crl_answer(c->pub, c->req, lc->snap);
         } else if (c->err.code == JERR_NOT_FOUND) {
             http_send_error(c->req, 404, "not_found", NULL, "CRL not published yet");
             status = 404;
@@ -421,7 +436,7 @@ static void crl_handler(const struct server_request *sr, void *arg)
         }
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        metrics_http(METRICS_EP_CRL, crl_answer(sr->req, lc->snap), jclock_seconds_since(&t0));
+        metrics_http(METRICS_EP_CRL, crl_answer(pub, sr->req, lc->snap), jclock_seconds_since(&t0));
         return;
     }
     /* Nothing loaded on this loop yet, or new files published: the answer waits for a worker. */

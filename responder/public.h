@@ -8,11 +8,13 @@
  *   GET|HEAD /crl/{sign,auth}/{n}.crl          partition CRLs, when the CA has more than one
  *   GET|HEAD /healthz                          {"status":"ok"}
  *
- * CRLs carry ETag (quoted hex SHA-256 of the bytes), Last-Modified (thisUpdate),
- * "Cache-Control: public, max-age=<nextUpdate - now>", and are answered 304 on a matching
- * If-None-Match or an If-Modified-Since not older than Last-Modified (RFC 7232). The roots and
- * fingerprints are built once at start; the CRL files are served from crlcache snapshots: each
- * loop keeps its own reference and, at most once a second (or at once after
+ * CRLs carry ETag (quoted hex SHA-256 of the bytes, computed once per file), Last-Modified
+ * (thisUpdate), "Cache-Control: public, max-age=N, stale-if-error=S" (N the time until the
+ * next publication, public_crl_set_next_publication, and until nextUpdate, at most
+ * http.crl_max_age_s; S the rest of the time until nextUpdate), and are answered 304 on a
+ * matching If-None-Match or an If-Modified-Since not older than Last-Modified (RFC 7232). The
+ * roots and fingerprints are built once at start; the CRL files are served from crlcache
+ * snapshots: each loop keeps its own reference and, at most once a second (or at once after
  * public_crl_changed), asks a worker whether the file changed. No file is read on a loop.
  */
 #ifndef JPKI_PUBLIC_H
@@ -38,6 +40,10 @@ int public_register(struct public *pub, struct server *srv, struct jerr *err);
 
 /* The publisher wrote new CRL files: every loop re-checks on its next CRL request. Thread-safe. */
 void public_crl_changed(struct public *pub);
+
+/* The publisher's next publication (wall time; 0 = unknown): no cache is told to keep a CRL
+ * beyond it. Thread-safe. */
+void public_crl_set_next_publication(struct public *pub, time_t at);
 
 /* Frees after server_free (answers in flight may still use it until then). NULL is a no-op. */
 void public_free(struct public *pub);

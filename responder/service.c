@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "responder/batch_api.h"
 #include "responder/batchrun.h"
 #include "responder/crlcache.h"
+#include "responder/crlsched.h"
 #include "responder/log.h"
 #include "responder/metrics.h"
 #include "responder/monitor.h"
@@ -55,7 +57,13 @@ struct service {
     struct event_base *control;
     struct workers_loop *control_work;
     struct event *sigterm, *sigint, *crl_timer, *crl_first, *drain;
+    struct event *crl_soon;    /* the publication after a change, or the retry (crlsched.h) */
+    struct event *crl_change;  /* made active from any thread by a status change */
+    atomic_bool crl_listening; /* crl_change exists: status changes are heard */
+    struct crlsched crl_sched;
     bool crl_running;
+    bool crl_again;                 /* a publication was due while one ran: one more follows */
+    bool crl_failed[CA_KIND_COUNT]; /* the last publication of that CA failed */
     bool stopping;
     long long stop_deadline_ms; /* jclock_mono_ms */
     char run_file[RUN_FILES][PATH_MAX];
@@ -139,7 +147,9 @@ static void remove_run_files(struct service *svc)
 
 struct crl_duty {
     struct service *svc;
-    bool only_if_needed; /* at start: publish only what is missing or stale */
+    long long started_ms; /* jclock_mono_ms */
+    bool only_if_needed; /* publish only what is missing or stale (at start, after a change) */
+    bool retry[CA_KIND_COUNT]; /* failed last time: published whatever only_if_needed says */
     bool published[CA_KIND_COUNT];
     struct jerr err[CA_KIND_COUNT];
 };
@@ -174,7 +184,7 @@ static void crl_duty_job(struct worker *self, void *arg)
             d->err[ca] = err;
             continue;
         }
-        if (d->only_if_needed && !crl_is_needed(d->svc->cfg, st, (enum ca_kind)ca))
+        if (d->only_if_needed && !d->retry[ca] && !crl_is_needed(d->svc->cfg, st, (enum ca_kind)ca))
             continue;
         struct crl_info info;
         if (crl_publish(d->svc->pki, st, (enum ca_kind)ca, jclock_now(), &info, &d->err[ca]) ==
@@ -186,22 +196,53 @@ static void crl_duty_job(struct worker *self, void *arg)
     }
 }
 
+/* The next publication changed: the public endpoints bound their max-age by it. */
+static void crl_announce_next(struct service *svc)
+{
+    public_crl_set_next_publication(svc->pub, crlsched_next(&svc->crl_sched));
+}
+
+/* (Re)arms the soon timer `delay_s` from now; a negative delay leaves it as it is. */
+static void crl_soon_arm(struct service *svc, long delay_s)
+{
+    struct timeval tv = {delay_s, 0};
+    if (delay_s < 0 || svc->stopping)
+        return;
+    if (event_add(svc->crl_soon, &tv) == -1)
+        log_error("CRL publication: cannot arm its timer");
+    crl_announce_next(svc);
+}
+
+static void crl_duty_start(struct service *svc, bool only_if_needed);
+
 static void crl_duty_done(void *arg)
 {
     struct crl_duty *d = arg;
-    bool any = false;
+    struct service *svc = d->svc;
+    bool any = false, failed = false;
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
         if (d->published[ca]) {
             any = true;
+            svc->crl_failed[ca] = false;
+            monitor_crl_published(svc->monitor, (enum ca_kind)ca, NULL);
             log_info("published the %s CRLs", ca_kind_name((enum ca_kind)ca));
         } else if (jerr_is_set(&d->err[ca])) {
+            failed = true;
+            svc->crl_failed[ca] = true;
+            monitor_crl_published(svc->monitor, (enum ca_kind)ca, &d->err[ca]);
             log_error("publishing the %s CRLs: %s", ca_kind_name((enum ca_kind)ca), d->err[ca].msg);
         }
     }
     if (any)
-        public_crl_changed(d->svc->pub);
-    d->svc->crl_running = false;
+        public_crl_changed(svc->pub);
+    svc->crl_running = false;
+    long long took_ms = any || failed ? jclock_mono_ms() - d->started_ms : -1;
     free(d);
+    crl_soon_arm(svc, crlsched_published(&svc->crl_sched, !failed, jclock_now(), took_ms));
+    if (svc->crl_again) {
+        svc->crl_again = false;
+        crl_duty_start(svc, true);
+    }
 }
 
 static void crl_duty_start(struct service *svc, bool only_if_needed)
@@ -210,7 +251,9 @@ static void crl_duty_start(struct service *svc, bool only_if_needed)
     if (svc->stopping)
         return;
     if (svc->crl_running) {
-        log_warn("CRL publication still running; this period is skipped");
+        /* It may have read the registry before the change that calls now: what is still
+         * missing or stale is published right after it. */
+        svc->crl_again = true;
         return;
     }
     struct crl_duty *d = calloc(1, sizeof(*d));
@@ -220,6 +263,8 @@ static void crl_duty_start(struct service *svc, bool only_if_needed)
     }
     d->svc = svc;
     d->only_if_needed = only_if_needed;
+    d->started_ms = jclock_mono_ms();
+    memcpy(d->retry, svc->crl_failed, sizeof(d->retry));
     if (workers_submit(svc->control_work, crl_duty_job, crl_duty_done, d, &err) == -1) {
         log_error("CRL publication: %s", err.msg);
         free(d);
@@ -237,9 +282,43 @@ static void crl_first_cb(evutil_socket_t fd, short what, void *arg)
 
 static void crl_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
+    struct service *svc = arg;
     (void)fd;
     (void)what;
-    crl_duty_start(arg, false);
+    crlsched_periodic_fired(&svc->crl_sched, jclock_now());
+    crl_announce_next(svc);
+    crl_duty_start(svc, false);
+}
+
+static void crl_soon_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct service *svc = arg;
+    (void)fd;
+    (void)what;
+    crlsched_soon_fired(&svc->crl_sched);
+    crl_announce_next(svc);
+    crl_duty_start(svc, true);
+}
+
+/* On the control loop, after a status change (crl_status_changed). */
+static void crl_change_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct service *svc = arg;
+    (void)fd;
+    (void)what;
+    crl_soon_arm(svc, crlsched_changed(&svc->crl_sched, jclock_now()));
+}
+
+/* The OCSP side's status listener (ocsp_http_set_status_listener): any thread. A revocation,
+ * hold or release made here, or found marked in the registry (another process's): the CRLs
+ * are published within crl.after_change_s — the control loop arms the timer. */
+static void crl_status_changed(void *arg)
+{
+    struct service *svc = arg;
+    /* Before the control loop is set up, a change is found by the first publication anyway
+     * (crl_first: whatever is stale). */
+    if (atomic_load(&svc->crl_listening))
+        event_active(svc->crl_change, EV_TIMEOUT, 0);
 }
 
 /* ---- stop ---- */
@@ -276,6 +355,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     log_info("stopping (signal %d)", (int)sig);
     event_del(svc->crl_timer);
     event_del(svc->crl_first);
+    event_del(svc->crl_soon);
     server_stop_accepting(svc->server);
     batchrun_stop(svc->batches); /* the row running finishes; the rest resume at next start */
     svc->stop_deadline_ms = jclock_mono_ms() + SERVICE_GRACE_S * 1000LL;
@@ -297,9 +377,16 @@ static int control_setup(struct service *svc, struct jerr *err)
     svc->crl_timer = event_new(svc->control, -1, EV_PERSIST, crl_timer_cb, svc);
     svc->crl_first = evtimer_new(svc->control, crl_first_cb, svc);
     svc->drain = evtimer_new(svc->control, drain_cb, svc);
+    svc->crl_soon = evtimer_new(svc->control, crl_soon_cb, svc);
+    svc->crl_change = event_new(svc->control, -1, 0, crl_change_cb, svc);
     if (svc->sigterm == NULL || svc->sigint == NULL || svc->crl_timer == NULL ||
-        svc->crl_first == NULL || svc->drain == NULL)
+        svc->crl_first == NULL || svc->drain == NULL || svc->crl_soon == NULL ||
+        svc->crl_change == NULL)
         return jerr_set(err, JERR_INTERNAL, NULL, "event_new failed");
+    crlsched_init(&svc->crl_sched, svc->cfg->crl_period_s, svc->cfg->crl_after_change_s,
+                  jclock_now());
+    crl_announce_next(svc);
+    atomic_store(&svc->crl_listening, true);
     struct timeval now = {0, 0}, period = {svc->cfg->crl_period_s, 0};
     if (event_add(svc->sigterm, NULL) == -1 || event_add(svc->sigint, NULL) == -1 ||
         event_add(svc->crl_first, &now) == -1 || event_add(svc->crl_timer, &period) == -1)
@@ -361,6 +448,7 @@ static int start(struct service *svc, struct jerr *err)
     if (svc->ocsp == NULL || ocsp_http_register(svc->ocsp, svc->server, err) == -1)
         return -1;
     api_set_ocsp(svc->api, svc->ocsp); /* status changes of API calls reach OCSP at once */
+    ocsp_http_set_status_listener(svc->ocsp, crl_status_changed, svc); /* …and the CRLs soon */
     batchrun_set_ocsp(svc->batches, svc->ocsp);
     /* Stale run files of an earlier run must not point tests at a dead port. */
     for (int s = 0; s < RUN_FILES; s++) {
@@ -409,8 +497,8 @@ static void teardown(struct service *svc)
     api_free(svc->api);
     ocsp_http_free(svc->ocsp);   /* after workers_detach, before event_base_free */
     batchrun_free(svc->batches); /* the same */
-    struct event *events[] = {svc->sigterm, svc->sigint, svc->crl_timer, svc->crl_first,
-                              svc->drain};
+    struct event *events[] = {svc->sigterm, svc->sigint,   svc->crl_timer, svc->crl_first,
+                              svc->drain,   svc->crl_soon, svc->crl_change};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i] != NULL)
             event_free(events[i]);
@@ -427,6 +515,7 @@ int service_run(const struct jpki_config *cfg, struct pki *pki, struct jerr *err
     int rc = -1;
 
     memset(&svc, 0, sizeof(svc));
+    atomic_init(&svc.crl_listening, false);
     svc.cfg = cfg;
     svc.pki = pki;
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-answer is an error return, not a death */

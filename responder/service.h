@@ -6,9 +6,13 @@
  * threads serve requests (server.h); `workers` threads do everything slow (workers.h). The
  * control loop never serves HTTP; it only schedules work and orchestrates the stop.
  *
- * Background duties run on workers, driven by the control loop's timer: CRLs are published at
- * start when missing or stale (a status change since the last one, or older than crl.period_s)
- * and then every crl.period_s; the public endpoints are told to re-read them.
+ * Background duties run on workers, driven by the control loop's timers (crlsched.h): CRLs are
+ * published at start when missing or stale (a status change since the last one, or older than
+ * crl.period_s), then every crl.period_s, and crl.after_change_s after a status change (one
+ * publication for the changes within that window; a change is heard from the OCSP side:
+ * ocsp_http_set_status_listener); a failed publication is retried with a growing delay and
+ * makes /readyz fail until one succeeds. The public endpoints are told to re-read the files,
+ * and when the next publication is due (their max-age).
  *
  * Stop (SIGTERM or SIGINT): the listeners close, requests in flight get SERVICE_GRACE_S to
  * finish (a second signal cuts it short), the loops stop, queued jobs finish, the workers are

@@ -22,6 +22,10 @@
       "FRESH samples=N p50_ms=.. p99_ms=.. max_ms=.. mean_polls=..".
       With FRESH_REVOKE_CMD set, the revocation is that command run with the serial and the
       reason appended (e.g. jpki_testdrv ... revoke), timed from its exit, instead of the API.
+      Meanwhile a second connection polls GET /crl/sign.crl every 50 ms (If-None-Match, so an
+      unchanged CRL costs a 304) and notes, per serial, when a CRL listing it first arrived;
+      after the last sample it waits for every serial (at most FRESH_CRL_WAIT_S, default 300)
+      and adds "crl_p50_ms=.. crl_p99_ms=.. crl_max_ms=.." (from the same revocation return).
 
 Standard library and `cryptography` only (the python3 on PATH has it).
 """
@@ -32,6 +36,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -118,6 +123,71 @@ def ocsp_status(conn, req_der):
     return resp.certificate_status.name  # GOOD / REVOKED / UNKNOWN
 
 
+class CrlWatch(threading.Thread):
+    """Polls the served sign CRL; for each serial expected, the ms from its revocation's return
+    (t0) to the arrival of the first CRL listing it."""
+
+    def __init__(self, url):
+        super().__init__(daemon=True)
+        self.conn = connect(url)
+        self.lock = threading.Lock()
+        self.pending = {}  # serial number (int) -> t0
+        self.ms = {}       # serial number (int) -> ms
+        self.stop = False
+        self.error = None
+
+    def expect(self, serial_hex, t0):
+        with self.lock:
+            self.pending[int(serial_hex, 16)] = t0
+
+    def run(self):
+        etag = None
+        try:
+            while not self.stop:
+                headers = {"If-None-Match": etag} if etag else {}
+                try:
+                    self.conn.request("GET", "/crl/sign.crl", headers=headers)
+                    resp = self.conn.getresponse()
+                    body = resp.read()
+                except (http.client.HTTPException, OSError):
+                    self.conn.close()  # the server closed the keep-alive connection: again
+                    continue
+                now = time.monotonic()
+                if resp.status == 200:
+                    etag = resp.getheader("ETag")
+                    listed = {r.serial_number for r in x509.load_der_x509_crl(body)}
+                    with self.lock:
+                        for sn in [sn for sn in self.pending if sn in listed]:
+                            self.ms[sn] = (now - self.pending.pop(sn)) * 1000
+                elif resp.status != 304:
+                    raise RuntimeError("GET /crl/sign.crl answered %d" % resp.status)
+                time.sleep(0.05)
+        except Exception as e:  # reported by the main thread
+            self.error = e
+
+    def wait(self, timeout_s):
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end and self.error is None:
+            with self.lock:
+                if not self.pending:
+                    break
+            time.sleep(0.1)
+        self.stop = True
+        self.join(5)
+        if self.error is not None:
+            sys.exit("CRL watch: %s" % self.error)
+        with self.lock:
+            if self.pending:
+                sys.exit("%d revocations not in the served CRL %d s after the last sample"
+                         % (len(self.pending), timeout_s))
+            return list(self.ms.values())
+
+
+def percentile(values, p):
+    s = sorted(values)
+    return s[max(0, min(len(s) - 1, int(round(p / 100 * len(s) + 0.5)) - 1))]
+
+
 def cmd_freshness(url, token, issuer_pem, samples, out_csv, *serials):
     with open(issuer_pem, "rb") as f:
         issuer = x509.load_pem_x509_certificate(f.read())
@@ -125,6 +195,8 @@ def cmd_freshness(url, token, issuer_pem, samples, out_csv, *serials):
     oc = connect(url)
     samples = int(samples)
     lines, ms, polls_all = [], [], []
+    crl = CrlWatch(url)
+    crl.start()
     for serial in serials[:samples]:
         status, data = call(api, "GET", "/v1/certificates/" + serial, token)
         if status != 200:
@@ -144,10 +216,12 @@ def cmd_freshness(url, token, issuer_pem, samples, out_csv, *serials):
             subprocess.run(shlex.split(revoke_cmd) + [serial, "keyCompromise"], check=True,
                            stdout=subprocess.DEVNULL)
             t0 = time.monotonic()
+            crl.expect(serial, t0)
         else:
             status, data = call(api, "POST", "/v1/certificates/%s/revoke" % serial, token,
                                 json.dumps({"reason": "keyCompromise"}).encode())
             t0 = time.monotonic()
+            crl.expect(serial, t0)
             if status != 200:
                 sys.exit("revoke %s answered %d: %s" % (serial, status, data[:300]))
         polls = 0
@@ -162,17 +236,15 @@ def cmd_freshness(url, token, issuer_pem, samples, out_csv, *serials):
         ms.append(dt)
         polls_all.append(polls)
         lines.append("%s,%.3f,%d\n" % (serial, dt, polls))
+    crl_ms = crl.wait(float(os.environ.get("FRESH_CRL_WAIT_S", "300")))
     with open(out_csv, "w") as f:
         f.write("serial,ms,polls\n")
         f.writelines(lines)
-    ms_sorted = sorted(ms)
-
-    def pct(p):
-        k = max(0, min(len(ms_sorted) - 1, int(round(p / 100 * len(ms_sorted) + 0.5)) - 1))
-        return ms_sorted[k]
-
-    print("FRESH samples=%d p50_ms=%.3f p99_ms=%.3f max_ms=%.3f mean_polls=%.1f"
-          % (len(ms), statistics.median(ms), pct(99), max(ms), statistics.mean(polls_all)))
+    print("FRESH samples=%d p50_ms=%.3f p99_ms=%.3f max_ms=%.3f mean_polls=%.1f "
+          "crl_p50_ms=%.1f crl_p99_ms=%.1f crl_max_ms=%.1f"
+          % (len(ms), statistics.median(ms), percentile(ms, 99), max(ms),
+             statistics.mean(polls_all), statistics.median(crl_ms), percentile(crl_ms, 99),
+             max(crl_ms)))
 
 
 def main():

@@ -156,6 +156,13 @@ START_TEST(test_max_age_and_uri)
     ck_assert_int_eq(http_max_age(900, 1000), 0); /* past nextUpdate: never negative */
     ck_assert_int_eq(http_max_age(0, 1000), 0);   /* unknown */
 
+    /* stale-if-error: the rest of the time until nextUpdate once max-age ran out. */
+    ck_assert_int_eq(http_stale_if_error(1000 + 86400, 1000, 300), 86100);
+    ck_assert_int_eq(http_stale_if_error(1000 + 300, 1000, 300), 0);
+    ck_assert_int_eq(http_stale_if_error(1000 + 200, 1000, 300), 0); /* never negative */
+    ck_assert_int_eq(http_stale_if_error(900, 1000, 0), 0);          /* past nextUpdate */
+    ck_assert_int_eq(http_stale_if_error(0, 1000, 300), 0);          /* unknown */
+
     char uri[JPKI_HTTP_MAX_URI_BYTES + 2];
     memset(uri, 'a', sizeof(uri));
     uri[JPKI_HTTP_MAX_URI_BYTES] = '\0';

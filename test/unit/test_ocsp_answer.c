@@ -8,6 +8,7 @@
  * OCSP_resp_find_status, OCSP_check_nonce.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -442,6 +443,21 @@ START_TEST(test_http_helpers)
     ocsp_http_split_path("signx/MEIw", &ca, &comp); /* not a CA name: the general form */
     ck_assert_int_eq(ca, -1);
     ck_assert_str_eq(comp, "signx/MEIw");
+
+    /* GET caching (RFC 9919 §6.2, RFC 5861 §4): max-age at most the cap and never past
+     * nextUpdate; a cache may serve the answer on our errors until nextUpdate, not beyond. */
+    char cc[96];
+    const time_t t = 1800000000;
+    ocsp_http_cache_control(cc, sizeof(cc), t + 86400, t, 300);
+    ck_assert_str_eq(cc, "max-age=300, public, no-transform, stale-if-error=86100");
+    ocsp_http_cache_control(cc, sizeof(cc), t + 200, t, 300);
+    ck_assert_str_eq(cc, "max-age=200, public, no-transform, stale-if-error=0");
+    ocsp_http_cache_control(cc, sizeof(cc), t - 5, t, 300);
+    ck_assert_str_eq(cc, "max-age=0, public, no-transform, stale-if-error=0");
+    ocsp_http_cache_control(cc, sizeof(cc), t + 604800, t, 604800);
+    ck_assert_str_eq(cc, "max-age=604800, public, no-transform, stale-if-error=0");
+    ocsp_http_cache_control(cc, sizeof(cc), t + 86400, t, 0);
+    ck_assert_str_eq(cc, "max-age=0, public, no-transform, stale-if-error=86400");
 }
 END_TEST
 
@@ -899,6 +915,23 @@ struct pool {
     struct ocsp_refresh *r;
 };
 
+/* Runs `base` (its refresher timers and job completions) for `ms`. */
+static void run_for(struct event_base *base, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+}
+
+/* Calls of the refresher's status listener (ocsp_refresh_set_listener), from its worker. */
+static atomic_int listener_calls;
+
+static void count_listener(void *arg)
+{
+    ck_assert_ptr_eq(arg, &listener_calls);
+    atomic_fetch_add(&listener_calls, 1);
+}
+
 static void pool_start(struct pool *p, struct fixture *fx, int poll_ms)
 {
     struct jerr err = {0};
@@ -913,6 +946,7 @@ static void pool_start(struct pool *p, struct fixture *fx, int poll_ms)
     p->r = ocsp_refresh_new(fx->a, fx->cfg, poll_ms, &err);
     ck_assert_msg(p->r != NULL, "%s", err.msg);
     ocsp_refresh_kick(p->r); /* before the start: a no-op */
+    ocsp_refresh_set_listener(p->r, count_listener, &listener_calls);
     ck_assert_int_eq(ocsp_refresh_start(p->r, p->base, p->wl, &err), 0);
 }
 
@@ -941,14 +975,22 @@ START_TEST(test_refresher_polls_the_registry)
     ck_assert_int_eq(row_state(fx.st, S_R2, OCSP_CERTID_SHA1, NULL, NULL), 1);
 
     /* A change written to the registry alone (as another process does) is found by polling
-     * and re-signed within the DESIGN §8 second. */
+     * and re-signed within the DESIGN §8 second — and told to the listener (the CRL
+     * publisher), which has no poll of its own. */
+    int heard = atomic_load(&listener_calls);
     set_status(fx.st, S_R1, CERT_REVOKED, REASON_KEY_COMPROMISE, jclock_now());
     long ms = wait_cached(&fx, p.base, S_R1, CA_SIGN, V_OCSP_CERTSTATUS_REVOKED);
     ck_assert_msg(ms >= 0 && ms < 1000, "change seen after %ld ms", ms);
+    ck_assert_int_gt(atomic_load(&listener_calls), heard);
     set_status(fx.st, S_R1, CERT_GOOD, REASON_NONE, jclock_now());
     ms = wait_cached(&fx, p.base, S_R1, CA_SIGN, V_OCSP_CERTSTATUS_GOOD);
     ck_assert_msg(ms >= 0 && ms < 1000, "release seen after %ld ms", ms);
     ck_assert_int_eq(row_state(fx.st, S_R1, OCSP_CERTID_SHA1, NULL, NULL), 1);
+    /* Nothing marked any more: the passes that find nothing tell nobody. */
+    run_for(p.base, 300); /* the pass that cleared the mark may still be finishing */
+    heard = atomic_load(&listener_calls);
+    run_for(p.base, 3 * OCSP_REFRESH_POLL_MS);
+    ck_assert_int_eq(atomic_load(&listener_calls), heard);
     pool_stop(&p);
     fx_close(&fx);
 }

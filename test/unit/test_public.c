@@ -345,12 +345,13 @@ START_TEST(test_roots_and_health)
 }
 END_TEST
 
-/* GETs `target` and checks it answers exactly the file of (ca, partition). */
+/* GETs `target` and checks it answers exactly the file of (ca, partition), with
+ * "Cache-Control: public, max-age=<max_age>[, stale-if-error=<stale>]" (none when stale is 0). */
 static void expect_crl(int port, const char *target, enum ca_kind ca, int partition,
-                       time_t this_update, long max_age)
+                       time_t this_update, long max_age, long stale)
 {
     struct reply r;
-    char buf[256], etag[HTTP_ETAG_MAX], date[HTTP_DATE_MAX], cache[64];
+    char buf[256], etag[HTTP_ETAG_MAX], date[HTTP_DATE_MAX], cache[96];
     size_t len;
     unsigned char *file = crl_file(ca, partition, &len);
     etag_of(file, len, etag);
@@ -360,7 +361,10 @@ static void expect_crl(int port, const char *target, enum ca_kind ca, int partit
     ck_assert_str_eq(header(&r, "ETag", buf, sizeof(buf)), etag);
     ck_assert_str_eq(header(&r, "Last-Modified", buf, sizeof(buf)),
                      http_date_format(this_update, date, sizeof(date)));
-    snprintf(cache, sizeof(cache), "public, max-age=%ld", max_age);
+    if (stale > 0)
+        snprintf(cache, sizeof(cache), "public, max-age=%ld, stale-if-error=%ld", max_age, stale);
+    else
+        snprintf(cache, sizeof(cache), "public, max-age=%ld", max_age);
     ck_assert_str_eq(header(&r, "Cache-Control", buf, sizeof(buf)), cache);
     ck_assert_uint_eq(r.body_len, len);
     ck_assert_int_eq(memcmp(r.body, file, len), 0);
@@ -392,16 +396,33 @@ START_TEST(test_crls)
     publish(st, CA_AUTH, now);
     public_crl_changed(s.pub);
 
-    expect_crl(s.port, "/crl/sign.crl", CA_SIGN, -1, now, next_s);
-    expect_crl(s.port, "/crl/auth.crl", CA_AUTH, -1, now, next_s);
-    expect_crl(s.port, "/crl/auth/0.crl", CA_AUTH, 0, now, next_s);
-    expect_crl(s.port, "/crl/auth/1.crl", CA_AUTH, 1, now, next_s);
+    /* No publisher says when the next publication comes: max-age is http.crl_max_age_s (300),
+     * and a cache may serve the CRL on an error of ours until its nextUpdate. */
+    const long cap = cfg->http_crl_max_age_s;
+    ck_assert_int_eq(cap, 300);
+    expect_crl(s.port, "/crl/sign.crl", CA_SIGN, -1, now, cap, next_s - cap);
+    expect_crl(s.port, "/crl/auth.crl", CA_AUTH, -1, now, cap, next_s - cap);
+    expect_crl(s.port, "/crl/auth/0.crl", CA_AUTH, 0, now, cap, next_s - cap);
+    expect_crl(s.port, "/crl/auth/1.crl", CA_AUTH, 1, now, cap, next_s - cap);
 
-    /* max-age counts down to nextUpdate, and stops at 0. */
+    /* Never past the next publication (a status change 42 s from now armed one)... */
+    public_crl_set_next_publication(s.pub, now + 42);
+    expect_crl(s.port, "/crl/sign.crl", CA_SIGN, -1, now, 42, next_s - 42);
+    /* ...0 once it is due (it is running)... */
+    public_crl_set_next_publication(s.pub, now - 1);
+    expect_crl(s.port, "/crl/sign.crl", CA_SIGN, -1, now, 0, next_s);
+    /* ...nor beyond the cap when the next one is far. */
+    public_crl_set_next_publication(s.pub, now + 3600);
+    expect_crl(s.port, "/crl/sign.crl", CA_SIGN, -1, now, cap, next_s - cap);
+    public_crl_set_next_publication(s.pub, 0);
+
+    /* stale-if-error counts down to nextUpdate; near it max-age does too; past it both are 0. */
     jclock_set(now + 3600);
-    expect_crl(s.port, "/crl/sign.crl", CA_SIGN, -1, now, next_s - 3600);
+    expect_crl(s.port, "/crl/sign.crl", CA_SIGN, -1, now, cap, next_s - 3600 - cap);
+    jclock_set(now + next_s - 100);
+    expect_crl(s.port, "/crl/sign.crl", CA_SIGN, -1, now, 100, 0);
     jclock_set(now + next_s + 5);
-    expect_crl(s.port, "/crl/sign.crl", CA_SIGN, -1, now, 0);
+    expect_crl(s.port, "/crl/sign.crl", CA_SIGN, -1, now, 0, 0);
     jclock_set(now);
 
     /* 304s (RFC 7232 §6). */
@@ -414,7 +435,7 @@ START_TEST(test_crls)
     ck_assert_int_eq(r.status, 304);
     ck_assert_uint_eq(r.body_len, 0);
     ck_assert_str_eq(header(&r, "ETag", buf, sizeof(buf)), etag);
-    snprintf(want, sizeof(want), "public, max-age=%ld", next_s);
+    snprintf(want, sizeof(want), "public, max-age=%ld, stale-if-error=%ld", cap, next_s - cap);
     ck_assert_str_eq(header(&r, "Cache-Control", buf, sizeof(buf)), want);
     reply_free(&r);
     request(s.port, "GET", "/crl/sign.crl", "If-None-Match: \"other\"\r\n", &r);
@@ -467,7 +488,7 @@ START_TEST(test_crls)
     /* A new publication, signalled: the next answer is the new file. */
     publish(st, CA_SIGN, now + 10);
     public_crl_changed(s.pub);
-    expect_crl(s.port, "/crl/sign.crl", CA_SIGN, -1, now + 10, next_s + 10);
+    expect_crl(s.port, "/crl/sign.crl", CA_SIGN, -1, now + 10, cap, next_s + 10 - cap);
 
     /* Not signalled (another process published): found by the once-a-second check. */
     publish(st, CA_SIGN, now + 20);
