@@ -291,14 +291,16 @@ out:
     return rc;
 }
 
-/* A subscriber public key given as a JSON string of PEM (keystore/pubkey.h). */
+/* A subscriber public key given as a JSON string: the PEM of a PKCS#10 request signed by the
+ * key (keystore/pubkey.h: the signature is the proof of possession). */
 static EVP_PKEY *pubkey_from_json(const json_t *v, const char *field, struct jerr *err)
 {
     if (!json_is_string(v)) {
-        jerr_set(err, JERR_INVALID, field, "%s: must be a PEM public key (a string)", field);
+        jerr_set(err, JERR_INVALID, field,
+                 "%s: must be a PEM certificate request (PKCS#10) as a string", field);
         return NULL;
     }
-    return pubkey_from_pem(json_string_value(v), json_string_length(v), field, err);
+    return pubkey_from_csr_pem(json_string_value(v), json_string_length(v), field, err);
 }
 
 /* "public_keys": {"sign": PEM, "auth": PEM}, each only for a certificate being issued. */

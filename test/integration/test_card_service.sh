@@ -120,7 +120,7 @@ check_fails "…nor in the log" grep -qF -e "$PW2_SIGN" "$T/jpkid.log"
 
 # A supplied public key: that slot is not written.
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/own.key" 2>/dev/null
-openssl pkey -in "$T/own.key" -pubout -out "$T/own.pub"
+openssl req -new -key "$T/own.key" -subj /CN=holder -out "$T/own.pub"
 call POST /v1/cards/c3/issue \
   "$(jq -cn --rawfile k "$T/own.pub" '{certificates:"both", public_keys:{auth:$k}, passwords:{sign:"SIGN2035"}}')"
 assert_eq "issue with a supplied auth key: 201" 201 "$ST"
