@@ -333,7 +333,8 @@ static int issue_pubkeys(const json_t *v, int which, EVP_PKEY *keys[CA_KIND_COUN
 
 static int card_issue(struct api_call *call, struct jerr *err)
 {
-    static const char *const allowed[] = {"certificates", "public_keys", "passwords", NULL};
+    static const char *const allowed[] = {"certificates", "public_keys", "passwords", "card_image",
+                                          NULL};
     EVP_PKEY *keys[CA_KIND_COUNT] = {NULL, NULL};
     struct issue_result res = {0};
     struct cardapi_issue image;
@@ -348,8 +349,8 @@ static int card_issue(struct api_call *call, struct jerr *err)
         goto out;
     /* The card image (cardapi.h): passwords checked before any key is generated; the image is
      * built inside the issuance's transaction. */
-    if (cardapi_issue_begin(&image, call, json_object_get(call->body, "passwords"), which, keys,
-                            err) == -1)
+    if (cardapi_issue_begin(&image, call, json_object_get(call->body, "passwords"),
+                            json_object_get(call->body, "card_image"), which, keys, err) == -1)
         goto out;
     struct lifecycle_ctx ctx = api_lifecycle_ctx(call);
     cardapi_issue_hook(&image, &ctx);
