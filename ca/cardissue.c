@@ -102,6 +102,40 @@ int cardissue_passwords_fill(struct cardissue_passwords *pw, unsigned slots, con
     return 0;
 }
 
+/* Writes every generated key pair of `res` into its slot of `ci` under the password of `pw`.
+ * An image written under another administration key is JERR_INVALID "card_image". */
+static int fill_slots(const struct adminkey *ak, struct card_image *ci,
+                      const struct issue_result *res, const struct cardissue_passwords *pw,
+                      struct jerr *err)
+{
+    for (size_t i = 0; i < res->count; i++) {
+        const struct issued_cert *ic = &res->certs[i];
+        enum ca_kind ca = ic->rec.ca;
+        struct jerr sub = {0};
+        if (ic->key == NULL)
+            continue;
+        if (pw->value[ca][0] == '\0')
+            return jerr_set(err, JERR_INVALID, "passwords", "no password for the %s slot",
+                            ca_kind_name(ca));
+        const unsigned char *p = ic->der;
+        X509 *cert = d2i_X509(NULL, &p, (long)ic->der_len);
+        if (cert == NULL || p != ic->der + ic->der_len) {
+            X509_free(cert);
+            return jerr_openssl(err, JERR_INTERNAL, NULL, "issued certificate %s does not decode",
+                                ic->rec.serial);
+        }
+        int rc = adminkey_card_set_slot(ak, ci, ca, cert, ic->key, pw->value[ca], &sub);
+        X509_free(cert);
+        if (rc == -1 && sub.code == JERR_FORBIDDEN && strcmp(sub.field, "admin_key") == 0)
+            return jerr_set(err, JERR_INVALID, "card_image",
+                            "this card image was not written by this service (its "
+                            "administration key is another)");
+        if (rc == -1)
+            return jerr_set(err, sub.code, sub.field, "%s", sub.msg);
+    }
+    return 0;
+}
+
 struct card_image *cardissue_image_new(const struct pki *pki, struct store *st,
                                        const struct issue_result *res,
                                        const struct cardissue_passwords *pw, struct jerr *err)
@@ -120,33 +154,21 @@ struct card_image *cardissue_image_new(const struct pki *pki, struct store *st,
                               pki_get0_root(pki, CA_AUTH), err);
     if (ci == NULL)
         return NULL;
-    for (size_t i = 0; i < res->count; i++) {
-        const struct issued_cert *ic = &res->certs[i];
-        enum ca_kind ca = ic->rec.ca;
-        if (ic->key == NULL)
-            continue;
-        if (pw->value[ca][0] == '\0') {
-            jerr_set(err, JERR_INVALID, "passwords", "no password for the %s slot",
-                     ca_kind_name(ca));
-            goto fail;
-        }
-        const unsigned char *p = ic->der;
-        X509 *cert = d2i_X509(NULL, &p, (long)ic->der_len);
-        if (cert == NULL || p != ic->der + ic->der_len) {
-            X509_free(cert);
-            jerr_openssl(err, JERR_INTERNAL, NULL, "issued certificate %s does not decode",
-                         ic->rec.serial);
-            goto fail;
-        }
-        int rc = adminkey_card_set_slot(ak, ci, ca, cert, ic->key, pw->value[ca], err);
-        X509_free(cert);
-        if (rc == -1)
-            goto fail;
+    if (fill_slots(ak, ci, res, pw, err) == -1) {
+        card_image_free(ci);
+        return NULL;
     }
     return ci;
-fail:
-    card_image_free(ci);
-    return NULL;
+}
+
+int cardissue_image_update(const struct pki *pki, struct card_image *ci,
+                           const struct issue_result *res, const struct cardissue_passwords *pw,
+                           struct jerr *err)
+{
+    if (res->count == 0 || cardissue_slots(res) == 0)
+        return jerr_set(err, JERR_INVALID, "card_image",
+                        "no generated key pair to write on the card image");
+    return fill_slots(pki_get0_card_admin(pki), ci, res, pw, err);
 }
 
 /* A fresh scratch file DATA_DIR/tmp/card-XXXXXX (0600, empty) for one encoding. */
@@ -317,6 +339,34 @@ out:
     OPENSSL_free(der);
     free(stored);
     return rc;
+}
+
+struct card_image *cardissue_image_current(struct store *st, const char *card_id,
+                                           const unsigned char *image, size_t image_len,
+                                           unsigned keep, struct jerr *err)
+{
+    char shown[3 * JPKI_ID_MAX + 1];
+    struct card_image *ci = card_image_parse(image, image_len, err);
+    if (ci == NULL)
+        return NULL;
+    if (strcmp(card_image_id(ci), card_id) != 0) {
+        jerr_escape(shown, sizeof(shown), card_image_id(ci), strlen(card_image_id(ci)));
+        jerr_set(err, JERR_INVALID, "card_image",
+                 "this card image belongs to card %s, not to card %s", shown, card_id);
+        goto fail;
+    }
+    /* The slots kept must hold what this service issued to this card, byte for byte: an image
+     * is not a way to get a foreign certificate and key re-wrapped by the window. */
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        X509 *cert = card_image_get0_cert(ci, (enum ca_kind)ca);
+        if ((keep & (1u << (unsigned)ca)) && cert != NULL &&
+            slot_cert_is_ours(st, card_id, (enum ca_kind)ca, cert, err) == -1)
+            goto fail;
+    }
+    return ci;
+fail:
+    card_image_free(ci);
+    return NULL;
 }
 
 int cardissue_reset_password(const struct pki *pki, struct store *st, const char *card_id,

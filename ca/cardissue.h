@@ -62,6 +62,22 @@ struct card_image *cardissue_image_new(const struct pki *pki, struct store *st,
                                        const struct issue_result *res,
                                        const struct cardissue_passwords *pw, struct jerr *err);
 
+/* Writes the certificates and generated key pairs of `res` into their slots of the holder's
+ * existing image `ci` (from cardissue_image_current), replacing those slots and keeping the
+ * others as they are (a re-issue of one certificate, DESIGN §1). An image written under
+ * another administration key is JERR_INVALID "card_image". In memory only. Returns 0 or -1. */
+int cardissue_image_update(const struct pki *pki, struct card_image *ci,
+                           const struct issue_result *res, const struct cardissue_passwords *pw,
+                           struct jerr *err);
+
+/* The holder's current image of card `card_id` brought to the window for a re-issue: `image`
+ * must parse (JERR_INVALID "card_image"), be that card's, and every slot in `keep` (bits
+ * 1 << ca) that holds a certificate must hold one this service issued to that card,
+ * DER-identical to the registry's ("card_image"). Returns the image (card_image_free) or NULL. */
+struct card_image *cardissue_image_current(struct store *st, const char *card_id,
+                                           const unsigned char *image, size_t image_len,
+                                           unsigned keep, struct jerr *err);
+
 /* The bytes of `ci` as card_image_save writes them, into *der (free with free).
  * Returns 0 or -1. */
 int cardissue_image_encode(const struct pki *pki, const struct card_image *ci, unsigned char **der,

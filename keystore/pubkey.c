@@ -3,6 +3,7 @@
  */
 #include "keystore/pubkey.h"
 
+#include <stdbool.h>
 #include <string.h>
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
@@ -11,6 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <openssl/objects.h>
 #include <openssl/x509.h>
 
 /* The RSAPublicKey (RFC 3279 §2.3.1) in the subjectPublicKeyInfo `spki` (DER) as an EVP_PKEY,
@@ -63,8 +65,8 @@ static EVP_PKEY *rsa_from_spki(const unsigned char *spki, long len)
         goto out; /* a negative INTEGER is V_ASN1_NEG_INTEGER: refused here */
     n = ASN1_INTEGER_to_BN(sk_ASN1_TYPE_value(inner, 0)->value.integer, NULL);
     e = ASN1_INTEGER_to_BN(sk_ASN1_TYPE_value(inner, 1)->value.integer, NULL);
-    if (n == NULL || e == NULL || BN_num_bits(n) < 2048 || BN_num_bits(n) > 8192 ||
-        !BN_is_odd(n) || !BN_is_odd(e) || BN_is_one(e) || BN_cmp(e, n) >= 0)
+    if (n == NULL || e == NULL || BN_num_bits(n) < 2048 || BN_num_bits(n) > 8192 || !BN_is_odd(n) ||
+        !BN_is_odd(e) || BN_is_one(e) || BN_cmp(e, n) >= 0)
         goto out;
     if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
         OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) != 1 ||
@@ -86,26 +88,59 @@ out:
     return key;
 }
 
-EVP_PKEY *pubkey_from_pem(const char *pem, size_t len, const char *field, struct jerr *err)
+/* RFC 5280 §4.1.1.2 / RFC 4055 §5: the request's signature uses SHA-2 (SHA-1 and MD5 proofs
+ * are forgeable by collision, and RSA-PSS has parameters we do not read). */
+static bool csr_sigalg_is_acceptable(const X509_REQ *req)
 {
-    static const char begin[] = "-----BEGIN PUBLIC KEY-----";
-    EVP_PKEY *key = NULL;
-    BIO *bio = NULL;
-    char *name = NULL, *header = NULL;
-    unsigned char *der = NULL;
-    long der_len = 0;
+    int md_nid = NID_undef, pkey_nid = NID_undef;
+    if (OBJ_find_sigid_algs(X509_REQ_get_signature_nid(req), &md_nid, &pkey_nid) != 1)
+        return false;
+    return pkey_nid == NID_rsaEncryption &&
+           (md_nid == NID_sha256 || md_nid == NID_sha384 || md_nid == NID_sha512);
+}
+
+/* Only white space left in `bio`? */
+static bool rest_is_blank(BIO *bio)
+{
     char rest[256];
     int n;
+    while ((n = BIO_read(bio, rest, sizeof(rest))) > 0)
+        for (int i = 0; i < n; i++)
+            if (strchr(" \t\r\n", rest[i]) == NULL)
+                return false;
+    return true;
+}
+
+EVP_PKEY *pubkey_from_csr_pem(const char *pem, size_t len, const char *field, struct jerr *err)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE REQUEST-----";
+    static const char bare[] = "-----BEGIN PUBLIC KEY-----";
+    EVP_PKEY *key = NULL;
+    X509_REQ *req = NULL;
+    BIO *bio = NULL;
+    char *name = NULL, *header = NULL;
+    unsigned char *der = NULL, *spki = NULL;
+    long der_len = 0;
+    int spki_len;
 
     if (pem == NULL)
         len = 0;
     size_t lead = 0;
     while (lead < len && pem[lead] != '\0' && strchr(" \t\r\n", pem[lead]) != NULL)
         lead++;
+    if (pem != NULL && len - lead >= sizeof(bare) - 1 &&
+        memcmp(pem + lead, bare, sizeof(bare) - 1) == 0) {
+        jerr_set(err, JERR_INVALID, field,
+                 "%s: a bare public key is refused: send a PKCS#10 certificate request (PEM "
+                 "\"%s\") signed by the key, as proof that the holder has its private key",
+                 field, begin);
+        return NULL;
+    }
     if (pem == NULL || len > PUBKEY_PEM_MAX || memchr(pem, '\0', len) != NULL ||
         len - lead < sizeof(begin) - 1 || memcmp(pem + lead, begin, sizeof(begin) - 1) != 0) {
-        jerr_set(err, JERR_INVALID, field, "%s: must be one PEM \"%s\" block of at most %d bytes",
-                 field, begin, PUBKEY_PEM_MAX);
+        jerr_set(err, JERR_INVALID, field,
+                 "%s: must be one PEM \"%s\" block (PKCS#10) of at most %d bytes", field, begin,
+                 PUBKEY_PEM_MAX);
         return NULL;
     }
     bio = BIO_new_mem_buf(pem, (int)len);
@@ -113,22 +148,41 @@ EVP_PKEY *pubkey_from_pem(const char *pem, size_t len, const char *field, struct
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         goto fail;
     }
-    /* PEM_read_bio: the base64 only (RFC 7468), no key decoder; no encryption headers. */
+    /* PEM_read_bio: the base64 only (RFC 7468), no decoder; no encryption headers. */
     if (PEM_read_bio(bio, &name, &header, &der, &der_len) != 1 ||
-        strcmp(name, PEM_STRING_PUBLIC) != 0 || header[0] != '\0') {
-        jerr_set(err, JERR_INVALID, field, "%s: not a readable PEM public key", field);
+        strcmp(name, PEM_STRING_X509_REQ) != 0 || header[0] != '\0') {
+        jerr_set(err, JERR_INVALID, field, "%s: not a readable PEM certificate request", field);
         goto fail;
     }
-    while ((n = BIO_read(bio, rest, sizeof(rest))) > 0) {
-        for (int i = 0; i < n; i++) {
-            if (strchr(" \t\r\n", rest[i]) == NULL) {
-                jerr_set(err, JERR_INVALID, field, "%s: text after the PEM block", field);
-                goto fail;
-            }
-        }
+    if (!rest_is_blank(bio)) {
+        jerr_set(err, JERR_INVALID, field, "%s: text after the PEM block", field);
+        goto fail;
     }
-    if ((key = rsa_from_spki(der, der_len)) == NULL) {
-        jerr_set(err, JERR_INVALID, field, "%s: must be an RSA key of 2048 to 8192 bits", field);
+    const unsigned char *p = der;
+    req = d2i_X509_REQ(NULL, &p, der_len);
+    if (req == NULL || p != der + der_len) {
+        jerr_set(err, JERR_INVALID, field, "%s: not a PKCS#10 certificate request (RFC 2986)",
+                 field);
+        goto fail;
+    }
+    spki_len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &spki);
+    if (spki_len <= 0 || (key = rsa_from_spki(spki, spki_len)) == NULL) {
+        jerr_set(err, JERR_INVALID, field,
+                 "%s: the request's key must be an RSA key of 2048 to 8192 bits", field);
+        goto fail;
+    }
+    if (!csr_sigalg_is_acceptable(req)) {
+        jerr_set(err, JERR_INVALID, field,
+                 "%s: the request must be signed with sha256WithRSAEncryption (or SHA-384/512)",
+                 field);
+        goto fail;
+    }
+    /* RFC 2986 §3: the signature over certificationRequestInfo with the key it carries */
+    if (X509_REQ_verify(req, key) != 1) {
+        jerr_set(err, JERR_INVALID, field,
+                 "%s: the request's signature does not verify with its key: no proof of "
+                 "possession",
+                 field);
         goto fail;
     }
     goto out;
@@ -137,6 +191,8 @@ fail:
     key = NULL;
 out:
     ERR_clear_error();
+    OPENSSL_free(spki);
+    X509_REQ_free(req);
     OPENSSL_free(name);
     OPENSSL_free(header);
     OPENSSL_free(der);

@@ -35,11 +35,11 @@ json_t *cardapi_base64_json(const unsigned char *data, size_t len)
     return out;
 }
 
-/* RFC 4648 §4 base64 of a string member (line breaks tolerated) into *out (free). */
-static int base64_member(const json_t *obj, const char *name, unsigned char **out, size_t *out_len,
-                         struct jerr *err)
+/* RFC 4648 §4 base64 of the string `v` of member `name` (line breaks tolerated) into *out
+ * (free). */
+static int base64_value(const json_t *v, const char *name, unsigned char **out, size_t *out_len,
+                        struct jerr *err)
 {
-    const json_t *v = json_object_get(obj, name);
     EVP_ENCODE_CTX *ctx = NULL;
     unsigned char *buf = NULL;
     int n = 0, tail = 0, rc = -1;
@@ -71,8 +71,35 @@ out:
 
 /* ---- the issuance's image ---- */
 
+/* The optional current image of a re-issue: decoded, checked, kept in ci->base. */
+static int issue_current_image(struct cardapi_issue *ci, const json_t *v, struct jerr *err)
+{
+    unsigned char *raw = NULL;
+    size_t raw_len = 0;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (ci->supplied != 0)
+        return jerr_set(err, JERR_INVALID, "card_image",
+                        "card_image: cannot be combined with public_keys (a supplied key has no "
+                        "private key to write on the card)");
+    if (base64_value(v, "card_image", &raw, &raw_len, err) == -1)
+        return -1;
+    ci->kept = ((1u << CA_KIND_COUNT) - 1) & ~ci->slots;
+    ci->base = cardissue_image_current(ci->call->st, ci->call->id, raw, raw_len, ci->kept, err);
+    OPENSSL_cleanse(raw, raw_len);
+    free(raw);
+    if (ci->base == NULL)
+        return -1;
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++)
+        if (card_image_get0_cert(ci->base, (enum ca_kind)ca) == NULL)
+            ci->kept &= ~(1u << (unsigned)ca);
+    return 0;
+}
+
 int cardapi_issue_begin(struct cardapi_issue *ci, struct api_call *call, const json_t *passwords,
-                        int which, EVP_PKEY *const keys[CA_KIND_COUNT], struct jerr *err)
+                        const json_t *current, int which, EVP_PKEY *const keys[CA_KIND_COUNT],
+                        struct jerr *err)
 {
     static const char *const allowed[] = {"sign", "auth", NULL};
 
@@ -107,7 +134,9 @@ int cardapi_issue_begin(struct cardapi_issue *ci, struct api_call *call, const j
                                 "passwords.%s: %s", name, rule.msg);
         }
     }
-    return cardissue_passwords_fill(&ci->pw, ci->slots, "passwords.", err);
+    if (cardissue_passwords_fill(&ci->pw, ci->slots, "passwords.", err) == -1)
+        return -1;
+    return issue_current_image(ci, current, err);
 }
 
 /* Inside the issuance's transaction: the image first, then the API's audit row. */
@@ -116,9 +145,15 @@ static int issue_before_commit(void *arg, struct store *st, const void *result, 
     struct cardapi_issue *ci = arg;
     const struct issue_result *res = result;
 
-    if (ci->slots != 0 && cardissue_image_bytes(ci->call->pki, st, res, &ci->pw, &ci->image,
-                                                &ci->image_len, err) == -1)
+    if (ci->slots != 0 && ci->base != NULL) {
+        /* a re-issue: the new slots into the holder's image, the other slot kept */
+        if (cardissue_image_update(ci->call->pki, ci->base, res, &ci->pw, err) == -1 ||
+            cardissue_image_encode(ci->call->pki, ci->base, &ci->image, &ci->image_len, err) == -1)
+            return -1;
+    } else if (ci->slots != 0 && cardissue_image_bytes(ci->call->pki, st, res, &ci->pw, &ci->image,
+                                                       &ci->image_len, err) == -1) {
         return -1;
+    }
     return ci->next != NULL ? ci->next(ci->next_arg, st, result, err) : 0;
 }
 
@@ -132,16 +167,19 @@ void cardapi_issue_hook(struct cardapi_issue *ci, struct lifecycle_ctx *ctx)
 
 int cardapi_issue_answer(struct cardapi_issue *ci, json_t *answer, struct jerr *err)
 {
-    json_t *slots = json_array(), *generated = json_object();
+    json_t *slots = json_array(), *kept = json_array(), *generated = json_object();
     char notice[256] = "";
     int rc = -1;
 
-    if (slots == NULL || generated == NULL)
+    if (slots == NULL || kept == NULL || generated == NULL)
         goto fail;
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
         const char *name = ca_kind_name((enum ca_kind)ca);
         if ((ci->slots & (1u << (unsigned)ca)) &&
             json_array_append_new(slots, json_string(name)) != 0)
+            goto fail;
+        if ((ci->kept & (1u << (unsigned)ca)) &&
+            json_array_append_new(kept, json_string(name)) != 0)
             goto fail;
         if (ci->pw.generated[ca] &&
             json_object_set_new(generated, name, json_string(ci->pw.value[ca])) != 0)
@@ -156,7 +194,8 @@ int cardapi_issue_answer(struct cardapi_issue *ci, json_t *answer, struct jerr *
     }
     json_t *image = ci->image != NULL ? cardapi_base64_json(ci->image, ci->image_len) : json_null();
     if (json_object_set_new(answer, "card_image", image) != 0 ||
-        json_object_set(answer, "card_image_slots", slots) != 0)
+        json_object_set(answer, "card_image_slots", slots) != 0 ||
+        (ci->base != NULL && json_object_set(answer, "card_image_kept", kept) != 0))
         goto fail;
     /* Shown once, here; never logged or stored (docs/API.md). */
     if (json_object_size(generated) > 0 &&
@@ -171,6 +210,7 @@ fail:
     oom(err);
 out:
     json_decref(slots);
+    json_decref(kept);
     json_decref(generated);
     return rc;
 }
@@ -178,6 +218,8 @@ out:
 void cardapi_issue_end(struct cardapi_issue *ci)
 {
     cardissue_passwords_wipe(&ci->pw);
+    card_image_free(ci->base);
+    ci->base = NULL;
     if (ci->image != NULL)
         OPENSSL_clear_free(ci->image, ci->image_len);
     ci->image = NULL;
@@ -217,7 +259,8 @@ static int card_reset_password(struct api_call *call, struct jerr *err)
     }
     if (recjson_string(call->body, "", "new_password", true, password, sizeof(password), err) ==
             -1 ||
-        base64_member(call->body, "card_image", &image, &image_len, err) == -1)
+        base64_value(json_object_get(call->body, "card_image"), "card_image", &image, &image_len,
+                     err) == -1)
         goto out;
     if (cardissue_reset_password(call->pki, call->st, call->id, image, image_len, slot, password,
                                  &reset, &reset_len, err) == -1)

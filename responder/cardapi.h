@@ -32,6 +32,8 @@ struct cardapi_issue {
     unsigned slots;                /* slots the image holds: generated key pairs (1 << ca) */
     unsigned supplied;             /* requested certificates whose public key was supplied */
     struct cardissue_passwords pw; /* SECRET: wiped by cardapi_issue_end */
+    struct card_image *base;       /* the holder's current image to update, or NULL: a new one */
+    unsigned kept;                 /* slots of `base` kept as they were (1 << ca) */
     unsigned char *image;          /* the image's bytes, built before the commit */
     size_t image_len;
     /* The hook this one runs after building the image (the API's audit hook). */
@@ -43,21 +45,26 @@ struct cardapi_issue {
  * exactly those strings) for the certificates `which` asks for, keys[ca] being the supplied
  * public keys (NULL: generated). A password outside the card's rule, or given for a slot that
  * is not written (not requested, or its key supplied), is JERR_INVALID "passwords.sign" /
- * "passwords.auth"; missing ones are generated. Before any key generation. Returns 0 or -1;
- * call cardapi_issue_end in both cases. */
+ * "passwords.auth"; missing ones are generated. `current` is the optional "card_image" member
+ * (base64 of the holder's image): the new slots are then written into it and its other slot
+ * kept (cardissue_image_current checks it; JERR_INVALID "card_image", also when a public key
+ * is supplied). Before any key generation. Returns 0 or -1; call cardapi_issue_end in both
+ * cases. */
 int cardapi_issue_begin(struct cardapi_issue *ci, struct api_call *call, const json_t *passwords,
-                        int which, EVP_PKEY *const keys[CA_KIND_COUNT], struct jerr *err);
+                        const json_t *current, int which, EVP_PKEY *const keys[CA_KIND_COUNT],
+                        struct jerr *err);
 
 /* Makes `ctx` (from api_lifecycle_ctx) build the image inside the issuance's transaction, then
  * run its own hook. `ci` must outlive the lifecycle call. */
 void cardapi_issue_hook(struct cardapi_issue *ci, struct lifecycle_ctx *ctx);
 
 /* Adds to the issuance's answer: "card_image" (base64 of the image, or null when every key was
- * supplied), "card_image_slots" (["sign","auth"]), "initial_passwords" (only the generated
+ * supplied), "card_image_slots" (["sign","auth"]: the slots written now), "card_image_kept"
+ * (the slots of the sent image kept as they were), "initial_passwords" (only the generated
  * ones, only here) and, when a slot is not written, "card_image_notice". Returns 0 or -1. */
 int cardapi_issue_answer(struct cardapi_issue *ci, json_t *answer, struct jerr *err);
 
-/* Wipes the passwords and frees the image bytes. */
+/* Wipes the passwords and frees the image bytes and the current image. */
 void cardapi_issue_end(struct cardapi_issue *ci);
 
 /* The window's endpoint (POST /v1/cards/{id}/reset-password). Returns 0 or -1. */

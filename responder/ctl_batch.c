@@ -34,7 +34,9 @@ void ctl_batch_bar(char *out, size_t size, long finished, long failed, long tota
     for (int i = 0; i < width; i++)
         cells[i] = i < filled ? '#' : '-';
     cells[width] = '\0';
-    snprintf(out, size, "[%s] %ld/%ld done, %ld failed", cells, finished, total, failed);
+    /* done and failed apart: a failed row is finished, not done */
+    snprintf(out, size, "[%s] %ld/%ld finished: %ld done, %ld failed", cells, finished, total,
+             finished - failed > 0 ? finished - failed : 0, failed);
 }
 
 /* A non-negative integer member, or -1 when absent or of another type. */
@@ -212,8 +214,8 @@ static int follow(struct ctl *ctl, const char *path, json_t **progress)
         if (tty) {
             /* the width for the longest counts this batch can show, so the bar never jitters */
             char widest[96];
-            int n = snprintf(widest, sizeof(widest), "%ld/%ld done, %ld failed", c.total, c.total,
-                             c.total);
+            int n = snprintf(widest, sizeof(widest), "%ld/%ld finished: %ld done, %ld failed",
+                             c.total, c.total, c.total, c.total);
             ctl_batch_bar(line, sizeof(line), c.finished, c.failed, c.total,
                           bar_width(ctl->out, n > 0 ? (size_t)n : 0));
             size_t len = strlen(line);
@@ -223,7 +225,8 @@ static int follow(struct ctl *ctl, const char *path, json_t **progress)
             fflush(ctl->out);
         } else if (!ctl->json && (c.finished != last.finished || c.failed != last.failed ||
                                   c.total != last.total)) {
-            fprintf(ctl->out, "%ld/%ld done, %ld failed\n", c.finished, c.total, c.failed);
+            fprintf(ctl->out, "%ld/%ld finished: %ld done, %ld failed\n", c.finished, c.total,
+                    c.finished - c.failed, c.failed);
             fflush(ctl->out);
         }
         last = c;

@@ -32,7 +32,8 @@ struct ctl_batch_counts {
 int ctl_batch_submit(struct ctl *ctl, const struct ctl_args *args);
 int ctl_batch_show(struct ctl *ctl, const struct ctl_args *args);
 
-/* "[#########-----] 123/200 done, 3 failed": `width` cells (at least 1), filled
+/* "[#########-----] 123/200 finished: 120 done, 3 failed" (done and failed counted apart:
+ * `finished` includes the failed rows): `width` cells (at least 1), filled
  * floor(width * finished / total) (clamped; all of them when total is 0). Always
  * NUL-terminated. */
 void ctl_batch_bar(char *out, size_t size, long finished, long failed, long total, int width);

@@ -232,11 +232,17 @@ void ctl_card_print_receipt(FILE *f, const json_t *receipt)
 
 /* ---- the card image and passwords ---- */
 
+static int base64_decode(const char *b64, unsigned char **out, size_t *out_len);
+
 bool ctl_card_arg_is_image(const char *arg)
 {
     struct stat st;
+    size_t n = strlen(arg), ext = strlen(CTL_CARD_IMAGE_SUFFIX);
     /* a card id is [A-Za-z0-9._-] only (API.md), so a '/' can only be a path */
     if (strchr(arg, '/') != NULL)
+        return true;
+    /* the name jpkictl gives an image: a missing "c1.card" is a missing file, not a card id */
+    if (n > ext && strcmp(arg + n - ext, CTL_CARD_IMAGE_SUFFIX) == 0)
         return true;
     return stat(arg, &st) == 0 && S_ISREG(st.st_mode);
 }
@@ -259,9 +265,18 @@ static int load_image(struct ctl *ctl, const char *path, struct card_image **out
 {
     struct jerr err = {0};
     char p[256];
+    size_t n = strlen(path);
     *out = card_image_load(path, &err);
-    if (*out == NULL)
-        return ctl_fail(ctl, CTL_EXIT_FAILED, "%s: %s", shown(path, p, sizeof(p)), err.msg);
+    if (*out == NULL && err.code == JERR_NOT_FOUND)
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "%s: no such card image file",
+                        shown(path, p, sizeof(p)));
+    if (*out == NULL) {
+        /* fsutil's messages start with the path already: name it once */
+        const char *why = err.msg;
+        if (strncmp(why, path, n) == 0 && strncmp(why + n, ": ", 2) == 0)
+            why += n + 2;
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "%s: %s", shown(path, p, sizeof(p)), why);
+    }
     return CTL_EXIT_OK;
 }
 
@@ -371,7 +386,7 @@ static int read_password(struct ctl *ctl, const char *opt, const char *file, con
         free(data);
         return rc;
     }
-    const char *value = getenv(env);
+    const char *value = env != NULL ? getenv(env) : NULL;
     if (value != NULL) {
         if (strlen(value) > CTL_CARD_PASSWORD_MAX)
             return ctl_fail(ctl, CTL_EXIT_FAILED, "%s: the password is longer than %d characters",
@@ -381,6 +396,9 @@ static int read_password(struct ctl *ctl, const char *opt, const char *file, con
     }
     if (tty_password(prompt, buf, size, &err) == -1) {
         OPENSSL_cleanse(buf, size);
+        if (err.code == JERR_NOT_FOUND && env == NULL)
+            return ctl_usage(ctl, "no password: give --%s FILE (there is no terminal to ask on)",
+                             opt);
         if (err.code == JERR_NOT_FOUND)
             return ctl_usage(ctl,
                              "no password: give --%s FILE or set %s (there is no terminal "
@@ -389,6 +407,46 @@ static int read_password(struct ctl *ctl, const char *opt, const char *file, con
         return ctl_fail(ctl, CTL_EXIT_FAILED, "%s", err.msg);
     }
     return CTL_EXIT_OK;
+}
+
+int ctl_card_read_new_password(struct ctl *ctl, enum ca_kind slot, const char *opt,
+                               const char *file, const char *env, const char *whose,
+                               bool allow_empty, char *buf)
+{
+    char again[CTL_CARD_PASSWORD_MAX + 1] = "", prompt[160];
+    struct jerr err = {0};
+    bool from_tty = file == NULL && (env == NULL || getenv(env) == NULL);
+    int rc;
+
+    snprintf(prompt, sizeof(prompt), "New %s password%s%s (%s%s): ", slot_words(slot),
+             whose != NULL ? " of " : "", whose != NULL ? whose : "",
+             slot == CA_SIGN ? "6-16 of A-Z and 0-9" : "4 digits",
+             allow_empty ? "; empty: the service generates one" : "");
+    if ((rc = read_password(ctl, opt, file, env, prompt, buf)) != CTL_EXIT_OK)
+        return rc;
+    if (from_tty && allow_empty && buf[0] == '\0')
+        return CTL_EXIT_OK;
+    /* RULE guide 4(7), DESIGN §1: checked here, before anything is sent or tried */
+    if (card_image_check_password(slot, buf, &err) == -1) {
+        OPENSSL_cleanse(buf, CTL_CARD_PASSWORD_MAX + 1);
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "the new password is refused: %s", err.msg);
+    }
+    if (!from_tty)
+        return CTL_EXIT_OK;
+    /* typed without echo: asked twice, so a typing mistake is not what the card keeps */
+    rc = read_password(ctl, opt, NULL, NULL, "Repeat it: ", again);
+    if (rc == CTL_EXIT_OK && strcmp(again, buf) != 0)
+        rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the two %s passwords differ; nothing was done",
+                      slot_words(slot));
+    if (rc != CTL_EXIT_OK)
+        OPENSSL_cleanse(buf, CTL_CARD_PASSWORD_MAX + 1);
+    OPENSSL_cleanse(again, sizeof(again));
+    return rc;
+}
+
+int ctl_card_base64_decode(const char *b64, unsigned char **out, size_t *out_len)
+{
+    return base64_decode(b64, out, out_len);
 }
 
 /* A refusal of the card (wrong password, locked, rule) in words, with what to do. */
@@ -665,8 +723,7 @@ out:
 
 int ctl_card_passwd(struct ctl *ctl, const struct ctl_args *args)
 {
-    char old_pw[CTL_CARD_PASSWORD_MAX + 1], new_pw[CTL_CARD_PASSWORD_MAX + 1],
-        again[CTL_CARD_PASSWORD_MAX + 1], prompt[128];
+    char old_pw[CTL_CARD_PASSWORD_MAX + 1], new_pw[CTL_CARD_PASSWORD_MAX + 1], prompt[128];
     struct card_image *ci = NULL;
     struct jerr err = {0};
     const char *path = args->pos[0];
@@ -675,7 +732,6 @@ int ctl_card_passwd(struct ctl *ctl, const struct ctl_args *args)
 
     memset(old_pw, 0, sizeof(old_pw));
     memset(new_pw, 0, sizeof(new_pw));
-    memset(again, 0, sizeof(again));
     if ((rc = parse_slot(ctl, args, &slot)) != CTL_EXIT_OK)
         return rc;
     if ((rc = load_image(ctl, path, &ci)) != CTL_EXIT_OK)
@@ -697,30 +753,11 @@ int ctl_card_passwd(struct ctl *ctl, const struct ctl_args *args)
     if ((rc = read_password(ctl, "old-file", ctl_args_get(args, "old-file"), CTL_CARD_ENV_PASSWORD,
                             prompt, old_pw)) != CTL_EXIT_OK)
         goto out;
-    snprintf(prompt, sizeof(prompt), "New %s password (%s): ", slot_words(slot),
-             slot == CA_SIGN ? "6-16 of A-Z and 0-9" : "4 digits");
-    const char *new_file = ctl_args_get(args, "new-file");
-    bool from_tty = new_file == NULL && getenv(CTL_CARD_ENV_NEW_PASSWORD) == NULL;
-    if ((rc = read_password(ctl, "new-file", new_file, CTL_CARD_ENV_NEW_PASSWORD, prompt,
-                            new_pw)) != CTL_EXIT_OK)
+    if ((rc = ctl_card_read_new_password(ctl, slot, "new-file", ctl_args_get(args, "new-file"),
+                                         CTL_CARD_ENV_NEW_PASSWORD, NULL, false, new_pw)) !=
+        CTL_EXIT_OK)
         goto out;
     rc = CTL_EXIT_FAILED;
-    /* RULE guide 4(7), DESIGN §1: the new password follows the card's rule; checked before
-     * the old one is tried, so a mistyped new password costs no try */
-    if (card_image_check_password(slot, new_pw, &err) == -1) {
-        ctl_fail(ctl, rc, "the new password is refused: %s", err.msg);
-        goto out;
-    }
-    if (from_tty) {
-        if ((rc = read_password(ctl, "new-file", NULL, CTL_CARD_ENV_NEW_PASSWORD,
-                                "Repeat the new password: ", again)) != CTL_EXIT_OK)
-            goto out;
-        rc = CTL_EXIT_FAILED;
-        if (strcmp(again, new_pw) != 0) {
-            ctl_fail(ctl, rc, "the two new passwords differ; nothing was changed");
-            goto out;
-        }
-    }
     if (card_image_change_password(ci, path, slot, old_pw, new_pw, &err) == -1) {
         card_refusal(ctl, slot, &err);
         goto out;
@@ -732,7 +769,6 @@ int ctl_card_passwd(struct ctl *ctl, const struct ctl_args *args)
 out:
     OPENSSL_cleanse(old_pw, sizeof(old_pw));
     OPENSSL_cleanse(new_pw, sizeof(new_pw));
-    OPENSSL_cleanse(again, sizeof(again));
     card_image_free(ci);
     return rc;
 }
@@ -935,7 +971,9 @@ int ctl_card_check(struct ctl *ctl, const struct ctl_args *args)
         fprintf(ctl->out, "%s (%s)\n", words, st.source);
         if (st.status != V_OCSP_CERTSTATUS_GOOD)
             all_good = false;
-        if (v == CTL_CARD_EXPIRING)
+        /* guide 4(12): renewal is advice for a good certificate; a revoked or held one is
+         * already out of use, and its status line says what it is */
+        if (v == CTL_CARD_EXPIRING && st.status == V_OCSP_CERTSTATUS_GOOD)
             fprintf(ctl->out,
                     "  WARNING: it expires on %s (%ld days, less than %d months): "
                     "renew it at the municipal window\n",

@@ -34,6 +34,7 @@
 #include <jansson.h>
 #include <openssl/x509.h>
 
+#include "config/config.h"
 #include "config/limits.h"
 #include "responder/ctl.h"
 #include "responder/ctl_rp.h"
@@ -56,11 +57,29 @@ int ctl_card_revoke(struct ctl *ctl, const struct ctl_args *args);
 int ctl_card_export(struct ctl *ctl, const struct ctl_args *args);
 int ctl_card_fingerprints(struct ctl *ctl, const struct ctl_args *args);
 
+/* The file name jpkictl gives a card image (card issue: DIR/ID.card). */
+#define CTL_CARD_IMAGE_SUFFIX ".card"
+
 /* `card show ID|IMAGE`: the holder's show when the argument names a card image (it contains a
- * '/', which no card id can, or names an existing file), else the operator's lookup of card ID
- * through the API (ctl_ops_card_show). */
+ * '/', which no card id can, ends in ".card", or names an existing file), else the operator's
+ * lookup of card ID through the API (ctl_ops_card_show). A missing image file is said to be
+ * missing ("no such card image file"), not looked up as a card id. */
 int ctl_card_show_any(struct ctl *ctl, const struct ctl_args *args);
 bool ctl_card_arg_is_image(const char *arg);
+
+/* A new password for `slot` (buf: CTL_CARD_PASSWORD_MAX + 1 bytes, the caller wipes it): the
+ * first line of `file` (option `opt`), else the environment variable `env` (may be NULL),
+ * else the terminal without echo, asked twice ("New signing password of card c1 (…): ",
+ * `whose` may be NULL). It must follow the card's rule (card_image_check_password). With
+ * `allow_empty`, an empty answer on the terminal is accepted and leaves buf "" (the service
+ * generates one). Returns an exit code. */
+int ctl_card_read_new_password(struct ctl *ctl, enum ca_kind slot, const char *opt,
+                               const char *file, const char *env, const char *whose,
+                               bool allow_empty, char *buf);
+
+/* RFC 4648 §4 base64 through OpenSSL's decoder into a malloc'd *out (the caller frees).
+ * Returns 0 or -1. */
+int ctl_card_base64_decode(const char *b64, unsigned char **out, size_t *out_len);
 
 /* ---- pure parts, shared with `verify` (ctl_verify.h) ---- */
 

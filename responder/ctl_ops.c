@@ -15,10 +15,9 @@
 #include "config/limits.h"
 #include "responder/ctl_out.h"
 
-/* A public key or passwords file given to card issue. */
-#define CTL_OPS_SMALL_FILE_MAX (16 * 1024)
 /* cert expiring: days and rows, at most. */
 #define CTL_OPS_MAX_DAYS 36500
+#define CTL_OPS_EXPIRING_DEFAULT_DAYS 90
 #define CTL_OPS_MAX_LIMIT 10000
 
 bool ctl_ops_is_serial(const char *s)
@@ -29,19 +28,6 @@ bool ctl_ops_is_serial(const char *s)
     for (size_t i = 0; i < n; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F') ||
               (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
-    return true;
-}
-
-/* An id the operator typed that is safe as a file name: [A-Za-z0-9._-], not starting '.'. */
-static bool is_file_safe_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > JPKI_ID_MAX || s[0] == '.')
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= 'a' && s[i] <= 'z') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
             return false;
     return true;
 }
@@ -343,207 +329,6 @@ int ctl_ops_card_show(struct ctl *ctl, const struct ctl_args *args)
     return rc;
 }
 
-/* Reads a small text file (a public key PEM) into a JSON string. */
-static int file_string(struct ctl *ctl, const char *opt, const char *path, json_t **out)
-{
-    unsigned char *data = NULL;
-    size_t len = 0;
-    struct jerr err = {0};
-    *out = NULL;
-    if (fsutil_read_file(path, CTL_OPS_SMALL_FILE_MAX, &data, &len, &err) == -1)
-        return ctl_fail(ctl, CTL_EXIT_FAILED, "--%s: %s", opt, err.msg);
-    *out = json_stringn((const char *)data, len);
-    OPENSSL_cleanse(data, len);
-    free(data);
-    if (*out == NULL)
-        return ctl_fail(ctl, CTL_EXIT_FAILED, "--%s: not a text file", opt);
-    return CTL_EXIT_OK;
-}
-
-/* The issue request: which certificates, the holder's public keys, the card's passwords. */
-static int issue_body(struct ctl *ctl, const struct ctl_args *args, json_t **body)
-{
-    json_t *b = NULL, *keys = NULL, *v = NULL;
-    unsigned char *pw = NULL;
-    size_t pw_len = 0;
-    int rc = CTL_EXIT_FAILED;
-    static const char *const key_opt[] = {"sign-pubkey", "auth-pubkey"};
-    static const char *const key_name[] = {"sign", "auth"};
-
-    *body = NULL;
-    if ((b = json_pack("{s:s}", "certificates", ctl_args_get(args, "certs"))) == NULL) {
-        rc = ctl_fail(ctl, CTL_EXIT_FAILED, "--certs: not valid UTF-8");
-        goto out;
-    }
-    for (size_t i = 0; i < 2; i++) {
-        const char *path = ctl_args_get(args, key_opt[i]);
-        if (path == NULL)
-            continue;
-        if (keys == NULL && (keys = json_object()) == NULL)
-            goto oom;
-        if ((rc = file_string(ctl, key_opt[i], path, &v)) != CTL_EXIT_OK)
-            goto out;
-        rc = CTL_EXIT_FAILED;
-        if (json_object_set_new(keys, key_name[i], v) == -1)
-            goto oom;
-    }
-    if (keys != NULL && json_object_set(b, "public_keys", keys) == -1)
-        goto oom;
-    const char *pw_path = ctl_args_get(args, "passwords");
-    if (pw_path != NULL) {
-        struct jerr err = {0};
-        json_error_t jerror;
-        if (fsutil_read_file(pw_path, CTL_OPS_SMALL_FILE_MAX, &pw, &pw_len, &err) == -1) {
-            rc = ctl_fail(ctl, CTL_EXIT_FAILED, "--passwords: %s", err.msg);
-            goto out;
-        }
-        v = json_loadb((const char *)pw, pw_len, JSON_REJECT_DUPLICATES, &jerror);
-        if (!json_is_object(v)) {
-            json_decref(v);
-            rc = ctl_fail(ctl, CTL_EXIT_FAILED,
-                          "--passwords: not a JSON object {\"sign\": …, \"auth\": …}");
-            goto out;
-        }
-        if (json_object_set_new(b, "passwords", v) == -1)
-            goto oom;
-    }
-    *body = b;
-    b = NULL;
-    rc = CTL_EXIT_OK;
-    goto out;
-oom:
-    rc = ctl_fail(ctl, CTL_EXIT_FAILED, "out of memory");
-out:
-    if (pw != NULL) {
-        OPENSSL_cleanse(pw, pw_len);
-        free(pw);
-    }
-    json_decref(keys);
-    json_decref(b);
-    return rc;
-}
-
-/* Writes `len` bytes to DIR/NAME with `mode` and says where on `f`. Returns an exit code. */
-static int write_out(struct ctl *ctl, FILE *f, const char *dir, const char *name, const void *data,
-                     size_t len, mode_t mode)
-{
-    char path[4096];
-    struct jerr err = {0};
-    int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
-    if (n < 0 || (size_t)n >= sizeof(path))
-        return ctl_fail(ctl, CTL_EXIT_FAILED, "--out: path too long");
-    if (fsutil_write_atomic(path, data, len, mode, false, &err) == -1)
-        return ctl_fail(ctl, CTL_EXIT_FAILED, "cannot write %s: %s", path, err.msg);
-    fputs("  written to ", f);
-    ctl_out_put(f, path);
-    fputc('\n', f);
-    return CTL_EXIT_OK;
-}
-
-/* Decodes the base64 card image of an issue answer and writes it to DIR/<card>.card (0600). */
-static int write_card_image(struct ctl *ctl, FILE *f, const char *dir, const char *card_id,
-                            const char *b64)
-{
-    size_t in_len = strlen(b64);
-    unsigned char *raw = NULL;
-    int len = 0, tail = 0, rc;
-    EVP_ENCODE_CTX *ectx = NULL;
-    char name[JPKI_ID_MAX + 8];
-
-    if (!is_file_safe_id(card_id))
-        return ctl_fail(ctl, CTL_EXIT_FAILED, "the card id cannot name a file; image not saved");
-    if (in_len > INT32_MAX || (raw = malloc(in_len / 4 * 3 + 3)) == NULL ||
-        (ectx = EVP_ENCODE_CTX_new()) == NULL) {
-        rc = ctl_fail(ctl, CTL_EXIT_FAILED, "out of memory");
-        goto out;
-    }
-    /* RFC 4648 §4 base64 through OpenSSL's decoder (padding handled, never by hand) */
-    EVP_DecodeInit(ectx);
-    if (EVP_DecodeUpdate(ectx, raw, &len, (const unsigned char *)b64, (int)in_len) == -1 ||
-        EVP_DecodeFinal(ectx, raw + len, &tail) != 1) {
-        rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the card image is not valid base64");
-        goto out;
-    }
-    snprintf(name, sizeof(name), "%s.card", card_id);
-    fputs("card image\n", f);
-    rc = write_out(ctl, f, dir, name, raw, (size_t)(len + tail), 0600);
-out:
-    EVP_ENCODE_CTX_free(ectx);
-    if (raw != NULL) {
-        OPENSSL_cleanse(raw, in_len / 4 * 3 + 3);
-        free(raw);
-    }
-    return rc;
-}
-
-int ctl_ops_card_issue(struct ctl *ctl, const struct ctl_args *args)
-{
-    char path[CTL_PATH_MAX];
-    json_t *body = NULL, *answer = NULL;
-    const char *dir = ctl_args_get(args, "out");
-    struct jerr err = {0};
-    int rc;
-
-    if ((rc = id_path(ctl, path, "/v1/cards/", args->pos[0], "/issue")) != CTL_EXIT_OK)
-        return rc;
-    if (ctl_args_has(args, "passwords") && dir == NULL)
-        return ctl_usage(ctl, "--passwords needs --out DIR: the card image is sent only once");
-    if (dir != NULL && fsutil_mkdirs(dir, 0700, &err) == -1)
-        return ctl_fail(ctl, CTL_EXIT_FAILED, "--out: %s", err.msg);
-    if ((rc = issue_body(ctl, args, &body)) != CTL_EXIT_OK)
-        goto out;
-    if ((rc = ctl_api(ctl, "POST", path, body, &answer)) != CTL_EXIT_OK)
-        goto out;
-    const json_t *certs = json_object_get(answer, "certificates");
-    size_t i;
-    const json_t *c;
-    FILE *f = ctl->json ? ctl->err : ctl->out; /* --json keeps the output pure JSON */
-    json_array_foreach(certs, i, c)
-    {
-        const char *serial = ctl_out_str(c, "serial");
-        const char *pem = ctl_out_str(c, "pem");
-        if (!ctl->json || dir != NULL) {
-            fputs("issued ", f);
-            ctl_out_put(f, ctl_out_str(c, "ca"));
-            fputc(' ', f);
-            ctl_out_put(f, serial);
-            fputs(" not after ", f);
-            ctl_out_put(f, ctl_out_str(c, "not_after"));
-            fputc('\n', f);
-        }
-        if (dir == NULL)
-            continue;
-        if (!ctl_ops_is_serial(serial) || pem == NULL) {
-            rc = ctl_fail(ctl, CTL_EXIT_FAILED,
-                          "the answer holds a certificate without a "
-                          "serial or PEM; not written");
-            continue;
-        }
-        char name[JPKI_SERIAL_HEX_MAX + 8];
-        snprintf(name, sizeof(name), "%s.pem", serial);
-        int wrc = write_out(ctl, f, dir, name, pem, strlen(pem), 0644);
-        if (rc == CTL_EXIT_OK)
-            rc = wrc;
-    }
-    if (!ctl->json)
-        serial_list_line(f, "superseded", answer, "superseded");
-    const char *image = ctl_out_str(answer, "card_image");
-    if (image != NULL) {
-        if (dir == NULL) {
-            rc = ctl_fail(ctl, CTL_EXIT_FAILED,
-                          "the answer holds the card image, not saved: give --out DIR");
-        } else {
-            int wrc = write_card_image(ctl, f, dir, args->pos[0], image);
-            if (rc == CTL_EXIT_OK)
-                rc = wrc;
-        }
-    }
-out:
-    json_decref(body);
-    json_decref(answer);
-    return rc;
-}
-
 int ctl_ops_card_hold(struct ctl *ctl, const struct ctl_args *args)
 {
     json_t *answer = NULL;
@@ -569,13 +354,27 @@ int ctl_ops_card_release(struct ctl *ctl, const struct ctl_args *args)
         fputs(" active again\n", ctl->out);
         serial_list_line(ctl->out, "released", answer, "released");
         serial_list_line(ctl->out, "still held", answer, "still_held");
-        /* RULE guide 4(4): only the auth certificate leaves hold; say so every time one stays */
-        if (notice != NULL && notice[0] != '\0') {
+        /* RULE guide 4(4): only the auth certificate leaves hold; say so every time one stays,
+         * with the commands that do what the notice asks */
+        const json_t *held = json_object_get(answer, "still_held");
+        size_t i;
+        const json_t *serial;
+        if (json_array_size(held) > 0) {
+            fputs("notice: " CTL_OPS_RELEASE_NOTICE "\n", ctl->out);
+            json_array_foreach(held, i, serial)
+            {
+                if (!ctl_ops_is_serial(json_string_value(serial)))
+                    continue;
+                fprintf(ctl->out, "  jpkictl cert revoke %s --reason unspecified\n",
+                        json_string_value(serial));
+            }
+            fputs("  jpkictl card issue ", ctl->out);
+            ctl_out_put(ctl->out, args->pos[0]);
+            fputs(" --certs sign --out DIR\n", ctl->out);
+        } else if (notice != NULL && notice[0] != '\0') {
             fputs("notice: ", ctl->out);
             ctl_out_put(ctl->out, notice);
             fputc('\n', ctl->out);
-        } else if (json_array_size(json_object_get(answer, "still_held")) > 0) {
-            fputs("notice: " CTL_OPS_RELEASE_NOTICE "\n", ctl->out);
         }
     }
     json_decref(answer);
@@ -692,7 +491,10 @@ int ctl_ops_cert_expiring(struct ctl *ctl, const struct ctl_args *args)
     long days, limit = 100;
     json_t *answer = NULL;
     int rc;
-    if (ctl_args_number(ctl_args_get(args, "days"), 0, CTL_OPS_MAX_DAYS, &days) == -1)
+    /* guide 4(12) warns a holder 3 months ahead: the window looks a little further */
+    if (!ctl_args_has(args, "days"))
+        days = CTL_OPS_EXPIRING_DEFAULT_DAYS;
+    else if (ctl_args_number(ctl_args_get(args, "days"), 0, CTL_OPS_MAX_DAYS, &days) == -1)
         return ctl_usage(ctl, "--days must be a number of days from 0 to %d", CTL_OPS_MAX_DAYS);
     if (ctl_args_has(args, "limit") &&
         ctl_args_number(ctl_args_get(args, "limit"), 1, CTL_OPS_MAX_LIMIT, &limit) == -1)

@@ -1,6 +1,7 @@
 /*
  * ctl_ops: jpkictl's operator commands — one function per call of the operator API
- * (docs/API.md): persons, cards, issuance and the card lifecycle, certificates, operators.
+ * (docs/API.md): persons, cards and the card lifecycle, certificates, operators (issuance,
+ * which writes a card image, is ctl_window's).
  * Each builds the request from its arguments, sends it through ctl_api, and prints the answer
  * for a person (or, with --json, as it came). Each returns the process exit status (ctl.h).
  *
@@ -19,7 +20,6 @@ int ctl_ops_person_death(struct ctl *ctl, const struct ctl_args *args);
 
 int ctl_ops_card_add(struct ctl *ctl, const struct ctl_args *args);
 int ctl_ops_card_show(struct ctl *ctl, const struct ctl_args *args);
-int ctl_ops_card_issue(struct ctl *ctl, const struct ctl_args *args);
 int ctl_ops_card_hold(struct ctl *ctl, const struct ctl_args *args);
 int ctl_ops_card_release(struct ctl *ctl, const struct ctl_args *args);
 int ctl_ops_card_return(struct ctl *ctl, const struct ctl_args *args);
@@ -30,10 +30,11 @@ int ctl_ops_cert_expiring(struct ctl *ctl, const struct ctl_args *args);
 
 int ctl_ops_operator_add(struct ctl *ctl, const struct ctl_args *args);
 
-/* The notice printed after a release when the service sends none (DESIGN §4: the signing
- * certificate stays held and must be revoked and re-issued). */
+/* The notice printed after a release that leaves a signing certificate on hold (DESIGN §4:
+ * it must be revoked and re-issued), followed by the commands that do it. */
 #define CTL_OPS_RELEASE_NOTICE                                                                     \
-    "the signing certificate stays on hold: revoke it and issue a new one"
+    "the signing certificate stays on hold: revoke it with 'jpkictl cert revoke' and issue a "     \
+    "new one with 'jpkictl card issue':"
 
 /* True when `s` is a certificate serial as the service writes it: 1..JPKI_SERIAL_HEX_MAX hex
  * digits. Serials from answers must pass this before they name a file. */

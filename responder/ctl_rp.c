@@ -311,7 +311,10 @@ int ctl_rp_ocsp(struct ctl *ctl, const struct ctl_args *args)
     int rc;
     const char *hash = ctl_args_get(args, "hash");
     const EVP_MD *md;
-    bool nonce = !ctl_args_has(args, "no-nonce");
+    /* RFC 5019 §2.1: no nonce by default, so a pre-signed answer (the cheap, cacheable one)
+     * will do; --nonce asks for a fresh one (RFC 9654) */
+    bool nonce = ctl_args_has(args, "nonce");
+    const char *issuer_file = ctl_args_get(args, "issuer"), *ca_name = NULL;
     char serial[2 * 20 + 8];
 
     if (hash == NULL || strcmp(hash, "sha1") == 0)
@@ -320,9 +323,13 @@ int ctl_rp_ocsp(struct ctl *ctl, const struct ctl_args *args)
         md = EVP_sha256();
     else
         return ctl_usage(ctl, "--hash must be sha1 or sha256");
-    if ((rc = ctl_rp_load_cert(ctl, "CERT", args->pos[0], &cert)) != CTL_EXIT_OK ||
-        (rc = ctl_rp_load_cert(ctl, "--issuer", ctl_args_get(args, "issuer"), &issuer)) !=
-            CTL_EXIT_OK)
+    if ((rc = ctl_rp_load_cert(ctl, "CERT", args->pos[0], &cert)) != CTL_EXIT_OK)
+        goto out;
+    if (issuer_file != NULL)
+        rc = ctl_rp_load_cert(ctl, "--issuer", issuer_file, &issuer);
+    else
+        rc = ctl_rp_served_issuer(ctl, cert, &issuer, &ca_name);
+    if (rc != CTL_EXIT_OK)
         goto out;
     ctl_rp_serial_hex(X509_get0_serialNumber(cert), serial, sizeof(serial));
     if ((rc = ctl_rp_ocsp_status(ctl, cert, issuer, md, nonce, &st)) != CTL_EXIT_OK)
@@ -347,6 +354,11 @@ int ctl_rp_ocsp(struct ctl *ctl, const struct ctl_args *args)
             fprintf(ctl->out, "%s\n", OCSP_cert_status_str(st.status));
         fprintf(ctl->out, "  serial:      %s\n  this update: %s\n  next update: %s\n", serial,
                 st.this_update, st.next_update);
+        fprintf(ctl->out, "  nonce:       %s\n",
+                nonce ? "sent and echoed" : "none (a pre-signed answer will do)");
+        if (ca_name != NULL)
+            fprintf(ctl->out, "  issuer:      the %s CA the service serves (fingerprint checked)\n",
+                    ca_name);
     }
     rc = st.status == V_OCSP_CERTSTATUS_GOOD ? CTL_EXIT_OK : CTL_EXIT_FAILED;
 out:
@@ -398,6 +410,56 @@ int ctl_rp_ca_cert(struct ctl *ctl, const char *ca, const char *local, X509 **ou
     }
     ctl_http_reply_free(&reply);
     ERR_clear_error();
+    return rc;
+}
+
+int ctl_rp_served_issuer(struct ctl *ctl, X509 *cert, X509 **out, const char **ca_name)
+{
+    static const char *const cas[] = {"sign", "auth"};
+    struct ctl_http_reply reply = {0};
+    json_t *served = NULL;
+    X509 *issuer = NULL;
+    const char *name = NULL;
+    char fp[96];
+    struct jerr err = {0};
+    int rc = CTL_EXIT_OK;
+
+    *out = NULL;
+    for (size_t i = 0; i < 2 && issuer == NULL; i++) {
+        X509 *c = NULL;
+        if ((rc = ctl_rp_ca_cert(ctl, cas[i], NULL, &c)) != CTL_EXIT_OK)
+            return rc;
+        /* RFC 5280 §6.1.3 (a): the issuer's name and the signature under its key */
+        if (X509_check_issued(c, cert) == X509_V_OK) {
+            issuer = c;
+            name = cas[i];
+        } else {
+            X509_free(c);
+        }
+    }
+    ERR_clear_error();
+    if (issuer == NULL)
+        return ctl_fail(ctl, CTL_EXIT_FAILED,
+                        "CERT was issued by neither CA the service serves (/ca/sign.cer, "
+                        "/ca/auth.cer): give --issuer FILE");
+    if ((rc = get_public(ctl, "/ca/fingerprints", &reply)) != CTL_EXIT_OK)
+        goto out;
+    served = json_loadb(reply.body, reply.len, JSON_REJECT_DUPLICATES, NULL);
+    const char *theirs = ctl_out_str(json_object_get(served, name), "sha256");
+    if (pki_fingerprint(issuer, fp, &err) == -1 || theirs == NULL || strcasecmp(theirs, fp) != 0) {
+        rc = ctl_fail(ctl, CTL_EXIT_FAILED,
+                      "the %s CA certificate served at /ca/%s.cer does not match the fingerprint "
+                      "at /ca/fingerprints: not used",
+                      name, name);
+        goto out;
+    }
+    *out = issuer;
+    issuer = NULL;
+    *ca_name = name;
+out:
+    X509_free(issuer);
+    json_decref(served);
+    ctl_http_reply_free(&reply);
     return rc;
 }
 

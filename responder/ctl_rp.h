@@ -52,6 +52,12 @@ int ctl_rp_load_cert(struct ctl *ctl, const char *what, const char *path, X509 *
  * /ca/<ca>.cer. Returns an exit code; on CTL_EXIT_OK *out is the caller's. */
 int ctl_rp_ca_cert(struct ctl *ctl, const char *ca, const char *local, X509 **out);
 
+/* The issuer of `cert` as the service serves it: of /ca/sign.cer and /ca/auth.cer the one that
+ * issued `cert` (name and signature, X509_check_issued), whose SHA-256 fingerprint must be the
+ * one /ca/fingerprints publishes for that CA. Sets *ca_name ("sign"/"auth"). Returns an exit
+ * code; on CTL_EXIT_OK *out is the caller's. */
+int ctl_rp_served_issuer(struct ctl *ctl, X509 *cert, X509 **out, const char **ca_name);
+
 /* Asks URL/ocsp about `cert` (CertID hash `md`, a fresh nonce when `nonce`), verifies the
  * answer with `issuer` as the trust anchor, checks the nonce and thisUpdate/nextUpdate, and
  * fills *st. Returns CTL_EXIT_OK, or an exit code after printing why no status was had. */

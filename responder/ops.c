@@ -291,14 +291,16 @@ out:
     return rc;
 }
 
-/* A subscriber public key given as a JSON string of PEM (keystore/pubkey.h). */
+/* A subscriber public key given as a JSON string: the PEM of a PKCS#10 request signed by the
+ * key (keystore/pubkey.h: the signature is the proof of possession). */
 static EVP_PKEY *pubkey_from_json(const json_t *v, const char *field, struct jerr *err)
 {
     if (!json_is_string(v)) {
-        jerr_set(err, JERR_INVALID, field, "%s: must be a PEM public key (a string)", field);
+        jerr_set(err, JERR_INVALID, field,
+                 "%s: must be a PEM certificate request (PKCS#10) as a string", field);
         return NULL;
     }
-    return pubkey_from_pem(json_string_value(v), json_string_length(v), field, err);
+    return pubkey_from_csr_pem(json_string_value(v), json_string_length(v), field, err);
 }
 
 /* "public_keys": {"sign": PEM, "auth": PEM}, each only for a certificate being issued. */
@@ -331,7 +333,8 @@ static int issue_pubkeys(const json_t *v, int which, EVP_PKEY *keys[CA_KIND_COUN
 
 static int card_issue(struct api_call *call, struct jerr *err)
 {
-    static const char *const allowed[] = {"certificates", "public_keys", "passwords", NULL};
+    static const char *const allowed[] = {"certificates", "public_keys", "passwords", "card_image",
+                                          NULL};
     EVP_PKEY *keys[CA_KIND_COUNT] = {NULL, NULL};
     struct issue_result res = {0};
     struct cardapi_issue image;
@@ -346,8 +349,8 @@ static int card_issue(struct api_call *call, struct jerr *err)
         goto out;
     /* The card image (cardapi.h): passwords checked before any key is generated; the image is
      * built inside the issuance's transaction. */
-    if (cardapi_issue_begin(&image, call, json_object_get(call->body, "passwords"), which, keys,
-                            err) == -1)
+    if (cardapi_issue_begin(&image, call, json_object_get(call->body, "passwords"),
+                            json_object_get(call->body, "card_image"), which, keys, err) == -1)
         goto out;
     struct lifecycle_ctx ctx = api_lifecycle_ctx(call);
     cardapi_issue_hook(&image, &ctx);

@@ -8,9 +8,10 @@
       "BATCH seconds=S cards=N done=D failed=F certificates=C" (S: from just before the POST
       to the first poll that saw the batch done).
 
-  client.py issue URL TOKEN PREFIX CARDS PUBKEY_PEM
+  client.py issue URL TOKEN PREFIX CARDS CSR_PEM
       Registers CARDS persons and cards through the API (PREFIX-p-N, PREFIX-c-N) and issues a
-      signing certificate onto each, certifying the public key of PUBKEY_PEM; prints the
+      signing certificate onto each, certifying the key of the PKCS#10 request CSR_PEM (the
+      service takes a key only with its proof of possession); prints the
       serials, one a line.
 
   client.py freshness URL TOKEN ISSUER_PEM SAMPLES OUT_CSV SERIAL...

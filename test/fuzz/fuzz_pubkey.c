@@ -1,9 +1,11 @@
 /*
- * fuzz_pubkey: a subscriber public key as an issue request carries it ("public_keys": PEM
- * text) through keystore/pubkey.h. A key read must be RSA of 2048..8192 bits whose DER
- * re-encoding (OpenSSL's own encoder) is what was given; a refusal is JERR_INVALID naming the
- * field, in words, with no OpenSSL error left queued. Seeds: RSA keys of 2048 and 3072 bits,
- * an RSA-PSS, an EC and a 1024-bit key, a PEM block with headers, text around a block.
+ * fuzz_pubkey: a subscriber public key as an issue request carries it ("public_keys": the PEM
+ * of a PKCS#10 request signed by the key) through keystore/pubkey.h. A key read must be RSA of
+ * 2048..8192 bits whose DER re-encoding (OpenSSL's own encoder) reads back as the same key;
+ * a refusal is JERR_INVALID naming the field, in words, with no OpenSSL error left queued.
+ * Seeds: requests for RSA keys of 2048 and 3072 bits, for an RSA-PSS, an EC and a 1024-bit
+ * key, a SHA-1 signed one, one whose signature is broken, a bare public key (refused), a PEM
+ * block with headers, text around a block.
  */
 #include <string.h>
 #include <openssl/err.h>
@@ -15,7 +17,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct jerr err = {0};
-    EVP_PKEY *key = pubkey_from_pem((const char *)data, size, "public_keys.sign", &err);
+    EVP_PKEY *key = pubkey_from_csr_pem((const char *)data, size, "public_keys.sign", &err);
     FUZZ_CHECK(ERR_peek_error() == 0);
     if (key == NULL) {
         FUZZ_CHECK(err.code == JERR_INVALID);

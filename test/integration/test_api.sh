@@ -146,14 +146,16 @@ SIGN2=$(jf '.certificates[0].serial')
 call GET "/v1/certificates/$SIGN1"
 assert_eq "…old one revoked superseded" "revoked superseded" "$(jf '"\(.status) \(.reason)"')"
 
-# A supplied public key is certified as is.
+# A supplied public key comes in a PKCS#10 request signed by it (proof of possession) and is
+# certified as is.
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/own.key" 2>/dev/null
-openssl pkey -in "$T/own.key" -pubout -out "$T/own.pub"
+openssl req -new -key "$T/own.key" -subj /CN=holder -out "$T/own.pub"
+openssl pkey -in "$T/own.key" -pubout -out "$T/own.bare"
 body=$(jq -cn --rawfile k "$T/own.pub" '{certificates:"auth", public_keys:{auth:$k}}')
 call POST /v1/cards/c2/issue "$body"
-assert_eq "issue auth with a supplied public key: 201" 201 "$ST"
+assert_eq "issue auth with a supplied key (CSR): 201" 201 "$ST"
 jf '.certificates[0].pem' >"$T/own.pem"
-assert_eq "…the certificate carries that key" "$(openssl pkey -pubin -in "$T/own.pub" -outform DER | sha256sum)" \
+assert_eq "…the certificate carries that key" "$(openssl pkey -pubin -in "$T/own.bare" -outform DER | sha256sum)" \
   "$(openssl x509 -in "$T/own.pem" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum)"
 OWN_AUTH=$(jf '.certificates[0].serial')
 
@@ -323,19 +325,36 @@ expect "certificates missing" 400 certificates POST /v1/cards/c1/issue '{}'
 expect "public key not PEM" 400 public_keys.auth POST /v1/cards/c1/issue '{"certificates":"auth","public_keys":{"auth":"hello"}}'
 expect "public key for a certificate not requested" 400 public_keys.sign POST /v1/cards/c1/issue \
   "$(jq -cn --rawfile k "$T/own.pub" '{certificates:"auth", public_keys:{sign:$k}}')"
+expect "a bare public key (no proof of possession)" 400 public_keys.auth POST /v1/cards/c1/issue \
+  "$(jq -cn --rawfile k "$T/own.bare" '{certificates:"auth", public_keys:{auth:$k}}')"
+assert_contains "…saying what to send instead" "bare public key is refused: send a PKCS#10 certificate request" \
+  "$(jf .error.message)"
+# a request whose signature does not verify with its key: the last bit of the signature flipped
+openssl req -in "$T/own.pub" -outform DER |
+  python3 -c 'import sys; d = bytearray(sys.stdin.buffer.read()); d[-1] ^= 1; sys.stdout.buffer.write(d)' |
+  openssl req -inform DER -out "$T/forged.pub"
+expect "a request whose signature is not its key's" 400 public_keys.auth POST /v1/cards/c1/issue \
+  "$(jq -cn --rawfile k "$T/forged.pub" '{certificates:"auth", public_keys:{auth:$k}}')"
+assert_contains "…no proof of possession" "no proof of possession" "$(jf .error.message)"
+openssl req -new -key "$T/own.key" -subj /CN=holder -sha1 -out "$T/sha1.pub" 2>/dev/null
+expect "a request signed with SHA-1" 400 public_keys.auth POST /v1/cards/c1/issue \
+  "$(jq -cn --rawfile k "$T/sha1.pub" '{certificates:"auth", public_keys:{auth:$k}}')"
 expect "public key with trailing text" 400 public_keys.auth POST /v1/cards/c1/issue \
   "$(jq -cn --rawfile k "$T/own.pub" '{certificates:"auth", public_keys:{auth:($k + "junk")}}')"
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null | openssl pkey -pubout >"$T/ec.pub"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/ec.key" 2>/dev/null
+openssl req -new -key "$T/ec.key" -subj /CN=holder -out "$T/ec.pub"
 expect "public key not RSA" 400 public_keys.auth POST /v1/cards/c1/issue \
   "$(jq -cn --rawfile k "$T/ec.pub" '{certificates:"auth", public_keys:{auth:$k}}')"
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 2>/dev/null | openssl pkey -pubout >"$T/short.pub"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out "$T/short.key" 2>/dev/null
+openssl req -new -key "$T/short.key" -subj /CN=holder -out "$T/short.pub"
 expect "public key RSA of 1024 bits" 400 public_keys.auth POST /v1/cards/c1/issue \
   "$(jq -cn --rawfile k "$T/short.pub" '{certificates:"auth", public_keys:{auth:$k}}')"
-openssl genpkey -algorithm RSA-PSS -pkeyopt rsa_keygen_bits:2048 2>/dev/null | openssl pkey -pubout >"$T/pss.pub"
+openssl genpkey -algorithm RSA-PSS -pkeyopt rsa_keygen_bits:2048 -out "$T/pss.key" 2>/dev/null
+openssl req -new -key "$T/pss.key" -subj /CN=holder -out "$T/pss.pub"
 expect "public key RSA-PSS (not rsaEncryption)" 400 public_keys.auth POST /v1/cards/c1/issue \
   "$(jq -cn --rawfile k "$T/pss.pub" '{certificates:"auth", public_keys:{auth:$k}}')"
 expect "public key block with PEM headers" 400 public_keys.auth POST /v1/cards/c1/issue \
-  "$(jq -cn --rawfile k "$T/own.pub" '{certificates:"auth", public_keys:{auth:($k | sub("KEY-----\n"; "KEY-----\nProc-Type: 4,ENCRYPTED\n\n"))}}')"
+  "$(jq -cn --rawfile k "$T/own.pub" '{certificates:"auth", public_keys:{auth:($k | sub("REQUEST-----\n"; "REQUEST-----\nProc-Type: 4,ENCRYPTED\n\n"))}}')"
 expect "card image PIN of 5 digits" 400 passwords.auth POST /v1/cards/c1/issue \
   '{"certificates":"auth","passwords":{"auth":"12345"}}'
 expect "a field in a body that must be empty" 400 reason POST /v1/cards/c1/hold '{"reason":"x"}'

@@ -120,7 +120,7 @@ check_fails "…nor in the log" grep -qF -e "$PW2_SIGN" "$T/jpkid.log"
 
 # A supplied public key: that slot is not written.
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/own.key" 2>/dev/null
-openssl pkey -in "$T/own.key" -pubout -out "$T/own.pub"
+openssl req -new -key "$T/own.key" -subj /CN=holder -out "$T/own.pub"
 call POST /v1/cards/c3/issue \
   "$(jq -cn --rawfile k "$T/own.pub" '{certificates:"both", public_keys:{auth:$k}, passwords:{sign:"SIGN2035"}}')"
 assert_eq "issue with a supplied auth key: 201" 201 "$ST"
@@ -316,6 +316,36 @@ assert_eq "OCSP: revoked" revoked "$(ocsp_status "$SIGN_CA" "$SIGN1_PEM")"
 request "$T/r8.der" "$SIGN1" unspecified "$T/s1.key" "$T/s1.pem"
 holder "$T/r8.der"
 assert_eq "a request signed by the revoked key: 403 signer" "403 signer" "$ST $(jf .error.field)"
+
+# ---------------------------------------------------------------------------------------------
+# A re-issue of one slot into the holder's current image: the other slot kept as it was.
+call POST /v1/persons '{"id":"p9","name":"山田 一郎","address":"大阪府大阪市北区1-1","birth_date":"1975-08-21","gender":"male"}'
+call POST /v1/cards '{"id":"c9","person_id":"p9","type":"mynumber","expiry":"2035-06-30"}'
+call POST /v1/cards/c9/issue '{"certificates":"both","passwords":{"sign":"QWERTY7890","auth":"5829"}}'
+AUTH9=$(jf '.certificates[] | select(.ca=="auth") | .serial')
+SIGN9=$(jf '.certificates[] | select(.ca=="sign") | .serial')
+image "$T/c9.card"
+call POST /v1/cards/c9/issue "$(jq -cn --rawfile i <(base64 -w0 "$T/c9.card") \
+  '{certificates:"sign", passwords:{sign:"ZXCVBN4567"}, card_image:$i}')"
+assert_eq "re-issue of sign with the current image: 201" 201 "$ST"
+assert_eq "…the sign slot written, the auth slot kept" "sign auth" \
+  "$(jf '"\(.card_image_slots | join(",")) \(.card_image_kept | join(","))"')"
+NEW9=$(jf '.certificates[0].serial')
+image "$T/c9b.card"
+INFO=$("$CARDTOOL" info "$T/c9b.card" 2>&1)
+assert_contains "…the image holds the new signing certificate" "slot sign $NEW9 tries_left 5" "$INFO"
+assert_contains "…and still the authentication one" "slot auth $AUTH9 tries_left 3" "$INFO"
+check "…whose PIN is unchanged" "$CARDTOOL" unlock "$T/c9b.card" auth 5829
+check "…and the new signing password opens the new slot" "$CARDTOOL" unlock "$T/c9b.card" sign ZXCVBN4567
+call GET "/v1/certificates/$SIGN9"
+assert_eq "…the old signing certificate superseded" "revoked superseded" "$(jf '"\(.status) \(.reason)"')"
+expect "re-issue with another card's image" 400 card_image POST /v1/cards/c9/issue \
+  "$(jq -cn --rawfile i <(base64 -w0 "$T/c2.card") '{certificates:"sign", card_image:$i}')"
+expect "re-issue with an image that is not one" 400 card_image POST /v1/cards/c9/issue \
+  '{"certificates":"sign","card_image":"AAAA"}'
+expect "re-issue with an image and a supplied key" 400 card_image POST /v1/cards/c9/issue \
+  "$(jq -cn --rawfile i <(base64 -w0 "$T/c9b.card") --rawfile k "$T/own.pub" \
+    '{certificates:"sign", public_keys:{sign:$k}, card_image:$i}')"
 
 # Audit: every holder call, as anonymous; no password anywhere in the log.
 assert_eq "holder calls audited as anonymous (2 ok)" 2 \

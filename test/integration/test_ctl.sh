@@ -44,7 +44,7 @@ ctl --help
 assert_eq "jpkictl --help exits 0" 0 "$RC"
 assert_contains "…listing the commands" "card release ID" "$OUT"
 for cmd in "person add" "person show" "person change" "person death" "card add" "card show" \
-  "card issue" "card hold" "card release" "card return" "cert show" "cert revoke" \
+  "card issue" "card reset-password" "card hold" "card release" "card return" "cert show" "cert revoke" \
   "cert expiring" "operator add" "batch submit" "batch show" "ocsp" "crl fetch" "fingerprints"; do
   # shellcheck disable=SC2086
   ctl $cmd --help
@@ -118,9 +118,9 @@ check "the authentication PEM is written and verifies" openssl verify -x509_stri
 assert_eq "the PEM's serial is the printed one" "serial=$SIGN" \
   "$(openssl x509 -in "$SIGN_PEM" -noout -serial)"
 
-ctl card issue c1 --certs both --passwords "$T/pw.json"
-assert_eq "card issue --passwords without --out: exit 2" 2 "$RC"
-assert_contains "…saying why" "--passwords needs --out DIR" "$ERR"
+ctl card issue c1 --certs both --passwords-file "$T/pw.json"
+assert_eq "card issue without --out: exit 2, before anything is issued" 2 "$RC"
+assert_contains "…saying why" "--out DIR is required" "$ERR"
 ctl card show c1
 assert_contains "card show lists the signing certificate" "$SIGN  sign  good  card c1" "$OUT"
 ctl person show p1
@@ -133,8 +133,8 @@ assert_eq "ocsp good: exit 0" 0 "$RC"
 assert_eq "…first line 'good'" good "$(head -1 <<<"$OUT")"
 assert_contains "…naming the serial" "serial:      $AUTH" "$OUT"
 assert_eq "…openssl ocsp agrees" good "$(openssl_status "$AUTH_PEM" "$AUTH_CA")"
-ctl ocsp "$SIGN_PEM" --issuer "$SIGN_CA" --no-nonce --hash sha256
-assert_eq "ocsp good without nonce, SHA-256 CertID: exit 0" 0 "$RC"
+ctl ocsp "$SIGN_PEM" --issuer "$SIGN_CA" --nonce --hash sha256
+assert_eq "ocsp good with a nonce, SHA-256 CertID: exit 0" 0 "$RC"
 assert_eq "…good" good "$(head -1 <<<"$OUT")"
 ctl ocsp "$SIGN_PEM" --issuer "$SIGN_CA" --json
 assert_eq "ocsp --json: exit 0" 0 "$RC"
@@ -280,7 +280,7 @@ ctl card show nosuch
 assert_eq "unknown card: exit 1" 1 "$RC"
 assert_contains "…404 in words" "jpkictl: card show: 404 not_found: " "$ERR"
 assert_contains "…naming it" "nosuch" "$ERR"
-ctl card issue nosuch --certs both
+ctl card issue nosuch --certs both --out "$T/out"
 assert_eq "issue onto an unknown card: exit 1" 1 "$RC"
 echo "0000000000000000000000000000000000000000000000000000000000000000" >"$T/bad.token"
 ctl --token-file "$T/bad.token" card show c1
@@ -350,7 +350,7 @@ EOF
   ctl batch submit "$T/batch.yaml"
   assert_eq "batch submit with a bad and a refused row: exit 1" 1 "$RC"
   # the bad row is a failed row of the batch (docs/API.md): 3 rows in all, listed once
-  assert_contains "…plain progress lines when not a TTY" "3/3 done, 2 failed" "$OUT"
+  assert_contains "…plain progress lines when not a TTY, done and failed apart" "3/3 finished: 1 done, 2 failed" "$OUT"
   assert_eq "…the bad row listed once" 1 "$(grep -c 'rows\[1\].person.birth_date' <<<"$OUT")"
   assert_contains "…summary" "batch it-ctl-001 (id " "$OUT"
   assert_contains "…the bad row named" "rows[1].person.birth_date" "$OUT"

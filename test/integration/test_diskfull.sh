@@ -179,8 +179,8 @@ else
   expect_unavailable "read-only: register a person" POST /v1/persons "$(person p9)"
   expect_unavailable "read-only: issue (key made by the service, into a card image)" \
     POST /v1/cards/c1/issue '{"certificates":"auth"}'
-  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null |
-    openssl pkey -pubout >"$T/own.pub"
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/own.key" 2>/dev/null
+  openssl req -new -key "$T/own.key" -subj /CN=holder -out "$T/own.pub"
   expect_unavailable "read-only: issue (public key supplied)" POST /v1/cards/c1/issue \
     "$(jq -cn --rawfile k "$T/own.pub" '{certificates:"auth", public_keys:{auth:$k}}')"
   expect_unavailable "read-only: revoke" POST "/v1/certificates/$NEW_AUTH/revoke" '{"reason":"keyCompromise"}'

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import ocsp
+from cryptography.x509.oid import NameOID
 
 MALFORMED_OCSP = bytes.fromhex("30030a0101")  # OCSPResponse malformedRequest (RFC 6960 §4.2.1)
 
@@ -57,8 +58,10 @@ class Load:
         # run under valgrind); the signing key also signs the online revocation requests.
         self.key = {ca: rsa.generate_private_key(public_exponent=65537, key_size=2048)
                     for ca in ("sign", "auth")}
-        self.pub = {ca: k.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        # each key goes in a PKCS#10 request signed by it: the service's proof of possession
+        self.pub = {ca: x509.CertificateSigningRequestBuilder().subject_name(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "holder")])).sign(
+            k, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
             for ca, k in self.key.items()}
 
     # --- plumbing -------------------------------------------------------------------------

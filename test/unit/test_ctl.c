@@ -5,6 +5,7 @@
  * counts and summary, API errors in words, sanitizing of outside text, URL/token/path checks,
  * and the exit codes of a call that cannot reach the service.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "responder/ctl_ops.h"
 #include "responder/ctl_out.h"
 #include "responder/ctl_rp.h"
+#include "responder/ctl_window.h"
 #include "testutil.h"
 
 /* Finds the command of argv[1..] and parses the rest, as jpkictl's main does. */
@@ -95,9 +97,12 @@ START_TEST(test_missing_required_option_named)
     ck_assert_int_eq(PARSE(&a, &err, "cert", "revoke", "0A"), -1);
     ck_assert_str_eq(err.msg, "missing required option --reason");
 
+    /* optional: the issuer served by the service, the days 90 (docs/API.md) */
     jerr_clear(&err);
-    ck_assert_int_eq(PARSE(&a, &err, "ocsp", "cert.pem"), -1);
-    ck_assert_str_eq(err.msg, "missing required option --issuer");
+    ck_assert_int_eq(PARSE(&a, &err, "ocsp", "cert.pem"), 0);
+    ck_assert_ptr_null(ctl_args_get(&a, "issuer"));
+    ck_assert(!ctl_args_has(&a, "nonce"));
+    ck_assert_int_eq(PARSE(&a, &err, "cert", "expiring"), 0);
 
     jerr_clear(&err);
     ck_assert_int_eq(PARSE(&a, &err, "operator", "add", "--name", "alice"), -1);
@@ -274,7 +279,9 @@ START_TEST(test_table_and_help)
 {
     const char *expected[] = {
         "person add", "person show", "person change", "person death", "card add", "card show",
-        "card issue", "card hold", "card release", "card return",
+        "card issue",
+        /* the window's reset of a card password (ctl_window.h) */
+        "card reset-password", "card hold", "card release", "card return",
         /* the card holder's commands (ctl_card.h) */
         "card check", "card passwd", "card sign", "card revoke", "card export", "card fingerprints",
         "cert show", "cert revoke", "cert expiring", "operator add", "batch submit", "batch show",
@@ -351,22 +358,22 @@ START_TEST(test_bar_exact)
 {
     char buf[128];
     ctl_batch_bar(buf, sizeof(buf), 0, 0, 200, 10);
-    ck_assert_str_eq(buf, "[----------] 0/200 done, 0 failed");
+    ck_assert_str_eq(buf, "[----------] 0/200 finished: 0 done, 0 failed");
     ctl_batch_bar(buf, sizeof(buf), 100, 2, 200, 10);
-    ck_assert_str_eq(buf, "[#####-----] 100/200 done, 2 failed");
+    ck_assert_str_eq(buf, "[#####-----] 100/200 finished: 98 done, 2 failed");
     ctl_batch_bar(buf, sizeof(buf), 200, 3, 200, 10);
-    ck_assert_str_eq(buf, "[##########] 200/200 done, 3 failed");
+    ck_assert_str_eq(buf, "[##########] 200/200 finished: 197 done, 3 failed");
     /* floor(14 * 123 / 200) = 8 cells */
     ctl_batch_bar(buf, sizeof(buf), 123, 3, 200, 14);
-    ck_assert_str_eq(buf, "[########------] 123/200 done, 3 failed");
+    ck_assert_str_eq(buf, "[########------] 123/200 finished: 120 done, 3 failed");
     /* one row short of the end is not a full bar */
     ctl_batch_bar(buf, sizeof(buf), 199, 0, 200, 20);
-    ck_assert_str_eq(buf, "[###################-] 199/200 done, 0 failed");
+    ck_assert_str_eq(buf, "[###################-] 199/200 finished: 199 done, 0 failed");
     ctl_batch_bar(buf, sizeof(buf), 1, 0, 3, 3);
-    ck_assert_str_eq(buf, "[#--] 1/3 done, 0 failed");
+    ck_assert_str_eq(buf, "[#--] 1/3 finished: 1 done, 0 failed");
     /* width 40, half */
     ctl_batch_bar(buf, sizeof(buf), 50, 0, 100, 40);
-    ck_assert_str_eq(buf, "[####################--------------------] 50/100 done, 0 failed");
+    ck_assert_str_eq(buf, "[####################--------------------] 50/100 finished: 50 done, 0 failed");
 }
 END_TEST
 
@@ -374,13 +381,13 @@ START_TEST(test_bar_edges)
 {
     char buf[128], tiny[8];
     ctl_batch_bar(buf, sizeof(buf), 0, 0, 0, 5);
-    ck_assert_str_eq(buf, "[#####] 0/0 done, 0 failed");
+    ck_assert_str_eq(buf, "[#####] 0/0 finished: 0 done, 0 failed");
     ctl_batch_bar(buf, sizeof(buf), 7, 0, 5, 5);
-    ck_assert_str_eq(buf, "[#####] 7/5 done, 0 failed");
+    ck_assert_str_eq(buf, "[#####] 7/5 finished: 7 done, 0 failed");
     ctl_batch_bar(buf, sizeof(buf), 1, 0, 2, 0);
-    ck_assert_str_eq(buf, "[-] 1/2 done, 0 failed");
+    ck_assert_str_eq(buf, "[-] 1/2 finished: 1 done, 0 failed");
     ctl_batch_bar(buf, sizeof(buf), 2, 0, 2, -4);
-    ck_assert_str_eq(buf, "[#] 2/2 done, 0 failed");
+    ck_assert_str_eq(buf, "[#] 2/2 finished: 2 done, 0 failed");
     ctl_batch_bar(tiny, sizeof(tiny), 5, 0, 10, 10);
     ck_assert_str_eq(tiny, "[#####-");
     ck_assert_uint_eq(strlen(tiny), sizeof(tiny) - 1);
@@ -802,6 +809,102 @@ START_TEST(test_exit_codes)
 }
 END_TEST
 
+/* ---- the window's card issue (ctl_window.h) ---- */
+
+START_TEST(test_window_which_and_letter)
+{
+    ck_assert_int_eq(ctl_window_which("sign"), 1 << CA_SIGN);
+    ck_assert_int_eq(ctl_window_which("auth"), 1 << CA_AUTH);
+    ck_assert_int_eq(ctl_window_which("both"), (1 << CA_SIGN) | (1 << CA_AUTH));
+    ck_assert_int_eq(ctl_window_which("all"), -1);
+    ck_assert_int_eq(ctl_window_which(NULL), -1);
+
+    json_t *pw = json_pack("{s:s, s:s}", "sign", "K7Q2ZP0MX4RB", "auth", "5829");
+    char *letter = ctl_window_pin_letter("c1", pw);
+    ck_assert_ptr_nonnull(letter);
+    ck_assert_ptr_nonnull(strstr(letter, "Card c1: initial passwords\n"));
+    ck_assert_ptr_nonnull(strstr(letter, "  signing password:   K7Q2ZP0MX4RB\n"));
+    ck_assert_ptr_nonnull(strstr(letter, "  authentication PIN: 5829\n"));
+    free(letter);
+    json_decref(pw);
+    /* only the generated ones; none: no letter */
+    pw = json_pack("{s:s}", "auth", "5829");
+    letter = ctl_window_pin_letter("c1", pw);
+    ck_assert_ptr_null(strstr(letter, "signing"));
+    free(letter);
+    json_decref(pw);
+    pw = json_object();
+    ck_assert_ptr_null(ctl_window_pin_letter("c1", pw));
+    ck_assert_ptr_null(ctl_window_pin_letter("c1", NULL));
+    json_decref(pw);
+}
+END_TEST
+
+START_TEST(test_window_check_dir)
+{
+    char *dir = testutil_mkdtemp(), path[512];
+    struct jerr err = {0};
+    ck_assert_int_eq(ctl_window_check_dir(dir, 1024, &err), 0);
+    /* more free space than any disk has */
+    ck_assert_int_eq(ctl_window_check_dir(dir, LONG_MAX, &err), -1);
+    ck_assert_str_eq(err.field, "--out");
+    ck_assert_ptr_nonnull(strstr(err.msg, "KiB free"));
+    jerr_clear(&err);
+    snprintf(path, sizeof(path), "%s/file", dir);
+    ck_assert_int_eq(testutil_write_file(path, "x", 1), 0);
+    ck_assert_int_eq(ctl_window_check_dir(path, 1024, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "not a directory"));
+    jerr_clear(&err);
+    snprintf(path, sizeof(path), "%s/missing", dir);
+    ck_assert_int_eq(ctl_window_check_dir(path, 1024, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "No such file"));
+    testutil_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* An issue whose image could not be kept is refused before any request: the service at port 1
+ * would make any request a transport failure (exit 3). */
+START_TEST(test_window_issue_refused_before_the_api)
+{
+    char *out = NULL, *errs = NULL, *dir = testutil_mkdtemp(), file[512], token[512];
+    snprintf(token, sizeof(token), "%s/token", dir);
+    ck_assert_int_eq(testutil_write_file(token, "0123abcd\n", 9), 0);
+    setenv("JPKI_URL", "http://127.0.0.1:1", 1);
+    setenv("JPKI_TOKEN_FILE", token, 1);
+
+    char *a1[] = {"jpkictl", "card", "issue", "c1", "--certs", "auth"};
+    ck_assert_int_eq(run_cmd(a1, 6, &out, &errs), CTL_EXIT_USAGE);
+    ck_assert_ptr_nonnull(strstr(errs, "--out DIR is required"));
+    free(out);
+    free(errs);
+
+    snprintf(file, sizeof(file), "%s/file", dir);
+    ck_assert_int_eq(testutil_write_file(file, "x", 1), 0);
+    char *a2[] = {"jpkictl", "card", "issue", "c1", "--certs", "both", "--out", file};
+    ck_assert_int_eq(run_cmd(a2, 8, &out, &errs), CTL_EXIT_FAILED);
+    ck_assert_ptr_nonnull(strstr(errs, "nothing was issued"));
+    free(out);
+    free(errs);
+
+    /* every key supplied as a CSR: no image, so no --out needed (the request is then sent) */
+    char *a3[] = {"jpkictl", "card", "issue", "c1", "--certs", "sign", "--sign-csr", file};
+    ck_assert_int_eq(run_cmd(a3, 8, &out, &errs), CTL_EXIT_TRANSPORT);
+    free(out);
+    free(errs);
+
+    char *a4[] = {"jpkictl", "card", "issue", "c1", "--certs", "all", "--out", dir};
+    ck_assert_int_eq(run_cmd(a4, 8, &out, &errs), CTL_EXIT_USAGE);
+    ck_assert_ptr_nonnull(strstr(errs, "--certs must be sign, auth or both"));
+    free(out);
+    free(errs);
+    unsetenv("JPKI_URL");
+    unsetenv("JPKI_TOKEN_FILE");
+    testutil_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *ctl_suite(void)
 {
     Suite *s = suite_create("ctl");
@@ -823,6 +926,12 @@ static Suite *ctl_suite(void)
     tcase_add_test(tc, test_batch_content_type);
     tcase_add_test(tc, test_batch_summary);
     suite_add_tcase(s, tc);
+    tc = tcase_create("window");
+    tcase_add_test(tc, test_window_which_and_letter);
+    tcase_add_test(tc, test_window_check_dir);
+    tcase_add_test(tc, test_window_issue_refused_before_the_api);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("out");
     tcase_add_test(tc, test_api_error_words);
     tcase_add_test(tc, test_sanitize);

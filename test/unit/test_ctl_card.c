@@ -527,7 +527,10 @@ START_TEST(test_arg_is_image)
     ck_assert(!ctl_card_arg_is_image("c1"));
     ck_assert(ctl_card_arg_is_image("./c1")); /* a '/' is never in a card id */
     ck_assert(ctl_card_arg_is_image("/nonexistent/c1.card"));
-    ck_assert(!ctl_card_arg_is_image("c1.card"));
+    /* a missing "c1.card" is a missing image file, not card id "c1.card" */
+    ck_assert(ctl_card_arg_is_image("c1.card"));
+    ck_assert(!ctl_card_arg_is_image("c1.cardx"));
+    ck_assert(!ctl_card_arg_is_image(".card"));
     write_text("c1.card", "x");
     ck_assert(ctl_card_arg_is_image("c1.card"));
     ck_assert_int_eq(mkdir("c2", 0700), 0);
