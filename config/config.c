@@ -320,6 +320,8 @@ static const struct centry schema[] = {
     {"limits", T_SECTION, NULL, 0, 0, 0, 0},
     {"limits.api_per_minute", T_INT, "3000", 0, 1000000, 0, CFG(limits_api_per_minute)},
     {"limits.holder_per_minute", T_INT, "30", 0, 1000000, 0, CFG(limits_holder_per_minute)},
+    {"batch", T_SECTION, NULL, 0, 0, 0, 0},
+    {"batch.pin_letter_recipient", T_STRING, "", 0, 4096, 0, CFG(batch_pin_letter_recipient)},
     {"operators", T_LIST, NULL, 0, 0, 0, 0},
     {"operators[].name", T_ID, NULL, 1, JPKI_ID_MAX, F_OPERATOR | F_REQUIRED, OPR(name)},
     {"operators[].role", T_ROLE, NULL, 0, 0, F_OPERATOR | F_REQUIRED, OPR(role)},

@@ -93,6 +93,9 @@ struct jpki_config {
     int limits_api_per_minute;      /* /v1 operator calls, per client address and credential */
     int limits_holder_per_minute;   /* holder calls (POST /v1/holder/revoke), per address */
 
+    /* batches (docs/BATCH.md) */
+    char *batch_pin_letter_recipient; /* PEM certificate PIN letters are encrypted to ("" = none) */
+
     struct config_operator *operators;
     size_t operator_count;
 };
