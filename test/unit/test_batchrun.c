@@ -1080,6 +1080,42 @@ START_TEST(row_whose_image_cannot_be_written_fails_and_issues_nothing)
 }
 END_TEST
 
+START_TEST(row_without_passwords_needs_a_recipient)
+{
+    struct fixture fx;
+    struct jerr err = {0};
+    char yaml[4096], text[4096] = "batch: \"t-norecip\"\nrows:\n";
+    bool existing;
+    size_t np;
+    fx_open(&fx);
+    yaml_row(text, sizeof(text), "r1", "nr-p1", "A", "1990-01-02", "nr-c1", "mynumber", "auth");
+    struct batch_rec rec = record(&fx, text, &existing, &np);
+    /* The same instance run without batch.pin_letter_recipient (a batch recorded before the
+     * recipient was removed from the configuration). */
+    snprintf(yaml, sizeof(yaml), "data_dir: %s/inst\n", dir);
+    struct jpki_config *bare = config_load_string("bare.yaml", yaml, strlen(yaml), NULL, 0, &err);
+    ck_assert_msg(bare != NULL, "%s", err.msg);
+    struct pki *pki = pki_open(bare, PASS, &err);
+    ck_assert_msg(pki != NULL, "%s", err.msg);
+    struct batch_exec_result res;
+    ck_assert_msg(batch_exec_step(pki, fx.st, rec.id, &res, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_FAILED);
+    batch_exec_result_free(&res);
+    struct batch_row_rec r = row_of(&fx, rec.id, 1);
+    ck_assert_str_eq(r.error_code, "refused");
+    ck_assert_str_eq(r.error_field, "passwords");
+    ck_assert_ptr_nonnull(strstr(r.error_message, "batch.pin_letter_recipient"));
+    /* refused before any key was made or any person registered */
+    ck_assert_int_eq(certs_on(&fx, "nr-c1"), 0);
+    struct person p;
+    jerr_clear(&err);
+    ck_assert_int_eq(store_person_get(fx.st, "nr-p1", &p, &err), -1);
+    pki_free(pki);
+    config_free(bare);
+    fx_close(&fx);
+}
+END_TEST
+
 START_TEST(row_whose_card_id_names_no_file_fails)
 {
     struct fixture fx;
@@ -1134,6 +1170,7 @@ int main(void)
     tcase_add_test(tc, generated_passwords_leave_only_in_a_sealed_pin_letter);
     tcase_add_test(tc, row_whose_image_cannot_be_written_fails_and_issues_nothing);
     tcase_add_test(tc, row_whose_card_id_names_no_file_fails);
+    tcase_add_test(tc, row_without_passwords_needs_a_recipient);
     suite_add_tcase(s, tc);
     return testutil_run(s);
 }
