@@ -109,4 +109,7 @@ done
 assert_eq "every image opens with its passwords (the holder's or its letter's)" "$ROWS" "$opened"
 jpkid_stop
 check "audit chain intact" "$JPKID" audit-verify "${SETS[@]}"
+jpkid_stop
+assert_eq "no sanitizer report in the jpkid log" "" \
+  "$(grep -m3 -E 'Sanitizer|runtime error' "$T/jpkid.log")"
 it_finish

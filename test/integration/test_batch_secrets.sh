@@ -164,4 +164,7 @@ if mount -t tmpfs -o ro,size=1m,mode=0700 tmpfs "$DATA/cards" 2>"$T/mount.err"; 
 else
   echo "skip - cannot mount a read-only tmpfs ($(cat "$T/mount.err")): needs root"
 fi
+jpkid_stop
+assert_eq "no sanitizer report in the jpkid log" "" \
+  "$(grep -m3 -E 'Sanitizer|runtime error' "$T/jpkid.log")"
 it_finish
