@@ -266,6 +266,18 @@ static int batch_passwords(const json_t *pw, const char *prefix, struct batch_ro
     return 0;
 }
 
+/* The batch key and the card ids name files (DATA_DIR/cards/<batch>/<card>.card): a leading
+ * '.' would name "." or ".." — a directory, not a file in one — or hide the file. */
+static int batch_file_id(const char *field, const char *id, struct jerr *err)
+{
+    if (id[0] == '.')
+        return jerr_set(err, JERR_INVALID, field,
+                        "%s: \"%s\" starts with '.': it names a card image file, so it must "
+                        "start with a letter, a digit, '_' or '-'",
+                        field, id);
+    return 0;
+}
+
 /* Looks `name` up in `set`: returns the index stored there, or -1 when absent. */
 static long long batch_seen_get(const json_t *set, const char *name)
 {
@@ -323,6 +335,9 @@ static int batch_row_read(const json_t *item, size_t index, struct batch_seen *s
     snprintf(field, sizeof(field), "%scard.", prefix);
     if (batch_member(item, prefix, "card", &v, err) == -1 ||
         recjson_card_from(v, row->person.id, field, &row->card, err) == -1)
+        return -1;
+    snprintf(field, sizeof(field), "%scard.id", prefix);
+    if (batch_file_id(field, row->card.id, err) == -1)
         return -1;
     snprintf(field, sizeof(field), "%scertificates", prefix);
     if (recjson_which(json_object_get(item, "certificates"), field, &row->which, err) == -1)
@@ -439,7 +454,7 @@ int batch_parse(const char *data, size_t len, enum batch_format fmt, struct batc
     }
     if (recjson_only_fields(root, "", top_fields, err) == -1 ||
         recjson_string(root, "", "batch", true, good.key, sizeof(good.key), err) == -1 ||
-        model_check_id("batch", good.key, err) == -1)
+        model_check_id("batch", good.key, err) == -1 || batch_file_id("batch", good.key, err) == -1)
         goto out;
     rows = json_object_get(root, "rows");
     if (rows == NULL) {

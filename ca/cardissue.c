@@ -232,43 +232,70 @@ int cardissue_image_bytes(const struct pki *pki, struct store *st, const struct 
     return rc;
 }
 
-int cardissue_write_batch(const struct pki *pki, struct store *st, const char *batch_key,
-                          const struct issue_result *res, struct cardissue_passwords *pw,
-                          char *path, size_t path_size, struct jerr *err)
+/* "." and ".." are valid ids but would name a directory, not a name in one; a leading '.'
+ * would hide the file. */
+static int batch_file_id(const char *field, const char *id, struct jerr *err)
 {
-    char rel[PATH_MAX], file[PATH_MAX];
-    struct card_image *ci = NULL;
+    if (model_check_id(field, id, err) == -1)
+        return -1;
+    if (id[0] == '.')
+        return jerr_set(err, JERR_INVALID, field,
+                        "an id starting with '.' cannot name a card image file");
+    return 0;
+}
+
+int cardissue_batch_dir(const struct pki *pki, const char *batch_key, char *path, size_t size,
+                        struct jerr *err)
+{
+    char rel[PATH_MAX];
+
+    if (batch_file_id("batch", batch_key, err) == -1)
+        return -1;
+    snprintf(rel, sizeof(rel), "%s/%s", CARDISSUE_CARDS_DIR, batch_key);
+    if (config_path(pki_config(pki), rel, path, size) == NULL)
+        return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+    return 0;
+}
+
+int cardissue_batch_path(const struct pki *pki, const char *batch_key, const char *card_id,
+                         const char *suffix, bool create, char *path, size_t size, struct jerr *err)
+{
+    char file[PATH_MAX];
+
+    if (cardissue_batch_dir(pki, batch_key, file, sizeof(file), err) == -1 ||
+        batch_file_id("card_id", card_id, err) == -1)
+        return -1;
+    if (create && fsutil_mkdirs(file, 0700, err) == -1)
+        return -1;
+    size_t dir_len = strlen(file);
+    if (snprintf(file + dir_len, sizeof(file) - dir_len, "/%s%s", card_id, suffix) >=
+            (int)(sizeof(file) - dir_len) ||
+        strlen(file) >= size)
+        return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+    memcpy(path, file, strlen(file) + 1); /* written only on success */
+    return 0;
+}
+
+int cardissue_stage_batch(const struct pki *pki, struct store *st, const char *batch_key,
+                          const struct issue_result *res, struct cardissue_passwords *pw,
+                          char *path, char *tmp, size_t size, struct jerr *err)
+{
+    unsigned char *der = NULL;
+    size_t der_len = 0;
     int rc = -1;
 
     if (res->count == 0)
         return jerr_set(err, JERR_INVALID, "card_image", "nothing was issued");
-    const char *card_id = res->certs[0].rec.card_id;
-    if (model_check_id("batch", batch_key, err) == -1 ||
-        model_check_id("card_id", card_id, err) == -1)
-        return -1;
-    /* "." and ".." are valid ids but would name a directory, not a name in one. */
-    if (batch_key[0] == '.' || card_id[0] == '.')
-        return jerr_set(err, JERR_INVALID, batch_key[0] == '.' ? "batch" : "card_id",
-                        "an id starting with '.' cannot name a card image file");
-    if (cardissue_passwords_fill(pw, cardissue_slots(res), "passwords.", err) == -1)
-        return -1;
-    snprintf(rel, sizeof(rel), "%s/%s", CARDISSUE_CARDS_DIR, batch_key);
-    if (config_path(pki_config(pki), rel, file, sizeof(file)) == NULL)
-        return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
-    if (fsutil_mkdirs(file, 0700, err) == -1)
-        return -1;
-    size_t dir_len = strlen(file);
-    if (snprintf(file + dir_len, sizeof(file) - dir_len, "/%s.card", card_id) >=
-        (int)(sizeof(file) - dir_len))
-        return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
-    if ((ci = cardissue_image_new(pki, st, res, pw, err)) == NULL ||
-        card_image_save(ci, file, err) == -1)
+    if (cardissue_batch_path(pki, batch_key, res->certs[0].rec.card_id,
+                             CARDISSUE_BATCH_IMAGE_SUFFIX, true, path, size, err) == -1 ||
+        cardissue_passwords_fill(pw, cardissue_slots(res), "passwords.", err) == -1 ||
+        cardissue_image_bytes(pki, st, res, pw, &der, &der_len, err) == -1)
         goto out;
-    if (path != NULL)
-        snprintf(path, path_size, "%s", file);
-    rc = 0;
+    rc = fsutil_write_temp(path, der, der_len, 0600, tmp, size, err);
 out:
-    card_image_free(ci);
+    if (der != NULL) /* malloc'd by cardissue_image_encode */
+        OPENSSL_cleanse(der, der_len);
+    free(der);
     return rc;
 }
 

@@ -88,16 +88,33 @@ int cardissue_image_bytes(const struct pki *pki, struct store *st, const struct 
                           const struct cardissue_passwords *pw, unsigned char **der,
                           size_t *der_len, struct jerr *err);
 
-/* For the batch runner, after a row's issuance committed: fills `pw` for the slots of `res`
- * (given passwords checked, field prefix "passwords."; missing ones generated — the caller
- * reports those once, in the row's result, and wipes `pw`), builds the image and writes it to
- * DATA_DIR/cards/<batch_key>/<card id>.card (directories 0700, file 0600, atomic, replacing an
- * earlier file of the same card). `path` (may be NULL) receives the file's path. A batch key
- * or card id starting with '.' is refused (JERR_INVALID): it would leave the directory.
- * Returns 0 or -1 (nothing written then). */
-int cardissue_write_batch(const struct pki *pki, struct store *st, const char *batch_key,
+/* The name of a batch card image: DATA_DIR/cards/<batch key>/<card id> + this. */
+#define CARDISSUE_BATCH_IMAGE_SUFFIX ".card"
+
+/* The directory of batch `batch_key`'s card files, DATA_DIR/cards/<batch_key>, into `path`
+ * (not created). The key is refused as cardissue_batch_path says. Returns 0 or -1. */
+int cardissue_batch_dir(const struct pki *pki, const char *batch_key, char *path, size_t size,
+                        struct jerr *err);
+
+/* The file of card `card_id` in batch `batch_key`: DATA_DIR/cards/<batch_key>/<card_id><suffix>
+ * into `path` (size bytes), its directories created (0700) when `create`. A batch key or card
+ * id that is not an id, or that starts with '.', is refused (JERR_INVALID, field "batch" /
+ * "card_id"): it would name a directory or a hidden file. Returns 0 or -1. */
+int cardissue_batch_path(const struct pki *pki, const char *batch_key, const char *card_id,
+                         const char *suffix, bool create, char *path, size_t size,
+                         struct jerr *err);
+
+/* For the batch runner, before a row's issuance opens its transaction (lifecycle_ctx's
+ * before_begin): fills `pw` for the slots of `res` (given passwords checked, field prefix
+ * "passwords."; missing ones generated — the caller sends those once, in a PIN letter, and
+ * wipes `pw`), builds the image and writes it, fsync'd, to a temp file (0600) beside its place
+ * DATA_DIR/cards/<batch_key>/<card id>.card (cardissue_batch_path). `path` receives the place,
+ * `tmp` the temp file (both `size` bytes): the caller publishes it (fsutil_publish) before the
+ * issuance commits, so that no certificate commits without its image, or unlinks it. Returns
+ * 0 or -1 (nothing written then). */
+int cardissue_stage_batch(const struct pki *pki, struct store *st, const char *batch_key,
                           const struct issue_result *res, struct cardissue_passwords *pw,
-                          char *path, size_t path_size, struct jerr *err);
+                          char *path, char *tmp, size_t size, struct jerr *err);
 
 /* The window's password reset (guide 4(8)): `image` (image_len bytes, as the holder brought
  * it) must parse (JERR_INVALID "card_image", card.h's damaged message), be card `card_id`'s

@@ -331,6 +331,11 @@ int lifecycle_issue(struct lifecycle_ctx *ctx, const char *card_id, int which,
         if (issue_build(ctx, (enum ca_kind)ca, &card, &person, pub, ic, err) == -1)
             goto out;
     }
+    if (ctx->before_begin != NULL &&
+        ctx->before_begin(ctx->before_begin_arg, ctx->st, &res, err) == -1) {
+        event_end(ctx, -1, "card.issue", card_id, err); /* audited; nothing was opened */
+        goto out;
+    }
 
     /* The transaction: check again against fresh state, supersede, insert, audit. */
     if (store_begin(ctx->st, err) == -1)

@@ -28,6 +28,13 @@ struct lifecycle_ctx {
      * lifecycle_issue, NULL otherwise). A failure rolls the whole event back. */
     int (*before_commit)(void *arg, struct store *st, const void *result, struct jerr *err);
     void *before_commit_arg;
+    /* Optional, lifecycle_issue only: runs once the keys are generated and the certificates
+     * signed, before the transaction opens, with the struct issue_result * — for slow work on
+     * the result that must not hold the registry's write lock (the batch runner builds and
+     * fsyncs a card image here, and publishes it in before_commit). A failure ends the event:
+     * nothing is issued. */
+    int (*before_begin)(void *arg, struct store *st, const void *result, struct jerr *err);
+    void *before_begin_arg;
 };
 
 /* A list of serials an event changed. */

@@ -935,6 +935,15 @@ struct store *store_open(const char *path, bool create, struct jerr *err)
         jerr_set(err, JERR_IO, NULL, "registry: foreign keys could not be enabled");
         goto fail;
     }
+    /* Secrets pass through the registry (a batch row's passwords while it is pending,
+     * docs/BATCH.md): what a statement deletes or overwrites is zeroed in the file, not left in
+     * free space. SQLite's pragma is per connection, so every connection sets it. */
+    if (pragma_text(st, "PRAGMA secure_delete=ON", mode, sizeof(mode), err) == -1)
+        goto fail;
+    if (strcmp(mode, "1") != 0) {
+        jerr_set(err, JERR_IO, NULL, "registry: secure_delete could not be enabled");
+        goto fail;
+    }
     if (migrate(st, err) == -1)
         goto fail;
     return st;
@@ -951,6 +960,17 @@ void store_close(struct store *st)
         sqlite3_finalize(st->stmts[i]);
     sqlite3_close(st->db);
     free(st);
+}
+
+int store_wal_truncate(struct store *st, struct jerr *err)
+{
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    if (rc == SQLITE_BUSY)
+        return jerr_set(err, JERR_UNAVAILABLE, NULL,
+                        "registry: the WAL was not truncated (other connections were using it)");
+    if (rc != SQLITE_OK)
+        return db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "wal checkpoint");
+    return 0;
 }
 
 int store_schema_latest(void)

@@ -30,6 +30,13 @@ void store_close(struct store *st);
 
 /* The schema version this code migrates to; store_schema_version of an open registry. */
 int store_schema_latest(void);
+
+/* Copies every committed page of the WAL into the registry and truncates the WAL to zero bytes
+ * (SQLITE_CHECKPOINT_TRUNCATE, waiting on other connections as long as the busy handler does),
+ * so that the old page images it held — e.g. of batch rows whose passwords have since been
+ * cleared (secure_delete is on for every connection) — are gone from the disk's files.
+ * JERR_UNAVAILABLE when other connections kept it busy. Outside a transaction. */
+int store_wal_truncate(struct store *st, struct jerr *err);
 int store_schema_version(struct store *st);
 
 int store_begin(struct store *st, struct jerr *err);    /* BEGIN IMMEDIATE */

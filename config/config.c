@@ -330,6 +330,8 @@ static const struct centry schema[] = {
      CFG(limits_connections_per_address)},
     {"limits.header_timeout_ms", T_INT, "10000", 100, 3600000, 0, CFG(limits_header_timeout_ms)},
     {"limits.body_timeout_ms", T_INT, "120000", 100, 3600000, 0, CFG(limits_body_timeout_ms)},
+    {"batch", T_SECTION, NULL, 0, 0, 0, 0},
+    {"batch.pin_letter_recipient", T_STRING, "", 0, 4096, 0, CFG(batch_pin_letter_recipient)},
     {"operators", T_LIST, NULL, 0, 0, 0, 0},
     {"operators[].name", T_ID, NULL, 1, JPKI_ID_MAX, F_OPERATOR | F_REQUIRED, OPR(name)},
     {"operators[].role", T_ROLE, NULL, 0, 0, F_OPERATOR | F_REQUIRED, OPR(role)},

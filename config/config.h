@@ -103,6 +103,9 @@ struct jpki_config {
     int limits_header_timeout_ms;   /* a request must arrive whole within this (10000) */
     int limits_body_timeout_ms;     /* added on operator listeners, for batch files (120000) */
 
+    /* batches (docs/BATCH.md) */
+    char *batch_pin_letter_recipient; /* PEM certificate PIN letters are encrypted to ("" = none) */
+
     struct config_operator *operators;
     size_t operator_count;
 };

@@ -42,6 +42,22 @@ int fsutil_publish(const char *tmp_path, const char *path, struct jerr *err)
     return fsutil_sync_parent(path, err);
 }
 
+/* A temp file's name: the file's, FSUTIL_TMP_MARK and 12 hex digits (tmp_create). */
+#define FSUTIL_TMP_MARK ".tmp-"
+#define FSUTIL_TMP_HEX 12
+
+bool fsutil_is_temp_of(const char *name, const char *suffix)
+{
+    size_t len = strlen(name), mark = strlen(FSUTIL_TMP_MARK), suf = strlen(suffix);
+    if (len < suf + mark + FSUTIL_TMP_HEX + 1)
+        return false;
+    const char *tail = name + len - FSUTIL_TMP_HEX;
+    if (strspn(tail, "0123456789abcdef") != FSUTIL_TMP_HEX)
+        return false;
+    return memcmp(tail - mark, FSUTIL_TMP_MARK, mark) == 0 &&
+           memcmp(tail - mark - suf, suffix, suf) == 0;
+}
+
 /* Creates a temp file beside `path` (same directory, so that link/rename stay atomic) under a
  * name nobody can predict: O_EXCL never follows a planted link nor reuses a crash's leftover,
  * it tries another name. Returns the descriptor, or -1 with err filled. */
@@ -51,8 +67,8 @@ static int tmp_create(const char *path, mode_t mode, char *tmp, size_t size, str
     for (int attempt = 0;; attempt++) {
         if (RAND_bytes(rnd, sizeof(rnd)) != 1)
             return jerr_openssl(err, JERR_CRYPTO, NULL, "%s: cannot pick a temp file name", path);
-        int n = snprintf(tmp, size, "%s.tmp-%02x%02x%02x%02x%02x%02x", path, rnd[0], rnd[1], rnd[2],
-                         rnd[3], rnd[4], rnd[5]);
+        int n = snprintf(tmp, size, "%s" FSUTIL_TMP_MARK "%02x%02x%02x%02x%02x%02x", path, rnd[0],
+                         rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
         if (n < 0 || (size_t)n >= size)
             return jerr_set(err, JERR_IO, NULL, "%s: path too long", path);
         int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
@@ -63,19 +79,14 @@ static int tmp_create(const char *path, mode_t mode, char *tmp, size_t size, str
     }
 }
 
-int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool exclusive,
-                        struct jerr *err)
+int fsutil_write_temp(const char *path, const void *data, size_t len, mode_t mode, char *tmp,
+                      size_t tmp_size, struct jerr *err)
 {
-    char tmp[PATH_MAX];
-    int fd = -1, rc = -1;
-    bool tmp_created = false;
+    int fd = tmp_create(path, mode, tmp, tmp_size, err);
+    int rc = -1;
 
-    if (exclusive && fsutil_exists(path))
-        return jerr_set(err, JERR_CONFLICT, NULL, "%s already exists", path);
-    fd = tmp_create(path, mode, tmp, sizeof(tmp), err);
     if (fd == -1)
-        goto out;
-    tmp_created = true;
+        return -1;
     if (fchmod(fd, mode) == -1) { /* the umask must not loosen or tighten what we asked */
         jerr_set(err, JERR_IO, NULL, "chmod %s: %s", tmp, strerror(errno));
         goto out;
@@ -106,27 +117,35 @@ int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t m
         jerr_set(err, JERR_IO, NULL, "close %s: %s", tmp, strerror(errno));
         goto out;
     }
-    if (exclusive) {
-        /* link(), unlike rename(), fails if the target appeared meanwhile: no silent
-         * overwrite, even of a racing writer. */
-        if (link(tmp, path) == -1) {
-            jerr_set(err, errno == EEXIST ? JERR_CONFLICT : JERR_IO, NULL, "%s: %s", path,
-                     strerror(errno));
-            goto out;
-        }
-        unlink(tmp); /* the file is published; a leftover name would only be litter */
-        tmp_created = false;
-        rc = fsutil_sync_parent(path, err);
-        goto out;
-    }
-    tmp_created = false;
-    rc = fsutil_publish(tmp, path, err);
+    rc = 0;
 out:
     if (fd != -1)
         close(fd);
-    if (tmp_created)
+    if (rc == -1)
         unlink(tmp);
     return rc;
+}
+
+int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool exclusive,
+                        struct jerr *err)
+{
+    char tmp[PATH_MAX];
+
+    if (exclusive && fsutil_exists(path))
+        return jerr_set(err, JERR_CONFLICT, NULL, "%s already exists", path);
+    if (fsutil_write_temp(path, data, len, mode, tmp, sizeof(tmp), err) == -1)
+        return -1;
+    if (!exclusive)
+        return fsutil_publish(tmp, path, err);
+    /* link(), unlike rename(), fails if the target appeared meanwhile: no silent overwrite,
+     * even of a racing writer. */
+    int linked = link(tmp, path);
+    int saved = errno;
+    unlink(tmp); /* published or refused: a leftover name would only be litter */
+    if (linked == -1)
+        return jerr_set(err, saved == EEXIST ? JERR_CONFLICT : JERR_IO, NULL, "%s: %s", path,
+                        strerror(saved));
+    return fsutil_sync_parent(path, err);
 }
 
 int fsutil_read_file(const char *path, size_t max, unsigned char **data, size_t *len,

@@ -20,6 +20,17 @@
 int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool exclusive,
                         struct jerr *err);
 
+/* The first half of fsutil_write_atomic: writes `len` bytes to a new temp file beside `path`
+ * (unpredictable name, `mode`, fsync'd) and puts its name in `tmp`. The caller publishes it
+ * (fsutil_publish) or unlinks it. Returns 0 or -1 (nothing left behind). */
+int fsutil_write_temp(const char *path, const void *data, size_t len, mode_t mode, char *tmp,
+                      size_t tmp_size, struct jerr *err);
+
+/* Is `name` (a file name, no directory) a temp file that fsutil_write_temp made beside a file
+ * whose name ends in `suffix` — "<…><suffix>.tmp-" and 12 hex digits? A crash between the
+ * write and the publication leaves such files. */
+bool fsutil_is_temp_of(const char *name, const char *suffix);
+
 /* Renames `tmp_path` (already written and fsync'd by the caller) onto `path` and fsyncs the
  * directory. Returns 0 or -1. */
 int fsutil_publish(const char *tmp_path, const char *path, struct jerr *err);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ca/pinletter.h"
 #include "config/jclock.h"
 #include "config/limits.h"
 #include "responder/auth.h"
@@ -114,6 +115,26 @@ static int row_json(void *arg, const struct batch_row_rec *r)
 
 /* ---- POST /v1/batches ---- */
 
+/* A row without passwords gets generated ones, which leave the service only as a PIN letter
+ * sealed to batch.pin_letter_recipient (docs/BATCH.md): without a recipient the file is refused
+ * as a whole, naming the first such row, and nothing is recorded. */
+static int batch_check_passwords(const struct pki *pki, const struct batch *b, struct jerr *err)
+{
+    if (pki_config(pki)->batch_pin_letter_recipient[0] != '\0')
+        return 0;
+    for (size_t i = 0; i < b->count; i++) {
+        if (b->rows[i].has_passwords)
+            continue;
+        char field[64];
+        snprintf(field, sizeof(field), "rows[%zu].passwords", b->rows[i].index);
+        return jerr_set(err, JERR_INVALID, field,
+                        "%s: required: this service has no %s to send generated passwords to, so "
+                        "every row must carry the holder's passwords",
+                        field, PINLETTER_CONFIG_KEY);
+    }
+    return 0;
+}
+
 static int batch_submit(struct api_call *call, struct jerr *err)
 {
     struct batchrun *br = call->arg;
@@ -127,7 +148,8 @@ static int batch_submit(struct api_call *call, struct jerr *err)
 
     /* docs/BATCH.md: the file as a whole first; a malformed one records nothing. */
     if (batch_parse((const char *)call->raw, call->raw_len, batch_api_format(call->content_type),
-                    &b, &problems, &problem_count, err) == -1)
+                    &b, &problems, &problem_count, err) == -1 ||
+        batch_check_passwords(call->pki, &b, err) == -1)
         goto out;
     if (store_begin(call->st, err) == -1)
         goto out;

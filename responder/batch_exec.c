@@ -6,13 +6,19 @@
  */
 #include "responder/batch_exec.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "ca/cardissue.h"
+#include "ca/pinletter.h"
 #include "ca/recjson.h"
 #include "config/fsutil.h"
 #include "config/jclock.h"
@@ -335,40 +341,141 @@ static int ensure_card(struct lifecycle_ctx *ctx, const struct card *want, struc
     return jerr_set(err, JERR_CONFLICT, "card", "card %s: registration raced", want->id);
 }
 
-/* The before_commit hook of a row's issuance: marks the row done with its serials inside the
- * issuance's transaction. A row no longer pending makes the issuance roll back. */
-struct row_mark {
-    int64_t batch_id;
-    struct batch_row_rec rec;
+/* A row's work across its issuance (the lifecycle hooks, lifecycle.h). Its files — the card
+ * image and, when the service generated a password, the PIN letter — are staged (written to
+ * temp files and fsync'd) before the transaction opens, and published (renamed, directory
+ * fsync'd) inside it once the row is known to be still pending, just before the commit: so a
+ * row is done only with its image on disk, and a run of a row that is no longer pending never
+ * replaces the files of the run that did it. A crash between the publication and the commit
+ * leaves files of certificates that never committed beside a pending row: the row's next run
+ * replaces them, or its failure removes them (remove_row_files). */
+struct row_work {
+    struct pki *pki;
+    const struct batch_rec *b;
+    struct batch_row_rec rec;      /* the row as it is to be recorded done */
+    struct cardissue_passwords pw; /* SECRET: wiped by batch_exec_row */
+    char image[PATH_MAX], image_tmp[PATH_MAX];
+    char letter[PATH_MAX], letter_tmp[PATH_MAX];
+    bool image_staged, letter_staged; /* the temp files exist */
     bool no_longer_pending;
+    bool files_failed; /* the failure was writing the image or the letter */
 };
 
+static void unstage(struct row_work *w)
+{
+    if (w->image_staged)
+        unlink(w->image_tmp);
+    if (w->letter_staged)
+        unlink(w->letter_tmp);
+    w->image_staged = w->letter_staged = false;
+}
+
+/* Removes the published files of a row that is recorded failed: they can only be those of a
+ * run whose issuance never committed. */
+static void remove_row_files(const struct row_work *w)
+{
+    if (w->image[0] != '\0')
+        unlink(w->image);
+    if (w->letter[0] != '\0')
+        unlink(w->letter);
+}
+
+static bool any_generated(const struct cardissue_passwords *pw)
+{
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++)
+        if (pw->generated[ca])
+            return true;
+    return false;
+}
+
+/* Seals the generated passwords to the configured recipient into the letter's temp file. */
+static int stage_letter(struct row_work *w, const char *card_id, struct jerr *err)
+{
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    int rc = -1;
+    X509 *recipient = pinletter_recipient_load(pki_config(w->pki)->batch_pin_letter_recipient, err);
+
+    if (recipient == NULL ||
+        pinletter_seal(recipient, w->b->key, w->rec.key, card_id, &w->pw, &der, &der_len, err) ==
+            -1 ||
+        fsutil_write_temp(w->letter, der, der_len, 0600, w->letter_tmp, sizeof(w->letter_tmp),
+                          err) == -1)
+        goto out;
+    w->letter_staged = true;
+    rc = 0;
+out:
+    OPENSSL_free(der);
+    X509_free(recipient);
+    return rc;
+}
+
+/* before_begin: the keys exist and the certificates are signed; nothing is committed. The slow
+ * part (scrypt for each slot, the fsyncs) runs here, outside the registry's write lock. */
+static int stage_files(void *arg, struct store *st, const void *result, struct jerr *err)
+{
+    struct row_work *w = arg;
+    const struct issue_result *res = result;
+
+    if (cardissue_stage_batch(w->pki, st, w->b->key, res, &w->pw, w->image, w->image_tmp,
+                              sizeof(w->image), err) == -1)
+        goto fail;
+    w->image_staged = true;
+    if (any_generated(&w->pw) && stage_letter(w, res->certs[0].rec.card_id, err) == -1)
+        goto fail;
+    return 0;
+fail:
+    w->files_failed = !is_refusal(err->code);
+    unstage(w);
+    return -1;
+}
+
+/* before_commit: marks the row done with its serials inside the issuance's transaction, then
+ * publishes its files. A row no longer pending makes the issuance roll back, its files unused. */
 static int mark_done(void *arg, struct store *st, const void *result, struct jerr *err)
 {
-    struct row_mark *m = arg;
+    struct row_work *w = arg;
     const struct issue_result *res = result;
     bool changed = false;
 
-    m->rec.state = BATCH_ROW_DONE;
-    m->rec.serials[0] = '\0';
+    w->rec.state = BATCH_ROW_DONE;
+    w->rec.serials[0] = '\0';
     for (size_t i = 0; res != NULL && i < res->count; i++)
-        snprintf(m->rec.serials + strlen(m->rec.serials),
-                 sizeof(m->rec.serials) - strlen(m->rec.serials), "%s%s", i > 0 ? "," : "",
+        snprintf(w->rec.serials + strlen(w->rec.serials),
+                 sizeof(w->rec.serials) - strlen(w->rec.serials), "%s%s", i > 0 ? "," : "",
                  res->certs[i].rec.serial);
-    m->rec.finished_at = jclock_now();
-    if (store_batch_row_finish(st, m->batch_id, m->rec.row, &m->rec, &changed, err) == -1)
+    w->rec.finished_at = jclock_now();
+    if (store_batch_row_finish(st, w->b->id, w->rec.row, &w->rec, &changed, err) == -1)
         return -1;
     if (!changed) {
-        m->no_longer_pending = true;
+        w->no_longer_pending = true;
         return jerr_set(err, JERR_CONFLICT, "row", "row %lld of batch %lld is no longer pending",
-                        (long long)m->rec.row, (long long)m->batch_id);
+                        (long long)w->rec.row, (long long)w->b->id);
+    }
+    /* Both files are in one directory: the image's publication fsyncs it for both. */
+    if (w->letter_staged) {
+        if (rename(w->letter_tmp, w->letter) == -1) {
+            w->files_failed = true;
+            return jerr_set(err, JERR_IO, "card_image", "rename %s: %s", w->letter,
+                            strerror(errno));
+        }
+        w->letter_staged = false;
+    }
+    if (w->image_staged) {
+        w->image_staged = false; /* fsutil_publish removes the temp file when it fails */
+        if (fsutil_publish(w->image_tmp, w->image, err) == -1) {
+            w->files_failed = true;
+            return -1;
+        }
     }
     return 0;
 }
 
-/* Records the row's failure `why`. */
+/* Records the row's failure `why`; `files` says it was the image or the letter that could not
+ * be written (nothing was issued then). */
 static int row_fail(struct store *st, const struct batch_rec *b, const struct batch_row_rec *row,
-                    const struct jerr *why, struct batch_exec_result *out, struct jerr *err)
+                    const struct jerr *why, bool files, struct batch_exec_result *out,
+                    struct jerr *err)
 {
     struct batch_row_rec rec;
     bool changed = false;
@@ -383,9 +490,17 @@ static int row_fail(struct store *st, const struct batch_rec *b, const struct ba
         snprintf(rec.error_message, sizeof(rec.error_message), "%s", why->msg);
     } else {
         /* As the API answers a 5xx: the detail goes to the service log, not to the row. */
-        snprintf(rec.error_code, sizeof(rec.error_code), "internal");
-        snprintf(rec.error_message, sizeof(rec.error_message),
-                 "internal error (the service log has the detail)");
+        snprintf(rec.error_code, sizeof(rec.error_code), "%s",
+                 files ? jerr_code_name(why->code) : "internal");
+        if (files) {
+            snprintf(rec.error_field, sizeof(rec.error_field), "card_image");
+            snprintf(rec.error_message, sizeof(rec.error_message),
+                     "the card image or its PIN letter could not be written, so nothing was "
+                     "issued for this row (the service log has the detail)");
+        } else {
+            snprintf(rec.error_message, sizeof(rec.error_message),
+                     "internal error (the service log has the detail)");
+        }
         snprintf(out->internal, sizeof(out->internal), "%s: %s", jerr_code_name(why->code),
                  why->msg);
     }
@@ -398,38 +513,23 @@ static int row_fail(struct store *st, const struct batch_rec *b, const struct ba
     return 0;
 }
 
-/* Writes the PIN mailer of the image at `image_path`: "<card>.passwords" beside it. */
-static int write_pin_mailer(const char *image_path, const struct cardissue_passwords *pw,
-                            struct jerr *err)
+/* The passwords of the row before any key is made: the file's, for the slots it asks for, checked
+ * against the card's rule; the others generated — which needs a PIN-letter recipient. */
+static int row_passwords(const struct pki *pki, int which, struct cardissue_passwords *pw,
+                         struct jerr *err)
 {
-    char path[PATH_MAX], text[128];
-    size_t len = strlen(image_path);
-    const char *suffix = ".card";
-    if (len < strlen(suffix) || len - strlen(suffix) + sizeof(".passwords") > sizeof(path))
-        return jerr_set(err, JERR_IO, NULL, "card image path too long");
-    snprintf(path, sizeof(path), "%.*s.passwords", (int)(len - strlen(suffix)), image_path);
-    int n = 0;
+    /* A file gives both passwords of the card (BATCH.md); only the written slots use them. */
     for (int ca = 0; ca < CA_KIND_COUNT; ca++)
-        if (pw->value[ca][0] != '\0')
-            n += snprintf(text + n, sizeof(text) - (size_t)n, "%s: %s\n",
-                          ca_kind_name((enum ca_kind)ca), pw->value[ca]);
-    int rc = fsutil_write_atomic(path, text, (size_t)n, 0600, false, err);
-    OPENSSL_cleanse(text, sizeof(text));
-    return rc;
-}
-
-/* Writes the row's card image with the passwords given in the file, generating the missing
- * ones; the mailer lists the passwords of the image (given ones too, so the window has one
- * sheet per card). */
-static void write_card_image(struct pki *pki, struct store *st, const char *batch_key,
-                             const struct issue_result *res, struct cardissue_passwords *pw,
-                             struct batch_exec_result *out)
-{
-    struct jerr err = {0};
-    char image[PATH_MAX];
-    if (cardissue_write_batch(pki, st, batch_key, res, pw, image, sizeof(image), &err) == -1 ||
-        write_pin_mailer(image, pw, &err) == -1)
-        snprintf(out->internal, sizeof(out->internal), "card image not written: %s", err.msg);
+        if (!(which & (1 << ca)))
+            OPENSSL_cleanse(pw->value[ca], sizeof(pw->value[ca]));
+    if (cardissue_passwords_fill(pw, (unsigned)which, "passwords.", err) == -1)
+        return -1;
+    if (any_generated(pw) && pki_config(pki)->batch_pin_letter_recipient[0] == '\0')
+        return jerr_set(err, JERR_REFUSED, "passwords",
+                        "passwords: required: no %s is configured to receive the passwords the "
+                        "service would generate",
+                        PINLETTER_CONFIG_KEY);
+    return 0;
 }
 
 int batch_exec_row(struct pki *pki, struct store *st, const struct batch_rec *b,
@@ -440,59 +540,85 @@ int batch_exec_row(struct pki *pki, struct store *st, const struct batch_rec *b,
     struct card card;
     struct issue_result res = {0};
     struct jerr why = {0};
-    struct row_mark mark;
-    struct cardissue_passwords pw;
-    int which = 0;
-
-    memset(&pw, 0, sizeof(pw));
+    struct row_work *w = calloc(1, sizeof(*w)); /* four paths: off the worker's stack */
+    int which = 0, rc = -1;
 
     memset(out, 0, sizeof(*out));
     out->row = row->row;
-    memset(&mark, 0, sizeof(mark));
-    mark.batch_id = b->id;
-    mark.rec.row = row->row;
-    snprintf(mark.rec.key, sizeof(mark.rec.key), "%s", row->key);
+    if (w == NULL)
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    w->pki = pki;
+    w->b = b;
+    w->rec.row = row->row;
+    snprintf(w->rec.key, sizeof(w->rec.key), "%s", row->key);
 
     struct lifecycle_ctx ctx = {.pki = pki, .st = st, .actor = b->submitted_by};
-    if (request_read(request, &person, &card, &which, &pw, &why) == -1 ||
-        ensure_person(&ctx, &person, &why) == -1 || ensure_card(&ctx, &card, &why) == -1)
+    if (request_read(request, &person, &card, &which, &w->pw, &why) == -1 ||
+        /* The files' places first: an id that cannot name a file fails the row here. */
+        cardissue_batch_path(pki, b->key, card.id, CARDISSUE_BATCH_IMAGE_SUFFIX, false, w->image,
+                             sizeof(w->image), &why) == -1 ||
+        cardissue_batch_path(pki, b->key, card.id, PINLETTER_SUFFIX, false, w->letter,
+                             sizeof(w->letter), &why) == -1 ||
+        row_passwords(pki, which, &w->pw, &why) == -1 || ensure_person(&ctx, &person, &why) == -1 ||
+        ensure_card(&ctx, &card, &why) == -1)
         goto failed;
+    ctx.before_begin = stage_files;
+    ctx.before_begin_arg = w;
     ctx.before_commit = mark_done;
-    ctx.before_commit_arg = &mark;
+    ctx.before_commit_arg = w;
     if (lifecycle_issue(&ctx, card.id, which, NULL, &res, &why) == -1) {
-        if (mark.no_longer_pending) {
+        unstage(w);
+        if (w->no_longer_pending) {
             out->outcome = BATCH_EXEC_ROW_SKIPPED; /* rolled back: nothing issued twice */
-            cardissue_passwords_wipe(&pw);
-            return 0;
+            rc = 0;
+            goto out;
         }
         goto failed;
     }
-
-    /* The card image (DESIGN §1): after the issuance committed, so that an image is written
-     * only for certificates that exist, the row's generated keys go onto
-     * DATA_DIR/cards/<batch>/<card>.card, under the passwords given in the file or, where
-     * none was given, generated here; they are written once to a PIN mailer beside the image
-     * (0600), for the window to hand over with the card and then destroy. The keys are wiped
-     * by issue_result_free below; a failure here leaves the certificates issued and is
-     * logged. */
-    if (cardissue_slots(&res) != 0)
-        write_card_image(pki, st, b->key, &res, &pw, out);
 
     for (size_t i = 0; i < res.count; i++)
         out->issued[res.certs[i].rec.ca]++;
     out->superseded = res.superseded; /* handed over, so not freed with res */
     res.superseded = (struct serial_list){0};
-    out->rec = mark.rec;
+    out->rec = w->rec;
     out->outcome = BATCH_EXEC_ROW_DONE;
-    issue_result_free(&res);
-    cardissue_passwords_wipe(&pw);
-    return 0;
+    rc = 0;
+    goto out;
 
 failed:
-    cardissue_passwords_wipe(&pw);
-    if (why.code == JERR_UNAVAILABLE)
-        return pass_err(err, &why); /* the registry is busy: the row stays pending */
-    return row_fail(st, b, row, &why, out, err);
+    /* A full disk under the card images fails the row (nothing was issued); a busy or full
+     * registry leaves it pending for a later try. */
+    if (why.code == JERR_UNAVAILABLE && !w->files_failed) {
+        rc = pass_err(err, &why);
+        goto out;
+    }
+    rc = row_fail(st, b, row, &why, w->files_failed, out, err);
+    if (rc == 0 && out->outcome == BATCH_EXEC_ROW_FAILED)
+        remove_row_files(w);
+out:
+    issue_result_free(&res); /* wipes the generated keys */
+    cardissue_passwords_wipe(&w->pw);
+    free(w);
+    return rc;
+}
+
+int batch_exec_sweep(struct pki *pki, const char *batch_key, int64_t *removed, struct jerr *err)
+{
+    char dir[PATH_MAX];
+    struct dirent *e;
+
+    if (cardissue_batch_dir(pki, batch_key, dir, sizeof(dir), err) == -1)
+        return -1;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return errno == ENOENT ? 0 : jerr_set(err, JERR_IO, NULL, "%s: %s", dir, strerror(errno));
+    while ((e = readdir(d)) != NULL)
+        if ((fsutil_is_temp_of(e->d_name, CARDISSUE_BATCH_IMAGE_SUFFIX) ||
+             fsutil_is_temp_of(e->d_name, PINLETTER_SUFFIX)) &&
+            unlinkat(dirfd(d), e->d_name, 0) == 0)
+            (*removed)++;
+    closedir(d);
+    return 0;
 }
 
 /* ---- a step ---- */

@@ -7,7 +7,14 @@
  *
  * Exactly once. A row is issued in the issuance's own transaction, whose before_commit hook
  * (lifecycle.h) moves the row from pending to done with its serials: the certificates and the
- * row's mark are durable together or not at all. So a crash can never leave an issued row
+ * row's mark are durable together or not at all.
+ *
+ * Never done without its image. The row's card image (and, for generated passwords, its PIN
+ * letter, ca/pinletter.h) is written and fsync'd to temp files before the transaction opens
+ * (the before_begin hook: scrypt and fsyncs outside the write lock) and renamed into
+ * DATA_DIR/cards/<batch>/ in before_commit, after the row is found still pending: a crash
+ * leaves either a done row with its image or a pending row, and a failure to write fails the
+ * row with nothing issued. So a crash can never leave an issued row
  * pending, and a run of a row that is no longer pending (a second job, a re-run after a
  * commit) is rolled back by that hook and issues nothing. Registering the person and the card
  * are events of their own; a re-run finds them and goes on.
@@ -28,8 +35,9 @@
  *
  * Personal data: a row's person and card are kept (as JSON) only while the row is pending; the
  * row's error message may name ids and which facts differ, never their values. Nothing here
- * logs. Passwords of the file are checked by the parser but not kept: the card images that
- * will use them are a later version's (see the CARD IMAGE call site in batch_exec.c).
+ * logs. A row's passwords (the holder's) ride with its pending request and are cleared with
+ * it; generated passwords leave only in the sealed PIN letter, and a row needing one fails
+ * (refused, field "passwords") when no batch.pin_letter_recipient is configured.
  */
 #ifndef JPKI_BATCH_EXEC_H
 #define JPKI_BATCH_EXEC_H
@@ -100,5 +108,11 @@ int batch_exec_step(struct pki *pki, struct store *st, int64_t batch_id,
 int batch_exec_row(struct pki *pki, struct store *st, const struct batch_rec *b,
                    const struct batch_row_rec *row, const char *request,
                    struct batch_exec_result *out, struct jerr *err);
+
+/* Removes the staged files a crash left in batch `batch_key`'s card directory (temp files of
+ * images and letters never published; they hold only what an image or a letter holds). Only
+ * while no row of the batch runs: at start, before the batch resumes. *removed counts them.
+ * A missing directory is fine. Returns 0 or -1. */
+int batch_exec_sweep(struct pki *pki, const char *batch_key, int64_t *removed, struct jerr *err);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 
+#include "ca/pinletter.h"
 #include "config/jclock.h"
 #include "responder/batch_exec.h"
 #include "responder/log.h"
@@ -51,6 +52,7 @@ struct br_job {
     int rc;
     struct jerr err;
     struct batch_exec_result res;
+    struct jerr wal_err; /* the WAL truncation after a finished batch failed */
 };
 
 /* The resume job of batchrun_start: the running batches of the registry. */
@@ -59,6 +61,8 @@ struct br_resume {
     int64_t *ids;
     size_t count, cap;
     int64_t released; /* claims given back */
+    int64_t swept;    /* staged files of a stopped process removed */
+    struct jerr sweep_err;
     int rc;
     struct jerr err;
     struct jerr release_err; /* claims not given back: they lapse (BATCH_EXEC_CLAIM_S) */
@@ -170,6 +174,10 @@ static void job_run(struct worker *self, void *arg)
             ocsp_http_cert_changed(br->ocsp, job->res.superseded.items[i]);
         if (job->res.outcome == BATCH_EXEC_FINISHED && br->ocsp != NULL)
             ocsp_http_kick(br->ocsp); /* pre-sign the new certificates' responses now */
+        /* The WAL holds page images of the batch's rows as they were while pending, passwords
+         * of the file included: gone once the batch is (docs/BATCH.md). */
+        if (job->res.outcome == BATCH_EXEC_FINISHED)
+            store_wal_truncate(st, &job->wal_err);
     }
     if (store_batch_row_totals(st, &done, &failed, &pending, &ignored) == 0)
         metrics_batch_rows(done, failed, pending);
@@ -203,6 +211,9 @@ static void job_done(void *arg)
                      (long long)res->batch.done_rows, (long long)res->batch.failed_rows);
             metrics_batch_finished(res->batch.failed_rows == 0);
         }
+        if (jerr_is_set(&job->wal_err))
+            log_warn("batch %lld: %s; it is truncated at the next batch's end or at stop",
+                     (long long)job->batch_id, job->wal_err.msg);
         finished = res->outcome == BATCH_EXEC_FINISHED || res->outcome == BATCH_EXEC_IDLE;
     }
 
@@ -244,6 +255,10 @@ static int resume_collect(void *arg, const struct batch_rec *b)
         r->cap = cap;
     }
     r->ids[r->count++] = b->id;
+    /* No row of it runs yet: temp files in its card directory are a stopped process's. */
+    struct jerr e = {0};
+    if (batch_exec_sweep(r->br->pki, b->key, &r->swept, &e) == -1 && !jerr_is_set(&r->sweep_err))
+        r->sweep_err = e;
     return 0;
 }
 
@@ -270,6 +285,11 @@ static void resume_done(void *arg)
     if (jerr_is_set(&r->release_err))
         log_warn("batches: row claims not given back (they lapse in %d s): %s", BATCH_EXEC_CLAIM_S,
                  r->release_err.msg);
+    if (jerr_is_set(&r->sweep_err))
+        log_warn("batches: staged card files not removed: %s", r->sweep_err.msg);
+    if (r->swept > 0)
+        log_info("batches: %lld staged card file%s of a stopped process removed",
+                 (long long)r->swept, r->swept == 1 ? "" : "s");
     if (r->rc == 0 && r->count > 0)
         log_info("batches: resuming %zu running batch%s (%lld row claim%s given back)", r->count,
                  r->count == 1 ? "" : "es", (long long)r->released, r->released == 1 ? "" : "s");
@@ -308,6 +328,18 @@ struct batchrun *batchrun_new(struct pki *pki, struct workers *workers, struct j
         free(br);
         jerr_set(err, JERR_INTERNAL, NULL, "pthread_mutex_init failed");
         return NULL;
+    }
+    /* A recipient of PIN letters that cannot be used is found at start, not at a batch's
+     * first row without passwords. */
+    const char *recipient = pki_config(pki)->batch_pin_letter_recipient;
+    if (recipient[0] != '\0') {
+        X509 *cert = pinletter_recipient_load(recipient, err);
+        if (cert == NULL) {
+            pthread_mutex_destroy(&br->lock);
+            free(br);
+            return NULL;
+        }
+        X509_free(cert);
     }
     br->pki = pki;
     br->workers = workers;

@@ -72,6 +72,8 @@ def cmd_batch(url, token, tag, cards):
                        "address": "Tokyo", "birth_date": "1980-01-01", "gender": "unstated"},
             "card": {"id": "%s-c-%06d" % (tag, i), "type": "mynumber", "expiry": "2034-12-31"},
             "certificates": "both",
+            # The holder's passwords: a row without them needs batch.pin_letter_recipient.
+            "passwords": {"sign": "BENCH%06d" % i, "auth": "5831"},
         })
     body = json.dumps({"batch": "bench-" + tag, "rows": rows}).encode()
     conn = connect(url)

@@ -151,7 +151,8 @@ def load(data_dir, token, cards, log_path, stop_file):
                                         "gender": "unstated"},
                              "card": {"id": f"bc{k}-{r}", "type": "mynumber",
                                       "expiry": "2035-03-31"},
-                             "certificates": "auth"})
+                             "certificates": "auth",
+                             "passwords": {"sign": "QWERTY7890", "auth": "5831"}})
             body = json.dumps({"batch": key, "rows": rows})
             st, doc = call(data_dir, token, "POST", "/v1/batches", body)
             if st in (200, 202):

@@ -140,7 +140,7 @@ request() {
   public) curl -s -o /dev/null -w '%{http_code}' ${2:+-H "Authorization: Bearer $2"} "$URL/ca/fingerprints" ;;
   lookups) api "$2" GET /v1/cards/c1 ;;
   lifecycle) api "$2" POST /v1/persons "{\"id\":\"m$n\",\"name\":\"M\",\"address\":\"Tokyo\",\"birth_date\":\"1990-01-02\",\"gender\":\"male\"}" ;;
-  batches) api "$2" POST /v1/batches "{\"batch\":\"m$n\",\"rows\":[{\"key\":\"r1\",\"person\":{\"id\":\"bm$n\",\"name\":\"B\",\"address\":\"Osaka\",\"birth_date\":\"1980-01-01\",\"gender\":\"female\"},\"card\":{\"id\":\"bcm$n\",\"type\":\"mynumber\",\"expiry\":\"2035-01-31\"},\"certificates\":\"auth\"}]}" ;;
+  batches) api "$2" POST /v1/batches "{\"batch\":\"m$n\",\"rows\":[{\"key\":\"r1\",\"person\":{\"id\":\"bm$n\",\"name\":\"B\",\"address\":\"Osaka\",\"birth_date\":\"1980-01-01\",\"gender\":\"female\"},\"card\":{\"id\":\"bcm$n\",\"type\":\"mynumber\",\"expiry\":\"2035-01-31\"},\"certificates\":\"auth\",\"passwords\":{\"sign\":\"QWERTY7890\",\"auth\":\"5831\"}}]}" ;;
   esac
 }
 # expected: role -> public lookups lifecycle batches

@@ -8,6 +8,10 @@
 # with every row exactly once and the audit chain intact; no personal data in the audit log.
 . "$(dirname "$0")/lib.sh"
 it_setup
+# Rows without passwords get generated ones, sent only as PIN letters to this recipient.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/pin.key" -out "$T/pin.pem" \
+  -subj "/CN=PIN letters" -days 2 2>/dev/null
+SETS+=(--set "batch.pin_letter_recipient=$T/pin.pem")
 it_init || exit 1
 jpkid_start || exit 1
 ADMIN=$(cat "$DATA/admin.token")
@@ -184,7 +188,7 @@ cat >"$T/j.json" <<'EOF'
   {"key": "j1", "person": {"id": "J-P-1", "name": "鈴木 一郎", "address": "大阪府大阪市北区中之島1-3-20",
    "birth_date": "1975-12-31", "gender": "unstated"},
    "card": {"id": "J-C-1", "type": "mynumber", "expiry": "2031-05-05", "prefecture": "大阪府", "municipality": "大阪市"},
-   "certificates": "both", "passwords": {"sign": "ABC123", "auth": "1234"}},
+   "certificates": "both", "passwords": {"sign": "QWERTY7890", "auth": "5831"}},
   {"key": "j2", "person": {"id": "J-P-1", "name": "鈴木 一郎", "address": "大阪府大阪市北区中之島1-3-20",
    "birth_date": "1975-12-31", "gender": "unstated"},
    "card": {"id": "J-C-2", "type": "mynumber", "expiry": "2031-05-05"},
@@ -201,24 +205,27 @@ assert_eq "…both rows done: 2 + 1 serials" "done 2|1" \
   "$(jf '"\(.state) \([.rows[].serials|length]|join("|"))"')"
 assert_eq "…J-C-1 has sign and auth, J-C-2 sign" "J-C-1:0,1|J-C-2:0" \
   "$(sql "SELECT card_id || ':' || group_concat(ca, ',') FROM (SELECT card_id, ca FROM certificates WHERE card_id LIKE 'J-C-%' ORDER BY card_id, ca) GROUP BY card_id ORDER BY card_id" | paste -sd'|')"
-# Card images: one per card under DATA_DIR/cards/<batch>/, with a PIN mailer beside it.
+# Card images: one per card under DATA_DIR/cards/<batch>/; a PIN letter beside it only when the
+# service generated the passwords, sealed to the recipient (CMS EnvelopedData).
 IMG=$DATA/cards/it-json/J-C-1.card
-MAILER=$DATA/cards/it-json/J-C-1.passwords
 assert_eq "card image written for J-C-1 (0600)" 600 "$(stat -c %a "$IMG" 2>/dev/null)"
-assert_eq "PIN mailer written beside it (0600)" 600 "$(stat -c %a "$MAILER" 2>/dev/null)"
-SIGNPW=$(awk '$1=="sign:" {print $2}' "$MAILER" 2>/dev/null)
-AUTHPW=$(awk '$1=="auth:" {print $2}' "$MAILER" 2>/dev/null)
-check "the image's signing slot opens with the mailer's password" \
-  "$JPKI_BUILD_DIR/jpki_cardtool" unlock "$IMG" sign "$SIGNPW"
-check "the image's auth slot opens with the mailer's PIN" \
-  "$JPKI_BUILD_DIR/jpki_cardtool" unlock "$IMG" auth "$AUTHPW"
-assert_eq "…the passwords given in the file" "ABC123 1234" "$SIGNPW $AUTHPW"
-check "J-C-2's image holds its signing slot" test -s "$DATA/cards/it-json/J-C-2.card"
-GEN=$(awk '$1=="sign:" {print $2}' "$DATA/cards/it-json/J-C-2.passwords" 2>/dev/null)
-check "J-C-2 had no password in the file: one was generated (A-Z0-9, 12)" \
+check "the image's signing slot opens with the password given in the file" \
+  "$JPKI_BUILD_DIR/jpki_cardtool" unlock "$IMG" sign QWERTY7890
+check "the image's auth slot opens with the PIN given in the file" \
+  "$JPKI_BUILD_DIR/jpki_cardtool" unlock "$IMG" auth 5831
+check_fails "no PIN letter for passwords the holder chose" test -e "$DATA/cards/it-json/J-C-1.pin.p7m"
+LETTER=$DATA/cards/it-json/J-C-2.pin.p7m
+assert_eq "J-C-2 had no password in the file: a PIN letter (0600)" 600 "$(stat -c %a "$LETTER" 2>/dev/null)"
+openssl cms -decrypt -inform DER -in "$LETTER" -recip "$T/pin.pem" -inkey "$T/pin.key" \
+  -out "$T/letter.txt" 2>"$T/cms.err"
+GEN=$(awk '$1=="sign:" {print $2}' "$T/letter.txt" 2>/dev/null)
+check "the letter opens with the recipient's key (openssl cms) and holds a generated password" \
   grep -Eqx '[A-Z0-9]{12}' <<<"$GEN"
-check "…and it opens J-C-2's signing slot" \
+assert_contains "…naming the card" "card: J-C-2" "$(cat "$T/letter.txt")"
+check "…which opens J-C-2's signing slot" \
   "$JPKI_BUILD_DIR/jpki_cardtool" unlock "$DATA/cards/it-json/J-C-2.card" sign "$GEN"
+assert_eq "no clear-text password file in the data directory" "" \
+  "$(find "$DATA" -name '*.passwords')"
 
 cat >"$T/j.yaml" <<'EOF'
 batch: it-json

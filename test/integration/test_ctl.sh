@@ -338,6 +338,7 @@ rows:
     person: {id: "bp1", name: "鈴木 一郎", address: "大阪府", birth_date: "1975-12-31", gender: male}
     card: {id: "bc1", type: mynumber, expiry: "2034-01-02"}
     certificates: both
+    passwords: {sign: "QWERTY7890", auth: "5831"}
   - key: "r2"
     person: {id: "bp2", name: "佐藤 花", address: "北海道", birth_date: "1980-02-30", gender: female}
     card: {id: "bc2", type: mynumber, expiry: "2034-01-02"}
@@ -346,6 +347,7 @@ rows:
     person: {id: "bp3", name: "田中 次郎", address: "福岡県", birth_date: "1960-05-05", gender: male}
     card: {id: "bc3", type: juki, expiry: "2030-01-02"}
     certificates: auth
+    passwords: {sign: "QWERTY7890", auth: "5831"}
 EOF
   ctl batch submit "$T/batch.yaml"
   assert_eq "batch submit with a bad and a refused row: exit 1" 1 "$RC"

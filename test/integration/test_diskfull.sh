@@ -90,7 +90,7 @@ expect_unavailable "disk full: hold" POST /v1/cards/c1/hold '{}'
 expect_unavailable "disk full: basic-info change" PUT /v1/persons/p1/basic-info \
   '{"name":"Full Disk","address":"Osaka","birth_date":"1990-01-02","gender":"male"}'
 expect_unavailable "disk full: batch" POST /v1/batches \
-  '{"batch":"full-1","rows":[{"key":"r1","person":{"id":"p5","name":"x","address":"y","birth_date":"1990-01-02","gender":"male"},"card":{"id":"c5","type":"mynumber","expiry":"2035-01-31"},"certificates":"auth"}]}'
+  '{"batch":"full-1","rows":[{"key":"r1","person":{"id":"p5","name":"x","address":"y","birth_date":"1990-01-02","gender":"male"},"card":{"id":"c5","type":"mynumber","expiry":"2035-01-31"},"certificates":"auth","passwords":{"sign":"QWERTY7890","auth":"5831"}}]}'
 # A read cannot be audited either (every call leaves a row): refused the same way.
 expect_unavailable "disk full: a lookup (its audit row cannot be written)" GET /v1/cards/c1
 assert_eq "…the message says retry later" "audit log unavailable, retry later" "$(jf .error.message)"

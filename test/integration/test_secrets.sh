@@ -91,10 +91,12 @@ rows:
     person: {id: p4, name: "$NAME2", address: "$ADDRESS", birth_date: "$BIRTH2", gender: female}
     card: {id: c4, type: mynumber, expiry: "2034-01-31"}
     certificates: auth
+    passwords: {sign: "QWERTY7890", auth: "5831"}
   - key: r2
     person: {id: p1, name: "$NAME2", address: "$ADDRESS", birth_date: "$BIRTH2", gender: female}
     card: {id: c5, type: mynumber, expiry: "2034-01-31"}
     certificates: auth
+    passwords: {sign: "QWERTY7890", auth: "5831"}
   - key: r3
     person: {id: p6, name: "$NAME", address: "$ADDRESS", birth_date: "$BIRTH2-x", gender: female}
     card: {id: c6, type: mynumber, expiry: "2034-01-31"}

@@ -437,6 +437,12 @@ START_TEST(file_shape)
                    "outside [A-Za-z0-9._-]");
     assert_refused("batch: \"\"\nrows: [{}]\n", BATCH_YAML, JERR_INVALID, "batch",
                    "must not be empty");
+    /* It names the directory of the batch's card images: no ".", "..", nor a hidden name. */
+    assert_refused("batch: \"..\"\nrows: [{}]\n", BATCH_YAML, JERR_INVALID, "batch",
+                   "batch: \"..\" starts with '.'");
+    assert_refused("batch: .\nrows: [{}]\n", BATCH_YAML, JERR_INVALID, "batch", "starts with '.'");
+    assert_refused("{\"batch\": \".b1\", \"rows\": [{}]}", BATCH_JSON, JERR_INVALID, "batch",
+                   "starts with '.'");
     /* Unknown top-level keys. */
     assert_refused("batch: b1\nrows: [{}]\ncomment: x\n", BATCH_YAML, JERR_INVALID, "comment",
                    "comment: unknown field");
@@ -490,6 +496,17 @@ START_TEST(row_problems)
     assert_row_problem("\"r 1\"", "C-1", "both", NULL, "rows[0].key", "outside [A-Za-z0-9._-]");
     assert_row_problem("\"r\\0\"", "C-1", "both", NULL, "rows[0].key", "NUL");
     assert_row_problem("r1", "1234", "both", NULL, "rows[0].card.id", "not a number");
+    /* A card id names its image file: no ".", "..", nor a hidden name; a row key names none. */
+    assert_row_problem("r1", "\"..\"", "both", NULL, "rows[0].card.id",
+                       "rows[0].card.id: \"..\" starts with '.'");
+    assert_row_problem("r1", ".C-1", "both", NULL, "rows[0].card.id", "starts with '.'");
+    char *dot_key = one_row_yaml(".r1", "C.1", "both", NULL);
+    struct parsed dk;
+    parse_text(&dk, dot_key, BATCH_YAML);
+    free(dot_key);
+    ck_assert_int_eq(dk.rc, 0);
+    ck_assert_uint_eq(dk.b.count, 1);
+    parsed_free(&dk);
     assert_row_problem("r1", "C-1", "signature", NULL, "rows[0].certificates",
                        "rows[0].certificates: must be sign, auth or both");
     assert_row_problem("r1", "C-1", "[]", NULL, "rows[0].certificates", "at least one");

@@ -8,6 +8,7 @@
  * runner (batchrun) taking batches to the end on a real worker pool without exceeding its job
  * limit, with several jobs on one batch.
  */
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +16,16 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <openssl/cms.h>
+#include <openssl/pem.h>
+#include <sys/stat.h>
 
 #include "ca/batch.h"
+#include "ca/cardissue.h"
 #include "ca/lifecycle.h"
+#include "config/fsutil.h"
 #include "config/jclock.h"
+#include "keystore/card.h"
 #include "responder/batch_api.h"
 #include "responder/batch_exec.h"
 #include "responder/batchrun.h"
@@ -36,7 +43,12 @@ static void instance_setup(void)
     char yaml[8192];
     dir = testutil_mkdtemp();
     ck_assert_ptr_nonnull(dir);
-    snprintf(yaml, sizeof(yaml), "data_dir: %s/inst\n", dir);
+    char cert[PATH_MAX], key[PATH_MAX];
+    snprintf(cert, sizeof(cert), "%s/pin.pem", dir);
+    snprintf(key, sizeof(key), "%s/pin.key", dir);
+    ck_assert_int_eq(testutil_self_signed(cert, key, true), 0);
+    snprintf(yaml, sizeof(yaml), "data_dir: %s/inst\nbatch: {pin_letter_recipient: %s}\n", dir,
+             cert);
     cfg = config_load_string("test.yaml", yaml, strlen(yaml), NULL, 0, &err);
     ck_assert_msg(cfg != NULL, "config: %s", err.msg);
     struct pki_init_result res;
@@ -145,6 +157,84 @@ static struct batch_exec_result step(struct fixture *fx, int64_t batch_id)
     struct batch_exec_result res;
     ck_assert_msg(batch_exec_step(fx->pki, fx->st, batch_id, &res, &err) == 0, "step: %s", err.msg);
     return res;
+}
+
+/* A whole file (asserted present). */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    struct jerr err = {0};
+    unsigned char *data = NULL;
+    ck_assert_msg(fsutil_read_file(path, 1 << 20, &data, len, &err) == 0, "%s", err.msg);
+    return data;
+}
+
+/* Opens a PIN letter with the recipient's key as `openssl cms -decrypt` would: its text. */
+static char *letter_open(const char *path)
+{
+    char cert_path[PATH_MAX], key_path[PATH_MAX];
+    size_t len = 0;
+    unsigned char *der = slurp(path, &len);
+    const unsigned char *p = der;
+    snprintf(cert_path, sizeof(cert_path), "%s/pin.pem", dir);
+    snprintf(key_path, sizeof(key_path), "%s/pin.key", dir);
+    FILE *f = fopen(key_path, "r");
+    ck_assert_ptr_nonnull(f);
+    EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    f = fopen(cert_path, "r");
+    ck_assert_ptr_nonnull(f);
+    X509 *cert = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+    ck_assert_ptr_nonnull(cms);
+    ck_assert(p == der + len);
+    ck_assert_int_eq(OBJ_obj2nid(CMS_get0_type(cms)), NID_pkcs7_enveloped);
+    BIO *out = BIO_new(BIO_s_mem());
+    ck_assert_int_eq(CMS_decrypt(cms, key, cert, NULL, out, CMS_BINARY), 1);
+    char *text = calloc(1, 1024);
+    ck_assert_int_gt(BIO_read(out, text, 1023), 0);
+    BIO_free(out);
+    CMS_ContentInfo_free(cms);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    free(der);
+    return text;
+}
+
+/* The value of "name: value" in a letter's text ("" when absent). */
+static void letter_value(const char *text, const char *name, char *out, size_t size)
+{
+    char needle[32];
+    snprintf(needle, sizeof(needle), "\n%s: ", name);
+    const char *at = strstr(text, needle);
+    out[0] = '\0';
+    if (at != NULL)
+        snprintf(out, size, "%.*s", (int)strcspn(at + strlen(needle), "\n"), at + strlen(needle));
+}
+
+/* Does the slot of the image at `path` open with `password`? */
+static bool image_opens(const char *path, enum ca_kind slot, const char *password)
+{
+    struct jerr err = {0};
+    struct card_image *ci = card_image_load(path, &err);
+    ck_assert_msg(ci != NULL, "%s: %s", path, err.msg);
+    EVP_PKEY *key = card_image_unlock_key(ci, path, slot, password, &err);
+    bool ok = key != NULL;
+    EVP_PKEY_free(key);
+    card_image_free(ci);
+    return ok;
+}
+
+/* Files of `dir_path` whose name contains `part`. */
+static int files_containing(const char *dir_path, const char *part)
+{
+    DIR *d = opendir(dir_path);
+    int n = 0;
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += strstr(e->d_name, part) != NULL;
+    closedir(d);
+    return n;
 }
 
 static int audit_last(void *arg, const struct audit_entry *e)
@@ -414,6 +504,10 @@ START_TEST(rerun_after_commit_issues_nothing)
     batch_exec_result_free(&res);
     struct batch_row_rec done = row_of(&fx, rec.id, 1);
     ck_assert_int_eq(certs_on(&fx, "rr-c1"), 1);
+    char image[PATH_MAX];
+    snprintf(image, sizeof(image), "%s/inst/cards/t-rerun/rr-c1.card", dir);
+    size_t image_len = 0;
+    unsigned char *image_before = slurp(image, &image_len);
 
     /* The same row again, as a second job that had read it pending before the commit. */
     ck_assert_int_eq(batch_exec_row(fx.pki, fx.st, &rec, &pending, request, &res, &err), 0);
@@ -421,6 +515,12 @@ START_TEST(rerun_after_commit_issues_nothing)
     ck_assert_int_eq(res.issued[CA_AUTH], 0);
     batch_exec_result_free(&res);
     ck_assert_int_eq(certs_on(&fx, "rr-c1"), 1); /* nothing issued twice */
+    /* …and the image of the run that did the row is the one on disk, byte for byte */
+    size_t image_len_after = 0;
+    unsigned char *image_after = slurp(image, &image_len_after);
+    ck_assert(image_len_after == image_len && memcmp(image_before, image_after, image_len) == 0);
+    free(image_before);
+    free(image_after);
     struct batch_row_rec after = row_of(&fx, rec.id, 1);
     ck_assert_int_eq(after.state, BATCH_ROW_DONE);
     ck_assert_str_eq(after.serials, done.serials);
@@ -885,6 +985,169 @@ START_TEST(runner_runs_rows_of_one_batch_in_parallel)
 }
 END_TEST
 
+/* ---- card images and PIN letters ---- */
+
+START_TEST(generated_passwords_leave_only_in_a_sealed_pin_letter)
+{
+    struct fixture fx;
+    char text[4096] = "batch: \"t-letter\"\nrows:\n";
+    char path[PATH_MAX], letter[PATH_MAX], sign[32], auth[32], value[80];
+    struct stat sb;
+    bool existing;
+    size_t np;
+    fx_open(&fx);
+    yaml_row(text, sizeof(text), "r1", "lt-p1", "A", "1990-01-02", "lt-c1", "mynumber", "both");
+    yaml_row(text, sizeof(text), "r2", "lt-p2", "B", "1990-01-03", "lt-c2", "mynumber", "auth");
+    snprintf(text + strlen(text), sizeof(text) - strlen(text),
+             "    passwords: {sign: \"QWERTY7890\", auth: \"5831\"}\n");
+    struct batch_rec rec = record(&fx, text, &existing, &np);
+    for (int i = 0; i < 2; i++) {
+        struct batch_exec_result res = step(&fx, rec.id);
+        ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_DONE);
+        batch_exec_result_free(&res);
+    }
+
+    /* Row 1 had no passwords: generated, and sent only in the letter, sealed to the recipient. */
+    snprintf(path, sizeof(path), "%s/inst/cards/t-letter/lt-c1.card", dir);
+    snprintf(letter, sizeof(letter), "%s/inst/cards/t-letter/lt-c1.pin.p7m", dir);
+    ck_assert_int_eq(stat(letter, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600);
+    char *plain = letter_open(letter);
+    letter_value(plain, "card", value, sizeof(value));
+    ck_assert_str_eq(value, "lt-c1");
+    letter_value(plain, "batch", value, sizeof(value));
+    ck_assert_str_eq(value, "t-letter");
+    letter_value(plain, "row", value, sizeof(value));
+    ck_assert_str_eq(value, "r1");
+    letter_value(plain, "sign", sign, sizeof(sign));
+    letter_value(plain, "auth", auth, sizeof(auth));
+    ck_assert_int_eq(strlen(sign), CARDISSUE_SIGN_PASSWORD_GENERATED);
+    ck_assert_int_eq(strlen(auth), 4);
+    ck_assert(image_opens(path, CA_SIGN, sign));
+    ck_assert(image_opens(path, CA_AUTH, auth));
+    /* the letter's bytes do not hold the passwords in clear */
+    size_t len = 0;
+    unsigned char *der = slurp(letter, &len);
+    for (size_t i = 0; i + strlen(sign) <= len; i++)
+        ck_assert(memcmp(der + i, sign, strlen(sign)) != 0);
+    free(der);
+    free(plain);
+
+    /* Row 2 carried the holder's passwords: they open its image, and no letter is written. */
+    snprintf(path, sizeof(path), "%s/inst/cards/t-letter/lt-c2.card", dir);
+    ck_assert(image_opens(path, CA_AUTH, "5831"));
+    snprintf(letter, sizeof(letter), "%s/inst/cards/t-letter/lt-c2.pin.p7m", dir);
+    ck_assert(!fsutil_exists(letter));
+    /* Nothing else in the directory: no clear-text mailer, no temp file left. */
+    snprintf(path, sizeof(path), "%s/inst/cards/t-letter", dir);
+    ck_assert_int_eq(files_containing(path, ".passwords"), 0);
+    ck_assert_int_eq(files_containing(path, ".tmp-"), 0);
+    ck_assert_int_eq(files_containing(path, "lt-c"), 3);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(row_whose_image_cannot_be_written_fails_and_issues_nothing)
+{
+    struct fixture fx;
+    char text[4096] = "batch: \"t-nodisk\"\nrows:\n";
+    char path[PATH_MAX];
+    bool existing;
+    size_t np;
+    fx_open(&fx);
+    /* The batch's image directory cannot be made: a file stands in its place. */
+    snprintf(path, sizeof(path), "%s/inst/cards", dir);
+    struct jerr err = {0};
+    ck_assert_int_eq(fsutil_mkdirs(path, 0700, &err), 0);
+    snprintf(path, sizeof(path), "%s/inst/cards/t-nodisk", dir);
+    ck_assert_int_eq(testutil_write_file(path, "x", 1), 0);
+    yaml_row(text, sizeof(text), "r1", "nd-p1", "A", "1990-01-02", "nd-c1", "mynumber", "both");
+    struct batch_rec rec = record(&fx, text, &existing, &np);
+
+    struct batch_exec_result res = step(&fx, rec.id);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_FAILED);
+    ck_assert_int_eq(res.issued[CA_SIGN] + res.issued[CA_AUTH], 0);
+    ck_assert_ptr_nonnull(strstr(res.internal, "t-nodisk"));
+    batch_exec_result_free(&res);
+    struct batch_row_rec r = row_of(&fx, rec.id, 1);
+    ck_assert_int_eq(r.state, BATCH_ROW_FAILED);
+    ck_assert_str_eq(r.error_code, "io");
+    ck_assert_str_eq(r.error_field, "card_image");
+    ck_assert_ptr_nonnull(strstr(r.error_message, "nothing was issued"));
+    /* the issuance never committed: no certificate exists without its image */
+    ck_assert_int_eq(certs_on(&fx, "nd-c1"), 0);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(row_without_passwords_needs_a_recipient)
+{
+    struct fixture fx;
+    struct jerr err = {0};
+    char yaml[4096], text[4096] = "batch: \"t-norecip\"\nrows:\n";
+    bool existing;
+    size_t np;
+    fx_open(&fx);
+    yaml_row(text, sizeof(text), "r1", "nr-p1", "A", "1990-01-02", "nr-c1", "mynumber", "auth");
+    struct batch_rec rec = record(&fx, text, &existing, &np);
+    /* The same instance run without batch.pin_letter_recipient (a batch recorded before the
+     * recipient was removed from the configuration). */
+    snprintf(yaml, sizeof(yaml), "data_dir: %s/inst\n", dir);
+    struct jpki_config *bare = config_load_string("bare.yaml", yaml, strlen(yaml), NULL, 0, &err);
+    ck_assert_msg(bare != NULL, "%s", err.msg);
+    struct pki *pki = pki_open(bare, PASS, &err);
+    ck_assert_msg(pki != NULL, "%s", err.msg);
+    struct batch_exec_result res;
+    ck_assert_msg(batch_exec_step(pki, fx.st, rec.id, &res, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_FAILED);
+    batch_exec_result_free(&res);
+    struct batch_row_rec r = row_of(&fx, rec.id, 1);
+    ck_assert_str_eq(r.error_code, "refused");
+    ck_assert_str_eq(r.error_field, "passwords");
+    ck_assert_ptr_nonnull(strstr(r.error_message, "batch.pin_letter_recipient"));
+    /* refused before any key was made or any person registered */
+    ck_assert_int_eq(certs_on(&fx, "nr-c1"), 0);
+    struct person p;
+    jerr_clear(&err);
+    ck_assert_int_eq(store_person_get(fx.st, "nr-p1", &p, &err), -1);
+    pki_free(pki);
+    config_free(bare);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(row_whose_card_id_names_no_file_fails)
+{
+    struct fixture fx;
+    struct jerr err = {0};
+    char text[4096] = "batch: \"t-dot\"\nrows:\n";
+    struct batch b = {0};
+    struct batch_problem *problems = NULL;
+    struct batch_rec rec;
+    bool existing;
+    size_t np = 0;
+    fx_open(&fx);
+    /* A row recorded before ids were checked for it at submission (the parser refuses it now):
+     * its card id ".x" names no file. */
+    yaml_row(text, sizeof(text), "r1", "dt-p1", "A", "1990-01-02", "dt-c1", "mynumber", "auth");
+    ck_assert_int_eq(batch_parse(text, strlen(text), BATCH_AUTO, &b, &problems, &np, &err), 0);
+    snprintf(b.rows[0].card.id, sizeof(b.rows[0].card.id), ".x");
+    ck_assert_int_eq(store_begin(fx.st, &err), 0);
+    ck_assert_int_eq(batch_exec_create(fx.st, "clerk", &b, problems, np, &rec, &existing, &err), 0);
+    ck_assert_int_eq(store_commit(fx.st, &err), 0);
+    batch_free(&b);
+    batch_problems_free(problems);
+
+    struct batch_exec_result res = step(&fx, rec.id);
+    ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_FAILED);
+    batch_exec_result_free(&res);
+    struct batch_row_rec r = row_of(&fx, rec.id, 1);
+    ck_assert_str_eq(r.error_field, "card_id");
+    ck_assert_int_eq(certs_on(&fx, ".x"), 0);
+    fx_close(&fx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("batchrun");
@@ -904,6 +1167,10 @@ int main(void)
     tcase_add_test(tc, steps_take_unclaimed_rows_and_wait_for_claimed_ones);
     tcase_add_test(tc, runner_takes_batches_to_the_end_within_its_job_limit);
     tcase_add_test(tc, runner_runs_rows_of_one_batch_in_parallel);
+    tcase_add_test(tc, generated_passwords_leave_only_in_a_sealed_pin_letter);
+    tcase_add_test(tc, row_whose_image_cannot_be_written_fails_and_issues_nothing);
+    tcase_add_test(tc, row_whose_card_id_names_no_file_fails);
+    tcase_add_test(tc, row_without_passwords_needs_a_recipient);
     suite_add_tcase(s, tc);
     return testutil_run(s);
 }

@@ -326,24 +326,31 @@ START_TEST(supplied_key_leaves_its_slot_empty)
 }
 END_TEST
 
-START_TEST(batch_writes_one_file_per_card)
+START_TEST(batch_stages_one_file_per_card)
 {
     struct testutil_fixture fx;
     struct issue_result res = {0};
     struct cardissue_passwords pw;
     struct jerr err = {0};
-    char path[PATH_MAX], want[PATH_MAX];
+    char path[PATH_MAX], tmp[PATH_MAX], want[PATH_MAX];
     struct stat sb;
 
     testutil_fx_open(&fx, &inst);
     issue(&fx, "batchcard1", ISSUE_BOTH, NULL, &res);
     memset(&pw, 0, sizeof(pw));
     snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "2468");
-    ck_assert_msg(cardissue_write_batch(fx.pki, fx.st, "b-2026-001", &res, &pw, path, sizeof(path),
-                                        &err) == 0,
+    ck_assert_msg(cardissue_stage_batch(fx.pki, fx.st, "b-2026-001", &res, &pw, path, tmp,
+                                        sizeof(path), &err) == 0,
                   "%s", err.msg);
     snprintf(want, sizeof(want), "%s/inst/cards/b-2026-001/batchcard1.card", inst.dir);
     ck_assert_str_eq(path, want);
+    /* Staged only: a temp file beside its place (0600), the place itself still empty. */
+    ck_assert(!fsutil_exists(path));
+    ck_assert_int_eq(strncmp(tmp, path, strlen(path)), 0);
+    ck_assert_int_eq(stat(tmp, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600);
+    ck_assert_msg(fsutil_publish(tmp, path, &err) == 0, "%s", err.msg);
+    ck_assert(!fsutil_exists(tmp));
     ck_assert_int_eq(stat(path, &sb), 0);
     ck_assert_int_eq(sb.st_mode & 0777, 0600);
     snprintf(want, sizeof(want), "%s/inst/cards/b-2026-001", inst.dir);
@@ -361,24 +368,32 @@ START_TEST(batch_writes_one_file_per_card)
     }
     card_image_free(ci);
 
-    /* Names that would leave the directory are refused; nothing is written. */
+    /* Names that would leave the directory or hide the file are refused; nothing is written. */
     struct cardissue_passwords pw2;
     memset(&pw2, 0, sizeof(pw2));
-    ck_assert_int_eq(cardissue_write_batch(fx.pki, fx.st, "..", &res, &pw2, NULL, 0, &err), -1);
+    ck_assert_int_eq(
+        cardissue_stage_batch(fx.pki, fx.st, "..", &res, &pw2, path, tmp, sizeof(path), &err), -1);
     ck_assert_int_eq(err.code, JERR_INVALID);
     ck_assert_str_eq(err.field, "batch");
     jerr_clear(&err);
-    ck_assert_int_eq(cardissue_write_batch(fx.pki, fx.st, "a/b", &res, &pw2, NULL, 0, &err), -1);
+    ck_assert_int_eq(
+        cardissue_stage_batch(fx.pki, fx.st, "a/b", &res, &pw2, path, tmp, sizeof(path), &err), -1);
     ck_assert_str_eq(err.field, "batch");
+    jerr_clear(&err);
+    ck_assert_int_eq(
+        cardissue_batch_path(fx.pki, "b-1", ".hidden", ".card", false, path, sizeof(path), &err),
+        -1);
+    ck_assert_str_eq(err.field, "card_id");
     snprintf(want, sizeof(want), "%s/inst/batchcard1.card", inst.dir);
     ck_assert(!fsutil_exists(want));
     /* A bad given password: refused before anything is written. */
     jerr_clear(&err);
     snprintf(pw2.value[CA_SIGN], sizeof(pw2.value[CA_SIGN]), "short");
-    ck_assert_int_eq(cardissue_write_batch(fx.pki, fx.st, "b-2026-002", &res, &pw2, NULL, 0, &err),
+    ck_assert_int_eq(cardissue_stage_batch(fx.pki, fx.st, "b-2026-002", &res, &pw2, path, tmp,
+                                           sizeof(path), &err),
                      -1);
     ck_assert_str_eq(err.field, "passwords.sign");
-    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-002", inst.dir);
+    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-002/batchcard1.card", inst.dir);
     ck_assert(!fsutil_exists(want));
 
     cardissue_passwords_wipe(&pw);
@@ -577,7 +592,7 @@ int main(void)
     tcase_add_test(tc, given_passwords_are_checked);
     tcase_add_test(tc, image_holds_both_slots);
     tcase_add_test(tc, supplied_key_leaves_its_slot_empty);
-    tcase_add_test(tc, batch_writes_one_file_per_card);
+    tcase_add_test(tc, batch_stages_one_file_per_card);
     tcase_add_test(tc, reset_clears_a_lock);
     tcase_add_test(tc, reset_refusals);
     suite_add_tcase(s, tc);

@@ -96,6 +96,37 @@ START_TEST(write_atomic_creates_and_replaces)
 }
 END_TEST
 
+START_TEST(write_temp_stages_and_names_its_file)
+{
+    struct jerr err = {0};
+    char path[4096], tmp[4096];
+    const char *slash;
+    path_in_dir(path, sizeof(path), "C-1.card");
+    ck_assert_int_eq(fsutil_write_temp(path, "image", 5, 0600, tmp, sizeof(tmp), &err), 0);
+    /* Written and fsync'd under its own name; the file's place stays empty until published. */
+    ck_assert(!fsutil_exists(path));
+    assert_file(tmp, "image", 0600);
+    slash = strrchr(tmp, '/');
+    ck_assert(fsutil_is_temp_of(slash + 1, ".card"));
+    ck_assert(!fsutil_is_temp_of(slash + 1, ".pin.p7m"));
+    ck_assert_int_eq(fsutil_publish(tmp, path, &err), 0);
+    assert_file(path, "image", 0600);
+    assert_listing("C-1.card");
+    /* Final names and look-alikes are not temp files. */
+    ck_assert(!fsutil_is_temp_of("C-1.card", ".card"));
+    ck_assert(!fsutil_is_temp_of("x.card.tmp-0123456789ab.card", ".card"));
+    ck_assert(!fsutil_is_temp_of("x.card.tmp-0123456789AB", ".card"));
+    ck_assert(!fsutil_is_temp_of("x.card.tmp-0123456789a", ".card"));
+    ck_assert(!fsutil_is_temp_of(".card.tmp-0123456789ab", ".card"));
+    ck_assert(fsutil_is_temp_of("x.pin.p7m.tmp-0123456789ab", ".pin.p7m"));
+    /* A directory that cannot take the file: nothing left, the cause named. */
+    path_in_dir(path, sizeof(path), "missing/C-2.card");
+    ck_assert_int_eq(fsutil_write_temp(path, "image", 5, 0600, tmp, sizeof(tmp), &err), -1);
+    ck_assert_int_eq(err.code, JERR_IO);
+    assert_listing("C-1.card");
+}
+END_TEST
+
 START_TEST(write_atomic_exclusive_never_replaces)
 {
     struct jerr err = {0};
@@ -226,6 +257,7 @@ static Suite *fsutil_suite(void)
     tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
     tcase_add_test(tc, write_atomic_creates_and_replaces);
     tcase_add_test(tc, write_atomic_exclusive_never_replaces);
+    tcase_add_test(tc, write_temp_stages_and_names_its_file);
     tcase_add_test(tc, write_atomic_failures_leave_nothing);
     tcase_add_test(tc, read_file_bounds);
     tcase_add_test(tc, dirs_and_modes);

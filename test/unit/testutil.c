@@ -12,6 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
 #include "config/jclock.h"
 
 char *testutil_mkdtemp(void)
@@ -46,6 +51,37 @@ int testutil_write_file(const char *path, const void *data, size_t len)
     ssize_t n = write(fd, data, len);
     close(fd);
     return n == (ssize_t)len ? 0 : -1;
+}
+
+int testutil_self_signed(const char *cert_path, const char *key_path, bool rsa)
+{
+    EVP_PKEY *key = rsa ? EVP_RSA_gen(2048) : EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    X509 *cert = X509_new();
+    FILE *f = NULL;
+    int rc = -1;
+
+    if (key == NULL || cert == NULL || X509_set_version(cert, X509_VERSION_3) != 1 ||
+        ASN1_INTEGER_set(X509_get_serialNumber(cert), 1) != 1 ||
+        X509_gmtime_adj(X509_getm_notBefore(cert), 0) == NULL ||
+        X509_gmtime_adj(X509_getm_notAfter(cert), 86400) == NULL ||
+        X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
+                                   (const unsigned char *)"PIN letters", -1, -1, 0) != 1 ||
+        X509_set_issuer_name(cert, X509_get_subject_name(cert)) != 1 ||
+        X509_set_pubkey(cert, key) != 1 || X509_sign(cert, key, rsa ? EVP_sha256() : NULL) <= 0)
+        goto out;
+    if ((f = fopen(cert_path, "w")) == NULL || PEM_write_X509(f, cert) != 1)
+        goto out;
+    fclose(f);
+    if ((f = fopen(key_path, "w")) == NULL ||
+        PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) != 1)
+        goto out;
+    rc = 0;
+out:
+    if (f != NULL)
+        fclose(f);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return rc;
 }
 
 int testutil_run(Suite *s)

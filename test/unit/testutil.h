@@ -5,6 +5,7 @@
 #define JPKI_TESTUTIL_H
 
 #include <check.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* A fresh empty directory under $TMPDIR (or /tmp); the path is malloc'd. Removed (recursively)
@@ -14,6 +15,11 @@ void testutil_rmtree(const char *path);
 
 /* Writes `len` bytes to `path` (mode 0600). Returns 0 or -1. */
 int testutil_write_file(const char *path, const void *data, size_t len);
+
+/* Writes a self-signed certificate (PEM) to `cert_path` and its private key (PEM, unencrypted)
+ * to `key_path`: RSA-2048 when `rsa`, else Ed25519 (a key CMS cannot encrypt to). A stand-in
+ * for an operator's PIN-letter recipient. Returns 0 or -1. */
+int testutil_self_signed(const char *cert_path, const char *key_path, bool rsa);
 
 /* Runs one suite with CK_NORMAL output; returns the process exit status (0 = all passed). */
 int testutil_run(Suite *s);
