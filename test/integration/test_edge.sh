@@ -60,8 +60,9 @@ cat >"$T/bodies.py" <<'EOF'
 import socket, sys, time
 port, pid = int(sys.argv[1]), sys.argv[2]
 socks, refused = [], 0
-for i in range(100):
-    s = socket.create_connection(("127.0.0.1", port), timeout=3)
+for i in range(100):  # from five addresses: each stays under limits.connections_per_address
+    s = socket.create_connection(("127.0.0.1", port), timeout=3,
+                                 source_address=("127.0.0.%d" % (20 + i % 5), 0))
     s.sendall(b"POST /ocsp HTTP/1.1\r\nHost: x\r\nContent-Type: application/ocsp-request\r\n"
               b"Content-Length: 16777216\r\n\r\n")
     socks.append(s)
@@ -188,7 +189,9 @@ rows = [{"key": "r%d" % i,
                     "address": "Tokyo Chiyoda 1-1-%d " % i + "x" * 700,
                     "birth_date": "1980-03-0%d" % (1 + i % 9), "gender": "male"},
          "card": {"id": "ebc-%d" % i, "type": "mynumber", "expiry": "2034-01-31"},
-         "certificates": "sign"} for i in range(100)]
+         "certificates": "sign",
+         "passwords": {"sign": "QWERTY%04d" % i, "auth": "58%02d" % (i % 90 + 10)}}
+        for i in range(100)]
 json.dump({"batch": "edge-big", "rows": rows}, open(sys.argv[1], "w"))
 EOF
 size=$(stat -c %s "$T/big-batch.json")
