@@ -327,7 +327,7 @@ static int ensure_card(struct lifecycle_ctx *ctx, const struct card *want, struc
         if (e.code != JERR_NOT_FOUND)
             return pass_err(err, &e);
         jerr_clear(&e);
-        if (lifecycle_card_register(ctx, want, &e) == 0)
+        if (lifecycle_card_register(ctx, want, NULL, &e) == 0)
             return 0;
         if (e.code != JERR_CONFLICT)
             return pass_err(err, &e);

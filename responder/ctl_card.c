@@ -29,6 +29,7 @@
 #include "ca/model.h"
 #include "ca/pki.h"
 #include "ca/profile.h"
+#include "ca/rules.h"
 #include "config/fsutil.h"
 #include "config/jclock.h"
 #include "keystore/card.h"
@@ -663,10 +664,25 @@ out:
     return rc;
 }
 
+/* The holder's birth date "YYYY-MM-DD" as the card's signing certificate states it, into
+ * `out`; NULL when the card holds no signing certificate (an authentication certificate
+ * carries no personal data) or its birth date does not decode. */
+static const char *holder_birth_date(const struct card_image *ci, char out[11])
+{
+    struct ctl_card_facts facts;
+    struct jerr ignored = {0};
+    X509 *sign = card_image_get0_cert(ci, CA_SIGN);
+    if (sign == NULL || ctl_card_read_facts(sign, &facts, &ignored) == -1 ||
+        !facts.birth_date_decoded)
+        return NULL;
+    memcpy(out, facts.birth_date, 11);
+    return out;
+}
+
 int ctl_card_passwd(struct ctl *ctl, const struct ctl_args *args)
 {
     char old_pw[CTL_CARD_PASSWORD_MAX + 1], new_pw[CTL_CARD_PASSWORD_MAX + 1],
-        again[CTL_CARD_PASSWORD_MAX + 1], prompt[128];
+        again[CTL_CARD_PASSWORD_MAX + 1], prompt[128], birth[11];
     struct card_image *ci = NULL;
     struct jerr err = {0};
     const char *path = args->pos[0];
@@ -709,6 +725,11 @@ int ctl_card_passwd(struct ctl *ctl, const struct ctl_args *args)
      * the old one is tried, so a mistyped new password costs no try */
     if (card_image_check_password(slot, new_pw, &err) == -1) {
         ctl_fail(ctl, rc, "the new password is refused: %s", err.msg);
+        goto out;
+    }
+    if (rules_check_password(new_pw, holder_birth_date(ci, birth), "the new password", &err) ==
+        -1) {
+        ctl_fail(ctl, rc, "%s", err.msg);
         goto out;
     }
     if (from_tty) {

@@ -178,14 +178,15 @@ assert_eq "same key, other rows: 409 conflict field batch" "409 conflict batch" 
 assert_eq "…nothing issued" "$before" "$(sql "SELECT count(*) FROM certificates")"
 
 # ---------------------------------------------------------------------------------------------
-# A JSON batch (sniffed: curl's default form type), and the same rows again as YAML
+# A JSON batch (sniffed: curl's default form type), and the same rows again as YAML. Two
+# persons: a second My Number card of one person would return the first (DESIGN §4).
 cat >"$T/j.json" <<'EOF'
 {"batch": "it-json", "rows": [
   {"key": "j1", "person": {"id": "J-P-1", "name": "鈴木 一郎", "address": "大阪府大阪市北区中之島1-3-20",
    "birth_date": "1975-12-31", "gender": "unstated"},
    "card": {"id": "J-C-1", "type": "mynumber", "expiry": "2031-05-05", "prefecture": "大阪府", "municipality": "大阪市"},
-   "certificates": "both", "passwords": {"sign": "ABC123", "auth": "1234"}},
-  {"key": "j2", "person": {"id": "J-P-1", "name": "鈴木 一郎", "address": "大阪府大阪市北区中之島1-3-20",
+   "certificates": "both", "passwords": {"sign": "ABC123", "auth": "2580"}},
+  {"key": "j2", "person": {"id": "J-P-2", "name": "鈴木 一郎", "address": "大阪府大阪市北区中之島1-3-20",
    "birth_date": "1975-12-31", "gender": "unstated"},
    "card": {"id": "J-C-2", "type": "mynumber", "expiry": "2031-05-05"},
    "certificates": ["sign"]}
@@ -212,7 +213,7 @@ check "the image's signing slot opens with the mailer's password" \
   "$JPKI_BUILD_DIR/jpki_cardtool" unlock "$IMG" sign "$SIGNPW"
 check "the image's auth slot opens with the mailer's PIN" \
   "$JPKI_BUILD_DIR/jpki_cardtool" unlock "$IMG" auth "$AUTHPW"
-assert_eq "…the passwords given in the file" "ABC123 1234" "$SIGNPW $AUTHPW"
+assert_eq "…the passwords given in the file" "ABC123 2580" "$SIGNPW $AUTHPW"
 check "J-C-2's image holds its signing slot" test -s "$DATA/cards/it-json/J-C-2.card"
 GEN=$(awk '$1=="sign:" {print $2}' "$DATA/cards/it-json/J-C-2.passwords" 2>/dev/null)
 check "J-C-2 had no password in the file: one was generated (A-Z0-9, 12)" \
@@ -228,7 +229,7 @@ rows:
     card: {id: J-C-1, type: mynumber, expiry: 2031-05-05, prefecture: 大阪府, municipality: 大阪市}
     certificates: [sign, auth]
   - key: j2
-    person: {id: J-P-1, name: 鈴木 一郎, address: 大阪府大阪市北区中之島1-3-20, birth_date: 1975-12-31, gender: unstated}
+    person: {id: J-P-2, name: 鈴木 一郎, address: 大阪府大阪市北区中之島1-3-20, birth_date: 1975-12-31, gender: unstated}
     card: {id: J-C-2, type: mynumber, expiry: 2031-05-05}
     certificates: sign
 EOF
