@@ -19,6 +19,7 @@
 
 #include "ca/lifecycle.h"
 #include "ca/recjson.h"
+#include "ca/rules.h"
 #include "config/yamltree.h"
 
 /* Nesting a batch file needs: root → rows → row → person/card/passwords/certificates →
@@ -261,6 +262,14 @@ static int batch_passwords(const json_t *pw, const char *prefix, struct batch_ro
                        false, row->sign_password, err) == -1 ||
         batch_password(pw, pw_prefix, "auth", BATCH_AUTH_PIN_LEN, BATCH_AUTH_PIN_LEN, true,
                        row->auth_password, err) == -1)
+        return -1;
+    /* RULE guide 4(7): refused at submission, not after the row's certificates are issued. */
+    char field[BATCH_PREFIX_MAX + 32];
+    snprintf(field, sizeof(field), "%ssign", pw_prefix);
+    if (rules_check_password(row->sign_password, row->person.birth_date, field, err) == -1)
+        return -1;
+    snprintf(field, sizeof(field), "%sauth", pw_prefix);
+    if (rules_check_password(row->auth_password, row->person.birth_date, field, err) == -1)
         return -1;
     row->has_passwords = true;
     return 0;

@@ -20,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
+#include "ca/rules.h"
 #include "config/fsutil.h"
 #include "keystore/adminkey.h"
 
@@ -70,8 +71,8 @@ out:
     return rc;
 }
 
-int cardissue_passwords_fill(struct cardissue_passwords *pw, unsigned slots, const char *prefix,
-                             struct jerr *err)
+int cardissue_passwords_fill(struct cardissue_passwords *pw, unsigned slots, const char *birth_date,
+                             const char *prefix, struct jerr *err)
 {
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
         char field[96];
@@ -87,16 +88,24 @@ int cardissue_passwords_fill(struct cardissue_passwords *pw, unsigned slots, con
                                 field, name);
             if (card_image_check_password((enum ca_kind)ca, pw->value[ca], &rule) == -1)
                 return jerr_set(err, JERR_INVALID, field, "%s: %s", field, rule.msg);
+            if (rules_check_password(pw->value[ca], birth_date, field, err) == -1)
+                return -1;
             continue;
         }
         if (!wanted)
             continue;
-        /* DESIGN §1: signing 6..16 of A-Z0-9 (12 drawn), authentication exactly 4 digits. */
-        int rc = ca == CA_SIGN ? random_text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
-                                             CARDISSUE_SIGN_PASSWORD_GENERATED, pw->value[ca], err)
-                               : random_text("0123456789", 4, pw->value[ca], err);
-        if (rc == -1)
-            return -1;
+        /* DESIGN §1: signing 6..16 of A-Z0-9 (12 drawn), authentication exactly 4 digits;
+         * RULE guide 4(7): never one of the easy guesses (for a PIN, about 1 draw in 40). */
+        struct jerr guess = {0};
+        do {
+            int rc = ca == CA_SIGN
+                         ? random_text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+                                       CARDISSUE_SIGN_PASSWORD_GENERATED, pw->value[ca], err)
+                         : random_text("0123456789", 4, pw->value[ca], err);
+            if (rc == -1)
+                return -1;
+            jerr_clear(&guess);
+        } while (rules_check_password(pw->value[ca], birth_date, field, &guess) == -1);
         pw->generated[ca] = true;
     }
     return 0;
@@ -286,9 +295,12 @@ int cardissue_stage_batch(const struct pki *pki, struct store *st, const char *b
 
     if (res->count == 0)
         return jerr_set(err, JERR_INVALID, "card_image", "nothing was issued");
+    struct person holder; /* its birth date: the PIN rules refuse it (guide 4(7)) */
     if (cardissue_batch_path(pki, batch_key, res->certs[0].rec.card_id,
                              CARDISSUE_BATCH_IMAGE_SUFFIX, true, path, size, err) == -1 ||
-        cardissue_passwords_fill(pw, cardissue_slots(res), "passwords.", err) == -1 ||
+        store_person_get(st, res->certs[0].rec.person_id, &holder, err) == -1 ||
+        cardissue_passwords_fill(pw, cardissue_slots(res), holder.birth_date, "passwords.",
+                                 err) == -1 ||
         cardissue_image_bytes(pki, st, res, pw, &der, &der_len, err) == -1)
         goto out;
     rc = fsutil_write_temp(path, der, der_len, 0600, tmp, size, err);
@@ -403,6 +415,8 @@ int cardissue_reset_password(const struct pki *pki, struct store *st, const char
 {
     char path[PATH_MAX] = "", shown[3 * JPKI_ID_MAX + 1];
     struct card_image *ci = NULL;
+    struct card card;
+    struct person holder;
     struct jerr sub = {0};
     int rc = -1;
 
@@ -417,6 +431,11 @@ int cardissue_reset_password(const struct pki *pki, struct store *st, const char
                  "this card image belongs to card %s, not to card %s", shown, card_id);
         goto out;
     }
+    /* RULE guide 4(7): not one others can guess, from the holder's birth date say. */
+    if (store_card_get(st, card_id, &card, err) == -1 ||
+        store_person_get(st, card.person_id, &holder, err) == -1 ||
+        rules_check_password(new_password, holder.birth_date, "new_password", err) == -1)
+        goto out;
     X509 *cert = card_image_get0_cert(ci, slot);
     if (cert == NULL) {
         jerr_set(err, JERR_INVALID, "slot", "slot: no %s certificate on this card image",

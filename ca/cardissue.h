@@ -47,12 +47,14 @@ void cardissue_passwords_wipe(struct cardissue_passwords *pw);
 unsigned cardissue_slots(const struct issue_result *res);
 
 /* Makes `pw` ready for an image holding `slots` (bits 1 << ca): a given password must follow
- * the card's rule (card_image_check_password) and belong to a slot in `slots`, else
- * JERR_INVALID naming prefix + "sign" / "auth" (prefix e.g. "passwords."); a missing one is
- * drawn from the CSPRNG (RAND_priv_bytes) and marked generated. The message never repeats a
+ * the card's rule (card_image_check_password), not be easy to guess for a holder born on
+ * `birth_date` ("YYYY-MM-DD", NULL when unknown; rules_check_password, guide 4(7)) and belong
+ * to a slot in `slots`, else JERR_INVALID naming prefix + "sign" / "auth" (prefix e.g.
+ * "passwords."); a missing one is drawn from the CSPRNG (RAND_priv_bytes) — again while the
+ * draw is one of those easy guesses — and marked generated. The message never repeats a
  * password. Returns 0 or -1. */
-int cardissue_passwords_fill(struct cardissue_passwords *pw, unsigned slots, const char *prefix,
-                             struct jerr *err);
+int cardissue_passwords_fill(struct cardissue_passwords *pw, unsigned slots, const char *birth_date,
+                             const char *prefix, struct jerr *err);
 
 /* A new image for the card of the issuance `res` (card id and expiry read through `st`, both
  * roots of `pki`), with every slot of cardissue_slots(res): the certificate, its generated key
@@ -121,7 +123,8 @@ int cardissue_stage_batch(const struct pki *pki, struct store *st, const char *b
  * ("card_image": "... belongs to card X, not to card Y"), hold in `slot` a certificate this
  * service issued to that card, DER-identical to the registry's ("card_image"), and have been
  * written under this service's administration key ("card_image"). An empty slot is
- * JERR_INVALID "slot"; a new password outside the rule JERR_INVALID "new_password". The slot is
+ * JERR_INVALID "slot"; a new password outside the rule, or easy to guess for the card's holder
+ * (rules_check_password), JERR_INVALID "new_password". The slot is
  * re-wrapped under `new_password` with its counter (and lock) cleared; the new image's bytes go
  * to *out (free with free). Returns 0 or -1. */
 int cardissue_reset_password(const struct pki *pki, struct store *st, const char *card_id,

@@ -155,10 +155,75 @@ int lifecycle_person_register(struct lifecycle_ctx *ctx, const struct person *p,
     return event_end(ctx, rc, "person.register", p->id, err);
 }
 
-int lifecycle_card_register(struct lifecycle_ctx *ctx, const struct card *c, struct jerr *err)
+void card_register_result_free(struct card_register_result *r)
+{
+    if (r == NULL)
+        return;
+    card_list_free(&r->returned);
+    serial_list_free(&r->revoked);
+    serial_list_free(&r->superseded);
+}
+
+static int card_list_push(struct card_list *l, const struct card *c, struct jerr *err)
+{
+    if (l == NULL)
+        return 0;
+    void *grown = realloc(l->items, (l->count + 1) * sizeof(*l->items));
+    if (grown == NULL)
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    l->items = grown;
+    l->items[l->count++] = *c;
+    return 0;
+}
+
+/* Returns `card` inside the open transaction: its certificates moved by `rule` (changed
+ * serials to `changed`), its state returned, an audit row saying why. */
+static int card_return_in_tx(struct lifecycle_ctx *ctx, const struct card *card, cert_rule_fn rule,
+                             const char *why, struct serial_list *changed, struct jerr *err)
+{
+    struct cert_list certs = {0};
+    int rc = store_certs_of_card(ctx->st, card->id, &certs, err);
+    if (rc == 0)
+        rc = apply_rule(ctx, &certs, rule, "cert.revoke", changed, err);
+    if (rc == 0)
+        rc = store_card_set_state(ctx->st, card->id, CARD_RETURNED, err);
+    if (rc == 0)
+        rc = audit(ctx, "card.return", card->id, "ok", err, "by=%s", why);
+    cert_list_free(&certs);
+    return rc;
+}
+
+/* DESIGN §4 / guide 3(1): a new My Number card returns the person's Juki card (its
+ * certificates end) and replaces an older My Number card (its certificates superseded). */
+static int card_register_effects(struct lifecycle_ctx *ctx, const struct card *c,
+                                 struct card_register_result *out, struct jerr *err)
+{
+    struct card_list cards = {0};
+    int rc = store_cards_of_person(ctx->st, c->person_id, &cards, err);
+    for (size_t i = 0; rc == 0 && i < cards.count; i++) {
+        const struct card *other = &cards.items[i];
+        int reason;
+        if (strcmp(other->id, c->id) == 0 || !rules_on_new_mynumber_card(other, &reason))
+            continue;
+        bool juki = reason == REASON_CESSATION_OF_OPERATION;
+        rc = card_return_in_tx(ctx, other, juki ? rules_on_card_return : rules_on_card_superseded,
+                               "card.register", juki ? &out->revoked : &out->superseded, err);
+        if (rc == 0)
+            rc = card_list_push(&out->returned, other, err);
+    }
+    card_list_free(&cards);
+    return rc;
+}
+
+int lifecycle_card_register(struct lifecycle_ctx *ctx, const struct card *c,
+                            struct card_register_result *out, struct jerr *err)
 {
     struct person p;
-    if (model_check_card(c, err) == -1)
+    struct card_register_result res = {0};
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (model_check_card(c, err) == -1 ||
+        rules_check_card_expiry(c->expiry, jclock_now(), err) == -1)
         return -1;
     if (store_begin(ctx->st, err) == -1)
         return -1;
@@ -171,7 +236,14 @@ int lifecycle_card_register(struct lifecycle_ctx *ctx, const struct card *c, str
         fresh.state = CARD_ACTIVE;
         rc = store_card_insert(ctx->st, &fresh, err);
     }
-    return event_end(ctx, rc, "card.register", c->id, err);
+    if (rc == 0 && c->type == CARD_MYNUMBER)
+        rc = card_register_effects(ctx, c, &res, err);
+    rc = event_end(ctx, rc, "card.register", c->id, err);
+    if (rc == 0 && out != NULL)
+        *out = res;
+    else
+        card_register_result_free(&res);
+    return rc;
 }
 
 static struct rules_policy policy_of(const struct pki *pki)
@@ -198,8 +270,8 @@ static int issue_check(struct lifecycle_ctx *ctx, const char *card_id, int which
 
 /* Builds and signs one certificate (outside the transaction): fills `out` (DER, record). */
 static int issue_build(struct lifecycle_ctx *ctx, enum ca_kind ca, const struct card *card,
-                       const struct person *person, EVP_PKEY *pub, struct issued_cert *out,
-                       struct jerr *err)
+                       const struct person *person, EVP_PKEY *pub, time_t auth_not_after,
+                       struct issued_cert *out, struct jerr *err)
 {
     const struct jpki_config *cfg = pki_config(ctx->pki);
     const struct config_ca *cc = &cfg->ca[ca];
@@ -224,6 +296,8 @@ static int issue_build(struct lifecycle_ctx *ctx, enum ca_kind ca, const struct 
     if (validity_compute(now, years, cfg->cap_to_card_expiry, card->expiry, &not_before,
                          &not_after, err) == -1)
         goto out;
+    if (ca == CA_SIGN)
+        not_after = rules_sign_alone_not_after(not_after, auth_not_after, now);
     /* DESIGN §5: the partition is chosen at issuance and never moves. */
     int partition = (int)(((unsigned)serial[1] << 8 | serial[2]) %
                           (unsigned)pki_crl_partitions(ctx->pki, ca));
@@ -277,6 +351,23 @@ out:
     return rc;
 }
 
+/* The notAfter of the card's good authentication certificate that ends last, 0 when none:
+ * what a signing certificate issued alone must not outlive (rules_sign_alone_not_after). */
+static int card_auth_not_after(struct lifecycle_ctx *ctx, const char *card_id, time_t *out,
+                               struct jerr *err)
+{
+    struct cert_list certs = {0};
+    *out = 0;
+    if (store_certs_of_card(ctx->st, card_id, &certs, err) == -1)
+        return -1;
+    for (size_t i = 0; i < certs.count; i++)
+        if (certs.items[i].ca == CA_AUTH && certs.items[i].status == CERT_GOOD &&
+            (time_t)certs.items[i].not_after > *out)
+            *out = (time_t)certs.items[i].not_after;
+    cert_list_free(&certs);
+    return 0;
+}
+
 /* A held or good certificate of the same CA on the card is superseded by the new one. */
 static int supersede(struct lifecycle_ctx *ctx, const struct card *card, int which,
                      struct serial_list *superseded, struct jerr *err)
@@ -305,6 +396,7 @@ int lifecycle_issue(struct lifecycle_ctx *ctx, const char *card_id, int which,
     struct card card;
     struct person person;
     struct issue_result res = {0};
+    time_t auth_not_after = 0;
     int rc = -1;
 
     memset(out, 0, sizeof(*out));
@@ -316,6 +408,9 @@ int lifecycle_issue(struct lifecycle_ctx *ctx, const char *card_id, int which,
     /* Before the transaction: refuse early, generate keys and sign (slow). */
     if (issue_check(ctx, card_id, which, &card, &person, err) == -1)
         return event_end(ctx, -1, "card.issue", card_id, err);
+    /* Guide 3(1): only a signing certificate issued without the authentication one. */
+    if (which == ISSUE_SIGN && card_auth_not_after(ctx, card_id, &auth_not_after, err) == -1)
+        return -1;
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
         if (!(which & (1 << ca)))
             continue;
@@ -328,7 +423,7 @@ int lifecycle_issue(struct lifecycle_ctx *ctx, const char *card_id, int which,
             pub = ic->key;
         }
         res.count++;
-        if (issue_build(ctx, (enum ca_kind)ca, &card, &person, pub, ic, err) == -1)
+        if (issue_build(ctx, (enum ca_kind)ca, &card, &person, pub, auth_not_after, ic, err) == -1)
             goto out;
     }
     if (ctx->before_begin != NULL &&
@@ -450,11 +545,76 @@ static int person_certs_apply(struct lifecycle_ctx *ctx, const char *person_id,
     return rc;
 }
 
+static int places_check(const struct place_names *places, struct jerr *err)
+{
+    if (memchr(places->prefecture, '\0', sizeof(places->prefecture)) == NULL ||
+        memchr(places->municipality, '\0', sizeof(places->municipality)) == NULL)
+        return jerr_set(err, JERR_INTERNAL, "places", "place names not terminated");
+    if (places->prefecture[0] != '\0' &&
+        model_check_text("prefecture", places->prefecture, JPKI_PLACE_MAX, err) == -1)
+        return -1;
+    if (places->municipality[0] != '\0' &&
+        model_check_text("municipality", places->municipality, JPKI_PLACE_MAX, err) == -1)
+        return -1;
+    return 0;
+}
+
+/* Gives `card` the place names `places` inside the open transaction, with its audit row. */
+static int card_places_in_tx(struct lifecycle_ctx *ctx, struct card *card,
+                             const struct place_names *places, const char *why, struct jerr *err)
+{
+    snprintf(card->prefecture, sizeof(card->prefecture), "%s", places->prefecture);
+    snprintf(card->municipality, sizeof(card->municipality), "%s", places->municipality);
+    if (store_card_set_places(ctx->st, card, err) == -1)
+        return -1;
+    /* Place names are the address's: the row says only whether they are set. */
+    return audit(ctx, "card.places", card->id, "ok", err, "by=%s places=%s", why,
+                 places->prefecture[0] != '\0' || places->municipality[0] != '\0' ? "set"
+                                                                                  : "cleared");
+}
+
+/* DESIGN §3: the signing subject names the place of the person's current address. After a
+ * basic-info change the cards in use take the new place names, or lose the old ones. */
+static int person_cards_places(struct lifecycle_ctx *ctx, const char *person_id,
+                               const struct place_names *places, struct jerr *err)
+{
+    static const struct place_names none = {"", ""};
+    struct card_list cards = {0};
+    int rc = store_cards_of_person(ctx->st, person_id, &cards, err);
+    for (size_t i = 0; rc == 0 && i < cards.count; i++)
+        if (cards.items[i].state != CARD_RETURNED)
+            rc = card_places_in_tx(ctx, &cards.items[i], places != NULL ? places : &none,
+                                   "person.basic_info_change", err);
+    card_list_free(&cards);
+    return rc;
+}
+
+int lifecycle_card_set_places(struct lifecycle_ctx *ctx, const char *card_id,
+                              const struct place_names *places, struct card *out, struct jerr *err)
+{
+    struct card card;
+    if (model_check_id("card_id", card_id, err) == -1 || places_check(places, err) == -1)
+        return -1;
+    if (store_begin(ctx->st, err) == -1)
+        return -1;
+    int rc = store_card_get(ctx->st, card_id, &card, err);
+    if (rc == 0 && card.state == CARD_RETURNED)
+        rc = jerr_set(err, JERR_REFUSED, "card", "card %s has been returned: it cannot be changed",
+                      card_id);
+    if (rc == 0)
+        rc = card_places_in_tx(ctx, &card, places, "card.update", err);
+    rc = event_end(ctx, rc, "card.update", card_id, err);
+    if (rc == 0 && out != NULL)
+        *out = card;
+    return rc;
+}
+
 int lifecycle_basic_info_change(struct lifecycle_ctx *ctx, const struct person *p,
-                                struct serial_list *revoked, struct jerr *err)
+                                const struct place_names *places, struct serial_list *revoked,
+                                struct jerr *err)
 {
     struct person old_p;
-    if (model_check_person(p, err) == -1)
+    if (model_check_person(p, err) == -1 || (places != NULL && places_check(places, err) == -1))
         return -1;
     if (store_begin(ctx->st, err) == -1)
         return -1;
@@ -465,12 +625,31 @@ int lifecycle_basic_info_change(struct lifecycle_ctx *ctx, const struct person *
     if (rc == 0 && rules_basic_info_changed(&old_p, p))
         rc = person_certs_apply(ctx, p->id, rules_on_basic_info_change, "cert.revoke",
                                 revoked, err);
+    if (rc == 0 && (places != NULL || strcmp(old_p.address, p->address) != 0))
+        rc = person_cards_places(ctx, p->id, places, err);
     if (rc == 0) {
         struct person updated = *p;
         updated.deceased = old_p.deceased;
         rc = store_person_update(ctx->st, &updated, err);
     }
     return event_end(ctx, rc, "person.basic_info_change", p->id, err);
+}
+
+/* DESIGN §4 death: the person's cards leave `active` — returned, so that nothing can be held,
+ * released or issued onto them. Their certificates are already revoked. */
+static int death_cards(struct lifecycle_ctx *ctx, const char *person_id, struct jerr *err)
+{
+    struct card_list cards = {0};
+    int rc = store_cards_of_person(ctx->st, person_id, &cards, err);
+    for (size_t i = 0; rc == 0 && i < cards.count; i++) {
+        if (cards.items[i].state == CARD_RETURNED)
+            continue;
+        rc = store_card_set_state(ctx->st, cards.items[i].id, CARD_RETURNED, err);
+        if (rc == 0)
+            rc = audit(ctx, "card.return", cards.items[i].id, "ok", err, "by=person.death");
+    }
+    card_list_free(&cards);
+    return rc;
 }
 
 int lifecycle_death(struct lifecycle_ctx *ctx, const char *person_id,
@@ -487,6 +666,8 @@ int lifecycle_death(struct lifecycle_ctx *ctx, const char *person_id,
                       person_id);
     if (rc == 0)
         rc = person_certs_apply(ctx, person_id, rules_on_death, "cert.revoke", revoked, err);
+    if (rc == 0)
+        rc = death_cards(ctx, person_id, err);
     if (rc == 0) {
         p.deceased = true;
         rc = store_person_update(ctx->st, &p, err);

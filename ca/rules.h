@@ -51,4 +51,38 @@ int rules_check_return(const struct card *card, struct jerr *err);  /* not yet r
  * may not give. */
 int rules_check_revoke(const struct cert_rec *c, int reason, struct jerr *err);
 
+/* The longest a card may run: a My Number card is valid until the holder's 10th birthday after
+ * issuance (so at most 11 years ahead, counted in Japanese calendar days). */
+#define RULES_CARD_EXPIRY_MAX_YEARS 11
+
+/* A card being registered at `now`: its expiry "YYYY-MM-DD" may be neither past (the card ends
+ * 23:59:59 JST of that day) nor more than RULES_CARD_EXPIRY_MAX_YEARS after today's date in
+ * Japan. JERR_INVALID naming "expiry". */
+int rules_check_card_expiry(const char *expiry, time_t now, struct jerr *err);
+
+/* What a new My Number card does to another card of the same person (DESIGN §4: one active My
+ * Number card per person; guide 3(1): the Juki card is returned when a My Number card is
+ * given). Returns true when `other` must be returned, with in *reason the revocation reason of
+ * its certificates: cessationOfOperation for a Juki card, superseded for an older My Number
+ * card. A card already returned is left alone. */
+bool rules_on_new_mynumber_card(const struct card *other, int *reason);
+/* The certificate rules of those two returns. */
+bool rules_on_card_superseded(const struct cert_rec *c, enum cert_status *status, int *reason);
+
+/* A signing certificate issued on its own (without the authentication certificate) ends no
+ * later than the card's authentication certificate when that one ends sooner (our reading of
+ * guide 3(1), docs/PROFILES.md), so that both are renewed together. `auth_not_after` is the
+ * notAfter of the card's good authentication certificate, 0 when there is none; one that has
+ * already ended at `now` does not count. Returns the notAfter to use. */
+time_t rules_sign_alone_not_after(time_t not_after, time_t auth_not_after, time_t now);
+
+/* RULE guide 4(7): a card password others can easily guess is refused — the holder's birth
+ * date (`birth_date` "YYYY-MM-DD"; NULL or "" when unknown) written as YYYY, MMDD, DDMM,
+ * YYMMDD or YYYYMMDD, one character repeated, or a straight run of four or more (1234, 9876,
+ * 345678, ABCDEF). Only this rule: the card's own (length, alphabet) is
+ * card_image_check_password's. JERR_INVALID naming `field`, with a message that says why and
+ * never repeats the password. Returns 0 or -1. */
+int rules_check_password(const char *password, const char *birth_date, const char *field,
+                         struct jerr *err);
+
 #endif

@@ -232,6 +232,7 @@ enum stmt_id {
     S_CARD_INSERT,
     S_CARD_GET,
     S_CARD_SET_STATE,
+    S_CARD_SET_PLACES,
     S_CARD_EXISTS,
     S_CERT_INSERT,
     S_CERT_GET,
@@ -306,6 +307,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_CARD_GET] = "SELECT id, person_id, type, expiry, state, prefecture, municipality "
                    "FROM cards WHERE id = ?1",
     [S_CARD_SET_STATE] = "UPDATE cards SET state = ?2 WHERE id = ?1",
+    [S_CARD_SET_PLACES] = "UPDATE cards SET prefecture = ?2, municipality = ?3 WHERE id = ?1",
     [S_CARD_EXISTS] = "SELECT 1 FROM cards WHERE id = ?1",
     [S_CERT_INSERT] = "INSERT INTO certificates(" CERT_COLUMNS ", der) VALUES "
                       "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
@@ -1207,6 +1209,29 @@ int store_card_set_state(struct store *st, const char *id, enum card_state state
         goto out;
     if (sqlite3_changes(st->db) == 0) {
         jerr_set(err, JERR_NOT_FOUND, "card_id", "no card %s", esc(buf, sizeof(buf), id));
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_card_set_places(struct store *st, const struct card *c, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CARD_SET_PLACES, err);
+    char buf[JPKI_ID_MAX * 4 + 1];
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (bind_fixed(s, 1, c->id, sizeof(c->id), "card_id", err) == -1 ||
+        bind_fixed(s, 2, c->prefecture, sizeof(c->prefecture), "prefecture", err) == -1 ||
+        bind_fixed(s, 3, c->municipality, sizeof(c->municipality), "municipality", err) == -1 ||
+        step_done(st, s, "card_id", "set card places", err) == -1)
+        goto out;
+    if (sqlite3_changes(st->db) == 0) {
+        jerr_set(err, JERR_NOT_FOUND, "card_id", "no card %s", esc(buf, sizeof(buf), c->id));
         goto out;
     }
     ret = 0;

@@ -58,6 +58,9 @@ int store_card_insert(struct store *st, const struct card *c, struct jerr *err);
 int store_card_get(struct store *st, const char *id, struct card *out, struct jerr *err);
 int store_card_set_state(struct store *st, const char *id, enum card_state state,
                          struct jerr *err);
+/* Sets the prefecture and municipality of card c->id (the signing subject's L= values) to
+ * those of `c`. JERR_NOT_FOUND "card_id" when there is no such card. */
+int store_card_set_places(struct store *st, const struct card *c, struct jerr *err);
 
 /* Certificates. insert stores the record and its DER (JERR_CONFLICT on a reused serial) and
  * marks the serial for the OCSP refresher, in one transaction (the caller's or its own). */

@@ -333,7 +333,7 @@ static int ensure_card(struct lifecycle_ctx *ctx, const struct card *want, struc
         if (e.code != JERR_NOT_FOUND)
             return pass_err(err, &e);
         jerr_clear(&e);
-        if (lifecycle_card_register(ctx, want, &e) == 0)
+        if (lifecycle_card_register(ctx, want, NULL, &e) == 0)
             return 0;
         if (e.code != JERR_CONFLICT)
             return pass_err(err, &e);
@@ -515,14 +515,14 @@ static int row_fail(struct store *st, const struct batch_rec *b, const struct ba
 
 /* The passwords of the row before any key is made: the file's, for the slots it asks for, checked
  * against the card's rule; the others generated — which needs a PIN-letter recipient. */
-static int row_passwords(const struct pki *pki, int which, struct cardissue_passwords *pw,
-                         struct jerr *err)
+static int row_passwords(const struct pki *pki, int which, const char *birth_date,
+                         struct cardissue_passwords *pw, struct jerr *err)
 {
     /* A file gives both passwords of the card (BATCH.md); only the written slots use them. */
     for (int ca = 0; ca < CA_KIND_COUNT; ca++)
         if (!(which & (1 << ca)))
             OPENSSL_cleanse(pw->value[ca], sizeof(pw->value[ca]));
-    if (cardissue_passwords_fill(pw, (unsigned)which, "passwords.", err) == -1)
+    if (cardissue_passwords_fill(pw, (unsigned)which, birth_date, "passwords.", err) == -1)
         return -1;
     if (any_generated(pw) && pki_config(pki)->batch_pin_letter_recipient[0] == '\0')
         return jerr_set(err, JERR_REFUSED, "passwords",
@@ -559,7 +559,7 @@ int batch_exec_row(struct pki *pki, struct store *st, const struct batch_rec *b,
                              sizeof(w->image), &why) == -1 ||
         cardissue_batch_path(pki, b->key, card.id, PINLETTER_SUFFIX, false, w->letter,
                              sizeof(w->letter), &why) == -1 ||
-        row_passwords(pki, which, &w->pw, &why) == -1 || ensure_person(&ctx, &person, &why) == -1 ||
+        row_passwords(pki, which, person.birth_date, &w->pw, &why) == -1 || ensure_person(&ctx, &person, &why) == -1 ||
         ensure_card(&ctx, &card, &why) == -1)
         goto failed;
     ctx.before_begin = stage_files;

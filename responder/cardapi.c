@@ -134,7 +134,12 @@ int cardapi_issue_begin(struct cardapi_issue *ci, struct api_call *call, const j
                                 "passwords.%s: %s", name, rule.msg);
         }
     }
-    if (cardissue_passwords_fill(&ci->pw, ci->slots, "passwords.", err) == -1)
+    /* RULE guide 4(7): the holder's birth date is what a guesser tries first. */
+    struct card card;
+    struct person holder;
+    if (store_card_get(call->st, call->id, &card, err) == -1 ||
+        store_person_get(call->st, card.person_id, &holder, err) == -1 ||
+        cardissue_passwords_fill(&ci->pw, ci->slots, holder.birth_date, "passwords.", err) == -1)
         return -1;
     return issue_current_image(ci, current, err);
 }

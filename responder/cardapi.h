@@ -44,12 +44,13 @@ struct cardapi_issue {
 /* Reads the optional "passwords" member of an issue request ({"sign": "...", "auth": "..."},
  * exactly those strings) for the certificates `which` asks for, keys[ca] being the supplied
  * public keys (NULL: generated). A password outside the card's rule, or given for a slot that
- * is not written (not requested, or its key supplied), is JERR_INVALID "passwords.sign" /
- * "passwords.auth"; missing ones are generated. `current` is the optional "card_image" member
- * (base64 of the holder's image): the new slots are then written into it and its other slot
- * kept (cardissue_image_current checks it; JERR_INVALID "card_image", also when a public key
- * is supplied). Before any key generation. Returns 0 or -1; call cardapi_issue_end in both
- * cases. */
+ * is not written (not requested, or its key supplied), or one easy to guess (the holder's
+ * birth date, a repeated digit, a straight run: rules_check_password) is JERR_INVALID
+ * "passwords.sign" / "passwords.auth"; missing ones are generated. `current` is the optional
+ * "card_image" member (base64 of the holder's image): the new slots are then written into it
+ * and its other slot kept (cardissue_image_current checks it; JERR_INVALID "card_image", also
+ * when a public key is supplied). Before any key generation. Returns 0 or -1; call
+ * cardapi_issue_end in both cases. */
 int cardapi_issue_begin(struct cardapi_issue *ci, struct api_call *call, const json_t *passwords,
                         const json_t *current, int which, EVP_PKEY *const keys[CA_KIND_COUNT],
                         struct jerr *err);

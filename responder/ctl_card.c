@@ -29,6 +29,7 @@
 #include "ca/model.h"
 #include "ca/pki.h"
 #include "ca/profile.h"
+#include "ca/rules.h"
 #include "config/fsutil.h"
 #include "config/jclock.h"
 #include "keystore/card.h"
@@ -721,9 +722,25 @@ out:
     return rc;
 }
 
+/* The holder's birth date "YYYY-MM-DD" as the card's signing certificate states it, into
+ * `out`; NULL when the card holds no signing certificate (an authentication certificate
+ * carries no personal data) or its birth date does not decode. */
+static const char *holder_birth_date(const struct card_image *ci, char out[11])
+{
+    struct ctl_card_facts facts;
+    struct jerr ignored = {0};
+    X509 *sign = card_image_get0_cert(ci, CA_SIGN);
+    if (sign == NULL || ctl_card_read_facts(sign, &facts, &ignored) == -1 ||
+        !facts.birth_date_decoded)
+        return NULL;
+    memcpy(out, facts.birth_date, 11);
+    return out;
+}
+
 int ctl_card_passwd(struct ctl *ctl, const struct ctl_args *args)
 {
-    char old_pw[CTL_CARD_PASSWORD_MAX + 1], new_pw[CTL_CARD_PASSWORD_MAX + 1], prompt[128];
+    char old_pw[CTL_CARD_PASSWORD_MAX + 1], new_pw[CTL_CARD_PASSWORD_MAX + 1], prompt[128],
+        birth[11];
     struct card_image *ci = NULL;
     struct jerr err = {0};
     const char *path = args->pos[0];
@@ -758,6 +775,13 @@ int ctl_card_passwd(struct ctl *ctl, const struct ctl_args *args)
         CTL_EXIT_OK)
         goto out;
     rc = CTL_EXIT_FAILED;
+    /* RULE guide 4(7): not the holder's birth date, one repeated digit or a straight run;
+     * checked before the old password is tried, so a refused new one costs no try */
+    if (rules_check_password(new_pw, holder_birth_date(ci, birth), "the new password", &err) ==
+        -1) {
+        ctl_fail(ctl, rc, "%s", err.msg);
+        goto out;
+    }
     if (card_image_change_password(ci, path, slot, old_pw, new_pw, &err) == -1) {
         card_refusal(ctl, slot, &err);
         goto out;

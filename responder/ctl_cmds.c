@@ -66,6 +66,20 @@ static const struct ctl_opt cert_show_opts[] = {
 static const struct ctl_opt cert_revoke_opts[] = {
     {"reason", 0, "REASON", true,
      "unspecified, keyCompromise, affiliationChanged, superseded or cessationOfOperation"},
+    {"receipt", 0, "FILE", false,
+     "save the signed receipt to FILE (default ./revocation-receipt-cert-SERIAL.json)"},
+    {0}, /* end */
+};
+
+static const struct ctl_opt card_return_opts[] = {
+    {"receipt", 0, "FILE", false,
+     "save the signed receipt to FILE (default ./revocation-receipt-card-ID.json)"},
+    {0}, /* end */
+};
+
+static const struct ctl_opt person_death_opts[] = {
+    {"receipt", 0, "FILE", false,
+     "save the signed receipt to FILE (default ./revocation-receipt-person-ID.json)"},
     {0}, /* end */
 };
 
@@ -168,7 +182,8 @@ const struct ctl_cmd ctl_cmds[] = {
      "certificate of the person is revoked (affiliationChanged); authentication\n"
      "certificates are untouched.",
      ctl_ops_person_change},
-    {"person", "death", "ID", 1, 1, NULL, "record a death (revokes every certificate)", NULL,
+    {"person", "death", "ID", 1, 1, person_death_opts, "record a death (revokes every certificate)",
+     "The person's cards leave use. The service's signed receipt (guide 4(5)A) is saved.",
      ctl_ops_person_death},
     {"card", "add", NULL, 0, 0, card_add_opts, "register a card for a person (POST /v1/cards)",
      NULL, ctl_ops_card_add},
@@ -199,8 +214,8 @@ const struct ctl_cmd ctl_cmds[] = {
     {"card", "release", "ID", 1, 1, NULL, "release a hold (the authentication certificate only)",
      "The signing certificate stays on hold: it must be revoked and re-issued.",
      ctl_ops_card_release},
-    {"card", "return", "ID", 1, 1, NULL, "a card returned (revokes its certificates)", NULL,
-     ctl_ops_card_return},
+    {"card", "return", "ID", 1, 1, card_return_opts, "a card returned (revokes its certificates)",
+     "The service's signed receipt (guide 4(5)A) is saved.", ctl_ops_card_return},
     {"card", "check", "IMAGE", 1, 1, NULL, "check a card image's certificates with the service",
      "Each certificate's status through OCSP (the CRL when OCSP gives no answer), trusting\n"
      "the roots in the card, and the card's roots against the fingerprints the service\n"
@@ -230,8 +245,8 @@ const struct ctl_cmd ctl_cmds[] = {
      "the SHA-256 fingerprints of the roots in a card image", NULL, ctl_card_fingerprints},
     {"cert", "show", "SERIAL", 1, 1, cert_show_opts, "a certificate with its history", NULL,
      ctl_ops_cert_show},
-    {"cert", "revoke", "SERIAL", 1, 1, cert_revoke_opts, "revoke a certificate", NULL,
-     ctl_ops_cert_revoke},
+    {"cert", "revoke", "SERIAL", 1, 1, cert_revoke_opts, "revoke a certificate",
+     "The service's signed receipt (guide 4(5)A) is saved.", ctl_ops_cert_revoke},
     {"cert", "expiring", NULL, 0, 0, cert_expiring_opts, "good certificates expiring soon", NULL,
      ctl_ops_cert_expiring},
     {"operator", "add", NULL, 0, 0, operator_add_opts, "create an operator credential (admin only)",

@@ -14,6 +14,7 @@
 #include "config/fsutil.h"
 #include "config/limits.h"
 #include "responder/ctl_out.h"
+#include "responder/ctl_window.h"
 
 /* cert expiring: days and rows, at most. */
 #define CTL_OPS_MAX_DAYS 36500
@@ -134,6 +135,50 @@ static int post_event(struct ctl *ctl, const char *prefix, const char *id, const
         return ctl_fail(ctl, CTL_EXIT_FAILED, "out of memory");
     rc = ctl_api(ctl, "POST", path, empty, answer);
     json_decref(empty);
+    return rc;
+}
+
+/* Saves the window's signed receipt of a revocation (guide 4(5)A: 電子証明書失効申請等受理通知書;
+ * the answer's "receipt", responder/receipt.h) to --receipt FILE, else to
+ * ./revocation-receipt-<what>-<id>.json, and says where. The receipt is the holder's proof and
+ * cannot be asked for again: when it cannot be written it is printed instead. Returns an exit
+ * code. */
+static int save_receipt(struct ctl *ctl, const struct ctl_args *args, const json_t *answer,
+                        const char *what, const char *id)
+{
+    char default_path[JPKI_ID_MAX + 64];
+    const char *path = ctl_args_get(args, "receipt");
+    const json_t *receipt = json_object_get(answer, "receipt");
+    FILE *f = ctl->json ? ctl->err : ctl->out;
+    struct jerr err = {0};
+    char *text = NULL;
+    int rc = CTL_EXIT_OK;
+
+    if (!json_is_object(receipt))
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "done, but the answer carries no receipt");
+    if (path == NULL) {
+        if (!ctl_window_is_file_safe_id(id))
+            return ctl_fail(ctl, CTL_EXIT_FAILED,
+                            "done, but the id cannot name a receipt file: give --receipt FILE");
+        snprintf(default_path, sizeof(default_path), "revocation-receipt-%s-%s.json", what, id);
+        path = default_path;
+    }
+    if ((text = json_dumps(receipt, JSON_INDENT(2))) == NULL)
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "out of memory");
+    if (fsutil_write_atomic(path, text, strlen(text), 0600, false, &err) == -1) {
+        rc = ctl_fail(ctl, CTL_EXIT_FAILED,
+                      "done, but the receipt cannot be written to %s: %s; here it is:", path,
+                      err.msg);
+        fputs(text, ctl->out);
+        fputc('\n', ctl->out);
+    } else {
+        fputs("receipt ", f);
+        ctl_out_put(f, ctl_out_str(receipt, "receipt_id"));
+        fputs(" (signed) saved to ", f);
+        ctl_out_put(f, path);
+        fputc('\n', f);
+    }
+    free(text);
     return rc;
 }
 
@@ -278,6 +323,8 @@ int ctl_ops_person_death(struct ctl *ctl, const struct ctl_args *args)
         fputs(" recorded deceased\n", ctl->out);
         serial_list_line(ctl->out, "revoked (cessationOfOperation)", answer, "revoked");
     }
+    if (rc == CTL_EXIT_OK)
+        rc = save_receipt(ctl, args, answer, "person", args->pos[0]);
     json_decref(answer);
     return rc;
 }
@@ -391,6 +438,8 @@ int ctl_ops_card_return(struct ctl *ctl, const struct ctl_args *args)
         fputs(" returned\n", ctl->out);
         serial_list_line(ctl->out, "revoked (cessationOfOperation)", answer, "revoked");
     }
+    if (rc == CTL_EXIT_OK)
+        rc = save_receipt(ctl, args, answer, "card", args->pos[0]);
     json_decref(answer);
     return rc;
 }
@@ -480,6 +529,8 @@ int ctl_ops_cert_revoke(struct ctl *ctl, const struct ctl_args *args)
         fputs("revoked ", ctl->out);
         print_cert(ctl->out, answer);
     }
+    if (rc == CTL_EXIT_OK)
+        rc = save_receipt(ctl, args, answer, "cert", args->pos[0]);
     json_decref(body);
     json_decref(answer);
     return rc;

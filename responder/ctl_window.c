@@ -92,8 +92,7 @@ static const char *slot_words(enum ca_kind slot)
     return slot == CA_SIGN ? "signing" : "authentication";
 }
 
-/* An id the operator typed that is safe as a file name: [A-Za-z0-9._-], not starting '.'. */
-static bool is_file_safe_id(const char *s)
+bool ctl_window_is_file_safe_id(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > JPKI_ID_MAX || s[0] == '.')
@@ -231,7 +230,7 @@ static int plan_issue(struct ctl *ctl, const struct ctl_args *args, struct issue
         /* the image is sent once: with nowhere to keep it, its keys would be lost */
         return ctl_usage(ctl, "--out DIR is required: the service generates the private keys "
                               "into a card image that it sends only once; nothing was issued");
-    if (plan->generated != 0 && !is_file_safe_id(plan->card_id))
+    if (plan->generated != 0 && !ctl_window_is_file_safe_id(plan->card_id))
         return ctl_usage(ctl, "the card id cannot name the image file DIR/ID.card; nothing was "
                               "issued");
     if (plan->dir != NULL &&

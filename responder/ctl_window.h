@@ -57,4 +57,8 @@ int ctl_window_check_dir(const char *dir, long min_free, struct jerr *err);
  * wipes and frees it); NULL when out of memory or `initial` holds none. */
 char *ctl_window_pin_letter(const char *card_id, const json_t *initial);
 
+/* True when an id the operator typed can name a file: [A-Za-z0-9._-], 1..JPKI_ID_MAX, not
+ * starting with '.'. */
+bool ctl_window_is_file_safe_id(const char *s);
+
 #endif

@@ -9,18 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bio.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-
 #include "ca/holderreq.h"
 #include "ca/lifecycle.h"
 #include "config/jclock.h"
-#include "keystore/signer.h"
-#include "responder/cardapi.h"
 #include "responder/metrics.h"
+#include "responder/receipt.h"
 
 static int oom(struct jerr *err)
 {
@@ -56,75 +49,23 @@ static int holder_before_commit(void *arg, struct store *st, const void *result,
     return hc->next != NULL ? hc->next(hc->next_arg, st, result, err) : 0;
 }
 
-static int receipt_id_new(char out[STORE_RECEIPT_ID_HEX + 1], struct jerr *err)
-{
-    unsigned char raw[STORE_RECEIPT_ID_HEX / 2];
-    if (RAND_bytes(raw, sizeof(raw)) != 1)
-        return jerr_openssl(err, JERR_CRYPTO, NULL, "cannot draw a receipt id");
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
-    return 0;
-}
-
-static json_t *cert_pem_json(X509 *cert)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    json_t *out = NULL;
-    char *text = NULL;
-    if (bio != NULL && PEM_write_bio_X509(bio, cert) == 1) {
-        long len = BIO_get_mem_data(bio, &text);
-        if (len > 0)
-            out = json_stringn(text, (size_t)len);
-    }
-    ERR_clear_error();
-    BIO_free(bio);
-    return out;
-}
-
-/* The receipt: the compact JSON text of {receipt_id, serial, status, reason, revoked_at,
- * request_id} and a signature over exactly those bytes by the OCSP signer of the revoked
- * certificate's CA (docs/CARD.md "Online revocation" says how to check it). */
+/* The receipt (receipt.h): {receipt_id, serial, status, reason, revoked_at, request_id}, signed
+ * by the OCSP signer of the revoked certificate's CA (docs/CARD.md "Online revocation" says
+ * how to check it). */
 static int receipt_answer(struct api_call *call, const struct holder_commit *hc,
                           const struct cert_rec *rec, struct jerr *err)
 {
     char at[32];
-    unsigned char *sig = NULL;
-    size_t sig_len = 0;
-    char *text = NULL;
-    json_t *receipt = NULL, *o = NULL;
-    int rc = -1;
-
-    receipt = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "receipt_id", hc->rec.receipt_id,
-                        "serial", rec->serial, "status", cert_status_name(rec->status), "reason",
-                        crl_reason_name(rec->reason), "revoked_at",
-                        jclock_format((time_t)rec->status_changed_at, at, sizeof(at)), "request_id",
-                        hc->rec.request_id);
-    /* Jansson keeps insertion order: the text is the fields in the order above. */
-    if (receipt == NULL || (text = json_dumps(receipt, JSON_COMPACT)) == NULL) {
-        oom(err);
-        goto out;
-    }
-    if (signer_sign_bytes(pki_get0_ocsp_signer(call->pki, rec->ca), (const unsigned char *)text,
-                          strlen(text), &sig, &sig_len, err) == -1)
-        goto out;
-    o = json_deep_copy(receipt);
-    if (o == NULL || json_object_set_new(o, "receipt", json_string(text)) != 0 ||
-        json_object_set_new(o, "signature", cardapi_base64_json(sig, sig_len)) != 0 ||
-        json_object_set_new(o, "signature_algorithm", json_string(HOLDER_RECEIPT_ALGORITHM)) != 0 ||
-        json_object_set_new(o, "signer_certificate",
-                            cert_pem_json(pki_get0_ocsp_cert(call->pki, rec->ca))) != 0) {
-        oom(err);
-        goto out;
-    }
-    call->answer = o;
-    o = NULL;
-    rc = 0;
-out:
-    json_decref(o);
-    json_decref(receipt);
-    free(text);
-    OPENSSL_free(sig);
-    return rc;
+    json_t *fields = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "receipt_id", hc->rec.receipt_id,
+                               "serial", rec->serial, "status", cert_status_name(rec->status),
+                               "reason", crl_reason_name(rec->reason), "revoked_at",
+                               jclock_format((time_t)rec->status_changed_at, at, sizeof(at)),
+                               "request_id", hc->rec.request_id);
+    if (fields == NULL)
+        return oom(err);
+    call->answer = receipt_new(call->pki, rec->ca, fields, err);
+    json_decref(fields);
+    return call->answer != NULL ? 0 : -1;
 }
 
 static int holder_revoke(struct api_call *call, struct jerr *err)

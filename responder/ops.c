@@ -22,6 +22,7 @@
 #include "keystore/pubkey.h"
 #include "responder/cardapi.h"
 #include "responder/metrics.h"
+#include "responder/receipt.h"
 
 /* ---- small builders ---- */
 
@@ -188,17 +189,47 @@ out:
     return rc;
 }
 
+/* The optional place names of the person's new address in a basic-info change ("prefecture",
+ * "municipality"), removed from `facts` (a copy of the body) so that the four facts are read
+ * alone. *given is false when neither is there. */
+static int basic_info_places(json_t *facts, struct place_names *places, bool *given,
+                             struct jerr *err)
+{
+    static const char *const names[2] = {"prefecture", "municipality"};
+    char *dest[2] = {places->prefecture, places->municipality};
+    memset(places, 0, sizeof(*places));
+    *given = false;
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *v = json_object_get(facts, names[i]);
+        if (v == NULL)
+            continue;
+        *given = true;
+        if (!json_is_null(v) && recjson_string(facts, "", names[i], false, dest[i],
+                                               sizeof(places->prefecture), err) == -1)
+            return -1;
+        json_object_del(facts, names[i]);
+    }
+    return 0;
+}
+
 static int person_basic_info(struct api_call *call, struct jerr *err)
 {
     struct person p, fresh;
+    struct place_names places;
+    bool places_given;
     struct serial_list revoked = {0};
-    json_t *o = NULL;
+    json_t *o = NULL, *facts = json_copy(call->body);
     int rc = -1;
 
-    if (recjson_person_facts_from(call->body, call->id, "", &p, err) == -1)
-        return -1;
+    if (facts == NULL) {
+        oom(err);
+        goto out;
+    }
+    if (basic_info_places(facts, &places, &places_given, err) == -1 ||
+        recjson_person_facts_from(facts, call->id, "", &p, err) == -1)
+        goto out;
     struct lifecycle_ctx ctx = api_lifecycle_ctx(call);
-    if (lifecycle_basic_info_change(&ctx, &p, &revoked, err) == -1)
+    if (lifecycle_basic_info_change(&ctx, &p, places_given ? &places : NULL, &revoked, err) == -1)
         goto out;
     count_changes(call->st, &revoked, REASON_AFFILIATION_CHANGED);
     status_changed(call, &revoked);
@@ -214,6 +245,7 @@ static int person_basic_info(struct api_call *call, struct jerr *err)
     o = NULL;
     rc = 0;
 out:
+    json_decref(facts);
     json_decref(o);
     serial_list_free(&revoked);
     return rc;
@@ -224,10 +256,22 @@ out:
 typedef int status_event_fn(struct lifecycle_ctx *ctx, const char *id,
                             struct serial_list *changed, struct jerr *err);
 
+/* Adds the window's signed receipt (guide 4(5)A, receipt.h) of revocation event `event` to
+ * `answer` as "receipt". */
+static int add_receipt(struct api_call *call, json_t *answer, const char *event,
+                       const struct serial_list *revoked, struct jerr *err)
+{
+    json_t *r =
+        receipt_window_new(call->pki, call->st, event, call->id, call->who->name, revoked, err);
+    if (r == NULL)
+        return -1;
+    return json_object_set_new(answer, "receipt", r) == 0 ? 0 : oom(err);
+}
+
 /* Runs `event` on the call's id and answers {"<key>": [the serials it changed]}, counting
- * them under `reason`. */
-static int status_event(struct api_call *call, status_event_fn *event, const char *key,
-                        int reason, struct jerr *err)
+ * them under `reason`; with the window's receipt when `receipt_event` is not NULL. */
+static int status_event(struct api_call *call, status_event_fn *event, const char *key, int reason,
+                        const char *receipt_event, struct jerr *err)
 {
     struct serial_list changed = {0};
     int rc = -1;
@@ -240,6 +284,12 @@ static int status_event(struct api_call *call, status_event_fn *event, const cha
     count_changes(call->st, &changed, reason);
     status_changed(call, &changed);
     rc = answer_with(call, key, serials_json(&changed), err);
+    if (rc == 0 && receipt_event != NULL &&
+        add_receipt(call, call->answer, receipt_event, &changed, err) == -1) {
+        json_decref(call->answer);
+        call->answer = NULL;
+        rc = -1;
+    }
 out:
     serial_list_free(&changed);
     return rc;
@@ -247,7 +297,8 @@ out:
 
 static int person_death(struct api_call *call, struct jerr *err)
 {
-    return status_event(call, lifecycle_death, "revoked", REASON_CESSATION_OF_OPERATION, err);
+    return status_event(call, lifecycle_death, "revoked", REASON_CESSATION_OF_OPERATION,
+                        "person.death", err);
 }
 
 /* ---- cards ---- */
@@ -255,14 +306,78 @@ static int person_death(struct api_call *call, struct jerr *err)
 static int card_create(struct api_call *call, struct jerr *err)
 {
     struct card c, fresh;
+    struct card_register_result res = {0};
+    json_t *o = NULL, *returned = NULL;
+    int rc = -1;
+
     if (recjson_card_from(call->body, NULL, "", &c, err) == -1)
         return -1;
     snprintf(call->target, sizeof(call->target), "%s", c.id);
     struct lifecycle_ctx ctx = api_lifecycle_ctx(call);
-    if (lifecycle_card_register(&ctx, &c, err) == -1 ||
-        store_card_get(call->st, c.id, &fresh, err) == -1)
+    if (lifecycle_card_register(&ctx, &c, &res, err) == -1)
         return -1;
-    call->answer = recjson_card_to(&fresh);
+    count_changes(call->st, &res.revoked, REASON_CESSATION_OF_OPERATION);
+    count_changes(call->st, &res.superseded, REASON_SUPERSEDED);
+    status_changed(call, &res.revoked);
+    status_changed(call, &res.superseded);
+    if (store_card_get(call->st, c.id, &fresh, err) == -1)
+        goto out;
+    /* DESIGN §4: what the new My Number card did to the person's other cards. */
+    o = recjson_card_to(&fresh);
+    returned = json_array();
+    for (size_t i = 0; returned != NULL && i < res.returned.count; i++)
+        if (json_array_append_new(returned, json_string(res.returned.items[i].id)) != 0)
+            goto fail;
+    if (o == NULL || returned == NULL || json_object_set(o, "returned_cards", returned) != 0 ||
+        json_object_set_new(o, "revoked", serials_json(&res.revoked)) != 0 ||
+        json_object_set_new(o, "superseded", serials_json(&res.superseded)) != 0)
+        goto fail;
+    call->answer = o;
+    o = NULL;
+    rc = 0;
+    goto out;
+fail:
+    oom(err);
+out:
+    json_decref(returned);
+    json_decref(o);
+    card_register_result_free(&res);
+    return rc;
+}
+
+/* PATCH /v1/cards/{id}: {"prefecture", "municipality"} — the signing subject's place names
+ * (DESIGN §3), e.g. after a move; a member left out keeps its value, "" or null clears it.
+ * Nothing else of a card can change: its id, holder, type and expiry are the card's own. */
+static int card_update(struct api_call *call, struct jerr *err)
+{
+    static const char *const allowed[] = {"prefecture", "municipality", NULL};
+    struct place_names places;
+    struct card now;
+    const char *names[2] = {"prefecture", "municipality"};
+
+    if (recjson_only_fields(call->body, "", allowed, err) == -1)
+        return -1;
+    if (json_object_size(call->body) == 0)
+        return jerr_set(err, JERR_INVALID, "prefecture",
+                        "give prefecture and/or municipality: nothing else of a card can change");
+    if (store_card_get(call->st, call->id, &now, err) == -1)
+        return -1;
+    snprintf(places.prefecture, sizeof(places.prefecture), "%s", now.prefecture);
+    snprintf(places.municipality, sizeof(places.municipality), "%s", now.municipality);
+    char *dest[2] = {places.prefecture, places.municipality};
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *v = json_object_get(call->body, names[i]);
+        if (v == NULL)
+            continue;
+        dest[i][0] = '\0';
+        if (!json_is_null(v) && recjson_string(call->body, "", names[i], false, dest[i],
+                                               sizeof(places.prefecture), err) == -1)
+            return -1;
+    }
+    struct lifecycle_ctx ctx = api_lifecycle_ctx(call);
+    if (lifecycle_card_set_places(&ctx, call->id, &places, &now, err) == -1)
+        return -1;
+    call->answer = recjson_card_to(&now);
     return call->answer != NULL ? 0 : oom(err);
 }
 
@@ -396,7 +511,7 @@ out:
 
 static int card_hold(struct api_call *call, struct jerr *err)
 {
-    return status_event(call, lifecycle_hold, "held", REASON_CERTIFICATE_HOLD, err);
+    return status_event(call, lifecycle_hold, "held", REASON_CERTIFICATE_HOLD, NULL, err);
 }
 
 static int card_release(struct api_call *call, struct jerr *err)
@@ -434,7 +549,7 @@ out:
 static int card_return(struct api_call *call, struct jerr *err)
 {
     return status_event(call, lifecycle_card_return, "revoked", REASON_CESSATION_OF_OPERATION,
-                        err);
+                        "card.return", err);
 }
 
 /* ---- certificates ---- */
@@ -455,8 +570,15 @@ static int cert_revoke(struct api_call *call, struct jerr *err)
     metrics_revoked(rec.ca, reason);
     struct serial_list one = {.items = &rec.serial, .count = 1};
     status_changed(call, &one);
-    call->answer = recjson_cert_to(&rec);
-    return call->answer != NULL ? 0 : oom(err);
+    json_t *o = recjson_cert_to(&rec);
+    if (o == NULL)
+        return oom(err);
+    if (add_receipt(call, o, "cert.revoke", &one, err) == -1) {
+        json_decref(o);
+        return -1;
+    }
+    call->answer = o;
+    return 0;
 }
 
 /* The status history: the lifecycle rows naming the certificate. The API's own rows (actions
@@ -595,6 +717,8 @@ int ops_add_endpoints(struct api *api, struct jerr *err)
         {EVHTTP_REQ_POST, "/v1/cards", AUTH_ROLES_LIFECYCLE, API_BODY_JSON, 0, 201, card_create,
          NULL},
         {EVHTTP_REQ_GET, "/v1/cards/{id}", AUTH_ROLES_ANY, API_BODY_NONE, 0, 200, card_get, NULL},
+        {EVHTTP_REQ_PATCH, "/v1/cards/{id}", AUTH_ROLES_LIFECYCLE, API_BODY_JSON, 0, 200,
+         card_update, NULL},
         {EVHTTP_REQ_POST, "/v1/cards/{id}/issue", AUTH_ROLES_LIFECYCLE, API_BODY_JSON, 0, 201,
          card_issue, NULL},
         {EVHTTP_REQ_POST, "/v1/cards/{id}/hold", AUTH_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0, 200,

@@ -115,7 +115,9 @@ call POST /v1/cards '{"id":"c1","person_id":"p1","type":"mynumber","expiry":"203
 assert_eq "register card: 201" 201 "$ST"
 assert_eq "…answers the card, active" "c1|p1|mynumber|2035-06-30|active|Tokyo-to|Chiyoda-ku" \
   "$(jf '[.id,.person_id,.type,.expiry,.state,.prefecture,.municipality]|join("|")')"
-call POST /v1/cards '{"id":"c2","person_id":"p1","type":"mynumber","expiry":"2035-06-30"}'
+# Another person's: a second My Number card of p1 would return c1 (one active card a person).
+call POST /v1/persons "$(person_json p3)"
+call POST /v1/cards '{"id":"c2","person_id":"p3","type":"mynumber","expiry":"2035-06-30"}'
 assert_eq "second card: 201, places null" "201 null null" "$ST $(jf .prefecture) $(jf .municipality)"
 
 # Issue both: the service generates the key pairs; PEMs verify under the roots.
@@ -162,7 +164,7 @@ OWN_AUTH=$(jf '.certificates[0].serial')
 # Lookups.
 call GET /v1/persons/p1
 assert_eq "look up person: 200" 200 "$ST"
-assert_eq "…with its cards and certificates" "p1 c1,c2 4" \
+assert_eq "…with its cards and certificates" "p1 c1 3" \
   "$(jf '"\(.person.id) \([.cards[].id]|join(",")) \(.certificates|length)"')"
 call GET /v1/cards/c1
 assert_eq "look up card: 200, 3 certificates" "200 3 active" \
@@ -253,7 +255,7 @@ assert_contains "…saying why" "Juki" "$(jf .error.message)"
 
 # Expiring soon: a card ending in 30 days caps its certificate.
 SOON=$(date -u -d "+30 days" +%F)
-call POST /v1/cards "{\"id\":\"c5\",\"person_id\":\"p1\",\"type\":\"mynumber\",\"expiry\":\"$SOON\"}"
+call POST /v1/cards "{\"id\":\"c5\",\"person_id\":\"p3\",\"type\":\"mynumber\",\"expiry\":\"$SOON\"}"
 call POST /v1/cards/c5/issue '{"certificates":"auth"}'
 SOON_SERIAL=$(jf '.certificates[0].serial')
 call GET "/v1/certificates?expiring_within_days=40"

@@ -182,14 +182,15 @@ assert_eq "same key, other rows: 409 conflict field batch" "409 conflict batch" 
 assert_eq "…nothing issued" "$before" "$(sql "SELECT count(*) FROM certificates")"
 
 # ---------------------------------------------------------------------------------------------
-# A JSON batch (sniffed: curl's default form type), and the same rows again as YAML
+# A JSON batch (sniffed: curl's default form type), and the same rows again as YAML. Two
+# persons: a second My Number card of one person would return the first (DESIGN §4).
 cat >"$T/j.json" <<'EOF'
 {"batch": "it-json", "rows": [
   {"key": "j1", "person": {"id": "J-P-1", "name": "鈴木 一郎", "address": "大阪府大阪市北区中之島1-3-20",
    "birth_date": "1975-12-31", "gender": "unstated"},
    "card": {"id": "J-C-1", "type": "mynumber", "expiry": "2031-05-05", "prefecture": "大阪府", "municipality": "大阪市"},
    "certificates": "both", "passwords": {"sign": "QWERTY7890", "auth": "5831"}},
-  {"key": "j2", "person": {"id": "J-P-1", "name": "鈴木 一郎", "address": "大阪府大阪市北区中之島1-3-20",
+  {"key": "j2", "person": {"id": "J-P-2", "name": "鈴木 一郎", "address": "大阪府大阪市北区中之島1-3-20",
    "birth_date": "1975-12-31", "gender": "unstated"},
    "card": {"id": "J-C-2", "type": "mynumber", "expiry": "2031-05-05"},
    "certificates": ["sign"]}
@@ -235,7 +236,7 @@ rows:
     card: {id: J-C-1, type: mynumber, expiry: 2031-05-05, prefecture: 大阪府, municipality: 大阪市}
     certificates: [sign, auth]
   - key: j2
-    person: {id: J-P-1, name: 鈴木 一郎, address: 大阪府大阪市北区中之島1-3-20, birth_date: 1975-12-31, gender: unstated}
+    person: {id: J-P-2, name: 鈴木 一郎, address: 大阪府大阪市北区中之島1-3-20, birth_date: 1975-12-31, gender: unstated}
     card: {id: J-C-2, type: mynumber, expiry: 2031-05-05}
     certificates: sign
 EOF

@@ -67,7 +67,7 @@ assert_eq "three cards registered" 201 "$ST"
 
 # ---------------------------------------------------------------------------------------------
 # Issuance with passwords: the card image
-call POST /v1/cards/c1/issue '{"certificates":"both","passwords":{"sign":"ABC123","auth":"1234"}}'
+call POST /v1/cards/c1/issue '{"certificates":"both","passwords":{"sign":"ABC123","auth":"2580"}}'
 assert_eq "issue with passwords: 201" 201 "$ST"
 SIGN1=$(jf '.certificates[] | select(.ca=="sign") | .serial')
 AUTH1=$(jf '.certificates[] | select(.ca=="auth") | .serial')
@@ -82,9 +82,9 @@ assert_contains "…with the card's expiry" "expiry 2035-06-30" "$INFO"
 assert_contains "…the signing certificate issued" "slot sign $SIGN1 tries_left 5" "$INFO"
 assert_contains "…the authentication certificate issued" "slot auth $AUTH1 tries_left 3" "$INFO"
 check "the signing password unlocks the signing key" "$CARDTOOL" unlock "$T/c1.card" sign ABC123
-check "the PIN unlocks the authentication key" "$CARDTOOL" unlock "$T/c1.card" auth 1234
+check "the PIN unlocks the authentication key" "$CARDTOOL" unlock "$T/c1.card" auth 2580
 "$CARDTOOL" export "$T/c1.card" sign ABC123 "$T/c1-sign.key" "$T/c1-sign.pem" >/dev/null 2>&1
-"$CARDTOOL" export "$T/c1.card" auth 1234 "$T/c1-auth.key" "$T/c1-auth.pem" >/dev/null 2>&1
+"$CARDTOOL" export "$T/c1.card" auth 2580 "$T/c1-auth.key" "$T/c1-auth.pem" >/dev/null 2>&1
 assert_eq "the exported key is the certificate's" \
   "$(openssl x509 -in "$T/c1-sign.pem" -noout -pubkey)" "$(openssl pkey -in "$T/c1-sign.key" -pubout)"
 check "the signing certificate on the card verifies to the signing root" \
@@ -145,13 +145,13 @@ expect "PIN of 5 digits" 400 passwords.auth POST /v1/cards/c1/issue \
 expect "empty PIN (not a request to generate one)" 400 passwords.auth POST /v1/cards/c1/issue \
   '{"certificates":"both","passwords":{"auth":""}}'
 expect "PIN not a string" 400 passwords.auth POST /v1/cards/c1/issue \
-  '{"certificates":"both","passwords":{"auth":1234}}'
+  '{"certificates":"both","passwords":{"auth":2580}}'
 expect "password of a slot not requested" 400 passwords.sign POST /v1/cards/c1/issue \
   '{"certificates":"auth","passwords":{"sign":"ABC123"}}'
 expect "password of a slot whose key is supplied" 400 passwords.auth POST /v1/cards/c1/issue \
-  "$(jq -cn --rawfile k "$T/own.pub" '{certificates:"auth", public_keys:{auth:$k}, passwords:{auth:"1234"}}')"
+  "$(jq -cn --rawfile k "$T/own.pub" '{certificates:"auth", public_keys:{auth:$k}, passwords:{auth:"2580"}}')"
 expect "unknown slot" 400 passwords.pin POST /v1/cards/c1/issue \
-  '{"certificates":"both","passwords":{"pin":"1234"}}'
+  '{"certificates":"both","passwords":{"pin":"2580"}}'
 expect "passwords not an object" 400 passwords POST /v1/cards/c1/issue \
   '{"certificates":"both","passwords":"ABC123"}'
 assert_eq "…nothing issued by the refusals" "$before" \
@@ -160,51 +160,51 @@ assert_eq "…nothing issued by the refusals" "$before" \
 # ---------------------------------------------------------------------------------------------
 # Password reset at the window
 for _ in 1 2 3; do "$CARDTOOL" unlock "$T/c1.card" auth 0000 >/dev/null 2>&1; done
-"$CARDTOOL" unlock "$T/c1.card" auth 1234 >/dev/null 2>&1
+"$CARDTOOL" unlock "$T/c1.card" auth 2580 >/dev/null 2>&1
 assert_eq "three wrong PINs lock the slot: the right one answers 'locked' (6)" 6 "$?"
 assert_contains "…card tool shows it" "tries_left 0 locked" "$("$CARDTOOL" info "$T/c1.card")"
 reset_body() { # SLOT NEW IMAGE-FILE
   jq -cn --arg s "$1" --arg p "$2" --rawfile i <(base64 -w0 "$3") \
     '{slot:$s, new_password:$p, card_image:$i}'
 }
-reset_body auth 4321 "$T/c1.card" >"$T/reset.json"
+reset_body auth 5831 "$T/c1.card" >"$T/reset.json"
 call POST /v1/cards/c1/reset-password "@$T/reset.json"
 assert_eq "reset-password: 200" 200 "$ST"
 assert_eq "…answers card, slot, tries left" "c1 auth 3" "$(jf '[.card_id,.slot,.tries_left]|join(" ")')"
 image "$T/c1b.card"
 assert_contains "…the lock is cleared" "slot auth $AUTH1 tries_left 3" "$("$CARDTOOL" info "$T/c1b.card")"
-check "…the new PIN unlocks" "$CARDTOOL" unlock "$T/c1b.card" auth 4321
-"$CARDTOOL" unlock "$T/c1b.card" auth 1234 >/dev/null 2>&1
+check "…the new PIN unlocks" "$CARDTOOL" unlock "$T/c1b.card" auth 5831
+"$CARDTOOL" unlock "$T/c1b.card" auth 2580 >/dev/null 2>&1
 assert_eq "…the old PIN is wrong now (5)" 5 "$?"
 check "…the signing slot is untouched" "$CARDTOOL" unlock "$T/c1b.card" sign ABC123
 assert_eq "the reset is audited with the slot" 1 \
   "$(sqlite3 "$DB" "SELECT count(*) FROM events WHERE action='card.password_reset' AND target='c1' AND detail='slot=auth' AND actor='admin'")"
 check_fails "…and no password in the audit log" \
-  grep -q -e 4321 <<<"$(sqlite3 "$DB" "SELECT detail FROM events")"
+  grep -q -e 5831 <<<"$(sqlite3 "$DB" "SELECT detail FROM events")"
 
-reset_body auth 4321 "$T/c1b.card" >"$T/reset.json"
+reset_body auth 5831 "$T/c1b.card" >"$T/reset.json"
 expect "reset with another card's id" 400 card_image POST /v1/cards/c2/reset-password "@$T/reset.json"
 assert_contains "…says whose image it is" "belongs to card c1, not to card c2" "$(jf .error.message)"
 cp "$T/c1b.card" "$T/tampered.card"
 printf '\x55' | dd of="$T/tampered.card" bs=1 seek=2000 conv=notrunc 2>/dev/null
-reset_body auth 4321 "$T/tampered.card" >"$T/reset.json"
+reset_body auth 5831 "$T/tampered.card" >"$T/reset.json"
 expect "reset of a tampered image" 400 card_image POST /v1/cards/c1/reset-password "@$T/reset.json"
 assert_contains "…says so" "damaged or has been tampered with" "$(jf .error.message)"
 expect "card_image not base64" 400 card_image POST /v1/cards/c1/reset-password \
-  '{"slot":"auth","new_password":"4321","card_image":"!!!"}'
-reset_body auth 43210 "$T/c1b.card" >"$T/reset.json"
+  '{"slot":"auth","new_password":"5831","card_image":"!!!"}'
+reset_body auth 58310 "$T/c1b.card" >"$T/reset.json"
 expect "new PIN of 5 digits" 400 new_password POST /v1/cards/c1/reset-password "@$T/reset.json"
-reset_body pin 4321 "$T/c1b.card" >"$T/reset.json"
+reset_body pin 5831 "$T/c1b.card" >"$T/reset.json"
 expect "unknown slot" 400 slot POST /v1/cards/c1/reset-password "@$T/reset.json"
 reset_body sign ABC123 "$T/c3.card" >"$T/reset.json"
 call POST /v1/cards/c3/reset-password "@$T/reset.json"
 assert_eq "reset of c3's signing slot: 200" 200 "$ST"
-reset_body auth 1234 "$T/c3.card" >"$T/reset.json"
+reset_body auth 2580 "$T/c3.card" >"$T/reset.json"
 expect "reset of an empty slot" 400 slot POST /v1/cards/c3/reset-password "@$T/reset.json"
 call POST /v1/operators '{"name":"aud","role":"auditor"}'
 AUDITOR=$(jf .token)
 TOKEN=$AUDITOR
-reset_body auth 4321 "$T/c1b.card" >"$T/reset.json"
+reset_body auth 5831 "$T/c1b.card" >"$T/reset.json"
 expect "an auditor may not reset" 403 null POST /v1/cards/c1/reset-password "@$T/reset.json"
 TOKEN=
 expect "nor anyone without a credential" 401 authorization POST /v1/cards/c1/reset-password "@$T/reset.json"
@@ -260,7 +260,7 @@ assert_eq "another card's key for c1's serial: 403" 403 "$ST"
 assert_eq "…field serial" serial "$(jf .error.field)"
 assert_eq "OCSP: c1's signing certificate still good" good "$(ocsp_status "$SIGN_CA" "$SIGN1_PEM")"
 
-"$CARDTOOL" export "$T/c1b.card" auth 4321 "$T/a1.key" "$T/a1.pem" >/dev/null 2>&1
+"$CARDTOOL" export "$T/c1b.card" auth 5831 "$T/a1.key" "$T/a1.pem" >/dev/null 2>&1
 request "$T/r3.der" "$SIGN1" keyCompromise "$T/a1.key" "$T/a1.pem"
 holder "$T/r3.der"
 assert_eq "signed with the authentication key: 403" 403 "$ST"

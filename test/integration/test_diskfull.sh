@@ -59,13 +59,16 @@ call POST /v1/cards/c1/issue '{"certificates":"both"}'
 assert_eq "before: issue both 201" 201 "$ST"
 SIGN=$(jf '.certificates[0].serial')
 AUTH=$(jf '.certificates[1].serial')
-call POST /v1/cards '{"id":"c2","person_id":"p1","type":"mynumber","expiry":"2035-01-31"}'
+# Other persons' cards: a second My Number card of p1 would return c1 (DESIGN §4).
+call POST /v1/persons "$(person p12)"
+call POST /v1/cards '{"id":"c2","person_id":"p12","type":"mynumber","expiry":"2035-01-31"}'
 call POST /v1/cards/c2/issue '{"certificates":"auth"}'
 GONE=$(jf '.certificates[0].serial')
 call POST "/v1/certificates/$GONE/revoke" '{"reason":"keyCompromise"}'
 assert_eq "before: revoke 200" 200 "$ST"
 # One certificate never asked for over OCSP before the disk fills: a cache miss then.
-call POST /v1/cards '{"id":"c3","person_id":"p1","type":"mynumber","expiry":"2035-01-31"}'
+call POST /v1/persons "$(person p13)"
+call POST /v1/cards '{"id":"c3","person_id":"p13","type":"mynumber","expiry":"2035-01-31"}'
 call POST /v1/cards/c3/issue '{"certificates":"auth"}'
 COLD=$(jf '.certificates[0].serial')
 assert_eq "before: OCSP good" good "$(ocsp auth "$AUTH")"

@@ -61,7 +61,7 @@ until_out() {
 issue_card() {
   call POST /v1/cards "{\"id\":\"$1\",\"person_id\":\"$2\",\"type\":\"mynumber\",\"expiry\":\"2035-06-30\",\"prefecture\":\"東京都\",\"municipality\":\"千代田区\"}"
   assert_eq "card $1 registered" 201 "$ST"
-  call POST "/v1/cards/$1/issue" '{"certificates":"both","passwords":{"sign":"ABC123","auth":"1234"}}'
+  call POST "/v1/cards/$1/issue" '{"certificates":"both","passwords":{"sign":"ABC123","auth":"2580"}}'
   assert_eq "card $1 issued with passwords: 201" 201 "$ST"
   if [ "$(jf '.card_image // empty')" = "" ]; then
     fail "the issue answer carries no card_image"
@@ -154,7 +154,7 @@ if "$JPKID" init --set "data_dir=$D2" >"$T/init2.out" 2>&1; then
   curl "${H2[@]}" -o /dev/null -X POST "$URL2/v1/cards" \
     -d '{"id":"x1","person_id":"q1","type":"mynumber","expiry":"2035-06-30"}'
   curl "${H2[@]}" -X POST "$URL2/v1/cards/x1/issue" \
-    -d '{"certificates":"both","passwords":{"sign":"ABC123","auth":"1234"}}' |
+    -d '{"certificates":"both","passwords":{"sign":"ABC123","auth":"2580"}}' |
     jq -r .card_image | base64 -d >"$T/other.card"
   chmod 600 "$T/other.card"
   kill -TERM "$OTHER_PID"
@@ -396,12 +396,12 @@ assert_eq "a request signed by a revoked certificate: exit 1" 1 "$RC"
 assert_contains "…refused by the service, in words" "jpkictl: card revoke: 403 forbidden: " "$ERR"
 
 # --- passwords: change, rule, lock, the window's reset ---
-printf '1234\n' >"$T/old.txt"
-printf '5678\n' >"$T/new.txt"
+printf '2580\n' >"$T/old.txt"
+printf '5718\n' >"$T/new.txt"
 ctl card passwd "$IMG" --slot auth --old-file "$T/old.txt" --new-file "$T/new.txt"
 assert_eq "card passwd --slot auth from files: exit 0" 0 "$RC"
 assert_eq "…in words" "the authentication password of card c1 was changed" "$OUT"
-JPKI_CARD_PASSWORD=5678 JPKI_CARD_NEW_PASSWORD=12ab ctl card passwd "$IMG" --slot auth
+JPKI_CARD_PASSWORD=5718 JPKI_CARD_NEW_PASSWORD=12ab ctl card passwd "$IMG" --slot auth
 assert_eq "a new PIN outside the rule: exit 1" 1 "$RC"
 assert_contains "…refused" "the new password is refused" "$ERR"
 ctl card show "$IMG"
@@ -435,7 +435,7 @@ assert_contains "…(and the relying party still refuses the revoked certificate
   "NOT VALID: revoked: " "$OUT"
 
 # --- never a password on either stream ---
-for pw in ABC123 WRONG1 WRONG9 RESET99 NEWPASS1 5678 12ab; do
+for pw in ABC123 WRONG1 WRONG9 RESET99 NEWPASS1 5718 12ab; do
   assert_not_contains "no '$pw' in any output" "$pw" "$ALL_OUTPUT"
 done
 

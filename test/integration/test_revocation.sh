@@ -117,7 +117,9 @@ assert_contains "held cert answers certificateHold" "Reason: certificateHold" \
   "$(ocsp_query "$SIGN_CA" "$T/out/$SIGN2.pem" -no_nonce)"
 drv release c2 >/dev/null
 # AUTH2 was revoked above; issue a fresh auth cert on c3 to exercise release.
-drv card-add c3 p2 mynumber 2036-01-31 >/dev/null
+# Other persons' cards: a second My Number card of p2 would return c2 (DESIGN §4).
+drv person-add p3 "佐藤 三郎" "沖縄県那覇市泉崎1-2-3" 1971-04-04 male >/dev/null
+drv card-add c3 p3 mynumber 2036-01-31 >/dev/null
 out=$(drv issue c3 auth "$T/out"); AUTH3=$(awk '$2=="auth" {print $3}' <<<"$out")
 drv hold c3 >/dev/null
 wait_status "$AUTH_CA" "$T/out/$AUTH3.pem" revoked >/dev/null
@@ -139,7 +141,8 @@ assert_eq "no refresher mark left once the changes are answered" 0 "$(sql 'SELEC
 FRESH1="EXISTS (SELECT 1 FROM ocsp_responses o WHERE o.serial = c.serial AND o.certid_hash = 0 AND o.stale = 0)"
 assert_eq "…every changed certificate has a fresh SHA-1 response" 0 \
   "$(sql "SELECT count(*) FROM certificates c WHERE (c.status != 0 OR c.status_changed_at IS NOT NULL) AND NOT $FRESH1")"
-drv card-add c4 p2 mynumber 2036-01-31 >/dev/null
+drv person-add p4 "佐藤 四郎" "沖縄県那覇市泉崎1-2-4" 1972-05-05 male >/dev/null
+drv card-add c4 p4 mynumber 2036-01-31 >/dev/null
 out=$(drv issue c4 auth "$T/out"); AUTH4=$(awk '$2=="auth" {print $3}' <<<"$out")
 assert_eq "a new good certificate is not marked for pre-signing" 0 \
   "$(sql "SELECT count(*) FROM ocsp_dirty WHERE serial = '$AUTH4'")"

@@ -100,7 +100,7 @@ static int run(struct lifecycle_ctx *ctx, const char *cmd, const char *const *a,
             snprintf(c.prefecture, sizeof(c.prefecture), "%s", a[4]);
             snprintf(c.municipality, sizeof(c.municipality), "%s", a[5]);
         }
-        rc = lifecycle_card_register(ctx, &c, err);
+        rc = lifecycle_card_register(ctx, &c, NULL, err);
     } else if (strcmp(cmd, "issue") == 0) {
         NEED(3);
         int which = strcmp(a[1], "sign") == 0   ? ISSUE_SIGN
@@ -122,7 +122,7 @@ static int run(struct lifecycle_ctx *ctx, const char *cmd, const char *const *a,
         NEED(5);
         struct person p;
         rc = fill_person(&p, a, err);
-        if (rc == 0 && (rc = lifecycle_basic_info_change(ctx, &p, &l1, err)) == 0)
+        if (rc == 0 && (rc = lifecycle_basic_info_change(ctx, &p, NULL, &l1, err)) == 0)
             print_list("revoked", &l1);
     } else if (strcmp(cmd, "hold") == 0) {
         NEED(1);

@@ -208,7 +208,7 @@ static const char yaml_example[] =
     "    card: {id: C-0001, type: mynumber, expiry: 2034-01-02, prefecture: 東京都,\n"
     "           municipality: 千代田区}\n"
     "    certificates: both\n"
-    "    passwords: {sign: \"ABC123\", auth: \"1234\"}\n"
+    "    passwords: {sign: \"ABC123\", auth: \"5831\"}\n"
     "  - key: r2\n"
     "    person: {id: P-0002, name: 'Suzuki Ichiro', address: 'Osaka', birth_date: "
     "'1975-12-31', gender: unstated}\n"
@@ -225,8 +225,8 @@ static const char yaml_example[] =
     "    certificates:\n"
     "      - sign\n"
     "    passwords:\n"
-    "      sign: ZZZZZZZZZZZZZZZZ\n"
-    "      auth: '0000'\n";
+    "      sign: ZQ4K7M2P9X3B6N8R\n"
+    "      auth: '0007'\n";
 
 static const char json_example[] =
     "{\"batch\": \"2026-11-25-chiyoda-001\", \"rows\": [\n"
@@ -234,7 +234,7 @@ static const char json_example[] =
     "\"東京都千代田区霞が関2-1-2\", \"birth_date\": \"1990-01-02\", \"gender\": \"male\"},\n"
     "  \"card\": {\"id\": \"C-0001\", \"type\": \"mynumber\", \"expiry\": \"2034-01-02\", "
     "\"prefecture\": \"東京都\", \"municipality\": \"千代田区\"},\n"
-    "  \"certificates\": \"both\", \"passwords\": {\"sign\": \"ABC123\", \"auth\": \"1234\"}},\n"
+    "  \"certificates\": \"both\", \"passwords\": {\"sign\": \"ABC123\", \"auth\": \"5831\"}},\n"
     " {\"key\": \"r2\", \"person\": {\"id\": \"P-0002\", \"name\": \"Suzuki Ichiro\", "
     "\"address\": \"Osaka\", \"birth_date\": \"1975-12-31\", \"gender\": \"unstated\"},\n"
     "  \"card\": {\"id\": \"C-0002\", \"type\": \"mynumber\", \"expiry\": \"2031-05-05\", "
@@ -242,8 +242,8 @@ static const char json_example[] =
     " {\"key\": \"r3\", \"person\": {\"id\": \"P-0001\", \"name\": \"山田 太郎\", \"address\": "
     "\"東京都千代田区霞が関2-1-2\", \"birth_date\": \"1990-01-02\", \"gender\": \"male\"},\n"
     "  \"card\": {\"id\": \"C-0003\", \"type\": \"mynumber\", \"expiry\": \"2035-01-01\"},\n"
-    "  \"certificates\": [\"sign\"], \"passwords\": {\"sign\": \"ZZZZZZZZZZZZZZZZ\", "
-    "\"auth\": \"0000\"}}\n"
+    "  \"certificates\": [\"sign\"], \"passwords\": {\"sign\": \"ZQ4K7M2P9X3B6N8R\", "
+    "\"auth\": \"0007\"}}\n"
     "]}\n";
 
 START_TEST(yaml_and_json_agree)
@@ -278,7 +278,7 @@ START_TEST(yaml_and_json_agree)
     ck_assert_int_eq(r->which, ISSUE_BOTH);
     ck_assert(r->has_passwords);
     ck_assert_str_eq(r->sign_password, "ABC123");
-    ck_assert_str_eq(r->auth_password, "1234");
+    ck_assert_str_eq(r->auth_password, "5831");
     r = &y.b.rows[1];
     ck_assert_uint_eq(r->index, 1);
     ck_assert_str_eq(r->card.person_id, "P-0002");
@@ -291,8 +291,8 @@ START_TEST(yaml_and_json_agree)
     ck_assert_str_eq(r->auth_password, "");
     r = &y.b.rows[2];
     ck_assert_int_eq(r->which, ISSUE_SIGN);
-    ck_assert_str_eq(r->sign_password, "ZZZZZZZZZZZZZZZZ");
-    ck_assert_str_eq(r->auth_password, "0000");
+    ck_assert_str_eq(r->sign_password, "ZQ4K7M2P9X3B6N8R");
+    ck_assert_str_eq(r->auth_password, "0007");
 
     assert_same_rows(&y.b, &j.b);
 
@@ -638,6 +638,17 @@ START_TEST(passwords)
         {"{auth: \"1234\"}", "rows[0].passwords.sign", "required"},
         {"{sign: \"ABC123\", auth: \"1234\", puk: \"1\"}", "rows[0].passwords.puk",
          "unknown field"},
+        /* RULE guide 4(7): easy guesses, refused at submission (the holder is born
+         * 1990-01-02). */
+        {"{sign: \"ABC123\", auth: \"0102\"}", "rows[0].passwords.auth", "birth date (MMDD)"},
+        {"{sign: \"ABC123\", auth: \"0201\"}", "rows[0].passwords.auth", "birth date (DDMM)"},
+        {"{sign: \"ABC123\", auth: \"1990\"}", "rows[0].passwords.auth", "birth date (YYYY)"},
+        {"{sign: \"19900102\", auth: \"5831\"}", "rows[0].passwords.sign", "birth date (YYYYMMDD)"},
+        {"{sign: \"900102\", auth: \"5831\"}", "rows[0].passwords.sign", "birth date (YYMMDD)"},
+        {"{sign: \"ABC123\", auth: \"7777\"}", "rows[0].passwords.auth", "repeated"},
+        {"{sign: \"ABC123\", auth: \"1234\"}", "rows[0].passwords.auth", "straight run"},
+        {"{sign: \"ABC123\", auth: \"9876\"}", "rows[0].passwords.auth", "straight run"},
+        {"{sign: \"FEDCBA\", auth: \"5831\"}", "rows[0].passwords.sign", "straight run"},
         {"\"ABC123\"", "rows[0].passwords", "must be an object"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -653,14 +664,16 @@ START_TEST(passwords)
         ck_assert_ptr_null(strstr(p.probs[0].msg, "abc123"));
         ck_assert_ptr_null(strstr(p.probs[0].msg, "ABC12"));
         ck_assert_ptr_null(strstr(p.probs[0].msg, "12a4"));
+        ck_assert_ptr_null(strstr(p.probs[0].msg, "0102"));
+        ck_assert_ptr_null(strstr(p.probs[0].msg, "7777"));
         parsed_free(&p);
         free(text);
     }
     /* The bounds that pass. */
     const char *good[][3] = {
-        {"{sign: ABCDEF, auth: \"0000\"}", "ABCDEF", "0000"},
-        {"{sign: \"0123456789ABCDEF\", auth: '9999'}", "0123456789ABCDEF", "9999"},
-        {"{sign: \"123456\", auth: \"0001\"}", "123456", "0001"},
+        {"{sign: ABCDEX, auth: \"0007\"}", "ABCDEX", "0007"},
+        {"{sign: \"0123456789ABCDEF\", auth: '9990'}", "0123456789ABCDEF", "9990"},
+        {"{sign: \"123457\", auth: \"0001\"}", "123457", "0001"},
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         char *text = one_row_yaml("r1", "C-1", "both", good[i][0]);

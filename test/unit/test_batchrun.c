@@ -357,12 +357,12 @@ START_TEST(digest_is_of_the_rows_not_of_the_text_nor_the_passwords)
     const char *files[4] = {
         "batch: k\nrows:\n  - {key: a, person: {id: p, name: n, address: x, birth_date: "
         "\"1990-01-02\", gender: male}, card: {id: c, type: mynumber, expiry: \"2034-01-02\"}, "
-        "certificates: both, passwords: {sign: \"ABC123\", auth: \"1234\"}}\n",
+        "certificates: both, passwords: {sign: \"ABC123\", auth: \"5831\"}}\n",
         /* re-indented, block style, other passwords */
         "batch: \"k\"\nrows:\n- key: \"a\"\n  person:\n    id: p\n    name: n\n    address: x\n"
         "    birth_date: 1990-01-02\n    gender: male\n  card: {id: c, type: mynumber, "
         "expiry: 2034-01-02}\n  certificates: [sign, auth]\n  passwords: {sign: \"ZZZ999\", "
-        "auth: \"9999\"}\n",
+        "auth: \"9990\"}\n",
         /* another name */
         "batch: k\nrows:\n  - {key: a, person: {id: p, name: m, address: x, birth_date: "
         "\"1990-01-02\", gender: male}, card: {id: c, type: mynumber, expiry: \"2034-01-02\"}, "
@@ -609,7 +609,7 @@ START_TEST(pending_rows_resume_after_a_restart_exactly_once)
     snprintf(c.id, sizeof(c.id), "rs-c2");
     snprintf(c.person_id, sizeof(c.person_id), "rs-p2");
     snprintf(c.expiry, sizeof(c.expiry), "2034-01-02");
-    ck_assert_int_eq(lifecycle_card_register(&ctx, &c, &err), 0);
+    ck_assert_int_eq(lifecycle_card_register(&ctx, &c, NULL, &err), 0);
     fx_close(&fx);
 
     /* The restart: a new process reads the running batches and goes on. */
@@ -715,10 +715,10 @@ START_TEST(existing_person_and_card_are_used_other_owners_card_fails)
     snprintf(c.id, sizeof(c.id), "ow-c1");
     snprintf(c.person_id, sizeof(c.person_id), "ow-p1");
     snprintf(c.expiry, sizeof(c.expiry), "2034-01-02");
-    ck_assert_int_eq(lifecycle_card_register(&ctx, &c, &err), 0);
+    ck_assert_int_eq(lifecycle_card_register(&ctx, &c, NULL, &err), 0);
     snprintf(c.id, sizeof(c.id), "ow-c9");
     snprintf(c.person_id, sizeof(c.person_id), "ow-p9");
-    ck_assert_int_eq(lifecycle_card_register(&ctx, &c, &err), 0);
+    ck_assert_int_eq(lifecycle_card_register(&ctx, &c, NULL, &err), 0);
 
     yaml_row(text, sizeof(text), "mine", "ow-p1", "A", "1990-01-02", "ow-c1", "mynumber", "auth");
     yaml_row(text, sizeof(text), "theirs", "ow-p1", "A", "1990-01-02", "ow-c9", "mynumber", "auth");
@@ -921,7 +921,8 @@ START_TEST(runner_runs_rows_of_one_batch_in_parallel)
     for (int i = 1; i <= ROWS; i++) {
         char key[16], person[16], card[16];
         snprintf(key, sizeof(key), "r%d", i);
-        snprintf(person, sizeof(person), "pa-p%d", (i + 1) / 2); /* two rows per person */
+        /* One person per row: a second My Number card would return the first (DESIGN §4). */
+        snprintf(person, sizeof(person), "pa-p%d", i);
         snprintf(card, sizeof(card), "pa-c%d", i);
         yaml_row(text, sizeof(text), key, person, "A", "1990-01-02", card, "mynumber", "auth");
     }

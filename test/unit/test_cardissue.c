@@ -18,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "ca/cardissue.h"
+#include "ca/rules.h"
 #include "ca/lifecycle.h"
 #include "config/fsutil.h"
 #include "config/jclock.h"
@@ -52,7 +53,7 @@ static void issue(struct testutil_fixture *fx, const char *id, int which, EVP_PK
     snprintf(c.id, sizeof(c.id), "%s", id);
     snprintf(c.person_id, sizeof(c.person_id), "%s-p", id);
     snprintf(c.expiry, sizeof(c.expiry), "2035-06-30");
-    ck_assert_msg(lifecycle_card_register(&fx->ctx, &c, &err) == 0, "%s", err.msg);
+    ck_assert_msg(lifecycle_card_register(&fx->ctx, &c, NULL, &err) == 0, "%s", err.msg);
     ck_assert_msg(lifecycle_issue(&fx->ctx, id, which, pubkeys, res, &err) == 0, "%s", err.msg);
 }
 
@@ -144,7 +145,8 @@ START_TEST(generated_passwords_follow_the_rules)
     for (int i = 0; i < 40; i++) {
         struct cardissue_passwords pw;
         memset(&pw, 0, sizeof(pw));
-        ck_assert_msg(cardissue_passwords_fill(&pw, 3, "passwords.", &err) == 0, "%s", err.msg);
+        ck_assert_msg(cardissue_passwords_fill(&pw, 3, NULL, "passwords.", &err) == 0, "%s",
+                      err.msg);
         ck_assert(pw.generated[CA_SIGN] && pw.generated[CA_AUTH]);
         ck_assert_uint_eq(strlen(pw.value[CA_SIGN]), CARDISSUE_SIGN_PASSWORD_GENERATED);
         ck_assert_uint_eq(strspn(pw.value[CA_SIGN], "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
@@ -159,10 +161,21 @@ START_TEST(generated_passwords_follow_the_rules)
         cardissue_passwords_wipe(&pw);
         ck_assert_str_eq(pw.value[CA_SIGN], "");
     }
+    /* RULE guide 4(7): a drawn PIN is never an easy guess (about 1 draw in 370 would be one
+     * of them for this holder; 3000 draws see several without the redraw). */
+    for (int i = 0; i < 3000; i++) {
+        struct cardissue_passwords guess;
+        memset(&guess, 0, sizeof(guess));
+        ck_assert_int_eq(cardissue_passwords_fill(&guess, 1u << CA_AUTH, "1990-01-02", "", &err),
+                         0);
+        ck_assert_msg(rules_check_password(guess.value[CA_AUTH], "1990-01-02", "auth", &err) == 0,
+                      "generated %s", guess.value[CA_AUTH]);
+        cardissue_passwords_wipe(&guess);
+    }
     /* Only the slots asked for. */
     struct cardissue_passwords pw;
     memset(&pw, 0, sizeof(pw));
-    ck_assert_int_eq(cardissue_passwords_fill(&pw, 1u << CA_AUTH, "", &err), 0);
+    ck_assert_int_eq(cardissue_passwords_fill(&pw, 1u << CA_AUTH, NULL, "", &err), 0);
     ck_assert_str_eq(pw.value[CA_SIGN], "");
     ck_assert(!pw.generated[CA_SIGN] && pw.generated[CA_AUTH]);
 }
@@ -181,7 +194,7 @@ START_TEST(given_passwords_are_checked)
         {"", "123", 3, "passwords.auth"},                /* 3 digits */
         {"", "12a4", 3, "passwords.auth"},               /* not a digit */
         {"ABC123", "", 1u << CA_AUTH, "passwords.sign"}, /* no sign slot written */
-        {"", "1234", 1u << CA_SIGN, "passwords.auth"},   /* no auth slot written */
+        {"", "2580", 1u << CA_SIGN, "passwords.auth"},   /* no auth slot written */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct jerr err = {0};
@@ -189,18 +202,55 @@ START_TEST(given_passwords_are_checked)
         memset(&pw, 0, sizeof(pw));
         snprintf(pw.value[CA_SIGN], sizeof(pw.value[CA_SIGN]), "%s", cases[i].sign);
         snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "%s", cases[i].auth);
-        ck_assert_int_eq(cardissue_passwords_fill(&pw, cases[i].slots, "passwords.", &err), -1);
+        ck_assert_int_eq(cardissue_passwords_fill(&pw, cases[i].slots, NULL, "passwords.", &err),
+                         -1);
         ck_assert_int_eq(err.code, JERR_INVALID);
         ck_assert_str_eq(err.field, cases[i].field);
         if (cases[i].sign[0] != '\0')
             ck_assert_ptr_null(strstr(err.msg, cases[i].sign));
+    }
+    /* RULE guide 4(7): easy guesses for a holder born 1990-01-02, refused with the reason. */
+    static const struct {
+        const char *sign, *auth, *field, *why;
+    } guesses[] = {
+        {"", "0102", "passwords.auth", "birth date (MMDD)"},
+        {"", "0201", "passwords.auth", "birth date (DDMM)"},
+        {"", "1990", "passwords.auth", "birth date (YYYY)"},
+        {"900102", "", "passwords.sign", "birth date (YYMMDD)"},
+        {"19900102", "", "passwords.sign", "birth date (YYYYMMDD)"},
+        {"", "1111", "passwords.auth", "repeated"},
+        {"", "6789", "passwords.auth", "straight run"},
+        {"", "3210", "passwords.auth", "straight run"},
+        {"QQQQQQ", "", "passwords.sign", "repeated"},
+        {"456789", "", "passwords.sign", "straight run"},
+    };
+    for (size_t i = 0; i < sizeof(guesses) / sizeof(guesses[0]); i++) {
+        struct jerr err = {0};
+        struct cardissue_passwords pw;
+        memset(&pw, 0, sizeof(pw));
+        snprintf(pw.value[CA_SIGN], sizeof(pw.value[CA_SIGN]), "%s", guesses[i].sign);
+        snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "%s", guesses[i].auth);
+        ck_assert_int_eq(cardissue_passwords_fill(&pw, 3, "1990-01-02", "passwords.", &err), -1);
+        ck_assert_int_eq(err.code, JERR_INVALID);
+        ck_assert_str_eq(err.field, guesses[i].field);
+        ck_assert_msg(strstr(err.msg, guesses[i].why) != NULL, "%s", err.msg);
+        ck_assert_msg(strstr(err.msg, "guide 4(7)") != NULL, "%s", err.msg);
+    }
+    /* The same PIN is fine for someone born another day. */
+    {
+        struct jerr err = {0};
+        struct cardissue_passwords pw;
+        memset(&pw, 0, sizeof(pw));
+        snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "0102");
+        ck_assert_msg(cardissue_passwords_fill(&pw, 3, "1985-07-30", "passwords.", &err) == 0, "%s",
+                      err.msg);
     }
     /* Good ones are kept and not reported as generated. */
     struct jerr err = {0};
     struct cardissue_passwords pw;
     memset(&pw, 0, sizeof(pw));
     snprintf(pw.value[CA_SIGN], sizeof(pw.value[CA_SIGN]), "ABC123");
-    ck_assert_int_eq(cardissue_passwords_fill(&pw, 3, "passwords.", &err), 0);
+    ck_assert_int_eq(cardissue_passwords_fill(&pw, 3, NULL, "passwords.", &err), 0);
     ck_assert_str_eq(pw.value[CA_SIGN], "ABC123");
     ck_assert(!pw.generated[CA_SIGN] && pw.generated[CA_AUTH]);
 }
@@ -223,7 +273,8 @@ START_TEST(image_holds_both_slots)
     ck_assert_uint_eq(cardissue_slots(&res), 3);
     memset(&pw, 0, sizeof(pw));
     snprintf(pw.value[CA_SIGN], sizeof(pw.value[CA_SIGN]), "SIGN2035");
-    ck_assert_int_eq(cardissue_passwords_fill(&pw, cardissue_slots(&res), "passwords.", &err), 0);
+    ck_assert_int_eq(cardissue_passwords_fill(&pw, cardissue_slots(&res), NULL, "passwords.", &err),
+                     0);
     ck_assert_msg(cardissue_image_bytes(fx.pki, fx.st, &res, &pw, &der, &len, &err) == 0, "%s",
                   err.msg);
 
@@ -297,12 +348,14 @@ START_TEST(supplied_key_leaves_its_slot_empty)
     ck_assert_uint_eq(cardissue_slots(&res), 1u << CA_SIGN);
     memset(&pw, 0, sizeof(pw));
     /* A password for the slot that is not written is refused. */
-    snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "1234");
-    ck_assert_int_eq(cardissue_passwords_fill(&pw, cardissue_slots(&res), "passwords.", &err), -1);
+    snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "2580");
+    ck_assert_int_eq(cardissue_passwords_fill(&pw, cardissue_slots(&res), NULL, "passwords.", &err),
+                     -1);
     ck_assert_str_eq(err.field, "passwords.auth");
     jerr_clear(&err);
     pw.value[CA_AUTH][0] = '\0';
-    ck_assert_int_eq(cardissue_passwords_fill(&pw, cardissue_slots(&res), "passwords.", &err), 0);
+    ck_assert_int_eq(cardissue_passwords_fill(&pw, cardissue_slots(&res), NULL, "passwords.", &err),
+                     0);
     ck_assert_int_eq(cardissue_image_bytes(fx.pki, fx.st, &res, &pw, &der, &len, &err), 0);
     struct card_image *ci = image_file(der, len, "own1.card", path, sizeof(path));
     assert_cert_is(card_image_get0_cert(ci, CA_SIGN), issued(&res, CA_SIGN));
@@ -404,7 +457,7 @@ END_TEST
 
 /* ---- the window's reset ---- */
 
-/* An image of card `id` (both slots, sign "SIGN2035", auth "1234") as bytes. */
+/* An image of card `id` (both slots, sign "SIGN2035", auth "2580") as bytes. */
 static unsigned char *image_of(struct testutil_fixture *fx, const char *id, struct issue_result *res,
                                size_t *len)
 {
@@ -414,7 +467,7 @@ static unsigned char *image_of(struct testutil_fixture *fx, const char *id, stru
     issue(fx, id, ISSUE_BOTH, NULL, res);
     memset(&pw, 0, sizeof(pw));
     snprintf(pw.value[CA_SIGN], sizeof(pw.value[CA_SIGN]), "SIGN2035");
-    snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "1234");
+    snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "2580");
     ck_assert_int_eq(cardissue_image_bytes(fx->pki, fx->st, res, &pw, &der, len, &err), 0);
     return der;
 }
@@ -440,15 +493,15 @@ START_TEST(reset_clears_a_lock)
     free(der);
     ck_assert_int_eq(fsutil_read_file(path, 1 << 20, &der, &len, &err), 0);
 
-    ck_assert_msg(cardissue_reset_password(fx.pki, fx.st, "reset1", der, len, CA_AUTH, "4321",
+    ck_assert_msg(cardissue_reset_password(fx.pki, fx.st, "reset1", der, len, CA_AUTH, "5831",
                                            &reset, &reset_len, &err) == 0,
                   "%s", err.msg);
     ci = image_file(reset, reset_len, "reset1b.card", path, sizeof(path));
     ck_assert(!card_image_is_locked(ci, CA_AUTH));
     ck_assert_int_eq(card_image_tries_left(ci, CA_AUTH), CARD_AUTH_MAX_TRIES);
-    ck_assert_ptr_null(card_image_unlock_key(ci, path, CA_AUTH, "1234", &err)); /* old one */
+    ck_assert_ptr_null(card_image_unlock_key(ci, path, CA_AUTH, "2580", &err)); /* old one */
     ck_assert_int_eq(err.code, JERR_AUTH);
-    EVP_PKEY *key = card_image_unlock_key(ci, path, CA_AUTH, "4321", &err);
+    EVP_PKEY *key = card_image_unlock_key(ci, path, CA_AUTH, "5831", &err);
     ck_assert_msg(key != NULL, "%s", err.msg);
     ck_assert_int_eq(EVP_PKEY_eq(key, issued(&res, CA_AUTH)->key), 1);
     EVP_PKEY_free(key);
@@ -492,22 +545,29 @@ START_TEST(reset_refusals)
 
     testutil_fx_open(&fx, &inst);
     unsigned char *der = image_of(&fx, "reset2", &res, &len);
-    expect_reset_refused(&fx, "reset3", der, len, CA_AUTH, "4321", JERR_INVALID, "card_image",
+    expect_reset_refused(&fx, "reset3", der, len, CA_AUTH, "5831", JERR_INVALID, "card_image",
                          "belongs to card reset2, not to card reset3");
-    expect_reset_refused(&fx, "reset2", der, len, CA_AUTH, "43210", JERR_INVALID, "new_password",
+    expect_reset_refused(&fx, "reset2", der, len, CA_AUTH, "58310", JERR_INVALID, "new_password",
                          "4 digits");
     expect_reset_refused(&fx, "reset2", der, len, CA_SIGN, "short", JERR_INVALID, "new_password",
                          "new_password");
+    /* RULE guide 4(7): the holder (born 1990-01-02) cannot be given an easy guess either. */
+    expect_reset_refused(&fx, "reset2", der, len, CA_AUTH, "0102", JERR_INVALID, "new_password",
+                         "birth date (MMDD)");
+    expect_reset_refused(&fx, "reset2", der, len, CA_AUTH, "9876", JERR_INVALID, "new_password",
+                         "straight run");
+    expect_reset_refused(&fx, "reset2", der, len, CA_SIGN, "19900102", JERR_INVALID, "new_password",
+                         "birth date (YYYYMMDD)");
     /* Tampered: one byte changed anywhere. */
     unsigned char *bad = malloc(len);
     ck_assert_ptr_nonnull(bad);
     memcpy(bad, der, len);
     bad[len / 2] ^= 0x20;
-    expect_reset_refused(&fx, "reset2", bad, len, CA_AUTH, "4321", JERR_INVALID, "card_image",
+    expect_reset_refused(&fx, "reset2", bad, len, CA_AUTH, "5831", JERR_INVALID, "card_image",
                          "damaged or has been tampered with");
-    expect_reset_refused(&fx, "reset2", der, len / 2, CA_AUTH, "4321", JERR_INVALID, "card_image",
+    expect_reset_refused(&fx, "reset2", der, len / 2, CA_AUTH, "5831", JERR_INVALID, "card_image",
                          "damaged");
-    expect_reset_refused(&fx, "reset2", (const unsigned char *)"", 0, CA_AUTH, "4321", JERR_INVALID,
+    expect_reset_refused(&fx, "reset2", (const unsigned char *)"", 0, CA_AUTH, "5831", JERR_INVALID,
                          "card_image", "damaged");
     free(bad);
 
@@ -520,11 +580,11 @@ START_TEST(reset_refusals)
     const struct issued_cert *ic = issued(&res, CA_AUTH);
     const unsigned char *p = ic->der;
     X509 *cert = d2i_X509(NULL, &p, (long)ic->der_len);
-    ck_assert_int_eq(adminkey_card_set_slot(stranger, ci, CA_AUTH, cert, ic->key, "1234", &err), 0);
+    ck_assert_int_eq(adminkey_card_set_slot(stranger, ci, CA_AUTH, cert, ic->key, "2580", &err), 0);
     unsigned char *foreign = NULL;
     size_t foreign_len = 0;
     ck_assert_int_eq(cardissue_image_encode(fx.pki, ci, &foreign, &foreign_len, &err), 0);
-    expect_reset_refused(&fx, "reset2", foreign, foreign_len, CA_AUTH, "4321", JERR_INVALID,
+    expect_reset_refused(&fx, "reset2", foreign, foreign_len, CA_AUTH, "5831", JERR_INVALID,
                          "card_image", "not written by this service");
     /* Its empty sign slot. */
     expect_reset_refused(&fx, "reset2", foreign, foreign_len, CA_SIGN, "ABC123", JERR_INVALID,
@@ -541,9 +601,9 @@ START_TEST(reset_refusals)
     p = oc->der;
     X509 *other_cert = d2i_X509(NULL, &p, (long)oc->der_len);
     ck_assert_int_eq(
-        adminkey_card_set_slot(stranger, ci, CA_AUTH, other_cert, oc->key, "1234", &err), 0);
+        adminkey_card_set_slot(stranger, ci, CA_AUTH, other_cert, oc->key, "2580", &err), 0);
     ck_assert_int_eq(cardissue_image_encode(fx.pki, ci, &foreign, &foreign_len, &err), 0);
-    expect_reset_refused(&fx, "reset2", foreign, foreign_len, CA_AUTH, "4321", JERR_INVALID,
+    expect_reset_refused(&fx, "reset2", foreign, foreign_len, CA_AUTH, "5831", JERR_INVALID,
                          "card_image", "is not the one issued to card reset2");
     card_image_free(ci);
     free(foreign);

@@ -38,7 +38,7 @@
 #include "testutil.h"
 
 #define SIGN_PW "ABC123"
-#define AUTH_PIN "1234"
+#define AUTH_PIN "2580"
 #define NAME_JA "山田 花子"
 #define ADDRESS_JA "東京都千代田区霞が関2-1-2"
 #define DAY 86400L
@@ -747,7 +747,7 @@ START_TEST(test_passwd_files_auth)
     snprintf(old_file, sizeof(old_file), "%s/old", g_dir);
     snprintf(new_file, sizeof(new_file), "%s/new", g_dir);
     write_text(old_file, AUTH_PIN "\r\n");
-    write_text(new_file, "9876\nsecond line ignored\n");
+    write_text(new_file, "5831\nsecond line ignored\n");
     /* files win over the environment */
     setenv(CTL_CARD_ENV_PASSWORD, "0000", 1);
     ck_assert_int_eq(RUN("card", "passwd", g_image, "--slot", "auth", "--old-file", old_file,
@@ -755,7 +755,7 @@ START_TEST(test_passwd_files_auth)
                      CTL_EXIT_OK);
     ck_assert_str_eq(g_out, "the authentication password of card c1 was changed\n");
     struct card_image *ci = load_image();
-    EVP_PKEY *key = card_image_unlock_key(ci, g_image, CA_AUTH, "9876", &err);
+    EVP_PKEY *key = card_image_unlock_key(ci, g_image, CA_AUTH, "5831", &err);
     ck_assert_msg(key != NULL, "%s", err.msg);
     EVP_PKEY_free(key);
     card_image_free(ci);
@@ -818,6 +818,28 @@ START_TEST(test_passwd_new_rule_not_counted)
         assert_has(g_err, "the new password is refused");
     }
     ck_assert_int_eq(tries_left(CA_AUTH), 3);
+    /* RULE guide 4(7): easy guesses, the birth date read from the card's signing certificate
+     * (1990-01-02); refused with the reason, no try counted */
+    static const char *const guess_auth[][2] = {
+        {"0102", "birth date (MMDD)"},
+        {"1990", "birth date (YYYY)"},
+        {"4444", "repeated"},
+        {"2345", "straight run"},
+    };
+    for (size_t i = 0; i < sizeof(guess_auth) / sizeof(guess_auth[0]); i++) {
+        setenv(CTL_CARD_ENV_NEW_PASSWORD, guess_auth[i][0], 1);
+        ck_assert_int_eq(RUN("card", "passwd", g_image, "--slot", "auth"), CTL_EXIT_FAILED);
+        assert_has(g_err, "jpkictl: card passwd: the new password: ");
+        assert_has(g_err, guess_auth[i][1]);
+        assert_has(g_err, "guide 4(7)");
+        assert_lacks(g_err, guess_auth[i][0]);
+    }
+    setenv(CTL_CARD_ENV_PASSWORD, SIGN_PW, 1);
+    setenv(CTL_CARD_ENV_NEW_PASSWORD, "900102", 1);
+    ck_assert_int_eq(RUN("card", "passwd", g_image, "--slot", "sign"), CTL_EXIT_FAILED);
+    assert_has(g_err, "birth date (YYMMDD)");
+    ck_assert_int_eq(tries_left(CA_AUTH), 3);
+    ck_assert_int_eq(tries_left(CA_SIGN), 5);
     /* an over-long password from the environment is refused before anything */
     setenv(CTL_CARD_ENV_NEW_PASSWORD,
            "A123456789012345678901234567890123456789012345678901234567890123456789", 1);

@@ -63,7 +63,7 @@ static void holder_new(struct testutil_fixture *fx, const char *card_id, struct 
     snprintf(c.id, sizeof(c.id), "%s", card_id);
     snprintf(c.person_id, sizeof(c.person_id), "%s-p", card_id);
     snprintf(c.expiry, sizeof(c.expiry), "2035-06-30");
-    ck_assert_msg(lifecycle_card_register(&fx->ctx, &c, &err) == 0, "%s", err.msg);
+    ck_assert_msg(lifecycle_card_register(&fx->ctx, &c, NULL, &err) == 0, "%s", err.msg);
     EVP_PKEY *keys[CA_KIND_COUNT];
     for (int ca = 0; ca < CA_KIND_COUNT; ca++)
         keys[ca] = pool[pool_next++ % KEY_POOL];

@@ -48,7 +48,7 @@ static void add_card(struct testutil_fixture *fx, const char *id, const char *pe
     snprintf(c.expiry, sizeof(c.expiry), "%s", expiry);
     snprintf(c.prefecture, sizeof(c.prefecture), "Tokyo-to");
     snprintf(c.municipality, sizeof(c.municipality), "Chiyoda-ku");
-    ck_assert_msg(lifecycle_card_register(&fx->ctx, &c, &err) == 0, "%s", err.msg);
+    ck_assert_msg(lifecycle_card_register(&fx->ctx, &c, NULL, &err) == 0, "%s", err.msg);
 }
 
 /* Registers person P, card C (mynumber, expiring in 2035) and issues both. */
@@ -234,7 +234,7 @@ START_TEST(basic_info_change_revokes_signing_only)
     struct person p;
     ck_assert_int_eq(store_person_get(fx.st, "p-move", &p, &err), 0);
     snprintf(p.address, sizeof(p.address), "大阪府大阪市北区1-1");
-    ck_assert_int_eq(lifecycle_basic_info_change(&fx.ctx, &p, &revoked, &err), 0);
+    ck_assert_int_eq(lifecycle_basic_info_change(&fx.ctx, &p, NULL, &revoked, &err), 0);
     ck_assert_int_eq(revoked.count, 1);
     ck_assert_str_eq(revoked.items[0], serial_of(&res, CA_SIGN));
     struct cert_rec s = cert_of(&fx, serial_of(&res, CA_SIGN));
@@ -246,7 +246,7 @@ START_TEST(basic_info_change_revokes_signing_only)
     ck_assert_str_eq(after.address, "大阪府大阪市北区1-1");
     serial_list_free(&revoked);
     /* The same facts again change nothing. */
-    ck_assert_int_eq(lifecycle_basic_info_change(&fx.ctx, &after, &revoked, &err), 0);
+    ck_assert_int_eq(lifecycle_basic_info_change(&fx.ctx, &after, NULL, &revoked, &err), 0);
     ck_assert_int_eq(revoked.count, 0);
     serial_list_free(&revoked);
     issue_result_free(&res);
@@ -426,7 +426,10 @@ START_TEST(validity_is_capped_to_the_card)
     ck_assert_int_eq(res.certs[0].rec.not_before, now - 60);
     issue_result_free(&res);
 
+    /* Registered while it was still valid; it has expired since. */
+    jclock_set(now - 30 * 86400);
     add_card(&fx, "c-expired", "p-cap", CARD_MYNUMBER, "2026-11-24");
+    jclock_set(now);
     ck_assert_int_eq(lifecycle_issue(&fx.ctx, "c-expired", ISSUE_SIGN, NULL, &res, &err), -1);
     ck_assert_int_eq(err.code, JERR_REFUSED);
     ck_assert_str_eq(err.field, "card");
@@ -455,7 +458,7 @@ START_TEST(unknown_ids_are_not_found)
     snprintf(c.id, sizeof(c.id), "c-orphan");
     snprintf(c.person_id, sizeof(c.person_id), "no-such-person");
     snprintf(c.expiry, sizeof(c.expiry), "2030-01-01");
-    ck_assert_int_eq(lifecycle_card_register(&fx.ctx, &c, &err), -1);
+    ck_assert_int_eq(lifecycle_card_register(&fx.ctx, &c, NULL, &err), -1);
     ck_assert_int_eq(err.code, JERR_NOT_FOUND);
     jerr_clear(&err);
     ck_assert_int_eq(lifecycle_issue(&fx.ctx, "bad id!", ISSUE_BOTH, NULL, &res, &err), -1);
@@ -506,6 +509,251 @@ START_TEST(events_and_refusals_are_audited)
 }
 END_TEST
 
+static struct card card_of(struct testutil_fixture *fx, const char *id)
+{
+    struct jerr err = {0};
+    struct card c;
+    ck_assert_msg(store_card_get(fx->st, id, &c, &err) == 0, "%s", err.msg);
+    return c;
+}
+
+START_TEST(new_mynumber_card_returns_the_others)
+{
+    struct testutil_fixture fx;
+    struct issue_result old = {0}, juki = {0}, fresh = {0};
+    struct card_register_result reg = {0};
+    struct jerr err = {0};
+    testutil_fx_open(&fx, &inst);
+    /* 2014: a Juki card with a certificate (still possible then, 3 years). */
+    jclock_set(jclock_utc(2014, 4, 1, 3, 0, 0));
+    add_person(&fx, "p-new");
+    add_card(&fx, "c-juki2", "p-new", CARD_JUKI, "2019-03-31");
+    ck_assert_msg(lifecycle_issue(&fx.ctx, "c-juki2", ISSUE_SIGN, NULL, &juki, &err) == 0, "%s",
+                  err.msg);
+    /* 2016: the first My Number card. Guide 3(1): the Juki card is handed back. */
+    jclock_set(jclock_utc(2016, 2, 1, 3, 0, 0));
+    struct card c = {.type = CARD_MYNUMBER};
+    snprintf(c.id, sizeof(c.id), "c-mn1");
+    snprintf(c.person_id, sizeof(c.person_id), "p-new");
+    snprintf(c.expiry, sizeof(c.expiry), "2025-06-30");
+    ck_assert_msg(lifecycle_card_register(&fx.ctx, &c, &reg, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(reg.returned.count, 1);
+    ck_assert_str_eq(reg.returned.items[0].id, "c-juki2");
+    ck_assert_uint_eq(reg.revoked.count, 1);
+    ck_assert_str_eq(reg.revoked.items[0], juki.certs[0].rec.serial);
+    ck_assert_uint_eq(reg.superseded.count, 0);
+    card_register_result_free(&reg);
+    ck_assert_int_eq(card_of(&fx, "c-juki2").state, CARD_RETURNED);
+    ck_assert_int_eq(cert_of(&fx, juki.certs[0].rec.serial).reason, REASON_CESSATION_OF_OPERATION);
+    ck_assert_msg(lifecycle_issue(&fx.ctx, "c-mn1", ISSUE_BOTH, NULL, &old, &err) == 0, "%s",
+                  err.msg);
+
+    /* 2024: a new My Number card supersedes the first: one active card per person. */
+    jclock_set(jclock_utc(2024, 6, 1, 3, 0, 0));
+    snprintf(c.id, sizeof(c.id), "c-mn2");
+    snprintf(c.expiry, sizeof(c.expiry), "2034-06-30");
+    ck_assert_msg(lifecycle_card_register(&fx.ctx, &c, &reg, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(reg.returned.count, 1);
+    ck_assert_str_eq(reg.returned.items[0].id, "c-mn1");
+    ck_assert_uint_eq(reg.revoked.count, 0);
+    ck_assert_uint_eq(reg.superseded.count, 2);
+    card_register_result_free(&reg);
+    for (size_t i = 0; i < old.count; i++) {
+        struct cert_rec r = cert_of(&fx, old.certs[i].rec.serial);
+        ck_assert_int_eq(r.status, CERT_REVOKED);
+        ck_assert_int_eq(r.reason, REASON_SUPERSEDED);
+    }
+    ck_assert_int_eq(card_of(&fx, "c-mn1").state, CARD_RETURNED);
+    ck_assert_int_eq(card_of(&fx, "c-mn2").state, CARD_ACTIVE);
+    ck_assert_int_eq(lifecycle_issue(&fx.ctx, "c-mn1", ISSUE_AUTH, NULL, &fresh, &err), -1);
+    ck_assert_str_eq(err.field, "card");
+    jerr_clear(&err);
+    ck_assert_msg(lifecycle_issue(&fx.ctx, "c-mn2", ISSUE_AUTH, NULL, &fresh, &err) == 0, "%s",
+                  err.msg);
+    issue_result_free(&fresh);
+    /* A Juki card registered later (an old record) touches nothing. */
+    c.type = CARD_JUKI;
+    snprintf(c.id, sizeof(c.id), "c-juki3");
+    ck_assert_msg(lifecycle_card_register(&fx.ctx, &c, &reg, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(reg.returned.count, 0);
+    card_register_result_free(&reg);
+    ck_assert_int_eq(card_of(&fx, "c-mn2").state, CARD_ACTIVE);
+    jclock_set(0);
+    issue_result_free(&old);
+    issue_result_free(&juki);
+    testutil_fx_close(&fx);
+}
+END_TEST
+
+START_TEST(card_expiry_is_checked_at_registration)
+{
+    struct testutil_fixture fx;
+    struct jerr err = {0};
+    testutil_fx_open(&fx, &inst);
+    jclock_set(jclock_utc(2026, 11, 25, 12, 0, 0));
+    add_person(&fx, "p-exp");
+    static const char *const bad[] = {"2026-11-24", "2037-11-26", "2099-12-31"};
+    for (size_t i = 0; i < 3; i++) {
+        struct card c = {.type = CARD_MYNUMBER};
+        snprintf(c.id, sizeof(c.id), "c-exp%zu", i);
+        snprintf(c.person_id, sizeof(c.person_id), "p-exp");
+        snprintf(c.expiry, sizeof(c.expiry), "%s", bad[i]);
+        ck_assert_int_eq(lifecycle_card_register(&fx.ctx, &c, NULL, &err), -1);
+        ck_assert_int_eq(err.code, JERR_INVALID);
+        ck_assert_str_eq(err.field, "expiry");
+        jerr_clear(&err);
+        ck_assert_int_eq(store_card_get(fx.st, c.id, &c, &err), -1);
+        jerr_clear(&err);
+    }
+    add_card(&fx, "c-exp-ok", "p-exp", CARD_MYNUMBER, "2037-11-25");
+    jclock_set(0);
+    testutil_fx_close(&fx);
+}
+END_TEST
+
+START_TEST(death_takes_the_cards_out_of_use)
+{
+    struct testutil_fixture fx;
+    struct issue_result res;
+    struct jerr err = {0};
+    testutil_fx_open(&fx, &inst);
+    issue_both(&fx, "p-dead2", "c-dead2", &res);
+    ck_assert_int_eq(lifecycle_hold(&fx.ctx, "c-dead2", NULL, &err), 0);
+    ck_assert_int_eq(lifecycle_death(&fx.ctx, "p-dead2", NULL, &err), 0);
+    ck_assert_int_eq(card_of(&fx, "c-dead2").state, CARD_RETURNED);
+    ck_assert_int_eq(lifecycle_release(&fx.ctx, "c-dead2", NULL, NULL, &err), -1);
+    ck_assert_int_eq(err.code, JERR_REFUSED);
+    issue_result_free(&res);
+    testutil_fx_close(&fx);
+}
+END_TEST
+
+START_TEST(signing_alone_ends_with_the_authentication_certificate)
+{
+    struct testutil_fixture fx;
+    struct issue_result both, sign, sign2;
+    struct jerr err = {0};
+    testutil_fx_open(&fx, &inst);
+    time_t t0 = jclock_utc(2026, 11, 25, 12, 0, 0);
+    jclock_set(t0);
+    issue_both(&fx, "p-alone", "c-alone", &both);
+    time_t auth_end = validity_add_years(t0, 5);
+    ck_assert_int_eq(cert_of(&fx, serial_of(&both, CA_AUTH)).not_after, auth_end);
+    ck_assert_int_eq(cert_of(&fx, serial_of(&both, CA_SIGN)).not_after, auth_end);
+
+    /* A year later the signing certificate alone (after a move, say): it ends with the
+     * authentication certificate, not five years on (guide 3(1), docs/PROFILES.md). */
+    time_t t1 = jclock_utc(2027, 11, 25, 12, 0, 0);
+    jclock_set(t1);
+    ck_assert_msg(lifecycle_issue(&fx.ctx, "c-alone", ISSUE_SIGN, NULL, &sign, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_int_eq(sign.certs[0].rec.not_after, auth_end);
+    const unsigned char *p = sign.certs[0].der;
+    X509 *x = d2i_X509(NULL, &p, (long)sign.certs[0].der_len);
+    ck_assert_ptr_nonnull(x);
+    ck_assert_int_eq(ASN1_TIME_cmp_time_t(X509_get0_notAfter(x), auth_end), 0);
+    X509_free(x);
+
+    /* Without a good authentication certificate, the five years. */
+    ck_assert_int_eq(
+        lifecycle_revoke(&fx.ctx, serial_of(&both, CA_AUTH), REASON_KEY_COMPROMISE, &err), 0);
+    ck_assert_msg(lifecycle_issue(&fx.ctx, "c-alone", ISSUE_SIGN, NULL, &sign2, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_int_eq(sign2.certs[0].rec.not_after, validity_add_years(t1, 5));
+    jclock_set(0);
+    issue_result_free(&both);
+    issue_result_free(&sign);
+    issue_result_free(&sign2);
+    testutil_fx_close(&fx);
+}
+END_TEST
+
+/* The L= values of a certificate's subject, joined by '|'. */
+static void subject_places(const struct issued_cert *ic, char *out, size_t size)
+{
+    const unsigned char *p = ic->der;
+    X509 *x = d2i_X509(NULL, &p, (long)ic->der_len);
+    ck_assert_ptr_nonnull(x);
+    const X509_NAME *name = X509_get_subject_name(x);
+    out[0] = '\0';
+    for (int i = -1; (i = X509_NAME_get_index_by_NID(name, NID_localityName, i)) >= 0;) {
+        const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+        size_t used = strlen(out);
+        snprintf(out + used, size - used, "%s%.*s", used > 0 ? "|" : "", ASN1_STRING_length(v),
+                 (const char *)ASN1_STRING_get0_data(v));
+    }
+    X509_free(x);
+}
+
+START_TEST(place_names_follow_the_address)
+{
+    struct testutil_fixture fx;
+    struct issue_result both, moved, cleared;
+    struct serial_list revoked = {0};
+    struct jerr err = {0};
+    char places[512];
+    testutil_fx_open(&fx, &inst);
+    issue_both(&fx, "p-moves", "c-moves", &both);
+    subject_places(&both.certs[0], places, sizeof(places));
+    ck_assert_str_eq(places, "Tokyo-to|Chiyoda-ku");
+
+    /* A move with the new address's place names: the re-issued signing certificate has them. */
+    struct person p;
+    ck_assert_int_eq(store_person_get(fx.st, "p-moves", &p, &err), 0);
+    snprintf(p.address, sizeof(p.address), "大阪府大阪市北区2-2");
+    struct place_names osaka = {"大阪府", "大阪市"};
+    ck_assert_int_eq(lifecycle_basic_info_change(&fx.ctx, &p, &osaka, &revoked, &err), 0);
+    ck_assert_uint_eq(revoked.count, 1);
+    serial_list_free(&revoked);
+    ck_assert_str_eq(card_of(&fx, "c-moves").prefecture, "大阪府");
+    ck_assert_str_eq(card_of(&fx, "c-moves").municipality, "大阪市");
+    ck_assert_msg(lifecycle_issue(&fx.ctx, "c-moves", ISSUE_SIGN, NULL, &moved, &err) == 0, "%s",
+                  err.msg);
+    subject_places(&moved.certs[0], places, sizeof(places));
+    ck_assert_str_eq(places, "大阪府|大阪市");
+
+    /* A move without them: the old ones are never written again. */
+    snprintf(p.address, sizeof(p.address), "北海道札幌市中央区3-3");
+    ck_assert_int_eq(lifecycle_basic_info_change(&fx.ctx, &p, NULL, &revoked, &err), 0);
+    serial_list_free(&revoked);
+    ck_assert_str_eq(card_of(&fx, "c-moves").prefecture, "");
+    ck_assert_msg(lifecycle_issue(&fx.ctx, "c-moves", ISSUE_SIGN, NULL, &cleared, &err) == 0, "%s",
+                  err.msg);
+    subject_places(&cleared.certs[0], places, sizeof(places));
+    ck_assert_str_eq(places, "");
+    issue_result_free(&cleared);
+
+    /* PATCH /v1/cards/{id}: set them at the window. */
+    struct place_names sapporo = {"北海道", "札幌市"};
+    struct card now;
+    ck_assert_int_eq(lifecycle_card_set_places(&fx.ctx, "c-moves", &sapporo, &now, &err), 0);
+    ck_assert_str_eq(now.municipality, "札幌市");
+    ck_assert_msg(lifecycle_issue(&fx.ctx, "c-moves", ISSUE_SIGN, NULL, &cleared, &err) == 0, "%s",
+                  err.msg);
+    subject_places(&cleared.certs[0], places, sizeof(places));
+    ck_assert_str_eq(places, "北海道|札幌市");
+    /* A change of name only keeps them. */
+    snprintf(p.name, sizeof(p.name), "佐藤 花子");
+    ck_assert_int_eq(lifecycle_basic_info_change(&fx.ctx, &p, NULL, &revoked, &err), 0);
+    serial_list_free(&revoked);
+    ck_assert_str_eq(card_of(&fx, "c-moves").prefecture, "北海道");
+    /* Refusals: bad text, a returned card. */
+    struct place_names bad = {"", "a\x01b"};
+    ck_assert_int_eq(lifecycle_card_set_places(&fx.ctx, "c-moves", &bad, NULL, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "municipality");
+    jerr_clear(&err);
+    ck_assert_int_eq(lifecycle_card_return(&fx.ctx, "c-moves", NULL, &err), 0);
+    ck_assert_int_eq(lifecycle_card_set_places(&fx.ctx, "c-moves", &sapporo, NULL, &err), -1);
+    ck_assert_int_eq(err.code, JERR_REFUSED);
+    ck_assert_str_eq(err.field, "card");
+    issue_result_free(&cleared);
+    issue_result_free(&moved);
+    issue_result_free(&both);
+    testutil_fx_close(&fx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("lifecycle");
@@ -526,6 +774,11 @@ int main(void)
     tcase_add_test(tc, validity_is_capped_to_the_card);
     tcase_add_test(tc, unknown_ids_are_not_found);
     tcase_add_test(tc, events_and_refusals_are_audited);
+    tcase_add_test(tc, new_mynumber_card_returns_the_others);
+    tcase_add_test(tc, card_expiry_is_checked_at_registration);
+    tcase_add_test(tc, death_takes_the_cards_out_of_use);
+    tcase_add_test(tc, signing_alone_ends_with_the_authentication_certificate);
+    tcase_add_test(tc, place_names_follow_the_address);
     suite_add_tcase(s, tc);
     return testutil_run(s);
 }

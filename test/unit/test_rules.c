@@ -417,6 +417,137 @@ START_TEST(revoke)
 }
 END_TEST
 
+/* ---- a card's registration, a new My Number card, a signing certificate alone ---- */
+
+static void expiry_refused(const char *expiry, time_t now, const char *part)
+{
+    struct jerr err;
+    jerr_clear(&err);
+    ck_assert_int_eq(rules_check_card_expiry(expiry, now, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "expiry");
+    ck_assert_msg(strstr(err.msg, part) != NULL, "'%s' not in '%s'", part, err.msg);
+}
+
+START_TEST(card_expiry)
+{
+    struct jerr err;
+    /* 2026-11-25 21:00 JST (12:00 UTC). */
+    time_t now = jclock_utc(2026, 11, 25, 12, 0, 0);
+    jclock_set(now);
+    jerr_clear(&err);
+    ck_assert_int_eq(rules_check_card_expiry("2026-11-25", now, &err), 0); /* ends tonight */
+    ck_assert_int_eq(rules_check_card_expiry("2037-11-25", now, &err), 0); /* 11 years */
+    ck_assert_int_eq(rules_check_card_expiry("2031-05-05", now, &err), 0);
+    expiry_refused("2026-11-24", now, "2026-11-24 is in the past");
+    expiry_refused("2015-12-31", now, "in the past");
+    expiry_refused("2037-11-26", now, "more than 11 years ahead (at most 2037-11-25)");
+    expiry_refused("2099-01-01", now, "more than 11 years ahead");
+    expiry_refused("2030-02-30", now, "not a day");
+    expiry_refused(NULL, now, "not a day");
+    /* The days are Japanese: at 15:00 UTC it is already 26 November in Japan. */
+    time_t late = jclock_utc(2026, 11, 25, 15, 0, 0);
+    expiry_refused("2026-11-25", late, "in the past");
+    ck_assert_int_eq(rules_check_card_expiry("2037-11-26", late, &err), 0);
+    jclock_set(0);
+}
+END_TEST
+
+START_TEST(new_mynumber_card)
+{
+    int reason = REASON_NONE;
+    struct card juki = active_card(CARD_JUKI, "2030-01-01");
+    struct card old = active_card(CARD_MYNUMBER, "2030-01-01");
+    ck_assert(rules_on_new_mynumber_card(&juki, &reason));
+    ck_assert_int_eq(reason, REASON_CESSATION_OF_OPERATION); /* guide 3(1): returned */
+    ck_assert(rules_on_new_mynumber_card(&old, &reason));
+    ck_assert_int_eq(reason, REASON_SUPERSEDED); /* one active My Number card */
+    old.state = CARD_SUSPENDED;
+    ck_assert(rules_on_new_mynumber_card(&old, &reason));
+    old.state = CARD_RETURNED;
+    ck_assert(!rules_on_new_mynumber_card(&old, &reason));
+
+    enum cert_status st;
+    struct cert_rec good = cert(CA_AUTH, CERT_GOOD, REASON_NONE);
+    struct cert_rec held = cert(CA_SIGN, CERT_HOLD, REASON_CERTIFICATE_HOLD);
+    struct cert_rec gone = cert(CA_SIGN, CERT_REVOKED, REASON_KEY_COMPROMISE);
+    ck_assert(rules_on_card_superseded(&good, &st, &reason));
+    ck_assert_int_eq(st, CERT_REVOKED);
+    ck_assert_int_eq(reason, REASON_SUPERSEDED);
+    ck_assert(rules_on_card_superseded(&held, &st, &reason));
+    ck_assert_int_eq(reason, REASON_SUPERSEDED);
+    ck_assert(!rules_on_card_superseded(&gone, &st, &reason));
+}
+END_TEST
+
+START_TEST(sign_alone_ends_with_auth)
+{
+    time_t now = jclock_utc(2027, 11, 25, 12, 0, 0);
+    time_t five = validity_add_years(now, 5);
+    time_t auth_end = jclock_utc(2031, 11, 25, 12, 0, 0);
+    ck_assert_int_eq(rules_sign_alone_not_after(five, auth_end, now), auth_end);
+    ck_assert_int_eq(rules_sign_alone_not_after(five, 0, now), five);        /* no auth cert */
+    ck_assert_int_eq(rules_sign_alone_not_after(five, now, now), five);      /* auth ended */
+    ck_assert_int_eq(rules_sign_alone_not_after(five, five + 9, now), five); /* ends later */
+}
+END_TEST
+
+/* ---- RULE guide 4(7): passwords others can guess ---- */
+
+static void guess_refused(const char *pw, const char *birth, const char *part)
+{
+    struct jerr err;
+    jerr_clear(&err);
+    ck_assert_msg(rules_check_password(pw, birth, "passwords.auth", &err) == -1, "%s accepted", pw);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "passwords.auth");
+    ck_assert_msg(strstr(err.msg, part) != NULL, "'%s' not in '%s'", part, err.msg);
+    ck_assert_msg(strstr(err.msg, "guide 4(7)") != NULL, "%s", err.msg);
+    ck_assert_msg(strncmp(err.msg, "passwords.auth: ", 16) == 0, "%s", err.msg);
+    ck_assert_msg(strstr(err.msg + 16, pw) == NULL || strlen(pw) < 4, "%s repeated", pw);
+}
+
+START_TEST(guessable_passwords)
+{
+    struct jerr err;
+    /* The case: 0401 for a holder born on 1 April. */
+    guess_refused("0401", "1985-04-01", "birth date (MMDD)");
+    guess_refused("0104", "1985-04-01", "birth date (DDMM)");
+    guess_refused("1985", "1985-04-01", "birth date (YYYY)");
+    guess_refused("850401", "1985-04-01", "birth date (YYMMDD)");
+    guess_refused("19850401", "1985-04-01", "birth date (YYYYMMDD)");
+    guess_refused("0102", "1990-01-02", "birth date (MMDD)");
+    guess_refused("000229", "2000-02-29", "birth date (YYMMDD)");
+    /* One repeated character. */
+    static const char *const repeated[] = {"0000", "1111", "9999", "AAAAAA", "777777777"};
+    for (size_t i = 0; i < sizeof(repeated) / sizeof(repeated[0]); i++)
+        guess_refused(repeated[i], NULL, "one repeated character");
+    /* Straight runs of any length from 4, either way. */
+    static const char *const runs[] = {"1234",   "0123",   "6789",   "9876",
+                                       "3210",   "123456", "987654", "0123456789",
+                                       "ABCDEF", "FEDCBA", "abcd",   "UVWXYZ"};
+    for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++)
+        guess_refused(runs[i], "1985-04-01", "straight run");
+    /* Not guesses by these rules. */
+    static const char *const fine[] = {"0402",   "4010", "1986", "5831",   "1235",
+                                       "2468",   "7890", "1243", "ABC123", "QWERTY7890",
+                                       "123457", "0011", "9899"};
+    for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+        jerr_clear(&err);
+        ck_assert_msg(rules_check_password(fine[i], "1985-04-01", "f", &err) == 0, "%s: %s",
+                      fine[i], err.msg);
+    }
+    /* Without a birth date only the date rule is skipped. */
+    jerr_clear(&err);
+    ck_assert_int_eq(rules_check_password("0401", NULL, "f", &err), 0);
+    ck_assert_int_eq(rules_check_password("0401", "", "f", &err), 0);
+    ck_assert_int_eq(rules_check_password("0401", "not a date", "f", &err), 0);
+    guess_refused("4321", NULL, "straight run");
+    /* The empty password is the card rule's to refuse. */
+    ck_assert_int_eq(rules_check_password("", NULL, "f", &err), 0);
+}
+END_TEST
+
 static Suite *rules_suite(void)
 {
     Suite *s = suite_create("rules");
@@ -438,6 +569,12 @@ static Suite *rules_suite(void)
     tcase_add_test(tc, card_return_and_death);
     tcase_add_test(tc, card_checks);
     tcase_add_test(tc, revoke);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cards_and_passwords");
+    tcase_add_test(tc, card_expiry);
+    tcase_add_test(tc, new_mynumber_card);
+    tcase_add_test(tc, sign_alone_ends_with_auth);
+    tcase_add_test(tc, guessable_passwords);
     suite_add_tcase(s, tc);
     return s;
 }
