@@ -187,10 +187,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "jpkid %s: unexpected argument '%s'\n", cmd, args.positional[0]);
         return 2;
     }
-    if (jclock_init_from_env() == -1) {
+    int fake_clock = jclock_init_from_env();
+    if (fake_clock == -1) {
         fprintf(stderr, "jpkid: JPKI_FAKE_NOW is not a time\n");
         return 2;
     }
+    if (fake_clock == 1)
+        fprintf(stderr, "jpkid: JPKI_FAKE_NOW ignored: this build has no test clock "
+                        "(JPKI_TEST_CLOCK is off); using the system clock\n");
     if (strcmp(cmd, "init") == 0)
         return cmd_init(&args);
     if (strcmp(cmd, "serve") == 0)
