@@ -44,7 +44,8 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
  * fresh CRL number from the registry, and records them (store_crl_published): the complete
  * CRL DATA_DIR/crl/<ca>.crl (no IDP, whatever the partition count) and, with more than one
  * partition, DATA_DIR/crl/<ca>/<n>.crl each with a critical IDP naming its URL. Creates the
- * directories. Returns 0 or -1. */
+ * directories. Holds the data directory's publication lock throughout (datalock.h), waiting
+ * for another publisher (another process too) to finish first. Returns 0 or -1. */
 int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
                 struct crl_info *complete, struct jerr *err);
 

@@ -8,7 +8,8 @@
  *
  * Background duties run on workers, driven by the control loop's timer: CRLs are published at
  * start when missing or stale (a status change since the last one, or older than crl.period_s)
- * and then every crl.period_s; the public endpoints are told to re-read them.
+ * and then every crl.period_s; the public endpoints are told to re-read them. SIGUSR1 tells
+ * them too: `jpkid crl` sends it after publishing, so that the next request gets the new files.
  *
  * Stop (SIGTERM or SIGINT): the listeners close, requests in flight get SERVICE_GRACE_S to
  * finish (a second signal cuts it short), the loops stop, queued jobs finish, the workers are
