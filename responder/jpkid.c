@@ -41,10 +41,10 @@ static void usage(FILE *out)
             "  crl           publish both CAs' CRLs now and exit (each file is read back and\n"
             "                compared with what was signed; --verify also parses every entry);\n"
             "                a running service is told to serve the new files at once\n"
+            "  audit-verify  check the audit log's hash chain; exit 1 at the first broken row\n"
             "\n"
             "serve and init own the data directory (DATA_DIR/jpkid.lock): a second one refuses,\n"
             "naming the PID of the first.\n"
-            "  audit-verify  check the audit log's hash chain; exit 1 at the first broken row\n"
             "\n"
             "-c FILE defaults to $JPKI_CONFIG; the CA key passphrase comes from the variable or\n"
             "file the configuration names (ca_passphrase.env / ca_passphrase.file).\n");
