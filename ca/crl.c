@@ -20,6 +20,7 @@
 #include "ca/crl.h"
 
 #include "ca/crl_rows.h"
+#include "config/datalock.h"
 #include "config/fsutil.h"
 #include "config/limits.h"
 
@@ -987,8 +988,9 @@ static int publish_one(const struct pki *pki, struct store *st, enum ca_kind ca,
     return 0;
 }
 
-int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
-                struct crl_info *complete, struct jerr *err)
+/* crl_publish under the publication lock. */
+static int publish_locked(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
+                          struct crl_info *complete, struct jerr *err)
 {
     const struct jpki_config *cfg = pki_config(pki);
     char dir[PATH_MAX], rel[64], url[4096];
@@ -1022,16 +1024,26 @@ int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t
         }
     }
 
-    /* The complete CRL. With one partition it is that partition's CRL and names its URL;
-     * with more it covers them all and carries no IDP (RFC 5280 §5.2.5 forbids an empty
-     * one). */
-    const char *idp_url = NULL;
-    if (partitions == 1) {
-        if (pki_crl_url(pki, ca, 0, url, sizeof(url)) == NULL)
-            return jerr_set(err, JERR_CONFIG, "crl_url", "CRL URL too long");
-        idp_url = url;
-    }
-    return publish_one(pki, st, ca, -1, idp_url, now, next_update, complete, err);
+    /* The complete CRL covers every certificate of the CA and carries no IDP: RFC 5280
+     * §5.2.5 forbids an empty one, and a CRL without IDP has full scope (§6.3.3 (b)(2) checks
+     * the scope only when an IDP is present), so it answers for every certificate's CDP —
+     * with one partition that CDP is this very URL. NSS refuses any CRL with a critical IDP
+     * (SEC_ERROR_CRL_UNKNOWN_CRITICAL_EXTENSION): a one-partition CA stays loadable there. */
+    return publish_one(pki, st, ca, -1, NULL, now, next_update, complete, err);
+}
+
+int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
+                struct crl_info *complete, struct jerr *err)
+{
+    /* One publisher at a time, across processes (the service's CRL duty, `jpkid crl`): the
+     * CRL numbers are taken in the order the files are renamed, so the served file never goes
+     * back to a lower number. */
+    struct datalock *lock = datalock_publication(pki_config(pki)->data_dir, err);
+    if (lock == NULL)
+        return -1;
+    int rc = publish_locked(pki, st, ca, now, complete, err);
+    datalock_release(lock);
+    return rc;
 }
 
 /* ---- Reading a CRL back (crl_verify_file) ----

@@ -42,9 +42,10 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
 
 /* Publishes the CRLs of `ca` as of `now` (nextUpdate = now + crl_next_update_s), each with a
  * fresh CRL number from the registry, and records them (store_crl_published): the complete
- * CRL DATA_DIR/crl/<ca>.crl (IDP naming the partition URL when the CA has one partition, no
- * IDP when it has more) and, with more than one partition, DATA_DIR/crl/<ca>/<n>.crl each
- * with a critical IDP naming its URL. Creates the directories. Returns 0 or -1. */
+ * CRL DATA_DIR/crl/<ca>.crl (no IDP, whatever the partition count) and, with more than one
+ * partition, DATA_DIR/crl/<ca>/<n>.crl each with a critical IDP naming its URL. Creates the
+ * directories. Holds the data directory's publication lock throughout (datalock.h), waiting
+ * for another publisher (another process too) to finish first. Returns 0 or -1. */
 int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
                 struct crl_info *complete, struct jerr *err);
 

@@ -1,5 +1,7 @@
 /*
- * jclock: see jclock.h. The pinned time is process-wide and set only from main or tests.
+ * jclock: see jclock.h. The pinned time is process-wide and set only from main or tests; the
+ * environment can pin it only in a build configured with JPKI_TEST_CLOCK (the test builds of
+ * scripts/test), never in a release build.
  */
 #include "config/jclock.h"
 
@@ -71,6 +73,11 @@ int jclock_init_from_env(void)
     const char *v = getenv("JPKI_FAKE_NOW");
     if (v == NULL || *v == '\0')
         return 0;
+#ifndef JPKI_TEST_CLOCK
+    /* A release build has no settable clock (issue 11 §3, STYLE): whoever can set a service's
+     * environment must not back- or forward-date its certificates, CRLs and OCSP answers. */
+    return 1;
+#else
     int y, mo, d, hh, mi, ss;
     char date[11];
     if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2dZ", &y, &mo, &d, &hh, &mi, &ss) == 6) {
@@ -86,6 +93,7 @@ int jclock_init_from_env(void)
         return -1;
     jclock_set((time_t)secs);
     return 0;
+#endif
 }
 
 time_t jclock_mono_s(void)

@@ -12,9 +12,14 @@
 /* Current time in seconds since the epoch (UTC), honouring jclock_set. */
 time_t jclock_now(void);
 
-/* Pins the clock to `t` (0 returns to the real clock). If JPKI_FAKE_NOW is set in the
- * environment (seconds since the epoch, or YYYY-MM-DDTHH:MM:SSZ) jclock_init_from_env pins it. */
+/* Pins the clock to `t` (0 returns to the real clock). */
 void jclock_set(time_t t);
+
+/* Test builds only (CMake option JPKI_TEST_CLOCK, which scripts/test turns on): pins the clock
+ * to JPKI_FAKE_NOW from the environment (seconds since the epoch, or YYYY-MM-DDTHH:MM:SSZ).
+ * Returns 0 (pinned, or the variable unset or empty), -1 when it is not a time, and 1 when it
+ * is set in a build without JPKI_TEST_CLOCK: there it is ignored, unparsed, and the clock stays
+ * the real one, so that whoever sets a released service's environment cannot move its dates. */
 int jclock_init_from_env(void);
 
 /* Parses "YYYY-MM-DD" (a real calendar day) into y/m/d. Returns 0 or -1. */

@@ -3,12 +3,14 @@
  *
  *   jpkid init         -c FILE [--set k=v ...]   key ceremony: both CAs, OCSP signers, registry
  *   jpkid serve        -c FILE [--set k=v ...]   the HTTP(S) service
- *   jpkid crl          -c FILE [--set k=v ...] [--verify]   publish both CAs' CRLs now, offline
+ *   jpkid crl          -c FILE [--set k=v ...] [--verify]   publish both CAs' CRLs now
  *   jpkid audit-verify -c FILE [--set k=v ...]   walk the audit hash chain
  *
  * Only main prints and exits; everything below returns errors in a struct jerr.
  */
+#include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,8 @@
 #include "ca/pki.h"
 #include "ca/store.h"
 #include "config/config.h"
+#include "config/datalock.h"
+#include "config/fsutil.h"
 #include "config/jclock.h"
 #include "responder/cliargs.h"
 #include "responder/metrics.h"
@@ -35,8 +39,12 @@ static void usage(FILE *out)
             "                first administrator token; refuses an existing instance\n"
             "  serve         run the service (OCSP, CRLs, CA certificates, operator API)\n"
             "  crl           publish both CAs' CRLs now and exit (each file is read back and\n"
-            "                compared with what was signed; --verify also parses every entry)\n"
+            "                compared with what was signed; --verify also parses every entry);\n"
+            "                a running service is told to serve the new files at once\n"
             "  audit-verify  check the audit log's hash chain; exit 1 at the first broken row\n"
+            "\n"
+            "serve and init own the data directory (DATA_DIR/jpkid.lock): a second one refuses,\n"
+            "naming the PID of the first.\n"
             "\n"
             "-c FILE defaults to $JPKI_CONFIG; the CA key passphrase comes from the variable or\n"
             "file the configuration names (ca_passphrase.env / ca_passphrase.file).\n");
@@ -53,12 +61,17 @@ static int cmd_init(const struct cliargs *args)
     struct jerr err = {0};
     struct pki_init_result res;
     char *pass = NULL;
+    struct datalock *lock = NULL;
     int rc = 1;
     struct jpki_config *cfg = cliargs_load_config(args, &err);
     if (cfg == NULL)
         return fail("init", &err);
     pass = config_read_passphrase(cfg, &err);
-    if (pass == NULL || pki_init(cfg, pass, &res, &err) == -1) {
+    /* One process owns a data directory (DESIGN §2): two inits, or an init beside a running
+     * service, must not write the same files. */
+    if (pass == NULL || fsutil_mkdirs(cfg->data_dir, 0755, &err) == -1 ||
+        (lock = datalock_own(cfg->data_dir, "init", &err)) == NULL ||
+        pki_init(cfg, pass, &res, &err) == -1) {
         fail("init", &err);
         goto out;
     }
@@ -70,9 +83,26 @@ static int cmd_init(const struct cliargs *args)
            res.admin_token_path);
     rc = 0;
 out:
+    datalock_release(lock);
     config_passphrase_free(pass);
     config_free(cfg);
     return rc;
+}
+
+/* A running service serves the new CRLs at once when told (SIGUSR1, service.h); without it,
+ * at its next check of the files. Only a `jpkid serve` holding the data directory is told. */
+static void tell_service(const struct jpki_config *cfg)
+{
+    pid_t pid;
+    char command[32];
+    if (datalock_owner(cfg->data_dir, &pid, command, sizeof(command)) != 1 || pid <= 0 ||
+        strcmp(command, "serve") != 0)
+        return;
+    if (kill(pid, SIGUSR1) == 0)
+        printf("jpkid serve (PID %ld) told to serve the new CRLs\n", (long)pid);
+    else
+        fprintf(stderr, "jpkid crl: cannot tell jpkid serve (PID %ld) about the new CRLs: %s\n",
+                (long)pid, strerror(errno));
 }
 
 static int cmd_crl(const struct cliargs *args)
@@ -107,6 +137,7 @@ static int cmd_crl(const struct cliargs *args)
                ca_kind_name((enum ca_kind)ca), (long long)info.number, info.entries,
                info.der_size, seconds);
     }
+    tell_service(cfg);
     rc = 0;
 out:
     if (rc != 0)
@@ -150,13 +181,32 @@ out:
 static int cmd_serve(const struct cliargs *args)
 {
     struct jerr err = {0};
-    struct jpki_config *cfg = NULL;
-    struct pki *pki = cliargs_open_pki(args, PKI_KEYS_ALL, &cfg, &err);
-    if (pki == NULL)
+    struct datalock *lock = NULL;
+    struct pki *pki = NULL;
+    char *pass = NULL;
+    int rc = 1;
+    /* `jpkid crl` may send SIGUSR1 as soon as the lock names this process; until the service
+     * handles it, it must not end the process (its default action). */
+    signal(SIGUSR1, SIG_IGN);
+    struct jpki_config *cfg = cliargs_load_config(args, &err);
+    if (cfg == NULL)
         return fail("serve", &err);
+    /* One process owns a data directory (DESIGN §2): the lock comes before anything in it is
+     * read or written, and is held until the process ends. */
+    if ((lock = datalock_own(cfg->data_dir, "serve", &err)) == NULL ||
+        (pass = config_read_passphrase(cfg, &err)) == NULL ||
+        (pki = pki_open_keys(cfg, pass, PKI_KEYS_ALL, &err)) == NULL) {
+        fail("serve", &err);
+        goto out;
+    }
+    config_passphrase_free(pass);
+    pass = NULL;
     metrics_init();
-    int rc = service_run(cfg, pki, &err) == -1 ? fail("serve", &err) : 0;
+    rc = service_run(cfg, pki, &err) == -1 ? fail("serve", &err) : 0;
+out:
+    config_passphrase_free(pass);
     pki_free(pki);
+    datalock_release(lock);
     config_free(cfg);
     return rc;
 }
@@ -187,10 +237,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "jpkid %s: unexpected argument '%s'\n", cmd, args.positional[0]);
         return 2;
     }
-    if (jclock_init_from_env() == -1) {
+    int fake_clock = jclock_init_from_env();
+    if (fake_clock == -1) {
         fprintf(stderr, "jpkid: JPKI_FAKE_NOW is not a time\n");
         return 2;
     }
+    if (fake_clock == 1)
+        fprintf(stderr, "jpkid: JPKI_FAKE_NOW ignored: this build has no test clock "
+                        "(JPKI_TEST_CLOCK is off); using the system clock\n");
     if (strcmp(cmd, "init") == 0)
         return cmd_init(&args);
     if (strcmp(cmd, "serve") == 0)

@@ -61,6 +61,7 @@ struct service {
     struct event *crl_change;  /* made active from any thread by a status change */
     atomic_bool crl_listening; /* crl_change exists: status changes are heard */
     struct crlsched crl_sched;
+    struct event *sigusr1;     /* CRLs published by another process (jpkid crl) */
     bool crl_running;
     bool crl_again;                 /* a publication was due while one ran: one more follows */
     bool crl_failed[CA_KIND_COUNT]; /* the last publication of that CA failed */
@@ -321,6 +322,16 @@ static void crl_status_changed(void *arg)
         event_active(svc->crl_change, EV_TIMEOUT, 0);
 }
 
+/* SIGUSR1: `jpkid crl` published new files; the next request of every loop reloads them. */
+static void crl_published_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct service *svc = arg;
+    (void)sig;
+    (void)what;
+    log_info("CRLs published by another process: serving the new files");
+    public_crl_changed(svc->pub);
+}
+
 /* ---- stop ---- */
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
@@ -379,9 +390,10 @@ static int control_setup(struct service *svc, struct jerr *err)
     svc->drain = evtimer_new(svc->control, drain_cb, svc);
     svc->crl_soon = evtimer_new(svc->control, crl_soon_cb, svc);
     svc->crl_change = event_new(svc->control, -1, 0, crl_change_cb, svc);
+    svc->sigusr1 = evsignal_new(svc->control, SIGUSR1, crl_published_cb, svc);
     if (svc->sigterm == NULL || svc->sigint == NULL || svc->crl_timer == NULL ||
         svc->crl_first == NULL || svc->drain == NULL || svc->crl_soon == NULL ||
-        svc->crl_change == NULL)
+        svc->crl_change == NULL || svc->sigusr1 == NULL)
         return jerr_set(err, JERR_INTERNAL, NULL, "event_new failed");
     crlsched_init(&svc->crl_sched, svc->cfg->crl_period_s, svc->cfg->crl_after_change_s,
                   jclock_now());
@@ -389,7 +401,8 @@ static int control_setup(struct service *svc, struct jerr *err)
     atomic_store(&svc->crl_listening, true);
     struct timeval now = {0, 0}, period = {svc->cfg->crl_period_s, 0};
     if (event_add(svc->sigterm, NULL) == -1 || event_add(svc->sigint, NULL) == -1 ||
-        event_add(svc->crl_first, &now) == -1 || event_add(svc->crl_timer, &period) == -1)
+        event_add(svc->crl_first, &now) == -1 || event_add(svc->crl_timer, &period) == -1 ||
+        event_add(svc->sigusr1, NULL) == -1)
         return jerr_set(err, JERR_INTERNAL, NULL, "event_add failed");
     return 0;
 }
@@ -497,8 +510,8 @@ static void teardown(struct service *svc)
     api_free(svc->api);
     ocsp_http_free(svc->ocsp);   /* after workers_detach, before event_base_free */
     batchrun_free(svc->batches); /* the same */
-    struct event *events[] = {svc->sigterm, svc->sigint,   svc->crl_timer, svc->crl_first,
-                              svc->drain,   svc->crl_soon, svc->crl_change};
+    struct event *events[] = {svc->sigterm, svc->sigint,   svc->crl_timer,  svc->crl_first,
+                              svc->drain,   svc->crl_soon, svc->crl_change, svc->sigusr1};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i] != NULL)
             event_free(events[i]);
@@ -520,10 +533,12 @@ int service_run(const struct jpki_config *cfg, struct pki *pki, struct jerr *err
     svc.pki = pki;
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-answer is an error return, not a death */
 
-    /* The threads started here never take SIGTERM/SIGINT: the control loop handles them. */
+    /* The threads started here never take SIGTERM/SIGINT/SIGUSR1: the control loop handles
+     * them. */
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &block, &saved);
     int started = start(&svc, err);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);

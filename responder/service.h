@@ -13,6 +13,8 @@
  * ocsp_http_set_status_listener); a failed publication is retried with a growing delay and
  * makes /readyz fail until one succeeds. The public endpoints are told to re-read the files,
  * and when the next publication is due (their max-age).
+ * SIGUSR1 tells them too: `jpkid crl` sends it after publishing, so that the next request gets
+ * the new files.
  *
  * Stop (SIGTERM or SIGINT): the listeners close, requests in flight get SERVICE_GRACE_S to
  * finish (a second signal cuts it short), the loops stop, queued jobs finish, the workers are

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 3 acceptance: the real jpkid serving OCSP and CRLs to real clients — openssl ocsp,
-# curl (GET form), openssl crl / verify -crl_check, Python cryptography, GnuTLS ocsptool —
+# curl (GET form), openssl crl / verify -crl_check, Python cryptography, GnuTLS ocsptool,
+# NSS crlutil / vfychain —
 # through good, revoked, held, released and unknown, and a basic-info change seen in OCSP
 # within 1 s; then malformed requests, each answered malformedRequest with the service healthy.
 . "$(dirname "$0")/lib.sh"
@@ -185,7 +186,11 @@ check "Python loads the auth CRL (1 entry)" \
 crltxt=$(openssl crl -inform DER -in "$T/sign.crl" -noout -text)
 assert_contains "CRL entry reason affiliationChanged" "Affiliation Changed" "$crltxt"
 assert_contains "CRL entry reason certificateHold" "Certificate Hold" "$crltxt"
-assert_contains "CRL has an issuingDistributionPoint" "Issuing Distribution Point" "$crltxt"
+# One partition: the complete CRL is what the certificates' CDP names; no IDP (NSS refuses a
+# critical one, RFC 5280 allows a complete CRL without it).
+assert_not_contains "the complete CRL has no issuingDistributionPoint" "Issuing Distribution Point" "$crltxt"
+assert_contains "…and the certificates' CDP names it" "URI:http://127.0.0.1:8080/crl/sign.crl" \
+  "$(openssl x509 -in "$SIGN_PEM" -noout -ext crlDistributionPoints)"
 check_fails "openssl verify -crl_check rejects the revoked signing cert" \
   openssl verify -crl_check -CAfile "$SIGN_CA" -CRLfile "$T/sign-crl.pem" "$SIGN_PEM"
 assert_contains "…saying it is revoked" "certificate revoked" "$(cat "$T/check.out")"
@@ -193,6 +198,32 @@ check "openssl verify -crl_check accepts the good auth cert" \
   openssl verify -crl_check -CAfile "$AUTH_CA" -CRLfile "$T/auth-crl.pem" "$AUTH_PEM"
 check "the released auth cert is not on the CRL" \
   openssl verify -crl_check -CAfile "$AUTH_CA" -CRLfile "$T/auth-crl.pem" "$T/out/$AUTH3.pem"
+# NSS (certutil, crlutil, vfychain), the verifier of Firefox, Thunderbird and LibreOffice on
+# Linux: both CRLs import into a fresh NSS database, signature checked (a critical IDP was
+# refused: SEC_ERROR_CRL_UNKNOWN_CRITICAL_EXTENSION), and vfychain judges certificates by them
+# alone (leaf CRL check, fetching nothing).
+out=$(drv issue c4 sign "$T/out"); SIGN4=$(awk '$2=="sign" {print $3}' <<<"$out")
+NSS=$T/nss
+mkdir -p "$NSS"
+check "NSS: a fresh database" certutil -N -d "sql:$NSS" --empty-password
+for ca in sign auth; do
+  check "NSS: the $ca root imported as a trusted CA" \
+    certutil -A -d "sql:$NSS" -n "jpki-$ca" -t C,C,C -i "$DATA/certs/$ca-ca.pem"
+done
+nss_verify() { vfychain -d "sql:$NSS" -pp -g leaf -m crl -s forbidFetching -u 4 -a "$1"; }
+check "NSS: before the CRL is imported the revoked auth cert still passes (control)" \
+  nss_verify "$T/out/$AUTH2.pem"
+for ca in sign auth; do
+  check "NSS crlutil imports the $ca CRL" crlutil -I -d "sql:$NSS" -i "$T/$ca.crl"
+done
+assert_eq "NSS lists both CRLs" 2 "$(crlutil -L -d "sql:$NSS" | grep -c 'jpki-')"
+check "NSS vfychain accepts the good auth cert" nss_verify "$AUTH_PEM"
+check "NSS vfychain accepts the released auth cert" nss_verify "$T/out/$AUTH3.pem"
+check "NSS vfychain accepts a good signing cert" nss_verify "$T/out/$SIGN4.pem"
+for c in "revoked auth:$AUTH2" "revoked signing:$SIGN" "held signing:$SIGN2"; do
+  check_fails "NSS vfychain rejects the ${c%%:*} cert" nss_verify "$T/out/${c#*:}.pem"
+  assert_contains "…as revoked" "Peer's Certificate has been revoked" "$(cat "$T/check.out")"
+done
 hdr=$(curl -sS -D - -o /dev/null "$URL/crl/sign.crl")
 etag=$(awk -F': ' 'tolower($1)=="etag" {print $2}' <<<"$hdr" | tr -d '\r')
 lm=$(awk -F': ' 'tolower($1)=="last-modified" {print $2}' <<<"$hdr" | tr -d '\r')
