@@ -92,6 +92,9 @@ struct jpki_config {
     /* abuse limits: calls per client and minute, 0 = no limit */
     int limits_api_per_minute;      /* /v1 operator calls, per client address and credential */
     int limits_holder_per_minute;   /* holder calls (POST /v1/holder/revoke), per address */
+    int limits_ocsp_signatures_per_minute; /* OCSP answers signed live, per address (600) */
+    char *limits_trusted_proxies;   /* proxies whose forwarding header names the client ("") */
+    char *limits_forwarded_header;  /* "x-forwarded-for" | "forwarded" */
 
     struct config_operator *operators;
     size_t operator_count;

@@ -38,6 +38,8 @@
 
 /* How often the control loop looks whether the requests in flight are done, during a stop. */
 #define SERVICE_DRAIN_POLL_MS 20
+/* How often the refused logins of minutes already over are audited (api_audit_refusals). */
+#define SERVICE_REFUSALS_PERIOD_S 10
 
 struct service {
     const struct jpki_config *cfg;
@@ -51,8 +53,9 @@ struct service {
     struct ocsp_http *ocsp;
     struct event_base *control;
     struct workers_loop *control_work;
-    struct event *sigterm, *sigint, *crl_timer, *crl_first, *drain;
+    struct event *sigterm, *sigint, *crl_timer, *crl_first, *drain, *refusals_timer;
     bool crl_running;
+    bool refusals_running;
     bool stopping;
     long long stop_deadline_ms; /* jclock_mono_ms */
     char run_file[2][PATH_MAX];
@@ -228,6 +231,47 @@ static void crl_timer_cb(evutil_socket_t fd, short what, void *arg)
     crl_duty_start(arg, false);
 }
 
+/* ---- the refused logins' audit rows ---- */
+
+static void refusals_job(struct worker *self, void *arg)
+{
+    struct service *svc = arg;
+    struct jerr err = {0};
+    struct store *st = workers_store(self, &err);
+    if (st == NULL || api_audit_refusals(svc->api, st, false, &err) == -1)
+        log_error("audit of refused logins: %s", err.msg);
+}
+
+static void refusals_done(void *arg)
+{
+    struct service *svc = arg;
+    svc->refusals_running = false;
+}
+
+static void refusals_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct service *svc = arg;
+    struct jerr err = {0};
+    (void)fd;
+    (void)what;
+    if (svc->stopping || svc->refusals_running)
+        return;
+    if (workers_submit(svc->control_work, refusals_job, refusals_done, svc, &err) == 0)
+        svc->refusals_running = true;
+}
+
+/* At the end, after the workers stopped: what is still counted, every minute. */
+static void refusals_final(struct service *svc)
+{
+    struct jerr err = {0};
+    if (svc->api == NULL || !api_refusals_pending(svc->api))
+        return;
+    struct store *st = pki_store_open(svc->pki, &err);
+    if (st == NULL || api_audit_refusals(svc->api, st, true, &err) == -1)
+        log_error("audit of refused logins at stop: %s", err.msg);
+    store_close(st);
+}
+
 /* ---- stop ---- */
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
@@ -262,6 +306,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     log_info("stopping (signal %d)", (int)sig);
     event_del(svc->crl_timer);
     event_del(svc->crl_first);
+    event_del(svc->refusals_timer);
     server_stop_accepting(svc->server);
     batchrun_stop(svc->batches); /* the row running finishes; the rest resume at next start */
     svc->stop_deadline_ms = jclock_mono_ms() + SERVICE_GRACE_S * 1000LL;
@@ -283,12 +328,15 @@ static int control_setup(struct service *svc, struct jerr *err)
     svc->crl_timer = event_new(svc->control, -1, EV_PERSIST, crl_timer_cb, svc);
     svc->crl_first = evtimer_new(svc->control, crl_first_cb, svc);
     svc->drain = evtimer_new(svc->control, drain_cb, svc);
+    svc->refusals_timer = event_new(svc->control, -1, EV_PERSIST, refusals_timer_cb, svc);
     if (svc->sigterm == NULL || svc->sigint == NULL || svc->crl_timer == NULL ||
-        svc->crl_first == NULL || svc->drain == NULL)
+        svc->crl_first == NULL || svc->drain == NULL || svc->refusals_timer == NULL)
         return jerr_set(err, JERR_INTERNAL, NULL, "event_new failed");
     struct timeval now = {0, 0}, period = {svc->cfg->crl_period_s, 0};
+    struct timeval refusals_period = {SERVICE_REFUSALS_PERIOD_S, 0};
     if (event_add(svc->sigterm, NULL) == -1 || event_add(svc->sigint, NULL) == -1 ||
-        event_add(svc->crl_first, &now) == -1 || event_add(svc->crl_timer, &period) == -1)
+        event_add(svc->crl_first, &now) == -1 || event_add(svc->crl_timer, &period) == -1 ||
+        event_add(svc->refusals_timer, &refusals_period) == -1)
         return jerr_set(err, JERR_INTERNAL, NULL, "event_add failed");
     return 0;
 }
@@ -381,13 +429,14 @@ static void teardown(struct service *svc)
         workers_shutdown(svc->workers);
     workers_detach(svc->control_work); /* the CRL duty's completion, if one is due */
     server_free(svc->server);          /* answers still due, then every connection closed */
+    refusals_final(svc);               /* no API call runs any more */
     public_free(svc->pub);
     monitor_free(svc->monitor);
     api_free(svc->api);
     ocsp_http_free(svc->ocsp);   /* after workers_detach, before event_base_free */
     batchrun_free(svc->batches); /* the same */
-    struct event *events[] = {svc->sigterm, svc->sigint, svc->crl_timer, svc->crl_first,
-                              svc->drain};
+    struct event *events[] = {svc->sigterm,   svc->sigint, svc->crl_timer,
+                              svc->crl_first, svc->drain,  svc->refusals_timer};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i] != NULL)
             event_free(events[i]);

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Issue 17, bounded anonymous work, against the real jpkid:
+#   - refused logins (401) cost the audit log one row per address and minute: 200 bad tokens
+#     from one address leave its first refusal's row and one row counting them all (written
+#     once the minute is over, or at stop), while every authenticated call keeps its row;
+#   - the client address: X-Forwarded-For / Forwarded believed only from limits.trusted_proxies
+#     (the rightmost untrusted hop), a spoofed header from anyone else ignored;
+#   - rate limits keyed on the credential for authenticated calls (operators behind one
+#     address do not share a limit), on the address for anonymous calls and refused logins.
+. "$(dirname "$0")/lib.sh"
+it_setup
+# A configured operator, alice (role operator, token "test": the example's hash).
+sed 's/^operators: \[\]$/operators:\n  - name: alice\n    role: operator\n    token_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08/' \
+  "$JPKI_CONFIG" >"$T/jpki.yaml"
+export JPKI_CONFIG=$T/jpki.yaml
+it_init || exit 1
+ADMIN=$(cat "$DATA/admin.token")
+DB=$DATA/jpki.db
+rows() { sqlite3 "$DB" "SELECT count(*) FROM events WHERE $1"; }
+st() { curl -s -o "$T/resp" -D "$T/hdrs" -w '%{http_code}' "$@"; }
+
+# ---- refused logins: one row per address and minute ------------------------------------------
+jpkid_start || exit 1
+admin_rows="outcome='ok' AND actor='admin' AND action LIKE '% /v1/persons%'"
+ok0=$(rows "$admin_rows")
+# 200 made-up tokens, one connection, as fast as the service answers.
+codes=$(python3 - "$PORT" <<'PY'
+import http.client, sys, collections
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+seen = collections.Counter()
+for i in range(200):
+    c.request("GET", "/v1/persons/p1", headers={"Authorization": "Bearer made-up-%d" % i})
+    r = c.getresponse(); r.read(); seen[r.status] += 1
+print(" ".join("%d:%d" % kv for kv in sorted(seen.items())))
+PY
+)
+assert_eq "200 made-up tokens: 200 times 401" "401:200" "$codes"
+single=$(rows "actor='anonymous' AND detail LIKE 'status=401 %' AND action <> 'auth.refused'")
+check "…audited on their own: the first of each minute only ($single rows)" test "$single" -ge 1 -a "$single" -le 2
+assert_eq "…naming the client address" "$single" \
+  "$(rows "actor='anonymous' AND detail LIKE 'status=401 %client=127.0.0.1' AND action <> 'auth.refused'")"
+st -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+  -d '{"id":"p1","name":"Taro","address":"Tokyo","birth_date":"1980-01-01","gender":"male"}' \
+  "$URL/v1/persons" >/dev/null
+for _ in 1 2 3; do st -H "Authorization: Bearer $ADMIN" "$URL/v1/persons/p1" >/dev/null; done
+assert_eq "authenticated calls keep one row each, at once" $((ok0 + 4)) "$(rows "$admin_rows")"
+jpkid_stop # the counts still held are audited at stop
+tallies=$(sqlite3 "$DB" "SELECT count(*), coalesce(sum(CAST(substr(detail, 18, instr(detail, ' minute=') - 18) AS INTEGER)), 0)
+  FROM events WHERE action='auth.refused' AND target='127.0.0.1' AND outcome='refused'")
+n_tally=${tallies%|*}
+sum_tally=${tallies#*|}
+check "…then one counting row per minute ($n_tally)" test "$n_tally" -ge 1 -a "$n_tally" -le "$single"
+# Every refusal is accounted for: a minute's count includes its first; a minute with a single
+# refusal has only that one's row.
+assert_eq "…their counts add up to the 200 refusals" 200 $((sum_tally + single - n_tally))
+assert_contains "…saying how many" "status=401 count=" \
+  "$(sqlite3 "$DB" "SELECT detail FROM events WHERE action='auth.refused' LIMIT 1")"
+check "at most a few audit rows for 200 refusals" test $((single + n_tally)) -le 4
+check "the audit chain verifies" "$JPKID" audit-verify "${SETS[@]}"
+
+# ---- the client address behind trusted proxies ------------------------------------------------
+# 127.0.0.1 is the proxy; api_per_minute=3 makes the bucket visible.
+jpkid_start --set limits.trusted_proxies="127.0.0.1, 10.0.0.0/8" --set limits.api_per_minute=3 || exit 1
+xff() { st --interface 127.0.0.1 -H "X-Forwarded-For: $1" "${@:2}" "$URL/v1/cards/c1"; }
+got="$(xff 203.0.113.1) $(xff 203.0.113.1) $(xff 203.0.113.1) $(xff 203.0.113.1)"
+assert_eq "behind the proxy, client 203.0.113.1: three 401, then 429" "401 401 401 429" "$got"
+assert_eq "…another client behind the same proxy is not limited" 401 "$(xff 203.0.113.2)"
+assert_eq "…a lie prepended by the client changes nothing (rightmost untrusted)" 429 \
+  "$(xff "203.0.113.2, 203.0.113.1")"
+assert_eq "…chained through another trusted proxy" 429 "$(xff "203.0.113.1, 10.1.2.3")"
+assert_eq "…the 401 row names the forwarded client" 1 \
+  "$(rows "detail LIKE 'status=401 %client=203.0.113.2'")"
+# A peer that is not a trusted proxy: its header is ignored, whatever it says.
+spoof() { st --interface 127.0.0.2 -H "X-Forwarded-For: $1" "$URL/v1/cards/c1"; }
+got="$(spoof 198.51.100.1) $(spoof 198.51.100.2) $(spoof 198.51.100.3) $(spoof 198.51.100.4)"
+assert_eq "untrusted peer rotating X-Forwarded-For: still one client, 429 at the fourth" \
+  "401 401 401 429" "$got"
+assert_eq "…the rows name the peer, not the header" 0 "$(rows "detail LIKE '%client=198.51.100.%'")"
+# Credentials are limited per credential: two operators behind the same address.
+got=
+for _ in 1 2 3 4; do got="$got $(st --interface 127.0.0.3 -H "Authorization: Bearer $ADMIN" "$URL/v1/cards/c1")"; done
+assert_eq "admin from 127.0.0.3: three calls, then 429" " 404 404 404 429" "$got"
+assert_eq "…alice from the same address is not limited by them" 404 \
+  "$(st --interface 127.0.0.3 -H "Authorization: Bearer test" "$URL/v1/cards/c1")"
+# Refused credentials are charged to the address: made-up tokens run into its limit, and an
+# address over it waits whatever credential it presents.
+got=
+for i in 1 2 3 4; do got="$got $(st --interface 127.0.0.4 -H "Authorization: Bearer guess-$i" "$URL/v1/cards/c1")"; done
+assert_eq "made-up tokens from 127.0.0.4: three 401, then 429" " 401 401 401 429" "$got"
+assert_eq "…and then alice's token from there waits too" 429 \
+  "$(st --interface 127.0.0.4 -H "Authorization: Bearer test" "$URL/v1/cards/c1")"
+jpkid_stop
+# Forwarded (RFC 7239) when configured so; X-Forwarded-For is then ignored.
+jpkid_start --set limits.trusted_proxies=127.0.0.1 --set limits.forwarded_header=forwarded \
+  --set limits.api_per_minute=3 || exit 1
+fwd() { st --interface 127.0.0.1 -H "Forwarded: $1" "$URL/v1/cards/c1"; }
+got="$(fwd 'for=192.0.2.60') $(fwd 'for="192.0.2.60:4711";proto=http') $(fwd 'for=192.0.2.60') $(fwd 'for=192.0.2.60')"
+assert_eq "Forwarded for=192.0.2.60: three 401, then 429" "401 401 401 429" "$got"
+assert_eq "…for=\"[2001:db8::7]\" is another client" 401 "$(fwd 'for="[2001:db8::7]"')"
+assert_eq "…its row names it" 1 "$(rows "detail LIKE 'status=401 %client=2001:db8::7'")"
+jpkid_stop
+# A bad trusted_proxies entry stops jpkid at start, naming the key.
+check_fails "limits.trusted_proxies=proxy.example: jpkid refuses to start" \
+  "$JPKID" serve "${SETS[@]}" --set listen.http=127.0.0.1:0 --set limits.trusted_proxies=proxy.example
+assert_contains "…naming the key and the entry" 'limits.trusted_proxies: "proxy.example"' "$(cat "$T/check.out")"
+it_finish
