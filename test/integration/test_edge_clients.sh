@@ -6,7 +6,9 @@
 #   - the client address: X-Forwarded-For / Forwarded believed only from limits.trusted_proxies
 #     (the rightmost untrusted hop), a spoofed header from anyone else ignored;
 #   - rate limits keyed on the credential for authenticated calls (operators behind one
-#     address do not share a limit), on the address for anonymous calls and refused logins.
+#     address do not share a limit), on the address for anonymous calls and refused logins;
+#   - limits.ocsp_signatures_per_minute: past it, a client's nonce requests get the pre-signed
+#     answer without the nonce (checked with cryptography and openssl ocsp), or tryLater.
 . "$(dirname "$0")/lib.sh"
 it_setup
 # A configured operator, alice (role operator, token "test": the example's hash).
@@ -99,6 +101,65 @@ assert_eq "Forwarded for=192.0.2.60: three 401, then 429" "401 401 401 429" "$go
 assert_eq "…for=\"[2001:db8::7]\" is another client" 401 "$(fwd 'for="[2001:db8::7]"')"
 assert_eq "…its row names it" 1 "$(rows "detail LIKE 'status=401 %client=2001:db8::7'")"
 jpkid_stop
+# ---- the OCSP signature budget ----------------------------------------------------------------
+AUTH_CA=$DATA/certs/auth-ca.pem
+drv person-add p9 "Budget Test" "Tokyo" 1990-01-02 male >/dev/null
+drv card-add c9 p9 mynumber 2035-01-31 >/dev/null
+mkdir -p "$T/out"
+SERIAL=$(drv issue c9 auth "$T/out" | awk '$2 == "auth" {print $3}')
+openssl ocsp -issuer "$AUTH_CA" -serial "0x$SERIAL" -reqout "$T/nonce.der" >/dev/null 2>&1
+openssl ocsp -issuer "$AUTH_CA" -serial "0x$SERIAL" -no_nonce -reqout "$T/plain.der" >/dev/null 2>&1
+openssl ocsp -issuer "$AUTH_CA" -serial 0x0123456789ABCDEF -reqout "$T/unknown.der" >/dev/null 2>&1
+jpkid_start --set limits.ocsp_signatures_per_minute=3 || exit 1
+# ask FROM REQ OUT: POSTs REQ from address FROM.
+ask() {
+  curl -s --interface "$1" -H 'Content-Type: application/ocsp-request' --data-binary "@$2" \
+    -o "$3" "$URL/ocsp"
+}
+# nonce_of RESP: "good nonce=<hex>|none" after checking the signature with cryptography.
+nonce_of() {
+  $PY - "$1" "$AUTH_CA" "$DATA/certs/auth-ocsp.pem" <<'PY'
+import sys
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.x509 import ocsp
+r = ocsp.load_der_ocsp_response(open(sys.argv[1], "rb").read())
+if r.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+    print(r.response_status.name.lower()); sys.exit(0)
+issuer = x509.load_pem_x509_certificate(open(sys.argv[2], "rb").read())
+signer = x509.load_pem_x509_certificate(open(sys.argv[3], "rb").read())
+signer.verify_directly_issued_by(issuer)
+signer.public_key().verify(r.signature, r.tbs_response_bytes, padding.PKCS1v15(),
+                           r.signature_hash_algorithm)
+try:
+    n = r.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce.hex()
+except x509.ExtensionNotFound:
+    n = "none"
+print(r.certificate_status.name.lower(), "nonce=" + n)
+PY
+}
+ask 127.0.0.9 "$T/plain.der" "$T/presigned.der" # another client warms the cache
+want=$(openssl ocsp -reqin "$T/nonce.der" -req_text | awk '/OCSP Nonce/ {getline; gsub(/ /, ""); print tolower(substr($0, 5))}')
+got=
+for i in 1 2 3; do ask 127.0.0.1 "$T/nonce.der" "$T/r$i.der"; got="$got $(nonce_of "$T/r$i.der")"; done
+assert_eq "signatures_per_minute=3: three nonce requests signed afresh, nonce echoed" \
+  " good nonce=$want good nonce=$want good nonce=$want" "$got"
+ask 127.0.0.1 "$T/nonce.der" "$T/r4.der"
+assert_eq "…the fourth: the pre-signed answer, correctly signed, without the nonce" \
+  "good nonce=none" "$(nonce_of "$T/r4.der")"
+check "…byte for byte the pre-signed response" cmp "$T/r4.der" "$T/presigned.der"
+out=$(openssl ocsp -issuer "$AUTH_CA" -serial "0x$SERIAL" -url "$URL/ocsp" -CAfile "$AUTH_CA" 2>&1)
+assert_contains "…openssl ocsp verifies it" "Response verify OK" "$out"
+assert_contains "…and notes the missing nonce" "WARNING: no nonce in response" "$out"
+assert_eq "…a serial with nothing pre-signed (never issued): tryLater" try_later \
+  "$(ask 127.0.0.1 "$T/unknown.der" "$T/u.der"; nonce_of "$T/u.der")"
+got=
+for i in $(seq 1 20); do ask 127.0.0.1 "$T/plain.der" "$T/p.der"; got="$got$(nonce_of "$T/p.der" | cut -d' ' -f1) "; done
+assert_eq "…pre-signed answers are never limited (20 more)" "$(printf 'good %.0s' $(seq 1 20))" "$got"
+ask 127.0.0.2 "$T/nonce.der" "$T/other.der"
+assert_eq "another client still gets its nonce" "good nonce=$want" "$(nonce_of "$T/other.der")"
+jpkid_stop
+
 # A bad trusted_proxies entry stops jpkid at start, naming the key.
 check_fails "limits.trusted_proxies=proxy.example: jpkid refuses to start" \
   "$JPKID" serve "${SETS[@]}" --set listen.http=127.0.0.1:0 --set limits.trusted_proxies=proxy.example
