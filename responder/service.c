@@ -254,8 +254,8 @@ static void refusals_timer_cb(evutil_socket_t fd, short what, void *arg)
     struct jerr err = {0};
     (void)fd;
     (void)what;
-    if (svc->stopping || svc->refusals_running)
-        return;
+    if (svc->stopping || svc->refusals_running || !api_refusals_pending(svc->api))
+        return; /* idle: no job at all */
     if (workers_submit(svc->control_work, refusals_job, refusals_done, svc, &err) == 0)
         svc->refusals_running = true;
 }
