@@ -153,9 +153,9 @@ assert_contains "…openssl ocsp verifies it" "Response verify OK" "$out"
 assert_contains "…and notes the missing nonce" "WARNING: no nonce in response" "$out"
 assert_eq "…a serial with nothing pre-signed (never issued): tryLater" try_later \
   "$(ask 127.0.0.1 "$T/unknown.der" "$T/u.der"; nonce_of "$T/u.der")"
-got=
-for i in $(seq 1 20); do ask 127.0.0.1 "$T/plain.der" "$T/p.der"; got="$got$(nonce_of "$T/p.der" | cut -d' ' -f1) "; done
-assert_eq "…pre-signed answers are never limited (20 more)" "$(printf 'good %.0s' $(seq 1 20))" "$got"
+same=0
+for i in $(seq 1 20); do ask 127.0.0.1 "$T/plain.der" "$T/p.der"; cmp -s "$T/p.der" "$T/presigned.der" && same=$((same + 1)); done
+assert_eq "…pre-signed answers are never limited (20 more, each the pre-signed response)" 20 "$same"
 ask 127.0.0.2 "$T/nonce.der" "$T/other.der"
 assert_eq "another client still gets its nonce" "good nonce=$want" "$(nonce_of "$T/other.der")"
 jpkid_stop
