@@ -594,7 +594,7 @@ int api_audit_refusals(struct api *api, struct store *st, bool all, struct jerr 
                      jclock_format((time_t)(tallies[i].minute * 60), at, sizeof(at)),
                      strcmp(tallies[i].addr, REFUSALS_OTHER) == 0
                          ? "from addresses past the table's capacity"
-                         : "n refused logins from this address in that minute, the first "
+                         : "refused logins from this address in that minute, the first "
                            "also audited on its own");
             struct jerr e_err = {0};
             int wrote = store_audit_append(st, &e, &e_err);
@@ -836,7 +836,7 @@ static void api_handler(const struct server_request *sr, void *arg)
     struct timespec started;
 
     clock_gettime(CLOCK_MONOTONIC, &started);
-    struct sockaddr_storage client;
+    struct sockaddr_storage client = {0};
     bool has_client = clientaddr_of_request(api->trust, sr->req, &client) == 0;
     int retry_after_s = 1;
     if (!rate_admit(api, sr, has_client ? (struct sockaddr *)&client : NULL, &retry_after_s)) {
