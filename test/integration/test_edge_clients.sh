@@ -164,4 +164,5 @@ jpkid_stop
 check_fails "limits.trusted_proxies=proxy.example: jpkid refuses to start" \
   "$JPKID" serve "${SETS[@]}" --set listen.http=127.0.0.1:0 --set limits.trusted_proxies=proxy.example
 assert_contains "…naming the key and the entry" 'limits.trusted_proxies: "proxy.example"' "$(cat "$T/check.out")"
+assert_not_contains "jpkid stopped each time without a sanitizer report" "Sanitizer" "$(cat "$T/jpkid.log")"
 it_finish
