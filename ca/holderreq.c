@@ -169,6 +169,17 @@ static int serial_hex(X509 *cert, char out[JPKI_SERIAL_HEX_MAX + 1])
     return rc;
 }
 
+/* True when i2d of `cms` is the `len` bytes at `der`. */
+static bool is_der(CMS_ContentInfo *cms, const unsigned char *der, size_t len)
+{
+    unsigned char *again = NULL;
+    int again_len = i2d_CMS_ContentInfo(cms, &again);
+    bool same = again_len > 0 && (size_t)again_len == len && memcmp(again, der, len) == 0;
+    OPENSSL_free(again);
+    ERR_clear_error();
+    return same;
+}
+
 int holderreq_parse(const unsigned char *der, size_t len, struct holder_request *out,
                     struct jerr *err)
 {
@@ -195,6 +206,13 @@ int holderreq_parse(const unsigned char *der, size_t len, struct holder_request 
     }
     if (p != der + len) {
         malformed(err, "bytes after the CMS structure");
+        goto out;
+    }
+    /* docs/API.md promises DER, and d2i also takes BER (indefinite lengths, constructed
+     * strings, unsorted SETs): DER being the one encoding of a value, the input is DER exactly
+     * when re-encoding the decoded value gives back the same bytes. */
+    if (!is_der(cms, der, len)) {
+        malformed(err, "not DER (a BER encoding, e.g. with indefinite lengths)");
         goto out;
     }
     /* RFC 5652 §5.1: SignedData whose encapsulated content is id-data, attached. */

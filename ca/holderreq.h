@@ -56,7 +56,7 @@ void holderreq_clear(struct holder_request *r);
 
 /* The one parser of a request. Refuses, in order:
  * - more than HOLDERREQ_MAX_BYTES: JERR_TOO_LARGE "request";
- * - anything but exactly one DER ContentInfo (all bytes consumed) of type SignedData with
+ * - anything but exactly one DER ContentInfo (all bytes consumed, BER refused) of type SignedData with
  *   attached id-data content of 1..HOLDERREQ_CONTENT_MAX_BYTES, exactly one SignerInfo, digest
  *   SHA-256, whose certificate is included: JERR_INVALID "request";
  * - a signature that does not verify with that certificate (content or signed attributes

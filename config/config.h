@@ -102,6 +102,9 @@ struct jpki_config {
     int limits_connections_per_address; /* open at once from one IPv4 address or IPv6 /64 (256) */
     int limits_header_timeout_ms;   /* a request must arrive whole within this (10000) */
     int limits_body_timeout_ms;     /* added on operator listeners, for batch files (120000) */
+    int limits_ocsp_signatures_per_minute; /* OCSP answers signed live, per address (600) */
+    char *limits_trusted_proxies;   /* proxies whose forwarding header names the client ("") */
+    char *limits_forwarded_header;  /* "x-forwarded-for" | "forwarded" */
 
     /* batches (docs/BATCH.md) */
     char *batch_pin_letter_recipient; /* PEM certificate PIN letters are encrypted to ("" = none) */

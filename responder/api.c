@@ -26,12 +26,14 @@
 #include "config/jclock.h"
 #include "config/limits.h"
 #include "responder/cardapi.h"
+#include "responder/clientaddr.h"
 #include "responder/holder.h"
 #include "responder/http.h"
 #include "responder/log.h"
 #include "responder/metrics.h"
 #include "responder/ops.h"
 #include "responder/ratelimit.h"
+#include "responder/refusals.h"
 
 #define API_PREFIX "/v1/"
 #define API_HOLDER_PREFIX "/v1/holder/"
@@ -41,6 +43,10 @@
      EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH)
 /* The action of a call that matched no route. */
 #define API_UNKNOWN_ROUTE "/v1/{unknown}"
+/* The action of the row that counts an address's refused logins of a minute (refusals.h). */
+#define API_REFUSED_LOGINS "auth.refused"
+/* Tallies written per refusals_take. */
+#define API_REFUSALS_BATCH 64
 
 struct api {
     struct pki *pki;
@@ -52,6 +58,8 @@ struct api {
     struct ratelimit *rate_api_addr; /* operator calls per client address */
     struct ratelimit *rate_api_cred; /* operator calls per credential presented */
     struct ratelimit *rate_holder;   /* calls that take no operator credential, per address */
+    struct clientaddr_trust *trust;  /* limits.trusted_proxies: who the client is */
+    struct refusals *refusals;       /* refused logins (401) per address and minute */
 };
 
 struct api_job {
@@ -66,6 +74,8 @@ struct api_job {
     size_t body_len;
     char *content_type;
     struct timespec started;
+    struct sockaddr_storage client; /* clientaddr_of_request */
+    bool has_client;
 
     /* Filled on the worker. */
     struct auth_identity who; /* via AUTH_VIA_NONE: nobody authenticated */
@@ -149,6 +159,12 @@ struct api *api_new(struct pki *pki, struct jerr *err)
         api_free(api);
         return NULL;
     }
+    if ((api->trust = clientaddr_trust_new(api->cfg->limits_trusted_proxies,
+                                           api->cfg->limits_forwarded_header, err)) == NULL ||
+        (api->refusals = refusals_new(0, err)) == NULL) {
+        api_free(api);
+        return NULL;
+    }
     if ((api->cfg->limits_api_per_minute > 0 &&
          ((api->rate_api_addr = ratelimit_new(api->cfg->limits_api_per_minute, 0, err)) == NULL ||
           (api->rate_api_cred = ratelimit_new(api->cfg->limits_api_per_minute, 0, err)) == NULL)) ||
@@ -167,6 +183,8 @@ void api_free(struct api *api)
     ratelimit_free(api->rate_api_addr);
     ratelimit_free(api->rate_api_cred);
     ratelimit_free(api->rate_holder);
+    clientaddr_trust_free(api->trust);
+    refusals_free(api->refusals);
     free(api);
 }
 
@@ -361,6 +379,12 @@ static int job_audit(struct api_job *job, struct store *st, int status, const st
                  audit_field(why->field), via_name(job->who.via));
     else
         snprintf(e.detail, sizeof(e.detail), "status=%d via=%s", status, via_name(job->who.via));
+    if (status == 401) { /* the address that refusals.h counts, to tie this row to its tally */
+        char client[CLIENTADDR_TEXT_MAX];
+        size_t used = strlen(e.detail);
+        snprintf(e.detail + used, sizeof(e.detail) - used, " client=%s",
+                 job->has_client ? clientaddr_text((struct sockaddr *)&job->client, client) : "-");
+    }
     int rc = store_audit_append(st, &e, err);
     metrics_audit(rc == 0);
     return rc;
@@ -526,6 +550,70 @@ static int read_body(struct api_job *job, const struct api_endpoint *ep, struct 
     return job->call.body != NULL ? 0 : -1;
 }
 
+/* Charges one call to the job's client address in `rl` (a refusal is not answered 429: the
+ * call is already refused; the next ones will be). */
+static void charge_address(struct ratelimit *rl, const struct api_job *job)
+{
+    unsigned char key[RATELIMIT_ADDR_KEY_MAX];
+    size_t len =
+        job->has_client ? ratelimit_addr_key((const struct sockaddr *)&job->client, key) : 0;
+    int retry_after_s;
+    if (rl != NULL && len > 0)
+        (void)ratelimit_admit(rl, key, len, ratelimit_now_us(), &retry_after_s);
+}
+
+/* Counts the job's 401 (refusals.h); true when it is its address's first this minute. */
+static bool refusal_is_first(const struct api_job *job)
+{
+    char client[CLIENTADDR_TEXT_MAX];
+    if (!job->has_client)
+        return true; /* no address to count it under: audited on its own */
+    return refusals_count(job->api->refusals,
+                          clientaddr_text((const struct sockaddr *)&job->client, client),
+                          (int64_t)(jclock_now() / 60));
+}
+
+int api_audit_refusals(struct api *api, struct store *st, bool all, struct jerr *err)
+{
+    struct refusal_tally tallies[API_REFUSALS_BATCH];
+    int64_t minute = all ? INT64_MAX : (int64_t)(jclock_now() / 60);
+    size_t n;
+    int rc = 0;
+
+    if (!all && !refusals_are_due(api->refusals, minute))
+        return 0;
+    while ((n = refusals_take(api->refusals, minute, tallies, API_REFUSALS_BATCH)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            struct audit_entry e = {.at = jclock_now()};
+            char at[32];
+            snprintf(e.actor, sizeof(e.actor), "%s", AUTH_ANONYMOUS);
+            snprintf(e.action, sizeof(e.action), "%s", API_REFUSED_LOGINS);
+            snprintf(e.target, sizeof(e.target), "%s", tallies[i].addr);
+            snprintf(e.outcome, sizeof(e.outcome), "refused");
+            snprintf(e.detail, sizeof(e.detail), "status=401 count=%llu minute=%s (%s)",
+                     (unsigned long long)tallies[i].count,
+                     jclock_format((time_t)(tallies[i].minute * 60), at, sizeof(at)),
+                     strcmp(tallies[i].addr, REFUSALS_OTHER) == 0
+                         ? "from addresses past the table's capacity"
+                         : "refused logins from this address in that minute, the first "
+                           "also audited on its own");
+            struct jerr e_err = {0};
+            int wrote = store_audit_append(st, &e, &e_err);
+            metrics_audit(wrote == 0);
+            if (wrote == -1 && rc == 0) {
+                jerr_set(err, e_err.code, e_err.field, "%s", e_err.msg);
+                rc = -1;
+            }
+        }
+    }
+    return rc;
+}
+
+bool api_refusals_pending(struct api *api)
+{
+    return refusals_are_due(api->refusals, INT64_MAX);
+}
+
 static void job_run(struct worker *self, void *arg)
 {
     struct api_job *job = arg;
@@ -561,8 +649,13 @@ static void job_run(struct worker *self, void *arg)
     const struct api_endpoint *matched = route(job, &param, &param_len, &route_err);
     bool no_credential =
         matched != NULL ? matched->roles == API_ROLES_NO_CREDENTIAL : path_takes_no_credential(job);
-    if (!no_credential && authenticate(job, st, &err) == -1)
+    if (!no_credential && authenticate(job, st, &err) == -1) {
+        /* A credential presented and refused is charged to the address (rate_admit charged
+         * it to the credential as sent, which made-up tokens would escape). */
+        if (err.code == JERR_AUTH && (job->token_sent || job->peer != NULL))
+            charge_address(job->api->rate_api_addr, job);
         goto refused;
+    }
     if ((ep = matched) == NULL) {
         err = route_err;
         goto refused;
@@ -613,6 +706,11 @@ refused:
     } else {
         answer_jerr(job, &err);
     }
+    /* Refused logins: the first of an address in a minute is audited here, the others are
+     * counted and audited together once the minute is over (api_audit_refusals). */
+    if (!job->audited && job->status == 401 && job->who.via == AUTH_VIA_NONE &&
+        !refusal_is_first(job))
+        job->audited = true;
     if (!job->audited && job_audit(job, st, job->status, &err, &audit_err) == -1)
         log_error("api %s: audit row not written: %s", job->action, audit_err.msg);
 out:
@@ -666,14 +764,17 @@ static void job_done(void *arg)
 
 /* Per-client rate limiting (limits.api_per_minute, limits.holder_per_minute). Runs on the
  * loop before anything is copied or queued, against lock-free tables shared by the loops
- * (ratelimit.h). Operator calls are charged to the client address and, when one is presented,
- * to the credential (the Authorization header as sent, or the verified client certificate):
- * rotating made-up tokens does not escape the address limit, and an operator spread over
- * many addresses does not escape the credential limit. Calls that take no operator
- * credential (a card holder's revocation) have their own, tighter, per-address limit. A
- * refusal is answered here with 429 "rate_limited" and Retry-After, and is not audited.
- * Returns true to go on, false with *retry_after_s. */
-static bool rate_admit(struct api *api, const struct server_request *sr, int *retry_after_s)
+ * (ratelimit.h). The client is clientaddr.h's (the peer, or the client a trusted proxy names).
+ * A call presenting an operator credential (the Authorization header as sent, or the verified
+ * client certificate's operator) is charged to that credential alone: operators behind one
+ * NAT or proxy do not share a limit. A call without one is charged to its address, and so is
+ * a credential that authentication refuses (job_run): rotating made-up tokens runs into the
+ * address limit, and an address over it is refused whatever credential it presents next.
+ * Calls that take no operator credential (a card holder's revocation) have their own,
+ * tighter, per-address limit. A refusal is answered here with 429 "rate_limited" and
+ * Retry-After, and is not audited. Returns true to go on, false with *retry_after_s. */
+static bool rate_admit(struct api *api, const struct server_request *sr,
+                       const struct sockaddr *client, int *retry_after_s)
 {
     unsigned char addr[RATELIMIT_ADDR_KEY_MAX];
     size_t addr_len = 0;
@@ -688,19 +789,19 @@ static bool rate_admit(struct api *api, const struct server_request *sr, int *re
         holder = api->eps[i].roles == API_ROLES_NO_CREDENTIAL &&
                  api_path_matches(api->eps[i].path, sr->path, &p, &plen);
     }
-    struct ratelimit *by_addr = holder ? api->rate_holder : api->rate_api_addr;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(sr->req);
-    if (evcon != NULL)
-        addr_len = ratelimit_addr_key(evhttp_connection_get_addr(evcon), addr);
-    if (by_addr != NULL || (!holder && api->rate_api_cred != NULL))
-        now = ratelimit_now_us();
-    if (by_addr != NULL && addr_len > 0 &&
-        !ratelimit_admit(by_addr, addr, addr_len, now, retry_after_s))
-        return false;
-    if (holder || api->rate_api_cred == NULL)
-        return true;
+    addr_len = ratelimit_addr_key(client, addr);
+    now = ratelimit_now_us();
+    if (holder)
+        return addr_len == 0 ||
+               ratelimit_admit(api->rate_holder, addr, addr_len, now, retry_after_s);
     const char *authz =
         evhttp_find_header(evhttp_request_get_input_headers(sr->req), "Authorization");
+    X509 *peer = authz == NULL ? server_request_peer_cert(sr) : NULL;
+    if (authz == NULL && peer == NULL)
+        return addr_len == 0 ||
+               ratelimit_admit(api->rate_api_addr, addr, addr_len, now, retry_after_s);
+    if (addr_len > 0 && ratelimit_is_over(api->rate_api_addr, addr, addr_len, now, retry_after_s))
+        return false;
     if (authz != NULL) {
         char key[RATELIMIT_KEY_MAX];
         int n = snprintf(key, sizeof(key), "T%s", authz); /* cut: still one bucket per prefix */
@@ -710,14 +811,15 @@ static bool rate_admit(struct api *api, const struct server_request *sr, int *re
         OPENSSL_cleanse(key, sizeof(key));
         return ok;
     }
-    X509 *peer = server_request_peer_cert(sr);
-    if (peer != NULL) {
-        const ASN1_BIT_STRING *sig = NULL;
-        X509_get0_signature(&sig, NULL, peer);
-        if (sig != NULL && ASN1_STRING_length(sig) > 0)
-            return ratelimit_admit(api->rate_api_cred, ASN1_STRING_get0_data(sig),
-                                   (size_t)ASN1_STRING_length(sig), now, retry_after_s);
+    /* A certificate: its operator's name (the same operator on a renewed certificate). */
+    struct auth_identity who;
+    struct jerr why = {0};
+    if (auth_by_cert(peer, &who, &why) == 0) {
+        char key[RATELIMIT_KEY_MAX];
+        int n = snprintf(key, sizeof(key), "C%s", who.name);
+        return ratelimit_admit(api->rate_api_cred, key, (size_t)n, now, retry_after_s);
     }
+    /* Not an operator's certificate: refused by authentication, charged to the address. */
     return true;
 }
 
@@ -735,8 +837,10 @@ static void api_handler(const struct server_request *sr, void *arg)
     struct timespec started;
 
     clock_gettime(CLOCK_MONOTONIC, &started);
+    struct sockaddr_storage client = {0};
+    bool has_client = clientaddr_of_request(api->trust, sr->req, &client) == 0;
     int retry_after_s = 1;
-    if (!rate_admit(api, sr, &retry_after_s)) {
+    if (!rate_admit(api, sr, has_client ? (struct sockaddr *)&client : NULL, &retry_after_s)) {
         char retry[16];
         snprintf(retry, sizeof(retry), "%d", retry_after_s);
         /* RFC 6585 §4: 429, and when to come back (RFC 9110 §10.2.3). */
@@ -753,6 +857,8 @@ static void api_handler(const struct server_request *sr, void *arg)
     job->req = sr->req;
     job->method = sr->method;
     job->started = started;
+    job->client = client;
+    job->has_client = has_client;
     job->body_len = evbuffer_get_length(body);
     job->path = strdup(sr->path);
     job->query = dup_or_null(sr->query);

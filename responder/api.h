@@ -127,6 +127,14 @@ int api_register(struct api *api, struct server *srv, struct jerr *err);
 /* Frees after server_free (answers in flight use it until then). NULL is a no-op. */
 void api_free(struct api *api);
 
+/* Writes the audit rows of refused logins counted per address and minute (refusals.h): of
+ * the minutes already over, or of every minute when `all` (at shutdown, after the workers
+ * stopped). Call it on a worker (a periodic job) with that worker's registry. Returns 0, or
+ * -1 with err (the first failure; the tallies of failed rows are lost). */
+int api_audit_refusals(struct api *api, struct store *st, bool all, struct jerr *err);
+/* True when refused logins are counted and not yet audited. Thread-safe. */
+bool api_refusals_pending(struct api *api);
+
 /* The OCSP responder to tell, after an event committed, which certificates changed status
  * (ocsp_http_cert_changed: their pre-signed responses are dropped and re-signed at once, not at
  * the next refresh; DESIGN §8). `ocsp` (borrowed) must outlive the api. Without one, the

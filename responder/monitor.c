@@ -26,6 +26,12 @@ struct monitor {
     /* Why the last publication of each CA's CRLs failed, "" when it succeeded. */
     pthread_mutex_t crl_lock;
     char crl_failure[CA_KIND_COUNT][sizeof(((struct jerr *)0)->msg)];
+    /* The last registry probe (check_registry), reused for MONITOR_PROBE_REUSE_MS. */
+    pthread_mutex_t probe_lock;
+    long long probe_at_ms;   /* jclock_mono_ms of the last probe write started; 0 = none yet */
+    bool probe_running;      /* that write is under way */
+    bool probe_done;         /* a result is in probe_problem */
+    char probe_problem[256]; /* "" = the write succeeded */
 };
 
 struct monitor_job {
@@ -50,22 +56,59 @@ static void check_set(json_t *checks, bool *ready, const char *name, const char 
         *ready = false;
 }
 
-static void check_registry(struct worker *self, json_t *checks, bool *ready)
+/* A real write: a read-only or full registry must fail the probe. The value must differ
+ * from the last one — SQLite does not write a row that stays the same, so a second probe
+ * within the same second wrote nothing and passed on a read-only disk — hence the
+ * nanoseconds. Writes problem ("" on success). */
+static void registry_probe(struct worker *self, char *problem, size_t size)
 {
     struct jerr err = {0};
     char now[32], value[64];
     struct timespec ts;
     struct store *st = workers_store(self, &err);
-    /* A real write: a read-only or full registry must fail the probe. The value must differ
-     * from the last one — SQLite does not write a row that stays the same, so a second probe
-     * within the same second wrote nothing and passed on a read-only disk — hence the
-     * nanoseconds. */
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(value, sizeof(value), "%s %09ld", jclock_format(jclock_now(), now, sizeof(now)),
              ts.tv_nsec);
     if (st != NULL)
         store_meta_set(st, "readyz_probe", value, &err);
-    check_set(checks, ready, "registry", jerr_is_set(&err) ? err.msg : NULL);
+    snprintf(problem, size, "%s", jerr_is_set(&err) ? err.msg : "");
+}
+
+/* /readyz is public: each probe writes and fsyncs the registry, so anyone asking in a loop
+ * would make the service write thousands of times a second. One probe write runs at a time,
+ * at most once per MONITOR_PROBE_REUSE_MS whatever the traffic; probes asked meanwhile answer
+ * the last write's result, so a fault shows at most that much later. A write that hangs
+ * (a stuck disk) fails the probes after MONITOR_PROBE_WAIT_MS. */
+static void check_registry(struct monitor *m, struct worker *self, json_t *checks, bool *ready)
+{
+    char problem[sizeof(m->probe_problem)];
+    long long now_ms = jclock_mono_ms();
+    bool run = false;
+
+    pthread_mutex_lock(&m->probe_lock);
+    if (!m->probe_running &&
+        (m->probe_at_ms == 0 || now_ms - m->probe_at_ms >= MONITOR_PROBE_REUSE_MS)) {
+        m->probe_at_ms = now_ms;
+        m->probe_running = true;
+        run = true;
+    } else if (m->probe_running && now_ms - m->probe_at_ms >= MONITOR_PROBE_WAIT_MS) {
+        snprintf(problem, sizeof(problem), "registry write not finished after %lld s",
+                 (now_ms - m->probe_at_ms) / 1000);
+    } else if (!m->probe_done) {
+        snprintf(problem, sizeof(problem), "first registry write still running");
+    } else {
+        snprintf(problem, sizeof(problem), "%s", m->probe_problem);
+    }
+    pthread_mutex_unlock(&m->probe_lock);
+    if (run) {
+        registry_probe(self, problem, sizeof(problem));
+        pthread_mutex_lock(&m->probe_lock);
+        snprintf(m->probe_problem, sizeof(m->probe_problem), "%s", problem);
+        m->probe_running = false;
+        m->probe_done = true;
+        pthread_mutex_unlock(&m->probe_lock);
+    }
+    check_set(checks, ready, "registry", problem[0] != '\0' ? problem : NULL);
 }
 
 static void check_crl(struct monitor *m, enum ca_kind ca, json_t *checks, bool *ready)
@@ -124,13 +167,13 @@ static void readyz_job(struct worker *self, void *arg)
         keys = keys && pki_get0_ca_signer(m->pki, (enum ca_kind)ca) != NULL &&
                pki_get0_ocsp_signer(m->pki, (enum ca_kind)ca) != NULL;
     check_set(checks, &ready, "keys", keys ? NULL : "a CA or OCSP signer key is not loaded");
-    check_registry(self, checks, &ready);
+    check_registry(m, self, checks, &ready);
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
         check_crl(m, (enum ca_kind)ca, checks, &ready);
         check_signer(m, (enum ca_kind)ca, checks, &ready);
     }
-    json_t *doc = json_pack("{s:s, s:o}", "status", ready ? "ready" : "not_ready", "checks",
-                            checks);
+    json_t *doc =
+        json_pack("{s:s, s:o}", "status", ready ? "ready" : "not_ready", "checks", checks);
     j->body = doc != NULL ? json_dumps(doc, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
     json_decref(doc);
     j->status = ready ? 200 : 503;
@@ -219,6 +262,11 @@ struct monitor *monitor_new(const struct pki *pki, struct workers *workers, stru
     }
     m->pki = pki;
     m->workers = workers;
+    if (pthread_mutex_init(&m->probe_lock, NULL) != 0) {
+        free(m);
+        jerr_set(err, JERR_INTERNAL, NULL, "pthread_mutex_init failed");
+        return NULL;
+    }
     pthread_mutex_init(&m->crl_lock, NULL);
     return m;
 }
@@ -251,5 +299,6 @@ void monitor_free(struct monitor *m)
     if (m == NULL)
         return;
     pthread_mutex_destroy(&m->crl_lock);
+    pthread_mutex_destroy(&m->probe_lock);
     free(m);
 }

@@ -3,7 +3,8 @@
  * CRLs within nextUpdate, OCSP signer certificates not near expiry; each failing check named
  * in the body, 503) and /metrics (Prometheus text, see metrics.h; without authentication when
  * service.metrics_public, else any operator's bearer token). /healthz is public.c's.
- * Both answers are computed on a worker: the readiness probe writes to the registry.
+ * Both answers are computed on a worker: the readiness probe writes to the registry, at most
+ * once per MONITOR_PROBE_REUSE_MS (probes meanwhile answer the last write's result).
  */
 #ifndef JPKI_MONITOR_H
 #define JPKI_MONITOR_H
@@ -15,6 +16,10 @@
 
 /* An OCSP signer certificate this close to its end makes /readyz fail. */
 #define MONITOR_SIGNER_MIN_LEFT_S (7 * 86400)
+/* The registry write of /readyz runs at most once this often; other probes reuse its result. */
+#define MONITOR_PROBE_REUSE_MS 1000
+/* A probe write still running after this long (a stuck disk) fails /readyz. */
+#define MONITOR_PROBE_WAIT_MS 10000
 
 struct monitor;
 

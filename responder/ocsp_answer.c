@@ -396,6 +396,26 @@ struct presign_blob *ocsp_answer_request(struct ocsp_answer *a, struct store *st
     return b;
 }
 
+struct presign_blob *ocsp_answer_presigned(struct ocsp_answer *a, struct store *st,
+                                           const struct ocsp_request *req, enum ca_kind ca,
+                                           struct ocsp_answer_outcome *how, struct jerr *err)
+{
+    struct presign_key key;
+    bool failed = false;
+
+    memset(how, 0, sizeof(*how));
+    if (!ocsp_answer_is_cacheable(req)) {
+        jerr_set(err, JERR_INTERNAL, "request", "no pre-signed answer to such a request");
+        return NULL;
+    }
+    ocsp_answer_key(&req->ids[0], ca, &key);
+    struct presign_blob *b = load_row(a, st, &key, jclock_now(), &failed, err);
+    if (b == NULL && !failed)
+        jerr_set(err, JERR_NOT_FOUND, "request", "no fresh pre-signed response");
+    how->from_registry = b != NULL;
+    return b;
+}
+
 /* ---- pre-signing ---- */
 
 enum presign_state { PRESIGN_PENDING, PRESIGN_CURRENT, PRESIGN_OUTDATED, PRESIGN_FAILED };

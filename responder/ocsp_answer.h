@@ -101,6 +101,14 @@ struct presign_blob *ocsp_answer_request(struct ocsp_answer *a, struct store *st
                                          const struct ocsp_request *req, enum ca_kind ca,
                                          struct ocsp_answer_outcome *how, struct jerr *err);
 
+/* The pre-signed answer to a cacheable `req` from the registry (a fresh row, put in the
+ * cache too), never a new signature: for a client past its signature budget. Returns a blob
+ * reference the caller drops, or NULL with err: JERR_NOT_FOUND when there is no fresh row,
+ * the registry's error (e.g. JERR_UNAVAILABLE) when it cannot be read. */
+struct presign_blob *ocsp_answer_presigned(struct ocsp_answer *a, struct store *st,
+                                           const struct ocsp_request *req, enum ca_kind ca,
+                                           struct ocsp_answer_outcome *how, struct jerr *err);
+
 struct ocsp_answer_presign_stats {
     size_t signed_count; /* responses signed */
     size_t stored;       /* stored fresh in the registry */

@@ -20,12 +20,14 @@
 #include "ca/ocsp.h"
 #include "config/jclock.h"
 #include "responder/access.h"
+#include "responder/clientaddr.h"
 #include "responder/http.h"
 #include "responder/log.h"
 #include "responder/metrics.h"
 #include "responder/ocsp_answer.h"
 #include "responder/ocsp_refresh.h"
 #include "responder/presign.h"
+#include "responder/ratelimit.h"
 
 #define OCSP_RESPONSE_TYPE "application/ocsp-response" /* RFC 6960 Appendix A.2 */
 #define OCSP_REQUEST_TYPE "application/ocsp-request"   /* RFC 6960 Appendix A.1 */
@@ -48,6 +50,10 @@ struct ocsp_http {
     enum access_mode access;  /* access.ocsp */
     atomic_int inflight;      /* requests on a worker, every loop together */
     atomic_llong logged_at_s; /* failures are logged at most once a second */
+    /* limits.ocsp_signatures_per_minute (NULL = none): requests that may be signed live, per
+     * client address; consulted only off the pre-signed path */
+    struct ratelimit *sign_budget;
+    struct clientaddr_trust *trust; /* limits.trusted_proxies */
     unsigned char error_der[OCSP_ERR_KINDS][8];
     size_t error_len[OCSP_ERR_KINDS];
     long max_age_s; /* http.ocsp_max_age_s */
@@ -96,6 +102,12 @@ struct ocsp_http *ocsp_http_new(const struct pki *pki, struct jerr *err)
         o->error_len[k] = len;
         OPENSSL_free(der);
     }
+    o->trust = clientaddr_trust_new(cfg->limits_trusted_proxies, cfg->limits_forwarded_header, err);
+    if (o->trust == NULL)
+        goto fail;
+    if (cfg->limits_ocsp_signatures_per_minute > 0 &&
+        (o->sign_budget = ratelimit_new(cfg->limits_ocsp_signatures_per_minute, 0, err)) == NULL)
+        goto fail;
     o->answer = ocsp_answer_new(pki, OCSP_HTTP_CACHE_ENTRIES, err);
     if (o->answer == NULL)
         goto fail;
@@ -115,6 +127,8 @@ void ocsp_http_free(struct ocsp_http *o)
         return;
     ocsp_refresh_free(o->refresh);
     ocsp_answer_free(o->answer);
+    ratelimit_free(o->sign_budget);
+    clientaddr_trust_free(o->trust);
     free(o);
 }
 
@@ -281,7 +295,8 @@ struct ocsp_job {
     struct evhttp_request *req;
     struct timespec t0;
     enum ca_kind ca;
-    bool no_store; /* workers_store failed */
+    bool no_store;       /* workers_store failed */
+    bool presigned_only; /* over its signature budget: a stored answer or tryLater */
     struct ocsp_request parsed;
     struct presign_blob *blob;
     struct ocsp_answer_outcome how;
@@ -296,7 +311,10 @@ static void job_run(struct worker *self, void *arg)
         j->no_store = true;
         return;
     }
-    j->blob = ocsp_answer_request(j->o->answer, st, &j->parsed, j->ca, &j->how, &j->err);
+    if (j->presigned_only)
+        j->blob = ocsp_answer_presigned(j->o->answer, st, &j->parsed, j->ca, &j->how, &j->err);
+    else
+        j->blob = ocsp_answer_request(j->o->answer, st, &j->parsed, j->ca, &j->how, &j->err);
 }
 
 /* True at most once a second (every loop together): an outage must not flood the log. */
@@ -317,6 +335,9 @@ static void job_done(void *arg)
         if (j->how.signed_now)
             metrics_fresh_signature(j->ca);
         send_blob(o, j->req, j->blob, j->ca, j->parsed.has_nonce, &j->t0);
+    } else if (j->presigned_only && j->err.code == JERR_NOT_FOUND) {
+        /* Over its budget and nothing pre-signed to give: come back later (RFC 6960 §2.3). */
+        send_error(o, j->req, OCSP_ERR_TRY_LATER, (int)j->ca, &j->t0);
     } else if (j->no_store || j->err.code == JERR_UNAVAILABLE) {
         /* RFC 6960 §2.3: tryLater — the registry is busy or unreachable for now. */
         if (log_is_due(o))
@@ -332,7 +353,8 @@ static void job_done(void *arg)
 
 /* Sends `req` to a worker, or answers tryLater when too many are in flight already. */
 static void to_worker(struct ocsp_http *o, const struct server_request *sr,
-                      const struct ocsp_request *parsed, enum ca_kind ca, const struct timespec *t0)
+                      const struct ocsp_request *parsed, enum ca_kind ca, bool presigned_only,
+                      const struct timespec *t0)
 {
     struct jerr err = {0};
     if (atomic_fetch_add(&o->inflight, 1) >= o->max_inflight) {
@@ -351,6 +373,7 @@ static void to_worker(struct ocsp_http *o, const struct server_request *sr,
     j->t0 = *t0;
     j->ca = ca;
     j->parsed = *parsed;
+    j->presigned_only = presigned_only;
     if (server_submit(sr, job_run, job_done, j, &err) == -1) {
         /* The pool's queue is full or it stops. */
         atomic_fetch_sub(&o->inflight, 1);
@@ -385,6 +408,45 @@ static int request_der(const struct server_request *sr, const char *component,
         return -1;
     *der = *owned;
     return 0;
+}
+
+/* limits.ocsp_signatures_per_minute: charges one live signature to the request's client.
+ * Only requests that leave the pre-signed path get here, so the hot path takes no part. */
+static bool signing_is_admitted(struct ocsp_http *o, const struct server_request *sr)
+{
+    struct sockaddr_storage client;
+    unsigned char key[RATELIMIT_ADDR_KEY_MAX];
+    size_t len;
+    int retry_after_s;
+
+    if (o->sign_budget == NULL || clientaddr_of_request(o->trust, sr->req, &client) == -1 ||
+        (len = ratelimit_addr_key((struct sockaddr *)&client, key)) == 0)
+        return true;
+    return ratelimit_admit(o->sign_budget, key, len, ratelimit_now_us(), &retry_after_s);
+}
+
+/* A client past its signature budget: the pre-signed answer without its nonce (RFC 9654 §2.1:
+ * a responder may leave the nonce out; the client then judges the answer by its times), from
+ * the cache or else the registry; tryLater when there is none (several CertIDs, CertID hash
+ * parameters absent, a serial with no stored answer such as one never issued). */
+static void answer_over_budget(struct ocsp_http *o, const struct server_request *sr,
+                               struct ocsp_request *parsed, enum ca_kind ca,
+                               const struct timespec *t0)
+{
+    parsed->has_nonce = false;
+    if (!ocsp_answer_is_cacheable(parsed)) {
+        send_error(o, sr->req, OCSP_ERR_TRY_LATER, (int)ca, t0);
+        return;
+    }
+    struct presign_key key;
+    ocsp_answer_key(&parsed->ids[0], ca, &key);
+    struct presign_blob *b = presign_get(o->cache, &key);
+    if (b != NULL && presign_blob_next_update(b) - jclock_now() >= OCSP_ANSWER_MIN_REMAINING_S) {
+        send_blob(o, sr->req, b, ca, false, t0);
+        return;
+    }
+    presign_blob_unref(b);
+    to_worker(o, sr, parsed, ca, true, t0);
 }
 
 static void ocsp_handler(const struct server_request *sr, void *arg)
@@ -441,9 +503,13 @@ static void ocsp_handler(const struct server_request *sr, void *arg)
         }
         presign_blob_unref(b);
     }
+    if (!signing_is_admitted(o, sr)) {
+        answer_over_budget(o, sr, &parsed, ca, &t0);
+        return;
+    }
     if (!parsed.has_nonce)
         metrics_presigned(ca, false);
-    to_worker(o, sr, &parsed, ca, &t0);
+    to_worker(o, sr, &parsed, ca, false, &t0);
 }
 
 int ocsp_http_register(struct ocsp_http *o, struct server *srv, struct jerr *err)

@@ -24,7 +24,11 @@
  * shard probe, the response bytes added to the reply by reference. Anything else (a miss, a
  * nonce, several CertIDs) is answered on a worker (ocsp_answer_request) with at most
  * ocsp_max_inflight_signs such requests in flight over the whole process: beyond it, tryLater
- * at once rather than a queue without bound.
+ * at once rather than a queue without bound. Each client address (clientaddr.h) may send
+ * limits.ocsp_signatures_per_minute of those a minute; past it, its request of one CertID is
+ * answered with the pre-signed response, the nonce left out (RFC 9654 §2.1), from the cache or
+ * the registry, and anything without one with tryLater: one client cannot keep the signers
+ * busy. The budget is looked at only off the hot path.
  *
  * GET answers carry the RFC 9919 §6.2 caching headers: Cache-Control "max-age=N, public,
  * no-transform, stale-if-error=S" (N = nextUpdate − now, at most http.ocsp_max_age_s; S = the

@@ -175,6 +175,30 @@ bool ratelimit_admit(struct ratelimit *rl, const void *key, size_t key_len, uint
     return true;
 }
 
+bool ratelimit_is_over(struct ratelimit *rl, const void *key, size_t key_len, uint64_t now_us,
+                       int *retry_after_s)
+{
+    if (rl == NULL)
+        return false;
+    if (key_len > RATELIMIT_KEY_MAX)
+        key_len = RATELIMIT_KEY_MAX;
+    uint64_t h = key_hash(rl, key, key_len);
+    size_t first = (size_t)h & rl->mask;
+    for (size_t i = 0; i < RATELIMIT_PROBE; i++) {
+        struct rl_slot *s = &rl->slots[(first + i) & rl->mask];
+        if (atomic_load(&s->key) != h)
+            continue;
+        uint64_t tat = atomic_load(&s->tat);
+        if (tat <= now_us || tat - now_us <= rl->tolerance_us)
+            return false;
+        uint64_t secs = (tat - now_us - rl->tolerance_us + 999999ULL) / 1000000ULL;
+        if (retry_after_s != NULL)
+            *retry_after_s = secs < 1 ? 1 : (secs > 3600 ? 3600 : (int)secs);
+        return true;
+    }
+    return false; /* not tracked: owes nothing */
+}
+
 size_t ratelimit_addr_key(const struct sockaddr *sa, unsigned char out[RATELIMIT_ADDR_KEY_MAX])
 {
     static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};

@@ -53,6 +53,11 @@ void ratelimit_free(struct ratelimit *rl);
 bool ratelimit_admit(struct ratelimit *rl, const void *key, size_t key_len, uint64_t now_us,
                      int *retry_after_s);
 
+/* True when one more call of `key` would be refused at `now_us` (with *retry_after_s as
+ * ratelimit_admit gives it), without charging anything. False for a NULL limiter. */
+bool ratelimit_is_over(struct ratelimit *rl, const void *key, size_t key_len, uint64_t now_us,
+                       int *retry_after_s);
+
 /* The monotonic clock in microseconds, for callers of ratelimit_admit. */
 uint64_t ratelimit_now_us(void);
 

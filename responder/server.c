@@ -129,6 +129,8 @@ struct server {
     int idle_timeout_s, max_connections, connections_per_address;
     int header_timeout_ms, body_timeout_ms;
     bool has_operator_listener;
+    bool (*is_exempt)(const struct sockaddr *peer, void *arg);
+    void *is_exempt_arg;
     struct workers *workers;
     SSL_CTX *tls_ctx;
 
@@ -386,14 +388,11 @@ bool server_request_is_relying_party(const struct server_request *sr)
 
 /* The counting key of a peer: its IPv4 address, or the /64 of its IPv6 one (a host is given a
  * /64 at least, so counting single IPv6 addresses would count nothing). IPv4-mapped IPv6 is
- * IPv4. Returns false when the descriptor has no IP peer. */
-static bool peer_key(int fd, unsigned char key[9])
+ * IPv4. Returns false when the peer is not an IP address. */
+static bool peer_key(const struct sockaddr_storage *peer, unsigned char key[9])
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
+    const struct sockaddr_storage ss = *peer;
     memset(key, 0, 9);
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
-        return false;
     if (ss.ss_family == AF_INET) {
         key[0] = 4;
         memcpy(key + 1, &((struct sockaddr_in *)&ss)->sin_addr, 4);
@@ -615,7 +614,13 @@ static const char *conn_adopt(struct server_loop *loop, struct evhttp_connection
         free(c);
         return "out of memory";
     }
-    if (peer_key(fd, key)) {
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof(peer);
+    bool counted = getpeername(fd, (struct sockaddr *)&peer, &peer_len) == 0 &&
+                   peer_key(&peer, key) &&
+                   (srv->is_exempt == NULL || !srv->is_exempt((struct sockaddr *)&peer,
+                                                              srv->is_exempt_arg));
+    if (counted) {
         c->addr = addr_take(srv, key, &over);
         if (over) {
             event_free(c->deadline);
@@ -1115,6 +1120,8 @@ struct server *server_new(const struct server_options *opt, struct workers *work
                                                         : SERVER_HEADER_TIMEOUT_MS;
     srv->body_timeout_ms = opt->body_timeout_ms > 0 ? opt->body_timeout_ms
                                                     : SERVER_BODY_TIMEOUT_MS;
+    srv->is_exempt = opt->is_exempt;
+    srv->is_exempt_arg = opt->is_exempt_arg;
     pthread_mutex_init(&srv->addr_lock, NULL);
     srv->tls_cert = dup_or_null(opt->tls_cert);
     srv->tls_key = dup_or_null(opt->tls_key);

@@ -127,6 +127,10 @@ struct server_options {
     int connections_per_address;      /* 0 = SERVER_CONNECTIONS_PER_ADDRESS */
     int header_timeout_ms;            /* 0 = SERVER_HEADER_TIMEOUT_MS */
     int body_timeout_ms;              /* 0 = SERVER_BODY_TIMEOUT_MS */
+    /* Peers exempt from connections_per_address (trusted proxies: a CDN's connections come
+     * from a few addresses); NULL = none. Called on the loop threads: must be thread-safe. */
+    bool (*is_exempt)(const struct sockaddr *peer, void *arg);
+    void *is_exempt_arg;
 };
 
 /* Checks the options, loads the TLS certificate and key, and prepares `loops` event loops

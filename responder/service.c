@@ -28,6 +28,7 @@
 #include "responder/api.h"
 #include "responder/batch_api.h"
 #include "responder/batchrun.h"
+#include "responder/clientaddr.h"
 #include "responder/crlcache.h"
 #include "responder/crlsched.h"
 #include "responder/log.h"
@@ -40,6 +41,8 @@
 
 /* How often the control loop looks whether the requests in flight are done, during a stop. */
 #define SERVICE_DRAIN_POLL_MS 20
+/* How often the refused logins of minutes already over are audited (api_audit_refusals). */
+#define SERVICE_REFUSALS_PERIOD_S 10
 
 /* One run file per listener: http, https, operator_http, operator_https. */
 #define RUN_FILES 4
@@ -49,6 +52,7 @@ struct service {
     struct pki *pki;
     struct workers *workers;
     struct server *server;
+    struct clientaddr_trust *proxies; /* limits.trusted_proxies: exempt from the per-address cap */
     struct public *pub;
     struct monitor *monitor;
     struct api *api;
@@ -56,7 +60,7 @@ struct service {
     struct ocsp_http *ocsp;
     struct event_base *control;
     struct workers_loop *control_work;
-    struct event *sigterm, *sigint, *crl_timer, *crl_first, *drain;
+    struct event *sigterm, *sigint, *crl_timer, *crl_first, *drain, *refusals_timer;
     struct event *crl_soon;    /* the publication after a change, or the retry (crlsched.h) */
     struct event *crl_change;  /* made active from any thread by a status change */
     atomic_bool crl_listening; /* crl_change exists: status changes are heard */
@@ -65,6 +69,7 @@ struct service {
     bool crl_running;
     bool crl_again;                 /* a publication was due while one ran: one more follows */
     bool crl_failed[CA_KIND_COUNT]; /* the last publication of that CA failed */
+    bool refusals_running;
     bool stopping;
     long long stop_deadline_ms; /* jclock_mono_ms */
     char run_file[RUN_FILES][PATH_MAX];
@@ -106,6 +111,12 @@ static int connection_cap(const struct pki *pki, int wanted)
         return cap > 0 ? (int)cap : 1;
     }
     return wanted;
+}
+
+/* The server's per-address cap spares trusted proxies (server_options.is_exempt). */
+static bool proxy_is_exempt(const struct sockaddr *peer, void *arg)
+{
+    return clientaddr_is_trusted(arg, peer);
 }
 
 /* ---- registry connections of the workers ---- */
@@ -332,6 +343,47 @@ static void crl_published_cb(evutil_socket_t sig, short what, void *arg)
     public_crl_changed(svc->pub);
 }
 
+/* ---- the refused logins' audit rows ---- */
+
+static void refusals_job(struct worker *self, void *arg)
+{
+    struct service *svc = arg;
+    struct jerr err = {0};
+    struct store *st = workers_store(self, &err);
+    if (st == NULL || api_audit_refusals(svc->api, st, false, &err) == -1)
+        log_error("audit of refused logins: %s", err.msg);
+}
+
+static void refusals_done(void *arg)
+{
+    struct service *svc = arg;
+    svc->refusals_running = false;
+}
+
+static void refusals_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct service *svc = arg;
+    struct jerr err = {0};
+    (void)fd;
+    (void)what;
+    if (svc->stopping || svc->refusals_running || !api_refusals_pending(svc->api))
+        return; /* idle: no job at all */
+    if (workers_submit(svc->control_work, refusals_job, refusals_done, svc, &err) == 0)
+        svc->refusals_running = true;
+}
+
+/* At the end, after the workers stopped: what is still counted, every minute. */
+static void refusals_final(struct service *svc)
+{
+    struct jerr err = {0};
+    if (svc->api == NULL || !api_refusals_pending(svc->api))
+        return;
+    struct store *st = pki_store_open(svc->pki, &err);
+    if (st == NULL || api_audit_refusals(svc->api, st, true, &err) == -1)
+        log_error("audit of refused logins at stop: %s", err.msg);
+    store_close(st);
+}
+
 /* ---- stop ---- */
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
@@ -367,6 +419,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     event_del(svc->crl_timer);
     event_del(svc->crl_first);
     event_del(svc->crl_soon);
+    event_del(svc->refusals_timer);
     server_stop_accepting(svc->server);
     batchrun_stop(svc->batches); /* the row running finishes; the rest resume at next start */
     svc->stop_deadline_ms = jclock_mono_ms() + SERVICE_GRACE_S * 1000LL;
@@ -391,18 +444,21 @@ static int control_setup(struct service *svc, struct jerr *err)
     svc->crl_soon = evtimer_new(svc->control, crl_soon_cb, svc);
     svc->crl_change = event_new(svc->control, -1, 0, crl_change_cb, svc);
     svc->sigusr1 = evsignal_new(svc->control, SIGUSR1, crl_published_cb, svc);
+    svc->refusals_timer = event_new(svc->control, -1, EV_PERSIST, refusals_timer_cb, svc);
     if (svc->sigterm == NULL || svc->sigint == NULL || svc->crl_timer == NULL ||
         svc->crl_first == NULL || svc->drain == NULL || svc->crl_soon == NULL ||
-        svc->crl_change == NULL || svc->sigusr1 == NULL)
+        svc->crl_change == NULL || svc->sigusr1 == NULL || svc->refusals_timer == NULL)
         return jerr_set(err, JERR_INTERNAL, NULL, "event_new failed");
     crlsched_init(&svc->crl_sched, svc->cfg->crl_period_s, svc->cfg->crl_after_change_s,
                   jclock_now());
     crl_announce_next(svc);
     atomic_store(&svc->crl_listening, true);
     struct timeval now = {0, 0}, period = {svc->cfg->crl_period_s, 0};
+    struct timeval refusals_period = {SERVICE_REFUSALS_PERIOD_S, 0};
     if (event_add(svc->sigterm, NULL) == -1 || event_add(svc->sigint, NULL) == -1 ||
         event_add(svc->crl_first, &now) == -1 || event_add(svc->crl_timer, &period) == -1 ||
-        event_add(svc->sigusr1, NULL) == -1)
+        event_add(svc->sigusr1, NULL) == -1 ||
+        event_add(svc->refusals_timer, &refusals_period) == -1)
         return jerr_set(err, JERR_INTERNAL, NULL, "event_add failed");
     return 0;
 }
@@ -441,6 +497,12 @@ static int start(struct service *svc, struct jerr *err)
         .header_timeout_ms = cfg->limits_header_timeout_ms,
         .body_timeout_ms = cfg->limits_body_timeout_ms,
     };
+    svc->proxies = clientaddr_trust_new(cfg->limits_trusted_proxies, cfg->limits_forwarded_header,
+                                        err);
+    if (svc->proxies == NULL)
+        return -1;
+    opt.is_exempt = proxy_is_exempt;
+    opt.is_exempt_arg = svc->proxies;
     svc->server = server_new(&opt, svc->workers, err);
     if (svc->server == NULL)
         return -1;
@@ -505,13 +567,16 @@ static void teardown(struct service *svc)
         workers_shutdown(svc->workers);
     workers_detach(svc->control_work); /* the CRL duty's completion, if one is due */
     server_free(svc->server);          /* answers still due, then every connection closed */
+    clientaddr_trust_free(svc->proxies);
+    refusals_final(svc);               /* no API call runs any more */
     public_free(svc->pub);
     monitor_free(svc->monitor);
     api_free(svc->api);
     ocsp_http_free(svc->ocsp);   /* after workers_detach, before event_base_free */
     batchrun_free(svc->batches); /* the same */
-    struct event *events[] = {svc->sigterm, svc->sigint,   svc->crl_timer,  svc->crl_first,
-                              svc->drain,   svc->crl_soon, svc->crl_change, svc->sigusr1};
+    struct event *events[] = {svc->sigterm,    svc->sigint,    svc->crl_timer,
+                              svc->crl_first,  svc->drain,     svc->crl_soon,
+                              svc->crl_change, svc->sigusr1,   svc->refusals_timer};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i] != NULL)
             event_free(events[i]);

@@ -234,6 +234,10 @@ jpki_init() {
 # raised to its maximum (0 would switch it off) where the configuration has it.
 JPKI_SERVE_SETS=()
 grep -q '^ *api_per_minute:' "$JPKI_CONFIG" && JPKI_SERVE_SETS+=(--set limits.api_per_minute=1000000)
+# The same for the OCSP signature budget (limits.ocsp_signatures_per_minute, default 600 per
+# client address): the nonce and cache-miss benchmarks measure signing, so it is off.
+grep -q '^ *ocsp_signatures_per_minute:' "$JPKI_CONFIG" &&
+  JPKI_SERVE_SETS+=(--set limits.ocsp_signatures_per_minute=0)
 [ -n "${JPKI_BENCH_EXTRA_SET:-}" ] && JPKI_SERVE_SETS+=(--set "$JPKI_BENCH_EXTRA_SET")
 
 # jpki_start DATA_DIR [--set k=v ...]: serves HTTP on a free loopback port; sets JPKI_PID and

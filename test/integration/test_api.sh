@@ -99,7 +99,11 @@ assert_eq "empty bearer token: 401" 401 "$ST"
 long=$(head -c 300 /dev/zero | tr '\0' a)
 ST=$(curl -s -o "$T/resp" -w '%{http_code}' -H "Authorization: Bearer $long" "$URL/v1/persons/p1")
 assert_eq "over-long bearer token: 401" 401 "$ST"
-assert_eq "every 401 is audited" 5 "$(rows "actor='anonymous' AND detail LIKE 'status=401 %'")"
+# Issue 17: the first 401 of an address in a minute has its row at once; the others are
+# counted into one row per address and minute (test_edge_clients.sh checks those).
+n401=$(rows "actor='anonymous' AND detail LIKE 'status=401 %'")
+check "the first 401 of the minute is audited at once, the others counted ($n401 rows)" \
+  test "$n401" -ge 1 -a "$n401" -le 2
 TOKEN=
 call GET /v1/nowhere
 assert_eq "unknown route without credential: 401 first" 401 "$ST"

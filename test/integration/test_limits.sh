@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 7.4 acceptance: limits against abuse, each crossed by a request and each followed by a
 # healthy service (/healthz and an OCSP query answered):
-#   - per-client rate limits of the operator API (per address and per credential) and of the
+#   - per-client rate limits of the operator API (per credential, or per address without one) and of the
 #     holder endpoint: 429 {"error":{"code":"rate_limited"}} with the exact Retry-After, not
 #     audited, and admitted again once that time has passed; OCSP is not rate-limited;
 #   - request sizes: body (public 413 JSON, API 413 JSON, batch over 16 MiB 413 from libevent),
@@ -60,7 +60,10 @@ assert_contains "…with Retry-After: 6 (one call per 6 s)" "Retry-After: 6" "$(
 assert_contains "…and a JSON message" "too many calls" "$(jq -r .error.message "$T/resp")"
 assert_eq "…refusals are not audited (10 calls, 10 rows)" $((events0 + 10)) \
   "$(sqlite3 "$DB" 'SELECT count(*) FROM events')"
-assert_eq "the address is limited whatever the credential: no token, 429" 429 "$(st "$URL/v1/cards/c1")"
+# Issue 17: a credential's calls are charged to it, not to the address (one NAT, many operators).
+assert_eq "the address was not charged for them: no token, 401" 401 "$(st "$URL/v1/cards/c1")"
+assert_eq "another operator from the same address is admitted" 200 \
+  "$(st -H "Authorization: Bearer test" "$URL/v1/cards/c1")"
 assert_eq "the credential is limited from another address too" "429 rate_limited" \
   "$(st --interface 127.0.0.2 -H "Authorization: Bearer $ADMIN" "$URL/v1/cards/c1") $(code)"
 assert_eq "another credential from that address is admitted" 200 \

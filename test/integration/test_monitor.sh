@@ -44,6 +44,30 @@ assert_contains "…and the other checks still ok" '"crl.sign":"ok"' "$body"
 mv "$T/auth.crl" "$DATA/crl/auth.crl"
 jpkid_stop # end of part 1
 
+# /readyz is public and its registry check writes and fsyncs: however fast it is asked, the
+# registry is written at most about once a second (issue 17). A trigger counts the writes.
+sqlite3 "$DATA/jpki.db" "CREATE TABLE probe_writes(at TEXT);
+  CREATE TRIGGER probe_ins AFTER INSERT ON meta WHEN NEW.key = 'readyz_probe'
+    BEGIN INSERT INTO probe_writes VALUES (NEW.value); END;
+  CREATE TRIGGER probe_upd AFTER UPDATE ON meta WHEN NEW.key = 'readyz_probe'
+    BEGIN INSERT INTO probe_writes VALUES (NEW.value); END;"
+jpkid_start || exit 1
+urls=()
+for _ in $(seq 1 300); do urls+=(-o /dev/null "$URL/readyz"); done
+t0=$(date +%s%N)
+codes=$(curl -sS -w '%{http_code}\n' "${urls[@]}" | sort | uniq -c | awk '{print $2 ":" $1}')
+t1=$(date +%s%N)
+assert_eq "300 rapid /readyz: all 200" "200:300" "$codes"
+writes=$(sqlite3 "$DATA/jpki.db" 'SELECT count(*) FROM probe_writes')
+secs=$(((t1 - t0) / 1000000000 + 1))
+check "…wrote the registry at most once a second ($writes writes in under $secs s)" \
+  test "$writes" -ge 1 -a "$writes" -le $((secs + 1))
+sleep 1.1
+curl -sS -o /dev/null "$URL/readyz"
+assert_eq "…and a probe a second later writes again" $((writes + 1)) \
+  "$(sqlite3 "$DATA/jpki.db" 'SELECT count(*) FROM probe_writes')"
+jpkid_stop
+
 # metrics_public=false: /metrics needs an operator's token.
 jpkid_start --set service.metrics_public=false || exit 1
 assert_eq "/metrics without a token is 401" 401 \

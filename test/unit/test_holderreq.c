@@ -141,8 +141,8 @@ static void expect_parse_refused(const unsigned char *der, size_t len, int code,
 }
 
 /* Parses (must succeed) and checks at `now`; returns the check's result. */
-static int parse_check(struct testutil_fixture *fx, const unsigned char *der, size_t len, int64_t now,
-                       struct cert_rec *target, struct jerr *err)
+static int parse_check(struct testutil_fixture *fx, const unsigned char *der, size_t len,
+                       int64_t now, struct cert_rec *target, struct jerr *err)
 {
     struct holder_request req;
     struct cert_rec signer;
@@ -304,6 +304,56 @@ START_TEST(structure_refusals)
     OPENSSL_free(der);
     holder_free(&h);
     holder_free(&other);
+    testutil_fx_close(&fx);
+}
+END_TEST
+
+/* The same request as good_request, encoded as `openssl cms -sign -stream` writes it: BER,
+ * with indefinite lengths. Returns the bytes (free with free()). */
+static unsigned char *ber_request(const struct holder *h, const char *serial, size_t *len)
+{
+    char text[512];
+    doc(text, sizeof(text), serial, "cessationOfOperation", RID, jclock_now());
+    BIO *in = BIO_new_mem_buf(text, (int)strlen(text));
+    BIO *out = BIO_new(BIO_s_mem());
+    ck_assert(in != NULL && out != NULL);
+    CMS_ContentInfo *cms =
+        CMS_sign(h->cert[CA_SIGN], h->key[CA_SIGN], NULL, in, CMS_BINARY | CMS_STREAM);
+    ck_assert_ptr_nonnull(cms);
+    ck_assert_int_eq(i2d_CMS_bio_stream(out, cms, in, CMS_BINARY | CMS_STREAM), 1);
+    char *data = NULL;
+    long n = BIO_get_mem_data(out, &data);
+    ck_assert_int_gt(n, 0);
+    unsigned char *ber = malloc((size_t)n);
+    ck_assert_ptr_nonnull(ber);
+    memcpy(ber, data, (size_t)n);
+    *len = (size_t)n;
+    CMS_ContentInfo_free(cms);
+    BIO_free(out);
+    BIO_free(in);
+    return ber;
+}
+
+START_TEST(ber_request_refused)
+{
+    struct testutil_fixture fx;
+    struct holder h;
+    size_t len = 0;
+
+    testutil_fx_open(&fx, &inst);
+    holder_new(&fx, "hr-ber", &h);
+    unsigned char *ber = ber_request(&h, h.serial[CA_AUTH], &len);
+    /* It is a valid encoding that OpenSSL decodes whole (0x80: an indefinite length)... */
+    const unsigned char *p = ber;
+    CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+    ck_assert_ptr_nonnull(cms);
+    ck_assert(p == ber + len);
+    ck_assert_int_eq(ber[1], 0x80);
+    CMS_ContentInfo_free(cms);
+    /* ...but not DER, which docs/API.md asks for. */
+    expect_parse_refused(ber, len, JERR_INVALID, "request", "not DER");
+    free(ber);
+    holder_free(&h);
     testutil_fx_close(&fx);
 }
 END_TEST
@@ -606,6 +656,7 @@ int main(void)
     tcase_add_test(tc, good_request_parses_and_checks);
     tcase_add_test(tc, garbage_truncated_and_oversized);
     tcase_add_test(tc, structure_refusals);
+    tcase_add_test(tc, ber_request_refused);
     tcase_add_test(tc, altered_content_or_signature);
     tcase_add_test(tc, flipped_bytes_never_change_the_order);
     tcase_add_test(tc, document_refusals);

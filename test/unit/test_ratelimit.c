@@ -56,6 +56,30 @@ START_TEST(burst_then_exact_retry_after)
 }
 END_TEST
 
+START_TEST(is_over_peeks_without_charging)
+{
+    struct jerr err = {0};
+    struct ratelimit *rl = ratelimit_new(10, 0, &err);
+    int retry = -1;
+    /* Unknown clients and clients within their allowance are not over; asking charges none. */
+    ck_assert(!ratelimit_is_over(rl, "a", 1, T0, &retry));
+    ck_assert_int_eq(burst(rl, "a", T0, 9, &retry), 9);
+    for (int i = 0; i < 100; i++)
+        ck_assert(!ratelimit_is_over(rl, "a", 1, T0, &retry));
+    ck_assert_int_eq(retry, -1);
+    /* The tenth call fills the bucket: now over, with the same Retry-After admit gives. */
+    ck_assert(admit(rl, "a", T0, &retry));
+    ck_assert(ratelimit_is_over(rl, "a", 1, T0, &retry));
+    ck_assert_int_eq(retry, 6);
+    ck_assert(ratelimit_is_over(rl, "a", 1, T0 + 5 * S_US, &retry));
+    ck_assert_int_eq(retry, 1);
+    ck_assert(!ratelimit_is_over(rl, "a", 1, T0 + 6 * S_US, &retry));
+    ck_assert(!ratelimit_is_over(rl, "b", 1, T0, &retry));
+    ck_assert(!ratelimit_is_over(NULL, "a", 1, T0, &retry));
+    ratelimit_free(rl);
+}
+END_TEST
+
 START_TEST(one_a_minute)
 {
     struct jerr err = {0};
@@ -244,6 +268,7 @@ static Suite *ratelimit_suite(void)
     TCase *tc = tcase_create("bucket");
     tcase_add_test(tc, burst_then_exact_retry_after);
     tcase_add_test(tc, one_a_minute);
+    tcase_add_test(tc, is_over_peeks_without_charging);
     tcase_add_test(tc, clients_are_apart);
     tcase_add_test(tc, no_limiter_admits_all);
     tcase_add_test(tc, bad_parameters_refused);

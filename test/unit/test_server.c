@@ -736,6 +736,46 @@ START_TEST(test_connections_per_address)
 }
 END_TEST
 
+static bool exempt_127_0_0_11(const struct sockaddr *peer, void *arg)
+{
+    (void)arg;
+    const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
+    return peer->sa_family == AF_INET && ntohl(in->sin_addr.s_addr) == 0x7f00000b;
+}
+
+/* A trusted proxy (is_exempt) is not held to the per-address cap; the others still are. */
+START_TEST(test_exempt_address)
+{
+    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1,
+                                 .connections_per_address = 2, .is_exempt = exempt_127_0_0_11};
+    struct server *srv = start_server(&opt);
+    int port = server_port(srv, false);
+    int fds[5];
+    for (int i = 0; i < 5; i++) {
+        fds[i] = connect_from("127.0.0.11", port);
+        ck_assert_int_ge(fds[i], 0);
+    }
+    wait_connections(srv, 5);
+    const char *req = "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    struct reply r;
+    send_all(fds[4], req, strlen(req));
+    read_reply(fds[4], &r);
+    ck_assert_int_eq(r.status, 200);
+    reply_free(&r);
+    int a = connect_from("127.0.0.12", port), b = connect_from("127.0.0.12", port);
+    wait_connections(srv, 6); /* fds[4] closed after its answer */
+    int c = connect_from("127.0.0.12", port);
+    ck_assert(closed_by_server(c, 2000));
+    close(a);
+    close(b);
+    close(c);
+    for (int i = 0; i < 5; i++)
+        close(fds[i]);
+    wait_connections(srv, 0);
+    stop_server(srv);
+}
+END_TEST
+
 /* A request trickled a byte at a time is closed at the header deadline, however often bytes
  * come (the idle timeout alone would wait forever). */
 START_TEST(test_header_deadline)
@@ -1144,6 +1184,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_stop_accepting);
     tcase_add_test(tc, test_connection_cap);
     tcase_add_test(tc, test_connections_per_address);
+    tcase_add_test(tc, test_exempt_address);
     tcase_add_test(tc, test_header_deadline);
     tcase_add_test(tc, test_framing);
     tcase_add_test(tc, test_operator_listener);
