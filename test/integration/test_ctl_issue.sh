@@ -36,12 +36,16 @@ sign_with() {
     </dev/null >/dev/null 2>&1
 }
 
-ctl person add --id p1 --name "試験 太郎" --address "東京都港区1-1" --birth-date 1985-03-14 --gender male
+# One person per card: a person has one My Number card at a time (a new one returns the old).
+for c in c1 c2 c3 c4 c5 c6 c7; do
+  ctl person add --id "p-$c" --name "試験 太郎" --address "東京都港区1-1" --birth-date 1985-03-14 \
+    --gender male
+done
 for c in c1 c2 c3 c4 c5 c7; do
-  ctl card add --id "$c" --person p1 --type mynumber --expiry 2035-06-30
+  ctl card add --id "$c" --person "p-$c" --type mynumber --expiry 2035-06-30
 done
 SOON=$(date -u -d '+40 days' +%F)
-ctl card add --id c6 --person p1 --type mynumber --expiry "$SOON"
+ctl card add --id c6 --person p-c6 --type mynumber --expiry "$SOON"
 
 # --- nothing issued when the image could not be kept ---
 mkdir -p "$T/empty"

@@ -53,8 +53,10 @@ wait_in_crl() {
   done
 }
 within() { awk -v t="$1" -v b="$2" 'BEGIN {exit !(t != "never" && t + 0 <= b)}'; }
-issue_sign() { # CARD: issues a signing certificate onto a new card of p1; prints its serial
-  call POST /v1/cards "{\"id\":\"$1\",\"person_id\":\"p1\",\"type\":\"mynumber\",\"expiry\":\"2034-01-31\"}"
+issue_sign() { # CARD: issues a signing certificate onto a new card of a new person (a person
+  # has one My Number card at a time); prints its serial
+  call POST /v1/persons "{\"id\":\"p-$1\",\"name\":\"Fresh Test\",\"address\":\"Tokyo\",\"birth_date\":\"1990-01-02\",\"gender\":\"male\"}"
+  call POST /v1/cards "{\"id\":\"$1\",\"person_id\":\"p-$1\",\"type\":\"mynumber\",\"expiry\":\"2034-01-31\"}"
   call POST "/v1/cards/$1/issue" '{"certificates":"sign"}'
   jf '.certificates[0].serial'
 }
