@@ -206,6 +206,14 @@ static const char *const migrations[] = {
     "o.serial = c.serial AND o.stale = 1) ORDER BY c.rowid;"
     "CREATE INDEX ocsp_responses_ageing ON ocsp_responses(next_update, serial);"
     "ALTER TABLE batch_rows ADD COLUMN claimed_until INTEGER;",
+    /* 6: signed checkpoints of the audit log (ca/checkpoint.h). The DER is what counts; rows
+     * and at are copies of its fields for the queries, checked against it when verified. */
+    "CREATE TABLE audit_checkpoints ("
+    "  id INTEGER PRIMARY KEY,"
+    "  rows INTEGER NOT NULL CHECK (rows >= 0),"
+    "  at INTEGER NOT NULL,"
+    "  der BLOB NOT NULL);"
+    "CREATE INDEX audit_checkpoints_by_rows ON audit_checkpoints(rows, id);",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -284,6 +292,10 @@ enum stmt_id {
     S_BATCH_TOTALS,
     S_HOLDER_REQUEST_INSERT,
     S_HOLDER_REQUEST_EXISTS,
+    S_AUDIT_PAGE,
+    S_CHECKPOINT_INSERT,
+    S_CHECKPOINT_LAST,
+    S_CHECKPOINT_ALL,
     S_COUNT
 };
 
@@ -430,6 +442,12 @@ static const char *const stmt_sql[S_COUNT] = {
                                 "receipt_id, request_time, received_at) "
                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_HOLDER_REQUEST_EXISTS] = "SELECT 1 FROM holder_requests WHERE request_id = ?1",
+    [S_AUDIT_PAGE] = "SELECT seq, at, actor, action, target, outcome, detail, prev_hash, hash "
+                     "FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [S_CHECKPOINT_INSERT] = "INSERT INTO audit_checkpoints(rows, at, der) VALUES (?1, ?2, ?3)",
+    [S_CHECKPOINT_LAST] = "SELECT rows, der FROM audit_checkpoints ORDER BY rows DESC, id DESC "
+                          "LIMIT 1",
+    [S_CHECKPOINT_ALL] = "SELECT rows, at, der FROM audit_checkpoints ORDER BY rows, id",
 };
 
 /* What this connection knows about the CRL it is building for one CA (see the file comment). */
@@ -2134,6 +2152,12 @@ out:
 
 int store_audit_verify(struct store *st, int64_t *bad_seq, int64_t *rows, struct jerr *err)
 {
+    return store_audit_verify_each(st, NULL, NULL, bad_seq, rows, err);
+}
+
+int store_audit_verify_each(struct store *st, store_audit_hash_cb cb, void *ctx, int64_t *bad_seq,
+                            int64_t *rows, struct jerr *err)
+{
     sqlite3_stmt *s = stmt_get(st, S_AUDIT_ALL, err);
     unsigned char prev[AUDIT_HASH_LEN] = {0}; /* the first row chains to all zeros */
     unsigned char hash[AUDIT_HASH_LEN];
@@ -2181,6 +2205,8 @@ int store_audit_verify(struct store *st, int64_t *bad_seq, int64_t *rows, struct
         memcpy(prev, hash, AUDIT_HASH_LEN);
         expected++;
         checked++;
+        if (cb != NULL)
+            cb(ctx, seq, hash);
     }
     if (rc != SQLITE_DONE) {
         bad = 0;
@@ -2220,6 +2246,139 @@ int store_audit_foreach_target(struct store *st, const char *target, store_audit
     }
     if (rc != SQLITE_DONE) {
         db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "audit log");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_audit_page(struct store *st, int64_t after, int limit, store_audit_row_cb cb, void *ctx,
+                     struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_AUDIT_PAGE, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_int(s, 2, limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct audit_entry e;
+        if (audit_from_row(s, &e, err) == -1)
+            goto out;
+        if (sqlite3_column_bytes(s, 7) != AUDIT_HASH_LEN ||
+            sqlite3_column_bytes(s, 8) != AUDIT_HASH_LEN) {
+            jerr_set(err, JERR_IO, "hash", "registry: audit row %lld has a malformed hash",
+                     (long long)e.seq);
+            goto out;
+        }
+        if (cb(ctx, &e, sqlite3_column_blob(s, 7), sqlite3_column_blob(s, 8)) != 0) {
+            jerr_set(err, JERR_INTERNAL, NULL, "audit listing stopped by its consumer");
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "audit log");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_audit_head(struct store *st, int64_t *rows, unsigned char *head,
+                     struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_AUDIT_LAST, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        if (sqlite3_column_bytes(s, 1) != AUDIT_HASH_LEN) {
+            jerr_set(err, JERR_IO, "hash", "registry: audit row %lld has a malformed hash",
+                     (long long)sqlite3_column_int64(s, 0));
+            goto out;
+        }
+        *rows = sqlite3_column_int64(s, 0);
+        memcpy(head, sqlite3_column_blob(s, 1), AUDIT_HASH_LEN);
+    } else if (rc == SQLITE_DONE) {
+        *rows = 0;
+        memset(head, 0, AUDIT_HASH_LEN);
+    } else {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "audit log");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+/* ---- audit checkpoints (migration 6) ---------------------------------------------------- */
+
+int store_checkpoint_insert(struct store *st, int64_t rows, int64_t at, const unsigned char *der,
+                            size_t der_len, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CHECKPOINT_INSERT, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (der_len == 0 || der_len > INT_MAX) {
+        jerr_set(err, JERR_INVALID, "der", "checkpoint: bad DER length");
+        goto out;
+    }
+    sqlite3_bind_int64(s, 1, rows);
+    sqlite3_bind_int64(s, 2, at);
+    sqlite3_bind_blob(s, 3, der, (int)der_len, SQLITE_TRANSIENT);
+    ret = step_done(st, s, NULL, "insert audit checkpoint", err);
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_checkpoint_last(struct store *st, int64_t *rows, unsigned char **der, size_t *der_len,
+                          struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CHECKPOINT_LAST, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (step_one_row(st, s, NULL, "audit checkpoint", "yet", "audit checkpoint", err) == -1)
+        goto out;
+    *rows = sqlite3_column_int64(s, 0);
+    ret = col_blob_dup(s, 1, der, der_len, err);
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_checkpoint_foreach(struct store *st, store_checkpoint_cb cb, void *ctx,
+                             struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CHECKPOINT_ALL, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(s, 2);
+        const void *blob = sqlite3_column_blob(s, 2);
+        if (cb(ctx, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), blob,
+               blob != NULL && n > 0 ? (size_t)n : 0, err) != 0)
+            goto out;
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "audit checkpoints");
         goto out;
     }
     ret = 0;

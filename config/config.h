@@ -79,6 +79,7 @@ struct jpki_config {
     char *tls_key;
     char *tls_operator_ca;          /* CA of operator client certificates ("" = none) */
     char *tls_relying_party_ca;     /* CA of relying parties' client certificates ("" = none) */
+    char *tls_operator_crl;         /* CRL of tls_operator_ca, checked on every call ("" = none) */
     int loops;                      /* event loops, 0 = one per core */
     int workers;                    /* worker threads, 0 = one per core plus one */
     bool metrics_public;            /* /metrics without authentication */
@@ -92,6 +93,9 @@ struct jpki_config {
     /* abuse limits: calls per client and minute, 0 = no limit */
     int limits_api_per_minute;      /* /v1 operator calls, per client address and credential */
     int limits_holder_per_minute;   /* holder calls (POST /v1/holder/revoke), per address */
+
+    /* audit log (DESIGN §7) */
+    int audit_checkpoint_s;         /* sign a checkpoint of the log every ... (60) */
 
     struct config_operator *operators;
     size_t operator_count;
