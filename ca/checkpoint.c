@@ -316,6 +316,15 @@ int checkpoint_write(struct store *st, const struct signer *audit, bool only_if_
         }
         last_rows = -1;
     }
+    /* Never sign over a log shorter than an earlier checkpoint: that is a deletion to report,
+     * not a state to vouch for. */
+    if (last_rows > rows) {
+        jerr_set(err, JERR_IO, "checkpoint",
+                 "the audit log ends at row %lld but an earlier checkpoint covers %lld rows: "
+                 "rows were deleted; no checkpoint signed",
+                 (long long)rows, (long long)last_rows);
+        goto out;
+    }
     if (only_if_new && last_rows == rows) {
         rc = 0; /* nothing appended since the newest checkpoint */
         goto out;

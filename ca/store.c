@@ -296,6 +296,9 @@ enum stmt_id {
     S_CHECKPOINT_INSERT,
     S_CHECKPOINT_LAST,
     S_CHECKPOINT_ALL,
+    S_OPERATOR_LIST,
+    S_OPERATOR_DISABLE,
+    S_OPERATOR_SET_TOKEN,
     S_COUNT
 };
 
@@ -448,6 +451,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_CHECKPOINT_LAST] = "SELECT rows, der FROM audit_checkpoints ORDER BY rows DESC, id DESC "
                           "LIMIT 1",
     [S_CHECKPOINT_ALL] = "SELECT rows, at, der FROM audit_checkpoints ORDER BY rows, id",
+    [S_OPERATOR_LIST] = "SELECT name, role, token_sha256, created_at, created_by, disabled "
+                        "FROM operators ORDER BY name",
+    [S_OPERATOR_DISABLE] = "UPDATE operators SET disabled = 1 WHERE name = ?1",
+    [S_OPERATOR_SET_TOKEN] = "UPDATE operators SET token_sha256 = ?2 WHERE name = ?1",
 };
 
 /* What this connection knows about the CRL it is building for one CA (see the file comment). */
@@ -2540,6 +2547,76 @@ int store_operator_by_token(struct store *st, const char *token_sha256, struct o
 {
     return operator_get_by(st, S_OPERATOR_BY_TOKEN, token_sha256, STORE_TOKEN_SHA256_HEX,
                            "token_sha256", out, err);
+}
+
+int store_operator_foreach(struct store *st, store_operator_cb cb, void *ctx, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_OPERATOR_LIST, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct operator_rec op;
+        if (operator_from_row(s, &op, err) == -1)
+            goto out;
+        if (cb(ctx, &op) != 0) {
+            jerr_set(err, JERR_INTERNAL, NULL, "operator listing stopped by its consumer");
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "list operators");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+/* Runs an UPDATE of one operator by name (?1) and optional text ?2; JERR_NOT_FOUND when no
+ * row changed. */
+static int operator_update(struct store *st, enum stmt_id id, const char *name, const char *text,
+                           const char *what, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, id, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (bind_str(s, 1, name, JPKI_ID_MAX, "name", err) == -1 ||
+        (text != NULL &&
+         bind_str(s, 2, text, STORE_TOKEN_SHA256_HEX, "token_sha256", err) == -1))
+        goto out;
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        int rc = sqlite3_extended_errcode(st->db);
+        if (rc == SQLITE_CONSTRAINT_UNIQUE)
+            jerr_set(err, JERR_CONFLICT, "token_sha256", "token already in use");
+        else
+            db_fail(st, rc, err, "name", what);
+        goto out;
+    }
+    if (sqlite3_changes(st->db) == 0) {
+        jerr_set(err, JERR_NOT_FOUND, "name", "no such operator");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_operator_disable(struct store *st, const char *name, struct jerr *err)
+{
+    return operator_update(st, S_OPERATOR_DISABLE, name, NULL, "disable operator", err);
+}
+
+int store_operator_set_token(struct store *st, const char *name, const char *token_sha256,
+                             struct jerr *err)
+{
+    return operator_update(st, S_OPERATOR_SET_TOKEN, name, token_sha256, "rotate operator", err);
 }
 
 /* ---- batches (migration 3) ------------------------------------------------------------- */

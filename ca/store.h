@@ -201,6 +201,14 @@ int store_operator_get(struct store *st, const char *name, struct operator_rec *
                        struct jerr *err);
 int store_operator_by_token(struct store *st, const char *token_sha256, struct operator_rec *out,
                             struct jerr *err);
+/* Every operator of the table by name, via cb (return 0 to go on). */
+typedef int (*store_operator_cb)(void *ctx, const struct operator_rec *op);
+int store_operator_foreach(struct store *st, store_operator_cb cb, void *ctx, struct jerr *err);
+/* Disables an operator / replaces its token hash. JERR_NOT_FOUND (field "name") when there is
+ * no such operator; set_token: JERR_CONFLICT (field "token_sha256") for a hash in use. */
+int store_operator_disable(struct store *st, const char *name, struct jerr *err);
+int store_operator_set_token(struct store *st, const char *name, const char *token_sha256,
+                             struct jerr *err);
 
 /* Audit log (DESIGN §7): each row holds the hash of the previous one (see ca/audit.h). */
 struct audit_entry {

@@ -31,6 +31,54 @@ n=$(sqlite3 "$DB" "SELECT count(*) FROM audit_checkpoints")
 [ "$n" -ge 2 ] && pass "a checkpoint was signed while serving ($n in all)" ||
   fail "no checkpoint while serving with audit.checkpoint_s=1 ($n)"
 api -X POST "$URL/v1/persons" -d '{"id":"p4","name":"試験 4","address":"東京都港区1-4","birth_date":"1980-02-03","gender":"male"}' >/dev/null
+
+# ---- auditors read the log and its checkpoint (GET /v1/audit, /v1/audit/checkpoint) ----------
+AUD=$(api -X POST "$URL/v1/operators" -d '{"name":"aud","role":"auditor"}' | jq -r .token)
+OPT=$(api -X POST "$URL/v1/operators" -d '{"name":"op","role":"operator"}' | jq -r .token)
+get() { # TOKEN PATH -> status; body in $T/resp
+  curl -s -o "$T/resp" -w '%{http_code}' -H "Authorization: Bearer $1" "$URL$2"
+}
+assert_eq "GET /v1/audit (auditor): 200" 200 "$(get "$AUD" "/v1/audit?after=0&limit=3")"
+assert_eq "…three rows from the first, the next page after 3" "1 2 3 3" \
+  "$(jq -r '[.rows[].seq] + [.next_after] | join(" ")' "$T/resp")"
+assert_eq "…row 1 is init's, chained to zeros" "jpkid-init instance.init $(printf '0%.0s' $(seq 64))" \
+  "$(jq -r '.rows[0] | "\(.actor) \(.action) \(.prev_hash)"' "$T/resp")"
+assert_eq "…each row's hash is the registry's" "$(sqlite3 "$DB" "SELECT lower(hex(hash)) FROM events WHERE seq = 2")" \
+  "$(jq -r '.rows[1].hash' "$T/resp")"
+assert_eq "…no personal data in the rows" 0 "$(grep -c '試験' "$T/resp")"
+get "$AUD" "/v1/audit?after=1000000" >/dev/null
+assert_eq "…past the end: no rows, no next page" "0 null" "$(jq -r '"\(.rows | length) \(.next_after)"' "$T/resp")"
+assert_eq "GET /v1/audit (admin): 200" 200 "$(get "$ADMIN" /v1/audit)"
+assert_eq "GET /v1/audit (operator): 403" 403 "$(get "$OPT" /v1/audit)"
+assert_eq "GET /v1/audit without a credential: 401" 401 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/audit")"
+assert_eq "limit=0: 400 field limit" "400 limit" "$(get "$AUD" "/v1/audit?limit=0") $(jq -r .error.field "$T/resp")"
+assert_eq "limit=1001: 400 field limit" "400 limit" "$(get "$AUD" "/v1/audit?limit=1001") $(jq -r .error.field "$T/resp")"
+assert_eq "after=-1: 400 field after" "400 after" "$(get "$AUD" "/v1/audit?after=-1") $(jq -r .error.field "$T/resp")"
+assert_eq "an unknown parameter: 400 naming it" "400 seq" "$(get "$AUD" "/v1/audit?seq=1") $(jq -r .error.field "$T/resp")"
+assert_eq "GET /v1/audit/checkpoint (auditor): 200" 200 "$(get "$AUD" /v1/audit/checkpoint)"
+assert_eq "…the key init printed" "$FP" "$(jq -r .audit_key_sha256 "$T/resp")"
+jq -r .checkpoint "$T/resp" >"$T/api-cp.pem"
+assert_contains "…the checkpoint as PEM" "BEGIN JPKI AUDIT CHECKPOINT" "$(cat "$T/api-cp.pem")"
+assert_eq "…its rows are in the registry" 1 \
+  "$(sqlite3 "$DB" "SELECT count(*) FROM audit_checkpoints WHERE rows = $(jq -r .rows "$T/resp")")"
+assert_eq "GET /v1/audit/checkpoint (operator): 403" 403 "$(get "$OPT" /v1/audit/checkpoint)"
+
+# jpkictl, as an auditor: the chain recomputed on the client against the signed checkpoint.
+export JPKI_URL=$URL
+printf '%s\n' "$AUD" >"$T/aud.token"
+export JPKI_TOKEN_FILE=$T/aud.token
+check "jpkictl audit verify --key-sha256 (init's fingerprint)" "$JPKICTL" audit verify --key-sha256 "$FP"
+assert_contains "…recomputed" "audit log verified: rows 1.." "$(cat "$T/check.out")"
+check "jpkictl audit verify (not pinned) passes" "$JPKICTL" audit verify
+assert_contains "…with a warning" "not pinned" "$(cat "$T/check.out")"
+check_fails "jpkictl audit verify with another pinned key fails" "$JPKICTL" audit verify \
+  --key-sha256 "$(printf 'AB:%.0s' $(seq 31))AB"
+check "jpkictl audit checkpoint --out" "$JPKICTL" audit checkpoint --out "$T/ctl-cp.pem"
+assert_contains "…says where it is saved" "saved to $T/ctl-cp.pem" "$(cat "$T/check.out")"
+check "jpkictl audit show --limit 2" "$JPKICTL" audit show --limit 2
+assert_contains "…row 1" "1 " "$(head -1 "$T/check.out")"
+assert_contains "…and where the next page starts" "more: --after 2" "$(cat "$T/check.out")"
+unset JPKI_TOKEN_FILE
 jpkid_stop
 assert_eq "the clean stop signed the final checkpoint: it covers the newest row" \
   "$(sqlite3 "$DB" "SELECT max(seq) FROM events")" \
@@ -41,12 +89,22 @@ assert_not_contains "…no unsigned rows left" "not signed yet" "$(cat "$T/check
 sqlite3 "$DB" "SELECT hex(der) FROM audit_checkpoints ORDER BY rows DESC, id DESC LIMIT 1" |
   xxd -r -p >"$T/saved.der"
 check "audit-verify --against the saved checkpoint" "$JPKID" audit-verify "${SETS[@]}" --against "$T/saved.der"
+check "audit-verify --against the PEM jpkictl saved" "$JPKID" audit-verify "${SETS[@]}" --against "$T/ctl-cp.pem"
 cp "$DB" "$T/pristine.db"
 
 # 1. The newest row deleted: the chain alone cannot tell, the final checkpoint can.
 sqlite3 "$DB" "DELETE FROM events WHERE seq = (SELECT max(seq) FROM events);"
 check_fails "audit-verify fails after the newest row was deleted" "$JPKID" audit-verify "${SETS[@]}"
 assert_contains "…saying rows were deleted" "rows were deleted" "$(cat "$T/check.out")"
+# The same deletion seen by an auditor through the API (the service serves the truncated
+# registry; its newest stored checkpoint still covers the deleted row).
+sqlite3 "$DB" "DELETE FROM audit_checkpoints WHERE id <> (SELECT max(id) FROM audit_checkpoints)"
+jpkid_start --set audit.checkpoint_s=86400 || exit 1
+check_fails "jpkictl audit verify fails on the truncated log" env JPKI_TOKEN_FILE="$T/aud.token" \
+  JPKI_URL="$URL" "$JPKICTL" audit verify --key-sha256 "$FP"
+assert_contains "…against the signed checkpoint" "checkpoint" "$(cat "$T/check.out")"
+assert_contains "the service refused to sign over the shorter log" "no checkpoint signed" "$(cat "$T/jpkid.log")"
+kill -KILL "$JPKID_PID"; wait "$JPKID_PID" 2>/dev/null; JPKID_PID=
 
 # 2. Row 3's actor changed and every later hash recomputed: the signed head no longer matches.
 cp "$T/pristine.db" "$DB"

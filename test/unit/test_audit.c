@@ -589,6 +589,13 @@ START_TEST(test_checkpoint_catches_truncation)
     raw_exec("DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)");
     ck_assert_int_eq(store_audit_verify(st, &bad, &rows, &err), 0); /* the chain is fooled */
     expect_refused(NULL, 0, "the registry's log ends at row 5: rows were deleted");
+
+    /* Nor is a new checkpoint signed over the shorter log. */
+    bool written = true;
+    jerr_clear(&err);
+    ck_assert_int_eq(checkpoint_write(st, audit_key, true, &written, &err), -1);
+    ck_assert(!written);
+    ck_assert_ptr_nonnull(strstr(err.msg, "no checkpoint signed"));
 }
 END_TEST
 
