@@ -500,6 +500,22 @@ static int ca_load_all(struct pki *pki, const char *passphrase, enum pki_keys ke
     return ret;
 }
 
+/* The audit key on a thread of its own, beside the CAs' (its scrypt derivation is as costly as
+ * theirs, and a restart should not wait for it in turn). */
+struct audit_load_job {
+    const struct jpki_config *cfg;
+    const char *passphrase;
+    struct signer *signer;
+    struct jerr err;
+};
+
+static void *audit_load_thread(void *arg)
+{
+    struct audit_load_job *job = arg;
+    job->signer = audit_key_load(job->cfg, job->passphrase, &job->err);
+    return NULL;
+}
+
 struct pki *pki_open(const struct jpki_config *cfg, const char *passphrase, struct jerr *err)
 {
     return pki_open_keys(cfg, passphrase, PKI_KEYS_ALL, err);
@@ -515,11 +531,25 @@ struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
         return NULL;
     }
     pki->cfg = cfg;
-    if (ca_load_all(pki, passphrase, keys, err) == -1)
+    struct audit_load_job audit_job = {.cfg = cfg, .passphrase = passphrase};
+    pthread_t audit_thread;
+    bool audit_started = false;
+    if (keys == PKI_KEYS_ALL) {
+        audit_started = pthread_create(&audit_thread, NULL, audit_load_thread, &audit_job) == 0;
+        if (!audit_started)
+            audit_load_thread(&audit_job);
+    }
+    int loaded = ca_load_all(pki, passphrase, keys, err);
+    if (audit_started)
+        pthread_join(audit_thread, NULL);
+    pki->audit = audit_job.signer;
+    if (loaded == -1)
         goto fail;
+    if (keys == PKI_KEYS_ALL && pki->audit == NULL) {
+        *err = audit_job.err;
+        goto fail;
+    }
     if (keys == PKI_KEYS_ALL && (pki->card_admin = card_admin_load(cfg, passphrase, err)) == NULL)
-        goto fail;
-    if (keys == PKI_KEYS_ALL && (pki->audit = audit_key_load(cfg, passphrase, err)) == NULL)
         goto fail;
     /* The partition count is fixed when the instance is created (DESIGN §5). */
     st = pki_store_open(pki, err);
