@@ -432,7 +432,8 @@ int checkpoint_verify_registry(struct store *st, EVP_PKEY *pub, const unsigned c
             add_checkpoint(&vs, &cp, err) == -1)
             goto out;
     }
-    qsort(vs.cps, vs.count, sizeof(*vs.cps), cmp_rows);
+    if (vs.count > 1) /* qsort of NULL, 0 is undefined */
+        qsort(vs.cps, vs.count, sizeof(*vs.cps), cmp_rows);
     /* A checkpoint of an empty log holds all zeros. */
     while (vs.next < vs.count && vs.cps[vs.next].rows == 0) {
         if (memcmp(vs.cps[vs.next].head, zeros, AUDIT_HASH_LEN) != 0)

@@ -293,8 +293,9 @@ EVP_PKEY *pki_audit_public_key(const struct jpki_config *cfg, struct jerr *err)
         return NULL;
     }
     if ((f = fopen(path, "r")) == NULL) {
-        jerr_set(err, JERR_NOT_FOUND, NULL, "%s: no audit key (the instance has not served "
-                 "since checkpoints were added)", path);
+        jerr_set(err, JERR_NOT_FOUND, NULL,
+                 "%s: no audit key (the instance has not served since checkpoints were added)",
+                 path);
         return NULL;
     }
     pub = PEM_read_PUBKEY(f, NULL, NULL, NULL);

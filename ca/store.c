@@ -2297,8 +2297,7 @@ out:
     return ret;
 }
 
-int store_audit_head(struct store *st, int64_t *rows, unsigned char *head,
-                     struct jerr *err)
+int store_audit_head(struct store *st, int64_t *rows, unsigned char *head, struct jerr *err)
 {
     sqlite3_stmt *s = stmt_get(st, S_AUDIT_LAST, err);
     int ret = -1;
@@ -2368,8 +2367,7 @@ out:
     return ret;
 }
 
-int store_checkpoint_foreach(struct store *st, store_checkpoint_cb cb, void *ctx,
-                             struct jerr *err)
+int store_checkpoint_foreach(struct store *st, store_checkpoint_cb cb, void *ctx, struct jerr *err)
 {
     sqlite3_stmt *s = stmt_get(st, S_CHECKPOINT_ALL, err);
     int ret = -1;

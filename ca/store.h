@@ -254,8 +254,7 @@ int store_checkpoint_last(struct store *st, int64_t *rows, unsigned char **der, 
  * call); a cb returning non-zero stops the walk with its err. */
 typedef int (*store_checkpoint_cb)(void *ctx, int64_t rows, int64_t at, const unsigned char *der,
                                    size_t der_len, struct jerr *err);
-int store_checkpoint_foreach(struct store *st, store_checkpoint_cb cb, void *ctx,
-                             struct jerr *err);
+int store_checkpoint_foreach(struct store *st, store_checkpoint_cb cb, void *ctx, struct jerr *err);
 
 /* The audit rows naming `target`, oldest first, via cb (return 0 to go on). */
 typedef int (*store_audit_cb)(void *ctx, const struct audit_entry *e);

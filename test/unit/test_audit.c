@@ -444,12 +444,14 @@ static void rewrite_chain_from(int64_t seq)
     unsigned char prev[AUDIT_HASH_LEN] = {0};
 
     ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT seq, at, actor, action, target, outcome, "
-                                            "detail, prev_hash FROM events ORDER BY seq",
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT seq, at, actor, action, target, outcome, "
+                                        "detail, prev_hash FROM events ORDER BY seq",
                                         -1, &s, NULL),
                      SQLITE_OK);
-    ck_assert_int_eq(sqlite3_prepare_v2(db, "UPDATE events SET actor = ?2, prev_hash = ?3, "
-                                            "hash = ?4 WHERE seq = ?1",
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "UPDATE events SET actor = ?2, prev_hash = ?3, "
+                                        "hash = ?4 WHERE seq = ?1",
                                         -1, &u, NULL),
                      SQLITE_OK);
     sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
@@ -527,9 +529,8 @@ START_TEST(test_checkpoint_round_trip)
     char *pem = checkpoint_to_pem(der, der_len, &err);
     ck_assert_ptr_nonnull(pem);
     ck_assert_ptr_nonnull(strstr(pem, "-----BEGIN " CHECKPOINT_PEM_LABEL "-----"));
-    ck_assert_int_eq(checkpoint_decode_file((unsigned char *)pem, strlen(pem), &back, &back_len,
-                                            &err),
-                     0);
+    ck_assert_int_eq(
+        checkpoint_decode_file((unsigned char *)pem, strlen(pem), &back, &back_len, &err), 0);
     ck_assert_uint_eq(back_len, der_len);
     ck_assert_mem_eq(back, der, der_len);
     free(back);
@@ -538,9 +539,8 @@ START_TEST(test_checkpoint_round_trip)
     ck_assert_mem_eq(back, der, der_len);
     free(back);
     jerr_clear(&err);
-    ck_assert_int_eq(checkpoint_decode_file((const unsigned char *)"hello", 5, &back, &back_len,
-                                            &err),
-                     -1);
+    ck_assert_int_eq(
+        checkpoint_decode_file((const unsigned char *)"hello", 5, &back, &back_len, &err), -1);
     ck_assert_str_eq(err.field, "checkpoint");
     free(pem);
     free(der);
