@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "ca/checkpoint.h"
 #include "ca/profile.h"
 #include "config/fsutil.h"
 #include "config/jclock.h"
@@ -26,6 +27,8 @@
 #define PKI_OCSP_RENEW_BEFORE_S (30 * 86400)
 #define PKI_ADMIN_TOKEN_BYTES 32
 #define PKI_CARD_ADMIN_KEY_FILE "keys/card-admin.key"
+#define PKI_AUDIT_KEY_FILE "keys/audit.key"
+#define PKI_AUDIT_PUB_FILE "certs/audit-key.pem"
 
 struct pki_ca {
     X509 *root;
@@ -39,6 +42,7 @@ struct pki {
     struct pki_ca ca[CA_KIND_COUNT];
     int partitions[CA_KIND_COUNT];
     struct adminkey *card_admin; /* the card-administration key (keystore/adminkey.h) */
+    struct signer *audit;        /* the audit key (ca/checkpoint.h) */
 };
 
 /* DATA_DIR/<dir>/<ca><suffix>, e.g. keys/sign-ca.key. */
@@ -209,6 +213,103 @@ static struct adminkey *card_admin_load(const struct jpki_config *cfg, const cha
     return adminkey_load(path, passphrase, err);
 }
 
+/* Creates the audit key (encrypted under the CA passphrase, 0600, as the CA keys) and its
+ * public key file; returns the signer, or NULL. An existing key file is refused (JERR_CONFLICT). */
+static struct signer *audit_key_create(const struct jpki_config *cfg, const char *passphrase,
+                                       struct jerr *err)
+{
+    char key_path[PATH_MAX], pub_path[PATH_MAX];
+    struct signer *s = NULL;
+    EVP_PKEY *pub = NULL;
+    BIO *bio = NULL;
+    char *pem = NULL;
+    long pem_len;
+    int rc = -1;
+
+    if (config_path(cfg, PKI_AUDIT_KEY_FILE, key_path, sizeof(key_path)) == NULL ||
+        config_path(cfg, PKI_AUDIT_PUB_FILE, pub_path, sizeof(pub_path)) == NULL) {
+        jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+        return NULL;
+    }
+    s = signer_generate(cfg->ca[CA_SIGN].key_algorithm, cfg->ca[CA_SIGN].key_bits, err);
+    if (s == NULL)
+        goto out;
+    if ((pub = signer_get1_public_key(s)) == NULL || (bio = BIO_new(BIO_s_mem())) == NULL ||
+        PEM_write_bio_PUBKEY(bio, pub) != 1 || (pem_len = BIO_get_mem_data(bio, &pem)) <= 0) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "audit public key");
+        goto out;
+    }
+    /* The public file first: a key without it would be re-created by nobody. */
+    if (fsutil_write_atomic(pub_path, pem, (size_t)pem_len, 0644, false, err) == -1 ||
+        signer_save(s, key_path, passphrase, err) == -1)
+        goto out;
+    rc = 0;
+out:
+    BIO_free(bio);
+    EVP_PKEY_free(pub);
+    if (rc == -1) {
+        signer_free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+/* Loads the audit key; an instance made before checkpoints has none yet and gets one now. The
+ * public key file must hold this key (auditors check checkpoints with it). */
+static struct signer *audit_key_load(const struct jpki_config *cfg, const char *passphrase,
+                                     struct jerr *err)
+{
+    char path[PATH_MAX];
+    struct signer *s = NULL;
+    EVP_PKEY *pub = NULL, *file_pub = NULL;
+
+    if (config_path(cfg, PKI_AUDIT_KEY_FILE, path, sizeof(path)) == NULL) {
+        jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+        return NULL;
+    }
+    if (!fsutil_exists(path))
+        return audit_key_create(cfg, passphrase, err);
+    if ((s = signer_load(path, passphrase, err)) == NULL)
+        return NULL;
+    if ((file_pub = pki_audit_public_key(cfg, err)) == NULL ||
+        (pub = signer_get1_public_key(s)) == NULL || EVP_PKEY_eq(pub, file_pub) != 1) {
+        jerr_set(err, JERR_CRYPTO, NULL, "%s does not match %s", path, PKI_AUDIT_PUB_FILE);
+        signer_free(s);
+        s = NULL;
+    }
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(file_pub);
+    return s;
+}
+
+EVP_PKEY *pki_audit_public_key(const struct jpki_config *cfg, struct jerr *err)
+{
+    char path[PATH_MAX];
+    EVP_PKEY *pub = NULL;
+    FILE *f;
+
+    if (config_path(cfg, PKI_AUDIT_PUB_FILE, path, sizeof(path)) == NULL) {
+        jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+        return NULL;
+    }
+    if ((f = fopen(path, "r")) == NULL) {
+        jerr_set(err, JERR_NOT_FOUND, NULL,
+                 "%s: no audit key (the instance has not served since checkpoints were added)",
+                 path);
+        return NULL;
+    }
+    pub = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    fclose(f);
+    if (pub == NULL)
+        jerr_openssl(err, JERR_CRYPTO, NULL, "%s: not a PEM public key", path);
+    return pub;
+}
+
+const struct signer *pki_get0_audit_signer(const struct pki *pki)
+{
+    return pki->audit;
+}
+
 /* Writes DATA_DIR/admin.token (0600) and records only its SHA-256 in the registry. */
 static int admin_token_create(const struct jpki_config *cfg, struct store *st, char *path,
                               size_t path_size, struct jerr *err)
@@ -243,6 +344,8 @@ int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_i
 {
     char path[PATH_MAX];
     struct store *st = NULL;
+    struct signer *audit = NULL;
+    EVP_PKEY *pub = NULL;
     int rc = -1;
 
     memset(out, 0, sizeof(*out));
@@ -268,6 +371,11 @@ int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_i
             goto out;
     if (card_admin_create(cfg, passphrase, err) == -1)
         goto out;
+    if ((audit = audit_key_create(cfg, passphrase, err)) == NULL)
+        goto out;
+    pub = signer_get1_public_key(audit);
+    if (checkpoint_key_fingerprint(pub, out->audit_fingerprint, err) == -1)
+        goto out;
 
     config_path(cfg, "jpki.db", path, sizeof(path));
     st = store_open(path, true, err);
@@ -292,11 +400,17 @@ int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_i
              out->fingerprint[CA_AUTH]);
     if (store_audit_append(st, &e, err) == -1 || store_commit(st, err) == -1)
         goto out;
+    /* The first checkpoint: from now on, a registry without any was emptied. */
+    bool written;
+    if (checkpoint_write(st, audit, false, &written, err) == -1)
+        goto out;
     rc = 0;
 out:
     if (rc == -1 && st != NULL)
         store_rollback(st);
     store_close(st);
+    EVP_PKEY_free(pub);
+    signer_free(audit);
     return rc;
 }
 
@@ -387,6 +501,22 @@ static int ca_load_all(struct pki *pki, const char *passphrase, enum pki_keys ke
     return ret;
 }
 
+/* The audit key on a thread of its own, beside the CAs' (its scrypt derivation is as costly as
+ * theirs, and a restart should not wait for it in turn). */
+struct audit_load_job {
+    const struct jpki_config *cfg;
+    const char *passphrase;
+    struct signer *signer;
+    struct jerr err;
+};
+
+static void *audit_load_thread(void *arg)
+{
+    struct audit_load_job *job = arg;
+    job->signer = audit_key_load(job->cfg, job->passphrase, &job->err);
+    return NULL;
+}
+
 struct pki *pki_open(const struct jpki_config *cfg, const char *passphrase, struct jerr *err)
 {
     return pki_open_keys(cfg, passphrase, PKI_KEYS_ALL, err);
@@ -402,8 +532,24 @@ struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
         return NULL;
     }
     pki->cfg = cfg;
-    if (ca_load_all(pki, passphrase, keys, err) == -1)
+    struct audit_load_job audit_job = {.cfg = cfg, .passphrase = passphrase};
+    pthread_t audit_thread;
+    bool audit_started = false;
+    if (keys == PKI_KEYS_ALL) {
+        audit_started = pthread_create(&audit_thread, NULL, audit_load_thread, &audit_job) == 0;
+        if (!audit_started)
+            audit_load_thread(&audit_job);
+    }
+    int loaded = ca_load_all(pki, passphrase, keys, err);
+    if (audit_started)
+        pthread_join(audit_thread, NULL);
+    pki->audit = audit_job.signer;
+    if (loaded == -1)
         goto fail;
+    if (keys == PKI_KEYS_ALL && pki->audit == NULL) {
+        *err = audit_job.err;
+        goto fail;
+    }
     if (keys == PKI_KEYS_ALL && (pki->card_admin = card_admin_load(cfg, passphrase, err)) == NULL)
         goto fail;
     /* The partition count is fixed when the instance is created (DESIGN §5). */
@@ -440,6 +586,7 @@ void pki_free(struct pki *pki)
         signer_free(pki->ca[ca].ocsp_signer);
     }
     adminkey_free(pki->card_admin);
+    signer_free(pki->audit);
     free(pki);
 }
 

@@ -10,6 +10,10 @@
  *   keys/card-admin.key           the card-administration key (keystore/adminkey.h: AES-256-GCM
  *                                 under scrypt of the CA passphrase; created by pki_init, or by
  *                                 pki_open for an instance made before card images)
+ *   keys/audit.key                the audit key: signs the audit log's checkpoints
+ *                                 (ca/checkpoint.h; created by pki_init, or by pki_open for an
+ *                                 instance made before checkpoints)
+ *   certs/audit-key.pem           its public key (PEM SubjectPublicKeyInfo), for auditors
  *   certs/{sign,auth}-ca.pem      self-signed roots
  *   certs/{sign,auth}-ocsp.pem    OCSP signer certificates
  *   admin.token                   the first administrator token (0600)
@@ -32,6 +36,7 @@ struct pki;
 struct pki_init_result {
     char fingerprint[CA_KIND_COUNT][96]; /* SHA-256 of each root, "AB:CD:..." */
     char admin_token_path[4096];
+    char audit_fingerprint[96]; /* SHA-256 of the audit public key (SubjectPublicKeyInfo) */
 };
 
 /* The key ceremony: creates data_dir, both CA keys, self-signed roots, an OCSP signer per CA,
@@ -63,6 +68,12 @@ const struct signer *pki_get0_ocsp_signer(const struct pki *pki, enum ca_kind ca
 /* The card-administration key: the only way to it, for filling card images and resetting
  * their passwords through adminkey_card_* (keystore/adminkey.h); never log or copy it. */
 const struct adminkey *pki_get0_card_admin(const struct pki *pki);
+
+/* The audit key (PKI_KEYS_ALL only; NULL otherwise): signs checkpoints through checkpoint.h. */
+const struct signer *pki_get0_audit_signer(const struct pki *pki);
+/* The audit public key from certs/audit-key.pem (no passphrase needed), or NULL with err:
+ * JERR_NOT_FOUND when the instance has none yet. The caller frees it with EVP_PKEY_free. */
+EVP_PKEY *pki_audit_public_key(const struct jpki_config *cfg, struct jerr *err);
 
 /* Opens a new registry connection for the calling thread. */
 struct store *pki_store_open(const struct pki *pki, struct jerr *err);

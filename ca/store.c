@@ -206,6 +206,14 @@ static const char *const migrations[] = {
     "o.serial = c.serial AND o.stale = 1) ORDER BY c.rowid;"
     "CREATE INDEX ocsp_responses_ageing ON ocsp_responses(next_update, serial);"
     "ALTER TABLE batch_rows ADD COLUMN claimed_until INTEGER;",
+    /* 6: signed checkpoints of the audit log (ca/checkpoint.h). The DER is what counts; rows
+     * and at are copies of its fields for the queries, checked against it when verified. */
+    "CREATE TABLE audit_checkpoints ("
+    "  id INTEGER PRIMARY KEY,"
+    "  rows INTEGER NOT NULL CHECK (rows >= 0),"
+    "  at INTEGER NOT NULL,"
+    "  der BLOB NOT NULL);"
+    "CREATE INDEX audit_checkpoints_by_rows ON audit_checkpoints(rows, id);",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -285,6 +293,13 @@ enum stmt_id {
     S_BATCH_TOTALS,
     S_HOLDER_REQUEST_INSERT,
     S_HOLDER_REQUEST_EXISTS,
+    S_AUDIT_PAGE,
+    S_CHECKPOINT_INSERT,
+    S_CHECKPOINT_LAST,
+    S_CHECKPOINT_ALL,
+    S_OPERATOR_LIST,
+    S_OPERATOR_DISABLE,
+    S_OPERATOR_SET_TOKEN,
     S_COUNT
 };
 
@@ -432,6 +447,16 @@ static const char *const stmt_sql[S_COUNT] = {
                                 "receipt_id, request_time, received_at) "
                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_HOLDER_REQUEST_EXISTS] = "SELECT 1 FROM holder_requests WHERE request_id = ?1",
+    [S_AUDIT_PAGE] = "SELECT seq, at, actor, action, target, outcome, detail, prev_hash, hash "
+                     "FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [S_CHECKPOINT_INSERT] = "INSERT INTO audit_checkpoints(rows, at, der) VALUES (?1, ?2, ?3)",
+    [S_CHECKPOINT_LAST] = "SELECT rows, der FROM audit_checkpoints ORDER BY rows DESC, id DESC "
+                          "LIMIT 1",
+    [S_CHECKPOINT_ALL] = "SELECT rows, at, der FROM audit_checkpoints ORDER BY rows, id",
+    [S_OPERATOR_LIST] = "SELECT name, role, token_sha256, created_at, created_by, disabled "
+                        "FROM operators ORDER BY name",
+    [S_OPERATOR_DISABLE] = "UPDATE operators SET disabled = 1 WHERE name = ?1",
+    [S_OPERATOR_SET_TOKEN] = "UPDATE operators SET token_sha256 = ?2 WHERE name = ?1",
 };
 
 /* What this connection knows about the CRL it is building for one CA (see the file comment). */
@@ -2179,6 +2204,12 @@ out:
 
 int store_audit_verify(struct store *st, int64_t *bad_seq, int64_t *rows, struct jerr *err)
 {
+    return store_audit_verify_each(st, NULL, NULL, bad_seq, rows, err);
+}
+
+int store_audit_verify_each(struct store *st, store_audit_hash_cb cb, void *ctx, int64_t *bad_seq,
+                            int64_t *rows, struct jerr *err)
+{
     sqlite3_stmt *s = stmt_get(st, S_AUDIT_ALL, err);
     unsigned char prev[AUDIT_HASH_LEN] = {0}; /* the first row chains to all zeros */
     unsigned char hash[AUDIT_HASH_LEN];
@@ -2226,6 +2257,8 @@ int store_audit_verify(struct store *st, int64_t *bad_seq, int64_t *rows, struct
         memcpy(prev, hash, AUDIT_HASH_LEN);
         expected++;
         checked++;
+        if (cb != NULL)
+            cb(ctx, seq, hash);
     }
     if (rc != SQLITE_DONE) {
         bad = 0;
@@ -2265,6 +2298,137 @@ int store_audit_foreach_target(struct store *st, const char *target, store_audit
     }
     if (rc != SQLITE_DONE) {
         db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "audit log");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_audit_page(struct store *st, int64_t after, int limit, store_audit_row_cb cb, void *ctx,
+                     struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_AUDIT_PAGE, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_int(s, 2, limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct audit_entry e;
+        if (audit_from_row(s, &e, err) == -1)
+            goto out;
+        if (sqlite3_column_bytes(s, 7) != AUDIT_HASH_LEN ||
+            sqlite3_column_bytes(s, 8) != AUDIT_HASH_LEN) {
+            jerr_set(err, JERR_IO, "hash", "registry: audit row %lld has a malformed hash",
+                     (long long)e.seq);
+            goto out;
+        }
+        if (cb(ctx, &e, sqlite3_column_blob(s, 7), sqlite3_column_blob(s, 8)) != 0) {
+            jerr_set(err, JERR_INTERNAL, NULL, "audit listing stopped by its consumer");
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "audit log");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_audit_head(struct store *st, int64_t *rows, unsigned char *head, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_AUDIT_LAST, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        if (sqlite3_column_bytes(s, 1) != AUDIT_HASH_LEN) {
+            jerr_set(err, JERR_IO, "hash", "registry: audit row %lld has a malformed hash",
+                     (long long)sqlite3_column_int64(s, 0));
+            goto out;
+        }
+        *rows = sqlite3_column_int64(s, 0);
+        memcpy(head, sqlite3_column_blob(s, 1), AUDIT_HASH_LEN);
+    } else if (rc == SQLITE_DONE) {
+        *rows = 0;
+        memset(head, 0, AUDIT_HASH_LEN);
+    } else {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "audit log");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+/* ---- audit checkpoints (migration 6) ---------------------------------------------------- */
+
+int store_checkpoint_insert(struct store *st, int64_t rows, int64_t at, const unsigned char *der,
+                            size_t der_len, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CHECKPOINT_INSERT, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (der_len == 0 || der_len > INT_MAX) {
+        jerr_set(err, JERR_INVALID, "der", "checkpoint: bad DER length");
+        goto out;
+    }
+    sqlite3_bind_int64(s, 1, rows);
+    sqlite3_bind_int64(s, 2, at);
+    sqlite3_bind_blob(s, 3, der, (int)der_len, SQLITE_TRANSIENT);
+    ret = step_done(st, s, NULL, "insert audit checkpoint", err);
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_checkpoint_last(struct store *st, int64_t *rows, unsigned char **der, size_t *der_len,
+                          struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CHECKPOINT_LAST, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (step_one_row(st, s, NULL, "audit checkpoint", "yet", "audit checkpoint", err) == -1)
+        goto out;
+    *rows = sqlite3_column_int64(s, 0);
+    ret = col_blob_dup(s, 1, der, der_len, err);
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_checkpoint_foreach(struct store *st, store_checkpoint_cb cb, void *ctx, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_CHECKPOINT_ALL, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(s, 2);
+        const void *blob = sqlite3_column_blob(s, 2);
+        if (cb(ctx, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), blob,
+               blob != NULL && n > 0 ? (size_t)n : 0, err) != 0)
+            goto out;
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "audit checkpoints");
         goto out;
     }
     ret = 0;
@@ -2426,6 +2590,76 @@ int store_operator_by_token(struct store *st, const char *token_sha256, struct o
 {
     return operator_get_by(st, S_OPERATOR_BY_TOKEN, token_sha256, STORE_TOKEN_SHA256_HEX,
                            "token_sha256", out, err);
+}
+
+int store_operator_foreach(struct store *st, store_operator_cb cb, void *ctx, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, S_OPERATOR_LIST, err);
+    int ret = -1;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct operator_rec op;
+        if (operator_from_row(s, &op, err) == -1)
+            goto out;
+        if (cb(ctx, &op) != 0) {
+            jerr_set(err, JERR_INTERNAL, NULL, "operator listing stopped by its consumer");
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(st, sqlite3_extended_errcode(st->db), err, NULL, "list operators");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+/* Runs an UPDATE of one operator by name (?1) and optional text ?2; JERR_NOT_FOUND when no
+ * row changed. */
+static int operator_update(struct store *st, enum stmt_id id, const char *name, const char *text,
+                           const char *what, struct jerr *err)
+{
+    sqlite3_stmt *s = stmt_get(st, id, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    if (bind_str(s, 1, name, JPKI_ID_MAX, "name", err) == -1 ||
+        (text != NULL &&
+         bind_str(s, 2, text, STORE_TOKEN_SHA256_HEX, "token_sha256", err) == -1))
+        goto out;
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        int rc = sqlite3_extended_errcode(st->db);
+        if (rc == SQLITE_CONSTRAINT_UNIQUE)
+            jerr_set(err, JERR_CONFLICT, "token_sha256", "token already in use");
+        else
+            db_fail(st, rc, err, "name", what);
+        goto out;
+    }
+    if (sqlite3_changes(st->db) == 0) {
+        jerr_set(err, JERR_NOT_FOUND, "name", "no such operator");
+        goto out;
+    }
+    ret = 0;
+out:
+    stmt_done(s);
+    return ret;
+}
+
+int store_operator_disable(struct store *st, const char *name, struct jerr *err)
+{
+    return operator_update(st, S_OPERATOR_DISABLE, name, NULL, "disable operator", err);
+}
+
+int store_operator_set_token(struct store *st, const char *name, const char *token_sha256,
+                             struct jerr *err)
+{
+    return operator_update(st, S_OPERATOR_SET_TOKEN, name, token_sha256, "rotate operator", err);
 }
 
 /* ---- batches (migration 3) ------------------------------------------------------------- */

@@ -211,6 +211,14 @@ int store_operator_get(struct store *st, const char *name, struct operator_rec *
                        struct jerr *err);
 int store_operator_by_token(struct store *st, const char *token_sha256, struct operator_rec *out,
                             struct jerr *err);
+/* Every operator of the table by name, via cb (return 0 to go on). */
+typedef int (*store_operator_cb)(void *ctx, const struct operator_rec *op);
+int store_operator_foreach(struct store *st, store_operator_cb cb, void *ctx, struct jerr *err);
+/* Disables an operator / replaces its token hash. JERR_NOT_FOUND (field "name") when there is
+ * no such operator; set_token: JERR_CONFLICT (field "token_sha256") for a hash in use. */
+int store_operator_disable(struct store *st, const char *name, struct jerr *err);
+int store_operator_set_token(struct store *st, const char *name, const char *token_sha256,
+                             struct jerr *err);
 
 /* Audit log (DESIGN §7): each row holds the hash of the previous one (see ca/audit.h). */
 struct audit_entry {
@@ -231,6 +239,33 @@ int store_audit_append(struct store *st, const struct audit_entry *e, struct jer
  * reported at the row that follows the gap. Truncating the tail of the log is not detectable
  * from the log alone. */
 int store_audit_verify(struct store *st, int64_t *bad_seq, int64_t *rows, struct jerr *err);
+/* store_audit_verify, calling cb (when not NULL) with the hash of every intact row, in order
+ * (ca/checkpoint.c compares them with the signed checkpoints). */
+typedef void (*store_audit_hash_cb)(void *ctx, int64_t seq, const unsigned char *hash);
+int store_audit_verify_each(struct store *st, store_audit_hash_cb cb, void *ctx, int64_t *bad_seq,
+                            int64_t *rows, struct jerr *err);
+/* The newest row's seq and hash (0 and all zeros for an empty log). */
+int store_audit_head(struct store *st, int64_t *rows, unsigned char *head, struct jerr *err);
+/* Up to `limit` rows with seq > after, oldest first, with their stored prev_hash and hash
+ * (AUDIT_HASH_LEN bytes each) via cb (return 0 to go on). */
+typedef int (*store_audit_row_cb)(void *ctx, const struct audit_entry *e,
+                                  const unsigned char *prev_hash, const unsigned char *hash);
+int store_audit_page(struct store *st, int64_t after, int limit, store_audit_row_cb cb, void *ctx,
+                     struct jerr *err);
+
+/* Signed checkpoints of the audit log (migration 6; ca/checkpoint.h owns their DER). */
+int store_checkpoint_insert(struct store *st, int64_t rows, int64_t at, const unsigned char *der,
+                            size_t der_len, struct jerr *err);
+/* The checkpoint covering the most rows (the newest of those): *der malloc'd, the caller frees
+ * it. JERR_NOT_FOUND when there is none. */
+int store_checkpoint_last(struct store *st, int64_t *rows, unsigned char **der, size_t *der_len,
+                          struct jerr *err);
+/* Every checkpoint, by rows then age, via cb (rows and at as stored, the DER borrowed for the
+ * call); a cb returning non-zero stops the walk with its err. */
+typedef int (*store_checkpoint_cb)(void *ctx, int64_t rows, int64_t at, const unsigned char *der,
+                                   size_t der_len, struct jerr *err);
+int store_checkpoint_foreach(struct store *st, store_checkpoint_cb cb, void *ctx, struct jerr *err);
+
 /* The audit rows naming `target`, oldest first, via cb (return 0 to go on). */
 typedef int (*store_audit_cb)(void *ctx, const struct audit_entry *e);
 int store_audit_foreach_target(struct store *st, const char *target, store_audit_cb cb,

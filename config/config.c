@@ -314,6 +314,7 @@ static const struct centry schema[] = {
     {"tls.key", T_STRING, "", 0, 4096, 0, CFG(tls_key)},
     {"tls.operator_ca", T_STRING, "", 0, 4096, 0, CFG(tls_operator_ca)},
     {"tls.relying_party_ca", T_STRING, "", 0, 4096, 0, CFG(tls_relying_party_ca)},
+    {"tls.operator_crl", T_STRING, "", 0, 4096, 0, CFG(tls_operator_crl)},
     {"service", T_SECTION, NULL, 0, 0, 0, 0},
     {"service.loops", T_INT, "0", 0, 64, 0, CFG(loops)},
     {"service.workers", T_INT, "0", 0, 256, 0, CFG(workers)},
@@ -337,6 +338,8 @@ static const struct centry schema[] = {
      CFG(limits_forwarded_header)},
     {"batch", T_SECTION, NULL, 0, 0, 0, 0},
     {"batch.pin_letter_recipient", T_STRING, "", 0, 4096, 0, CFG(batch_pin_letter_recipient)},
+    {"audit", T_SECTION, NULL, 0, 0, 0, 0},
+    {"audit.checkpoint_s", T_INT, "60", 1, 86400, 0, CFG(audit_checkpoint_s)},
     {"operators", T_LIST, NULL, 0, 0, 0, 0},
     {"operators[].name", T_ID, NULL, 1, JPKI_ID_MAX, F_OPERATOR | F_REQUIRED, OPR(name)},
     {"operators[].role", T_ROLE, NULL, 0, 0, F_OPERATOR | F_REQUIRED, OPR(role)},
@@ -905,6 +908,10 @@ static int cross_checks(struct walk *w)
         if (cfg->listen_https[0] == '\0')
             return cfg_error_key(w, access_keys[i], "client_cert needs listen.https");
     }
+
+    /* A CRL of operator certificates is checked against their CA. */
+    if (cfg->tls_operator_crl[0] != '\0' && cfg->tls_operator_ca[0] == '\0')
+        return cfg_error_key(w, "tls.operator_crl", "tls.operator_crl needs tls.operator_ca");
 
     const char *tls_listener = cfg->listen_https[0] != '\0'            ? "listen.https"
                                : cfg->listen_operator_https[0] != '\0' ? "listen.operator_https"

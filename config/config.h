@@ -86,6 +86,7 @@ struct jpki_config {
     char *tls_key;
     char *tls_operator_ca;          /* CA of operator client certificates ("" = none) */
     char *tls_relying_party_ca;     /* CA of relying parties' client certificates ("" = none) */
+    char *tls_operator_crl;         /* CRL of tls_operator_ca, checked on every call ("" = none) */
     int loops;                      /* event loops, 0 = one per core */
     int workers;                    /* worker threads, 0 = one per core plus one */
     bool metrics_public;            /* /metrics without authentication */
@@ -108,6 +109,9 @@ struct jpki_config {
 
     /* batches (docs/BATCH.md) */
     char *batch_pin_letter_recipient; /* PEM certificate PIN letters are encrypted to ("" = none) */
+
+    /* audit log (DESIGN §7) */
+    int audit_checkpoint_s;         /* sign a checkpoint of the log every ... (60) */
 
     struct config_operator *operators;
     size_t operator_count;

@@ -25,12 +25,14 @@
 #include "ca/recjson.h"
 #include "config/jclock.h"
 #include "config/limits.h"
+#include "responder/auditapi.h"
 #include "responder/cardapi.h"
 #include "responder/clientaddr.h"
 #include "responder/holder.h"
 #include "responder/http.h"
 #include "responder/log.h"
 #include "responder/metrics.h"
+#include "responder/operators.h"
 #include "responder/ops.h"
 #include "responder/ratelimit.h"
 #include "responder/refusals.h"
@@ -155,7 +157,8 @@ struct api *api_new(struct pki *pki, struct jerr *err)
     api->pki = pki;
     api->cfg = pki_config(pki);
     if (ops_add_endpoints(api, err) == -1 || cardapi_add_endpoints(api, err) == -1 ||
-        holder_add_endpoints(api, err) == -1) {
+        holder_add_endpoints(api, err) == -1 || operators_add_endpoints(api, err) == -1 ||
+        auditapi_add_endpoints(api, err) == -1) {
         api_free(api);
         return NULL;
     }
@@ -466,7 +469,7 @@ static int authenticate(struct api_job *job, struct store *st, struct jerr *err)
             rc = auth_by_token(job->api->cfg, st, token, &job->who, err);
         OPENSSL_cleanse(token, sizeof(token));
     } else if (job->peer != NULL) {
-        rc = auth_by_cert(job->peer, &job->who, err);
+        rc = auth_by_cert_registry(job->api->cfg, st, job->peer, &job->who, err);
     } else {
         rc = auth_bearer_parse(NULL, token, sizeof(token), err);
     }

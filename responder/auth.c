@@ -7,11 +7,14 @@
 #include <string.h>
 #include <strings.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "ca/model.h"
+#include "config/jclock.h"
 
 static const char *const role_names[] = {
     [ROLE_ADMIN] = "admin",
@@ -207,6 +210,39 @@ out:
     return rc;
 }
 
+int auth_operator_lookup(const struct jpki_config *cfg, struct store *st, const char *name,
+                         struct auth_identity *out, bool *disabled, struct jerr *err)
+{
+    struct operator_rec op;
+    char hex[AUTH_SHA256_HEX + 2];
+    unsigned char digest[AUTH_SHA256_BYTES];
+    struct jerr lookup = {0};
+
+    *disabled = false;
+    for (size_t i = 0; cfg != NULL && i < cfg->operator_count; i++) {
+        if (strcmp(cfg->operators[i].name, name) == 0) {
+            identity_set(out, name, cfg->operators[i].role, AUTH_VIA_NONE);
+            return 0;
+        }
+    }
+    if (strcmp(name, AUTH_ADMIN_NAME) == 0) {
+        if (store_meta_get(st, "admin_token_sha256", hex, sizeof(hex), &lookup) == -1 &&
+            lookup.code != JERR_NOT_FOUND) {
+            *err = lookup;
+            return -1;
+        }
+        identity_set(out, name, ROLE_ADMIN, AUTH_VIA_NONE);
+        /* A disabled first administrator token is one that is no digest (operator_admin). */
+        *disabled = lookup.code == JERR_NOT_FOUND || auth_hex_decode(hex, digest) == -1;
+        return 0;
+    }
+    if (store_operator_get(st, name, &op, err) == -1)
+        return -1;
+    identity_set(out, op.name, op.role, AUTH_VIA_NONE);
+    *disabled = op.disabled;
+    return 0;
+}
+
 /* The UTF-8 text of the entry of `nid` at index `idx` of `name`, into out (size). */
 static int name_entry_text(const X509_NAME *name, int idx, char *out, size_t size)
 {
@@ -227,25 +263,35 @@ out:
     return rc;
 }
 
-int auth_by_cert(X509 *cert, struct auth_identity *out, struct jerr *err)
+/* The operator name of a client certificate: exactly one CN, a valid operator name. */
+static int cert_cn(X509 *cert, char cn[JPKI_ID_MAX + 1], struct jerr *err)
 {
-    char cn[JPKI_ID_MAX + 1], ou[32];
-    enum operator_role role;
     struct jerr why = {0};
-
     const X509_NAME *subject = cert != NULL ? X509_get_subject_name(cert) : NULL;
+
     if (subject == NULL)
         return jerr_set(err, JERR_AUTH, "certificate", "no client certificate");
     int cn_idx = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
     if (cn_idx < 0 || X509_NAME_get_index_by_NID(subject, NID_commonName, cn_idx) >= 0)
         return jerr_set(err, JERR_AUTH, "certificate",
                         "client certificate subject must carry exactly one CN");
-    if (name_entry_text(subject, cn_idx, cn, sizeof(cn)) == -1 ||
+    if (name_entry_text(subject, cn_idx, cn, JPKI_ID_MAX + 1) == -1 ||
         model_check_id("certificate", cn, &why) == -1)
         return jerr_set(err, JERR_AUTH, "certificate",
                         "client certificate CN is not an operator name ([A-Za-z0-9._-], "
                         "1..%d characters)",
                         JPKI_ID_MAX);
+    return 0;
+}
+
+int auth_by_cert(X509 *cert, struct auth_identity *out, struct jerr *err)
+{
+    char cn[JPKI_ID_MAX + 1], ou[32];
+    enum operator_role role;
+
+    if (cert_cn(cert, cn, err) == -1)
+        return -1;
+    const X509_NAME *subject = X509_get_subject_name(cert);
     /* The first OU in subject order names the role. */
     int ou_idx = X509_NAME_get_index_by_NID(subject, NID_organizationalUnitName, -1);
     if (ou_idx < 0 || name_entry_text(subject, ou_idx, ou, sizeof(ou)) == -1 ||
@@ -254,5 +300,109 @@ int auth_by_cert(X509 *cert, struct auth_identity *out, struct jerr *err)
                         "client certificate's first OU must name a role (admin, operator, "
                         "batch, auditor)");
     identity_set(out, cn, role, AUTH_VIA_CERT);
+    return 0;
+}
+
+/* ---- client certificates looked up in the registry (issue 11 §2) ---- */
+
+/* The CRL at `path`, PEM or DER. */
+static X509_CRL *crl_read(const char *path)
+{
+    BIO *bio = BIO_new_file(path, "rb");
+    X509_CRL *crl = NULL;
+
+    if (bio == NULL)
+        return NULL;
+    crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+    if (crl == NULL && BIO_reset(bio) == 0)
+        crl = d2i_X509_CRL_bio(bio, NULL);
+    BIO_free(bio);
+    return crl;
+}
+
+/* True when a certificate of the PEM file `ca_path` is the CRL's issuer and signed it. */
+static bool crl_is_signed_by_ca_file(X509_CRL *crl, const char *ca_path)
+{
+    BIO *bio = BIO_new_file(ca_path, "r");
+    X509 *ca = NULL;
+    bool ok = false;
+
+    while (bio != NULL && !ok && (ca = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        EVP_PKEY *key = X509_get0_pubkey(ca);
+        ok = X509_NAME_cmp(X509_get_subject_name(ca), X509_CRL_get_issuer(crl)) == 0 &&
+             key != NULL && X509_CRL_verify(crl, key) == 1;
+        X509_free(ca);
+    }
+    BIO_free(bio);
+    return ok;
+}
+
+/* RFC 5280 §6.3.3: the certificate's status from the operator CA's CRL. */
+static int cert_crl_check(const struct jpki_config *cfg, X509 *cert, struct jerr *err)
+{
+    X509_CRL *crl = crl_read(cfg->tls_operator_crl);
+    X509_REVOKED *revoked = NULL;
+    time_t now = jclock_now();
+    int rc = -1;
+
+    if (crl == NULL) {
+        jerr_openssl(err, JERR_UNAVAILABLE, "certificate",
+                     "tls.operator_crl cannot be read as a CRL: client certificates are refused");
+        goto out;
+    }
+    if (!crl_is_signed_by_ca_file(crl, cfg->tls_operator_ca)) {
+        jerr_openssl(err, JERR_UNAVAILABLE, "certificate",
+                     "tls.operator_crl is not signed by a CA of tls.operator_ca: client "
+                     "certificates are refused");
+        goto out;
+    }
+    const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+    if (next != NULL && X509_cmp_time(next, &now) < 0) {
+        jerr_set(err, JERR_UNAVAILABLE, "certificate",
+                 "tls.operator_crl is past its nextUpdate: client certificates are refused "
+                 "until a current CRL is installed");
+        goto out;
+    }
+    if (X509_NAME_cmp(X509_get_issuer_name(cert), X509_CRL_get_issuer(crl)) != 0) {
+        jerr_set(err, JERR_AUTH, "certificate",
+                 "client certificate's issuer is not the issuer of tls.operator_crl");
+        goto out;
+    }
+    if (X509_CRL_get0_by_cert(crl, &revoked, cert) == 1) {
+        jerr_set(err, JERR_AUTH, "certificate", "client certificate revoked");
+        goto out;
+    }
+    rc = 0;
+out:
+    ERR_clear_error();
+    X509_CRL_free(crl);
+    return rc;
+}
+
+int auth_by_cert_registry(const struct jpki_config *cfg, struct store *st, X509 *cert,
+                          struct auth_identity *out, struct jerr *err)
+{
+    char cn[JPKI_ID_MAX + 1];
+    struct auth_identity op;
+    struct jerr why = {0};
+    bool disabled = false;
+
+    /* The subject's CN names the operator; its OU is not read (the registry gives the role). */
+    if (cert_cn(cert, cn, err) == -1)
+        return -1;
+    if (cfg->tls_operator_crl[0] != '\0' && cert_crl_check(cfg, cert, err) == -1)
+        return -1;
+    if (strcmp(cn, AUTH_ADMIN_NAME) == 0 ||
+        auth_operator_lookup(cfg, st, cn, &op, &disabled, &why) == -1 || disabled) {
+        if (jerr_is_set(&why) && why.code != JERR_NOT_FOUND) {
+            *err = why;
+            return -1;
+        }
+        /* One answer for unknown and disabled, as for tokens. */
+        return jerr_set(err, JERR_AUTH, "certificate",
+                        "client certificate names no enabled operator (CN is looked up in the "
+                        "operators; create it with POST /v1/operators)");
+    }
+    identity_set(out, op.name, op.role, AUTH_VIA_CERT);
     return 0;
 }

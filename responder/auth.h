@@ -10,7 +10,9 @@
  *   AUTH_ADMIN_NAME). Digests are compared with CRYPTO_memcmp, every configured one each time,
  *   so the time taken does not say how much of a digest matched.
  * - a TLS client certificate that the server verified against tls.operator_ca: the operator
- *   is the subject's CN, the role its first OU.
+ *   is the subject's CN, looked up among the operators (configured or in the registry; not the
+ *   first administrator token's "admin"), which give the role — the OU is not trusted for it —
+ *   and may be disabled; a certificate on tls.operator_crl is refused (auth_by_cert_registry).
  *
  * Pure except auth_by_token (reads the registry: call it on a worker) and auth_token_new
  * (the CSPRNG). Never logs; tokens are wiped from this module's buffers after use.
@@ -97,9 +99,29 @@ int auth_token_new(char token[AUTH_NEW_TOKEN_HEX + 1], char hash_hex[AUTH_SHA256
 int auth_by_token(const struct jpki_config *cfg, struct store *st, const char *token,
                   struct auth_identity *out, struct jerr *err);
 
+/* The operator called `name`, wherever it is kept: the configured operators, the first
+ * administrator (AUTH_ADMIN_NAME), then the registry's operators table. Returns 0 with *out
+ * (via AUTH_VIA_NONE) and *disabled filled, or -1: JERR_NOT_FOUND (field "name") when no
+ * operator has that name, or the registry's error. Reads the registry: on a worker. */
+int auth_operator_lookup(const struct jpki_config *cfg, struct store *st, const char *name,
+                         struct auth_identity *out, bool *disabled, struct jerr *err);
+
 /* The operator of a client certificate already verified against the operator CA: exactly
  * one CN, a valid operator name ([A-Za-z0-9._-], 1..JPKI_ID_MAX), and a first OU naming a
  * role. Returns 0 with *out filled, or -1 with JERR_AUTH (field "certificate"). */
 int auth_by_cert(X509 *cert, struct auth_identity *out, struct jerr *err);
+
+/* The operator of a client certificate already verified against the operator CA, as the
+ * API authenticates it: the subject's CN (as auth_by_cert checks it) names an operator of the
+ * configuration or the registry's table (auth_operator_lookup; the first administrator
+ * "admin" is a token, never a certificate), which must not be disabled and gives the role;
+ * when tls.operator_crl is set, that CRL (PEM or DER, read now) must be signed by a CA of
+ * tls.operator_ca that issued the certificate, not be past its nextUpdate, and not list the
+ * certificate. Returns 0 with *out filled (via AUTH_VIA_CERT), or -1: JERR_AUTH (field
+ * "certificate") for an unknown, disabled or revoked certificate; JERR_UNAVAILABLE when the
+ * CRL cannot be read, does not verify or is out of date (fail closed: an operator CA's
+ * revocations are not skipped because its CRL is stale); the registry's error. */
+int auth_by_cert_registry(const struct jpki_config *cfg, struct store *st, X509 *cert,
+                          struct auth_identity *out, struct jerr *err);
 
 #endif

@@ -22,6 +22,7 @@
 #include "ca/recjson.h"
 #include "config/fsutil.h"
 #include "config/jclock.h"
+#include "responder/auth.h"
 
 /* Version tag of the canonical form the digest is taken over: change it with the form. */
 #define BATCH_EXEC_DIGEST_TAG "jpki batch rows v1"
@@ -361,6 +362,36 @@ struct row_work {
     bool files_failed; /* the failure was writing the image or the letter */
 };
 
+/* Issue 11 §2: a batch may register persons and cards and issue onto new cards, but
+ * re-issuing onto a card that already holds certificates revokes them (superseded): that is an
+ * operator's decision, so a batch submitted with the batch role is refused such a row. The
+ * role is the submitter's as the operators say now (auth_operator_lookup). */
+static int check_card_untouched(struct pki *pki, struct store *st, const struct batch_rec *b,
+                                const char *card_id, struct jerr *err)
+{
+    struct auth_identity who;
+    struct cert_list certs = {0};
+    struct jerr e = {0};
+    bool disabled = false, held;
+
+    if (auth_operator_lookup(pki_config(pki), st, b->submitted_by, &who, &disabled, &e) == 0 &&
+        !disabled && auth_role_is_allowed(who.role, AUTH_ROLES_LIFECYCLE))
+        return 0;
+    if (jerr_is_set(&e) && e.code != JERR_NOT_FOUND)
+        return pass_err(err, &e);
+    if (store_certs_of_card(st, card_id, &certs, err) == -1)
+        return -1;
+    held = certs.count > 0;
+    cert_list_free(&certs);
+    if (held)
+        return jerr_set(err, JERR_REFUSED, "card",
+                        "card %s already holds certificates: issuing onto it revokes them, which "
+                        "needs the operator role (POST /v1/cards/{id}/issue); a batch may only "
+                        "issue onto new cards",
+                        card_id);
+    return 0;
+}
+
 static void unstage(struct row_work *w)
 {
     if (w->image_staged)
@@ -559,8 +590,9 @@ int batch_exec_row(struct pki *pki, struct store *st, const struct batch_rec *b,
                              sizeof(w->image), &why) == -1 ||
         cardissue_batch_path(pki, b->key, card.id, PINLETTER_SUFFIX, false, w->letter,
                              sizeof(w->letter), &why) == -1 ||
-        row_passwords(pki, which, person.birth_date, &w->pw, &why) == -1 || ensure_person(&ctx, &person, &why) == -1 ||
-        ensure_card(&ctx, &card, &why) == -1)
+        row_passwords(pki, which, person.birth_date, &w->pw, &why) == -1 ||
+        ensure_person(&ctx, &person, &why) == -1 || ensure_card(&ctx, &card, &why) == -1 ||
+        check_card_untouched(pki, st, b, card.id, &why) == -1)
         goto failed;
     ctx.before_begin = stage_files;
     ctx.before_begin_arg = w;

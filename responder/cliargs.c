@@ -29,6 +29,10 @@ int cliargs_parse(int argc, char **argv, int first, struct cliargs *out, struct 
             out->sets[out->set_count++] = a + 6;
         } else if (strcmp(a, "--verify") == 0) {
             out->verify = 1;
+        } else if (strcmp(a, "--against") == 0) {
+            if (++i >= argc)
+                return jerr_set(err, JERR_INVALID, "--against", "--against needs a file");
+            out->against = argv[i];
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             out->help = 1;
         } else if (a[0] == '-' && a[1] != '\0') {

@@ -23,6 +23,7 @@ struct cliargs {
     size_t positional_count;
     int help;
     int verify; /* --verify (jpkid crl): parse every published CRL back, entry by entry */
+    const char *against; /* --against FILE (jpkid audit-verify): a checkpoint kept elsewhere */
 };
 
 /* Parses argv[first..argc). Returns 0, or -1 with err (unknown option, missing value, too

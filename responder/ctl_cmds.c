@@ -5,8 +5,10 @@
  */
 #include "responder/ctl_cmds.h"
 
+#include "responder/ctl_audit.h"
 #include "responder/ctl_batch.h"
 #include "responder/ctl_card.h"
+#include "responder/ctl_operators.h"
 #include "responder/ctl_ops.h"
 #include "responder/ctl_rp.h"
 #include "responder/ctl_verify.h"
@@ -171,6 +173,29 @@ static const struct ctl_opt verify_opts[] = {
     {0}, /* end */
 };
 
+static const struct ctl_opt operator_rotate_opts[] = {
+    {"token-out", 0, "FILE", false, "write the new token to FILE (0600) instead of printing it"},
+    {0}, /* end */
+};
+
+static const struct ctl_opt audit_show_opts[] = {
+    {"after", 0, "SEQ", false, "rows after this one (default 0: from the first)"},
+    {"limit", 0, "N", false, "at most N rows (default 100, at most 1000)"},
+    {0}, /* end */
+};
+
+static const struct ctl_opt audit_checkpoint_opts[] = {
+    {"out", 'o', "FILE", false, "save the checkpoint (PEM) to FILE, for audit-verify --against"},
+    {"key-sha256", 0, "FP", false, "the audit key's SHA-256 as jpkid init printed it"},
+    {0}, /* end */
+};
+
+static const struct ctl_opt audit_verify_opts[] = {
+    {"key-sha256", 0, "FP", false,
+     "the audit key's SHA-256 as jpkid init printed it (else $JPKI_AUDIT_KEY_SHA256)"},
+    {0}, /* end */
+};
+
 const struct ctl_cmd ctl_cmds[] = {
     {"person", "add", NULL, 0, 0, person_add_opts, "register a person (POST /v1/persons)", NULL,
      ctl_ops_person_add},
@@ -251,6 +276,31 @@ const struct ctl_cmd ctl_cmds[] = {
      ctl_ops_cert_expiring},
     {"operator", "add", NULL, 0, 0, operator_add_opts, "create an operator credential (admin only)",
      NULL, ctl_ops_operator_add},
+    {"operator", "list", NULL, 0, 0, NULL, "the operator credentials and their state",
+     "The configuration's, the first administrator's (init) and the registry's; admin or\n"
+     "auditor role.",
+     ctl_operators_list},
+    {"operator", "disable", "NAME", 1, 1, NULL, "disable an operator credential (admin only)",
+     "Its token and its TLS client certificate are refused from then on. Operators of the\n"
+     "configuration file are changed in the file.",
+     ctl_operators_disable},
+    {"operator", "rotate", "NAME", 1, 1, operator_rotate_opts,
+     "give an operator a new token (admin only)",
+     "The old token is refused from then on; the new one is shown once. \"admin\" is the\n"
+     "first administrator token of jpkid init (its admin.token file then no longer works).",
+     ctl_operators_rotate},
+    {"audit", "show", NULL, 0, 0, audit_show_opts, "audit log rows (admin or auditor)", NULL,
+     ctl_audit_show},
+    {"audit", "checkpoint", NULL, 0, 0, audit_checkpoint_opts,
+     "the newest signed checkpoint of the audit log",
+     "Its signature is checked with the audit key; --out keeps it outside the service so that\n"
+     "'jpkid audit-verify --against FILE' detects rows deleted after it.",
+     ctl_audit_checkpoint},
+    {"audit", "verify", NULL, 0, 0, audit_verify_opts,
+     "recompute the audit chain against the signed checkpoint",
+     "Checks the newest checkpoint's signature with the audit key, then fetches every row up\n"
+     "to it and recomputes the hash chain here. Exits 0 only when all of it holds.",
+     ctl_audit_verify},
     {"batch", "submit", "FILE", 1, 1, batch_submit_opts,
      "submit a batch file and follow its progress",
      "See docs/BATCH.md for the format. Exits 1 when any row was refused or failed.",

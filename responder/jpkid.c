@@ -4,7 +4,8 @@
  *   jpkid init         -c FILE [--set k=v ...]   key ceremony: both CAs, OCSP signers, registry
  *   jpkid serve        -c FILE [--set k=v ...]   the HTTP(S) service
  *   jpkid crl          -c FILE [--set k=v ...] [--verify]   publish both CAs' CRLs now
- *   jpkid audit-verify -c FILE [--set k=v ...]   walk the audit hash chain
+ *   jpkid audit-verify -c FILE [--set k=v ...] [--against CHECKPOINT]   the audit hash chain
+ *                                                and its signed checkpoints
  *
  * Only main prints and exits; everything below returns errors in a struct jerr.
  */
@@ -18,6 +19,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "ca/checkpoint.h"
 #include "ca/crl.h"
 #include "ca/pki.h"
 #include "ca/store.h"
@@ -41,7 +43,10 @@ static void usage(FILE *out)
             "  crl           publish both CAs' CRLs now and exit (each file is read back and\n"
             "                compared with what was signed; --verify also parses every entry);\n"
             "                a running service is told to serve the new files at once\n"
-            "  audit-verify  check the audit log's hash chain; exit 1 at the first broken row\n"
+            "  audit-verify  check the audit log's hash chain and its signed checkpoints; exit 1\n"
+            "                at the first broken row, bad signature or row missing under a\n"
+            "                checkpoint (--against FILE: also a checkpoint saved elsewhere, by\n"
+            "                jpkictl audit checkpoint --out FILE)\n"
             "\n"
             "serve and init own the data directory (DATA_DIR/jpkid.lock): a second one refuses,\n"
             "naming the PID of the first.\n"
@@ -79,6 +84,7 @@ static int cmd_init(const struct cliargs *args)
     for (int ca = 0; ca < CA_KIND_COUNT; ca++)
         printf("%s CA root SHA-256 fingerprint: %s\n", ca_kind_name((enum ca_kind)ca),
                res.fingerprint[ca]);
+    printf("audit key SHA-256 fingerprint: %s\n", res.audit_fingerprint);
     printf("first administrator token: %s (mode 0600; it can create operator credentials)\n",
            res.admin_token_path);
     rc = 0;
@@ -148,31 +154,88 @@ out:
     return rc;
 }
 
+/* Reads the --against file: a checkpoint an auditor saved outside the registry. */
+static int read_against(const char *path, unsigned char **der, size_t *der_len, struct jerr *err)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (fsutil_read_file(path, 4 * CHECKPOINT_DER_MAX, &data, &len, err) == -1)
+        return -1;
+    rc = checkpoint_decode_file(data, len, der, der_len, err);
+    free(data);
+    return rc;
+}
+
 static int cmd_audit_verify(const struct cliargs *args)
 {
-    struct jerr err = {0};
+    struct jerr err = {0}, key_err = {0};
     struct store *st = NULL;
-    char path[PATH_MAX];
+    EVP_PKEY *pub = NULL;
+    struct checkpoint_report rep = {0};
+    unsigned char *against = NULL;
+    size_t against_len = 0;
+    char path[PATH_MAX], fp[96];
     int64_t bad_seq = 0, rows = 0;
     int rc = 1;
-    /* Auditors need no key: the registry alone is enough. */
+    /* Auditors need no passphrase: the registry and the audit public key are enough. */
     struct jpki_config *cfg = cliargs_load_config(args, &err);
     if (cfg == NULL)
         return fail("audit-verify", &err);
+    if (args->against != NULL && read_against(args->against, &against, &against_len, &err) == -1)
+        goto out;
     config_path(cfg, "jpki.db", path, sizeof(path));
     st = store_open(path, false, &err);
-    if (st == NULL) {
-        fail("audit-verify", &err);
+    if (st == NULL)
+        goto out;
+    pub = pki_audit_public_key(cfg, &key_err);
+    if (pub == NULL) {
+        if (key_err.code != JERR_NOT_FOUND || against != NULL) {
+            err = key_err;
+            goto out;
+        }
+        /* An instance that has never served since checkpoints exist: the chain alone. */
+        if (store_audit_verify(st, &bad_seq, &rows, &err) == -1)
+            goto out;
+        printf("audit chain intact: %lld rows (no audit key yet: no checkpoint to check "
+               "against; truncation is not detectable)\n",
+               (long long)rows);
+        rc = 0;
         goto out;
     }
-    if (store_audit_verify(st, &bad_seq, &rows, &err) == -1) {
-        fprintf(stderr, "jpkid audit-verify: audit chain broken at row %lld: %s\n",
-                (long long)bad_seq, err.msg);
+    if (checkpoint_verify_registry(st, pub, against, against_len, &rep, &err) == -1 ||
+        checkpoint_key_fingerprint(pub, fp, &err) == -1)
+        goto out;
+    /* pki_init writes the first checkpoint: an instance with an audit key and none at all
+     * had its checkpoints removed. */
+    if (rep.checkpoints == 0) {
+        jerr_set(&err, JERR_IO, "checkpoint",
+                 "the registry holds no audit checkpoint although the instance has an audit "
+                 "key: the checkpoints were removed");
         goto out;
     }
-    printf("audit chain intact: %lld rows\n", (long long)rows);
+    char when[32];
+    time_t t = (time_t)rep.covered_at;
+    struct tm tm;
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    printf("audit chain intact: %lld rows; %zu signed checkpoint(s) verified, the newest covers "
+           "%lld rows (signed %s)%s\n",
+           (long long)rep.rows, rep.checkpoints, (long long)rep.covered_rows, when,
+           args->against != NULL ? ", including the one given with --against" : "");
+    if (rep.rows > rep.covered_rows)
+        printf("%lld row(s) after the newest checkpoint are not signed yet\n",
+               (long long)(rep.rows - rep.covered_rows));
+    printf("audit key SHA-256 fingerprint: %s\n", fp);
     rc = 0;
 out:
+    if (rc != 0 && (bad_seq > 0 || rep.bad_seq > 0))
+        fprintf(stderr, "jpkid audit-verify: audit chain broken at row %lld: %s\n",
+                (long long)(bad_seq > 0 ? bad_seq : rep.bad_seq), err.msg);
+    else if (rc != 0)
+        fprintf(stderr, "jpkid audit-verify: %s\n", err.msg);
+    free(against);
+    EVP_PKEY_free(pub);
     store_close(st);
     config_free(cfg);
     return rc;

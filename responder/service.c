@@ -26,6 +26,7 @@
 #include "config/fsutil.h"
 #include "config/jclock.h"
 #include "responder/api.h"
+#include "responder/auditduty.h"
 #include "responder/batch_api.h"
 #include "responder/batchrun.h"
 #include "responder/clientaddr.h"
@@ -57,6 +58,7 @@ struct service {
     struct monitor *monitor;
     struct api *api;
     struct batchrun *batches;
+    struct auditduty *audit; /* signed checkpoints of the audit log */
     struct ocsp_http *ocsp;
     struct event_base *control;
     struct workers_loop *control_work;
@@ -422,6 +424,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     event_del(svc->refusals_timer);
     server_stop_accepting(svc->server);
     batchrun_stop(svc->batches); /* the row running finishes; the rest resume at next start */
+    auditduty_stop(svc->audit);  /* the final checkpoint is signed in teardown */
     svc->stop_deadline_ms = jclock_mono_ms() + SERVICE_GRACE_S * 1000LL;
     drain_cb(-1, 0, svc);
 }
@@ -553,6 +556,8 @@ static int start(struct service *svc, struct jerr *err)
         return -1;
     if (batchrun_start(svc->batches, svc->control, svc->control_work, err) == -1)
         return -1;
+    if ((svc->audit = auditduty_new(svc->pki, svc->control, svc->control_work, err)) == NULL)
+        return -1;
     return ocsp_http_start(svc->ocsp, svc->control, svc->control_work, err); /* its refresher */
 }
 
@@ -565,6 +570,13 @@ static void teardown(struct service *svc)
     batchrun_stop(svc->batches);
     if (svc->workers != NULL)
         workers_shutdown(svc->workers);
+    /* Every call is finished: the final checkpoint covers the log's last row (DESIGN §7). */
+    if (svc->audit != NULL) {
+        struct jerr cp_err = {0};
+        auditduty_stop(svc->audit);
+        if (auditduty_final(svc->pki, &cp_err) == -1)
+            log_error("final audit checkpoint: %s", cp_err.msg);
+    }
     workers_detach(svc->control_work); /* the CRL duty's completion, if one is due */
     server_free(svc->server);          /* answers still due, then every connection closed */
     clientaddr_trust_free(svc->proxies);
@@ -574,6 +586,7 @@ static void teardown(struct service *svc)
     api_free(svc->api);
     ocsp_http_free(svc->ocsp);   /* after workers_detach, before event_base_free */
     batchrun_free(svc->batches); /* the same */
+    auditduty_free(svc->audit);  /* the same */
     struct event *events[] = {svc->sigterm,    svc->sigint,    svc->crl_timer,
                               svc->crl_first,  svc->drain,     svc->crl_soon,
                               svc->crl_change, svc->sigusr1,   svc->refusals_timer};

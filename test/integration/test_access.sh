@@ -158,7 +158,11 @@ for role in anonymous auditor operator batch; do
   assert_eq "role matrix by token: $role (public lookups lifecycle batches)" "${EXPECT[$role]}" "${got# }"
 done
 
-# The same through operator certificates over HTTPS (the role is the certificate's OU).
+# The same through operator certificates over HTTPS. The role is the registry's operator named
+# by the CN (issue 11 §2), not the certificate's OU: register them first.
+for who in tls-aud:auditor tls-op:operator tls-bat:batch; do
+  api "$ADMIN" POST /v1/operators "{\"name\":\"${who%%:*}\",\"role\":\"${who#*:}\"}" >/dev/null
+done
 certcall() { # WHO METHOD PATH [BODY]
   local args=(-s -o "$T/resp" -w '%{http_code}' --cacert "$T/tls/server.pem" -X "$2"
     --cert "$T/tls/$1.pem" --key "$T/tls/$1.key")

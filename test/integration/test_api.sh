@@ -443,7 +443,11 @@ call GET /v1/persons/p7
 assert_eq "configured operator (alice) is accepted" 200 "$ST"
 assert_eq "…audited as alice" 1 "$(rows "actor='alice' AND action='GET /v1/persons/{id}' AND target='p7'")"
 
-# TLS client certificates (CN = operator, first OU = role).
+# TLS client certificates: the CN names an operator of the registry, which gives the role
+# (issue 11 §2; the OU is not trusted). Registered first, by the administrator.
+TOKEN=$ADMIN
+call POST /v1/operators '{"name":"tls-op","role":"operator"}'
+call POST /v1/operators '{"name":"tls-aud","role":"auditor"}'
 tls() { # CERTNAME METHOD PATH [BODY]
   local args=(-s -o "$T/resp" -w '%{http_code}' --cacert "$T/tls/server.pem" -X "$2")
   [ "$1" != none ] && args+=(--cert "$T/tls/$1.pem" --key "$T/tls/$1.key")

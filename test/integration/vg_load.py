@@ -287,7 +287,10 @@ class Load:
         self.expect("readyz: ready", "ready", (rb or {}).get("status"))
         self.call("healthz", 200, "GET", "/healthz", token=False)
 
-        # TLS: a new connection per call
+        # TLS: a new connection per call. The certificate's CN must name a registered operator
+        # (issue 11 §2: the role is the registry's); registered in the first round.
+        st, _ = self.request("POST", "/v1/operators", {"name": "tls-op", "role": "operator"})
+        self.expect("register the certificate's operator", True, st in (201, 409))
         for what, cert, token, want, path in (
                 ("TLS bearer token", None, True, 200, f"/v1/persons/{p}"),
                 ("TLS operator certificate", "tls-op", False, 200, f"/v1/cards/{c}"),

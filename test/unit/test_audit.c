@@ -1,7 +1,9 @@
 /*
  * test_audit: the audit hash (ca/audit.c) and the hash chain as the registry keeps and checks
  * it (store_audit_append / store_audit_verify), including rows edited, deleted and relinked
- * behind the store's back through a raw SQLite connection.
+ * behind the store's back through a raw SQLite connection; the signed checkpoints
+ * (ca/checkpoint.c) and what they catch that the chain alone cannot: the newest rows cut off,
+ * a row changed and every later hash recomputed, checkpoints removed (--against).
  */
 #include <check.h>
 #include <stdio.h>
@@ -10,7 +12,9 @@
 #include <sqlite3.h>
 
 #include "ca/audit.h"
+#include "ca/checkpoint.h"
 #include "ca/store.h"
+#include "keystore/signer.h"
 #include "config/jclock.h"
 #include "testutil.h"
 
@@ -388,6 +392,275 @@ START_TEST(test_append_stamps_time)
 }
 END_TEST
 
+/* ---- checkpoints ------------------------------------------------------------------------ */
+
+static struct signer *audit_key, *other_key; /* made once, in the parent (unchecked fixture) */
+
+static void keys_setup(void)
+{
+    struct jerr err = {0};
+    audit_key = signer_generate("rsa", 2048, &err);
+    other_key = signer_generate("rsa", 2048, &err);
+    ck_assert_msg(audit_key != NULL && other_key != NULL, "%s", err.msg);
+}
+
+static void keys_teardown(void)
+{
+    signer_free(audit_key);
+    signer_free(other_key);
+}
+
+static void checkpoint_now(void)
+{
+    struct jerr err = {0};
+    bool written = false;
+    ck_assert_msg(checkpoint_write(st, audit_key, true, &written, &err) == 0, "%s", err.msg);
+}
+
+/* Verifies the registry with the audit key; returns 0/-1 and the error. */
+static int verify_registry(const unsigned char *against, size_t against_len,
+                           struct checkpoint_report *rep, struct jerr *err)
+{
+    EVP_PKEY *pub = signer_get1_public_key(audit_key);
+    int rc = checkpoint_verify_registry(st, pub, against, against_len, rep, err);
+    EVP_PKEY_free(pub);
+    return rc;
+}
+
+static void expect_refused(const unsigned char *against, size_t against_len, const char *what)
+{
+    struct jerr err = {0};
+    struct checkpoint_report rep;
+    ck_assert_int_eq(verify_registry(against, against_len, &rep, &err), -1);
+    ck_assert_msg(strstr(err.msg, what) != NULL, "message '%s' lacks '%s'", err.msg, what);
+}
+
+/* The insider's rewrite: row `seq`'s actor changed, and every hash from there recomputed, so
+ * that the chain alone is intact again. */
+static void rewrite_chain_from(int64_t seq)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL, *u = NULL;
+    unsigned char prev[AUDIT_HASH_LEN] = {0};
+
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT seq, at, actor, action, target, outcome, "
+                                        "detail, prev_hash FROM events ORDER BY seq",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "UPDATE events SET actor = ?2, prev_hash = ?3, "
+                                        "hash = ?4 WHERE seq = ?1",
+                                        -1, &u, NULL),
+                     SQLITE_OK);
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        struct audit_entry e;
+        unsigned char h[AUDIT_HASH_LEN];
+        memset(&e, 0, sizeof(e));
+        e.seq = sqlite3_column_int64(s, 0);
+        e.at = sqlite3_column_int64(s, 1);
+        snprintf(e.actor, sizeof(e.actor), "%s",
+                 e.seq == seq ? "innocent" : (const char *)sqlite3_column_text(s, 2));
+        snprintf(e.action, sizeof(e.action), "%s", (const char *)sqlite3_column_text(s, 3));
+        snprintf(e.target, sizeof(e.target), "%s", (const char *)sqlite3_column_text(s, 4));
+        snprintf(e.outcome, sizeof(e.outcome), "%s", (const char *)sqlite3_column_text(s, 5));
+        snprintf(e.detail, sizeof(e.detail), "%s", (const char *)sqlite3_column_text(s, 6));
+        if (e.seq < seq) {
+            ck_assert_int_eq(audit_hash(&e, prev, h), 0);
+            memcpy(prev, h, AUDIT_HASH_LEN);
+            continue;
+        }
+        ck_assert_int_eq(audit_hash(&e, prev, h), 0);
+        sqlite3_bind_int64(u, 1, e.seq);
+        sqlite3_bind_text(u, 2, e.actor, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(u, 3, prev, AUDIT_HASH_LEN, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(u, 4, h, AUDIT_HASH_LEN, SQLITE_TRANSIENT);
+        ck_assert_int_eq(sqlite3_step(u), SQLITE_DONE);
+        sqlite3_reset(u);
+        memcpy(prev, h, AUDIT_HASH_LEN);
+    }
+    ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_finalize(s);
+    sqlite3_finalize(u);
+    sqlite3_close(db);
+}
+
+START_TEST(test_checkpoint_round_trip)
+{
+    struct jerr err = {0};
+    unsigned char head[AUDIT_HASH_LEN], *der = NULL, *back = NULL;
+    size_t der_len = 0, back_len = 0;
+    struct checkpoint cp;
+    EVP_PKEY *pub = signer_get1_public_key(audit_key);
+    EVP_PKEY *other = signer_get1_public_key(other_key);
+
+    memset(head, 0xab, sizeof(head));
+    ck_assert_int_eq(checkpoint_sign(audit_key, 600, head, NOW + 5, &der, &der_len, &err), 0);
+    ck_assert_msg(checkpoint_verify(der, der_len, pub, &cp, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(cp.rows, 600);
+    ck_assert_int_eq(cp.at, NOW + 5);
+    ck_assert_mem_eq(cp.head, head, AUDIT_HASH_LEN);
+
+    /* Another key: refused by the key id before the signature is even tried. */
+    ck_assert_int_eq(checkpoint_verify(der, der_len, other, &cp, &err), -1);
+    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    ck_assert_ptr_nonnull(strstr(err.msg, "another key"));
+
+    /* Every single-byte change of the DER is refused (malformed or a bad signature). */
+    for (size_t i = 0; i < der_len; i++) {
+        der[i] ^= 0x01;
+        jerr_clear(&err);
+        ck_assert_msg(checkpoint_verify(der, der_len, pub, &cp, &err) == -1,
+                      "byte %zu changed, still verified", i);
+        der[i] ^= 0x01;
+    }
+    /* Trailing bytes are refused. */
+    unsigned char *longer = malloc(der_len + 1);
+    memcpy(longer, der, der_len);
+    longer[der_len] = 0;
+    jerr_clear(&err);
+    ck_assert_int_eq(checkpoint_verify(longer, der_len + 1, pub, &cp, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    free(longer);
+
+    /* PEM and DER files decode to the same bytes. */
+    char *pem = checkpoint_to_pem(der, der_len, &err);
+    ck_assert_ptr_nonnull(pem);
+    ck_assert_ptr_nonnull(strstr(pem, "-----BEGIN " CHECKPOINT_PEM_LABEL "-----"));
+    ck_assert_int_eq(
+        checkpoint_decode_file((unsigned char *)pem, strlen(pem), &back, &back_len, &err), 0);
+    ck_assert_uint_eq(back_len, der_len);
+    ck_assert_mem_eq(back, der, der_len);
+    free(back);
+    back = NULL;
+    ck_assert_int_eq(checkpoint_decode_file(der, der_len, &back, &back_len, &err), 0);
+    ck_assert_mem_eq(back, der, der_len);
+    free(back);
+    jerr_clear(&err);
+    ck_assert_int_eq(
+        checkpoint_decode_file((const unsigned char *)"hello", 5, &back, &back_len, &err), -1);
+    ck_assert_str_eq(err.field, "checkpoint");
+    free(pem);
+    free(der);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(other);
+}
+END_TEST
+
+START_TEST(test_checkpoint_written_only_when_new)
+{
+    struct jerr err = {0};
+    bool written = false;
+    int64_t rows = 0;
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+
+    ck_assert_int_eq(checkpoint_write(st, audit_key, true, &written, &err), 0);
+    ck_assert(written);
+    ck_assert_int_eq(checkpoint_write(st, audit_key, true, &written, &err), 0);
+    ck_assert(!written); /* nothing appended since */
+    ck_assert_int_eq(checkpoint_write(st, audit_key, false, &written, &err), 0);
+    ck_assert(written); /* forced */
+    struct audit_entry e = make_entry(7);
+    ck_assert_int_eq(store_audit_append(st, &e, &err), 0);
+    ck_assert_int_eq(checkpoint_write(st, audit_key, true, &written, &err), 0);
+    ck_assert(written);
+    ck_assert_int_eq(store_checkpoint_last(st, &rows, &der, &der_len, &err), 0);
+    ck_assert_int_eq(rows, ROWS + 1);
+    free(der);
+
+    struct checkpoint_report rep;
+    ck_assert_msg(verify_registry(NULL, 0, &rep, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rep.rows, ROWS + 1);
+    ck_assert_uint_eq(rep.checkpoints, 3);
+    ck_assert_int_eq(rep.covered_rows, ROWS + 1);
+}
+END_TEST
+
+/* The chain alone cannot see its newest row cut off; the checkpoint does. */
+START_TEST(test_checkpoint_catches_truncation)
+{
+    struct jerr err = {0};
+    int64_t bad = -1, rows = -1;
+
+    checkpoint_now();
+    raw_exec("DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)");
+    ck_assert_int_eq(store_audit_verify(st, &bad, &rows, &err), 0); /* the chain is fooled */
+    expect_refused(NULL, 0, "the registry's log ends at row 5: rows were deleted");
+
+    /* Nor is a new checkpoint signed over the shorter log. */
+    bool written = true;
+    jerr_clear(&err);
+    ck_assert_int_eq(checkpoint_write(st, audit_key, true, &written, &err), -1);
+    ck_assert(!written);
+    ck_assert_ptr_nonnull(strstr(err.msg, "no checkpoint signed"));
+}
+END_TEST
+
+/* Row 2's actor changed and every later hash recomputed: the chain holds, the signed head
+ * does not. */
+START_TEST(test_checkpoint_catches_rewrite)
+{
+    struct jerr err = {0};
+    int64_t bad = -1, rows = -1;
+
+    checkpoint_now();
+    rewrite_chain_from(2);
+    ck_assert_int_eq(store_audit_verify(st, &bad, &rows, &err), 0); /* the chain is fooled */
+    ck_assert_int_eq(rows, ROWS);
+    expect_refused(NULL, 0, "another hash: the log was rewritten");
+}
+END_TEST
+
+/* A checkpoint kept outside the registry catches what follows the removal of the registry's
+ * own checkpoints; one signed by another key is refused. */
+START_TEST(test_checkpoint_against)
+{
+    struct jerr err = {0};
+    unsigned char *saved = NULL, *forged = NULL, head[AUDIT_HASH_LEN];
+    size_t saved_len = 0, forged_len = 0;
+    int64_t rows = 0;
+    struct checkpoint_report rep;
+
+    checkpoint_now();
+    ck_assert_int_eq(store_checkpoint_last(st, &rows, &saved, &saved_len, &err), 0);
+    ck_assert_msg(verify_registry(saved, saved_len, &rep, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(rep.checkpoints, 2);
+
+    raw_exec("DELETE FROM audit_checkpoints");
+    raw_exec("DELETE FROM events WHERE seq = 6");
+    ck_assert_msg(verify_registry(NULL, 0, &rep, &err) == 0, "%s", err.msg); /* fooled */
+    expect_refused(saved, saved_len, "covers 6 rows, but the registry's log ends at row 5");
+
+    ck_assert_int_eq(store_audit_head(st, &rows, head, &err), 0);
+    ck_assert_int_eq(checkpoint_sign(other_key, rows, head, NOW, &forged, &forged_len, &err), 0);
+    expect_refused(forged, forged_len, "another key");
+    free(saved);
+    free(forged);
+}
+END_TEST
+
+/* The table's columns must say what the DER says; a checkpoint row swapped for another
+ * instance's DER is refused too. */
+START_TEST(test_checkpoint_table_tamper)
+{
+    checkpoint_now();
+    raw_exec("UPDATE audit_checkpoints SET rows = 5");
+    expect_refused(NULL, 0, "audit checkpoint table altered");
+}
+END_TEST
+
+START_TEST(test_checkpoint_bad_signature_in_table)
+{
+    checkpoint_now();
+    /* The last byte of the DER is the signature's. */
+    raw_exec("UPDATE audit_checkpoints SET der = substr(der, 1, length(der) - 1) || x'00'");
+    expect_refused(NULL, 0, "bad signature");
+}
+END_TEST
+
 static Suite *audit_suite(void)
 {
     Suite *s = suite_create("audit");
@@ -414,6 +687,18 @@ static Suite *audit_suite(void)
     tcase_add_test(chain, test_append_continues_chain);
     tcase_add_test(chain, test_append_stamps_time);
     suite_add_tcase(s, chain);
+
+    TCase *cp = tcase_create("checkpoint");
+    tcase_add_unchecked_fixture(cp, keys_setup, keys_teardown);
+    tcase_add_checked_fixture(cp, setup, teardown);
+    tcase_add_test(cp, test_checkpoint_round_trip);
+    tcase_add_test(cp, test_checkpoint_written_only_when_new);
+    tcase_add_test(cp, test_checkpoint_catches_truncation);
+    tcase_add_test(cp, test_checkpoint_catches_rewrite);
+    tcase_add_test(cp, test_checkpoint_against);
+    tcase_add_test(cp, test_checkpoint_table_tamper);
+    tcase_add_test(cp, test_checkpoint_bad_signature_in_table);
+    suite_add_tcase(s, cp);
     return s;
 }
 

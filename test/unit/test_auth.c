@@ -407,6 +407,103 @@ START_TEST(client_certificates)
 }
 END_TEST
 
+/* Issue 11 §2: a certificate's CN is looked up among the operators, which give the role (the
+ * OU is not read); "admin" (the first administrator token) is never a certificate; a disabled
+ * operator is refused. (The CRL check is tested end to end in test_operators.sh.) */
+START_TEST(client_certificates_registry)
+{
+    struct config_operator ops[] = {{"alice", ROLE_OPERATOR, TEST_SHA256}};
+    struct jpki_config cfg;
+    struct auth_identity who;
+    struct jerr err = {0};
+    char admin_hex[AUTH_SHA256_HEX + 1], no_crl[] = "";
+    bool disabled = true;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.operators = ops;
+    cfg.operator_count = 1;
+    cfg.tls_operator_crl = no_crl;
+    hash_of("admin-token", admin_hex);
+    ck_assert_int_eq(store_meta_set(st, "admin_token_sha256", admin_hex, &err), 0);
+    struct operator_rec carol = op_rec("carol", ROLE_BATCH, "carol-token", false);
+    struct operator_rec gone = op_rec("gone", ROLE_OPERATOR, "gone-token", true);
+    ck_assert_int_eq(store_operator_insert(st, &carol, &err), 0);
+    ck_assert_int_eq(store_operator_insert(st, &gone, &err), 0);
+
+    const char *alice[] = {"OU", "admin", "CN", "alice"};
+    X509 *cert = cert_with(alice, 2);
+    ck_assert_msg(auth_by_cert_registry(&cfg, st, cert, &who, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(who.name, "alice");
+    ck_assert_int_eq(who.role, ROLE_OPERATOR); /* the configuration's, not the OU's */
+    ck_assert_int_eq(who.via, AUTH_VIA_CERT);
+    X509_free(cert);
+
+    const char *carol_no_ou[] = {"O", "JPKI", "CN", "carol"};
+    cert = cert_with(carol_no_ou, 2);
+    ck_assert_msg(auth_by_cert_registry(&cfg, st, cert, &who, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(who.role, ROLE_BATCH);
+    X509_free(cert);
+
+    const char *refused[][4] = {{"OU", "admin", "CN", "admin"},
+                                {"OU", "admin", "CN", "gone"},
+                                {"OU", "admin", "CN", "nobody"},
+                                {"OU", "admin", "CN", "two words"}};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        jerr_clear(&err);
+        cert = cert_with(refused[i], 2);
+        ck_assert_int_eq(auth_by_cert_registry(&cfg, st, cert, &who, &err), -1);
+        ck_assert_int_eq(err.code, JERR_AUTH);
+        ck_assert_str_eq(err.field, "certificate");
+        X509_free(cert);
+    }
+
+    /* auth_operator_lookup: each source, and the first administrator once disabled. */
+    jerr_clear(&err);
+    ck_assert_int_eq(auth_operator_lookup(&cfg, st, "admin", &who, &disabled, &err), 0);
+    ck_assert(!disabled);
+    ck_assert_int_eq(who.role, ROLE_ADMIN);
+    ck_assert_int_eq(auth_operator_lookup(&cfg, st, "gone", &who, &disabled, &err), 0);
+    ck_assert(disabled);
+    ck_assert_int_eq(auth_operator_lookup(&cfg, st, "nobody", &who, &disabled, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    jerr_clear(&err);
+    ck_assert_int_eq(store_meta_set(st, "admin_token_sha256", "disabled", &err), 0);
+    ck_assert_int_eq(auth_operator_lookup(&cfg, st, "admin", &who, &disabled, &err), 0);
+    ck_assert(disabled);
+    ck_assert_int_eq(auth_by_token(&cfg, st, "admin-token", &who, &err), -1);
+}
+END_TEST
+
+/* Disabling and rotating in the registry. */
+START_TEST(operators_disable_rotate)
+{
+    struct jerr err = {0};
+    struct operator_rec carol = op_rec("carol", ROLE_BATCH, "carol-token", false), got;
+    struct operator_rec dave = op_rec("dave", ROLE_BATCH, "dave-token", false);
+    char new_hex[AUTH_SHA256_HEX + 1];
+    struct auth_identity who;
+
+    ck_assert_int_eq(store_operator_insert(st, &carol, &err), 0);
+    ck_assert_int_eq(store_operator_insert(st, &dave, &err), 0);
+    hash_of("carol-new", new_hex);
+    ck_assert_int_eq(store_operator_set_token(st, "carol", new_hex, &err), 0);
+    ck_assert_int_eq(auth_by_token(NULL, st, "carol-token", &who, &err), -1);
+    jerr_clear(&err);
+    ck_assert_int_eq(auth_by_token(NULL, st, "carol-new", &who, &err), 0);
+    ck_assert_int_eq(store_operator_set_token(st, "dave", new_hex, &err), -1);
+    ck_assert_int_eq(err.code, JERR_CONFLICT);
+    jerr_clear(&err);
+    ck_assert_int_eq(store_operator_disable(st, "carol", &err), 0);
+    ck_assert_int_eq(store_operator_get(st, "carol", &got, &err), 0);
+    ck_assert(got.disabled);
+    ck_assert_int_eq(auth_by_token(NULL, st, "carol-new", &who, &err), -1);
+    jerr_clear(&err);
+    ck_assert_int_eq(store_operator_disable(st, "nobody", &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_str_eq(err.field, "name");
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
     Suite *s = suite_create("auth");
@@ -423,6 +520,8 @@ static Suite *auth_suite(void)
     tcase_add_checked_fixture(reg, store_setup, store_teardown);
     tcase_add_test(reg, operators_table);
     tcase_add_test(reg, token_sources);
+    tcase_add_test(reg, client_certificates_registry);
+    tcase_add_test(reg, operators_disable_rotate);
     suite_add_tcase(s, reg);
     return s;
 }

@@ -284,7 +284,10 @@ START_TEST(test_table_and_help)
         "card reset-password", "card hold", "card release", "card return",
         /* the card holder's commands (ctl_card.h) */
         "card check", "card passwd", "card sign", "card revoke", "card export", "card fingerprints",
-        "cert show", "cert revoke", "cert expiring", "operator add", "batch submit", "batch show",
+        "cert show", "cert revoke", "cert expiring", "operator add",
+        /* operator credentials and the audit log (ctl_operators.h, ctl_audit.h) */
+        "operator list", "operator disable", "operator rotate", "audit show", "audit checkpoint",
+        "audit verify", "batch submit", "batch show",
         "ocsp", "crl fetch", "fingerprints",
         /* the relying party's (ctl_verify.h) */
         "verify"};

@@ -1411,11 +1411,12 @@ START_TEST(test_ocsp_marks_backfilled_by_migration)
              "certid_hash = 1);"
              "DROP TABLE ocsp_dirty; DROP INDEX ocsp_responses_ageing;"
              "ALTER TABLE batch_rows DROP COLUMN claimed_until;"
-             "DELETE FROM schema_version WHERE version = 5;");
+             "DROP TABLE audit_checkpoints;"
+             "DELETE FROM schema_version WHERE version >= 5;");
 
     st = store_open(path, false, &err);
     ck_assert_msg(st != NULL, "%s", err.msg);
-    ck_assert_int_eq(store_schema_version(st), 5);
+    ck_assert_int_eq(store_schema_version(st), store_schema_latest());
     marks(0, 100, &seen);
     ck_assert_int_eq(seen.count, 4);
     ck_assert_str_eq(seen.serial[0], "B1");
