@@ -30,6 +30,7 @@ json_t *cardapi_base64_json(const unsigned char *data, size_t len)
         int n = EVP_EncodeBlock(text, data, (int)len);
         if (n >= 0)
             out = json_stringn((const char *)text, (size_t)n);
+        OPENSSL_cleanse(text, cap); /* a card image: encrypted, but no copy left about */
     }
     free(text);
     return out;

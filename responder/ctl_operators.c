@@ -90,15 +90,7 @@ int ctl_operators_rotate(struct ctl *ctl, const struct ctl_args *args)
         fputs("operator ", ctl->out);
         ctl_out_put(ctl->out, ctl_out_str(answer, "name"));
         fputs(": token rotated; the old one is refused from now on\n", ctl->out);
-        if (token_out != NULL) {
-            fputs("token written to ", ctl->out);
-            ctl_out_put(ctl->out, token_out);
-            fputs(" (mode 0600; it is shown once)\n", ctl->out);
-        } else {
-            fputs("token (shown once): ", ctl->out);
-            ctl_out_put(ctl->out, token);
-            fputc('\n', ctl->out);
-        }
+        ctl_out_new_token(ctl->out, token_out, token);
     }
 out:
     json_decref(answer);

@@ -597,15 +597,7 @@ int ctl_ops_operator_add(struct ctl *ctl, const struct ctl_args *args)
         fputs(" (", ctl->out);
         ctl_out_put(ctl->out, ctl_out_str(answer, "role"));
         fputs(") created\n", ctl->out);
-        if (token_out != NULL) {
-            fputs("token written to ", ctl->out);
-            ctl_out_put(ctl->out, token_out);
-            fputs(" (mode 0600; it is shown once)\n", ctl->out);
-        } else {
-            fputs("token (shown once): ", ctl->out);
-            ctl_out_put(ctl->out, token);
-            fputc('\n', ctl->out);
-        }
+        ctl_out_new_token(ctl->out, token_out, token);
     }
 out:
     json_decref(body);

@@ -180,3 +180,16 @@ void ctl_out_list(FILE *f, const json_t *obj, const char *key)
     if (shown == 0)
         fputs("none", f);
 }
+
+void ctl_out_new_token(FILE *f, const char *token_out, const char *token)
+{
+    if (token_out != NULL) {
+        fputs("token written to ", f);
+        ctl_out_put(f, token_out);
+        fputs(" (mode 0600; it is shown once)\n", f);
+    } else {
+        fputs("token (shown once): ", f);
+        ctl_out_put(f, token);
+        fputc('\n', f);
+    }
+}

@@ -23,6 +23,10 @@ void ctl_out_sanitize(char *out, size_t size, const char *in, size_t len);
 /* Writes the NUL-terminated `s`, sanitized the same way, to `f`. NULL writes "-". */
 void ctl_out_put(FILE *f, const char *s);
 
+/* Where a new operator token went, shown once: "token written to FILE (mode 0600; …)" when it
+ * was written to `token_out`, else the token itself. */
+void ctl_out_new_token(FILE *f, const char *token_out, const char *token);
+
 /* Words for an error object of the API ({"code","message","field"}): "refused: card c1 is
  * already on hold (field: card)"; without a field, no parenthesis. Outside text sanitized.
  * An object without a code or message gives "(no error description)". */

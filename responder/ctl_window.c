@@ -19,6 +19,7 @@
 #include "config/fsutil.h"
 #include "config/limits.h"
 #include "keystore/card.h"
+#include "responder/cardapi.h"
 #include "responder/ctl_card.h"
 #include "responder/ctl_ops.h"
 #include "responder/ctl_out.h"
@@ -102,24 +103,6 @@ bool ctl_window_is_file_safe_id(const char *s)
               (s[i] >= 'a' && s[i] <= 'z') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
             return false;
     return true;
-}
-
-/* RFC 4648 §4 base64 (EVP_EncodeBlock, no line breaks) of `len` bytes as a JSON string. */
-static json_t *base64_json(const unsigned char *data, size_t len)
-{
-    if (len > (size_t)INT32_MAX / 2)
-        return NULL;
-    size_t cap = 4 * ((len + 2) / 3) + 1;
-    unsigned char *text = malloc(cap);
-    json_t *out = NULL;
-    if (text != NULL) {
-        int n = EVP_EncodeBlock(text, data, (int)len);
-        if (n >= 0)
-            out = json_stringn((const char *)text, (size_t)n);
-        OPENSSL_cleanse(text, cap);
-    }
-    free(text);
-    return out;
 }
 
 /* Writes a base64 image to `path` (0600, atomic). Returns 0, or -1 with err. */
@@ -354,7 +337,7 @@ static int issue_body(struct ctl *ctl, const struct ctl_args *args, const struct
             goto oom;
     }
     if (plan->current != NULL &&
-        json_object_set_new(b, "card_image", base64_json(plan->current, plan->current_len)) == -1)
+        json_object_set_new(b, "card_image", cardapi_base64_json(plan->current, plan->current_len)) == -1)
         goto oom;
     *body = b;
     b = NULL;
@@ -573,7 +556,7 @@ int ctl_window_reset_password(struct ctl *ctl, const struct ctl_args *args)
         goto out;
     }
     body = json_pack("{s:s, s:s, s:o}", "slot", ca_kind_name(slot), "new_password", pw,
-                     "card_image", base64_json(raw, raw_len));
+                     "card_image", cardapi_base64_json(raw, raw_len));
     if (body == NULL) {
         ctl_fail(ctl, rc, "out of memory");
         goto out;
