@@ -166,10 +166,12 @@ rows:
     person: {id: p1, name: "試験 一", address: "東京都港区1-1", birth_date: "1980-01-02", gender: male}
     card: {id: c1, type: mynumber, expiry: "2034-01-31"}
     certificates: auth
+    passwords: {sign: "QWERTY7890", auth: "5829"}
   - key: new
-    person: {id: p1, name: "試験 一", address: "東京都港区1-1", birth_date: "1980-01-02", gender: male}
+    person: {id: p2-$1, name: "試験 二", address: "東京都港区1-2", birth_date: "1981-02-03", gender: male}
     card: {id: c2-$1, type: mynumber, expiry: "2034-01-31"}
     certificates: auth
+    passwords: {sign: "QWERTY7890", auth: "5829"}
 EOB
 }
 submit() { # TOKEN KEY -> waits for the batch; $T/resp holds it
