@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "ca/lifecycle.h"
-#include "config/jclock.h"
-#include "config/limits.h"
+#include "base/jclock.h"
+#include "base/limits.h"
 
 /* Shown length of an outside name or value in a message. */
 #define RJ_SHOW_MAX 48

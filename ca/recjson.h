@@ -6,7 +6,7 @@
  *
  * Readers are strict: an input object carries exactly the fields listed (an unknown field is
  * refused, not ignored), strings only where strings are meant, no NUL characters, lengths
- * within config/limits.h; then the record passes model_check_* (ca/model.h), which owns the
+ * within base/limits.h; then the record passes model_check_* (ca/model.h), which owns the
  * rules of ids, texts and dates. A reader fills its output only on success.
  *
  * Field names in errors: every reader takes `prefix` (NULL or "" for none), prepended to the
@@ -26,7 +26,7 @@
 #include <jansson.h>
 
 #include "ca/model.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* A person: exactly the fields id, name, address, birth_date ("YYYY-MM-DD"), gender ("male" |
  * "female" | "unstated"). deceased is false. Returns 0, or -1 with err (JERR_INVALID) naming

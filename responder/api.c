@@ -23,8 +23,8 @@
 #include <openssl/x509.h>
 
 #include "ca/recjson.h"
-#include "config/jclock.h"
-#include "config/limits.h"
+#include "base/jclock.h"
+#include "base/limits.h"
 #include "responder/auditapi.h"
 #include "responder/cardapi.h"
 #include "responder/clientaddr.h"

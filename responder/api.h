@@ -43,7 +43,7 @@
 #include "ca/lifecycle.h"
 #include "ca/pki.h"
 #include "ca/store.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/auth.h"
 #include "responder/ocsp_http.h"
 #include "responder/server.h"

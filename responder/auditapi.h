@@ -8,7 +8,7 @@
 #ifndef JPKI_AUDITAPI_H
 #define JPKI_AUDITAPI_H
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/api.h"
 
 #define AUDITAPI_LIMIT_DEFAULT 100

@@ -10,7 +10,7 @@
 #include <event2/event.h>
 
 #include "ca/pki.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/workers.h"
 
 struct auditduty;

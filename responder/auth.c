@@ -14,7 +14,7 @@
 #include <openssl/sha.h>
 
 #include "ca/model.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 
 static const char *const role_names[] = {
     [ROLE_ADMIN] = "admin",

@@ -26,8 +26,8 @@
 
 #include "ca/store.h"
 #include "config/config.h"
-#include "config/jerr.h"
-#include "config/limits.h"
+#include "base/jerr.h"
+#include "base/limits.h"
 
 /* Longest bearer token accepted, in bytes (a token made here is AUTH_NEW_TOKEN_HEX). */
 #define AUTH_TOKEN_MAX 256

@@ -11,8 +11,8 @@
 #include <strings.h>
 
 #include "ca/pinletter.h"
-#include "config/jclock.h"
-#include "config/limits.h"
+#include "base/jclock.h"
+#include "base/limits.h"
 #include "responder/auth.h"
 #include "responder/batch_exec.h"
 

@@ -17,7 +17,7 @@
 #define JPKI_BATCH_API_H
 
 #include "ca/batch.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/api.h"
 #include "responder/batchrun.h"
 

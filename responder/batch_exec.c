@@ -20,8 +20,8 @@
 #include "ca/cardissue.h"
 #include "ca/pinletter.h"
 #include "ca/recjson.h"
-#include "config/fsutil.h"
-#include "config/jclock.h"
+#include "base/fsutil.h"
+#include "base/jclock.h"
 #include "responder/auth.h"
 
 /* Version tag of the canonical form the digest is taken over: change it with the form. */

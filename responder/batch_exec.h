@@ -50,7 +50,7 @@
 #include "ca/lifecycle.h"
 #include "ca/pki.h"
 #include "ca/store.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* SHA-256 of the canonical rows of a parsed file (see above) as lower-case hex. */
 int batch_exec_digest(const struct batch *b, const struct batch_problem *problems,

@@ -14,7 +14,7 @@
 #include <event2/event.h>
 
 #include "ca/pinletter.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "responder/batch_exec.h"
 #include "responder/log.h"
 #include "responder/metrics.h"

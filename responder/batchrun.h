@@ -36,7 +36,7 @@
 #include <stdint.h>
 
 #include "ca/pki.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/workers.h"
 
 struct event_base;

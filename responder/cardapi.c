@@ -12,7 +12,7 @@
 #include <openssl/evp.h>
 
 #include "ca/recjson.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 
 static int oom(struct jerr *err)
 {

@@ -23,7 +23,7 @@
 
 #include "ca/cardissue.h"
 #include "ca/lifecycle.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/api.h"
 
 /* The state of one issuance's card image (ops.c's card_issue holds it on its stack). */

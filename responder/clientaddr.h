@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 struct evhttp_request;
 

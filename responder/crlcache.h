@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 struct evbuffer;
 struct crlcache;

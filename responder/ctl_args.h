@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* Options of one command (its own list) and positional arguments, at most. */
 #define CTL_ARGS_MAX_OPTS 16

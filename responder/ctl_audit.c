@@ -14,7 +14,7 @@
 #include <openssl/pem.h>
 
 #include "ca/checkpoint.h"
-#include "config/fsutil.h"
+#include "base/fsutil.h"
 #include "responder/auth.h"
 #include "responder/auditapi.h"
 #include "responder/ctl_out.h"

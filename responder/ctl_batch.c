@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config/fsutil.h"
-#include "config/limits.h"
+#include "base/fsutil.h"
+#include "base/limits.h"
 #include "responder/ctl_out.h"
 
 void ctl_batch_bar(char *out, size_t size, long finished, long failed, long total, int width)

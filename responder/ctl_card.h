@@ -35,7 +35,7 @@
 #include <openssl/x509.h>
 
 #include "config/config.h"
-#include "config/limits.h"
+#include "base/limits.h"
 #include "responder/ctl.h"
 #include "responder/ctl_rp.h"
 

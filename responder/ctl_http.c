@@ -11,7 +11,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
-#include "config/fsutil.h"
+#include "base/fsutil.h"
 
 struct ctl_http {
     CURL *curl;

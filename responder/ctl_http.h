@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* An answer in memory (a complete CRL of a million entries is ~49 MB, DESIGN §5). */
 #define CTL_HTTP_MAX_REPLY_BYTES (512L * 1024 * 1024)

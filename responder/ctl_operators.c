@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <openssl/crypto.h>
 
-#include "config/fsutil.h"
+#include "base/fsutil.h"
 #include "responder/ctl_out.h"
 
 int ctl_operators_list(struct ctl *ctl, const struct ctl_args *args)

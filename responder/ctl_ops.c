@@ -11,8 +11,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "config/fsutil.h"
-#include "config/limits.h"
+#include "base/fsutil.h"
+#include "base/limits.h"
 #include "responder/ctl_out.h"
 #include "responder/ctl_window.h"
 

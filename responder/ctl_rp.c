@@ -19,7 +19,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/pki.h"
-#include "config/fsutil.h"
+#include "base/fsutil.h"
 #include "responder/ctl_out.h"
 
 const char *ctl_rp_reason_name(int reason)

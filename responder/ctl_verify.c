@@ -18,8 +18,8 @@
 #include <openssl/ocsp.h>
 #include <openssl/x509_vfy.h>
 
-#include "config/fsutil.h"
-#include "config/jclock.h"
+#include "base/fsutil.h"
+#include "base/jclock.h"
 #include "responder/ctl_out.h"
 
 enum ctl_verify_verdict ctl_verify_judge(const struct ctl_verify_findings *f)

@@ -16,8 +16,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "config/fsutil.h"
-#include "config/limits.h"
+#include "base/fsutil.h"
+#include "base/limits.h"
 #include "keystore/card.h"
 #include "responder/cardapi.h"
 #include "responder/ctl_card.h"

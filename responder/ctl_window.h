@@ -28,7 +28,7 @@
 #include <jansson.h>
 
 #include "config/config.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/ctl.h"
 
 /* Free space the output directory must have before an issuance (an image is ~8-100 KB). */

@@ -11,7 +11,7 @@
 
 #include "ca/holderreq.h"
 #include "ca/lifecycle.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "responder/metrics.h"
 #include "responder/receipt.h"
 

@@ -12,7 +12,7 @@
 #ifndef JPKI_HOLDER_H
 #define JPKI_HOLDER_H
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/api.h"
 
 /* The actor of the lifecycle rows a holder's request writes: "holder:<signer serial>". */

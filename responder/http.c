@@ -15,7 +15,7 @@
 #include <event2/http.h>
 #include <jansson.h>
 
-#include "config/limits.h"
+#include "base/limits.h"
 #include "responder/log.h"
 
 int http_status_for(int jerr_code)

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 struct evhttp_request;
 

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config/jclock.h"
-#include "config/jerr.h"
+#include "base/jclock.h"
+#include "base/jerr.h"
 
 static log_sink_fn *log_sink;
 static void *log_sink_arg;

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "ca/model.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 
 /* --- label vocabularies: the position of a name is its slot index ----------------------- */
 

@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "config/config.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* The Content-Type of a /metrics answer (exposition format 0.0.4). */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"

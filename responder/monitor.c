@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "ca/crl.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "responder/auth.h"
 #include "responder/crlcache.h"
 #include "responder/http.h"

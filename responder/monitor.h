@@ -10,7 +10,7 @@
 #define JPKI_MONITOR_H
 
 #include "ca/pki.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/server.h"
 #include "responder/workers.h"
 

@@ -13,7 +13,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ocsp.h>
 
-#include "config/jclock.h"
+#include "base/jclock.h"
 
 /* Stripe locks ordering the cache writers of one key (see the header). Writers are workers,
  * a few at a time; readers never take these. */

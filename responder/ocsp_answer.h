@@ -43,7 +43,7 @@
 #include "ca/ocsp.h"
 #include "ca/pki.h"
 #include "ca/store.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/presign.h"
 
 /* A cached or registry response is used only while at least this long remains before its

@@ -18,7 +18,7 @@
 #include <openssl/ocsp.h>
 
 #include "ca/ocsp.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "responder/access.h"
 #include "responder/clientaddr.h"
 #include "responder/http.h"

@@ -50,7 +50,7 @@
 #include <time.h>
 
 #include "ca/pki.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/server.h"
 #include "responder/workers.h"
 

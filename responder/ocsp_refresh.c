@@ -13,7 +13,7 @@
 
 #include <event2/event.h>
 
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "responder/log.h"
 
 /* One pass over a due set: its cursor and what it did so far (logged when it ends). */

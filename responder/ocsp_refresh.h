@@ -37,7 +37,7 @@
 #define JPKI_OCSP_REFRESH_H
 
 #include "config/config.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/ocsp_answer.h"
 #include "responder/workers.h"
 

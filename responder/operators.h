@@ -13,7 +13,7 @@
 #ifndef JPKI_OPERATORS_H
 #define JPKI_OPERATORS_H
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/api.h"
 
 /* What admin_token_sha256 holds once the first administrator token is disabled. */

@@ -18,7 +18,7 @@
 
 #include "ca/lifecycle.h"
 #include "ca/recjson.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "keystore/pubkey.h"
 #include "responder/cardapi.h"
 #include "responder/metrics.h"

@@ -12,7 +12,7 @@
 #ifndef JPKI_OPS_H
 #define JPKI_OPS_H
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/api.h"
 
 /* The notice of a release that leaves a signing certificate on hold (RULE guide 4(4)). */

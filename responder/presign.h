@@ -28,8 +28,8 @@
 #include <time.h>
 
 #include "config/config.h"
-#include "config/jerr.h"
-#include "config/limits.h"
+#include "base/jerr.h"
+#include "base/limits.h"
 #include "responder/http.h"
 
 /* What a pre-signed response answers: one certificate of one CA, for CertIDs hashed with one

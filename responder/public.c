@@ -18,7 +18,7 @@
 #include <openssl/evp.h>
 
 #include "ca/crl.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "responder/access.h"
 #include "responder/crlcache.h"
 #include "responder/crlsched.h"

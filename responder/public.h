@@ -21,7 +21,7 @@
 #define JPKI_PUBLIC_H
 
 #include "ca/pki.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/server.h"
 
 struct public;

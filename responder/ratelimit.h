@@ -29,7 +29,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* Slots of a table (a power of two): clients tracked at once, ~16 bytes each. */
 #define RATELIMIT_SLOTS 16384

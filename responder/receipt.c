@@ -14,7 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "keystore/signer.h"
 #include "responder/cardapi.h"
 

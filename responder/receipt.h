@@ -19,7 +19,7 @@
 #include "ca/lifecycle.h"
 #include "ca/pki.h"
 #include "ca/store.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* The receipt's signature algorithm. */
 #define RECEIPT_ALGORITHM "sha256WithRSAEncryption"

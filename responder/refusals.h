@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/clientaddr.h"
 
 /* Addresses counted at once (a power of two). */

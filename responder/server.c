@@ -39,7 +39,7 @@
 #include <openssl/ssl.h>
 #include <sys/resource.h>
 
-#include "config/limits.h"
+#include "base/limits.h"
 #include "responder/framing.h"
 #include "responder/http.h"
 #include "responder/log.h"

@@ -62,7 +62,7 @@
 #include <openssl/x509.h>
 #include <event2/http.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "responder/workers.h"
 
 /* Idle or slow connections are closed after this long without progress. */

@@ -23,8 +23,8 @@
 
 #include "ca/crl.h"
 #include "ca/store.h"
-#include "config/fsutil.h"
-#include "config/jclock.h"
+#include "base/fsutil.h"
+#include "base/jclock.h"
 #include "responder/api.h"
 #include "responder/auditduty.h"
 #include "responder/batch_api.h"

@@ -30,7 +30,7 @@
 
 #include "ca/pki.h"
 #include "config/config.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* How long requests in flight may take to finish once a stop is asked. */
 #define SERVICE_GRACE_S 5

@@ -24,7 +24,7 @@
 
 #include <stddef.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 struct event_base;
 struct store;

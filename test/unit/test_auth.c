@@ -12,7 +12,7 @@
 #include <openssl/x509.h>
 
 #include "ca/store.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "responder/auth.h"
 #include "testutil.h"
 

@@ -16,7 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "responder/crlcache.h"
 #include "responder/http.h"
 #include "testutil.h"

@@ -27,7 +27,7 @@
 
 #include "ca/pki.h"
 #include "ca/profile.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "keystore/card.h"
 #include "keystore/keygen.h"
 #include "responder/ctl.h"

@@ -8,7 +8,7 @@
 
 #include <event2/http.h>
 
-#include "config/limits.h"
+#include "base/limits.h"
 #include "responder/http.h"
 #include "testutil.h"
 

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 
 #include "ca/model.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "testutil.h"
 
 static char *render(void)

@@ -23,7 +23,7 @@
 #include "ca/ocsp.h"
 #include "ca/pki.h"
 #include "ca/store.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "responder/ocsp_answer.h"
 #include "responder/ocsp_http.h"
 #include "responder/ocsp_refresh.h"

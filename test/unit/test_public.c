@@ -26,7 +26,7 @@
 #include "ca/crl.h"
 #include "ca/pki.h"
 #include "ca/store.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "responder/http.h"
 #include "responder/log.h"
 #include "responder/public.h"

@@ -28,7 +28,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "config/limits.h"
+#include "base/limits.h"
 #include "responder/http.h"
 #include "responder/log.h"
 #include "responder/server.h"

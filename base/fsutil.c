@@ -1,7 +1,7 @@
 /*
  * fsutil: see fsutil.h.
  */
-#include "config/fsutil.h"
+#include "base/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>

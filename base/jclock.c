@@ -3,7 +3,7 @@
  * environment can pin it only in a build configured with JPKI_TEST_CLOCK (the test builds of
  * scripts/test), never in a release build.
  */
-#include "config/jclock.h"
+#include "base/jclock.h"
 
 #include <stdio.h>
 #include <stdlib.h>

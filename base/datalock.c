@@ -2,7 +2,7 @@
  * datalock: see datalock.h. Plain flock(2) on two files of the data directory; the owner
  * lock's file also says who holds it, for the refusal and for `jpkid crl`.
  */
-#include "config/datalock.h"
+#include "base/datalock.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /*
  * jerr: see jerr.h. First error wins; OpenSSL's queue is drained into the message.
  */
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 struct datalock;
 

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* Writes `len` bytes to `path` atomically with `mode` (a temp file of unpredictable name in the
  * same directory, fsync, rename or link, fsync of the directory). With `exclusive`, refuses
