@@ -42,5 +42,7 @@
 /* One CertID re-encoded in DER (RFC 6960 §4.1.1): SHA-256 hashes and a 20-octet serial take
  * ~110 bytes; beyond this the serial is far past RFC 5280 §4.1.2.2's 20 octets. */
 #define JPKI_OCSP_CERTID_DER_MAX 128
+/* Audit rows in one page of GET /v1/audit (?limit=), which jpkictl audit asks for too. */
+#define JPKI_AUDIT_PAGE_MAX 1000
 
 #endif

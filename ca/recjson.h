@@ -82,4 +82,9 @@ json_t *recjson_cert_to(const struct cert_rec *r);
  * NULL with err (field "body"; syntax errors say line and column). */
 json_t *recjson_parse_body(const char *buf, size_t len, struct jerr *err);
 
+/* Base64 (RFC 4648 §4, no line breaks; EVP_EncodeBlock) as a JSON string; NULL when out of
+ * memory. The encoded copy is wiped before it is freed (it may be a card image). Used by the
+ * operator API's answers and by jpkictl's requests alike. */
+json_t *recjson_base64(const unsigned char *data, size_t len);
+
 #endif

@@ -9,10 +9,11 @@
 #define JPKI_AUDITAPI_H
 
 #include "base/jerr.h"
+#include "base/limits.h"
 #include "responder/api.h"
 
 #define AUDITAPI_LIMIT_DEFAULT 100
-#define AUDITAPI_LIMIT_MAX 1000
+#define AUDITAPI_LIMIT_MAX JPKI_AUDIT_PAGE_MAX
 
 /* Adds the two endpoints. Returns 0 or -1. */
 int auditapi_add_endpoints(struct api *api, struct jerr *err);

@@ -14,6 +14,7 @@
 #include <openssl/sha.h>
 
 #include "ca/model.h"
+#include "base/hex.h"
 #include "base/jclock.h"
 
 static const char *const role_names[] = {
@@ -111,12 +112,7 @@ int auth_hex_decode(const char *hex, unsigned char out[AUTH_SHA256_BYTES])
 
 void auth_hex_encode(const unsigned char in[AUTH_SHA256_BYTES], char out[AUTH_SHA256_HEX + 1])
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < AUTH_SHA256_BYTES; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 0x0f];
-    }
-    out[AUTH_SHA256_HEX] = '\0';
+    hex_encode(in, AUTH_SHA256_BYTES, out);
 }
 
 bool auth_digest_is_equal(const unsigned char a[AUTH_SHA256_BYTES],

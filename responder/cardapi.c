@@ -19,23 +19,6 @@ static int oom(struct jerr *err)
     return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
 }
 
-json_t *cardapi_base64_json(const unsigned char *data, size_t len)
-{
-    if (len > (size_t)INT32_MAX / 2)
-        return NULL;
-    size_t cap = 4 * ((len + 2) / 3) + 1;
-    unsigned char *text = malloc(cap);
-    json_t *out = NULL;
-    if (text != NULL) {
-        int n = EVP_EncodeBlock(text, data, (int)len);
-        if (n >= 0)
-            out = json_stringn((const char *)text, (size_t)n);
-        OPENSSL_cleanse(text, cap); /* a card image: encrypted, but no copy left about */
-    }
-    free(text);
-    return out;
-}
-
 /* RFC 4648 §4 base64 of the string `v` of member `name` (line breaks tolerated) into *out
  * (free). */
 static int base64_value(const json_t *v, const char *name, unsigned char **out, size_t *out_len,
@@ -198,7 +181,7 @@ int cardapi_issue_answer(struct cardapi_issue *ci, json_t *answer, struct jerr *
                      used > 0 ? " " : "", name);
         }
     }
-    json_t *image = ci->image != NULL ? cardapi_base64_json(ci->image, ci->image_len) : json_null();
+    json_t *image = ci->image != NULL ? recjson_base64(ci->image, ci->image_len) : json_null();
     if (json_object_set_new(answer, "card_image", image) != 0 ||
         json_object_set(answer, "card_image_slots", slots) != 0 ||
         (ci->base != NULL && json_object_set(answer, "card_image_kept", kept) != 0))
@@ -280,7 +263,7 @@ static int card_reset_password(struct api_call *call, struct jerr *err)
     }
     o = json_pack("{s:s, s:s, s:i, s:o}", "card_id", call->id, "slot", ca_kind_name(slot),
                   "tries_left", slot == CA_SIGN ? CARD_SIGN_MAX_TRIES : CARD_AUTH_MAX_TRIES,
-                  "card_image", cardapi_base64_json(reset, reset_len));
+                  "card_image", recjson_base64(reset, reset_len));
     if (o == NULL) {
         oom(err);
         goto out;

@@ -71,8 +71,4 @@ void cardapi_issue_end(struct cardapi_issue *ci);
 /* The window's endpoint (POST /v1/cards/{id}/reset-password). Returns 0 or -1. */
 int cardapi_add_endpoints(struct api *api, struct jerr *err);
 
-/* Base64 (RFC 4648 §4, no line breaks; EVP_EncodeBlock) as a JSON string; NULL when out of
- * memory. */
-json_t *cardapi_base64_json(const unsigned char *data, size_t len);
-
 #endif

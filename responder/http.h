@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "base/httpcode.h" /* http_status_for, http_reason */
 #include "base/jerr.h"
 
 struct evhttp_request;
@@ -24,13 +25,6 @@ struct evhttp_request;
 #define HTTP_DATE_MAX 30
 /* Allow header of every method evhttp knows. */
 #define HTTP_ALLOW_MAX 64
-
-/* The HTTP status for a jerr code: invalid 400, auth 401, forbidden 403, not_found 404,
- * refused/conflict 409, too_large 413, unavailable 503, anything else 500. */
-int http_status_for(int jerr_code);
-
-/* Reason phrase of a status ("Not Found"); "Error" for one it does not know. */
-const char *http_reason(int status);
 
 /* Answers `status` with a JSON error body. `code` is the stable error name ("not_found",
  * "method_not_allowed", …), `field` may be NULL (JSON null). The message is formatted; it must

@@ -16,7 +16,7 @@
 
 #include "base/jclock.h"
 #include "keystore/signer.h"
-#include "responder/cardapi.h"
+#include "ca/recjson.h"
 
 int receipt_id_new(char out[STORE_RECEIPT_ID_HEX + 1], struct jerr *err)
 {
@@ -60,7 +60,7 @@ json_t *receipt_new(const struct pki *pki, enum ca_kind ca, const json_t *fields
         goto out;
     o = json_deep_copy(fields);
     if (o == NULL || json_object_set_new(o, "receipt", json_string(text)) != 0 ||
-        json_object_set_new(o, "signature", cardapi_base64_json(sig, sig_len)) != 0 ||
+        json_object_set_new(o, "signature", recjson_base64(sig, sig_len)) != 0 ||
         json_object_set_new(o, "signature_algorithm", json_string(RECEIPT_ALGORITHM)) != 0 ||
         json_object_set_new(o, "signer_certificate", cert_pem_json(pki_get0_ocsp_cert(pki, ca))) !=
             0) {

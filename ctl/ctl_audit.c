@@ -2,7 +2,7 @@
  * ctl_audit: see ctl_audit.h. The chain is recomputed with the service's own definition
  * (audit_hash) and the checkpoint checked with ca/checkpoint.h: one definition of each.
  */
-#include "responder/ctl_audit.h"
+#include "ctl/ctl_audit.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -15,11 +15,11 @@
 
 #include "ca/checkpoint.h"
 #include "base/fsutil.h"
-#include "responder/auth.h"
-#include "responder/auditapi.h"
-#include "responder/ctl_out.h"
+#include "base/hex.h"
+#include "base/limits.h"
+#include "ctl/ctl_out.h"
 
-#define CTL_AUDIT_LIMIT_MAX AUDITAPI_LIMIT_MAX
+#define CTL_AUDIT_LIMIT_MAX JPKI_AUDIT_PAGE_MAX
 
 static void print_row(FILE *f, const json_t *row)
 {
@@ -150,7 +150,7 @@ int ctl_audit_checkpoint(struct ctl *ctl, const struct ctl_args *args)
     struct checkpoint cp;
     struct jerr err = {0};
     json_t *answer = NULL;
-    char fp[96], when[32], head[AUTH_SHA256_HEX + 1];
+    char fp[96], when[32], head[2 * AUDIT_HASH_LEN + 1];
     int rc;
 
     if (pinned == NULL)
@@ -166,7 +166,7 @@ int ctl_audit_checkpoint(struct ctl *ctl, const struct ctl_args *args)
     }
     if (!ctl->json) {
         time_text(cp.at, when);
-        auth_hex_encode(cp.head, head);
+        hex_encode(cp.head, AUDIT_HASH_LEN, head);
         fprintf(ctl->out, "checkpoint: %lld rows, signed %s\nhead: %s\naudit key SHA-256: %s%s\n",
                 (long long)cp.rows, when, head, fp, pinned != NULL ? " (as pinned)" : "");
         if (out_path != NULL) {
@@ -214,7 +214,7 @@ int ctl_audit_verify(struct ctl *ctl, const struct ctl_args *args)
     struct checkpoint cp;
     json_t *answer = NULL, *page = NULL, *row;
     unsigned char prev[AUDIT_HASH_LEN] = {0}, hash[AUDIT_HASH_LEN];
-    char fp[96], when[32], hex[AUTH_SHA256_HEX + 1], path[CTL_PATH_MAX];
+    char fp[96], when[32], hex[2 * AUDIT_HASH_LEN + 1], path[CTL_PATH_MAX];
     int64_t seq = 0;
     size_t i;
     int rc;
@@ -252,7 +252,7 @@ int ctl_audit_verify(struct ctl *ctl, const struct ctl_args *args)
                 rc = ctl_fail(ctl, CTL_EXIT_FAILED, "cannot hash row %lld", (long long)e.seq);
                 goto out;
             }
-            auth_hex_encode(hash, hex);
+            hex_encode(hash, AUDIT_HASH_LEN, hex);
             const char *stored = ctl_out_str(row, "hash");
             if (stored == NULL || strcmp(stored, hex) != 0) {
                 rc = ctl_fail(ctl, CTL_EXIT_FAILED,

@@ -3,16 +3,16 @@
  * ctl_args_get; the API's field names appear in the help so an operator can map one to the
  * other (docs/API.md).
  */
-#include "responder/ctl_cmds.h"
+#include "ctl/ctl_cmds.h"
 
-#include "responder/ctl_audit.h"
-#include "responder/ctl_batch.h"
-#include "responder/ctl_card.h"
-#include "responder/ctl_operators.h"
-#include "responder/ctl_ops.h"
-#include "responder/ctl_rp.h"
-#include "responder/ctl_verify.h"
-#include "responder/ctl_window.h"
+#include "ctl/ctl_audit.h"
+#include "ctl/ctl_batch.h"
+#include "ctl/ctl_card.h"
+#include "ctl/ctl_operators.h"
+#include "ctl/ctl_ops.h"
+#include "ctl/ctl_rp.h"
+#include "ctl/ctl_verify.h"
+#include "ctl/ctl_window.h"
 
 static const struct ctl_opt person_add_opts[] = {
     {"id", 0, "ID", true, "person id (1-64 of A-Z a-z 0-9 . _ -)"},

@@ -3,12 +3,12 @@
  * nothing above U+10FFFF); a terminal must never receive escape sequences from the network,
  * so C0/C1 controls are escaped even when they are valid UTF-8.
  */
-#include "responder/ctl_out.h"
+#include "ctl/ctl_out.h"
 
 #include <stdbool.h>
 #include <string.h>
 
-#include "responder/http.h"
+#include "base/httpcode.h"
 
 /* Length of the valid UTF-8 sequence at s (n bytes available), or 0 when it is not one. */
 static size_t utf8_seq_len(const unsigned char *s, size_t n)

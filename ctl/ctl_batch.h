@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <jansson.h>
 
-#include "responder/ctl.h"
+#include "ctl/ctl.h"
 
 /* Milliseconds between two progress reads. */
 #define CTL_BATCH_POLL_MS 300

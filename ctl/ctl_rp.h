@@ -22,7 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "responder/ctl.h"
+#include "ctl/ctl.h"
 
 /* A certificate file, PEM or DER. */
 #define CTL_RP_CERT_FILE_MAX (64 * 1024)

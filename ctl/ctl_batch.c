@@ -2,7 +2,7 @@
  * ctl_batch: see ctl_batch.h. The progress read is the same GET that `batch show` makes; the
  * drawing is a pure function of the counts so that its exact text is tested without a terminal.
  */
-#include "responder/ctl_batch.h"
+#include "ctl/ctl_batch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,7 @@
 
 #include "base/fsutil.h"
 #include "base/limits.h"
-#include "responder/ctl_out.h"
+#include "ctl/ctl_out.h"
 
 void ctl_batch_bar(char *out, size_t size, long finished, long failed, long total, int width)
 {

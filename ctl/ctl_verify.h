@@ -16,9 +16,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "responder/ctl.h"
-#include "responder/ctl_card.h"
-#include "responder/ctl_rp.h"
+#include "ctl/ctl.h"
+#include "ctl/ctl_card.h"
+#include "ctl/ctl_rp.h"
 
 /* A signature file (DER or PEM CMS), at most. */
 #define CTL_VERIFY_SIG_MAX (1024 * 1024)

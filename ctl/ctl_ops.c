@@ -3,7 +3,7 @@
  * every value (ids, dates, reasons) and its refusal is printed in words, so the client checks
  * only what it must to build a URL or name a file.
  */
-#include "responder/ctl_ops.h"
+#include "ctl/ctl_ops.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +13,8 @@
 
 #include "base/fsutil.h"
 #include "base/limits.h"
-#include "responder/ctl_out.h"
-#include "responder/ctl_window.h"
+#include "ctl/ctl_out.h"
+#include "ctl/ctl_window.h"
 
 /* cert expiring: days and rows, at most. */
 #define CTL_OPS_MAX_DAYS 36500

@@ -3,7 +3,7 @@
  * permutes argv and prints its own messages, and the grammar here (two command words, options
  * per command, globals anywhere) is small enough to say directly.
  */
-#include "responder/ctl_args.h"
+#include "ctl/ctl_args.h"
 
 #include <string.h>
 

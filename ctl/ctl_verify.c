@@ -5,7 +5,7 @@
  * then the signer certificate's chain to the trusted root (X509_verify_cert, time left to the
  * validity step, which uses the one clock). Nothing about the signer is printed unless all holds.
  */
-#include "responder/ctl_verify.h"
+#include "ctl/ctl_verify.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -20,7 +20,7 @@
 
 #include "base/fsutil.h"
 #include "base/jclock.h"
-#include "responder/ctl_out.h"
+#include "ctl/ctl_out.h"
 
 enum ctl_verify_verdict ctl_verify_judge(const struct ctl_verify_findings *f)
 {

@@ -29,7 +29,7 @@
 
 #include "config/config.h"
 #include "base/jerr.h"
-#include "responder/ctl.h"
+#include "ctl/ctl.h"
 
 /* Free space the output directory must have before an issuance (an image is ~8-100 KB). */
 #define CTL_WINDOW_MIN_FREE_BYTES (1024L * 1024)

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "responder/ctl_args.h"
+#include "ctl/ctl_args.h"
 
 extern const struct ctl_cmd ctl_cmds[];
 extern const size_t ctl_cmds_count;

@@ -11,7 +11,7 @@
 #ifndef JPKI_CTL_OPS_H
 #define JPKI_CTL_OPS_H
 
-#include "responder/ctl.h"
+#include "ctl/ctl.h"
 
 int ctl_ops_person_add(struct ctl *ctl, const struct ctl_args *args);
 int ctl_ops_person_show(struct ctl *ctl, const struct ctl_args *args);

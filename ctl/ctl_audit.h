@@ -12,7 +12,7 @@
 #ifndef JPKI_CTL_AUDIT_H
 #define JPKI_CTL_AUDIT_H
 
-#include "responder/ctl.h"
+#include "ctl/ctl.h"
 
 int ctl_audit_show(struct ctl *ctl, const struct ctl_args *args);
 int ctl_audit_checkpoint(struct ctl *ctl, const struct ctl_args *args);

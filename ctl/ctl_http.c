@@ -3,7 +3,7 @@
  * keeps the connection cache (keep-alive for batch polling) while no option leaks from one
  * request into the next.
  */
-#include "responder/ctl_http.h"
+#include "ctl/ctl_http.h"
 
 #include <stdlib.h>
 #include <string.h>

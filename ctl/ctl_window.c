@@ -3,7 +3,7 @@
  * (OpenSSL's encoder and decoder); the image file is written with fsutil_write_atomic, which
  * writes a temp file beside it, fsyncs it, renames it over the old one and fsyncs the directory.
  */
-#include "responder/ctl_window.h"
+#include "ctl/ctl_window.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -19,10 +19,10 @@
 #include "base/fsutil.h"
 #include "base/limits.h"
 #include "keystore/card.h"
-#include "responder/cardapi.h"
-#include "responder/ctl_card.h"
-#include "responder/ctl_ops.h"
-#include "responder/ctl_out.h"
+#include "ca/recjson.h"
+#include "ctl/ctl_card.h"
+#include "ctl/ctl_ops.h"
+#include "ctl/ctl_out.h"
 
 /* ---- pure parts ---- */
 
@@ -337,7 +337,7 @@ static int issue_body(struct ctl *ctl, const struct ctl_args *args, const struct
             goto oom;
     }
     if (plan->current != NULL &&
-        json_object_set_new(b, "card_image", cardapi_base64_json(plan->current, plan->current_len)) == -1)
+        json_object_set_new(b, "card_image", recjson_base64(plan->current, plan->current_len)) == -1)
         goto oom;
     *body = b;
     b = NULL;
@@ -556,7 +556,7 @@ int ctl_window_reset_password(struct ctl *ctl, const struct ctl_args *args)
         goto out;
     }
     body = json_pack("{s:s, s:s, s:o}", "slot", ca_kind_name(slot), "new_password", pw,
-                     "card_image", cardapi_base64_json(raw, raw_len));
+                     "card_image", recjson_base64(raw, raw_len));
     if (body == NULL) {
         ctl_fail(ctl, rc, "out of memory");
         goto out;

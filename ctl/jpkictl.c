@@ -14,9 +14,9 @@
 
 #include <curl/curl.h>
 
-#include "responder/ctl.h"
-#include "responder/ctl_args.h"
-#include "responder/ctl_cmds.h"
+#include "ctl/ctl.h"
+#include "ctl/ctl_args.h"
+#include "ctl/ctl_cmds.h"
 
 static void usage(FILE *out)
 {

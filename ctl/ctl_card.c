@@ -5,7 +5,7 @@
  * the CRL as fallback), trusting the roots stored in the card. Outside text (certificate
  * fields, the service's answers) is sanitized before it is printed.
  */
-#include "responder/ctl_card.h"
+#include "ctl/ctl_card.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,8 +33,8 @@
 #include "base/fsutil.h"
 #include "base/jclock.h"
 #include "keystore/card.h"
-#include "responder/ctl_ops.h"
-#include "responder/ctl_out.h"
+#include "ctl/ctl_ops.h"
+#include "ctl/ctl_out.h"
 
 /* A password file is read whole, at most. */
 #define CTL_CARD_PASSWORD_FILE_MAX 1024

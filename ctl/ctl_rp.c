@@ -3,7 +3,7 @@
  * consumed) and verified before a word of it is printed as a verdict; what fails to verify is
  * an error, never a status.
  */
-#include "responder/ctl_rp.h"
+#include "ctl/ctl_rp.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +20,7 @@
 
 #include "ca/pki.h"
 #include "base/fsutil.h"
-#include "responder/ctl_out.h"
+#include "ctl/ctl_out.h"
 
 const char *ctl_rp_reason_name(int reason)
 {

@@ -36,8 +36,8 @@
 
 #include "config/config.h"
 #include "base/limits.h"
-#include "responder/ctl.h"
-#include "responder/ctl_rp.h"
+#include "ctl/ctl.h"
+#include "ctl/ctl_rp.h"
 
 /* A password read from a file, the environment or the terminal, at most (bytes). */
 #define CTL_CARD_PASSWORD_MAX 64

@@ -19,8 +19,8 @@
 #include <stdio.h>
 #include <jansson.h>
 
-#include "responder/ctl_args.h"
-#include "responder/ctl_http.h"
+#include "ctl/ctl_args.h"
+#include "ctl/ctl_http.h"
 
 enum ctl_exit {
     CTL_EXIT_OK = 0,

@@ -1,13 +1,13 @@
 /*
  * ctl_operators: see ctl_operators.h.
  */
-#include "responder/ctl_operators.h"
+#include "ctl/ctl_operators.h"
 
 #include <stdio.h>
 #include <openssl/crypto.h>
 
 #include "base/fsutil.h"
-#include "responder/ctl_out.h"
+#include "ctl/ctl_out.h"
 
 int ctl_operators_list(struct ctl *ctl, const struct ctl_args *args)
 {

@@ -6,7 +6,7 @@
 #ifndef JPKI_CTL_OPERATORS_H
 #define JPKI_CTL_OPERATORS_H
 
-#include "responder/ctl.h"
+#include "ctl/ctl.h"
 
 int ctl_operators_list(struct ctl *ctl, const struct ctl_args *args);
 int ctl_operators_disable(struct ctl *ctl, const struct ctl_args *args);

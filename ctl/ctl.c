@@ -2,13 +2,13 @@
  * ctl: see ctl.h. The client is made lazily so that a usage error or --help never needs a
  * service, and commands that speak only to public endpoints never read a token.
  */
-#include "responder/ctl.h"
+#include "ctl/ctl.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "responder/ctl_out.h"
+#include "ctl/ctl_out.h"
 
 void ctl_init(struct ctl *ctl, const struct ctl_args *args, FILE *out, FILE *err)
 {
