@@ -195,7 +195,7 @@ int ctl_card_cert_times(X509 *cert, time_t *not_before, time_t *not_after)
 
 void ctl_card_print_receipt(FILE *f, const json_t *receipt)
 {
-    /* the members of the signed receipt of POST /v1/holder/revoke (responder/holder.c) */
+    /* the members of the signed receipt of POST /v1/holder/revoke (responder/api/holder.c) */
     static const char *const known[][2] = {
         {"receipt_id", "receipt:"}, {"request_id", "request:"}, {"serial", "serial:"},
         {"status", "status:"},      {"reason", "reason:"},      {"revoked_at", "revoked at:"},
@@ -1076,7 +1076,7 @@ out:
     return rc;
 }
 
-/* Checks the service's receipt (responder/holder.c): "receipt" is the signed JSON text, signed
+/* Checks the service's receipt (responder/api/holder.c): "receipt" is the signed JSON text, signed
  * ("signature", sha256WithRSAEncryption) by "signer_certificate", the OCSP signer that `root`
  * (the card's root of the revoked certificate's CA) issued for OCSP signing (RFC 6960
  * §4.2.2.2); the text names our serial and request id. Sets *inner (a new reference) to the

@@ -139,7 +139,7 @@ static int post_event(struct ctl *ctl, const char *prefix, const char *id, const
 }
 
 /* Saves the window's signed receipt of a revocation (guide 4(5)A: 電子証明書失効申請等受理通知書;
- * the answer's "receipt", responder/receipt.h) to --receipt FILE, else to
+ * the answer's "receipt", responder/api/receipt.h) to --receipt FILE, else to
  * ./revocation-receipt-<what>-<id>.json, and says where. The receipt is the holder's proof and
  * cannot be asked for again: when it cannot be written it is printed instead. Returns an exit
  * code. */

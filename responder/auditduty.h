@@ -11,7 +11,7 @@
 
 #include "ca/pki.h"
 #include "base/jerr.h"
-#include "responder/workers.h"
+#include "responder/net/workers.h"
 
 struct auditduty;
 

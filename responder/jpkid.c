@@ -28,7 +28,7 @@
 #include "base/fsutil.h"
 #include "base/jclock.h"
 #include "responder/cliargs.h"
-#include "responder/metrics.h"
+#include "responder/monitor/metrics.h"
 #include "responder/service.h"
 
 static void usage(FILE *out)

@@ -17,8 +17,8 @@
 #include <openssl/x509.h>
 
 #include "base/jclock.h"
-#include "responder/crlcache.h"
-#include "responder/http.h"
+#include "responder/crl/crlcache.h"
+#include "responder/net/http.h"
 #include "testutil.h"
 
 static EVP_PKEY *ca_key;

@@ -9,7 +9,7 @@
 #include <event2/http.h>
 
 #include "base/limits.h"
-#include "responder/http.h"
+#include "responder/net/http.h"
 #include "testutil.h"
 
 START_TEST(test_status_map)
