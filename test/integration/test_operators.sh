@@ -158,6 +158,8 @@ BAT=$(jr .token)
 api "$NEW_ADMIN" POST /v1/cards '{"id":"c1","person_id":"p1","type":"mynumber","expiry":"2034-01-31"}' >/dev/null
 assert_eq "setup: c1 issued an auth certificate" 201 "$(api "$NEW_ADMIN" POST /v1/cards/c1/issue '{"certificates":"auth"}')"
 SERIAL=$(jr '.certificates[0].serial')
+# Rows carry the holder's passwords: this service has no batch.pin_letter_recipient (docs/BATCH.md).
+# The new card is a new person's: a person's new My Number card would return c1 (lifecycle).
 batch_file() { # KEY
   cat <<EOB
 batch: "$1"
@@ -166,10 +168,12 @@ rows:
     person: {id: p1, name: "試験 一", address: "東京都港区1-1", birth_date: "1980-01-02", gender: male}
     card: {id: c1, type: mynumber, expiry: "2034-01-31"}
     certificates: auth
+    passwords: {sign: "QWERTY7890", auth: "5831"}
   - key: new
-    person: {id: p1, name: "試験 一", address: "東京都港区1-1", birth_date: "1980-01-02", gender: male}
+    person: {id: p2-$1, name: "試験 一", address: "東京都港区1-1", birth_date: "1980-01-02", gender: male}
     card: {id: c2-$1, type: mynumber, expiry: "2034-01-31"}
     certificates: auth
+    passwords: {sign: "QWERTY7890", auth: "5831"}
 EOB
 }
 submit() { # TOKEN KEY -> waits for the batch; $T/resp holds it
