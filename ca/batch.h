@@ -37,8 +37,8 @@
 #include <stddef.h>
 
 #include "ca/model.h"
-#include "config/jerr.h"
-#include "config/limits.h"
+#include "base/jerr.h"
+#include "base/limits.h"
 
 enum batch_format {
     BATCH_AUTO = 0, /* JSON if the first non-whitespace byte is '{', else YAML */

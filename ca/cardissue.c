@@ -21,7 +21,7 @@
 #include <openssl/rand.h>
 
 #include "ca/rules.h"
-#include "config/fsutil.h"
+#include "base/fsutil.h"
 #include "keystore/adminkey.h"
 
 #define CARDISSUE_SCRATCH_DIR "tmp"

@@ -23,7 +23,7 @@
 #include "ca/lifecycle.h"
 #include "ca/pki.h"
 #include "ca/store.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "keystore/card.h"
 
 /* Longest password of any slot (the signing password's 16, DESIGN §1). */

@@ -14,7 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "config/jclock.h"
+#include "base/jclock.h"
 
 #define CHECKPOINT_VERSION 1
 

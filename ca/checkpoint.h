@@ -33,7 +33,7 @@
 
 #include "ca/audit.h"
 #include "ca/store.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "keystore/signer.h"
 
 #define CHECKPOINT_KEY_ID_LEN 32

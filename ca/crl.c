@@ -20,9 +20,9 @@
 #include "ca/crl.h"
 
 #include "ca/crl_rows.h"
-#include "config/datalock.h"
-#include "config/fsutil.h"
-#include "config/limits.h"
+#include "base/datalock.h"
+#include "base/fsutil.h"
+#include "base/limits.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -16,7 +16,7 @@
 #include "ca/pki.h"
 #include "ca/store.h"
 #include "config/config.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "keystore/signer.h"
 
 /* What was written (crl_build, crl_publish) or read back (crl_verify_file). */

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/limits.h"
+#include "base/limits.h"
 
 /* Rows per batch and batches in flight: large enough that the hand-overs cost nothing next to
  * encoding, small enough to stay in the cache (≈ 60 bytes a row). */

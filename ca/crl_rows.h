@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "ca/store.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 struct crl_rows;
 

@@ -22,7 +22,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "ca/recjson.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 
 void holderreq_clear(struct holder_request *r)
 {

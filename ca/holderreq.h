@@ -26,8 +26,8 @@
 #include "ca/model.h"
 #include "ca/pki.h"
 #include "ca/store.h"
-#include "config/jerr.h"
-#include "config/limits.h"
+#include "base/jerr.h"
+#include "base/limits.h"
 
 /* The whole request in DER, before anything is known of the sender (a request with a 2048-bit
  * signing certificate is ~2.5 KB). */

@@ -19,7 +19,7 @@
 #include "ca/profile.h"
 #include "ca/rules.h"
 #include "ca/validity.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "keystore/keygen.h"
 
 /* Attempts at a fresh random serial before giving up: a collision of 126 random bits is not

@@ -16,7 +16,7 @@
 #include "ca/model.h"
 #include "ca/pki.h"
 #include "ca/store.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 struct lifecycle_ctx {
     struct pki *pki;

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config/jclock.h"
+#include "base/jclock.h"
 
 /* The first day of the Meiji era in the Gregorian calendar: the earliest birth date the
  * JPKI era encoding can express (jpki-profile.md). */

@@ -11,8 +11,8 @@
 #include <time.h>
 
 #include "config/config.h"
-#include "config/jerr.h"
-#include "config/limits.h"
+#include "base/jerr.h"
+#include "base/limits.h"
 
 /* Gender codes as the JPKI profile writes them (jpki-profile.md: "1" male, "2" female,
  * "3" not stated). */

@@ -21,8 +21,8 @@
 
 #include "ca/model.h"
 #include "config/config.h"
-#include "config/jerr.h"
-#include "config/limits.h"
+#include "base/jerr.h"
+#include "base/limits.h"
 #include "keystore/signer.h"
 
 /* CertID hash algorithms (the values of ocsp_certid.hash; store.h's certid_hash). */

@@ -15,7 +15,7 @@
 #include <openssl/x509.h>
 
 #include "ca/cardissue.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* The configuration key the recipient comes from (named in every error about it). */
 #define PINLETTER_CONFIG_KEY "batch.pin_letter_recipient"

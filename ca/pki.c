@@ -18,8 +18,8 @@
 
 #include "ca/checkpoint.h"
 #include "ca/profile.h"
-#include "config/fsutil.h"
-#include "config/jclock.h"
+#include "base/fsutil.h"
+#include "base/jclock.h"
 #include "keystore/adminkey.h"
 
 /* An OCSP signer certificate is renewed when less than this remains (DESIGN §3: 1 y, renewed

@@ -27,7 +27,7 @@
 
 #include "ca/store.h"
 #include "config/config.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "keystore/adminkey.h"
 #include "keystore/signer.h"
 

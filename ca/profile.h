@@ -24,7 +24,7 @@
 
 #include "ca/model.h"
 #include "config/config.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 #define PROFILE_OID_NAME "1.2.392.200149.8.5.5.1"
 #define PROFILE_OID_GENDER "1.2.392.200149.8.5.5.3"

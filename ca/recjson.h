@@ -6,7 +6,7 @@
  *
  * Readers are strict: an input object carries exactly the fields listed (an unknown field is
  * refused, not ignored), strings only where strings are meant, no NUL characters, lengths
- * within config/limits.h; then the record passes model_check_* (ca/model.h), which owns the
+ * within base/limits.h; then the record passes model_check_* (ca/model.h), which owns the
  * rules of ids, texts and dates. A reader fills its output only on success.
  *
  * Field names in errors: every reader takes `prefix` (NULL or "" for none), prepended to the
@@ -26,7 +26,7 @@
 #include <jansson.h>
 
 #include "ca/model.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* A person: exactly the fields id, name, address, birth_date ("YYYY-MM-DD"), gender ("male" |
  * "female" | "unstated"). deceased is false. Returns 0, or -1 with err (JERR_INVALID) naming
@@ -81,5 +81,10 @@ json_t *recjson_cert_to(const struct cert_rec *r);
  * JSON object and nothing after it, no duplicate keys, no \u0000. Returns a new reference, or
  * NULL with err (field "body"; syntax errors say line and column). */
 json_t *recjson_parse_body(const char *buf, size_t len, struct jerr *err);
+
+/* Base64 (RFC 4648 §4, no line breaks; EVP_EncodeBlock) as a JSON string; NULL when out of
+ * memory. The encoded copy is wiped before it is freed (it may be a card image). Used by the
+ * operator API's answers and by jpkictl's requests alike. */
+json_t *recjson_base64(const unsigned char *data, size_t len);
 
 #endif

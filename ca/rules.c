@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "ca/validity.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 
 /* The JST calendar day of `t` as YYYY-MM-DD (the dates of this scheme are Japanese dates). */
 static const char *rules_jst_day(time_t t, char buf[16])

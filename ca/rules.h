@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "ca/model.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 struct rules_policy {
     /* Last second on which a Juki card could receive certificates: the end of the

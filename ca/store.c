@@ -41,7 +41,7 @@
 #include <sqlite3.h>
 
 #include "ca/audit.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 
 #define STORE_BUSY_TIMEOUT_MS 10000
 /* A writer waiting for the write lock (busy_wait) wakes when a transaction of this process

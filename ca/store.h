@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "ca/model.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 struct store;
 

@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-#include "config/jclock.h"
+#include "base/jclock.h"
 
 /* Cap on `years` so that the arithmetic stays far from time_t and ASN.1 limits. */
 #define VALIDITY_MAX_YEARS 100

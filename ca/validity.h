@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 #define VALIDITY_BACKDATE_S 60
 #define VALIDITY_JST_OFFSET_S (9 * 3600)

@@ -31,8 +31,8 @@
 #include <openssl/err.h>
 #include <openssl/objects.h>
 
-#include "config/jclock.h"
-#include "config/limits.h"
+#include "base/jclock.h"
+#include "base/limits.h"
 #include "config/yamltree.h"
 
 #define CONFIG_MAX_DEPTH 16        /* nesting of mappings/lists; the schema needs 3 */

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 enum ca_kind { CA_SIGN = 0, CA_AUTH = 1 };
 #define CA_KIND_COUNT 2

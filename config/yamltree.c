@@ -19,7 +19,7 @@
 #include <openssl/crypto.h>
 #include <yaml.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* Mappings up to this many keys are searched for duplicates by a scan; larger ones by hash. */
 #define YAMLTREE_SCAN_KEYS 16

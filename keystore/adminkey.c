@@ -21,7 +21,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
-#include "config/fsutil.h"
+#include "base/fsutil.h"
 
 #define ADMINKEY_VERSION 1
 #define ADMINKEY_SALT_BYTES 16

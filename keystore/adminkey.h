@@ -28,7 +28,7 @@
 #include <openssl/x509.h>
 
 #include "config/config.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "keystore/card.h"
 
 /* Largest key file read, in bytes (a real one is 100). */

@@ -37,9 +37,9 @@
 #include <openssl/safestack.h>
 #include <openssl/x509.h>
 
-#include "config/fsutil.h"
-#include "config/jclock.h"
-#include "config/limits.h"
+#include "base/fsutil.h"
+#include "base/jclock.h"
+#include "base/limits.h"
 
 /* The layout version written in CardImageBody.version; also names the KDF costs below. */
 #define CARD_FORMAT_VERSION 1

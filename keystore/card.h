@@ -20,7 +20,7 @@
 #include <openssl/x509.h>
 
 #include "config/config.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* Length of the card-administration key, in bytes (AES-256). */
 #define CARD_ADMIN_KEY_BYTES 32

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* Derives `out_len` bytes from `secret` (NUL-terminated) and `salt`. Returns 0, or -1 with
  * err (JERR_CRYPTO). The caller wipes `out`. */

@@ -7,7 +7,7 @@
 
 #include <openssl/evp.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* A new RSA key of `bits` (2048..8192, exponent 65537). Caller frees with EVP_PKEY_free.
  * Returns NULL with err filled on failure. Thread-safe. */

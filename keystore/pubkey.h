@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <openssl/evp.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* The largest PEM text taken (a request for an RSA-8192 key is ~3 KB of PEM). */
 #define PUBKEY_PEM_MAX 8192

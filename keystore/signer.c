@@ -45,8 +45,8 @@
 #include <openssl/pkcs12.h>
 #include <openssl/rsa.h>
 
-#include "config/fsutil.h"
-#include "config/jclock.h"
+#include "base/fsutil.h"
+#include "base/jclock.h"
 #include "keystore/keygen.h"
 
 /*

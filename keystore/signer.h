@@ -15,7 +15,7 @@
 #include <openssl/ocsp.h>
 #include <openssl/x509.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 struct signer;
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "ca/checkpoint.h"
-#include "responder/log.h"
+#include "responder/net/log.h"
 
 struct auditduty {
     struct pki *pki;

@@ -10,8 +10,8 @@
 #include <event2/event.h>
 
 #include "ca/pki.h"
-#include "config/jerr.h"
-#include "responder/workers.h"
+#include "base/jerr.h"
+#include "responder/net/workers.h"
 
 struct auditduty;
 

@@ -10,7 +10,7 @@
 
 #include "ca/pki.h"
 #include "config/config.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 #define CLIARGS_MAX_SETS 64
 #define CLIARGS_MAX_POSITIONAL 32

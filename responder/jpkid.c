@@ -24,11 +24,11 @@
 #include "ca/pki.h"
 #include "ca/store.h"
 #include "config/config.h"
-#include "config/datalock.h"
-#include "config/fsutil.h"
-#include "config/jclock.h"
+#include "base/datalock.h"
+#include "base/fsutil.h"
+#include "base/jclock.h"
 #include "responder/cliargs.h"
-#include "responder/metrics.h"
+#include "responder/monitor/metrics.h"
 #include "responder/service.h"
 
 static void usage(FILE *out)

@@ -20,7 +20,7 @@
  * finish (a second signal cuts it short), the loops stop, queued jobs finish, the workers are
  * joined, and service_run returns 0. SIGPIPE is ignored.
  *
- * Log lines (responder/log.h): the bound addresses at start ("listening http=127.0.0.1:8080 …"),
+ * Log lines (responder/net/log.h): the bound addresses at start ("listening http=127.0.0.1:8080 …"),
  * the stop, each publication and each error. For scripts and tests, the bound ports are also
  * written to DATA_DIR/run/http.port and DATA_DIR/run/https.port (one decimal line each, removed
  * at stop), so that an instance started on port 0 can be found.
@@ -30,7 +30,7 @@
 
 #include "ca/pki.h"
 #include "config/config.h"
-#include "config/jerr.h"
+#include "base/jerr.h"
 
 /* How long requests in flight may take to finish once a stop is asked. */
 #define SERVICE_GRACE_S 5

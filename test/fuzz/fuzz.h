@@ -11,7 +11,7 @@
  *
  * A target checks more than "does not crash": the parser's documented contract (an error is
  * filled on failure, outputs are untouched or emptied as the header says, results lie within
- * the caps of config/limits.h) is checked with FUZZ_CHECK, which aborts — a finding like any
+ * the caps of base/limits.h) is checked with FUZZ_CHECK, which aborts — a finding like any
  * other. Every target frees everything it was given (LeakSanitizer runs per input).
  */
 #ifndef JPKI_FUZZ_H

@@ -16,7 +16,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
-#include "config/limits.h"
+#include "base/limits.h"
 #include "keystore/card.h"
 #include "fuzz.h"
 

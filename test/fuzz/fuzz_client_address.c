@@ -10,7 +10,7 @@
 #include <netinet/in.h>
 
 #include "fuzz.h"
-#include "responder/clientaddr.h"
+#include "responder/net/clientaddr.h"
 
 #define LINES_MAX 8
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "config/limits.h"
+#include "base/limits.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,6 +1,6 @@
 /*
  * fuzz_crl_header: the CRL header reader the public endpoints serve CRLs with
- * (crlcache_read_times, responder/crlcache.h): thisUpdate and nextUpdate found by walking the
+ * (crlcache_read_times, responder/crl/crlcache.h): thisUpdate and nextUpdate found by walking the
  * TLVs of a DER CertificateList (RFC 5280 §5.1) without decoding the whole CRL.
  *
  * The reader sees the first head_len bytes of a file of total_len bytes. Each input is read
@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "responder/crlcache.h"
+#include "responder/crl/crlcache.h"
 #include "fuzz.h"
 
 /* No Time decodes to this (years 0..9999 lie within +-2^38 s): "not written". */

@@ -35,7 +35,7 @@
 
 #include "ca/store.h"
 #include "config/config.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "responder/cliargs.h"
 
 #define BENCH_COMMIT_EVERY 100000

@@ -20,7 +20,7 @@
 #include <openssl/pem.h>
 
 #include "ca/lifecycle.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "responder/cliargs.h"
 
 static int print_list(const char *what, const struct serial_list *l)

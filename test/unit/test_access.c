@@ -1,10 +1,10 @@
 /*
- * test_access: the access decision of the public endpoints (responder/access.c). The whole
+ * test_access: the access decision of the public endpoints (responder/net/access.c). The whole
  * path — TLS, the relying-party CA, OCSP unauthorized and CRL 403 — is test_access.sh's.
  */
 #include <check.h>
 
-#include "responder/access.h"
+#include "responder/net/access.h"
 #include "testutil.h"
 
 START_TEST(open_lets_everyone_in)

@@ -15,7 +15,7 @@
 #include <openssl/x509.h>
 
 #include "ca/pki.h"
-#include "config/fsutil.h"
+#include "base/fsutil.h"
 #include "keystore/adminkey.h"
 #include "keystore/card.h"
 #include "testutil.h"

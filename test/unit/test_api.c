@@ -1,5 +1,5 @@
 /*
- * test_api: the pure parts of the /v1 frame (responder/api.c) — route templates against raw
+ * test_api: the pure parts of the /v1 frame (responder/api/api.c) — route templates against raw
  * paths, and the decoding and checking of the {id} / {serial} segment. The calls themselves
  * (authentication, roles, bodies, audit rows) are exercised against the real service by
  * test/integration/test_api.sh.
@@ -7,7 +7,7 @@
 #include <check.h>
 #include <string.h>
 
-#include "responder/api.h"
+#include "responder/api/api.h"
 #include "testutil.h"
 
 static void match(const char *tpl, const char *path, const char *param)

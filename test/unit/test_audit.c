@@ -15,7 +15,7 @@
 #include "ca/checkpoint.h"
 #include "ca/store.h"
 #include "keystore/signer.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "testutil.h"
 
 #define NOW ((int64_t)1700000000)

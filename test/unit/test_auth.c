@@ -1,5 +1,5 @@
 /*
- * test_auth: operator authentication (responder/auth.c) — the Authorization header, token
+ * test_auth: operator authentication (responder/api/auth.c) — the Authorization header, token
  * digests and their comparison, new tokens, the role matrix of docs/API.md, tokens looked up
  * in the configuration, the administrator setting and the registry's operators table (with
  * the store functions of migration 2), and client certificates' CN/OU.
@@ -12,8 +12,8 @@
 #include <openssl/x509.h>
 
 #include "ca/store.h"
-#include "config/jclock.h"
-#include "responder/auth.h"
+#include "base/jclock.h"
+#include "responder/api/auth.h"
 #include "testutil.h"
 
 /* SHA-256("test"), the example hash of config/jpki.example.yaml. */

@@ -22,7 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "keystore/card.h"
 #include "keystore/keygen.h"
 #include "testutil.h"

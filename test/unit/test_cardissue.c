@@ -20,8 +20,8 @@
 #include "ca/cardissue.h"
 #include "ca/rules.h"
 #include "ca/lifecycle.h"
-#include "config/fsutil.h"
-#include "config/jclock.h"
+#include "base/fsutil.h"
+#include "base/jclock.h"
 #include "keystore/keygen.h"
 #include "testinst.h"
 

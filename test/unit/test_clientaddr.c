@@ -1,5 +1,5 @@
 /*
- * test_clientaddr: the client address of a request (responder/clientaddr.c) — the trust
+ * test_clientaddr: the client address of a request (responder/net/clientaddr.c) — the trust
  * list's parsing and refusals, the rightmost untrusted hop of X-Forwarded-For and of RFC 7239
  * Forwarded, a spoofed header from an untrusted peer ignored, chains through several trusted
  * proxies, entries that are not addresses, long chains, and IPv4-mapped peers.
@@ -11,7 +11,7 @@
 #include <netinet/in.h>
 #include <sys/un.h>
 
-#include "responder/clientaddr.h"
+#include "responder/net/clientaddr.h"
 #include "testutil.h"
 
 /* A sockaddr of the text address `s` (IPv4 or IPv6). */

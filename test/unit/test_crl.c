@@ -27,7 +27,7 @@
 
 #include "ca/crl.h"
 #include "ca/crl_rows.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "keystore/keygen.h"
 #include "testutil.h"
 

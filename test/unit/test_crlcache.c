@@ -16,9 +16,9 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "config/jclock.h"
-#include "responder/crlcache.h"
-#include "responder/http.h"
+#include "base/jclock.h"
+#include "responder/crl/crlcache.h"
+#include "responder/net/http.h"
 #include "testutil.h"
 
 static EVP_PKEY *ca_key;

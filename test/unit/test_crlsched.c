@@ -1,5 +1,5 @@
 /*
- * test_crlsched: when the service publishes its CRLs (responder/crlsched.c), with exact times —
+ * test_crlsched: when the service publishes its CRLs (responder/crl/crlsched.c), with exact times —
  * the periodic schedule, the publication after a change and its coalescing (a change within
  * the window joins it, never postpones it; armed early by the time a publication takes),
  * crl.after_change_s 0, the retries after failures
@@ -8,7 +8,7 @@
  */
 #include <check.h>
 
-#include "responder/crlsched.h"
+#include "responder/crl/crlsched.h"
 #include "testutil.h"
 
 #define T0 1800000000 /* any wall time */

@@ -14,15 +14,15 @@
 
 #include <curl/curl.h>
 
-#include "responder/ctl.h"
-#include "responder/ctl_args.h"
-#include "responder/ctl_batch.h"
-#include "responder/ctl_cmds.h"
-#include "responder/ctl_http.h"
-#include "responder/ctl_ops.h"
-#include "responder/ctl_out.h"
-#include "responder/ctl_rp.h"
-#include "responder/ctl_window.h"
+#include "ctl/ctl.h"
+#include "ctl/ctl_args.h"
+#include "ctl/ctl_batch.h"
+#include "ctl/ctl_cmds.h"
+#include "ctl/ctl_http.h"
+#include "ctl/ctl_ops.h"
+#include "ctl/ctl_out.h"
+#include "ctl/ctl_rp.h"
+#include "ctl/ctl_window.h"
 #include "testutil.h"
 
 /* Finds the command of argv[1..] and parses the rest, as jpkictl's main does. */

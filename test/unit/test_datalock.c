@@ -1,6 +1,6 @@
 /*
  * test_datalock: the owner lock and the publication lock of a data directory
- * (config/datalock.c) — a second owner refused with a sentence naming the holder's PID and
+ * (base/datalock.c) — a second owner refused with a sentence naming the holder's PID and
  * command, also from another process; the lock free again at release and when the holder dies;
  * datalock_owner telling who holds it; a missing directory; the publication lock making a
  * second publisher wait.
@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config/datalock.h"
+#include "base/datalock.h"
 #include "testutil.h"
 
 static char *dir;

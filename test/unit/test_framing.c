@@ -1,4 +1,4 @@
-/* Unit tests of responder/framing.c: the framing rules as a pure function. */
+/* Unit tests of responder/net/framing.c: the framing rules as a pure function. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,7 +6,7 @@
 
 #include <event2/keyvalq_struct.h>
 
-#include "responder/framing.h"
+#include "responder/net/framing.h"
 #include "testutil.h"
 
 /* A header list of the "Name", "value" pairs given to H(). */

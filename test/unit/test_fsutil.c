@@ -1,5 +1,5 @@
 /*
- * test_fsutil: the shared file primitives (config/fsutil.c). The atomic write is checked for
+ * test_fsutil: the shared file primitives (base/fsutil.c). The atomic write is checked for
  * what its callers (key files, card images, CRLs, the admin token) rely on: exact bytes and
  * mode whatever the umask, no temp file left behind on success or failure, an exclusive write
  * that never replaces anything (a file, a dangling link), and the error codes callers map.
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config/fsutil.h"
+#include "base/fsutil.h"
 #include "testutil.h"
 
 static char *g_dir;

@@ -17,7 +17,7 @@
 
 #include "ca/holderreq.h"
 #include "ca/lifecycle.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "testinst.h"
 
 static struct testutil_instance inst;

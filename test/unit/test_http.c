@@ -8,8 +8,8 @@
 
 #include <event2/http.h>
 
-#include "config/limits.h"
-#include "responder/http.h"
+#include "base/limits.h"
+#include "responder/net/http.h"
 #include "testutil.h"
 
 START_TEST(test_status_map)

@@ -1,10 +1,10 @@
 /*
- * test_jclock: the one clock (config/jclock.c) — dates, formatting, pinning, the monotonic
+ * test_jclock: the one clock (base/jclock.c) — dates, formatting, pinning, the monotonic
  * helpers, and above all who may move it: JPKI_FAKE_NOW pins the clock only in a build
  * configured with JPKI_TEST_CLOCK; a release build ignores it (issue 11 §3).
  *
  * CMake builds this suite twice: test_jclock against this build's libjpki, and
- * test_jclock_other over config/jclock.c compiled with the opposite setting. Each is told which
+ * test_jclock_other over base/jclock.c compiled with the opposite setting. Each is told which
  * variant it runs (JPKI_EXPECT_TEST_CLOCK), so every build — the release build of the
  * acceptance checks as much as the test builds of scripts/test — proves both behaviours.
  * Links Check and jclock only (no testutil: the other variant has no libjpki).
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "config/jclock.h"
+#include "base/jclock.h"
 
 #ifndef JPKI_EXPECT_TEST_CLOCK
 #error "JPKI_EXPECT_TEST_CLOCK (0 or 1) is set by CMakeLists.txt"

@@ -1,11 +1,11 @@
-/* Unit tests of config/jerr.c: first error wins, OpenSSL's queue in the message, escaping. */
+/* Unit tests of base/jerr.c: first error wins, OpenSSL's queue in the message, escaping. */
 #include <check.h>
 #include <string.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
-#include "config/jerr.h"
+#include "base/jerr.h"
 #include "testutil.h"
 
 START_TEST(test_first_error_wins)

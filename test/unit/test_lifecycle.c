@@ -12,7 +12,7 @@
 #include "ca/lifecycle.h"
 #include "ca/profile.h"
 #include "ca/validity.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "testinst.h"
 
 static struct testutil_instance inst;

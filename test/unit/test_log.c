@@ -1,11 +1,11 @@
-/* Unit tests of responder/log.c: line format, escaping of outside bytes, the length cap, and
+/* Unit tests of responder/net/log.c: line format, escaping of outside bytes, the length cap, and
  * whole lines from concurrent threads. */
 #include <check.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "responder/log.h"
+#include "responder/net/log.h"
 #include "testutil.h"
 
 static char lines[512][LOG_LINE_MAX + 1];

@@ -5,7 +5,7 @@
  * Check suite, `test_metrics --dump FILE` writes a rendering with every family touched, for
  * running test/integration/check_metrics.py by hand.
  */
-#include "responder/metrics.h"
+#include "responder/monitor/metrics.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 
 #include "ca/model.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "testutil.h"
 
 static char *render(void)

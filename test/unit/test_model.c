@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "ca/model.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "testutil.h"
 
 /* Asserts a refusal: -1, the code and the field. */

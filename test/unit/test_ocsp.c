@@ -26,7 +26,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/ocsp.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "keystore/signer.h"
 #include "testutil.h"
 

@@ -1,7 +1,7 @@
 /*
- * test_ocsp_answer: the signing side of the OCSP responder (responder/ocsp_answer.h), its
- * refresher (responder/ocsp_refresh.h) and the pure helpers of the endpoint
- * (responder/ocsp_http.h), over a real instance (pki_init once per test case, in the parent;
+ * test_ocsp_answer: the signing side of the OCSP responder (responder/ocsp/ocsp_answer.h), its
+ * refresher (responder/ocsp/ocsp_refresh.h) and the pure helpers of the endpoint
+ * (responder/ocsp/ocsp_http.h), over a real instance (pki_init once per test case, in the parent;
  * each test opens it and uses its own serials).
  *
  * Responses are read back by OpenSSL's client side: OCSP_basic_verify against the CA root,
@@ -23,12 +23,12 @@
 #include "ca/ocsp.h"
 #include "ca/pki.h"
 #include "ca/store.h"
-#include "config/jclock.h"
-#include "responder/ocsp_answer.h"
-#include "responder/ocsp_http.h"
-#include "responder/ocsp_refresh.h"
-#include "responder/presign.h"
-#include "responder/workers.h"
+#include "base/jclock.h"
+#include "responder/ocsp/ocsp_answer.h"
+#include "responder/ocsp/ocsp_http.h"
+#include "responder/ocsp/ocsp_refresh.h"
+#include "responder/ocsp/presign.h"
+#include "responder/net/workers.h"
 #include "testutil.h"
 
 #define PASS "correct horse battery staple"

@@ -1,5 +1,5 @@
 /*
- * test_presign: the in-memory cache of pre-signed OCSP responses (responder/presign.h) —
+ * test_presign: the in-memory cache of pre-signed OCSP responses (responder/ocsp/presign.h) —
  * blobs and their reference counts, lookup, replacement, removal, the capacity bound and its
  * CLOCK eviction, and readers racing a writer.
  */
@@ -10,7 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
 
-#include "responder/presign.h"
+#include "responder/ocsp/presign.h"
 #include "testutil.h"
 
 static const unsigned char DER_A[] = {0x30, 0x03, 0x0a, 0x01, 0x00};

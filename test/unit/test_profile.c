@@ -14,7 +14,7 @@
 
 #include "ca/profile.h"
 #include "ca/validity.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "testutil.h"
 
 #define SIGN_SUBJECT                                                                               \

@@ -1,5 +1,5 @@
 /*
- * test_ratelimit: the lock-free per-client limiter (responder/ratelimit.c) — the exact burst,
+ * test_ratelimit: the lock-free per-client limiter (responder/net/ratelimit.c) — the exact burst,
  * the exact Retry-After, refill at the configured pace, clients kept apart, take-over of idle
  * slots in a full table, the refusals of bad parameters, and exact counts when threads race
  * on the same clients.
@@ -12,7 +12,7 @@
 #include <netinet/in.h>
 #include <sys/un.h>
 
-#include "responder/ratelimit.h"
+#include "responder/net/ratelimit.h"
 #include "testutil.h"
 
 #define S_US 1000000ULL

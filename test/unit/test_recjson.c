@@ -8,7 +8,7 @@
 
 #include "ca/lifecycle.h"
 #include "ca/recjson.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "testutil.h"
 
 #define ASSERT_FIELD(err, want_code, want_field)                                                   \

@@ -1,5 +1,5 @@
 /*
- * test_refusals: the per-address, per-minute tally of refused logins (responder/refusals.c) —
+ * test_refusals: the per-address, per-minute tally of refused logins (responder/net/refusals.c) —
  * the first refusal of an address in a minute is reported first and the rest only counted;
  * tallies are taken out once their minute is over (or all at shutdown), with exact counts;
  * a full table counts further addresses together; a bounded take keeps the rest; threads
@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "responder/refusals.h"
+#include "responder/net/refusals.h"
 #include "testutil.h"
 
 #define M 29000000 /* some minute */

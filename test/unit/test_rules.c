@@ -6,7 +6,7 @@
 
 #include "ca/rules.h"
 #include "ca/validity.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "testutil.h"
 
 static struct rules_policy policy(void)

@@ -28,11 +28,11 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "config/limits.h"
-#include "responder/http.h"
-#include "responder/log.h"
-#include "responder/server.h"
-#include "responder/workers.h"
+#include "base/limits.h"
+#include "responder/net/http.h"
+#include "responder/net/log.h"
+#include "responder/net/server.h"
+#include "responder/net/workers.h"
 #include "testutil.h"
 
 /* ---- a raw HTTP client: exact bytes out, exact bytes back ---- */

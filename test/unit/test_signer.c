@@ -25,7 +25,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "keystore/keygen.h"
 #include "keystore/signer.h"
 #include "testutil.h"

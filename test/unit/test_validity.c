@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "ca/validity.h"
-#include "config/jclock.h"
+#include "base/jclock.h"
 #include "testutil.h"
 
 #define SENTINEL ((time_t)12345)

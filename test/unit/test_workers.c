@@ -13,7 +13,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
-#include "responder/workers.h"
+#include "responder/net/workers.h"
 #include "testutil.h"
 
 struct test_loop {

@@ -17,7 +17,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#include "config/jclock.h"
+#include "base/jclock.h"
 
 char *testutil_mkdtemp(void)
 {

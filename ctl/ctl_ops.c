@@ -1,0 +1,606 @@
+/*
+ * ctl_ops: see ctl_ops.h. Requests are built with json_pack, never by hand; the service checks
+ * every value (ids, dates, reasons) and its refusal is printed in words, so the client checks
+ * only what it must to build a URL or name a file.
+ */
+#include "ctl/ctl_ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "base/fsutil.h"
+#include "base/limits.h"
+#include "ctl/ctl_out.h"
+#include "ctl/ctl_window.h"
+
+/* cert expiring: days and rows, at most. */
+#define CTL_OPS_MAX_DAYS 36500
+#define CTL_OPS_EXPIRING_DEFAULT_DAYS 90
+#define CTL_OPS_MAX_LIMIT 10000
+
+bool ctl_ops_is_serial(const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n == 0 || n > JPKI_SERIAL_HEX_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F') ||
+              (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* "label: value\n" with the value sanitized; NULL shows "-". */
+static void field_line(FILE *f, const char *label, const char *value)
+{
+    fprintf(f, "  %-13s ", label);
+    ctl_out_put(f, value);
+    fputc('\n', f);
+}
+
+static void print_person(FILE *f, const json_t *p)
+{
+    fputs("person ", f);
+    ctl_out_put(f, ctl_out_str(p, "id"));
+    fputc('\n', f);
+    field_line(f, "name:", ctl_out_str(p, "name"));
+    field_line(f, "address:", ctl_out_str(p, "address"));
+    field_line(f, "birth date:", ctl_out_str(p, "birth_date"));
+    field_line(f, "gender:", ctl_out_str(p, "gender"));
+    field_line(f, "deceased:", json_is_true(json_object_get(p, "deceased")) ? "yes" : "no");
+}
+
+static void print_card(FILE *f, const json_t *c)
+{
+    fputs("card ", f);
+    ctl_out_put(f, ctl_out_str(c, "id"));
+    fputc('\n', f);
+    field_line(f, "person:", ctl_out_str(c, "person_id"));
+    field_line(f, "type:", ctl_out_str(c, "type"));
+    field_line(f, "expiry:", ctl_out_str(c, "expiry"));
+    field_line(f, "state:", ctl_out_str(c, "state"));
+    field_line(f, "prefecture:", ctl_out_str(c, "prefecture"));
+    field_line(f, "municipality:", ctl_out_str(c, "municipality"));
+}
+
+/* One line per certificate: serial, CA, status (reason, since), card, notAfter. */
+static void print_cert_line(FILE *f, const json_t *c)
+{
+    const char *reason = ctl_out_str(c, "reason");
+    const char *changed = ctl_out_str(c, "status_changed_at");
+    fputs("  ", f);
+    ctl_out_put(f, ctl_out_str(c, "serial"));
+    fputs("  ", f);
+    ctl_out_put(f, ctl_out_str(c, "ca"));
+    fputs("  ", f);
+    ctl_out_put(f, ctl_out_str(c, "status"));
+    if (reason != NULL) {
+        fputs(" (", f);
+        ctl_out_put(f, reason);
+        if (changed != NULL) {
+            fputs(" since ", f);
+            ctl_out_put(f, changed);
+        }
+        fputc(')', f);
+    }
+    fputs("  card ", f);
+    ctl_out_put(f, ctl_out_str(c, "card_id"));
+    fputs("  not after ", f);
+    ctl_out_put(f, ctl_out_str(c, "not_after"));
+    fputc('\n', f);
+}
+
+static void print_cert_list(FILE *f, const char *title, const json_t *arr)
+{
+    size_t i;
+    const json_t *c;
+    fprintf(f, "%s (%zu):\n", title, json_array_size(arr));
+    json_array_foreach(arr, i, c)
+    {
+        print_cert_line(f, c);
+    }
+}
+
+/* "label: a, b\n" for the array member `key` of `answer`. */
+static void serial_list_line(FILE *f, const char *label, const json_t *answer, const char *key)
+{
+    fprintf(f, "%s: ", label);
+    ctl_out_list(f, answer, key);
+    fputc('\n', f);
+}
+
+/* The path of the first positional id under prefix, with suffix. Returns an exit code. */
+static int id_path(struct ctl *ctl, char *path, const char *prefix, const char *id,
+                   const char *suffix)
+{
+    if (ctl_path(path, CTL_PATH_MAX, prefix, id, suffix) == -1)
+        return ctl_usage(ctl, "the id is too long");
+    return CTL_EXIT_OK;
+}
+
+/* POSTs `{}` to prefix/ID/suffix (the lifecycle events without a body). */
+static int post_event(struct ctl *ctl, const char *prefix, const char *id, const char *suffix,
+                      json_t **answer)
+{
+    char path[CTL_PATH_MAX];
+    json_t *empty = NULL;
+    int rc;
+    *answer = NULL;
+    if ((rc = id_path(ctl, path, prefix, id, suffix)) != CTL_EXIT_OK)
+        return rc;
+    if ((empty = json_object()) == NULL)
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "out of memory");
+    rc = ctl_api(ctl, "POST", path, empty, answer);
+    json_decref(empty);
+    return rc;
+}
+
+/* Saves the window's signed receipt of a revocation (guide 4(5)A: 電子証明書失効申請等受理通知書;
+ * the answer's "receipt", responder/api/receipt.h) to --receipt FILE, else to
+ * ./revocation-receipt-<what>-<id>.json, and says where. The receipt is the holder's proof and
+ * cannot be asked for again: when it cannot be written it is printed instead. Returns an exit
+ * code. */
+static int save_receipt(struct ctl *ctl, const struct ctl_args *args, const json_t *answer,
+                        const char *what, const char *id)
+{
+    char default_path[JPKI_ID_MAX + 64];
+    const char *path = ctl_args_get(args, "receipt");
+    const json_t *receipt = json_object_get(answer, "receipt");
+    FILE *f = ctl->json ? ctl->err : ctl->out;
+    struct jerr err = {0};
+    char *text = NULL;
+    int rc = CTL_EXIT_OK;
+
+    if (!json_is_object(receipt))
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "done, but the answer carries no receipt");
+    if (path == NULL) {
+        if (!ctl_window_is_file_safe_id(id))
+            return ctl_fail(ctl, CTL_EXIT_FAILED,
+                            "done, but the id cannot name a receipt file: give --receipt FILE");
+        snprintf(default_path, sizeof(default_path), "revocation-receipt-%s-%s.json", what, id);
+        path = default_path;
+    }
+    if ((text = json_dumps(receipt, JSON_INDENT(2))) == NULL)
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "out of memory");
+    if (fsutil_write_atomic(path, text, strlen(text), 0600, false, &err) == -1) {
+        rc = ctl_fail(ctl, CTL_EXIT_FAILED,
+                      "done, but the receipt cannot be written to %s: %s; here it is:", path,
+                      err.msg);
+        fputs(text, ctl->out);
+        fputc('\n', ctl->out);
+    } else {
+        fputs("receipt ", f);
+        ctl_out_put(f, ctl_out_str(receipt, "receipt_id"));
+        fputs(" (signed) saved to ", f);
+        ctl_out_put(f, path);
+        fputc('\n', f);
+    }
+    free(text);
+    return rc;
+}
+
+/* ---- persons ---- */
+
+int ctl_ops_person_add(struct ctl *ctl, const struct ctl_args *args)
+{
+    json_t *body = NULL, *answer = NULL;
+    int rc;
+    body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", ctl_args_get(args, "id"), "name",
+                     ctl_args_get(args, "name"), "address", ctl_args_get(args, "address"),
+                     "birth_date", ctl_args_get(args, "birth-date"), "gender",
+                     ctl_args_get(args, "gender"));
+    if (body == NULL)
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "cannot build the request (text not UTF-8?)");
+    rc = ctl_api(ctl, "POST", "/v1/persons", body, &answer);
+    if (rc == CTL_EXIT_OK && !ctl->json) {
+        fputs("registered ", ctl->out);
+        print_person(ctl->out, answer);
+    }
+    json_decref(body);
+    json_decref(answer);
+    return rc;
+}
+
+int ctl_ops_person_show(struct ctl *ctl, const struct ctl_args *args)
+{
+    char path[CTL_PATH_MAX];
+    json_t *answer = NULL;
+    int rc;
+    if ((rc = id_path(ctl, path, "/v1/persons/", args->pos[0], NULL)) != CTL_EXIT_OK)
+        return rc;
+    rc = ctl_api(ctl, "GET", path, NULL, &answer);
+    if (rc == CTL_EXIT_OK && !ctl->json) {
+        const json_t *cards = json_object_get(answer, "cards");
+        size_t i;
+        const json_t *c;
+        print_person(ctl->out, json_object_get(answer, "person"));
+        fprintf(ctl->out, "cards (%zu):\n", json_array_size(cards));
+        json_array_foreach(cards, i, c)
+        {
+            fputs("  ", ctl->out);
+            ctl_out_put(ctl->out, ctl_out_str(c, "id"));
+            fputs("  ", ctl->out);
+            ctl_out_put(ctl->out, ctl_out_str(c, "type"));
+            fputs("  ", ctl->out);
+            ctl_out_put(ctl->out, ctl_out_str(c, "state"));
+            fputs("  expiry ", ctl->out);
+            ctl_out_put(ctl->out, ctl_out_str(c, "expiry"));
+            fputc('\n', ctl->out);
+        }
+        print_cert_list(ctl->out, "certificates", json_object_get(answer, "certificates"));
+    }
+    json_decref(answer);
+    return rc;
+}
+
+/* The facts not given on the command line come from the current record. */
+static int person_facts(struct ctl *ctl, const struct ctl_args *args, json_t **facts)
+{
+    static const char *const opt[] = {"name", "address", "birth-date", "gender"};
+    static const char *const key[] = {"name", "address", "birth_date", "gender"};
+    json_t *current = NULL, *out = NULL;
+    const json_t *person = NULL;
+    bool all = true, any = false;
+    int rc = CTL_EXIT_OK;
+
+    *facts = NULL;
+    for (size_t i = 0; i < 4; i++) {
+        all = all && ctl_args_has(args, opt[i]);
+        any = any || ctl_args_has(args, opt[i]);
+    }
+    if (!any)
+        return ctl_usage(ctl, "give at least one of --name, --address, --birth-date, --gender");
+    if (!all) {
+        char path[CTL_PATH_MAX];
+        bool json = ctl->json;
+        if ((rc = id_path(ctl, path, "/v1/persons/", args->pos[0], NULL)) != CTL_EXIT_OK)
+            return rc;
+        ctl->json = false; /* the read is ours, not the answer the operator asked for */
+        rc = ctl_api(ctl, "GET", path, NULL, &current);
+        ctl->json = json;
+        if (rc != CTL_EXIT_OK)
+            goto out;
+        person = json_object_get(current, "person");
+    }
+    if ((out = json_object()) == NULL) {
+        rc = ctl_fail(ctl, CTL_EXIT_FAILED, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        const char *v = ctl_args_get(args, opt[i]);
+        if (v == NULL)
+            v = ctl_out_str(person, key[i]);
+        if (v == NULL) {
+            rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the service's record has no %s", key[i]);
+            goto out;
+        }
+        json_t *s = json_string(v);
+        if (s == NULL || json_object_set_new(out, key[i], s) == -1) {
+            rc = ctl_fail(ctl, CTL_EXIT_FAILED, "--%s: not valid UTF-8", opt[i]);
+            goto out;
+        }
+    }
+    *facts = out;
+    out = NULL;
+out:
+    json_decref(current);
+    json_decref(out);
+    return rc;
+}
+
+int ctl_ops_person_change(struct ctl *ctl, const struct ctl_args *args)
+{
+    char path[CTL_PATH_MAX];
+    json_t *facts = NULL, *answer = NULL;
+    int rc;
+    if ((rc = id_path(ctl, path, "/v1/persons/", args->pos[0], "/basic-info")) != CTL_EXIT_OK)
+        return rc;
+    if ((rc = person_facts(ctl, args, &facts)) != CTL_EXIT_OK)
+        goto out;
+    rc = ctl_api(ctl, "PUT", path, facts, &answer);
+    if (rc == CTL_EXIT_OK && !ctl->json) {
+        fputs("changed ", ctl->out);
+        print_person(ctl->out, json_object_get(answer, "person"));
+        serial_list_line(ctl->out, "signing certificates revoked (affiliationChanged)", answer,
+                         "revoked");
+    }
+out:
+    json_decref(facts);
+    json_decref(answer);
+    return rc;
+}
+
+int ctl_ops_person_death(struct ctl *ctl, const struct ctl_args *args)
+{
+    json_t *answer = NULL;
+    int rc = post_event(ctl, "/v1/persons/", args->pos[0], "/death", &answer);
+    if (rc == CTL_EXIT_OK && !ctl->json) {
+        fputs("person ", ctl->out);
+        ctl_out_put(ctl->out, args->pos[0]);
+        fputs(" recorded deceased\n", ctl->out);
+        serial_list_line(ctl->out, "revoked (cessationOfOperation)", answer, "revoked");
+    }
+    if (rc == CTL_EXIT_OK)
+        rc = save_receipt(ctl, args, answer, "person", args->pos[0]);
+    json_decref(answer);
+    return rc;
+}
+
+/* ---- cards ---- */
+
+int ctl_ops_card_add(struct ctl *ctl, const struct ctl_args *args)
+{
+    json_t *body = NULL, *answer = NULL;
+    int rc;
+    body = json_pack("{s:s, s:s, s:s, s:s}", "id", ctl_args_get(args, "id"), "person_id",
+                     ctl_args_get(args, "person"), "type", ctl_args_get(args, "type"), "expiry",
+                     ctl_args_get(args, "expiry"));
+    if (body == NULL)
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "cannot build the request (text not UTF-8?)");
+    static const char *const places[] = {"prefecture", "municipality"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = ctl_args_get(args, places[i]);
+        json_t *s = v != NULL ? json_string(v) : NULL;
+        if (v != NULL && (s == NULL || json_object_set_new(body, places[i], s) == -1)) {
+            rc = ctl_fail(ctl, CTL_EXIT_FAILED, "--%s: not valid UTF-8", places[i]);
+            goto out;
+        }
+    }
+    rc = ctl_api(ctl, "POST", "/v1/cards", body, &answer);
+    if (rc == CTL_EXIT_OK && !ctl->json) {
+        fputs("registered ", ctl->out);
+        print_card(ctl->out, answer);
+    }
+out:
+    json_decref(body);
+    json_decref(answer);
+    return rc;
+}
+
+int ctl_ops_card_show(struct ctl *ctl, const struct ctl_args *args)
+{
+    char path[CTL_PATH_MAX];
+    json_t *answer = NULL;
+    int rc;
+    if ((rc = id_path(ctl, path, "/v1/cards/", args->pos[0], NULL)) != CTL_EXIT_OK)
+        return rc;
+    rc = ctl_api(ctl, "GET", path, NULL, &answer);
+    if (rc == CTL_EXIT_OK && !ctl->json) {
+        print_card(ctl->out, json_object_get(answer, "card"));
+        print_cert_list(ctl->out, "certificates", json_object_get(answer, "certificates"));
+    }
+    json_decref(answer);
+    return rc;
+}
+
+int ctl_ops_card_hold(struct ctl *ctl, const struct ctl_args *args)
+{
+    json_t *answer = NULL;
+    int rc = post_event(ctl, "/v1/cards/", args->pos[0], "/hold", &answer);
+    if (rc == CTL_EXIT_OK && !ctl->json) {
+        fputs("card ", ctl->out);
+        ctl_out_put(ctl->out, args->pos[0]);
+        fputs(" suspended\n", ctl->out);
+        serial_list_line(ctl->out, "held (certificateHold)", answer, "held");
+    }
+    json_decref(answer);
+    return rc;
+}
+
+int ctl_ops_card_release(struct ctl *ctl, const struct ctl_args *args)
+{
+    json_t *answer = NULL;
+    int rc = post_event(ctl, "/v1/cards/", args->pos[0], "/release", &answer);
+    if (rc == CTL_EXIT_OK && !ctl->json) {
+        const char *notice = ctl_out_str(answer, "notice");
+        fputs("card ", ctl->out);
+        ctl_out_put(ctl->out, args->pos[0]);
+        fputs(" active again\n", ctl->out);
+        serial_list_line(ctl->out, "released", answer, "released");
+        serial_list_line(ctl->out, "still held", answer, "still_held");
+        /* RULE guide 4(4): only the auth certificate leaves hold; say so every time one stays,
+         * with the commands that do what the notice asks */
+        const json_t *held = json_object_get(answer, "still_held");
+        size_t i;
+        const json_t *serial;
+        if (json_array_size(held) > 0) {
+            fputs("notice: " CTL_OPS_RELEASE_NOTICE "\n", ctl->out);
+            json_array_foreach(held, i, serial)
+            {
+                if (!ctl_ops_is_serial(json_string_value(serial)))
+                    continue;
+                fprintf(ctl->out, "  jpkictl cert revoke %s --reason unspecified\n",
+                        json_string_value(serial));
+            }
+            fputs("  jpkictl card issue ", ctl->out);
+            ctl_out_put(ctl->out, args->pos[0]);
+            fputs(" --certs sign --out DIR\n", ctl->out);
+        } else if (notice != NULL && notice[0] != '\0') {
+            fputs("notice: ", ctl->out);
+            ctl_out_put(ctl->out, notice);
+            fputc('\n', ctl->out);
+        }
+    }
+    json_decref(answer);
+    return rc;
+}
+
+int ctl_ops_card_return(struct ctl *ctl, const struct ctl_args *args)
+{
+    json_t *answer = NULL;
+    int rc = post_event(ctl, "/v1/cards/", args->pos[0], "/return", &answer);
+    if (rc == CTL_EXIT_OK && !ctl->json) {
+        fputs("card ", ctl->out);
+        ctl_out_put(ctl->out, args->pos[0]);
+        fputs(" returned\n", ctl->out);
+        serial_list_line(ctl->out, "revoked (cessationOfOperation)", answer, "revoked");
+    }
+    if (rc == CTL_EXIT_OK)
+        rc = save_receipt(ctl, args, answer, "card", args->pos[0]);
+    json_decref(answer);
+    return rc;
+}
+
+/* ---- certificates ---- */
+
+static void print_cert(FILE *f, const json_t *c)
+{
+    char part[32] = "-";
+    const json_t *p = json_object_get(c, "partition");
+    if (json_is_integer(p))
+        snprintf(part, sizeof(part), "%lld", (long long)json_integer_value(p));
+    fputs("certificate ", f);
+    ctl_out_put(f, ctl_out_str(c, "serial"));
+    fputc('\n', f);
+    field_line(f, "ca:", ctl_out_str(c, "ca"));
+    field_line(f, "status:", ctl_out_str(c, "status"));
+    field_line(f, "reason:", ctl_out_str(c, "reason"));
+    field_line(f, "changed at:", ctl_out_str(c, "status_changed_at"));
+    field_line(f, "card:", ctl_out_str(c, "card_id"));
+    field_line(f, "person:", ctl_out_str(c, "person_id"));
+    field_line(f, "not before:", ctl_out_str(c, "not_before"));
+    field_line(f, "not after:", ctl_out_str(c, "not_after"));
+    field_line(f, "partition:", part);
+}
+
+static int serial_path(struct ctl *ctl, char *path, const char *serial, const char *suffix)
+{
+    if (!ctl_ops_is_serial(serial))
+        return ctl_usage(ctl, "SERIAL must be 1 to %d hex digits", JPKI_SERIAL_HEX_MAX);
+    return id_path(ctl, path, "/v1/certificates/", serial, suffix);
+}
+
+int ctl_ops_cert_show(struct ctl *ctl, const struct ctl_args *args)
+{
+    char path[CTL_PATH_MAX];
+    json_t *answer = NULL;
+    const char *out_file = ctl_args_get(args, "out");
+    int rc;
+    if ((rc = serial_path(ctl, path, args->pos[0], NULL)) != CTL_EXIT_OK)
+        return rc;
+    if ((rc = ctl_api(ctl, "GET", path, NULL, &answer)) != CTL_EXIT_OK)
+        goto out;
+    if (!ctl->json) {
+        const json_t *history = json_object_get(answer, "history");
+        size_t i;
+        const json_t *h;
+        print_cert(ctl->out, answer);
+        fprintf(ctl->out, "history (%zu):\n", json_array_size(history));
+        json_array_foreach(history, i, h)
+        {
+            fputs("  ", ctl->out);
+            ctl_out_put(ctl->out, ctl_out_str(h, "at"));
+            fputs("  ", ctl->out);
+            ctl_out_put(ctl->out, ctl_out_str(h, "action"));
+            fputs("  ", ctl->out);
+            ctl_out_put(ctl->out, ctl_out_str(h, "outcome"));
+            fputs("  by ", ctl->out);
+            ctl_out_put(ctl->out, ctl_out_str(h, "actor"));
+            fputc('\n', ctl->out);
+        }
+    }
+    if (out_file != NULL) {
+        const char *pem = ctl_out_str(answer, "pem");
+        struct jerr err = {0};
+        if (pem == NULL)
+            rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the answer holds no PEM; nothing written");
+        else if (fsutil_write_atomic(out_file, pem, strlen(pem), 0644, false, &err) == -1)
+            rc = ctl_fail(ctl, CTL_EXIT_FAILED, "cannot write %s: %s", out_file, err.msg);
+    }
+out:
+    json_decref(answer);
+    return rc;
+}
+
+int ctl_ops_cert_revoke(struct ctl *ctl, const struct ctl_args *args)
+{
+    char path[CTL_PATH_MAX];
+    json_t *body = NULL, *answer = NULL;
+    int rc;
+    if ((rc = serial_path(ctl, path, args->pos[0], "/revoke")) != CTL_EXIT_OK)
+        return rc;
+    if ((body = json_pack("{s:s}", "reason", ctl_args_get(args, "reason"))) == NULL)
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "--reason: not valid UTF-8");
+    rc = ctl_api(ctl, "POST", path, body, &answer);
+    if (rc == CTL_EXIT_OK && !ctl->json) {
+        fputs("revoked ", ctl->out);
+        print_cert(ctl->out, answer);
+    }
+    if (rc == CTL_EXIT_OK)
+        rc = save_receipt(ctl, args, answer, "cert", args->pos[0]);
+    json_decref(body);
+    json_decref(answer);
+    return rc;
+}
+
+int ctl_ops_cert_expiring(struct ctl *ctl, const struct ctl_args *args)
+{
+    char path[CTL_PATH_MAX];
+    long days, limit = 100;
+    json_t *answer = NULL;
+    int rc;
+    /* guide 4(12) warns a holder 3 months ahead: the window looks a little further */
+    if (!ctl_args_has(args, "days"))
+        days = CTL_OPS_EXPIRING_DEFAULT_DAYS;
+    else if (ctl_args_number(ctl_args_get(args, "days"), 0, CTL_OPS_MAX_DAYS, &days) == -1)
+        return ctl_usage(ctl, "--days must be a number of days from 0 to %d", CTL_OPS_MAX_DAYS);
+    if (ctl_args_has(args, "limit") &&
+        ctl_args_number(ctl_args_get(args, "limit"), 1, CTL_OPS_MAX_LIMIT, &limit) == -1)
+        return ctl_usage(ctl, "--limit must be a number from 1 to %d", CTL_OPS_MAX_LIMIT);
+    snprintf(path, sizeof(path), "/v1/certificates?expiring_within_days=%ld&limit=%ld", days,
+             limit);
+    rc = ctl_api(ctl, "GET", path, NULL, &answer);
+    if (rc == CTL_EXIT_OK && !ctl->json) {
+        char title[64];
+        snprintf(title, sizeof(title), "good certificates expiring within %ld days", days);
+        print_cert_list(ctl->out, title, json_object_get(answer, "certificates"));
+    }
+    json_decref(answer);
+    return rc;
+}
+
+/* ---- operators ---- */
+
+int ctl_ops_operator_add(struct ctl *ctl, const struct ctl_args *args)
+{
+    json_t *body = NULL, *answer = NULL;
+    const char *token_out = ctl_args_get(args, "token-out");
+    struct jerr err = {0};
+    int rc;
+    body = json_pack("{s:s, s:s}", "name", ctl_args_get(args, "name"), "role",
+                     ctl_args_get(args, "role"));
+    if (body == NULL)
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "cannot build the request (text not UTF-8?)");
+    if ((rc = ctl_api(ctl, "POST", "/v1/operators", body, &answer)) != CTL_EXIT_OK)
+        goto out;
+    const char *token = ctl_out_str(answer, "token");
+    if (token_out != NULL) {
+        if (token == NULL) {
+            rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the answer holds no token");
+        } else {
+            char line[CTL_HTTP_MAX_TOKEN + 2];
+            int n = snprintf(line, sizeof(line), "%s\n", token);
+            if (n < 0 || (size_t)n >= sizeof(line))
+                rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the token is over %d bytes",
+                              CTL_HTTP_MAX_TOKEN);
+            else if (fsutil_write_atomic(token_out, line, (size_t)n, 0600, true, &err) == -1)
+                rc = ctl_fail(ctl, CTL_EXIT_FAILED, "cannot write %s: %s", token_out, err.msg);
+            OPENSSL_cleanse(line, sizeof(line));
+        }
+    }
+    if (!ctl->json && rc == CTL_EXIT_OK) {
+        fputs("operator ", ctl->out);
+        ctl_out_put(ctl->out, ctl_out_str(answer, "name"));
+        fputs(" (", ctl->out);
+        ctl_out_put(ctl->out, ctl_out_str(answer, "role"));
+        fputs(") created\n", ctl->out);
+        ctl_out_new_token(ctl->out, token_out, token);
+    }
+out:
+    json_decref(body);
+    json_decref(answer);
+    return rc;
+}

@@ -1,0 +1,472 @@
+/*
+ * public: see public.h. Everything a public answer needs is either immutable and built at
+ * start (roots, fingerprints) or a crlcache snapshot owned by the answering loop; the shared
+ * crlcache table is touched only by workers.
+ */
+#include "responder/crl/public.h"
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+
+#include "ca/crl.h"
+#include "base/jclock.h"
+#include "responder/net/access.h"
+#include "responder/crl/crlcache.h"
+#include "responder/crl/crlsched.h"
+#include "responder/net/http.h"
+#include "responder/net/log.h"
+#include "responder/monitor/metrics.h"
+
+struct public_blob {
+    unsigned char *data;
+    size_t len;
+    char etag[HTTP_ETAG_MAX];
+    const char *content_type;
+    enum metrics_endpoint metrics_ep;
+};
+
+/* One loop's view of one CRL file (touched only on that loop's thread). */
+struct loop_crl {
+    struct crlcache_snapshot *snap;
+    time_t checked_s;    /* monotonic seconds of the last check */
+    unsigned generation; /* public_crl_changed count seen at that check */
+    bool refreshing;     /* a background check is on a worker */
+};
+
+struct public
+{
+    const struct pki *pki;
+    int partitions[CA_KIND_COUNT];
+    size_t partition_base[CA_KIND_COUNT]; /* first partition slot of each CA, after the two */
+    size_t slot_count;
+    struct public_blob root[CA_KIND_COUNT];
+    struct public_blob fingerprints;
+    struct crlcache *cache;
+    struct loop_crl **loops; /* [loop][slot] */
+    int loop_count;
+    atomic_uint generation;
+    atomic_llong next_publication; /* public_crl_set_next_publication, 0 = unknown */
+};
+
+/* ---- building ---- */
+
+static int blob_set(struct public_blob *b, const void *data, size_t len, const char *content_type,
+                    struct jerr *err)
+{
+    unsigned char digest[32];
+    b->data = malloc(len > 0 ? len : 1);
+    if (b->data == NULL)
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    memcpy(b->data, data, len);
+    b->len = len;
+    b->content_type = content_type;
+    b->metrics_ep = strcmp(content_type, "application/json") == 0 ? METRICS_EP_FINGERPRINTS
+                                                                  : METRICS_EP_CA;
+    if (EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL) != 1)
+        return jerr_openssl(err, JERR_CRYPTO, NULL, "SHA-256");
+    http_etag_sha256(digest, b->etag);
+    return 0;
+}
+
+/* "C=JP, O=JPKI, OU=…" in the certificate's order, RFC 4514 escaping, UTF-8 kept. */
+static char *subject_text(X509 *cert, struct jerr *err)
+{
+    const unsigned long flags = ASN1_STRFLGS_ESC_2253 | ASN1_STRFLGS_ESC_CTRL |
+                                ASN1_STRFLGS_UTF8_CONVERT | ASN1_STRFLGS_DUMP_UNKNOWN |
+                                ASN1_STRFLGS_DUMP_DER | XN_FLAG_SEP_CPLUS_SPC | XN_FLAG_FN_SN;
+    char *text = NULL, *data;
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio == NULL || X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, flags) < 0) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "subject name");
+        goto out;
+    }
+    long len = BIO_get_mem_data(bio, &data);
+    text = malloc((size_t)len + 1);
+    if (text == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    memcpy(text, data, (size_t)len);
+    text[len] = '\0';
+out:
+    BIO_free(bio);
+    return text;
+}
+
+static int build_fingerprints(struct public *pub, struct jerr *err)
+{
+    json_t *all = json_object();
+    char *text = NULL;
+    int rc = -1;
+    if (all == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        X509 *root = pki_get0_root(pub->pki, (enum ca_kind)ca);
+        char fp[96];
+        if (root == NULL) {
+            jerr_set(err, JERR_INTERNAL, NULL, "no %s root", ca_kind_name((enum ca_kind)ca));
+            goto out;
+        }
+        if (pki_fingerprint(root, fp, err) == -1)
+            goto out;
+        char *subject = subject_text(root, err);
+        if (subject == NULL)
+            goto out;
+        json_t *one = json_object();
+        int bad = one == NULL || json_object_set_new(one, "sha256", json_string(fp)) != 0 ||
+                  json_object_set_new(one, "subject", json_string(subject)) != 0 ||
+                  json_object_set_new(all, ca_kind_name((enum ca_kind)ca), one) != 0;
+        free(subject);
+        if (bad) {
+            jerr_set(err, JERR_INTERNAL, NULL, "cannot build the fingerprints");
+            goto out;
+        }
+    }
+    text = json_dumps(all, JSON_COMPACT);
+    if (text == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "cannot build the fingerprints");
+        goto out;
+    }
+    rc = blob_set(&pub->fingerprints, text, strlen(text), "application/json", err);
+out:
+    free(text);
+    json_decref(all);
+    return rc;
+}
+
+static int build_root(struct public *pub, enum ca_kind ca, struct jerr *err)
+{
+    unsigned char *der = NULL;
+    X509 *root = pki_get0_root(pub->pki, ca);
+    int len = root != NULL ? i2d_X509(root, &der) : -1;
+    if (len <= 0)
+        return jerr_openssl(err, JERR_CRYPTO, NULL, "encoding the %s root", ca_kind_name(ca));
+    int rc = blob_set(&pub->root[ca], der, (size_t)len, "application/pkix-cert", err);
+    OPENSSL_free(der);
+    return rc;
+}
+
+struct public *public_new(const struct pki *pki, int loop_count, struct jerr *err)
+{
+    struct public *pub = calloc(1, sizeof(*pub));
+    if (pub == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    pub->pki = pki;
+    pub->loop_count = loop_count;
+    atomic_init(&pub->generation, 0);
+    atomic_init(&pub->next_publication, 0);
+    pub->slot_count = CA_KIND_COUNT;
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        pub->partitions[ca] = pki_crl_partitions(pki, (enum ca_kind)ca);
+        pub->partition_base[ca] = pub->slot_count - CA_KIND_COUNT;
+        if (pub->partitions[ca] > 1)
+            pub->slot_count += (size_t)pub->partitions[ca];
+    }
+    if (build_root(pub, CA_SIGN, err) == -1 || build_root(pub, CA_AUTH, err) == -1 ||
+        build_fingerprints(pub, err) == -1)
+        goto fail;
+    pub->cache = crlcache_new(pub->slot_count, err);
+    if (pub->cache == NULL)
+        goto fail;
+    pub->loops = calloc((size_t)loop_count, sizeof(*pub->loops));
+    if (pub->loops == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < loop_count; i++) {
+        pub->loops[i] = calloc(pub->slot_count, sizeof(**pub->loops));
+        if (pub->loops[i] == NULL) {
+            jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+            goto fail;
+        }
+    }
+    return pub;
+fail:
+    public_free(pub);
+    return NULL;
+}
+
+void public_free(struct public *pub)
+{
+    if (pub == NULL)
+        return;
+    for (int i = 0; pub->loops != NULL && i < pub->loop_count; i++) {
+        for (size_t s = 0; pub->loops[i] != NULL && s < pub->slot_count; s++)
+            crlcache_snapshot_unref(pub->loops[i][s].snap);
+        free(pub->loops[i]);
+    }
+    free(pub->loops);
+    crlcache_free(pub->cache);
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++)
+        free(pub->root[ca].data);
+    free(pub->fingerprints.data);
+    free(pub);
+}
+
+void public_crl_changed(struct public *pub)
+{
+    atomic_fetch_add(&pub->generation, 1);
+}
+
+void public_crl_set_next_publication(struct public *pub, time_t at)
+{
+    atomic_store(&pub->next_publication, (long long)at);
+}
+
+/* ---- small answers ---- */
+
+/* Answers with a fixed blob; returns the status sent. */
+static int blob_answer(struct evhttp_request *req, const struct public_blob *b)
+{
+    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+    http_set_cache_headers(req, b->etag, 0, PUBLIC_ROOT_MAX_AGE_S, 0);
+    if (inm != NULL && http_etag_match(inm, b->etag)) {
+        evhttp_send_reply(req, 304, http_reason(304), NULL);
+        return 304;
+    }
+    http_send_bytes(req, 200, b->content_type, b->data, b->len);
+    return 200;
+}
+
+static void root_handler(const struct server_request *sr, void *arg)
+{
+    const struct public_blob *b = arg;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int status = blob_answer(sr->req, b);
+    metrics_http(b->metrics_ep, status, jclock_seconds_since(&t0));
+}
+
+static void healthz_handler(const struct server_request *sr, void *arg)
+{
+    (void)arg;
+    evhttp_add_header(evhttp_request_get_output_headers(sr->req), "Cache-Control", "no-store");
+    http_send_json_text(sr->req, 200, "{\"status\":\"ok\"}");
+    metrics_http(METRICS_EP_HEALTHZ, 200, 0);
+}
+
+/* ---- CRLs ---- */
+
+int public_crl_parse(const char *rest, const int partitions[CA_KIND_COUNT], enum ca_kind *ca,
+                     int *partition)
+{
+    char name[8];
+    if (strcmp(rest, "sign.crl") == 0 || strcmp(rest, "auth.crl") == 0) {
+        *ca = rest[0] == 's' ? CA_SIGN : CA_AUTH;
+        *partition = -1;
+        return 0;
+    }
+    const char *slash = strchr(rest, '/');
+    if (slash == NULL || (size_t)(slash - rest) >= sizeof(name))
+        return -1;
+    memcpy(name, rest, (size_t)(slash - rest));
+    name[slash - rest] = '\0';
+    if (ca_kind_parse(name, ca) == -1)
+        return -1;
+    const char *num = slash + 1;
+    size_t digits = strspn(num, "0123456789");
+    /* Canonical decimal only: one name per file (no "007", no "+7"). */
+    if (digits == 0 || digits > 4 || (digits > 1 && num[0] == '0') ||
+        strcmp(num + digits, ".crl") != 0)
+        return -1;
+    int n = atoi(num);
+    if (partitions[*ca] <= 1 || n >= partitions[*ca])
+        return -1;
+    *partition = n;
+    return 0;
+}
+
+static size_t crl_slot(const struct public *pub, enum ca_kind ca, int partition)
+{
+    if (partition < 0)
+        return (size_t)ca;
+    return CA_KIND_COUNT + pub->partition_base[ca] + (size_t)partition;
+}
+
+/* Answers with a CRL snapshot; returns the status sent. */
+static int crl_answer(struct public *pub, struct evhttp_request *req,
+                      const struct crlcache_snapshot *snap)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    const char *etag = crlcache_etag(snap);
+    time_t last_modified = crlcache_this_update(snap);
+    struct jerr err = {0};
+    char length[32];
+
+    if (last_modified == 0)
+        last_modified = crlcache_mtime(snap);
+    /* A cache must not keep it past the next publication (a revocation since would stay
+     * hidden), nor past nextUpdate (RFC 5280 §5.1.2.5), nor longer than http.crl_max_age_s
+     * (the next publication may come sooner than planned: a status change). On an error of
+     * ours it may serve it on while it is valid (RFC 5861 §4). */
+    time_t now = jclock_now(), next_update = crlcache_next_update(snap);
+    long max_age = crlsched_max_age((time_t)atomic_load(&pub->next_publication), next_update,
+                                    pki_config(pub->pki)->http_crl_max_age_s, now);
+    http_set_cache_headers(req, etag, last_modified, max_age,
+                           http_stale_if_error(next_update, now, max_age));
+    if (http_is_not_modified(evhttp_find_header(in, "If-None-Match"),
+                             evhttp_find_header(in, "If-Modified-Since"), etag, last_modified)) {
+        evhttp_send_reply(req, 304, http_reason(304), NULL);
+        return 304;
+    }
+    evhttp_add_header(out, "Content-Type", "application/pkix-crl"); /* RFC 2585 §4.2 */
+    snprintf(length, sizeof(length), "%zu", crlcache_size(snap));
+    evhttp_add_header(out, "Content-Length", length);
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD &&
+        crlcache_add_body(snap, evhttp_request_get_output_buffer(req), &err) == -1) {
+        evhttp_clear_headers(out);
+        http_send_jerr(req, &err);
+        return http_status_for(err.code);
+    }
+    evhttp_send_reply(req, 200, http_reason(200), NULL);
+    return 200;
+}
+
+/* A check of one CRL file on a worker: with a request waiting (first load on this loop, or the
+ * publisher said the files changed), or in the background (the once-a-second re-check). */
+struct crl_check {
+    struct public *pub;
+    int loop_index;
+    size_t slot;
+    enum ca_kind ca;
+    int partition;
+    unsigned generation;
+    struct evhttp_request *req; /* NULL for a background check */
+    struct crlcache_snapshot *snap;
+    struct jerr err;
+};
+
+static void crl_check_job(struct worker *self, void *arg)
+{
+    struct crl_check *c = arg;
+    char path[PATH_MAX];
+    (void)self;
+    if (crl_path(pki_config(c->pub->pki), c->ca, c->partition, path, sizeof(path)) == NULL) {
+        jerr_set(&c->err, JERR_CONFIG, "data_dir", "CRL path too long");
+        return;
+    }
+    c->snap = crlcache_get(c->pub->cache, c->slot, path, &c->err);
+}
+
+static void crl_check_done(void *arg)
+{
+    struct crl_check *c = arg;
+    struct loop_crl *lc = &c->pub->loops[c->loop_index][c->slot];
+
+    if (c->req == NULL)
+        lc->refreshing = false;
+    if (c->snap != NULL) {
+        crlcache_snapshot_unref(lc->snap);
+        lc->snap = c->snap; /* our reference moves to the loop */
+        lc->checked_s = jclock_mono_s();
+        if ((int)(c->generation - lc->generation) > 0)
+            lc->generation = c->generation;
+    } else if (c->err.code == JERR_NOT_FOUND) {
+        crlcache_snapshot_unref(lc->snap); /* withdrawn: answer 404 from now on */
+        lc->snap = NULL;
+    } else {
+        log_error("CRL %s partition %d: %s", ca_kind_name(c->ca), c->partition, c->err.msg);
+    }
+    if (c->req != NULL) {
+        int status;
+        if (lc->snap != NULL) {
+            status = crl_answer(c->pub, c->req, lc->snap);
+        } else if (c->err.code == JERR_NOT_FOUND) {
+            http_send_error(c->req, 404, "not_found", NULL, "CRL not published yet");
+            status = 404;
+        } else {
+            http_send_jerr(c->req, &c->err);
+            status = http_status_for(c->err.code);
+        }
+        metrics_http(METRICS_EP_CRL, status, 0);
+    }
+    free(c);
+}
+
+static void crl_handler(const struct server_request *sr, void *arg)
+{
+    struct public *pub = arg;
+    enum ca_kind ca;
+    int partition;
+    struct jerr err = {0};
+
+    /* access.crl (access.h): only relying parties with a client certificate, when so set. */
+    if (!access_is_allowed(pki_config(pub->pki)->access_crl, sr)) {
+        http_send_error(sr->req, 403, "forbidden", NULL,
+                        "CRLs are served to relying parties with a client certificate (HTTPS)");
+        metrics_http(METRICS_EP_CRL, 403, 0);
+        return;
+    }
+    if (public_crl_parse(sr->path + strlen("/crl/"), pub->partitions, &ca, &partition) == -1) {
+        http_send_error(sr->req, 404, "not_found", NULL, "no such CRL");
+        return;
+    }
+    int loop_index = server_loop_index(sr->loop);
+    size_t slot = crl_slot(pub, ca, partition);
+    struct loop_crl *lc = &pub->loops[loop_index][slot];
+    unsigned generation = atomic_load(&pub->generation);
+    bool published_since = lc->generation != generation;
+
+    if (lc->snap != NULL && !published_since) {
+        if (!lc->refreshing && jclock_mono_s() - lc->checked_s >= PUBLIC_CRL_RECHECK_S) {
+            /* Serve what we have; a worker checks the file for the next requests. */
+            struct crl_check *bg = calloc(1, sizeof(*bg));
+            if (bg != NULL) {
+                *bg = (struct crl_check){pub,        loop_index, slot, ca, partition,
+                                         generation, NULL,       NULL, {0}};
+                if (server_loop_submit(sr->loop, crl_check_job, crl_check_done, bg, &err) == 0)
+                    lc->refreshing = true;
+                else
+                    free(bg);
+            }
+        }
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        metrics_http(METRICS_EP_CRL, crl_answer(pub, sr->req, lc->snap), jclock_seconds_since(&t0));
+        return;
+    }
+    /* Nothing loaded on this loop yet, or new files published: the answer waits for a worker. */
+    struct crl_check *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        jerr_set(&err, JERR_UNAVAILABLE, NULL, "out of memory");
+        http_send_jerr(sr->req, &err);
+        return;
+    }
+    *c = (struct crl_check){pub, loop_index, slot, ca, partition, generation, sr->req, NULL, {0}};
+    if (server_submit(sr, crl_check_job, crl_check_done, c, &err) == -1) {
+        free(c);
+        http_send_jerr(sr->req, &err);
+    }
+}
+
+/* ---- routes ---- */
+
+int public_register(struct public *pub, struct server *srv, struct jerr *err)
+{
+    const unsigned get = EVHTTP_REQ_GET | EVHTTP_REQ_HEAD;
+    const struct server_route routes[] = {
+        {"/healthz", false, get, 0, healthz_handler, pub, SERVER_EVERYWHERE},
+        {"/ca/sign.cer", false, get, 0, root_handler, &pub->root[CA_SIGN], SERVER_PUBLIC},
+        {"/ca/auth.cer", false, get, 0, root_handler, &pub->root[CA_AUTH], SERVER_PUBLIC},
+        {"/ca/fingerprints", false, get, 0, root_handler, &pub->fingerprints, SERVER_PUBLIC},
+        {"/crl/", true, get, 0, crl_handler, pub, SERVER_PUBLIC},
+    };
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (server_add_route(srv, &routes[i], err) == -1)
+            return -1;
+    return 0;
+}

@@ -1,0 +1,625 @@
+/*
+ * ocsp_answer: see ocsp_answer.h. The registry is read and written through store.h only; the
+ * responses are built and signed by ca/ocsp.h; the cache is presign.h. What this file adds is
+ * the order of those steps, under one stripe lock per key, that keeps the cache true.
+ */
+#include "responder/ocsp/ocsp_answer.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/ocsp.h>
+
+#include "base/jclock.h"
+
+/* Stripe locks ordering the cache writers of one key (see the header). Writers are workers,
+ * a few at a time; readers never take these. */
+#define OCSP_ANSWER_STRIPES 64
+
+struct ocsp_answer {
+    const struct pki *pki;
+    const struct jpki_config *cfg;
+    struct ocsp_issuer issuers[CA_KIND_COUNT];
+    struct presign *cache;
+    pthread_mutex_t stripes[OCSP_ANSWER_STRIPES];
+    int stripes_ready;
+};
+
+struct ocsp_answer *ocsp_answer_new(const struct pki *pki, size_t cache_entries, struct jerr *err)
+{
+    struct ocsp_answer *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    a->pki = pki;
+    a->cfg = pki_config(pki);
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        if (ocsp_issuer_init(&a->issuers[ca], (enum ca_kind)ca,
+                             pki_get0_root(pki, (enum ca_kind)ca), err) == -1)
+            goto fail;
+        if (pki_get0_ocsp_cert(pki, (enum ca_kind)ca) == NULL ||
+            pki_get0_ocsp_signer(pki, (enum ca_kind)ca) == NULL) {
+            jerr_set(err, JERR_INTERNAL, NULL, "no OCSP signer for the %s CA",
+                     ca_kind_name((enum ca_kind)ca));
+            goto fail;
+        }
+    }
+    for (; a->stripes_ready < OCSP_ANSWER_STRIPES; a->stripes_ready++) {
+        if (pthread_mutex_init(&a->stripes[a->stripes_ready], NULL) != 0) {
+            jerr_set(err, JERR_INTERNAL, NULL, "pthread_mutex_init failed");
+            goto fail;
+        }
+    }
+    a->cache = presign_new(cache_entries, err);
+    if (a->cache == NULL)
+        goto fail;
+    return a;
+fail:
+    ocsp_answer_free(a);
+    return NULL;
+}
+
+void ocsp_answer_free(struct ocsp_answer *a)
+{
+    if (a == NULL)
+        return;
+    presign_free(a->cache);
+    for (int i = 0; i < a->stripes_ready; i++)
+        pthread_mutex_destroy(&a->stripes[i]);
+    free(a);
+}
+
+struct presign *ocsp_answer_cache(struct ocsp_answer *a)
+{
+    return a->cache;
+}
+
+/* ---- pure ---- */
+
+int ocsp_answer_pick_ca(const struct ocsp_issuer *issuers, size_t n, const struct ocsp_request *req,
+                        int only_ca, enum ca_kind *ca)
+{
+    int picked = -1;
+    if (req->count == 0)
+        return -1;
+    for (size_t i = 0; i < req->count; i++) {
+        int m = ocsp_match_issuer(issuers, n, &req->ids[i]);
+        if (m < 0)
+            return -1; /* not an issuer of ours (RFC 5019 §2.2.3: unauthorized) */
+        int this_ca = (int)issuers[m].ca;
+        if (only_ca >= 0 && this_ca != only_ca)
+            return -1; /* a per-CA path answers for its CA alone */
+        if (picked >= 0 && this_ca != picked)
+            return -1; /* two CAs in one request: see the header */
+        picked = this_ca;
+    }
+    *ca = (enum ca_kind)picked;
+    return 0;
+}
+
+int ocsp_answer_route_ca(const struct ocsp_answer *a, const struct ocsp_request *req, int only_ca,
+                         enum ca_kind *ca)
+{
+    return ocsp_answer_pick_ca(a->issuers, CA_KIND_COUNT, req, only_ca, ca);
+}
+
+bool ocsp_answer_is_cacheable(const struct ocsp_request *req)
+{
+    return req->count == 1 && !req->has_nonce && req->ids[0].params_null && req->ids[0].serial_ok;
+}
+
+void ocsp_answer_key(const struct ocsp_certid *id, enum ca_kind ca, struct presign_key *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->ca = ca;
+    out->certid_hash = id->hash;
+    memcpy(out->serial, id->serial, sizeof(out->serial));
+    out->serial[sizeof(out->serial) - 1] = '\0';
+}
+
+/* ---- signing ---- */
+
+/* The same status as store_ocsp_put_signed compares: status, reason, status time. */
+static bool same_state(const struct cert_rec *x, const struct cert_rec *y)
+{
+    return x->ca == y->ca && x->status == y->status && x->reason == y->reason &&
+           x->status_changed_at == y->status_changed_at;
+}
+
+static int status_of(const struct ocsp_single *s)
+{
+    if (s->unknown)
+        return V_OCSP_CERTSTATUS_UNKNOWN;
+    return s->status == CERT_GOOD ? V_OCSP_CERTSTATUS_GOOD : V_OCSP_CERTSTATUS_REVOKED;
+}
+
+/* The answer for one CertID: from `rec` when it is a certificate of `ca`, else unknown. */
+static void single_from(struct ocsp_single *s, const struct ocsp_certid *id,
+                        const struct cert_rec *rec, enum ca_kind ca)
+{
+    memset(s, 0, sizeof(*s));
+    s->id = id;
+    if (rec == NULL || rec->ca != ca) {
+        /* Never issued here, or a serial of the other CA: unknown, never good (DESIGN §5). */
+        s->unknown = true;
+        return;
+    }
+    s->status = rec->status;
+    s->reason = rec->reason;
+    s->revoked_at = (time_t)rec->status_changed_at;
+}
+
+/* Looks up the record of `id`: 1 found (in *rec), 0 none (unknown), -1 registry failure. */
+static int record_of(struct store *st, const struct ocsp_certid *id, struct cert_rec *rec,
+                     struct jerr *err)
+{
+    struct jerr e = {0};
+    if (!id->serial_ok)
+        return 0;
+    if (store_cert_get(st, id->serial, rec, &e) == 0)
+        return 1;
+    if (e.code == JERR_NOT_FOUND)
+        return 0;
+    jerr_set(err, e.code, e.field, "%s", e.msg);
+    return -1;
+}
+
+/* Signs singles[0..n) for `ca` and wraps the DER in a blob (keyed when `key` is given). */
+static struct presign_blob *sign_blob(struct ocsp_answer *a, enum ca_kind ca,
+                                      const struct ocsp_single *singles, size_t n,
+                                      const unsigned char *nonce, size_t nonce_len,
+                                      const struct presign_key *key, time_t now, struct jerr *err)
+{
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    struct presign_blob *b = NULL;
+    time_t next = now + a->cfg->ocsp_validity_s;
+
+    if (ocsp_response_sign(pki_get0_root(a->pki, ca), pki_get0_ocsp_cert(a->pki, ca),
+                           pki_get0_ocsp_signer(a->pki, ca), singles, n, nonce, nonce_len, now,
+                           next, &der, &der_len, err) == -1)
+        goto out;
+    /* The status a response counts as in metrics: revoked if any CertID is, else unknown if
+     * any is, else good. */
+    int status = V_OCSP_CERTSTATUS_GOOD;
+    for (size_t i = 0; i < n; i++) {
+        int s = status_of(&singles[i]);
+        if (s == V_OCSP_CERTSTATUS_REVOKED ||
+            (s == V_OCSP_CERTSTATUS_UNKNOWN && status == V_OCSP_CERTSTATUS_GOOD))
+            status = s;
+    }
+    b = presign_blob_new(key, der, der_len, now, next, status, err);
+out:
+    OPENSSL_free(der);
+    return b;
+}
+
+static pthread_mutex_t *stripe_of(struct ocsp_answer *a, const struct presign_key *key)
+{
+    return &a->stripes[presign_key_hash(key) % OCSP_ANSWER_STRIPES];
+}
+
+/* Puts `b`, signed from `signed_rec`, into the cache if the registry still holds that state
+ * (read afresh under the key's stripe lock); else removes the key. See the header. */
+static void cache_publish(struct ocsp_answer *a, struct store *st, struct presign_blob *b,
+                          const struct cert_rec *signed_rec, bool may_evict)
+{
+    const struct presign_key *key = presign_blob_key(b);
+    pthread_mutex_t *lock = stripe_of(a, key);
+    struct cert_rec cur;
+    struct jerr e = {0};
+
+    pthread_mutex_lock(lock);
+    if (store_cert_get(st, key->serial, &cur, &e) == 0 && same_state(&cur, signed_rec) &&
+        cur.ca == key->ca)
+        presign_put(a->cache, b, may_evict);
+    else
+        presign_remove(a->cache, key);
+    pthread_mutex_unlock(lock);
+}
+
+/* ASN1_GENERALIZEDTIME → time_t; -1 when it does not convert. */
+static time_t asn1_time_t(const ASN1_GENERALIZEDTIME *t)
+{
+    struct tm tm;
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+        return (time_t)-1;
+    return timegm(&tm);
+}
+
+/* A blob from a response the registry holds for `key`: it must be a successful response of
+ * one SingleResponse for that serial, CertID hash and issuer (the registry keys rows by serial
+ * and hash alone: a row of the other CA's certificate must not answer a CertID naming this
+ * one). A row that is not is ignored (then re-signed, or answered unknown). Returns NULL with
+ * err filled when it is not. */
+static struct presign_blob *blob_from_row(const struct ocsp_answer *a,
+                                          const struct presign_key *key, const unsigned char *der,
+                                          size_t len, struct jerr *err)
+{
+    const unsigned char *p = der;
+    OCSP_RESPONSE *resp = NULL;
+    OCSP_BASICRESP *bs = NULL;
+    BIGNUM *bn = NULL;
+    char *hex = NULL;
+    struct presign_blob *b = NULL;
+    ASN1_GENERALIZEDTIME *revtime = NULL, *thisupd = NULL, *nextupd = NULL;
+    ASN1_OBJECT *md = NULL;
+    ASN1_INTEGER *serial = NULL;
+    ASN1_OCTET_STRING *name_hash = NULL, *key_hash = NULL;
+    struct ocsp_certid issuer_of_row;
+    int reason = 0;
+
+    resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
+    if (resp == NULL || p != der + len ||
+        OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
+        (bs = OCSP_response_get1_basic(resp)) == NULL || OCSP_resp_count(bs) != 1) {
+        jerr_openssl(err, JERR_INVALID, "der", "stored OCSP response unreadable");
+        goto out;
+    }
+    OCSP_SINGLERESP *single = OCSP_resp_get0(bs, 0);
+    int status = OCSP_single_get0_status(single, &reason, &revtime, &thisupd, &nextupd);
+    const OCSP_CERTID *cid = OCSP_SINGLERESP_get0_id(single);
+    int want_nid = key->certid_hash == OCSP_CERTID_SHA1 ? NID_sha1 : NID_sha256;
+    if (status < 0 || cid == NULL ||
+        OCSP_id_get0_info(&name_hash, &md, &key_hash, &serial, (OCSP_CERTID *)cid) != 1 ||
+        OBJ_obj2nid(md) != want_nid || (bn = ASN1_INTEGER_to_BN(serial, NULL)) == NULL ||
+        (hex = BN_bn2hex(bn)) == NULL || strcmp(hex, key->serial) != 0) {
+        jerr_openssl(err, JERR_INVALID, "der", "stored OCSP response answers another CertID");
+        goto out;
+    }
+    memset(&issuer_of_row, 0, sizeof(issuer_of_row));
+    issuer_of_row.hash = key->certid_hash;
+    issuer_of_row.hash_len = key->certid_hash == OCSP_CERTID_SHA1 ? 20 : 32;
+    if (ASN1_STRING_length(name_hash) != (int)issuer_of_row.hash_len ||
+        ASN1_STRING_length(key_hash) != (int)issuer_of_row.hash_len) {
+        jerr_set(err, JERR_INVALID, "der", "stored OCSP response with bad issuer hashes");
+        goto out;
+    }
+    memcpy(issuer_of_row.name_hash, ASN1_STRING_get0_data(name_hash), issuer_of_row.hash_len);
+    memcpy(issuer_of_row.key_hash, ASN1_STRING_get0_data(key_hash), issuer_of_row.hash_len);
+    if (ocsp_match_issuer(&a->issuers[key->ca], 1, &issuer_of_row) != 0) {
+        jerr_set(err, JERR_INVALID, "der", "stored OCSP response names another issuer");
+        goto out;
+    }
+    time_t this_update = asn1_time_t(thisupd), next_update = asn1_time_t(nextupd);
+    if (this_update == (time_t)-1 || next_update == (time_t)-1) {
+        jerr_openssl(err, JERR_INVALID, "der", "stored OCSP response without its times");
+        goto out;
+    }
+    b = presign_blob_new(key, der, len, this_update, next_update, status, err);
+out:
+    OPENSSL_free(hex);
+    BN_free(bn);
+    OCSP_BASICRESP_free(bs);
+    OCSP_RESPONSE_free(resp);
+    return b;
+}
+
+/* A fresh pre-signed response of the registry for `key`, put in the cache, under the key's
+ * stripe lock (a row read fresh there agrees with the registry as of that read). Returns a
+ * blob reference, or NULL: *failed tells a registry failure (err filled) from no usable row. */
+static struct presign_blob *load_row(struct ocsp_answer *a, struct store *st,
+                                     const struct presign_key *key, time_t now, bool *failed,
+                                     struct jerr *err)
+{
+    pthread_mutex_t *lock = stripe_of(a, key);
+    unsigned char *der = NULL;
+    size_t len = 0;
+    int64_t next_update = 0;
+    bool stale = true;
+    struct presign_blob *b = NULL;
+    struct jerr e = {0};
+
+    *failed = false;
+    pthread_mutex_lock(lock);
+    if (store_ocsp_get(st, key->serial, key->certid_hash, &der, &len, &next_update, &stale, &e) ==
+        -1) {
+        if (e.code != JERR_NOT_FOUND) {
+            jerr_set(err, e.code, e.field, "%s", e.msg);
+            *failed = true;
+        }
+        goto out;
+    }
+    if (stale || next_update - now < OCSP_ANSWER_MIN_REMAINING_S)
+        goto out;
+    b = blob_from_row(a, key, der, len, &e); /* unusable: signed again (or unknown) */
+    if (b != NULL && presign_blob_cert_status(b) != V_OCSP_CERTSTATUS_UNKNOWN)
+        presign_put(a->cache, b, true);
+out:
+    pthread_mutex_unlock(lock);
+    free(der);
+    return b;
+}
+
+struct presign_blob *ocsp_answer_request(struct ocsp_answer *a, struct store *st,
+                                         const struct ocsp_request *req, enum ca_kind ca,
+                                         struct ocsp_answer_outcome *how, struct jerr *err)
+{
+    struct ocsp_single singles[JPKI_OCSP_MAX_CERTIDS];
+    struct cert_rec recs[JPKI_OCSP_MAX_CERTIDS];
+    struct presign_blob *b = NULL;
+    time_t now = jclock_now();
+
+    memset(how, 0, sizeof(*how));
+    if (req->count == 0 || req->count > JPKI_OCSP_MAX_CERTIDS) {
+        jerr_set(err, JERR_INTERNAL, "request", "%zu CertIDs", req->count);
+        return NULL;
+    }
+    if (ocsp_answer_is_cacheable(req)) {
+        struct presign_key key;
+        bool failed;
+        ocsp_answer_key(&req->ids[0], ca, &key);
+        b = load_row(a, st, &key, now, &failed, err);
+        if (b != NULL || failed) {
+            how->from_registry = b != NULL;
+            return b;
+        }
+        int found = record_of(st, &req->ids[0], &recs[0], err);
+        if (found == -1)
+            return NULL;
+        single_from(&singles[0], &req->ids[0], found == 1 ? &recs[0] : NULL, ca);
+        bool ours = found == 1 && recs[0].ca == ca;
+        /* An unknown answer is not kept: the serial may be issued later. */
+        b = sign_blob(a, ca, singles, 1, NULL, 0, ours ? &key : NULL, now, err);
+        if (b == NULL)
+            return NULL;
+        how->signed_now = true;
+        if (ours) {
+            struct jerr e = {0};
+            bool current = false;
+            size_t len;
+            const unsigned char *der = presign_blob_der(b, &len);
+            /* A failed write still leaves a correct answer (and cache entry, if the status
+             * is unchanged); only a change during the signing makes it outdated. */
+            if (store_ocsp_put_signed(st, &recs[0], key.certid_hash, der, len, now,
+                                      presign_blob_next_update(b), &current, &e) == 0 &&
+                !current)
+                presign_remove(a->cache, &key);
+            else
+                cache_publish(a, st, b, &recs[0], true);
+        }
+        return b;
+    }
+    for (size_t i = 0; i < req->count; i++) {
+        int found = record_of(st, &req->ids[i], &recs[i], err);
+        if (found == -1)
+            return NULL;
+        single_from(&singles[i], &req->ids[i], found == 1 ? &recs[i] : NULL, ca);
+    }
+    b = sign_blob(a, ca, singles, req->count, req->has_nonce ? req->nonce : NULL,
+                  req->has_nonce ? req->nonce_len : 0, NULL, now, err);
+    how->signed_now = b != NULL;
+    return b;
+}
+
+struct presign_blob *ocsp_answer_presigned(struct ocsp_answer *a, struct store *st,
+                                           const struct ocsp_request *req, enum ca_kind ca,
+                                           struct ocsp_answer_outcome *how, struct jerr *err)
+{
+    struct presign_key key;
+    bool failed = false;
+
+    memset(how, 0, sizeof(*how));
+    if (!ocsp_answer_is_cacheable(req)) {
+        jerr_set(err, JERR_INTERNAL, "request", "no pre-signed answer to such a request");
+        return NULL;
+    }
+    ocsp_answer_key(&req->ids[0], ca, &key);
+    struct presign_blob *b = load_row(a, st, &key, jclock_now(), &failed, err);
+    if (b == NULL && !failed)
+        jerr_set(err, JERR_NOT_FOUND, "request", "no fresh pre-signed response");
+    how->from_registry = b != NULL;
+    return b;
+}
+
+/* ---- pre-signing ---- */
+
+enum presign_state { PRESIGN_PENDING, PRESIGN_CURRENT, PRESIGN_OUTDATED, PRESIGN_FAILED };
+
+struct presign_job {
+    struct cert_rec rec;
+    size_t serial_index; /* in the caller's serials[] */
+    int certid_hash;
+    struct presign_blob *blob;
+    enum presign_state state;
+};
+
+/* Signs the responses of one serial into jobs[] (1 or 2). Returns how many, 0 when the serial
+ * is gone or its certificate expired, or -1. */
+static int presign_serial(struct ocsp_answer *a, struct store *st, const char *serial, time_t now,
+                          struct presign_job *jobs, struct jerr *err)
+{
+    struct cert_rec rec;
+    struct jerr e = {0};
+    int n = 0;
+
+    if (store_cert_get(st, serial, &rec, &e) == -1) {
+        if (e.code == JERR_NOT_FOUND)
+            return 0;
+        return jerr_set(err, e.code, e.field, "%s", e.msg);
+    }
+    /* RFC 5280 §4.1.2.5: notAfter is inclusive. An expired certificate's responses are not
+     * kept fresh (a request for it is signed on demand). */
+    if (rec.not_after < (int64_t)now)
+        return 0;
+    for (int hash = OCSP_CERTID_SHA1; hash <= OCSP_CERTID_SHA256; hash++) {
+        if (hash == OCSP_CERTID_SHA256) {
+            /* SHA-256 responses exist once someone asked (store.h): renew only those. */
+            unsigned char *der = NULL;
+            size_t len;
+            int rc = store_ocsp_get(st, serial, hash, &der, &len, NULL, NULL, &e);
+            free(der);
+            if (rc == -1 && e.code == JERR_NOT_FOUND)
+                break;
+            if (rc == -1) {
+                jerr_set(err, e.code, e.field, "%s", e.msg);
+                goto fail;
+            }
+        }
+        struct ocsp_certid id;
+        struct ocsp_single single;
+        struct presign_key key;
+        if (ocsp_certid_for_serial(pki_get0_root(a->pki, rec.ca), serial, hash, &id, err) == -1)
+            goto fail;
+        ocsp_answer_key(&id, rec.ca, &key);
+        single_from(&single, &id, &rec, rec.ca);
+        jobs[n].rec = rec;
+        jobs[n].certid_hash = hash;
+        jobs[n].state = PRESIGN_PENDING;
+        jobs[n].blob = sign_blob(a, rec.ca, &single, 1, NULL, 0, &key, now, err);
+        if (jobs[n].blob == NULL)
+            goto fail;
+        n++;
+    }
+    return n;
+fail:
+    for (int i = 0; i < n; i++)
+        presign_blob_unref(jobs[i].blob);
+    return -1;
+}
+
+/* The refresher marks of a presign call (ocsp_answer_presign's dirty_seqs). */
+struct presign_marks {
+    const char *const *serials;
+    const int64_t *seqs; /* NULL: none */
+    bool *failed;        /* per serial: keeps its mark */
+    size_t n;
+};
+
+/* Clears the marks of the serials done, inside presign_store's transaction. */
+static int clear_marks(struct store *st, const struct presign_marks *m, size_t *cleared,
+                       struct jerr *err)
+{
+    for (size_t i = 0; m->seqs != NULL && i < m->n; i++) {
+        bool done = false;
+        if (m->seqs[i] <= 0 || m->failed[i])
+            continue;
+        if (store_ocsp_dirty_clear(st, m->serials[i], m->seqs[i], &done, err) == -1)
+            return -1;
+        if (done)
+            (*cleared)++;
+    }
+    return 0;
+}
+
+/* Stores jobs[0..count) and clears the marks of the serials done, in one transaction (one
+ * sync instead of one per response), setting each job's state. Returns 0, or -1 with err (the
+ * failed jobs marked so). */
+static int presign_store(struct store *st, struct presign_job *jobs, size_t count,
+                         const struct presign_marks *marks, time_t now, size_t *cleared,
+                         struct jerr *err)
+{
+    int ret = 0;
+    size_t cleared_now = 0;
+
+    if (store_begin(st, err) == -1) {
+        for (size_t i = 0; i < count; i++)
+            jobs[i].state = PRESIGN_FAILED;
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        size_t len;
+        const unsigned char *der = presign_blob_der(jobs[i].blob, &len);
+        bool current = false;
+        struct jerr e = {0};
+        if (store_ocsp_put_signed(st, &jobs[i].rec, jobs[i].certid_hash, der, len, now,
+                                  presign_blob_next_update(jobs[i].blob), &current, &e) == 0) {
+            jobs[i].state = current ? PRESIGN_CURRENT : PRESIGN_OUTDATED;
+        } else if (e.code == JERR_NOT_FOUND) {
+            jobs[i].state = PRESIGN_OUTDATED; /* deleted meanwhile: nothing to answer */
+        } else {
+            jobs[i].state = PRESIGN_FAILED;
+            marks->failed[jobs[i].serial_index] = true;
+            jerr_set(err, e.code, e.field, "%s", e.msg);
+            ret = -1;
+        }
+    }
+    /* A response stored stale (outdated) still clears its mark: the change that outdated it
+     * marked the serial again, under a new changed_seq that stays. */
+    if (clear_marks(st, marks, &cleared_now, err) == -1) {
+        cleared_now = 0;
+        ret = -1;
+    }
+    if (store_commit(st, err) == -1) {
+        store_rollback(st);
+        for (size_t i = 0; i < count; i++)
+            jobs[i].state = PRESIGN_FAILED;
+        cleared_now = 0;
+        ret = -1;
+    }
+    *cleared += cleared_now;
+    return ret;
+}
+
+int ocsp_answer_presign(struct ocsp_answer *a, struct store *st, const char *const *serials,
+                        const int64_t *dirty_seqs, size_t n,
+                        struct ocsp_answer_presign_stats *stats, struct jerr *err)
+{
+    struct presign_job jobs[2 * OCSP_ANSWER_PRESIGN_MAX];
+    bool failed[OCSP_ANSWER_PRESIGN_MAX] = {false};
+    struct presign_marks marks = {serials, dirty_seqs, failed, n};
+    size_t count = 0;
+    time_t now = jclock_now();
+    int ret = 0;
+
+    memset(stats, 0, sizeof(*stats));
+    if (n > OCSP_ANSWER_PRESIGN_MAX)
+        return jerr_set(err, JERR_INTERNAL, NULL, "%zu serials at once, over %d", n,
+                        OCSP_ANSWER_PRESIGN_MAX);
+    /* Sign first, outside any transaction: lifecycle writers never wait for signatures. */
+    for (size_t i = 0; i < n; i++) {
+        int k = presign_serial(a, st, serials[i], now, &jobs[count], err);
+        if (k == -1) {
+            stats->failed++;
+            failed[i] = true;
+            ret = -1;
+            continue;
+        }
+        if (k == 0)
+            stats->skipped++;
+        for (int j = 0; j < k; j++)
+            jobs[count + (size_t)j].serial_index = i;
+        count += (size_t)k;
+    }
+    stats->signed_count = count;
+    if ((count > 0 || dirty_seqs != NULL) &&
+        presign_store(st, jobs, count, &marks, now, &stats->cleared, err) == -1)
+        ret = -1;
+    /* After the commit: an entry is published only if the registry still agrees. A response
+     * the registry could not take is still right for the cache if the status is unchanged;
+     * its row stays due and is tried again. */
+    for (size_t i = 0; i < count; i++) {
+        if (jobs[i].state == PRESIGN_OUTDATED) {
+            stats->outdated++;
+            presign_remove(a->cache, presign_blob_key(jobs[i].blob));
+        } else {
+            if (jobs[i].state == PRESIGN_CURRENT)
+                stats->stored++;
+            else
+                stats->failed++;
+            cache_publish(a, st, jobs[i].blob, &jobs[i].rec, false);
+        }
+        presign_blob_unref(jobs[i].blob);
+    }
+    return ret;
+}
+
+void ocsp_answer_forget(struct ocsp_answer *a, const char *serial)
+{
+    struct presign_key key;
+    memset(&key, 0, sizeof(key));
+    if (serial == NULL || strlen(serial) > JPKI_SERIAL_HEX_MAX)
+        return;
+    memcpy(key.serial, serial, strlen(serial) + 1);
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        for (int hash = OCSP_CERTID_SHA1; hash <= OCSP_CERTID_SHA256; hash++) {
+            key.ca = (enum ca_kind)ca;
+            key.certid_hash = hash;
+            presign_remove(a->cache, &key);
+        }
+    }
+}
