@@ -43,6 +43,7 @@
 #include "responder/net/framing.h"
 #include "responder/net/http.h"
 #include "responder/net/log.h"
+#include "responder/net/ratelimit.h"
 
 /* The listeners: public and operator, each plain and TLS. */
 enum { LISTEN_HTTP, LISTEN_HTTPS, LISTEN_OPERATOR_HTTP, LISTEN_OPERATOR_HTTPS, LISTEN_COUNT };
@@ -96,7 +97,8 @@ struct conn {
 /* Connections open from one IPv4 address or IPv6 /64 (process-wide, under addr_lock). */
 struct addr_count {
     struct addr_count *next;
-    unsigned char key[9]; /* family byte + 4 or 8 address bytes */
+    /* ratelimit_addr_key of the peer (IPv4 whole, IPv6 by /64), zero-padded */
+    unsigned char key[RATELIMIT_ADDR_KEY_MAX];
     int open;
 };
 #define ADDR_BUCKETS 4096
@@ -386,56 +388,30 @@ bool server_request_is_relying_party(const struct server_request *sr)
 
 /* ---- connections ---- */
 
-/* The counting key of a peer: its IPv4 address, or the /64 of its IPv6 one (a host is given a
- * /64 at least, so counting single IPv6 addresses would count nothing). IPv4-mapped IPv6 is
- * IPv4. Returns false when the peer is not an IP address. */
-static bool peer_key(const struct sockaddr_storage *peer, unsigned char key[9])
-{
-    const struct sockaddr_storage ss = *peer;
-    memset(key, 0, 9);
-    if (ss.ss_family == AF_INET) {
-        key[0] = 4;
-        memcpy(key + 1, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-        return true;
-    }
-    if (ss.ss_family == AF_INET6) {
-        const unsigned char *a = ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
-        static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
-            key[0] = 4;
-            memcpy(key + 1, a + 12, 4);
-        } else {
-            key[0] = 6;
-            memcpy(key + 1, a, 8);
-        }
-        return true;
-    }
-    return false;
-}
-
-static unsigned addr_bucket(const unsigned char key[9])
+static unsigned addr_bucket(const unsigned char key[RATELIMIT_ADDR_KEY_MAX])
 {
     uint32_t h = 2166136261u; /* FNV-1a */
-    for (int i = 0; i < 9; i++)
+    for (int i = 0; i < RATELIMIT_ADDR_KEY_MAX; i++)
         h = (h ^ key[i]) * 16777619u;
     return h % ADDR_BUCKETS;
 }
 
 /* Counts one more connection from `key`, unless the address has its cap already (or memory
  * runs out). Returns the count entry, or NULL with *over set when refused for the cap. */
-static struct addr_count *addr_take(struct server *srv, const unsigned char key[9], bool *over)
+static struct addr_count *addr_take(struct server *srv,
+                                    const unsigned char key[RATELIMIT_ADDR_KEY_MAX], bool *over)
 {
     struct addr_count *a;
     *over = false;
     pthread_mutex_lock(&srv->addr_lock);
     struct addr_count **bucket = &srv->addr_buckets[addr_bucket(key)];
     for (a = *bucket; a != NULL; a = a->next)
-        if (memcmp(a->key, key, 9) == 0)
+        if (memcmp(a->key, key, RATELIMIT_ADDR_KEY_MAX) == 0)
             break;
     if (a == NULL) {
         a = calloc(1, sizeof(*a));
         if (a != NULL) {
-            memcpy(a->key, key, 9);
+            memcpy(a->key, key, RATELIMIT_ADDR_KEY_MAX);
             a->next = *bucket;
             *bucket = a;
         }
@@ -595,7 +571,7 @@ static const char *conn_adopt(struct server_loop *loop, struct evhttp_connection
 {
     struct server *srv = loop->srv;
     int fd = (int)bufferevent_getfd(bev);
-    unsigned char key[9];
+    unsigned char key[RATELIMIT_ADDR_KEY_MAX] = {0};
     bool over = false;
 
     if (fd < 0 || fd >= srv->by_fd_size)
@@ -617,7 +593,7 @@ static const char *conn_adopt(struct server_loop *loop, struct evhttp_connection
     struct sockaddr_storage peer;
     socklen_t peer_len = sizeof(peer);
     bool counted = getpeername(fd, (struct sockaddr *)&peer, &peer_len) == 0 &&
-                   peer_key(&peer, key) &&
+                   ratelimit_addr_key((struct sockaddr *)&peer, key) > 0 &&
                    (srv->is_exempt == NULL || !srv->is_exempt((struct sockaddr *)&peer,
                                                               srv->is_exempt_arg));
     if (counted) {
@@ -903,12 +879,9 @@ static void accept_error_cb(struct evconnlistener *lev, void *ctx)
     loop_set_accepting(loop, false);
     struct timeval pause = {SERVER_ACCEPT_PAUSE_MS / 1000, (SERVER_ACCEPT_PAUSE_MS % 1000) * 1000};
     event_add(loop->accept_resume_ev, &pause);
-    time_t now = time(NULL);
-    if (now != loop->accept_error_logged_at) {
-        loop->accept_error_logged_at = now;
+    if (log_due(&loop->accept_error_logged_at))
         log_warn("accept failed (%s): new connections wait %d ms", strerror(error),
                  SERVER_ACCEPT_PAUSE_MS);
-    }
 }
 
 static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
