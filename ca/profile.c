@@ -348,38 +348,44 @@ out:
     return ret;
 }
 
+/* Adds the extension `nid` (not critical) whose value is a SEQUENCE OF holding the one entry
+ * `entry`: the shape of the CRL distribution points, the authority information access and the
+ * certificate policies, of which these profiles use one each. The caller keeps `entry`. */
+static int profile_add_list_of_one(X509 *x, int nid, void *entry, struct jerr *err)
+{
+    int rc;
+    /* Every STACK_OF(T) is an OPENSSL_STACK; the extension's i2d walks it as its own type. */
+    OPENSSL_STACK *list = OPENSSL_sk_new_null();
+
+    if (list == NULL || OPENSSL_sk_push(list, entry) <= 0)
+        rc = jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
+    else
+        rc = profile_add_ext(x, nid, list, 0, err);
+    OPENSSL_sk_free(list); /* the entry is not freed with it */
+    return rc;
+}
+
 /* RFC 5280 §4.2.1.13: one DistributionPoint whose fullName is the CRL partition's URI. */
 static int profile_add_cdp(X509 *x, const char *crl_url, struct jerr *err)
 {
     int rc = -1;
-    CRL_DIST_POINTS *cdp = NULL;
     DIST_POINT *dp = NULL;
     GENERAL_NAME *gn = NULL;
 
     if ((gn = profile_uri(crl_url, "crl_url", err)) == NULL)
         goto out;
-    if ((cdp = sk_DIST_POINT_new_null()) == NULL || (dp = DIST_POINT_new()) == NULL ||
-        (dp->distpoint = DIST_POINT_NAME_new()) == NULL ||
-        (dp->distpoint->name.fullname = GENERAL_NAMES_new()) == NULL) {
-        jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
-        goto out;
-    }
-    dp->distpoint->type = 0; /* fullName */
-    if (sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gn) <= 0) {
+    if ((dp = DIST_POINT_new()) == NULL || (dp->distpoint = DIST_POINT_NAME_new()) == NULL ||
+        (dp->distpoint->name.fullname = GENERAL_NAMES_new()) == NULL ||
+        sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gn) <= 0) {
         jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
         goto out;
     }
     gn = NULL;
-    if (sk_DIST_POINT_push(cdp, dp) <= 0) {
-        jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
-        goto out;
-    }
-    dp = NULL;
-    rc = profile_add_ext(x, NID_crl_distribution_points, cdp, 0, err);
+    dp->distpoint->type = 0; /* fullName */
+    rc = profile_add_list_of_one(x, NID_crl_distribution_points, dp, err);
 out:
     GENERAL_NAME_free(gn);
     DIST_POINT_free(dp);
-    CRL_DIST_POINTS_free(cdp);
     return rc;
 }
 
@@ -387,32 +393,20 @@ out:
 static int profile_add_aia(X509 *x, const char *ocsp_url, struct jerr *err)
 {
     int rc = -1;
-    AUTHORITY_INFO_ACCESS *aia = NULL;
-    ACCESS_DESCRIPTION *ad = NULL;
-    GENERAL_NAME *gn = NULL;
+    ACCESS_DESCRIPTION *ad = ACCESS_DESCRIPTION_new();
 
-    if ((gn = profile_uri(ocsp_url, "ocsp_url", err)) == NULL)
-        goto out;
-    if ((aia = sk_ACCESS_DESCRIPTION_new_null()) == NULL ||
-        (ad = ACCESS_DESCRIPTION_new()) == NULL) {
+    if (ad == NULL) {
         jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
         goto out;
     }
     ASN1_OBJECT_free(ad->method);
     ad->method = OBJ_nid2obj(NID_ad_OCSP);
     GENERAL_NAME_free(ad->location);
-    ad->location = gn;
-    gn = NULL;
-    if (sk_ACCESS_DESCRIPTION_push(aia, ad) <= 0) {
-        jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
+    if ((ad->location = profile_uri(ocsp_url, "ocsp_url", err)) == NULL)
         goto out;
-    }
-    ad = NULL;
-    rc = profile_add_ext(x, NID_info_access, aia, 0, err);
+    rc = profile_add_list_of_one(x, NID_info_access, ad, err);
 out:
-    GENERAL_NAME_free(gn);
     ACCESS_DESCRIPTION_free(ad);
-    AUTHORITY_INFO_ACCESS_free(aia);
     return rc;
 }
 
@@ -420,7 +414,6 @@ out:
 static int profile_add_policy(X509 *x, const char *policy_oid, struct jerr *err)
 {
     int rc = -1;
-    CERTIFICATEPOLICIES *policies = NULL;
     POLICYINFO *info = NULL;
     ASN1_OBJECT *oid = NULL;
 
@@ -428,23 +421,17 @@ static int profile_add_policy(X509 *x, const char *policy_oid, struct jerr *err)
         jerr_openssl(err, JERR_INVALID, "policy_oid", "policy_oid is not a dotted OID");
         goto out;
     }
-    if ((policies = sk_POLICYINFO_new_null()) == NULL || (info = POLICYINFO_new()) == NULL) {
+    if ((info = POLICYINFO_new()) == NULL) {
         jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
         goto out;
     }
     ASN1_OBJECT_free(info->policyid);
     info->policyid = oid;
     oid = NULL;
-    if (sk_POLICYINFO_push(policies, info) <= 0) {
-        jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
-        goto out;
-    }
-    info = NULL;
-    rc = profile_add_ext(x, NID_certificate_policies, policies, 0, err);
+    rc = profile_add_list_of_one(x, NID_certificate_policies, info, err);
 out:
     ASN1_OBJECT_free(oid);
     POLICYINFO_free(info);
-    CERTIFICATEPOLICIES_free(policies);
     return rc;
 }
 
