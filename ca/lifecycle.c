@@ -166,8 +166,6 @@ void card_register_result_free(struct card_register_result *r)
 
 static int card_list_push(struct card_list *l, const struct card *c, struct jerr *err)
 {
-    if (l == NULL)
-        return 0;
     void *grown = realloc(l->items, (l->count + 1) * sizeof(*l->items));
     if (grown == NULL)
         return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
@@ -191,6 +189,19 @@ static int card_return_in_tx(struct lifecycle_ctx *ctx, const struct card *card,
         rc = audit(ctx, "card.return", card->id, "ok", err, "by=%s", why);
     cert_list_free(&certs);
     return rc;
+}
+
+/* Reads `person_id` into *p in the open transaction, refusing a person recorded as deceased:
+ * a dead person gets no new card and no change of the basic facts. */
+static int living_person_get(struct lifecycle_ctx *ctx, const char *person_id, struct person *p,
+                             struct jerr *err)
+{
+    if (store_person_get(ctx->st, person_id, p, err) == -1)
+        return -1;
+    if (p->deceased)
+        return jerr_set(err, JERR_REFUSED, "person_id", "person %s is recorded as deceased",
+                        person_id);
+    return 0;
 }
 
 /* DESIGN §4 / guide 3(1): a new My Number card returns the person's Juki card (its
@@ -227,10 +238,7 @@ int lifecycle_card_register(struct lifecycle_ctx *ctx, const struct card *c,
         return -1;
     if (store_begin(ctx->st, err) == -1)
         return -1;
-    int rc = store_person_get(ctx->st, c->person_id, &p, err);
-    if (rc == 0 && p.deceased)
-        rc = jerr_set(err, JERR_REFUSED, "person_id", "person %s is recorded as deceased",
-                      c->person_id);
+    int rc = living_person_get(ctx, c->person_id, &p, err);
     if (rc == 0) {
         struct card fresh = *c;
         fresh.state = CARD_ACTIVE;
@@ -618,10 +626,7 @@ int lifecycle_basic_info_change(struct lifecycle_ctx *ctx, const struct person *
         return -1;
     if (store_begin(ctx->st, err) == -1)
         return -1;
-    int rc = store_person_get(ctx->st, p->id, &old_p, err);
-    if (rc == 0 && old_p.deceased)
-        rc = jerr_set(err, JERR_REFUSED, "person_id", "person %s is recorded as deceased",
-                      p->id);
+    int rc = living_person_get(ctx, p->id, &old_p, err);
     if (rc == 0 && rules_basic_info_changed(&old_p, p))
         rc = person_certs_apply(ctx, p->id, rules_on_basic_info_change, "cert.revoke",
                                 revoked, err);
