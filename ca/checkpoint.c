@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 
 #include "base/jclock.h"
+#include "base/membio.h"
 
 #define CHECKPOINT_VERSION 1
 
@@ -273,21 +274,14 @@ out:
 char *checkpoint_to_pem(const unsigned char *der, size_t der_len, struct jerr *err)
 {
     BIO *bio = BIO_new(BIO_s_mem());
-    char *data = NULL, *out = NULL;
-    long len;
+    char *out = NULL;
 
     if (bio == NULL || der_len > CHECKPOINT_DER_MAX ||
-        PEM_write_bio(bio, CHECKPOINT_PEM_LABEL, "", der, (long)der_len) <= 0 ||
-        (len = BIO_get_mem_data(bio, &data)) <= 0) {
+        PEM_write_bio(bio, CHECKPOINT_PEM_LABEL, "", der, (long)der_len) <= 0) {
         jerr_openssl(err, JERR_CRYPTO, NULL, "checkpoint: cannot write PEM");
         goto out;
     }
-    if ((out = malloc((size_t)len + 1)) == NULL) {
-        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-        goto out;
-    }
-    memcpy(out, data, (size_t)len);
-    out[len] = '\0';
+    out = membio_to_string(bio, err);
 out:
     BIO_free(bio);
     return out;

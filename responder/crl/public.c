@@ -19,6 +19,7 @@
 
 #include "ca/crl.h"
 #include "base/jclock.h"
+#include "base/membio.h"
 #include "responder/net/access.h"
 #include "responder/crl/crlcache.h"
 #include "responder/crl/crlsched.h"
@@ -83,20 +84,13 @@ static char *subject_text(X509 *cert, struct jerr *err)
     const unsigned long flags = ASN1_STRFLGS_ESC_2253 | ASN1_STRFLGS_ESC_CTRL |
                                 ASN1_STRFLGS_UTF8_CONVERT | ASN1_STRFLGS_DUMP_UNKNOWN |
                                 ASN1_STRFLGS_DUMP_DER | XN_FLAG_SEP_CPLUS_SPC | XN_FLAG_FN_SN;
-    char *text = NULL, *data;
+    char *text = NULL;
     BIO *bio = BIO_new(BIO_s_mem());
     if (bio == NULL || X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, flags) < 0) {
         jerr_openssl(err, JERR_CRYPTO, NULL, "subject name");
         goto out;
     }
-    long len = BIO_get_mem_data(bio, &data);
-    text = malloc((size_t)len + 1);
-    if (text == NULL) {
-        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-        goto out;
-    }
-    memcpy(text, data, (size_t)len);
-    text[len] = '\0';
+    text = membio_to_string(bio, err);
 out:
     BIO_free(bio);
     return text;
