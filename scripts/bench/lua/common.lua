@@ -56,6 +56,44 @@ function bench_is_verify_call()
   return false
 end
 
+-- Quota scripts (issue.lua, miss.lua; each sets bench_quota_mode = true): each thread sends its
+-- share of QUOTA counted requests once, request k of the run (0 .. QUOTA-1) on thread
+-- (k mod THREADS) + 1; after that only a filler (GET /healthz) goes out, once a second per
+-- connection (the script sets delay = bench_quota_delay). bench_quota_counted() stops the
+-- thread at its last answer.
+local bench_mine, bench_nthreads, bench_sent, bench_filler = 0, 1, 0, nil
+function bench_quota_init(quota, nthreads)
+  bench_nthreads = nthreads
+  bench_mine = math.floor(quota / nthreads)
+  bench_sent = 0
+  bench_filler = wrk.format("GET", "/healthz")
+end
+
+-- The index k of this thread's next counted request, or nil when the filler is due instead
+-- (bench_quota_filler()).
+function bench_quota_next()
+  if bench_is_verify_call() or bench_sent >= bench_mine then return nil end
+  local k = (bench_tid - 1) + bench_sent * bench_nthreads
+  bench_sent = bench_sent + 1
+  if bench_first == 0 then bench_first = bench_now() end
+  return k
+end
+
+function bench_quota_filler()
+  return bench_filler
+end
+
+function bench_quota_delay()
+  if bench_sent >= bench_mine then return 1000 end
+  return 0
+end
+
+-- After a counted answer (bench_ok or bench_bad already incremented).
+function bench_quota_counted()
+  bench_last = bench_now()
+  if bench_ok + bench_bad >= bench_mine then wrk.thread:stop() end
+end
+
 local bench_threadlist = {}
 function setup(thread)
   table.insert(bench_threadlist, thread)

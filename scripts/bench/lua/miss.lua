@@ -5,31 +5,22 @@
 -- PREFIX_HEX: the DER request of a real certificate without its serial's last 16 bytes.
 -- An answer counts as right when it is a successful OCSP response whose CertID serial (TOP
 -- and 7 zero bytes, then the index) is followed by certStatus good ([0] IMPLICIT NULL, 80 00).
-bench_quota_mode = true
-local prefix, top, count, mine, nthreads, sent, filler
+bench_quota_mode = true -- at load: done() runs in the main state, which never calls init()
+local prefix, top, count
 local headers = {["Content-Type"] = "application/ocsp-request"}
 function init(args)
   prefix = bench_unhex(args[1])
   top = string.char(tonumber(args[2], 16)) .. string.rep("\0", 7)
   count = tonumber(args[3])
-  nthreads = tonumber(args[5])
-  mine = math.floor(tonumber(args[4]) / nthreads)
-  sent = 0
-  filler = wrk.format("GET", "/healthz")
+  bench_quota_init(tonumber(args[4]), tonumber(args[5]))
 end
 function request()
-  if bench_is_verify_call() or sent >= mine then return filler end
-  local k = (bench_tid - 1) + sent * nthreads
-  sent = sent + 1
-  if bench_first == 0 then bench_first = bench_now() end
+  local k = bench_quota_next()
+  if k == nil then return bench_quota_filler() end
   local i = (k * 1000003 + 12345) % count
   return wrk.format("POST", "/ocsp", headers, prefix .. top .. bench_be64(i + 1))
 end
--- Once this thread's quota is sent, the fillers go out once a second per connection only.
-function delay()
-  if sent >= mine then return 1000 end
-  return 0
-end
+delay = bench_quota_delay
 function response(status, hdrs, body)
   if hdrs["Content-Type"] ~= "application/ocsp-response" then return end
   local at = body:find(top, 1, true)
@@ -39,6 +30,5 @@ function response(status, hdrs, body)
   else
     bench_bad = bench_bad + 1
   end
-  bench_last = bench_now()
-  if bench_ok + bench_bad >= mine then wrk.thread:stop() end
+  bench_quota_counted()
 end
