@@ -1,5 +1,6 @@
 /*
- * fsutil: see fsutil.h.
+ * fsutil: the file primitives every module shares — atomic publish, bounded reads, directory
+ * creation, the private-file check (see fsutil.h).
  */
 #include "base/fsutil.h"
 

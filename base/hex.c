@@ -1,5 +1,5 @@
 /*
- * hex: see hex.h.
+ * hex: bytes to lower-case hex text, the one encoder of digests and tokens (see hex.h).
  */
 #include "base/hex.h"
 

@@ -1,5 +1,6 @@
 /*
- * httpcode: see httpcode.h.
+ * httpcode: which HTTP status a jerr code answers with, and a status's reason phrase
+ * (see httpcode.h).
  */
 #include "base/httpcode.h"
 

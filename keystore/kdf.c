@@ -1,5 +1,6 @@
 /*
- * kdf: see kdf.h.
+ * kdf: passwords to keys for the keystore's own files — RFC 7914 scrypt at one fixed cost
+ * (N = 2^14, r = 8, p = 1) through OpenSSL's EVP_KDF (see kdf.h).
  */
 #include "keystore/kdf.h"
 

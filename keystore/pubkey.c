@@ -1,5 +1,6 @@
 /*
- * pubkey: see pubkey.h.
+ * pubkey: reads a subscriber's public key from its PKCS#10 request, proof of possession
+ * checked, as outside input (see pubkey.h).
  */
 #include "keystore/pubkey.h"
 

@@ -1,5 +1,6 @@
 /*
- * cliargs: see cliargs.h.
+ * cliargs: the `-c FILE` / `--set key=value` command line of jpkid and the test drivers, and
+ * the configuration and CA state it opens (see cliargs.h).
  */
 #include "responder/cliargs.h"
 

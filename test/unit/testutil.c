@@ -1,5 +1,6 @@
 /*
- * testutil: see testutil.h.
+ * testutil: what the Check suites share — temporary directories, files, a self-signed
+ * certificate, a test instance, the suite runner (see testutil.h).
  */
 #define _XOPEN_SOURCE 700
 #include "testutil.h"
