@@ -33,23 +33,26 @@ typedef struct {
     ASN1_BIT_STRING *signature;
 } CHECKPOINT_SIGNED;
 
-ASN1_SEQUENCE(CHECKPOINT_TBS) =
-    {
-        ASN1_SIMPLE(CHECKPOINT_TBS, version, ASN1_INTEGER),
-        ASN1_SIMPLE(CHECKPOINT_TBS, rows, ASN1_INTEGER),
-        ASN1_SIMPLE(CHECKPOINT_TBS, head, ASN1_OCTET_STRING),
-        ASN1_SIMPLE(CHECKPOINT_TBS, time, ASN1_GENERALIZEDTIME),
-        ASN1_SIMPLE(CHECKPOINT_TBS, key_id, ASN1_OCTET_STRING),
+/* The ASN.1 template macros confuse clang-format; keep them as OpenSSL writes them. */
+/* clang-format off */
+ASN1_SEQUENCE(CHECKPOINT_TBS) = {
+    ASN1_SIMPLE(CHECKPOINT_TBS, version, ASN1_INTEGER),
+    ASN1_SIMPLE(CHECKPOINT_TBS, rows, ASN1_INTEGER),
+    ASN1_SIMPLE(CHECKPOINT_TBS, head, ASN1_OCTET_STRING),
+    ASN1_SIMPLE(CHECKPOINT_TBS, time, ASN1_GENERALIZEDTIME),
+    ASN1_SIMPLE(CHECKPOINT_TBS, key_id, ASN1_OCTET_STRING),
 } static_ASN1_SEQUENCE_END(CHECKPOINT_TBS)
 
-        ASN1_SEQUENCE(CHECKPOINT_SIGNED) =
-            {
-                ASN1_SIMPLE(CHECKPOINT_SIGNED, tbs, CHECKPOINT_TBS),
-                ASN1_SIMPLE(CHECKPOINT_SIGNED, algorithm, X509_ALGOR),
-                ASN1_SIMPLE(CHECKPOINT_SIGNED, signature, ASN1_BIT_STRING),
+ASN1_SEQUENCE(CHECKPOINT_SIGNED) = {
+    ASN1_SIMPLE(CHECKPOINT_SIGNED, tbs, CHECKPOINT_TBS),
+    ASN1_SIMPLE(CHECKPOINT_SIGNED, algorithm, X509_ALGOR),
+    ASN1_SIMPLE(CHECKPOINT_SIGNED, signature, ASN1_BIT_STRING),
 } static_ASN1_SEQUENCE_END(CHECKPOINT_SIGNED)
 
-                static void signed_free(CHECKPOINT_SIGNED * cs)
+struct checkpoint; /* a plain declaration: clang-format finds its footing again here */
+/* clang-format on */
+
+static void signed_free(CHECKPOINT_SIGNED *cs)
 {
     ASN1_item_free((ASN1_VALUE *)cs, ASN1_ITEM_rptr(CHECKPOINT_SIGNED));
 }
