@@ -1,9 +1,12 @@
-/* Unit tests of responder/net/log.c: line format, escaping of outside bytes, the length cap, and
- * whole lines from concurrent threads. */
+/* Unit tests of responder/net/log.c: line format, escaping of outside bytes, the length cap,
+ * whole lines from concurrent threads, and the same on stderr (the path without a sink). */
 #include <check.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "responder/net/log.h"
 #include "testutil.h"
@@ -91,6 +94,44 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/* The production path (no sink): each line reaches stderr whole, newline-terminated, within
+ * LOG_LINE_MAX bytes, with bytes outside printable ASCII escaped. */
+START_TEST(test_stderr_lines)
+{
+    static char big[4 * LOG_LINE_MAX];
+    char path[] = "/tmp/jpki-test-log-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    int saved = dup(STDERR_FILENO);
+    ck_assert_int_ge(saved, 0);
+    ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
+    log_set_sink(NULL, NULL);
+    log_info("name \xe5\xb1\xb1\xe7\x94\xb0 tab\there");
+    memset(big, 'b', sizeof(big) - 1);
+    log_error("%s", big);
+    ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
+    close(saved);
+
+    char out[4 * LOG_LINE_MAX];
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    ssize_t n = read(fd, out, sizeof(out) - 1);
+    close(fd);
+    unlink(path);
+    ck_assert_int_gt(n, 0);
+    out[n] = '\0';
+    char *first = out, *nl = strchr(first, '\n');
+    ck_assert_ptr_nonnull(nl);
+    *nl = '\0';
+    ck_assert_str_eq(first + 21, "INFO name \\xe5\\xb1\\xb1\\xe7\\x94\\xb0 tab\\x09here");
+    char *second = nl + 1;
+    nl = strchr(second, '\n');
+    ck_assert_ptr_nonnull(nl);
+    ck_assert_uint_le((size_t)(nl - second) + 1, LOG_LINE_MAX); /* newline included */
+    ck_assert_int_eq(strncmp(second + 21, "ERROR bbb", 9), 0);
+    ck_assert_str_eq(nl + 1, ""); /* two lines, nothing else */
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
     Suite *s = suite_create("log");
@@ -100,6 +141,7 @@ static Suite *log_suite(void)
     tcase_add_test(tc, test_outside_bytes_cannot_forge_lines);
     tcase_add_test(tc, test_long_message_is_cut);
     tcase_add_test(tc, test_threads);
+    tcase_add_test(tc, test_stderr_lines);
     suite_add_tcase(s, tc);
     return s;
 }
