@@ -315,6 +315,21 @@ out:
     return rc;
 }
 
+/* The certificate's own SKI and an AKI naming its issuer's key (RFC 5280 §4.2.1.2, §4.2.1.1):
+ * the SKI of `issuer`, or for a self-signed root (`issuer` NULL) its own. §4.2.1.1 allows a
+ * root to leave the AKI out; it is kept (= SKI) so that every jpki certificate names its
+ * issuer's key the same way. */
+static int profile_add_key_ids(X509 *x, X509 *issuer, struct jerr *err)
+{
+    ASN1_OCTET_STRING *own_ski = NULL;
+    int rc = profile_add_ski(x, issuer == NULL ? &own_ski : NULL, err);
+
+    if (rc == 0)
+        rc = profile_add_aki(x, issuer == NULL ? own_ski : X509_get0_subject_key_id(issuer), err);
+    ASN1_OCTET_STRING_free(own_ski);
+    return rc;
+}
+
 /* A URI GeneralName (IA5String, RFC 5280 §4.2.1.6): printable ASCII without blanks. */
 static GENERAL_NAME *profile_uri(const char *url, const char *field, struct jerr *err)
 {
@@ -620,7 +635,6 @@ X509 *profile_root(const struct config_ca *cc, EVP_PKEY *pub, time_t now, struct
     X509 *x = NULL, *ret = NULL;
     X509_NAME *subject = NULL;
     ASN1_INTEGER *serial = NULL;
-    ASN1_OCTET_STRING *ski = NULL;
     static const int ku[] = {PROFILE_KU_KEY_CERT_SIGN, PROFILE_KU_CRL_SIGN};
 
     if (cc == NULL) {
@@ -643,10 +657,7 @@ X509 *profile_root(const struct config_ca *cc, EVP_PKEY *pub, time_t now, struct
     /* RFC 5280 §4.2.1.9 and §4.2.1.3: a CA certificate says so in critical extensions. */
     if (profile_add_basic_constraints(x, true, 1, err) == -1 ||
         profile_add_key_usage(x, ku, sizeof(ku) / sizeof(ku[0]), err) == -1 ||
-        profile_add_ski(x, &ski, err) == -1 ||
-        /* RFC 5280 §4.2.1.1 allows the AKI to be left out of a self-signed root; it is kept
-         * (= SKI) so that every jpki certificate names its issuer's key the same way. */
-        profile_add_aki(x, ski, err) == -1)
+        profile_add_key_ids(x, NULL, err) == -1)
         goto out;
     ret = x;
     x = NULL;
@@ -654,7 +665,6 @@ out:
     X509_free(x);
     X509_NAME_free(subject);
     ASN1_INTEGER_free(serial);
-    ASN1_OCTET_STRING_free(ski);
     return ret;
 }
 
@@ -704,8 +714,7 @@ X509 *profile_ocsp_signer(const struct config_ca *cc, X509 *issuer, EVP_PKEY *pu
         profile_add_key_usage(x, ku, sizeof(ku) / sizeof(ku[0]), err) == -1 ||
         profile_add_ext(x, NID_ext_key_usage, eku, 0, err) == -1 ||
         profile_add_ext(x, NID_id_pkix_OCSP_noCheck, nocheck, 0, err) == -1 ||
-        profile_add_ski(x, NULL, err) == -1 ||
-        profile_add_aki(x, X509_get0_subject_key_id(issuer), err) == -1)
+        profile_add_key_ids(x, issuer, err) == -1)
         goto out;
     ret = x;
     x = NULL;
@@ -805,8 +814,7 @@ X509 *profile_subscriber(const struct profile_subscriber *p, X509 *issuer, EVP_P
     if (p->ca == CA_SIGN && profile_add_facts(x, p->person, err) == -1)
         goto out;
     if (profile_add_cdp(x, p->crl_url, err) == -1 || profile_add_aia(x, p->ocsp_url, err) == -1 ||
-        profile_add_ski(x, NULL, err) == -1 ||
-        profile_add_aki(x, X509_get0_subject_key_id(issuer), err) == -1)
+        profile_add_key_ids(x, issuer, err) == -1)
         goto out;
     ret = x;
     x = NULL;
