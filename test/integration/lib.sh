@@ -73,6 +73,26 @@ it_init() { # creates the instance quietly
 
 drv() { "$TESTDRV" "${SETS[@]}" "$@"; }
 
+# it_start [jpkid_start ARGS...]: it_init, then jpkid_start; the test ends if either fails.
+# Sets ADMIN (the first administrator's token), DB (the registry), SIGN_CA and AUTH_CA (the
+# roots, PEM).
+it_start() {
+  it_init || exit 1
+  jpkid_start "$@" || exit 1
+  ADMIN=$(cat "$DATA/admin.token")
+  DB=$DATA/jpki.db
+  SIGN_CA=$DATA/certs/sign-ca.pem
+  AUTH_CA=$DATA/certs/auth-ca.pem
+}
+
+# config_with_alice: JPKI_CONFIG becomes a copy of the example with one configured operator,
+# alice (role operator, token "test": the example's hash).
+config_with_alice() {
+  sed 's/^operators: \[\]$/operators:\n  - name: alice\n    role: operator\n    token_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08/' \
+    "$JPKI_CONFIG" >"$T/jpki.yaml"
+  export JPKI_CONFIG=$T/jpki.yaml
+}
+
 # jpkid_start [extra --set ...]: serves on a free loopback port; sets URL. With
 # --set listen.operator_http=127.0.0.1:0 among them, OPURL is the operator API's listener.
 jpkid_start() {
@@ -123,4 +143,82 @@ it_finish() {
   it_report
   echo "$it_passed passed, $it_failed failed"
   [ "$it_failed" -eq 0 ]
+}
+
+# ---- the operator API ---------------------------------------------------------------------
+# api_call METHOD PATH [BODY [CONTENT-TYPE]]: one request to $URL with $TOKEN (no credential
+# when empty). BODY is the text, or @FILE; CONTENT-TYPE defaults to application/json. Sets ST
+# (the status), RB (the body) and RH (the headers). call is the same unless a test redefines it
+# around api_call (expect uses call).
+call() { api_call "$@"; }
+api_call() {
+  local args=(-s -o "$T/resp" -D "$T/hdrs" -w '%{http_code}' -X "$1")
+  [ -n "${TOKEN:-}" ] && args+=(-H "Authorization: Bearer $TOKEN")
+  [ $# -ge 3 ] && args+=(-H "Content-Type: ${4:-application/json}" --data-binary "$3")
+  ST=$(curl "${args[@]}" "$URL$2")
+  RB=$(cat "$T/resp")
+  RH=$(cat "$T/hdrs")
+}
+jf() { jq -r "$1" <<<"$RB" 2>/dev/null; } # JQ-FILTER: applied to RB
+# expect DESCRIPTION STATUS FIELD METHOD PATH [BODY]: asserts the status and the error field
+# ("null" when the error names none).
+expect() {
+  local what=$1 status=$2 field=$3
+  shift 3
+  call "$@"
+  assert_eq "$what: status $status" "$status" "$ST"
+  assert_eq "$what: error field" "$field" "$(jf '.error.field')"
+}
+# ctl ARGS...: runs jpkictl with no terminal; stdout in OUT, stderr in ERR, the status in RC.
+ctl() {
+  "$JPKICTL" "$@" </dev/null >"$T/ctl.out" 2>"$T/ctl.err"
+  RC=$?
+  OUT=$(cat "$T/ctl.out")
+  ERR=$(cat "$T/ctl.err")
+}
+
+# batch_row KEY PERSON-ID NAME ADDRESS BIRTH-DATE GENDER CARD-ID [PASSWORDS]: one row of a
+# YAML batch file (docs/BATCH.md) asking for an auth certificate on a My Number card;
+# PASSWORDS "SIGN AUTH" are the holder's (none: the service generates them).
+batch_row() {
+  echo "  - key: $1"
+  echo "    person: {id: $2, name: \"$3\", address: \"$4\", birth_date: \"$5\", gender: $6}"
+  echo "    card: {id: $7, type: mynumber, expiry: \"2034-01-31\"}"
+  echo "    certificates: auth"
+  if [ -n "${8:-}" ]; then
+    local pw
+    read -r -a pw <<<"$8"
+    echo "    passwords: {sign: \"${pw[0]}\", auth: \"${pw[1]}\"}"
+  fi
+}
+
+# pin_recipient: a PIN-letter recipient ($T/pin.pem, its key $T/pin.key) for the batch rows
+# without passwords, set as batch.pin_letter_recipient.
+pin_recipient() {
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/pin.key" -out "$T/pin.pem" \
+    -subj "/CN=PIN letters" -days 2 2>/dev/null
+  SETS+=(--set "batch.pin_letter_recipient=$T/pin.pem")
+}
+
+# ---- TLS material (openssl) -----------------------------------------------------------------
+# tls_server DIR: a server certificate for 127.0.0.1, DIR/server.pem and DIR/server.key.
+tls_server() {
+  mkdir -p "$1"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$1/server.key" -out "$1/server.pem" \
+    -days 2 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
+  chmod 600 "$1/server.key"
+}
+# tls_ca DIR NAME SUBJECT: a self-signed CA, DIR/NAME.pem and DIR/NAME.key.
+tls_ca() {
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$1/$2.key" -out "$1/$2.pem" -days 2 \
+    -subj "$3" 2>/dev/null
+  chmod 600 "$1/$2.key"
+}
+# tls_client DIR NAME SUBJECT CA: a certificate issued by the CA DIR/CA.pem, DIR/NAME.pem and
+# DIR/NAME.key.
+tls_client() {
+  openssl req -newkey rsa:2048 -nodes -keyout "$1/$2.key" -out "$1/$2.csr" -subj "$3" 2>/dev/null
+  openssl x509 -req -in "$1/$2.csr" -CA "$1/$4.pem" -CAkey "$1/$4.key" -CAcreateserial \
+    -out "$1/$2.pem" -days 2 2>/dev/null
+  chmod 600 "$1/$2.key"
 }

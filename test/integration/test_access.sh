@@ -10,26 +10,16 @@
 . "$(dirname "$0")/lib.sh"
 it_setup
 
-mkdir -p "$T/tls"
-(
-  cd "$T/tls" || exit 1
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout server.key -out server.pem -days 2 \
-    -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
-  for ca in opca:operator rpca:relying-party other:elsewhere; do
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout "${ca%%:*}.key" -out "${ca%%:*}.pem" \
-      -days 2 -subj "/O=Test/CN=${ca#*:} CA" 2>/dev/null
-  done
-  # cn:ou:issuing CA
-  for who in tls-op:operator:opca tls-aud:auditor:opca tls-bat:batch:opca \
-    rp1:verifier:rpca stranger:verifier:other; do
-    IFS=: read -r cn ou ca <<<"$who"
-    openssl req -newkey rsa:2048 -nodes -keyout "$cn.key" -out "$cn.csr" \
-      -subj "/O=Test/OU=$ou/CN=$cn" 2>/dev/null
-    openssl x509 -req -in "$cn.csr" -CA "$ca.pem" -CAkey "$ca.key" -CAcreateserial \
-      -out "$cn.pem" -days 2 2>/dev/null
-  done
-  chmod 600 ./*.key
-)
+tls_server "$T/tls"
+for ca in opca:operator rpca:relying-party other:elsewhere; do
+  tls_ca "$T/tls" "${ca%%:*}" "/O=Test/CN=${ca#*:} CA"
+done
+# cn:ou:issuing CA
+for who in tls-op:operator:opca tls-aud:auditor:opca tls-bat:batch:opca \
+  rp1:verifier:rpca stranger:verifier:other; do
+  IFS=: read -r cn ou ca <<<"$who"
+  tls_client "$T/tls" "$cn" "/O=Test/OU=$ou/CN=$cn" "$ca"
+done
 
 it_init || exit 1
 TLS_SETS=(--set listen.https=127.0.0.1:0 --set "tls.cert=$T/tls/server.pem"

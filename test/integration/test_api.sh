@@ -13,29 +13,16 @@ NEW_ADDRESS="大阪府大阪市北区中之島1-3-20"
 
 # A configuration with one configured operator: alice, role operator, token "test"
 # (config/jpki.example.yaml's example hash).
-sed 's/^operators: \[\]$/operators:\n  - name: alice\n    role: operator\n    token_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08/' \
-  "$JPKI_CONFIG" >"$T/jpki.yaml"
-export JPKI_CONFIG=$T/jpki.yaml
+config_with_alice
 
 # TLS: a server certificate, an operator CA with two operators, and a stranger's CA.
-mkdir -p "$T/tls"
-(
-  cd "$T/tls" || exit 1
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout server.key -out server.pem -days 2 \
-    -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout opca.key -out opca.pem -days 2 \
-    -subj "/O=JPKI/CN=operator CA" 2>/dev/null
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 2 \
-    -subj "/O=Elsewhere/CN=other CA" 2>/dev/null
-  for who in "tls-op:operator:opca" "tls-aud:auditor:opca" "tls-stranger:operator:other"; do
-    IFS=: read -r cn role ca <<<"$who"
-    openssl req -newkey rsa:2048 -nodes -keyout "$cn.key" -out "$cn.csr" \
-      -subj "/O=JPKI/OU=$role/CN=$cn" 2>/dev/null
-    openssl x509 -req -in "$cn.csr" -CA "$ca.pem" -CAkey "$ca.key" -CAcreateserial \
-      -out "$cn.pem" -days 2 2>/dev/null
-  done
-  chmod 600 ./*.key
-)
+tls_server "$T/tls"
+tls_ca "$T/tls" opca "/O=JPKI/CN=operator CA"
+tls_ca "$T/tls" other "/O=Elsewhere/CN=other CA"
+for who in "tls-op:operator:opca" "tls-aud:auditor:opca" "tls-stranger:operator:other"; do
+  IFS=: read -r cn role ca <<<"$who"
+  tls_client "$T/tls" "$cn" "/O=JPKI/OU=$role/CN=$cn" "$ca"
+done
 
 it_init || exit 1
 jpkid_start --set listen.https=127.0.0.1:0 --set "tls.cert=$T/tls/server.pem" \
@@ -44,32 +31,15 @@ HTTPS_PORT=$(cat "$DATA/run/https.port")
 ADMIN=$(cat "$DATA/admin.token")
 DB=$DATA/jpki.db
 
-# call METHOD PATH [BODY]: one request with $TOKEN (none when empty). Sets ST (the status),
-# RB (the body) and RH (the headers).
+# Every call counts its refusals: each must leave one audit row (checked below).
+REFUSALS=0
 call() {
-  local method=$1 path=$2
-  local args=(-s -o "$T/resp" -D "$T/hdrs" -w '%{http_code}' -X "$method")
-  [ -n "${TOKEN:-}" ] && args+=(-H "Authorization: Bearer $TOKEN")
-  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-  ST=$(curl "${args[@]}" "$URL$path")
-  RB=$(cat "$T/resp")
-  RH=$(cat "$T/hdrs")
+  api_call "$@"
   [ "$ST" -ge 400 ] && REFUSALS=$((REFUSALS + 1))
   return 0
 }
-REFUSALS=0
 # call_file METHOD PATH FILE: the body from a file, byte for byte.
 call_file() { call "$1" "$2" "@$3"; }
-jf() { jq -r "$1" <<<"$RB" 2>/dev/null; }
-# expect DESCRIPTION STATUS FIELD METHOD PATH [BODY]: asserts the status and the error field
-# ("null" when the error names none).
-expect() {
-  local what=$1 status=$2 field=$3
-  shift 3
-  call "$@"
-  assert_eq "$what: status $status" "$status" "$ST"
-  assert_eq "$what: error field" "$field" "$(jf '.error.field')"
-}
 rows() { sqlite3 "$DB" "SELECT count(*) FROM events WHERE $1"; }
 
 person_json() { # ID [BIRTH] [GENDER]

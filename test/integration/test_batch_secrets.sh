@@ -14,17 +14,14 @@
 #   the rows fail (code io, field card_image) and no certificate was issued for them.
 . "$(dirname "$0")/lib.sh"
 it_setup
-it_init || exit 1
-jpkid_start || exit 1
+it_start
 TOKEN=$(cat "$DATA/admin.token")
-DB=$DATA/jpki.db
 
 post() { # FILE: POST /v1/batches; sets ST and RB
   ST=$(curl -s -o "$T/resp" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/json' --data-binary "@$1" "$URL/v1/batches")
   RB=$(cat "$T/resp")
 }
-jf() { jq -r "$1" <<<"$RB" 2>/dev/null; }
 wait_done() { # ID: polls until the batch is done (20 s at most)
   for _ in $(seq 1 200); do
     RB=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v1/batches/$1")
@@ -69,9 +66,7 @@ assert_eq "…no hidden image file, no image outside the batch's directory" \
 jpkid_stop
 
 # ---- a recipient: holders' passwords and generated ones -------------------------------------
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/pin.key" -out "$T/pin.pem" \
-  -subj "/CN=PIN letters" -days 2 2>/dev/null
-SETS+=(--set "batch.pin_letter_recipient=$T/pin.pem")
+pin_recipient
 jpkid_start || exit 1
 # Passwords that occur nowhere else: sign passwords of 12+ characters; 4-digit PINs are looked
 # for in the forms a copy would take ("auth":"NNNN" in a stored request, auth: NNNN in a letter

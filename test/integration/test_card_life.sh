@@ -8,32 +8,10 @@
 # and death (guide 4(5)A), checked with openssl and saved by jpkictl.
 . "$(dirname "$0")/lib.sh"
 it_setup
-it_init || exit 1
-jpkid_start || exit 1
+it_start
 TOKEN=$(cat "$DATA/admin.token")
-SIGN_CA=$DATA/certs/sign-ca.pem
-AUTH_CA=$DATA/certs/auth-ca.pem
 export JPKI_URL=$URL JPKI_TOKEN_FILE=$DATA/admin.token
 
-call() { # METHOD PATH [BODY]: sets ST and RB
-  local args=(-s -o "$T/resp" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $TOKEN")
-  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-  ST=$(curl "${args[@]}" "$URL$2")
-  RB=$(cat "$T/resp")
-}
-jf() { jq -r "$1" <<<"$RB" 2>/dev/null; }
-expect() { # DESCRIPTION STATUS FIELD METHOD PATH [BODY]
-  local what=$1 status=$2 field=$3
-  shift 3
-  call "$@"
-  assert_eq "$what: status $status, field $field" "$status $field" "$ST $(jf .error.field)"
-}
-ctl() {
-  "$JPKICTL" "$@" >"$T/ctl.out" 2>"$T/ctl.err"
-  RC=$?
-  OUT=$(cat "$T/ctl.out")
-  ERR=$(cat "$T/ctl.err")
-}
 # check_receipt DESCRIPTION FILE-OR-JSON CA-PEM: the receipt's signature over its text verifies
 # with openssl, and its signer chains to the CA root.
 check_receipt() {

@@ -9,31 +9,8 @@
 it_setup
 
 CARDTOOL=$JPKI_BUILD_DIR/jpki_cardtool
-it_init || exit 1
-jpkid_start || exit 1
-ADMIN=$(cat "$DATA/admin.token")
-DB=$DATA/jpki.db
-SIGN_CA=$DATA/certs/sign-ca.pem
-AUTH_CA=$DATA/certs/auth-ca.pem
+it_start
 
-# call METHOD PATH [BODY]: with $TOKEN (none when empty); BODY "@file" sends a file. Sets ST
-# (status) and RB (body).
-call() {
-  local method=$1 path=$2
-  local args=(-s -o "$T/resp" -w '%{http_code}' -X "$method")
-  [ -n "${TOKEN:-}" ] && args+=(-H "Authorization: Bearer $TOKEN")
-  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-  ST=$(curl "${args[@]}" "$URL$path")
-  RB=$(cat "$T/resp")
-}
-jf() { jq -r "$1" <<<"$RB" 2>/dev/null; }
-expect() { # DESCRIPTION STATUS FIELD METHOD PATH [BODY]
-  local what=$1 status=$2 field=$3
-  shift 3
-  call "$@"
-  assert_eq "$what: status $status" "$status" "$ST"
-  assert_eq "$what: error field" "$field" "$(jf '.error.field')"
-}
 # holder FILE: POSTs a request file to /v1/holder/revoke with no credential.
 holder() {
   ST=$(curl -s -o "$T/resp" -w '%{http_code}' -X POST -H 'Content-Type: application/pkcs7-mime' \

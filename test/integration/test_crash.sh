@@ -14,10 +14,8 @@ KILLS=${CRASH_KILLS:-22}
 LOAD="$JPKI_SOURCE_DIR/test/integration/crash_load.py"
 CARDS=12
 # Short CRL period is not needed: every start publishes the CRLs a status change made stale.
-it_init || exit 1
-jpkid_start || exit 1
+it_start
 TOKEN_FILE=$DATA/admin.token
-DB=$DATA/jpki.db
 check "setup: $CARDS persons and cards" $PY "$LOAD" setup "$DATA" "$TOKEN_FILE" "$CARDS"
 
 # crl_number FILE: the CRL number of a DER CRL file ("" when it does not parse).

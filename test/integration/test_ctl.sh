@@ -7,22 +7,12 @@
 # submission when the service has the batch endpoints.
 . "$(dirname "$0")/lib.sh"
 it_setup
-it_init || exit 1
-jpkid_start || exit 1
+it_start
 
-SIGN_CA=$DATA/certs/sign-ca.pem
-AUTH_CA=$DATA/certs/auth-ca.pem
 export JPKI_URL=$URL
 export JPKI_TOKEN_FILE=$DATA/admin.token
 mkdir -p "$T/out"
 
-# ctl ARGS...: runs jpkictl; stdout in $OUT, stderr in $ERR, exit status in $RC.
-ctl() {
-  "$JPKICTL" "$@" >"$T/ctl.out" 2>"$T/ctl.err"
-  RC=$?
-  OUT=$(cat "$T/ctl.out")
-  ERR=$(cat "$T/ctl.err")
-}
 # ocsp_wait CERT ISSUER WANT_PREFIX: polls jpkictl ocsp (2 s at most) until its first line
 # starts with WANT_PREFIX; leaves the last run in OUT/ERR/RC.
 ocsp_wait() {

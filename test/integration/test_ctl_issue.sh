@@ -9,20 +9,12 @@
 # revoked certificate, the release notice).
 . "$(dirname "$0")/lib.sh"
 it_setup
-it_init || exit 1
-jpkid_start || exit 1
+it_start
 
 export JPKI_URL=$URL
 export JPKI_TOKEN_FILE=$DATA/admin.token
 unset JPKI_CARD_PASSWORD JPKI_CARD_NEW_PASSWORD
 
-# ctl ARGS...: runs jpkictl with no terminal; stdout in $OUT, stderr in $ERR, status in $RC.
-ctl() {
-  "$JPKICTL" "$@" </dev/null >"$T/ctl.out" 2>"$T/ctl.err"
-  RC=$?
-  OUT=$(cat "$T/ctl.out")
-  ERR=$(cat "$T/ctl.err")
-}
 # good CARD: how many of the card's certificates are good.
 good() {
   "$JPKICTL" card show "$1" --json 2>/dev/null |

@@ -33,18 +33,9 @@ umount_mnt() {
 trap umount_mnt EXIT
 DATA=$MNT/data
 SETS=(--set "data_dir=$DATA")
-it_init || exit 1
-jpkid_start || exit 1
+it_start
 TOKEN=$(cat "$DATA/admin.token")
-DB=$DATA/jpki.db
 
-call() { # METHOD PATH [BODY]: sets ST and RB
-  local args=(-s -o "$T/resp" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $TOKEN")
-  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-  ST=$(curl "${args[@]}" "$URL$2")
-  RB=$(cat "$T/resp")
-}
-jf() { jq -r "$1" <<<"$RB" 2>/dev/null; }
 person() { printf '{"id":"%s","name":"Full Disk","address":"Tokyo","birth_date":"1990-01-02","gender":"male"}' "$1"; }
 ocsp() { # CA SERIAL [nonce]: the status word
   local extra=-no_nonce

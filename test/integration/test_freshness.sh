@@ -19,13 +19,6 @@ jpkid_start --set crl.after_change_s=$AFTER || exit 1
 TOKEN=$(cat "$DATA/admin.token")
 SIGN_CA=$DATA/certs/sign-ca.pem
 
-call() { # METHOD PATH [BODY]: sets ST and RB
-  local args=(-s -o "$T/resp" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $TOKEN")
-  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-  ST=$(curl "${args[@]}" "$URL$2")
-  RB=$(cat "$T/resp")
-}
-jf() { jq -r "$1" <<<"$RB" 2>/dev/null; }
 # crl_state: "NUMBER SERIAL..." of the served sign CRL (verified against the CA), or "none".
 crl_state() {
   curl -sf -o "$T/now.crl" "$URL/crl/sign.crl" || { echo none; return; }

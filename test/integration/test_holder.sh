@@ -10,11 +10,8 @@
 # unlocks it. Exit codes 0/1/2/3 throughout; never a password on either stream.
 . "$(dirname "$0")/lib.sh"
 it_setup
-it_init || exit 1
-jpkid_start || exit 1
+it_start
 
-SIGN_CA=$DATA/certs/sign-ca.pem
-AUTH_CA=$DATA/certs/auth-ca.pem
 TOKEN=$(cat "$DATA/admin.token")
 export JPKI_URL=$URL
 export JPKI_TOKEN_FILE=$DATA/admin.token
@@ -37,14 +34,6 @@ ctl() {
   [ -n "${DEBUG_CTL:-}" ] && [ "$RC" != 0 ] && echo "DEBUG rc=$RC: $ERR" >&2
 }
 ALL_OUTPUT=
-# call METHOD PATH [BODY]: the operator API with the admin token; ST status, RB body.
-call() {
-  local args=(-s -o "$T/resp" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $TOKEN")
-  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-  ST=$(curl "${args[@]}" "$URL$2")
-  RB=$(cat "$T/resp")
-}
-jf() { jq -r "$1" <<<"$RB"; }
 # until_out DESCRIPTION NEEDLE ARGS...: repeats `ctl ARGS` (3 s at most) until OUT holds
 # NEEDLE — a status change reaches OCSP and the CRL within a second (DESIGN §8).
 until_out() {
@@ -57,8 +46,11 @@ until_out() {
   done
   return 1
 }
-# issue_card CARD PERSON: registers the card, issues both with passwords, writes $T/CARD.card.
+# issue_card CARD PERSON PERSON-JSON: registers the person and the card, issues both
+# certificates with passwords, writes $T/CARD.card; CARD_SIGN and CARD_AUTH are their serials.
 issue_card() {
+  call POST /v1/persons "$3"
+  assert_eq "person $2 registered" 201 "$ST"
   call POST /v1/cards "{\"id\":\"$1\",\"person_id\":\"$2\",\"type\":\"mynumber\",\"expiry\":\"2035-06-30\",\"prefecture\":\"東京都\",\"municipality\":\"千代田区\"}"
   assert_eq "card $1 registered" 201 "$ST"
   call POST "/v1/cards/$1/issue" '{"certificates":"both","passwords":{"sign":"ABC123","auth":"2580"}}'
@@ -69,6 +61,8 @@ issue_card() {
   fi
   jf .card_image | base64 -d >"$T/$1.card"
   chmod 600 "$T/$1.card"
+  CARD_SIGN=$(jf '.certificates[] | select(.ca == "sign") | .serial')
+  CARD_AUTH=$(jf '.certificates[] | select(.ca == "auth") | .serial')
 }
 
 # --- help of every holder command ---
@@ -87,12 +81,10 @@ assert_eq "card passwd without --slot: exit 2" 2 "$RC"
 assert_contains "…naming it" "--slot" "$ERR"
 
 # --- the window: person, card, issuance with passwords into a card image ---
-call POST /v1/persons "{\"id\":\"p1\",\"name\":\"$NAME\",\"address\":\"$ADDRESS\",\"birth_date\":\"1990-01-02\",\"gender\":\"female\"}"
-assert_eq "person p1 registered" 201 "$ST"
-issue_card c1 p1
+issue_card c1 p1 "{\"id\":\"p1\",\"name\":\"$NAME\",\"address\":\"$ADDRESS\",\"birth_date\":\"1990-01-02\",\"gender\":\"female\"}"
 IMG=$T/c1.card
-SIGN=$(jf '.certificates[] | select(.ca == "sign") | .serial')
-AUTH=$(jf '.certificates[] | select(.ca == "auth") | .serial')
+SIGN=$CARD_SIGN
+AUTH=$CARD_AUTH
 jf '.certificates[] | select(.ca == "sign") | .pem' >"$T/sign-issued.pem"
 check "both serials in the answer" test -n "$SIGN" -a -n "$AUTH"
 call GET /ca/fingerprints
@@ -336,12 +328,10 @@ until_out "the CRL has it too" "(affiliationChanged) (CRL)" --url "$PROXY" card 
 assert_contains "…from the CRL" "sign certificate $SIGN: revoked since" "$OUT"
 
 # --- online revocation (guide 4(5)B), on a second card ---
-call POST /v1/persons '{"id":"p2","name":"佐藤 一郎","address":"京都府京都市","birth_date":"1985-05-05","gender":"male"}'
-assert_eq "person p2 registered" 201 "$ST"
-issue_card c2 p2
+issue_card c2 p2 '{"id":"p2","name":"佐藤 一郎","address":"京都府京都市","birth_date":"1985-05-05","gender":"male"}'
 IMG2=$T/c2.card
-SIGN2=$(jf '.certificates[] | select(.ca == "sign") | .serial')
-AUTH2=$(jf '.certificates[] | select(.ca == "auth") | .serial')
+SIGN2=$CARD_SIGN
+AUTH2=$CARD_AUTH
 ctl card show "$IMG2"
 assert_contains "card 2: gender male in words" "gender:       male" "$OUT"
 assert_contains "…birth date" "birth date:   1985-05-05" "$OUT"

@@ -11,10 +11,7 @@
 #   - service.max_connections: the connection over the cap is closed at once.
 . "$(dirname "$0")/lib.sh"
 it_setup
-# A configured operator, alice (role operator, token "test": the example's hash).
-sed 's/^operators: \[\]$/operators:\n  - name: alice\n    role: operator\n    token_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08/' \
-  "$JPKI_CONFIG" >"$T/jpki.yaml"
-export JPKI_CONFIG=$T/jpki.yaml
+config_with_alice
 it_init || exit 1
 # 127.0.0.2.. are other clients (the whole of 127/8 is local on Linux).
 jpkid_start --set limits.api_per_minute=10 --set limits.holder_per_minute=3 \

@@ -4,8 +4,7 @@
 # service.metrics_public is false.
 . "$(dirname "$0")/lib.sh"
 it_setup
-it_init || exit 1
-jpkid_start || exit 1
+it_start
 TOKEN=$(cat "$DATA/admin.token")
 AUTH=(-H "Authorization: Bearer $TOKEN")
 

@@ -9,23 +9,12 @@ it_setup
 PYDIR=$JPKI_SOURCE_DIR/test/integration
 
 # TLS: a server certificate, an operator CA, and client certificates whose OU claims admin.
-mkdir -p "$T/tls"
-(
-  cd "$T/tls" || exit 1
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout server.key -out server.pem -days 2 \
-    -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout opca.key -out opca.pem -days 2 \
-    -subj "/O=JPKI/CN=operator CA" 2>/dev/null
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 2 \
-    -subj "/O=Elsewhere/CN=other CA" 2>/dev/null
-  for cn in admin ghost certop revop; do
-    openssl req -newkey rsa:2048 -nodes -keyout "$cn.key" -out "$cn.csr" \
-      -subj "/O=JPKI/OU=admin/CN=$cn" 2>/dev/null
-    openssl x509 -req -in "$cn.csr" -CA opca.pem -CAkey opca.key -CAcreateserial \
-      -out "$cn.pem" -days 2 2>/dev/null
-  done
-  chmod 600 ./*.key
-)
+tls_server "$T/tls"
+tls_ca "$T/tls" opca "/O=JPKI/CN=operator CA"
+tls_ca "$T/tls" other "/O=Elsewhere/CN=other CA"
+for cn in admin ghost certop revop; do
+  tls_client "$T/tls" "$cn" "/O=JPKI/OU=admin/CN=$cn" opca
+done
 REVOKED_SERIAL=$(openssl x509 -in "$T/tls/revop.pem" -noout -serial | cut -d= -f2)
 CRL=$T/tls/operators.crl
 mkcrl() { # CA_NAME HOURS SERIAL...: installs a new CRL atomically (read on every call)
@@ -36,9 +25,7 @@ mkcrl() { # CA_NAME HOURS SERIAL...: installs a new CRL atomically (read on ever
 mkcrl opca 24 "$REVOKED_SERIAL" || { fail "cannot make a CRL with python cryptography"; it_finish; exit 1; }
 
 # A configured operator (alice, token "test") that the API may list but never change.
-sed 's/^operators: \[\]$/operators:\n  - name: alice\n    role: operator\n    token_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08/' \
-  "$JPKI_CONFIG" >"$T/jpki.yaml"
-export JPKI_CONFIG=$T/jpki.yaml
+config_with_alice
 it_init || exit 1
 jpkid_start --set listen.https=127.0.0.1:0 --set "tls.cert=$T/tls/server.pem" \
   --set "tls.key=$T/tls/server.key" --set "tls.operator_ca=$T/tls/opca.pem" \
@@ -159,20 +146,10 @@ api "$NEW_ADMIN" POST /v1/cards '{"id":"c1","person_id":"p1","type":"mynumber","
 assert_eq "setup: c1 issued an auth certificate" 201 "$(api "$NEW_ADMIN" POST /v1/cards/c1/issue '{"certificates":"auth"}')"
 SERIAL=$(jr '.certificates[0].serial')
 batch_file() { # KEY
-  cat <<EOB
-batch: "$1"
-rows:
-  - key: old
-    person: {id: p1, name: "試験 一", address: "東京都港区1-1", birth_date: "1980-01-02", gender: male}
-    card: {id: c1, type: mynumber, expiry: "2034-01-31"}
-    certificates: auth
-    passwords: {sign: "QWERTY7890", auth: "5829"}
-  - key: new
-    person: {id: p2-$1, name: "試験 二", address: "東京都港区1-2", birth_date: "1981-02-03", gender: male}
-    card: {id: c2-$1, type: mynumber, expiry: "2034-01-31"}
-    certificates: auth
-    passwords: {sign: "QWERTY7890", auth: "5829"}
-EOB
+  echo "batch: \"$1\""
+  echo "rows:"
+  batch_row old p1 "試験 一" "東京都港区1-1" "1980-01-02" male c1 "QWERTY7890 5829"
+  batch_row new "p2-$1" "試験 二" "東京都港区1-2" "1981-02-03" male "c2-$1" "QWERTY7890 5829"
 }
 submit() { # TOKEN KEY -> waits for the batch; $T/resp holds it
   batch_file "$2" >"$T/$2.yaml"

@@ -5,11 +5,7 @@
 # bodies for ours), and a clean stop on SIGTERM.
 . "$(dirname "$0")/lib.sh"
 it_setup
-it_init || exit 1
-jpkid_start || exit 1
-
-SIGN_CA=$DATA/certs/sign-ca.pem
-AUTH_CA=$DATA/certs/auth-ca.pem
+it_start
 
 # fetch METHOD PATH [curl options]: body in $T/body, headers in $T/headers; prints the status.
 fetch() {

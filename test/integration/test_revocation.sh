@@ -6,11 +6,8 @@
 # within 1 s; then malformed requests, each answered malformedRequest with the service healthy.
 . "$(dirname "$0")/lib.sh"
 it_setup
-it_init || exit 1
-jpkid_start || exit 1
+it_start
 
-SIGN_CA=$DATA/certs/sign-ca.pem
-AUTH_CA=$DATA/certs/auth-ca.pem
 mkdir -p "$T/out"
 drv person-add p1 "鈴木 一郎" "北海道札幌市中央区北1条西2丁目" 1985-07-07 male >/dev/null
 drv card-add c1 p1 mynumber 2036-01-31 >/dev/null
@@ -135,7 +132,6 @@ assert_contains "released signing cert stays on hold" "Reason: certificateHold" 
 # caught up none is left, and every certificate whose status changed has a fresh SHA-1
 # response. A new good certificate is not marked (DESIGN §5, docs/DESIGN-NOTES.md): its first
 # request signs it (good at once, never unknown) and stores it.
-DB=$DATA/jpki.db
 sql() { sqlite3 "$DB" "$1"; }
 for _ in $(seq 1 50); do [ "$(sql 'SELECT count(*) FROM ocsp_dirty')" = 0 ] && break; sleep 0.1; done
 assert_eq "no refresher mark left once the changes are answered" 0 "$(sql 'SELECT count(*) FROM ocsp_dirty')"

@@ -12,11 +12,9 @@
 #   - key files looser than 0600 are refused at start, the message naming the file and mode.
 . "$(dirname "$0")/lib.sh"
 it_setup
-it_init || exit 1
-jpkid_start || exit 1
+it_start
 export JPKI_URL=$URL
 TOKEN=$(cat "$DATA/admin.token")
-DB=$DATA/jpki.db
 
 NAME="鵜飼野 椿之丞"
 FAMILY="鵜飼野"
@@ -28,13 +26,6 @@ BIRTH2="1941-02-19"
 PASS_SIGN="QZ7K4W9P"
 PASS_AUTH="8061"
 
-call() { # METHOD PATH [BODY]: ST status, RB body
-  local args=(-s -o "$T/resp" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $TOKEN")
-  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-  ST=$(curl "${args[@]}" "$URL$2")
-  RB=$(cat "$T/resp")
-}
-jf() { jq -r "$1" <<<"$RB"; }
 person() { # ID NAME ADDRESS BIRTH
   printf '{"id":"%s","name":"%s","address":"%s","birth_date":"%s","gender":"female"}' "$@"
 }
@@ -84,7 +75,13 @@ assert_eq "the name as an id in the path: 400" 400 "$ST"
 call POST /v1/persons "{\"id\":\"p3\",\"name\":\"$NAME\",\"address\":\"$ADDRESS\",\"birth_date\":\"$BIRTH\""
 assert_eq "truncated JSON carrying the facts: 400" 400 "$ST"
 # A batch: one good row, one refused (p1 again with other facts), one malformed.
-cat >"$T/batch.yaml" <<EOF
+{
+  echo "batch: secrets-1"
+  echo "rows:"
+  batch_row r1 p4 "$NAME2" "$ADDRESS" "$BIRTH2" female c4 "QWERTY7890 5831"
+  batch_row r2 p1 "$NAME2" "$ADDRESS" "$BIRTH2" female c5 "QWERTY7890 5831"
+  batch_row r3 p6 "$NAME" "$ADDRESS" "$BIRTH2-x" female c6
+} >"$T/batch.yaml"
 batch: secrets-1
 rows:
   - key: r1

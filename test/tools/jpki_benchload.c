@@ -85,18 +85,20 @@ static void index_time(int64_t t, char out[16])
 
 static int ensure_holder(struct store *st, struct jerr *err)
 {
-    struct person p = {.gender = GENDER_UNSTATED};
-    struct card c = {.type = CARD_MYNUMBER, .state = CARD_ACTIVE};
+    struct person p = {.id = "bench-p",
+                       .name = "Bench Holder",
+                       .address = "Tokyo",
+                       .birth_date = "1980-01-01",
+                       .gender = GENDER_UNSTATED};
+    struct card c = {.id = "bench-c",
+                     .person_id = "bench-p",
+                     .type = CARD_MYNUMBER,
+                     .expiry = "2099-12-31",
+                     .state = CARD_ACTIVE};
+    struct card found;
     struct jerr e = {0};
-    if (store_card_get(st, "bench-c", &c, &e) == 0)
+    if (store_card_get(st, "bench-c", &found, &e) == 0)
         return 0;
-    snprintf(p.id, sizeof(p.id), "bench-p");
-    snprintf(p.name, sizeof(p.name), "Bench Holder");
-    snprintf(p.address, sizeof(p.address), "Tokyo");
-    snprintf(p.birth_date, sizeof(p.birth_date), "1980-01-01");
-    snprintf(c.id, sizeof(c.id), "bench-c");
-    snprintf(c.person_id, sizeof(c.person_id), "bench-p");
-    snprintf(c.expiry, sizeof(c.expiry), "2099-12-31");
     if (store_person_insert(st, &p, err) == -1 || store_card_insert(st, &c, err) == -1)
         return -1;
     return 0;

@@ -14,7 +14,7 @@
 #include "ca/store.h"
 #include "base/jclock.h"
 #include "responder/api/auth.h"
-#include "testutil.h"
+#include "testinst.h"
 
 /* SHA-256("test"), the example hash of config/jpki.example.yaml. */
 #define TEST_SHA256 "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -164,44 +164,39 @@ START_TEST(role_matrix)
     ck_assert(!auth_role_is_allowed((enum operator_role) - 1, ~0u));
     ck_assert(!auth_role_is_allowed(ROLE_ADMIN, 0));
 
+    static const struct {
+        const char *name;
+        enum operator_role role;
+    } roles[] = {{"admin", ROLE_ADMIN},
+                 {"operator", ROLE_OPERATOR},
+                 {"batch", ROLE_BATCH},
+                 {"auditor", ROLE_AUDITOR}};
     enum operator_role r;
-    ck_assert_int_eq(auth_role_parse("admin", &r), 0);
-    ck_assert_int_eq(r, ROLE_ADMIN);
-    ck_assert_int_eq(auth_role_parse("operator", &r), 0);
-    ck_assert_int_eq(r, ROLE_OPERATOR);
-    ck_assert_int_eq(auth_role_parse("batch", &r), 0);
-    ck_assert_int_eq(r, ROLE_BATCH);
-    ck_assert_int_eq(auth_role_parse("auditor", &r), 0);
-    ck_assert_int_eq(r, ROLE_AUDITOR);
-    ck_assert_int_eq(auth_role_parse("Admin", &r), -1);
-    ck_assert_int_eq(auth_role_parse("root", &r), -1);
-    ck_assert_int_eq(auth_role_parse("", &r), -1);
-    ck_assert_int_eq(auth_role_parse(NULL, &r), -1);
+    for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+        ck_assert_int_eq(auth_role_parse(roles[i].name, &r), 0);
+        ck_assert_int_eq(r, roles[i].role);
+    }
+    static const char *const not_roles[] = {"Admin", "root", "", NULL};
+    for (size_t i = 0; i < sizeof(not_roles) / sizeof(not_roles[0]); i++)
+        ck_assert_int_eq(auth_role_parse(not_roles[i], &r), -1);
 }
 END_TEST
 
 /* ---- tokens against the three sources ---- */
 
-static char *dir;
-static struct store *st;
+static struct testutil_registry registry;
+static struct store *st; /* registry.st */
 
 static void store_setup(void)
 {
-    char path[4096];
-    struct jerr err = {0};
-    dir = testutil_mkdtemp();
-    ck_assert_ptr_nonnull(dir);
-    snprintf(path, sizeof(path), "%s/jpki.db", dir);
-    st = store_open(path, true, &err);
-    ck_assert_msg(st != NULL, "%s", err.msg);
+    testutil_registry_open(&registry, 0);
+    st = registry.st;
 }
 
 static void store_teardown(void)
 {
-    store_close(st);
+    testutil_registry_close(&registry);
     st = NULL;
-    testutil_rmtree(dir);
-    free(dir);
 }
 
 static void hash_of(const char *token, char out[AUTH_SHA256_HEX + 1])

@@ -151,6 +151,20 @@ static void assert_refused(const char *text, enum batch_format fmt, int code, co
     parsed_free(&p);
 }
 
+/* Files refused whole, JERR_INVALID: the text in its format, the field, part of the message. */
+struct refusal {
+    const char *text;
+    enum batch_format fmt;
+    const char *field, *part;
+};
+
+static void assert_all_refused(const struct refusal *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_refused(r[i].text, r[i].fmt, JERR_INVALID, r[i].field, r[i].part);
+}
+#define ASSERT_ALL_REFUSED(table) assert_all_refused(table, sizeof(table) / sizeof(table[0]))
+
 /* Asserts the file parses with exactly one problem, on `row`, naming `field`. */
 static void assert_one_problem(const char *text, enum batch_format fmt, size_t good_rows,
                                size_t row, const char *field, const char *part)
@@ -372,43 +386,42 @@ START_TEST(two_hundred_rows_three_bad)
 }
 END_TEST
 
+static const struct refusal malformed[] = {
+    /* Tab indentation: YAML forbids tabs for indentation. */
+    {"batch: b1\nrows:\n  - key: r1\n\tperson: {}\n", BATCH_YAML, "file", "invalid YAML at line 4"},
+    /* An unclosed quote: the message names where the scalar started. */
+    {"batch: b1\nrows:\n  - key: \"r1\n    person: {}\n", BATCH_YAML, "file",
+     "while scanning a quoted scalar at line 3"},
+    {"batch: b1\nrows: [\n", BATCH_YAML, "file", "invalid YAML"},
+    {"{\"batch\": \"b1\",\n \"rows\": [}\n", BATCH_JSON, "file", "invalid JSON at line 2"},
+    {"{\"batch\": \"b1\", \"rows\": [{}]} trailing", BATCH_JSON, "file", "invalid JSON"},
+    {"{\"batch\": \"b1\", \"batch\": \"b2\", \"rows\": [{}]}", BATCH_JSON, "file", "duplicate"},
+    {"{\"batch\": \"b\\u0000\", \"rows\": [{}]}", BATCH_JSON, "file", "invalid JSON"},
+    /* YAML rules jpki adds: unique keys, no anchors/aliases/tags, one document. */
+    {"batch: b1\nbatch: b2\nrows: [{}]\n", BATCH_YAML, "file",
+     "line 2 column 1: duplicate key \"batch\""},
+    {"batch: &a b1\nrows: [{}]\n", BATCH_YAML, "file",
+     "line 1 column 8: anchors are not supported"},
+    {"batch: b1\nrows:\n  - &r {}\n  - *r\n", BATCH_YAML, "file",
+     "line 3 column 5: anchors are not supported"},
+    {"batch: b1\nrows:\n  - *r\n", BATCH_YAML, "file",
+     "line 3 column 5: aliases are not supported"},
+    {"batch: !!str b1\nrows: [{}]\n", BATCH_YAML, "file",
+     "line 1 column 8: tags are not supported"},
+    {"batch: b1\nrows: [{}]\n---\nbatch: b2\n", BATCH_YAML, "file",
+     "line 3: only one YAML document"},
+    {"? [a]\n: b\n", BATCH_YAML, "file", "a key must be a scalar"},
+    {"\"batch\\0x\": b1\nrows: [{}]\n", BATCH_YAML, "file", "NUL"},
+    {"", BATCH_AUTO, "file", "file: empty"},
+    {"# only a comment\n", BATCH_YAML, "file", "file: empty"},
+    {"", BATCH_JSON, "file", "invalid JSON"},
+    {"batch: b1\nrows: [\xff]\n", BATCH_YAML, "file",
+     "invalid YAML at line 2 (byte 18): invalid leading UTF-8 octet"},
+};
+
 START_TEST(malformed_files)
 {
-    /* Tab indentation: YAML forbids tabs for indentation. */
-    assert_refused("batch: b1\nrows:\n  - key: r1\n\tperson: {}\n", BATCH_YAML, JERR_INVALID,
-                   "file", "invalid YAML at line 4");
-    /* An unclosed quote: the message names where the scalar started. */
-    assert_refused("batch: b1\nrows:\n  - key: \"r1\n    person: {}\n", BATCH_YAML, JERR_INVALID,
-                   "file", "while scanning a quoted scalar at line 3");
-    assert_refused("batch: b1\nrows: [\n", BATCH_YAML, JERR_INVALID, "file", "invalid YAML");
-    assert_refused("{\"batch\": \"b1\",\n \"rows\": [}\n", BATCH_JSON, JERR_INVALID, "file",
-                   "invalid JSON at line 2");
-    assert_refused("{\"batch\": \"b1\", \"rows\": [{}]} trailing", BATCH_JSON, JERR_INVALID, "file",
-                   "invalid JSON");
-    assert_refused("{\"batch\": \"b1\", \"batch\": \"b2\", \"rows\": [{}]}", BATCH_JSON,
-                   JERR_INVALID, "file", "duplicate");
-    assert_refused("{\"batch\": \"b\\u0000\", \"rows\": [{}]}", BATCH_JSON, JERR_INVALID, "file",
-                   "invalid JSON");
-    /* YAML rules jpki adds: unique keys, no anchors/aliases/tags, one document. */
-    assert_refused("batch: b1\nbatch: b2\nrows: [{}]\n", BATCH_YAML, JERR_INVALID, "file",
-                   "line 2 column 1: duplicate key \"batch\"");
-    assert_refused("batch: &a b1\nrows: [{}]\n", BATCH_YAML, JERR_INVALID, "file",
-                   "line 1 column 8: anchors are not supported");
-    assert_refused("batch: b1\nrows:\n  - &r {}\n  - *r\n", BATCH_YAML, JERR_INVALID, "file",
-                   "line 3 column 5: anchors are not supported");
-    assert_refused("batch: b1\nrows:\n  - *r\n", BATCH_YAML, JERR_INVALID, "file",
-                   "line 3 column 5: aliases are not supported");
-    assert_refused("batch: !!str b1\nrows: [{}]\n", BATCH_YAML, JERR_INVALID, "file",
-                   "line 1 column 8: tags are not supported");
-    assert_refused("batch: b1\nrows: [{}]\n---\nbatch: b2\n", BATCH_YAML, JERR_INVALID, "file",
-                   "line 3: only one YAML document");
-    assert_refused("? [a]\n: b\n", BATCH_YAML, JERR_INVALID, "file", "a key must be a scalar");
-    assert_refused("\"batch\\0x\": b1\nrows: [{}]\n", BATCH_YAML, JERR_INVALID, "file", "NUL");
-    assert_refused("", BATCH_AUTO, JERR_INVALID, "file", "file: empty");
-    assert_refused("# only a comment\n", BATCH_YAML, JERR_INVALID, "file", "file: empty");
-    assert_refused("", BATCH_JSON, JERR_INVALID, "file", "invalid JSON");
-    assert_refused("batch: b1\nrows: [\xff]\n", BATCH_YAML, JERR_INVALID, "file",
-                   "invalid YAML at line 2 (byte 18): invalid leading UTF-8 octet");
+    ASSERT_ALL_REFUSED(malformed);
     /* Deeper than any batch file. */
     struct text t = {NULL, 0, 0};
     text_add(&t, "batch: b1\nrows: ");
@@ -421,38 +434,34 @@ START_TEST(malformed_files)
 }
 END_TEST
 
+static const struct refusal shapes[] = {
+    {"- a\n- b\n", BATCH_YAML, "file", "must be a mapping"},
+    {"just text\n", BATCH_YAML, "file", "must be a mapping"},
+    {"[1]", BATCH_JSON, "file", "must be a mapping"},
+    /* The batch key. */
+    {"rows: [{}]\n", BATCH_YAML, "batch", "batch: required"},
+    {"{\"rows\": [{}]}", BATCH_JSON, "batch", "batch: required"},
+    {"batch: 12\nrows: [{}]\n", BATCH_YAML, "batch", "batch: must be a string, not a number"},
+    {"batch:\nrows: [{}]\n", BATCH_YAML, "batch", "must be a string, not null"},
+    {"batch: \"a b\"\nrows: [{}]\n", BATCH_YAML, "batch", "outside [A-Za-z0-9._-]"},
+    {"batch: \"\"\nrows: [{}]\n", BATCH_YAML, "batch", "must not be empty"},
+    /* It names the directory of the batch's card images: no ".", "..", nor a hidden name. */
+    {"batch: \"..\"\nrows: [{}]\n", BATCH_YAML, "batch", "batch: \"..\" starts with '.'"},
+    {"batch: .\nrows: [{}]\n", BATCH_YAML, "batch", "starts with '.'"},
+    {"{\"batch\": \".b1\", \"rows\": [{}]}", BATCH_JSON, "batch", "starts with '.'"},
+    /* Unknown top-level keys. */
+    {"batch: b1\nrows: [{}]\ncomment: x\n", BATCH_YAML, "comment", "comment: unknown field"},
+    /* The rows. */
+    {"batch: b1\n", BATCH_YAML, "rows", "rows: required"},
+    {"batch: b1\nrows: []\n", BATCH_YAML, "rows", "rows: no rows"},
+    {"{\"batch\": \"b1\", \"rows\": []}", BATCH_JSON, "rows", "rows: no rows"},
+    {"batch: b1\nrows:\n", BATCH_YAML, "rows", "must be a list"},
+    {"batch: b1\nrows: {a: 1}\n", BATCH_YAML, "rows", "must be a list"},
+};
+
 START_TEST(file_shape)
 {
-    assert_refused("- a\n- b\n", BATCH_YAML, JERR_INVALID, "file", "must be a mapping");
-    assert_refused("just text\n", BATCH_YAML, JERR_INVALID, "file", "must be a mapping");
-    assert_refused("[1]", BATCH_JSON, JERR_INVALID, "file", "must be a mapping");
-    /* The batch key. */
-    assert_refused("rows: [{}]\n", BATCH_YAML, JERR_INVALID, "batch", "batch: required");
-    assert_refused("{\"rows\": [{}]}", BATCH_JSON, JERR_INVALID, "batch", "batch: required");
-    assert_refused("batch: 12\nrows: [{}]\n", BATCH_YAML, JERR_INVALID, "batch",
-                   "batch: must be a string, not a number");
-    assert_refused("batch:\nrows: [{}]\n", BATCH_YAML, JERR_INVALID, "batch",
-                   "must be a string, not null");
-    assert_refused("batch: \"a b\"\nrows: [{}]\n", BATCH_YAML, JERR_INVALID, "batch",
-                   "outside [A-Za-z0-9._-]");
-    assert_refused("batch: \"\"\nrows: [{}]\n", BATCH_YAML, JERR_INVALID, "batch",
-                   "must not be empty");
-    /* It names the directory of the batch's card images: no ".", "..", nor a hidden name. */
-    assert_refused("batch: \"..\"\nrows: [{}]\n", BATCH_YAML, JERR_INVALID, "batch",
-                   "batch: \"..\" starts with '.'");
-    assert_refused("batch: .\nrows: [{}]\n", BATCH_YAML, JERR_INVALID, "batch", "starts with '.'");
-    assert_refused("{\"batch\": \".b1\", \"rows\": [{}]}", BATCH_JSON, JERR_INVALID, "batch",
-                   "starts with '.'");
-    /* Unknown top-level keys. */
-    assert_refused("batch: b1\nrows: [{}]\ncomment: x\n", BATCH_YAML, JERR_INVALID, "comment",
-                   "comment: unknown field");
-    /* The rows. */
-    assert_refused("batch: b1\n", BATCH_YAML, JERR_INVALID, "rows", "rows: required");
-    assert_refused("batch: b1\nrows: []\n", BATCH_YAML, JERR_INVALID, "rows", "rows: no rows");
-    assert_refused("{\"batch\": \"b1\", \"rows\": []}", BATCH_JSON, JERR_INVALID, "rows",
-                   "rows: no rows");
-    assert_refused("batch: b1\nrows:\n", BATCH_YAML, JERR_INVALID, "rows", "must be a list");
-    assert_refused("batch: b1\nrows: {a: 1}\n", BATCH_YAML, JERR_INVALID, "rows", "must be a list");
+    ASSERT_ALL_REFUSED(shapes);
 }
 END_TEST
 

@@ -39,8 +39,8 @@ static void instance_teardown(void)
 
 /* Registers person `id`-p and card `id` (expiring 2035-06-30) and issues `which`; pubkeys may
  * be NULL. */
-static void issue(struct testutil_fixture *fx, const char *id, int which, EVP_PKEY *const pubkeys[2],
-                  struct issue_result *res)
+static void issue(struct testutil_fixture *fx, const char *id, int which,
+                  EVP_PKEY *const pubkeys[2], struct issue_result *res)
 {
     struct jerr err = {0};
     struct person p = {.gender = GENDER_FEMALE};
@@ -258,9 +258,19 @@ END_TEST
 
 /* ---- the image of an issuance ---- */
 
+/* The instance opened around each test of the "issuance" case (a checked fixture). */
+static struct testutil_fixture fix;
+static void fix_open(void)
+{
+    testutil_fx_open(&fix, &inst);
+}
+static void fix_close(void)
+{
+    testutil_fx_close(&fix);
+}
+
 START_TEST(image_holds_both_slots)
 {
-    struct testutil_fixture fx;
     struct issue_result res = {0};
     struct cardissue_passwords pw;
     struct jerr err = {0};
@@ -268,22 +278,21 @@ START_TEST(image_holds_both_slots)
     size_t len = 0;
     char path[PATH_MAX];
 
-    testutil_fx_open(&fx, &inst);
-    issue(&fx, "both1", ISSUE_BOTH, NULL, &res);
+    issue(&fix, "both1", ISSUE_BOTH, NULL, &res);
     ck_assert_uint_eq(cardissue_slots(&res), 3);
     memset(&pw, 0, sizeof(pw));
     snprintf(pw.value[CA_SIGN], sizeof(pw.value[CA_SIGN]), "SIGN2035");
     ck_assert_int_eq(cardissue_passwords_fill(&pw, cardissue_slots(&res), NULL, "passwords.", &err),
                      0);
-    ck_assert_msg(cardissue_image_bytes(fx.pki, fx.st, &res, &pw, &der, &len, &err) == 0, "%s",
+    ck_assert_msg(cardissue_image_bytes(fix.pki, fix.st, &res, &pw, &der, &len, &err) == 0, "%s",
                   err.msg);
 
     struct card_image *ci = image_file(der, len, "both1.card", path, sizeof(path));
     ck_assert_str_eq(card_image_id(ci), "both1");
     ck_assert_str_eq(card_image_expiry(ci), "2035-06-30");
-    ck_assert_int_eq(X509_cmp(card_image_get0_root(ci, CA_SIGN), pki_get0_root(fx.pki, CA_SIGN)),
+    ck_assert_int_eq(X509_cmp(card_image_get0_root(ci, CA_SIGN), pki_get0_root(fix.pki, CA_SIGN)),
                      0);
-    ck_assert_int_eq(X509_cmp(card_image_get0_root(ci, CA_AUTH), pki_get0_root(fx.pki, CA_AUTH)),
+    ck_assert_int_eq(X509_cmp(card_image_get0_root(ci, CA_AUTH), pki_get0_root(fix.pki, CA_AUTH)),
                      0);
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
         const struct issued_cert *ic = issued(&res, (enum ca_kind)ca);
@@ -326,13 +335,11 @@ START_TEST(image_holds_both_slots)
     free(der);
     cardissue_passwords_wipe(&pw);
     issue_result_free(&res);
-    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(supplied_key_leaves_its_slot_empty)
 {
-    struct testutil_fixture fx;
     struct issue_result res = {0};
     struct cardissue_passwords pw;
     struct jerr err = {0};
@@ -340,11 +347,10 @@ START_TEST(supplied_key_leaves_its_slot_empty)
     size_t len = 0;
     char path[PATH_MAX];
 
-    testutil_fx_open(&fx, &inst);
     EVP_PKEY *own = keygen_rsa(2048, &err);
     ck_assert_ptr_nonnull(own);
     EVP_PKEY *pubkeys[2] = {NULL, own};
-    issue(&fx, "own1", ISSUE_BOTH, pubkeys, &res);
+    issue(&fix, "own1", ISSUE_BOTH, pubkeys, &res);
     ck_assert_uint_eq(cardissue_slots(&res), 1u << CA_SIGN);
     memset(&pw, 0, sizeof(pw));
     /* A password for the slot that is not written is refused. */
@@ -356,7 +362,7 @@ START_TEST(supplied_key_leaves_its_slot_empty)
     pw.value[CA_AUTH][0] = '\0';
     ck_assert_int_eq(cardissue_passwords_fill(&pw, cardissue_slots(&res), NULL, "passwords.", &err),
                      0);
-    ck_assert_int_eq(cardissue_image_bytes(fx.pki, fx.st, &res, &pw, &der, &len, &err), 0);
+    ck_assert_int_eq(cardissue_image_bytes(fix.pki, fix.st, &res, &pw, &der, &len, &err), 0);
     struct card_image *ci = image_file(der, len, "own1.card", path, sizeof(path));
     assert_cert_is(card_image_get0_cert(ci, CA_SIGN), issued(&res, CA_SIGN));
     ck_assert_ptr_null(card_image_get0_cert(ci, CA_AUTH));
@@ -368,31 +374,28 @@ START_TEST(supplied_key_leaves_its_slot_empty)
     /* Every key supplied: nothing to write. */
     EVP_PKEY *only[2] = {NULL, own};
     struct issue_result res2 = {0};
-    issue(&fx, "own2", ISSUE_AUTH, only, &res2);
+    issue(&fix, "own2", ISSUE_AUTH, only, &res2);
     ck_assert_uint_eq(cardissue_slots(&res2), 0);
-    ck_assert_ptr_null(cardissue_image_new(fx.pki, fx.st, &res2, &pw, &err));
+    ck_assert_ptr_null(cardissue_image_new(fix.pki, fix.st, &res2, &pw, &err));
     ck_assert_int_eq(err.code, JERR_INVALID);
     issue_result_free(&res2);
     EVP_PKEY_free(own);
     cardissue_passwords_wipe(&pw);
-    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(batch_stages_one_file_per_card)
 {
-    struct testutil_fixture fx;
     struct issue_result res = {0};
     struct cardissue_passwords pw;
     struct jerr err = {0};
     char path[PATH_MAX], tmp[PATH_MAX], want[PATH_MAX];
     struct stat sb;
 
-    testutil_fx_open(&fx, &inst);
-    issue(&fx, "batchcard1", ISSUE_BOTH, NULL, &res);
+    issue(&fix, "batchcard1", ISSUE_BOTH, NULL, &res);
     memset(&pw, 0, sizeof(pw));
     snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "2468");
-    ck_assert_msg(cardissue_stage_batch(fx.pki, fx.st, "b-2026-001", &res, &pw, path, tmp,
+    ck_assert_msg(cardissue_stage_batch(fix.pki, fix.st, "b-2026-001", &res, &pw, path, tmp,
                                         sizeof(path), &err) == 0,
                   "%s", err.msg);
     snprintf(want, sizeof(want), "%s/inst/cards/b-2026-001/batchcard1.card", inst.dir);
@@ -425,16 +428,18 @@ START_TEST(batch_stages_one_file_per_card)
     struct cardissue_passwords pw2;
     memset(&pw2, 0, sizeof(pw2));
     ck_assert_int_eq(
-        cardissue_stage_batch(fx.pki, fx.st, "..", &res, &pw2, path, tmp, sizeof(path), &err), -1);
+        cardissue_stage_batch(fix.pki, fix.st, "..", &res, &pw2, path, tmp, sizeof(path), &err),
+        -1);
     ck_assert_int_eq(err.code, JERR_INVALID);
     ck_assert_str_eq(err.field, "batch");
     jerr_clear(&err);
     ck_assert_int_eq(
-        cardissue_stage_batch(fx.pki, fx.st, "a/b", &res, &pw2, path, tmp, sizeof(path), &err), -1);
+        cardissue_stage_batch(fix.pki, fix.st, "a/b", &res, &pw2, path, tmp, sizeof(path), &err),
+        -1);
     ck_assert_str_eq(err.field, "batch");
     jerr_clear(&err);
     ck_assert_int_eq(
-        cardissue_batch_path(fx.pki, "b-1", ".hidden", ".card", false, path, sizeof(path), &err),
+        cardissue_batch_path(fix.pki, "b-1", ".hidden", ".card", false, path, sizeof(path), &err),
         -1);
     ck_assert_str_eq(err.field, "card_id");
     snprintf(want, sizeof(want), "%s/inst/batchcard1.card", inst.dir);
@@ -442,7 +447,7 @@ START_TEST(batch_stages_one_file_per_card)
     /* A bad given password: refused before anything is written. */
     jerr_clear(&err);
     snprintf(pw2.value[CA_SIGN], sizeof(pw2.value[CA_SIGN]), "short");
-    ck_assert_int_eq(cardissue_stage_batch(fx.pki, fx.st, "b-2026-002", &res, &pw2, path, tmp,
+    ck_assert_int_eq(cardissue_stage_batch(fix.pki, fix.st, "b-2026-002", &res, &pw2, path, tmp,
                                            sizeof(path), &err),
                      -1);
     ck_assert_str_eq(err.field, "passwords.sign");
@@ -451,15 +456,14 @@ START_TEST(batch_stages_one_file_per_card)
 
     cardissue_passwords_wipe(&pw);
     issue_result_free(&res);
-    testutil_fx_close(&fx);
 }
 END_TEST
 
 /* ---- the window's reset ---- */
 
 /* An image of card `id` (both slots, sign "SIGN2035", auth "2580") as bytes. */
-static unsigned char *image_of(struct testutil_fixture *fx, const char *id, struct issue_result *res,
-                               size_t *len)
+static unsigned char *image_of(struct testutil_fixture *fx, const char *id,
+                               struct issue_result *res, size_t *len)
 {
     struct jerr err = {0};
     struct cardissue_passwords pw;
@@ -474,15 +478,13 @@ static unsigned char *image_of(struct testutil_fixture *fx, const char *id, stru
 
 START_TEST(reset_clears_a_lock)
 {
-    struct testutil_fixture fx;
     struct issue_result res = {0};
     struct jerr err = {0};
     char path[PATH_MAX];
     size_t len = 0, reset_len = 0;
     unsigned char *reset = NULL;
 
-    testutil_fx_open(&fx, &inst);
-    unsigned char *der = image_of(&fx, "reset1", &res, &len);
+    unsigned char *der = image_of(&fix, "reset1", &res, &len);
     struct card_image *ci = image_file(der, len, "reset1.card", path, sizeof(path));
     for (int i = 0; i < CARD_AUTH_MAX_TRIES; i++) {
         ck_assert_ptr_null(card_image_unlock_key(ci, path, CA_AUTH, "9999", &err));
@@ -493,7 +495,7 @@ START_TEST(reset_clears_a_lock)
     free(der);
     ck_assert_int_eq(fsutil_read_file(path, 1 << 20, &der, &len, &err), 0);
 
-    ck_assert_msg(cardissue_reset_password(fx.pki, fx.st, "reset1", der, len, CA_AUTH, "5831",
+    ck_assert_msg(cardissue_reset_password(fix.pki, fix.st, "reset1", der, len, CA_AUTH, "5831",
                                            &reset, &reset_len, &err) == 0,
                   "%s", err.msg);
     ci = image_file(reset, reset_len, "reset1b.card", path, sizeof(path));
@@ -516,13 +518,12 @@ START_TEST(reset_clears_a_lock)
     free(der);
     free(reset);
     issue_result_free(&res);
-    testutil_fx_close(&fx);
 }
 END_TEST
 
-static void expect_reset_refused(struct testutil_fixture *fx, const char *card_id, const unsigned char *der,
-                                 size_t len, enum ca_kind slot, const char *pw, int code,
-                                 const char *field, const char *part)
+static void expect_reset_refused(struct testutil_fixture *fx, const char *card_id,
+                                 const unsigned char *der, size_t len, enum ca_kind slot,
+                                 const char *pw, int code, const char *field, const char *part)
 {
     struct jerr err = {0};
     unsigned char *out = NULL;
@@ -538,44 +539,42 @@ static void expect_reset_refused(struct testutil_fixture *fx, const char *card_i
 
 START_TEST(reset_refusals)
 {
-    struct testutil_fixture fx;
     struct issue_result res = {0}, other = {0};
     struct jerr err = {0};
     size_t len = 0;
 
-    testutil_fx_open(&fx, &inst);
-    unsigned char *der = image_of(&fx, "reset2", &res, &len);
-    expect_reset_refused(&fx, "reset3", der, len, CA_AUTH, "5831", JERR_INVALID, "card_image",
+    unsigned char *der = image_of(&fix, "reset2", &res, &len);
+    expect_reset_refused(&fix, "reset3", der, len, CA_AUTH, "5831", JERR_INVALID, "card_image",
                          "belongs to card reset2, not to card reset3");
-    expect_reset_refused(&fx, "reset2", der, len, CA_AUTH, "58310", JERR_INVALID, "new_password",
+    expect_reset_refused(&fix, "reset2", der, len, CA_AUTH, "58310", JERR_INVALID, "new_password",
                          "4 digits");
-    expect_reset_refused(&fx, "reset2", der, len, CA_SIGN, "short", JERR_INVALID, "new_password",
+    expect_reset_refused(&fix, "reset2", der, len, CA_SIGN, "short", JERR_INVALID, "new_password",
                          "new_password");
     /* RULE guide 4(7): the holder (born 1990-01-02) cannot be given an easy guess either. */
-    expect_reset_refused(&fx, "reset2", der, len, CA_AUTH, "0102", JERR_INVALID, "new_password",
+    expect_reset_refused(&fix, "reset2", der, len, CA_AUTH, "0102", JERR_INVALID, "new_password",
                          "birth date (MMDD)");
-    expect_reset_refused(&fx, "reset2", der, len, CA_AUTH, "9876", JERR_INVALID, "new_password",
+    expect_reset_refused(&fix, "reset2", der, len, CA_AUTH, "9876", JERR_INVALID, "new_password",
                          "straight run");
-    expect_reset_refused(&fx, "reset2", der, len, CA_SIGN, "19900102", JERR_INVALID, "new_password",
-                         "birth date (YYYYMMDD)");
+    expect_reset_refused(&fix, "reset2", der, len, CA_SIGN, "19900102", JERR_INVALID,
+                         "new_password", "birth date (YYYYMMDD)");
     /* Tampered: one byte changed anywhere. */
     unsigned char *bad = malloc(len);
     ck_assert_ptr_nonnull(bad);
     memcpy(bad, der, len);
     bad[len / 2] ^= 0x20;
-    expect_reset_refused(&fx, "reset2", bad, len, CA_AUTH, "5831", JERR_INVALID, "card_image",
+    expect_reset_refused(&fix, "reset2", bad, len, CA_AUTH, "5831", JERR_INVALID, "card_image",
                          "damaged or has been tampered with");
-    expect_reset_refused(&fx, "reset2", der, len / 2, CA_AUTH, "5831", JERR_INVALID, "card_image",
+    expect_reset_refused(&fix, "reset2", der, len / 2, CA_AUTH, "5831", JERR_INVALID, "card_image",
                          "damaged");
-    expect_reset_refused(&fx, "reset2", (const unsigned char *)"", 0, CA_AUTH, "5831", JERR_INVALID,
-                         "card_image", "damaged");
+    expect_reset_refused(&fix, "reset2", (const unsigned char *)"", 0, CA_AUTH, "5831",
+                         JERR_INVALID, "card_image", "damaged");
     free(bad);
 
     /* An image of this card written under another administration key. */
     struct adminkey *stranger = adminkey_generate(&err);
     struct card_image *ci =
-        adminkey_card_create(stranger, "reset2", "2035-06-30", pki_get0_root(fx.pki, CA_SIGN),
-                             pki_get0_root(fx.pki, CA_AUTH), &err);
+        adminkey_card_create(stranger, "reset2", "2035-06-30", pki_get0_root(fix.pki, CA_SIGN),
+                             pki_get0_root(fix.pki, CA_AUTH), &err);
     ck_assert_ptr_nonnull(ci);
     const struct issued_cert *ic = issued(&res, CA_AUTH);
     const unsigned char *p = ic->der;
@@ -583,27 +582,27 @@ START_TEST(reset_refusals)
     ck_assert_int_eq(adminkey_card_set_slot(stranger, ci, CA_AUTH, cert, ic->key, "2580", &err), 0);
     unsigned char *foreign = NULL;
     size_t foreign_len = 0;
-    ck_assert_int_eq(cardissue_image_encode(fx.pki, ci, &foreign, &foreign_len, &err), 0);
-    expect_reset_refused(&fx, "reset2", foreign, foreign_len, CA_AUTH, "5831", JERR_INVALID,
+    ck_assert_int_eq(cardissue_image_encode(fix.pki, ci, &foreign, &foreign_len, &err), 0);
+    expect_reset_refused(&fix, "reset2", foreign, foreign_len, CA_AUTH, "5831", JERR_INVALID,
                          "card_image", "not written by this service");
     /* Its empty sign slot. */
-    expect_reset_refused(&fx, "reset2", foreign, foreign_len, CA_SIGN, "ABC123", JERR_INVALID,
+    expect_reset_refused(&fix, "reset2", foreign, foreign_len, CA_SIGN, "ABC123", JERR_INVALID,
                          "slot", "no sign certificate");
     card_image_free(ci);
     free(foreign);
 
     /* A certificate of another card in the slot (the image claims to be reset2's). */
-    unsigned char *other_der = image_of(&fx, "reset4", &other, &len);
+    unsigned char *other_der = image_of(&fix, "reset4", &other, &len);
     free(other_der);
-    ci = adminkey_card_create(stranger, "reset2", "2035-06-30", pki_get0_root(fx.pki, CA_SIGN),
-                              pki_get0_root(fx.pki, CA_AUTH), &err);
+    ci = adminkey_card_create(stranger, "reset2", "2035-06-30", pki_get0_root(fix.pki, CA_SIGN),
+                              pki_get0_root(fix.pki, CA_AUTH), &err);
     const struct issued_cert *oc = issued(&other, CA_AUTH);
     p = oc->der;
     X509 *other_cert = d2i_X509(NULL, &p, (long)oc->der_len);
     ck_assert_int_eq(
         adminkey_card_set_slot(stranger, ci, CA_AUTH, other_cert, oc->key, "2580", &err), 0);
-    ck_assert_int_eq(cardissue_image_encode(fx.pki, ci, &foreign, &foreign_len, &err), 0);
-    expect_reset_refused(&fx, "reset2", foreign, foreign_len, CA_AUTH, "5831", JERR_INVALID,
+    ck_assert_int_eq(cardissue_image_encode(fix.pki, ci, &foreign, &foreign_len, &err), 0);
+    expect_reset_refused(&fix, "reset2", foreign, foreign_len, CA_AUTH, "5831", JERR_INVALID,
                          "card_image", "is not the one issued to card reset2");
     card_image_free(ci);
     free(foreign);
@@ -619,13 +618,14 @@ START_TEST(reset_refusals)
     X509_gmtime_adj(X509_getm_notAfter(self), 3600);
     X509_set_pubkey(self, k);
     ck_assert(X509_sign(self, k, EVP_sha256()) > 0);
-    ci = adminkey_card_create(pki_get0_card_admin(fx.pki), "reset2", "2035-06-30",
-                              pki_get0_root(fx.pki, CA_SIGN), pki_get0_root(fx.pki, CA_AUTH), &err);
+    ci = adminkey_card_create(pki_get0_card_admin(fix.pki), "reset2", "2035-06-30",
+                              pki_get0_root(fix.pki, CA_SIGN), pki_get0_root(fix.pki, CA_AUTH),
+                              &err);
     ck_assert_int_eq(
-        adminkey_card_set_slot(pki_get0_card_admin(fx.pki), ci, CA_SIGN, self, k, "ABC123", &err),
+        adminkey_card_set_slot(pki_get0_card_admin(fix.pki), ci, CA_SIGN, self, k, "ABC123", &err),
         0);
-    ck_assert_int_eq(cardissue_image_encode(fx.pki, ci, &foreign, &foreign_len, &err), 0);
-    expect_reset_refused(&fx, "reset2", foreign, foreign_len, CA_SIGN, "XYZ789", JERR_INVALID,
+    ck_assert_int_eq(cardissue_image_encode(fix.pki, ci, &foreign, &foreign_len, &err), 0);
+    expect_reset_refused(&fix, "reset2", foreign, foreign_len, CA_SIGN, "XYZ789", JERR_INVALID,
                          "card_image", "was not issued by this service");
     card_image_free(ci);
     free(foreign);
@@ -638,18 +638,22 @@ START_TEST(reset_refusals)
     free(der);
     issue_result_free(&res);
     issue_result_free(&other);
-    testutil_fx_close(&fx);
 }
 END_TEST
 
 int main(void)
 {
     Suite *s = suite_create("cardissue");
-    TCase *tc = tcase_create("cardissue");
+    TCase *tc = tcase_create("passwords"); /* no instance needed */
     tcase_set_timeout(tc, 120);
-    tcase_add_unchecked_fixture(tc, instance_setup, instance_teardown);
     tcase_add_test(tc, generated_passwords_follow_the_rules);
     tcase_add_test(tc, given_passwords_are_checked);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("issuance");
+    tcase_set_timeout(tc, 120);
+    tcase_add_unchecked_fixture(tc, instance_setup, instance_teardown);
+    tcase_add_checked_fixture(tc, fix_open, fix_close);
     tcase_add_test(tc, image_holds_both_slots);
     tcase_add_test(tc, supplied_key_leaves_its_slot_empty);
     tcase_add_test(tc, batch_stages_one_file_per_card);

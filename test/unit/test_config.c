@@ -57,6 +57,19 @@ static void assert_refused_prefix(const char *yaml, const char *field, const cha
     assert_refused_set(yaml, NULL, 0, field, prefix, true);
 }
 
+/* A table of refusals: the file, the key named, the message (its prefix when prefix_only). */
+struct refusal {
+    const char *yaml, *field, *msg;
+    bool prefix_only;
+};
+
+static void assert_all_refused(const struct refusal *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_refused_set(r[i].yaml, NULL, 0, r[i].field, r[i].msg, r[i].prefix_only);
+}
+#define ASSERT_ALL_REFUSED(table) assert_all_refused(table, sizeof(table) / sizeof(table[0]))
+
 static void assert_defaults(const struct jpki_config *cfg)
 {
     ck_assert_str_eq(cfg->data_dir, "./var");
@@ -398,19 +411,22 @@ END_TEST
 
 /* ---- refusals with their location ---- */
 
+static const struct refusal unknown_keys[] = {
+    {"data_dir: ./v\nbogus: 1\n", "bogus", "t.yaml:2:1: bogus: unknown key", false},
+    {"ca:\n  sign:\n    key_bitz: 2048\n", "ca.sign.key_bitz",
+     "t.yaml:3:5: ca.sign.key_bitz: unknown key", false},
+    {"ca:\n  root: {}\n", "ca.root", "t.yaml:2:3: ca.root: unknown key", false},
+    /* A dotted key in the file is not a path. */
+    {"ca.sign: {}\n", "ca.sign", "t.yaml:1:1: ca.sign: unknown key", false},
+    /* A top-level key inside a section is unknown there. */
+    {"crl:\n  data_dir: x\n", "crl.data_dir", "t.yaml:2:3: crl.data_dir: unknown key", false},
+    {"operators:\n  - {name: a, role: admin, token_sha256: " TOKEN_A ", x: 1}\n", "operators[0].x",
+     "t.yaml:2:108: operators[0].x: unknown key", false},
+};
+
 START_TEST(refused_unknown_keys)
 {
-    assert_refused("data_dir: ./v\nbogus: 1\n", "bogus", "t.yaml:2:1: bogus: unknown key");
-    assert_refused("ca:\n  sign:\n    key_bitz: 2048\n", "ca.sign.key_bitz",
-                   "t.yaml:3:5: ca.sign.key_bitz: unknown key");
-    assert_refused("ca:\n  root: {}\n", "ca.root", "t.yaml:2:3: ca.root: unknown key");
-    /* A dotted key in the file is not a path. */
-    assert_refused("ca.sign: {}\n", "ca.sign", "t.yaml:1:1: ca.sign: unknown key");
-    /* A top-level key inside a section is unknown there. */
-    assert_refused("crl:\n  data_dir: x\n", "crl.data_dir",
-                   "t.yaml:2:3: crl.data_dir: unknown key");
-    assert_refused("operators:\n  - {name: a, role: admin, token_sha256: " TOKEN_A ", x: 1}\n",
-                   "operators[0].x", "t.yaml:2:108: operators[0].x: unknown key");
+    ASSERT_ALL_REFUSED(unknown_keys);
 }
 END_TEST
 
@@ -639,30 +655,31 @@ START_TEST(refused_operators)
 }
 END_TEST
 
+static const struct refusal yaml_structure[] = {
+    {"data_dir: a\ndata_dir: b\n", "data_dir", "t.yaml:2:1: data_dir: duplicate key", false},
+    {"ca:\n  sign:\n    key_bits: 2048\n    key_bits: 4096\n", "ca.sign.key_bits",
+     "t.yaml:4:5: ca.sign.key_bits: duplicate key", false},
+    /* Invalid syntax: the message carries libyaml's position. */
+    {"data_dir: ./var\npublic_url: a: b\n", "", "t.yaml:2:14: invalid YAML:", true},
+    {"ca:\n  sign: [2048\n", "", "t.yaml:3:1: invalid YAML:", true},
+    {"ca:\n  sign: &s {key_bits: 4096}\n  auth: *s\n", "ca.sign",
+     "t.yaml:2:9: ca.sign: anchors are not supported", false},
+    {"data_dir: *x\n", "data_dir", "t.yaml:1:11: data_dir: aliases are not supported", false},
+    {"data_dir: !!str x\n", "data_dir", "t.yaml:1:11: data_dir: tags are not supported", false},
+    {"data_dir: a\n---\ndata_dir: b\n", "", "t.yaml:2:1: only one YAML document is allowed", false},
+    {"? [a, b]\n: c\n", "", "t.yaml:1:3: a key must be a scalar, not a list", false},
+    {"\"data_dir\\0x\": a\n", "data_dir\\x00x",
+     "t.yaml:1:1: data_dir\\x00x: a key must not contain a NUL character", false},
+    {"agency: ok\nfoo: \"\xff\"\n", "", "t.yaml:2:7: not valid UTF-8", false},
+    {"agency: \xc3\xa9\xed\xa0\x80\n", "", "t.yaml:1:10: not valid UTF-8", false},
+    /* Deep nesting stops at the cap, with the path so far. */
+    {"a: [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]\n",
+     "a[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]", "t.yaml:1:19: a[0][0]", true},
+};
+
 START_TEST(refused_yaml_structure)
 {
-    assert_refused("data_dir: a\ndata_dir: b\n", "data_dir", "t.yaml:2:1: data_dir: duplicate key");
-    assert_refused("ca:\n  sign:\n    key_bits: 2048\n    key_bits: 4096\n", "ca.sign.key_bits",
-                   "t.yaml:4:5: ca.sign.key_bits: duplicate key");
-    /* Invalid syntax: the message carries libyaml's position. */
-    assert_refused_prefix("data_dir: ./var\npublic_url: a: b\n", "", "t.yaml:2:14: invalid YAML:");
-    assert_refused_prefix("ca:\n  sign: [2048\n", "", "t.yaml:3:1: invalid YAML:");
-    assert_refused("ca:\n  sign: &s {key_bits: 4096}\n  auth: *s\n", "ca.sign",
-                   "t.yaml:2:9: ca.sign: anchors are not supported");
-    assert_refused("data_dir: *x\n", "data_dir",
-                   "t.yaml:1:11: data_dir: aliases are not supported");
-    assert_refused("data_dir: !!str x\n", "data_dir",
-                   "t.yaml:1:11: data_dir: tags are not supported");
-    assert_refused("data_dir: a\n---\ndata_dir: b\n", "",
-                   "t.yaml:2:1: only one YAML document is allowed");
-    assert_refused("? [a, b]\n: c\n", "", "t.yaml:1:3: a key must be a scalar, not a list");
-    assert_refused("\"data_dir\\0x\": a\n", "data_dir\\x00x",
-                   "t.yaml:1:1: data_dir\\x00x: a key must not contain a NUL character");
-    assert_refused("agency: ok\nfoo: \"\xff\"\n", "", "t.yaml:2:7: not valid UTF-8");
-    assert_refused("agency: \xc3\xa9\xed\xa0\x80\n", "", "t.yaml:1:10: not valid UTF-8");
-    /* Deep nesting stops at the cap, with the path so far. */
-    assert_refused_prefix("a: [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]\n",
-                          "a[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]", "t.yaml:1:19: a[0][0]");
+    ASSERT_ALL_REFUSED(yaml_structure);
 }
 END_TEST
 

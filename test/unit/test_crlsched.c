@@ -13,40 +13,44 @@
 
 #define T0 1800000000 /* any wall time */
 
+/* Every test's schedule: hourly, 60 s after a change, from T0 (a test may start its own). */
+static struct crlsched sched;
+
+static void sched_setup(void)
+{
+    crlsched_init(&sched, 3600, 60, T0);
+}
+
 START_TEST(periodic_only)
 {
-    struct crlsched s;
-    crlsched_init(&s, 3600, 60, T0);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 3600);
-    crlsched_periodic_fired(&s, T0 + 3600);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 7200);
+    ck_assert_int_eq(crlsched_next(&sched), T0 + 3600);
+    crlsched_periodic_fired(&sched, T0 + 3600);
+    ck_assert_int_eq(crlsched_next(&sched), T0 + 7200);
     /* A successful publication arms nothing. */
-    ck_assert_int_eq(crlsched_published(&s, true, T0 + 3601, 0), -1);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 7200);
+    ck_assert_int_eq(crlsched_published(&sched, true, T0 + 3601, 0), -1);
+    ck_assert_int_eq(crlsched_next(&sched), T0 + 7200);
 }
 END_TEST
 
 START_TEST(change_is_coalesced)
 {
-    struct crlsched s;
-    crlsched_init(&s, 3600, 60, T0);
     /* The first change arms the publication 60 s later, less the second a publication is
      * taken to need until one was measured. */
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 100), 59);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 159);
+    ck_assert_int_eq(crlsched_changed(&sched, T0 + 100), 59);
+    ck_assert_int_eq(crlsched_next(&sched), T0 + 159);
     /* Changes within the window join it: nothing is re-armed further out. */
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 101), -1);
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 158), -1);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 159);
+    ck_assert_int_eq(crlsched_changed(&sched, T0 + 101), -1);
+    ck_assert_int_eq(crlsched_changed(&sched, T0 + 158), -1);
+    ck_assert_int_eq(crlsched_next(&sched), T0 + 159);
     /* It fires; the next change arms a new one. */
-    crlsched_soon_fired(&s);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 3600);
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 161), 59);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 220);
+    crlsched_soon_fired(&sched);
+    ck_assert_int_eq(crlsched_next(&sched), T0 + 3600);
+    ck_assert_int_eq(crlsched_changed(&sched, T0 + 161), 59);
+    ck_assert_int_eq(crlsched_next(&sched), T0 + 220);
     /* The periodic publication stays as it was. */
-    crlsched_soon_fired(&s);
-    ck_assert_int_eq(crlsched_published(&s, true, T0 + 222, 0), -1);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 3600);
+    crlsched_soon_fired(&sched);
+    ck_assert_int_eq(crlsched_published(&sched, true, T0 + 222, 0), -1);
+    ck_assert_int_eq(crlsched_next(&sched), T0 + 3600);
 }
 END_TEST
 
@@ -54,92 +58,84 @@ END_TEST
  * CRL is served within after_change_s. */
 START_TEST(change_allows_for_the_publication_time)
 {
-    struct crlsched s;
-    crlsched_init(&s, 3600, 60, T0);
-    ck_assert_int_eq(crlsched_published(&s, true, T0 + 1, 1200), -1); /* 1.2 s: 2 s */
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 100), 58);
-    crlsched_soon_fired(&s);
+    ck_assert_int_eq(crlsched_published(&sched, true, T0 + 1, 1200), -1); /* 1.2 s: 2 s */
+    ck_assert_int_eq(crlsched_changed(&sched, T0 + 100), 58);
+    crlsched_soon_fired(&sched);
     /* One that found nothing to publish (-1) leaves the estimate as it was. */
-    ck_assert_int_eq(crlsched_published(&s, true, T0 + 160, -1), -1);
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 200), 58);
-    crlsched_soon_fired(&s);
+    ck_assert_int_eq(crlsched_published(&sched, true, T0 + 160, -1), -1);
+    ck_assert_int_eq(crlsched_changed(&sched, T0 + 200), 58);
+    crlsched_soon_fired(&sched);
     /* A publication longer than the window: at once. */
-    ck_assert_int_eq(crlsched_published(&s, true, T0 + 300, 75000), -1);
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 400), 0);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 400);
+    ck_assert_int_eq(crlsched_published(&sched, true, T0 + 300, 75000), -1);
+    ck_assert_int_eq(crlsched_changed(&sched, T0 + 400), 0);
+    ck_assert_int_eq(crlsched_next(&sched), T0 + 400);
     /* A quick one again: 10 ms (and 0) count as a second. */
-    crlsched_soon_fired(&s);
-    ck_assert_int_eq(crlsched_published(&s, true, T0 + 401, 10), -1);
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 500), 59);
-    crlsched_soon_fired(&s);
-    ck_assert_int_eq(crlsched_published(&s, true, T0 + 560, 0), -1);
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 600), 59);
+    crlsched_soon_fired(&sched);
+    ck_assert_int_eq(crlsched_published(&sched, true, T0 + 401, 10), -1);
+    ck_assert_int_eq(crlsched_changed(&sched, T0 + 500), 59);
+    crlsched_soon_fired(&sched);
+    ck_assert_int_eq(crlsched_published(&sched, true, T0 + 560, 0), -1);
+    ck_assert_int_eq(crlsched_changed(&sched, T0 + 600), 59);
 }
 END_TEST
 
 START_TEST(change_near_the_periodic_one)
 {
-    struct crlsched s;
-    crlsched_init(&s, 3600, 60, T0);
     /* A soon publication after the periodic one is armed all the same (the periodic one may
      * be running already), but the next publication is the periodic one. */
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 3590), 59);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 3600);
+    ck_assert_int_eq(crlsched_changed(&sched, T0 + 3590), 59);
+    ck_assert_int_eq(crlsched_next(&sched), T0 + 3600);
 }
 END_TEST
 
 START_TEST(after_change_off)
 {
-    struct crlsched s;
-    crlsched_init(&s, 3600, 0, T0);
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 100), -1);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 3600);
+    crlsched_init(&sched, 3600, 0, T0);
+    ck_assert_int_eq(crlsched_changed(&sched, T0 + 100), -1);
+    ck_assert_int_eq(crlsched_next(&sched), T0 + 3600);
     /* Retries after a failure still come. */
-    ck_assert_int_eq(crlsched_published(&s, false, T0 + 100, 0), CRLSCHED_RETRY_MIN_S);
+    ck_assert_int_eq(crlsched_published(&sched, false, T0 + 100, 0), CRLSCHED_RETRY_MIN_S);
 }
 END_TEST
 
 START_TEST(retries_back_off)
 {
-    struct crlsched s;
-    crlsched_init(&s, 3600, 0, T0);
+    crlsched_init(&sched, 3600, 0, T0);
     time_t now = T0;
     long want = CRLSCHED_RETRY_MIN_S;
     for (int i = 0; i < 12; i++) {
-        long delay = crlsched_published(&s, false, now, 0);
+        long delay = crlsched_published(&sched, false, now, 0);
         ck_assert_int_eq(delay, want);
-        ck_assert_int_eq(crlsched_next(&s), now + want);
+        ck_assert_int_eq(crlsched_next(&sched), now + want);
         now += delay;
-        crlsched_soon_fired(&s);
+        crlsched_soon_fired(&sched);
         want = want * 2 > CRLSCHED_RETRY_MAX_S ? CRLSCHED_RETRY_MAX_S : want * 2;
     }
-    ck_assert_int_eq(s.retry_s, CRLSCHED_RETRY_MAX_S);
+    ck_assert_int_eq(sched.retry_s, CRLSCHED_RETRY_MAX_S);
     /* A success ends the backoff: the next failure starts again from the shortest delay. */
-    ck_assert_int_eq(crlsched_published(&s, true, now, 0), -1);
-    ck_assert_int_eq(crlsched_published(&s, false, now, 0), CRLSCHED_RETRY_MIN_S);
+    ck_assert_int_eq(crlsched_published(&sched, true, now, 0), -1);
+    ck_assert_int_eq(crlsched_published(&sched, false, now, 0), CRLSCHED_RETRY_MIN_S);
 }
 END_TEST
 
 START_TEST(retry_and_change_take_the_earlier)
 {
-    struct crlsched s;
-    crlsched_init(&s, 3600, 60, T0);
     /* Failures up to a 40 s retry. */
-    ck_assert_int_eq(crlsched_published(&s, false, T0, 0), 5);
-    crlsched_soon_fired(&s);
-    ck_assert_int_eq(crlsched_published(&s, false, T0 + 5, 0), 10);
-    crlsched_soon_fired(&s);
-    ck_assert_int_eq(crlsched_published(&s, false, T0 + 15, 0), 20);
-    crlsched_soon_fired(&s);
-    ck_assert_int_eq(crlsched_published(&s, false, T0 + 35, 0), 40); /* at T0 + 75 */
+    ck_assert_int_eq(crlsched_published(&sched, false, T0, 0), 5);
+    crlsched_soon_fired(&sched);
+    ck_assert_int_eq(crlsched_published(&sched, false, T0 + 5, 0), 10);
+    crlsched_soon_fired(&sched);
+    ck_assert_int_eq(crlsched_published(&sched, false, T0 + 15, 0), 20);
+    crlsched_soon_fired(&sched);
+    ck_assert_int_eq(crlsched_published(&sched, false, T0 + 35, 0), 40); /* at T0 + 75 */
     /* A change at T0 + 40 wants T0 + 99: the retry comes first and covers it. */
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 40), -1);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 75);
-    crlsched_soon_fired(&s);
+    ck_assert_int_eq(crlsched_changed(&sched, T0 + 40), -1);
+    ck_assert_int_eq(crlsched_next(&sched), T0 + 75);
+    crlsched_soon_fired(&sched);
     /* That retry fails too (80 s: T0 + 155); a change at T0 + 76 brings it to T0 + 135. */
-    ck_assert_int_eq(crlsched_published(&s, false, T0 + 75, 0), 80);
-    ck_assert_int_eq(crlsched_changed(&s, T0 + 76), 59);
-    ck_assert_int_eq(crlsched_next(&s), T0 + 135);
+    ck_assert_int_eq(crlsched_published(&sched, false, T0 + 75, 0), 80);
+    ck_assert_int_eq(crlsched_changed(&sched, T0 + 76), 59);
+    ck_assert_int_eq(crlsched_next(&sched), T0 + 135);
 }
 END_TEST
 
@@ -163,6 +159,7 @@ static Suite *crlsched_suite(void)
 {
     Suite *s = suite_create("crlsched");
     TCase *tc = tcase_create("schedule");
+    tcase_add_checked_fixture(tc, sched_setup, NULL);
     tcase_add_test(tc, periodic_only);
     tcase_add_test(tc, change_is_coalesced);
     tcase_add_test(tc, change_allows_for_the_publication_time);

@@ -18,24 +18,10 @@
 #include "base/datalock.h"
 #include "testutil.h"
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = testutil_mkdtemp();
-    ck_assert_ptr_nonnull(dir);
-}
-
-static void teardown(void)
-{
-    testutil_rmtree(dir);
-    free(dir);
-}
-
 static void read_text(const char *name, char *buf, size_t size)
 {
     char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    testutil_path(path, sizeof(path), name);
     FILE *f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
     size_t n = fread(buf, 1, size - 1, f);
@@ -48,23 +34,24 @@ START_TEST(test_second_owner_refused_naming_the_pid)
     struct jerr err = {0};
     char text[64], want[128], command[32];
     pid_t pid = -1;
-    ck_assert_int_eq(datalock_owner(dir, &pid, command, sizeof(command)), 0); /* no file yet */
+    ck_assert_int_eq(datalock_owner(testutil_tmpdir, &pid, command, sizeof(command)),
+                     0); /* no file yet */
 
-    struct datalock *lock = datalock_own(dir, "serve", &err);
+    struct datalock *lock = datalock_own(testutil_tmpdir, "serve", &err);
     ck_assert_msg(lock != NULL, "%s", err.msg);
     read_text("jpkid.lock", text, sizeof(text));
     snprintf(want, sizeof(want), "%ld serve\n", (long)getpid());
     ck_assert_str_eq(text, want);
 
     /* A second open file description conflicts like a second process would. */
-    ck_assert_ptr_null(datalock_own(dir, "init", &err));
+    ck_assert_ptr_null(datalock_own(testutil_tmpdir, "init", &err));
     ck_assert_int_eq(err.code, JERR_CONFLICT);
     ck_assert_str_eq(err.field, "data_dir");
     snprintf(want, sizeof(want), "is in use by jpkid serve (PID %ld", (long)getpid());
     ck_assert_msg(strstr(err.msg, want) != NULL, "%s", err.msg);
-    ck_assert_msg(strstr(err.msg, dir) != NULL, "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, testutil_tmpdir) != NULL, "%s", err.msg);
 
-    ck_assert_int_eq(datalock_owner(dir, &pid, command, sizeof(command)), 1);
+    ck_assert_int_eq(datalock_owner(testutil_tmpdir, &pid, command, sizeof(command)), 1);
     ck_assert_int_eq(pid, getpid());
     ck_assert_str_eq(command, "serve");
 
@@ -72,10 +59,10 @@ START_TEST(test_second_owner_refused_naming_the_pid)
     datalock_release(lock);
     read_text("jpkid.lock", text, sizeof(text));
     ck_assert_str_eq(text, "");
-    ck_assert_int_eq(datalock_owner(dir, &pid, command, sizeof(command)), 0);
+    ck_assert_int_eq(datalock_owner(testutil_tmpdir, &pid, command, sizeof(command)), 0);
     ck_assert_int_eq(pid, 0);
     memset(&err, 0, sizeof(err));
-    lock = datalock_own(dir, "init", &err);
+    lock = datalock_own(testutil_tmpdir, "init", &err);
     ck_assert_msg(lock != NULL, "%s", err.msg);
     datalock_release(lock);
     datalock_release(NULL);
@@ -92,7 +79,7 @@ START_TEST(test_other_process_and_its_death)
     ck_assert_int_ge(child, 0);
     if (child == 0) {
         struct jerr cerr = {0};
-        struct datalock *held = datalock_own(dir, "serve", &cerr);
+        struct datalock *held = datalock_own(testutil_tmpdir, "serve", &cerr);
         char c = held != NULL ? 'y' : 'n';
         if (write(ready[1], &c, 1) != 1)
             _exit(1);
@@ -106,18 +93,18 @@ START_TEST(test_other_process_and_its_death)
     struct jerr err = {0};
     char want[64], command[32];
     pid_t pid = 0;
-    ck_assert_ptr_null(datalock_own(dir, "serve", &err));
+    ck_assert_ptr_null(datalock_own(testutil_tmpdir, "serve", &err));
     ck_assert_int_eq(err.code, JERR_CONFLICT);
     snprintf(want, sizeof(want), "(PID %ld,", (long)child);
     ck_assert_msg(strstr(err.msg, want) != NULL, "%s", err.msg);
-    ck_assert_int_eq(datalock_owner(dir, &pid, command, sizeof(command)), 1);
+    ck_assert_int_eq(datalock_owner(testutil_tmpdir, &pid, command, sizeof(command)), 1);
     ck_assert_int_eq(pid, child);
 
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
-    ck_assert_int_eq(datalock_owner(dir, &pid, command, sizeof(command)), 0);
+    ck_assert_int_eq(datalock_owner(testutil_tmpdir, &pid, command, sizeof(command)), 0);
     memset(&err, 0, sizeof(err));
-    struct datalock *lock = datalock_own(dir, "serve", &err);
+    struct datalock *lock = datalock_own(testutil_tmpdir, "serve", &err);
     ck_assert_msg(lock != NULL, "%s", err.msg);
     datalock_release(lock);
     close(ready[0]);
@@ -131,7 +118,7 @@ START_TEST(test_missing_directory)
     char path[4096];
     pid_t pid;
     char command[32];
-    snprintf(path, sizeof(path), "%s/none", dir);
+    snprintf(path, sizeof(path), "%s/none", testutil_tmpdir);
     ck_assert_ptr_null(datalock_own(path, "serve", &err));
     ck_assert_int_eq(err.code, JERR_NOT_FOUND);
     ck_assert_msg(strstr(err.msg, "does not exist") != NULL, "%s", err.msg);
@@ -159,7 +146,7 @@ START_TEST(test_publication_waits)
     ck_assert_int_ge(child, 0);
     if (child == 0) {
         struct jerr cerr = {0};
-        struct datalock *first = datalock_publication(dir, &cerr);
+        struct datalock *first = datalock_publication(testutil_tmpdir, &cerr);
         char c = first != NULL ? 'y' : 'n';
         if (write(ready[1], &c, 1) != 1)
             _exit(1);
@@ -173,7 +160,7 @@ START_TEST(test_publication_waits)
     ck_assert_int_eq(c, 'y');
     double t0 = now_s();
     struct jerr err = {0};
-    struct datalock *lock = datalock_publication(dir, &err);
+    struct datalock *lock = datalock_publication(testutil_tmpdir, &err);
     ck_assert_msg(lock != NULL, "%s", err.msg);
     double waited = now_s() - t0;
     ck_assert_msg(waited > hold_s / 2 && waited < 5, "waited %.3f s", waited);
@@ -181,7 +168,7 @@ START_TEST(test_publication_waits)
     ck_assert_int_eq(waitpid(child, &status, 0), child);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     /* The publication lock is not the owner lock: an owner is not disturbed by it. */
-    struct datalock *owner = datalock_own(dir, "serve", &err);
+    struct datalock *owner = datalock_own(testutil_tmpdir, "serve", &err);
     ck_assert_msg(owner != NULL, "%s", err.msg);
     datalock_release(owner);
     datalock_release(lock);
@@ -194,7 +181,7 @@ static Suite *datalock_suite(void)
 {
     Suite *s = suite_create("datalock");
     TCase *tc = tcase_create("locks");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, testutil_tmpdir_setup, testutil_tmpdir_teardown);
     tcase_add_test(tc, test_second_owner_refused_naming_the_pid);
     tcase_add_test(tc, test_other_process_and_its_death);
     tcase_add_test(tc, test_missing_directory);

@@ -15,31 +15,11 @@
 #include "base/fsutil.h"
 #include "testutil.h"
 
-static char *g_dir;
-
-static void dir_setup(void)
-{
-    g_dir = testutil_mkdtemp();
-    ck_assert_ptr_nonnull(g_dir);
-}
-
-static void dir_teardown(void)
-{
-    testutil_rmtree(g_dir);
-    free(g_dir);
-    g_dir = NULL;
-}
-
-static void path_in_dir(char *buf, size_t size, const char *name)
-{
-    snprintf(buf, size, "%s/%s", g_dir, name);
-}
-
 /* The names in the test directory, sorted and joined with spaces. */
 static void dir_listing(char *out, size_t size)
 {
     struct dirent **list;
-    int n = scandir(g_dir, &list, NULL, alphasort);
+    int n = scandir(testutil_tmpdir, &list, NULL, alphasort);
     ck_assert_int_ge(n, 0);
     out[0] = '\0';
     for (int i = 0; i < n; i++) {
@@ -80,7 +60,7 @@ START_TEST(write_atomic_creates_and_replaces)
 {
     struct jerr err = {0};
     char path[4096];
-    path_in_dir(path, sizeof(path), "out.txt");
+    testutil_path(path, sizeof(path), "out.txt");
     mode_t old_umask = umask(077); /* the mode asked for wins over the umask, both ways */
     ck_assert_int_eq(fsutil_write_atomic(path, "first", 5, 0644, false, &err), 0);
     assert_file(path, "first", 0644);
@@ -101,7 +81,7 @@ START_TEST(write_temp_stages_and_names_its_file)
     struct jerr err = {0};
     char path[4096], tmp[4096];
     const char *slash;
-    path_in_dir(path, sizeof(path), "C-1.card");
+    testutil_path(path, sizeof(path), "C-1.card");
     ck_assert_int_eq(fsutil_write_temp(path, "image", 5, 0600, tmp, sizeof(tmp), &err), 0);
     /* Written and fsync'd under its own name; the file's place stays empty until published. */
     ck_assert(!fsutil_exists(path));
@@ -120,7 +100,7 @@ START_TEST(write_temp_stages_and_names_its_file)
     ck_assert(!fsutil_is_temp_of(".card.tmp-0123456789ab", ".card"));
     ck_assert(fsutil_is_temp_of("x.pin.p7m.tmp-0123456789ab", ".pin.p7m"));
     /* A directory that cannot take the file: nothing left, the cause named. */
-    path_in_dir(path, sizeof(path), "missing/C-2.card");
+    testutil_path(path, sizeof(path), "missing/C-2.card");
     ck_assert_int_eq(fsutil_write_temp(path, "image", 5, 0600, tmp, sizeof(tmp), &err), -1);
     ck_assert_int_eq(err.code, JERR_IO);
     assert_listing("C-1.card");
@@ -131,7 +111,7 @@ START_TEST(write_atomic_exclusive_never_replaces)
 {
     struct jerr err = {0};
     char path[4096], link_path[4096], target[4096];
-    path_in_dir(path, sizeof(path), "key.pem");
+    testutil_path(path, sizeof(path), "key.pem");
     ck_assert_int_eq(fsutil_write_atomic(path, "key", 3, 0600, true, &err), 0);
     assert_file(path, "key", 0600);
 
@@ -141,8 +121,8 @@ START_TEST(write_atomic_exclusive_never_replaces)
     assert_file(path, "key", 0600);
 
     /* A dangling link is not followed: its target is not created, the link stays. */
-    path_in_dir(link_path, sizeof(link_path), "link.pem");
-    path_in_dir(target, sizeof(target), "target.pem");
+    testutil_path(link_path, sizeof(link_path), "link.pem");
+    testutil_path(target, sizeof(target), "target.pem");
     ck_assert_int_eq(symlink(target, link_path), 0);
     jerr_clear(&err);
     ck_assert_int_eq(fsutil_write_atomic(link_path, "x", 1, 0600, true, &err), -1);
@@ -156,7 +136,7 @@ START_TEST(write_atomic_failures_leave_nothing)
 {
     struct jerr err = {0};
     char path[4096], want[4200];
-    path_in_dir(path, sizeof(path), "no-such-dir/out.txt");
+    testutil_path(path, sizeof(path), "no-such-dir/out.txt");
     ck_assert_int_eq(fsutil_write_atomic(path, "x", 1, 0600, false, &err), -1);
     ck_assert_int_eq(err.code, JERR_IO);
     ck_assert_ptr_nonnull(strstr(err.msg, "No such file or directory"));
@@ -165,7 +145,7 @@ START_TEST(write_atomic_failures_leave_nothing)
     ck_assert_int_eq(err.code, JERR_IO);
 
     /* A directory in the way of a rename: refused, and the temp file is removed. */
-    path_in_dir(path, sizeof(path), "sub");
+    testutil_path(path, sizeof(path), "sub");
     ck_assert_int_eq(mkdir(path, 0700), 0);
     jerr_clear(&err);
     ck_assert_int_eq(fsutil_write_atomic(path, "x", 1, 0600, false, &err), -1);
@@ -192,13 +172,13 @@ START_TEST(read_file_bounds)
     char path[4096];
     unsigned char *data = (unsigned char *)&err;
     size_t len = 77;
-    path_in_dir(path, sizeof(path), "missing");
+    testutil_path(path, sizeof(path), "missing");
     ck_assert_int_eq(fsutil_read_file(path, 10, &data, &len, &err), -1);
     ck_assert_int_eq(err.code, JERR_NOT_FOUND);
     ck_assert_ptr_eq(data, (unsigned char *)&err); /* outputs only on success */
     ck_assert_uint_eq(len, 77);
 
-    path_in_dir(path, sizeof(path), "ten");
+    testutil_path(path, sizeof(path), "ten");
     ck_assert_int_eq(testutil_write_file(path, "0123456789", 10), 0);
     jerr_clear(&err);
     ck_assert_int_eq(fsutil_read_file(path, 10, &data, &len, &err), 0);
@@ -214,7 +194,7 @@ START_TEST(dirs_and_modes)
 {
     struct jerr err = {0};
     char path[4096], file[4096];
-    path_in_dir(path, sizeof(path), "a/b/c");
+    testutil_path(path, sizeof(path), "a/b/c");
     ck_assert_int_eq(fsutil_mkdirs(path, 0700, &err), 0);
     ck_assert_int_eq(fsutil_mkdirs(path, 0700, &err), 0); /* already there: fine */
     ck_assert(fsutil_exists(path));
@@ -242,7 +222,7 @@ START_TEST(dirs_and_modes)
                  (unsigned)open_modes[i]);
         ck_assert_str_eq(err.msg, want);
     }
-    path_in_dir(file, sizeof(file), "nothing");
+    testutil_path(file, sizeof(file), "nothing");
     jerr_clear(&err);
     ck_assert_int_eq(fsutil_check_private(file, &err), -1);
     ck_assert_int_eq(err.code, JERR_NOT_FOUND);
@@ -254,7 +234,7 @@ static Suite *fsutil_suite(void)
 {
     Suite *s = suite_create("fsutil");
     TCase *tc = tcase_create("files");
-    tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
+    tcase_add_checked_fixture(tc, testutil_tmpdir_setup, testutil_tmpdir_teardown);
     tcase_add_test(tc, write_atomic_creates_and_replaces);
     tcase_add_test(tc, write_atomic_exclusive_never_replaces);
     tcase_add_test(tc, write_temp_stages_and_names_its_file);

@@ -6,7 +6,7 @@
 
 #include "ca/model.h"
 #include "base/jclock.h"
-#include "testutil.h"
+#include "testinst.h"
 
 /* Asserts a refusal: -1, the code and the field. */
 #define ASSERT_REFUSED(call, err, want_code, want_field)                                           \
@@ -32,14 +32,8 @@ static void fill(char *buf, char c, size_t n)
 
 static struct person good_person(void)
 {
-    struct person p;
-    memset(&p, 0, sizeof(p));
-    strcpy(p.id, "P-0001");
-    strcpy(p.name, "山田 太郎");
-    strcpy(p.address, "東京都千代田区霞が関2-1-2");
-    strcpy(p.birth_date, "1990-01-02");
-    p.gender = GENDER_MALE;
-    return p;
+    return testutil_person("P-0001", "山田 太郎", "東京都千代田区霞が関2-1-2", "1990-01-02",
+                           GENDER_MALE);
 }
 
 static struct card good_card(void)
@@ -58,21 +52,23 @@ static struct card good_card(void)
 
 START_TEST(vocabulary)
 {
+    static const struct {
+        const char *name;
+        enum gender gender;
+    } genders[] = {{"male", GENDER_MALE},
+                   {"2", GENDER_FEMALE},
+                   {"unstated", GENDER_UNSTATED},
+                   {"3", GENDER_UNSTATED}};
     enum gender g;
-    ck_assert_int_eq(gender_parse("male", &g), 0);
-    ck_assert_int_eq(g, GENDER_MALE);
-    ck_assert_int_eq(gender_parse("2", &g), 0);
-    ck_assert_int_eq(g, GENDER_FEMALE);
-    ck_assert_int_eq(gender_parse("unstated", &g), 0);
-    ck_assert_int_eq(g, GENDER_UNSTATED);
-    ck_assert_int_eq(gender_parse("3", &g), 0);
-    ck_assert_int_eq(g, GENDER_UNSTATED);
+    for (size_t i = 0; i < sizeof(genders) / sizeof(genders[0]); i++) {
+        ck_assert_int_eq(gender_parse(genders[i].name, &g), 0);
+        ck_assert_int_eq(g, genders[i].gender);
+    }
     g = GENDER_MALE;
-    ck_assert_int_eq(gender_parse("4", &g), -1);
-    ck_assert_int_eq(gender_parse("Male", &g), -1);
-    ck_assert_int_eq(gender_parse("", &g), -1);
-    ck_assert_int_eq(gender_parse(NULL, &g), -1);
-    ck_assert_int_eq(g, GENDER_MALE);
+    static const char *const not_genders[] = {"4", "Male", "", NULL};
+    for (size_t i = 0; i < sizeof(not_genders) / sizeof(not_genders[0]); i++)
+        ck_assert_int_eq(gender_parse(not_genders[i], &g), -1);
+    ck_assert_int_eq(g, GENDER_MALE); /* left as it was */
     ck_assert_str_eq(gender_name(GENDER_FEMALE), "female");
     ck_assert_str_eq(gender_name(GENDER_UNSTATED), "unstated");
 

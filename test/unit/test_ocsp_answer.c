@@ -29,7 +29,7 @@
 #include "responder/ocsp/ocsp_refresh.h"
 #include "responder/ocsp/presign.h"
 #include "responder/net/workers.h"
-#include "testutil.h"
+#include "testinst.h"
 
 #define PASS "correct horse battery staple"
 #define DAY 86400
@@ -64,15 +64,13 @@ static void instance_create(void)
     }
     struct pki *pki = pki_open(cfg, PASS, &err);
     struct store *st = pki != NULL ? pki_store_open(pki, &err) : NULL;
-    struct person p = {.gender = GENDER_FEMALE};
-    struct card c = {.type = CARD_MYNUMBER, .state = CARD_ACTIVE};
-    snprintf(p.id, sizeof(p.id), "p-1");
-    snprintf(p.name, sizeof(p.name), "山田 花子");
-    snprintf(p.address, sizeof(p.address), "東京都千代田区霞が関2-1-2");
-    snprintf(p.birth_date, sizeof(p.birth_date), "1980-04-01");
-    snprintf(c.id, sizeof(c.id), "card-1");
-    snprintf(c.person_id, sizeof(c.person_id), "p-1");
-    snprintf(c.expiry, sizeof(c.expiry), "2034-12-31");
+    struct person p = testutil_person("p-1", "山田 花子", "東京都千代田区霞が関2-1-2", "1980-04-01",
+                                      GENDER_FEMALE);
+    struct card c = {.id = "card-1",
+                     .person_id = "p-1",
+                     .type = CARD_MYNUMBER,
+                     .expiry = "2034-12-31",
+                     .state = CARD_ACTIVE};
     if (st == NULL || store_person_insert(st, &p, &err) == -1 ||
         store_card_insert(st, &c, &err) == -1) {
         fprintf(stderr, "instance: %s\n", err.msg);
@@ -114,6 +112,17 @@ static void fx_close(struct fixture *fx)
     store_close(fx->st);
     pki_free(fx->pki);
     config_free(fx->cfg);
+}
+
+/* The "answers" tests' instance, opened around each of them (a checked fixture). */
+static struct fixture fix;
+static void answers_setup(void)
+{
+    fx_open(&fix);
+}
+static void answers_teardown(void)
+{
+    fx_close(&fix);
 }
 
 /* A registry row; the DER is a stand-in (the responder never reads it). */
@@ -336,78 +345,76 @@ static int presign_marked(struct fixture *fx, const char *serial,
 
 START_TEST(test_pick_ca)
 {
-    struct fixture fx;
     struct ocsp_request r;
     struct ocsp_issuer issuers[2];
     struct jerr err = {0};
     enum ca_kind ca = CA_AUTH;
-    fx_open(&fx);
+    fx_open(&fix);
     for (int i = 0; i < 2; i++)
         ck_assert_int_eq(
-            ocsp_issuer_init(&issuers[i], (enum ca_kind)i, pki_get0_root(fx.pki, i), &err), 0);
+            ocsp_issuer_init(&issuers[i], (enum ca_kind)i, pki_get0_root(fix.pki, i), &err), 0);
 
-    one_req(&r, fx.pki, CA_SIGN, "0A01", OCSP_CERTID_SHA1);
+    one_req(&r, fix.pki, CA_SIGN, "0A01", OCSP_CERTID_SHA1);
     ck_assert_int_eq(ocsp_answer_pick_ca(issuers, 2, &r, -1, &ca), 0);
     ck_assert_int_eq(ca, CA_SIGN);
     ck_assert_int_eq(ocsp_answer_pick_ca(issuers, 2, &r, CA_SIGN, &ca), 0);
     ck_assert_int_eq(ocsp_answer_pick_ca(issuers, 2, &r, CA_AUTH, &ca), -1); /* per-CA path */
     /* SHA-256 CertIDs match by their own hashes. */
-    one_req(&r, fx.pki, CA_AUTH, "0A01", OCSP_CERTID_SHA256);
-    ck_assert_int_eq(ocsp_answer_route_ca(fx.a, &r, -1, &ca), 0);
+    one_req(&r, fix.pki, CA_AUTH, "0A01", OCSP_CERTID_SHA256);
+    ck_assert_int_eq(ocsp_answer_route_ca(fix.a, &r, -1, &ca), 0);
     ck_assert_int_eq(ca, CA_AUTH);
     /* Several CertIDs of one CA: that CA; of two: refused as a whole. */
-    add_id(&r, fx.pki, CA_AUTH, "0A02", OCSP_CERTID_SHA1);
-    ck_assert_int_eq(ocsp_answer_route_ca(fx.a, &r, -1, &ca), 0);
+    add_id(&r, fix.pki, CA_AUTH, "0A02", OCSP_CERTID_SHA1);
+    ck_assert_int_eq(ocsp_answer_route_ca(fix.a, &r, -1, &ca), 0);
     ck_assert_int_eq(ca, CA_AUTH);
-    add_id(&r, fx.pki, CA_SIGN, "0A03", OCSP_CERTID_SHA1);
-    ck_assert_int_eq(ocsp_answer_route_ca(fx.a, &r, -1, &ca), -1);
+    add_id(&r, fix.pki, CA_SIGN, "0A03", OCSP_CERTID_SHA1);
+    ck_assert_int_eq(ocsp_answer_route_ca(fix.a, &r, -1, &ca), -1);
     /* A foreign issuer: the key hash of ours with another name hash, and vice versa. */
-    one_req(&r, fx.pki, CA_SIGN, "0A01", OCSP_CERTID_SHA1);
+    one_req(&r, fix.pki, CA_SIGN, "0A01", OCSP_CERTID_SHA1);
     r.ids[0].name_hash[0] ^= 1;
-    ck_assert_int_eq(ocsp_answer_route_ca(fx.a, &r, -1, &ca), -1);
-    one_req(&r, fx.pki, CA_SIGN, "0A01", OCSP_CERTID_SHA1);
+    ck_assert_int_eq(ocsp_answer_route_ca(fix.a, &r, -1, &ca), -1);
+    one_req(&r, fix.pki, CA_SIGN, "0A01", OCSP_CERTID_SHA1);
     r.ids[0].key_hash[19] ^= 1;
-    ck_assert_int_eq(ocsp_answer_route_ca(fx.a, &r, -1, &ca), -1);
+    ck_assert_int_eq(ocsp_answer_route_ca(fix.a, &r, -1, &ca), -1);
     /* A foreign CertID after one of ours. */
-    one_req(&r, fx.pki, CA_SIGN, "0A01", OCSP_CERTID_SHA1);
-    add_id(&r, fx.pki, CA_SIGN, "0A02", OCSP_CERTID_SHA1);
+    one_req(&r, fix.pki, CA_SIGN, "0A01", OCSP_CERTID_SHA1);
+    add_id(&r, fix.pki, CA_SIGN, "0A02", OCSP_CERTID_SHA1);
     r.ids[1].key_hash[0] ^= 1;
-    ck_assert_int_eq(ocsp_answer_route_ca(fx.a, &r, -1, &ca), -1);
+    ck_assert_int_eq(ocsp_answer_route_ca(fix.a, &r, -1, &ca), -1);
     r.count = 0;
-    ck_assert_int_eq(ocsp_answer_route_ca(fx.a, &r, -1, &ca), -1);
-    fx_close(&fx);
+    ck_assert_int_eq(ocsp_answer_route_ca(fix.a, &r, -1, &ca), -1);
+    fx_close(&fix);
 }
 END_TEST
 
 START_TEST(test_is_cacheable)
 {
-    struct fixture fx;
     struct ocsp_request r;
-    fx_open(&fx);
-    one_req(&r, fx.pki, CA_SIGN, "0B01", OCSP_CERTID_SHA1);
+    fx_open(&fix);
+    one_req(&r, fix.pki, CA_SIGN, "0B01", OCSP_CERTID_SHA1);
     ck_assert(ocsp_answer_is_cacheable(&r));
-    one_req(&r, fx.pki, CA_SIGN, "0B01", OCSP_CERTID_SHA256);
+    one_req(&r, fix.pki, CA_SIGN, "0B01", OCSP_CERTID_SHA256);
     ck_assert(ocsp_answer_is_cacheable(&r));
     r.has_nonce = true;
     r.nonce_len = 8;
     ck_assert(!ocsp_answer_is_cacheable(&r)); /* a nonce is answered fresh */
-    one_req(&r, fx.pki, CA_SIGN, "0B01", OCSP_CERTID_SHA1);
+    one_req(&r, fix.pki, CA_SIGN, "0B01", OCSP_CERTID_SHA1);
     r.ids[0].params_null = false;
     ck_assert(!ocsp_answer_is_cacheable(&r)); /* absent parameters: echoed exactly, fresh */
-    one_req(&r, fx.pki, CA_SIGN, "0B01", OCSP_CERTID_SHA1);
+    one_req(&r, fix.pki, CA_SIGN, "0B01", OCSP_CERTID_SHA1);
     r.ids[0].serial_ok = false;
     ck_assert(!ocsp_answer_is_cacheable(&r));
-    one_req(&r, fx.pki, CA_SIGN, "0B01", OCSP_CERTID_SHA1);
-    add_id(&r, fx.pki, CA_SIGN, "0B02", OCSP_CERTID_SHA1);
+    one_req(&r, fix.pki, CA_SIGN, "0B01", OCSP_CERTID_SHA1);
+    add_id(&r, fix.pki, CA_SIGN, "0B02", OCSP_CERTID_SHA1);
     ck_assert(!ocsp_answer_is_cacheable(&r));
 
     struct presign_key k;
-    one_req(&r, fx.pki, CA_AUTH, "0B01", OCSP_CERTID_SHA256);
+    one_req(&r, fix.pki, CA_AUTH, "0B01", OCSP_CERTID_SHA256);
     ocsp_answer_key(&r.ids[0], CA_AUTH, &k);
     ck_assert_int_eq(k.ca, CA_AUTH);
     ck_assert_int_eq(k.certid_hash, OCSP_CERTID_SHA256);
     ck_assert_str_eq(k.serial, "0B01");
-    fx_close(&fx);
+    fx_close(&fix);
 }
 END_TEST
 
@@ -467,63 +474,60 @@ END_TEST
 
 START_TEST(test_good_signed_stored_cached)
 {
-    struct fixture fx;
     struct ocsp_request r;
     struct ocsp_answer_outcome how;
     struct jerr err = {0};
     struct seen seen;
-    fx_open(&fx);
-    add_cert(fx.st, S_GOOD, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
-    ck_assert_ptr_null(cached(&fx, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1));
+    add_cert(fix.st, S_GOOD, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
+    ck_assert_ptr_null(cached(&fix, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1));
 
-    one_req(&r, fx.pki, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1);
+    one_req(&r, fix.pki, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1);
     time_t before = jclock_now();
-    struct presign_blob *b = ocsp_answer_request(fx.a, fx.st, &r, CA_SIGN, &how, &err);
+    struct presign_blob *b = ocsp_answer_request(fix.a, fix.st, &r, CA_SIGN, &how, &err);
     ck_assert_msg(b != NULL, "%s", err.msg);
     ck_assert(how.signed_now);
     ck_assert(!how.from_registry);
-    read_blob(b, fx.pki, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1, &seen);
+    read_blob(b, fix.pki, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1, &seen);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_GOOD);
     ck_assert_int_ge(seen.this_update, before);
-    ck_assert_int_eq(seen.next_update - seen.this_update, fx.cfg->ocsp_validity_s);
+    ck_assert_int_eq(seen.next_update - seen.this_update, fix.cfg->ocsp_validity_s);
 
     /* Stored fresh in the registry, the same bytes, and cached. */
     unsigned char *row = NULL;
     size_t row_len = 0, len;
-    ck_assert_int_eq(row_state(fx.st, S_GOOD, OCSP_CERTID_SHA1, &row, &row_len), 1);
+    ck_assert_int_eq(row_state(fix.st, S_GOOD, OCSP_CERTID_SHA1, &row, &row_len), 1);
     const unsigned char *der = presign_blob_der(b, &len);
     ck_assert_uint_eq(row_len, len);
     ck_assert_mem_eq(row, der, len);
     free(row);
-    struct presign_blob *c = cached(&fx, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1);
+    struct presign_blob *c = cached(&fix, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1);
     ck_assert_ptr_eq(c, b);
     presign_blob_unref(c);
     presign_blob_unref(b);
 
     /* Not asked under the other CA's name or hash. */
-    ck_assert_ptr_null(cached(&fx, CA_AUTH, S_GOOD, OCSP_CERTID_SHA1));
-    ck_assert_ptr_null(cached(&fx, CA_SIGN, S_GOOD, OCSP_CERTID_SHA256));
-    ck_assert_int_eq(row_state(fx.st, S_GOOD, OCSP_CERTID_SHA256, NULL, NULL), -1);
+    ck_assert_ptr_null(cached(&fix, CA_AUTH, S_GOOD, OCSP_CERTID_SHA1));
+    ck_assert_ptr_null(cached(&fix, CA_SIGN, S_GOOD, OCSP_CERTID_SHA256));
+    ck_assert_int_eq(row_state(fix.st, S_GOOD, OCSP_CERTID_SHA256, NULL, NULL), -1);
 
     /* Another responder process (an empty cache) answers from the registry, unsigned. */
-    ocsp_answer_forget(fx.a, S_GOOD);
-    ck_assert_ptr_null(cached(&fx, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1));
-    struct presign_blob *b2 = ocsp_answer_request(fx.a, fx.st, &r, CA_SIGN, &how, &err);
+    ocsp_answer_forget(fix.a, S_GOOD);
+    ck_assert_ptr_null(cached(&fix, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1));
+    struct presign_blob *b2 = ocsp_answer_request(fix.a, fix.st, &r, CA_SIGN, &how, &err);
     ck_assert_msg(b2 != NULL, "%s", err.msg);
     ck_assert(!how.signed_now);
     ck_assert(how.from_registry);
     const unsigned char *der2 = presign_blob_der(b2, &len);
-    ck_assert_int_eq(row_state(fx.st, S_GOOD, OCSP_CERTID_SHA1, &row, &row_len), 1);
+    ck_assert_int_eq(row_state(fix.st, S_GOOD, OCSP_CERTID_SHA1, &row, &row_len), 1);
     ck_assert_uint_eq(len, row_len);
     ck_assert_mem_eq(der2, row, len);
     free(row);
-    read_blob(b2, fx.pki, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1, &seen);
+    read_blob(b2, fix.pki, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1, &seen);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_GOOD);
-    c = cached(&fx, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1);
+    c = cached(&fix, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1);
     ck_assert_ptr_eq(c, b2);
     presign_blob_unref(c);
     presign_blob_unref(b2);
-    fx_close(&fx);
 }
 END_TEST
 
@@ -532,36 +536,33 @@ END_TEST
 
 START_TEST(test_revoked_and_held)
 {
-    struct fixture fx;
     struct ocsp_request r;
     struct ocsp_answer_outcome how;
     struct jerr err = {0};
     struct seen seen;
-    fx_open(&fx);
     time_t at = jclock_now() - 3600;
-    add_cert(fx.st, S_REVOKED, CA_AUTH, CERT_REVOKED, REASON_KEY_COMPROMISE, at);
-    add_cert(fx.st, S_HELD, CA_AUTH, CERT_HOLD, REASON_CERTIFICATE_HOLD, at + 60);
+    add_cert(fix.st, S_REVOKED, CA_AUTH, CERT_REVOKED, REASON_KEY_COMPROMISE, at);
+    add_cert(fix.st, S_HELD, CA_AUTH, CERT_HOLD, REASON_CERTIFICATE_HOLD, at + 60);
 
-    one_req(&r, fx.pki, CA_AUTH, S_REVOKED, OCSP_CERTID_SHA256);
-    struct presign_blob *b = ocsp_answer_request(fx.a, fx.st, &r, CA_AUTH, &how, &err);
+    one_req(&r, fix.pki, CA_AUTH, S_REVOKED, OCSP_CERTID_SHA256);
+    struct presign_blob *b = ocsp_answer_request(fix.a, fix.st, &r, CA_AUTH, &how, &err);
     ck_assert_msg(b != NULL, "%s", err.msg);
-    read_blob(b, fx.pki, CA_AUTH, S_REVOKED, OCSP_CERTID_SHA256, &seen);
+    read_blob(b, fix.pki, CA_AUTH, S_REVOKED, OCSP_CERTID_SHA256, &seen);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_REVOKED);
     ck_assert_int_eq(seen.reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
     ck_assert_int_eq(seen.revoked_at, at);
-    ck_assert_int_eq(row_state(fx.st, S_REVOKED, OCSP_CERTID_SHA256, NULL, NULL), 1);
+    ck_assert_int_eq(row_state(fix.st, S_REVOKED, OCSP_CERTID_SHA256, NULL, NULL), 1);
     presign_blob_unref(b);
 
-    one_req(&r, fx.pki, CA_AUTH, S_HELD, OCSP_CERTID_SHA1);
-    b = ocsp_answer_request(fx.a, fx.st, &r, CA_AUTH, &how, &err);
+    one_req(&r, fix.pki, CA_AUTH, S_HELD, OCSP_CERTID_SHA1);
+    b = ocsp_answer_request(fix.a, fix.st, &r, CA_AUTH, &how, &err);
     ck_assert_msg(b != NULL, "%s", err.msg);
-    read_blob(b, fx.pki, CA_AUTH, S_HELD, OCSP_CERTID_SHA1, &seen);
+    read_blob(b, fix.pki, CA_AUTH, S_HELD, OCSP_CERTID_SHA1, &seen);
     /* RFC 6960 §2.2: a hold is revoked with reason certificateHold. */
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_REVOKED);
     ck_assert_int_eq(seen.reason, OCSP_REVOKED_STATUS_CERTIFICATEHOLD);
     ck_assert_int_eq(seen.revoked_at, at + 60);
     presign_blob_unref(b);
-    fx_close(&fx);
 }
 END_TEST
 
@@ -570,58 +571,55 @@ END_TEST
 
 START_TEST(test_unknown_is_never_cached)
 {
-    struct fixture fx;
     struct ocsp_request r;
     struct ocsp_answer_outcome how;
     struct jerr err = {0};
     struct seen seen;
-    fx_open(&fx);
-    add_cert(fx.st, S_AUTHONLY, CA_AUTH, CERT_GOOD, REASON_NONE, 0);
+    add_cert(fix.st, S_AUTHONLY, CA_AUTH, CERT_GOOD, REASON_NONE, 0);
 
     /* Never issued. */
-    one_req(&r, fx.pki, CA_SIGN, S_NEVER, OCSP_CERTID_SHA1);
-    struct presign_blob *b = ocsp_answer_request(fx.a, fx.st, &r, CA_SIGN, &how, &err);
+    one_req(&r, fix.pki, CA_SIGN, S_NEVER, OCSP_CERTID_SHA1);
+    struct presign_blob *b = ocsp_answer_request(fix.a, fix.st, &r, CA_SIGN, &how, &err);
     ck_assert_msg(b != NULL, "%s", err.msg);
     ck_assert(how.signed_now);
-    read_blob(b, fx.pki, CA_SIGN, S_NEVER, OCSP_CERTID_SHA1, &seen);
+    read_blob(b, fix.pki, CA_SIGN, S_NEVER, OCSP_CERTID_SHA1, &seen);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_UNKNOWN);
     ck_assert_ptr_null(presign_blob_key(b));
-    ck_assert_ptr_null(cached(&fx, CA_SIGN, S_NEVER, OCSP_CERTID_SHA1));
+    ck_assert_ptr_null(cached(&fix, CA_SIGN, S_NEVER, OCSP_CERTID_SHA1));
     presign_blob_unref(b);
 
     /* A certificate of the auth CA asked under the signing CA: unknown, never good — even
      * with its own (auth) response pre-signed in the registry under the same serial. */
     const char *serials[] = {S_AUTHONLY};
     struct ocsp_answer_presign_stats stats;
-    ck_assert_int_eq(ocsp_answer_presign(fx.a, fx.st, serials, NULL, 1, &stats, &err), 0);
-    ck_assert_int_eq(row_state(fx.st, S_AUTHONLY, OCSP_CERTID_SHA1, NULL, NULL), 1);
-    ocsp_answer_forget(fx.a, S_AUTHONLY);
-    one_req(&r, fx.pki, CA_SIGN, S_AUTHONLY, OCSP_CERTID_SHA1);
-    b = ocsp_answer_request(fx.a, fx.st, &r, CA_SIGN, &how, &err);
+    ck_assert_int_eq(ocsp_answer_presign(fix.a, fix.st, serials, NULL, 1, &stats, &err), 0);
+    ck_assert_int_eq(row_state(fix.st, S_AUTHONLY, OCSP_CERTID_SHA1, NULL, NULL), 1);
+    ocsp_answer_forget(fix.a, S_AUTHONLY);
+    one_req(&r, fix.pki, CA_SIGN, S_AUTHONLY, OCSP_CERTID_SHA1);
+    b = ocsp_answer_request(fix.a, fix.st, &r, CA_SIGN, &how, &err);
     ck_assert_msg(b != NULL, "%s", err.msg);
-    read_blob(b, fx.pki, CA_SIGN, S_AUTHONLY, OCSP_CERTID_SHA1, &seen);
+    read_blob(b, fix.pki, CA_SIGN, S_AUTHONLY, OCSP_CERTID_SHA1, &seen);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_UNKNOWN);
     ck_assert(!how.from_registry);
-    ck_assert_ptr_null(cached(&fx, CA_SIGN, S_AUTHONLY, OCSP_CERTID_SHA1));
+    ck_assert_ptr_null(cached(&fix, CA_SIGN, S_AUTHONLY, OCSP_CERTID_SHA1));
     /* The auth CA's own row is untouched and still answers under the auth CA. */
-    ck_assert_int_eq(row_state(fx.st, S_AUTHONLY, OCSP_CERTID_SHA1, NULL, NULL), 1);
+    ck_assert_int_eq(row_state(fix.st, S_AUTHONLY, OCSP_CERTID_SHA1, NULL, NULL), 1);
     presign_blob_unref(b);
-    one_req(&r, fx.pki, CA_AUTH, S_AUTHONLY, OCSP_CERTID_SHA1);
-    b = ocsp_answer_request(fx.a, fx.st, &r, CA_AUTH, &how, &err);
+    one_req(&r, fix.pki, CA_AUTH, S_AUTHONLY, OCSP_CERTID_SHA1);
+    b = ocsp_answer_request(fix.a, fix.st, &r, CA_AUTH, &how, &err);
     ck_assert_msg(b != NULL, "%s", err.msg);
     ck_assert(how.from_registry);
-    read_blob(b, fx.pki, CA_AUTH, S_AUTHONLY, OCSP_CERTID_SHA1, &seen);
+    read_blob(b, fix.pki, CA_AUTH, S_AUTHONLY, OCSP_CERTID_SHA1, &seen);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_GOOD);
     presign_blob_unref(b);
 
     /* A serial that cannot be ours (serial_ok false): unknown. */
-    one_req(&r, fx.pki, CA_AUTH, S_AUTHONLY, OCSP_CERTID_SHA1);
+    one_req(&r, fix.pki, CA_AUTH, S_AUTHONLY, OCSP_CERTID_SHA1);
     r.ids[0].serial_ok = false;
-    b = ocsp_answer_request(fx.a, fx.st, &r, CA_AUTH, &how, &err);
+    b = ocsp_answer_request(fix.a, fix.st, &r, CA_AUTH, &how, &err);
     ck_assert_msg(b != NULL, "%s", err.msg);
     ck_assert_int_eq(presign_blob_cert_status(b), V_OCSP_CERTSTATUS_UNKNOWN);
     presign_blob_unref(b);
-    fx_close(&fx);
 }
 END_TEST
 
@@ -630,51 +628,48 @@ END_TEST
 
 START_TEST(test_nonce_and_several_certids)
 {
-    struct fixture fx;
     struct ocsp_request r;
     struct ocsp_answer_outcome how;
     struct jerr err = {0};
     struct seen seen;
-    fx_open(&fx);
-    add_cert(fx.st, S_N1, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
-    add_cert(fx.st, S_N2, CA_SIGN, CERT_REVOKED, REASON_AFFILIATION_CHANGED, jclock_now() - 10);
+    add_cert(fix.st, S_N1, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
+    add_cert(fix.st, S_N2, CA_SIGN, CERT_REVOKED, REASON_AFFILIATION_CHANGED, jclock_now() - 10);
 
-    one_req(&r, fx.pki, CA_SIGN, S_N1, OCSP_CERTID_SHA1);
+    one_req(&r, fix.pki, CA_SIGN, S_N1, OCSP_CERTID_SHA1);
     r.has_nonce = true;
     r.nonce_len = 16;
     memset(r.nonce, 0x5a, 16);
-    struct presign_blob *b = ocsp_answer_request(fx.a, fx.st, &r, CA_SIGN, &how, &err);
+    struct presign_blob *b = ocsp_answer_request(fix.a, fix.st, &r, CA_SIGN, &how, &err);
     ck_assert_msg(b != NULL, "%s", err.msg);
     ck_assert(how.signed_now);
     size_t len;
     const unsigned char *der = presign_blob_der(b, &len);
-    read_answer(der, len, fx.pki, CA_SIGN, S_N1, OCSP_CERTID_SHA1, &seen, &r);
+    read_answer(der, len, fix.pki, CA_SIGN, S_N1, OCSP_CERTID_SHA1, &seen, &r);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_GOOD);
     /* Fresh for this request alone: neither cached nor stored. */
     ck_assert_ptr_null(presign_blob_key(b));
-    ck_assert_ptr_null(cached(&fx, CA_SIGN, S_N1, OCSP_CERTID_SHA1));
-    ck_assert_int_eq(row_state(fx.st, S_N1, OCSP_CERTID_SHA1, NULL, NULL), -1);
+    ck_assert_ptr_null(cached(&fix, CA_SIGN, S_N1, OCSP_CERTID_SHA1));
+    ck_assert_int_eq(row_state(fix.st, S_N1, OCSP_CERTID_SHA1, NULL, NULL), -1);
     presign_blob_unref(b);
 
     /* Three CertIDs (one never issued) answered together, without a nonce. */
-    one_req(&r, fx.pki, CA_SIGN, S_N1, OCSP_CERTID_SHA1);
-    add_id(&r, fx.pki, CA_SIGN, S_N2, OCSP_CERTID_SHA256);
-    add_id(&r, fx.pki, CA_SIGN, S_NEVER, OCSP_CERTID_SHA1);
-    b = ocsp_answer_request(fx.a, fx.st, &r, CA_SIGN, &how, &err);
+    one_req(&r, fix.pki, CA_SIGN, S_N1, OCSP_CERTID_SHA1);
+    add_id(&r, fix.pki, CA_SIGN, S_N2, OCSP_CERTID_SHA256);
+    add_id(&r, fix.pki, CA_SIGN, S_NEVER, OCSP_CERTID_SHA1);
+    b = ocsp_answer_request(fix.a, fix.st, &r, CA_SIGN, &how, &err);
     ck_assert_msg(b != NULL, "%s", err.msg);
     der = presign_blob_der(b, &len);
-    read_answer(der, len, fx.pki, CA_SIGN, S_N1, OCSP_CERTID_SHA1, &seen, NULL);
+    read_answer(der, len, fix.pki, CA_SIGN, S_N1, OCSP_CERTID_SHA1, &seen, NULL);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_GOOD);
-    read_answer(der, len, fx.pki, CA_SIGN, S_N2, OCSP_CERTID_SHA256, &seen, NULL);
+    read_answer(der, len, fix.pki, CA_SIGN, S_N2, OCSP_CERTID_SHA256, &seen, NULL);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_REVOKED);
     ck_assert_int_eq(seen.reason, OCSP_REVOKED_STATUS_AFFILIATIONCHANGED);
-    read_answer(der, len, fx.pki, CA_SIGN, S_NEVER, OCSP_CERTID_SHA1, &seen, NULL);
+    read_answer(der, len, fix.pki, CA_SIGN, S_NEVER, OCSP_CERTID_SHA1, &seen, NULL);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_UNKNOWN);
     /* A response counts as revoked when any of its answers is. */
     ck_assert_int_eq(presign_blob_cert_status(b), V_OCSP_CERTSTATUS_REVOKED);
     ck_assert_ptr_null(presign_blob_key(b));
     presign_blob_unref(b);
-    fx_close(&fx);
 }
 END_TEST
 
@@ -685,93 +680,91 @@ END_TEST
  * the cached ones. */
 START_TEST(test_status_change_resigned)
 {
-    struct fixture fx;
     struct ocsp_request r;
     struct ocsp_answer_outcome how;
     struct ocsp_answer_presign_stats stats;
     struct jerr err = {0};
     struct seen seen;
-    fx_open(&fx);
-    add_cert(fx.st, S_CHG, CA_AUTH, CERT_GOOD, REASON_NONE, 0);
+    add_cert(fix.st, S_CHG, CA_AUTH, CERT_GOOD, REASON_NONE, 0);
     time_t now = jclock_now();
     /* A new certificate is marked for the refresher by its insertion. */
-    int64_t mark = mark_of(fx.st, S_CHG);
+    int64_t mark = mark_of(fix.st, S_CHG);
     ck_assert_int_gt(mark, 0);
     const char *serials[] = {S_CHG};
     /* Without its mark, pre-signing leaves the mark alone. */
-    ck_assert_msg(ocsp_answer_presign(fx.a, fx.st, serials, NULL, 1, &stats, &err) == 0, "%s",
+    ck_assert_msg(ocsp_answer_presign(fix.a, fix.st, serials, NULL, 1, &stats, &err) == 0, "%s",
                   err.msg);
     ck_assert_uint_eq(stats.signed_count, 1);
     ck_assert_uint_eq(stats.cleared, 0);
-    ck_assert_int_eq(mark_of(fx.st, S_CHG), mark);
+    ck_assert_int_eq(mark_of(fix.st, S_CHG), mark);
     /* A mark that is not the current one is not cleared (a change re-marked the serial). */
     int64_t older[] = {mark - 1};
-    ck_assert_msg(ocsp_answer_presign(fx.a, fx.st, serials, older, 1, &stats, &err) == 0, "%s",
+    ck_assert_msg(ocsp_answer_presign(fix.a, fix.st, serials, older, 1, &stats, &err) == 0, "%s",
                   err.msg);
     ck_assert_uint_eq(stats.cleared, 0);
-    ck_assert_int_eq(mark_of(fx.st, S_CHG), mark);
-    ck_assert_msg(presign_marked(&fx, S_CHG, &stats, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(mark_of(fix.st, S_CHG), mark);
+    ck_assert_msg(presign_marked(&fix, S_CHG, &stats, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(stats.signed_count, 1); /* SHA-1 only: nobody asked SHA-256 yet */
     ck_assert_uint_eq(stats.stored, 1);
     ck_assert_uint_eq(stats.cleared, 1);
     ck_assert_uint_eq(stats.outdated + stats.failed + stats.skipped, 0);
-    ck_assert_int_eq(mark_of(fx.st, S_CHG), 0);
-    ck_assert(!is_ageing(fx.st, S_CHG, now));
-    struct presign_blob *sha1 = cached(&fx, CA_AUTH, S_CHG, OCSP_CERTID_SHA1);
+    ck_assert_int_eq(mark_of(fix.st, S_CHG), 0);
+    ck_assert(!is_ageing(fix.st, S_CHG, now));
+    struct presign_blob *sha1 = cached(&fix, CA_AUTH, S_CHG, OCSP_CERTID_SHA1);
     ck_assert_ptr_nonnull(sha1);
-    read_blob(sha1, fx.pki, CA_AUTH, S_CHG, OCSP_CERTID_SHA1, &seen);
+    read_blob(sha1, fix.pki, CA_AUTH, S_CHG, OCSP_CERTID_SHA1, &seen);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_GOOD);
     presign_blob_unref(sha1);
     /* A SHA-256 asker: signed, stored and cached too. */
-    one_req(&r, fx.pki, CA_AUTH, S_CHG, OCSP_CERTID_SHA256);
-    struct presign_blob *b = ocsp_answer_request(fx.a, fx.st, &r, CA_AUTH, &how, &err);
+    one_req(&r, fix.pki, CA_AUTH, S_CHG, OCSP_CERTID_SHA256);
+    struct presign_blob *b = ocsp_answer_request(fix.a, fix.st, &r, CA_AUTH, &how, &err);
     ck_assert_msg(b != NULL, "%s", err.msg);
     presign_blob_unref(b);
 
-    set_status(fx.st, S_CHG, CERT_HOLD, REASON_CERTIFICATE_HOLD, now);
-    ck_assert_int_eq(row_state(fx.st, S_CHG, OCSP_CERTID_SHA1, NULL, NULL), 0);
-    ck_assert_int_eq(row_state(fx.st, S_CHG, OCSP_CERTID_SHA256, NULL, NULL), 0);
+    set_status(fix.st, S_CHG, CERT_HOLD, REASON_CERTIFICATE_HOLD, now);
+    ck_assert_int_eq(row_state(fix.st, S_CHG, OCSP_CERTID_SHA1, NULL, NULL), 0);
+    ck_assert_int_eq(row_state(fix.st, S_CHG, OCSP_CERTID_SHA256, NULL, NULL), 0);
     /* The change marked the serial again, with a newer mark. */
-    int64_t hold_mark = mark_of(fx.st, S_CHG);
+    int64_t hold_mark = mark_of(fix.st, S_CHG);
     ck_assert_int_gt(hold_mark, mark);
     /* A request meanwhile is not answered from the stale row: it is signed from the record. */
-    ocsp_answer_forget(fx.a, S_CHG);
-    one_req(&r, fx.pki, CA_AUTH, S_CHG, OCSP_CERTID_SHA1);
-    b = ocsp_answer_request(fx.a, fx.st, &r, CA_AUTH, &how, &err);
+    ocsp_answer_forget(fix.a, S_CHG);
+    one_req(&r, fix.pki, CA_AUTH, S_CHG, OCSP_CERTID_SHA1);
+    b = ocsp_answer_request(fix.a, fix.st, &r, CA_AUTH, &how, &err);
     ck_assert_msg(b != NULL, "%s", err.msg);
     ck_assert(how.signed_now);
     ck_assert_int_eq(presign_blob_cert_status(b), V_OCSP_CERTSTATUS_REVOKED);
     presign_blob_unref(b);
 
     /* Release (as the lifecycle does): the pass re-signs SHA-1 and SHA-256. */
-    set_status(fx.st, S_CHG, CERT_GOOD, REASON_NONE, now + 1);
-    ck_assert_int_gt(mark_of(fx.st, S_CHG), hold_mark);
-    ck_assert_msg(presign_marked(&fx, S_CHG, &stats, &err) == 0, "%s", err.msg);
+    set_status(fix.st, S_CHG, CERT_GOOD, REASON_NONE, now + 1);
+    ck_assert_int_gt(mark_of(fix.st, S_CHG), hold_mark);
+    ck_assert_msg(presign_marked(&fix, S_CHG, &stats, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(stats.signed_count, 2);
     ck_assert_uint_eq(stats.stored, 2);
     ck_assert_uint_eq(stats.cleared, 1);
-    ck_assert_int_eq(mark_of(fx.st, S_CHG), 0);
-    ck_assert_int_eq(row_state(fx.st, S_CHG, OCSP_CERTID_SHA1, NULL, NULL), 1);
-    ck_assert_int_eq(row_state(fx.st, S_CHG, OCSP_CERTID_SHA256, NULL, NULL), 1);
+    ck_assert_int_eq(mark_of(fix.st, S_CHG), 0);
+    ck_assert_int_eq(row_state(fix.st, S_CHG, OCSP_CERTID_SHA1, NULL, NULL), 1);
+    ck_assert_int_eq(row_state(fix.st, S_CHG, OCSP_CERTID_SHA256, NULL, NULL), 1);
     for (int hash = OCSP_CERTID_SHA1; hash <= OCSP_CERTID_SHA256; hash++) {
-        struct presign_blob *c = cached(&fx, CA_AUTH, S_CHG, hash);
+        struct presign_blob *c = cached(&fix, CA_AUTH, S_CHG, hash);
         ck_assert_msg(c != NULL, "hash %d not cached", hash);
-        read_blob(c, fx.pki, CA_AUTH, S_CHG, hash, &seen);
+        read_blob(c, fix.pki, CA_AUTH, S_CHG, hash, &seen);
         ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_GOOD);
         presign_blob_unref(c);
     }
 
     /* Revocation: the cached answers stay until the pass, which replaces them. */
-    set_status(fx.st, S_CHG, CERT_REVOKED, REASON_KEY_COMPROMISE, now + 2);
-    struct presign_blob *old = cached(&fx, CA_AUTH, S_CHG, OCSP_CERTID_SHA1);
+    set_status(fix.st, S_CHG, CERT_REVOKED, REASON_KEY_COMPROMISE, now + 2);
+    struct presign_blob *old = cached(&fix, CA_AUTH, S_CHG, OCSP_CERTID_SHA1);
     ck_assert_int_eq(presign_blob_cert_status(old), V_OCSP_CERTSTATUS_GOOD);
-    ck_assert_msg(ocsp_answer_presign(fx.a, fx.st, serials, NULL, 1, &stats, &err) == 0, "%s",
+    ck_assert_msg(ocsp_answer_presign(fix.a, fix.st, serials, NULL, 1, &stats, &err) == 0, "%s",
                   err.msg);
     for (int hash = OCSP_CERTID_SHA1; hash <= OCSP_CERTID_SHA256; hash++) {
-        struct presign_blob *c = cached(&fx, CA_AUTH, S_CHG, hash);
+        struct presign_blob *c = cached(&fix, CA_AUTH, S_CHG, hash);
         ck_assert_ptr_nonnull(c);
         ck_assert_ptr_ne(c, old);
-        read_blob(c, fx.pki, CA_AUTH, S_CHG, hash, &seen);
+        read_blob(c, fix.pki, CA_AUTH, S_CHG, hash, &seen);
         ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_REVOKED);
         ck_assert_int_eq(seen.reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
         ck_assert_int_eq(seen.revoked_at, now + 2);
@@ -780,7 +773,6 @@ START_TEST(test_status_change_resigned)
     /* The reader that held the old answer still holds it whole. */
     ck_assert_int_eq(presign_blob_refs(old), 1);
     presign_blob_unref(old);
-    fx_close(&fx);
 }
 END_TEST
 
@@ -788,24 +780,21 @@ END_TEST
 
 START_TEST(test_presign_refusals)
 {
-    struct fixture fx;
     struct ocsp_answer_presign_stats stats;
     struct jerr err = {0};
-    fx_open(&fx);
     /* A serial the registry does not know is skipped, not an error. */
     const char *serials[] = {S_GONE};
-    ck_assert_int_eq(ocsp_answer_presign(fx.a, fx.st, serials, NULL, 1, &stats, &err), 0);
+    ck_assert_int_eq(ocsp_answer_presign(fix.a, fix.st, serials, NULL, 1, &stats, &err), 0);
     ck_assert_uint_eq(stats.signed_count, 0);
-    ck_assert_ptr_null(cached(&fx, CA_SIGN, S_GONE, OCSP_CERTID_SHA1));
+    ck_assert_ptr_null(cached(&fix, CA_SIGN, S_GONE, OCSP_CERTID_SHA1));
     /* More than a chunk at once is a caller bug. */
     const char *many[OCSP_ANSWER_PRESIGN_MAX + 1];
     for (int i = 0; i <= OCSP_ANSWER_PRESIGN_MAX; i++)
         many[i] = S_GONE;
     ck_assert_int_eq(
-        ocsp_answer_presign(fx.a, fx.st, many, NULL, OCSP_ANSWER_PRESIGN_MAX + 1, &stats, &err),
+        ocsp_answer_presign(fix.a, fix.st, many, NULL, OCSP_ANSWER_PRESIGN_MAX + 1, &stats, &err),
         -1);
     ck_assert_int_eq(err.code, JERR_INTERNAL);
-    fx_close(&fx);
 }
 END_TEST
 
@@ -815,34 +804,31 @@ END_TEST
  * pass; one within OCSP_ANSWER_MIN_REMAINING_S of its end is not served from the registry. */
 START_TEST(test_ageing)
 {
-    struct fixture fx;
     struct ocsp_request r;
     struct ocsp_answer_outcome how;
     struct ocsp_answer_presign_stats stats;
     struct jerr err = {0};
-    fx_open(&fx);
     time_t t0 = jclock_now();
     jclock_set(t0);
-    add_cert(fx.st, S_AGE, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
+    add_cert(fix.st, S_AGE, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
     const char *serials[] = {S_AGE};
-    ck_assert_int_eq(ocsp_answer_presign(fx.a, fx.st, serials, NULL, 1, &stats, &err), 0);
-    int validity = fx.cfg->ocsp_validity_s, before = fx.cfg->ocsp_refresh_before_s;
-    ck_assert(!is_ageing(fx.st, S_AGE, t0 + before));
+    ck_assert_int_eq(ocsp_answer_presign(fix.a, fix.st, serials, NULL, 1, &stats, &err), 0);
+    int validity = fix.cfg->ocsp_validity_s, before = fix.cfg->ocsp_refresh_before_s;
+    ck_assert(!is_ageing(fix.st, S_AGE, t0 + before));
     jclock_set(t0 + validity - before + 10);
-    ck_assert(is_ageing(fx.st, S_AGE, jclock_now() + before));
-    ck_assert(!is_ageing(fx.st, S_AGE, jclock_now())); /* not past its nextUpdate yet */
+    ck_assert(is_ageing(fix.st, S_AGE, jclock_now() + before));
+    ck_assert(!is_ageing(fix.st, S_AGE, jclock_now())); /* not past its nextUpdate yet */
 
     /* Near its end the row is not used; a new one is signed. */
     jclock_set(t0 + validity - OCSP_ANSWER_MIN_REMAINING_S + 1);
-    ocsp_answer_forget(fx.a, S_AGE);
-    one_req(&r, fx.pki, CA_SIGN, S_AGE, OCSP_CERTID_SHA1);
-    struct presign_blob *b = ocsp_answer_request(fx.a, fx.st, &r, CA_SIGN, &how, &err);
+    ocsp_answer_forget(fix.a, S_AGE);
+    one_req(&r, fix.pki, CA_SIGN, S_AGE, OCSP_CERTID_SHA1);
+    struct presign_blob *b = ocsp_answer_request(fix.a, fix.st, &r, CA_SIGN, &how, &err);
     ck_assert_msg(b != NULL, "%s", err.msg);
     ck_assert(how.signed_now);
     ck_assert_int_eq(presign_blob_this_update(b), jclock_now());
     presign_blob_unref(b);
     jclock_set(0);
-    fx_close(&fx);
 }
 END_TEST
 
@@ -961,58 +947,52 @@ static void pool_stop(struct pool *p)
 
 START_TEST(test_refresher_polls_the_registry)
 {
-    struct fixture fx;
     struct pool p;
-    fx_open(&fx);
-    add_cert(fx.st, S_R1, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
-    add_cert(fx.st, S_R2, CA_AUTH, CERT_GOOD, REASON_NONE, 0);
-    pool_start(&p, &fx, 0);
+    add_cert(fix.st, S_R1, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
+    add_cert(fix.st, S_R2, CA_AUTH, CERT_GOOD, REASON_NONE, 0);
+    pool_start(&p, &fix, 0);
 
     /* At start, what is missing is pre-signed (both CAs), stored and cached. */
-    ck_assert_int_ge(wait_cached(&fx, p.base, S_R1, CA_SIGN, V_OCSP_CERTSTATUS_GOOD), 0);
-    ck_assert_int_ge(wait_cached(&fx, p.base, S_R2, CA_AUTH, V_OCSP_CERTSTATUS_GOOD), 0);
-    ck_assert_int_eq(row_state(fx.st, S_R1, OCSP_CERTID_SHA1, NULL, NULL), 1);
-    ck_assert_int_eq(row_state(fx.st, S_R2, OCSP_CERTID_SHA1, NULL, NULL), 1);
+    ck_assert_int_ge(wait_cached(&fix, p.base, S_R1, CA_SIGN, V_OCSP_CERTSTATUS_GOOD), 0);
+    ck_assert_int_ge(wait_cached(&fix, p.base, S_R2, CA_AUTH, V_OCSP_CERTSTATUS_GOOD), 0);
+    ck_assert_int_eq(row_state(fix.st, S_R1, OCSP_CERTID_SHA1, NULL, NULL), 1);
+    ck_assert_int_eq(row_state(fix.st, S_R2, OCSP_CERTID_SHA1, NULL, NULL), 1);
 
     /* A change written to the registry alone (as another process does) is found by polling
      * and re-signed within the DESIGN §8 second — and told to the listener (the CRL
      * publisher), which has no poll of its own. */
     int heard = atomic_load(&listener_calls);
-    set_status(fx.st, S_R1, CERT_REVOKED, REASON_KEY_COMPROMISE, jclock_now());
-    long ms = wait_cached(&fx, p.base, S_R1, CA_SIGN, V_OCSP_CERTSTATUS_REVOKED);
+    set_status(fix.st, S_R1, CERT_REVOKED, REASON_KEY_COMPROMISE, jclock_now());
+    long ms = wait_cached(&fix, p.base, S_R1, CA_SIGN, V_OCSP_CERTSTATUS_REVOKED);
     ck_assert_msg(ms >= 0 && ms < 1000, "change seen after %ld ms", ms);
     ck_assert_int_gt(atomic_load(&listener_calls), heard);
-    set_status(fx.st, S_R1, CERT_GOOD, REASON_NONE, jclock_now());
-    ms = wait_cached(&fx, p.base, S_R1, CA_SIGN, V_OCSP_CERTSTATUS_GOOD);
+    set_status(fix.st, S_R1, CERT_GOOD, REASON_NONE, jclock_now());
+    ms = wait_cached(&fix, p.base, S_R1, CA_SIGN, V_OCSP_CERTSTATUS_GOOD);
     ck_assert_msg(ms >= 0 && ms < 1000, "release seen after %ld ms", ms);
-    ck_assert_int_eq(row_state(fx.st, S_R1, OCSP_CERTID_SHA1, NULL, NULL), 1);
+    ck_assert_int_eq(row_state(fix.st, S_R1, OCSP_CERTID_SHA1, NULL, NULL), 1);
     /* Nothing marked any more: the passes that find nothing tell nobody. */
     run_for(p.base, 300); /* the pass that cleared the mark may still be finishing */
     heard = atomic_load(&listener_calls);
     run_for(p.base, 3 * OCSP_REFRESH_POLL_MS);
     ck_assert_int_eq(atomic_load(&listener_calls), heard);
     pool_stop(&p);
-    fx_close(&fx);
 }
 END_TEST
 
 /* With a poll period of a minute, only the kick can make the change visible in time. */
 START_TEST(test_refresher_kick)
 {
-    struct fixture fx;
     struct pool p;
-    fx_open(&fx);
-    add_cert(fx.st, S_R3, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
-    pool_start(&p, &fx, 60 * 1000);
+    add_cert(fix.st, S_R3, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
+    pool_start(&p, &fix, 60 * 1000);
     /* The first pass runs at start, whatever the period. */
-    ck_assert_int_ge(wait_cached(&fx, p.base, S_R3, CA_SIGN, V_OCSP_CERTSTATUS_GOOD), 0);
+    ck_assert_int_ge(wait_cached(&fix, p.base, S_R3, CA_SIGN, V_OCSP_CERTSTATUS_GOOD), 0);
 
-    set_status(fx.st, S_R3, CERT_HOLD, REASON_CERTIFICATE_HOLD, jclock_now());
+    set_status(fix.st, S_R3, CERT_HOLD, REASON_CERTIFICATE_HOLD, jclock_now());
     ocsp_refresh_kick(p.r);
-    long ms = wait_cached(&fx, p.base, S_R3, CA_SIGN, V_OCSP_CERTSTATUS_REVOKED);
+    long ms = wait_cached(&fix, p.base, S_R3, CA_SIGN, V_OCSP_CERTSTATUS_REVOKED);
     ck_assert_msg(ms >= 0 && ms < 2000, "kicked change seen after %ld ms", ms);
     pool_stop(&p);
-    fx_close(&fx);
 }
 END_TEST
 
@@ -1051,14 +1031,12 @@ static void run_for_ms(struct event_base *base, long ms)
  * refresher backs off instead of signing them again every period; it recovers at a kick. */
 START_TEST(test_refresher_backs_off_while_storing_fails)
 {
-    struct fixture fx;
     struct pool p;
-    fx_open(&fx);
     registry_exec("CREATE TRIGGER refuse_ocsp BEFORE INSERT ON ocsp_responses "
                   "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;");
-    add_cert(fx.st, S_R4, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
+    add_cert(fix.st, S_R4, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
     long long start_ms = jclock_mono_ms();
-    pool_start(&p, &fx, 20);
+    pool_start(&p, &fix, 20);
 
     /* Every 20 ms, six jobs would take ~120 ms; backing off, they wait 20 + 40 + 80 + 160 +
      * 320 ms between them at least (a bound that a slow machine cannot break). */
@@ -1069,22 +1047,21 @@ START_TEST(test_refresher_backs_off_while_storing_fails)
     ck_assert_msg(elapsed_ms >= 600, "six failing jobs in %lld ms", elapsed_ms);
     ck_assert_int_ge(ocsp_refresh_backoff_ms(p.r), 320);
     ck_assert_int_le(ocsp_refresh_backoff_ms(p.r), OCSP_REFRESH_BACKOFF_MAX_MS);
-    ck_assert_int_eq(row_state(fx.st, S_R4, OCSP_CERTID_SHA1, NULL, NULL), -1); /* none stored */
+    ck_assert_int_eq(row_state(fix.st, S_R4, OCSP_CERTID_SHA1, NULL, NULL), -1); /* none stored */
 
     registry_exec("DROP TRIGGER refuse_ocsp;");
     ocsp_refresh_kick(p.r);
     /* The kick runs a job at once (or right after the one running, which may still fail): the
      * response is stored and the backoff ends, long before its 640 ms would. */
     start_ms = jclock_mono_ms();
-    while ((row_state(fx.st, S_R4, OCSP_CERTID_SHA1, NULL, NULL) != 1 ||
+    while ((row_state(fix.st, S_R4, OCSP_CERTID_SHA1, NULL, NULL) != 1 ||
             ocsp_refresh_backoff_ms(p.r) != 0) &&
            jclock_mono_ms() - start_ms < 10000)
         run_for_ms(p.base, 10);
-    ck_assert_int_eq(row_state(fx.st, S_R4, OCSP_CERTID_SHA1, NULL, NULL), 1);
+    ck_assert_int_eq(row_state(fix.st, S_R4, OCSP_CERTID_SHA1, NULL, NULL), 1);
     ck_assert_int_eq(ocsp_refresh_backoff_ms(p.r), 0);
-    ck_assert_int_ge(wait_cached(&fx, p.base, S_R4, CA_SIGN, V_OCSP_CERTSTATUS_GOOD), 0);
+    ck_assert_int_ge(wait_cached(&fix, p.base, S_R4, CA_SIGN, V_OCSP_CERTSTATUS_GOOD), 0);
     pool_stop(&p);
-    fx_close(&fx);
 }
 END_TEST
 
@@ -1098,6 +1075,7 @@ static Suite *ocsp_answer_suite(void)
     tcase_add_test(tc, test_http_helpers);
     suite_add_tcase(s, tc);
     tc = tcase_create("answers");
+    tcase_add_checked_fixture(tc, answers_setup, answers_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_unchecked_fixture(tc, instance_create, instance_destroy);
     tcase_add_test(tc, test_good_signed_stored_cached);

@@ -118,6 +118,8 @@ int main(void)
     Suite *s = suite_create("pinletter");
     TCase *tc = tcase_create("pinletter");
     tcase_add_checked_fixture(tc, setup, teardown);
+    /* Each test's fixture generates an RSA key: past Check's 4 s default on a loaded machine. */
+    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, recipient_refusals);
     tcase_add_test(tc, letter_is_sealed_to_the_recipient);
     suite_add_tcase(s, tc);

@@ -269,31 +269,47 @@ static const struct entry sign_ca_name[] = {
     {NID_organizationalUnitName, AGENCY, V_ASN1_UTF8STRING},
 };
 
+/* Every test may start from an instant, a sign CA root made then, and taro() (a checked
+ * fixture). */
+static time_t fx_now;
+static X509 *fx_root;
+static struct person fx_p;
+
+static void issued_setup(void)
+{
+    fx_now = jclock_utc(2025, 4, 1, 9, 0, 0);
+    fx_root = make_root(fx_now);
+    fx_p = taro();
+}
+
+static void issued_teardown(void)
+{
+    X509_free(fx_root);
+    fx_root = NULL;
+}
+
 START_TEST(root_cert)
 {
-    time_t now = jclock_utc(2025, 4, 1, 9, 0, 0);
-    X509 *root = make_root(now);
 
-    ck_assert_int_eq(X509_get_version(root), X509_VERSION_3);
-    check_random_serial(root);
-    check_name(X509_get_subject_name(root), sign_ca_name, 4);
-    check_name(X509_get_issuer_name(root), sign_ca_name, 4);
-    check_time(X509_get0_notBefore(root), now - 60);
-    check_time(X509_get0_notAfter(root), jclock_utc(2035, 4, 1, 9, 0, 0));
-    ck_assert_int_eq(key_usage_bits(root), (1u << 5) | (1u << 6)); /* keyCertSign, cRLSign */
-    check_basic_constraints(root, 1, 1);
-    check_ski(root);
-    check_aki(root, root); /* AKI = own SKI */
-    ck_assert_int_eq(X509_get_ext_count(root), 4);
-    ck_assert_int_eq(ext_critical(root, NID_ext_key_usage), -1);
-    ck_assert_int_eq(ext_critical(root, NID_certificate_policies), -1);
-    ck_assert_int_eq(ext_critical(root, NID_subject_alt_name), -1);
+    ck_assert_int_eq(X509_get_version(fx_root), X509_VERSION_3);
+    check_random_serial(fx_root);
+    check_name(X509_get_subject_name(fx_root), sign_ca_name, 4);
+    check_name(X509_get_issuer_name(fx_root), sign_ca_name, 4);
+    check_time(X509_get0_notBefore(fx_root), fx_now - 60);
+    check_time(X509_get0_notAfter(fx_root), jclock_utc(2035, 4, 1, 9, 0, 0));
+    ck_assert_int_eq(key_usage_bits(fx_root), (1u << 5) | (1u << 6)); /* keyCertSign, cRLSign */
+    check_basic_constraints(fx_root, 1, 1);
+    check_ski(fx_root);
+    check_aki(fx_root, fx_root); /* AKI = own SKI */
+    ck_assert_int_eq(X509_get_ext_count(fx_root), 4);
+    ck_assert_int_eq(ext_critical(fx_root, NID_ext_key_usage), -1);
+    ck_assert_int_eq(ext_critical(fx_root, NID_certificate_policies), -1);
+    ck_assert_int_eq(ext_critical(fx_root, NID_subject_alt_name), -1);
 
-    ck_assert_int_eq(X509_verify(root, root_key), 1);
-    ck_assert_int_eq(X509_check_issued(root, root), X509_V_OK);
-    ck_assert_int_eq(X509_check_ca(root), 1);
-    ck_assert_int_eq(X509_get_signature_nid(root), NID_sha256WithRSAEncryption);
-    X509_free(root);
+    ck_assert_int_eq(X509_verify(fx_root, root_key), 1);
+    ck_assert_int_eq(X509_check_issued(fx_root, fx_root), X509_V_OK);
+    ck_assert_int_eq(X509_check_ca(fx_root), 1);
+    ck_assert_int_eq(X509_get_signature_nid(fx_root), NID_sha256WithRSAEncryption);
 }
 END_TEST
 
@@ -311,25 +327,24 @@ END_TEST
 
 START_TEST(ocsp_signer)
 {
-    time_t now = jclock_utc(2025, 4, 1, 9, 0, 0);
-    X509 *root = make_root(now);
     struct config_ca cc = sign_ca();
     struct jerr err;
     jerr_clear(&err);
-    X509 *x = profile_ocsp_signer(&cc, root, ocsp_key, now, 365, &err);
+    X509 *x = profile_ocsp_signer(&cc, fx_root, ocsp_key, fx_now, 365, &err);
     ck_assert_msg(x != NULL, "%s", err.msg);
     x = sign_roundtrip(x, root_key, NULL, NULL);
 
     ck_assert_int_eq(X509_get_version(x), X509_VERSION_3);
     check_random_serial(x);
-    ck_assert_int_ne(ASN1_INTEGER_cmp(X509_get0_serialNumber(x), X509_get0_serialNumber(root)), 0);
+    ck_assert_int_ne(ASN1_INTEGER_cmp(X509_get0_serialNumber(x), X509_get0_serialNumber(fx_root)),
+                     0);
     struct entry subject[5];
     memcpy(subject, sign_ca_name, sizeof(sign_ca_name));
     subject[4] = (struct entry){NID_commonName, "OCSP Responder", V_ASN1_UTF8STRING};
     check_name(X509_get_subject_name(x), subject, 5);
     check_name(X509_get_issuer_name(x), sign_ca_name, 4);
-    check_time(X509_get0_notBefore(x), now - 60);
-    check_time(X509_get0_notAfter(x), now + 365 * 86400);
+    check_time(X509_get0_notBefore(x), fx_now - 60);
+    check_time(X509_get0_notAfter(x), fx_now + 365 * 86400);
     ck_assert_int_eq(key_usage_bits(x), 1u << 0); /* digitalSignature */
     check_basic_constraints(x, 0, 0);
 
@@ -352,16 +367,15 @@ START_TEST(ocsp_signer)
     ck_assert_mem_eq(ASN1_STRING_get0_data(val), "\x05\x00", 2);
 
     check_ski(x);
-    check_aki(x, root);
+    check_aki(x, fx_root);
     ck_assert_int_eq(X509_get_ext_count(x), 6);
     ck_assert_int_eq(ext_critical(x, NID_crl_distribution_points), -1);
 
     ck_assert_int_eq(X509_verify(x, root_key), 1);
-    ck_assert_int_eq(X509_check_issued(root, x), X509_V_OK);
+    ck_assert_int_eq(X509_check_issued(fx_root, x), X509_V_OK);
     ck_assert_int_eq(X509_check_ca(x), 0);
     ck_assert_int_eq(X509_check_purpose(x, X509_PURPOSE_OCSP_HELPER, 0), 1);
     X509_free(x);
-    X509_free(root);
 }
 END_TEST
 
@@ -452,11 +466,8 @@ static void check_san_raw(X509 *x, const char *const *oids, const char *const *v
 
 START_TEST(signing_cert)
 {
-    time_t now = jclock_utc(2025, 4, 1, 9, 0, 0);
-    X509 *root = make_root(now);
-    struct person p = taro();
-    time_t nb = now - 60, na = validity_card_end("2030-01-02");
-    X509 *x = make_leaf(root, CA_SIGN, &p, nb, na, NULL, NULL);
+    time_t nb = fx_now - 60, na = validity_card_end("2030-01-02");
+    X509 *x = make_leaf(fx_root, CA_SIGN, &fx_p, nb, na, NULL, NULL);
 
     static const struct entry subject[] = {
         {NID_countryName, "JP", V_ASN1_PRINTABLESTRING},
@@ -468,7 +479,7 @@ START_TEST(signing_cert)
     check_time(X509_get0_notBefore(x), nb);
     check_time(X509_get0_notAfter(x), jclock_utc(2030, 1, 2, 14, 59, 59));
     ck_assert_int_eq(key_usage_bits(x), (1u << 0) | (1u << 1)); /* digSig, nonRepudiation */
-    check_subscriber_common(x, root, POLICY_SIGN);
+    check_subscriber_common(x, fx_root, POLICY_SIGN);
 
     static const char *const oids[] = {PROFILE_OID_NAME, PROFILE_OID_GENDER, PROFILE_OID_BIRTH_DATE,
                                        PROFILE_OID_ADDRESS};
@@ -489,13 +500,13 @@ START_TEST(signing_cert)
     X509_free(x);
 
     /* Other facts, other codes; and no L= when the window is not known. */
-    p.gender = GENDER_UNSTATED;
-    strcpy(p.birth_date, "1926-12-25");
+    fx_p.gender = GENDER_UNSTATED;
+    strcpy(fx_p.birth_date, "1926-12-25");
     struct profile_subscriber sub = {
         .ca = CA_SIGN,
         .serial_hex = "1",
         .cn = "X",
-        .person = &p,
+        .person = &fx_p,
         .prefecture = NULL,
         .municipality = "",
         .not_before = nb,
@@ -504,7 +515,7 @@ START_TEST(signing_cert)
         .ocsp_url = OCSP_URL,
         .policy_oid = POLICY_SIGN,
     };
-    x = profile_subscriber(&sub, root, leaf_key, &err);
+    x = profile_subscriber(&sub, fx_root, leaf_key, &err);
     ck_assert_msg(x != NULL, "%s", err.msg);
     x = sign_roundtrip(x, root_key, NULL, NULL);
     static const struct entry bare[] = {
@@ -517,7 +528,6 @@ START_TEST(signing_cert)
     ck_assert_str_eq(facts.birth_date, "319261225");
     ck_assert_str_eq(facts.gender, "3");
     X509_free(x);
-    X509_free(root);
 }
 END_TEST
 
@@ -527,9 +537,6 @@ END_TEST
  * is not RSA still goes through X509_set_pubkey. */
 START_TEST(key_encoding_only_same_der)
 {
-    time_t now = jclock_utc(2025, 4, 1, 9, 0, 0);
-    X509 *root = make_root(now);
-    struct person p = taro();
     for (int ca = CA_SIGN; ca <= CA_AUTH; ca++) {
         unsigned char *der[2] = {NULL, NULL};
         int len[2] = {0, 0};
@@ -538,9 +545,9 @@ START_TEST(key_encoding_only_same_der)
                 .ca = (enum ca_kind)ca,
                 .serial_hex = SERIAL_HEX,
                 .cn = "JPKI-0000123456",
-                .person = &p,
-                .not_before = now,
-                .not_after = now + 86400,
+                .person = &fx_p,
+                .not_before = fx_now,
+                .not_after = fx_now + 86400,
                 .crl_url = CRL_URL,
                 .ocsp_url = OCSP_URL,
                 .policy_oid = ca == CA_SIGN ? POLICY_SIGN : POLICY_AUTH,
@@ -548,7 +555,7 @@ START_TEST(key_encoding_only_same_der)
             };
             struct jerr err;
             jerr_clear(&err);
-            X509 *x = profile_subscriber(&sub, root, leaf_key, &err);
+            X509 *x = profile_subscriber(&sub, fx_root, leaf_key, &err);
             ck_assert_msg(x != NULL, "%s", err.msg);
             X509_free(sign_roundtrip(x, root_key, &der[fast], &len[fast]));
         }
@@ -569,8 +576,8 @@ START_TEST(key_encoding_only_same_der)
         .ca = CA_AUTH,
         .serial_hex = SERIAL_HEX,
         .cn = "JPKI-0000123456",
-        .not_before = now,
-        .not_after = now + 86400,
+        .not_before = fx_now,
+        .not_after = fx_now + 86400,
         .crl_url = CRL_URL,
         .ocsp_url = OCSP_URL,
         .policy_oid = POLICY_AUTH,
@@ -578,25 +585,21 @@ START_TEST(key_encoding_only_same_der)
     };
     struct jerr err;
     jerr_clear(&err);
-    X509 *x = profile_subscriber(&sub, root, ec, &err);
+    X509 *x = profile_subscriber(&sub, fx_root, ec, &err);
     ck_assert_msg(x != NULL, "%s", err.msg);
     ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(x), ec), 1);
     X509_free(x);
     EVP_PKEY_free(ec);
-    X509_free(root);
 }
 END_TEST
 
 START_TEST(auth_cert)
 {
-    time_t now = jclock_utc(2025, 4, 1, 9, 0, 0);
-    X509 *root = make_root(now);
-    struct person p = taro();
     unsigned char *der = NULL;
     int der_len = 0;
     /* Past 2049: GeneralizedTime in a subscriber certificate too. */
-    time_t nb = now - 60, na = jclock_utc(2051, 3, 31, 14, 59, 59);
-    X509 *x = make_leaf(root, CA_AUTH, &p, nb, na, &der, &der_len);
+    time_t nb = fx_now - 60, na = jclock_utc(2051, 3, 31, 14, 59, 59);
+    X509 *x = make_leaf(fx_root, CA_AUTH, &fx_p, nb, na, &der, &der_len);
 
     static const struct entry subject[] = {
         {NID_countryName, "JP", V_ASN1_PRINTABLESTRING},
@@ -607,7 +610,7 @@ START_TEST(auth_cert)
     check_time(X509_get0_notAfter(x), na);
     ck_assert_int_eq(ASN1_STRING_type(X509_get0_notAfter(x)), V_ASN1_GENERALIZEDTIME);
     ck_assert_int_eq(key_usage_bits(x), 1u << 0); /* digitalSignature only */
-    check_subscriber_common(x, root, POLICY_AUTH);
+    check_subscriber_common(x, fx_root, POLICY_AUTH);
     ck_assert_int_eq(X509_get_ext_count(x), 7);
 
     /* DESIGN §3: no personal data anywhere in an authentication certificate. */
@@ -624,7 +627,6 @@ START_TEST(auth_cert)
     ck_assert_str_eq(facts.gender, "");
     OPENSSL_free(der);
     X509_free(x);
-    X509_free(root);
 }
 END_TEST
 
@@ -632,16 +634,12 @@ START_TEST(signing_cert_has_personal_data)
 {
     /* The counterpart of the search above: the same search finds the facts in the signing
      * certificate, so the auth test would catch a leak. */
-    time_t now = jclock_utc(2025, 4, 1, 9, 0, 0);
-    X509 *root = make_root(now);
-    struct person p = taro();
     unsigned char *der = NULL;
     int der_len = 0;
-    X509 *x = make_leaf(root, CA_SIGN, &p, now - 60, now + 86400, &der, &der_len);
+    X509 *x = make_leaf(fx_root, CA_SIGN, &fx_p, fx_now - 60, fx_now + 86400, &der, &der_len);
     assert_personal_data(der, der_len, true);
     OPENSSL_free(der);
     X509_free(x);
-    X509_free(root);
 }
 END_TEST
 
@@ -958,6 +956,7 @@ static Suite *profile_suite(void)
     Suite *s = suite_create("profile");
     TCase *tc = tcase_create("profile");
     tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
+    tcase_add_checked_fixture(tc, issued_setup, issued_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, root_cert);
     tcase_add_test(tc, root_validity_past_2049);

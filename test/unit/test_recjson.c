@@ -9,7 +9,7 @@
 #include "ca/lifecycle.h"
 #include "ca/recjson.h"
 #include "base/jclock.h"
-#include "testutil.h"
+#include "testinst.h"
 
 #define ASSERT_FIELD(err, want_code, want_field)                                                   \
     do {                                                                                           \
@@ -513,13 +513,8 @@ static void assert_dump(json_t *v, const char *want)
 
 START_TEST(writers)
 {
-    struct person p;
-    memset(&p, 0, sizeof(p));
-    strcpy(p.id, "P-0001");
-    strcpy(p.name, "山田 太郎");
-    strcpy(p.address, "東京都 \"1\"");
-    strcpy(p.birth_date, "1990-01-02");
-    p.gender = GENDER_UNSTATED;
+    struct person p =
+        testutil_person("P-0001", "山田 太郎", "東京都 \"1\"", "1990-01-02", GENDER_UNSTATED);
     p.deceased = true;
     assert_dump(recjson_person_to(&p),
                 "{\"address\":\"\\u6771\\u4EAC\\u90FD \\\"1\\\"\",\"birth_date\":\"1990-01-02\","

@@ -7,7 +7,7 @@
 #include "ca/rules.h"
 #include "ca/validity.h"
 #include "base/jclock.h"
-#include "testutil.h"
+#include "testinst.h"
 
 static struct rules_policy policy(void)
 {
@@ -17,14 +17,7 @@ static struct rules_policy policy(void)
 
 static struct person alive(void)
 {
-    struct person p;
-    memset(&p, 0, sizeof(p));
-    strcpy(p.id, "P1");
-    strcpy(p.name, "山田 花子");
-    strcpy(p.address, "大阪府大阪市北区1-1");
-    strcpy(p.birth_date, "1985-04-01");
-    p.gender = GENDER_FEMALE;
-    return p;
+    return testutil_person("P1", "山田 花子", "大阪府大阪市北区1-1", "1985-04-01", GENDER_FEMALE);
 }
 
 static struct card active_card(enum card_type type, const char *expiry)

@@ -7,6 +7,8 @@
 #ifndef JPKI_TESTINST_H
 #define JPKI_TESTINST_H
 
+#include <time.h>
+
 #include "ca/lifecycle.h"
 #include "ca/pki.h"
 #include "config/config.h"
@@ -34,5 +36,20 @@ struct testutil_fixture {
 };
 void testutil_fx_open(struct testutil_fixture *fx, const struct testutil_instance *inst);
 void testutil_fx_close(struct testutil_fixture *fx);
+
+/* A person with these fields, the others zero (alive). */
+struct person testutil_person(const char *id, const char *name, const char *address,
+                              const char *birth_date, enum gender gender);
+
+/* A new empty registry alone (no instance): <fresh temporary dir>/registry.db, created by
+ * store_open, with the clock pinned to `now` (jclock_set). testutil_registry_close closes it,
+ * removes the directory and resets the clock. */
+struct testutil_registry {
+    char *dir;
+    char path[4096];
+    struct store *st;
+};
+void testutil_registry_open(struct testutil_registry *reg, time_t now);
+void testutil_registry_close(struct testutil_registry *reg);
 
 #endif

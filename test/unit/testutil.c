@@ -44,6 +44,26 @@ void testutil_rmtree(const char *path)
         nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+char *testutil_tmpdir;
+
+void testutil_tmpdir_setup(void)
+{
+    testutil_tmpdir = testutil_mkdtemp();
+    ck_assert_ptr_nonnull(testutil_tmpdir);
+}
+
+void testutil_tmpdir_teardown(void)
+{
+    testutil_rmtree(testutil_tmpdir);
+    free(testutil_tmpdir);
+    testutil_tmpdir = NULL;
+}
+
+void testutil_path(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", testutil_tmpdir, name);
+}
+
 int testutil_write_file(const char *path, const void *data, size_t len)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -144,4 +164,39 @@ void testutil_fx_close(struct testutil_fixture *fx)
     pki_free(fx->pki);
     fx->st = NULL;
     fx->pki = NULL;
+}
+
+void testutil_registry_open(struct testutil_registry *reg, time_t now)
+{
+    struct jerr err = {0};
+
+    jclock_set(now);
+    reg->dir = testutil_mkdtemp();
+    ck_assert_ptr_nonnull(reg->dir);
+    snprintf(reg->path, sizeof(reg->path), "%s/registry.db", reg->dir);
+    reg->st = store_open(reg->path, true, &err);
+    ck_assert_msg(reg->st != NULL, "%s", err.msg);
+}
+
+void testutil_registry_close(struct testutil_registry *reg)
+{
+    store_close(reg->st);
+    reg->st = NULL;
+    testutil_rmtree(reg->dir);
+    free(reg->dir);
+    reg->dir = NULL;
+    jclock_set(0);
+}
+
+struct person testutil_person(const char *id, const char *name, const char *address,
+                              const char *birth_date, enum gender gender)
+{
+    struct person p;
+    memset(&p, 0, sizeof(p));
+    snprintf(p.id, sizeof(p.id), "%s", id);
+    snprintf(p.name, sizeof(p.name), "%s", name);
+    snprintf(p.address, sizeof(p.address), "%s", address);
+    snprintf(p.birth_date, sizeof(p.birth_date), "%s", birth_date);
+    p.gender = gender;
+    return p;
 }

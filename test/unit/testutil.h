@@ -13,6 +13,13 @@
 char *testutil_mkdtemp(void);
 void testutil_rmtree(const char *path);
 
+/* The temporary directory of a checked fixture: testutil_tmpdir_setup makes a fresh one,
+ * testutil_tmpdir_teardown removes it; testutil_path writes "<it>/<name>" to buf. */
+extern char *testutil_tmpdir;
+void testutil_tmpdir_setup(void);
+void testutil_tmpdir_teardown(void);
+void testutil_path(char *buf, size_t size, const char *name);
+
 /* Writes `len` bytes to `path` (mode 0600). Returns 0 or -1. */
 int testutil_write_file(const char *path, const void *data, size_t len);
 
