@@ -55,14 +55,6 @@ static int asn1_time_seconds(const ASN1_TIME *t, time_t *out)
     return rc;
 }
 
-/* "  label value\n" with the value sanitized. */
-static void field_line(FILE *f, const char *label, const char *value)
-{
-    fprintf(f, "  %-13s ", label);
-    ctl_out_put(f, value);
-    fputc('\n', f);
-}
-
 enum ctl_card_validity ctl_card_validity_at(time_t not_before, time_t not_after, time_t now)
 {
     /* RFC 5280 §4.1.2.5: the validity period includes both ends */
@@ -160,14 +152,14 @@ int ctl_card_read_facts(X509 *cert, struct ctl_card_facts *out, struct jerr *err
 void ctl_card_print_facts(FILE *f, const struct ctl_card_facts *facts)
 {
     char birth[64];
-    field_line(f, "name:", facts->name);
-    field_line(f, "address:", facts->address);
+    ctl_out_field(f, "name:", facts->name);
+    ctl_out_field(f, "address:", facts->address);
     if (facts->birth_date_decoded)
         snprintf(birth, sizeof(birth), "%s", facts->birth_date);
     else
         snprintf(birth, sizeof(birth), "(not a JPKI birth date: %s)", facts->birth_date);
-    field_line(f, "birth date:", birth);
-    field_line(f, "gender:", facts->gender);
+    ctl_out_field(f, "birth date:", birth);
+    ctl_out_field(f, "gender:", facts->gender);
 }
 
 int ctl_card_cert_times(X509 *cert, time_t *not_before, time_t *not_after)
@@ -193,10 +185,10 @@ void ctl_card_print_receipt(FILE *f, const json_t *receipt)
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         const json_t *v = json_object_get(receipt, known[i][0]);
         if (json_is_string(v))
-            field_line(f, known[i][1], json_string_value(v));
+            ctl_out_field(f, known[i][1], json_string_value(v));
         else if (json_is_integer(v)) {
             snprintf(text, sizeof(text), "%lld", (long long)json_integer_value(v));
-            field_line(f, known[i][1], text);
+            ctl_out_field(f, known[i][1], text);
         }
     }
     json_object_foreach((json_t *)receipt, key, value)
@@ -211,7 +203,7 @@ void ctl_card_print_receipt(FILE *f, const json_t *receipt)
         char label[80];
         ctl_out_sanitize(label, sizeof(label) - 1, key, strlen(key));
         strcat(label, ":");
-        field_line(f, label, dump);
+        ctl_out_field(f, label, dump);
         free(dump);
     }
 }
@@ -228,7 +220,7 @@ void ctl_card_fingerprint(X509 *cert, char fp[96])
 static void name_line(FILE *f, const char *label, const X509_NAME *name)
 {
     char *text = ctl_rp_name_text(name);
-    field_line(f, label, text != NULL ? text : "?");
+    ctl_out_field(f, label, text != NULL ? text : "?");
     free(text);
 }
 
@@ -239,9 +231,9 @@ static void print_validity(FILE *f, X509 *cert, time_t now)
     time_t nb, na;
     ctl_rp_time_text(X509_get0_notBefore(cert), from, sizeof(from));
     ctl_rp_time_text(X509_get0_notAfter(cert), until, sizeof(until));
-    field_line(f, "valid from:", from);
+    ctl_out_field(f, "valid from:", from);
     if (ctl_card_cert_times(cert, &nb, &na) == -1) {
-        field_line(f, "valid until:", until);
+        ctl_out_field(f, "valid until:", until);
         return;
     }
     enum ctl_card_validity v = ctl_card_validity_at(nb, na, now);
@@ -250,7 +242,7 @@ static void print_validity(FILE *f, X509 *cert, time_t now)
         snprintf(line, sizeof(line), "%s (expired)", until);
     else
         snprintf(line, sizeof(line), "%s (%ld days left)", until, days);
-    field_line(f, "valid until:", line);
+    ctl_out_field(f, "valid until:", line);
     if (v == CTL_CARD_EXPIRING)
         fprintf(f,
                 "  WARNING: less than %d months left (%ld days): renew it at the municipal "
@@ -274,15 +266,15 @@ void ctl_card_print_cert(FILE *f, X509 *cert, enum ca_kind slot, time_t now)
         if (ctl_card_read_facts(cert, &facts, &err) == 0)
             ctl_card_print_facts(f, &facts);
         else
-            field_line(f, "facts:", err.msg);
+            ctl_out_field(f, "facts:", err.msg);
         OPENSSL_cleanse(&facts, sizeof(facts));
     }
     print_validity(f, cert, now);
     ctl_rp_serial_hex(X509_get0_serialNumber(cert), serial, sizeof(serial));
-    field_line(f, "serial:", serial);
+    ctl_out_field(f, "serial:", serial);
     name_line(f, "issuer:", X509_get_issuer_name(cert));
     ctl_card_fingerprint(cert, fp);
-    field_line(f, "SHA-256:", fp);
+    ctl_out_field(f, "SHA-256:", fp);
 }
 
 void ctl_card_print_tries(FILE *f, const struct card_image *ci, enum ca_kind slot)
@@ -294,7 +286,7 @@ void ctl_card_print_tries(FILE *f, const struct card_image *ci, enum ca_kind slo
                  "LOCKED after %d wrong tries: have it reset at the municipal window", max);
     else
         snprintf(line, sizeof(line), "%d of %d tries left", card_image_tries_left(ci, slot), max);
-    field_line(f, "password:", line);
+    ctl_out_field(f, "password:", line);
 }
 
 void ctl_card_print_roots(FILE *f, const struct card_image *ci)

@@ -199,6 +199,21 @@ void ctl_out_new_token(FILE *f, const char *token_out, const char *token)
     }
 }
 
+void ctl_out_field(FILE *f, const char *label, const char *value)
+{
+    fprintf(f, "  %-13s ", label);
+    ctl_out_put(f, value);
+    fputc('\n', f);
+}
+
+void ctl_out_json_line(FILE *f, const json_t *o)
+{
+    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (text != NULL)
+        fprintf(f, "%s\n", text);
+    free(text);
+}
+
 const char *ctl_out_shown(const char *s, char *buf, size_t size)
 {
     ctl_out_sanitize(buf, size, s, strlen(s));

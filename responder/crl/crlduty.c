@@ -207,10 +207,7 @@ struct crlduty *crlduty_new(const struct jpki_config *cfg, struct pki *pki, stru
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         return NULL;
     }
-    cd->cfg = cfg;
-    cd->pki = pki;
-    cd->pub = pub;
-    cd->monitor = monitor;
+    *cd = (struct crlduty){.cfg = cfg, .pki = pki, .pub = pub, .monitor = monitor};
     atomic_init(&cd->listening, false);
     return cd;
 }
