@@ -30,50 +30,65 @@ bool ctl_ops_is_serial(const char *s)
     return true;
 }
 
+/* A member of an answer and the text written before it: a label ("name:") in a record, a
+ * separator ("  ") in a row. */
+struct member_text {
+    const char *text, *member;
+};
+#define MEMBERS(a) (a), sizeof(a) / sizeof((a)[0])
+
+/* "<kind> <obj[id_key]>", then one ctl_out_field line per member. */
+static void print_record(FILE *f, const char *kind, const char *id_key, const json_t *obj,
+                         const struct member_text *fields, size_t n)
+{
+    fprintf(f, "%s ", kind);
+    ctl_out_put(f, ctl_out_str(obj, id_key));
+    fputc('\n', f);
+    for (size_t i = 0; i < n; i++)
+        ctl_out_field(f, fields[i].text, ctl_out_str(obj, fields[i].member));
+}
+
 static void print_person(FILE *f, const json_t *p)
 {
-    fputs("person ", f);
-    ctl_out_put(f, ctl_out_str(p, "id"));
-    fputc('\n', f);
-    ctl_out_field(f, "name:", ctl_out_str(p, "name"));
-    ctl_out_field(f, "address:", ctl_out_str(p, "address"));
-    ctl_out_field(f, "birth date:", ctl_out_str(p, "birth_date"));
-    ctl_out_field(f, "gender:", ctl_out_str(p, "gender"));
+    static const struct member_text fields[] = {
+        {"name:", "name"},
+        {"address:", "address"},
+        {"birth date:", "birth_date"},
+        {"gender:", "gender"},
+    };
+    print_record(f, "person", "id", p, MEMBERS(fields));
     ctl_out_field(f, "deceased:", json_is_true(json_object_get(p, "deceased")) ? "yes" : "no");
 }
 
 static void print_card(FILE *f, const json_t *c)
 {
-    fputs("card ", f);
-    ctl_out_put(f, ctl_out_str(c, "id"));
-    fputc('\n', f);
-    ctl_out_field(f, "person:", ctl_out_str(c, "person_id"));
-    ctl_out_field(f, "type:", ctl_out_str(c, "type"));
-    ctl_out_field(f, "expiry:", ctl_out_str(c, "expiry"));
-    ctl_out_field(f, "state:", ctl_out_str(c, "state"));
-    ctl_out_field(f, "prefecture:", ctl_out_str(c, "prefecture"));
-    ctl_out_field(f, "municipality:", ctl_out_str(c, "municipality"));
+    static const struct member_text fields[] = {
+        {"person:", "person_id"},      {"type:", "type"},
+        {"expiry:", "expiry"},         {"state:", "state"},
+        {"prefecture:", "prefecture"}, {"municipality:", "municipality"},
+    };
+    print_record(f, "card", "id", c, MEMBERS(fields));
 }
 
-/* Writes, for each ("separator", "member") pair of the NULL-terminated `fmt`, the separator and
- * the string member of `obj`, sanitized ("-" when absent). */
-static void put_members(FILE *f, const json_t *obj, const char *const *fmt)
+/* Writes each member of `obj` after its separator, sanitized ("-" when absent). */
+static void put_members(FILE *f, const json_t *obj, const struct member_text *cols, size_t n)
 {
-    for (; fmt[0] != NULL; fmt += 2) {
-        fputs(fmt[0], f);
-        ctl_out_put(f, ctl_out_str(obj, fmt[1]));
+    for (size_t i = 0; i < n; i++) {
+        fputs(cols[i].text, f);
+        ctl_out_put(f, ctl_out_str(obj, cols[i].member));
     }
 }
 
 /* "title (N):", then one line per member of the array `rows`, written by put_members. */
-static void print_rows(FILE *f, const char *title, const json_t *rows, const char *const *fmt)
+static void print_rows(FILE *f, const char *title, const json_t *rows,
+                       const struct member_text *cols, size_t n)
 {
     size_t i;
     const json_t *row;
     fprintf(f, "%s (%zu):\n", title, json_array_size(rows));
     json_array_foreach(rows, i, row)
     {
-        put_members(f, row, fmt);
+        put_members(f, row, cols, n);
         fputc('\n', f);
     }
 }
@@ -81,11 +96,12 @@ static void print_rows(FILE *f, const char *title, const json_t *rows, const cha
 /* One line per certificate: serial, CA, status (reason, since), card, notAfter. */
 static void print_cert_line(FILE *f, const json_t *c)
 {
-    static const char *const head[] = {"  ", "serial", "  ", "ca", "  ", "status", NULL};
-    static const char *const tail[] = {"  card ", "card_id", "  not after ", "not_after", NULL};
+    static const struct member_text head[] = {{"  ", "serial"}, {"  ", "ca"}, {"  ", "status"}};
+    static const struct member_text tail[] = {{"  card ", "card_id"},
+                                              {"  not after ", "not_after"}};
     const char *reason = ctl_out_str(c, "reason");
     const char *changed = ctl_out_str(c, "status_changed_at");
-    put_members(f, c, head);
+    put_members(f, c, MEMBERS(head));
     if (reason != NULL) {
         fputs(" (", f);
         ctl_out_put(f, reason);
@@ -95,7 +111,7 @@ static void print_cert_line(FILE *f, const json_t *c)
         }
         fputc(')', f);
     }
-    put_members(f, c, tail);
+    put_members(f, c, MEMBERS(tail));
     fputc('\n', f);
 }
 
@@ -234,10 +250,10 @@ int ctl_ops_person_add(struct ctl *ctl, const struct ctl_args *args)
 /* GET /v1/persons/ID in words: the record, its cards, its certificates. */
 static void print_person_answer(FILE *f, const json_t *answer)
 {
-    static const char *const card_row[] = {"  ",    "id",        "  ",     "type", "  ",
-                                           "state", "  expiry ", "expiry", NULL};
+    static const struct member_text card_row[] = {
+        {"  ", "id"}, {"  ", "type"}, {"  ", "state"}, {"  expiry ", "expiry"}};
     print_person(f, json_object_get(answer, "person"));
-    print_rows(f, "cards", json_object_get(answer, "cards"), card_row);
+    print_rows(f, "cards", json_object_get(answer, "cards"), MEMBERS(card_row));
     print_cert_list(f, "certificates", json_object_get(answer, "certificates"));
 }
 
@@ -428,17 +444,17 @@ static void print_cert(FILE *f, const json_t *c)
     const json_t *p = json_object_get(c, "partition");
     if (json_is_integer(p))
         snprintf(part, sizeof(part), "%lld", (long long)json_integer_value(p));
-    fputs("certificate ", f);
-    ctl_out_put(f, ctl_out_str(c, "serial"));
-    fputc('\n', f);
-    ctl_out_field(f, "ca:", ctl_out_str(c, "ca"));
-    ctl_out_field(f, "status:", ctl_out_str(c, "status"));
-    ctl_out_field(f, "reason:", ctl_out_str(c, "reason"));
-    ctl_out_field(f, "changed at:", ctl_out_str(c, "status_changed_at"));
-    ctl_out_field(f, "card:", ctl_out_str(c, "card_id"));
-    ctl_out_field(f, "person:", ctl_out_str(c, "person_id"));
-    ctl_out_field(f, "not before:", ctl_out_str(c, "not_before"));
-    ctl_out_field(f, "not after:", ctl_out_str(c, "not_after"));
+    static const struct member_text fields[] = {
+        {"ca:", "ca"},
+        {"status:", "status"},
+        {"reason:", "reason"},
+        {"changed at:", "status_changed_at"},
+        {"card:", "card_id"},
+        {"person:", "person_id"},
+        {"not before:", "not_before"},
+        {"not after:", "not_after"},
+    };
+    print_record(f, "certificate", "serial", c, MEMBERS(fields));
     ctl_out_field(f, "partition:", part);
 }
 
@@ -460,10 +476,10 @@ int ctl_ops_cert_show(struct ctl *ctl, const struct ctl_args *args)
     if ((rc = ctl_api(ctl, "GET", path, NULL, &answer)) != CTL_EXIT_OK)
         goto out;
     if (!ctl->json) {
-        static const char *const history_row[] = {"  ",      "at",    "  ",    "action", "  ",
-                                                  "outcome", "  by ", "actor", NULL};
+        static const struct member_text history_row[] = {
+            {"  ", "at"}, {"  ", "action"}, {"  ", "outcome"}, {"  by ", "actor"}};
         print_cert(ctl->out, answer);
-        print_rows(ctl->out, "history", json_object_get(answer, "history"), history_row);
+        print_rows(ctl->out, "history", json_object_get(answer, "history"), MEMBERS(history_row));
     }
     if (out_file != NULL) {
         const char *pem = ctl_out_str(answer, "pem");
