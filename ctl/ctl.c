@@ -160,3 +160,24 @@ int ctl_path(char *out, size_t size, const char *prefix, const char *id, const c
     free(escaped);
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
+
+int ctl_api_id(struct ctl *ctl, const char *method, const char *prefix, const char *id,
+               const char *suffix, const char *what, const json_t *body, json_t **answer)
+{
+    char path[CTL_PATH_MAX];
+    *answer = NULL;
+    if (ctl_path(path, sizeof(path), prefix, id, suffix) == -1)
+        return ctl_usage(ctl, "%s is too long", what);
+    return ctl_api(ctl, method, path, body, answer);
+}
+
+int ctl_api_show(struct ctl *ctl, const char *prefix, const char *id,
+                 void (*print)(FILE *f, const json_t *answer))
+{
+    json_t *answer = NULL;
+    int rc = ctl_api_id(ctl, "GET", prefix, id, NULL, "the id", NULL, &answer);
+    if (rc == CTL_EXIT_OK && !ctl->json)
+        print(ctl->out, answer);
+    json_decref(answer);
+    return rc;
+}

@@ -75,4 +75,14 @@ int ctl_api_bytes(struct ctl *ctl, const char *method, const char *path, const c
  * -1 when it does not fit (or out of memory). */
 int ctl_path(char *out, size_t size, const char *prefix, const char *id, const char *suffix);
 
+/* ctl_api on prefix + `id` + suffix (ctl_path; suffix may be NULL). An id too long for a path
+ * is a usage error "`what` is too long" (what: "the id", "the operator name"). */
+int ctl_api_id(struct ctl *ctl, const char *method, const char *prefix, const char *id,
+               const char *suffix, const char *what, const json_t *body, json_t **answer);
+
+/* The `show` commands: GET prefix + `id` (ctl_api_id); on success and without --json, `print`
+ * writes the answer in words to the output. Returns an exit code. */
+int ctl_api_show(struct ctl *ctl, const char *prefix, const char *id,
+                 void (*print)(FILE *f, const json_t *answer));
+
 #endif

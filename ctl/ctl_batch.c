@@ -277,12 +277,8 @@ int ctl_batch_submit(struct ctl *ctl, const struct ctl_args *args)
         }
         if ((rc = follow(ctl, path, &progress)) != CTL_EXIT_OK)
             goto out;
-        if (ctl->json) {
-            char *text = json_dumps(progress, JSON_COMPACT);
-            if (text != NULL)
-                fprintf(ctl->out, "%s\n", text);
-            free(text);
-        }
+        if (ctl->json)
+            ctl_out_json_line(ctl->out, progress);
     }
     FILE *f = ctl->json ? ctl->err : ctl->out;
     if (ctl_batch_summary(f, submitted, progress) > 0) {
@@ -296,44 +292,39 @@ out:
     return rc;
 }
 
+/* GET /v1/batches/ID in words: its state, progress bar, summary and rows. */
+static void print_batch(FILE *f, const json_t *progress)
+{
+    struct ctl_batch_counts c;
+    char line[CTL_BATCH_BAR_MAX * 4 + 96];
+    const json_t *rows = json_object_get(progress, "rows");
+    size_t i;
+    const json_t *v;
+    fputs("state: ", f);
+    ctl_out_put(f, ctl_out_str(progress, "state"));
+    fputc('\n', f);
+    if (ctl_batch_counts(progress, &c) == 0) {
+        ctl_batch_bar(line, sizeof(line), c.finished, c.failed, c.total, CTL_BATCH_BAR_MAX);
+        fprintf(f, "%s\n", line);
+    }
+    ctl_batch_summary(f, NULL, progress);
+    fprintf(f, "rows (%zu):\n", json_array_size(rows));
+    json_array_foreach(rows, i, v)
+    {
+        char num[32];
+        fputs("  row ", f);
+        ctl_out_put(f, scalar_text(json_object_get(v, "row"), num, sizeof(num)));
+        fputs("  ", f);
+        ctl_out_put(f, ctl_out_str(v, "key"));
+        fputs("  ", f);
+        ctl_out_put(f, ctl_out_str(v, "state"));
+        fputs("  ", f);
+        ctl_out_list(f, v, "serials");
+        fputc('\n', f);
+    }
+}
+
 int ctl_batch_show(struct ctl *ctl, const struct ctl_args *args)
 {
-    char path[CTL_PATH_MAX];
-    json_t *progress = NULL;
-    int rc;
-    if (ctl_path(path, sizeof(path), "/v1/batches/", args->pos[0], NULL) == -1)
-        return ctl_usage(ctl, "the id is too long");
-    if ((rc = ctl_api(ctl, "GET", path, NULL, &progress)) != CTL_EXIT_OK)
-        return rc;
-    if (!ctl->json) {
-        struct ctl_batch_counts c;
-        char line[CTL_BATCH_BAR_MAX * 4 + 96];
-        const json_t *rows = json_object_get(progress, "rows");
-        size_t i;
-        const json_t *v;
-        fputs("state: ", ctl->out);
-        ctl_out_put(ctl->out, ctl_out_str(progress, "state"));
-        fputc('\n', ctl->out);
-        if (ctl_batch_counts(progress, &c) == 0) {
-            ctl_batch_bar(line, sizeof(line), c.finished, c.failed, c.total, CTL_BATCH_BAR_MAX);
-            fprintf(ctl->out, "%s\n", line);
-        }
-        ctl_batch_summary(ctl->out, NULL, progress);
-        fprintf(ctl->out, "rows (%zu):\n", json_array_size(rows));
-        json_array_foreach(rows, i, v)
-        {
-            char num[32];
-            fputs("  row ", ctl->out);
-            ctl_out_put(ctl->out, scalar_text(json_object_get(v, "row"), num, sizeof(num)));
-            fputs("  ", ctl->out);
-            ctl_out_put(ctl->out, ctl_out_str(v, "key"));
-            fputs("  ", ctl->out);
-            ctl_out_put(ctl->out, ctl_out_str(v, "state"));
-            fputs("  ", ctl->out);
-            ctl_out_list(ctl->out, v, "serials");
-            fputc('\n', ctl->out);
-        }
-    }
-    json_decref(progress);
-    return rc;
+    return ctl_api_show(ctl, "/v1/batches/", args->pos[0], print_batch);
 }

@@ -11,6 +11,7 @@
 #include "ctl/ctl_operators.h"
 #include "ctl/ctl_ops.h"
 #include "ctl/ctl_rp.h"
+#include "ctl/ctl_sign.h"
 #include "ctl/ctl_verify.h"
 #include "ctl/ctl_window.h"
 
@@ -275,7 +276,7 @@ const struct ctl_cmd ctl_cmds[] = {
     {"cert", "expiring", NULL, 0, 0, cert_expiring_opts, "good certificates expiring soon", NULL,
      ctl_ops_cert_expiring},
     {"operator", "add", NULL, 0, 0, operator_add_opts, "create an operator credential (admin only)",
-     NULL, ctl_ops_operator_add},
+     NULL, ctl_operators_add},
     {"operator", "list", NULL, 0, 0, NULL, "the operator credentials and their state",
      "The configuration's, the first administrator's (init) and the registry's; admin or\n"
      "auditor role.",

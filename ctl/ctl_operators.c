@@ -7,7 +7,66 @@
 #include <openssl/crypto.h>
 
 #include "base/fsutil.h"
+#include "ctl/ctl_http.h"
 #include "ctl/ctl_out.h"
+
+/* Writes the new `token` and a newline to `path` (0600, never over an existing file) and wipes
+ * the copy. Returns 0, or -1 with err: JERR_TOO_LARGE for a token over CTL_HTTP_MAX_TOKEN, else
+ * why the file was not written. */
+static int write_token(const char *path, const char *token, struct jerr *err)
+{
+    char line[CTL_HTTP_MAX_TOKEN + 2];
+    int rc;
+    int n = snprintf(line, sizeof(line), "%s\n", token);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        rc = jerr_set(err, JERR_TOO_LARGE, "token", "the token is over %d bytes",
+                      CTL_HTTP_MAX_TOKEN);
+    else
+        rc = fsutil_write_atomic(path, line, (size_t)n, 0600, true, err);
+    OPENSSL_cleanse(line, sizeof(line));
+    return rc;
+}
+
+/* "operator NAME<what>\n" on the output, the name from the answer, sanitized. */
+static void operator_said(struct ctl *ctl, const json_t *answer, const char *what)
+{
+    fputs("operator ", ctl->out);
+    ctl_out_put(ctl->out, ctl_out_str(answer, "name"));
+    fputs(what, ctl->out);
+}
+
+int ctl_operators_add(struct ctl *ctl, const struct ctl_args *args)
+{
+    json_t *body = NULL, *answer = NULL;
+    const char *token_out = ctl_args_get(args, "token-out");
+    struct jerr err = {0};
+    int rc;
+    body = json_pack("{s:s, s:s}", "name", ctl_args_get(args, "name"), "role",
+                     ctl_args_get(args, "role"));
+    if (body == NULL)
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "cannot build the request (text not UTF-8?)");
+    if ((rc = ctl_api(ctl, "POST", "/v1/operators", body, &answer)) != CTL_EXIT_OK)
+        goto out;
+    const char *token = ctl_out_str(answer, "token");
+    if (token_out != NULL && token == NULL)
+        rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the answer holds no token");
+    else if (token_out != NULL && write_token(token_out, token, &err) == -1)
+        rc = err.code == JERR_TOO_LARGE
+                 ? ctl_fail(ctl, CTL_EXIT_FAILED, "%s", err.msg)
+                 : ctl_fail(ctl, CTL_EXIT_FAILED, "cannot write %s: %s", token_out, err.msg);
+    if (!ctl->json && rc == CTL_EXIT_OK) {
+        const char *role = ctl_out_str(answer, "role");
+        char shown[64], what[96];
+        snprintf(what, sizeof(what), " (%s) created\n",
+                 role != NULL ? ctl_out_shown(role, shown, sizeof(shown)) : "-");
+        operator_said(ctl, answer, what);
+        ctl_out_new_token(ctl->out, token_out, token);
+    }
+out:
+    json_decref(body);
+    json_decref(answer);
+    return rc;
+}
 
 int ctl_operators_list(struct ctl *ctl, const struct ctl_args *args)
 {
@@ -35,12 +94,11 @@ int ctl_operators_list(struct ctl *ctl, const struct ctl_args *args)
 static int operator_post(struct ctl *ctl, const struct ctl_args *args, const char *action,
                          json_t **answer)
 {
-    char path[CTL_PATH_MAX], suffix[16];
+    char suffix[16];
 
     snprintf(suffix, sizeof(suffix), "/%s", action);
-    if (ctl_path(path, sizeof(path), "/v1/operators/", args->pos[0], suffix) == -1)
-        return ctl_usage(ctl, "the operator name is too long");
-    return ctl_api(ctl, "POST", path, NULL, answer);
+    return ctl_api_id(ctl, "POST", "/v1/operators/", args->pos[0], suffix, "the operator name",
+                      NULL, answer);
 }
 
 int ctl_operators_disable(struct ctl *ctl, const struct ctl_args *args)
@@ -48,11 +106,9 @@ int ctl_operators_disable(struct ctl *ctl, const struct ctl_args *args)
     json_t *answer = NULL;
     int rc = operator_post(ctl, args, "disable", &answer);
 
-    if (rc == CTL_EXIT_OK && !ctl->json) {
-        fputs("operator ", ctl->out);
-        ctl_out_put(ctl->out, ctl_out_str(answer, "name"));
-        fputs(" disabled: its token and certificate are refused from now on\n", ctl->out);
-    }
+    if (rc == CTL_EXIT_OK && !ctl->json)
+        operator_said(ctl, answer,
+                      " disabled: its token and certificate are refused from now on\n");
     json_decref(answer);
     return rc;
 }
@@ -75,21 +131,14 @@ int ctl_operators_rotate(struct ctl *ctl, const struct ctl_args *args)
         rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the answer holds no token");
         goto out;
     }
-    if (token_out != NULL) {
-        char line[CTL_HTTP_MAX_TOKEN + 2];
-        int n = snprintf(line, sizeof(line), "%s\n", token);
-        if (n < 0 || (size_t)n >= sizeof(line))
-            rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the token is over %d bytes", CTL_HTTP_MAX_TOKEN);
-        else if (fsutil_write_atomic(token_out, line, (size_t)n, 0600, true, &err) == -1)
-            /* The only copy of the new token: say it, so that it is not lost. */
-            rc = ctl_fail(ctl, CTL_EXIT_FAILED, "cannot write %s (%s); the new token is %s",
-                          token_out, err.msg, token);
-        OPENSSL_cleanse(line, sizeof(line));
-    }
+    if (token_out != NULL && write_token(token_out, token, &err) == -1)
+        /* The only copy of the new token: say it, so that it is not lost. */
+        rc = err.code == JERR_TOO_LARGE
+                 ? ctl_fail(ctl, CTL_EXIT_FAILED, "%s", err.msg)
+                 : ctl_fail(ctl, CTL_EXIT_FAILED, "cannot write %s (%s); the new token is %s",
+                            token_out, err.msg, token);
     if (!ctl->json && rc == CTL_EXIT_OK) {
-        fputs("operator ", ctl->out);
-        ctl_out_put(ctl->out, ctl_out_str(answer, "name"));
-        fputs(": token rotated; the old one is refused from now on\n", ctl->out);
+        operator_said(ctl, answer, ": token rotated; the old one is refused from now on\n");
         ctl_out_new_token(ctl->out, token_out, token);
     }
 out:

@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
 #include "base/fsutil.h"
 #include "base/limits.h"
 #include "ctl/ctl_out.h"
@@ -33,50 +30,78 @@ bool ctl_ops_is_serial(const char *s)
     return true;
 }
 
-/* "label: value\n" with the value sanitized; NULL shows "-". */
-static void field_line(FILE *f, const char *label, const char *value)
+/* A member of an answer and the text written before it: a label ("name:") in a record, a
+ * separator ("  ") in a row. */
+struct member_text {
+    const char *text, *member;
+};
+#define MEMBERS(a) (a), sizeof(a) / sizeof((a)[0])
+
+/* "<kind> <obj[id_key]>", then one ctl_out_field line per member. */
+static void print_record(FILE *f, const char *kind, const char *id_key, const json_t *obj,
+                         const struct member_text *fields, size_t n)
 {
-    fprintf(f, "  %-13s ", label);
-    ctl_out_put(f, value);
+    fprintf(f, "%s ", kind);
+    ctl_out_put(f, ctl_out_str(obj, id_key));
     fputc('\n', f);
+    for (size_t i = 0; i < n; i++)
+        ctl_out_field(f, fields[i].text, ctl_out_str(obj, fields[i].member));
 }
 
 static void print_person(FILE *f, const json_t *p)
 {
-    fputs("person ", f);
-    ctl_out_put(f, ctl_out_str(p, "id"));
-    fputc('\n', f);
-    field_line(f, "name:", ctl_out_str(p, "name"));
-    field_line(f, "address:", ctl_out_str(p, "address"));
-    field_line(f, "birth date:", ctl_out_str(p, "birth_date"));
-    field_line(f, "gender:", ctl_out_str(p, "gender"));
-    field_line(f, "deceased:", json_is_true(json_object_get(p, "deceased")) ? "yes" : "no");
+    static const struct member_text fields[] = {
+        {"name:", "name"},
+        {"address:", "address"},
+        {"birth date:", "birth_date"},
+        {"gender:", "gender"},
+    };
+    print_record(f, "person", "id", p, MEMBERS(fields));
+    ctl_out_field(f, "deceased:", json_is_true(json_object_get(p, "deceased")) ? "yes" : "no");
 }
 
 static void print_card(FILE *f, const json_t *c)
 {
-    fputs("card ", f);
-    ctl_out_put(f, ctl_out_str(c, "id"));
-    fputc('\n', f);
-    field_line(f, "person:", ctl_out_str(c, "person_id"));
-    field_line(f, "type:", ctl_out_str(c, "type"));
-    field_line(f, "expiry:", ctl_out_str(c, "expiry"));
-    field_line(f, "state:", ctl_out_str(c, "state"));
-    field_line(f, "prefecture:", ctl_out_str(c, "prefecture"));
-    field_line(f, "municipality:", ctl_out_str(c, "municipality"));
+    static const struct member_text fields[] = {
+        {"person:", "person_id"},      {"type:", "type"},
+        {"expiry:", "expiry"},         {"state:", "state"},
+        {"prefecture:", "prefecture"}, {"municipality:", "municipality"},
+    };
+    print_record(f, "card", "id", c, MEMBERS(fields));
+}
+
+/* Writes each member of `obj` after its separator, sanitized ("-" when absent). */
+static void put_members(FILE *f, const json_t *obj, const struct member_text *cols, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        fputs(cols[i].text, f);
+        ctl_out_put(f, ctl_out_str(obj, cols[i].member));
+    }
+}
+
+/* "title (N):", then one line per member of the array `rows`, written by put_members. */
+static void print_rows(FILE *f, const char *title, const json_t *rows,
+                       const struct member_text *cols, size_t n)
+{
+    size_t i;
+    const json_t *row;
+    fprintf(f, "%s (%zu):\n", title, json_array_size(rows));
+    json_array_foreach(rows, i, row)
+    {
+        put_members(f, row, cols, n);
+        fputc('\n', f);
+    }
 }
 
 /* One line per certificate: serial, CA, status (reason, since), card, notAfter. */
 static void print_cert_line(FILE *f, const json_t *c)
 {
+    static const struct member_text head[] = {{"  ", "serial"}, {"  ", "ca"}, {"  ", "status"}};
+    static const struct member_text tail[] = {{"  card ", "card_id"},
+                                              {"  not after ", "not_after"}};
     const char *reason = ctl_out_str(c, "reason");
     const char *changed = ctl_out_str(c, "status_changed_at");
-    fputs("  ", f);
-    ctl_out_put(f, ctl_out_str(c, "serial"));
-    fputs("  ", f);
-    ctl_out_put(f, ctl_out_str(c, "ca"));
-    fputs("  ", f);
-    ctl_out_put(f, ctl_out_str(c, "status"));
+    put_members(f, c, MEMBERS(head));
     if (reason != NULL) {
         fputs(" (", f);
         ctl_out_put(f, reason);
@@ -86,10 +111,7 @@ static void print_cert_line(FILE *f, const json_t *c)
         }
         fputc(')', f);
     }
-    fputs("  card ", f);
-    ctl_out_put(f, ctl_out_str(c, "card_id"));
-    fputs("  not after ", f);
-    ctl_out_put(f, ctl_out_str(c, "not_after"));
+    put_members(f, c, MEMBERS(tail));
     fputc('\n', f);
 }
 
@@ -119,23 +141,6 @@ static int id_path(struct ctl *ctl, char *path, const char *prefix, const char *
     if (ctl_path(path, CTL_PATH_MAX, prefix, id, suffix) == -1)
         return ctl_usage(ctl, "the id is too long");
     return CTL_EXIT_OK;
-}
-
-/* POSTs `{}` to prefix/ID/suffix (the lifecycle events without a body). */
-static int post_event(struct ctl *ctl, const char *prefix, const char *id, const char *suffix,
-                      json_t **answer)
-{
-    char path[CTL_PATH_MAX];
-    json_t *empty = NULL;
-    int rc;
-    *answer = NULL;
-    if ((rc = id_path(ctl, path, prefix, id, suffix)) != CTL_EXIT_OK)
-        return rc;
-    if ((empty = json_object()) == NULL)
-        return ctl_fail(ctl, CTL_EXIT_FAILED, "out of memory");
-    rc = ctl_api(ctl, "POST", path, empty, answer);
-    json_decref(empty);
-    return rc;
 }
 
 /* Saves the window's signed receipt of a revocation (guide 4(5)A: 電子証明書失効申請等受理通知書;
@@ -182,6 +187,44 @@ static int save_receipt(struct ctl *ctl, const struct ctl_args *args, const json
     return rc;
 }
 
+/* A lifecycle event without a body on a person or card: POST `{}` to /v1/<kind>s/ID<suffix>,
+ * then "<kind> ID <done>" and the serials the answer lists under `list_key`. */
+struct event_cmd {
+    const char *kind;   /* "person" or "card": the path, the lines, the receipt's file name */
+    const char *suffix; /* "/death", "/hold", ... */
+    const char *done;   /* "recorded deceased", "suspended", ... */
+    const char *list_label, *list_key;
+    bool receipt; /* a revocation: the window's signed receipt is saved (save_receipt) */
+};
+
+/* Runs `e` on the first positional id; `more` (may be NULL) adds its lines to the text output.
+ * Returns an exit code. */
+static int run_event(struct ctl *ctl, const struct ctl_args *args, const struct event_cmd *e,
+                     void (*more)(struct ctl *ctl, const char *id, const json_t *answer))
+{
+    const char *id = args->pos[0];
+    char prefix[32];
+    json_t *empty = NULL, *answer = NULL;
+    int rc;
+    snprintf(prefix, sizeof(prefix), "/v1/%ss/", e->kind);
+    if ((empty = json_object()) == NULL)
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "out of memory");
+    rc = ctl_api_id(ctl, "POST", prefix, id, e->suffix, "the id", empty, &answer);
+    if (rc == CTL_EXIT_OK && !ctl->json) {
+        fprintf(ctl->out, "%s ", e->kind);
+        ctl_out_put(ctl->out, id);
+        fprintf(ctl->out, " %s\n", e->done);
+        serial_list_line(ctl->out, e->list_label, answer, e->list_key);
+        if (more != NULL)
+            more(ctl, id, answer);
+    }
+    if (rc == CTL_EXIT_OK && e->receipt)
+        rc = save_receipt(ctl, args, answer, e->kind, id);
+    json_decref(empty);
+    json_decref(answer);
+    return rc;
+}
+
 /* ---- persons ---- */
 
 int ctl_ops_person_add(struct ctl *ctl, const struct ctl_args *args)
@@ -204,36 +247,19 @@ int ctl_ops_person_add(struct ctl *ctl, const struct ctl_args *args)
     return rc;
 }
 
+/* GET /v1/persons/ID in words: the record, its cards, its certificates. */
+static void print_person_answer(FILE *f, const json_t *answer)
+{
+    static const struct member_text card_row[] = {
+        {"  ", "id"}, {"  ", "type"}, {"  ", "state"}, {"  expiry ", "expiry"}};
+    print_person(f, json_object_get(answer, "person"));
+    print_rows(f, "cards", json_object_get(answer, "cards"), MEMBERS(card_row));
+    print_cert_list(f, "certificates", json_object_get(answer, "certificates"));
+}
+
 int ctl_ops_person_show(struct ctl *ctl, const struct ctl_args *args)
 {
-    char path[CTL_PATH_MAX];
-    json_t *answer = NULL;
-    int rc;
-    if ((rc = id_path(ctl, path, "/v1/persons/", args->pos[0], NULL)) != CTL_EXIT_OK)
-        return rc;
-    rc = ctl_api(ctl, "GET", path, NULL, &answer);
-    if (rc == CTL_EXIT_OK && !ctl->json) {
-        const json_t *cards = json_object_get(answer, "cards");
-        size_t i;
-        const json_t *c;
-        print_person(ctl->out, json_object_get(answer, "person"));
-        fprintf(ctl->out, "cards (%zu):\n", json_array_size(cards));
-        json_array_foreach(cards, i, c)
-        {
-            fputs("  ", ctl->out);
-            ctl_out_put(ctl->out, ctl_out_str(c, "id"));
-            fputs("  ", ctl->out);
-            ctl_out_put(ctl->out, ctl_out_str(c, "type"));
-            fputs("  ", ctl->out);
-            ctl_out_put(ctl->out, ctl_out_str(c, "state"));
-            fputs("  expiry ", ctl->out);
-            ctl_out_put(ctl->out, ctl_out_str(c, "expiry"));
-            fputc('\n', ctl->out);
-        }
-        print_cert_list(ctl->out, "certificates", json_object_get(answer, "certificates"));
-    }
-    json_decref(answer);
-    return rc;
+    return ctl_api_show(ctl, "/v1/persons/", args->pos[0], print_person_answer);
 }
 
 /* The facts not given on the command line come from the current record. */
@@ -254,12 +280,9 @@ static int person_facts(struct ctl *ctl, const struct ctl_args *args, json_t **f
     if (!any)
         return ctl_usage(ctl, "give at least one of --name, --address, --birth-date, --gender");
     if (!all) {
-        char path[CTL_PATH_MAX];
         bool json = ctl->json;
-        if ((rc = id_path(ctl, path, "/v1/persons/", args->pos[0], NULL)) != CTL_EXIT_OK)
-            return rc;
         ctl->json = false; /* the read is ours, not the answer the operator asked for */
-        rc = ctl_api(ctl, "GET", path, NULL, &current);
+        rc = ctl_api_id(ctl, "GET", "/v1/persons/", args->pos[0], NULL, "the id", NULL, &current);
         ctl->json = json;
         if (rc != CTL_EXIT_OK)
             goto out;
@@ -315,18 +338,9 @@ out:
 
 int ctl_ops_person_death(struct ctl *ctl, const struct ctl_args *args)
 {
-    json_t *answer = NULL;
-    int rc = post_event(ctl, "/v1/persons/", args->pos[0], "/death", &answer);
-    if (rc == CTL_EXIT_OK && !ctl->json) {
-        fputs("person ", ctl->out);
-        ctl_out_put(ctl->out, args->pos[0]);
-        fputs(" recorded deceased\n", ctl->out);
-        serial_list_line(ctl->out, "revoked (cessationOfOperation)", answer, "revoked");
-    }
-    if (rc == CTL_EXIT_OK)
-        rc = save_receipt(ctl, args, answer, "person", args->pos[0]);
-    json_decref(answer);
-    return rc;
+    static const struct event_cmd death = {
+        "person", "/death", "recorded deceased", "revoked (cessationOfOperation)", "revoked", true};
+    return run_event(ctl, args, &death, NULL);
 }
 
 /* ---- cards ---- */
@@ -360,88 +374,66 @@ out:
     return rc;
 }
 
+/* GET /v1/cards/ID in words: the card and its certificates. */
+static void print_card_answer(FILE *f, const json_t *answer)
+{
+    print_card(f, json_object_get(answer, "card"));
+    print_cert_list(f, "certificates", json_object_get(answer, "certificates"));
+}
+
 int ctl_ops_card_show(struct ctl *ctl, const struct ctl_args *args)
 {
-    char path[CTL_PATH_MAX];
-    json_t *answer = NULL;
-    int rc;
-    if ((rc = id_path(ctl, path, "/v1/cards/", args->pos[0], NULL)) != CTL_EXIT_OK)
-        return rc;
-    rc = ctl_api(ctl, "GET", path, NULL, &answer);
-    if (rc == CTL_EXIT_OK && !ctl->json) {
-        print_card(ctl->out, json_object_get(answer, "card"));
-        print_cert_list(ctl->out, "certificates", json_object_get(answer, "certificates"));
-    }
-    json_decref(answer);
-    return rc;
+    return ctl_api_show(ctl, "/v1/cards/", args->pos[0], print_card_answer);
 }
 
 int ctl_ops_card_hold(struct ctl *ctl, const struct ctl_args *args)
 {
-    json_t *answer = NULL;
-    int rc = post_event(ctl, "/v1/cards/", args->pos[0], "/hold", &answer);
-    if (rc == CTL_EXIT_OK && !ctl->json) {
-        fputs("card ", ctl->out);
-        ctl_out_put(ctl->out, args->pos[0]);
-        fputs(" suspended\n", ctl->out);
-        serial_list_line(ctl->out, "held (certificateHold)", answer, "held");
+    static const struct event_cmd hold = {"card", "/hold", "suspended", "held (certificateHold)",
+                                          "held", false};
+    return run_event(ctl, args, &hold, NULL);
+}
+
+/* After a release: what stays held, and what to do about it. */
+static void release_notice(struct ctl *ctl, const char *id, const json_t *answer)
+{
+    const char *notice = ctl_out_str(answer, "notice");
+    serial_list_line(ctl->out, "still held", answer, "still_held");
+    /* RULE guide 4(4): only the auth certificate leaves hold; say so every time one stays,
+     * with the commands that do what the notice asks */
+    const json_t *held = json_object_get(answer, "still_held");
+    size_t i;
+    const json_t *serial;
+    if (json_array_size(held) > 0) {
+        fputs("notice: " CTL_OPS_RELEASE_NOTICE "\n", ctl->out);
+        json_array_foreach(held, i, serial)
+        {
+            if (!ctl_ops_is_serial(json_string_value(serial)))
+                continue;
+            fprintf(ctl->out, "  jpkictl cert revoke %s --reason unspecified\n",
+                    json_string_value(serial));
+        }
+        fputs("  jpkictl card issue ", ctl->out);
+        ctl_out_put(ctl->out, id);
+        fputs(" --certs sign --out DIR\n", ctl->out);
+    } else if (notice != NULL && notice[0] != '\0') {
+        fputs("notice: ", ctl->out);
+        ctl_out_put(ctl->out, notice);
+        fputc('\n', ctl->out);
     }
-    json_decref(answer);
-    return rc;
 }
 
 int ctl_ops_card_release(struct ctl *ctl, const struct ctl_args *args)
 {
-    json_t *answer = NULL;
-    int rc = post_event(ctl, "/v1/cards/", args->pos[0], "/release", &answer);
-    if (rc == CTL_EXIT_OK && !ctl->json) {
-        const char *notice = ctl_out_str(answer, "notice");
-        fputs("card ", ctl->out);
-        ctl_out_put(ctl->out, args->pos[0]);
-        fputs(" active again\n", ctl->out);
-        serial_list_line(ctl->out, "released", answer, "released");
-        serial_list_line(ctl->out, "still held", answer, "still_held");
-        /* RULE guide 4(4): only the auth certificate leaves hold; say so every time one stays,
-         * with the commands that do what the notice asks */
-        const json_t *held = json_object_get(answer, "still_held");
-        size_t i;
-        const json_t *serial;
-        if (json_array_size(held) > 0) {
-            fputs("notice: " CTL_OPS_RELEASE_NOTICE "\n", ctl->out);
-            json_array_foreach(held, i, serial)
-            {
-                if (!ctl_ops_is_serial(json_string_value(serial)))
-                    continue;
-                fprintf(ctl->out, "  jpkictl cert revoke %s --reason unspecified\n",
-                        json_string_value(serial));
-            }
-            fputs("  jpkictl card issue ", ctl->out);
-            ctl_out_put(ctl->out, args->pos[0]);
-            fputs(" --certs sign --out DIR\n", ctl->out);
-        } else if (notice != NULL && notice[0] != '\0') {
-            fputs("notice: ", ctl->out);
-            ctl_out_put(ctl->out, notice);
-            fputc('\n', ctl->out);
-        }
-    }
-    json_decref(answer);
-    return rc;
+    static const struct event_cmd release = {"card",     "/release", "active again",
+                                             "released", "released", false};
+    return run_event(ctl, args, &release, release_notice);
 }
 
 int ctl_ops_card_return(struct ctl *ctl, const struct ctl_args *args)
 {
-    json_t *answer = NULL;
-    int rc = post_event(ctl, "/v1/cards/", args->pos[0], "/return", &answer);
-    if (rc == CTL_EXIT_OK && !ctl->json) {
-        fputs("card ", ctl->out);
-        ctl_out_put(ctl->out, args->pos[0]);
-        fputs(" returned\n", ctl->out);
-        serial_list_line(ctl->out, "revoked (cessationOfOperation)", answer, "revoked");
-    }
-    if (rc == CTL_EXIT_OK)
-        rc = save_receipt(ctl, args, answer, "card", args->pos[0]);
-    json_decref(answer);
-    return rc;
+    static const struct event_cmd ret = {
+        "card", "/return", "returned", "revoked (cessationOfOperation)", "revoked", true};
+    return run_event(ctl, args, &ret, NULL);
 }
 
 /* ---- certificates ---- */
@@ -452,18 +444,18 @@ static void print_cert(FILE *f, const json_t *c)
     const json_t *p = json_object_get(c, "partition");
     if (json_is_integer(p))
         snprintf(part, sizeof(part), "%lld", (long long)json_integer_value(p));
-    fputs("certificate ", f);
-    ctl_out_put(f, ctl_out_str(c, "serial"));
-    fputc('\n', f);
-    field_line(f, "ca:", ctl_out_str(c, "ca"));
-    field_line(f, "status:", ctl_out_str(c, "status"));
-    field_line(f, "reason:", ctl_out_str(c, "reason"));
-    field_line(f, "changed at:", ctl_out_str(c, "status_changed_at"));
-    field_line(f, "card:", ctl_out_str(c, "card_id"));
-    field_line(f, "person:", ctl_out_str(c, "person_id"));
-    field_line(f, "not before:", ctl_out_str(c, "not_before"));
-    field_line(f, "not after:", ctl_out_str(c, "not_after"));
-    field_line(f, "partition:", part);
+    static const struct member_text fields[] = {
+        {"ca:", "ca"},
+        {"status:", "status"},
+        {"reason:", "reason"},
+        {"changed at:", "status_changed_at"},
+        {"card:", "card_id"},
+        {"person:", "person_id"},
+        {"not before:", "not_before"},
+        {"not after:", "not_after"},
+    };
+    print_record(f, "certificate", "serial", c, MEMBERS(fields));
+    ctl_out_field(f, "partition:", part);
 }
 
 static int serial_path(struct ctl *ctl, char *path, const char *serial, const char *suffix)
@@ -484,23 +476,10 @@ int ctl_ops_cert_show(struct ctl *ctl, const struct ctl_args *args)
     if ((rc = ctl_api(ctl, "GET", path, NULL, &answer)) != CTL_EXIT_OK)
         goto out;
     if (!ctl->json) {
-        const json_t *history = json_object_get(answer, "history");
-        size_t i;
-        const json_t *h;
+        static const struct member_text history_row[] = {
+            {"  ", "at"}, {"  ", "action"}, {"  ", "outcome"}, {"  by ", "actor"}};
         print_cert(ctl->out, answer);
-        fprintf(ctl->out, "history (%zu):\n", json_array_size(history));
-        json_array_foreach(history, i, h)
-        {
-            fputs("  ", ctl->out);
-            ctl_out_put(ctl->out, ctl_out_str(h, "at"));
-            fputs("  ", ctl->out);
-            ctl_out_put(ctl->out, ctl_out_str(h, "action"));
-            fputs("  ", ctl->out);
-            ctl_out_put(ctl->out, ctl_out_str(h, "outcome"));
-            fputs("  by ", ctl->out);
-            ctl_out_put(ctl->out, ctl_out_str(h, "actor"));
-            fputc('\n', ctl->out);
-        }
+        print_rows(ctl->out, "history", json_object_get(answer, "history"), MEMBERS(history_row));
     }
     if (out_file != NULL) {
         const char *pem = ctl_out_str(answer, "pem");
@@ -558,49 +537,6 @@ int ctl_ops_cert_expiring(struct ctl *ctl, const struct ctl_args *args)
         snprintf(title, sizeof(title), "good certificates expiring within %ld days", days);
         print_cert_list(ctl->out, title, json_object_get(answer, "certificates"));
     }
-    json_decref(answer);
-    return rc;
-}
-
-/* ---- operators ---- */
-
-int ctl_ops_operator_add(struct ctl *ctl, const struct ctl_args *args)
-{
-    json_t *body = NULL, *answer = NULL;
-    const char *token_out = ctl_args_get(args, "token-out");
-    struct jerr err = {0};
-    int rc;
-    body = json_pack("{s:s, s:s}", "name", ctl_args_get(args, "name"), "role",
-                     ctl_args_get(args, "role"));
-    if (body == NULL)
-        return ctl_fail(ctl, CTL_EXIT_FAILED, "cannot build the request (text not UTF-8?)");
-    if ((rc = ctl_api(ctl, "POST", "/v1/operators", body, &answer)) != CTL_EXIT_OK)
-        goto out;
-    const char *token = ctl_out_str(answer, "token");
-    if (token_out != NULL) {
-        if (token == NULL) {
-            rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the answer holds no token");
-        } else {
-            char line[CTL_HTTP_MAX_TOKEN + 2];
-            int n = snprintf(line, sizeof(line), "%s\n", token);
-            if (n < 0 || (size_t)n >= sizeof(line))
-                rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the token is over %d bytes",
-                              CTL_HTTP_MAX_TOKEN);
-            else if (fsutil_write_atomic(token_out, line, (size_t)n, 0600, true, &err) == -1)
-                rc = ctl_fail(ctl, CTL_EXIT_FAILED, "cannot write %s: %s", token_out, err.msg);
-            OPENSSL_cleanse(line, sizeof(line));
-        }
-    }
-    if (!ctl->json && rc == CTL_EXIT_OK) {
-        fputs("operator ", ctl->out);
-        ctl_out_put(ctl->out, ctl_out_str(answer, "name"));
-        fputs(" (", ctl->out);
-        ctl_out_put(ctl->out, ctl_out_str(answer, "role"));
-        fputs(") created\n", ctl->out);
-        ctl_out_new_token(ctl->out, token_out, token);
-    }
-out:
-    json_decref(body);
     json_decref(answer);
     return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * ctl_ops: jpkictl's operator commands — one function per call of the operator API
- * (docs/API.md): persons, cards and the card lifecycle, certificates, operators (issuance,
- * which writes a card image, is ctl_window's).
+ * (docs/API.md): persons, cards and the card lifecycle, certificates (issuance, which writes a
+ * card image, is ctl_window's; operator credentials are ctl_operators').
  * Each builds the request from its arguments, sends it through ctl_api, and prints the answer
  * for a person (or, with --json, as it came). Each returns the process exit status (ctl.h).
  *
@@ -27,8 +27,6 @@ int ctl_ops_card_return(struct ctl *ctl, const struct ctl_args *args);
 int ctl_ops_cert_show(struct ctl *ctl, const struct ctl_args *args);
 int ctl_ops_cert_revoke(struct ctl *ctl, const struct ctl_args *args);
 int ctl_ops_cert_expiring(struct ctl *ctl, const struct ctl_args *args);
-
-int ctl_ops_operator_add(struct ctl *ctl, const struct ctl_args *args);
 
 /* The notice printed after a release that leaves a signing certificate on hold (DESIGN §4:
  * it must be revoked and re-issued), followed by the commands that do it. */

@@ -58,48 +58,43 @@ const char *ctl_rp_time_text(const ASN1_TIME *t, char *buf, size_t size)
     return buf;
 }
 
+/* A certificate from `len` bytes: PEM, else DER that is the certificate and nothing more.
+ * NULL otherwise, OpenSSL's error queue saying why. */
+static X509 *cert_decode(const unsigned char *data, size_t len)
+{
+    X509 *cert = NULL;
+    BIO *bio = len <= INT32_MAX ? BIO_new_mem_buf(data, (int)len) : NULL;
+    if (bio != NULL)
+        cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    ERR_clear_error();
+    if (cert != NULL)
+        return cert;
+    const unsigned char *p = data;
+    cert = d2i_X509(NULL, &p, (long)len);
+    if (cert != NULL && p != data + len) { /* all of the input must be the certificate */
+        X509_free(cert);
+        cert = NULL;
+    }
+    return cert;
+}
+
 int ctl_rp_load_cert(struct ctl *ctl, const char *what, const char *path, X509 **out)
 {
     unsigned char *data = NULL;
     size_t len = 0;
     struct jerr err = {0};
-    BIO *bio = NULL;
-    X509 *cert = NULL;
     char why[256];
-    int rc = CTL_EXIT_FAILED;
 
     *out = NULL;
-    if (fsutil_read_file(path, CTL_RP_CERT_FILE_MAX, &data, &len, &err) == -1) {
-        ctl_fail(ctl, rc, "%s: %s", what, err.msg);
-        goto out;
-    }
-    if (len > INT32_MAX || (bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
-        ctl_fail(ctl, rc, "out of memory");
-        goto out;
-    }
-    cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    ERR_clear_error();
-    if (cert == NULL) {
-        const unsigned char *p = data;
-        cert = d2i_X509(NULL, &p, (long)len);
-        if (cert != NULL && p != data + len) { /* all of the input must be the certificate */
-            X509_free(cert);
-            cert = NULL;
-        }
-    }
-    if (cert == NULL) {
-        ctl_fail(ctl, rc, "%s: %s holds no certificate (PEM or DER): %s", what, path,
-                 openssl_why(why, sizeof(why)));
-        goto out;
-    }
-    *out = cert;
-    cert = NULL;
-    rc = CTL_EXIT_OK;
-out:
-    BIO_free(bio);
-    X509_free(cert);
+    if (fsutil_read_file(path, CTL_RP_CERT_FILE_MAX, &data, &len, &err) == -1)
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "%s: %s", what, err.msg);
+    *out = cert_decode(data, len);
     free(data);
-    return rc;
+    if (*out == NULL)
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "%s: %s holds no certificate (PEM or DER): %s", what,
+                        path, openssl_why(why, sizeof(why)));
+    return CTL_EXIT_OK;
 }
 
 /* GETs a public path into *reply; anything but 200 is printed in words. Returns an exit code. */
@@ -147,61 +142,49 @@ void ctl_rp_serial_hex(const ASN1_INTEGER *serial, char *buf, size_t size)
 
 /* ---- ocsp ---- */
 
-/* The request: one CertID of `md`, with a fresh nonce unless asked not to. */
+/* The request into *req (the caller's to free, whatever the result): one CertID of `md`
+ * (*id, borrowed from the request), with a fresh nonce unless asked not to, and its DER
+ * (*der, OPENSSL_free). Returns an exit code. */
 static int ocsp_build(struct ctl *ctl, X509 *cert, X509 *issuer, const EVP_MD *md, bool nonce,
-                      OCSP_REQUEST **req_out, OCSP_CERTID **id_out, unsigned char **der_out,
-                      int *der_len)
+                      OCSP_REQUEST **req, OCSP_CERTID **id, unsigned char **der, int *der_len)
 {
-    OCSP_REQUEST *req = NULL;
-    OCSP_CERTID *id = NULL, *id_in_req = NULL;
+    OCSP_CERTID *certid = NULL;
+    OCSP_ONEREQ *one = NULL;
     char why[256];
-    int rc = CTL_EXIT_FAILED;
 
-    *der_out = NULL;
-    if ((id = OCSP_cert_to_id(md, cert, issuer)) == NULL ||
-        (id_in_req = OCSP_CERTID_dup(id)) == NULL || (req = OCSP_REQUEST_new()) == NULL) {
-        ctl_fail(ctl, rc, "cannot build the OCSP request: %s", openssl_why(why, sizeof(why)));
-        goto out;
+    *der = NULL;
+    if ((*req = OCSP_REQUEST_new()) == NULL ||
+        (certid = OCSP_cert_to_id(md, cert, issuer)) == NULL ||
+        (one = OCSP_request_add0_id(*req, certid)) == NULL) {
+        OCSP_CERTID_free(certid); /* not taken by the request */
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "cannot build the OCSP request: %s",
+                        openssl_why(why, sizeof(why)));
     }
-    if (OCSP_request_add0_id(req, id_in_req) == NULL) {
-        ctl_fail(ctl, rc, "cannot build the OCSP request: %s", openssl_why(why, sizeof(why)));
-        goto out;
-    }
-    id_in_req = NULL; /* the request owns it */
+    *id = OCSP_onereq_get0_id(one);
     /* RFC 9654 §2.1: a nonce of 32 octets at most; OpenSSL's default is 16 random octets */
-    if (nonce && OCSP_request_add1_nonce(req, NULL, -1) != 1) {
-        ctl_fail(ctl, rc, "cannot add the nonce: %s", openssl_why(why, sizeof(why)));
-        goto out;
+    if (nonce && OCSP_request_add1_nonce(*req, NULL, -1) != 1)
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "cannot add the nonce: %s",
+                        openssl_why(why, sizeof(why)));
+    if ((*der_len = i2d_OCSP_REQUEST(*req, der)) <= 0) {
+        *der = NULL;
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "cannot encode the OCSP request: %s",
+                        openssl_why(why, sizeof(why)));
     }
-    if ((*der_len = i2d_OCSP_REQUEST(req, der_out)) <= 0) {
-        *der_out = NULL;
-        ctl_fail(ctl, rc, "cannot encode the OCSP request: %s", openssl_why(why, sizeof(why)));
-        goto out;
-    }
-    *req_out = req;
-    *id_out = id;
-    req = NULL;
-    id = NULL;
-    rc = CTL_EXIT_OK;
-out:
-    OCSP_REQUEST_free(req);
-    OCSP_CERTID_free(id);
-    OCSP_CERTID_free(id_in_req);
-    return rc;
+    return CTL_EXIT_OK;
 }
 
-/* Verifies the answer and finds the certificate's status. Returns an exit code. */
+/* Verifies the answer into *bs (the caller's to free, whatever the result). Returns an exit
+ * code. */
 static int ocsp_check(struct ctl *ctl, const struct ctl_http_reply *reply, OCSP_REQUEST *req,
-                      X509 *issuer, bool nonce, OCSP_BASICRESP **bs_out)
+                      X509 *issuer, bool nonce, OCSP_BASICRESP **bs)
 {
     const unsigned char *p = (const unsigned char *)reply->body;
     OCSP_RESPONSE *resp = NULL;
-    OCSP_BASICRESP *bs = NULL;
     X509_STORE *store = NULL;
     char why[256];
     int rc = CTL_EXIT_FAILED, status;
 
-    *bs_out = NULL;
+    *bs = NULL;
     resp = d2i_OCSP_RESPONSE(NULL, &p, (long)reply->len);
     if (resp == NULL || p != (const unsigned char *)reply->body + reply->len) {
         ctl_fail(ctl, rc, "the answer is not one DER OCSP response");
@@ -212,7 +195,7 @@ static int ocsp_check(struct ctl *ctl, const struct ctl_http_reply *reply, OCSP_
         ctl_fail(ctl, rc, "the responder answered %s", OCSP_response_status_str(status));
         goto out;
     }
-    if ((bs = OCSP_response_get1_basic(resp)) == NULL) {
+    if ((*bs = OCSP_response_get1_basic(resp)) == NULL) {
         ctl_fail(ctl, rc, "the response is not a basic OCSP response");
         goto out;
     }
@@ -221,14 +204,14 @@ static int ocsp_check(struct ctl *ctl, const struct ctl_http_reply *reply, OCSP_
         goto out;
     }
     /* RFC 6960 §3.2: the signature must be the issuer's or its authorised responder's */
-    if (OCSP_basic_verify(bs, NULL, store, 0) != 1) {
+    if (OCSP_basic_verify(*bs, NULL, store, 0) != 1) {
         ctl_fail(ctl, rc, "the response does not verify under the issuer: %s",
                  openssl_why(why, sizeof(why)));
         goto out;
     }
     if (nonce) {
         /* RFC 9654 §2.1: the response must echo the request's nonce */
-        int n = OCSP_check_nonce(req, bs);
+        int n = OCSP_check_nonce(req, *bs);
         if (n != 1) {
             ctl_fail(ctl, rc, "%s",
                      n == 0 ? "the response's nonce differs from the request's"
@@ -236,12 +219,9 @@ static int ocsp_check(struct ctl *ctl, const struct ctl_http_reply *reply, OCSP_
             goto out;
         }
     }
-    *bs_out = bs;
-    bs = NULL;
     rc = CTL_EXIT_OK;
 out:
     X509_STORE_free(store);
-    OCSP_BASICRESP_free(bs);
     OCSP_RESPONSE_free(resp);
     return rc;
 }
@@ -299,7 +279,6 @@ out:
     ctl_http_reply_free(&reply);
     OPENSSL_free(der);
     OCSP_BASICRESP_free(bs);
-    OCSP_CERTID_free(id);
     OCSP_REQUEST_free(req);
     return rc;
 }
@@ -342,10 +321,7 @@ int ctl_rp_ocsp(struct ctl *ctl, const struct ctl_args *args)
             json_object_set_new(o, "revocation_time", json_string(st.revoked_at));
             json_object_set_new(o, "reason", json_string(ctl_rp_reason_name(st.reason)));
         }
-        char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-        if (text != NULL)
-            fprintf(ctl->out, "%s\n", text);
-        free(text);
+        ctl_out_json_line(ctl->out, o);
         json_decref(o);
     } else {
         if (st.status == V_OCSP_CERTSTATUS_REVOKED)
@@ -600,10 +576,7 @@ int ctl_rp_crl_fetch(struct ctl *ctl, const struct ctl_args *args)
             crl_entries(ctl, revoked, entries);
             json_object_set(summary, "revoked", entries);
         }
-        char *text = summary != NULL ? json_dumps(summary, JSON_COMPACT) : NULL;
-        if (text != NULL)
-            fprintf(ctl->out, "%s\n", text);
-        free(text);
+        ctl_out_json_line(ctl->out, summary);
     } else {
         fprintf(ctl->out, "CRL %s%s verified with the CA certificate %s\n", path,
                 ctl_args_has(args, "ca") ? "" : " (served by the service)", fp);

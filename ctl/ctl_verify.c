@@ -247,10 +247,7 @@ static void print_valid(struct ctl *ctl, X509 *signer, const struct ctl_card_fac
             "valid", "serial", serial, "signer", "name", facts->name, "address", facts->address,
             "birth_date", facts->birth_date, "gender", facts->gender, "not_after", until, "status",
             "good", "status_source", f->status.source, "signing_time", signed_at);
-        char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-        if (text != NULL)
-            fprintf(ctl->out, "%s\n", text);
-        free(text);
+        ctl_out_json_line(ctl->out, o);
         json_decref(o);
         return;
     }
@@ -332,10 +329,7 @@ int ctl_verify(struct ctl *ctl, const struct ctl_args *args)
             json_object_set_new(o, "since", json_string(f.status.revoked_at));
             json_object_set_new(o, "crl_reason", json_string(ctl_rp_reason_name(f.status.reason)));
         }
-        char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-        if (text != NULL)
-            fprintf(ctl->out, "%s\n", text);
-        free(text);
+        ctl_out_json_line(ctl->out, o);
         json_decref(o);
     } else {
         fprintf(ctl->out, "NOT VALID: %s\n", reason);

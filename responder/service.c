@@ -11,7 +11,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,6 @@
 
 #include <event2/event.h>
 
-#include "ca/crl.h"
 #include "ca/store.h"
 #include "base/fsutil.h"
 #include "base/jclock.h"
@@ -30,8 +28,7 @@
 #include "responder/batch/batch_api.h"
 #include "responder/batch/batchrun.h"
 #include "responder/net/clientaddr.h"
-#include "responder/crl/crlcache.h"
-#include "responder/crl/crlsched.h"
+#include "responder/crl/crlduty.h"
 #include "responder/net/log.h"
 #include "responder/monitor/metrics.h"
 #include "responder/monitor/monitor.h"
@@ -62,15 +59,9 @@ struct service {
     struct ocsp_http *ocsp;
     struct event_base *control;
     struct workers_loop *control_work;
-    struct event *sigterm, *sigint, *crl_timer, *crl_first, *drain, *refusals_timer;
-    struct event *crl_soon;    /* the publication after a change, or the retry (crlsched.h) */
-    struct event *crl_change;  /* made active from any thread by a status change */
-    atomic_bool crl_listening; /* crl_change exists: status changes are heard */
-    struct crlsched crl_sched;
-    struct event *sigusr1;     /* CRLs published by another process (jpkid crl) */
-    bool crl_running;
-    bool crl_again;                 /* a publication was due while one ran: one more follows */
-    bool crl_failed[CA_KIND_COUNT]; /* the last publication of that CA failed */
+    struct event *sigterm, *sigint, *drain, *refusals_timer;
+    struct crlduty *crl;   /* the CRL publication schedule (crlduty.h) */
+    struct event *sigusr1; /* CRLs published by another process (jpkid crl) */
     bool refusals_running;
     bool stopping;
     long long stop_deadline_ms; /* jclock_mono_ms */
@@ -157,183 +148,7 @@ static void remove_run_files(struct service *svc)
             unlink(svc->run_file[s]);
 }
 
-/* ---- CRL duty ---- */
-
-struct crl_duty {
-    struct service *svc;
-    long long started_ms; /* jclock_mono_ms */
-    bool only_if_needed; /* publish only what is missing or stale (at start, after a change) */
-    bool retry[CA_KIND_COUNT]; /* failed last time: published whatever only_if_needed says */
-    bool published[CA_KIND_COUNT];
-    struct jerr err[CA_KIND_COUNT];
-};
-
-/* thisUpdate of the published complete CRL of `ca`, or -1 when there is none readable. */
-static int crl_file_this_update(const struct jpki_config *cfg, enum ca_kind ca, time_t *out)
-{
-    char path[PATH_MAX];
-    time_t next;
-    if (crl_path(cfg, ca, -1, path, sizeof(path)) == NULL)
-        return -1;
-    return crlcache_file_times(path, out, &next, NULL);
-}
-
-static bool crl_is_needed(const struct jpki_config *cfg, struct store *st, enum ca_kind ca)
-{
-    time_t this_update;
-    if (crl_file_this_update(cfg, ca, &this_update) == -1)
-        return true; /* missing or unreadable */
-    if (store_crl_is_stale(st, ca))
-        return true; /* a status change since */
-    return jclock_now() - this_update >= cfg->crl_period_s;
-}
-
-static void crl_duty_job(struct worker *self, void *arg)
-{
-    struct crl_duty *d = arg;
-    struct jerr err = {0};
-    struct store *st = workers_store(self, &err);
-    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
-        if (st == NULL) {
-            d->err[ca] = err;
-            continue;
-        }
-        if (d->only_if_needed && !d->retry[ca] && !crl_is_needed(d->svc->cfg, st, (enum ca_kind)ca))
-            continue;
-        struct crl_info info;
-        if (crl_publish(d->svc->pki, st, (enum ca_kind)ca, jclock_now(), &info, &d->err[ca]) ==
-            0) {
-            d->published[ca] = true;
-            metrics_crl((enum ca_kind)ca, info.number, info.this_update, info.der_size,
-                        info.entries);
-        }
-    }
-}
-
-/* The next publication changed: the public endpoints bound their max-age by it. */
-static void crl_announce_next(struct service *svc)
-{
-    public_crl_set_next_publication(svc->pub, crlsched_next(&svc->crl_sched));
-}
-
-/* (Re)arms the soon timer `delay_s` from now; a negative delay leaves it as it is. */
-static void crl_soon_arm(struct service *svc, long delay_s)
-{
-    struct timeval tv = {delay_s, 0};
-    if (delay_s < 0 || svc->stopping)
-        return;
-    if (event_add(svc->crl_soon, &tv) == -1)
-        log_error("CRL publication: cannot arm its timer");
-    crl_announce_next(svc);
-}
-
-static void crl_duty_start(struct service *svc, bool only_if_needed);
-
-static void crl_duty_done(void *arg)
-{
-    struct crl_duty *d = arg;
-    struct service *svc = d->svc;
-    bool any = false, failed = false;
-    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
-        if (d->published[ca]) {
-            any = true;
-            svc->crl_failed[ca] = false;
-            monitor_crl_published(svc->monitor, (enum ca_kind)ca, NULL);
-            log_info("published the %s CRLs", ca_kind_name((enum ca_kind)ca));
-        } else if (jerr_is_set(&d->err[ca])) {
-            failed = true;
-            svc->crl_failed[ca] = true;
-            monitor_crl_published(svc->monitor, (enum ca_kind)ca, &d->err[ca]);
-            log_error("publishing the %s CRLs: %s", ca_kind_name((enum ca_kind)ca), d->err[ca].msg);
-        }
-    }
-    if (any)
-        public_crl_changed(svc->pub);
-    svc->crl_running = false;
-    long long took_ms = any || failed ? jclock_mono_ms() - d->started_ms : -1;
-    free(d);
-    crl_soon_arm(svc, crlsched_published(&svc->crl_sched, !failed, jclock_now(), took_ms));
-    if (svc->crl_again) {
-        svc->crl_again = false;
-        crl_duty_start(svc, true);
-    }
-}
-
-static void crl_duty_start(struct service *svc, bool only_if_needed)
-{
-    struct jerr err = {0};
-    if (svc->stopping)
-        return;
-    if (svc->crl_running) {
-        /* It may have read the registry before the change that calls now: what is still
-         * missing or stale is published right after it. */
-        svc->crl_again = true;
-        return;
-    }
-    struct crl_duty *d = calloc(1, sizeof(*d));
-    if (d == NULL) {
-        log_error("CRL publication: out of memory");
-        return;
-    }
-    d->svc = svc;
-    d->only_if_needed = only_if_needed;
-    d->started_ms = jclock_mono_ms();
-    memcpy(d->retry, svc->crl_failed, sizeof(d->retry));
-    if (workers_submit(svc->control_work, crl_duty_job, crl_duty_done, d, &err) == -1) {
-        log_error("CRL publication: %s", err.msg);
-        free(d);
-        return;
-    }
-    svc->crl_running = true;
-}
-
-static void crl_first_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    crl_duty_start(arg, true);
-}
-
-static void crl_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct service *svc = arg;
-    (void)fd;
-    (void)what;
-    crlsched_periodic_fired(&svc->crl_sched, jclock_now());
-    crl_announce_next(svc);
-    crl_duty_start(svc, false);
-}
-
-static void crl_soon_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct service *svc = arg;
-    (void)fd;
-    (void)what;
-    crlsched_soon_fired(&svc->crl_sched);
-    crl_announce_next(svc);
-    crl_duty_start(svc, true);
-}
-
-/* On the control loop, after a status change (crl_status_changed). */
-static void crl_change_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct service *svc = arg;
-    (void)fd;
-    (void)what;
-    crl_soon_arm(svc, crlsched_changed(&svc->crl_sched, jclock_now()));
-}
-
-/* The OCSP side's status listener (ocsp_http_set_status_listener): any thread. A revocation,
- * hold or release made here, or found marked in the registry (another process's): the CRLs
- * are published within crl.after_change_s — the control loop arms the timer. */
-static void crl_status_changed(void *arg)
-{
-    struct service *svc = arg;
-    /* Before the control loop is set up, a change is found by the first publication anyway
-     * (crl_first: whatever is stale). */
-    if (atomic_load(&svc->crl_listening))
-        event_active(svc->crl_change, EV_TIMEOUT, 0);
-}
+/* ---- CRLs ---- */
 
 /* SIGUSR1: `jpkid crl` published new files; the next request of every loop reloads them. */
 static void crl_published_cb(evutil_socket_t sig, short what, void *arg)
@@ -418,9 +233,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     }
     svc->stopping = true;
     log_info("stopping (signal %d)", (int)sig);
-    event_del(svc->crl_timer);
-    event_del(svc->crl_first);
-    event_del(svc->crl_soon);
+    crlduty_stop(svc->crl);
     event_del(svc->refusals_timer);
     server_stop_accepting(svc->server);
     batchrun_stop(svc->batches); /* the row running finishes; the rest resume at next start */
@@ -441,25 +254,16 @@ static int control_setup(struct service *svc, struct jerr *err)
         return -1;
     svc->sigterm = evsignal_new(svc->control, SIGTERM, signal_cb, svc);
     svc->sigint = evsignal_new(svc->control, SIGINT, signal_cb, svc);
-    svc->crl_timer = event_new(svc->control, -1, EV_PERSIST, crl_timer_cb, svc);
-    svc->crl_first = evtimer_new(svc->control, crl_first_cb, svc);
     svc->drain = evtimer_new(svc->control, drain_cb, svc);
-    svc->crl_soon = evtimer_new(svc->control, crl_soon_cb, svc);
-    svc->crl_change = event_new(svc->control, -1, 0, crl_change_cb, svc);
     svc->sigusr1 = evsignal_new(svc->control, SIGUSR1, crl_published_cb, svc);
     svc->refusals_timer = event_new(svc->control, -1, EV_PERSIST, refusals_timer_cb, svc);
-    if (svc->sigterm == NULL || svc->sigint == NULL || svc->crl_timer == NULL ||
-        svc->crl_first == NULL || svc->drain == NULL || svc->crl_soon == NULL ||
-        svc->crl_change == NULL || svc->sigusr1 == NULL || svc->refusals_timer == NULL)
+    if (svc->sigterm == NULL || svc->sigint == NULL || svc->drain == NULL || svc->sigusr1 == NULL ||
+        svc->refusals_timer == NULL)
         return jerr_set(err, JERR_INTERNAL, NULL, "event_new failed");
-    crlsched_init(&svc->crl_sched, svc->cfg->crl_period_s, svc->cfg->crl_after_change_s,
-                  jclock_now());
-    crl_announce_next(svc);
-    atomic_store(&svc->crl_listening, true);
-    struct timeval now = {0, 0}, period = {svc->cfg->crl_period_s, 0};
+    if (crlduty_start(svc->crl, svc->control, svc->control_work, err) == -1)
+        return -1;
     struct timeval refusals_period = {SERVICE_REFUSALS_PERIOD_S, 0};
     if (event_add(svc->sigterm, NULL) == -1 || event_add(svc->sigint, NULL) == -1 ||
-        event_add(svc->crl_first, &now) == -1 || event_add(svc->crl_timer, &period) == -1 ||
         event_add(svc->sigusr1, NULL) == -1 ||
         event_add(svc->refusals_timer, &refusals_period) == -1)
         return jerr_set(err, JERR_INTERNAL, NULL, "event_add failed");
@@ -526,7 +330,10 @@ static int start(struct service *svc, struct jerr *err)
     if (svc->ocsp == NULL || ocsp_http_register(svc->ocsp, svc->server, err) == -1)
         return -1;
     api_set_ocsp(svc->api, svc->ocsp); /* status changes of API calls reach OCSP at once */
-    ocsp_http_set_status_listener(svc->ocsp, crl_status_changed, svc); /* …and the CRLs soon */
+    svc->crl = crlduty_new(cfg, svc->pki, svc->pub, svc->monitor, err);
+    if (svc->crl == NULL)
+        return -1;
+    ocsp_http_set_status_listener(svc->ocsp, crlduty_status_changed, svc->crl); /* …and CRLs */
     batchrun_set_ocsp(svc->batches, svc->ocsp);
     /* Stale run files of an earlier run must not point tests at a dead port. */
     for (int s = 0; s < RUN_FILES; s++) {
@@ -587,9 +394,9 @@ static void teardown(struct service *svc)
     ocsp_http_free(svc->ocsp);   /* after workers_detach, before event_base_free */
     batchrun_free(svc->batches); /* the same */
     auditduty_free(svc->audit);  /* the same */
-    struct event *events[] = {svc->sigterm,    svc->sigint,    svc->crl_timer,
-                              svc->crl_first,  svc->drain,     svc->crl_soon,
-                              svc->crl_change, svc->sigusr1,   svc->refusals_timer};
+    crlduty_free(svc->crl);      /* the same; after its status listeners above */
+    struct event *events[] = {svc->sigterm, svc->sigint, svc->drain, svc->sigusr1,
+                              svc->refusals_timer};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i] != NULL)
             event_free(events[i]);
@@ -606,7 +413,6 @@ int service_run(const struct jpki_config *cfg, struct pki *pki, struct jerr *err
     int rc = -1;
 
     memset(&svc, 0, sizeof(svc));
-    atomic_init(&svc.crl_listening, false);
     svc.cfg = cfg;
     svc.pki = pki;
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-answer is an error return, not a death */

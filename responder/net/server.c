@@ -1,7 +1,8 @@
 /*
- * server: see server.h for the design. This file owns the loops, their sockets, the TLS
- * context, the connection count and the route table; it answers only the requests no handler
- * takes (414, 404, 405, 413), always with a JSON body.
+ * server: see server.h for the design. This file owns the loops, their sockets, the connection
+ * count and limits, and the route table; it answers only the requests no handler takes (414,
+ * 404, 405, 413), always with a JSON body. TLS (the context, TLS bufferevents, which CA a
+ * client certificate chains to) is tls.c's.
  *
  * Counting connections with libevent 2.1's evhttp, which has no "new connection" hook: every
  * accepted connection gets its bufferevent from our bevcb, where it is counted; the bufferevent
@@ -30,13 +31,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <event2/http_struct.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <sys/resource.h>
 
 #include "base/limits.h"
@@ -44,6 +42,7 @@
 #include "responder/net/http.h"
 #include "responder/net/log.h"
 #include "responder/net/ratelimit.h"
+#include "responder/net/tls.h"
 
 /* The listeners: public and operator, each plain and TLS. */
 enum { LISTEN_HTTP, LISTEN_HTTPS, LISTEN_OPERATOR_HTTP, LISTEN_OPERATOR_HTTPS, LISTEN_COUNT };
@@ -60,9 +59,6 @@ static bool listener_is_operator(int l)
 
 static const char *const listener_fields[LISTEN_COUNT] = {
     "listen.http", "listen.https", "listen.operator_http", "listen.operator_https"};
-
-/* The CAs a client certificate may chain to: each names who the client is. */
-enum { PEER_OPERATOR = 0, PEER_RELYING_PARTY = 1, PEER_KINDS = 2 };
 
 /* Every method evhttp 2.1 parses: allowed at the evhttp level so that routes answer 405. */
 #define SERVER_ALL_METHODS                                                                         \
@@ -119,15 +115,15 @@ struct server_loop {
     size_t pending_count, pending_cap;
     time_t refused_logged_at, shed_logged_at, deadline_logged_at, per_address_logged_at;
     struct conn *waiting_head, *waiting_tail; /* connections waiting for a request, oldest first */
-    X509_STORE *anchors[PEER_KINDS]; /* this loop's copy of each client CA (NULL = none) */
+    tls_anchors anchors;                      /* this loop's copy of each client CA (NULL = none) */
     pthread_t thread;
     bool running;
 };
 
 struct server {
     char *listen[LISTEN_COUNT];
-    char *tls_cert, *tls_key, *tls_operator_ca;
-    char *tls_client_ca[PEER_KINDS]; /* tls_operator_ca, tls_relying_party_ca (NULL = none) */
+    char *tls_cert, *tls_key;
+    char *tls_client_ca[TLS_PEER_KINDS]; /* operator, relying-party CA files (NULL = none) */
     int idle_timeout_s, max_connections, connections_per_address;
     int header_timeout_ms, body_timeout_ms;
     bool has_operator_listener;
@@ -168,15 +164,12 @@ static void libevent_log_cb(int severity, const char *msg)
 
 static pthread_once_t libevent_once = PTHREAD_ONCE_INIT;
 static int libevent_threads_rc;
-/* SSL ex_data slot: what a connection's client certificate is (peer_kinds), decided once. */
-static int peer_kinds_index = -1;
 
 static void libevent_setup(void)
 {
     /* thread.h: must come before any event_base is created. */
     libevent_threads_rc = evthread_use_pthreads();
     event_set_log_callback(libevent_log_cb);
-    peer_kinds_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 /* ---- options ---- */
@@ -254,101 +247,9 @@ int server_parse_address(const char *text, const char *field, struct sockaddr_st
     return 0;
 }
 
-/* ---- TLS ---- */
+/* ---- client certificates ---- */
 
-/* Operator client certificates are requested, not required: a certificate that does not verify
- * must not cost the client the public endpoints. The result stays in SSL_get_verify_result,
- * which server_request_peer_cert checks. */
-static int tls_verify_keep_going(int preverify_ok, X509_STORE_CTX *ctx)
-{
-    (void)preverify_ok;
-    (void)ctx;
-    return 1;
-}
-
-static SSL_CTX *tls_context_new(const struct server *srv, struct jerr *err)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL) {
-        jerr_openssl(err, JERR_CRYPTO, "listen.https", "SSL_CTX_new");
-        return NULL;
-    }
-    /* TLS 1.2 or later; no renegotiation, no compression. */
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, "listen.https", "cannot require TLS 1.2");
-        goto fail;
-    }
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
-    if (SSL_CTX_use_certificate_chain_file(ctx, srv->tls_cert) != 1) {
-        jerr_openssl(err, JERR_CONFIG, "tls.cert", "%s: cannot load the certificate",
-                     srv->tls_cert);
-        goto fail;
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx, srv->tls_key, SSL_FILETYPE_PEM) != 1) {
-        jerr_openssl(err, JERR_CONFIG, "tls.key", "%s: cannot load the key", srv->tls_key);
-        goto fail;
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-        jerr_openssl(err, JERR_CONFIG, "tls.key", "%s does not match %s", srv->tls_key,
-                     srv->tls_cert);
-        goto fail;
-    }
-    if (srv->tls_client_ca[PEER_OPERATOR] != NULL ||
-        srv->tls_client_ca[PEER_RELYING_PARTY] != NULL) {
-        /* The handshake verifies against both CAs; peer_kinds then tells them apart. */
-        static const char *const fields[PEER_KINDS] = {"tls.operator_ca", "tls.relying_party_ca"};
-        STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
-        if (names == NULL) {
-            jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-            goto fail;
-        }
-        for (int k = 0; k < PEER_KINDS; k++) {
-            const char *file = srv->tls_client_ca[k];
-            if (file == NULL)
-                continue;
-            STACK_OF(X509_NAME) *more = SSL_load_client_CA_file(file);
-            int added = more != NULL && SSL_add_file_cert_subjects_to_stack(names, file) == 1;
-            sk_X509_NAME_pop_free(more, X509_NAME_free);
-            if (!added || SSL_CTX_load_verify_locations(ctx, file, NULL) != 1) {
-                sk_X509_NAME_pop_free(names, X509_NAME_free);
-                jerr_openssl(err, JERR_CONFIG, fields[k], "%s: %s: cannot load the CA", fields[k],
-                             file);
-                goto fail;
-            }
-        }
-        SSL_CTX_set_client_CA_list(ctx, names);
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_keep_going);
-        /* Sessions carry the client certificate; resumption needs an id context. */
-        static const unsigned char sid_ctx[] = "jpkid";
-        if (SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1) != 1) {
-            jerr_openssl(err, JERR_CRYPTO, "tls.operator_ca", "session id context");
-            goto fail;
-        }
-    }
-    ERR_clear_error();
-    return ctx;
-fail:
-    SSL_CTX_free(ctx);
-    return NULL;
-}
-
-/* True when `cert` (with the chain the client sent, NULL after a resumption) verifies against
- * `anchors` alone, for a TLS client. */
-static bool cert_chains_to(X509_STORE *anchors, X509 *cert, STACK_OF(X509) * sent)
-{
-    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    bool ok = ctx != NULL && X509_STORE_CTX_init(ctx, anchors, cert, sent) == 1 &&
-              X509_STORE_CTX_set_default(ctx, "ssl_client") == 1 && X509_verify_cert(ctx) == 1;
-    X509_STORE_CTX_free(ctx);
-    ERR_clear_error();
-    return ok;
-}
-
-/* Bit (1 << PEER_*) set for each CA the connection's client certificate chains to. Decided on
- * the connection's first request and kept with it (bit PEER_KINDS marks "decided"): a
- * certificate verification per connection, none per request. The handshake has already
- * verified the certificate against the union of the CAs; this tells them apart. */
+/* The TLS_PEER_* bits of the request's connection (tls_peer_kinds); *cert borrowed. */
 static unsigned peer_kinds(const struct server_request *sr, X509 **cert)
 {
     *cert = NULL;
@@ -356,34 +257,19 @@ static unsigned peer_kinds(const struct server_request *sr, X509 **cert)
         return 0;
     struct evhttp_connection *evcon = evhttp_request_get_connection(sr->req);
     struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
-    if (ssl == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
-        return 0;
-    *cert = SSL_get0_peer_certificate(ssl);
-    if (*cert == NULL)
-        return 0;
-    uintptr_t kinds = (uintptr_t)SSL_get_ex_data(ssl, peer_kinds_index);
-    if (kinds == 0) {
-        kinds = 1u << PEER_KINDS;
-        for (int k = 0; k < PEER_KINDS; k++)
-            if (sr->loop->anchors[k] != NULL &&
-                cert_chains_to(sr->loop->anchors[k], *cert, SSL_get_peer_cert_chain(ssl)))
-                kinds |= 1u << k;
-        SSL_set_ex_data(ssl, peer_kinds_index, (void *)kinds);
-    }
-    return (unsigned)kinds;
+    return tls_peer_kinds(bev, sr->loop->anchors, cert);
 }
 
 X509 *server_request_peer_cert(const struct server_request *sr)
 {
     X509 *cert;
-    return (peer_kinds(sr, &cert) & (1u << PEER_OPERATOR)) != 0 ? cert : NULL;
+    return (peer_kinds(sr, &cert) & (1u << TLS_PEER_OPERATOR)) != 0 ? cert : NULL;
 }
 
 bool server_request_is_relying_party(const struct server_request *sr)
 {
     X509 *cert;
-    return (peer_kinds(sr, &cert) & (1u << PEER_RELYING_PARTY)) != 0;
+    return (peer_kinds(sr, &cert) & (1u << TLS_PEER_RELYING_PARTY)) != 0;
 }
 
 /* ---- connections ---- */
@@ -673,19 +559,10 @@ static struct bufferevent *conn_new_cb(struct event_base *base, void *arg)
     struct bufferevent *bev = NULL;
     bool refuse = false;
 
-    if (listener_is_tls(lc->listener)) {
-        SSL *ssl = SSL_new(srv->tls_ctx);
-        if (ssl != NULL) {
-            /* Takes the SSL (freed with the bufferevent, or on failure). */
-            bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                 BEV_OPT_CLOSE_ON_FREE);
-        }
-        if (bev != NULL)
-            bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-        ERR_clear_error();
-    } else {
+    if (listener_is_tls(lc->listener))
+        bev = tls_bufferevent_new(base, srv->tls_ctx);
+    else
         bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    }
     if (bev == NULL) {
         /* Returning NULL would make evhttp use a plain socket, even on the HTTPS port: give
          * it one marked to be closed instead. */
@@ -1098,9 +975,8 @@ struct server *server_new(const struct server_options *opt, struct workers *work
     pthread_mutex_init(&srv->addr_lock, NULL);
     srv->tls_cert = dup_or_null(opt->tls_cert);
     srv->tls_key = dup_or_null(opt->tls_key);
-    srv->tls_operator_ca = dup_or_null(opt->tls_operator_ca);
-    srv->tls_client_ca[PEER_OPERATOR] = srv->tls_operator_ca;
-    srv->tls_client_ca[PEER_RELYING_PARTY] = dup_or_null(opt->tls_relying_party_ca);
+    srv->tls_client_ca[TLS_PEER_OPERATOR] = dup_or_null(opt->tls_operator_ca);
+    srv->tls_client_ca[TLS_PEER_RELYING_PARTY] = dup_or_null(opt->tls_relying_party_ca);
     srv->idle_timeout_s = opt->idle_timeout_s > 0 ? opt->idle_timeout_s : SERVER_IDLE_TIMEOUT_S;
     srv->max_connections = opt->max_connections > 0 ? opt->max_connections : SERVER_MAX_CONNECTIONS;
     srv->workers = workers;
@@ -1109,12 +985,16 @@ struct server *server_new(const struct server_options *opt, struct workers *work
     atomic_init(&srv->inflight, 0);
     atomic_init(&srv->stopped_accepting, 0);
     atomic_init(&srv->stopping, false);
-    if (out_of_memory || (is_set(opt->tls_relying_party_ca) && srv->tls_client_ca[PEER_RELYING_PARTY] == NULL)) {
+    out_of_memory |= is_set(opt->tls_operator_ca) && srv->tls_client_ca[TLS_PEER_OPERATOR] == NULL;
+    out_of_memory |=
+        is_set(opt->tls_relying_party_ca) && srv->tls_client_ca[TLS_PEER_RELYING_PARTY] == NULL;
+    if (out_of_memory) {
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         goto fail;
     }
     if (srv->listen[LISTEN_HTTPS] != NULL || srv->listen[LISTEN_OPERATOR_HTTPS] != NULL) {
-        srv->tls_ctx = tls_context_new(srv, err);
+        srv->tls_ctx = tls_context_new(srv->tls_cert, srv->tls_key,
+                                       (const char *const *)srv->tls_client_ca, err);
         if (srv->tls_ctx == NULL)
             goto fail;
     }
@@ -1145,18 +1025,9 @@ struct server *server_new(const struct server_options *opt, struct workers *work
             if (loop->work == NULL)
                 goto fail;
         }
-        for (int k = 0; k < PEER_KINDS && srv->tls_ctx != NULL; k++) {
-            if (srv->tls_client_ca[k] == NULL)
-                continue;
-            loop->anchors[k] = X509_STORE_new();
-            if (loop->anchors[k] == NULL ||
-                X509_STORE_load_file(loop->anchors[k], srv->tls_client_ca[k]) != 1) {
-                const char *field = k == PEER_OPERATOR ? "tls.operator_ca" : "tls.relying_party_ca";
-                jerr_openssl(err, JERR_CONFIG, field, "%s: %s: cannot load the CA", field,
-                             srv->tls_client_ca[k]);
-                goto fail;
-            }
-        }
+        if (srv->tls_ctx != NULL &&
+            tls_anchors_load(loop->anchors, (const char *const *)srv->tls_client_ca, err) == -1)
+            goto fail;
     }
     return srv;
 fail:
@@ -1327,8 +1198,7 @@ void server_free(struct server *srv)
             event_free(loop->accept_resume_ev);
         if (loop->base != NULL)
             event_base_free(loop->base);
-        for (int k = 0; k < PEER_KINDS; k++)
-            X509_STORE_free(loop->anchors[k]);
+        tls_anchors_free(loop->anchors);
     }
     free(srv->loops);
     for (size_t r = 0; r < srv->route_count; r++)
@@ -1338,8 +1208,8 @@ void server_free(struct server *srv)
         free(srv->listen[s]);
     free(srv->tls_cert);
     free(srv->tls_key);
-    free(srv->tls_operator_ca);
-    free(srv->tls_client_ca[PEER_RELYING_PARTY]);
+    for (int k = 0; k < TLS_PEER_KINDS; k++)
+        free(srv->tls_client_ca[k]);
     free(srv->by_fd);
     for (int b = 0; b < ADDR_BUCKETS; b++) /* empty once every connection is closed */
         while (srv->addr_buckets[b] != NULL) {

@@ -38,22 +38,45 @@ static int parse_line(int argc, char **argv, struct ctl_args *args, struct jerr 
     return ctl_args_parse(cmd, argc, argv, next, args, err);
 }
 
+/* argv of "jpkictl" and the NULL-terminated words of `ap` (at most 30). Returns argc. */
+static int words_argv(char *argv[32], va_list ap)
+{
+    int argc = 0;
+    argv[argc++] = "jpkictl";
+    for (char *w = va_arg(ap, char *); w != NULL && argc < 31; w = va_arg(ap, char *))
+        argv[argc++] = w;
+    argv[argc] = NULL;
+    return argc;
+}
+
 /* parse_line over the NULL-terminated words after "jpkictl". */
 static int parse_words(struct ctl_args *args, struct jerr *err, ...)
 {
     char *argv[32];
-    int argc = 0;
     va_list ap;
-    argv[argc++] = "jpkictl";
     va_start(ap, err);
-    for (char *w = va_arg(ap, char *); w != NULL && argc < 31; w = va_arg(ap, char *))
-        argv[argc++] = w;
+    int argc = words_argv(argv, ap);
     va_end(ap);
-    argv[argc] = NULL;
     return parse_line(argc, argv, args, err);
 }
 
 #define PARSE(args, err, ...) parse_words((args), (err), __VA_ARGS__, (char *)NULL)
+
+/* Parsing the words after "jpkictl" is refused with exactly the message `want`. */
+static void parse_refused(const char *want, ...)
+{
+    struct ctl_args args;
+    struct jerr err = {0};
+    char *argv[32];
+    va_list ap;
+    va_start(ap, want);
+    int argc = words_argv(argv, ap);
+    va_end(ap);
+    ck_assert_int_eq(parse_line(argc, argv, &args, &err), -1);
+    ck_assert_str_eq(err.msg, want);
+}
+
+#define PARSE_REFUSED(want, ...) parse_refused((want), __VA_ARGS__, (char *)NULL)
 
 /* ---- argument parsing ---- */
 
@@ -89,13 +112,9 @@ START_TEST(test_missing_required_option_named)
     ck_assert_str_eq(err.field, "option");
     ck_assert_str_eq(err.msg, "missing required option --name");
 
-    jerr_clear(&err);
-    ck_assert_int_eq(PARSE(&a, &err, "card", "issue", "c1", "--out", "/tmp/x"), -1);
-    ck_assert_str_eq(err.msg, "missing required option --certs");
+    PARSE_REFUSED("missing required option --certs", "card", "issue", "c1", "--out", "/tmp/x");
 
-    jerr_clear(&err);
-    ck_assert_int_eq(PARSE(&a, &err, "cert", "revoke", "0A"), -1);
-    ck_assert_str_eq(err.msg, "missing required option --reason");
+    PARSE_REFUSED("missing required option --reason", "cert", "revoke", "0A");
 
     /* optional: the issuer served by the service, the days 90 (docs/API.md) */
     jerr_clear(&err);
@@ -104,14 +123,10 @@ START_TEST(test_missing_required_option_named)
     ck_assert(!ctl_args_has(&a, "nonce"));
     ck_assert_int_eq(PARSE(&a, &err, "cert", "expiring"), 0);
 
-    jerr_clear(&err);
-    ck_assert_int_eq(PARSE(&a, &err, "operator", "add", "--name", "alice"), -1);
-    ck_assert_str_eq(err.msg, "missing required option --role");
+    PARSE_REFUSED("missing required option --role", "operator", "add", "--name", "alice");
 
-    jerr_clear(&err);
-    ck_assert_int_eq(
-        PARSE(&a, &err, "card", "add", "--id", "c1", "--person", "p1", "--type", "mynumber"), -1);
-    ck_assert_str_eq(err.msg, "missing required option --expiry");
+    PARSE_REFUSED("missing required option --expiry", "card", "add", "--id", "c1", "--person", "p1",
+                  "--type", "mynumber");
 }
 END_TEST
 
@@ -128,13 +143,9 @@ START_TEST(test_positional_arguments)
     ck_assert_str_eq(err.field, "ARGS");
     ck_assert_str_eq(err.msg, "too many arguments (ID)");
 
-    jerr_clear(&err);
-    ck_assert_int_eq(PARSE(&a, &err, "person", "add", "extra", "--id", "p"), -1);
-    ck_assert_str_eq(err.msg, "too many arguments (none expected)");
+    PARSE_REFUSED("too many arguments (none expected)", "person", "add", "extra", "--id", "p");
 
-    jerr_clear(&err);
-    ck_assert_int_eq(PARSE(&a, &err, "crl", "fetch"), -1);
-    ck_assert_str_eq(err.msg, "missing argument sign|auth");
+    PARSE_REFUSED("missing argument sign|auth", "crl", "fetch");
 
     jerr_clear(&err);
     ck_assert_int_eq(PARSE(&a, &err, "card", "hold", "c1"), 0);
@@ -167,27 +178,18 @@ START_TEST(test_option_forms_and_refusals)
     ck_assert_str_eq(err.field, "option");
     ck_assert_str_eq(err.msg, "unknown option --bogus");
 
-    jerr_clear(&err);
-    ck_assert_int_eq(PARSE(&a, &err, "cert", "revoke", "0A", "--reason", "a", "--reason", "b"), -1);
-    ck_assert_str_eq(err.msg, "option --reason given twice");
+    PARSE_REFUSED("option --reason given twice", "cert", "revoke", "0A", "--reason", "a",
+                  "--reason", "b");
 
-    jerr_clear(&err);
-    ck_assert_int_eq(PARSE(&a, &err, "cert", "revoke", "0A", "--reason"), -1);
-    ck_assert_str_eq(err.msg, "option --reason needs a value (REASON)");
+    PARSE_REFUSED("option --reason needs a value (REASON)", "cert", "revoke", "0A", "--reason");
 
-    jerr_clear(&err);
-    ck_assert_int_eq(PARSE(&a, &err, "crl", "fetch", "sign", "--list=yes"), -1);
-    ck_assert_str_eq(err.msg, "option --list takes no value");
+    PARSE_REFUSED("option --list takes no value", "crl", "fetch", "sign", "--list=yes");
 
     /* an option of another command is unknown here */
-    jerr_clear(&err);
-    ck_assert_int_eq(PARSE(&a, &err, "card", "hold", "c1", "--reason", "x"), -1);
-    ck_assert_str_eq(err.msg, "unknown option --reason");
+    PARSE_REFUSED("unknown option --reason", "card", "hold", "c1", "--reason", "x");
 
     /* control bytes of an unknown option are escaped in the message */
-    jerr_clear(&err);
-    ck_assert_int_eq(PARSE(&a, &err, "card", "hold", "c1", "--a\x1b[2J"), -1);
-    ck_assert_str_eq(err.msg, "unknown option --a\\x1b[2J");
+    PARSE_REFUSED("unknown option --a\\x1b[2J", "card", "hold", "c1", "--a\x1b[2J");
 }
 END_TEST
 
@@ -202,13 +204,10 @@ START_TEST(test_global_options_anywhere)
     ck_assert_str_eq(ctl_args_get(&a, "token-file"), "/t");
     ck_assert(ctl_args_has(&a, "json"));
 
-    jerr_clear(&err);
-    ck_assert_int_eq(PARSE(&a, &err, "--url", "http://a", "card", "hold", "c1", "--url", "x"), -1);
-    ck_assert_str_eq(err.msg, "option --url given twice");
+    PARSE_REFUSED("option --url given twice", "--url", "http://a", "card", "hold", "c1", "--url",
+                  "x");
 
-    jerr_clear(&err);
-    ck_assert_int_eq(PARSE(&a, &err, "--nosuch", "card", "hold", "c1"), -1);
-    ck_assert_str_eq(err.msg, "unknown option --nosuch");
+    PARSE_REFUSED("unknown option --nosuch", "--nosuch", "card", "hold", "c1");
 }
 END_TEST
 
@@ -287,8 +286,7 @@ START_TEST(test_table_and_help)
         "cert show", "cert revoke", "cert expiring", "operator add",
         /* operator credentials and the audit log (ctl_operators.h, ctl_audit.h) */
         "operator list", "operator disable", "operator rotate", "audit show", "audit checkpoint",
-        "audit verify", "batch submit", "batch show",
-        "ocsp", "crl fetch", "fingerprints",
+        "audit verify", "batch submit", "batch show", "ocsp", "crl fetch", "fingerprints",
         /* the relying party's (ctl_verify.h) */
         "verify"};
     size_t n = sizeof(expected) / sizeof(expected[0]);
@@ -376,7 +374,8 @@ START_TEST(test_bar_exact)
     ck_assert_str_eq(buf, "[#--] 1/3 finished: 1 done, 0 failed");
     /* width 40, half */
     ctl_batch_bar(buf, sizeof(buf), 50, 0, 100, 40);
-    ck_assert_str_eq(buf, "[####################--------------------] 50/100 finished: 50 done, 0 failed");
+    ck_assert_str_eq(
+        buf, "[####################--------------------] 50/100 finished: 50 done, 0 failed");
 }
 END_TEST
 
@@ -504,49 +503,50 @@ END_TEST
 
 /* ---- API errors in words, sanitizing ---- */
 
-START_TEST(test_api_error_words)
+/* ctl_out_api_error's line for `cmd`, `status` and the answer `body` (NULL: none) is `want`. */
+static void api_error_is(const char *cmd, long status, const char *body, const char *want)
 {
     char line[CTL_OUT_LINE_MAX];
-    const char *body = "{\"error\": {\"code\": \"refused\", \"message\": \"card c1 is already on "
-                       "hold\", \"field\": \"card\"}}";
-    ctl_out_api_error(line, sizeof(line), "card hold", 409, body, strlen(body));
-    ck_assert_str_eq(line, "jpkictl: card hold: 409 refused: card c1 is already on hold "
-                           "(field: card)");
+    ctl_out_api_error(line, sizeof(line), cmd, status, body, body != NULL ? strlen(body) : 0);
+    ck_assert_str_eq(line, want);
+}
 
-    body = "{\"error\":{\"code\":\"not_found\",\"message\":\"no card x\",\"field\":null}}";
-    ctl_out_api_error(line, sizeof(line), "card show", 404, body, strlen(body));
-    ck_assert_str_eq(line, "jpkictl: card show: 404 not_found: no card x");
+START_TEST(test_api_error_words)
+{
+    api_error_is("card hold", 409,
+                 "{\"error\": {\"code\": \"refused\", \"message\": \"card c1 is already on "
+                 "hold\", \"field\": \"card\"}}",
+                 "jpkictl: card hold: 409 refused: card c1 is already on hold "
+                 "(field: card)");
 
-    body = "{\"error\":{\"code\":\"invalid\",\"message\":\"m\",\"field\":\"\"}}";
-    ctl_out_api_error(line, sizeof(line), "person add", 400, body, strlen(body));
-    ck_assert_str_eq(line, "jpkictl: person add: 400 invalid: m");
+    api_error_is("card show", 404,
+                 "{\"error\":{\"code\":\"not_found\",\"message\":\"no card x\",\"field\":null}}",
+                 "jpkictl: card show: 404 not_found: no card x");
+
+    api_error_is("person add", 400,
+                 "{\"error\":{\"code\":\"invalid\",\"message\":\"m\",\"field\":\"\"}}",
+                 "jpkictl: person add: 400 invalid: m");
 
     /* not our JSON error: the status in words */
-    body = "<html>Bad Request</html>";
-    ctl_out_api_error(line, sizeof(line), "ocsp", 400, body, strlen(body));
-    ck_assert_str_eq(line, "jpkictl: ocsp: 400 Bad Request");
-    body = "{\"error\":\"nope\"}";
-    ctl_out_api_error(line, sizeof(line), "ocsp", 503, body, strlen(body));
-    ck_assert_str_eq(line, "jpkictl: ocsp: 503 Service Unavailable");
-    body = "{\"error\":{\"code\":\"x\"}}";
-    ctl_out_api_error(line, sizeof(line), "card show", 500, body, strlen(body));
-    ck_assert_str_eq(line, "jpkictl: card show: 500 Internal Server Error");
-    ctl_out_api_error(line, sizeof(line), "card show", 502, NULL, 0);
-    ck_assert_str_eq(line, "jpkictl: card show: 502 Error");
+    api_error_is("ocsp", 400, "<html>Bad Request</html>", "jpkictl: ocsp: 400 Bad Request");
+    api_error_is("ocsp", 503, "{\"error\":\"nope\"}", "jpkictl: ocsp: 503 Service Unavailable");
+    api_error_is("card show", 500, "{\"error\":{\"code\":\"x\"}}",
+                 "jpkictl: card show: 500 Internal Server Error");
+    api_error_is("card show", 502, NULL, "jpkictl: card show: 502 Error");
 
     /* terminal escapes from the network never reach the terminal */
-    body = "{\"error\":{\"code\":\"refused\",\"message\":\"a\\u001b[2Jb\\u0085\","
-           "\"field\":\"c\\nd\"}}";
-    ctl_out_api_error(line, sizeof(line), "card hold", 409, body, strlen(body));
-    ck_assert_str_eq(line, "jpkictl: card hold: 409 refused: a\\x1B[2Jb\\xC2\\x85 (field: "
-                           "c\\x0Ad)");
+    api_error_is("card hold", 409,
+                 "{\"error\":{\"code\":\"refused\",\"message\":\"a\\u001b[2Jb\\u0085\","
+                 "\"field\":\"c\\nd\"}}",
+                 "jpkictl: card hold: 409 refused: a\\x1B[2Jb\\xC2\\x85 (field: "
+                 "c\\x0Ad)");
 
     /* UTF-8 text of the service passes unchanged */
-    body = "{\"error\":{\"code\":\"invalid\",\"message\":\"name: 山田 is too long\","
-           "\"field\":\"name\"}}";
-    ctl_out_api_error(line, sizeof(line), "person add", 400, body, strlen(body));
-    ck_assert_str_eq(line, "jpkictl: person add: 400 invalid: name: 山田 is too long "
-                           "(field: name)");
+    api_error_is("person add", 400,
+                 "{\"error\":{\"code\":\"invalid\",\"message\":\"name: 山田 is too long\","
+                 "\"field\":\"name\"}}",
+                 "jpkictl: person add: 400 invalid: name: 山田 is too long "
+                 "(field: name)");
 }
 END_TEST
 

@@ -33,6 +33,7 @@
 #include "ctl/ctl.h"
 #include "ctl/ctl_args.h"
 #include "ctl/ctl_card.h"
+#include "ctl/ctl_card_print.h"
 #include "ctl/ctl_cmds.h"
 #include "ctl/ctl_verify.h"
 #include "testutil.h"
@@ -347,6 +348,11 @@ START_TEST(test_validity_boundaries)
     edge = jclock_utc(2027, 1, 31, 0, 0, 0);
     ck_assert_int_eq(ctl_card_validity_at(nb, edge, now), CTL_CARD_VALID);
     ck_assert_int_eq(ctl_card_validity_at(nb, edge - 1, now), CTL_CARD_EXPIRING);
+    /* into a common February: 30 November + 3 months is 28 February */
+    now = jclock_utc(2026, 11, 30, 8, 0, 0);
+    edge = jclock_utc(2027, 2, 28, 8, 0, 0);
+    ck_assert_int_eq(ctl_card_validity_at(nb, edge, now), CTL_CARD_VALID);
+    ck_assert_int_eq(ctl_card_validity_at(nb, edge - 1, now), CTL_CARD_EXPIRING);
 }
 END_TEST
 
@@ -453,39 +459,46 @@ START_TEST(test_verdict_order)
 }
 END_TEST
 
-START_TEST(test_verdict_reasons)
+/* The reason `verify` gives for findings `f` (its certificate's notAfter `until`) is `want`. */
+static void reason_is(const struct ctl_verify_findings *f, const char *until, const char *want)
 {
     char r[512];
+    ctl_verify_reason(f, ctl_verify_judge(f), until, r, sizeof(r));
+    ck_assert_str_eq(r, want);
+}
+
+START_TEST(test_verdict_reasons)
+{
     struct ctl_verify_findings f = all_good();
     f.status = status_of(V_OCSP_CERTSTATUS_REVOKED, 3, "2026-03-02T10:00:00Z");
-    ctl_verify_reason(&f, ctl_verify_judge(&f), "2031-01-01T00:00:00Z", r, sizeof(r));
-    ck_assert_str_eq(r, "revoked: the signer's certificate was revoked on 2026-03-02T10:00:00Z "
-                        "(affiliationChanged) [OCSP]");
+    reason_is(&f, "2031-01-01T00:00:00Z",
+              "revoked: the signer's certificate was revoked on 2026-03-02T10:00:00Z "
+              "(affiliationChanged) [OCSP]");
     f.status = status_of(V_OCSP_CERTSTATUS_REVOKED, OCSP_REVOKED_STATUS_CERTIFICATEHOLD,
                          "2026-03-01T10:00:00Z");
     snprintf(f.status.source, sizeof(f.status.source), "CRL");
-    ctl_verify_reason(&f, ctl_verify_judge(&f), "-", r, sizeof(r));
-    ck_assert_str_eq(r, "on hold: the signer's certificate is on hold since 2026-03-01T10:00:00Z "
-                        "[CRL]");
+    reason_is(&f, "-",
+              "on hold: the signer's certificate is on hold since 2026-03-01T10:00:00Z "
+              "[CRL]");
     f = all_good();
     f.validity = CTL_CARD_EXPIRED;
-    ctl_verify_reason(&f, ctl_verify_judge(&f), "2026-01-01T00:00:00Z", r, sizeof(r));
-    ck_assert_str_eq(r, "expired: the signer's certificate expired on 2026-01-01T00:00:00Z");
+    reason_is(&f, "2026-01-01T00:00:00Z",
+              "expired: the signer's certificate expired on 2026-01-01T00:00:00Z");
     f = all_good();
     f.signature_ok = false;
-    ctl_verify_reason(&f, ctl_verify_judge(&f), "-", r, sizeof(r));
-    ck_assert_str_eq(r, "bad signature: the signature does not match the content (the file was "
-                        "altered, or it is not the file that was signed)");
+    reason_is(&f, "-",
+              "bad signature: the signature does not match the content (the file was "
+              "altered, or it is not the file that was signed)");
     f = all_good();
     f.chain_ok = false;
-    ctl_verify_reason(&f, ctl_verify_judge(&f), "-", r, sizeof(r));
-    ck_assert_str_eq(r, "unknown issuer: the signer's certificate does not chain to the signing "
-                        "CA root");
+    reason_is(&f, "-",
+              "unknown issuer: the signer's certificate does not chain to the signing "
+              "CA root");
     f = all_good();
     f.status = status_of(V_OCSP_CERTSTATUS_UNKNOWN, -1, "-");
-    ctl_verify_reason(&f, ctl_verify_judge(&f), "-", r, sizeof(r));
-    ck_assert_str_eq(r, "unknown certificate: the responder does not know the signer's certificate "
-                        "[OCSP]");
+    reason_is(&f, "-",
+              "unknown certificate: the responder does not know the signer's certificate "
+              "[OCSP]");
     ck_assert_str_eq(ctl_verify_verdict_name(CTL_VERIFY_VALID), "valid");
     ck_assert_str_eq(ctl_verify_verdict_name(CTL_VERIFY_NO_STATUS), "no status");
     ck_assert_str_eq(ctl_verify_verdict_name(CTL_VERIFY_ON_HOLD), "on hold");

@@ -33,6 +33,7 @@
 #include "responder/net/server.h"
 #include "responder/service.h"
 #include "responder/net/workers.h"
+#include "testhttp.h"
 #include "testutil.h"
 
 #define PASS "correct horse battery staple"
@@ -72,87 +73,29 @@ static void instance_teardown(void)
 
 /* ---- a raw HTTP client ---- */
 
-struct reply {
-    int status;
-    char *raw;
-    size_t len;
-    const char *body;
-    size_t body_len;
-};
-
-static void reply_free(struct reply *r)
-{
-    free(r->raw);
-    memset(r, 0, sizeof(*r));
-}
-
-static int connect_port(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((unsigned short)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
 /* One request with extra header lines `extra` ("" or "Name: value\r\n…"). */
 static void request(int port, const char *method, const char *target, const char *extra,
-                    struct reply *r)
+                    struct testhttp_reply *r)
 {
     char req[2048];
     int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: t\r\n%sConnection: close\r\n\r\n",
                      method, target, extra);
-    int fd = connect_port(port);
+    int fd = testhttp_connect(port);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
-    size_t cap = 1 << 16;
-    r->raw = malloc(cap + 1);
-    r->len = 0;
-    for (;;) {
-        if (r->len == cap) {
-            cap *= 2;
-            r->raw = realloc(r->raw, cap + 1);
-        }
-        ssize_t got = recv(fd, r->raw + r->len, cap - r->len, 0);
-        if (got <= 0)
-            break;
-        r->len += (size_t)got;
-    }
+    testhttp_read(fd, r);
     close(fd);
-    r->raw[r->len] = '\0';
-    r->status = 0;
-    sscanf(r->raw, "HTTP/1.1 %d", &r->status);
-    char *sep = strstr(r->raw, "\r\n\r\n");
-    r->body = sep != NULL ? sep + 4 : r->raw + r->len;
-    r->body_len = (size_t)(r->raw + r->len - r->body);
 }
 
-static const char *header(const struct reply *r, const char *name, char *buf, size_t size)
+/* One request (with header lines `extra`) answered with `status`. */
+static void expect_status(int port, const char *method, const char *target, const char *extra,
+                          int status)
 {
-    size_t nlen = strlen(name);
-    const char *p = strstr(r->raw, "\r\n");
-    while (p != NULL && p < r->body - 2) {
-        p += 2;
-        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
-            const char *v = p + nlen + 1;
-            while (*v == ' ')
-                v++;
-            const char *end = strstr(v, "\r\n");
-            snprintf(buf, size, "%.*s", (int)(end - v), v);
-            return buf;
-        }
-        p = strstr(p, "\r\n");
-    }
-    return NULL;
+    struct testhttp_reply r;
+    request(port, method, target, extra, &r);
+    ck_assert_msg(r.status == status, "%s %s: status %d, expected %d", method, target, r.status,
+                  status);
+    testhttp_reply_free(&r);
 }
 
 static void sleep_ms(int ms)
@@ -275,15 +218,15 @@ static void unserve(struct served *s)
 START_TEST(test_roots_and_health)
 {
     struct served s;
-    struct reply r;
+    struct testhttp_reply r;
     char buf[512], etag[HTTP_ETAG_MAX], extra[256], want[64];
     serve(&s);
 
     request(s.port, "GET", "/healthz", "", &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body, "{\"status\":\"ok\"}");
-    ck_assert_str_eq(header(&r, "Content-Type", buf, sizeof(buf)), "application/json");
-    reply_free(&r);
+    ck_assert_str_eq(testhttp_header(&r, "Content-Type", buf, sizeof(buf)), "application/json");
+    testhttp_reply_free(&r);
 
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
         const char *target = ca == CA_SIGN ? "/ca/sign.cer" : "/ca/auth.cer";
@@ -294,32 +237,34 @@ START_TEST(test_roots_and_health)
 
         request(s.port, "GET", target, "", &r);
         ck_assert_int_eq(r.status, 200);
-        ck_assert_str_eq(header(&r, "Content-Type", buf, sizeof(buf)), "application/pkix-cert");
-        ck_assert_str_eq(header(&r, "ETag", buf, sizeof(buf)), etag);
-        ck_assert_str_eq(header(&r, "Cache-Control", buf, sizeof(buf)), "public, max-age=86400");
+        ck_assert_str_eq(testhttp_header(&r, "Content-Type", buf, sizeof(buf)),
+                         "application/pkix-cert");
+        ck_assert_str_eq(testhttp_header(&r, "ETag", buf, sizeof(buf)), etag);
+        ck_assert_str_eq(testhttp_header(&r, "Cache-Control", buf, sizeof(buf)),
+                         "public, max-age=86400");
         ck_assert_uint_eq(r.body_len, (size_t)der_len);
         ck_assert_int_eq(memcmp(r.body, der, (size_t)der_len), 0);
-        reply_free(&r);
+        testhttp_reply_free(&r);
 
         snprintf(extra, sizeof(extra), "If-None-Match: %s\r\n", etag);
         request(s.port, "GET", target, extra, &r);
         ck_assert_int_eq(r.status, 304);
         ck_assert_uint_eq(r.body_len, 0);
-        ck_assert_str_eq(header(&r, "ETag", buf, sizeof(buf)), etag);
-        reply_free(&r);
+        ck_assert_str_eq(testhttp_header(&r, "ETag", buf, sizeof(buf)), etag);
+        testhttp_reply_free(&r);
 
         request(s.port, "HEAD", target, "", &r);
         ck_assert_int_eq(r.status, 200);
         snprintf(want, sizeof(want), "%d", der_len);
-        ck_assert_str_eq(header(&r, "Content-Length", buf, sizeof(buf)), want);
+        ck_assert_str_eq(testhttp_header(&r, "Content-Length", buf, sizeof(buf)), want);
         ck_assert_uint_eq(r.body_len, 0);
-        reply_free(&r);
+        testhttp_reply_free(&r);
         OPENSSL_free(der);
     }
 
     request(s.port, "GET", "/ca/fingerprints", "", &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(header(&r, "Content-Type", buf, sizeof(buf)), "application/json");
+    ck_assert_str_eq(testhttp_header(&r, "Content-Type", buf, sizeof(buf)), "application/json");
     json_t *o = json_loadb(r.body, r.body_len, 0, NULL);
     ck_assert_ptr_nonnull(o);
     ck_assert_uint_eq(json_object_size(o), 2);
@@ -332,15 +277,13 @@ START_TEST(test_roots_and_health)
         ck_assert_str_eq(json_string_value(json_object_get(one, "subject")), cfg->ca[ca].subject);
     }
     json_decref(o);
-    reply_free(&r);
+    testhttp_reply_free(&r);
 
     request(s.port, "POST", "/ca/sign.cer", "", &r);
     ck_assert_int_eq(r.status, 405);
-    ck_assert_str_eq(header(&r, "Allow", buf, sizeof(buf)), "GET, HEAD");
-    reply_free(&r);
-    request(s.port, "GET", "/ca/other.cer", "", &r);
-    ck_assert_int_eq(r.status, 404);
-    reply_free(&r);
+    ck_assert_str_eq(testhttp_header(&r, "Allow", buf, sizeof(buf)), "GET, HEAD");
+    testhttp_reply_free(&r);
+    expect_status(s.port, "GET", "/ca/other.cer", "", 404);
     unserve(&s);
 }
 END_TEST
@@ -350,32 +293,32 @@ END_TEST
 static void expect_crl(int port, const char *target, enum ca_kind ca, int partition,
                        time_t this_update, long max_age, long stale)
 {
-    struct reply r;
+    struct testhttp_reply r;
     char buf[256], etag[HTTP_ETAG_MAX], date[HTTP_DATE_MAX], cache[96];
     size_t len;
     unsigned char *file = crl_file(ca, partition, &len);
     etag_of(file, len, etag);
     request(port, "GET", target, "", &r);
     ck_assert_msg(r.status == 200, "%s: %d %s", target, r.status, r.body);
-    ck_assert_str_eq(header(&r, "Content-Type", buf, sizeof(buf)), "application/pkix-crl");
-    ck_assert_str_eq(header(&r, "ETag", buf, sizeof(buf)), etag);
-    ck_assert_str_eq(header(&r, "Last-Modified", buf, sizeof(buf)),
+    ck_assert_str_eq(testhttp_header(&r, "Content-Type", buf, sizeof(buf)), "application/pkix-crl");
+    ck_assert_str_eq(testhttp_header(&r, "ETag", buf, sizeof(buf)), etag);
+    ck_assert_str_eq(testhttp_header(&r, "Last-Modified", buf, sizeof(buf)),
                      http_date_format(this_update, date, sizeof(date)));
     if (stale > 0)
         snprintf(cache, sizeof(cache), "public, max-age=%ld, stale-if-error=%ld", max_age, stale);
     else
         snprintf(cache, sizeof(cache), "public, max-age=%ld", max_age);
-    ck_assert_str_eq(header(&r, "Cache-Control", buf, sizeof(buf)), cache);
+    ck_assert_str_eq(testhttp_header(&r, "Cache-Control", buf, sizeof(buf)), cache);
     ck_assert_uint_eq(r.body_len, len);
     ck_assert_int_eq(memcmp(r.body, file, len), 0);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     free(file);
 }
 
 START_TEST(test_crls)
 {
     struct served s;
-    struct reply r;
+    struct testhttp_reply r;
     struct jerr err = {0};
     char buf[256], etag[HTTP_ETAG_MAX], extra[512], date[HTTP_DATE_MAX], want[64];
     const time_t now = time(NULL);
@@ -388,7 +331,7 @@ START_TEST(test_crls)
     ck_assert_int_eq(r.status, 404);
     ck_assert_str_eq(r.body, "{\"error\":{\"code\":\"not_found\",\"message\":\"CRL not published "
                              "yet\",\"field\":null}}");
-    reply_free(&r);
+    testhttp_reply_free(&r);
 
     struct store *st = pki_store_open(pki, &err);
     ck_assert_ptr_nonnull(st);
@@ -434,31 +377,22 @@ START_TEST(test_crls)
     request(s.port, "GET", "/crl/sign.crl", extra, &r);
     ck_assert_int_eq(r.status, 304);
     ck_assert_uint_eq(r.body_len, 0);
-    ck_assert_str_eq(header(&r, "ETag", buf, sizeof(buf)), etag);
+    ck_assert_str_eq(testhttp_header(&r, "ETag", buf, sizeof(buf)), etag);
     snprintf(want, sizeof(want), "public, max-age=%ld, stale-if-error=%ld", cap, next_s - cap);
-    ck_assert_str_eq(header(&r, "Cache-Control", buf, sizeof(buf)), want);
-    reply_free(&r);
-    request(s.port, "GET", "/crl/sign.crl", "If-None-Match: \"other\"\r\n", &r);
-    ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    ck_assert_str_eq(testhttp_header(&r, "Cache-Control", buf, sizeof(buf)), want);
+    testhttp_reply_free(&r);
+    expect_status(s.port, "GET", "/crl/sign.crl", "If-None-Match: \"other\"\r\n", 200);
     snprintf(extra, sizeof(extra), "If-Modified-Since: %s\r\n",
              http_date_format(now, date, sizeof(date)));
-    request(s.port, "GET", "/crl/sign.crl", extra, &r);
-    ck_assert_int_eq(r.status, 304);
-    reply_free(&r);
+    expect_status(s.port, "GET", "/crl/sign.crl", extra, 304);
     snprintf(extra, sizeof(extra), "If-Modified-Since: %s\r\n",
              http_date_format(now - 1, date, sizeof(date)));
-    request(s.port, "GET", "/crl/sign.crl", extra, &r);
-    ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
-    request(s.port, "GET", "/crl/sign.crl", "If-Modified-Since: yesterday\r\n", &r);
-    ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    expect_status(s.port, "GET", "/crl/sign.crl", extra, 200);
+    expect_status(s.port, "GET", "/crl/sign.crl", "If-Modified-Since: yesterday\r\n", 200);
     snprintf(extra, sizeof(extra), "If-None-Match: \"other\"\r\nIf-Modified-Since: %s\r\n",
              http_date_format(now, date, sizeof(date)));
-    request(s.port, "GET", "/crl/sign.crl", extra, &r); /* If-None-Match decides */
-    ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    /* If-None-Match decides */
+    expect_status(s.port, "GET", "/crl/sign.crl", extra, 200);
 
     /* HEAD: the length, no body. */
     file = crl_file(CA_AUTH, -1, &len);
@@ -466,9 +400,9 @@ START_TEST(test_crls)
     request(s.port, "HEAD", "/crl/auth.crl", "", &r);
     ck_assert_int_eq(r.status, 200);
     snprintf(want, sizeof(want), "%zu", len);
-    ck_assert_str_eq(header(&r, "Content-Length", buf, sizeof(buf)), want);
+    ck_assert_str_eq(testhttp_header(&r, "Content-Length", buf, sizeof(buf)), want);
     ck_assert_uint_eq(r.body_len, 0);
-    reply_free(&r);
+    testhttp_reply_free(&r);
 
     /* Refusals. */
     static const char *const missing[] = {"/crl/auth/2.crl", "/crl/sign/0.crl", "/crl/auth/01.crl",
@@ -478,12 +412,12 @@ START_TEST(test_crls)
         ck_assert_int_eq(r.status, 404);
         ck_assert_str_eq(r.body, "{\"error\":{\"code\":\"not_found\",\"message\":\"no such "
                                  "CRL\",\"field\":null}}");
-        reply_free(&r);
+        testhttp_reply_free(&r);
     }
     request(s.port, "DELETE", "/crl/sign.crl", "", &r);
     ck_assert_int_eq(r.status, 405);
-    ck_assert_str_eq(header(&r, "Allow", buf, sizeof(buf)), "GET, HEAD");
-    reply_free(&r);
+    ck_assert_str_eq(testhttp_header(&r, "Allow", buf, sizeof(buf)), "GET, HEAD");
+    testhttp_reply_free(&r);
 
     /* A new publication, signalled: the next answer is the new file. */
     publish(st, CA_SIGN, now + 10);
@@ -499,8 +433,8 @@ START_TEST(test_crls)
     for (int i = 0; i < 60 && !seen; i++) {
         request(s.port, "GET", "/crl/sign.crl", "", &r);
         ck_assert_int_eq(r.status, 200);
-        seen = strcmp(header(&r, "ETag", buf, sizeof(buf)), etag) == 0;
-        reply_free(&r);
+        seen = strcmp(testhttp_header(&r, "ETag", buf, sizeof(buf)), etag) == 0;
+        testhttp_reply_free(&r);
         if (!seen)
             sleep_ms(100);
     }
@@ -511,9 +445,7 @@ START_TEST(test_crls)
     crl_path(cfg, CA_SIGN, -1, path, sizeof(path));
     ck_assert_int_eq(unlink(path), 0);
     public_crl_changed(s.pub);
-    request(s.port, "GET", "/crl/sign.crl", "", &r);
-    ck_assert_int_eq(r.status, 404);
-    reply_free(&r);
+    expect_status(s.port, "GET", "/crl/sign.crl", "", 404);
 
     store_close(st);
     ck_assert_int_eq(server_inflight(s.srv), 0);
@@ -576,7 +508,7 @@ START_TEST(test_service_run)
 {
     struct run run = {{0}, 99};
     pthread_t thread;
-    struct reply r;
+    struct testhttp_reply r;
     char want[128];
 
     char crl_dir[PATH_MAX];
@@ -598,14 +530,14 @@ START_TEST(test_service_run)
 
     request(port, "GET", "/healthz", "", &r);
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    testhttp_reply_free(&r);
 
     /* The CRLs were missing: published at start, then served. */
     int status = 0;
     for (int i = 0; i < 200 && status != 200; i++) {
         request(port, "GET", "/crl/auth/1.crl", "", &r);
         status = r.status;
-        reply_free(&r);
+        testhttp_reply_free(&r);
         if (status != 200)
             sleep_ms(50);
     }
@@ -619,7 +551,7 @@ START_TEST(test_service_run)
     ck_assert(logged("INFO stopping (signal 15)\n"));
     ck_assert(logged("INFO stopped\n"));
     ck_assert_int_eq(read_port_file(), 0); /* removed at stop */
-    ck_assert_int_eq(connect_port(port), -1);
+    ck_assert_int_eq(testhttp_connect(port), -1);
     ck_assert_int_eq(errno, ECONNREFUSED);
     log_set_sink(NULL, NULL);
 }

@@ -33,87 +33,21 @@
 #include "responder/net/log.h"
 #include "responder/net/server.h"
 #include "responder/net/workers.h"
+#include "testhttp.h"
 #include "testutil.h"
 
 /* ---- a raw HTTP client: exact bytes out, exact bytes back ---- */
 
-struct reply {
-    int status;
-    char *raw; /* everything received, NUL-terminated */
-    size_t len;
-    const char *body; /* into raw */
-    size_t body_len;
-};
-
-static void reply_free(struct reply *r)
+static void raw_request(int port, const char *data, size_t len, struct testhttp_reply *r)
 {
-    free(r->raw);
-    memset(r, 0, sizeof(*r));
-}
-
-static int connect_port(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((unsigned short)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
-static void send_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-        if (n <= 0)
-            return; /* the server may close early (limits): what it answered is what counts */
-        data += n;
-        len -= (size_t)n;
-    }
-}
-
-/* Reads until EOF (or the 5 s timeout) and parses the status line. */
-static void read_reply(int fd, struct reply *r)
-{
-    size_t cap = 65536;
-    r->raw = malloc(cap + 1);
-    r->len = 0;
-    for (;;) {
-        if (r->len == cap) {
-            cap *= 2;
-            r->raw = realloc(r->raw, cap + 1);
-        }
-        ssize_t n = recv(fd, r->raw + r->len, cap - r->len, 0);
-        if (n <= 0)
-            break;
-        r->len += (size_t)n;
-    }
-    r->raw[r->len] = '\0';
-    r->status = 0;
-    sscanf(r->raw, "HTTP/1.%*d %d", &r->status);
-    char *sep = strstr(r->raw, "\r\n\r\n");
-    r->body = sep != NULL ? sep + 4 : r->raw + r->len;
-    r->body_len = (size_t)(r->raw + r->len - r->body);
-}
-
-static void raw_request(int port, const char *data, size_t len, struct reply *r)
-{
-    int fd = connect_port(port);
+    int fd = testhttp_connect(port);
     ck_assert_int_ge(fd, 0);
-    send_all(fd, data, len);
-    read_reply(fd, r);
+    testhttp_send_all(fd, data, len);
+    testhttp_read(fd, r);
     close(fd);
 }
 
-static void get(int port, const char *method, const char *target, struct reply *r)
+static void get(int port, const char *method, const char *target, struct testhttp_reply *r)
 {
     size_t size = strlen(target) + 128;
     char *req = malloc(size);
@@ -123,24 +57,21 @@ static void get(int port, const char *method, const char *target, struct reply *
     free(req);
 }
 
-/* Value of header `name` in the reply (copied into buf), or NULL. */
-static const char *header(const struct reply *r, const char *name, char *buf, size_t size)
+/* One request (get) answered with `status`, header `name` equal to `value` (unless name is
+ * NULL), and exactly `body` (unless NULL). */
+static void expect(int port, const char *method, const char *target, int status, const char *name,
+                   const char *value, const char *body)
 {
-    size_t nlen = strlen(name);
-    const char *p = strstr(r->raw, "\r\n");
-    while (p != NULL && p < r->body - 2) {
-        p += 2;
-        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
-            const char *v = p + nlen + 1;
-            while (*v == ' ')
-                v++;
-            const char *end = strstr(v, "\r\n");
-            snprintf(buf, size, "%.*s", (int)(end - v), v);
-            return buf;
-        }
-        p = strstr(p, "\r\n");
-    }
-    return NULL;
+    struct testhttp_reply r;
+    char buf[256];
+    get(port, method, target, &r);
+    ck_assert_msg(r.status == status, "%s %s: status %d, expected %d", method, target, r.status,
+                  status);
+    if (name != NULL)
+        ck_assert_str_eq(testhttp_header(&r, name, buf, sizeof(buf)), value);
+    if (body != NULL)
+        ck_assert_str_eq(r.body, body);
+    testhttp_reply_free(&r);
 }
 
 static void sleep_ms(int ms)
@@ -342,7 +273,8 @@ START_TEST(test_route_refusals)
     ck_assert_int_eq(err.code, JERR_INVALID);
 
     jerr_clear(&err);
-    struct server_route relative = {"c", false, EVHTTP_REQ_GET, 0, tag_handler, NULL, SERVER_PUBLIC};
+    struct server_route relative = {"c",         false, EVHTTP_REQ_GET, 0,
+                                    tag_handler, NULL,  SERVER_PUBLIC};
     ck_assert_int_eq(server_add_route(srv, &relative, &err), -1);
     ck_assert_int_eq(err.code, JERR_INVALID);
 
@@ -353,7 +285,8 @@ START_TEST(test_route_refusals)
         ck_assert_int_eq(server_add_route(srv, &r, &err), 0);
     }
     jerr_clear(&err);
-    struct server_route one_more = {"/more", false, EVHTTP_REQ_GET, 0, tag_handler, NULL, SERVER_PUBLIC};
+    struct server_route one_more = {"/more",     false, EVHTTP_REQ_GET, 0,
+                                    tag_handler, NULL,  SERVER_PUBLIC};
     ck_assert_int_eq(server_add_route(srv, &one_more, &err), -1);
     ck_assert_int_eq(err.code, JERR_TOO_LARGE);
 
@@ -374,7 +307,7 @@ START_TEST(test_routing)
     struct server *srv = start_server(&opt);
     int port = server_port(srv, false);
     char buf[256], want[64];
-    struct reply r;
+    struct testhttp_reply r;
 
     ck_assert_int_gt(port, 0);
     snprintf(want, sizeof(want), "127.0.0.1:%d", port);
@@ -384,7 +317,7 @@ START_TEST(test_routing)
 
     get(port, "GET", "/echo?x=1&y=%20", &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(header(&r, "Content-Type", buf, sizeof(buf)), "application/json");
+    ck_assert_str_eq(testhttp_header(&r, "Content-Type", buf, sizeof(buf)), "application/json");
     json_t *o = json_loadb(r.body, r.body_len, 0, NULL);
     ck_assert_ptr_nonnull(o);
     ck_assert_str_eq(json_string_value(json_object_get(o, "path")), "/echo");
@@ -393,55 +326,34 @@ START_TEST(test_routing)
     ck_assert(json_is_null(json_object_get(o, "peer")));
     json_decref(o);
     size_t get_len = r.body_len;
-    reply_free(&r);
+    testhttp_reply_free(&r);
 
     /* HEAD: the same headers, Content-Length included, and no body. */
     get(port, "HEAD", "/echo?x=1&y=%20", &r);
     ck_assert_int_eq(r.status, 200);
     snprintf(want, sizeof(want), "%zu", get_len);
-    ck_assert_str_eq(header(&r, "Content-Length", buf, sizeof(buf)), want);
+    ck_assert_str_eq(testhttp_header(&r, "Content-Length", buf, sizeof(buf)), want);
     ck_assert_uint_eq(r.body_len, 0);
-    reply_free(&r);
+    testhttp_reply_free(&r);
 
     /* Exact beats prefix; the longest prefix wins; a prefix does not match its bare name. */
-    get(port, "GET", "/p/abc", &r);
-    ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(r.body, "prefix:/p/abc");
-    reply_free(&r);
-    get(port, "GET", "/p/deeper/x", &r);
-    ck_assert_str_eq(r.body, "deeper:/p/deeper/x");
-    reply_free(&r);
-    get(port, "GET", "/p/exact", &r);
-    ck_assert_str_eq(r.body, "exact:/p/exact");
-    reply_free(&r);
-    get(port, "GET", "/p/exactly", &r);
-    ck_assert_str_eq(r.body, "prefix:/p/exactly");
-    reply_free(&r);
-    get(port, "GET", "/p/%2e%2e/x", &r); /* raw path handed over, not decoded */
-    ck_assert_str_eq(r.body, "prefix:/p/%2e%2e/x");
-    reply_free(&r);
+    expect(port, "GET", "/p/abc", 200, NULL, NULL, "prefix:/p/abc");
+    expect(port, "GET", "/p/deeper/x", 200, NULL, NULL, "deeper:/p/deeper/x");
+    expect(port, "GET", "/p/exact", 200, NULL, NULL, "exact:/p/exact");
+    expect(port, "GET", "/p/exactly", 200, NULL, NULL, "prefix:/p/exactly");
+    /* raw path handed over, not decoded */
+    expect(port, "GET", "/p/%2e%2e/x", 200, NULL, NULL, "prefix:/p/%2e%2e/x");
 
-    get(port, "GET", "/p", &r);
-    ck_assert_int_eq(r.status, 404);
-    ck_assert_str_eq(header(&r, "Content-Type", buf, sizeof(buf)), "application/json");
-    ck_assert_str_eq(r.body, "{\"error\":{\"code\":\"not_found\",\"message\":\"no such resource\","
-                             "\"field\":null}}");
-    reply_free(&r);
+    expect(port, "GET", "/p", 404, "Content-Type", "application/json",
+           "{\"error\":{\"code\":\"not_found\",\"message\":\"no such resource\","
+           "\"field\":null}}");
 
     /* 405 with Allow, for a method evhttp knows but the route does not take. */
-    get(port, "DELETE", "/echo", &r);
-    ck_assert_int_eq(r.status, 405);
-    ck_assert_str_eq(header(&r, "Allow", buf, sizeof(buf)), "GET, HEAD");
-    ck_assert_str_eq(r.body, "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"method "
-                             "not allowed; allowed: GET, HEAD\",\"field\":null}}");
-    reply_free(&r);
-    get(port, "OPTIONS", "/p/deeper/x", &r);
-    ck_assert_int_eq(r.status, 405);
-    ck_assert_str_eq(header(&r, "Allow", buf, sizeof(buf)), "GET");
-    reply_free(&r);
-    get(port, "POST", "/p/x", &r);
-    ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    expect(port, "DELETE", "/echo", 405, "Allow", "GET, HEAD",
+           "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"method "
+           "not allowed; allowed: GET, HEAD\",\"field\":null}}");
+    expect(port, "OPTIONS", "/p/deeper/x", 405, "Allow", "GET", NULL);
+    expect(port, "POST", "/p/x", 200, NULL, NULL, NULL);
 
     wait_connections(srv, 0);
     stop_server(srv);
@@ -453,16 +365,14 @@ START_TEST(test_limits)
     struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1};
     struct server *srv = start_server(&opt);
     int port = server_port(srv, false);
-    struct reply r;
+    struct testhttp_reply r;
     char *target = malloc(10000);
 
     /* A target of exactly JPKI_HTTP_MAX_URI_BYTES is routed; one byte more is 414. */
     target[0] = '/';
     memset(target + 1, 'a', JPKI_HTTP_MAX_URI_BYTES - 1);
     target[JPKI_HTTP_MAX_URI_BYTES] = '\0';
-    get(port, "GET", target, &r);
-    ck_assert_int_eq(r.status, 404);
-    reply_free(&r);
+    expect(port, "GET", target, 404, NULL, NULL, NULL);
     char *req = malloc(20000);
     target[JPKI_HTTP_MAX_URI_BYTES] = 'a';
     target[JPKI_HTTP_MAX_URI_BYTES + 1] = '\0';
@@ -471,7 +381,7 @@ START_TEST(test_limits)
     ck_assert_int_eq(r.status, 414);
     ck_assert_str_eq(r.body, "{\"error\":{\"code\":\"uri_too_long\",\"message\":\"request target "
                              "longer than 4096 bytes\",\"field\":null}}");
-    reply_free(&r);
+    testhttp_reply_free(&r);
 
     /* A request line past the header cap never reaches us: libevent answers 400. */
     memset(target + 1, 'a', 9000);
@@ -479,7 +389,7 @@ START_TEST(test_limits)
     n = snprintf(req, 20000, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", target);
     raw_request(port, req, (size_t)n, &r);
     ck_assert_int_eq(r.status, 400);
-    reply_free(&r);
+    testhttp_reply_free(&r);
 
     /* Oversized header block: 400 (libevent 2.1). */
     memset(target, 'x', 9000);
@@ -488,7 +398,7 @@ START_TEST(test_limits)
                  "GET /echo HTTP/1.1\r\nHost: t\r\nX-Pad: %s\r\nConnection: close\r\n\r\n", target);
     raw_request(port, req, (size_t)n, &r);
     ck_assert_int_eq(r.status, 400);
-    reply_free(&r);
+    testhttp_reply_free(&r);
 
     /* The route's own body cap (10 bytes): 413 JSON; at the cap it passes. */
     n = snprintf(
@@ -500,7 +410,7 @@ START_TEST(test_limits)
     ck_assert_str_eq(r.body,
                      "{\"error\":{\"code\":\"too_large\",\"message\":\"request body over 10 "
                      "bytes\",\"field\":null}}");
-    reply_free(&r);
+    testhttp_reply_free(&r);
     n = snprintf(
         req, 20000,
         "POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
@@ -508,7 +418,7 @@ START_TEST(test_limits)
     raw_request(port, req, (size_t)n, &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body, "small:/small");
-    reply_free(&r);
+    testhttp_reply_free(&r);
 
     /* Past the server-wide cap (the largest route cap, here the public one): libevent's 413. */
     n = snprintf(req, 20000,
@@ -516,7 +426,7 @@ START_TEST(test_limits)
                  JPKI_HTTP_MAX_PUBLIC_BODY_BYTES + 1);
     raw_request(port, req, (size_t)n, &r);
     ck_assert_int_eq(r.status, 413);
-    reply_free(&r);
+    testhttp_reply_free(&r);
 
     free(target);
     free(req);
@@ -528,12 +438,12 @@ START_TEST(test_async_on_loop)
 {
     struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 2};
     struct server *srv = start_server(&opt);
-    struct reply r;
+    struct testhttp_reply r;
     for (int i = 0; i < 4; i++) {
         get(server_port(srv, false), "GET", "/async", &r);
         ck_assert_int_eq(r.status, 200);
         ck_assert_str_eq(r.body, "{\"done_on_loop\":true,\"job_off_loop\":true}");
-        reply_free(&r);
+        testhttp_reply_free(&r);
     }
     ck_assert_int_eq(server_inflight(srv), 0);
     stop_server(srv);
@@ -546,9 +456,9 @@ START_TEST(test_stop_with_request_in_flight)
 {
     struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1};
     struct server *srv = start_server(&opt);
-    int fd = connect_port(server_port(srv, false));
+    int fd = testhttp_connect(server_port(srv, false));
     const char *req = "GET /async HTTP/1.1\r\nHost: t\r\n\r\n";
-    send_all(fd, req, strlen(req));
+    testhttp_send_all(fd, req, strlen(req));
     for (int i = 0; i < 1000 && server_inflight(srv) == 0; i++)
         sleep_ms(1);
     ck_assert_int_eq(server_inflight(srv), 1);
@@ -556,13 +466,13 @@ START_TEST(test_stop_with_request_in_flight)
     for (int i = 0; i < 2000 && server_inflight(srv) > 0; i++)
         sleep_ms(1);
     ck_assert_int_eq(server_inflight(srv), 0);
-    struct reply r;
-    read_reply(fd, &r); /* "Connection: close" while stopping: EOF follows the answer */
+    struct testhttp_reply r;
+    testhttp_read(fd, &r); /* "Connection: close" while stopping: EOF follows the answer */
     close(fd);
     ck_assert_int_eq(r.status, 200);
     char buf[64];
-    ck_assert_str_eq(header(&r, "Connection", buf, sizeof(buf)), "close");
-    reply_free(&r);
+    ck_assert_str_eq(testhttp_header(&r, "Connection", buf, sizeof(buf)), "close");
+    testhttp_reply_free(&r);
     stop_server(srv);
 }
 END_TEST
@@ -572,22 +482,22 @@ START_TEST(test_stop_accepting)
     struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 2};
     struct server *srv = start_server(&opt);
     int port = server_port(srv, false);
-    int keep = connect_port(port);
+    int keep = testhttp_connect(port);
     ck_assert_int_ge(keep, 0);
     wait_connections(srv, 1);
     server_stop_accepting(srv);
-    ck_assert_int_eq(connect_port(port), -1);
+    ck_assert_int_eq(testhttp_connect(port), -1);
     ck_assert_int_eq(errno, ECONNREFUSED);
     /* The connection already open is still served, and told to close. */
     const char *req = "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n";
-    send_all(keep, req, strlen(req));
-    struct reply r;
-    read_reply(keep, &r);
+    testhttp_send_all(keep, req, strlen(req));
+    struct testhttp_reply r;
+    testhttp_read(keep, &r);
     close(keep);
     ck_assert_int_eq(r.status, 200);
     char buf[64];
-    ck_assert_str_eq(header(&r, "Connection", buf, sizeof(buf)), "close");
-    reply_free(&r);
+    ck_assert_str_eq(testhttp_header(&r, "Connection", buf, sizeof(buf)), "close");
+    testhttp_reply_free(&r);
     stop_server(srv);
 }
 END_TEST
@@ -636,33 +546,33 @@ START_TEST(test_connection_cap)
     struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1, .max_connections = 2};
     struct server *srv = start_server(&opt);
     int port = server_port(srv, false);
-    int a = connect_port(port);
+    int a = testhttp_connect(port);
     ck_assert_int_ge(a, 0);
     wait_connections(srv, 1);
-    int b = connect_port(port);
+    int b = testhttp_connect(port);
     ck_assert_int_ge(b, 0);
     wait_connections(srv, 2);
     /* At the cap, the connection that has waited longest for its request (a) is shed for the
      * new one, which is served. */
-    int c = connect_port(port);
+    int c = testhttp_connect(port);
     ck_assert_int_ge(c, 0);
     ck_assert(closed_by_server(a, 2000));
     close(a);
-    ck_assert(logged_last(
-        "WARN connection limit (2) reached: the connection waiting longest is closed"));
+    ck_assert(
+        logged_last("WARN connection limit (2) reached: the connection waiting longest is closed"));
     wait_connections(srv, 2);
     const char *req = "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-    struct reply r;
-    send_all(c, req, strlen(req));
-    read_reply(c, &r);
+    struct testhttp_reply r;
+    testhttp_send_all(c, req, strlen(req));
+    testhttp_read(c, &r);
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     close(c);
     /* b, younger, is still served. */
-    send_all(b, req, strlen(req));
-    read_reply(b, &r);
+    testhttp_send_all(b, req, strlen(req));
+    testhttp_read(b, &r);
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     close(b);
     wait_connections(srv, 0);
     stop_server(srv);
@@ -692,8 +602,8 @@ static int connect_from(const char *source, int port)
 START_TEST(test_connections_per_address)
 {
     log_set_sink(capture_log, NULL);
-    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 2,
-                                 .connections_per_address = 3};
+    struct server_options opt = {
+        .listen_http = "127.0.0.1:0", .loops = 2, .connections_per_address = 3};
     struct server *srv = start_server(&opt);
     int port = server_port(srv, false);
     int held[3];
@@ -712,21 +622,21 @@ START_TEST(test_connections_per_address)
     int other = connect_from("127.0.0.10", port);
     ck_assert_int_ge(other, 0);
     const char *req = "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-    struct reply r;
-    send_all(other, req, strlen(req));
-    read_reply(other, &r);
+    struct testhttp_reply r;
+    testhttp_send_all(other, req, strlen(req));
+    testhttp_read(other, &r);
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     close(other);
     /* A closed connection gives its place back. */
     close(held[0]);
     wait_connections(srv, 2);
     int again = connect_from("127.0.0.9", port);
     ck_assert_int_ge(again, 0);
-    send_all(again, req, strlen(req));
-    read_reply(again, &r);
+    testhttp_send_all(again, req, strlen(req));
+    testhttp_read(again, &r);
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     close(again);
     close(held[1]);
     close(held[2]);
@@ -746,8 +656,10 @@ static bool exempt_127_0_0_11(const struct sockaddr *peer, void *arg)
 /* A trusted proxy (is_exempt) is not held to the per-address cap; the others still are. */
 START_TEST(test_exempt_address)
 {
-    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1,
-                                 .connections_per_address = 2, .is_exempt = exempt_127_0_0_11};
+    struct server_options opt = {.listen_http = "127.0.0.1:0",
+                                 .loops = 1,
+                                 .connections_per_address = 2,
+                                 .is_exempt = exempt_127_0_0_11};
     struct server *srv = start_server(&opt);
     int port = server_port(srv, false);
     int fds[5];
@@ -757,11 +669,11 @@ START_TEST(test_exempt_address)
     }
     wait_connections(srv, 5);
     const char *req = "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-    struct reply r;
-    send_all(fds[4], req, strlen(req));
-    read_reply(fds[4], &r);
+    struct testhttp_reply r;
+    testhttp_send_all(fds[4], req, strlen(req));
+    testhttp_read(fds[4], &r);
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     int a = connect_from("127.0.0.12", port), b = connect_from("127.0.0.12", port);
     wait_connections(srv, 6); /* fds[4] closed after its answer */
     int c = connect_from("127.0.0.12", port);
@@ -780,16 +692,16 @@ END_TEST
  * come (the idle timeout alone would wait forever). */
 START_TEST(test_header_deadline)
 {
-    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1, .idle_timeout_s = 30,
-                                 .header_timeout_ms = 600};
+    struct server_options opt = {
+        .listen_http = "127.0.0.1:0", .loops = 1, .idle_timeout_s = 30, .header_timeout_ms = 600};
     struct server *srv = start_server(&opt);
-    int fd = connect_port(server_port(srv, false));
+    int fd = testhttp_connect(server_port(srv, false));
     ck_assert_int_ge(fd, 0);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     bool closed = false;
     for (int i = 0; i < 40 && !closed; i++) {
-        send_all(fd, "X", 1);
+        testhttp_send_all(fd, "X", 1);
         closed = closed_by_server(fd, 100);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -800,11 +712,11 @@ START_TEST(test_header_deadline)
     close(fd);
     /* Keep-alive: the deadline runs again from the end of each answer, so a client that asks in
      * time is served request after request. */
-    fd = connect_port(server_port(srv, false));
+    fd = testhttp_connect(server_port(srv, false));
     const char *req = "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n";
     for (int i = 0; i < 3; i++) {
         sleep_ms(300);
-        send_all(fd, req, strlen(req));
+        testhttp_send_all(fd, req, strlen(req));
         char buf[512];
         ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
         ck_assert_int_gt(n, 12);
@@ -842,26 +754,26 @@ START_TEST(test_framing)
     for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
         char buf[1024];
         int n = snprintf(buf, sizeof(buf), "%s%s", heads[i], smuggled);
-        struct reply r;
+        struct testhttp_reply r;
         raw_request(port, buf, (size_t)n, &r); /* reads to EOF: the server closed */
         ck_assert_msg(r.status == 400, "variant %zu: status %d", i, r.status);
         ck_assert_msg(strstr(r.raw, "Connection: close") != NULL, "variant %zu: no close", i);
         /* One answer only: the smuggled GET /echo was never parsed. */
         ck_assert_msg(strstr(r.body, "HTTP/1.1") == NULL, "variant %zu: a second answer", i);
-        reply_free(&r);
+        testhttp_reply_free(&r);
     }
     /* Well-framed requests still pass. */
-    struct reply r;
+    struct testhttp_reply r;
     const char *ok = "POST /p/x HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nConnection: close"
                      "\r\n\r\nabc";
     raw_request(port, ok, strlen(ok), &r);
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     const char *chunked = "POST /p/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
                           "Connection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
     raw_request(port, chunked, strlen(chunked), &r);
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     stop_server(srv);
 }
 END_TEST
@@ -871,8 +783,8 @@ END_TEST
 START_TEST(test_operator_listener)
 {
     struct jerr err = {0};
-    struct server_options opt = {.listen_http = "127.0.0.1:0",
-                                 .listen_operator_http = "127.0.0.1:0", .loops = 1};
+    struct server_options opt = {
+        .listen_http = "127.0.0.1:0", .listen_operator_http = "127.0.0.1:0", .loops = 1};
     pool = workers_new(2, 0, NULL, &err);
     struct server *srv = server_new(&opt, pool, &err);
     ck_assert_ptr_nonnull(srv);
@@ -888,42 +800,45 @@ START_TEST(test_operator_listener)
     int pub = server_port(srv, false), op = server_operator_port(srv, false);
     ck_assert_int_gt(op, 0);
     ck_assert_int_ne(op, pub);
-    struct reply r;
+    struct testhttp_reply r;
     get(pub, "POST", "/v1/persons", &r);
     ck_assert_int_eq(r.status, 404); /* not on the public listener */
-    reply_free(&r);
+    testhttp_reply_free(&r);
     get(op, "POST", "/v1/persons", &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert(strstr(r.body, "op") != NULL);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     get(pub, "POST", "/v1/holder/revoke", &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert(strstr(r.body, "holder") != NULL);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     get(op, "POST", "/pub", &r);
     ck_assert_int_eq(r.status, 404);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     get(pub, "GET", "/both", &r);
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     get(op, "GET", "/both", &r);
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     /* A 200 KB body: refused by the public listener from its Content-Length alone; taken by
      * the operator listener. */
     static char big[200 * 1024 + 256];
-    int n = snprintf(big, 256, "POST /v1/x HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n"
-                     "Connection: close\r\n\r\n", 200 * 1024);
+    int n = snprintf(big, 256,
+                     "POST /v1/x HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n"
+                     "Connection: close\r\n\r\n",
+                     200 * 1024);
     memset(big + n, 'a', 200 * 1024);
-    int fd = connect_port(pub);
-    send_all(fd, big, (size_t)n); /* the headers only: the answer must not wait for the body */
-    read_reply(fd, &r);
+    int fd = testhttp_connect(pub);
+    testhttp_send_all(fd, big,
+                      (size_t)n); /* the headers only: the answer must not wait for the body */
+    testhttp_read(fd, &r);
     ck_assert_int_eq(r.status, 413);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     close(fd);
     raw_request(op, big, (size_t)n + 200 * 1024, &r);
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     stop_server(srv);
 }
 END_TEST
@@ -948,7 +863,7 @@ START_TEST(test_accept_error_pauses)
         fillers[count++] = fd;
     ck_assert_int_lt(count, 64);
     close(fillers[--count]); /* one left: the client's socket takes it */
-    int c = connect_port(port);
+    int c = testhttp_connect(port);
     ck_assert_int_ge(c, 0);
     ck_assert(
         logged_last("WARN accept failed (Too many open files): new connections wait 1000 ms"));
@@ -957,12 +872,12 @@ START_TEST(test_accept_error_pauses)
     ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
     /* Accepting resumes after the pause: the waiting connection is served. */
     const char *req = "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-    send_all(c, req, strlen(req));
-    struct reply r;
-    read_reply(c, &r);
+    testhttp_send_all(c, req, strlen(req));
+    struct testhttp_reply r;
+    testhttp_read(c, &r);
     close(c);
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    testhttp_reply_free(&r);
     stop_server(srv);
     log_set_sink(NULL, NULL);
 }
@@ -972,7 +887,7 @@ START_TEST(test_idle_timeout)
 {
     struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1, .idle_timeout_s = 1};
     struct server *srv = start_server(&opt);
-    int fd = connect_port(server_port(srv, false));
+    int fd = testhttp_connect(server_port(srv, false));
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ck_assert(closed_by_server(fd, 4000)); /* silent client: closed, no answer */
@@ -1157,11 +1072,11 @@ START_TEST(test_https)
                      CURLE_OK);
 
     /* Plain HTTP still answers on its own port, tls false. */
-    struct reply r;
+    struct testhttp_reply r;
     get(server_port(srv, false), "GET", "/echo", &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.body, "\"tls\":false"));
-    reply_free(&r);
+    testhttp_reply_free(&r);
 
     wait_connections(srv, 0);
     stop_server(srv);

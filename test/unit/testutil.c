@@ -5,13 +5,19 @@
 #define _XOPEN_SOURCE 700
 #include "testutil.h"
 #include "testinst.h"
+#include "testhttp.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -199,4 +205,86 @@ struct person testutil_person(const char *id, const char *name, const char *addr
     snprintf(p.birth_date, sizeof(p.birth_date), "%s", birth_date);
     p.gender = gender;
     return p;
+}
+
+/* ---- a raw HTTP client (testhttp.h) ---- */
+
+void testhttp_reply_free(struct testhttp_reply *r)
+{
+    free(r->raw);
+    memset(r, 0, sizeof(*r));
+}
+
+int testhttp_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((unsigned short)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+void testhttp_send_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            return;
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+void testhttp_read(int fd, struct testhttp_reply *r)
+{
+    size_t cap = 65536;
+    r->raw = malloc(cap + 1);
+    ck_assert_ptr_nonnull(r->raw);
+    r->len = 0;
+    for (;;) {
+        if (r->len == cap) {
+            cap *= 2;
+            r->raw = realloc(r->raw, cap + 1);
+            ck_assert_ptr_nonnull(r->raw);
+        }
+        ssize_t n = recv(fd, r->raw + r->len, cap - r->len, 0);
+        if (n <= 0)
+            break;
+        r->len += (size_t)n;
+    }
+    r->raw[r->len] = '\0';
+    r->status = 0;
+    sscanf(r->raw, "HTTP/1.%*d %d", &r->status);
+    char *sep = strstr(r->raw, "\r\n\r\n");
+    r->body = sep != NULL ? sep + 4 : r->raw + r->len;
+    r->body_len = (size_t)(r->raw + r->len - r->body);
+}
+
+const char *testhttp_header(const struct testhttp_reply *r, const char *name, char *buf,
+                            size_t size)
+{
+    size_t nlen = strlen(name);
+    const char *p = strstr(r->raw, "\r\n");
+    while (p != NULL && p < r->body - 2) {
+        p += 2;
+        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            const char *v = p + nlen + 1;
+            while (*v == ' ')
+                v++;
+            const char *end = strstr(v, "\r\n");
+            snprintf(buf, size, "%.*s", (int)(end - v), v);
+            return buf;
+        }
+        p = strstr(p, "\r\n");
+    }
+    return NULL;
 }
