@@ -25,6 +25,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <p11-kit/pkcs11.h>
+#include <p11-kit/uri.h>
 
 /* PKCS#11 v2.40 §3.2: a token label is 32 bytes, blank-padded. */
 #define P11_LABEL_MAX 32
@@ -172,6 +173,11 @@ int p11_fail(const struct p11 *p, struct jerr *err, int code, const char *what)
 {
     unsigned long rv = p11_last_rv();
     ERR_clear_error();
+    if (rv == CKR_OK) {
+        char why[200];
+        snprintf(why, sizeof(why), "%s failed (no PKCS#11 return code)", what);
+        return fail_rv(p->module, p->token, err, code, why, rv);
+    }
     return fail_rv(p->module, p->token, err, code, what, rv);
 }
 
@@ -524,5 +530,78 @@ int p11_check(struct p11 *p, struct jerr *err)
     rc = 0;
 out:
     p->fl->C_CloseSession(session);
+    return rc;
+}
+
+/* ---- RFC 7512 URIs ---- */
+
+char *p11_key_uri(const struct p11 *p, const char *label, const unsigned char *id, size_t id_len,
+                  struct jerr *err)
+{
+    P11KitUri *uri = p11_kit_uri_new();
+    CK_OBJECT_CLASS klass = CKO_PRIVATE_KEY;
+    char *text = NULL, *out = NULL;
+
+    if (uri == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    /* CK_TOKEN_INFO.label is blank-padded, not NUL-terminated (PKCS#11 v2.40 §3.2). */
+    CK_TOKEN_INFO *ti = p11_kit_uri_get_token_info(uri);
+    memset(ti->label, ' ', sizeof(ti->label));
+    memcpy(ti->label, p->token, strlen(p->token));
+    CK_ATTRIBUTE attrs[] = {
+        {CKA_CLASS, &klass, sizeof(klass)},
+        {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_ID, (void *)id, id_len},
+    };
+    for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++)
+        if (p11_kit_uri_set_attribute(uri, &attrs[i]) != P11_KIT_URI_OK)
+            goto out;
+    if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &text) != P11_KIT_URI_OK)
+        goto out;
+    out = strdup(text);
+out:
+    if (out == NULL)
+        jerr_set(err, JERR_INTERNAL, NULL, "cannot format the pkcs11: URI of \"%.64s\"", label);
+    free(text);
+    p11_kit_uri_free(uri);
+    return out;
+}
+
+int p11_key_uri_parse(const char *text, char *token, size_t token_size, char *label,
+                      size_t label_size, struct jerr *err)
+{
+    P11KitUri *uri = p11_kit_uri_new();
+    int rc = -1;
+
+    if (uri == NULL)
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    int res = p11_kit_uri_parse(text, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, uri);
+    if (res != P11_KIT_URI_OK) {
+        jerr_set(err, JERR_INVALID, NULL, "not a pkcs11: URI: %s", p11_kit_uri_message(res));
+        goto out;
+    }
+    CK_TOKEN_INFO *ti = p11_kit_uri_get_token_info(uri);
+    size_t n = sizeof(ti->label);
+    while (n > 0 && (ti->label[n - 1] == ' ' || ti->label[n - 1] == '\0'))
+        n--;
+    CK_ATTRIBUTE *a = p11_kit_uri_get_attribute(uri, CKA_LABEL);
+    if (n == 0 || a == NULL || a->ulValueLen == 0) {
+        jerr_set(err, JERR_INVALID, NULL, "the pkcs11: URI names no token or no object");
+        goto out;
+    }
+    if (n >= token_size || a->ulValueLen >= label_size ||
+        memchr(a->pValue, '\0', a->ulValueLen) != NULL) {
+        jerr_set(err, JERR_INVALID, NULL, "the pkcs11: URI's token or object is too long");
+        goto out;
+    }
+    memcpy(token, ti->label, n);
+    token[n] = '\0';
+    memcpy(label, a->pValue, a->ulValueLen);
+    label[a->ulValueLen] = '\0';
+    rc = 0;
+out:
+    p11_kit_uri_free(uri);
     return rc;
 }

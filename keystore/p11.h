@@ -79,6 +79,17 @@ int p11_key_protection(struct p11 *p, const char *label, struct p11_key_protecti
  * C_GetSessionInfo on a fresh session). Returns 0, or -1 with err (JERR_UNAVAILABLE). */
 int p11_check(struct p11 *p, struct jerr *err);
 
+/* The RFC 7512 URI naming the private key `label` (with `id`) on this token, e.g.
+ * "pkcs11:token=jpki-ca;id=%73...;object=jpki%20sign-ca%20g1;type=private" (p11-kit's
+ * formatter). malloc'd, the caller frees it; NULL with err on failure. */
+char *p11_key_uri(const struct p11 *p, const char *label, const unsigned char *id, size_t id_len,
+                  struct jerr *err);
+
+/* Parses an RFC 7512 URI (p11-kit's parser) into the token label and the object label, both
+ * required. Returns 0, or -1 with err (JERR_INVALID). */
+int p11_key_uri_parse(const char *uri, char *token, size_t token_size, char *label,
+                      size_t label_size, struct jerr *err);
+
 /* Fills err with "PKCS#11 module M, token "T": `what` failed: CKR_..." from the PKCS#11
  * return code libp11 left in OpenSSL's error queue (which is drained), or "`what` failed"
  * alone when there is none. The code is JERR_AUTH for PIN errors, JERR_UNAVAILABLE for a
