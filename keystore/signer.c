@@ -109,6 +109,8 @@ static const char *path_for_msg(char *out, size_t size, const char *path)
     return out;
 }
 
+static EVP_PKEY *public_only(EVP_PKEY *key);
+
 /* Takes ownership of `pkey` (freed on failure too) and wraps it in a signer. */
 static struct signer *signer_wrap(EVP_PKEY *pkey, struct jerr *err)
 {
@@ -180,9 +182,20 @@ struct signer *signer_generate(const char *algorithm, int bits, struct jerr *err
     return signer_wrap(pkey, err);
 }
 
-struct signer *signer_wrap_token(struct signer_token_key *k, EVP_PKEY *pub, struct jerr *err)
+struct signer *signer_wrap_token(struct signer_token_key *k, struct jerr *err)
 {
-    struct signer *s = signer_wrap(pub, err);
+    struct signer *s = NULL;
+    EVP_PKEY *key = signer_token_key_acquire(k, err);
+    if (key == NULL)
+        goto out;
+    EVP_PKEY *pub = public_only(key);
+    signer_token_key_release(k);
+    if (pub == NULL) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot read the public half of a token key");
+        goto out;
+    }
+    s = signer_wrap(pub, err); /* takes pub */
+out:
     if (s == NULL)
         signer_token_key_free(k);
     else
@@ -447,15 +460,14 @@ out:
 
 /* ---- Public half ---- */
 
-EVP_PKEY *signer_get1_public_key(const struct signer *s)
+/* A public-only copy of `key`, by a round-trip through SubjectPublicKeyInfo so that it cannot
+ * carry the private half. NULL on failure. */
+static EVP_PKEY *public_only(EVP_PKEY *key)
 {
     unsigned char *der = NULL;
     EVP_PKEY *pub = NULL;
 
-    if (s == NULL)
-        return NULL;
-    /* Round-trip through SubjectPublicKeyInfo so the copy cannot carry the private half. */
-    int len = i2d_PUBKEY(s->pkey, &der);
+    int len = i2d_PUBKEY(key, &der);
     if (len > 0) {
         const unsigned char *p = der;
         pub = d2i_PUBKEY(NULL, &p, len);
@@ -466,6 +478,11 @@ EVP_PKEY *signer_get1_public_key(const struct signer *s)
     }
     OPENSSL_free(der);
     return pub;
+}
+
+EVP_PKEY *signer_get1_public_key(const struct signer *s)
+{
+    return s != NULL ? public_only(s->pkey) : NULL;
 }
 
 int signer_matches_cert(const struct signer *s, X509 *cert)

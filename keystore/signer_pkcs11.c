@@ -16,7 +16,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/x509.h>
 
 #include "keystore/p11.h"
 
@@ -171,26 +170,8 @@ bool signer_token_has(struct signer_token *t, const char *label)
     return has;
 }
 
-/* A public-only copy of `key` (through SubjectPublicKeyInfo), or NULL. */
-static EVP_PKEY *public_copy(EVP_PKEY *key)
-{
-    unsigned char *der = NULL;
-    EVP_PKEY *pub = NULL;
-    int len = i2d_PUBKEY(key, &der);
-    if (len > 0) {
-        const unsigned char *p = der;
-        pub = d2i_PUBKEY(NULL, &p, len);
-        if (pub != NULL && p != der + len) {
-            EVP_PKEY_free(pub);
-            pub = NULL;
-        }
-    }
-    OPENSSL_free(der);
-    return pub;
-}
-
 struct signer_token_key *signer_token_key_open(struct signer_token *t, const char *uri,
-                                               EVP_PKEY **pub, struct jerr *err)
+                                               struct jerr *err)
 {
     char token[64], label[SIGNER_TOKEN_LABEL_MAX];
     struct signer_token_key *k = NULL;
@@ -213,10 +194,6 @@ struct signer_token_key *signer_token_key_open(struct signer_token *t, const cha
     pthread_mutex_lock(&t->lock);
     int ok =
         heal_locked(t, err) == 0 && (k->pkey = p11_get1_private_key(t->p11, k->label, err)) != NULL;
-    if (ok && (*pub = public_copy(k->pkey)) == NULL) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot read the public half of \"%s\"", label);
-        ok = 0;
-    }
     if (ok) {
         k->next = t->keys;
         t->keys = k;

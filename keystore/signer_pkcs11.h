@@ -43,10 +43,10 @@ int signer_token_generate(struct signer_token *t, const char *label, int bits, c
 /* Whether the token holds a private key labelled `label`. */
 bool signer_token_has(struct signer_token *t, const char *label);
 
-/* Opens the key the RFC 7512 URI `uri` names (its token must be this token); *pub gets a
- * public-only copy of it. Returns the key, or NULL with err. */
+/* Opens the key the RFC 7512 URI `uri` names (its token must be this token). Returns the key,
+ * or NULL with err. */
 struct signer_token_key *signer_token_key_open(struct signer_token *t, const char *uri,
-                                               EVP_PKEY **pub, struct jerr *err);
+                                               struct jerr *err);
 void signer_token_key_free(struct signer_token_key *k);
 
 /* Borrows the key for one signature (see the top). NULL with err (JERR_UNAVAILABLE) when the
@@ -59,9 +59,9 @@ void signer_token_key_release(struct signer_token_key *k);
  * Returns -1. */
 int signer_token_key_failed(struct signer_token_key *k, struct jerr *err, const char *what);
 
-/* (signer.c) Wraps a token key in a signer; takes ownership of `k` and `pub` (its public
- * half), freed on failure too. */
+/* (signer.c) Wraps a token key in a signer (which keeps a public-only copy of it); takes
+ * ownership of `k`, freed on failure too. */
 struct signer;
-struct signer *signer_wrap_token(struct signer_token_key *k, EVP_PKEY *pub, struct jerr *err);
+struct signer *signer_wrap_token(struct signer_token_key *k, struct jerr *err);
 
 #endif

@@ -226,15 +226,14 @@ struct signer *signer_store_load(struct signer_store *st, const char *name, stru
     if (st->token == NULL)
         return signer_load(path, st->passphrase, err);
 
-    EVP_PKEY *pub = NULL;
     char *uri = read_uri(path, err);
     if (uri == NULL)
         return NULL;
-    struct signer_token_key *k = signer_token_key_open(st->token, uri, &pub, err);
+    struct signer_token_key *k = signer_token_key_open(st->token, uri, err);
     free(uri);
     if (k == NULL)
         return NULL;
-    return signer_wrap_token(k, pub, err);
+    return signer_wrap_token(k, err);
 }
 
 int signer_store_check(struct signer_store *st, struct jerr *err)

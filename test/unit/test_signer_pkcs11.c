@@ -66,6 +66,37 @@ static void unique_data_dir(const char *tag)
     snprintf(g_data, sizeof(g_data), "%s/data-%s-%d", g_dir, tag, (int)getpid());
 }
 
+/* A store on the token (PIN from the environment) and a new key `<tag><pid>-<purpose>`. */
+struct fixture {
+    struct jpki_config *cfg;
+    struct signer_store *st;
+    struct signer *s;
+    EVP_PKEY *pub;
+    char name[64];
+};
+
+static void fixture_open(struct fixture *fx, const char *tag, const char *purpose, int sessions)
+{
+    struct jerr err = {0};
+    unique_data_dir(tag);
+    setenv("JPKI_TEST_HSM_PIN", PIN, 1);
+    fx->cfg = cfg_with(LABEL, "JPKI_TEST_HSM_PIN", sessions);
+    fx->st = store_ok(fx->cfg);
+    snprintf(fx->name, sizeof(fx->name), "%s%d-%s", tag, (int)getpid(), purpose);
+    fx->s = signer_store_create(fx->st, fx->name, "rsa", 2048, false, &err);
+    ck_assert_msg(fx->s != NULL, "%s", err.msg);
+    fx->pub = signer_get1_public_key(fx->s);
+    ck_assert_ptr_nonnull(fx->pub);
+}
+
+static void fixture_close(struct fixture *fx)
+{
+    EVP_PKEY_free(fx->pub);
+    signer_free(fx->s);
+    signer_store_free(fx->st);
+    config_free(fx->cfg);
+}
+
 START_TEST(test_create_load_sign)
 {
     struct jerr err = {0};
@@ -204,22 +235,14 @@ static void *sign_thread(void *arg)
 
 START_TEST(test_concurrent_signing)
 {
-    struct jerr err = {0};
-    unique_data_dir("conc");
-    setenv("JPKI_TEST_HSM_PIN", PIN, 1);
-    struct jpki_config *cfg = cfg_with(LABEL, "JPKI_TEST_HSM_PIN", 3);
-    struct signer_store *st = store_ok(cfg);
-    char name[64];
-    snprintf(name, sizeof(name), "conc%d-ocsp", (int)getpid());
-    struct signer *s = signer_store_create(st, name, "rsa", 2048, false, &err);
-    ck_assert_msg(s != NULL, "%s", err.msg);
-    EVP_PKEY *pub = signer_get1_public_key(s);
+    struct fixture fx;
+    fixture_open(&fx, "conc", "ocsp", 3);
 
     enum { THREADS = 6, EACH = 25 };
     pthread_t th[THREADS];
     struct sign_job jobs[THREADS];
     for (int i = 0; i < THREADS; i++) {
-        jobs[i] = (struct sign_job){.s = s, .pub = pub, .count = EACH};
+        jobs[i] = (struct sign_job){.s = fx.s, .pub = fx.pub, .count = EACH};
         ck_assert_int_eq(pthread_create(&th[i], NULL, sign_thread, &jobs[i]), 0);
     }
     int ok = 0;
@@ -228,10 +251,7 @@ START_TEST(test_concurrent_signing)
         ok += jobs[i].ok;
     }
     ck_assert_int_eq(ok, THREADS * EACH);
-    EVP_PKEY_free(pub);
-    signer_free(s);
-    signer_store_free(st);
-    config_free(cfg);
+    fixture_close(&fx);
 }
 END_TEST
 
@@ -278,15 +298,10 @@ END_TEST
 START_TEST(test_token_away_and_back)
 {
     struct jerr err = {0};
-    unique_data_dir("away");
-    setenv("JPKI_TEST_HSM_PIN", PIN, 1);
-    struct jpki_config *cfg = cfg_with(LABEL, "JPKI_TEST_HSM_PIN", 2);
-    struct signer_store *st = store_ok(cfg);
-    char name[64];
-    snprintf(name, sizeof(name), "away%d-ca", (int)getpid());
-    struct signer *s = signer_store_create(st, name, "rsa", 2048, false, &err);
-    ck_assert_msg(s != NULL, "%s", err.msg);
-    EVP_PKEY *pub = signer_get1_public_key(s);
+    struct fixture fx;
+    fixture_open(&fx, "away", "ca", 2);
+    struct signer *s = fx.s;
+    struct signer_store *st = fx.st;
     static const unsigned char tbs[] = "tbs";
     unsigned char *sig = NULL;
     size_t sig_len = 0;
@@ -323,13 +338,9 @@ START_TEST(test_token_away_and_back)
     jerr_clear(&err);
     ck_assert_msg(signer_store_check(st, &err) == 0, "%s", err.msg);
     ck_assert_msg(signer_sign_bytes(s, tbs, sizeof(tbs), &sig, &sig_len, &err) == 0, "%s", err.msg);
-    verify_bytes(pub, tbs, sizeof(tbs), sig, sig_len);
+    verify_bytes(fx.pub, tbs, sizeof(tbs), sig, sig_len);
     OPENSSL_free(sig);
-
-    EVP_PKEY_free(pub);
-    signer_free(s);
-    signer_store_free(st);
-    config_free(cfg);
+    fixture_close(&fx);
 }
 END_TEST
 
