@@ -359,6 +359,10 @@ int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_i
      * before anything is written. */
     if ((keys = signer_store_open(cfg, passphrase, err)) == NULL)
         return -1;
+    const char *key_names[] = {"sign-ca", "auth-ca", "sign-ocsp", "auth-ocsp", PKI_AUDIT_KEY};
+    for (size_t i = 0; i < sizeof(key_names) / sizeof(key_names[0]); i++)
+        if (signer_store_check_new(keys, key_names[i], err) == -1)
+            goto out;
     if (fsutil_mkdirs(cfg->data_dir, 0755, err) == -1)
         goto out;
     const char *dirs[][2] = {{"keys", "0700"}, {"certs", "0755"}, {"crl", "0755"}};

@@ -107,6 +107,12 @@ void signer_store_free(struct signer_store *st); /* NULL is a no-op */
 struct signer *signer_store_create(struct signer_store *st, const char *name, const char *algorithm,
                                    int bits, bool replace, struct jerr *err);
 
+/* Whether signer_store_create(name, replace false) can succeed as far as the keys already kept
+ * tell: on a token, one holding generation 1 of `name` already (another instance's, or a failed
+ * init's) is refused (JERR_CONFLICT), so that a ceremony stops before it writes anything.
+ * Returns 0 or -1. */
+int signer_store_check_new(struct signer_store *st, const char *name, struct jerr *err);
+
 /* Loads key `name`. JERR_NOT_FOUND when the store has none of that name. */
 struct signer *signer_store_load(struct signer_store *st, const char *name, struct jerr *err);
 

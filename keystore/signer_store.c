@@ -214,6 +214,21 @@ struct signer *signer_store_create(struct signer_store *st, const char *name, co
     return token_create(st, name, bits, replace, path, err);
 }
 
+int signer_store_check_new(struct signer_store *st, const char *name, struct jerr *err)
+{
+    char label[STORE_LABEL_MAX];
+    if (st->token == NULL)
+        return 0;
+    token_label(name, 1, label, sizeof(label));
+    if (!signer_token_has(st->token, label))
+        return 0;
+    return jerr_set(err, JERR_CONFLICT, "keystore.pkcs11.token",
+                    "PKCS#11 module %s, token \"%s\": already holds a key labelled \"%s\" (another "
+                    "instance's, or a failed init's); use another token or delete it with "
+                    "pkcs11-tool --delete-object",
+                    st->cfg->p11_module, st->cfg->p11_token, label);
+}
+
 struct signer *signer_store_load(struct signer_store *st, const char *name, struct jerr *err)
 {
     char path[PATH_MAX];

@@ -49,6 +49,12 @@ assert_eq "…and sensitive" 5 "$(grep -c 'Access:.*sensitive' <<<"$objs")"
 assert_eq "…none extractable" 0 "$(grep 'Access:' <<<"$objs" | sed 's/never extractable//g' | grep -c extractable)"
 assert_contains "…labelled by CA, purpose and generation" "label:      jpki sign-ca g1" "$objs"
 
+"$JPKID" init "${SETS[@]}" --set "data_dir=$T/second" >"$T/out" 2>&1
+assert_eq "a second instance on the same token is refused: exit 1" 1 $?
+assert_contains "…naming the key already there" \
+  "token \"jpki-ca\": already holds a key labelled \"jpki sign-ca g1\"" "$(cat "$T/out")"
+check_fails "…nothing written" ls "$T/second/jpki.db" "$T/second/keys" "$T/second/certs" "$T/second/token"
+
 # --- serving ---
 JPKI_HSM_PIN=000000 "$JPKID" serve "${SETS[@]}" --set listen.http=127.0.0.1:0 >"$T/out" 2>&1
 assert_eq "serve with a wrong PIN refuses to start: exit 1" 1 $?

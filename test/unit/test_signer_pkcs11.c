@@ -108,9 +108,15 @@ START_TEST(test_create_load_sign)
     snprintf(name, sizeof(name), "cls%d-ca", (int)getpid());
 
     ck_assert(!signer_store_has(st, name));
+    ck_assert_int_eq(signer_store_check_new(st, name, &err), 0);
     struct signer *s = signer_store_create(st, name, "rsa", 2048, false, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
     ck_assert(signer_store_has(st, name));
+    /* the token now holds generation 1: a new instance's ceremony would stop before writing */
+    ck_assert_int_eq(signer_store_check_new(st, name, &err), -1);
+    ck_assert_int_eq(err.code, JERR_CONFLICT);
+    ck_assert_msg(strstr(err.msg, "already holds a key labelled") != NULL, "%s", err.msg);
+    jerr_clear(&err);
 
     /* on disk: a pkcs11: URI naming the token object, nothing else */
     char path[4200];
