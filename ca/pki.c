@@ -27,7 +27,7 @@
 #define PKI_OCSP_RENEW_BEFORE_S (30 * 86400)
 #define PKI_ADMIN_TOKEN_BYTES 32
 #define PKI_CARD_ADMIN_KEY_FILE "keys/card-admin.key"
-#define PKI_AUDIT_KEY_FILE "keys/audit.key"
+#define PKI_AUDIT_KEY "audit" /* the store's name of the audit key */
 #define PKI_AUDIT_PUB_FILE "certs/audit-key.pem"
 
 struct pki_ca {
@@ -39,6 +39,7 @@ struct pki_ca {
 
 struct pki {
     const struct jpki_config *cfg;
+    struct signer_store *keys; /* where the keys are (files or a token); freed last */
     struct pki_ca ca[CA_KIND_COUNT];
     int partitions[CA_KIND_COUNT];
     struct adminkey *card_admin; /* the card-administration key (keystore/adminkey.h) */
@@ -52,6 +53,13 @@ static char *pki_file(const struct jpki_config *cfg, enum ca_kind ca, const char
     char rel[128];
     snprintf(rel, sizeof(rel), "%s/%s%s", dir, ca_kind_name(ca), suffix);
     return config_path(cfg, rel, buf, size);
+}
+
+/* The store's name of a key: "sign-ca", "auth-ocsp", ... */
+static const char *key_name(enum ca_kind ca, const char *purpose, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s-%s", ca_kind_name(ca), purpose);
+    return buf;
 }
 
 static int cert_write_pem(X509 *cert, const char *path, bool exclusive, struct jerr *err)
@@ -96,21 +104,22 @@ int pki_fingerprint(X509 *cert, char out[96], struct jerr *err)
     return 0;
 }
 
-/* Creates and signs the OCSP signer of `ca` and writes its key and certificate. */
-static int ocsp_signer_create(const struct jpki_config *cfg, enum ca_kind ca, X509 *root,
-                              const struct signer *ca_signer, const char *passphrase,
-                              bool exclusive, struct jerr *err)
+/* Creates the OCSP signer key of `ca` in the store (with `replace`: its next generation) and
+ * writes its certificate, signed by the CA. */
+static int ocsp_signer_create(const struct jpki_config *cfg, struct signer_store *keys,
+                              enum ca_kind ca, X509 *root, const struct signer *ca_signer,
+                              bool replace, struct jerr *err)
 {
     const struct config_ca *cc = &cfg->ca[ca];
-    char key_path[PATH_MAX], cert_path[PATH_MAX], tmp_key[PATH_MAX];
+    char cert_path[PATH_MAX], name[32];
     struct signer *s = NULL;
     EVP_PKEY *pub = NULL;
     X509 *cert = NULL;
     int rc = -1;
 
-    pki_file(cfg, ca, "keys", "-ocsp.key", key_path, sizeof(key_path));
     pki_file(cfg, ca, "certs", "-ocsp.pem", cert_path, sizeof(cert_path));
-    s = signer_generate(cc->key_algorithm, cc->key_bits, err);
+    s = signer_store_create(keys, key_name(ca, "ocsp", name, sizeof(name)), cc->key_algorithm,
+                            cc->key_bits, replace, err);
     if (s == NULL)
         goto out;
     pub = signer_get1_public_key(s);
@@ -121,21 +130,7 @@ static int ocsp_signer_create(const struct jpki_config *cfg, enum ca_kind ca, X5
     cert = profile_ocsp_signer(cc, root, pub, jclock_now(), cc->ocsp_signer_validity_days, err);
     if (cert == NULL || signer_sign_cert(ca_signer, cert, err) == -1)
         goto out;
-    if (exclusive) {
-        if (signer_save(s, key_path, passphrase, err) == -1)
-            goto out;
-    } else {
-        /* Renewal: the new key goes beside the old one, then both files are swapped in. */
-        if (snprintf(tmp_key, sizeof(tmp_key), "%.4000s.new", key_path) >= (int)sizeof(tmp_key)) {
-            jerr_set(err, JERR_IO, NULL, "key path too long");
-            goto out;
-        }
-        remove(tmp_key);
-        if (signer_save(s, tmp_key, passphrase, err) == -1 ||
-            fsutil_publish(tmp_key, key_path, err) == -1)
-            goto out;
-    }
-    if (cert_write_pem(cert, cert_path, exclusive, err) == -1)
+    if (cert_write_pem(cert, cert_path, !replace, err) == -1)
         goto out;
     rc = 0;
 out:
@@ -145,19 +140,19 @@ out:
     return rc;
 }
 
-static int ca_create(const struct jpki_config *cfg, enum ca_kind ca, const char *passphrase,
+static int ca_create(const struct jpki_config *cfg, struct signer_store *keys, enum ca_kind ca,
                      char fingerprint[96], struct jerr *err)
 {
     const struct config_ca *cc = &cfg->ca[ca];
-    char key_path[PATH_MAX], cert_path[PATH_MAX];
+    char cert_path[PATH_MAX], name[32];
     struct signer *s = NULL;
     EVP_PKEY *pub = NULL;
     X509 *root = NULL;
     int rc = -1;
 
-    pki_file(cfg, ca, "keys", "-ca.key", key_path, sizeof(key_path));
     pki_file(cfg, ca, "certs", "-ca.pem", cert_path, sizeof(cert_path));
-    s = signer_generate(cc->key_algorithm, cc->key_bits, err);
+    s = signer_store_create(keys, key_name(ca, "ca", name, sizeof(name)), cc->key_algorithm,
+                            cc->key_bits, false, err);
     if (s == NULL)
         goto out;
     pub = signer_get1_public_key(s);
@@ -168,9 +163,8 @@ static int ca_create(const struct jpki_config *cfg, enum ca_kind ca, const char 
     root = profile_root(cc, pub, jclock_now(), err);
     if (root == NULL || signer_sign_cert(s, root, err) == -1)
         goto out;
-    if (signer_save(s, key_path, passphrase, err) == -1 ||
-        cert_write_pem(root, cert_path, true, err) == -1 ||
-        ocsp_signer_create(cfg, ca, root, s, passphrase, true, err) == -1 ||
+    if (cert_write_pem(root, cert_path, true, err) == -1 ||
+        ocsp_signer_create(cfg, keys, ca, root, s, false, err) == -1 ||
         pki_fingerprint(root, fingerprint, err) == -1)
         goto out;
     rc = 0;
@@ -213,41 +207,38 @@ static struct adminkey *card_admin_load(const struct jpki_config *cfg, const cha
     return adminkey_load(path, passphrase, err);
 }
 
-/* Creates the audit key (encrypted under the CA passphrase, 0600, as the CA keys) and its
- * public key file; returns the signer, or NULL. An existing key file is refused (JERR_CONFLICT). */
-static struct signer *audit_key_create(const struct jpki_config *cfg, const char *passphrase,
-                                       struct jerr *err)
+/* Writes the audit key's public half to certs/audit-key.pem, for auditors. */
+static int audit_pub_write(const struct jpki_config *cfg, const struct signer *s, struct jerr *err)
 {
-    char key_path[PATH_MAX], pub_path[PATH_MAX];
-    struct signer *s = NULL;
+    char pub_path[PATH_MAX];
     EVP_PKEY *pub = NULL;
     BIO *bio = NULL;
     char *pem = NULL;
     long pem_len;
     int rc = -1;
 
-    if (config_path(cfg, PKI_AUDIT_KEY_FILE, key_path, sizeof(key_path)) == NULL ||
-        config_path(cfg, PKI_AUDIT_PUB_FILE, pub_path, sizeof(pub_path)) == NULL) {
-        jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
-        return NULL;
-    }
-    s = signer_generate(cfg->ca[CA_SIGN].key_algorithm, cfg->ca[CA_SIGN].key_bits, err);
-    if (s == NULL)
-        goto out;
+    if (config_path(cfg, PKI_AUDIT_PUB_FILE, pub_path, sizeof(pub_path)) == NULL)
+        return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
     if ((pub = signer_get1_public_key(s)) == NULL || (bio = BIO_new(BIO_s_mem())) == NULL ||
         PEM_write_bio_PUBKEY(bio, pub) != 1 || (pem_len = BIO_get_mem_data(bio, &pem)) <= 0) {
         jerr_openssl(err, JERR_CRYPTO, NULL, "audit public key");
         goto out;
     }
-    /* The public file first: a key without it would be re-created by nobody. */
-    if (fsutil_write_atomic(pub_path, pem, (size_t)pem_len, 0644, false, err) == -1 ||
-        signer_save(s, key_path, passphrase, err) == -1)
-        goto out;
-    rc = 0;
+    rc = fsutil_write_atomic(pub_path, pem, (size_t)pem_len, 0644, false, err);
 out:
     BIO_free(bio);
     EVP_PKEY_free(pub);
-    if (rc == -1) {
+    return rc;
+}
+
+/* Creates the audit key in the store, as the CA keys, and its public key file; returns the
+ * signer, or NULL. An existing key is refused (JERR_CONFLICT). */
+static struct signer *audit_key_create(const struct jpki_config *cfg, struct signer_store *keys,
+                                       struct jerr *err)
+{
+    struct signer *s = signer_store_create(keys, PKI_AUDIT_KEY, cfg->ca[CA_SIGN].key_algorithm,
+                                           cfg->ca[CA_SIGN].key_bits, false, err);
+    if (s != NULL && audit_pub_write(cfg, s, err) == -1) {
         signer_free(s);
         s = NULL;
     }
@@ -255,25 +246,30 @@ out:
 }
 
 /* Loads the audit key; an instance made before checkpoints has none yet and gets one now. The
- * public key file must hold this key (auditors check checkpoints with it). */
-static struct signer *audit_key_load(const struct jpki_config *cfg, const char *passphrase,
+ * public key file must hold this key (auditors check checkpoints with it); a key whose public
+ * file was never written (a crash between the two) gets it now. */
+static struct signer *audit_key_load(const struct jpki_config *cfg, struct signer_store *keys,
                                      struct jerr *err)
 {
-    char path[PATH_MAX];
     struct signer *s = NULL;
     EVP_PKEY *pub = NULL, *file_pub = NULL;
+    struct jerr pub_err = {0};
 
-    if (config_path(cfg, PKI_AUDIT_KEY_FILE, path, sizeof(path)) == NULL) {
-        jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+    if (!signer_store_has(keys, PKI_AUDIT_KEY))
+        return audit_key_create(cfg, keys, err);
+    if ((s = signer_store_load(keys, PKI_AUDIT_KEY, err)) == NULL)
         return NULL;
+    file_pub = pki_audit_public_key(cfg, &pub_err);
+    if (file_pub == NULL && pub_err.code == JERR_NOT_FOUND) {
+        if (audit_pub_write(cfg, s, err) == -1) {
+            signer_free(s);
+            return NULL;
+        }
+        return s;
     }
-    if (!fsutil_exists(path))
-        return audit_key_create(cfg, passphrase, err);
-    if ((s = signer_load(path, passphrase, err)) == NULL)
-        return NULL;
-    if ((file_pub = pki_audit_public_key(cfg, err)) == NULL ||
-        (pub = signer_get1_public_key(s)) == NULL || EVP_PKEY_eq(pub, file_pub) != 1) {
-        jerr_set(err, JERR_CRYPTO, NULL, "%s does not match %s", path, PKI_AUDIT_PUB_FILE);
+    if (file_pub == NULL || (pub = signer_get1_public_key(s)) == NULL ||
+        EVP_PKEY_eq(pub, file_pub) != 1) {
+        jerr_set(err, JERR_CRYPTO, NULL, "the audit key does not match %s", PKI_AUDIT_PUB_FILE);
         signer_free(s);
         s = NULL;
     }
@@ -345,11 +341,12 @@ int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_i
     char path[PATH_MAX];
     struct store *st = NULL;
     struct signer *audit = NULL;
+    struct signer_store *keys = NULL;
     EVP_PKEY *pub = NULL;
     int rc = -1;
 
     memset(out, 0, sizeof(*out));
-    const char *markers[] = {"jpki.db", "keys", "certs"};
+    const char *markers[] = {"jpki.db", "keys", "certs", "token"};
     for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++) {
         if (config_path(cfg, markers[i], path, sizeof(path)) == NULL)
             return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
@@ -358,20 +355,28 @@ int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_i
                             "%s already holds an instance (%s exists); refusing to touch it",
                             cfg->data_dir, markers[i]);
     }
-    if (fsutil_mkdirs(cfg->data_dir, 0755, err) == -1)
+    /* The key store first: a token that is absent or refuses the PIN stops the ceremony
+     * before anything is written. */
+    if ((keys = signer_store_open(cfg, passphrase, err)) == NULL)
         return -1;
+    const char *key_names[] = {"sign-ca", "auth-ca", "sign-ocsp", "auth-ocsp", PKI_AUDIT_KEY};
+    for (size_t i = 0; i < sizeof(key_names) / sizeof(key_names[0]); i++)
+        if (signer_store_check_new(keys, key_names[i], err) == -1)
+            goto out;
+    if (fsutil_mkdirs(cfg->data_dir, 0755, err) == -1)
+        goto out;
     const char *dirs[][2] = {{"keys", "0700"}, {"certs", "0755"}, {"crl", "0755"}};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         config_path(cfg, dirs[i][0], path, sizeof(path));
         if (fsutil_mkdirs(path, (mode_t)strtol(dirs[i][1], NULL, 8), err) == -1)
-            return -1;
+            goto out;
     }
     for (int ca = 0; ca < CA_KIND_COUNT; ca++)
-        if (ca_create(cfg, (enum ca_kind)ca, passphrase, out->fingerprint[ca], err) == -1)
+        if (ca_create(cfg, keys, (enum ca_kind)ca, out->fingerprint[ca], err) == -1)
             goto out;
     if (card_admin_create(cfg, passphrase, err) == -1)
         goto out;
-    if ((audit = audit_key_create(cfg, passphrase, err)) == NULL)
+    if ((audit = audit_key_create(cfg, keys, err)) == NULL)
         goto out;
     pub = signer_get1_public_key(audit);
     if (checkpoint_key_fingerprint(pub, out->audit_fingerprint, err) == -1)
@@ -411,25 +416,25 @@ out:
     store_close(st);
     EVP_PKEY_free(pub);
     signer_free(audit);
+    signer_store_free(keys);
     return rc;
 }
 
-static int ca_load(struct pki *pki, enum ca_kind ca, const char *passphrase, enum pki_keys keys,
-                   struct jerr *err)
+static int ca_load(struct pki *pki, enum ca_kind ca, enum pki_keys keys, struct jerr *err)
 {
     const struct jpki_config *cfg = pki->cfg;
     struct pki_ca *c = &pki->ca[ca];
-    char path[PATH_MAX];
+    char path[PATH_MAX], name[32];
 
     pki_file(cfg, ca, "certs", "-ca.pem", path, sizeof(path));
     if ((c->root = cert_read_pem(path, err)) == NULL)
         return -1;
-    pki_file(cfg, ca, "keys", "-ca.key", path, sizeof(path));
-    if ((c->ca_signer = signer_load(path, passphrase, err)) == NULL)
+    key_name(ca, "ca", name, sizeof(name));
+    if ((c->ca_signer = signer_store_load(pki->keys, name, err)) == NULL)
         return -1;
     if (!signer_matches_cert(c->ca_signer, c->root))
-        return jerr_set(err, JERR_CRYPTO, NULL, "%s does not match the %s root certificate",
-                        path, ca_kind_name(ca));
+        return jerr_set(err, JERR_CRYPTO, NULL, "key %s does not match the %s root certificate",
+                        name, ca_kind_name(ca));
     if (keys == PKI_KEYS_CA)
         return 0;
 
@@ -439,18 +444,18 @@ static int ca_load(struct pki *pki, enum ca_kind ca, const char *passphrase, enu
     const ASN1_TIME *end = X509_get0_notAfter(c->ocsp_cert);
     time_t renew_by = jclock_now() + PKI_OCSP_RENEW_BEFORE_S;
     if (X509_cmp_time(end, &renew_by) <= 0) {
-        if (ocsp_signer_create(cfg, ca, c->root, c->ca_signer, passphrase, false, err) == -1)
+        if (ocsp_signer_create(cfg, pki->keys, ca, c->root, c->ca_signer, true, err) == -1)
             return -1;
         X509_free(c->ocsp_cert);
         if ((c->ocsp_cert = cert_read_pem(path, err)) == NULL)
             return -1;
     }
-    pki_file(cfg, ca, "keys", "-ocsp.key", path, sizeof(path));
-    if ((c->ocsp_signer = signer_load(path, passphrase, err)) == NULL)
+    key_name(ca, "ocsp", name, sizeof(name));
+    if ((c->ocsp_signer = signer_store_load(pki->keys, name, err)) == NULL)
         return -1;
     if (!signer_matches_cert(c->ocsp_signer, c->ocsp_cert))
-        return jerr_set(err, JERR_CRYPTO, NULL, "%s does not match the %s OCSP certificate",
-                        path, ca_kind_name(ca));
+        return jerr_set(err, JERR_CRYPTO, NULL, "key %s does not match the %s OCSP certificate",
+                        name, ca_kind_name(ca));
     return 0;
 }
 
@@ -459,7 +464,6 @@ static int ca_load(struct pki *pki, enum ca_kind ca, const char *passphrase, enu
 struct ca_load_job {
     struct pki *pki;
     enum ca_kind ca;
-    const char *passphrase;
     enum pki_keys keys;
     int result;
     struct jerr err;
@@ -468,21 +472,19 @@ struct ca_load_job {
 static void *ca_load_thread(void *arg)
 {
     struct ca_load_job *job = arg;
-    job->result = ca_load(job->pki, job->ca, job->passphrase, job->keys, &job->err);
+    job->result = ca_load(job->pki, job->ca, job->keys, &job->err);
     return NULL;
 }
 
 /* Loads every CA, in parallel; the first failure (in CA order) goes to err. */
-static int ca_load_all(struct pki *pki, const char *passphrase, enum pki_keys keys,
-                       struct jerr *err)
+static int ca_load_all(struct pki *pki, enum pki_keys keys, struct jerr *err)
 {
     struct ca_load_job jobs[CA_KIND_COUNT];
     pthread_t threads[CA_KIND_COUNT];
     bool started[CA_KIND_COUNT] = {false};
 
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
-        jobs[ca] = (struct ca_load_job){.pki = pki, .ca = (enum ca_kind)ca,
-                                        .passphrase = passphrase, .keys = keys};
+        jobs[ca] = (struct ca_load_job){.pki = pki, .ca = (enum ca_kind)ca, .keys = keys};
         /* the last one runs here; the others, or all when a thread cannot start, in turn */
         if (ca + 1 < CA_KIND_COUNT)
             started[ca] = pthread_create(&threads[ca], NULL, ca_load_thread, &jobs[ca]) == 0;
@@ -505,7 +507,7 @@ static int ca_load_all(struct pki *pki, const char *passphrase, enum pki_keys ke
  * theirs, and a restart should not wait for it in turn). */
 struct audit_load_job {
     const struct jpki_config *cfg;
-    const char *passphrase;
+    struct signer_store *keys;
     struct signer *signer;
     struct jerr err;
 };
@@ -513,7 +515,7 @@ struct audit_load_job {
 static void *audit_load_thread(void *arg)
 {
     struct audit_load_job *job = arg;
-    job->signer = audit_key_load(job->cfg, job->passphrase, &job->err);
+    job->signer = audit_key_load(job->cfg, job->keys, &job->err);
     return NULL;
 }
 
@@ -532,7 +534,10 @@ struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
         return NULL;
     }
     pki->cfg = cfg;
-    struct audit_load_job audit_job = {.cfg = cfg, .passphrase = passphrase};
+    /* A token that is absent or refuses the PIN: one sentence, before any key is read. */
+    if ((pki->keys = signer_store_open(cfg, passphrase, err)) == NULL)
+        goto fail;
+    struct audit_load_job audit_job = {.cfg = cfg, .keys = pki->keys};
     pthread_t audit_thread;
     bool audit_started = false;
     if (keys == PKI_KEYS_ALL) {
@@ -540,7 +545,7 @@ struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
         if (!audit_started)
             audit_load_thread(&audit_job);
     }
-    int loaded = ca_load_all(pki, passphrase, keys, err);
+    int loaded = ca_load_all(pki, keys, err);
     if (audit_started)
         pthread_join(audit_thread, NULL);
     pki->audit = audit_job.signer;
@@ -587,6 +592,7 @@ void pki_free(struct pki *pki)
     }
     adminkey_free(pki->card_admin);
     signer_free(pki->audit);
+    signer_store_free(pki->keys); /* after every signer of it */
     free(pki);
 }
 
@@ -618,6 +624,11 @@ const struct signer *pki_get0_ocsp_signer(const struct pki *pki, enum ca_kind ca
 const struct adminkey *pki_get0_card_admin(const struct pki *pki)
 {
     return pki->card_admin;
+}
+
+int pki_keys_check(const struct pki *pki, struct jerr *err)
+{
+    return signer_store_check(pki->keys, err);
 }
 
 struct store *pki_store_open(const struct pki *pki, struct jerr *err)

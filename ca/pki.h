@@ -7,6 +7,9 @@
  *   jpki.db                       the registry
  *   keys/{sign,auth}-ca.key       CA keys
  *   keys/{sign,auth}-ocsp.key     OCSP signer keys
+ *   token/<key>.uri               with keystore.backend pkcs11, instead of keys/<key>.key for
+ *                                 the CA, OCSP and audit keys: the RFC 7512 URI of the key in
+ *                                 the token (keystore/signer.h, signer_store); no key on disk
  *   keys/card-admin.key           the card-administration key (keystore/adminkey.h: AES-256-GCM
  *                                 under scrypt of the CA passphrase; created by pki_init, or by
  *                                 pki_open for an instance made before card images)
@@ -68,6 +71,10 @@ const struct signer *pki_get0_ocsp_signer(const struct pki *pki, enum ca_kind ca
 /* The card-administration key: the only way to it, for filling card images and resetting
  * their passwords through adminkey_card_* (keystore/adminkey.h); never log or copy it. */
 const struct adminkey *pki_get0_card_admin(const struct pki *pki);
+
+/* Can the keys sign now (a PKCS#11 token present and logged in; always for key files)?
+ * Returns 0, or -1 with err naming module, token and CKR code. For /readyz. */
+int pki_keys_check(const struct pki *pki, struct jerr *err);
 
 /* The audit key (PKI_KEYS_ALL only; NULL otherwise): signs checkpoints through checkpoint.h. */
 const struct signer *pki_get0_audit_signer(const struct pki *pki);

@@ -24,6 +24,12 @@
  * it, which every signature copies (EVP_MD_CTX_copy_ex) under the slot's lock. Threads that
  * share a slot stay correct (they share the copy as they would the key). The copies belong
  * to the signer and are freed with it.
+ *
+ * A signer whose key is in a PKCS#11 token (signer_pkcs11.h) keeps only the public half in
+ * `pkey`; each signature borrows the token key (an EVP_PKEY from libp11 whose RSA operation is
+ * a C_Sign) for the time of one digest-sign context, made fresh (no slots: the key is the
+ * token's, there is no blinding to share). A failed token operation becomes one sentence
+ * naming module, token and CKR code (JERR_UNAVAILABLE).
  */
 #include "keystore/signer.h"
 
@@ -48,6 +54,7 @@
 #include "base/fsutil.h"
 #include "base/jclock.h"
 #include "keystore/keygen.h"
+#include "keystore/signer_pkcs11.h"
 
 /*
  * scrypt cost (RFC 7914 §2): N = 2^14, r = 8, p = 1 — the scrypt paper's "interactive"
@@ -78,7 +85,9 @@ struct signer_slot {
 };
 
 struct signer {
-    EVP_PKEY *pkey;         /* private key; never leaves this file */
+    EVP_PKEY *pkey; /* private key (public half only for a token key); never leaves
+                     * this file */
+    struct signer_token_key *token_key; /* the key in a PKCS#11 token, or NULL */
     unsigned char *alg_der; /* AlgorithmIdentifier sha256WithRSAEncryption, DER */
     size_t alg_der_len;
     struct signer_slot *slots; /* SIGNER_SLOTS of them */
@@ -89,6 +98,7 @@ static _Thread_local int signer_thread_slot = -1;
 static atomic_uint signer_threads_seen;
 
 struct signer_stream {
+    const struct signer *s;
     EVP_MD_CTX *mctx;
 };
 
@@ -98,6 +108,8 @@ static const char *path_for_msg(char *out, size_t size, const char *path)
     jerr_escape(out, size, path, strlen(path));
     return out;
 }
+
+static EVP_PKEY *public_only(EVP_PKEY *key);
 
 /* Takes ownership of `pkey` (freed on failure too) and wraps it in a signer. */
 static struct signer *signer_wrap(EVP_PKEY *pkey, struct jerr *err)
@@ -170,6 +182,27 @@ struct signer *signer_generate(const char *algorithm, int bits, struct jerr *err
     return signer_wrap(pkey, err);
 }
 
+struct signer *signer_wrap_token(struct signer_token_key *k, struct jerr *err)
+{
+    struct signer *s = NULL;
+    EVP_PKEY *key = signer_token_key_acquire(k, err);
+    if (key == NULL)
+        goto out;
+    EVP_PKEY *pub = public_only(key);
+    signer_token_key_release(k);
+    if (pub == NULL) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot read the public half of a token key");
+        goto out;
+    }
+    s = signer_wrap(pub, err); /* takes pub */
+out:
+    if (s == NULL)
+        signer_token_key_free(k);
+    else
+        s->token_key = k;
+    return s;
+}
+
 void signer_free(struct signer *s)
 {
     if (s == NULL)
@@ -180,6 +213,7 @@ void signer_free(struct signer *s)
         pthread_mutex_destroy(&s->slots[i].lock);
     }
     OPENSSL_free(s->slots);
+    signer_token_key_free(s->token_key);
     EVP_PKEY_free(s->pkey); /* the provider's RSA key data is cleared on free */
     OPENSSL_free(s->alg_der);
     OPENSSL_clear_free(s, sizeof(*s));
@@ -215,6 +249,10 @@ int signer_save(const struct signer *s, const char *path, const char *passphrase
         goto out;
     }
     path_for_msg(shown, sizeof(shown), path);
+    if (s->token_key != NULL) {
+        jerr_set(err, JERR_INVALID, NULL, "%s: a key in a PKCS#11 token never leaves it", shown);
+        goto out;
+    }
     if (passphrase_check(passphrase, shown, &pass_len, err) == -1)
         goto out;
     /* Fail before the scrypt work when the answer is already known; the exclusive write
@@ -422,15 +460,14 @@ out:
 
 /* ---- Public half ---- */
 
-EVP_PKEY *signer_get1_public_key(const struct signer *s)
+/* A public-only copy of `key`, by a round-trip through SubjectPublicKeyInfo so that it cannot
+ * carry the private half. NULL on failure. */
+static EVP_PKEY *public_only(EVP_PKEY *key)
 {
     unsigned char *der = NULL;
     EVP_PKEY *pub = NULL;
 
-    if (s == NULL)
-        return NULL;
-    /* Round-trip through SubjectPublicKeyInfo so the copy cannot carry the private half. */
-    int len = i2d_PUBKEY(s->pkey, &der);
+    int len = i2d_PUBKEY(key, &der);
     if (len > 0) {
         const unsigned char *p = der;
         pub = d2i_PUBKEY(NULL, &p, len);
@@ -441,6 +478,11 @@ EVP_PKEY *signer_get1_public_key(const struct signer *s)
     }
     OPENSSL_free(der);
     return pub;
+}
+
+EVP_PKEY *signer_get1_public_key(const struct signer *s)
+{
+    return s != NULL ? public_only(s->pkey) : NULL;
 }
 
 int signer_matches_cert(const struct signer *s, X509 *cert)
@@ -498,7 +540,7 @@ static EVP_MD_CTX *sign_ctx_init(EVP_PKEY *pkey, struct jerr *err)
 /* A digest-sign context of the calling thread's own (one per call: contexts are never shared
  * between threads), copied from its slot's; the slot's key copy and context are made on its
  * first use. The context signs once (EVP_MD_CTX_FLAG_FINALISE: no internal copy at the end). */
-static EVP_MD_CTX *sign_ctx_new(const struct signer *s, struct jerr *err)
+static EVP_MD_CTX *file_ctx_new(const struct signer *s, struct jerr *err)
 {
     EVP_MD_CTX *mctx = NULL;
 
@@ -528,6 +570,39 @@ out:
     return mctx;
 }
 
+/* A digest-sign context for one signature by `s`. For a token key it holds the borrowed key
+ * until sign_ctx_free. */
+static EVP_MD_CTX *sign_ctx_new(const struct signer *s, struct jerr *err)
+{
+    if (s->token_key == NULL)
+        return file_ctx_new(s, err);
+    EVP_PKEY *pkey = signer_token_key_acquire(s->token_key, err);
+    if (pkey == NULL)
+        return NULL;
+    EVP_MD_CTX *mctx = sign_ctx_init(pkey, err);
+    if (mctx == NULL)
+        signer_token_key_release(s->token_key);
+    return mctx;
+}
+
+static void sign_ctx_free(const struct signer *s, EVP_MD_CTX *mctx)
+{
+    if (mctx == NULL)
+        return;
+    EVP_MD_CTX_free(mctx);
+    if (s->token_key != NULL)
+        signer_token_key_release(s->token_key);
+}
+
+/* A failed signature (`what`): for a token key, the sentence with the CKR code first (and the
+ * token marked lost), then OpenSSL's queue. Returns -1. */
+static int sign_failed(const struct signer *s, struct jerr *err, const char *what)
+{
+    if (s->token_key != NULL)
+        signer_token_key_failed(s->token_key, err, "C_Sign");
+    return jerr_openssl(err, JERR_CRYPTO, NULL, "%s", what);
+}
+
 int signer_sign_cert(const struct signer *s, X509 *cert, struct jerr *err)
 {
     EVP_MD_CTX *mctx = NULL;
@@ -542,12 +617,12 @@ int signer_sign_cert(const struct signer *s, X509 *cert, struct jerr *err)
         goto out;
     /* Sets both signature AlgorithmIdentifiers (RFC 5280 §4.1.1.2 and §4.1.2.3) and signs. */
     if (X509_sign_ctx(cert, mctx) <= 0) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot sign the certificate");
+        sign_failed(s, err, "cannot sign the certificate");
         goto out;
     }
     rc = 0;
 out:
-    EVP_MD_CTX_free(mctx);
+    sign_ctx_free(s, mctx);
     return rc;
 }
 
@@ -580,18 +655,19 @@ int signer_sign_ocsp(const struct signer *s, OCSP_BASICRESP *resp, X509 *signer_
     /* RFC 6960 §4.2.2.3 responderID byKey; §4.2.1 certs carries the delegated signer's
      * certificate (included unless OCSP_NOCERTS). */
     if (OCSP_basic_sign_ctx(resp, signer_cert, mctx, NULL, OCSP_RESPID_KEY | OCSP_NOTIME) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot sign the OCSP response");
+        sign_failed(s, err, "cannot sign the OCSP response");
         goto out;
     }
     rc = 0;
 out:
-    EVP_MD_CTX_free(mctx);
+    sign_ctx_free(s, mctx);
     return rc;
 }
 
 /* Finishes the signature over what `mctx` has hashed: *sig is OPENSSL_malloc'd, written only
  * on success. */
-static int sign_final(EVP_MD_CTX *mctx, unsigned char **sig, size_t *sig_len, struct jerr *err)
+static int sign_final(const struct signer *s, EVP_MD_CTX *mctx, unsigned char **sig,
+                      size_t *sig_len, struct jerr *err)
 {
     unsigned char *buf = NULL;
     size_t len = 0;
@@ -607,7 +683,7 @@ static int sign_final(EVP_MD_CTX *mctx, unsigned char **sig, size_t *sig_len, st
         goto out;
     }
     if (EVP_DigestSignFinal(mctx, buf, &len) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "signing failed");
+        sign_failed(s, err, "signing failed");
         goto out;
     }
     *sig = buf;
@@ -636,9 +712,9 @@ int signer_sign_bytes(const struct signer *s, const unsigned char *tbs, size_t t
         jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash the data to sign");
         goto out;
     }
-    rc = sign_final(mctx, sig, sig_len, err);
+    rc = sign_final(s, mctx, sig, sig_len, err);
 out:
-    EVP_MD_CTX_free(mctx);
+    sign_ctx_free(s, mctx);
     return rc;
 }
 
@@ -655,6 +731,7 @@ struct signer_stream *signer_stream_begin(const struct signer *s, struct jerr *e
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         return NULL;
     }
+    ss->s = s;
     ss->mctx = sign_ctx_new(s, err);
     if (ss->mctx == NULL) {
         OPENSSL_free(ss);
@@ -682,7 +759,7 @@ int signer_stream_final(struct signer_stream *ss, unsigned char **sig, size_t *s
     if (ss == NULL || sig == NULL || sig_len == NULL)
         jerr_set(err, JERR_INVALID, NULL, "signer_stream_final: missing argument");
     else
-        rc = sign_final(ss->mctx, sig, sig_len, err);
+        rc = sign_final(ss->s, ss->mctx, sig, sig_len, err);
     signer_stream_free(ss);
     return rc;
 }
@@ -691,6 +768,6 @@ void signer_stream_free(struct signer_stream *ss)
 {
     if (ss == NULL)
         return;
-    EVP_MD_CTX_free(ss->mctx);
+    sign_ctx_free(ss->s, ss->mctx);
     OPENSSL_free(ss);
 }

@@ -4,18 +4,21 @@
  * A struct signer holds one private key in memory. No function returns or accepts the key
  * itself: callers hand over what must be signed (a certificate, an OCSP response, raw TBS
  * bytes) and get the signature. Keys rest on disk as encrypted PKCS#8 (PBES2: scrypt KDF,
- * AES-256-CBC), mode 0600, written atomically. Signing is thread-safe (each call uses its own
- * digest context), so the worker pool may share one signer.
+ * AES-256-CBC), mode 0600, written atomically — or inside a PKCS#11 token, where the signature
+ * is made (signer_store below). Signing is thread-safe (each call uses its own digest
+ * context), so the worker pool may share one signer.
  */
 #ifndef JPKI_SIGNER_H
 #define JPKI_SIGNER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
 #include <openssl/x509.h>
 
 #include "base/jerr.h"
+#include "config/config.h"
 
 struct signer;
 
@@ -77,5 +80,47 @@ void signer_stream_free(struct signer_stream *ss); /* abandon a stream; NULL is 
 
 /* Size in bytes of this signer's signatures (the RSA modulus size), known before signing. */
 size_t signer_signature_size(const struct signer *s);
+
+/* ---- Where the keys are kept (DESIGN §10: keystore.backend) ----
+ *
+ * A signer_store creates and loads the named keys of an instance ("sign-ca", "auth-ocsp",
+ * "audit", ...) wherever the configuration keeps them; its callers never learn where:
+ *  - file: DATA_DIR/keys/<name>.key, encrypted PKCS#8 under the CA passphrase (signer_save);
+ *  - pkcs11: generated inside the token (sensitive, never extractable) with CKA_LABEL and
+ *    CKA_ID "jpki <name> g<generation>"; DATA_DIR/token/<name>.uri (0644) records which token
+ *    object the key is, as an RFC 7512 pkcs11: URI — the only trace of it on disk.
+ * Signers from a store sign through it; they must be freed before the store. A PKCS#11
+ * signer's failures while signing are JERR_UNAVAILABLE with one sentence naming module,
+ * token and CKR code; it recovers by itself when the token comes back (signer_pkcs11.h). */
+struct signer_store;
+
+/* Opens the configured store: the passphrase is used by the file backend (copied, wiped on
+ * free); the pkcs11 backend reads keystore.pkcs11.pin and logs in. NULL with err: for the
+ * token, one sentence naming module, token and CKR code (JERR_AUTH for a wrong/locked PIN). */
+struct signer_store *signer_store_open(const struct jpki_config *cfg, const char *passphrase,
+                                       struct jerr *err);
+void signer_store_free(struct signer_store *st); /* NULL is a no-op */
+
+/* Generates key `name` ("rsa", bits) and keeps it. With `replace` false an existing key of that
+ * name is refused (JERR_CONFLICT); with `replace` true the new key takes the name's place (the
+ * next generation, published atomically: renewal). Returns its signer, or NULL with err. */
+struct signer *signer_store_create(struct signer_store *st, const char *name, const char *algorithm,
+                                   int bits, bool replace, struct jerr *err);
+
+/* Whether signer_store_create(name, replace false) can succeed as far as the keys already kept
+ * tell: on a token, one holding generation 1 of `name` already (another instance's, or a failed
+ * init's) is refused (JERR_CONFLICT), so that a ceremony stops before it writes anything.
+ * Returns 0 or -1. */
+int signer_store_check_new(struct signer_store *st, const char *name, struct jerr *err);
+
+/* Loads key `name`. JERR_NOT_FOUND when the store has none of that name. */
+struct signer *signer_store_load(struct signer_store *st, const char *name, struct jerr *err);
+
+/* Whether key `name` exists in the store (on disk: its file or its token reference). */
+bool signer_store_has(const struct signer_store *st, const char *name);
+
+/* Can the store sign now? Always for files; for a token, asks it (and reconnects a lost one).
+ * Returns 0, or -1 with err (the sentence /readyz shows). */
+int signer_store_check(struct signer_store *st, struct jerr *err);
 
 #endif

@@ -166,7 +166,12 @@ static void readyz_job(struct worker *self, void *arg)
     for (int ca = 0; ca < CA_KIND_COUNT; ca++)
         keys = keys && pki_get0_ca_signer(m->pki, (enum ca_kind)ca) != NULL &&
                pki_get0_ocsp_signer(m->pki, (enum ca_kind)ca) != NULL;
-    check_set(checks, &ready, "keys", keys ? NULL : "a CA or OCSP signer key is not loaded");
+    /* A key in a PKCS#11 token can go away while serving: ask the token (pki_keys_check). */
+    struct jerr key_err = {0};
+    if (keys && pki_keys_check(m->pki, &key_err) == -1)
+        check_set(checks, &ready, "keys", key_err.msg);
+    else
+        check_set(checks, &ready, "keys", keys ? NULL : "a CA or OCSP signer key is not loaded");
     check_registry(m, self, checks, &ready);
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
         check_crl(m, (enum ca_kind)ca, checks, &ready);

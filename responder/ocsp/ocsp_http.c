@@ -339,9 +339,10 @@ static void job_done(void *arg)
         /* Over its budget and nothing pre-signed to give: come back later (RFC 6960 §2.3). */
         send_error(o, j->req, OCSP_ERR_TRY_LATER, (int)j->ca, &j->t0);
     } else if (j->no_store || j->err.code == JERR_UNAVAILABLE) {
-        /* RFC 6960 §2.3: tryLater — the registry is busy or unreachable for now. */
+        /* RFC 6960 §2.3: tryLater — the registry or the signing key (a PKCS#11 token) is
+         * busy or unreachable for now. */
         if (log_is_due(o))
-            log_warn("OCSP: registry unavailable, answering tryLater: %s", j->err.msg);
+            log_warn("OCSP: unavailable, answering tryLater: %s", j->err.msg);
         send_error(o, j->req, OCSP_ERR_TRY_LATER, (int)j->ca, &j->t0);
     } else {
         if (log_is_due(o))

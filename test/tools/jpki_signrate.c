@@ -1,0 +1,126 @@
+/*
+ * jpki_signrate: signatures per second through the signer module, on whichever key backend
+ * the configuration names (keystore.backend file | pkcs11), for scripts/bench/hsm (issue 13):
+ * THREADS threads call signer_sign_bytes (SHA-256 RSASSA-PKCS1-v1_5, what CRLs and OCSP use)
+ * on one key back to back for SECONDS. The key is made for the run: a file-backend key in
+ * memory, or a new key in the token (label "jpki bench-<pid> g1", left in the throwaway token).
+ *
+ *   jpki_signrate SECONDS THREADS [--set key=value ...]
+ *
+ * Prints "sign backend=B threads=T sessions=S signatures=N seconds=X rate=R" (R per second of
+ * wall-clock time). The passphrase comes from the configuration (ca_passphrase), the PIN from
+ * keystore.pkcs11.pin.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "config/config.h"
+#include "keystore/signer.h"
+
+#define SIGNRATE_MAX_THREADS 64
+#define SIGNRATE_MAX_SETS 32
+
+struct signrate_run {
+    const struct signer *signer;
+    double deadline;
+    atomic_long signatures;
+    atomic_int failed;
+};
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void *sign_thread(void *arg)
+{
+    struct signrate_run *run = arg;
+    unsigned char tbs[64];
+    memset(tbs, 0x5a, sizeof(tbs));
+    while (mono_now() < run->deadline) {
+        struct jerr err = {0};
+        unsigned char *sig = NULL;
+        size_t sig_len = 0;
+        if (signer_sign_bytes(run->signer, tbs, sizeof(tbs), &sig, &sig_len, &err) == -1) {
+            fprintf(stderr, "jpki_signrate: %s\n", err.msg);
+            atomic_store(&run->failed, 1);
+            break;
+        }
+        OPENSSL_free(sig);
+        if (mono_now() <= run->deadline)
+            atomic_fetch_add(&run->signatures, 1);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const char *sets[SIGNRATE_MAX_SETS];
+    size_t nsets = 0;
+    pthread_t tids[SIGNRATE_MAX_THREADS];
+    struct signrate_run run = {0};
+    struct jerr err = {0};
+    double seconds;
+    long threads;
+
+    if (argc < 3 || (seconds = atof(argv[1])) <= 0 || (threads = atol(argv[2])) < 1 ||
+        threads > SIGNRATE_MAX_THREADS) {
+        fprintf(stderr, "usage: jpki_signrate SECONDS THREADS(1..%d) [--set key=value ...]\n",
+                SIGNRATE_MAX_THREADS);
+        return 2;
+    }
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--set") != 0 || i + 1 >= argc || nsets == SIGNRATE_MAX_SETS) {
+            fprintf(stderr, "jpki_signrate: expected --set key=value\n");
+            return 2;
+        }
+        sets[nsets++] = argv[++i];
+    }
+    const char *path = getenv("JPKI_CONFIG");
+    struct jpki_config *cfg = path != NULL ? config_load(path, sets, nsets, &err)
+                                           : config_load_string("-", "{}", 2, sets, nsets, &err);
+    char *pass = cfg != NULL ? config_read_passphrase(cfg, &err) : NULL;
+    struct signer_store *st = pass != NULL ? signer_store_open(cfg, pass, &err) : NULL;
+    struct signer *signer = NULL;
+    if (st != NULL) {
+        if (config_keystore_is_pkcs11(cfg)) {
+            char name[64];
+            snprintf(name, sizeof(name), "bench-%d", (int)getpid());
+            signer = signer_store_create(st, name, "rsa", 2048, false, &err);
+        } else {
+            signer = signer_generate("rsa", 2048, &err); /* the file backend signs in memory */
+        }
+    }
+    if (signer == NULL) {
+        fprintf(stderr, "jpki_signrate: %s\n", err.msg);
+        return 1;
+    }
+    run.signer = signer;
+    double start = mono_now();
+    run.deadline = start + seconds;
+    long started = 0;
+    for (; started < threads; started++)
+        if (pthread_create(&tids[started], NULL, sign_thread, &run) != 0)
+            break;
+    for (long i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    double elapsed = mono_now() - start;
+    long n = atomic_load(&run.signatures);
+    printf("sign backend=%s threads=%ld sessions=%d signatures=%ld seconds=%.2f rate=%.1f\n",
+           cfg->keystore_backend, threads, cfg->p11_sessions, n, elapsed, (double)n / elapsed);
+    int rc = atomic_load(&run.failed) || started < threads ? 1 : 0;
+    signer_free(signer);
+    signer_store_free(st);
+    config_passphrase_free(pass);
+    config_free(cfg);
+    return rc;
+}
