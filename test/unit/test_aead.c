@@ -126,10 +126,10 @@ static Suite *aead_suite(void)
 {
     Suite *s = suite_create("aead");
     TCase *tc = tcase_create("aead");
+    suite_add_tcase(s, tc);
     tcase_add_test(tc, test_known_answer);
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_refusals);
-    suite_add_tcase(s, tc);
     return s;
 }
 
