@@ -124,12 +124,12 @@ END_TEST
 
 static Suite *aead_suite(void)
 {
+    const TTest *tests[] = {test_known_answer, test_round_trip, test_refusals};
     Suite *s = suite_create("aead");
     TCase *tc = tcase_create("aead");
+    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+        tcase_add_test(tc, tests[i]);
     suite_add_tcase(s, tc);
-    tcase_add_test(tc, test_known_answer);
-    tcase_add_test(tc, test_round_trip);
-    tcase_add_test(tc, test_refusals);
     return s;
 }
 
