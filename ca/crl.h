@@ -3,7 +3,8 @@
  * registry, so a CRL of millions of entries needs neither millions of OpenSSL objects in
  * memory nor minutes: memory stays flat whatever the entry count. Files are published
  * atomically (temp file, fsync, rename, fsync of the directory): a reader never sees half a
- * file. Knows nothing of HTTP; never sees a key (signs through keystore/signer.h).
+ * file. Knows nothing of HTTP; never sees a key (signs through keystore/signer.h). Reading a
+ * CRL back (crl_verify_file, the header times) is ca/crl_read.h's job.
  */
 #ifndef JPKI_CA_CRL_H
 #define JPKI_CA_CRL_H
@@ -13,21 +14,12 @@
 #include <time.h>
 #include <openssl/x509.h>
 
+#include "ca/crl_read.h" /* struct crl_info, crl_verify_file */
 #include "ca/pki.h"
 #include "ca/store.h"
 #include "config/config.h"
 #include "base/jerr.h"
 #include "keystore/signer.h"
-
-/* What was written (crl_build, crl_publish) or read back (crl_verify_file). */
-struct crl_info {
-    int64_t number; /* cRLNumber */
-    time_t this_update;
-    time_t next_update;
-    size_t entries;           /* revokedCertificates entries */
-    size_t der_size;          /* bytes of the file */
-    unsigned char sha256[32]; /* SHA-256 of the file (an ETag) */
-};
 
 /* Builds the CRL of `ca` signed by `signer` for `root` (issuer name, AKI), with the held and
  * revoked certificates of `partition` (-1 = every partition) not expired at `this_update`,
@@ -53,13 +45,5 @@ int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t
  * into buf. Returns buf, or NULL when it does not fit. */
 char *crl_path(const struct jpki_config *cfg, enum ca_kind ca, int partition, char *buf,
                size_t size);
-
-/* Reads the CRL at `path` back and checks it: a DER CertificateList ending the file, v2, issued
- * by `root`'s subject, with nextUpdate and a cRLNumber, every entry a valid X509_REVOKED, the
- * signature verifying with `root`'s key (and both signature algorithm fields equal). Streams
- * like crl_build (flat memory, one entry at a time). Fills *out (may be NULL) with what it
- * read. Returns 0, or -1 with err filled (field "version", "issuer", "next_update", "number",
- * "signature", or "path" for the structure). */
-int crl_verify_file(const char *path, X509 *root, struct crl_info *out, struct jerr *err);
 
 #endif

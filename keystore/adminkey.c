@@ -6,6 +6,7 @@
  * unencrypted, or put them (or the passphrase) into a message.
  */
 #include "keystore/adminkey.h"
+#include "keystore/aead.h"
 #include "keystore/kdf.h"
 
 #include <stdint.h>
@@ -14,20 +15,14 @@
 
 #include <openssl/asn1.h>
 #include <openssl/asn1t.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "base/fsutil.h"
 
 #define ADMINKEY_VERSION 1
 #define ADMINKEY_SALT_BYTES 16
-#define ADMINKEY_IV_BYTES 12 /* NIST SP 800-38D §8.2.2: 96-bit random IV, one use per save */
-#define ADMINKEY_TAG_BYTES 16
-#define ADMINKEY_KEK_BYTES 32
 #define ADMINKEY_AAD "jpki card-administration key v1"
 #define ADMINKEY_PASSPHRASE_MAX 1024
 
@@ -68,9 +63,9 @@ static int check_passphrase(const char *passphrase, struct jerr *err)
 
 /* scrypt(passphrase, salt) -> the key-encryption key (keystore/kdf.h: the one cost). */
 static int passphrase_kek(const char *passphrase, const unsigned char salt[ADMINKEY_SALT_BYTES],
-                          unsigned char kek[ADMINKEY_KEK_BYTES], struct jerr *err)
+                          unsigned char kek[AEAD_KEY_BYTES], struct jerr *err)
 {
-    return kdf_scrypt(passphrase, salt, ADMINKEY_SALT_BYTES, kek, ADMINKEY_KEK_BYTES, err);
+    return kdf_scrypt(passphrase, salt, ADMINKEY_SALT_BYTES, kek, AEAD_KEY_BYTES, err);
 }
 
 struct adminkey *adminkey_generate(struct jerr *err)
@@ -106,33 +101,24 @@ static int set_octets(ASN1_OCTET_STRING *s, const unsigned char *data, size_t le
 int adminkey_save(const struct adminkey *ak, const char *path, const char *passphrase,
                   struct jerr *err)
 {
-    unsigned char salt[ADMINKEY_SALT_BYTES], iv[ADMINKEY_IV_BYTES], tag[ADMINKEY_TAG_BYTES];
-    unsigned char kek[ADMINKEY_KEK_BYTES], ct[CARD_ADMIN_KEY_BYTES], final_block[16];
+    unsigned char salt[ADMINKEY_SALT_BYTES], iv[AEAD_IV_BYTES], tag[AEAD_TAG_BYTES];
+    unsigned char kek[AEAD_KEY_BYTES], ct[CARD_ADMIN_KEY_BYTES];
     ADMINKEY_FILE *file = NULL;
-    EVP_CIPHER_CTX *ctx = NULL;
     unsigned char *der = NULL;
-    int der_len = 0, n = 0, rc = -1;
+    int der_len = 0, rc = -1;
 
     if (check_passphrase(passphrase, err) == -1)
         return -1;
     if (fsutil_exists(path))
         return jerr_set(err, JERR_CONFLICT, NULL, "%s exists; refusing to overwrite it", path);
-    if (RAND_bytes(salt, sizeof(salt)) != 1 || RAND_bytes(iv, sizeof(iv)) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot draw a salt and an IV");
+    if (RAND_bytes(salt, sizeof(salt)) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot draw a salt");
         goto out;
     }
-    if (passphrase_kek(passphrase, salt, kek, err) == -1)
+    if (passphrase_kek(passphrase, salt, kek, err) == -1 ||
+        aead_seal(kek, (const unsigned char *)ADMINKEY_AAD, strlen(ADMINKEY_AAD), ak->key,
+                  sizeof(ak->key), iv, ct, tag, err) == -1)
         goto out;
-    if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
-        EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), kek, iv, NULL) != 1 ||
-        EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)ADMINKEY_AAD,
-                          (int)strlen(ADMINKEY_AAD)) != 1 ||
-        EVP_EncryptUpdate(ctx, ct, &n, ak->key, (int)sizeof(ak->key)) != 1 ||
-        EVP_EncryptFinal_ex(ctx, final_block, &n) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, ADMINKEY_TAG_BYTES, tag) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "AES-256-GCM encryption failed");
-        goto out;
-    }
     file = (ADMINKEY_FILE *)ASN1_item_new(ASN1_ITEM_rptr(ADMINKEY_FILE));
     if (file == NULL)
         goto encode_fail;
@@ -151,7 +137,6 @@ int adminkey_save(const struct adminkey *ak, const char *path, const char *passp
 encode_fail:
     jerr_openssl(err, JERR_INTERNAL, NULL, "cannot encode the card-administration key file");
 out:
-    EVP_CIPHER_CTX_free(ctx);
     ASN1_item_free((ASN1_VALUE *)file, ASN1_ITEM_rptr(ADMINKEY_FILE));
     OPENSSL_free(der);
     OPENSSL_cleanse(kek, sizeof(kek));
@@ -179,9 +164,9 @@ static ADMINKEY_FILE *file_decode(const unsigned char *data, size_t len)
     if (again_len <= 0 || (size_t)again_len != len || memcmp(again, data, len) != 0)
         goto fail;
     if (file->version != ADMINKEY_VERSION || !octets_are(file->salt, ADMINKEY_SALT_BYTES) ||
-        !octets_are(file->iv, ADMINKEY_IV_BYTES) ||
+        !octets_are(file->iv, AEAD_IV_BYTES) ||
         !octets_are(file->ciphertext, CARD_ADMIN_KEY_BYTES) ||
-        !octets_are(file->tag, ADMINKEY_TAG_BYTES))
+        !octets_are(file->tag, AEAD_TAG_BYTES))
         goto fail;
     OPENSSL_free(again);
     return file;
@@ -194,13 +179,11 @@ fail:
 
 struct adminkey *adminkey_load(const char *path, const char *passphrase, struct jerr *err)
 {
-    unsigned char kek[ADMINKEY_KEK_BYTES], tag[ADMINKEY_TAG_BYTES], final_block[16];
+    unsigned char kek[AEAD_KEY_BYTES];
     struct adminkey *ak = NULL, *result = NULL;
     ADMINKEY_FILE *file = NULL;
-    EVP_CIPHER_CTX *ctx = NULL;
     unsigned char *data = NULL;
     size_t len = 0;
-    int n = 0;
 
     if (check_passphrase(passphrase, err) == -1)
         return NULL;
@@ -220,30 +203,21 @@ struct adminkey *adminkey_load(const char *path, const char *passphrase, struct 
     }
     if (passphrase_kek(passphrase, ASN1_STRING_get0_data(file->salt), kek, err) == -1)
         goto out;
-    memcpy(tag, ASN1_STRING_get0_data(file->tag), sizeof(tag));
-    if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
-        EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), kek, ASN1_STRING_get0_data(file->iv), NULL) !=
-            1 ||
-        EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)ADMINKEY_AAD,
-                          (int)strlen(ADMINKEY_AAD)) != 1 ||
-        EVP_DecryptUpdate(ctx, ak->key, &n, ASN1_STRING_get0_data(file->ciphertext),
-                          CARD_ADMIN_KEY_BYTES) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, ADMINKEY_TAG_BYTES, tag) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "AES-256-GCM decryption failed");
+    int r = aead_open(kek, (const unsigned char *)ADMINKEY_AAD, strlen(ADMINKEY_AAD),
+                      ASN1_STRING_get0_data(file->iv), ASN1_STRING_get0_data(file->ciphertext),
+                      CARD_ADMIN_KEY_BYTES, ASN1_STRING_get0_data(file->tag), ak->key, err);
+    if (r == -1)
         goto out;
-    }
-    if (EVP_DecryptFinal_ex(ctx, final_block, &n) != 1) {
-        ERR_clear_error();
+    if (r == AEAD_NOT_AUTHENTIC) {
         jerr_set(err, JERR_CRYPTO, "passphrase", "%s: wrong passphrase or damaged key file", path);
         goto out;
     }
     result = ak;
     ak = NULL;
 out:
-    EVP_CIPHER_CTX_free(ctx);
     ASN1_item_free((ASN1_VALUE *)file, ASN1_ITEM_rptr(ADMINKEY_FILE));
     free(data);
-    adminkey_free(ak); /* wipes a half-decrypted key */
+    adminkey_free(ak);
     OPENSSL_cleanse(kek, sizeof(kek));
     return result;
 }

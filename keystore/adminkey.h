@@ -6,9 +6,9 @@
  * done (the three card.h calls that need the key are wrapped here).
  *
  * At rest: DATA_DIR/keys/card-admin.key, mode 0600, written atomically, encrypted under the CA
- * passphrase with AES-256-GCM and a key derived from the passphrase by scrypt (RFC 7914,
- * N = 2^14, r = 8, p = 1 — the cost signer.c puts on the CA keys, which are the same
- * passphrase's other targets). The file is DER (OpenSSL ASN.1 templates):
+ * passphrase with AES-256-GCM (keystore/aead.h) and a key derived from the passphrase by
+ * scrypt (RFC 7914, N = 2^14, r = 8, p = 1 — the cost signer.c puts on the CA keys, which are
+ * the same passphrase's other targets). The file is DER (OpenSSL ASN.1 templates):
  *
  *   CardAdminKeyFile ::= SEQUENCE {
  *       version     INTEGER,        -- 1: this layout and these scrypt costs

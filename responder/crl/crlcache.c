@@ -1,12 +1,12 @@
 /*
  * crlcache: see crlcache.h. Loading is all I/O and hashing, so it runs on workers; the loops
- * only take references and add the mapped segment to their answers.
+ * only take references and add the mapped segment to their answers. The header times are read
+ * by the one CRL reader, crl_read_times (ca/crl_read.h).
  */
 #include "responder/crl/crlcache.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -14,10 +14,9 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <openssl/asn1.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include "ca/crl_read.h"
 #include "responder/net/http.h"
 
 struct crlcache_snapshot {
@@ -40,113 +39,6 @@ struct crlcache {
     size_t count;
     struct crlcache_slot *slots;
 };
-
-/* ---- the CRL header ---- */
-
-/* One TLV header at *p within `avail` bytes: sets *content (start of the value), *len, *tag,
- * *cls, *constructed. Definite lengths only (DER). */
-/* Reads the identifier and length octets at *p, which must lie within the `in_head` bytes
- * there (the bytes read), and a content length that fits in the `in_file` bytes left of the
- * file (the content may run past the head: the outer SEQUENCEs do). Definite lengths only. */
-static int tlv(const unsigned char **p, long in_head, long in_file, long *len, int *tag, int *cls,
-               bool *constructed)
-{
-    const unsigned char *start = *p;
-    if (in_head <= 0 || in_file < in_head)
-        return -1;
-    /* ASN1_get_object reads at most `in_head` bytes. Its 0x80 means either "the header does
-     * not fit" (then *p is left where it was) or "the content is longer than in_head" (then
-     * *p is past the header): only the first is an error here, the second is checked against
-     * the file's length. */
-    int ret = ASN1_get_object(p, len, tag, cls, in_head);
-    ERR_clear_error();
-    if (*p == start || (ret & 0x01) != 0 || *len > in_file - (long)(*p - start))
-        return -1;
-    *constructed = (ret & V_ASN1_CONSTRUCTED) != 0;
-    return 0;
-}
-
-static bool is_time(int tag, int cls, bool constructed)
-{
-    return cls == V_ASN1_UNIVERSAL && !constructed &&
-           (tag == V_ASN1_UTCTIME || tag == V_ASN1_GENERALIZEDTIME);
-}
-
-/* Decodes the Time TLV [start, end) with d2i_ASN1_TIME, requiring all of it consumed. */
-static int decode_time(const unsigned char *start, const unsigned char *end, time_t *out)
-{
-    const unsigned char *q = start;
-    struct tm tm;
-    ASN1_TIME *t = d2i_ASN1_TIME(NULL, &q, end - start);
-    int rc = -1;
-    if (t != NULL && q == end && ASN1_TIME_to_tm(t, &tm) == 1) {
-        time_t v = timegm(&tm);
-        if (v != (time_t)-1) {
-            *out = v;
-            rc = 0;
-        }
-    }
-    ASN1_TIME_free(t);
-    return rc;
-}
-
-int crlcache_read_times(const unsigned char *head, size_t head_len, size_t total_len,
-                        time_t *this_update, time_t *next_update, struct jerr *err)
-{
-    const unsigned char *p = head, *end = head + head_len, *elem;
-    long len;
-    int tag, cls;
-    bool cons;
-
-    if (head_len > total_len || total_len > (size_t)LONG_MAX || head_len == 0)
-        return jerr_set(err, JERR_INVALID, "crl", "empty or oversized CRL");
-    /* CertificateList ::= SEQUENCE: its header is in `head`, its length must be the file's. */
-    if (tlv(&p, end - p, (long)total_len, &len, &tag, &cls, &cons) == -1 ||
-        tag != V_ASN1_SEQUENCE ||
-        !cons || (size_t)(p - head) + (size_t)len != total_len)
-        return jerr_set(err, JERR_INVALID, "crl", "not a DER CRL (outer SEQUENCE)");
-    /* TBSCertList ::= SEQUENCE, within the rest of the file. */
-    if (p >= end ||
-        tlv(&p, end - p, (long)(total_len - (size_t)(p - head)), &len, &tag, &cls, &cons) ==
-            -1 ||
-        tag != V_ASN1_SEQUENCE || !cons)
-        return jerr_set(err, JERR_INVALID, "crl", "not a DER CRL (tbsCertList)");
-    /* From here every element must lie inside `head`. */
-    elem = p;
-    if (tlv(&p, end - p, end - p, &len, &tag, &cls, &cons) == -1)
-        goto truncated;
-    if (cls == V_ASN1_UNIVERSAL && tag == V_ASN1_INTEGER && !cons) { /* version, optional */
-        p += len;
-        elem = p;
-        if (tlv(&p, end - p, end - p, &len, &tag, &cls, &cons) == -1)
-            goto truncated;
-    }
-    if (tag != V_ASN1_SEQUENCE || !cons) /* signature AlgorithmIdentifier */
-        return jerr_set(err, JERR_INVALID, "crl", "not a DER CRL (signature)");
-    p += len;
-    elem = p;
-    if (tlv(&p, end - p, end - p, &len, &tag, &cls, &cons) == -1)
-        goto truncated;
-    if (tag != V_ASN1_SEQUENCE || !cons) /* issuer Name */
-        return jerr_set(err, JERR_INVALID, "crl", "not a DER CRL (issuer)");
-    p += len;
-    elem = p;
-    if (tlv(&p, end - p, end - p, &len, &tag, &cls, &cons) == -1)
-        goto truncated;
-    if (!is_time(tag, cls, cons) || decode_time(elem, p + len, this_update) == -1)
-        return jerr_set(err, JERR_INVALID, "crl", "not a DER CRL (thisUpdate)");
-    p += len;
-    *next_update = 0;
-    elem = p;
-    /* nextUpdate OPTIONAL: present when the next element is a Time. */
-    if (p < end && tlv(&p, end - p, end - p, &len, &tag, &cls, &cons) == 0 && is_time(tag, cls, cons) &&
-        decode_time(elem, p + len, next_update) == -1)
-        return jerr_set(err, JERR_INVALID, "crl", "not a DER CRL (nextUpdate)");
-    return 0;
-truncated:
-    return jerr_set(err, JERR_INVALID, "crl", "CRL header truncated or longer than %d bytes",
-                    CRLCACHE_HEAD_BYTES);
-}
 
 /* ---- snapshots ---- */
 
@@ -213,8 +105,7 @@ struct crlcache_snapshot *crlcache_load(const char *path, struct jerr *err)
         jerr_set(err, JERR_INTERNAL, "crl", "out of memory");
         goto fail;
     }
-    if (crlcache_read_times(head, head_len, size, &snap->this_update, &snap->next_update, err) ==
-        -1)
+    if (crl_read_times(head, head_len, size, &snap->this_update, &snap->next_update, err) == -1)
         goto fail;
     http_etag_sha256(digest, snap->etag);
     snap->size = size;
@@ -391,7 +282,7 @@ int crlcache_file_times(const char *path, time_t *this_update, time_t *next_upda
         jerr_set(err, JERR_IO, NULL, "%s: short read", path);
         goto out;
     }
-    rc = crlcache_read_times(head, want, (size_t)st.st_size, this_update, next_update, err);
+    rc = crl_read_times(head, want, (size_t)st.st_size, this_update, next_update, err);
 out:
     close(fd);
     return rc;

@@ -6,8 +6,8 @@
  * A snapshot holds the file open and mapped (an evbuffer file segment: answers reference the
  * pages, nothing is copied per request, and a file the publisher replaces by rename stays
  * whole for the answers still using it), its SHA-256 (the ETag), and thisUpdate/nextUpdate
- * read from the CRL's header. Only the header is decoded — a CRL of millions of entries is
- * never turned into OpenSSL objects here.
+ * read from the CRL's header by crl_read_times (ca/crl_read.h). Only the header is decoded — a
+ * CRL of millions of entries is never turned into OpenSSL objects here.
  *
  * struct crlcache is the shared table behind the loops: one slot per served file, each with
  * the current snapshot; crlcache_get (on a worker) returns it, reloading it when the file
@@ -55,13 +55,6 @@ bool crlcache_is_current(const struct crlcache_snapshot *snap, const struct stat
 
 /* Appends the CRL's bytes to `out` by reference (no copy). Returns 0 or -1. */
 int crlcache_add_body(const struct crlcache_snapshot *snap, struct evbuffer *out, struct jerr *err);
-
-/* Finds thisUpdate and nextUpdate (0 when absent) in the first `head_len` bytes of a DER CRL
- * of `total_len` bytes (RFC 5280 §5.1: CertificateList, TBSCertList). The outer SEQUENCE must
- * span exactly total_len. Walks the TLVs with ASN1_get_object and decodes the times with
- * d2i_ASN1_TIME. Returns 0, or -1 with err (JERR_INVALID). */
-int crlcache_read_times(const unsigned char *head, size_t head_len, size_t total_len,
-                        time_t *this_update, time_t *next_update, struct jerr *err);
 
 /* thisUpdate and nextUpdate of the CRL file at `path`, read from its head only (cheap at any
  * size). Returns 0, or -1 with err (JERR_NOT_FOUND when missing, JERR_INVALID when damaged). */

@@ -25,26 +25,7 @@
 #include "base/jerr.h"
 #include "keystore/card.h"
 #include "keystore/keygen.h"
-
-static X509 *self_signed(EVP_PKEY *key, const char *cn)
-{
-    X509 *cert = X509_new();
-    X509_NAME *name = X509_NAME_new();
-    if (cert == NULL || name == NULL ||
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
-                                   0) != 1 ||
-        X509_set_version(cert, X509_VERSION_3) != 1 ||
-        ASN1_INTEGER_set(X509_get_serialNumber(cert), 1) != 1 ||
-        X509_set_subject_name(cert, name) != 1 || X509_set_issuer_name(cert, name) != 1 ||
-        X509_gmtime_adj(X509_getm_notBefore(cert), 0) == NULL ||
-        X509_gmtime_adj(X509_getm_notAfter(cert), 3600L * 24 * 365) == NULL ||
-        X509_set_pubkey(cert, key) != 1 || X509_sign(cert, key, EVP_sha256()) <= 0) {
-        X509_free(cert);
-        cert = NULL;
-    }
-    X509_NAME_free(name);
-    return cert;
-}
+#include "card_selfsigned.h"
 
 /* Writes DIR/NAME.body: the body octets of the image file DIR/NAME.card. Returns 0 or -1. */
 static int write_body(const char *dir, const char *name)
@@ -111,10 +92,10 @@ int main(int argc, char **argv)
         admin[i] = (unsigned char)(0xA0 + i);
     if ((sign_key = keygen_rsa(2048, &err)) == NULL || (auth_key = keygen_rsa(2048, &err)) == NULL)
         goto out;
-    sign_cert = self_signed(sign_key, "sign holder");
-    auth_cert = self_signed(auth_key, "auth holder");
-    sign_root = self_signed(auth_key, "JPKI Sign Root");
-    auth_root = self_signed(sign_key, "JPKI Auth Root");
+    sign_cert = card_selfsigned(sign_key, "sign holder");
+    auth_cert = card_selfsigned(auth_key, "auth holder");
+    sign_root = card_selfsigned(auth_key, "JPKI Sign Root");
+    auth_root = card_selfsigned(sign_key, "JPKI Auth Root");
     if (sign_cert == NULL || auth_cert == NULL || sign_root == NULL || auth_root == NULL) {
         jerr_set(&err, JERR_CRYPTO, NULL, "cannot make the certificates");
         goto out;

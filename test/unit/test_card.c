@@ -7,6 +7,7 @@
  * Two 2048-bit RSA keys and four self-signed certificates are made once, in main, before
  * Check forks; each scrypt derivation costs ~50 ms, so tests count their password tries.
  */
+#define _GNU_SOURCE /* memmem */
 #include <check.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include "base/jerr.h"
 #include "keystore/card.h"
 #include "keystore/keygen.h"
+#include "test/fuzz/card_selfsigned.h"
 #include "testutil.h"
 
 #define CARD_ID "C-000123"
@@ -43,26 +45,6 @@ static char g_path[4096];
 
 /* ---- fixtures ---- */
 
-static X509 *self_signed(EVP_PKEY *key, const char *cn)
-{
-    X509 *cert = X509_new();
-    X509_NAME *name = X509_NAME_new();
-    if (cert == NULL || name == NULL ||
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
-                                   0) != 1 ||
-        X509_set_version(cert, X509_VERSION_3) != 1 ||
-        ASN1_INTEGER_set(X509_get_serialNumber(cert), 1) != 1 ||
-        X509_set_subject_name(cert, name) != 1 || X509_set_issuer_name(cert, name) != 1 ||
-        X509_gmtime_adj(X509_getm_notBefore(cert), 0) == NULL ||
-        X509_gmtime_adj(X509_getm_notAfter(cert), 3600L * 24 * 365) == NULL ||
-        X509_set_pubkey(cert, key) != 1 || X509_sign(cert, key, EVP_sha256()) <= 0) {
-        X509_free(cert);
-        cert = NULL;
-    }
-    X509_NAME_free(name);
-    return cert;
-}
-
 static int keys_setup(void)
 {
     struct jerr err = {0};
@@ -70,10 +52,10 @@ static int keys_setup(void)
     g_auth_key = keygen_rsa(2048, &err);
     if (g_sign_key == NULL || g_auth_key == NULL)
         return -1;
-    g_sign_cert = self_signed(g_sign_key, "sign holder");
-    g_auth_cert = self_signed(g_auth_key, "auth holder");
-    g_sign_root = self_signed(g_auth_key, "JPKI Sign Root");
-    g_auth_root = self_signed(g_sign_key, "JPKI Auth Root");
+    g_sign_cert = card_selfsigned(g_sign_key, "sign holder");
+    g_auth_cert = card_selfsigned(g_auth_key, "auth holder");
+    g_sign_root = card_selfsigned(g_auth_key, "JPKI Sign Root");
+    g_auth_root = card_selfsigned(g_sign_key, "JPKI Auth Root");
     for (size_t i = 0; i < sizeof(g_admin); i++) {
         g_admin[i] = (unsigned char)(0xA0 + i);
         g_other_admin[i] = (unsigned char)(0xA0 + i);
@@ -212,15 +194,6 @@ static void locked_refusal(struct card_image *ci, enum ca_kind slot, const char 
     ck_assert_ptr_null(card_image_unlock_key(ci, g_path, slot, right, &err));
     assert_err(&err, JERR_FORBIDDEN, "password", "slot locked");
     ck_assert(card_image_is_locked(ci, slot));
-}
-
-static bool contains(const unsigned char *hay, size_t hay_len, const unsigned char *needle,
-                     size_t needle_len)
-{
-    for (size_t i = 0; i + needle_len <= hay_len; i++)
-        if (memcmp(hay + i, needle, needle_len) == 0)
-            return true;
-    return false;
 }
 
 /* ---- password rules ---- */
@@ -456,13 +429,15 @@ START_TEST(test_unlock_returns_the_key)
     EVP_PKEY *key = card_image_unlock_key(back, g_path, CA_SIGN, SIGN_PW, &err);
     ck_assert_msg(key != NULL, "%s", err.msg);
     ck_assert_int_eq(EVP_PKEY_eq(key, X509_get0_pubkey(card_image_get0_cert(back, CA_SIGN))), 1);
-    /* The private half itself, not just a matching public key. */
-    BIGNUM *d1 = NULL, *d2 = NULL;
-    ck_assert_int_eq(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_D, &d1), 1);
-    ck_assert_int_eq(EVP_PKEY_get_bn_param(g_sign_key, OSSL_PKEY_PARAM_RSA_D, &d2), 1);
-    ck_assert_int_eq(BN_cmp(d1, d2), 0);
-    BN_clear_free(d1);
-    BN_clear_free(d2);
+    /* The private half itself, not just a matching public key: the whole private key's DER
+     * (every CRT parameter) is the one put in. */
+    unsigned char *got = NULL, *put = NULL;
+    int got_len = i2d_PrivateKey(key, &got), put_len = i2d_PrivateKey(g_sign_key, &put);
+    ck_assert_int_gt(got_len, 0);
+    ck_assert_int_eq(got_len, put_len);
+    ck_assert_mem_eq(got, put, (size_t)got_len);
+    OPENSSL_clear_free(got, (size_t)got_len);
+    OPENSSL_clear_free(put, (size_t)put_len);
     EVP_PKEY_free(key);
     unlock_ok(back, CA_AUTH, AUTH_PIN);
     ck_assert_int_eq(card_image_tries_left(back, CA_SIGN), CARD_SIGN_MAX_TRIES);
@@ -1059,10 +1034,10 @@ static void assert_bn_absent(const unsigned char *file, size_t len, EVP_PKEY *ke
     unsigned char *bytes = malloc((size_t)n);
     ck_assert_ptr_nonnull(bytes);
     ck_assert_int_eq(BN_bn2bin(bn, bytes), n);
-    ck_assert_msg(!contains(file, len, bytes, (size_t)n), "%s found in the file", param);
+    ck_assert_msg(memmem(file, len, bytes, (size_t)n) == NULL, "%s found in the file", param);
     /* Not even a 16-byte window of it. */
     for (int off = 0; off + 16 <= n; off += 16)
-        ck_assert_msg(!contains(file, len, bytes + off, 16), "%s[%d..] found", param, off);
+        ck_assert_msg(memmem(file, len, bytes + off, 16) == NULL, "%s[%d..] found", param, off);
     free(bytes);
     BN_clear_free(bn);
 }
@@ -1081,13 +1056,13 @@ static void assert_no_private_key_bytes(void)
         unsigned char *der = NULL;
         int der_len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
         ck_assert_int_gt(der_len, 600);
-        ck_assert(!contains(file, len, der, (size_t)der_len));
-        ck_assert(!contains(file, len, der + der_len / 2, 64)); /* nor a slice of it */
+        ck_assert(memmem(file, len, der, (size_t)der_len) == NULL);
+        ck_assert(memmem(file, len, der + der_len / 2, 64) == NULL); /* nor a slice of it */
         OPENSSL_clear_free(der, (size_t)der_len);
         PKCS8_PRIV_KEY_INFO_free(p8);
     }
     /* Nor the passwords. */
-    ck_assert(!contains(file, len, (const unsigned char *)SIGN_PW, strlen(SIGN_PW)));
+    ck_assert(memmem(file, len, SIGN_PW, strlen(SIGN_PW)) == NULL);
     free(file);
 }
 
@@ -1106,25 +1081,33 @@ START_TEST(test_private_key_never_in_file)
 }
 END_TEST
 
+/* A test case of the suite over a fresh directory per test (CK_FORK: each test in its own
+ * process). */
+static TCase *dir_tcase(Suite *s, const char *name, int timeout_s)
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
+    tcase_set_timeout(tc, timeout_s);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 int main(void)
 {
+    /* RSA keys are slow to make: once, before the tests fork. */
+    int rc = 1;
+    Suite *s = suite_create("card");
     if (keys_setup() == -1) {
         fprintf(stderr, "test_card: cannot make the test keys and certificates\n");
-        return 1;
+        goto out;
     }
-    Suite *s = suite_create("card");
 
-    TCase *rules = tcase_create("rules");
-    tcase_add_checked_fixture(rules, dir_setup, dir_teardown);
-    tcase_set_timeout(rules, 60);
+    TCase *rules = dir_tcase(s, "rules", 60);
     tcase_add_test(rules, test_password_rules);
     tcase_add_test(rules, test_create_refusals);
     tcase_add_test(rules, test_set_slot_refusals);
-    suite_add_tcase(s, rules);
 
-    TCase *file = tcase_create("file");
-    tcase_add_checked_fixture(file, dir_setup, dir_teardown);
-    tcase_set_timeout(file, 120);
+    TCase *file = dir_tcase(s, "file", 120);
     tcase_add_test(file, test_round_trip);
     tcase_add_test(file, test_empty_slot);
     tcase_add_test(file, test_set_slot_replaces);
@@ -1132,11 +1115,8 @@ int main(void)
     tcase_add_test(file, test_bad_files);
     tcase_add_test(file, test_parse_in_memory);
     tcase_add_test(file, test_private_key_never_in_file);
-    suite_add_tcase(s, file);
 
-    TCase *tries = tcase_create("tries");
-    tcase_add_checked_fixture(tries, dir_setup, dir_teardown);
-    tcase_set_timeout(tries, 120);
+    TCase *tries = dir_tcase(s, "tries", 120);
     tcase_add_test(tries, test_unlock_returns_the_key);
     tcase_add_test(tries, test_sign_locks_after_five);
     tcase_add_test(tries, test_auth_locks_after_three);
@@ -1148,18 +1128,15 @@ int main(void)
     tcase_add_test(tries, test_reset_refusals);
     tcase_add_test(tries, test_change_password);
     tcase_add_test(tries, test_change_password_locked);
-    suite_add_tcase(s, tries);
 
-    TCase *integrity = tcase_create("integrity");
-    tcase_add_checked_fixture(integrity, dir_setup, dir_teardown);
-    tcase_set_timeout(integrity, 300);
+    TCase *integrity = dir_tcase(s, "integrity", 300);
     tcase_add_test(integrity, test_every_byte_flip_detected);
     tcase_add_test(integrity, test_every_truncation_and_extension_detected);
     tcase_add_test(integrity, test_resealed_edits_refused_by_secrets);
     tcase_add_test(integrity, test_limitation_resealed_counter_reset);
-    suite_add_tcase(s, integrity);
 
-    int rc = testutil_run(s);
+    rc = testutil_run(s);
+out:
     keys_teardown();
     return rc;
 }

@@ -155,6 +155,21 @@ static void add_holder(struct store *st)
     ck_assert_msg(store_card_insert(st, &c, &err) == 0, "%s", err.msg);
 }
 
+/* The registry and output directory of the "build" test case, made fresh for each test (a
+ * checked fixture: in the test's own process) with one holder in it. */
+static struct fixture g_fx;
+
+static void build_setup(void)
+{
+    fx_setup(&g_fx);
+    add_holder(g_fx.st);
+}
+
+static void build_teardown(void)
+{
+    fx_teardown(&g_fx);
+}
+
 /* A registry row. The DER is a stand-in: the CRL builder never reads it. */
 static void add_cert(struct store *st, const char *serial, enum ca_kind ca, int partition,
                      int64_t not_after, enum cert_status status, int reason, int64_t at,
@@ -457,45 +472,42 @@ static int build(struct fixture *fx, const char *name, int partition, const char
 
 START_TEST(test_entries_and_fields)
 {
-    struct fixture fx;
     struct jerr err = {0};
     struct crl_info info;
     time_t now = t_now();
     int64_t alive = now + 900 * DAY;
-    fx_setup(&fx);
-    add_holder(fx.st);
-    add_cert(fx.st, S_KEYCOMP, CA_SIGN, 0, alive, CERT_REVOKED, REASON_KEY_COMPROMISE,
+    add_cert(g_fx.st, S_KEYCOMP, CA_SIGN, 0, alive, CERT_REVOKED, REASON_KEY_COMPROMISE,
              now - 3 * DAY, now - 10 * DAY);
-    add_cert(fx.st, S_AFFIL, CA_SIGN, 0, alive, CERT_REVOKED, REASON_AFFILIATION_CHANGED,
+    add_cert(g_fx.st, S_AFFIL, CA_SIGN, 0, alive, CERT_REVOKED, REASON_AFFILIATION_CHANGED,
              now - 2 * DAY, 0);
-    add_cert(fx.st, S_SUPER, CA_SIGN, 0, alive, CERT_REVOKED, REASON_SUPERSEDED, now - DAY, 0);
-    add_cert(fx.st, S_CESSATION, CA_SIGN, 0, alive, CERT_REVOKED, REASON_CESSATION_OF_OPERATION,
+    add_cert(g_fx.st, S_SUPER, CA_SIGN, 0, alive, CERT_REVOKED, REASON_SUPERSEDED, now - DAY, 0);
+    add_cert(g_fx.st, S_CESSATION, CA_SIGN, 0, alive, CERT_REVOKED, REASON_CESSATION_OF_OPERATION,
              now - 3600, 0);
-    add_cert(fx.st, S_HOLD, CA_SIGN, 0, alive, CERT_HOLD, REASON_CERTIFICATE_HOLD, now - 60, 0);
-    add_cert(fx.st, S_UNSPEC, CA_SIGN, 0, alive, CERT_REVOKED, REASON_UNSPECIFIED, now - 30, 0);
-    add_cert(fx.st, S_UNSPEC_INV, CA_SIGN, 0, alive, CERT_REVOKED, REASON_UNSPECIFIED, now - 20,
+    add_cert(g_fx.st, S_HOLD, CA_SIGN, 0, alive, CERT_HOLD, REASON_CERTIFICATE_HOLD, now - 60, 0);
+    add_cert(g_fx.st, S_UNSPEC, CA_SIGN, 0, alive, CERT_REVOKED, REASON_UNSPECIFIED, now - 30, 0);
+    add_cert(g_fx.st, S_UNSPEC_INV, CA_SIGN, 0, alive, CERT_REVOKED, REASON_UNSPECIFIED, now - 20,
              now - 5 * DAY);
-    add_cert(fx.st, S_GOOD, CA_SIGN, 0, alive, CERT_GOOD, REASON_NONE, 0, 0);
+    add_cert(g_fx.st, S_GOOD, CA_SIGN, 0, alive, CERT_GOOD, REASON_NONE, 0, 0);
     /* Expired a second before thisUpdate: dropped (DESIGN §4 "expiry"). */
-    add_cert(fx.st, S_EXPIRED, CA_SIGN, 0, now - 1, CERT_REVOKED, REASON_KEY_COMPROMISE,
+    add_cert(g_fx.st, S_EXPIRED, CA_SIGN, 0, now - 1, CERT_REVOKED, REASON_KEY_COMPROMISE,
              now - 9 * DAY, 0);
     /* Another CA's revocation never shows on this CA's CRL. */
-    add_cert(fx.st, S_AUTH, CA_AUTH, 0, alive, CERT_REVOKED, REASON_KEY_COMPROMISE, now - 9, 0);
+    add_cert(g_fx.st, S_AUTH, CA_AUTH, 0, alive, CERT_REVOKED, REASON_KEY_COMPROMISE, now - 9, 0);
     /* Held, then released through the registry: leaves the CRL. Another revoked through the
      * registry's status change rather than at insert. */
-    add_cert(fx.st, S_RELEASED, CA_SIGN, 0, alive, CERT_GOOD, REASON_NONE, 0, 0);
-    add_cert(fx.st, S_LATER, CA_SIGN, 0, alive, CERT_GOOD, REASON_NONE, 0, 0);
-    ck_assert_int_eq(store_cert_set_status(fx.st, S_RELEASED, CERT_HOLD, REASON_CERTIFICATE_HOLD,
+    add_cert(g_fx.st, S_RELEASED, CA_SIGN, 0, alive, CERT_GOOD, REASON_NONE, 0, 0);
+    add_cert(g_fx.st, S_LATER, CA_SIGN, 0, alive, CERT_GOOD, REASON_NONE, 0, 0);
+    ck_assert_int_eq(store_cert_set_status(g_fx.st, S_RELEASED, CERT_HOLD, REASON_CERTIFICATE_HOLD,
                                            now - 500, 0, &err),
                      0);
     ck_assert_int_eq(
-        store_cert_set_status(fx.st, S_RELEASED, CERT_GOOD, REASON_NONE, now - 400, 0, &err), 0);
-    ck_assert_msg(store_cert_set_status(fx.st, S_LATER, CERT_REVOKED, REASON_KEY_COMPROMISE,
+        store_cert_set_status(g_fx.st, S_RELEASED, CERT_GOOD, REASON_NONE, now - 400, 0, &err), 0);
+    ck_assert_msg(store_cert_set_status(g_fx.st, S_LATER, CERT_REVOKED, REASON_KEY_COMPROMISE,
                                         now - 100, now - 200, &err) == 0,
                   "%s", err.msg);
 
     const char *url = "http://127.0.0.1:8080/crl/sign.crl";
-    ck_assert_msg(build(&fx, "sign.crl", -1, url, 7, now, now + DAY, &info, &err) == 0, "%s",
+    ck_assert_msg(build(&g_fx, "sign.crl", -1, url, 7, now, now + DAY, &info, &err) == 0, "%s",
                   err.msg);
     ck_assert_int_eq(info.number, 7);
     ck_assert_int_eq(info.this_update, now);
@@ -503,7 +515,7 @@ START_TEST(test_entries_and_fields)
     ck_assert_uint_eq(info.entries, 8);
 
     char path[8192];
-    snprintf(path, sizeof(path), "%s/sign.crl", fx.out_dir);
+    snprintf(path, sizeof(path), "%s/sign.crl", g_fx.out_dir);
     struct crl_file cf;
     load_checked(&cf, path, g_root, 7, now, now + DAY, url, 8);
     ck_assert_uint_eq(info.der_size, cf.len);
@@ -538,33 +550,28 @@ START_TEST(test_entries_and_fields)
     ASN1_INTEGER_free(ai);
 
     crl_file_free(&cf);
-    assert_dir_clean(fx.out_dir, 1);
-    fx_teardown(&fx);
+    assert_dir_clean(g_fx.out_dir, 1);
 }
 END_TEST
 
 START_TEST(test_empty_crl)
 {
-    struct fixture fx;
     struct jerr err = {0};
     struct crl_info info;
     time_t now = t_now();
-    fx_setup(&fx);
-    add_holder(fx.st);
-    add_cert(fx.st, S_GOOD, CA_SIGN, 0, now + 100 * DAY, CERT_GOOD, REASON_NONE, 0, 0);
-    add_cert(fx.st, S_EXPIRED, CA_SIGN, 0, now - DAY, CERT_REVOKED, REASON_KEY_COMPROMISE,
+    add_cert(g_fx.st, S_GOOD, CA_SIGN, 0, now + 100 * DAY, CERT_GOOD, REASON_NONE, 0, 0);
+    add_cert(g_fx.st, S_EXPIRED, CA_SIGN, 0, now - DAY, CERT_REVOKED, REASON_KEY_COMPROMISE,
              now - 2 * DAY, 0);
-    ck_assert_msg(build(&fx, "empty.crl", -1, NULL, 1, now, now + 2 * DAY, &info, &err) == 0, "%s",
-                  err.msg);
+    ck_assert_msg(build(&g_fx, "empty.crl", -1, NULL, 1, now, now + 2 * DAY, &info, &err) == 0,
+                  "%s", err.msg);
     ck_assert_uint_eq(info.entries, 0);
     char path[8192];
-    snprintf(path, sizeof(path), "%s/empty.crl", fx.out_dir);
+    snprintf(path, sizeof(path), "%s/empty.crl", g_fx.out_dir);
     struct crl_file cf;
     load_checked(&cf, path, g_root, 1, now, now + 2 * DAY, NULL, 0);
     ck_assert_uint_eq(info.der_size, cf.len);
     crl_file_free(&cf);
-    assert_dir_clean(fx.out_dir, 1);
-    fx_teardown(&fx);
+    assert_dir_clean(g_fx.out_dir, 1);
 }
 END_TEST
 
@@ -572,20 +579,17 @@ START_TEST(test_times_across_2050)
 {
     /* RFC 5280 §5.1.2.4/5: UTCTime through 2049, GeneralizedTime from 2050; revocationDate
      * likewise (§5.1.2.6); invalidityDate always GeneralizedTime (§5.3.2). */
-    struct fixture fx;
     struct jerr err = {0};
     time_t this_update = jclock_utc(2049, 12, 31, 12, 0, 0);
     time_t next_update = jclock_utc(2050, 1, 1, 12, 0, 0);
     time_t late = jclock_utc(2049, 12, 31, 11, 0, 0);
     time_t early = jclock_utc(2049, 12, 1, 0, 0, 0);
-    fx_setup(&fx);
-    add_holder(fx.st);
-    add_cert(fx.st, S_KEYCOMP, CA_SIGN, 0, jclock_utc(2051, 1, 1, 0, 0, 0), CERT_REVOKED,
+    add_cert(g_fx.st, S_KEYCOMP, CA_SIGN, 0, jclock_utc(2051, 1, 1, 0, 0, 0), CERT_REVOKED,
              REASON_KEY_COMPROMISE, late, early);
-    ck_assert_msg(build(&fx, "y2050.crl", -1, NULL, 3, this_update, next_update, NULL, &err) == 0,
+    ck_assert_msg(build(&g_fx, "y2050.crl", -1, NULL, 3, this_update, next_update, NULL, &err) == 0,
                   "%s", err.msg);
     char path[8192];
-    snprintf(path, sizeof(path), "%s/y2050.crl", fx.out_dir);
+    snprintf(path, sizeof(path), "%s/y2050.crl", g_fx.out_dir);
     struct crl_file cf;
     load_checked(&cf, path, g_root, 3, this_update, next_update, NULL, 1);
     ck_assert_int_eq(ASN1_STRING_type(X509_CRL_get0_lastUpdate(cf.crl)), V_ASN1_UTCTIME);
@@ -597,10 +601,10 @@ START_TEST(test_times_across_2050)
 
     /* A revocation dated 2050 or later is a GeneralizedTime. */
     time_t t2 = jclock_utc(2050, 6, 1, 0, 0, 0);
-    ck_assert_int_eq(store_cert_set_status(fx.st, S_KEYCOMP, CERT_REVOKED, REASON_KEY_COMPROMISE,
+    ck_assert_int_eq(store_cert_set_status(g_fx.st, S_KEYCOMP, CERT_REVOKED, REASON_KEY_COMPROMISE,
                                            t2 - DAY, 0, &err),
                      0);
-    ck_assert_msg(build(&fx, "y2050.crl", -1, NULL, 4, t2, t2 + DAY, NULL, &err) == 0, "%s",
+    ck_assert_msg(build(&g_fx, "y2050.crl", -1, NULL, 4, t2, t2 + DAY, NULL, &err) == 0, "%s",
                   err.msg);
     load_checked(&cf, path, g_root, 4, t2, t2 + DAY, NULL, 1);
     ck_assert_int_eq(ASN1_STRING_type(X509_CRL_get0_lastUpdate(cf.crl)), V_ASN1_GENERALIZEDTIME);
@@ -609,8 +613,7 @@ START_TEST(test_times_across_2050)
                      V_ASN1_GENERALIZEDTIME);
     assert_entry(cf.crl, S_KEYCOMP, t2 - DAY, REASON_KEY_COMPROMISE, 0);
     crl_file_free(&cf);
-    assert_dir_clean(fx.out_dir, 1);
-    fx_teardown(&fx);
+    assert_dir_clean(g_fx.out_dir, 1);
 }
 END_TEST
 
@@ -619,7 +622,6 @@ END_TEST
  * BN_hex2bn + BN_to_ASN1_INTEGER would encode them. */
 START_TEST(test_entry_times_and_serials_as_openssl)
 {
-    struct fixture fx;
     struct jerr err = {0};
     time_t now = t_now();
     time_t times[] = {
@@ -639,10 +641,8 @@ START_TEST(test_entry_times_and_serials_as_openssl)
     time_t lo = jclock_utc(1950, 1, 1, 0, 0, 0), hi = jclock_utc(2050, 1, 1, 0, 0, 0);
     uint64_t x = 0x9E3779B97F4A7C15u;
 
-    fx_setup(&fx);
-    add_holder(fx.st);
     for (int i = 0; i < N; i++)
-        add_cert(fx.st, serials[i], CA_SIGN, 0, now + 400 * DAY, CERT_REVOKED,
+        add_cert(g_fx.st, serials[i], CA_SIGN, 0, now + 400 * DAY, CERT_REVOKED,
                  REASON_KEY_COMPROMISE, times[i], 0);
     time_t random_times[RANDOM];
     for (int i = 0; i < RANDOM; i++) {
@@ -650,13 +650,13 @@ START_TEST(test_entry_times_and_serials_as_openssl)
         random_times[i] = lo + (time_t)(x % (uint64_t)(hi - lo));
         char serial[32];
         snprintf(serial, sizeof(serial), "5A%06X", i + 1);
-        add_cert(fx.st, serial, CA_SIGN, 0, now + 400 * DAY, CERT_REVOKED,
-                 REASON_KEY_COMPROMISE, random_times[i], 0);
+        add_cert(g_fx.st, serial, CA_SIGN, 0, now + 400 * DAY, CERT_REVOKED, REASON_KEY_COMPROMISE,
+                 random_times[i], 0);
     }
-    ck_assert_msg(build(&fx, "as-openssl.crl", -1, NULL, 1, now, now + DAY, NULL, &err) == 0,
+    ck_assert_msg(build(&g_fx, "as-openssl.crl", -1, NULL, 1, now, now + DAY, NULL, &err) == 0,
                   "%s", err.msg);
     char path[8192];
-    snprintf(path, sizeof(path), "%s/as-openssl.crl", fx.out_dir);
+    snprintf(path, sizeof(path), "%s/as-openssl.crl", g_fx.out_dir);
     struct crl_file cf;
     load_checked(&cf, path, g_root, 1, now, now + DAY, NULL, N + RANDOM);
     for (int i = 0; i < N + RANDOM; i++) {
@@ -688,7 +688,6 @@ START_TEST(test_entry_times_and_serials_as_openssl)
         ASN1_TIME_free(want_time);
     }
     crl_file_free(&cf);
-    fx_teardown(&fx);
 }
 END_TEST
 
@@ -710,26 +709,23 @@ static int list_serial(void *ctx, const struct crl_entry_rec *entry)
 START_TEST(test_rows_reader)
 {
     enum { ROWS = 5000 }; /* more than two batches */
-    struct fixture fx;
     struct jerr err = {0};
     time_t now = t_now();
-    fx_setup(&fx);
-    add_holder(fx.st);
-    ck_assert_int_eq(store_begin(fx.st, &err), 0);
+    ck_assert_int_eq(store_begin(g_fx.st, &err), 0);
     for (int i = 0; i < ROWS; i++) {
         char serial[32];
         snprintf(serial, sizeof(serial), "6B%06X", i + 1);
-        add_cert(fx.st, serial, CA_SIGN, 0, now + DAY, CERT_REVOKED, REASON_SUPERSEDED,
-                 now - i, 0);
+        add_cert(g_fx.st, serial, CA_SIGN, 0, now + DAY, CERT_REVOKED, REASON_SUPERSEDED, now - i,
+                 0);
     }
-    ck_assert_int_eq(store_commit(fx.st, &err), 0);
+    ck_assert_int_eq(store_commit(g_fx.st, &err), 0);
 
     struct serial_list direct = {calloc(ROWS, JPKI_SERIAL_HEX_MAX + 1), 0};
     ck_assert_ptr_nonnull(direct.serials);
-    ck_assert_int_eq(store_crl_foreach(fx.st, CA_SIGN, -1, now, list_serial, &direct, &err), 0);
+    ck_assert_int_eq(store_crl_foreach(g_fx.st, CA_SIGN, -1, now, list_serial, &direct, &err), 0);
     ck_assert_int_eq(direct.count, ROWS);
 
-    struct crl_rows *rows = crl_rows_start(fx.st, CA_SIGN, -1, now, &err);
+    struct crl_rows *rows = crl_rows_start(g_fx.st, CA_SIGN, -1, now, &err);
     ck_assert_ptr_nonnull(rows);
     const struct crl_entry_rec *batch = NULL;
     long n, total = 0, batches = 0;
@@ -748,13 +744,13 @@ START_TEST(test_rows_reader)
     crl_rows_finish(rows);
 
     /* Stopping after the first batch: the reader is blocked on a full ring and must end. */
-    rows = crl_rows_start(fx.st, CA_SIGN, -1, now, &err);
+    rows = crl_rows_start(g_fx.st, CA_SIGN, -1, now, &err);
     ck_assert_ptr_nonnull(rows);
     ck_assert_int_gt(crl_rows_next(rows, &batch, &err), 0);
     crl_rows_finish(rows);
 
     /* The reader's failure (here: a partition store_crl_foreach refuses) is the consumer's. */
-    rows = crl_rows_start(fx.st, CA_SIGN, -7, now, &err);
+    rows = crl_rows_start(g_fx.st, CA_SIGN, -7, now, &err);
     ck_assert_ptr_nonnull(rows);
     ck_assert_int_eq(crl_rows_next(rows, &batch, &err), -1);
     ck_assert_str_eq(err.field, "partition");
@@ -762,22 +758,18 @@ START_TEST(test_rows_reader)
 
     /* And the store is usable again after each. */
     direct.count = 0;
-    ck_assert_int_eq(store_crl_foreach(fx.st, CA_SIGN, -1, now, list_serial, &direct, &err), 0);
+    ck_assert_int_eq(store_crl_foreach(g_fx.st, CA_SIGN, -1, now, list_serial, &direct, &err), 0);
     ck_assert_int_eq(direct.count, ROWS);
     free(direct.serials);
-    fx_teardown(&fx);
 }
 END_TEST
 
 START_TEST(test_partition_selects_entries)
 {
-    struct fixture fx;
     struct jerr err = {0};
     struct crl_info info;
     time_t now = t_now();
     int64_t alive = now + 900 * DAY;
-    fx_setup(&fx);
-    add_holder(fx.st);
     static const char *serials[3][2] = {
         {"20000000000000000000000000000001", "20000000000000000000000000000002"},
         {"21000000000000000000000000000001", "21000000000000000000000000000002"},
@@ -785,19 +777,19 @@ START_TEST(test_partition_selects_entries)
     };
     for (int p = 0; p < 3; p++)
         for (int i = 0; i < 2; i++)
-            add_cert(fx.st, serials[p][i], CA_SIGN, p, alive, i == 0 ? CERT_REVOKED : CERT_HOLD,
+            add_cert(g_fx.st, serials[p][i], CA_SIGN, p, alive, i == 0 ? CERT_REVOKED : CERT_HOLD,
                      i == 0 ? REASON_SUPERSEDED : REASON_CERTIFICATE_HOLD, now - 100 - p, 0);
-    add_cert(fx.st, "23000000000000000000000000000001", CA_SIGN, 1, alive, CERT_GOOD, REASON_NONE,
+    add_cert(g_fx.st, "23000000000000000000000000000001", CA_SIGN, 1, alive, CERT_GOOD, REASON_NONE,
              0, 0);
 
     char path[8192], url[256], name[64];
     for (int p = 0; p < 3; p++) {
         snprintf(name, sizeof(name), "%d.crl", p);
         snprintf(url, sizeof(url), "http://example.test/crl/sign/%d.crl", p);
-        ck_assert_msg(build(&fx, name, p, url, 10 + p, now, now + DAY, &info, &err) == 0, "%s",
+        ck_assert_msg(build(&g_fx, name, p, url, 10 + p, now, now + DAY, &info, &err) == 0, "%s",
                       err.msg);
         ck_assert_uint_eq(info.entries, 2);
-        snprintf(path, sizeof(path), "%s/%s", fx.out_dir, name);
+        snprintf(path, sizeof(path), "%s/%s", g_fx.out_dir, name);
         struct crl_file cf;
         load_checked(&cf, path, g_root, 10 + p, now, now + DAY, url, 2);
         for (int q = 0; q < 3; q++) {
@@ -809,23 +801,22 @@ START_TEST(test_partition_selects_entries)
         crl_file_free(&cf);
     }
     /* A partition with nothing in it. */
-    ck_assert_msg(build(&fx, "3.crl", 3, "http://example.test/crl/sign/3.crl", 13, now, now + DAY,
+    ck_assert_msg(build(&g_fx, "3.crl", 3, "http://example.test/crl/sign/3.crl", 13, now, now + DAY,
                         &info, &err) == 0,
                   "%s", err.msg);
     ck_assert_uint_eq(info.entries, 0);
     /* The complete CRL: everything, no IDP. */
-    ck_assert_msg(build(&fx, "all.crl", -1, NULL, 20, now, now + DAY, &info, &err) == 0, "%s",
+    ck_assert_msg(build(&g_fx, "all.crl", -1, NULL, 20, now, now + DAY, &info, &err) == 0, "%s",
                   err.msg);
     ck_assert_uint_eq(info.entries, 6);
-    snprintf(path, sizeof(path), "%s/all.crl", fx.out_dir);
+    snprintf(path, sizeof(path), "%s/all.crl", g_fx.out_dir);
     struct crl_file cf;
     load_checked(&cf, path, g_root, 20, now, now + DAY, NULL, 6);
     for (int p = 0; p < 3; p++)
         for (int i = 0; i < 2; i++)
             ck_assert(has_entry(cf.crl, serials[p][i]));
     crl_file_free(&cf);
-    assert_dir_clean(fx.out_dir, 5);
-    fx_teardown(&fx);
+    assert_dir_clean(g_fx.out_dir, 5);
 }
 END_TEST
 
@@ -849,43 +840,41 @@ static void assert_build_refused(struct fixture *fx, const struct signer *signer
 
 START_TEST(test_build_refusals)
 {
-    struct fixture fx;
     struct jerr err = {0};
     time_t now = t_now();
-    fx_setup(&fx);
-    add_holder(fx.st);
-    add_cert(fx.st, S_KEYCOMP, CA_SIGN, 0, now + DAY, CERT_REVOKED, REASON_KEY_COMPROMISE,
+    add_cert(g_fx.st, S_KEYCOMP, CA_SIGN, 0, now + DAY, CERT_REVOKED, REASON_KEY_COMPROMISE,
              now - DAY, 0);
     const char *url = "http://x.test/crl/sign.crl";
-    assert_build_refused(&fx, g_signer, g_root, -1, url, 1, now, now, JERR_INVALID, "next_update");
-    assert_build_refused(&fx, g_signer, g_root, -1, url, 1, now, now - 1, JERR_INVALID,
+    assert_build_refused(&g_fx, g_signer, g_root, -1, url, 1, now, now, JERR_INVALID,
                          "next_update");
-    assert_build_refused(&fx, g_signer, g_root, -1, url, -1, now, now + DAY, JERR_INVALID,
+    assert_build_refused(&g_fx, g_signer, g_root, -1, url, 1, now, now - 1, JERR_INVALID,
+                         "next_update");
+    assert_build_refused(&g_fx, g_signer, g_root, -1, url, -1, now, now + DAY, JERR_INVALID,
                          "number");
-    assert_build_refused(&fx, g_signer, g_root, -2, url, 1, now, now + DAY, JERR_INVALID,
+    assert_build_refused(&g_fx, g_signer, g_root, -2, url, 1, now, now + DAY, JERR_INVALID,
                          "partition");
     /* RFC 5280 §5.2.5: no empty IDP; a URI is an IA5String. */
-    assert_build_refused(&fx, g_signer, g_root, -1, "", 1, now, now + DAY, JERR_INVALID, "idp_url");
-    assert_build_refused(&fx, g_signer, g_root, -1, "http://x.test/a b.crl", 1, now, now + DAY,
+    assert_build_refused(&g_fx, g_signer, g_root, -1, "", 1, now, now + DAY, JERR_INVALID,
+                         "idp_url");
+    assert_build_refused(&g_fx, g_signer, g_root, -1, "http://x.test/a b.crl", 1, now, now + DAY,
                          JERR_INVALID, "idp_url");
-    assert_build_refused(&fx, g_signer, g_root, -1, "http://x.test/\xe6\x97\xa5.crl", 1, now,
+    assert_build_refused(&g_fx, g_signer, g_root, -1, "http://x.test/\xe6\x97\xa5.crl", 1, now,
                          now + DAY, JERR_INVALID, "idp_url");
     /* A signer that is not the root's key. */
     struct signer *other = signer_generate("rsa", 2048, &err);
     ck_assert_msg(other != NULL, "%s", err.msg);
-    assert_build_refused(&fx, other, g_root, -1, url, 1, now, now + DAY, JERR_INVALID, "signer");
+    assert_build_refused(&g_fx, other, g_root, -1, url, 1, now, now + DAY, JERR_INVALID, "signer");
     signer_free(other);
 
     /* A target directory that does not exist: nothing is created anywhere. */
     char path[8192];
-    snprintf(path, sizeof(path), "%s/missing/sign.crl", fx.out_dir);
+    snprintf(path, sizeof(path), "%s/missing/sign.crl", g_fx.out_dir);
     jerr_clear(&err);
     ck_assert_int_eq(
-        crl_build(fx.st, g_root, g_signer, CA_SIGN, -1, url, 1, now, now + DAY, path, NULL, &err),
+        crl_build(g_fx.st, g_root, g_signer, CA_SIGN, -1, url, 1, now, now + DAY, path, NULL, &err),
         -1);
     ck_assert_int_eq(err.code, JERR_IO);
-    assert_dir_clean(fx.out_dir, 0);
-    fx_teardown(&fx);
+    assert_dir_clean(g_fx.out_dir, 0);
 }
 END_TEST
 
@@ -901,22 +890,19 @@ static void limit_file_size(rlim_t bytes, struct rlimit *saved)
 
 START_TEST(test_failure_keeps_previous_crl)
 {
-    struct fixture fx;
     struct jerr err = {0};
     struct crl_info info;
     struct rlimit saved;
     time_t now = t_now();
     char serial[64], path[8192];
-    fx_setup(&fx);
-    add_holder(fx.st);
     for (int i = 0; i < 100; i++) {
         snprintf(serial, sizeof(serial), "3%031X", i + 1);
-        add_cert(fx.st, serial, CA_SIGN, 0, now + DAY, CERT_REVOKED, REASON_KEY_COMPROMISE,
+        add_cert(g_fx.st, serial, CA_SIGN, 0, now + DAY, CERT_REVOKED, REASON_KEY_COMPROMISE,
                  now - DAY, 0);
     }
-    ck_assert_msg(build(&fx, "sign.crl", -1, NULL, 1, now, now + DAY, &info, &err) == 0, "%s",
+    ck_assert_msg(build(&g_fx, "sign.crl", -1, NULL, 1, now, now + DAY, &info, &err) == 0, "%s",
                   err.msg);
-    snprintf(path, sizeof(path), "%s/sign.crl", fx.out_dir);
+    snprintf(path, sizeof(path), "%s/sign.crl", g_fx.out_dir);
     unsigned char *before = NULL, *after = NULL;
     size_t before_len = 0, after_len = 0;
     read_all(path, &before, &before_len);
@@ -925,7 +911,7 @@ START_TEST(test_failure_keeps_previous_crl)
     /* More revocations, then publishing fails. */
     for (int i = 100; i < 120; i++) {
         snprintf(serial, sizeof(serial), "3%031X", i + 1);
-        add_cert(fx.st, serial, CA_SIGN, 0, now + DAY, CERT_REVOKED, REASON_SUPERSEDED, now - 60,
+        add_cert(g_fx.st, serial, CA_SIGN, 0, now + DAY, CERT_REVOKED, REASON_SUPERSEDED, now - 60,
                  0);
     }
     signal(SIGXFSZ, SIG_IGN);
@@ -933,7 +919,7 @@ START_TEST(test_failure_keeps_previous_crl)
     /* In pass 1: the entries file cannot grow. */
     limit_file_size(1000, &saved);
     jerr_clear(&err);
-    ck_assert_int_eq(build(&fx, "sign.crl", -1, NULL, 2, now + 60, now + DAY, &info, &err), -1);
+    ck_assert_int_eq(build(&g_fx, "sign.crl", -1, NULL, 2, now + 60, now + DAY, &info, &err), -1);
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
     ck_assert_int_eq(err.code, JERR_IO);
     ck_assert_msg(strstr(err.msg, "CRL entries") != NULL, "%s", err.msg);
@@ -941,13 +927,13 @@ START_TEST(test_failure_keeps_previous_crl)
     ck_assert_uint_eq(after_len, before_len);
     ck_assert_int_eq(memcmp(after, before, before_len), 0);
     free(after);
-    assert_dir_clean(fx.out_dir, 1);
+    assert_dir_clean(g_fx.out_dir, 1);
 
     /* In pass 2: the entries fit (120 entries < the old file minus its ~600 bytes of
      * headers, name, extensions and signature... plus 20 entries), the CRL does not. */
     limit_file_size(before_len + 20 * 50 - 200, &saved);
     jerr_clear(&err);
-    ck_assert_int_eq(build(&fx, "sign.crl", -1, NULL, 2, now + 60, now + DAY, &info, &err), -1);
+    ck_assert_int_eq(build(&g_fx, "sign.crl", -1, NULL, 2, now + 60, now + DAY, &info, &err), -1);
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
     ck_assert_int_eq(err.code, JERR_IO);
     ck_assert_msg(strstr(err.msg, ".tmp-") != NULL, "not in pass 2: %s", err.msg);
@@ -955,37 +941,33 @@ START_TEST(test_failure_keeps_previous_crl)
     ck_assert_uint_eq(after_len, before_len);
     ck_assert_int_eq(memcmp(after, before, before_len), 0);
     free(after);
-    assert_dir_clean(fx.out_dir, 1);
+    assert_dir_clean(g_fx.out_dir, 1);
 
     /* With room again, the new CRL replaces the old one. */
     jerr_clear(&err);
-    ck_assert_msg(build(&fx, "sign.crl", -1, NULL, 2, now + 60, now + DAY, &info, &err) == 0, "%s",
-                  err.msg);
+    ck_assert_msg(build(&g_fx, "sign.crl", -1, NULL, 2, now + 60, now + DAY, &info, &err) == 0,
+                  "%s", err.msg);
     ck_assert_uint_eq(info.entries, 120);
     struct crl_file cf;
     load_checked(&cf, path, g_root, 2, now + 60, now + DAY, NULL, 120);
     crl_file_free(&cf);
-    assert_dir_clean(fx.out_dir, 1);
+    assert_dir_clean(g_fx.out_dir, 1);
     free(before);
-    fx_teardown(&fx);
 }
 END_TEST
 
 START_TEST(test_verify_file_refusals)
 {
-    struct fixture fx;
     struct jerr err = {0};
     struct crl_info info = {.number = 99};
     time_t now = t_now();
     char path[8192], bad[8192];
-    fx_setup(&fx);
-    add_holder(fx.st);
-    add_cert(fx.st, S_KEYCOMP, CA_SIGN, 0, now + DAY, CERT_REVOKED, REASON_KEY_COMPROMISE,
+    add_cert(g_fx.st, S_KEYCOMP, CA_SIGN, 0, now + DAY, CERT_REVOKED, REASON_KEY_COMPROMISE,
              now - DAY, 0);
-    ck_assert_msg(build(&fx, "sign.crl", -1, NULL, 5, now, now + DAY, NULL, &err) == 0, "%s",
+    ck_assert_msg(build(&g_fx, "sign.crl", -1, NULL, 5, now, now + DAY, NULL, &err) == 0, "%s",
                   err.msg);
-    snprintf(path, sizeof(path), "%s/sign.crl", fx.out_dir);
-    snprintf(bad, sizeof(bad), "%s/bad.crl", fx.out_dir);
+    snprintf(path, sizeof(path), "%s/sign.crl", g_fx.out_dir);
+    snprintf(bad, sizeof(bad), "%s/bad.crl", g_fx.out_dir);
     unsigned char *der = NULL;
     size_t len = 0;
     read_all(path, &der, &len);
@@ -1038,7 +1020,7 @@ START_TEST(test_verify_file_refusals)
     free(flipped);
 
     /* Missing and empty files. */
-    snprintf(bad, sizeof(bad), "%s/none.crl", fx.out_dir);
+    snprintf(bad, sizeof(bad), "%s/none.crl", g_fx.out_dir);
     jerr_clear(&err);
     ck_assert_int_eq(crl_verify_file(bad, g_root, &info, &err), -1);
     ck_assert_int_eq(err.code, JERR_IO);
@@ -1054,7 +1036,6 @@ START_TEST(test_verify_file_refusals)
     ck_assert_int_eq(info.number, 5);
     ck_assert_uint_eq(info.entries, 1);
     free(der);
-    fx_teardown(&fx);
 }
 END_TEST
 
@@ -1062,20 +1043,18 @@ END_TEST
  * and verifier refuse it: each byte is signed, or is the signature, or frames them. */
 START_TEST(test_verify_file_every_byte)
 {
-    struct fixture fx;
     struct jerr err = {0};
     time_t now = t_now();
     char path[8192], bad[8192];
-    fx_setup(&fx);
-    add_holder(fx.st);
-    add_cert(fx.st, S_KEYCOMP, CA_SIGN, 0, now + DAY, CERT_REVOKED, REASON_KEY_COMPROMISE,
+    add_cert(g_fx.st, S_KEYCOMP, CA_SIGN, 0, now + DAY, CERT_REVOKED, REASON_KEY_COMPROMISE,
              now - DAY, now - 2 * DAY);
-    add_cert(fx.st, S_HOLD, CA_SIGN, 0, now + DAY, CERT_HOLD, REASON_CERTIFICATE_HOLD, now - 60, 0);
-    ck_assert_msg(build(&fx, "sign.crl", -1, "http://x.test/crl/sign.crl", 5, now, now + DAY, NULL,
-                        &err) == 0,
+    add_cert(g_fx.st, S_HOLD, CA_SIGN, 0, now + DAY, CERT_HOLD, REASON_CERTIFICATE_HOLD, now - 60,
+             0);
+    ck_assert_msg(build(&g_fx, "sign.crl", -1, "http://x.test/crl/sign.crl", 5, now, now + DAY,
+                        NULL, &err) == 0,
                   "%s", err.msg);
-    snprintf(path, sizeof(path), "%s/sign.crl", fx.out_dir);
-    snprintf(bad, sizeof(bad), "%s/bad.crl", fx.out_dir);
+    snprintf(path, sizeof(path), "%s/sign.crl", g_fx.out_dir);
+    snprintf(bad, sizeof(bad), "%s/bad.crl", g_fx.out_dir);
     unsigned char *der = NULL;
     size_t len = 0;
     read_all(path, &der, &len);
@@ -1127,7 +1106,6 @@ START_TEST(test_verify_file_every_byte)
     ERR_clear_error();
     free(copy);
     free(der);
-    fx_teardown(&fx);
 }
 END_TEST
 
@@ -1210,16 +1188,14 @@ static void write_crafted(const char *path, const unsigned char *der, size_t len
 
 START_TEST(test_verify_file_structure)
 {
-    struct fixture fx;
     struct jerr err = {0};
     struct crl_info info;
     time_t now = t_now();
     char path[8192], bad[8192];
-    fx_setup(&fx);
-    ck_assert_msg(build(&fx, "empty.crl", -1, NULL, 9, now, now + DAY, NULL, &err) == 0, "%s",
+    ck_assert_msg(build(&g_fx, "empty.crl", -1, NULL, 9, now, now + DAY, NULL, &err) == 0, "%s",
                   err.msg);
-    snprintf(path, sizeof(path), "%s/empty.crl", fx.out_dir);
-    snprintf(bad, sizeof(bad), "%s/bad.crl", fx.out_dir);
+    snprintf(path, sizeof(path), "%s/empty.crl", g_fx.out_dir);
+    snprintf(bad, sizeof(bad), "%s/bad.crl", g_fx.out_dir);
     unsigned char *der = NULL;
     size_t len = 0;
     read_all(path, &der, &len);
@@ -1267,7 +1243,6 @@ START_TEST(test_verify_file_structure)
     ck_assert_int_eq(crl_verify_file(bad, g_root, &info, &err), -1);
     ck_assert_int_eq(err.code, JERR_INVALID);
     free(der);
-    fx_teardown(&fx);
 }
 END_TEST
 
@@ -1604,34 +1579,31 @@ static double seconds_since(const struct timespec *t0)
 
 START_TEST(test_scale_200k)
 {
-    struct fixture fx;
     struct jerr err = {0};
     struct crl_info info;
     struct timespec t0;
     time_t now = t_now();
     char serial[64];
-    fx_setup(&fx);
-    add_holder(fx.st);
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    ck_assert_int_eq(store_begin(fx.st, &err), 0);
+    ck_assert_int_eq(store_begin(g_fx.st, &err), 0);
     static const int reasons[] = {REASON_KEY_COMPROMISE,   REASON_AFFILIATION_CHANGED,
                                   REASON_SUPERSEDED,       REASON_CESSATION_OF_OPERATION,
                                   REASON_CERTIFICATE_HOLD, REASON_UNSPECIFIED};
     for (int i = 0; i < SCALE_ENTRIES; i++) {
         snprintf(serial, sizeof(serial), "5%031X", i + 1);
         int reason = reasons[i % 6];
-        add_cert(fx.st, serial, CA_SIGN, i % 4, now + 100 * DAY,
+        add_cert(g_fx.st, serial, CA_SIGN, i % 4, now + 100 * DAY,
                  reason == REASON_CERTIFICATE_HOLD ? CERT_HOLD : CERT_REVOKED, reason, now - i,
                  i % 10 == 0 ? now - i - DAY : 0);
     }
-    ck_assert_msg(store_commit(fx.st, &err) == 0, "%s", err.msg);
+    ck_assert_msg(store_commit(g_fx.st, &err) == 0, "%s", err.msg);
     double insert_s = seconds_since(&t0);
 
     long rss_before = rss_now_kb();
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    ck_assert_msg(build(&fx, "big.crl", -1, "http://x.test/crl/sign.crl", 1, now, now + DAY, &info,
-                        &err) == 0,
+    ck_assert_msg(build(&g_fx, "big.crl", -1, "http://x.test/crl/sign.crl", 1, now, now + DAY,
+                        &info, &err) == 0,
                   "%s", err.msg);
     double build_s = seconds_since(&t0);
     struct rusage ru;
@@ -1648,7 +1620,7 @@ START_TEST(test_scale_200k)
 #endif
 
     char path[8192];
-    snprintf(path, sizeof(path), "%s/big.crl", fx.out_dir);
+    snprintf(path, sizeof(path), "%s/big.crl", g_fx.out_dir);
     struct crl_info check;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ck_assert_msg(crl_verify_file(path, g_root, &check, &err) == 0, "%s", err.msg);
@@ -1664,8 +1636,7 @@ START_TEST(test_scale_200k)
     ck_assert_msg(ru.ru_maxrss - rss_before < 32 * 1024, "verify grew RSS by %ld kB",
                   ru.ru_maxrss - rss_before);
 #endif
-    assert_dir_clean(fx.out_dir, 1);
-    fx_teardown(&fx);
+    assert_dir_clean(g_fx.out_dir, 1);
 }
 END_TEST
 
@@ -1799,18 +1770,25 @@ START_TEST(test_allocation_failures)
 }
 END_TEST
 
+/* A test case of the suite, added to it; the builds of 200k entries need the long timeout. */
+static TCase *crl_tcase(Suite *s, const char *name)
+{
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 static Suite *crl_suite(void)
 {
     Suite *s = suite_create("crl");
     /* First: it must install OpenSSL's allocator before anything else allocates. */
-    TCase *faults = tcase_create("faults");
-    tcase_set_timeout(faults, 120);
+    TCase *faults = crl_tcase(s, "faults");
     tcase_add_test(faults, test_allocation_failures);
-    suite_add_tcase(s, faults);
 
-    TCase *tc = tcase_create("build");
-    tcase_set_timeout(tc, 120);
+    TCase *tc = crl_tcase(s, "build");
     tcase_add_unchecked_fixture(tc, key_setup, key_teardown);
+    tcase_add_checked_fixture(tc, build_setup, build_teardown);
     tcase_add_test(tc, test_entries_and_fields);
     tcase_add_test(tc, test_empty_crl);
     tcase_add_test(tc, test_times_across_2050);
@@ -1824,14 +1802,11 @@ static Suite *crl_suite(void)
     tcase_add_test(tc, test_verify_file_structure);
     tcase_add_test(tc, test_verify_file_openssl_crls);
     tcase_add_test(tc, test_scale_200k);
-    suite_add_tcase(s, tc);
 
-    TCase *pub = tcase_create("publish");
-    tcase_set_timeout(pub, 120);
+    TCase *pub = crl_tcase(s, "publish");
     tcase_add_test(pub, test_publish_single_partition);
     tcase_add_test(pub, test_publish_partitions);
     tcase_add_test(pub, test_publish_failure_keeps_previous);
-    suite_add_tcase(s, pub);
     return s;
 }
 

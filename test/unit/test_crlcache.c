@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "base/jclock.h"
+#include "ca/crl_read.h"
 #include "responder/crl/crlcache.h"
 #include "responder/net/http.h"
 #include "testutil.h"
@@ -117,14 +118,14 @@ START_TEST(test_read_times)
     time_t this_update = 0, next_update = 1;
 
     unsigned char *der = make_crl(T0, T0 + 86400, 3, false, &len);
-    ck_assert_int_eq(crlcache_read_times(der, len, len, &this_update, &next_update, &err), 0);
+    ck_assert_int_eq(crl_read_times(der, len, len, &this_update, &next_update, &err), 0);
     ck_assert_int_eq(this_update, T0);
     ck_assert_int_eq(next_update, T0 + 86400);
     free(der);
 
     /* GeneralizedTime nextUpdate, v1 (no version field), no entries. */
     der = make_crl(T0, T_2051, 0, true, &len);
-    ck_assert_int_eq(crlcache_read_times(der, len, len, &this_update, &next_update, &err), 0);
+    ck_assert_int_eq(crl_read_times(der, len, len, &this_update, &next_update, &err), 0);
     ck_assert_int_eq(this_update, T0);
     ck_assert_int_eq(next_update, T_2051);
     free(der);
@@ -132,7 +133,7 @@ START_TEST(test_read_times)
     /* No nextUpdate at all. */
     der = make_crl(T0, 0, 2, false, &len);
     next_update = 99;
-    ck_assert_int_eq(crlcache_read_times(der, len, len, &this_update, &next_update, &err), 0);
+    ck_assert_int_eq(crl_read_times(der, len, len, &this_update, &next_update, &err), 0);
     ck_assert_int_eq(this_update, T0);
     ck_assert_int_eq(next_update, 0);
     free(der);
@@ -147,32 +148,32 @@ START_TEST(test_read_times_refusals)
     unsigned char *der = make_crl(T0, T0 + 86400, 3, false, &len);
 
     /* The outer SEQUENCE must span the whole file: a byte more or less is refused. */
-    ck_assert_int_eq(crlcache_read_times(der, len, len + 1, &a, &b, &err), -1);
+    ck_assert_int_eq(crl_read_times(der, len, len + 1, &a, &b, &err), -1);
     ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.msg, "not a DER CRL (outer SEQUENCE)");
+    ck_assert_str_eq(err.field, "crl");
+    ck_assert_str_eq(err.msg, "CRL: 1 bytes after the CRL");
     jerr_clear(&err);
-    ck_assert_int_eq(crlcache_read_times(der, len - 1, len - 1, &a, &b, &err), -1);
-    ck_assert_str_eq(err.msg, "not a DER CRL (outer SEQUENCE)");
+    ck_assert_int_eq(crl_read_times(der, len - 1, len - 1, &a, &b, &err), -1);
+    ck_assert_str_eq(err.msg, "CRL: CertificateList overruns its container");
 
     /* The header cut before thisUpdate. */
     jerr_clear(&err);
-    ck_assert_int_eq(crlcache_read_times(der, 40, len, &a, &b, &err), -1);
+    ck_assert_int_eq(crl_read_times(der, 40, len, &a, &b, &err), -1);
     ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.msg, "CRL header truncated or longer than 65536 bytes");
+    ck_assert_str_eq(err.msg, "CRL: issuer too large or truncated");
 
     /* A certificate is not a CRL: its TBS starts with [0] version then an INTEGER serial. */
     jerr_clear(&err);
     static const unsigned char not_crl[] = {0x30, 0x08, 0x30, 0x06, 0x02,
                                             0x01, 0x01, 0x02, 0x01, 0x05};
-    ck_assert_int_eq(crlcache_read_times(not_crl, sizeof(not_crl), sizeof(not_crl), &a, &b, &err),
-                     -1);
-    ck_assert_str_eq(err.msg, "not a DER CRL (signature)");
+    ck_assert_int_eq(crl_read_times(not_crl, sizeof(not_crl), sizeof(not_crl), &a, &b, &err), -1);
+    ck_assert_str_eq(err.msg, "CRL: bad signature algorithm at offset 7");
 
     /* Indefinite length (BER, not DER). */
     jerr_clear(&err);
     static const unsigned char ber[] = {0x30, 0x80, 0x30, 0x80, 0x00, 0x00, 0x00, 0x00};
-    ck_assert_int_eq(crlcache_read_times(ber, sizeof(ber), sizeof(ber), &a, &b, &err), -1);
-    ck_assert_str_eq(err.msg, "not a DER CRL (outer SEQUENCE)");
+    ck_assert_int_eq(crl_read_times(ber, sizeof(ber), sizeof(ber), &a, &b, &err), -1);
+    ck_assert_str_eq(err.msg, "CRL: bad CertificateList at offset 0");
 
     /* A bad thisUpdate: the UTCTime's digits corrupted. */
     jerr_clear(&err);
@@ -184,12 +185,13 @@ START_TEST(test_read_times_refusals)
             p = bad + i;
     ck_assert_ptr_nonnull(p);
     p[2] = 'x';
-    ck_assert_int_eq(crlcache_read_times(bad, len, len, &a, &b, &err), -1);
-    ck_assert_str_eq(err.msg, "not a DER CRL (thisUpdate)");
+    ck_assert_int_eq(crl_read_times(bad, len, len, &a, &b, &err), -1);
+    ck_assert_str_eq(err.field, "this_update");
+    ck_assert_ptr_nonnull(strstr(err.msg, "CRL: bad this_update"));
     free(bad);
 
     jerr_clear(&err);
-    ck_assert_int_eq(crlcache_read_times((const unsigned char *)"", 0, 0, &a, &b, &err), -1);
+    ck_assert_int_eq(crl_read_times((const unsigned char *)"", 0, 0, &a, &b, &err), -1);
     ck_assert_str_eq(err.msg, "empty or oversized CRL");
     free(der);
 }
@@ -264,7 +266,7 @@ START_TEST(test_load_refusals)
     ck_assert_int_eq(testutil_write_file(path, "-----BEGIN X509 CRL-----\n", 25), 0);
     ck_assert_ptr_null(crlcache_load(path, &err));
     ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.msg, "not a DER CRL (outer SEQUENCE)");
+    ck_assert_str_eq(err.msg, "CRL: bad CertificateList at offset 0");
 
     jerr_clear(&err);
     ck_assert_ptr_null(crlcache_load(dir, &err)); /* a directory */
