@@ -26,11 +26,6 @@
 
 /* ---- small builders ---- */
 
-static int oom(struct jerr *err)
-{
-    return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-}
-
 static json_t *serials_json(const struct serial_list *l)
 {
     json_t *a = json_array();
@@ -88,7 +83,7 @@ static int cert_with_pem(struct store *st, const struct cert_rec *rec, json_t **
         goto out;
     o = recjson_cert_to(rec);
     if (o == NULL || json_object_set_new(o, "pem", pem_json(der, der_len)) != 0) {
-        oom(err);
+        api_oom(err);
         goto out;
     }
     *out = o;
@@ -106,7 +101,7 @@ static int answer_with(struct api_call *call, const char *key, json_t *value, st
     json_t *o = json_object();
     if (o == NULL || json_object_set_new(o, key, value) != 0) {
         json_decref(o);
-        return oom(err);
+        return api_oom(err);
     }
     call->answer = o;
     return 0;
@@ -151,7 +146,7 @@ static int person_create(struct api_call *call, struct jerr *err)
     if (lifecycle_person_register(&ctx, &p, err) == -1)
         return -1;
     call->answer = recjson_person_to(&p);
-    return call->answer != NULL ? 0 : oom(err);
+    return call->answer != NULL ? 0 : api_oom(err);
 }
 
 static int person_get(struct api_call *call, struct jerr *err)
@@ -180,7 +175,7 @@ static int person_get(struct api_call *call, struct jerr *err)
     rc = 0;
     goto out;
 fail:
-    oom(err);
+    api_oom(err);
 out:
     json_decref(ca);
     json_decref(o);
@@ -222,7 +217,7 @@ static int person_basic_info(struct api_call *call, struct jerr *err)
     int rc = -1;
 
     if (facts == NULL) {
-        oom(err);
+        api_oom(err);
         goto out;
     }
     if (basic_info_places(facts, &places, &places_given, err) == -1 ||
@@ -238,7 +233,7 @@ static int person_basic_info(struct api_call *call, struct jerr *err)
     o = json_object();
     if (o == NULL || json_object_set_new(o, "person", recjson_person_to(&fresh)) != 0 ||
         json_object_set_new(o, "revoked", serials_json(&revoked)) != 0) {
-        oom(err);
+        api_oom(err);
         goto out;
     }
     call->answer = o;
@@ -253,8 +248,8 @@ out:
 
 /* A lifecycle event on the call's id that takes no body and changes certificates' status
  * (death, hold, card return). */
-typedef int status_event_fn(struct lifecycle_ctx *ctx, const char *id,
-                            struct serial_list *changed, struct jerr *err);
+typedef int status_event_fn(struct lifecycle_ctx *ctx, const char *id, struct serial_list *changed,
+                            struct jerr *err);
 
 /* Adds the window's signed receipt (guide 4(5)A, receipt.h) of revocation event `event` to
  * `answer` as "receipt". */
@@ -265,7 +260,7 @@ static int add_receipt(struct api_call *call, json_t *answer, const char *event,
         receipt_window_new(call->pki, call->st, event, call->id, call->who->name, revoked, err);
     if (r == NULL)
         return -1;
-    return json_object_set_new(answer, "receipt", r) == 0 ? 0 : oom(err);
+    return json_object_set_new(answer, "receipt", r) == 0 ? 0 : api_oom(err);
 }
 
 /* Runs `event` on the call's id and answers {"<key>": [the serials it changed]}, counting
@@ -337,7 +332,7 @@ static int card_create(struct api_call *call, struct jerr *err)
     rc = 0;
     goto out;
 fail:
-    oom(err);
+    api_oom(err);
 out:
     json_decref(returned);
     json_decref(o);
@@ -378,7 +373,7 @@ static int card_update(struct api_call *call, struct jerr *err)
     if (lifecycle_card_set_places(&ctx, call->id, &places, &now, err) == -1)
         return -1;
     call->answer = recjson_card_to(&now);
-    return call->answer != NULL ? 0 : oom(err);
+    return call->answer != NULL ? 0 : api_oom(err);
 }
 
 static int card_get(struct api_call *call, struct jerr *err)
@@ -394,7 +389,7 @@ static int card_get(struct api_call *call, struct jerr *err)
     o = json_object();
     if (o == NULL || json_object_set_new(o, "card", recjson_card_to(&c)) != 0 ||
         json_object_set_new(o, "certificates", certs_json(&certs)) != 0) {
-        oom(err);
+        api_oom(err);
         goto out;
     }
     call->answer = o;
@@ -498,7 +493,7 @@ static int card_issue(struct api_call *call, struct jerr *err)
     rc = 0;
     goto out;
 fail:
-    oom(err);
+    api_oom(err);
 out:
     json_decref(certs);
     json_decref(o);
@@ -533,7 +528,7 @@ static int card_release(struct api_call *call, struct jerr *err)
         json_object_set_new(o, "notice",
                             json_string(still_held.count > 0 ? OPS_RELEASE_NOTICE
                                                              : OPS_RELEASE_NOTICE_NONE)) != 0) {
-        oom(err);
+        api_oom(err);
         goto out;
     }
     call->answer = o;
@@ -572,7 +567,7 @@ static int cert_revoke(struct api_call *call, struct jerr *err)
     status_changed(call, &one);
     json_t *o = recjson_cert_to(&rec);
     if (o == NULL)
-        return oom(err);
+        return api_oom(err);
     if (add_receipt(call, o, "cert.revoke", &one, err) == -1) {
         json_decref(o);
         return -1;
@@ -606,13 +601,13 @@ static int cert_get(struct api_call *call, struct jerr *err)
         goto out;
     history = json_array();
     if (history == NULL) {
-        oom(err);
+        api_oom(err);
         goto out;
     }
     if (store_audit_foreach_target(call->st, rec.serial, history_row, history, err) == -1)
         goto out;
     if (json_object_set(o, "history", history) != 0) {
-        oom(err);
+        api_oom(err);
         goto out;
     }
     call->answer = o;
@@ -648,93 +643,39 @@ out:
     return rc;
 }
 
-/* ---- operators ---- */
-
-static int operator_create(struct api_call *call, struct jerr *err)
-{
-    static const char *const allowed[] = {"name", "role", NULL};
-    char role_text[16], token[AUTH_NEW_TOKEN_HEX + 1] = "";
-    struct operator_rec op;
-    const struct jpki_config *cfg = pki_config(call->pki);
-    json_t *o = NULL;
-    int rc = -1;
-
-    memset(&op, 0, sizeof(op));
-    if (recjson_only_fields(call->body, "", allowed, err) == -1 ||
-        recjson_string(call->body, "", "name", true, op.name, sizeof(op.name), err) == -1 ||
-        model_check_id("name", op.name, err) == -1)
-        goto out;
-    snprintf(call->target, sizeof(call->target), "%s", op.name);
-    if (recjson_string(call->body, "", "role", true, role_text, sizeof(role_text), err) == -1 ||
-        auth_role_parse(role_text, &op.role) == -1) {
-        jerr_set(err, JERR_INVALID, "role", "role: must be admin, operator, batch or auditor");
-        goto out;
-    }
-    /* One name, one operator: the configured ones and the first administrator are taken. */
-    bool taken = strcmp(op.name, AUTH_ADMIN_NAME) == 0;
-    for (size_t i = 0; i < cfg->operator_count && !taken; i++)
-        taken = strcmp(cfg->operators[i].name, op.name) == 0;
-    if (taken) {
-        jerr_set(err, JERR_CONFLICT, "name", "operator %s already exists", op.name);
-        goto out;
-    }
-    if (auth_token_new(token, op.token_sha256, err) == -1)
-        goto out;
-    snprintf(op.created_by, sizeof(op.created_by), "%s", call->who->name);
-    if (store_begin(call->st, err) == -1)
-        goto out;
-    if (store_operator_insert(call->st, &op, err) == -1 || api_commit(call, err) == -1) {
-        store_rollback(call->st);
-        goto out;
-    }
-    /* The token is shown once, in this answer; only its hash is kept. */
-    o = json_pack("{s:s, s:s, s:s}", "name", op.name, "role", operator_role_name(op.role), "token",
-                  token);
-    if (o == NULL) {
-        oom(err);
-        goto out;
-    }
-    call->answer = o;
-    rc = 0;
-out:
-    OPENSSL_cleanse(token, sizeof(token));
-    return rc;
-}
-
 /* ---- the table ---- */
 
 int ops_add_endpoints(struct api *api, struct jerr *err)
 {
     const struct api_endpoint eps[] = {
-        {EVHTTP_REQ_POST, "/v1/persons", AUTH_ROLES_LIFECYCLE, API_BODY_JSON, 0, 201, person_create,
+        {EVHTTP_REQ_POST, "/v1/persons", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON, 0, 201,
+         person_create, NULL},
+        {EVHTTP_REQ_GET, "/v1/persons/{id}", OPERATOR_ROLES_ANY, API_BODY_NONE, 0, 200, person_get,
          NULL},
-        {EVHTTP_REQ_GET, "/v1/persons/{id}", AUTH_ROLES_ANY, API_BODY_NONE, 0, 200, person_get,
+        {EVHTTP_REQ_PUT, "/v1/persons/{id}/basic-info", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON, 0,
+         200, person_basic_info, NULL},
+        {EVHTTP_REQ_POST, "/v1/persons/{id}/death", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0,
+         200, person_death, NULL},
+        {EVHTTP_REQ_POST, "/v1/cards", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON, 0, 201, card_create,
          NULL},
-        {EVHTTP_REQ_PUT, "/v1/persons/{id}/basic-info", AUTH_ROLES_LIFECYCLE, API_BODY_JSON, 0, 200,
-         person_basic_info, NULL},
-        {EVHTTP_REQ_POST, "/v1/persons/{id}/death", AUTH_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0, 200,
-         person_death, NULL},
-        {EVHTTP_REQ_POST, "/v1/cards", AUTH_ROLES_LIFECYCLE, API_BODY_JSON, 0, 201, card_create,
+        {EVHTTP_REQ_GET, "/v1/cards/{id}", OPERATOR_ROLES_ANY, API_BODY_NONE, 0, 200, card_get,
          NULL},
-        {EVHTTP_REQ_GET, "/v1/cards/{id}", AUTH_ROLES_ANY, API_BODY_NONE, 0, 200, card_get, NULL},
-        {EVHTTP_REQ_PATCH, "/v1/cards/{id}", AUTH_ROLES_LIFECYCLE, API_BODY_JSON, 0, 200,
+        {EVHTTP_REQ_PATCH, "/v1/cards/{id}", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON, 0, 200,
          card_update, NULL},
-        {EVHTTP_REQ_POST, "/v1/cards/{id}/issue", AUTH_ROLES_LIFECYCLE, API_BODY_JSON, 0, 201,
+        {EVHTTP_REQ_POST, "/v1/cards/{id}/issue", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON, 0, 201,
          card_issue, NULL},
-        {EVHTTP_REQ_POST, "/v1/cards/{id}/hold", AUTH_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0, 200,
-         card_hold, NULL},
-        {EVHTTP_REQ_POST, "/v1/cards/{id}/release", AUTH_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0, 200,
-         card_release, NULL},
-        {EVHTTP_REQ_POST, "/v1/cards/{id}/return", AUTH_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0, 200,
-         card_return, NULL},
-        {EVHTTP_REQ_POST, "/v1/certificates/{serial}/revoke", AUTH_ROLES_LIFECYCLE, API_BODY_JSON,
-         0, 200, cert_revoke, NULL},
-        {EVHTTP_REQ_GET, "/v1/certificates/{serial}", AUTH_ROLES_ANY, API_BODY_NONE, 0, 200,
+        {EVHTTP_REQ_POST, "/v1/cards/{id}/hold", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0,
+         200, card_hold, NULL},
+        {EVHTTP_REQ_POST, "/v1/cards/{id}/release", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0,
+         200, card_release, NULL},
+        {EVHTTP_REQ_POST, "/v1/cards/{id}/return", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0,
+         200, card_return, NULL},
+        {EVHTTP_REQ_POST, "/v1/certificates/{serial}/revoke", OPERATOR_ROLES_LIFECYCLE,
+         API_BODY_JSON, 0, 200, cert_revoke, NULL},
+        {EVHTTP_REQ_GET, "/v1/certificates/{serial}", OPERATOR_ROLES_ANY, API_BODY_NONE, 0, 200,
          cert_get, NULL},
-        {EVHTTP_REQ_GET, "/v1/certificates", AUTH_ROLES_ANY, API_BODY_NONE, 0, 200, certs_expiring,
-         NULL},
-        {EVHTTP_REQ_POST, "/v1/operators", AUTH_ROLES_ADMIN, API_BODY_JSON, 0, 201, operator_create,
-         NULL},
+        {EVHTTP_REQ_GET, "/v1/certificates", OPERATOR_ROLES_ANY, API_BODY_NONE, 0, 200,
+         certs_expiring, NULL},
     };
     for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++)
         if (api_add_endpoint(api, &eps[i], err) == -1)

@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 
+#include "ca/ocsp_cache.h"
 #include "base/jclock.h"
 #include "responder/net/log.h"
 
@@ -186,24 +187,16 @@ static void drop_expired(struct ocsp_refresh *r, struct store *st, struct refres
                          const struct due_list *due)
 {
     struct jerr err = {0};
-    size_t i = 0;
 
     if (due->expired_count == 0)
         return;
-    if (store_begin(st, &err) == 0) {
-        for (; i < due->expired_count; i++)
-            if (store_ocsp_delete(st, due->expired[i], &err) == -1)
-                break;
-        if (i < due->expired_count || store_commit(st, &err) == -1) {
-            store_rollback(st);
-            i = 0;
-        }
-    }
-    if (jerr_is_set(&err))
+    if (ocsp_cache_drop(st, due->expired, due->expired_count, &err) == -1) {
         log_error_limited(r, pass->name, &err);
-    for (size_t k = 0; k < i; k++)
+        return;
+    }
+    for (size_t k = 0; k < due->expired_count; k++)
         ocsp_answer_forget(r->answer, due->expired[k]);
-    pass->dropped += i;
+    pass->dropped += due->expired_count;
 }
 
 /* After a chunk: a full one moves the cursor on (returns true: more may be due); otherwise the

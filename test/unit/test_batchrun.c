@@ -1,6 +1,7 @@
 /*
  * Batches against a real instance (pki_init in a temp directory): recording a file
- * (batch_exec_create: rows, problems, the digest, re-submission and conflict), carrying rows out
+ * (batch_exec_submit: rows, problems, the digest, re-submission and conflict, one transaction
+ * with the caller's hook), carrying rows out
  * (batch_exec_step / batch_exec_row: person and card registered or found, certificates issued
  * and the row marked done inside the issuance's transaction), exactly once (a re-run after the
  * commit, a row finished by someone else before the commit, a restart with rows pending), the
@@ -27,7 +28,7 @@
 #include "base/jclock.h"
 #include "keystore/card.h"
 #include "responder/batch/batch_api.h"
-#include "responder/batch/batch_exec.h"
+#include "ca/batch_exec.h"
 #include "responder/batch/batchrun.h"
 #include "responder/net/workers.h"
 #include "testutil.h"
@@ -99,6 +100,13 @@ static void yaml_row(char *buf, size_t size, const char *key, const char *person
              key, person, name, birth, card, type, which);
 }
 
+/* The submitter "clerk" of the batches recorded here, with no hook of its own. */
+static struct lifecycle_ctx clerk(struct fixture *fx)
+{
+    struct lifecycle_ctx ctx = {.pki = fx->pki, .st = fx->st, .actor = "clerk"};
+    return ctx;
+}
+
 /* Parses and records `text`; asserts success. */
 static struct batch_rec record(struct fixture *fx, const char *text, bool *existing,
                                size_t *problem_count)
@@ -110,11 +118,9 @@ static struct batch_rec record(struct fixture *fx, const char *text, bool *exist
     ck_assert_msg(batch_parse(text, strlen(text), BATCH_AUTO, &b, &problems, problem_count, &err) ==
                       0,
                   "parse: %s", err.msg);
-    ck_assert_int_eq(store_begin(fx->st, &err), 0);
-    ck_assert_msg(
-        batch_exec_create(fx->st, "clerk", &b, problems, *problem_count, &rec, existing, &err) == 0,
-        "create: %s", err.msg);
-    ck_assert_int_eq(store_commit(fx->st, &err), 0);
+    struct lifecycle_ctx ctx = clerk(fx);
+    ck_assert_msg(batch_exec_submit(&ctx, &b, problems, *problem_count, &rec, existing, &err) == 0,
+                  "submit: %s", err.msg);
     batch_free(&b);
     batch_problems_free(problems);
     return rec;
@@ -333,10 +339,8 @@ START_TEST(resubmission_finds_the_batch_and_other_rows_conflict)
     struct batch_problem *problems = NULL;
     struct batch_rec rec;
     ck_assert_int_eq(batch_parse(other, strlen(other), BATCH_AUTO, &b, &problems, &np, &err), 0);
-    ck_assert_int_eq(store_begin(fx.st, &err), 0);
-    ck_assert_int_eq(batch_exec_create(fx.st, "clerk", &b, problems, np, &rec, &existing, &err),
-                     -1);
-    store_rollback(fx.st);
+    struct lifecycle_ctx ctx = clerk(&fx);
+    ck_assert_int_eq(batch_exec_submit(&ctx, &b, problems, np, &rec, &existing, &err), -1);
     ck_assert_int_eq(err.code, JERR_CONFLICT);
     ck_assert_str_eq(err.field, "batch");
     ck_assert_ptr_nonnull(strstr(err.msg, "submitted before"));
@@ -1133,9 +1137,8 @@ START_TEST(row_whose_card_id_names_no_file_fails)
     yaml_row(text, sizeof(text), "r1", "dt-p1", "A", "1990-01-02", "dt-c1", "mynumber", "auth");
     ck_assert_int_eq(batch_parse(text, strlen(text), BATCH_AUTO, &b, &problems, &np, &err), 0);
     snprintf(b.rows[0].card.id, sizeof(b.rows[0].card.id), ".x");
-    ck_assert_int_eq(store_begin(fx.st, &err), 0);
-    ck_assert_int_eq(batch_exec_create(fx.st, "clerk", &b, problems, np, &rec, &existing, &err), 0);
-    ck_assert_int_eq(store_commit(fx.st, &err), 0);
+    struct lifecycle_ctx ctx = clerk(&fx);
+    ck_assert_int_eq(batch_exec_submit(&ctx, &b, problems, np, &rec, &existing, &err), 0);
     batch_free(&b);
     batch_problems_free(problems);
 
