@@ -148,6 +148,15 @@ int api_add_endpoint(struct api *api, const struct api_endpoint *ep, struct jerr
     return 0;
 }
 
+int api_add_endpoints(struct api *api, const struct api_endpoint *eps, size_t count,
+                      struct jerr *err)
+{
+    for (size_t i = 0; i < count; i++)
+        if (api_add_endpoint(api, &eps[i], err) == -1)
+            return -1;
+    return 0;
+}
+
 struct api *api_new(struct pki *pki, struct jerr *err)
 {
     struct api *api = calloc(1, sizeof(*api));
@@ -422,6 +431,16 @@ int api_answer(struct api_call *call, json_t *answer, struct jerr *err)
         return api_oom(err);
     call->answer = answer;
     return 0;
+}
+
+json_t *api_object_merge(json_t *o, json_t *more)
+{
+    if (o != NULL && json_object_update_new(o, more) == 0)
+        return o;
+    if (o == NULL)
+        json_decref(more);
+    json_decref(o);
+    return NULL;
 }
 
 int api_oom(struct jerr *err)

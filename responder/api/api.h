@@ -123,6 +123,9 @@ struct api *api_new(struct pki *pki, struct jerr *err);
  * JERR_INVALID for a malformed template or a run-less row, JERR_CONFLICT for a method and
  * path already there, JERR_TOO_LARGE beyond API_MAX_ENDPOINTS. */
 int api_add_endpoint(struct api *api, const struct api_endpoint *ep, struct jerr *err);
+/* api_add_endpoint for each of eps[0..count), in order; stops at the first failure. */
+int api_add_endpoints(struct api *api, const struct api_endpoint *eps, size_t count,
+                      struct jerr *err);
 
 /* Registers the /v1/ routes on `srv` (before server_start). Returns 0 or -1. */
 int api_register(struct api *api, struct server *srv, struct jerr *err);
@@ -154,6 +157,9 @@ struct lifecycle_ctx api_lifecycle_ctx(struct api_call *call);
 /* Sets call->answer to `answer` (stolen) and returns 0; a NULL `answer` (building it ran out of
  * memory) returns api_oom. */
 int api_answer(struct api_call *call, json_t *answer, struct jerr *err);
+/* `o` with the members of `more` added, both stolen: for an answer built from a record's
+ * object and a few more members. NULL (both freed) when either is NULL or out of memory. */
+json_t *api_object_merge(json_t *o, json_t *more);
 /* Fills err with JERR_INTERNAL "out of memory" and returns -1. */
 int api_oom(struct jerr *err);
 

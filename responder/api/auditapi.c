@@ -136,8 +136,5 @@ int auditapi_add_endpoints(struct api *api, struct jerr *err)
         {EVHTTP_REQ_GET, "/v1/audit/checkpoint", roles, API_BODY_NONE, 0, 200, audit_checkpoint,
          NULL},
     };
-    for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++)
-        if (api_add_endpoint(api, &eps[i], err) == -1)
-            return -1;
-    return 0;
+    return api_add_endpoints(api, eps, sizeof(eps) / sizeof(eps[0]), err);
 }

@@ -142,8 +142,5 @@ int operators_add_endpoints(struct api *api, struct jerr *err)
         {EVHTTP_REQ_POST, "/v1/operators/{id}/rotate", OPERATOR_ROLES_ADMIN, API_BODY_JSON_OPT, 0,
          200, run_rotate, NULL},
     };
-    for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++)
-        if (api_add_endpoint(api, &eps[i], err) == -1)
-            return -1;
-    return 0;
+    return api_add_endpoints(api, eps, sizeof(eps) / sizeof(eps[0]), err);
 }

@@ -26,11 +26,12 @@
 
 /* ---- small builders ---- */
 
-static json_t *serials_json(const struct serial_list *l)
+/* A JSON array of items[0..count): item i is `one(items, i)`. NULL when out of memory. */
+static json_t *array_json(const void *items, size_t count, json_t *(*one)(const void *, size_t))
 {
     json_t *a = json_array();
-    for (size_t i = 0; a != NULL && i < l->count; i++) {
-        if (json_array_append_new(a, json_string(l->items[i])) != 0) {
+    for (size_t i = 0; a != NULL && i < count; i++) {
+        if (json_array_append_new(a, one(items, i)) != 0) {
             json_decref(a);
             return NULL;
         }
@@ -38,16 +39,34 @@ static json_t *serials_json(const struct serial_list *l)
     return a;
 }
 
+static json_t *serial_at(const void *items, size_t i)
+{
+    return json_string(((const struct serial_list *)items)->items[i]);
+}
+
+static json_t *cert_at(const void *items, size_t i)
+{
+    return recjson_cert_to(&((const struct cert_list *)items)->items[i]);
+}
+
+static json_t *card_at(const void *items, size_t i)
+{
+    return recjson_card_to(&((const struct card_list *)items)->items[i]);
+}
+
+static json_t *card_id_at(const void *items, size_t i)
+{
+    return json_string(((const struct card_list *)items)->items[i].id);
+}
+
+static json_t *serials_json(const struct serial_list *l)
+{
+    return array_json(l, l->count, serial_at);
+}
+
 static json_t *certs_json(const struct cert_list *l)
 {
-    json_t *a = json_array();
-    for (size_t i = 0; a != NULL && i < l->count; i++) {
-        if (json_array_append_new(a, recjson_cert_to(&l->items[i])) != 0) {
-            json_decref(a);
-            return NULL;
-        }
-    }
-    return a;
+    return array_json(l, l->count, cert_at);
 }
 
 /* PEM text of a DER certificate (one the registry holds: this service made it), as a JSON
@@ -98,13 +117,7 @@ out:
 /* One object {key: list} as the answer; the list is stolen. */
 static int answer_with(struct api_call *call, const char *key, json_t *value, struct jerr *err)
 {
-    json_t *o = json_object();
-    if (o == NULL || json_object_set_new(o, key, value) != 0) {
-        json_decref(o);
-        return api_oom(err);
-    }
-    call->answer = o;
-    return 0;
+    return api_answer(call, json_pack("{s:o}", key, value), err);
 }
 
 /* Counts the certificates an event moved (jpki_revocations_total by CA and reason). */
@@ -154,31 +167,16 @@ static int person_get(struct api_call *call, struct jerr *err)
     struct person p;
     struct card_list cards = {0};
     struct cert_list certs = {0};
-    json_t *o = NULL, *ca = NULL;
     int rc = -1;
 
-    if (store_person_get(call->st, call->id, &p, err) == -1 ||
-        store_cards_of_person(call->st, call->id, &cards, err) == -1 ||
-        store_certs_of_person(call->st, call->id, &certs, err) == -1)
-        goto out;
-    o = json_object();
-    ca = json_array();
-    for (size_t i = 0; ca != NULL && i < cards.count; i++)
-        if (json_array_append_new(ca, recjson_card_to(&cards.items[i])) != 0)
-            goto fail;
-    if (o == NULL || ca == NULL || json_object_set_new(o, "person", recjson_person_to(&p)) != 0 ||
-        json_object_set(o, "cards", ca) != 0 ||
-        json_object_set_new(o, "certificates", certs_json(&certs)) != 0)
-        goto fail;
-    call->answer = o;
-    o = NULL;
-    rc = 0;
-    goto out;
-fail:
-    api_oom(err);
-out:
-    json_decref(ca);
-    json_decref(o);
+    if (store_person_get(call->st, call->id, &p, err) == 0 &&
+        store_cards_of_person(call->st, call->id, &cards, err) == 0 &&
+        store_certs_of_person(call->st, call->id, &certs, err) == 0)
+        rc = api_answer(call,
+                        json_pack("{s:o, s:o, s:o}", "person", recjson_person_to(&p), "cards",
+                                  array_json(&cards, cards.count, card_at), "certificates",
+                                  certs_json(&certs)),
+                        err);
     card_list_free(&cards);
     cert_list_free(&certs);
     return rc;
@@ -213,7 +211,7 @@ static int person_basic_info(struct api_call *call, struct jerr *err)
     struct place_names places;
     bool places_given;
     struct serial_list revoked = {0};
-    json_t *o = NULL, *facts = json_copy(call->body);
+    json_t *facts = json_copy(call->body);
     int rc = -1;
 
     if (facts == NULL) {
@@ -230,18 +228,12 @@ static int person_basic_info(struct api_call *call, struct jerr *err)
     status_changed(call, &revoked);
     if (store_person_get(call->st, call->id, &fresh, err) == -1)
         goto out;
-    o = json_object();
-    if (o == NULL || json_object_set_new(o, "person", recjson_person_to(&fresh)) != 0 ||
-        json_object_set_new(o, "revoked", serials_json(&revoked)) != 0) {
-        api_oom(err);
-        goto out;
-    }
-    call->answer = o;
-    o = NULL;
-    rc = 0;
+    rc = api_answer(call,
+                    json_pack("{s:o, s:o}", "person", recjson_person_to(&fresh), "revoked",
+                              serials_json(&revoked)),
+                    err);
 out:
     json_decref(facts);
-    json_decref(o);
     serial_list_free(&revoked);
     return rc;
 }
@@ -302,7 +294,6 @@ static int card_create(struct api_call *call, struct jerr *err)
 {
     struct card c, fresh;
     struct card_register_result res = {0};
-    json_t *o = NULL, *returned = NULL;
     int rc = -1;
 
     if (recjson_card_from(call->body, NULL, "", &c, err) == -1)
@@ -318,24 +309,15 @@ static int card_create(struct api_call *call, struct jerr *err)
     if (store_card_get(call->st, c.id, &fresh, err) == -1)
         goto out;
     /* DESIGN §4: what the new My Number card did to the person's other cards. */
-    o = recjson_card_to(&fresh);
-    returned = json_array();
-    for (size_t i = 0; returned != NULL && i < res.returned.count; i++)
-        if (json_array_append_new(returned, json_string(res.returned.items[i].id)) != 0)
-            goto fail;
-    if (o == NULL || returned == NULL || json_object_set(o, "returned_cards", returned) != 0 ||
-        json_object_set_new(o, "revoked", serials_json(&res.revoked)) != 0 ||
-        json_object_set_new(o, "superseded", serials_json(&res.superseded)) != 0)
-        goto fail;
-    call->answer = o;
-    o = NULL;
-    rc = 0;
-    goto out;
-fail:
-    api_oom(err);
+    rc = api_answer(
+        call,
+        api_object_merge(recjson_card_to(&fresh),
+                         json_pack("{s:o, s:o, s:o}", "returned_cards",
+                                   array_json(&res.returned, res.returned.count, card_id_at),
+                                   "revoked", serials_json(&res.revoked), "superseded",
+                                   serials_json(&res.superseded))),
+        err);
 out:
-    json_decref(returned);
-    json_decref(o);
     card_register_result_free(&res);
     return rc;
 }
@@ -380,23 +362,14 @@ static int card_get(struct api_call *call, struct jerr *err)
 {
     struct card c;
     struct cert_list certs = {0};
-    json_t *o = NULL;
     int rc = -1;
 
-    if (store_card_get(call->st, call->id, &c, err) == -1 ||
-        store_certs_of_card(call->st, call->id, &certs, err) == -1)
-        goto out;
-    o = json_object();
-    if (o == NULL || json_object_set_new(o, "card", recjson_card_to(&c)) != 0 ||
-        json_object_set_new(o, "certificates", certs_json(&certs)) != 0) {
-        api_oom(err);
-        goto out;
-    }
-    call->answer = o;
-    o = NULL;
-    rc = 0;
-out:
-    json_decref(o);
+    if (store_card_get(call->st, call->id, &c, err) == 0 &&
+        store_certs_of_card(call->st, call->id, &certs, err) == 0)
+        rc = api_answer(call,
+                        json_pack("{s:o, s:o}", "card", recjson_card_to(&c), "certificates",
+                                  certs_json(&certs)),
+                        err);
     cert_list_free(&certs);
     return rc;
 }
@@ -512,7 +485,6 @@ static int card_hold(struct api_call *call, struct jerr *err)
 static int card_release(struct api_call *call, struct jerr *err)
 {
     struct serial_list released = {0}, still_held = {0};
-    json_t *o = NULL;
     int rc = -1;
 
     if (body_empty(call, err) == -1)
@@ -522,20 +494,12 @@ static int card_release(struct api_call *call, struct jerr *err)
         goto out;
     status_changed(call, &released);
     /* RULE guide 4(4): say plainly what the holder of a held signing certificate must do. */
-    o = json_object();
-    if (o == NULL || json_object_set_new(o, "released", serials_json(&released)) != 0 ||
-        json_object_set_new(o, "still_held", serials_json(&still_held)) != 0 ||
-        json_object_set_new(o, "notice",
-                            json_string(still_held.count > 0 ? OPS_RELEASE_NOTICE
-                                                             : OPS_RELEASE_NOTICE_NONE)) != 0) {
-        api_oom(err);
-        goto out;
-    }
-    call->answer = o;
-    o = NULL;
-    rc = 0;
+    rc = api_answer(call,
+                    json_pack("{s:o, s:o, s:s}", "released", serials_json(&released), "still_held",
+                              serials_json(&still_held), "notice",
+                              still_held.count > 0 ? OPS_RELEASE_NOTICE : OPS_RELEASE_NOTICE_NONE),
+                    err);
 out:
-    json_decref(o);
     serial_list_free(&released);
     serial_list_free(&still_held);
     return rc;
@@ -593,30 +557,19 @@ static int history_row(void *arg, const struct audit_entry *e)
 static int cert_get(struct api_call *call, struct jerr *err)
 {
     struct cert_rec rec;
-    json_t *o = NULL, *history = NULL;
-    int rc = -1;
+    json_t *o = NULL;
 
     if (store_cert_get(call->st, call->id, &rec, err) == -1 ||
         cert_with_pem(call->st, &rec, &o, err) == -1)
-        goto out;
-    history = json_array();
-    if (history == NULL) {
-        api_oom(err);
-        goto out;
+        return -1;
+    json_t *history = json_array();
+    if (history != NULL &&
+        store_audit_foreach_target(call->st, rec.serial, history_row, history, err) == -1) {
+        json_decref(history);
+        json_decref(o);
+        return -1;
     }
-    if (store_audit_foreach_target(call->st, rec.serial, history_row, history, err) == -1)
-        goto out;
-    if (json_object_set(o, "history", history) != 0) {
-        api_oom(err);
-        goto out;
-    }
-    call->answer = o;
-    o = NULL;
-    rc = 0;
-out:
-    json_decref(history);
-    json_decref(o);
-    return rc;
+    return api_answer(call, api_object_merge(o, json_pack("{s:o}", "history", history)), err);
 }
 
 static int certs_expiring(struct api_call *call, struct jerr *err)
@@ -677,8 +630,5 @@ int ops_add_endpoints(struct api *api, struct jerr *err)
         {EVHTTP_REQ_GET, "/v1/certificates", OPERATOR_ROLES_ANY, API_BODY_NONE, 0, 200,
          certs_expiring, NULL},
     };
-    for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++)
-        if (api_add_endpoint(api, &eps[i], err) == -1)
-            return -1;
-    return 0;
+    return api_add_endpoints(api, eps, sizeof(eps) / sizeof(eps[0]), err);
 }

@@ -180,12 +180,10 @@ static int batch_submit(struct api_call *call, struct jerr *err)
                       (json_int_t)rec.total, "accepted", (json_int_t)rec.accepted);
     }
     /* The same rows (same digest) have the same problems: this file's are the batch's. */
-    if (o != NULL &&
-        json_object_set_new(o, "problems", problems_json(problems, problem_count)) != 0) {
-        json_decref(o);
-        o = NULL;
-    }
-    rc = api_answer(call, o, err);
+    rc = api_answer(
+        call,
+        api_object_merge(o, json_pack("{s:o}", "problems", problems_json(problems, problem_count))),
+        err);
 out:
     batch_free(&b);
     batch_problems_free(problems);
@@ -199,9 +197,7 @@ static int batch_get(struct api_call *call, struct jerr *err)
     static const char *const allowed[] = {"offset", "limit", NULL};
     struct batch_rec b;
     long offset, limit;
-    json_t *o = NULL, *rows = NULL;
     char *end = NULL;
-    int rc = -1;
 
     if (api_query_long(call, allowed, "offset", true, 0, 0, JPKI_BATCH_MAX_ROWS, &offset, err) ==
             -1 ||
@@ -215,27 +211,18 @@ static int batch_get(struct api_call *call, struct jerr *err)
         return jerr_set(err, JERR_NOT_FOUND, "batch_id", "no such batch");
     if (store_batch_get(call->st, (int64_t)id, &b, err) == -1)
         return -1;
-    o = batch_json(&b);
-    rows = json_array();
-    if (o == NULL || rows == NULL) {
-        api_oom(err);
-        goto out;
+    json_t *rows = json_array();
+    if (rows == NULL)
+        return api_oom(err);
+    if (store_batch_rows_foreach(call->st, b.id, -1, offset, limit, row_json, rows, err) == -1) {
+        json_decref(rows);
+        return -1;
     }
-    if (store_batch_rows_foreach(call->st, b.id, -1, offset, limit, row_json, rows, err) == -1)
-        goto out;
-    if (json_object_set_new(o, "offset", json_integer(offset)) != 0 ||
-        json_object_set_new(o, "limit", json_integer(limit)) != 0 ||
-        json_object_set(o, "rows", rows) != 0) {
-        api_oom(err);
-        goto out;
-    }
-    call->answer = o;
-    o = NULL;
-    rc = 0;
-out:
-    json_decref(rows);
-    json_decref(o);
-    return rc;
+    return api_answer(
+        call,
+        api_object_merge(batch_json(&b), json_pack("{s:I, s:I, s:o}", "offset", (json_int_t)offset,
+                                                   "limit", (json_int_t)limit, "rows", rows)),
+        err);
 }
 
 int batch_api_add_endpoints(struct api *api, struct batchrun *br, struct jerr *err)
@@ -246,8 +233,5 @@ int batch_api_add_endpoints(struct api *api, struct batchrun *br, struct jerr *e
         {EVHTTP_REQ_GET, "/v1/batches/{id}", OPERATOR_ROLES_ANY, API_BODY_NONE, 0, 200, batch_get,
          br},
     };
-    for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++)
-        if (api_add_endpoint(api, &eps[i], err) == -1)
-            return -1;
-    return 0;
+    return api_add_endpoints(api, eps, sizeof(eps) / sizeof(eps[0]), err);
 }
