@@ -23,6 +23,7 @@
 #include "ca/pinletter.h"
 #include "ca/recjson.h"
 #include "base/fsutil.h"
+#include "base/hex.h"
 #include "base/jclock.h"
 
 /* Version tag of the canonical form the digest is taken over: change it with the form. */
@@ -113,8 +114,7 @@ int batch_exec_digest(const struct batch *b, const struct batch_problem *problem
             goto fail;
     if (EVP_DigestFinal_ex(md, md_value, &md_len) != 1 || md_len * 2 > STORE_BATCH_DIGEST_HEX)
         goto fail;
-    for (unsigned int i = 0; i < md_len; i++)
-        snprintf(out + 2 * i, 3, "%02x", md_value[i]);
+    hex_encode(md_value, md_len, out);
     rc = 0;
     goto out;
 fail:
