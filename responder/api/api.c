@@ -1,7 +1,8 @@
 /*
  * api: see api.h for the order of a call. This file owns the /v1 route table, the job that
  * carries one call from its loop to a worker and back, the audit row, and the answer text.
- * It knows no endpoint: ops.c (and later the batch endpoints) are rows added to the table.
+ * It knows no endpoint: ops.c, operators.c, batch_api.c and the others are rows added to the
+ * table.
  *
  * A job is allocated on the loop, filled by the worker (nothing else touches it meanwhile)
  * and freed on the loop after the answer is sent. The answer text is built on the worker, so
@@ -144,6 +145,15 @@ int api_add_endpoint(struct api *api, const struct api_endpoint *ep, struct jerr
         return jerr_set(err, JERR_TOO_LARGE, "endpoint", "more than %d endpoints",
                         API_MAX_ENDPOINTS);
     api->eps[api->count++] = *ep;
+    return 0;
+}
+
+int api_add_endpoints(struct api *api, const struct api_endpoint *eps, size_t count,
+                      struct jerr *err)
+{
+    for (size_t i = 0; i < count; i++)
+        if (api_add_endpoint(api, &eps[i], err) == -1)
+            return -1;
     return 0;
 }
 
@@ -415,15 +425,27 @@ struct lifecycle_ctx api_lifecycle_ctx(struct api_call *call)
     return ctx;
 }
 
-int api_commit(struct api_call *call, struct jerr *err)
+int api_answer(struct api_call *call, json_t *answer, struct jerr *err)
 {
-    if (audit_before_commit(call, call->st, NULL, err) == -1)
-        return -1;
-    if (store_commit(call->st, err) == -1) {
-        call->job->audited = false;
-        return -1;
-    }
+    if (answer == NULL)
+        return api_oom(err);
+    call->answer = answer;
     return 0;
+}
+
+json_t *api_object_merge(json_t *o, json_t *more)
+{
+    if (o != NULL && json_object_update_new(o, more) == 0)
+        return o;
+    if (o == NULL)
+        json_decref(more);
+    json_decref(o);
+    return NULL;
+}
+
+int api_oom(struct jerr *err)
+{
+    return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
 }
 
 /* ---- answers (built on the worker) ---- */
@@ -668,7 +690,8 @@ static void job_run(struct worker *self, void *arg)
     if (param != NULL && api_param_decode(placeholder_kind(ep->path), param, param_len, job->id,
                                           sizeof(job->id), &param_err) == 0)
         snprintf(call->target, sizeof(call->target), "%s", job->id);
-    if (ep->roles != API_ROLES_NO_CREDENTIAL && !auth_role_is_allowed(job->who.role, ep->roles)) {
+    if (ep->roles != API_ROLES_NO_CREDENTIAL &&
+        !operator_role_is_allowed(job->who.role, ep->roles)) {
         jerr_set(&err, JERR_FORBIDDEN, NULL, "role %s may not call %s",
                  operator_role_name(job->who.role), job->action);
         goto refused;

@@ -1,8 +1,8 @@
 /*
  * api: the operator JSON API under /v1 (docs/API.md, DESIGN §6) — the frame every endpoint
  * runs in. It owns the route table of /v1, authentication, the role check, the request body,
- * the audit row of every call and the answer; endpoints (ops.h; batches later) are a table
- * row and a run function.
+ * the audit row of every call and the answer; endpoints (ops.h, cardapi.h, holder.h,
+ * operators.h, auditapi.h, batch_api.h) are a table row and a run function.
  *
  * One call, in order:
  *   loop:   rate-limit hook → copy what the worker needs (method, path, query, Authorization,
@@ -18,16 +18,19 @@
  * and the route template, "/v1/{unknown}" for no route), target (the checked id, or "-"),
  * outcome ("ok" 2xx, "refused" 4xx, "error" 5xx) and detail ("status=409 code=refused
  * field=card_id via=token"). Ids and codes only: never names, addresses, birth dates, tokens.
- * A successful event writes its row inside the event's own transaction (api_lifecycle_ctx,
- * api_commit), so the event and its record are durable together or not at all. Not audited:
+ * A successful event writes its row inside the event's own transaction (api_lifecycle_ctx:
+ * the CA engine runs the row as its before_commit hook), so the event and its record are
+ * durable together or not at all. Not audited:
  * answers given on the loop because no worker could take the call (503, queue full) and
  * rate-limit refusals (429) — writing a row for those would let a flood fill the log.
  *
  * Adding an endpoint: a struct api_endpoint row (method, template, roles, body kind, success
  * status, run function) given to api_add_endpoint, and the run function: it gets the checked
- * id, the parsed body and the caller, does its work (through api_lifecycle_ctx for a
- * lifecycle event, or store_begin … api_commit for a write of its own) and sets call->answer.
- * A module of endpoints adds its rows from api_new, next to ops_add_endpoints.
+ * id, the parsed body and the caller, checks the input, calls one CA-engine function with
+ * api_lifecycle_ctx (lifecycle.h, ca/operator.h, ca/cardreset.h, ca/batch_exec.h: each opens and
+ * commits the transaction itself) or reads the registry, and sets call->answer (api_answer).
+ * A run function never opens a transaction (scripts/lint/layering). A module of endpoints adds
+ * its rows from api_new, next to ops_add_endpoints.
  *
  * Errors are {"error":{"code","message","field"}} with the status of http_status_for(); for a
  * 5xx other than 503 the message says only "internal error" and the detail is logged.
@@ -103,7 +106,7 @@ struct api_endpoint {
      * JPKI_SERIAL_HEX_MAX hex digits, error field "serial"). The template, with the method,
      * is the audit action: keep "METHOD path" within 47 characters. */
     const char *path;
-    unsigned roles; /* AUTH_ROLES_* (auth.h) */
+    unsigned roles; /* OPERATOR_ROLES_* (auth.h) */
     enum api_body body;
     size_t max_body_bytes; /* 0 = JPKI_HTTP_MAX_API_BODY_BYTES, the most for JSON bodies;
                               larger only for API_BODY_RAW (e.g. a 16 MiB batch file) */
@@ -120,6 +123,9 @@ struct api *api_new(struct pki *pki, struct jerr *err);
  * JERR_INVALID for a malformed template or a run-less row, JERR_CONFLICT for a method and
  * path already there, JERR_TOO_LARGE beyond API_MAX_ENDPOINTS. */
 int api_add_endpoint(struct api *api, const struct api_endpoint *ep, struct jerr *err);
+/* api_add_endpoint for each of eps[0..count), in order; stops at the first failure. */
+int api_add_endpoints(struct api *api, const struct api_endpoint *eps, size_t count,
+                      struct jerr *err);
 
 /* Registers the /v1/ routes on `srv` (before server_start). Returns 0 or -1. */
 int api_register(struct api *api, struct server *srv, struct jerr *err);
@@ -143,15 +149,19 @@ void api_set_ocsp(struct api *api, struct ocsp_http *ocsp);
 
 /* ---- for run functions ---- */
 
-/* A lifecycle context (lifecycle.h) for this call: its pki, registry and operator, and a
- * before_commit hook that appends the call's audit row ("ok", call->status) inside the
- * event's transaction. */
+/* The context of a CA-engine call (lifecycle.h) for this call: its pki, registry and operator,
+ * and a before_commit hook that appends the call's audit row ("ok", call->status) inside the
+ * engine's transaction. */
 struct lifecycle_ctx api_lifecycle_ctx(struct api_call *call);
 
-/* For a run that opened its own transaction (store_begin): appends the call's audit row
- * ("ok", call->status) and commits. Returns 0, or -1 (the transaction then stays open for the
- * caller's store_rollback). */
-int api_commit(struct api_call *call, struct jerr *err);
+/* Sets call->answer to `answer` (stolen) and returns 0; a NULL `answer` (building it ran out of
+ * memory) returns api_oom. */
+int api_answer(struct api_call *call, json_t *answer, struct jerr *err);
+/* `o` with the members of `more` added, both stolen: for an answer built from a record's
+ * object and a few more members. NULL (both freed) when either is NULL or out of memory. */
+json_t *api_object_merge(json_t *o, json_t *more);
+/* Fills err with JERR_INTERNAL "out of memory" and returns -1. */
+int api_oom(struct jerr *err);
 
 /* For run functions after a committed event: tells the OCSP responder (api_set_ocsp) the
  * serials whose status changed. */

@@ -130,14 +130,11 @@ out:
 
 int auditapi_add_endpoints(struct api *api, struct jerr *err)
 {
-    const unsigned roles = AUTH_ROLES_ADMIN | AUTH_ROLE(ROLE_AUDITOR);
+    const unsigned roles = OPERATOR_ROLES_ADMIN | OPERATOR_ROLE(ROLE_AUDITOR);
     const struct api_endpoint eps[] = {
         {EVHTTP_REQ_GET, "/v1/audit", roles, API_BODY_NONE, 0, 200, audit_rows, NULL},
         {EVHTTP_REQ_GET, "/v1/audit/checkpoint", roles, API_BODY_NONE, 0, 200, audit_checkpoint,
          NULL},
     };
-    for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++)
-        if (api_add_endpoint(api, &eps[i], err) == -1)
-            return -1;
-    return 0;
+    return api_add_endpoints(api, eps, sizeof(eps) / sizeof(eps[0]), err);
 }

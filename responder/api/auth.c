@@ -24,13 +24,6 @@ static const char *const role_names[] = {
     [ROLE_AUDITOR] = "auditor",
 };
 
-bool auth_role_is_allowed(enum operator_role role, unsigned roles)
-{
-    if (role < ROLE_ADMIN || role > ROLE_AUDITOR)
-        return false;
-    return (roles & AUTH_ROLE(role)) != 0;
-}
-
 int auth_role_parse(const char *s, enum operator_role *role)
 {
     if (s == NULL)
@@ -173,9 +166,9 @@ int auth_by_token(const struct jpki_config *cfg, struct store *st, const char *t
         rc = 0;
         goto out;
     }
-    if (store_meta_get(st, "admin_token_sha256", admin_hex, sizeof(admin_hex), &lookup) == 0) {
+    if (store_meta_get(st, OPERATOR_ADMIN_TOKEN_KEY, admin_hex, sizeof(admin_hex), &lookup) == 0) {
         if (auth_hex_decode(admin_hex, known) == 0 && auth_digest_is_equal(digest, known)) {
-            identity_set(out, AUTH_ADMIN_NAME, ROLE_ADMIN, AUTH_VIA_TOKEN);
+            identity_set(out, OPERATOR_ADMIN_NAME, ROLE_ADMIN, AUTH_VIA_TOKEN);
             rc = 0;
             goto out;
         }
@@ -204,39 +197,6 @@ out:
     OPENSSL_cleanse(digest, sizeof(digest));
     OPENSSL_cleanse(hex, sizeof(hex));
     return rc;
-}
-
-int auth_operator_lookup(const struct jpki_config *cfg, struct store *st, const char *name,
-                         struct auth_identity *out, bool *disabled, struct jerr *err)
-{
-    struct operator_rec op;
-    char hex[AUTH_SHA256_HEX + 2];
-    unsigned char digest[AUTH_SHA256_BYTES];
-    struct jerr lookup = {0};
-
-    *disabled = false;
-    for (size_t i = 0; cfg != NULL && i < cfg->operator_count; i++) {
-        if (strcmp(cfg->operators[i].name, name) == 0) {
-            identity_set(out, name, cfg->operators[i].role, AUTH_VIA_NONE);
-            return 0;
-        }
-    }
-    if (strcmp(name, AUTH_ADMIN_NAME) == 0) {
-        if (store_meta_get(st, "admin_token_sha256", hex, sizeof(hex), &lookup) == -1 &&
-            lookup.code != JERR_NOT_FOUND) {
-            *err = lookup;
-            return -1;
-        }
-        identity_set(out, name, ROLE_ADMIN, AUTH_VIA_NONE);
-        /* A disabled first administrator token is one that is no digest (operator_admin). */
-        *disabled = lookup.code == JERR_NOT_FOUND || auth_hex_decode(hex, digest) == -1;
-        return 0;
-    }
-    if (store_operator_get(st, name, &op, err) == -1)
-        return -1;
-    identity_set(out, op.name, op.role, AUTH_VIA_NONE);
-    *disabled = op.disabled;
-    return 0;
 }
 
 /* The UTF-8 text of the entry of `nid` at index `idx` of `name`, into out (size). */
@@ -379,7 +339,7 @@ int auth_by_cert_registry(const struct jpki_config *cfg, struct store *st, X509 
                           struct auth_identity *out, struct jerr *err)
 {
     char cn[JPKI_ID_MAX + 1];
-    struct auth_identity op;
+    enum operator_role role = ROLE_AUDITOR;
     struct jerr why = {0};
     bool disabled = false;
 
@@ -388,8 +348,8 @@ int auth_by_cert_registry(const struct jpki_config *cfg, struct store *st, X509 
         return -1;
     if (cfg->tls_operator_crl[0] != '\0' && cert_crl_check(cfg, cert, err) == -1)
         return -1;
-    if (strcmp(cn, AUTH_ADMIN_NAME) == 0 ||
-        auth_operator_lookup(cfg, st, cn, &op, &disabled, &why) == -1 || disabled) {
+    if (strcmp(cn, OPERATOR_ADMIN_NAME) == 0 ||
+        operator_lookup(cfg, st, cn, &role, &disabled, &why) == -1 || disabled) {
         if (jerr_is_set(&why) && why.code != JERR_NOT_FOUND) {
             *err = why;
             return -1;
@@ -399,6 +359,6 @@ int auth_by_cert_registry(const struct jpki_config *cfg, struct store *st, X509 
                         "client certificate names no enabled operator (CN is looked up in the "
                         "operators; create it with POST /v1/operators)");
     }
-    identity_set(out, op.name, op.role, AUTH_VIA_CERT);
+    identity_set(out, cn, role, AUTH_VIA_CERT);
     return 0;
 }

@@ -7,7 +7,7 @@
  *   only their SHA-256, in three places — the configuration (operators[].token_sha256), the
  *   registry's operators table (created by POST /v1/operators) and the registry setting
  *   admin_token_sha256 (the first administrator token, written by jpkid init; operator name
- *   AUTH_ADMIN_NAME). Digests are compared with CRYPTO_memcmp, every configured one each time,
+ *   OPERATOR_ADMIN_NAME). Digests are compared with CRYPTO_memcmp, every configured one each time,
  *   so the time taken does not say how much of a digest matched.
  * - a TLS client certificate that the server verified against tls.operator_ca: the operator
  *   is the subject's CN, looked up among the operators (configured or in the registry; not the
@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <openssl/x509.h>
 
+#include "ca/operator.h"
 #include "ca/store.h"
 #include "config/config.h"
 #include "base/jerr.h"
@@ -36,8 +37,6 @@
 #define AUTH_NEW_TOKEN_HEX (2 * AUTH_NEW_TOKEN_BYTES)
 #define AUTH_SHA256_BYTES 32
 #define AUTH_SHA256_HEX 64
-/* The operator name of the first administrator token (registry setting admin_token_sha256). */
-#define AUTH_ADMIN_NAME "admin"
 /* The actor of an audit row when no credential was accepted. */
 #define AUTH_ANONYMOUS "anonymous"
 
@@ -50,18 +49,8 @@ struct auth_identity {
     enum auth_via via;
 };
 
-/* Role masks (docs/API.md role table): the roles that may make a call. */
-#define AUTH_ROLE(r) (1u << (unsigned)(r))
-#define AUTH_ROLES_ADMIN AUTH_ROLE(ROLE_ADMIN)
-/* every lifecycle call and POST of records */
-#define AUTH_ROLES_LIFECYCLE (AUTH_ROLE(ROLE_ADMIN) | AUTH_ROLE(ROLE_OPERATOR))
-/* batch submission */
-#define AUTH_ROLES_BATCH (AUTH_ROLES_LIFECYCLE | AUTH_ROLE(ROLE_BATCH))
-/* lookups, the expiring list, batch progress */
-#define AUTH_ROLES_ANY (AUTH_ROLES_BATCH | AUTH_ROLE(ROLE_AUDITOR))
-
-/* True when `role` is one of the mask `roles`. */
-bool auth_role_is_allowed(enum operator_role role, unsigned roles);
+/* The roles' masks (OPERATOR_ROLES_*, operator_role_is_allowed) and the first administrator's
+ * name (OPERATOR_ADMIN_NAME) are ca/operator.h's. */
 
 /* "admin" | "operator" | "batch" | "auditor" (exactly, as the configuration spells them).
  * Returns 0 or -1. */
@@ -99,13 +88,6 @@ int auth_token_new(char token[AUTH_NEW_TOKEN_HEX + 1], char hash_hex[AUTH_SHA256
 int auth_by_token(const struct jpki_config *cfg, struct store *st, const char *token,
                   struct auth_identity *out, struct jerr *err);
 
-/* The operator called `name`, wherever it is kept: the configured operators, the first
- * administrator (AUTH_ADMIN_NAME), then the registry's operators table. Returns 0 with *out
- * (via AUTH_VIA_NONE) and *disabled filled, or -1: JERR_NOT_FOUND (field "name") when no
- * operator has that name, or the registry's error. Reads the registry: on a worker. */
-int auth_operator_lookup(const struct jpki_config *cfg, struct store *st, const char *name,
-                         struct auth_identity *out, bool *disabled, struct jerr *err);
-
 /* The operator of a client certificate already verified against the operator CA: exactly
  * one CN, a valid operator name ([A-Za-z0-9._-], 1..JPKI_ID_MAX), and a first OU naming a
  * role. Returns 0 with *out filled, or -1 with JERR_AUTH (field "certificate"). */
@@ -113,7 +95,7 @@ int auth_by_cert(X509 *cert, struct auth_identity *out, struct jerr *err);
 
 /* The operator of a client certificate already verified against the operator CA, as the
  * API authenticates it: the subject's CN (as auth_by_cert checks it) names an operator of the
- * configuration or the registry's table (auth_operator_lookup; the first administrator
+ * configuration or the registry's table (operator_lookup; the first administrator
  * "admin" is a token, never a certificate), which must not be disabled and gives the role;
  * when tls.operator_crl is set, that CRL (PEM or DER, read now) must be signed by a CA of
  * tls.operator_ca that issued the certificate, not be past its nextUpdate, and not list the

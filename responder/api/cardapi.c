@@ -1,6 +1,7 @@
 /*
  * cardapi: see cardapi.h. The card work itself (images, passwords, the administration key) is
- * ca/cardissue.c's; this file maps it to JSON and to the API frame's transaction and audit.
+ * ca/cardissue.c's, the password reset's transaction ca/cardreset.c's; this file maps requests
+ * and answers to JSON.
  */
 #include "responder/api/cardapi.h"
 
@@ -11,13 +12,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "ca/cardreset.h"
 #include "ca/recjson.h"
-#include "base/jclock.h"
-
-static int oom(struct jerr *err)
-{
-    return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-}
 
 /* RFC 4648 §4 base64 of the string `v` of member `name` (line breaks tolerated) into *out
  * (free). */
@@ -34,7 +30,7 @@ static int base64_value(const json_t *v, const char *name, unsigned char **out, 
     if (len == 0 || len > JPKI_HTTP_MAX_API_BODY_BYTES)
         return jerr_set(err, JERR_INVALID, name, "%s: empty or too long", name);
     if ((buf = malloc(len)) == NULL || (ctx = EVP_ENCODE_CTX_new()) == NULL) {
-        oom(err);
+        api_oom(err);
         goto out;
     }
     EVP_DecodeInit(ctx);
@@ -196,7 +192,7 @@ int cardapi_issue_answer(struct cardapi_issue *ci, json_t *answer, struct jerr *
     rc = 0;
     goto out;
 fail:
-    oom(err);
+    api_oom(err);
 out:
     json_decref(slots);
     json_decref(kept);
@@ -218,17 +214,6 @@ void cardapi_issue_end(struct cardapi_issue *ci)
 /* ---- the window's password reset (guide 4(8)) ---- */
 
 /* The audit row of the reset itself: the card and the slot, never a password. */
-static int reset_audit(struct api_call *call, enum ca_kind slot, struct jerr *err)
-{
-    struct audit_entry e = {.at = jclock_now()};
-    snprintf(e.actor, sizeof(e.actor), "%s", call->who->name);
-    snprintf(e.action, sizeof(e.action), "card.password_reset");
-    snprintf(e.target, sizeof(e.target), "%s", call->id);
-    snprintf(e.outcome, sizeof(e.outcome), "ok");
-    snprintf(e.detail, sizeof(e.detail), "slot=%s", ca_kind_name(slot));
-    return store_audit_append(call->st, &e, err);
-}
-
 static int card_reset_password(struct api_call *call, struct jerr *err)
 {
     static const char *const allowed[] = {"slot", "new_password", "card_image", NULL};
@@ -236,7 +221,6 @@ static int card_reset_password(struct api_call *call, struct jerr *err)
     unsigned char *image = NULL, *reset = NULL;
     size_t image_len = 0, reset_len = 0;
     enum ca_kind slot;
-    json_t *o = NULL;
     int rc = -1;
 
     if (recjson_only_fields(call->body, "", allowed, err) == -1 ||
@@ -251,25 +235,16 @@ static int card_reset_password(struct api_call *call, struct jerr *err)
         base64_value(json_object_get(call->body, "card_image"), "card_image", &image, &image_len,
                      err) == -1)
         goto out;
-    if (cardissue_reset_password(call->pki, call->st, call->id, image, image_len, slot, password,
-                                 &reset, &reset_len, err) == -1)
+    struct lifecycle_ctx ctx = api_lifecycle_ctx(call);
+    if (cardreset_password(&ctx, call->id, image, image_len, slot, password, &reset, &reset_len,
+                           err) == -1)
         goto out;
-    /* The image is the holder's: the registry records only that the window reset it. */
-    if (store_begin(call->st, err) == -1)
-        goto out;
-    if (reset_audit(call, slot, err) == -1 || api_commit(call, err) == -1) {
-        store_rollback(call->st);
-        goto out;
-    }
-    o = json_pack("{s:s, s:s, s:i, s:o}", "card_id", call->id, "slot", ca_kind_name(slot),
-                  "tries_left", slot == CA_SIGN ? CARD_SIGN_MAX_TRIES : CARD_AUTH_MAX_TRIES,
-                  "card_image", recjson_base64(reset, reset_len));
-    if (o == NULL) {
-        oom(err);
-        goto out;
-    }
-    call->answer = o;
-    rc = 0;
+    rc = api_answer(call,
+                    json_pack("{s:s, s:s, s:i, s:o}", "card_id", call->id, "slot",
+                              ca_kind_name(slot), "tries_left",
+                              slot == CA_SIGN ? CARD_SIGN_MAX_TRIES : CARD_AUTH_MAX_TRIES,
+                              "card_image", recjson_base64(reset, reset_len)),
+                    err);
 out:
     OPENSSL_cleanse(password, sizeof(password));
     if (image != NULL)
@@ -286,7 +261,7 @@ int cardapi_add_endpoints(struct api *api, struct jerr *err)
     const struct api_endpoint ep = {
         .method = EVHTTP_REQ_POST,
         .path = "/v1/cards/{id}/reset-password",
-        .roles = AUTH_ROLES_LIFECYCLE,
+        .roles = OPERATOR_ROLES_LIFECYCLE,
         .body = API_BODY_JSON,
         .status = 200,
         .run = card_reset_password,

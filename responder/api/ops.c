@@ -26,33 +26,47 @@
 
 /* ---- small builders ---- */
 
-static int oom(struct jerr *err)
+/* A JSON array of items[0..count): item i is `one(items, i)`. NULL when out of memory. */
+static json_t *array_json(const void *items, size_t count, json_t *(*one)(const void *, size_t))
 {
-    return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < count; i++) {
+        if (json_array_append_new(a, one(items, i)) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static json_t *serial_at(const void *items, size_t i)
+{
+    return json_string(((const struct serial_list *)items)->items[i]);
+}
+
+static json_t *cert_at(const void *items, size_t i)
+{
+    return recjson_cert_to(&((const struct cert_list *)items)->items[i]);
+}
+
+static json_t *card_at(const void *items, size_t i)
+{
+    return recjson_card_to(&((const struct card_list *)items)->items[i]);
+}
+
+static json_t *card_id_at(const void *items, size_t i)
+{
+    return json_string(((const struct card_list *)items)->items[i].id);
 }
 
 static json_t *serials_json(const struct serial_list *l)
 {
-    json_t *a = json_array();
-    for (size_t i = 0; a != NULL && i < l->count; i++) {
-        if (json_array_append_new(a, json_string(l->items[i])) != 0) {
-            json_decref(a);
-            return NULL;
-        }
-    }
-    return a;
+    return array_json(l, l->count, serial_at);
 }
 
 static json_t *certs_json(const struct cert_list *l)
 {
-    json_t *a = json_array();
-    for (size_t i = 0; a != NULL && i < l->count; i++) {
-        if (json_array_append_new(a, recjson_cert_to(&l->items[i])) != 0) {
-            json_decref(a);
-            return NULL;
-        }
-    }
-    return a;
+    return array_json(l, l->count, cert_at);
 }
 
 /* PEM text of a DER certificate (one the registry holds: this service made it), as a JSON
@@ -88,7 +102,7 @@ static int cert_with_pem(struct store *st, const struct cert_rec *rec, json_t **
         goto out;
     o = recjson_cert_to(rec);
     if (o == NULL || json_object_set_new(o, "pem", pem_json(der, der_len)) != 0) {
-        oom(err);
+        api_oom(err);
         goto out;
     }
     *out = o;
@@ -103,13 +117,7 @@ out:
 /* One object {key: list} as the answer; the list is stolen. */
 static int answer_with(struct api_call *call, const char *key, json_t *value, struct jerr *err)
 {
-    json_t *o = json_object();
-    if (o == NULL || json_object_set_new(o, key, value) != 0) {
-        json_decref(o);
-        return oom(err);
-    }
-    call->answer = o;
-    return 0;
+    return api_answer(call, json_pack("{s:o}", key, value), err);
 }
 
 /* Counts the certificates an event moved (jpki_revocations_total by CA and reason). */
@@ -151,7 +159,7 @@ static int person_create(struct api_call *call, struct jerr *err)
     if (lifecycle_person_register(&ctx, &p, err) == -1)
         return -1;
     call->answer = recjson_person_to(&p);
-    return call->answer != NULL ? 0 : oom(err);
+    return call->answer != NULL ? 0 : api_oom(err);
 }
 
 static int person_get(struct api_call *call, struct jerr *err)
@@ -159,31 +167,16 @@ static int person_get(struct api_call *call, struct jerr *err)
     struct person p;
     struct card_list cards = {0};
     struct cert_list certs = {0};
-    json_t *o = NULL, *ca = NULL;
     int rc = -1;
 
-    if (store_person_get(call->st, call->id, &p, err) == -1 ||
-        store_cards_of_person(call->st, call->id, &cards, err) == -1 ||
-        store_certs_of_person(call->st, call->id, &certs, err) == -1)
-        goto out;
-    o = json_object();
-    ca = json_array();
-    for (size_t i = 0; ca != NULL && i < cards.count; i++)
-        if (json_array_append_new(ca, recjson_card_to(&cards.items[i])) != 0)
-            goto fail;
-    if (o == NULL || ca == NULL || json_object_set_new(o, "person", recjson_person_to(&p)) != 0 ||
-        json_object_set(o, "cards", ca) != 0 ||
-        json_object_set_new(o, "certificates", certs_json(&certs)) != 0)
-        goto fail;
-    call->answer = o;
-    o = NULL;
-    rc = 0;
-    goto out;
-fail:
-    oom(err);
-out:
-    json_decref(ca);
-    json_decref(o);
+    if (store_person_get(call->st, call->id, &p, err) == 0 &&
+        store_cards_of_person(call->st, call->id, &cards, err) == 0 &&
+        store_certs_of_person(call->st, call->id, &certs, err) == 0)
+        rc = api_answer(call,
+                        json_pack("{s:o, s:o, s:o}", "person", recjson_person_to(&p), "cards",
+                                  array_json(&cards, cards.count, card_at), "certificates",
+                                  certs_json(&certs)),
+                        err);
     card_list_free(&cards);
     cert_list_free(&certs);
     return rc;
@@ -218,11 +211,11 @@ static int person_basic_info(struct api_call *call, struct jerr *err)
     struct place_names places;
     bool places_given;
     struct serial_list revoked = {0};
-    json_t *o = NULL, *facts = json_copy(call->body);
+    json_t *facts = json_copy(call->body);
     int rc = -1;
 
     if (facts == NULL) {
-        oom(err);
+        api_oom(err);
         goto out;
     }
     if (basic_info_places(facts, &places, &places_given, err) == -1 ||
@@ -235,26 +228,20 @@ static int person_basic_info(struct api_call *call, struct jerr *err)
     status_changed(call, &revoked);
     if (store_person_get(call->st, call->id, &fresh, err) == -1)
         goto out;
-    o = json_object();
-    if (o == NULL || json_object_set_new(o, "person", recjson_person_to(&fresh)) != 0 ||
-        json_object_set_new(o, "revoked", serials_json(&revoked)) != 0) {
-        oom(err);
-        goto out;
-    }
-    call->answer = o;
-    o = NULL;
-    rc = 0;
+    rc = api_answer(call,
+                    json_pack("{s:o, s:o}", "person", recjson_person_to(&fresh), "revoked",
+                              serials_json(&revoked)),
+                    err);
 out:
     json_decref(facts);
-    json_decref(o);
     serial_list_free(&revoked);
     return rc;
 }
 
 /* A lifecycle event on the call's id that takes no body and changes certificates' status
  * (death, hold, card return). */
-typedef int status_event_fn(struct lifecycle_ctx *ctx, const char *id,
-                            struct serial_list *changed, struct jerr *err);
+typedef int status_event_fn(struct lifecycle_ctx *ctx, const char *id, struct serial_list *changed,
+                            struct jerr *err);
 
 /* Adds the window's signed receipt (guide 4(5)A, receipt.h) of revocation event `event` to
  * `answer` as "receipt". */
@@ -265,7 +252,7 @@ static int add_receipt(struct api_call *call, json_t *answer, const char *event,
         receipt_window_new(call->pki, call->st, event, call->id, call->who->name, revoked, err);
     if (r == NULL)
         return -1;
-    return json_object_set_new(answer, "receipt", r) == 0 ? 0 : oom(err);
+    return json_object_set_new(answer, "receipt", r) == 0 ? 0 : api_oom(err);
 }
 
 /* Runs `event` on the call's id and answers {"<key>": [the serials it changed]}, counting
@@ -307,7 +294,6 @@ static int card_create(struct api_call *call, struct jerr *err)
 {
     struct card c, fresh;
     struct card_register_result res = {0};
-    json_t *o = NULL, *returned = NULL;
     int rc = -1;
 
     if (recjson_card_from(call->body, NULL, "", &c, err) == -1)
@@ -323,24 +309,15 @@ static int card_create(struct api_call *call, struct jerr *err)
     if (store_card_get(call->st, c.id, &fresh, err) == -1)
         goto out;
     /* DESIGN §4: what the new My Number card did to the person's other cards. */
-    o = recjson_card_to(&fresh);
-    returned = json_array();
-    for (size_t i = 0; returned != NULL && i < res.returned.count; i++)
-        if (json_array_append_new(returned, json_string(res.returned.items[i].id)) != 0)
-            goto fail;
-    if (o == NULL || returned == NULL || json_object_set(o, "returned_cards", returned) != 0 ||
-        json_object_set_new(o, "revoked", serials_json(&res.revoked)) != 0 ||
-        json_object_set_new(o, "superseded", serials_json(&res.superseded)) != 0)
-        goto fail;
-    call->answer = o;
-    o = NULL;
-    rc = 0;
-    goto out;
-fail:
-    oom(err);
+    rc = api_answer(
+        call,
+        api_object_merge(recjson_card_to(&fresh),
+                         json_pack("{s:o, s:o, s:o}", "returned_cards",
+                                   array_json(&res.returned, res.returned.count, card_id_at),
+                                   "revoked", serials_json(&res.revoked), "superseded",
+                                   serials_json(&res.superseded))),
+        err);
 out:
-    json_decref(returned);
-    json_decref(o);
     card_register_result_free(&res);
     return rc;
 }
@@ -378,30 +355,21 @@ static int card_update(struct api_call *call, struct jerr *err)
     if (lifecycle_card_set_places(&ctx, call->id, &places, &now, err) == -1)
         return -1;
     call->answer = recjson_card_to(&now);
-    return call->answer != NULL ? 0 : oom(err);
+    return call->answer != NULL ? 0 : api_oom(err);
 }
 
 static int card_get(struct api_call *call, struct jerr *err)
 {
     struct card c;
     struct cert_list certs = {0};
-    json_t *o = NULL;
     int rc = -1;
 
-    if (store_card_get(call->st, call->id, &c, err) == -1 ||
-        store_certs_of_card(call->st, call->id, &certs, err) == -1)
-        goto out;
-    o = json_object();
-    if (o == NULL || json_object_set_new(o, "card", recjson_card_to(&c)) != 0 ||
-        json_object_set_new(o, "certificates", certs_json(&certs)) != 0) {
-        oom(err);
-        goto out;
-    }
-    call->answer = o;
-    o = NULL;
-    rc = 0;
-out:
-    json_decref(o);
+    if (store_card_get(call->st, call->id, &c, err) == 0 &&
+        store_certs_of_card(call->st, call->id, &certs, err) == 0)
+        rc = api_answer(call,
+                        json_pack("{s:o, s:o}", "card", recjson_card_to(&c), "certificates",
+                                  certs_json(&certs)),
+                        err);
     cert_list_free(&certs);
     return rc;
 }
@@ -498,7 +466,7 @@ static int card_issue(struct api_call *call, struct jerr *err)
     rc = 0;
     goto out;
 fail:
-    oom(err);
+    api_oom(err);
 out:
     json_decref(certs);
     json_decref(o);
@@ -517,7 +485,6 @@ static int card_hold(struct api_call *call, struct jerr *err)
 static int card_release(struct api_call *call, struct jerr *err)
 {
     struct serial_list released = {0}, still_held = {0};
-    json_t *o = NULL;
     int rc = -1;
 
     if (body_empty(call, err) == -1)
@@ -527,20 +494,12 @@ static int card_release(struct api_call *call, struct jerr *err)
         goto out;
     status_changed(call, &released);
     /* RULE guide 4(4): say plainly what the holder of a held signing certificate must do. */
-    o = json_object();
-    if (o == NULL || json_object_set_new(o, "released", serials_json(&released)) != 0 ||
-        json_object_set_new(o, "still_held", serials_json(&still_held)) != 0 ||
-        json_object_set_new(o, "notice",
-                            json_string(still_held.count > 0 ? OPS_RELEASE_NOTICE
-                                                             : OPS_RELEASE_NOTICE_NONE)) != 0) {
-        oom(err);
-        goto out;
-    }
-    call->answer = o;
-    o = NULL;
-    rc = 0;
+    rc = api_answer(call,
+                    json_pack("{s:o, s:o, s:s}", "released", serials_json(&released), "still_held",
+                              serials_json(&still_held), "notice",
+                              still_held.count > 0 ? OPS_RELEASE_NOTICE : OPS_RELEASE_NOTICE_NONE),
+                    err);
 out:
-    json_decref(o);
     serial_list_free(&released);
     serial_list_free(&still_held);
     return rc;
@@ -572,7 +531,7 @@ static int cert_revoke(struct api_call *call, struct jerr *err)
     status_changed(call, &one);
     json_t *o = recjson_cert_to(&rec);
     if (o == NULL)
-        return oom(err);
+        return api_oom(err);
     if (add_receipt(call, o, "cert.revoke", &one, err) == -1) {
         json_decref(o);
         return -1;
@@ -598,30 +557,19 @@ static int history_row(void *arg, const struct audit_entry *e)
 static int cert_get(struct api_call *call, struct jerr *err)
 {
     struct cert_rec rec;
-    json_t *o = NULL, *history = NULL;
-    int rc = -1;
+    json_t *o = NULL;
 
     if (store_cert_get(call->st, call->id, &rec, err) == -1 ||
         cert_with_pem(call->st, &rec, &o, err) == -1)
-        goto out;
-    history = json_array();
-    if (history == NULL) {
-        oom(err);
-        goto out;
+        return -1;
+    json_t *history = json_array();
+    if (history != NULL &&
+        store_audit_foreach_target(call->st, rec.serial, history_row, history, err) == -1) {
+        json_decref(history);
+        json_decref(o);
+        return -1;
     }
-    if (store_audit_foreach_target(call->st, rec.serial, history_row, history, err) == -1)
-        goto out;
-    if (json_object_set(o, "history", history) != 0) {
-        oom(err);
-        goto out;
-    }
-    call->answer = o;
-    o = NULL;
-    rc = 0;
-out:
-    json_decref(history);
-    json_decref(o);
-    return rc;
+    return api_answer(call, api_object_merge(o, json_pack("{s:o}", "history", history)), err);
 }
 
 static int certs_expiring(struct api_call *call, struct jerr *err)
@@ -648,96 +596,39 @@ out:
     return rc;
 }
 
-/* ---- operators ---- */
-
-static int operator_create(struct api_call *call, struct jerr *err)
-{
-    static const char *const allowed[] = {"name", "role", NULL};
-    char role_text[16], token[AUTH_NEW_TOKEN_HEX + 1] = "";
-    struct operator_rec op;
-    const struct jpki_config *cfg = pki_config(call->pki);
-    json_t *o = NULL;
-    int rc = -1;
-
-    memset(&op, 0, sizeof(op));
-    if (recjson_only_fields(call->body, "", allowed, err) == -1 ||
-        recjson_string(call->body, "", "name", true, op.name, sizeof(op.name), err) == -1 ||
-        model_check_id("name", op.name, err) == -1)
-        goto out;
-    snprintf(call->target, sizeof(call->target), "%s", op.name);
-    if (recjson_string(call->body, "", "role", true, role_text, sizeof(role_text), err) == -1 ||
-        auth_role_parse(role_text, &op.role) == -1) {
-        jerr_set(err, JERR_INVALID, "role", "role: must be admin, operator, batch or auditor");
-        goto out;
-    }
-    /* One name, one operator: the configured ones and the first administrator are taken. */
-    bool taken = strcmp(op.name, AUTH_ADMIN_NAME) == 0;
-    for (size_t i = 0; i < cfg->operator_count && !taken; i++)
-        taken = strcmp(cfg->operators[i].name, op.name) == 0;
-    if (taken) {
-        jerr_set(err, JERR_CONFLICT, "name", "operator %s already exists", op.name);
-        goto out;
-    }
-    if (auth_token_new(token, op.token_sha256, err) == -1)
-        goto out;
-    snprintf(op.created_by, sizeof(op.created_by), "%s", call->who->name);
-    if (store_begin(call->st, err) == -1)
-        goto out;
-    if (store_operator_insert(call->st, &op, err) == -1 || api_commit(call, err) == -1) {
-        store_rollback(call->st);
-        goto out;
-    }
-    /* The token is shown once, in this answer; only its hash is kept. */
-    o = json_pack("{s:s, s:s, s:s}", "name", op.name, "role", operator_role_name(op.role), "token",
-                  token);
-    if (o == NULL) {
-        oom(err);
-        goto out;
-    }
-    call->answer = o;
-    rc = 0;
-out:
-    OPENSSL_cleanse(token, sizeof(token));
-    return rc;
-}
-
 /* ---- the table ---- */
 
 int ops_add_endpoints(struct api *api, struct jerr *err)
 {
     const struct api_endpoint eps[] = {
-        {EVHTTP_REQ_POST, "/v1/persons", AUTH_ROLES_LIFECYCLE, API_BODY_JSON, 0, 201, person_create,
+        {EVHTTP_REQ_POST, "/v1/persons", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON, 0, 201,
+         person_create, NULL},
+        {EVHTTP_REQ_GET, "/v1/persons/{id}", OPERATOR_ROLES_ANY, API_BODY_NONE, 0, 200, person_get,
          NULL},
-        {EVHTTP_REQ_GET, "/v1/persons/{id}", AUTH_ROLES_ANY, API_BODY_NONE, 0, 200, person_get,
+        {EVHTTP_REQ_PUT, "/v1/persons/{id}/basic-info", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON, 0,
+         200, person_basic_info, NULL},
+        {EVHTTP_REQ_POST, "/v1/persons/{id}/death", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0,
+         200, person_death, NULL},
+        {EVHTTP_REQ_POST, "/v1/cards", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON, 0, 201, card_create,
          NULL},
-        {EVHTTP_REQ_PUT, "/v1/persons/{id}/basic-info", AUTH_ROLES_LIFECYCLE, API_BODY_JSON, 0, 200,
-         person_basic_info, NULL},
-        {EVHTTP_REQ_POST, "/v1/persons/{id}/death", AUTH_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0, 200,
-         person_death, NULL},
-        {EVHTTP_REQ_POST, "/v1/cards", AUTH_ROLES_LIFECYCLE, API_BODY_JSON, 0, 201, card_create,
+        {EVHTTP_REQ_GET, "/v1/cards/{id}", OPERATOR_ROLES_ANY, API_BODY_NONE, 0, 200, card_get,
          NULL},
-        {EVHTTP_REQ_GET, "/v1/cards/{id}", AUTH_ROLES_ANY, API_BODY_NONE, 0, 200, card_get, NULL},
-        {EVHTTP_REQ_PATCH, "/v1/cards/{id}", AUTH_ROLES_LIFECYCLE, API_BODY_JSON, 0, 200,
+        {EVHTTP_REQ_PATCH, "/v1/cards/{id}", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON, 0, 200,
          card_update, NULL},
-        {EVHTTP_REQ_POST, "/v1/cards/{id}/issue", AUTH_ROLES_LIFECYCLE, API_BODY_JSON, 0, 201,
+        {EVHTTP_REQ_POST, "/v1/cards/{id}/issue", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON, 0, 201,
          card_issue, NULL},
-        {EVHTTP_REQ_POST, "/v1/cards/{id}/hold", AUTH_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0, 200,
-         card_hold, NULL},
-        {EVHTTP_REQ_POST, "/v1/cards/{id}/release", AUTH_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0, 200,
-         card_release, NULL},
-        {EVHTTP_REQ_POST, "/v1/cards/{id}/return", AUTH_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0, 200,
-         card_return, NULL},
-        {EVHTTP_REQ_POST, "/v1/certificates/{serial}/revoke", AUTH_ROLES_LIFECYCLE, API_BODY_JSON,
-         0, 200, cert_revoke, NULL},
-        {EVHTTP_REQ_GET, "/v1/certificates/{serial}", AUTH_ROLES_ANY, API_BODY_NONE, 0, 200,
+        {EVHTTP_REQ_POST, "/v1/cards/{id}/hold", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0,
+         200, card_hold, NULL},
+        {EVHTTP_REQ_POST, "/v1/cards/{id}/release", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0,
+         200, card_release, NULL},
+        {EVHTTP_REQ_POST, "/v1/cards/{id}/return", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON_OPT, 0,
+         200, card_return, NULL},
+        {EVHTTP_REQ_POST, "/v1/certificates/{serial}/revoke", OPERATOR_ROLES_LIFECYCLE,
+         API_BODY_JSON, 0, 200, cert_revoke, NULL},
+        {EVHTTP_REQ_GET, "/v1/certificates/{serial}", OPERATOR_ROLES_ANY, API_BODY_NONE, 0, 200,
          cert_get, NULL},
-        {EVHTTP_REQ_GET, "/v1/certificates", AUTH_ROLES_ANY, API_BODY_NONE, 0, 200, certs_expiring,
-         NULL},
-        {EVHTTP_REQ_POST, "/v1/operators", AUTH_ROLES_ADMIN, API_BODY_JSON, 0, 201, operator_create,
-         NULL},
+        {EVHTTP_REQ_GET, "/v1/certificates", OPERATOR_ROLES_ANY, API_BODY_NONE, 0, 200,
+         certs_expiring, NULL},
     };
-    for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++)
-        if (api_add_endpoint(api, &eps[i], err) == -1)
-            return -1;
-    return 0;
+    return api_add_endpoints(api, eps, sizeof(eps) / sizeof(eps[0]), err);
 }

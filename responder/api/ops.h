@@ -1,7 +1,7 @@
 /*
  * ops: the operator endpoints of /v1 (docs/API.md) — persons, cards, issuance, hold, release,
- * revocation, card return, death, the lookups with status history, the expiring list, and the
- * creation of operator credentials.
+ * revocation, card return, death, the lookups with status history and the expiring list
+ * (operator credentials are operators.h's).
  *
  * Each endpoint is a row of the api table (api.h) and a run function on a worker: it reads
  * the request through recjson.h (the one JSON <-> record mapping), carries the event out

@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "base/hex.h"
 #include "base/jclock.h"
 #include "keystore/signer.h"
 #include "ca/recjson.h"
@@ -23,8 +24,7 @@ int receipt_id_new(char out[STORE_RECEIPT_ID_HEX + 1], struct jerr *err)
     unsigned char raw[STORE_RECEIPT_ID_HEX / 2];
     if (RAND_bytes(raw, sizeof(raw)) != 1)
         return jerr_openssl(err, JERR_CRYPTO, NULL, "cannot draw a receipt id");
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    hex_encode(raw, sizeof(raw), out);
     return 0;
 }
 

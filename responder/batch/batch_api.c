@@ -1,6 +1,7 @@
 /*
- * batch_api: see batch_api.h. The run functions follow ops.c's shape: read the request,
- * one registry transaction (with the call's audit row, api_commit), build the answer.
+ * batch_api: see batch_api.h. The run functions follow ops.c's shape: read the request, one
+ * CA-engine call (batch_exec_submit: one transaction with the call's audit row), build the
+ * answer.
  */
 #include "responder/batch/batch_api.h"
 
@@ -14,12 +15,7 @@
 #include "base/jclock.h"
 #include "base/limits.h"
 #include "responder/api/auth.h"
-#include "responder/batch/batch_exec.h"
-
-static int oom(struct jerr *err)
-{
-    return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-}
+#include "ca/batch_exec.h"
 
 enum batch_format batch_api_format(const char *content_type)
 {
@@ -135,6 +131,21 @@ static int batch_check_passwords(const struct pki *pki, const struct batch *b, s
     return 0;
 }
 
+/* The API's hook around the call's audit row: the row names the new batch (its id is known only
+ * inside batch_exec_submit's transaction). */
+struct submit_hook {
+    struct api_call *call;
+    struct lifecycle_ctx api; /* api_lifecycle_ctx: its before_commit writes the row */
+};
+
+static int submit_before_commit(void *arg, struct store *st, const void *result, struct jerr *err)
+{
+    struct submit_hook *h = arg;
+    const struct batch_rec *rec = result;
+    snprintf(h->call->target, sizeof(h->call->target), "%lld", (long long)rec->id);
+    return h->api.before_commit(h->api.before_commit_arg, st, result, err);
+}
+
 static int batch_submit(struct api_call *call, struct jerr *err)
 {
     struct batchrun *br = call->arg;
@@ -151,40 +162,29 @@ static int batch_submit(struct api_call *call, struct jerr *err)
                     &b, &problems, &problem_count, err) == -1 ||
         batch_check_passwords(call->pki, &b, err) == -1)
         goto out;
-    if (store_begin(call->st, err) == -1)
+    struct submit_hook hook = {call, api_lifecycle_ctx(call)};
+    struct lifecycle_ctx ctx = hook.api;
+    ctx.before_commit = submit_before_commit;
+    ctx.before_commit_arg = &hook;
+    if (batch_exec_submit(&ctx, &b, problems, problem_count, &rec, &existing, err) == -1)
         goto out;
-    if (batch_exec_create(call->st, call->who->name, &b, problems, problem_count, &rec, &existing,
-                          err) == -1) {
-        store_rollback(call->st);
-        goto out;
-    }
-    snprintf(call->target, sizeof(call->target), "%lld", (long long)rec.id);
     if (existing) {
         /* Nothing written: the audit row is the frame's, in its own transaction. */
-        store_rollback(call->st);
+        snprintf(call->target, sizeof(call->target), "%lld", (long long)rec.id);
         call->status = 200;
         o = batch_json(&rec);
     } else {
-        if (api_commit(call, err) == -1) {
-            store_rollback(call->st);
-            goto out;
-        }
         if (br != NULL)
             batchrun_kick(br, rec.id);
         o = json_pack("{s:I, s:s, s:I, s:I}", "id", (json_int_t)rec.id, "key", rec.key, "total",
                       (json_int_t)rec.total, "accepted", (json_int_t)rec.accepted);
     }
     /* The same rows (same digest) have the same problems: this file's are the batch's. */
-    if (o == NULL ||
-        json_object_set_new(o, "problems", problems_json(problems, problem_count)) != 0) {
-        oom(err);
-        goto out;
-    }
-    call->answer = o;
-    o = NULL;
-    rc = 0;
+    rc = api_answer(
+        call,
+        api_object_merge(o, json_pack("{s:o}", "problems", problems_json(problems, problem_count))),
+        err);
 out:
-    json_decref(o);
     batch_free(&b);
     batch_problems_free(problems);
     return rc;
@@ -197,9 +197,7 @@ static int batch_get(struct api_call *call, struct jerr *err)
     static const char *const allowed[] = {"offset", "limit", NULL};
     struct batch_rec b;
     long offset, limit;
-    json_t *o = NULL, *rows = NULL;
     char *end = NULL;
-    int rc = -1;
 
     if (api_query_long(call, allowed, "offset", true, 0, 0, JPKI_BATCH_MAX_ROWS, &offset, err) ==
             -1 ||
@@ -213,38 +211,27 @@ static int batch_get(struct api_call *call, struct jerr *err)
         return jerr_set(err, JERR_NOT_FOUND, "batch_id", "no such batch");
     if (store_batch_get(call->st, (int64_t)id, &b, err) == -1)
         return -1;
-    o = batch_json(&b);
-    rows = json_array();
-    if (o == NULL || rows == NULL) {
-        oom(err);
-        goto out;
+    json_t *rows = json_array();
+    if (rows == NULL)
+        return api_oom(err);
+    if (store_batch_rows_foreach(call->st, b.id, -1, offset, limit, row_json, rows, err) == -1) {
+        json_decref(rows);
+        return -1;
     }
-    if (store_batch_rows_foreach(call->st, b.id, -1, offset, limit, row_json, rows, err) == -1)
-        goto out;
-    if (json_object_set_new(o, "offset", json_integer(offset)) != 0 ||
-        json_object_set_new(o, "limit", json_integer(limit)) != 0 ||
-        json_object_set(o, "rows", rows) != 0) {
-        oom(err);
-        goto out;
-    }
-    call->answer = o;
-    o = NULL;
-    rc = 0;
-out:
-    json_decref(rows);
-    json_decref(o);
-    return rc;
+    return api_answer(
+        call,
+        api_object_merge(batch_json(&b), json_pack("{s:I, s:I, s:o}", "offset", (json_int_t)offset,
+                                                   "limit", (json_int_t)limit, "rows", rows)),
+        err);
 }
 
 int batch_api_add_endpoints(struct api *api, struct batchrun *br, struct jerr *err)
 {
     const struct api_endpoint eps[] = {
-        {EVHTTP_REQ_POST, "/v1/batches", AUTH_ROLES_BATCH, API_BODY_RAW,
+        {EVHTTP_REQ_POST, "/v1/batches", OPERATOR_ROLES_BATCH, API_BODY_RAW,
          JPKI_HTTP_MAX_BATCH_BODY_BYTES, 202, batch_submit, br},
-        {EVHTTP_REQ_GET, "/v1/batches/{id}", AUTH_ROLES_ANY, API_BODY_NONE, 0, 200, batch_get, br},
+        {EVHTTP_REQ_GET, "/v1/batches/{id}", OPERATOR_ROLES_ANY, API_BODY_NONE, 0, 200, batch_get,
+         br},
     };
-    for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++)
-        if (api_add_endpoint(api, &eps[i], err) == -1)
-            return -1;
-    return 0;
+    return api_add_endpoints(api, eps, sizeof(eps) / sizeof(eps[0]), err);
 }

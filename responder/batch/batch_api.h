@@ -5,7 +5,7 @@
  *
  * Submission, on a worker: the file is parsed and checked as a whole (batch_parse: a malformed
  * file is 400 and nothing is recorded), then recorded in one transaction with the call's audit
- * row (batch_exec_create): 202 with the problems of the bad rows, which are recorded as failed
+ * row (ca/batch_exec.h, batch_exec_submit): 202 with the problems of the bad rows, which are recorded as failed
  * rows; the same batch key with the same rows again is 200 with the batch as it stands; the
  * same key with other rows is 409 conflict (field "batch"). The format comes from the
  * Content-Type (application/json; application/yaml, application/x-yaml, text/yaml); any other

@@ -15,7 +15,7 @@
 
 #include "ca/pinletter.h"
 #include "base/jclock.h"
-#include "responder/batch/batch_exec.h"
+#include "ca/batch_exec.h"
 #include "responder/net/log.h"
 #include "responder/monitor/metrics.h"
 #include "responder/ocsp/ocsp_http.h"

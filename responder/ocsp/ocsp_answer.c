@@ -1,7 +1,8 @@
 /*
- * ocsp_answer: see ocsp_answer.h. The registry is read and written through store.h only; the
- * responses are built and signed by ca/ocsp.h; the cache is presign.h. What this file adds is
- * the order of those steps, under one stripe lock per key, that keeps the cache true.
+ * ocsp_answer: see ocsp_answer.h. The registry is read through store.h and written through
+ * ca/ocsp_cache.h only; the responses are built and signed by ca/ocsp.h; the cache is presign.h.
+ * What this file adds is the order of those steps, under one stripe lock per key, that keeps the
+ * cache true.
  */
 #include "responder/ocsp/ocsp_answer.h"
 
@@ -13,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ocsp.h>
 
+#include "ca/ocsp_cache.h"
 #include "base/jclock.h"
 
 /* Stripe locks ordering the cache writers of one key (see the header). Writers are workers,
@@ -418,14 +420,10 @@ struct presign_blob *ocsp_answer_presigned(struct ocsp_answer *a, struct store *
 
 /* ---- pre-signing ---- */
 
-enum presign_state { PRESIGN_PENDING, PRESIGN_CURRENT, PRESIGN_OUTDATED, PRESIGN_FAILED };
-
 struct presign_job {
     struct cert_rec rec;
-    size_t serial_index; /* in the caller's serials[] */
     int certid_hash;
     struct presign_blob *blob;
-    enum presign_state state;
 };
 
 /* Signs the responses of one serial into jobs[] (1 or 2). Returns how many, 0 when the serial
@@ -469,7 +467,6 @@ static int presign_serial(struct ocsp_answer *a, struct store *st, const char *s
         single_from(&single, &id, &rec, rec.ca);
         jobs[n].rec = rec;
         jobs[n].certid_hash = hash;
-        jobs[n].state = PRESIGN_PENDING;
         jobs[n].blob = sign_blob(a, rec.ca, &single, 1, NULL, 0, &key, now, err);
         if (jobs[n].blob == NULL)
             goto fail;
@@ -482,86 +479,13 @@ fail:
     return -1;
 }
 
-/* The refresher marks of a presign call (ocsp_answer_presign's dirty_seqs). */
-struct presign_marks {
-    const char *const *serials;
-    const int64_t *seqs; /* NULL: none */
-    bool *failed;        /* per serial: keeps its mark */
-    size_t n;
-};
-
-/* Clears the marks of the serials done, inside presign_store's transaction. */
-static int clear_marks(struct store *st, const struct presign_marks *m, size_t *cleared,
-                       struct jerr *err)
-{
-    for (size_t i = 0; m->seqs != NULL && i < m->n; i++) {
-        bool done = false;
-        if (m->seqs[i] <= 0 || m->failed[i])
-            continue;
-        if (store_ocsp_dirty_clear(st, m->serials[i], m->seqs[i], &done, err) == -1)
-            return -1;
-        if (done)
-            (*cleared)++;
-    }
-    return 0;
-}
-
-/* Stores jobs[0..count) and clears the marks of the serials done, in one transaction (one
- * sync instead of one per response), setting each job's state. Returns 0, or -1 with err (the
- * failed jobs marked so). */
-static int presign_store(struct store *st, struct presign_job *jobs, size_t count,
-                         const struct presign_marks *marks, time_t now, size_t *cleared,
-                         struct jerr *err)
-{
-    int ret = 0;
-    size_t cleared_now = 0;
-
-    if (store_begin(st, err) == -1) {
-        for (size_t i = 0; i < count; i++)
-            jobs[i].state = PRESIGN_FAILED;
-        return -1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        size_t len;
-        const unsigned char *der = presign_blob_der(jobs[i].blob, &len);
-        bool current = false;
-        struct jerr e = {0};
-        if (store_ocsp_put_signed(st, &jobs[i].rec, jobs[i].certid_hash, der, len, now,
-                                  presign_blob_next_update(jobs[i].blob), &current, &e) == 0) {
-            jobs[i].state = current ? PRESIGN_CURRENT : PRESIGN_OUTDATED;
-        } else if (e.code == JERR_NOT_FOUND) {
-            jobs[i].state = PRESIGN_OUTDATED; /* deleted meanwhile: nothing to answer */
-        } else {
-            jobs[i].state = PRESIGN_FAILED;
-            marks->failed[jobs[i].serial_index] = true;
-            jerr_set(err, e.code, e.field, "%s", e.msg);
-            ret = -1;
-        }
-    }
-    /* A response stored stale (outdated) still clears its mark: the change that outdated it
-     * marked the serial again, under a new changed_seq that stays. */
-    if (clear_marks(st, marks, &cleared_now, err) == -1) {
-        cleared_now = 0;
-        ret = -1;
-    }
-    if (store_commit(st, err) == -1) {
-        store_rollback(st);
-        for (size_t i = 0; i < count; i++)
-            jobs[i].state = PRESIGN_FAILED;
-        cleared_now = 0;
-        ret = -1;
-    }
-    *cleared += cleared_now;
-    return ret;
-}
-
 int ocsp_answer_presign(struct ocsp_answer *a, struct store *st, const char *const *serials,
                         const int64_t *dirty_seqs, size_t n,
                         struct ocsp_answer_presign_stats *stats, struct jerr *err)
 {
     struct presign_job jobs[2 * OCSP_ANSWER_PRESIGN_MAX];
-    bool failed[OCSP_ANSWER_PRESIGN_MAX] = {false};
-    struct presign_marks marks = {serials, dirty_seqs, failed, n};
+    struct ocsp_cache_answer answers[2 * OCSP_ANSWER_PRESIGN_MAX];
+    struct ocsp_cache_mark marks[OCSP_ANSWER_PRESIGN_MAX];
     size_t count = 0;
     time_t now = jclock_now();
     int ret = 0;
@@ -572,32 +496,39 @@ int ocsp_answer_presign(struct ocsp_answer *a, struct store *st, const char *con
                         OCSP_ANSWER_PRESIGN_MAX);
     /* Sign first, outside any transaction: lifecycle writers never wait for signatures. */
     for (size_t i = 0; i < n; i++) {
+        /* Without dirty_seqs no mark is cleared (seq 0). */
+        marks[i] =
+            (struct ocsp_cache_mark){serials[i], dirty_seqs != NULL ? dirty_seqs[i] : 0, false};
         int k = presign_serial(a, st, serials[i], now, &jobs[count], err);
         if (k == -1) {
             stats->failed++;
-            failed[i] = true;
+            marks[i].failed = true;
             ret = -1;
             continue;
         }
         if (k == 0)
             stats->skipped++;
-        for (int j = 0; j < k; j++)
-            jobs[count + (size_t)j].serial_index = i;
+        for (size_t j = count; j < count + (size_t)k; j++) {
+            answers[j] = (struct ocsp_cache_answer){
+                .rec = &jobs[j].rec, .certid_hash = jobs[j].certid_hash, .mark = i};
+            answers[j].der = presign_blob_der(jobs[j].blob, &answers[j].der_len);
+            answers[j].next_update = presign_blob_next_update(jobs[j].blob);
+        }
         count += (size_t)k;
     }
     stats->signed_count = count;
     if ((count > 0 || dirty_seqs != NULL) &&
-        presign_store(st, jobs, count, &marks, now, &stats->cleared, err) == -1)
+        ocsp_cache_store(st, answers, count, marks, n, (int64_t)now, &stats->cleared, err) == -1)
         ret = -1;
     /* After the commit: an entry is published only if the registry still agrees. A response
      * the registry could not take is still right for the cache if the status is unchanged;
      * its row stays due and is tried again. */
     for (size_t i = 0; i < count; i++) {
-        if (jobs[i].state == PRESIGN_OUTDATED) {
+        if (answers[i].state == OCSP_CACHE_OUTDATED) {
             stats->outdated++;
             presign_remove(a->cache, presign_blob_key(jobs[i].blob));
         } else {
-            if (jobs[i].state == PRESIGN_CURRENT)
+            if (answers[i].state == OCSP_CACHE_CURRENT)
                 stats->stored++;
             else
                 stats->failed++;

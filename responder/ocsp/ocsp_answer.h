@@ -120,7 +120,7 @@ struct ocsp_answer_presign_stats {
 
 /* Pre-signs the responses of serials[0..n) (n <= OCSP_ANSWER_PRESIGN_MAX): the SHA-1 one
  * always, the SHA-256 one when the registry holds one; from each certificate's current
- * record, stored in one transaction, then the cache updated (an entry replaced; a new one
+ * record, stored in one transaction (ca/ocsp_cache.h), then the cache updated (an entry replaced; a new one
  * added only while there is room). A serial the registry does not know, or whose certificate
  * expired (notAfter before now), is skipped: nothing to pre-sign. `dirty_seqs` (may be NULL)
  * gives the refresher's mark of each serial (store_ocsp_foreach_dirty; 0 = none): a serial

@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 
+#include "ca/ocsp_cache.h"
 #include "base/jclock.h"
 #include "responder/net/log.h"
 
@@ -186,24 +187,16 @@ static void drop_expired(struct ocsp_refresh *r, struct store *st, struct refres
                          const struct due_list *due)
 {
     struct jerr err = {0};
-    size_t i = 0;
 
     if (due->expired_count == 0)
         return;
-    if (store_begin(st, &err) == 0) {
-        for (; i < due->expired_count; i++)
-            if (store_ocsp_delete(st, due->expired[i], &err) == -1)
-                break;
-        if (i < due->expired_count || store_commit(st, &err) == -1) {
-            store_rollback(st);
-            i = 0;
-        }
-    }
-    if (jerr_is_set(&err))
+    if (ocsp_cache_drop(st, due->expired, due->expired_count, &err) == -1) {
         log_error_limited(r, pass->name, &err);
-    for (size_t k = 0; k < i; k++)
+        return;
+    }
+    for (size_t k = 0; k < due->expired_count; k++)
         ocsp_answer_forget(r->answer, due->expired[k]);
-    pass->dropped += i;
+    pass->dropped += due->expired_count;
 }
 
 /* After a chunk: a full one moves the cursor on (returns true: more may be due); otherwise the
@@ -231,48 +224,34 @@ static bool pass_next(struct refresh_pass *pass, const struct due_list *due)
     return false;
 }
 
-/* One chunk of the marks pass. Returns true when more may be due. */
-static bool marks_chunk(struct ocsp_refresh *r, struct store *st, time_t now)
+/* One chunk of a pass: the marks pass (`pass` is &r->marks: the serials whose status changed)
+ * or the refresh-ahead pass (responses ageing before `refresh_by`, whose expired certificates'
+ * responses are dropped). Returns true when more may be due. */
+static bool pass_chunk(struct ocsp_refresh *r, struct store *st, struct refresh_pass *pass,
+                       time_t now, time_t refresh_by)
 {
     struct due_list *due = calloc(1, sizeof(*due));
     struct jerr err = {0};
-    bool more = false;
+    bool marks = pass == &r->marks, more = false;
 
     if (due == NULL)
         return false;
     due->now = now;
-    if (store_ocsp_foreach_dirty(st, r->marks.after_seq, OCSP_ANSWER_PRESIGN_MAX, marks_cb, due,
-                                 &err) == -1) {
-        log_error_limited(r, r->marks.name, &err);
+    int rc = marks ? store_ocsp_foreach_dirty(st, pass->after_seq, OCSP_ANSWER_PRESIGN_MAX,
+                                              marks_cb, due, &err)
+                   : store_ocsp_foreach_ageing(st, refresh_by, pass->after_next_update,
+                                               pass->after_serial, OCSP_ANSWER_PRESIGN_MAX,
+                                               ageing_cb, due, &err);
+    if (rc == -1) {
+        log_error_limited(r, pass->name, &err);
         goto out; /* tried again at the next tick, from the same cursor */
     }
-    if (due->rows > 0 && r->listener != NULL)
+    if (marks && due->rows > 0 && r->listener != NULL)
         r->listener(r->listener_arg);
-    sign_chunk(r, st, &r->marks, due, true);
-    more = pass_next(&r->marks, due);
-out:
-    free(due);
-    return more;
-}
-
-/* One chunk of the refresh-ahead pass: responses ageing before `refresh_by`. */
-static bool ahead_chunk(struct ocsp_refresh *r, struct store *st, time_t now, time_t refresh_by)
-{
-    struct due_list *due = calloc(1, sizeof(*due));
-    struct jerr err = {0};
-    bool more = false;
-
-    if (due == NULL)
-        return false;
-    due->now = now;
-    if (store_ocsp_foreach_ageing(st, refresh_by, r->ahead.after_next_update, r->ahead.after_serial,
-                                  OCSP_ANSWER_PRESIGN_MAX, ageing_cb, due, &err) == -1) {
-        log_error_limited(r, r->ahead.name, &err);
-        goto out;
-    }
-    drop_expired(r, st, &r->ahead, due);
-    sign_chunk(r, st, &r->ahead, due, false);
-    more = pass_next(&r->ahead, due);
+    if (!marks)
+        drop_expired(r, st, pass, due);
+    sign_chunk(r, st, pass, due, marks);
+    more = pass_next(pass, due);
 out:
     free(due);
     return more;
@@ -292,12 +271,12 @@ static void refresh_job(struct worker *self, void *arg)
         goto out;
     }
     time_t now = jclock_now();
-    if (marks_chunk(r, st, now)) {
+    if (pass_chunk(r, st, &r->marks, now, 0)) {
         r->more = true;
         goto out; /* the marks first */
     }
     if (r->ahead.active || jclock_mono_s() >= r->ahead_next_s) {
-        if (ahead_chunk(r, st, now, now + r->cfg->ocsp_refresh_before_s))
+        if (pass_chunk(r, st, &r->ahead, now, now + r->cfg->ocsp_refresh_before_s))
             r->more = true;
         else
             r->ahead_next_s = jclock_mono_s() + OCSP_REFRESH_AHEAD_S;

@@ -149,20 +149,20 @@ START_TEST(role_matrix)
         unsigned mask;
         bool admin, operator_, batch, auditor;
     } rows[] = {
-        {AUTH_ROLES_ADMIN, true, false, false, false},
-        {AUTH_ROLES_LIFECYCLE, true, true, false, false},
-        {AUTH_ROLES_BATCH, true, true, true, false},
-        {AUTH_ROLES_ANY, true, true, true, true},
+        {OPERATOR_ROLES_ADMIN, true, false, false, false},
+        {OPERATOR_ROLES_LIFECYCLE, true, true, false, false},
+        {OPERATOR_ROLES_BATCH, true, true, true, false},
+        {OPERATOR_ROLES_ANY, true, true, true, true},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        ck_assert_int_eq(auth_role_is_allowed(ROLE_ADMIN, rows[i].mask), rows[i].admin);
-        ck_assert_int_eq(auth_role_is_allowed(ROLE_OPERATOR, rows[i].mask), rows[i].operator_);
-        ck_assert_int_eq(auth_role_is_allowed(ROLE_BATCH, rows[i].mask), rows[i].batch);
-        ck_assert_int_eq(auth_role_is_allowed(ROLE_AUDITOR, rows[i].mask), rows[i].auditor);
+        ck_assert_int_eq(operator_role_is_allowed(ROLE_ADMIN, rows[i].mask), rows[i].admin);
+        ck_assert_int_eq(operator_role_is_allowed(ROLE_OPERATOR, rows[i].mask), rows[i].operator_);
+        ck_assert_int_eq(operator_role_is_allowed(ROLE_BATCH, rows[i].mask), rows[i].batch);
+        ck_assert_int_eq(operator_role_is_allowed(ROLE_AUDITOR, rows[i].mask), rows[i].auditor);
     }
-    ck_assert(!auth_role_is_allowed((enum operator_role)7, AUTH_ROLES_ANY));
-    ck_assert(!auth_role_is_allowed((enum operator_role) - 1, ~0u));
-    ck_assert(!auth_role_is_allowed(ROLE_ADMIN, 0));
+    ck_assert(!operator_role_is_allowed((enum operator_role)7, OPERATOR_ROLES_ANY));
+    ck_assert(!operator_role_is_allowed((enum operator_role) - 1, ~0u));
+    ck_assert(!operator_role_is_allowed(ROLE_ADMIN, 0));
 
     static const struct {
         const char *name;
@@ -294,7 +294,7 @@ START_TEST(token_sources)
     hash_of("admin-token", admin_hex);
     ck_assert_int_eq(store_meta_set(st, "admin_token_sha256", admin_hex, &err), 0);
     ck_assert_int_eq(auth_by_token(&cfg, st, "admin-token", &who, &err), 0);
-    ck_assert_str_eq(who.name, AUTH_ADMIN_NAME);
+    ck_assert_str_eq(who.name, OPERATOR_ADMIN_NAME);
     ck_assert_int_eq(who.role, ROLE_ADMIN);
 
     /* The registry's operators; a disabled one is refused like an unknown one. */
@@ -452,18 +452,19 @@ START_TEST(client_certificates_registry)
         X509_free(cert);
     }
 
-    /* auth_operator_lookup: each source, and the first administrator once disabled. */
+    /* operator_lookup: each source, and the first administrator once disabled. */
+    enum operator_role role;
     jerr_clear(&err);
-    ck_assert_int_eq(auth_operator_lookup(&cfg, st, "admin", &who, &disabled, &err), 0);
+    ck_assert_int_eq(operator_lookup(&cfg, st, "admin", &role, &disabled, &err), 0);
     ck_assert(!disabled);
-    ck_assert_int_eq(who.role, ROLE_ADMIN);
-    ck_assert_int_eq(auth_operator_lookup(&cfg, st, "gone", &who, &disabled, &err), 0);
+    ck_assert_int_eq(role, ROLE_ADMIN);
+    ck_assert_int_eq(operator_lookup(&cfg, st, "gone", &role, &disabled, &err), 0);
     ck_assert(disabled);
-    ck_assert_int_eq(auth_operator_lookup(&cfg, st, "nobody", &who, &disabled, &err), -1);
+    ck_assert_int_eq(operator_lookup(&cfg, st, "nobody", &role, &disabled, &err), -1);
     ck_assert_int_eq(err.code, JERR_NOT_FOUND);
     jerr_clear(&err);
     ck_assert_int_eq(store_meta_set(st, "admin_token_sha256", "disabled", &err), 0);
-    ck_assert_int_eq(auth_operator_lookup(&cfg, st, "admin", &who, &disabled, &err), 0);
+    ck_assert_int_eq(operator_lookup(&cfg, st, "admin", &role, &disabled, &err), 0);
     ck_assert(disabled);
     ck_assert_int_eq(auth_by_token(&cfg, st, "admin-token", &who, &err), -1);
 }

@@ -1,6 +1,7 @@
 /*
  * Batches against a real instance (pki_init in a temp directory): recording a file
- * (batch_exec_create: rows, problems, the digest, re-submission and conflict), carrying rows out
+ * (batch_exec_submit: rows, problems, the digest, re-submission and conflict, one transaction
+ * with the caller's hook), carrying rows out
  * (batch_exec_step / batch_exec_row: person and card registered or found, certificates issued
  * and the row marked done inside the issuance's transaction), exactly once (a re-run after the
  * commit, a row finished by someone else before the commit, a restart with rows pending), the
@@ -27,7 +28,7 @@
 #include "base/jclock.h"
 #include "keystore/card.h"
 #include "responder/batch/batch_api.h"
-#include "responder/batch/batch_exec.h"
+#include "ca/batch_exec.h"
 #include "responder/batch/batchrun.h"
 #include "responder/net/workers.h"
 #include "testutil.h"
@@ -99,6 +100,38 @@ static void yaml_row(char *buf, size_t size, const char *key, const char *person
              key, person, name, birth, card, type, which);
 }
 
+/* The submitter "clerk" of the batches recorded here, with no hook of its own. */
+static struct lifecycle_ctx clerk(struct fixture *fx)
+{
+    struct lifecycle_ctx ctx = {.pki = fx->pki, .st = fx->st, .actor = "clerk"};
+    return ctx;
+}
+
+/* Registers person `id` (as the clerk, before any batch names it). */
+static void add_person(struct fixture *fx, const char *id, const char *name, const char *birth)
+{
+    struct jerr err = {0};
+    struct lifecycle_ctx ctx = clerk(fx);
+    struct person p = {.gender = GENDER_FEMALE};
+    snprintf(p.id, sizeof(p.id), "%s", id);
+    snprintf(p.name, sizeof(p.name), "%s", name);
+    snprintf(p.address, sizeof(p.address), "東京都千代田区");
+    snprintf(p.birth_date, sizeof(p.birth_date), "%s", birth);
+    ck_assert_msg(lifecycle_person_register(&ctx, &p, &err) == 0, "%s", err.msg);
+}
+
+/* Registers My Number card `id` of `person`, expiring 2034-01-02. */
+static void add_card(struct fixture *fx, const char *id, const char *person)
+{
+    struct jerr err = {0};
+    struct lifecycle_ctx ctx = clerk(fx);
+    struct card c = {.type = CARD_MYNUMBER};
+    snprintf(c.id, sizeof(c.id), "%s", id);
+    snprintf(c.person_id, sizeof(c.person_id), "%s", person);
+    snprintf(c.expiry, sizeof(c.expiry), "2034-01-02");
+    ck_assert_msg(lifecycle_card_register(&ctx, &c, NULL, &err) == 0, "%s", err.msg);
+}
+
 /* Parses and records `text`; asserts success. */
 static struct batch_rec record(struct fixture *fx, const char *text, bool *existing,
                                size_t *problem_count)
@@ -110,11 +143,9 @@ static struct batch_rec record(struct fixture *fx, const char *text, bool *exist
     ck_assert_msg(batch_parse(text, strlen(text), BATCH_AUTO, &b, &problems, problem_count, &err) ==
                       0,
                   "parse: %s", err.msg);
-    ck_assert_int_eq(store_begin(fx->st, &err), 0);
-    ck_assert_msg(
-        batch_exec_create(fx->st, "clerk", &b, problems, *problem_count, &rec, existing, &err) == 0,
-        "create: %s", err.msg);
-    ck_assert_int_eq(store_commit(fx->st, &err), 0);
+    struct lifecycle_ctx ctx = clerk(fx);
+    ck_assert_msg(batch_exec_submit(&ctx, &b, problems, *problem_count, &rec, existing, &err) == 0,
+                  "submit: %s", err.msg);
     batch_free(&b);
     batch_problems_free(problems);
     return rec;
@@ -333,10 +364,8 @@ START_TEST(resubmission_finds_the_batch_and_other_rows_conflict)
     struct batch_problem *problems = NULL;
     struct batch_rec rec;
     ck_assert_int_eq(batch_parse(other, strlen(other), BATCH_AUTO, &b, &problems, &np, &err), 0);
-    ck_assert_int_eq(store_begin(fx.st, &err), 0);
-    ck_assert_int_eq(batch_exec_create(fx.st, "clerk", &b, problems, np, &rec, &existing, &err),
-                     -1);
-    store_rollback(fx.st);
+    struct lifecycle_ctx ctx = clerk(&fx);
+    ck_assert_int_eq(batch_exec_submit(&ctx, &b, problems, np, &rec, &existing, &err), -1);
     ck_assert_int_eq(err.code, JERR_CONFLICT);
     ck_assert_str_eq(err.field, "batch");
     ck_assert_ptr_nonnull(strstr(err.msg, "submitted before"));
@@ -598,18 +627,8 @@ START_TEST(pending_rows_resume_after_a_restart_exactly_once)
     batch_exec_result_free(&res);
     /* A crash inside row 2, after its person and card were registered, before the issuance
      * committed: those two events are there, the row is pending. */
-    struct lifecycle_ctx ctx = {.pki = fx.pki, .st = fx.st, .actor = "clerk"};
-    struct person p = {.gender = GENDER_FEMALE};
-    snprintf(p.id, sizeof(p.id), "rs-p2");
-    snprintf(p.name, sizeof(p.name), "B");
-    snprintf(p.address, sizeof(p.address), "東京都千代田区");
-    snprintf(p.birth_date, sizeof(p.birth_date), "1991-01-02");
-    ck_assert_int_eq(lifecycle_person_register(&ctx, &p, &err), 0);
-    struct card c = {.type = CARD_MYNUMBER};
-    snprintf(c.id, sizeof(c.id), "rs-c2");
-    snprintf(c.person_id, sizeof(c.person_id), "rs-p2");
-    snprintf(c.expiry, sizeof(c.expiry), "2034-01-02");
-    ck_assert_int_eq(lifecycle_card_register(&ctx, &c, NULL, &err), 0);
+    add_person(&fx, "rs-p2", "B", "1991-01-02");
+    add_card(&fx, "rs-c2", "rs-p2");
     fx_close(&fx);
 
     /* The restart: a new process reads the running batches and goes on. */
@@ -656,13 +675,7 @@ START_TEST(person_with_other_facts_fails_the_row)
     size_t np;
     fx_open(&fx);
     /* registered before with another name and birth date */
-    struct lifecycle_ctx ctx = {.pki = fx.pki, .st = fx.st, .actor = "clerk"};
-    struct person p = {.gender = GENDER_FEMALE};
-    snprintf(p.id, sizeof(p.id), "pf-p1");
-    snprintf(p.name, sizeof(p.name), "Old Name");
-    snprintf(p.address, sizeof(p.address), "東京都千代田区");
-    snprintf(p.birth_date, sizeof(p.birth_date), "1980-05-05");
-    ck_assert_int_eq(lifecycle_person_register(&ctx, &p, &err), 0);
+    add_person(&fx, "pf-p1", "Old Name", "1980-05-05");
 
     yaml_row(text, sizeof(text), "r1", "pf-p1", "New Name", "1990-01-02", "pf-c1", "mynumber",
              "auth");
@@ -697,28 +710,14 @@ END_TEST
 START_TEST(existing_person_and_card_are_used_other_owners_card_fails)
 {
     struct fixture fx;
-    struct jerr err = {0};
     char text[4096] = "batch: \"t-owner\"\nrows:\n";
     bool existing;
     size_t np;
     fx_open(&fx);
-    struct lifecycle_ctx ctx = {.pki = fx.pki, .st = fx.st, .actor = "clerk"};
-    struct person p = {.gender = GENDER_FEMALE};
-    snprintf(p.id, sizeof(p.id), "ow-p1");
-    snprintf(p.name, sizeof(p.name), "A");
-    snprintf(p.address, sizeof(p.address), "東京都千代田区");
-    snprintf(p.birth_date, sizeof(p.birth_date), "1990-01-02");
-    ck_assert_int_eq(lifecycle_person_register(&ctx, &p, &err), 0);
-    snprintf(p.id, sizeof(p.id), "ow-p9");
-    ck_assert_int_eq(lifecycle_person_register(&ctx, &p, &err), 0);
-    struct card c = {.type = CARD_MYNUMBER};
-    snprintf(c.id, sizeof(c.id), "ow-c1");
-    snprintf(c.person_id, sizeof(c.person_id), "ow-p1");
-    snprintf(c.expiry, sizeof(c.expiry), "2034-01-02");
-    ck_assert_int_eq(lifecycle_card_register(&ctx, &c, NULL, &err), 0);
-    snprintf(c.id, sizeof(c.id), "ow-c9");
-    snprintf(c.person_id, sizeof(c.person_id), "ow-p9");
-    ck_assert_int_eq(lifecycle_card_register(&ctx, &c, NULL, &err), 0);
+    add_person(&fx, "ow-p1", "A", "1990-01-02");
+    add_person(&fx, "ow-p9", "A", "1990-01-02");
+    add_card(&fx, "ow-c1", "ow-p1");
+    add_card(&fx, "ow-c9", "ow-p9");
 
     yaml_row(text, sizeof(text), "mine", "ow-p1", "A", "1990-01-02", "ow-c1", "mynumber", "auth");
     yaml_row(text, sizeof(text), "theirs", "ow-p1", "A", "1990-01-02", "ow-c9", "mynumber", "auth");
@@ -1133,9 +1132,8 @@ START_TEST(row_whose_card_id_names_no_file_fails)
     yaml_row(text, sizeof(text), "r1", "dt-p1", "A", "1990-01-02", "dt-c1", "mynumber", "auth");
     ck_assert_int_eq(batch_parse(text, strlen(text), BATCH_AUTO, &b, &problems, &np, &err), 0);
     snprintf(b.rows[0].card.id, sizeof(b.rows[0].card.id), ".x");
-    ck_assert_int_eq(store_begin(fx.st, &err), 0);
-    ck_assert_int_eq(batch_exec_create(fx.st, "clerk", &b, problems, np, &rec, &existing, &err), 0);
-    ck_assert_int_eq(store_commit(fx.st, &err), 0);
+    struct lifecycle_ctx ctx = clerk(&fx);
+    ck_assert_int_eq(batch_exec_submit(&ctx, &b, problems, np, &rec, &existing, &err), 0);
     batch_free(&b);
     batch_problems_free(problems);
 

@@ -4,7 +4,7 @@
  * readers that checked it at submission, so a row means the same thing when it is resumed
  * after a restart as when it was submitted.
  */
-#include "responder/batch/batch_exec.h"
+#include "ca/batch_exec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,11 +18,13 @@
 #include <openssl/evp.h>
 
 #include "ca/cardissue.h"
+#include "ca/enginetx.h"
+#include "ca/operator.h"
 #include "ca/pinletter.h"
 #include "ca/recjson.h"
 #include "base/fsutil.h"
+#include "base/hex.h"
 #include "base/jclock.h"
-#include "responder/api/auth.h"
 
 /* Version tag of the canonical form the digest is taken over: change it with the form. */
 #define BATCH_EXEC_DIGEST_TAG "jpki batch rows v1"
@@ -112,8 +114,7 @@ int batch_exec_digest(const struct batch *b, const struct batch_problem *problem
             goto fail;
     if (EVP_DigestFinal_ex(md, md_value, &md_len) != 1 || md_len * 2 > STORE_BATCH_DIGEST_HEX)
         goto fail;
-    for (unsigned int i = 0; i < md_len; i++)
-        snprintf(out + 2 * i, 3, "%02x", md_value[i]);
+    hex_encode(md_value, md_len, out);
     rc = 0;
     goto out;
 fail:
@@ -220,9 +221,10 @@ static int insert_problem_row(struct store *st, int64_t batch_id, const struct b
     return store_batch_row_insert(st, batch_id, &rec, NULL, err);
 }
 
-int batch_exec_create(struct store *st, const char *actor, const struct batch *b,
-                      const struct batch_problem *problems, size_t problem_count,
-                      struct batch_rec *out, bool *existing, struct jerr *err)
+/* Records a parsed file inside the open transaction (batch_exec_submit). */
+static int batch_record(struct store *st, const char *actor, const struct batch *b,
+                        const struct batch_problem *problems, size_t problem_count,
+                        struct batch_rec *out, bool *existing, struct jerr *err)
 {
     struct batch_rec rec, found;
     struct jerr lookup = {0};
@@ -263,6 +265,20 @@ int batch_exec_create(struct store *st, const char *actor, const struct batch *b
             return -1;
     }
     return store_batch_get(st, rec.id, out, err);
+}
+
+int batch_exec_submit(struct lifecycle_ctx *ctx, const struct batch *b,
+                      const struct batch_problem *problems, size_t problem_count,
+                      struct batch_rec *out, bool *existing, struct jerr *err)
+{
+    if (enginetx_begin(ctx, err) == -1)
+        return -1;
+    int rc = batch_record(ctx->st, ctx->actor, b, problems, problem_count, out, existing, err);
+    if (rc == 0 && *existing) {
+        store_rollback(ctx->st); /* nothing was written */
+        return 0;
+    }
+    return enginetx_end(ctx, rc, out, err);
 }
 
 /* ---- one row ---- */
@@ -365,17 +381,17 @@ struct row_work {
 /* Issue 11 §2: a batch may register persons and cards and issue onto new cards, but
  * re-issuing onto a card that already holds certificates revokes them (superseded): that is an
  * operator's decision, so a batch submitted with the batch role is refused such a row. The
- * role is the submitter's as the operators say now (auth_operator_lookup). */
+ * role is the submitter's as the operators say now (operator_lookup). */
 static int check_card_untouched(struct pki *pki, struct store *st, const struct batch_rec *b,
                                 const char *card_id, struct jerr *err)
 {
-    struct auth_identity who;
+    enum operator_role role;
     struct cert_list certs = {0};
     struct jerr e = {0};
     bool disabled = false, held;
 
-    if (auth_operator_lookup(pki_config(pki), st, b->submitted_by, &who, &disabled, &e) == 0 &&
-        !disabled && auth_role_is_allowed(who.role, AUTH_ROLES_LIFECYCLE))
+    if (operator_lookup(pki_config(pki), st, b->submitted_by, &role, &disabled, &e) == 0 &&
+        !disabled && operator_role_is_allowed(role, OPERATOR_ROLES_LIFECYCLE))
         return 0;
     if (jerr_is_set(&e) && e.code != JERR_NOT_FOUND)
         return pass_err(err, &e);

@@ -1,7 +1,8 @@
 /*
  * batch_exec: the work of a batch (DESIGN §6, docs/BATCH.md) — recording a parsed batch file in
  * the registry, and carrying out one row at a time: register the person if absent, the card if
- * absent, issue the certificates. No scheduling here (batchrun.h) and no HTTP (batch_api.h):
+ * absent, issue the certificates. No scheduling here (responder/batch/batchrun.h) and no HTTP
+ * (responder/batch/batch_api.h):
  * plain functions over an instance and one registry connection, so that tests drive them
  * row by row against a real registry.
  *
@@ -56,12 +57,13 @@
 int batch_exec_digest(const struct batch *b, const struct batch_problem *problems,
                       size_t problem_count, char out[STORE_BATCH_DIGEST_HEX + 1], struct jerr *err);
 
-/* Records a parsed file, inside the transaction the caller opened (store_begin): looks up its
- * key; when that batch exists with the same digest, *existing is true and *out is it (nothing
- * written); with another digest, JERR_CONFLICT (field "batch"); else inserts the batch
- * (submitted by `actor`), a pending row per good row and an invalid row per problem, and *out
- * is the new batch. The caller commits (or rolls back on -1). */
-int batch_exec_create(struct store *st, const char *actor, const struct batch *b,
+/* Records a parsed file in one transaction, ended with ctx's before_commit (whose `result` is
+ * the new struct batch_rec *): looks up its key; when that batch exists with the same digest,
+ * *existing is true and *out is it (nothing written, the hook not run); with another digest,
+ * JERR_CONFLICT (field "batch"); else inserts the batch (submitted by ctx->actor), a pending row
+ * per good row and an invalid row per problem, and *out is the new batch. Returns 0 or -1
+ * (nothing recorded). */
+int batch_exec_submit(struct lifecycle_ctx *ctx, const struct batch *b,
                       const struct batch_problem *problems, size_t problem_count,
                       struct batch_rec *out, bool *existing, struct jerr *err);
 
