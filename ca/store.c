@@ -276,6 +276,35 @@ int store_col_blob_dup(sqlite3_stmt *s, int i, unsigned char **out, size_t *out_
     return 0;
 }
 
+/* Room for one more element in a malloc'd array holding `count` elements of `size` bytes
+ * (capacity *cap, doubled when full): the array, moved if need be, or NULL (err set, the
+ * old array still valid). */
+static void *array_room(void *items, size_t count, size_t *cap, size_t size, struct jerr *err)
+{
+    size_t new_cap = *cap == 0 ? 8 : *cap;
+    void *grown;
+
+    if (count < *cap)
+        return items;
+    if (*cap != 0) {
+        if (new_cap > SIZE_MAX / 2) {
+            jerr_set(err, JERR_INTERNAL, NULL, "registry: list too long");
+            return NULL;
+        }
+        new_cap *= 2;
+    }
+    if (new_cap > SIZE_MAX / size) {
+        jerr_set(err, JERR_INTERNAL, NULL, "registry: list too long");
+        return NULL;
+    }
+    if ((grown = realloc(items, new_cap * size)) == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    *cap = new_cap;
+    return grown;
+}
+
 /* ---- stepping -------------------------------------------------------------------------- */
 
 int store_step_done(struct store *st, sqlite3_stmt *s, const char *field, const char *what,
@@ -329,6 +358,21 @@ int store_step_key_row(struct store *st, sqlite3_stmt *s, const char *field, con
     return store_fail_last(st, err, field, what);
 }
 
+sqlite3_stmt *store_lookup(struct store *st, const char *sql, const char *key, size_t max,
+                           const char *field, const char *noun, const char *what, struct jerr *err)
+{
+    sqlite3_stmt *s = store_stmt(st, sql, err);
+
+    if (s == NULL)
+        return NULL;
+    if (store_bind_str(s, 1, key, max, field, err) == -1 ||
+        store_step_key_row(st, s, field, noun, key, what, err) == -1) {
+        store_stmt_done(s);
+        return NULL;
+    }
+    return s;
+}
+
 int store_step_rows(struct store *st, sqlite3_stmt *s, store_row_fn row, void *ctx,
                     const char *field, const char *what, struct jerr *err)
 {
@@ -340,6 +384,42 @@ int store_step_rows(struct store *st, sqlite3_stmt *s, store_row_fn row, void *c
     }
     if (rc != SQLITE_DONE)
         return store_fail_last(st, err, field, what);
+    return 0;
+}
+
+struct collect {
+    store_read_fn read;
+    size_t size;
+    unsigned char *items;
+    size_t count;
+    size_t cap;
+};
+
+static int collect_row(void *ctx, sqlite3_stmt *s, struct jerr *err)
+{
+    struct collect *c = ctx;
+    unsigned char *grown = array_room(c->items, c->count, &c->cap, c->size, err);
+
+    if (grown == NULL)
+        return -1;
+    c->items = grown;
+    if (c->read(s, c->items + c->count * c->size, err) == -1)
+        return -1;
+    c->count++;
+    return 0;
+}
+
+int store_collect(struct store *st, sqlite3_stmt *s, store_read_fn read, size_t size, void **items,
+                  size_t *count, const char *field, const char *what, struct jerr *err)
+{
+    struct collect c = {read, size, NULL, 0, 0};
+
+    if (store_step_rows(st, s, collect_row, &c, field, what, err) == -1) {
+        free(c.items);
+        return -1;
+    }
+    *items = c.items;
+    *count = c.count;
     return 0;
 }
 
@@ -356,19 +436,33 @@ int store_step_write(struct store *st, sqlite3_stmt *s, const char *field, const
     return store_fail(st, rc, err, field, what);
 }
 
-int store_step_changed(struct store *st, sqlite3_stmt *s, const char *field, const char *what,
-                       struct jerr *err, const char *missing_fmt, ...)
+int store_step_changed(struct store *st, sqlite3_stmt *s, const char *field, const char *noun,
+                       const char *key, const char *what, struct jerr *err)
 {
-    va_list ap;
+    char buf[STORE_META_KEY_MAX * 4 + 1];
 
     if (store_step_done(st, s, field, what, err) == -1)
         return -1;
     if (sqlite3_changes(st->db) > 0)
         return 0;
-    va_start(ap, missing_fmt);
-    not_found_v(err, field, missing_fmt, ap);
-    va_end(ap);
-    return -1;
+    return jerr_set(err, JERR_NOT_FOUND, field, "no %s %s", noun, store_esc(buf, sizeof(buf), key));
+}
+
+int store_run(struct store *st, const char *sql, const int64_t *params, int count, int64_t *changes,
+              const char *field, const char *what, struct jerr *err)
+{
+    sqlite3_stmt *s = store_stmt(st, sql, err);
+    int ret;
+
+    if (s == NULL)
+        return -1;
+    for (int i = 0; i < count; i++)
+        sqlite3_bind_int64(s, i + 1, params[i]);
+    ret = store_step_done(st, s, field, what, err);
+    if (ret == 0 && changes != NULL)
+        *changes = sqlite3_changes(st->db);
+    store_stmt_done(s);
+    return ret;
 }
 
 bool store_exists(struct store *st, const char *sql, const char *key)

@@ -50,22 +50,15 @@ static int audit_from_row(sqlite3_stmt *s, struct audit_entry *e, struct jerr *e
     return 0;
 }
 
-int store_audit_append(struct store *st, const struct audit_entry *e, struct jerr *err)
+/* The newest row's seq and hash: 0 and all zeros for an empty log. */
+static int audit_last(struct store *st, int64_t *seq, unsigned char *hash, struct jerr *err)
 {
-    sqlite3_stmt *s = NULL;
-    struct audit_entry row = *e;
-    unsigned char prev[AUDIT_HASH_LEN] = {0};
-    unsigned char hash[AUDIT_HASH_LEN];
-    bool own = false;
+    sqlite3_stmt *s = store_stmt(st, SQL_AUDIT_LAST, err);
     int ret = -1;
     int rc;
 
-    if (store_own_tx_begin(st, &own, err) == -1)
+    if (s == NULL)
         return -1;
-    /* The chain needs the last row as this transaction sees it; the write lock (BEGIN
-     * IMMEDIATE) keeps another connection from appending in between. */
-    if ((s = store_stmt(st, SQL_AUDIT_LAST, err)) == NULL)
-        goto out;
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         if (sqlite3_column_bytes(s, 1) != AUDIT_HASH_LEN) {
@@ -73,15 +66,37 @@ int store_audit_append(struct store *st, const struct audit_entry *e, struct jer
                      (long long)sqlite3_column_int64(s, 0));
             goto out;
         }
-        row.seq = sqlite3_column_int64(s, 0) + 1;
-        memcpy(prev, sqlite3_column_blob(s, 1), AUDIT_HASH_LEN);
+        *seq = sqlite3_column_int64(s, 0);
+        memcpy(hash, sqlite3_column_blob(s, 1), AUDIT_HASH_LEN);
     } else if (rc == SQLITE_DONE) {
-        row.seq = 1;
+        *seq = 0;
+        memset(hash, 0, AUDIT_HASH_LEN);
     } else {
         store_fail_last(st, err, NULL, "audit log");
         goto out;
     }
+    ret = 0;
+out:
     store_stmt_done(s);
+    return ret;
+}
+
+int store_audit_append(struct store *st, const struct audit_entry *e, struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    struct audit_entry row = *e;
+    unsigned char prev[AUDIT_HASH_LEN];
+    unsigned char hash[AUDIT_HASH_LEN];
+    bool own = false;
+    int ret = -1;
+
+    if (store_own_tx_begin(st, &own, err) == -1)
+        return -1;
+    /* The chain needs the last row as this transaction sees it; the write lock (BEGIN
+     * IMMEDIATE) keeps another connection from appending in between. */
+    if (audit_last(st, &row.seq, prev, err) == -1)
+        goto out;
+    row.seq++;
     if (row.at == 0)
         row.at = (int64_t)jclock_now();
     if ((s = store_stmt(st, SQL_AUDIT_INSERT, err)) == NULL)
@@ -183,33 +198,46 @@ out:
     return ret;
 }
 
+/* An audit listing on its way to the caller's cb: store_audit_cb, or with the hashes
+ * (columns 7, 8) store_audit_row_cb. */
+struct audit_walk {
+    store_audit_cb cb;
+    store_audit_row_cb row_cb;
+    void *ctx;
+};
+
+static int audit_row(void *arg, sqlite3_stmt *s, struct jerr *err)
+{
+    struct audit_walk *walk = arg;
+    struct audit_entry e;
+    int stop;
+
+    if (audit_from_row(s, &e, err) == -1)
+        return -1;
+    if (walk->row_cb == NULL) {
+        stop = walk->cb(walk->ctx, &e);
+    } else {
+        if (sqlite3_column_bytes(s, 7) != AUDIT_HASH_LEN ||
+            sqlite3_column_bytes(s, 8) != AUDIT_HASH_LEN)
+            return jerr_set(err, JERR_IO, "hash", "registry: audit row %lld has a malformed hash",
+                            (long long)e.seq);
+        stop = walk->row_cb(walk->ctx, &e, sqlite3_column_blob(s, 7), sqlite3_column_blob(s, 8));
+    }
+    return stop != 0 ? store_stopped(err, "audit listing") : 0;
+}
+
 int store_audit_foreach_target(struct store *st, const char *target, store_audit_cb cb, void *ctx,
                                struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_AUDIT_TARGET, err);
+    struct audit_walk walk = {cb, NULL, ctx};
     int ret = -1;
-    int rc;
 
     if (s == NULL)
         return -1;
     if (store_bind_str(s, 1, target, sizeof(((struct audit_entry *)0)->target) - 1, "target",
-                       err) == -1)
-        goto out;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct audit_entry e;
-        if (audit_from_row(s, &e, err) == -1)
-            goto out;
-        if (cb(ctx, &e) != 0) {
-            jerr_set(err, JERR_INTERNAL, NULL, "audit listing stopped by its consumer");
-            goto out;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        store_fail_last(st, err, NULL, "audit log");
-        goto out;
-    }
-    ret = 0;
-out:
+                       err) == 0)
+        ret = store_step_rows(st, s, audit_row, &walk, NULL, "audit log", err);
     store_stmt_done(s);
     return ret;
 }
@@ -218,66 +246,21 @@ int store_audit_page(struct store *st, int64_t after, int limit, store_audit_row
                      struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_AUDIT_PAGE, err);
-    int ret = -1;
-    int rc;
+    struct audit_walk walk = {NULL, cb, ctx};
+    int ret;
 
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, after);
     sqlite3_bind_int(s, 2, limit);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct audit_entry e;
-        if (audit_from_row(s, &e, err) == -1)
-            goto out;
-        if (sqlite3_column_bytes(s, 7) != AUDIT_HASH_LEN ||
-            sqlite3_column_bytes(s, 8) != AUDIT_HASH_LEN) {
-            jerr_set(err, JERR_IO, "hash", "registry: audit row %lld has a malformed hash",
-                     (long long)e.seq);
-            goto out;
-        }
-        if (cb(ctx, &e, sqlite3_column_blob(s, 7), sqlite3_column_blob(s, 8)) != 0) {
-            jerr_set(err, JERR_INTERNAL, NULL, "audit listing stopped by its consumer");
-            goto out;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        store_fail_last(st, err, NULL, "audit log");
-        goto out;
-    }
-    ret = 0;
-out:
+    ret = store_step_rows(st, s, audit_row, &walk, NULL, "audit log", err);
     store_stmt_done(s);
     return ret;
 }
 
 int store_audit_head(struct store *st, int64_t *rows, unsigned char *head, struct jerr *err)
 {
-    sqlite3_stmt *s = store_stmt(st, SQL_AUDIT_LAST, err);
-    int ret = -1;
-    int rc;
-
-    if (s == NULL)
-        return -1;
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        if (sqlite3_column_bytes(s, 1) != AUDIT_HASH_LEN) {
-            jerr_set(err, JERR_IO, "hash", "registry: audit row %lld has a malformed hash",
-                     (long long)sqlite3_column_int64(s, 0));
-            goto out;
-        }
-        *rows = sqlite3_column_int64(s, 0);
-        memcpy(head, sqlite3_column_blob(s, 1), AUDIT_HASH_LEN);
-    } else if (rc == SQLITE_DONE) {
-        *rows = 0;
-        memset(head, 0, AUDIT_HASH_LEN);
-    } else {
-        store_fail_last(st, err, NULL, "audit log");
-        goto out;
-    }
-    ret = 0;
-out:
-    store_stmt_done(s);
-    return ret;
+    return audit_last(st, rows, head, err);
 }
 
 /* ---- audit checkpoints (migration 6) ---------------------------------------------------- */
@@ -320,27 +303,33 @@ out:
     return ret;
 }
 
+struct checkpoint_walk {
+    store_checkpoint_cb cb;
+    void *ctx;
+};
+
+/* A checkpoint's cb says stop with its own err. */
+static int checkpoint_row(void *arg, sqlite3_stmt *s, struct jerr *err)
+{
+    struct checkpoint_walk *walk = arg;
+    int n = sqlite3_column_bytes(s, 2);
+    const void *blob = sqlite3_column_blob(s, 2);
+
+    if (walk->cb(walk->ctx, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), blob,
+                 blob != NULL && n > 0 ? (size_t)n : 0, err) != 0)
+        return -1;
+    return 0;
+}
+
 int store_checkpoint_foreach(struct store *st, store_checkpoint_cb cb, void *ctx, struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_CHECKPOINT_ALL, err);
-    int ret = -1;
-    int rc;
+    struct checkpoint_walk walk = {cb, ctx};
+    int ret;
 
     if (s == NULL)
         return -1;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int n = sqlite3_column_bytes(s, 2);
-        const void *blob = sqlite3_column_blob(s, 2);
-        if (cb(ctx, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), blob,
-               blob != NULL && n > 0 ? (size_t)n : 0, err) != 0)
-            goto out;
-    }
-    if (rc != SQLITE_DONE) {
-        store_fail_last(st, err, NULL, "audit checkpoints");
-        goto out;
-    }
-    ret = 0;
-out:
+    ret = store_step_rows(st, s, checkpoint_row, &walk, NULL, "audit checkpoints", err);
     store_stmt_done(s);
     return ret;
 }

@@ -127,21 +127,19 @@ int store_batch_insert(struct store *st, struct batch_rec *b, struct jerr *err)
     sqlite3_bind_int64(s, 4, b->submitted_at != 0 ? b->submitted_at : (int64_t)jclock_now());
     sqlite3_bind_int64(s, 5, b->total);
     sqlite3_bind_int64(s, 6, b->accepted);
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        int rc = sqlite3_extended_errcode(st->db);
-        if (store_is_unique_violation(rc))
-            jerr_set(err, JERR_CONFLICT, "key", "batch %s already exists",
-                     store_esc(buf, sizeof(buf), b->key));
-        else
-            store_fail(st, rc, err, "key", "insert batch");
+    ret = store_step_write(st, s, "key", "insert batch", err);
+    if (store_is_unique_violation(ret))
+        ret = jerr_set(err, JERR_CONFLICT, "key", "batch %s already exists",
+                       store_esc(buf, sizeof(buf), b->key));
+    else if (ret > 0)
+        ret = store_fail(st, ret, err, "key", "insert batch");
+    if (ret != 0)
         goto out;
-    }
     b->id = sqlite3_last_insert_rowid(st->db);
     b->done_rows = 0;
     b->failed_rows = 0;
     b->finished = false;
     b->finished_at = 0;
-    ret = 0;
 out:
     store_stmt_done(s);
     return ret;
@@ -151,24 +149,14 @@ out:
 static int batch_count(struct store *st, int64_t batch_id, int64_t done, int64_t failed,
                        struct jerr *err)
 {
-    sqlite3_stmt *s = store_stmt(st, SQL_BATCH_COUNT, err);
-    int ret = -1;
+    int64_t changes = 0;
 
-    if (s == NULL)
+    if (store_run(st, SQL_BATCH_COUNT, (const int64_t[]){batch_id, done, failed}, 3, &changes,
+                  "batch_id", "count batch row", err) == -1)
         return -1;
-    sqlite3_bind_int64(s, 1, batch_id);
-    sqlite3_bind_int64(s, 2, done);
-    sqlite3_bind_int64(s, 3, failed);
-    if (store_step_done(st, s, "batch_id", "count batch row", err) == -1)
-        goto out;
-    if (sqlite3_changes(st->db) != 1) {
-        jerr_set(err, JERR_NOT_FOUND, "batch_id", "no batch %lld", (long long)batch_id);
-        goto out;
-    }
-    ret = 0;
-out:
-    store_stmt_done(s);
-    return ret;
+    if (changes != 1)
+        return jerr_set(err, JERR_NOT_FOUND, "batch_id", "no batch %lld", (long long)batch_id);
+    return 0;
 }
 
 int store_batch_row_insert(struct store *st, int64_t batch_id, const struct batch_row_rec *r,
@@ -199,13 +187,14 @@ int store_batch_row_insert(struct store *st, int64_t batch_id, const struct batc
         goto out;
     }
     store_bind_int_or_null(s, 9, r->state == BATCH_ROW_INVALID ? (int64_t)jclock_now() : 0, 0);
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        int rc = sqlite3_extended_errcode(st->db);
-        if (store_is_unique_violation(rc))
-            jerr_set(err, JERR_CONFLICT, "row", "batch %lld has a row %lld already",
-                     (long long)batch_id, (long long)r->row);
-        else
-            store_fail(st, rc, err, "row", "insert batch row");
+    ret = store_step_write(st, s, "row", "insert batch row", err);
+    if (store_is_unique_violation(ret))
+        ret = jerr_set(err, JERR_CONFLICT, "row", "batch %lld has a row %lld already",
+                       (long long)batch_id, (long long)r->row);
+    else if (ret > 0)
+        ret = store_fail(st, ret, err, "row", "insert batch row");
+    if (ret != 0) {
+        ret = -1;
         goto out;
     }
     store_stmt_done(s);
@@ -225,7 +214,6 @@ static int batch_get_by(struct store *st, const char *sql, int64_t num, const ch
     sqlite3_stmt *s = store_stmt(st, sql, err);
     const char *field = key != NULL ? "key" : "batch_id";
     int ret = -1;
-    int rc;
 
     if (s == NULL)
         return -1;
@@ -235,15 +223,8 @@ static int batch_get_by(struct store *st, const char *sql, int64_t num, const ch
     } else {
         sqlite3_bind_int64(s, 1, num);
     }
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        jerr_set(err, JERR_NOT_FOUND, field, "no such batch");
+    if (store_step_row(st, s, field, "get batch", err, "no such batch") == -1)
         goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        store_fail_last(st, err, field, "get batch");
-        goto out;
-    }
     ret = batch_from_row(s, out, err);
 out:
     store_stmt_done(s);
@@ -266,22 +247,14 @@ int store_batch_row_get(struct store *st, int64_t batch_id, int64_t row, struct 
 {
     sqlite3_stmt *s = store_stmt(st, SQL_BATCH_ROW_GET, err);
     int ret = -1;
-    int rc;
 
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, batch_id);
     sqlite3_bind_int64(s, 2, row);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        jerr_set(err, JERR_NOT_FOUND, "row", "batch %lld has no row %lld", (long long)batch_id,
-                 (long long)row);
+    if (store_step_row(st, s, "row", "get batch row", err, "batch %lld has no row %lld",
+                       (long long)batch_id, (long long)row) == -1)
         goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        store_fail_last(st, err, "row", "get batch row");
-        goto out;
-    }
     ret = batch_row_from_row(s, out, err);
 out:
     store_stmt_done(s);
@@ -309,27 +282,37 @@ static int pending_row_from(sqlite3_stmt *s, struct batch_row_rec *out, char **r
     return 0;
 }
 
+/* Steps a bound query of one pending row and its request (SQL_BATCH_NEXT_PENDING,
+ * SQL_BATCH_CLAIM) to its end; `none` says there was no row. */
+static int pending_row_step(struct store *st, sqlite3_stmt *s, const char *none, const char *what,
+                            struct batch_row_rec *out, char **request, struct jerr *err)
+{
+    struct batch_row_rec r;
+    char *text = NULL;
+
+    if (store_step_row(st, s, "row", what, err, "%s", none) == -1 ||
+        pending_row_from(s, &r, &text, err) == -1)
+        return -1;
+    /* RETURNING rows are all computed by the first step; finishing the statement commits. */
+    if (store_step_done(st, s, "row", what, err) == -1) {
+        free(text);
+        return -1;
+    }
+    *out = r;
+    *request = text;
+    return 0;
+}
+
 int store_batch_next_pending(struct store *st, int64_t batch_id, struct batch_row_rec *out,
                              char **request, struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_BATCH_NEXT_PENDING, err);
-    int ret = -1;
-    int rc;
+    int ret;
 
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, batch_id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        jerr_set(err, JERR_NOT_FOUND, "row", "no pending row");
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        store_fail_last(st, err, "row", "next pending row");
-        goto out;
-    }
-    ret = pending_row_from(s, out, request, err);
-out:
+    ret = pending_row_step(st, s, "no pending row", "next pending row", out, request, err);
     store_stmt_done(s);
     return ret;
 }
@@ -338,71 +321,35 @@ int store_batch_claim_next(struct store *st, int64_t batch_id, int64_t now, int6
                            struct batch_row_rec *out, char **request, struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_BATCH_CLAIM, err);
-    struct batch_row_rec r;
-    char *text = NULL;
-    int ret = -1;
-    int rc;
+    int ret;
 
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, batch_id);
     sqlite3_bind_int64(s, 2, now);
     sqlite3_bind_int64(s, 3, until);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        jerr_set(err, JERR_NOT_FOUND, "row", "no row to claim");
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        store_fail_last(st, err, "row", "claim batch row");
-        goto out;
-    }
-    if (pending_row_from(s, &r, &text, err) == -1)
-        goto out;
-    /* RETURNING rows are all computed by the first step; finishing the statement commits. */
-    if (store_step_done(st, s, "row", "claim batch row", err) == -1) {
-        free(text);
-        goto out;
-    }
-    *out = r;
-    *request = text;
-    ret = 0;
-out:
+    ret = pending_row_step(st, s, "no row to claim", "claim batch row", out, request, err);
     store_stmt_done(s);
     return ret;
 }
 
 int store_batch_row_unclaim(struct store *st, int64_t batch_id, int64_t row, struct jerr *err)
 {
-    sqlite3_stmt *s = store_stmt(st, SQL_BATCH_UNCLAIM, err);
-    int ret;
-
-    if (s == NULL)
-        return -1;
-    sqlite3_bind_int64(s, 1, batch_id);
-    sqlite3_bind_int64(s, 2, row);
-    ret = store_step_done(st, s, "row", "unclaim batch row", err);
-    store_stmt_done(s);
-    return ret;
+    return store_run(st, SQL_BATCH_UNCLAIM, (const int64_t[]){batch_id, row}, 2, NULL, "row",
+                     "unclaim batch row", err);
 }
 
 int store_batch_claims_release(struct store *st, int64_t batch_id, int64_t *released,
                                struct jerr *err)
 {
-    sqlite3_stmt *s = store_stmt(st, SQL_BATCH_CLAIMS_RELEASE, err);
-    int ret = -1;
+    int64_t changes = 0;
 
-    if (s == NULL)
+    if (store_run(st, SQL_BATCH_CLAIMS_RELEASE, &batch_id, 1, &changes, "batch_id",
+                  "release batch row claims", err) == -1)
         return -1;
-    sqlite3_bind_int64(s, 1, batch_id);
-    if (store_step_done(st, s, "batch_id", "release batch row claims", err) == -1)
-        goto out;
     if (released != NULL)
-        *released = sqlite3_changes(st->db);
-    ret = 0;
-out:
-    store_stmt_done(s);
-    return ret;
+        *released = changes;
+    return 0;
 }
 
 int store_batch_row_finish(struct store *st, int64_t batch_id, int64_t row,
@@ -453,29 +400,45 @@ out:
 
 int store_batch_finish(struct store *st, int64_t id, bool *changed, struct jerr *err)
 {
-    sqlite3_stmt *s = store_stmt(st, SQL_BATCH_FINISH, err);
-    int ret = -1;
+    int64_t changes = 0;
 
     *changed = false;
-    if (s == NULL)
+    if (store_run(st, SQL_BATCH_FINISH, (const int64_t[]){id, (int64_t)jclock_now()}, 2, &changes,
+                  "batch_id", "finish batch", err) == -1)
         return -1;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int64(s, 2, (int64_t)jclock_now());
-    if (store_step_done(st, s, "batch_id", "finish batch", err) == -1)
-        goto out;
-    *changed = sqlite3_changes(st->db) == 1;
-    ret = 0;
-out:
-    store_stmt_done(s);
-    return ret;
+    *changed = changes == 1;
+    return 0;
+}
+
+/* A listing of batches or of batch rows on its way to the caller's cb. */
+struct batch_walk {
+    store_batch_cb batch_cb;
+    store_batch_row_cb row_cb;
+    void *ctx;
+};
+
+static int batch_walk_row(void *arg, sqlite3_stmt *s, struct jerr *err)
+{
+    struct batch_walk *walk = arg;
+
+    if (walk->row_cb != NULL) {
+        struct batch_row_rec r;
+        if (batch_row_from_row(s, &r, err) == -1)
+            return -1;
+        return walk->row_cb(walk->ctx, &r) != 0 ? store_stopped(err, "batch row listing") : 0;
+    }
+    struct batch_rec b;
+    if (batch_from_row(s, &b, err) == -1)
+        return -1;
+    return walk->batch_cb(walk->ctx, &b) != 0 ? store_stopped(err, "batch listing") : 0;
 }
 
 int store_batch_rows_foreach(struct store *st, int64_t batch_id, int state, int64_t after_row,
                              int64_t limit, store_batch_row_cb cb, void *ctx, struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, state < 0 ? SQL_BATCH_ROWS : SQL_BATCH_ROWS_STATE, err);
-    int ret = -1;
-    int rc;
+    struct batch_walk walk = {NULL, cb, ctx};
+    int ret;
 
     if (s == NULL)
         return -1;
@@ -484,21 +447,7 @@ int store_batch_rows_foreach(struct store *st, int64_t batch_id, int state, int6
     sqlite3_bind_int64(s, 3, limit);
     if (state >= 0)
         sqlite3_bind_int(s, 4, state);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct batch_row_rec r;
-        if (batch_row_from_row(s, &r, err) == -1)
-            goto out;
-        if (cb(ctx, &r) != 0) {
-            jerr_set(err, JERR_INTERNAL, NULL, "batch row listing stopped by its consumer");
-            goto out;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        store_fail_last(st, err, "batch_id", "list batch rows");
-        goto out;
-    }
-    ret = 0;
-out:
+    ret = store_step_rows(st, s, batch_walk_row, &walk, "batch_id", "list batch rows", err);
     store_stmt_done(s);
     return ret;
 }
@@ -506,26 +455,12 @@ out:
 int store_batches_running(struct store *st, store_batch_cb cb, void *ctx, struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_BATCHES_RUNNING, err);
-    int ret = -1;
-    int rc;
+    struct batch_walk walk = {cb, NULL, ctx};
+    int ret;
 
     if (s == NULL)
         return -1;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct batch_rec b;
-        if (batch_from_row(s, &b, err) == -1)
-            goto out;
-        if (cb(ctx, &b) != 0) {
-            jerr_set(err, JERR_INTERNAL, NULL, "batch listing stopped by its consumer");
-            goto out;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        store_fail_last(st, err, NULL, "list batches");
-        goto out;
-    }
-    ret = 0;
-out:
+    ret = store_step_rows(st, s, batch_walk_row, &walk, NULL, "list batches", err);
     store_stmt_done(s);
     return ret;
 }

@@ -52,7 +52,6 @@ static int check_status(enum cert_status status, int reason, struct jerr *err)
     return 0;
 }
 
-/* Marks `serial` for the OCSP refresher inside the open transaction (migration 5). */
 static int cert_insert_row(struct store *st, const struct cert_rec *rec, const unsigned char *der,
                            size_t der_len, struct jerr *err)
 {
@@ -102,26 +101,22 @@ static int cert_insert_row(struct store *st, const struct cert_rec *rec, const u
         jerr_set(err, JERR_INTERNAL, "der", "registry: cannot bind the DER");
         goto out;
     }
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        int rc = sqlite3_extended_errcode(st->db);
-        if (store_is_unique_violation(rc)) {
-            jerr_set(err, JERR_CONFLICT, "serial", "serial %s already issued",
-                     store_esc(buf, sizeof(buf), rec->serial));
-        } else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
-            /* SQLite does not say which reference failed: look. */
-            store_stmt_done(s);
-            if (!store_card_exists(st, rec->card_id))
-                jerr_set(err, JERR_NOT_FOUND, "card_id", "no card %s",
-                         store_esc(buf, sizeof(buf), rec->card_id));
-            else
-                jerr_set(err, JERR_NOT_FOUND, "person_id", "no person %s",
-                         store_esc(buf, sizeof(buf), rec->person_id));
-        } else {
-            store_fail(st, rc, err, "serial", "insert certificate");
-        }
-        goto out;
+    ret = store_step_write(st, s, "serial", "insert certificate", err);
+    if (store_is_unique_violation(ret)) {
+        ret = jerr_set(err, JERR_CONFLICT, "serial", "serial %s already issued",
+                       store_esc(buf, sizeof(buf), rec->serial));
+    } else if (ret == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        /* SQLite does not say which reference failed: look. */
+        store_stmt_done(s);
+        if (!store_card_exists(st, rec->card_id))
+            ret = jerr_set(err, JERR_NOT_FOUND, "card_id", "no card %s",
+                           store_esc(buf, sizeof(buf), rec->card_id));
+        else
+            ret = jerr_set(err, JERR_NOT_FOUND, "person_id", "no person %s",
+                           store_esc(buf, sizeof(buf), rec->person_id));
+    } else if (ret > 0) {
+        ret = store_fail(st, ret, err, "serial", "insert certificate");
     }
-    ret = 0;
 out:
     store_stmt_done(s);
     return ret;
@@ -159,7 +154,7 @@ int store_cert_insert_issued(struct store *st, const struct cert_rec *rec, const
 }
 
 /* Reads the CERT_COLUMNS of the current row. */
-static int cert_from_row(sqlite3_stmt *s, struct cert_rec *out, struct jerr *err)
+static int cert_from_row(sqlite3_stmt *s, void *out, struct jerr *err)
 {
     struct cert_rec r;
 
@@ -178,42 +173,33 @@ static int cert_from_row(sqlite3_stmt *s, struct cert_rec *out, struct jerr *err
     r.invalidity_date = store_col_int_or(s, 10, 0);
     r.partition = sqlite3_column_int(s, 11);
     r.issued_at = sqlite3_column_int64(s, 12);
-    *out = r;
+    *(struct cert_rec *)out = r;
     return 0;
 }
 
 int store_cert_get(struct store *st, const char *serial, struct cert_rec *out, struct jerr *err)
 {
-    sqlite3_stmt *s = store_stmt(st, SQL_CERT_GET, err);
-    int ret = -1;
+    sqlite3_stmt *s = store_lookup(st, SQL_CERT_GET, serial, JPKI_SERIAL_HEX_MAX, "serial",
+                                   "certificate", "get certificate", err);
+    int ret;
 
     if (s == NULL)
         return -1;
-    if (store_bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == -1)
-        goto out;
-    if (store_step_key_row(st, s, "serial", "certificate", serial, "get certificate", err) == -1)
-        goto out;
     ret = cert_from_row(s, out, err);
-out:
     store_stmt_done(s);
     return ret;
 }
 
-/* Copies a blob column into a new malloc'd buffer (at least one byte is allocated). */
 int store_cert_get_der(struct store *st, const char *serial, unsigned char **der, size_t *der_len,
                        struct jerr *err)
 {
-    sqlite3_stmt *s = store_stmt(st, SQL_CERT_GET_DER, err);
-    int ret = -1;
+    sqlite3_stmt *s = store_lookup(st, SQL_CERT_GET_DER, serial, JPKI_SERIAL_HEX_MAX, "serial",
+                                   "certificate", "get certificate", err);
+    int ret;
 
     if (s == NULL)
         return -1;
-    if (store_bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == -1)
-        goto out;
-    if (store_step_key_row(st, s, "serial", "certificate", serial, "get certificate", err) == -1)
-        goto out;
     ret = store_col_blob_dup(s, 0, der, der_len, err);
-out:
     store_stmt_done(s);
     return ret;
 }
@@ -233,7 +219,6 @@ int store_cert_set_status(struct store *st, const char *serial, enum cert_status
     bool own = false;
     int ret = -1;
     int ca;
-    int rc;
 
     if (check_status(status, reason, err) == -1)
         return -1;
@@ -246,23 +231,16 @@ int store_cert_set_status(struct store *st, const char *serial, enum cert_status
     store_bind_int_or_null(s, 3, reason, REASON_NONE);
     store_bind_int_or_null(s, 4, at, 0);
     store_bind_int_or_null(s, 5, invalidity_date, 0);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        jerr_set(err, JERR_NOT_FOUND, "serial", "no certificate %s",
-                 store_esc(buf, sizeof(buf), serial));
+    if (store_step_row(st, s, "serial", "set status", err, "no certificate %s",
+                       store_esc(buf, sizeof(buf), serial)) == -1)
         goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        store_fail_last(st, err, "serial", "set status");
-        goto out;
-    }
     ca = sqlite3_column_int(s, 0);
     /* RETURNING rows are all computed by the first step; finish the statement. */
     if (store_step_done(st, s, "serial", "set status", err) == -1)
         goto out;
     store_stmt_done(s);
-
     s = NULL;
+
     /* DESIGN §4: the pre-signed OCSP responses of this serial no longer tell the truth (and
      * the refresher finds it among the marks, whichever process made the change)... */
     if (store_ocsp_mark_changed(st, serial, ca, err) == -1)
@@ -285,52 +263,19 @@ void cert_list_free(struct cert_list *list)
     list->count = 0;
 }
 
-/* Appends one record, doubling the capacity when full (with overflow checks). */
-static int cert_list_push(struct cert_list *list, size_t *cap, const struct cert_rec *rec,
-                          struct jerr *err)
-{
-    if (list->count == *cap) {
-        size_t new_cap = *cap == 0 ? 8 : *cap;
-        struct cert_rec *grown;
-
-        if (*cap != 0) {
-            if (new_cap > SIZE_MAX / 2)
-                return jerr_set(err, JERR_INTERNAL, NULL, "certificate list too long");
-            new_cap *= 2;
-        }
-        if (new_cap > SIZE_MAX / sizeof(*grown))
-            return jerr_set(err, JERR_INTERNAL, NULL, "certificate list too long");
-        if ((grown = realloc(list->items, new_cap * sizeof(*grown))) == NULL)
-            return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-        list->items = grown;
-        *cap = new_cap;
-    }
-    list->items[list->count++] = *rec;
-    return 0;
-}
-
 /* Collects every row of a bound CERT_COLUMNS query into *out (written only on success). */
 static int cert_list_collect(struct store *st, sqlite3_stmt *s, struct cert_list *out,
                              struct jerr *err)
 {
-    struct cert_list list = {0};
-    size_t cap = 0;
-    int rc;
+    void *items = NULL;
+    size_t count = 0;
 
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct cert_rec rec;
-        if (cert_from_row(s, &rec, err) == -1 || cert_list_push(&list, &cap, &rec, err) == -1)
-            goto fail;
-    }
-    if (rc != SQLITE_DONE) {
-        store_fail_last(st, err, NULL, "list certificates");
-        goto fail;
-    }
-    *out = list;
+    if (store_collect(st, s, cert_from_row, sizeof(struct cert_rec), &items, &count, NULL,
+                      "list certificates", err) == -1)
+        return -1;
+    out->items = items;
+    out->count = count;
     return 0;
-fail:
-    cert_list_free(&list);
-    return -1;
 }
 
 static int certs_by(struct store *st, const char *sql, const char *key, const char *field,
@@ -371,7 +316,7 @@ int store_certs_expiring(struct store *st, int64_t from, int64_t to, size_t limi
         return -1;
     sqlite3_bind_int64(s, 1, from);
     sqlite3_bind_int64(s, 2, to);
-    sqlite3_bind_int64(s, 3, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
+    store_bind_limit(s, 3, limit);
     ret = cert_list_collect(st, s, out, err);
     store_stmt_done(s);
     return ret;

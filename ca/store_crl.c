@@ -55,6 +55,16 @@ int store_ca_check(enum ca_kind ca, struct jerr *err)
     return 0;
 }
 
+/* A CRL of (ca, partition): partition -1 is the complete CRL. */
+static int crl_check(enum ca_kind ca, int partition, struct jerr *err)
+{
+    if (store_ca_check(ca, err) == -1)
+        return -1;
+    if (partition < -1)
+        return jerr_set(err, JERR_INVALID, "partition", "invalid CRL partition %d", partition);
+    return 0;
+}
+
 static int crl_change_seq(struct store *st, enum ca_kind ca, int64_t *seq, struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_CRL_CHANGE_SEQ, err);
@@ -79,16 +89,9 @@ static int crl_change_seq(struct store *st, enum ca_kind ca, int64_t *seq, struc
 
 int store_crl_mark_changed(struct store *st, int ca, int64_t at, struct jerr *err)
 {
-    sqlite3_stmt *s = store_stmt(st, SQL_CRL_MARK_CHANGED, err);
-    int ret;
-
-    if (s == NULL)
-        return -1;
-    sqlite3_bind_int(s, 1, ca);
-    sqlite3_bind_int64(s, 2, at != 0 ? at : (int64_t)jclock_now());
-    ret = store_step_done(st, s, "serial", "mark CRL stale", err);
-    store_stmt_done(s);
-    return ret;
+    return store_run(st, SQL_CRL_MARK_CHANGED,
+                     (const int64_t[]){ca, at != 0 ? at : (int64_t)jclock_now()}, 2, NULL, "serial",
+                     "mark CRL stale", err);
 }
 
 /* Remembers the oldest change counter seen while building the CRL of (ca, partition). */
@@ -103,18 +106,38 @@ static void crl_snapshot_note(struct store *st, enum ca_kind ca, int partition, 
     snap->change_seq = seq;
 }
 
+struct crl_walk {
+    store_crl_cb cb;
+    void *ctx;
+};
+
+static int crl_entry_row(void *arg, sqlite3_stmt *s, struct jerr *err)
+{
+    struct crl_walk *walk = arg;
+    struct crl_entry_rec entry = {
+        .serial = (const char *)sqlite3_column_text(s, 0),
+        .revoked_at = store_col_int_or(s, 1, 0),
+        .reason = (int)store_col_int_or(s, 2, REASON_NONE),
+        .invalidity_date = store_col_int_or(s, 3, 0),
+    };
+
+    if (entry.serial == NULL)
+        return jerr_set(err, JERR_INTERNAL, "serial", "registry: out of memory");
+    if (walk->cb(walk->ctx, &entry) != 0)
+        return store_stopped(err, "CRL streaming");
+    return 0;
+}
+
 int store_crl_foreach(struct store *st, enum ca_kind ca, int partition, int64_t now,
                       store_crl_cb cb, void *ctx, struct jerr *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct crl_walk walk = {cb, ctx};
+    sqlite3_stmt *s;
     int64_t seq = 0;
-    int ret = -1;
-    int rc;
+    int ret;
 
-    if (store_ca_check(ca, err) == -1)
+    if (crl_check(ca, partition, err) == -1)
         return -1;
-    if (partition < -1)
-        return jerr_set(err, JERR_INVALID, "partition", "invalid CRL partition %d", partition);
     /* Read before the rows: see the file comment on staleness. */
     if (crl_change_seq(st, ca, &seq, err) == -1)
         return -1;
@@ -125,28 +148,7 @@ int store_crl_foreach(struct store *st, enum ca_kind ca, int partition, int64_t 
     sqlite3_bind_int64(s, 2, now);
     if (partition != -1)
         sqlite3_bind_int(s, 3, partition);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct crl_entry_rec entry = {
-            .serial = (const char *)sqlite3_column_text(s, 0),
-            .revoked_at = store_col_int_or(s, 1, 0),
-            .reason = (int)store_col_int_or(s, 2, REASON_NONE),
-            .invalidity_date = store_col_int_or(s, 3, 0),
-        };
-        if (entry.serial == NULL) {
-            jerr_set(err, JERR_INTERNAL, "serial", "registry: out of memory");
-            goto out;
-        }
-        if (cb(ctx, &entry) != 0) {
-            jerr_set(err, JERR_INTERNAL, NULL, "CRL streaming stopped by its consumer");
-            goto out;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        store_fail_last(st, err, NULL, "CRL entries");
-        goto out;
-    }
-    ret = 0;
-out:
+    ret = store_step_rows(st, s, crl_entry_row, &walk, NULL, "CRL entries", err);
     store_stmt_done(s);
     return ret;
 }
@@ -161,10 +163,8 @@ int store_crl_number_next(struct store *st, enum ca_kind ca, int partition, int6
     int ret = -1;
     int rc;
 
-    if (store_ca_check(ca, err) == -1)
+    if (crl_check(ca, partition, err) == -1)
         return -1;
-    if (partition < -1)
-        return jerr_set(err, JERR_INVALID, "partition", "invalid CRL partition %d", partition);
     if (store_own_tx_begin(st, &own, err) == -1)
         return -1;
     if (crl_change_seq(st, ca, &seq, err) == -1)
@@ -224,10 +224,8 @@ int store_crl_published(struct store *st, enum ca_kind ca, int partition, int64_
     int ret = -1;
     int rc;
 
-    if (store_ca_check(ca, err) == -1)
+    if (crl_check(ca, partition, err) == -1)
         return -1;
-    if (partition < -1)
-        return jerr_set(err, JERR_INVALID, "partition", "invalid CRL partition %d", partition);
     if (number < 1)
         return jerr_set(err, JERR_INVALID, "number", "invalid CRL number");
     snap = &st->crl_snap[ca];
@@ -240,17 +238,16 @@ int store_crl_published(struct store *st, enum ca_kind ca, int partition, int64_
     sqlite3_bind_int64(s, 3, number);
     sqlite3_bind_int64(s, 4, this_update);
     sqlite3_bind_int64(s, 5, next_update);
-    sqlite3_bind_int64(s, 6, size > (size_t)INT64_MAX ? INT64_MAX : (int64_t)size);
+    store_bind_limit(s, 6, size);
     sqlite3_bind_int64(s, 7, (int64_t)jclock_now());
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        rc = sqlite3_extended_errcode(st->db);
-        if (store_is_unique_violation(rc))
-            jerr_set(err, JERR_CONFLICT, "number", "CRL number %lld already published",
-                     (long long)number);
-        else
-            store_fail(st, rc, err, NULL, "record CRL");
+    rc = store_step_write(st, s, NULL, "record CRL", err);
+    if (store_is_unique_violation(rc))
+        rc = jerr_set(err, JERR_CONFLICT, "number", "CRL number %lld already published",
+                      (long long)number);
+    else if (rc > 0)
+        rc = store_fail(st, rc, err, NULL, "record CRL");
+    if (rc != 0)
         goto out;
-    }
     store_stmt_done(s);
     s = NULL;
     covers_all = crl_covers_all(st, ca, partition);

@@ -34,20 +34,16 @@ int store_holder_request_insert(struct store *st, const struct holder_request_re
         goto out;
     sqlite3_bind_int64(s, 5, r->request_time);
     sqlite3_bind_int64(s, 6, r->received_at != 0 ? r->received_at : (int64_t)jclock_now());
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        int rc = sqlite3_extended_errcode(st->db);
-        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-            jerr_set(err, JERR_CONFLICT, "request_id",
-                     "replayed request: this request_id was already used");
-        else if (rc == SQLITE_CONSTRAINT_UNIQUE)
-            jerr_set(err, JERR_CONFLICT, "receipt_id", "receipt id already in use");
-        else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-            jerr_set(err, JERR_NOT_FOUND, "serial", "no such certificate");
-        else
-            store_fail(st, rc, err, "request_id", "insert holder request");
-        goto out;
-    }
-    ret = 0;
+    ret = store_step_write(st, s, "request_id", "insert holder request", err);
+    if (ret == SQLITE_CONSTRAINT_PRIMARYKEY)
+        ret = jerr_set(err, JERR_CONFLICT, "request_id",
+                       "replayed request: this request_id was already used");
+    else if (ret == SQLITE_CONSTRAINT_UNIQUE)
+        ret = jerr_set(err, JERR_CONFLICT, "receipt_id", "receipt id already in use");
+    else if (ret == SQLITE_CONSTRAINT_FOREIGNKEY)
+        ret = jerr_set(err, JERR_NOT_FOUND, "serial", "no such certificate");
+    else if (ret > 0)
+        ret = store_fail(st, ret, err, "request_id", "insert holder request");
 out:
     store_stmt_done(s);
     return ret;

@@ -102,23 +102,38 @@ int store_step_row(struct store *st, sqlite3_stmt *s, const char *field, const c
 /* store_step_row for a lookup by a caller's key: "no <noun> <key>" (the key escaped). */
 int store_step_key_row(struct store *st, sqlite3_stmt *s, const char *field, const char *noun,
                        const char *key, const char *what, struct jerr *err);
+/* Looks up the one row of `sql` by the text key ?1 (at most `max` bytes, naming `field`):
+ * the statement on that row, to be given back with store_stmt_done, or NULL with err set
+ * (JERR_NOT_FOUND "no <noun> <key>" when there is none). */
+sqlite3_stmt *store_lookup(struct store *st, const char *sql, const char *key, size_t max,
+                           const char *field, const char *noun, const char *what, struct jerr *err);
 /* Steps a bound statement through all its rows, calling row(ctx, s, err) on each; a row
  * function returns 0 to go on, -1 (err set) to stop. 0 when every row was read. */
 typedef int (*store_row_fn)(void *ctx, sqlite3_stmt *s, struct jerr *err);
 int store_step_rows(struct store *st, sqlite3_stmt *s, store_row_fn row, void *ctx,
                     const char *field, const char *what, struct jerr *err);
+/* Reads the current row of `s` into *out (a struct the caller's read function knows). */
+typedef int (*store_read_fn)(sqlite3_stmt *s, void *out, struct jerr *err);
+/* Steps a bound statement through all its rows into a new malloc'd array of `size`-byte
+ * elements, each read by `read`: *items (NULL when there is no row; the caller frees it) and
+ * *count are written only on success. */
+int store_collect(struct store *st, sqlite3_stmt *s, store_read_fn read, size_t size, void **items,
+                  size_t *count, const char *field, const char *what, struct jerr *err);
 /* Steps a bound write whose failure may be a constraint the caller names: 0 done; a
  * constraint violation (any SQLITE_CONSTRAINT_*) returns its extended code with err untouched
  * for the caller to say which; anything else -1 with the registry's error (`what`). */
 int store_step_write(struct store *st, sqlite3_stmt *s, const char *field, const char *what,
                      struct jerr *err);
+/* Runs the write `sql` with the integers params[0..count-1] bound to ?1.., and *changes (may
+ * be NULL) = the rows it changed. */
+int store_run(struct store *st, const char *sql, const int64_t *params, int count, int64_t *changes,
+              const char *field, const char *what, struct jerr *err);
 /* Runs `sql` with `key` bound to ?1 and says whether it returned a row (false on error). */
 bool store_exists(struct store *st, const char *sql, const char *key);
-/* Steps a bound UPDATE that must change a row: -1 with JERR_NOT_FOUND naming `field` and the
- * message `missing_fmt` when none changed, or with the registry's error (`what`). */
-int store_step_changed(struct store *st, sqlite3_stmt *s, const char *field, const char *what,
-                       struct jerr *err, const char *missing_fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+/* Steps a bound UPDATE of the row of a caller's key: -1 with JERR_NOT_FOUND naming `field`,
+ * "no <noun> <key>" (the key escaped) when no row changed, or with the registry's error. */
+int store_step_changed(struct store *st, sqlite3_stmt *s, const char *field, const char *noun,
+                       const char *key, const char *what, struct jerr *err);
 
 /* ---- transactions --------------------------------------------------------------------- */
 

@@ -33,23 +33,18 @@ out:
 
 int store_meta_get(struct store *st, const char *key, char *out, size_t size, struct jerr *err)
 {
-    sqlite3_stmt *s = store_stmt(st, SQL_META_GET, err);
+    sqlite3_stmt *s = store_lookup(st, SQL_META_GET, key, STORE_META_KEY_MAX, "key",
+                                   "registry setting", "meta", err);
     char buf[STORE_META_KEY_MAX * 4 + 1];
-    int ret = -1;
+    int ret;
 
     if (s == NULL)
         return -1;
-    if (store_bind_str(s, 1, key, STORE_META_KEY_MAX, "key", err) == -1)
-        goto out;
-    if (store_step_key_row(st, s, "key", "registry setting", key, "meta", err) == -1)
-        goto out;
-    if ((size_t)sqlite3_column_bytes(s, 0) >= size) {
-        jerr_set(err, JERR_TOO_LARGE, "key", "registry setting %s does not fit",
-                 store_esc(buf, sizeof(buf), key));
-        goto out;
-    }
-    ret = store_col_copy(s, 0, out, size, "key", err);
-out:
+    if ((size_t)sqlite3_column_bytes(s, 0) >= size)
+        ret = jerr_set(err, JERR_TOO_LARGE, "key", "registry setting %s does not fit",
+                       store_esc(buf, sizeof(buf), key));
+    else
+        ret = store_col_copy(s, 0, out, size, "key", err);
     store_stmt_done(s);
     return ret;
 }

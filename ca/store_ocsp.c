@@ -54,34 +54,34 @@ static const char SQL_OCSP_AGEING[] =
     "ORDER BY o.next_update, o.serial LIMIT ?4";
 static const char SQL_OCSP_DELETE[] = "DELETE FROM ocsp_responses WHERE serial = ?1";
 
-/* Marks `serial` for the OCSP refresher inside the open transaction (migration 5). */
-int store_ocsp_mark_dirty(struct store *st, const char *serial, int ca, struct jerr *err)
+/* Runs a write of `serial` (?1) and, when ca is not -1, its CA (?2). */
+static int serial_write(struct store *st, const char *sql, const char *serial, int ca,
+                        const char *what, struct jerr *err)
 {
-    sqlite3_stmt *s = store_stmt(st, SQL_OCSP_DIRTY_MARK, err);
-    int ret;
+    sqlite3_stmt *s = store_stmt(st, sql, err);
+    int ret = -1;
 
     if (s == NULL)
         return -1;
-    sqlite3_bind_text(s, 1, serial, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(s, 2, ca);
-    ret = store_step_done(st, s, "serial", "mark OCSP due", err);
+    if (store_bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == 0) {
+        if (ca != -1)
+            sqlite3_bind_int(s, 2, ca);
+        ret = store_step_done(st, s, "serial", what, err);
+    }
     store_stmt_done(s);
     return ret;
 }
 
+int store_ocsp_mark_dirty(struct store *st, const char *serial, int ca, struct jerr *err)
+{
+    return serial_write(st, SQL_OCSP_DIRTY_MARK, serial, ca, "mark OCSP due", err);
+}
+
 int store_ocsp_mark_changed(struct store *st, const char *serial, int ca, struct jerr *err)
 {
-    sqlite3_stmt *s = store_stmt(st, SQL_OCSP_MARK_STALE, err);
-    int ret;
-
-    if (s == NULL)
+    if (serial_write(st, SQL_OCSP_MARK_STALE, serial, -1, "mark OCSP stale", err) == -1)
         return -1;
-    sqlite3_bind_text(s, 1, serial, -1, SQLITE_TRANSIENT);
-    ret = store_step_done(st, s, "serial", "mark OCSP stale", err);
-    store_stmt_done(s);
-    if (ret == 0)
-        ret = store_ocsp_mark_dirty(st, serial, ca, err);
-    return ret;
+    return store_ocsp_mark_dirty(st, serial, ca, err);
 }
 
 /* ---- OCSP ------------------------------------------------------------------------------ */
@@ -104,7 +104,6 @@ int store_ocsp_put(struct store *st, const char *serial, int certid_hash, enum c
     sqlite3_stmt *s = NULL;
     char buf[JPKI_SERIAL_HEX_MAX * 4 + 1];
     int ret = -1;
-    int rc;
 
     if (ocsp_check(certid_hash, der, der_len, err) == -1 || store_ca_check(ca, err) == -1)
         return -1;
@@ -117,16 +116,12 @@ int store_ocsp_put(struct store *st, const char *serial, int certid_hash, enum c
     sqlite3_bind_blob(s, 4, der, (int)der_len, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 5, this_update);
     sqlite3_bind_int64(s, 6, next_update);
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        rc = sqlite3_extended_errcode(st->db);
-        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-            jerr_set(err, JERR_NOT_FOUND, "serial", "no certificate %s",
-                     store_esc(buf, sizeof(buf), serial));
-        else
-            store_fail(st, rc, err, "serial", "store OCSP response");
-        goto out;
-    }
-    ret = 0;
+    ret = store_step_write(st, s, "serial", "store OCSP response", err);
+    if (ret == SQLITE_CONSTRAINT_FOREIGNKEY)
+        ret = jerr_set(err, JERR_NOT_FOUND, "serial", "no certificate %s",
+                       store_esc(buf, sizeof(buf), serial));
+    else if (ret > 0)
+        ret = store_fail(st, ret, err, "serial", "store OCSP response");
 out:
     store_stmt_done(s);
     return ret;
@@ -140,7 +135,6 @@ int store_ocsp_put_signed(struct store *st, const struct cert_rec *signed_rec, i
     char buf[JPKI_SERIAL_HEX_MAX * 4 + 1];
     bool is_current = false;
     int ret = -1;
-    int rc;
 
     if (ocsp_check(certid_hash, der, der_len, err) == -1)
         return -1;
@@ -155,16 +149,9 @@ int store_ocsp_put_signed(struct store *st, const struct cert_rec *signed_rec, i
     sqlite3_bind_int(s, 6, (int)signed_rec->status);
     store_bind_int_or_null(s, 7, signed_rec->reason, REASON_NONE);
     store_bind_int_or_null(s, 8, signed_rec->status_changed_at, 0);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        jerr_set(err, JERR_NOT_FOUND, "serial", "no certificate %s",
-                 store_esc(buf, sizeof(buf), signed_rec->serial));
+    if (store_step_row(st, s, "serial", "store OCSP response", err, "no certificate %s",
+                       store_esc(buf, sizeof(buf), signed_rec->serial)) == -1)
         goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        store_fail_last(st, err, "serial", "store OCSP response");
-        goto out;
-    }
     is_current = sqlite3_column_int(s, 0) == 0;
     if (store_step_done(st, s, "serial", "store OCSP response", err) == -1)
         goto out;
@@ -208,32 +195,31 @@ out:
     return ret;
 }
 
-/* Binds a row limit (size_t) as SQLite's int64. */
-/* Steps a due listing (SQL_OCSP_DIRTY or SQL_OCSP_AGEING, already bound) into cb. */
-static int ocsp_due_walk(struct store *st, sqlite3_stmt *s, bool dirty, store_ocsp_due_cb cb,
-                         void *ctx, struct jerr *err)
+/* A due listing (SQL_OCSP_DIRTY or SQL_OCSP_AGEING) on its way to the caller's cb. */
+struct due_walk {
+    bool dirty;
+    store_ocsp_due_cb cb;
+    void *ctx;
+};
+
+static int due_row(void *arg, sqlite3_stmt *s, struct jerr *err)
 {
-    int rc;
+    struct due_walk *walk = arg;
+    struct store_ocsp_due due;
+    int col = walk->dirty ? 1 : 0;
 
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct store_ocsp_due due;
-        int col = dirty ? 1 : 0;
-
-        memset(&due, 0, sizeof(due));
-        due.serial = (const char *)sqlite3_column_text(s, col);
-        if (due.serial == NULL)
-            return jerr_set(err, JERR_INTERNAL, "serial", "registry: out of memory");
-        due.ca = (enum ca_kind)sqlite3_column_int(s, col + 1);
-        due.not_after = sqlite3_column_int64(s, col + 2);
-        if (dirty)
-            due.changed_seq = sqlite3_column_int64(s, 0);
-        else
-            due.next_update = sqlite3_column_int64(s, 3);
-        if (cb(ctx, &due) != 0)
-            return jerr_set(err, JERR_INTERNAL, NULL, "OCSP refresh stopped by its consumer");
-    }
-    if (rc != SQLITE_DONE)
-        return store_fail_last(st, err, NULL, "OCSP due");
+    memset(&due, 0, sizeof(due));
+    due.serial = (const char *)sqlite3_column_text(s, col);
+    if (due.serial == NULL)
+        return jerr_set(err, JERR_INTERNAL, "serial", "registry: out of memory");
+    due.ca = (enum ca_kind)sqlite3_column_int(s, col + 1);
+    due.not_after = sqlite3_column_int64(s, col + 2);
+    if (walk->dirty)
+        due.changed_seq = sqlite3_column_int64(s, 0);
+    else
+        due.next_update = sqlite3_column_int64(s, 3);
+    if (walk->cb(walk->ctx, &due) != 0)
+        return store_stopped(err, "OCSP refresh");
     return 0;
 }
 
@@ -247,7 +233,7 @@ int store_ocsp_foreach_dirty(struct store *st, int64_t after_seq, size_t limit,
         return -1;
     sqlite3_bind_int64(s, 1, after_seq);
     store_bind_limit(s, 2, limit);
-    ret = ocsp_due_walk(st, s, true, cb, ctx, err);
+    ret = store_step_rows(st, s, due_row, &(struct due_walk){true, cb, ctx}, NULL, "OCSP due", err);
     store_stmt_done(s);
     return ret;
 }
@@ -290,7 +276,8 @@ int store_ocsp_foreach_ageing(struct store *st, int64_t refresh_by, int64_t afte
     sqlite3_bind_int64(s, 1, refresh_by);
     sqlite3_bind_int64(s, 2, after_next_update);
     store_bind_limit(s, 4, limit);
-    ret = ocsp_due_walk(st, s, false, cb, ctx, err);
+    ret =
+        store_step_rows(st, s, due_row, &(struct due_walk){false, cb, ctx}, NULL, "OCSP due", err);
 out:
     store_stmt_done(s);
     return ret;
@@ -298,15 +285,5 @@ out:
 
 int store_ocsp_delete(struct store *st, const char *serial, struct jerr *err)
 {
-    sqlite3_stmt *s = store_stmt(st, SQL_OCSP_DELETE, err);
-    int ret = -1;
-
-    if (s == NULL)
-        return -1;
-    if (store_bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == -1)
-        goto out;
-    ret = store_step_done(st, s, "serial", "delete OCSP responses", err);
-out:
-    store_stmt_done(s);
-    return ret;
+    return serial_write(st, SQL_OCSP_DELETE, serial, -1, "delete OCSP responses", err);
 }

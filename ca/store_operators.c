@@ -43,6 +43,16 @@ static int operator_from_row(sqlite3_stmt *s, struct operator_rec *out, struct j
     return 0;
 }
 
+/* What store_step_write said of an operator write: a UNIQUE violation is the token hash. */
+static int token_conflict(struct store *st, int rc, const char *what, struct jerr *err)
+{
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return jerr_set(err, JERR_CONFLICT, "token_sha256", "token already in use");
+    if (rc > 0)
+        return store_fail(st, rc, err, "name", what);
+    return rc;
+}
+
 int store_operator_insert(struct store *st, const struct operator_rec *op, struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_OPERATOR_INSERT, err);
@@ -63,18 +73,12 @@ int store_operator_insert(struct store *st, const struct operator_rec *op, struc
     sqlite3_bind_int(s, 2, (int)op->role);
     sqlite3_bind_int64(s, 4, op->created_at != 0 ? op->created_at : (int64_t)jclock_now());
     sqlite3_bind_int(s, 6, op->disabled ? 1 : 0);
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        int rc = sqlite3_extended_errcode(st->db);
-        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-            jerr_set(err, JERR_CONFLICT, "name", "operator %s already exists",
-                     store_esc(buf, sizeof(buf), op->name));
-        else if (rc == SQLITE_CONSTRAINT_UNIQUE)
-            jerr_set(err, JERR_CONFLICT, "token_sha256", "token already in use");
-        else
-            store_fail(st, rc, err, "name", "insert operator");
-        goto out;
-    }
-    ret = 0;
+    ret = store_step_write(st, s, "name", "insert operator", err);
+    if (ret == SQLITE_CONSTRAINT_PRIMARYKEY)
+        ret = jerr_set(err, JERR_CONFLICT, "name", "operator %s already exists",
+                       store_esc(buf, sizeof(buf), op->name));
+    else
+        ret = token_conflict(st, ret, "insert operator", err);
 out:
     store_stmt_done(s);
     return ret;
@@ -86,21 +90,13 @@ static int operator_get_by(struct store *st, const char *sql, const char *key, s
 {
     sqlite3_stmt *s = store_stmt(st, sql, err);
     int ret = -1;
-    int rc;
 
     if (s == NULL)
         return -1;
     if (store_bind_str(s, 1, key, max, field, err) == -1)
         goto out;
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        jerr_set(err, JERR_NOT_FOUND, field, "no such operator");
+    if (store_step_row(st, s, field, "get operator", err, "no such operator") == -1)
         goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        store_fail_last(st, err, field, "get operator");
-        goto out;
-    }
     ret = operator_from_row(s, out, err);
 out:
     store_stmt_done(s);
@@ -120,29 +116,30 @@ int store_operator_by_token(struct store *st, const char *token_sha256, struct o
                            "token_sha256", out, err);
 }
 
+struct operator_walk {
+    store_operator_cb cb;
+    void *ctx;
+};
+
+static int operator_row(void *arg, sqlite3_stmt *s, struct jerr *err)
+{
+    struct operator_walk *walk = arg;
+    struct operator_rec op;
+
+    if (operator_from_row(s, &op, err) == -1)
+        return -1;
+    return walk->cb(walk->ctx, &op) != 0 ? store_stopped(err, "operator listing") : 0;
+}
+
 int store_operator_foreach(struct store *st, store_operator_cb cb, void *ctx, struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_OPERATOR_LIST, err);
-    int ret = -1;
-    int rc;
+    struct operator_walk walk = {cb, ctx};
+    int ret;
 
     if (s == NULL)
         return -1;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct operator_rec op;
-        if (operator_from_row(s, &op, err) == -1)
-            goto out;
-        if (cb(ctx, &op) != 0) {
-            jerr_set(err, JERR_INTERNAL, NULL, "operator listing stopped by its consumer");
-            goto out;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        store_fail_last(st, err, NULL, "list operators");
-        goto out;
-    }
-    ret = 0;
-out:
+    ret = store_step_rows(st, s, operator_row, &walk, NULL, "list operators", err);
     store_stmt_done(s);
     return ret;
 }
@@ -161,19 +158,9 @@ static int operator_update(struct store *st, const char *sql, const char *name, 
         (text != NULL &&
          store_bind_str(s, 2, text, STORE_TOKEN_SHA256_HEX, "token_sha256", err) == -1))
         goto out;
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        int rc = sqlite3_extended_errcode(st->db);
-        if (rc == SQLITE_CONSTRAINT_UNIQUE)
-            jerr_set(err, JERR_CONFLICT, "token_sha256", "token already in use");
-        else
-            store_fail(st, rc, err, "name", what);
-        goto out;
-    }
-    if (sqlite3_changes(st->db) == 0) {
-        jerr_set(err, JERR_NOT_FOUND, "name", "no such operator");
-        goto out;
-    }
-    ret = 0;
+    ret = token_conflict(st, store_step_write(st, s, "name", what, err), what, err);
+    if (ret == 0 && sqlite3_changes(st->db) == 0)
+        ret = jerr_set(err, JERR_NOT_FOUND, "name", "no such operator");
 out:
     store_stmt_done(s);
     return ret;

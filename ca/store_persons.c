@@ -59,16 +59,12 @@ int store_person_insert(struct store *st, const struct person *p, struct jerr *e
         return -1;
     if (bind_person(s, p, err) == -1)
         goto out;
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        int rc = sqlite3_extended_errcode(st->db);
-        if (store_is_unique_violation(rc))
-            jerr_set(err, JERR_CONFLICT, "id", "person %s already exists",
-                     store_esc(buf, sizeof(buf), p->id));
-        else
-            store_fail(st, rc, err, "id", "insert person");
-        goto out;
-    }
-    ret = 0;
+    ret = store_step_write(st, s, "id", "insert person", err);
+    if (ret > 0)
+        ret = store_is_unique_violation(ret)
+                  ? jerr_set(err, JERR_CONFLICT, "id", "person %s already exists",
+                             store_esc(buf, sizeof(buf), p->id))
+                  : store_fail(st, ret, err, "id", "insert person");
 out:
     store_stmt_done(s);
     return ret;
@@ -76,17 +72,14 @@ out:
 
 int store_person_get(struct store *st, const char *id, struct person *out, struct jerr *err)
 {
-    sqlite3_stmt *s = store_stmt(st, SQL_PERSON_GET, err);
+    sqlite3_stmt *s =
+        store_lookup(st, SQL_PERSON_GET, id, JPKI_ID_MAX, "person_id", "person", "get person", err);
     struct person p;
     int ret = -1;
 
     if (s == NULL)
         return -1;
     memset(&p, 0, sizeof(p));
-    if (store_bind_str(s, 1, id, JPKI_ID_MAX, "person_id", err) == -1)
-        goto out;
-    if (store_step_key_row(st, s, "person_id", "person", id, "get person", err) == -1)
-        goto out;
     if (store_col_copy(s, 0, p.id, sizeof(p.id), "id", err) == -1 ||
         store_col_copy(s, 1, p.name, sizeof(p.name), "name", err) == -1 ||
         store_col_copy(s, 2, p.address, sizeof(p.address), "address", err) == -1 ||
@@ -104,26 +97,26 @@ out:
 int store_person_update(struct store *st, const struct person *p, struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_PERSON_UPDATE, err);
-    char buf[JPKI_ID_MAX * 4 + 1];
     int ret = -1;
 
     if (s == NULL)
         return -1;
-    if (bind_person(s, p, err) == -1 ||
-        store_step_done(st, s, "person_id", "update person", err) == -1)
+    if (bind_person(s, p, err) == -1)
         goto out;
-    if (sqlite3_changes(st->db) == 0) {
-        jerr_set(err, JERR_NOT_FOUND, "person_id", "no person %s",
-                 store_esc(buf, sizeof(buf), p->id));
-        goto out;
-    }
-    ret = 0;
+    ret = store_step_changed(st, s, "person_id", "person", p->id, "update person", err);
 out:
     store_stmt_done(s);
     return ret;
 }
 
 /* ---- cards ----------------------------------------------------------------------------- */
+
+static int card_state_check(enum card_state state, struct jerr *err)
+{
+    if (state < CARD_ACTIVE || state > CARD_RETURNED)
+        return jerr_set(err, JERR_INVALID, "state", "unknown card state %d", (int)state);
+    return 0;
+}
 
 int store_card_insert(struct store *st, const struct card *c, struct jerr *err)
 {
@@ -143,55 +136,52 @@ int store_card_insert(struct store *st, const struct card *c, struct jerr *err)
         jerr_set(err, JERR_INVALID, "type", "unknown card type %d", (int)c->type);
         goto out;
     }
-    if (c->state < CARD_ACTIVE || c->state > CARD_RETURNED) {
-        jerr_set(err, JERR_INVALID, "state", "unknown card state %d", (int)c->state);
+    if (card_state_check(c->state, err) == -1)
         goto out;
-    }
     sqlite3_bind_int(s, 3, (int)c->type);
     sqlite3_bind_int(s, 5, (int)c->state);
     sqlite3_bind_int64(s, 8, (int64_t)jclock_now());
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        int rc = sqlite3_extended_errcode(st->db);
-        if (store_is_unique_violation(rc))
-            jerr_set(err, JERR_CONFLICT, "id", "card %s already exists",
-                     store_esc(buf, sizeof(buf), c->id));
-        else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-            jerr_set(err, JERR_NOT_FOUND, "person_id", "no person %s",
-                     store_esc(buf, sizeof(buf), c->person_id));
-        else
-            store_fail(st, rc, err, "id", "insert card");
-        goto out;
-    }
-    ret = 0;
+    ret = store_step_write(st, s, "id", "insert card", err);
+    if (store_is_unique_violation(ret))
+        ret = jerr_set(err, JERR_CONFLICT, "id", "card %s already exists",
+                       store_esc(buf, sizeof(buf), c->id));
+    else if (ret == SQLITE_CONSTRAINT_FOREIGNKEY)
+        ret = jerr_set(err, JERR_NOT_FOUND, "person_id", "no person %s",
+                       store_esc(buf, sizeof(buf), c->person_id));
+    else if (ret > 0)
+        ret = store_fail(st, ret, err, "id", "insert card");
 out:
     store_stmt_done(s);
     return ret;
 }
 
-int store_card_get(struct store *st, const char *id, struct card *out, struct jerr *err)
+/* Reads a card (id, person_id, type, expiry, state, prefecture, municipality). */
+static int card_from_row(sqlite3_stmt *s, void *out, struct jerr *err)
 {
-    sqlite3_stmt *s = store_stmt(st, SQL_CARD_GET, err);
     struct card c;
-    int ret = -1;
 
-    if (s == NULL)
-        return -1;
     memset(&c, 0, sizeof(c));
-    if (store_bind_str(s, 1, id, JPKI_ID_MAX, "card_id", err) == -1)
-        goto out;
-    if (store_step_key_row(st, s, "card_id", "card", id, "get card", err) == -1)
-        goto out;
     if (store_col_copy(s, 0, c.id, sizeof(c.id), "id", err) == -1 ||
         store_col_copy(s, 1, c.person_id, sizeof(c.person_id), "person_id", err) == -1 ||
         store_col_copy(s, 3, c.expiry, sizeof(c.expiry), "expiry", err) == -1 ||
         store_col_copy(s, 5, c.prefecture, sizeof(c.prefecture), "prefecture", err) == -1 ||
         store_col_copy(s, 6, c.municipality, sizeof(c.municipality), "municipality", err) == -1)
-        goto out;
+        return -1;
     c.type = (enum card_type)sqlite3_column_int(s, 2);
     c.state = (enum card_state)sqlite3_column_int(s, 4);
-    *out = c;
-    ret = 0;
-out:
+    *(struct card *)out = c;
+    return 0;
+}
+
+int store_card_get(struct store *st, const char *id, struct card *out, struct jerr *err)
+{
+    sqlite3_stmt *s =
+        store_lookup(st, SQL_CARD_GET, id, JPKI_ID_MAX, "card_id", "card", "get card", err);
+    int ret;
+
+    if (s == NULL)
+        return -1;
+    ret = card_from_row(s, out, err);
     store_stmt_done(s);
     return ret;
 }
@@ -199,25 +189,15 @@ out:
 int store_card_set_state(struct store *st, const char *id, enum card_state state, struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_CARD_SET_STATE, err);
-    char buf[JPKI_ID_MAX * 4 + 1];
     int ret = -1;
 
     if (s == NULL)
         return -1;
-    if (state < CARD_ACTIVE || state > CARD_RETURNED) {
-        jerr_set(err, JERR_INVALID, "state", "unknown card state %d", (int)state);
-        goto out;
-    }
-    if (store_bind_str(s, 1, id, JPKI_ID_MAX, "card_id", err) == -1)
+    if (card_state_check(state, err) == -1 ||
+        store_bind_str(s, 1, id, JPKI_ID_MAX, "card_id", err) == -1)
         goto out;
     sqlite3_bind_int(s, 2, (int)state);
-    if (store_step_done(st, s, "card_id", "set card state", err) == -1)
-        goto out;
-    if (sqlite3_changes(st->db) == 0) {
-        jerr_set(err, JERR_NOT_FOUND, "card_id", "no card %s", store_esc(buf, sizeof(buf), id));
-        goto out;
-    }
-    ret = 0;
+    ret = store_step_changed(st, s, "card_id", "card", id, "set card state", err);
 out:
     store_stmt_done(s);
     return ret;
@@ -226,25 +206,23 @@ out:
 int store_card_set_places(struct store *st, const struct card *c, struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_CARD_SET_PLACES, err);
-    char buf[JPKI_ID_MAX * 4 + 1];
     int ret = -1;
 
     if (s == NULL)
         return -1;
     if (store_bind_fixed(s, 1, c->id, sizeof(c->id), "card_id", err) == -1 ||
         store_bind_fixed(s, 2, c->prefecture, sizeof(c->prefecture), "prefecture", err) == -1 ||
-        store_bind_fixed(s, 3, c->municipality, sizeof(c->municipality), "municipality", err) ==
-            -1 ||
-        store_step_done(st, s, "card_id", "set card places", err) == -1)
+        store_bind_fixed(s, 3, c->municipality, sizeof(c->municipality), "municipality", err) == -1)
         goto out;
-    if (sqlite3_changes(st->db) == 0) {
-        jerr_set(err, JERR_NOT_FOUND, "card_id", "no card %s", store_esc(buf, sizeof(buf), c->id));
-        goto out;
-    }
-    ret = 0;
+    ret = store_step_changed(st, s, "card_id", "card", c->id, "set card places", err);
 out:
     store_stmt_done(s);
     return ret;
+}
+
+bool store_card_exists(struct store *st, const char *id)
+{
+    return store_exists(st, SQL_CARD_EXISTS, id);
 }
 
 /* ---- cards of a person ----------------------------------------------------------------- */
@@ -262,53 +240,20 @@ int store_cards_of_person(struct store *st, const char *person_id, struct card_l
                           struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_CARDS_OF_PERSON, err);
-    struct card_list list = {0};
-    size_t cap = 0;
+    void *items = NULL;
+    size_t count = 0;
     int ret = -1;
-    int rc;
 
     if (s == NULL)
         return -1;
-    if (store_bind_str(s, 1, person_id, JPKI_ID_MAX, "person_id", err) == -1)
+    if (store_bind_str(s, 1, person_id, JPKI_ID_MAX, "person_id", err) == -1 ||
+        store_collect(st, s, card_from_row, sizeof(struct card), &items, &count, "person_id",
+                      "list cards", err) == -1)
         goto out;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct card c;
-        memset(&c, 0, sizeof(c));
-        if (store_col_copy(s, 0, c.id, sizeof(c.id), "id", err) == -1 ||
-            store_col_copy(s, 1, c.person_id, sizeof(c.person_id), "person_id", err) == -1 ||
-            store_col_copy(s, 3, c.expiry, sizeof(c.expiry), "expiry", err) == -1 ||
-            store_col_copy(s, 5, c.prefecture, sizeof(c.prefecture), "prefecture", err) == -1 ||
-            store_col_copy(s, 6, c.municipality, sizeof(c.municipality), "municipality", err) == -1)
-            goto out;
-        c.type = (enum card_type)sqlite3_column_int(s, 2);
-        c.state = (enum card_state)sqlite3_column_int(s, 4);
-        if (list.count == cap) {
-            size_t new_cap = cap == 0 ? 4 : cap * 2;
-            struct card *grown;
-            if (new_cap > SIZE_MAX / sizeof(*grown) ||
-                (grown = realloc(list.items, new_cap * sizeof(*grown))) == NULL) {
-                jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-                goto out;
-            }
-            list.items = grown;
-            cap = new_cap;
-        }
-        list.items[list.count++] = c;
-    }
-    if (rc != SQLITE_DONE) {
-        store_fail_last(st, err, "person_id", "list cards");
-        goto out;
-    }
-    *out = list;
-    list = (struct card_list){0};
+    out->items = items;
+    out->count = count;
     ret = 0;
 out:
-    card_list_free(&list);
     store_stmt_done(s);
     return ret;
-}
-
-bool store_card_exists(struct store *st, const char *id)
-{
-    return store_exists(st, SQL_CARD_EXISTS, id);
 }
