@@ -15,6 +15,8 @@
     "state, finished_at"
 #define BATCH_ROW_COLUMNS                                                                          \
     "row, key, state, serials, error_code, error_field, error_message, finished_at"
+#define SELECT_BATCHES "SELECT " BATCH_COLUMNS " FROM batches WHERE "
+#define SELECT_ROWS "SELECT " BATCH_ROW_COLUMNS " FROM batch_rows WHERE batch_id = ?1 AND "
 
 /* One statement: the choice and the claim are one write, so two connections never claim
  * the same row. `state = 0` as in batch_rows_pending, so that index serves the choice. */
@@ -32,15 +34,13 @@ static const char SQL_BATCH_CLAIMS_RELEASE[] =
 static const char SQL_BATCH_INSERT[] =
     "INSERT INTO batches(key, digest, submitted_by, submitted_at, total, "
     "accepted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-static const char SQL_BATCH_GET[] = "SELECT " BATCH_COLUMNS " FROM batches WHERE id = ?1";
-static const char SQL_BATCH_BY_KEY[] = "SELECT " BATCH_COLUMNS " FROM batches WHERE key = ?1";
+static const char SQL_BATCH_GET[] = SELECT_BATCHES "id = ?1";
+static const char SQL_BATCH_BY_KEY[] = SELECT_BATCHES "key = ?1";
 static const char SQL_BATCH_ROW_INSERT[] =
     "INSERT INTO batch_rows(batch_id, row, key, state, request, "
     "error_code, error_field, error_message, finished_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-static const char SQL_BATCH_ROW_GET[] =
-    "SELECT " BATCH_ROW_COLUMNS " FROM batch_rows WHERE batch_id = ?1 "
-    "AND row = ?2";
+static const char SQL_BATCH_ROW_GET[] = SELECT_ROWS "row = ?2";
 /* `state = 0` as in batch_rows_pending, so that index serves it. */
 static const char SQL_BATCH_NEXT_PENDING[] =
     "SELECT " BATCH_ROW_COLUMNS ", request FROM batch_rows "
@@ -55,14 +55,10 @@ static const char SQL_BATCH_COUNT[] = "UPDATE batches SET done_rows = done_rows 
 static const char SQL_BATCH_FINISH[] =
     "UPDATE batches SET state = 1, finished_at = ?2 WHERE id = ?1 AND "
     "state = 0 AND done_rows + failed_rows >= total";
-static const char SQL_BATCH_ROWS[] =
-    "SELECT " BATCH_ROW_COLUMNS " FROM batch_rows WHERE batch_id = ?1 AND "
-    "row > ?2 ORDER BY row LIMIT ?3";
+static const char SQL_BATCH_ROWS[] = SELECT_ROWS "row > ?2 ORDER BY row LIMIT ?3";
 static const char SQL_BATCH_ROWS_STATE[] =
-    "SELECT " BATCH_ROW_COLUMNS " FROM batch_rows WHERE batch_id = ?1 "
-    "AND row > ?2 AND state = ?4 ORDER BY row LIMIT ?3";
-static const char SQL_BATCHES_RUNNING[] =
-    "SELECT " BATCH_COLUMNS " FROM batches WHERE state = 0 ORDER BY id";
+    SELECT_ROWS "row > ?2 AND state = ?4 ORDER BY row LIMIT ?3";
+static const char SQL_BATCHES_RUNNING[] = SELECT_BATCHES "state = 0 ORDER BY id";
 static const char SQL_BATCH_TOTALS[] =
     "SELECT coalesce(sum(done_rows), 0), coalesce(sum(failed_rows), 0), "
     "coalesce(sum(total - done_rows - failed_rows), 0) FROM batches";

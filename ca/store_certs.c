@@ -14,11 +14,12 @@
 #define CERT_COLUMNS                                                                               \
     "serial, ca, card_id, person_id, subject_cn, not_before, not_after, status, reason, "          \
     "status_changed_at, invalidity_date, partition, issued_at"
+#define SELECT_CERTS "SELECT " CERT_COLUMNS " FROM certificates WHERE "
 
 static const char SQL_CERT_INSERT[] =
     "INSERT INTO certificates(" CERT_COLUMNS ", der) VALUES "
     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
-static const char SQL_CERT_GET[] = "SELECT " CERT_COLUMNS " FROM certificates WHERE serial = ?1";
+static const char SQL_CERT_GET[] = SELECT_CERTS "serial = ?1";
 static const char SQL_CERT_GET_DER[] = "SELECT der FROM certificates WHERE serial = ?1";
 static const char SQL_SERIAL_EXISTS[] = "SELECT 1 FROM certificates WHERE serial = ?1";
 static const char SQL_CERT_SET_STATUS[] =
@@ -26,16 +27,11 @@ static const char SQL_CERT_SET_STATUS[] =
     "status_changed_at = ?4, invalidity_date = ?5 WHERE serial = ?1 "
     "RETURNING ca";
 /* Oldest first; the rowid breaks ties between certificates issued in the same second. */
-static const char SQL_CERTS_OF_CARD[] =
-    "SELECT " CERT_COLUMNS " FROM certificates WHERE card_id = ?1 "
-    "ORDER BY issued_at, rowid";
-static const char SQL_CERTS_OF_PERSON[] =
-    "SELECT " CERT_COLUMNS " FROM certificates WHERE person_id = ?1 "
-    "ORDER BY issued_at, rowid";
-static const char SQL_CERTS_EXPIRING[] =
-    "SELECT " CERT_COLUMNS " FROM certificates WHERE status = 0 AND "
-    "not_after >= ?1 AND not_after < ?2 ORDER BY not_after, serial "
-    "LIMIT ?3";
+static const char SQL_CERTS_OF_CARD[] = SELECT_CERTS "card_id = ?1 ORDER BY issued_at, rowid";
+static const char SQL_CERTS_OF_PERSON[] = SELECT_CERTS "person_id = ?1 ORDER BY issued_at, rowid";
+static const char SQL_CERTS_EXPIRING[] = SELECT_CERTS "status = 0 AND not_after >= ?1 AND "
+                                                      "not_after < ?2 ORDER BY not_after, serial "
+                                                      "LIMIT ?3";
 
 /* ---- certificates ---------------------------------------------------------------------- */
 
