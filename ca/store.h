@@ -1,5 +1,7 @@
 /*
- * store: the registry (DESIGN §7). All SQL of jpki lives in store.c and nowhere else.
+ * store: the registry (DESIGN §7). All SQL of jpki lives in ca/store*.c and nowhere else:
+ * store.c the connection, store_schema.c the migrations, store_<repository>.c the tables
+ * (persons and cards, certs, crl, ocsp, audit, operators, batches, holder, meta).
  *
  * SQLite in WAL mode, synchronous=FULL, foreign_keys=ON, busy timeout; numbered migrations
  * applied at open; prepared statements only (cached per connection). A struct store is one

@@ -135,6 +135,37 @@ static struct cert_rec make_cert(const char *serial, enum ca_kind ca, const char
 
 static const unsigned char fake_der[] = {0x30, 0x03, 0x02, 0x01, 0x05};
 
+/* Asserts that a call returned -1 with `code` naming `field`, then clears err. */
+static void refused(int rc, struct jerr *err, int code, const char *field)
+{
+    ck_assert_int_eq(rc, -1);
+    ck_assert_int_eq(err->code, code);
+    ck_assert_str_eq(err->field, field);
+    jerr_clear(err);
+}
+
+/* Stores fake_der as the response of (serial, certid_hash), this update NOW. */
+static void put_fake(const char *serial, int certid_hash, enum ca_kind ca, int64_t next_update)
+{
+    struct jerr err = {0};
+    ck_assert_msg(store_ocsp_put(st, serial, certid_hash, ca, fake_der, sizeof(fake_der), NOW,
+                                 next_update, &err) == 0,
+                  "%s", err.msg);
+}
+
+/* Whether the stored response of (serial, certid_hash) is stale (it must exist). */
+static bool ocsp_is_stale(const char *serial, int certid_hash)
+{
+    struct jerr err = {0};
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    bool stale = false;
+    ck_assert_msg(store_ocsp_get(st, serial, certid_hash, &der, &der_len, NULL, &stale, &err) == 0,
+                  "%s", err.msg);
+    free(der);
+    return stale;
+}
+
 static void add_person_card(const char *person_id, const char *card_id)
 {
     struct jerr err = {0};
@@ -176,6 +207,19 @@ static int catch_connection(sqlite3 *db, const char **errmsg, const void *api)
     (void)api;
     last_db = db;
     return SQLITE_OK;
+}
+
+/* Reopens st catching its connection in last_db. */
+static void reopen_caught(void)
+{
+    struct jerr err = {0};
+    store_close(st);
+    last_db = NULL;
+    ck_assert_int_eq(sqlite3_auto_extension((void (*)(void))catch_connection), SQLITE_OK);
+    st = store_open(path, false, &err);
+    sqlite3_cancel_auto_extension((void (*)(void))catch_connection);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    ck_assert_ptr_nonnull(last_db);
 }
 
 START_TEST(test_open_create_reopen)
@@ -247,16 +291,9 @@ END_TEST
 
 START_TEST(test_connection_settings)
 {
-    struct jerr err = {0};
     char mode[32];
 
-    store_close(st);
-    last_db = NULL;
-    ck_assert_int_eq(sqlite3_auto_extension((void (*)(void))catch_connection), SQLITE_OK);
-    st = store_open(path, false, &err);
-    sqlite3_cancel_auto_extension((void (*)(void))catch_connection);
-    ck_assert_msg(st != NULL, "%s", err.msg);
-    ck_assert_ptr_nonnull(last_db);
+    reopen_caught();
 
     /* The store's own connection. */
     raw_text(last_db, "PRAGMA journal_mode", mode, sizeof(mode));
@@ -282,11 +319,8 @@ START_TEST(test_meta)
     struct jerr err = {0};
     char value[16];
 
-    ck_assert_int_eq(store_meta_get(st, "crl_partitions.sign", value, sizeof(value), &err), -1);
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    ck_assert_str_eq(err.field, "key");
-
-    jerr_clear(&err);
+    refused(store_meta_get(st, "crl_partitions.sign", value, sizeof(value), &err), &err,
+            JERR_NOT_FOUND, "key");
     ck_assert_int_eq(store_meta_set(st, "crl_partitions.sign", "4", &err), 0);
     ck_assert_int_eq(store_meta_get(st, "crl_partitions.sign", value, sizeof(value), &err), 0);
     ck_assert_str_eq(value, "4");
@@ -359,11 +393,7 @@ START_TEST(test_person_crud)
     ck_assert_int_eq(got.gender, GENDER_MALE);
     ck_assert(!got.deceased);
 
-    ck_assert_int_eq(store_person_insert(st, &p, &err), -1);
-    ck_assert_int_eq(err.code, JERR_CONFLICT);
-    ck_assert_str_eq(err.field, "id");
-
-    jerr_clear(&err);
+    refused(store_person_insert(st, &p, &err), &err, JERR_CONFLICT, "id");
     snprintf(p.address, sizeof(p.address), "大阪府大阪市2-2");
     p.gender = GENDER_UNSTATED;
     p.deceased = true;
@@ -373,21 +403,11 @@ START_TEST(test_person_crud)
     ck_assert_int_eq(got.gender, GENDER_UNSTATED);
     ck_assert(got.deceased);
 
-    ck_assert_int_eq(store_person_get(st, "P2", &got, &err), -1);
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    ck_assert_str_eq(err.field, "person_id");
-
-    jerr_clear(&err);
+    refused(store_person_get(st, "P2", &got, &err), &err, JERR_NOT_FOUND, "person_id");
     struct person other = make_person("P2");
-    ck_assert_int_eq(store_person_update(st, &other, &err), -1);
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    ck_assert_str_eq(err.field, "person_id");
-
-    jerr_clear(&err);
+    refused(store_person_update(st, &other, &err), &err, JERR_NOT_FOUND, "person_id");
     other.gender = (enum gender)7;
-    ck_assert_int_eq(store_person_insert(st, &other, &err), -1);
-    ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.field, "gender");
+    refused(store_person_insert(st, &other, &err), &err, JERR_INVALID, "gender");
 }
 END_TEST
 
@@ -408,22 +428,13 @@ START_TEST(test_card_crud)
     ck_assert_str_eq(got.prefecture, "東京都");
     ck_assert_str_eq(got.municipality, "千代田区");
 
-    ck_assert_int_eq(store_card_insert(st, &c, &err), -1);
-    ck_assert_int_eq(err.code, JERR_CONFLICT);
-    ck_assert_str_eq(err.field, "id");
+    refused(store_card_insert(st, &c, &err), &err, JERR_CONFLICT, "id");
 
     /* Foreign key: a card for a person the registry does not know. */
     jerr_clear(&err);
     struct card orphan = make_card("C2", "NOBODY");
-    ck_assert_int_eq(store_card_insert(st, &orphan, &err), -1);
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    ck_assert_str_eq(err.field, "person_id");
-    jerr_clear(&err);
-    ck_assert_int_eq(store_card_get(st, "C2", &got, &err), -1);
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    ck_assert_str_eq(err.field, "card_id");
-
-    jerr_clear(&err);
+    refused(store_card_insert(st, &orphan, &err), &err, JERR_NOT_FOUND, "person_id");
+    refused(store_card_get(st, "C2", &got, &err), &err, JERR_NOT_FOUND, "card_id");
     struct card juki = make_card("J1", "P1");
     juki.type = CARD_JUKI;
     juki.prefecture[0] = '\0';
@@ -440,13 +451,8 @@ START_TEST(test_card_crud)
     ck_assert_int_eq(store_card_get(st, "C1", &got, &err), 0);
     ck_assert_int_eq(got.state, CARD_RETURNED);
 
-    ck_assert_int_eq(store_card_set_state(st, "C9", CARD_ACTIVE, &err), -1);
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    ck_assert_str_eq(err.field, "card_id");
-    jerr_clear(&err);
-    ck_assert_int_eq(store_card_set_state(st, "C1", (enum card_state)9, &err), -1);
-    ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.field, "state");
+    refused(store_card_set_state(st, "C9", CARD_ACTIVE, &err), &err, JERR_NOT_FOUND, "card_id");
+    refused(store_card_set_state(st, "C1", (enum card_state)9, &err), &err, JERR_INVALID, "state");
 }
 END_TEST
 
@@ -487,50 +493,32 @@ START_TEST(test_cert_crud)
 
     /* Reused serial. */
     struct cert_rec dup = make_cert("0A1B2C", CA_AUTH, "C1", "P1", 0, NOW + DAY, NOW);
-    ck_assert_int_eq(store_cert_insert(st, &dup, fake_der, sizeof(fake_der), &err), -1);
-    ck_assert_int_eq(err.code, JERR_CONFLICT);
-    ck_assert_str_eq(err.field, "serial");
+    refused(store_cert_insert(st, &dup, fake_der, sizeof(fake_der), &err), &err, JERR_CONFLICT,
+            "serial");
 
     /* Unknown card, unknown person. */
     jerr_clear(&err);
     struct cert_rec nocard = make_cert("01", CA_SIGN, "C9", "P1", 0, NOW + DAY, NOW);
-    ck_assert_int_eq(store_cert_insert(st, &nocard, fake_der, sizeof(fake_der), &err), -1);
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    ck_assert_str_eq(err.field, "card_id");
-    jerr_clear(&err);
+    refused(store_cert_insert(st, &nocard, fake_der, sizeof(fake_der), &err), &err, JERR_NOT_FOUND,
+            "card_id");
     struct cert_rec noperson = make_cert("02", CA_SIGN, "C1", "P9", 0, NOW + DAY, NOW);
-    ck_assert_int_eq(store_cert_insert(st, &noperson, fake_der, sizeof(fake_der), &err), -1);
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    ck_assert_str_eq(err.field, "person_id");
+    refused(store_cert_insert(st, &noperson, fake_der, sizeof(fake_der), &err), &err,
+            JERR_NOT_FOUND, "person_id");
     ck_assert(!store_serial_exists(st, "01"));
     ck_assert(!store_serial_exists(st, "02"));
 
     /* No DER, bad CA, a good certificate with a reason. */
     jerr_clear(&err);
     struct cert_rec ok = make_cert("03", CA_SIGN, "C1", "P1", 0, NOW + DAY, NOW);
-    ck_assert_int_eq(store_cert_insert(st, &ok, NULL, 0, &err), -1);
-    ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.field, "der");
-    jerr_clear(&err);
+    refused(store_cert_insert(st, &ok, NULL, 0, &err), &err, JERR_INVALID, "der");
     ok.ca = (enum ca_kind)5;
-    ck_assert_int_eq(store_cert_insert(st, &ok, fake_der, sizeof(fake_der), &err), -1);
-    ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.field, "ca");
-    jerr_clear(&err);
+    refused(store_cert_insert(st, &ok, fake_der, sizeof(fake_der), &err), &err, JERR_INVALID, "ca");
     ok.ca = CA_SIGN;
     ok.reason = REASON_KEY_COMPROMISE;
-    ck_assert_int_eq(store_cert_insert(st, &ok, fake_der, sizeof(fake_der), &err), -1);
-    ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.field, "reason");
-
-    jerr_clear(&err);
-    ck_assert_int_eq(store_cert_get(st, "FFFF", &got, &err), -1);
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    ck_assert_str_eq(err.field, "serial");
-    jerr_clear(&err);
-    ck_assert_int_eq(store_cert_get_der(st, "FFFF", &der, &der_len, &err), -1);
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    ck_assert_str_eq(err.field, "serial");
+    refused(store_cert_insert(st, &ok, fake_der, sizeof(fake_der), &err), &err, JERR_INVALID,
+            "reason");
+    refused(store_cert_get(st, "FFFF", &got, &err), &err, JERR_NOT_FOUND, "serial");
+    refused(store_cert_get_der(st, "FFFF", &der, &der_len, &err), &err, JERR_NOT_FOUND, "serial");
 }
 END_TEST
 
@@ -548,19 +536,12 @@ START_TEST(test_set_status_roundtrip)
     ck_assert_int_eq(got.status_changed_at, NOW + 10);
     ck_assert_int_eq(got.invalidity_date, NOW - 50);
 
-    ck_assert_int_eq(
-        store_cert_set_status(st, "BB", CERT_HOLD, REASON_CERTIFICATE_HOLD, NOW, 0, &err), -1);
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    ck_assert_str_eq(err.field, "serial");
-    jerr_clear(&err);
-    ck_assert_int_eq(store_cert_set_status(st, "AA", CERT_GOOD, REASON_UNSPECIFIED, NOW, 0, &err),
-                     -1);
-    ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.field, "reason");
-    jerr_clear(&err);
-    ck_assert_int_eq(store_cert_set_status(st, "AA", CERT_REVOKED, REASON_NONE, NOW, 0, &err), -1);
-    ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.field, "reason");
+    refused(store_cert_set_status(st, "BB", CERT_HOLD, REASON_CERTIFICATE_HOLD, NOW, 0, &err), &err,
+            JERR_NOT_FOUND, "serial");
+    refused(store_cert_set_status(st, "AA", CERT_GOOD, REASON_UNSPECIFIED, NOW, 0, &err), &err,
+            JERR_INVALID, "reason");
+    refused(store_cert_set_status(st, "AA", CERT_REVOKED, REASON_NONE, NOW, 0, &err), &err,
+            JERR_INVALID, "reason");
     /* The refused calls changed nothing. */
     ck_assert_int_eq(store_cert_get(st, "AA", &got, &err), 0);
     ck_assert_int_eq(got.reason, REASON_KEY_COMPROMISE);
@@ -612,19 +593,6 @@ START_TEST(test_transaction_rollback)
     sqlite3_close(db);
 }
 END_TEST
-
-/* Reopens st catching its connection in last_db. */
-static void reopen_caught(void)
-{
-    struct jerr err = {0};
-    store_close(st);
-    last_db = NULL;
-    ck_assert_int_eq(sqlite3_auto_extension((void (*)(void))catch_connection), SQLITE_OK);
-    st = store_open(path, false, &err);
-    sqlite3_cancel_auto_extension((void (*)(void))catch_connection);
-    ck_assert_msg(st != NULL, "%s", err.msg);
-    ck_assert_ptr_nonnull(last_db);
-}
 
 /* Ends a write transaction after a while, from another thread. */
 struct later_end {
@@ -739,12 +707,9 @@ START_TEST(test_set_status_marks_stale)
     add_person_card("P1", "C1");
     add_simple_cert("AA", CA_SIGN, 0, NOW + DAY);
     add_simple_cert("BB", CA_SIGN, 0, NOW + DAY);
-    ck_assert_int_eq(
-        store_ocsp_put(st, "AA", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 3600, &err), 0);
-    ck_assert_int_eq(
-        store_ocsp_put(st, "AA", 1, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 3600, &err), 0);
-    ck_assert_int_eq(
-        store_ocsp_put(st, "BB", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 3600, &err), 0);
+    put_fake("AA", 0, CA_SIGN, NOW + 3600);
+    put_fake("AA", 1, CA_SIGN, NOW + 3600);
+    put_fake("BB", 0, CA_SIGN, NOW + 3600);
     ck_assert(!store_crl_is_stale(st, CA_SIGN));
     ck_assert(!store_crl_is_stale(st, CA_AUTH));
 
@@ -754,9 +719,7 @@ START_TEST(test_set_status_marks_stale)
     ck_assert(store_crl_is_stale(st, CA_SIGN)); /* visible inside the transaction */
     store_rollback(st);
     ck_assert(!store_crl_is_stale(st, CA_SIGN));
-    ck_assert_int_eq(store_ocsp_get(st, "AA", 0, &der, &der_len, &next_update, &stale, &err), 0);
-    ck_assert(!stale);
-    free(der);
+    ck_assert(!ocsp_is_stale("AA", 0));
 
     /* Committed. */
     ck_assert_int_eq(store_begin(st, &err), 0);
@@ -765,10 +728,7 @@ START_TEST(test_set_status_marks_stale)
     ck_assert(store_crl_is_stale(st, CA_SIGN));
     ck_assert(!store_crl_is_stale(st, CA_AUTH));
     for (int h = 0; h < 2; h++) {
-        ck_assert_int_eq(store_ocsp_get(st, "AA", h, &der, &der_len, &next_update, &stale, &err),
-                         0);
-        ck_assert(stale);
-        free(der);
+        ck_assert(ocsp_is_stale("AA", h));
     }
     ck_assert_int_eq(store_ocsp_get(st, "BB", 0, &der, &der_len, &next_update, &stale, &err), 0);
     ck_assert(!stale); /* the other certificate's response is untouched */
@@ -898,9 +858,8 @@ START_TEST(test_crl_foreach)
     ck_assert_int_eq(seen.count, 4);
 
     jerr_clear(&err);
-    ck_assert_int_eq(store_crl_foreach(st, CA_SIGN, -2, NOW, crl_collect, &seen, &err), -1);
-    ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.field, "partition");
+    refused(store_crl_foreach(st, CA_SIGN, -2, NOW, crl_collect, &seen, &err), &err, JERR_INVALID,
+            "partition");
 }
 END_TEST
 
@@ -961,9 +920,7 @@ START_TEST(test_crl_numbers)
     ck_assert_int_eq(n, 6);
 
     n = 77;
-    ck_assert_int_eq(store_crl_number_next(st, (enum ca_kind)4, -1, &n, &err), -1);
-    ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.field, "ca");
+    refused(store_crl_number_next(st, (enum ca_kind)4, -1, &n, &err), &err, JERR_INVALID, "ca");
     ck_assert_int_eq(n, 77); /* untouched on failure */
 }
 END_TEST
@@ -1042,9 +999,8 @@ START_TEST(test_crl_published_clears_stale)
 
     /* Publishing never touches the other CA's mark, and a number is recorded once. */
     ck_assert(!store_crl_is_stale(st, CA_AUTH));
-    ck_assert_int_eq(store_crl_published(st, CA_SIGN, 0, n, NOW, NOW + DAY, 100, &err), -1);
-    ck_assert_int_eq(err.code, JERR_CONFLICT);
-    ck_assert_str_eq(err.field, "number");
+    refused(store_crl_published(st, CA_SIGN, 0, n, NOW, NOW + DAY, 100, &err), &err, JERR_CONFLICT,
+            "number");
 
     sqlite3 *db = raw_open();
     ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM crls WHERE ca = 0"), 7);
@@ -1069,27 +1025,13 @@ START_TEST(test_ocsp_put_get)
     add_person_card("P1", "C1");
     add_simple_cert("AA", CA_SIGN, 0, NOW + DAY);
 
-    ck_assert_int_eq(store_ocsp_get(st, "AA", 0, &der, &der_len, &next_update, &stale, &err), -1);
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    ck_assert_str_eq(err.field, "serial");
-
-    jerr_clear(&err);
-    ck_assert_int_eq(
-        store_ocsp_put(st, "ZZ", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 3600, &err),
-        -1);
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    ck_assert_str_eq(err.field, "serial");
-
-    jerr_clear(&err);
-    ck_assert_int_eq(
-        store_ocsp_put(st, "AA", 2, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 3600, &err),
-        -1);
-    ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.field, "certid_hash");
-
-    jerr_clear(&err);
-    ck_assert_int_eq(
-        store_ocsp_put(st, "AA", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 3600, &err), 0);
+    refused(store_ocsp_get(st, "AA", 0, &der, &der_len, &next_update, &stale, &err), &err,
+            JERR_NOT_FOUND, "serial");
+    refused(store_ocsp_put(st, "ZZ", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 3600, &err),
+            &err, JERR_NOT_FOUND, "serial");
+    refused(store_ocsp_put(st, "AA", 2, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 3600, &err),
+            &err, JERR_INVALID, "certid_hash");
+    put_fake("AA", 0, CA_SIGN, NOW + 3600);
     ck_assert_int_eq(store_ocsp_get(st, "AA", 0, &der, &der_len, &next_update, &stale, &err), 0);
     ck_assert_uint_eq(der_len, sizeof(fake_der));
     ck_assert_mem_eq(der, fake_der, sizeof(fake_der));
@@ -1105,9 +1047,7 @@ START_TEST(test_ocsp_put_get)
     /* Overwrite after a status change: fresh again. */
     jerr_clear(&err);
     set_status("AA", CERT_REVOKED, REASON_KEY_COMPROMISE, NOW, 0);
-    ck_assert_int_eq(store_ocsp_get(st, "AA", 0, &der, &der_len, &next_update, &stale, &err), 0);
-    ck_assert(stale);
-    free(der);
+    ck_assert(ocsp_is_stale("AA", 0));
     ck_assert_int_eq(store_ocsp_put(st, "AA", 0, CA_SIGN, other_der, sizeof(other_der), NOW + 5,
                                     NOW + 7200, &err),
                      0);
@@ -1124,10 +1064,6 @@ START_TEST(test_ocsp_put_signed_race)
 {
     struct jerr err = {0};
     struct cert_rec before;
-    unsigned char *der = NULL;
-    size_t der_len = 0;
-    int64_t next_update = 0;
-    bool stale = false;
     bool current = false;
 
     add_person_card("P1", "C1");
@@ -1139,9 +1075,7 @@ START_TEST(test_ocsp_put_signed_race)
                                            NOW + 3600, &current, &err),
                      0);
     ck_assert(current);
-    ck_assert_int_eq(store_ocsp_get(st, "AA", 0, &der, &der_len, &next_update, &stale, &err), 0);
-    ck_assert(!stale);
-    free(der);
+    ck_assert(!ocsp_is_stale("AA", 0));
 
     /* The status changes while the responder signs from the old record: stored stale. */
     set_status("AA", CERT_HOLD, REASON_CERTIFICATE_HOLD, NOW + 1, 0);
@@ -1149,9 +1083,7 @@ START_TEST(test_ocsp_put_signed_race)
                                            NOW + 3600, &current, &err),
                      0);
     ck_assert(!current);
-    ck_assert_int_eq(store_ocsp_get(st, "AA", 0, &der, &der_len, &next_update, &stale, &err), 0);
-    ck_assert(stale);
-    free(der);
+    ck_assert(ocsp_is_stale("AA", 0));
 
     /* Re-signed from the new record: fresh. */
     struct cert_rec after;
@@ -1163,11 +1095,9 @@ START_TEST(test_ocsp_put_signed_race)
 
     struct cert_rec unknown = after;
     snprintf(unknown.serial, sizeof(unknown.serial), "DEAD");
-    ck_assert_int_eq(store_ocsp_put_signed(st, &unknown, 0, fake_der, sizeof(fake_der), NOW,
-                                           NOW + 3600, &current, &err),
-                     -1);
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    ck_assert_str_eq(err.field, "serial");
+    refused(store_ocsp_put_signed(st, &unknown, 0, fake_der, sizeof(fake_der), NOW, NOW + 3600,
+                                  &current, &err),
+            &err, JERR_NOT_FOUND, "serial");
 }
 END_TEST
 
@@ -1293,9 +1223,7 @@ START_TEST(test_ocsp_marks)
 
     /* Refusals. */
     jerr_clear(&err);
-    ck_assert_int_eq(store_ocsp_dirty_clear(st, NULL, 1, &cleared, &err), -1);
-    ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.field, "serial");
+    refused(store_ocsp_dirty_clear(st, NULL, 1, &cleared, &err), &err, JERR_INVALID, "serial");
     ck_assert(!cleared);
     jerr_clear(&err);
     ck_assert_int_eq(store_ocsp_foreach_dirty(st, 0, 100, due_collect, &seen, &err), 0);
@@ -1319,14 +1247,10 @@ START_TEST(test_ocsp_ageing_and_delete)
     add_simple_cert("A2", CA_SIGN, 0, NOW + DAY);
     add_simple_cert("A3", CA_AUTH, 0, NOW + DAY);
     add_simple_cert("A4", CA_SIGN, 0, NOW - 10); /* expired */
-    ck_assert_int_eq(
-        store_ocsp_put(st, "A1", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 100, &err), 0);
-    ck_assert_int_eq(
-        store_ocsp_put(st, "A2", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 7200, &err), 0);
-    ck_assert_int_eq(
-        store_ocsp_put(st, "A3", 0, CA_AUTH, fake_der, sizeof(fake_der), NOW, NOW + 50, &err), 0);
-    ck_assert_int_eq(
-        store_ocsp_put(st, "A3", 1, CA_AUTH, fake_der, sizeof(fake_der), NOW, NOW + 60, &err), 0);
+    put_fake("A1", 0, CA_SIGN, NOW + 100);
+    put_fake("A2", 0, CA_SIGN, NOW + 7200);
+    put_fake("A3", 0, CA_AUTH, NOW + 50);
+    put_fake("A3", 1, CA_AUTH, NOW + 60);
     ck_assert_int_eq(
         store_ocsp_put(st, "A4", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW - 5, &err), 0);
 
@@ -1361,8 +1285,7 @@ START_TEST(test_ocsp_ageing_and_delete)
     ck_assert_int_eq(seen.count, 0);
 
     /* Re-signed (nextUpdate moved on): no longer ageing. Deleted: gone, both hashes. */
-    ck_assert_int_eq(
-        store_ocsp_put(st, "A1", 0, CA_SIGN, fake_der, sizeof(fake_der), NOW, NOW + 9000, &err), 0);
+    put_fake("A1", 0, CA_SIGN, NOW + 9000);
     ck_assert_int_eq(store_ocsp_delete(st, "A3", &err), 0);
     ck_assert_int_eq(store_ocsp_delete(st, "A3", &err), 0); /* none left: not an error */
     ck_assert_int_eq(store_ocsp_get(st, "A3", 1, &der, &len, NULL, NULL, &err), -1);
@@ -1378,10 +1301,8 @@ START_TEST(test_ocsp_ageing_and_delete)
     char longer[JPKI_SERIAL_HEX_MAX + 2];
     memset(longer, 'A', sizeof(longer) - 1);
     longer[sizeof(longer) - 1] = '\0';
-    ck_assert_int_eq(store_ocsp_foreach_ageing(st, NOW, 0, longer, 10, due_collect, &seen, &err),
-                     -1);
-    ck_assert_int_eq(err.code, JERR_TOO_LARGE);
-    ck_assert_str_eq(err.field, "after_serial");
+    refused(store_ocsp_foreach_ageing(st, NOW, 0, longer, 10, due_collect, &seen, &err), &err,
+            JERR_TOO_LARGE, "after_serial");
 }
 END_TEST
 
@@ -1432,7 +1353,7 @@ START_TEST(test_ocsp_marks_backfilled_by_migration)
 END_TEST
 
 /* The statement of the store's connection whose SQL contains `needle`. */
-static sqlite3_stmt *store_stmt(const char *needle)
+static sqlite3_stmt *cached_stmt(const char *needle)
 {
     for (sqlite3_stmt *s = sqlite3_next_stmt(last_db, NULL); s != NULL;
          s = sqlite3_next_stmt(last_db, s))
@@ -1440,6 +1361,19 @@ static sqlite3_stmt *store_stmt(const char *needle)
             return s;
     ck_abort_msg("no statement with %s", needle);
     return NULL;
+}
+
+/* That statement, after a pass that read an index only: no full scan, no sort, few steps
+ * (the counters are reset for the next pass). */
+static sqlite3_stmt *indexed_pass(const char *needle, const char *what)
+{
+    sqlite3_stmt *s = cached_stmt(needle);
+    int steps = sqlite3_stmt_status(s, SQLITE_STMTSTATUS_VM_STEP, 1);
+
+    ck_assert_int_eq(sqlite3_stmt_status(s, SQLITE_STMTSTATUS_FULLSCAN_STEP, 1), 0);
+    ck_assert_int_eq(sqlite3_stmt_status(s, SQLITE_STMTSTATUS_SORT, 1), 0);
+    ck_assert_msg(steps < 500, "%s: %d VM steps", what, steps);
+    return s;
 }
 
 /* The query plan of that statement, as "detail;detail;...". */
@@ -1492,21 +1426,13 @@ START_TEST(test_ocsp_due_at_scale)
     ck_assert_int_eq(seen.count, 3);
     ck_assert_str_eq(seen.serial[0], "7000000000000000000000000000A001");
     ck_assert_str_eq(seen.serial[2], "70000000000000000000000000030D3F");
-    sqlite3_stmt *dirty = store_stmt("FROM ocsp_dirty d");
-    int dirty_steps = sqlite3_stmt_status(dirty, SQLITE_STMTSTATUS_VM_STEP, 1);
-    ck_assert_int_eq(sqlite3_stmt_status(dirty, SQLITE_STMTSTATUS_FULLSCAN_STEP, 1), 0);
-    ck_assert_int_eq(sqlite3_stmt_status(dirty, SQLITE_STMTSTATUS_SORT, 1), 0);
     /* A walk over the certificates would take over SCALE_CERTS steps. */
-    ck_assert_msg(dirty_steps < 500, "marks pass: %d VM steps", dirty_steps);
+    sqlite3_stmt *dirty = indexed_pass("FROM ocsp_dirty d", "marks pass");
 
     ageing(NOW + DAY, 0, "", 64, &seen);
     ck_assert_int_eq(seen.count, 4); /* i = 7, 50007, 100007, 150007 */
     ck_assert_str_eq(seen.serial[0], "70000000000000000000000000000007");
-    sqlite3_stmt *aged = store_stmt("FROM ocsp_responses o");
-    int aged_steps = sqlite3_stmt_status(aged, SQLITE_STMTSTATUS_VM_STEP, 1);
-    ck_assert_int_eq(sqlite3_stmt_status(aged, SQLITE_STMTSTATUS_FULLSCAN_STEP, 1), 0);
-    ck_assert_int_eq(sqlite3_stmt_status(aged, SQLITE_STMTSTATUS_SORT, 1), 0);
-    ck_assert_msg(aged_steps < 500, "ageing pass: %d VM steps", aged_steps);
+    sqlite3_stmt *aged = indexed_pass("FROM ocsp_responses o", "ageing pass");
 
     char plan[1024];
     plan_of(dirty, plan, sizeof(plan));
@@ -1833,6 +1759,57 @@ START_TEST(test_audit_foreach_target)
 }
 END_TEST
 
+/* ---- statement cache (ca/store.c) ------------------------------------------------------- */
+
+struct reentry {
+    int calls;
+    int same_rc; /* the same listing, from inside its own callback */
+    struct jerr same_err;
+    int other_rc; /* another repository's statement, from inside it */
+    struct person other;
+};
+
+static int reenter(void *ctx, const struct audit_entry *e)
+{
+    struct reentry *r = ctx;
+    struct jerr err = {0};
+
+    r->calls++;
+    r->same_rc = store_audit_foreach_target(st, e->target, reenter, r, &r->same_err);
+    r->other_rc = store_person_get(st, e->target, &r->other, &err);
+    return 0;
+}
+
+/* A statement is cached per connection by its SQL text: a listing whose callback re-enters
+ * the very same query is refused (it would be reset under its caller), while the statements
+ * of the other repositories are separate and run inside it. */
+START_TEST(test_statement_reentry)
+{
+    struct jerr err = {0};
+    struct reentry r = {0};
+    struct audit_entry e = {.at = NOW};
+
+    add_person_card("P1", "C1");
+    snprintf(e.actor, sizeof(e.actor), "op");
+    snprintf(e.action, sizeof(e.action), "person.register");
+    snprintf(e.target, sizeof(e.target), "P1");
+    snprintf(e.outcome, sizeof(e.outcome), "ok");
+    ck_assert_int_eq(store_audit_append(st, &e, &err), 0);
+
+    ck_assert_int_eq(store_audit_foreach_target(st, "P1", reenter, &r, &err), 0);
+    ck_assert_int_eq(r.calls, 1);
+    ck_assert_int_eq(r.same_rc, -1);
+    ck_assert_int_eq(r.same_err.code, JERR_INTERNAL);
+    ck_assert_ptr_nonnull(strstr(r.same_err.msg, "re-entered"));
+    ck_assert_int_eq(r.other_rc, 0);
+    ck_assert_str_eq(r.other.id, "P1");
+    /* The refused call left the statement alone: the same listing runs again afterwards. */
+    memset(&r, 0, sizeof(r));
+    ck_assert_int_eq(store_audit_foreach_target(st, "P1", reenter, &r, &err), 0);
+    ck_assert_int_eq(r.calls, 1);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1869,6 +1846,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_many_certs_list_grows);
     tcase_add_test(tc, test_certs_expiring);
     tcase_add_test(tc, test_audit_foreach_target);
+    tcase_add_test(tc, test_statement_reentry);
     suite_add_tcase(s, tc);
     tc = tcase_create("scale");
     tcase_add_checked_fixture(tc, setup, teardown);
