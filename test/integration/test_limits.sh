@@ -53,7 +53,11 @@ for _ in $(seq 1 10); do got="$got $(st -H "Authorization: Bearer $ADMIN" "$URL/
 assert_eq "api_per_minute=10: ten calls answered" " 200 200 200 200 200 200 200 200 200 200" "$got"
 assert_eq "…the eleventh: 429 rate_limited" "429 rate_limited" \
   "$(st -H "Authorization: Bearer $ADMIN" "$URL/v1/cards/c1") $(code)"
-assert_contains "…with Retry-After: 6 (one call per 6 s)" "Retry-After: 6" "$(tr -d '\r' <"$T/hdrs")"
+# One call per 6 s refills the bucket: 6 when the ten calls took under a second, less on a slow
+# machine (the refill runs from the first call); that the value is honoured is checked below.
+retry_after() { tr -d '\r' <"$T/hdrs" | sed -n 's/^Retry-After: //p'; }
+ra=$(retry_after)
+check "…with Retry-After: 1..6 s (one call per 6 s; got '$ra')" test "${ra:-0}" -ge 1 -a "${ra:-0}" -le 6
 assert_contains "…and a JSON message" "too many calls" "$(jq -r .error.message "$T/resp")"
 assert_eq "…refusals are not audited (10 calls, 10 rows)" $((events0 + 10)) \
   "$(sqlite3 "$DB" 'SELECT count(*) FROM events')"
@@ -82,7 +86,12 @@ for _ in $(seq 1 30); do got="$got$(ocsp_word "$T/one.der") "; done
 assert_eq "OCSP is not rate-limited (30 queries from the limited address)" \
   "$(printf 'good %.0s' $(seq 1 30))" "$got"
 healthy "rate limits"
-sleep 6
+# Drain what refilled during the checks above, then wait exactly the Retry-After the refusal
+# names: one call is admitted then, and only one.
+for _ in $(seq 1 12); do [ "$(st -H "Authorization: Bearer $ADMIN" "$URL/v1/cards/c1")" = 429 ] && break; done
+ra=$(retry_after)
+check "the drained credential is refused with a Retry-After (got '$ra')" test "${ra:-0}" -ge 1
+sleep "${ra:-6}"
 assert_eq "after Retry-After, the next call is admitted" 200 \
   "$(st -H "Authorization: Bearer $ADMIN" "$URL/v1/cards/c1")"
 assert_eq "…and only that one" 429 "$(st -H "Authorization: Bearer $ADMIN" "$URL/v1/cards/c1")"
