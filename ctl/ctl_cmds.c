@@ -11,6 +11,7 @@
 #include "ctl/ctl_operators.h"
 #include "ctl/ctl_ops.h"
 #include "ctl/ctl_rp.h"
+#include "ctl/ctl_sign.h"
 #include "ctl/ctl_verify.h"
 #include "ctl/ctl_window.h"
 

@@ -17,7 +17,7 @@
 #include <stddef.h>
 
 #include "ctl/ctl.h"
-#include "ctl/ctl_card.h"
+#include "ctl/ctl_card_print.h"
 #include "ctl/ctl_rp.h"
 
 /* A signature file (DER or PEM CMS), at most. */

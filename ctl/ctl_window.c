@@ -21,6 +21,7 @@
 #include "keystore/card.h"
 #include "ca/recjson.h"
 #include "ctl/ctl_card.h"
+#include "ctl/ctl_prompt.h"
 #include "ctl/ctl_ops.h"
 #include "ctl/ctl_out.h"
 
@@ -88,11 +89,6 @@ char *ctl_window_pin_letter(const char *card_id, const json_t *initial)
 
 /* ---- helpers ---- */
 
-static const char *slot_words(enum ca_kind slot)
-{
-    return slot == CA_SIGN ? "signing" : "authentication";
-}
-
 bool ctl_window_is_file_safe_id(const char *s)
 {
     size_t n = strlen(s);
@@ -110,7 +106,7 @@ static int write_image(const char *path, const char *b64, struct jerr *err)
 {
     unsigned char *raw = NULL;
     size_t len = 0;
-    if (ctl_card_base64_decode(b64, &raw, &len) == -1)
+    if (ctl_out_base64_decode(b64, &raw, &len) == -1)
         return jerr_set(err, JERR_INVALID, "card_image", "the answer's card image is not base64");
     int rc = fsutil_write_atomic(path, raw, len, 0600, false, err);
     OPENSSL_cleanse(raw, len);
@@ -257,7 +253,7 @@ static int issue_passwords(struct ctl *ctl, const struct ctl_args *args,
                            const struct issue_plan *plan, json_t **out)
 {
     const char *file = ctl_args_get(args, "passwords-file");
-    char pw[CTL_CARD_PASSWORD_MAX + 1], whose[JPKI_ID_MAX + 8];
+    char pw[CTL_PASSWORD_MAX + 1], whose[JPKI_ID_MAX + 8];
     json_t *o = NULL;
     int rc = CTL_EXIT_OK;
 
@@ -286,8 +282,8 @@ static int issue_passwords(struct ctl *ctl, const struct ctl_args *args,
     for (int ca = 0; ca < CA_KIND_COUNT && rc == CTL_EXIT_OK; ca++) {
         if (!(plan->generated & (1u << ca)))
             continue;
-        rc = ctl_card_read_new_password(ctl, (enum ca_kind)ca, "passwords-file", NULL, NULL, whose,
-                                        true, pw);
+        rc = ctl_prompt_new_password(ctl, (enum ca_kind)ca, "passwords-file", NULL, NULL, whose,
+                                     true, pw);
         if (rc == CTL_EXIT_OK && pw[0] != '\0') {
             if (o == NULL)
                 o = json_object();
@@ -337,7 +333,8 @@ static int issue_body(struct ctl *ctl, const struct ctl_args *args, const struct
             goto oom;
     }
     if (plan->current != NULL &&
-        json_object_set_new(b, "card_image", recjson_base64(plan->current, plan->current_len)) == -1)
+        json_object_set_new(b, "card_image", recjson_base64(plan->current, plan->current_len)) ==
+            -1)
         goto oom;
     *body = b;
     b = NULL;
@@ -521,8 +518,7 @@ out:
 int ctl_window_reset_password(struct ctl *ctl, const struct ctl_args *args)
 {
     const char *image_path = args->pos[0];
-    char pw[CTL_CARD_PASSWORD_MAX + 1] = "", path[CTL_PATH_MAX], shown[256],
-                                    card_id[JPKI_ID_MAX + 1];
+    char pw[CTL_PASSWORD_MAX + 1] = "", path[CTL_PATH_MAX], shown[256], card_id[JPKI_ID_MAX + 1];
     unsigned char *raw = NULL;
     size_t raw_len = 0;
     struct card_image *ci = NULL;
@@ -543,12 +539,11 @@ int ctl_window_reset_password(struct ctl *ctl, const struct ctl_args *args)
     card_image_free(ci);
     if (empty)
         return ctl_fail(ctl, CTL_EXIT_FAILED, "%s: the card holds no %s certificate", shown,
-                        slot_words(slot));
+                        ctl_card_slot_words(slot));
     if (ctl_path(path, sizeof(path), "/v1/cards/", card_id, "/reset-password") == -1)
         return ctl_fail(ctl, CTL_EXIT_FAILED, "the card id is too long");
-    if ((rc = ctl_card_read_new_password(ctl, slot, "new-file", ctl_args_get(args, "new-file"),
-                                         CTL_CARD_ENV_NEW_PASSWORD, NULL, false, pw)) !=
-        CTL_EXIT_OK)
+    if ((rc = ctl_prompt_new_password(ctl, slot, "new-file", ctl_args_get(args, "new-file"),
+                                      CTL_CARD_ENV_NEW_PASSWORD, NULL, false, pw)) != CTL_EXIT_OK)
         goto out;
     rc = CTL_EXIT_FAILED;
     if (fsutil_read_file(image_path, CTL_WINDOW_IMAGE_MAX, &raw, &raw_len, &err) == -1) {
@@ -576,7 +571,7 @@ int ctl_window_reset_password(struct ctl *ctl, const struct ctl_args *args)
         goto out;
     }
     if (!ctl->json) {
-        fprintf(ctl->out, "the %s password of card ", slot_words(slot));
+        fprintf(ctl->out, "the %s password of card ", ctl_card_slot_words(slot));
         ctl_out_put(ctl->out, card_id);
         fprintf(ctl->out, " was reset (%d tries, unlocked)\n  card image: %s (updated in place)\n",
                 slot == CA_SIGN ? CARD_SIGN_MAX_TRIES : CARD_AUTH_MAX_TRIES, shown);

@@ -33,6 +33,7 @@
 #include "ctl/ctl.h"
 #include "ctl/ctl_args.h"
 #include "ctl/ctl_card.h"
+#include "ctl/ctl_card_print.h"
 #include "ctl/ctl_cmds.h"
 #include "ctl/ctl_verify.h"
 #include "testutil.h"
@@ -345,6 +346,11 @@ START_TEST(test_validity_boundaries)
     ck_assert_int_eq(ctl_card_validity_at(nb, edge - 1, now), CTL_CARD_EXPIRING);
     now = jclock_utc(2026, 10, 31, 0, 0, 0);
     edge = jclock_utc(2027, 1, 31, 0, 0, 0);
+    ck_assert_int_eq(ctl_card_validity_at(nb, edge, now), CTL_CARD_VALID);
+    ck_assert_int_eq(ctl_card_validity_at(nb, edge - 1, now), CTL_CARD_EXPIRING);
+    /* into a common February: 30 November + 3 months is 28 February */
+    now = jclock_utc(2026, 11, 30, 8, 0, 0);
+    edge = jclock_utc(2027, 2, 28, 8, 0, 0);
     ck_assert_int_eq(ctl_card_validity_at(nb, edge, now), CTL_CARD_VALID);
     ck_assert_int_eq(ctl_card_validity_at(nb, edge - 1, now), CTL_CARD_EXPIRING);
 }
