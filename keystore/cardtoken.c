@@ -277,6 +277,11 @@ int cardtoken_login(struct cardtoken *ct, enum ca_kind slot, const char *pin, st
     return 0;
 }
 
+bool cardtoken_is_logged_in(const struct cardtoken *ct, enum ca_kind slot)
+{
+    return ct->pin[slot] != NULL;
+}
+
 /* Rebuilds libp11's object cache of `slot`'s token after a removal: logout wipes it, the login
  * that follows lists the objects again (see the file comment). */
 static int refresh(struct cardtoken *ct, enum ca_kind slot, struct jerr *err)

@@ -72,6 +72,9 @@ const char *cardtoken_label(const struct cardtoken *ct);
  * JERR_FORBIDDEN "password" (the token's CKR code in the message). Returns 0 or -1. */
 int cardtoken_login(struct cardtoken *ct, enum ca_kind slot, const char *pin, struct jerr *err);
 
+/* Whether cardtoken_login(slot) succeeded on this card. */
+bool cardtoken_is_logged_in(const struct cardtoken *ct, enum ca_kind slot);
+
 /* The slot's certificate and a CA's root as the token shows them now (on a real card the
  * signing certificate is visible only after cardtoken_login(CA_SIGN)). Borrowed, valid until
  * the next call that changes objects; NULL when there is none. */

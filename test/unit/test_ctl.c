@@ -280,6 +280,8 @@ START_TEST(test_table_and_help)
     const char *expected[] = {
         "person add", "person show", "person change", "person death", "card add", "card show",
         "card issue",
+        /* a blank card on a PKCS#11 token (ctl_tokencard.h) */
+        "card init-token",
         /* the window's reset of a card password (ctl_window.h) */
         "card reset-password", "card hold", "card release", "card return",
         /* the card holder's commands (ctl_card.h) */
@@ -287,8 +289,7 @@ START_TEST(test_table_and_help)
         "cert show", "cert revoke", "cert expiring", "operator add",
         /* operator credentials and the audit log (ctl_operators.h, ctl_audit.h) */
         "operator list", "operator disable", "operator rotate", "audit show", "audit checkpoint",
-        "audit verify", "batch submit", "batch show",
-        "ocsp", "crl fetch", "fingerprints",
+        "audit verify", "batch submit", "batch show", "ocsp", "crl fetch", "fingerprints",
         /* the relying party's (ctl_verify.h) */
         "verify"};
     size_t n = sizeof(expected) / sizeof(expected[0]);
@@ -376,7 +377,8 @@ START_TEST(test_bar_exact)
     ck_assert_str_eq(buf, "[#--] 1/3 finished: 1 done, 0 failed");
     /* width 40, half */
     ctl_batch_bar(buf, sizeof(buf), 50, 0, 100, 40);
-    ck_assert_str_eq(buf, "[####################--------------------] 50/100 finished: 50 done, 0 failed");
+    ck_assert_str_eq(
+        buf, "[####################--------------------] 50/100 finished: 50 done, 0 failed");
 }
 END_TEST
 
