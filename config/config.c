@@ -284,6 +284,16 @@ static const struct centry schema[] = {
     {"ca_passphrase.env", T_ENVNAME, "JPKI_CA_PASSPHRASE", 0, 255, 0, CFG(passphrase_env)},
     {"ca_passphrase.file", T_STRING, "", 0, 4096, 0, CFG(passphrase_file)},
     {"ca_passphrase.value", T_INLINE_SECRET, NULL, 0, 0, 0, 0},
+    {"keystore", T_SECTION, NULL, 0, 0, 0, 0},
+    {"keystore.backend", T_STRING, "file", 1, 16, 0, CFG(keystore_backend)},
+    {"keystore.pkcs11", T_SECTION, NULL, 0, 0, 0, 0},
+    {"keystore.pkcs11.module", T_STRING, "", 0, 4096, 0, CFG(p11_module)},
+    {"keystore.pkcs11.token", T_STRING, "", 0, 32, 0, CFG(p11_token)},
+    {"keystore.pkcs11.pin", T_SECTION, NULL, 0, 0, 0, 0},
+    {"keystore.pkcs11.pin.env", T_ENVNAME, "", 0, 255, 0, CFG(p11_pin_env)},
+    {"keystore.pkcs11.pin.file", T_STRING, "", 0, 4096, 0, CFG(p11_pin_file)},
+    {"keystore.pkcs11.pin.value", T_INLINE_SECRET, NULL, 0, 0, 0, 0},
+    {"keystore.pkcs11.sessions", T_INT, "4", 1, 16, 0, CFG(p11_sessions)},
     {"ca", T_SECTION, NULL, 0, 0, 0, 0},
     CA_ENTRIES("sign", CA_SIGN, "digital signature", "1.2.392.200149.8.5.1.1.20"),
     CA_ENTRIES("auth", CA_AUTH, "user authentication", "1.2.392.200149.8.5.1.3.30"),
@@ -764,11 +774,14 @@ static int walk_map(struct walk *w, const struct yamltree_node *map, const char 
             if (yamltree_is_null(v))
                 continue;
             if (v->kind != YAMLTREE_MAP) {
-                if (strcmp(e->path, "ca_passphrase") == 0 && v->kind == YAMLTREE_SCALAR)
+                if ((strcmp(e->path, "ca_passphrase") == 0 ||
+                     strcmp(e->path, "keystore.pkcs11.pin") == 0) &&
+                    v->kind == YAMLTREE_SCALAR)
                     return cfg_error_node(w->ld, v, key,
                                           "secrets must not be written in the configuration; "
-                                          "name an environment variable (ca_passphrase.env) or "
-                                          "a file (ca_passphrase.file)");
+                                          "name an environment variable (%s.env) or a file "
+                                          "(%s.file)",
+                                          e->path, e->path);
                 return cfg_error_node(w->ld, v, key, "expected a mapping, got %s",
                                       yamltree_kind_name(v));
             }
@@ -784,11 +797,14 @@ static int walk_map(struct walk *w, const struct yamltree_node *map, const char 
             if (walk_operators(w, v) == -1)
                 return -1;
             continue;
-        case T_INLINE_SECRET:
+        case T_INLINE_SECRET: {
+            /* e->path is "<section>.value": name the section's env and file keys. */
+            int section_len = (int)(strlen(e->path) - strlen(".value"));
             return cfg_error_node(w->ld, v, key,
                                   "secrets must not be written in the configuration; name an "
-                                  "environment variable (ca_passphrase.env) or a file "
-                                  "(ca_passphrase.file)");
+                                  "environment variable (%.*s.env) or a file (%.*s.file)",
+                                  section_len, e->path, section_len, e->path);
+        }
         default:
             break;
         }
@@ -885,6 +901,27 @@ static int cross_checks(struct walk *w)
     if (cfg->passphrase_env[0] == '\0' && cfg->passphrase_file[0] == '\0')
         return cfg_error_key(w, "ca_passphrase.env",
                              "one of ca_passphrase.env or ca_passphrase.file must be set");
+
+    /* DESIGN §10: the key backend, and for pkcs11 where the token is and how to log in. */
+    if (strcmp(cfg->keystore_backend, "file") != 0 && strcmp(cfg->keystore_backend, "pkcs11") != 0)
+        return cfg_error_key(w, "keystore.backend", "must be file or pkcs11, not \"%s\"",
+                             cfg->keystore_backend);
+    if (config_keystore_is_pkcs11(cfg)) {
+        if (cfg->p11_module[0] == '\0')
+            return cfg_error_key(w, "keystore.pkcs11.module",
+                                 "keystore.backend pkcs11 needs the module's path");
+        if (cfg->p11_token[0] == '\0')
+            return cfg_error_key(w, "keystore.pkcs11.token",
+                                 "keystore.backend pkcs11 needs the token's label");
+        if (cfg->p11_pin_env[0] != '\0' && cfg->p11_pin_file[0] != '\0')
+            return cfg_error_key(w, "keystore.pkcs11.pin.file",
+                                 "set either keystore.pkcs11.pin.env or keystore.pkcs11.pin.file, "
+                                 "not both");
+        if (cfg->p11_pin_env[0] == '\0' && cfg->p11_pin_file[0] == '\0')
+            return cfg_error_key(w, "keystore.pkcs11.pin.env",
+                                 "one of keystore.pkcs11.pin.env or keystore.pkcs11.pin.file must "
+                                 "be set");
+    }
 
     /* RFC 5280 §5.1.2.5: nextUpdate must leave room for the next regeneration. */
     if (cfg->crl_next_update_s <= cfg->crl_period_s)
@@ -1056,53 +1093,58 @@ void config_free(struct jpki_config *cfg)
     free(cfg);
 }
 
-char *config_read_passphrase(const struct jpki_config *cfg, struct jerr *err)
+/* Reads a secret from the environment variable `env` (when not "") or else from the file
+ * `file`, for the configuration section `key` ("ca_passphrase", "keystore.pkcs11.pin"); `noun`
+ * names it in messages. The same rules for every secret: set, not empty, at most
+ * CONFIG_PASSPHRASE_MAX bytes, a file of mode 0600 or stricter. */
+static char *read_secret(const char *env, const char *file, const char *key, const char *noun,
+                         struct jerr *err)
 {
+    char field_env[64], field_file[64];
+    snprintf(field_env, sizeof(field_env), "%s.env", key);
+    snprintf(field_file, sizeof(field_file), "%s.file", key);
+
     char buf[CONFIG_PASSPHRASE_MAX + 3]; /* passphrase, "\r\n", and one byte to see overflow */
     char *out = NULL;
     size_t len = 0;
     int fd = -1;
 
-    if (cfg->passphrase_env[0] != '\0') {
-        const char *v = getenv(cfg->passphrase_env);
+    if (env[0] != '\0') {
+        const char *v = getenv(env);
         if (v == NULL || v[0] == '\0') {
-            jerr_set(err, JERR_CONFIG, "ca_passphrase.env",
-                     "ca_passphrase.env: the environment variable %s is not set or empty",
-                     cfg->passphrase_env);
+            jerr_set(err, JERR_CONFIG, field_env,
+                     "%s: the environment variable %s is not set or empty", field_env, env);
             goto out;
         }
         len = strlen(v);
         if (len > CONFIG_PASSPHRASE_MAX) {
-            jerr_set(err, JERR_CONFIG, "ca_passphrase.env",
-                     "ca_passphrase.env: the passphrase in %s is longer than %d bytes",
-                     cfg->passphrase_env, CONFIG_PASSPHRASE_MAX);
+            jerr_set(err, JERR_CONFIG, field_env, "%s: the %s in %s is longer than %d bytes",
+                     field_env, noun, env, CONFIG_PASSPHRASE_MAX);
             goto out;
         }
         out = strdup(v);
         if (out == NULL)
-            jerr_set(err, JERR_INTERNAL, "ca_passphrase.env", "out of memory");
+            jerr_set(err, JERR_INTERNAL, field_env, "out of memory");
         goto out;
     }
 
-    const char *path = cfg->passphrase_file;
+    const char *path = file;
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd == -1) {
-        jerr_set(err, JERR_CONFIG, "ca_passphrase.file", "ca_passphrase.file: %s: %s", path,
-                 strerror(errno));
+        jerr_set(err, JERR_CONFIG, field_file, "%s: %s: %s", field_file, path, strerror(errno));
         goto out;
     }
     struct stat st;
     if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-        jerr_set(err, JERR_CONFIG, "ca_passphrase.file",
-                 "ca_passphrase.file: %s: not a regular file", path);
+        jerr_set(err, JERR_CONFIG, field_file, "%s: %s: not a regular file", field_file, path);
         goto out;
     }
-    /* A key passphrase others can read (or replace) protects nothing. */
+    /* A secret others can read (or replace) protects nothing. */
     if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {
-        jerr_set(err, JERR_CONFIG, "ca_passphrase.file",
-                 "ca_passphrase.file: %s: mode %04o lets group or others read or write it; "
+        jerr_set(err, JERR_CONFIG, field_file,
+                 "%s: %s: mode %04o lets group or others read or write it; "
                  "use chmod 600",
-                 path, (unsigned)(st.st_mode & 07777));
+                 field_file, path, (unsigned)(st.st_mode & 07777));
         goto out;
     }
     while (len < sizeof(buf)) {
@@ -1110,8 +1152,7 @@ char *config_read_passphrase(const struct jpki_config *cfg, struct jerr *err)
         if (r == -1 && errno == EINTR)
             continue;
         if (r == -1) {
-            jerr_set(err, JERR_CONFIG, "ca_passphrase.file", "ca_passphrase.file: %s: %s", path,
-                     strerror(errno));
+            jerr_set(err, JERR_CONFIG, field_file, "%s: %s: %s", field_file, path, strerror(errno));
             goto out;
         }
         if (r == 0)
@@ -1125,18 +1166,18 @@ char *config_read_passphrase(const struct jpki_config *cfg, struct jerr *err)
             len--;
     }
     if (len > CONFIG_PASSPHRASE_MAX) {
-        jerr_set(err, JERR_CONFIG, "ca_passphrase.file",
-                 "ca_passphrase.file: %s: longer than %d bytes", path, CONFIG_PASSPHRASE_MAX);
+        jerr_set(err, JERR_CONFIG, field_file, "%s: %s: longer than %d bytes", field_file, path,
+                 CONFIG_PASSPHRASE_MAX);
         goto out;
     }
     if (len == 0 || memchr(buf, '\0', len) != NULL) {
-        jerr_set(err, JERR_CONFIG, "ca_passphrase.file", "ca_passphrase.file: %s: %s", path,
+        jerr_set(err, JERR_CONFIG, field_file, "%s: %s: %s", field_file, path,
                  len == 0 ? "empty" : "contains a NUL byte");
         goto out;
     }
     out = malloc(len + 1);
     if (out == NULL) {
-        jerr_set(err, JERR_INTERNAL, "ca_passphrase.file", "out of memory");
+        jerr_set(err, JERR_INTERNAL, field_file, "out of memory");
         goto out;
     }
     memcpy(out, buf, len);
@@ -1146,6 +1187,22 @@ out:
     if (fd != -1)
         close(fd);
     return out;
+}
+
+char *config_read_passphrase(const struct jpki_config *cfg, struct jerr *err)
+{
+    return read_secret(cfg->passphrase_env, cfg->passphrase_file, "ca_passphrase", "passphrase",
+                       err);
+}
+
+char *config_read_hsm_pin(const struct jpki_config *cfg, struct jerr *err)
+{
+    return read_secret(cfg->p11_pin_env, cfg->p11_pin_file, "keystore.pkcs11.pin", "PIN", err);
+}
+
+bool config_keystore_is_pkcs11(const struct jpki_config *cfg)
+{
+    return strcmp(cfg->keystore_backend, "pkcs11") == 0;
 }
 
 void config_passphrase_free(char *passphrase)

@@ -56,6 +56,14 @@ struct jpki_config {
     char *passphrase_env;     /* name of the env var holding the CA passphrase */
     char *passphrase_file;    /* or a file holding it (0600) */
 
+    /* where the CA keys are (DESIGN §10) */
+    char *keystore_backend; /* "file" (encrypted PKCS#8 in DATA_DIR/keys) | "pkcs11" */
+    char *p11_module;       /* PKCS#11 module path (pkcs11 only) */
+    char *p11_token;        /* token label */
+    char *p11_pin_env;      /* env var holding the user PIN ("" = use p11_pin_file) */
+    char *p11_pin_file;     /* or a file holding it (0600) */
+    int p11_sessions;       /* signing sessions used at once (1..16) */
+
     struct config_ca ca[CA_KIND_COUNT];
 
     /* subscriber certificates (DESIGN §3, §4) */
@@ -132,6 +140,13 @@ void config_free(struct jpki_config *cfg);
  * string the caller wipes and frees with config_passphrase_free, or NULL with err filled. */
 char *config_read_passphrase(const struct jpki_config *cfg, struct jerr *err);
 void config_passphrase_free(char *passphrase);
+
+/* Reads the token's user PIN (keystore.pkcs11.pin) by the same rules as the passphrase; the
+ * caller frees it with config_passphrase_free. */
+char *config_read_hsm_pin(const struct jpki_config *cfg, struct jerr *err);
+
+/* True when keystore.backend is pkcs11. */
+bool config_keystore_is_pkcs11(const struct jpki_config *cfg);
 
 /* Path under data_dir: config_path(cfg, "keys/sign-ca.key", buf, size). Returns buf, or NULL
  * when it does not fit or when `rel` is absolute. */

@@ -943,6 +943,58 @@ START_TEST(hardening_keys)
 }
 END_TEST
 
+/* keystore (DESIGN §10): file by default; pkcs11 needs module, token and one PIN source; the
+ * PIN follows the passphrase's rules. */
+START_TEST(keystore_backend)
+{
+    struct jerr err;
+    struct jpki_config *cfg = load("{}", &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    ck_assert_str_eq(cfg->keystore_backend, "file");
+    ck_assert(!config_keystore_is_pkcs11(cfg));
+    ck_assert_int_eq(cfg->p11_sessions, 4);
+    config_free(cfg);
+
+    const char *ok = "keystore:\n  backend: pkcs11\n  pkcs11:\n    module: /m.so\n"
+                     "    token: jpki-ca\n    pin: {env: JPKI_TEST_PIN}\n    sessions: 8\n";
+    cfg = load(ok, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    ck_assert(config_keystore_is_pkcs11(cfg));
+    ck_assert_str_eq(cfg->p11_module, "/m.so");
+    ck_assert_str_eq(cfg->p11_token, "jpki-ca");
+    ck_assert_int_eq(cfg->p11_sessions, 8);
+    setenv("JPKI_TEST_PIN", "123456", 1);
+    char *pin = config_read_hsm_pin(cfg, &err);
+    ck_assert_msg(pin != NULL, "%s", err.msg);
+    ck_assert_str_eq(pin, "123456");
+    config_passphrase_free(pin);
+    unsetenv("JPKI_TEST_PIN");
+    jerr_clear(&err);
+    ck_assert_ptr_null(config_read_hsm_pin(cfg, &err));
+    ck_assert_str_eq(err.field, "keystore.pkcs11.pin.env");
+    ck_assert_str_eq(err.msg, "keystore.pkcs11.pin.env: the environment variable JPKI_TEST_PIN "
+                              "is not set or empty");
+    config_free(cfg);
+
+    assert_refused("keystore:\n  backend: hsm\n", "keystore.backend",
+                   "t.yaml:2:12: keystore.backend: must be file or pkcs11, not \"hsm\"");
+    assert_refused("keystore:\n  backend: pkcs11\n", "keystore.pkcs11.module",
+                   "t.yaml: keystore.pkcs11.module: keystore.backend pkcs11 needs the module's "
+                   "path");
+    assert_refused("keystore:\n  backend: pkcs11\n  pkcs11: {module: /m.so, token: t}\n",
+                   "keystore.pkcs11.pin.env",
+                   "t.yaml: keystore.pkcs11.pin.env: one of keystore.pkcs11.pin.env or "
+                   "keystore.pkcs11.pin.file must be set");
+    assert_refused("keystore:\n  pkcs11:\n    pin: {value: \"1234\"}\n",
+                   "keystore.pkcs11.pin.value",
+                   "t.yaml:3:18: keystore.pkcs11.pin.value: secrets must not be written in the "
+                   "configuration; name an environment variable (keystore.pkcs11.pin.env) or a "
+                   "file (keystore.pkcs11.pin.file)");
+    assert_refused("keystore:\n  pkcs11:\n    sessions: 17\n", "keystore.pkcs11.sessions",
+                   "t.yaml:3:15: keystore.pkcs11.sessions: must be between 1 and 16 (got 17)");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -979,6 +1031,7 @@ static Suite *config_suite(void)
 
     tc = tcase_create("passphrase");
     tcase_add_test(tc, passphrase_from_env);
+    tcase_add_test(tc, keystore_backend);
     tcase_add_test(tc, passphrase_from_file);
     tcase_add_test(tc, paths_and_names);
     suite_add_tcase(s, tc);

@@ -5,11 +5,13 @@
 #include "testutil.h"
 #include "testinst.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -143,4 +145,35 @@ void testutil_fx_close(struct testutil_fixture *fx)
     pki_free(fx->pki);
     fx->st = NULL;
     fx->pki = NULL;
+}
+
+const char *testutil_softhsm_module(void)
+{
+    static const char *const paths[] = {"/usr/lib/softhsm/libsofthsm2.so",
+                                        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+        if (access(paths[i], R_OK) == 0)
+            return paths[i];
+    return NULL;
+}
+
+int testutil_softhsm_token(const char *dir, const char *label, const char *pin)
+{
+    char conf[4096], tokens[4096], cmd[8192];
+    snprintf(tokens, sizeof(tokens), "%s/tokens", dir);
+    snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);
+    if (mkdir(tokens, 0700) == -1 && errno != EEXIST)
+        return -1;
+    FILE *f = fopen(conf, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens);
+    fclose(f);
+    setenv("SOFTHSM2_CONF", conf, 1);
+    snprintf(cmd, sizeof(cmd),
+             "softhsm2-util --init-token --free --label '%s' --pin '%s' --so-pin 12345678 "
+             ">/dev/null",
+             label, pin);
+    return system(cmd) == 0 ? 0 : -1;
 }

@@ -27,4 +27,11 @@ int testutil_run(Suite *s);
 /* The source tree (for config/jpki.example.yaml and test/data). */
 const char *testutil_source_dir(void);
 
+/* The SoftHSM2 PKCS#11 module's path, or NULL when it is not installed. */
+const char *testutil_softhsm_module(void);
+
+/* Points SOFTHSM2_CONF at a configuration under `dir` (tokens in dir/tokens) and initialises a
+ * token labelled `label` with user PIN `pin` (SO PIN 12345678). Returns 0 or -1. */
+int testutil_softhsm_token(const char *dir, const char *label, const char *pin);
+
 #endif
