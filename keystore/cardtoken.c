@@ -12,10 +12,12 @@
 #include <string.h>
 
 #include <libp11.h>
+#include <p11-kit/pkcs11.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
 #include "keystore/card.h"
+#include "keystore/p11.h"
 
 /* OpenSC's JPKI layout (src/libopensc/pkcs15-jpki.c): ids, labels, PIN labels. */
 static const unsigned char key_ids[CA_KIND_COUNT] = {0x02, 0x01};  /* sign, auth */
@@ -37,7 +39,8 @@ struct cardtoken {
     char *pin[CA_KIND_COUNT];         /* for the re-login that rebuilds libp11's cache */
     char token_label[CA_KIND_COUNT][CARDTOKEN_LABEL_BYTES + 1];
     char label[CARDTOKEN_LABEL_BYTES + 1];
-    char module[256]; /* for messages, escaped */
+    char module[256];  /* for messages, escaped */
+    char *module_path; /* as given, to load it again */
 };
 
 unsigned char cardtoken_key_id(enum ca_kind slot)
@@ -67,66 +70,24 @@ void cardtoken_token_label(const char *card_label, enum ca_kind slot, char *out)
 
 /* ---- errors ---- */
 
-/* The PKCS#11 return code libp11 left in OpenSSL's error queue (its reason code), or 0; the
- * queue is left for jerr_openssl. */
-static unsigned long queued_ckr(void)
+/* Fills err with "PKCS#11 module M, token T: <what>: CKR_X" (p11.h's names for `rv`; CKR_OK:
+ * none known) and drains OpenSSL's error queue. */
+static int token_fail_rv(const struct cardtoken *ct, enum ca_kind slot, int code, const char *field,
+                         const char *what, unsigned long rv, struct jerr *err)
 {
-    unsigned long last = ERR_peek_last_error(), first = ERR_peek_error();
-    if (last != 0 && ERR_GET_LIB(last) == ERR_get_CKR_code())
-        return (unsigned long)ERR_GET_REASON(last);
-    if (first != 0 && ERR_GET_LIB(first) == ERR_get_CKR_code())
-        return (unsigned long)ERR_GET_REASON(first);
-    return 0;
-}
-
-/* The names of the return codes a holder can meet (PKCS#11 v2.40 §5.1). */
-static const char *ckr_name(unsigned long ckr)
-{
-    switch (ckr) {
-    case 0x05:
-        return "CKR_GENERAL_ERROR";
-    case 0x30:
-        return "CKR_DEVICE_ERROR";
-    case 0x31:
-        return "CKR_DEVICE_MEMORY";
-    case 0x32:
-        return "CKR_DEVICE_REMOVED";
-    case 0xA0:
-        return "CKR_PIN_INCORRECT";
-    case 0xA1:
-        return "CKR_PIN_INVALID";
-    case 0xA2:
-        return "CKR_PIN_LEN_RANGE";
-    case 0xA4:
-        return "CKR_PIN_LOCKED";
-    case 0xE0:
-        return "CKR_TOKEN_NOT_PRESENT";
-    case 0xE2:
-        return "CKR_TOKEN_WRITE_PROTECTED";
-    case 0x101:
-        return "CKR_USER_NOT_LOGGED_IN";
-    case 0x102:
-        return "CKR_USER_PIN_NOT_INITIALIZED";
-    case 0x0B3:
-        return "CKR_SESSION_HANDLE_INVALID";
-    case 0x0B5:
-        return "CKR_SESSION_READ_ONLY";
-    default:
-        return "CKR";
-    }
-}
-
-/* Fills err with "PKCS#11 module M, token T: <what>: CKR_X (0x…)" and drains the queue. */
-static int p11_fail(const struct cardtoken *ct, enum ca_kind slot, int code, const char *field,
-                    const char *what, struct jerr *err)
-{
-    unsigned long ckr = queued_ckr();
-    char rv[64] = "";
-    if (ckr != 0)
-        snprintf(rv, sizeof(rv), ": %s (0x%lX)", ckr_name(ckr), ckr);
+    char text[64] = "", name[32];
+    if (rv != CKR_OK)
+        snprintf(text, sizeof(text), ": %s", p11_rv_name(rv, name, sizeof(name)));
     ERR_clear_error();
     return jerr_set(err, code, field, "PKCS#11 module %s, token \"%s\": %s%s", ct->module,
-                    ct->token_label[slot], what, rv);
+                    ct->token_label[slot], what, text);
+}
+
+/* token_fail_rv with the return code libp11 left in the error queue (p11_last_rv). */
+static int token_fail(const struct cardtoken *ct, enum ca_kind slot, int code, const char *field,
+                      const char *what, struct jerr *err)
+{
+    return token_fail_rv(ct, slot, code, field, what, p11_last_rv(), err);
 }
 
 /* ---- the module and its tokens ---- */
@@ -137,14 +98,16 @@ static int load_module(struct cardtoken *ct, const char *module, struct jerr *er
     if ((ct->ctx = PKCS11_CTX_new()) == NULL)
         return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
     if (PKCS11_CTX_load(ct->ctx, module) != 0) {
-        unsigned long ckr = queued_ckr();
+        unsigned long ckr = p11_last_rv();
+        char name[32];
         ERR_clear_error();
         PKCS11_CTX_free(ct->ctx);
         ct->ctx = NULL;
         return jerr_set(err, JERR_CONFIG, "pkcs11",
                         "PKCS#11 module %s does not load (not a PKCS#11 library, or C_Initialize "
                         "failed%s%s)",
-                        ct->module, ckr != 0 ? ": " : "", ckr != 0 ? ckr_name(ckr) : "");
+                        ct->module, ckr != CKR_OK ? ": " : "",
+                        ckr != CKR_OK ? p11_rv_name(ckr, name, sizeof(name)) : "");
     }
     if (PKCS11_enumerate_slots(ct->ctx, &ct->slots, &ct->nslots) != 0) {
         ERR_clear_error();
@@ -181,11 +144,37 @@ void cardtoken_free(struct cardtoken *ct)
     if (ct == NULL)
         return;
     release(ct);
+    OPENSSL_free(ct->module_path);
     for (int s = 0; s < CA_KIND_COUNT; s++)
         if (ct->pin[s] != NULL)
             OPENSSL_clear_free(ct->pin[s], strlen(ct->pin[s]));
     OPENSSL_cleanse(ct, sizeof(*ct));
     OPENSSL_free(ct);
+}
+
+static int open_session(struct cardtoken *ct, enum ca_kind slot, struct jerr *err);
+
+/* Loads the module and finds the card's two tokens; logs in again where a PIN was given. */
+static int connect_card(struct cardtoken *ct, struct jerr *err)
+{
+    if (load_module(ct, ct->module_path, err) == -1)
+        return -1;
+    for (int s = 0; s < CA_KIND_COUNT; s++) {
+        ct->slot[s] = find_token(ct, ct->token_label[s]);
+        if (ct->slot[s] == NULL) {
+            char shown[CARDTOKEN_LABEL_BYTES * 4 + 1];
+            jerr_escape(shown, sizeof(shown), ct->token_label[s], strlen(ct->token_label[s]));
+            return jerr_set(err, JERR_NOT_FOUND, "token",
+                            "PKCS#11 module %s has no token \"%s\" (is the card in the reader? "
+                            "the card shows one token per PIN)",
+                            ct->module, shown);
+        }
+        if (ct->pin[s] != NULL && (open_session(ct, (enum ca_kind)s, err) == -1 ||
+                                   PKCS11_login(ct->slot[s], 0, ct->pin[s]) != 0))
+            return token_fail(ct, (enum ca_kind)s, JERR_IO, "token", "logging in again failed",
+                              err);
+    }
+    return 0;
 }
 
 struct cardtoken *cardtoken_open(const char *module, const char *card_label, struct jerr *err)
@@ -203,20 +192,12 @@ struct cardtoken *cardtoken_open(const char *module, const char *card_label, str
     }
     for (int s = 0; s < CA_KIND_COUNT; s++)
         cardtoken_token_label(card_label, (enum ca_kind)s, ct->token_label[s]);
-    if (load_module(ct, module, err) == -1)
+    if ((ct->module_path = OPENSSL_strdup(module)) == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         goto fail;
-    for (int s = 0; s < CA_KIND_COUNT; s++) {
-        ct->slot[s] = find_token(ct, ct->token_label[s]);
-        if (ct->slot[s] == NULL) {
-            char shown[CARDTOKEN_LABEL_BYTES * 4 + 1];
-            jerr_escape(shown, sizeof(shown), ct->token_label[s], strlen(ct->token_label[s]));
-            jerr_set(err, JERR_NOT_FOUND, "token",
-                     "PKCS#11 module %s has no token \"%s\" (is the card in the reader? the "
-                     "card shows one token per PIN)",
-                     ct->module, shown);
-            goto fail;
-        }
     }
+    if (connect_card(ct, err) == -1)
+        goto fail;
     return ct;
 fail:
     cardtoken_free(ct);
@@ -242,7 +223,7 @@ static int open_session(struct cardtoken *ct, enum ca_kind slot, struct jerr *er
 {
     /* read-write where the token allows it: issuance writes objects */
     if (PKCS11_open_session(ct->slot[slot], ct->slot[slot]->token->readOnly ? 0 : 1) != 0)
-        return p11_fail(ct, slot, JERR_IO, "token", "C_OpenSession failed", err);
+        return token_fail(ct, slot, JERR_IO, "token", "C_OpenSession failed", err);
     return 0;
 }
 
@@ -260,15 +241,16 @@ int cardtoken_login(struct cardtoken *ct, enum ca_kind slot, const char *pin, st
     if (open_session(ct, slot, err) == -1)
         return -1;
     if (PKCS11_login(ct->slot[slot], 0, pin) != 0) {
-        unsigned long ckr = queued_ckr();
-        if (ckr == 0xA0 /* CKR_PIN_INCORRECT */)
-            return p11_fail(ct, slot, JERR_AUTH, "password",
-                            slot == CA_SIGN ? "wrong signing password (the token counts the try)"
-                                            : "wrong authentication PIN (the token counts the try)",
-                            err);
-        if (ckr == 0xA4 /* CKR_PIN_LOCKED */)
-            return p11_fail(ct, slot, JERR_FORBIDDEN, "password", "slot locked", err);
-        return p11_fail(ct, slot, JERR_IO, "token", "C_Login failed", err);
+        unsigned long rv = p11_last_rv();
+        if (rv == CKR_PIN_INCORRECT)
+            return token_fail_rv(ct, slot, JERR_AUTH, "password",
+                                 slot == CA_SIGN
+                                     ? "wrong signing password (the token counts the try)"
+                                     : "wrong authentication PIN (the token counts the try)",
+                                 rv, err);
+        if (rv == CKR_PIN_LOCKED)
+            return token_fail_rv(ct, slot, JERR_FORBIDDEN, "password", "slot locked", rv, err);
+        return token_fail_rv(ct, slot, JERR_IO, "token", "C_Login failed", rv, err);
     }
     if (ct->pin[slot] != NULL)
         OPENSSL_clear_free(ct->pin[slot], strlen(ct->pin[slot]));
@@ -289,7 +271,7 @@ static int refresh(struct cardtoken *ct, enum ca_kind slot, struct jerr *err)
     if (ct->pin[slot] == NULL)
         return 0;
     if (PKCS11_logout(ct->slot[slot]) != 0 || PKCS11_login(ct->slot[slot], 0, ct->pin[slot]) != 0)
-        return p11_fail(ct, slot, JERR_IO, "token", "logging in again failed", err);
+        return token_fail(ct, slot, JERR_IO, "token", "logging in again failed", err);
     return 0;
 }
 
@@ -361,7 +343,7 @@ EVP_PKEY *cardtoken_get_key(struct cardtoken *ct, enum ca_kind slot, struct jerr
         return NULL;
     }
     if ((pkey = PKCS11_get_private_key(key)) == NULL)
-        p11_fail(ct, slot, JERR_IO, "token", "the private key cannot be used", err);
+        token_fail(ct, slot, JERR_IO, "token", "the private key cannot be used", err);
     return pkey;
 }
 
@@ -374,20 +356,39 @@ static int remove_keys(struct cardtoken *ct, enum ca_kind slot, struct jerr *err
         if (k == NULL)
             continue;
         if (PKCS11_remove_key(k) != 0)
-            return p11_fail(ct, slot, JERR_IO, "token", "C_DestroyObject failed", err);
+            return token_fail(ct, slot, JERR_IO, "token", "C_DestroyObject failed", err);
         removed = true;
     }
     return removed ? refresh(ct, slot, err) : 0;
 }
 
-/* A subject for the request: the service ignores it (docs/API.md), a CN says whose it is. */
-static int make_csr(EVP_PKEY *key, EVP_PKEY *pub, const char *cn, X509_REQ **out, struct jerr *err)
+/* A plain copy of `key`'s public half, tied to no token: an X509_REQ keeps a reference to the
+ * key it is given, and a libp11 key must not outlive its module (p11.h), so the request gets
+ * this copy. Returns the key or NULL. */
+static EVP_PKEY *public_copy(EVP_PKEY *key)
+{
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    EVP_PKEY *pub = NULL;
+    int len = i2d_PUBKEY(key, &der);
+    if (len > 0) {
+        p = der;
+        pub = d2i_PUBKEY(NULL, &p, len);
+    }
+    OPENSSL_free(der);
+    return pub;
+}
+
+/* A PKCS#10 request for `key`'s public half signed by `key`. The subject is a CN only: the
+ * service ignores it (docs/API.md). */
+static int make_csr(EVP_PKEY *key, const char *cn, X509_REQ **out, struct jerr *err)
 {
     X509_REQ *req = X509_REQ_new();
     X509_NAME *name = NULL;
+    EVP_PKEY *pub = public_copy(key);
     int rc = -1;
 
-    if (req == NULL || X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
+    if (req == NULL || pub == NULL || X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
         (name = X509_NAME_new()) == NULL ||
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
                                    0) != 1 ||
@@ -409,20 +410,45 @@ static int make_csr(EVP_PKEY *key, EVP_PKEY *pub, const char *cn, X509_REQ **out
     req = NULL;
     rc = 0;
 out:
+    EVP_PKEY_free(pub);
     X509_NAME_free(name);
     X509_REQ_free(req);
+    return rc;
+}
+
+/* Generates the slot's pair through keystore/p11 — libp11 0.4.12 alone cannot set
+ * CKA_EXTRACTABLE; p11_generate_rsa sets it false, and CKA_SIGN only — and signs the request
+ * with it. p11 loads the module for itself and finalizes it when done (p11.h: one user of a
+ * module at a time), so our own hold on the module is let go meanwhile and taken again after
+ * (connect_card, which logs in again). */
+static int generate_with_p11(struct cardtoken *ct, enum ca_kind slot, const char *subject_cn,
+                             X509_REQ **csr, struct jerr *err)
+{
+    unsigned char id = key_ids[slot];
+    struct p11 *p = NULL;
+    EVP_PKEY *key = NULL;
+    int rc = -1;
+
+    release(ct);
+    if ((p = p11_open(ct->module_path, ct->token_label[slot], ct->pin[slot], err)) == NULL ||
+        p11_generate_rsa(p, key_labels[slot], &id, 1, CARDTOKEN_KEY_BITS, err) == -1 ||
+        (key = p11_get1_private_key(p, key_labels[slot], err)) == NULL)
+        goto out;
+    rc = make_csr(key, subject_cn, csr, err);
+out:
+    EVP_PKEY_free(key); /* before p11_free: nothing else holds it (public_copy) */
+    p11_free(p);
+    if (connect_card(ct, err) == -1)
+        rc = -1;
     return rc;
 }
 
 int cardtoken_generate(struct cardtoken *ct, enum ca_kind slot, const char *subject_cn,
                        X509_REQ **csr, struct jerr *err)
 {
-    unsigned char id = key_ids[slot];
-    EVP_PKEY *key = NULL, *pub = NULL;
-    PKCS11_KEY *k;
-    int rc = -1;
-
     *csr = NULL;
+    if (ct->pin[slot] == NULL)
+        return jerr_set(err, JERR_INTERNAL, "token", "cardtoken_generate before the login");
     if (cardtoken_has_cert(ct, slot))
         return jerr_set(err, JERR_CONFLICT, "slot",
                         "the token \"%s\" already holds a %s: a card is issued once; initialise "
@@ -431,31 +457,12 @@ int cardtoken_generate(struct cardtoken *ct, enum ca_kind slot, const char *subj
     /* a key without its certificate: an issuance that did not finish */
     if (remove_keys(ct, slot, err) == -1)
         return -1;
-        /* libp11 0.4.12: CKA_TOKEN, CKA_PRIVATE and CKA_SENSITIVE set; CKA_EXTRACTABLE is the
-         * module's default (false on SoftHSM2 and on cards) — checked by the tests */
-        /* the only key generation libp11 0.4.12 (Debian 12) has; its successor PKCS11_keygen
-         * arrives with 0.4.13 */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    int gen = PKCS11_generate_key(ct->slot[slot]->token, EVP_PKEY_RSA, CARDTOKEN_KEY_BITS,
-                                  (char *)key_labels[slot], &id, 1);
-#pragma GCC diagnostic pop
-    if (gen != 0)
-        return p11_fail(ct, slot, JERR_IO, "token", "C_GenerateKeyPair failed", err);
-    if ((k = find_key(ct, slot, true)) == NULL) {
-        jerr_set(err, JERR_IO, "token", "the token \"%s\" does not show the key it generated",
-                 ct->token_label[slot]);
-        goto out;
+    if (generate_with_p11(ct, slot, subject_cn, csr, err) == -1) {
+        X509_REQ_free(*csr);
+        *csr = NULL;
+        return -1;
     }
-    if ((key = PKCS11_get_private_key(k)) == NULL || (pub = PKCS11_get_public_key(k)) == NULL) {
-        p11_fail(ct, slot, JERR_IO, "token", "the generated key cannot be used", err);
-        goto out;
-    }
-    rc = make_csr(key, pub, subject_cn, csr, err);
-out:
-    EVP_PKEY_free(pub);
-    EVP_PKEY_free(key);
-    return rc;
+    return 0;
 }
 
 int cardtoken_store_cert(struct cardtoken *ct, enum ca_kind slot, X509 *cert, struct jerr *err)
@@ -475,7 +482,7 @@ int cardtoken_store_cert(struct cardtoken *ct, enum ca_kind slot, X509 *cert, st
     }
     if (PKCS11_store_certificate(ct->slot[slot]->token, cert, (char *)cert_labels[slot], &id, 1,
                                  NULL) != 0) {
-        p11_fail(ct, slot, JERR_IO, "token", "C_CreateObject of the certificate failed", err);
+        token_fail(ct, slot, JERR_IO, "token", "C_CreateObject of the certificate failed", err);
         goto out;
     }
     rc = 0;
@@ -493,14 +500,14 @@ int cardtoken_store_root(struct cardtoken *ct, enum ca_kind ca, X509 *root, stru
         return 0;
     if (old != NULL) {
         if (PKCS11_remove_certificate(old) != 0)
-            return p11_fail(ct, ca, JERR_IO, "token", "C_DestroyObject of the old root failed",
-                            err);
+            return token_fail(ct, ca, JERR_IO, "token", "C_DestroyObject of the old root failed",
+                              err);
         if (refresh(ct, ca, err) == -1)
             return -1;
     }
     if (PKCS11_store_certificate(ct->slot[ca]->token, root, (char *)root_labels[ca], &id, 1,
                                  NULL) != 0)
-        return p11_fail(ct, ca, JERR_IO, "token", "C_CreateObject of the root failed", err);
+        return token_fail(ct, ca, JERR_IO, "token", "C_CreateObject of the root failed", err);
     return 0;
 }
 
@@ -512,7 +519,7 @@ int cardtoken_change_pin(struct cardtoken *ct, enum ca_kind slot, const char *ol
     if (cardtoken_login(ct, slot, old_pin, err) == -1)
         return -1;
     if (PKCS11_change_pin(ct->slot[slot], old_pin, new_pin) != 0)
-        return p11_fail(ct, slot, JERR_IO, "token", "C_SetPIN failed", err);
+        return token_fail(ct, slot, JERR_IO, "token", "C_SetPIN failed", err);
     OPENSSL_clear_free(ct->pin[slot], strlen(ct->pin[slot]));
     if ((ct->pin[slot] = OPENSSL_strdup(new_pin)) == NULL)
         return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
@@ -549,7 +556,7 @@ static int init_one(struct cardtoken *ct, enum ca_kind slot, const char *so_pin,
                         ct->module, ct->token_label[slot]);
     ct->slot[slot] = s;
     if (PKCS11_init_token(s->token, so_pin, ct->token_label[slot]) != 0)
-        return p11_fail(ct, slot, JERR_IO, "token", "C_InitToken failed", err);
+        return token_fail(ct, slot, JERR_IO, "token", "C_InitToken failed", err);
     /* C_InitToken may have moved the token to another slot id: find it by its new label */
     PKCS11_release_all_slots(ct->ctx, ct->slots, ct->nslots);
     ct->slots = NULL;
@@ -561,9 +568,9 @@ static int init_one(struct cardtoken *ct, enum ca_kind slot, const char *so_pin,
                         ct->module, ct->token_label[slot]);
     }
     if (PKCS11_open_session(s, 1) != 0 || PKCS11_login(s, 1, so_pin) != 0)
-        return p11_fail(ct, slot, JERR_IO, "token", "the security officer's login failed", err);
+        return token_fail(ct, slot, JERR_IO, "token", "the security officer's login failed", err);
     if (PKCS11_init_pin(s->token, pin) != 0)
-        return p11_fail(ct, slot, JERR_IO, "token", "C_InitPIN failed", err);
+        return token_fail(ct, slot, JERR_IO, "token", "C_InitPIN failed", err);
     if (PKCS11_logout(s) != 0)
         ERR_clear_error();
     return 0;

@@ -18,9 +18,10 @@
  * Objects are looked for on both tokens (a real card shows its public ones on each).
  *
  * The private keys never leave the token: cardtoken_generate makes the pair with
- * C_GenerateKeyPair (private, sensitive), and cardtoken_get_key hands out an EVP_PKEY whose
- * operations libp11 sends to the token (C_Sign); no key byte is read. Wrong PINs are counted,
- * and a PIN locked, by the token itself (a real card: 5 / 3 tries; SoftHSM2: never).
+ * C_GenerateKeyPair (private, sensitive, not extractable: keystore/p11), and cardtoken_get_key
+ * hands out an EVP_PKEY whose operations libp11 sends to the token (C_Sign); no key byte is read.
+ * Wrong PINs are counted, and a PIN locked, by the token itself (a real card: 5 / 3 tries;
+ * SoftHSM2: never).
  *
  * A struct cardtoken owns the loaded module; one per process at a time, not thread-safe.
  */
@@ -97,11 +98,11 @@ EVP_PKEY *cardtoken_get_key(struct cardtoken *ct, enum ca_kind slot, struct jerr
 bool cardtoken_has_cert(struct cardtoken *ct, enum ca_kind slot);
 
 /* Issuance, after cardtoken_login(slot): generates a new RSA key pair on the token of `slot`
- * (CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE; the module decides CKA_EXTRACTABLE, false on every
- * module we know — docs/CARD.md) with the slot's id and label, and returns a PKCS#10 request
- * signed by the new key (proof of possession, RFC 2986) in *csr (X509_REQ_free). A leftover key
- * of an interrupted issuance (a key without a certificate) is removed first; a slot that holds
- * a certificate is refused (JERR_CONFLICT "slot": a card is issued once). Returns 0 or -1. */
+ * through keystore/p11 (p11_generate_rsa: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, CKA_EXTRACTABLE
+ * false, CKA_SIGN only) with the slot's id and label, and returns a PKCS#10 request signed by
+ * the new key (proof of possession, RFC 2986) in *csr (X509_REQ_free). A leftover key of an
+ * interrupted issuance (a key without a certificate) is removed first; a slot that holds a
+ * certificate is refused (JERR_CONFLICT "slot": a card is issued once). Returns 0 or -1. */
 int cardtoken_generate(struct cardtoken *ct, enum ca_kind slot, const char *subject_cn,
                        X509_REQ **csr, struct jerr *err);
 

@@ -79,6 +79,7 @@ call POST /v1/cards '{"id":"c1","person_id":"p1","type":"mynumber","expiry":"203
 assert_eq "card c1 registered" 201 "$ST"
 ctl card issue c1 --certs both "${CARD[@]}" --passwords-file "$T/pins.json"
 assert_eq "card issue onto the token: exit 0" 0 "$RC"
+[ "$RC" = 0 ] || echo "    $ERR"
 assert_contains "…written onto the token" "onto the token" "$OUT"
 check "…no card image written" test ! -e "$T/work/c1.card"
 call GET /v1/cards/c1

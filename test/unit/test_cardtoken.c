@@ -15,6 +15,7 @@
 #include "keystore/card.h"
 #include "keystore/cardtoken.h"
 #include "keystore/keygen.h"
+#include "keystore/p11.h"
 #include "testutil.h"
 
 static char *dir;
@@ -221,20 +222,37 @@ START_TEST(test_generate_csr_sign_on_token)
     ck_assert_str_eq(err.field, "slot");
     X509_REQ_free(csr);
     cardtoken_free(ct);
+    /* the token says the key can never leave it (read back through keystore/p11) */
+    struct p11_key_protection prot;
+    struct p11 *p = p11_open(module, "c1 (Digital Signature PIN)", SIGN_PIN, &err);
+    ck_assert_msg(p != NULL, "%s", err.msg);
+    ck_assert_int_eq(p11_key_protection(p, "Digital Signature Key", &prot, &err), 0);
+    ck_assert(prot.sensitive);
+    ck_assert(!prot.extractable);
+    ck_assert(prot.never_extractable);
+    ck_assert(prot.always_sensitive);
+    p11_free(p);
 }
 END_TEST
 
 START_TEST(test_store_cert_and_roots_then_reopen)
 {
     struct jerr err = {0};
-    struct cardtoken *ct = new_card();
     X509_REQ *csr[2] = {NULL, NULL};
     EVP_PKEY *ca_key = keygen_rsa(2048, &err), *other = keygen_rsa(2048, &err);
     ck_assert_ptr_nonnull(ca_key);
-
-    for (int s = 0; s < CA_KIND_COUNT; s++)
+    ck_assert_msg(cardtoken_init_card(module, "c1", SO_PIN, SIGN_PIN, AUTH_PIN, &err) == 0, "%s",
+                  err.msg);
+    struct cardtoken *ct = cardtoken_open(module, "c1", &err);
+    ck_assert_ptr_nonnull(ct);
+    /* as an issuance does it: each slot logged in, then its key made */
+    for (int s = 0; s < CA_KIND_COUNT; s++) {
+        ck_assert_msg(cardtoken_login(ct, (enum ca_kind)s, s == CA_SIGN ? SIGN_PIN : AUTH_PIN,
+                                      &err) == 0,
+                      "%s", err.msg);
         ck_assert_msg(cardtoken_generate(ct, (enum ca_kind)s, "c1", &csr[s], &err) == 0, "%s",
                       err.msg);
+    }
     X509 *sign = issue(ca_key, X509_REQ_get0_pubkey(csr[CA_SIGN]), 10, false);
     X509 *auth = issue(ca_key, X509_REQ_get0_pubkey(csr[CA_AUTH]), 11, false);
     X509 *wrong = issue(ca_key, other, 12, false);
@@ -249,9 +267,10 @@ START_TEST(test_store_cert_and_roots_then_reopen)
     ck_assert_int_eq(cardtoken_store_cert(ct, CA_SIGN, auth, &err), -1);
     jerr_clear(&err);
     ck_assert_ptr_null(cardtoken_get0_cert(ct, CA_SIGN));
+    /* in the order an issuance writes them: each slot's certificate, then its root */
     ck_assert_msg(cardtoken_store_cert(ct, CA_SIGN, sign, &err) == 0, "%s", err.msg);
-    ck_assert_msg(cardtoken_store_cert(ct, CA_AUTH, auth, &err) == 0, "%s", err.msg);
     ck_assert_msg(cardtoken_store_root(ct, CA_SIGN, root, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cardtoken_store_cert(ct, CA_AUTH, auth, &err) == 0, "%s", err.msg);
     ck_assert_msg(cardtoken_store_root(ct, CA_AUTH, root, &err) == 0, "%s", err.msg);
     /* a new root replaces the old one */
     ck_assert_msg(cardtoken_store_root(ct, CA_AUTH, root2, &err) == 0, "%s", err.msg);
