@@ -244,7 +244,7 @@ const struct ctl_cmd ctl_cmds[] = {
      ctl_ops_person_death},
     {"card", "add", NULL, 0, 0, card_add_opts, "register a card for a person (POST /v1/cards)",
      NULL, ctl_ops_card_add},
-    {"card", "show", "ID|IMAGE", 0, 1, holder_show_opts,
+    {"card", "show", "[ID|IMAGE]", 0, 1, holder_show_opts,
      "a card with its certificates (operator), or a card image's (holder)",
      "With a card id, the registry's record through the API (operator token needed).\n"
      "With a card image file (a path containing '/', or an existing file), the holder's\n"
@@ -284,13 +284,13 @@ const struct ctl_cmd ctl_cmds[] = {
      ctl_ops_card_release},
     {"card", "return", "ID", 1, 1, card_return_opts, "a card returned (revokes its certificates)",
      "The service's signed receipt (guide 4(5)A) is saved.", ctl_ops_card_return},
-    {"card", "check", "IMAGE", 0, 1, holder_check_opts,
+    {"card", "check", "[IMAGE]", 0, 1, holder_check_opts,
      "check a card image's certificates with the service",
      "Each certificate's status through OCSP (the CRL when OCSP gives no answer), trusting\n"
      "the roots in the card, and the card's roots against the fingerprints the service\n"
      "publishes. Exits 0 only when all is good.",
      ctl_card_check},
-    {"card", "passwd", "IMAGE", 0, 1, holder_passwd_opts, "change a card slot's password",
+    {"card", "passwd", "[IMAGE]", 0, 1, holder_passwd_opts, "change a card slot's password",
      "Passwords are asked on the terminal without echo, or read from --old-file/--new-file\n"
      "or $JPKI_CARD_PASSWORD/$JPKI_CARD_NEW_PASSWORD. Signing: 6-16 of A-Z and 0-9, locks\n"
      "after 5 wrong tries; authentication: 4 digits, locks after 3. A locked password is\n"
@@ -302,15 +302,15 @@ const struct ctl_cmd ctl_cmds[] = {
      "Check it with 'jpkictl verify FILE SIG' or 'openssl cms -verify -binary -inform DER\n"
      "-in SIG -content FILE -CAfile sign-ca.pem'.",
      ctl_card_sign},
-    {"card", "revoke", "IMAGE", 0, 1, holder_revoke_opts,
+    {"card", "revoke", "[IMAGE]", 0, 1, holder_revoke_opts,
      "request the revocation of a card's certificate online",
      "The request is signed with the card's signing key and sent to the service\n"
      "(POST /v1/holder/revoke, no operator token); the receipt, signed by the CA's OCSP\n"
      "signer, is checked against the root in the card, shown and saved.",
      ctl_card_revoke},
-    {"card", "export", "IMAGE", 0, 1, holder_export_opts, "a copy of a card's certificate", NULL,
+    {"card", "export", "[IMAGE]", 0, 1, holder_export_opts, "a copy of a card's certificate", NULL,
      ctl_card_export},
-    {"card", "fingerprints", "IMAGE", 0, 1, holder_fingerprints_opts,
+    {"card", "fingerprints", "[IMAGE]", 0, 1, holder_fingerprints_opts,
      "the SHA-256 fingerprints of the roots in a card image", NULL, ctl_card_fingerprints},
     {"cert", "show", "SERIAL", 1, 1, cert_show_opts, "a certificate with its history", NULL,
      ctl_ops_cert_show},

@@ -8,7 +8,6 @@
  */
 #include "ctl/ctl_tokencard.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -17,7 +16,6 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-#include "base/fsutil.h"
 #include "keystore/cardtoken.h"
 #include "ctl/ctl_card.h"
 #include "ctl/ctl_holdcard.h"
@@ -33,25 +31,12 @@ static int read_pins(struct ctl *ctl, const struct ctl_args *args, unsigned slot
                      char pins[CA_KIND_COUNT][CTL_PASSWORD_MAX + 1])
 {
     const char *file = ctl_args_get(args, "passwords-file");
-    unsigned char *data = NULL;
-    size_t len = 0;
-    struct jerr err = {0};
     json_t *o = NULL;
     int rc = CTL_EXIT_OK;
 
     memset(pins, 0, CA_KIND_COUNT * (CTL_PASSWORD_MAX + 1));
-    if (file != NULL) {
-        if (fsutil_read_file(file, CTL_WINDOW_SMALL_FILE_MAX, &data, &len, &err) == -1)
-            return ctl_fail(ctl, CTL_EXIT_FAILED, "--passwords-file: %s", err.msg);
-        o = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, NULL);
-        OPENSSL_cleanse(data, len);
-        free(data);
-        if (!json_is_object(o)) {
-            json_decref(o);
-            return ctl_fail(ctl, CTL_EXIT_FAILED,
-                            "--passwords-file: not a JSON object {\"sign\": …, \"auth\": …}");
-        }
-    }
+    if (file != NULL && (rc = ctl_window_passwords_file(ctl, file, &o)) != CTL_EXIT_OK)
+        return rc;
     for (int ca = 0; ca < CA_KIND_COUNT && rc == CTL_EXIT_OK; ca++) {
         enum ca_kind slot = (enum ca_kind)ca;
         if (!(slots & (1u << ca)))

@@ -248,6 +248,28 @@ static int file_string(struct ctl *ctl, const char *opt, const char *path, json_
     return CTL_EXIT_OK;
 }
 
+int ctl_window_passwords_file(struct ctl *ctl, const char *file, json_t **out)
+{
+    struct jerr err = {0};
+    unsigned char *data = NULL;
+    size_t len = 0;
+    json_t *o;
+
+    *out = NULL;
+    if (fsutil_read_file(file, CTL_WINDOW_SMALL_FILE_MAX, &data, &len, &err) == -1)
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "--passwords-file: %s", err.msg);
+    o = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, NULL);
+    OPENSSL_cleanse(data, len);
+    free(data);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return ctl_fail(ctl, CTL_EXIT_FAILED,
+                        "--passwords-file: not a JSON object {\"sign\": …, \"auth\": …}");
+    }
+    *out = o;
+    return CTL_EXIT_OK;
+}
+
 /* The passwords: from --passwords-file (JSON {"sign": …, "auth": …}), else asked on the
  * terminal for each generated slot (twice, no echo; empty: generated), else none (the service
  * generates them). *out is NULL when there are none. */
@@ -260,24 +282,8 @@ static int issue_passwords(struct ctl *ctl, const struct ctl_args *args,
     int rc = CTL_EXIT_OK;
 
     *out = NULL;
-    if (file != NULL) {
-        struct jerr err = {0};
-        json_error_t jerror;
-        unsigned char *data = NULL;
-        size_t len = 0;
-        if (fsutil_read_file(file, CTL_WINDOW_SMALL_FILE_MAX, &data, &len, &err) == -1)
-            return ctl_fail(ctl, CTL_EXIT_FAILED, "--passwords-file: %s", err.msg);
-        o = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerror);
-        OPENSSL_cleanse(data, len);
-        free(data);
-        if (!json_is_object(o)) {
-            json_decref(o);
-            return ctl_fail(ctl, CTL_EXIT_FAILED,
-                            "--passwords-file: not a JSON object {\"sign\": …, \"auth\": …}");
-        }
-        *out = o;
-        return CTL_EXIT_OK;
-    }
+    if (file != NULL)
+        return ctl_window_passwords_file(ctl, file, out);
     if (!isatty(STDIN_FILENO))
         return CTL_EXIT_OK; /* no one to ask: the service generates them */
     snprintf(whose, sizeof(whose), "card %s", plan->card_id);

@@ -40,6 +40,11 @@
 
 int ctl_window_card_issue(struct ctl *ctl, const struct ctl_args *args);
 
+/* Reads --passwords-file FILE: a JSON object {"sign": …, "auth": …} into *out (a new
+ * reference; it holds passwords: the file's bytes are wiped, Jansson's copy is freed). Returns
+ * an exit code. */
+int ctl_window_passwords_file(struct ctl *ctl, const char *file, json_t **out);
+
 /* "issued sign SERIAL not after TIME" for one certificate of an issue answer, sanitized. */
 void ctl_window_print_issued(FILE *f, const json_t *cert);
 

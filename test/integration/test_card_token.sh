@@ -120,6 +120,13 @@ assert_contains "…the authentication serial" "serial:       $AUTH" "$OUT"
 assert_contains "…the lockout is the token's" "counted by the token" "$OUT"
 call GET /ca/fingerprints
 assert_contains "…the roots as the service publishes them" "sign  SHA-256 $(jf .sign.sha256)" "$OUT"
+ctl card show "${CARD[@]}" --pin-file "$T/sign.pin"
+assert_eq "card show --pin-file (the signing PIN first, as a real card needs): exit 0" 0 "$RC"
+assert_contains "…the signing serial" "serial:       $SIGN" "$OUT"
+ctl card fingerprints "${CARD[@]}" --compare
+assert_eq "card fingerprints --compare on the token: exit 0" 0 "$RC"
+assert_contains "…the roots written at issuance are the service's" \
+  "auth root: matches the fingerprint the service publishes" "$OUT"
 ctl card export "${CARD[@]}" --slot auth -o "$T/auth.pem"
 assert_eq "card export --slot auth: exit 0" 0 "$RC"
 assert_eq "…the registered certificate" "$AUTH" \
