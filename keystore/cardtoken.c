@@ -468,8 +468,11 @@ int cardtoken_generate(struct cardtoken *ct, enum ca_kind slot, const char *subj
 int cardtoken_store_cert(struct cardtoken *ct, enum ca_kind slot, X509 *cert, struct jerr *err)
 {
     unsigned char id = key_ids[slot];
-    PKCS11_KEY *k = find_key(ct, slot, false);
-    EVP_PKEY *pub = k != NULL ? PKCS11_get_public_key(k) : NULL;
+    /* the private key object's EVP_PKEY carries the public half; libp11 0.4.12 leaks the
+     * object behind a public key object's EVP_PKEY (PKCS11_get_public_key), so that is not
+     * used */
+    PKCS11_KEY *k = find_key(ct, slot, true);
+    EVP_PKEY *pub = k != NULL ? PKCS11_get_private_key(k) : NULL;
     int rc = -1;
 
     ERR_clear_error();

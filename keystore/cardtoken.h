@@ -106,9 +106,9 @@ bool cardtoken_has_cert(struct cardtoken *ct, enum ca_kind slot);
 int cardtoken_generate(struct cardtoken *ct, enum ca_kind slot, const char *subject_cn,
                        X509_REQ **csr, struct jerr *err);
 
-/* Writes `cert` as the slot's certificate (id and label of the layout) on its token, after
- * checking that it certifies the slot's key on the token (JERR_INVALID "certificate"). Returns
- * 0 or -1. */
+/* After cardtoken_login(slot): writes `cert` as the slot's certificate (id and label of the
+ * layout) on its token, after checking that it certifies the slot's key on the token
+ * (JERR_INVALID "certificate"). Returns 0 or -1. */
 int cardtoken_store_cert(struct cardtoken *ct, enum ca_kind slot, X509 *cert, struct jerr *err);
 
 /* Writes `root` as CA `ca`'s root on the token of that slot, replacing a root already there.
