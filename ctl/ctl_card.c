@@ -23,7 +23,9 @@
 #include "base/fsutil.h"
 #include "base/jclock.h"
 #include "keystore/card.h"
+#include "keystore/cardtoken.h"
 #include "ctl/ctl_card_print.h"
+#include "ctl/ctl_holdcard.h"
 #include "ctl/ctl_http.h"
 #include "ctl/ctl_ops.h"
 #include "ctl/ctl_out.h"
@@ -47,6 +49,8 @@ bool ctl_card_arg_is_image(const char *arg)
 
 int ctl_card_show_any(struct ctl *ctl, const struct ctl_args *args)
 {
+    if (ctl_holdcard_is_token(args) || args->pos_count != 1)
+        return ctl_card_show(ctl, args); /* a token, or the usage error that names both forms */
     if (args->pos_count == 1 && ctl_card_arg_is_image(args->pos[0]))
         return ctl_card_show(ctl, args);
     return ctl_ops_card_show(ctl, args);
@@ -84,20 +88,6 @@ const char *ctl_card_slot_words(enum ca_kind slot)
     return slot == CA_SIGN ? "signing" : "authentication";
 }
 
-/* A refusal of the card (wrong password, locked, rule) in words, with what to do. */
-static int card_refusal(struct ctl *ctl, enum ca_kind slot, const struct jerr *err)
-{
-    if (err->code == JERR_FORBIDDEN && strcmp(err->field, "password") == 0)
-        /* RULE guide 4(8): a locked password is reset at the municipal window */
-        return ctl_fail(ctl, CTL_EXIT_FAILED,
-                        "%s; the %s password must be reset at the municipal window", err->msg,
-                        ctl_card_slot_words(slot));
-    if (err->code == JERR_NOT_FOUND && strcmp(err->field, "slot") == 0)
-        return ctl_fail(ctl, CTL_EXIT_FAILED, "the card holds no %s certificate",
-                        ctl_card_slot_words(slot));
-    return ctl_fail(ctl, CTL_EXIT_FAILED, "%s", err->msg);
-}
-
 int ctl_card_unlock(struct ctl *ctl, const struct ctl_args *args, struct card_image *ci,
                     const char *path, enum ca_kind slot, EVP_PKEY **key)
 {
@@ -117,12 +107,14 @@ int ctl_card_unlock(struct ctl *ctl, const struct ctl_args *args, struct card_im
     snprintf(prompt, sizeof(prompt),
              "%s password (%d tries left): ", slot == CA_SIGN ? "Signing" : "Authentication",
              card_image_tries_left(ci, slot));
-    if ((rc = ctl_prompt_password(ctl, "password-file", ctl_args_get(args, "password-file"),
-                                  CTL_CARD_ENV_PASSWORD, prompt, password)) != CTL_EXIT_OK)
+    /* --pin-file is the same option under the name a token's PIN has */
+    const char *opt = ctl_args_has(args, "pin-file") ? "pin-file" : "password-file";
+    if ((rc = ctl_prompt_password(ctl, opt, ctl_args_get(args, opt), CTL_CARD_ENV_PASSWORD, prompt,
+                                  password)) != CTL_EXIT_OK)
         goto out;
     *key = card_image_unlock_key(ci, path, slot, password, &err);
     if (*key == NULL)
-        rc = card_refusal(ctl, slot, &err);
+        rc = ctl_holdcard_refusal(ctl, slot, &err);
 out:
     OPENSSL_cleanse(password, sizeof(password));
     return rc;
@@ -130,20 +122,30 @@ out:
 
 /* ---- commands ---- */
 
+/* The roots of `hc` in CA order. */
+static void card_roots(const struct ctl_holdcard *hc, X509 *roots[CA_KIND_COUNT])
+{
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++)
+        roots[ca] = ctl_holdcard_root(hc, (enum ca_kind)ca);
+}
+
 int ctl_card_show(struct ctl *ctl, const struct ctl_args *args)
 {
-    struct card_image *ci = NULL;
+    struct ctl_holdcard hc;
+    X509 *roots[CA_KIND_COUNT];
     time_t now = jclock_now();
     int rc;
 
-    if ((rc = ctl_card_load_image(ctl, args->pos[0], &ci)) != CTL_EXIT_OK)
-        return rc;
-    fputs("card ", ctl->out);
-    ctl_out_put(ctl->out, card_image_id(ci));
-    fprintf(ctl->out, "  expiry %s\n", card_image_expiry(ci));
+    if ((rc = ctl_holdcard_open(ctl, args, 1, &hc)) != CTL_EXIT_OK)
+        goto out;
+    /* a real card shows its signing certificate only after the signing PIN (docs/CARD.md) */
+    if (hc.ct != NULL && (ctl_args_has(args, "pin-file") || ctl_args_has(args, "password-file")) &&
+        (rc = ctl_holdcard_token_login(ctl, args, hc.ct, CA_SIGN)) != CTL_EXIT_OK)
+        goto out;
+    ctl_holdcard_print_header(ctl->out, &hc);
     for (int s = CA_SIGN; s <= CA_AUTH; s++) {
         enum ca_kind slot = (enum ca_kind)s;
-        X509 *cert = card_image_get0_cert(ci, slot);
+        X509 *cert = ctl_holdcard_cert(&hc, slot);
         fprintf(ctl->out, "%s certificate (%s slot)\n", ctl_card_slot_words(slot),
                 ca_kind_name(slot));
         if (cert == NULL) {
@@ -151,23 +153,27 @@ int ctl_card_show(struct ctl *ctl, const struct ctl_args *args)
             continue;
         }
         ctl_card_print_cert(ctl->out, cert, slot, now);
-        ctl_card_print_tries(ctl->out, ci, slot);
+        ctl_holdcard_print_pin(ctl->out, &hc, slot);
     }
-    ctl_card_print_roots(ctl->out, ci);
-    card_image_free(ci);
-    return CTL_EXIT_OK;
+    card_roots(&hc, roots);
+    ctl_card_print_roots(ctl->out, roots);
+out:
+    ctl_holdcard_close(&hc);
+    return rc;
 }
 
 int ctl_card_fingerprints(struct ctl *ctl, const struct ctl_args *args)
 {
-    struct card_image *ci = NULL;
+    struct ctl_holdcard hc;
     struct ctl_http_reply reply = {0};
+    X509 *roots[CA_KIND_COUNT];
     json_t *served = NULL;
     int rc;
 
-    if ((rc = ctl_card_load_image(ctl, args->pos[0], &ci)) != CTL_EXIT_OK)
-        return rc;
-    ctl_card_print_roots(ctl->out, ci);
+    if ((rc = ctl_holdcard_open(ctl, args, 1, &hc)) != CTL_EXIT_OK)
+        goto out;
+    card_roots(&hc, roots);
+    ctl_card_print_roots(ctl->out, roots);
     if (!ctl_args_has(args, "compare"))
         goto out;
     if ((rc = ctl_request(ctl, "GET", "/ca/fingerprints", false, NULL, NULL, 0, &reply)) !=
@@ -187,8 +193,9 @@ int ctl_card_fingerprints(struct ctl *ctl, const struct ctl_args *args)
         char fp[96];
         const char *name = ca_kind_name((enum ca_kind)ca);
         const char *theirs = ctl_out_str(json_object_get(served, name), "sha256");
-        ctl_card_fingerprint(card_image_get0_root(ci, (enum ca_kind)ca), fp);
-        if (theirs != NULL && strcasecmp(theirs, fp) == 0) {
+        if (roots[ca] != NULL)
+            ctl_card_fingerprint(roots[ca], fp);
+        if (roots[ca] != NULL && theirs != NULL && strcasecmp(theirs, fp) == 0) {
             fprintf(ctl->out, "%s root: matches the fingerprint the service publishes\n", name);
         } else {
             fprintf(ctl->out, "%s root: MISMATCH: the service publishes ", name);
@@ -203,13 +210,13 @@ int ctl_card_fingerprints(struct ctl *ctl, const struct ctl_args *args)
 out:
     json_decref(served);
     ctl_http_reply_free(&reply);
-    card_image_free(ci);
+    ctl_holdcard_close(&hc);
     return rc;
 }
 
 int ctl_card_export(struct ctl *ctl, const struct ctl_args *args)
 {
-    struct card_image *ci = NULL;
+    struct ctl_holdcard hc = {0};
     const char *out_path = ctl_args_get(args, "out");
     bool der = ctl_args_has(args, "der");
     enum ca_kind slot;
@@ -225,10 +232,10 @@ int ctl_card_export(struct ctl *ctl, const struct ctl_args *args)
         return rc;
     if (der && out_path == NULL && isatty(fileno(ctl->out)))
         return ctl_usage(ctl, "--der writes binary: give -o FILE");
-    if ((rc = ctl_card_load_image(ctl, args->pos[0], &ci)) != CTL_EXIT_OK)
-        return rc;
+    if ((rc = ctl_holdcard_open(ctl, args, 1, &hc)) != CTL_EXIT_OK)
+        goto out;
     rc = CTL_EXIT_FAILED;
-    X509 *cert = card_image_get0_cert(ci, slot);
+    X509 *cert = ctl_holdcard_cert(&hc, slot);
     if (cert == NULL) {
         ctl_fail(ctl, rc, "the card holds no %s certificate", ctl_card_slot_words(slot));
         goto out;
@@ -257,18 +264,18 @@ int ctl_card_export(struct ctl *ctl, const struct ctl_args *args)
 out:
     ERR_clear_error();
     BIO_free(mem);
-    card_image_free(ci);
+    ctl_holdcard_close(&hc);
     return rc;
 }
 
 /* The holder's birth date "YYYY-MM-DD" as the card's signing certificate states it, into
  * `out`; NULL when the card holds no signing certificate (an authentication certificate
  * carries no personal data) or its birth date does not decode. */
-static const char *holder_birth_date(const struct card_image *ci, char out[11])
+static const char *holder_birth_date(const struct ctl_holdcard *hc, char out[11])
 {
     struct ctl_card_facts facts;
     struct jerr ignored = {0};
-    X509 *sign = card_image_get0_cert(ci, CA_SIGN);
+    X509 *sign = ctl_holdcard_cert(hc, CA_SIGN);
     if (sign == NULL || ctl_card_read_facts(sign, &facts, &ignored) == -1 ||
         !facts.birth_date_decoded)
         return NULL;
@@ -279,9 +286,8 @@ static const char *holder_birth_date(const struct card_image *ci, char out[11])
 int ctl_card_passwd(struct ctl *ctl, const struct ctl_args *args)
 {
     char old_pw[CTL_PASSWORD_MAX + 1], new_pw[CTL_PASSWORD_MAX + 1], prompt[128], birth[11];
-    struct card_image *ci = NULL;
+    struct ctl_holdcard hc = {0};
     struct jerr err = {0};
-    const char *path = args->pos[0];
     enum ca_kind slot;
     int rc;
 
@@ -289,23 +295,26 @@ int ctl_card_passwd(struct ctl *ctl, const struct ctl_args *args)
     memset(new_pw, 0, sizeof(new_pw));
     if ((rc = ctl_card_parse_slot(ctl, args, &slot)) != CTL_EXIT_OK)
         return rc;
-    if ((rc = ctl_card_load_image(ctl, path, &ci)) != CTL_EXIT_OK)
-        return rc;
+    if ((rc = ctl_holdcard_open(ctl, args, 1, &hc)) != CTL_EXIT_OK)
+        goto out;
     rc = CTL_EXIT_FAILED;
-    if (card_image_get0_cert(ci, slot) == NULL) {
+    if (hc.ct != NULL) {
+        /* a token's PIN is the token's: no certificate needed, the token counts the try */
+        snprintf(prompt, sizeof(prompt), "Current %s password: ", ctl_card_slot_words(slot));
+    } else if (card_image_get0_cert(hc.ci, slot) == NULL) {
         ctl_fail(ctl, rc, "the card holds no %s certificate", ctl_card_slot_words(slot));
         goto out;
-    }
-    if (card_image_is_locked(ci, slot)) {
+    } else if (card_image_is_locked(hc.ci, slot)) {
         ctl_fail(ctl, rc,
                  "the %s password is locked after too many wrong tries; it must be reset at the "
                  "municipal window",
                  ctl_card_slot_words(slot));
         goto out;
+    } else {
+        snprintf(prompt, sizeof(prompt),
+                 "Current %s password (%d tries left): ", ctl_card_slot_words(slot),
+                 card_image_tries_left(hc.ci, slot));
     }
-    snprintf(prompt, sizeof(prompt),
-             "Current %s password (%d tries left): ", ctl_card_slot_words(slot),
-             card_image_tries_left(ci, slot));
     if ((rc = ctl_prompt_password(ctl, "old-file", ctl_args_get(args, "old-file"),
                                   CTL_CARD_ENV_PASSWORD, prompt, old_pw)) != CTL_EXIT_OK)
         goto out;
@@ -316,29 +325,32 @@ int ctl_card_passwd(struct ctl *ctl, const struct ctl_args *args)
     rc = CTL_EXIT_FAILED;
     /* RULE guide 4(7): not the holder's birth date, one repeated digit or a straight run;
      * checked before the old password is tried, so a refused new one costs no try */
-    if (rules_check_password(new_pw, holder_birth_date(ci, birth), "the new password", &err) ==
+    if (rules_check_password(new_pw, holder_birth_date(&hc, birth), "the new password", &err) ==
         -1) {
         ctl_fail(ctl, rc, "%s", err.msg);
         goto out;
     }
-    if (card_image_change_password(ci, path, slot, old_pw, new_pw, &err) == -1) {
-        card_refusal(ctl, slot, &err);
+    if ((hc.ct != NULL
+             ? cardtoken_change_pin(hc.ct, slot, old_pw, new_pw, &err)
+             : card_image_change_password(hc.ci, hc.path, slot, old_pw, new_pw, &err)) == -1) {
+        ctl_holdcard_refusal(ctl, slot, &err);
         goto out;
     }
-    fprintf(ctl->out, "the %s password of card ", ctl_card_slot_words(slot));
-    ctl_out_put(ctl->out, card_image_id(ci));
+    fprintf(ctl->out, "the %s password of %s ", ctl_card_slot_words(slot),
+            hc.ct != NULL ? "token" : "card");
+    ctl_out_put(ctl->out, hc.ct != NULL ? cardtoken_label(hc.ct) : card_image_id(hc.ci));
     fputs(" was changed\n", ctl->out);
     rc = CTL_EXIT_OK;
 out:
     OPENSSL_cleanse(old_pw, sizeof(old_pw));
     OPENSSL_cleanse(new_pw, sizeof(new_pw));
-    card_image_free(ci);
+    ctl_holdcard_close(&hc);
     return rc;
 }
 
 int ctl_card_check(struct ctl *ctl, const struct ctl_args *args)
 {
-    struct card_image *ci = NULL;
+    struct ctl_holdcard hc;
     struct ctl_http_reply reply = {0};
     json_t *served = NULL;
     time_t now = jclock_now();
@@ -347,13 +359,15 @@ int ctl_card_check(struct ctl *ctl, const struct ctl_args *args)
 
     if (ctl->url == NULL || ctl->url[0] == '\0')
         return ctl_usage(ctl, "no service URL: give --url or set JPKI_URL");
-    if ((rc = ctl_card_load_image(ctl, args->pos[0], &ci)) != CTL_EXIT_OK)
+    if ((rc = ctl_holdcard_open(ctl, args, 1, &hc)) != CTL_EXIT_OK) {
+        ctl_holdcard_close(&hc);
         return rc;
+    }
     for (int s = CA_SIGN; s <= CA_AUTH; s++) {
         enum ca_kind slot = (enum ca_kind)s;
         const char *ca = ca_kind_name(slot);
-        X509 *cert = card_image_get0_cert(ci, slot);
-        X509 *root = card_image_get0_root(ci, slot);
+        X509 *cert = ctl_holdcard_cert(&hc, slot);
+        X509 *root = ctl_holdcard_root(&hc, slot);
         char serial[2 * 20 + 8], until[32], words[128];
         struct ctl_rp_status st;
         time_t nb, na;
@@ -366,7 +380,7 @@ int ctl_card_check(struct ctl *ctl, const struct ctl_args *args)
         ctl_rp_time_text(X509_get0_notAfter(cert), until, sizeof(until));
         fprintf(ctl->out, "%s certificate %s: ", ca, serial);
         /* RFC 5280 §6.1.3 (a)(1): the certificate is the root's (its signature verifies) */
-        if (X509_verify(cert, X509_get0_pubkey(root)) != 1) {
+        if (root == NULL || X509_verify(cert, X509_get0_pubkey(root)) != 1) {
             ERR_clear_error();
             fputs("NOT issued by the card's root\n", ctl->out);
             all_good = false;
@@ -419,7 +433,13 @@ int ctl_card_check(struct ctl *ctl, const struct ctl_args *args)
         char fp[96];
         const char *name = ca_kind_name((enum ca_kind)ca);
         const char *theirs = ctl_out_str(json_object_get(served, name), "sha256");
-        ctl_card_fingerprint(card_image_get0_root(ci, (enum ca_kind)ca), fp);
+        X509 *root = ctl_holdcard_root(&hc, (enum ca_kind)ca);
+        if (root == NULL) {
+            fprintf(ctl->out, "%s root: none in the card\n", name);
+            all_good = false;
+            continue;
+        }
+        ctl_card_fingerprint(root, fp);
         fprintf(ctl->out, "%s root %s: ", name, fp);
         if (served == NULL) {
             fputs("not compared (no answer from the service)\n", ctl->out);
@@ -443,6 +463,6 @@ int ctl_card_check(struct ctl *ctl, const struct ctl_args *args)
     }
     json_decref(served);
     ctl_http_reply_free(&reply);
-    card_image_free(ci);
+    ctl_holdcard_close(&hc);
     return rc;
 }

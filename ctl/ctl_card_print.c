@@ -15,7 +15,6 @@
 #include "ca/model.h"
 #include "ca/pki.h"
 #include "ca/profile.h"
-#include "keystore/card.h"
 #include "ctl/ctl_out.h"
 
 /* ---- pure parts ---- */
@@ -277,24 +276,16 @@ void ctl_card_print_cert(FILE *f, X509 *cert, enum ca_kind slot, time_t now)
     ctl_out_field(f, "SHA-256:", fp);
 }
 
-void ctl_card_print_tries(FILE *f, const struct card_image *ci, enum ca_kind slot)
-{
-    char line[160];
-    int max = slot == CA_SIGN ? CARD_SIGN_MAX_TRIES : CARD_AUTH_MAX_TRIES;
-    if (card_image_is_locked(ci, slot))
-        snprintf(line, sizeof(line),
-                 "LOCKED after %d wrong tries: have it reset at the municipal window", max);
-    else
-        snprintf(line, sizeof(line), "%d of %d tries left", card_image_tries_left(ci, slot), max);
-    ctl_out_field(f, "password:", line);
-}
-
-void ctl_card_print_roots(FILE *f, const struct card_image *ci)
+void ctl_card_print_roots(FILE *f, X509 *const roots[CA_KIND_COUNT])
 {
     fputs("roots in the card (compare with the fingerprints the agency publishes)\n", f);
     for (int ca = CA_SIGN; ca <= CA_AUTH; ca++) {
         char fp[96];
-        X509 *root = card_image_get0_root(ci, (enum ca_kind)ca);
+        X509 *root = roots[ca];
+        if (root == NULL) {
+            fprintf(f, "  %s  (none in the card)\n", ca_kind_name((enum ca_kind)ca));
+            continue;
+        }
         ctl_card_fingerprint(root, fp);
         fprintf(f, "  %s  SHA-256 %s\n", ca_kind_name((enum ca_kind)ca), fp);
         char *subject = ctl_rp_name_text(X509_get_subject_name(root));

@@ -80,12 +80,10 @@ void ctl_card_print_facts(FILE *f, const struct ctl_card_facts *facts);
  * the guide 4(12) warning at `now`, serial, issuer and SHA-256 fingerprint. */
 void ctl_card_print_cert(FILE *f, X509 *cert, enum ca_kind slot, time_t now);
 
-/* Writes the roots stored in a card image, fingerprint and subject each (guide 4(11)). */
-struct card_image;
-void ctl_card_print_roots(FILE *f, const struct card_image *ci);
-
-/* Writes the tries left on the password of `slot`, or that it is locked (guide 4(8)). */
-void ctl_card_print_tries(FILE *f, const struct card_image *ci, enum ca_kind slot);
+/* Writes the roots stored in a card (image or token), indexed by CA, fingerprint and subject
+ * each (guide 4(11)); a missing one is said to be missing. The tries left on a password are
+ * ctl_holdcard_print_pin's. */
+void ctl_card_print_roots(FILE *f, X509 *const roots[CA_KIND_COUNT]);
 
 /* Writes a revocation receipt (the service's JSON answer) in words, one "  label: value" line
  * per known member, sanitized; unknown members are listed after them as they came. */

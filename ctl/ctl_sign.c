@@ -19,8 +19,8 @@
 #include "base/fsutil.h"
 #include "base/hex.h"
 #include "base/jclock.h"
-#include "keystore/card.h"
 #include "ctl/ctl_card.h"
+#include "ctl/ctl_holdcard.h"
 #include "ctl/ctl_card_print.h"
 #include "ctl/ctl_http.h"
 #include "ctl/ctl_out.h"
@@ -102,12 +102,23 @@ out:
     return rc;
 }
 
+/* Opens the card of a signing command; a token is logged in to at once with the signing PIN:
+ * a real card shows its signing certificate only then (docs/CARD.md). */
+static int open_signing_card(struct ctl *ctl, const struct ctl_args *args, size_t image_pos,
+                             struct ctl_holdcard *hc)
+{
+    int rc = ctl_holdcard_open(ctl, args, image_pos, hc);
+    if (rc == CTL_EXIT_OK && hc->ct != NULL)
+        rc = ctl_holdcard_token_login(ctl, args, hc->ct, CA_SIGN);
+    return rc;
+}
+
 int ctl_card_sign(struct ctl *ctl, const struct ctl_args *args)
 {
-    const char *image = args->pos[0], *file = args->pos[1];
+    const char *file;
     const char *out_path = ctl_args_get(args, "out");
     bool pem = ctl_args_has(args, "pem");
-    struct card_image *ci = NULL;
+    struct ctl_holdcard hc;
     EVP_PKEY *key = NULL;
     BIO *content = NULL;
     unsigned char *sig = NULL;
@@ -116,9 +127,10 @@ int ctl_card_sign(struct ctl *ctl, const struct ctl_args *args)
     struct jerr err = {0};
     int rc;
 
-    if ((rc = ctl_card_load_image(ctl, image, &ci)) != CTL_EXIT_OK)
-        return rc;
-    X509 *cert = card_image_get0_cert(ci, CA_SIGN);
+    if ((rc = open_signing_card(ctl, args, 2, &hc)) != CTL_EXIT_OK)
+        goto out;
+    file = args->pos[hc.next_pos];
+    X509 *cert = ctl_holdcard_cert(&hc, CA_SIGN);
     if (cert == NULL) {
         rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the card holds no signing certificate");
         goto out;
@@ -140,7 +152,7 @@ int ctl_card_sign(struct ctl *ctl, const struct ctl_args *args)
         snprintf(default_out, n, "%s.p7s", file);
         out_path = default_out;
     }
-    if ((rc = ctl_card_unlock(ctl, args, ci, image, CA_SIGN, &key)) != CTL_EXIT_OK)
+    if ((rc = ctl_holdcard_key(ctl, args, &hc, CA_SIGN, &key)) != CTL_EXIT_OK)
         goto out;
     if ((rc = cms_make(ctl, cert, key, content, CMS_DETACHED, pem, &sig, &sig_len)) != CTL_EXIT_OK)
         goto out;
@@ -165,7 +177,7 @@ out:
     free(default_out);
     BIO_free(content);
     EVP_PKEY_free(key);
-    card_image_free(ci);
+    ctl_holdcard_close(&hc);
     return rc;
 }
 
@@ -261,10 +273,10 @@ static json_t *revoke_document(const char *serial, const char *reason, char requ
 int ctl_card_revoke(struct ctl *ctl, const struct ctl_args *args)
 {
     static const char *const reasons[] = {"keyCompromise", "cessationOfOperation", "unspecified"};
-    const char *image = args->pos[0], *reason = ctl_args_get(args, "reason");
+    const char *reason = ctl_args_get(args, "reason");
     const char *receipt_path = ctl_args_get(args, "receipt");
     const char *save_request = ctl_args_get(args, "save-request");
-    struct card_image *ci = NULL;
+    struct ctl_holdcard hc = {0};
     struct ctl_http_reply reply = {0};
     EVP_PKEY *key = NULL;
     BIO *content = NULL;
@@ -288,10 +300,10 @@ int ctl_card_revoke(struct ctl *ctl, const struct ctl_args *args)
         return rc;
     if (ctl->url == NULL || ctl->url[0] == '\0')
         return ctl_usage(ctl, "no service URL: give --url or set JPKI_URL");
-    if ((rc = ctl_card_load_image(ctl, image, &ci)) != CTL_EXIT_OK)
-        return rc;
+    if ((rc = open_signing_card(ctl, args, 1, &hc)) != CTL_EXIT_OK)
+        goto out;
     rc = CTL_EXIT_FAILED;
-    X509 *signing = card_image_get0_cert(ci, CA_SIGN), *target = card_image_get0_cert(ci, slot);
+    X509 *signing = ctl_holdcard_cert(&hc, CA_SIGN), *target = ctl_holdcard_cert(&hc, slot);
     if (signing == NULL) {
         /* guide 4(5)B: the request is signed with the signing key; without it, the window */
         ctl_fail(ctl, rc,
@@ -313,7 +325,7 @@ int ctl_card_revoke(struct ctl *ctl, const struct ctl_args *args)
         ctl_fail(ctl, rc, "cannot build the request");
         goto out;
     }
-    if ((rc = ctl_card_unlock(ctl, args, ci, image, CA_SIGN, &key)) != CTL_EXIT_OK)
+    if ((rc = ctl_holdcard_key(ctl, args, &hc, CA_SIGN, &key)) != CTL_EXIT_OK)
         goto out;
     /* holderreq.h: attached content, the signer certificate included, SHA-256, DER */
     if ((rc = cms_make(ctl, signing, key, content, 0, false, &der, &der_len)) != CTL_EXIT_OK)
@@ -352,7 +364,7 @@ int ctl_card_revoke(struct ctl *ctl, const struct ctl_args *args)
                  ctl_out_shown(receipt_path, p, sizeof(p)), err.msg);
         goto out;
     }
-    if (receipt_verify(answer, card_image_get0_root(ci, slot), serial, request_id, &inner, &why) ==
+    if (receipt_verify(answer, ctl_holdcard_root(&hc, slot), serial, request_id, &inner, &why) ==
         -1) {
         ctl_fail(ctl, rc,
                  "the service accepted the request, but its receipt does not check: %s "
@@ -375,6 +387,6 @@ out:
     free(text);
     json_decref(doc);
     EVP_PKEY_free(key);
-    card_image_free(ci);
+    ctl_holdcard_close(&hc);
     return rc;
 }

@@ -21,6 +21,8 @@
 #include "keystore/card.h"
 #include "ca/recjson.h"
 #include "ctl/ctl_card.h"
+#include "ctl/ctl_holdcard.h"
+#include "ctl/ctl_tokencard.h"
 #include "ctl/ctl_prompt.h"
 #include "ctl/ctl_ops.h"
 #include "ctl/ctl_out.h"
@@ -246,6 +248,28 @@ static int file_string(struct ctl *ctl, const char *opt, const char *path, json_
     return CTL_EXIT_OK;
 }
 
+int ctl_window_passwords_file(struct ctl *ctl, const char *file, json_t **out)
+{
+    struct jerr err = {0};
+    unsigned char *data = NULL;
+    size_t len = 0;
+    json_t *o;
+
+    *out = NULL;
+    if (fsutil_read_file(file, CTL_WINDOW_SMALL_FILE_MAX, &data, &len, &err) == -1)
+        return ctl_fail(ctl, CTL_EXIT_FAILED, "--passwords-file: %s", err.msg);
+    o = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, NULL);
+    OPENSSL_cleanse(data, len);
+    free(data);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return ctl_fail(ctl, CTL_EXIT_FAILED,
+                        "--passwords-file: not a JSON object {\"sign\": …, \"auth\": …}");
+    }
+    *out = o;
+    return CTL_EXIT_OK;
+}
+
 /* The passwords: from --passwords-file (JSON {"sign": …, "auth": …}), else asked on the
  * terminal for each generated slot (twice, no echo; empty: generated), else none (the service
  * generates them). *out is NULL when there are none. */
@@ -258,24 +282,8 @@ static int issue_passwords(struct ctl *ctl, const struct ctl_args *args,
     int rc = CTL_EXIT_OK;
 
     *out = NULL;
-    if (file != NULL) {
-        struct jerr err = {0};
-        json_error_t jerror;
-        unsigned char *data = NULL;
-        size_t len = 0;
-        if (fsutil_read_file(file, CTL_WINDOW_SMALL_FILE_MAX, &data, &len, &err) == -1)
-            return ctl_fail(ctl, CTL_EXIT_FAILED, "--passwords-file: %s", err.msg);
-        o = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerror);
-        OPENSSL_cleanse(data, len);
-        free(data);
-        if (!json_is_object(o)) {
-            json_decref(o);
-            return ctl_fail(ctl, CTL_EXIT_FAILED,
-                            "--passwords-file: not a JSON object {\"sign\": …, \"auth\": …}");
-        }
-        *out = o;
-        return CTL_EXIT_OK;
-    }
+    if (file != NULL)
+        return ctl_window_passwords_file(ctl, file, out);
     if (!isatty(STDIN_FILENO))
         return CTL_EXIT_OK; /* no one to ask: the service generates them */
     snprintf(whose, sizeof(whose), "card %s", plan->card_id);
@@ -350,9 +358,7 @@ out:
     return rc;
 }
 
-/* The image could not be kept: its keys are lost, so the certificates just issued must not
- * stay good. Revokes each (unspecified) and says what happened to each. */
-static void revoke_issued(struct ctl *ctl, const json_t *certs)
+void ctl_window_revoke_issued(struct ctl *ctl, const json_t *certs)
 {
     size_t i;
     const json_t *c;
@@ -425,6 +431,17 @@ static int deliver_passwords(struct ctl *ctl, const struct ctl_args *args, FILE 
     return rc;
 }
 
+void ctl_window_print_issued(FILE *f, const json_t *cert)
+{
+    fputs("issued ", f);
+    ctl_out_put(f, ctl_out_str(cert, "ca"));
+    fputc(' ', f);
+    ctl_out_put(f, ctl_out_str(cert, "serial"));
+    fputs(" not after ", f);
+    ctl_out_put(f, ctl_out_str(cert, "not_after"));
+    fputc('\n', f);
+}
+
 int ctl_window_card_issue(struct ctl *ctl, const struct ctl_args *args)
 {
     char path[CTL_PATH_MAX], shown[256];
@@ -433,6 +450,8 @@ int ctl_window_card_issue(struct ctl *ctl, const struct ctl_args *args)
     struct jerr err = {0};
     int rc;
 
+    if (ctl_holdcard_is_token(args))
+        return ctl_tokencard_issue(ctl, args); /* onto a token: keys generated there */
     if (ctl_path(path, sizeof(path), "/v1/cards/", args->pos[0], "/issue") == -1)
         return ctl_usage(ctl, "the id is too long");
     if ((rc = plan_issue(ctl, args, &plan)) != CTL_EXIT_OK)
@@ -451,13 +470,13 @@ int ctl_window_card_issue(struct ctl *ctl, const struct ctl_args *args)
                  "the certificates were issued, but the card image cannot be written to %s "
                  "(%s): its keys are lost, so the certificates just issued are revoked",
                  shown, why_of(plan.image_path, &err));
-        revoke_issued(ctl, certs);
+        ctl_window_revoke_issued(ctl, certs);
         rc = CTL_EXIT_FAILED;
         goto out;
     }
     if (image == NULL && plan.generated != 0) {
         rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the answer holds no card image");
-        revoke_issued(ctl, certs);
+        ctl_window_revoke_issued(ctl, certs);
         goto out;
     }
     size_t i;
@@ -465,13 +484,7 @@ int ctl_window_card_issue(struct ctl *ctl, const struct ctl_args *args)
     json_array_foreach(certs, i, c)
     {
         const char *serial = ctl_out_str(c, "serial"), *pem = ctl_out_str(c, "pem");
-        fputs("issued ", f);
-        ctl_out_put(f, ctl_out_str(c, "ca"));
-        fputc(' ', f);
-        ctl_out_put(f, serial);
-        fputs(" not after ", f);
-        ctl_out_put(f, ctl_out_str(c, "not_after"));
-        fputc('\n', f);
+        ctl_window_print_issued(f, c);
         if (plan.dir == NULL)
             continue;
         char pem_path[4096 + 64];

@@ -39,6 +39,19 @@
 #define CTL_WINDOW_SMALL_FILE_MAX (16 * 1024)
 
 int ctl_window_card_issue(struct ctl *ctl, const struct ctl_args *args);
+
+/* Reads --passwords-file FILE: a JSON object {"sign": …, "auth": …} into *out (a new
+ * reference; it holds passwords: the file's bytes are wiped, Jansson's copy is freed). Returns
+ * an exit code. */
+int ctl_window_passwords_file(struct ctl *ctl, const char *file, json_t **out);
+
+/* "issued sign SERIAL not after TIME" for one certificate of an issue answer, sanitized. */
+void ctl_window_print_issued(FILE *f, const json_t *cert);
+
+/* The keys of certificates just issued are lost (their image or token could not be written):
+ * revokes each of `certs` (an issue answer's array, unspecified) and says on the error stream
+ * what happened to each. */
+void ctl_window_revoke_issued(struct ctl *ctl, const json_t *certs);
 int ctl_window_reset_password(struct ctl *ctl, const struct ctl_args *args);
 
 /* ---- pure parts ---- */

@@ -279,6 +279,8 @@ START_TEST(test_table_and_help)
     const char *expected[] = {
         "person add", "person show", "person change", "person death", "card add", "card show",
         "card issue",
+        /* a blank card on a PKCS#11 token (ctl_tokencard.h) */
+        "card init-token",
         /* the window's reset of a card password (ctl_window.h) */
         "card reset-password", "card hold", "card release", "card return",
         /* the card holder's commands (ctl_card.h) */
