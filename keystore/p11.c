@@ -135,11 +135,9 @@ unsigned long p11_last_rv(void)
 {
     unsigned long e, rv = CKR_OK;
     int lib = ERR_get_CKR_code();
-    ERR_set_mark();
     while ((e = ERR_get_error()) != 0)
         if (ERR_GET_LIB(e) == lib)
             rv = (unsigned long)ERR_GET_REASON(e);
-    ERR_pop_to_mark();
     return rv;
 }
 

@@ -96,8 +96,9 @@ int p11_key_uri_parse(const char *uri, char *token, size_t token_size, char *lab
  * token or device that is gone, `code` otherwise. Returns -1. */
 int p11_fail(const struct p11 *p, struct jerr *err, int code, const char *what);
 
-/* The most recent PKCS#11 return code libp11 put in OpenSSL's error queue (without draining
- * it), or 0 (CKR_OK) when there is none. */
+/* The most recent PKCS#11 return code libp11 put in OpenSSL's error queue, or 0 (CKR_OK) when
+ * there is none. Reading it empties the queue (OpenSSL has no way to walk the queue without
+ * taking its entries), so call it once and pass the code on. */
 unsigned long p11_last_rv(void);
 
 /* "CKR_PIN_INCORRECT" for 0xA0, ...; "CKR_0x<hex>" for a code it does not know (vendor). The
