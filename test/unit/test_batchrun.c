@@ -151,6 +151,25 @@ static struct batch_rec record(struct fixture *fx, const char *text, bool *exist
     return rec;
 }
 
+/* Records batch `key` of `rows` generated rows r1.., each a new person <prefix>-p<i> (named
+ * A, B, ..., born 1990-01-02) with My Number card <prefix>-c<i> and certificates `which`. */
+static struct batch_rec fx_batch(struct fixture *fx, const char *key, const char *prefix,
+                                 int rows, const char *which)
+{
+    char text[8192];
+    bool existing;
+    size_t np;
+    snprintf(text, sizeof(text), "batch: \"%s\"\nrows:\n", key);
+    for (int i = 1; i <= rows; i++) {
+        char row[16], person[32], name[2] = {(char)('A' + i - 1), 0}, card[32];
+        snprintf(row, sizeof(row), "r%d", i);
+        snprintf(person, sizeof(person), "%s-p%d", prefix, i);
+        snprintf(card, sizeof(card), "%s-c%d", prefix, i);
+        yaml_row(text, sizeof(text), row, person, name, "1990-01-02", card, "mynumber", which);
+    }
+    return record(fx, text, &existing, &np);
+}
+
 static struct batch_row_rec row_of(struct fixture *fx, int64_t batch_id, int64_t row)
 {
     struct jerr err = {0};
@@ -516,13 +535,9 @@ START_TEST(rerun_after_commit_issues_nothing)
 {
     struct fixture fx;
     struct jerr err = {0};
-    char text[4096] = "batch: \"t-rerun\"\nrows:\n";
     char *request = NULL;
-    bool existing;
-    size_t np;
     fx_open(&fx);
-    yaml_row(text, sizeof(text), "r1", "rr-p1", "A", "1990-01-02", "rr-c1", "mynumber", "auth");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_rec rec = fx_batch(&fx, "t-rerun", "rr", 1, "auth");
     struct batch_row_rec pending;
     ck_assert_int_eq(store_batch_next_pending(fx.st, rec.id, &pending, &request, &err), 0);
     ck_assert_int_eq(pending.row, 1);
@@ -571,13 +586,10 @@ START_TEST(hook_rolls_the_issuance_back_when_the_row_is_no_longer_pending)
 {
     struct fixture fx;
     struct jerr err = {0};
-    char text[4096] = "batch: \"t-hook\"\nrows:\n";
     char *request = NULL;
-    bool existing, changed = false;
-    size_t np;
+    bool changed = false;
     fx_open(&fx);
-    yaml_row(text, sizeof(text), "r1", "hk-p1", "A", "1990-01-02", "hk-c1", "mynumber", "both");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_rec rec = fx_batch(&fx, "t-hook", "hk", 1, "both");
     struct batch_row_rec pending;
     ck_assert_int_eq(store_batch_next_pending(fx.st, rec.id, &pending, &request, &err), 0);
 
@@ -614,20 +626,14 @@ START_TEST(pending_rows_resume_after_a_restart_exactly_once)
 {
     struct fixture fx;
     struct jerr err = {0};
-    char text[4096] = "batch: \"t-resume\"\nrows:\n";
-    bool existing;
-    size_t np;
     fx_open(&fx);
-    yaml_row(text, sizeof(text), "r1", "rs-p1", "A", "1990-01-02", "rs-c1", "mynumber", "auth");
-    yaml_row(text, sizeof(text), "r2", "rs-p2", "B", "1991-01-02", "rs-c2", "mynumber", "auth");
-    yaml_row(text, sizeof(text), "r3", "rs-p3", "C", "1992-01-02", "rs-c3", "mynumber", "auth");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_rec rec = fx_batch(&fx, "t-resume", "rs", 3, "auth");
     struct batch_exec_result res = step(&fx, rec.id);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_DONE);
     batch_exec_result_free(&res);
     /* A crash inside row 2, after its person and card were registered, before the issuance
      * committed: those two events are there, the row is pending. */
-    add_person(&fx, "rs-p2", "B", "1991-01-02");
+    add_person(&fx, "rs-p2", "B", "1990-01-02");
     add_card(&fx, "rs-c2", "rs-p2");
     fx_close(&fx);
 
@@ -772,44 +778,73 @@ static struct store *open_store(void *arg, struct jerr *err)
     return pki_store_open(arg, err);
 }
 
+/* A batch runner with its own event loop and a pool of workers, and the watch that ends the
+ * loop once no batch is active and no job in flight. */
+struct runner {
+    struct event_base *base;
+    struct workers *w;
+    struct workers_loop *loop;
+    struct batchrun *br;
+    struct run_watch watch;
+};
+
+static void runner_start(struct runner *run, struct fixture *fx, int workers)
+{
+    struct jerr err = {0};
+    memset(run, 0, sizeof(*run));
+    ck_assert_int_eq(evthread_use_pthreads(), 0);
+    run->base = event_base_new();
+    ck_assert_ptr_nonnull(run->base);
+    struct workers_store_ops ops = {open_store, store_close, fx->pki};
+    run->w = workers_new(workers, 0, &ops, &err);
+    ck_assert_ptr_nonnull(run->w);
+    run->loop = workers_attach(run->w, run->base, &err);
+    ck_assert_ptr_nonnull(run->loop);
+    run->br = batchrun_new(fx->pki, run->w, &err);
+    ck_assert_ptr_nonnull(run->br);
+    ck_assert_int_eq(batchrun_start(run->br, run->base, run->loop, &err), 0);
+    run->watch.br = run->br;
+}
+
+/* Runs the loop until the watch breaks it (every batch finished, or 60000 ticks). */
+static void runner_wait(struct runner *run)
+{
+    run->watch.timer = event_new(run->base, -1, EV_PERSIST, watch_cb, &run->watch);
+    struct timeval ms = {0, 1000};
+    event_add(run->watch.timer, &ms);
+    event_base_dispatch(run->base);
+}
+
+static void runner_free(struct runner *run)
+{
+    workers_shutdown(run->w);
+    workers_detach(run->loop);
+    if (run->watch.timer != NULL)
+        event_free(run->watch.timer);
+    batchrun_free(run->br);
+    event_base_free(run->base);
+    workers_free(run->w);
+}
+
 START_TEST(runner_takes_batches_to_the_end_within_its_job_limit)
 {
     struct fixture fx;
     struct jerr err = {0};
-    char a[4096] = "batch: \"t-run-a\"\nrows:\n", b[4096] = "batch: \"t-run-b\"\nrows:\n";
-    bool existing;
-    size_t np;
     fx_open(&fx);
-    yaml_row(a, sizeof(a), "r1", "ru-p1", "A", "1990-01-02", "ru-c1", "mynumber", "auth");
-    yaml_row(a, sizeof(a), "r2", "ru-p2", "B", "1990-01-02", "ru-c2", "mynumber", "auth");
-    yaml_row(b, sizeof(b), "r1", "ru-p3", "C", "1990-01-02", "ru-c3", "mynumber", "auth");
-    yaml_row(b, sizeof(b), "r2", "ru-p4", "D", "1990-01-02", "ru-c4", "mynumber", "auth");
     /* a: recorded before the start (as if by an earlier run): found by the resume job */
-    struct batch_rec ra = record(&fx, a, &existing, &np);
+    struct batch_rec ra = fx_batch(&fx, "t-run-a", "ra", 2, "auth");
 
-    ck_assert_int_eq(evthread_use_pthreads(), 0);
-    struct event_base *base = event_base_new();
-    ck_assert_ptr_nonnull(base);
-    struct workers_store_ops ops = {open_store, store_close, fx.pki};
-    struct workers *w = workers_new(2, 0, &ops, &err);
-    ck_assert_ptr_nonnull(w);
-    struct workers_loop *loop = workers_attach(w, base, &err);
-    ck_assert_ptr_nonnull(loop);
-    struct batchrun *br = batchrun_new(fx.pki, w, &err);
-    ck_assert_ptr_nonnull(br);
-    ck_assert_int_eq(batchrun_start(br, base, loop, &err), 0);
+    struct runner run;
+    runner_start(&run, &fx, 2);
+    struct batchrun *br = run.br;
     /* b: submitted while running */
-    struct batch_rec rb = record(&fx, b, &existing, &np);
+    struct batch_rec rb = fx_batch(&fx, "t-run-b", "rb", 2, "auth");
     batchrun_kick(br, rb.id);
 
-    struct run_watch watch = {.br = br};
-    watch.timer = event_new(base, -1, EV_PERSIST, watch_cb, &watch);
-    struct timeval ms = {0, 1000};
-    event_add(watch.timer, &ms);
-    event_base_dispatch(base); /* until the watch sees both batches finished */
+    runner_wait(&run); /* until the watch sees both batches finished */
     ck_assert_int_eq(batchrun_active(br), 0);
     ck_assert_int_eq(batchrun_inflight(br), 0);
-    ck_assert_int_eq(watch.max_seen, BATCHRUN_MAX_JOBS(2)); /* one worker left for OCSP */
+    ck_assert_int_eq(run.watch.max_seen, BATCHRUN_MAX_JOBS(2)); /* one worker left for OCSP */
 
     struct batch_rec got;
     ck_assert_int_eq(store_batch_get(fx.st, ra.id, &got, &err), 0);
@@ -818,26 +853,19 @@ START_TEST(runner_takes_batches_to_the_end_within_its_job_limit)
     ck_assert_int_eq(store_batch_get(fx.st, rb.id, &got, &err), 0);
     ck_assert(got.finished);
     ck_assert_int_eq(got.done_rows, 2);
-    ck_assert_int_eq(certs_on(&fx, "ru-c1") + certs_on(&fx, "ru-c2") + certs_on(&fx, "ru-c3") +
-                         certs_on(&fx, "ru-c4"),
+    ck_assert_int_eq(certs_on(&fx, "ra-c1") + certs_on(&fx, "ra-c2") + certs_on(&fx, "rb-c1") +
+                         certs_on(&fx, "rb-c2"),
                      4);
 
     /* after stop nothing is queued: a kicked batch waits for the next start */
     batchrun_stop(br);
-    char c[4096] = "batch: \"t-run-c\"\nrows:\n";
-    yaml_row(c, sizeof(c), "r1", "ru-p5", "E", "1990-01-02", "ru-c5", "mynumber", "auth");
-    struct batch_rec rc = record(&fx, c, &existing, &np);
+    struct batch_rec rc = fx_batch(&fx, "t-run-c", "rc", 1, "auth");
     batchrun_kick(br, rc.id);
     ck_assert_int_eq(batchrun_inflight(br), 0);
     ck_assert_int_eq(batchrun_active(br), 1);
 
-    workers_shutdown(w);
-    workers_detach(loop);
-    event_free(watch.timer);
-    batchrun_free(br);
-    event_base_free(base);
-    workers_free(w);
-    ck_assert_int_eq(certs_on(&fx, "ru-c5"), 0);
+    runner_free(&run);
+    ck_assert_int_eq(certs_on(&fx, "rc-c1"), 0);
     fx_close(&fx);
 }
 END_TEST
@@ -849,14 +877,9 @@ START_TEST(steps_take_unclaimed_rows_and_wait_for_claimed_ones)
 {
     struct fixture fx;
     struct jerr err = {0};
-    char text[4096] = "batch: \"t-claims\"\nrows:\n";
     char *request = NULL;
-    bool existing;
-    size_t np;
     fx_open(&fx);
-    yaml_row(text, sizeof(text), "r1", "cl-p1", "A", "1990-01-02", "cl-c1", "mynumber", "auth");
-    yaml_row(text, sizeof(text), "r2", "cl-p1", "A", "1990-01-02", "cl-c2", "mynumber", "auth");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_rec rec = fx_batch(&fx, "t-claims", "cl", 2, "auth");
     time_t t0 = jclock_now();
     jclock_set(t0);
 
@@ -911,50 +934,28 @@ START_TEST(runner_runs_rows_of_one_batch_in_parallel)
 {
     struct fixture fx;
     struct jerr err = {0};
-    char text[8192] = "batch: \"t-par\"\nrows:\n";
     char *request = NULL;
-    bool existing;
-    size_t np;
     enum { ROWS = 8 };
     fx_open(&fx);
-    for (int i = 1; i <= ROWS; i++) {
-        char key[16], person[16], card[16];
-        snprintf(key, sizeof(key), "r%d", i);
-        /* One person per row: a second My Number card would return the first (DESIGN §4). */
-        snprintf(person, sizeof(person), "pa-p%d", i);
-        snprintf(card, sizeof(card), "pa-c%d", i);
-        yaml_row(text, sizeof(text), key, person, "A", "1990-01-02", card, "mynumber", "auth");
-    }
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    /* One person per row: a second My Number card would return the first (DESIGN §4). */
+    struct batch_rec rec = fx_batch(&fx, "t-par", "pa", ROWS, "auth");
     struct batch_row_rec dead;
     int64_t now = jclock_now();
     ck_assert_int_eq(store_batch_claim_next(fx.st, rec.id, now, now + 3600, &dead, &request, &err),
                      0);
     free(request);
 
-    ck_assert_int_eq(evthread_use_pthreads(), 0);
-    struct event_base *base = event_base_new();
-    ck_assert_ptr_nonnull(base);
-    struct workers_store_ops ops = {open_store, store_close, fx.pki};
-    struct workers *w = workers_new(3, 0, &ops, &err);
-    ck_assert_ptr_nonnull(w);
-    struct workers_loop *loop = workers_attach(w, base, &err);
-    ck_assert_ptr_nonnull(loop);
-    struct batchrun *br = batchrun_new(fx.pki, w, &err);
-    ck_assert_ptr_nonnull(br);
-    ck_assert_int_eq(batchrun_start(br, base, loop, &err), 0);
+    struct runner run;
+    runner_start(&run, &fx, 3);
+    struct batchrun *br = run.br;
     /* Kicked as a submission would: still no job before the resume gave the claim back (else
      * row 1 would wait an hour and the watch would give up). */
     batchrun_kick(br, rec.id);
 
-    struct run_watch watch = {.br = br};
-    watch.timer = event_new(base, -1, EV_PERSIST, watch_cb, &watch);
-    struct timeval ms = {0, 1000};
-    event_add(watch.timer, &ms);
-    event_base_dispatch(base);
+    runner_wait(&run);
     ck_assert_int_eq(batchrun_active(br), 0);
     ck_assert_int_eq(batchrun_inflight(br), 0);
-    ck_assert_int_eq(watch.max_seen, BATCHRUN_MAX_JOBS(3));
+    ck_assert_int_eq(run.watch.max_seen, BATCHRUN_MAX_JOBS(3));
     ck_assert_int_eq(BATCHRUN_MAX_JOBS(3), 2);
 
     struct batch_rec got;
@@ -975,12 +976,7 @@ START_TEST(runner_runs_rows_of_one_batch_in_parallel)
     ck_assert_int_eq(store_person_get(fx.st, "pa-p4", &p, &err), 0);
 
     batchrun_stop(br);
-    workers_shutdown(w);
-    workers_detach(loop);
-    event_free(watch.timer);
-    batchrun_free(br);
-    event_base_free(base);
-    workers_free(w);
+    runner_free(&run);
     fx_close(&fx);
 }
 END_TEST
@@ -1050,10 +1046,7 @@ END_TEST
 START_TEST(row_whose_image_cannot_be_written_fails_and_issues_nothing)
 {
     struct fixture fx;
-    char text[4096] = "batch: \"t-nodisk\"\nrows:\n";
     char path[PATH_MAX];
-    bool existing;
-    size_t np;
     fx_open(&fx);
     /* The batch's image directory cannot be made: a file stands in its place. */
     snprintf(path, sizeof(path), "%s/inst/cards", dir);
@@ -1061,8 +1054,7 @@ START_TEST(row_whose_image_cannot_be_written_fails_and_issues_nothing)
     ck_assert_int_eq(fsutil_mkdirs(path, 0700, &err), 0);
     snprintf(path, sizeof(path), "%s/inst/cards/t-nodisk", dir);
     ck_assert_int_eq(testutil_write_file(path, "x", 1), 0);
-    yaml_row(text, sizeof(text), "r1", "nd-p1", "A", "1990-01-02", "nd-c1", "mynumber", "both");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_rec rec = fx_batch(&fx, "t-nodisk", "nd", 1, "both");
 
     struct batch_exec_result res = step(&fx, rec.id);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_FAILED);
@@ -1084,12 +1076,9 @@ START_TEST(row_without_passwords_needs_a_recipient)
 {
     struct fixture fx;
     struct jerr err = {0};
-    char yaml[4096], text[4096] = "batch: \"t-norecip\"\nrows:\n";
-    bool existing;
-    size_t np;
+    char yaml[4096];
     fx_open(&fx);
-    yaml_row(text, sizeof(text), "r1", "nr-p1", "A", "1990-01-02", "nr-c1", "mynumber", "auth");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_rec rec = fx_batch(&fx, "t-norecip", "nr", 1, "auth");
     /* The same instance run without batch.pin_letter_recipient (a batch recorded before the
      * recipient was removed from the configuration). */
     snprintf(yaml, sizeof(yaml), "data_dir: %s/inst\n", dir);
