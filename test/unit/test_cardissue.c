@@ -624,9 +624,7 @@ int main(void)
     tcase_add_test(tc, given_passwords_are_checked);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("issuance");
-    tcase_set_timeout(tc, 120);
-    tcase_add_unchecked_fixture(tc, testinst_setup, testinst_teardown);
+    tc = testinst_tcase("issuance", 120);
     tcase_add_checked_fixture(tc, fix_open, fix_close);
     tcase_add_test(tc, image_holds_both_slots);
     tcase_add_test(tc, supplied_key_leaves_its_slot_empty);

@@ -742,9 +742,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("lifecycle");
-    TCase *tc = tcase_create("events");
-    tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, testinst_setup, testinst_teardown);
+    TCase *tc = testinst_tcase("events", 60);
     tcase_add_test(tc, init_refuses_existing_instance);
     tcase_add_test(tc, open_with_wrong_passphrase_fails);
     tcase_add_test(tc, issue_both_gives_two_good_certificates);

@@ -151,9 +151,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("ocsp_cache");
-    TCase *tc = tcase_create("registry");
-    tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, testinst_setup, testinst_teardown);
+    TCase *tc = testinst_tcase("registry", 60);
     /* In order: the second drops what the first stored. */
     tcase_add_test(tc, store_sets_states_and_clears_marks_in_one_batch);
     tcase_add_test(tc, drop_deletes_all_or_none);

@@ -59,6 +59,8 @@ void testutil_registry_close(struct testutil_registry *reg);
 extern struct testutil_instance testinst;
 void testinst_setup(void);
 void testinst_teardown(void);
+/* A new case `name` over testinst (that unchecked fixture) with a `timeout_s` second timeout. */
+TCase *testinst_tcase(const char *name, double timeout_s);
 
 /* Registers person `p` and My Number card `card_id` of it expiring `expiry` (as fx's
  * "tester"); asserts both succeed. */

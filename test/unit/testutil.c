@@ -335,6 +335,14 @@ void testinst_teardown(void)
     testutil_instance_destroy(&testinst);
 }
 
+TCase *testinst_tcase(const char *name, double timeout_s)
+{
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, timeout_s);
+    tcase_add_unchecked_fixture(tc, testinst_setup, testinst_teardown);
+    return tc;
+}
+
 void testinst_register_card(struct testutil_fixture *fx, const struct person *p,
                             const char *card_id, const char *expiry)
 {
