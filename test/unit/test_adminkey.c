@@ -226,30 +226,12 @@ START_TEST(damaged_files_never_load)
 }
 END_TEST
 
-/* A self-signed RSA certificate and its key (the card image needs a key matching its cert). */
-static X509 *self_signed(EVP_PKEY **key_out)
-{
-    EVP_PKEY *key = EVP_RSA_gen(2048);
-    X509 *cert = X509_new();
-    ck_assert(key != NULL && cert != NULL);
-    X509_NAME *name = X509_get_subject_name(cert);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"t", -1, -1, 0);
-    X509_set_issuer_name(cert, name);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert), 7);
-    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
-    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
-    X509_set_pubkey(cert, key);
-    ck_assert(X509_sign(cert, key, EVP_sha256()) > 0);
-    *key_out = key;
-    return cert;
-}
-
 START_TEST(card_operations_need_the_cards_own_key)
 {
     struct jerr err = {0};
     char image_path[PATH_MAX];
     EVP_PKEY *key = NULL;
-    X509 *cert = self_signed(&key);
+    X509 *cert = testutil_self_signed_cert(&key);
     struct adminkey *ak = adminkey_generate(&err), *other = adminkey_generate(&err);
     ck_assert(ak != NULL && other != NULL);
 

@@ -31,6 +31,7 @@
 #include "ca/batch_exec.h"
 #include "responder/batch/batchrun.h"
 #include "responder/net/workers.h"
+#include "testinst.h"
 #include "testutil.h"
 
 #define PASS "correct horse battery staple"
@@ -84,6 +85,19 @@ static void fx_close(struct fixture *fx)
     pki_free(fx->pki);
 }
 
+/* The instance opened for each test of the "batches" case (a checked fixture). */
+static struct fixture fix;
+
+static void fix_setup(void)
+{
+    fx_open(&fix);
+}
+
+static void fix_teardown(void)
+{
+    fx_close(&fix);
+}
+
 /* ---- building files ---- */
 
 /* One YAML row: person P with `name`, card C of `type`, certificates `which`. */
@@ -112,11 +126,7 @@ static void add_person(struct fixture *fx, const char *id, const char *name, con
 {
     struct jerr err = {0};
     struct lifecycle_ctx ctx = clerk(fx);
-    struct person p = {.gender = GENDER_FEMALE};
-    snprintf(p.id, sizeof(p.id), "%s", id);
-    snprintf(p.name, sizeof(p.name), "%s", name);
-    snprintf(p.address, sizeof(p.address), "東京都千代田区");
-    snprintf(p.birth_date, sizeof(p.birth_date), "%s", birth);
+    struct person p = testutil_person(id, name, "東京都千代田区", birth, GENDER_FEMALE);
     ck_assert_msg(lifecycle_person_register(&ctx, &p, &err) == 0, "%s", err.msg);
 }
 
@@ -149,6 +159,25 @@ static struct batch_rec record(struct fixture *fx, const char *text, bool *exist
     batch_free(&b);
     batch_problems_free(problems);
     return rec;
+}
+
+/* Records batch `key` of `rows` generated rows r1.., each a new person <prefix>-p<i> (named
+ * A, B, ..., born 1990-01-02) with My Number card <prefix>-c<i> and certificates `which`. */
+static struct batch_rec fx_batch(struct fixture *fx, const char *key, const char *prefix,
+                                 int rows, const char *which)
+{
+    char text[8192];
+    bool existing;
+    size_t np;
+    snprintf(text, sizeof(text), "batch: \"%s\"\nrows:\n", key);
+    for (int i = 1; i <= rows; i++) {
+        char row[16], person[32], name[2] = {(char)('A' + i - 1), 0}, card[32];
+        snprintf(row, sizeof(row), "r%d", i);
+        snprintf(person, sizeof(person), "%s-p%d", prefix, i);
+        snprintf(card, sizeof(card), "%s-c%d", prefix, i);
+        yaml_row(text, sizeof(text), row, person, name, "1990-01-02", card, "mynumber", which);
+    }
+    return record(fx, text, &existing, &np);
 }
 
 static struct batch_row_rec row_of(struct fixture *fx, int64_t batch_id, int64_t row)
@@ -291,15 +320,13 @@ static int collect(void *arg, const struct batch_rec *b)
 
 START_TEST(create_records_good_rows_pending_and_problems_failed)
 {
-    struct fixture fx;
     char text[4096] = "batch: \"t-create\"\nrows:\n";
     bool existing = true;
     size_t np = 0;
-    fx_open(&fx);
     yaml_row(text, sizeof(text), "r1", "cr-p1", "A", "1990-01-02", "cr-c1", "mynumber", "auth");
     yaml_row(text, sizeof(text), "r2", "cr-p2", "B", "1990-02-30", "cr-c2", "mynumber", "auth");
     yaml_row(text, sizeof(text), "r3", "cr-p3", "C", "1990-01-03", "cr-c3", "mynumber", "sign");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_rec rec = record(&fix, text, &existing, &np);
     ck_assert(!existing);
     ck_assert_int_eq(np, 1);
     ck_assert_int_gt(rec.id, 0);
@@ -312,8 +339,8 @@ START_TEST(create_records_good_rows_pending_and_problems_failed)
     ck_assert(!rec.finished);
     ck_assert_int_eq(strlen(rec.digest), 64);
 
-    struct batch_row_rec r1 = row_of(&fx, rec.id, 1), r2 = row_of(&fx, rec.id, 2),
-                         r3 = row_of(&fx, rec.id, 3);
+    struct batch_row_rec r1 = row_of(&fix, rec.id, 1), r2 = row_of(&fix, rec.id, 2),
+                         r3 = row_of(&fix, rec.id, 3);
     ck_assert_int_eq(r1.state, BATCH_ROW_PENDING);
     ck_assert_str_eq(r1.key, "r1");
     ck_assert_int_eq(r2.state, BATCH_ROW_INVALID);
@@ -327,22 +354,19 @@ START_TEST(create_records_good_rows_pending_and_problems_failed)
     /* nothing registered yet: the runner does that */
     struct person p;
     struct jerr err = {0};
-    ck_assert_int_eq(store_person_get(fx.st, "cr-p1", &p, &err), -1);
+    ck_assert_int_eq(store_person_get(fix.st, "cr-p1", &p, &err), -1);
     ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    fx_close(&fx);
 }
 END_TEST
 
 START_TEST(resubmission_finds_the_batch_and_other_rows_conflict)
 {
-    struct fixture fx;
     struct jerr err = {0};
     char yaml[4096] = "batch: \"t-again\"\nrows:\n";
     bool existing = true;
     size_t np = 0;
-    fx_open(&fx);
     yaml_row(yaml, sizeof(yaml), "r1", "ag-p1", "A", "1990-01-02", "ag-c1", "mynumber", "auth");
-    struct batch_rec first = record(&fx, yaml, &existing, &np);
+    struct batch_rec first = record(&fix, yaml, &existing, &np);
     ck_assert(!existing);
 
     /* The same rows in JSON: the same batch, nothing new recorded. */
@@ -351,7 +375,7 @@ START_TEST(resubmission_finds_the_batch_and_other_rows_conflict)
         "\"name\":\"A\",\"address\":\"東京都千代田区\",\"birth_date\":\"1990-01-02\","
         "\"gender\":\"female\"},\"card\":{\"id\":\"ag-c1\",\"type\":\"mynumber\","
         "\"expiry\":\"2034-01-02\",\"prefecture\":\"東京都\"},\"certificates\":[\"auth\"]}]}";
-    struct batch_rec again = record(&fx, json, &existing, &np);
+    struct batch_rec again = record(&fix, json, &existing, &np);
     ck_assert(existing);
     ck_assert_int_eq(again.id, first.id);
     ck_assert_str_eq(again.digest, first.digest);
@@ -364,7 +388,7 @@ START_TEST(resubmission_finds_the_batch_and_other_rows_conflict)
     struct batch_problem *problems = NULL;
     struct batch_rec rec;
     ck_assert_int_eq(batch_parse(other, strlen(other), BATCH_AUTO, &b, &problems, &np, &err), 0);
-    struct lifecycle_ctx ctx = clerk(&fx);
+    struct lifecycle_ctx ctx = clerk(&fix);
     ck_assert_int_eq(batch_exec_submit(&ctx, &b, problems, np, &rec, &existing, &err), -1);
     ck_assert_int_eq(err.code, JERR_CONFLICT);
     ck_assert_str_eq(err.field, "batch");
@@ -372,10 +396,9 @@ START_TEST(resubmission_finds_the_batch_and_other_rows_conflict)
     batch_free(&b);
     batch_problems_free(problems);
     jerr_clear(&err);
-    ck_assert_int_eq(store_batch_get_by_key(fx.st, "t-again", &rec, &err), 0);
+    ck_assert_int_eq(store_batch_get_by_key(fix.st, "t-again", &rec, &err), 0);
     ck_assert_str_eq(rec.digest, first.digest);
     ck_assert_int_eq(rec.total, 1);
-    fx_close(&fx);
 }
 END_TEST
 
@@ -437,19 +460,17 @@ END_TEST
 
 START_TEST(steps_issue_mark_done_and_finish)
 {
-    struct fixture fx;
     struct jerr err = {0};
     char text[4096] = "batch: \"t-steps\"\nrows:\n";
     char serials[256];
     bool existing;
     size_t np;
-    fx_open(&fx);
     yaml_row(text, sizeof(text), "r1", "st-p1", "A", "1990-01-02", "st-c1", "mynumber", "both");
     yaml_row(text, sizeof(text), "r2", "st-p2", "B", "1990-13-02", "st-c2", "mynumber", "auth");
     yaml_row(text, sizeof(text), "r3", "st-p1", "A", "1990-01-02", "st-c3", "mynumber", "auth");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_rec rec = record(&fix, text, &existing, &np);
 
-    struct batch_exec_result res = step(&fx, rec.id);
+    struct batch_exec_result res = step(&fix, rec.id);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_DONE);
     ck_assert_int_eq(res.row, 1);
     ck_assert_int_eq(res.issued[CA_SIGN], 1);
@@ -457,34 +478,34 @@ START_TEST(steps_issue_mark_done_and_finish)
     ck_assert_int_eq(res.superseded.count, 0);
     batch_exec_result_free(&res);
     /* the row's serials are the card's certificates, marked in the issuance's transaction */
-    struct batch_row_rec r1 = row_of(&fx, rec.id, 1);
+    struct batch_row_rec r1 = row_of(&fix, rec.id, 1);
     ck_assert_int_eq(r1.state, BATCH_ROW_DONE);
-    serials_on(&fx, "st-c1", serials, sizeof(serials));
+    serials_on(&fix, "st-c1", serials, sizeof(serials));
     ck_assert_str_eq(r1.serials, serials);
     ck_assert_int_eq(strlen(r1.serials), 2 * 32 + 1);
     ck_assert_str_eq(r1.error_code, "");
     ck_assert_int_gt(r1.finished_at, 0);
     struct person p;
-    ck_assert_int_eq(store_person_get(fx.st, "st-p1", &p, &err), 0);
+    ck_assert_int_eq(store_person_get(fix.st, "st-p1", &p, &err), 0);
     ck_assert_str_eq(p.name, "A");
 
     /* row 2 was refused at submission: the next step takes row 3 (same person, 2nd card) */
-    res = step(&fx, rec.id);
+    res = step(&fix, rec.id);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_DONE);
     ck_assert_int_eq(res.row, 3);
     ck_assert_int_eq(res.issued[CA_SIGN], 0);
     ck_assert_int_eq(res.issued[CA_AUTH], 1);
     batch_exec_result_free(&res);
-    ck_assert_int_eq(certs_on(&fx, "st-c3"), 1);
+    ck_assert_int_eq(certs_on(&fix, "st-c3"), 1);
 
-    res = step(&fx, rec.id);
+    res = step(&fix, rec.id);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_FINISHED);
     ck_assert(res.batch.finished);
     ck_assert_int_eq(res.batch.done_rows, 2);
     ck_assert_int_eq(res.batch.failed_rows, 1);
     ck_assert_int_gt(res.batch.finished_at, 0);
     batch_exec_result_free(&res);
-    res = step(&fx, rec.id);
+    res = step(&fix, rec.id);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_IDLE);
     batch_exec_result_free(&res);
 
@@ -493,156 +514,133 @@ START_TEST(steps_issue_mark_done_and_finish)
     char target[32];
     snprintf(target, sizeof(target), "%lld", (long long)rec.id);
     memset(&last, 0, sizeof(last));
-    ck_assert_int_eq(store_audit_foreach_target(fx.st, target, audit_last, &last, &err), 0);
+    ck_assert_int_eq(store_audit_foreach_target(fix.st, target, audit_last, &last, &err), 0);
     ck_assert_str_eq(last.action, "batch.finish");
     ck_assert_str_eq(last.actor, "clerk");
     ck_assert_str_eq(last.detail, "key=t-steps total=3 done=2 failed=1");
 
     int64_t done, failed, pending;
-    ck_assert_int_eq(store_batch_row_totals(fx.st, &done, &failed, &pending, &err), 0);
+    ck_assert_int_eq(store_batch_row_totals(fix.st, &done, &failed, &pending, &err), 0);
     ck_assert_int_ge(done, 2);
     ck_assert_int_ge(failed, 1);
 
     /* unknown batch */
     jerr_clear(&err);
-    ck_assert_int_eq(batch_exec_step(fx.pki, fx.st, 999999, &res, &err), -1);
+    ck_assert_int_eq(batch_exec_step(fix.pki, fix.st, 999999, &res, &err), -1);
     ck_assert_int_eq(err.code, JERR_NOT_FOUND);
     ck_assert_str_eq(err.field, "batch_id");
-    fx_close(&fx);
 }
 END_TEST
 
 START_TEST(rerun_after_commit_issues_nothing)
 {
-    struct fixture fx;
     struct jerr err = {0};
-    char text[4096] = "batch: \"t-rerun\"\nrows:\n";
     char *request = NULL;
-    bool existing;
-    size_t np;
-    fx_open(&fx);
-    yaml_row(text, sizeof(text), "r1", "rr-p1", "A", "1990-01-02", "rr-c1", "mynumber", "auth");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_rec rec = fx_batch(&fix, "t-rerun", "rr", 1, "auth");
     struct batch_row_rec pending;
-    ck_assert_int_eq(store_batch_next_pending(fx.st, rec.id, &pending, &request, &err), 0);
+    ck_assert_int_eq(store_batch_next_pending(fix.st, rec.id, &pending, &request, &err), 0);
     ck_assert_int_eq(pending.row, 1);
 
     struct batch_exec_result res;
-    ck_assert_int_eq(batch_exec_row(fx.pki, fx.st, &rec, &pending, request, &res, &err), 0);
+    ck_assert_int_eq(batch_exec_row(fix.pki, fix.st, &rec, &pending, request, &res, &err), 0);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_DONE);
     batch_exec_result_free(&res);
-    struct batch_row_rec done = row_of(&fx, rec.id, 1);
-    ck_assert_int_eq(certs_on(&fx, "rr-c1"), 1);
+    struct batch_row_rec done = row_of(&fix, rec.id, 1);
+    ck_assert_int_eq(certs_on(&fix, "rr-c1"), 1);
     char image[PATH_MAX];
     snprintf(image, sizeof(image), "%s/inst/cards/t-rerun/rr-c1.card", dir);
     size_t image_len = 0;
     unsigned char *image_before = slurp(image, &image_len);
 
     /* The same row again, as a second job that had read it pending before the commit. */
-    ck_assert_int_eq(batch_exec_row(fx.pki, fx.st, &rec, &pending, request, &res, &err), 0);
+    ck_assert_int_eq(batch_exec_row(fix.pki, fix.st, &rec, &pending, request, &res, &err), 0);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_SKIPPED);
     ck_assert_int_eq(res.issued[CA_AUTH], 0);
     batch_exec_result_free(&res);
-    ck_assert_int_eq(certs_on(&fx, "rr-c1"), 1); /* nothing issued twice */
+    ck_assert_int_eq(certs_on(&fix, "rr-c1"), 1); /* nothing issued twice */
     /* …and the image of the run that did the row is the one on disk, byte for byte */
     size_t image_len_after = 0;
     unsigned char *image_after = slurp(image, &image_len_after);
     ck_assert(image_len_after == image_len && memcmp(image_before, image_after, image_len) == 0);
     free(image_before);
     free(image_after);
-    struct batch_row_rec after = row_of(&fx, rec.id, 1);
+    struct batch_row_rec after = row_of(&fix, rec.id, 1);
     ck_assert_int_eq(after.state, BATCH_ROW_DONE);
     ck_assert_str_eq(after.serials, done.serials);
     struct batch_rec b;
-    ck_assert_int_eq(store_batch_get(fx.st, rec.id, &b, &err), 0);
+    ck_assert_int_eq(store_batch_get(fix.st, rec.id, &b, &err), 0);
     ck_assert_int_eq(b.done_rows, 1); /* counted once */
     ck_assert_int_eq(b.failed_rows, 0);
     /* and the request (personal data) is gone once the row is done */
     jerr_clear(&err);
     char *again = NULL;
-    ck_assert_int_eq(store_batch_next_pending(fx.st, rec.id, &pending, &again, &err), -1);
+    ck_assert_int_eq(store_batch_next_pending(fix.st, rec.id, &pending, &again, &err), -1);
     ck_assert_int_eq(err.code, JERR_NOT_FOUND);
     free(request);
-    fx_close(&fx);
 }
 END_TEST
 
 START_TEST(hook_rolls_the_issuance_back_when_the_row_is_no_longer_pending)
 {
-    struct fixture fx;
     struct jerr err = {0};
-    char text[4096] = "batch: \"t-hook\"\nrows:\n";
     char *request = NULL;
-    bool existing, changed = false;
-    size_t np;
-    fx_open(&fx);
-    yaml_row(text, sizeof(text), "r1", "hk-p1", "A", "1990-01-02", "hk-c1", "mynumber", "both");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    bool changed = false;
+    struct batch_rec rec = fx_batch(&fix, "t-hook", "hk", 1, "both");
     struct batch_row_rec pending;
-    ck_assert_int_eq(store_batch_next_pending(fx.st, rec.id, &pending, &request, &err), 0);
+    ck_assert_int_eq(store_batch_next_pending(fix.st, rec.id, &pending, &request, &err), 0);
 
     /* Someone finishes the row between our read and our commit. */
     struct batch_row_rec other;
     memset(&other, 0, sizeof(other));
     other.state = BATCH_ROW_FAILED;
     snprintf(other.error_code, sizeof(other.error_code), "refused");
-    ck_assert_int_eq(store_batch_row_finish(fx.st, rec.id, 1, &other, &changed, &err), 0);
+    ck_assert_int_eq(store_batch_row_finish(fix.st, rec.id, 1, &other, &changed, &err), 0);
     ck_assert(changed);
     /* finishing it twice changes nothing */
-    ck_assert_int_eq(store_batch_row_finish(fx.st, rec.id, 1, &other, &changed, &err), 0);
+    ck_assert_int_eq(store_batch_row_finish(fix.st, rec.id, 1, &other, &changed, &err), 0);
     ck_assert(!changed);
 
     struct batch_exec_result res;
-    ck_assert_int_eq(batch_exec_row(fx.pki, fx.st, &rec, &pending, request, &res, &err), 0);
+    ck_assert_int_eq(batch_exec_row(fix.pki, fix.st, &rec, &pending, request, &res, &err), 0);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_SKIPPED);
     batch_exec_result_free(&res);
     /* the certificates were signed, then rolled back with the mark: none is in the registry */
-    ck_assert_int_eq(certs_on(&fx, "hk-c1"), 0);
-    struct batch_row_rec r = row_of(&fx, rec.id, 1);
+    ck_assert_int_eq(certs_on(&fix, "hk-c1"), 0);
+    struct batch_row_rec r = row_of(&fix, rec.id, 1);
     ck_assert_int_eq(r.state, BATCH_ROW_FAILED);
     ck_assert_str_eq(r.serials, "");
     struct batch_rec b;
-    ck_assert_int_eq(store_batch_get(fx.st, rec.id, &b, &err), 0);
+    ck_assert_int_eq(store_batch_get(fix.st, rec.id, &b, &err), 0);
     ck_assert_int_eq(b.done_rows, 0);
     ck_assert_int_eq(b.failed_rows, 1);
     free(request);
-    fx_close(&fx);
 }
 END_TEST
 
 START_TEST(pending_rows_resume_after_a_restart_exactly_once)
 {
-    struct fixture fx;
     struct jerr err = {0};
-    char text[4096] = "batch: \"t-resume\"\nrows:\n";
-    bool existing;
-    size_t np;
-    fx_open(&fx);
-    yaml_row(text, sizeof(text), "r1", "rs-p1", "A", "1990-01-02", "rs-c1", "mynumber", "auth");
-    yaml_row(text, sizeof(text), "r2", "rs-p2", "B", "1991-01-02", "rs-c2", "mynumber", "auth");
-    yaml_row(text, sizeof(text), "r3", "rs-p3", "C", "1992-01-02", "rs-c3", "mynumber", "auth");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
-    struct batch_exec_result res = step(&fx, rec.id);
+    struct batch_rec rec = fx_batch(&fix, "t-resume", "rs", 3, "auth");
+    struct batch_exec_result res = step(&fix, rec.id);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_DONE);
     batch_exec_result_free(&res);
     /* A crash inside row 2, after its person and card were registered, before the issuance
      * committed: those two events are there, the row is pending. */
-    add_person(&fx, "rs-p2", "B", "1991-01-02");
-    add_card(&fx, "rs-c2", "rs-p2");
-    fx_close(&fx);
+    add_person(&fix, "rs-p2", "B", "1990-01-02");
+    add_card(&fix, "rs-c2", "rs-p2");
+    fx_close(&fix);
 
     /* The restart: a new process reads the running batches and goes on. */
-    struct fixture again;
-    fx_open(&again);
+    fx_open(&fix);
     struct running_ids running = {.n = 0};
-    ck_assert_int_eq(store_batches_running(again.st, collect, &running, &err), 0);
+    ck_assert_int_eq(store_batches_running(fix.st, collect, &running, &err), 0);
     bool listed = false;
     for (int i = 0; i < running.n; i++)
         listed = listed || running.ids[i] == rec.id;
     ck_assert(listed);
     int rows = 0;
     for (;;) {
-        res = step(&again, rec.id);
+        res = step(&fix, rec.id);
         enum batch_exec_outcome o = res.outcome;
         batch_exec_result_free(&res);
         if (o == BATCH_EXEC_FINISHED)
@@ -651,41 +649,38 @@ START_TEST(pending_rows_resume_after_a_restart_exactly_once)
         ck_assert_int_lt(++rows, 3);
     }
     ck_assert_int_eq(rows, 2);
-    ck_assert_int_eq(certs_on(&again, "rs-c1"), 1);
-    ck_assert_int_eq(certs_on(&again, "rs-c2"), 1);
-    ck_assert_int_eq(certs_on(&again, "rs-c3"), 1);
+    ck_assert_int_eq(certs_on(&fix, "rs-c1"), 1);
+    ck_assert_int_eq(certs_on(&fix, "rs-c2"), 1);
+    ck_assert_int_eq(certs_on(&fix, "rs-c3"), 1);
     struct batch_rec b;
-    ck_assert_int_eq(store_batch_get(again.st, rec.id, &b, &err), 0);
+    ck_assert_int_eq(store_batch_get(fix.st, rec.id, &b, &err), 0);
     ck_assert(b.finished);
     ck_assert_int_eq(b.done_rows, 3);
     running.n = 0;
-    ck_assert_int_eq(store_batches_running(again.st, collect, &running, &err), 0);
+    ck_assert_int_eq(store_batches_running(fix.st, collect, &running, &err), 0);
     for (int i = 0; i < running.n; i++)
         ck_assert_int_ne(running.ids[i], rec.id);
-    fx_close(&again);
 }
 END_TEST
 
 START_TEST(person_with_other_facts_fails_the_row)
 {
-    struct fixture fx;
     struct jerr err = {0};
     char text[4096] = "batch: \"t-facts\"\nrows:\n";
     bool existing;
     size_t np;
-    fx_open(&fx);
     /* registered before with another name and birth date */
-    add_person(&fx, "pf-p1", "Old Name", "1980-05-05");
+    add_person(&fix, "pf-p1", "Old Name", "1980-05-05");
 
     yaml_row(text, sizeof(text), "r1", "pf-p1", "New Name", "1990-01-02", "pf-c1", "mynumber",
              "auth");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
-    struct batch_exec_result res = step(&fx, rec.id);
+    struct batch_rec rec = record(&fix, text, &existing, &np);
+    struct batch_exec_result res = step(&fix, rec.id);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_FAILED);
     ck_assert_int_eq(res.row, 1);
     ck_assert_str_eq(res.internal, "");
     batch_exec_result_free(&res);
-    struct batch_row_rec r = row_of(&fx, rec.id, 1);
+    struct batch_row_rec r = row_of(&fix, rec.id, 1);
     ck_assert_int_eq(r.state, BATCH_ROW_FAILED);
     ck_assert_str_eq(r.error_code, "refused");
     ck_assert_str_eq(r.error_field, "person");
@@ -697,52 +692,48 @@ START_TEST(person_with_other_facts_fails_the_row)
     ck_assert_str_eq(r.serials, "");
     /* nothing else happened: the person unchanged, no card, no certificate */
     struct person now;
-    ck_assert_int_eq(store_person_get(fx.st, "pf-p1", &now, &err), 0);
+    ck_assert_int_eq(store_person_get(fix.st, "pf-p1", &now, &err), 0);
     ck_assert_str_eq(now.name, "Old Name");
     struct card c;
-    ck_assert_int_eq(store_card_get(fx.st, "pf-c1", &c, &err), -1);
+    ck_assert_int_eq(store_card_get(fix.st, "pf-c1", &c, &err), -1);
     ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    ck_assert_int_eq(certs_on(&fx, "pf-c1"), 0);
-    fx_close(&fx);
+    ck_assert_int_eq(certs_on(&fix, "pf-c1"), 0);
 }
 END_TEST
 
 START_TEST(existing_person_and_card_are_used_other_owners_card_fails)
 {
-    struct fixture fx;
     char text[4096] = "batch: \"t-owner\"\nrows:\n";
     bool existing;
     size_t np;
-    fx_open(&fx);
-    add_person(&fx, "ow-p1", "A", "1990-01-02");
-    add_person(&fx, "ow-p9", "A", "1990-01-02");
-    add_card(&fx, "ow-c1", "ow-p1");
-    add_card(&fx, "ow-c9", "ow-p9");
+    add_person(&fix, "ow-p1", "A", "1990-01-02");
+    add_person(&fix, "ow-p9", "A", "1990-01-02");
+    add_card(&fix, "ow-c1", "ow-p1");
+    add_card(&fix, "ow-c9", "ow-p9");
 
     yaml_row(text, sizeof(text), "mine", "ow-p1", "A", "1990-01-02", "ow-c1", "mynumber", "auth");
     yaml_row(text, sizeof(text), "theirs", "ow-p1", "A", "1990-01-02", "ow-c9", "mynumber", "auth");
     yaml_row(text, sizeof(text), "juki", "ow-p1", "A", "1990-01-02", "ow-cj", "juki", "auth");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_rec rec = record(&fix, text, &existing, &np);
     for (int i = 0; i < 3; i++) {
-        struct batch_exec_result res = step(&fx, rec.id);
+        struct batch_exec_result res = step(&fix, rec.id);
         ck_assert_int_eq(res.outcome, i == 0 ? BATCH_EXEC_ROW_DONE : BATCH_EXEC_ROW_FAILED);
         batch_exec_result_free(&res);
     }
-    ck_assert_int_eq(row_of(&fx, rec.id, 1).state, BATCH_ROW_DONE);
-    ck_assert_int_eq(certs_on(&fx, "ow-c1"), 1);
-    struct batch_row_rec theirs = row_of(&fx, rec.id, 2);
+    ck_assert_int_eq(row_of(&fix, rec.id, 1).state, BATCH_ROW_DONE);
+    ck_assert_int_eq(certs_on(&fix, "ow-c1"), 1);
+    struct batch_row_rec theirs = row_of(&fix, rec.id, 2);
     ck_assert_str_eq(theirs.key, "theirs");
     ck_assert_str_eq(theirs.error_code, "refused");
     ck_assert_str_eq(theirs.error_field, "card");
     ck_assert_str_eq(theirs.error_message, "card ow-c9 is registered to another person");
-    ck_assert_int_eq(certs_on(&fx, "ow-c9"), 0);
+    ck_assert_int_eq(certs_on(&fix, "ow-c9"), 0);
     /* a lifecycle refusal is the row's error as the engine gave it */
-    struct batch_row_rec juki = row_of(&fx, rec.id, 3);
+    struct batch_row_rec juki = row_of(&fix, rec.id, 3);
     ck_assert_str_eq(juki.error_code, "refused");
     ck_assert_str_eq(juki.error_field, "card");
     ck_assert_ptr_nonnull(strstr(juki.error_message, "Juki"));
-    ck_assert_int_eq(certs_on(&fx, "ow-cj"), 0);
-    fx_close(&fx);
+    ck_assert_int_eq(certs_on(&fix, "ow-cj"), 0);
 }
 END_TEST
 
@@ -772,73 +763,92 @@ static struct store *open_store(void *arg, struct jerr *err)
     return pki_store_open(arg, err);
 }
 
+/* A batch runner with its own event loop and a pool of workers, and the watch that ends the
+ * loop once no batch is active and no job in flight. */
+struct runner {
+    struct event_base *base;
+    struct workers *w;
+    struct workers_loop *loop;
+    struct batchrun *br;
+    struct run_watch watch;
+};
+
+static void runner_start(struct runner *run, struct fixture *fx, int workers)
+{
+    struct jerr err = {0};
+    memset(run, 0, sizeof(*run));
+    ck_assert_int_eq(evthread_use_pthreads(), 0);
+    run->base = event_base_new();
+    ck_assert_ptr_nonnull(run->base);
+    struct workers_store_ops ops = {open_store, store_close, fx->pki};
+    run->w = workers_new(workers, 0, &ops, &err);
+    ck_assert_ptr_nonnull(run->w);
+    run->loop = workers_attach(run->w, run->base, &err);
+    ck_assert_ptr_nonnull(run->loop);
+    run->br = batchrun_new(fx->pki, run->w, &err);
+    ck_assert_ptr_nonnull(run->br);
+    ck_assert_int_eq(batchrun_start(run->br, run->base, run->loop, &err), 0);
+    run->watch.br = run->br;
+}
+
+/* Runs the loop until the watch breaks it (every batch finished, or 60000 ticks). */
+static void runner_wait(struct runner *run)
+{
+    run->watch.timer = event_new(run->base, -1, EV_PERSIST, watch_cb, &run->watch);
+    struct timeval ms = {0, 1000};
+    event_add(run->watch.timer, &ms);
+    event_base_dispatch(run->base);
+}
+
+static void runner_free(struct runner *run)
+{
+    workers_shutdown(run->w);
+    workers_detach(run->loop);
+    if (run->watch.timer != NULL)
+        event_free(run->watch.timer);
+    batchrun_free(run->br);
+    event_base_free(run->base);
+    workers_free(run->w);
+}
+
 START_TEST(runner_takes_batches_to_the_end_within_its_job_limit)
 {
-    struct fixture fx;
     struct jerr err = {0};
-    char a[4096] = "batch: \"t-run-a\"\nrows:\n", b[4096] = "batch: \"t-run-b\"\nrows:\n";
-    bool existing;
-    size_t np;
-    fx_open(&fx);
-    yaml_row(a, sizeof(a), "r1", "ru-p1", "A", "1990-01-02", "ru-c1", "mynumber", "auth");
-    yaml_row(a, sizeof(a), "r2", "ru-p2", "B", "1990-01-02", "ru-c2", "mynumber", "auth");
-    yaml_row(b, sizeof(b), "r1", "ru-p3", "C", "1990-01-02", "ru-c3", "mynumber", "auth");
-    yaml_row(b, sizeof(b), "r2", "ru-p4", "D", "1990-01-02", "ru-c4", "mynumber", "auth");
     /* a: recorded before the start (as if by an earlier run): found by the resume job */
-    struct batch_rec ra = record(&fx, a, &existing, &np);
+    struct batch_rec ra = fx_batch(&fix, "t-run-a", "ra", 2, "auth");
 
-    ck_assert_int_eq(evthread_use_pthreads(), 0);
-    struct event_base *base = event_base_new();
-    ck_assert_ptr_nonnull(base);
-    struct workers_store_ops ops = {open_store, store_close, fx.pki};
-    struct workers *w = workers_new(2, 0, &ops, &err);
-    ck_assert_ptr_nonnull(w);
-    struct workers_loop *loop = workers_attach(w, base, &err);
-    ck_assert_ptr_nonnull(loop);
-    struct batchrun *br = batchrun_new(fx.pki, w, &err);
-    ck_assert_ptr_nonnull(br);
-    ck_assert_int_eq(batchrun_start(br, base, loop, &err), 0);
+    struct runner run;
+    runner_start(&run, &fix, 2);
+    struct batchrun *br = run.br;
     /* b: submitted while running */
-    struct batch_rec rb = record(&fx, b, &existing, &np);
+    struct batch_rec rb = fx_batch(&fix, "t-run-b", "rb", 2, "auth");
     batchrun_kick(br, rb.id);
 
-    struct run_watch watch = {.br = br};
-    watch.timer = event_new(base, -1, EV_PERSIST, watch_cb, &watch);
-    struct timeval ms = {0, 1000};
-    event_add(watch.timer, &ms);
-    event_base_dispatch(base); /* until the watch sees both batches finished */
+    runner_wait(&run); /* until the watch sees both batches finished */
     ck_assert_int_eq(batchrun_active(br), 0);
     ck_assert_int_eq(batchrun_inflight(br), 0);
-    ck_assert_int_eq(watch.max_seen, BATCHRUN_MAX_JOBS(2)); /* one worker left for OCSP */
+    ck_assert_int_eq(run.watch.max_seen, BATCHRUN_MAX_JOBS(2)); /* one worker left for OCSP */
 
     struct batch_rec got;
-    ck_assert_int_eq(store_batch_get(fx.st, ra.id, &got, &err), 0);
+    ck_assert_int_eq(store_batch_get(fix.st, ra.id, &got, &err), 0);
     ck_assert(got.finished);
     ck_assert_int_eq(got.done_rows, 2);
-    ck_assert_int_eq(store_batch_get(fx.st, rb.id, &got, &err), 0);
+    ck_assert_int_eq(store_batch_get(fix.st, rb.id, &got, &err), 0);
     ck_assert(got.finished);
     ck_assert_int_eq(got.done_rows, 2);
-    ck_assert_int_eq(certs_on(&fx, "ru-c1") + certs_on(&fx, "ru-c2") + certs_on(&fx, "ru-c3") +
-                         certs_on(&fx, "ru-c4"),
+    ck_assert_int_eq(certs_on(&fix, "ra-c1") + certs_on(&fix, "ra-c2") + certs_on(&fix, "rb-c1") +
+                         certs_on(&fix, "rb-c2"),
                      4);
 
     /* after stop nothing is queued: a kicked batch waits for the next start */
     batchrun_stop(br);
-    char c[4096] = "batch: \"t-run-c\"\nrows:\n";
-    yaml_row(c, sizeof(c), "r1", "ru-p5", "E", "1990-01-02", "ru-c5", "mynumber", "auth");
-    struct batch_rec rc = record(&fx, c, &existing, &np);
+    struct batch_rec rc = fx_batch(&fix, "t-run-c", "rc", 1, "auth");
     batchrun_kick(br, rc.id);
     ck_assert_int_eq(batchrun_inflight(br), 0);
     ck_assert_int_eq(batchrun_active(br), 1);
 
-    workers_shutdown(w);
-    workers_detach(loop);
-    event_free(watch.timer);
-    batchrun_free(br);
-    event_base_free(base);
-    workers_free(w);
-    ck_assert_int_eq(certs_on(&fx, "ru-c5"), 0);
-    fx_close(&fx);
+    runner_free(&run);
+    ck_assert_int_eq(certs_on(&fix, "rc-c1"), 0);
 }
 END_TEST
 
@@ -847,60 +857,52 @@ END_TEST
  * lapses after BATCH_EXEC_CLAIM_S and can be given back. */
 START_TEST(steps_take_unclaimed_rows_and_wait_for_claimed_ones)
 {
-    struct fixture fx;
     struct jerr err = {0};
-    char text[4096] = "batch: \"t-claims\"\nrows:\n";
     char *request = NULL;
-    bool existing;
-    size_t np;
-    fx_open(&fx);
-    yaml_row(text, sizeof(text), "r1", "cl-p1", "A", "1990-01-02", "cl-c1", "mynumber", "auth");
-    yaml_row(text, sizeof(text), "r2", "cl-p1", "A", "1990-01-02", "cl-c2", "mynumber", "auth");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_rec rec = fx_batch(&fix, "t-claims", "cl", 2, "auth");
     time_t t0 = jclock_now();
     jclock_set(t0);
 
     /* Another step holds row 1: this one takes row 2. */
     struct batch_row_rec held;
     ck_assert_int_eq(
-        store_batch_claim_next(fx.st, rec.id, t0, t0 + BATCH_EXEC_CLAIM_S, &held, &request, &err),
+        store_batch_claim_next(fix.st, rec.id, t0, t0 + BATCH_EXEC_CLAIM_S, &held, &request, &err),
         0);
     free(request);
     ck_assert_int_eq(held.row, 1);
-    struct batch_exec_result res = step(&fx, rec.id);
+    struct batch_exec_result res = step(&fix, rec.id);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_DONE);
     ck_assert_int_eq(res.row, 2);
     batch_exec_result_free(&res);
 
     /* Only row 1 is pending, and it is held: wait — nothing issued, not finished. */
-    res = step(&fx, rec.id);
+    res = step(&fix, rec.id);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_WAITING);
     ck_assert_int_eq(res.row, 0);
     ck_assert_int_eq(res.issued[CA_AUTH], 0);
     batch_exec_result_free(&res);
-    ck_assert_int_eq(certs_on(&fx, "cl-c1"), 0);
+    ck_assert_int_eq(certs_on(&fix, "cl-c1"), 0);
     struct batch_rec b;
-    ck_assert_int_eq(store_batch_get(fx.st, rec.id, &b, &err), 0);
+    ck_assert_int_eq(store_batch_get(fix.st, rec.id, &b, &err), 0);
     ck_assert(!b.finished);
     ck_assert_int_eq(b.done_rows, 1);
 
     /* Still held at the claim's last second; taken over once it lapsed. */
     jclock_set(t0 + BATCH_EXEC_CLAIM_S);
-    res = step(&fx, rec.id);
+    res = step(&fix, rec.id);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_WAITING);
     batch_exec_result_free(&res);
     jclock_set(t0 + BATCH_EXEC_CLAIM_S + 1);
-    res = step(&fx, rec.id);
+    res = step(&fix, rec.id);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_DONE);
     ck_assert_int_eq(res.row, 1);
     batch_exec_result_free(&res);
-    ck_assert_int_eq(certs_on(&fx, "cl-c1"), 1);
-    res = step(&fx, rec.id);
+    ck_assert_int_eq(certs_on(&fix, "cl-c1"), 1);
+    res = step(&fix, rec.id);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_FINISHED);
     ck_assert_int_eq(res.batch.done_rows, 2);
     batch_exec_result_free(&res);
     jclock_set(0);
-    fx_close(&fx);
 }
 END_TEST
 
@@ -909,79 +911,49 @@ END_TEST
  * given back at the start instead of holding its row for BATCH_EXEC_CLAIM_S. */
 START_TEST(runner_runs_rows_of_one_batch_in_parallel)
 {
-    struct fixture fx;
     struct jerr err = {0};
-    char text[8192] = "batch: \"t-par\"\nrows:\n";
     char *request = NULL;
-    bool existing;
-    size_t np;
     enum { ROWS = 8 };
-    fx_open(&fx);
-    for (int i = 1; i <= ROWS; i++) {
-        char key[16], person[16], card[16];
-        snprintf(key, sizeof(key), "r%d", i);
-        /* One person per row: a second My Number card would return the first (DESIGN §4). */
-        snprintf(person, sizeof(person), "pa-p%d", i);
-        snprintf(card, sizeof(card), "pa-c%d", i);
-        yaml_row(text, sizeof(text), key, person, "A", "1990-01-02", card, "mynumber", "auth");
-    }
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    /* One person per row: a second My Number card would return the first (DESIGN §4). */
+    struct batch_rec rec = fx_batch(&fix, "t-par", "pa", ROWS, "auth");
     struct batch_row_rec dead;
     int64_t now = jclock_now();
-    ck_assert_int_eq(store_batch_claim_next(fx.st, rec.id, now, now + 3600, &dead, &request, &err),
+    ck_assert_int_eq(store_batch_claim_next(fix.st, rec.id, now, now + 3600, &dead, &request, &err),
                      0);
     free(request);
 
-    ck_assert_int_eq(evthread_use_pthreads(), 0);
-    struct event_base *base = event_base_new();
-    ck_assert_ptr_nonnull(base);
-    struct workers_store_ops ops = {open_store, store_close, fx.pki};
-    struct workers *w = workers_new(3, 0, &ops, &err);
-    ck_assert_ptr_nonnull(w);
-    struct workers_loop *loop = workers_attach(w, base, &err);
-    ck_assert_ptr_nonnull(loop);
-    struct batchrun *br = batchrun_new(fx.pki, w, &err);
-    ck_assert_ptr_nonnull(br);
-    ck_assert_int_eq(batchrun_start(br, base, loop, &err), 0);
+    struct runner run;
+    runner_start(&run, &fix, 3);
+    struct batchrun *br = run.br;
     /* Kicked as a submission would: still no job before the resume gave the claim back (else
      * row 1 would wait an hour and the watch would give up). */
     batchrun_kick(br, rec.id);
 
-    struct run_watch watch = {.br = br};
-    watch.timer = event_new(base, -1, EV_PERSIST, watch_cb, &watch);
-    struct timeval ms = {0, 1000};
-    event_add(watch.timer, &ms);
-    event_base_dispatch(base);
+    runner_wait(&run);
     ck_assert_int_eq(batchrun_active(br), 0);
     ck_assert_int_eq(batchrun_inflight(br), 0);
-    ck_assert_int_eq(watch.max_seen, BATCHRUN_MAX_JOBS(3));
+    ck_assert_int_eq(run.watch.max_seen, BATCHRUN_MAX_JOBS(3));
     ck_assert_int_eq(BATCHRUN_MAX_JOBS(3), 2);
 
     struct batch_rec got;
-    ck_assert_int_eq(store_batch_get(fx.st, rec.id, &got, &err), 0);
+    ck_assert_int_eq(store_batch_get(fix.st, rec.id, &got, &err), 0);
     ck_assert(got.finished);
     ck_assert_int_eq(got.done_rows, ROWS);
     ck_assert_int_eq(got.failed_rows, 0);
     for (int i = 1; i <= ROWS; i++) {
         char card[16];
         snprintf(card, sizeof(card), "pa-c%d", i);
-        ck_assert_msg(certs_on(&fx, card) == 1, "%s: %zu certificates", card, certs_on(&fx, card));
-        struct batch_row_rec r = row_of(&fx, rec.id, i);
+        ck_assert_msg(certs_on(&fix, card) == 1, "%s: %zu certificates", card, certs_on(&fix, card));
+        struct batch_row_rec r = row_of(&fix, rec.id, i);
         ck_assert_int_eq(r.state, BATCH_ROW_DONE);
         ck_assert_int_eq(strlen(r.serials), 32);
     }
     /* Persons shared by two rows were registered once. */
     struct person p;
-    ck_assert_int_eq(store_person_get(fx.st, "pa-p4", &p, &err), 0);
+    ck_assert_int_eq(store_person_get(fix.st, "pa-p4", &p, &err), 0);
 
     batchrun_stop(br);
-    workers_shutdown(w);
-    workers_detach(loop);
-    event_free(watch.timer);
-    batchrun_free(br);
-    event_base_free(base);
-    workers_free(w);
-    fx_close(&fx);
+    runner_free(&run);
 }
 END_TEST
 
@@ -989,20 +961,18 @@ END_TEST
 
 START_TEST(generated_passwords_leave_only_in_a_sealed_pin_letter)
 {
-    struct fixture fx;
     char text[4096] = "batch: \"t-letter\"\nrows:\n";
     char path[PATH_MAX], letter[PATH_MAX], sign[32], auth[32], value[80];
     struct stat sb;
     bool existing;
     size_t np;
-    fx_open(&fx);
     yaml_row(text, sizeof(text), "r1", "lt-p1", "A", "1990-01-02", "lt-c1", "mynumber", "both");
     yaml_row(text, sizeof(text), "r2", "lt-p2", "B", "1990-01-03", "lt-c2", "mynumber", "auth");
     snprintf(text + strlen(text), sizeof(text) - strlen(text),
              "    passwords: {sign: \"QWERTY7890\", auth: \"5831\"}\n");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_rec rec = record(&fix, text, &existing, &np);
     for (int i = 0; i < 2; i++) {
-        struct batch_exec_result res = step(&fx, rec.id);
+        struct batch_exec_result res = step(&fix, rec.id);
         ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_DONE);
         batch_exec_result_free(&res);
     }
@@ -1043,53 +1013,40 @@ START_TEST(generated_passwords_leave_only_in_a_sealed_pin_letter)
     ck_assert_int_eq(files_containing(path, ".passwords"), 0);
     ck_assert_int_eq(files_containing(path, ".tmp-"), 0);
     ck_assert_int_eq(files_containing(path, "lt-c"), 3);
-    fx_close(&fx);
 }
 END_TEST
 
 START_TEST(row_whose_image_cannot_be_written_fails_and_issues_nothing)
 {
-    struct fixture fx;
-    char text[4096] = "batch: \"t-nodisk\"\nrows:\n";
     char path[PATH_MAX];
-    bool existing;
-    size_t np;
-    fx_open(&fx);
     /* The batch's image directory cannot be made: a file stands in its place. */
     snprintf(path, sizeof(path), "%s/inst/cards", dir);
     struct jerr err = {0};
     ck_assert_int_eq(fsutil_mkdirs(path, 0700, &err), 0);
     snprintf(path, sizeof(path), "%s/inst/cards/t-nodisk", dir);
     ck_assert_int_eq(testutil_write_file(path, "x", 1), 0);
-    yaml_row(text, sizeof(text), "r1", "nd-p1", "A", "1990-01-02", "nd-c1", "mynumber", "both");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    struct batch_rec rec = fx_batch(&fix, "t-nodisk", "nd", 1, "both");
 
-    struct batch_exec_result res = step(&fx, rec.id);
+    struct batch_exec_result res = step(&fix, rec.id);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_FAILED);
     ck_assert_int_eq(res.issued[CA_SIGN] + res.issued[CA_AUTH], 0);
     ck_assert_ptr_nonnull(strstr(res.internal, "t-nodisk"));
     batch_exec_result_free(&res);
-    struct batch_row_rec r = row_of(&fx, rec.id, 1);
+    struct batch_row_rec r = row_of(&fix, rec.id, 1);
     ck_assert_int_eq(r.state, BATCH_ROW_FAILED);
     ck_assert_str_eq(r.error_code, "io");
     ck_assert_str_eq(r.error_field, "card_image");
     ck_assert_ptr_nonnull(strstr(r.error_message, "nothing was issued"));
     /* the issuance never committed: no certificate exists without its image */
-    ck_assert_int_eq(certs_on(&fx, "nd-c1"), 0);
-    fx_close(&fx);
+    ck_assert_int_eq(certs_on(&fix, "nd-c1"), 0);
 }
 END_TEST
 
 START_TEST(row_without_passwords_needs_a_recipient)
 {
-    struct fixture fx;
     struct jerr err = {0};
-    char yaml[4096], text[4096] = "batch: \"t-norecip\"\nrows:\n";
-    bool existing;
-    size_t np;
-    fx_open(&fx);
-    yaml_row(text, sizeof(text), "r1", "nr-p1", "A", "1990-01-02", "nr-c1", "mynumber", "auth");
-    struct batch_rec rec = record(&fx, text, &existing, &np);
+    char yaml[4096];
+    struct batch_rec rec = fx_batch(&fix, "t-norecip", "nr", 1, "auth");
     /* The same instance run without batch.pin_letter_recipient (a batch recorded before the
      * recipient was removed from the configuration). */
     snprintf(yaml, sizeof(yaml), "data_dir: %s/inst\n", dir);
@@ -1098,27 +1055,25 @@ START_TEST(row_without_passwords_needs_a_recipient)
     struct pki *pki = pki_open(bare, PASS, &err);
     ck_assert_msg(pki != NULL, "%s", err.msg);
     struct batch_exec_result res;
-    ck_assert_msg(batch_exec_step(pki, fx.st, rec.id, &res, &err) == 0, "%s", err.msg);
+    ck_assert_msg(batch_exec_step(pki, fix.st, rec.id, &res, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_FAILED);
     batch_exec_result_free(&res);
-    struct batch_row_rec r = row_of(&fx, rec.id, 1);
+    struct batch_row_rec r = row_of(&fix, rec.id, 1);
     ck_assert_str_eq(r.error_code, "refused");
     ck_assert_str_eq(r.error_field, "passwords");
     ck_assert_ptr_nonnull(strstr(r.error_message, "batch.pin_letter_recipient"));
     /* refused before any key was made or any person registered */
-    ck_assert_int_eq(certs_on(&fx, "nr-c1"), 0);
+    ck_assert_int_eq(certs_on(&fix, "nr-c1"), 0);
     struct person p;
     jerr_clear(&err);
-    ck_assert_int_eq(store_person_get(fx.st, "nr-p1", &p, &err), -1);
+    ck_assert_int_eq(store_person_get(fix.st, "nr-p1", &p, &err), -1);
     pki_free(pki);
     config_free(bare);
-    fx_close(&fx);
 }
 END_TEST
 
 START_TEST(row_whose_card_id_names_no_file_fails)
 {
-    struct fixture fx;
     struct jerr err = {0};
     char text[4096] = "batch: \"t-dot\"\nrows:\n";
     struct batch b = {0};
@@ -1126,24 +1081,22 @@ START_TEST(row_whose_card_id_names_no_file_fails)
     struct batch_rec rec;
     bool existing;
     size_t np = 0;
-    fx_open(&fx);
     /* A row recorded before ids were checked for it at submission (the parser refuses it now):
      * its card id ".x" names no file. */
     yaml_row(text, sizeof(text), "r1", "dt-p1", "A", "1990-01-02", "dt-c1", "mynumber", "auth");
     ck_assert_int_eq(batch_parse(text, strlen(text), BATCH_AUTO, &b, &problems, &np, &err), 0);
     snprintf(b.rows[0].card.id, sizeof(b.rows[0].card.id), ".x");
-    struct lifecycle_ctx ctx = clerk(&fx);
+    struct lifecycle_ctx ctx = clerk(&fix);
     ck_assert_int_eq(batch_exec_submit(&ctx, &b, problems, np, &rec, &existing, &err), 0);
     batch_free(&b);
     batch_problems_free(problems);
 
-    struct batch_exec_result res = step(&fx, rec.id);
+    struct batch_exec_result res = step(&fix, rec.id);
     ck_assert_int_eq(res.outcome, BATCH_EXEC_ROW_FAILED);
     batch_exec_result_free(&res);
-    struct batch_row_rec r = row_of(&fx, rec.id, 1);
+    struct batch_row_rec r = row_of(&fix, rec.id, 1);
     ck_assert_str_eq(r.error_field, "card_id");
-    ck_assert_int_eq(certs_on(&fx, ".x"), 0);
-    fx_close(&fx);
+    ck_assert_int_eq(certs_on(&fix, ".x"), 0);
 }
 END_TEST
 
@@ -1153,10 +1106,9 @@ int main(void)
     TCase *tc = tcase_create("batches");
     tcase_set_timeout(tc, 120);
     tcase_add_unchecked_fixture(tc, instance_setup, instance_teardown);
+    tcase_add_checked_fixture(tc, fix_setup, fix_teardown);
     tcase_add_test(tc, create_records_good_rows_pending_and_problems_failed);
     tcase_add_test(tc, resubmission_finds_the_batch_and_other_rows_conflict);
-    tcase_add_test(tc, digest_is_of_the_rows_not_of_the_text_nor_the_passwords);
-    tcase_add_test(tc, content_types_choose_the_format);
     tcase_add_test(tc, steps_issue_mark_done_and_finish);
     tcase_add_test(tc, rerun_after_commit_issues_nothing);
     tcase_add_test(tc, hook_rolls_the_issuance_back_when_the_row_is_no_longer_pending);
@@ -1171,5 +1123,9 @@ int main(void)
     tcase_add_test(tc, row_whose_card_id_names_no_file_fails);
     tcase_add_test(tc, row_without_passwords_needs_a_recipient);
     suite_add_tcase(s, tc);
+    TCase *text = tcase_create("text"); /* no instance needed */
+    tcase_add_test(text, digest_is_of_the_rows_not_of_the_text_nor_the_passwords);
+    tcase_add_test(text, content_types_choose_the_format);
+    suite_add_tcase(s, text);
     return testutil_run(s);
 }

@@ -25,35 +25,17 @@
 #include "keystore/keygen.h"
 #include "testinst.h"
 
-static struct testutil_instance inst;
-
-static void instance_setup(void)
-{
-    testutil_instance_create(&inst);
-}
-
-static void instance_teardown(void)
-{
-    testutil_instance_destroy(&inst);
-}
-
 /* Registers person `id`-p and card `id` (expiring 2035-06-30) and issues `which`; pubkeys may
  * be NULL. */
 static void issue(struct testutil_fixture *fx, const char *id, int which,
                   EVP_PKEY *const pubkeys[2], struct issue_result *res)
 {
     struct jerr err = {0};
-    struct person p = {.gender = GENDER_FEMALE};
-    struct card c = {.type = CARD_MYNUMBER};
-    snprintf(p.id, sizeof(p.id), "%s-p", id);
-    snprintf(p.name, sizeof(p.name), "山田 花子");
-    snprintf(p.address, sizeof(p.address), "東京都千代田区霞が関2-1-2");
-    snprintf(p.birth_date, sizeof(p.birth_date), "1990-01-02");
-    ck_assert_msg(lifecycle_person_register(&fx->ctx, &p, &err) == 0, "%s", err.msg);
-    snprintf(c.id, sizeof(c.id), "%s", id);
-    snprintf(c.person_id, sizeof(c.person_id), "%s-p", id);
-    snprintf(c.expiry, sizeof(c.expiry), "2035-06-30");
-    ck_assert_msg(lifecycle_card_register(&fx->ctx, &c, NULL, &err) == 0, "%s", err.msg);
+    char person_id[64];
+    snprintf(person_id, sizeof(person_id), "%s-p", id);
+    struct person p = testutil_person(person_id, "山田 花子", "東京都千代田区霞が関2-1-2",
+                                      "1990-01-02", GENDER_FEMALE);
+    testinst_register_card(fx, &p, id, "2035-06-30");
     ck_assert_msg(lifecycle_issue(&fx->ctx, id, which, pubkeys, res, &err) == 0, "%s", err.msg);
 }
 
@@ -70,7 +52,7 @@ static struct card_image *image_file(const unsigned char *der, size_t len, const
                                      char *path, size_t size)
 {
     struct jerr err = {0};
-    snprintf(path, size, "%s/%s", inst.dir, name);
+    snprintf(path, size, "%s/%s", testinst.dir, name);
     ck_assert_int_eq(testutil_write_file(path, der, len), 0);
     struct card_image *ci = card_image_load(path, &err);
     ck_assert_msg(ci != NULL, "%s", err.msg);
@@ -262,7 +244,7 @@ END_TEST
 static struct testutil_fixture fix;
 static void fix_open(void)
 {
-    testutil_fx_open(&fix, &inst);
+    testutil_fx_open(&fix, &testinst);
 }
 static void fix_close(void)
 {
@@ -308,7 +290,7 @@ START_TEST(image_holds_both_slots)
         char control[PATH_MAX];
         unsigned char *plain = NULL;
         int plain_len = i2d_PrivateKey(ic->key, &plain);
-        snprintf(control, sizeof(control), "%s/control.der", inst.dir);
+        snprintf(control, sizeof(control), "%s/control.der", testinst.dir);
         ck_assert_int_eq(testutil_write_file(control, plain, (size_t)plain_len), 0);
         ck_assert(file_has_private_part(control, ic->key));
         OPENSSL_clear_free(plain, (size_t)plain_len);
@@ -317,7 +299,7 @@ START_TEST(image_holds_both_slots)
         char db[PATH_MAX];
         static const char *const suffixes[] = {"", "-wal", "-shm"};
         for (size_t i = 0; i < 3; i++) {
-            snprintf(db, sizeof(db), "%s/inst/jpki.db%s", inst.dir, suffixes[i]);
+            snprintf(db, sizeof(db), "%s/inst/jpki.db%s", testinst.dir, suffixes[i]);
             ck_assert_msg(!file_has_private_part(db, ic->key), "key material in %s", db);
         }
     }
@@ -328,7 +310,7 @@ START_TEST(image_holds_both_slots)
     EVP_PKEY_free(none); /* 1 in 10^4 that the generated PIN was 0000 */
     /* Issuance encodes in memory: no scratch file (the directory need not even exist). */
     char scratch[PATH_MAX];
-    snprintf(scratch, sizeof(scratch), "%s/inst/tmp", inst.dir);
+    snprintf(scratch, sizeof(scratch), "%s/inst/tmp", testinst.dir);
     ck_assert_int_le(files_in(scratch), 0);
 
     card_image_free(ci);
@@ -398,7 +380,7 @@ START_TEST(batch_stages_one_file_per_card)
     ck_assert_msg(cardissue_stage_batch(fix.pki, fix.st, "b-2026-001", &res, &pw, path, tmp,
                                         sizeof(path), &err) == 0,
                   "%s", err.msg);
-    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-001/batchcard1.card", inst.dir);
+    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-001/batchcard1.card", testinst.dir);
     ck_assert_str_eq(path, want);
     /* Staged only: a temp file beside its place (0600), the place itself still empty. */
     ck_assert(!fsutil_exists(path));
@@ -409,7 +391,7 @@ START_TEST(batch_stages_one_file_per_card)
     ck_assert(!fsutil_exists(tmp));
     ck_assert_int_eq(stat(path, &sb), 0);
     ck_assert_int_eq(sb.st_mode & 0777, 0600);
-    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-001", inst.dir);
+    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-001", testinst.dir);
     ck_assert_int_eq(stat(want, &sb), 0);
     ck_assert_int_eq(sb.st_mode & 0777, 0700);
     /* The given PIN is kept, the signing password generated (to be reported once). */
@@ -442,7 +424,7 @@ START_TEST(batch_stages_one_file_per_card)
         cardissue_batch_path(fix.pki, "b-1", ".hidden", ".card", false, path, sizeof(path), &err),
         -1);
     ck_assert_str_eq(err.field, "card_id");
-    snprintf(want, sizeof(want), "%s/inst/batchcard1.card", inst.dir);
+    snprintf(want, sizeof(want), "%s/inst/batchcard1.card", testinst.dir);
     ck_assert(!fsutil_exists(want));
     /* A bad given password: refused before anything is written. */
     jerr_clear(&err);
@@ -451,7 +433,7 @@ START_TEST(batch_stages_one_file_per_card)
                                            sizeof(path), &err),
                      -1);
     ck_assert_str_eq(err.field, "passwords.sign");
-    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-002/batchcard1.card", inst.dir);
+    snprintf(want, sizeof(want), "%s/inst/cards/b-2026-002/batchcard1.card", testinst.dir);
     ck_assert(!fsutil_exists(want));
 
     cardissue_passwords_wipe(&pw);
@@ -513,7 +495,7 @@ START_TEST(reset_clears_a_lock)
     EVP_PKEY_free(key);
     card_image_free(ci);
     char scratch[PATH_MAX];
-    snprintf(scratch, sizeof(scratch), "%s/inst/tmp", inst.dir);
+    snprintf(scratch, sizeof(scratch), "%s/inst/tmp", testinst.dir);
     ck_assert_int_eq(files_in(scratch), 0);
     free(der);
     free(reset);
@@ -608,16 +590,8 @@ START_TEST(reset_refusals)
     free(foreign);
 
     /* A certificate this service never issued. */
-    EVP_PKEY *k = EVP_RSA_gen(2048);
-    X509 *self = X509_new();
-    X509_NAME *name = X509_get_subject_name(self);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"x", -1, -1, 0);
-    X509_set_issuer_name(self, name);
-    ASN1_INTEGER_set(X509_get_serialNumber(self), 12345);
-    X509_gmtime_adj(X509_getm_notBefore(self), 0);
-    X509_gmtime_adj(X509_getm_notAfter(self), 3600);
-    X509_set_pubkey(self, k);
-    ck_assert(X509_sign(self, k, EVP_sha256()) > 0);
+    EVP_PKEY *k;
+    X509 *self = testutil_self_signed_cert(&k);
     ci = adminkey_card_create(pki_get0_card_admin(fix.pki), "reset2", "2035-06-30",
                               pki_get0_root(fix.pki, CA_SIGN), pki_get0_root(fix.pki, CA_AUTH),
                               &err);
@@ -650,9 +624,7 @@ int main(void)
     tcase_add_test(tc, given_passwords_are_checked);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("issuance");
-    tcase_set_timeout(tc, 120);
-    tcase_add_unchecked_fixture(tc, instance_setup, instance_teardown);
+    tc = testinst_tcase("issuance", 120);
     tcase_add_checked_fixture(tc, fix_open, fix_close);
     tcase_add_test(tc, image_holds_both_slots);
     tcase_add_test(tc, supplied_key_leaves_its_slot_empty);

@@ -737,6 +737,17 @@ static int run_cmd(char **argv, int argc, char **out_text, char **err_text)
     return rc;
 }
 
+/* Runs argv; asserts the usage exit, nothing on stdout and exactly `want` on stderr. */
+static void expect_usage(char **argv, int argc, const char *want)
+{
+    char *out = NULL, *errs = NULL;
+    ck_assert_int_eq(run_cmd(argv, argc, &out, &errs), CTL_EXIT_USAGE);
+    ck_assert_str_eq(errs, want);
+    ck_assert_str_eq(out, "");
+    free(out);
+    free(errs);
+}
+
 START_TEST(test_exit_codes)
 {
     char *out = NULL, *errs = NULL;
@@ -744,28 +755,18 @@ START_TEST(test_exit_codes)
     unsetenv("JPKI_TOKEN_FILE");
 
     char *a1[] = {"jpkictl", "card", "hold", "c1"};
-    ck_assert_int_eq(run_cmd(a1, 4, &out, &errs), CTL_EXIT_USAGE);
-    ck_assert_str_eq(errs, "jpkictl: card hold: no service URL: give --url or set JPKI_URL\n"
-                           "Try 'jpkictl card hold --help'.\n");
-    ck_assert_str_eq(out, "");
-    free(out);
-    free(errs);
+    expect_usage(a1, 4, "jpkictl: card hold: no service URL: give --url or set JPKI_URL\n"
+                        "Try 'jpkictl card hold --help'.\n");
 
     char *a2[] = {"jpkictl", "--url", "http://127.0.0.1:1", "card", "hold", "c1"};
-    ck_assert_int_eq(run_cmd(a2, 6, &out, &errs), CTL_EXIT_USAGE);
-    ck_assert_str_eq(errs, "jpkictl: card hold: no operator token: give --token-file or set "
-                           "JPKI_TOKEN_FILE\nTry 'jpkictl card hold --help'.\n");
-    free(out);
-    free(errs);
+    expect_usage(a2, 6, "jpkictl: card hold: no operator token: give --token-file or set "
+                        "JPKI_TOKEN_FILE\nTry 'jpkictl card hold --help'.\n");
 
     /* the environment stands in for the options */
     setenv("JPKI_URL", "ftp://127.0.0.1:1", 1);
     char *a3[] = {"jpkictl", "fingerprints"};
-    ck_assert_int_eq(run_cmd(a3, 2, &out, &errs), CTL_EXIT_USAGE);
-    ck_assert_str_eq(errs, "jpkictl: fingerprints: the service URL must start with http:// or "
-                           "https://\nTry 'jpkictl fingerprints --help'.\n");
-    free(out);
-    free(errs);
+    expect_usage(a3, 2, "jpkictl: fingerprints: the service URL must start with http:// or "
+                        "https://\nTry 'jpkictl fingerprints --help'.\n");
 
     /* nothing listens on port 1: a transport failure, exit 3 */
     setenv("JPKI_URL", "http://127.0.0.1:1", 1);
@@ -777,32 +778,20 @@ START_TEST(test_exit_codes)
     free(errs);
 
     char *a4[] = {"jpkictl", "cert", "revoke", "../../x", "--reason", "keyCompromise"};
-    ck_assert_int_eq(run_cmd(a4, 6, &out, &errs), CTL_EXIT_USAGE);
-    ck_assert_str_eq(errs, "jpkictl: cert revoke: SERIAL must be 1 to 40 hex digits\n"
-                           "Try 'jpkictl cert revoke --help'.\n");
-    free(out);
-    free(errs);
+    expect_usage(a4, 6, "jpkictl: cert revoke: SERIAL must be 1 to 40 hex digits\n"
+                        "Try 'jpkictl cert revoke --help'.\n");
 
     char *a5[] = {"jpkictl", "cert", "expiring", "--days", "ninety"};
-    ck_assert_int_eq(run_cmd(a5, 5, &out, &errs), CTL_EXIT_USAGE);
-    ck_assert_str_eq(errs, "jpkictl: cert expiring: --days must be a number of days from 0 to "
-                           "36500\nTry 'jpkictl cert expiring --help'.\n");
-    free(out);
-    free(errs);
+    expect_usage(a5, 5, "jpkictl: cert expiring: --days must be a number of days from 0 to "
+                        "36500\nTry 'jpkictl cert expiring --help'.\n");
 
     char *a6[] = {"jpkictl", "crl", "fetch", "root"};
-    ck_assert_int_eq(run_cmd(a6, 4, &out, &errs), CTL_EXIT_USAGE);
-    ck_assert_str_eq(errs, "jpkictl: crl fetch: the CA is sign or auth\n"
-                           "Try 'jpkictl crl fetch --help'.\n");
-    free(out);
-    free(errs);
+    expect_usage(a6, 4, "jpkictl: crl fetch: the CA is sign or auth\n"
+                        "Try 'jpkictl crl fetch --help'.\n");
 
     char *a7[] = {"jpkictl", "person", "change", "p1"};
-    ck_assert_int_eq(run_cmd(a7, 4, &out, &errs), CTL_EXIT_USAGE);
-    ck_assert_str_eq(errs, "jpkictl: person change: give at least one of --name, --address, "
-                           "--birth-date, --gender\nTry 'jpkictl person change --help'.\n");
-    free(out);
-    free(errs);
+    expect_usage(a7, 4, "jpkictl: person change: give at least one of --name, --address, "
+                        "--birth-date, --gender\nTry 'jpkictl person change --help'.\n");
 
     /* a certificate file that is not one: a failed check (1), before any request */
     char *a8[] = {"jpkictl", "ocsp", "/nonexistent/c.pem", "--issuer", "/nonexistent/i.pem"};

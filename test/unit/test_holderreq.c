@@ -20,7 +20,6 @@
 #include "base/jclock.h"
 #include "testinst.h"
 
-static struct testutil_instance inst;
 /* Key pairs made once (key generation is the slow part): the cards' certificates certify
  * them as supplied public keys, and the tests sign with them. */
 #define KEY_POOL 4
@@ -29,7 +28,7 @@ static int pool_next;
 
 static void instance_setup(void)
 {
-    testutil_instance_create(&inst);
+    testinst_setup();
     for (int i = 0; i < KEY_POOL; i++)
         ck_assert_ptr_nonnull(pool[i] = EVP_RSA_gen(2048));
 }
@@ -38,7 +37,7 @@ static void instance_teardown(void)
 {
     for (int i = 0; i < KEY_POOL; i++)
         EVP_PKEY_free(pool[i]);
-    testutil_instance_destroy(&inst);
+    testinst_teardown();
 }
 
 /* One card with both certificates and their keys. */
@@ -52,18 +51,12 @@ struct holder {
 static void holder_new(struct testutil_fixture *fx, const char *card_id, struct holder *h)
 {
     struct jerr err = {0};
-    struct person p = {.gender = GENDER_MALE};
-    struct card c = {.type = CARD_MYNUMBER};
+    char person_id[64];
     memset(h, 0, sizeof(*h));
-    snprintf(p.id, sizeof(p.id), "%s-p", card_id);
-    snprintf(p.name, sizeof(p.name), "鈴木 一郎");
-    snprintf(p.address, sizeof(p.address), "東京都千代田区");
-    snprintf(p.birth_date, sizeof(p.birth_date), "1980-04-01");
-    ck_assert_msg(lifecycle_person_register(&fx->ctx, &p, &err) == 0, "%s", err.msg);
-    snprintf(c.id, sizeof(c.id), "%s", card_id);
-    snprintf(c.person_id, sizeof(c.person_id), "%s-p", card_id);
-    snprintf(c.expiry, sizeof(c.expiry), "2035-06-30");
-    ck_assert_msg(lifecycle_card_register(&fx->ctx, &c, NULL, &err) == 0, "%s", err.msg);
+    snprintf(person_id, sizeof(person_id), "%s-p", card_id);
+    struct person p =
+        testutil_person(person_id, "鈴木 一郎", "東京都千代田区", "1980-04-01", GENDER_MALE);
+    testinst_register_card(fx, &p, card_id, "2035-06-30");
     EVP_PKEY *keys[CA_KIND_COUNT];
     for (int ca = 0; ca < CA_KIND_COUNT; ca++)
         keys[ca] = pool[pool_next++ % KEY_POOL];
@@ -191,7 +184,7 @@ START_TEST(good_request_parses_and_checks)
     struct cert_rec target, signer;
     size_t len = 0;
 
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     holder_new(&fx, "hr-good", &h);
     time_t now = jclock_now();
     unsigned char *der = good_request(&h, h.serial[CA_AUTH], RID, now, &len);
@@ -244,7 +237,7 @@ START_TEST(garbage_truncated_and_oversized)
     struct holder h;
     size_t len = 0;
 
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     holder_new(&fx, "hr-garbage", &h);
     unsigned char *der = good_request(&h, h.serial[CA_AUTH], RID, jclock_now(), &len);
 
@@ -278,7 +271,7 @@ START_TEST(structure_refusals)
     char text[512];
     size_t len = 0;
 
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     holder_new(&fx, "hr-struct", &h);
     holder_new(&fx, "hr-struct2", &other);
     doc(text, sizeof(text), h.serial[CA_AUTH], "unspecified", RID, jclock_now());
@@ -340,7 +333,7 @@ START_TEST(ber_request_refused)
     struct holder h;
     size_t len = 0;
 
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     holder_new(&fx, "hr-ber", &h);
     unsigned char *ber = ber_request(&h, h.serial[CA_AUTH], &len);
     /* It is a valid encoding that OpenSSL decodes whole (0x80: an indefinite length)... */
@@ -377,7 +370,7 @@ START_TEST(altered_content_or_signature)
     struct holder h, other;
     size_t len = 0;
 
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     holder_new(&fx, "hr-alter", &h);
     holder_new(&fx, "hr-alter2", &other);
     time_t now = jclock_now();
@@ -412,7 +405,7 @@ START_TEST(flipped_bytes_never_change_the_order)
     struct holder_request good;
     size_t len = 0;
 
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     holder_new(&fx, "hr-flip", &h);
     unsigned char *der = good_request(&h, h.serial[CA_AUTH], RID, jclock_now(), &len);
     ck_assert_int_eq(holderreq_parse(der, len, &good, &err), 0);
@@ -502,7 +495,7 @@ START_TEST(document_refusals)
     struct holder h;
     size_t len = 0;
 
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     holder_new(&fx, "hr-doc", &h);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         unsigned char *der = signed_request(h.cert[CA_SIGN], h.key[CA_SIGN], cases[i].text,
@@ -522,7 +515,7 @@ START_TEST(signer_refusals)
     char text[512];
     size_t len = 0;
 
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     holder_new(&fx, "hr-signer", &h);
     time_t now = jclock_now();
     doc(text, sizeof(text), h.serial[CA_AUTH], "keyCompromise", RID, now);
@@ -569,7 +562,7 @@ START_TEST(held_signer_may_revoke_revoked_may_not)
     struct serial_list held = {0};
     size_t len = 0;
 
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     holder_new(&fx, "hr-held", &h);
     ck_assert_int_eq(lifecycle_hold(&fx.ctx, "hr-held", &held, &err), 0);
     ck_assert_uint_eq(held.count, 2);
@@ -597,7 +590,7 @@ START_TEST(other_card_stale_time_and_replay)
     struct jerr err = {0};
     size_t len = 0;
 
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     holder_new(&fx, "hr-mine", &h);
     holder_new(&fx, "hr-theirs", &other);
     time_t now = jclock_now();

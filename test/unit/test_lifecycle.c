@@ -15,26 +15,11 @@
 #include "base/jclock.h"
 #include "testinst.h"
 
-static struct testutil_instance inst;
-
-static void instance_setup(void)
-{
-    testutil_instance_create(&inst);
-}
-
-static void instance_teardown(void)
-{
-    testutil_instance_destroy(&inst);
-}
-
 static void add_person(struct testutil_fixture *fx, const char *id)
 {
     struct jerr err = {0};
-    struct person p = {.gender = GENDER_FEMALE};
-    snprintf(p.id, sizeof(p.id), "%s", id);
-    snprintf(p.name, sizeof(p.name), "山田 花子");
-    snprintf(p.address, sizeof(p.address), "東京都千代田区霞が関2-1-2");
-    snprintf(p.birth_date, sizeof(p.birth_date), "1990-01-02");
+    struct person p =
+        testutil_person(id, "山田 花子", "東京都千代田区霞が関2-1-2", "1990-01-02", GENDER_FEMALE);
     ck_assert_msg(lifecycle_person_register(&fx->ctx, &p, &err) == 0, "%s", err.msg);
 }
 
@@ -83,7 +68,7 @@ START_TEST(init_refuses_existing_instance)
 {
     struct jerr err = {0};
     struct pki_init_result res;
-    ck_assert_int_eq(pki_init(inst.cfg, TESTUTIL_PASS, &res, &err), -1);
+    ck_assert_int_eq(pki_init(testinst.cfg, TESTUTIL_PASS, &res, &err), -1);
     ck_assert_int_eq(err.code, JERR_CONFLICT);
     ck_assert_str_eq(err.field, "data_dir");
 }
@@ -92,7 +77,7 @@ END_TEST
 START_TEST(open_with_wrong_passphrase_fails)
 {
     struct jerr err = {0};
-    ck_assert_ptr_null(pki_open(inst.cfg, "wrong passphrase", &err));
+    ck_assert_ptr_null(pki_open(testinst.cfg, "wrong passphrase", &err));
     ck_assert_int_eq(err.code, JERR_CRYPTO);
     ck_assert_ptr_nonnull(strstr(err.msg, "wrong passphrase"));
 }
@@ -102,7 +87,7 @@ START_TEST(issue_both_gives_two_good_certificates)
 {
     struct testutil_fixture fx;
     struct issue_result res;
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     issue_both(&fx, "p-issue", "c-issue", &res);
     for (size_t i = 0; i < res.count; i++) {
         const struct issued_cert *ic = &res.certs[i];
@@ -135,7 +120,7 @@ START_TEST(reissue_supersedes_only_the_same_ca)
     struct testutil_fixture fx;
     struct issue_result first, second;
     struct jerr err = {0};
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     issue_both(&fx, "p-super", "c-super", &first);
     ck_assert_int_eq(lifecycle_issue(&fx.ctx, "c-super", ISSUE_SIGN, NULL, &second, &err), 0);
     ck_assert_int_eq(second.count, 1);
@@ -185,7 +170,7 @@ START_TEST(issuance_marks_only_status_changes)
     struct testutil_fixture fx;
     struct issue_result first, second;
     struct jerr err = {0};
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     issue_both(&fx, "p-marks", "c-marks", &first);
     ck_assert(!is_marked(&fx, serial_of(&first, CA_SIGN)));
     ck_assert(!is_marked(&fx, serial_of(&first, CA_AUTH)));
@@ -229,7 +214,7 @@ START_TEST(basic_info_change_revokes_signing_only)
     struct issue_result res;
     struct serial_list revoked = {0};
     struct jerr err = {0};
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     issue_both(&fx, "p-move", "c-move", &res);
     struct person p;
     ck_assert_int_eq(store_person_get(fx.st, "p-move", &p, &err), 0);
@@ -261,7 +246,7 @@ START_TEST(hold_then_release_frees_auth_only)
     struct serial_list held = {0}, released = {0}, still = {0};
     struct jerr err = {0};
     struct card card;
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     issue_both(&fx, "p-hold", "c-hold", &res);
     ck_assert_int_eq(lifecycle_hold(&fx.ctx, "c-hold", &held, &err), 0);
     ck_assert_int_eq(held.count, 2);
@@ -309,7 +294,7 @@ START_TEST(revoke_is_terminal)
     struct testutil_fixture fx;
     struct issue_result res;
     struct jerr err = {0};
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     issue_both(&fx, "p-rev", "c-rev", &res);
     const char *serial = serial_of(&res, CA_AUTH);
     ck_assert_int_eq(lifecycle_revoke(&fx.ctx, serial, REASON_KEY_COMPROMISE, &err), 0);
@@ -341,7 +326,7 @@ START_TEST(card_return_revokes_everything_on_it)
     struct issue_result res, none;
     struct serial_list revoked = {0};
     struct jerr err = {0};
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     issue_both(&fx, "p-ret", "c-ret", &res);
     ck_assert_int_eq(lifecycle_card_return(&fx.ctx, "c-ret", &revoked, &err), 0);
     ck_assert_int_eq(revoked.count, 2);
@@ -368,7 +353,7 @@ START_TEST(death_revokes_and_blocks_issuance)
     struct issue_result res, none;
     struct serial_list revoked = {0};
     struct jerr err = {0};
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     issue_both(&fx, "p-dead", "c-dead", &res);
     ck_assert_int_eq(lifecycle_death(&fx.ctx, "p-dead", &revoked, &err), 0);
     ck_assert_int_eq(revoked.count, 2);
@@ -391,7 +376,7 @@ START_TEST(juki_cards_only_before_the_end_of_juki_issuance)
     struct testutil_fixture fx;
     struct issue_result res;
     struct jerr err = {0};
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     add_person(&fx, "p-juki");
     add_card(&fx, "c-juki", "p-juki", CARD_JUKI, "2030-01-01");
     ck_assert_int_eq(lifecycle_issue(&fx.ctx, "c-juki", ISSUE_BOTH, NULL, &res, &err), -1);
@@ -416,7 +401,7 @@ START_TEST(validity_is_capped_to_the_card)
     struct testutil_fixture fx;
     struct issue_result res;
     struct jerr err = {0};
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     time_t now = jclock_utc(2026, 11, 25, 12, 0, 0);
     jclock_set(now);
     add_person(&fx, "p-cap");
@@ -443,7 +428,7 @@ START_TEST(unknown_ids_are_not_found)
     struct testutil_fixture fx;
     struct issue_result res;
     struct jerr err = {0};
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     ck_assert_int_eq(lifecycle_issue(&fx.ctx, "no-such-card", ISSUE_BOTH, NULL, &res, &err),
                      -1);
     ck_assert_int_eq(err.code, JERR_NOT_FOUND);
@@ -487,7 +472,7 @@ START_TEST(events_and_refusals_are_audited)
     struct testutil_fixture fx;
     struct issue_result res;
     struct jerr err = {0};
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     issue_both(&fx, "p-aud", "c-aud", &res);
     ck_assert_int_eq(lifecycle_card_return(&fx.ctx, "c-aud", NULL, &err), 0);
     ck_assert_int_eq(lifecycle_card_return(&fx.ctx, "c-aud", NULL, &err), -1);
@@ -523,7 +508,7 @@ START_TEST(new_mynumber_card_returns_the_others)
     struct issue_result old = {0}, juki = {0}, fresh = {0};
     struct card_register_result reg = {0};
     struct jerr err = {0};
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     /* 2014: a Juki card with a certificate (still possible then, 3 years). */
     jclock_set(jclock_utc(2014, 4, 1, 3, 0, 0));
     add_person(&fx, "p-new");
@@ -589,7 +574,7 @@ START_TEST(card_expiry_is_checked_at_registration)
 {
     struct testutil_fixture fx;
     struct jerr err = {0};
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     jclock_set(jclock_utc(2026, 11, 25, 12, 0, 0));
     add_person(&fx, "p-exp");
     static const char *const bad[] = {"2026-11-24", "2037-11-26", "2099-12-31"};
@@ -616,7 +601,7 @@ START_TEST(death_takes_the_cards_out_of_use)
     struct testutil_fixture fx;
     struct issue_result res;
     struct jerr err = {0};
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     issue_both(&fx, "p-dead2", "c-dead2", &res);
     ck_assert_int_eq(lifecycle_hold(&fx.ctx, "c-dead2", NULL, &err), 0);
     ck_assert_int_eq(lifecycle_death(&fx.ctx, "p-dead2", NULL, &err), 0);
@@ -633,7 +618,7 @@ START_TEST(signing_alone_ends_with_the_authentication_certificate)
     struct testutil_fixture fx;
     struct issue_result both, sign, sign2;
     struct jerr err = {0};
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     time_t t0 = jclock_utc(2026, 11, 25, 12, 0, 0);
     jclock_set(t0);
     issue_both(&fx, "p-alone", "c-alone", &both);
@@ -692,7 +677,7 @@ START_TEST(place_names_follow_the_address)
     struct serial_list revoked = {0};
     struct jerr err = {0};
     char places[512];
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     issue_both(&fx, "p-moves", "c-moves", &both);
     subject_places(&both.certs[0], places, sizeof(places));
     ck_assert_str_eq(places, "Tokyo-to|Chiyoda-ku");
@@ -757,9 +742,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("lifecycle");
-    TCase *tc = tcase_create("events");
-    tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, instance_setup, instance_teardown);
+    TCase *tc = testinst_tcase("events", 60);
     tcase_add_test(tc, init_refuses_existing_instance);
     tcase_add_test(tc, open_with_wrong_passphrase_fails);
     tcase_add_test(tc, issue_both_gives_two_good_certificates);

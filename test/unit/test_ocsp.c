@@ -901,6 +901,23 @@ static void assert_verifies(OCSP_BASICRESP *bs)
     X509_STORE_free(st);
 }
 
+/* Signs `singles` as the test responder (thisUpdate T_NOW, nextUpdate 4 hours later) and
+ * returns the parsed response, whose signature is asserted to verify. */
+static OCSP_BASICRESP *signed_basic(const struct ocsp_single *singles, size_t n,
+                                    const unsigned char *nonce, size_t nonce_len)
+{
+    struct jerr err = {0};
+    unsigned char *der = NULL;
+    size_t len = 0;
+    ck_assert_msg(ocsp_response_sign(root, ocsp_cert, ocsp_signer, singles, n, nonce, nonce_len,
+                                     T_NOW, T_NOW + 4 * 3600, &der, &len, &err) == 0,
+                  "%s", err.msg);
+    OCSP_BASICRESP *bs = response_basic(der, len);
+    OPENSSL_free(der);
+    assert_verifies(bs);
+    return bs;
+}
+
 static void assert_status(OCSP_BASICRESP *bs, OCSP_CERTID *cid, int want_status, int want_reason,
                           time_t want_revtime)
 {
@@ -930,7 +947,6 @@ START_TEST(response_statuses_nonce_and_signature)
         add_id(req, client_id(root, EVP_sha1(), serials[i]));
     ck_assert_int_eq(OCSP_request_add1_nonce(req, NULL, 32), 1);
     struct ocsp_request r;
-    struct jerr err = {0};
     parse_req_ok(req, &r);
 
     time_t rev_b = T_NOW - 86400, rev_c = T_NOW - 7200, hold_d = T_NOW - 60;
@@ -950,13 +966,7 @@ START_TEST(response_statuses_nonce_and_signature)
          .revoked_at = hold_d},
         {.id = &r.ids[4], .unknown = true},
     };
-    unsigned char *resp_der = NULL;
-    size_t resp_len = 0;
-    ck_assert_msg(ocsp_response_sign(root, ocsp_cert, ocsp_signer, singles, 5, r.nonce, r.nonce_len,
-                                     T_NOW, T_NOW + 4 * 3600, &resp_der, &resp_len, &err) == 0,
-                  "%s", err.msg);
-    OCSP_BASICRESP *bs = response_basic(resp_der, resp_len);
-    assert_verifies(bs);
+    OCSP_BASICRESP *bs = signed_basic(singles, 5, r.nonce, r.nonce_len);
     ck_assert_int_eq(OCSP_check_nonce(req, bs), 1);
     ck_assert_int_eq(OCSP_resp_count(bs), 5);
 
@@ -1004,7 +1014,6 @@ START_TEST(response_statuses_nonce_and_signature)
     for (int i = 0; i < 5; i++)
         OCSP_CERTID_free(ids[i]);
     OCSP_BASICRESP_free(bs);
-    OPENSSL_free(resp_der);
     OCSP_REQUEST_free(req);
 }
 END_TEST
@@ -1015,19 +1024,12 @@ START_TEST(response_without_nonce_sha256)
     OCSP_REQUEST *req = OCSP_REQUEST_new();
     add_id(req, client_id(root, EVP_sha256(), SERIAL_B));
     struct ocsp_request r;
-    struct jerr err = {0};
     parse_req_ok(req, &r);
     struct ocsp_single s = {.id = &r.ids[0],
                             .status = CERT_REVOKED,
                             .reason = REASON_CESSATION_OF_OPERATION,
                             .revoked_at = T_NOW - 5};
-    unsigned char *resp_der = NULL;
-    size_t resp_len = 0;
-    ck_assert_int_eq(ocsp_response_sign(root, ocsp_cert, ocsp_signer, &s, 1, NULL, 0, T_NOW,
-                                        T_NOW + 4 * 3600, &resp_der, &resp_len, &err),
-                     0);
-    OCSP_BASICRESP *bs = response_basic(resp_der, resp_len);
-    assert_verifies(bs);
+    OCSP_BASICRESP *bs = signed_basic(&s, 1, NULL, 0);
     ck_assert_int_eq(OCSP_check_nonce(req, bs), 2); /* absent in both */
     ck_assert_int_eq(OCSP_BASICRESP_get_ext_by_NID(bs, NID_id_pkix_OCSP_Nonce, -1), -1);
     OCSP_CERTID *cid = client_id(root, EVP_sha256(), SERIAL_B);
@@ -1039,7 +1041,6 @@ START_TEST(response_without_nonce_sha256)
     OCSP_CERTID_free(sha1);
     OCSP_CERTID_free(cid);
     OCSP_BASICRESP_free(bs);
-    OPENSSL_free(resp_der);
     OCSP_REQUEST_free(req);
 }
 END_TEST
@@ -1063,13 +1064,7 @@ START_TEST(response_echoes_certid_exactly)
 
         struct ocsp_single s = {
             .id = &r.ids[0], .status = CERT_GOOD, .unknown = !r.ids[0].serial_ok};
-        unsigned char *resp_der = NULL;
-        size_t resp_len = 0;
-        ck_assert_int_eq(ocsp_response_sign(root, ocsp_cert, ocsp_signer, &s, 1, NULL, 0, T_NOW,
-                                            T_NOW + 4 * 3600, &resp_der, &resp_len, &err),
-                         0);
-        OCSP_BASICRESP *bs = response_basic(resp_der, resp_len);
-        assert_verifies(bs);
+        OCSP_BASICRESP *bs = signed_basic(&s, 1, NULL, 0);
         assert_status(bs, asked, i == 0 ? V_OCSP_CERTSTATUS_GOOD : V_OCSP_CERTSTATUS_UNKNOWN, 0, 0);
         /* OpenSSL compares only the algorithm OID, so compare the echoed bytes too. */
         unsigned char *asked_der = NULL, *echo_der = NULL;
@@ -1081,7 +1076,6 @@ START_TEST(response_echoes_certid_exactly)
         OPENSSL_free(asked_der);
         OPENSSL_free(echo_der);
         OCSP_BASICRESP_free(bs);
-        OPENSSL_free(resp_der);
         OCSP_REQUEST_free(req);
         OPENSSL_free(der);
     }
@@ -1202,19 +1196,12 @@ START_TEST(certid_for_serial_matches_client)
 
         /* A pre-signed answer for it is found by the client's CertID. */
         struct ocsp_single s = {.id = &id, .status = CERT_HOLD, .revoked_at = T_NOW - 100};
-        unsigned char *der = NULL;
-        size_t len = 0;
-        ck_assert_int_eq(ocsp_response_sign(root, ocsp_cert, ocsp_signer, &s, 1, NULL, 0, T_NOW,
-                                            T_NOW + 4 * 3600, &der, &len, &err),
-                         0);
-        OCSP_BASICRESP *bs = response_basic(der, len);
-        assert_verifies(bs);
+        OCSP_BASICRESP *bs = signed_basic(&s, 1, NULL, 0);
         OCSP_CERTID *cid = client_id(root, mds[i], SERIAL_D);
         assert_status(bs, cid, V_OCSP_CERTSTATUS_REVOKED, OCSP_REVOKED_STATUS_CERTIFICATEHOLD,
                       T_NOW - 100);
         OCSP_CERTID_free(cid);
         OCSP_BASICRESP_free(bs);
-        OPENSSL_free(der);
     }
 }
 END_TEST

@@ -11,35 +11,14 @@
 #include "ca/ocsp_cache.h"
 #include "testinst.h"
 
-static struct testutil_instance inst;
-
-static void instance_setup(void)
-{
-    testutil_instance_create(&inst);
-}
-
-static void instance_teardown(void)
-{
-    testutil_instance_destroy(&inst);
-}
-
 /* A person, a My Number card "oc-c1" and both its certificates; the serials go to res. */
 static void issue_card(struct testutil_fixture *fx, struct issue_result *res)
 {
     struct jerr err = {0};
-    struct person p = {.gender = GENDER_MALE};
-    struct card c = {.type = CARD_MYNUMBER};
-    snprintf(p.id, sizeof(p.id), "oc-p1");
-    snprintf(p.name, sizeof(p.name), "Cache Holder");
-    snprintf(p.address, sizeof(p.address), "Tokyo");
-    snprintf(p.birth_date, sizeof(p.birth_date), "1985-03-04");
-    snprintf(c.id, sizeof(c.id), "oc-c1");
-    snprintf(c.person_id, sizeof(c.person_id), "oc-p1");
-    snprintf(c.expiry, sizeof(c.expiry), "2035-06-30");
-    ck_assert_msg(lifecycle_person_register(&fx->ctx, &p, &err) == 0 &&
-                      lifecycle_card_register(&fx->ctx, &c, NULL, &err) == 0 &&
-                      lifecycle_issue(&fx->ctx, "oc-c1", ISSUE_BOTH, NULL, res, &err) == 0,
-                  "%s", err.msg);
+    struct person p = testutil_person("oc-p1", "Cache Holder", "Tokyo", "1985-03-04", GENDER_MALE);
+    testinst_register_card(fx, &p, "oc-c1", "2035-06-30");
+    ck_assert_msg(lifecycle_issue(&fx->ctx, "oc-c1", ISSUE_BOTH, NULL, res, &err) == 0, "%s",
+                  err.msg);
 }
 
 /* The mark of `serial` (store_ocsp_foreach_dirty), 0 when none. */
@@ -83,7 +62,7 @@ START_TEST(store_sets_states_and_clears_marks_in_one_batch)
     struct issue_result res = {0};
     struct serial_list held = {0};
     struct jerr err = {0};
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     issue_card(&fx, &res);
     struct cert_rec sign = res.certs[0].rec, auth = res.certs[1].rec, gone = sign;
     snprintf(gone.serial, sizeof(gone.serial), "0ABCDEF0");
@@ -146,7 +125,7 @@ START_TEST(drop_deletes_all_or_none)
     struct jerr err = {0};
     char serials[2][JPKI_SERIAL_HEX_MAX + 1];
     bool stale;
-    testutil_fx_open(&fx, &inst);
+    testutil_fx_open(&fx, &testinst);
     struct cert_list certs = {0};
     ck_assert_int_eq(store_certs_of_card(fx.st, "oc-c1", &certs, &err), 0);
     ck_assert_int_eq(certs.count, 2);
@@ -172,9 +151,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("ocsp_cache");
-    TCase *tc = tcase_create("registry");
-    tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, instance_setup, instance_teardown);
+    TCase *tc = testinst_tcase("registry", 60);
     /* In order: the second drops what the first stored. */
     tcase_add_test(tc, store_sets_states_and_clears_marks_in_one_batch);
     tcase_add_test(tc, drop_deletes_all_or_none);

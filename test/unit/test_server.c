@@ -181,6 +181,13 @@ static struct server *start_server(const struct server_options *opt)
     return srv;
 }
 
+/* start_server listening on 127.0.0.1 (any port) with `loops` loops, other options default. */
+static struct server *start_local(int loops)
+{
+    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = loops};
+    return start_server(&opt);
+}
+
 static void stop_server(struct server *srv)
 {
     server_stop_accepting(srv);
@@ -303,8 +310,7 @@ END_TEST
 
 START_TEST(test_routing)
 {
-    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 2};
-    struct server *srv = start_server(&opt);
+    struct server *srv = start_local(2);
     int port = server_port(srv, false);
     char buf[256], want[64];
     struct testhttp_reply r;
@@ -362,8 +368,7 @@ END_TEST
 
 START_TEST(test_limits)
 {
-    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1};
-    struct server *srv = start_server(&opt);
+    struct server *srv = start_local(1);
     int port = server_port(srv, false);
     struct testhttp_reply r;
     char *target = malloc(10000);
@@ -436,8 +441,7 @@ END_TEST
 
 START_TEST(test_async_on_loop)
 {
-    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 2};
-    struct server *srv = start_server(&opt);
+    struct server *srv = start_local(2);
     struct testhttp_reply r;
     for (int i = 0; i < 4; i++) {
         get(server_port(srv, false), "GET", "/async", &r);
@@ -454,8 +458,7 @@ END_TEST
  * does not free it under the job's feet. */
 START_TEST(test_stop_with_request_in_flight)
 {
-    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1};
-    struct server *srv = start_server(&opt);
+    struct server *srv = start_local(1);
     int fd = testhttp_connect(server_port(srv, false));
     const char *req = "GET /async HTTP/1.1\r\nHost: t\r\n\r\n";
     testhttp_send_all(fd, req, strlen(req));
@@ -479,8 +482,7 @@ END_TEST
 
 START_TEST(test_stop_accepting)
 {
-    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 2};
-    struct server *srv = start_server(&opt);
+    struct server *srv = start_local(2);
     int port = server_port(srv, false);
     int keep = testhttp_connect(port);
     ck_assert_int_ge(keep, 0);
@@ -732,8 +734,7 @@ END_TEST
  * answered. */
 START_TEST(test_framing)
 {
-    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1};
-    struct server *srv = start_server(&opt);
+    struct server *srv = start_local(1);
     int port = server_port(srv, false);
     static const char *const smuggled = "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n";
     static const char *const heads[] = {
@@ -848,8 +849,7 @@ END_TEST
 START_TEST(test_accept_error_pauses)
 {
     log_set_sink(capture_log, NULL);
-    struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1};
-    struct server *srv = start_server(&opt);
+    struct server *srv = start_local(1);
     int port = server_port(srv, false);
     struct rlimit old, low;
     ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);

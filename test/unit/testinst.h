@@ -52,4 +52,19 @@ struct testutil_registry {
 void testutil_registry_open(struct testutil_registry *reg, time_t now);
 void testutil_registry_close(struct testutil_registry *reg);
 
+/* ---- dupb: the suite's shared instance and its holders ---- */
+
+/* The instance of a suite that adds testinst_setup/testinst_teardown as the unchecked fixture
+ * of its tcase (one per test process; pki_init is slow). */
+extern struct testutil_instance testinst;
+void testinst_setup(void);
+void testinst_teardown(void);
+/* A new case `name` over testinst (that unchecked fixture) with a `timeout_s` second timeout. */
+TCase *testinst_tcase(const char *name, double timeout_s);
+
+/* Registers person `p` and My Number card `card_id` of it expiring `expiry` (as fx's
+ * "tester"); asserts both succeed. */
+void testinst_register_card(struct testutil_fixture *fx, const struct person *p,
+                            const char *card_id, const char *expiry);
+
 #endif

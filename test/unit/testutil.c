@@ -320,3 +320,56 @@ int testutil_softhsm_token(const char *dir, const char *label, const char *pin)
              label, pin);
     return system(cmd) == 0 ? 0 : -1;
 }
+
+/* ---- dupb: the suite's shared instance and its holders (testinst.h) ---- */
+
+struct testutil_instance testinst;
+
+void testinst_setup(void)
+{
+    testutil_instance_create(&testinst);
+}
+
+void testinst_teardown(void)
+{
+    testutil_instance_destroy(&testinst);
+}
+
+TCase *testinst_tcase(const char *name, double timeout_s)
+{
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, timeout_s);
+    tcase_add_unchecked_fixture(tc, testinst_setup, testinst_teardown);
+    return tc;
+}
+
+void testinst_register_card(struct testutil_fixture *fx, const struct person *p,
+                            const char *card_id, const char *expiry)
+{
+    struct jerr err = {0};
+    struct card c = {.type = CARD_MYNUMBER};
+    snprintf(c.id, sizeof(c.id), "%s", card_id);
+    snprintf(c.person_id, sizeof(c.person_id), "%s", p->id);
+    snprintf(c.expiry, sizeof(c.expiry), "%s", expiry);
+    ck_assert_msg(lifecycle_person_register(&fx->ctx, p, &err) == 0, "%s", err.msg);
+    ck_assert_msg(lifecycle_card_register(&fx->ctx, &c, NULL, &err) == 0, "%s", err.msg);
+}
+
+/* ---- dupb: certificates (testutil.h) ---- */
+
+X509 *testutil_self_signed_cert(EVP_PKEY **key_out)
+{
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    X509 *cert = X509_new();
+    ck_assert(key != NULL && cert != NULL);
+    X509_NAME *name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"t", -1, -1, 0);
+    X509_set_issuer_name(cert, name);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 7);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_set_pubkey(cert, key);
+    ck_assert(X509_sign(cert, key, EVP_sha256()) > 0);
+    *key_out = key;
+    return cert;
+}

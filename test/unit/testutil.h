@@ -41,4 +41,12 @@ const char *testutil_softhsm_module(void);
  * token labelled `label` with user PIN `pin` (SO PIN 12345678). Returns 0 or -1. */
 int testutil_softhsm_token(const char *dir, const char *label, const char *pin);
 
+/* ---- dupb: certificates ---- */
+
+#include <openssl/types.h>
+
+/* A new self-signed RSA-2048 certificate (CN=t, serial 7, valid for an hour) and, in
+ * *key_out, its key; asserts success. The caller frees both. */
+X509 *testutil_self_signed_cert(EVP_PKEY **key_out);
+
 #endif
