@@ -27,11 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -137,30 +134,10 @@ static int password_kek(const char *password, const unsigned char salt[CARD_SALT
 static int admin_kek(const unsigned char admin_key[CARD_ADMIN_KEY_BYTES], const char *card_id,
                      unsigned char kek[CARD_KEY_BYTES], struct jerr *err)
 {
-    EVP_KDF *kdf = NULL;
-    EVP_KDF_CTX *kctx = NULL;
-    int rc = -1;
-
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)admin_key,
-                                          CARD_ADMIN_KEY_BYTES),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)CARD_ADMIN_HKDF_SALT,
-                                          strlen(CARD_ADMIN_HKDF_SALT)),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)card_id, strlen(card_id)),
-        OSSL_PARAM_construct_end(),
-    };
-    if ((kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_HKDF, NULL)) == NULL ||
-        (kctx = EVP_KDF_CTX_new(kdf)) == NULL ||
-        EVP_KDF_derive(kctx, kek, CARD_KEY_BYTES, params) != 1) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "HKDF key derivation failed");
-        goto out;
-    }
-    rc = 0;
-out:
-    EVP_KDF_CTX_free(kctx);
-    EVP_KDF_free(kdf);
-    return rc;
+    return kdf_hkdf_sha256(admin_key, CARD_ADMIN_KEY_BYTES,
+                           (const unsigned char *)CARD_ADMIN_HKDF_SALT, strlen(CARD_ADMIN_HKDF_SALT),
+                           (const unsigned char *)card_id, strlen(card_id), kek, CARD_KEY_BYTES,
+                           err);
 }
 
 /* The password wrap's context leaves the card id out on purpose: an edited card id then

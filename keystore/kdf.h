@@ -16,4 +16,11 @@
 int kdf_scrypt(const char *secret, const unsigned char *salt, size_t salt_len, unsigned char *out,
                size_t out_len, struct jerr *err);
 
+/* RFC 5869 HKDF-SHA256: derives `out_len` bytes from the key material `key`, `salt` and `info`
+ * (a key derived from a key, where no password cost is wanted). Returns 0, or -1 with err
+ * (JERR_CRYPTO). The caller wipes `out`. */
+int kdf_hkdf_sha256(const unsigned char *key, size_t key_len, const unsigned char *salt,
+                    size_t salt_len, const unsigned char *info, size_t info_len, unsigned char *out,
+                    size_t out_len, struct jerr *err);
+
 #endif

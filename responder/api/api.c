@@ -11,6 +11,7 @@
 #include "responder/api/api.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,10 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "ca/recjson.h"
@@ -441,6 +445,26 @@ json_t *api_object_merge(json_t *o, json_t *more)
         json_decref(more);
     json_decref(o);
     return NULL;
+}
+
+/* PEM text of a DER certificate (one the registry holds: this service made it), as a JSON
+ * string. RFC 7468 §5 wrapping of the bytes as they are: decoding the certificate only to
+ * encode it again would cost OpenSSL 3.0's key decoder on every answer (DESIGN §8). */
+json_t *api_pem_json(const unsigned char *der, size_t der_len)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    json_t *out = NULL;
+    char *text;
+
+    if (der != NULL && der_len > 0 && der_len <= (size_t)INT32_MAX && bio != NULL &&
+        PEM_write_bio(bio, PEM_STRING_X509, "", der, (long)der_len) > 0) {
+        long len = BIO_get_mem_data(bio, &text);
+        if (len > 0)
+            out = json_stringn(text, (size_t)len);
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+    return out;
 }
 
 int api_oom(struct jerr *err)

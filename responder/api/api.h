@@ -160,6 +160,9 @@ int api_answer(struct api_call *call, json_t *answer, struct jerr *err);
 /* `o` with the members of `more` added, both stolen: for an answer built from a record's
  * object and a few more members. NULL (both freed) when either is NULL or out of memory. */
 json_t *api_object_merge(json_t *o, json_t *more);
+/* PEM text of the DER certificate `der` as a JSON string; NULL if it is empty or out of
+ * memory (json_object_set_new then fails, so callers report out of memory). */
+json_t *api_pem_json(const unsigned char *der, size_t der_len);
 /* Fills err with JERR_INTERNAL "out of memory" and returns -1. */
 int api_oom(struct jerr *err);
 

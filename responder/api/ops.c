@@ -9,11 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "ca/lifecycle.h"
@@ -69,26 +67,6 @@ static json_t *certs_json(const struct cert_list *l)
     return array_json(l, l->count, cert_at);
 }
 
-/* PEM text of a DER certificate (one the registry holds: this service made it), as a JSON
- * string. RFC 7468 §5 wrapping of the bytes as they are: decoding the certificate only to
- * encode it again would cost OpenSSL 3.0's key decoder on every answer (DESIGN §8). */
-static json_t *pem_json(const unsigned char *der, size_t der_len)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    json_t *out = NULL;
-    char *text;
-
-    if (der != NULL && der_len > 0 && der_len <= (size_t)INT32_MAX && bio != NULL &&
-        PEM_write_bio(bio, PEM_STRING_X509, "", der, (long)der_len) > 0) {
-        long len = BIO_get_mem_data(bio, &text);
-        if (len > 0)
-            out = json_stringn(text, (size_t)len);
-    }
-    ERR_clear_error();
-    BIO_free(bio);
-    return out;
-}
-
 /* {"…certificate", "pem"} of a stored certificate. */
 static int cert_with_pem(struct store *st, const struct cert_rec *rec, json_t **out,
                          struct jerr *err)
@@ -101,7 +79,7 @@ static int cert_with_pem(struct store *st, const struct cert_rec *rec, json_t **
     if (store_cert_get_der(st, rec->serial, &der, &der_len, err) == -1)
         goto out;
     o = recjson_cert_to(rec);
-    if (o == NULL || json_object_set_new(o, "pem", pem_json(der, der_len)) != 0) {
+    if (o == NULL || json_object_set_new(o, "pem", api_pem_json(der, der_len)) != 0) {
         api_oom(err);
         goto out;
     }
@@ -451,7 +429,7 @@ static int card_issue(struct api_call *call, struct jerr *err)
     for (size_t i = 0; i < res.count; i++) {
         json_t *c = recjson_cert_to(&res.certs[i].rec);
         if (c == NULL ||
-            json_object_set_new(c, "pem", pem_json(res.certs[i].der, res.certs[i].der_len)) != 0 ||
+            json_object_set_new(c, "pem", api_pem_json(res.certs[i].der, res.certs[i].der_len)) != 0 ||
             json_array_append_new(certs, c) != 0) {
             json_decref(c);
             goto fail;

@@ -8,16 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <openssl/rand.h>
 
 #include "base/hex.h"
 #include "base/jclock.h"
 #include "keystore/signer.h"
 #include "ca/recjson.h"
+#include "responder/api/api.h"
 
 int receipt_id_new(char out[STORE_RECEIPT_ID_HEX + 1], struct jerr *err)
 {
@@ -28,18 +28,15 @@ int receipt_id_new(char out[STORE_RECEIPT_ID_HEX + 1], struct jerr *err)
     return 0;
 }
 
+/* The signer certificate's PEM: its DER (OpenSSL keeps the encoding it parsed) wrapped by the
+ * same helper the other answers use. */
 static json_t *cert_pem_json(X509 *cert)
 {
-    BIO *bio = BIO_new(BIO_s_mem());
-    json_t *out = NULL;
-    char *text = NULL;
-    if (bio != NULL && PEM_write_bio_X509(bio, cert) == 1) {
-        long len = BIO_get_mem_data(bio, &text);
-        if (len > 0)
-            out = json_stringn(text, (size_t)len);
-    }
+    unsigned char *der = NULL;
+    int der_len = cert != NULL ? i2d_X509(cert, &der) : -1;
+    json_t *out = der_len > 0 ? api_pem_json(der, (size_t)der_len) : NULL;
     ERR_clear_error();
-    BIO_free(bio);
+    OPENSSL_free(der);
     return out;
 }
 

@@ -305,15 +305,25 @@ static struct presign_blob *evict_one(struct presign_shard *s)
     }
 }
 
+/* Locks the shard of `key` and finds its slot as probe does; the caller unlocks s->lock. */
+static struct presign_shard *lock_slot(struct presign *c, const struct presign_key *key,
+                                       uint64_t *hash, size_t *i, bool *found)
+{
+    *hash = presign_key_hash(key);
+    struct presign_shard *s = shard_of(c, *hash);
+    pthread_mutex_lock(&s->lock);
+    *i = probe(s, *hash, key, found);
+    return s;
+}
+
 struct presign_blob *presign_get(struct presign *c, const struct presign_key *key)
 {
-    uint64_t hash = presign_key_hash(key);
-    struct presign_shard *s = shard_of(c, hash);
     struct presign_blob *b = NULL;
+    uint64_t hash;
+    size_t i;
     bool found;
 
-    pthread_mutex_lock(&s->lock);
-    size_t i = probe(s, hash, key, &found);
+    struct presign_shard *s = lock_slot(c, key, &hash, &i, &found);
     if (found) {
         b = s->slots[i].blob;
         s->slots[i].recent = true;
@@ -327,15 +337,13 @@ bool presign_put(struct presign *c, struct presign_blob *b, bool may_evict)
 {
     struct presign_blob *dropped = NULL;
     bool stored = false;
+    uint64_t hash;
+    size_t i;
     bool found;
 
     if (!b->has_key)
         return false;
-    uint64_t hash = presign_key_hash(&b->key);
-    struct presign_shard *s = shard_of(c, hash);
-
-    pthread_mutex_lock(&s->lock);
-    size_t i = probe(s, hash, &b->key, &found);
+    struct presign_shard *s = lock_slot(c, &b->key, &hash, &i, &found);
     if (found) {
         dropped = s->slots[i].blob;
     } else if (s->count >= s->cap) {
@@ -357,13 +365,12 @@ out:
 
 void presign_remove(struct presign *c, const struct presign_key *key)
 {
-    uint64_t hash = presign_key_hash(key);
-    struct presign_shard *s = shard_of(c, hash);
     struct presign_blob *gone = NULL;
+    uint64_t hash;
+    size_t i;
     bool found;
 
-    pthread_mutex_lock(&s->lock);
-    size_t i = probe(s, hash, key, &found);
+    struct presign_shard *s = lock_slot(c, key, &hash, &i, &found);
     if (found)
         gone = slot_delete(s, i);
     pthread_mutex_unlock(&s->lock);

@@ -1,4 +1,5 @@
-/* Unit tests of keystore/kdf.c: scrypt with the fixed cost, against RFC 7914's own vector. */
+/* Unit tests of keystore/kdf.c: scrypt with the fixed cost, against RFC 7914's own vector, and
+ * HKDF-SHA256 against RFC 5869's. */
 #include <check.h>
 #include <string.h>
 
@@ -41,6 +42,27 @@ START_TEST(test_inputs_matter)
 }
 END_TEST
 
+START_TEST(test_rfc5869_vector)
+{
+    /* RFC 5869 Appendix A.1, HKDF-SHA256 test case 1. */
+    unsigned char ikm[22], salt[13], info[10], out[42];
+    static const unsigned char want[42] = {
+        0x3c, 0xb2, 0x5f, 0x25, 0xfa, 0xac, 0xd5, 0x7a, 0x90, 0x43, 0x4f, 0x64, 0xd0, 0x36,
+        0x2f, 0x2a, 0x2d, 0x2d, 0x0a, 0x90, 0xcf, 0x1a, 0x5a, 0x4c, 0x5d, 0xb0, 0x2d, 0x56,
+        0xec, 0xc4, 0xc5, 0xbf, 0x34, 0x00, 0x72, 0x08, 0xd5, 0xb8, 0x87, 0x18, 0x58, 0x65};
+    struct jerr err = {0};
+    memset(ikm, 0x0b, sizeof(ikm));
+    for (size_t i = 0; i < sizeof(salt); i++)
+        salt[i] = (unsigned char)i;
+    for (size_t i = 0; i < sizeof(info); i++)
+        info[i] = (unsigned char)(0xf0 + i);
+    ck_assert_int_eq(kdf_hkdf_sha256(ikm, sizeof(ikm), salt, sizeof(salt), info, sizeof(info), out,
+                                     sizeof(out), &err),
+                     0);
+    ck_assert_int_eq(memcmp(out, want, sizeof(want)), 0);
+}
+END_TEST
+
 static Suite *kdf_suite(void)
 {
     Suite *s = suite_create("kdf");
@@ -48,6 +70,7 @@ static Suite *kdf_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_rfc7914_vector);
     tcase_add_test(tc, test_inputs_matter);
+    tcase_add_test(tc, test_rfc5869_vector);
     suite_add_tcase(s, tc);
     return s;
 }
