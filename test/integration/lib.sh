@@ -222,3 +222,12 @@ tls_client() {
     -out "$1/$2.pem" -days 2 2>/dev/null
   chmod 600 "$1/$2.key"
 }
+
+# ---- shared by test_api.sh and test_issue.sh (issue 12 duplicate scan) ----
+# audit_edit_caught DESCRIPTION DB SEQ SET-CLAUSE: edits audit row SEQ of the SQLite file DB
+# (UPDATE events SET SET-CLAUSE) and asserts that jpkid audit-verify fails naming that row.
+audit_edit_caught() {
+  sqlite3 "$2" "UPDATE events SET $4 WHERE seq = $3"
+  check_fails "$1" "$JPKID" audit-verify "${SETS[@]}"
+  assert_contains "…naming row $3" "row $3" "$(cat "$T/check.out")"
+}

@@ -452,8 +452,6 @@ jpkid_stop
 assert_not_contains "jpkid stopped without a sanitizer report" "Sanitizer" "$(cat "$T/jpkid.log")"
 assert_not_contains "…and without undefined behaviour" "runtime error" "$(cat "$T/jpkid.log")"
 seq=$(sqlite3 "$DB" "SELECT seq FROM events WHERE actor='aud' AND detail LIKE 'status=403%' LIMIT 1")
-sqlite3 "$DB" "UPDATE events SET outcome = 'ok' WHERE seq = $seq"
-check_fails "audit-verify catches an edited API row" "$JPKID" audit-verify "${SETS[@]}"
-assert_contains "…naming it" "row $seq" "$(cat "$T/check.out")"
+audit_edit_caught "audit-verify catches an edited API row" "$DB" "$seq" "outcome = 'ok'"
 
 it_finish
