@@ -23,12 +23,12 @@
 
 #define PASS "correct horse battery staple"
 
-/* A saved key at testutil_tmpdir/name; returns the key (caller frees). */
-static struct adminkey *saved_key(const char *name)
+/* A saved key at testutil_tmpdir/name, whose path is put in path; returns the key (caller
+ * frees). */
+static struct adminkey *saved_key(const char *name, char *path, size_t size)
 {
     struct jerr err = {0};
-    char path[PATH_MAX];
-    testutil_path(path, sizeof(path), name);
+    testutil_path(path, size, name);
     struct adminkey *ak = adminkey_generate(&err);
     ck_assert_msg(ak != NULL, "%s", err.msg);
     ck_assert_msg(adminkey_save(ak, path, PASS, &err) == 0, "%s", err.msg);
@@ -47,8 +47,7 @@ START_TEST(round_trip)
 {
     struct jerr err = {0};
     char path[PATH_MAX];
-    struct adminkey *ak = saved_key("k");
-    testutil_path(path, sizeof(path), "k");
+    struct adminkey *ak = saved_key("k", path, sizeof(path));
     struct adminkey *again = adminkey_load(path, PASS, &err);
     ck_assert_msg(again != NULL, "%s", err.msg);
     ck_assert(adminkey_equals(ak, again));
@@ -67,8 +66,7 @@ START_TEST(file_is_0600_with_fresh_salt_and_iv)
 {
     char path[PATH_MAX];
     struct stat sb;
-    struct adminkey *ak = saved_key("k");
-    testutil_path(path, sizeof(path), "k");
+    struct adminkey *ak = saved_key("k", path, sizeof(path));
     ck_assert_int_eq(stat(path, &sb), 0);
     ck_assert_int_eq(sb.st_mode & 0777, 0600);
     /* 5 DER headers + version + 16 + 12 + 32 + 16 bytes. */
@@ -94,8 +92,7 @@ START_TEST(wrong_passphrase)
 {
     struct jerr err = {0};
     char path[PATH_MAX];
-    adminkey_free(saved_key("k"));
-    testutil_path(path, sizeof(path), "k");
+    adminkey_free(saved_key("k", path, sizeof(path)));
     ck_assert_ptr_null(adminkey_load(path, "not the passphrase", &err));
     ck_assert_int_eq(err.code, JERR_CRYPTO);
     ck_assert_str_eq(err.field, "passphrase");
@@ -112,8 +109,7 @@ START_TEST(save_refusals)
 {
     struct jerr err = {0};
     char path[PATH_MAX];
-    struct adminkey *ak = saved_key("k");
-    testutil_path(path, sizeof(path), "k");
+    struct adminkey *ak = saved_key("k", path, sizeof(path));
     size_t len = 0;
     unsigned char *before = read_all(path, &len);
     ck_assert_int_eq(adminkey_save(ak, path, PASS, &err), -1);
@@ -137,8 +133,7 @@ START_TEST(load_refusals)
 {
     struct jerr err = {0};
     char path[PATH_MAX];
-    adminkey_free(saved_key("k"));
-    testutil_path(path, sizeof(path), "k");
+    adminkey_free(saved_key("k", path, sizeof(path)));
 
     ck_assert_int_eq(chmod(path, 0640), 0);
     ck_assert_ptr_null(adminkey_load(path, PASS, &err));
@@ -192,8 +187,7 @@ static bool flip_is_distinct(const unsigned char *der, size_t len, size_t at)
 START_TEST(damaged_files_never_load)
 {
     char path[PATH_MAX], bad[PATH_MAX];
-    adminkey_free(saved_key("k"));
-    testutil_path(path, sizeof(path), "k");
+    adminkey_free(saved_key("k", path, sizeof(path)));
     testutil_path(bad, sizeof(bad), "bad");
     size_t len = 0;
     unsigned char *data = read_all(path, &len);
