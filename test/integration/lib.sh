@@ -231,3 +231,11 @@ audit_edit_caught() {
   check_fails "$1" "$JPKID" audit-verify "${SETS[@]}"
   assert_contains "…naming row $3" "row $3" "$(cat "$T/check.out")"
 }
+# expect_status DESCRIPTION STATUS METHOD PATH [BODY [CONTENT-TYPE]]: calls the API and asserts
+# the HTTP status (ST, RB and RH are set as by call).
+expect_status() {
+  local what=$1 status=$2
+  shift 2
+  call "$@"
+  assert_eq "$what" "$status" "$ST"
+}
