@@ -43,6 +43,14 @@ static unsigned char *read_all(const char *path, size_t *len)
     return data;
 }
 
+/* Asserts that loading the key file at path with pass fails with code; err holds the error. */
+static void load_refused(const char *path, const char *pass, enum jerr_code code, struct jerr *err)
+{
+    jerr_clear(err);
+    ck_assert_ptr_null(adminkey_load(path, pass, err));
+    ck_assert_int_eq(err->code, code);
+}
+
 START_TEST(round_trip)
 {
     struct jerr err = {0};
@@ -93,14 +101,11 @@ START_TEST(wrong_passphrase)
     struct jerr err = {0};
     char path[PATH_MAX];
     adminkey_free(saved_key("k", path, sizeof(path)));
-    ck_assert_ptr_null(adminkey_load(path, "not the passphrase", &err));
-    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    load_refused(path, "not the passphrase", JERR_CRYPTO, &err);
     ck_assert_str_eq(err.field, "passphrase");
     ck_assert_ptr_nonnull(strstr(err.msg, "wrong passphrase or damaged key file"));
     ck_assert_ptr_null(strstr(err.msg, "not the passphrase"));
-    jerr_clear(&err);
-    ck_assert_ptr_null(adminkey_load(path, "", &err));
-    ck_assert_int_eq(err.code, JERR_INVALID);
+    load_refused(path, "", JERR_INVALID, &err);
     ck_assert_str_eq(err.field, "passphrase");
 }
 END_TEST
@@ -136,30 +141,23 @@ START_TEST(load_refusals)
     adminkey_free(saved_key("k", path, sizeof(path)));
 
     ck_assert_int_eq(chmod(path, 0640), 0);
-    ck_assert_ptr_null(adminkey_load(path, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_IO);
+    load_refused(path, PASS, JERR_IO, &err);
     ck_assert_int_eq(chmod(path, 0600), 0);
 
-    jerr_clear(&err);
     testutil_path(path, sizeof(path), "missing");
-    ck_assert_ptr_null(adminkey_load(path, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    load_refused(path, PASS, JERR_NOT_FOUND, &err);
 
     /* Not a key file at all. */
-    jerr_clear(&err);
     testutil_path(path, sizeof(path), "garbage");
     ck_assert_int_eq(testutil_write_file(path, "hello, world", 12), 0);
-    ck_assert_ptr_null(adminkey_load(path, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    load_refused(path, PASS, JERR_CRYPTO, &err);
     ck_assert_ptr_nonnull(strstr(err.msg, "damaged key file"));
 
     /* Over the cap. */
     static unsigned char big[ADMINKEY_FILE_MAX_BYTES + 1];
-    jerr_clear(&err);
     testutil_path(path, sizeof(path), "big");
     ck_assert_int_eq(testutil_write_file(path, big, sizeof(big)), 0);
-    ck_assert_ptr_null(adminkey_load(path, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_TOO_LARGE);
+    load_refused(path, PASS, JERR_TOO_LARGE, &err);
 }
 END_TEST
 
@@ -213,8 +211,7 @@ START_TEST(damaged_files_never_load)
     memcpy(copy, data, len);
     copy[len] = 0;
     ck_assert_int_eq(testutil_write_file(bad, copy, len + 1), 0);
-    ck_assert_ptr_null(adminkey_load(bad, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    load_refused(bad, PASS, JERR_CRYPTO, &err);
     free(copy);
     free(data);
 }
