@@ -222,3 +222,20 @@ tls_client() {
     -out "$1/$2.pem" -days 2 2>/dev/null
   chmod 600 "$1/$2.key"
 }
+
+# ---- shared by test_api.sh and test_issue.sh (issue 12 duplicate scan) ----
+# audit_edit_caught DESCRIPTION DB SEQ SET-CLAUSE: edits audit row SEQ of the SQLite file DB
+# (UPDATE events SET SET-CLAUSE) and asserts that jpkid audit-verify fails naming that row.
+audit_edit_caught() {
+  sqlite3 "$2" "UPDATE events SET $4 WHERE seq = $3"
+  check_fails "$1" "$JPKID" audit-verify "${SETS[@]}"
+  assert_contains "…naming row $3" "row $3" "$(cat "$T/check.out")"
+}
+# expect_status DESCRIPTION STATUS METHOD PATH [BODY [CONTENT-TYPE]]: calls the API and asserts
+# the HTTP status (ST, RB and RH are set as by call).
+expect_status() {
+  local what=$1 status=$2
+  shift 2
+  call "$@"
+  assert_eq "$what" "$status" "$ST"
+}

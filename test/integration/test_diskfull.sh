@@ -46,8 +46,7 @@ ocsp() { # CA SERIAL [nonce]: the status word
 
 call POST /v1/persons "$(person p1)"
 call POST /v1/cards '{"id":"c1","person_id":"p1","type":"mynumber","expiry":"2035-01-31"}'
-call POST /v1/cards/c1/issue '{"certificates":"both"}'
-assert_eq "before: issue both 201" 201 "$ST"
+expect_status "before: issue both 201" 201 POST /v1/cards/c1/issue '{"certificates":"both"}'
 SIGN=$(jf '.certificates[0].serial')
 AUTH=$(jf '.certificates[1].serial')
 # Other persons' cards: a second My Number card of p1 would return c1 (DESIGN §4).
@@ -55,8 +54,7 @@ call POST /v1/persons "$(person p12)"
 call POST /v1/cards '{"id":"c2","person_id":"p12","type":"mynumber","expiry":"2035-01-31"}'
 call POST /v1/cards/c2/issue '{"certificates":"auth"}'
 GONE=$(jf '.certificates[0].serial')
-call POST "/v1/certificates/$GONE/revoke" '{"reason":"keyCompromise"}'
-assert_eq "before: revoke 200" 200 "$ST"
+expect_status "before: revoke 200" 200 POST "/v1/certificates/$GONE/revoke" '{"reason":"keyCompromise"}'
 # One certificate never asked for over OCSP before the disk fills: a cache miss then.
 call POST /v1/persons "$(person p13)"
 call POST /v1/cards '{"id":"c3","person_id":"p13","type":"mynumber","expiry":"2035-01-31"}'
@@ -122,11 +120,9 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 assert_eq "space back: register a person 201 (no restart)" 1 "$ok_after"
-call POST /v1/cards/c1/issue '{"certificates":"auth"}'
-assert_eq "space back: issue 201" 201 "$ST"
+expect_status "space back: issue 201" 201 POST /v1/cards/c1/issue '{"certificates":"auth"}'
 NEW_AUTH=$(jf '.certificates[0].serial')
-call POST "/v1/certificates/$SIGN/revoke" '{"reason":"keyCompromise"}'
-assert_eq "space back: revoke 200" 200 "$ST"
+expect_status "space back: revoke 200" 200 POST "/v1/certificates/$SIGN/revoke" '{"reason":"keyCompromise"}'
 assert_eq "…OCSP answers the revocation" revoked "$(ocsp sign "$SIGN")"
 assert_eq "…and the new certificate good" good "$(ocsp auth "$NEW_AUTH")"
 ready=
@@ -157,8 +153,7 @@ else
   SETS=(--set "data_dir=$DATA")
   DB=$DATA/jpki.db
   jpkid_start || exit 1
-  call POST /v1/persons "$(person p8)"
-  assert_eq "before: register a person 201" 201 "$ST"
+  expect_status "before: register a person 201" 201 POST /v1/persons "$(person p8)"
   # A probe that passes just before the error, and one just after it: the second must still
   # write (SQLite skips a row that does not change, and a probe value of whole seconds once
   # let it pass on a read-only disk).
@@ -196,14 +191,11 @@ else
   e2fsck -fy "$LOOP" >/dev/null 2>&1
   check "the filesystem mounted read-write again" mount "$LOOP" "$T/ext4"
   jpkid_start || exit 1
-  call GET /v1/persons/p8
-  assert_eq "after: the person acknowledged before is there" 200 "$ST"
-  call GET /v1/persons/p9
-  assert_eq "…the refused one is not" 404 "$ST"
+  expect_status "after: the person acknowledged before is there" 200 GET /v1/persons/p8
+  expect_status "…the refused one is not" 404 GET /v1/persons/p9
   call GET "/v1/certificates/$NEW_AUTH"
   assert_eq "…the refused revocation did not happen" good "$(jf .status)"
-  call POST /v1/persons "$(person p9)"
-  assert_eq "after: writes work again" 201 "$ST"
+  expect_status "after: writes work again" 201 POST /v1/persons "$(person p9)"
   jpkid_stop
   check "after: audit chain verifies" "$JPKID" audit-verify "${SETS[@]}"
   assert_eq "after: SQLite integrity check" ok "$(sqlite3 "$DB" 'PRAGMA integrity_check')"

@@ -31,49 +31,33 @@ person() { # ID NAME ADDRESS BIRTH
 }
 
 # ---- the flow -------------------------------------------------------------------------------
-call POST /v1/persons "$(person p1 "$NAME" "$ADDRESS" "$BIRTH")"
-assert_eq "register the person" 201 "$ST"
-call POST /v1/cards '{"id":"c1","person_id":"p1","type":"mynumber","expiry":"2035-06-30","prefecture":"岐阜県","municipality":"岐阜市"}'
-assert_eq "register the card" 201 "$ST"
-call POST /v1/cards/c1/issue "{\"certificates\":\"both\",\"passwords\":{\"sign\":\"$PASS_SIGN\",\"auth\":\"$PASS_AUTH\"}}"
-assert_eq "issue both with card passwords" 201 "$ST"
+expect_status "register the person" 201 POST /v1/persons "$(person p1 "$NAME" "$ADDRESS" "$BIRTH")"
+expect_status "register the card" 201 POST /v1/cards '{"id":"c1","person_id":"p1","type":"mynumber","expiry":"2035-06-30","prefecture":"岐阜県","municipality":"岐阜市"}'
+expect_status "issue both with card passwords" 201 POST /v1/cards/c1/issue "{\"certificates\":\"both\",\"passwords\":{\"sign\":\"$PASS_SIGN\",\"auth\":\"$PASS_AUTH\"}}"
 SIGN=$(jf '.certificates[] | select(.ca == "sign") | .serial')
 jf .card_image | base64 -d >"$T/c1.card"
 chmod 600 "$T/c1.card"
-call POST /v1/cards/c1/issue '{"certificates":"both","passwords":{"sign":"bad","auth":"12"}}'
-assert_eq "bad card passwords: 400" 400 "$ST"
+expect_status "bad card passwords: 400" 400 POST /v1/cards/c1/issue '{"certificates":"both","passwords":{"sign":"bad","auth":"12"}}'
 # The holder's online revocation of the auth certificate (signed with the card's signing key),
 # once with a wrong password first.
 JPKI_CARD_PASSWORD=WRONG9 "$JPKICTL" card revoke "$T/c1.card" --slot auth >/dev/null 2>&1
 (cd "$T" && JPKI_CARD_PASSWORD=$PASS_SIGN "$JPKICTL" card revoke "$T/c1.card" --slot auth \
   --reason keyCompromise >"$T/holder.out" 2>&1)
 assert_eq "the holder's online revocation" 0 "$?"
-call POST /v1/cards/c1/issue '{"certificates":"auth"}'
-assert_eq "a new auth certificate" 201 "$ST"
-call PUT /v1/persons/p1/basic-info "$(person p1 "$NAME" "$NEW_ADDRESS" "$BIRTH" | jq -c 'del(.id)')"
-assert_eq "basic-info change" 200 "$ST"
-call POST /v1/cards/c1/issue '{"certificates":"sign"}'
-assert_eq "re-issue sign" 201 "$ST"
-call POST /v1/cards/c1/hold '{}'
-assert_eq "hold" 200 "$ST"
-call POST /v1/cards/c1/release '{}'
-assert_eq "release" 200 "$ST"
+expect_status "a new auth certificate" 201 POST /v1/cards/c1/issue '{"certificates":"auth"}'
+expect_status "basic-info change" 200 PUT /v1/persons/p1/basic-info "$(person p1 "$NAME" "$NEW_ADDRESS" "$BIRTH" | jq -c 'del(.id)')"
+expect_status "re-issue sign" 201 POST /v1/cards/c1/issue '{"certificates":"sign"}'
+expect_status "hold" 200 POST /v1/cards/c1/hold '{}'
+expect_status "release" 200 POST /v1/cards/c1/release '{}'
 NEWSIGN=$(jf '.still_held[0]')
-call POST "/v1/certificates/$NEWSIGN/revoke" '{"reason":"keyCompromise"}'
-assert_eq "revoke" 200 "$ST"
-call GET /v1/persons/p1
-assert_eq "lookup" 200 "$ST"
+expect_status "revoke" 200 POST "/v1/certificates/$NEWSIGN/revoke" '{"reason":"keyCompromise"}'
+expect_status "lookup" 200 GET /v1/persons/p1
 # Bad requests carrying the facts: a date that is no date, an unknown field, a duplicate.
-call POST /v1/persons "$(person p2 "$NAME" "$ADDRESS" "$BIRTH" | sed "s/$BIRTH/1937-11-31/")"
-assert_eq "bad birth date: 400" 400 "$ST"
-call POST /v1/persons "$(person p2 "$NAME" "$ADDRESS" "$BIRTH" | sed "s/}$/,\"$FAMILY\":\"$NAME\"}/")"
-assert_eq "a field named after the person: 400" 400 "$ST"
-call POST /v1/persons "$(person p1 "$NAME" "$ADDRESS" "$BIRTH")"
-assert_eq "duplicate person: 409" 409 "$ST"
-call GET "/v1/persons/$(jq -rn --arg n "$NAME" '$n|@uri')"
-assert_eq "the name as an id in the path: 400" 400 "$ST"
-call POST /v1/persons "{\"id\":\"p3\",\"name\":\"$NAME\",\"address\":\"$ADDRESS\",\"birth_date\":\"$BIRTH\""
-assert_eq "truncated JSON carrying the facts: 400" 400 "$ST"
+expect_status "bad birth date: 400" 400 POST /v1/persons "$(person p2 "$NAME" "$ADDRESS" "$BIRTH" | sed "s/$BIRTH/1937-11-31/")"
+expect_status "a field named after the person: 400" 400 POST /v1/persons "$(person p2 "$NAME" "$ADDRESS" "$BIRTH" | sed "s/}$/,\"$FAMILY\":\"$NAME\"}/")"
+expect_status "duplicate person: 409" 409 POST /v1/persons "$(person p1 "$NAME" "$ADDRESS" "$BIRTH")"
+expect_status "the name as an id in the path: 400" 400 GET "/v1/persons/$(jq -rn --arg n "$NAME" '$n|@uri')"
+expect_status "truncated JSON carrying the facts: 400" 400 POST /v1/persons "{\"id\":\"p3\",\"name\":\"$NAME\",\"address\":\"$ADDRESS\",\"birth_date\":\"$BIRTH\""
 # A batch: one good row, one refused (p1 again with other facts), one malformed.
 {
   echo "batch: secrets-1"

@@ -23,12 +23,12 @@
 
 #define PASS "correct horse battery staple"
 
-/* A saved key at testutil_tmpdir/name; returns the key (caller frees). */
-static struct adminkey *saved_key(const char *name)
+/* A saved key at testutil_tmpdir/name, whose path is put in path; returns the key (caller
+ * frees). */
+static struct adminkey *saved_key(const char *name, char *path, size_t size)
 {
     struct jerr err = {0};
-    char path[PATH_MAX];
-    testutil_path(path, sizeof(path), name);
+    testutil_path(path, size, name);
     struct adminkey *ak = adminkey_generate(&err);
     ck_assert_msg(ak != NULL, "%s", err.msg);
     ck_assert_msg(adminkey_save(ak, path, PASS, &err) == 0, "%s", err.msg);
@@ -43,12 +43,19 @@ static unsigned char *read_all(const char *path, size_t *len)
     return data;
 }
 
+/* Asserts that loading the key file at path with pass fails with code; err holds the error. */
+static void load_refused(const char *path, const char *pass, enum jerr_code code, struct jerr *err)
+{
+    jerr_clear(err);
+    ck_assert_ptr_null(adminkey_load(path, pass, err));
+    ck_assert_int_eq(err->code, code);
+}
+
 START_TEST(round_trip)
 {
     struct jerr err = {0};
     char path[PATH_MAX];
-    struct adminkey *ak = saved_key("k");
-    testutil_path(path, sizeof(path), "k");
+    struct adminkey *ak = saved_key("k", path, sizeof(path));
     struct adminkey *again = adminkey_load(path, PASS, &err);
     ck_assert_msg(again != NULL, "%s", err.msg);
     ck_assert(adminkey_equals(ak, again));
@@ -67,8 +74,7 @@ START_TEST(file_is_0600_with_fresh_salt_and_iv)
 {
     char path[PATH_MAX];
     struct stat sb;
-    struct adminkey *ak = saved_key("k");
-    testutil_path(path, sizeof(path), "k");
+    struct adminkey *ak = saved_key("k", path, sizeof(path));
     ck_assert_int_eq(stat(path, &sb), 0);
     ck_assert_int_eq(sb.st_mode & 0777, 0600);
     /* 5 DER headers + version + 16 + 12 + 32 + 16 bytes. */
@@ -94,16 +100,12 @@ START_TEST(wrong_passphrase)
 {
     struct jerr err = {0};
     char path[PATH_MAX];
-    adminkey_free(saved_key("k"));
-    testutil_path(path, sizeof(path), "k");
-    ck_assert_ptr_null(adminkey_load(path, "not the passphrase", &err));
-    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    adminkey_free(saved_key("k", path, sizeof(path)));
+    load_refused(path, "not the passphrase", JERR_CRYPTO, &err);
     ck_assert_str_eq(err.field, "passphrase");
     ck_assert_ptr_nonnull(strstr(err.msg, "wrong passphrase or damaged key file"));
     ck_assert_ptr_null(strstr(err.msg, "not the passphrase"));
-    jerr_clear(&err);
-    ck_assert_ptr_null(adminkey_load(path, "", &err));
-    ck_assert_int_eq(err.code, JERR_INVALID);
+    load_refused(path, "", JERR_INVALID, &err);
     ck_assert_str_eq(err.field, "passphrase");
 }
 END_TEST
@@ -112,8 +114,7 @@ START_TEST(save_refusals)
 {
     struct jerr err = {0};
     char path[PATH_MAX];
-    struct adminkey *ak = saved_key("k");
-    testutil_path(path, sizeof(path), "k");
+    struct adminkey *ak = saved_key("k", path, sizeof(path));
     size_t len = 0;
     unsigned char *before = read_all(path, &len);
     ck_assert_int_eq(adminkey_save(ak, path, PASS, &err), -1);
@@ -137,34 +138,26 @@ START_TEST(load_refusals)
 {
     struct jerr err = {0};
     char path[PATH_MAX];
-    adminkey_free(saved_key("k"));
-    testutil_path(path, sizeof(path), "k");
+    adminkey_free(saved_key("k", path, sizeof(path)));
 
     ck_assert_int_eq(chmod(path, 0640), 0);
-    ck_assert_ptr_null(adminkey_load(path, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_IO);
+    load_refused(path, PASS, JERR_IO, &err);
     ck_assert_int_eq(chmod(path, 0600), 0);
 
-    jerr_clear(&err);
     testutil_path(path, sizeof(path), "missing");
-    ck_assert_ptr_null(adminkey_load(path, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    load_refused(path, PASS, JERR_NOT_FOUND, &err);
 
     /* Not a key file at all. */
-    jerr_clear(&err);
     testutil_path(path, sizeof(path), "garbage");
     ck_assert_int_eq(testutil_write_file(path, "hello, world", 12), 0);
-    ck_assert_ptr_null(adminkey_load(path, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    load_refused(path, PASS, JERR_CRYPTO, &err);
     ck_assert_ptr_nonnull(strstr(err.msg, "damaged key file"));
 
     /* Over the cap. */
     static unsigned char big[ADMINKEY_FILE_MAX_BYTES + 1];
-    jerr_clear(&err);
     testutil_path(path, sizeof(path), "big");
     ck_assert_int_eq(testutil_write_file(path, big, sizeof(big)), 0);
-    ck_assert_ptr_null(adminkey_load(path, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_TOO_LARGE);
+    load_refused(path, PASS, JERR_TOO_LARGE, &err);
 }
 END_TEST
 
@@ -192,8 +185,7 @@ static bool flip_is_distinct(const unsigned char *der, size_t len, size_t at)
 START_TEST(damaged_files_never_load)
 {
     char path[PATH_MAX], bad[PATH_MAX];
-    adminkey_free(saved_key("k"));
-    testutil_path(path, sizeof(path), "k");
+    adminkey_free(saved_key("k", path, sizeof(path)));
     testutil_path(bad, sizeof(bad), "bad");
     size_t len = 0;
     unsigned char *data = read_all(path, &len);
@@ -219,8 +211,7 @@ START_TEST(damaged_files_never_load)
     memcpy(copy, data, len);
     copy[len] = 0;
     ck_assert_int_eq(testutil_write_file(bad, copy, len + 1), 0);
-    ck_assert_ptr_null(adminkey_load(bad, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    load_refused(bad, PASS, JERR_CRYPTO, &err);
     free(copy);
     free(data);
 }

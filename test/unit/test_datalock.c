@@ -69,26 +69,41 @@ START_TEST(test_second_owner_refused_naming_the_pid)
 }
 END_TEST
 
-/* Another process holds it, then dies without releasing (kill -9): the kernel frees the lock,
- * and the PID it left in the file misleads nobody. */
-START_TEST(test_other_process_and_its_death)
+/* Forks a child that takes a lock of the data directory (the publication lock, or else the
+ * owner lock as "serve"), tells the parent through READY, then holds it HOLD_S seconds and
+ * releases it, or holds it until killed when HOLD_S < 0. The child takes it after the fork: a
+ * lock taken before would be shared through the inherited descriptor. Returns once it holds. */
+static pid_t child_holding(bool publication, double hold_s, int ready[2])
 {
-    int ready[2];
     ck_assert_int_eq(pipe(ready), 0);
     pid_t child = fork();
     ck_assert_int_ge(child, 0);
     if (child == 0) {
         struct jerr cerr = {0};
-        struct datalock *held = datalock_own(testutil_tmpdir, "serve", &cerr);
+        struct datalock *held = publication ? datalock_publication(testutil_tmpdir, &cerr)
+                                            : datalock_own(testutil_tmpdir, "serve", &cerr);
         char c = held != NULL ? 'y' : 'n';
         if (write(ready[1], &c, 1) != 1)
             _exit(1);
-        pause();
+        if (hold_s < 0)
+            pause();
+        struct timespec hold = {0, (long)(hold_s * 1e9)};
+        nanosleep(&hold, NULL);
+        datalock_release(held);
         _exit(0);
     }
     char c = 0;
     ck_assert_int_eq(read(ready[0], &c, 1), 1);
     ck_assert_int_eq(c, 'y');
+    return child;
+}
+
+/* Another process holds it, then dies without releasing (kill -9): the kernel frees the lock,
+ * and the PID it left in the file misleads nobody. */
+START_TEST(test_other_process_and_its_death)
+{
+    int ready[2];
+    pid_t child = child_holding(false, -1, ready);
 
     struct jerr err = {0};
     char want[64], command[32];
@@ -134,30 +149,12 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A second publisher waits until the first (here a child process) releases the lock. The
- * child takes it after the fork: a lock taken before would be shared through the inherited
- * descriptor. */
+/* A second publisher waits until the first (here a child process) releases the lock. */
 START_TEST(test_publication_waits)
 {
     const double hold_s = 0.4;
     int ready[2];
-    ck_assert_int_eq(pipe(ready), 0);
-    pid_t child = fork();
-    ck_assert_int_ge(child, 0);
-    if (child == 0) {
-        struct jerr cerr = {0};
-        struct datalock *first = datalock_publication(testutil_tmpdir, &cerr);
-        char c = first != NULL ? 'y' : 'n';
-        if (write(ready[1], &c, 1) != 1)
-            _exit(1);
-        struct timespec hold = {0, (long)(hold_s * 1e9)};
-        nanosleep(&hold, NULL);
-        datalock_release(first);
-        _exit(0);
-    }
-    char c = 0;
-    ck_assert_int_eq(read(ready[0], &c, 1), 1);
-    ck_assert_int_eq(c, 'y');
+    pid_t child = child_holding(true, hold_s, ready);
     double t0 = now_s();
     struct jerr err = {0};
     struct datalock *lock = datalock_publication(testutil_tmpdir, &err);

@@ -14,24 +14,29 @@
 
 START_TEST(test_status_map)
 {
-    ck_assert_int_eq(http_status_for(JERR_INVALID), 400);
-    ck_assert_int_eq(http_status_for(JERR_AUTH), 401);
-    ck_assert_int_eq(http_status_for(JERR_FORBIDDEN), 403);
-    ck_assert_int_eq(http_status_for(JERR_NOT_FOUND), 404);
-    ck_assert_int_eq(http_status_for(JERR_REFUSED), 409);
-    ck_assert_int_eq(http_status_for(JERR_CONFLICT), 409);
-    ck_assert_int_eq(http_status_for(JERR_TOO_LARGE), 413);
-    ck_assert_int_eq(http_status_for(JERR_UNAVAILABLE), 503);
-    ck_assert_int_eq(http_status_for(JERR_IO), 500);
-    ck_assert_int_eq(http_status_for(JERR_CRYPTO), 500);
-    ck_assert_int_eq(http_status_for(JERR_INTERNAL), 500);
-    ck_assert_int_eq(http_status_for(JERR_CONFIG), 500);
+    static const struct {
+        enum jerr_code code;
+        int status;
+    } statuses[] = {
+        {JERR_INVALID, 400}, {JERR_AUTH, 401},     {JERR_FORBIDDEN, 403}, {JERR_NOT_FOUND, 404},
+        {JERR_REFUSED, 409}, {JERR_CONFLICT, 409}, {JERR_TOO_LARGE, 413}, {JERR_UNAVAILABLE, 503},
+        {JERR_IO, 500},      {JERR_CRYPTO, 500},   {JERR_INTERNAL, 500},  {JERR_CONFIG, 500},
+    };
+    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+        ck_assert_msg(http_status_for(statuses[i].code) == statuses[i].status,
+                      "code %d: %d, want %d", (int)statuses[i].code,
+                      http_status_for(statuses[i].code), statuses[i].status);
 
-    ck_assert_str_eq(http_reason(304), "Not Modified");
-    ck_assert_str_eq(http_reason(405), "Method Not Allowed");
-    ck_assert_str_eq(http_reason(414), "URI Too Long");
-    ck_assert_str_eq(http_reason(503), "Service Unavailable");
-    ck_assert_str_eq(http_reason(299), "Error");
+    static const struct {
+        int status;
+        const char *reason;
+    } reasons[] = {
+        {304, "Not Modified"}, {405, "Method Not Allowed"},
+        {414, "URI Too Long"}, {503, "Service Unavailable"},
+        {299, "Error"},
+    };
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        ck_assert_str_eq(http_reason(reasons[i].status), reasons[i].reason);
 }
 END_TEST
 

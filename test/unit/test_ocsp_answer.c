@@ -267,6 +267,22 @@ static struct presign_blob *cached(struct fixture *fx, enum ca_kind ca, const ch
     return presign_get(ocsp_answer_cache(fx->a), &k);
 }
 
+/* Asks the fixture's answerer for one certificate (serial under CA, certID hash HASH) and
+ * asserts that it answers; reads the answer into SEEN unless it is NULL. Returns the answer
+ * (caller unrefs). */
+static struct presign_blob *ask(enum ca_kind ca, const char *serial, int hash,
+                                struct ocsp_answer_outcome *how, struct seen *seen)
+{
+    struct ocsp_request r;
+    struct jerr err = {0};
+    one_req(&r, fix.pki, ca, serial, hash);
+    struct presign_blob *b = ocsp_answer_request(fix.a, fix.st, &r, ca, how, &err);
+    ck_assert_msg(b != NULL, "%s", err.msg);
+    if (seen != NULL)
+        read_blob(b, fix.pki, ca, serial, hash, seen);
+    return b;
+}
+
 /* The registry row of (serial, hash): 1 fresh, 0 stale, -1 none. */
 static int row_state(struct store *st, const char *serial, int hash, unsigned char **der,
                      size_t *len)
@@ -474,20 +490,15 @@ END_TEST
 
 START_TEST(test_good_signed_stored_cached)
 {
-    struct ocsp_request r;
     struct ocsp_answer_outcome how;
-    struct jerr err = {0};
     struct seen seen;
     add_cert(fix.st, S_GOOD, CA_SIGN, CERT_GOOD, REASON_NONE, 0);
     ck_assert_ptr_null(cached(&fix, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1));
 
-    one_req(&r, fix.pki, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1);
     time_t before = jclock_now();
-    struct presign_blob *b = ocsp_answer_request(fix.a, fix.st, &r, CA_SIGN, &how, &err);
-    ck_assert_msg(b != NULL, "%s", err.msg);
+    struct presign_blob *b = ask(CA_SIGN, S_GOOD, OCSP_CERTID_SHA1, &how, &seen);
     ck_assert(how.signed_now);
     ck_assert(!how.from_registry);
-    read_blob(b, fix.pki, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1, &seen);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_GOOD);
     ck_assert_int_ge(seen.this_update, before);
     ck_assert_int_eq(seen.next_update - seen.this_update, fix.cfg->ocsp_validity_s);
@@ -513,8 +524,7 @@ START_TEST(test_good_signed_stored_cached)
     /* Another responder process (an empty cache) answers from the registry, unsigned. */
     ocsp_answer_forget(fix.a, S_GOOD);
     ck_assert_ptr_null(cached(&fix, CA_SIGN, S_GOOD, OCSP_CERTID_SHA1));
-    struct presign_blob *b2 = ocsp_answer_request(fix.a, fix.st, &r, CA_SIGN, &how, &err);
-    ck_assert_msg(b2 != NULL, "%s", err.msg);
+    struct presign_blob *b2 = ask(CA_SIGN, S_GOOD, OCSP_CERTID_SHA1, &how, NULL);
     ck_assert(!how.signed_now);
     ck_assert(how.from_registry);
     const unsigned char *der2 = presign_blob_der(b2, &len);
@@ -536,28 +546,20 @@ END_TEST
 
 START_TEST(test_revoked_and_held)
 {
-    struct ocsp_request r;
     struct ocsp_answer_outcome how;
-    struct jerr err = {0};
     struct seen seen;
     time_t at = jclock_now() - 3600;
     add_cert(fix.st, S_REVOKED, CA_AUTH, CERT_REVOKED, REASON_KEY_COMPROMISE, at);
     add_cert(fix.st, S_HELD, CA_AUTH, CERT_HOLD, REASON_CERTIFICATE_HOLD, at + 60);
 
-    one_req(&r, fix.pki, CA_AUTH, S_REVOKED, OCSP_CERTID_SHA256);
-    struct presign_blob *b = ocsp_answer_request(fix.a, fix.st, &r, CA_AUTH, &how, &err);
-    ck_assert_msg(b != NULL, "%s", err.msg);
-    read_blob(b, fix.pki, CA_AUTH, S_REVOKED, OCSP_CERTID_SHA256, &seen);
+    struct presign_blob *b = ask(CA_AUTH, S_REVOKED, OCSP_CERTID_SHA256, &how, &seen);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_REVOKED);
     ck_assert_int_eq(seen.reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
     ck_assert_int_eq(seen.revoked_at, at);
     ck_assert_int_eq(row_state(fix.st, S_REVOKED, OCSP_CERTID_SHA256, NULL, NULL), 1);
     presign_blob_unref(b);
 
-    one_req(&r, fix.pki, CA_AUTH, S_HELD, OCSP_CERTID_SHA1);
-    b = ocsp_answer_request(fix.a, fix.st, &r, CA_AUTH, &how, &err);
-    ck_assert_msg(b != NULL, "%s", err.msg);
-    read_blob(b, fix.pki, CA_AUTH, S_HELD, OCSP_CERTID_SHA1, &seen);
+    b = ask(CA_AUTH, S_HELD, OCSP_CERTID_SHA1, &how, &seen);
     /* RFC 6960 §2.2: a hold is revoked with reason certificateHold. */
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_REVOKED);
     ck_assert_int_eq(seen.reason, OCSP_REVOKED_STATUS_CERTIFICATEHOLD);
@@ -578,11 +580,8 @@ START_TEST(test_unknown_is_never_cached)
     add_cert(fix.st, S_AUTHONLY, CA_AUTH, CERT_GOOD, REASON_NONE, 0);
 
     /* Never issued. */
-    one_req(&r, fix.pki, CA_SIGN, S_NEVER, OCSP_CERTID_SHA1);
-    struct presign_blob *b = ocsp_answer_request(fix.a, fix.st, &r, CA_SIGN, &how, &err);
-    ck_assert_msg(b != NULL, "%s", err.msg);
+    struct presign_blob *b = ask(CA_SIGN, S_NEVER, OCSP_CERTID_SHA1, &how, &seen);
     ck_assert(how.signed_now);
-    read_blob(b, fix.pki, CA_SIGN, S_NEVER, OCSP_CERTID_SHA1, &seen);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_UNKNOWN);
     ck_assert_ptr_null(presign_blob_key(b));
     ck_assert_ptr_null(cached(&fix, CA_SIGN, S_NEVER, OCSP_CERTID_SHA1));
@@ -595,21 +594,15 @@ START_TEST(test_unknown_is_never_cached)
     ck_assert_int_eq(ocsp_answer_presign(fix.a, fix.st, serials, NULL, 1, &stats, &err), 0);
     ck_assert_int_eq(row_state(fix.st, S_AUTHONLY, OCSP_CERTID_SHA1, NULL, NULL), 1);
     ocsp_answer_forget(fix.a, S_AUTHONLY);
-    one_req(&r, fix.pki, CA_SIGN, S_AUTHONLY, OCSP_CERTID_SHA1);
-    b = ocsp_answer_request(fix.a, fix.st, &r, CA_SIGN, &how, &err);
-    ck_assert_msg(b != NULL, "%s", err.msg);
-    read_blob(b, fix.pki, CA_SIGN, S_AUTHONLY, OCSP_CERTID_SHA1, &seen);
+    b = ask(CA_SIGN, S_AUTHONLY, OCSP_CERTID_SHA1, &how, &seen);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_UNKNOWN);
     ck_assert(!how.from_registry);
     ck_assert_ptr_null(cached(&fix, CA_SIGN, S_AUTHONLY, OCSP_CERTID_SHA1));
     /* The auth CA's own row is untouched and still answers under the auth CA. */
     ck_assert_int_eq(row_state(fix.st, S_AUTHONLY, OCSP_CERTID_SHA1, NULL, NULL), 1);
     presign_blob_unref(b);
-    one_req(&r, fix.pki, CA_AUTH, S_AUTHONLY, OCSP_CERTID_SHA1);
-    b = ocsp_answer_request(fix.a, fix.st, &r, CA_AUTH, &how, &err);
-    ck_assert_msg(b != NULL, "%s", err.msg);
+    b = ask(CA_AUTH, S_AUTHONLY, OCSP_CERTID_SHA1, &how, &seen);
     ck_assert(how.from_registry);
-    read_blob(b, fix.pki, CA_AUTH, S_AUTHONLY, OCSP_CERTID_SHA1, &seen);
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_GOOD);
     presign_blob_unref(b);
 
@@ -680,7 +673,6 @@ END_TEST
  * the cached ones. */
 START_TEST(test_status_change_resigned)
 {
-    struct ocsp_request r;
     struct ocsp_answer_outcome how;
     struct ocsp_answer_presign_stats stats;
     struct jerr err = {0};
@@ -716,9 +708,7 @@ START_TEST(test_status_change_resigned)
     ck_assert_int_eq(seen.status, V_OCSP_CERTSTATUS_GOOD);
     presign_blob_unref(sha1);
     /* A SHA-256 asker: signed, stored and cached too. */
-    one_req(&r, fix.pki, CA_AUTH, S_CHG, OCSP_CERTID_SHA256);
-    struct presign_blob *b = ocsp_answer_request(fix.a, fix.st, &r, CA_AUTH, &how, &err);
-    ck_assert_msg(b != NULL, "%s", err.msg);
+    struct presign_blob *b = ask(CA_AUTH, S_CHG, OCSP_CERTID_SHA256, &how, NULL);
     presign_blob_unref(b);
 
     set_status(fix.st, S_CHG, CERT_HOLD, REASON_CERTIFICATE_HOLD, now);
@@ -729,9 +719,7 @@ START_TEST(test_status_change_resigned)
     ck_assert_int_gt(hold_mark, mark);
     /* A request meanwhile is not answered from the stale row: it is signed from the record. */
     ocsp_answer_forget(fix.a, S_CHG);
-    one_req(&r, fix.pki, CA_AUTH, S_CHG, OCSP_CERTID_SHA1);
-    b = ocsp_answer_request(fix.a, fix.st, &r, CA_AUTH, &how, &err);
-    ck_assert_msg(b != NULL, "%s", err.msg);
+    b = ask(CA_AUTH, S_CHG, OCSP_CERTID_SHA1, &how, NULL);
     ck_assert(how.signed_now);
     ck_assert_int_eq(presign_blob_cert_status(b), V_OCSP_CERTSTATUS_REVOKED);
     presign_blob_unref(b);
@@ -804,7 +792,6 @@ END_TEST
  * pass; one within OCSP_ANSWER_MIN_REMAINING_S of its end is not served from the registry. */
 START_TEST(test_ageing)
 {
-    struct ocsp_request r;
     struct ocsp_answer_outcome how;
     struct ocsp_answer_presign_stats stats;
     struct jerr err = {0};
@@ -822,9 +809,7 @@ START_TEST(test_ageing)
     /* Near its end the row is not used; a new one is signed. */
     jclock_set(t0 + validity - OCSP_ANSWER_MIN_REMAINING_S + 1);
     ocsp_answer_forget(fix.a, S_AGE);
-    one_req(&r, fix.pki, CA_SIGN, S_AGE, OCSP_CERTID_SHA1);
-    struct presign_blob *b = ocsp_answer_request(fix.a, fix.st, &r, CA_SIGN, &how, &err);
-    ck_assert_msg(b != NULL, "%s", err.msg);
+    struct presign_blob *b = ask(CA_SIGN, S_AGE, OCSP_CERTID_SHA1, &how, NULL);
     ck_assert(how.signed_now);
     ck_assert_int_eq(presign_blob_this_update(b), jclock_now());
     presign_blob_unref(b);
