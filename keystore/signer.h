@@ -1,12 +1,14 @@
 /*
  * signer: the only way to a CA private key (and to a delegated OCSP signer's key).
  *
- * A struct signer holds one private key in memory. No function returns or accepts the key
- * itself: callers hand over what must be signed (a certificate, an OCSP response, raw TBS
- * bytes) and get the signature. Keys rest on disk as encrypted PKCS#8 (PBES2: scrypt KDF,
- * AES-256-CBC), mode 0600, written atomically — or inside a PKCS#11 token, where the signature
- * is made (signer_store below). Signing is thread-safe (each call uses its own digest
- * context), so the worker pool may share one signer.
+ * A struct signer stands for one private key. No function returns or accepts the key itself:
+ * callers hand over what must be signed (a certificate, an OCSP response, raw TBS bytes) and
+ * get the signature. Keys rest on disk as encrypted PKCS#8 (PBES2: scrypt KDF, AES-256-CBC),
+ * mode 0600, written atomically, and are held in memory while loaded — or inside a PKCS#11
+ * token, where the signature is made and the key never leaves (signer_store below). Signing is
+ * thread-safe: a file key gets a per-thread copy with a digest-sign context prepared once
+ * (signer.c says why), a token key a context per call, so the worker pool may share one
+ * signer.
  */
 #ifndef JPKI_SIGNER_H
 #define JPKI_SIGNER_H
@@ -58,7 +60,7 @@ int signer_sign_ocsp(const struct signer *s, OCSP_BASICRESP *resp, X509 *signer_
                      struct jerr *err);
 
 /* The DER of the AlgorithmIdentifier this signer's signatures use (sha256WithRSAEncryption),
- * in a static buffer-owned copy: *out points into the signer and lives as long as it. */
+ * in a copy the signer owns: *out points into the signer and lives as long as it. */
 int signer_algorithm_der(const struct signer *s, const unsigned char **out, size_t *out_len,
                          struct jerr *err);
 
