@@ -175,6 +175,9 @@ ctl() {
   RC=$?
   OUT=$(cat "$T/ctl.out")
   ERR=$(cat "$T/ctl.err")
+  ALL_OUTPUT+="$OUT$ERR" # every run's output, for the checks that a secret never appears
+  # DEBUG_CTL=1: every failing run's error stream, to see why (sanitizer reports included)
+  if [ -n "${DEBUG_CTL:-}" ] && [ "$RC" != 0 ]; then echo "DEBUG rc=$RC: $ERR" >&2; fi
 }
 
 # batch_row KEY PERSON-ID NAME ADDRESS BIRTH-DATE GENDER CARD-ID [PASSWORDS]: one row of a

@@ -29,21 +29,7 @@ TOKEN=$(cat "$DATA/admin.token")
 CARD=(--pkcs11 "$MOD" --token c1)
 NAME="山田 花子"
 
-ctl() {
-  "$JPKICTL" "$@" >"$T/ctl.out" 2>"$T/ctl.err"
-  RC=$?
-  OUT=$(cat "$T/ctl.out")
-  ERR=$(cat "$T/ctl.err")
-  ALL_OUTPUT+="$OUT$ERR"
-}
 ALL_OUTPUT=
-call() {
-  local args=(-s -o "$T/resp" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $TOKEN")
-  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-  ST=$(curl "${args[@]}" "$URL$2")
-  RB=$(cat "$T/resp")
-}
-jf() { jq -r "$1" <<<"$RB"; }
 p11tool() { pkcs11-tool --module "$MOD" "$@" 2>/dev/null; }
 
 printf 'so-pin-1\n' >"$T/so.pin"

@@ -23,16 +23,6 @@ PROXY_PID=
 OTHER_PID=
 trap 'for p in $PROXY_PID $OTHER_PID; do kill "$p" 2>/dev/null; done; it_cleanup' EXIT
 
-# ctl ARGS...: runs jpkictl; stdout in $OUT, stderr in $ERR, exit status in $RC.
-ctl() {
-  "$JPKICTL" "$@" >"$T/ctl.out" 2>"$T/ctl.err"
-  RC=$?
-  OUT=$(cat "$T/ctl.out")
-  ERR=$(cat "$T/ctl.err")
-  ALL_OUTPUT+="$OUT$ERR"
-  # DEBUG_CTL=1: every failing run's error stream, to see why (sanitizer reports included)
-  [ -n "${DEBUG_CTL:-}" ] && [ "$RC" != 0 ] && echo "DEBUG rc=$RC: $ERR" >&2
-}
 ALL_OUTPUT=
 # until_out DESCRIPTION NEEDLE ARGS...: repeats `ctl ARGS` (3 s at most) until OUT holds
 # NEEDLE — a status change reaches OCSP and the CRL within a second (DESIGN §8).

@@ -241,27 +241,27 @@ START_TEST(test_find_commands)
     ck_assert_str_eq(c->name, "release");
     ck_assert_int_eq(next, 3);
 
-    char *line3[] = {"jpkictl", "nosuch"};
-    ck_assert_ptr_null(ctl_args_find(ctl_cmds, ctl_cmds_count, 2, line3, 1, &next, &err));
-    ck_assert_str_eq(err.field, "command");
-    ck_assert_str_eq(err.msg, "unknown command 'nosuch'");
-
-    jerr_clear(&err);
-    char *line4[] = {"jpkictl", "card", "burn"};
-    ck_assert_ptr_null(ctl_args_find(ctl_cmds, ctl_cmds_count, 3, line4, 1, &next, &err));
-    ck_assert_str_eq(err.field, "subcommand");
-    ck_assert_str_eq(err.msg, "unknown subcommand 'burn'");
-
-    jerr_clear(&err);
-    char *line5[] = {"jpkictl", "card"};
-    ck_assert_ptr_null(ctl_args_find(ctl_cmds, ctl_cmds_count, 2, line5, 1, &next, &err));
-    ck_assert_str_eq(err.field, "subcommand");
-    ck_assert_str_eq(err.msg, "missing subcommand");
-
-    jerr_clear(&err);
-    char *line6[] = {"jpkictl", "card", "--help"};
-    ck_assert_ptr_null(ctl_args_find(ctl_cmds, ctl_cmds_count, 3, line6, 1, &next, &err));
-    ck_assert_str_eq(err.field, "help");
+    /* command lines the table refuses: the field and the message each names */
+    static const struct {
+        int argc;
+        char *argv[3];
+        const char *field, *msg; /* msg NULL: not compared */
+    } refused[] = {
+        {2, {"jpkictl", "nosuch"}, "command", "unknown command 'nosuch'"},
+        {3, {"jpkictl", "card", "burn"}, "subcommand", "unknown subcommand 'burn'"},
+        {2, {"jpkictl", "card"}, "subcommand", "missing subcommand"},
+        {3, {"jpkictl", "card", "--help"}, "help", NULL},
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        jerr_clear(&err);
+        char *argv[3];
+        memcpy(argv, refused[i].argv, sizeof(argv));
+        ck_assert_ptr_null(
+            ctl_args_find(ctl_cmds, ctl_cmds_count, refused[i].argc, argv, 1, &next, &err));
+        ck_assert_str_eq(err.field, refused[i].field);
+        if (refused[i].msg != NULL)
+            ck_assert_str_eq(err.msg, refused[i].msg);
+    }
 
     jerr_clear(&err);
     char *line7[] = {"jpkictl", "--url", "http://x", "card", "show", "c1"};
