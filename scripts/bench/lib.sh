@@ -375,6 +375,10 @@ bench_wrk() {
 
 # ---- arithmetic and tables ----
 
+# urlencode: stdin, percent-encoded for a URL path segment (an OCSP GET request).
+urlencode() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.stdin.read().strip(), safe=""))'; }
+# ocsp_status FILE: the cert status of a one-answer OCSP response ("good", ...).
+ocsp_status() { openssl ocsp -respin "$1" -resp_text -noverify 2>/dev/null | awk '/Cert Status:/ {print $3; exit}'; }
 calc() { python3 -c "import sys; print($*)"; }
 # ratio A B: A/B with 2 decimals ("-" when B is 0 or missing).
 ratio() { python3 -c "import sys; a, b = '$1', '$2'
