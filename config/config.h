@@ -121,6 +121,13 @@ struct jpki_config {
     /* audit log (DESIGN §7) */
     int audit_checkpoint_s;         /* sign a checkpoint of the log every ... (60) */
 
+    /* publish.redis (DESIGN §13): the CA node's copy of what it serves, for responders */
+    char *publish_redis_url;          /* "redis://host:port/db", "" = no publication */
+    char *publish_redis_password_env; /* env var holding the Redis password ("" = none) */
+    char *publish_redis_password_file; /* or a file holding it (0600) */
+    bool publish_redis_tls;           /* refused: hiredis 0.14 has no TLS */
+    char *publish_redis_key_prefix;   /* every key starts with it ("jpki:") */
+
     struct config_operator *operators;
     size_t operator_count;
 };
@@ -146,6 +153,9 @@ void config_passphrase_free(char *passphrase);
 char *config_read_hsm_pin(const struct jpki_config *cfg, struct jerr *err);
 
 /* True when keystore.backend is pkcs11. */
+/* The Redis password of publish.redis (env or 0600 file), or NULL: none configured (err
+ * untouched), or unreadable (err filled). Wipe with config_passphrase_free. */
+char *config_read_redis_password(const struct jpki_config *cfg, struct jerr *err);
 bool config_keystore_is_pkcs11(const struct jpki_config *cfg);
 
 /* Path under data_dir: config_path(cfg, "keys/sign-ca.key", buf, size). Returns buf, or NULL

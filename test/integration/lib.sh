@@ -242,3 +242,35 @@ expect_status() {
   call "$@"
   assert_eq "$what" "$status" "$ST"
 }
+
+# ---- Redis (DESIGN §13) ---------------------------------------------------------------------
+# SYSPY: Debian's Python, which has python3-redis and python3-cryptography (scripts/setup).
+SYSPY=/usr/bin/python3
+# redis_start [ARGS...]: a redis-server of the test's own on a free loopback port, in $T/redis,
+# without persistence (ARGS added, e.g. --requirepass X); sets REDIS_PORT (kept across a
+# restart) and REDIS_PID. Returns 1 when it does not answer PING within 10 s.
+redis_start() {
+  mkdir -p "$T/redis"
+  [ -n "${REDIS_PORT:-}" ] ||
+    REDIS_PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$T/redis" \
+    "$@" >>"$T/redis/log" 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 1 100); do
+    redis-cli -p "$REDIS_PORT" --no-auth-warning ${REDIS_PASSWORD:+-a "$REDIS_PASSWORD"} ping \
+      2>/dev/null | grep -q PONG && return 0
+    sleep 0.1
+  done
+  echo "redis-server did not come up:"; tail -5 "$T/redis/log"; return 1
+}
+# redis_stop: stops the test's redis-server (by its PID) and waits for it.
+redis_stop() {
+  [ -n "${REDIS_PID:-}" ] || return 0
+  kill -TERM "$REDIS_PID" 2>/dev/null
+  for _ in $(seq 1 50); do kill -0 "$REDIS_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$REDIS_PID" 2>/dev/null
+  wait "$REDIS_PID" 2>/dev/null
+  REDIS_PID=
+}
+# rcli ARGS...: redis-cli on the test's Redis (with REDIS_PASSWORD when set).
+rcli() { redis-cli -p "$REDIS_PORT" --no-auth-warning ${REDIS_PASSWORD:+-a "$REDIS_PASSWORD"} "$@"; }
