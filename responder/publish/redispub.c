@@ -42,6 +42,7 @@ struct sent_file {
 struct queued {
     struct pubqueue_done done;
     enum ca_kind ca;
+    bool written; /* a fresh response of it went in this batch */
 };
 
 struct redispub {
@@ -443,15 +444,26 @@ static int batch_row(void *arg, const struct store_pub_entry *e)
     snprintf(q->done.serial, sizeof(q->done.serial), "%s", e->serial);
     q->done.seq = e->seq;
     q->ca = e->ca;
+    q->written = false;
     return 0;
 }
 
-/* Times the serials of the batch that an API call changed (redispub_note_change). */
+/* Times the serials of the batch that an API call changed (redispub_note_change): only a
+ * fresh response counts, since the change made the older ones stale. Notes never matched (an
+ * expired certificate is not re-signed) are dropped after REDISPUB_NOTE_MAX_AGE_MS. */
 static void observe_notes(struct redispub *p)
 {
     long long now = wall_ms();
     pthread_mutex_lock(&p->mu);
+    for (size_t k = 0; k < p->note_count;) {
+        if (now - p->notes[k].at_ms > REDISPUB_NOTE_MAX_AGE_MS)
+            p->notes[k] = p->notes[--p->note_count];
+        else
+            k++;
+    }
     for (size_t i = 0; i < p->batch_count; i++) {
+        if (!p->batch[i].written)
+            continue;
         for (size_t k = 0; k < p->note_count; k++) {
             if (strcmp(p->notes[k].serial, p->batch[i].done.serial) != 0)
                 continue;
@@ -483,7 +495,7 @@ static int publish_batch(struct redispub *p)
         return 0;
     bool read_failed = false;
     for (size_t i = 0; i < p->batch_count && !read_failed; i++) {
-        const struct queued *q = &p->batch[i];
+        struct queued *q = &p->batch[i];
         for (int hash = OCSP_CERTID_SHA1; hash <= OCSP_CERTID_SHA256 && !read_failed; hash++) {
             unsigned char *der = NULL;
             size_t len = 0;
@@ -508,6 +520,7 @@ static int publish_batch(struct redispub *p)
                 size_t lens[] = {3, strlen(key), len, 2, strlen(ttl_text)};
                 append(p, 5, argv, lens, &pending);
                 append_publish(p, key, &pending);
+                p->batch[i].written = true;
                 written++;
             }
             free(der);

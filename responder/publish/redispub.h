@@ -42,8 +42,9 @@
 #define REDISPUB_BATCH 256
 /* Extra seconds a response's key outlives its nextUpdate (the contract's TTL). */
 #define REDISPUB_TTL_SLACK_S 300
-/* Status changes remembered for the end-to-end lag (more are not timed). */
+/* Status changes remembered for the end-to-end lag (more are not timed), and for how long. */
 #define REDISPUB_NOTES_MAX 4096
+#define REDISPUB_NOTE_MAX_AGE_MS 60000
 
 struct redispub;
 
