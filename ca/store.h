@@ -210,15 +210,22 @@ typedef int (*store_pub_cb)(void *ctx, const struct store_pub_entry *e);
 /* Queued entries with seq > after_seq, oldest first, at most `limit`. */
 int store_pub_foreach(struct store *st, int64_t after_seq, size_t limit, store_pub_cb cb, void *ctx,
                       struct jerr *err);
-/* Removes `serial`'s entry if it is still `seq` (queued again since: it stays). Inside the
- * caller's transaction or on its own. */
-int store_pub_clear(struct store *st, const char *serial, int64_t seq, struct jerr *err);
+/* One entry Redis acknowledged. */
+struct store_pub_done {
+    char serial[JPKI_SERIAL_HEX_MAX + 1];
+    int64_t seq;
+};
+/* Removes done[0..n) from the queue, each only if still at its seq (queued again since: it
+ * stays), in one transaction (the caller's or its own: one sync per batch). Returns 0, or -1
+ * with err and nothing removed (published again next time, which is harmless). */
+int store_pub_clear(struct store *st, const struct store_pub_done *done, size_t n,
+                    struct jerr *err);
 /* The entries queued, and the queued_ms of the oldest (0 when none). */
 int store_pub_depth(struct store *st, int64_t *count, int64_t *oldest_ms, struct jerr *err);
 /* Queues every certificate (a Redis that lost its data, or publication just turned on) and
  * marks for the refresher every unexpired certificate (notAfter >= now) without fresh
- * responses under both CertID hashes; *queued (may be NULL) = entries queued. Inside the
- * caller's transaction or on its own. */
+ * responses under both CertID hashes; *queued (may be NULL) = entries queued. In one
+ * transaction (the caller's or its own). */
 int store_pub_seed(struct store *st, int64_t now, int64_t now_ms, int64_t *queued,
                    struct jerr *err);
 

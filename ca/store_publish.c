@@ -98,19 +98,28 @@ int store_pub_foreach(struct store *st, int64_t after_seq, size_t limit, store_p
     return ret;
 }
 
-int store_pub_clear(struct store *st, const char *serial, int64_t seq, struct jerr *err)
+int store_pub_clear(struct store *st, const struct store_pub_done *done, size_t n,
+                    struct jerr *err)
 {
-    sqlite3_stmt *s = store_stmt(st, SQL_PUB_CLEAR, err);
-    int ret = -1;
+    bool own = false;
+    int ret = 0;
 
-    if (s == NULL)
+    if (n == 0)
+        return 0;
+    if (store_own_tx_begin(st, &own, err) == -1)
         return -1;
-    if (store_bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == 0) {
-        sqlite3_bind_int64(s, 2, seq);
-        ret = store_step_done(st, s, "serial", "clear publication", err);
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        sqlite3_stmt *s = store_stmt(st, SQL_PUB_CLEAR, err);
+        if (s == NULL)
+            ret = -1;
+        else if ((ret = store_bind_str(s, 1, done[i].serial, JPKI_SERIAL_HEX_MAX, "serial",
+                                       err)) == 0) {
+            sqlite3_bind_int64(s, 2, done[i].seq);
+            ret = store_step_done(st, s, "serial", "clear publication", err);
+        }
+        store_stmt_done(s);
     }
-    store_stmt_done(s);
-    return ret;
+    return store_own_tx_end(st, own, ret, err);
 }
 
 int store_pub_depth(struct store *st, int64_t *count, int64_t *oldest_ms, struct jerr *err)

@@ -17,7 +17,6 @@
 #include <openssl/x509.h>
 
 #include "ca/ocsp.h"
-#include "ca/pubqueue.h"
 #include "ca/store.h"
 #include "base/hex.h"
 #include "base/jclock.h"
@@ -40,7 +39,7 @@ struct sent_file {
 };
 
 struct queued {
-    struct pubqueue_done done;
+    struct store_pub_done done;
     enum ca_kind ca;
     bool written; /* a fresh response of it went in this batch */
 };
@@ -421,7 +420,7 @@ static int seed_if_needed(struct redispub *p)
     freeReplyObject(r);
     if (seeded)
         return 0;
-    if (pubqueue_seed(p->st, (int64_t)jclock_now(), (int64_t)wall_ms(), &queued, &err) == -1) {
+    if (store_pub_seed(p->st, (int64_t)jclock_now(), (int64_t)wall_ms(), &queued, &err) == -1) {
         log_error("redis %s: cannot queue the registry for it: %s", p->addr, err.msg);
         return -1;
     }
@@ -544,10 +543,10 @@ static int publish_batch(struct redispub *p)
     if (collect(p, pending, "writing OCSP responses") == -1 || read_failed)
         return -1;
     /* Redis has them: out of the queue (a failure here only publishes them again). */
-    struct pubqueue_done done[REDISPUB_BATCH];
+    struct store_pub_done done[REDISPUB_BATCH];
     for (size_t i = 0; i < p->batch_count; i++)
         done[i] = p->batch[i].done;
-    if (pubqueue_clear(p->st, done, p->batch_count, &err) == -1) {
+    if (store_pub_clear(p->st, done, p->batch_count, &err) == -1) {
         log_error("redis %s: clearing the queue: %s", p->addr, err.msg);
         return -1;
     }

@@ -17,7 +17,7 @@
  * clears the entries only after Redis acknowledged them. A Redis outage, a crash or a restart
  * of either side loses nothing: the entries wait in the registry. A Redis found without the
  * node's `P meta` field `seeded` (new, flushed, or restarted without persistence) is seeded
- * again from the whole registry (pubqueue_seed).
+ * again from the whole registry (store_pub_seed).
  *
  * Kicks (redispub_kick: a response stored; redispub_files_changed: a CRL published) wake the
  * thread at once; without one it looks every REDISPUB_POLL_MS (another process's writes, CRL

@@ -1,5 +1,5 @@
 /*
- * The publication queue (ca/store_publish.c, ca/pubqueue.c; DESIGN §13) against a real
+ * The publication queue (ca/store_publish.c; DESIGN §13) against a real
  * instance: a publishing connection queues a serial with every stored response, a plain one
  * does not; a good certificate issued on a publishing connection is marked for pre-signing; a
  * serial queued again keeps its newer entry when the older one is cleared; the seed queues
@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "ca/ocsp.h"
-#include "ca/pubqueue.h"
 #include "testinst.h"
 
 struct entries {
@@ -95,22 +94,22 @@ START_TEST(responses_queue_only_when_publishing)
     struct entries again = queued(&fx);
     ck_assert_int_eq(again.n, 1);
     ck_assert_int_gt(again.seq[0], l.seq[0]);
-    struct pubqueue_done done = {.seq = l.seq[0]};
+    struct store_pub_done done = {.seq = l.seq[0]};
     snprintf(done.serial, sizeof(done.serial), "%s", auth.serial);
-    ck_assert_msg(pubqueue_clear(fx.st, &done, 1, &err) == 0, "%s", err.msg);
+    ck_assert_msg(store_pub_clear(fx.st, &done, 1, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(queued(&fx).n, 1);
     done.seq = again.seq[0];
-    ck_assert_int_eq(pubqueue_clear(fx.st, &done, 1, &err), 0);
+    ck_assert_int_eq(store_pub_clear(fx.st, &done, 1, &err), 0);
     ck_assert_int_eq(queued(&fx).n, 0);
 
-    /* A failed clear (a transaction already open) removes nothing. */
+    /* Inside the caller's transaction: rolled back with it. */
     ck_assert_int_eq(store_ocsp_put(fx.st, auth.serial, OCSP_CERTID_SHA1, auth.ca, der,
                                     sizeof(der), 1, 1000, &err),
                      0);
     l = queued(&fx);
     done.seq = l.seq[0];
     ck_assert_int_eq(store_begin(fx.st, &err), 0);
-    ck_assert_int_eq(pubqueue_clear(fx.st, &done, 1, &err), -1);
+    ck_assert_int_eq(store_pub_clear(fx.st, &done, 1, &err), 0);
     store_rollback(fx.st);
     ck_assert_int_eq(queued(&fx).n, 1);
     testutil_fx_close(&fx);
@@ -130,7 +129,7 @@ START_TEST(seed_queues_everything_and_marks_what_lacks_a_response)
         ck_assert_int_eq(store_ocsp_dirty_clear(fx.st, certs.items[i].serial,
                                                 mark_of(&fx, certs.items[i].serial), NULL, &err),
                          0);
-    ck_assert_msg(pubqueue_seed(fx.st, 100, 100000, &n, &err) == 0, "%s", err.msg);
+    ck_assert_msg(store_pub_seed(fx.st, 100, 100000, &n, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(n, 2);
     ck_assert_int_eq(queued(&fx).n, 2);
     /* The sign certificate has a SHA-1 response only, the auth one both (not stale): only the
