@@ -597,8 +597,20 @@ static void round_once(struct redispub *p, bool files_kicked)
             goto out;
     }
     int more = 1;
-    while (p->rc != NULL && more == 1)
+    int64_t first_seq = -1;
+    while (p->rc != NULL && more == 1) {
         more = publish_batch(p);
+        /* A full batch that starts where the last one did made no progress: the clear did
+         * not take. Stop here rather than send the same batch again and again. */
+        if (more == 1 && p->batch[0].done.seq == first_seq) {
+            log_error("redis %s: the queue does not advance (seq %lld)", p->addr,
+                      (long long)first_seq);
+            more = -1;
+        }
+        first_seq = p->batch_count > 0 ? p->batch[0].done.seq : -1;
+        if (jclock_mono_ms() >= p->next_depth_ms)
+            update_depth(p);
+    }
     if (p->rc != NULL && more == 0)
         set_status(p, true, NULL);
 out:
