@@ -11,10 +11,9 @@
 
 static const char SQL_PUB_ENQUEUE[] =
     "REPLACE INTO publish_queue(serial, queued_ms) VALUES (?1, ?2)";
-static const char SQL_PUB_LIST[] =
-    "SELECT q.seq, q.serial, c.ca, q.queued_ms FROM publish_queue q "
-    "CROSS JOIN certificates c ON c.serial = q.serial "
-    "WHERE q.seq > ?1 ORDER BY q.seq LIMIT ?2";
+static const char SQL_PUB_LIST[] = "SELECT q.seq, q.serial, c.ca, q.queued_ms FROM publish_queue q "
+                                   "CROSS JOIN certificates c ON c.serial = q.serial "
+                                   "WHERE q.seq > ?1 ORDER BY q.seq LIMIT ?2";
 static const char SQL_PUB_CLEAR[] = "DELETE FROM publish_queue WHERE seq = ?2 AND serial = ?1";
 static const char SQL_PUB_DEPTH[] =
     "SELECT count(*), coalesce((SELECT queued_ms FROM publish_queue ORDER BY seq LIMIT 1), 0) "
@@ -98,8 +97,7 @@ int store_pub_foreach(struct store *st, int64_t after_seq, size_t limit, store_p
     return ret;
 }
 
-int store_pub_clear(struct store *st, const struct store_pub_done *done, size_t n,
-                    struct jerr *err)
+int store_pub_clear(struct store *st, const struct store_pub_done *done, size_t n, struct jerr *err)
 {
     bool own = false;
     int ret = 0;
@@ -112,8 +110,8 @@ int store_pub_clear(struct store *st, const struct store_pub_done *done, size_t 
         sqlite3_stmt *s = store_stmt(st, SQL_PUB_CLEAR, err);
         if (s == NULL)
             ret = -1;
-        else if ((ret = store_bind_str(s, 1, done[i].serial, JPKI_SERIAL_HEX_MAX, "serial",
-                                       err)) == 0) {
+        else if ((ret = store_bind_str(s, 1, done[i].serial, JPKI_SERIAL_HEX_MAX, "serial", err)) ==
+                 0) {
             sqlite3_bind_int64(s, 2, done[i].seq);
             ret = store_step_done(st, s, "serial", "clear publication", err);
         }
@@ -138,8 +136,7 @@ int store_pub_depth(struct store *st, int64_t *count, int64_t *oldest_ms, struct
     return ret;
 }
 
-int store_pub_seed(struct store *st, int64_t now, int64_t now_ms, int64_t *queued,
-                   struct jerr *err)
+int store_pub_seed(struct store *st, int64_t now, int64_t now_ms, int64_t *queued, struct jerr *err)
 {
     bool own = false;
     int64_t n = 0;

@@ -388,8 +388,13 @@ static void teardown(struct service *svc)
     batchrun_stop(svc->batches);
     if (svc->workers != NULL)
         workers_shutdown(svc->workers);
-    redispub_free(svc->redis); /* no worker stores responses any more; the queue stays */
-    svc->redis = NULL;
+    if (svc->redis != NULL) { /* no worker stores responses any more; the queue stays */
+        ocsp_http_set_publisher(svc->ocsp, NULL);
+        public_set_changed_listener(svc->pub, NULL, NULL);
+        monitor_set_publisher(svc->monitor, NULL);
+        redispub_free(svc->redis);
+        svc->redis = NULL;
+    }
     /* Every call is finished: the final checkpoint covers the log's last row (DESIGN §7). */
     if (svc->audit != NULL) {
         struct jerr cp_err = {0};

@@ -152,7 +152,8 @@ void ocsp_http_cert_changed(struct ocsp_http *o, const char *serial)
 void ocsp_http_set_publisher(struct ocsp_http *o, struct redispub *publisher)
 {
     o->publisher = publisher;
-    ocsp_answer_set_stored_listener(o->answer, redispub_kick, publisher);
+    ocsp_answer_set_stored_listener(o->answer, publisher != NULL ? redispub_kick : NULL,
+                                    publisher);
 }
 
 void ocsp_http_cert_issued(struct ocsp_http *o, struct store *st, const char *const *serials,

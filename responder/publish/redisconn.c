@@ -61,8 +61,7 @@ int redisconn_parse(const char *url, const char *field, struct redisconn_target 
         char *end = NULL;
         long db = strtol(path + 1, &end, 10);
         if (path[0] != '/' || path[1] < '0' || path[1] > '9' || *end != '\0' || db > 65535) {
-            jerr_set(err, JERR_CONFIG, field, "%s: the path must be a database number (/0)",
-                     field);
+            jerr_set(err, JERR_CONFIG, field, "%s: the path must be a database number (/0)", field);
             goto out;
         }
         t.db = (int)db;

@@ -51,7 +51,7 @@ struct redispub {
     char *password; /* NULL = none; wiped at free */
     char prefix[PREFIX_MAX + 1];
     char addr[REDISCONN_HOST_MAX + 16]; /* "host:port", for messages */
-    char ikh[CA_KIND_COUNT][2][65]; /* [ca][OCSP_CERTID_*]: lower-case hex issuerKeyHash */
+    char ikh[CA_KIND_COUNT][2][65];     /* [ca][OCSP_CERTID_*]: lower-case hex issuerKeyHash */
 
     pthread_t thread;
     bool started;
@@ -67,10 +67,10 @@ struct redispub {
     /* ---- thread ---- */
     struct store *st;
     redisContext *rc;
-    bool synced;                /* seeded check, roots and files done since the connection */
-    long long next_connect_ms;  /* monotonic */
-    long long next_files_ms;    /* monotonic */
-    long long next_depth_ms;    /* monotonic */
+    bool synced;               /* seeded check, roots and files done since the connection */
+    long long next_connect_ms; /* monotonic */
+    long long next_files_ms;   /* monotonic */
+    long long next_depth_ms;   /* monotonic */
     struct sent_file sent[FILES_MAX];
     size_t sent_count;
     struct evbuffer *body;
@@ -372,11 +372,11 @@ static int publish_file(void *arg, const struct public_file *f)
     const char *body = (const char *)evbuffer_pullup(p->body, -1);
     snprintf(lm, sizeof(lm), "%lld", (long long)f->last_modified);
     snprintf(ex, sizeof(ex), "%lld", (long long)f->expires);
-    const char *argv[] = {"HSET",         key,     "body", body != NULL ? body : "",
-                          "etag",         f->etag, "type", f->content_type,
-                          "last_modified", lm,     "expires", ex};
-    size_t lens[] = {4, strlen(key), 4, body_len, 4, strlen(f->etag), 4, strlen(f->content_type),
-                     13, strlen(lm), 7, strlen(ex)};
+    const char *argv[] = {"HSET",          key,     "body",    body != NULL ? body : "",
+                          "etag",          f->etag, "type",    f->content_type,
+                          "last_modified", lm,      "expires", ex};
+    size_t lens[] = {4,  strlen(key), 4, body_len,  4, strlen(f->etag), 4, strlen(f->content_type),
+                     13, strlen(lm),  7, strlen(ex)};
     append(p, f->expires != 0 ? 12 : 10, argv, lens, &pending);
     if (f->expires == 0) {
         const char *del[] = {"HDEL", key, "expires"};
@@ -501,8 +501,8 @@ static int publish_batch(struct redispub *p)
             int64_t next_update = 0;
             bool stale = false;
             struct jerr e = {0};
-            if (store_ocsp_get(p->st, q->done.serial, hash, &der, &len, &next_update, &stale,
-                               &e) == -1) {
+            if (store_ocsp_get(p->st, q->done.serial, hash, &der, &len, &next_update, &stale, &e) ==
+                -1) {
                 if (e.code == JERR_NOT_FOUND)
                     continue;
                 log_error("redis %s: reading %s: %s", p->addr, q->done.serial, e.msg);

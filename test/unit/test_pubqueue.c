@@ -103,8 +103,8 @@ START_TEST(responses_queue_only_when_publishing)
     ck_assert_int_eq(queued(&fx).n, 0);
 
     /* Inside the caller's transaction: rolled back with it. */
-    ck_assert_int_eq(store_ocsp_put(fx.st, auth.serial, OCSP_CERTID_SHA1, auth.ca, der,
-                                    sizeof(der), 1, 1000, &err),
+    ck_assert_int_eq(store_ocsp_put(fx.st, auth.serial, OCSP_CERTID_SHA1, auth.ca, der, sizeof(der),
+                                    1, 1000, &err),
                      0);
     l = queued(&fx);
     done.seq = l.seq[0];
