@@ -443,6 +443,18 @@ START_TEST(test_batch_content_type)
 }
 END_TEST
 
+/* ctl_batch_summary(sub, prog)'s text (the caller frees it), which returns `failed`. */
+static char *batch_summary(json_t *sub, json_t *prog, size_t failed)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(ctl_batch_summary(f, sub, prog), failed);
+    fclose(f);
+    return text;
+}
+
 START_TEST(test_batch_summary)
 {
     json_error_t jerror;
@@ -461,11 +473,7 @@ START_TEST(test_batch_summary)
         0, &jerror);
     ck_assert_ptr_nonnull(sub);
     ck_assert_ptr_nonnull(prog);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    ck_assert_uint_eq(ctl_batch_summary(f, sub, prog), 3);
-    fclose(f);
+    char *text = batch_summary(sub, prog, 3);
     ck_assert_str_eq(text, "batch k1 (id 7): 3 rows, 2 done, 1 failed, 2 refused at submission\n"
                            "  row 2: rows[1].person.birth_date: not a calendar day\n"
                            "  row 5: used again (field: rows[4].key)\n"
@@ -477,10 +485,7 @@ START_TEST(test_batch_summary)
                           json_pack("{s:i, s:n, s:s, s:n, s:{s:s, s:s, s:s}}", "row", 5, "key",
                                     "state", "failed", "serials", "error", "code", "invalid",
                                     "message", "used again", "field", "rows[4].key"));
-    text = NULL;
-    f = open_memstream(&text, &len);
-    ck_assert_uint_eq(ctl_batch_summary(f, sub, prog), 3);
-    fclose(f);
+    text = batch_summary(sub, prog, 3);
     ck_assert_ptr_null(strstr(text, "row 5 (key"));
     free(text);
     json_array_remove(json_object_get(prog, "rows"), 3);
@@ -488,17 +493,11 @@ START_TEST(test_batch_summary)
     /* all rows good: nothing listed */
     json_object_set_new(sub, "problems", json_array());
     json_array_remove(json_object_get(prog, "rows"), 1);
-    text = NULL;
-    f = open_memstream(&text, &len);
-    ck_assert_uint_eq(ctl_batch_summary(f, sub, prog), 0);
-    fclose(f);
+    text = batch_summary(sub, prog, 0);
     ck_assert_str_eq(text, "batch k1 (id 7): 3 rows, 2 done, 1 failed, 0 refused at submission\n");
     free(text);
     /* batch show: no submission answer */
-    text = NULL;
-    f = open_memstream(&text, &len);
-    ck_assert_uint_eq(ctl_batch_summary(f, NULL, prog), 0);
-    fclose(f);
+    text = batch_summary(NULL, prog, 0);
     ck_assert_str_eq(text, "batch k1 (id 7): 3 rows, 2 done, 1 failed\n");
     free(text);
     json_decref(sub);
