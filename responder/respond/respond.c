@@ -22,7 +22,7 @@
 #include "responder/net/server.h"
 #include "responder/net/workers.h"
 #include "responder/ocsp/ocsp_http.h"
-#include "responder/respond/redisconn.h"
+#include "responder/respond/respconn.h"
 #include "responder/respond/redissrc.h"
 #include "responder/respond/redissub.h"
 #include "responder/respond/respfiles.h"
@@ -34,7 +34,7 @@
 
 struct respond {
     const struct jpki_config *cfg;
-    struct redisconn_cfg rcfg;
+    struct respconn_cfg rcfg;
     struct redissrc *src;
     struct redissub *sub;
     struct workers *workers;
@@ -111,11 +111,14 @@ static long long publication_age_ms(struct respond *r, struct worker *self)
         long long ms = strtoll(rep->str, &end, 10);
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        if (*end == '\0' && ms > 0)
+        if (*end == '\0' && ms > 0) {
             age = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 - ms;
+            if (age < 0)
+                age = 0; /* the CA node's clock is a little ahead */
+        }
     }
     freeReplyObject(rep);
-    return age < 0 ? 0 : age;
+    return age;
 }
 
 static void metrics_job_run(struct worker *self, void *arg)
@@ -194,7 +197,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 static int start(struct respond *r, struct jerr *err)
 {
     const struct jpki_config *cfg = r->cfg;
-    if (redisconn_cfg_load(&r->rcfg, cfg, err) == -1)
+    if (respconn_cfg_load(&r->rcfg, cfg, err) == -1)
         return -1;
     int threads = cfg->workers;
     if (threads == 0) {
@@ -282,7 +285,7 @@ static void teardown(struct respond *r)
         event_base_free(r->control);
     workers_free(r->workers);
     redissrc_free(r->src);
-    redisconn_cfg_clear(&r->rcfg);
+    respconn_cfg_clear(&r->rcfg);
 }
 
 int respond_run(const struct jpki_config *cfg, struct jerr *err)

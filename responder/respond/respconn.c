@@ -1,7 +1,7 @@
 /*
- * redisconn: see redisconn.h.
+ * respconn: see respconn.h.
  */
-#include "responder/respond/redisconn.h"
+#include "responder/respond/respconn.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +10,9 @@
 
 #include <openssl/crypto.h>
 
-static const struct timeval conn_timeout = {0, REDISCONN_TIMEOUT_MS * 1000};
+static const struct timeval conn_timeout = {0, RESPCONN_TIMEOUT_MS * 1000};
 
-int redisconn_parse_addr(const char *text, struct redisconn_addr *out)
+int respconn_parse_addr(const char *text, struct respconn_addr *out)
 {
     const char *colon = strrchr(text, ':');
     char *end = NULL;
@@ -28,10 +28,10 @@ int redisconn_parse_addr(const char *text, struct redisconn_addr *out)
 }
 
 /* "redis://host:port[/db]" (userinfo is refused: the password comes from env or file). */
-static int parse_url(const char *url, struct redisconn_cfg *out, struct jerr *err)
+static int parse_url(const char *url, struct respconn_cfg *out, struct jerr *err)
 {
     static const char scheme[] = "redis://";
-    char hostport[REDISCONN_HOST_MAX + 8];
+    char hostport[RESPCONN_HOST_MAX + 8];
     if (strncmp(url, scheme, sizeof(scheme) - 1) != 0)
         return jerr_set(err, JERR_CONFIG, "respond.redis.url",
                         "respond.redis.url: not a redis://host:port[/db] URL");
@@ -44,7 +44,7 @@ static int parse_url(const char *url, struct redisconn_cfg *out, struct jerr *er
                         "respond.redis.password)");
     memcpy(hostport, rest, n);
     hostport[n] = '\0';
-    if (redisconn_parse_addr(hostport, &out->primary) == -1)
+    if (respconn_parse_addr(hostport, &out->primary) == -1)
         return jerr_set(err, JERR_CONFIG, "respond.redis.url",
                         "respond.redis.url: '%s' is not host:port", hostport);
     out->db = 0;
@@ -59,7 +59,7 @@ static int parse_url(const char *url, struct redisconn_cfg *out, struct jerr *er
     return 0;
 }
 
-int redisconn_cfg_load(struct redisconn_cfg *out, const struct jpki_config *cfg, struct jerr *err)
+int respconn_cfg_load(struct respconn_cfg *out, const struct jpki_config *cfg, struct jerr *err)
 {
     memset(out, 0, sizeof(*out));
     snprintf(out->prefix, sizeof(out->prefix), "%s", cfg->respond_redis_key_prefix);
@@ -70,11 +70,11 @@ int redisconn_cfg_load(struct redisconn_cfg *out, const struct jpki_config *cfg,
     char *save = NULL;
     for (char *item = strtok_r(list, ", ", &save); item != NULL;
          item = strtok_r(NULL, ", ", &save)) {
-        if (out->sentinel_count == REDISCONN_MAX_SENTINELS)
+        if (out->sentinel_count == RESPCONN_MAX_SENTINELS)
             return jerr_set(err, JERR_CONFIG, "respond.redis.sentinel.addresses",
                             "respond.redis.sentinel.addresses: more than %d sentinels",
-                            REDISCONN_MAX_SENTINELS);
-        if (redisconn_parse_addr(item, &out->sentinels[out->sentinel_count++]) == -1)
+                            RESPCONN_MAX_SENTINELS);
+        if (respconn_parse_addr(item, &out->sentinels[out->sentinel_count++]) == -1)
             return jerr_set(err, JERR_CONFIG, "respond.redis.sentinel.addresses",
                             "respond.redis.sentinel.addresses: '%s' is not host:port", item);
     }
@@ -95,7 +95,7 @@ int redisconn_cfg_load(struct redisconn_cfg *out, const struct jpki_config *cfg,
     return 0;
 }
 
-void redisconn_cfg_clear(struct redisconn_cfg *c)
+void respconn_cfg_clear(struct respconn_cfg *c)
 {
     if (c->password != NULL) {
         OPENSSL_cleanse(c->password, strlen(c->password));
@@ -104,7 +104,7 @@ void redisconn_cfg_clear(struct redisconn_cfg *c)
     }
 }
 
-static redisContext *connect_to(const struct redisconn_addr *a, struct jerr *err)
+static redisContext *connect_to(const struct respconn_addr *a, struct jerr *err)
 {
     redisContext *c = redisConnectWithTimeout(a->host, a->port, conn_timeout);
     if (c == NULL || c->err != 0) {
@@ -132,7 +132,7 @@ static int command_ok(redisContext *c, const char *what, redisReply *r, struct j
 }
 
 /* AUTH, SELECT and ROLE on a fresh connection: 0, or -1 when it is unusable or no primary. */
-static int prepare(redisContext *c, const struct redisconn_cfg *cfg, struct jerr *err)
+static int prepare(redisContext *c, const struct respconn_cfg *cfg, struct jerr *err)
 {
     if (cfg->password != NULL &&
         command_ok(c, "AUTH", redisCommand(c, "AUTH %s", cfg->password), err) == -1)
@@ -153,8 +153,8 @@ static int prepare(redisContext *c, const struct redisconn_cfg *cfg, struct jerr
 }
 
 /* Asks one sentinel for the primary's address. */
-static int ask_sentinel(const struct redisconn_addr *s, const char *master,
-                        struct redisconn_addr *out, struct jerr *err)
+static int ask_sentinel(const struct respconn_addr *s, const char *master,
+                        struct respconn_addr *out, struct jerr *err)
 {
     redisContext *c = connect_to(s, err);
     if (c == NULL)
@@ -176,12 +176,12 @@ static int ask_sentinel(const struct redisconn_addr *s, const char *master,
     return rc;
 }
 
-redisContext *redisconn_open(const struct redisconn_cfg *cfg, char *where, size_t where_size,
+redisContext *respconn_open(const struct respconn_cfg *cfg, char *where, size_t where_size,
                              struct jerr *err)
 {
     size_t tries = cfg->sentinel_count > 0 ? cfg->sentinel_count : 1;
     for (size_t i = 0; i < tries; i++) {
-        struct redisconn_addr a = cfg->primary;
+        struct respconn_addr a = cfg->primary;
         if (cfg->sentinel_count > 0 && ask_sentinel(&cfg->sentinels[i], cfg->master, &a, err) == -1)
             continue;
         redisContext *c = connect_to(&a, err);
