@@ -43,9 +43,12 @@ static redisContext *subscribe(struct redissub *sub, char *where, size_t where_s
     redisContext *c = respconn_open(sub->cfg, where, where_size, err);
     if (c == NULL)
         return NULL;
-    struct jerr cas_err = {0};
-    if (redissrc_load_cas(sub->src, c, &cas_err) == -1 && !redissrc_has_cas(sub->src))
-        log_warn("respond: %s", cas_err.msg);
+    /* Without a CA set nothing can be answered: wait (not ready) until the CA node has
+     * published one. With an older set, go on with it. */
+    if (redissrc_load_cas(sub->src, c, err) == -1 && !redissrc_has_cas(sub->src)) {
+        redisFree(c);
+        return NULL;
+    }
     redisReply *r = redisCommand(c, "SUBSCRIBE %schanges", sub->cfg->prefix);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         jerr_set(err, JERR_UNAVAILABLE, "redis", "Redis SUBSCRIBE: %s",

@@ -4,8 +4,9 @@
  * connection (the subscription is the only thing it does, so it needs no event loop).
  *
  * At each (re)connection (through Sentinel when configured: a failover is followed here) it
- * reads the CA set (P cas), subscribes, then tells `changed(arg, NULL)`: nothing cached before
- * can be proved fresh. Each notice is passed on as `changed(arg, key)`; a notice of P cas
+ * reads the CA set (P cas; until the CA node has published one, the responder is not ready and
+ * it tries again), subscribes, then tells `changed(arg, NULL)`: nothing cached before can be
+ * proved fresh. Each notice is passed on as `changed(arg, key)`; a notice of P cas
  * reloads the CA set first. While it has no connection the responder is "down"
  * (redissrc_set_up: /readyz names redis) and it tries again every REDISSUB_RETRY_MS.
  */

@@ -62,8 +62,9 @@ respond_stop_all() { for n in "${!RESPOND_PID[@]}"; do respond_stop "$n"; done; 
 ocsp_word() {
   local url=$1 issuer=$2 cert=$3; shift 3
   local out
-  out=$(openssl ocsp -issuer "$issuer" -cert "$cert" -url "$url/ocsp" -CAfile "$issuer" \
-    -timeout 5 "$@" 2>&1)
+  # The options come first: a digest (-sha256) applies to the -cert after it.
+  out=$(openssl ocsp "$@" -issuer "$issuer" -cert "$cert" -url "$url/ocsp" -CAfile "$issuer" \
+    -timeout 5 2>&1)
   case $out in
     *"Responder Error: "*) sed -n 's/.*Responder Error: \([a-zA-Z]*\).*/\1/p' <<<"$out" | head -1 ;;
     *"Response verify OK"*) awk -v c="$cert:" '$1 == c {print $2; exit}' <<<"$out" ;;

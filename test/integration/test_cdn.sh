@@ -4,14 +4,14 @@
 # hits with their headers intact; (b) a revocation shows through the cache within the max-age
 # the headers promise and no later; (c) an expired entry is revalidated with a 304 and a client's
 # If-None-Match gets one; (d) with both origins down the cache serves on (stale-if-error, which
-# the responders send) within nextUpdate. max-age is 2 s here (http.*_max_age_s).
+# the responders send) within nextUpdate. max-age is 1 s here (http.*_max_age_s).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/respond_lib.sh"
 command -v nginx >/dev/null || { echo "nginx missing (scripts/setup installs nginx-light)"; exit 1; }
 it_setup
 trap 'kill "$(cat "$T/nginx.pid" 2>/dev/null)" 2>/dev/null; respond_stop_all; jpkid_stop; rnode_stop_all; rm -rf "$T"' EXIT
 export JPKI_CONFIG=$JPKI_SOURCE_DIR/config/jpki.example.yaml JPKI_CA_PASSPHRASE=cdn-test
-MAX_AGE=2
+MAX_AGE=1
 
 RP=$(free_port) A_PORT=$(free_port) B_PORT=$(free_port) NP=$(free_port)
 rnode_start redis "$RP" || exit 1
@@ -23,7 +23,12 @@ respond_start b "$B_PORT" "${RS[@]}" || exit 1
 
 # ---- nginx as the CDN: its own prefix, temp dirs and pid file, loopback only ----
 mkdir -p "$T/nginx/tmp" "$T/nginx/cache"
+# The workers run as the test's user (as root, nginx would switch them to nobody, who cannot
+# enter $T).
+NGINX_USER=
+[ "$(id -u)" = 0 ] && NGINX_USER="user root root;"
 cat >"$T/nginx/nginx.conf" <<CONF
+$NGINX_USER
 pid $T/nginx.pid;
 error_log $T/nginx/error.log warn;
 worker_processes 1;
@@ -73,7 +78,9 @@ wait_for "responders ready" 10 sh -c "curl -fs http://127.0.0.1:$A_PORT/readyz"
 openssl ocsp -issuer "$AUTH_CA" -cert "$T/c1.pem" -no_nonce -reqout "$T/req.der" >/dev/null 2>&1
 OCSP_PATH=/ocsp/$($PY -c 'import base64,sys,urllib.parse; print(urllib.parse.quote(base64.b64encode(open(sys.argv[1],"rb").read()).decode(), safe=""))' "$T/req.der")
 get() { # PATH [curl args]: headers in $T/h, body in $T/body
-  curl -s -D "$T/h" -o "$T/body" "$@" "$CDN$1"
+  local path=$1
+  shift
+  curl -s -D "$T/h" -o "$T/body" "$@" "$CDN$path"
 }
 hdr() { awk -v n="$1:" 'tolower($1) == tolower(n) {sub(/^[^:]*: */, ""); sub(/\r$/, ""); print; exit}' "$T/h"; }
 cert_status() { openssl ocsp -respin "$T/body" -resp_text -noverify 2>/dev/null | awk '/Cert Status:/ {print $3; exit}'; }

@@ -80,7 +80,7 @@ check "a revocation reaches both responders" both_revoked
 echo "# revocation → both responders: $($PY -c "import time; print(round(time.time()-$t0,3))") s"
 
 # ---- bad values in Redis are never served, counted, and the responder stays up ----
-key_of() { redis-cli -p "$RP" --scan --pattern "jpki:ocsp:*:$1" | awk 'length($0) < 70' | head -1; }
+key_of() { redis-cli -p "$RP" --scan --pattern "jpki:ocsp:*:$1" | awk 'length($0) < 95' | head -1; }
 K2=$(key_of "$S2") K3=$(key_of "$S3")
 bad() { # DESCRIPTION REASON: c2's answer must be tryLater and counted under REASON
   redis-cli -p "$RP" publish jpki:changes "$K2" >/dev/null
