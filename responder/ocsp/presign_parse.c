@@ -5,11 +5,13 @@
 #include "responder/ocsp/presign_parse.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/ocsp.h>
 
 /* ASN1_GENERALIZEDTIME → time_t; -1 when it does not convert. */
@@ -21,9 +23,30 @@ static time_t asn1_time_t(const ASN1_GENERALIZEDTIME *t)
     return timegm(&tm);
 }
 
+/* The signature check of `trust` (see presign_parse.h). */
+static bool signature_is_trusted(OCSP_BASICRESP *bs, const struct presign_trust *trust)
+{
+    /* A signer checked before: the signature alone, by that certificate only (OCSP_NOINTERN:
+     * not one the response carries; OCSP_NOVERIFY: its chain was checked already). */
+    if (trust->known_signers != NULL && sk_X509_num(trust->known_signers) > 0 &&
+        OCSP_basic_verify(bs, trust->known_signers, NULL, OCSP_NOINTERN | OCSP_NOVERIFY) == 1)
+        return true;
+    ERR_clear_error();
+    /* The full check: the signer the response carries chains to the root and is the CA or
+     * its id-kp-OCSPSigning delegate (RFC 6960 §4.2.2.2). */
+    if (OCSP_basic_verify(bs, NULL, trust->roots, 0) != 1)
+        return false;
+    X509 *signer = NULL;
+    if (trust->known_signers != NULL &&
+        OCSP_resp_get0_signer(bs, &signer, NULL) == 1 && X509_up_ref(signer) == 1 &&
+        sk_X509_push(trust->known_signers, signer) <= 0)
+        X509_free(signer);
+    return true;
+}
+
 struct presign_blob *presign_parse(const struct ocsp_issuer *issuer, const struct presign_key *key,
-                                   const unsigned char *der, size_t len, X509_STORE *verify,
-                                   struct jerr *err)
+                                   const unsigned char *der, size_t len,
+                                   const struct presign_trust *trust, struct jerr *err)
 {
     const unsigned char *p = der;
     OCSP_RESPONSE *resp = NULL;
@@ -79,9 +102,7 @@ struct presign_blob *presign_parse(const struct ocsp_issuer *issuer, const struc
         jerr_openssl(err, JERR_INVALID, "times", "stored OCSP response without its times");
         goto out;
     }
-    /* OCSP_basic_verify: the signer (in the response's certs) chains to a root of `verify`
-     * and is that CA or its id-kp-OCSPSigning delegate (RFC 6960 §4.2.2.2). */
-    if (verify != NULL && OCSP_basic_verify(bs, NULL, verify, 0) != 1) {
+    if (trust != NULL && !signature_is_trusted(bs, trust)) {
         jerr_openssl(err, JERR_INVALID, "signature", "stored OCSP response signature invalid");
         goto out;
     }

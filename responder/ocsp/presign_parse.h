@@ -15,15 +15,25 @@
 #include "base/jerr.h"
 #include "responder/ocsp/presign.h"
 
+/* How the signature of a response from outside is checked (NULL: it is not, e.g. a registry
+ * row our own signer made). */
+struct presign_trust {
+    /* The issuer's root: the signer must chain to it and be the CA itself or its delegated,
+     * id-kp-OCSPSigning signer (RFC 6960 §4.2.2.2; OCSP_basic_verify). */
+    X509_STORE *roots;
+    /* Signer certificates of this issuer that passed that full check before (may be NULL):
+     * a response they signed needs only its signature checked, not the chain again. A signer
+     * that passes the full check now is pushed here (a new reference). */
+    STACK_OF(X509) *known_signers;
+};
+
 /* A blob of the `len` bytes of `der` for `key`, when they are one whole DER successful
  * OCSPResponse (nothing trailing) with exactly one SingleResponse whose CertID has the key's
- * hash algorithm, serial and `issuer`'s name and key hashes, with thisUpdate and nextUpdate.
- * With `verify` (may be NULL) the BasicOCSPResponse's signature must also verify to a root of
- * that store (RFC 6960 §3.2: the CA itself or its delegated, id-kp-OCSPSigning signer).
- * Returns NULL with err filled (JERR_INVALID; err->field says which check: "der", "certid",
- * "issuer", "times", "signature"). */
+ * hash algorithm, serial and `issuer`'s name and key hashes, with thisUpdate and nextUpdate,
+ * and with `trust` a signature that passes it. Returns NULL with err filled (JERR_INVALID;
+ * err->field says which check: "der", "certid", "issuer", "times", "signature"). */
 struct presign_blob *presign_parse(const struct ocsp_issuer *issuer, const struct presign_key *key,
-                                   const unsigned char *der, size_t len, X509_STORE *verify,
-                                   struct jerr *err);
+                                   const unsigned char *der, size_t len,
+                                   const struct presign_trust *trust, struct jerr *err);
 
 #endif

@@ -26,11 +26,21 @@ struct cas_set {
     struct cas_set *retired_next;            /* the list of replaced sets */
 };
 
+/* A worker's signers that passed the full check, per issuer of one CA set (presign_trust):
+ * touched only by that worker, forgotten with a new CA set and every REDISSRC_SIGNER_TTL_MS. */
+#define REDISSRC_SIGNER_TTL_MS (3600 * 1000LL)
+struct worker_trust {
+    const struct cas_set *set;
+    long long since_ms;
+    STACK_OF(X509) *signers[REDISSRC_MAX_CAS];
+};
+
 struct redissrc {
     const struct respconn_cfg *cfg;
     struct presign *cache;
     redisContext **conns; /* [worker index], each touched only by its worker */
     unsigned *conn_gen_of; /* [worker index]: conn_gen when that connection was made */
+    struct worker_trust *trust; /* [worker index] */
     int conn_count;
     atomic_uint conn_gen; /* bumped at each reconnection of the subscriber (a failover) */
     _Atomic(struct cas_set *) cas;
@@ -59,9 +69,12 @@ struct redissrc *redissrc_new(const struct respconn_cfg *cfg, int workers, size_
 {
     struct redissrc *s = calloc(1, sizeof(*s));
     if (s == NULL || (s->conns = calloc((size_t)workers, sizeof(*s->conns))) == NULL ||
-        (s->conn_gen_of = calloc((size_t)workers, sizeof(*s->conn_gen_of))) == NULL) {
-        if (s != NULL)
+        (s->conn_gen_of = calloc((size_t)workers, sizeof(*s->conn_gen_of))) == NULL ||
+        (s->trust = calloc((size_t)workers, sizeof(*s->trust))) == NULL) {
+        if (s != NULL) {
             free(s->conns);
+            free(s->conn_gen_of);
+        }
         free(s);
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         return NULL;
@@ -93,6 +106,10 @@ void redissrc_free(struct redissrc *s)
         redisFree(s->conns[i]);
     free(s->conns);
     free(s->conn_gen_of);
+    for (int i = 0; s->trust != NULL && i < s->conn_count; i++)
+        for (int c = 0; c < REDISSRC_MAX_CAS; c++)
+            sk_X509_pop_free(s->trust[i].signers[c], X509_free);
+    free(s->trust);
     presign_free(s->cache);
     cas_free(atomic_load(&s->cas));
     for (struct cas_set *c = s->retired, *next; c != NULL; c = next) {
@@ -286,6 +303,29 @@ static int route_ca(void *arg, const struct ocsp_request *req, int only_ca, enum
     return ocsp_answer_pick_ca(set->issuers, set->n, req, only_ca, ca);
 }
 
+/* The calling worker's known signers of issuer `idx` of `set` (NULL when out of memory: then
+ * every response gets the full check). */
+static STACK_OF(X509) *known_signers(struct redissrc *s, struct worker *self,
+                                     const struct cas_set *set, int idx)
+{
+    int i = workers_index(self);
+    if (i < 0 || i >= s->conn_count)
+        return NULL;
+    struct worker_trust *t = &s->trust[i];
+    long long now = jclock_mono_ms();
+    if (t->set != set || now - t->since_ms > REDISSRC_SIGNER_TTL_MS) {
+        for (int c = 0; c < REDISSRC_MAX_CAS; c++) {
+            sk_X509_pop_free(t->signers[c], X509_free);
+            t->signers[c] = NULL;
+        }
+        t->set = set;
+        t->since_ms = now;
+    }
+    if (t->signers[idx] == NULL)
+        t->signers[idx] = sk_X509_new_null();
+    return t->signers[idx];
+}
+
 /* Reads and checks the response of CertID `id` (issuer index `idx` of `set`). */
 static struct presign_blob *fetch(struct redissrc *s, struct worker *self,
                                   const struct cas_set *set, int idx, const struct ocsp_certid *id,
@@ -329,8 +369,9 @@ static struct presign_blob *fetch(struct redissrc *s, struct worker *self,
     struct presign_key key;
     ocsp_answer_key(id, ca, &key);
     struct jerr e = {0};
+    struct presign_trust trust = {set->roots, known_signers(s, self, set, idx)};
     b = presign_parse(&set->issuers[idx], &key, (const unsigned char *)value->str, value->len,
-                      set->roots, &e);
+                      &trust, &e);
     if (b == NULL) {
         enum redissrc_reject why = strcmp(e.field, "certid") == 0      ? REDISSRC_REJECT_CERTID
                                    : strcmp(e.field, "issuer") == 0    ? REDISSRC_REJECT_ISSUER
