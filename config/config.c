@@ -351,6 +351,7 @@ static const struct centry schema[] = {
     {"audit", T_SECTION, NULL, 0, 0, 0, 0},
     {"audit.checkpoint_s", T_INT, "60", 1, 86400, 0, CFG(audit_checkpoint_s)},
     {"respond", T_SECTION, NULL, 0, 0, 0, 0},
+    {"respond.cache_entries", T_INT, "65536", 1024, 100000000, 0, CFG(respond_cache_entries)},
     {"respond.redis", T_SECTION, NULL, 0, 0, 0, 0},
     {"respond.redis.url", T_STRING, "", 0, 1024, 0, CFG(respond_redis_url)},
     {"respond.redis.password", T_SECTION, NULL, 0, 0, 0, 0},

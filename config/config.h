@@ -128,6 +128,7 @@ struct jpki_config {
     char *respond_redis_key_prefix;     /* "jpki:" */
     char *respond_redis_sentinels;      /* "host:port,host:port": ask these for the primary */
     char *respond_redis_sentinel_master; /* the primary's name at the sentinels */
+    int respond_cache_entries;          /* pre-signed responses kept in memory (65536) */
 
     struct config_operator *operators;
     size_t operator_count;

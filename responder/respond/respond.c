@@ -28,8 +28,6 @@
 #include "responder/respond/respfiles.h"
 #include "responder/service.h"
 
-/* Pre-signed responses kept in memory (as serve: OCSP_HTTP_CACHE_ENTRIES). */
-#define RESPOND_CACHE_ENTRIES OCSP_HTTP_CACHE_ENTRIES
 #define RESPOND_DRAIN_POLL_MS 50
 
 struct respond {
@@ -204,7 +202,7 @@ static int start(struct respond *r, struct jerr *err)
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         threads = (cores > 0 ? (int)cores : 1) + 1;
     }
-    r->src = redissrc_new(&r->rcfg, threads, RESPOND_CACHE_ENTRIES, err);
+    r->src = redissrc_new(&r->rcfg, threads, (size_t)cfg->respond_cache_entries, err);
     if (r->src == NULL)
         return -1;
     r->workers = workers_new(threads, 0, NULL, err); /* no registry: no store_ops */
