@@ -199,6 +199,16 @@ class CrlWatch(threading.Thread):
             return list(self.ms.values())
 
 
+def ocsp_request_of(api, token, issuer, serial):
+    """The DER OCSP request (SHA-1 CertID, no nonce) of certificate `serial`, fetched from the API."""
+    status, data = call(api, "GET", "/v1/certificates/" + serial, token)
+    if status != 200:
+        sys.exit("GET /v1/certificates/%s answered %d" % (serial, status))
+    cert = x509.load_pem_x509_certificate(json.loads(data)["pem"].encode())
+    return (ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
+            .public_bytes(serialization.Encoding.DER))
+
+
 def percentile(values, p):
     s = sorted(values)
     return s[max(0, min(len(s) - 1, int(round(p / 100 * len(s) + 0.5)) - 1))]
@@ -214,12 +224,7 @@ def cmd_freshness(url, token, issuer_pem, samples, out_csv, *serials):
     crl = CrlWatch(url)
     crl.start()
     for serial in serials[:samples]:
-        status, data = call(api, "GET", "/v1/certificates/" + serial, token)
-        if status != 200:
-            sys.exit("GET /v1/certificates/%s answered %d" % (serial, status))
-        cert = x509.load_pem_x509_certificate(json.loads(data)["pem"].encode())
-        req = (ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
-               .public_bytes(serialization.Encoding.DER))
+        req = ocsp_request_of(api, token, issuer, serial)
         for _ in range(1000):
             if ocsp_status(oc, req) == "GOOD":
                 break
@@ -270,12 +275,7 @@ def cmd_fanout(url, token, issuer_pem, samples, ocsp_urls, *serials):
     responders = ocsp_urls.split(",")
     ms = []
     for serial in serials[:int(samples)]:
-        status, data = call(api, "GET", "/v1/certificates/" + serial, token)
-        if status != 200:
-            sys.exit("GET /v1/certificates/%s answered %d" % (serial, status))
-        cert = x509.load_pem_x509_certificate(json.loads(data)["pem"].encode())
-        req = (ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
-               .public_bytes(serialization.Encoding.DER))
+        req = ocsp_request_of(api, token, issuer, serial)
         conns = [connect(u) for u in responders]
         for c in conns:
             for _ in range(1000):

@@ -22,16 +22,17 @@ rnode_start() {
   RNODE_PID[$name]=$!
   wait_for "redis $name" 10 sh -c "redis-cli -p $port ping | grep -q PONG"
 }
-# rnode_stop NAME [SIGNAL]: stops it (TERM: a clean shutdown; KILL: a crash) and waits.
-rnode_stop() {
-  local pid=${RNODE_PID[$1]:-}
-  [ -n "$pid" ] || return 0
-  kill "-${2:-TERM}" "$pid" 2>/dev/null
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-  RNODE_PID[$1]=
+# stop_pid PID [SIGNAL]: sends SIGNAL (TERM: a clean stop; KILL: a crash), waits at most 5 s,
+# then KILL.
+stop_pid() {
+  [ -n "$1" ] || return 0
+  kill "-${2:-TERM}" "$1" 2>/dev/null
+  for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null
+  wait "$1" 2>/dev/null
 }
+# rnode_stop NAME [SIGNAL]: stops it and waits.
+rnode_stop() { stop_pid "${RNODE_PID[$1]:-}" "${2:-TERM}"; RNODE_PID[$1]=; }
 rnode_stop_all() { for n in "${!RNODE_PID[@]}"; do rnode_stop "$n"; done; }
 
 # respond_start NAME PORT [--set ...]: jpkid respond NAME on PORT (log $T/NAME.log);
@@ -45,15 +46,7 @@ respond_start() {
   wait_for "jpkid respond $name" 10 curl -fs "http://127.0.0.1:$port/healthz" ||
     { tail -5 "$T/$name.log"; return 1; }
 }
-respond_stop() {
-  local pid=${RESPOND_PID[$1]:-}
-  [ -n "$pid" ] || return 0
-  kill "-${2:-TERM}" "$pid" 2>/dev/null
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-  RESPOND_PID[$1]=
-}
+respond_stop() { stop_pid "${RESPOND_PID[$1]:-}" "${2:-TERM}"; RESPOND_PID[$1]=; }
 respond_stop_all() { for n in "${!RESPOND_PID[@]}"; do respond_stop "$n"; done; }
 
 # ocsp_word URL ISSUER CERT [openssl ocsp options...]: "good", "revoked", "trylater",
