@@ -120,8 +120,8 @@ wait_for "revoked through the CDN" $((MAX_AGE + 5)) sh -c \
   "curl -s '$CDN$OCSP_PATH' -o '$T/b.der' && openssl ocsp -respin '$T/b.der' -resp_text -noverify 2>/dev/null | grep -q 'Cert Status: revoked'"
 dt=$($PY -c "import time; print(round(time.time()-$t0,3))")
 echo "# revocation visible through the CDN after ${dt} s (max-age $MAX_AGE s)"
-check "the revocation shows within max-age (+1 s of slack)" \
-  $PY -c "import sys; sys.exit(0 if $dt <= $MAX_AGE + 1 else 1)"
+check "the revocation shows within max-age (+2 s: the cache counts whole seconds, we poll) " \
+  $PY -c "import sys; sys.exit(0 if $dt <= $MAX_AGE + 2 else 1)"
 
 # ---- (d) both origins down: the cache serves on within nextUpdate (stale-if-error) ----
 get /crl/auth.crl
