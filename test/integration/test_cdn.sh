@@ -8,6 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/respond_lib.sh"
 command -v nginx >/dev/null || { echo "nginx missing (scripts/setup installs nginx-light)"; exit 1; }
+respond_need_publisher
 it_setup
 trap 'kill "$(cat "$T/nginx.pid" 2>/dev/null)" 2>/dev/null; respond_stop_all; jpkid_stop; rnode_stop_all; rm -rf "$T"' EXIT
 export JPKI_CONFIG=$JPKI_SOURCE_DIR/config/jpki.example.yaml JPKI_CA_PASSPHRASE=cdn-test

@@ -7,6 +7,7 @@
 # /readyz names redis, and everything recovers by itself.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/respond_lib.sh"
+respond_need_publisher
 it_setup
 trap 'respond_stop_all; jpkid_stop; rnode_stop_all; rm -rf "$T"' EXIT
 export JPKI_CONFIG=$JPKI_SOURCE_DIR/config/jpki.example.yaml JPKI_CA_PASSPHRASE=respond-test
