@@ -128,6 +128,14 @@ struct jpki_config {
     char *publish_redis_password_file; /* or a file holding it (0600) */
     bool publish_redis_tls;           /* refused: hiredis 0.14 has no TLS */
     char *publish_redis_key_prefix;   /* every key starts with it ("jpki:") */
+    /* jpkid respond (DESIGN §13): the Redis it answers from (config/jpki.example.yaml) */
+    char *respond_redis_url;            /* redis://host:port[/db], "" = none */
+    char *respond_redis_password_env;   /* env var holding the Redis password ("" = none) */
+    char *respond_redis_password_file;  /* or a file holding it (0600) */
+    char *respond_redis_key_prefix;     /* "jpki:" */
+    char *respond_redis_sentinels;      /* "host:port,host:port": ask these for the primary */
+    char *respond_redis_sentinel_master; /* the primary's name at the sentinels */
+    int respond_cache_entries;          /* pre-signed responses kept in memory (65536) */
 
     struct config_operator *operators;
     size_t operator_count;
@@ -153,10 +161,16 @@ void config_passphrase_free(char *passphrase);
  * caller frees it with config_passphrase_free. */
 char *config_read_hsm_pin(const struct jpki_config *cfg, struct jerr *err);
 
-/* True when keystore.backend is pkcs11. */
+/* Reads respond.redis.password (env or file, the passphrase's rules). Returns the string
+ * (config_passphrase_free), or NULL: with err->code JERR_NONE when none is configured, else
+ * with err filled. */
+char *config_read_respond_redis_password(const struct jpki_config *cfg, struct jerr *err);
+
 /* The Redis password of publish.redis (env or 0600 file), or NULL: none configured (err
  * untouched), or unreadable (err filled). Wipe with config_passphrase_free. */
 char *config_read_redis_password(const struct jpki_config *cfg, struct jerr *err);
+
+/* True when keystore.backend is pkcs11. */
 bool config_keystore_is_pkcs11(const struct jpki_config *cfg);
 
 /* Path under data_dir: config_path(cfg, "keys/sign-ca.key", buf, size). Returns buf, or NULL
