@@ -8,19 +8,8 @@
 # key check, nothing half-written) and put back (the service heals by itself).
 . "$(dirname "$0")/lib.sh"
 it_setup
-command -v softhsm2-util >/dev/null || { echo "softhsm2 missing (scripts/setup)"; exit 1; }
-MOD=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so \
-  2>/dev/null | head -1)
-mkdir -p "$T/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-  "$T/tokens" >"$T/softhsm2.conf"
-export SOFTHSM2_CONF=$T/softhsm2.conf
-softhsm2-util --init-token --free --label jpki-ca --pin 123456 --so-pin 12345678 >/dev/null ||
-  { echo "cannot create a SoftHSM2 token"; exit 1; }
-export JPKI_HSM_PIN=123456
-SETS+=(--set keystore.backend=pkcs11 --set "keystore.pkcs11.module=$MOD"
-  --set keystore.pkcs11.token=jpki-ca --set keystore.pkcs11.pin.env=JPKI_HSM_PIN
-  --set keystore.pkcs11.sessions=4)
+[ -n "${HSM_MODULE:-}" ] || it_pkcs11_backend # the token jpki-ca under $T/tokens, the keystore.pkcs11 settings in SETS
+MOD=$HSM_MODULE
 
 # --- refusals before anything is written ---
 JPKI_HSM_PIN=654321 "$JPKID" init "${SETS[@]}" >"$T/out" 2>&1
