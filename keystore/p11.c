@@ -417,7 +417,13 @@ int p11_module_init_token(struct p11_module *m, const char *label, const char *s
                         "PKCS#11 module %s has no uninitialised token to make the token \"%s\"", mp,
                         t);
     }
-    if (PKCS11_init_token(s->token, so_pin, label) != 0) {
+    /* PKCS#11 v2.40 §5.6 C_InitToken: the label is 32 bytes, blank-padded (libp11 passes the
+     * pointer on as it is) */
+    char padded[P11_LABEL_MAX + 1];
+    memset(padded, ' ', P11_LABEL_MAX);
+    memcpy(padded, label, strlen(label));
+    padded[P11_LABEL_MAX] = '\0';
+    if (PKCS11_init_token(s->token, so_pin, padded) != 0) {
         unsigned long rv = p11_last_rv();
         ERR_clear_error();
         return fail_rv(m->path, label, err, JERR_UNAVAILABLE, "C_InitToken", rv);
