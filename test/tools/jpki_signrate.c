@@ -7,15 +7,17 @@
  *
  *   jpki_signrate SECONDS THREADS [--set key=value ...]
  *
- * Prints "sign backend=B threads=T sessions=S signatures=N seconds=X rate=R" (R per second of
- * wall-clock time). The passphrase comes from the configuration (ca_passphrase), the PIN from
- * keystore.pkcs11.pin.
+ * Prints "sign backend=B threads=T sessions=S signatures=N seconds=X cpu_s=C per_cpu_s=P rate=R"
+ * (R per second of wall-clock time; C the CPU seconds the signing took, P = N / C: the cost
+ * side, which other load on the machine leaves alone). The passphrase comes from the configuration
+ * (ca_passphrase), the PIN from keystore.pkcs11.pin.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +41,16 @@ static double mono_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds (user + system) the process has used: the cost of a signature, which other load
+ * on the machine does not change as it changes the wall-clock rate. */
+static double cpu_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
 static void *sign_thread(void *arg)
@@ -105,7 +117,7 @@ int main(int argc, char **argv)
         return 1;
     }
     run.signer = signer;
-    double start = mono_now();
+    double start = mono_now(), cpu_start = cpu_now();
     run.deadline = start + seconds;
     long started = 0;
     for (; started < threads; started++)
@@ -113,10 +125,12 @@ int main(int argc, char **argv)
             break;
     for (long i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
-    double elapsed = mono_now() - start;
+    double elapsed = mono_now() - start, cpu = cpu_now() - cpu_start;
     long n = atomic_load(&run.signatures);
-    printf("sign backend=%s threads=%ld sessions=%d signatures=%ld seconds=%.2f rate=%.1f\n",
-           cfg->keystore_backend, threads, cfg->p11_sessions, n, elapsed, (double)n / elapsed);
+    printf("sign backend=%s threads=%ld sessions=%d signatures=%ld seconds=%.2f cpu_s=%.2f "
+           "per_cpu_s=%.1f rate=%.1f\n",
+           cfg->keystore_backend, threads, cfg->p11_sessions, n, elapsed, cpu,
+           cpu > 0 ? (double)n / cpu : 0.0, (double)n / elapsed);
     int rc = atomic_load(&run.failed) || started < threads ? 1 : 0;
     signer_free(signer);
     signer_store_free(st);
