@@ -366,7 +366,7 @@ out:
 }
 
 /* Generates the slot's pair through keystore/p11 — libp11 0.4.12 alone cannot set
- * CKA_EXTRACTABLE; p11_generate_rsa sets it false, and CKA_SIGN only — and signs the request
+ * CKA_EXTRACTABLE; p11_generate sets it false, and CKA_SIGN only — and signs the request
  * with it. */
 static int generate_on_token(struct cardtoken *ct, enum ca_kind slot, const char *subject_cn,
                              X509_REQ **csr, struct jerr *err)
@@ -374,9 +374,10 @@ static int generate_on_token(struct cardtoken *ct, enum ca_kind slot, const char
     unsigned char id = key_ids[slot];
     struct jerr why = {0};
     EVP_PKEY *key = NULL;
+    struct keyalg alg = keyalg_rsa(CARDTOKEN_KEY_BITS);
     int rc = -1;
 
-    if (p11_generate_rsa(ct->tok[slot], key_labels[slot], &id, 1, CARDTOKEN_KEY_BITS, &why) == -1 ||
+    if (p11_generate(ct->tok[slot], key_labels[slot], &id, 1, &alg, &why) == -1 ||
         (key = p11_get1_private_key(ct->tok[slot], key_labels[slot], &why)) == NULL) {
         rewrap(err, why.code == JERR_CONFLICT ? JERR_CONFLICT : JERR_IO, "token", &why);
         goto out;
