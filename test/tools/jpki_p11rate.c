@@ -22,16 +22,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <libp11.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <p11-kit/pkcs11.h>
 
-#include "base/jclock.h"
+#include "ratetool.h"
 
-#define P11RATE_MAX_THREADS 64
+#define P11RATE_MAX_THREADS RATETOOL_MAX_THREADS
 
 struct p11rate_run {
     CK_FUNCTION_LIST_PTR fl; /* raw */
@@ -43,27 +42,12 @@ struct p11rate_run {
     atomic_int failed;
 };
 
-static double mono_now(void)
-{
-    return (double)jclock_mono_ms() / 1000.0;
-}
-
 /* SHA-256 DigestInfo (RFC 8017 §9.2 note 1) over a digest of 0x5a bytes. */
 static const unsigned char digest_info[51] = {
     0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
     0x02, 0x01, 0x05, 0x00, 0x04, 0x20, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a,
     0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a,
     0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a};
-
-/* CPU seconds (user + system) the process has used: the cost of a signature, which other load
- * on the machine does not change as it changes the wall-clock rate. */
-static double cpu_now(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
 
 static void *raw_thread(void *arg)
 {
@@ -84,7 +68,7 @@ static void *raw_thread(void *arg)
         atomic_store(&run->failed, 1);
         return NULL;
     }
-    while (mono_now() < run->deadline) {
+    while (ratetool_mono_s() < run->deadline) {
         unsigned char sig[1024];
         CK_ULONG sig_len = sizeof(sig);
         CK_RV rv = run->fl->C_SignInit(session, &mech, key);
@@ -96,7 +80,7 @@ static void *raw_thread(void *arg)
             atomic_store(&run->failed, 1);
             break;
         }
-        if (mono_now() <= run->deadline)
+        if (ratetool_mono_s() <= run->deadline)
             atomic_fetch_add(&run->signatures, 1);
     }
     run->fl->C_CloseSession(session);
@@ -106,7 +90,7 @@ static void *raw_thread(void *arg)
 static void *libp11_thread(void *arg)
 {
     struct p11rate_run *run = arg;
-    while (mono_now() < run->deadline) {
+    while (ratetool_mono_s() < run->deadline) {
         unsigned char sig[1024];
         size_t sig_len = sizeof(sig);
         EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new(run->pkey, NULL);
@@ -120,7 +104,7 @@ static void *libp11_thread(void *arg)
             atomic_store(&run->failed, 1);
             break;
         }
-        if (mono_now() <= run->deadline)
+        if (ratetool_mono_s() <= run->deadline)
             atomic_fetch_add(&run->signatures, 1);
     }
     return NULL;
@@ -191,7 +175,6 @@ static int libp11_open(struct p11rate_run *run, const char *module, const char *
 int main(int argc, char **argv)
 {
     struct p11rate_run run = {0};
-    pthread_t tids[P11RATE_MAX_THREADS];
     double seconds;
     long threads;
     bool raw;
@@ -212,15 +195,10 @@ int main(int argc, char **argv)
                 argv[2], argv[1]);
         return 1;
     }
-    double start = mono_now(), cpu_start = cpu_now();
-    run.deadline = start + seconds;
-    long started = 0;
-    for (; started < threads; started++)
-        if (pthread_create(&tids[started], NULL, raw ? raw_thread : libp11_thread, &run) != 0)
-            break;
-    for (long i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
-    double elapsed = mono_now() - start, cpu = cpu_now() - cpu_start;
+    struct ratetool_times times;
+    long started = ratetool_run(raw ? raw_thread : libp11_thread, &run, threads, seconds,
+                                &run.deadline, &times);
+    double elapsed = times.wall_s, cpu = times.cpu_s;
     long n = atomic_load(&run.signatures);
     printf("p11rate mode=%s threads=%ld signatures=%ld seconds=%.2f cpu_s=%.2f per_cpu_s=%.1f "
            "rate=%.1f\n",

@@ -18,16 +18,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
+#include "ratetool.h"
 #include "config/config.h"
 #include "keystore/signer.h"
 
-#define SIGNRATE_MAX_THREADS 64
+#define SIGNRATE_MAX_THREADS RATETOOL_MAX_THREADS
 #define SIGNRATE_MAX_SETS 32
 
 struct signrate_run {
@@ -37,29 +37,12 @@ struct signrate_run {
     atomic_int failed;
 };
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* CPU seconds (user + system) the process has used: the cost of a signature, which other load
- * on the machine does not change as it changes the wall-clock rate. */
-static double cpu_now(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
-
 static void *sign_thread(void *arg)
 {
     struct signrate_run *run = arg;
     unsigned char tbs[64];
     memset(tbs, 0x5a, sizeof(tbs));
-    while (mono_now() < run->deadline) {
+    while (ratetool_mono_s() < run->deadline) {
         struct jerr err = {0};
         unsigned char *sig = NULL;
         size_t sig_len = 0;
@@ -69,7 +52,7 @@ static void *sign_thread(void *arg)
             break;
         }
         OPENSSL_free(sig);
-        if (mono_now() <= run->deadline)
+        if (ratetool_mono_s() <= run->deadline)
             atomic_fetch_add(&run->signatures, 1);
     }
     return NULL;
@@ -79,7 +62,6 @@ int main(int argc, char **argv)
 {
     const char *sets[SIGNRATE_MAX_SETS];
     size_t nsets = 0;
-    pthread_t tids[SIGNRATE_MAX_THREADS];
     struct signrate_run run = {0};
     struct jerr err = {0};
     double seconds;
@@ -120,15 +102,9 @@ int main(int argc, char **argv)
         return 1;
     }
     run.signer = signer;
-    double start = mono_now(), cpu_start = cpu_now();
-    run.deadline = start + seconds;
-    long started = 0;
-    for (; started < threads; started++)
-        if (pthread_create(&tids[started], NULL, sign_thread, &run) != 0)
-            break;
-    for (long i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
-    double elapsed = mono_now() - start, cpu = cpu_now() - cpu_start;
+    struct ratetool_times times;
+    long started = ratetool_run(sign_thread, &run, threads, seconds, &run.deadline, &times);
+    double elapsed = times.wall_s, cpu = times.cpu_s;
     long n = atomic_load(&run.signatures);
     printf("sign backend=%s threads=%ld sessions=%d signatures=%ld seconds=%.2f cpu_s=%.2f "
            "per_cpu_s=%.1f rate=%.1f\n",
