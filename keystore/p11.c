@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -37,6 +38,12 @@
 
 /* PKCS#11 v2.40 §3.2: a token label is 32 bytes, blank-padded. */
 #define P11_LABEL_MAX 32
+/* p11_open looks for a token missing from a fresh load this many times in all, in a new load
+ * each time, this far apart: SoftHSM2's file object store rewrites a token's file on every
+ * C_Login (its PIN flags), and a process that initialises the module meanwhile leaves that token
+ * out of its slot list (two `jpkid crl` started together: one saw no token). */
+#define P11_OPEN_TRIES 3
+#define P11_OPEN_RETRY_MS 200
 
 struct p11_module {
     char *path;
@@ -595,8 +602,18 @@ struct p11 *p11_open(const char *module, const char *token, const char *pin, str
         jerr_set(err, JERR_CONFIG, "keystore.pkcs11", "PKCS#11: module, token and PIN are needed");
         return NULL;
     }
-    if ((m = module_get1(module, token, err)) == NULL)
-        return NULL;
+    for (int attempt = 1;; attempt++) {
+        if ((m = module_get1(module, token, err)) == NULL)
+            return NULL;
+        pthread_mutex_lock(&modules_lock);
+        bool fresh = m->refs == 1; /* loaded by this call: its slot list is new */
+        pthread_mutex_unlock(&modules_lock);
+        if (p11_module_has_token(m, token) || !fresh || attempt == P11_OPEN_TRIES)
+            break;
+        /* Not there in a fresh load: look again in a new one (see P11_OPEN_TRIES). */
+        p11_module_free(m);
+        nanosleep(&(struct timespec){0, P11_OPEN_RETRY_MS * 1000000L}, NULL);
+    }
     p = token_new(m, token, JERR_CONFIG, err);
     p11_module_free(m); /* the token holds its own reference */
     if (p != NULL && p11_login(p, pin, false, NULL, err) == -1) {
