@@ -345,8 +345,10 @@ static int make_csr(EVP_PKEY *key, const char *cn, X509_REQ **out, struct jerr *
         jerr_openssl(err, JERR_CRYPTO, NULL, "cannot build the certificate request");
         goto out;
     }
-    /* RFC 2986 §3: the request is signed by the key it carries — the proof of possession */
-    if (X509_REQ_sign(req, key, EVP_sha256()) <= 0) {
+    /* RFC 2986 §3: the request is signed by the key it carries — the proof of possession —
+     * with the key's digest (SHA-256 for RSA, SHA-384 for P-384, SHA-512 for P-521) */
+    const char *digest = keyalg_key_digest(pub);
+    if (digest == NULL || X509_REQ_sign(req, key, EVP_get_digestbyname(digest)) <= 0) {
         jerr_openssl(err, JERR_CRYPTO, "token", "the token did not sign the certificate request");
         goto out;
     }
@@ -368,16 +370,15 @@ out:
 /* Generates the slot's pair through keystore/p11 — libp11 0.4.12 alone cannot set
  * CKA_EXTRACTABLE; p11_generate sets it false, and CKA_SIGN only — and signs the request
  * with it. */
-static int generate_on_token(struct cardtoken *ct, enum ca_kind slot, const char *subject_cn,
-                             X509_REQ **csr, struct jerr *err)
+static int generate_on_token(struct cardtoken *ct, enum ca_kind slot, const struct keyalg *alg,
+                             const char *subject_cn, X509_REQ **csr, struct jerr *err)
 {
     unsigned char id = key_ids[slot];
     struct jerr why = {0};
     EVP_PKEY *key = NULL;
-    struct keyalg alg = keyalg_rsa(CARDTOKEN_KEY_BITS);
     int rc = -1;
 
-    if (p11_generate(ct->tok[slot], key_labels[slot], &id, 1, &alg, &why) == -1 ||
+    if (p11_generate(ct->tok[slot], key_labels[slot], &id, 1, alg, &why) == -1 ||
         (key = p11_get1_private_key(ct->tok[slot], key_labels[slot], &why)) == NULL) {
         rewrap(err, why.code == JERR_CONFLICT ? JERR_CONFLICT : JERR_IO, "token", &why);
         goto out;
@@ -388,8 +389,8 @@ out:
     return rc;
 }
 
-int cardtoken_generate(struct cardtoken *ct, enum ca_kind slot, const char *subject_cn,
-                       X509_REQ **csr, struct jerr *err)
+int cardtoken_generate(struct cardtoken *ct, enum ca_kind slot, const struct keyalg *alg,
+                       const char *subject_cn, X509_REQ **csr, struct jerr *err)
 {
     *csr = NULL;
     if (!p11_is_logged_in(ct->tok[slot]))
@@ -402,7 +403,7 @@ int cardtoken_generate(struct cardtoken *ct, enum ca_kind slot, const char *subj
     /* a key without its certificate: an issuance that did not finish */
     if (remove_keys(ct, slot, err) == -1)
         return -1;
-    if (generate_on_token(ct, slot, subject_cn, csr, err) == -1) {
+    if (generate_on_token(ct, slot, alg, subject_cn, csr, err) == -1) {
         X509_REQ_free(*csr);
         *csr = NULL;
         return -1;
