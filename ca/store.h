@@ -128,6 +128,21 @@ int store_crl_number_next(struct store *st, enum ca_kind ca, int partition, int6
 int store_crl_published(struct store *st, enum ca_kind ca, int partition, int64_t number,
                         int64_t this_update, int64_t next_update, size_t size,
                         struct jerr *err);
+/* Delta CRLs (RFC 5280 §5.2.4): cb for every certificate of `ca` unexpired at `now` whose
+ * status changed after the change counter `since_seq` (a base CRL's covers_seq) — held or
+ * revoked with its reason, or good again with REASON_REMOVE_FROM_CRL. */
+int store_crl_delta_foreach(struct store *st, enum ca_kind ca, int64_t since_seq, int64_t now,
+                            store_crl_cb cb, void *ctx, struct jerr *err);
+/* The base of a delta CRL of `ca` at `now`: the oldest recorded complete CRL still valid
+ * (its number and the change counter it covers). JERR_NOT_FOUND when there is none. */
+int store_crl_delta_base(struct store *st, enum ca_kind ca, int64_t now, int64_t *number,
+                         int64_t *covers_seq, struct jerr *err);
+/* Records a published delta CRL `number` over the base `base_number` (numbers of the complete
+ * CRL's series, store_crl_number_next partition -1). Leaves the stale mark alone.
+ * JERR_CONFLICT when that number was already recorded. */
+int store_crl_delta_published(struct store *st, enum ca_kind ca, int64_t number,
+                              int64_t base_number, int64_t this_update, int64_t next_update,
+                              size_t size, struct jerr *err);
 /* True when a status change of `ca` happened after the last published CRL (a change
  * counter, not timestamps: several changes and a CRL can share one second). True also when
  * the registry cannot be read. */

@@ -172,6 +172,18 @@ static const char *const migrations[] = {
     "  at INTEGER NOT NULL,"
     "  der BLOB NOT NULL);"
     "CREATE INDEX audit_checkpoints_by_rows ON audit_checkpoints(rows, id);",
+    /* 7: delta CRLs (RFC 5280 §5.2.4, ca/crl.h). certificates.crl_seq: the CA's CRL change
+     * counter (crl_state.change_seq) after the certificate's last status change, 0 = none
+     * since this migration — a delta lists the certificates whose crl_seq is above what its
+     * base CRL covers (crls.covers_seq, recorded for complete CRLs from now on; a CRL without
+     * it is never a base, so older changes need no backfill). crls.base_number: the delta's
+     * BaseCRLNumber, NULL for a complete or partition CRL. */
+    "ALTER TABLE certificates ADD COLUMN crl_seq INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX certs_crl_delta ON certificates(ca, crl_seq) WHERE crl_seq > 0;"
+    "ALTER TABLE crls ADD COLUMN covers_seq INTEGER;"
+    "ALTER TABLE crls ADD COLUMN base_number INTEGER;"
+    "CREATE INDEX crls_delta_base ON crls(ca, next_update) WHERE partition = -1 AND "
+    "base_number IS NULL AND covers_seq IS NOT NULL;",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -307,6 +307,7 @@ static const struct centry schema[] = {
     {"crl.period_s", T_INT, "3600", 60, 86400, 0, CFG(crl_period_s)},
     {"crl.next_update_s", T_INT, "86400", 300, 2592000, 0, CFG(crl_next_update_s)},
     {"crl.after_change_s", T_INT, "60", 0, 86400, 0, CFG(crl_after_change_s)},
+    {"crl.delta_period_s", T_INT, "300", 0, 86400, 0, CFG(crl_delta_period_s)},
     {"ocsp", T_SECTION, NULL, 0, 0, 0, 0},
     {"ocsp.validity_s", T_INT, "86400", 300, 604800, 0, CFG(ocsp_validity_s)},
     {"ocsp.refresh_before_s", T_INT, "43200", 60, 604800, 0, CFG(ocsp_refresh_before_s)},

@@ -77,6 +77,7 @@ struct jpki_config {
     int crl_period_s;               /* regenerate every ... (3600) */
     int crl_next_update_s;          /* nextUpdate - thisUpdate (86400) */
     int crl_after_change_s;         /* publish this long after a status change, 0 = off (60) */
+    int crl_delta_period_s;         /* publish the delta CRLs every ..., 0 = no deltas (300) */
     int ocsp_validity_s;            /* pre-signed response nextUpdate - thisUpdate (86400) */
     int ocsp_refresh_before_s;      /* re-sign when less than this remains (43200) */
     int ocsp_max_inflight_signs;    /* signings on a miss before tryLater (64) */
