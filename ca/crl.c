@@ -313,6 +313,8 @@ static int encode_entry(struct entry_encoder *enc, const struct crl_entry_rec *e
 static int encode_entries(struct store *st, enum ca_kind ca, const struct crl_scope *scope,
                           time_t this_update, struct entry_encoder *enc, struct jerr *err)
 {
+    if (scope->authority)
+        return 0; /* see crl_publish_arl: no revoked CA certificate to list */
     struct crl_rows *rows =
         scope->delta_base > 0
             ? crl_rows_start_delta(st, ca, scope->delta_base_seq, (int64_t)this_update, err)
@@ -409,7 +411,7 @@ static int encode_time(time_t t, unsigned char **der, int *len, const char *fiel
 }
 
 /* A critical issuingDistributionPoint naming `url` as its distributionPoint fullName
- * (RFC 5280 §5.2.5). */
+ * (RFC 5280 §5.2.5); with url NULL, an ARL's: onlyContainsCACerts TRUE and nothing else. */
 static X509_EXTENSION *idp_ext(const char *url, struct jerr *err)
 {
     ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
@@ -419,6 +421,16 @@ static X509_EXTENSION *idp_ext(const char *url, struct jerr *err)
 
     if (idp == NULL || gn == NULL || uri == NULL)
         goto fail;
+    if (url == NULL) {
+        idp->onlyCA = 0xFF; /* DER TRUE */
+        ext = X509V3_EXT_i2d(NID_issuing_distribution_point, 1, idp);
+        if (ext == NULL)
+            goto fail;
+        ASN1_IA5STRING_free(uri);
+        GENERAL_NAME_free(gn);
+        ISSUING_DIST_POINT_free(idp);
+        return ext;
+    }
     if (ASN1_STRING_set(uri, url, (int)strlen(url)) != 1)
         goto fail;
     GENERAL_NAME_set0_value(gn, GEN_URI, uri);
@@ -527,8 +539,8 @@ static int encode_crl_exts(X509 *root, int64_t number, const struct crl_scope *s
     if (X509V3_add1_i2d(&exts, NID_crl_number, crl_number, 0, X509V3_ADD_APPEND) != 1)
         goto crypto;
 
-    if (idp_url != NULL) {
-        idp = idp_ext(idp_url, err);
+    if (idp_url != NULL || scope->authority) {
+        idp = idp_ext(scope->authority ? NULL : idp_url, err);
         if (idp == NULL)
             goto out;
         if (X509v3_add_ext(&exts, idp, -1) == NULL)
@@ -838,7 +850,7 @@ int crl_build_scoped(struct store *st, X509 *root, const struct signer *signer, 
         jerr_set(err, JERR_INTERNAL, NULL, "crl_build: missing argument");
         goto out;
     }
-    if (scope->partition < -1) {
+    if (scope->partition < -1 && !(scope->authority && scope->partition == CRL_ARL)) {
         jerr_set(err, JERR_INVALID, "partition", "invalid CRL partition %d", scope->partition);
         goto out;
     }
@@ -1044,6 +1056,8 @@ char *crl_path(const struct jpki_config *cfg, enum ca_kind ca, int partition, ch
     char rel[64];
     if (partition == CRL_DELTA)
         snprintf(rel, sizeof(rel), "crl/%s-delta.crl", ca_kind_name(ca));
+    else if (partition == CRL_ARL)
+        snprintf(rel, sizeof(rel), "crl/%s-arl.crl", ca_kind_name(ca));
     else if (partition < 0)
         snprintf(rel, sizeof(rel), "crl/%s.crl", ca_kind_name(ca));
     else
@@ -1051,7 +1065,8 @@ char *crl_path(const struct jpki_config *cfg, enum ca_kind ca, int partition, ch
     return config_path(cfg, rel, buf, size);
 }
 
-/* Builds, publishes and records one CRL of `ca` (partition -1 = the complete CRL). */
+/* Builds, publishes and records one CRL of `ca` (partition -1 = the complete CRL, CRL_ARL
+ * the ARL). */
 static int publish_one(const struct pki *pki, struct store *st, enum ca_kind ca,
                        const struct crl_scope *scope, time_t now, time_t next_update,
                        struct crl_info *out, struct jerr *err)
@@ -1173,6 +1188,21 @@ static int publish_delta_locked(const struct pki *pki, struct store *st, enum ca
                                        info.der_size, err);
     if (rc == 0 && out != NULL)
         *out = info;
+    return rc;
+}
+
+int crl_publish_arl(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
+                    struct crl_info *arl, struct jerr *err)
+{
+    const struct jpki_config *cfg = pki_config(pki);
+    const struct crl_scope scope = {.partition = CRL_ARL, .authority = true};
+    if (cfg->crl_next_update_s <= 0)
+        return jerr_set(err, JERR_CONFIG, "crl_next_update_s", "must be positive");
+    struct datalock *lock = datalock_publication(cfg->data_dir, err);
+    if (lock == NULL)
+        return -1;
+    int rc = publish_one(pki, st, ca, &scope, now, now + (time_t)cfg->crl_next_update_s, arl, err);
+    datalock_release(lock);
     return rc;
 }
 

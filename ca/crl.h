@@ -21,8 +21,10 @@
 #include "base/jerr.h"
 #include "keystore/signer.h"
 
-/* crl_path's partition of the delta CRL (DATA_DIR/crl/<ca>-delta.crl). */
+/* crl_path's partition of the delta CRL (DATA_DIR/crl/<ca>-delta.crl) and of the ARL
+ * (DATA_DIR/crl/<ca>-arl.crl). */
 #define CRL_DELTA (-2)
+#define CRL_ARL STORE_CRL_ARL
 
 /* What a CRL covers and names beyond its entries. */
 struct crl_scope {
@@ -31,6 +33,8 @@ struct crl_scope {
     const char *freshest_url; /* a freshestCRL naming the delta CRL (RFC 5280 §5.2.6); NULL */
     int64_t delta_base;       /* > 0: a delta CRL (§5.2.4) whose BaseCRLNumber this is... */
     int64_t delta_base_seq;   /* ...listing the certificates changed after this counter */
+    bool authority;           /* an ARL: critical IDP onlyContainsCACerts, the revoked CA
+                                 certificates (none: see crl_publish_arl) */
 };
 
 /* Builds the CRL of `ca` signed by `signer` for `root` (issuer name, AKI), with the held and
@@ -68,6 +72,15 @@ int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t
  * JERR_NOT_FOUND when no complete CRL is valid yet. Returns 0 or -1. */
 int crl_publish_delta(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
                       struct crl_info *delta, struct jerr *err);
+
+/* Publishes the ARL of `ca` as of `now` (for the directory: authorityRevocationList, RFC 4523
+ * §2.3): DATA_DIR/crl/<ca>-arl.crl, a CRL of the CA with a critical issuingDistributionPoint
+ * whose only field is onlyContainsCACerts (RFC 5280 §5.2.5), its own number series, the
+ * complete CRL's nextUpdate. It lists the CA certificates the root revoked — the root issues
+ * only its OCSP signers' certificates, which jpki replaces and never revokes, so it is empty.
+ * Records it (partition STORE_CRL_ARL). Returns 0 or -1. */
+int crl_publish_arl(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
+                    struct crl_info *arl, struct jerr *err);
 
 /* The delta CRL's URL for the complete CRL's `crl_url`: ".../auth.crl" -> ".../auth-delta.crl"
  * ("-delta.crl" appended when it does not end in ".crl"). Returns out, or NULL when it does

@@ -114,6 +114,10 @@ typedef int (*store_crl_cb)(void *ctx, const struct crl_entry_rec *entry);
 int store_crl_foreach(struct store *st, enum ca_kind ca, int partition, int64_t now,
                       store_crl_cb cb, void *ctx, struct jerr *err);
 
+/* The "partition" of a CA's ARL (authority revocation list, ca/crl.h crl_publish_arl): its own
+ * number series and records. */
+#define STORE_CRL_ARL (-3)
+
 /* Allocates the next CRL number of (ca, partition; -1 = the complete CRL) in its own
  * transaction (or inside the caller's, when one is open): never reused, never goes back.
  * The first number is 1. */

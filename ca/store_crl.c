@@ -79,7 +79,7 @@ static int crl_check(enum ca_kind ca, int partition, struct jerr *err)
 {
     if (store_ca_check(ca, err) == -1)
         return -1;
-    if (partition < -1)
+    if (partition < -1 && partition != STORE_CRL_ARL)
         return jerr_set(err, JERR_INVALID, "partition", "invalid CRL partition %d", partition);
     return 0;
 }

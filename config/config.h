@@ -102,6 +102,13 @@ struct jpki_config {
     int idle_timeout_s;             /* idle or slow connections closed after this (30) */
     int max_connections;            /* connections at once, 0 = as descriptors allow */
 
+    /* LDAPv3 publication of the CRLs (publish.ldap; "" url = off) */
+    char *ldap_url;                 /* ldap://host:port */
+    char *ldap_bind_dn;             /* "" = anonymous */
+    char *ldap_base_dn;             /* the CA entries are cn=<ca>,<base_dn> */
+    char *ldap_password_env;        /* the bind password: an env var... */
+    char *ldap_password_file;       /* ...or a file (0600) */
+
     /* who may ask (relying-party access control) */
     enum access_mode access_ocsp;   /* open */
     enum access_mode access_crl;    /* open */
@@ -145,6 +152,8 @@ void config_passphrase_free(char *passphrase);
 /* Reads the token's user PIN (keystore.pkcs11.pin) by the same rules as the passphrase; the
  * caller frees it with config_passphrase_free. */
 char *config_read_hsm_pin(const struct jpki_config *cfg, struct jerr *err);
+/* The LDAP bind password (publish.ldap.password), as config_read_passphrase. */
+char *config_read_ldap_password(const struct jpki_config *cfg, struct jerr *err);
 
 /* True when keystore.backend is pkcs11. */
 bool config_keystore_is_pkcs11(const struct jpki_config *cfg);

@@ -14,6 +14,7 @@
 #include "ca/store.h"
 #include "base/jclock.h"
 #include "responder/crl/crlcache.h"
+#include "responder/crl/ldappub.h"
 #include "responder/crl/crlsched.h"
 #include "responder/monitor/metrics.h"
 #include "responder/net/log.h"
@@ -24,6 +25,7 @@ struct crlduty {
     struct public *pub;
     struct monitor *monitor;
     struct workers_loop *work;
+    struct ldappub *ldap; /* publish.ldap: the directory gets every publication (NULL: off) */
     struct event *periodic, *first;
     struct event *delta;   /* every crl.delta_period_s: the delta CRLs (NULL: none) */
     time_t delta_at;       /* the next delta tick */
@@ -48,6 +50,7 @@ struct crl_run {
     struct jerr err[CA_KIND_COUNT];
     bool delta_published[CA_KIND_COUNT];
     struct jerr delta_err[CA_KIND_COUNT];
+    struct jerr arl_err[CA_KIND_COUNT];
 };
 
 /* thisUpdate of the published complete CRL of `ca`, or -1 when there is none readable. */
@@ -88,6 +91,10 @@ static void crl_run_job(struct worker *self, void *arg)
             r->published[ca] = true;
             metrics_crl((enum ca_kind)ca, info.number, info.this_update, info.der_size,
                         info.entries);
+            /* The directory also gets the CA's ARL (ldappub.h), made with each complete CRL. */
+            if (r->cd->ldap != NULL)
+                crl_publish_arl(r->cd->pki, st, (enum ca_kind)ca, jclock_now(), NULL,
+                                &r->arl_err[ca]);
         }
         /* RFC 5280 §5.2.4: the delta follows every publication (its number above the new
          * complete CRL's) and its own tick; it is based on the oldest complete CRL still
@@ -139,6 +146,9 @@ static void crl_run_done(void *arg)
             monitor_crl_published(cd->monitor, (enum ca_kind)ca, &r->err[ca]);
             log_error("publishing the %s CRLs: %s", ca_kind_name((enum ca_kind)ca), r->err[ca].msg);
         }
+        if (jerr_is_set(&r->arl_err[ca]))
+            log_error("publishing the %s ARL: %s", ca_kind_name((enum ca_kind)ca),
+                      r->arl_err[ca].msg);
         if (r->delta_published[ca])
             any = true;
         else if (jerr_is_set(&r->delta_err[ca]))
@@ -147,8 +157,10 @@ static void crl_run_done(void *arg)
             log_error("publishing the %s delta CRL: %s", ca_kind_name((enum ca_kind)ca),
                       r->delta_err[ca].msg);
     }
-    if (any)
+    if (any) {
         public_crl_changed(cd->pub);
+        ldappub_notify(cd->ldap); /* on its own thread: never holds up HTTP */
+    }
     cd->running = false;
     long long took_ms = any || failed ? jclock_mono_ms() - r->started_ms : -1;
     bool delta_only = r->delta_only;
@@ -247,6 +259,10 @@ struct crlduty *crlduty_new(const struct jpki_config *cfg, struct pki *pki, stru
     }
     *cd = (struct crlduty){.cfg = cfg, .pki = pki, .pub = pub, .monitor = monitor};
     atomic_init(&cd->listening, false);
+    if (cfg->ldap_url[0] != '\0' && (cd->ldap = ldappub_new(cfg, monitor, err)) == NULL) {
+        free(cd);
+        return NULL;
+    }
     return cd;
 }
 
@@ -254,6 +270,8 @@ int crlduty_start(struct crlduty *cd, struct event_base *control, struct workers
                   struct jerr *err)
 {
     cd->work = work;
+    if (cd->ldap != NULL && ldappub_start(cd->ldap, err) == -1)
+        return -1;
     cd->periodic = event_new(control, -1, EV_PERSIST, periodic_cb, cd);
     cd->first = evtimer_new(control, first_cb, cd);
     cd->soon = evtimer_new(control, soon_cb, cd);
@@ -305,6 +323,7 @@ void crlduty_free(struct crlduty *cd)
     if (cd == NULL)
         return;
     atomic_store(&cd->listening, false);
+    ldappub_free(cd->ldap);
     struct event *events[] = {cd->periodic, cd->first, cd->soon, cd->change, cd->delta};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i] != NULL)

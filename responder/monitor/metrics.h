@@ -103,6 +103,12 @@ void metrics_revoked(enum ca_kind ca, int reason);
 /* One audit row written (ok) or failed to write: jpki_audit_rows_total{outcome}. */
 void metrics_audit(bool ok);
 
+/* The LDAP publisher (ldappub.h): behind the published files since `since` (0 = caught up),
+ * jpki_ldap_lag_seconds (shown once this was called); a round written or failed,
+ * jpki_ldap_rounds_total{outcome}. */
+void metrics_ldap_behind(time_t since);
+void metrics_ldap_round(bool ok);
+
 /* Renders every family (HELP and TYPE lines always; counter and histogram series once they are
  * non-zero; gauges always, the CRL gauges once metrics_crl was called for the CA) as a
  * NUL-terminated malloc'd text the caller frees; *len (may be NULL) gets its length without

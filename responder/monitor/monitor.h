@@ -29,6 +29,10 @@ int monitor_register(struct monitor *m, struct server *srv, struct jerr *err);
  * succeeded, else why it failed. /readyz fails ("crl.<ca>") from a failure until the next
  * success: the served CRL then misses the changes since. Thread-safe. */
 void monitor_crl_published(struct monitor *m, enum ca_kind ca, const struct jerr *failure);
+/* The LDAP publisher's state (ldappub.h): behind the published files since `behind_since`
+ * (0 = caught up), `problem` its last error (NULL = none). /readyz shows it as the check
+ * "ldap" without failing on it. Thread-safe. */
+void monitor_ldap_state(struct monitor *m, time_t behind_since, const char *problem);
 void monitor_free(struct monitor *m);
 
 #endif

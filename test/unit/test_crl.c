@@ -1662,6 +1662,27 @@ START_TEST(test_publish_delta)
                      -1);
     ck_assert_int_eq(err.code, JERR_INVALID);
     ck_assert_str_eq(err.field, "delta_base");
+    /* The ARL: its own series, onlyContainsCACerts, no entries. */
+    jerr_clear(&err);
+    ck_assert_msg(crl_publish_arl(in.pki, in.st, CA_SIGN, now, &info, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(info.number, 1);
+    ck_assert_uint_eq(info.entries, 0);
+    ck_assert_ptr_nonnull(crl_path(in.cfg, CA_SIGN, CRL_ARL, path, sizeof(path)));
+    ck_assert(strstr(path, "/crl/sign-arl.crl") != NULL);
+    read_all(path, &der, &len);
+    p = der;
+    X509_CRL *arl = d2i_X509_CRL(NULL, &p, (long)len);
+    ck_assert_ptr_nonnull(arl);
+    ck_assert_int_eq(X509_CRL_verify(arl, X509_get0_pubkey(root)), 1);
+    ISSUING_DIST_POINT *idp = X509_CRL_get_ext_d2i(arl, NID_issuing_distribution_point, &crit, NULL);
+    ck_assert_ptr_nonnull(idp);
+    ck_assert_int_eq(crit, 1);
+    ck_assert_int_ne(idp->onlyCA, 0);
+    ck_assert_ptr_null(idp->distpoint);
+    ISSUING_DIST_POINT_free(idp);
+    ck_assert_ptr_null(X509_CRL_get_REVOKED(arl));
+    X509_CRL_free(arl);
+    free(der);
     ck_assert_ptr_nonnull(crl_delta_url("http://h/x", url, sizeof(url)));
     ck_assert_str_eq(url, "http://h/x-delta.crl");
     instance_close(&in);
