@@ -114,6 +114,21 @@ typedef int (*store_crl_cb)(void *ctx, const struct crl_entry_rec *entry);
 int store_crl_foreach(struct store *st, enum ca_kind ca, int partition, int64_t now,
                       store_crl_cb cb, void *ctx, struct jerr *err);
 
+/* Linkage (migration 8, ca/linkage.h). Inside the caller's transaction: links the newest
+ * certificate of `person_id` and `ca` other than `serial` that has no successor yet to
+ * `serial` (its successor) — nothing when there is none (a first issuance). */
+int store_link_predecessor(struct store *st, const char *serial, const char *person_id,
+                           enum ca_kind ca, int64_t at, struct jerr *err);
+/* The successor of `serial` into out (size > JPKI_SERIAL_HEX_MAX): 0, or -1 with
+ * JERR_NOT_FOUND when it has none. */
+int store_link_successor(struct store *st, const char *serial, char *out, size_t size,
+                         struct jerr *err);
+/* Records (or renews) the consent of `person_id` to `party` learning its basic information. */
+int store_consent_put(struct store *st, const char *person_id, const char *party, int64_t at,
+                      const char *granted_by, struct jerr *err);
+/* True when `person_id` consented to `party` (false also on error). */
+bool store_consent_exists(struct store *st, const char *person_id, const char *party);
+
 /* The "partition" of a CA's ARL (authority revocation list, ca/crl.h crl_publish_arl): its own
  * number series and records. */
 #define STORE_CRL_ARL (-3)
