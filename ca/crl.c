@@ -1191,42 +1191,48 @@ static int publish_delta_locked(const struct pki *pki, struct store *st, enum ca
     return rc;
 }
 
-int crl_publish_arl(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
-                    struct crl_info *arl, struct jerr *err)
+/* crl_publish_arl under the publication lock. */
+static int publish_arl_locked(const struct pki *pki, struct store *st, enum ca_kind ca,
+                              time_t now, struct crl_info *arl, struct jerr *err)
 {
     const struct jpki_config *cfg = pki_config(pki);
     const struct crl_scope scope = {.partition = CRL_ARL, .authority = true};
     if (cfg->crl_next_update_s <= 0)
         return jerr_set(err, JERR_CONFIG, "crl_next_update_s", "must be positive");
-    struct datalock *lock = datalock_publication(cfg->data_dir, err);
+    return publish_one(pki, st, ca, &scope, now, now + (time_t)cfg->crl_next_update_s, arl, err);
+}
+
+typedef int publish_fn(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
+                       struct crl_info *info, struct jerr *err);
+
+/* One publisher at a time, across processes (the service's CRL duty, `jpkid crl`): the CRL
+ * numbers are taken in the order the files are renamed, so the served file never goes back
+ * to a lower number. */
+static int under_lock(publish_fn *publish, const struct pki *pki, struct store *st,
+                      enum ca_kind ca, time_t now, struct crl_info *info, struct jerr *err)
+{
+    struct datalock *lock = datalock_publication(pki_config(pki)->data_dir, err);
     if (lock == NULL)
         return -1;
-    int rc = publish_one(pki, st, ca, &scope, now, now + (time_t)cfg->crl_next_update_s, arl, err);
+    int rc = publish(pki, st, ca, now, info, err);
     datalock_release(lock);
     return rc;
+}
+
+int crl_publish_arl(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
+                    struct crl_info *arl, struct jerr *err)
+{
+    return under_lock(publish_arl_locked, pki, st, ca, now, arl, err);
 }
 
 int crl_publish_delta(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
                       struct crl_info *delta, struct jerr *err)
 {
-    struct datalock *lock = datalock_publication(pki_config(pki)->data_dir, err);
-    if (lock == NULL)
-        return -1;
-    int rc = publish_delta_locked(pki, st, ca, now, delta, err);
-    datalock_release(lock);
-    return rc;
+    return under_lock(publish_delta_locked, pki, st, ca, now, delta, err);
 }
 
 int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
                 struct crl_info *complete, struct jerr *err)
 {
-    /* One publisher at a time, across processes (the service's CRL duty, `jpkid crl`): the
-     * CRL numbers are taken in the order the files are renamed, so the served file never goes
-     * back to a lower number. */
-    struct datalock *lock = datalock_publication(pki_config(pki)->data_dir, err);
-    if (lock == NULL)
-        return -1;
-    int rc = publish_locked(pki, st, ca, now, complete, err);
-    datalock_release(lock);
-    return rc;
+    return under_lock(publish_locked, pki, st, ca, now, complete, err);
 }

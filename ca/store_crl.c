@@ -185,14 +185,9 @@ int store_crl_foreach(struct store *st, enum ca_kind ca, int partition, int64_t 
     return ret;
 }
 
-struct crl_delta_walk {
-    store_crl_cb cb;
-    void *ctx;
-};
-
 static int crl_delta_row(void *arg, sqlite3_stmt *s, struct jerr *err)
 {
-    struct crl_delta_walk *walk = arg;
+    struct crl_walk *walk = arg;
     bool good = sqlite3_column_int(s, 1) == CERT_GOOD;
     struct crl_entry_rec entry = {
         .serial = (const char *)sqlite3_column_text(s, 0),
@@ -212,7 +207,7 @@ static int crl_delta_row(void *arg, sqlite3_stmt *s, struct jerr *err)
 int store_crl_delta_foreach(struct store *st, enum ca_kind ca, int64_t since_seq, int64_t now,
                             store_crl_cb cb, void *ctx, struct jerr *err)
 {
-    struct crl_delta_walk walk = {cb, ctx};
+    struct crl_walk walk = {cb, ctx};
     sqlite3_stmt *s;
     int ret;
 
