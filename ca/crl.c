@@ -410,51 +410,47 @@ static int encode_time(time_t t, unsigned char **der, int *len, const char *fiel
     return 0;
 }
 
+/* A DistributionPointName whose fullName is the one URI `url` (RFC 5280 §4.2.1.13), or NULL. */
+static DIST_POINT_NAME *fullname_point(const char *url)
+{
+    DIST_POINT_NAME *name = DIST_POINT_NAME_new();
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_IA5STRING *uri = ASN1_IA5STRING_new();
+
+    if (name == NULL || gn == NULL || uri == NULL ||
+        ASN1_STRING_set(uri, url, (int)strlen(url)) != 1)
+        goto fail;
+    GENERAL_NAME_set0_value(gn, GEN_URI, uri);
+    uri = NULL; /* owned by gn */
+    name->type = 0; /* fullName */
+    name->name.fullname = GENERAL_NAMES_new();
+    if (name->name.fullname == NULL || sk_GENERAL_NAME_push(name->name.fullname, gn) <= 0)
+        goto fail;
+    return name;
+fail:
+    ASN1_IA5STRING_free(uri);
+    GENERAL_NAME_free(gn);
+    DIST_POINT_NAME_free(name);
+    return NULL;
+}
+
 /* A critical issuingDistributionPoint naming `url` as its distributionPoint fullName
  * (RFC 5280 §5.2.5); with url NULL, an ARL's: onlyContainsCACerts TRUE and nothing else. */
 static X509_EXTENSION *idp_ext(const char *url, struct jerr *err)
 {
     ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
-    GENERAL_NAME *gn = GENERAL_NAME_new();
-    ASN1_IA5STRING *uri = ASN1_IA5STRING_new();
     X509_EXTENSION *ext = NULL;
 
-    if (idp == NULL || gn == NULL || uri == NULL)
-        goto fail;
-    if (url == NULL) {
+    if (idp != NULL && url == NULL)
         idp->onlyCA = 0xFF; /* DER TRUE */
+    else if (idp != NULL)
+        idp->distpoint = fullname_point(url);
+    if (idp != NULL && (url == NULL || idp->distpoint != NULL))
         ext = X509V3_EXT_i2d(NID_issuing_distribution_point, 1, idp);
-        if (ext == NULL)
-            goto fail;
-        ASN1_IA5STRING_free(uri);
-        GENERAL_NAME_free(gn);
-        ISSUING_DIST_POINT_free(idp);
-        return ext;
-    }
-    if (ASN1_STRING_set(uri, url, (int)strlen(url)) != 1)
-        goto fail;
-    GENERAL_NAME_set0_value(gn, GEN_URI, uri);
-    uri = NULL; /* owned by gn */
-    idp->distpoint = DIST_POINT_NAME_new();
-    if (idp->distpoint == NULL)
-        goto fail;
-    idp->distpoint->type = 0; /* fullName */
-    idp->distpoint->name.fullname = GENERAL_NAMES_new();
-    if (idp->distpoint->name.fullname == NULL ||
-        sk_GENERAL_NAME_push(idp->distpoint->name.fullname, gn) <= 0)
-        goto fail;
-    gn = NULL; /* owned by idp */
-    ext = X509V3_EXT_i2d(NID_issuing_distribution_point, 1, idp);
     if (ext == NULL)
-        goto fail;
+        jerr_openssl(err, JERR_CRYPTO, "idp_url", "cannot encode issuingDistributionPoint");
     ISSUING_DIST_POINT_free(idp);
     return ext;
-fail:
-    jerr_openssl(err, JERR_CRYPTO, "idp_url", "cannot encode issuingDistributionPoint");
-    ASN1_IA5STRING_free(uri);
-    GENERAL_NAME_free(gn);
-    ISSUING_DIST_POINT_free(idp);
-    return NULL;
 }
 
 /* A non-critical freshestCRL naming `url` (RFC 5280 §5.2.6: the syntax of
@@ -463,34 +459,16 @@ static X509_EXTENSION *freshest_ext(const char *url, struct jerr *err)
 {
     CRL_DIST_POINTS *points = sk_DIST_POINT_new_null();
     DIST_POINT *point = DIST_POINT_new();
-    GENERAL_NAME *gn = GENERAL_NAME_new();
-    ASN1_IA5STRING *uri = ASN1_IA5STRING_new();
     X509_EXTENSION *ext = NULL;
 
-    if (points == NULL || point == NULL || gn == NULL || uri == NULL ||
-        ASN1_STRING_set(uri, url, (int)strlen(url)) != 1)
-        goto out;
-    GENERAL_NAME_set0_value(gn, GEN_URI, uri);
-    uri = NULL; /* owned by gn */
-    point->distpoint = DIST_POINT_NAME_new();
-    if (point->distpoint == NULL)
-        goto out;
-    point->distpoint->type = 0; /* fullName */
-    point->distpoint->name.fullname = GENERAL_NAMES_new();
-    if (point->distpoint->name.fullname == NULL ||
-        sk_GENERAL_NAME_push(point->distpoint->name.fullname, gn) <= 0)
-        goto out;
-    gn = NULL; /* owned by point */
-    if (sk_DIST_POINT_push(points, point) <= 0)
-        goto out;
-    point = NULL; /* owned by points */
-    /* RFC 5280 §5.2.6: MUST be marked as non-critical. */
-    ext = X509V3_EXT_i2d(NID_freshest_crl, 0, points);
-out:
+    if (points != NULL && point != NULL && (point->distpoint = fullname_point(url)) != NULL &&
+        sk_DIST_POINT_push(points, point) > 0) {
+        point = NULL; /* owned by points */
+        /* RFC 5280 §5.2.6: MUST be marked as non-critical. */
+        ext = X509V3_EXT_i2d(NID_freshest_crl, 0, points);
+    }
     if (ext == NULL)
         jerr_openssl(err, JERR_CRYPTO, "freshest_url", "cannot encode freshestCRL");
-    ASN1_IA5STRING_free(uri);
-    GENERAL_NAME_free(gn);
     DIST_POINT_free(point);
     sk_DIST_POINT_pop_free(points, DIST_POINT_free);
     return ext;
