@@ -73,36 +73,51 @@ static bool crl_is_needed(const struct jpki_config *cfg, struct store *st, enum 
     return jclock_now() - this_update >= cfg->crl_period_s;
 }
 
+/* The complete CRLs of `ca` (and its ARL for the directory), on a worker. */
+static void publish_complete(struct crl_run *r, struct store *st, enum ca_kind ca)
+{
+    struct crl_info info;
+    if (crl_publish(r->cd->pki, st, ca, jclock_now(), &info, &r->err[ca]) == -1)
+        return;
+    r->published[ca] = true;
+    metrics_crl(ca, info.number, info.this_update, info.der_size, info.entries);
+    /* The directory also gets the CA's ARL (ldappub.h), made with each complete CRL. */
+    if (r->cd->ldap != NULL)
+        crl_publish_arl(r->cd->pki, st, ca, jclock_now(), NULL, &r->arl_err[ca]);
+}
+
 static void crl_run_job(struct worker *self, void *arg)
 {
     struct crl_run *r = arg;
     struct jerr err = {0};
     struct store *st = workers_store(self, &err);
-    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+    for (int i = 0; i < CA_KIND_COUNT; i++) {
+        enum ca_kind ca = (enum ca_kind)i;
         if (st == NULL) {
             r->err[ca] = err;
             continue;
         }
-        struct crl_info info;
         if (!r->delta_only &&
-            (!r->only_if_needed || r->retry[ca] ||
-             crl_is_needed(r->cd->cfg, st, (enum ca_kind)ca)) &&
-            crl_publish(r->cd->pki, st, (enum ca_kind)ca, jclock_now(), &info, &r->err[ca]) == 0) {
-            r->published[ca] = true;
-            metrics_crl((enum ca_kind)ca, info.number, info.this_update, info.der_size,
-                        info.entries);
-            /* The directory also gets the CA's ARL (ldappub.h), made with each complete CRL. */
-            if (r->cd->ldap != NULL)
-                crl_publish_arl(r->cd->pki, st, (enum ca_kind)ca, jclock_now(), NULL,
-                                &r->arl_err[ca]);
-        }
+            (!r->only_if_needed || r->retry[ca] || crl_is_needed(r->cd->cfg, st, ca)))
+            publish_complete(r, st, ca);
         /* RFC 5280 §5.2.4: the delta follows every publication (its number above the new
          * complete CRL's) and its own tick; it is based on the oldest complete CRL still
          * valid, so it is useful even when the complete CRL just failed. */
-        if (r->cd->cfg->crl_delta_period_s > 0 &&
-            crl_publish_delta(r->cd->pki, st, (enum ca_kind)ca, jclock_now(), &info,
-                              &r->delta_err[ca]) == 0)
-            r->delta_published[ca] = true;
+        if (r->cd->cfg->crl_delta_period_s == 0)
+            continue;
+        struct crl_info info;
+        int rc = crl_publish_delta(r->cd->pki, st, ca, jclock_now(), &info, &r->delta_err[ca]);
+        if (rc == -1 && r->delta_err[ca].code == JERR_NOT_FOUND && !r->published[ca] &&
+            !jerr_is_set(&r->err[ca])) {
+            /* No complete CRL to base it on (every one from before delta CRLs, or expired):
+             * publish one now rather than wait for the periodic publication. */
+            jerr_clear(&r->delta_err[ca]);
+            publish_complete(r, st, ca);
+            if (r->published[ca])
+                rc = crl_publish_delta(r->cd->pki, st, ca, jclock_now(), &info,
+                                       &r->delta_err[ca]);
+        }
+        r->delta_published[ca] = rc == 0;
     }
 }
 

@@ -37,6 +37,10 @@ fetch() { # PATH FILE: the served CRL (DER) and its PEM beside it
 lists() { # FILE SERIAL
   openssl crl -inform DER -in "$1" -noout -text | grep -q "Serial Number: $2"
 }
+poll_until() { # COMMAND...: until it succeeds (15 s at most)
+  for _ in $(seq 1 150); do "$@" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
 wait_crl() { # PATH FILE SERIAL: until the served CRL lists SERIAL
   for _ in $(seq 1 150); do
     fetch "$1" "$2" && lists "$2" "$3" && return 0
@@ -130,6 +134,24 @@ call POST "/v1/certificates/$E/revoke" '{"reason":"keyCompromise"}'
 assert_eq "revoke $E through the API" 200 "$ST"
 check "the service publishes a delta listing $E after the change" \
   wait_crl /crl/auth-delta.crl "$T/now.crl" "$E"
+
+# A registry whose complete CRLs predate delta CRLs (no covers_seq): the service publishes a
+# complete CRL at once to base the delta on, rather than wait for the periodic one.
+jpkid_stop
+sqlite3 "$DB" "UPDATE crls SET covers_seq = NULL"
+jpkid_start || exit 1
+based_anew() {
+  fetch /crl/auth-delta.crl "$T/after.crl" || return 1
+  "$PY" - "$T/after.crl" "$T/now.crl" <<'EOF'
+import sys
+from cryptography import x509
+after, before = (x509.load_der_x509_crl(open(p, "rb").read()) for p in sys.argv[1:3])
+base = after.extensions.get_extension_for_class(x509.DeltaCRLIndicator).value.crl_number
+n0 = before.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+assert base > n0, (base, n0)
+EOF
+}
+check "without a base, a complete CRL is published for the delta at start" poll_until based_anew
 
 # Off: no delta, no freshestCRL.
 jpkid_stop
