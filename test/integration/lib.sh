@@ -59,6 +59,7 @@ it_setup() {
   DATA=$T/data
   SETS=(--set "data_dir=$DATA")
   trap it_cleanup EXIT
+  if [ "${JPKI_TEST_BACKEND:-file}" = pkcs11 ]; then it_pkcs11_backend; fi
 }
 
 it_cleanup() {
@@ -243,6 +244,25 @@ expect_status() {
   shift 2
   call "$@"
   assert_eq "$what" "$status" "$ST"
+}
+# it_pkcs11_backend: the instance keeps its keys in a throwaway SoftHSM2 token (keystore.backend
+# pkcs11): the token "jpki-ca" (user PIN 123456, in $JPKI_HSM_PIN) under $T/tokens with its own
+# SOFTHSM2_CONF, and SETS carries the keystore.pkcs11 settings. it_setup calls it when
+# JPKI_TEST_BACKEND=pkcs11 (the ctest variants *.pkcs11); test_hsm.sh calls it itself. Sets
+# HSM_MODULE (the module's path).
+it_pkcs11_backend() {
+  HSM_MODULE=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so \
+    2>/dev/null | head -1)
+  [ -n "$HSM_MODULE" ] || { echo "softhsm2 missing (scripts/setup)"; exit 1; }
+  mkdir -p "$T/tokens"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+    "$T/tokens" >"$T/softhsm2.conf"
+  export SOFTHSM2_CONF=$T/softhsm2.conf JPKI_HSM_PIN=123456
+  softhsm2-util --init-token --free --label jpki-ca --pin 123456 --so-pin 12345678 >/dev/null ||
+    { echo "cannot create a SoftHSM2 token"; exit 1; }
+  SETS+=(--set keystore.backend=pkcs11 --set "keystore.pkcs11.module=$HSM_MODULE"
+    --set keystore.pkcs11.token=jpki-ca --set keystore.pkcs11.pin.env=JPKI_HSM_PIN
+    --set keystore.pkcs11.sessions=4)
 }
 
 # JPKI_TEST_KEYALG=ecdsa-p384 (or any ca.<ca>.key_algorithm name): the --set lines, one a line,
