@@ -310,10 +310,15 @@ static int encode_entry(struct entry_encoder *enc, const struct crl_entry_rec *e
 }
 
 /* Pass 1 over the registry's rows, read by a thread of their own (crl_rows.h). */
-static int encode_entries(struct store *st, enum ca_kind ca, int partition, time_t this_update,
-                          struct entry_encoder *enc, struct jerr *err)
+static int encode_entries(struct store *st, enum ca_kind ca, const struct crl_scope *scope,
+                          time_t this_update, struct entry_encoder *enc, struct jerr *err)
 {
-    struct crl_rows *rows = crl_rows_start(st, ca, partition, (int64_t)this_update, err);
+    if (scope->authority)
+        return 0; /* see crl_publish_arl: no revoked CA certificate to list */
+    struct crl_rows *rows =
+        scope->delta_base > 0
+            ? crl_rows_start_delta(st, ca, scope->delta_base_seq, (int64_t)this_update, err)
+            : crl_rows_start(st, ca, scope->partition, (int64_t)this_update, err);
     if (rows == NULL)
         return -1;
     const struct crl_entry_rec *batch = NULL;
@@ -405,48 +410,79 @@ static int encode_time(time_t t, unsigned char **der, int *len, const char *fiel
     return 0;
 }
 
-/* A critical issuingDistributionPoint naming `url` as its distributionPoint fullName
- * (RFC 5280 §5.2.5). */
-static X509_EXTENSION *idp_ext(const char *url, struct jerr *err)
+/* A DistributionPointName whose fullName is the one URI `url` (RFC 5280 §4.2.1.13), or NULL. */
+static DIST_POINT_NAME *fullname_point(const char *url)
 {
-    ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
+    DIST_POINT_NAME *name = DIST_POINT_NAME_new();
     GENERAL_NAME *gn = GENERAL_NAME_new();
     ASN1_IA5STRING *uri = ASN1_IA5STRING_new();
-    X509_EXTENSION *ext = NULL;
 
-    if (idp == NULL || gn == NULL || uri == NULL)
-        goto fail;
-    if (ASN1_STRING_set(uri, url, (int)strlen(url)) != 1)
+    if (name == NULL || gn == NULL || uri == NULL ||
+        ASN1_STRING_set(uri, url, (int)strlen(url)) != 1)
         goto fail;
     GENERAL_NAME_set0_value(gn, GEN_URI, uri);
     uri = NULL; /* owned by gn */
-    idp->distpoint = DIST_POINT_NAME_new();
-    if (idp->distpoint == NULL)
+    name->type = 0; /* fullName */
+    name->name.fullname = GENERAL_NAMES_new();
+    if (name->name.fullname == NULL || sk_GENERAL_NAME_push(name->name.fullname, gn) <= 0)
         goto fail;
-    idp->distpoint->type = 0; /* fullName */
-    idp->distpoint->name.fullname = GENERAL_NAMES_new();
-    if (idp->distpoint->name.fullname == NULL ||
-        sk_GENERAL_NAME_push(idp->distpoint->name.fullname, gn) <= 0)
-        goto fail;
-    gn = NULL; /* owned by idp */
-    ext = X509V3_EXT_i2d(NID_issuing_distribution_point, 1, idp);
-    if (ext == NULL)
-        goto fail;
-    ISSUING_DIST_POINT_free(idp);
-    return ext;
+    return name;
 fail:
-    jerr_openssl(err, JERR_CRYPTO, "idp_url", "cannot encode issuingDistributionPoint");
     ASN1_IA5STRING_free(uri);
     GENERAL_NAME_free(gn);
-    ISSUING_DIST_POINT_free(idp);
+    DIST_POINT_NAME_free(name);
     return NULL;
 }
 
-/* crlExtensions [0] EXPLICIT Extensions: authorityKeyIdentifier (RFC 5280 §5.2.1, the root's
- * key identifier), cRLNumber (§5.2.3), issuingDistributionPoint (§5.2.5) when idp_url. */
-static int encode_crl_exts(X509 *root, int64_t number, const char *idp_url, struct tbs_fixed *t,
-                           struct jerr *err)
+/* A critical issuingDistributionPoint naming `url` as its distributionPoint fullName
+ * (RFC 5280 §5.2.5); with url NULL, an ARL's: onlyContainsCACerts TRUE and nothing else. */
+static X509_EXTENSION *idp_ext(const char *url, struct jerr *err)
 {
+    ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
+    X509_EXTENSION *ext = NULL;
+
+    if (idp != NULL && url == NULL)
+        idp->onlyCA = 0xFF; /* DER TRUE */
+    else if (idp != NULL)
+        idp->distpoint = fullname_point(url);
+    if (idp != NULL && (url == NULL || idp->distpoint != NULL))
+        ext = X509V3_EXT_i2d(NID_issuing_distribution_point, 1, idp);
+    if (ext == NULL)
+        jerr_openssl(err, JERR_CRYPTO, "idp_url", "cannot encode issuingDistributionPoint");
+    ISSUING_DIST_POINT_free(idp);
+    return ext;
+}
+
+/* A non-critical freshestCRL naming `url` (RFC 5280 §5.2.6: the syntax of
+ * cRLDistributionPoints, one distributionPoint with a fullName). */
+static X509_EXTENSION *freshest_ext(const char *url, struct jerr *err)
+{
+    CRL_DIST_POINTS *points = sk_DIST_POINT_new_null();
+    DIST_POINT *point = DIST_POINT_new();
+    X509_EXTENSION *ext = NULL;
+
+    if (points != NULL && point != NULL && (point->distpoint = fullname_point(url)) != NULL &&
+        sk_DIST_POINT_push(points, point) > 0) {
+        point = NULL; /* owned by points */
+        /* RFC 5280 §5.2.6: MUST be marked as non-critical. */
+        ext = X509V3_EXT_i2d(NID_freshest_crl, 0, points);
+    }
+    if (ext == NULL)
+        jerr_openssl(err, JERR_CRYPTO, "freshest_url", "cannot encode freshestCRL");
+    DIST_POINT_free(point);
+    sk_DIST_POINT_pop_free(points, DIST_POINT_free);
+    return ext;
+}
+
+/* crlExtensions [0] EXPLICIT Extensions: authorityKeyIdentifier (RFC 5280 §5.2.1, the root's
+ * key identifier), cRLNumber (§5.2.3), issuingDistributionPoint (§5.2.5) when the scope has an
+ * IDP URL, deltaCRLIndicator (§5.2.4) on a delta, freshestCRL (§5.2.6) when it names one. */
+static int encode_crl_exts(X509 *root, int64_t number, const struct crl_scope *scope,
+                           struct tbs_fixed *t, struct jerr *err)
+{
+    const char *idp_url = scope->idp_url;
+    ASN1_INTEGER *base = NULL;
+    X509_EXTENSION *freshest = NULL;
     STACK_OF(X509_EXTENSION) *exts = NULL;
     AUTHORITY_KEYID *akid = NULL;
     ASN1_INTEGER *crl_number = NULL;
@@ -481,11 +517,25 @@ static int encode_crl_exts(X509 *root, int64_t number, const char *idp_url, stru
     if (X509V3_add1_i2d(&exts, NID_crl_number, crl_number, 0, X509V3_ADD_APPEND) != 1)
         goto crypto;
 
-    if (idp_url != NULL) {
-        idp = idp_ext(idp_url, err);
+    if (idp_url != NULL || scope->authority) {
+        idp = idp_ext(scope->authority ? NULL : idp_url, err);
         if (idp == NULL)
             goto out;
         if (X509v3_add_ext(&exts, idp, -1) == NULL)
+            goto crypto;
+    }
+    if (scope->delta_base > 0) {
+        /* RFC 5280 §5.2.4: critical, naming the complete CRL the delta updates. */
+        base = ASN1_INTEGER_new();
+        if (base == NULL || ASN1_INTEGER_set_int64(base, scope->delta_base) != 1 ||
+            X509V3_add1_i2d(&exts, NID_delta_crl, base, 1, X509V3_ADD_APPEND) != 1)
+            goto crypto;
+    }
+    if (scope->freshest_url != NULL) {
+        freshest = freshest_ext(scope->freshest_url, err);
+        if (freshest == NULL)
+            goto out;
+        if (X509v3_add_ext(&exts, freshest, -1) == NULL)
             goto crypto;
     }
 
@@ -511,13 +561,15 @@ out:
     AUTHORITY_KEYID_free(akid);
     ASN1_INTEGER_free(crl_number);
     X509_EXTENSION_free(idp);
+    X509_EXTENSION_free(freshest);
+    ASN1_INTEGER_free(base);
     OPENSSL_free(list);
     return ret;
 }
 
 static int encode_tbs_fixed(X509 *root, const struct signer *signer, int64_t number,
-                            time_t this_update, time_t next_update, const char *idp_url,
-                            struct tbs_fixed *t, struct jerr *err)
+                            time_t this_update, time_t next_update,
+                            const struct crl_scope *scope, struct tbs_fixed *t, struct jerr *err)
 {
     /* RFC 5280 §5.1.2.1: version v2 (INTEGER 1), required since extensions are present. */
     ASN1_INTEGER *version = ASN1_INTEGER_new();
@@ -542,7 +594,7 @@ static int encode_tbs_fixed(X509 *root, const struct signer *signer, int64_t num
     if (encode_time(this_update, &t->this_update, &t->this_update_len, "this_update", err) == -1 ||
         encode_time(next_update, &t->next_update, &t->next_update_len, "next_update", err) == -1)
         return -1;
-    return encode_crl_exts(root, number, idp_url, t, err);
+    return encode_crl_exts(root, number, scope, t, err);
 }
 
 /* The signature BIT STRING as OpenSSL encodes it: all `len` octets kept, 0 unused bits
@@ -746,6 +798,16 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
               int partition, const char *idp_url, int64_t number, time_t this_update,
               time_t next_update, const char *out_path, struct crl_info *info, struct jerr *err)
 {
+    const struct crl_scope scope = {.partition = partition, .idp_url = idp_url};
+    return crl_build_scoped(st, root, signer, ca, &scope, number, this_update, next_update,
+                            out_path, info, err);
+}
+
+int crl_build_scoped(struct store *st, X509 *root, const struct signer *signer, enum ca_kind ca,
+                     const struct crl_scope *scope, int64_t number, time_t this_update,
+                     time_t next_update, const char *out_path, struct crl_info *info,
+                     struct jerr *err)
+{
     struct entry_encoder enc;
     struct tbs_fixed t;
     struct crl_writer w;
@@ -764,12 +826,21 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
     memset(&w, 0, sizeof(w));
     ERR_clear_error(); /* messages must name our failures, not leftovers */
 
-    if (st == NULL || root == NULL || signer == NULL || out_path == NULL) {
+    if (st == NULL || root == NULL || signer == NULL || scope == NULL || out_path == NULL) {
         jerr_set(err, JERR_INTERNAL, NULL, "crl_build: missing argument");
         goto out;
     }
-    if (partition < -1) {
-        jerr_set(err, JERR_INVALID, "partition", "invalid CRL partition %d", partition);
+    if (scope->partition < -1 && !(scope->authority && scope->partition == CRL_ARL)) {
+        jerr_set(err, JERR_INVALID, "partition", "invalid CRL partition %d", scope->partition);
+        goto out;
+    }
+    /* RFC 5280 §5.2.4: a delta has the scope of its complete CRL (here: the whole CA, no
+     * IDP), a higher number than its base from the same series, and names no delta itself. */
+    if (scope->delta_base != 0 &&
+        (scope->delta_base < 0 || scope->delta_base >= number || scope->partition != -1 ||
+         scope->idp_url != NULL || scope->freshest_url != NULL || scope->delta_base_seq < 0)) {
+        jerr_set(err, JERR_INVALID, "delta_base", "invalid delta CRL base %lld for number %lld",
+                 (long long)scope->delta_base, (long long)number);
         goto out;
     }
     /* RFC 5280 §5.2.3: a non-negative integer of at most 20 octets. */
@@ -781,16 +852,20 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
         jerr_set(err, JERR_INVALID, "next_update", "nextUpdate must be after thisUpdate");
         goto out;
     }
-    if (idp_url != NULL && !url_is_valid(idp_url)) {
+    if (scope->idp_url != NULL && !url_is_valid(scope->idp_url)) {
         /* RFC 5280 §5.2.5: an empty IDP is forbidden; a URI is an IA5String. */
         jerr_set(err, JERR_INVALID, "idp_url", "invalid distribution point URL");
+        goto out;
+    }
+    if (scope->freshest_url != NULL && !url_is_valid(scope->freshest_url)) {
+        jerr_set(err, JERR_INVALID, "freshest_url", "invalid delta CRL URL");
         goto out;
     }
     if (!signer_matches_cert(signer, root)) {
         jerr_set(err, JERR_INVALID, "signer", "the signer's key is not the root's");
         goto out;
     }
-    if (encode_tbs_fixed(root, signer, number, this_update, next_update, idp_url, &t, err) == -1)
+    if (encode_tbs_fixed(root, signer, number, this_update, next_update, scope, &t, err) == -1)
         goto out;
 
     /* Pass 1: the entries, into an anonymous file next to the target (same file system,
@@ -809,7 +884,7 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
     unlink(entries_path);
     entries_path[0] = '\0';
     enc.f = entries;
-    if (encode_entries(st, ca, partition, this_update, &enc, err) == -1)
+    if (encode_entries(st, ca, scope, this_update, &enc, err) == -1)
         goto out;
     if (fflush(entries) != 0 || ferror(entries)) {
         jerr_set(err, JERR_IO, NULL, "cannot write CRL entries: %s", strerror(errno));
@@ -964,18 +1039,24 @@ char *crl_path(const struct jpki_config *cfg, enum ca_kind ca, int partition, ch
                size_t size)
 {
     char rel[64];
-    if (partition < 0)
+    if (partition == CRL_DELTA)
+        snprintf(rel, sizeof(rel), "crl/%s-delta.crl", ca_kind_name(ca));
+    else if (partition == CRL_ARL)
+        snprintf(rel, sizeof(rel), "crl/%s-arl.crl", ca_kind_name(ca));
+    else if (partition < 0)
         snprintf(rel, sizeof(rel), "crl/%s.crl", ca_kind_name(ca));
     else
         snprintf(rel, sizeof(rel), "crl/%s/%d.crl", ca_kind_name(ca), partition);
     return config_path(cfg, rel, buf, size);
 }
 
-/* Builds, publishes and records one CRL of `ca` (partition -1 = the complete CRL). */
-static int publish_one(const struct pki *pki, struct store *st, enum ca_kind ca, int partition,
-                       const char *idp_url, time_t now, time_t next_update, struct crl_info *out,
-                       struct jerr *err)
+/* Builds, publishes and records one CRL of `ca` (partition -1 = the complete CRL, CRL_ARL
+ * the ARL). */
+static int publish_one(const struct pki *pki, struct store *st, enum ca_kind ca,
+                       const struct crl_scope *scope, time_t now, time_t next_update,
+                       struct crl_info *out, struct jerr *err)
 {
+    int partition = scope->partition;
     char path[PATH_MAX];
     struct crl_info info;
     int64_t number = 0;
@@ -984,8 +1065,8 @@ static int publish_one(const struct pki *pki, struct store *st, enum ca_kind ca,
         return jerr_set(err, JERR_CONFIG, "data_dir", "CRL path too long");
     if (store_crl_number_next(st, ca, partition, &number, err) == -1)
         return -1;
-    if (crl_build(st, pki_get0_root(pki, ca), pki_get0_ca_signer(pki, ca), ca, partition, idp_url,
-                  number, now, next_update, path, &info, err) == -1)
+    if (crl_build_scoped(st, pki_get0_root(pki, ca), pki_get0_ca_signer(pki, ca), ca, scope,
+                         number, now, next_update, path, &info, err) == -1)
         return -1;
     if (store_crl_published(st, ca, partition, number, (int64_t)now, (int64_t)next_update,
                             info.der_size, err) == -1)
@@ -1026,7 +1107,8 @@ static int publish_locked(const struct pki *pki, struct store *st, enum ca_kind 
              * URL written into its certificates' CDP. */
             if (pki_crl_url(pki, ca, n, url, sizeof(url)) == NULL)
                 return jerr_set(err, JERR_CONFIG, "crl_url", "CRL URL too long");
-            if (publish_one(pki, st, ca, n, url, now, next_update, NULL, err) == -1)
+            const struct crl_scope part = {.partition = n, .idp_url = url};
+            if (publish_one(pki, st, ca, &part, now, next_update, NULL, err) == -1)
                 return -1;
         }
     }
@@ -1036,19 +1118,106 @@ static int publish_locked(const struct pki *pki, struct store *st, enum ca_kind 
      * the scope only when an IDP is present), so it answers for every certificate's CDP —
      * with one partition that CDP is this very URL. NSS refuses any CRL with a critical IDP
      * (SEC_ERROR_CRL_UNKNOWN_CRITICAL_EXTENSION): a one-partition CA stays loadable there. */
-    return publish_one(pki, st, ca, -1, NULL, now, next_update, complete, err);
+    /* With delta CRLs (crl.delta_period_s > 0), it names the delta in its freshestCRL
+     * (RFC 5280 §5.2.6); partition CRLs do not: a delta has the scope of its base (§5.2.4),
+     * and there is one delta, of the complete CRL. */
+    struct crl_scope complete_scope = {.partition = -1};
+    if (cfg->crl_delta_period_s > 0) {
+        if (crl_delta_url(cfg->ca[ca].crl_url, url, sizeof(url)) == NULL)
+            return jerr_set(err, JERR_CONFIG, "crl_url", "CRL URL too long");
+        complete_scope.freshest_url = url;
+    }
+    return publish_one(pki, st, ca, &complete_scope, now, next_update, complete, err);
+}
+
+char *crl_delta_url(const char *crl_url, char *out, size_t size)
+{
+    size_t len = strlen(crl_url);
+    const char *suffix = ".crl";
+    size_t keep = len >= 4 && strcmp(crl_url + len - 4, suffix) == 0 ? len - 4 : len;
+    int n = snprintf(out, size, "%.*s-delta.crl", (int)keep, crl_url);
+    return n < 0 || (size_t)n >= size ? NULL : out;
+}
+
+/* crl_publish_delta under the publication lock. */
+static int publish_delta_locked(const struct pki *pki, struct store *st, enum ca_kind ca,
+                                time_t now, struct crl_info *out, struct jerr *err)
+{
+    const struct jpki_config *cfg = pki_config(pki);
+    char path[PATH_MAX];
+    struct crl_info info;
+    int64_t base = 0, base_seq = 0, number = 0;
+
+    if (cfg->crl_delta_period_s <= 0)
+        return jerr_set(err, JERR_CONFIG, "crl.delta_period_s", "delta CRLs are off");
+    if (crl_path(cfg, ca, CRL_DELTA, path, sizeof(path)) == NULL)
+        return jerr_set(err, JERR_CONFIG, "data_dir", "CRL path too long");
+    if (store_crl_delta_base(st, ca, (int64_t)now, &base, &base_seq, err) == -1)
+        return -1;
+    /* RFC 5280 §5.2.4: "complete CRLs and delta CRLs issued for the same scope MUST share one
+     * numbering sequence" — the complete CRL's (partition -1). */
+    if (store_crl_number_next(st, ca, -1, &number, err) == -1)
+        return -1;
+    /* The next delta is due one period from now; the second period is the margin for a
+     * publication that fails or a restart. Never longer than a complete CRL's. */
+    long validity = 2L * cfg->crl_delta_period_s;
+    if (validity > cfg->crl_next_update_s)
+        validity = cfg->crl_next_update_s;
+    time_t next_update = now + (time_t)validity;
+    const struct crl_scope scope = {.partition = -1, .delta_base = base,
+                                    .delta_base_seq = base_seq};
+    int rc = crl_build_scoped(st, pki_get0_root(pki, ca), pki_get0_ca_signer(pki, ca), ca, &scope,
+                              number, now, next_update, path, &info, err);
+    if (rc == 0)
+        rc = store_crl_delta_published(st, ca, number, base, (int64_t)now, (int64_t)next_update,
+                                       info.der_size, err);
+    if (rc == 0 && out != NULL)
+        *out = info;
+    return rc;
+}
+
+/* crl_publish_arl under the publication lock. */
+static int publish_arl_locked(const struct pki *pki, struct store *st, enum ca_kind ca,
+                              time_t now, struct crl_info *arl, struct jerr *err)
+{
+    const struct jpki_config *cfg = pki_config(pki);
+    const struct crl_scope scope = {.partition = CRL_ARL, .authority = true};
+    if (cfg->crl_next_update_s <= 0)
+        return jerr_set(err, JERR_CONFIG, "crl_next_update_s", "must be positive");
+    return publish_one(pki, st, ca, &scope, now, now + (time_t)cfg->crl_next_update_s, arl, err);
+}
+
+typedef int publish_fn(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
+                       struct crl_info *info, struct jerr *err);
+
+/* One publisher at a time, across processes (the service's CRL duty, `jpkid crl`): the CRL
+ * numbers are taken in the order the files are renamed, so the served file never goes back
+ * to a lower number. */
+static int under_lock(publish_fn *publish, const struct pki *pki, struct store *st,
+                      enum ca_kind ca, time_t now, struct crl_info *info, struct jerr *err)
+{
+    struct datalock *lock = datalock_publication(pki_config(pki)->data_dir, err);
+    if (lock == NULL)
+        return -1;
+    int rc = publish(pki, st, ca, now, info, err);
+    datalock_release(lock);
+    return rc;
+}
+
+int crl_publish_arl(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
+                    struct crl_info *arl, struct jerr *err)
+{
+    return under_lock(publish_arl_locked, pki, st, ca, now, arl, err);
+}
+
+int crl_publish_delta(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
+                      struct crl_info *delta, struct jerr *err)
+{
+    return under_lock(publish_delta_locked, pki, st, ca, now, delta, err);
 }
 
 int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
                 struct crl_info *complete, struct jerr *err)
 {
-    /* One publisher at a time, across processes (the service's CRL duty, `jpkid crl`): the
-     * CRL numbers are taken in the order the files are renamed, so the served file never goes
-     * back to a lower number. */
-    struct datalock *lock = datalock_publication(pki_config(pki)->data_dir, err);
-    if (lock == NULL)
-        return -1;
-    int rc = publish_locked(pki, st, ca, now, complete, err);
-    datalock_release(lock);
-    return rc;
+    return under_lock(publish_locked, pki, st, ca, now, complete, err);
 }

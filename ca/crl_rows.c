@@ -32,6 +32,7 @@ struct crl_rows {
     enum ca_kind ca;
     int partition;
     int64_t now;
+    int64_t since_seq; /* >= 0: the rows of a delta CRL (store_crl_delta_foreach) */
 
     pthread_t thread;
     pthread_mutex_t lock;
@@ -85,7 +86,10 @@ static int collect_row(void *ctx, const struct crl_entry_rec *entry)
 static void *reader_main(void *arg)
 {
     struct crl_rows *r = arg;
-    int rc = store_crl_foreach(r->st, r->ca, r->partition, r->now, collect_row, r, &r->err);
+    int rc = r->since_seq >= 0 ? store_crl_delta_foreach(r->st, r->ca, r->since_seq, r->now,
+                                                         collect_row, r, &r->err)
+                               : store_crl_foreach(r->st, r->ca, r->partition, r->now,
+                                                   collect_row, r, &r->err);
     pthread_mutex_lock(&r->lock);
     if (rc == 0 && r->batches[r->fill].count > 0)
         r->batches[r->fill].full = true; /* the last, partial batch */
@@ -96,8 +100,8 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-struct crl_rows *crl_rows_start(struct store *st, enum ca_kind ca, int partition, int64_t now,
-                                struct jerr *err)
+static struct crl_rows *rows_start(struct store *st, enum ca_kind ca, int partition,
+                                   int64_t since_seq, int64_t now, struct jerr *err)
 {
     struct crl_rows *r = calloc(1, sizeof(*r));
     if (r == NULL) {
@@ -107,6 +111,7 @@ struct crl_rows *crl_rows_start(struct store *st, enum ca_kind ca, int partition
     r->st = st;
     r->ca = ca;
     r->partition = partition;
+    r->since_seq = since_seq;
     r->now = now;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->changed, NULL);
@@ -118,6 +123,23 @@ struct crl_rows *crl_rows_start(struct store *st, enum ca_kind ca, int partition
         return NULL;
     }
     return r;
+}
+
+struct crl_rows *crl_rows_start(struct store *st, enum ca_kind ca, int partition, int64_t now,
+                                struct jerr *err)
+{
+    return rows_start(st, ca, partition, -1, now, err);
+}
+
+struct crl_rows *crl_rows_start_delta(struct store *st, enum ca_kind ca, int64_t since_seq,
+                                      int64_t now, struct jerr *err)
+{
+    if (since_seq < 0) {
+        jerr_set(err, JERR_INVALID, "since_seq", "invalid change counter %lld",
+                 (long long)since_seq);
+        return NULL;
+    }
+    return rows_start(st, ca, -1, since_seq, now, err);
 }
 
 long crl_rows_next(struct crl_rows *r, const struct crl_entry_rec **batch, struct jerr *err)

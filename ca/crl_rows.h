@@ -25,6 +25,10 @@ struct crl_rows;
 struct crl_rows *crl_rows_start(struct store *st, enum ca_kind ca, int partition, int64_t now,
                                 struct jerr *err);
 
+/* The same for the rows of a delta CRL: store_crl_delta_foreach(st, ca, since_seq, now). */
+struct crl_rows *crl_rows_start_delta(struct store *st, enum ca_kind ca, int64_t since_seq,
+                                      int64_t now, struct jerr *err);
+
 /* The next batch of rows: returns how many (*batch points at them until the next call), 0 at
  * the end, or -1 with err filled when reading failed. */
 long crl_rows_next(struct crl_rows *r, const struct crl_entry_rec **batch, struct jerr *err);

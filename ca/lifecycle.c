@@ -8,6 +8,7 @@
  * signing) before the transaction and checks the rules both before and inside it.
  */
 #include "ca/lifecycle.h"
+#include "ca/linkage.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -462,6 +463,9 @@ int lifecycle_issue(struct lifecycle_ctx *ctx, const char *card_id, int which,
         const struct issued_cert *ic = &res.certs[i];
         /* Not marked for pre-signing: the first OCSP request signs it (store.h). */
         rc = store_cert_insert_issued(ctx->st, &ic->rec, ic->der, ic->der_len, err);
+        /* 新旧紐付け: it supersedes the holder's previous certificate of that CA. */
+        if (rc == 0)
+            rc = linkage_record_issue(ctx->st, &ic->rec, err);
         if (rc == 0)
             rc = audit(ctx, "cert.issue", ic->rec.serial, "ok", err, "ca=%s card=%s partition=%d",
                        ca_kind_name(ic->rec.ca), card_id, ic->rec.partition);

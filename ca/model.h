@@ -31,6 +31,7 @@ enum crl_reason {
     REASON_SUPERSEDED = 4,
     REASON_CESSATION_OF_OPERATION = 5,
     REASON_CERTIFICATE_HOLD = 6,
+    REASON_REMOVE_FROM_CRL = 8, /* delta CRLs only: released from hold (RFC 5280 §5.2.4) */
 };
 
 struct person {

@@ -114,6 +114,25 @@ typedef int (*store_crl_cb)(void *ctx, const struct crl_entry_rec *entry);
 int store_crl_foreach(struct store *st, enum ca_kind ca, int partition, int64_t now,
                       store_crl_cb cb, void *ctx, struct jerr *err);
 
+/* Linkage (migration 8, ca/linkage.h). Inside the caller's transaction: links the newest
+ * certificate of `person_id` and `ca` other than `serial` that has no successor yet to
+ * `serial` (its successor) — nothing when there is none (a first issuance). */
+int store_link_predecessor(struct store *st, const char *serial, const char *person_id,
+                           enum ca_kind ca, int64_t at, struct jerr *err);
+/* The successor of `serial` into out (size > JPKI_SERIAL_HEX_MAX): 0, or -1 with
+ * JERR_NOT_FOUND when it has none. */
+int store_link_successor(struct store *st, const char *serial, char *out, size_t size,
+                         struct jerr *err);
+/* Records (or renews) the consent of `person_id` to `party` learning its basic information. */
+int store_consent_put(struct store *st, const char *person_id, const char *party, int64_t at,
+                      const char *granted_by, struct jerr *err);
+/* True when `person_id` consented to `party` (false also on error). */
+bool store_consent_exists(struct store *st, const char *person_id, const char *party);
+
+/* The "partition" of a CA's ARL (authority revocation list, ca/crl.h crl_publish_arl): its own
+ * number series and records. */
+#define STORE_CRL_ARL (-3)
+
 /* Allocates the next CRL number of (ca, partition; -1 = the complete CRL) in its own
  * transaction (or inside the caller's, when one is open): never reused, never goes back.
  * The first number is 1. */
@@ -128,6 +147,21 @@ int store_crl_number_next(struct store *st, enum ca_kind ca, int partition, int6
 int store_crl_published(struct store *st, enum ca_kind ca, int partition, int64_t number,
                         int64_t this_update, int64_t next_update, size_t size,
                         struct jerr *err);
+/* Delta CRLs (RFC 5280 §5.2.4): cb for every certificate of `ca` unexpired at `now` whose
+ * status changed after the change counter `since_seq` (a base CRL's covers_seq) — held or
+ * revoked with its reason, or good again with REASON_REMOVE_FROM_CRL. */
+int store_crl_delta_foreach(struct store *st, enum ca_kind ca, int64_t since_seq, int64_t now,
+                            store_crl_cb cb, void *ctx, struct jerr *err);
+/* The base of a delta CRL of `ca` at `now`: the oldest recorded complete CRL still valid
+ * (its number and the change counter it covers). JERR_NOT_FOUND when there is none. */
+int store_crl_delta_base(struct store *st, enum ca_kind ca, int64_t now, int64_t *number,
+                         int64_t *covers_seq, struct jerr *err);
+/* Records a published delta CRL `number` over the base `base_number` (numbers of the complete
+ * CRL's series, store_crl_number_next partition -1). Leaves the stale mark alone.
+ * JERR_CONFLICT when that number was already recorded. */
+int store_crl_delta_published(struct store *st, enum ca_kind ca, int64_t number,
+                              int64_t base_number, int64_t this_update, int64_t next_update,
+                              size_t size, struct jerr *err);
 /* True when a status change of `ca` happened after the last published CRL (a change
  * counter, not timestamps: several changes and a CRL can share one second). True also when
  * the registry cannot be read. */

@@ -243,7 +243,7 @@ int store_cert_set_status(struct store *st, const char *serial, enum cert_status
     if (store_ocsp_mark_changed(st, serial, ca, err) == -1)
         goto out;
     /* ...nor does the CA's CRL. */
-    if (store_crl_mark_changed(st, ca, at, err) == -1)
+    if (store_crl_mark_changed(st, ca, serial, at, err) == -1)
         goto out;
     ret = 0;
 out:

@@ -160,8 +160,10 @@ int store_ocsp_mark_changed(struct store *st, const char *serial, int ca, struct
 int store_pub_enqueue(struct store *st, const char *serial, struct jerr *err);
 /* store_persons.c: whether card `id` is in the registry (false also on error). */
 bool store_card_exists(struct store *st, const char *id);
-/* store_crl.c: a status change of `ca` at `at` (0 = now) makes its CRLs stale. */
-int store_crl_mark_changed(struct store *st, int ca, int64_t at, struct jerr *err);
+/* store_crl.c: a status change of `serial` of `ca` at `at` (0 = now) makes its CRLs stale
+ * and puts the certificate on the next delta CRLs (migration 7). */
+int store_crl_mark_changed(struct store *st, int ca, const char *serial, int64_t at,
+                           struct jerr *err);
 /* store_crl.c: JERR_INVALID "ca" for a CA that is neither CA_SIGN nor CA_AUTH. */
 int store_ca_check(enum ca_kind ca, struct jerr *err);
 

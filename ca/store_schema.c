@@ -181,6 +181,38 @@ static const char *const migrations[] = {
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  serial TEXT NOT NULL UNIQUE REFERENCES certificates(serial),"
     "  queued_ms INTEGER NOT NULL);",
+    /* 8: delta CRLs (RFC 5280 §5.2.4, ca/crl.h). certificates.crl_seq: the CA's CRL change
+     * counter (crl_state.change_seq) after the certificate's last status change, 0 = none
+     * since this migration — a delta lists the certificates whose crl_seq is above what its
+     * base CRL covers (crls.covers_seq, recorded for complete CRLs from now on; a CRL without
+     * it is never a base, so older changes need no backfill). crls.base_number: the delta's
+     * BaseCRLNumber, NULL for a complete or partition CRL. */
+    "ALTER TABLE certificates ADD COLUMN crl_seq INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX certs_crl_delta ON certificates(ca, crl_seq) WHERE crl_seq > 0;"
+    "ALTER TABLE crls ADD COLUMN covers_seq INTEGER;"
+    "ALTER TABLE crls ADD COLUMN base_number INTEGER;"
+    "CREATE INDEX crls_delta_base ON crls(ca, next_update) WHERE partition = -1 AND "
+    "base_number IS NULL AND covers_seq IS NOT NULL;",
+    /* 9: linkage (新旧紐付け, ca/linkage.h): which certificate superseded which at re-issuance
+     * (one successor per certificate), and the holders' consents to a party learning their
+     * basic information. Backfilled from what the registry tells: each certificate of a
+     * person and CA is followed by the next one issued to that person for that CA. */
+    "CREATE TABLE cert_links ("
+    "  serial TEXT PRIMARY KEY NOT NULL REFERENCES certificates(serial),"
+    "  superseded_by TEXT NOT NULL UNIQUE REFERENCES certificates(serial),"
+    "  linked_at INTEGER NOT NULL,"
+    "  cause TEXT NOT NULL CHECK (cause IN ('reissue', 'backfill')));"
+    "INSERT INTO cert_links(serial, superseded_by, linked_at, cause) "
+    "SELECT serial, next_serial, next_issued, 'backfill' FROM (SELECT serial, "
+    "lead(serial) OVER w AS next_serial, lead(issued_at) OVER w AS next_issued "
+    "FROM certificates WINDOW w AS (PARTITION BY person_id, ca ORDER BY issued_at, rowid)) "
+    "WHERE next_serial IS NOT NULL;"
+    "CREATE TABLE consents ("
+    "  person_id TEXT NOT NULL REFERENCES persons(id),"
+    "  party TEXT NOT NULL,"
+    "  granted_at INTEGER NOT NULL,"
+    "  granted_by TEXT NOT NULL,"
+    "  PRIMARY KEY (person_id, party));",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -308,6 +308,7 @@ static const struct centry schema[] = {
     {"crl.period_s", T_INT, "3600", 60, 86400, 0, CFG(crl_period_s)},
     {"crl.next_update_s", T_INT, "86400", 300, 2592000, 0, CFG(crl_next_update_s)},
     {"crl.after_change_s", T_INT, "60", 0, 86400, 0, CFG(crl_after_change_s)},
+    {"crl.delta_period_s", T_INT, "300", 0, 86400, 0, CFG(crl_delta_period_s)},
     {"ocsp", T_SECTION, NULL, 0, 0, 0, 0},
     {"ocsp.validity_s", T_INT, "86400", 300, 604800, 0, CFG(ocsp_validity_s)},
     {"ocsp.refresh_before_s", T_INT, "43200", 60, 604800, 0, CFG(ocsp_refresh_before_s)},
@@ -332,6 +333,15 @@ static const struct centry schema[] = {
     {"service.metrics_public", T_BOOL, "true", 0, 0, 0, CFG(metrics_public)},
     {"service.idle_timeout_s", T_INT, "30", 1, 3600, 0, CFG(idle_timeout_s)},
     {"service.max_connections", T_INT, "0", 0, 1000000, 0, CFG(max_connections)},
+    {"publish", T_SECTION, NULL, 0, 0, 0, 0},
+    {"publish.ldap", T_SECTION, NULL, 0, 0, 0, 0},
+    {"publish.ldap.url", T_STRING, "", 0, 1024, 0, CFG(ldap_url)},
+    {"publish.ldap.bind_dn", T_STRING, "", 0, 1024, 0, CFG(ldap_bind_dn)},
+    {"publish.ldap.base_dn", T_STRING, "", 0, 1024, 0, CFG(ldap_base_dn)},
+    {"publish.ldap.password", T_SECTION, NULL, 0, 0, 0, 0},
+    {"publish.ldap.password.env", T_ENVNAME, "", 0, 255, 0, CFG(ldap_password_env)},
+    {"publish.ldap.password.file", T_STRING, "", 0, 4096, 0, CFG(ldap_password_file)},
+    {"publish.ldap.password.value", T_INLINE_SECRET, NULL, 0, 0, 0, 0},
     {"access", T_SECTION, NULL, 0, 0, 0, 0},
     {"access.ocsp", T_ACCESS, "open", 0, 0, 0, CFG(access_ocsp)},
     {"access.crl", T_ACCESS, "open", 0, 0, 0, CFG(access_crl)},
@@ -976,6 +986,23 @@ static int cross_checks(struct walk *w)
                                  "publish.redis.password.file, not both");
     }
 
+    /* LDAPv3 publication of the CRLs (docs/API.md "LDAP"): a URL libldap takes, a base DN,
+     * and a password only with a bind DN, from one place. */
+    if (cfg->ldap_url[0] != '\0') {
+        if (strncmp(cfg->ldap_url, "ldap://", 7) != 0 && strncmp(cfg->ldap_url, "ldaps://", 8) != 0)
+            return cfg_error_key(w, "publish.ldap.url", "must start with ldap:// or ldaps://");
+        if (cfg->ldap_base_dn[0] == '\0')
+            return cfg_error_key(w, "publish.ldap.base_dn",
+                                 "publish.ldap.url needs the base DN of the CA entries");
+        if (cfg->ldap_password_env[0] != '\0' && cfg->ldap_password_file[0] != '\0')
+            return cfg_error_key(w, "publish.ldap.password.file",
+                                 "set either publish.ldap.password.env or .file, not both");
+        bool has_password = cfg->ldap_password_env[0] != '\0' || cfg->ldap_password_file[0] != '\0';
+        if ((cfg->ldap_bind_dn[0] != '\0') != has_password)
+            return cfg_error_key(w, has_password ? "publish.ldap.bind_dn" : "publish.ldap.password",
+                                 "a bind DN and a password go together (neither: anonymous)");
+    }
+
     /* RFC 5280 §5.1.2.5: nextUpdate must leave room for the next regeneration. */
     if (cfg->crl_next_update_s <= cfg->crl_period_s)
         return cfg_error_key(w, "crl.next_update_s", "must be greater than crl.period_s (%d <= %d)",
@@ -1246,6 +1273,12 @@ char *config_read_passphrase(const struct jpki_config *cfg, struct jerr *err)
 {
     return read_secret(cfg->passphrase_env, cfg->passphrase_file, "ca_passphrase", "passphrase",
                        err);
+}
+
+char *config_read_ldap_password(const struct jpki_config *cfg, struct jerr *err)
+{
+    return read_secret(cfg->ldap_password_env, cfg->ldap_password_file, "publish.ldap.password",
+                       "password", err);
 }
 
 char *config_read_respond_redis_password(const struct jpki_config *cfg, struct jerr *err)

@@ -78,6 +78,7 @@ struct jpki_config {
     int crl_period_s;            /* regenerate every ... (3600) */
     int crl_next_update_s;       /* nextUpdate - thisUpdate (86400) */
     int crl_after_change_s;      /* publish this long after a status change, 0 = off (60) */
+    int crl_delta_period_s;      /* publish the delta CRLs every ..., 0 = no deltas (300) */
     int ocsp_validity_s;         /* pre-signed response nextUpdate - thisUpdate (86400) */
     int ocsp_refresh_before_s;   /* re-sign when less than this remains (43200) */
     int ocsp_max_inflight_signs; /* signings on a miss before tryLater (64) */
@@ -101,6 +102,13 @@ struct jpki_config {
     bool metrics_public;        /* /metrics without authentication */
     int idle_timeout_s;         /* idle or slow connections closed after this (30) */
     int max_connections;        /* connections at once, 0 = as descriptors allow */
+
+    /* LDAPv3 publication of the CRLs (publish.ldap; "" url = off) */
+    char *ldap_url;                 /* ldap://host:port */
+    char *ldap_bind_dn;             /* "" = anonymous */
+    char *ldap_base_dn;             /* the CA entries are cn=<ca>,<base_dn> */
+    char *ldap_password_env;        /* the bind password: an env var... */
+    char *ldap_password_file;       /* ...or a file (0600) */
 
     /* who may ask (relying-party access control) */
     enum access_mode access_ocsp; /* open */
@@ -160,6 +168,8 @@ void config_passphrase_free(char *passphrase);
 /* Reads the token's user PIN (keystore.pkcs11.pin) by the same rules as the passphrase; the
  * caller frees it with config_passphrase_free. */
 char *config_read_hsm_pin(const struct jpki_config *cfg, struct jerr *err);
+/* The LDAP bind password (publish.ldap.password), as config_read_passphrase. */
+char *config_read_ldap_password(const struct jpki_config *cfg, struct jerr *err);
 
 /* Reads respond.redis.password (env or file, the passphrase's rules). Returns the string
  * (config_passphrase_free), or NULL: with err->code JERR_NONE when none is configured, else

@@ -148,6 +148,14 @@ static int cmd_crl(const struct cliargs *args)
         printf("%s CRL #%lld published: %zu entries, %zu bytes in %.3f s\n",
                ca_kind_name((enum ca_kind)ca), (long long)info.number, info.entries,
                info.der_size, seconds);
+        /* RFC 5280 §5.2.4: the delta follows, numbered after the complete CRL. */
+        if (cfg->crl_delta_period_s > 0) {
+            if (crl_publish_delta(pki, st, (enum ca_kind)ca, jclock_now(), &info, &err) == -1)
+                goto out;
+            printf("%s delta CRL #%lld published: %zu entries, %zu bytes\n",
+                   ca_kind_name((enum ca_kind)ca), (long long)info.number, info.entries,
+                   info.der_size);
+        }
     }
     tell_service(cfg);
     rc = 0;

@@ -31,6 +31,7 @@
 #include "base/jclock.h"
 #include "base/limits.h"
 #include "responder/api/auditapi.h"
+#include "responder/api/linkapi.h"
 #include "responder/api/cardapi.h"
 #include "responder/net/clientaddr.h"
 #include "responder/api/holder.h"
@@ -172,7 +173,7 @@ struct api *api_new(struct pki *pki, struct jerr *err)
     api->cfg = pki_config(pki);
     if (ops_add_endpoints(api, err) == -1 || cardapi_add_endpoints(api, err) == -1 ||
         holder_add_endpoints(api, err) == -1 || operators_add_endpoints(api, err) == -1 ||
-        auditapi_add_endpoints(api, err) == -1) {
+        auditapi_add_endpoints(api, err) == -1 || linkapi_add_endpoints(api, err) == -1) {
         api_free(api);
         return NULL;
     }
@@ -311,14 +312,17 @@ out:
     return rc;
 }
 
-int api_query_long(const struct api_call *call, const char *const *allowed, const char *name,
-                   bool has_default, long dflt, long min, long max, long *out, struct jerr *err)
+/* The value of query parameter `name` copied into text (size), "" when absent; refuses unknown
+ * and repeated parameters as api_query_long says. */
+static int query_find(const struct api_call *call, const char *const *allowed, const char *name,
+                      char *text, size_t size, bool *present, struct jerr *err)
 {
     struct evkeyvalq q;
-    const char *text = NULL;
     char shown[64];
     int rc = -1;
 
+    *present = false;
+    text[0] = '\0';
     TAILQ_INIT(&q);
     if (call->query != NULL && evhttp_parse_query_str(call->query, &q) == -1) {
         jerr_set(err, JERR_INVALID, "query", "query: malformed (expected name=value&...)");
@@ -339,31 +343,54 @@ int api_query_long(const struct api_call *call, const char *const *allowed, cons
                 goto out;
             }
         }
-        if (strcmp(kv->key, name) == 0)
-            text = kv->value;
-    }
-    if (text == NULL) {
-        if (!has_default) {
-            jerr_set(err, JERR_INVALID, name, "%s: required query parameter", name);
-            goto out;
+        if (strcmp(kv->key, name) == 0) {
+            if (strlen(kv->value) >= size) {
+                jerr_set(err, JERR_INVALID, name, "%s: too long", name);
+                goto out;
+            }
+            snprintf(text, size, "%s", kv->value);
+            *present = true;
         }
-        *out = dflt;
-        rc = 0;
-        goto out;
     }
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v < min || v > max) {
-        jerr_set(err, JERR_INVALID, name, "%s: must be a whole number from %ld to %ld", name, min,
-                 max);
-        goto out;
-    }
-    *out = v;
     rc = 0;
 out:
     evhttp_clear_headers(&q);
     return rc;
+}
+
+int api_query_long(const struct api_call *call, const char *const *allowed, const char *name,
+                   bool has_default, long dflt, long min, long max, long *out, struct jerr *err)
+{
+    char text[32];
+    bool present;
+
+    if (query_find(call, allowed, name, text, sizeof(text), &present, err) == -1)
+        return -1;
+    if (!present) {
+        if (!has_default)
+            return jerr_set(err, JERR_INVALID, name, "%s: required query parameter", name);
+        *out = dflt;
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v < min || v > max)
+        return jerr_set(err, JERR_INVALID, name, "%s: must be a whole number from %ld to %ld",
+                        name, min, max);
+    *out = v;
+    return 0;
+}
+
+int api_query_text(const struct api_call *call, const char *const *allowed, const char *name,
+                   char *out, size_t size, struct jerr *err)
+{
+    bool present;
+    if (query_find(call, allowed, name, out, size, &present, err) == -1)
+        return -1;
+    if (!present || out[0] == '\0')
+        return jerr_set(err, JERR_INVALID, name, "%s: required query parameter", name);
+    return 0;
 }
 
 /* ---- the audit row ---- */

@@ -179,6 +179,11 @@ void api_cert_issued(struct api_call *call, const struct issue_result *res);
 int api_query_long(const struct api_call *call, const char *const *allowed, const char *name,
                    bool has_default, long dflt, long min, long max, long *out, struct jerr *err);
 
+/* Reads the required query parameter `name` as text into out (size; longer is refused), with
+ * api_query_long's rules for the other parameters. */
+int api_query_text(const struct api_call *call, const char *const *allowed, const char *name,
+                   char *out, size_t size, struct jerr *err);
+
 /* ---- pure, for tests ---- */
 
 /* Does `path` (raw, percent-encoding kept) match `tpl`? On a match with a placeholder, *param

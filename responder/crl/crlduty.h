@@ -2,7 +2,9 @@
  * crlduty: the service's CRL publication (DESIGN §5), moved out of service.c — the timers that
  * crlsched.h's state machine arms, and the publications they start. At start it publishes
  * what is missing or stale, every crl.period_s all CRLs, and soon after a status change or a
- * failed publication as crlsched says. Publications run on a worker (signing never runs on a
+ * failed publication as crlsched says; each publication also publishes the delta CRLs (RFC
+ * 5280 §5.2.4), which have their own timer besides (crl.delta_period_s; a failed delta is
+ * logged and made again by the next tick). Publications run on a worker (signing never runs on a
  * loop); their outcome goes to the monitor (/readyz), the metrics and the log, and the public
  * endpoints serve the new files and bound their max-age by the next publication.
  */

@@ -49,7 +49,8 @@ struct public
 {
     const struct pki *pki;
     int partitions[CA_KIND_COUNT];
-    size_t partition_base[CA_KIND_COUNT]; /* first partition slot of each CA, after the two */
+    size_t partition_base[CA_KIND_COUNT]; /* first partition slot of each CA, after the
+                                             complete and delta CRLs' */
     size_t slot_count;
     struct public_blob root[CA_KIND_COUNT];
     struct public_blob fingerprints;
@@ -60,6 +61,7 @@ struct public
     atomic_llong next_publication; /* public_crl_set_next_publication, 0 = unknown */
     void (*changed_fn)(void *arg); /* public_set_changed_listener, or NULL */
     void *changed_arg;
+    atomic_llong next_delta;       /* public_crl_set_next_delta, 0 = unknown */
 };
 
 static size_t crl_slot(const struct public *pub, enum ca_kind ca, int partition);
@@ -171,10 +173,11 @@ struct public *public_new(const struct pki *pki, int loop_count, struct jerr *er
     pub->loop_count = loop_count;
     atomic_init(&pub->generation, 0);
     atomic_init(&pub->next_publication, 0);
-    pub->slot_count = CA_KIND_COUNT;
+    atomic_init(&pub->next_delta, 0);
+    pub->slot_count = 2 * CA_KIND_COUNT; /* the complete CRLs, then the deltas */
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
         pub->partitions[ca] = pki_crl_partitions(pki, (enum ca_kind)ca);
-        pub->partition_base[ca] = pub->slot_count - CA_KIND_COUNT;
+        pub->partition_base[ca] = pub->slot_count;
         if (pub->partitions[ca] > 1)
             pub->slot_count += (size_t)pub->partitions[ca];
     }
@@ -308,6 +311,11 @@ void public_crl_set_next_publication(struct public *pub, time_t at)
     atomic_store(&pub->next_publication, (long long)at);
 }
 
+void public_crl_set_next_delta(struct public *pub, time_t at)
+{
+    atomic_store(&pub->next_delta, (long long)at);
+}
+
 /* ---- small answers ---- */
 
 /* Answers with a fixed blob; returns the status sent. */
@@ -351,6 +359,11 @@ int public_crl_parse(const char *rest, const int partitions[CA_KIND_COUNT], enum
         *partition = -1;
         return 0;
     }
+    if (strcmp(rest, "sign-delta.crl") == 0 || strcmp(rest, "auth-delta.crl") == 0) {
+        *ca = rest[0] == 's' ? CA_SIGN : CA_AUTH;
+        *partition = CRL_DELTA;
+        return 0;
+    }
     const char *slash = strchr(rest, '/');
     if (slash == NULL || (size_t)(slash - rest) >= sizeof(name))
         return -1;
@@ -373,14 +386,16 @@ int public_crl_parse(const char *rest, const int partitions[CA_KIND_COUNT], enum
 
 static size_t crl_slot(const struct public *pub, enum ca_kind ca, int partition)
 {
+    if (partition == CRL_DELTA)
+        return CA_KIND_COUNT + (size_t)ca;
     if (partition < 0)
         return (size_t)ca;
-    return CA_KIND_COUNT + pub->partition_base[ca] + (size_t)partition;
+    return pub->partition_base[ca] + (size_t)partition;
 }
 
 /* Answers with a CRL snapshot; returns the status sent. */
 static int crl_answer(struct public *pub, struct evhttp_request *req,
-                      const struct crlcache_snapshot *snap)
+                      const struct crlcache_snapshot *snap, bool delta)
 {
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
@@ -396,7 +411,9 @@ static int crl_answer(struct public *pub, struct evhttp_request *req,
      * (the next publication may come sooner than planned: a status change). On an error of
      * ours it may serve it on while it is valid (RFC 5861 §4). */
     time_t now = jclock_now(), next_update = crlcache_next_update(snap);
-    long max_age = crlsched_max_age((time_t)atomic_load(&pub->next_publication), next_update,
+    time_t next_publication =
+        (time_t)atomic_load(delta ? &pub->next_delta : &pub->next_publication);
+    long max_age = crlsched_max_age(next_publication, next_update,
                                     pki_config(pub->pki)->http_crl_max_age_s, now);
     http_set_cache_headers(req, etag, last_modified, max_age,
                            http_stale_if_error(next_update, now, max_age));
@@ -466,7 +483,7 @@ static void crl_check_done(void *arg)
     if (c->req != NULL) {
         int status;
         if (lc->snap != NULL) {
-            status = crl_answer(c->pub, c->req, lc->snap);
+            status = crl_answer(c->pub, c->req, lc->snap, c->partition == CRL_DELTA);
         } else if (c->err.code == JERR_NOT_FOUND) {
             http_send_error(c->req, 404, "not_found", NULL, "CRL not published yet");
             status = 404;
@@ -493,7 +510,8 @@ static void crl_handler(const struct server_request *sr, void *arg)
         metrics_http(METRICS_EP_CRL, 403, 0);
         return;
     }
-    if (public_crl_parse(sr->path + strlen("/crl/"), pub->partitions, &ca, &partition) == -1) {
+    if (public_crl_parse(sr->path + strlen("/crl/"), pub->partitions, &ca, &partition) == -1 ||
+        (partition == CRL_DELTA && pki_config(pub->pki)->crl_delta_period_s == 0)) {
         http_send_error(sr->req, 404, "not_found", NULL, "no such CRL");
         return;
     }
@@ -518,7 +536,8 @@ static void crl_handler(const struct server_request *sr, void *arg)
         }
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        metrics_http(METRICS_EP_CRL, crl_answer(pub, sr->req, lc->snap), jclock_seconds_since(&t0));
+        metrics_http(METRICS_EP_CRL, crl_answer(pub, sr->req, lc->snap, partition == CRL_DELTA),
+                     jclock_seconds_since(&t0));
         return;
     }
     /* Nothing loaded on this loop yet, or new files published: the answer waits for a worker. */

@@ -6,6 +6,8 @@
  *   GET|HEAD /ca/fingerprints                  {"sign":{"sha256":"AB:…","subject":"C=JP,
  * …"},"auth":{…}} GET|HEAD /crl/sign.crl, /crl/auth.crl      complete CRLs (application/pkix-crl)
  *   GET|HEAD /crl/{sign,auth}/{n}.crl          partition CRLs, when the CA has more than one
+ *   GET|HEAD /crl/{sign,auth}-delta.crl        delta CRLs (RFC 5280 §5.2.4), unless
+ *                                              crl.delta_period_s is 0
  *   GET|HEAD /healthz                          {"status":"ok"}
  *
  * CRLs carry ETag (quoted hex SHA-256 of the bytes, computed once per file), Last-Modified
@@ -73,12 +75,14 @@ int public_foreach_file(struct public *pub, public_file_cb cb, void *ctx, struct
 
 /* Appends the bytes of `f` (valid only inside the callback) to `out`. Returns 0 or -1. */
 int public_file_body(const struct public_file *f, struct evbuffer *out, struct jerr *err);
+/* The same for the delta CRLs' next publication (the delta tick or any publication). */
+void public_crl_set_next_delta(struct public *pub, time_t at);
 
 /* Frees after server_free (answers in flight may still use it until then). NULL is a no-op. */
 void public_free(struct public *pub);
 
-/* The CRL file behind a public path below "/crl/" ("sign.crl", "auth/3.crl"): sets *ca and
- * *partition (-1 = complete). `partitions` is each CA's partition count: partition paths exist
+/* The CRL file behind a public path below "/crl/" ("sign.crl", "auth/3.crl",
+ * "auth-delta.crl"): sets *ca and *partition (-1 = complete, CRL_DELTA = the delta). `partitions` is each CA's partition count: partition paths exist
  * only for a CA with more than one. Returns 0, or -1 when the path names no CRL. */
 int public_crl_parse(const char *rest, const int partitions[CA_KIND_COUNT], enum ca_kind *ca,
                      int *partition);

@@ -126,6 +126,9 @@ static struct metrics_state {
     _Atomic uint64_t issued[CA_KIND_COUNT];
     _Atomic uint64_t revoked[CA_KIND_COUNT * REASON_COUNT];
     _Atomic uint64_t audit_rows[OUTCOME_COUNT];
+    _Atomic uint64_t ldap_rounds[OUTCOME_COUNT];
+    _Atomic bool ldap_on;          /* an LDAP publisher reported: the lag series is shown */
+    _Atomic int64_t ldap_behind;   /* its behind_since, 0 = caught up */
     _Atomic int64_t start_time;
     /* publish.redis (DESIGN §13) */
     _Atomic int64_t redis_connected;
@@ -159,6 +162,7 @@ static bool crl_age_value(size_t slot, int64_t *value);
 static bool crl_bytes_value(size_t slot, int64_t *value);
 static bool crl_entries_value(size_t slot, int64_t *value);
 static bool up_value(size_t slot, int64_t *value);
+static bool ldap_lag_value(size_t slot, int64_t *value);
 
 static const struct family families[] = {
     {"jpki_up", "1 while the service runs.", FAMILY_GAUGE, {NULL, NULL}, .gauge = up_value},
@@ -277,6 +281,16 @@ static const struct family families[] = {
      FAMILY_HISTOGRAM,
      {NULL, NULL},
      .histograms = &state.redis_revocation},
+    {"jpki_ldap_lag_seconds",
+     "Seconds the LDAP directory has been behind the published CRL files (0 = caught up).",
+     FAMILY_GAUGE,
+     {NULL, NULL},
+     .gauge = ldap_lag_value},
+    {"jpki_ldap_rounds_total",
+     "Rounds of writing the CRLs to the LDAP directory, by outcome.",
+     FAMILY_COUNTER,
+     {&dim_outcome, NULL},
+     .counters = state.ldap_rounds},
 };
 #define FAMILY_COUNT (sizeof(families) / sizeof(families[0]))
 
@@ -447,6 +461,17 @@ void metrics_audit(bool ok)
     counter_add(&state.audit_rows[ok ? OUTCOME_OK : OUTCOME_FAILED]);
 }
 
+void metrics_ldap_behind(time_t since)
+{
+    gauge_set(&state.ldap_behind, (int64_t)since);
+    atomic_store_explicit(&state.ldap_on, true, memory_order_release);
+}
+
+void metrics_ldap_round(bool ok)
+{
+    counter_add(&state.ldap_rounds[ok ? OUTCOME_OK : OUTCOME_FAILED]);
+}
+
 static void zero_counters(_Atomic uint64_t *c, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -470,6 +495,9 @@ void metrics_reset(void)
     zero_counters(state.presigned_hits, CA_KIND_COUNT);
     zero_counters(state.presigned_misses, CA_KIND_COUNT);
     zero_counters(state.fresh_signatures, CA_KIND_COUNT);
+    zero_counters(state.ldap_rounds, OUTCOME_COUNT);
+    atomic_store_explicit(&state.ldap_on, false, memory_order_relaxed);
+    zero_gauges(&state.ldap_behind, 1);
     for (size_t c = 0; c < CA_KIND_COUNT; c++) {
         struct crl_gauges *g = &state.crl[c];
         atomic_store_explicit(&g->published, false, memory_order_relaxed);
@@ -547,6 +575,17 @@ static bool crl_entries_value(size_t slot, int64_t *value)
     if (g != NULL)
         *value = atomic_load_explicit(&g->entries, memory_order_relaxed);
     return g != NULL;
+}
+
+static bool ldap_lag_value(size_t slot, int64_t *value)
+{
+    (void)slot;
+    if (!atomic_load_explicit(&state.ldap_on, memory_order_acquire))
+        return false;
+    int64_t since = atomic_load_explicit(&state.ldap_behind, memory_order_relaxed);
+    int64_t now = (int64_t)jclock_now();
+    *value = since == 0 || since > now ? 0 : now - since;
+    return true;
 }
 
 static bool up_value(size_t slot, int64_t *value)

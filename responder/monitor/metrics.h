@@ -112,6 +112,11 @@ void metrics_publish_redis_connected(bool connected);
 void metrics_publish_redis_error(void);
 void metrics_publish_redis_written(size_t responses);
 void metrics_publish_redis_revocation(double seconds);
+/* The LDAP publisher (ldappub.h): behind the published files since `since` (0 = caught up),
+ * jpki_ldap_lag_seconds (shown once this was called); a round written or failed,
+ * jpki_ldap_rounds_total{outcome}. */
+void metrics_ldap_behind(time_t since);
+void metrics_ldap_round(bool ok);
 
 /* Renders every family (HELP and TYPE lines always; counter and histogram series once they are
  * non-zero; gauges always, the CRL gauges once metrics_crl was called for the CA) as a

@@ -27,6 +27,11 @@ struct monitor {
     /* Why the last publication of each CA's CRLs failed, "" when it succeeded. */
     pthread_mutex_t crl_lock;
     char crl_failure[CA_KIND_COUNT][sizeof(((struct jerr *)0)->msg)];
+    /* The LDAP publisher's state (guarded by crl_lock): reported at all, behind since
+     * (0 = caught up), and its last error ("" = none). */
+    bool ldap_on;
+    time_t ldap_behind;
+    char ldap_problem[sizeof(((struct jerr *)0)->msg)];
     /* The last registry probe (check_registry), reused for MONITOR_PROBE_REUSE_MS. */
     pthread_mutex_t probe_lock;
     long long probe_at_ms;   /* jclock_mono_ms of the last probe write started; 0 = none yet */
@@ -158,6 +163,29 @@ static void check_signer(const struct monitor *m, enum ca_kind ca, json_t *check
     check_set(checks, ready, name, NULL);
 }
 
+/* "ldap": how far the directory is behind. Informational — it never fails /readyz: the
+ * service's own answers (HTTP CRLs, OCSP) are fine while a directory is down, and a readiness
+ * probe failing on every node at once would take them all out of service. Alert on
+ * jpki_ldap_lag_seconds instead. */
+static void check_ldap(struct monitor *m, json_t *checks)
+{
+    char text[sizeof(m->ldap_problem) + 96];
+    pthread_mutex_lock(&m->crl_lock);
+    bool on = m->ldap_on;
+    time_t behind = m->ldap_behind;
+    if (behind != 0 && m->ldap_problem[0] != '\0')
+        snprintf(text, sizeof(text), "behind the published CRLs for %lld s: %s",
+                 (long long)(jclock_now() - behind), m->ldap_problem);
+    else if (behind != 0)
+        snprintf(text, sizeof(text), "writing the published CRLs (behind for %lld s)",
+                 (long long)(jclock_now() - behind));
+    else
+        snprintf(text, sizeof(text), "ok");
+    pthread_mutex_unlock(&m->crl_lock);
+    if (on)
+        json_object_set_new(checks, "ldap", json_string(text));
+}
+
 static void readyz_job(struct worker *self, void *arg)
 {
     struct monitor_job *j = arg;
@@ -185,6 +213,7 @@ static void readyz_job(struct worker *self, void *arg)
         bool ok = redispub_is_ready(m->redis, why, sizeof(why));
         check_set(checks, &ready, "redis", ok ? NULL : why);
     }
+    check_ldap(m, checks);
     json_t *doc =
         json_pack("{s:s, s:o}", "status", ready ? "ready" : "not_ready", "checks", checks);
     j->body = doc != NULL ? json_dumps(doc, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
@@ -295,6 +324,15 @@ int monitor_register(struct monitor *m, struct server *srv, struct jerr *err)
         if (server_add_route(srv, &routes[i], err) == -1)
             return -1;
     return 0;
+}
+
+void monitor_ldap_state(struct monitor *m, time_t behind_since, const char *problem)
+{
+    pthread_mutex_lock(&m->crl_lock);
+    m->ldap_on = true;
+    m->ldap_behind = behind_since;
+    snprintf(m->ldap_problem, sizeof(m->ldap_problem), "%s", problem != NULL ? problem : "");
+    pthread_mutex_unlock(&m->crl_lock);
 }
 
 void monitor_crl_published(struct monitor *m, enum ca_kind ca, const struct jerr *failure)

@@ -33,6 +33,10 @@ void monitor_crl_published(struct monitor *m, enum ca_kind ca, const struct jerr
  * failing writes). `redis` borrowed, outliving m. Before the server starts. */
 struct redispub;
 void monitor_set_publisher(struct monitor *m, struct redispub *redis);
+/* The LDAP publisher's state (ldappub.h): behind the published files since `behind_since`
+ * (0 = caught up), `problem` its last error (NULL = none). /readyz shows it as the check
+ * "ldap" without failing on it. Thread-safe. */
+void monitor_ldap_state(struct monitor *m, time_t behind_since, const char *problem);
 void monitor_free(struct monitor *m);
 
 #endif

@@ -426,6 +426,29 @@ static void job_done(void *arg)
     free(j);
 }
 
+/* A nonce request that cannot be signed now (too many signings in flight): RFC 9919 §2.2.1,
+ * a responder that cannot answer an option such as a nonce "SHOULD return the most complete
+ * response it can" — the pre-signed answer without the nonce, when the cache has one (true);
+ * false when there is none, and the caller answers tryLater. */
+static bool answered_without_nonce(struct ocsp_http *o, const struct server_request *sr,
+                                   const struct ocsp_request *parsed, enum ca_kind ca,
+                                   const struct timespec *t0)
+{
+    struct ocsp_request plain = *parsed;
+    plain.has_nonce = false;
+    if (!parsed->has_nonce || !ocsp_answer_is_cacheable(&plain))
+        return false;
+    struct presign_key key;
+    ocsp_answer_key(&plain.ids[0], ca, &key);
+    struct presign_blob *b = presign_get(o->cache, &key);
+    if (b != NULL && presign_blob_next_update(b) - jclock_now() >= OCSP_ANSWER_MIN_REMAINING_S) {
+        send_blob(o, sr->req, b, ca, false, t0);
+        return true;
+    }
+    presign_blob_unref(b);
+    return false;
+}
+
 /* Sends `req` to a worker, or answers tryLater when too many are in flight already. */
 static void to_worker(struct ocsp_http *o, const struct server_request *sr,
                       const struct ocsp_request *parsed, enum ca_kind ca, bool presigned_only,
@@ -434,7 +457,8 @@ static void to_worker(struct ocsp_http *o, const struct server_request *sr,
     struct jerr err = {0};
     if (atomic_fetch_add(&o->inflight, 1) >= o->max_inflight) {
         atomic_fetch_sub(&o->inflight, 1);
-        send_error(o, sr->req, OCSP_ERR_TRY_LATER, (int)ca, t0);
+        if (!answered_without_nonce(o, sr, parsed, ca, t0))
+            send_error(o, sr->req, OCSP_ERR_TRY_LATER, (int)ca, t0);
         return;
     }
     struct ocsp_job *j = calloc(1, sizeof(*j));

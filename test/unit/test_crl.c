@@ -346,7 +346,12 @@ static void load_checked(struct crl_file *cf, const char *path, X509 *root, int6
     ck_assert_ptr_null(akid->serial);
     AUTHORITY_KEYID_free(akid);
 
-    ck_assert_int_eq(X509_CRL_get_ext_count(cf->crl), idp_url != NULL ? 3 : 2);
+    /* A complete CRL published with delta CRLs on also names the delta (RFC 5280 §5.2.6). */
+    int fresh_at = X509_CRL_get_ext_by_NID(cf->crl, NID_freshest_crl, -1);
+    if (fresh_at >= 0)
+        ck_assert_int_eq(X509_EXTENSION_get_critical(X509_CRL_get_ext(cf->crl, fresh_at)), 0);
+    ck_assert_int_eq(X509_CRL_get_ext_count(cf->crl),
+                     (idp_url != NULL ? 3 : 2) + (fresh_at >= 0 ? 1 : 0));
     assert_idp(cf->crl, idp_url);
 
     STACK_OF(X509_REVOKED) *revoked = X509_CRL_get_REVOKED(cf->crl);
@@ -1554,6 +1559,136 @@ START_TEST(test_publish_failure_keeps_previous)
 }
 END_TEST
 
+/* Delta CRLs (RFC 5280 §5.2.4): based on the oldest valid complete CRL, numbered from its
+ * series, listing what changed since (removeFromCRL for a release), and refused without a
+ * base. */
+START_TEST(test_publish_delta)
+{
+    struct instance in;
+    struct jerr err = {0};
+    time_t now = t_now();
+    char path[4096], url[256];
+    struct crl_info info;
+    int64_t base = 0, seq = 0;
+    instance_open(&in, 1);
+    X509 *root = pki_get0_root(in.pki, CA_SIGN);
+    ck_assert_int_eq(in.cfg->crl_delta_period_s, 300);
+    add_cert(in.st, S_KEYCOMP, CA_SIGN, 0, now + 100 * DAY, CERT_REVOKED, REASON_KEY_COMPROMISE,
+             now - DAY, 0);
+    add_cert(in.st, S_HOLD, CA_SIGN, 0, now + 100 * DAY, CERT_GOOD, REASON_NONE, 0, 0);
+    add_cert(in.st, S_AFFIL, CA_SIGN, 0, now + 100 * DAY, CERT_GOOD, REASON_NONE, 0, 0);
+
+    /* No complete CRL yet: nothing to base a delta on. */
+    ck_assert_int_eq(crl_publish_delta(in.pki, in.st, CA_SIGN, now, NULL, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    jerr_clear(&err);
+
+    ck_assert_msg(store_cert_set_status(in.st, S_HOLD, CERT_HOLD, REASON_CERTIFICATE_HOLD,
+                                        now - 10, 0, &err) == 0, "%s", err.msg);
+    ck_assert_msg(crl_publish(in.pki, in.st, CA_SIGN, now, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_ptr_nonnull(crl_path(in.cfg, CA_SIGN, -1, path, sizeof(path)));
+    struct crl_file cf;
+    load_checked(&cf, path, root, 1, now, now + 86400, NULL, 2);
+    CRL_DIST_POINTS *fresh = X509_CRL_get_ext_d2i(cf.crl, NID_freshest_crl, NULL, NULL);
+    ck_assert_ptr_nonnull(fresh);
+    GENERAL_NAME *gn = sk_GENERAL_NAME_value(sk_DIST_POINT_value(fresh, 0)->distpoint->name.fullname, 0);
+    ck_assert_str_eq((const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier),
+                     "http://crl.example.test/crl/sign-delta.crl");
+    CRL_DIST_POINTS_free(fresh);
+    crl_file_free(&cf);
+
+    /* Right after it: an empty delta over #1, numbered #2. */
+    ck_assert_msg(crl_publish_delta(in.pki, in.st, CA_SIGN, now, &info, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(info.number, 2);
+    ck_assert_uint_eq(info.entries, 0);
+    ck_assert_int_eq(info.next_update, now + 600); /* 2 × crl.delta_period_s */
+    ck_assert_ptr_nonnull(crl_path(in.cfg, CA_SIGN, CRL_DELTA, path, sizeof(path)));
+    ck_assert(strstr(path, "/crl/sign-delta.crl") != NULL);
+
+    /* A revocation, a release: both in the next delta, still over #1 — also after a new
+     * complete CRL #4 (the oldest valid one stays the base). */
+    ck_assert_int_eq(store_cert_set_status(in.st, S_AFFIL, CERT_REVOKED,
+                                           REASON_AFFILIATION_CHANGED, now + 5, 0, &err), 0);
+    ck_assert_int_eq(store_cert_set_status(in.st, S_HOLD, CERT_GOOD, REASON_NONE, now + 6, 0,
+                                           &err), 0);
+    ck_assert_msg(crl_publish_delta(in.pki, in.st, CA_SIGN, now + 10, &info, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_int_eq(info.number, 3);
+    ck_assert_msg(crl_publish(in.pki, in.st, CA_SIGN, now + 20, &info, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(info.number, 4);
+    ck_assert_msg(crl_publish_delta(in.pki, in.st, CA_SIGN, now + 30, &info, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_int_eq(info.number, 5);
+    ck_assert_uint_eq(info.entries, 2);
+    ck_assert_ptr_nonnull(crl_path(in.cfg, CA_SIGN, CRL_DELTA, path, sizeof(path)));
+    unsigned char *der = NULL;
+    size_t len = 0;
+    read_all(path, &der, &len);
+    const unsigned char *p = der;
+    X509_CRL *delta = d2i_X509_CRL(NULL, &p, (long)len);
+    ck_assert_ptr_nonnull(delta);
+    ck_assert_int_eq(X509_CRL_verify(delta, X509_get0_pubkey(root)), 1);
+    int crit = -2;
+    ASN1_INTEGER *ind = X509_CRL_get_ext_d2i(delta, NID_delta_crl, &crit, NULL);
+    ck_assert_ptr_nonnull(ind);
+    ck_assert_int_eq(crit, 1);
+    ck_assert_int_eq(ASN1_INTEGER_get(ind), 1);
+    ASN1_INTEGER_free(ind);
+    ck_assert_int_eq(X509_CRL_get_ext_by_NID(delta, NID_freshest_crl, -1), -1);
+    assert_entry(delta, S_AFFIL, now + 5, REASON_AFFILIATION_CHANGED, 0);
+    /* X509_CRL_get0_by_serial answers 2 for removeFromCRL: look at the entry itself. */
+    ASN1_INTEGER *held = serial_of(S_HOLD);
+    X509_REVOKED *removed = NULL;
+    ck_assert_int_eq(X509_CRL_get0_by_serial(delta, &removed, held), 2);
+    ASN1_INTEGER_free(held);
+    ck_assert_int_eq(time_of(X509_REVOKED_get0_revocationDate(removed)), now + 6);
+    ck_assert(!has_entry(delta, S_KEYCOMP));
+    X509_CRL_free(delta);
+    free(der);
+    /* The complete CRL stays fresh: a delta does not clear or set the stale mark. */
+    ck_assert(!store_crl_is_stale(in.st, CA_SIGN));
+
+    /* Once #1 has expired, #4 is the base. */
+    ck_assert_int_eq(store_crl_delta_base(in.st, CA_SIGN, now + 86400, &base, &seq, &err), 0);
+    ck_assert_int_eq(base, 4);
+    ck_assert_int_eq(store_crl_delta_base(in.st, CA_SIGN, now + 86420, &base, &seq, &err), -1);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    jerr_clear(&err);
+
+    /* A delta whose base is not below its number, or with a partition, is refused. */
+    const struct crl_scope bad = {.partition = -1, .delta_base = 7};
+    ck_assert_int_eq(crl_build_scoped(in.st, root, pki_get0_ca_signer(in.pki, CA_SIGN), CA_SIGN,
+                                      &bad, 7, now, now + 60, path, NULL, &err),
+                     -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "delta_base");
+    /* The ARL: its own series, onlyContainsCACerts, no entries. */
+    jerr_clear(&err);
+    ck_assert_msg(crl_publish_arl(in.pki, in.st, CA_SIGN, now, &info, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(info.number, 1);
+    ck_assert_uint_eq(info.entries, 0);
+    ck_assert_ptr_nonnull(crl_path(in.cfg, CA_SIGN, CRL_ARL, path, sizeof(path)));
+    ck_assert(strstr(path, "/crl/sign-arl.crl") != NULL);
+    read_all(path, &der, &len);
+    p = der;
+    X509_CRL *arl = d2i_X509_CRL(NULL, &p, (long)len);
+    ck_assert_ptr_nonnull(arl);
+    ck_assert_int_eq(X509_CRL_verify(arl, X509_get0_pubkey(root)), 1);
+    ISSUING_DIST_POINT *idp = X509_CRL_get_ext_d2i(arl, NID_issuing_distribution_point, &crit, NULL);
+    ck_assert_ptr_nonnull(idp);
+    ck_assert_int_eq(crit, 1);
+    ck_assert_int_ne(idp->onlyCA, 0);
+    ck_assert_ptr_null(idp->distpoint);
+    ISSUING_DIST_POINT_free(idp);
+    ck_assert_ptr_null(X509_CRL_get_REVOKED(arl));
+    X509_CRL_free(arl);
+    free(der);
+    ck_assert_ptr_nonnull(crl_delta_url("http://h/x", url, sizeof(url)));
+    ck_assert_str_eq(url, "http://h/x-delta.crl");
+    instance_close(&in);
+}
+END_TEST
+
 /* ---- Scale ---- */
 
 static long rss_now_kb(void)
@@ -1807,6 +1942,7 @@ static Suite *crl_suite(void)
     tcase_add_test(pub, test_publish_single_partition);
     tcase_add_test(pub, test_publish_partitions);
     tcase_add_test(pub, test_publish_failure_keeps_previous);
+    tcase_add_test(pub, test_publish_delta);
     return s;
 }
 

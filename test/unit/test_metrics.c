@@ -157,7 +157,34 @@ static const char fresh_text[] =
     "# TYPE jpki_publish_redis_responses_total counter\n"
     "# HELP jpki_publish_redis_revocation_seconds From a status change accepted by the API to "
     "its response written to Redis.\n"
-    "# TYPE jpki_publish_redis_revocation_seconds histogram\n";
+    "# TYPE jpki_publish_redis_revocation_seconds histogram\n"
+    "# HELP jpki_ldap_lag_seconds Seconds the LDAP directory has been behind the published CRL "
+    "files (0 = caught up).\n"
+    "# TYPE jpki_ldap_lag_seconds gauge\n"
+    "# HELP jpki_ldap_rounds_total Rounds of writing the CRLs to the LDAP directory, by "
+    "outcome.\n"
+    "# TYPE jpki_ldap_rounds_total counter\n";
+
+/* The LDAP publisher's series appear once it reports (ldappub.h). */
+START_TEST(test_ldap_series)
+{
+    jclock_set(jclock_utc(2026, 1, 2, 3, 4, 5));
+    metrics_ldap_behind(jclock_now() - 30);
+    metrics_ldap_round(false);
+    metrics_ldap_round(true);
+    metrics_ldap_round(true);
+    char *text = render();
+    assert_line(text, "jpki_ldap_lag_seconds 30");
+    assert_line(text, "jpki_ldap_rounds_total{outcome=\"ok\"} 2");
+    assert_line(text, "jpki_ldap_rounds_total{outcome=\"failed\"} 1");
+    free(text);
+    metrics_ldap_behind(0); /* caught up */
+    text = render();
+    assert_line(text, "jpki_ldap_lag_seconds 0");
+    free(text);
+    metrics_reset();
+}
+END_TEST
 
 START_TEST(test_fresh_render_exact)
 {
@@ -657,7 +684,7 @@ out:
     return rc;
 }
 
-/* Asserts `text` is in the grammar with the 24 jpki families; returns the sample count. */
+/* Asserts `text` is in the grammar with the 26 jpki families; returns the sample count. */
 static int check_grammar(const char *text)
 {
     char why[512];
@@ -666,7 +693,7 @@ static int check_grammar(const char *text)
     int families = 0;
     for (const char *p = text; (p = strstr(p, "# TYPE ")) != NULL; p++)
         families++;
-    ck_assert_int_eq(families, 24);
+    ck_assert_int_eq(families, 26);
     return samples;
 }
 
@@ -836,6 +863,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_histogram_clamps_huge);
     tcase_add_test(tc, test_concurrent_increments);
     tcase_add_test(tc, test_grammar_every_line);
+    tcase_add_test(tc, test_ldap_series);
     tcase_add_test(tc, test_escape_label_value);
     tcase_add_test(tc, test_prometheus_client_parses);
     suite_add_tcase(s, tc);

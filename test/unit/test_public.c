@@ -148,8 +148,14 @@ START_TEST(test_crl_parse)
     ck_assert_int_eq(partition, 0);
     ck_assert_int_eq(public_crl_parse("auth/3.crl", parts, &ca, &partition), 0);
     ck_assert_int_eq(partition, 3);
+    ck_assert_int_eq(public_crl_parse("sign-delta.crl", parts, &ca, &partition), 0);
+    ck_assert_int_eq(ca, CA_SIGN);
+    ck_assert_int_eq(partition, CRL_DELTA);
 
     static const char *const bad[] = {
+        "auth/0-delta.crl", /* one delta per CA, of the complete CRL */
+        "auth-delta.crl/",
+        "delta.crl",
         "auth/4.crl", /* past the partitions */
         "sign/0.crl", /* one partition: no partition files */
         "auth/03.crl",
