@@ -626,6 +626,29 @@ out:
     return rc;
 }
 
+int signer_sign_crl(const struct signer *s, X509_CRL *crl, struct jerr *err)
+{
+    EVP_MD_CTX *mctx = NULL;
+    int rc = -1;
+
+    if (s == NULL || crl == NULL) {
+        jerr_set(err, JERR_INVALID, NULL, "signer_sign_crl: missing argument");
+        goto out;
+    }
+    mctx = sign_ctx_new(s, err);
+    if (mctx == NULL)
+        goto out;
+    /* Sets both signature AlgorithmIdentifiers (RFC 5280 §5.1.1.2 and §5.1.2.2) and signs. */
+    if (X509_CRL_sign_ctx(crl, mctx) <= 0) {
+        sign_failed(s, err, "cannot sign the CRL");
+        goto out;
+    }
+    rc = 0;
+out:
+    sign_ctx_free(s, mctx);
+    return rc;
+}
+
 int signer_sign_ocsp(const struct signer *s, OCSP_BASICRESP *resp, X509 *signer_cert,
                      struct jerr *err)
 {
