@@ -302,37 +302,42 @@ out:
     return rc;
 }
 
+/* Parses the call's query into q (the caller clears it), refusing a parameter not in
+ * `allowed` or given twice; *text is the value of `name` (NULL when absent). */
+static int query_find(const struct api_call *call, const char *const *allowed, const char *name,
+                      struct evkeyvalq *q, const char **text, struct jerr *err)
+{
+    char shown[64];
+
+    *text = NULL;
+    if (call->query != NULL && evhttp_parse_query_str(call->query, q) == -1)
+        return jerr_set(err, JERR_INVALID, "query", "query: malformed (expected name=value&...)");
+    for (struct evkeyval *kv = q->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+        bool known = false;
+        for (size_t i = 0; allowed[i] != NULL && !known; i++)
+            known = strcmp(kv->key, allowed[i]) == 0;
+        jerr_escape(shown, sizeof(shown), kv->key, strnlen(kv->key, 32));
+        if (!known)
+            return jerr_set(err, JERR_INVALID, shown, "%s: unknown query parameter", shown);
+        for (struct evkeyval *o = kv->next.tqe_next; o != NULL; o = o->next.tqe_next)
+            if (strcmp(o->key, kv->key) == 0)
+                return jerr_set(err, JERR_INVALID, shown, "%s: given more than once", shown);
+        if (strcmp(kv->key, name) == 0)
+            *text = kv->value;
+    }
+    return 0;
+}
+
 int api_query_long(const struct api_call *call, const char *const *allowed, const char *name,
                    bool has_default, long dflt, long min, long max, long *out, struct jerr *err)
 {
     struct evkeyvalq q;
     const char *text = NULL;
-    char shown[64];
     int rc = -1;
 
     TAILQ_INIT(&q);
-    if (call->query != NULL && evhttp_parse_query_str(call->query, &q) == -1) {
-        jerr_set(err, JERR_INVALID, "query", "query: malformed (expected name=value&...)");
+    if (query_find(call, allowed, name, &q, &text, err) == -1)
         goto out;
-    }
-    for (struct evkeyval *kv = q.tqh_first; kv != NULL; kv = kv->next.tqe_next) {
-        bool known = false;
-        for (size_t i = 0; allowed[i] != NULL && !known; i++)
-            known = strcmp(kv->key, allowed[i]) == 0;
-        jerr_escape(shown, sizeof(shown), kv->key, strnlen(kv->key, 32));
-        if (!known) {
-            jerr_set(err, JERR_INVALID, shown, "%s: unknown query parameter", shown);
-            goto out;
-        }
-        for (struct evkeyval *o = kv->next.tqe_next; o != NULL; o = o->next.tqe_next) {
-            if (strcmp(o->key, kv->key) == 0) {
-                jerr_set(err, JERR_INVALID, shown, "%s: given more than once", shown);
-                goto out;
-            }
-        }
-        if (strcmp(kv->key, name) == 0)
-            text = kv->value;
-    }
     if (text == NULL) {
         if (!has_default) {
             jerr_set(err, JERR_INVALID, name, "%s: required query parameter", name);
@@ -351,6 +356,29 @@ int api_query_long(const struct api_call *call, const char *const *allowed, cons
         goto out;
     }
     *out = v;
+    rc = 0;
+out:
+    evhttp_clear_headers(&q);
+    return rc;
+}
+
+int api_query_text(const struct api_call *call, const char *const *allowed, const char *name,
+                   char *out, size_t size, struct jerr *err)
+{
+    struct evkeyvalq q;
+    const char *text = NULL;
+    int rc = -1;
+
+    TAILQ_INIT(&q);
+    out[0] = '\0';
+    if (query_find(call, allowed, name, &q, &text, err) == -1)
+        goto out;
+    if (text != NULL && strlen(text) >= size) {
+        jerr_set(err, JERR_INVALID, name, "%s: longer than %zu bytes", name, size - 1);
+        goto out;
+    }
+    if (text != NULL)
+        memcpy(out, text, strlen(text) + 1);
     rc = 0;
 out:
     evhttp_clear_headers(&q);

@@ -176,6 +176,10 @@ void api_status_changed(struct api_call *call, const struct serial_list *serials
 int api_query_long(const struct api_call *call, const char *const *allowed, const char *name,
                    bool has_default, long dflt, long min, long max, long *out, struct jerr *err);
 
+/* The same for a text parameter: copied (decoded) into out; "" when absent; JERR_INVALID
+ * (field `name`) when it does not fit `size`. */
+int api_query_text(const struct api_call *call, const char *const *allowed, const char *name,
+                   char *out, size_t size, struct jerr *err);
 /* ---- pure, for tests ---- */
 
 /* Does `path` (raw, percent-encoding kept) match `tpl`? On a match with a placeholder, *param

@@ -45,6 +45,13 @@ void public_crl_changed(struct public *pub);
  * beyond it. Thread-safe. */
 void public_crl_set_next_publication(struct public *pub, time_t at);
 
+/* The relying parties' gate and meter (responder/rp/): access.crl registered serves only
+ * active parties, of a kind allowed the CA; every CRL sent to a party is metered. Borrowed;
+ * before the server starts. */
+struct rpgate;
+struct rpmeter;
+void public_set_relying_parties(struct public *pub, struct rpgate *gate, struct rpmeter *meter);
+
 /* Frees after server_free (answers in flight may still use it until then). NULL is a no-op. */
 void public_free(struct public *pub);
 
