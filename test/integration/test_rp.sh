@@ -20,6 +20,7 @@ call POST /v1/cards '{"id":"c1","person_id":"p1","type":"mynumber","expiry":"203
 expect_status "setup: issue both certificates" 201 POST /v1/cards/c1/issue \
   '{"certificates":"both","passwords":{"sign":"QWERTY7890","auth":"5831"}}'
 SIGN_SERIAL=$(jf '.certificates[] | select(.ca=="sign") | .serial')
+jf '.certificates[] | select(.ca=="auth") | .pem' >"$T/holder-auth.pem"
 AUTH_SERIAL=$(jf '.certificates[] | select(.ca=="auth") | .serial')
 openssl ocsp -issuer "$AUTH_CA" -serial "0x$AUTH_SERIAL" -no_nonce -reqout "$T/auth.der" >/dev/null 2>&1
 openssl ocsp -issuer "$SIGN_CA" -serial "0x$SIGN_SERIAL" -no_nonce -reqout "$T/sign.der" >/dev/null 2>&1
@@ -122,6 +123,41 @@ assert_eq "…rp-auth's, the kind refusal included" "505 1" \
   "$(jf '"\(.rows | length) \([.rows[] | select(.status == "unauthorized")] | length)"')"
 assert_not_contains "…no personal data in the audit files" "RP Test" \
   "$(strings "$DATA"/audit/status-queries-*.db)"
+
+# ---- jpkictl: the registry, and a party's credentials on ocsp and crl fetch ----------------
+echo "$ADMIN" >"$T/admin.token"
+export JPKI_URL=$URL JPKI_TOKEN_FILE=$T/admin.token
+ctl rp add rp-ctl --name "CLI party" --kind platform --contact c --cert-out "$T/ctl.pem" \
+  --key-out "$T/ctl.key" --token-out "$T/ctl.token"
+assert_eq "jpkictl rp add" "0" "$RC"
+check "…the key file is 0600" test "$(stat -c %a "$T/ctl.key")" = 600
+ctl rp add rp-ctl --name X --kind platform --contact c
+assert_contains "…the same id again: refused, naming the field" "id" "$ERR"
+ctl rp add rp-x --name X --kind bank --contact c
+assert_eq "…a bad kind: exit 1" "1" "$RC"
+ctl --url "$SURL" --cacert "$T/tls/server.pem" ocsp "$T/holder-auth.pem"
+assert_eq "jpkictl ocsp over HTTPS without credentials: refused" "1" "$RC"
+ctl --url "$SURL" --cacert "$T/tls/server.pem" --cert "$T/ctl.pem" --key "$T/ctl.key" \
+  ocsp "$T/holder-auth.pem"
+assert_contains "jpkictl ocsp --cert/--key: good" "good" "$OUT"
+JPKI_CLIENT_CERT=$T/ctl.pem JPKI_CLIENT_KEY=$T/ctl.key ctl --url "$SURL" \
+  --cacert "$T/tls/server.pem" crl fetch auth
+assert_eq "jpkictl crl fetch with JPKI_CLIENT_CERT/KEY" "0" "$RC"
+ctl --url "$SURL" --cacert "$T/tls/server.pem" --rp-token-file "$T/ctl.token" ocsp "$T/holder-auth.pem"
+assert_contains "jpkictl ocsp --rp-token-file: good" "good" "$OUT"
+ctl --url "$SURL" --cacert "$T/tls/server.pem" --cert "$T/ctl.pem" ocsp "$T/holder-auth.pem"
+assert_contains "--cert without --key: a usage error naming --key" "--key" "$ERR"
+for _ in $(seq 50); do
+  ctl rp usage rp-ctl --month "$MONTH"
+  [[ "$OUT" == *"OCSP calls:         2"* ]] && break
+  sleep 0.1
+done
+assert_contains "jpkictl rp usage: 2 OCSP calls" "OCSP calls:         2" "$OUT"
+assert_contains "…1 CRL download" "CRL downloads:      1" "$OUT"
+ctl rp suspend rp-ctl
+assert_contains "jpkictl rp suspend" "suspended" "$OUT"
+ctl rp list
+assert_contains "jpkictl rp list" "suspended platform       rp-ctl" "$OUT"
 
 # ---- suspend, resume, delete ----------------------------------------------------------------
 expect_status "suspend rp-auth" 200 POST /v1/relying-parties/rp-auth/suspend
