@@ -495,6 +495,17 @@ json_t *api_pem_json(const unsigned char *der, size_t der_len)
     return out;
 }
 
+json_t *api_time_json(int64_t at)
+{
+    char text[32];
+    time_t t = (time_t)at;
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL || strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return json_null();
+    return json_string(text);
+}
+
 int api_oom(struct jerr *err)
 {
     return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");

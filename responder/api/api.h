@@ -163,6 +163,9 @@ json_t *api_object_merge(json_t *o, json_t *more);
 /* PEM text of the DER certificate `der` as a JSON string; NULL if it is empty or out of
  * memory (json_object_set_new then fails, so callers report out of memory). */
 json_t *api_pem_json(const unsigned char *der, size_t der_len);
+/* `at` (seconds since the epoch) as ISO 8601 UTC, "2026-12-07T09:53:56Z"; JSON null when it
+ * cannot be written. */
+json_t *api_time_json(int64_t at);
 /* Fills err with JERR_INTERNAL "out of memory" and returns -1. */
 int api_oom(struct jerr *err);
 

@@ -46,24 +46,14 @@ void rpapi_free(struct rpapi *r)
     free(r);
 }
 
-static json_t *time_json(int64_t at)
-{
-    char text[32];
-    time_t t = (time_t)at;
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL || strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        return json_null();
-    return json_string(text);
-}
-
 static json_t *party_json(const struct rp_rec *rp)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:o, s:s, s:o}", "id", rp->id, "name",
                      rp->name, "kind", rp_kind_name(rp->kind), "contact", rp->contact, "state",
                      rp_state_name(rp->state), "certificate_serial",
                      rp->cert_serial[0] != '\0' ? rp->cert_serial : NULL, "certificate_not_after",
-                     time_json(rp->cert_not_after), "created_at", time_json(rp->created_at),
-                     "created_by", rp->created_by, "updated_at", time_json(rp->updated_at));
+                     api_time_json(rp->cert_not_after), "created_at", api_time_json(rp->created_at),
+                     "created_by", rp->created_by, "updated_at", api_time_json(rp->updated_at));
 }
 
 /* The gate sees the change at the loops' next request. A failed reload is logged: the change
@@ -267,7 +257,7 @@ static int run_usage(struct api_call *call, struct jerr *err)
 static int query_row(void *ctx, const struct statusq_row *r)
 {
     json_t *row = json_pack("{s:I, s:I, s:o, s:s, s:s, s:s?, s:s}", "seq", (json_int_t)r->seq,
-                            "at", (json_int_t)r->at, "time", time_json(r->at), "party", r->party,
+                            "at", (json_int_t)r->at, "time", api_time_json(r->at), "party", r->party,
                             "ca", ca_kind_name((enum ca_kind)r->ca), "serial",
                             r->serial[0] != '\0' ? r->serial : NULL, "status", r->status);
     return row != NULL && json_array_append_new(ctx, row) == 0 ? 0 : -1;
