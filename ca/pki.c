@@ -64,6 +64,14 @@ static const char *key_name(enum ca_kind ca, const char *purpose, char *buf, siz
     return buf;
 }
 
+int pki_config_keyalg(const struct jpki_config *cfg, enum ca_kind ca, struct keyalg *out,
+                      struct jerr *err)
+{
+    char field[48];
+    snprintf(field, sizeof(field), "ca.%s.key_algorithm", ca_kind_name(ca));
+    return keyalg_parse(cfg->ca[ca].key_algorithm, cfg->ca[ca].key_bits, field, out, err);
+}
+
 static int cert_write_pem(X509 *cert, const char *path, bool exclusive, struct jerr *err)
 {
     int rc = -1;
@@ -107,7 +115,9 @@ int pki_fingerprint(X509 *cert, char out[96], struct jerr *err)
 }
 
 /* Creates the OCSP signer key of `ca` in the store (with `replace`: its next generation) and
- * writes its certificate, signed by the CA. */
+ * writes its certificate, signed by the CA. The key is of the CA key's spec: an OCSP answer is
+ * signed as strongly as the certificates it speaks for (and a relying party that accepts the
+ * CA's algorithm accepts the signer's). */
 static int ocsp_signer_create(const struct jpki_config *cfg, struct signer_store *keys,
                               enum ca_kind ca, X509 *root, const struct signer *ca_signer,
                               bool replace, struct jerr *err)
@@ -120,8 +130,8 @@ static int ocsp_signer_create(const struct jpki_config *cfg, struct signer_store
     int rc = -1;
 
     pki_file(cfg, ca, "certs", "-ocsp.pem", cert_path, sizeof(cert_path));
-    s = signer_store_create(keys, key_name(ca, "ocsp", name, sizeof(name)), cc->key_algorithm,
-                            cc->key_bits, replace, err);
+    struct keyalg alg = signer_keyalg(ca_signer);
+    s = signer_store_create(keys, key_name(ca, "ocsp", name, sizeof(name)), &alg, replace, err);
     if (s == NULL)
         goto out;
     pub = signer_get1_public_key(s);
@@ -150,11 +160,13 @@ static int ca_create(const struct jpki_config *cfg, struct signer_store *keys, e
     struct signer *s = NULL;
     EVP_PKEY *pub = NULL;
     X509 *root = NULL;
+    struct keyalg alg;
     int rc = -1;
 
     pki_file(cfg, ca, "certs", "-ca.pem", cert_path, sizeof(cert_path));
-    s = signer_store_create(keys, key_name(ca, "ca", name, sizeof(name)), cc->key_algorithm,
-                            cc->key_bits, false, err);
+    if (pki_config_keyalg(cfg, ca, &alg, err) == -1)
+        goto out;
+    s = signer_store_create(keys, key_name(ca, "ca", name, sizeof(name)), &alg, false, err);
     if (s == NULL)
         goto out;
     pub = signer_get1_public_key(s);
@@ -238,8 +250,10 @@ out:
 static struct signer *audit_key_create(const struct jpki_config *cfg, struct signer_store *keys,
                                        struct jerr *err)
 {
-    struct signer *s = signer_store_create(keys, PKI_AUDIT_KEY, cfg->ca[CA_SIGN].key_algorithm,
-                                           cfg->ca[CA_SIGN].key_bits, false, err);
+    struct keyalg alg;
+    if (pki_config_keyalg(cfg, CA_SIGN, &alg, err) == -1)
+        return NULL;
+    struct signer *s = signer_store_create(keys, PKI_AUDIT_KEY, &alg, false, err);
     if (s != NULL && audit_pub_write(cfg, s, err) == -1) {
         signer_free(s);
         s = NULL;
@@ -398,8 +412,8 @@ int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_i
         if (store_meta_set(st, key, value, err) == -1)
             goto out;
     }
-    if (admin_token_create(cfg, st, out->admin_token_path, sizeof(out->admin_token_path),
-                           err) == -1)
+    if (admin_token_create(cfg, st, out->admin_token_path, sizeof(out->admin_token_path), err) ==
+        -1)
         goto out;
     struct audit_entry e = {.at = jclock_now()};
     snprintf(e.actor, sizeof(e.actor), "jpkid-init");
@@ -529,8 +543,8 @@ struct pki *pki_open(const struct jpki_config *cfg, const char *passphrase, stru
     return pki_open_keys(cfg, passphrase, PKI_KEYS_ALL, err);
 }
 
-struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
-                          enum pki_keys keys, struct jerr *err)
+struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase, enum pki_keys keys,
+                          struct jerr *err)
 {
     struct pki *pki = calloc(1, sizeof(*pki));
     struct store *st = NULL;
@@ -665,8 +679,7 @@ char *pki_crl_url(const struct pki *pki, enum ca_kind ca, int partition, char *o
         size_t len = strlen(url);
         const char *slash = strrchr(url, '/');
         size_t base_len = slash != NULL ? (size_t)(slash - url) : len;
-        n = snprintf(out, size, "%.*s/%s/%d.crl", (int)base_len, url, ca_kind_name(ca),
-                     partition);
+        n = snprintf(out, size, "%.*s/%s/%d.crl", (int)base_len, url, ca_kind_name(ca), partition);
     }
     return n < 0 || (size_t)n >= size ? NULL : out;
 }

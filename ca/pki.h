@@ -44,6 +44,11 @@ struct pki_init_result {
     char audit_fingerprint[96]; /* SHA-256 of the audit public key (SubjectPublicKeyInfo) */
 };
 
+/* The key spec ca.<ca>.key_algorithm (with ca.<ca>.key_bits for "rsa") names: what `jpkid init`
+ * creates. JERR_INVALID naming the field for an unknown name. Returns 0 or -1. */
+int pki_config_keyalg(const struct jpki_config *cfg, enum ca_kind ca, struct keyalg *out,
+                      struct jerr *err);
+
 /* The key ceremony: creates data_dir, both CA keys, self-signed roots, an OCSP signer per CA,
  * an empty registry (recording crl_partitions), and the first administrator token. Refuses
  * (JERR_CONFLICT) when data_dir already holds an instance; touches nothing then. */
@@ -61,8 +66,8 @@ enum pki_keys {
     PKI_KEYS_CA,  /* the roots and CA keys only, enough to publish CRLs: the OCSP signers and
                    * the card-administration key stay encrypted, and their getters return NULL */
 };
-struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
-                          enum pki_keys keys, struct jerr *err);
+struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase, enum pki_keys keys,
+                          struct jerr *err);
 void pki_free(struct pki *pki);
 
 const struct jpki_config *pki_config(const struct pki *pki);
@@ -101,8 +106,7 @@ int pki_fingerprint(X509 *cert, char out[96], struct jerr *err);
 /* The CRL distribution point URL of `partition` of `ca` (what goes into the certificates' CDP
  * and the partition CRL's issuingDistributionPoint). With one partition it is the CA's crl_url;
  * with more, "<base>/<ca>/<n>.crl". Returns out, or NULL when it does not fit. */
-char *pki_crl_url(const struct pki *pki, enum ca_kind ca, int partition, char *out,
-                  size_t size);
+char *pki_crl_url(const struct pki *pki, enum ca_kind ca, int partition, char *out, size_t size);
 int pki_crl_partitions(const struct pki *pki, enum ca_kind ca);
 
 #endif

@@ -18,6 +18,7 @@
 #include "base/jclock.h"
 #include "ca/pki.h"
 #include "ca/profile.h"
+#include "keystore/keyalg.h"
 
 #define RPCA_SUBJECT "O=JPKI, OU=jpki, CN=jpki Relying Party CA"
 #define RPCA_ROOT_DAYS (20 * 365)
@@ -153,7 +154,8 @@ int rpca_create(const struct jpki_config *cfg, struct signer_store *keys, struct
         return -1;
     if (fsutil_exists(cert_path))
         return jerr_set(err, JERR_CONFLICT, "data_dir", "%s exists already", cert_path);
-    if ((s = signer_store_create(keys, RPCA_KEY_NAME, "rsa", RPCA_KEY_BITS, false, err)) == NULL)
+    struct keyalg alg = keyalg_rsa(RPCA_KEY_BITS);
+    if ((s = signer_store_create(keys, RPCA_KEY_NAME, &alg, false, err)) == NULL)
         goto out;
     if ((pub = signer_get1_public_key(s)) == NULL) {
         jerr_openssl(err, JERR_CRYPTO, NULL, "relying-party CA public key");
