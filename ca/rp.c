@@ -68,9 +68,9 @@ static char *pem_of(X509 *cert, EVP_PKEY *key, struct jerr *err)
 {
     BIO *bio = BIO_new(BIO_s_mem());
     char *text = NULL;
-    int ok = bio != NULL && (cert != NULL ? PEM_write_bio_X509(bio, cert)
-                                          : PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0,
-                                                                     NULL, NULL));
+    int ok = bio != NULL &&
+             (cert != NULL ? PEM_write_bio_X509(bio, cert)
+                           : PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL));
     if (ok == 1)
         text = membio_to_string(bio, err);
     else
@@ -245,8 +245,8 @@ int rp_usage_record(struct store *st, const struct rp_usage_count *counts, size_
                                counts[i].calls, err) == -1)
             goto fail;
     for (size_t i = 0; i < m; i++)
-        if (store_rp_cert_seen(st, seen[i].party, seen[i].month, seen[i].ca, seen[i].serial,
-                               err) == -1)
+        if (store_rp_cert_seen(st, seen[i].party, seen[i].month, seen[i].ca, seen[i].serial, err) ==
+            -1)
             goto fail;
     return store_commit(st, err);
 fail:

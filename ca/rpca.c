@@ -29,7 +29,7 @@ struct rpca {
     X509 *cert;
     char cert_path[PATH_MAX];
     char crl_path[PATH_MAX];
-    pthread_mutex_t lock; /* the key's lazy load, and one publication at a time */
+    pthread_mutex_t lock;  /* the key's lazy load, and one publication at a time */
     struct signer *signer; /* NULL until the first signature */
 };
 
@@ -46,8 +46,7 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value, struct 
 
 /* A certificate of `pub` for `subject`, issued by `issuer` (NULL: itself), with a random
  * serial and `days` of validity from now; unsigned. */
-static X509 *cert_new(X509_NAME *subject, X509 *issuer, EVP_PKEY *pub, long days,
-                      struct jerr *err)
+static X509 *cert_new(X509_NAME *subject, X509 *issuer, EVP_PKEY *pub, long days, struct jerr *err)
 {
     unsigned char raw[JPKI_SERIAL_BYTES];
     char hex[JPKI_SERIAL_BYTES * 2 + 1];
@@ -61,8 +60,7 @@ static X509 *cert_new(X509_NAME *subject, X509 *issuer, EVP_PKEY *pub, long days
     if ((bn = BN_bin2bn(raw, sizeof(raw), NULL)) == NULL ||
         (serial = BN_to_ASN1_INTEGER(bn, NULL)) == NULL || X509_set_version(cert, 2) != 1 ||
         X509_set_serialNumber(cert, serial) != 1 || X509_set_subject_name(cert, subject) != 1 ||
-        X509_set_issuer_name(cert, issuer != NULL ? X509_get_subject_name(issuer) : subject) !=
-            1 ||
+        X509_set_issuer_name(cert, issuer != NULL ? X509_get_subject_name(issuer) : subject) != 1 ||
         X509_time_adj_ex(X509_getm_notBefore(cert), 0, -300, &now) == NULL ||
         X509_time_adj_ex(X509_getm_notAfter(cert), (int)days, 0, &now) == NULL ||
         X509_set_pubkey(cert, pub) != 1) {
@@ -116,7 +114,8 @@ static int crl_write(X509 *issuer, const struct signer *s, const struct rpca_rev
         bool ok = r != NULL && when != NULL && BN_hex2bn(&bn, revoked[i].serial) > 0 &&
                   (serial = BN_to_ASN1_INTEGER(bn, NULL)) != NULL &&
                   X509_REVOKED_set_serialNumber(r, serial) == 1 &&
-                  X509_REVOKED_set_revocationDate(r, when) == 1 && X509_CRL_add0_revoked(crl, r) == 1;
+                  X509_REVOKED_set_revocationDate(r, when) == 1 &&
+                  X509_CRL_add0_revoked(crl, r) == 1;
         BN_free(bn);
         ASN1_INTEGER_free(serial);
         ASN1_TIME_free(when);
@@ -183,8 +182,7 @@ out:
     return rc;
 }
 
-struct rpca *rpca_open(const struct jpki_config *cfg, struct signer_store *keys,
-                       struct jerr *err)
+struct rpca *rpca_open(const struct jpki_config *cfg, struct signer_store *keys, struct jerr *err)
 {
     struct rpca *ca = calloc(1, sizeof(*ca));
     if (ca == NULL) {
@@ -240,8 +238,7 @@ static const struct signer *signer_locked(struct rpca *ca, struct jerr *err)
     if (ca->signer != NULL && !signer_matches_cert(ca->signer, ca->cert)) {
         signer_free(ca->signer);
         ca->signer = NULL;
-        jerr_set(err, JERR_CRYPTO, NULL, "key %s does not match %s", RPCA_KEY_NAME,
-                 ca->cert_path);
+        jerr_set(err, JERR_CRYPTO, NULL, "key %s does not match %s", RPCA_KEY_NAME, ca->cert_path);
     }
     return ca->signer;
 }

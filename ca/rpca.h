@@ -49,8 +49,7 @@ int rpca_create(const struct jpki_config *cfg, struct signer_store *keys, struct
 
 /* Opens the CA of the instance (creating it when the instance has none yet). `keys` is
  * borrowed and must outlive the result. NULL with err on failure. */
-struct rpca *rpca_open(const struct jpki_config *cfg, struct signer_store *keys,
-                       struct jerr *err);
+struct rpca *rpca_open(const struct jpki_config *cfg, struct signer_store *keys, struct jerr *err);
 void rpca_free(struct rpca *ca); /* NULL is a no-op */
 
 X509 *rpca_get0_cert(const struct rpca *ca);

@@ -31,7 +31,7 @@ struct statusq_row {
     int64_t seq; /* set when read */
     int64_t at;  /* seconds since the epoch */
     char party[JPKI_ID_MAX + 1];
-    int ca; /* enum ca_kind */
+    int ca;                               /* enum ca_kind */
     char serial[JPKI_SERIAL_HEX_MAX + 1]; /* "" for a CRL download */
     char status[STATUSQ_STATUS_MAX + 1];  /* good, revoked, unknown, unauthorized, crl, ... */
 };
@@ -42,8 +42,7 @@ void statusq_close(struct statusq *q); /* NULL is a no-op */
 
 /* Appends rows[0..n), each to the file of its month, one transaction per month. Returns 0 or
  * -1 (that month's rows not kept). */
-int statusq_append(struct statusq *q, const struct statusq_row *rows, size_t n,
-                   struct jerr *err);
+int statusq_append(struct statusq *q, const struct statusq_row *rows, size_t n, struct jerr *err);
 
 /* Rows of `month` ("YYYY-MM") under `dir`, oldest first, of party `party` and/or serial
  * `serial` (NULL = any), with seq > after, at most `limit`; each through cb (0 to go on). A

@@ -8,8 +8,8 @@
 
 #include "base/jclock.h"
 
-#define RP_COLUMNS                                                                               \
-    "pk, id, name, kind, contact, state, token_sha256, cert_serial, cert_not_after, created_at, " \
+#define RP_COLUMNS                                                                                 \
+    "pk, id, name, kind, contact, state, token_sha256, cert_serial, cert_not_after, created_at, "  \
     "created_by, updated_at"
 
 static const char SQL_RP_INSERT[] =
@@ -44,8 +44,7 @@ static int rp_from_row(sqlite3_stmt *s, struct rp_rec *out, struct jerr *err)
     if (store_col_copy(s, 1, rp.id, sizeof(rp.id), "id", err) == -1 ||
         store_col_copy(s, 2, rp.name, sizeof(rp.name), "name", err) == -1 ||
         store_col_copy(s, 4, rp.contact, sizeof(rp.contact), "contact", err) == -1 ||
-        store_col_copy(s, 6, rp.token_sha256, sizeof(rp.token_sha256), "token_sha256", err) ==
-            -1 ||
+        store_col_copy(s, 6, rp.token_sha256, sizeof(rp.token_sha256), "token_sha256", err) == -1 ||
         store_col_copy(s, 7, rp.cert_serial, sizeof(rp.cert_serial), "cert_serial", err) == -1 ||
         store_col_copy(s, 10, rp.created_by, sizeof(rp.created_by), "created_by", err) == -1)
         return -1;
@@ -150,8 +149,7 @@ int store_rp_set_state(struct store *st, const char *id, enum rp_state state, st
     if (store_bind_str(s, 1, id, JPKI_ID_MAX, "id", err) == 0) {
         sqlite3_bind_int(s, 2, (int)state);
         sqlite3_bind_int64(s, 3, (int64_t)jclock_now());
-        ret = store_step_changed(st, s, "id", "relying party", id, "set relying-party state",
-                                 err);
+        ret = store_step_changed(st, s, "id", "relying party", id, "set relying-party state", err);
     }
     store_stmt_done(s);
     return ret;
@@ -171,8 +169,8 @@ static int bind_party_text_ca(sqlite3_stmt *s, int64_t party, const char *text, 
     return 0;
 }
 
-int store_rp_usage_add(struct store *st, int64_t party, const char *day, int ca,
-                       enum rp_what what, int64_t calls, struct jerr *err)
+int store_rp_usage_add(struct store *st, int64_t party, const char *day, int ca, enum rp_what what,
+                       int64_t calls, struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_RP_USAGE_ADD, err);
     int ret = -1;
@@ -221,8 +219,8 @@ static int usage_row(void *arg, sqlite3_stmt *s, struct jerr *err)
                : 0;
 }
 
-int store_rp_usage_foreach(struct store *st, int64_t party, const char *month,
-                           store_rp_usage_cb cb, void *ctx, struct jerr *err)
+int store_rp_usage_foreach(struct store *st, int64_t party, const char *month, store_rp_usage_cb cb,
+                           void *ctx, struct jerr *err)
 {
     sqlite3_stmt *s = store_stmt(st, SQL_RP_USAGE_MONTH, err);
     struct usage_walk walk = {cb, ctx};

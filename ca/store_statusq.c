@@ -56,8 +56,7 @@ static int db_fail(sqlite3 *db, struct jerr *err, const char *what)
                     db != NULL ? sqlite3_errmsg(db) : "out of memory");
 }
 
-static int month_path(const char *dir, const char *month, char *out, size_t size,
-                      struct jerr *err)
+static int month_path(const char *dir, const char *month, char *out, size_t size, struct jerr *err)
 {
     if (strlen(month) != 7 || strspn(month, "0123456789-") != 7 || month[4] != '-')
         return jerr_set(err, JERR_INVALID, "month", "month: expected YYYY-MM");
@@ -154,8 +153,7 @@ static int append_month(struct statusq *q, const char *month, const struct statu
     return 0;
 }
 
-int statusq_append(struct statusq *q, const struct statusq_row *rows, size_t n,
-                   struct jerr *err)
+int statusq_append(struct statusq *q, const struct statusq_row *rows, size_t n, struct jerr *err)
 {
     int ret = 0;
     size_t start = 0;

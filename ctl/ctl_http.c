@@ -106,8 +106,8 @@ static int read_token(const char *path, const char *field, char *out, struct jer
     }
     for (size_t i = start; i < end; i++)
         if (data[i] <= 0x20 || data[i] >= 0x7F) {
-            jerr_set(err, JERR_INVALID, field, "%s: the token holds a byte that is not printable ASCII",
-                     field);
+            jerr_set(err, JERR_INVALID, field,
+                     "%s: the token holds a byte that is not printable ASCII", field);
             goto out;
         }
     memcpy(out, data + start, end - start);

@@ -25,8 +25,7 @@ static void party_print(FILE *f, const json_t *p)
 }
 
 /* Writes the PEM `text` of the answer's `key` to `path` (0600, exclusive), or prints it. */
-static int credential_out(struct ctl *ctl, const json_t *answer, const char *key,
-                          const char *path)
+static int credential_out(struct ctl *ctl, const json_t *answer, const char *key, const char *path)
 {
     const char *text = ctl_out_str(answer, key);
     struct jerr err = {0};
@@ -52,16 +51,16 @@ int ctl_parties_add(struct ctl *ctl, const struct ctl_args *args)
     int rc;
 
     for (int i = 0; i < 3; i++) { /* check the files first: the credentials are shown once */
-        const char *out = ctl_args_get(args, (const char *[]){"cert-out", "key-out", "token-out"}[i]);
+        const char *out =
+            ctl_args_get(args, (const char *[]){"cert-out", "key-out", "token-out"}[i]);
         if (out != NULL && fsutil_exists(out))
             return ctl_fail(ctl, CTL_EXIT_FAILED, "%s exists: give a new file", out);
     }
     if (csr_path != NULL &&
         fsutil_read_file(csr_path, CTL_PARTIES_CSR_MAX, &csr, &csr_len, &err) == -1)
         return ctl_fail(ctl, CTL_EXIT_FAILED, "--csr: %s", err.msg);
-    body = json_pack("{s:s, s:s, s:s, s:s}", "id", args->pos[0], "name",
-                     ctl_args_get(args, "name"), "kind", ctl_args_get(args, "kind"), "contact",
-                     ctl_args_get(args, "contact"));
+    body = json_pack("{s:s, s:s, s:s, s:s}", "id", args->pos[0], "name", ctl_args_get(args, "name"),
+                     "kind", ctl_args_get(args, "kind"), "contact", ctl_args_get(args, "contact"));
     if (body != NULL && csr != NULL)
         json_object_set_new(body, "csr", json_stringn((const char *)csr, csr_len));
     free(csr);
@@ -156,10 +155,10 @@ int ctl_parties_usage(struct ctl *ctl, const struct ctl_args *args)
         json_t *calls = json_object_get(answer, "calls"),
                *distinct = json_object_get(answer, "distinct_certificates");
         ctl_out_field(ctl->out, "month", ctl_out_str(answer, "month"));
-        fprintf(ctl->out, "%-20s%" JSON_INTEGER_FORMAT "\n", "OCSP calls:",
-                json_integer_value(json_object_get(calls, "ocsp")));
-        fprintf(ctl->out, "%-20s%" JSON_INTEGER_FORMAT "\n", "CRL downloads:",
-                json_integer_value(json_object_get(calls, "crl")));
+        fprintf(ctl->out, "%-20s%" JSON_INTEGER_FORMAT "\n",
+                "OCSP calls:", json_integer_value(json_object_get(calls, "ocsp")));
+        fprintf(ctl->out, "%-20s%" JSON_INTEGER_FORMAT "\n",
+                "CRL downloads:", json_integer_value(json_object_get(calls, "crl")));
         fprintf(ctl->out, "%-20ssign %" JSON_INTEGER_FORMAT ", auth %" JSON_INTEGER_FORMAT "\n",
                 "distinct certs:", json_integer_value(json_object_get(distinct, "sign")),
                 json_integer_value(json_object_get(distinct, "auth")));
@@ -168,8 +167,9 @@ int ctl_parties_usage(struct ctl *ctl, const struct ctl_args *args)
             const char *ca;
             json_object_foreach(day, ca, cas)
             {
-                fprintf(ctl->out, "  %.10s %-4.4s ocsp %" JSON_INTEGER_FORMAT
-                                  " crl %" JSON_INTEGER_FORMAT "\n",
+                fprintf(ctl->out,
+                        "  %.10s %-4.4s ocsp %" JSON_INTEGER_FORMAT " crl %" JSON_INTEGER_FORMAT
+                        "\n",
                         d, ca, json_integer_value(json_object_get(cas, "ocsp")),
                         json_integer_value(json_object_get(cas, "crl")));
             }

@@ -620,8 +620,8 @@ static int sign_x509_crl(void *object, EVP_MD_CTX *mctx)
     return X509_CRL_sign_ctx(object, mctx);
 }
 
-static int sign_object(const struct signer *s, sign_object_fn *sign, void *object,
-                       const char *what, struct jerr *err)
+static int sign_object(const struct signer *s, sign_object_fn *sign, void *object, const char *what,
+                       struct jerr *err)
 {
     EVP_MD_CTX *mctx = NULL;
     int rc = -1;

@@ -105,9 +105,9 @@ static int run_create(struct api_call *call, struct jerr *err)
         goto out;
     reload(call);
     json_t *answer = party_json(&rp);
-    json_t *more = json_pack("{s:s, s:s, s:s?, s:s}", "token", token, "certificate",
-                             issued.cert_pem, "key", issued.key_pem, "ca_certificate_url",
-                             "/ca/rp.pem");
+    json_t *more =
+        json_pack("{s:s, s:s, s:s?, s:s}", "token", token, "certificate", issued.cert_pem, "key",
+                  issued.key_pem, "ca_certificate_url", "/ca/rp.pem");
     rc = api_answer(call, api_object_merge(answer, more), err);
 out:
     OPENSSL_cleanse(token, sizeof(token));
@@ -256,8 +256,8 @@ static int run_usage(struct api_call *call, struct jerr *err)
 
 static int query_row(void *ctx, const struct statusq_row *r)
 {
-    json_t *row = json_pack("{s:I, s:I, s:o, s:s, s:s, s:s?, s:s}", "seq", (json_int_t)r->seq,
-                            "at", (json_int_t)r->at, "time", api_time_json(r->at), "party", r->party,
+    json_t *row = json_pack("{s:I, s:I, s:o, s:s, s:s, s:s?, s:s}", "seq", (json_int_t)r->seq, "at",
+                            (json_int_t)r->at, "time", api_time_json(r->at), "party", r->party,
                             "ca", ca_kind_name((enum ca_kind)r->ca), "serial",
                             r->serial[0] != '\0' ? r->serial : NULL, "status", r->status);
     return row != NULL && json_array_append_new(ctx, row) == 0 ? 0 : -1;
@@ -294,10 +294,8 @@ static int run_queries(struct api_call *call, struct jerr *err)
     }
     size_t n = json_array_size(rows);
     json_t *next = (long)n == limit ? json_object_get(json_array_get(rows, n - 1), "seq") : NULL;
-    return api_answer(call,
-                      json_pack("{s:s, s:o, s:O?}", "month", month, "rows", rows, "next_after",
-                                next),
-                      err);
+    return api_answer(
+        call, json_pack("{s:s, s:o, s:O?}", "month", month, "rows", rows, "next_after", next), err);
 }
 
 int rpapi_add_endpoints(struct api *api, struct rpapi *r, struct jerr *err)
@@ -317,8 +315,7 @@ int rpapi_add_endpoints(struct api *api, struct rpapi *r, struct jerr *err)
          run_resume, r},
         {EVHTTP_REQ_GET, "/v1/relying-parties/{id}/usage", read, API_BODY_NONE, 0, 200, run_usage,
          r},
-        {EVHTTP_REQ_GET, "/v1/audit/status-queries", audit, API_BODY_NONE, 0, 200, run_queries,
-         r},
+        {EVHTTP_REQ_GET, "/v1/audit/status-queries", audit, API_BODY_NONE, 0, 200, run_queries, r},
     };
     return api_add_endpoints(api, eps, sizeof(eps) / sizeof(eps[0]), err);
 }

@@ -58,8 +58,8 @@ struct public
     int loop_count;
     atomic_uint generation;
     atomic_llong next_publication; /* public_crl_set_next_publication, 0 = unknown */
-    struct rpgate *gate;   /* public_set_relying_parties, or NULL */
-    struct rpmeter *meter; /* the same */
+    struct rpgate *gate;           /* public_set_relying_parties, or NULL */
+    struct rpmeter *meter;         /* the same */
 };
 
 /* ---- building ---- */
@@ -385,8 +385,8 @@ static void crl_check_done(void *arg)
         if (lc->snap != NULL) {
             status = crl_answer(c->pub, c->req, lc->snap);
             if (status == 200)
-                rpmeter_record(c->pub->meter, c->loop_index, &c->who, (int)c->ca, RP_WHAT_CRL,
-                               NULL, RPMETER_CRL);
+                rpmeter_record(c->pub->meter, c->loop_index, &c->who, (int)c->ca, RP_WHAT_CRL, NULL,
+                               RPMETER_CRL);
         } else if (c->err.code == JERR_NOT_FOUND) {
             http_send_error(c->req, 404, "not_found", NULL, "CRL not published yet");
             status = 404;

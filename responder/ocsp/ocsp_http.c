@@ -172,8 +172,7 @@ void ocsp_http_set_status_listener(struct ocsp_http *o, void (*fn)(void *arg), v
     ocsp_refresh_set_listener(o->refresh, fn, arg);
 }
 
-void ocsp_http_set_relying_parties(struct ocsp_http *o, struct rpgate *gate,
-                                   struct rpmeter *meter)
+void ocsp_http_set_relying_parties(struct ocsp_http *o, struct rpgate *gate, struct rpmeter *meter)
 {
     o->gate = gate;
     o->meter = meter;

@@ -83,8 +83,7 @@ void ocsp_http_cert_changed(struct ocsp_http *o, const char *serial);
  * asked about, and its answers metered. Both borrowed; before the server starts. */
 struct rpgate;
 struct rpmeter;
-void ocsp_http_set_relying_parties(struct ocsp_http *o, struct rpgate *gate,
-                                   struct rpmeter *meter);
+void ocsp_http_set_relying_parties(struct ocsp_http *o, struct rpgate *gate, struct rpmeter *meter);
 
 /* Something may have changed (several certificates, or unknown which): the refresher runs
  * now. Thread-safe. */

@@ -104,8 +104,7 @@ static void file_done(void *arg)
 {
     struct file_job *j = arg;
     if (j->data != NULL) {
-        evhttp_add_header(evhttp_request_get_output_headers(j->req), "Cache-Control",
-                          "max-age=60");
+        evhttp_add_header(evhttp_request_get_output_headers(j->req), "Cache-Control", "max-age=60");
         http_send_bytes(j->req, 200, j->type, j->data, j->len);
     } else {
         http_send_jerr(j->req, &j->err);

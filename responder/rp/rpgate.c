@@ -21,8 +21,8 @@
 #define RPGATE_SERIAL_MAX 21
 
 struct key_entry {
-    unsigned char key[AUTH_SHA256_BYTES > RPGATE_SERIAL_MAX ? AUTH_SHA256_BYTES
-                                                             : RPGATE_SERIAL_MAX];
+    unsigned char
+        key[AUTH_SHA256_BYTES > RPGATE_SERIAL_MAX ? AUTH_SHA256_BYTES : RPGATE_SERIAL_MAX];
     size_t len;
     size_t party; /* index into parties */
 };
@@ -41,7 +41,7 @@ struct loop_view {
 };
 
 struct rpgate {
-    X509 *rpca_cert; /* borrowed */
+    X509 *rpca_cert;      /* borrowed */
     pthread_mutex_t lock; /* current (swap and take a reference) */
     struct view *current;
     atomic_uint generation;
@@ -214,8 +214,8 @@ static struct view *view_get(struct rpgate *g, unsigned *generation)
 static const struct view *loop_view(struct rpgate *g, int loop)
 {
     struct loop_view *lv = &g->per_loop[loop];
-    if (lv->view == NULL || lv->generation != atomic_load_explicit(&g->generation,
-                                                                     memory_order_acquire)) {
+    if (lv->view == NULL ||
+        lv->generation != atomic_load_explicit(&g->generation, memory_order_acquire)) {
         view_unref(lv->view);
         lv->view = view_get(g, &lv->generation);
     }

@@ -46,11 +46,11 @@ struct rpgate_who {
 };
 
 enum rpgate_verdict {
-    RPGATE_PARTY = 0,        /* *who is an active party */
-    RPGATE_NO_CREDENTIAL,    /* plain HTTP, or neither a relying-party certificate nor a token */
-    RPGATE_UNKNOWN,          /* a credential that names no party (wrong token, deleted party) */
-    RPGATE_SUSPENDED,        /* *who is a suspended party */
-    RPGATE_BAD_CREDENTIAL,   /* an Authorization header that is no bearer token */
+    RPGATE_PARTY = 0,      /* *who is an active party */
+    RPGATE_NO_CREDENTIAL,  /* plain HTTP, or neither a relying-party certificate nor a token */
+    RPGATE_UNKNOWN,        /* a credential that names no party (wrong token, deleted party) */
+    RPGATE_SUSPENDED,      /* *who is a suspended party */
+    RPGATE_BAD_CREDENTIAL, /* an Authorization header that is no bearer token */
 };
 
 /* The gate, with the view read from `st` now. The relying-party CA (pki_get0_rpca) is

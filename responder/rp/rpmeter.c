@@ -97,9 +97,8 @@ void rpmeter_record(struct rpmeter *m, int loop, const struct rpgate_who *who, i
     pthread_mutex_lock(&b->lock);
     if (b->count == b->cap) {
         size_t cap = b->cap == 0 ? 1024 : 2 * b->cap;
-        struct event *more = cap <= RPMETER_LOOP_MAX_EVENTS
-                                 ? realloc(b->events, cap * sizeof(*more))
-                                 : NULL;
+        struct event *more =
+            cap <= RPMETER_LOOP_MAX_EVENTS ? realloc(b->events, cap * sizeof(*more)) : NULL;
         if (more == NULL) {
             pthread_mutex_unlock(&b->lock);
             atomic_fetch_add(&m->lost, 1);

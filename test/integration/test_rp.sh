@@ -68,7 +68,7 @@ SIGN_RP_TOKEN=$(jf .token)
 curl -s "$URL/ca/rp.pem" -o "$T/rp-ca.pem"
 check "the party's certificate verifies under /ca/rp.pem (clientAuth)" \
   openssl verify -purpose sslclient -CAfile "$T/rp-ca.pem" "$T/rp-sign.pem"
-TOKEN= expect_status "registering needs an operator: 401" 401 POST /v1/relying-parties '{}'
+TOKEN='' expect_status "registering needs an operator: 401" 401 POST /v1/relying-parties '{}'
 call POST /v1/operators '{"name":"aud","role":"auditor"}'
 AUD=$(jf .token)
 TOKEN=$AUD expect_status "…an auditor may not: 403" 403 POST /v1/relying-parties \

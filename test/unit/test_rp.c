@@ -44,7 +44,8 @@ START_TEST(kinds)
     ck_assert(!rp_kind_allows(RP_KIND_SIGNATURE, CA_AUTH));
     ck_assert(rp_kind_allows(RP_KIND_AUTHENTICATION, CA_AUTH));
     ck_assert(!rp_kind_allows(RP_KIND_AUTHENTICATION, CA_SIGN));
-    ck_assert(rp_kind_allows(RP_KIND_PLATFORM, CA_SIGN) && rp_kind_allows(RP_KIND_PLATFORM, CA_AUTH));
+    ck_assert(rp_kind_allows(RP_KIND_PLATFORM, CA_SIGN) &&
+              rp_kind_allows(RP_KIND_PLATFORM, CA_AUTH));
     ck_assert(!rp_kind_allows((enum rp_kind)9, CA_SIGN));
     ck_assert_int_eq(rp_kind_parse("authentication", &k), 0);
     ck_assert_int_eq(k, RP_KIND_AUTHENTICATION);
@@ -121,7 +122,8 @@ START_TEST(bad_csr)
     struct rp_issued issued;
     testutil_fx_open(&fx, &testinst);
     struct rp_rec rp = party("rp-csr", RP_KIND_SIGNATURE, "c");
-    const char junk[] = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
+    const char junk[] =
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
     ck_assert_int_eq(rp_create(&fx.ctx, &rp, junk, strlen(junk), &issued, &err), -1);
     ck_assert_int_eq(err.code, JERR_INVALID);
     ck_assert_str_eq(err.field, "csr");
@@ -145,7 +147,8 @@ START_TEST(usage_sums)
         {rp.pk, "2026-12-02", CA_SIGN, RP_WHAT_CRL, 1},
     };
     struct rp_cert_seen seen[] = {
-        {rp.pk, "2026-12", CA_AUTH, "0A"}, {rp.pk, "2026-12", CA_AUTH, "0B"},
+        {rp.pk, "2026-12", CA_AUTH, "0A"},
+        {rp.pk, "2026-12", CA_AUTH, "0B"},
         {rp.pk, "2026-11", CA_AUTH, "0C"},
     };
     ck_assert_int_eq(rp_usage_record(fx.st, counts, 2, seen, 3, &err), 0);
