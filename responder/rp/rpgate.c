@@ -136,8 +136,10 @@ static struct view *view_load(struct store *st, struct jerr *err)
         view_unref(v);
         return NULL;
     }
-    qsort(v->tokens, v->token_count, sizeof(*v->tokens), key_cmp);
-    qsort(v->serials, v->serial_count, sizeof(*v->serials), key_cmp);
+    if (v->token_count > 1) /* qsort takes no NULL, even for no element */
+        qsort(v->tokens, v->token_count, sizeof(*v->tokens), key_cmp);
+    if (v->serial_count > 1)
+        qsort(v->serials, v->serial_count, sizeof(*v->serials), key_cmp);
     return v;
 }
 

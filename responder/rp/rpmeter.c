@@ -265,7 +265,8 @@ int rpmeter_flush(struct rpmeter *m, struct store *st, struct jerr *err)
     }
     pthread_mutex_unlock(&m->totals_lock);
     /* Sum the calls of one (party, day, CA, kind); keep each certificate once. */
-    qsort(counts, nc, sizeof(*counts), count_cmp);
+    if (nc > 1)
+        qsort(counts, nc, sizeof(*counts), count_cmp);
     size_t k = 0;
     for (size_t i = 0; i < nc; i++) {
         if (k > 0 && count_cmp(&counts[k - 1], &counts[i]) == 0)
@@ -274,7 +275,8 @@ int rpmeter_flush(struct rpmeter *m, struct store *st, struct jerr *err)
             counts[k++] = counts[i];
     }
     nc = k;
-    qsort(seen, ns, sizeof(*seen), seen_cmp);
+    if (ns > 1)
+        qsort(seen, ns, sizeof(*seen), seen_cmp);
     k = 0;
     for (size_t i = 0; i < ns; i++)
         if (k == 0 || seen_cmp(&seen[k - 1], &seen[i]) != 0)
