@@ -87,6 +87,10 @@ bool presign_put(struct presign *c, struct presign_blob *b, bool may_evict);
 /* Removes the entry of `key` if there is one. Thread-safe. */
 void presign_remove(struct presign *c, const struct presign_key *key);
 
+/* Removes every entry (jpkid respond, after a reconnection to Redis: nothing cached can be
+ * proved fresh). Thread-safe; blobs still referenced elsewhere live on. */
+void presign_clear(struct presign *c);
+
 /* Entries held now, and the bound. Thread-safe (a moment's view). */
 size_t presign_count(struct presign *c);
 size_t presign_capacity(const struct presign *c);
