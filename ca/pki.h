@@ -97,7 +97,8 @@ struct rpca *pki_get0_rpca(const struct pki *pki);
 int pki_write_cert_pem(X509 *cert, const char *path, bool exclusive, struct jerr *err);
 X509 *pki_read_cert_pem(const char *path, struct jerr *err);
 
-/* Opens a new registry connection for the calling thread. */
+/* Opens a new registry connection for the calling thread (publishing, store.h, when
+ * publish.redis is set). */
 struct store *pki_store_open(const struct pki *pki, struct jerr *err);
 
 /* SHA-256 fingerprint of a certificate as "AB:CD:..." (95 chars + NUL). */

@@ -172,7 +172,16 @@ static const char *const migrations[] = {
     "  at INTEGER NOT NULL,"
     "  der BLOB NOT NULL);"
     "CREATE INDEX audit_checkpoints_by_rows ON audit_checkpoints(rows, id);",
-    /* 7: relying parties (DESIGN §12, ca/rp.h): the registry of verifiers, their credentials
+    /* 7: the queue of publication to Redis (DESIGN §13, ca/store.h "Publication"): the serials
+     * whose pre-signed responses the registry holds and Redis may not. Written in the
+     * transaction that stores the responses, only by a node with publish.redis set; a serial
+     * queued again gets a new seq (AUTOINCREMENT, never reused), so the publisher's clear of
+     * an older seq leaves the newer entry. queued_ms: wall time of the queueing (lag). */
+    "CREATE TABLE publish_queue ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  serial TEXT NOT NULL UNIQUE REFERENCES certificates(serial),"
+    "  queued_ms INTEGER NOT NULL);",
+    /* 8: relying parties (DESIGN §12, ca/rp.h): the registry of verifiers, their credentials
      * (a token's SHA-256, the serial of the client certificate of the relying-party CA) and
      * what they used: calls per day, CA and what was asked (0 OCSP, 1 CRL), and the distinct
      * certificates asked about per month. A deleted party stays (state 2) so that its usage

@@ -1332,7 +1332,7 @@ START_TEST(test_ocsp_marks_backfilled_by_migration)
              "certid_hash = 1);"
              "DROP TABLE ocsp_dirty; DROP INDEX ocsp_responses_ageing;"
              "ALTER TABLE batch_rows DROP COLUMN claimed_until;"
-             "DROP TABLE audit_checkpoints;"
+             "DROP TABLE audit_checkpoints; DROP TABLE publish_queue;"
              "DROP TABLE rp_usage_certs; DROP TABLE rp_usage_daily; DROP TABLE relying_parties;"
              "DELETE FROM schema_version WHERE version >= 5;");
 
