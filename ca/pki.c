@@ -18,6 +18,7 @@
 
 #include "ca/checkpoint.h"
 #include "ca/profile.h"
+#include "ca/rpca.h"
 #include "base/fsutil.h"
 #include "base/hex.h"
 #include "base/jclock.h"
@@ -45,6 +46,7 @@ struct pki {
     int partitions[CA_KIND_COUNT];
     struct adminkey *card_admin; /* the card-administration key (keystore/adminkey.h) */
     struct signer *audit;        /* the audit key (ca/checkpoint.h) */
+    struct rpca *rpca;           /* the relying-party CA (ca/rpca.h); PKI_KEYS_ALL only */
 };
 
 /* DATA_DIR/<dir>/<ca><suffix>, e.g. keys/sign-ca.key. */
@@ -372,7 +374,8 @@ int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_i
      * before anything is written. */
     if ((keys = signer_store_open(cfg, passphrase, err)) == NULL)
         return -1;
-    const char *key_names[] = {"sign-ca", "auth-ca", "sign-ocsp", "auth-ocsp", PKI_AUDIT_KEY};
+    const char *key_names[] = {"sign-ca",     "auth-ca",     "sign-ocsp",
+                               "auth-ocsp",   PKI_AUDIT_KEY, RPCA_KEY_NAME};
     for (size_t i = 0; i < sizeof(key_names) / sizeof(key_names[0]); i++)
         if (signer_store_check_new(keys, key_names[i], err) == -1)
             goto out;
@@ -388,6 +391,8 @@ int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_i
         if (ca_create(cfg, keys, (enum ca_kind)ca, out->fingerprint[ca], err) == -1)
             goto out;
     if (card_admin_create(cfg, passphrase, err) == -1)
+        goto out;
+    if (rpca_create(cfg, keys, err) == -1) /* relying parties' client certificates */
         goto out;
     if ((audit = audit_key_create(cfg, keys, err)) == NULL)
         goto out;
@@ -570,6 +575,8 @@ struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
     }
     if (keys == PKI_KEYS_ALL && (pki->card_admin = card_admin_load(cfg, passphrase, err)) == NULL)
         goto fail;
+    if (keys == PKI_KEYS_ALL && (pki->rpca = rpca_open(cfg, pki->keys, err)) == NULL)
+        goto fail;
     /* The partition count is fixed when the instance is created (DESIGN §5). */
     st = pki_store_open(pki, err);
     if (st == NULL)
@@ -603,6 +610,7 @@ void pki_free(struct pki *pki)
         signer_free(pki->ca[ca].ca_signer);
         signer_free(pki->ca[ca].ocsp_signer);
     }
+    rpca_free(pki->rpca);
     adminkey_free(pki->card_admin);
     signer_free(pki->audit);
     signer_store_free(pki->keys); /* after every signer of it */
@@ -677,4 +685,19 @@ char *pki_crl_url(const struct pki *pki, enum ca_kind ca, int partition, char *o
         n = snprintf(out, size, "%.*s/%s/%d.crl", (int)base_len, url, ca_kind_name(ca), partition);
     }
     return n < 0 || (size_t)n >= size ? NULL : out;
+}
+
+int pki_write_cert_pem(X509 *cert, const char *path, bool exclusive, struct jerr *err)
+{
+    return cert_write_pem(cert, path, exclusive, err);
+}
+
+X509 *pki_read_cert_pem(const char *path, struct jerr *err)
+{
+    return cert_read_pem(path, err);
+}
+
+struct rpca *pki_get0_rpca(const struct pki *pki)
+{
+    return pki->rpca;
 }

@@ -19,6 +19,8 @@
  *   certs/audit-key.pem           its public key (PEM SubjectPublicKeyInfo), for auditors
  *   certs/{sign,auth}-ca.pem      self-signed roots
  *   certs/{sign,auth}-ocsp.pem    OCSP signer certificates
+ *   keys/rp-ca.key, certs/rp-ca.pem, crl/rp.crl
+ *                                 the relying-party CA (ca/rpca.h)
  *   admin.token                   the first administrator token (0600)
  *   crl/                          published CRLs
  */
@@ -86,6 +88,14 @@ const struct signer *pki_get0_audit_signer(const struct pki *pki);
 /* The audit public key from certs/audit-key.pem (no passphrase needed), or NULL with err:
  * JERR_NOT_FOUND when the instance has none yet. The caller frees it with EVP_PKEY_free. */
 EVP_PKEY *pki_audit_public_key(const struct jpki_config *cfg, struct jerr *err);
+
+/* The relying-party CA (ca/rpca.h; PKI_KEYS_ALL only, NULL otherwise). */
+struct rpca *pki_get0_rpca(const struct pki *pki);
+
+/* A certificate as a PEM file (atomically; with `exclusive`, never over an existing file), and
+ * read back. Return 0 / the certificate (X509_free), or -1 / NULL with err. */
+int pki_write_cert_pem(X509 *cert, const char *path, bool exclusive, struct jerr *err);
+X509 *pki_read_cert_pem(const char *path, struct jerr *err);
 
 /* Opens a new registry connection for the calling thread (publishing, store.h, when
  * publish.redis is set). */

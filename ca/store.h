@@ -299,6 +299,50 @@ int store_operator_disable(struct store *st, const char *name, struct jerr *err)
 int store_operator_set_token(struct store *st, const char *name, const char *token_sha256,
                              struct jerr *err);
 
+/* Relying parties (DESIGN §12, ca/rp.h; migration 7). */
+enum rp_kind { RP_KIND_SIGNATURE = 0, RP_KIND_AUTHENTICATION = 1, RP_KIND_PLATFORM = 2 };
+enum rp_state { RP_STATE_ACTIVE = 0, RP_STATE_SUSPENDED = 1, RP_STATE_DELETED = 2 };
+/* What a party asked for (rp_usage_daily.what). */
+enum rp_what { RP_WHAT_OCSP = 0, RP_WHAT_CRL = 1 };
+#define STORE_RP_TEXT_MAX 200 /* name, contact: bytes */
+struct rp_rec {
+    int64_t pk; /* set by store_rp_insert */
+    char id[JPKI_ID_MAX + 1];
+    char name[STORE_RP_TEXT_MAX + 1];
+    char contact[STORE_RP_TEXT_MAX + 1];
+    enum rp_kind kind;
+    enum rp_state state;
+    char token_sha256[STORE_TOKEN_SHA256_HEX + 1]; /* "" = none */
+    char cert_serial[JPKI_SERIAL_HEX_MAX + 1];     /* upper-case hex; "" = none */
+    int64_t cert_not_after;
+    int64_t created_at; /* 0 on insert = now */
+    char created_by[JPKI_ID_MAX + 1];
+    int64_t updated_at; /* when the state last changed (deleted: when the certificate was revoked) */
+};
+/* JERR_CONFLICT (field "id") for an id in use (a deleted party's too). */
+int store_rp_insert(struct store *st, struct rp_rec *rp, struct jerr *err);
+/* JERR_NOT_FOUND (field "id") when there is no such party. */
+int store_rp_get(struct store *st, const char *id, struct rp_rec *out, struct jerr *err);
+/* Every party (deleted ones too) by id, via cb (return 0 to go on). */
+typedef int (*store_rp_cb)(void *ctx, const struct rp_rec *rp);
+int store_rp_foreach(struct store *st, store_rp_cb cb, void *ctx, struct jerr *err);
+/* Sets the state (and updated_at = now). JERR_NOT_FOUND when there is no such party. */
+int store_rp_set_state(struct store *st, const char *id, enum rp_state state, struct jerr *err);
+/* Adds `calls` to the party's count of `day` ("YYYY-MM-DD"), CA and kind of request. */
+int store_rp_usage_add(struct store *st, int64_t party, const char *day, int ca,
+                       enum rp_what what, int64_t calls, struct jerr *err);
+/* Records that the party asked about `serial` of `ca` in `month` ("YYYY-MM"); once a month. */
+int store_rp_cert_seen(struct store *st, int64_t party, const char *month, int ca,
+                       const char *serial, struct jerr *err);
+/* The party's counts of `month` ("YYYY-MM") by day, CA and kind, via cb (0 to go on). */
+typedef int (*store_rp_usage_cb)(void *ctx, const char *day, int ca, enum rp_what what,
+                                 int64_t calls);
+int store_rp_usage_foreach(struct store *st, int64_t party, const char *month,
+                           store_rp_usage_cb cb, void *ctx, struct jerr *err);
+/* The distinct certificates the party asked about in `month`, per CA. */
+int store_rp_usage_distinct(struct store *st, int64_t party, const char *month,
+                            int64_t counts[CA_KIND_COUNT], struct jerr *err);
+
 /* Audit log (DESIGN §7): each row holds the hash of the previous one (see ca/audit.h). */
 struct audit_entry {
     int64_t seq;

@@ -213,6 +213,37 @@ static const char *const migrations[] = {
     "  granted_at INTEGER NOT NULL,"
     "  granted_by TEXT NOT NULL,"
     "  PRIMARY KEY (person_id, party));",
+    /* 10: relying parties (DESIGN §12, ca/rp.h): the registry of verifiers, their credentials
+     * (a token's SHA-256, the serial of the client certificate of the relying-party CA) and
+     * what they used: calls per day, CA and what was asked (0 OCSP, 1 CRL), and the distinct
+     * certificates asked about per month. A deleted party stays (state 2) so that its usage
+     * and its certificate's place on the relying-party CA's CRL stay; its id is not reused. */
+    "CREATE TABLE relying_parties ("
+    "  pk INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL,"
+    "  kind INTEGER NOT NULL CHECK (kind IN (0, 1, 2)),"
+    "  contact TEXT NOT NULL,"
+    "  state INTEGER NOT NULL CHECK (state IN (0, 1, 2)),"
+    "  token_sha256 TEXT UNIQUE,"
+    "  cert_serial TEXT UNIQUE,"
+    "  cert_not_after INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  created_by TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE TABLE rp_usage_daily ("
+    "  party INTEGER NOT NULL REFERENCES relying_parties(pk),"
+    "  day TEXT NOT NULL,"
+    "  ca INTEGER NOT NULL CHECK (ca IN (0, 1)),"
+    "  what INTEGER NOT NULL CHECK (what IN (0, 1)),"
+    "  calls INTEGER NOT NULL CHECK (calls >= 0),"
+    "  PRIMARY KEY (party, day, ca, what)) WITHOUT ROWID;"
+    "CREATE TABLE rp_usage_certs ("
+    "  party INTEGER NOT NULL REFERENCES relying_parties(pk),"
+    "  month TEXT NOT NULL,"
+    "  ca INTEGER NOT NULL CHECK (ca IN (0, 1)),"
+    "  serial TEXT NOT NULL,"
+    "  PRIMARY KEY (party, month, ca, serial)) WITHOUT ROWID;",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

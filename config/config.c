@@ -233,7 +233,7 @@ enum ctype {
     T_ID,            /* [A-Za-z0-9._-], min..max bytes */
     T_HEX64,         /* 64 hex digits */
     T_ROLE,          /* admin | operator | batch | auditor */
-    T_ACCESS,        /* open | client_cert */
+    T_ACCESS,        /* open | registered */
     T_INLINE_SECRET, /* never accepted: secrets come from env or file */
 };
 
@@ -400,7 +400,7 @@ static int schema_find(const char *path)
 }
 
 static const char *const role_names[] = {"admin", "operator", "batch", "auditor"};
-static const char *const access_names[] = {"open", "client_cert"};
+static const char *const access_names[] = {"open", "registered"};
 
 /* ---- value checks: each returns 0, or -1 with a reason in `why` ---- */
 
@@ -645,7 +645,11 @@ static int value_parse(const struct centry *e, const struct yamltree_node *n, vo
         for (size_t i = 0; i < sizeof(access_names) / sizeof(access_names[0]); i++)
             if (strcmp(s, access_names[i]) == 0)
                 return *(enum access_mode *)dst = (enum access_mode)i, 0;
-        return why_set(why, why_size, "must be open or client_cert (got \"%s\")", shown);
+        if (strcmp(s, "client_cert") == 0) /* issue 15 replaced it */
+            return why_set(why, why_size,
+                           "client_cert was replaced by registered: register relying parties "
+                           "with POST /v1/relying-parties (docs/API.md)");
+        return why_set(why, why_size, "must be open or registered (got \"%s\")", shown);
     default:
         break;
     }
@@ -1013,18 +1017,18 @@ static int cross_checks(struct walk *w)
                              "must be less than ocsp.validity_s (%d >= %d)",
                              cfg->ocsp_refresh_before_s, cfg->ocsp_validity_s);
 
-    /* Relying parties prove who they are with a TLS client certificate: that needs the
-     * HTTPS listener and the CA that issues their certificates. */
+    /* Relying parties prove who they are over HTTPS (a client certificate of jpki's own
+     * relying-party CA, or a bearer token): registered needs the HTTPS listener. */
+    if (cfg->tls_relying_party_ca[0] != '\0')
+        return cfg_error_key(w, "tls.relying_party_ca",
+                             "removed: relying parties' client certificates come from jpki's own "
+                             "relying-party CA (certs/rp-ca.pem); register them with POST "
+                             "/v1/relying-parties and set access.* registered");
     static const char *const access_keys[] = {"access.ocsp", "access.crl"};
     const enum access_mode access[] = {cfg->access_ocsp, cfg->access_crl};
-    for (size_t i = 0; i < 2; i++) {
-        if (access[i] != ACCESS_CLIENT_CERT)
-            continue;
-        if (cfg->tls_relying_party_ca[0] == '\0')
-            return cfg_error_key(w, access_keys[i], "client_cert needs tls.relying_party_ca");
-        if (cfg->listen_https[0] == '\0')
-            return cfg_error_key(w, access_keys[i], "client_cert needs listen.https");
-    }
+    for (size_t i = 0; i < 2; i++)
+        if (access[i] == ACCESS_REGISTERED && cfg->listen_https[0] == '\0')
+            return cfg_error_key(w, access_keys[i], "registered needs listen.https");
 
     /* A CRL of operator certificates is checked against their CA. */
     if (cfg->tls_operator_crl[0] != '\0' && cfg->tls_operator_ca[0] == '\0')

@@ -27,8 +27,9 @@ int ca_kind_parse(const char *s, enum ca_kind *kind);
 enum operator_role { ROLE_ADMIN = 0, ROLE_OPERATOR, ROLE_BATCH, ROLE_AUDITOR };
 
 /* Who may ask a group of public endpoints (access.ocsp, access.crl): anyone, or only relying
- * parties presenting a TLS client certificate issued by tls.relying_party_ca. */
-enum access_mode { ACCESS_OPEN = 0, ACCESS_CLIENT_CERT = 1 };
+ * parties registered in the registry (DESIGN §12), over HTTPS with their client certificate or
+ * bearer token. */
+enum access_mode { ACCESS_OPEN = 0, ACCESS_REGISTERED = 1 };
 
 struct config_operator {
     char *name;
@@ -95,7 +96,7 @@ struct jpki_config {
     char *tls_cert;              /* PEM files for HTTPS */
     char *tls_key;
     char *tls_operator_ca;      /* CA of operator client certificates ("" = none) */
-    char *tls_relying_party_ca; /* CA of relying parties' client certificates ("" = none) */
+    char *tls_relying_party_ca; /* removed (issue 15): refused unless "" */
     char *tls_operator_crl;     /* CRL of tls_operator_ca, checked on every call ("" = none) */
     int loops;                  /* event loops, 0 = one per core */
     int workers;                /* worker threads, 0 = one per core plus one */
@@ -189,7 +190,7 @@ char *config_path(const struct jpki_config *cfg, const char *rel, char *buf, siz
 
 const char *operator_role_name(enum operator_role role);
 
-/* "open" / "client_cert" */
+/* "open" / "registered" */
 const char *access_mode_name(enum access_mode mode);
 
 #endif

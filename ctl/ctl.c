@@ -28,6 +28,15 @@ void ctl_init(struct ctl *ctl, const struct ctl_args *args, FILE *out, FILE *err
     if (ctl->token_file == NULL)
         ctl->token_file = getenv("JPKI_TOKEN_FILE");
     ctl->cacert = ctl_args_get(args, "cacert");
+    ctl->client_cert = ctl_args_get(args, "cert");
+    if (ctl->client_cert == NULL)
+        ctl->client_cert = getenv("JPKI_CLIENT_CERT");
+    ctl->client_key = ctl_args_get(args, "key");
+    if (ctl->client_key == NULL)
+        ctl->client_key = getenv("JPKI_CLIENT_KEY");
+    ctl->rp_token_file = ctl_args_get(args, "rp-token-file");
+    if (ctl->rp_token_file == NULL)
+        ctl->rp_token_file = getenv("JPKI_RP_TOKEN_FILE");
 }
 
 void ctl_cleanup(struct ctl *ctl)
@@ -70,6 +79,14 @@ static int ctl_connect(struct ctl *ctl, bool auth)
         if (ctl->url == NULL || ctl->url[0] == '\0')
             return ctl_usage(ctl, "no service URL: give --url or set JPKI_URL");
         if ((ctl->http = ctl_http_new(ctl->url, ctl->cacert, &err)) == NULL)
+            return err.code == JERR_INVALID ? ctl_usage(ctl, "%s", err.msg)
+                                            : ctl_fail(ctl, CTL_EXIT_FAILED, "%s", err.msg);
+        bool with_cert = (ctl->client_cert != NULL && ctl->client_cert[0] != '\0') ||
+                         (ctl->client_key != NULL && ctl->client_key[0] != '\0');
+        if ((with_cert &&
+             ctl_http_set_client_cert(ctl->http, ctl->client_cert, ctl->client_key, &err) == -1) ||
+            (ctl->rp_token_file != NULL && ctl->rp_token_file[0] != '\0' &&
+             ctl_http_load_rp_token(ctl->http, ctl->rp_token_file, &err) == -1))
             return err.code == JERR_INVALID ? ctl_usage(ctl, "%s", err.msg)
                                             : ctl_fail(ctl, CTL_EXIT_FAILED, "%s", err.msg);
     }

@@ -40,6 +40,8 @@ struct ctl {
     const char *url;        /* NULL when neither --url nor JPKI_URL */
     const char *token_file; /* NULL when neither --token-file nor JPKI_TOKEN_FILE */
     const char *cacert;
+    const char *client_cert, *client_key; /* --cert/--key or JPKI_CLIENT_CERT/KEY; NULL = none */
+    const char *rp_token_file;            /* --rp-token-file or JPKI_RP_TOKEN_FILE; NULL = none */
     struct ctl_http *http; /* made at the first request */
 };
 

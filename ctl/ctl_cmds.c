@@ -12,6 +12,7 @@
 #include "ctl/ctl_tokencard.h"
 #include "ctl/ctl_operators.h"
 #include "ctl/ctl_ops.h"
+#include "ctl/ctl_parties.h"
 #include "ctl/ctl_rp.h"
 #include "ctl/ctl_sign.h"
 #include "ctl/ctl_verify.h"
@@ -210,6 +211,22 @@ static const struct ctl_opt operator_rotate_opts[] = {
     {0}, /* end */
 };
 
+static const struct ctl_opt rp_add_opts[] = {
+    {"name", 0, "NAME", true, "the party's name"},
+    {"kind", 0, "KIND", true, "signature, authentication or platform"},
+    {"contact", 0, "TEXT", true, "whom to reach"},
+    {"csr", 0, "FILE", false, "a PKCS#10 request (PEM, RSA) for the party's own key"},
+    {"cert-out", 0, "FILE", false, "write its client certificate to FILE (PEM)"},
+    {"key-out", 0, "FILE", false, "write its new key to FILE (PEM, 0600)"},
+    {"token-out", 0, "FILE", false, "write its bearer token to FILE (0600)"},
+    {0}, /* end */
+};
+
+static const struct ctl_opt rp_usage_opts[] = {
+    {"month", 0, "YYYY-MM", false, "the month (default: this one, UTC)"},
+    {0}, /* end */
+};
+
 static const struct ctl_opt audit_show_opts[] = {
     {"after", 0, "SEQ", false, "rows after this one (default 0: from the first)"},
     {"limit", 0, "N", false, "at most N rows (default 100, at most 1000)"},
@@ -333,6 +350,24 @@ const struct ctl_cmd ctl_cmds[] = {
      "The old token is refused from then on; the new one is shown once. \"admin\" is the\n"
      "first administrator token of jpkid init (its admin.token file then no longer works).",
      ctl_operators_rotate},
+    {"rp", "add", "ID", 1, 1, rp_add_opts, "register a relying party (admin or operator)",
+     "Its credentials are shown once: a client certificate of jpki's relying-party CA (with\n"
+     "a new key, or for the key of --csr) and a bearer token. Either, over HTTPS, is what\n"
+     "access.ocsp|crl registered asks for.",
+     ctl_parties_add},
+    {"rp", "list", NULL, 0, 0, NULL, "the relying parties and their state", NULL,
+     ctl_parties_list},
+    {"rp", "show", "ID", 1, 1, NULL, "a relying party", NULL, ctl_parties_show},
+    {"rp", "suspend", "ID", 1, 1, NULL, "refuse a party's queries until resumed",
+     "Takes effect at the party's next request.", ctl_parties_suspend},
+    {"rp", "resume", "ID", 1, 1, NULL, "answer a suspended party again", NULL,
+     ctl_parties_resume},
+    {"rp", "delete", "ID", 1, 1, NULL, "remove a party: its certificate is revoked",
+     "Its certificate goes on /crl/rp.crl and fails the TLS handshake from then on.",
+     ctl_parties_delete},
+    {"rp", "usage", "ID", 1, 1, rp_usage_opts, "a party's metered use in a month",
+     "OCSP calls and CRL downloads by day and CA, and the distinct certificates asked about.",
+     ctl_parties_usage},
     {"audit", "show", NULL, 0, 0, audit_show_opts, "audit log rows (admin or auditor)", NULL,
      ctl_audit_show},
     {"audit", "checkpoint", NULL, 0, 0, audit_checkpoint_opts,

@@ -18,6 +18,8 @@ struct ctl_http {
     char base_url[CTL_HTTP_MAX_URL + 1];
     char *cacert;
     char token[CTL_HTTP_MAX_TOKEN + 1];
+    char rp_token[CTL_HTTP_MAX_TOKEN + 1]; /* a relying party's, for the public endpoints */
+    char *client_cert, *client_key;        /* PEM files of a TLS client certificate */
 };
 
 int ctl_http_check_url(const char *url, struct jerr *err)
@@ -75,7 +77,8 @@ fail:
     return NULL;
 }
 
-int ctl_http_load_token(struct ctl_http *h, const char *path, struct jerr *err)
+/* Reads a token file (`field` names the option) into out[CTL_HTTP_MAX_TOKEN + 1]. */
+static int read_token(const char *path, const char *field, char *out, struct jerr *err)
 {
     unsigned char *data = NULL;
     size_t len = 0, start = 0, end;
@@ -83,7 +86,7 @@ int ctl_http_load_token(struct ctl_http *h, const char *path, struct jerr *err)
     struct jerr ferr = {0};
 
     if (fsutil_read_file(path, 4096, &data, &len, &ferr) == -1) {
-        jerr_set(err, JERR_INVALID, "--token-file", "cannot read the token file: %s", ferr.msg);
+        jerr_set(err, JERR_INVALID, field, "%s: cannot read the token file: %s", field, ferr.msg);
         goto out;
     }
     end = len;
@@ -97,18 +100,18 @@ int ctl_http_load_token(struct ctl_http *h, const char *path, struct jerr *err)
     while (end > start && (data[end - 1] == ' ' || data[end - 1] == '\t' || data[end - 1] == '\r'))
         end--;
     if (end == start || end - start > CTL_HTTP_MAX_TOKEN) {
-        jerr_set(err, JERR_INVALID, "--token-file", "the token file holds no token of 1..%d bytes",
-                 CTL_HTTP_MAX_TOKEN);
+        jerr_set(err, JERR_INVALID, field, "%s: the token file holds no token of 1..%d bytes",
+                 field, CTL_HTTP_MAX_TOKEN);
         goto out;
     }
     for (size_t i = start; i < end; i++)
         if (data[i] <= 0x20 || data[i] >= 0x7F) {
-            jerr_set(err, JERR_INVALID, "--token-file",
-                     "the token holds a byte that is not printable ASCII");
+            jerr_set(err, JERR_INVALID, field,
+                     "%s: the token holds a byte that is not printable ASCII", field);
             goto out;
         }
-    memcpy(h->token, data + start, end - start);
-    h->token[end - start] = '\0';
+    memcpy(out, data + start, end - start);
+    out[end - start] = '\0';
     rc = 0;
 out:
     if (data != NULL) {
@@ -116,6 +119,39 @@ out:
         free(data);
     }
     return rc;
+}
+
+int ctl_http_load_token(struct ctl_http *h, const char *path, struct jerr *err)
+{
+    return read_token(path, "--token-file", h->token, err);
+}
+
+int ctl_http_load_rp_token(struct ctl_http *h, const char *path, struct jerr *err)
+{
+    return read_token(path, "--rp-token-file", h->rp_token, err);
+}
+
+int ctl_http_set_client_cert(struct ctl_http *h, const char *cert, const char *key,
+                             struct jerr *err)
+{
+    if (cert == NULL || key == NULL || cert[0] == '\0' || key[0] == '\0')
+        return jerr_set(err, JERR_INVALID, cert == NULL || cert[0] == '\0' ? "--cert" : "--key",
+                        "a client certificate needs both --cert and --key");
+    for (int i = 0; i < 2; i++) {
+        const char *path = i == 0 ? cert : key;
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            return jerr_set(err, JERR_INVALID, i == 0 ? "--cert" : "--key", "%s: cannot read %s",
+                            i == 0 ? "--cert" : "--key", path);
+        fclose(f);
+    }
+    free(h->client_cert);
+    free(h->client_key);
+    h->client_cert = strdup(cert);
+    h->client_key = strdup(key);
+    if (h->client_cert == NULL || h->client_key == NULL)
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    return 0;
 }
 
 bool ctl_http_has_token(const struct ctl_http *h)
@@ -185,8 +221,9 @@ int ctl_http_request(struct ctl_http *h, const char *method, const char *path, b
             goto oom;
         headers = grown;
     }
-    if (auth) {
-        snprintf(line, sizeof(line), "Authorization: Bearer %s", h->token);
+    /* The operator's token on the API; a relying party's on the public endpoints. */
+    if (auth || h->rp_token[0] != '\0') {
+        snprintf(line, sizeof(line), "Authorization: Bearer %s", auth ? h->token : h->rp_token);
         grown = curl_slist_append(headers, line);
         OPENSSL_cleanse(line, sizeof(line));
         if (grown == NULL)
@@ -210,7 +247,10 @@ int ctl_http_request(struct ctl_http *h, const char *method, const char *path, b
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers) != CURLE_OK ||
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_body) != CURLE_OK ||
         curl_easy_setopt(c, CURLOPT_WRITEDATA, reply) != CURLE_OK ||
-        (h->cacert != NULL && curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert) != CURLE_OK)) {
+        (h->cacert != NULL && curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert) != CURLE_OK) ||
+        (h->client_cert != NULL &&
+         (curl_easy_setopt(c, CURLOPT_SSLCERT, h->client_cert) != CURLE_OK ||
+          curl_easy_setopt(c, CURLOPT_SSLKEY, h->client_key) != CURLE_OK))) {
         jerr_set(err, JERR_INTERNAL, NULL, "cannot set up the request");
         goto out;
     }
@@ -301,6 +341,9 @@ void ctl_http_free(struct ctl_http *h)
     if (h->curl != NULL)
         curl_easy_cleanup(h->curl);
     free(h->cacert);
+    free(h->client_cert);
+    free(h->client_key);
     OPENSSL_cleanse(h->token, sizeof(h->token));
+    OPENSSL_cleanse(h->rp_token, sizeof(h->rp_token));
     free(h);
 }

@@ -51,6 +51,16 @@ int ctl_http_load_token(struct ctl_http *h, const char *path, struct jerr *err);
 
 bool ctl_http_has_token(const struct ctl_http *h);
 
+/* A relying party's bearer token from `path` (as ctl_http_load_token; field "--rp-token-file"),
+ * sent on the requests that carry no operator token: OCSP, CRLs (DESIGN §12). */
+int ctl_http_load_rp_token(struct ctl_http *h, const char *path, struct jerr *err);
+
+/* A TLS client certificate and key (PEM files; both needed, JERR_INVALID naming "--cert" or
+ * "--key") presented on https:// connections: a relying party's, of jpki's relying-party CA,
+ * or an operator's. Returns 0 or -1. */
+int ctl_http_set_client_cert(struct ctl_http *h, const char *cert, const char *key,
+                             struct jerr *err);
+
 /* Sends `method` `path` (starting with '/', appended to the base URL) with `body` (len bytes,
  * may be NULL) of `content_type` (may be NULL), the bearer token when `auth`. Fills *reply
  * (caller frees with ctl_http_reply_free) on any HTTP answer. Returns 0, or -1 with err. */

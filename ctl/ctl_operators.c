@@ -7,25 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "base/fsutil.h"
-#include "ctl/ctl_http.h"
 #include "ctl/ctl_out.h"
-
-/* Writes the new `token` and a newline to `path` (0600, never over an existing file) and wipes
- * the copy. Returns 0, or -1 with err: JERR_TOO_LARGE for a token over CTL_HTTP_MAX_TOKEN, else
- * why the file was not written. */
-static int write_token(const char *path, const char *token, struct jerr *err)
-{
-    char line[CTL_HTTP_MAX_TOKEN + 2];
-    int rc;
-    int n = snprintf(line, sizeof(line), "%s\n", token);
-    if (n < 0 || (size_t)n >= sizeof(line))
-        rc = jerr_set(err, JERR_TOO_LARGE, "token", "the token is over %d bytes",
-                      CTL_HTTP_MAX_TOKEN);
-    else
-        rc = fsutil_write_atomic(path, line, (size_t)n, 0600, true, err);
-    OPENSSL_cleanse(line, sizeof(line));
-    return rc;
-}
 
 /* "operator NAME<what>\n" on the output, the name from the answer, sanitized. */
 static void operator_said(struct ctl *ctl, const json_t *answer, const char *what)
@@ -50,7 +32,7 @@ int ctl_operators_add(struct ctl *ctl, const struct ctl_args *args)
     const char *token = ctl_out_str(answer, "token");
     if (token_out != NULL && token == NULL)
         rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the answer holds no token");
-    else if (token_out != NULL && write_token(token_out, token, &err) == -1)
+    else if (token_out != NULL && ctl_out_write_token(token_out, token, &err) == -1)
         rc = err.code == JERR_TOO_LARGE
                  ? ctl_fail(ctl, CTL_EXIT_FAILED, "%s", err.msg)
                  : ctl_fail(ctl, CTL_EXIT_FAILED, "cannot write %s: %s", token_out, err.msg);
@@ -131,7 +113,7 @@ int ctl_operators_rotate(struct ctl *ctl, const struct ctl_args *args)
         rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the answer holds no token");
         goto out;
     }
-    if (token_out != NULL && write_token(token_out, token, &err) == -1)
+    if (token_out != NULL && ctl_out_write_token(token_out, token, &err) == -1)
         /* The only copy of the new token: say it, so that it is not lost. */
         rc = err.code == JERR_TOO_LARGE
                  ? ctl_fail(ctl, CTL_EXIT_FAILED, "%s", err.msg)

@@ -10,10 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include "base/fsutil.h"
 #include "base/httpcode.h"
+#include "ctl/ctl_http.h"
 
 /* Length of the valid UTF-8 sequence at s (n bytes available), or 0 when it is not one. */
 static size_t utf8_seq_len(const unsigned char *s, size_t n)
@@ -243,5 +246,19 @@ out:
     }
     EVP_ENCODE_CTX_free(ectx);
     ERR_clear_error();
+    return rc;
+}
+
+int ctl_out_write_token(const char *path, const char *token, struct jerr *err)
+{
+    char line[CTL_HTTP_MAX_TOKEN + 2];
+    int rc;
+    int n = snprintf(line, sizeof(line), "%s\n", token);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        rc = jerr_set(err, JERR_TOO_LARGE, "token", "the token is over %d bytes",
+                      CTL_HTTP_MAX_TOKEN);
+    else
+        rc = fsutil_write_atomic(path, line, (size_t)n, 0600, true, err);
+    OPENSSL_cleanse(line, sizeof(line));
     return rc;
 }

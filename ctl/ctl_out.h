@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <jansson.h>
 
+#include "base/jerr.h"
+
 /* Room for one error line. */
 #define CTL_OUT_LINE_MAX 1024
 
@@ -39,6 +41,11 @@ int ctl_out_base64_decode(const char *b64, unsigned char **out, size_t *out_len)
 /* Where a new operator token went, shown once: "token written to FILE (mode 0600; …)" when it
  * was written to `token_out`, else the token itself. */
 void ctl_out_new_token(FILE *f, const char *token_out, const char *token);
+
+/* Writes a new `token` (an operator's, a relying party's) and a newline to `path` (0600, never
+ * over an existing file) and wipes the copy. Returns 0, or -1 with err: JERR_TOO_LARGE for a
+ * token over CTL_HTTP_MAX_TOKEN, else why the file was not written. */
+int ctl_out_write_token(const char *path, const char *token, struct jerr *err);
 
 /* Words for an error object of the API ({"code","message","field"}): "refused: card c1 is
  * already on hold (field: card)"; without a field, no parenthesis. Outside text sanitized.

@@ -599,27 +599,55 @@ static int sign_failed(const struct signer *s, struct jerr *err, const char *wha
     return jerr_openssl(err, JERR_CRYPTO, NULL, "%s", what);
 }
 
-int signer_sign_cert(const struct signer *s, X509 *cert, struct jerr *err)
+/* Signs a certificate or a CRL (`sign` sets both its signature AlgorithmIdentifiers and signs
+ * through the prepared context). */
+typedef int sign_object_fn(void *object, EVP_MD_CTX *mctx);
+
+static int sign_x509(void *object, EVP_MD_CTX *mctx)
+{
+    return X509_sign_ctx(object, mctx);
+}
+
+static int sign_x509_crl(void *object, EVP_MD_CTX *mctx)
+{
+    return X509_CRL_sign_ctx(object, mctx);
+}
+
+static int sign_object(const struct signer *s, sign_object_fn *sign, void *object, const char *what,
+                       struct jerr *err)
 {
     EVP_MD_CTX *mctx = NULL;
     int rc = -1;
 
-    if (s == NULL || cert == NULL) {
-        jerr_set(err, JERR_INVALID, NULL, "signer_sign_cert: missing argument");
+    if (s == NULL || object == NULL) {
+        jerr_set(err, JERR_INVALID, NULL, "signing the %s: missing argument", what);
         goto out;
     }
     mctx = sign_ctx_new(s, err);
     if (mctx == NULL)
         goto out;
-    /* Sets both signature AlgorithmIdentifiers (RFC 5280 §4.1.1.2 and §4.1.2.3) and signs. */
-    if (X509_sign_ctx(cert, mctx) <= 0) {
-        sign_failed(s, err, "cannot sign the certificate");
+    if (sign(object, mctx) <= 0) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "cannot sign the %s", what);
+        sign_failed(s, err, msg);
         goto out;
     }
     rc = 0;
 out:
     sign_ctx_free(s, mctx);
     return rc;
+}
+
+int signer_sign_cert(const struct signer *s, X509 *cert, struct jerr *err)
+{
+    /* RFC 5280 §4.1.1.2 and §4.1.2.3 */
+    return sign_object(s, sign_x509, cert, "certificate", err);
+}
+
+int signer_sign_crl(const struct signer *s, X509_CRL *crl, struct jerr *err)
+{
+    /* RFC 5280 §5.1.1.2 and §5.1.2.2 */
+    return sign_object(s, sign_x509_crl, crl, "CRL", err);
 }
 
 int signer_sign_ocsp(const struct signer *s, OCSP_BASICRESP *resp, X509 *signer_cert,

@@ -59,6 +59,11 @@ struct keyalg signer_keyalg(const struct signer *s);
 /* Signs `cert` (sets the signature algorithm fields). Returns 0 or -1. */
 int signer_sign_cert(const struct signer *s, X509 *cert, struct jerr *err);
 
+/* Signs a small CRL built with OpenSSL's X509_CRL (the relying-party CA's, ca/rpca.h), with
+ * the digest of the key (keyalg.h). Large CRLs are streamed through signer_stream_* instead.
+ * Returns 0 or -1. */
+int signer_sign_crl(const struct signer *s, X509_CRL *crl, struct jerr *err);
+
 /* Signs an OCSP basic response, including `signer_cert`, responderID by key
  * hash (RFC 6960 §4.2.2.3); producedAt is set to jclock_now(). `signer_cert` must hold this
  * signer's public key (else JERR_CRYPTO). Returns 0 or -1. */

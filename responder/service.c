@@ -35,6 +35,7 @@
 #include "responder/ocsp/ocsp_http.h"
 #include "responder/publish/redispub.h"
 #include "responder/crl/public.h"
+#include "responder/rp/rpduty.h"
 #include "responder/net/server.h"
 #include "responder/net/workers.h"
 
@@ -58,6 +59,7 @@ struct service {
     struct batchrun *batches;
     struct auditduty *audit; /* signed checkpoints of the audit log */
     struct ocsp_http *ocsp;
+    struct rpduty *rp; /* relying parties: gate, meter, their API (DESIGN §12) */
     struct event_base *control;
     struct workers_loop *control_work;
     struct event *sigterm, *sigint, *drain, *refusals_timer;
@@ -296,7 +298,6 @@ static int start(struct service *svc, struct jerr *err)
         .tls_cert = cfg->tls_cert,
         .tls_key = cfg->tls_key,
         .tls_operator_ca = cfg->tls_operator_ca,
-        .tls_relying_party_ca = cfg->tls_relying_party_ca,
         .loops = cfg->loops,
         .idle_timeout_s = cfg->idle_timeout_s,
         .max_connections = connection_cap(svc->pki, cfg->max_connections > 0
@@ -312,6 +313,9 @@ static int start(struct service *svc, struct jerr *err)
         return -1;
     opt.is_exempt = proxy_is_exempt;
     opt.is_exempt_arg = svc->proxies;
+    if ((svc->rp = rpduty_new(svc->pki, err)) == NULL)
+        return -1;
+    rpduty_server_options(svc->rp, &opt);
     svc->server = server_new(&opt, svc->workers, err);
     if (svc->server == NULL)
         return -1;
@@ -324,12 +328,15 @@ static int start(struct service *svc, struct jerr *err)
     svc->api = api_new(svc->pki, err); /* the operator API, /v1 (docs/API.md) */
     if (svc->api == NULL)
         return -1;
+    svc->ocsp = ocsp_http_new(svc->pki, err); /* /ocsp… and its pre-signed responses */
+    if (svc->ocsp == NULL ||
+        rpduty_attach(svc->rp, svc->server, svc->api, svc->ocsp, svc->pub, err) == -1)
+        return -1;
     svc->batches = batchrun_new(svc->pki, svc->workers, err); /* batches, in the background */
     if (svc->batches == NULL || batch_api_add_endpoints(svc->api, svc->batches, err) == -1 ||
         api_register(svc->api, svc->server, err) == -1)
         return -1;
-    svc->ocsp = ocsp_http_new(svc->pki, err); /* /ocsp… and its pre-signed responses */
-    if (svc->ocsp == NULL || ocsp_http_register(svc->ocsp, svc->server, err) == -1)
+    if (ocsp_http_register(svc->ocsp, svc->server, err) == -1)
         return -1;
     api_set_ocsp(svc->api, svc->ocsp); /* status changes of API calls reach OCSP at once */
     svc->crl = crlduty_new(cfg, svc->pki, svc->pub, svc->monitor, err);
@@ -376,6 +383,8 @@ static int start(struct service *svc, struct jerr *err)
         return -1;
     if (svc->redis != NULL && redispub_start(svc->redis, err) == -1)
         return -1;
+    if (rpduty_start(svc->rp, svc->control, svc->control_work, err) == -1)
+        return -1;
     return ocsp_http_start(svc->ocsp, svc->control, svc->control_work, err); /* its refresher */
 }
 
@@ -402,6 +411,7 @@ static void teardown(struct service *svc)
         if (auditduty_final(svc->pki, &cp_err) == -1)
             log_error("final audit checkpoint: %s", cp_err.msg);
     }
+    rpduty_final(svc->rp); /* the metered answers not yet flushed */
     workers_detach(svc->control_work); /* the CRL duty's completion, if one is due */
     server_free(svc->server);          /* answers still due, then every connection closed */
     clientaddr_trust_free(svc->proxies);
@@ -409,6 +419,7 @@ static void teardown(struct service *svc)
     public_free(svc->pub);
     monitor_free(svc->monitor);
     api_free(svc->api);
+    rpduty_free(svc->rp); /* after api_free and server_free: both used it */
     ocsp_http_free(svc->ocsp);   /* after workers_detach, before event_base_free */
     batchrun_free(svc->batches); /* the same */
     auditduty_free(svc->audit);  /* the same */

@@ -386,11 +386,7 @@ int api_query_text(const struct api_call *call, const char *const *allowed, cons
                    char *out, size_t size, struct jerr *err)
 {
     bool present;
-    if (query_find(call, allowed, name, out, size, &present, err) == -1)
-        return -1;
-    if (!present || out[0] == '\0')
-        return jerr_set(err, JERR_INVALID, name, "%s: required query parameter", name);
-    return 0;
+    return query_find(call, allowed, name, out, size, &present, err);
 }
 
 /* ---- the audit row ---- */
@@ -501,6 +497,17 @@ json_t *api_pem_json(const unsigned char *der, size_t der_len)
     ERR_clear_error();
     BIO_free(bio);
     return out;
+}
+
+json_t *api_time_json(int64_t at)
+{
+    char text[32];
+    time_t t = (time_t)at;
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL || strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return json_null();
+    return json_string(text);
 }
 
 int api_oom(struct jerr *err)

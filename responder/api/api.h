@@ -163,6 +163,9 @@ json_t *api_object_merge(json_t *o, json_t *more);
 /* PEM text of the DER certificate `der` as a JSON string; NULL if it is empty or out of
  * memory (json_object_set_new then fails, so callers report out of memory). */
 json_t *api_pem_json(const unsigned char *der, size_t der_len);
+/* `at` (seconds since the epoch) as ISO 8601 UTC, "2026-12-07T09:53:56Z"; JSON null when it
+ * cannot be written. */
+json_t *api_time_json(int64_t at);
 /* Fills err with JERR_INTERNAL "out of memory" and returns -1. */
 int api_oom(struct jerr *err);
 
@@ -179,8 +182,8 @@ void api_cert_issued(struct api_call *call, const struct issue_result *res);
 int api_query_long(const struct api_call *call, const char *const *allowed, const char *name,
                    bool has_default, long dflt, long min, long max, long *out, struct jerr *err);
 
-/* Reads the required query parameter `name` as text into out (size; longer is refused), with
- * api_query_long's rules for the other parameters. */
+/* Reads the query parameter `name` as text into out (size; longer is refused; "" when absent),
+ * with api_query_long's rules for the other parameters. */
 int api_query_text(const struct api_call *call, const char *const *allowed, const char *name,
                    char *out, size_t size, struct jerr *err);
 

@@ -28,23 +28,12 @@ static json_t *hex_json(const unsigned char *bytes, size_t len)
     return json_string(hex);
 }
 
-static json_t *time_json(int64_t at)
-{
-    char text[32];
-    time_t t = (time_t)at;
-    struct tm tm;
-
-    if (gmtime_r(&t, &tm) == NULL || strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        return json_null();
-    return json_string(text);
-}
-
 static int row_json(void *ctx, const struct audit_entry *e, const unsigned char *prev_hash,
                     const unsigned char *hash)
 {
     json_t *row = json_pack(
         "{s:I, s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "seq", (json_int_t)e->seq, "at",
-        (json_int_t)e->at, "time", time_json(e->at), "actor", e->actor, "action", e->action,
+        (json_int_t)e->at, "time", api_time_json(e->at), "actor", e->actor, "action", e->action,
         "target", e->target, "outcome", e->outcome, "detail", e->detail, "prev_hash",
         hex_json(prev_hash, AUDIT_HASH_LEN), "hash", hex_json(hash, AUDIT_HASH_LEN));
     return row != NULL && json_array_append_new(ctx, row) == 0 ? 0 : -1;
@@ -113,7 +102,7 @@ static int audit_checkpoint(struct api_call *call, struct jerr *err)
         goto out;
     call->answer = json_pack("{s:I, s:o, s:I, s:o, s:s, s:o, s:s}", "rows", (json_int_t)cp.rows,
                              "head", hex_json(cp.head, AUDIT_HASH_LEN), "at", (json_int_t)cp.at,
-                             "time", time_json(cp.at), "checkpoint", pem, "audit_key",
+                             "time", api_time_json(cp.at), "checkpoint", pem, "audit_key",
                              public_key_pem(pub), "audit_key_sha256", fingerprint);
     rc = call->answer != NULL ? 0 : jerr_oom(err);
 out:

@@ -72,8 +72,11 @@ static int basic_info_get(struct api_call *call, struct jerr *err)
     static const char *const allowed[] = {"party", NULL};
     char party[JPKI_ID_MAX + 1];
     struct person p;
-    if (api_query_text(call, allowed, "party", party, sizeof(party), err) == -1 ||
-        linkage_basic_info(call->st, call->id, party, &p, err) == -1)
+    if (api_query_text(call, allowed, "party", party, sizeof(party), err) == -1)
+        return -1;
+    if (party[0] == '\0')
+        return jerr_set(err, JERR_INVALID, "party", "party: required query parameter");
+    if (linkage_basic_info(call->st, call->id, party, &p, err) == -1)
         return -1;
     json_t *facts = recjson_person_to(&p);
     OPENSSL_cleanse(&p, sizeof(p));

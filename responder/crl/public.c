@@ -22,6 +22,8 @@
 #include "base/jclock.h"
 #include "base/membio.h"
 #include "responder/net/access.h"
+#include "responder/rp/rpmeter.h"
+#include "ca/rp.h"
 #include "responder/crl/crlcache.h"
 #include "responder/crl/crlsched.h"
 #include "responder/net/http.h"
@@ -62,6 +64,8 @@ struct public
     void (*changed_fn)(void *arg); /* public_set_changed_listener, or NULL */
     void *changed_arg;
     atomic_llong next_delta;       /* public_crl_set_next_delta, 0 = unknown */
+    struct rpgate *gate;           /* public_set_relying_parties, or NULL */
+    struct rpmeter *meter;         /* the same */
 };
 
 static size_t crl_slot(const struct public *pub, enum ca_kind ca, int partition);
@@ -447,6 +451,7 @@ struct crl_check {
     struct evhttp_request *req; /* NULL for a background check */
     struct crlcache_snapshot *snap;
     struct jerr err;
+    struct rpgate_who who; /* the relying party asking (who.pk 0: nobody) */
 };
 
 static void crl_check_job(struct worker *self, void *arg)
@@ -484,6 +489,9 @@ static void crl_check_done(void *arg)
         int status;
         if (lc->snap != NULL) {
             status = crl_answer(c->pub, c->req, lc->snap, c->partition == CRL_DELTA);
+            if (status == 200)
+                rpmeter_record(c->pub->meter, c->loop_index, &c->who, (int)c->ca, RP_WHAT_CRL, NULL,
+                               RPMETER_CRL);
         } else if (c->err.code == JERR_NOT_FOUND) {
             http_send_error(c->req, 404, "not_found", NULL, "CRL not published yet");
             status = 404;
@@ -503,10 +511,13 @@ static void crl_handler(const struct server_request *sr, void *arg)
     int partition;
     struct jerr err = {0};
 
-    /* access.crl (access.h): only relying parties with a client certificate, when so set. */
-    if (!access_is_allowed(pki_config(pub->pki)->access_crl, sr)) {
+    /* access.crl (access.h): only registered relying parties, when so set. */
+    enum access_mode mode = pki_config(pub->pki)->access_crl;
+    struct rpgate_who who;
+    if (!access_admit(mode, pub->gate, sr, &who)) {
         http_send_error(sr->req, 403, "forbidden", NULL,
-                        "CRLs are served to relying parties with a client certificate (HTTPS)");
+                        "CRLs are served to registered relying parties (HTTPS, with their client "
+                        "certificate or bearer token)");
         metrics_http(METRICS_EP_CRL, 403, 0);
         return;
     }
@@ -514,6 +525,17 @@ static void crl_handler(const struct server_request *sr, void *arg)
         (partition == CRL_DELTA && pki_config(pub->pki)->crl_delta_period_s == 0)) {
         http_send_error(sr->req, 404, "not_found", NULL, "no such CRL");
         return;
+    }
+    /* DESIGN §12: a party fetches only the CRLs of the CA its kind allows (under open: it is
+     * served as anybody, unmetered). */
+    if (who.pk != 0 && !rp_kind_allows(who.kind, ca)) {
+        if (mode == ACCESS_REGISTERED) {
+            http_send_error(sr->req, 403, "forbidden", NULL,
+                            "a relying party of this kind may not fetch this CA's CRLs");
+            metrics_http(METRICS_EP_CRL, 403, 0);
+            return;
+        }
+        who.pk = 0;
     }
     int loop_index = server_loop_index(sr->loop);
     size_t slot = crl_slot(pub, ca, partition);
@@ -526,8 +548,12 @@ static void crl_handler(const struct server_request *sr, void *arg)
             /* Serve what we have; a worker checks the file for the next requests. */
             struct crl_check *bg = calloc(1, sizeof(*bg));
             if (bg != NULL) {
-                *bg = (struct crl_check){pub,        loop_index, slot, ca, partition,
-                                         generation, NULL,       NULL, {0}};
+                *bg = (struct crl_check){.pub = pub,
+                                         .loop_index = loop_index,
+                                         .slot = slot,
+                                         .ca = ca,
+                                         .partition = partition,
+                                         .generation = generation};
                 if (server_loop_submit(sr->loop, crl_check_job, crl_check_done, bg, &err) == 0)
                     lc->refreshing = true;
                 else
@@ -536,8 +562,10 @@ static void crl_handler(const struct server_request *sr, void *arg)
         }
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        metrics_http(METRICS_EP_CRL, crl_answer(pub, sr->req, lc->snap, partition == CRL_DELTA),
-                     jclock_seconds_since(&t0));
+        int status = crl_answer(pub, sr->req, lc->snap, partition == CRL_DELTA);
+        if (status == 200)
+            rpmeter_record(pub->meter, loop_index, &who, (int)ca, RP_WHAT_CRL, NULL, RPMETER_CRL);
+        metrics_http(METRICS_EP_CRL, status, jclock_seconds_since(&t0));
         return;
     }
     /* Nothing loaded on this loop yet, or new files published: the answer waits for a worker. */
@@ -547,11 +575,18 @@ static void crl_handler(const struct server_request *sr, void *arg)
         http_send_jerr(sr->req, &err);
         return;
     }
-    *c = (struct crl_check){pub, loop_index, slot, ca, partition, generation, sr->req, NULL, {0}};
+    *c = (struct crl_check){pub, loop_index, slot, ca, partition, generation, sr->req, NULL, {0},
+                            who};
     if (server_submit(sr, crl_check_job, crl_check_done, c, &err) == -1) {
         free(c);
         http_send_jerr(sr->req, &err);
     }
+}
+
+void public_set_relying_parties(struct public *pub, struct rpgate *gate, struct rpmeter *meter)
+{
+    pub->gate = gate;
+    pub->meter = meter;
 }
 
 /* ---- routes ---- */

@@ -53,6 +53,14 @@ void public_set_changed_listener(struct public *pub, void (*fn)(void *arg), void
  * beyond it. Thread-safe. */
 void public_crl_set_next_publication(struct public *pub, time_t at);
 
+/* The relying parties' gate and meter (responder/rp/): access.crl registered serves only
+ * active parties, of a kind allowed the CA; every CRL sent to a party is metered. Borrowed;
+ * before the server starts. */
+struct rpgate;
+struct rpmeter;
+void public_set_relying_parties(struct public *pub, struct rpgate *gate, struct rpmeter *meter);
+
+
 /* One public file as `serve` sends it (DESIGN §13: what the Redis publisher copies). */
 struct public_file {
     char path[64];            /* the URL path: "/ca/sign.cer", "/crl/auth/3.crl" */

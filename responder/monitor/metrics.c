@@ -14,6 +14,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -814,6 +815,19 @@ static void render_family(struct text *t, const struct family *f)
     }
 }
 
+/* metrics_set_section: families whose label values are not known at compile time. */
+static pthread_mutex_t section_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *(*section_render)(void *arg);
+static void *section_arg;
+
+void metrics_set_section(char *(*render)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&section_lock);
+    section_render = render;
+    section_arg = arg;
+    pthread_mutex_unlock(&section_lock);
+}
+
 char *metrics_render(size_t *len, struct jerr *err)
 {
     struct text t = {0};
@@ -821,6 +835,12 @@ char *metrics_render(size_t *len, struct jerr *err)
 
     for (size_t i = 0; i < FAMILY_COUNT; i++)
         render_family(&t, &families[i]);
+    pthread_mutex_lock(&section_lock);
+    char *extra = section_render != NULL ? section_render(section_arg) : NULL;
+    pthread_mutex_unlock(&section_lock);
+    if (extra != NULL)
+        text_puts(&t, extra);
+    free(extra);
     if (t.failed || t.buf == NULL) {
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory rendering metrics");
         goto out;

@@ -125,6 +125,12 @@ void metrics_ldap_round(bool ok);
  * with err filled (JERR_INTERNAL) when out of memory. */
 char *metrics_render(size_t *len, struct jerr *err);
 
+/* Families whose label values come at run time (the relying parties' ids, rpmeter.h):
+ * metrics_render appends render(arg)'s malloc'd text (freed there; NULL = nothing), in the
+ * exposition format, HELP and TYPE lines included. NULL `render` removes it. Thread-safe;
+ * `arg` must live until it is removed. */
+void metrics_set_section(char *(*render)(void *arg), void *arg);
+
 /* "ocsp", "crl", ... for an endpoint (out of range: "other"). */
 const char *metrics_endpoint_name(enum metrics_endpoint ep);
 

@@ -1,20 +1,26 @@
 /*
- * access: see access.h. The decision is a pure function; the facts come from the server.
+ * access: see access.h. The decision is a pure function; the facts come from the gate.
  */
 #include "responder/net/access.h"
 
-bool access_decide(enum access_mode mode, bool tls, bool relying_party)
+#include <string.h>
+
+bool access_decide(enum access_mode mode, enum rpgate_verdict verdict)
 {
     if (mode == ACCESS_OPEN)
         return true;
-    /* client_cert: a certificate can only have been verified on a TLS connection; anything
-     * else (an unknown mode included) is refused. */
-    return mode == ACCESS_CLIENT_CERT && tls && relying_party;
+    /* registered: an active party; anything else (an unknown mode included) is refused. */
+    return mode == ACCESS_REGISTERED && verdict == RPGATE_PARTY;
 }
 
-bool access_is_allowed(enum access_mode mode, const struct server_request *sr)
+bool access_admit(enum access_mode mode, struct rpgate *gate, const struct server_request *sr,
+                  struct rpgate_who *who)
 {
-    if (mode == ACCESS_OPEN)
-        return true; /* no TLS lookup on the open hot path */
-    return access_decide(mode, sr->tls, sr->tls && server_request_is_relying_party(sr));
+    memset(who, 0, sizeof(*who));
+    if (gate == NULL || !sr->tls) /* no credential over plain HTTP: nothing to look up */
+        return access_decide(mode, RPGATE_NO_CREDENTIAL);
+    enum rpgate_verdict verdict = rpgate_identify(gate, sr, who);
+    if (verdict != RPGATE_PARTY)
+        who->pk = 0; /* a suspended party is not metered as answered */
+    return access_decide(mode, verdict);
 }

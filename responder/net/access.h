@@ -1,16 +1,16 @@
 /*
- * access: who may ask the public endpoints (relying-party access control, DESIGN §9's
- * "only registered verifiers may query status" in its first form).
+ * access: who may ask the public endpoints (DESIGN §12: only registered verifiers may query
+ * status, when so configured).
  *
  * Per endpoint group, a configuration choice (config.h enum access_mode): access.ocsp and
- * access.crl are `open` (anyone, the default) or `client_cert` (only a relying party that
- * presents, over HTTPS, a client certificate chaining to tls.relying_party_ca — see
- * server_request_is_relying_party). What a refusal looks like is the group's business: OCSP
- * answers the OCSP status unauthorized (RFC 6960 §2.3, HTTP 200), the CRLs 403 JSON. The CA
- * certificates and fingerprints stay open (they are how anyone checks the roots); the
- * operator API always requires an operator credential (api.h), whatever these say.
- *
- * Pure apart from asking the server about the request's TLS peer; no state of its own.
+ * access.crl are `open` (anyone, the default) or `registered` (only an active relying party of
+ * the registry, over HTTPS, named by its client certificate or its bearer token — see
+ * responder/rp/rpgate.h). Under either mode a party that names itself is identified, so that
+ * its answers are metered. What a refusal looks like is the group's business: OCSP answers the
+ * OCSP status unauthorized (RFC 6960 §2.3, HTTP 200), the CRLs 403 JSON. Which CA a party may
+ * ask about (its kind) is checked by the group once it knows the CA (rp_kind_allows). The CA
+ * certificates and fingerprints stay open; the operator API always requires an operator
+ * credential (api.h), whatever these say.
  */
 #ifndef JPKI_ACCESS_H
 #define JPKI_ACCESS_H
@@ -19,12 +19,14 @@
 
 #include "config/config.h"
 #include "responder/net/server.h"
+#include "responder/rp/rpgate.h"
 
-/* True when `sr` may be answered under `mode`: always when open; with client_cert only over
- * HTTPS with a verified relying-party certificate. From the request's loop. */
-bool access_is_allowed(enum access_mode mode, const struct server_request *sr);
+/* True when `sr` may be answered under `mode`; *who is the party that sent it (pk 0 for
+ * nobody: anonymous under open). `gate` may be NULL under open. From the request's loop. */
+bool access_admit(enum access_mode mode, struct rpgate *gate, const struct server_request *sr,
+                  struct rpgate_who *who);
 
-/* The decision itself, for tests: open, or a relying party over TLS. */
-bool access_decide(enum access_mode mode, bool tls, bool relying_party);
+/* The decision itself, for tests: open, or a verdict of the gate naming an active party. */
+bool access_decide(enum access_mode mode, enum rpgate_verdict verdict);
 
 #endif

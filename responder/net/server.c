@@ -272,6 +272,12 @@ bool server_request_is_relying_party(const struct server_request *sr)
     return (peer_kinds(sr, &cert) & (1u << TLS_PEER_RELYING_PARTY)) != 0;
 }
 
+X509 *server_request_relying_party_cert(const struct server_request *sr)
+{
+    X509 *cert;
+    return (peer_kinds(sr, &cert) & (1u << TLS_PEER_RELYING_PARTY)) != 0 ? cert : NULL;
+}
+
 /* ---- connections ---- */
 
 static unsigned addr_bucket(const unsigned char key[RATELIMIT_ADDR_KEY_MAX])
@@ -997,6 +1003,11 @@ struct server *server_new(const struct server_options *opt, struct workers *work
                                        (const char *const *)srv->tls_client_ca, err);
         if (srv->tls_ctx == NULL)
             goto fail;
+        if (opt->cert_refused != NULL &&
+            tls_set_refusal(srv->tls_ctx, opt->cert_refused, opt->cert_refused_arg) == -1) {
+            jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+            goto fail;
+        }
     }
     srv->loops = calloc((size_t)srv->loop_count, sizeof(*srv->loops));
     if (srv->loops == NULL) {

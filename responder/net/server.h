@@ -131,6 +131,10 @@ struct server_options {
      * from a few addresses); NULL = none. Called on the loop threads: must be thread-safe. */
     bool (*is_exempt)(const struct sockaddr *peer, void *arg);
     void *is_exempt_arg;
+    /* A verified client certificate this names is refused in the handshake (tls.h,
+     * tls_set_refusal: deleted relying parties); NULL = none. Thread-safe. */
+    bool (*cert_refused)(X509 *cert, void *arg);
+    void *cert_refused_arg;
 };
 
 /* Checks the options, loads the TLS certificate and key, and prepares `loops` event loops
@@ -198,6 +202,8 @@ X509 *server_request_peer_cert(const struct server_request *sr);
 /* True when the request came over HTTPS with a client certificate that verified against the
  * relying-party CA (tls_relying_party_ca). From the request's loop. */
 bool server_request_is_relying_party(const struct server_request *sr);
+/* That relying party's certificate (borrowed: valid while the request is), else NULL. */
+X509 *server_request_relying_party_cert(const struct server_request *sr);
 
 /* Parses a listen address "host:port" / "[v6]:port" (host "" or "*" = every IPv4 address).
  * Returns 0, or -1 with err (JERR_CONFIG, field `field`). */

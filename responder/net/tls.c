@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -19,19 +20,41 @@ static const char *const tls_ca_fields[TLS_PEER_KINDS] = {"tls.operator_ca",
 /* SSL ex_data slot: what a connection's client certificate is (tls_peer_kinds), decided once. */
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 static int peer_kinds_index = -1;
+static int refusal_index = -1; /* SSL_CTX ex_data: the struct tls_refusal of tls_set_refusal */
+
+struct tls_refusal {
+    tls_refusal_fn *refused;
+    void *arg;
+};
+
+static void refusal_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                         void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    free(ptr);
+}
 
 static void tls_setup(void)
 {
     peer_kinds_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    refusal_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, refusal_free);
 }
 
 /* Client certificates are requested, not required: a certificate that does not verify must
  * not cost the client the public endpoints. The result stays in SSL_get_verify_result, which
- * tls_peer_kinds checks. */
+ * tls_peer_kinds checks. The one exception: a verified end-entity certificate that the
+ * refusal hook (tls_set_refusal) names fails the handshake. */
 static int tls_verify_keep_going(int preverify_ok, X509_STORE_CTX *ctx)
 {
-    (void)preverify_ok;
-    (void)ctx;
+    if (!preverify_ok || X509_STORE_CTX_get_error_depth(ctx) != 0)
+        return 1;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+    const struct tls_refusal *r =
+        ssl != NULL ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), refusal_index) : NULL;
+    if (r != NULL && r->refused(X509_STORE_CTX_get_current_cert(ctx), r->arg)) {
+        X509_STORE_CTX_set_error(ctx, X509_V_ERR_CERT_REVOKED);
+        return 0;
+    }
     return 1;
 }
 
@@ -101,6 +124,21 @@ SSL_CTX *tls_context_new(const char *cert, const char *key,
 fail:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+int tls_set_refusal(SSL_CTX *ctx, tls_refusal_fn *refused, void *arg)
+{
+    pthread_once(&tls_once, tls_setup);
+    struct tls_refusal *r = malloc(sizeof(*r));
+    if (r == NULL)
+        return -1;
+    *r = (struct tls_refusal){refused, arg};
+    free(SSL_CTX_get_ex_data(ctx, refusal_index));
+    if (SSL_CTX_set_ex_data(ctx, refusal_index, r) != 1) {
+        free(r);
+        return -1;
+    }
+    return 0;
 }
 
 int tls_anchors_load(tls_anchors anchors, const char *const client_ca[TLS_PEER_KINDS],

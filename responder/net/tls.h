@@ -12,6 +12,7 @@
 #ifndef JPKI_TLS_H
 #define JPKI_TLS_H
 
+#include <stdbool.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -32,6 +33,13 @@ typedef X509_STORE *tls_anchors[TLS_PEER_KINDS];
  * naming the key at fault (tls.cert, tls.key, tls.operator_ca, tls.relying_party_ca). */
 SSL_CTX *tls_context_new(const char *cert, const char *key,
                          const char *const client_ca[TLS_PEER_KINDS], struct jerr *err);
+
+/* A last word on a client certificate that verified: refused(cert, arg) true makes the
+ * handshake fail (alert certificate_revoked) — a relying party deleted a moment ago is refused
+ * at once, without waiting for a CRL. Called during handshakes on the loop threads: must be
+ * thread-safe. `arg` must outlive the context. Returns 0 or -1 (out of memory). */
+typedef bool tls_refusal_fn(X509 *cert, void *arg);
+int tls_set_refusal(SSL_CTX *ctx, tls_refusal_fn *refused, void *arg);
 
 /* Loads each client_ca[k] that is set into a store of its own in `anchors` (the others NULL).
  * Returns 0, or -1 with err (what is loaded stays in `anchors` for tls_anchors_free). */

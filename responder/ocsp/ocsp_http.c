@@ -30,6 +30,8 @@
 #include "responder/ocsp/presign.h"
 #include "responder/net/ratelimit.h"
 #include "responder/publish/redispub.h"
+#include "responder/rp/rpmeter.h"
+#include "ca/rp.h"
 
 #define OCSP_RESPONSE_TYPE "application/ocsp-response" /* RFC 6960 Appendix A.2 */
 #define OCSP_REQUEST_TYPE "application/ocsp-request"   /* RFC 6960 Appendix A.1 */
@@ -59,6 +61,8 @@ struct ocsp_http {
     unsigned char error_der[OCSP_ERR_KINDS][8];
     size_t error_len[OCSP_ERR_KINDS];
     long max_age_s; /* http.ocsp_max_age_s */
+    struct rpgate *gate;   /* ocsp_http_set_relying_parties, or NULL */
+    struct rpmeter *meter; /* the same */
     /* ocsp_http_set_status_listener, or NULL */
     void (*status_listener)(void *arg);
     void *status_listener_arg;
@@ -73,6 +77,21 @@ static const struct {
     [OCSP_ERR_INTERNAL] = {OCSP_RESPONSE_STATUS_INTERNALERROR, METRICS_OCSP_INTERNAL_ERROR},
     [OCSP_ERR_TRY_LATER] = {OCSP_RESPONSE_STATUS_TRYLATER, METRICS_OCSP_TRY_LATER},
     [OCSP_ERR_UNAUTHORIZED] = {OCSP_RESPONSE_STATUS_UNAUTHORIZED, METRICS_OCSP_UNAUTHORIZED},
+};
+
+/* The registered party a request came from (who.pk 0: nobody, not metered), its loop, and the
+ * serial it asked about. */
+struct party {
+    struct rpgate_who who;
+    int loop;
+    char serial[JPKI_SERIAL_HEX_MAX + 1];
+};
+
+static const enum rpmeter_status meter_of_error[OCSP_ERR_KINDS] = {
+    [OCSP_ERR_MALFORMED] = RPMETER_MALFORMED,
+    [OCSP_ERR_INTERNAL] = RPMETER_INTERNAL_ERROR,
+    [OCSP_ERR_TRY_LATER] = RPMETER_TRY_LATER,
+    [OCSP_ERR_UNAUTHORIZED] = RPMETER_UNAUTHORIZED,
 };
 
 /* ---- set-up ---- */
@@ -231,6 +250,12 @@ void ocsp_http_set_status_listener(struct ocsp_http *o, void (*fn)(void *arg), v
         ocsp_refresh_set_listener(o->refresh, fn, arg);
 }
 
+void ocsp_http_set_relying_parties(struct ocsp_http *o, struct rpgate *gate, struct rpmeter *meter)
+{
+    o->gate = gate;
+    o->meter = meter;
+}
+
 void ocsp_http_kick(struct ocsp_http *o)
 {
     if (o->refresh != NULL)
@@ -287,8 +312,11 @@ static bool is_get(const struct evhttp_request *req)
 }
 
 static void send_error(struct ocsp_http *o, struct evhttp_request *req, enum ocsp_error_kind kind,
-                       int ca, const struct timespec *t0)
+                       int ca, const struct timespec *t0, const struct party *p)
 {
+    if (p != NULL)
+        rpmeter_record(o->meter, p->loop, &p->who, ca, RP_WHAT_OCSP, p->serial,
+                       meter_of_error[kind]);
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     /* A tryLater or malformedRequest must not be kept by a CDN in place of the answer. */
     evhttp_add_header(out, "Cache-Control", "no-store");
@@ -318,7 +346,8 @@ static void blob_release(const void *data, size_t len, void *arg)
 
 /* Answers with `b` (our reference moves to the reply buffer, or is dropped). */
 static void send_blob(struct ocsp_http *o, struct evhttp_request *req, struct presign_blob *b,
-                      enum ca_kind ca, bool with_nonce, const struct timespec *t0)
+                      enum ca_kind ca, bool with_nonce, const struct timespec *t0,
+                      const struct party *p)
 {
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     char text[96];
@@ -355,7 +384,7 @@ static void send_blob(struct ocsp_http *o, struct evhttp_request *req, struct pr
                                        blob_release, b) == -1) {
                 presign_blob_unref(b);
                 evhttp_clear_headers(out);
-                send_error(o, req, OCSP_ERR_INTERNAL, (int)ca, t0);
+                send_error(o, req, OCSP_ERR_INTERNAL, (int)ca, t0, p);
                 return;
             }
             b = NULL; /* the buffer drops it once sent */
@@ -363,6 +392,11 @@ static void send_blob(struct ocsp_http *o, struct evhttp_request *req, struct pr
     }
     presign_blob_unref(b);
     evhttp_send_reply(req, status, http_reason(status), NULL);
+    if (p != NULL)
+        rpmeter_record(o->meter, p->loop, &p->who, (int)ca, RP_WHAT_OCSP, p->serial,
+                       cert_status == V_OCSP_CERTSTATUS_GOOD      ? RPMETER_GOOD
+                       : cert_status == V_OCSP_CERTSTATUS_REVOKED ? RPMETER_REVOKED
+                                                                  : RPMETER_UNKNOWN);
     metrics_ocsp((int)ca, metric_of(cert_status));
     metrics_http(METRICS_EP_OCSP, status, jclock_seconds_since(t0));
 }
@@ -379,6 +413,7 @@ struct ocsp_job {
     struct presign_blob *blob;
     struct ocsp_answer_outcome how;
     struct jerr err;
+    struct party party; /* party.who.pk 0: nobody */
 };
 
 static void job_run(struct worker *self, void *arg)
@@ -405,23 +440,23 @@ static void job_done(void *arg)
     if (j->blob != NULL) {
         if (j->how.signed_now)
             metrics_fresh_signature(j->ca);
-        send_blob(o, j->req, j->blob, j->ca, j->parsed.has_nonce, &j->t0);
+        send_blob(o, j->req, j->blob, j->ca, j->parsed.has_nonce, &j->t0, &j->party);
     } else if (j->presigned_only && j->err.code == JERR_NOT_FOUND) {
         /* Over its budget and nothing pre-signed to give: come back later (RFC 6960 §2.3). */
-        send_error(o, j->req, OCSP_ERR_TRY_LATER, (int)j->ca, &j->t0);
+        send_error(o, j->req, OCSP_ERR_TRY_LATER, (int)j->ca, &j->t0, &j->party);
     } else if (j->err.code == JERR_FORBIDDEN) {
         /* RFC 9919: no authoritative record of the serial here. */
-        send_error(o, j->req, OCSP_ERR_UNAUTHORIZED, (int)j->ca, &j->t0);
+        send_error(o, j->req, OCSP_ERR_UNAUTHORIZED, (int)j->ca, &j->t0, &j->party);
     } else if (j->err.code == JERR_UNAVAILABLE || j->err.code == JERR_NOT_FOUND) {
         /* RFC 6960 §2.3: tryLater — the registry, Redis or the signing key (a PKCS#11 token)
          * is busy or unreachable for now, or the answer is not published yet. */
         if (log_is_due(o))
             log_warn("OCSP: unavailable, answering tryLater: %s", j->err.msg);
-        send_error(o, j->req, OCSP_ERR_TRY_LATER, (int)j->ca, &j->t0);
+        send_error(o, j->req, OCSP_ERR_TRY_LATER, (int)j->ca, &j->t0, &j->party);
     } else {
         if (log_is_due(o))
             log_error("OCSP: answering internalError: %s", j->err.msg);
-        send_error(o, j->req, OCSP_ERR_INTERNAL, (int)j->ca, &j->t0);
+        send_error(o, j->req, OCSP_ERR_INTERNAL, (int)j->ca, &j->t0, &j->party);
     }
     free(j);
 }
@@ -432,7 +467,7 @@ static void job_done(void *arg)
  * false when there is none, and the caller answers tryLater. */
 static bool answered_without_nonce(struct ocsp_http *o, const struct server_request *sr,
                                    const struct ocsp_request *parsed, enum ca_kind ca,
-                                   const struct timespec *t0)
+                                   const struct timespec *t0, const struct party *p)
 {
     struct ocsp_request plain = *parsed;
     plain.has_nonce = false;
@@ -442,7 +477,7 @@ static bool answered_without_nonce(struct ocsp_http *o, const struct server_requ
     ocsp_answer_key(&plain.ids[0], ca, &key);
     struct presign_blob *b = presign_get(o->cache, &key);
     if (b != NULL && presign_blob_next_update(b) - jclock_now() >= OCSP_ANSWER_MIN_REMAINING_S) {
-        send_blob(o, sr->req, b, ca, false, t0);
+        send_blob(o, sr->req, b, ca, false, t0, p);
         return true;
     }
     presign_blob_unref(b);
@@ -452,19 +487,19 @@ static bool answered_without_nonce(struct ocsp_http *o, const struct server_requ
 /* Sends `req` to a worker, or answers tryLater when too many are in flight already. */
 static void to_worker(struct ocsp_http *o, const struct server_request *sr,
                       const struct ocsp_request *parsed, enum ca_kind ca, bool presigned_only,
-                      const struct timespec *t0)
+                      const struct timespec *t0, const struct party *p)
 {
     struct jerr err = {0};
     if (atomic_fetch_add(&o->inflight, 1) >= o->max_inflight) {
         atomic_fetch_sub(&o->inflight, 1);
-        if (!answered_without_nonce(o, sr, parsed, ca, t0))
-            send_error(o, sr->req, OCSP_ERR_TRY_LATER, (int)ca, t0);
+        if (!answered_without_nonce(o, sr, parsed, ca, t0, p))
+            send_error(o, sr->req, OCSP_ERR_TRY_LATER, (int)ca, t0, p);
         return;
     }
     struct ocsp_job *j = calloc(1, sizeof(*j));
     if (j == NULL) {
         atomic_fetch_sub(&o->inflight, 1);
-        send_error(o, sr->req, OCSP_ERR_TRY_LATER, (int)ca, t0);
+        send_error(o, sr->req, OCSP_ERR_TRY_LATER, (int)ca, t0, p);
         return;
     }
     j->o = o;
@@ -473,11 +508,13 @@ static void to_worker(struct ocsp_http *o, const struct server_request *sr,
     j->ca = ca;
     j->parsed = *parsed;
     j->presigned_only = presigned_only;
+    if (p != NULL)
+        j->party = *p; /* else zero: nobody */
     if (server_submit(sr, job_run, job_done, j, &err) == -1) {
         /* The pool's queue is full or it stops. */
         atomic_fetch_sub(&o->inflight, 1);
         free(j);
-        send_error(o, sr->req, OCSP_ERR_TRY_LATER, (int)ca, t0);
+        send_error(o, sr->req, OCSP_ERR_TRY_LATER, (int)ca, t0, p);
     }
 }
 
@@ -530,22 +567,22 @@ static bool signing_is_admitted(struct ocsp_http *o, const struct server_request
  * parameters absent, a serial with no stored answer such as one never issued). */
 static void answer_over_budget(struct ocsp_http *o, const struct server_request *sr,
                                struct ocsp_request *parsed, enum ca_kind ca,
-                               const struct timespec *t0)
+                               const struct timespec *t0, const struct party *p)
 {
     parsed->has_nonce = false;
     if (!ocsp_answer_is_cacheable(parsed)) {
-        send_error(o, sr->req, OCSP_ERR_TRY_LATER, (int)ca, t0);
+        send_error(o, sr->req, OCSP_ERR_TRY_LATER, (int)ca, t0, p);
         return;
     }
     struct presign_key key;
     ocsp_answer_key(&parsed->ids[0], ca, &key);
     struct presign_blob *b = presign_get(o->cache, &key);
     if (b != NULL && presign_blob_next_update(b) - jclock_now() >= OCSP_ANSWER_MIN_REMAINING_S) {
-        send_blob(o, sr->req, b, ca, false, t0);
+        send_blob(o, sr->req, b, ca, false, t0, p);
         return;
     }
     presign_blob_unref(b);
-    to_worker(o, sr, parsed, ca, true, t0);
+    to_worker(o, sr, parsed, ca, true, t0, p);
 }
 
 static void ocsp_handler(const struct server_request *sr, void *arg)
@@ -566,10 +603,14 @@ static void ocsp_handler(const struct server_request *sr, void *arg)
         ocsp_http_split_path(sr->path + 6, &only_ca, &component);
     /* access.ocsp (access.h): RFC 6960 §2.3, "the client is not authorized to make this
      * query" — before the request is even read. */
-    if (!access_is_allowed(o->access, sr)) {
-        send_error(o, sr->req, OCSP_ERR_UNAUTHORIZED, only_ca, &t0);
+    struct party party;
+    party.serial[0] = '\0';
+    party.loop = server_loop_index(sr->loop);
+    if (!access_admit(o->access, o->gate, sr, &party.who)) {
+        send_error(o, sr->req, OCSP_ERR_UNAUTHORIZED, only_ca, &t0, NULL);
         return;
     }
+    const struct party *p = party.who.pk != 0 ? &party : NULL;
     if (sr->method == EVHTTP_REQ_POST && component[0] != '\0') {
         http_send_error(sr->req, 404, "not_found", NULL, "no such resource");
         metrics_http(METRICS_EP_OCSP, 404, jclock_seconds_since(&t0));
@@ -583,16 +624,26 @@ static void ocsp_handler(const struct server_request *sr, void *arg)
         /* Our own failure (out of memory) is internalError; whatever the client sent wrong,
          * too large included, is malformedRequest (RFC 6960 §4.2.1). */
         send_error(o, sr->req, err.code == JERR_INTERNAL ? OCSP_ERR_INTERNAL : OCSP_ERR_MALFORMED,
-                   only_ca, &t0);
+                   only_ca, &t0, p);
         return;
     }
+    snprintf(party.serial, sizeof(party.serial), "%s", parsed.ids[0].serial);
     rc = o->src.route_ca(o->src.arg, &parsed, only_ca, &ca);
     if (rc != 0) {
         send_error(o, sr->req,
                    rc == OCSP_SOURCE_ROUTE_UNAVAILABLE ? OCSP_ERR_TRY_LATER
                                                        : OCSP_ERR_UNAUTHORIZED,
-                   only_ca, &t0);
+                   only_ca, &t0, p);
         return;
+    }
+    /* DESIGN §12: a party asks only about the CA its kind allows. Under open, anyone may ask
+     * anything: the party is answered as anybody, unmetered. */
+    if (p != NULL && !rp_kind_allows(party.who.kind, ca)) {
+        if (o->access == ACCESS_REGISTERED) {
+            send_error(o, sr->req, OCSP_ERR_UNAUTHORIZED, (int)ca, &t0, p);
+            return;
+        }
+        p = NULL;
     }
     /* A source without keys answers a nonce request with the pre-signed response, the nonce
      * left out (RFC 9654 §2.1). */
@@ -605,23 +656,23 @@ static void ocsp_handler(const struct server_request *sr, void *arg)
         if (b != NULL &&
             presign_blob_next_update(b) - jclock_now() >= OCSP_ANSWER_MIN_REMAINING_S) {
             metrics_presigned(ca, true);
-            send_blob(o, sr->req, b, ca, false, &t0);
+            send_blob(o, sr->req, b, ca, false, &t0, p);
             return;
         }
         presign_blob_unref(b);
     }
     if (!o->src.signs) {
         metrics_presigned(ca, false);
-        to_worker(o, sr, &parsed, ca, true, &t0);
+        to_worker(o, sr, &parsed, ca, true, &t0, p);
         return;
     }
     if (!signing_is_admitted(o, sr)) {
-        answer_over_budget(o, sr, &parsed, ca, &t0);
+        answer_over_budget(o, sr, &parsed, ca, &t0, p);
         return;
     }
     if (!parsed.has_nonce)
         metrics_presigned(ca, false);
-    to_worker(o, sr, &parsed, ca, false, &t0);
+    to_worker(o, sr, &parsed, ca, false, &t0, p);
 }
 
 int ocsp_http_register(struct ocsp_http *o, struct server *srv, struct jerr *err)

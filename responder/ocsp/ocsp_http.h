@@ -85,6 +85,13 @@ int ocsp_http_start(struct ocsp_http *o, struct event_base *base, struct workers
  * dropped at once and the refresher runs now. Thread-safe. */
 void ocsp_http_cert_changed(struct ocsp_http *o, const char *serial);
 
+/* The relying parties' gate and meter (responder/rp/): with them a request's party is
+ * identified (access.ocsp registered refuses everyone else), its kind checked against the CA
+ * asked about, and its answers metered. Both borrowed; before the server starts. */
+struct rpgate;
+struct rpmeter;
+void ocsp_http_set_relying_parties(struct ocsp_http *o, struct rpgate *gate, struct rpmeter *meter);
+
 /* Something may have changed (several certificates, or unknown which): the refresher runs
  * now. Thread-safe. */
 void ocsp_http_kick(struct ocsp_http *o);

@@ -333,9 +333,12 @@ static void file_handler(const struct server_request *sr, void *arg)
     struct jerr err = {0};
     bool crl = strncmp(sr->path, "/crl/", 5) == 0;
     enum metrics_endpoint ep = crl ? METRICS_EP_CRL : METRICS_EP_CA;
-    if (crl && !access_is_allowed(f->cfg->access_crl, sr)) {
+    /* access.crl registered: a stateless responder holds no view of the relying-party
+     * registry (responder/rp/rpgate.h is jpkid serve's), so it serves nobody then. */
+    struct rpgate_who who;
+    if (crl && !access_admit(f->cfg->access_crl, NULL, sr, &who)) {
         http_send_error(sr->req, 403, "forbidden", NULL,
-                        "CRLs are served to relying parties with a client certificate (HTTPS)");
+                        "CRLs are served to registered relying parties (jpkid serve)");
         metrics_http(ep, 403, 0);
         return;
     }

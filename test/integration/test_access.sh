@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Issue 7.3 acceptance: who may ask. With access.ocsp and access.crl set to client_cert, only
-# relying parties presenting (over HTTPS) a client certificate issued by tls.relying_party_ca
-# get OCSP answers and CRLs: without a certificate, over plain HTTP, with a certificate of
-# another CA, or with an operator's certificate, OCSP answers the status unauthorized (HTTP
-# 200, the 5-byte error response) and the CRLs 403 JSON. CA certificates stay open. A relying
+# Issue 7.3 acceptance, in the form of issue 15: who may ask. With access.ocsp and access.crl
+# set to registered, only registered relying parties presenting (over HTTPS) their client
+# certificate of jpki's relying-party CA get OCSP answers and CRLs: without a certificate, over
+# plain HTTP, with a certificate of another CA, or with an operator's certificate, OCSP answers
+# the status unauthorized (HTTP 200, the 5-byte error response) and the CRLs 403 JSON. CA certificates stay open. A relying
 # party's certificate is no operator credential. Then the role matrix of the operator API:
 # anonymous / auditor / operator / batch against public / lookups / lifecycle / batches, by
 # token and by operator certificate.
@@ -11,12 +11,12 @@
 it_setup
 
 tls_server "$T/tls"
-for ca in opca:operator rpca:relying-party other:elsewhere; do
+for ca in opca:operator other:elsewhere; do
   tls_ca "$T/tls" "${ca%%:*}" "/O=Test/CN=${ca#*:} CA"
 done
 # cn:ou:issuing CA
 for who in tls-op:operator:opca tls-aud:auditor:opca tls-bat:batch:opca \
-  rp1:verifier:rpca stranger:verifier:other; do
+  stranger:verifier:other; do
   IFS=: read -r cn ou ca <<<"$who"
   tls_client "$T/tls" "$cn" "/O=Test/OU=$ou/CN=$cn" "$ca"
 done
@@ -25,24 +25,28 @@ it_init || exit 1
 TLS_SETS=(--set listen.https=127.0.0.1:0 --set "tls.cert=$T/tls/server.pem"
   --set "tls.key=$T/tls/server.key" --set "tls.operator_ca=$T/tls/opca.pem")
 
-# Refused configurations: client_cert without the relying-party CA.
-check_fails "access.ocsp=client_cert without tls.relying_party_ca: serve refuses" \
+# Refused configurations: the first form (client_cert, tls.relying_party_ca), and registered
+# without HTTPS.
+check_fails "access.ocsp=client_cert: serve refuses, naming registered" \
   "$JPKID" serve "${SETS[@]}" "${TLS_SETS[@]}" --set access.ocsp=client_cert
-assert_contains "…naming the key" "access.ocsp: client_cert needs tls.relying_party_ca" \
+assert_contains "…naming the key" "access.ocsp: client_cert was replaced by registered" \
   "$(cat "$T/check.out")"
-check_fails "access.crl=client_cert without listen.https: serve refuses" \
-  "$JPKID" serve "${SETS[@]}" --set "tls.relying_party_ca=$T/tls/rpca.pem" \
-  --set access.crl=client_cert
-assert_contains "…naming the key" "access.crl: client_cert needs listen.https" "$(cat "$T/check.out")"
-check_fails "an unreadable relying-party CA: serve refuses" \
-  "$JPKID" serve "${SETS[@]}" "${TLS_SETS[@]}" --set "tls.relying_party_ca=$T/tls/none.pem" \
-  --set access.ocsp=client_cert
-assert_contains "…naming the key" "tls.relying_party_ca" "$(cat "$T/check.out")"
+check_fails "access.crl=registered without listen.https: serve refuses" \
+  "$JPKID" serve "${SETS[@]}" --set access.crl=registered
+assert_contains "…naming the key" "access.crl: registered needs listen.https" "$(cat "$T/check.out")"
+check_fails "tls.relying_party_ca: serve refuses" \
+  "$JPKID" serve "${SETS[@]}" "${TLS_SETS[@]}" --set "tls.relying_party_ca=$T/tls/other.pem"
+assert_contains "…naming the key" "tls.relying_party_ca: removed" "$(cat "$T/check.out")"
 
-jpkid_start "${TLS_SETS[@]}" --set "tls.relying_party_ca=$T/tls/rpca.pem" \
-  --set access.ocsp=client_cert --set access.crl=client_cert || exit 1
+jpkid_start "${TLS_SETS[@]}" --set access.ocsp=registered --set access.crl=registered || exit 1
 HTTPS=https://127.0.0.1:$(cat "$DATA/run/https.port")
 ADMIN=$(cat "$DATA/admin.token")
+# rp1: a platform party (both CAs), its certificate and key from the registration answer.
+curl -s -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+  -d '{"id":"rp1","name":"Verifier","kind":"platform","contact":"ops@example.jp"}' \
+  "$URL/v1/relying-parties" >"$T/rp1.json"
+jq -r .certificate "$T/rp1.json" >"$T/tls/rp1.pem"
+jq -r .key "$T/rp1.json" >"$T/tls/rp1.key"
 
 api() { # TOKEN METHOD PATH [BODY] -> prints the status
   local args=(-s -o "$T/resp" -w '%{http_code}' -X "$2")

@@ -36,16 +36,17 @@ check_fails "…nothing written" ls "$DATA/jpki.db" "$DATA/keys" "$DATA/certs" "
 
 # --- init: keys in the token, none on disk ---
 it_init || exit 1
-for k in sign-ca auth-ca sign-ocsp auth-ocsp audit; do
+for k in sign-ca auth-ca sign-ocsp auth-ocsp audit rp-ca; do
   assert_contains "$k recorded as a pkcs11: URI" "pkcs11:" "$(cat "$DATA/token/$k.uri")"
   check_fails "…no key file for $k" test -e "$DATA/keys/$k.key"
 done
 check_fails "grep -r 'PRIVATE KEY' DATA_DIR finds nothing" grep -rlE 'PRIVATE KEY' "$DATA"
 objs=$(pkcs11-tool --module "$MOD" --token-label jpki-ca --login --pin 123456 --list-objects \
   --type privkey 2>/dev/null)
-assert_eq "pkcs11-tool lists the five private keys" 5 "$(grep -c 'Private Key Object' <<<"$objs")"
-assert_eq "…every one never extractable" 5 "$(grep -c 'never extractable' <<<"$objs")"
-assert_eq "…and sensitive" 5 "$(grep -c 'Access:.*sensitive' <<<"$objs")"
+# the CAs' and OCSP signers' keys, the audit key and the relying-party CA's (issue 15)
+assert_eq "pkcs11-tool lists the six private keys" 6 "$(grep -c 'Private Key Object' <<<"$objs")"
+assert_eq "…every one never extractable" 6 "$(grep -c 'never extractable' <<<"$objs")"
+assert_eq "…and sensitive" 6 "$(grep -c 'Access:.*sensitive' <<<"$objs")"
 assert_eq "…none extractable" 0 "$(grep 'Access:' <<<"$objs" | sed 's/never extractable//g' | grep -c extractable)"
 assert_contains "…labelled by CA, purpose and generation" "label:      jpki sign-ca g1" "$objs"
 

@@ -76,7 +76,7 @@ assert_not_contains "…without personal data" "紐付" "$RB"
 
 # Migration 9's backfill: a registry's earlier history, re-linked by person and CA.
 jpkid_stop
-sqlite3 "$DB" "DELETE FROM cert_links; DROP TABLE cert_links; DROP TABLE consents; DELETE FROM schema_version WHERE version = 9;"
+sqlite3 "$DB" "DELETE FROM cert_links; DROP TABLE cert_links; DROP TABLE consents; DROP TABLE rp_usage_certs; DROP TABLE rp_usage_daily; DROP TABLE relying_parties; DELETE FROM schema_version WHERE version >= 9;"
 jpkid_start || exit 1
 call GET "/v1/linkage/$A1"
 assert_eq "after the backfill: A1 -> A2 -> A3" "$A2 $A3" "$(jf '[.chain[].serial] | join(" ")')"

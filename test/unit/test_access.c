@@ -1,6 +1,6 @@
 /*
  * test_access: the access decision of the public endpoints (responder/net/access.c). The whole
- * path — TLS, the relying-party CA, OCSP unauthorized and CRL 403 — is test_access.sh's.
+ * path — TLS, the relying-party registry, OCSP unauthorized and CRL 403 — is test_rp.sh's.
  */
 #include <check.h>
 
@@ -9,25 +9,24 @@
 
 START_TEST(open_lets_everyone_in)
 {
-    ck_assert(access_decide(ACCESS_OPEN, false, false));
-    ck_assert(access_decide(ACCESS_OPEN, true, false));
-    ck_assert(access_decide(ACCESS_OPEN, true, true));
+    for (int v = RPGATE_PARTY; v <= RPGATE_BAD_CREDENTIAL; v++)
+        ck_assert(access_decide(ACCESS_OPEN, (enum rpgate_verdict)v));
 }
 END_TEST
 
-START_TEST(client_cert_needs_a_relying_party_over_tls)
+START_TEST(registered_needs_an_active_party)
 {
-    ck_assert(access_decide(ACCESS_CLIENT_CERT, true, true));
-    ck_assert(!access_decide(ACCESS_CLIENT_CERT, true, false));  /* no or another certificate */
-    ck_assert(!access_decide(ACCESS_CLIENT_CERT, false, false)); /* plain HTTP */
-    /* A claim of a relying party without TLS cannot be true: refused all the same. */
-    ck_assert(!access_decide(ACCESS_CLIENT_CERT, false, true));
+    ck_assert(access_decide(ACCESS_REGISTERED, RPGATE_PARTY));
+    ck_assert(!access_decide(ACCESS_REGISTERED, RPGATE_NO_CREDENTIAL)); /* or plain HTTP */
+    ck_assert(!access_decide(ACCESS_REGISTERED, RPGATE_UNKNOWN));       /* deleted, wrong token */
+    ck_assert(!access_decide(ACCESS_REGISTERED, RPGATE_SUSPENDED));
+    ck_assert(!access_decide(ACCESS_REGISTERED, RPGATE_BAD_CREDENTIAL));
 }
 END_TEST
 
 START_TEST(unknown_mode_is_refused)
 {
-    ck_assert(!access_decide((enum access_mode)7, true, true));
+    ck_assert(!access_decide((enum access_mode)7, RPGATE_PARTY));
 }
 END_TEST
 
@@ -36,7 +35,7 @@ static Suite *access_suite(void)
     Suite *s = suite_create("access");
     TCase *tc = tcase_create("decide");
     tcase_add_test(tc, open_lets_everyone_in);
-    tcase_add_test(tc, client_cert_needs_a_relying_party_over_tls);
+    tcase_add_test(tc, registered_needs_an_active_party);
     tcase_add_test(tc, unknown_mode_is_refused);
     suite_add_tcase(s, tc);
     return s;

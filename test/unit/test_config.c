@@ -916,15 +916,14 @@ START_TEST(hardening_keys)
 {
     struct jerr err;
     const char *yaml = "listen:\n  https: 127.0.0.1:8443\ntls:\n  cert: s.pem\n  key: s.key\n"
-                       "  relying_party_ca: rp.pem\naccess:\n  ocsp: client_cert\n"
-                       "  crl: client_cert\nlimits:\n  api_per_minute: 0\n"
+                       "access:\n  ocsp: registered\n"
+                       "  crl: registered\nlimits:\n  api_per_minute: 0\n"
                        "  holder_per_minute: 5\nservice:\n  idle_timeout_s: 2\n"
                        "  max_connections: 8\n";
     struct jpki_config *cfg = load(yaml, &err);
     ck_assert_msg(cfg != NULL, "%s", err.msg);
-    ck_assert_str_eq(cfg->tls_relying_party_ca, "rp.pem");
-    ck_assert_int_eq(cfg->access_ocsp, ACCESS_CLIENT_CERT);
-    ck_assert_int_eq(cfg->access_crl, ACCESS_CLIENT_CERT);
+    ck_assert_int_eq(cfg->access_ocsp, ACCESS_REGISTERED);
+    ck_assert_int_eq(cfg->access_crl, ACCESS_REGISTERED);
     ck_assert_int_eq(cfg->limits_api_per_minute, 0);
     ck_assert_int_eq(cfg->limits_holder_per_minute, 5);
     ck_assert_int_eq(cfg->idle_timeout_s, 2);
@@ -933,21 +932,27 @@ START_TEST(hardening_keys)
 
     /* One group open, the other closed; through --set. */
     const char *const set[] = {"listen.https=127.0.0.1:0", "tls.cert=s.pem", "tls.key=s.key",
-                               "tls.relying_party_ca=rp.pem", "access.crl=client_cert"};
-    cfg = load_set("", set, 5, &err);
+                               "access.crl=registered"};
+    cfg = load_set("", set, 4, &err);
     ck_assert_msg(cfg != NULL, "%s", err.msg);
     ck_assert_int_eq(cfg->access_ocsp, ACCESS_OPEN);
-    ck_assert_int_eq(cfg->access_crl, ACCESS_CLIENT_CERT);
+    ck_assert_int_eq(cfg->access_crl, ACCESS_REGISTERED);
     config_free(cfg);
     ck_assert_str_eq(access_mode_name(ACCESS_OPEN), "open");
-    ck_assert_str_eq(access_mode_name(ACCESS_CLIENT_CERT), "client_cert");
+    ck_assert_str_eq(access_mode_name(ACCESS_REGISTERED), "registered");
 
     assert_refused("access:\n  ocsp: certificate\n", "access.ocsp",
-                   "t.yaml:2:9: access.ocsp: must be open or client_cert (got \"certificate\")");
+                   "t.yaml:2:9: access.ocsp: must be open or registered (got \"certificate\")");
+    /* issue 15: the first form is gone, in words that name its successor */
     assert_refused("access:\n  crl: client_cert\n", "access.crl",
-                   "t.yaml:2:8: access.crl: client_cert needs tls.relying_party_ca");
-    assert_refused("tls:\n  relying_party_ca: rp.pem\naccess:\n  ocsp: client_cert\n",
-                   "access.ocsp", "t.yaml:4:9: access.ocsp: client_cert needs listen.https");
+                   "t.yaml:2:8: access.crl: client_cert was replaced by registered: register "
+                   "relying parties with POST /v1/relying-parties (docs/API.md)");
+    assert_refused("access:\n  ocsp: registered\n", "access.ocsp",
+                   "t.yaml:2:9: access.ocsp: registered needs listen.https");
+    assert_refused("tls:\n  relying_party_ca: rp.pem\n", "tls.relying_party_ca",
+                   "t.yaml:2:21: tls.relying_party_ca: removed: relying parties' client "
+                   "certificates come from jpki's own relying-party CA (certs/rp-ca.pem); "
+                   "register them with POST /v1/relying-parties and set access.* registered");
     assert_refused("limits:\n  api_per_minute: -1\n", "limits.api_per_minute",
                    "t.yaml:2:19: limits.api_per_minute: must be between 0 and 1000000 (got -1)");
     assert_refused("limits:\n  holder_per_minute: 1000001\n", "limits.holder_per_minute",

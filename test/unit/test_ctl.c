@@ -287,7 +287,10 @@ START_TEST(test_table_and_help)
         "card check", "card passwd", "card sign", "card revoke", "card export", "card fingerprints",
         "cert show", "cert revoke", "cert expiring", "operator add",
         /* operator credentials and the audit log (ctl_operators.h, ctl_audit.h) */
-        "operator list", "operator disable", "operator rotate", "audit show", "audit checkpoint",
+        "operator list", "operator disable", "operator rotate",
+        /* the relying-party registry (ctl_parties.h) */
+        "rp add", "rp list", "rp show", "rp suspend", "rp resume", "rp delete", "rp usage",
+        "audit show", "audit checkpoint",
         "audit verify", "batch submit", "batch show", "ocsp", "crl fetch", "fingerprints",
         /* the relying party's (ctl_verify.h) */
         "verify"};
@@ -683,7 +686,7 @@ START_TEST(test_token_file)
                                          6),
                      0);
     ck_assert_int_eq(ctl_http_load_token(h, path, &err), -1);
-    ck_assert_str_eq(err.msg, "the token holds a byte that is not printable ASCII");
+    ck_assert_str_eq(err.msg, "--token-file: the token holds a byte that is not printable ASCII");
 
     jerr_clear(&err);
     snprintf(path, sizeof(path), "%s/missing", dir);

@@ -1333,6 +1333,7 @@ START_TEST(test_ocsp_marks_backfilled_by_migration)
              "DROP TABLE ocsp_dirty; DROP INDEX ocsp_responses_ageing;"
              "ALTER TABLE batch_rows DROP COLUMN claimed_until;"
              "DROP TABLE audit_checkpoints; DROP TABLE publish_queue;"
+             "DROP TABLE rp_usage_certs; DROP TABLE rp_usage_daily; DROP TABLE relying_parties;"
              "DROP TABLE cert_links; DROP TABLE consents;" /* migration 9 */
              /* migration 8 */
              "DROP INDEX certs_crl_delta; ALTER TABLE certificates DROP COLUMN crl_seq;"
