@@ -930,6 +930,21 @@ static const struct yamltree_node *found_of(const struct walk *w, const char *pa
          ? cfg_error_node((w)->ld, found_of((w), (key)), (key), __VA_ARGS__)                       \
          : cfg_error_at((w)->ld, false, 0, 0, (key), __VA_ARGS__))
 
+/* publish.redis and respond.redis (DESIGN §13): a redis:// URL and one password source. */
+static int check_redis_section(struct walk *w, const char *section, const char *url,
+                               const char *password_env, const char *password_file)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "%s.url", section);
+    if (url[0] != '\0' && strncmp(url, "redis://", 8) != 0)
+        return cfg_error_key(w, key, "must be a redis://host:port/db URL, not \"%s\"", url);
+    snprintf(key, sizeof(key), "%s.password.file", section);
+    if (password_env[0] != '\0' && password_file[0] != '\0')
+        return cfg_error_key(w, key, "set either %s.password.env or %s.password.file, not both",
+                             section, section);
+    return 0;
+}
+
 static int cross_checks(struct walk *w)
 {
     struct jpki_config *cfg = w->cfg;
@@ -971,24 +986,20 @@ static int cross_checks(struct walk *w)
                                  "be set");
     }
 
-    /* DESIGN §13: publication to Redis. The URL itself is parsed when the publisher starts
-     * (responder/publish/redisconn.h); here only what needs no parser. */
-    if (cfg->publish_redis_url[0] != '\0') {
-        if (strncmp(cfg->publish_redis_url, "redis://", 8) != 0)
-            return cfg_error_key(w, "publish.redis.url",
-                                 "must be a redis://host:port/db URL, not \"%s\"",
-                                 cfg->publish_redis_url);
-        /* hiredis 0.14 (Debian 12) has no TLS; a tunnel (stunnel, spiped) carries it. */
-        if (cfg->publish_redis_tls)
-            return cfg_error_key(w, "publish.redis.tls",
-                                 "this build's hiredis has no TLS: use a local TLS tunnel to "
-                                 "Redis and tls: false");
-        if (cfg->publish_redis_password_env[0] != '\0' &&
-            cfg->publish_redis_password_file[0] != '\0')
-            return cfg_error_key(w, "publish.redis.password.file",
-                                 "set either publish.redis.password.env or "
-                                 "publish.redis.password.file, not both");
-    }
+    /* DESIGN §13: publish.redis and respond.redis. The URL itself is parsed when the
+     * publisher or responder starts (responder/redis/redisconn.h); here only what needs no
+     * parser. */
+    if (check_redis_section(w, "publish.redis", cfg->publish_redis_url,
+                            cfg->publish_redis_password_env, cfg->publish_redis_password_file) ==
+            -1 ||
+        check_redis_section(w, "respond.redis", cfg->respond_redis_url,
+                            cfg->respond_redis_password_env, cfg->respond_redis_password_file) == -1)
+        return -1;
+    /* hiredis 0.14 (Debian 12) has no TLS; a tunnel (stunnel, spiped) carries it. */
+    if (cfg->publish_redis_url[0] != '\0' && cfg->publish_redis_tls)
+        return cfg_error_key(w, "publish.redis.tls",
+                             "this build's hiredis has no TLS: use a local TLS tunnel to "
+                             "Redis and tls: false");
 
     /* LDAPv3 publication of the CRLs (docs/API.md "LDAP"): a URL libldap takes, a base DN,
      * and a password only with a bind DN, from one place. */
@@ -1300,12 +1311,15 @@ char *config_read_hsm_pin(const struct jpki_config *cfg, struct jerr *err)
     return read_secret(cfg->p11_pin_env, cfg->p11_pin_file, "keystore.pkcs11.pin", "PIN", err);
 }
 
-char *config_read_redis_password(const struct jpki_config *cfg, struct jerr *err)
+char *config_read_redis_password(const struct jpki_config *cfg, bool respond, struct jerr *err)
 {
-    if (cfg->publish_redis_password_env[0] == '\0' && cfg->publish_redis_password_file[0] == '\0')
+    const char *env = respond ? cfg->respond_redis_password_env : cfg->publish_redis_password_env;
+    const char *file = respond ? cfg->respond_redis_password_file : cfg->publish_redis_password_file;
+    err->code = JERR_NONE;
+    if (env[0] == '\0' && file[0] == '\0')
         return NULL;
-    return read_secret(cfg->publish_redis_password_env, cfg->publish_redis_password_file,
-                       "publish.redis.password", "password", err);
+    return read_secret(env, file, respond ? "respond.redis.password" : "publish.redis.password",
+                       "Redis password", err);
 }
 
 bool config_keystore_is_pkcs11(const struct jpki_config *cfg)

@@ -172,14 +172,11 @@ char *config_read_hsm_pin(const struct jpki_config *cfg, struct jerr *err);
 /* The LDAP bind password (publish.ldap.password), as config_read_passphrase. */
 char *config_read_ldap_password(const struct jpki_config *cfg, struct jerr *err);
 
-/* Reads respond.redis.password (env or file, the passphrase's rules). Returns the string
- * (config_passphrase_free), or NULL: with err->code JERR_NONE when none is configured, else
- * with err filled. */
-char *config_read_respond_redis_password(const struct jpki_config *cfg, struct jerr *err);
 
-/* The Redis password of publish.redis (env or 0600 file), or NULL: none configured (err
- * untouched), or unreadable (err filled). Wipe with config_passphrase_free. */
-char *config_read_redis_password(const struct jpki_config *cfg, struct jerr *err);
+/* The Redis password of publish.redis (respond = false) or respond.redis (true), from its env
+ * or 0600 file, or NULL: none configured (err->code JERR_NONE) or unreadable (err set,
+ * naming the key). config_passphrase_free() it. */
+char *config_read_redis_password(const struct jpki_config *cfg, bool respond, struct jerr *err);
 
 /* True when keystore.backend is pkcs11. */
 bool config_keystore_is_pkcs11(const struct jpki_config *cfg);

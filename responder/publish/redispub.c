@@ -22,10 +22,9 @@
 #include "base/jclock.h"
 #include "responder/monitor/metrics.h"
 #include "responder/net/log.h"
-#include "responder/publish/redisconn.h"
+#include "responder/redis/redisconn.h"
 
-#define PREFIX_MAX 64
-#define KEY_MAX (PREFIX_MAX + 256)
+#define KEY_MAX (REDISCONN_PREFIX_MAX + 256)
 #define FILES_MAX 64 /* files remembered by ETag (2 roots, fingerprints, CRLs and partitions) */
 
 struct note {
@@ -47,10 +46,8 @@ struct queued {
 struct redispub {
     const struct pki *pki;
     struct public *files;
-    struct redisconn_target target;
-    char *password; /* NULL = none; wiped at free */
-    char prefix[PREFIX_MAX + 1];
-    char addr[REDISCONN_HOST_MAX + 16]; /* "host:port", for messages */
+    struct redisconn_cfg conn;      /* publish.redis; its password wiped at free */
+    char addr[REDISCONN_ADDR_MAX]; /* "host:port", for messages */
     char ikh[CA_KIND_COUNT][2][65];     /* [ca][OCSP_CERTID_*]: lower-case hex issuerKeyHash */
 
     pthread_t thread;
@@ -85,6 +82,19 @@ static long long wall_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* publish.redis: one primary (no sentinels: the CA node writes where it is told). */
+static int load_conn(struct redisconn_cfg *out, const struct jpki_config *cfg, struct jerr *err)
+{
+    struct jerr e = {0};
+    char *password = config_read_redis_password(cfg, false, &e);
+    if (redisconn_cfg_init(out, "publish.redis", cfg->publish_redis_url, "", "",
+                           cfg->publish_redis_key_prefix, password, REDISPUB_TIMEOUT_MS, err) == -1)
+        return -1;
+    if (password == NULL && jerr_is_set(&e))
+        return jerr_set(err, e.code, e.field, "%s", e.msg);
+    return 0;
+}
+
 struct redispub *redispub_new(const struct pki *pki, struct public *files, struct jerr *err)
 {
     const struct jpki_config *cfg = pki_config(pki);
@@ -98,16 +108,9 @@ struct redispub *redispub_new(const struct pki *pki, struct public *files, struc
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     snprintf(p->problem, sizeof(p->problem), "not connected yet");
-    if (redisconn_parse(cfg->publish_redis_url, "publish.redis.url", &p->target, err) == -1)
+    if (load_conn(&p->conn, cfg, err) == -1)
         goto fail;
-    struct jerr e = {0};
-    p->password = config_read_redis_password(cfg, &e);
-    if (p->password == NULL && jerr_is_set(&e)) {
-        jerr_set(err, e.code, e.field, "%s", e.msg);
-        goto fail;
-    }
-    snprintf(p->prefix, sizeof(p->prefix), "%s", cfg->publish_redis_key_prefix);
-    redisconn_addr(&p->target, p->addr, sizeof(p->addr));
+    redisconn_addr(&p->conn.primary, p->addr, sizeof(p->addr));
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
         struct ocsp_issuer iss;
         if (ocsp_issuer_init(&iss, (enum ca_kind)ca, pki_get0_root(pki, (enum ca_kind)ca), err) ==
@@ -128,18 +131,13 @@ fail:
 
 int redispub_check_config(const struct jpki_config *cfg, struct jerr *err)
 {
-    struct redisconn_target target;
-    struct jerr e = {0};
+    struct redisconn_cfg conn;
 
     if (cfg->publish_redis_url[0] == '\0')
         return 0;
-    if (redisconn_parse(cfg->publish_redis_url, "publish.redis.url", &target, err) == -1)
-        return -1;
-    char *password = config_read_redis_password(cfg, &e);
-    config_passphrase_free(password);
-    if (password == NULL && jerr_is_set(&e))
-        return jerr_set(err, e.code, e.field, "%s", e.msg);
-    return 0;
+    int rc = load_conn(&conn, cfg, err);
+    redisconn_cfg_clear(&conn);
+    return rc;
 }
 
 /* ---- from any thread ---- */
@@ -231,7 +229,7 @@ static void key_of(const struct redispub *p, char *out, size_t size, const char 
     __attribute__((format(printf, 4, 5)));
 static void key_of(const struct redispub *p, char *out, size_t size, const char *fmt, ...)
 {
-    size_t n = (size_t)snprintf(out, size, "%s", p->prefix);
+    size_t n = (size_t)snprintf(out, size, "%s", p->conn.prefix);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(out + n, size - n, fmt, ap);
@@ -571,7 +569,7 @@ static void connect_redis(struct redispub *p)
     struct jerr err = {0};
     if (jclock_mono_ms() < p->next_connect_ms)
         return;
-    p->rc = redisconn_open(&p->target, p->password, REDISPUB_TIMEOUT_MS, &err);
+    p->rc = redisconn_open_cfg(&p->conn, NULL, 0, &err);
     if (p->rc == NULL) {
         p->next_connect_ms = jclock_mono_ms() + REDISPUB_RETRY_MS;
         metrics_publish_redis_error();
@@ -680,7 +678,7 @@ void redispub_free(struct redispub *p)
     store_close(p->st);
     if (p->body != NULL)
         evbuffer_free(p->body);
-    config_passphrase_free(p->password);
+    redisconn_cfg_clear(&p->conn);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p);

@@ -36,7 +36,7 @@ struct worker_trust {
 };
 
 struct redissrc {
-    const struct respconn_cfg *cfg;
+    const struct redisconn_cfg *cfg;
     struct presign *cache;
     redisContext **conns; /* [worker index], each touched only by its worker */
     unsigned *conn_gen_of; /* [worker index]: conn_gen when that connection was made */
@@ -64,7 +64,7 @@ static void cas_free(struct cas_set *c)
     free(c);
 }
 
-struct redissrc *redissrc_new(const struct respconn_cfg *cfg, int workers, size_t cache_entries,
+struct redissrc *redissrc_new(const struct redisconn_cfg *cfg, int workers, size_t cache_entries,
                               struct jerr *err)
 {
     struct redissrc *s = calloc(1, sizeof(*s));
@@ -156,7 +156,7 @@ redisContext *redissrc_conn(struct redissrc *s, struct worker *self, struct jerr
         jerr_set(err, JERR_UNAVAILABLE, "redis", "Redis unreachable (retrying shortly)");
         return NULL;
     }
-    s->conns[i] = respconn_open(s->cfg, NULL, 0, err);
+    s->conns[i] = redisconn_open_cfg(s->cfg, NULL, 0, err);
     s->conn_gen_of[i] = gen;
     if (s->conns[i] == NULL)
         atomic_store(&s->retry_at_ms, jclock_mono_ms() + REDISSRC_BACKOFF_MS);

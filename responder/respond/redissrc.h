@@ -32,7 +32,7 @@
 #include "base/jerr.h"
 #include "responder/net/workers.h"
 #include "responder/ocsp/ocsp_source.h"
-#include "responder/respond/respconn.h"
+#include "responder/redis/redisconn.h"
 
 /* The largest value accepted from Redis (an OCSP response is ~1.5 KB, a CRL may be large). */
 #define REDISSRC_VALUE_MAX (1024 * 1024)
@@ -61,7 +61,7 @@ struct redissrc;
 
 /* The state for `workers` worker threads and a memory cache of `cache_entries` responses;
  * `cfg` is borrowed (it must outlive the result). Returns NULL with err filled. */
-struct redissrc *redissrc_new(const struct respconn_cfg *cfg, int workers, size_t cache_entries,
+struct redissrc *redissrc_new(const struct redisconn_cfg *cfg, int workers, size_t cache_entries,
                               struct jerr *err);
 /* After the workers and the subscriber stopped. NULL is a no-op. */
 void redissrc_free(struct redissrc *s);

@@ -16,7 +16,7 @@
 #include "responder/net/log.h"
 
 struct redissub {
-    const struct respconn_cfg *cfg;
+    const struct redisconn_cfg *cfg;
     struct redissrc *src;
     redissub_changed_fn *changed;
     void *arg;
@@ -30,7 +30,7 @@ struct redissub {
 static void reload_cas(struct redissub *sub)
 {
     struct jerr err = {0};
-    redisContext *c = respconn_open(sub->cfg, NULL, 0, &err);
+    redisContext *c = redisconn_open_cfg(sub->cfg, NULL, 0, &err);
     if (c == NULL || redissrc_load_cas(sub->src, c, &err) == -1)
         log_error("respond: reading the CA set: %s", err.msg);
     redisFree(c);
@@ -40,7 +40,7 @@ static void reload_cas(struct redissub *sub)
 static redisContext *subscribe(struct redissub *sub, char *where, size_t where_size,
                                struct jerr *err)
 {
-    redisContext *c = respconn_open(sub->cfg, where, where_size, err);
+    redisContext *c = redisconn_open_cfg(sub->cfg, where, where_size, err);
     if (c == NULL)
         return NULL;
     /* Without a CA set nothing can be answered: wait (not ready) until the CA node has
@@ -115,7 +115,7 @@ static void *run(void *arg)
     bool logged_down = false;
     while (!is_stopping(sub)) {
         struct jerr err = {0};
-        char where[RESPCONN_HOST_MAX + 16] = "";
+        char where[REDISCONN_ADDR_MAX] = "";
         redisContext *c = subscribe(sub, where, sizeof(where), &err);
         if (c == NULL) {
             redissrc_set_up(sub->src, false, err.msg);
@@ -153,7 +153,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-struct redissub *redissub_start(const struct respconn_cfg *cfg, struct redissrc *src,
+struct redissub *redissub_start(const struct redisconn_cfg *cfg, struct redissrc *src,
                                 redissub_changed_fn *changed, void *arg, struct jerr *err)
 {
     struct redissub *sub = calloc(1, sizeof(*sub));

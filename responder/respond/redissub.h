@@ -14,7 +14,7 @@
 #define JPKI_REDISSUB_H
 
 #include "base/jerr.h"
-#include "responder/respond/respconn.h"
+#include "responder/redis/redisconn.h"
 #include "responder/respond/redissrc.h"
 
 #define REDISSUB_RETRY_MS 200
@@ -25,7 +25,7 @@ struct redissub;
 typedef void redissub_changed_fn(void *arg, const char *key);
 
 /* Starts the thread. `cfg` and `src` are borrowed. Returns NULL with err filled. */
-struct redissub *redissub_start(const struct respconn_cfg *cfg, struct redissrc *src,
+struct redissub *redissub_start(const struct redisconn_cfg *cfg, struct redissrc *src,
                                 redissub_changed_fn *changed, void *arg, struct jerr *err);
 /* Stops the thread (its blocking read is cut short), joins it and frees. NULL is a no-op. */
 void redissub_stop(struct redissub *sub);

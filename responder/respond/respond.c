@@ -22,7 +22,7 @@
 #include "responder/net/server.h"
 #include "responder/net/workers.h"
 #include "responder/ocsp/ocsp_http.h"
-#include "responder/respond/respconn.h"
+#include "responder/redis/redisconn.h"
 #include "responder/respond/redissrc.h"
 #include "responder/respond/redissub.h"
 #include "responder/respond/respfiles.h"
@@ -32,7 +32,7 @@
 
 struct respond {
     const struct jpki_config *cfg;
-    struct respconn_cfg rcfg;
+    struct redisconn_cfg rcfg;
     struct redissrc *src;
     struct redissub *sub;
     struct workers *workers;
@@ -192,10 +192,26 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 
 /* ---- run ---- */
 
+int respond_redis_cfg(struct redisconn_cfg *out, const struct jpki_config *cfg, struct jerr *err)
+{
+    struct jerr e = {0};
+    char *password = config_read_redis_password(cfg, true, &e);
+    if (redisconn_cfg_init(out, "respond.redis", cfg->respond_redis_url,
+                           cfg->respond_redis_sentinels, cfg->respond_redis_sentinel_master,
+                           cfg->respond_redis_key_prefix, password, RESPOND_REDIS_TIMEOUT_MS,
+                           err) == -1)
+        return -1;
+    if (password == NULL && jerr_is_set(&e)) {
+        *err = e;
+        return -1;
+    }
+    return 0;
+}
+
 static int start(struct respond *r, struct jerr *err)
 {
     const struct jpki_config *cfg = r->cfg;
-    if (respconn_cfg_load(&r->rcfg, cfg, err) == -1)
+    if (respond_redis_cfg(&r->rcfg, cfg, err) == -1)
         return -1;
     int threads = cfg->workers;
     if (threads == 0) {
@@ -283,7 +299,7 @@ static void teardown(struct respond *r)
         event_base_free(r->control);
     workers_free(r->workers);
     redissrc_free(r->src);
-    respconn_cfg_clear(&r->rcfg);
+    redisconn_cfg_clear(&r->rcfg);
 }
 
 int respond_run(const struct jpki_config *cfg, struct jerr *err)

@@ -17,8 +17,16 @@
 
 #include "config/config.h"
 #include "base/jerr.h"
+#include "responder/redis/redisconn.h"
+
+/* Connect, send and receive timeout of every Redis or Sentinel exchange of a responder. */
+#define RESPOND_REDIS_TIMEOUT_MS 500
 
 /* Runs until a clean stop (0) or fails to start (-1, err filled). */
+/* Reads respond.redis of `cfg` (url or sentinels required) into *out (redisconn_cfg_clear
+ * it, also after a failure). Returns 0, or -1 with err naming the key at fault. */
+int respond_redis_cfg(struct redisconn_cfg *out, const struct jpki_config *cfg, struct jerr *err);
+
 int respond_run(const struct jpki_config *cfg, struct jerr *err);
 
 #endif

@@ -976,7 +976,7 @@ START_TEST(publish_redis)
     ck_assert_str_eq(cfg->publish_redis_url, ""); /* unset: no publication */
     ck_assert_str_eq(cfg->publish_redis_key_prefix, "jpki:");
     ck_assert(!cfg->publish_redis_tls);
-    ck_assert_ptr_null(config_read_redis_password(cfg, &err)); /* none configured */
+    ck_assert_ptr_null(config_read_redis_password(cfg, false, &err)); /* none configured */
     ck_assert(!jerr_is_set(&err));
     config_free(cfg);
 
@@ -987,12 +987,12 @@ START_TEST(publish_redis)
     ck_assert_str_eq(cfg->publish_redis_url, "redis://127.0.0.1:6390/2");
     ck_assert_str_eq(cfg->publish_redis_key_prefix, "x:");
     setenv("JPKI_TEST_REDIS", "pw", 1);
-    char *pw = config_read_redis_password(cfg, &err);
+    char *pw = config_read_redis_password(cfg, false, &err);
     ck_assert_msg(pw != NULL, "%s", err.msg);
     ck_assert_str_eq(pw, "pw");
     config_passphrase_free(pw);
     unsetenv("JPKI_TEST_REDIS");
-    ck_assert_ptr_null(config_read_redis_password(cfg, &err));
+    ck_assert_ptr_null(config_read_redis_password(cfg, false, &err));
     ck_assert_str_eq(err.field, "publish.redis.password.env");
     config_free(cfg);
 
