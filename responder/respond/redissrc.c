@@ -54,7 +54,8 @@ struct redissrc {
 };
 
 static const char *const reject_names[REDISSRC_REJECT_COUNT] = {
-    "der", "certid", "issuer", "times", "signature", "expired", "oversized", "type", "file", "ca"};
+    "der", "certid", "issuer", "times", "signature", "expired", "oversized", "type", "file", "ca",
+    "protocol"};
 
 static void cas_free(struct cas_set *c)
 {
@@ -346,6 +347,11 @@ static struct presign_blob *fetch(struct redissrc *s, struct worker *self,
         redisGetReply(c, (void **)&value) != REDIS_OK ||
         redisGetReply(c, (void **)&issued) != REDIS_OK) {
         jerr_set(err, JERR_UNAVAILABLE, "redis", "Redis: %s", c->errstr);
+        /* Not Redis being away but a server answering garbage: what hiredis cannot parse, or a
+         * reply begun and never finished (closed or stalled past the timeout, e.g. a huge
+         * declared bulk string). */
+        if (c->err == REDIS_ERR_PROTOCOL || (c->reader != NULL && c->reader->len > c->reader->pos))
+            redissrc_reject(s, REDISSRC_REJECT_PROTOCOL);
         redissrc_conn_broken(s, self);
         goto out;
     }

@@ -54,6 +54,7 @@ enum redissrc_reject {
     REDISSRC_REJECT_TYPE,      /* not the Redis type the contract says */
     REDISSRC_REJECT_FILE,      /* a file hash without its fields, or a CRL that does not parse */
     REDISSRC_REJECT_CA,        /* a P cas value that is not a CA certificate */
+    REDISSRC_REJECT_PROTOCOL,  /* a reply that is not RESP, or one cut off (closed, stalled) */
     REDISSRC_REJECT_COUNT
 };
 

@@ -64,6 +64,27 @@ refused "tls: true" publish.redis.tls --set "publish.redis.url=$RURL" --set publ
 refused "a password file that is not there" publish.redis.password.file \
   --set "publish.redis.url=$RURL" --set "publish.redis.password.file=$T/no-such-file"
 
+# ---- a Redis that answers garbage: running, not ready, /readyz names it ----
+GP=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+echo malformed >"$T/garbage.mode"
+$PY "$JPKI_SOURCE_DIR/test/integration/redis_garbage.py" "$GP" "$REDIS_PORT" "$T/garbage.mode" \
+  "*" >>"$T/garbage.log" 2>&1 &
+GARBAGE_PID=$!
+trap 'kill $GARBAGE_PID 2>/dev/null; redis_stop; it_cleanup' EXIT
+JPKI_TEST_REDIS_PW=$REDIS_PASSWORD jpkid_start --set "publish.redis.url=redis://127.0.0.1:$GP/0" \
+  --set publish.redis.password.env=JPKI_TEST_REDIS_PW || exit 1
+for mode in malformed:Protocol truncated:closed oversized:unavailable; do
+  echo "${mode%%:*}" >"$T/garbage.mode"
+  poll 15 bash -c "curl -s '$URL/readyz' | jq -r .checks.redis | grep -q '${mode#*:}'" >/dev/null
+  assert_contains "a Redis answering ${mode%%:*} replies: /readyz names it" "${mode#*:}" \
+    "$(readyz_redis)"
+  assert_eq "a Redis answering ${mode%%:*} replies: /readyz 503" 503 \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$URL/readyz")"
+  check "a Redis answering ${mode%%:*} replies: the CA node stays up" curl -fs "$URL/healthz"
+done
+jpkid_stop
+kill $GARBAGE_PID 2>/dev/null
+
 # ---- a wrong password: running, not ready; right again: ready, by itself ----
 # 1,000 certificates for the last part, loaded without the service; the Redis is marked as
 # already seeded so that they go to Redis only when they change (that part tests the queue).

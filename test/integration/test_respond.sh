@@ -99,6 +99,38 @@ head -c 2000000 /dev/zero | redis-cli -p "$RP" -x set "$K2" >/dev/null
 bad "an oversized value" oversized
 check "the responder stays up" curl -fs "$A/healthz"
 
+# ---- a Redis that answers garbage (protocol level): never served, counted, still up ----
+GP=$(free_port) C_PORT=$(free_port) C=http://127.0.0.1:$C_PORT
+$PY "$JPKI_SOURCE_DIR/test/integration/redis_garbage.py" "$GP" "$RP" "$T/garbage.mode" "ocsp:" \
+  >>"$T/garbage.log" 2>&1 &
+RNODE_PID[garbage]=$!
+wait_for "the garbage proxy" 10 sh -c "redis-cli -p $GP ping | grep -q PONG" || exit 1
+respond_start c "$C_PORT" --set "respond.redis.url=redis://127.0.0.1:$GP/0" || exit 1
+wait_for "responder c ready" 10 curl -fs "$C/readyz"
+protocol_count() { curl -s "$C/metrics" | awk '/reason="protocol"}/ {print $2}'; }
+garbage() { # MODE: c3's answer is never served, the reply is counted, c stays up
+  echo "$1" >"$T/garbage.mode"
+  local before=$(protocol_count) word
+  counted() {
+    word=$(ocsp_word "$C" "$CA" "$T/c3.pem" -no_nonce)
+    [ "$word" = trylater ] || echo "served: $word" >>"$T/garbage.served"
+    [ "$(protocol_count)" -gt "$before" ]
+  }
+  wait_for "a reply ($1) counted" 10 counted
+  check "a reply ($1): counted (protocol)" test "$(protocol_count)" -gt "$before"
+  check "a reply ($1): answered tryLater, never served" test ! -e "$T/garbage.served"
+  check "a reply ($1): the responder stays up" curl -fs "$C/healthz"
+}
+garbage malformed
+garbage truncated
+garbage oversized
+echo pass >"$T/garbage.mode"
+c_good() { [ "$(ocsp_word "$C" "$CA" "$T/c3.pem" -no_nonce)" = good ]; }
+wait_for "c answers again once Redis does" 10 c_good
+check "after the garbage, c answers from Redis again" c_good
+respond_stop c
+rnode_stop garbage
+
 # ---- kill -9 one responder under load: the other keeps answering ----
 ( for i in $(seq 1 30); do ocsp_word "$B" "$CA" "$T/c4.pem" -no_nonce; done >"$T/load.out" ) &
 LOAD=$!
