@@ -36,6 +36,9 @@
  * algorithm (a response echoes the CertID, so SHA-1 and SHA-256 askers need their own). */
 struct presign_key {
     enum ca_kind ca;
+    /* The first bytes of the CertID's issuerKeyHash: two generations of a CA share their name
+     * but never their key (DESIGN §11), so their answers never share an entry. */
+    uint32_t issuer_tag;
     int certid_hash;                      /* enum ocsp_certid_hash */
     char serial[JPKI_SERIAL_HEX_MAX + 1]; /* upper hex, as the registry stores it */
 };
