@@ -750,7 +750,7 @@ START_TEST(test_rows_reader)
     crl_rows_finish(rows);
 
     /* The reader's failure (here: a partition store_crl_foreach refuses) is the consumer's. */
-    rows = crl_rows_start(g_fx.st, CA_SIGN, -7, now, &err);
+    rows = crl_rows_start(g_fx.st, CA_SIGN, -STORE_CA_GENERATIONS_MAX - 1, now, &err);
     ck_assert_ptr_nonnull(rows);
     ck_assert_int_eq(crl_rows_next(rows, &batch, &err), -1);
     ck_assert_str_eq(err.field, "partition");
@@ -851,8 +851,8 @@ START_TEST(test_build_refusals)
                          "next_update");
     assert_build_refused(&g_fx, g_signer, g_root, -1, url, -1, now, now + DAY, JERR_INVALID,
                          "number");
-    assert_build_refused(&g_fx, g_signer, g_root, -2, url, 1, now, now + DAY, JERR_INVALID,
-                         "partition");
+    assert_build_refused(&g_fx, g_signer, g_root, -STORE_CA_GENERATIONS_MAX - 1, url, 1, now,
+                         now + DAY, JERR_INVALID, "partition");
     /* RFC 5280 §5.2.5: no empty IDP; a URI is an IA5String. */
     assert_build_refused(&g_fx, g_signer, g_root, -1, "", 1, now, now + DAY, JERR_INVALID,
                          "idp_url");
