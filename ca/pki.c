@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -65,6 +64,14 @@ static const char *key_name(enum ca_kind ca, const char *purpose, char *buf, siz
     return buf;
 }
 
+int pki_config_keyalg(const struct jpki_config *cfg, enum ca_kind ca, struct keyalg *out,
+                      struct jerr *err)
+{
+    char field[48];
+    snprintf(field, sizeof(field), "ca.%s.key_algorithm", ca_kind_name(ca));
+    return keyalg_parse(cfg->ca[ca].key_algorithm, cfg->ca[ca].key_bits, field, out, err);
+}
+
 static int cert_write_pem(X509 *cert, const char *path, bool exclusive, struct jerr *err)
 {
     int rc = -1;
@@ -111,8 +118,8 @@ int pki_fingerprint(X509 *cert, char out[96], struct jerr *err)
  * writes its certificate, signed by the CA. */
 int pki_ocsp_signer_create(const struct jpki_config *cfg, struct signer_store *keys,
                            enum ca_kind ca, const char *name, const char *cert_path,
-                           const char *algorithm, int bits, X509 *root,
-                           const struct signer *ca_signer, bool replace, struct jerr *err)
+                           const struct keyalg *alg, X509 *root, const struct signer *ca_signer,
+                           bool replace, struct jerr *err)
 {
     const struct config_ca *cc = &cfg->ca[ca];
     struct signer *s = NULL;
@@ -120,7 +127,7 @@ int pki_ocsp_signer_create(const struct jpki_config *cfg, struct signer_store *k
     X509 *cert = NULL;
     int rc = -1;
 
-    s = signer_store_create(keys, name, algorithm, bits, replace, err);
+    s = signer_store_create(keys, name, alg, replace, err);
     if (s == NULL)
         goto out;
     pub = signer_get1_public_key(s);
@@ -141,13 +148,17 @@ out:
     return rc;
 }
 
+/* The OCSP signer's key is of the CA key's spec: an OCSP answer is signed as strongly as the
+ * certificates it speaks for (and a relying party that accepts the CA's algorithm accepts the
+ * signer's). */
 static int ocsp_signer_create(const struct jpki_config *cfg, struct signer_store *keys,
                               enum ca_kind ca, const char *name, const char *cert_path,
                               X509 *root, const struct signer *ca_signer, bool replace,
                               struct jerr *err)
 {
-    return pki_ocsp_signer_create(cfg, keys, ca, name, cert_path, cfg->ca[ca].key_algorithm,
-                                  cfg->ca[ca].key_bits, root, ca_signer, replace, err);
+    struct keyalg alg = signer_keyalg(ca_signer);
+    return pki_ocsp_signer_create(cfg, keys, ca, name, cert_path, &alg, root, ca_signer, replace,
+                                  err);
 }
 
 static int ca_create(const struct jpki_config *cfg, struct signer_store *keys, enum ca_kind ca,
@@ -158,11 +169,13 @@ static int ca_create(const struct jpki_config *cfg, struct signer_store *keys, e
     struct signer *s = NULL;
     EVP_PKEY *pub = NULL;
     X509 *root = NULL;
+    struct keyalg alg;
     int rc = -1;
 
     pki_file(cfg, ca, "certs", "-ca.pem", cert_path, sizeof(cert_path));
-    s = signer_store_create(keys, key_name(ca, "ca", name, sizeof(name)), cc->key_algorithm,
-                            cc->key_bits, false, err);
+    if (pki_config_keyalg(cfg, ca, &alg, err) == -1)
+        goto out;
+    s = signer_store_create(keys, key_name(ca, "ca", name, sizeof(name)), &alg, false, err);
     if (s == NULL)
         goto out;
     pub = signer_get1_public_key(s);
@@ -250,8 +263,10 @@ out:
 static struct signer *audit_key_create(const struct jpki_config *cfg, struct signer_store *keys,
                                        struct jerr *err)
 {
-    struct signer *s = signer_store_create(keys, PKI_AUDIT_KEY, cfg->ca[CA_SIGN].key_algorithm,
-                                           cfg->ca[CA_SIGN].key_bits, false, err);
+    struct keyalg alg;
+    if (pki_config_keyalg(cfg, CA_SIGN, &alg, err) == -1)
+        return NULL;
+    struct signer *s = signer_store_create(keys, PKI_AUDIT_KEY, &alg, false, err);
     if (s != NULL && audit_pub_write(cfg, s, err) == -1) {
         signer_free(s);
         s = NULL;
@@ -409,8 +424,8 @@ int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_i
             store_gen_set_algorithm(st, (enum ca_kind)ca, 1, out->algorithm[ca], err) == -1)
             goto out;
     }
-    if (admin_token_create(cfg, st, out->admin_token_path, sizeof(out->admin_token_path),
-                           err) == -1)
+    if (admin_token_create(cfg, st, out->admin_token_path, sizeof(out->admin_token_path), err) ==
+        -1)
         goto out;
     struct audit_entry e = {.at = jclock_now()};
     snprintf(e.actor, sizeof(e.actor), "jpkid-init");
@@ -438,31 +453,14 @@ out:
 
 int pki_key_algorithm_name(EVP_PKEY *pub, char *out, size_t size)
 {
-    char group[64];
-    size_t len = 0;
-
-    switch (pub != NULL ? EVP_PKEY_get_base_id(pub) : EVP_PKEY_NONE) {
-    case EVP_PKEY_RSA:
-        snprintf(out, size, "rsa%d", EVP_PKEY_get_bits(pub));
-        return 0;
-    case EVP_PKEY_EC:
-        if (EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                           &len) != 1)
-            break;
-        if (strcmp(group, "secp384r1") == 0)
-            snprintf(out, size, "ecdsa-p384");
-        else if (strcmp(group, "secp521r1") == 0)
-            snprintf(out, size, "ecdsa-p521");
-        else if (strcmp(group, "prime256v1") == 0)
-            snprintf(out, size, "ecdsa-p256");
-        else
-            snprintf(out, size, "ecdsa-%s", group);
-        return 0;
-    default:
-        break;
+    struct keyalg alg;
+    struct jerr ignored = {0};
+    if (keyalg_of_key(pub, "key", &alg, &ignored) == -1) {
+        snprintf(out, size, "unknown");
+        return -1;
     }
-    snprintf(out, size, "unknown");
-    return -1;
+    keyalg_name(&alg, out, size);
+    return 0;
 }
 
 void pki_gen_names(enum ca_kind ca, int number, struct pki_gen_names *out)
@@ -700,8 +698,8 @@ struct pki *pki_open(const struct jpki_config *cfg, const char *passphrase, stru
     return pki_open_keys(cfg, passphrase, PKI_KEYS_ALL, err);
 }
 
-struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
-                          enum pki_keys keys, struct jerr *err)
+struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase, enum pki_keys keys,
+                          struct jerr *err)
 {
     struct pki *pki = calloc(1, sizeof(*pki));
     struct store *st = NULL;

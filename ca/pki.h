@@ -44,6 +44,11 @@ struct pki_init_result {
     char audit_fingerprint[96]; /* SHA-256 of the audit public key (SubjectPublicKeyInfo) */
 };
 
+/* The key spec ca.<ca>.key_algorithm (with ca.<ca>.key_bits for "rsa") names: what `jpkid init`
+ * creates. JERR_INVALID naming the field for an unknown name. Returns 0 or -1. */
+int pki_config_keyalg(const struct jpki_config *cfg, enum ca_kind ca, struct keyalg *out,
+                      struct jerr *err);
+
 /* The key ceremony: creates data_dir, both CA keys, self-signed roots, an OCSP signer per CA,
  * an empty registry (recording crl_partitions), and the first administrator token. Refuses
  * (JERR_CONFLICT) when data_dir already holds an instance; touches nothing then. */
@@ -61,8 +66,8 @@ enum pki_keys {
     PKI_KEYS_CA,  /* the roots and CA keys only, enough to publish CRLs: the OCSP signers and
                    * the card-administration key stay encrypted, and their getters return NULL */
 };
-struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
-                          enum pki_keys keys, struct jerr *err);
+struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase, enum pki_keys keys,
+                          struct jerr *err);
 void pki_free(struct pki *pki);
 
 const struct jpki_config *pki_config(const struct pki *pki);
@@ -112,12 +117,12 @@ void pki_link_file(enum ca_kind ca, int from, int to, char *out, size_t size);
 /* Writes `cert` as PEM to data_dir/`rel` (0644), refusing an existing file. */
 int pki_cert_write(const struct jpki_config *cfg, X509 *cert, const char *rel, struct jerr *err);
 struct signer_store *pki_keystore(struct pki *pki);
-/* Creates OCSP signer key `name` (`algorithm`, `bits` as signer_store_create takes them) and
- * writes its certificate, issued by `root` and signed by `ca_signer`, to `cert_path`. */
+/* Creates OCSP signer key `name` of spec `alg` and writes its certificate, issued by `root`
+ * and signed by `ca_signer`, to `cert_path`. */
 int pki_ocsp_signer_create(const struct jpki_config *cfg, struct signer_store *keys,
                            enum ca_kind ca, const char *name, const char *cert_path,
-                           const char *algorithm, int bits, X509 *root,
-                           const struct signer *ca_signer, bool replace, struct jerr *err);
+                           const struct keyalg *alg, X509 *root, const struct signer *ca_signer,
+                           bool replace, struct jerr *err);
 /* Fills the issuer hashes and (when empty) the algorithm of a generation whose root is set. */
 int pki_gen_complete(struct pki_gen *g, struct jerr *err);
 /* Makes `g` (number = count + 1; the pki takes it) visible to every thread. One writer at a
@@ -153,8 +158,7 @@ int pki_fingerprint(X509 *cert, char out[96], struct jerr *err);
 /* The CRL distribution point URL of `partition` of `ca` (what goes into the certificates' CDP
  * and the partition CRL's issuingDistributionPoint). With one partition it is the CA's crl_url;
  * with more, "<base>/<ca>/<n>.crl". Returns out, or NULL when it does not fit. */
-char *pki_crl_url(const struct pki *pki, enum ca_kind ca, int partition, char *out,
-                  size_t size);
+char *pki_crl_url(const struct pki *pki, enum ca_kind ca, int partition, char *out, size_t size);
 int pki_crl_partitions(const struct pki *pki, enum ca_kind ca);
 /* The CDP URL of a certificate of generation `generation`: pki_crl_url for generation 1 (its
  * URLs predate generations); "<base>/<ca>/g<n>.crl" (one complete CRL) for a later one. */

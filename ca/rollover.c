@@ -48,35 +48,11 @@ static int write_cert(struct undo *u, X509 *cert, const char *rel, struct jerr *
 }
 
 int rollover_algorithm_parse(const struct jpki_config *cfg, enum ca_kind ca, const char *text,
-                             char algorithm[16], int *bits, struct jerr *err)
+                             struct keyalg *out, struct jerr *err)
 {
-    static const struct {
-        const char *name, *algorithm;
-        int bits;
-    } known[] = {
-        {"rsa2048", "rsa", 2048},
-        {"rsa3072", "rsa", 3072},
-        {"rsa4096", "rsa", 4096},
-    };
-    if (text == NULL || text[0] == '\0' || strcmp(text, "rsa") == 0) {
-        snprintf(algorithm, 16, "%s", cfg->ca[ca].key_algorithm);
-        *bits = cfg->ca[ca].key_bits;
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        if (strcmp(text, known[i].name) == 0) {
-            snprintf(algorithm, 16, "%s", known[i].algorithm);
-            *bits = known[i].bits;
-            return 0;
-        }
-    }
-    if (strcmp(text, "ecdsa-p384") == 0 || strcmp(text, "ecdsa-p521") == 0)
-        return jerr_set(err, JERR_INVALID, "algorithm",
-                        "algorithm %s: this build cannot make ECDSA CA keys yet", text);
-    return jerr_set(err, JERR_INVALID, "algorithm",
-                    "unknown algorithm \"%.40s\" (rsa, rsa2048, rsa3072, rsa4096, ecdsa-p384, "
-                    "ecdsa-p521)",
-                    text);
+    if (text == NULL || text[0] == '\0')
+        return pki_config_keyalg(cfg, ca, out, err);
+    return keyalg_parse(text, cfg->ca[ca].key_bits, "algorithm", out, err);
 }
 
 /* "YYYY-MM-DDTHH:MM:SSZ" of an ASN1_TIME. */
@@ -163,8 +139,9 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
     EVP_PKEY *pub = NULL;
     struct pki_gen_names names;
     struct undo u = {.keys = keys, .cfg = cfg};
-    char algorithm[16], rel[128], path[PATH_MAX];
-    int bits = 0, rc = -1;
+    struct keyalg alg;
+    char rel[128], path[PATH_MAX];
+    int rc = -1;
     bool in_tx = false, added = false;
     time_t now = jclock_now();
 
@@ -174,7 +151,7 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
     if ((old = pki_newest(pki, req->ca)) == NULL || old->ocsp_signer == NULL)
         return jerr_set(err, JERR_INTERNAL, NULL, "the %s CA is not loaded with its keys",
                         ca_kind_name(req->ca));
-    if (rollover_algorithm_parse(cfg, req->ca, req->algorithm, algorithm, &bits, err) == -1)
+    if (rollover_algorithm_parse(cfg, req->ca, req->algorithm, &alg, err) == -1)
         return -1;
     subject = req->subject[0] != '\0' ? profile_parse_name(req->subject, err)
                                       : X509_NAME_dup(X509_get_subject_name(old->root));
@@ -193,19 +170,14 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
     g->ca = req->ca;
     g->number = old->number + 1;
     pki_gen_names(g->ca, g->number, &names);
-    /* The algorithm name as the registry records it, from a key of that kind: known before
-     * the key exists for the repeat check. */
-    if (strcmp(algorithm, "rsa") == 0)
-        snprintf(g->algorithm, sizeof(g->algorithm), "rsa%d", bits);
-    else
-        snprintf(g->algorithm, sizeof(g->algorithm), "%s", req->algorithm);
+    keyalg_name(&alg, g->algorithm, sizeof(g->algorithm));
     if (check_repeat(st, old, g->algorithm, subject, now, err) == -1 ||
         signer_store_check_new(keys, names.ca_key, err) == -1 ||
         signer_store_check_new(keys, names.ocsp_key, err) == -1)
         goto out;
 
     /* The key and its root. */
-    if ((g->ca_signer = signer_store_create(keys, names.ca_key, algorithm, bits, false, err)) ==
+    if ((g->ca_signer = signer_store_create(keys, names.ca_key, &alg, false, err)) ==
         NULL)
         goto out;
     u.key_names[u.nkeys++] = names.ca_key;
@@ -235,7 +207,7 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
         jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
         goto out;
     }
-    if (pki_ocsp_signer_create(cfg, keys, g->ca, names.ocsp_key, path, algorithm, bits, g->root,
+    if (pki_ocsp_signer_create(cfg, keys, g->ca, names.ocsp_key, path, &alg, g->root,
                                g->ca_signer, false, err) == -1)
         goto out;
     u.key_names[u.nkeys++] = names.ocsp_key;

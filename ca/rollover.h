@@ -38,12 +38,11 @@ struct rollover_result {
     char warning[256];    /* set when the ceremony succeeded but its first CRL did not publish */
 };
 
-/* The key of an --algorithm: "rsa" (the configured size), "rsa2048", "rsa3072", "rsa4096",
- * "ecdsa-p384", "ecdsa-p521". Sets `algorithm` and *bits as signer_store_create takes them.
- * JERR_INVALID (field "algorithm") naming the accepted ones otherwise, or for an algorithm
- * this build cannot make. */
+/* The key spec of an --algorithm (keystore/keyalg.h's names: rsa, rsa2048, rsa3072,
+ * ecdsa-p384, ecdsa-p521; "" = the CA's configured ca.<ca>.key_algorithm). JERR_INVALID
+ * (field "algorithm") naming the accepted ones otherwise. Returns 0 or -1. */
 int rollover_algorithm_parse(const struct jpki_config *cfg, enum ca_kind ca, const char *text,
-                             char algorithm[16], int *bits, struct jerr *err);
+                             struct keyalg *out, struct jerr *err);
 
 /* The ceremony (see above). Refused: JERR_INVALID for a bad algorithm or subject;
  * JERR_CONFLICT for a repeat within ROLLOVER_REPEAT_S or a CA at PKI_GENERATIONS_MAX; the key

@@ -38,8 +38,8 @@ struct config_operator {
 
 struct config_ca {
     char *subject;            /* "C=JP, O=JPKI, OU=..., OU=..." (RFC 4514-like, in order) */
-    char *key_algorithm;      /* "rsa" */
-    int key_bits;             /* 2048..8192 */
+    char *key_algorithm;      /* rsa | rsa2048 | rsa3072 | ecdsa-p384 | ecdsa-p521 (keyalg.h) */
+    int key_bits;             /* 2048..8192: the size "rsa" means */
     int root_validity_years;  /* 1..30 */
     char *policy_oid;         /* dotted OID */
     char *crl_url;            /* CDP base: {crl_url} for 1 partition; default public_url/crl/<ca>.crl */

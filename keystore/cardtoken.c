@@ -417,7 +417,7 @@ out:
 }
 
 /* Generates the slot's pair through keystore/p11 — libp11 0.4.12 alone cannot set
- * CKA_EXTRACTABLE; p11_generate_rsa sets it false, and CKA_SIGN only — and signs the request
+ * CKA_EXTRACTABLE; p11_generate sets it false, and CKA_SIGN only — and signs the request
  * with it. p11 loads the module for itself and finalizes it when done (p11.h: one user of a
  * module at a time), so our own hold on the module is let go meanwhile and taken again after
  * (connect_card, which logs in again). */
@@ -427,11 +427,12 @@ static int generate_with_p11(struct cardtoken *ct, enum ca_kind slot, const char
     unsigned char id = key_ids[slot];
     struct p11 *p = NULL;
     EVP_PKEY *key = NULL;
+    struct keyalg alg = keyalg_rsa(CARDTOKEN_KEY_BITS);
     int rc = -1;
 
     release(ct);
     if ((p = p11_open(ct->module_path, ct->token_label[slot], ct->pin[slot], err)) == NULL ||
-        p11_generate_rsa(p, key_labels[slot], &id, 1, CARDTOKEN_KEY_BITS, err) == -1 ||
+        p11_generate(p, key_labels[slot], &id, 1, &alg, err) == -1 ||
         (key = p11_get1_private_key(p, key_labels[slot], err)) == NULL)
         goto out;
     rc = make_csr(key, subject_cn, csr, err);

@@ -98,7 +98,7 @@ EVP_PKEY *cardtoken_get_key(struct cardtoken *ct, enum ca_kind slot, struct jerr
 bool cardtoken_has_cert(struct cardtoken *ct, enum ca_kind slot);
 
 /* Issuance, after cardtoken_login(slot): generates a new RSA key pair on the token of `slot`
- * through keystore/p11 (p11_generate_rsa: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, CKA_EXTRACTABLE
+ * through keystore/p11 (p11_generate: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, CKA_EXTRACTABLE
  * false, CKA_SIGN only) with the slot's id and label, and returns a PKCS#10 request signed by
  * the new key (proof of possession, RFC 2986) in *csr (X509_REQ_free). A leftover key of an
  * interrupted issuance (a key without a certificate) is removed first; a slot that holds a

@@ -1,5 +1,5 @@
 /*
- * keygen: RSA key generation for subscribers (and, through signer_generate, for CA keys).
+ * keygen: RSA and ECDSA key generation for subscribers (and, through signer_generate, for CA keys).
  *
  * Owns nothing: every call builds a fresh EVP_PKEY_CTX, so concurrent calls share no state.
  * The key goes to the caller; nothing here keeps, prints or stores it.
@@ -7,12 +7,14 @@
 #include "keystore/keygen.h"
 
 #include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/objects.h>
 #include <openssl/rsa.h>
 
 /* Below 2048 bits RSA is no longer acceptable for certificates valid past 2030 (NIST SP
  * 800-57 Pt.1 Rev.5 Table 4); above 8192 generation takes minutes and buys nothing. */
-#define KEYGEN_RSA_BITS_MIN 2048
-#define KEYGEN_RSA_BITS_MAX 8192
+#define KEYGEN_RSA_BITS_MIN KEYALG_RSA_BITS_MIN
+#define KEYGEN_RSA_BITS_MAX KEYALG_RSA_BITS_MAX
 
 EVP_PKEY *keygen_rsa(int bits, struct jerr *err)
 {
@@ -52,4 +54,42 @@ out:
     BN_free(e);
     EVP_PKEY_CTX_free(ctx);
     return pkey;
+}
+
+/* ECDSA on the curve of `alg`, encoded as a named curve. */
+static EVP_PKEY *keygen_ec(const struct keyalg *alg, struct jerr *err)
+{
+    EVP_PKEY_CTX *ctx = NULL;
+    EVP_PKEY *pkey = NULL;
+    const char *curve = OBJ_nid2sn(keyalg_curve_nid(alg));
+
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (ctx == NULL) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot create an EC key generation context");
+        goto out;
+    }
+    if (EVP_PKEY_keygen_init(ctx) <= 0 || EVP_PKEY_CTX_set_group_name(ctx, curve) <= 0 ||
+        EVP_PKEY_CTX_set_ec_param_enc(ctx, OPENSSL_EC_NAMED_CURVE) <= 0) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot set up %s key generation", curve);
+        goto out;
+    }
+    if (EVP_PKEY_generate(ctx, &pkey) <= 0) {
+        pkey = NULL;
+        jerr_openssl(err, JERR_CRYPTO, NULL, "%s key generation failed", curve);
+        goto out;
+    }
+out:
+    EVP_PKEY_CTX_free(ctx);
+    return pkey;
+}
+
+EVP_PKEY *keygen_generate(const struct keyalg *alg, struct jerr *err)
+{
+    if (alg == NULL) {
+        jerr_set(err, JERR_INVALID, "key_algorithm", "no key algorithm");
+        return NULL;
+    }
+    if (keyalg_is_ec(alg))
+        return keygen_ec(alg, err);
+    return keygen_rsa(alg->bits, err);
 }

@@ -24,6 +24,7 @@
 #include <libp11.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/objects.h>
 #include <p11-kit/pkcs11.h>
 #include <p11-kit/uri.h>
 
@@ -396,23 +397,32 @@ static int raw_find(struct p11 *p, CK_SESSION_HANDLE session, CK_OBJECT_CLASS kl
     return 0;
 }
 
-int p11_generate_rsa(struct p11 *p, const char *label, const unsigned char *id, size_t id_len,
-                     int bits, struct jerr *err)
+int p11_generate(struct p11 *p, const char *label, const unsigned char *id, size_t id_len,
+                 const struct keyalg *alg, struct jerr *err)
 {
     CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
     CK_OBJECT_HANDLE pub, priv;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_ULONG modulus_bits = (CK_ULONG)bits;
+    CK_ULONG modulus_bits = (CK_ULONG)alg->bits;
     CK_BYTE public_exponent[] = {0x01, 0x00, 0x01}; /* 65537 */
     CK_MECHANISM mech = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
+    unsigned char *ec_params = NULL; /* DER of the curve's OID (ECParameters namedCurve) */
     bool found = false;
-    int rc = -1;
+    int rc = -1, ec_params_len = 0;
 
-    if (bits < 2048 || bits > 8192)
-        return jerr_set(err, JERR_INVALID, "key_bits", "RSA key size %d is outside 2048..8192",
-                        bits);
-    if (raw_session(p, &session, err) == -1)
+    if (!keyalg_is_ec(alg) && (alg->bits < KEYALG_RSA_BITS_MIN || alg->bits > KEYALG_RSA_BITS_MAX))
+        return jerr_set(err, JERR_INVALID, "key_bits", "RSA key size %d is outside %d..%d",
+                        alg->bits, KEYALG_RSA_BITS_MIN, KEYALG_RSA_BITS_MAX);
+    if (keyalg_is_ec(alg)) {
+        ec_params_len = i2d_ASN1_OBJECT(OBJ_nid2obj(keyalg_curve_nid(alg)), &ec_params);
+        if (ec_params_len <= 0)
+            return jerr_openssl(err, JERR_INTERNAL, NULL, "cannot encode the curve's OID");
+        mech.mechanism = CKM_EC_KEY_PAIR_GEN;
+    }
+    if (raw_session(p, &session, err) == -1) {
+        OPENSSL_free(ec_params);
         return -1;
+    }
     if (raw_find(p, session, CKO_PRIVATE_KEY, label, &priv, &found, err) == -1)
         goto out;
     if (found) {
@@ -424,29 +434,37 @@ int p11_generate_rsa(struct p11 *p, const char *label, const unsigned char *id, 
         fail_rv(p->module, p->token, err, JERR_CONFLICT, what, CKR_OK);
         goto out;
     }
+    /* The algorithm's own attributes come last: RSA's two, or EC's one (an EC public key
+     * takes neither CKA_ENCRYPT nor CKA_WRAP: PKCS#11 v2.40 §2.3.3 has no such operations). */
     CK_ATTRIBUTE pub_tmpl[] = {
         {CKA_TOKEN, &yes, sizeof(yes)},
         {CKA_PRIVATE, &no, sizeof(no)},
         {CKA_VERIFY, &yes, sizeof(yes)},
+        {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_ID, (void *)id, id_len},
         {CKA_ENCRYPT, &no, sizeof(no)},
         {CKA_WRAP, &no, sizeof(no)},
         {CKA_MODULUS_BITS, &modulus_bits, sizeof(modulus_bits)},
         {CKA_PUBLIC_EXPONENT, public_exponent, sizeof(public_exponent)},
-        {CKA_LABEL, (void *)label, strlen(label)},
-        {CKA_ID, (void *)id, id_len},
     };
+    CK_ULONG pub_count = sizeof(pub_tmpl) / sizeof(pub_tmpl[0]);
+    if (keyalg_is_ec(alg)) {
+        pub_tmpl[5] = (CK_ATTRIBUTE){CKA_EC_PARAMS, ec_params, (CK_ULONG)ec_params_len};
+        pub_count = 6;
+    }
     /* PKCS#11 v2.40 §4.9: a sensitive, non-extractable key never leaves the token in the
      * clear nor wrapped; it signs and does nothing else. */
     CK_ATTRIBUTE priv_tmpl[] = {
         {CKA_TOKEN, &yes, sizeof(yes)},     {CKA_PRIVATE, &yes, sizeof(yes)},
         {CKA_SENSITIVE, &yes, sizeof(yes)}, {CKA_EXTRACTABLE, &no, sizeof(no)},
-        {CKA_SIGN, &yes, sizeof(yes)},      {CKA_DECRYPT, &no, sizeof(no)},
-        {CKA_UNWRAP, &no, sizeof(no)},      {CKA_LABEL, (void *)label, strlen(label)},
-        {CKA_ID, (void *)id, id_len},
+        {CKA_SIGN, &yes, sizeof(yes)},      {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_ID, (void *)id, id_len},       {CKA_DECRYPT, &no, sizeof(no)},
+        {CKA_UNWRAP, &no, sizeof(no)},
     };
-    CK_RV rv =
-        p->fl->C_GenerateKeyPair(session, &mech, pub_tmpl, sizeof(pub_tmpl) / sizeof(pub_tmpl[0]),
-                                 priv_tmpl, sizeof(priv_tmpl) / sizeof(priv_tmpl[0]), &pub, &priv);
+    /* EC private keys have no decrypt/unwrap either (ECDH would be CKA_DERIVE, left false). */
+    CK_ULONG priv_count = sizeof(priv_tmpl) / sizeof(priv_tmpl[0]) - (keyalg_is_ec(alg) ? 2 : 0);
+    CK_RV rv = p->fl->C_GenerateKeyPair(session, &mech, pub_tmpl, pub_count, priv_tmpl, priv_count,
+                                        &pub, &priv);
     if (rv != CKR_OK) {
         fail_rv(p->module, p->token, err, JERR_UNAVAILABLE, "C_GenerateKeyPair", rv);
         goto out;
@@ -454,6 +472,7 @@ int p11_generate_rsa(struct p11 *p, const char *label, const unsigned char *id, 
     rc = 0;
 out:
     p->fl->C_CloseSession(session);
+    OPENSSL_free(ec_params);
     return rc;
 }
 

@@ -12,8 +12,9 @@
  *   PKCS#11 module /usr/lib/softhsm/libsofthsm2.so, token "jpki-ca": C_Login failed:
  * CKR_PIN_INCORRECT
  *
- * libp11 0.4.12 cannot set CKA_EXTRACTABLE when it generates a key nor read attributes back:
- * those two jobs (p11_generate_rsa, p11_key_protection) call the module's own function list,
+ * libp11 0.4.12 cannot set CKA_EXTRACTABLE when it generates a key, generates RSA keys only
+ * (PKCS11_generate_key; it has no PKCS11_keygen yet) and cannot read attributes back: those
+ * jobs (p11_generate, p11_key_protection) call the module's own function list,
  * on the session and login libp11 opened (PKCS#11 login state is per application, §5.6).
  *
  * Only one struct p11 per module may be open in a process at a time: closing it finalizes the
@@ -28,6 +29,7 @@
 #include <openssl/x509.h>
 
 #include "base/jerr.h"
+#include "keystore/keyalg.h"
 
 struct p11;
 
@@ -58,12 +60,15 @@ EVP_PKEY *p11_get1_private_key(struct p11 *p, const char *label, struct jerr *er
 /* True when the token holds a private key labelled `label`. */
 bool p11_has_private_key(struct p11 *p, const char *label);
 
-/* Generates an RSA key pair of `bits` (public exponent 65537) inside the token
- * (C_GenerateKeyPair): the private key CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, not
- * CKA_EXTRACTABLE, usable for CKA_SIGN only; both halves carry `label` and `id`. Refuses
- * (JERR_CONFLICT) a label already in use. Returns 0 or -1. */
-int p11_generate_rsa(struct p11 *p, const char *label, const unsigned char *id, size_t id_len,
-                     int bits, struct jerr *err);
+/* Generates a key pair of spec `alg` inside the token (C_GenerateKeyPair): RSA of alg->bits
+ * (public exponent 65537, CKM_RSA_PKCS_KEY_PAIR_GEN) or EC on alg's named curve
+ * (CKM_EC_KEY_PAIR_GEN, CKA_EC_PARAMS the curve's OID, RFC 5480 §2.1.1). The private key is
+ * CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, not CKA_EXTRACTABLE, usable for CKA_SIGN only; both
+ * halves carry `label` and `id`. Refuses (JERR_CONFLICT) a label already in use. libp11 reads
+ * an EC key back as an EVP_PKEY whose ECDSA signatures are C_Sign(CKM_ECDSA) calls, so
+ * p11_get1_private_key serves both kinds. Returns 0 or -1. */
+int p11_generate(struct p11 *p, const char *label, const unsigned char *id, size_t id_len,
+                 const struct keyalg *alg, struct jerr *err);
 
 /* How the private key `label` is protected, as the token reports it. */
 struct p11_key_protection {

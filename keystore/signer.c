@@ -53,6 +53,7 @@
 
 #include "base/fsutil.h"
 #include "base/jclock.h"
+#include "keystore/keyalg.h"
 #include "keystore/keygen.h"
 #include "keystore/signer_pkcs11.h"
 
@@ -71,9 +72,6 @@
 #define SIGNER_SALT_BYTES 16
 /* An encrypted RSA-8192 key in PEM is ~6.6 KB; anything far larger is not a key file. */
 #define SIGNER_KEY_FILE_MAX_BYTES (64 * 1024)
-/* Only RSA, and only the sizes keygen accepts. */
-#define SIGNER_RSA_BITS_MIN 2048
-#define SIGNER_RSA_BITS_MAX 8192
 
 /* Signing threads with a slot of their own (see the top of the file); more share slots. */
 #define SIGNER_SLOTS 16
@@ -81,14 +79,16 @@
 struct signer_slot {
     pthread_mutex_t lock; /* guards pkey and tmpl */
     EVP_PKEY *pkey;       /* EVP_PKEY_dup of the signer's key, NULL until first used */
-    EVP_MD_CTX *tmpl;     /* SHA-256 RSASSA-PKCS1-v1_5 digest-sign context over pkey */
+    EVP_MD_CTX *tmpl;     /* digest-sign context over pkey (signer's digest and scheme) */
 };
 
 struct signer {
     EVP_PKEY *pkey; /* private key (public half only for a token key); never leaves
                      * this file */
     struct signer_token_key *token_key; /* the key in a PKCS#11 token, or NULL */
-    unsigned char *alg_der; /* AlgorithmIdentifier sha256WithRSAEncryption, DER */
+    struct keyalg alg;                  /* the key's spec */
+    const char *digest;                 /* keyalg_key_digest: "SHA256", "SHA384" or "SHA512" */
+    unsigned char *alg_der;             /* the signature AlgorithmIdentifier, DER */
     size_t alg_der_len;
     struct signer_slot *slots; /* SIGNER_SLOTS of them */
 };
@@ -117,24 +117,24 @@ static struct signer *signer_wrap(EVP_PKEY *pkey, struct jerr *err)
     struct signer *s = NULL;
     X509_ALGOR *alg = NULL;
     unsigned char *der = NULL;
-    int der_len;
+    int der_len, sig_nid = NID_undef;
+    struct keyalg spec;
 
-    if (EVP_PKEY_is_a(pkey, "RSA") != 1) {
-        jerr_set(err, JERR_INVALID, "key_algorithm", "key is %s, not RSA",
-                 EVP_PKEY_get0_type_name(pkey) != NULL ? EVP_PKEY_get0_type_name(pkey) : "?");
+    if (keyalg_of_key(pkey, "key_algorithm", &spec, err) == -1)
+        goto out;
+    /* RFC 4055 §5 / RFC 5754 §3.2: sha256WithRSAEncryption with parameters present and NULL;
+     * RFC 5758 §3.2: ecdsa-with-SHA384/SHA512 with the parameters absent — exactly what
+     * X509_sign writes into certificates. */
+    if (OBJ_find_sigid_by_algs(&sig_nid, keyalg_digest_nid(&spec),
+                               keyalg_is_ec(&spec) ? NID_X9_62_id_ecPublicKey
+                                                   : NID_rsaEncryption) != 1) {
+        jerr_set(err, JERR_INTERNAL, NULL, "no signature algorithm for this key");
         goto out;
     }
-    int bits = EVP_PKEY_get_bits(pkey);
-    if (bits < SIGNER_RSA_BITS_MIN || bits > SIGNER_RSA_BITS_MAX) {
-        jerr_set(err, JERR_INVALID, "key_bits", "RSA key size %d is outside %d..%d bits", bits,
-                 SIGNER_RSA_BITS_MIN, SIGNER_RSA_BITS_MAX);
-        goto out;
-    }
-    /* RFC 4055 §5 / RFC 5754 §3.2: sha256WithRSAEncryption with parameters present and NULL,
-     * exactly what X509_sign writes into certificates. */
     alg = X509_ALGOR_new();
     if (alg == NULL ||
-        X509_ALGOR_set0(alg, OBJ_nid2obj(NID_sha256WithRSAEncryption), V_ASN1_NULL, NULL) != 1) {
+        X509_ALGOR_set0(alg, OBJ_nid2obj(sig_nid), keyalg_is_ec(&spec) ? V_ASN1_UNDEF : V_ASN1_NULL,
+                        NULL) != 1) {
         jerr_openssl(err, JERR_INTERNAL, NULL, "cannot build the signature AlgorithmIdentifier");
         goto out;
     }
@@ -154,6 +154,8 @@ static struct signer *signer_wrap(EVP_PKEY *pkey, struct jerr *err)
     for (int i = 0; i < SIGNER_SLOTS; i++)
         pthread_mutex_init(&s->slots[i].lock, NULL);
     s->pkey = pkey;
+    s->alg = spec;
+    s->digest = keyalg_digest(&spec);
     s->alg_der = der;
     s->alg_der_len = (size_t)der_len;
     pkey = NULL;
@@ -166,17 +168,9 @@ out:
     return s;
 }
 
-struct signer *signer_generate(const char *algorithm, int bits, struct jerr *err)
+struct signer *signer_generate(const struct keyalg *alg, struct jerr *err)
 {
-    if (algorithm == NULL || strcmp(algorithm, "rsa") != 0) {
-        char alg[64];
-        if (algorithm != NULL)
-            jerr_escape(alg, sizeof(alg), algorithm, strlen(algorithm));
-        jerr_set(err, JERR_INVALID, "key_algorithm", "unsupported key algorithm \"%s\" (only rsa)",
-                 algorithm != NULL ? alg : "");
-        return NULL;
-    }
-    EVP_PKEY *pkey = keygen_rsa(bits, err);
+    EVP_PKEY *pkey = keygen_generate(alg, err);
     if (pkey == NULL)
         return NULL;
     return signer_wrap(pkey, err);
@@ -497,6 +491,11 @@ int signer_matches_cert(const struct signer *s, X509 *cert)
     return same;
 }
 
+struct keyalg signer_keyalg(const struct signer *s)
+{
+    return s->alg;
+}
+
 size_t signer_signature_size(const struct signer *s)
 {
     if (s == NULL)
@@ -517,9 +516,11 @@ int signer_algorithm_der(const struct signer *s, const unsigned char **out, size
 
 /* ---- Signing ---- */
 
-/* A fresh digest-sign context over `pkey` for SHA-256 with RSASSA-PKCS1-v1_5 (RFC 8017 §8.2),
- * the scheme sha256WithRSAEncryption names. */
-static EVP_MD_CTX *sign_ctx_init(EVP_PKEY *pkey, struct jerr *err)
+/* A fresh digest-sign context over `pkey` (the key of `s`, or its copy or token handle) with
+ * the signer's digest (keyalg_key_digest): RSASSA-PKCS1-v1_5 (RFC 8017 §8.2) for RSA, the
+ * scheme sha256WithRSAEncryption names; ECDSA (FIPS 186-4 §6.4) for EC, the signature a DER
+ * Ecdsa-Sig-Value (RFC 3279 §2.2.3). */
+static EVP_MD_CTX *sign_ctx_init(const struct signer *s, EVP_PKEY *pkey, struct jerr *err)
 {
     EVP_MD_CTX *mctx = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
@@ -528,9 +529,11 @@ static EVP_MD_CTX *sign_ctx_init(EVP_PKEY *pkey, struct jerr *err)
         jerr_openssl(err, JERR_INTERNAL, NULL, "out of memory");
         return NULL;
     }
-    if (EVP_DigestSignInit_ex(mctx, &pctx, "SHA256", NULL, NULL, pkey, NULL) != 1 ||
-        EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0) {
-        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot start a SHA-256 RSA signature");
+    if (EVP_DigestSignInit_ex(mctx, &pctx, s->digest, NULL, NULL, pkey, NULL) != 1 ||
+        (!keyalg_is_ec(&s->alg) && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0)) {
+        char shown[KEYALG_NAME_MAX + 8];
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot start a %s signature with %s",
+                     keyalg_display(&s->alg, shown, sizeof(shown)), s->digest);
         EVP_MD_CTX_free(mctx);
         return NULL;
     }
@@ -554,7 +557,7 @@ static EVP_MD_CTX *file_ctx_new(const struct signer *s, struct jerr *err)
             jerr_openssl(err, JERR_CRYPTO, NULL, "cannot copy the signing key");
             goto out;
         }
-        if ((slot->tmpl = sign_ctx_init(slot->pkey, err)) == NULL)
+        if ((slot->tmpl = sign_ctx_init(s, slot->pkey, err)) == NULL)
             goto out;
     }
     mctx = EVP_MD_CTX_new();
@@ -579,7 +582,7 @@ static EVP_MD_CTX *sign_ctx_new(const struct signer *s, struct jerr *err)
     EVP_PKEY *pkey = signer_token_key_acquire(s->token_key, err);
     if (pkey == NULL)
         return NULL;
-    EVP_MD_CTX *mctx = sign_ctx_init(pkey, err);
+    EVP_MD_CTX *mctx = sign_ctx_init(s, pkey, err);
     if (mctx == NULL)
         signer_token_key_release(s->token_key);
     return mctx;

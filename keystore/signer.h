@@ -21,11 +21,13 @@
 
 #include "base/jerr.h"
 #include "config/config.h"
+#include "keystore/keyalg.h"
 
 struct signer;
 
-/* Generates a new key ("rsa", bits). Returns a signer, or NULL with err filled. */
-struct signer *signer_generate(const char *algorithm, int bits, struct jerr *err);
+/* Generates a new key of spec `alg` (RSA, ECDSA P-384/P-521). Returns a signer, or NULL with
+ * err filled. */
+struct signer *signer_generate(const struct keyalg *alg, struct jerr *err);
 
 /* Writes the key encrypted under `passphrase` to `path` (temp file, fsync, rename; 0600).
  * Refuses to overwrite an existing file (JERR_CONFLICT) and an empty passphrase (JERR_INVALID
@@ -36,9 +38,9 @@ int signer_save(const struct signer *s, const char *path, const char *passphrase
  * key file"; a file readable by group/others is refused (JERR_IO). Returns NULL on failure.
  * Also refused: a missing/unreadable/non-regular file (JERR_IO), a PEM block other than
  * "ENCRYPTED PRIVATE KEY" — keys must be encrypted at rest — (JERR_CRYPTO), an empty
- * passphrase (JERR_INVALID "passphrase"), a non-RSA key or one outside 2048..8192 bits
- * (JERR_INVALID "key_algorithm"/"key_bits"). Any PBES2 encryption OpenSSL can undo is
- * accepted; signer_save always writes scrypt. */
+ * passphrase (JERR_INVALID "passphrase"), a key of no supported spec — RSA of 2048..8192
+ * bits, ECDSA on the named curve P-384 or P-521 — (JERR_INVALID "key_algorithm"/"key_bits"). Any
+ * PBES2 encryption OpenSSL can undo is accepted; signer_save always writes scrypt. */
 struct signer *signer_load(const char *path, const char *passphrase, struct jerr *err);
 
 /* Wipes and frees. NULL is a no-op. */
@@ -50,21 +52,26 @@ EVP_PKEY *signer_get1_public_key(const struct signer *s);
 /* True when `cert`'s public key is this signer's. */
 int signer_matches_cert(const struct signer *s, X509 *cert);
 
-/* Signs `cert` with SHA-256 (sets the signature algorithm fields). Returns 0 or -1. */
+/* The spec of this signer's key. Every signature below uses its digest (keyalg_key_digest:
+ * SHA-256 for RSA, SHA-384 for P-384, SHA-512 for P-521). */
+struct keyalg signer_keyalg(const struct signer *s);
+
+/* Signs `cert` (sets the signature algorithm fields). Returns 0 or -1. */
 int signer_sign_cert(const struct signer *s, X509 *cert, struct jerr *err);
 
-/* Signs an OCSP basic response with SHA-256, including `signer_cert`, responderID by key
+/* Signs an OCSP basic response, including `signer_cert`, responderID by key
  * hash (RFC 6960 §4.2.2.3); producedAt is set to jclock_now(). `signer_cert` must hold this
  * signer's public key (else JERR_CRYPTO). Returns 0 or -1. */
 int signer_sign_ocsp(const struct signer *s, OCSP_BASICRESP *resp, X509 *signer_cert,
                      struct jerr *err);
 
-/* The DER of the AlgorithmIdentifier this signer's signatures use (sha256WithRSAEncryption),
+/* The DER of the AlgorithmIdentifier this signer's signatures use (sha256WithRSAEncryption,
+ * ecdsa-with-SHA384 or ecdsa-with-SHA512),
  * in a copy the signer owns: *out points into the signer and lives as long as it. */
 int signer_algorithm_der(const struct signer *s, const unsigned char **out, size_t *out_len,
                          struct jerr *err);
 
-/* Signs `tbs` (the DER of a TBSCertList, say) with SHA-256. *sig is malloc'd (free with
+/* Signs `tbs` (the DER of a TBSCertList, say). *sig is malloc'd (free with
  * OPENSSL_free), *sig_len its length. Returns 0 or -1. */
 int signer_sign_bytes(const struct signer *s, const unsigned char *tbs, size_t tbs_len,
                       unsigned char **sig, size_t *sig_len, struct jerr *err);
@@ -80,7 +87,8 @@ int signer_stream_final(struct signer_stream *ss, unsigned char **sig, size_t *s
                         struct jerr *err);
 void signer_stream_free(struct signer_stream *ss); /* abandon a stream; NULL is a no-op */
 
-/* Size in bytes of this signer's signatures (the RSA modulus size), known before signing. */
+/* Size in bytes of this signer's signatures: for RSA the modulus size, known before signing;
+ * for ECDSA the largest DER Ecdsa-Sig-Value (a signature may be a few bytes shorter). */
 size_t signer_signature_size(const struct signer *s);
 
 /* ---- Where the keys are kept (DESIGN §10: keystore.backend) ----
@@ -103,11 +111,12 @@ struct signer_store *signer_store_open(const struct jpki_config *cfg, const char
                                        struct jerr *err);
 void signer_store_free(struct signer_store *st); /* NULL is a no-op */
 
-/* Generates key `name` ("rsa", bits) and keeps it. With `replace` false an existing key of that
- * name is refused (JERR_CONFLICT); with `replace` true the new key takes the name's place (the
- * next generation, published atomically: renewal). Returns its signer, or NULL with err. */
-struct signer *signer_store_create(struct signer_store *st, const char *name, const char *algorithm,
-                                   int bits, bool replace, struct jerr *err);
+/* Generates key `name` of spec `alg` and keeps it (on a token: generated inside it, RSA or EC).
+ * With `replace` false an existing key of that name is refused (JERR_CONFLICT); with `replace` true
+ * the new key takes the name's place (the next generation, published atomically: renewal). Returns
+ * its signer, or NULL with err. */
+struct signer *signer_store_create(struct signer_store *st, const char *name,
+                                   const struct keyalg *alg, bool replace, struct jerr *err);
 
 /* Whether signer_store_create(name, replace false) can succeed as far as the keys already kept
  * tell: on a token, one holding generation 1 of `name` already (another instance's, or a failed

@@ -147,14 +147,13 @@ int signer_token_check(struct signer_token *t, struct jerr *err)
     return rc;
 }
 
-int signer_token_generate(struct signer_token *t, const char *label, int bits, char **uri,
-                          struct jerr *err)
+int signer_token_generate(struct signer_token *t, const char *label, const struct keyalg *alg,
+                          char **uri, struct jerr *err)
 {
     int rc = -1;
     pthread_mutex_lock(&t->lock);
     if (heal_locked(t, err) == 0 &&
-        p11_generate_rsa(t->p11, label, (const unsigned char *)label, strlen(label), bits, err) ==
-            0 &&
+        p11_generate(t->p11, label, (const unsigned char *)label, strlen(label), alg, err) == 0 &&
         (*uri = p11_key_uri(t->p11, label, (const unsigned char *)label, strlen(label), err)) !=
             NULL)
         rc = 0;

@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "base/jerr.h"
+#include "keystore/keyalg.h"
 
 struct signer_token;
 struct signer_token_key;
@@ -35,10 +36,10 @@ void signer_token_free(struct signer_token *t);
  * Returns 0, or -1 with err (one sentence: module, token, CKR code). */
 int signer_token_check(struct signer_token *t, struct jerr *err);
 
-/* Generates an RSA key inside the token (p11_generate_rsa) and writes its RFC 7512 URI to
- * *uri (malloc'd). Returns 0 or -1. */
-int signer_token_generate(struct signer_token *t, const char *label, int bits, char **uri,
-                          struct jerr *err);
+/* Generates a key of spec `alg` inside the token (p11_generate) and writes its RFC 7512 URI
+ * to *uri (malloc'd). Returns 0 or -1. */
+int signer_token_generate(struct signer_token *t, const char *label, const struct keyalg *alg,
+                          char **uri, struct jerr *err);
 
 /* Whether the token holds a private key labelled `label`. */
 bool signer_token_has(struct signer_token *t, const char *label);

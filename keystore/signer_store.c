@@ -139,8 +139,9 @@ static int current_generation(const char *path, const char *name, struct jerr *e
     return gen;
 }
 
-static struct signer *token_create(struct signer_store *st, const char *name, int bits,
-                                   bool replace, const char *path, struct jerr *err)
+static struct signer *token_create(struct signer_store *st, const char *name,
+                                   const struct keyalg *alg, bool replace, const char *path,
+                                   struct jerr *err)
 {
     char label[STORE_LABEL_MAX], dir[PATH_MAX];
     char *uri = NULL;
@@ -165,7 +166,7 @@ static struct signer *token_create(struct signer_store *st, const char *name, in
         return NULL;
     }
     if (fsutil_mkdirs(dir, 0755, err) == -1 ||
-        signer_token_generate(st->token, label, bits, &uri, err) == -1)
+        signer_token_generate(st->token, label, alg, &uri, err) == -1)
         goto out;
     size_t len = strlen(uri);
     char *line = malloc(len + 2);
@@ -185,11 +186,11 @@ out:
     return s;
 }
 
-static struct signer *file_create(struct signer_store *st, const char *algorithm, int bits,
-                                  bool replace, const char *path, struct jerr *err)
+static struct signer *file_create(struct signer_store *st, const struct keyalg *alg, bool replace,
+                                  const char *path, struct jerr *err)
 {
     char tmp[PATH_MAX];
-    struct signer *s = signer_generate(algorithm, bits, err);
+    struct signer *s = signer_generate(alg, err);
     if (s == NULL)
         return NULL;
     if (!replace) {
@@ -211,19 +212,15 @@ fail:
     return NULL;
 }
 
-struct signer *signer_store_create(struct signer_store *st, const char *name, const char *algorithm,
-                                   int bits, bool replace, struct jerr *err)
+struct signer *signer_store_create(struct signer_store *st, const char *name,
+                                   const struct keyalg *alg, bool replace, struct jerr *err)
 {
     char path[PATH_MAX];
     if (store_path(st, name, path, sizeof(path), err) == -1)
         return NULL;
     if (st->token == NULL)
-        return file_create(st, algorithm, bits, replace, path, err);
-    if (algorithm == NULL || strcmp(algorithm, "rsa") != 0) {
-        jerr_set(err, JERR_INVALID, "key_algorithm", "unsupported key algorithm (only rsa)");
-        return NULL;
-    }
-    return token_create(st, name, bits, replace, path, err);
+        return file_create(st, alg, replace, path, err);
+    return token_create(st, name, alg, replace, path, err);
 }
 
 int signer_store_check_new(struct signer_store *st, const char *name, struct jerr *err)

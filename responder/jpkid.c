@@ -273,8 +273,9 @@ static int cmd_rollover(const struct cliargs *args)
     struct rollover_result res;
     struct datalock *lock = NULL;
     struct pki *pki = NULL;
-    char *pass = NULL, algorithm[16], command[32];
-    int bits, rc = 1;
+    char *pass = NULL, command[32];
+    struct keyalg alg;
+    int rc = 1;
     pid_t pid = 0;
 
     memset(&req, 0, sizeof(req));
@@ -298,7 +299,7 @@ static int cmd_rollover(const struct cliargs *args)
     snprintf(req.algorithm, sizeof(req.algorithm), "%s", args->algorithm ? args->algorithm : "");
     snprintf(req.subject, sizeof(req.subject), "%s", args->subject ? args->subject : "");
     /* A bad algorithm is refused here, before anyone is asked. */
-    if (rollover_algorithm_parse(cfg, req.ca, req.algorithm, algorithm, &bits, &err) == -1)
+    if (rollover_algorithm_parse(cfg, req.ca, req.algorithm, &alg, &err) == -1)
         goto out;
     /* The data directory has one owner: a running service performs the ceremony itself. */
     if (datalock_owner(cfg->data_dir, &pid, command, sizeof(command)) == 1 &&

@@ -1,8 +1,9 @@
 /*
  * jpki_signrate: signatures per second through the signer module, on whichever key backend
  * the configuration names (keystore.backend file | pkcs11), for scripts/bench/hsm (issue 13):
- * THREADS threads call signer_sign_bytes (SHA-256 RSASSA-PKCS1-v1_5, what CRLs and OCSP use)
- * on one key back to back for SECONDS. The key is made for the run: a file-backend key in
+ * THREADS threads call signer_sign_bytes (what CRLs and OCSP use: SHA-256 RSASSA-PKCS1-v1_5,
+ * or ECDSA with the curve's digest when ca.sign.key_algorithm names one) on one key back to
+ * back for SECONDS. The key is made for the run: a file-backend key in
  * memory, or a new key in the token (label "jpki bench-<pid> g1", left in the throwaway token).
  *
  *   jpki_signrate SECONDS THREADS [--set key=value ...]
@@ -91,13 +92,15 @@ int main(int argc, char **argv)
     char *pass = cfg != NULL ? config_read_passphrase(cfg, &err) : NULL;
     struct signer_store *st = pass != NULL ? signer_store_open(cfg, pass, &err) : NULL;
     struct signer *signer = NULL;
-    if (st != NULL) {
+    struct keyalg alg; /* ca.sign.key_algorithm: the bench signs as that CA would */
+    if (st != NULL && keyalg_parse(cfg->ca[CA_SIGN].key_algorithm, cfg->ca[CA_SIGN].key_bits,
+                                   "ca.sign.key_algorithm", &alg, &err) == 0) {
         if (config_keystore_is_pkcs11(cfg)) {
             char name[64];
             snprintf(name, sizeof(name), "bench-%d", (int)getpid());
-            signer = signer_store_create(st, name, "rsa", 2048, false, &err);
+            signer = signer_store_create(st, name, &alg, false, &err);
         } else {
-            signer = signer_generate("rsa", 2048, &err); /* the file backend signs in memory */
+            signer = signer_generate(&alg, &err); /* the file backend signs in memory */
         }
     }
     if (signer == NULL) {

@@ -368,8 +368,8 @@ static struct signer *audit_key, *other_key; /* made once, in the parent (unchec
 static void keys_setup(void)
 {
     struct jerr err = {0};
-    audit_key = signer_generate("rsa", 2048, &err);
-    other_key = signer_generate("rsa", 2048, &err);
+    audit_key = signer_generate(TEST_RSA2048, &err);
+    other_key = signer_generate(TEST_RSA2048, &err);
     ck_assert_msg(audit_key != NULL && other_key != NULL, "%s", err.msg);
 }
 

@@ -513,7 +513,8 @@ START_TEST(refused_bad_values)
     assert_refused_prefix("ca:\n  sign:\n    policy_oid: 1.40.3\n", "ca.sign.policy_oid",
                           "t.yaml:3:17: ca.sign.policy_oid: the second arc must be below 40");
     assert_refused("ca:\n  sign:\n    key_algorithm: ec\n", "ca.sign.key_algorithm",
-                   "t.yaml:3:20: ca.sign.key_algorithm: only \"rsa\" is supported (got \"ec\")");
+                   "t.yaml:3:20: ca.sign.key_algorithm: expected rsa, rsa2048, rsa3072, ecdsa-p384 "
+                   "or ecdsa-p521 (got \"ec\")");
     assert_refused_prefix("ca:\n  sign:\n    subject: JPKI Root\n", "ca.sign.subject",
                           "t.yaml:3:14: ca.sign.subject: expected TYPE=value parts");
     assert_refused_prefix("ca:\n  sign:\n    subject: C=JP, XX=JPKI\n", "ca.sign.subject",

@@ -99,7 +99,7 @@ static X509 *make_root(const struct signer *s, const char *ou)
 static void key_setup(void)
 {
     struct jerr err = {0};
-    g_signer = signer_generate("rsa", 2048, &err);
+    g_signer = signer_generate(TEST_RSA2048, &err);
     ck_assert_msg(g_signer != NULL, "%s", err.msg);
     g_root = make_root(g_signer, "JPKI for digital signature");
 }
@@ -861,7 +861,7 @@ START_TEST(test_build_refusals)
     assert_build_refused(&g_fx, g_signer, g_root, -1, "http://x.test/\xe6\x97\xa5.crl", 1, now,
                          now + DAY, JERR_INVALID, "idp_url");
     /* A signer that is not the root's key. */
-    struct signer *other = signer_generate("rsa", 2048, &err);
+    struct signer *other = signer_generate(TEST_RSA2048, &err);
     ck_assert_msg(other != NULL, "%s", err.msg);
     assert_build_refused(&g_fx, other, g_root, -1, url, 1, now, now + DAY, JERR_INVALID, "signer");
     signer_free(other);
@@ -973,7 +973,7 @@ START_TEST(test_verify_file_refusals)
     read_all(path, &der, &len);
 
     /* Another key under the same name: the signature does not verify. */
-    struct signer *other = signer_generate("rsa", 2048, &err);
+    struct signer *other = signer_generate(TEST_RSA2048, &err);
     ck_assert_ptr_nonnull(other);
     X509 *impostor = make_root(other, "JPKI for digital signature");
     ck_assert_int_eq(crl_verify_file(path, impostor, &info, &err), -1);
@@ -1688,7 +1688,7 @@ START_TEST(test_allocation_failures)
     struct jerr err = {0};
     struct fixture fx;
     time_t now = t_now();
-    struct signer *signer = signer_generate("rsa", 2048, &err);
+    struct signer *signer = signer_generate(TEST_RSA2048, &err);
     ck_assert_msg(signer != NULL, "%s", err.msg);
     X509 *root = make_root(signer, "JPKI for digital signature");
     fx_setup(&fx);

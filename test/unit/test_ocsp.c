@@ -119,9 +119,9 @@ static X509 *make_cert(const struct signer *key_of, X509_NAME *subject, X509 *is
 static void make_fixtures(void)
 {
     struct jerr err = {0};
-    root_signer = signer_generate("rsa", 2048, &err);
-    ocsp_signer = signer_generate("rsa", 2048, &err);
-    struct signer *third = signer_generate("rsa", 2048, &err);
+    root_signer = signer_generate(TEST_RSA2048, &err);
+    ocsp_signer = signer_generate(TEST_RSA2048, &err);
+    struct signer *third = signer_generate(TEST_RSA2048, &err);
     if (root_signer == NULL || ocsp_signer == NULL || third == NULL) {
         fprintf(stderr, "key generation failed: %s\n", err.msg);
         exit(EXIT_FAILURE);

@@ -86,7 +86,7 @@ START_TEST(test_generate_sign_verify)
     struct jerr err = {0};
     struct p11 *p = open_ok();
     const unsigned char id[] = "k1";
-    ck_assert_msg(p11_generate_rsa(p, "jpki k1", id, 2, 2048, &err) == 0, "%s", err.msg);
+    ck_assert_msg(p11_generate(p, "jpki k1", id, 2, TEST_RSA2048, &err) == 0, "%s", err.msg);
     ck_assert(p11_has_private_key(p, "jpki k1"));
     ck_assert(!p11_has_private_key(p, "jpki k2"));
 
@@ -98,7 +98,7 @@ START_TEST(test_generate_sign_verify)
     ck_assert(prot.always_sensitive);
 
     /* a second key of the same label is refused */
-    ck_assert_int_eq(p11_generate_rsa(p, "jpki k1", id, 2, 2048, &err), -1);
+    ck_assert_int_eq(p11_generate(p, "jpki k1", id, 2, TEST_RSA2048, &err), -1);
     ck_assert_int_eq(err.code, JERR_CONFLICT);
     ck_assert_msg(strstr(err.msg, "\"jpki k1\" already exists") != NULL, "%s", err.msg);
 
@@ -138,11 +138,57 @@ START_TEST(test_generate_sign_verify)
 }
 END_TEST
 
+/* An EC P-384 key made in the token (CKM_EC_KEY_PAIR_GEN: libp11 0.4.12 has no EC key
+ * generation of its own) is protected as an RSA one and signs ECDSA with SHA-384 through libp11. */
+START_TEST(test_generate_ec_sign_verify)
+{
+    struct jerr err = {0};
+    struct p11 *p = open_ok();
+    const struct keyalg p384 = {KEYALG_ECDSA, 384};
+    ck_assert_msg(p11_generate(p, "jpki e1", (const unsigned char *)"e1", 2, &p384, &err) == 0,
+                  "%s", err.msg);
+    struct p11_key_protection prot;
+    ck_assert_int_eq(p11_key_protection(p, "jpki e1", &prot, &err), 0);
+    ck_assert(prot.sensitive && !prot.extractable && prot.never_extractable);
+
+    EVP_PKEY *key = p11_get1_private_key(p, "jpki e1", &err);
+    ck_assert_msg(key != NULL, "%s", err.msg);
+    struct keyalg got;
+    ck_assert_msg(keyalg_of_key(key, NULL, &got, &err) == 0, "%s", err.msg);
+    ck_assert(keyalg_equal(&got, &p384));
+    ck_assert_str_eq(keyalg_key_digest(key), "SHA384");
+
+    static const unsigned char msg[] = "to be signed by the token";
+    unsigned char sig[256];
+    size_t sig_len = sizeof(sig);
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    ck_assert_int_eq(EVP_DigestSignInit_ex(mctx, NULL, "SHA384", NULL, NULL, key, NULL), 1);
+    ck_assert_int_eq(EVP_DigestSign(mctx, sig, &sig_len, msg, sizeof(msg)), 1);
+    EVP_MD_CTX_free(mctx);
+
+    unsigned char *der = NULL;
+    int der_len = i2d_PUBKEY(key, &der);
+    ck_assert_int_gt(der_len, 0);
+    const unsigned char *q = der;
+    EVP_PKEY *pub = d2i_PUBKEY(NULL, &q, der_len);
+    OPENSSL_free(der);
+    ck_assert_ptr_nonnull(pub);
+    mctx = EVP_MD_CTX_new();
+    ck_assert_int_eq(EVP_DigestVerifyInit_ex(mctx, NULL, "SHA384", NULL, NULL, pub, NULL), 1);
+    ck_assert_int_eq(EVP_DigestVerify(mctx, sig, sig_len, msg, sizeof(msg)), 1);
+    EVP_MD_CTX_free(mctx);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(key);
+    p11_free(p);
+}
+END_TEST
+
 START_TEST(test_reopen)
 {
     struct jerr err = {0};
     struct p11 *p = open_ok();
-    ck_assert_msg(p11_generate_rsa(p, "jpki r1", (const unsigned char *)"r1", 2, 2048, &err) == 0,
+    ck_assert_msg(p11_generate(p, "jpki r1", (const unsigned char *)"r1", 2, TEST_RSA2048, &err) ==
+                      0,
                   "%s", err.msg);
     ck_assert_msg(p11_reopen(p, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(p11_check(p, &err), 0);
@@ -184,6 +230,7 @@ int main(void)
     tcase_add_test(tc, test_absent_token);
     tcase_add_test(tc, test_bad_module);
     tcase_add_test(tc, test_generate_sign_verify);
+    tcase_add_test(tc, test_generate_ec_sign_verify);
     tcase_add_test(tc, test_reopen);
     tcase_add_test(tc, test_rv_names);
     suite_add_tcase(s, tc);

@@ -41,8 +41,8 @@ static char *g_dir;             /* per-test scratch directory */
 static int keys_setup(void)
 {
     struct jerr err = {0};
-    g_signer = signer_generate("rsa", 2048, &err);
-    g_other = signer_generate("rsa", 2048, &err);
+    g_signer = signer_generate(TEST_RSA2048, &err);
+    g_other = signer_generate(TEST_RSA2048, &err);
     g_pub = signer_get1_public_key(g_signer);
     return g_signer != NULL && g_other != NULL && g_pub != NULL ? 0 : -1;
 }
@@ -198,31 +198,19 @@ static void write_pbkdf2_pkcs8(const char *path, EVP_PKEY *pkey)
 START_TEST(test_generate_refusals)
 {
     struct jerr err = {0};
-    ck_assert_ptr_null(signer_generate("ec", 2048, &err));
-    ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.field, "key_algorithm");
-    ck_assert_str_eq(err.msg, "unsupported key algorithm \"ec\" (only rsa)");
-
-    jerr_clear(&err);
-    ck_assert_ptr_null(signer_generate(NULL, 2048, &err));
+    ck_assert_ptr_null(signer_generate(NULL, &err));
     ck_assert_int_eq(err.code, JERR_INVALID);
     ck_assert_str_eq(err.field, "key_algorithm");
 
     jerr_clear(&err);
-    ck_assert_ptr_null(signer_generate("rsa", 1024, &err));
+    ck_assert_ptr_null(signer_generate(&(struct keyalg){KEYALG_RSA, 1024}, &err));
     ck_assert_int_eq(err.code, JERR_INVALID);
     ck_assert_str_eq(err.field, "key_bits");
 
     jerr_clear(&err);
-    ck_assert_ptr_null(signer_generate("rsa", 8193, &err));
+    ck_assert_ptr_null(signer_generate(&(struct keyalg){KEYALG_RSA, 8193}, &err));
     ck_assert_int_eq(err.code, JERR_INVALID);
     ck_assert_str_eq(err.field, "key_bits");
-
-    /* Outside bytes are escaped before they reach a message. */
-    jerr_clear(&err);
-    ck_assert_ptr_null(signer_generate("rsa\n", 2048, &err));
-    ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.msg, "unsupported key algorithm \"rsa\\x0a\" (only rsa)");
 }
 END_TEST
 

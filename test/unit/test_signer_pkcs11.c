@@ -83,7 +83,7 @@ static void fixture_open(struct fixture *fx, const char *tag, const char *purpos
     fx->cfg = cfg_with(LABEL, "JPKI_TEST_HSM_PIN", sessions);
     fx->st = store_ok(fx->cfg);
     snprintf(fx->name, sizeof(fx->name), "%s%d-%s", tag, (int)getpid(), purpose);
-    fx->s = signer_store_create(fx->st, fx->name, "rsa", 2048, false, &err);
+    fx->s = signer_store_create(fx->st, fx->name, TEST_RSA2048, false, &err);
     ck_assert_msg(fx->s != NULL, "%s", err.msg);
     fx->pub = signer_get1_public_key(fx->s);
     ck_assert_ptr_nonnull(fx->pub);
@@ -109,7 +109,7 @@ START_TEST(test_create_load_sign)
 
     ck_assert(!signer_store_has(st, name));
     ck_assert_int_eq(signer_store_check_new(st, name, &err), 0);
-    struct signer *s = signer_store_create(st, name, "rsa", 2048, false, &err);
+    struct signer *s = signer_store_create(st, name, TEST_RSA2048, false, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
     ck_assert(signer_store_has(st, name));
     /* the token now holds generation 1: a new instance's ceremony would stop before writing */
@@ -174,9 +174,9 @@ START_TEST(test_create_load_sign)
     /* a second key of the name is refused; a renewal makes generation 2 */
     signer_free(s);
     jerr_clear(&err);
-    ck_assert_ptr_null(signer_store_create(st, name, "rsa", 2048, false, &err));
+    ck_assert_ptr_null(signer_store_create(st, name, TEST_RSA2048, false, &err));
     ck_assert_int_eq(err.code, JERR_CONFLICT);
-    s = signer_store_create(st, name, "rsa", 2048, true, &err);
+    s = signer_store_create(st, name, TEST_RSA2048, true, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
     ck_assert(!signer_matches_cert(s, cert)); /* a new key */
     signer_free(s);

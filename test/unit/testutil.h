@@ -45,6 +45,11 @@ int testutil_softhsm_token(const char *dir, const char *label, const char *pin);
 
 #include <openssl/types.h>
 
+#include "keystore/keyalg.h"
+
+/* The spec most tests' keys have. */
+#define TEST_RSA2048 (&(const struct keyalg){KEYALG_RSA, 2048})
+
 /* A new self-signed RSA-2048 certificate (CN=t, serial 7, valid for an hour) and, in
  * *key_out, its key; asserts success. The caller frees both. */
 X509 *testutil_self_signed_cert(EVP_PKEY **key_out);
