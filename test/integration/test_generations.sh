@@ -208,13 +208,22 @@ assert_contains "openssl verify -crl_check, both roots and CRLs: generation 1 go
 assert_contains "…generation 1 revoked by its own CRL" "certificate revoked" "$(vcrl "$T/out/$R1.pem")"
 assert_contains "…generation 2 revoked by its own CRL" "certificate revoked" "$(vcrl "$G2")"
 
+# --- jpkictl: the generation found by key identifier ---
+ctl --url "$URL" fingerprints
+assert_contains "jpkictl fingerprints lists generation 1" "generation 1 rsa2048" "$OUT"
+assert_contains "…and the issuing generation 2" "generation 2 (issuing)" "$OUT"
+ctl --url "$URL" ocsp "$T/out/$S1.pem"
+assert_eq "jpkictl ocsp finds generation 1 by the AKI" "0 good" "$RC $(head -1 <<<"$OUT" | awk '{print $NF}')"
+ctl --url "$URL" ocsp "$G2"
+assert_contains "jpkictl ocsp finds generation 2 by the AKI (revoked)" "revoked" "$OUT"
+
 # --- bad input: refused, nothing half-recorded ---
 before=$(ls "$DATA/certs" "$DATA/keys" | sort | md5sum)
 check_fails "a repeated rollover (same algorithm and subject within a minute) is refused" \
   "$JPKID" rollover "${SETS[@]}" --ca sign --algorithm rsa2048
 assert_contains "…with a clear sentence" "refusing a repeated rollover" "$(cat "$T/check.out")"
 check_fails "an unknown algorithm is refused" "$JPKID" rollover "${SETS[@]}" --ca sign --algorithm dsa1024
-assert_contains "…naming the accepted ones" "unknown algorithm \"dsa1024\" (rsa, rsa2048" "$(cat "$T/check.out")"
+assert_contains "…naming the accepted ones" "unknown key algorithm \"dsa1024\" (expected rsa" "$(cat "$T/check.out")"
 check_fails "no --ca is refused" "$JPKID" rollover "${SETS[@]}" --algorithm rsa2048
 check_fails "a bad subject is refused" "$JPKID" rollover "${SETS[@]}" --ca auth --subject "no equals sign"
 assert_eq "…nothing recorded" 3 "$(sqlite3 "$DB" 'SELECT count(*) FROM ca_generations')"
