@@ -152,6 +152,22 @@ START_TEST(rollover_makes_and_serves_a_generation)
     const struct pki_gen *g3 = pki_newest(fx.pki, CA_SIGN);
     ck_assert_int_eq(X509_verify(g3->link_from_prev, X509_get0_pubkey(g2->root)), 1);
 
+    /* Retirement: once generation 2's last certificate has expired, one more CRL edition,
+     * then no more. */
+    time_t later = (time_t)after.certs[0].rec.not_after + 86400;
+    jclock_set(later);
+    ck_assert_msg(crl_publish(fx.pki, fx.st, CA_SIGN, later, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(gen_rows(fx.st, CA_SIGN, &recs), 3);
+    ck_assert_int_eq(recs[1].state, CA_GEN_RETIRED);
+    ck_assert_int_eq(recs[1].retired_at, (int64_t)later);
+    free(recs);
+    ck_assert_msg(crl_verify_file(path, g2->root, &info, &err) == 0, "%s", err.msg);
+    int64_t final_number = info.number;
+    ck_assert_msg(crl_publish(fx.pki, fx.st, CA_SIGN, later + 60, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(crl_verify_file(path, g2->root, &info, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(info.number, final_number); /* the final edition stays */
+    jclock_set(0);
+
     issue_result_free(&before);
     issue_result_free(&after);
     testutil_fx_close(&fx);
