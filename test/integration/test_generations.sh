@@ -231,6 +231,17 @@ assert_eq "…no file or key written" "$before" "$(ls "$DATA/certs" "$DATA/keys"
 
 # --- no service running: the command owns the directory; the next start takes it up ---
 jpkid_stop
+# A failure in the middle of the ceremony (the link's file cannot be written: something is in
+# its place) undoes what was written before it: the key, the root.
+echo planted >"$DATA/certs/auth-link-1-2.pem"
+before=$(ls "$DATA/certs" "$DATA/keys" | sort | md5sum)
+"$JPKID" rollover "${SETS[@]}" --ca auth >"$T/mid.out" 2>&1
+assert_eq "a ceremony failing half-way: exit 1" 1 $?
+assert_contains "…saying why" "auth-link-1-2.pem" "$(cat "$T/mid.out")"
+assert_eq "…nothing recorded" 3 "$(sqlite3 "$DB" 'SELECT count(*) FROM ca_generations')"
+assert_eq "…the key and root written before are removed" "$before" \
+  "$(ls "$DATA/certs" "$DATA/keys" | sort | md5sum)"
+rm "$DATA/certs/auth-link-1-2.pem"
 check "rollover with no service running (new subject)" "$JPKID" rollover "${SETS[@]}" --ca auth \
   --subject "C=JP, O=JPKI, OU=JPKI for user authentication, OU=Generation Two"
 assert_contains "…done by the command itself" "made; it issues from now" "$(cat "$T/check.out")"
