@@ -91,10 +91,9 @@ static void write_all(int fd, const char *text)
     }
 }
 
-static void answer_error(int fd, const struct jerr *e)
+/* Writes `o` as one JSON line and drops it. */
+static void send_line(int fd, json_t *o)
 {
-    json_t *o = json_pack("{s:b, s:s, s:s, s:s}", "ok", 0, "code", jerr_code_name(e->code),
-                          "field", e->field, "error", e->msg);
     char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     if (text != NULL) {
         write_all(fd, text);
@@ -104,19 +103,18 @@ static void answer_error(int fd, const struct jerr *e)
     json_decref(o);
 }
 
+static void answer_error(int fd, const struct jerr *e)
+{
+    send_line(fd, json_pack("{s:b, s:s, s:s, s:s}", "ok", 0, "code", jerr_code_name(e->code),
+                            "field", e->field, "error", e->msg));
+}
+
 static void answer_ok(int fd, const struct rollover_result *r)
 {
-    json_t *o = json_pack("{s:b, s:i, s:s, s:s, s:s, s:s, s:s}", "ok", 1, "generation",
-                          r->generation, "algorithm", r->algorithm, "sha256", r->fingerprint,
-                          "subject", r->subject, "not_after", r->not_after, "warning",
-                          r->warning);
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (text != NULL) {
-        write_all(fd, text);
-        write_all(fd, "\n");
-    }
-    free(text);
-    json_decref(o);
+    send_line(fd, json_pack("{s:b, s:i, s:s, s:s, s:s, s:s, s:s}", "ok", 1, "generation",
+                            r->generation, "algorithm", r->algorithm, "sha256", r->fingerprint,
+                            "subject", r->subject, "not_after", r->not_after, "warning",
+                            r->warning));
 }
 
 /* Copies a string member of `o` into out (size bytes); absent or null is "". */

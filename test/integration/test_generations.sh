@@ -111,18 +111,17 @@ check "GnuTLS certtool: old root + link → new certificate" \
   certtool --verify --load-ca-certificate "$ROOT1" --infile "$T/chain12.pem"
 check "GnuTLS certtool: new root + link → old certificate" \
   certtool --verify --load-ca-certificate "$T/root2.pem" --infile "$T/chain21.pem"
-NSS=$T/nss
-mkdir -p "$NSS"
-certutil -N -d "sql:$NSS" --empty-password >/dev/null 2>&1
-certutil -A -d "sql:$NSS" -n jpki-sign-1 -t C,C,C -i "$ROOT1" >/dev/null 2>&1
+nss_db() { # DIR ROOT: an NSS database trusting ROOT alone
+  mkdir -p "$1"
+  certutil -N -d "sql:$1" --empty-password >/dev/null 2>&1
+  certutil -A -d "sql:$1" -n jpki-root -t C,C,C -i "$2" >/dev/null 2>&1
+}
+nss_db "$T/nss1" "$ROOT1"
+nss_db "$T/nss2" "$T/root2.pem"
 check "NSS vfychain: old root + link → new certificate" \
-  vfychain -d "sql:$NSS" -pp -u 4 -a "$G2" -a "$T/link12.pem"
-NSS2=$T/nss2
-mkdir -p "$NSS2"
-certutil -N -d "sql:$NSS2" --empty-password >/dev/null 2>&1
-certutil -A -d "sql:$NSS2" -n jpki-sign-2 -t C,C,C -i "$T/root2.pem" >/dev/null 2>&1
+  vfychain -d "sql:$T/nss1" -pp -u 4 -a "$G2" -a "$T/link12.pem"
 check "NSS vfychain: new root + link → old certificate" \
-  vfychain -d "sql:$NSS2" -pp -u 4 -a "$T/out/$S1.pem" -a "$T/link21.pem"
+  vfychain -d "sql:$T/nss2" -pp -u 4 -a "$T/out/$S1.pem" -a "$T/link21.pem"
 check "Python cryptography: verify_directly_issued_by on each link" $PY - "$ROOT1" "$T/root2.pem" \
   "$T/link12.pem" "$T/link21.pem" "$G2" <<'EOF'
 import sys
