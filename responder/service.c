@@ -379,8 +379,11 @@ static int start(struct service *svc, struct jerr *err)
         return -1;
     if ((svc->audit = auditduty_new(svc->pki, svc->control, svc->control_work, err)) == NULL)
         return -1;
-    if ((svc->admin = adminsock_start(cfg, svc->pki, generation_added, svc, err)) == NULL)
-        return -1;
+    /* Without it the service still serves; only `jpkid rollover` cannot reach it (it says so)
+     * and must wait for a stop. */
+    struct jerr admin_err = {0};
+    if ((svc->admin = adminsock_start(cfg, svc->pki, generation_added, svc, &admin_err)) == NULL)
+        log_error("admin socket: %s: jpkid rollover cannot reach this service", admin_err.msg);
     return ocsp_http_start(svc->ocsp, svc->control, svc->control_work, err); /* its refresher */
 }
 
