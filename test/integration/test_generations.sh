@@ -98,6 +98,8 @@ assert_contains "the ceremony is audit-logged" "ca.rollover|ca/sign/2" \
 
 # --- new issuance on generation 2 ---
 S2=$(issue_new p3 c2 sign | awk '$1=="sign" {print $2}')
+call GET "/v1/certificates/$S2"
+assert_eq "the API says generation 2" 2 "$(jf '.generation')"
 G2=$T/out/$S2.pem
 assert_eq "new certificate recorded as generation 2" 2 \
   "$(sqlite3 "$DB" "SELECT generation FROM certificates WHERE serial = '$S2'")"
