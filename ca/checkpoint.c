@@ -162,13 +162,15 @@ out:
     return rc;
 }
 
-static bool algorithm_is_expected(const X509_ALGOR *alg)
+/* The one AlgorithmIdentifier the audit key `pub` signs with (keyalg_signature_algor), byte for
+ * byte. */
+static bool algorithm_is_expected(const X509_ALGOR *alg, EVP_PKEY *pub)
 {
-    X509_ALGOR *want = X509_ALGOR_new();
-    bool same =
-        want != NULL &&
-        X509_ALGOR_set0(want, OBJ_nid2obj(NID_sha256WithRSAEncryption), V_ASN1_NULL, NULL) == 1 &&
-        X509_ALGOR_cmp(alg, want) == 0;
+    struct keyalg spec;
+    if (keyalg_of_key(pub, NULL, &spec, NULL) == -1)
+        return false;
+    X509_ALGOR *want = keyalg_signature_algor(&spec);
+    bool same = want != NULL && X509_ALGOR_cmp(alg, want) == 0;
     X509_ALGOR_free(want);
     return same;
 }
@@ -212,11 +214,12 @@ int checkpoint_verify(const unsigned char *der, size_t der_len, EVP_PKEY *pub,
                  (long long)cp.rows);
         goto out;
     }
-    /* The algorithm is outside the signature: only the one signer.h signs with is taken,
-     * with its NULL parameters (RFC 4055 §5), so that no byte of a checkpoint is free. */
-    if (!algorithm_is_expected(cs->algorithm)) {
+    /* The algorithm is outside the signature: only the one signer.h signs with for this key
+     * is taken, with its parameters as written (NULL for RSA, RFC 4055 §5; none for ECDSA,
+     * RFC 5758 §3.2), so that no byte of a checkpoint is free. */
+    if (!algorithm_is_expected(cs->algorithm, pub)) {
         jerr_set(err, JERR_INVALID, "checkpoint",
-                 "audit checkpoint: signature algorithm is not sha256WithRSAEncryption");
+                 "audit checkpoint: signature algorithm is not the audit key's");
         goto out;
     }
     if (ASN1_item_verify(ASN1_ITEM_rptr(CHECKPOINT_TBS), cs->algorithm, cs->signature, cs->tbs,

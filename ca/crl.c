@@ -241,7 +241,7 @@ static const ASN1_TIME *entry_time(struct entry_encoder *enc, time_t t)
     int64_t in_day = secs - days * 86400;
     int year, month, day;
     civil_from_days(days, &year, &month, &day);
-    int fields[6] = {year % 100, month, day, (int)(in_day / 3600), (int)(in_day / 60 % 60),
+    int fields[6] = {year % 100,        month, day, (int)(in_day / 3600), (int)(in_day / 60 % 60),
                      (int)(in_day % 60)};
     unsigned char *text = enc->utc_text;
     for (int i = 0; i < 6; i++) {
@@ -640,10 +640,12 @@ static int verify_written(FILE *f, const char *path, X509 *root, const struct wr
     uint64_t pos = 0;
     bool same = true;
     int ret = -1;
+    EVP_PKEY *root_key = X509_get0_pubkey(root);
+    const char *digest = root_key != NULL ? keyalg_key_digest(root_key) : NULL;
 
-    if (chunk == NULL || file_hash == NULL || tbs_verify == NULL ||
+    if (chunk == NULL || file_hash == NULL || tbs_verify == NULL || digest == NULL ||
         EVP_DigestInit_ex(file_hash, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestVerifyInit(tbs_verify, NULL, EVP_sha256(), NULL, X509_get0_pubkey(root)) != 1) {
+        EVP_DigestVerifyInit_ex(tbs_verify, NULL, digest, NULL, NULL, root_key, NULL) != 1) {
         jerr_openssl(err, JERR_CRYPTO, NULL, "cannot check the CRL");
         goto out;
     }
@@ -814,8 +816,9 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
         goto out;
     }
 
-    /* The sizes of everything, known before a byte is written (the signature's size is the
-     * signer's modulus size). */
+    /* The sizes of everything, known before a byte is written (the signature's size is
+     * signer_signature_size: the modulus size, or the longest ECDSA signature, which the
+     * stream always makes). */
     int64_t revoked_size = 0;
     if (enc.count > 0) {
         /* RFC 5280 §5.1.2.6: when there are no revoked certificates, the list is absent. */
@@ -850,8 +853,8 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
     }
     /* RFC 5280 §5.1: CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm,
      * signatureValue } */
-    if (writer_put_header(&w, (int)crl_content, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &head,
-                          err) == -1)
+    if (writer_put_header(&w, (int)crl_content, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &head, err) ==
+        -1)
         goto out;
     uint64_t tbs_start = w.written;
     w.tbs = signer_stream_begin(signer, err);
@@ -908,8 +911,12 @@ int crl_build(struct store *st, X509 *root, const struct signer *signer, enum ca
         jerr_set(err, JERR_IO, "path", "cannot write %s: %s", tmp_path, strerror(errno));
         goto out;
     }
-    struct written_crl written = {.size = w.written, .tbs_start = tbs_start, .tbs_end = tbs_end,
-                                  .head = head.bytes, .tail = tail, .sig = sig,
+    struct written_crl written = {.size = w.written,
+                                  .tbs_start = tbs_start,
+                                  .tbs_end = tbs_end,
+                                  .head = head.bytes,
+                                  .tail = tail,
+                                  .sig = sig,
                                   .sig_len = sig_len};
     if (verify_written(w.f, tmp_path, root, &written, file_sha256, err) == -1)
         goto out;
@@ -968,8 +975,8 @@ char *crl_path(const struct jpki_config *cfg, enum ca_kind ca, int partition, ch
 
 /* Builds, publishes and records one CRL of `ca` (partition -1 = the complete CRL). */
 static int publish_one(const struct pki *pki, struct store *st, enum ca_kind ca, int partition,
-                       const char *idp_url, time_t now, time_t next_update,
-                       struct crl_info *out, struct jerr *err)
+                       const char *idp_url, time_t now, time_t next_update, struct crl_info *out,
+                       struct jerr *err)
 {
     char path[PATH_MAX];
     struct crl_info info;

@@ -2,7 +2,8 @@
  * holderreq: the holder's online revocation request (see holderreq.h).
  *
  * One parser (holderreq_parse) takes the outside bytes: OpenSSL's CMS decoder, all input
- * consumed, the structure pinned down (one signer, SHA-256, attached data, certificate
+ * consumed, the structure pinned down (one signer, the digest of its key — SHA-256 for RSA,
+ * SHA-384/512 for P-384/P-521 —, attached data, certificate
  * included), the signature verified with that certificate (CMS_verify without chain building:
  * trust is decided by holderreq_check against the registry and the signing CA's root), then
  * the JSON document through recjson (the one JSON reader). Everything after works on the
@@ -22,6 +23,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "ca/recjson.h"
+#include "keystore/keyalg.h"
 #include "base/jclock.h"
 
 void holderreq_clear(struct holder_request *r)
@@ -148,10 +150,12 @@ static int doc_parse(const unsigned char *data, size_t len, struct holder_reques
 static int malformed(struct jerr *err, const char *what)
 {
     ERR_clear_error();
-    return jerr_set(err, JERR_INVALID, "request",
-                    "request: %s (expected a DER CMS SignedData, signed with SHA-256 by the card's "
-                    "signing key, the signing certificate and the JSON document included)",
-                    what);
+    return jerr_set(
+        err, JERR_INVALID, "request",
+        "request: %s (expected a DER CMS SignedData, signed by the card's signing key with "
+        "its digest — SHA-256 for RSA, SHA-384 for P-384, SHA-512 for P-521 —, the "
+        "signing certificate and the JSON document included)",
+        what);
 }
 
 static int serial_hex(X509 *cert, char out[JPKI_SERIAL_HEX_MAX + 1])
@@ -245,8 +249,9 @@ int holderreq_parse(const unsigned char *der, size_t len, struct holder_request 
     const ASN1_OBJECT *digest_oid = NULL;
     if (digest_alg != NULL)
         X509_ALGOR_get0(&digest_oid, NULL, NULL, digest_alg);
-    if (digest_oid == NULL || OBJ_obj2nid(digest_oid) != NID_sha256) {
-        malformed(err, "the digest is not SHA-256");
+    int digest_nid = digest_oid != NULL ? OBJ_obj2nid(digest_oid) : NID_undef;
+    if (digest_nid != NID_sha256 && digest_nid != NID_sha384 && digest_nid != NID_sha512) {
+        malformed(err, "the digest is not SHA-256, SHA-384 or SHA-512");
         goto out;
     }
     /* The signer's certificate must travel with the request: it is what the registry is
@@ -259,6 +264,13 @@ int holderreq_parse(const unsigned char *der, size_t len, struct holder_request 
     CMS_SignerInfo_get0_algs(si, NULL, &signer, NULL, NULL);
     if (signer == NULL || serial_hex(signer, req.signer_serial) == -1) {
         malformed(err, "the signing certificate is not usable");
+        goto out;
+    }
+    /* the digest the card signs with: its key's (keyalg_key_digest) */
+    struct keyalg spec;
+    if (keyalg_of_key(X509_get0_pubkey(signer), NULL, &spec, NULL) == -1 ||
+        keyalg_digest_nid(&spec) != digest_nid) {
+        malformed(err, "the digest is not the one of the signing key's algorithm");
         goto out;
     }
     /* The signature (and the message digest of the signed attributes) with the included

@@ -84,8 +84,8 @@ static int audit(struct lifecycle_ctx *ctx, const char *action, const char *targ
 /* Ends an event: commits with its audit row (and the caller's before_commit hook) when it
  * succeeded, else rolls back and records the refusal (or error) in a transaction of its own.
  * Returns rc. */
-static int event_end_with(struct lifecycle_ctx *ctx, int rc, const char *action,
-                          const char *target, const void *result, struct jerr *err)
+static int event_end_with(struct lifecycle_ctx *ctx, int rc, const char *action, const char *target,
+                          const void *result, struct jerr *err)
 {
     if (rc == 0) {
         if (audit(ctx, action, target, "ok", err, "-") == 0 &&
@@ -103,8 +103,7 @@ static int event_end_with(struct lifecycle_ctx *ctx, int rc, const char *action,
             : "error";
     struct jerr ignored = {0}; /* the first error stays the caller's */
     audit(ctx, action, target, outcome, &ignored, "code=%s field=%s",
-          jerr_code_name(err != NULL ? err->code : JERR_INTERNAL),
-          err != NULL ? err->field : "");
+          jerr_code_name(err != NULL ? err->code : JERR_INTERNAL), err != NULL ? err->field : "");
     return -1;
 }
 
@@ -115,9 +114,8 @@ static int event_end(struct lifecycle_ctx *ctx, int rc, const char *action, cons
 }
 
 /* Moves one certificate to a new status inside the open transaction, with its audit row. */
-static int cert_change(struct lifecycle_ctx *ctx, const struct cert_rec *c,
-                       enum cert_status status, int reason, const char *action,
-                       struct jerr *err)
+static int cert_change(struct lifecycle_ctx *ctx, const struct cert_rec *c, enum cert_status status,
+                       int reason, const char *action, struct jerr *err)
 {
     int64_t now = jclock_now();
     if (store_cert_set_status(ctx->st, c->serial, status, reason, now, 0, err) == -1)
@@ -128,9 +126,8 @@ static int cert_change(struct lifecycle_ctx *ctx, const struct cert_rec *c,
 }
 
 /* Applies `rule` to every certificate in `certs`; the changed serials go to `changed`. */
-static int apply_rule(struct lifecycle_ctx *ctx, const struct cert_list *certs,
-                      cert_rule_fn rule, const char *action, struct serial_list *changed,
-                      struct jerr *err)
+static int apply_rule(struct lifecycle_ctx *ctx, const struct cert_list *certs, cert_rule_fn rule,
+                      const char *action, struct serial_list *changed, struct jerr *err)
 {
     for (size_t i = 0; i < certs->count; i++) {
         enum cert_status status;
@@ -144,8 +141,7 @@ static int apply_rule(struct lifecycle_ctx *ctx, const struct cert_list *certs,
     return 0;
 }
 
-int lifecycle_person_register(struct lifecycle_ctx *ctx, const struct person *p,
-                              struct jerr *err)
+int lifecycle_person_register(struct lifecycle_ctx *ctx, const struct person *p, struct jerr *err)
 {
     if (model_check_person(p, err) == -1)
         return -1;
@@ -256,14 +252,14 @@ int lifecycle_card_register(struct lifecycle_ctx *ctx, const struct card *c,
 
 static struct rules_policy policy_of(const struct pki *pki)
 {
-    struct rules_policy pol = {
-        .juki_issuance_end = validity_card_end(pki_config(pki)->juki_issuance_end)};
+    struct rules_policy pol = {.juki_issuance_end =
+                                   validity_card_end(pki_config(pki)->juki_issuance_end)};
     return pol;
 }
 
 /* Reads the card and its holder and checks that `which` may be issued now. */
-static int issue_check(struct lifecycle_ctx *ctx, const char *card_id, int which,
-                       struct card *card, struct person *person, struct jerr *err)
+static int issue_check(struct lifecycle_ctx *ctx, const char *card_id, int which, struct card *card,
+                       struct person *person, struct jerr *err)
 {
     struct rules_policy pol = policy_of(ctx->pki);
     if (store_card_get(ctx->st, card_id, card, err) == -1 ||
@@ -299,10 +295,17 @@ static int issue_build(struct lifecycle_ctx *ctx, enum ca_kind ca, const struct 
             goto out;
     } while (store_serial_exists(ctx->st, serial_hex));
 
-    int years = card->type == CARD_JUKI ? cfg->juki_validity_years
-                                        : cfg->subscriber_validity_years;
-    if (validity_compute(now, years, cfg->cap_to_card_expiry, card->expiry, &not_before,
-                         &not_after, err) == -1)
+    /* DESIGN §11: the holder's age on the day of issuance chooses the years (under 18:
+     * subscriber.validity_years_minor); Juki cards keep their own. */
+    int years =
+        card->type == CARD_JUKI
+            ? cfg->juki_validity_years
+            : validity_subscriber_years(person->birth_date, now, cfg->subscriber_validity_years,
+                                        cfg->subscriber_validity_years_minor, err);
+    if (years == -1)
+        goto out;
+    if (validity_compute(now, years, cfg->cap_to_card_expiry, card->expiry, &not_before, &not_after,
+                         err) == -1)
         goto out;
     if (ca == CA_SIGN)
         not_after = rules_sign_alone_not_after(not_after, auth_not_after, now);
@@ -310,8 +313,8 @@ static int issue_build(struct lifecycle_ctx *ctx, enum ca_kind ca, const struct 
      * does meanwhile. */
     const struct pki_gen *gen = pki_newest(ctx->pki, ca);
     /* DESIGN §5: the partition is chosen at issuance and never moves. */
-    int partition = (int)(((unsigned)serial[1] << 8 | serial[2]) %
-                          (unsigned)pki_crl_partitions(ctx->pki, ca));
+    int partition =
+        (int)(((unsigned)serial[1] << 8 | serial[2]) % (unsigned)pki_crl_partitions(ctx->pki, ca));
     if (pki_gen_crl_url(ctx->pki, ca, gen->number, partition, crl_url, sizeof(crl_url)) == NULL) {
         jerr_set(err, JERR_CONFIG, "crl_url", "CRL URL too long");
         goto out;
@@ -428,11 +431,20 @@ int lifecycle_issue(struct lifecycle_ctx *ctx, const char *card_id, int which,
             continue;
         struct issued_cert *ic = &res.certs[res.count];
         EVP_PKEY *pub = pubkeys != NULL ? pubkeys[ca] : NULL;
+        /* DESIGN §11: a card holds one algorithm, its CA's — the CA's curve on an ECDSA CA,
+         * RSA of subscriber.key_bits (or larger, when supplied) on an RSA CA. */
+        struct keyalg ca_alg = signer_keyalg(pki_get0_ca_signer(ctx->pki, (enum ca_kind)ca));
+        struct keyalg want = keyalg_for_subscriber(&ca_alg, cfg->subscriber_key_bits);
         if (pub == NULL) {
-            ic->key = keygen_rsa(cfg->subscriber_key_bits, err);
+            ic->key = keygen_generate(&want, err);
             if (ic->key == NULL)
                 goto out;
             pub = ic->key;
+        } else {
+            char field[32];
+            snprintf(field, sizeof(field), "public_keys.%s", ca_kind_name((enum ca_kind)ca));
+            if (keyalg_check_key(pub, &want, field, err) == -1)
+                goto out;
         }
         res.count++;
         if (issue_build(ctx, (enum ca_kind)ca, &card, &person, pub, auth_not_after, ic, err) == -1)
@@ -455,9 +467,8 @@ int lifecycle_issue(struct lifecycle_ctx *ctx, const char *card_id, int which,
         /* Not marked for pre-signing: the first OCSP request signs it (store.h). */
         rc = store_cert_insert_issued(ctx->st, &ic->rec, ic->der, ic->der_len, err);
         if (rc == 0)
-            rc = audit(ctx, "cert.issue", ic->rec.serial, "ok", err,
-                       "ca=%s card=%s partition=%d", ca_kind_name(ic->rec.ca), card_id,
-                       ic->rec.partition);
+            rc = audit(ctx, "cert.issue", ic->rec.serial, "ok", err, "ca=%s card=%s partition=%d",
+                       ca_kind_name(ic->rec.ca), card_id, ic->rec.partition);
     }
     rc = event_end_with(ctx, rc, "card.issue", card_id, &res, err);
 out:
@@ -505,9 +516,8 @@ int lifecycle_hold(struct lifecycle_ctx *ctx, const char *card_id, struct serial
                       CARD_SUSPENDED, held, NULL, err);
 }
 
-int lifecycle_release(struct lifecycle_ctx *ctx, const char *card_id,
-                      struct serial_list *released, struct serial_list *still_held,
-                      struct jerr *err)
+int lifecycle_release(struct lifecycle_ctx *ctx, const char *card_id, struct serial_list *released,
+                      struct serial_list *still_held, struct jerr *err)
 {
     struct cert_list certs = {0};
     if (card_event(ctx, card_id, "card.release", "cert.release", rules_check_release,
@@ -530,8 +540,7 @@ int lifecycle_card_return(struct lifecycle_ctx *ctx, const char *card_id,
                       rules_on_card_return, CARD_RETURNED, revoked, NULL, err);
 }
 
-int lifecycle_revoke(struct lifecycle_ctx *ctx, const char *serial, int reason,
-                     struct jerr *err)
+int lifecycle_revoke(struct lifecycle_ctx *ctx, const char *serial, int reason, struct jerr *err)
 {
     struct cert_rec c;
     if (store_begin(ctx->st, err) == -1)
@@ -545,9 +554,9 @@ int lifecycle_revoke(struct lifecycle_ctx *ctx, const char *serial, int reason,
 }
 
 /* Applies `rule` to every certificate of a person. */
-static int person_certs_apply(struct lifecycle_ctx *ctx, const char *person_id,
-                              cert_rule_fn rule, const char *cert_action,
-                              struct serial_list *changed, struct jerr *err)
+static int person_certs_apply(struct lifecycle_ctx *ctx, const char *person_id, cert_rule_fn rule,
+                              const char *cert_action, struct serial_list *changed,
+                              struct jerr *err)
 {
     struct cert_list certs = {0};
     int rc = store_certs_of_person(ctx->st, person_id, &certs, err);
@@ -632,8 +641,8 @@ int lifecycle_basic_info_change(struct lifecycle_ctx *ctx, const struct person *
         return -1;
     int rc = living_person_get(ctx, p->id, &old_p, err);
     if (rc == 0 && rules_basic_info_changed(&old_p, p))
-        rc = person_certs_apply(ctx, p->id, rules_on_basic_info_change, "cert.revoke",
-                                revoked, err);
+        rc =
+            person_certs_apply(ctx, p->id, rules_on_basic_info_change, "cert.revoke", revoked, err);
     if (rc == 0 && (places != NULL || strcmp(old_p.address, p->address) != 0))
         rc = person_cards_places(ctx, p->id, places, err);
     if (rc == 0) {
@@ -661,8 +670,8 @@ static int death_cards(struct lifecycle_ctx *ctx, const char *person_id, struct 
     return rc;
 }
 
-int lifecycle_death(struct lifecycle_ctx *ctx, const char *person_id,
-                    struct serial_list *revoked, struct jerr *err)
+int lifecycle_death(struct lifecycle_ctx *ctx, const char *person_id, struct serial_list *revoked,
+                    struct jerr *err)
 {
     struct person p;
     if (model_check_id("person_id", person_id, err) == -1)

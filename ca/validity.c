@@ -43,6 +43,31 @@ time_t validity_card_end(const char *card_expiry)
     return jclock_utc(y, m, d, 23, 59, 59) - VALIDITY_JST_OFFSET_S;
 }
 
+int validity_age(const char *birth_date, time_t now)
+{
+    int by, bm, bd;
+    struct tm tm;
+    time_t jst = now + VALIDITY_JST_OFFSET_S; /* the Japanese date of `now`, as a UTC date */
+    if (birth_date == NULL || jclock_parse_date(birth_date, &by, &bm, &bd) == -1 ||
+        gmtime_r(&jst, &tm) == NULL)
+        return -1;
+    int y = tm.tm_year + 1900, m = tm.tm_mon + 1, d = tm.tm_mday;
+    /* Comparing (month, day) puts a 29 February birthday, in a common year, between 28
+     * February (not yet) and 1 March (reached). */
+    int age = y - by - ((m < bm || (m == bm && d < bd)) ? 1 : 0);
+    return age >= 0 ? age : -1;
+}
+
+int validity_subscriber_years(const char *birth_date, time_t now, int years, int years_minor,
+                              struct jerr *err)
+{
+    int age = validity_age(birth_date, now);
+    if (age < 0)
+        return jerr_set(err, JERR_INVALID, "birth_date",
+                        "the birth date is not a calendar day on or before today");
+    return age < VALIDITY_ADULT_AGE ? years_minor : years;
+}
+
 int validity_compute(time_t now, int years, bool cap_to_card, const char *card_expiry,
                      time_t *not_before, time_t *not_after, struct jerr *err)
 {

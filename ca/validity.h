@@ -24,6 +24,21 @@ time_t validity_add_years(time_t t, int years);
 /* The last second of the card's expiry day "YYYY-MM-DD" (23:59:59 JST). -1 on a bad date. */
 time_t validity_card_end(const char *card_expiry);
 
+/* The adult age: a holder younger on the day of issuance gets subscriber.validity_years_minor. */
+#define VALIDITY_ADULT_AGE 18
+
+/* The age in whole years at `now` of a person born on `birth_date` "YYYY-MM-DD", both as
+ * Japanese dates (now's day in JST): one year older on each birthday, for a 29 February birth
+ * on 1 March of a common year (the day after 28 February ends, Civil Code art. 143 with the Act
+ * on Age Calculation). -1 on a bad date or a birth after `now`. */
+int validity_age(const char *birth_date, time_t now);
+
+/* The validity in years of a subscriber certificate issued at `now` to a person born on
+ * `birth_date`: `years_minor` under VALIDITY_ADULT_AGE, else `years`. JERR_INVALID
+ * "birth_date" on a date validity_age cannot use. Returns the years, or -1. */
+int validity_subscriber_years(const char *birth_date, time_t now, int years, int years_minor,
+                              struct jerr *err);
+
 /* Computes the validity of a certificate issued at `now`. Refuses (JERR_REFUSED, field "card")
  * when the card's end is not after `now`. Returns 0 or -1. */
 int validity_compute(time_t now, int years, bool cap_to_card, const char *card_expiry,

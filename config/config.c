@@ -299,6 +299,7 @@ static const struct centry schema[] = {
     CA_ENTRIES("auth", CA_AUTH, "user authentication", "1.2.392.200149.8.5.1.3.30"),
     {"subscriber", T_SECTION, NULL, 0, 0, 0, 0},
     {"subscriber.validity_years", T_INT, "5", 1, 10, 0, CFG(subscriber_validity_years)},
+    {"subscriber.validity_years_minor", T_INT, "5", 1, 10, 0, CFG(subscriber_validity_years_minor)},
     {"subscriber.cap_to_card_expiry", T_BOOL, "true", 0, 0, 0, CFG(cap_to_card_expiry)},
     {"subscriber.key_bits", T_INT, "2048", 2048, 8192, 0, CFG(subscriber_key_bits)},
     {"subscriber.juki_validity_years", T_INT, "3", 1, 10, 0, CFG(juki_validity_years)},

@@ -37,24 +37,24 @@ struct config_operator {
 };
 
 struct config_ca {
-    char *subject;            /* "C=JP, O=JPKI, OU=..., OU=..." (RFC 4514-like, in order) */
-    char *key_algorithm;      /* rsa | rsa2048 | rsa3072 | ecdsa-p384 | ecdsa-p521 (keyalg.h) */
-    int key_bits;             /* 2048..8192: the size "rsa" means */
-    int root_validity_years;  /* 1..30 */
-    char *policy_oid;         /* dotted OID */
-    char *crl_url;            /* CDP base: {crl_url} for 1 partition; default public_url/crl/<ca>.crl */
-    char *ocsp_url;           /* AIA OCSP; default public_url/ocsp */
-    int crl_partitions;       /* 1..4096, fixed at init */
+    char *subject;           /* "C=JP, O=JPKI, OU=..., OU=..." (RFC 4514-like, in order) */
+    char *key_algorithm;     /* rsa | rsa2048 | rsa3072 | ecdsa-p384 | ecdsa-p521 (keyalg.h) */
+    int key_bits;            /* 2048..8192: the size "rsa" means */
+    int root_validity_years; /* 1..30 */
+    char *policy_oid;        /* dotted OID */
+    char *crl_url;      /* CDP base: {crl_url} for 1 partition; default public_url/crl/<ca>.crl */
+    char *ocsp_url;     /* AIA OCSP; default public_url/ocsp */
+    int crl_partitions; /* 1..4096, fixed at init */
     int ocsp_signer_validity_days; /* 1..3650 */
 };
 
 struct jpki_config {
-    char *source_path;        /* the file it came from */
-    char *data_dir;           /* registry, keys, CRLs */
-    char *public_url;         /* base of CDP/AIA URLs, e.g. http://127.0.0.1:8080 */
-    char *agency;             /* the second OU of the CA subjects */
-    char *passphrase_env;     /* name of the env var holding the CA passphrase */
-    char *passphrase_file;    /* or a file holding it (0600) */
+    char *source_path;     /* the file it came from */
+    char *data_dir;        /* registry, keys, CRLs */
+    char *public_url;      /* base of CDP/AIA URLs, e.g. http://127.0.0.1:8080 */
+    char *agency;          /* the second OU of the CA subjects */
+    char *passphrase_env;  /* name of the env var holding the CA passphrase */
+    char *passphrase_file; /* or a file holding it (0600) */
 
     /* where the CA keys are (DESIGN §10) */
     char *keystore_backend; /* "file" (encrypted PKCS#8 in DATA_DIR/keys) | "pkcs11" */
@@ -67,59 +67,60 @@ struct jpki_config {
     struct config_ca ca[CA_KIND_COUNT];
 
     /* subscriber certificates (DESIGN §3, §4) */
-    int subscriber_validity_years;  /* 5 */
-    bool cap_to_card_expiry;        /* true */
-    int subscriber_key_bits;        /* 2048 */
-    int juki_validity_years;        /* 3 */
-    char *juki_issuance_end;        /* "2015-12-31" */
+    int subscriber_validity_years;       /* 5 (the next card: 10) */
+    int subscriber_validity_years_minor; /* 5: for a holder under 18 at issuance */
+    bool cap_to_card_expiry;             /* true */
+    int subscriber_key_bits;             /* 2048 */
+    int juki_validity_years;             /* 3 */
+    char *juki_issuance_end;             /* "2015-12-31" */
 
     /* revocation publishing (DESIGN §5) */
-    int crl_period_s;               /* regenerate every ... (3600) */
-    int crl_next_update_s;          /* nextUpdate - thisUpdate (86400) */
-    int crl_after_change_s;         /* publish this long after a status change, 0 = off (60) */
-    int ocsp_validity_s;            /* pre-signed response nextUpdate - thisUpdate (86400) */
-    int ocsp_refresh_before_s;      /* re-sign when less than this remains (43200) */
-    int ocsp_max_inflight_signs;    /* signings on a miss before tryLater (64) */
+    int crl_period_s;            /* regenerate every ... (3600) */
+    int crl_next_update_s;       /* nextUpdate - thisUpdate (86400) */
+    int crl_after_change_s;      /* publish this long after a status change, 0 = off (60) */
+    int ocsp_validity_s;         /* pre-signed response nextUpdate - thisUpdate (86400) */
+    int ocsp_refresh_before_s;   /* re-sign when less than this remains (43200) */
+    int ocsp_max_inflight_signs; /* signings on a miss before tryLater (64) */
 
     /* HTTP caching of the public answers: max-age bounds (RFC 9111 §5.2.2.1) */
-    int http_crl_max_age_s;         /* CRLs, also never past the next publication (300) */
-    int http_ocsp_max_age_s;        /* OCSP GET answers, also never past nextUpdate (300) */
+    int http_crl_max_age_s;  /* CRLs, also never past the next publication (300) */
+    int http_ocsp_max_age_s; /* OCSP GET answers, also never past nextUpdate (300) */
 
     /* service (DESIGN §6) */
-    char *listen_http;              /* "127.0.0.1:8080", "" = off */
-    char *listen_https;             /* "" = off */
-    char *listen_operator_http;     /* the operator API's own listener, "" = none */
-    char *listen_operator_https;    /* "" = none */
-    char *tls_cert;                 /* PEM files for HTTPS */
+    char *listen_http;           /* "127.0.0.1:8080", "" = off */
+    char *listen_https;          /* "" = off */
+    char *listen_operator_http;  /* the operator API's own listener, "" = none */
+    char *listen_operator_https; /* "" = none */
+    char *tls_cert;              /* PEM files for HTTPS */
     char *tls_key;
-    char *tls_operator_ca;          /* CA of operator client certificates ("" = none) */
-    char *tls_relying_party_ca;     /* CA of relying parties' client certificates ("" = none) */
-    char *tls_operator_crl;         /* CRL of tls_operator_ca, checked on every call ("" = none) */
-    int loops;                      /* event loops, 0 = one per core */
-    int workers;                    /* worker threads, 0 = one per core plus one */
-    bool metrics_public;            /* /metrics without authentication */
-    int idle_timeout_s;             /* idle or slow connections closed after this (30) */
-    int max_connections;            /* connections at once, 0 = as descriptors allow */
+    char *tls_operator_ca;      /* CA of operator client certificates ("" = none) */
+    char *tls_relying_party_ca; /* CA of relying parties' client certificates ("" = none) */
+    char *tls_operator_crl;     /* CRL of tls_operator_ca, checked on every call ("" = none) */
+    int loops;                  /* event loops, 0 = one per core */
+    int workers;                /* worker threads, 0 = one per core plus one */
+    bool metrics_public;        /* /metrics without authentication */
+    int idle_timeout_s;         /* idle or slow connections closed after this (30) */
+    int max_connections;        /* connections at once, 0 = as descriptors allow */
 
     /* who may ask (relying-party access control) */
-    enum access_mode access_ocsp;   /* open */
-    enum access_mode access_crl;    /* open */
+    enum access_mode access_ocsp; /* open */
+    enum access_mode access_crl;  /* open */
 
     /* abuse limits: calls per client and minute, 0 = no limit */
-    int limits_api_per_minute;      /* /v1 operator calls, per client address and credential */
-    int limits_holder_per_minute;   /* holder calls (POST /v1/holder/revoke), per address */
+    int limits_api_per_minute;          /* /v1 operator calls, per client address and credential */
+    int limits_holder_per_minute;       /* holder calls (POST /v1/holder/revoke), per address */
     int limits_connections_per_address; /* open at once from one IPv4 address or IPv6 /64 (256) */
-    int limits_header_timeout_ms;   /* a request must arrive whole within this (10000) */
-    int limits_body_timeout_ms;     /* added on operator listeners, for batch files (120000) */
+    int limits_header_timeout_ms;       /* a request must arrive whole within this (10000) */
+    int limits_body_timeout_ms;         /* added on operator listeners, for batch files (120000) */
     int limits_ocsp_signatures_per_minute; /* OCSP answers signed live, per address (600) */
-    char *limits_trusted_proxies;   /* proxies whose forwarding header names the client ("") */
-    char *limits_forwarded_header;  /* "x-forwarded-for" | "forwarded" */
+    char *limits_trusted_proxies;  /* proxies whose forwarding header names the client ("") */
+    char *limits_forwarded_header; /* "x-forwarded-for" | "forwarded" */
 
     /* batches (docs/BATCH.md) */
     char *batch_pin_letter_recipient; /* PEM certificate PIN letters are encrypted to ("" = none) */
 
     /* audit log (DESIGN §7) */
-    int audit_checkpoint_s;         /* sign a checkpoint of the log every ... (60) */
+    int audit_checkpoint_s; /* sign a checkpoint of the log every ... (60) */
 
     struct config_operator *operators;
     size_t operator_count;

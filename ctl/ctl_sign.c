@@ -25,6 +25,7 @@
 #include "ctl/ctl_http.h"
 #include "ctl/ctl_out.h"
 #include "ctl/ctl_rp.h"
+#include "keystore/keyalg.h"
 
 /* A CMS we write (a signature, a revocation request), at most. */
 #define CTL_CARD_CMS_MAX (256 * 1024)
@@ -60,7 +61,8 @@ static int usable_now(struct ctl *ctl, X509 *cert, enum ca_kind slot)
     return CTL_EXIT_OK;
 }
 
-/* CMS SignedData (RFC 5652 §5) by `key`/`cert` over `content`, SHA-256, the signer certificate
+/* CMS SignedData (RFC 5652 §5) by `key`/`cert` over `content`, the key's digest (SHA-256 for
+ * RSA, RFC 5754 §2.2; SHA-384/512 for P-384/P-521, RFC 5753 §2.1.1), the signer certificate
  * included, signed attributes (contentType, messageDigest, signingTime). `flags` adds
  * CMS_DETACHED for a detached signature. Encoded as DER, or PEM when `pem`, into a malloc'd
  * buffer. Returns an exit code. */
@@ -76,9 +78,14 @@ static int cms_make(struct ctl *ctl, X509 *cert, EVP_PKEY *key, BIO *content, un
 
     *out = NULL;
     flags |= CMS_BINARY | CMS_NOSMIMECAP;
-    /* CMS_PARTIAL, then one signer with an explicit SHA-256 (RFC 5754 §2.2), then CMS_final */
+    /* CMS_PARTIAL, then one signer with an explicit digest, then CMS_final */
+    const char *digest = keyalg_key_digest(X509_get0_pubkey(cert));
+    if (digest == NULL) {
+        rc = ctl_fail(ctl, rc, "the card's certificate holds a key of no supported algorithm");
+        goto out;
+    }
     if ((cms = CMS_sign(NULL, NULL, NULL, NULL, flags | CMS_PARTIAL)) == NULL ||
-        CMS_add1_signer(cms, cert, key, EVP_sha256(), flags) == NULL ||
+        CMS_add1_signer(cms, cert, key, EVP_get_digestbyname(digest), flags) == NULL ||
         CMS_final(cms, content, NULL, flags) != 1) {
         unsigned long e = ERR_get_error();
         ERR_error_string_n(e, why, sizeof(why));
@@ -184,7 +191,8 @@ out:
 /* ---- online revocation (guide 4(5)B) ---- */
 
 /* Checks the service's receipt (responder/api/holder.c): "receipt" is the signed JSON text, signed
- * ("signature", sha256WithRSAEncryption) by "signer_certificate", the OCSP signer that `root`
+ * ("signature", with "signature_algorithm" the signer key's: sha256WithRSAEncryption,
+ * ecdsa-with-SHA384 or -SHA512) by "signer_certificate", the OCSP signer that `root`
  * (the card's root of the revoked certificate's CA) issued for OCSP signing (RFC 6960
  * §4.2.2.2); the text names our serial and request id. Sets *inner (a new reference) to the
  * parsed text. Returns 0, or -1 with *why. */
@@ -208,13 +216,15 @@ static int receipt_verify(const json_t *answer, X509 *root, const char *serial,
         *why = "the answer carries no signed receipt";
         goto out;
     }
-    if (alg != NULL && strcmp(alg, "sha256WithRSAEncryption") != 0) {
-        *why = "the receipt is signed with an algorithm this client does not check";
-        goto out;
-    }
+    struct keyalg spec;
     if ((bio = BIO_new_mem_buf(pem, -1)) == NULL ||
         (signer = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
         *why = "the receipt's signer certificate does not decode";
+        goto out;
+    }
+    if (keyalg_of_key(X509_get0_pubkey(signer), NULL, &spec, NULL) == -1 ||
+        (alg != NULL && strcmp(alg, keyalg_signature_name(&spec)) != 0)) {
+        *why = "the receipt is signed with an algorithm this client does not check";
         goto out;
     }
     /* the signer must be the CA's own delegated OCSP signer: issued by the root in the card */
@@ -229,7 +239,8 @@ static int receipt_verify(const json_t *answer, X509 *root, const char *serial,
         goto out;
     }
     if ((md = EVP_MD_CTX_new()) == NULL ||
-        EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(signer)) != 1 ||
+        EVP_DigestVerifyInit_ex(md, NULL, keyalg_digest(&spec), NULL, NULL,
+                                X509_get0_pubkey(signer), NULL) != 1 ||
         EVP_DigestVerify(md, sig, sig_len, (const unsigned char *)text, strlen(text)) != 1) {
         *why = "the receipt's signature does not verify";
         goto out;

@@ -153,6 +153,25 @@ out:
     return rc;
 }
 
+/* The key spec the token generates for `slot`: the one its CA certifies (keyalg_for_subscriber
+ * of the key of the root the service serves: an ECDSA CA's curve, else RSA-2048). Returns an
+ * exit code. */
+static int slot_keyalg(struct ctl *ctl, enum ca_kind slot, struct keyalg *out)
+{
+    X509 *root = NULL;
+    struct keyalg ca_alg;
+    struct jerr err = {0};
+    int rc = ctl_rp_ca_cert(ctl, ca_kind_name(slot), NULL, &root);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (keyalg_of_key(X509_get0_pubkey(root), "ca", &ca_alg, &err) == -1)
+        rc = ctl_fail(ctl, CTL_EXIT_FAILED, "the %s CA's root: %s", ca_kind_name(slot), err.msg);
+    else
+        *out = keyalg_for_subscriber(&ca_alg, CARDTOKEN_KEY_BITS);
+    X509_free(root);
+    return rc;
+}
+
 int ctl_tokencard_issue(struct ctl *ctl, const struct ctl_args *args)
 {
     static const char *const image_only[] = {"sign-csr", "auth-csr", "pin-letter", "out"};
@@ -187,11 +206,15 @@ int ctl_tokencard_issue(struct ctl *ctl, const struct ctl_args *args)
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
         enum ca_kind slot = (enum ca_kind)ca;
         X509_REQ *csr = NULL;
+        struct keyalg alg;
         if (!(which & (1 << ca)))
             continue;
+        if ((rc = slot_keyalg(ctl, slot, &alg)) != CTL_EXIT_OK)
+            goto out;
+        rc = CTL_EXIT_FAILED;
         /* the token generates the pair; its public key leaves only inside a CSR it signed */
         if (cardtoken_login(ct, slot, pins[ca], &err) == -1 ||
-            cardtoken_generate(ct, slot, card_id, &csr, &err) == -1) {
+            cardtoken_generate(ct, slot, &alg, card_id, &csr, &err) == -1) {
             ctl_holdcard_refusal(ctl, slot, &err);
             goto out;
         }

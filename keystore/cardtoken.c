@@ -396,8 +396,10 @@ static int make_csr(EVP_PKEY *key, const char *cn, X509_REQ **out, struct jerr *
         jerr_openssl(err, JERR_CRYPTO, NULL, "cannot build the certificate request");
         goto out;
     }
-    /* RFC 2986 §3: the request is signed by the key it carries — the proof of possession */
-    if (X509_REQ_sign(req, key, EVP_sha256()) <= 0) {
+    /* RFC 2986 §3: the request is signed by the key it carries — the proof of possession —
+     * with the key's digest (SHA-256 for RSA, SHA-384 for P-384, SHA-512 for P-521) */
+    const char *digest = keyalg_key_digest(pub);
+    if (digest == NULL || X509_REQ_sign(req, key, EVP_get_digestbyname(digest)) <= 0) {
         jerr_openssl(err, JERR_CRYPTO, "token", "the token did not sign the certificate request");
         goto out;
     }
@@ -421,18 +423,17 @@ out:
  * with it. p11 loads the module for itself and finalizes it when done (p11.h: one user of a
  * module at a time), so our own hold on the module is let go meanwhile and taken again after
  * (connect_card, which logs in again). */
-static int generate_with_p11(struct cardtoken *ct, enum ca_kind slot, const char *subject_cn,
-                             X509_REQ **csr, struct jerr *err)
+static int generate_with_p11(struct cardtoken *ct, enum ca_kind slot, const struct keyalg *alg,
+                             const char *subject_cn, X509_REQ **csr, struct jerr *err)
 {
     unsigned char id = key_ids[slot];
     struct p11 *p = NULL;
     EVP_PKEY *key = NULL;
-    struct keyalg alg = keyalg_rsa(CARDTOKEN_KEY_BITS);
     int rc = -1;
 
     release(ct);
     if ((p = p11_open(ct->module_path, ct->token_label[slot], ct->pin[slot], err)) == NULL ||
-        p11_generate(p, key_labels[slot], &id, 1, &alg, err) == -1 ||
+        p11_generate(p, key_labels[slot], &id, 1, alg, err) == -1 ||
         (key = p11_get1_private_key(p, key_labels[slot], err)) == NULL)
         goto out;
     rc = make_csr(key, subject_cn, csr, err);
@@ -444,8 +445,8 @@ out:
     return rc;
 }
 
-int cardtoken_generate(struct cardtoken *ct, enum ca_kind slot, const char *subject_cn,
-                       X509_REQ **csr, struct jerr *err)
+int cardtoken_generate(struct cardtoken *ct, enum ca_kind slot, const struct keyalg *alg,
+                       const char *subject_cn, X509_REQ **csr, struct jerr *err)
 {
     *csr = NULL;
     if (ct->pin[slot] == NULL)
@@ -458,7 +459,7 @@ int cardtoken_generate(struct cardtoken *ct, enum ca_kind slot, const char *subj
     /* a key without its certificate: an issuance that did not finish */
     if (remove_keys(ct, slot, err) == -1)
         return -1;
-    if (generate_with_p11(ct, slot, subject_cn, csr, err) == -1) {
+    if (generate_with_p11(ct, slot, alg, subject_cn, csr, err) == -1) {
         X509_REQ_free(*csr);
         *csr = NULL;
         return -1;

@@ -35,13 +35,15 @@
 
 #include "config/config.h"
 #include "base/jerr.h"
+#include "keystore/keyalg.h"
 
 /* PKCS#11 token labels are 32 bytes, blank-padded (PKCS#11 v2.40 §3.2 CK_TOKEN_INFO). */
 #define CARDTOKEN_LABEL_BYTES 32
 /* The longest card label jpkictl gives new tokens: "LABEL (User Authentication PIN)" must fit
  * in 32 bytes untruncated, so that the two tokens' labels stay apart and exact. */
 #define CARDTOKEN_NEW_LABEL_MAX 6
-/* The key size generated for a holder's key pair (the My Number card's, RSA-2048). */
+/* The key size generated for a holder's RSA key pair (the My Number card's, RSA-2048); under
+ * an ECDSA CA the pair is on the CA's curve (keyalg_for_subscriber). */
 #define CARDTOKEN_KEY_BITS 2048
 
 /* OpenSC's JPKI CKA_ID of a slot's key and certificate, and of a CA's root. */
@@ -97,14 +99,15 @@ EVP_PKEY *cardtoken_get_key(struct cardtoken *ct, enum ca_kind slot, struct jerr
  * visible only after login). */
 bool cardtoken_has_cert(struct cardtoken *ct, enum ca_kind slot);
 
-/* Issuance, after cardtoken_login(slot): generates a new RSA key pair on the token of `slot`
+/* Issuance, after cardtoken_login(slot): generates a new key pair of spec `alg` (RSA or EC
+ * on the issuing CA's curve) on the token of `slot`
  * through keystore/p11 (p11_generate: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, CKA_EXTRACTABLE
  * false, CKA_SIGN only) with the slot's id and label, and returns a PKCS#10 request signed by
  * the new key (proof of possession, RFC 2986) in *csr (X509_REQ_free). A leftover key of an
  * interrupted issuance (a key without a certificate) is removed first; a slot that holds a
  * certificate is refused (JERR_CONFLICT "slot": a card is issued once). Returns 0 or -1. */
-int cardtoken_generate(struct cardtoken *ct, enum ca_kind slot, const char *subject_cn,
-                       X509_REQ **csr, struct jerr *err);
+int cardtoken_generate(struct cardtoken *ct, enum ca_kind slot, const struct keyalg *alg,
+                       const char *subject_cn, X509_REQ **csr, struct jerr *err);
 
 /* After cardtoken_login(slot): writes `cert` as the slot's certificate (id and label of the
  * layout) on its token, after checking that it certifies the slot's key on the token

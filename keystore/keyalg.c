@@ -102,6 +102,30 @@ int keyalg_digest_nid(const struct keyalg *a)
     return NID_sha256;
 }
 
+int keyalg_signature_nid(const struct keyalg *a)
+{
+    if (a->type == KEYALG_ECDSA)
+        return a->bits == 521 ? NID_ecdsa_with_SHA512 : NID_ecdsa_with_SHA384;
+    return NID_sha256WithRSAEncryption;
+}
+
+const char *keyalg_signature_name(const struct keyalg *a)
+{
+    return OBJ_nid2ln(keyalg_signature_nid(a));
+}
+
+X509_ALGOR *keyalg_signature_algor(const struct keyalg *a)
+{
+    X509_ALGOR *alg = X509_ALGOR_new();
+    if (alg != NULL &&
+        X509_ALGOR_set0(alg, OBJ_nid2obj(keyalg_signature_nid(a)),
+                        a->type == KEYALG_ECDSA ? V_ASN1_UNDEF : V_ASN1_NULL, NULL) != 1) {
+        X509_ALGOR_free(alg);
+        alg = NULL;
+    }
+    return alg;
+}
+
 /* The named curve of an EC key from its SubjectPublicKeyInfo (RFC 5480 §2.1.1: the parameters
  * are the curve's OID; an explicit ECParameters SEQUENCE is refused). Works on keys that
  * live in a PKCS#11 token too, whose public half is all OpenSSL sees. NID_undef otherwise. */

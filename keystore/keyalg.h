@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "base/jerr.h"
 
@@ -62,6 +63,15 @@ int keyalg_curve_nid(const struct keyalg *a);
  * fetch names), and its NID. */
 const char *keyalg_digest(const struct keyalg *a);
 int keyalg_digest_nid(const struct keyalg *a);
+
+/* The signature algorithm of a key of this spec: NID_sha256WithRSAEncryption,
+ * NID_ecdsa_with_SHA384, NID_ecdsa_with_SHA512; its name as OpenSSL and the receipts spell it
+ * ("sha256WithRSAEncryption", "ecdsa-with-SHA384", ...); and its AlgorithmIdentifier as jpki
+ * writes it (RFC 4055 §5: RSA with NULL parameters; RFC 5758 §3.2: ECDSA with none), a new
+ * X509_ALGOR the caller frees (NULL when out of memory). */
+int keyalg_signature_nid(const struct keyalg *a);
+const char *keyalg_signature_name(const struct keyalg *a);
+X509_ALGOR *keyalg_signature_algor(const struct keyalg *a);
 
 /* The spec of `pkey` (a public or private key). JERR_INVALID naming `field` when it is neither
  * RSA of 2048..8192 bits nor ECDSA on a named P-384/P-521 curve (explicit curve parameters,

@@ -16,6 +16,8 @@
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
+#include "keystore/keyalg.h"
+
 /* The RSAPublicKey (RFC 3279 §2.3.1) in the subjectPublicKeyInfo `spki` (DER) as an EVP_PKEY,
  * built from n and e with EVP_PKEY_fromdata. The structure is read with OpenSSL's DER decoders
  * (d2i_ASN1_SEQUENCE_ANY, d2i_X509_ALGOR): PEM_read_bio_PUBKEY / d2i_PUBKEY would build
@@ -89,14 +91,31 @@ out:
     return key;
 }
 
-/* RFC 5280 §4.1.1.2 / RFC 4055 §5: the request's signature uses SHA-2 (SHA-1 and MD5 proofs
- * are forgeable by collision, and RSA-PSS has parameters we do not read). */
-static bool csr_sigalg_is_acceptable(const X509_REQ *req)
+/* An EC key on P-384 or P-521 named by its OID (RFC 5480 §2.1.1; keyalg_of_key refuses other
+ * curves and explicit parameters), decoded by OpenSSL's SubjectPublicKeyInfo decoder, which
+ * also checks the point is on the curve. NULL otherwise. */
+static EVP_PKEY *ec_from_spki(const unsigned char *spki, long len)
+{
+    const unsigned char *p = spki;
+    struct keyalg alg;
+    EVP_PKEY *key = d2i_PUBKEY(NULL, &p, len);
+    if (key != NULL && (p != spki + len || EVP_PKEY_is_a(key, "EC") != 1 ||
+                        keyalg_of_key(key, NULL, &alg, NULL) == -1)) {
+        EVP_PKEY_free(key);
+        key = NULL;
+    }
+    return key;
+}
+
+/* RFC 5280 §4.1.1.2 / RFC 4055 §5 / RFC 5758 §3.2: the request's signature uses SHA-2 (SHA-1
+ * and MD5 proofs are forgeable by collision, and RSA-PSS has parameters we do not read), with
+ * the request's own key type: sha{256,384,512}WithRSAEncryption or ecdsa-with-SHA{256,384,512}. */
+static bool csr_sigalg_is_acceptable(const X509_REQ *req, bool ec)
 {
     int md_nid = NID_undef, pkey_nid = NID_undef;
     if (OBJ_find_sigid_algs(X509_REQ_get_signature_nid(req), &md_nid, &pkey_nid) != 1)
         return false;
-    return pkey_nid == NID_rsaEncryption &&
+    return pkey_nid == (ec ? NID_X9_62_id_ecPublicKey : NID_rsaEncryption) &&
            (md_nid == NID_sha256 || md_nid == NID_sha384 || md_nid == NID_sha512);
 }
 
@@ -167,15 +186,19 @@ EVP_PKEY *pubkey_from_csr_pem(const char *pem, size_t len, const char *field, st
         goto fail;
     }
     spki_len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &spki);
-    if (spki_len <= 0 || (key = rsa_from_spki(spki, spki_len)) == NULL) {
+    if (spki_len <= 0 || ((key = rsa_from_spki(spki, spki_len)) == NULL &&
+                          (key = ec_from_spki(spki, spki_len)) == NULL)) {
         jerr_set(err, JERR_INVALID, field,
-                 "%s: the request's key must be an RSA key of 2048 to 8192 bits", field);
+                 "%s: the request's key must be an RSA key of 2048 to 8192 bits or an ECDSA key "
+                 "on the named curve P-384 or P-521",
+                 field);
         goto fail;
     }
-    if (!csr_sigalg_is_acceptable(req)) {
+    bool ec = EVP_PKEY_is_a(key, "EC") == 1;
+    if (!csr_sigalg_is_acceptable(req, ec)) {
         jerr_set(err, JERR_INVALID, field,
-                 "%s: the request must be signed with sha256WithRSAEncryption (or SHA-384/512)",
-                 field);
+                 "%s: the request must be signed with %s (SHA-256/384/512)", field,
+                 ec ? "ecdsa-with-SHA384" : "sha256WithRSAEncryption");
         goto fail;
     }
     /* RFC 2986 §3: the signature over certificationRequestInfo with the key it carries */

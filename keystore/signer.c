@@ -99,7 +99,8 @@ static atomic_uint signer_threads_seen;
 
 struct signer_stream {
     const struct signer *s;
-    EVP_MD_CTX *mctx;
+    EVP_MD_CTX *mctx; /* a digest-sign context; for ECDSA a plain digest context (prehash) */
+    bool prehash;
 };
 
 /* Copies `path` into `out` with non-printable bytes escaped, for messages. */
@@ -117,7 +118,7 @@ static struct signer *signer_wrap(EVP_PKEY *pkey, struct jerr *err)
     struct signer *s = NULL;
     X509_ALGOR *alg = NULL;
     unsigned char *der = NULL;
-    int der_len, sig_nid = NID_undef;
+    int der_len;
     struct keyalg spec;
 
     if (keyalg_of_key(pkey, "key_algorithm", &spec, err) == -1)
@@ -125,16 +126,8 @@ static struct signer *signer_wrap(EVP_PKEY *pkey, struct jerr *err)
     /* RFC 4055 §5 / RFC 5754 §3.2: sha256WithRSAEncryption with parameters present and NULL;
      * RFC 5758 §3.2: ecdsa-with-SHA384/SHA512 with the parameters absent — exactly what
      * X509_sign writes into certificates. */
-    if (OBJ_find_sigid_by_algs(&sig_nid, keyalg_digest_nid(&spec),
-                               keyalg_is_ec(&spec) ? NID_X9_62_id_ecPublicKey
-                                                   : NID_rsaEncryption) != 1) {
-        jerr_set(err, JERR_INTERNAL, NULL, "no signature algorithm for this key");
-        goto out;
-    }
-    alg = X509_ALGOR_new();
-    if (alg == NULL ||
-        X509_ALGOR_set0(alg, OBJ_nid2obj(sig_nid), keyalg_is_ec(&spec) ? V_ASN1_UNDEF : V_ASN1_NULL,
-                        NULL) != 1) {
+    alg = keyalg_signature_algor(&spec);
+    if (alg == NULL) {
         jerr_openssl(err, JERR_INTERNAL, NULL, "cannot build the signature AlgorithmIdentifier");
         goto out;
     }
@@ -721,6 +714,54 @@ out:
     return rc;
 }
 
+/* ECDSA over a digest already taken, retried until the DER Ecdsa-Sig-Value has the largest
+ * size (signer_signature_size), so that a streamed signature's length is known before the
+ * input is (a CRL's outer length precedes its signature). r and s each need their longest
+ * INTEGER encoding about half the time: ~4 signatures on average; 64 tries fail once in
+ * 2^26. The key is used read-only (no RSA blinding to share) or borrowed from the token. */
+static int sign_digest_sized(const struct signer *s, const unsigned char *md, size_t md_len,
+                             unsigned char **sig, size_t *sig_len, struct jerr *err)
+{
+    size_t want = signer_signature_size(s), len = 0;
+    unsigned char *buf = OPENSSL_malloc(want);
+    EVP_PKEY *key = s->token_key != NULL ? signer_token_key_acquire(s->token_key, err) : s->pkey;
+    EVP_PKEY_CTX *pctx = NULL;
+    int rc = -1;
+
+    if (buf == NULL || key == NULL) {
+        if (buf == NULL)
+            jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    pctx = EVP_PKEY_CTX_new(key, NULL);
+    if (pctx == NULL || EVP_PKEY_sign_init(pctx) <= 0 ||
+        EVP_PKEY_CTX_set_signature_md(pctx, EVP_get_digestbyname(s->digest)) <= 0) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot start an ECDSA signature");
+        goto out;
+    }
+    for (int i = 0; i < 64 && len != want; i++) {
+        len = want;
+        if (EVP_PKEY_sign(pctx, buf, &len, md, md_len) <= 0) {
+            sign_failed(s, err, "signing failed");
+            goto out;
+        }
+    }
+    if (len != want) {
+        jerr_set(err, JERR_CRYPTO, NULL, "no ECDSA signature of %zu bytes in 64 tries", want);
+        goto out;
+    }
+    *sig = buf;
+    *sig_len = len;
+    buf = NULL;
+    rc = 0;
+out:
+    EVP_PKEY_CTX_free(pctx);
+    if (s->token_key != NULL && key != NULL)
+        signer_token_key_release(s->token_key);
+    OPENSSL_free(buf);
+    return rc;
+}
+
 struct signer_stream *signer_stream_begin(const struct signer *s, struct jerr *err)
 {
     struct signer_stream *ss = NULL;
@@ -735,7 +776,15 @@ struct signer_stream *signer_stream_begin(const struct signer *s, struct jerr *e
         return NULL;
     }
     ss->s = s;
-    ss->mctx = sign_ctx_new(s, err);
+    ss->prehash = keyalg_is_ec(&s->alg);
+    if (!ss->prehash) {
+        ss->mctx = sign_ctx_new(s, err);
+    } else if ((ss->mctx = EVP_MD_CTX_new()) == NULL ||
+               EVP_DigestInit_ex(ss->mctx, EVP_get_digestbyname(s->digest), NULL) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot start a %s digest", s->digest);
+        EVP_MD_CTX_free(ss->mctx);
+        ss->mctx = NULL;
+    }
     if (ss->mctx == NULL) {
         OPENSSL_free(ss);
         return NULL;
@@ -750,7 +799,8 @@ int signer_stream_update(struct signer_stream *ss, const unsigned char *data, si
         return jerr_set(err, JERR_INVALID, NULL, "signer_stream_update: missing argument");
     if (len == 0)
         return 0;
-    if (EVP_DigestSignUpdate(ss->mctx, data, len) != 1)
+    if ((ss->prehash ? EVP_DigestUpdate(ss->mctx, data, len)
+                     : EVP_DigestSignUpdate(ss->mctx, data, len)) != 1)
         return jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash the data to sign");
     return 0;
 }
@@ -758,11 +808,17 @@ int signer_stream_update(struct signer_stream *ss, const unsigned char *data, si
 int signer_stream_final(struct signer_stream *ss, unsigned char **sig, size_t *sig_len,
                         struct jerr *err)
 {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
     int rc = -1;
     if (ss == NULL || sig == NULL || sig_len == NULL)
         jerr_set(err, JERR_INVALID, NULL, "signer_stream_final: missing argument");
-    else
+    else if (!ss->prehash)
         rc = sign_final(ss->s, ss->mctx, sig, sig_len, err);
+    else if (EVP_DigestFinal_ex(ss->mctx, md, &md_len) != 1)
+        jerr_openssl(err, JERR_CRYPTO, NULL, "cannot hash the data to sign");
+    else
+        rc = sign_digest_sized(ss->s, md, md_len, sig, sig_len, err);
     signer_stream_free(ss);
     return rc;
 }
@@ -771,6 +827,9 @@ void signer_stream_free(struct signer_stream *ss)
 {
     if (ss == NULL)
         return;
-    sign_ctx_free(ss->s, ss->mctx);
+    if (ss->prehash)
+        EVP_MD_CTX_free(ss->mctx);
+    else
+        sign_ctx_free(ss->s, ss->mctx);
     OPENSSL_free(ss);
 }

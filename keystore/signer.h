@@ -78,7 +78,9 @@ int signer_sign_bytes(const struct signer *s, const unsigned char *tbs, size_t t
 
 /* Streaming form of signer_sign_bytes for inputs too large to hold (a CRL of millions of
  * entries): begin, update any number of times, final (which frees the stream). The signature
- * is the same as signer_sign_bytes over the concatenated input. */
+ * is the same as signer_sign_bytes over the concatenated input, and always exactly
+ * signer_signature_size bytes long — for ECDSA, whose DER signatures vary by a few bytes, the
+ * digest is signed again until it is (a CRL's outer length is written before its signature). */
 struct signer_stream;
 struct signer_stream *signer_stream_begin(const struct signer *s, struct jerr *err);
 int signer_stream_update(struct signer_stream *ss, const unsigned char *data, size_t len,

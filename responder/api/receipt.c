@@ -52,13 +52,17 @@ json_t *receipt_new(const struct pki *pki, enum ca_kind ca, const json_t *fields
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         goto out;
     }
-    if (signer_sign_bytes(pki_get0_ocsp_signer(pki, ca), (const unsigned char *)text, strlen(text),
-                          &sig, &sig_len, err) == -1)
+    const struct signer *signer = pki_get0_ocsp_signer(pki, ca);
+    if (signer_sign_bytes(signer, (const unsigned char *)text, strlen(text), &sig, &sig_len, err) ==
+        -1)
         goto out;
+    /* the signer's algorithm: sha256WithRSAEncryption, ecdsa-with-SHA384 or -SHA512 */
+    struct keyalg alg = signer_keyalg(signer);
     o = json_deep_copy(fields);
     if (o == NULL || json_object_set_new(o, "receipt", json_string(text)) != 0 ||
         json_object_set_new(o, "signature", recjson_base64(sig, sig_len)) != 0 ||
-        json_object_set_new(o, "signature_algorithm", json_string(RECEIPT_ALGORITHM)) != 0 ||
+        json_object_set_new(o, "signature_algorithm", json_string(keyalg_signature_name(&alg))) !=
+            0 ||
         json_object_set_new(o, "signer_certificate", cert_pem_json(pki_get0_ocsp_cert(pki, ca))) !=
             0) {
         json_decref(o);

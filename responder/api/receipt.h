@@ -21,8 +21,6 @@
 #include "ca/store.h"
 #include "base/jerr.h"
 
-/* The receipt's signature algorithm. */
-#define RECEIPT_ALGORITHM "sha256WithRSAEncryption"
 /* The title of a window receipt (guide 4(5)A). */
 #define RECEIPT_WINDOW_TITLE "電子証明書失効申請等受理通知書"
 

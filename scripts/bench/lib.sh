@@ -222,10 +222,12 @@ bench_wait_port() {
 
 # ---- jpki instances ----
 
-# jpki_init DATA_DIR: a new instance (both CAs, registry, admin token).
+# jpki_init DATA_DIR [--set k=v ...]: a new instance (both CAs, registry, admin token); e.g.
+# --set ca.sign.key_algorithm=ecdsa-p384 for ECDSA CAs (jpki_keyalg_sets).
 jpki_init() {
   local data=$1
-  "$JPKID" init --set "data_dir=$data" >"$data.init.log" 2>&1 ||
+  shift
+  "$JPKID" init --set "data_dir=$data" "$@" >"$data.init.log" 2>&1 ||
     { cat "$data.init.log" >&2; bench_die "jpkid init"; }
 }
 
@@ -265,6 +267,12 @@ jpki_start() {
     sleep 0.1
   done
   bench_die "jpkid did not come up"
+}
+
+# jpki_keyalg_sets ALG: the --set arguments, one a line, for an instance whose two CAs are ALG
+# (a ca.<ca>.key_algorithm name: rsa, ecdsa-p384, ...).
+jpki_keyalg_sets() {
+  printf '%s\n' --set "ca.sign.key_algorithm=$1" --set "ca.auth.key_algorithm=$1"
 }
 
 jpki_stop() {

@@ -1,11 +1,14 @@
 """Reads a jpki subscriber certificate with Python's `cryptography` and checks its profile.
 
 usage: check_cert.py CERT.pem ROOT.pem sign|auth [NAME ADDRESS BIRTH9 GENDER]
+CHECK_CERT_MAX_YEARS (default 5): the longest validity expected (subscriber.validity_years).
 Exit 0 when every check holds; prints what differs otherwise.
 """
+import os
 import sys
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 OID_NAME = "1.2.392.200149.8.5.5.1"
@@ -40,12 +43,17 @@ def main() -> int:
     expect("version 3", cert.version == x509.Version.v3)
     expect("serial positive, 16 bytes", 0 < cert.serial_number < 2 ** 127)
     days = (cert.not_valid_after_utc - cert.not_valid_before_utc).days
-    expect(f"validity at most 5 years (+1 day) ({days} days)", days <= 5 * 366 + 1)
+    years = int(os.environ.get("CHECK_CERT_MAX_YEARS", "5"))
+    expect(f"validity at most {years} years (+1 day) ({days} days)", days <= years * 366 + 1)
     ku = cert.extensions.get_extension_for_oid(ExtensionOID.KEY_USAGE)
     expect("keyUsage critical", ku.critical)
     expect("digitalSignature", ku.value.digital_signature)
     expect("nonRepudiation only on signing", ku.value.content_commitment == (kind == "sign"))
     expect("no keyCertSign", not ku.value.key_cert_sign)
+    if isinstance(cert.public_key(), ec.EllipticCurvePublicKey):
+        # an EC key signs; it enciphers nothing (RFC 5480 §3)
+        expect("no keyEncipherment on an EC key", not ku.value.key_encipherment)
+        expect("the issuer's curve", cert.public_key().curve.name == root.public_key().curve.name)
     cdp = cert.extensions.get_extension_for_oid(ExtensionOID.CRL_DISTRIBUTION_POINTS).value
     expect("CDP URL", cdp[0].full_name[0].value.endswith(".crl"))
     aia = cert.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_INFORMATION_ACCESS).value

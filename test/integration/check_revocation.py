@@ -8,12 +8,20 @@ usage:
 import sys
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.x509 import ocsp
 
 
 def load_pem(path):
     return x509.load_pem_x509_certificate(open(path, "rb").read())
+
+
+def verify_signature(key, signature, data, hash_algorithm):
+    """RSA PKCS#1 v1.5, or ECDSA (a P-384/P-521 instance) with the named hash."""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(signature, data, ec.ECDSA(hash_algorithm))
+    else:
+        key.verify(signature, data, padding.PKCS1v15(), hash_algorithm)
 
 
 def check_ocsp(resp_path, issuer_path, signer_path, status, reason=None):
@@ -24,8 +32,8 @@ def check_ocsp(resp_path, issuer_path, signer_path, status, reason=None):
     # The delegated signer is included, issued by the CA, and signed the response.
     assert any(c == signer for c in resp.certificates), "signer certificate not included"
     signer.verify_directly_issued_by(issuer)
-    signer.public_key().verify(resp.signature, resp.tbs_response_bytes, padding.PKCS1v15(),
-                               resp.signature_hash_algorithm)
+    verify_signature(signer.public_key(), resp.signature, resp.tbs_response_bytes,
+                     resp.signature_hash_algorithm)
     assert resp.responder_key_hash is not None, "responderID is not by key"
     assert resp.next_update_utc is not None and resp.next_update_utc > resp.this_update_utc
     got = resp.certificate_status.name.lower()

@@ -67,8 +67,10 @@ it_cleanup() {
   [ -n "${T:-}" ] && rm -rf "$T"
 }
 
-it_init() { # creates the instance quietly
-  "$JPKID" init "${SETS[@]}" "$@" >"$T/init.out" 2>&1 || { cat "$T/init.out"; return 1; }
+it_init() { # creates the instance quietly (CAs of JPKI_TEST_KEYALG when set: it_keyalg_sets)
+  local ka=()
+  mapfile -t ka < <(it_keyalg_sets)
+  "$JPKID" init "${SETS[@]}" "${ka[@]}" "$@" >"$T/init.out" 2>&1 || { cat "$T/init.out"; return 1; }
 }
 
 drv() { "$TESTDRV" "${SETS[@]}" "$@"; }
@@ -241,4 +243,33 @@ expect_status() {
   shift 2
   call "$@"
   assert_eq "$what" "$status" "$ST"
+}
+
+# JPKI_TEST_KEYALG=ecdsa-p384 (or any ca.<ca>.key_algorithm name): the --set lines, one a line,
+# that make both CAs of the instance it_init creates of that algorithm (DESIGN §11). Unset:
+# none (the configuration's rsa). CMake registers the *.p384 variants of the core tests with it.
+it_keyalg_sets() {
+  [ -n "${JPKI_TEST_KEYALG:-}" ] || return 0
+  printf '%s\n' --set "ca.sign.key_algorithm=$JPKI_TEST_KEYALG" \
+    --set "ca.auth.key_algorithm=$JPKI_TEST_KEYALG"
+}
+# it_keyalg_digest: the digest the instance's signatures use under JPKI_TEST_KEYALG, as openssl
+# names it (sha256 for RSA, sha384 for ecdsa-p384, sha512 for ecdsa-p521).
+it_keyalg_digest() {
+  case "${JPKI_TEST_KEYALG:-rsa}" in
+    ecdsa-p384) echo sha384 ;; ecdsa-p521) echo sha512 ;; *) echo sha256 ;;
+  esac
+}
+# it_keyalg_check_cert CERT.pem: checks CERT is signed and keyed as JPKI_TEST_KEYALG says
+# (ecdsa-with-SHA384 and a named P-384 key, ...), so that a variant never passes as RSA.
+it_keyalg_check_cert() {
+  local text sig key
+  text=$(openssl x509 -in "$1" -noout -text)
+  case "${JPKI_TEST_KEYALG:-rsa}" in
+    ecdsa-p384) sig=ecdsa-with-SHA384 key="NIST CURVE: P-384" ;;
+    ecdsa-p521) sig=ecdsa-with-SHA512 key="NIST CURVE: P-521" ;;
+    *) sig=sha256WithRSAEncryption key="rsaEncryption" ;;
+  esac
+  assert_contains "$(basename "$1") is signed with $sig" "Signature Algorithm: $sig" "$text"
+  assert_contains "…and holds a key of ${JPKI_TEST_KEYALG:-rsa} ($key)" "$key" "$text"
 }

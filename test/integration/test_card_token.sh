@@ -117,6 +117,7 @@ ctl card export "${CARD[@]}" --slot auth -o "$T/auth.pem"
 assert_eq "card export --slot auth: exit 0" 0 "$RC"
 assert_eq "…the registered certificate" "$AUTH" \
   "$(openssl x509 -in "$T/auth.pem" -noout -serial | cut -d= -f2)"
+it_keyalg_check_cert "$T/auth.pem" # the key the token made is of the CA's algorithm
 ctl card check "${CARD[@]}"
 assert_eq "card check: exit 0" 0 "$RC"
 assert_contains "…sign good through OCSP" "sign certificate $SIGN: good (OCSP)" "$OUT"

@@ -76,6 +76,7 @@ IMG=$T/c1.card
 SIGN=$CARD_SIGN
 AUTH=$CARD_AUTH
 jf '.certificates[] | select(.ca == "sign") | .pem' >"$T/sign-issued.pem"
+it_keyalg_check_cert "$T/sign-issued.pem"
 check "both serials in the answer" test -n "$SIGN" -a -n "$AUTH"
 call GET /ca/fingerprints
 FP_SIGN=$(jf .sign.sha256)
@@ -181,7 +182,7 @@ assert_eq "card sign: exit 0" 0 "$RC"
 assert_contains "…says where" "signature (CMS, DER, detached): $T/app.p7s" "$OUT"
 check "openssl cms -verify accepts the signature" openssl cms -verify -binary -inform DER \
   -in "$T/app.p7s" -content "$T/app.txt" -CAfile "$SIGN_CA" -out /dev/null
-assert_eq "…with SHA-256" "sha256" \
+assert_eq "…with the key's digest ($(it_keyalg_digest))" "$(it_keyalg_digest)" \
   "$(openssl cms -cmsout -print -inform DER -in "$T/app.p7s" | awk '/digestAlgorithm:/{getline; print $2; exit}')"
 ctl verify "$T/app.txt" "$T/app.p7s" --issuer "$SIGN_CA"
 assert_eq "verify: exit 0" 0 "$RC"

@@ -16,6 +16,8 @@ SIGN=$(awk '$2=="sign" {print $3}' <<<"$out")
 AUTH=$(awk '$2=="auth" {print $3}' <<<"$out")
 SIGN_PEM=$T/out/$SIGN.pem
 AUTH_PEM=$T/out/$AUTH.pem
+it_keyalg_check_cert "$SIGN_PEM"
+it_keyalg_check_cert "$DATA/certs/auth-ocsp.pem"
 
 # ocsp_status ISSUER CERT [extra openssl ocsp options]: prints the status line for CERT.
 ocsp_query() {
@@ -194,6 +196,11 @@ check "openssl verify -crl_check accepts the good auth cert" \
   openssl verify -crl_check -CAfile "$AUTH_CA" -CRLfile "$T/auth-crl.pem" "$AUTH_PEM"
 check "the released auth cert is not on the CRL" \
   openssl verify -crl_check -CAfile "$AUTH_CA" -CRLfile "$T/auth-crl.pem" "$T/out/$AUTH3.pem"
+# GnuTLS certtool: the certificate chains to its root, the CRL's signature holds under it
+check "GnuTLS certtool verifies the auth cert against its root" \
+  certtool --verify --load-ca-certificate "$AUTH_CA" --infile "$AUTH_PEM"
+check "GnuTLS certtool verifies the sign CRL's signature" \
+  certtool --verify-crl --load-ca-certificate "$SIGN_CA" --infile "$T/sign-crl.pem"
 # NSS (certutil, crlutil, vfychain), the verifier of Firefox, Thunderbird and LibreOffice on
 # Linux: both CRLs import into a fresh NSS database, signature checked (a critical IDP was
 # refused: SEC_ERROR_CRL_UNKNOWN_CRITICAL_EXTENSION), and vfychain judges certificates by them

@@ -198,7 +198,8 @@ START_TEST(test_generate_csr_sign_on_token)
     unsigned char sig[512], msg[] = "an application form";
     size_t sig_len = sizeof(sig);
 
-    ck_assert_msg(cardtoken_generate(ct, CA_SIGN, "c1 sign", &csr, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cardtoken_generate(ct, CA_SIGN, TEST_RSA2048, "c1 sign", &csr, &err) == 0, "%s",
+                  err.msg);
     /* the request carries the new key and is signed by it: proof of possession */
     EVP_PKEY *pub = X509_REQ_get0_pubkey(csr);
     ck_assert_int_eq(EVP_PKEY_get_base_id(pub), EVP_PKEY_RSA);
@@ -235,6 +236,46 @@ START_TEST(test_generate_csr_sign_on_token)
 }
 END_TEST
 
+/* Under an ECDSA P-384 CA the token makes a P-384 pair: the request is ecdsa-with-SHA384 and
+ * verifies, the token signs with SHA-384, and a certificate for the key is taken. */
+START_TEST(test_generate_ec_p384)
+{
+    struct jerr err = {0};
+    struct cardtoken *ct = new_card();
+    const struct keyalg p384 = {KEYALG_ECDSA, 384};
+    X509_REQ *csr = NULL;
+    unsigned char sig[256], msg[] = "an application form";
+    size_t sig_len = sizeof(sig);
+
+    ck_assert_msg(cardtoken_generate(ct, CA_SIGN, &p384, "c1", &csr, &err) == 0, "%s", err.msg);
+    EVP_PKEY *pub = X509_REQ_get0_pubkey(csr);
+    struct keyalg got;
+    ck_assert_msg(keyalg_of_key(pub, NULL, &got, &err) == 0, "%s", err.msg);
+    ck_assert(keyalg_equal(&got, &p384));
+    ck_assert_int_eq(X509_REQ_get_signature_nid(csr), NID_ecdsa_with_SHA384);
+    ck_assert_int_eq(X509_REQ_verify(csr, pub), 1);
+    EVP_PKEY *key = cardtoken_get_key(ct, CA_SIGN, &err);
+    ck_assert_msg(key != NULL, "%s", err.msg);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha384(), NULL, key), 1);
+    ck_assert_int_eq(EVP_DigestSign(md, sig, &sig_len, msg, sizeof(msg)), 1);
+    EVP_MD_CTX_free(md);
+    md = EVP_MD_CTX_new();
+    ck_assert_int_eq(EVP_DigestVerifyInit(md, NULL, EVP_sha384(), NULL, pub), 1);
+    ck_assert_int_eq(EVP_DigestVerify(md, sig, sig_len, msg, sizeof(msg)), 1);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(key);
+
+    EVP_PKEY *ca_key = keygen_generate(&p384, &err);
+    X509 *cert = issue(ca_key, pub, 10, false);
+    ck_assert_msg(cardtoken_store_cert(ct, CA_SIGN, cert, &err) == 0, "%s", err.msg);
+    X509_free(cert);
+    EVP_PKEY_free(ca_key);
+    X509_REQ_free(csr);
+    cardtoken_free(ct);
+}
+END_TEST
+
 START_TEST(test_store_cert_and_roots_then_reopen)
 {
     struct jerr err = {0};
@@ -247,11 +288,12 @@ START_TEST(test_store_cert_and_roots_then_reopen)
     ck_assert_ptr_nonnull(ct);
     /* as an issuance does it: each slot logged in, then its key made */
     for (int s = 0; s < CA_KIND_COUNT; s++) {
-        ck_assert_msg(cardtoken_login(ct, (enum ca_kind)s, s == CA_SIGN ? SIGN_PIN : AUTH_PIN,
-                                      &err) == 0,
+        ck_assert_msg(
+            cardtoken_login(ct, (enum ca_kind)s, s == CA_SIGN ? SIGN_PIN : AUTH_PIN, &err) == 0,
+            "%s", err.msg);
+        ck_assert_msg(cardtoken_generate(ct, (enum ca_kind)s, TEST_RSA2048, "c1", &csr[s], &err) ==
+                          0,
                       "%s", err.msg);
-        ck_assert_msg(cardtoken_generate(ct, (enum ca_kind)s, "c1", &csr[s], &err) == 0, "%s",
-                      err.msg);
     }
     X509 *sign = issue(ca_key, X509_REQ_get0_pubkey(csr[CA_SIGN]), 10, false);
     X509 *auth = issue(ca_key, X509_REQ_get0_pubkey(csr[CA_AUTH]), 11, false);
@@ -277,7 +319,7 @@ START_TEST(test_store_cert_and_roots_then_reopen)
     ck_assert_int_eq(X509_cmp(cardtoken_get0_root(ct, CA_AUTH), root2), 0);
     /* a slot that holds a certificate is not generated again */
     X509_REQ *again = NULL;
-    ck_assert_int_eq(cardtoken_generate(ct, CA_SIGN, "c1", &again, &err), -1);
+    ck_assert_int_eq(cardtoken_generate(ct, CA_SIGN, TEST_RSA2048, "c1", &again, &err), -1);
     ck_assert_int_eq(err.code, JERR_CONFLICT);
     ck_assert_ptr_null(again);
     cardtoken_free(ct);
@@ -310,8 +352,9 @@ START_TEST(test_leftover_key_replaced)
     struct jerr err = {0};
     struct cardtoken *ct = new_card();
     X509_REQ *a = NULL, *b = NULL;
-    ck_assert_int_eq(cardtoken_generate(ct, CA_AUTH, "c1", &a, &err), 0);
-    ck_assert_msg(cardtoken_generate(ct, CA_AUTH, "c1", &b, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(cardtoken_generate(ct, CA_AUTH, TEST_RSA2048, "c1", &a, &err), 0);
+    ck_assert_msg(cardtoken_generate(ct, CA_AUTH, TEST_RSA2048, "c1", &b, &err) == 0, "%s",
+                  err.msg);
     ck_assert_int_ne(EVP_PKEY_eq(X509_REQ_get0_pubkey(a), X509_REQ_get0_pubkey(b)), 1);
     /* the token holds the new key only */
     EVP_PKEY *key = cardtoken_get_key(ct, CA_AUTH, &err);
@@ -361,6 +404,7 @@ int main(void)
     tcase_add_test(tc, test_open_refusals_name_module_and_token);
     tcase_add_test(tc, test_login_wrong_and_outside_rule);
     tcase_add_test(tc, test_generate_csr_sign_on_token);
+    tcase_add_test(tc, test_generate_ec_p384);
     tcase_add_test(tc, test_store_cert_and_roots_then_reopen);
     tcase_add_test(tc, test_leftover_key_replaced);
     tcase_add_test(tc, test_change_pin);

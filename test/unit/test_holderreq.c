@@ -288,8 +288,12 @@ START_TEST(structure_refusals)
         signed_request(c, k, text, EVP_sha256(), 0, other.cert[CA_SIGN], other.key[CA_SIGN], &len);
     expect_parse_refused(der, len, JERR_INVALID, "request", "not exactly one signer");
     OPENSSL_free(der);
+    /* an RSA card signs with SHA-256 (its key's digest), not SHA-384; nor SHA-1 at all */
     der = signed_request(c, k, text, EVP_sha384(), 0, NULL, NULL, &len);
-    expect_parse_refused(der, len, JERR_INVALID, "request", "not SHA-256");
+    expect_parse_refused(der, len, JERR_INVALID, "request", "not the one of the signing key's");
+    OPENSSL_free(der);
+    der = signed_request(c, k, text, EVP_sha1(), 0, NULL, NULL, &len);
+    expect_parse_refused(der, len, JERR_INVALID, "request", "not SHA-256, SHA-384 or SHA-512");
     OPENSSL_free(der);
     /* An empty document. */
     der = signed_request(c, k, "", EVP_sha256(), 0, NULL, NULL, &len);

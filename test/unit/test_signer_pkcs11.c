@@ -97,6 +97,57 @@ static void fixture_close(struct fixture *fx)
     config_free(fx->cfg);
 }
 
+/* A P-384 key made in the token signs as a file key does: ecdsa-with-SHA384 certificates, and
+ * streamed signatures (CRLs) of the announced size; loaded back from its reference. */
+START_TEST(test_ec_p384_in_token)
+{
+    struct jerr err = {0};
+    unique_data_dir("ec");
+    setenv("JPKI_TEST_HSM_PIN", PIN, 1);
+    struct jpki_config *cfg = cfg_with(LABEL, "JPKI_TEST_HSM_PIN", 4);
+    struct signer_store *st = store_ok(cfg);
+    const struct keyalg p384 = {KEYALG_ECDSA, 384};
+    char name[64];
+    snprintf(name, sizeof(name), "ec%d-ca", (int)getpid());
+    struct signer *s = signer_store_create(st, name, &p384, false, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    struct keyalg got = signer_keyalg(s);
+    ck_assert(keyalg_equal(&got, &p384));
+    EVP_PKEY *pub = signer_get1_public_key(s);
+    static const unsigned char tbs[] = "a TBSCertList, say";
+    for (int i = 0; i < 8; i++) {
+        struct signer_stream *ss = signer_stream_begin(s, &err);
+        ck_assert_msg(ss != NULL, "%s", err.msg);
+        ck_assert_int_eq(signer_stream_update(ss, tbs, sizeof(tbs), &err), 0);
+        unsigned char *sig = NULL;
+        size_t sig_len = 0;
+        ck_assert_msg(signer_stream_final(ss, &sig, &sig_len, &err) == 0, "%s", err.msg);
+        ck_assert_uint_eq(sig_len, signer_signature_size(s));
+        EVP_MD_CTX *m = EVP_MD_CTX_new();
+        ck_assert_int_eq(EVP_DigestVerifyInit_ex(m, NULL, "SHA384", NULL, NULL, pub, NULL), 1);
+        ck_assert_int_eq(EVP_DigestVerify(m, sig, sig_len, tbs, sizeof(tbs)), 1);
+        EVP_MD_CTX_free(m);
+        OPENSSL_free(sig);
+    }
+    X509 *cert = X509_new();
+    X509_set_pubkey(cert, pub);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 60);
+    ck_assert_msg(signer_sign_cert(s, cert, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(X509_get_signature_nid(cert), NID_ecdsa_with_SHA384);
+    ck_assert_int_eq(X509_verify(cert, pub), 1);
+    signer_free(s);
+    s = signer_store_load(st, name, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    ck_assert(signer_matches_cert(s, cert));
+    X509_free(cert);
+    EVP_PKEY_free(pub);
+    signer_free(s);
+    signer_store_free(st);
+    config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_create_load_sign)
 {
     struct jerr err = {0};
@@ -366,6 +417,7 @@ int main(void)
     TCase *tc = tcase_create("token");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_create_load_sign);
+    tcase_add_test(tc, test_ec_p384_in_token);
     tcase_add_test(tc, test_concurrent_signing);
     tcase_add_test(tc, test_wrong_pin_and_absent_token);
     tcase_add_test(tc, test_token_away_and_back);

@@ -156,6 +156,58 @@ START_TEST(bad_input)
 }
 END_TEST
 
+/* The age boundary: the day before the 18th birthday is a minor's, the birthday an adult's —
+ * Japanese dates: 15:00 UTC is already the next day in Japan. */
+START_TEST(age_boundary)
+{
+    /* born 2008-04-02: 18 on 2026-04-02 (JST) */
+    ck_assert_int_eq(validity_age("2008-04-02", jclock_utc(2026, 4, 1, 0, 0, 0)), 17);
+    ck_assert_int_eq(validity_age("2008-04-02", jclock_utc(2026, 4, 1, 14, 59, 59)), 17);
+    ck_assert_int_eq(validity_age("2008-04-02", jclock_utc(2026, 4, 1, 15, 0, 0)), 18);
+    ck_assert_int_eq(validity_age("2008-04-02", jclock_utc(2026, 4, 2, 12, 0, 0)), 18);
+    ck_assert_int_eq(validity_age("2008-04-02", jclock_utc(2027, 1, 1, 0, 0, 0)), 18);
+    struct jerr err = {0};
+    ck_assert_int_eq(
+        validity_subscriber_years("2008-04-02", jclock_utc(2026, 4, 1, 3, 0, 0), 10, 5, &err), 5);
+    ck_assert_int_eq(
+        validity_subscriber_years("2008-04-02", jclock_utc(2026, 4, 2, 3, 0, 0), 10, 5, &err), 10);
+    /* an old person and a newborn */
+    ck_assert_int_eq(validity_age("1930-12-31", jclock_utc(2026, 12, 30, 0, 0, 0)), 95);
+    ck_assert_int_eq(validity_age("2026-12-07", jclock_utc(2026, 12, 7, 0, 0, 0)), 0);
+    ck_assert_int_eq(
+        validity_subscriber_years("2026-12-07", jclock_utc(2026, 12, 7, 0, 0, 0), 10, 5, &err), 5);
+}
+END_TEST
+
+/* Born on 29 February: in a common year, 18 on 1 March (28 February is still 17); in a leap
+ * year on 29 February itself. */
+START_TEST(age_leap_day)
+{
+    ck_assert_int_eq(validity_age("2008-02-29", jclock_utc(2026, 2, 28, 3, 0, 0)), 17);
+    ck_assert_int_eq(validity_age("2008-02-29", jclock_utc(2026, 2, 28, 14, 59, 59)), 17);
+    ck_assert_int_eq(validity_age("2008-02-29", jclock_utc(2026, 2, 28, 15, 0, 0)), 18);
+    ck_assert_int_eq(validity_age("2008-02-29", jclock_utc(2026, 3, 1, 3, 0, 0)), 18);
+    /* born 2010-02-29 does not exist; born 2012-02-29 turns 18 in 2030 (common), 16 in 2028 */
+    ck_assert_int_eq(validity_age("2012-02-29", jclock_utc(2028, 2, 28, 3, 0, 0)), 15);
+    ck_assert_int_eq(validity_age("2012-02-29", jclock_utc(2028, 2, 29, 3, 0, 0)), 16);
+    ck_assert_int_eq(validity_age("2012-02-29", jclock_utc(2030, 2, 28, 3, 0, 0)), 17);
+    ck_assert_int_eq(validity_age("2012-02-29", jclock_utc(2030, 3, 1, 3, 0, 0)), 18);
+}
+END_TEST
+
+START_TEST(age_bad_input)
+{
+    struct jerr err = {0};
+    ck_assert_int_eq(validity_age("2010-02-29", jclock_utc(2026, 1, 1, 0, 0, 0)), -1);
+    ck_assert_int_eq(validity_age(NULL, jclock_utc(2026, 1, 1, 0, 0, 0)), -1);
+    ck_assert_int_eq(validity_age("2027-01-01", jclock_utc(2026, 1, 1, 0, 0, 0)), -1);
+    ck_assert_int_eq(validity_subscriber_years("x", jclock_utc(2026, 1, 1, 0, 0, 0), 10, 5, &err),
+                     -1);
+    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_str_eq(err.field, "birth_date");
+}
+END_TEST
+
 static Suite *validity_suite(void)
 {
     Suite *s = suite_create("validity");
@@ -168,6 +220,9 @@ static Suite *validity_suite(void)
     tcase_add_test(tc, card_expiring_today);
     tcase_add_test(tc, expired_card);
     tcase_add_test(tc, bad_input);
+    tcase_add_test(tc, age_boundary);
+    tcase_add_test(tc, age_leap_day);
+    tcase_add_test(tc, age_bad_input);
     suite_add_tcase(s, tc);
     return s;
 }
