@@ -4,9 +4,10 @@
 # (roots, links, fingerprints, CRLs, OCSP by issuer key hash); path building old root + link →
 # new certificate and the reverse with openssl verify -x509_strict, GnuTLS certtool, NSS
 # vfychain and Python cryptography; two roots under one subject: each CRL and OCSP answer
-# verifies against its own root and fails against the other, `openssl crl -CAfile` with both
-# picks right; bad input refused with nothing half-recorded; a rollover with no service
-# running (under the owner lock) under a new subject, taken up by the next start.
+# verifies against its own root and fails against the other (`openssl crl -CAfile` with both
+# roots finds one by name: see below), path validation with both picks right; bad input refused with nothing half-recorded; a rollover with no service
+# running (under the owner lock) to ECDSA P-384 under a new subject, taken up by the next
+# start.
 . "$(dirname "$0")/lib.sh"
 it_setup
 it_start --set crl.after_change_s=1
@@ -253,7 +254,8 @@ rm "$DATA/certs/auth-link-1-2.pem"
 
 # --- no service running: the command owns the directory; the next start takes it up ---
 jpkid_stop
-check "rollover with no service running (new subject)" "$JPKID" rollover "${SETS[@]}" --ca auth \
+check "rollover to ECDSA P-384 with no service running (new subject)" "$JPKID" rollover \
+  "${SETS[@]}" --ca auth --algorithm ecdsa-p384 \
   --subject "C=JP, O=JPKI, OU=JPKI for user authentication, OU=Generation Two"
 assert_contains "…done by the command itself" "made; it issues from now" "$(cat "$T/check.out")"
 check "the lock was released" test ! -s "$DATA/jpkid.lock"
@@ -264,6 +266,11 @@ o=$(ocsp "$AUTH_CA" "$T/out/$A1.pem" "$AUTH_CA")
 assert_eq "OCSP: the old auth certificate still good after the restart" good "$(status_of "$o" "$T/out/$A1.pem")"
 curl -fsS "$URL/ca/auth/links/1-2.cer" | openssl x509 -inform DER -out "$T/alink12.pem"
 A3=$(issue_new p4 c3 auth | awk '$1=="auth" {print $2}')
+assert_contains "…signed ecdsa-with-SHA384" "ecdsa-with-SHA384" \
+  "$(openssl x509 -in "$T/out/$A3.pem" -noout -text | grep 'Signature Algorithm' | head -1)"
+o=$(ocsp "$T/auth2.pem" "$T/out/$A3.pem" "$T/auth2.pem")
+assert_eq "OCSP: the P-384 generation answers for its certificate" good "$(status_of "$o" "$T/out/$A3.pem")"
+assert_contains "…verified against its root" "Response verify OK" "$o"
 check "a new auth certificate verifies from the old auth root through the link" \
   openssl verify -x509_strict -CAfile "$AUTH_CA" -untrusted "$T/alink12.pem" "$T/out/$A3.pem"
 
