@@ -28,6 +28,11 @@ int jerr_set(struct jerr *err, int code, const char *field, const char *fmt, ...
     return -1;
 }
 
+int jerr_oom(struct jerr *err)
+{
+    return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+}
+
 int jerr_openssl(struct jerr *err, int code, const char *field, const char *fmt, ...)
 {
     bool was_set = jerr_is_set(err);

@@ -44,6 +44,9 @@ int jerr_set(struct jerr *err, int code, const char *field, const char *fmt, ...
 int jerr_openssl(struct jerr *err, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* jerr_set(err, JERR_INTERNAL, NULL, "out of memory"): returns -1. */
+int jerr_oom(struct jerr *err);
+
 void jerr_clear(struct jerr *err);
 bool jerr_is_set(const struct jerr *err);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <openssl/asn1t.h>
+#include <openssl/crypto.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -85,8 +86,8 @@ int checkpoint_key_fingerprint(EVP_PKEY *pub, char out[96], struct jerr *err)
 
     if (checkpoint_key_id(pub, id, err) == -1)
         return -1;
-    for (size_t i = 0; i < sizeof(id); i++)
-        snprintf(out + 3 * i, 4, i + 1 < sizeof(id) ? "%02X:" : "%02X", id[i]);
+    if (OPENSSL_buf2hexstr_ex(out, 96, NULL, id, sizeof(id), ':') != 1)
+        return jerr_openssl(err, JERR_INTERNAL, NULL, "key fingerprint");
     return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "ca/checkpoint.h"
 #include "ca/profile.h"
 #include "base/fsutil.h"
+#include "base/hex.h"
 #include "base/jclock.h"
 #include "keystore/adminkey.h"
 
@@ -109,8 +110,8 @@ int pki_fingerprint(X509 *cert, char out[96], struct jerr *err)
     unsigned int len = 0;
     if (X509_digest(cert, EVP_sha256(), md, &len) != 1 || len != 32)
         return jerr_openssl(err, JERR_CRYPTO, NULL, "certificate fingerprint");
-    for (unsigned int i = 0; i < len; i++)
-        snprintf(out + 3 * i, 4, i + 1 < len ? "%02X:" : "%02X", md[i]);
+    if (OPENSSL_buf2hexstr_ex(out, 96, NULL, md, len, ':') != 1)
+        return jerr_openssl(err, JERR_INTERNAL, NULL, "certificate fingerprint");
     return 0;
 }
 
@@ -349,11 +350,9 @@ static int admin_token_create(const struct jpki_config *cfg, struct store *st, c
         jerr_openssl(err, JERR_CRYPTO, NULL, "random token");
         goto out;
     }
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(token + 2 * i, 3, "%02x", raw[i]);
+    hex_encode(raw, sizeof(raw), token);
     SHA256((const unsigned char *)token, 2 * PKI_ADMIN_TOKEN_BYTES, md);
-    for (size_t i = 0; i < sizeof(md); i++)
-        snprintf(hash_hex + 2 * i, 3, "%02x", md[i]);
+    hex_encode(md, sizeof(md), hash_hex);
     if (store_meta_set(st, "admin_token_sha256", hash_hex, err) == -1)
         goto out;
     token[2 * PKI_ADMIN_TOKEN_BYTES] = '\n';

@@ -53,7 +53,6 @@ static const struct {
 int profile_random_serial(unsigned char out[JPKI_SERIAL_BYTES], char hex[JPKI_SERIAL_BYTES * 2 + 1],
                           struct jerr *err)
 {
-    static const char digits[] = "0123456789ABCDEF";
     unsigned char serial[JPKI_SERIAL_BYTES];
 
     if (RAND_bytes(serial, sizeof(serial)) != 1)
@@ -68,11 +67,10 @@ int profile_random_serial(unsigned char out[JPKI_SERIAL_BYTES], char hex[JPKI_SE
         serial[0] &= 0x7f;
     }
     memcpy(out, serial, sizeof(serial));
-    for (size_t i = 0; i < sizeof(serial); i++) {
-        hex[2 * i] = digits[serial[i] >> 4];
-        hex[2 * i + 1] = digits[serial[i] & 0x0f];
-    }
-    hex[2 * sizeof(serial)] = '\0';
+    /* upper-case digits; a NUL separator is none */
+    if (OPENSSL_buf2hexstr_ex(hex, 2 * JPKI_SERIAL_BYTES + 1, NULL, serial, sizeof(serial),
+                              '\0') != 1)
+        return jerr_openssl(err, JERR_INTERNAL, NULL, "cannot write a serial number");
     OPENSSL_cleanse(serial, sizeof(serial));
     return 0;
 }

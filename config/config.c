@@ -351,6 +351,19 @@ static const struct centry schema[] = {
     {"batch.pin_letter_recipient", T_STRING, "", 0, 4096, 0, CFG(batch_pin_letter_recipient)},
     {"audit", T_SECTION, NULL, 0, 0, 0, 0},
     {"audit.checkpoint_s", T_INT, "60", 1, 86400, 0, CFG(audit_checkpoint_s)},
+    {"respond", T_SECTION, NULL, 0, 0, 0, 0},
+    {"respond.cache_entries", T_INT, "65536", 1024, 100000000, 0, CFG(respond_cache_entries)},
+    {"respond.redis", T_SECTION, NULL, 0, 0, 0, 0},
+    {"respond.redis.url", T_STRING, "", 0, 1024, 0, CFG(respond_redis_url)},
+    {"respond.redis.password", T_SECTION, NULL, 0, 0, 0, 0},
+    {"respond.redis.password.env", T_ENVNAME, "", 0, 255, 0, CFG(respond_redis_password_env)},
+    {"respond.redis.password.file", T_STRING, "", 0, 4096, 0, CFG(respond_redis_password_file)},
+    {"respond.redis.password.value", T_INLINE_SECRET, NULL, 0, 0, 0, 0},
+    {"respond.redis.key_prefix", T_STRING, "jpki:", 1, 64, 0, CFG(respond_redis_key_prefix)},
+    {"respond.redis.sentinel", T_SECTION, NULL, 0, 0, 0, 0},
+    {"respond.redis.sentinel.addresses", T_STRING, "", 0, 4096, 0, CFG(respond_redis_sentinels)},
+    {"respond.redis.sentinel.master", T_STRING, "", 0, 255, 0,
+     CFG(respond_redis_sentinel_master)},
     {"operators", T_LIST, NULL, 0, 0, 0, 0},
     {"operators[].name", T_ID, NULL, 1, JPKI_ID_MAX, F_OPERATOR | F_REQUIRED, OPR(name)},
     {"operators[].role", T_ROLE, NULL, 0, 0, F_OPERATOR | F_REQUIRED, OPR(role)},
@@ -1205,6 +1218,16 @@ char *config_read_passphrase(const struct jpki_config *cfg, struct jerr *err)
 {
     return read_secret(cfg->passphrase_env, cfg->passphrase_file, "ca_passphrase", "passphrase",
                        err);
+}
+
+char *config_read_respond_redis_password(const struct jpki_config *cfg, struct jerr *err)
+{
+    if (cfg->respond_redis_password_env[0] == '\0' && cfg->respond_redis_password_file[0] == '\0') {
+        err->code = JERR_NONE;
+        return NULL;
+    }
+    return read_secret(cfg->respond_redis_password_env, cfg->respond_redis_password_file,
+                       "respond.redis.password", "Redis password", err);
 }
 
 char *config_read_hsm_pin(const struct jpki_config *cfg, struct jerr *err)

@@ -122,6 +122,15 @@ struct jpki_config {
     /* audit log (DESIGN §7) */
     int audit_checkpoint_s; /* sign a checkpoint of the log every ... (60) */
 
+    /* jpkid respond (DESIGN §13): the Redis it answers from (config/jpki.example.yaml) */
+    char *respond_redis_url;            /* redis://host:port[/db], "" = none */
+    char *respond_redis_password_env;   /* env var holding the Redis password ("" = none) */
+    char *respond_redis_password_file;  /* or a file holding it (0600) */
+    char *respond_redis_key_prefix;     /* "jpki:" */
+    char *respond_redis_sentinels;      /* "host:port,host:port": ask these for the primary */
+    char *respond_redis_sentinel_master; /* the primary's name at the sentinels */
+    int respond_cache_entries;          /* pre-signed responses kept in memory (65536) */
+
     struct config_operator *operators;
     size_t operator_count;
 };
@@ -145,6 +154,11 @@ void config_passphrase_free(char *passphrase);
 /* Reads the token's user PIN (keystore.pkcs11.pin) by the same rules as the passphrase; the
  * caller frees it with config_passphrase_free. */
 char *config_read_hsm_pin(const struct jpki_config *cfg, struct jerr *err);
+
+/* Reads respond.redis.password (env or file, the passphrase's rules). Returns the string
+ * (config_passphrase_free), or NULL: with err->code JERR_NONE when none is configured, else
+ * with err filled. */
+char *config_read_respond_redis_password(const struct jpki_config *cfg, struct jerr *err);
 
 /* True when keystore.backend is pkcs11. */
 bool config_keystore_is_pkcs11(const struct jpki_config *cfg);

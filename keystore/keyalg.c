@@ -200,7 +200,7 @@ int keyalg_check_key(const EVP_PKEY *pkey, const struct keyalg *want, const char
 
 const char *keyalg_key_digest(const EVP_PKEY *pkey)
 {
-    struct keyalg a;
+    struct keyalg a = {0}; /* GCC 12 -O3 cannot see keyalg_of_key fill it (-Wmaybe-uninitialized) */
     if (keyalg_of_key(pkey, NULL, &a, NULL) == -1)
         return NULL;
     return keyalg_digest(&a);

@@ -3,6 +3,7 @@
  *
  *   jpkid init         -c FILE [--set k=v ...]   key ceremony: both CAs, OCSP signers, registry
  *   jpkid serve        -c FILE [--set k=v ...]   the HTTP(S) service
+ *   jpkid respond      -c FILE [--set k=v ...]   a stateless responder on Redis (DESIGN §13)
  *   jpkid crl          -c FILE [--set k=v ...] [--verify]   publish both CAs' CRLs now
  *   jpkid audit-verify -c FILE [--set k=v ...] [--against CHECKPOINT]   the audit hash chain
  *                                                and its signed checkpoints
@@ -34,6 +35,7 @@
 #include "responder/adminsock.h"
 #include "responder/cliargs.h"
 #include "responder/monitor/metrics.h"
+#include "responder/respond/respond.h"
 #include "responder/service.h"
 
 static void usage(FILE *out)
@@ -45,6 +47,9 @@ static void usage(FILE *out)
             "  init          create both CAs (keys, roots, OCSP signers), the registry and the\n"
             "                first administrator token; refuses an existing instance\n"
             "  serve         run the service (OCSP, CRLs, CA certificates, operator API)\n"
+            "  respond       a stateless responder: OCSP, CRLs and CA certificates answered\n"
+            "                from the Redis a CA node publishes to (respond.redis); no key,\n"
+            "                no registry, no data directory\n"
             "  crl           publish both CAs' CRLs now and exit (each file is read back and\n"
             "                compared with what was signed; --verify also parses every entry);\n"
             "                a running service is told to serve the new files at once\n"
@@ -361,6 +366,19 @@ out:
     return rc;
 }
 
+/* No lock, no passphrase, no data directory: everything comes from Redis. */
+static int cmd_respond(const struct cliargs *args)
+{
+    struct jerr err = {0};
+    struct jpki_config *cfg = cliargs_load_config(args, &err);
+    if (cfg == NULL)
+        return fail("respond", &err);
+    metrics_init();
+    int rc = respond_run(cfg, &err) == -1 ? fail("respond", &err) : 0;
+    config_free(cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     /* Keys live in this process: no core dumps (they would hold them in the clear). */
@@ -399,6 +417,8 @@ int main(int argc, char **argv)
         return cmd_init(&args);
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(&args);
+    if (strcmp(cmd, "respond") == 0)
+        return cmd_respond(&args);
     if (strcmp(cmd, "crl") == 0)
         return cmd_crl(&args);
     if (strcmp(cmd, "audit-verify") == 0)

@@ -13,11 +13,6 @@
 
 #include "ca/checkpoint.h"
 
-static int oom(struct jerr *err)
-{
-    return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-}
-
 static json_t *hex_json(const unsigned char *bytes, size_t len)
 {
     static const char digits[] = "0123456789abcdef";
@@ -66,7 +61,7 @@ static int audit_rows(struct api_call *call, struct jerr *err)
                        &limit, err) == -1)
         return -1;
     if ((rows = json_array()) == NULL)
-        return oom(err);
+        return jerr_oom(err);
     if (store_audit_page(call->st, after, (int)limit, row_json, rows, err) == -1) {
         json_decref(rows);
         return -1;
@@ -75,7 +70,7 @@ static int audit_rows(struct api_call *call, struct jerr *err)
     /* The next page starts after the last row given; null when this one was not full. */
     json_t *next = (long)n == limit ? json_object_get(json_array_get(rows, n - 1), "seq") : NULL;
     call->answer = json_pack("{s:o, s:O?}", "rows", rows, "next_after", next);
-    return call->answer != NULL ? 0 : oom(err);
+    return call->answer != NULL ? 0 : jerr_oom(err);
 }
 
 /* The audit public key as PEM text (SubjectPublicKeyInfo). */
@@ -120,7 +115,7 @@ static int audit_checkpoint(struct api_call *call, struct jerr *err)
                              "head", hex_json(cp.head, AUDIT_HASH_LEN), "at", (json_int_t)cp.at,
                              "time", time_json(cp.at), "checkpoint", pem, "audit_key",
                              public_key_pem(pub), "audit_key_sha256", fingerprint);
-    rc = call->answer != NULL ? 0 : oom(err);
+    rc = call->answer != NULL ? 0 : jerr_oom(err);
 out:
     free(pem);
     free(der);

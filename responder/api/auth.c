@@ -118,15 +118,10 @@ int auth_token_new(char token[AUTH_NEW_TOKEN_HEX + 1], char hash_hex[AUTH_SHA256
                    struct jerr *err)
 {
     unsigned char raw[AUTH_NEW_TOKEN_BYTES], digest[AUTH_SHA256_BYTES];
-    static const char digits[] = "0123456789abcdef";
 
     if (RAND_bytes(raw, sizeof(raw)) != 1)
         return jerr_openssl(err, JERR_CRYPTO, NULL, "no random bytes for a token");
-    for (size_t i = 0; i < sizeof(raw); i++) {
-        token[2 * i] = digits[raw[i] >> 4];
-        token[2 * i + 1] = digits[raw[i] & 0x0f];
-    }
-    token[AUTH_NEW_TOKEN_HEX] = '\0';
+    hex_encode(raw, sizeof(raw), token);
     OPENSSL_cleanse(raw, sizeof(raw));
     auth_token_sha256(token, digest);
     auth_hex_encode(digest, hash_hex);

@@ -15,11 +15,6 @@
 #include "responder/monitor/metrics.h"
 #include "responder/api/receipt.h"
 
-static int oom(struct jerr *err)
-{
-    return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-}
-
 /* What the revocation's transaction records besides the event itself. */
 struct holder_commit {
     struct holder_request_rec rec;
@@ -62,7 +57,7 @@ static int receipt_answer(struct api_call *call, const struct holder_commit *hc,
                                jclock_format((time_t)rec->status_changed_at, at, sizeof(at)),
                                "request_id", hc->rec.request_id);
     if (fields == NULL)
-        return oom(err);
+        return jerr_oom(err);
     call->answer = receipt_new(call->pki, rec->ca, fields, err);
     json_decref(fields);
     return call->answer != NULL ? 0 : -1;

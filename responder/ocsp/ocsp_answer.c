@@ -16,6 +16,7 @@
 
 #include "ca/ocsp_cache.h"
 #include "base/jclock.h"
+#include "responder/ocsp/presign_parse.h"
 
 /* Stripe locks ordering the cache writers of one key (see the header). Writers are workers,
  * a few at a time; readers never take these. */
@@ -165,17 +166,17 @@ bool ocsp_answer_is_cacheable(const struct ocsp_request *req)
     return req->count == 1 && !req->has_nonce && req->ids[0].params_null && req->ids[0].serial_ok;
 }
 
-static uint32_t issuer_tag(const unsigned char *key_hash)
+/* The issuer_tag of the CertIDs naming `is` under hash algorithm `hash`. */
+static uint32_t issuer_tag_of(const struct ocsp_issuer *is, int hash)
 {
-    return (uint32_t)key_hash[0] << 24 | (uint32_t)key_hash[1] << 16 |
-           (uint32_t)key_hash[2] << 8 | key_hash[3];
+    return presign_issuer_tag(hash == OCSP_CERTID_SHA1 ? is->key_sha1 : is->key_sha256);
 }
 
 void ocsp_answer_key(const struct ocsp_certid *id, enum ca_kind ca, struct presign_key *out)
 {
     memset(out, 0, sizeof(*out));
     out->ca = ca;
-    out->issuer_tag = issuer_tag(id->key_hash);
+    out->issuer_tag = presign_issuer_tag(id->key_hash);
     out->certid_hash = id->hash;
     memcpy(out->serial, id->serial, sizeof(out->serial));
     out->serial[sizeof(out->serial) - 1] = '\0';
@@ -290,82 +291,22 @@ static void cache_publish(struct ocsp_answer *a, struct store *st, struct presig
     pthread_mutex_unlock(lock);
 }
 
-/* ASN1_GENERALIZEDTIME → time_t; -1 when it does not convert. */
-static time_t asn1_time_t(const ASN1_GENERALIZEDTIME *t)
-{
-    struct tm tm;
-    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-        return (time_t)-1;
-    return timegm(&tm);
-}
-
-/* A blob from a response the registry holds for `key`: it must be a successful response of
- * one SingleResponse for that serial, CertID hash and issuer (the registry keys rows by serial
- * and hash alone: a row of the other CA's certificate must not answer a CertID naming this
- * one). A row that is not is ignored (then re-signed, or answered unknown). Returns NULL with
- * err filled when it is not. */
+/* A blob from a response the registry holds for `key` (presign_parse): the registry keys rows
+ * by serial and hash alone, so a row of the other CA's certificate must not answer a CertID
+ * naming this one. A row that fails is ignored (then re-signed, or answered unknown). */
 static struct presign_blob *blob_from_row(const struct ocsp_answer *a,
                                           const struct presign_key *key, const unsigned char *der,
                                           size_t len, struct jerr *err)
 {
-    const unsigned char *p = der;
-    OCSP_RESPONSE *resp = NULL;
-    OCSP_BASICRESP *bs = NULL;
-    BIGNUM *bn = NULL;
-    char *hex = NULL;
-    struct presign_blob *b = NULL;
-    ASN1_GENERALIZEDTIME *revtime = NULL, *thisupd = NULL, *nextupd = NULL;
-    ASN1_OBJECT *md = NULL;
-    ASN1_INTEGER *serial = NULL;
-    ASN1_OCTET_STRING *name_hash = NULL, *key_hash = NULL;
-    struct ocsp_certid issuer_of_row;
-    int reason = 0;
-
-    resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
-    if (resp == NULL || p != der + len ||
-        OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
-        (bs = OCSP_response_get1_basic(resp)) == NULL || OCSP_resp_count(bs) != 1) {
-        jerr_openssl(err, JERR_INVALID, "der", "stored OCSP response unreadable");
-        goto out;
+    /* The generation the key names (its issuer key hash): the row must name that issuer. */
+    int n = pki_gen_count(a->pki, key->ca);
+    for (int g = 1; g <= n; g++) {
+        const struct ocsp_issuer *is = &pki_gen(a->pki, key->ca, g)->issuer;
+        if (issuer_tag_of(is, key->certid_hash) == key->issuer_tag)
+            return presign_parse(is, key, der, len, NULL, err);
     }
-    OCSP_SINGLERESP *single = OCSP_resp_get0(bs, 0);
-    int status = OCSP_single_get0_status(single, &reason, &revtime, &thisupd, &nextupd);
-    const OCSP_CERTID *cid = OCSP_SINGLERESP_get0_id(single);
-    int want_nid = key->certid_hash == OCSP_CERTID_SHA1 ? NID_sha1 : NID_sha256;
-    if (status < 0 || cid == NULL ||
-        OCSP_id_get0_info(&name_hash, &md, &key_hash, &serial, (OCSP_CERTID *)cid) != 1 ||
-        OBJ_obj2nid(md) != want_nid || (bn = ASN1_INTEGER_to_BN(serial, NULL)) == NULL ||
-        (hex = BN_bn2hex(bn)) == NULL || strcmp(hex, key->serial) != 0) {
-        jerr_openssl(err, JERR_INVALID, "der", "stored OCSP response answers another CertID");
-        goto out;
-    }
-    memset(&issuer_of_row, 0, sizeof(issuer_of_row));
-    issuer_of_row.hash = key->certid_hash;
-    issuer_of_row.hash_len = key->certid_hash == OCSP_CERTID_SHA1 ? 20 : 32;
-    if (ASN1_STRING_length(name_hash) != (int)issuer_of_row.hash_len ||
-        ASN1_STRING_length(key_hash) != (int)issuer_of_row.hash_len) {
-        jerr_set(err, JERR_INVALID, "der", "stored OCSP response with bad issuer hashes");
-        goto out;
-    }
-    memcpy(issuer_of_row.name_hash, ASN1_STRING_get0_data(name_hash), issuer_of_row.hash_len);
-    memcpy(issuer_of_row.key_hash, ASN1_STRING_get0_data(key_hash), issuer_of_row.hash_len);
-    const struct pki_gen *row_gen = gen_of_certid(a->pki, (int)key->ca, &issuer_of_row);
-    if (row_gen == NULL || issuer_tag(issuer_of_row.key_hash) != key->issuer_tag) {
-        jerr_set(err, JERR_INVALID, "der", "stored OCSP response names another issuer");
-        goto out;
-    }
-    time_t this_update = asn1_time_t(thisupd), next_update = asn1_time_t(nextupd);
-    if (this_update == (time_t)-1 || next_update == (time_t)-1) {
-        jerr_openssl(err, JERR_INVALID, "der", "stored OCSP response without its times");
-        goto out;
-    }
-    b = presign_blob_new(key, der, len, this_update, next_update, status, err);
-out:
-    OPENSSL_free(hex);
-    BN_free(bn);
-    OCSP_BASICRESP_free(bs);
-    OCSP_RESPONSE_free(resp);
-    return b;
+    jerr_set(err, JERR_INVALID, "issuer", "stored OCSP response for no generation of ours");
+    return NULL;
 }
 
 /* A fresh pre-signed response of the registry for `key`, put in the cache, under the key's
@@ -631,8 +572,7 @@ void ocsp_answer_forget(struct ocsp_answer *a, const char *serial)
             for (int hash = OCSP_CERTID_SHA1; hash <= OCSP_CERTID_SHA256; hash++) {
                 key.ca = (enum ca_kind)ca;
                 key.certid_hash = hash;
-                key.issuer_tag =
-                    issuer_tag(hash == OCSP_CERTID_SHA1 ? is->key_sha1 : is->key_sha256);
+                key.issuer_tag = issuer_tag_of(is, hash);
                 presign_remove(a->cache, &key);
             }
         }

@@ -26,6 +26,7 @@
 #include "responder/monitor/metrics.h"
 #include "responder/ocsp/ocsp_answer.h"
 #include "responder/ocsp/ocsp_refresh.h"
+#include "responder/ocsp/ocsp_source.h"
 #include "responder/ocsp/presign.h"
 #include "responder/net/ratelimit.h"
 
@@ -42,8 +43,8 @@ enum ocsp_error_kind {
 };
 
 struct ocsp_http {
-    const struct pki *pki;
-    struct ocsp_answer *answer;
+    struct ocsp_source src;     /* where misses are answered (ocsp_source.h) */
+    struct ocsp_answer *answer; /* jpkid serve's source, NULL for another one */
     struct ocsp_refresh *refresh;
     struct presign *cache;
     int max_inflight;
@@ -74,15 +75,37 @@ static const struct {
 
 /* ---- set-up ---- */
 
-struct ocsp_http *ocsp_http_new(const struct pki *pki, struct jerr *err)
+/* ---- jpkid serve's source: the registry and the CA's signers (ocsp_answer.h) ---- */
+
+static int registry_route_ca(void *arg, const struct ocsp_request *req, int only_ca,
+                             enum ca_kind *ca)
 {
-    const struct jpki_config *cfg = pki_config(pki);
+    return ocsp_answer_route_ca(arg, req, only_ca, ca);
+}
+
+static struct presign_blob *registry_answer(void *arg, struct worker *self,
+                                            const struct ocsp_request *req, enum ca_kind ca,
+                                            bool presigned_only, struct ocsp_answer_outcome *how,
+                                            struct jerr *err)
+{
+    struct store *st = workers_store(self, err);
+    if (st == NULL) {
+        err->code = JERR_UNAVAILABLE; /* no registry connection now: tryLater */
+        return NULL;
+    }
+    if (presigned_only)
+        return ocsp_answer_presigned(arg, st, req, ca, how, err);
+    return ocsp_answer_request(arg, st, req, ca, how, err);
+}
+
+/* The common part of both constructors. */
+static struct ocsp_http *http_new(const struct jpki_config *cfg, struct jerr *err)
+{
     struct ocsp_http *o = calloc(1, sizeof(*o));
     if (o == NULL) {
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         return NULL;
     }
-    o->pki = pki;
     o->max_inflight = cfg->ocsp_max_inflight_signs > 0 ? cfg->ocsp_max_inflight_signs : 1;
     o->access = cfg->access_ocsp;
     o->max_age_s = cfg->http_ocsp_max_age_s;
@@ -108,10 +131,24 @@ struct ocsp_http *ocsp_http_new(const struct pki *pki, struct jerr *err)
     if (cfg->limits_ocsp_signatures_per_minute > 0 &&
         (o->sign_budget = ratelimit_new(cfg->limits_ocsp_signatures_per_minute, 0, err)) == NULL)
         goto fail;
+    return o;
+fail:
+    ocsp_http_free(o);
+    return NULL;
+}
+
+struct ocsp_http *ocsp_http_new(const struct pki *pki, struct jerr *err)
+{
+    const struct jpki_config *cfg = pki_config(pki);
+    struct ocsp_http *o = http_new(cfg, err);
+    if (o == NULL)
+        return NULL;
     o->answer = ocsp_answer_new(pki, OCSP_HTTP_CACHE_ENTRIES, err);
     if (o->answer == NULL)
         goto fail;
-    o->cache = ocsp_answer_cache(o->answer);
+    o->src = (struct ocsp_source){registry_route_ca, registry_answer, o->answer,
+                                  ocsp_answer_cache(o->answer), true};
+    o->cache = o->src.cache;
     o->refresh = ocsp_refresh_new(o->answer, cfg, 0, err);
     if (o->refresh == NULL)
         goto fail;
@@ -119,6 +156,17 @@ struct ocsp_http *ocsp_http_new(const struct pki *pki, struct jerr *err)
 fail:
     ocsp_http_free(o);
     return NULL;
+}
+
+struct ocsp_http *ocsp_http_new_source(const struct jpki_config *cfg,
+                                       const struct ocsp_source *src, struct jerr *err)
+{
+    struct ocsp_http *o = http_new(cfg, err);
+    if (o == NULL)
+        return NULL;
+    o->src = *src;
+    o->cache = src->cache;
+    return o;
 }
 
 void ocsp_http_free(struct ocsp_http *o)
@@ -135,13 +183,17 @@ void ocsp_http_free(struct ocsp_http *o)
 int ocsp_http_start(struct ocsp_http *o, struct event_base *base, struct workers_loop *loop,
                     struct jerr *err)
 {
+    if (o->refresh == NULL)
+        return 0; /* a source that keeps its answers fresh itself */
     return ocsp_refresh_start(o->refresh, base, loop, err);
 }
 
 void ocsp_http_cert_changed(struct ocsp_http *o, const char *serial)
 {
-    ocsp_answer_forget(o->answer, serial);
-    ocsp_refresh_kick(o->refresh);
+    if (o->answer != NULL) {
+        ocsp_answer_forget(o->answer, serial);
+        ocsp_refresh_kick(o->refresh);
+    }
     if (o->status_listener != NULL)
         o->status_listener(o->status_listener_arg);
 }
@@ -150,12 +202,14 @@ void ocsp_http_set_status_listener(struct ocsp_http *o, void (*fn)(void *arg), v
 {
     o->status_listener = fn;
     o->status_listener_arg = arg;
-    ocsp_refresh_set_listener(o->refresh, fn, arg);
+    if (o->refresh != NULL)
+        ocsp_refresh_set_listener(o->refresh, fn, arg);
 }
 
 void ocsp_http_kick(struct ocsp_http *o)
 {
-    ocsp_refresh_kick(o->refresh);
+    if (o->refresh != NULL)
+        ocsp_refresh_kick(o->refresh);
 }
 
 /* ---- pure helpers ---- */
@@ -295,7 +349,6 @@ struct ocsp_job {
     struct evhttp_request *req;
     struct timespec t0;
     enum ca_kind ca;
-    bool no_store;       /* workers_store failed */
     bool presigned_only; /* over its signature budget: a stored answer or tryLater */
     struct ocsp_request parsed;
     struct presign_blob *blob;
@@ -306,15 +359,8 @@ struct ocsp_job {
 static void job_run(struct worker *self, void *arg)
 {
     struct ocsp_job *j = arg;
-    struct store *st = workers_store(self, &j->err);
-    if (st == NULL) {
-        j->no_store = true;
-        return;
-    }
-    if (j->presigned_only)
-        j->blob = ocsp_answer_presigned(j->o->answer, st, &j->parsed, j->ca, &j->how, &j->err);
-    else
-        j->blob = ocsp_answer_request(j->o->answer, st, &j->parsed, j->ca, &j->how, &j->err);
+    const struct ocsp_source *src = &j->o->src;
+    j->blob = src->answer(src->arg, self, &j->parsed, j->ca, j->presigned_only, &j->how, &j->err);
 }
 
 /* True at most once a second (every loop together): an outage must not flood the log. */
@@ -338,9 +384,12 @@ static void job_done(void *arg)
     } else if (j->presigned_only && j->err.code == JERR_NOT_FOUND) {
         /* Over its budget and nothing pre-signed to give: come back later (RFC 6960 §2.3). */
         send_error(o, j->req, OCSP_ERR_TRY_LATER, (int)j->ca, &j->t0);
-    } else if (j->no_store || j->err.code == JERR_UNAVAILABLE) {
-        /* RFC 6960 §2.3: tryLater — the registry or the signing key (a PKCS#11 token) is
-         * busy or unreachable for now. */
+    } else if (j->err.code == JERR_FORBIDDEN) {
+        /* RFC 9919: no authoritative record of the serial here. */
+        send_error(o, j->req, OCSP_ERR_UNAUTHORIZED, (int)j->ca, &j->t0);
+    } else if (j->err.code == JERR_UNAVAILABLE || j->err.code == JERR_NOT_FOUND) {
+        /* RFC 6960 §2.3: tryLater — the registry, Redis or the signing key (a PKCS#11 token)
+         * is busy or unreachable for now, or the answer is not published yet. */
         if (log_is_due(o))
             log_warn("OCSP: unavailable, answering tryLater: %s", j->err.msg);
         send_error(o, j->req, OCSP_ERR_TRY_LATER, (int)j->ca, &j->t0);
@@ -488,10 +537,18 @@ static void ocsp_handler(const struct server_request *sr, void *arg)
                    only_ca, &t0);
         return;
     }
-    if (ocsp_answer_route_ca(o->answer, &parsed, only_ca, &ca) == -1) {
-        send_error(o, sr->req, OCSP_ERR_UNAUTHORIZED, only_ca, &t0);
+    rc = o->src.route_ca(o->src.arg, &parsed, only_ca, &ca);
+    if (rc != 0) {
+        send_error(o, sr->req,
+                   rc == OCSP_SOURCE_ROUTE_UNAVAILABLE ? OCSP_ERR_TRY_LATER
+                                                       : OCSP_ERR_UNAUTHORIZED,
+                   only_ca, &t0);
         return;
     }
+    /* A source without keys answers a nonce request with the pre-signed response, the nonce
+     * left out (RFC 9654 §2.1). */
+    if (!o->src.signs)
+        parsed.has_nonce = false;
     if (ocsp_answer_is_cacheable(&parsed)) {
         struct presign_key key;
         ocsp_answer_key(&parsed.ids[0], ca, &key);
@@ -503,6 +560,11 @@ static void ocsp_handler(const struct server_request *sr, void *arg)
             return;
         }
         presign_blob_unref(b);
+    }
+    if (!o->src.signs) {
+        metrics_presigned(ca, false);
+        to_worker(o, sr, &parsed, ca, true, &t0);
+        return;
     }
     if (!signing_is_admitted(o, sr)) {
         answer_over_budget(o, sr, &parsed, ca, &t0);

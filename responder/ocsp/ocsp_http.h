@@ -55,6 +55,7 @@
 #include "responder/net/workers.h"
 
 struct event_base;
+struct ocsp_source;
 
 /* Pre-signed responses kept in memory at most (~1.3 KB each with a 2048-bit signer: ~90 MB).
  * The registry keeps them all; memory keeps those asked for. */
@@ -65,6 +66,12 @@ struct ocsp_http;
 /* Prepares the OCSP endpoints of `pki` (borrowed; it must outlive the result). Returns NULL
  * with err filled. */
 struct ocsp_http *ocsp_http_new(const struct pki *pki, struct jerr *err);
+
+/* The same endpoints over another source of answers (ocsp_source.h; jpkid respond), with
+ * `cfg`'s limits and caching headers: no refresher, no signature budget. `src` is copied; what
+ * it points to must outlive the result. Returns NULL with err filled. */
+struct ocsp_http *ocsp_http_new_source(const struct jpki_config *cfg,
+                                       const struct ocsp_source *src, struct jerr *err);
 
 /* Registers the routes on `srv` (before server_start). Returns 0 or -1. */
 int ocsp_http_register(struct ocsp_http *o, struct server *srv, struct jerr *err);

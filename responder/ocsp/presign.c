@@ -156,6 +156,12 @@ int presign_blob_refs(const struct presign_blob *b)
 
 /* ---- keys ---- */
 
+uint32_t presign_issuer_tag(const unsigned char *key_hash)
+{
+    return (uint32_t)key_hash[0] << 24 | (uint32_t)key_hash[1] << 16 |
+           (uint32_t)key_hash[2] << 8 | key_hash[3];
+}
+
 uint64_t presign_key_hash(const struct presign_key *key)
 {
     uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 offset basis */
@@ -377,6 +383,31 @@ void presign_remove(struct presign *c, const struct presign_key *key)
         gone = slot_delete(s, i);
     pthread_mutex_unlock(&s->lock);
     presign_blob_unref(gone);
+}
+
+void presign_clear(struct presign *c)
+{
+    for (size_t i = 0; i < c->shard_count; i++) {
+        struct presign_shard *s = &c->shards[i];
+        size_t slots = s->mask + 1, n = 0;
+        /* The blobs are dropped after the lock is released (never freed under it). */
+        struct presign_blob **gone = malloc(slots * sizeof(*gone));
+        pthread_mutex_lock(&s->lock);
+        for (size_t j = 0; j < slots; j++) {
+            if (s->slots[j].blob == NULL)
+                continue;
+            if (gone != NULL)
+                gone[n++] = s->slots[j].blob;
+            else
+                presign_blob_unref(s->slots[j].blob); /* out of memory: under the lock after all */
+            s->slots[j] = (struct presign_slot){0};
+        }
+        s->count = 0;
+        pthread_mutex_unlock(&s->lock);
+        for (size_t j = 0; j < n; j++)
+            presign_blob_unref(gone[j]);
+        free(gone);
+    }
 }
 
 size_t presign_count(struct presign *c)

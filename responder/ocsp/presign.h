@@ -68,6 +68,9 @@ const char *presign_blob_expires(const struct presign_blob *b);       /* nextUpd
 /* The current reference count (for tests and assertions only: it may change at once). */
 int presign_blob_refs(const struct presign_blob *b);
 
+/* A key's issuer_tag: the first four bytes of an issuerKeyHash (SHA-1 or SHA-256). */
+uint32_t presign_issuer_tag(const unsigned char *key_hash);
+
 /* Hash of a key (FNV-1a; keys are our own random serials, chosen by no client). */
 uint64_t presign_key_hash(const struct presign_key *key);
 bool presign_key_equal(const struct presign_key *a, const struct presign_key *b);
@@ -89,6 +92,10 @@ bool presign_put(struct presign *c, struct presign_blob *b, bool may_evict);
 
 /* Removes the entry of `key` if there is one. Thread-safe. */
 void presign_remove(struct presign *c, const struct presign_key *key);
+
+/* Removes every entry (jpkid respond, after a reconnection to Redis: nothing cached can be
+ * proved fresh). Thread-safe; blobs still referenced elsewhere live on. */
+void presign_clear(struct presign *c);
 
 /* Entries held now, and the bound. Thread-safe (a moment's view). */
 size_t presign_count(struct presign *c);

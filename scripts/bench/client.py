@@ -28,6 +28,19 @@
       after the last sample it waits for every serial (at most FRESH_CRL_WAIT_S, default 300)
       and adds "crl_p50_ms=.. crl_p99_ms=.. crl_max_ms=.." (from the same revocation return).
 
+  client.py fanout URL TOKEN ISSUER_PEM SAMPLES OCSP_URL[,OCSP_URL...] SERIAL...
+      jpkid respond (scripts/bench/scaleout): for each serial, waits until every responder
+      answers good, revokes it through the API at URL, then polls every responder (one thread
+      each, POST, keep-alive, back to back) until each answers revoked; a sample is the time
+      from the revocation's return to the last responder's revoked. Prints
+      "FANOUT samples=N p50_ms=.. p99_ms=.. max_ms=..".
+
+  client.py redisfill ISSUER_PEM SIGNER_PEM SIGNER_KEY TOP COUNT REDIS_PORT [PREFIX]
+      Signs COUNT good OCSP responses (SHA-1 CertIDs of ISSUER_PEM, serials TOP 00*7
+      BE64(i+1) as jpki_benchload makes them) with the delegated signer and writes them to
+      Redis as a CA node publishes them (docs/ARCHITECTURE.md "Redis keys": P ocsp:IKH:SERIAL
+      and P issued:IKH), through redis-cli --pipe: Redis-side cache misses for the benchmark.
+
 Standard library and `cryptography` only (the python3 on PATH has it).
 """
 import http.client
@@ -186,6 +199,16 @@ class CrlWatch(threading.Thread):
             return list(self.ms.values())
 
 
+def ocsp_request_of(api, token, issuer, serial):
+    """The DER OCSP request (SHA-1 CertID, no nonce) of certificate `serial`, fetched from the API."""
+    status, data = call(api, "GET", "/v1/certificates/" + serial, token)
+    if status != 200:
+        sys.exit("GET /v1/certificates/%s answered %d" % (serial, status))
+    cert = x509.load_pem_x509_certificate(json.loads(data)["pem"].encode())
+    return (ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
+            .public_bytes(serialization.Encoding.DER))
+
+
 def percentile(values, p):
     s = sorted(values)
     return s[max(0, min(len(s) - 1, int(round(p / 100 * len(s) + 0.5)) - 1))]
@@ -201,12 +224,7 @@ def cmd_freshness(url, token, issuer_pem, samples, out_csv, *serials):
     crl = CrlWatch(url)
     crl.start()
     for serial in serials[:samples]:
-        status, data = call(api, "GET", "/v1/certificates/" + serial, token)
-        if status != 200:
-            sys.exit("GET /v1/certificates/%s answered %d" % (serial, status))
-        cert = x509.load_pem_x509_certificate(json.loads(data)["pem"].encode())
-        req = (ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
-               .public_bytes(serialization.Encoding.DER))
+        req = ocsp_request_of(api, token, issuer, serial)
         for _ in range(1000):
             if ocsp_status(oc, req) == "GOOD":
                 break
@@ -250,6 +268,97 @@ def cmd_freshness(url, token, issuer_pem, samples, out_csv, *serials):
              max(crl_ms)))
 
 
+def cmd_fanout(url, token, issuer_pem, samples, ocsp_urls, *serials):
+    with open(issuer_pem, "rb") as f:
+        issuer = x509.load_pem_x509_certificate(f.read())
+    api = connect(url)
+    responders = ocsp_urls.split(",")
+    ms = []
+    for serial in serials[:int(samples)]:
+        req = ocsp_request_of(api, token, issuer, serial)
+        conns = [connect(u) for u in responders]
+        for c in conns:
+            for _ in range(1000):
+                if ocsp_status(c, req) == "GOOD":
+                    break
+                time.sleep(0.01)
+            else:
+                sys.exit("%s never answered good" % serial)
+        done = [None] * len(conns)
+        start = threading.Event()
+
+        def poll(i):
+            start.wait()
+            while True:
+                if ocsp_status(conns[i], req) == "REVOKED":
+                    done[i] = time.monotonic()
+                    return
+                if time.monotonic() - t0 > 30:
+                    return
+
+        threads = [threading.Thread(target=poll, args=(i,)) for i in range(len(conns))]
+        for t in threads:
+            t.start()
+        status, data = call(api, "POST", "/v1/certificates/%s/revoke" % serial, token,
+                            json.dumps({"reason": "keyCompromise"}).encode())
+        t0 = time.monotonic()
+        start.set()
+        for t in threads:
+            t.join()
+        if status != 200 or None in done:
+            sys.exit("%s: revoke answered %d, responders revoked: %s" % (serial, status, done))
+        ms.append((max(done) - t0) * 1000)
+    print("FANOUT samples=%d p50_ms=%.3f p99_ms=%.3f max_ms=%.3f"
+          % (len(ms), statistics.median(ms), percentile(ms, 99), max(ms)))
+
+
+def resp_command(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a.encode() if isinstance(a, str) else a
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def cmd_redisfill(issuer_pem, signer_pem, signer_key, top, count, port, prefix="jpki:"):
+    import datetime
+    import hashlib
+    from cryptography.hazmat.primitives.asymmetric import ec
+    with open(issuer_pem, "rb") as f:
+        issuer = x509.load_pem_x509_certificate(f.read())
+    with open(signer_pem, "rb") as f:
+        signer = x509.load_pem_x509_certificate(f.read())
+    with open(signer_key, "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), None)
+    pub = issuer.public_key()
+    if isinstance(pub, ec.EllipticCurvePublicKey):
+        bits = pub.public_bytes(serialization.Encoding.X962,
+                                serialization.PublicFormat.UncompressedPoint)
+    else:
+        bits = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    name_hash = hashlib.sha1(issuer.subject.public_bytes()).digest()
+    key_hash = hashlib.sha1(bits).digest()
+    ikh = key_hash.hex()
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    cmds = []
+    for i in range(int(count)):
+        serial = int.from_bytes(bytes([int(top, 16)]) + bytes(7) + (i + 1).to_bytes(8, "big"), "big")
+        der = (ocsp.OCSPResponseBuilder()
+               .add_response_by_hash(name_hash, key_hash, serial, hashes.SHA1(),
+                                     ocsp.OCSPCertStatus.GOOD, now,
+                                     now + datetime.timedelta(days=1), None, None)
+               .responder_id(ocsp.OCSPResponderEncoding.HASH, signer)
+               .certificates([signer])
+               .sign(key, hashes.SHA256())
+               .public_bytes(serialization.Encoding.DER))
+        text = "%032X" % serial
+        cmds.append(resp_command("SET", "%socsp:%s:%s" % (prefix, ikh, text), der, "EX", "90000"))
+        cmds.append(resp_command("SADD", "%sissued:%s" % (prefix, ikh), text))
+    subprocess.run(["redis-cli", "-p", port, "--pipe"], input=b"".join(cmds), check=True,
+                   stdout=subprocess.DEVNULL)
+    print("REDISFILL count=%s ikh=%s" % (count, ikh))
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -260,6 +369,10 @@ def main():
         cmd_issue(*args)
     elif cmd == "freshness" and len(args) >= 6:
         cmd_freshness(*args)
+    elif cmd == "fanout" and len(args) >= 6:
+        cmd_fanout(*args)
+    elif cmd == "redisfill" and len(args) in (6, 7):
+        cmd_redisfill(*args)
     else:
         sys.exit(__doc__)
 

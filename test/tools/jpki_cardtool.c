@@ -19,6 +19,7 @@
 #include <openssl/pem.h>
 
 #include "keystore/card.h"
+#include "test/unit/testpem.h"
 
 static int usage(void)
 {
@@ -68,19 +69,6 @@ static int info(struct card_image *ci)
     return 0;
 }
 
-static int write_pem(const char *path, EVP_PKEY *key, X509 *cert)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    int ok = f != NULL && (key != NULL ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
-                                       : PEM_write_X509(f, cert)) == 1;
-    if (f != NULL)
-        ok = fclose(f) == 0 && ok;
-    else if (fd >= 0)
-        close(fd);
-    return ok ? 0 : -1;
-}
-
 int main(int argc, char **argv)
 {
     struct jerr err = {0};
@@ -109,8 +97,8 @@ int main(int argc, char **argv)
             goto out;
         }
         rc = 0;
-        if (argc == 7 && (write_pem(argv[5], key, NULL) == -1 ||
-                          write_pem(argv[6], NULL, card_image_get0_cert(ci, slot)) == -1)) {
+        if (argc == 7 && (testpem_write(argv[5], NULL, key) == -1 ||
+                          testpem_write(argv[6], card_image_get0_cert(ci, slot), NULL) == -1)) {
             fprintf(stderr, "jpki_cardtool: cannot write %s / %s\n", argv[5], argv[6]);
             rc = 1;
         }

@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 
 #include "ca/lifecycle.h"
+#include "test/unit/testpem.h"
 #include "base/jclock.h"
 #include "responder/cliargs.h"
 
@@ -47,27 +48,19 @@ static int write_issued(const char *dir, const struct issued_cert *ic, struct je
     char path[PATH_MAX];
     const unsigned char *p = ic->der;
     X509 *cert = d2i_X509(NULL, &p, (long)ic->der_len);
-    FILE *f = NULL;
     int rc = -1;
     snprintf(path, sizeof(path), "%s/%s.pem", dir, ic->rec.serial);
-    if (cert == NULL || (f = fopen(path, "w")) == NULL || PEM_write_X509(f, cert) != 1) {
+    if (cert == NULL || testpem_write(path, cert, NULL) == -1) {
         jerr_set(err, JERR_IO, NULL, "cannot write %s", path);
         goto out;
     }
-    fclose(f);
-    f = NULL;
-    if (ic->key != NULL) {
-        snprintf(path, sizeof(path), "%s/%s.key", dir, ic->rec.serial);
-        if ((f = fopen(path, "w")) == NULL ||
-            PEM_write_PrivateKey(f, ic->key, NULL, NULL, 0, NULL, NULL) != 1) {
-            jerr_set(err, JERR_IO, NULL, "cannot write %s", path);
-            goto out;
-        }
+    snprintf(path, sizeof(path), "%s/%s.key", dir, ic->rec.serial);
+    if (ic->key != NULL && testpem_write(path, NULL, ic->key) == -1) {
+        jerr_set(err, JERR_IO, NULL, "cannot write %s", path);
+        goto out;
     }
     rc = 0;
 out:
-    if (f != NULL)
-        fclose(f);
     X509_free(cert);
     return rc;
 }

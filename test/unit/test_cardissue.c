@@ -240,16 +240,8 @@ END_TEST
 
 /* ---- the image of an issuance ---- */
 
-/* The instance opened around each test of the "issuance" case (a checked fixture). */
-static struct testutil_fixture fix;
-static void fix_open(void)
-{
-    testutil_fx_open(&fix, &testinst);
-}
-static void fix_close(void)
-{
-    testutil_fx_close(&fix);
-}
+/* The instance opened around each test of the "issuance" case (testinst_fx_tcase). */
+#define fix testinst_fx
 
 START_TEST(image_holds_both_slots)
 {
@@ -519,6 +511,33 @@ static void expect_reset_refused(struct testutil_fixture *fx, const char *card_i
     ck_assert_msg(strstr(err.msg, part) != NULL, "'%s' not in '%s'", part, err.msg);
 }
 
+/* The encoded image of a card that claims to be "reset2", written with the administration key
+ * `ak`, whose one slot `slot` holds `cert` and `key` under password `pw`. */
+static unsigned char *reset2_image(const struct adminkey *ak, enum ca_kind slot, X509 *cert,
+                                   EVP_PKEY *key, const char *pw, size_t *len)
+{
+    struct jerr err = {0};
+    unsigned char *der = NULL;
+    struct card_image *ci =
+        adminkey_card_create(ak, "reset2", "2035-06-30", pki_get0_root(fix.pki, CA_SIGN),
+                             pki_get0_root(fix.pki, CA_AUTH), &err);
+    ck_assert_msg(ci != NULL, "%s", err.msg);
+    ck_assert_int_eq(adminkey_card_set_slot(ak, ci, slot, cert, key, pw, &err), 0);
+    ck_assert_int_eq(cardissue_image_encode(fix.pki, ci, &der, len, &err), 0);
+    card_image_free(ci);
+    return der;
+}
+
+/* The certificate of an issuance's `ca` slot, decoded. */
+static X509 *issued_x509(const struct issue_result *res, enum ca_kind ca)
+{
+    const struct issued_cert *ic = issued(res, ca);
+    const unsigned char *p = ic->der;
+    X509 *cert = d2i_X509(NULL, &p, (long)ic->der_len);
+    ck_assert_ptr_nonnull(cert);
+    return cert;
+}
+
 START_TEST(reset_refusals)
 {
     struct issue_result res = {0}, other = {0};
@@ -554,54 +573,34 @@ START_TEST(reset_refusals)
 
     /* An image of this card written under another administration key. */
     struct adminkey *stranger = adminkey_generate(&err);
-    struct card_image *ci =
-        adminkey_card_create(stranger, "reset2", "2035-06-30", pki_get0_root(fix.pki, CA_SIGN),
-                             pki_get0_root(fix.pki, CA_AUTH), &err);
-    ck_assert_ptr_nonnull(ci);
-    const struct issued_cert *ic = issued(&res, CA_AUTH);
-    const unsigned char *p = ic->der;
-    X509 *cert = d2i_X509(NULL, &p, (long)ic->der_len);
-    ck_assert_int_eq(adminkey_card_set_slot(stranger, ci, CA_AUTH, cert, ic->key, "2580", &err), 0);
-    unsigned char *foreign = NULL;
+    ck_assert_ptr_nonnull(stranger);
+    X509 *cert = issued_x509(&res, CA_AUTH);
     size_t foreign_len = 0;
-    ck_assert_int_eq(cardissue_image_encode(fix.pki, ci, &foreign, &foreign_len, &err), 0);
+    unsigned char *foreign =
+        reset2_image(stranger, CA_AUTH, cert, issued(&res, CA_AUTH)->key, "2580", &foreign_len);
     expect_reset_refused(&fix, "reset2", foreign, foreign_len, CA_AUTH, "5831", JERR_INVALID,
                          "card_image", "not written by this service");
     /* Its empty sign slot. */
     expect_reset_refused(&fix, "reset2", foreign, foreign_len, CA_SIGN, "ABC123", JERR_INVALID,
                          "slot", "no sign certificate");
-    card_image_free(ci);
     free(foreign);
 
     /* A certificate of another card in the slot (the image claims to be reset2's). */
     unsigned char *other_der = image_of(&fix, "reset4", &other, &len);
     free(other_der);
-    ci = adminkey_card_create(stranger, "reset2", "2035-06-30", pki_get0_root(fix.pki, CA_SIGN),
-                              pki_get0_root(fix.pki, CA_AUTH), &err);
-    const struct issued_cert *oc = issued(&other, CA_AUTH);
-    p = oc->der;
-    X509 *other_cert = d2i_X509(NULL, &p, (long)oc->der_len);
-    ck_assert_int_eq(
-        adminkey_card_set_slot(stranger, ci, CA_AUTH, other_cert, oc->key, "2580", &err), 0);
-    ck_assert_int_eq(cardissue_image_encode(fix.pki, ci, &foreign, &foreign_len, &err), 0);
+    X509 *other_cert = issued_x509(&other, CA_AUTH);
+    foreign = reset2_image(stranger, CA_AUTH, other_cert, issued(&other, CA_AUTH)->key, "2580",
+                           &foreign_len);
     expect_reset_refused(&fix, "reset2", foreign, foreign_len, CA_AUTH, "5831", JERR_INVALID,
                          "card_image", "is not the one issued to card reset2");
-    card_image_free(ci);
     free(foreign);
 
     /* A certificate this service never issued. */
     EVP_PKEY *k;
     X509 *self = testutil_self_signed_cert(&k);
-    ci = adminkey_card_create(pki_get0_card_admin(fix.pki), "reset2", "2035-06-30",
-                              pki_get0_root(fix.pki, CA_SIGN), pki_get0_root(fix.pki, CA_AUTH),
-                              &err);
-    ck_assert_int_eq(
-        adminkey_card_set_slot(pki_get0_card_admin(fix.pki), ci, CA_SIGN, self, k, "ABC123", &err),
-        0);
-    ck_assert_int_eq(cardissue_image_encode(fix.pki, ci, &foreign, &foreign_len, &err), 0);
+    foreign = reset2_image(pki_get0_card_admin(fix.pki), CA_SIGN, self, k, "ABC123", &foreign_len);
     expect_reset_refused(&fix, "reset2", foreign, foreign_len, CA_SIGN, "XYZ789", JERR_INVALID,
                          "card_image", "was not issued by this service");
-    card_image_free(ci);
     free(foreign);
     X509_free(self);
     EVP_PKEY_free(k);
@@ -624,8 +623,7 @@ int main(void)
     tcase_add_test(tc, given_passwords_are_checked);
     suite_add_tcase(s, tc);
 
-    tc = testinst_tcase("issuance", 120);
-    tcase_add_checked_fixture(tc, fix_open, fix_close);
+    tc = testinst_fx_tcase("issuance", 120);
     tcase_add_test(tc, image_holds_both_slots);
     tcase_add_test(tc, supplied_key_leaves_its_slot_empty);
     tcase_add_test(tc, batch_stages_one_file_per_card);

@@ -357,41 +357,44 @@ END_TEST
 
 /* ---- progress bar and batch summary ---- */
 
-START_TEST(test_bar_exact)
-{
-    char buf[128];
-    ctl_batch_bar(buf, sizeof(buf), 0, 0, 200, 10);
-    ck_assert_str_eq(buf, "[----------] 0/200 finished: 0 done, 0 failed");
-    ctl_batch_bar(buf, sizeof(buf), 100, 2, 200, 10);
-    ck_assert_str_eq(buf, "[#####-----] 100/200 finished: 98 done, 2 failed");
-    ctl_batch_bar(buf, sizeof(buf), 200, 3, 200, 10);
-    ck_assert_str_eq(buf, "[##########] 200/200 finished: 197 done, 3 failed");
+/* ctl_batch_bar(buf, size, finished, failed, total, width) for each row, into a roomy buffer. */
+static const struct {
+    long finished, failed, total;
+    int width;
+    const char *want;
+} bar_cases[] = {
+    {0, 0, 200, 10, "[----------] 0/200 finished: 0 done, 0 failed"},
+    {100, 2, 200, 10, "[#####-----] 100/200 finished: 98 done, 2 failed"},
+    {200, 3, 200, 10, "[##########] 200/200 finished: 197 done, 3 failed"},
     /* floor(14 * 123 / 200) = 8 cells */
-    ctl_batch_bar(buf, sizeof(buf), 123, 3, 200, 14);
-    ck_assert_str_eq(buf, "[########------] 123/200 finished: 120 done, 3 failed");
+    {123, 3, 200, 14, "[########------] 123/200 finished: 120 done, 3 failed"},
     /* one row short of the end is not a full bar */
-    ctl_batch_bar(buf, sizeof(buf), 199, 0, 200, 20);
-    ck_assert_str_eq(buf, "[###################-] 199/200 finished: 199 done, 0 failed");
-    ctl_batch_bar(buf, sizeof(buf), 1, 0, 3, 3);
-    ck_assert_str_eq(buf, "[#--] 1/3 finished: 1 done, 0 failed");
+    {199, 0, 200, 20, "[###################-] 199/200 finished: 199 done, 0 failed"},
+    {1, 0, 3, 3, "[#--] 1/3 finished: 1 done, 0 failed"},
     /* width 40, half */
-    ctl_batch_bar(buf, sizeof(buf), 50, 0, 100, 40);
-    ck_assert_str_eq(
-        buf, "[####################--------------------] 50/100 finished: 50 done, 0 failed");
+    {50, 0, 100, 40,
+     "[####################--------------------] 50/100 finished: 50 done, 0 failed"},
+    /* edges: nothing to do is a full bar; more finished than total; widths below 1 are 1 */
+    {0, 0, 0, 5, "[#####] 0/0 finished: 0 done, 0 failed"},
+    {7, 0, 5, 5, "[#####] 7/5 finished: 7 done, 0 failed"},
+    {1, 0, 2, 0, "[-] 1/2 finished: 1 done, 0 failed"},
+    {2, 0, 2, -4, "[#] 2/2 finished: 2 done, 0 failed"},
+};
+
+START_TEST(test_bar)
+{
+    for (size_t i = 0; i < sizeof(bar_cases) / sizeof(bar_cases[0]); i++) {
+        char buf[128];
+        ctl_batch_bar(buf, sizeof(buf), bar_cases[i].finished, bar_cases[i].failed,
+                      bar_cases[i].total, bar_cases[i].width);
+        ck_assert_msg(strcmp(buf, bar_cases[i].want) == 0, "case %zu: \"%s\"", i, buf);
+    }
 }
 END_TEST
 
-START_TEST(test_bar_edges)
+START_TEST(test_bar_truncated)
 {
-    char buf[128], tiny[8];
-    ctl_batch_bar(buf, sizeof(buf), 0, 0, 0, 5);
-    ck_assert_str_eq(buf, "[#####] 0/0 finished: 0 done, 0 failed");
-    ctl_batch_bar(buf, sizeof(buf), 7, 0, 5, 5);
-    ck_assert_str_eq(buf, "[#####] 7/5 finished: 7 done, 0 failed");
-    ctl_batch_bar(buf, sizeof(buf), 1, 0, 2, 0);
-    ck_assert_str_eq(buf, "[-] 1/2 finished: 1 done, 0 failed");
-    ctl_batch_bar(buf, sizeof(buf), 2, 0, 2, -4);
-    ck_assert_str_eq(buf, "[#] 2/2 finished: 2 done, 0 failed");
+    char tiny[8];
     ctl_batch_bar(tiny, sizeof(tiny), 5, 0, 10, 10);
     ck_assert_str_eq(tiny, "[#####-");
     ck_assert_uint_eq(strlen(tiny), sizeof(tiny) - 1);
@@ -440,6 +443,18 @@ START_TEST(test_batch_content_type)
 }
 END_TEST
 
+/* ctl_batch_summary(sub, prog)'s text (the caller frees it), which returns `failed`. */
+static char *batch_summary(json_t *sub, json_t *prog, size_t failed)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(ctl_batch_summary(f, sub, prog), failed);
+    fclose(f);
+    return text;
+}
+
 START_TEST(test_batch_summary)
 {
     json_error_t jerror;
@@ -458,11 +473,7 @@ START_TEST(test_batch_summary)
         0, &jerror);
     ck_assert_ptr_nonnull(sub);
     ck_assert_ptr_nonnull(prog);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    ck_assert_uint_eq(ctl_batch_summary(f, sub, prog), 3);
-    fclose(f);
+    char *text = batch_summary(sub, prog, 3);
     ck_assert_str_eq(text, "batch k1 (id 7): 3 rows, 2 done, 1 failed, 2 refused at submission\n"
                            "  row 2: rows[1].person.birth_date: not a calendar day\n"
                            "  row 5: used again (field: rows[4].key)\n"
@@ -474,10 +485,7 @@ START_TEST(test_batch_summary)
                           json_pack("{s:i, s:n, s:s, s:n, s:{s:s, s:s, s:s}}", "row", 5, "key",
                                     "state", "failed", "serials", "error", "code", "invalid",
                                     "message", "used again", "field", "rows[4].key"));
-    text = NULL;
-    f = open_memstream(&text, &len);
-    ck_assert_uint_eq(ctl_batch_summary(f, sub, prog), 3);
-    fclose(f);
+    text = batch_summary(sub, prog, 3);
     ck_assert_ptr_null(strstr(text, "row 5 (key"));
     free(text);
     json_array_remove(json_object_get(prog, "rows"), 3);
@@ -485,17 +493,11 @@ START_TEST(test_batch_summary)
     /* all rows good: nothing listed */
     json_object_set_new(sub, "problems", json_array());
     json_array_remove(json_object_get(prog, "rows"), 1);
-    text = NULL;
-    f = open_memstream(&text, &len);
-    ck_assert_uint_eq(ctl_batch_summary(f, sub, prog), 0);
-    fclose(f);
+    text = batch_summary(sub, prog, 0);
     ck_assert_str_eq(text, "batch k1 (id 7): 3 rows, 2 done, 1 failed, 0 refused at submission\n");
     free(text);
     /* batch show: no submission answer */
-    text = NULL;
-    f = open_memstream(&text, &len);
-    ck_assert_uint_eq(ctl_batch_summary(f, NULL, prog), 0);
-    fclose(f);
+    text = batch_summary(NULL, prog, 0);
     ck_assert_str_eq(text, "batch k1 (id 7): 3 rows, 2 done, 1 failed\n");
     free(text);
     json_decref(sub);
@@ -552,37 +554,40 @@ START_TEST(test_api_error_words)
 }
 END_TEST
 
+/* ctl_out_sanitize(out, room, in, len): a literal and its length, NULs included. */
+#define LIT(s) s, sizeof(s) - 1
+static const struct {
+    const char *in;
+    size_t len, room;
+    const char *want;
+} sanitize_cases[] = {
+    {LIT("plain"), 64, "plain"},
+    {LIT("東京\\"), 64, "東京\\\\"},
+    {LIT("a\xff"
+         "b"),
+     64, "a\\xFFb"},
+    /* overlong '/', a surrogate, above U+10FFFF, a cut sequence */
+    {LIT("\xc0\xaf"), 64, "\\xC0\\xAF"},
+    {LIT("\xed\xa0\x80"), 64, "\\xED\\xA0\\x80"},
+    {LIT("\xf4\x90\x80\x80"), 64, "\\xF4\\x90\\x80\\x80"},
+    {LIT("\xe6\x9d"), 64, "\\xE6\\x9D"},
+    {LIT("\x7f\t"), 64, "\\x7F\\x09"},
+    /* an embedded NUL counts as a byte to escape */
+    {LIT("a\0b"), 64, "a\\x00b"},
+    /* cut on a character boundary: 7 bytes of room take two kanji (6), not a third's half */
+    {LIT("東京都"), 8, "東京"},
+    {LIT("\x01\x02"), 4, ""},
+};
+#undef LIT
+
 START_TEST(test_sanitize)
 {
-    char out[64];
-    ctl_out_sanitize(out, sizeof(out), "plain", 5);
-    ck_assert_str_eq(out, "plain");
-    ctl_out_sanitize(out, sizeof(out), "東京\\", strlen("東京\\"));
-    ck_assert_str_eq(out, "東京\\\\");
-    ctl_out_sanitize(out, sizeof(out),
-                     "a\xff"
-                     "b",
-                     3);
-    ck_assert_str_eq(out, "a\\xFFb");
-    /* overlong '/', a surrogate, above U+10FFFF, a cut sequence */
-    ctl_out_sanitize(out, sizeof(out), "\xc0\xaf", 2);
-    ck_assert_str_eq(out, "\\xC0\\xAF");
-    ctl_out_sanitize(out, sizeof(out), "\xed\xa0\x80", 3);
-    ck_assert_str_eq(out, "\\xED\\xA0\\x80");
-    ctl_out_sanitize(out, sizeof(out), "\xf4\x90\x80\x80", 4);
-    ck_assert_str_eq(out, "\\xF4\\x90\\x80\\x80");
-    ctl_out_sanitize(out, sizeof(out), "\xe6\x9d", 2);
-    ck_assert_str_eq(out, "\\xE6\\x9D");
-    ctl_out_sanitize(out, sizeof(out), "\x7f\t", 2);
-    ck_assert_str_eq(out, "\\x7F\\x09");
-    /* an embedded NUL counts as a byte to escape */
-    ctl_out_sanitize(out, sizeof(out), "a\0b", 3);
-    ck_assert_str_eq(out, "a\\x00b");
-    /* cut on a character boundary: 7 bytes of room take two kanji (6), not a third's half */
-    ctl_out_sanitize(out, 8, "東京都", strlen("東京都"));
-    ck_assert_str_eq(out, "東京");
-    ctl_out_sanitize(out, 4, "\x01\x02", 2);
-    ck_assert_str_eq(out, "");
+    for (size_t i = 0; i < sizeof(sanitize_cases) / sizeof(sanitize_cases[0]); i++) {
+        char out[64];
+        ck_assert_uint_le(sanitize_cases[i].room, sizeof(out));
+        ctl_out_sanitize(out, sanitize_cases[i].room, sanitize_cases[i].in, sanitize_cases[i].len);
+        ck_assert_msg(strcmp(out, sanitize_cases[i].want) == 0, "case %zu: \"%s\"", i, out);
+    }
 
     char *text = NULL;
     size_t len = 0;
@@ -755,18 +760,21 @@ START_TEST(test_exit_codes)
     unsetenv("JPKI_TOKEN_FILE");
 
     char *a1[] = {"jpkictl", "card", "hold", "c1"};
-    expect_usage(a1, 4, "jpkictl: card hold: no service URL: give --url or set JPKI_URL\n"
-                        "Try 'jpkictl card hold --help'.\n");
+    expect_usage(a1, 4,
+                 "jpkictl: card hold: no service URL: give --url or set JPKI_URL\n"
+                 "Try 'jpkictl card hold --help'.\n");
 
     char *a2[] = {"jpkictl", "--url", "http://127.0.0.1:1", "card", "hold", "c1"};
-    expect_usage(a2, 6, "jpkictl: card hold: no operator token: give --token-file or set "
-                        "JPKI_TOKEN_FILE\nTry 'jpkictl card hold --help'.\n");
+    expect_usage(a2, 6,
+                 "jpkictl: card hold: no operator token: give --token-file or set "
+                 "JPKI_TOKEN_FILE\nTry 'jpkictl card hold --help'.\n");
 
     /* the environment stands in for the options */
     setenv("JPKI_URL", "ftp://127.0.0.1:1", 1);
     char *a3[] = {"jpkictl", "fingerprints"};
-    expect_usage(a3, 2, "jpkictl: fingerprints: the service URL must start with http:// or "
-                        "https://\nTry 'jpkictl fingerprints --help'.\n");
+    expect_usage(a3, 2,
+                 "jpkictl: fingerprints: the service URL must start with http:// or "
+                 "https://\nTry 'jpkictl fingerprints --help'.\n");
 
     /* nothing listens on port 1: a transport failure, exit 3 */
     setenv("JPKI_URL", "http://127.0.0.1:1", 1);
@@ -778,20 +786,24 @@ START_TEST(test_exit_codes)
     free(errs);
 
     char *a4[] = {"jpkictl", "cert", "revoke", "../../x", "--reason", "keyCompromise"};
-    expect_usage(a4, 6, "jpkictl: cert revoke: SERIAL must be 1 to 40 hex digits\n"
-                        "Try 'jpkictl cert revoke --help'.\n");
+    expect_usage(a4, 6,
+                 "jpkictl: cert revoke: SERIAL must be 1 to 40 hex digits\n"
+                 "Try 'jpkictl cert revoke --help'.\n");
 
     char *a5[] = {"jpkictl", "cert", "expiring", "--days", "ninety"};
-    expect_usage(a5, 5, "jpkictl: cert expiring: --days must be a number of days from 0 to "
-                        "36500\nTry 'jpkictl cert expiring --help'.\n");
+    expect_usage(a5, 5,
+                 "jpkictl: cert expiring: --days must be a number of days from 0 to "
+                 "36500\nTry 'jpkictl cert expiring --help'.\n");
 
     char *a6[] = {"jpkictl", "crl", "fetch", "root"};
-    expect_usage(a6, 4, "jpkictl: crl fetch: the CA is sign or auth\n"
-                        "Try 'jpkictl crl fetch --help'.\n");
+    expect_usage(a6, 4,
+                 "jpkictl: crl fetch: the CA is sign or auth\n"
+                 "Try 'jpkictl crl fetch --help'.\n");
 
     char *a7[] = {"jpkictl", "person", "change", "p1"};
-    expect_usage(a7, 4, "jpkictl: person change: give at least one of --name, --address, "
-                        "--birth-date, --gender\nTry 'jpkictl person change --help'.\n");
+    expect_usage(a7, 4,
+                 "jpkictl: person change: give at least one of --name, --address, "
+                 "--birth-date, --gender\nTry 'jpkictl person change --help'.\n");
 
     /* a certificate file that is not one: a failed check (1), before any request */
     char *a8[] = {"jpkictl", "ocsp", "/nonexistent/c.pem", "--issuer", "/nonexistent/i.pem"};
@@ -914,8 +926,8 @@ static Suite *ctl_suite(void)
     tcase_add_test(tc, test_number);
     suite_add_tcase(s, tc);
     tc = tcase_create("batch");
-    tcase_add_test(tc, test_bar_exact);
-    tcase_add_test(tc, test_bar_edges);
+    tcase_add_test(tc, test_bar);
+    tcase_add_test(tc, test_bar_truncated);
     tcase_add_test(tc, test_batch_counts);
     tcase_add_test(tc, test_batch_content_type);
     tcase_add_test(tc, test_batch_summary);

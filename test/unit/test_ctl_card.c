@@ -36,7 +36,7 @@
 #include "ctl/ctl_card_print.h"
 #include "ctl/ctl_cmds.h"
 #include "ctl/ctl_verify.h"
-#include "testutil.h"
+#include "testinst.h"
 
 #define SIGN_PW "ABC123"
 #define AUTH_PIN "2580"
@@ -102,14 +102,8 @@ static void keys_teardown(void)
 static X509 *make_leaf(enum ca_kind ca, time_t nb, time_t na, const char *serial_hex)
 {
     struct config_ca cc = ca_conf(ca);
-    struct person p;
+    struct person p = testutil_person("p1", NAME_JA, ADDRESS_JA, "1990-01-02", GENDER_FEMALE);
     struct jerr err = {0};
-    memset(&p, 0, sizeof(p));
-    strcpy(p.id, "p1");
-    strcpy(p.name, NAME_JA);
-    strcpy(p.address, ADDRESS_JA);
-    strcpy(p.birth_date, "1990-01-02");
-    p.gender = GENDER_FEMALE;
     struct profile_subscriber ps = {
         .ca = ca,
         .serial_hex = serial_hex,

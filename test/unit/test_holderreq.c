@@ -177,15 +177,13 @@ static X509 *self_signed(EVP_PKEY *key, const ASN1_INTEGER *serial)
 
 START_TEST(good_request_parses_and_checks)
 {
-    struct testutil_fixture fx;
     struct holder h;
     struct jerr err = {0};
     struct holder_request req;
     struct cert_rec target, signer;
     size_t len = 0;
 
-    testutil_fx_open(&fx, &testinst);
-    holder_new(&fx, "hr-good", &h);
+    holder_new(&testinst_fx, "hr-good", &h);
     time_t now = jclock_now();
     unsigned char *der = good_request(&h, h.serial[CA_AUTH], RID, now, &len);
     ck_assert_msg(holderreq_parse(der, len, &req, &err) == 0, "%s", err.msg);
@@ -195,8 +193,9 @@ START_TEST(good_request_parses_and_checks)
     ck_assert_int_eq(req.time, now);
     ck_assert_str_eq(req.signer_serial, h.serial[CA_SIGN]);
     ck_assert_int_eq(X509_cmp(req.signer, h.cert[CA_SIGN]), 0);
-    ck_assert_msg(holderreq_check(&req, fx.pki, fx.st, now, &target, &signer, &err) == 0, "%s",
-                  err.msg);
+    ck_assert_msg(
+        holderreq_check(&req, testinst_fx.pki, testinst_fx.st, now, &target, &signer, &err) == 0,
+        "%s", err.msg);
     ck_assert_str_eq(target.serial, h.serial[CA_AUTH]);
     ck_assert_str_eq(target.card_id, "hr-good");
     ck_assert_str_eq(signer.serial, h.serial[CA_SIGN]);
@@ -220,25 +219,23 @@ START_TEST(good_request_parses_and_checks)
         ck_assert_int_eq(holderreq_parse(der, len, &req, &err), 0);
         ck_assert_str_eq(req.serial, h.serial[CA_SIGN]);
         ck_assert_int_eq(req.reason, reason_codes[i]);
-        ck_assert_msg(holderreq_check(&req, fx.pki, fx.st, now, &target, &signer, &err) == 0, "%s",
-                      err.msg);
+        ck_assert_msg(holderreq_check(&req, testinst_fx.pki, testinst_fx.st, now, &target, &signer,
+                                      &err) == 0,
+                      "%s", err.msg);
         ck_assert_str_eq(target.serial, h.serial[CA_SIGN]);
         holderreq_clear(&req);
         OPENSSL_free(der);
     }
     holder_free(&h);
-    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(garbage_truncated_and_oversized)
 {
-    struct testutil_fixture fx;
     struct holder h;
     size_t len = 0;
 
-    testutil_fx_open(&fx, &testinst);
-    holder_new(&fx, "hr-garbage", &h);
+    holder_new(&testinst_fx, "hr-garbage", &h);
     unsigned char *der = good_request(&h, h.serial[CA_AUTH], RID, jclock_now(), &len);
 
     expect_parse_refused((const unsigned char *)"", 0, JERR_INVALID, "request", "empty");
@@ -260,20 +257,17 @@ START_TEST(garbage_truncated_and_oversized)
                          "request: ");
     OPENSSL_free(der);
     holder_free(&h);
-    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(structure_refusals)
 {
-    struct testutil_fixture fx;
     struct holder h, other;
     char text[512];
     size_t len = 0;
 
-    testutil_fx_open(&fx, &testinst);
-    holder_new(&fx, "hr-struct", &h);
-    holder_new(&fx, "hr-struct2", &other);
+    holder_new(&testinst_fx, "hr-struct", &h);
+    holder_new(&testinst_fx, "hr-struct2", &other);
     doc(text, sizeof(text), h.serial[CA_AUTH], "unspecified", RID, jclock_now());
     X509 *c = h.cert[CA_SIGN];
     EVP_PKEY *k = h.key[CA_SIGN];
@@ -301,7 +295,6 @@ START_TEST(structure_refusals)
     OPENSSL_free(der);
     holder_free(&h);
     holder_free(&other);
-    testutil_fx_close(&fx);
 }
 END_TEST
 
@@ -333,12 +326,10 @@ static unsigned char *ber_request(const struct holder *h, const char *serial, si
 
 START_TEST(ber_request_refused)
 {
-    struct testutil_fixture fx;
     struct holder h;
     size_t len = 0;
 
-    testutil_fx_open(&fx, &testinst);
-    holder_new(&fx, "hr-ber", &h);
+    holder_new(&testinst_fx, "hr-ber", &h);
     unsigned char *ber = ber_request(&h, h.serial[CA_AUTH], &len);
     /* It is a valid encoding that OpenSSL decodes whole (0x80: an indefinite length)... */
     const unsigned char *p = ber;
@@ -351,7 +342,6 @@ START_TEST(ber_request_refused)
     expect_parse_refused(ber, len, JERR_INVALID, "request", "not DER");
     free(ber);
     holder_free(&h);
-    testutil_fx_close(&fx);
 }
 END_TEST
 
@@ -370,13 +360,11 @@ static void alter(unsigned char *der, size_t len, const char *needle)
 
 START_TEST(altered_content_or_signature)
 {
-    struct testutil_fixture fx;
     struct holder h, other;
     size_t len = 0;
 
-    testutil_fx_open(&fx, &testinst);
-    holder_new(&fx, "hr-alter", &h);
-    holder_new(&fx, "hr-alter2", &other);
+    holder_new(&testinst_fx, "hr-alter", &h);
+    holder_new(&testinst_fx, "hr-alter2", &other);
     time_t now = jclock_now();
     unsigned char *der = good_request(&h, h.serial[CA_AUTH], RID, now, &len);
     alter(der, len, "cessationOfOperation"); /* now "CessationOfOperation" */
@@ -397,20 +385,17 @@ START_TEST(altered_content_or_signature)
     OPENSSL_free(der);
     holder_free(&h);
     holder_free(&other);
-    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(flipped_bytes_never_change_the_order)
 {
-    struct testutil_fixture fx;
     struct holder h;
     struct jerr err = {0};
     struct holder_request good;
     size_t len = 0;
 
-    testutil_fx_open(&fx, &testinst);
-    holder_new(&fx, "hr-flip", &h);
+    holder_new(&testinst_fx, "hr-flip", &h);
     unsigned char *der = good_request(&h, h.serial[CA_AUTH], RID, jclock_now(), &len);
     ck_assert_int_eq(holderreq_parse(der, len, &good, &err), 0);
     unsigned char *copy = malloc(len);
@@ -432,7 +417,8 @@ START_TEST(flipped_bytes_never_change_the_order)
         ck_assert_str_eq(req.request_id, good.request_id);
         ck_assert_int_eq(req.time, good.time);
         struct cert_rec target, signer;
-        int rc = holderreq_check(&req, fx.pki, fx.st, good.time, &target, &signer, &e);
+        int rc =
+            holderreq_check(&req, testinst_fx.pki, testinst_fx.st, good.time, &target, &signer, &e);
         if (X509_cmp(req.signer, h.cert[CA_SIGN]) != 0) {
             ck_assert_msg(rc == -1, "byte %zu: an altered certificate passed the check", i);
             ck_assert_int_eq(e.code, JERR_FORBIDDEN);
@@ -445,7 +431,6 @@ START_TEST(flipped_bytes_never_change_the_order)
     free(copy);
     OPENSSL_free(der);
     holder_free(&h);
-    testutil_fx_close(&fx);
 }
 END_TEST
 
@@ -495,12 +480,10 @@ START_TEST(document_refusals)
          "\",\"time\":\"2026-01-01T00:00:00Z\"}",
          "body", "duplicate"},
     };
-    struct testutil_fixture fx;
     struct holder h;
     size_t len = 0;
 
-    testutil_fx_open(&fx, &testinst);
-    holder_new(&fx, "hr-doc", &h);
+    holder_new(&testinst_fx, "hr-doc", &h);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         unsigned char *der = signed_request(h.cert[CA_SIGN], h.key[CA_SIGN], cases[i].text,
                                             EVP_sha256(), 0, NULL, NULL, &len);
@@ -508,19 +491,16 @@ START_TEST(document_refusals)
         OPENSSL_free(der);
     }
     holder_free(&h);
-    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(signer_refusals)
 {
-    struct testutil_fixture fx;
     struct holder h;
     char text[512];
     size_t len = 0;
 
-    testutil_fx_open(&fx, &testinst);
-    holder_new(&fx, "hr-signer", &h);
+    holder_new(&testinst_fx, "hr-signer", &h);
     time_t now = jclock_now();
     doc(text, sizeof(text), h.serial[CA_AUTH], "keyCompromise", RID, now);
 
@@ -528,18 +508,18 @@ START_TEST(signer_refusals)
     EVP_PKEY *own = EVP_RSA_gen(2048);
     X509 *mine = self_signed(own, NULL);
     unsigned char *der = signed_request(mine, own, text, EVP_sha256(), 0, NULL, NULL, &len);
-    expect_check_refused(&fx, der, len, now, JERR_FORBIDDEN, "signer",
+    expect_check_refused(&testinst_fx, der, len, now, JERR_FORBIDDEN, "signer",
                          "not one this service issued");
     OPENSSL_free(der);
     /* The same with our signing certificate's serial copied in. */
     X509 *forged = self_signed(own, X509_get0_serialNumber(h.cert[CA_SIGN]));
     der = signed_request(forged, own, text, EVP_sha256(), 0, NULL, NULL, &len);
-    expect_check_refused(&fx, der, len, now, JERR_FORBIDDEN, "signer",
+    expect_check_refused(&testinst_fx, der, len, now, JERR_FORBIDDEN, "signer",
                          "not one this service issued");
     OPENSSL_free(der);
     /* The card's authentication key. */
     der = signed_request(h.cert[CA_AUTH], h.key[CA_AUTH], text, EVP_sha256(), 0, NULL, NULL, &len);
-    expect_check_refused(&fx, der, len, now, JERR_FORBIDDEN, "signer", "authentication");
+    expect_check_refused(&testinst_fx, der, len, now, JERR_FORBIDDEN, "signer", "authentication");
     OPENSSL_free(der);
     /* An expired signing certificate (checked at a time after its notAfter). */
     const struct issued_cert *sign = &h.res.certs[0];
@@ -547,63 +527,58 @@ START_TEST(signer_refusals)
     int64_t later = sign->rec.not_after + 86400;
     doc(text, sizeof(text), h.serial[CA_AUTH], "keyCompromise", RID, (time_t)later);
     der = signed_request(h.cert[CA_SIGN], h.key[CA_SIGN], text, EVP_sha256(), 0, NULL, NULL, &len);
-    expect_check_refused(&fx, der, len, later, JERR_FORBIDDEN, "signer", "expired");
+    expect_check_refused(&testinst_fx, der, len, later, JERR_FORBIDDEN, "signer", "expired");
     OPENSSL_free(der);
     X509_free(mine);
     X509_free(forged);
     EVP_PKEY_free(own);
     holder_free(&h);
-    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(held_signer_may_revoke_revoked_may_not)
 {
-    struct testutil_fixture fx;
     struct holder h;
     struct jerr err = {0};
     struct cert_rec target;
     struct serial_list held = {0};
     size_t len = 0;
 
-    testutil_fx_open(&fx, &testinst);
-    holder_new(&fx, "hr-held", &h);
-    ck_assert_int_eq(lifecycle_hold(&fx.ctx, "hr-held", &held, &err), 0);
+    holder_new(&testinst_fx, "hr-held", &h);
+    ck_assert_int_eq(lifecycle_hold(&testinst_fx.ctx, "hr-held", &held, &err), 0);
     ck_assert_uint_eq(held.count, 2);
     serial_list_free(&held);
     time_t now = jclock_now();
     unsigned char *der = good_request(&h, h.serial[CA_AUTH], RID, now, &len);
-    ck_assert_msg(parse_check(&fx, der, len, now, &target, &err) == 0, "%s", err.msg);
+    ck_assert_msg(parse_check(&testinst_fx, der, len, now, &target, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(target.serial, h.serial[CA_AUTH]);
     ck_assert_int_eq(target.status, CERT_HOLD);
     OPENSSL_free(der);
 
-    ck_assert_int_eq(lifecycle_revoke(&fx.ctx, h.serial[CA_SIGN], REASON_KEY_COMPROMISE, &err), 0);
+    ck_assert_int_eq(
+        lifecycle_revoke(&testinst_fx.ctx, h.serial[CA_SIGN], REASON_KEY_COMPROMISE, &err), 0);
     der = good_request(&h, h.serial[CA_AUTH], RID, now, &len);
-    expect_check_refused(&fx, der, len, now, JERR_FORBIDDEN, "signer", "revoked");
+    expect_check_refused(&testinst_fx, der, len, now, JERR_FORBIDDEN, "signer", "revoked");
     OPENSSL_free(der);
     holder_free(&h);
-    testutil_fx_close(&fx);
 }
 END_TEST
 
 START_TEST(other_card_stale_time_and_replay)
 {
-    struct testutil_fixture fx;
     struct holder h, other;
     struct jerr err = {0};
     size_t len = 0;
 
-    testutil_fx_open(&fx, &testinst);
-    holder_new(&fx, "hr-mine", &h);
-    holder_new(&fx, "hr-theirs", &other);
+    holder_new(&testinst_fx, "hr-mine", &h);
+    holder_new(&testinst_fx, "hr-theirs", &other);
     time_t now = jclock_now();
 
     /* Another card's certificates, and a serial nobody was given: the same answer. */
     const char *not_mine[] = {other.serial[CA_AUTH], other.serial[CA_SIGN], "0ABCDEF"};
     for (size_t i = 0; i < 3; i++) {
         unsigned char *der = good_request(&h, not_mine[i], RID, now, &len);
-        expect_check_refused(&fx, der, len, now, JERR_FORBIDDEN, "serial",
+        expect_check_refused(&testinst_fx, der, len, now, JERR_FORBIDDEN, "serial",
                              "is not a certificate of the card that signed the request");
         OPENSSL_free(der);
     }
@@ -611,7 +586,7 @@ START_TEST(other_card_stale_time_and_replay)
     const int64_t offsets[] = {-301, 301, -86400};
     for (size_t i = 0; i < 3; i++) {
         unsigned char *der = good_request(&h, h.serial[CA_AUTH], RID, now + offsets[i], &len);
-        expect_check_refused(&fx, der, len, now, JERR_FORBIDDEN, "time",
+        expect_check_refused(&testinst_fx, der, len, now, JERR_FORBIDDEN, "time",
                              "more than 5 minutes from the service's clock");
         OPENSSL_free(der);
     }
@@ -621,14 +596,15 @@ START_TEST(other_card_stale_time_and_replay)
     snprintf(rec.serial, sizeof(rec.serial), "%s", h.serial[CA_AUTH]);
     snprintf(rec.signer_serial, sizeof(rec.signer_serial), "%s", h.serial[CA_SIGN]);
     snprintf(rec.receipt_id, sizeof(rec.receipt_id), "%032d", 1);
-    ck_assert_msg(store_holder_request_insert(fx.st, &rec, &err) == 0, "%s", err.msg);
-    ck_assert(store_holder_request_exists(fx.st, rec.request_id));
+    ck_assert_msg(store_holder_request_insert(testinst_fx.st, &rec, &err) == 0, "%s", err.msg);
+    ck_assert(store_holder_request_exists(testinst_fx.st, rec.request_id));
     unsigned char *der = good_request(&h, h.serial[CA_AUTH], RID, now, &len);
-    expect_check_refused(&fx, der, len, now, JERR_CONFLICT, "request_id", "replayed request");
+    expect_check_refused(&testinst_fx, der, len, now, JERR_CONFLICT, "request_id",
+                         "replayed request");
     OPENSSL_free(der);
     /* The table itself refuses a second row with that id. */
     snprintf(rec.receipt_id, sizeof(rec.receipt_id), "%032d", 2);
-    ck_assert_int_eq(store_holder_request_insert(fx.st, &rec, &err), -1);
+    ck_assert_int_eq(store_holder_request_insert(testinst_fx.st, &rec, &err), -1);
     ck_assert_int_eq(err.code, JERR_CONFLICT);
     ck_assert_str_eq(err.field, "request_id");
     ck_assert_ptr_nonnull(strstr(err.msg, "replayed request"));
@@ -636,11 +612,10 @@ START_TEST(other_card_stale_time_and_replay)
     der = good_request(&h, h.serial[CA_AUTH], "fedcba9876543210", now, &len);
     struct cert_rec target;
     jerr_clear(&err);
-    ck_assert_msg(parse_check(&fx, der, len, now, &target, &err) == 0, "%s", err.msg);
+    ck_assert_msg(parse_check(&testinst_fx, der, len, now, &target, &err) == 0, "%s", err.msg);
     OPENSSL_free(der);
     holder_free(&h);
     holder_free(&other);
-    testutil_fx_close(&fx);
 }
 END_TEST
 
@@ -650,6 +625,7 @@ int main(void)
     TCase *tc = tcase_create("holderreq");
     tcase_set_timeout(tc, 120);
     tcase_add_unchecked_fixture(tc, instance_setup, instance_teardown);
+    tcase_add_checked_fixture(tc, testinst_fx_open, testinst_fx_close);
     tcase_add_test(tc, good_request_parses_and_checks);
     tcase_add_test(tc, garbage_truncated_and_oversized);
     tcase_add_test(tc, structure_refusals);

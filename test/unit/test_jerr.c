@@ -30,6 +30,17 @@ START_TEST(test_first_error_wins)
 }
 END_TEST
 
+START_TEST(test_oom)
+{
+    struct jerr err = {0};
+    ck_assert_int_eq(jerr_oom(&err), -1);
+    ck_assert_int_eq(err.code, JERR_INTERNAL);
+    ck_assert_str_eq(err.field, "");
+    ck_assert_str_eq(err.msg, "out of memory");
+    ck_assert_int_eq(jerr_oom(NULL), -1);
+}
+END_TEST
+
 START_TEST(test_long_texts_are_cut)
 {
     struct jerr err = {0};
@@ -90,6 +101,7 @@ static Suite *jerr_suite(void)
     Suite *s = suite_create("jerr");
     TCase *tc = tcase_create("jerr");
     tcase_add_test(tc, test_first_error_wins);
+    tcase_add_test(tc, test_oom);
     tcase_add_test(tc, test_long_texts_are_cut);
     tcase_add_test(tc, test_openssl_queue);
     tcase_add_test(tc, test_code_names);

@@ -434,6 +434,40 @@ START_TEST(test_concurrent_readers)
 }
 END_TEST
 
+/* jpkid respond after a reconnection to Redis: every entry goes, readers keep theirs. */
+START_TEST(test_clear)
+{
+    struct jerr err = {0};
+    struct presign *c = presign_new(1024, &err);
+    ck_assert_ptr_nonnull(c);
+    struct presign_blob *kept = NULL;
+    for (int i = 0; i < 300; i++) {
+        char serial[8];
+        snprintf(serial, sizeof(serial), "%04X", i + 1);
+        struct presign_key k = key_of(CA_SIGN, 0, serial);
+        struct presign_blob *b = blob_for(&k, DER_A, sizeof(DER_A), 100);
+        ck_assert(presign_put(c, b, false));
+        if (i == 7)
+            kept = b;
+        else
+            presign_blob_unref(b);
+    }
+    ck_assert_uint_eq(presign_count(c), 300);
+    presign_clear(c);
+    ck_assert_uint_eq(presign_count(c), 0);
+    struct presign_key k8 = key_of(CA_SIGN, 0, "0008");
+    ck_assert_ptr_null(presign_get(c, &k8));
+    ck_assert_int_eq(presign_blob_refs(kept), 1); /* ours alone, still whole */
+    presign_blob_unref(kept);
+    /* The cache is usable after a clear. */
+    struct presign_blob *b = blob_for(&k8, DER_B, sizeof(DER_B), 100);
+    ck_assert(presign_put(c, b, false));
+    presign_blob_unref(b);
+    ck_assert_uint_eq(presign_count(c), 1);
+    presign_free(c);
+}
+END_TEST
+
 static Suite *presign_suite(void)
 {
     Suite *s = suite_create("presign");
@@ -450,6 +484,7 @@ static Suite *presign_suite(void)
     tcase_add_test(tc, test_full_cache_replaces_without_evicting);
     tcase_add_test(tc, test_eviction_spares_recently_used);
     tcase_add_test(tc, test_eviction_bounds_memory);
+    tcase_add_test(tc, test_clear);
     suite_add_tcase(s, tc);
     tc = tcase_create("concurrency");
     tcase_set_timeout(tc, 60);

@@ -15,7 +15,7 @@
 #include "ca/profile.h"
 #include "ca/validity.h"
 #include "base/jclock.h"
-#include "testutil.h"
+#include "testinst.h"
 
 #define SIGN_SUBJECT                                                                               \
     "C=JP, O=JPKI, OU=JPKI for digital signature, OU=Japan Agency for Local Authority "            \
@@ -68,14 +68,7 @@ static struct config_ca sign_ca(void)
 
 static struct person taro(void)
 {
-    struct person p;
-    memset(&p, 0, sizeof(p));
-    strcpy(p.id, "P-1");
-    strcpy(p.name, NAME_JA);
-    strcpy(p.address, ADDRESS_JA);
-    strcpy(p.birth_date, "1990-01-02");
-    p.gender = GENDER_MALE;
-    return p;
+    return testutil_person("P-1", NAME_JA, ADDRESS_JA, "1990-01-02", GENDER_MALE);
 }
 
 /* Signs x with key (SHA-256), frees x, and returns the certificate decoded from its DER

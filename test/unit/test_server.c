@@ -34,6 +34,7 @@
 #include "responder/net/server.h"
 #include "responder/net/workers.h"
 #include "testhttp.h"
+#include "testpem.h"
 #include "testutil.h"
 
 /* ---- a raw HTTP client: exact bytes out, exact bytes back ---- */
@@ -85,6 +86,39 @@ static void wait_connections(struct server *srv, int want)
     for (int i = 0; i < 3000 && server_connection_count(srv) != want; i++)
         sleep_ms(1);
     ck_assert_int_eq(server_connection_count(srv), want);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static const char *const echo_close = "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+
+/* `fd`, an open connection, is served: GET /echo is answered 200. Closes fd. */
+static void expect_served(int fd)
+{
+    struct testhttp_reply r;
+    testhttp_send_all(fd, echo_close, strlen(echo_close));
+    testhttp_read(fd, &r);
+    close(fd);
+    ck_assert_int_eq(r.status, 200);
+    testhttp_reply_free(&r);
+}
+
+/* The answer to the request already sent on `fd` is 200 with "Connection: close" (the server
+ * is stopping). Closes fd. */
+static void expect_closing_answer(int fd)
+{
+    struct testhttp_reply r;
+    char buf[64];
+    testhttp_read(fd, &r); /* "Connection: close" while stopping: EOF follows the answer */
+    close(fd);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(testhttp_header(&r, "Connection", buf, sizeof(buf)), "close");
+    testhttp_reply_free(&r);
 }
 
 /* ---- handlers ---- */
@@ -196,6 +230,13 @@ static void stop_server(struct server *srv)
     server_free(srv);
     workers_free(pool);
     pool = NULL;
+}
+
+/* Waits until every connection is closed, then stops the server. */
+static void stop_server_idle(struct server *srv)
+{
+    wait_connections(srv, 0);
+    stop_server(srv);
 }
 
 /* ---- address parsing and route refusals ---- */
@@ -361,8 +402,7 @@ START_TEST(test_routing)
     expect(port, "OPTIONS", "/p/deeper/x", 405, "Allow", "GET", NULL);
     expect(port, "POST", "/p/x", 200, NULL, NULL, NULL);
 
-    wait_connections(srv, 0);
-    stop_server(srv);
+    stop_server_idle(srv);
 }
 END_TEST
 
@@ -469,13 +509,7 @@ START_TEST(test_stop_with_request_in_flight)
     for (int i = 0; i < 2000 && server_inflight(srv) > 0; i++)
         sleep_ms(1);
     ck_assert_int_eq(server_inflight(srv), 0);
-    struct testhttp_reply r;
-    testhttp_read(fd, &r); /* "Connection: close" while stopping: EOF follows the answer */
-    close(fd);
-    ck_assert_int_eq(r.status, 200);
-    char buf[64];
-    ck_assert_str_eq(testhttp_header(&r, "Connection", buf, sizeof(buf)), "close");
-    testhttp_reply_free(&r);
+    expect_closing_answer(fd);
     stop_server(srv);
 }
 END_TEST
@@ -493,13 +527,7 @@ START_TEST(test_stop_accepting)
     /* The connection already open is still served, and told to close. */
     const char *req = "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n";
     testhttp_send_all(keep, req, strlen(req));
-    struct testhttp_reply r;
-    testhttp_read(keep, &r);
-    close(keep);
-    ck_assert_int_eq(r.status, 200);
-    char buf[64];
-    ck_assert_str_eq(testhttp_header(&r, "Connection", buf, sizeof(buf)), "close");
-    testhttp_reply_free(&r);
+    expect_closing_answer(keep);
     stop_server(srv);
 }
 END_TEST
@@ -563,21 +591,10 @@ START_TEST(test_connection_cap)
     ck_assert(
         logged_last("WARN connection limit (2) reached: the connection waiting longest is closed"));
     wait_connections(srv, 2);
-    const char *req = "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-    struct testhttp_reply r;
-    testhttp_send_all(c, req, strlen(req));
-    testhttp_read(c, &r);
-    ck_assert_int_eq(r.status, 200);
-    testhttp_reply_free(&r);
-    close(c);
+    expect_served(c);
     /* b, younger, is still served. */
-    testhttp_send_all(b, req, strlen(req));
-    testhttp_read(b, &r);
-    ck_assert_int_eq(r.status, 200);
-    testhttp_reply_free(&r);
-    close(b);
-    wait_connections(srv, 0);
-    stop_server(srv);
+    expect_served(b);
+    stop_server_idle(srv);
     log_set_sink(NULL, NULL);
 }
 END_TEST
@@ -623,27 +640,16 @@ START_TEST(test_connections_per_address)
     /* Another address is served. */
     int other = connect_from("127.0.0.10", port);
     ck_assert_int_ge(other, 0);
-    const char *req = "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-    struct testhttp_reply r;
-    testhttp_send_all(other, req, strlen(req));
-    testhttp_read(other, &r);
-    ck_assert_int_eq(r.status, 200);
-    testhttp_reply_free(&r);
-    close(other);
+    expect_served(other);
     /* A closed connection gives its place back. */
     close(held[0]);
     wait_connections(srv, 2);
     int again = connect_from("127.0.0.9", port);
     ck_assert_int_ge(again, 0);
-    testhttp_send_all(again, req, strlen(req));
-    testhttp_read(again, &r);
-    ck_assert_int_eq(r.status, 200);
-    testhttp_reply_free(&r);
-    close(again);
+    expect_served(again);
     close(held[1]);
     close(held[2]);
-    wait_connections(srv, 0);
-    stop_server(srv);
+    stop_server_idle(srv);
     log_set_sink(NULL, NULL);
 }
 END_TEST
@@ -670,12 +676,7 @@ START_TEST(test_exempt_address)
         ck_assert_int_ge(fds[i], 0);
     }
     wait_connections(srv, 5);
-    const char *req = "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-    struct testhttp_reply r;
-    testhttp_send_all(fds[4], req, strlen(req));
-    testhttp_read(fds[4], &r);
-    ck_assert_int_eq(r.status, 200);
-    testhttp_reply_free(&r);
+    expect_served(fds[4]);
     int a = connect_from("127.0.0.12", port), b = connect_from("127.0.0.12", port);
     wait_connections(srv, 6); /* fds[4] closed after its answer */
     int c = connect_from("127.0.0.12", port);
@@ -683,10 +684,9 @@ START_TEST(test_exempt_address)
     close(a);
     close(b);
     close(c);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 4; i++) /* fds[4] is closed already */
         close(fds[i]);
-    wait_connections(srv, 0);
-    stop_server(srv);
+    stop_server_idle(srv);
 }
 END_TEST
 
@@ -699,15 +699,14 @@ START_TEST(test_header_deadline)
     struct server *srv = start_server(&opt);
     int fd = testhttp_connect(server_port(srv, false));
     ck_assert_int_ge(fd, 0);
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     bool closed = false;
     for (int i = 0; i < 40 && !closed; i++) {
         testhttp_send_all(fd, "X", 1);
         closed = closed_by_server(fd, 100);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double elapsed = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    double elapsed = seconds_since(&t0);
     ck_assert(closed);
     ck_assert_double_ge(elapsed, 0.5);
     ck_assert_double_lt(elapsed, 2.5);
@@ -725,8 +724,7 @@ START_TEST(test_header_deadline)
         ck_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0);
     }
     close(fd);
-    wait_connections(srv, 0);
-    stop_server(srv);
+    stop_server_idle(srv);
 }
 END_TEST
 
@@ -871,13 +869,7 @@ START_TEST(test_accept_error_pauses)
         close(fillers[--count]);
     ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
     /* Accepting resumes after the pause: the waiting connection is served. */
-    const char *req = "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-    testhttp_send_all(c, req, strlen(req));
-    struct testhttp_reply r;
-    testhttp_read(c, &r);
-    close(c);
-    ck_assert_int_eq(r.status, 200);
-    testhttp_reply_free(&r);
+    expect_served(c);
     stop_server(srv);
     log_set_sink(NULL, NULL);
 }
@@ -888,16 +880,14 @@ START_TEST(test_idle_timeout)
     struct server_options opt = {.listen_http = "127.0.0.1:0", .loops = 1, .idle_timeout_s = 1};
     struct server *srv = start_server(&opt);
     int fd = testhttp_connect(server_port(srv, false));
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ck_assert(closed_by_server(fd, 4000)); /* silent client: closed, no answer */
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double elapsed = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    double elapsed = seconds_since(&t0);
     ck_assert_double_ge(elapsed, 0.9);
     ck_assert_double_lt(elapsed, 3.5);
     close(fd);
-    wait_connections(srv, 0);
-    stop_server(srv);
+    stop_server_idle(srv);
 }
 END_TEST
 
@@ -940,13 +930,7 @@ static X509 *cert_new(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *iss
 
 static void write_pem(const char *path, X509 *cert, EVP_PKEY *key)
 {
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    if (cert != NULL)
-        PEM_write_X509(f, cert);
-    if (key != NULL)
-        PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
-    fclose(f);
+    ck_assert_msg(testpem_write(path, cert, key) == 0, "cannot write %s", path);
 }
 
 struct tls_files {
@@ -1078,8 +1062,7 @@ START_TEST(test_https)
     ck_assert_ptr_nonnull(strstr(r.body, "\"tls\":false"));
     testhttp_reply_free(&r);
 
-    wait_connections(srv, 0);
-    stop_server(srv);
+    stop_server_idle(srv);
     testutil_rmtree(f.dir);
 }
 END_TEST

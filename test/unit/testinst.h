@@ -62,6 +62,14 @@ void testinst_teardown(void);
 /* A new case `name` over testinst (that unchecked fixture) with a `timeout_s` second timeout. */
 TCase *testinst_tcase(const char *name, double timeout_s);
 
+/* The instance opened for the test that runs: testinst_fx_open and testinst_fx_close are a
+ * checked fixture (around each test) over testinst; testinst_fx_tcase is testinst_tcase's case
+ * with them added. */
+extern struct testutil_fixture testinst_fx;
+void testinst_fx_open(void);
+void testinst_fx_close(void);
+TCase *testinst_fx_tcase(const char *name, double timeout_s);
+
 /* Registers person `p` and My Number card `card_id` of it expiring `expiry` (as fx's
  * "tester"); asserts both succeed. */
 void testinst_register_card(struct testutil_fixture *fx, const struct person *p,

@@ -6,6 +6,7 @@
 #include "testutil.h"
 #include "testinst.h"
 #include "testhttp.h"
+#include "testpem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -85,7 +86,6 @@ int testutil_self_signed(const char *cert_path, const char *key_path, bool rsa)
 {
     EVP_PKEY *key = rsa ? EVP_RSA_gen(2048) : EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     X509 *cert = X509_new();
-    FILE *f = NULL;
     int rc = -1;
 
     if (key == NULL || cert == NULL || X509_set_version(cert, X509_VERSION_3) != 1 ||
@@ -97,16 +97,10 @@ int testutil_self_signed(const char *cert_path, const char *key_path, bool rsa)
         X509_set_issuer_name(cert, X509_get_subject_name(cert)) != 1 ||
         X509_set_pubkey(cert, key) != 1 || X509_sign(cert, key, rsa ? EVP_sha256() : NULL) <= 0)
         goto out;
-    if ((f = fopen(cert_path, "w")) == NULL || PEM_write_X509(f, cert) != 1)
-        goto out;
-    fclose(f);
-    if ((f = fopen(key_path, "w")) == NULL ||
-        PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) != 1)
+    if (testpem_write(cert_path, cert, NULL) == -1 || testpem_write(key_path, NULL, key) == -1)
         goto out;
     rc = 0;
 out:
-    if (f != NULL)
-        fclose(f);
     X509_free(cert);
     EVP_PKEY_free(key);
     return rc;
@@ -340,6 +334,25 @@ TCase *testinst_tcase(const char *name, double timeout_s)
     TCase *tc = tcase_create(name);
     tcase_set_timeout(tc, timeout_s);
     tcase_add_unchecked_fixture(tc, testinst_setup, testinst_teardown);
+    return tc;
+}
+
+struct testutil_fixture testinst_fx;
+
+void testinst_fx_open(void)
+{
+    testutil_fx_open(&testinst_fx, &testinst);
+}
+
+void testinst_fx_close(void)
+{
+    testutil_fx_close(&testinst_fx);
+}
+
+TCase *testinst_fx_tcase(const char *name, double timeout_s)
+{
+    TCase *tc = testinst_tcase(name, timeout_s);
+    tcase_add_checked_fixture(tc, testinst_fx_open, testinst_fx_close);
     return tc;
 }
 
