@@ -864,7 +864,11 @@ struct store *pki_store_open(const struct pki *pki, struct jerr *err)
         jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
         return NULL;
     }
-    return store_open(path, false, err);
+    struct store *st = store_open(path, false, err);
+    /* DESIGN §13: every connection of a publishing node queues what it signs for Redis. */
+    if (st != NULL)
+        store_set_publishing(st, pki->cfg->publish_redis_url[0] != '\0');
+    return st;
 }
 
 int pki_crl_partitions(const struct pki *pki, enum ca_kind ca)

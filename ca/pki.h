@@ -149,7 +149,8 @@ const struct signer *pki_get0_audit_signer(const struct pki *pki);
  * JERR_NOT_FOUND when the instance has none yet. The caller frees it with EVP_PKEY_free. */
 EVP_PKEY *pki_audit_public_key(const struct jpki_config *cfg, struct jerr *err);
 
-/* Opens a new registry connection for the calling thread. */
+/* Opens a new registry connection for the calling thread (publishing, store.h, when
+ * publish.redis is set). */
 struct store *pki_store_open(const struct pki *pki, struct jerr *err);
 
 /* SHA-256 fingerprint of a certificate as "AB:CD:..." (95 chars + NUL). */

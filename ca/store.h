@@ -211,6 +211,9 @@ int store_ocsp_foreach_dirty(struct store *st, int64_t after_seq, size_t limit,
  * the caller's transaction or on its own. */
 int store_ocsp_dirty_clear(struct store *st, const char *serial, int64_t changed_seq, bool *cleared,
                            struct jerr *err);
+/* The changed_seq of `serial`'s mark into *changed_seq (0 when it has none). */
+int store_ocsp_dirty_seq(struct store *st, const char *serial, int64_t *changed_seq,
+                         struct jerr *err);
 /* Pre-signed responses (either hash, any status) whose nextUpdate is before `refresh_by`, in
  * (next_update, serial) order after the position (after_next_update, after_serial) — 0 and ""
  * to start — at most `limit`. A serial with two ageing responses may come twice. */
@@ -221,6 +224,46 @@ int store_ocsp_foreach_ageing(struct store *st, int64_t refresh_by, int64_t afte
  * certificate that expired: its aged responses are never re-signed, and deleting them keeps
  * the ageing walk short (a request for it is signed on demand). */
 int store_ocsp_delete(struct store *st, const char *serial, struct jerr *err);
+
+/* ---- Publication (DESIGN §13, migration 7) ---- *
+ * A node that publishes to Redis (publish.redis) sets its connections publishing: then every
+ * write of a pre-signed OCSP response (store_ocsp_put, store_ocsp_put_signed) queues its
+ * serial in publish_queue in the same transaction, and a good certificate inserted by
+ * store_cert_insert_issued is marked for the refresher like any other (a node without keys
+ * cannot sign on a miss). The queue is the durable side of the publisher: an entry leaves it
+ * only once Redis has the serial's responses (store_pub_clear). */
+void store_set_publishing(struct store *st, bool on);
+bool store_is_publishing(const struct store *st);
+
+/* One queued serial. */
+struct store_pub_entry {
+    int64_t seq;
+    const char *serial; /* valid during the callback */
+    enum ca_kind ca;
+    int64_t queued_ms; /* wall-clock ms when queued */
+};
+typedef int (*store_pub_cb)(void *ctx, const struct store_pub_entry *e);
+/* Queued entries with seq > after_seq, oldest first, at most `limit`. */
+int store_pub_foreach(struct store *st, int64_t after_seq, size_t limit, store_pub_cb cb, void *ctx,
+                      struct jerr *err);
+/* One entry Redis acknowledged. */
+struct store_pub_done {
+    char serial[JPKI_SERIAL_HEX_MAX + 1];
+    int64_t seq;
+};
+/* Removes done[0..n) from the queue, each only if still at its seq (queued again since: it
+ * stays), in one transaction (the caller's or its own: one sync per batch). Returns 0, or -1
+ * with err and nothing removed (published again next time, which is harmless). */
+int store_pub_clear(struct store *st, const struct store_pub_done *done, size_t n,
+                    struct jerr *err);
+/* The entries queued, and the queued_ms of the oldest (0 when none). */
+int store_pub_depth(struct store *st, int64_t *count, int64_t *oldest_ms, struct jerr *err);
+/* Queues every certificate (a Redis that lost its data, or publication just turned on) and
+ * marks for the refresher every unexpired certificate (notAfter >= now) without fresh
+ * responses under both CertID hashes; *queued (may be NULL) = entries queued. In one
+ * transaction (the caller's or its own). */
+int store_pub_seed(struct store *st, int64_t now, int64_t now_ms, int64_t *queued,
+                   struct jerr *err);
 
 /* The cards of a person, oldest first (written only on success). */
 struct card_list {

@@ -141,7 +141,8 @@ int store_cert_insert_issued(struct store *st, const struct cert_rec *rec, const
     bool own = false;
     int ret = -1;
 
-    if (rec != NULL && rec->status != CERT_GOOD)
+    /* A publishing node pre-signs at issuance (store.h "Publication"). */
+    if ((rec != NULL && rec->status != CERT_GOOD) || st->publishing)
         return store_cert_insert(st, rec, der, der_len, err);
     if (store_own_tx_begin(st, &own, err) == -1)
         return -1;

@@ -44,6 +44,7 @@ struct store {
     struct crl_snapshot crl_snap[CA_KIND_COUNT];
     unsigned long busy_seen; /* tx_ends as busy_wait last saw it */
     long long busy_since_ms; /* when the current wait for a lock began */
+    bool publishing;         /* store_set_publishing: OCSP writes queue the serial for Redis */
 };
 
 /* ---- statements (store.c) ------------------------------------------------------------- */
@@ -154,6 +155,9 @@ int store_migrate(struct store *st, struct jerr *err);
  * (migration 5); store_ocsp_mark_changed also marks its pre-signed responses stale. */
 int store_ocsp_mark_dirty(struct store *st, const char *serial, int ca, struct jerr *err);
 int store_ocsp_mark_changed(struct store *st, const char *serial, int ca, struct jerr *err);
+/* store_publish.c: queues `serial` for the Redis publisher (migration 7) when the connection
+ * is publishing (store_set_publishing), inside the open transaction; else does nothing. */
+int store_pub_enqueue(struct store *st, const char *serial, struct jerr *err);
 /* store_persons.c: whether card `id` is in the registry (false also on error). */
 bool store_card_exists(struct store *st, const char *id);
 /* store_crl.c: a status change of `ca` at `at` (0 = now) makes its CRLs stale. */

@@ -44,6 +44,7 @@ static const char SQL_OCSP_DIRTY[] =
     "SELECT d.changed_seq, d.serial, d.ca, c.not_after FROM ocsp_dirty d "
     "CROSS JOIN certificates c ON c.serial = d.serial "
     "WHERE d.changed_seq > ?1 ORDER BY d.changed_seq LIMIT ?2";
+static const char SQL_OCSP_DIRTY_SEQ[] = "SELECT changed_seq FROM ocsp_dirty WHERE serial = ?1";
 static const char SQL_OCSP_DIRTY_CLEAR[] =
     "DELETE FROM ocsp_dirty WHERE changed_seq = ?2 AND serial = ?1";
 /* The ageing responses from ocsp_responses_ageing, from a (next_update, serial) position. */
@@ -122,6 +123,8 @@ int store_ocsp_put(struct store *st, const char *serial, int certid_hash, enum c
                        store_esc(buf, sizeof(buf), serial));
     else if (ret > 0)
         ret = store_fail(st, ret, err, "serial", "store OCSP response");
+    else if (ret == 0)
+        ret = store_pub_enqueue(st, serial, err); /* DESIGN §13: Redis gets it too */
 out:
     store_stmt_done(s);
     return ret;
@@ -154,6 +157,8 @@ int store_ocsp_put_signed(struct store *st, const struct cert_rec *signed_rec, i
         goto out;
     is_current = sqlite3_column_int(s, 0) == 0;
     if (store_step_done(st, s, "serial", "store OCSP response", err) == -1)
+        goto out;
+    if (store_pub_enqueue(st, signed_rec->serial, err) == -1) /* DESIGN §13 */
         goto out;
     if (current != NULL)
         *current = is_current;
@@ -257,6 +262,27 @@ int store_ocsp_dirty_clear(struct store *st, const char *serial, int64_t changed
         *cleared = sqlite3_changes(st->db) == 1;
     ret = 0;
 out:
+    store_stmt_done(s);
+    return ret;
+}
+
+int store_ocsp_dirty_seq(struct store *st, const char *serial, int64_t *changed_seq,
+                         struct jerr *err)
+{
+    sqlite3_stmt *s = store_stmt(st, SQL_OCSP_DIRTY_SEQ, err);
+    int ret = -1, rc;
+
+    if (s == NULL)
+        return -1;
+    if (store_bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == 0) {
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+            *changed_seq = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+            ret = 0;
+        } else {
+            ret = store_fail(st, rc, err, "serial", "read OCSP mark");
+        }
+    }
     store_stmt_done(s);
     return ret;
 }

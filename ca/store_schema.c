@@ -172,7 +172,16 @@ static const char *const migrations[] = {
     "  at INTEGER NOT NULL,"
     "  der BLOB NOT NULL);"
     "CREATE INDEX audit_checkpoints_by_rows ON audit_checkpoints(rows, id);",
-    /* 7: CA generations (DESIGN §11, ca/pki.h). Each CA is a sequence of generations: a key,
+    /* 7: the queue of publication to Redis (DESIGN §13, ca/store.h "Publication"): the serials
+     * whose pre-signed responses the registry holds and Redis may not. Written in the
+     * transaction that stores the responses, only by a node with publish.redis set; a serial
+     * queued again gets a new seq (AUTOINCREMENT, never reused), so the publisher's clear of
+     * an older seq leaves the newer entry. queued_ms: wall time of the queueing (lag). */
+    "CREATE TABLE publish_queue ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  serial TEXT NOT NULL UNIQUE REFERENCES certificates(serial),"
+    "  queued_ms INTEGER NOT NULL);",
+    /* 8: CA generations (DESIGN §11, ca/pki.h). Each CA is a sequence of generations: a key,
      * its self-signed root, its OCSP signer, its CRL series; the newest issues. Keys are named
      * as the key store names them (keystore/signer.h: a file keys/<name>.key or a token object
      * whose URI is token/<name>.uri); files are relative to data_dir. state: enum ca_gen_state

@@ -351,6 +351,15 @@ static const struct centry schema[] = {
     {"batch.pin_letter_recipient", T_STRING, "", 0, 4096, 0, CFG(batch_pin_letter_recipient)},
     {"audit", T_SECTION, NULL, 0, 0, 0, 0},
     {"audit.checkpoint_s", T_INT, "60", 1, 86400, 0, CFG(audit_checkpoint_s)},
+    {"publish", T_SECTION, NULL, 0, 0, 0, 0},
+    {"publish.redis", T_SECTION, NULL, 0, 0, 0, 0},
+    {"publish.redis.url", T_STRING, "", 0, 1024, 0, CFG(publish_redis_url)},
+    {"publish.redis.password", T_SECTION, NULL, 0, 0, 0, 0},
+    {"publish.redis.password.env", T_ENVNAME, "", 0, 255, 0, CFG(publish_redis_password_env)},
+    {"publish.redis.password.file", T_STRING, "", 0, 4096, 0, CFG(publish_redis_password_file)},
+    {"publish.redis.password.value", T_INLINE_SECRET, NULL, 0, 0, 0, 0},
+    {"publish.redis.tls", T_BOOL, "false", 0, 0, 0, CFG(publish_redis_tls)},
+    {"publish.redis.key_prefix", T_STRING, "jpki:", 0, 64, 0, CFG(publish_redis_key_prefix)},
     {"respond", T_SECTION, NULL, 0, 0, 0, 0},
     {"respond.cache_entries", T_INT, "65536", 1024, 100000000, 0, CFG(respond_cache_entries)},
     {"respond.redis", T_SECTION, NULL, 0, 0, 0, 0},
@@ -948,6 +957,25 @@ static int cross_checks(struct walk *w)
                                  "be set");
     }
 
+    /* DESIGN §13: publication to Redis. The URL itself is parsed when the publisher starts
+     * (responder/publish/redisconn.h); here only what needs no parser. */
+    if (cfg->publish_redis_url[0] != '\0') {
+        if (strncmp(cfg->publish_redis_url, "redis://", 8) != 0)
+            return cfg_error_key(w, "publish.redis.url",
+                                 "must be a redis://host:port/db URL, not \"%s\"",
+                                 cfg->publish_redis_url);
+        /* hiredis 0.14 (Debian 12) has no TLS; a tunnel (stunnel, spiped) carries it. */
+        if (cfg->publish_redis_tls)
+            return cfg_error_key(w, "publish.redis.tls",
+                                 "this build's hiredis has no TLS: use a local TLS tunnel to "
+                                 "Redis and tls: false");
+        if (cfg->publish_redis_password_env[0] != '\0' &&
+            cfg->publish_redis_password_file[0] != '\0')
+            return cfg_error_key(w, "publish.redis.password.file",
+                                 "set either publish.redis.password.env or "
+                                 "publish.redis.password.file, not both");
+    }
+
     /* RFC 5280 §5.1.2.5: nextUpdate must leave room for the next regeneration. */
     if (cfg->crl_next_update_s <= cfg->crl_period_s)
         return cfg_error_key(w, "crl.next_update_s", "must be greater than crl.period_s (%d <= %d)",
@@ -1233,6 +1261,14 @@ char *config_read_respond_redis_password(const struct jpki_config *cfg, struct j
 char *config_read_hsm_pin(const struct jpki_config *cfg, struct jerr *err)
 {
     return read_secret(cfg->p11_pin_env, cfg->p11_pin_file, "keystore.pkcs11.pin", "PIN", err);
+}
+
+char *config_read_redis_password(const struct jpki_config *cfg, struct jerr *err)
+{
+    if (cfg->publish_redis_password_env[0] == '\0' && cfg->publish_redis_password_file[0] == '\0')
+        return NULL;
+    return read_secret(cfg->publish_redis_password_env, cfg->publish_redis_password_file,
+                       "publish.redis.password", "password", err);
 }
 
 bool config_keystore_is_pkcs11(const struct jpki_config *cfg)

@@ -122,6 +122,12 @@ struct jpki_config {
     /* audit log (DESIGN §7) */
     int audit_checkpoint_s; /* sign a checkpoint of the log every ... (60) */
 
+    /* publish.redis (DESIGN §13): the CA node's copy of what it serves, for responders */
+    char *publish_redis_url;          /* "redis://host:port/db", "" = no publication */
+    char *publish_redis_password_env; /* env var holding the Redis password ("" = none) */
+    char *publish_redis_password_file; /* or a file holding it (0600) */
+    bool publish_redis_tls;           /* refused: hiredis 0.14 has no TLS */
+    char *publish_redis_key_prefix;   /* every key starts with it ("jpki:") */
     /* jpkid respond (DESIGN §13): the Redis it answers from (config/jpki.example.yaml) */
     char *respond_redis_url;            /* redis://host:port[/db], "" = none */
     char *respond_redis_password_env;   /* env var holding the Redis password ("" = none) */
@@ -159,6 +165,10 @@ char *config_read_hsm_pin(const struct jpki_config *cfg, struct jerr *err);
  * (config_passphrase_free), or NULL: with err->code JERR_NONE when none is configured, else
  * with err filled. */
 char *config_read_respond_redis_password(const struct jpki_config *cfg, struct jerr *err);
+
+/* The Redis password of publish.redis (env or 0600 file), or NULL: none configured (err
+ * untouched), or unreadable (err filled). Wipe with config_passphrase_free. */
+char *config_read_redis_password(const struct jpki_config *cfg, struct jerr *err);
 
 /* True when keystore.backend is pkcs11. */
 bool config_keystore_is_pkcs11(const struct jpki_config *cfg);

@@ -1,10 +1,12 @@
 /*
- * cardtoken: see cardtoken.h. Everything goes through libp11's PKCS11_* interface (no ENGINE):
- * the module is loaded, its tokens listed, and objects found by CKA_ID. libp11 caches the
- * objects it has listed and does not drop one it destroyed (PKCS11_remove_*), so after a
- * removal the cache is rebuilt by logging out and in again (PKCS11_logout wipes it): the PINs
- * given to cardtoken_login are kept for that, and wiped on free. No function here ever reads a
- * private key's bytes; a key's EVP_PKEY signs through the token.
+ * cardtoken: see cardtoken.h. The module and its two tokens are keystore/p11's (p11_module_get1,
+ * p11_token_open, p11_login): loading, finding a token by label, logging in, making a blank
+ * token and generating a key are done there once for jpkid and jpkictl. What is here is the
+ * card: OpenSC's JPKI layout, its PIN rules, and its objects, found by CKA_ID through libp11's
+ * PKCS11_* interface (no ENGINE) on the slot p11 hands out. libp11 caches the objects it has
+ * listed and does not drop one it destroyed (PKCS11_remove_*), so after a removal the cache is
+ * rebuilt by logging in again (p11_relogin). No function here ever reads a private key's bytes;
+ * a key's EVP_PKEY signs through the token.
  */
 #include "keystore/cardtoken.h"
 
@@ -32,15 +34,11 @@ static const char *const pin_labels[CA_KIND_COUNT] = {"Digital Signature PIN",
                                                       "User Authentication PIN"};
 
 struct cardtoken {
-    PKCS11_CTX *ctx;
-    PKCS11_SLOT *slots;
-    unsigned int nslots;
-    PKCS11_SLOT *slot[CA_KIND_COUNT]; /* the token of each PIN */
-    char *pin[CA_KIND_COUNT];         /* for the re-login that rebuilds libp11's cache */
+    struct p11_module *mod;
+    struct p11 *tok[CA_KIND_COUNT]; /* the token of each PIN */
     char token_label[CA_KIND_COUNT][CARDTOKEN_LABEL_BYTES + 1];
     char label[CARDTOKEN_LABEL_BYTES + 1];
-    char module[256];  /* for messages, escaped */
-    char *module_path; /* as given, to load it again */
+    char module[256]; /* for messages, escaped */
 };
 
 unsigned char cardtoken_key_id(enum ca_kind slot)
@@ -90,91 +88,40 @@ static int token_fail(const struct cardtoken *ct, enum ca_kind slot, int code, c
     return token_fail_rv(ct, slot, code, field, what, p11_last_rv(), err);
 }
 
+/* p11's sentence under this module's code and field (the card's callers tell a missing card
+ * from a wrong PIN by them). */
+static int rewrap(struct jerr *err, int code, const char *field, const struct jerr *from)
+{
+    return jerr_set(err, code, field, "%s", from->msg);
+}
+
+/* libp11's slot of `slot`'s token (p11_get0_slot). */
+static PKCS11_SLOT *slot_of(struct cardtoken *ct, enum ca_kind slot)
+{
+    return p11_get0_slot(ct->tok[slot]);
+}
+
 /* ---- the module and its tokens ---- */
 
-static int load_module(struct cardtoken *ct, const char *module, struct jerr *err)
+/* The module, or NULL with err (JERR_CONFIG "pkcs11"). */
+static struct p11_module *load_module(const char *module, struct jerr *err)
 {
-    jerr_escape(ct->module, sizeof(ct->module), module, strlen(module));
-    if ((ct->ctx = PKCS11_CTX_new()) == NULL)
-        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-    if (PKCS11_CTX_load(ct->ctx, module) != 0) {
-        unsigned long ckr = p11_last_rv();
-        char name[32];
-        ERR_clear_error();
-        PKCS11_CTX_free(ct->ctx);
-        ct->ctx = NULL;
-        return jerr_set(err, JERR_CONFIG, "pkcs11",
-                        "PKCS#11 module %s does not load (not a PKCS#11 library, or C_Initialize "
-                        "failed%s%s)",
-                        ct->module, ckr != CKR_OK ? ": " : "",
-                        ckr != CKR_OK ? p11_rv_name(ckr, name, sizeof(name)) : "");
-    }
-    if (PKCS11_enumerate_slots(ct->ctx, &ct->slots, &ct->nslots) != 0) {
-        ERR_clear_error();
-        return jerr_set(err, JERR_IO, "pkcs11", "PKCS#11 module %s: C_GetSlotList failed",
-                        ct->module);
-    }
-    return 0;
-}
-
-static PKCS11_SLOT *find_token(struct cardtoken *ct, const char *label)
-{
-    for (unsigned int i = 0; i < ct->nslots; i++) {
-        PKCS11_TOKEN *t = ct->slots[i].token;
-        if (t != NULL && t->initialized && t->label != NULL && strcmp(t->label, label) == 0)
-            return &ct->slots[i];
-    }
-    return NULL;
-}
-
-static void release(struct cardtoken *ct)
-{
-    if (ct->ctx == NULL)
-        return;
-    if (ct->slots != NULL)
-        PKCS11_release_all_slots(ct->ctx, ct->slots, ct->nslots);
-    ct->slots = NULL;
-    PKCS11_CTX_unload(ct->ctx);
-    PKCS11_CTX_free(ct->ctx);
-    ct->ctx = NULL;
+    struct jerr why = {0};
+    struct p11_module *m = p11_module_get1(module, &why);
+    if (m == NULL)
+        rewrap(err, JERR_CONFIG, "pkcs11", &why);
+    return m;
 }
 
 void cardtoken_free(struct cardtoken *ct)
 {
     if (ct == NULL)
         return;
-    release(ct);
-    OPENSSL_free(ct->module_path);
     for (int s = 0; s < CA_KIND_COUNT; s++)
-        if (ct->pin[s] != NULL)
-            OPENSSL_clear_free(ct->pin[s], strlen(ct->pin[s]));
+        p11_free(ct->tok[s]); /* logs out, wipes the PIN */
+    p11_module_free(ct->mod);
     OPENSSL_cleanse(ct, sizeof(*ct));
     OPENSSL_free(ct);
-}
-
-static int open_session(struct cardtoken *ct, enum ca_kind slot, struct jerr *err);
-
-/* Loads the module and finds the card's two tokens; logs in again where a PIN was given. */
-static int connect_card(struct cardtoken *ct, struct jerr *err)
-{
-    if (load_module(ct, ct->module_path, err) == -1)
-        return -1;
-    for (int s = 0; s < CA_KIND_COUNT; s++) {
-        ct->slot[s] = find_token(ct, ct->token_label[s]);
-        if (ct->slot[s] == NULL) {
-            char shown[CARDTOKEN_LABEL_BYTES * 4 + 1];
-            jerr_escape(shown, sizeof(shown), ct->token_label[s], strlen(ct->token_label[s]));
-            return jerr_set(err, JERR_NOT_FOUND, "token",
-                            "PKCS#11 module %s has no token \"%s\" (is the card in the reader? "
-                            "the card shows one token per PIN)",
-                            ct->module, shown);
-        }
-        if (ct->pin[s] != NULL && (open_session(ct, (enum ca_kind)s, err) == -1 ||
-                                   PKCS11_login(ct->slot[s], 0, ct->pin[s]) != 0))
-            return token_fail(ct, (enum ca_kind)s, JERR_IO, "token", "logging in again failed",
-                              err);
-    }
-    return 0;
 }
 
 struct cardtoken *cardtoken_open(const char *module, const char *card_label, struct jerr *err)
@@ -190,14 +137,26 @@ struct cardtoken *cardtoken_open(const char *module, const char *card_label, str
                  CARDTOKEN_LABEL_BYTES);
         goto fail;
     }
-    for (int s = 0; s < CA_KIND_COUNT; s++)
+    jerr_escape(ct->module, sizeof(ct->module), module, strlen(module));
+    if ((ct->mod = load_module(module, err)) == NULL)
+        goto fail;
+    for (int s = 0; s < CA_KIND_COUNT; s++) {
+        struct jerr why = {0};
         cardtoken_token_label(card_label, (enum ca_kind)s, ct->token_label[s]);
-    if ((ct->module_path = OPENSSL_strdup(module)) == NULL) {
-        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-        goto fail;
+        if ((ct->tok[s] = p11_token_open(ct->mod, ct->token_label[s], &why)) == NULL) {
+            char shown[CARDTOKEN_LABEL_BYTES * 4 + 1];
+            if (why.code != JERR_NOT_FOUND) {
+                rewrap(err, why.code, "token", &why);
+                goto fail;
+            }
+            jerr_escape(shown, sizeof(shown), ct->token_label[s], strlen(ct->token_label[s]));
+            jerr_set(err, JERR_NOT_FOUND, "token",
+                     "PKCS#11 module %s has no token \"%s\" (is the card in the reader? "
+                     "the card shows one token per PIN)",
+                     ct->module, shown);
+            goto fail;
+        }
     }
-    if (connect_card(ct, err) == -1)
-        goto fail;
     return ct;
 fail:
     cardtoken_free(ct);
@@ -211,7 +170,10 @@ const char *cardtoken_label(const struct cardtoken *ct)
 
 unsigned cardtoken_pin_state(const struct cardtoken *ct, enum ca_kind slot)
 {
-    const PKCS11_TOKEN *t = ct->slot[slot]->token;
+    const PKCS11_SLOT *s = p11_get0_slot(ct->tok[slot]);
+    const PKCS11_TOKEN *t = s != NULL ? s->token : NULL;
+    if (t == NULL)
+        return 0;
     return (t->userPinCountLow ? CARDTOKEN_PIN_COUNT_LOW : 0u) |
            (t->userPinFinalTry ? CARDTOKEN_PIN_FINAL_TRY : 0u) |
            (t->userPinLocked ? CARDTOKEN_PIN_LOCKED : 0u);
@@ -219,59 +181,44 @@ unsigned cardtoken_pin_state(const struct cardtoken *ct, enum ca_kind slot)
 
 /* ---- login ---- */
 
-static int open_session(struct cardtoken *ct, enum ca_kind slot, struct jerr *err)
-{
-    /* read-write where the token allows it: issuance writes objects */
-    if (PKCS11_open_session(ct->slot[slot], ct->slot[slot]->token->readOnly ? 0 : 1) != 0)
-        return token_fail(ct, slot, JERR_IO, "token", "C_OpenSession failed", err);
-    return 0;
-}
-
 int cardtoken_login(struct cardtoken *ct, enum ca_kind slot, const char *pin, struct jerr *err)
 {
     const char *which = slot == CA_SIGN ? "signing password" : "authentication PIN";
+    PKCS11_SLOT *s = slot_of(ct, slot);
+    struct jerr why = {0};
+    unsigned long rv;
+
     /* DESIGN §1: a PIN outside the rule cannot be right; trying it would cost a try */
     if (card_image_check_password(slot, pin, err) == -1)
         return -1;
-    if (ct->slot[slot]->token->userPinLocked)
+    /* read-write where the token allows it: issuance writes objects */
+    if (p11_login(ct->tok[slot], pin, s != NULL && !s->token->readOnly, &rv, &why) == 0)
+        return 0;
+    if (rv == CKR_PIN_INCORRECT)
+        return token_fail_rv(ct, slot, JERR_AUTH, "password",
+                             slot == CA_SIGN
+                                 ? "wrong signing password (the token counts the try)"
+                                 : "wrong authentication PIN (the token counts the try)",
+                             rv, err);
+    if (rv == CKR_PIN_LOCKED)
         return jerr_set(err, JERR_FORBIDDEN, "password",
                         "slot locked: the token \"%s\" has locked its %s after too many wrong "
-                        "tries",
+                        "tries (CKR_PIN_LOCKED)",
                         ct->token_label[slot], which);
-    if (open_session(ct, slot, err) == -1)
-        return -1;
-    if (PKCS11_login(ct->slot[slot], 0, pin) != 0) {
-        unsigned long rv = p11_last_rv();
-        if (rv == CKR_PIN_INCORRECT)
-            return token_fail_rv(ct, slot, JERR_AUTH, "password",
-                                 slot == CA_SIGN
-                                     ? "wrong signing password (the token counts the try)"
-                                     : "wrong authentication PIN (the token counts the try)",
-                                 rv, err);
-        if (rv == CKR_PIN_LOCKED)
-            return token_fail_rv(ct, slot, JERR_FORBIDDEN, "password", "slot locked", rv, err);
-        return token_fail_rv(ct, slot, JERR_IO, "token", "C_Login failed", rv, err);
-    }
-    if (ct->pin[slot] != NULL)
-        OPENSSL_clear_free(ct->pin[slot], strlen(ct->pin[slot]));
-    if ((ct->pin[slot] = OPENSSL_strdup(pin)) == NULL)
-        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-    return 0;
+    return rewrap(err, JERR_IO, "token", &why);
 }
 
 bool cardtoken_is_logged_in(const struct cardtoken *ct, enum ca_kind slot)
 {
-    return ct->pin[slot] != NULL;
+    return p11_is_logged_in(ct->tok[slot]);
 }
 
-/* Rebuilds libp11's object cache of `slot`'s token after a removal: logout wipes it, the login
- * that follows lists the objects again (see the file comment). */
+/* Rebuilds libp11's object cache of `slot`'s token after a removal (see the file comment). */
 static int refresh(struct cardtoken *ct, enum ca_kind slot, struct jerr *err)
 {
-    if (ct->pin[slot] == NULL)
-        return 0;
-    if (PKCS11_logout(ct->slot[slot]) != 0 || PKCS11_login(ct->slot[slot], 0, ct->pin[slot]) != 0)
-        return token_fail(ct, slot, JERR_IO, "token", "logging in again failed", err);
+    struct jerr why = {0};
+    if (p11_relogin(ct->tok[slot], &why) == -1)
+        return rewrap(err, JERR_IO, "token", &why);
     return 0;
 }
 
@@ -281,7 +228,7 @@ static PKCS11_CERT *find_cert_on(struct cardtoken *ct, PKCS11_SLOT *s, unsigned 
 {
     PKCS11_CERT *certs = NULL;
     unsigned int n = 0;
-    if (PKCS11_enumerate_certs(s->token, &certs, &n) != 0) {
+    if (s == NULL || PKCS11_enumerate_certs(s->token, &certs, &n) != 0) {
         ERR_clear_error();
         return NULL;
     }
@@ -296,9 +243,9 @@ static PKCS11_CERT *find_cert_on(struct cardtoken *ct, PKCS11_SLOT *s, unsigned 
  * card's public objects on each of its tokens). */
 static X509 *find_cert(struct cardtoken *ct, enum ca_kind home, unsigned char id)
 {
-    PKCS11_CERT *c = find_cert_on(ct, ct->slot[home], id);
+    PKCS11_CERT *c = find_cert_on(ct, slot_of(ct, home), id);
     if (c == NULL)
-        c = find_cert_on(ct, ct->slot[home == CA_SIGN ? CA_AUTH : CA_SIGN], id);
+        c = find_cert_on(ct, slot_of(ct, home == CA_SIGN ? CA_AUTH : CA_SIGN), id);
     return c != NULL ? c->x509 : NULL;
 }
 
@@ -314,15 +261,17 @@ X509 *cardtoken_get0_root(struct cardtoken *ct, enum ca_kind ca)
 
 bool cardtoken_has_cert(struct cardtoken *ct, enum ca_kind slot)
 {
-    return find_cert_on(ct, ct->slot[slot], key_ids[slot]) != NULL;
+    return find_cert_on(ct, slot_of(ct, slot), key_ids[slot]) != NULL;
 }
 
 static PKCS11_KEY *find_key(struct cardtoken *ct, enum ca_kind slot, bool private_key)
 {
     PKCS11_KEY *keys = NULL;
     unsigned int n = 0;
-    int rc = private_key ? PKCS11_enumerate_keys(ct->slot[slot]->token, &keys, &n)
-                         : PKCS11_enumerate_public_keys(ct->slot[slot]->token, &keys, &n);
+    PKCS11_SLOT *s = slot_of(ct, slot);
+    int rc = s == NULL     ? -1
+             : private_key ? PKCS11_enumerate_keys(s->token, &keys, &n)
+                           : PKCS11_enumerate_public_keys(s->token, &keys, &n);
     if (rc != 0) {
         ERR_clear_error();
         return NULL;
@@ -420,28 +369,23 @@ out:
 
 /* Generates the slot's pair through keystore/p11 — libp11 0.4.12 alone cannot set
  * CKA_EXTRACTABLE; p11_generate sets it false, and CKA_SIGN only — and signs the request
- * with it. p11 loads the module for itself and finalizes it when done (p11.h: one user of a
- * module at a time), so our own hold on the module is let go meanwhile and taken again after
- * (connect_card, which logs in again). */
-static int generate_with_p11(struct cardtoken *ct, enum ca_kind slot, const struct keyalg *alg,
+ * with it. */
+static int generate_on_token(struct cardtoken *ct, enum ca_kind slot, const struct keyalg *alg,
                              const char *subject_cn, X509_REQ **csr, struct jerr *err)
 {
     unsigned char id = key_ids[slot];
-    struct p11 *p = NULL;
+    struct jerr why = {0};
     EVP_PKEY *key = NULL;
     int rc = -1;
 
-    release(ct);
-    if ((p = p11_open(ct->module_path, ct->token_label[slot], ct->pin[slot], err)) == NULL ||
-        p11_generate(p, key_labels[slot], &id, 1, alg, err) == -1 ||
-        (key = p11_get1_private_key(p, key_labels[slot], err)) == NULL)
+    if (p11_generate(ct->tok[slot], key_labels[slot], &id, 1, alg, &why) == -1 ||
+        (key = p11_get1_private_key(ct->tok[slot], key_labels[slot], &why)) == NULL) {
+        rewrap(err, why.code == JERR_CONFLICT ? JERR_CONFLICT : JERR_IO, "token", &why);
         goto out;
+    }
     rc = make_csr(key, subject_cn, csr, err);
 out:
-    EVP_PKEY_free(key); /* before p11_free: nothing else holds it (public_copy) */
-    p11_free(p);
-    if (connect_card(ct, err) == -1)
-        rc = -1;
+    EVP_PKEY_free(key); /* nothing else holds it (public_copy) */
     return rc;
 }
 
@@ -449,7 +393,7 @@ int cardtoken_generate(struct cardtoken *ct, enum ca_kind slot, const struct key
                        const char *subject_cn, X509_REQ **csr, struct jerr *err)
 {
     *csr = NULL;
-    if (ct->pin[slot] == NULL)
+    if (!p11_is_logged_in(ct->tok[slot]))
         return jerr_set(err, JERR_INTERNAL, "token", "cardtoken_generate before the login");
     if (cardtoken_has_cert(ct, slot))
         return jerr_set(err, JERR_CONFLICT, "slot",
@@ -459,7 +403,7 @@ int cardtoken_generate(struct cardtoken *ct, enum ca_kind slot, const struct key
     /* a key without its certificate: an issuance that did not finish */
     if (remove_keys(ct, slot, err) == -1)
         return -1;
-    if (generate_with_p11(ct, slot, alg, subject_cn, csr, err) == -1) {
+    if (generate_on_token(ct, slot, alg, subject_cn, csr, err) == -1) {
         X509_REQ_free(*csr);
         *csr = NULL;
         return -1;
@@ -485,7 +429,7 @@ int cardtoken_store_cert(struct cardtoken *ct, enum ca_kind slot, X509 *cert, st
                  ct->token_label[slot]);
         goto out;
     }
-    if (PKCS11_store_certificate(ct->slot[slot]->token, cert, (char *)cert_labels[slot], &id, 1,
+    if (PKCS11_store_certificate(slot_of(ct, slot)->token, cert, (char *)cert_labels[slot], &id, 1,
                                  NULL) != 0) {
         token_fail(ct, slot, JERR_IO, "token", "C_CreateObject of the certificate failed", err);
         goto out;
@@ -500,7 +444,7 @@ out:
 int cardtoken_store_root(struct cardtoken *ct, enum ca_kind ca, X509 *root, struct jerr *err)
 {
     unsigned char id = root_ids[ca];
-    PKCS11_CERT *old = find_cert_on(ct, ct->slot[ca], id);
+    PKCS11_CERT *old = find_cert_on(ct, slot_of(ct, ca), id);
     if (old != NULL && X509_cmp(old->x509, root) == 0)
         return 0;
     if (old != NULL) {
@@ -510,7 +454,7 @@ int cardtoken_store_root(struct cardtoken *ct, enum ca_kind ca, X509 *root, stru
         if (refresh(ct, ca, err) == -1)
             return -1;
     }
-    if (PKCS11_store_certificate(ct->slot[ca]->token, root, (char *)root_labels[ca], &id, 1,
+    if (PKCS11_store_certificate(slot_of(ct, ca)->token, root, (char *)root_labels[ca], &id, 1,
                                  NULL) != 0)
         return token_fail(ct, ca, JERR_IO, "token", "C_CreateObject of the root failed", err);
     return 0;
@@ -523,11 +467,9 @@ int cardtoken_change_pin(struct cardtoken *ct, enum ca_kind slot, const char *ol
         return -1;
     if (cardtoken_login(ct, slot, old_pin, err) == -1)
         return -1;
-    if (PKCS11_change_pin(ct->slot[slot], old_pin, new_pin) != 0)
-        return token_fail(ct, slot, JERR_IO, "token", "C_SetPIN failed", err);
-    OPENSSL_clear_free(ct->pin[slot], strlen(ct->pin[slot]));
-    if ((ct->pin[slot] = OPENSSL_strdup(new_pin)) == NULL)
-        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    struct jerr why = {0};
+    if (p11_change_pin(ct->tok[slot], old_pin, new_pin, &why) == -1)
+        return rewrap(err, JERR_IO, "token", &why);
     return 0;
 }
 
@@ -539,52 +481,13 @@ static bool is_label_char(char c)
            c == '_' || c == '-';
 }
 
-/* Initialises one uninitialised token as `token_label` with `so_pin` and user PIN `pin`. The
- * slot list is listed again first: C_InitToken may renumber slots (SoftHSM2 does). */
-static int init_one(struct cardtoken *ct, enum ca_kind slot, const char *so_pin, const char *pin,
-                    struct jerr *err)
-{
-    PKCS11_SLOT *s = NULL;
-    PKCS11_release_all_slots(ct->ctx, ct->slots, ct->nslots);
-    ct->slots = NULL;
-    if (PKCS11_enumerate_slots(ct->ctx, &ct->slots, &ct->nslots) != 0) {
-        ERR_clear_error();
-        return jerr_set(err, JERR_IO, "pkcs11", "PKCS#11 module %s: C_GetSlotList failed",
-                        ct->module);
-    }
-    for (unsigned int i = 0; i < ct->nslots && s == NULL; i++)
-        if (ct->slots[i].token != NULL && !ct->slots[i].token->initialized)
-            s = &ct->slots[i];
-    if (s == NULL)
-        return jerr_set(err, JERR_NOT_FOUND, "token",
-                        "PKCS#11 module %s has no uninitialised token to make the token \"%s\"",
-                        ct->module, ct->token_label[slot]);
-    ct->slot[slot] = s;
-    if (PKCS11_init_token(s->token, so_pin, ct->token_label[slot]) != 0)
-        return token_fail(ct, slot, JERR_IO, "token", "C_InitToken failed", err);
-    /* C_InitToken may have moved the token to another slot id: find it by its new label */
-    PKCS11_release_all_slots(ct->ctx, ct->slots, ct->nslots);
-    ct->slots = NULL;
-    if (PKCS11_enumerate_slots(ct->ctx, &ct->slots, &ct->nslots) != 0 ||
-        (s = ct->slot[slot] = find_token(ct, ct->token_label[slot])) == NULL) {
-        ERR_clear_error();
-        return jerr_set(err, JERR_IO, "token",
-                        "PKCS#11 module %s does not show the token \"%s\" it initialised",
-                        ct->module, ct->token_label[slot]);
-    }
-    if (PKCS11_open_session(s, 1) != 0 || PKCS11_login(s, 1, so_pin) != 0)
-        return token_fail(ct, slot, JERR_IO, "token", "the security officer's login failed", err);
-    if (PKCS11_init_pin(s->token, pin) != 0)
-        return token_fail(ct, slot, JERR_IO, "token", "C_InitPIN failed", err);
-    if (PKCS11_logout(s) != 0)
-        ERR_clear_error();
-    return 0;
-}
-
 int cardtoken_init_card(const char *module, const char *card_label, const char *so_pin,
                         const char *sign_pin, const char *auth_pin, struct jerr *err)
 {
-    struct cardtoken *ct = NULL;
+    char token_label[CA_KIND_COUNT][CARDTOKEN_LABEL_BYTES + 1];
+    const char *pins[CA_KIND_COUNT] = {sign_pin, auth_pin};
+    struct p11_module *mod = NULL;
+    struct jerr why = {0};
     size_t n = strlen(card_label);
     int rc = -1;
 
@@ -603,25 +506,26 @@ int cardtoken_init_card(const char *module, const char *card_label, const char *
         return -1;
     if (so_pin == NULL || so_pin[0] == '\0')
         return jerr_set(err, JERR_INVALID, "so_pin", "the security officer PIN is empty");
-    if ((ct = OPENSSL_zalloc(sizeof(*ct))) == NULL)
-        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-    snprintf(ct->label, sizeof(ct->label), "%s", card_label);
-    for (int s = 0; s < CA_KIND_COUNT; s++)
-        cardtoken_token_label(card_label, (enum ca_kind)s, ct->token_label[s]);
-    if (load_module(ct, module, err) == -1)
-        goto out;
-    for (int s = 0; s < CA_KIND_COUNT; s++)
-        if (find_token(ct, ct->token_label[s]) != NULL) {
+    if ((mod = load_module(module, err)) == NULL)
+        return -1;
+    for (int s = 0; s < CA_KIND_COUNT; s++) {
+        cardtoken_token_label(card_label, (enum ca_kind)s, token_label[s]);
+        if (p11_module_has_token(mod, token_label[s])) {
+            char shown[256];
+            jerr_escape(shown, sizeof(shown), module, strlen(module));
             jerr_set(err, JERR_CONFLICT, "token",
-                     "PKCS#11 module %s already has a token \"%s\": the card exists", ct->module,
-                     ct->token_label[s]);
+                     "PKCS#11 module %s already has a token \"%s\": the card exists", shown,
+                     token_label[s]);
             goto out;
         }
-    if (init_one(ct, CA_SIGN, so_pin, sign_pin, err) == -1 ||
-        init_one(ct, CA_AUTH, so_pin, auth_pin, err) == -1)
-        goto out;
+    }
+    for (int s = 0; s < CA_KIND_COUNT; s++)
+        if (p11_module_init_token(mod, token_label[s], so_pin, pins[s], &why) == -1) {
+            rewrap(err, why.code == JERR_NOT_FOUND ? JERR_NOT_FOUND : JERR_IO, "token", &why);
+            goto out;
+        }
     rc = 0;
 out:
-    cardtoken_free(ct);
+    p11_module_free(mod);
     return rc;
 }

@@ -23,7 +23,8 @@
  * Wrong PINs are counted, and a PIN locked, by the token itself (a real card: 5 / 3 tries;
  * SoftHSM2: never).
  *
- * A struct cardtoken owns the loaded module; one per process at a time, not thread-safe.
+ * The module and its tokens are keystore/p11's (one load per module path in the process, shared
+ * with any other user of it there). A struct cardtoken is not thread-safe.
  */
 #ifndef JPKI_CARDTOKEN_H
 #define JPKI_CARDTOKEN_H

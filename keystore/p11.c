@@ -1,10 +1,17 @@
 /*
- * p11: one PKCS#11 token through libp11 (see p11.h).
+ * p11: PKCS#11 modules and their tokens through libp11 (see p11.h).
  *
- * What it owns: a libp11 context (the loaded module), its slot list, the one slot whose token
- * carries the configured label, and a copy of the user PIN (for p11_reopen). What it never
- * does: read a private key out of the token, or keep a session of its own open between calls
- * (libp11's pool holds the signing sessions).
+ * What it owns: the process's list of loaded modules (a libp11 context each, its slot list, a
+ * reference count), and per token the slot id holding it and a copy of the user PIN (for
+ * p11_relogin and p11_reopen). What it never does: read a private key out of a token, or keep a
+ * session of its own open between calls (libp11's pool holds the signing sessions).
+ *
+ * Why one list per process: C_Initialize/C_Finalize and the login belong to the application
+ * (PKCS#11 v2.40 §5.4, §5.6), and libp11 closes every session of a slot (C_CloseAllSessions)
+ * when the last PKCS11_SLOT of it is released. Two loads of one module, or two slot lists of
+ * one slot, would end each other's sessions; so a module is loaded once and its one slot list
+ * is shared by its tokens, which find their slot in it by id (the list is re-read in place by
+ * PKCS11_update_slots, which keeps libp11's per-slot state: sessions, login).
  *
  * Why the module's function list is also used directly: libp11 0.4.12 generates keys without
  * CKA_EXTRACTABLE (the token's default then decides, and PKCS#11 lets that default be true)
@@ -16,12 +23,13 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
-#include <libp11.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
@@ -30,17 +38,35 @@
 
 /* PKCS#11 v2.40 §3.2: a token label is 32 bytes, blank-padded. */
 #define P11_LABEL_MAX 32
+/* p11_open looks for a token missing from a fresh load this many times in all, in a new load
+ * each time, this far apart: SoftHSM2's file object store rewrites a token's file on every
+ * C_Login (its PIN flags), and a process that initialises the module meanwhile leaves that token
+ * out of its slot list (two `jpkid crl` started together: one saw no token). */
+#define P11_OPEN_TRIES 3
+#define P11_OPEN_RETRY_MS 200
 
-struct p11 {
-    char *module;
-    char *token;
-    char *pin; /* wiped on free */
+struct p11_module {
+    char *path;
+    int refs; /* under modules_lock */
     PKCS11_CTX *ctx;
     PKCS11_SLOT *slots;
     unsigned int nslots;
-    PKCS11_SLOT *slot;       /* the one holding the token; in slots */
+    int logins;              /* tokens of it logged in now (module_rescan ends their logins) */
     void *dl;                /* our own reference to the module, for fl */
     CK_FUNCTION_LIST_PTR fl; /* the module's functions (see the top of the file) */
+    struct p11_module *next;
+};
+
+/* The process's loaded modules (see the top of the file). */
+static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct p11_module *modules;
+
+struct p11 {
+    struct p11_module *mod; /* a reference */
+    char *token;
+    char *pin;      /* of the last successful login, wiped on free (p11_relogin, p11_reopen) */
+    bool logged_in; /* counted in mod->logins */
+    CK_SLOT_ID slot_id;
 };
 
 /* ---- Return codes ---- */
@@ -175,121 +201,424 @@ int p11_fail(const struct p11 *p, struct jerr *err, int code, const char *what)
     if (rv == CKR_OK) {
         char why[200];
         snprintf(why, sizeof(why), "%s failed (no PKCS#11 return code)", what);
-        return fail_rv(p->module, p->token, err, code, why, rv);
+        return fail_rv(p->mod->path, p->token, err, code, why, rv);
     }
-    return fail_rv(p->module, p->token, err, code, what, rv);
+    return fail_rv(p->mod->path, p->token, err, code, what, rv);
 }
 
-/* ---- Opening ---- */
-
-static void p11_disconnect(struct p11 *p)
+/* Fills err for a failure of the module itself: "PKCS#11 module M: `what` failed: CKR_..."
+ * (CKR_OK: "PKCS#11 module M `what`"); with `token` (the one a caller was opening, or NULL),
+ * "PKCS#11 module M, token "T": `what` failed: CKR_..." ("...: the module `what`"). */
+static int module_fail_rv(const char *path, const char *token, struct jerr *err, int code,
+                          const char *what, unsigned long rv)
 {
-    if (p->slots != NULL)
-        PKCS11_release_all_slots(p->ctx, p->slots, p->nslots);
-    p->slots = NULL;
-    p->nslots = 0;
-    p->slot = NULL;
-    p->fl = NULL;
-    if (p->dl != NULL)
-        dlclose(p->dl);
-    p->dl = NULL;
-    if (p->ctx != NULL) {
-        PKCS11_CTX_unload(p->ctx); /* C_Finalize: every session and the login end */
-        PKCS11_CTX_free(p->ctx);
+    char m[256], buf[32];
+    if (token != NULL) {
+        char why[200];
+        if (rv != CKR_OK)
+            return fail_rv(path, token, err, code, what, rv);
+        snprintf(why, sizeof(why), "the module %s", what);
+        return fail_rv(path, token, err, code, why, rv);
     }
-    p->ctx = NULL;
+    jerr_escape(m, sizeof(m), path, strlen(path));
+    if (rv == CKR_OK)
+        return jerr_set(err, code, "keystore.pkcs11", "PKCS#11 module %s %s", m, what);
+    return jerr_set(err, rv_code(rv, code), "keystore.pkcs11", "PKCS#11 module %s: %s failed: %s",
+                    m, what, p11_rv_name(rv, buf, sizeof(buf)));
 }
 
-/* Loads the module, finds the token and logs in. On failure everything is released again. */
-static int p11_connect(struct p11 *p, struct jerr *err)
+/* ---- Modules ---- */
+
+/* Releases what module_load took; the struct itself stays. */
+static void module_unload(struct p11_module *m)
+{
+    if (m->slots != NULL)
+        PKCS11_release_all_slots(m->ctx, m->slots, m->nslots);
+    m->slots = NULL;
+    m->nslots = 0;
+    m->fl = NULL;
+    if (m->dl != NULL)
+        dlclose(m->dl);
+    m->dl = NULL;
+    if (m->ctx != NULL) {
+        PKCS11_CTX_unload(m->ctx); /* C_Finalize: every session and the login end */
+        PKCS11_CTX_free(m->ctx);
+    }
+    m->ctx = NULL;
+}
+
+/* Loads and initialises the module and lists its slots; `token` (or NULL) is named in the
+ * messages. On failure everything is released again. */
+static int module_load(struct p11_module *m, const char *token, struct jerr *err)
 {
     struct stat st;
+    CK_C_GetFunctionList get_list;
     int rc = -1;
 
     /* libp11 says only "cannot load"; the usual reason is a wrong path. */
-    if (stat(p->module, &st) == -1) {
+    if (stat(m->path, &st) == -1) {
         char why[160];
-        snprintf(why, sizeof(why), "cannot load the module: %s", strerror(errno));
-        return fail_rv(p->module, p->token, err, JERR_CONFIG, why, CKR_OK);
+        snprintf(why, sizeof(why), "does not load: %s", strerror(errno));
+        return module_fail_rv(m->path, token, err, JERR_CONFIG, why, CKR_OK);
     }
-    p->ctx = PKCS11_CTX_new();
-    if (p->ctx == NULL) {
+    if ((m->ctx = PKCS11_CTX_new()) == NULL) {
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         goto out;
     }
-    if (PKCS11_CTX_load(p->ctx, p->module) != 0) {
+    if (PKCS11_CTX_load(m->ctx, m->path) != 0) {
         unsigned long rv = p11_last_rv();
         ERR_clear_error();
-        fail_rv(p->module, p->token, err, JERR_CONFIG,
-                rv != CKR_OK ? "C_Initialize" : "cannot load the module (not a PKCS#11 module?)",
-                rv);
-        PKCS11_CTX_free(p->ctx);
-        p->ctx = NULL;
+        if (rv != CKR_OK)
+            module_fail_rv(m->path, token, err, JERR_CONFIG, "C_Initialize", rv);
+        else
+            module_fail_rv(m->path, token, err, JERR_CONFIG,
+                           "does not load (not a PKCS#11 library?)", CKR_OK);
+        PKCS11_CTX_free(m->ctx);
+        m->ctx = NULL;
         goto out;
     }
-    if (PKCS11_enumerate_slots(p->ctx, &p->slots, &p->nslots) != 0) {
-        p11_fail(p, err, JERR_UNAVAILABLE, "C_GetSlotList");
+    if (PKCS11_enumerate_slots(m->ctx, &m->slots, &m->nslots) != 0) {
+        unsigned long rv = p11_last_rv();
+        ERR_clear_error();
+        module_fail_rv(m->path, token, err, JERR_UNAVAILABLE, "C_GetSlotList", rv);
         goto out;
     }
-    for (unsigned int i = 0; i < p->nslots && p->slot == NULL; i++) {
-        PKCS11_TOKEN *t = p->slots[i].token;
-        if (t != NULL && t->initialized && t->label != NULL && strcmp(t->label, p->token) == 0)
-            p->slot = &p->slots[i];
-    }
-    if (p->slot == NULL) {
-        fail_rv(p->module, p->token, err, JERR_CONFIG,
-                "no token with this label is present (CKR_TOKEN_NOT_PRESENT)", CKR_OK);
-        goto out;
-    }
-    /* Say "locked" before trying: a wrong attempt on a locked token teaches nothing. */
-    if (p->slot->token->userPinLocked) {
-        fail_rv(p->module, p->token, err, JERR_AUTH, "C_Login", CKR_PIN_LOCKED);
-        goto out;
-    }
-    if (PKCS11_login(p->slot, 0, p->pin) != 0) {
-        p11_fail(p, err, JERR_AUTH, "C_Login");
-        goto out;
-    }
-
     /* Our own reference to the same module (dlopen returns libp11's instance). */
-    CK_C_GetFunctionList get_list;
-    p->dl = dlopen(p->module, RTLD_NOW | RTLD_LOCAL);
-    if (p->dl == NULL ||
-        (get_list = (CK_C_GetFunctionList)dlsym(p->dl, "C_GetFunctionList")) == NULL ||
-        get_list(&p->fl) != CKR_OK || p->fl == NULL) {
-        fail_rv(p->module, p->token, err, JERR_CONFIG, "C_GetFunctionList failed", CKR_OK);
+    m->dl = dlopen(m->path, RTLD_NOW | RTLD_LOCAL);
+    if (m->dl == NULL ||
+        (get_list = (CK_C_GetFunctionList)dlsym(m->dl, "C_GetFunctionList")) == NULL ||
+        get_list(&m->fl) != CKR_OK || m->fl == NULL) {
+        module_fail_rv(m->path, token, err, JERR_CONFIG, "has no usable C_GetFunctionList", CKR_OK);
         goto out;
     }
     rc = 0;
 out:
     if (rc == -1)
-        p11_disconnect(p);
+        module_unload(m);
     return rc;
+}
+
+/* p11_module_get1, naming `token` (or NULL) in the messages. */
+static struct p11_module *module_get1(const char *path, const char *token, struct jerr *err)
+{
+    struct p11_module *m;
+
+    if (path == NULL || path[0] == '\0') {
+        jerr_set(err, JERR_CONFIG, "keystore.pkcs11", "PKCS#11: no module path given");
+        return NULL;
+    }
+    pthread_mutex_lock(&modules_lock);
+    for (m = modules; m != NULL; m = m->next)
+        if (strcmp(m->path, path) == 0) {
+            m->refs++;
+            goto out;
+        }
+    if ((m = OPENSSL_zalloc(sizeof(*m))) == NULL || (m->path = OPENSSL_strdup(path)) == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        goto fail;
+    }
+    if (module_load(m, token, err) == -1)
+        goto fail;
+    m->refs = 1;
+    m->next = modules;
+    modules = m;
+out:
+    pthread_mutex_unlock(&modules_lock);
+    return m;
+fail:
+    if (m != NULL)
+        OPENSSL_free(m->path);
+    OPENSSL_free(m);
+    pthread_mutex_unlock(&modules_lock);
+    return NULL;
+}
+
+struct p11_module *p11_module_get1(const char *path, struct jerr *err)
+{
+    return module_get1(path, NULL, err);
+}
+
+void p11_module_free(struct p11_module *m)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&modules_lock);
+    if (--m->refs > 0) {
+        pthread_mutex_unlock(&modules_lock);
+        return;
+    }
+    for (struct p11_module **pp = &modules; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == m) {
+            *pp = m->next;
+            break;
+        }
+    pthread_mutex_unlock(&modules_lock);
+    module_unload(m);
+    OPENSSL_free(m->path);
+    OPENSSL_free(m);
+}
+
+const char *p11_module_get0_path(const struct p11_module *m)
+{
+    return m->path;
+}
+
+/* The initialised token labelled `label` in the module's slot list, or NULL. */
+static PKCS11_SLOT *module_find_label(const struct p11_module *m, const char *label)
+{
+    for (unsigned int i = 0; i < m->nslots; i++) {
+        PKCS11_TOKEN *t = m->slots[i].token;
+        if (t != NULL && t->initialized && t->label != NULL && strcmp(t->label, label) == 0)
+            return &m->slots[i];
+    }
+    return NULL;
+}
+
+bool p11_module_has_token(const struct p11_module *m, const char *label)
+{
+    return module_find_label(m, label) != NULL;
+}
+
+/* Lists the slots again. libp11 0.4.12's PKCS11_update_slots, meant to keep the state of known
+ * slots, reads past its slot array (p11_slot.c indexes `slotp[i]` for `(*slotp)[i]`), so the
+ * list is made anew and the old one released — which closes every session of every slot
+ * (C_CloseAllSessions) and so ends the logins: refused while a token of the module is logged
+ * in. */
+static int module_rescan(struct p11_module *m, struct jerr *err)
+{
+    PKCS11_SLOT *slots = NULL;
+    unsigned int nslots = 0;
+
+    if (m->logins > 0)
+        return module_fail_rv(m->path, NULL, err, JERR_INTERNAL,
+                              "cannot list its slots again while a token of it is logged in",
+                              CKR_OK);
+    if (PKCS11_enumerate_slots(m->ctx, &slots, &nslots) != 0) {
+        unsigned long rv = p11_last_rv();
+        ERR_clear_error();
+        return module_fail_rv(m->path, NULL, err, JERR_UNAVAILABLE, "C_GetSlotList", rv);
+    }
+    PKCS11_release_all_slots(m->ctx, m->slots, m->nslots);
+    m->slots = slots;
+    m->nslots = nslots;
+    return 0;
+}
+
+int p11_module_init_token(struct p11_module *m, const char *label, const char *so_pin,
+                          const char *user_pin, struct jerr *err)
+{
+    PKCS11_SLOT *s = NULL;
+
+    if (strlen(label) > P11_LABEL_MAX)
+        return jerr_set(err, JERR_INVALID, "keystore.pkcs11.token",
+                        "PKCS#11: a token label has at most %d bytes", P11_LABEL_MAX);
+    if (module_rescan(m, err) == -1)
+        return -1;
+    for (unsigned int i = 0; i < m->nslots && s == NULL; i++)
+        if (m->slots[i].token != NULL && !m->slots[i].token->initialized)
+            s = &m->slots[i];
+    if (s == NULL) {
+        char mp[256], t[2 * P11_LABEL_MAX + 8];
+        jerr_escape(mp, sizeof(mp), m->path, strlen(m->path));
+        jerr_escape(t, sizeof(t), label, strlen(label));
+        return jerr_set(err, JERR_NOT_FOUND, "keystore.pkcs11.token",
+                        "PKCS#11 module %s has no uninitialised token to make the token \"%s\"", mp,
+                        t);
+    }
+    /* PKCS#11 v2.40 §5.6 C_InitToken: the label is 32 bytes, blank-padded (libp11 passes the
+     * pointer on as it is) */
+    char padded[P11_LABEL_MAX + 1];
+    memset(padded, ' ', P11_LABEL_MAX);
+    memcpy(padded, label, strlen(label));
+    padded[P11_LABEL_MAX] = '\0';
+    if (PKCS11_init_token(s->token, so_pin, padded) != 0) {
+        unsigned long rv = p11_last_rv();
+        ERR_clear_error();
+        return fail_rv(m->path, label, err, JERR_UNAVAILABLE, "C_InitToken", rv);
+    }
+    /* C_InitToken may have moved the token to another slot id: find it by its new label */
+    if (module_rescan(m, err) == -1)
+        return -1;
+    if ((s = module_find_label(m, label)) == NULL)
+        return fail_rv(m->path, label, err, JERR_UNAVAILABLE,
+                       "is not shown by the module after C_InitToken", CKR_OK);
+    if (PKCS11_open_session(s, 1) != 0 || PKCS11_login(s, 1, so_pin) != 0) {
+        unsigned long rv = p11_last_rv();
+        ERR_clear_error();
+        return fail_rv(m->path, label, err, JERR_UNAVAILABLE, "C_Login (security officer)", rv);
+    }
+    int rc = 0;
+    if (PKCS11_init_pin(s->token, user_pin) != 0) {
+        unsigned long rv = p11_last_rv();
+        ERR_clear_error();
+        rc = fail_rv(m->path, label, err, JERR_UNAVAILABLE, "C_InitPIN", rv);
+    }
+    if (PKCS11_logout(s) != 0)
+        ERR_clear_error();
+    return rc;
+}
+
+/* ---- Tokens ---- */
+
+/* The token's slot in its module's current slot list, or NULL when it is gone. */
+static PKCS11_SLOT *token_slot(const struct p11 *p)
+{
+    const struct p11_module *m = p->mod;
+    if (m->ctx == NULL)
+        return NULL;
+    for (unsigned int i = 0; i < m->nslots; i++)
+        if (PKCS11_get_slotid_from_slot(&m->slots[i]) == p->slot_id)
+            return &m->slots[i];
+    return NULL;
+}
+
+PKCS11_SLOT *p11_get0_slot(struct p11 *p)
+{
+    return token_slot(p);
+}
+
+/* Finds the token's slot by label; `absent` is the code for a token that is not there. */
+static int token_find(struct p11 *p, int absent, struct jerr *err)
+{
+    PKCS11_SLOT *s = module_find_label(p->mod, p->token);
+    if (s == NULL)
+        return fail_rv(p->mod->path, p->token, err, absent,
+                       "no token with this label is present (CKR_TOKEN_NOT_PRESENT)", CKR_OK);
+    p->slot_id = PKCS11_get_slotid_from_slot(s);
+    return 0;
+}
+
+static struct p11 *token_new(struct p11_module *m, const char *label, int absent, struct jerr *err)
+{
+    struct p11 *p = NULL;
+
+    if (label == NULL || label[0] == '\0') {
+        jerr_set(err, JERR_CONFIG, "keystore.pkcs11.token", "PKCS#11: no token label given");
+        return NULL;
+    }
+    if (strlen(label) > P11_LABEL_MAX) {
+        jerr_set(err, JERR_CONFIG, "keystore.pkcs11.token",
+                 "PKCS#11: a token label has at most %d bytes", P11_LABEL_MAX);
+        return NULL;
+    }
+    if ((p = OPENSSL_zalloc(sizeof(*p))) == NULL || (p->token = OPENSSL_strdup(label)) == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        OPENSSL_free(p);
+        return NULL;
+    }
+    pthread_mutex_lock(&modules_lock);
+    m->refs++;
+    pthread_mutex_unlock(&modules_lock);
+    p->mod = m;
+    if (token_find(p, absent, err) == -1) {
+        p11_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+struct p11 *p11_token_open(struct p11_module *m, const char *label, struct jerr *err)
+{
+    return token_new(m, label, JERR_NOT_FOUND, err);
+}
+
+int p11_login(struct p11 *p, const char *pin, bool rw, unsigned long *rv_out, struct jerr *err)
+{
+    PKCS11_SLOT *s = token_slot(p);
+    unsigned long rv = CKR_OK;
+    int rc = -1;
+
+    if (s == NULL || s->token == NULL) {
+        rv = CKR_TOKEN_NOT_PRESENT;
+        fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_Login", rv);
+        goto out;
+    }
+    /* Say "locked" before trying: a wrong attempt on a locked token teaches nothing. */
+    if (s->token->userPinLocked) {
+        rv = CKR_PIN_LOCKED;
+        fail_rv(p->mod->path, p->token, err, JERR_AUTH, "C_Login", rv);
+        goto out;
+    }
+    if (PKCS11_open_session(s, rw ? 1 : 0) != 0 || PKCS11_login(s, 0, pin) != 0) {
+        rv = p11_last_rv();
+        ERR_clear_error();
+        fail_rv(p->mod->path, p->token, err, JERR_AUTH,
+                rv != CKR_OK ? "C_Login" : "C_Login failed (no PKCS#11 return code)", rv);
+        goto out;
+    }
+    char *copy = OPENSSL_strdup(pin);
+    if (copy == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    if (p->pin != NULL)
+        OPENSSL_clear_free(p->pin, strlen(p->pin));
+    p->pin = copy;
+    if (!p->logged_in)
+        p->mod->logins++;
+    p->logged_in = true;
+    rc = 0;
+out:
+    if (rv_out != NULL)
+        *rv_out = rv;
+    return rc;
+}
+
+bool p11_is_logged_in(const struct p11 *p)
+{
+    return p->logged_in;
+}
+
+int p11_relogin(struct p11 *p, struct jerr *err)
+{
+    PKCS11_SLOT *s = token_slot(p);
+    if (!p->logged_in)
+        return 0;
+    if (s == NULL || PKCS11_logout(s) != 0 || PKCS11_login(s, 0, p->pin) != 0)
+        return p11_fail(p, err, JERR_UNAVAILABLE, "C_Logout/C_Login (logging in again)");
+    return 0;
+}
+
+int p11_change_pin(struct p11 *p, const char *old_pin, const char *new_pin, struct jerr *err)
+{
+    PKCS11_SLOT *s = token_slot(p);
+    char *copy;
+    if (s == NULL || PKCS11_change_pin(s, old_pin, new_pin) != 0)
+        return p11_fail(p, err, JERR_UNAVAILABLE, "C_SetPIN");
+    if ((copy = OPENSSL_strdup(new_pin)) == NULL)
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    if (p->pin != NULL)
+        OPENSSL_clear_free(p->pin, strlen(p->pin));
+    p->pin = copy;
+    return 0;
 }
 
 struct p11 *p11_open(const char *module, const char *token, const char *pin, struct jerr *err)
 {
-    struct p11 *p = NULL;
+    struct p11_module *m;
+    struct p11 *p;
 
     if (module == NULL || module[0] == '\0' || token == NULL || token[0] == '\0' || pin == NULL) {
         jerr_set(err, JERR_CONFIG, "keystore.pkcs11", "PKCS#11: module, token and PIN are needed");
         return NULL;
     }
-    if (strlen(token) > P11_LABEL_MAX) {
-        jerr_set(err, JERR_CONFIG, "keystore.pkcs11.token",
-                 "PKCS#11: a token label has at most %d bytes", P11_LABEL_MAX);
-        return NULL;
+    for (int attempt = 1;; attempt++) {
+        if ((m = module_get1(module, token, err)) == NULL)
+            return NULL;
+        pthread_mutex_lock(&modules_lock);
+        bool fresh = m->refs == 1; /* loaded by this call: its slot list is new */
+        pthread_mutex_unlock(&modules_lock);
+        if (p11_module_has_token(m, token) || !fresh || attempt == P11_OPEN_TRIES)
+            break;
+        /* Not there in a fresh load: look again in a new one (see P11_OPEN_TRIES). */
+        p11_module_free(m);
+        nanosleep(&(struct timespec){0, P11_OPEN_RETRY_MS * 1000000L}, NULL);
     }
-    p = OPENSSL_zalloc(sizeof(*p));
-    if (p == NULL || (p->module = OPENSSL_strdup(module)) == NULL ||
-        (p->token = OPENSSL_strdup(token)) == NULL || (p->pin = OPENSSL_strdup(pin)) == NULL) {
-        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    p = token_new(m, token, JERR_CONFIG, err);
+    p11_module_free(m); /* the token holds its own reference */
+    if (p != NULL && p11_login(p, pin, false, NULL, err) == -1) {
         p11_free(p);
-        return NULL;
-    }
-    if (p11_connect(p, err) == -1) {
-        p11_free(p);
-        return NULL;
+        p = NULL;
     }
     return p;
 }
@@ -298,26 +627,45 @@ void p11_free(struct p11 *p)
 {
     if (p == NULL)
         return;
-    if (p->slot != NULL)
-        PKCS11_logout(p->slot);
-    p11_disconnect(p);
-    OPENSSL_free(p->module);
-    OPENSSL_free(p->token);
+    if (p->logged_in) {
+        PKCS11_SLOT *s = token_slot(p);
+        if (s != NULL && PKCS11_logout(s) != 0)
+            ERR_clear_error();
+        p->mod->logins--;
+    }
     if (p->pin != NULL)
         OPENSSL_clear_free(p->pin, strlen(p->pin));
+    p11_module_free(p->mod);
+    OPENSSL_free(p->token);
     OPENSSL_free(p);
 }
 
 int p11_reopen(struct p11 *p, struct jerr *err)
 {
-    p11_disconnect(p);
+    char *pin = NULL;
+    int rc = -1;
+
+    if (p->pin == NULL)
+        return fail_rv(p->mod->path, p->token, err, JERR_INTERNAL, "reopened before a login",
+                       CKR_OK);
+    if (p->logged_in) { /* the login ends with the module */
+        p->logged_in = false;
+        p->mod->logins--;
+    }
+    module_unload(p->mod);
     ERR_clear_error();
-    return p11_connect(p, err);
+    if ((pin = OPENSSL_strdup(p->pin)) == NULL)
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    if (module_load(p->mod, p->token, err) == 0 && token_find(p, JERR_CONFIG, err) == 0 &&
+        p11_login(p, pin, false, NULL, err) == 0)
+        rc = 0;
+    OPENSSL_clear_free(pin, strlen(pin));
+    return rc;
 }
 
 const char *p11_module_path(const struct p11 *p)
 {
-    return p->module;
+    return p->mod->path;
 }
 
 const char *p11_token_label(const struct p11 *p)
@@ -333,7 +681,13 @@ static PKCS11_KEY *find_private_key(struct p11 *p, const char *label, struct jer
     PKCS11_KEY *keys = NULL;
     unsigned int n = 0;
 
-    if (PKCS11_enumerate_keys(p->slot->token, &keys, &n) != 0) {
+    PKCS11_SLOT *s = token_slot(p);
+    if (s == NULL || s->token == NULL) {
+        fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_FindObjects",
+                CKR_TOKEN_NOT_PRESENT);
+        return NULL;
+    }
+    if (PKCS11_enumerate_keys(s->token, &keys, &n) != 0) {
         p11_fail(p, err, JERR_UNAVAILABLE, "C_FindObjects");
         return NULL;
     }
@@ -342,7 +696,7 @@ static PKCS11_KEY *find_private_key(struct p11 *p, const char *label, struct jer
             return &keys[i];
     char what[160];
     snprintf(what, sizeof(what), "no private key labelled \"%.64s\"", label);
-    fail_rv(p->module, p->token, err, JERR_NOT_FOUND, what, CKR_OK);
+    fail_rv(p->mod->path, p->token, err, JERR_NOT_FOUND, what, CKR_OK);
     return NULL;
 }
 
@@ -369,11 +723,13 @@ bool p11_has_private_key(struct p11 *p, const char *label)
 /* A read-write session of our own on the token's slot (see the top of the file). */
 static int raw_session(struct p11 *p, CK_SESSION_HANDLE *session, struct jerr *err)
 {
-    CK_SLOT_ID slot_id = PKCS11_get_slotid_from_slot(p->slot);
-    CK_RV rv =
-        p->fl->C_OpenSession(slot_id, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, session);
+    if (p->mod->fl == NULL)
+        return fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "not connected", CKR_OK);
+    CK_SLOT_ID slot_id = p->slot_id;
+    CK_RV rv = p->mod->fl->C_OpenSession(slot_id, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+                                         session);
     if (rv != CKR_OK)
-        return fail_rv(p->module, p->token, err, JERR_UNAVAILABLE, "C_OpenSession", rv);
+        return fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_OpenSession", rv);
     return 0;
 }
 
@@ -386,13 +742,13 @@ static int raw_find(struct p11 *p, CK_SESSION_HANDLE session, CK_OBJECT_CLASS kl
         {CKA_LABEL, (void *)label, strlen(label)},
     };
     CK_ULONG count = 0;
-    CK_RV rv = p->fl->C_FindObjectsInit(session, tmpl, 2);
+    CK_RV rv = p->mod->fl->C_FindObjectsInit(session, tmpl, 2);
     if (rv != CKR_OK)
-        return fail_rv(p->module, p->token, err, JERR_UNAVAILABLE, "C_FindObjectsInit", rv);
-    rv = p->fl->C_FindObjects(session, obj, 1, &count);
-    p->fl->C_FindObjectsFinal(session);
+        return fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_FindObjectsInit", rv);
+    rv = p->mod->fl->C_FindObjects(session, obj, 1, &count);
+    p->mod->fl->C_FindObjectsFinal(session);
     if (rv != CKR_OK)
-        return fail_rv(p->module, p->token, err, JERR_UNAVAILABLE, "C_FindObjects", rv);
+        return fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_FindObjects", rv);
     *found = count == 1;
     return 0;
 }
@@ -431,7 +787,7 @@ int p11_generate(struct p11 *p, const char *label, const unsigned char *id, size
                  "a key labelled \"%.64s\" already exists; refusing to add "
                  "another",
                  label);
-        fail_rv(p->module, p->token, err, JERR_CONFLICT, what, CKR_OK);
+        fail_rv(p->mod->path, p->token, err, JERR_CONFLICT, what, CKR_OK);
         goto out;
     }
     /* The algorithm's own attributes come last: RSA's two, or EC's one (an EC public key
@@ -463,15 +819,15 @@ int p11_generate(struct p11 *p, const char *label, const unsigned char *id, size
     };
     /* EC private keys have no decrypt/unwrap either (ECDH would be CKA_DERIVE, left false). */
     CK_ULONG priv_count = sizeof(priv_tmpl) / sizeof(priv_tmpl[0]) - (keyalg_is_ec(alg) ? 2 : 0);
-    CK_RV rv = p->fl->C_GenerateKeyPair(session, &mech, pub_tmpl, pub_count, priv_tmpl, priv_count,
-                                        &pub, &priv);
+    CK_RV rv = p->mod->fl->C_GenerateKeyPair(session, &mech, pub_tmpl, pub_count, priv_tmpl,
+                                             priv_count, &pub, &priv);
     if (rv != CKR_OK) {
-        fail_rv(p->module, p->token, err, JERR_UNAVAILABLE, "C_GenerateKeyPair", rv);
+        fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_GenerateKeyPair", rv);
         goto out;
     }
     rc = 0;
 out:
-    p->fl->C_CloseSession(session);
+    p->mod->fl->C_CloseSession(session);
     OPENSSL_free(ec_params);
     return rc;
 }
@@ -492,7 +848,7 @@ int p11_key_protection(struct p11 *p, const char *label, struct p11_key_protecti
     if (!found) {
         char what[160];
         snprintf(what, sizeof(what), "no private key labelled \"%.64s\"", label);
-        fail_rv(p->module, p->token, err, JERR_NOT_FOUND, what, CKR_OK);
+        fail_rv(p->mod->path, p->token, err, JERR_NOT_FOUND, what, CKR_OK);
         goto out;
     }
     CK_ATTRIBUTE attrs[] = {
@@ -501,9 +857,9 @@ int p11_key_protection(struct p11 *p, const char *label, struct p11_key_protecti
         {CKA_NEVER_EXTRACTABLE, &never, sizeof(never)},
         {CKA_ALWAYS_SENSITIVE, &always, sizeof(always)},
     };
-    CK_RV rv = p->fl->C_GetAttributeValue(session, priv, attrs, 4);
+    CK_RV rv = p->mod->fl->C_GetAttributeValue(session, priv, attrs, 4);
     if (rv != CKR_OK) {
-        fail_rv(p->module, p->token, err, JERR_UNAVAILABLE, "C_GetAttributeValue", rv);
+        fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_GetAttributeValue", rv);
         goto out;
     }
     out->sensitive = sensitive == CK_TRUE;
@@ -512,7 +868,7 @@ int p11_key_protection(struct p11 *p, const char *label, struct p11_key_protecti
     out->always_sensitive = always == CK_TRUE;
     rc = 0;
 out:
-    p->fl->C_CloseSession(session);
+    p->mod->fl->C_CloseSession(session);
     return rc;
 }
 
@@ -525,19 +881,19 @@ int p11_check(struct p11 *p, struct jerr *err)
     bool found = false;
     int rc = -1;
 
-    if (p->fl == NULL || p->slot == NULL)
-        return fail_rv(p->module, p->token, err, JERR_UNAVAILABLE, "not connected", CKR_OK);
-    CK_RV rv = p->fl->C_GetTokenInfo(PKCS11_get_slotid_from_slot(p->slot), &token_info);
+    if (p->mod->fl == NULL || token_slot(p) == NULL)
+        return fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "not connected", CKR_OK);
+    CK_RV rv = p->mod->fl->C_GetTokenInfo(p->slot_id, &token_info);
     if (rv != CKR_OK)
-        return fail_rv(p->module, p->token, err, JERR_UNAVAILABLE, "C_GetTokenInfo", rv);
+        return fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_GetTokenInfo", rv);
     if (raw_session(p, &session, err) == -1)
         return -1;
-    if ((rv = p->fl->C_GetSessionInfo(session, &info)) != CKR_OK) {
-        fail_rv(p->module, p->token, err, JERR_UNAVAILABLE, "C_GetSessionInfo", rv);
+    if ((rv = p->mod->fl->C_GetSessionInfo(session, &info)) != CKR_OK) {
+        fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_GetSessionInfo", rv);
         goto out;
     }
     if (info.state != CKS_RW_USER_FUNCTIONS && info.state != CKS_RO_USER_FUNCTIONS) {
-        fail_rv(p->module, p->token, err, JERR_UNAVAILABLE, "C_GetSessionInfo",
+        fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_GetSessionInfo",
                 CKR_USER_NOT_LOGGED_IN);
         goto out;
     }
@@ -546,7 +902,7 @@ int p11_check(struct p11 *p, struct jerr *err)
         goto out;
     rc = 0;
 out:
-    p->fl->C_CloseSession(session);
+    p->mod->fl->C_CloseSession(session);
     return rc;
 }
 

@@ -1,11 +1,17 @@
 /*
- * p11: one PKCS#11 token, reached through libp11's own PKCS11_* interface (DESIGN §10).
+ * p11: PKCS#11 modules and tokens, reached through libp11's own PKCS11_* interface (DESIGN §10).
  *
- * A struct p11 is a loaded module, the slot holding the token with a given label, and a user
- * login. Keys stay in the token: p11_get1_private_key hands out an EVP_PKEY whose private
- * operations libp11 sends to the token (C_Sign), so OpenSSL's signing code works on it
- * unchanged. libp11 keeps a pool of up to 16 sessions per slot and takes one per operation,
- * so several threads may sign through one struct p11 at once.
+ * Two objects:
+ *  - struct p11_module: a loaded PKCS#11 module (C_Initialize done) and its slot list. One per
+ *    module path in the process, shared and reference-counted (p11_module_get1 /
+ *    p11_module_free): PKCS#11 state (C_Initialize, the login) belongs to the application, so a
+ *    second load of the same module would only share it, and its C_Finalize would end every
+ *    other user's sessions. The last reference finalizes and unloads.
+ *  - struct p11: one token of a module, found by its label, and the user's login on it. A
+ *    token holds a reference to its module. Keys stay in the token: p11_get1_private_key hands
+ *    out an EVP_PKEY whose private operations libp11 sends to the token (C_Sign), so OpenSSL's
+ *    signing code works on it unchanged. libp11 keeps a pool of up to 16 sessions per slot and
+ *    takes one per operation, so several threads may sign through one struct p11 at once.
  *
  * Every failure is one sentence naming the module path, the token label, the PKCS#11 call and
  * its return code name, e.g.
@@ -17,35 +23,94 @@
  * jobs (p11_generate, p11_key_protection) call the module's own function list,
  * on the session and login libp11 opened (PKCS#11 login state is per application, §5.6).
  *
- * Only one struct p11 per module may be open in a process at a time: closing it finalizes the
- * module (C_Finalize), which would end every other user's sessions.
+ * Threads: p11_module_get1/p11_module_free may be called from any thread. A token's signing
+ * (through its EVP_PKEYs) is thread-safe; everything else on a module and its tokens (login,
+ * p11_module_init_token, p11_reopen) is done by one thread at a time — the signer serialises
+ * it under its own lock, jpkictl is single-threaded.
  */
 #ifndef JPKI_P11_H
 #define JPKI_P11_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <libp11.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "base/jerr.h"
 #include "keystore/keyalg.h"
 
+struct p11_module;
+
+/* The module loaded from `path`: loads and initialises it (C_Initialize) and lists its slots,
+ * or takes another reference to the one this process already loaded from that path. The
+ * caller frees it with p11_module_free. NULL with err (JERR_CONFIG) when it does not load:
+ * "PKCS#11 module M does not load: <why>" (a missing file's errno text, or not a PKCS#11
+ * library, or C_Initialize's return code). */
+struct p11_module *p11_module_get1(const char *path, struct jerr *err);
+
+/* Drops a reference; the last one releases the slots, finalizes (C_Finalize) and unloads the
+ * module. Every token of it must have been freed before. NULL is a no-op. */
+void p11_module_free(struct p11_module *m);
+
+const char *p11_module_get0_path(const struct p11_module *m);
+
+/* Whether the module shows an initialised token labelled `label` (as last listed). */
+bool p11_module_has_token(const struct p11_module *m, const char *label);
+
+/* Makes a new token: initialises one uninitialised token of the module (C_InitToken, e.g.
+ * SoftHSM2's free slot) as `label` with security officer PIN `so_pin`, then sets its user PIN
+ * (C_InitPIN as the security officer). The slot list is listed again around it (C_InitToken
+ * may renumber slots). JERR_NOT_FOUND when there is no uninitialised token. Returns 0 or -1. */
+int p11_module_init_token(struct p11_module *m, const char *label, const char *so_pin,
+                          const char *user_pin, struct jerr *err);
+
 struct p11;
 
-/* Loads `module`, finds the token labelled `token` and logs in as user with `pin`. Returns
- * the token, or NULL with err filled: JERR_CONFIG for a module that cannot be loaded or a
- * token that is absent, JERR_AUTH for a wrong or locked PIN (message names the CKR code),
- * JERR_UNAVAILABLE for other token errors. The PIN is kept (wiped on free) for p11_reopen. */
+/* The token labelled `label` on module `m`, not logged in (it takes its own reference to `m`).
+ * NULL with err: JERR_NOT_FOUND "PKCS#11 module M, token "T": no token with this label is
+ * present (CKR_TOKEN_NOT_PRESENT)". */
+struct p11 *p11_token_open(struct p11_module *m, const char *label, struct jerr *err);
+
+/* Logs in to the token as its user with `pin` (kept, wiped on free, for p11_relogin and
+ * p11_reopen). `rw`: the sessions libp11 opens on the token from now on are read-write (to
+ * write objects) instead of read-only. A token that reports its PIN locked is not tried. On
+ * failure *rv (when not NULL) is the PKCS#11 return code (CKR_PIN_INCORRECT, CKR_PIN_LOCKED,
+ * ...) and err says which: JERR_AUTH for a wrong or locked PIN, JERR_UNAVAILABLE otherwise.
+ * Returns 0 or -1. */
+int p11_login(struct p11 *p, const char *pin, bool rw, unsigned long *rv, struct jerr *err);
+
+/* Whether p11_login succeeded on this token. */
+bool p11_is_logged_in(const struct p11 *p);
+
+/* Logs out and in again with the kept PIN. libp11 caches the objects it listed and does not
+ * drop one that was destroyed (PKCS11_remove_*); a logout empties that cache. Returns 0 or -1;
+ * 0 at once when not logged in. */
+int p11_relogin(struct p11 *p, struct jerr *err);
+
+/* The user's PIN change (C_SetPIN) after p11_login; the kept PIN becomes `new_pin`. Returns
+ * 0 or -1. */
+int p11_change_pin(struct p11 *p, const char *old_pin, const char *new_pin, struct jerr *err);
+
+/* libp11's slot of the token, for keystore modules that work on a token's objects through
+ * libp11 (certificates, keys by CKA_ID). Borrowed; valid until the next p11_module_init_token
+ * or p11_reopen on its module. */
+PKCS11_SLOT *p11_get0_slot(struct p11 *p);
+
+/* p11_module_get1 + p11_token_open + p11_login (read-only sessions) in one: the signer's way
+ * in. Errors as those, except that an absent token is JERR_CONFIG (a configuration names it). */
 struct p11 *p11_open(const char *module, const char *token, const char *pin, struct jerr *err);
 
-/* Logs out, finalizes and unloads the module, wipes the PIN. NULL is a no-op. Every EVP_PKEY
- * from p11_get1_private_key must have been freed before. */
+/* Logs out (when logged in), wipes the PIN and drops the module reference (the last one
+ * unloads it). NULL is a no-op. Every EVP_PKEY from p11_get1_private_key must have been freed
+ * before. */
 void p11_free(struct p11 *p);
 
-/* Unloads and reloads the module, finds the token and logs in again (after the token was
- * removed and put back, or the module failed). Keys fetched before must be freed first and
- * fetched again. Returns 0, or -1 with err filled as p11_open. */
+/* Reloads the token's module (C_Finalize, C_Initialize: every session and login of every token
+ * of that module ends), finds the token again and logs in again (after the token was removed
+ * and put back, or the module failed). Keys fetched before, from any token of the module, must
+ * be freed first and fetched again; in jpkid the signer's token is its module's only user.
+ * Returns 0, or -1 with err filled as p11_open. */
 int p11_reopen(struct p11 *p, struct jerr *err);
 
 const char *p11_module_path(const struct p11 *p);

@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "base/jclock.h"
 #include "keystore/p11.h"
 
 /* A lost token is tried again at most this often (a reload re-reads the token). */
@@ -41,13 +42,6 @@ struct signer_token {
     struct jerr lost_err;  /* why, for the refusals meanwhile */
     struct signer_token_key *keys;
 };
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct signer_token *signer_token_open(const char *module, const char *token, const char *pin,
                                        int sessions, struct jerr *err)
@@ -99,14 +93,14 @@ static int heal_locked(struct signer_token *t, struct jerr *err)
 {
     if (!t->lost)
         return 0;
-    if (t->users > 0 || mono_ms() < t->retry_at_ms) {
+    if (t->users > 0 || jclock_mono_ms() < t->retry_at_ms) {
         *err = t->lost_err;
         return -1;
     }
     struct jerr why = {0};
     if (reconnect_locked(t, &why) == -1) {
         t->lost_err = why;
-        t->retry_at_ms = mono_ms() + SIGNER_TOKEN_RETRY_MS;
+        t->retry_at_ms = jclock_mono_ms() + SIGNER_TOKEN_RETRY_MS;
         *err = why;
         return -1;
     }
@@ -119,7 +113,7 @@ static void mark_lost_locked(struct signer_token *t, const struct jerr *why)
     if (!t->lost) {
         t->lost = true;
         t->lost_err = *why;
-        t->retry_at_ms = mono_ms(); /* the next borrower after the last one leaves */
+        t->retry_at_ms = jclock_mono_ms(); /* the next borrower after the last one leaves */
     }
 }
 

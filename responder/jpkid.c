@@ -35,6 +35,7 @@
 #include "responder/adminsock.h"
 #include "responder/cliargs.h"
 #include "responder/monitor/metrics.h"
+#include "responder/publish/redispub.h"
 #include "responder/respond/respond.h"
 #include "responder/service.h"
 
@@ -346,6 +347,10 @@ static int cmd_serve(const struct cliargs *args)
     struct jpki_config *cfg = cliargs_load_config(args, &err);
     if (cfg == NULL)
         return fail("serve", &err);
+    if (redispub_check_config(cfg, &err) == -1) { /* DESIGN §13: before any key is unlocked */
+        config_free(cfg);
+        return fail("serve", &err);
+    }
     /* One process owns a data directory (DESIGN §2): the lock comes before anything in it is
      * read or written, and is held until the process ends. */
     if ((lock = datalock_own(cfg->data_dir, "serve", &err)) == NULL ||

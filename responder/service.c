@@ -34,6 +34,7 @@
 #include "responder/monitor/metrics.h"
 #include "responder/monitor/monitor.h"
 #include "responder/ocsp/ocsp_http.h"
+#include "responder/publish/redispub.h"
 #include "responder/crl/public.h"
 #include "responder/net/server.h"
 #include "responder/net/workers.h"
@@ -62,6 +63,7 @@ struct service {
     struct workers_loop *control_work;
     struct event *sigterm, *sigint, *drain, *refusals_timer;
     struct crlduty *crl;   /* the CRL publication schedule (crlduty.h) */
+    struct redispub *redis; /* publish.redis (DESIGN §13), NULL when unset */
     struct event *sigusr1; /* CRLs published by another process (jpkid crl) */
     struct adminsock *admin; /* DATA_DIR/admin.sock: jpkid rollover (adminsock.h) */
     bool refusals_running;
@@ -349,6 +351,13 @@ static int start(struct service *svc, struct jerr *err)
         return -1;
     ocsp_http_set_status_listener(svc->ocsp, crlduty_status_changed, svc->crl); /* …and CRLs */
     batchrun_set_ocsp(svc->batches, svc->ocsp);
+    if (cfg->publish_redis_url[0] != '\0') { /* …and Redis, for responders elsewhere */
+        if ((svc->redis = redispub_new(svc->pki, svc->pub, err)) == NULL)
+            return -1; /* a URL or password that cannot work: refused at start */
+        ocsp_http_set_publisher(svc->ocsp, svc->redis);
+        public_set_changed_listener(svc->pub, redispub_files_changed, svc->redis);
+        monitor_set_publisher(svc->monitor, svc->redis);
+    }
     /* Stale run files of an earlier run must not point tests at a dead port. */
     for (int s = 0; s < RUN_FILES; s++) {
         if (config_path(cfg, run_file_names[s], svc->run_file[s], sizeof(svc->run_file[s])) ==
@@ -379,6 +388,8 @@ static int start(struct service *svc, struct jerr *err)
         return -1;
     if ((svc->audit = auditduty_new(svc->pki, svc->control, svc->control_work, err)) == NULL)
         return -1;
+    if (svc->redis != NULL && redispub_start(svc->redis, err) == -1)
+        return -1;
     /* Without it the service still serves; only `jpkid rollover` cannot reach it (it says so)
      * and must wait for a stop. */
     struct jerr admin_err = {0};
@@ -397,6 +408,13 @@ static void teardown(struct service *svc)
     batchrun_stop(svc->batches);
     if (svc->workers != NULL)
         workers_shutdown(svc->workers);
+    if (svc->redis != NULL) { /* no worker stores responses any more; the queue stays */
+        ocsp_http_set_publisher(svc->ocsp, NULL);
+        public_set_changed_listener(svc->pub, NULL, NULL);
+        monitor_set_publisher(svc->monitor, NULL);
+        redispub_free(svc->redis);
+        svc->redis = NULL;
+    }
     /* Every call is finished: the final checkpoint covers the log's last row (DESIGN §7). */
     if (svc->audit != NULL) {
         struct jerr cp_err = {0};

@@ -217,6 +217,15 @@ void api_status_changed(struct api_call *call, const struct serial_list *serials
         ocsp_http_cert_changed(api->ocsp, serials->items[i]);
 }
 
+void api_cert_issued(struct api_call *call, const struct issue_result *res)
+{
+    struct api *api = call->job->api;
+    const char *serials[CA_KIND_COUNT];
+    for (size_t i = 0; i < res->count; i++)
+        serials[i] = res->certs[i].rec.serial;
+    ocsp_http_cert_issued(api->ocsp, call->st, serials, res->count);
+}
+
 /* ---- pure parts ---- */
 
 bool api_path_matches(const char *tpl, const char *path, const char **param, size_t *param_len)

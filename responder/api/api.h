@@ -169,6 +169,9 @@ int api_oom(struct jerr *err);
 /* For run functions after a committed event: tells the OCSP responder (api_set_ocsp) the
  * serials whose status changed. */
 void api_status_changed(struct api_call *call, const struct serial_list *serials);
+/* For run functions after a committed issuance: a node publishing to Redis pre-signs the new
+ * certificates' responses before the call answers (ocsp_http_cert_issued). */
+void api_cert_issued(struct api_call *call, const struct issue_result *res);
 
 /* Reads the query parameter `name` as a decimal integer in [min, max]: *out = dflt when absent
  * (an error "required" when !has_default). Any parameter not in the NULL-terminated `allowed`

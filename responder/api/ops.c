@@ -421,6 +421,7 @@ static int card_issue(struct api_call *call, struct jerr *err)
         metrics_issued(res.certs[i].rec.ca);
     count_changes(call->st, &res.superseded, REASON_SUPERSEDED);
     status_changed(call, &res.superseded);
+    api_cert_issued(call, &res); /* DESIGN §13: answerable on Redis once this returns */
 
     o = json_object();
     certs = json_array();

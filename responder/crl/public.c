@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "ca/crl.h"
 #include "base/jclock.h"
@@ -33,6 +34,7 @@ struct public_blob {
     char etag[HTTP_ETAG_MAX];
     const char *content_type;
     enum metrics_endpoint metrics_ep;
+    time_t last_modified; /* public_foreach_file: the root's notBefore */
 };
 
 /* One loop's view of one CRL file (touched only on that loop's thread). */
@@ -68,7 +70,11 @@ struct public
     int loop_count;
     atomic_uint generation;
     atomic_llong next_publication; /* public_crl_set_next_publication, 0 = unknown */
+    void (*changed_fn)(void *arg); /* public_set_changed_listener, or NULL */
+    void *changed_arg;
 };
+
+static size_t crl_slot(const struct public *pub, enum ca_kind ca, int partition);
 
 /* ---- building ---- */
 
@@ -196,6 +202,9 @@ static int cert_blob(struct public_blob *b, X509 *cert, struct jerr *err)
         return jerr_openssl(err, JERR_CRYPTO, NULL, "encoding a CA certificate");
     int rc = blob_set(b, der, (size_t)len, "application/pkix-cert", err);
     OPENSSL_free(der);
+    struct tm tm;
+    if (rc == 0 && ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm) == 1)
+        b->last_modified = timegm(&tm);
     return rc;
 }
 
@@ -313,9 +322,110 @@ void public_free(struct public *pub)
     free(pub);
 }
 
+/* ---- the files, for the Redis publisher ---- */
+
+static int blob_file(const char *path, const struct public_blob *b, public_file_cb cb, void *ctx)
+{
+    struct public_file f = {.etag = b->etag,
+                            .content_type = b->content_type,
+                            .last_modified = b->last_modified,
+                            .data = b->data,
+                            .len = b->len};
+    snprintf(f.path, sizeof(f.path), "%s", path);
+    return cb(ctx, &f);
+}
+
+/* The CRL of `ca` (partition -1 = complete) if published: cb on it. */
+static int crl_file(struct public *pub, enum ca_kind ca, int partition, public_file_cb cb,
+                    void *ctx, struct jerr *err)
+{
+    char path[PATH_MAX];
+    struct jerr e = {0};
+    struct public_file f = {.content_type = "application/pkix-crl"};
+    int rc;
+
+    if (crl_path(pki_config(pub->pki), ca, partition, path, sizeof(path)) == NULL)
+        return jerr_set(err, JERR_CONFIG, "data_dir", "CRL path too long");
+    struct crlcache_snapshot *snap = crlcache_get(pub->cache, crl_slot(pub, ca, partition), path,
+                                                  &e);
+    if (snap == NULL) {
+        if (e.code == JERR_NOT_FOUND)
+            return 0;
+        return jerr_set(err, e.code, e.field, "%s", e.msg);
+    }
+    if (partition < -1)
+        snprintf(f.path, sizeof(f.path), "/crl/%s/g%d.crl", ca_kind_name(ca), -partition);
+    else if (partition < 0)
+        snprintf(f.path, sizeof(f.path), "/crl/%s.crl", ca_kind_name(ca));
+    else
+        snprintf(f.path, sizeof(f.path), "/crl/%s/%d.crl", ca_kind_name(ca), partition);
+    f.etag = crlcache_etag(snap);
+    f.last_modified = crlcache_this_update(snap);
+    if (f.last_modified == 0)
+        f.last_modified = crlcache_mtime(snap); /* as crl_answer sends it */
+    f.expires = crlcache_next_update(snap);
+    f.snap = snap;
+    rc = cb(ctx, &f);
+    crlcache_snapshot_unref(snap);
+    return rc;
+}
+
+int public_foreach_file(struct public *pub, public_file_cb cb, void *ctx, struct jerr *err)
+{
+    const struct public_set *set = atomic_load(&pub->set);
+    char path[64];
+    if (blob_file("/ca/fingerprints", &set->fingerprints, cb, ctx) != 0)
+        return -1;
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        const char *name = ca_kind_name((enum ca_kind)ca);
+        int n = set->count[ca];
+        snprintf(path, sizeof(path), "/ca/%s.cer", name);
+        if (blob_file(path, &set->root[ca][n - 1], cb, ctx) != 0)
+            return -1;
+        /* DESIGN §11: every generation's root, the links between them, its CRL */
+        for (int g = 1; g <= n; g++) {
+            snprintf(path, sizeof(path), "/ca/%s/%d.cer", name, g);
+            if (blob_file(path, &set->root[ca][g - 1], cb, ctx) != 0)
+                return -1;
+            if (g == 1)
+                continue;
+            snprintf(path, sizeof(path), "/ca/%s/links/%d-%d.cer", name, g - 1, g);
+            if (blob_file(path, &set->link_from_prev[ca][g - 1], cb, ctx) != 0)
+                return -1;
+            snprintf(path, sizeof(path), "/ca/%s/links/%d-%d.cer", name, g, g - 1);
+            if (blob_file(path, &set->link_to_prev[ca][g - 1], cb, ctx) != 0 ||
+                crl_file(pub, (enum ca_kind)ca, STORE_CRL_GENERATION(g), cb, ctx, err) != 0)
+                return -1;
+        }
+        if (crl_file(pub, (enum ca_kind)ca, -1, cb, ctx, err) != 0)
+            return -1;
+        for (int p = 0; pub->partitions[ca] > 1 && p < pub->partitions[ca]; p++)
+            if (crl_file(pub, (enum ca_kind)ca, p, cb, ctx, err) != 0)
+                return -1;
+    }
+    return 0;
+}
+
+int public_file_body(const struct public_file *f, struct evbuffer *out, struct jerr *err)
+{
+    if (f->snap != NULL)
+        return crlcache_add_body(f->snap, out, err);
+    if (evbuffer_add(out, f->data, f->len) != 0)
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    return 0;
+}
+
 void public_crl_changed(struct public *pub)
 {
     atomic_fetch_add(&pub->generation, 1);
+    if (pub->changed_fn != NULL)
+        pub->changed_fn(pub->changed_arg);
+}
+
+void public_set_changed_listener(struct public *pub, void (*fn)(void *arg), void *arg)
+{
+    pub->changed_fn = fn;
+    pub->changed_arg = arg;
 }
 
 void public_crl_set_next_publication(struct public *pub, time_t at)

@@ -29,6 +29,8 @@
 #include "responder/net/server.h"
 
 struct public;
+struct crlcache_snapshot;
+struct evbuffer;
 
 /* Seconds a loop serves a CRL snapshot before asking whether the file changed. */
 #define PUBLIC_CRL_RECHECK_S 1
@@ -49,9 +51,36 @@ int public_generations_changed(struct public *pub, struct jerr *err);
 /* The publisher wrote new CRL files: every loop re-checks on its next CRL request. Thread-safe. */
 void public_crl_changed(struct public *pub);
 
+/* `fn(arg)` is called, from the thread of public_crl_changed, whenever it is (the Redis
+ * publisher copies the new files). Quick and thread-safe. Before the server starts. */
+void public_set_changed_listener(struct public *pub, void (*fn)(void *arg), void *arg);
+
 /* The publisher's next publication (wall time; 0 = unknown): no cache is told to keep a CRL
  * beyond it. Thread-safe. */
 void public_crl_set_next_publication(struct public *pub, time_t at);
+
+/* One public file as `serve` sends it (DESIGN §13: what the Redis publisher copies). */
+struct public_file {
+    char path[64];            /* the URL path: "/ca/sign.cer", "/crl/auth/3.crl" */
+    const char *etag;         /* the ETag header value, quotes included */
+    const char *content_type; /* the Content-Type */
+    time_t last_modified;     /* a CRL's thisUpdate; a root's notBefore */
+    time_t expires;           /* a CRL's nextUpdate; 0 = none */
+    /* the bytes, through public_file_body */
+    const void *data;
+    size_t len;
+    const struct crlcache_snapshot *snap;
+};
+typedef int (*public_file_cb)(void *ctx, const struct public_file *f);
+
+/* Calls cb on every file served under /ca/ and /crl/ (the CRLs as they are on disk now; one
+ * not yet published is left out); cb returns 0 to go on, -1 to stop. On a thread that may
+ * block (a worker, the publisher): CRL files are read through the shared cache. Returns 0, or
+ * -1 with err (cb's -1 without err filled by it, a CRL that cannot be read). */
+int public_foreach_file(struct public *pub, public_file_cb cb, void *ctx, struct jerr *err);
+
+/* Appends the bytes of `f` (valid only inside the callback) to `out`. Returns 0 or -1. */
+int public_file_body(const struct public_file *f, struct evbuffer *out, struct jerr *err);
 
 /* Frees after server_free (answers in flight may still use it until then). NULL is a no-op. */
 void public_free(struct public *pub);

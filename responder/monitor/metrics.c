@@ -127,6 +127,13 @@ static struct metrics_state {
     _Atomic uint64_t revoked[CA_KIND_COUNT * REASON_COUNT];
     _Atomic uint64_t audit_rows[OUTCOME_COUNT];
     _Atomic int64_t start_time;
+    /* publish.redis (DESIGN §13) */
+    _Atomic int64_t redis_connected;
+    _Atomic int64_t redis_queue_depth;
+    _Atomic int64_t redis_lag_ms;
+    _Atomic uint64_t redis_errors;
+    _Atomic uint64_t redis_written;
+    struct histogram redis_revocation;
 } state;
 
 /* --- the family table ------------------------------------------------------------------- */
@@ -240,6 +247,36 @@ static const struct family families[] = {
      FAMILY_COUNTER,
      {&dim_outcome, NULL},
      .counters = state.audit_rows},
+    {"jpki_publish_redis_connected",
+     "1 while the publisher to Redis (publish.redis) is connected and authenticated.",
+     FAMILY_GAUGE,
+     {NULL, NULL},
+     .gauges = &state.redis_connected},
+    {"jpki_publish_redis_queue_depth",
+     "Serials whose OCSP responses the registry holds and Redis does not yet.",
+     FAMILY_GAUGE,
+     {NULL, NULL},
+     .gauges = &state.redis_queue_depth},
+    {"jpki_publish_redis_lag_milliseconds",
+     "Age of the oldest serial still queued for Redis (0 when none).",
+     FAMILY_GAUGE,
+     {NULL, NULL},
+     .gauges = &state.redis_lag_ms},
+    {"jpki_publish_redis_errors_total",
+     "Failed connections and writes to Redis.",
+     FAMILY_COUNTER,
+     {NULL, NULL},
+     .counters = &state.redis_errors},
+    {"jpki_publish_redis_responses_total",
+     "Pre-signed OCSP responses written to Redis.",
+     FAMILY_COUNTER,
+     {NULL, NULL},
+     .counters = &state.redis_written},
+    {"jpki_publish_redis_revocation_seconds",
+     "From a status change accepted by the API to its response written to Redis.",
+     FAMILY_HISTOGRAM,
+     {NULL, NULL},
+     .histograms = &state.redis_revocation},
 };
 #define FAMILY_COUNT (sizeof(families) / sizeof(families[0]))
 
@@ -378,6 +415,33 @@ void metrics_revoked(enum ca_kind ca, int reason)
     }
 }
 
+void metrics_publish_redis(bool connected, int64_t queue_depth, int64_t lag_ms)
+{
+    gauge_set(&state.redis_connected, connected ? 1 : 0);
+    gauge_set(&state.redis_queue_depth, queue_depth);
+    gauge_set(&state.redis_lag_ms, lag_ms);
+}
+
+void metrics_publish_redis_connected(bool connected)
+{
+    gauge_set(&state.redis_connected, connected ? 1 : 0);
+}
+
+void metrics_publish_redis_error(void)
+{
+    counter_add(&state.redis_errors);
+}
+
+void metrics_publish_redis_written(size_t responses)
+{
+    atomic_fetch_add_explicit(&state.redis_written, responses, memory_order_relaxed);
+}
+
+void metrics_publish_redis_revocation(double seconds)
+{
+    histogram_observe(&state.redis_revocation, duration_us(seconds));
+}
+
 void metrics_audit(bool ok)
 {
     counter_add(&state.audit_rows[ok ? OUTCOME_OK : OUTCOME_FAILED]);
@@ -421,6 +485,13 @@ void metrics_reset(void)
     zero_counters(state.revoked, CA_KIND_COUNT * REASON_COUNT);
     zero_counters(state.audit_rows, OUTCOME_COUNT);
     zero_gauges(&state.start_time, 1);
+    zero_gauges(&state.redis_connected, 1);
+    zero_gauges(&state.redis_queue_depth, 1);
+    zero_gauges(&state.redis_lag_ms, 1);
+    zero_counters(&state.redis_errors, 1);
+    zero_counters(&state.redis_written, 1);
+    zero_counters(state.redis_revocation.buckets, BUCKET_COUNT);
+    atomic_store_explicit(&state.redis_revocation.sum_us, 0, memory_order_relaxed);
 }
 
 void metrics_init(void)

@@ -103,6 +103,16 @@ void metrics_revoked(enum ca_kind ca, int reason);
 /* One audit row written (ok) or failed to write: jpki_audit_rows_total{outcome}. */
 void metrics_audit(bool ok);
 
+/* publish.redis (DESIGN §13): jpki_publish_redis_connected, _queue_depth and
+ * _lag_milliseconds (the oldest queued serial's age); _errors_total += 1; _responses_total +=
+ * responses; one observation of a status change's way to Redis in
+ * jpki_publish_redis_revocation_seconds. */
+void metrics_publish_redis(bool connected, int64_t queue_depth, int64_t lag_ms);
+void metrics_publish_redis_connected(bool connected);
+void metrics_publish_redis_error(void);
+void metrics_publish_redis_written(size_t responses);
+void metrics_publish_redis_revocation(double seconds);
+
 /* Renders every family (HELP and TYPE lines always; counter and histogram series once they are
  * non-zero; gauges always, the CRL gauges once metrics_crl was called for the CA) as a
  * NUL-terminated malloc'd text the caller frees; *len (may be NULL) gets its length without

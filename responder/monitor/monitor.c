@@ -19,6 +19,7 @@
 #include "responder/crl/crlcache.h"
 #include "responder/net/http.h"
 #include "responder/monitor/metrics.h"
+#include "responder/publish/redispub.h"
 
 struct monitor {
     const struct pki *pki;
@@ -32,6 +33,7 @@ struct monitor {
     bool probe_running;      /* that write is under way */
     bool probe_done;         /* a result is in probe_problem */
     char probe_problem[256]; /* "" = the write succeeded */
+    struct redispub *redis;  /* monitor_set_publisher, or NULL: no "redis" check */
 };
 
 struct monitor_job {
@@ -177,6 +179,12 @@ static void readyz_job(struct worker *self, void *arg)
         check_crl(m, (enum ca_kind)ca, checks, &ready);
         check_signer(m, (enum ca_kind)ca, checks, &ready);
     }
+    if (m->redis != NULL) {
+        /* DESIGN §13: responders on Redis fall behind while it fails (nothing is lost). */
+        char why[256];
+        bool ok = redispub_is_ready(m->redis, why, sizeof(why));
+        check_set(checks, &ready, "redis", ok ? NULL : why);
+    }
     json_t *doc =
         json_pack("{s:s, s:o}", "status", ready ? "ready" : "not_ready", "checks", checks);
     j->body = doc != NULL ? json_dumps(doc, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
@@ -297,6 +305,11 @@ void monitor_crl_published(struct monitor *m, enum ca_kind ca, const struct jerr
         why = "failed";
     snprintf(m->crl_failure[ca], sizeof(m->crl_failure[ca]), "%s", why);
     pthread_mutex_unlock(&m->crl_lock);
+}
+
+void monitor_set_publisher(struct monitor *m, struct redispub *redis)
+{
+    m->redis = redis;
 }
 
 void monitor_free(struct monitor *m)

@@ -29,6 +29,10 @@ int monitor_register(struct monitor *m, struct server *srv, struct jerr *err);
  * succeeded, else why it failed. /readyz fails ("crl.<ca>") from a failure until the next
  * success: the served CRL then misses the changes since. Thread-safe. */
 void monitor_crl_published(struct monitor *m, enum ca_kind ca, const struct jerr *failure);
+/* /readyz also checks the publication to Redis ("redis": unreachable, refused password,
+ * failing writes). `redis` borrowed, outliving m. Before the server starts. */
+struct redispub;
+void monitor_set_publisher(struct monitor *m, struct redispub *redis);
 void monitor_free(struct monitor *m);
 
 #endif

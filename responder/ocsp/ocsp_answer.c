@@ -28,6 +28,11 @@ struct ocsp_answer {
     struct presign *cache;
     pthread_mutex_t stripes[OCSP_ANSWER_STRIPES];
     int stripes_ready;
+    /* DESIGN §13: a node publishing to Redis pre-signs the SHA-256 answers too (a responder
+     * without keys cannot sign one on a miss), and tells the publisher of every store. */
+    bool all_hashes;
+    void (*stored_fn)(void *arg);
+    void *stored_arg;
 };
 
 struct ocsp_answer *ocsp_answer_new(const struct pki *pki, size_t cache_entries, struct jerr *err)
@@ -39,6 +44,7 @@ struct ocsp_answer *ocsp_answer_new(const struct pki *pki, size_t cache_entries,
     }
     a->pki = pki;
     a->cfg = pki_config(pki);
+    a->all_hashes = a->cfg->publish_redis_url[0] != '\0';
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
         if (pki_get0_ocsp_cert(pki, (enum ca_kind)ca) == NULL ||
             pki_get0_ocsp_signer(pki, (enum ca_kind)ca) == NULL) {
@@ -392,9 +398,11 @@ struct presign_blob *ocsp_answer_request(struct ocsp_answer *a, struct store *st
             const unsigned char *der = presign_blob_der(b, &len);
             /* A failed write still leaves a correct answer (and cache entry, if the status
              * is unchanged); only a change during the signing makes it outdated. */
-            if (store_ocsp_put_signed(st, &recs[0], key.certid_hash, der, len, now,
-                                      presign_blob_next_update(b), &current, &e) == 0 &&
-                !current)
+            int put = store_ocsp_put_signed(st, &recs[0], key.certid_hash, der, len, now,
+                                            presign_blob_next_update(b), &current, &e);
+            if (put == 0 && a->stored_fn != NULL)
+                a->stored_fn(a->stored_arg);
+            if (put == 0 && !current)
                 presign_remove(a->cache, &key);
             else
                 cache_publish(a, st, b, &recs[0], true);
@@ -464,7 +472,7 @@ static int presign_serial(struct ocsp_answer *a, struct store *st, const char *s
         return jerr_set(err, JERR_INTERNAL, "generation", "serial %s: no generation %d of the %s CA",
                         serial, gen_of_rec(&rec), ca_kind_name(rec.ca));
     for (int hash = OCSP_CERTID_SHA1; hash <= OCSP_CERTID_SHA256; hash++) {
-        if (hash == OCSP_CERTID_SHA256) {
+        if (hash == OCSP_CERTID_SHA256 && !a->all_hashes) {
             /* SHA-256 responses exist once someone asked (store.h): renew only those. */
             unsigned char *der = NULL;
             size_t len;
@@ -539,6 +547,8 @@ int ocsp_answer_presign(struct ocsp_answer *a, struct store *st, const char *con
     if ((count > 0 || dirty_seqs != NULL) &&
         ocsp_cache_store(st, answers, count, marks, n, (int64_t)now, &stats->cleared, err) == -1)
         ret = -1;
+    if (a->stored_fn != NULL && count > 0)
+        a->stored_fn(a->stored_arg); /* the publisher reads what the registry took */
     /* After the commit: an entry is published only if the registry still agrees. A response
      * the registry could not take is still right for the cache if the status is unchanged;
      * its row stays due and is tried again. */
@@ -556,6 +566,27 @@ int ocsp_answer_presign(struct ocsp_answer *a, struct store *st, const char *con
         presign_blob_unref(jobs[i].blob);
     }
     return ret;
+}
+
+int ocsp_answer_presign_issued(struct ocsp_answer *a, struct store *st,
+                               const char *const *serials, size_t n,
+                               struct ocsp_answer_presign_stats *stats, struct jerr *err)
+{
+    int64_t seqs[OCSP_ANSWER_PRESIGN_MAX];
+
+    if (n > OCSP_ANSWER_PRESIGN_MAX)
+        return jerr_set(err, JERR_INTERNAL, NULL, "%zu serials at once, over %d", n,
+                        OCSP_ANSWER_PRESIGN_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (store_ocsp_dirty_seq(st, serials[i], &seqs[i], err) == -1)
+            return -1;
+    return ocsp_answer_presign(a, st, serials, seqs, n, stats, err);
+}
+
+void ocsp_answer_set_stored_listener(struct ocsp_answer *a, void (*fn)(void *arg), void *arg)
+{
+    a->stored_fn = fn;
+    a->stored_arg = arg;
 }
 
 void ocsp_answer_forget(struct ocsp_answer *a, const char *serial)

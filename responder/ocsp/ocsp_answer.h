@@ -124,7 +124,7 @@ struct ocsp_answer_presign_stats {
 };
 
 /* Pre-signs the responses of serials[0..n) (n <= OCSP_ANSWER_PRESIGN_MAX): the SHA-1 one
- * always, the SHA-256 one when the registry holds one; from each certificate's current
+ * always, the SHA-256 one when the registry holds one (always on a node publishing to Redis); from each certificate's current
  * record, stored in one transaction (ca/ocsp_cache.h), then the cache updated (an entry replaced; a new one
  * added only while there is room). A serial the registry does not know, or whose certificate
  * expired (notAfter before now), is skipped: nothing to pre-sign. `dirty_seqs` (may be NULL)
@@ -135,6 +135,18 @@ struct ocsp_answer_presign_stats {
 int ocsp_answer_presign(struct ocsp_answer *a, struct store *st, const char *const *serials,
                         const int64_t *dirty_seqs, size_t n,
                         struct ocsp_answer_presign_stats *stats, struct jerr *err);
+
+/* Pre-signs the responses of certificates just issued (ocsp_answer_presign with the marks
+ * store_cert_insert_issued wrote on a publishing node, so the refresher does not sign them
+ * again): DESIGN §13, a responder on Redis can answer them from the moment the issuance
+ * call returns. Returns as ocsp_answer_presign. */
+int ocsp_answer_presign_issued(struct ocsp_answer *a, struct store *st,
+                               const char *const *serials, size_t n,
+                               struct ocsp_answer_presign_stats *stats, struct jerr *err);
+
+/* `fn(arg)` is called, on the thread that stored them, after responses were written to the
+ * registry (the publisher's kick, DESIGN §13). Before any request or refresh. */
+void ocsp_answer_set_stored_listener(struct ocsp_answer *a, void (*fn)(void *arg), void *arg);
 
 /* Drops the cached responses of `serial` (both CAs, both hashes): after an in-process status
  * change, so that the next request is answered from the registry. Thread-safe. */

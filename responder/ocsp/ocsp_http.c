@@ -29,6 +29,7 @@
 #include "responder/ocsp/ocsp_source.h"
 #include "responder/ocsp/presign.h"
 #include "responder/net/ratelimit.h"
+#include "responder/publish/redispub.h"
 
 #define OCSP_RESPONSE_TYPE "application/ocsp-response" /* RFC 6960 Appendix A.2 */
 #define OCSP_REQUEST_TYPE "application/ocsp-request"   /* RFC 6960 Appendix A.1 */
@@ -61,6 +62,7 @@ struct ocsp_http {
     /* ocsp_http_set_status_listener, or NULL */
     void (*status_listener)(void *arg);
     void *status_listener_arg;
+    struct redispub *publisher; /* ocsp_http_set_publisher, or NULL */
 };
 
 static const struct {
@@ -190,12 +192,35 @@ int ocsp_http_start(struct ocsp_http *o, struct event_base *base, struct workers
 
 void ocsp_http_cert_changed(struct ocsp_http *o, const char *serial)
 {
+    redispub_note_change(o->publisher, serial); /* timed until Redis has it */
     if (o->answer != NULL) {
         ocsp_answer_forget(o->answer, serial);
         ocsp_refresh_kick(o->refresh);
     }
     if (o->status_listener != NULL)
         o->status_listener(o->status_listener_arg);
+}
+
+void ocsp_http_set_publisher(struct ocsp_http *o, struct redispub *publisher)
+{
+    o->publisher = publisher;
+    ocsp_answer_set_stored_listener(o->answer, publisher != NULL ? redispub_kick : NULL,
+                                    publisher);
+}
+
+void ocsp_http_cert_issued(struct ocsp_http *o, struct store *st, const char *const *serials,
+                           size_t n)
+{
+    struct ocsp_answer_presign_stats stats;
+    struct jerr err = {0};
+
+    if (o == NULL || o->publisher == NULL || n == 0)
+        return;
+    if (ocsp_answer_presign_issued(o->answer, st, serials, n, &stats, &err) == -1) {
+        /* The marks stay: the refresher signs them at its next pass. */
+        log_error("pre-signing at issuance: %s; left to the refresher", err.msg);
+        ocsp_refresh_kick(o->refresh);
+    }
 }
 
 void ocsp_http_set_status_listener(struct ocsp_http *o, void (*fn)(void *arg), void *arg)

@@ -89,6 +89,21 @@ void ocsp_http_cert_changed(struct ocsp_http *o, const char *serial);
  * now. Thread-safe. */
 void ocsp_http_kick(struct ocsp_http *o);
 
+struct redispub;
+struct store;
+
+/* DESIGN §13: publication to Redis (`publisher` borrowed, outliving o): every response stored
+ * kicks it, and status changes are timed to it. Before ocsp_http_start. */
+void ocsp_http_set_publisher(struct ocsp_http *o, struct redispub *publisher);
+
+/* Certificates serials[0..n) (n <= OCSP_ANSWER_PRESIGN_MAX) were just issued (committed), on
+ * a worker holding `st`: with a publisher, their responses are pre-signed and stored now, so
+ * that a responder on Redis answers them from the moment the issuance returns (a node without
+ * keys cannot sign on a miss); without one, nothing (the first request signs them). A failure
+ * is logged and left to the refresher. */
+void ocsp_http_cert_issued(struct ocsp_http *o, struct store *st, const char *const *serials,
+                           size_t n);
+
 /* Whoever else needs to know of status changes (the CRL publisher, service.c): `fn(arg)` is
  * called, from any thread, on every ocsp_http_cert_changed and whenever the refresher finds
  * changes marked in the registry (those of other processes too). It must be quick and

@@ -59,6 +59,7 @@ it_setup() {
   DATA=$T/data
   SETS=(--set "data_dir=$DATA")
   trap it_cleanup EXIT
+  if [ "${JPKI_TEST_BACKEND:-file}" = pkcs11 ]; then it_pkcs11_backend; fi
 }
 
 it_cleanup() {
@@ -244,6 +245,25 @@ expect_status() {
   call "$@"
   assert_eq "$what" "$status" "$ST"
 }
+# it_pkcs11_backend: the instance keeps its keys in a throwaway SoftHSM2 token (keystore.backend
+# pkcs11): the token "jpki-ca" (user PIN 123456, in $JPKI_HSM_PIN) under $T/tokens with its own
+# SOFTHSM2_CONF, and SETS carries the keystore.pkcs11 settings. it_setup calls it when
+# JPKI_TEST_BACKEND=pkcs11 (the ctest variants *.pkcs11); test_hsm.sh calls it itself. Sets
+# HSM_MODULE (the module's path).
+it_pkcs11_backend() {
+  HSM_MODULE=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so \
+    2>/dev/null | head -1)
+  [ -n "$HSM_MODULE" ] || { echo "softhsm2 missing (scripts/setup)"; exit 1; }
+  mkdir -p "$T/tokens"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+    "$T/tokens" >"$T/softhsm2.conf"
+  export SOFTHSM2_CONF=$T/softhsm2.conf JPKI_HSM_PIN=123456
+  softhsm2-util --init-token --free --label jpki-ca --pin 123456 --so-pin 12345678 >/dev/null ||
+    { echo "cannot create a SoftHSM2 token"; exit 1; }
+  SETS+=(--set keystore.backend=pkcs11 --set "keystore.pkcs11.module=$HSM_MODULE"
+    --set keystore.pkcs11.token=jpki-ca --set keystore.pkcs11.pin.env=JPKI_HSM_PIN
+    --set keystore.pkcs11.sessions=4)
+}
 
 # JPKI_TEST_KEYALG=ecdsa-p384 (or any ca.<ca>.key_algorithm name): the --set lines, one a line,
 # that make both CAs of the instance it_init creates of that algorithm (DESIGN §11). Unset:
@@ -273,3 +293,35 @@ it_keyalg_check_cert() {
   assert_contains "$(basename "$1") is signed with $sig" "Signature Algorithm: $sig" "$text"
   assert_contains "…and holds a key of ${JPKI_TEST_KEYALG:-rsa} ($key)" "$key" "$text"
 }
+
+# ---- Redis (DESIGN §13) ---------------------------------------------------------------------
+# SYSPY: Debian's Python, which has python3-redis and python3-cryptography (scripts/setup).
+SYSPY=/usr/bin/python3
+# redis_start [ARGS...]: a redis-server of the test's own on a free loopback port, in $T/redis,
+# without persistence (ARGS added, e.g. --requirepass X); sets REDIS_PORT (kept across a
+# restart) and REDIS_PID. Returns 1 when it does not answer PING within 10 s.
+redis_start() {
+  mkdir -p "$T/redis"
+  [ -n "${REDIS_PORT:-}" ] ||
+    REDIS_PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$T/redis" \
+    "$@" >>"$T/redis/log" 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 1 100); do
+    redis-cli -p "$REDIS_PORT" --no-auth-warning ${REDIS_PASSWORD:+-a "$REDIS_PASSWORD"} ping \
+      2>/dev/null | grep -q PONG && return 0
+    sleep 0.1
+  done
+  echo "redis-server did not come up:"; tail -5 "$T/redis/log"; return 1
+}
+# redis_stop: stops the test's redis-server (by its PID) and waits for it.
+redis_stop() {
+  [ -n "${REDIS_PID:-}" ] || return 0
+  kill -TERM "$REDIS_PID" 2>/dev/null
+  for _ in $(seq 1 50); do kill -0 "$REDIS_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$REDIS_PID" 2>/dev/null
+  wait "$REDIS_PID" 2>/dev/null
+  REDIS_PID=
+}
+# rcli ARGS...: redis-cli on the test's Redis (with REDIS_PASSWORD when set).
+rcli() { redis-cli -p "$REDIS_PORT" --no-auth-warning ${REDIS_PASSWORD:+-a "$REDIS_PASSWORD"} "$@"; }

@@ -17,8 +17,16 @@ check "audit-verify after init" "$JPKID" audit-verify "${SETS[@]}"
 assert_contains "…one checkpoint, written by init" "1 signed checkpoint(s) verified" \
   "$(cat "$T/check.out")"
 assert_contains "…the key init printed" "$FP" "$(cat "$T/check.out")"
-assert_eq "the audit key rests encrypted, 0600" "600 ENCRYPTED" \
-  "$(stat -c %a "$DATA/keys/audit.key") $(sed -n '1s/-----BEGIN \(ENCRYPTED\).*/\1/p' "$DATA/keys/audit.key")"
+# where the audit key rests: an encrypted file, or a token key named by its pkcs11: URI
+AUDIT_KEY=$DATA/keys/audit.key
+if [ "${JPKI_TEST_BACKEND:-file}" = pkcs11 ]; then
+  AUDIT_KEY=$DATA/token/audit.uri
+  assert_contains "the audit key rests in the token" "pkcs11:" "$(cat "$AUDIT_KEY")"
+  check_fails "…no audit.key file" test -e "$DATA/keys/audit.key"
+else
+  assert_eq "the audit key rests encrypted, 0600" "600 ENCRYPTED" \
+    "$(stat -c %a "$AUDIT_KEY") $(sed -n '1s/-----BEGIN \(ENCRYPTED\).*/\1/p' "$AUDIT_KEY")"
+fi
 
 jpkid_start --set audit.checkpoint_s=1 || exit 1
 ADMIN=$(cat "$DATA/admin.token")
@@ -139,13 +147,19 @@ pristine
 
 # 4. An instance made before checkpoints: no audit key, no checkpoints. audit-verify checks the
 #    chain alone; the next start creates the key (encrypted like the CA keys) and signs.
-rm -f "$DATA/keys/audit.key" "$DATA/certs/audit-key.pem"
+rm -f "$AUDIT_KEY" "$DATA/certs/audit-key.pem"
+if [ "${JPKI_TEST_BACKEND:-file}" = pkcs11 ]; then # and the key pair out of the token
+  for type in privkey pubkey; do
+    pkcs11-tool --module "$HSM_MODULE" --token-label jpki-ca --login --pin "$JPKI_HSM_PIN" \
+      --delete-object --type $type --label "jpki audit g1" >/dev/null 2>&1
+  done
+fi
 sqlite3 "$DB" "DELETE FROM audit_checkpoints"
 check "audit-verify of an instance without an audit key" "$JPKID" audit-verify "${SETS[@]}"
 assert_contains "…says truncation is not detectable" "no audit key yet" "$(cat "$T/check.out")"
 jpkid_start || exit 1
 jpkid_stop
-[ -s "$DATA/keys/audit.key" ] && pass "the first start created the audit key" || fail "no audit key after the start"
+[ -s "$AUDIT_KEY" ] && pass "the first start created the audit key" || fail "no audit key after the start"
 check "audit-verify after the migration" "$JPKID" audit-verify "${SETS[@]}"
 assert_contains "…with checkpoints" "signed checkpoint(s) verified" "$(cat "$T/check.out")"
 

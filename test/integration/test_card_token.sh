@@ -171,6 +171,13 @@ assert_eq "jpkictl verify after the revocation: exit 1" 1 "$RC"
 assert_contains "…NOT VALID: revoked (keyCompromise)" "NOT VALID: revoked:" "$OUT"
 assert_contains "…the reason" "(keyCompromise)" "$OUT"
 
+# --- a locked PIN: the token's say (SoftHSM2 counts none, so its flag is set in the file) ---
+$PY "$JPKI_SOURCE_DIR/test/integration/softhsm_pin_locked.py" "$T/tokens" "c1 (Digital Signature PIN)"
+ctl card show "${CARD[@]}" --pin-file "$T/sign.pin"
+assert_eq "card show with the signing PIN on a token that has locked it: exit 1" 1 "$RC"
+assert_contains "…slot locked, the token's code named" "CKR_PIN_LOCKED" "$ERR"
+assert_contains "…the token named" "c1 (Digital Signature PIN)" "$ERR"
+
 # --- the token options are checked ---
 ctl card show "${CARD[@]}" "$T/x.card"
 assert_eq "a token and an image at once: exit 2" 2 "$RC"

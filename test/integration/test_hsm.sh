@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 13, CA side: a whole instance on keystore.backend pkcs11, its keys in a real SoftHSM2
-# token. Refusals first (wrong PIN, absent token: one sentence naming module, token and CKR
+# token. Refusals first (wrong PIN, absent token, locked PIN: one sentence naming module, token and CKR
 # code, nothing written); then init (keys in the token, never extractable, no private key on
 # disk), issuance of both kinds, OCSP with and without nonce, revocation, CRLs, the holder's
 # online revocation — checked by openssl, GnuTLS certtool and Python cryptography; then the
@@ -8,19 +8,8 @@
 # key check, nothing half-written) and put back (the service heals by itself).
 . "$(dirname "$0")/lib.sh"
 it_setup
-command -v softhsm2-util >/dev/null || { echo "softhsm2 missing (scripts/setup)"; exit 1; }
-MOD=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so \
-  2>/dev/null | head -1)
-mkdir -p "$T/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-  "$T/tokens" >"$T/softhsm2.conf"
-export SOFTHSM2_CONF=$T/softhsm2.conf
-softhsm2-util --init-token --free --label jpki-ca --pin 123456 --so-pin 12345678 >/dev/null ||
-  { echo "cannot create a SoftHSM2 token"; exit 1; }
-export JPKI_HSM_PIN=123456
-SETS+=(--set keystore.backend=pkcs11 --set "keystore.pkcs11.module=$MOD"
-  --set keystore.pkcs11.token=jpki-ca --set keystore.pkcs11.pin.env=JPKI_HSM_PIN
-  --set keystore.pkcs11.sessions=4)
+[ -n "${HSM_MODULE:-}" ] || it_pkcs11_backend # the token jpki-ca under $T/tokens, the keystore.pkcs11 settings in SETS
+MOD=$HSM_MODULE
 
 # --- refusals before anything is written ---
 JPKI_HSM_PIN=654321 "$JPKID" init "${SETS[@]}" >"$T/out" 2>&1
@@ -32,6 +21,17 @@ check_fails "…nothing written" ls "$DATA/jpki.db" "$DATA/keys" "$DATA/certs" "
 assert_eq "init with an absent token: exit 1" 1 $?
 assert_contains "…names it" "token \"nowhere\": no token with this label is present (CKR_TOKEN_NOT_PRESENT)" \
   "$(cat "$T/out")"
+check_fails "…nothing written" ls "$DATA/jpki.db" "$DATA/keys" "$DATA/certs" "$DATA/token"
+
+# A locked user PIN: SoftHSM2 never locks one (it counts no wrong PINs), so the flag it reports
+# is set in its token file (softhsm_pin_locked.py); jpki must refuse without trying the PIN.
+softhsm2-util --init-token --free --label jpki-locked --pin 123456 --so-pin 12345678 >/dev/null &&
+  $PY "$JPKI_SOURCE_DIR/test/integration/softhsm_pin_locked.py" "$T/tokens" jpki-locked
+check "pkcs11-tool sees the PIN locked" bash -c "pkcs11-tool --module '$MOD' -L | grep -q 'user PIN locked'"
+"$JPKID" init "${SETS[@]}" --set keystore.pkcs11.token=jpki-locked >"$T/out" 2>&1
+assert_eq "init on a token whose PIN is locked: exit 1" 1 $?
+assert_contains "…one sentence: module, token, CKR code" \
+  "PKCS#11 module $MOD, token \"jpki-locked\": C_Login failed: CKR_PIN_LOCKED" "$(cat "$T/out")"
 check_fails "…nothing written" ls "$DATA/jpki.db" "$DATA/keys" "$DATA/certs" "$DATA/token"
 
 # --- init: keys in the token, none on disk ---

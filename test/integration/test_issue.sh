@@ -13,14 +13,24 @@ fp=$(openssl x509 -in "$DATA/certs/sign-ca.pem" -noout -fingerprint -sha256 | cu
 assert_contains "printed fingerprint matches openssl's" "$fp" "$out"
 assert_eq "admin.token is 0600" 600 "$(stat -c %a "$DATA/admin.token")"
 for k in sign-ca auth-ca sign-ocsp auth-ocsp; do
+  if [ "${JPKI_TEST_BACKEND:-file}" = pkcs11 ]; then # the key is in the token (DESIGN §10)
+    assert_contains "$k is a token key" "pkcs11:" "$(cat "$DATA/token/$k.uri")"
+    check_fails "…no $k.key file" test -e "$DATA/keys/$k.key"
+    continue
+  fi
   assert_eq "$k.key is 0600" 600 "$(stat -c %a "$DATA/keys/$k.key")"
   assert_eq "$k.key is encrypted PKCS#8" "-----BEGIN ENCRYPTED PRIVATE KEY-----" \
     "$(head -1 "$DATA/keys/$k.key")"
 done
 check_fails "a second init is refused" "$JPKID" init "${SETS[@]}"
 assert_contains "…saying the instance exists" "already holds an instance" "$(cat "$T/check.out")"
-JPKI_CA_PASSPHRASE=wrong check_fails "wrong passphrase refused" "$JPKID" crl "${SETS[@]}"
-assert_contains "…with a clear message" "wrong passphrase" "$(cat "$T/check.out")"
+if [ "${JPKI_TEST_BACKEND:-file}" = pkcs11 ]; then
+  JPKI_HSM_PIN=000000 check_fails "wrong token PIN refused" "$JPKID" crl "${SETS[@]}"
+  assert_contains "…with a clear message" "C_Login failed: CKR_PIN_INCORRECT" "$(cat "$T/check.out")"
+else
+  JPKI_CA_PASSPHRASE=wrong check_fails "wrong passphrase refused" "$JPKID" crl "${SETS[@]}"
+  assert_contains "…with a clear message" "wrong passphrase" "$(cat "$T/check.out")"
+fi
 check_fails "bad --set refused" "$JPKID" init --set data_dir=$T/other --set ca.sign.key_bits=1024
 assert_contains "…naming the key" "ca.sign.key_bits" "$(cat "$T/check.out")"
 check_fails "unknown key refused" "$JPKID" init --set data_dir=$T/other --set nosuch.key=1

@@ -14,10 +14,10 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "ratetool.h"
 #include "keystore/keygen.h"
 
 #define KEYGEN_MAX_THREADS 256
@@ -29,17 +29,10 @@ struct keygen_run {
     atomic_int failed;
 };
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void *keygen_thread(void *arg)
 {
     struct keygen_run *run = arg;
-    while (mono_now() < run->deadline) {
+    while (ratetool_mono_s() < run->deadline) {
         struct jerr err = {0};
         EVP_PKEY *key = keygen_rsa(run->bits, &err);
         if (key == NULL) {
@@ -47,7 +40,7 @@ static void *keygen_thread(void *arg)
             break;
         }
         /* Only keys finished before the deadline count. */
-        if (mono_now() <= run->deadline)
+        if (ratetool_mono_s() <= run->deadline)
             atomic_fetch_add(&run->keys, 1);
         EVP_PKEY_free(key);
     }
@@ -73,7 +66,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "jpki_keygenrate: THREADS must be 1..%d\n", KEYGEN_MAX_THREADS);
         return 2;
     }
-    double start = mono_now();
+    double start = ratetool_mono_s();
     run.deadline = start + seconds;
     for (long i = 0; i < threads; i++) {
         if (pthread_create(&tids[i], NULL, keygen_thread, &run) != 0) {

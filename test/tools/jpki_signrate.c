@@ -8,9 +8,10 @@
  *
  *   jpki_signrate SECONDS THREADS [--set key=value ...]
  *
- * Prints "sign backend=B threads=T sessions=S signatures=N seconds=X rate=R" (R per second of
- * wall-clock time). The passphrase comes from the configuration (ca_passphrase), the PIN from
- * keystore.pkcs11.pin.
+ * Prints "sign backend=B threads=T sessions=S signatures=N seconds=X cpu_s=C per_cpu_s=P rate=R"
+ * (R per second of wall-clock time; C the CPU seconds the signing took, P = N / C: the cost
+ * side, which other load on the machine leaves alone). The passphrase comes from the configuration
+ * (ca_passphrase), the PIN from keystore.pkcs11.pin.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,10 +23,11 @@
 
 #include <openssl/crypto.h>
 
+#include "ratetool.h"
 #include "config/config.h"
 #include "keystore/signer.h"
 
-#define SIGNRATE_MAX_THREADS 64
+#define SIGNRATE_MAX_THREADS RATETOOL_MAX_THREADS
 #define SIGNRATE_MAX_SETS 32
 
 struct signrate_run {
@@ -35,19 +37,12 @@ struct signrate_run {
     atomic_int failed;
 };
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void *sign_thread(void *arg)
 {
     struct signrate_run *run = arg;
     unsigned char tbs[64];
     memset(tbs, 0x5a, sizeof(tbs));
-    while (mono_now() < run->deadline) {
+    while (ratetool_mono_s() < run->deadline) {
         struct jerr err = {0};
         unsigned char *sig = NULL;
         size_t sig_len = 0;
@@ -57,7 +52,7 @@ static void *sign_thread(void *arg)
             break;
         }
         OPENSSL_free(sig);
-        if (mono_now() <= run->deadline)
+        if (ratetool_mono_s() <= run->deadline)
             atomic_fetch_add(&run->signatures, 1);
     }
     return NULL;
@@ -67,7 +62,6 @@ int main(int argc, char **argv)
 {
     const char *sets[SIGNRATE_MAX_SETS];
     size_t nsets = 0;
-    pthread_t tids[SIGNRATE_MAX_THREADS];
     struct signrate_run run = {0};
     struct jerr err = {0};
     double seconds;
@@ -108,18 +102,14 @@ int main(int argc, char **argv)
         return 1;
     }
     run.signer = signer;
-    double start = mono_now();
-    run.deadline = start + seconds;
-    long started = 0;
-    for (; started < threads; started++)
-        if (pthread_create(&tids[started], NULL, sign_thread, &run) != 0)
-            break;
-    for (long i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
-    double elapsed = mono_now() - start;
+    struct ratetool_times times;
+    long started = ratetool_run(sign_thread, &run, threads, seconds, &run.deadline, &times);
+    double elapsed = times.wall_s, cpu = times.cpu_s;
     long n = atomic_load(&run.signatures);
-    printf("sign backend=%s threads=%ld sessions=%d signatures=%ld seconds=%.2f rate=%.1f\n",
-           cfg->keystore_backend, threads, cfg->p11_sessions, n, elapsed, (double)n / elapsed);
+    printf("sign backend=%s threads=%ld sessions=%d signatures=%ld seconds=%.2f cpu_s=%.2f "
+           "per_cpu_s=%.1f rate=%.1f\n",
+           cfg->keystore_backend, threads, cfg->p11_sessions, n, elapsed, cpu,
+           cpu > 0 ? (double)n / cpu : 0.0, (double)n / elapsed);
     int rc = atomic_load(&run.failed) || started < threads ? 1 : 0;
     signer_free(signer);
     signer_store_free(st);

@@ -70,8 +70,8 @@ static int run(struct lifecycle_ctx *ctx, const char *cmd, const char *const *a,
 {
     struct serial_list l1 = {0}, l2 = {0};
     int rc = -1;
-#define NEED(k)                                                                                \
-    if (n != (k))                                                                              \
+#define NEED(k)                                                                                    \
+    if (n != (k))                                                                                  \
         return jerr_set(err, JERR_INVALID, cmd, "%s takes %d arguments", cmd, (k));
 
     if (strcmp(cmd, "person-add") == 0) {
@@ -173,13 +173,12 @@ int main(int argc, char **argv)
         st = pki_store_open(pki, &err);
     if (st != NULL) {
         struct lifecycle_ctx ctx = {.pki = pki, .st = st, .actor = "testdrv"};
-        if (run(&ctx, args.positional[0], args.positional + 1, args.positional_count - 1,
-                &err) == 0)
+        if (run(&ctx, args.positional[0], args.positional + 1, args.positional_count - 1, &err) ==
+            0)
             status = 0;
     }
     if (status != 0) {
-        fprintf(stderr, "jpki_testdrv: %s: %s: %s\n", jerr_code_name(err.code), err.field,
-                err.msg);
+        fprintf(stderr, "jpki_testdrv: %s: %s: %s\n", jerr_code_name(err.code), err.field, err.msg);
         status = err.code == JERR_REFUSED ? 3 : err.code == JERR_NOT_FOUND ? 4 : 1;
     }
     store_close(st);

@@ -963,6 +963,55 @@ END_TEST
 
 /* keystore (DESIGN §10): file by default; pkcs11 needs module, token and one PIN source; the
  * PIN follows the passphrase's rules. */
+START_TEST(publish_redis)
+{
+    struct jerr err;
+    struct jpki_config *cfg = load("{}", &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    ck_assert_str_eq(cfg->publish_redis_url, ""); /* unset: no publication */
+    ck_assert_str_eq(cfg->publish_redis_key_prefix, "jpki:");
+    ck_assert(!cfg->publish_redis_tls);
+    ck_assert_ptr_null(config_read_redis_password(cfg, &err)); /* none configured */
+    ck_assert(!jerr_is_set(&err));
+    config_free(cfg);
+
+    cfg = load("publish:\n  redis:\n    url: redis://127.0.0.1:6390/2\n"
+               "    password: {env: JPKI_TEST_REDIS}\n    key_prefix: \"x:\"\n",
+               &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    ck_assert_str_eq(cfg->publish_redis_url, "redis://127.0.0.1:6390/2");
+    ck_assert_str_eq(cfg->publish_redis_key_prefix, "x:");
+    setenv("JPKI_TEST_REDIS", "pw", 1);
+    char *pw = config_read_redis_password(cfg, &err);
+    ck_assert_msg(pw != NULL, "%s", err.msg);
+    ck_assert_str_eq(pw, "pw");
+    config_passphrase_free(pw);
+    unsetenv("JPKI_TEST_REDIS");
+    ck_assert_ptr_null(config_read_redis_password(cfg, &err));
+    ck_assert_str_eq(err.field, "publish.redis.password.env");
+    config_free(cfg);
+
+    static const struct {
+        const char *yaml, *field, *msg;
+    } refusals[] = {
+        {"publish: {redis: {url: \"http://h/0\"}}", "publish.redis.url",
+         "publish.redis.url: must be a redis://host:port/db URL"},
+        {"publish: {redis: {url: \"redis://h/0\", tls: true}}", "publish.redis.tls",
+         "publish.redis.tls: this build's hiredis has no TLS"},
+        {"publish: {redis: {url: \"redis://h/0\", password: {env: A, file: /f}}}",
+         "publish.redis.password.file", "publish.redis.password.file: set either"},
+        {"publish: {redis: {password: {value: x}}}", "publish.redis.password.value",
+         "publish.redis.password.value"},
+    };
+    for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+        ck_assert_ptr_null(load(refusals[i].yaml, &err));
+        ck_assert_int_eq(err.code, JERR_CONFIG);
+        ck_assert_str_eq(err.field, refusals[i].field);
+        ck_assert_msg(strstr(err.msg, refusals[i].msg) != NULL, "%s", err.msg);
+    }
+}
+END_TEST
+
 START_TEST(keystore_backend)
 {
     struct jerr err;
@@ -1050,6 +1099,7 @@ static Suite *config_suite(void)
     tc = tcase_create("passphrase");
     tcase_add_test(tc, passphrase_from_env);
     tcase_add_test(tc, keystore_backend);
+    tcase_add_test(tc, publish_redis);
     tcase_add_test(tc, passphrase_from_file);
     tcase_add_test(tc, paths_and_names);
     suite_add_tcase(s, tc);

@@ -138,7 +138,26 @@ static const char fresh_text[] =
     "5280 reason.\n"
     "# TYPE jpki_certificates_revoked_total counter\n"
     "# HELP jpki_audit_rows_total Audit log rows written (ok) or that failed to be written.\n"
-    "# TYPE jpki_audit_rows_total counter\n";
+    "# TYPE jpki_audit_rows_total counter\n"
+    "# HELP jpki_publish_redis_connected 1 while the publisher to Redis (publish.redis) is "
+    "connected and authenticated.\n"
+    "# TYPE jpki_publish_redis_connected gauge\n"
+    "jpki_publish_redis_connected 0\n"
+    "# HELP jpki_publish_redis_queue_depth Serials whose OCSP responses the registry holds and "
+    "Redis does not yet.\n"
+    "# TYPE jpki_publish_redis_queue_depth gauge\n"
+    "jpki_publish_redis_queue_depth 0\n"
+    "# HELP jpki_publish_redis_lag_milliseconds Age of the oldest serial still queued for Redis "
+    "(0 when none).\n"
+    "# TYPE jpki_publish_redis_lag_milliseconds gauge\n"
+    "jpki_publish_redis_lag_milliseconds 0\n"
+    "# HELP jpki_publish_redis_errors_total Failed connections and writes to Redis.\n"
+    "# TYPE jpki_publish_redis_errors_total counter\n"
+    "# HELP jpki_publish_redis_responses_total Pre-signed OCSP responses written to Redis.\n"
+    "# TYPE jpki_publish_redis_responses_total counter\n"
+    "# HELP jpki_publish_redis_revocation_seconds From a status change accepted by the API to "
+    "its response written to Redis.\n"
+    "# TYPE jpki_publish_redis_revocation_seconds histogram\n";
 
 START_TEST(test_fresh_render_exact)
 {
@@ -176,6 +195,10 @@ static void touch_everything(void)
     metrics_revoked(CA_AUTH, REASON_CERTIFICATE_HOLD);
     metrics_audit(true);
     metrics_audit(false);
+    metrics_publish_redis(true, 12, 340);
+    metrics_publish_redis_error();
+    metrics_publish_redis_written(4);
+    metrics_publish_redis_revocation(0.02);
 }
 
 START_TEST(test_reset_and_init)
@@ -634,7 +657,7 @@ out:
     return rc;
 }
 
-/* Asserts `text` is in the grammar with the 18 jpki families; returns the sample count. */
+/* Asserts `text` is in the grammar with the 24 jpki families; returns the sample count. */
 static int check_grammar(const char *text)
 {
     char why[512];
@@ -643,20 +666,20 @@ static int check_grammar(const char *text)
     int families = 0;
     for (const char *p = text; (p = strstr(p, "# TYPE ")) != NULL; p++)
         families++;
-    ck_assert_int_eq(families, 18);
+    ck_assert_int_eq(families, 24);
     return samples;
 }
 
 START_TEST(test_grammar_every_line)
 {
     jclock_set(jclock_utc(2026, 1, 2, 3, 4, 5));
-    ck_assert_int_eq(check_grammar(fresh_text), 6);
+    ck_assert_int_eq(check_grammar(fresh_text), 9);
 
     touch_everything();
     char *text = render();
-    /* 6 gauges always there, 8 CRL gauges, 4 HTTP counters, 4 histograms x 15 lines, 3 OCSP
-     * responses, 3 pre-signed/fresh, 2 batches, 2 issued, 2 revoked, 2 audit. */
-    ck_assert_int_eq(check_grammar(text), 6 + 8 + 4 + 4 * 15 + 3 + 3 + 2 + 2 + 2 + 2);
+    /* 9 gauges always there, 8 CRL gauges, 4 HTTP counters, 5 histograms x 15 lines, 3 OCSP
+     * responses, 3 pre-signed/fresh, 2 batches, 2 issued, 2 revoked, 2 audit, 2 Redis. */
+    ck_assert_int_eq(check_grammar(text), 9 + 8 + 4 + 5 * 15 + 3 + 3 + 2 + 2 + 2 + 2 + 2);
     free(text);
 
     /* The checker itself refuses what it should, so the checks above mean something. */

@@ -17,6 +17,7 @@
 
 #define PIN "123456"
 #define LABEL "jpki-test"
+#define LABEL2 "jpki-test-2"
 
 static char *g_dir;
 static const char *g_module;
@@ -71,7 +72,7 @@ START_TEST(test_bad_module)
     struct jerr err = {0};
     ck_assert_ptr_null(p11_open("/nonexistent/libpkcs11.so", LABEL, PIN, &err));
     ck_assert_str_eq(err.msg, "PKCS#11 module /nonexistent/libpkcs11.so, token \"" LABEL
-                              "\": cannot load the module: No such file or directory");
+                              "\": the module does not load: No such file or directory");
     /* a file that is no PKCS#11 module */
     memset(&err, 0, sizeof(err));
     ck_assert_ptr_null(p11_open("/etc/hostname", LABEL, PIN, &err));
@@ -199,6 +200,82 @@ START_TEST(test_reopen)
 }
 END_TEST
 
+/* One load per module path, shared by its tokens: freeing one token (its logout, its module
+ * reference) leaves another token of the module signing. */
+START_TEST(test_module_shared_by_tokens)
+{
+    struct jerr err = {0};
+    unsigned long rv = 0;
+    struct p11_module *m = p11_module_get1(g_module, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    struct p11_module *again = p11_module_get1(g_module, &err);
+    ck_assert_ptr_eq(again, m);
+    p11_module_free(again);
+    ck_assert_str_eq(p11_module_get0_path(m), g_module);
+    ck_assert(p11_module_has_token(m, LABEL));
+    ck_assert(p11_module_has_token(m, LABEL2));
+    ck_assert(!p11_module_has_token(m, "no-such-token"));
+
+    struct p11 *a = p11_token_open(m, LABEL, &err);
+    ck_assert_msg(a != NULL, "%s", err.msg);
+    ck_assert(!p11_is_logged_in(a));
+    struct p11 *b = p11_open(g_module, LABEL2, PIN, &err); /* the same module, loaded once */
+    ck_assert_msg(b != NULL, "%s", err.msg);
+    ck_assert_int_eq(p11_login(a, "999999", false, &rv, &err), -1);
+    ck_assert_uint_eq(rv, 0xA0); /* CKR_PIN_INCORRECT */
+    ck_assert_int_eq(err.code, JERR_AUTH);
+    jerr_clear(&err);
+    ck_assert_msg(p11_login(a, PIN, false, &rv, &err) == 0, "%s", err.msg);
+    ck_assert(p11_is_logged_in(a));
+    /* the slot list is not listed again under a login (that would end it) */
+    ck_assert_int_eq(p11_module_init_token(m, "x", "12345678", PIN, &err), -1);
+    ck_assert_int_eq(err.code, JERR_INTERNAL);
+    jerr_clear(&err);
+
+    if (!p11_has_private_key(b, "jpki b1"))
+        ck_assert_msg(
+            p11_generate(b, "jpki b1", (const unsigned char *)"b1", 2, TEST_RSA2048, &err) == 0,
+            "%s", err.msg);
+    p11_free(a);
+    p11_module_free(m); /* b holds the last reference */
+    EVP_PKEY *key = p11_get1_private_key(b, "jpki b1", &err);
+    ck_assert_msg(key != NULL, "%s", err.msg);
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    unsigned char sig[512];
+    size_t sig_len = sizeof(sig);
+    ck_assert_int_eq(EVP_DigestSignInit(mctx, NULL, EVP_sha256(), NULL, key), 1);
+    ck_assert_int_eq(EVP_DigestSign(mctx, sig, &sig_len, (const unsigned char *)"m", 1), 1);
+    EVP_MD_CTX_free(mctx);
+    EVP_PKEY_free(key);
+    ck_assert_int_eq(p11_check(b, &err), 0);
+    p11_free(b);
+}
+END_TEST
+
+/* A new token on the module's free slot: found by its label after, logged in with its PIN. */
+START_TEST(test_module_init_token)
+{
+    struct jerr err = {0};
+    struct p11_module *m = p11_module_get1(g_module, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    ck_assert_msg(p11_module_init_token(m, "jpki-new", "so-pin-1", "4321", &err) == 0, "%s",
+                  err.msg);
+    ck_assert(p11_module_has_token(m, "jpki-new"));
+    struct p11 *p = p11_token_open(m, "jpki-new", &err);
+    ck_assert_msg(p != NULL, "%s", err.msg);
+    ck_assert_msg(p11_login(p, "4321", true, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(p11_change_pin(p, "4321", "8765", &err) == 0, "%s", err.msg);
+    ck_assert_msg(p11_relogin(p, &err) == 0, "%s", err.msg); /* with the new PIN */
+    p11_free(p);
+    /* an absent token through p11_token_open: JERR_NOT_FOUND, named */
+    ck_assert_ptr_null(p11_token_open(m, "nowhere", &err));
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    ck_assert_msg(strstr(err.msg, "token \"nowhere\": no token with this label") != NULL, "%s",
+                  err.msg);
+    p11_module_free(m);
+}
+END_TEST
+
 START_TEST(test_rv_names)
 {
     char buf[32];
@@ -218,7 +295,8 @@ int main(void)
         return 1;
     }
     g_dir = testutil_mkdtemp();
-    if (g_dir == NULL || testutil_softhsm_token(g_dir, LABEL, PIN) == -1) {
+    if (g_dir == NULL || testutil_softhsm_token(g_dir, LABEL, PIN) == -1 ||
+        testutil_softhsm_token(g_dir, LABEL2, PIN) == -1) {
         fprintf(stderr, "test_p11: cannot create a SoftHSM2 token\n");
         return 1;
     }
@@ -232,6 +310,8 @@ int main(void)
     tcase_add_test(tc, test_generate_sign_verify);
     tcase_add_test(tc, test_generate_ec_sign_verify);
     tcase_add_test(tc, test_reopen);
+    tcase_add_test(tc, test_module_shared_by_tokens);
+    tcase_add_test(tc, test_module_init_token);
     tcase_add_test(tc, test_rv_names);
     suite_add_tcase(s, tc);
     int rc = testutil_run(s);

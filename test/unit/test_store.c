@@ -1333,7 +1333,7 @@ START_TEST(test_ocsp_marks_backfilled_by_migration)
              "certid_hash = 1);"
              "DROP TABLE ocsp_dirty; DROP INDEX ocsp_responses_ageing;"
              "ALTER TABLE batch_rows DROP COLUMN claimed_until;"
-             "DROP TABLE audit_checkpoints;"
+             "DROP TABLE audit_checkpoints; DROP TABLE publish_queue;"
              "DROP TABLE ca_generations; DROP INDEX certs_crl;"
              "ALTER TABLE certificates DROP COLUMN generation;"
              "CREATE INDEX certs_crl ON certificates(ca, partition, not_after, serial, "
