@@ -80,6 +80,9 @@ static int basic_info_get(struct api_call *call, struct jerr *err)
     if (call->party == NULL || call->party->kind != RP_KIND_PLATFORM)
         return jerr_set(err, JERR_FORBIDDEN, "party",
                         "basic information is for platform operator parties only");
+    if (call->query != NULL && call->query[0] != '\0')
+        return jerr_set(err, JERR_INVALID, "query",
+                        "basic-info takes no query parameter: the party is the caller");
     if (linkage_basic_info(call->st, call->id, call->party->id, &p, err) == -1)
         return -1;
     json_t *facts = recjson_person_to(&p);

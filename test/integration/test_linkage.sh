@@ -114,6 +114,8 @@ assert_eq "…and not the registry's person id" null "$(jf .basic_info.id)"
 call PUT /v1/persons/p1/basic-info '{"name":"紐付 次郎","address":"東京都千代田区1-1","birth_date":"1980-05-06","gender":"male"}'
 rp lp token GET "/v1/linkage/$S1/basic-info"
 assert_eq "…current after a change of name" "紐付 次郎" "$(jf .basic_info.name)"
+rp lp token GET "/v1/linkage/$S1/basic-info?party=lx"
+assert_eq "…the party is never a parameter" "400 query" "$ST $(jf .error.field)"
 rp ls token GET "/v1/linkage/$S1/basic-info"
 assert_eq "a signature verifier: never basic information" "403 party" "$ST $(jf .error.field)"
 rp la cert GET "/v1/linkage/$S1/basic-info"
