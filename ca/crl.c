@@ -830,7 +830,8 @@ int crl_build_scoped(struct store *st, X509 *root, const struct signer *signer, 
         jerr_set(err, JERR_INTERNAL, NULL, "crl_build: missing argument");
         goto out;
     }
-    if (scope->partition < -1 && !(scope->authority && scope->partition == CRL_ARL)) {
+    if (scope->partition < -STORE_CA_GENERATIONS_MAX &&
+        !(scope->authority && scope->partition == CRL_ARL)) {
         jerr_set(err, JERR_INVALID, "partition", "invalid CRL partition %d", scope->partition);
         goto out;
     }
@@ -1043,6 +1044,8 @@ char *crl_path(const struct jpki_config *cfg, enum ca_kind ca, int partition, ch
         snprintf(rel, sizeof(rel), "crl/%s-delta.crl", ca_kind_name(ca));
     else if (partition == CRL_ARL)
         snprintf(rel, sizeof(rel), "crl/%s-arl.crl", ca_kind_name(ca));
+    else if (partition < -1) /* the complete CRL of a later generation (store.h, CRL scopes) */
+        snprintf(rel, sizeof(rel), "crl/%s/g%d.crl", ca_kind_name(ca), -partition);
     else if (partition < 0)
         snprintf(rel, sizeof(rel), "crl/%s.crl", ca_kind_name(ca));
     else
@@ -1065,8 +1068,15 @@ static int publish_one(const struct pki *pki, struct store *st, enum ca_kind ca,
         return jerr_set(err, JERR_CONFIG, "data_dir", "CRL path too long");
     if (store_crl_number_next(st, ca, partition, &number, err) == -1)
         return -1;
-    if (crl_build_scoped(st, pki_get0_root(pki, ca), pki_get0_ca_signer(pki, ca), ca, scope,
-                         number, now, next_update, path, &info, err) == -1)
+    /* Partitions, the delta and the ARL are generation 1's; a complete CRL's scope names its
+     * generation. */
+    int g = partition < -1 && partition >= -STORE_CA_GENERATIONS_MAX ? -partition : 1;
+    const struct pki_gen *gen = pki_gen(pki, ca, g);
+    if (gen == NULL)
+        return jerr_set(err, JERR_INTERNAL, "generation", "no generation %d of the %s CA", g,
+                        ca_kind_name(ca));
+    if (crl_build_scoped(st, gen->root, gen->ca_signer, ca, scope, number, now, next_update,
+                         path, &info, err) == -1)
         return -1;
     if (store_crl_published(st, ca, partition, number, (int64_t)now, (int64_t)next_update,
                             info.der_size, err) == -1)
@@ -1074,6 +1084,50 @@ static int publish_one(const struct pki *pki, struct store *st, enum ca_kind ca,
     if (out != NULL)
         *out = info;
     return 0;
+}
+
+/* The complete CRLs of the CA's generations after the first (DESIGN §11), each
+ * crl/<ca>/g<n>.crl in its own number series. A generation that no longer issues is published
+ * until its last certificate has expired, once more after that, and then retired. (Generation
+ * 1's CRL, the CA's complete CRL since before generations, is always published: the CA's
+ * stale mark follows it.) */
+static int publish_generations(const struct pki *pki, struct store *st, enum ca_kind ca,
+                               time_t now, time_t next_update, struct jerr *err)
+{
+    struct ca_gen_rec *recs = NULL;
+    size_t n = 0;
+    char dir[PATH_MAX], rel[64];
+    int count = pki_gen_count(pki, ca), ret = -1;
+
+    if (count < 2)
+        return 0;
+    if (store_gen_list(st, ca, &recs, &n, err) == -1)
+        return -1;
+    snprintf(rel, sizeof(rel), "crl/%s", ca_kind_name(ca));
+    if (config_path(pki_config(pki), rel, dir, sizeof(dir)) == NULL) {
+        jerr_set(err, JERR_CONFIG, "data_dir", "CRL path too long");
+        goto out;
+    }
+    if (fsutil_mkdirs(dir, 0755, err) == -1)
+        goto out;
+    for (size_t i = 1; i < n && (int)i < count; i++) {
+        int g = recs[i].generation;
+        bool live = true;
+        if (recs[i].state == CA_GEN_RETIRED)
+            continue;
+        if (recs[i].state == CA_GEN_ISSUING_STOPPED &&
+            store_gen_has_live(st, ca, g, (int64_t)now, &live, err) == -1)
+            goto out;
+        const struct crl_scope scope = {.partition = STORE_CRL_GENERATION(g)};
+        if (publish_one(pki, st, ca, &scope, now, next_update, NULL, err) == -1)
+            goto out;
+        if (!live && store_gen_retire(st, ca, g, (int64_t)now, err) == -1)
+            goto out;
+    }
+    ret = 0;
+out:
+    free(recs);
+    return ret;
 }
 
 /* crl_publish under the publication lock. */
@@ -1112,6 +1166,9 @@ static int publish_locked(const struct pki *pki, struct store *st, enum ca_kind 
                 return -1;
         }
     }
+
+    if (publish_generations(pki, st, ca, now, next_update, err) == -1)
+        return -1;
 
     /* The complete CRL covers every certificate of the CA and carries no IDP: RFC 5280
      * §5.2.5 forbids an empty one, and a CRL without IDP has full scope (§6.3.3 (b)(2) checks

@@ -22,8 +22,9 @@
 #include "keystore/signer.h"
 
 /* crl_path's partition of the delta CRL (DATA_DIR/crl/<ca>-delta.crl) and of the ARL
- * (DATA_DIR/crl/<ca>-arl.crl). */
-#define CRL_DELTA (-2)
+ * (DATA_DIR/crl/<ca>-arl.crl): below the generations' scopes (-1 .. -STORE_CA_GENERATIONS_MAX,
+ * store.h "CRL scopes"). */
+#define CRL_DELTA (-(STORE_CA_GENERATIONS_MAX + 1))
 #define CRL_ARL STORE_CRL_ARL
 
 /* What a CRL covers and names beyond its entries. */
@@ -38,7 +39,8 @@ struct crl_scope {
 };
 
 /* Builds the CRL of `ca` signed by `signer` for `root` (issuer name, AKI), with the held and
- * revoked certificates of `partition` (-1 = every partition) not expired at `this_update`,
+ * revoked certificates of `partition` (a CRL scope, store.h: -1 = every partition of generation
+ * 1, -g the complete CRL of generation g) not expired at `this_update`,
  * CRL number `number`, and a critical issuingDistributionPoint naming `idp_url` (NULL = no
  * IDP); checks the signature with `root`'s key, then writes it to `out_path` atomically
  * (mode 0644; read back and compared with the SHA-256 of what was written, before the
@@ -59,7 +61,8 @@ int crl_build_scoped(struct store *st, X509 *root, const struct signer *signer, 
 /* Publishes the CRLs of `ca` as of `now` (nextUpdate = now + crl_next_update_s), each with a
  * fresh CRL number from the registry, and records them (store_crl_published): the complete
  * CRL DATA_DIR/crl/<ca>.crl (no IDP, whatever the partition count) and, with more than one
- * partition, DATA_DIR/crl/<ca>/<n>.crl each with a critical IDP naming its URL. Creates the
+ * partition, DATA_DIR/crl/<ca>/<n>.crl each with a critical IDP naming its URL; and for each
+ * later generation still serving (DESIGN §11), DATA_DIR/crl/<ca>/g<n>.crl. Creates the
  * directories. Holds the data directory's publication lock throughout (datalock.h), waiting
  * for another publisher (another process too) to finish first. Returns 0 or -1. */
 int crl_publish(const struct pki *pki, struct store *st, enum ca_kind ca, time_t now,
@@ -87,8 +90,9 @@ int crl_publish_arl(const struct pki *pki, struct store *st, enum ca_kind ca, ti
  * not fit. */
 char *crl_delta_url(const char *crl_url, char *out, size_t size);
 
-/* The file of the CRL of `ca`, `partition` (-1 = the complete CRL, CRL_DELTA = its delta)
- * under data_dir, written into buf. Returns buf, or NULL when it does not fit. */
+/* The file of the CRL of `ca`, `partition` (a scope: -1 = the complete CRL, -g for g > 1 the
+ * complete CRL of generation g, CRL_DELTA = the delta, CRL_ARL = the ARL) under data_dir,
+ * written into buf. Returns buf, or NULL when it does not fit. */
 char *crl_path(const struct jpki_config *cfg, enum ca_kind ca, int partition, char *buf,
                size_t size);
 

@@ -348,9 +348,14 @@ static int check_signer(const struct holder_request *req, const struct pki *pki,
         forbidden_signer(err, "the signing certificate is revoked");
         goto out;
     }
-    /* RFC 5280 §6.1: the path to the signing CA's root, valid at `now`. */
+    /* RFC 5280 §6.1: the path to the root of the signing certificate's own generation
+     * (DESIGN §11: found by its AKI), valid at `now`. */
+    const struct pki_gen *gen =
+        pki_gen_by_key_id(pki, CA_SIGN, X509_get0_authority_key_id(req->signer));
+    if (gen == NULL)
+        gen = pki_newest(pki, CA_SIGN);
     if ((trust = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL ||
-        X509_STORE_add_cert(trust, pki_get0_root(pki, CA_SIGN)) != 1 ||
+        X509_STORE_add_cert(trust, gen->root) != 1 ||
         X509_STORE_CTX_init(ctx, trust, req->signer, NULL) != 1) {
         jerr_openssl(err, JERR_INTERNAL, NULL, "cannot set up path validation");
         goto out;

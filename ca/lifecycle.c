@@ -310,10 +310,13 @@ static int issue_build(struct lifecycle_ctx *ctx, enum ca_kind ca, const struct 
         goto out;
     if (ca == CA_SIGN)
         not_after = rules_sign_alone_not_after(not_after, auth_not_after, now);
+    /* DESIGN §11: the newest generation issues; the one read here signs, whatever a rollover
+     * does meanwhile. */
+    const struct pki_gen *gen = pki_newest(ctx->pki, ca);
     /* DESIGN §5: the partition is chosen at issuance and never moves. */
     int partition =
         (int)(((unsigned)serial[1] << 8 | serial[2]) % (unsigned)pki_crl_partitions(ctx->pki, ca));
-    if (pki_crl_url(ctx->pki, ca, partition, crl_url, sizeof(crl_url)) == NULL) {
+    if (pki_gen_crl_url(ctx->pki, ca, gen->number, partition, crl_url, sizeof(crl_url)) == NULL) {
         jerr_set(err, JERR_CONFIG, "crl_url", "CRL URL too long");
         goto out;
     }
@@ -331,8 +334,8 @@ static int issue_build(struct lifecycle_ctx *ctx, enum ca_kind ca, const struct 
         .policy_oid = cc->policy_oid,
         .key_encoding_only = true, /* only signed and encoded here */
     };
-    cert = profile_subscriber(&ps, pki_get0_root(ctx->pki, ca), pub, err);
-    if (cert == NULL || signer_sign_cert(pki_get0_ca_signer(ctx->pki, ca), cert, err) == -1)
+    cert = profile_subscriber(&ps, gen->root, pub, err);
+    if (cert == NULL || signer_sign_cert(gen->ca_signer, cert, err) == -1)
         goto out;
     int len = i2d_X509(cert, &der);
     if (len <= 0) {
@@ -352,6 +355,7 @@ static int issue_build(struct lifecycle_ctx *ctx, enum ca_kind ca, const struct 
     r->status = CERT_GOOD;
     r->reason = REASON_NONE;
     r->partition = partition;
+    r->generation = gen->number;
     r->issued_at = now;
     out->der = der;
     out->der_len = (size_t)len;

@@ -69,6 +69,7 @@ struct cert_rec {
     int64_t invalidity_date; /* 0 when unknown */
     int partition;           /* CRL partition (DESIGN §5), 0-based */
     int64_t issued_at;
+    int generation;          /* the CA generation that issued it (DESIGN §11); 0 is read as 1 */
 };
 
 /* Vocabulary names and parsers: parsers return 0 or -1. */

@@ -434,6 +434,7 @@ int ocsp_issuer_init(struct ocsp_issuer *out, enum ca_kind ca, X509 *root, struc
 
     memset(&is, 0, sizeof(is));
     is.ca = ca;
+    is.generation = 1;
     if (root == NULL)
         return jerr_set(err, JERR_INTERNAL, "root", "no issuer certificate");
     /* RFC 6960 §4.1.1: issuerNameHash over the DER of the issuer's name (the root's subject,

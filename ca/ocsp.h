@@ -71,6 +71,7 @@ int ocsp_get_path_decode(const char *path_component, unsigned char **der, size_t
 /* The CertID hashes of one CA root, for matching requests to a CA (RFC 6960 §4.1.1). */
 struct ocsp_issuer {
     enum ca_kind ca;
+    int generation; /* the CA generation of the root (DESIGN §11); ocsp_issuer_init sets 1 */
     unsigned char name_sha1[20], key_sha1[20], name_sha256[32], key_sha256[32];
 };
 

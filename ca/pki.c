@@ -8,6 +8,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,11 +33,12 @@
 #define PKI_AUDIT_KEY "audit" /* the store's name of the audit key */
 #define PKI_AUDIT_PUB_FILE "certs/audit-key.pem"
 
+/* A CA's generations, oldest first. A new one is filled completely, then counted (release):
+ * readers load the count (acquire) and see only whole generations; none is ever removed
+ * while the pki lives. */
 struct pki_ca {
-    X509 *root;
-    struct signer *ca_signer;
-    X509 *ocsp_cert;
-    struct signer *ocsp_signer;
+    struct pki_gen *gens[PKI_GENERATIONS_MAX];
+    _Atomic int count;
 };
 
 struct pki {
@@ -116,23 +118,19 @@ int pki_fingerprint(X509 *cert, char out[96], struct jerr *err)
 }
 
 /* Creates the OCSP signer key of `ca` in the store (with `replace`: its next generation) and
- * writes its certificate, signed by the CA. The key is of the CA key's spec: an OCSP answer is
- * signed as strongly as the certificates it speaks for (and a relying party that accepts the
- * CA's algorithm accepts the signer's). */
-static int ocsp_signer_create(const struct jpki_config *cfg, struct signer_store *keys,
-                              enum ca_kind ca, X509 *root, const struct signer *ca_signer,
-                              bool replace, struct jerr *err)
+ * writes its certificate, signed by the CA. */
+int pki_ocsp_signer_create(const struct jpki_config *cfg, struct signer_store *keys,
+                           enum ca_kind ca, const char *name, const char *cert_path,
+                           const struct keyalg *alg, X509 *root, const struct signer *ca_signer,
+                           bool replace, struct jerr *err)
 {
     const struct config_ca *cc = &cfg->ca[ca];
-    char cert_path[PATH_MAX], name[32];
     struct signer *s = NULL;
     EVP_PKEY *pub = NULL;
     X509 *cert = NULL;
     int rc = -1;
 
-    pki_file(cfg, ca, "certs", "-ocsp.pem", cert_path, sizeof(cert_path));
-    struct keyalg alg = signer_keyalg(ca_signer);
-    s = signer_store_create(keys, key_name(ca, "ocsp", name, sizeof(name)), &alg, replace, err);
+    s = signer_store_create(keys, name, alg, replace, err);
     if (s == NULL)
         goto out;
     pub = signer_get1_public_key(s);
@@ -153,8 +151,21 @@ out:
     return rc;
 }
 
+/* The OCSP signer's key is of the CA key's spec: an OCSP answer is signed as strongly as the
+ * certificates it speaks for (and a relying party that accepts the CA's algorithm accepts the
+ * signer's). */
+static int ocsp_signer_create(const struct jpki_config *cfg, struct signer_store *keys,
+                              enum ca_kind ca, const char *name, const char *cert_path,
+                              X509 *root, const struct signer *ca_signer, bool replace,
+                              struct jerr *err)
+{
+    struct keyalg alg = signer_keyalg(ca_signer);
+    return pki_ocsp_signer_create(cfg, keys, ca, name, cert_path, &alg, root, ca_signer, replace,
+                                  err);
+}
+
 static int ca_create(const struct jpki_config *cfg, struct signer_store *keys, enum ca_kind ca,
-                     char fingerprint[96], struct jerr *err)
+                     char fingerprint[96], char algorithm[32], struct jerr *err)
 {
     const struct config_ca *cc = &cfg->ca[ca];
     char cert_path[PATH_MAX], name[32];
@@ -178,10 +189,14 @@ static int ca_create(const struct jpki_config *cfg, struct signer_store *keys, e
     root = profile_root(cc, pub, jclock_now(), err);
     if (root == NULL || signer_sign_cert(s, root, err) == -1)
         goto out;
+    char ocsp_path[PATH_MAX], ocsp_name[32];
+    pki_file(cfg, ca, "certs", "-ocsp.pem", ocsp_path, sizeof(ocsp_path));
+    key_name(ca, "ocsp", ocsp_name, sizeof(ocsp_name));
     if (cert_write_pem(root, cert_path, true, err) == -1 ||
-        ocsp_signer_create(cfg, keys, ca, root, s, false, err) == -1 ||
+        ocsp_signer_create(cfg, keys, ca, ocsp_name, ocsp_path, root, s, false, err) == -1 ||
         pki_fingerprint(root, fingerprint, err) == -1)
         goto out;
+    pki_key_algorithm_name(pub, algorithm, 32);
     rc = 0;
 out:
     X509_free(root);
@@ -388,7 +403,8 @@ int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_i
             goto out;
     }
     for (int ca = 0; ca < CA_KIND_COUNT; ca++)
-        if (ca_create(cfg, keys, (enum ca_kind)ca, out->fingerprint[ca], err) == -1)
+        if (ca_create(cfg, keys, (enum ca_kind)ca, out->fingerprint[ca], out->algorithm[ca],
+                      err) == -1)
             goto out;
     if (card_admin_create(cfg, passphrase, err) == -1)
         goto out;
@@ -408,7 +424,8 @@ int pki_init(const struct jpki_config *cfg, const char *passphrase, struct pki_i
         char key[64], value[16];
         snprintf(key, sizeof(key), "crl_partitions.%s", ca_kind_name((enum ca_kind)ca));
         snprintf(value, sizeof(value), "%d", cfg->ca[ca].crl_partitions);
-        if (store_meta_set(st, key, value, err) == -1)
+        if (store_meta_set(st, key, value, err) == -1 ||
+            store_gen_set_algorithm(st, (enum ca_kind)ca, 1, out->algorithm[ca], err) == -1)
             goto out;
     }
     if (admin_token_create(cfg, st, out->admin_token_path, sizeof(out->admin_token_path), err) ==
@@ -438,42 +455,181 @@ out:
     return rc;
 }
 
-static int ca_load(struct pki *pki, enum ca_kind ca, enum pki_keys keys, struct jerr *err)
+int pki_key_algorithm_name(EVP_PKEY *pub, char *out, size_t size)
+{
+    struct keyalg alg;
+    struct jerr ignored = {0};
+    if (keyalg_of_key(pub, "key", &alg, &ignored) == -1) {
+        snprintf(out, size, "unknown");
+        return -1;
+    }
+    keyalg_name(&alg, out, size);
+    return 0;
+}
+
+void pki_gen_names(enum ca_kind ca, int number, struct pki_gen_names *out)
+{
+    const char *c = ca_kind_name(ca);
+    memset(out, 0, sizeof(*out));
+    if (number <= 1) {
+        snprintf(out->ca_key, sizeof(out->ca_key), "%s-ca", c);
+        snprintf(out->ocsp_key, sizeof(out->ocsp_key), "%s-ocsp", c);
+        snprintf(out->root_file, sizeof(out->root_file), "certs/%s-ca.pem", c);
+        snprintf(out->ocsp_file, sizeof(out->ocsp_file), "certs/%s-ocsp.pem", c);
+        return;
+    }
+    snprintf(out->ca_key, sizeof(out->ca_key), "%s-ca-g%d", c, number);
+    snprintf(out->ocsp_key, sizeof(out->ocsp_key), "%s-ocsp-g%d", c, number);
+    snprintf(out->root_file, sizeof(out->root_file), "certs/%s-ca-g%d.pem", c, number);
+    snprintf(out->ocsp_file, sizeof(out->ocsp_file), "certs/%s-ocsp-g%d.pem", c, number);
+}
+
+void pki_link_file(enum ca_kind ca, int from, int to, char *out, size_t size)
+{
+    snprintf(out, size, "certs/%s-link-%d-%d.pem", ca_kind_name(ca), from, to);
+}
+
+int pki_cert_write(const struct jpki_config *cfg, X509 *cert, const char *rel, struct jerr *err)
+{
+    char path[PATH_MAX];
+    if (config_path(cfg, rel, path, sizeof(path)) == NULL)
+        return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+    return cert_write_pem(cert, path, true, err);
+}
+
+static X509 *cert_read_rel(const struct jpki_config *cfg, const char *rel, struct jerr *err)
+{
+    char path[PATH_MAX];
+    if (config_path(cfg, rel, path, sizeof(path)) == NULL) {
+        jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+        return NULL;
+    }
+    return cert_read_pem(path, err);
+}
+
+void pki_gen_free(struct pki_gen *g)
+{
+    if (g == NULL)
+        return;
+    X509_free(g->root);
+    X509_free(g->ocsp_cert);
+    X509_free(g->link_from_prev);
+    X509_free(g->link_to_prev);
+    signer_free(g->ca_signer);
+    signer_free(g->ocsp_signer);
+    free(g);
+}
+
+int pki_gen_complete(struct pki_gen *g, struct jerr *err)
+{
+    if (ocsp_issuer_init(&g->issuer, g->ca, g->root, err) == -1)
+        return -1;
+    g->issuer.generation = g->number;
+    if (g->algorithm[0] == '\0')
+        pki_key_algorithm_name(X509_get0_pubkey(g->root), g->algorithm, sizeof(g->algorithm));
+    return 0;
+}
+
+/* Loads generation `rec` of a CA: its root and key (checked to match), its links with the
+ * previous generation, and (PKI_KEYS_ALL) its OCSP signer, renewed within 30 days of its end. */
+static struct pki_gen *gen_load(struct pki *pki, const struct ca_gen_rec *rec, enum pki_keys keys,
+                                struct jerr *err)
 {
     const struct jpki_config *cfg = pki->cfg;
-    struct pki_ca *c = &pki->ca[ca];
-    char path[PATH_MAX], name[32];
+    enum ca_kind ca = rec->ca;
+    char path[PATH_MAX], rel[128];
+    struct pki_gen *g = calloc(1, sizeof(*g));
 
-    pki_file(cfg, ca, "certs", "-ca.pem", path, sizeof(path));
-    if ((c->root = cert_read_pem(path, err)) == NULL)
-        return -1;
-    key_name(ca, "ca", name, sizeof(name));
-    if ((c->ca_signer = signer_store_load(pki->keys, name, err)) == NULL)
-        return -1;
-    if (!signer_matches_cert(c->ca_signer, c->root))
-        return jerr_set(err, JERR_CRYPTO, NULL, "key %s does not match the %s root certificate",
-                        name, ca_kind_name(ca));
+    if (g == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    g->ca = ca;
+    g->number = rec->generation;
+    snprintf(g->algorithm, sizeof(g->algorithm), "%s", rec->algorithm);
+    if ((g->root = cert_read_rel(cfg, rec->root_file, err)) == NULL)
+        goto fail;
+    if ((g->ca_signer = signer_store_load(pki->keys, rec->ca_key, err)) == NULL)
+        goto fail;
+    if (!signer_matches_cert(g->ca_signer, g->root)) {
+        jerr_set(err, JERR_CRYPTO, NULL, "key %s does not match the %s root certificate %s",
+                 rec->ca_key, ca_kind_name(ca), rec->root_file);
+        goto fail;
+    }
+    if (pki_gen_complete(g, err) == -1)
+        goto fail;
+    if (g->number > 1) {
+        pki_link_file(ca, g->number - 1, g->number, rel, sizeof(rel));
+        if ((g->link_from_prev = cert_read_rel(cfg, rel, err)) == NULL)
+            goto fail;
+        pki_link_file(ca, g->number, g->number - 1, rel, sizeof(rel));
+        if ((g->link_to_prev = cert_read_rel(cfg, rel, err)) == NULL)
+            goto fail;
+    }
     if (keys == PKI_KEYS_CA)
-        return 0;
+        return g;
 
-    pki_file(cfg, ca, "certs", "-ocsp.pem", path, sizeof(path));
-    if ((c->ocsp_cert = cert_read_pem(path, err)) == NULL)
-        return -1;
-    const ASN1_TIME *end = X509_get0_notAfter(c->ocsp_cert);
+    if (config_path(cfg, rec->ocsp_file, path, sizeof(path)) == NULL) {
+        jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+        goto fail;
+    }
+    if ((g->ocsp_cert = cert_read_pem(path, err)) == NULL)
+        goto fail;
+    const ASN1_TIME *end = X509_get0_notAfter(g->ocsp_cert);
     time_t renew_by = jclock_now() + PKI_OCSP_RENEW_BEFORE_S;
     if (X509_cmp_time(end, &renew_by) <= 0) {
-        if (ocsp_signer_create(cfg, pki->keys, ca, c->root, c->ca_signer, true, err) == -1)
-            return -1;
-        X509_free(c->ocsp_cert);
-        if ((c->ocsp_cert = cert_read_pem(path, err)) == NULL)
-            return -1;
+        if (ocsp_signer_create(cfg, pki->keys, ca, rec->ocsp_key, path, g->root, g->ca_signer,
+                               true, err) == -1)
+            goto fail;
+        X509_free(g->ocsp_cert);
+        if ((g->ocsp_cert = cert_read_pem(path, err)) == NULL)
+            goto fail;
     }
-    key_name(ca, "ocsp", name, sizeof(name));
-    if ((c->ocsp_signer = signer_store_load(pki->keys, name, err)) == NULL)
-        return -1;
-    if (!signer_matches_cert(c->ocsp_signer, c->ocsp_cert))
-        return jerr_set(err, JERR_CRYPTO, NULL, "key %s does not match the %s OCSP certificate",
-                        name, ca_kind_name(ca));
+    if ((g->ocsp_signer = signer_store_load(pki->keys, rec->ocsp_key, err)) == NULL)
+        goto fail;
+    if (!signer_matches_cert(g->ocsp_signer, g->ocsp_cert)) {
+        jerr_set(err, JERR_CRYPTO, NULL, "key %s does not match the %s OCSP certificate",
+                 rec->ocsp_key, ca_kind_name(ca));
+        goto fail;
+    }
+    return g;
+fail:
+    pki_gen_free(g);
+    return NULL;
+}
+
+/* Loads every generation of `ca` (the registry's rows, read before). */
+static int ca_load(struct pki *pki, enum ca_kind ca, const struct ca_gen_rec *recs, size_t n,
+                   enum pki_keys keys, struct jerr *err)
+{
+    struct pki_ca *c = &pki->ca[ca];
+    if (n == 0 || n > PKI_GENERATIONS_MAX)
+        return jerr_set(err, JERR_IO, "generation", "registry: %zu generations of the %s CA", n,
+                        ca_kind_name(ca));
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].generation != (int)i + 1)
+            return jerr_set(err, JERR_IO, "generation",
+                            "registry: the %s CA's generations are not numbered 1..%zu",
+                            ca_kind_name(ca), n);
+        struct pki_gen *g = gen_load(pki, &recs[i], keys, err);
+        if (g == NULL)
+            return -1;
+        c->gens[i] = g;
+        atomic_store_explicit(&c->count, (int)i + 1, memory_order_release);
+    }
+    return 0;
+}
+
+int pki_add_generation(struct pki *pki, struct pki_gen *g, struct jerr *err)
+{
+    struct pki_ca *c = &pki->ca[g->ca];
+    int n = atomic_load_explicit(&c->count, memory_order_acquire);
+    if (g->number != n + 1 || n >= PKI_GENERATIONS_MAX)
+        return jerr_set(err, JERR_CONFLICT, "generation",
+                        "generation %d of the %s CA does not follow generation %d", g->number,
+                        ca_kind_name(g->ca), n);
+    c->gens[n] = g;
+    atomic_store_explicit(&c->count, n + 1, memory_order_release);
     return 0;
 }
 
@@ -482,6 +638,8 @@ static int ca_load(struct pki *pki, enum ca_kind ca, enum pki_keys keys, struct 
 struct ca_load_job {
     struct pki *pki;
     enum ca_kind ca;
+    const struct ca_gen_rec *recs;
+    size_t n;
     enum pki_keys keys;
     int result;
     struct jerr err;
@@ -490,19 +648,21 @@ struct ca_load_job {
 static void *ca_load_thread(void *arg)
 {
     struct ca_load_job *job = arg;
-    job->result = ca_load(job->pki, job->ca, job->keys, &job->err);
+    job->result = ca_load(job->pki, job->ca, job->recs, job->n, job->keys, &job->err);
     return NULL;
 }
 
 /* Loads every CA, in parallel; the first failure (in CA order) goes to err. */
-static int ca_load_all(struct pki *pki, enum pki_keys keys, struct jerr *err)
+static int ca_load_all(struct pki *pki, struct ca_gen_rec *const recs[CA_KIND_COUNT],
+                       const size_t n[CA_KIND_COUNT], enum pki_keys keys, struct jerr *err)
 {
     struct ca_load_job jobs[CA_KIND_COUNT];
     pthread_t threads[CA_KIND_COUNT];
     bool started[CA_KIND_COUNT] = {false};
 
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
-        jobs[ca] = (struct ca_load_job){.pki = pki, .ca = (enum ca_kind)ca, .keys = keys};
+        jobs[ca] = (struct ca_load_job){
+            .pki = pki, .ca = (enum ca_kind)ca, .recs = recs[ca], .n = n[ca], .keys = keys};
         /* the last one runs here; the others, or all when a thread cannot start, in turn */
         if (ca + 1 < CA_KIND_COUNT)
             started[ca] = pthread_create(&threads[ca], NULL, ca_load_thread, &jobs[ca]) == 0;
@@ -547,6 +707,8 @@ struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
 {
     struct pki *pki = calloc(1, sizeof(*pki));
     struct store *st = NULL;
+    struct ca_gen_rec *recs[CA_KIND_COUNT] = {NULL};
+    size_t nrecs[CA_KIND_COUNT] = {0};
     if (pki == NULL) {
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         return NULL;
@@ -555,6 +717,12 @@ struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
     /* A token that is absent or refuses the PIN: one sentence, before any key is read. */
     if ((pki->keys = signer_store_open(cfg, passphrase, err)) == NULL)
         goto fail;
+    /* The generations of each CA (DESIGN §11), before any key is read. */
+    if ((st = pki_store_open(pki, err)) == NULL)
+        goto fail;
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++)
+        if (store_gen_list(st, (enum ca_kind)ca, &recs[ca], &nrecs[ca], err) == -1)
+            goto fail;
     struct audit_load_job audit_job = {.cfg = cfg, .keys = pki->keys};
     pthread_t audit_thread;
     bool audit_started = false;
@@ -563,7 +731,7 @@ struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
         if (!audit_started)
             audit_load_thread(&audit_job);
     }
-    int loaded = ca_load_all(pki, keys, err);
+    int loaded = ca_load_all(pki, recs, nrecs, keys, err);
     if (audit_started)
         pthread_join(audit_thread, NULL);
     pki->audit = audit_job.signer;
@@ -577,10 +745,15 @@ struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
         goto fail;
     if (keys == PKI_KEYS_ALL && (pki->rpca = rpca_open(cfg, pki->keys, err)) == NULL)
         goto fail;
+    /* Generation 1 of an instance made before generations learns its algorithm from its key
+     * (best effort: a busy registry leaves it for the next start). */
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        struct jerr ignored = {0};
+        if (recs[ca][0].algorithm[0] == '\0')
+            store_gen_set_algorithm(st, (enum ca_kind)ca, 1, pki->ca[ca].gens[0]->algorithm,
+                                    &ignored);
+    }
     /* The partition count is fixed when the instance is created (DESIGN §5). */
-    st = pki_store_open(pki, err);
-    if (st == NULL)
-        goto fail;
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
         char key[64], value[16];
         snprintf(key, sizeof(key), "crl_partitions.%s", ca_kind_name((enum ca_kind)ca));
@@ -593,9 +766,13 @@ struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
         }
     }
     store_close(st);
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++)
+        free(recs[ca]);
     return pki;
 fail:
     store_close(st);
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++)
+        free(recs[ca]);
     pki_free(pki);
     return NULL;
 }
@@ -605,10 +782,9 @@ void pki_free(struct pki *pki)
     if (pki == NULL)
         return;
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
-        X509_free(pki->ca[ca].root);
-        X509_free(pki->ca[ca].ocsp_cert);
-        signer_free(pki->ca[ca].ca_signer);
-        signer_free(pki->ca[ca].ocsp_signer);
+        int n = atomic_load(&pki->ca[ca].count);
+        for (int i = 0; i < n; i++)
+            pki_gen_free(pki->ca[ca].gens[i]);
     }
     rpca_free(pki->rpca);
     adminkey_free(pki->card_admin);
@@ -622,24 +798,61 @@ const struct jpki_config *pki_config(const struct pki *pki)
     return pki->cfg;
 }
 
+int pki_gen_count(const struct pki *pki, enum ca_kind ca)
+{
+    return atomic_load_explicit(&pki->ca[ca].count, memory_order_acquire);
+}
+
+const struct pki_gen *pki_gen(const struct pki *pki, enum ca_kind ca, int number)
+{
+    int n = pki_gen_count(pki, ca);
+    return number >= 1 && number <= n ? pki->ca[ca].gens[number - 1] : NULL;
+}
+
+const struct pki_gen *pki_newest(const struct pki *pki, enum ca_kind ca)
+{
+    return pki_gen(pki, ca, pki_gen_count(pki, ca));
+}
+
+const struct pki_gen *pki_gen_by_key_id(const struct pki *pki, enum ca_kind ca,
+                                        const ASN1_OCTET_STRING *key_id)
+{
+    int n = pki_gen_count(pki, ca);
+    for (int i = 0; key_id != NULL && i < n; i++) {
+        const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(pki->ca[ca].gens[i]->root);
+        if (ski != NULL && ASN1_OCTET_STRING_cmp(ski, key_id) == 0)
+            return pki->ca[ca].gens[i];
+    }
+    return NULL;
+}
+
+struct signer_store *pki_keystore(struct pki *pki)
+{
+    return pki->keys;
+}
+
 X509 *pki_get0_root(const struct pki *pki, enum ca_kind ca)
 {
-    return pki->ca[ca].root;
+    const struct pki_gen *g = pki_newest(pki, ca);
+    return g != NULL ? g->root : NULL;
 }
 
 X509 *pki_get0_ocsp_cert(const struct pki *pki, enum ca_kind ca)
 {
-    return pki->ca[ca].ocsp_cert;
+    const struct pki_gen *g = pki_newest(pki, ca);
+    return g != NULL ? g->ocsp_cert : NULL;
 }
 
 const struct signer *pki_get0_ca_signer(const struct pki *pki, enum ca_kind ca)
 {
-    return pki->ca[ca].ca_signer;
+    const struct pki_gen *g = pki_newest(pki, ca);
+    return g != NULL ? g->ca_signer : NULL;
 }
 
 const struct signer *pki_get0_ocsp_signer(const struct pki *pki, enum ca_kind ca)
 {
-    return pki->ca[ca].ocsp_signer;
+    const struct pki_gen *g = pki_newest(pki, ca);
+    return g != NULL ? g->ocsp_signer : NULL;
 }
 
 const struct adminkey *pki_get0_card_admin(const struct pki *pki)
@@ -671,6 +884,24 @@ int pki_crl_partitions(const struct pki *pki, enum ca_kind ca)
     return pki->partitions[ca];
 }
 
+/* The length of crl_url without its last path segment ("<ca>.crl"). */
+static size_t crl_url_base_len(const char *url)
+{
+    const char *slash = strrchr(url, '/');
+    return slash != NULL ? (size_t)(slash - url) : strlen(url);
+}
+
+char *pki_gen_crl_url(const struct pki *pki, enum ca_kind ca, int generation, int partition,
+                      char *out, size_t size)
+{
+    if (generation <= 1)
+        return pki_crl_url(pki, ca, partition, out, size);
+    const char *url = pki->cfg->ca[ca].crl_url;
+    int n = snprintf(out, size, "%.*s/%s/g%d.crl", (int)crl_url_base_len(url), url,
+                     ca_kind_name(ca), generation);
+    return n < 0 || (size_t)n >= size ? NULL : out;
+}
+
 char *pki_crl_url(const struct pki *pki, enum ca_kind ca, int partition, char *out, size_t size)
 {
     const char *url = pki->cfg->ca[ca].crl_url;
@@ -679,10 +910,8 @@ char *pki_crl_url(const struct pki *pki, enum ca_kind ca, int partition, char *o
         n = snprintf(out, size, "%s", url);
     } else {
         /* "<base>/<ca>/<n>.crl" where <base> is crl_url without its trailing "<ca>.crl". */
-        size_t len = strlen(url);
-        const char *slash = strrchr(url, '/');
-        size_t base_len = slash != NULL ? (size_t)(slash - url) : len;
-        n = snprintf(out, size, "%.*s/%s/%d.crl", (int)base_len, url, ca_kind_name(ca), partition);
+        n = snprintf(out, size, "%.*s/%s/%d.crl", (int)crl_url_base_len(url), url,
+                     ca_kind_name(ca), partition);
     }
     return n < 0 || (size_t)n >= size ? NULL : out;
 }

@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <openssl/x509.h>
 
+#include "ca/ocsp.h"
 #include "ca/store.h"
 #include "config/config.h"
 #include "base/jerr.h"
@@ -40,6 +41,7 @@ struct pki;
 
 struct pki_init_result {
     char fingerprint[CA_KIND_COUNT][96]; /* SHA-256 of each root, "AB:CD:..." */
+    char algorithm[CA_KIND_COUNT][32];   /* each CA key's, "rsa2048", ... */
     char admin_token_path[4096];
     char audit_fingerprint[96]; /* SHA-256 of the audit public key (SubjectPublicKeyInfo) */
 };
@@ -71,6 +73,66 @@ struct pki *pki_open_keys(const struct jpki_config *cfg, const char *passphrase,
 void pki_free(struct pki *pki);
 
 const struct jpki_config *pki_config(const struct pki *pki);
+
+/* ---- CA generations (DESIGN §11) ----
+ * Each CA is a sequence of generations, recorded in the registry (store_gen_*): generation 1
+ * is the key of `jpkid init` (keys and files named as before generations), generation n > 1
+ * was made by a rollover (ca/rollover.h) with keys "<ca>-ca-g<n>", "<ca>-ocsp-g<n>" and files
+ * certs/<ca>-ca-g<n>.pem, certs/<ca>-ocsp-g<n>.pem and the links certs/<ca>-link-<a>-<b>.pem.
+ * The newest generation issues; every loaded one answers OCSP and publishes its CRL. A
+ * generation, once visible, never changes nor goes away while the pki lives: readers may keep
+ * the pointer without a lock. */
+#define PKI_GENERATIONS_MAX STORE_CA_GENERATIONS_MAX
+struct pki_gen {
+    enum ca_kind ca;
+    int number;                 /* 1.. */
+    char algorithm[32];         /* "rsa2048", "ecdsa-p384", ... (pki_key_algorithm_name) */
+    X509 *root;                 /* self-signed */
+    struct signer *ca_signer;
+    X509 *ocsp_cert;            /* NULL with PKI_KEYS_CA */
+    struct signer *ocsp_signer; /* NULL with PKI_KEYS_CA */
+    X509 *link_from_prev;       /* link <number-1>-<number>: the previous key certifies this
+                                 * root, so a trust anchor on the previous root reaches it */
+    X509 *link_to_prev;         /* link <number>-<number-1>: this key certifies the previous
+                                 * root; both NULL for generation 1 */
+    struct ocsp_issuer issuer;  /* the CertID hashes of root, generation set */
+};
+int pki_gen_count(const struct pki *pki, enum ca_kind ca);
+/* Generation `number` of `ca`, or NULL when there is none. */
+const struct pki_gen *pki_gen(const struct pki *pki, enum ca_kind ca, int number);
+/* The newest generation: the one that issues. */
+const struct pki_gen *pki_newest(const struct pki *pki, enum ca_kind ca);
+/* The generation whose root's subjectKeyIdentifier is `key_id` (a certificate's AKI), or
+ * NULL. */
+const struct pki_gen *pki_gen_by_key_id(const struct pki *pki, enum ca_kind ca,
+                                        const ASN1_OCTET_STRING *key_id);
+/* "rsa2048", "rsa3072", "ecdsa-p384", "ecdsa-p521" ... of a public key; -1 ("unknown") for
+ * another type. */
+int pki_key_algorithm_name(EVP_PKEY *pub, char *out, size_t size);
+
+/* For the rollover ceremony (ca/rollover.c) only. */
+struct pki_gen_names {
+    char ca_key[64], ocsp_key[64], root_file[128], ocsp_file[128];
+};
+void pki_gen_names(enum ca_kind ca, int number, struct pki_gen_names *out);
+void pki_link_file(enum ca_kind ca, int from, int to, char *out, size_t size);
+/* Writes `cert` as PEM to data_dir/`rel` (0644), refusing an existing file. */
+int pki_cert_write(const struct jpki_config *cfg, X509 *cert, const char *rel, struct jerr *err);
+struct signer_store *pki_keystore(struct pki *pki);
+/* Creates OCSP signer key `name` of spec `alg` and writes its certificate, issued by `root`
+ * and signed by `ca_signer`, to `cert_path`. */
+int pki_ocsp_signer_create(const struct jpki_config *cfg, struct signer_store *keys,
+                           enum ca_kind ca, const char *name, const char *cert_path,
+                           const struct keyalg *alg, X509 *root, const struct signer *ca_signer,
+                           bool replace, struct jerr *err);
+/* Fills the issuer hashes and (when empty) the algorithm of a generation whose root is set. */
+int pki_gen_complete(struct pki_gen *g, struct jerr *err);
+/* Makes `g` (number = count + 1; the pki takes it) visible to every thread. One writer at a
+ * time. Returns 0, or -1 (JERR_CONFLICT) when its number does not follow. */
+int pki_add_generation(struct pki *pki, struct pki_gen *g, struct jerr *err);
+void pki_gen_free(struct pki_gen *g); /* NULL is a no-op */
+
+/* The newest generation's root, OCSP signer certificate and keys. */
 X509 *pki_get0_root(const struct pki *pki, enum ca_kind ca);
 X509 *pki_get0_ocsp_cert(const struct pki *pki, enum ca_kind ca);
 const struct signer *pki_get0_ca_signer(const struct pki *pki, enum ca_kind ca);
@@ -109,5 +171,9 @@ int pki_fingerprint(X509 *cert, char out[96], struct jerr *err);
  * with more, "<base>/<ca>/<n>.crl". Returns out, or NULL when it does not fit. */
 char *pki_crl_url(const struct pki *pki, enum ca_kind ca, int partition, char *out, size_t size);
 int pki_crl_partitions(const struct pki *pki, enum ca_kind ca);
+/* The CDP URL of a certificate of generation `generation`: pki_crl_url for generation 1 (its
+ * URLs predate generations); "<base>/<ca>/g<n>.crl" (one complete CRL) for a later one. */
+char *pki_gen_crl_url(const struct pki *pki, enum ca_kind ca, int generation, int partition,
+                      char *out, size_t size);
 
 #endif

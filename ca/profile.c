@@ -630,8 +630,20 @@ static ASN1_INTEGER *profile_new_serial(struct jerr *err)
 
 X509 *profile_root(const struct config_ca *cc, EVP_PKEY *pub, time_t now, struct jerr *err)
 {
+    if (cc == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "no CA configuration");
+        return NULL;
+    }
+    X509_NAME *subject = profile_parse_name(cc->subject, err);
+    X509 *root = subject != NULL ? profile_root_named(cc, subject, pub, now, err) : NULL;
+    X509_NAME_free(subject);
+    return root;
+}
+
+X509 *profile_root_named(const struct config_ca *cc, const X509_NAME *subject, EVP_PKEY *pub,
+                         time_t now, struct jerr *err)
+{
     X509 *x = NULL, *ret = NULL;
-    X509_NAME *subject = NULL;
     ASN1_INTEGER *serial = NULL;
     static const int ku[] = {PROFILE_KU_KEY_CERT_SIGN, PROFILE_KU_CRL_SIGN};
 
@@ -645,8 +657,7 @@ X509 *profile_root(const struct config_ca *cc, EVP_PKEY *pub, time_t now, struct
                  PROFILE_MAX_YEARS);
         goto out;
     }
-    if ((subject = profile_parse_name(cc->subject, err)) == NULL ||
-        (serial = profile_new_serial(err)) == NULL)
+    if ((serial = profile_new_serial(err)) == NULL)
         goto out;
     /* DESIGN §3: self-signed, subject = issuer; notBefore backdated for clock skew. */
     if ((x = profile_start(serial, subject, subject, pub, false, now - VALIDITY_BACKDATE_S,
@@ -661,7 +672,39 @@ X509 *profile_root(const struct config_ca *cc, EVP_PKEY *pub, time_t now, struct
     x = NULL;
 out:
     X509_free(x);
-    X509_NAME_free(subject);
+    ASN1_INTEGER_free(serial);
+    return ret;
+}
+
+X509 *profile_link(X509 *issuer_root, X509 *subject_root, time_t now, time_t not_after,
+                   struct jerr *err)
+{
+    X509 *x = NULL, *ret = NULL;
+    ASN1_INTEGER *serial = NULL;
+    static const int ku[] = {PROFILE_KU_KEY_CERT_SIGN, PROFILE_KU_CRL_SIGN};
+
+    if (issuer_root == NULL || subject_root == NULL ||
+        X509_get0_subject_key_id(issuer_root) == NULL) {
+        jerr_set(err, JERR_INTERNAL, "root", "a link needs both roots, the issuer's with a SKI");
+        goto out;
+    }
+    if ((serial = profile_new_serial(err)) == NULL)
+        goto out;
+    /* RFC 4210 §4.4: the subject root's name and key under the issuer root's name; a CA
+     * certificate as the roots are (RFC 5280 §4.2.1.9, §4.2.1.3), its SKI the subject key's
+     * and its AKI the issuer's, so that path builders tell the two keys of one name apart. */
+    if ((x = profile_start(serial, X509_get_subject_name(subject_root),
+                           X509_get_subject_name(issuer_root), X509_get0_pubkey(subject_root),
+                           false, now - VALIDITY_BACKDATE_S, not_after, err)) == NULL)
+        goto out;
+    if (profile_add_basic_constraints(x, true, 1, err) == -1 ||
+        profile_add_key_usage(x, ku, sizeof(ku) / sizeof(ku[0]), err) == -1 ||
+        profile_add_key_ids(x, issuer_root, err) == -1)
+        goto out;
+    ret = x;
+    x = NULL;
+out:
+    X509_free(x);
     ASN1_INTEGER_free(serial);
     return ret;
 }

@@ -43,6 +43,16 @@ X509_NAME *profile_parse_name(const char *subject, struct jerr *err);
 /* Self-signed CA root: subject = issuer, keyUsage keyCertSign+cRLSign critical,
  * basicConstraints CA:true critical, SKI (and AKI = SKI). Valid from now-60 s for `years`. */
 X509 *profile_root(const struct config_ca *cc, EVP_PKEY *pub, time_t now, struct jerr *err);
+/* The same under `subject` instead of cc->subject. */
+X509 *profile_root_named(const struct config_ca *cc, const X509_NAME *subject, EVP_PKEY *pub,
+                         time_t now, struct jerr *err);
+
+/* Link certificate between two generations of a CA (RFC 4210 §4.4, DESIGN §11): the name and
+ * key of `subject_root` certified under `issuer_root`'s name, to be signed with the issuer
+ * root's key; CA:true and keyUsage keyCertSign+cRLSign critical, SKI = the subject key's, AKI
+ * = the issuer root's SKI. Valid from now-60 s to `not_after`. */
+X509 *profile_link(X509 *issuer_root, X509 *subject_root, time_t now, time_t not_after,
+                   struct jerr *err);
 
 /* Delegated OCSP signer of `issuer`: subject = issuer's subject + CN=OCSP Responder,
  * keyUsage digitalSignature, EKU OCSPSigning, id-pkix-ocsp-nocheck, AKI, SKI. */

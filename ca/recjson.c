@@ -428,7 +428,8 @@ json_t *recjson_cert_to(const struct cert_rec *r)
         rj_set(o, "not_after", rj_time(r->not_after)) == -1 ||
         rj_set(o, "status_changed_at",
                r->status_changed_at == 0 ? json_null() : rj_time(r->status_changed_at)) == -1 ||
-        rj_set(o, "partition", json_integer(r->partition)) == -1) {
+        rj_set(o, "partition", json_integer(r->partition)) == -1 ||
+        rj_set(o, "generation", json_integer(r->generation > 0 ? r->generation : 1)) == -1) {
         json_decref(o);
         return NULL;
     }

@@ -101,8 +101,16 @@ int store_certs_of_person(struct store *st, const char *person_id, struct cert_l
 int store_certs_expiring(struct store *st, int64_t from, int64_t to, size_t limit,
                          struct cert_list *out, struct jerr *err);
 
+/* CRL scopes. A CRL of a CA is named by its "partition": n >= 0 the partition n of generation
+ * 1 (DESIGN §5), -g the complete CRL of generation g (DESIGN §11: -1 is generation 1's, the CA's
+ * complete CRL since before generations). Each scope has its own CRL number series; only
+ * generation 1's scopes clear the CA's stale mark (the others are published with it). */
+#define STORE_CA_GENERATIONS_MAX 64
+#define STORE_CRL_GENERATION(g) (-(g))
+
 /* CRL streaming (DESIGN §5): calls cb for every held or revoked certificate of `ca` that has
- * not expired at `now` (partition -1 = all partitions). Memory stays flat: one row at a time.
+ * not expired at `now` (partition: a scope, see above; -1 = all partitions of generation
+ * 1). Memory stays flat: one row at a time.
  * cb returns 0 to go on, -1 to stop (store_crl_foreach then returns -1). */
 struct crl_entry_rec {
     const char *serial; /* hex */
@@ -114,7 +122,7 @@ typedef int (*store_crl_cb)(void *ctx, const struct crl_entry_rec *entry);
 int store_crl_foreach(struct store *st, enum ca_kind ca, int partition, int64_t now,
                       store_crl_cb cb, void *ctx, struct jerr *err);
 
-/* Linkage (migration 8, ca/linkage.h). Inside the caller's transaction: links the newest
+/* Linkage (migration 9, ca/linkage.h). Inside the caller's transaction: links the newest
  * certificate of `person_id` and `ca` other than `serial` that has no successor yet to
  * `serial` (its successor) — nothing when there is none (a first issuance). */
 int store_link_predecessor(struct store *st, const char *serial, const char *person_id,
@@ -131,7 +139,7 @@ bool store_consent_exists(struct store *st, const char *person_id, const char *p
 
 /* The "partition" of a CA's ARL (authority revocation list, ca/crl.h crl_publish_arl): its own
  * number series and records. */
-#define STORE_CRL_ARL (-3)
+#define STORE_CRL_ARL (-(STORE_CA_GENERATIONS_MAX + 2)) /* below the generations' scopes */
 
 /* Allocates the next CRL number of (ca, partition; -1 = the complete CRL) in its own
  * transaction (or inside the caller's, when one is open): never reused, never goes back.
@@ -162,6 +170,34 @@ int store_crl_delta_base(struct store *st, enum ca_kind ca, int64_t now, int64_t
 int store_crl_delta_published(struct store *st, enum ca_kind ca, int64_t number,
                               int64_t base_number, int64_t this_update, int64_t next_update,
                               size_t size, struct jerr *err);
+/* CA generations (DESIGN §11, migration 11): one row per generation of a CA. */
+enum ca_gen_state { CA_GEN_ACTIVE = 0, CA_GEN_ISSUING_STOPPED = 1, CA_GEN_RETIRED = 2 };
+struct ca_gen_rec {
+    enum ca_kind ca;
+    int generation; /* 1.. */
+    char algorithm[32];        /* "rsa2048", "ecdsa-p384", ... ("" until known) */
+    char ca_key[64], ocsp_key[64]; /* the key store's names (keystore/signer.h) */
+    char root_file[128], ocsp_file[128]; /* relative to data_dir */
+    enum ca_gen_state state;
+    int64_t created_at;
+    int64_t retired_at; /* 0 while not retired */
+};
+/* The generations of `ca`, oldest first: *out (malloc'd; the caller frees it) and *n. */
+int store_gen_list(struct store *st, enum ca_kind ca, struct ca_gen_rec **out, size_t *n,
+                   struct jerr *err);
+/* Records a new generation (JERR_CONFLICT when that number exists) and marks every older one
+ * of the CA that is still active issuing-stopped, in the caller's transaction or its own. */
+int store_gen_insert(struct store *st, const struct ca_gen_rec *rec, struct jerr *err);
+/* Fills in the algorithm of a generation recorded without one (migration 11's generation 1). */
+int store_gen_set_algorithm(struct store *st, enum ca_kind ca, int generation,
+                            const char *algorithm, struct jerr *err);
+/* Marks a generation retired at `at`. */
+int store_gen_retire(struct store *st, enum ca_kind ca, int generation, int64_t at,
+                     struct jerr *err);
+/* Whether generation `generation` of `ca` has a certificate not expired at `now`. */
+int store_gen_has_live(struct store *st, enum ca_kind ca, int generation, int64_t now,
+                       bool *live, struct jerr *err);
+
 /* True when a status change of `ca` happened after the last published CRL (a change
  * counter, not timestamps: several changes and a CRL can share one second). True also when
  * the registry cannot be read. */
@@ -299,7 +335,7 @@ int store_operator_disable(struct store *st, const char *name, struct jerr *err)
 int store_operator_set_token(struct store *st, const char *name, const char *token_sha256,
                              struct jerr *err);
 
-/* Relying parties (DESIGN §12, ca/rp.h; migration 7). */
+/* Relying parties (DESIGN §12, ca/rp.h; migration 10). */
 enum rp_kind { RP_KIND_SIGNATURE = 0, RP_KIND_AUTHENTICATION = 1, RP_KIND_PLATFORM = 2 };
 enum rp_state { RP_STATE_ACTIVE = 0, RP_STATE_SUSPENDED = 1, RP_STATE_DELETED = 2 };
 /* What a party asked for (rp_usage_daily.what). */

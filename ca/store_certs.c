@@ -13,12 +13,12 @@
 
 #define CERT_COLUMNS                                                                               \
     "serial, ca, card_id, person_id, subject_cn, not_before, not_after, status, reason, "          \
-    "status_changed_at, invalidity_date, partition, issued_at"
+    "status_changed_at, invalidity_date, partition, issued_at, generation"
 #define SELECT_CERTS "SELECT " CERT_COLUMNS " FROM certificates WHERE "
 
 static const char SQL_CERT_INSERT[] =
     "INSERT INTO certificates(" CERT_COLUMNS ", der) VALUES "
-    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 static const char SQL_CERT_GET[] = SELECT_CERTS "serial = ?1";
 static const char SQL_CERT_GET_DER[] = "SELECT der FROM certificates WHERE serial = ?1";
 static const char SQL_SERIAL_EXISTS[] = "SELECT 1 FROM certificates WHERE serial = ?1";
@@ -93,7 +93,8 @@ static int cert_insert_row(struct store *st, const struct cert_rec *rec, const u
     store_bind_int_or_null(s, 11, rec->invalidity_date, 0);
     sqlite3_bind_int(s, 12, rec->partition);
     sqlite3_bind_int64(s, 13, rec->issued_at);
-    if (sqlite3_bind_blob(s, 14, der, (int)der_len, SQLITE_TRANSIENT) != SQLITE_OK) {
+    sqlite3_bind_int(s, 14, rec->generation > 0 ? rec->generation : 1);
+    if (sqlite3_bind_blob(s, 15, der, (int)der_len, SQLITE_TRANSIENT) != SQLITE_OK) {
         jerr_set(err, JERR_INTERNAL, "der", "registry: cannot bind the DER");
         goto out;
     }
@@ -170,6 +171,7 @@ static int cert_from_row(sqlite3_stmt *s, void *out, struct jerr *err)
     r.invalidity_date = store_col_int_or(s, 10, 0);
     r.partition = sqlite3_column_int(s, 11);
     r.issued_at = sqlite3_column_int64(s, 12);
+    r.generation = sqlite3_column_int(s, 13);
     *(struct cert_rec *)out = r;
     return 0;
 }

@@ -46,10 +46,10 @@ static const char SQL_CRL_DELTA_INSERT[] =
     "published_at, base_number) VALUES (?1, -1, ?2, ?3, ?4, ?5, ?6, ?7)";
 static const char SQL_CRL_ALL[] =
     "SELECT serial, status_changed_at, reason, invalidity_date FROM certificates "
-    "WHERE ca = ?1 AND status != 0 AND not_after >= ?2";
+    "WHERE ca = ?1 AND generation = ?3 AND status != 0 AND not_after >= ?2";
 static const char SQL_CRL_PARTITION[] =
     "SELECT serial, status_changed_at, reason, invalidity_date "
-    "FROM certificates WHERE ca = ?1 AND partition = ?3 AND status != 0 "
+    "FROM certificates WHERE ca = ?1 AND generation = 1 AND partition = ?3 AND status != 0 "
     "AND not_after >= ?2";
 static const char SQL_CRL_CHANGE_SEQ[] = "SELECT change_seq FROM crl_state WHERE ca = ?1";
 static const char SQL_CRL_NUMBER_NEXT[] =
@@ -79,7 +79,7 @@ static int crl_check(enum ca_kind ca, int partition, struct jerr *err)
 {
     if (store_ca_check(ca, err) == -1)
         return -1;
-    if (partition < -1 && partition != STORE_CRL_ARL)
+    if (partition < -STORE_CA_GENERATIONS_MAX && partition != STORE_CRL_ARL)
         return jerr_set(err, JERR_INVALID, "partition", "invalid CRL partition %d", partition);
     return 0;
 }
@@ -174,12 +174,12 @@ int store_crl_foreach(struct store *st, enum ca_kind ca, int partition, int64_t 
     if (crl_change_seq(st, ca, &seq, err) == -1)
         return -1;
     crl_snapshot_note(st, ca, partition, seq);
-    if ((s = store_stmt(st, partition == -1 ? SQL_CRL_ALL : SQL_CRL_PARTITION, err)) == NULL)
+    if ((s = store_stmt(st, partition < 0 ? SQL_CRL_ALL : SQL_CRL_PARTITION, err)) == NULL)
         return -1;
     sqlite3_bind_int(s, 1, (int)ca);
     sqlite3_bind_int64(s, 2, now);
-    if (partition != -1)
-        sqlite3_bind_int(s, 3, partition);
+    /* A complete CRL's scope -g is generation g (store.h). */
+    sqlite3_bind_int(s, 3, partition < 0 ? -partition : partition);
     ret = store_step_rows(st, s, crl_entry_row, &walk, NULL, "CRL entries", err);
     store_stmt_done(s);
     return ret;

@@ -244,6 +244,34 @@ static const char *const migrations[] = {
     "  ca INTEGER NOT NULL CHECK (ca IN (0, 1)),"
     "  serial TEXT NOT NULL,"
     "  PRIMARY KEY (party, month, ca, serial)) WITHOUT ROWID;",
+    /* 11: CA generations (DESIGN §11, ca/pki.h). Each CA is a sequence of generations: a key,
+     * its self-signed root, its OCSP signer, its CRL series; the newest issues. Keys are named
+     * as the key store names them (keystore/signer.h: a file keys/<name>.key or a token object
+     * whose URI is token/<name>.uri); files are relative to data_dir. state: enum ca_gen_state
+     * (0 active, 1 issuing-stopped, 2 retired). Existing instances' keys become generation 1
+     * (their algorithm is filled in from the key when the instance is next opened); every
+     * certificate so far is of generation 1. The CRL index gains the generation: a CRL covers
+     * one generation's certificates. */
+    "CREATE TABLE ca_generations ("
+    "  ca INTEGER NOT NULL CHECK (ca IN (0, 1)),"
+    "  generation INTEGER NOT NULL CHECK (generation >= 1),"
+    "  algorithm TEXT NOT NULL,"
+    "  ca_key TEXT NOT NULL,"
+    "  ocsp_key TEXT NOT NULL,"
+    "  root_file TEXT NOT NULL,"
+    "  ocsp_file TEXT NOT NULL,"
+    "  state INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2)),"
+    "  created_at INTEGER NOT NULL,"
+    "  retired_at INTEGER,"
+    "  PRIMARY KEY (ca, generation));"
+    "INSERT INTO ca_generations(ca, generation, algorithm, ca_key, ocsp_key, root_file, "
+    "ocsp_file, created_at) VALUES "
+    "(0, 1, '', 'sign-ca', 'sign-ocsp', 'certs/sign-ca.pem', 'certs/sign-ocsp.pem', 0),"
+    "(1, 1, '', 'auth-ca', 'auth-ocsp', 'certs/auth-ca.pem', 'certs/auth-ocsp.pem', 0);"
+    "ALTER TABLE certificates ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;"
+    "DROP INDEX certs_crl;"
+    "CREATE INDEX certs_crl ON certificates(ca, generation, partition, not_after, serial, "
+    "status_changed_at, reason, invalidity_date) WHERE status != 0;",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -195,7 +195,7 @@ int ctl_card_fingerprints(struct ctl *ctl, const struct ctl_args *args)
         const char *theirs = ctl_out_str(json_object_get(served, name), "sha256");
         if (roots[ca] != NULL)
             ctl_card_fingerprint(roots[ca], fp);
-        if (roots[ca] != NULL && theirs != NULL && strcasecmp(theirs, fp) == 0) {
+        if (roots[ca] != NULL && ctl_rp_fingerprint_served(served, name, fp)) {
             fprintf(ctl->out, "%s root: matches the fingerprint the service publishes\n", name);
         } else {
             fprintf(ctl->out, "%s root: MISMATCH: the service publishes ", name);
@@ -444,7 +444,7 @@ int ctl_card_check(struct ctl *ctl, const struct ctl_args *args)
         if (served == NULL) {
             fputs("not compared (no answer from the service)\n", ctl->out);
             all_good = false;
-        } else if (theirs != NULL && strcasecmp(theirs, fp) == 0) {
+        } else if (ctl_rp_fingerprint_served(served, name, fp)) {
             fputs("matches the fingerprint the service publishes\n", ctl->out);
         } else {
             fputs("MISMATCH: the service publishes ", ctl->out);

@@ -366,15 +366,12 @@ static void crl_entries(struct ctl *ctl, const STACK_OF(X509_REVOKED) * revoked,
     ERR_clear_error();
 }
 
-int ctl_rp_ca_cert(struct ctl *ctl, const char *ca, const char *local, X509 **out)
+/* The DER certificate served at `path`. */
+static int get_cert(struct ctl *ctl, const char *path, X509 **out)
 {
     struct ctl_http_reply reply = {0};
-    char path[32];
     int rc;
     *out = NULL;
-    if (local != NULL)
-        return ctl_rp_load_cert(ctl, "--ca", local, out);
-    snprintf(path, sizeof(path), "/ca/%s.cer", ca);
     if ((rc = get_public(ctl, path, &reply)) != CTL_EXIT_OK)
         return rc;
     const unsigned char *p = (const unsigned char *)reply.body;
@@ -389,44 +386,85 @@ int ctl_rp_ca_cert(struct ctl *ctl, const char *ca, const char *local, X509 **ou
     return rc;
 }
 
+int ctl_rp_ca_cert(struct ctl *ctl, const char *ca, const char *local, X509 **out)
+{
+    char path[32];
+    *out = NULL;
+    if (local != NULL)
+        return ctl_rp_load_cert(ctl, "--ca", local, out);
+    snprintf(path, sizeof(path), "/ca/%s.cer", ca);
+    return get_cert(ctl, path, out);
+}
+
+bool ctl_rp_fingerprint_served(const json_t *served, const char *ca, const char *fp)
+{
+    const json_t *entry = json_object_get(served, ca);
+    const char *newest = ctl_out_str(entry, "sha256");
+    const json_t *gens = json_object_get(entry, "generations");
+    if (newest != NULL && strcasecmp(newest, fp) == 0)
+        return true;
+    for (size_t i = 0; i < json_array_size(gens); i++) {
+        const char *theirs = ctl_out_str(json_array_get(gens, i), "sha256");
+        if (theirs != NULL && strcasecmp(theirs, fp) == 0)
+            return true;
+    }
+    return false;
+}
+
 int ctl_rp_served_issuer(struct ctl *ctl, X509 *cert, X509 **out, const char **ca_name)
 {
     static const char *const cas[] = {"sign", "auth"};
     struct ctl_http_reply reply = {0};
     json_t *served = NULL;
     X509 *issuer = NULL;
-    const char *name = NULL;
+    const char *name = NULL, *theirs = NULL;
     char fp[96];
     struct jerr err = {0};
-    int rc = CTL_EXIT_OK;
+    int rc;
 
     *out = NULL;
+    if ((rc = get_public(ctl, "/ca/fingerprints", &reply)) != CTL_EXIT_OK)
+        return rc;
+    served = json_loadb(reply.body, reply.len, JSON_REJECT_DUPLICATES, NULL);
+    /* DESIGN §11: every generation of each CA, the newest first (a service from before
+     * generations lists none: its one root at /ca/<ca>.cer). */
     for (size_t i = 0; i < 2 && issuer == NULL; i++) {
-        X509 *c = NULL;
-        if ((rc = ctl_rp_ca_cert(ctl, cas[i], NULL, &c)) != CTL_EXIT_OK)
-            return rc;
-        /* RFC 5280 §6.1.3 (a): the issuer's name and the signature under its key */
-        if (X509_check_issued(c, cert) == X509_V_OK) {
-            issuer = c;
-            name = cas[i];
-        } else {
-            X509_free(c);
+        const json_t *entry = json_object_get(served, cas[i]);
+        const json_t *gens = json_object_get(entry, "generations");
+        size_t n = json_array_size(gens) > 0 ? json_array_size(gens) : 1;
+        for (size_t k = n; k-- > 0 && issuer == NULL;) {
+            const json_t *gen = json_array_get(gens, k);
+            char path[64];
+            const char *url = ctl_out_str(gen, "url");
+            if (url != NULL && strlen(url) < sizeof(path))
+                snprintf(path, sizeof(path), "%s", url);
+            else
+                snprintf(path, sizeof(path), "/ca/%s.cer", cas[i]);
+            X509 *c = NULL;
+            if ((rc = get_cert(ctl, path, &c)) != CTL_EXIT_OK)
+                goto out;
+            /* RFC 5280 §6.1.3 (a): the issuer's name, key identifier and signature */
+            if (X509_check_issued(c, cert) == X509_V_OK) {
+                issuer = c;
+                name = cas[i];
+                theirs = ctl_out_str(gen != NULL ? gen : entry, "sha256");
+            } else {
+                X509_free(c);
+            }
         }
     }
     ERR_clear_error();
-    if (issuer == NULL)
-        return ctl_fail(ctl, CTL_EXIT_FAILED,
-                        "CERT was issued by neither CA the service serves (/ca/sign.cer, "
-                        "/ca/auth.cer): give --issuer FILE");
-    if ((rc = get_public(ctl, "/ca/fingerprints", &reply)) != CTL_EXIT_OK)
+    if (issuer == NULL) {
+        rc = ctl_fail(ctl, CTL_EXIT_FAILED,
+                      "CERT was issued by no CA generation the service serves (/ca/fingerprints): "
+                      "give --issuer FILE");
         goto out;
-    served = json_loadb(reply.body, reply.len, JSON_REJECT_DUPLICATES, NULL);
-    const char *theirs = ctl_out_str(json_object_get(served, name), "sha256");
+    }
     if (pki_fingerprint(issuer, fp, &err) == -1 || theirs == NULL || strcasecmp(theirs, fp) != 0) {
         rc = ctl_fail(ctl, CTL_EXIT_FAILED,
-                      "the %s CA certificate served at /ca/%s.cer does not match the fingerprint "
-                      "at /ca/fingerprints: not used",
-                      name, name);
+                      "the %s CA certificate served does not match the fingerprint at "
+                      "/ca/fingerprints: not used",
+                      name);
         goto out;
     }
     *out = issuer;
@@ -656,12 +694,26 @@ int ctl_rp_fingerprints(struct ctl *ctl, const struct ctl_args *args)
         const json_t *entry = json_object_get(root, cas[i]);
         const char *served = ctl_out_str(entry, "sha256");
         const char *local_path = ctl_args_get(args, cas[i]);
+        const json_t *gens = json_object_get(entry, "generations");
         if (!ctl->json) {
             fprintf(ctl->out, "%s  SHA-256 ", cas[i]);
             ctl_out_put(ctl->out, served);
             fputs("\n      subject ", ctl->out);
             ctl_out_put(ctl->out, ctl_out_str(entry, "subject"));
             fputc('\n', ctl->out);
+            /* DESIGN §11: every generation still served, the issuing one marked */
+            for (size_t k = 0; json_array_size(gens) > 1 && k < json_array_size(gens); k++) {
+                const json_t *g = json_array_get(gens, k);
+                fprintf(ctl->out, "      generation %lld%s ",
+                        (long long)json_integer_value(json_object_get(g, "generation")),
+                        json_is_true(json_object_get(g, "issuing")) ? " (issuing)" : "");
+                ctl_out_put(ctl->out, ctl_out_str(g, "algorithm"));
+                fputs(" until ", ctl->out);
+                ctl_out_put(ctl->out, ctl_out_str(g, "not_after"));
+                fputs(" SHA-256 ", ctl->out);
+                ctl_out_put(ctl->out, ctl_out_str(g, "sha256"));
+                fputc('\n', ctl->out);
+            }
         }
         if (local_path == NULL)
             continue;
@@ -676,7 +728,7 @@ int ctl_rp_fingerprints(struct ctl *ctl, const struct ctl_args *args)
             rc = lrc;
             continue;
         }
-        if (served != NULL && strcasecmp(served, fp) == 0) {
+        if (ctl_rp_fingerprint_served(root, cas[i], fp)) {
             fprintf(ctl->json ? ctl->err : ctl->out, "%s: matches ", cas[i]);
             ctl_out_put(ctl->json ? ctl->err : ctl->out, local_path);
             fputc('\n', ctl->json ? ctl->err : ctl->out);

@@ -52,11 +52,16 @@ int ctl_rp_load_cert(struct ctl *ctl, const char *what, const char *path, X509 *
  * /ca/<ca>.cer. Returns an exit code; on CTL_EXIT_OK *out is the caller's. */
 int ctl_rp_ca_cert(struct ctl *ctl, const char *ca, const char *local, X509 **out);
 
-/* The issuer of `cert` as the service serves it: of /ca/sign.cer and /ca/auth.cer the one that
- * issued `cert` (name and signature, X509_check_issued), whose SHA-256 fingerprint must be the
- * one /ca/fingerprints publishes for that CA. Sets *ca_name ("sign"/"auth"). Returns an exit
- * code; on CTL_EXIT_OK *out is the caller's. */
+/* The issuer of `cert` as the service serves it: of every generation of both CAs that
+ * /ca/fingerprints lists (DESIGN §11; /ca/{ca}/{n}.cer), the root that issued `cert` (name,
+ * key identifier and signature, X509_check_issued: two generations share a name, never a key),
+ * whose SHA-256 fingerprint must be the one published for it. Sets *ca_name ("sign"/"auth").
+ * Returns an exit code; on CTL_EXIT_OK *out is the caller's. */
 int ctl_rp_served_issuer(struct ctl *ctl, X509 *cert, X509 **out, const char **ca_name);
+
+/* Whether `fp` ("AB:CD:…") is the SHA-256 of a root /ca/fingerprints (`served`) lists for CA
+ * `ca`: the newest or any other generation still served. */
+bool ctl_rp_fingerprint_served(const json_t *served, const char *ca, const char *fp);
 
 /* Asks URL/ocsp about `cert` (CertID hash `md`, a fresh nonce when `nonce`), verifies the
  * answer with `issuer` as the trust anchor, checks the nonce and thisUpdate/nextUpdate, and

@@ -281,17 +281,25 @@ int ctl_verify(struct ctl *ctl, const struct ctl_args *args)
         ctl_out_sanitize(p, sizeof(p), sig_path, strlen(sig_path));
         return ctl_fail(ctl, CTL_EXIT_FAILED, "%s: %s", p, err.msg);
     }
-    /* the trust anchor first: without it nothing can be judged */
-    if (issuer_path != NULL)
-        rc = ctl_rp_load_cert(ctl, "--issuer", issuer_path, &root);
-    else
-        rc = ctl_rp_ca_cert(ctl, "sign", NULL, &root);
-    if (rc != CTL_EXIT_OK)
-        goto out;
     if ((cms = cms_parse(data, len)) == NULL)
         why = "it is neither a DER nor a PEM CMS";
     else if (cms_shape(cms, &signer, &why) == 0)
         f.well_formed = true;
+    /* the trust anchor: without it nothing can be judged. The signing CA's generation that
+     * issued the signer's certificate (DESIGN §11: by its key identifier), else the newest. */
+    const char *ca_name = NULL;
+    if (issuer_path != NULL)
+        rc = ctl_rp_load_cert(ctl, "--issuer", issuer_path, &root);
+    else if (f.well_formed && ctl_rp_served_issuer(ctl, signer, &root, &ca_name) == CTL_EXIT_OK &&
+             strcmp(ca_name, "sign") == 0)
+        rc = CTL_EXIT_OK;
+    else {
+        X509_free(root);
+        root = NULL;
+        rc = ctl_rp_ca_cert(ctl, "sign", NULL, &root);
+    }
+    if (rc != CTL_EXIT_OK)
+        goto out;
     if (f.well_formed) {
         if ((rc = signature_verifies(ctl, cms, file, &f.signature_ok)) != CTL_EXIT_OK)
             goto out;

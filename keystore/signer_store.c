@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -85,6 +87,16 @@ static int store_path(const struct signer_store *st, const char *name, char *buf
         snprintf(rel, sizeof(rel), "%s/%s.key", STORE_KEY_DIR, name);
     if (config_path(st->cfg, rel, buf, size) == NULL)
         return jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+    return 0;
+}
+
+int signer_store_discard(struct signer_store *st, const char *name, struct jerr *err)
+{
+    char path[PATH_MAX];
+    if (store_path(st, name, path, sizeof(path), err) == -1)
+        return -1;
+    if (unlink(path) == -1 && errno != ENOENT)
+        return jerr_set(err, JERR_IO, NULL, "%s: cannot remove: %s", path, strerror(errno));
     return 0;
 }
 

@@ -34,6 +34,13 @@ int cliargs_parse(int argc, char **argv, int first, struct cliargs *out, struct 
             if (++i >= argc)
                 return jerr_set(err, JERR_INVALID, "--against", "--against needs a file");
             out->against = argv[i];
+        } else if (strcmp(a, "--ca") == 0 || strcmp(a, "--algorithm") == 0 ||
+                   strcmp(a, "--subject") == 0) {
+            if (++i >= argc)
+                return jerr_set(err, JERR_INVALID, a, "%s needs a value", a);
+            *(a[2] == 'c' ? &out->ca : a[2] == 'a' ? &out->algorithm : &out->subject) = argv[i];
+        } else if (strcmp(a, "--same-subject") == 0) {
+            out->same_subject = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             out->help = 1;
         } else if (a[0] == '-' && a[1] != '\0') {

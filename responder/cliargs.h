@@ -24,6 +24,9 @@ struct cliargs {
     int help;
     int verify; /* --verify (jpkid crl): parse every published CRL back, entry by entry */
     const char *against; /* --against FILE (jpkid audit-verify): a checkpoint kept elsewhere */
+    /* jpkid rollover: --ca sign|auth, --algorithm NAME, --subject DN | --same-subject */
+    const char *ca, *algorithm, *subject;
+    int same_subject;
 };
 
 /* Parses argv[first..argc). Returns 0, or -1 with err (unknown option, missing value, too

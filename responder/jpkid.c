@@ -7,6 +7,8 @@
  *   jpkid crl          -c FILE [--set k=v ...] [--verify]   publish both CAs' CRLs now
  *   jpkid audit-verify -c FILE [--set k=v ...] [--against CHECKPOINT]   the audit hash chain
  *                                                and its signed checkpoints
+ *   jpkid rollover     -c FILE [--set k=v ...] --ca sign|auth [--algorithm A]
+ *                      [--same-subject | --subject DN]   a CA's next generation (DESIGN §11)
  *
  * Only main prints and exits; everything below returns errors in a struct jerr.
  */
@@ -19,6 +21,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ca/checkpoint.h"
 #include "ca/crl.h"
@@ -28,6 +31,8 @@
 #include "base/datalock.h"
 #include "base/fsutil.h"
 #include "base/jclock.h"
+#include "ca/rollover.h"
+#include "responder/adminsock.h"
 #include "responder/cliargs.h"
 #include "responder/monitor/metrics.h"
 #include "responder/publish/redispub.h"
@@ -53,6 +58,10 @@ static void usage(FILE *out)
             "                at the first broken row, bad signature or row missing under a\n"
             "                checkpoint (--against FILE: also a checkpoint saved elsewhere, by\n"
             "                jpkictl audit checkpoint --out FILE)\n"
+            "  rollover      --ca sign|auth [--algorithm rsa2048|rsa3072|ecdsa-p384|ecdsa-p521]\n"
+            "                [--same-subject | --subject DN]: the CA's next generation (new key,\n"
+            "                root, link certificates both ways, OCSP signer); a running jpkid\n"
+            "                serve performs it and issues from the new generation at once\n"
             "\n"
             "serve and init own the data directory (DATA_DIR/jpkid.lock): a second one refuses,\n"
             "naming the PID of the first.\n"
@@ -143,7 +152,7 @@ static int cmd_crl(const struct cliargs *args)
         /* --verify: an auditor's check of the published file, structure and every entry. */
         if (args->verify &&
             (crl_path(cfg, (enum ca_kind)ca, -1, path, sizeof(path)) == NULL ||
-             crl_verify_file(path, pki_get0_root(pki, (enum ca_kind)ca), &info, &err) == -1))
+             crl_verify_file(path, pki_gen(pki, (enum ca_kind)ca, 1)->root, &info, &err) == -1))
             goto out;
         printf("%s CRL #%lld published: %zu entries, %zu bytes in %.3f s\n",
                ca_kind_name((enum ca_kind)ca), (long long)info.number, info.entries,
@@ -255,6 +264,84 @@ out:
     return rc;
 }
 
+static void print_rollover(const struct rollover_result *res, const char *ca, bool by_service)
+{
+    printf("%s CA: generation %d (%s) %s\n", ca, res->generation, res->algorithm,
+           by_service ? "made by the running jpkid serve, issuing now" : "made; it issues from now");
+    printf("root SHA-256 fingerprint: %s\n", res->fingerprint);
+    printf("subject: %s\nvalid until: %s\n", res->subject, res->not_after);
+    printf("published: /ca/%s/%d.cer, /ca/%s/links/%d-%d.cer, /ca/%s/links/%d-%d.cer, "
+           "/crl/%s/g%d.crl\n",
+           ca, res->generation, ca, res->generation - 1, res->generation, ca, res->generation,
+           res->generation - 1, ca, res->generation);
+    if (res->warning[0] != '\0')
+        fprintf(stderr, "jpkid rollover: warning: %s\n", res->warning);
+}
+
+/* The key ceremony of a CA's next generation (ca/rollover.h): handed to the running service
+ * over its admin socket, or done here under the owner lock when none runs. */
+static int cmd_rollover(const struct cliargs *args)
+{
+    struct jerr err = {0};
+    struct rollover_request req;
+    struct rollover_result res;
+    struct datalock *lock = NULL;
+    struct pki *pki = NULL;
+    char *pass = NULL, command[32];
+    struct keyalg alg;
+    int rc = 1;
+    pid_t pid = 0;
+
+    memset(&req, 0, sizeof(req));
+    struct jpki_config *cfg = cliargs_load_config(args, &err);
+    if (cfg == NULL)
+        return fail("rollover", &err);
+    if (args->ca == NULL || ca_kind_parse(args->ca, &req.ca) == -1) {
+        jerr_set(&err, JERR_INVALID, "--ca", "--ca sign or --ca auth is required");
+        goto out;
+    }
+    if (args->same_subject && args->subject != NULL) {
+        jerr_set(&err, JERR_INVALID, "--subject", "--same-subject and --subject exclude each other");
+        goto out;
+    }
+    if ((args->algorithm != NULL && strlen(args->algorithm) >= sizeof(req.algorithm)) ||
+        (args->subject != NULL && strlen(args->subject) >= sizeof(req.subject))) {
+        jerr_set(&err, JERR_INVALID, args->subject != NULL ? "--subject" : "--algorithm",
+                 "value too long");
+        goto out;
+    }
+    snprintf(req.algorithm, sizeof(req.algorithm), "%s", args->algorithm ? args->algorithm : "");
+    snprintf(req.subject, sizeof(req.subject), "%s", args->subject ? args->subject : "");
+    /* A bad algorithm is refused here, before anyone is asked. */
+    if (rollover_algorithm_parse(cfg, req.ca, req.algorithm, &alg, &err) == -1)
+        goto out;
+    /* The data directory has one owner: a running service performs the ceremony itself. */
+    if (datalock_owner(cfg->data_dir, &pid, command, sizeof(command)) == 1 &&
+        strcmp(command, "serve") == 0) {
+        if (adminsock_rollover(cfg, &req, 600, &res, &err) == -1)
+            goto out;
+        print_rollover(&res, args->ca, true);
+        rc = 0;
+        goto out;
+    }
+    snprintf(req.actor, sizeof(req.actor), "jpkid-rollover uid=%u", (unsigned)getuid());
+    if ((lock = datalock_own(cfg->data_dir, "rollover", &err)) == NULL ||
+        (pass = config_read_passphrase(cfg, &err)) == NULL ||
+        (pki = pki_open_keys(cfg, pass, PKI_KEYS_ALL, &err)) == NULL ||
+        rollover_run(pki, &req, &res, &err) == -1)
+        goto out;
+    print_rollover(&res, args->ca, false);
+    rc = 0;
+out:
+    if (rc != 0)
+        fail("rollover", &err);
+    config_passphrase_free(pass);
+    pki_free(pki);
+    datalock_release(lock);
+    config_free(cfg);
+    return rc;
+}
+
 static int cmd_serve(const struct cliargs *args)
 {
     struct jerr err = {0};
@@ -349,6 +436,8 @@ int main(int argc, char **argv)
         return cmd_crl(&args);
     if (strcmp(cmd, "audit-verify") == 0)
         return cmd_audit_verify(&args);
+    if (strcmp(cmd, "rollover") == 0)
+        return cmd_rollover(&args);
     fprintf(stderr, "jpkid: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -24,6 +24,7 @@
 #include "base/fsutil.h"
 #include "base/jclock.h"
 #include "responder/api/api.h"
+#include "responder/adminsock.h"
 #include "responder/auditduty.h"
 #include "responder/batch/batch_api.h"
 #include "responder/batch/batchrun.h"
@@ -66,6 +67,7 @@ struct service {
     struct crlduty *crl;   /* the CRL publication schedule (crlduty.h) */
     struct redispub *redis; /* publish.redis (DESIGN §13), NULL when unset */
     struct event *sigusr1; /* CRLs published by another process (jpkid crl) */
+    struct adminsock *admin; /* DATA_DIR/admin.sock: jpkid rollover (adminsock.h) */
     bool refusals_running;
     bool stopping;
     long long stop_deadline_ms; /* jclock_mono_ms */
@@ -161,6 +163,18 @@ static void crl_published_cb(evutil_socket_t sig, short what, void *arg)
     (void)sig;
     (void)what;
     log_info("CRLs published by another process: serving the new files");
+    public_crl_changed(svc->pub);
+}
+
+/* A rollover over the admin socket committed: the new generation's root, links and
+ * fingerprints are served from now on, and its first CRL (published by the ceremony). */
+static void generation_added(void *arg, const struct rollover_result *res)
+{
+    struct service *svc = arg;
+    struct jerr err = {0};
+    if (public_generations_changed(svc->pub, &err) == -1)
+        log_error("generation %d: its certificates are not served yet: %s", res->generation,
+                  err.msg);
     public_crl_changed(svc->pub);
 }
 
@@ -385,11 +399,17 @@ static int start(struct service *svc, struct jerr *err)
         return -1;
     if (rpduty_start(svc->rp, svc->control, svc->control_work, err) == -1)
         return -1;
+    /* Without it the service still serves; only `jpkid rollover` cannot reach it (it says so)
+     * and must wait for a stop. */
+    struct jerr admin_err = {0};
+    if ((svc->admin = adminsock_start(cfg, svc->pki, generation_added, svc, &admin_err)) == NULL)
+        log_error("admin socket: %s: jpkid rollover cannot reach this service", admin_err.msg);
     return ocsp_http_start(svc->ocsp, svc->control, svc->control_work, err); /* its refresher */
 }
 
 static void teardown(struct service *svc)
 {
+    adminsock_stop(svc->admin); /* a ceremony under way ends first */
     if (svc->server != NULL) {
         server_stop_accepting(svc->server);
         server_stop(svc->server);

@@ -47,15 +47,27 @@ struct loop_crl {
     bool refreshing;     /* a background check is on a worker */
 };
 
+/* The CA certificates of every generation (DESIGN §11), immutable once built: a rollover
+ * builds a new set and swaps it in; old sets live until public_free (a handler may still hold
+ * one, and rollovers are rare). */
+struct public_set {
+    int count[CA_KIND_COUNT];
+    struct public_blob root[CA_KIND_COUNT][PKI_GENERATIONS_MAX];
+    struct public_blob link_from_prev[CA_KIND_COUNT][PKI_GENERATIONS_MAX]; /* (n-1)-n */
+    struct public_blob link_to_prev[CA_KIND_COUNT][PKI_GENERATIONS_MAX];   /* n-(n-1) */
+    struct public_blob fingerprints;
+    struct public_set *older;
+};
+
 struct public
 {
     const struct pki *pki;
     int partitions[CA_KIND_COUNT];
     size_t partition_base[CA_KIND_COUNT]; /* first partition slot of each CA, after the
                                              complete and delta CRLs' */
+    size_t generation_base;               /* first slot of the generations' CRLs */
     size_t slot_count;
-    struct public_blob root[CA_KIND_COUNT];
-    struct public_blob fingerprints;
+    _Atomic(struct public_set *) set;
     struct crlcache *cache;
     struct loop_crl **loops; /* [loop][slot] */
     int loop_count;
@@ -108,7 +120,45 @@ out:
     return text;
 }
 
-static int build_fingerprints(struct public *pub, struct jerr *err)
+/* "YYYY-MM-DDTHH:MM:SSZ" */
+static json_t *time_json(const ASN1_TIME *t)
+{
+    struct tm tm;
+    char text[32];
+    if (ASN1_TIME_to_tm(t, &tm) != 1 || strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return json_null();
+    return json_string(text);
+}
+
+/* One generation's entry of /ca/fingerprints. */
+static json_t *generation_json(const struct pki_gen *g, bool newest, struct jerr *err)
+{
+    char fp[96], url[64];
+    char *subject = NULL;
+    json_t *one = NULL;
+
+    if (pki_fingerprint(g->root, fp, err) == -1 || (subject = subject_text(g->root, err)) == NULL)
+        return NULL;
+    snprintf(url, sizeof(url), "/ca/%s/%d.cer", ca_kind_name(g->ca), g->number);
+    one = json_object();
+    if (one == NULL || json_object_set_new(one, "generation", json_integer(g->number)) != 0 ||
+        json_object_set_new(one, "algorithm", json_string(g->algorithm)) != 0 ||
+        json_object_set_new(one, "sha256", json_string(fp)) != 0 ||
+        json_object_set_new(one, "subject", json_string(subject)) != 0 ||
+        json_object_set_new(one, "not_before", time_json(X509_get0_notBefore(g->root))) != 0 ||
+        json_object_set_new(one, "not_after", time_json(X509_get0_notAfter(g->root))) != 0 ||
+        json_object_set_new(one, "issuing", json_boolean(newest)) != 0 ||
+        json_object_set_new(one, "url", json_string(url)) != 0) {
+        jerr_set(err, JERR_INTERNAL, NULL, "cannot build the fingerprints");
+        json_decref(one);
+        one = NULL;
+    }
+    free(subject);
+    return one;
+}
+
+/* {"sign":{"sha256","subject" (the newest root's), "generation": n, "generations":[…]},…} */
+static int build_fingerprints(const struct public *pub, struct public_set *set, struct jerr *err)
 {
     json_t *all = json_object();
     char *text = NULL;
@@ -118,23 +168,22 @@ static int build_fingerprints(struct public *pub, struct jerr *err)
         goto out;
     }
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
-        X509 *root = pki_get0_root(pub->pki, (enum ca_kind)ca);
-        char fp[96];
-        if (root == NULL) {
-            jerr_set(err, JERR_INTERNAL, NULL, "no %s root", ca_kind_name((enum ca_kind)ca));
-            goto out;
+        json_t *gens = json_array(), *ca_obj = NULL;
+        for (int n = 1; gens != NULL && n <= set->count[ca]; n++) {
+            json_t *one = generation_json(pki_gen(pub->pki, (enum ca_kind)ca, n),
+                                          n == set->count[ca], err);
+            if (one == NULL || json_array_append_new(gens, one) != 0) {
+                json_decref(gens);
+                goto out;
+            }
         }
-        if (pki_fingerprint(root, fp, err) == -1)
-            goto out;
-        char *subject = subject_text(root, err);
-        if (subject == NULL)
-            goto out;
-        json_t *one = json_object();
-        int bad = one == NULL || json_object_set_new(one, "sha256", json_string(fp)) != 0 ||
-                  json_object_set_new(one, "subject", json_string(subject)) != 0 ||
-                  json_object_set_new(all, ca_kind_name((enum ca_kind)ca), one) != 0;
-        free(subject);
-        if (bad) {
+        json_t *newest = gens != NULL ? json_array_get(gens, json_array_size(gens) - 1) : NULL;
+        if (newest == NULL || (ca_obj = json_object()) == NULL ||
+            json_object_set(ca_obj, "sha256", json_object_get(newest, "sha256")) != 0 ||
+            json_object_set(ca_obj, "subject", json_object_get(newest, "subject")) != 0 ||
+            json_object_set_new(ca_obj, "generation", json_integer(set->count[ca])) != 0 ||
+            json_object_set_new(ca_obj, "generations", gens) != 0 ||
+            json_object_set_new(all, ca_kind_name((enum ca_kind)ca), ca_obj) != 0) {
             jerr_set(err, JERR_INTERNAL, NULL, "cannot build the fingerprints");
             goto out;
         }
@@ -144,26 +193,77 @@ static int build_fingerprints(struct public *pub, struct jerr *err)
         jerr_set(err, JERR_INTERNAL, NULL, "cannot build the fingerprints");
         goto out;
     }
-    rc = blob_set(&pub->fingerprints, text, strlen(text), "application/json", err);
+    rc = blob_set(&set->fingerprints, text, strlen(text), "application/json", err);
 out:
     free(text);
     json_decref(all);
     return rc;
 }
 
-static int build_root(struct public *pub, enum ca_kind ca, struct jerr *err)
+static int cert_blob(struct public_blob *b, X509 *cert, struct jerr *err)
 {
     unsigned char *der = NULL;
-    X509 *root = pki_get0_root(pub->pki, ca);
-    int len = root != NULL ? i2d_X509(root, &der) : -1;
+    int len = cert != NULL ? i2d_X509(cert, &der) : -1;
     if (len <= 0)
-        return jerr_openssl(err, JERR_CRYPTO, NULL, "encoding the %s root", ca_kind_name(ca));
-    int rc = blob_set(&pub->root[ca], der, (size_t)len, "application/pkix-cert", err);
+        return jerr_openssl(err, JERR_CRYPTO, NULL, "encoding a CA certificate");
+    int rc = blob_set(b, der, (size_t)len, "application/pkix-cert", err);
     OPENSSL_free(der);
     struct tm tm;
-    if (rc == 0 && ASN1_TIME_to_tm(X509_get0_notBefore(root), &tm) == 1)
-        pub->root[ca].last_modified = timegm(&tm);
+    if (rc == 0 && ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm) == 1)
+        b->last_modified = timegm(&tm);
     return rc;
+}
+
+static void set_free(struct public_set *set)
+{
+    if (set == NULL)
+        return;
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        for (int n = 0; n < PKI_GENERATIONS_MAX; n++) {
+            free(set->root[ca][n].data);
+            free(set->link_from_prev[ca][n].data);
+            free(set->link_to_prev[ca][n].data);
+        }
+    }
+    free(set->fingerprints.data);
+    free(set);
+}
+
+/* The certificates of the generations the pki has now. */
+static struct public_set *set_build(const struct public *pub, struct jerr *err)
+{
+    struct public_set *set = calloc(1, sizeof(*set));
+    if (set == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        set->count[ca] = pki_gen_count(pub->pki, (enum ca_kind)ca);
+        for (int n = 1; n <= set->count[ca]; n++) {
+            const struct pki_gen *g = pki_gen(pub->pki, (enum ca_kind)ca, n);
+            if (cert_blob(&set->root[ca][n - 1], g->root, err) == -1 ||
+                (n > 1 && (cert_blob(&set->link_from_prev[ca][n - 1], g->link_from_prev, err) ==
+                               -1 ||
+                           cert_blob(&set->link_to_prev[ca][n - 1], g->link_to_prev, err) == -1)))
+                goto fail;
+        }
+    }
+    if (build_fingerprints(pub, set, err) == -1)
+        goto fail;
+    return set;
+fail:
+    set_free(set);
+    return NULL;
+}
+
+int public_generations_changed(struct public *pub, struct jerr *err)
+{
+    struct public_set *set = set_build(pub, err);
+    if (set == NULL)
+        return -1;
+    set->older = atomic_load(&pub->set);
+    atomic_store(&pub->set, set);
+    return 0;
 }
 
 struct public *public_new(const struct pki *pki, int loop_count, struct jerr *err)
@@ -185,8 +285,10 @@ struct public *public_new(const struct pki *pki, int loop_count, struct jerr *er
         if (pub->partitions[ca] > 1)
             pub->slot_count += (size_t)pub->partitions[ca];
     }
-    if (build_root(pub, CA_SIGN, err) == -1 || build_root(pub, CA_AUTH, err) == -1 ||
-        build_fingerprints(pub, err) == -1)
+    pub->generation_base = pub->slot_count;
+    pub->slot_count += (size_t)CA_KIND_COUNT * PKI_GENERATIONS_MAX;
+    atomic_init(&pub->set, NULL);
+    if (public_generations_changed(pub, err) == -1)
         goto fail;
     pub->cache = crlcache_new(pub->slot_count, err);
     if (pub->cache == NULL)
@@ -220,9 +322,10 @@ void public_free(struct public *pub)
     }
     free(pub->loops);
     crlcache_free(pub->cache);
-    for (int ca = 0; ca < CA_KIND_COUNT; ca++)
-        free(pub->root[ca].data);
-    free(pub->fingerprints.data);
+    for (struct public_set *set = atomic_load(&pub->set), *older; set != NULL; set = older) {
+        older = set->older;
+        set_free(set);
+    }
     free(pub);
 }
 
@@ -257,7 +360,11 @@ static int crl_file(struct public *pub, enum ca_kind ca, int partition, public_f
             return 0;
         return jerr_set(err, e.code, e.field, "%s", e.msg);
     }
-    if (partition < 0)
+    if (partition == CRL_DELTA)
+        snprintf(f.path, sizeof(f.path), "/crl/%s-delta.crl", ca_kind_name(ca));
+    else if (partition < -1)
+        snprintf(f.path, sizeof(f.path), "/crl/%s/g%d.crl", ca_kind_name(ca), -partition);
+    else if (partition < 0)
         snprintf(f.path, sizeof(f.path), "/crl/%s.crl", ca_kind_name(ca));
     else
         snprintf(f.path, sizeof(f.path), "/crl/%s/%d.crl", ca_kind_name(ca), partition);
@@ -274,11 +381,31 @@ static int crl_file(struct public *pub, enum ca_kind ca, int partition, public_f
 
 int public_foreach_file(struct public *pub, public_file_cb cb, void *ctx, struct jerr *err)
 {
-    if (blob_file("/ca/sign.cer", &pub->root[CA_SIGN], cb, ctx) != 0 ||
-        blob_file("/ca/auth.cer", &pub->root[CA_AUTH], cb, ctx) != 0 ||
-        blob_file("/ca/fingerprints", &pub->fingerprints, cb, ctx) != 0)
+    const struct public_set *set = atomic_load(&pub->set);
+    char path[64];
+    if (blob_file("/ca/fingerprints", &set->fingerprints, cb, ctx) != 0)
         return -1;
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
+        const char *name = ca_kind_name((enum ca_kind)ca);
+        int n = set->count[ca];
+        snprintf(path, sizeof(path), "/ca/%s.cer", name);
+        if (blob_file(path, &set->root[ca][n - 1], cb, ctx) != 0)
+            return -1;
+        /* DESIGN §11: every generation's root, the links between them, its CRL */
+        for (int g = 1; g <= n; g++) {
+            snprintf(path, sizeof(path), "/ca/%s/%d.cer", name, g);
+            if (blob_file(path, &set->root[ca][g - 1], cb, ctx) != 0)
+                return -1;
+            if (g == 1)
+                continue;
+            snprintf(path, sizeof(path), "/ca/%s/links/%d-%d.cer", name, g - 1, g);
+            if (blob_file(path, &set->link_from_prev[ca][g - 1], cb, ctx) != 0)
+                return -1;
+            snprintf(path, sizeof(path), "/ca/%s/links/%d-%d.cer", name, g, g - 1);
+            if (blob_file(path, &set->link_to_prev[ca][g - 1], cb, ctx) != 0 ||
+                crl_file(pub, (enum ca_kind)ca, STORE_CRL_GENERATION(g), cb, ctx, err) != 0)
+                return -1;
+        }
         if (crl_file(pub, (enum ca_kind)ca, -1, cb, ctx, err) != 0)
             return -1;
         for (int p = 0; pub->partitions[ca] > 1 && p < pub->partitions[ca]; p++)
@@ -335,11 +462,68 @@ static int blob_answer(struct evhttp_request *req, const struct public_blob *b)
     return 200;
 }
 
-static void root_handler(const struct server_request *sr, void *arg)
+/* A canonical decimal 1..PKI_GENERATIONS_MAX at *p (no "0", "007", "+7"), followed by `end`;
+ * advances *p past it. Returns the number, or -1. */
+static int gen_number(const char **p, char end)
 {
-    const struct public_blob *b = arg;
+    const char *s = *p;
+    size_t digits = strspn(s, "0123456789");
+    if (digits == 0 || digits > 2 || s[0] == '0' || s[digits] != end)
+        return -1;
+    int n = atoi(s);
+    if (n < 1 || n > PKI_GENERATIONS_MAX)
+        return -1;
+    *p = s + digits + 1;
+    return n;
+}
+
+const struct public_blob *public_ca_blob(const struct public_set *set, const char *rest)
+{
+    char name[8];
+    enum ca_kind ca;
+    if (strcmp(rest, "fingerprints") == 0)
+        return &set->fingerprints;
+    if (strcmp(rest, "sign.cer") == 0 || strcmp(rest, "auth.cer") == 0) {
+        ca = rest[0] == 's' ? CA_SIGN : CA_AUTH;
+        return &set->root[ca][set->count[ca] - 1];
+    }
+    const char *slash = strchr(rest, '/');
+    if (slash == NULL || (size_t)(slash - rest) >= sizeof(name))
+        return NULL;
+    memcpy(name, rest, (size_t)(slash - rest));
+    name[slash - rest] = '\0';
+    if (ca_kind_parse(name, &ca) == -1)
+        return NULL;
+    const char *p = slash + 1;
+    if (strncmp(p, "links/", 6) != 0) { /* {ca}/{n}.cer */
+        int n = gen_number(&p, '.');
+        if (n < 0 || n > set->count[ca] || strcmp(p, "cer") != 0)
+            return NULL;
+        return &set->root[ca][n - 1];
+    }
+    p += 6; /* {ca}/links/{from}-{to}.cer: a `from` trust anchor reaches `to` */
+    int from = gen_number(&p, '-'), to = from < 0 ? -1 : gen_number(&p, '.');
+    if (to < 0 || strcmp(p, "cer") != 0 || from > set->count[ca] || to > set->count[ca])
+        return NULL;
+    if (to == from + 1)
+        return &set->link_from_prev[ca][to - 1];
+    if (from == to + 1)
+        return &set->link_to_prev[ca][from - 1];
+    return NULL;
+}
+
+/* /ca/…: the roots of every generation, the links between them, the fingerprints. */
+static void ca_handler(const struct server_request *sr, void *arg)
+{
+    struct public *pub = arg;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    const struct public_blob *b = public_ca_blob(atomic_load(&pub->set), sr->path + strlen("/ca/"));
+    if (b == NULL) {
+        http_send_error(sr->req, 404, "not_found", NULL, "no such CA certificate");
+        metrics_http(METRICS_EP_CA, 404, jclock_seconds_since(&t0));
+        return;
+    }
     int status = blob_answer(sr->req, b);
     metrics_http(b->metrics_ep, status, jclock_seconds_since(&t0));
 }
@@ -376,6 +560,14 @@ int public_crl_parse(const char *rest, const int partitions[CA_KIND_COUNT], enum
     if (ca_kind_parse(name, ca) == -1)
         return -1;
     const char *num = slash + 1;
+    if (num[0] == 'g') { /* {ca}/g{n}.crl: the complete CRL of generation n (DESIGN §11) */
+        const char *p = num + 1;
+        int g = gen_number(&p, '.');
+        if (g < 0 || strcmp(p, "crl") != 0)
+            return -1;
+        *partition = STORE_CRL_GENERATION(g);
+        return 0;
+    }
     size_t digits = strspn(num, "0123456789");
     /* Canonical decimal only: one name per file (no "007", no "+7"). */
     if (digits == 0 || digits > 4 || (digits > 1 && num[0] == '0') ||
@@ -392,6 +584,8 @@ static size_t crl_slot(const struct public *pub, enum ca_kind ca, int partition)
 {
     if (partition == CRL_DELTA)
         return CA_KIND_COUNT + (size_t)ca;
+    if (partition < -1 && partition >= -PKI_GENERATIONS_MAX)
+        return pub->generation_base + (size_t)ca * PKI_GENERATIONS_MAX + (size_t)(-partition - 1);
     if (partition < 0)
         return (size_t)ca;
     return pub->partition_base[ca] + (size_t)partition;
@@ -522,7 +716,8 @@ static void crl_handler(const struct server_request *sr, void *arg)
         return;
     }
     if (public_crl_parse(sr->path + strlen("/crl/"), pub->partitions, &ca, &partition) == -1 ||
-        (partition == CRL_DELTA && pki_config(pub->pki)->crl_delta_period_s == 0)) {
+        (partition == CRL_DELTA && pki_config(pub->pki)->crl_delta_period_s == 0) ||
+        (partition < -1 && partition != CRL_DELTA && -partition > pki_gen_count(pub->pki, ca))) {
         http_send_error(sr->req, 404, "not_found", NULL, "no such CRL");
         return;
     }
@@ -596,9 +791,7 @@ int public_register(struct public *pub, struct server *srv, struct jerr *err)
     const unsigned get = EVHTTP_REQ_GET | EVHTTP_REQ_HEAD;
     const struct server_route routes[] = {
         {"/healthz", false, get, 0, healthz_handler, pub, SERVER_EVERYWHERE},
-        {"/ca/sign.cer", false, get, 0, root_handler, &pub->root[CA_SIGN], SERVER_PUBLIC},
-        {"/ca/auth.cer", false, get, 0, root_handler, &pub->root[CA_AUTH], SERVER_PUBLIC},
-        {"/ca/fingerprints", false, get, 0, root_handler, &pub->fingerprints, SERVER_PUBLIC},
+        {"/ca/", true, get, 0, ca_handler, pub, SERVER_PUBLIC},
         {"/crl/", true, get, 0, crl_handler, pub, SERVER_PUBLIC},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)

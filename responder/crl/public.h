@@ -2,12 +2,16 @@
  * public: the endpoints anyone may call (DESIGN §5, §6) — the CA roots and their fingerprints,
  * the CRLs, and /healthz:
  *
- *   GET|HEAD /ca/sign.cer, /ca/auth.cer        DER root (application/pkix-cert)
- *   GET|HEAD /ca/fingerprints                  {"sign":{"sha256":"AB:…","subject":"C=JP,
- * …"},"auth":{…}} GET|HEAD /crl/sign.crl, /crl/auth.crl      complete CRLs (application/pkix-crl)
+ *   GET|HEAD /ca/sign.cer, /ca/auth.cer        the newest DER root (application/pkix-cert)
+ *   GET|HEAD /ca/{ca}/{gen}.cer                the root of generation gen (DESIGN §11)
+ *   GET|HEAD /ca/{ca}/links/{from}-{to}.cer    link certificate: a `from` anchor reaches `to`
+ *   GET|HEAD /ca/fingerprints                  {"sign":{"sha256":"AB:…","subject":"C=JP, …",
+ *                                              "generation":n,"generations":[{…}…]},"auth":{…}}
+ *   GET|HEAD /crl/sign.crl, /crl/auth.crl      complete CRLs of generation 1 (application/pkix-crl)
  *   GET|HEAD /crl/{sign,auth}/{n}.crl          partition CRLs, when the CA has more than one
  *   GET|HEAD /crl/{sign,auth}-delta.crl        delta CRLs (RFC 5280 §5.2.4), unless
  *                                              crl.delta_period_s is 0
+ *   GET|HEAD /crl/{sign,auth}/g{gen}.crl       the complete CRL of generation gen
  *   GET|HEAD /healthz                          {"status":"ok"}
  *
  * CRLs carry ETag (quoted hex SHA-256 of the bytes, computed once per file), Last-Modified
@@ -41,6 +45,10 @@ struct public *public_new(const struct pki *pki, int loop_count, struct jerr *er
 
 /* Registers the routes on `srv` (before server_start). Returns 0 or -1. */
 int public_register(struct public *pub, struct server *srv, struct jerr *err);
+
+/* A rollover added a generation to the pki: the roots, links and fingerprints are rebuilt and
+ * served from now on. One caller at a time. Returns 0 or -1. */
+int public_generations_changed(struct public *pub, struct jerr *err);
 
 /* The publisher wrote new CRL files: every loop re-checks on its next CRL request. Thread-safe. */
 void public_crl_changed(struct public *pub);
@@ -89,8 +97,15 @@ void public_crl_set_next_delta(struct public *pub, time_t at);
 /* Frees after server_free (answers in flight may still use it until then). NULL is a no-op. */
 void public_free(struct public *pub);
 
-/* The CRL file behind a public path below "/crl/" ("sign.crl", "auth/3.crl",
- * "auth-delta.crl"): sets *ca and *partition (-1 = complete, CRL_DELTA = the delta). `partitions` is each CA's partition count: partition paths exist
+/* The answer behind a public path below "/ca/" ("sign.cer", "sign/2.cer", "sign/links/1-2.cer",
+ * "fingerprints") in `set`, or NULL when it names none. */
+struct public_set;
+struct public_blob;
+const struct public_blob *public_ca_blob(const struct public_set *set, const char *rest);
+
+/* The CRL file behind a public path below "/crl/" ("sign.crl", "auth/3.crl", "sign/g2.crl",
+ * "auth-delta.crl"): sets *ca and *partition (-1 = complete; a CRL scope -g for "g<g>", store.h;
+ * CRL_DELTA = the delta). `partitions` is each CA's partition count: partition paths exist
  * only for a CA with more than one. Returns 0, or -1 when the path names no CRL. */
 int public_crl_parse(const char *rest, const int partitions[CA_KIND_COUNT], enum ca_kind *ca,
                      int *partition);

@@ -25,7 +25,6 @@
 struct ocsp_answer {
     const struct pki *pki;
     const struct jpki_config *cfg;
-    struct ocsp_issuer issuers[CA_KIND_COUNT];
     struct presign *cache;
     pthread_mutex_t stripes[OCSP_ANSWER_STRIPES];
     int stripes_ready;
@@ -47,9 +46,6 @@ struct ocsp_answer *ocsp_answer_new(const struct pki *pki, size_t cache_entries,
     a->cfg = pki_config(pki);
     a->all_hashes = a->cfg->publish_redis_url[0] != '\0';
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
-        if (ocsp_issuer_init(&a->issuers[ca], (enum ca_kind)ca,
-                             pki_get0_root(pki, (enum ca_kind)ca), err) == -1)
-            goto fail;
         if (pki_get0_ocsp_cert(pki, (enum ca_kind)ca) == NULL ||
             pki_get0_ocsp_signer(pki, (enum ca_kind)ca) == NULL) {
             jerr_set(err, JERR_INTERNAL, NULL, "no OCSP signer for the %s CA",
@@ -89,31 +85,86 @@ struct presign *ocsp_answer_cache(struct ocsp_answer *a)
 
 /* ---- pure ---- */
 
-int ocsp_answer_pick_ca(const struct ocsp_issuer *issuers, size_t n, const struct ocsp_request *req,
-                        int only_ca, enum ca_kind *ca)
+/* The issuer (CA and generation) every CertID names, through `match` (an index into some
+ * table of issuers, -1 for none, and its issuer). */
+typedef const struct ocsp_issuer *(*issuer_match_fn)(const void *table,
+                                                      const struct ocsp_certid *id);
+
+static int pick(const void *table, issuer_match_fn match, const struct ocsp_request *req,
+                int only_ca, enum ca_kind *ca, int *gen)
 {
-    int picked = -1;
+    const struct ocsp_issuer *picked = NULL;
     if (req->count == 0)
         return -1;
     for (size_t i = 0; i < req->count; i++) {
-        int m = ocsp_match_issuer(issuers, n, &req->ids[i]);
-        if (m < 0)
+        const struct ocsp_issuer *m = match(table, &req->ids[i]);
+        if (m == NULL)
             return -1; /* not an issuer of ours (RFC 5019 §2.2.3: unauthorized) */
-        int this_ca = (int)issuers[m].ca;
-        if (only_ca >= 0 && this_ca != only_ca)
+        if (only_ca >= 0 && (int)m->ca != only_ca)
             return -1; /* a per-CA path answers for its CA alone */
-        if (picked >= 0 && this_ca != picked)
-            return -1; /* two CAs in one request: see the header */
-        picked = this_ca;
+        if (picked != NULL && (m->ca != picked->ca || m->generation != picked->generation))
+            return -1; /* two CAs, or two generations of one, in one request: see the header */
+        picked = m;
     }
-    *ca = (enum ca_kind)picked;
+    *ca = picked->ca;
+    if (gen != NULL)
+        *gen = picked->generation;
     return 0;
+}
+
+struct issuer_array {
+    const struct ocsp_issuer *issuers;
+    size_t n;
+};
+
+static const struct ocsp_issuer *match_array(const void *table, const struct ocsp_certid *id)
+{
+    const struct issuer_array *t = table;
+    int m = ocsp_match_issuer(t->issuers, t->n, id);
+    return m < 0 ? NULL : &t->issuers[m];
+}
+
+int ocsp_answer_pick_ca(const struct ocsp_issuer *issuers, size_t n, const struct ocsp_request *req,
+                        int only_ca, enum ca_kind *ca)
+{
+    struct issuer_array t = {issuers, n};
+    return pick(&t, match_array, req, only_ca, ca, NULL);
+}
+
+/* The generation of `ca` (any CA when ca < 0) whose root `id` names: by issuer name and key
+ * hash together, so two generations under one name are told apart by their keys. */
+static const struct pki_gen *gen_of_certid(const struct pki *pki, int ca,
+                                           const struct ocsp_certid *id)
+{
+    for (int c = 0; c < CA_KIND_COUNT; c++) {
+        if (ca >= 0 && c != ca)
+            continue;
+        int n = pki_gen_count(pki, (enum ca_kind)c);
+        for (int i = n; i >= 1; i--) { /* the newest first: most requests name it */
+            const struct pki_gen *g = pki_gen(pki, (enum ca_kind)c, i);
+            if (ocsp_match_issuer(&g->issuer, 1, id) == 0)
+                return g;
+        }
+    }
+    return NULL;
+}
+
+static const struct ocsp_issuer *match_pki(const void *table, const struct ocsp_certid *id)
+{
+    const struct pki_gen *g = gen_of_certid(table, -1, id);
+    return g != NULL ? &g->issuer : NULL;
+}
+
+int ocsp_answer_route(const struct ocsp_answer *a, const struct ocsp_request *req, int only_ca,
+                      enum ca_kind *ca, int *gen)
+{
+    return pick(a->pki, match_pki, req, only_ca, ca, gen);
 }
 
 int ocsp_answer_route_ca(const struct ocsp_answer *a, const struct ocsp_request *req, int only_ca,
                          enum ca_kind *ca)
 {
-    return ocsp_answer_pick_ca(a->issuers, CA_KIND_COUNT, req, only_ca, ca);
+    return ocsp_answer_route(a, req, only_ca, ca, NULL);
 }
 
 bool ocsp_answer_is_cacheable(const struct ocsp_request *req)
@@ -121,10 +172,17 @@ bool ocsp_answer_is_cacheable(const struct ocsp_request *req)
     return req->count == 1 && !req->has_nonce && req->ids[0].params_null && req->ids[0].serial_ok;
 }
 
+/* The issuer_tag of the CertIDs naming `is` under hash algorithm `hash`. */
+static uint32_t issuer_tag_of(const struct ocsp_issuer *is, int hash)
+{
+    return presign_issuer_tag(hash == OCSP_CERTID_SHA1 ? is->key_sha1 : is->key_sha256);
+}
+
 void ocsp_answer_key(const struct ocsp_certid *id, enum ca_kind ca, struct presign_key *out)
 {
     memset(out, 0, sizeof(*out));
     out->ca = ca;
+    out->issuer_tag = presign_issuer_tag(id->key_hash);
     out->certid_hash = id->hash;
     memcpy(out->serial, id->serial, sizeof(out->serial));
     out->serial[sizeof(out->serial) - 1] = '\0';
@@ -146,14 +204,22 @@ static int status_of(const struct ocsp_single *s)
     return s->status == CERT_GOOD ? V_OCSP_CERTSTATUS_GOOD : V_OCSP_CERTSTATUS_REVOKED;
 }
 
-/* The answer for one CertID: from `rec` when it is a certificate of `ca`, else unknown. */
+/* A record's generation (0 is 1: store.h). */
+static int gen_of_rec(const struct cert_rec *rec)
+{
+    return rec->generation > 0 ? rec->generation : 1;
+}
+
+/* The answer for one CertID: from `rec` when it is a certificate of generation `gen` of `ca`,
+ * else unknown. */
 static void single_from(struct ocsp_single *s, const struct ocsp_certid *id,
-                        const struct cert_rec *rec, enum ca_kind ca)
+                        const struct cert_rec *rec, const struct pki_gen *gen)
 {
     memset(s, 0, sizeof(*s));
     s->id = id;
-    if (rec == NULL || rec->ca != ca) {
-        /* Never issued here, or a serial of the other CA: unknown, never good (DESIGN §5). */
+    if (rec == NULL || rec->ca != gen->ca || gen_of_rec(rec) != gen->number) {
+        /* Never issued here, or a serial of the other CA or of another generation (a CertID
+         * names its issuer's key): unknown, never good (DESIGN §5, §11). */
         s->unknown = true;
         return;
     }
@@ -177,8 +243,9 @@ static int record_of(struct store *st, const struct ocsp_certid *id, struct cert
     return -1;
 }
 
-/* Signs singles[0..n) for `ca` and wraps the DER in a blob (keyed when `key` is given). */
-static struct presign_blob *sign_blob(struct ocsp_answer *a, enum ca_kind ca,
+/* Signs singles[0..n) with generation `gen`'s OCSP signer and wraps the DER in a blob (keyed
+ * when `key` is given). */
+static struct presign_blob *sign_blob(struct ocsp_answer *a, const struct pki_gen *gen,
                                       const struct ocsp_single *singles, size_t n,
                                       const unsigned char *nonce, size_t nonce_len,
                                       const struct presign_key *key, time_t now, struct jerr *err)
@@ -188,9 +255,8 @@ static struct presign_blob *sign_blob(struct ocsp_answer *a, enum ca_kind ca,
     struct presign_blob *b = NULL;
     time_t next = now + a->cfg->ocsp_validity_s;
 
-    if (ocsp_response_sign(pki_get0_root(a->pki, ca), pki_get0_ocsp_cert(a->pki, ca),
-                           pki_get0_ocsp_signer(a->pki, ca), singles, n, nonce, nonce_len, now,
-                           next, &der, &der_len, err) == -1)
+    if (ocsp_response_sign(gen->root, gen->ocsp_cert, gen->ocsp_signer, singles, n, nonce,
+                           nonce_len, now, next, &der, &der_len, err) == -1)
         goto out;
     /* The status a response counts as in metrics: revoked if any CertID is, else unknown if
      * any is, else good. */
@@ -238,7 +304,15 @@ static struct presign_blob *blob_from_row(const struct ocsp_answer *a,
                                           const struct presign_key *key, const unsigned char *der,
                                           size_t len, struct jerr *err)
 {
-    return presign_parse(&a->issuers[key->ca], key, der, len, NULL, err);
+    /* The generation the key names (its issuer key hash): the row must name that issuer. */
+    int n = pki_gen_count(a->pki, key->ca);
+    for (int g = 1; g <= n; g++) {
+        const struct ocsp_issuer *is = &pki_gen(a->pki, key->ca, g)->issuer;
+        if (issuer_tag_of(is, key->certid_hash) == key->issuer_tag)
+            return presign_parse(is, key, der, len, NULL, err);
+    }
+    jerr_set(err, JERR_INVALID, "issuer", "stored OCSP response for no generation of ours");
+    return NULL;
 }
 
 /* A fresh pre-signed response of the registry for `key`, put in the cache, under the key's
@@ -291,6 +365,13 @@ struct presign_blob *ocsp_answer_request(struct ocsp_answer *a, struct store *st
         jerr_set(err, JERR_INTERNAL, "request", "%zu CertIDs", req->count);
         return NULL;
     }
+    /* Every CertID names this generation (ocsp_answer_route). */
+    const struct pki_gen *gen = gen_of_certid(a->pki, (int)ca, &req->ids[0]);
+    if (gen == NULL || gen->ocsp_signer == NULL) {
+        jerr_set(err, JERR_INTERNAL, "request", "no generation of the %s CA for this CertID",
+                 ca_kind_name(ca));
+        return NULL;
+    }
     if (ocsp_answer_is_cacheable(req)) {
         struct presign_key key;
         bool failed;
@@ -303,10 +384,10 @@ struct presign_blob *ocsp_answer_request(struct ocsp_answer *a, struct store *st
         int found = record_of(st, &req->ids[0], &recs[0], err);
         if (found == -1)
             return NULL;
-        single_from(&singles[0], &req->ids[0], found == 1 ? &recs[0] : NULL, ca);
-        bool ours = found == 1 && recs[0].ca == ca;
+        single_from(&singles[0], &req->ids[0], found == 1 ? &recs[0] : NULL, gen);
+        bool ours = !singles[0].unknown;
         /* An unknown answer is not kept: the serial may be issued later. */
-        b = sign_blob(a, ca, singles, 1, NULL, 0, ours ? &key : NULL, now, err);
+        b = sign_blob(a, gen, singles, 1, NULL, 0, ours ? &key : NULL, now, err);
         if (b == NULL)
             return NULL;
         how->signed_now = true;
@@ -332,9 +413,9 @@ struct presign_blob *ocsp_answer_request(struct ocsp_answer *a, struct store *st
         int found = record_of(st, &req->ids[i], &recs[i], err);
         if (found == -1)
             return NULL;
-        single_from(&singles[i], &req->ids[i], found == 1 ? &recs[i] : NULL, ca);
+        single_from(&singles[i], &req->ids[i], found == 1 ? &recs[i] : NULL, gen);
     }
-    b = sign_blob(a, ca, singles, req->count, req->has_nonce ? req->nonce : NULL,
+    b = sign_blob(a, gen, singles, req->count, req->has_nonce ? req->nonce : NULL,
                   req->has_nonce ? req->nonce_len : 0, NULL, now, err);
     how->signed_now = b != NULL;
     return b;
@@ -386,6 +467,10 @@ static int presign_serial(struct ocsp_answer *a, struct store *st, const char *s
      * kept fresh (a request for it is signed on demand). */
     if (rec.not_after < (int64_t)now)
         return 0;
+    const struct pki_gen *gen = pki_gen(a->pki, rec.ca, gen_of_rec(&rec));
+    if (gen == NULL || gen->ocsp_signer == NULL)
+        return jerr_set(err, JERR_INTERNAL, "generation", "serial %s: no generation %d of the %s CA",
+                        serial, gen_of_rec(&rec), ca_kind_name(rec.ca));
     for (int hash = OCSP_CERTID_SHA1; hash <= OCSP_CERTID_SHA256; hash++) {
         if (hash == OCSP_CERTID_SHA256 && !a->all_hashes) {
             /* SHA-256 responses exist once someone asked (store.h): renew only those. */
@@ -403,13 +488,13 @@ static int presign_serial(struct ocsp_answer *a, struct store *st, const char *s
         struct ocsp_certid id;
         struct ocsp_single single;
         struct presign_key key;
-        if (ocsp_certid_for_serial(pki_get0_root(a->pki, rec.ca), serial, hash, &id, err) == -1)
+        if (ocsp_certid_for_serial(gen->root, serial, hash, &id, err) == -1)
             goto fail;
         ocsp_answer_key(&id, rec.ca, &key);
-        single_from(&single, &id, &rec, rec.ca);
+        single_from(&single, &id, &rec, gen);
         jobs[n].rec = rec;
         jobs[n].certid_hash = hash;
-        jobs[n].blob = sign_blob(a, rec.ca, &single, 1, NULL, 0, &key, now, err);
+        jobs[n].blob = sign_blob(a, gen, &single, 1, NULL, 0, &key, now, err);
         if (jobs[n].blob == NULL)
             goto fail;
         n++;
@@ -512,10 +597,15 @@ void ocsp_answer_forget(struct ocsp_answer *a, const char *serial)
         return;
     memcpy(key.serial, serial, strlen(serial) + 1);
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
-        for (int hash = OCSP_CERTID_SHA1; hash <= OCSP_CERTID_SHA256; hash++) {
-            key.ca = (enum ca_kind)ca;
-            key.certid_hash = hash;
-            presign_remove(a->cache, &key);
+        int n = pki_gen_count(a->pki, (enum ca_kind)ca);
+        for (int i = 1; i <= n; i++) {
+            const struct ocsp_issuer *is = &pki_gen(a->pki, (enum ca_kind)ca, i)->issuer;
+            for (int hash = OCSP_CERTID_SHA1; hash <= OCSP_CERTID_SHA256; hash++) {
+                key.ca = (enum ca_kind)ca;
+                key.certid_hash = hash;
+                key.issuer_tag = issuer_tag_of(is, hash);
+                presign_remove(a->cache, &key);
+            }
         }
     }
 }

@@ -21,8 +21,9 @@
  * refresher pass that sees the change. Removing an entry is always safe (the next request
  * misses and is signed from the registry).
  *
- * Multi-CertID requests whose CertIDs name different issuers (our two CAs, or one of ours and
- * a foreign one) are answered `unauthorized` as a whole: one response carries one signer, a
+ * Multi-CertID requests whose CertIDs name different issuers (our two CAs, two generations of
+ * one CA — DESIGN §11 —, or one of ours and a foreign one) are answered `unauthorized` as a
+ * whole: one response carries one signer, a
  * delegated signer may only vouch for its own CA's certificates (RFC 6960 §4.2.2.2), and RFC
  * 6960 §4.2.2.3 wants a SingleResponse for every CertID asked, so no partial answer is right.
  * Clients ask each issuer separately (OpenSSL does when given two issuers' certificates).
@@ -71,7 +72,11 @@ struct presign *ocsp_answer_cache(struct ocsp_answer *a);
  * CertIDs name more than one (answer unauthorized, see the file comment). */
 int ocsp_answer_pick_ca(const struct ocsp_issuer *issuers, size_t n, const struct ocsp_request *req,
                         int only_ca, enum ca_kind *ca);
-/* Same over the two CAs of the instance. */
+/* Same over every generation of the two CAs of the instance (DESIGN §11: a generation is
+ * picked by issuer name and key hash, never by the name alone); *gen (may be NULL) gets the
+ * generation. Every CertID must name the same generation. */
+int ocsp_answer_route(const struct ocsp_answer *a, const struct ocsp_request *req, int only_ca,
+                      enum ca_kind *ca, int *gen);
 int ocsp_answer_route_ca(const struct ocsp_answer *a, const struct ocsp_request *req, int only_ca,
                          enum ca_kind *ca);
 

@@ -156,11 +156,18 @@ int presign_blob_refs(const struct presign_blob *b)
 
 /* ---- keys ---- */
 
+uint32_t presign_issuer_tag(const unsigned char *key_hash)
+{
+    return (uint32_t)key_hash[0] << 24 | (uint32_t)key_hash[1] << 16 |
+           (uint32_t)key_hash[2] << 8 | key_hash[3];
+}
+
 uint64_t presign_key_hash(const struct presign_key *key)
 {
     uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 offset basis */
     h = (h ^ (uint64_t)(key->ca & 0xff)) * 0x100000001b3ULL;
     h = (h ^ (uint64_t)(key->certid_hash & 0xff)) * 0x100000001b3ULL;
+    h = (h ^ (uint64_t)key->issuer_tag) * 0x100000001b3ULL;
     for (const char *p = key->serial; *p != '\0'; p++)
         h = (h ^ (uint64_t)(unsigned char)*p) * 0x100000001b3ULL;
     /* Shards take the high bits, slots the low ones: mix so both are spread. */
@@ -170,7 +177,8 @@ uint64_t presign_key_hash(const struct presign_key *key)
 
 bool presign_key_equal(const struct presign_key *a, const struct presign_key *b)
 {
-    return a->ca == b->ca && a->certid_hash == b->certid_hash && strcmp(a->serial, b->serial) == 0;
+    return a->ca == b->ca && a->issuer_tag == b->issuer_tag && a->certid_hash == b->certid_hash &&
+           strcmp(a->serial, b->serial) == 0;
 }
 
 /* ---- table ---- */

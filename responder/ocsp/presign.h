@@ -36,6 +36,9 @@
  * algorithm (a response echoes the CertID, so SHA-1 and SHA-256 askers need their own). */
 struct presign_key {
     enum ca_kind ca;
+    /* The first bytes of the CertID's issuerKeyHash: two generations of a CA share their name
+     * but never their key (DESIGN §11), so their answers never share an entry. */
+    uint32_t issuer_tag;
     int certid_hash;                      /* enum ocsp_certid_hash */
     char serial[JPKI_SERIAL_HEX_MAX + 1]; /* upper hex, as the registry stores it */
 };
@@ -64,6 +67,9 @@ const char *presign_blob_last_modified(const struct presign_blob *b); /* thisUpd
 const char *presign_blob_expires(const struct presign_blob *b);       /* nextUpdate, HTTP-date */
 /* The current reference count (for tests and assertions only: it may change at once). */
 int presign_blob_refs(const struct presign_blob *b);
+
+/* A key's issuer_tag: the first four bytes of an issuerKeyHash (SHA-1 or SHA-256). */
+uint32_t presign_issuer_tag(const unsigned char *key_hash);
 
 /* Hash of a key (FNV-1a; keys are our own random serials, chosen by no client). */
 uint64_t presign_key_hash(const struct presign_key *key);

@@ -265,7 +265,12 @@ void redissrc_changed(struct redissrc *s, const char *key)
         for (int h = 0; h < 2; h++)
             if (strlen(set->key_hex[i][h]) == ikh_len &&
                 strncmp(set->key_hex[i][h], ikh, ikh_len) == 0) {
-                struct presign_key k = {.ca = set->issuers[i].ca, .certid_hash = h};
+                struct presign_key k = {
+                    .ca = set->issuers[i].ca,
+                    .issuer_tag = presign_issuer_tag(h == OCSP_CERTID_SHA1
+                                                         ? set->issuers[i].key_sha1
+                                                         : set->issuers[i].key_sha256),
+                    .certid_hash = h};
                 snprintf(k.serial, sizeof(k.serial), "%s", colon + 1);
                 presign_remove(s->cache, &k);
             }

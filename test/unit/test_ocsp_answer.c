@@ -260,10 +260,12 @@ static struct presign_blob *cached(struct fixture *fx, enum ca_kind ca, const ch
                                    int hash)
 {
     struct presign_key k;
-    memset(&k, 0, sizeof(k));
-    k.ca = ca;
-    k.certid_hash = hash;
-    snprintf(k.serial, sizeof(k.serial), "%s", serial);
+    struct ocsp_certid id;
+    struct jerr err = {0};
+    /* The key of a CertID naming the CA's root (its issuer key hash is part of the key). */
+    ck_assert_int_eq(ocsp_certid_for_serial(pki_get0_root(fx->pki, ca), serial, hash, &id, &err),
+                     0);
+    ocsp_answer_key(&id, ca, &k);
     return presign_get(ocsp_answer_cache(fx->a), &k);
 }
 

@@ -151,6 +151,13 @@ START_TEST(test_crl_parse)
     ck_assert_int_eq(public_crl_parse("sign-delta.crl", parts, &ca, &partition), 0);
     ck_assert_int_eq(ca, CA_SIGN);
     ck_assert_int_eq(partition, CRL_DELTA);
+    /* DESIGN §11: a generation's complete CRL, a CRL scope -g (g1 is the CA's complete one) */
+    ck_assert_int_eq(public_crl_parse("sign/g2.crl", parts, &ca, &partition), 0);
+    ck_assert_int_eq(ca, CA_SIGN);
+    ck_assert_int_eq(partition, STORE_CRL_GENERATION(2));
+    ck_assert_int_eq(public_crl_parse("auth/g1.crl", parts, &ca, &partition), 0);
+    ck_assert_int_eq(partition, -1);
+    ck_assert_int_eq(public_crl_parse("sign/g64.crl", parts, &ca, &partition), 0);
 
     static const char *const bad[] = {
         "auth/0-delta.crl", /* one delta per CA, of the complete CRL */
@@ -174,6 +181,13 @@ START_TEST(test_crl_parse)
         "/sign.crl",
         "auth//1.crl",
         "signature/1.crl",
+        "sign/g0.crl",
+        "sign/g02.crl",
+        "sign/g65.crl",
+        "sign/g.crl",
+        "sign/g2.cer",
+        "sign/g2.crl/",
+        "sign/G2.crl",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(public_crl_parse(bad[i], parts, &ca, &partition) == -1, "accepted %s",

@@ -858,8 +858,9 @@ START_TEST(test_crl_foreach)
     ck_assert_int_eq(seen.count, 4);
 
     jerr_clear(&err);
-    refused(store_crl_foreach(st, CA_SIGN, -2, NOW, crl_collect, &seen, &err), &err, JERR_INVALID,
-            "partition");
+    refused(store_crl_foreach(st, CA_SIGN, -STORE_CA_GENERATIONS_MAX - 1, NOW, crl_collect, &seen,
+                              &err),
+            &err, JERR_INVALID, "partition");
 }
 END_TEST
 
@@ -1333,6 +1334,10 @@ START_TEST(test_ocsp_marks_backfilled_by_migration)
              "DROP TABLE ocsp_dirty; DROP INDEX ocsp_responses_ageing;"
              "ALTER TABLE batch_rows DROP COLUMN claimed_until;"
              "DROP TABLE audit_checkpoints; DROP TABLE publish_queue;"
+             "DROP TABLE ca_generations; DROP INDEX certs_crl;"
+             "ALTER TABLE certificates DROP COLUMN generation;"
+             "CREATE INDEX certs_crl ON certificates(ca, partition, not_after, serial, "
+             "status_changed_at, reason, invalidity_date) WHERE status != 0;"
              "DROP TABLE rp_usage_certs; DROP TABLE rp_usage_daily; DROP TABLE relying_parties;"
              "DROP TABLE cert_links; DROP TABLE consents;" /* migration 9 */
              /* migration 8 */

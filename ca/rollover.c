@@ -1,0 +1,275 @@
+/*
+ * rollover: see rollover.h. Builds with ca/profile (root, links, OCSP signer), keeps keys
+ * through keystore/signer.h, records through ca/store.h and publishes through ca/crl.h.
+ */
+#include "ca/rollover.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "ca/crl.h"
+#include "ca/profile.h"
+#include "base/jclock.h"
+
+/* What a ceremony wrote, to undo on failure. */
+struct undo {
+    struct signer_store *keys;
+    const struct jpki_config *cfg;
+    const char *key_names[2];
+    int nkeys;
+    char files[6][128];
+    int nfiles;
+};
+
+static void undo_all(struct undo *u)
+{
+    char path[PATH_MAX];
+    for (int i = 0; i < u->nkeys; i++) {
+        struct jerr ignored = {0};
+        signer_store_discard(u->keys, u->key_names[i], &ignored);
+    }
+    for (int i = 0; i < u->nfiles; i++)
+        if (config_path(u->cfg, u->files[i], path, sizeof(path)) != NULL)
+            unlink(path);
+}
+
+static int write_cert(struct undo *u, X509 *cert, const char *rel, struct jerr *err)
+{
+    if (pki_cert_write(u->cfg, cert, rel, err) == -1)
+        return -1;
+    snprintf(u->files[u->nfiles++], sizeof(u->files[0]), "%s", rel);
+    return 0;
+}
+
+int rollover_algorithm_parse(const struct jpki_config *cfg, enum ca_kind ca, const char *text,
+                             struct keyalg *out, struct jerr *err)
+{
+    if (text == NULL || text[0] == '\0')
+        return pki_config_keyalg(cfg, ca, out, err);
+    return keyalg_parse(text, cfg->ca[ca].key_bits, "algorithm", out, err);
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ" of an ASN1_TIME. */
+static void time_text(const ASN1_TIME *t, char *out, size_t size)
+{
+    struct tm tm;
+    if (ASN1_TIME_to_tm(t, &tm) != 1 || strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, size, "?");
+}
+
+static int name_text(const X509_NAME *name, char *out, size_t size)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    int len = -1;
+    if (bio != NULL && X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0)
+        len = BIO_read(bio, out, (int)size - 1);
+    BIO_free(bio);
+    out[len > 0 ? len : 0] = '\0';
+    return len > 0 ? 0 : -1;
+}
+
+/* Refuses what must not start: a full registry of generations, the same algorithm and subject
+ * again within ROLLOVER_REPEAT_S. */
+static int check_repeat(struct store *st, const struct pki_gen *old, const char *algorithm,
+                        const X509_NAME *subject, time_t now, struct jerr *err)
+{
+    struct ca_gen_rec *recs = NULL;
+    size_t n = 0;
+    int rc = 0;
+
+    if (old->number >= PKI_GENERATIONS_MAX)
+        return jerr_set(err, JERR_CONFLICT, "generation", "the %s CA has %d generations already",
+                        ca_kind_name(old->ca), old->number);
+    if (store_gen_list(st, old->ca, &recs, &n, err) == -1)
+        return -1;
+    const struct ca_gen_rec *last = n > 0 ? &recs[n - 1] : NULL;
+    if (last != NULL && last->generation == old->number &&
+        now - last->created_at < ROLLOVER_REPEAT_S && strcmp(old->algorithm, algorithm) == 0 &&
+        X509_NAME_cmp(X509_get_subject_name(old->root), subject) == 0)
+        rc = jerr_set(err, JERR_CONFLICT, "generation",
+                      "the %s CA rolled over to generation %d with the same algorithm (%s) and "
+                      "subject %lld s ago; refusing a repeated rollover (wait %d s or change "
+                      "them)",
+                      ca_kind_name(old->ca), old->number, algorithm,
+                      (long long)(now - last->created_at), ROLLOVER_REPEAT_S);
+    free(recs);
+    return rc;
+}
+
+/* Makes the link certificate issuer→subject, signed with the issuer's key, valid until the
+ * older root ends. */
+static X509 *make_link(X509 *issuer_root, const struct signer *issuer_key, X509 *subject_root,
+                       time_t now, struct jerr *err)
+{
+    X509 *older = X509_cmp(issuer_root, subject_root) != 0 &&
+                          ASN1_TIME_compare(X509_get0_notAfter(issuer_root),
+                                            X509_get0_notAfter(subject_root)) < 0
+                      ? issuer_root
+                      : subject_root;
+    time_t not_after;
+    struct tm tm;
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(older), &tm) != 1) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "root notAfter");
+        return NULL;
+    }
+    not_after = timegm(&tm);
+    X509 *link = profile_link(issuer_root, subject_root, now, not_after, err);
+    if (link != NULL && signer_sign_cert(issuer_key, link, err) == -1) {
+        X509_free(link);
+        link = NULL;
+    }
+    return link;
+}
+
+int rollover_run(struct pki *pki, const struct rollover_request *req, struct rollover_result *out,
+                 struct jerr *err)
+{
+    const struct jpki_config *cfg = pki_config(pki);
+    const struct pki_gen *old = NULL;
+    struct signer_store *keys = pki_keystore(pki);
+    struct pki_gen *g = NULL;
+    struct store *st = NULL;
+    X509_NAME *subject = NULL;
+    EVP_PKEY *pub = NULL;
+    struct pki_gen_names names;
+    struct undo u = {.keys = keys, .cfg = cfg};
+    struct keyalg alg;
+    char rel[128], path[PATH_MAX];
+    int rc = -1;
+    bool in_tx = false, added = false;
+    time_t now = jclock_now();
+
+    memset(out, 0, sizeof(*out));
+    if (req->ca != CA_SIGN && req->ca != CA_AUTH)
+        return jerr_set(err, JERR_INVALID, "ca", "unknown CA (sign or auth)");
+    if ((old = pki_newest(pki, req->ca)) == NULL || old->ocsp_signer == NULL)
+        return jerr_set(err, JERR_INTERNAL, NULL, "the %s CA is not loaded with its keys",
+                        ca_kind_name(req->ca));
+    if (rollover_algorithm_parse(cfg, req->ca, req->algorithm, &alg, err) == -1)
+        return -1;
+    subject = req->subject[0] != '\0' ? profile_parse_name(req->subject, err)
+                                      : X509_NAME_dup(X509_get_subject_name(old->root));
+    if (subject == NULL) {
+        if (req->subject[0] == '\0')
+            jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        return -1;
+    }
+    if ((st = pki_store_open(pki, err)) == NULL)
+        goto out;
+
+    if ((g = calloc(1, sizeof(*g))) == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    g->ca = req->ca;
+    g->number = old->number + 1;
+    pki_gen_names(g->ca, g->number, &names);
+    keyalg_name(&alg, g->algorithm, sizeof(g->algorithm));
+    if (check_repeat(st, old, g->algorithm, subject, now, err) == -1 ||
+        signer_store_check_new(keys, names.ca_key, err) == -1 ||
+        signer_store_check_new(keys, names.ocsp_key, err) == -1)
+        goto out;
+
+    /* The key and its root. */
+    if ((g->ca_signer = signer_store_create(keys, names.ca_key, &alg, false, err)) ==
+        NULL)
+        goto out;
+    u.key_names[u.nkeys++] = names.ca_key;
+    if ((pub = signer_get1_public_key(g->ca_signer)) == NULL) {
+        jerr_openssl(err, JERR_CRYPTO, NULL, "CA public key");
+        goto out;
+    }
+    pki_key_algorithm_name(pub, g->algorithm, sizeof(g->algorithm));
+    if ((g->root = profile_root_named(&cfg->ca[g->ca], subject, pub, now, err)) == NULL ||
+        signer_sign_cert(g->ca_signer, g->root, err) == -1 ||
+        write_cert(&u, g->root, names.root_file, err) == -1)
+        goto out;
+
+    /* The links, both ways (RFC 4210 §4.4). */
+    if ((g->link_from_prev = make_link(old->root, old->ca_signer, g->root, now, err)) == NULL ||
+        (g->link_to_prev = make_link(g->root, g->ca_signer, old->root, now, err)) == NULL)
+        goto out;
+    pki_link_file(g->ca, old->number, g->number, rel, sizeof(rel));
+    if (write_cert(&u, g->link_from_prev, rel, err) == -1)
+        goto out;
+    pki_link_file(g->ca, g->number, old->number, rel, sizeof(rel));
+    if (write_cert(&u, g->link_to_prev, rel, err) == -1)
+        goto out;
+
+    /* The OCSP signer of the new generation. */
+    if (config_path(cfg, names.ocsp_file, path, sizeof(path)) == NULL) {
+        jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
+        goto out;
+    }
+    if (pki_ocsp_signer_create(cfg, keys, g->ca, names.ocsp_key, path, &alg, g->root,
+                               g->ca_signer, false, err) == -1)
+        goto out;
+    u.key_names[u.nkeys++] = names.ocsp_key;
+    snprintf(u.files[u.nfiles++], sizeof(u.files[0]), "%s", names.ocsp_file);
+    if ((g->ocsp_signer = signer_store_load(keys, names.ocsp_key, err)) == NULL)
+        goto out;
+    BIO *bio = BIO_new_file(path, "r");
+    g->ocsp_cert = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    if (g->ocsp_cert == NULL) {
+        jerr_openssl(err, JERR_IO, NULL, "%s: cannot read back", names.ocsp_file);
+        goto out;
+    }
+    if (pki_gen_complete(g, err) == -1 || pki_fingerprint(g->root, out->fingerprint, err) == -1)
+        goto out;
+
+    /* Recorded in one transaction: the generation (older ones stop issuing) and the audit
+     * row; then visible to this process. */
+    struct ca_gen_rec rec = {.ca = g->ca, .generation = g->number, .created_at = now};
+    snprintf(rec.algorithm, sizeof(rec.algorithm), "%s", g->algorithm);
+    snprintf(rec.ca_key, sizeof(rec.ca_key), "%s", names.ca_key);
+    snprintf(rec.ocsp_key, sizeof(rec.ocsp_key), "%s", names.ocsp_key);
+    snprintf(rec.root_file, sizeof(rec.root_file), "%s", names.root_file);
+    snprintf(rec.ocsp_file, sizeof(rec.ocsp_file), "%s", names.ocsp_file);
+    struct audit_entry e = {.at = now};
+    snprintf(e.actor, sizeof(e.actor), "%s", req->actor[0] != '\0' ? req->actor : "jpkid");
+    snprintf(e.action, sizeof(e.action), "ca.rollover");
+    snprintf(e.target, sizeof(e.target), "ca/%s/%d", ca_kind_name(g->ca), g->number);
+    snprintf(e.outcome, sizeof(e.outcome), "ok");
+    snprintf(e.detail, sizeof(e.detail), "from=%d algorithm=%s root_sha256=%s", old->number,
+             g->algorithm, out->fingerprint);
+    if (store_begin(st, err) == -1)
+        goto out;
+    in_tx = true;
+    if (store_gen_insert(st, &rec, err) == -1 || store_audit_append(st, &e, err) == -1 ||
+        store_commit(st, err) == -1)
+        goto out;
+    in_tx = false;
+    out->generation = g->number;
+    snprintf(out->algorithm, sizeof(out->algorithm), "%s", g->algorithm);
+    name_text(X509_get_subject_name(g->root), out->subject, sizeof(out->subject));
+    time_text(X509_get0_notAfter(g->root), out->not_after, sizeof(out->not_after));
+    if (pki_add_generation(pki, g, err) == -1)
+        goto out; /* recorded: the next start loads it */
+    added = true;
+    g = NULL;
+    rc = 0;
+
+    /* Its first CRL, so that its CDP answers at once. */
+    struct jerr crl_err = {0};
+    if (crl_publish(pki, st, req->ca, jclock_now(), NULL, &crl_err) == -1)
+        snprintf(out->warning, sizeof(out->warning), "first CRL not published: %s",
+                 crl_err.msg);
+out:
+    if (in_tx)
+        store_rollback(st);
+    if (rc == -1 && out->generation == 0)
+        undo_all(&u);
+    (void)added;
+    store_close(st);
+    EVP_PKEY_free(pub);
+    X509_NAME_free(subject);
+    pki_gen_free(g);
+    return rc;
+}
