@@ -71,7 +71,7 @@ int linkage_basic_info(struct store *st, const char *serial, const char *party,
         return jerr_set(err, JERR_INVALID, "serial",
                         "%s is not a signing certificate: no basic information", serial);
     if (!store_consent_exists(st, l.cert.person_id, party))
-        return jerr_set(err, JERR_REFUSED, "consent",
+        return jerr_set(err, JERR_FORBIDDEN, "consent",
                         "the holder has not consented to %s learning the basic information",
                         party);
     return store_person_get(st, l.cert.person_id, out, err);

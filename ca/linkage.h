@@ -44,7 +44,7 @@ int linkage_consent(struct lifecycle_ctx *ctx, const char *person_id, const char
                     struct jerr *err);
 
 /* The current four facts of the holder of the signing certificate `serial` for `party`:
- * refused (JERR_REFUSED "consent") without the holder's consent to that party, JERR_INVALID
+ * refused (JERR_FORBIDDEN "consent") without the holder's consent to that party, JERR_INVALID
  * "serial" for an authentication certificate (it carries no basic information, and a party
  * never learns it through one). */
 int linkage_basic_info(struct store *st, const char *serial, const char *party,

@@ -33,11 +33,11 @@
 
 #include "base/jclock.h"
 #include "base/limits.h"
+#include "config/config_value.h"
 #include "config/yamltree.h"
 
 #define CONFIG_MAX_DEPTH 16        /* nesting of mappings/lists; the schema needs 3 */
 #define CONFIG_PATH_MAX 256        /* dotted key paths as shown in messages */
-#define CONFIG_SHOW_MAX 64         /* bytes of an offending value quoted in a message */
 #define CONFIG_PASSPHRASE_MAX 1024 /* bytes of the CA passphrase */
 
 /* ---------------------------------------------------------------------------------------- */
@@ -77,16 +77,6 @@ static int cfg_error_at(struct loader *ld, bool located, unsigned line, unsigned
 static int cfg_oom(struct loader *ld)
 {
     return jerr_set(ld->err, JERR_INTERNAL, NULL, "%s: out of memory", ld->name);
-}
-
-/* An outside value quoted in a message: escaped, cut at CONFIG_SHOW_MAX bytes. */
-static const char *show(char *buf, size_t size, const char *s, size_t len)
-{
-    bool cut = len > CONFIG_SHOW_MAX;
-    jerr_escape(buf, size - 4, s, cut ? CONFIG_SHOW_MAX : len);
-    if (cut)
-        strcat(buf, "...");
-    return buf;
 }
 
 static void path_join(char *out, size_t size, const char *prefix, const char *key)
@@ -147,17 +137,17 @@ static int tree_override(struct loader *ld, struct yamltree_node *root, const ch
 
     const char *eq = strchr(override, '=');
     if (eq == NULL) {
-        show(shown, sizeof(shown), override, strlen(override));
+        config_show(shown, sizeof(shown), override, strlen(override));
         jerr_set(ld->err, JERR_CONFIG, "", "--set: expected key.path=value (got \"%s\")", shown);
         goto out;
     }
     size_t key_len = (size_t)(eq - override);
     if (key_len == 0) {
-        show(shown, sizeof(shown), override, strlen(override));
+        config_show(shown, sizeof(shown), override, strlen(override));
         jerr_set(ld->err, JERR_CONFIG, "", "--set: empty key in \"%s\"", shown);
         goto out;
     }
-    show(key, sizeof(key) < sizeof(shown) ? sizeof(key) : sizeof(shown), override, key_len);
+    config_show(key, sizeof(key) < sizeof(shown) ? sizeof(key) : sizeof(shown), override, key_len);
     const char *val = eq + 1;
     size_t val_len = strlen(val);
     if (!yamltree_is_utf8(override, key_len + 1 + val_len)) {
@@ -199,7 +189,7 @@ static int tree_override(struct loader *ld, struct yamltree_node *root, const ch
             }
         } else if (pair->value->kind != YAMLTREE_MAP) {
             char prefix[CONFIG_SHOW_MAX * 4 + 8];
-            show(prefix, sizeof(prefix), override, (size_t)(dot - segs));
+            config_show(prefix, sizeof(prefix), override, (size_t)(dot - segs));
             jerr_set(ld->err, JERR_CONFIG, key, "--set: %s: %s is %s, not a mapping", key, prefix,
                      yamltree_kind_name(pair->value));
             goto out;
@@ -381,8 +371,7 @@ static const struct centry schema[] = {
     {"respond.redis.key_prefix", T_STRING, "jpki:", 1, 64, 0, CFG(respond_redis_key_prefix)},
     {"respond.redis.sentinel", T_SECTION, NULL, 0, 0, 0, 0},
     {"respond.redis.sentinel.addresses", T_STRING, "", 0, 4096, 0, CFG(respond_redis_sentinels)},
-    {"respond.redis.sentinel.master", T_STRING, "", 0, 255, 0,
-     CFG(respond_redis_sentinel_master)},
+    {"respond.redis.sentinel.master", T_STRING, "", 0, 255, 0, CFG(respond_redis_sentinel_master)},
     {"operators", T_LIST, NULL, 0, 0, 0, 0},
     {"operators[].name", T_ID, NULL, 1, JPKI_ID_MAX, F_OPERATOR | F_REQUIRED, OPR(name)},
     {"operators[].role", T_ROLE, NULL, 0, 0, F_OPERATOR | F_REQUIRED, OPR(role)},
@@ -401,176 +390,6 @@ static int schema_find(const char *path)
 
 static const char *const role_names[] = {"admin", "operator", "batch", "auditor"};
 static const char *const access_names[] = {"open", "registered"};
-
-/* ---- value checks: each returns 0, or -1 with a reason in `why` ---- */
-
-static int why_set(char *why, size_t why_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int why_set(char *why, size_t why_size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_size, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-static bool all_digits(const char *s, size_t len)
-{
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
-static int check_url(const char *s, char *why, size_t why_size)
-{
-    const char *rest;
-    if (strncmp(s, "http://", 7) == 0)
-        rest = s + 7;
-    else if (strncmp(s, "https://", 8) == 0)
-        rest = s + 8;
-    else
-        return why_set(why, why_size, "must start with http:// or https://");
-    if (rest[0] == '\0' || rest[0] == '/')
-        return why_set(why, why_size, "has no host");
-    for (const char *p = s; *p != '\0'; p++) {
-        /* RFC 3986 §2: only these printable ASCII characters may appear in a URI. */
-        unsigned char c = (unsigned char)*p;
-        if (c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", c) != NULL)
-            return why_set(why, why_size, "contains a character not allowed in a URL");
-    }
-    return 0;
-}
-
-/* Port 0 asks the kernel for any free port (tests, several instances on one host); the
- * service writes the port it got to DATA_DIR/run/<listener>.port. */
-static int check_port(const char *p, char *why, size_t why_size)
-{
-    size_t len = strlen(p);
-    if (!all_digits(p, len) || len > 5 || atoi(p) > 65535)
-        return why_set(why, why_size, "port must be a number between 0 and 65535");
-    return 0;
-}
-
-static int check_listen(const char *s, char *why, size_t why_size)
-{
-    char host[256];
-    const char *port;
-    if (s[0] == '\0')
-        return 0; /* off */
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        struct in6_addr a6;
-        if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host))
-            return why_set(why, why_size, "expected host:port or [ipv6]:port");
-        memcpy(host, s + 1, (size_t)(close - s - 1));
-        host[close - s - 1] = '\0';
-        if (inet_pton(AF_INET6, host, &a6) != 1)
-            return why_set(why, why_size, "not an IPv6 address in brackets");
-        port = close + 2;
-    } else {
-        const char *colon = strrchr(s, ':');
-        if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof(host))
-            return why_set(why, why_size, "expected host:port or [ipv6]:port");
-        memcpy(host, s, (size_t)(colon - s));
-        host[colon - s] = '\0';
-        port = colon + 1;
-        bool numeric = true;
-        for (const char *p = host; *p != '\0'; p++) {
-            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                  (*p >= '0' && *p <= '9') || *p == '.' || *p == '-'))
-                return why_set(why, why_size,
-                               "bad host (an IPv6 address must be written [addr]:port)");
-            if (!((*p >= '0' && *p <= '9') || *p == '.'))
-                numeric = false;
-        }
-        struct in_addr a4;
-        if (numeric && inet_pton(AF_INET, host, &a4) != 1)
-            return why_set(why, why_size, "not an IPv4 address");
-    }
-    return check_port(port, why, why_size);
-}
-
-/* X.660: at least two arcs, the first 0..2, the second below 40 under 0 and 1; decimal arcs
- * without leading zeros. OBJ_txt2obj then proves it encodes. */
-static int check_oid(const char *s, char *why, size_t why_size)
-{
-    size_t arcs = 0;
-    const char *p = s;
-    while (true) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot != NULL ? (size_t)(dot - p) : strlen(p);
-        if (!all_digits(p, n) || (n > 1 && p[0] == '0'))
-            return why_set(why, why_size, "not a dotted OID (digits separated by dots)");
-        if (arcs == 0 && (n != 1 || p[0] > '2'))
-            return why_set(why, why_size, "the first arc of an OID must be 0, 1 or 2");
-        if (arcs == 1 && s[0] != '2' && (n > 2 || atoi(p) >= 40))
-            return why_set(why, why_size, "the second arc must be below 40");
-        arcs++;
-        if (dot == NULL)
-            break;
-        p = dot + 1;
-    }
-    if (arcs < 2)
-        return why_set(why, why_size, "an OID has at least two arcs");
-    ASN1_OBJECT *obj = OBJ_txt2obj(s, 1);
-    if (obj == NULL) {
-        ERR_clear_error();
-        return why_set(why, why_size, "not an encodable OID");
-    }
-    ASN1_OBJECT_free(obj);
-    return 0;
-}
-
-/* "TYPE=value, TYPE=value": each TYPE a name OpenSSL knows, each value non-empty. */
-static int check_subject(const char *s, char *why, size_t why_size)
-{
-    const char *p = s;
-    while (true) {
-        const char *comma = strchr(p, ',');
-        const char *end = comma != NULL ? comma : p + strlen(p);
-        const char *eq = memchr(p, '=', (size_t)(end - p));
-        char type[32];
-        if (eq == NULL || eq == p || (size_t)(eq - p) >= sizeof(type) || eq + 1 == end)
-            return why_set(why, why_size, "expected TYPE=value parts separated by commas");
-        memcpy(type, p, (size_t)(eq - p));
-        type[eq - p] = '\0';
-        if (OBJ_txt2nid(type) == NID_undef) {
-            char shown[CONFIG_SHOW_MAX * 4 + 8];
-            ERR_clear_error();
-            return why_set(why, why_size, "unknown attribute type \"%s\"",
-                           show(shown, sizeof(shown), type, strlen(type)));
-        }
-        if (comma == NULL)
-            break;
-        p = comma + 1;
-        while (*p == ' ')
-            p++;
-    }
-    return 0;
-}
-
-static int check_id(const char *s, char *why, size_t why_size)
-{
-    for (const char *p = s; *p != '\0'; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '.' || *p == '_' || *p == '-'))
-            return why_set(why, why_size, "may contain only A-Z a-z 0-9 . _ -");
-    return 0;
-}
-
-static int check_envname(const char *s, char *why, size_t why_size)
-{
-    for (const char *p = s; *p != '\0'; p++)
-        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_' ||
-              (p != s && *p >= '0' && *p <= '9')))
-            return why_set(why, why_size, "not an environment variable name");
-    return 0;
-}
 
 static const char *type_noun(enum ctype t)
 {
@@ -605,25 +424,25 @@ static int value_parse(const struct centry *e, const struct yamltree_node *n, vo
     const char *s = n->text;
     size_t len = n->len;
     bool null = yamltree_is_null(n);
-    show(shown, sizeof(shown), s, len);
+    config_show(shown, sizeof(shown), s, len);
 
     if (strlen(s) != len)
-        return why_set(why, why_size, "contains a NUL character");
+        return config_why(why, why_size, "contains a NUL character");
 
     switch (e->type) {
     case T_INT: {
         if (!n->plain)
-            return why_set(why, why_size, "expected an integer, not a quoted string");
+            return config_why(why, why_size, "expected an integer, not a quoted string");
         if (null)
-            return why_set(why, why_size, "expected an integer, the value is empty");
+            return config_why(why, why_size, "expected an integer, the value is empty");
         const char *digits = s[0] == '-' || s[0] == '+' ? s + 1 : s;
-        if (!all_digits(digits, strlen(digits)))
-            return why_set(why, why_size, "expected an integer (got \"%s\")", shown);
+        if (!config_all_digits(digits, strlen(digits)))
+            return config_why(why, why_size, "expected an integer (got \"%s\")", shown);
         errno = 0;
         long long v = strtoll(s, NULL, 10);
         if (errno == ERANGE || v < e->min || v > e->max)
-            return why_set(why, why_size, "must be between %lld and %lld (got %s)", e->min, e->max,
-                           shown);
+            return config_why(why, why_size, "must be between %lld and %lld (got %s)", e->min,
+                              e->max, shown);
         *(int *)dst = (int)v;
         return 0;
     }
@@ -632,24 +451,24 @@ static int value_parse(const struct centry *e, const struct yamltree_node *n, vo
         bool value;
         if (yamltree_is_bool(n, &value))
             return *(bool *)dst = value, 0;
-        return why_set(why, why_size, "expected true or false (got %s\"%s\")",
-                       n->plain ? "" : "the quoted string ", shown);
+        return config_why(why, why_size, "expected true or false (got %s\"%s\")",
+                          n->plain ? "" : "the quoted string ", shown);
     }
     case T_ROLE:
         for (size_t i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++)
             if (strcmp(s, role_names[i]) == 0)
                 return *(enum operator_role *)dst = (enum operator_role)i, 0;
-        return why_set(why, why_size, "must be one of admin, operator, batch, auditor (got \"%s\")",
-                       shown);
+        return config_why(why, why_size,
+                          "must be one of admin, operator, batch, auditor (got \"%s\")", shown);
     case T_ACCESS:
         for (size_t i = 0; i < sizeof(access_names) / sizeof(access_names[0]); i++)
             if (strcmp(s, access_names[i]) == 0)
                 return *(enum access_mode *)dst = (enum access_mode)i, 0;
         if (strcmp(s, "client_cert") == 0) /* issue 15 replaced it */
-            return why_set(why, why_size,
-                           "client_cert was replaced by registered: register relying parties "
-                           "with POST /v1/relying-parties (docs/API.md)");
-        return why_set(why, why_size, "must be open or registered (got \"%s\")", shown);
+            return config_why(why, why_size,
+                              "client_cert was replaced by registered: register relying parties "
+                              "with POST /v1/relying-parties (docs/API.md)");
+        return config_why(why, why_size, "must be open or registered (got \"%s\")", shown);
     default:
         break;
     }
@@ -663,7 +482,7 @@ static int value_parse(const struct centry *e, const struct yamltree_node *n, vo
     int rc = 0;
     for (size_t i = 0; i < len && rc == 0; i++)
         if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
-            rc = why_set(why, why_size, "contains a control character");
+            rc = config_why(why, why_size, "contains a control character");
     if (rc == 0) {
         long long min = e->min, max = e->max;
         switch (e->type) {
@@ -672,36 +491,36 @@ static int value_parse(const struct centry *e, const struct yamltree_node *n, vo
         case T_ID:
         case T_ENVNAME:
             if (min > 0 && len == 0)
-                rc = why_set(why, why_size, "must not be empty");
+                rc = config_why(why, why_size, "must not be empty");
             else if (max > 0 && (long long)len > max)
-                rc = why_set(why, why_size, "must be at most %lld bytes", max);
+                rc = config_why(why, why_size, "must be at most %lld bytes", max);
             else if ((e->flags & F_DN_SAFE) && strpbrk(text, ",=+\\\"<>;#") != NULL)
-                rc = why_set(why, why_size,
-                             "must not contain any of , = + \\ \" < > ; # (it goes into a "
-                             "certificate subject)");
+                rc = config_why(why, why_size,
+                                "must not contain any of , = + \\ \" < > ; # (it goes into a "
+                                "certificate subject)");
             else if (e->type == T_SUBJECT)
-                rc = check_subject(text, why, why_size);
+                rc = config_check_subject(text, why, why_size);
             else if (e->type == T_ID)
-                rc = check_id(text, why, why_size);
+                rc = config_check_id(text, why, why_size);
             else if (e->type == T_ENVNAME)
-                rc = check_envname(text, why, why_size);
+                rc = config_check_envname(text, why, why_size);
             break;
         case T_URL:
         case T_LISTEN:
         case T_OID:
             if (e->type != T_LISTEN && (long long)len > max)
-                rc = why_set(why, why_size, "must be at most %lld bytes", max);
+                rc = config_why(why, why_size, "must be at most %lld bytes", max);
             else if (e->type == T_URL)
-                rc = check_url(text, why, why_size);
+                rc = config_check_url(text, why, why_size);
             else if (e->type == T_LISTEN)
-                rc = check_listen(text, why, why_size);
+                rc = config_check_listen(text, why, why_size);
             else
-                rc = check_oid(text, why, why_size);
+                rc = config_check_oid(text, why, why_size);
             /* A base URL: "http://host/" means "http://host"; one slash only. */
             if (rc == 0 && (e->flags & F_STRIP_SLASH) && text[len - 1] == '/') {
                 text[--len] = '\0';
                 if (text[len - 1] == '/')
-                    rc = why_set(why, why_size, "must not end with \"//\"");
+                    rc = config_why(why, why_size, "must not end with \"//\"");
             }
             if (rc == -1) {
                 size_t w = strlen(why);
@@ -711,8 +530,8 @@ static int value_parse(const struct centry *e, const struct yamltree_node *n, vo
         case T_DATE: {
             int y, m, d;
             if (jclock_parse_date(text, &y, &m, &d) == -1)
-                rc = why_set(why, why_size, "expected a calendar date YYYY-MM-DD (got \"%s\")",
-                             shown);
+                rc = config_why(why, why_size, "expected a calendar date YYYY-MM-DD (got \"%s\")",
+                                shown);
             break;
         }
         case T_KEY_ALGORITHM: {
@@ -724,18 +543,18 @@ static int value_parse(const struct centry *e, const struct yamltree_node *n, vo
             for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
                 known = known || strcmp(text, names[i]) == 0;
             if (!known)
-                rc = why_set(why, why_size,
-                             "expected rsa, rsa2048, rsa3072, ecdsa-p384 or ecdsa-p521 (got "
-                             "\"%s\")",
-                             shown);
+                rc = config_why(why, why_size,
+                                "expected rsa, rsa2048, rsa3072, ecdsa-p384 or ecdsa-p521 (got "
+                                "\"%s\")",
+                                shown);
             break;
         }
         case T_HEX64:
             if (len != 64 || strspn(text, "0123456789abcdefABCDEF") != 64)
-                rc = why_set(why, why_size, "expected 64 hexadecimal digits (a SHA-256)");
+                rc = config_why(why, why_size, "expected 64 hexadecimal digits (a SHA-256)");
             break;
         default:
-            rc = why_set(why, why_size, "internal: unhandled type");
+            rc = config_why(why, why_size, "internal: unhandled type");
         }
     }
     if (rc == -1) {

@@ -68,6 +68,7 @@ struct api {
     struct ratelimit *rate_holder;   /* calls that take no operator credential, per address */
     struct clientaddr_trust *trust;  /* limits.trusted_proxies: who the client is */
     struct refusals *refusals;       /* refused logins (401) per address and minute */
+    struct rpgate *gate;             /* api_set_relying_parties, or NULL */
 };
 
 struct api_job {
@@ -84,6 +85,9 @@ struct api_job {
     struct timespec started;
     struct sockaddr_storage client; /* clientaddr_of_request */
     bool has_client;
+    /* API_ROLES_RELYING_PARTY endpoints: who the gate named, on the loop */
+    enum rpgate_verdict party_verdict;
+    struct rpgate_who party;
 
     /* Filled on the worker. */
     struct auth_identity who; /* via AUTH_VIA_NONE: nobody authenticated */
@@ -404,8 +408,11 @@ static const char *audit_field(const char *field)
     return field;
 }
 
-static const char *via_name(enum auth_via via)
+static const char *via_name(const struct api_job *job)
 {
+    if (job->call.party != NULL)
+        return job->party.by_cert ? "rp-cert" : "rp-token";
+    enum auth_via via = job->who.via;
     return via == AUTH_VIA_TOKEN ? "token" : via == AUTH_VIA_CERT ? "cert" : "none";
 }
 
@@ -414,8 +421,11 @@ static int job_audit(struct api_job *job, struct store *st, int status, const st
                      struct jerr *err)
 {
     struct audit_entry e = {.at = jclock_now()};
-    snprintf(e.actor, sizeof(e.actor), "%s",
-             job->who.via != AUTH_VIA_NONE ? job->who.name : AUTH_ANONYMOUS);
+    if (job->party.pk != 0) /* a party, active or suspended */
+        snprintf(e.actor, sizeof(e.actor), "rp:%s", job->party.id);
+    else
+        snprintf(e.actor, sizeof(e.actor), "%s",
+                 job->who.via != AUTH_VIA_NONE ? job->who.name : AUTH_ANONYMOUS);
     snprintf(e.action, sizeof(e.action), "%s", job->action);
     snprintf(e.target, sizeof(e.target), "%s", job->call.target);
     snprintf(e.outcome, sizeof(e.outcome), "%s",
@@ -425,9 +435,9 @@ static int job_audit(struct api_job *job, struct store *st, int status, const st
     if (why != NULL)
         snprintf(e.detail, sizeof(e.detail), "status=%d code=%s field=%s via=%s", status,
                  status == 405 ? "method_not_allowed" : jerr_code_name(why->code),
-                 audit_field(why->field), via_name(job->who.via));
+                 audit_field(why->field), via_name(job));
     else
-        snprintf(e.detail, sizeof(e.detail), "status=%d via=%s", status, via_name(job->who.via));
+        snprintf(e.detail, sizeof(e.detail), "status=%d via=%s", status, via_name(job));
     if (status == 401) { /* the address that refusals.h counts, to tie this row to its tally */
         char client[CLIENTADDR_TEXT_MAX];
         size_t used = strlen(e.detail);
@@ -741,7 +751,25 @@ static void job_run(struct worker *self, void *arg)
     const struct api_endpoint *matched = route(job, &param, &param_len, &route_err);
     bool no_credential =
         matched != NULL ? matched->roles == API_ROLES_NO_CREDENTIAL : path_takes_no_credential(job);
-    if (!no_credential && authenticate(job, st, &err) == -1) {
+    bool rp_endpoint = matched != NULL && (matched->roles & API_ROLES_RELYING_PARTY) != 0;
+    if (rp_endpoint && job->party_verdict == RPGATE_PARTY) {
+        call->party = &job->party; /* a registered party: no operator credential to check */
+    } else if (rp_endpoint && job->party_verdict == RPGATE_SUSPENDED) {
+        jerr_set(&err, JERR_FORBIDDEN, "party", "relying party %s is suspended", job->party.id);
+        goto refused;
+    } else if (rp_endpoint && authenticate(job, st, &err) == -1) {
+        /* Neither an active party nor an operator: refused, saying what would be accepted. */
+        if (err.code == JERR_AUTH) {
+            if (job->token_sent || job->peer != NULL) /* as below: made-up tokens are charged */
+                charge_address(job->api->rate_api_addr, job);
+            err = (struct jerr){0};
+            job->challenge = false;
+            jerr_set(&err, JERR_FORBIDDEN, "party",
+                     "not a registered relying party (its client certificate or bearer token "
+                     "over HTTPS) nor an operator");
+        }
+        goto refused;
+    } else if (!rp_endpoint && !no_credential && authenticate(job, st, &err) == -1) {
         /* A credential presented and refused is charged to the address (rate_admit charged
          * it to the credential as sent, which made-up tokens would escape). */
         if (err.code == JERR_AUTH && (job->token_sent || job->peer != NULL))
@@ -757,7 +785,7 @@ static void job_run(struct worker *self, void *arg)
     if (param != NULL && api_param_decode(placeholder_kind(ep->path), param, param_len, job->id,
                                           sizeof(job->id), &param_err) == 0)
         snprintf(call->target, sizeof(call->target), "%s", job->id);
-    if (ep->roles != API_ROLES_NO_CREDENTIAL &&
+    if (ep->roles != API_ROLES_NO_CREDENTIAL && call->party == NULL &&
         !operator_role_is_allowed(job->who.role, ep->roles)) {
         jerr_set(&err, JERR_FORBIDDEN, NULL, "role %s may not call %s",
                  operator_role_name(job->who.role), job->action);
@@ -921,6 +949,24 @@ static char *dup_or_null(const char *s)
     return s != NULL ? strdup(s) : NULL;
 }
 
+/* True when `path` is that of an API_ROLES_RELYING_PARTY endpoint. */
+static bool takes_relying_parties(const struct api *api, const char *path)
+{
+    for (size_t i = 0; i < api->count; i++) {
+        const char *p;
+        size_t plen;
+        if ((api->eps[i].roles & API_ROLES_RELYING_PARTY) != 0 &&
+            api_path_matches(api->eps[i].path, path, &p, &plen))
+            return true;
+    }
+    return false;
+}
+
+void api_set_relying_parties(struct api *api, struct rpgate *gate)
+{
+    api->gate = gate;
+}
+
 static void api_handler(const struct server_request *sr, void *arg)
 {
     struct api *api = arg;
@@ -965,6 +1011,9 @@ static void api_handler(const struct server_request *sr, void *arg)
     if (job->body_len > 0 &&
         evbuffer_copyout(body, job->body, job->body_len) != (ev_ssize_t)job->body_len)
         goto oom;
+    job->party_verdict = RPGATE_NO_CREDENTIAL;
+    if (api->gate != NULL && sr->tls && takes_relying_parties(api, sr->path))
+        job->party_verdict = rpgate_identify(api->gate, sr, &job->party);
     X509 *peer = server_request_peer_cert(sr);
     if (peer != NULL && X509_up_ref(peer) == 1)
         job->peer = peer;

@@ -50,6 +50,7 @@
 #include "responder/api/auth.h"
 #include "responder/ocsp/ocsp_http.h"
 #include "responder/net/server.h"
+#include "responder/rp/rpgate.h"
 #include "responder/net/workers.h"
 
 /* Endpoints under /v1, at most. */
@@ -58,6 +59,14 @@
  * no role is checked; the run function authenticates the caller from the request itself (a
  * card holder's signature, holder.h). Audited as "anonymous", via=none. */
 #define API_ROLES_NO_CREDENTIAL (1u << 31)
+/* Or'ed into `roles`: registered relying parties (DESIGN §12) may call it too, named by their
+ * credential over HTTPS (a client certificate of the relying-party CA or their bearer token,
+ * rpgate.h, identified on the request's loop through api_set_relying_parties' gate); the call
+ * then has call->party set, and the run function decides what the party's kind may learn. A
+ * caller that is no active party is authenticated as an operator against the rest of `roles`
+ * (support access, audited like any call); one that is neither is refused 403, naming why
+ * (field "party": suspended, or not registered). Audited with the party's id as actor "rp:ID". */
+#define API_ROLES_RELYING_PARTY (1u << 30)
 /* The audit target when the call names no (valid) id. */
 #define API_NO_TARGET "-"
 
@@ -77,6 +86,7 @@ struct api_call {
     struct store *st;      /* this worker's registry connection */
     struct worker *worker; /* the worker running the call */
     const struct auth_identity *who;
+    const struct rpgate_who *party; /* API_ROLES_RELYING_PARTY: the calling party, else NULL */
     const char *id;           /* the path's {id} or {serial}, decoded and checked ("" when the
                                  template has none); a serial is upper-case hex */
     const char *query;        /* raw query string, NULL when none */
@@ -126,6 +136,10 @@ int api_add_endpoint(struct api *api, const struct api_endpoint *ep, struct jerr
 /* api_add_endpoint for each of eps[0..count), in order; stops at the first failure. */
 int api_add_endpoints(struct api *api, const struct api_endpoint *eps, size_t count,
                       struct jerr *err);
+
+/* The gate that names relying parties for API_ROLES_RELYING_PARTY endpoints (borrowed; it
+ * outlives the api). Before server_start; without it only operators call them. */
+void api_set_relying_parties(struct api *api, struct rpgate *gate);
 
 /* Registers the /v1/ routes on `srv` (before server_start). Returns 0 or -1. */
 int api_register(struct api *api, struct server *srv, struct jerr *err);

@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "ca/linkage.h"
+#include "ca/rp.h"
 #include "ca/recjson.h"
 #include "base/jclock.h"
 
@@ -31,6 +32,12 @@ static int linkage_get(struct api_call *call, struct jerr *err)
     int rc = -1;
     if (linkage_follow(call->st, call->id, l, err) == -1)
         goto out;
+    if (call->party != NULL && !rp_kind_allows(call->party->kind, l->cert.ca)) {
+        jerr_set(err, JERR_FORBIDDEN, "serial",
+                 "relying party %s (%s verifier) may not ask about %s certificates",
+                 call->party->id, rp_kind_name(call->party->kind), ca_kind_name(l->cert.ca));
+        goto out;
+    }
     json_t *chain = json_array();
     for (size_t i = 0; chain != NULL && i < l->count; i++)
         if (json_array_append_new(chain, link_json(&l->chain[i])) != 0) {
@@ -69,14 +76,14 @@ static int consent_post(struct api_call *call, struct jerr *err)
 
 static int basic_info_get(struct api_call *call, struct jerr *err)
 {
-    static const char *const allowed[] = {"party", NULL};
-    char party[JPKI_ID_MAX + 1];
     struct person p;
-    if (api_query_text(call, allowed, "party", party, sizeof(party), err) == -1)
-        return -1;
-    if (party[0] == '\0')
-        return jerr_set(err, JERR_INVALID, "party", "party: required query parameter");
-    if (linkage_basic_info(call->st, call->id, party, &p, err) == -1)
+    if (call->party == NULL || call->party->kind != RP_KIND_PLATFORM)
+        return jerr_set(err, JERR_FORBIDDEN, "party",
+                        "basic information is for platform operator parties only");
+    if (call->query != NULL && call->query[0] != '\0')
+        return jerr_set(err, JERR_INVALID, "query",
+                        "basic-info takes no query parameter: the party is the caller");
+    if (linkage_basic_info(call->st, call->id, call->party->id, &p, err) == -1)
         return -1;
     json_t *facts = recjson_person_to(&p);
     OPENSSL_cleanse(&p, sizeof(p));
@@ -85,7 +92,7 @@ static int basic_info_get(struct api_call *call, struct jerr *err)
         json_object_del(facts, "deceased");
     }
     return api_answer(call,
-                      json_pack("{s:s, s:s, s:o}", "serial", call->id, "party", party,
+                      json_pack("{s:s, s:s, s:o}", "serial", call->id, "party", call->party->id,
                                 "basic_info", facts),
                       err);
 }
@@ -93,9 +100,9 @@ static int basic_info_get(struct api_call *call, struct jerr *err)
 int linkapi_add_endpoints(struct api *api, struct jerr *err)
 {
     const struct api_endpoint eps[] = {
-        {EVHTTP_REQ_GET, "/v1/linkage/{serial}", OPERATOR_ROLES_ANY, API_BODY_NONE, 0, 200,
+        {EVHTTP_REQ_GET, "/v1/linkage/{serial}", OPERATOR_ROLES_ANY | API_ROLES_RELYING_PARTY, API_BODY_NONE, 0, 200,
          linkage_get, NULL},
-        {EVHTTP_REQ_GET, "/v1/linkage/{serial}/basic-info", OPERATOR_ROLES_LIFECYCLE,
+        {EVHTTP_REQ_GET, "/v1/linkage/{serial}/basic-info", API_ROLES_RELYING_PARTY,
          API_BODY_NONE, 0, 200, basic_info_get, NULL},
         {EVHTTP_REQ_POST, "/v1/persons/{id}/consents", OPERATOR_ROLES_LIFECYCLE, API_BODY_JSON, 0,
          201, consent_post, NULL},

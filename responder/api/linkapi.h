@@ -6,14 +6,19 @@
  *                                           current one: serials and statuses only
  *   POST /v1/persons/{id}/consents          {"party":ID}: the holder consents to that party
  *                                           learning its basic information
- *   GET  /v1/linkage/{serial}/basic-info?party=ID
+ *   GET  /v1/linkage/{serial}/basic-info
  *                                           the current four facts of the holder of a signing
- *                                           certificate, for a party the holder consented to
+ *                                           certificate, for the calling party if the holder
+ *                                           consented to it
  *
- * Until the relying-party registry (issue 15, helper "rp") is on main, the callers are
- * operators (any role reads the chain; admin/operator record consents and read basic
- * information, naming the party they act for); then a registered party of the right kind
- * calls them with its own credential. Every call is audited by the api frame (ids only).
+ * Callers (API_ROLES_RELYING_PARTY, DESIGN §12): a registered, active relying party with its
+ * own credential over HTTPS. The chain only for certificates of a CA its kind allows
+ * (rp_kind_allows: an authentication verifier never learns a signing serial); basic
+ * information only for a platform operator party, with the holder's consent to that party.
+ * Operators keep read access to the chain for support (any role); basic information is the
+ * parties' consented channel only (operators have the registry's person endpoints). Consents
+ * are recorded by admin/operator. Every call is audited by the api frame (ids only; a party
+ * as actor "rp:ID").
  */
 #ifndef JPKI_LINKAPI_H
 #define JPKI_LINKAPI_H

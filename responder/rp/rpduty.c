@@ -152,6 +152,7 @@ int rpduty_attach(struct rpduty *d, struct server *srv, struct api *api, struct 
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (server_add_route(srv, &routes[i], err) == -1)
             return -1;
+    api_set_relying_parties(api, d->gate); /* linkage (linkapi.h) */
     ocsp_http_set_relying_parties(ocsp, d->gate, d->meter);
     public_set_relying_parties(pub, d->gate, d->meter);
     metrics_set_section(rpmeter_metrics_text, d->meter);

@@ -160,6 +160,27 @@ for _ in $(seq 50); do
 done
 assert_contains "jpkictl rp usage: 2 OCSP calls" "OCSP calls:         2" "$OUT"
 assert_contains "…1 CRL download" "CRL downloads:      1" "$OUT"
+# verify and card check as a party (the card's OCSP asked over HTTPS with its credential)
+call POST /v1/persons '{"id":"p9","name":"RP Nine","address":"Tokyo","birth_date":"1990-01-02","gender":"male"}'
+call POST /v1/cards '{"id":"c9","person_id":"p9","type":"mynumber","expiry":"2035-01-31"}'
+printf '{"sign":"QWERTY7890","auth":"5829"}' >"$T/chosen.json"
+ctl card issue c9 --certs both --out "$T/o9" --passwords-file "$T/chosen.json"
+assert_eq "setup: jpkictl card issue" 0 "$RC"
+ctl --url "$SURL" --cacert "$T/tls/server.pem" card check "$T/o9/c9.card"
+assert_eq "jpkictl card check without credentials: refused" 1 "$RC"
+ctl --url "$SURL" --cacert "$T/tls/server.pem" --cert "$T/ctl.pem" --key "$T/ctl.key" card check "$T/o9/c9.card"
+assert_contains "jpkictl card check --cert/--key: all good" "all good" "$OUT"
+printf 'QWERTY7890\n' >"$T/pw.txt"
+echo document >"$T/doc.txt"
+ctl card sign "$T/o9/c9.card" "$T/doc.txt" -o "$T/doc.p7s" --password-file "$T/pw.txt"
+assert_eq "setup: jpkictl card sign" 0 "$RC"
+ctl --url "$SURL" --cacert "$T/tls/server.pem" verify "$T/doc.txt" "$T/doc.p7s"
+assert_eq "jpkictl verify without credentials: not VALID" 1 "$RC"
+ctl --url "$SURL" --cacert "$T/tls/server.pem" --rp-token-file "$T/ctl.token" verify "$T/doc.txt" "$T/doc.p7s"
+assert_contains "jpkictl verify --rp-token-file: VALID" "VALID: $T/doc.txt" "$OUT"
+JPKI_CLIENT_CERT=$T/ctl.pem JPKI_CLIENT_KEY=$T/ctl.key ctl --url "$SURL" --cacert "$T/tls/server.pem" \
+  verify "$T/doc.txt" "$T/doc.p7s"
+assert_contains "jpkictl verify with JPKI_CLIENT_CERT/KEY: VALID" "VALID: $T/doc.txt" "$OUT"
 ctl rp suspend rp-ctl
 assert_contains "jpkictl rp suspend" "suspended" "$OUT"
 ctl rp list
