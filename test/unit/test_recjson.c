@@ -555,7 +555,8 @@ START_TEST(writers)
     r.status_changed_at = 0;
     r.partition = 3;
     assert_dump(recjson_cert_to(&r),
-                "{\"ca\":\"sign\",\"card_id\":\"C-1\",\"not_after\":\"2030-12-31T14:59:59Z\","
+                "{\"ca\":\"sign\",\"card_id\":\"C-1\",\"generation\":1,\"not_after\":\"2030-12-"
+                "31T14:59:59Z\","
                 "\"not_before\":\"2026-01-02T03:04:05Z\",\"partition\":3,\"person_id\":"
                 "\"P-0001\",\"reason\":null,\"serial\":\"0A1B2C3D4E5F60718293A4B5C6D7E8F9\","
                 "\"status\":\"good\",\"status_changed_at\":null}");
@@ -565,7 +566,8 @@ START_TEST(writers)
     r.status_changed_at = jclock_utc(2027, 6, 7, 8, 9, 10);
     r.partition = 0;
     assert_dump(recjson_cert_to(&r),
-                "{\"ca\":\"auth\",\"card_id\":\"C-1\",\"not_after\":\"2030-12-31T14:59:59Z\","
+                "{\"ca\":\"auth\",\"card_id\":\"C-1\",\"generation\":1,\"not_after\":\"2030-12-"
+                "31T14:59:59Z\","
                 "\"not_before\":\"2026-01-02T03:04:05Z\",\"partition\":0,\"person_id\":"
                 "\"P-0001\",\"reason\":\"keyCompromise\",\"serial\":"
                 "\"0A1B2C3D4E5F60718293A4B5C6D7E8F9\",\"status\":\"revoked\","
