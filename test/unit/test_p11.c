@@ -30,6 +30,19 @@ static struct p11 *open_ok(void)
     return p;
 }
 
+/* A public-only copy of a token key (through its SubjectPublicKeyInfo), to verify with. */
+static EVP_PKEY *public_copy(EVP_PKEY *key)
+{
+    unsigned char *der = NULL;
+    int der_len = i2d_PUBKEY(key, &der);
+    ck_assert_int_gt(der_len, 0);
+    const unsigned char *q = der;
+    EVP_PKEY *pub = d2i_PUBKEY(NULL, &q, der_len);
+    OPENSSL_free(der);
+    ck_assert_ptr_nonnull(pub);
+    return pub;
+}
+
 START_TEST(test_open_and_check)
 {
     struct jerr err = {0};
@@ -117,13 +130,7 @@ START_TEST(test_generate_sign_verify)
     EVP_MD_CTX_free(mctx);
     ck_assert_uint_eq(sig_len, 256);
 
-    unsigned char *der = NULL;
-    int der_len = i2d_PUBKEY(key, &der);
-    ck_assert_int_gt(der_len, 0);
-    const unsigned char *q = der;
-    EVP_PKEY *pub = d2i_PUBKEY(NULL, &q, der_len);
-    OPENSSL_free(der);
-    ck_assert_ptr_nonnull(pub);
+    EVP_PKEY *pub = public_copy(key);
     mctx = EVP_MD_CTX_new();
     ck_assert_int_eq(EVP_DigestVerifyInit(mctx, NULL, EVP_sha256(), NULL, pub), 1);
     ck_assert_int_eq(EVP_DigestVerify(mctx, sig, sig_len, msg, sizeof(msg)), 1);
@@ -167,13 +174,7 @@ START_TEST(test_generate_ec_sign_verify)
     ck_assert_int_eq(EVP_DigestSign(mctx, sig, &sig_len, msg, sizeof(msg)), 1);
     EVP_MD_CTX_free(mctx);
 
-    unsigned char *der = NULL;
-    int der_len = i2d_PUBKEY(key, &der);
-    ck_assert_int_gt(der_len, 0);
-    const unsigned char *q = der;
-    EVP_PKEY *pub = d2i_PUBKEY(NULL, &q, der_len);
-    OPENSSL_free(der);
-    ck_assert_ptr_nonnull(pub);
+    EVP_PKEY *pub = public_copy(key);
     mctx = EVP_MD_CTX_new();
     ck_assert_int_eq(EVP_DigestVerifyInit_ex(mctx, NULL, "SHA384", NULL, NULL, pub, NULL), 1);
     ck_assert_int_eq(EVP_DigestVerify(mctx, sig, sig_len, msg, sizeof(msg)), 1);
