@@ -324,13 +324,9 @@ START_TEST(card_good)
     jerr_clear(&err);
     json_t *o = good_card_json();
     ck_assert_int_eq(recjson_card_from(o, NULL, NULL, &c, &err), 0);
-    ck_assert_str_eq(c.id, "C-0001");
-    ck_assert_str_eq(c.person_id, "P-0001");
-    ck_assert_int_eq(c.type, CARD_MYNUMBER);
-    ck_assert_str_eq(c.expiry, "2034-01-02");
-    ck_assert_int_eq(c.state, CARD_ACTIVE);
-    ck_assert_str_eq(c.prefecture, "東京都");
-    ck_assert_str_eq(c.municipality, "千代田区");
+    struct card want = testutil_card("C-0001", "P-0001", CARD_MYNUMBER, "2034-01-02", CARD_ACTIVE,
+                                     "東京都", "千代田区");
+    testutil_assert_card(&c, &want);
     json_decref(o);
 
     /* person_id given by the caller; the place names optional (absent or null). */
@@ -521,13 +517,7 @@ START_TEST(writers)
                 "\"deceased\":true,\"gender\":\"unstated\",\"id\":\"P-0001\","
                 "\"name\":\"\\u5C71\\u7530 \\u592A\\u90CE\"}");
 
-    struct card c;
-    memset(&c, 0, sizeof(c));
-    strcpy(c.id, "C-1");
-    strcpy(c.person_id, "P-0001");
-    c.type = CARD_JUKI;
-    strcpy(c.expiry, "2030-12-31");
-    c.state = CARD_SUSPENDED;
+    struct card c = testutil_card("C-1", "P-0001", CARD_JUKI, "2030-12-31", CARD_SUSPENDED, "", "");
     assert_dump(recjson_card_to(&c),
                 "{\"expiry\":\"2030-12-31\",\"id\":\"C-1\",\"municipality\":null,"
                 "\"person_id\":\"P-0001\",\"prefecture\":null,\"state\":\"suspended\","
