@@ -1292,9 +1292,7 @@ static void write_crl(const char *path, X509_CRL *crl)
 {
     unsigned char *der = NULL;
     int len = i2d_X509_CRL(crl, &der);
-    ck_assert_int_gt(len, 0);
-    ck_assert_int_eq(testutil_write_file(path, der, (size_t)len), 0);
-    OPENSSL_free(der);
+    testutil_write_der(path, der, len);
     X509_CRL_free(crl);
 }
 

@@ -82,6 +82,13 @@ int testutil_write_file(const char *path, const void *data, size_t len)
     return n == (ssize_t)len ? 0 : -1;
 }
 
+void testutil_write_der(const char *path, unsigned char *der, int len)
+{
+    ck_assert_int_gt(len, 0);
+    ck_assert_int_eq(testutil_write_file(path, der, (size_t)len), 0);
+    OPENSSL_free(der);
+}
+
 int testutil_self_signed(const char *cert_path, const char *key_path, bool rsa)
 {
     EVP_PKEY *key = rsa ? EVP_RSA_gen(2048) : EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
