@@ -91,12 +91,9 @@ START_TEST(person_good)
     json_t *o = good_person_json();
     ck_assert_int_eq(recjson_person_from(o, NULL, &p, &err), 0);
     ck_assert_int_eq(err.code, JERR_NONE);
-    ck_assert_str_eq(p.id, "P-0001");
-    ck_assert_str_eq(p.name, "山田 太郎");
-    ck_assert_str_eq(p.address, "東京都千代田区霞が関2-1-2");
-    ck_assert_str_eq(p.birth_date, "1990-01-02");
-    ck_assert_int_eq(p.gender, GENDER_MALE);
-    ck_assert(!p.deceased);
+    struct person want = testutil_person("P-0001", "山田 太郎", "東京都千代田区霞が関2-1-2",
+                                         "1990-01-02", GENDER_MALE); /* alive */
+    testutil_assert_person(&p, &want);
     json_decref(o);
 
     o = person_with("gender", json_string("female"));

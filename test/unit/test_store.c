@@ -367,12 +367,7 @@ START_TEST(test_person_crud)
 
     ck_assert_int_eq(store_person_insert(st, &p, &err), 0);
     ck_assert_int_eq(store_person_get(st, "P1", &got, &err), 0);
-    ck_assert_str_eq(got.id, "P1");
-    ck_assert_str_eq(got.name, p.name);
-    ck_assert_str_eq(got.address, p.address);
-    ck_assert_str_eq(got.birth_date, "1980-04-01");
-    ck_assert_int_eq(got.gender, GENDER_MALE);
-    ck_assert(!got.deceased);
+    testutil_assert_person(&got, &p); /* P1, born 1980-04-01, male, alive */
 
     refused(store_person_insert(st, &p, &err), &err, JERR_CONFLICT, "id");
     snprintf(p.address, sizeof(p.address), "大阪府大阪市2-2");
@@ -380,9 +375,7 @@ START_TEST(test_person_crud)
     p.deceased = true;
     ck_assert_int_eq(store_person_update(st, &p, &err), 0);
     ck_assert_int_eq(store_person_get(st, "P1", &got, &err), 0);
-    ck_assert_str_eq(got.address, "大阪府大阪市2-2");
-    ck_assert_int_eq(got.gender, GENDER_UNSTATED);
-    ck_assert(got.deceased);
+    testutil_assert_person(&got, &p); /* now in 大阪府大阪市2-2, unstated, deceased */
 
     refused(store_person_get(st, "P2", &got, &err), &err, JERR_NOT_FOUND, "person_id");
     struct person other = make_person("P2");

@@ -41,6 +41,9 @@ void testutil_fx_close(struct testutil_fixture *fx);
 struct person testutil_person(const char *id, const char *name, const char *address,
                               const char *birth_date, enum gender gender);
 
+/* Asserts that every field of `got` equals the one of `want`. */
+void testutil_assert_person(const struct person *got, const struct person *want);
+
 /* A card with these fields ("" for no prefecture or municipality). */
 struct card testutil_card(const char *id, const char *person_id, enum card_type type,
                           const char *expiry, enum card_state state, const char *prefecture,

@@ -225,6 +225,16 @@ struct card testutil_card(const char *id, const char *person_id, enum card_type 
     return c;
 }
 
+void testutil_assert_person(const struct person *got, const struct person *want)
+{
+    ck_assert_str_eq(got->id, want->id);
+    ck_assert_str_eq(got->name, want->name);
+    ck_assert_str_eq(got->address, want->address);
+    ck_assert_str_eq(got->birth_date, want->birth_date);
+    ck_assert_int_eq(got->gender, want->gender);
+    ck_assert_int_eq(got->deceased, want->deceased);
+}
+
 void testutil_assert_card(const struct card *got, const struct card *want)
 {
     ck_assert_str_eq(got->id, want->id);
