@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 TIMEOUT_S = 5
+BATCHES_IN_FLIGHT = 2
 
 
 def port_of(data_dir):
@@ -140,8 +141,19 @@ def load(data_dir, token, cards, log_path, stop_file):
                         code=(doc or {}).get("error", {}).get("code"))
 
     def batcher():
+        # At most BATCHES_IN_FLIGHT acknowledged batches unfinished at a time: a kill still finds
+        # batches mid-run (and several to resume), while the backlog that the last instance
+        # must work off before the checks (a key generation per row) stays small.
         k = 0
+        unfinished = []  # ids of acknowledged batches not yet seen done
         while not stopping():
+            if len(unfinished) >= BATCHES_IN_FLIGHT:
+                st, doc = call(data_dir, token, "GET", f"/v1/batches/{unfinished[0]}?limit=1")
+                if st == 200 and doc["state"] == "done":
+                    unfinished.pop(0)
+                else:
+                    time.sleep(0.2)
+                continue
             key = f"crash-b{k}"
             rows = []
             for r in range(3):
@@ -158,6 +170,7 @@ def load(data_dir, token, cards, log_path, stop_file):
             if st in (200, 202):
                 log.add(op="batch", key=key, id=doc["id"], status=st,
                         cards=[f"bc{k}-{r}" for r in range(3)])
+                unfinished.append(doc["id"])
                 k += 1  # the next batch only once this one is acknowledged
                 time.sleep(0.3)
             elif st is None:
