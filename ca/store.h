@@ -76,6 +76,10 @@ int store_cert_insert_issued(struct store *st, const struct cert_rec *rec,
                              const unsigned char *der, size_t der_len, struct jerr *err);
 int store_cert_get(struct store *st, const char *serial, struct cert_rec *out,
                    struct jerr *err);
+/* The same for a certificate of a CA in `ca_mask` (bit 1 << ca): one of another CA is
+ * JERR_NOT_FOUND "serial", word for word the answer to a serial never issued. */
+int store_cert_get_of(struct store *st, const char *serial, unsigned ca_mask,
+                      struct cert_rec *out, struct jerr *err);
 /* The DER, malloc'd into *der (caller frees with free). */
 int store_cert_get_der(struct store *st, const char *serial, unsigned char **der,
                        size_t *der_len, struct jerr *err);
