@@ -9,8 +9,9 @@
  * generation and an audit row in one registry transaction, makes the generation visible to
  * the running process (pki_add_generation) and publishes its first CRL. The newest generation
  * issues from then on; the older ones stop issuing and keep answering (ca/crl.h). On any
- * failure before the commit, the files and key references it wrote are removed: nothing is
- * half-recorded (a token keeps the unused key object, as a failed renewal does).
+ * failure before the commit (a full disk or token, a registry that refuses the row), the files,
+ * keys and token objects it made are removed: nothing is half-recorded, and the next ceremony
+ * finds the names free.
  */
 #ifndef JPKI_ROLLOVER_H
 #define JPKI_ROLLOVER_H
@@ -45,8 +46,11 @@ int rollover_algorithm_parse(const struct jpki_config *cfg, enum ca_kind ca, con
                              struct keyalg *out, struct jerr *err);
 
 /* The ceremony (see above). Refused: JERR_INVALID for a bad algorithm or subject;
- * JERR_CONFLICT for a repeat within ROLLOVER_REPEAT_S or a CA at PKI_GENERATIONS_MAX; the key
- * store's error (a full token: "no space ...") when it cannot make the keys. One ceremony at
+ * JERR_CONFLICT for a repeat within ROLLOVER_REPEAT_S, a CA at PKI_GENERATIONS_MAX or a key
+ * name already taken; once it has begun to store, the cause's code with one sentence "the
+ * <ca> CA's generation <n> was not made: could not store <its CA key | its root certificate |
+ * its link certificates | its OCSP signer | it in the registry>: <cause>; nothing of it was
+ * kept". One ceremony at
  * a time per process (the caller serializes). Returns 0 with *out, or -1 with err. */
 int rollover_run(struct pki *pki, const struct rollover_request *req, struct rollover_result *out,
                  struct jerr *err);

@@ -832,6 +832,40 @@ out:
     return rc;
 }
 
+int p11_destroy_objects(struct p11 *p, const char *label, struct jerr *err)
+{
+    CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE objs[8];
+    CK_ATTRIBUTE tmpl[] = {{CKA_LABEL, (void *)label, strlen(label)}};
+    CK_ULONG count = 0;
+    int rc = -1;
+
+    if (raw_session(p, &session, err) == -1)
+        return -1;
+    /* A key pair is two objects; more of one label would be another tool's doing, and a
+     * later call removes what this one left. */
+    CK_RV rv = p->mod->fl->C_FindObjectsInit(session, tmpl, 1);
+    if (rv != CKR_OK) {
+        fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_FindObjectsInit", rv);
+        goto out;
+    }
+    rv = p->mod->fl->C_FindObjects(session, objs, sizeof(objs) / sizeof(objs[0]), &count);
+    p->mod->fl->C_FindObjectsFinal(session);
+    if (rv != CKR_OK) {
+        fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_FindObjects", rv);
+        goto out;
+    }
+    for (CK_ULONG i = 0; i < count; i++)
+        if ((rv = p->mod->fl->C_DestroyObject(session, objs[i])) != CKR_OK) {
+            fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_DestroyObject", rv);
+            goto out;
+        }
+    rc = 0;
+out:
+    p->mod->fl->C_CloseSession(session);
+    return rc;
+}
+
 int p11_key_protection(struct p11 *p, const char *label, struct p11_key_protection *out,
                        struct jerr *err)
 {
