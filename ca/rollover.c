@@ -185,6 +185,13 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
                         ca_kind_name(req->ca));
     if (rollover_algorithm_parse(cfg, req->ca, req->algorithm, &alg, err) == -1)
         return -1;
+    if (req->validity_years < 0 || req->validity_years > ROLLOVER_VALIDITY_YEARS_MAX)
+        return jerr_set(err, JERR_INVALID, "validity_years", "validity of %d years is out of 1..%d",
+                        req->validity_years, ROLLOVER_VALIDITY_YEARS_MAX);
+    if (req->validity_years_minor < 0 || req->validity_years_minor > ROLLOVER_VALIDITY_YEARS_MAX)
+        return jerr_set(err, JERR_INVALID, "validity_years_minor",
+                        "validity of %d years under 18 is out of 1..%d", req->validity_years_minor,
+                        ROLLOVER_VALIDITY_YEARS_MAX);
     subject = req->subject[0] != '\0' ? profile_parse_name(req->subject, err)
                                       : X509_NAME_dup(X509_get_subject_name(old->root));
     if (subject == NULL) {
@@ -201,6 +208,11 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
     }
     g->ca = req->ca;
     g->number = old->number + 1;
+    /* DESIGN §11: recorded, so that a later change of the configuration leaves it alone. */
+    g->validity_years =
+        req->validity_years > 0 ? req->validity_years : cfg->subscriber_validity_years;
+    g->validity_years_minor = req->validity_years_minor > 0 ? req->validity_years_minor
+                                                             : cfg->subscriber_validity_years_minor;
     pki_gen_names(g->ca, g->number, &names);
     keyalg_name(&alg, g->algorithm, sizeof(g->algorithm));
     if (check_repeat(st, old, g->algorithm, subject, now, err) == -1 ||
@@ -269,13 +281,17 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
     snprintf(rec.ocsp_key, sizeof(rec.ocsp_key), "%s", names.ocsp_key);
     snprintf(rec.root_file, sizeof(rec.root_file), "%s", names.root_file);
     snprintf(rec.ocsp_file, sizeof(rec.ocsp_file), "%s", names.ocsp_file);
+    rec.validity_years = g->validity_years;
+    rec.validity_years_minor = g->validity_years_minor;
     struct audit_entry e = {.at = now};
     snprintf(e.actor, sizeof(e.actor), "%s", req->actor[0] != '\0' ? req->actor : "jpkid");
     snprintf(e.action, sizeof(e.action), "ca.rollover");
     snprintf(e.target, sizeof(e.target), "ca/%s/%d", ca_kind_name(g->ca), g->number);
     snprintf(e.outcome, sizeof(e.outcome), "ok");
-    snprintf(e.detail, sizeof(e.detail), "from=%d algorithm=%s root_sha256=%s", old->number,
-             g->algorithm, out->fingerprint);
+    snprintf(e.detail, sizeof(e.detail),
+             "from=%d algorithm=%s validity_years=%d validity_years_minor=%d root_sha256=%s",
+             old->number, g->algorithm, g->validity_years, g->validity_years_minor,
+             out->fingerprint);
     stage = "it in the registry";
     if (store_begin(st, err) == -1)
         goto out;
@@ -285,6 +301,8 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
         goto out;
     in_tx = false;
     out->generation = g->number;
+    out->validity_years = g->validity_years;
+    out->validity_years_minor = g->validity_years_minor;
     snprintf(out->algorithm, sizeof(out->algorithm), "%s", g->algorithm);
     name_text(X509_get_subject_name(g->root), out->subject, sizeof(out->subject));
     time_text(X509_get0_notAfter(g->root), out->not_after, sizeof(out->not_after));

@@ -185,6 +185,9 @@ struct ca_gen_rec {
     enum ca_gen_state state;
     int64_t created_at;
     int64_t retired_at; /* 0 while not retired */
+    /* The subscriber validity it issues for (migration 12), 1..10 years, and for a holder under
+     * 18; 0 (NULL) = the configuration's subscriber.validity_years / validity_years_minor. */
+    int validity_years, validity_years_minor;
 };
 /* The generations of `ca`, oldest first: *out (malloc'd; the caller frees it) and *n. */
 int store_gen_list(struct store *st, enum ca_kind ca, struct ca_gen_rec **out, size_t *n,
