@@ -691,7 +691,10 @@ static PKCS11_KEY *find_private_key(struct p11 *p, const char *label, struct jer
         p11_fail(p, err, JERR_UNAVAILABLE, "C_FindObjects");
         return NULL;
     }
-    for (unsigned int i = 0; i < n; i++)
+    /* From the end: libp11 appends the objects it finds to the list it keeps and never drops
+     * one, so after a key of this label was destroyed (p11_destroy_objects) and made again,
+     * the stale entry comes first and the live one last. */
+    for (unsigned int i = n; i-- > 0;)
         if (keys[i].isPrivate && keys[i].label != NULL && strcmp(keys[i].label, label) == 0)
             return &keys[i];
     char what[160];
@@ -711,12 +714,22 @@ EVP_PKEY *p11_get1_private_key(struct p11 *p, const char *label, struct jerr *er
     return pkey;
 }
 
+static int raw_session(struct p11 *p, CK_SESSION_HANDLE *session, struct jerr *err);
+static int raw_find(struct p11 *p, CK_SESSION_HANDLE session, CK_OBJECT_CLASS klass,
+                    const char *label, CK_OBJECT_HANDLE *obj, bool *found, struct jerr *err);
+
 bool p11_has_private_key(struct p11 *p, const char *label)
 {
+    /* Asked of the token itself: libp11's list keeps destroyed keys (find_private_key). */
     struct jerr ignored = {0};
-    ERR_set_mark();
-    bool found = find_private_key(p, label, &ignored) != NULL;
-    ERR_pop_to_mark();
+    CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE obj;
+    bool found = false;
+    if (raw_session(p, &session, &ignored) == -1)
+        return false;
+    if (raw_find(p, session, CKO_PRIVATE_KEY, label, &obj, &found, &ignored) == -1)
+        found = false;
+    p->mod->fl->C_CloseSession(session);
     return found;
 }
 
