@@ -156,37 +156,34 @@ END_TEST
 START_TEST(test_discard_destroys_the_object)
 {
     struct jerr err = {0};
-    unique_data_dir("discard");
-    setenv("JPKI_TEST_HSM_PIN", PIN, 1);
-    struct jpki_config *cfg = cfg_with(LABEL, "JPKI_TEST_HSM_PIN", 4);
-    struct signer_store *st = store_ok(cfg);
+    struct fixture fx;
+    fixture_store(&fx, "discard", "ca", 4);
     const struct keyalg p384 = {KEYALG_ECDSA, 384};
-    char name[64];
-    snprintf(name, sizeof(name), "discard%d-ca", (int)getpid());
     for (int round = 0; round < 2; round++) {
-        ck_assert_msg(signer_store_check_new(st, name, &err) == 0, "%s", err.msg);
-        struct signer *s = signer_store_create(st, name, &p384, false, &err);
-        ck_assert_msg(s != NULL, "%s", err.msg);
+        ck_assert_msg(signer_store_check_new(fx.st, fx.name, &err) == 0, "%s", err.msg);
+        fx.s = signer_store_create(fx.st, fx.name, &p384, false, &err);
+        ck_assert_msg(fx.s != NULL, "%s", err.msg);
         /* the key made again under the destroyed one's label signs (not a stale handle) */
-        EVP_PKEY *pub = signer_get1_public_key(s);
+        fx.pub = signer_get1_public_key(fx.s);
         X509 *cert = X509_new();
-        X509_set_pubkey(cert, pub);
-        ck_assert_msg(signer_sign_cert(s, cert, &err) == 0, "%s", err.msg);
-        ck_assert_int_eq(X509_verify(cert, pub), 1);
+        X509_set_pubkey(cert, fx.pub);
+        ck_assert_msg(signer_sign_cert(fx.s, cert, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(X509_verify(cert, fx.pub), 1);
         X509_free(cert);
-        EVP_PKEY_free(pub);
-        signer_free(s);
-        ck_assert(signer_store_has(st, name));
-        ck_assert_int_eq(signer_store_check_new(st, name, &err), -1); /* its label is taken */
+        EVP_PKEY_free(fx.pub);
+        signer_free(fx.s);
+        fx.pub = NULL;
+        fx.s = NULL;
+        ck_assert(signer_store_has(fx.st, fx.name));
+        ck_assert_int_eq(signer_store_check_new(fx.st, fx.name, &err), -1); /* label taken */
         jerr_clear(&err);
-        ck_assert_msg(signer_store_discard(st, name, &err) == 0, "%s", err.msg);
-        ck_assert(!signer_store_has(st, name));
+        ck_assert_msg(signer_store_discard(fx.st, fx.name, &err) == 0, "%s", err.msg);
+        ck_assert(!signer_store_has(fx.st, fx.name));
     }
-    ck_assert_int_eq(signer_store_discard(st, name, &err), 0); /* none: no error */
-    ck_assert_int_eq(signer_store_load(st, name, &err) == NULL, 1);
+    ck_assert_int_eq(signer_store_discard(fx.st, fx.name, &err), 0); /* none: no error */
+    ck_assert(signer_store_load(fx.st, fx.name, &err) == NULL);
     ck_assert_int_eq(err.code, JERR_NOT_FOUND);
-    signer_store_free(st);
-    config_free(cfg);
+    fixture_close(&fx);
 }
 END_TEST
 
