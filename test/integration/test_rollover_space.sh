@@ -111,8 +111,6 @@ sed -i "s|\"\$@\"\$|full \"$DATA\" \"$REAL_JPKID\" \"\$@\"|" "$T/jpkid-full"
 chmod +x "$T/jpkid-full"
 JPKID=$T/jpkid-full jpkid_start || exit 1
 SVC_KEYS=/proc/$JPKID_PID/root$DATA/keys
-person p1 c1
-issues_on "before" c1 1
 roll
 refused "the service's keys directory full (admin socket)" $? "its CA key" "No space left on device"
 assert_eq "…no key file left in the service's keys directory" ".fill $KEYS" "$(listing "$SVC_KEYS")"
