@@ -30,7 +30,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 TIMEOUT_S = 5
-BATCHES_IN_FLIGHT = 2
 
 
 def port_of(data_dir):
@@ -141,16 +140,19 @@ def load(data_dir, token, cards, log_path, stop_file):
                         code=(doc or {}).get("error", {}).get("code"))
 
     def batcher():
-        # At most BATCHES_IN_FLIGHT acknowledged batches unfinished at a time: a kill still finds
-        # batches mid-run (and several to resume), while the backlog that the last instance
-        # must work off before the checks (a key generation per row) stays small.
         k = 0
-        unfinished = []  # ids of acknowledged batches not yet seen done
+        pending = []  # acknowledged batches not yet seen done, oldest first
         while not stopping():
-            if len(unfinished) >= BATCHES_IN_FLIGHT:
-                st, doc = call(data_dir, token, "GET", f"/v1/batches/{unfinished[0]}?limit=1")
+            # At most two batches in the queue: batches are acknowledged much faster than
+            # their rows are issued (a card key each), and a backlog would only make the
+            # check after the run wait (past its deadline on a loaded ASan build), not put
+            # more of the crashes inside a batch.
+            if len(pending) >= 2:
+                st, doc = call(data_dir, token, "GET", f"/v1/batches/{pending[0]}")
                 if st == 200 and doc["state"] == "done":
-                    unfinished.pop(0)
+                    pending.pop(0)
+                elif st is None:
+                    pause()
                 else:
                     time.sleep(0.2)
                 continue
@@ -170,7 +172,7 @@ def load(data_dir, token, cards, log_path, stop_file):
             if st in (200, 202):
                 log.add(op="batch", key=key, id=doc["id"], status=st,
                         cards=[f"bc{k}-{r}" for r in range(3)])
-                unfinished.append(doc["id"])
+                pending.append(doc["id"])
                 k += 1  # the next batch only once this one is acknowledged
                 time.sleep(0.3)
             elif st is None:

@@ -8,7 +8,12 @@ JPKI_BUILD_DIR=${JPKI_BUILD_DIR:-$JPKI_SOURCE_DIR/build}
 JPKID=$JPKI_BUILD_DIR/jpkid
 JPKICTL=$JPKI_BUILD_DIR/jpkictl
 TESTDRV=$JPKI_BUILD_DIR/jpki_testdrv
-PY=python3 # the Python with `cryptography` (tests name it explicitly)
+# The Python with `cryptography` (tests name it explicitly): python3 on PATH, resolved once to
+# the interpreter it runs, which also goes first on PATH for the tests' python3 scripts. Where
+# python3 is a pyenv shim, every call through it first runs a bash script and `pyenv exec`
+# (~0.1 s of CPU, more than Python's own start), and the tests call Python hundreds of times.
+PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PY=python3
+[[ $PY == /* ]] && PATH=${PY%/*}:$PATH
 export JPKI_CONFIG=$JPKI_SOURCE_DIR/config/jpki.example.yaml
 export JPKI_CA_PASSPHRASE=integration-test-passphrase
 
@@ -75,12 +80,14 @@ it_cleanup() {
 # without data_dir, the configuration's text, the JPKI_* environment), and later tests get a copy
 # of it: the same keys in a directory of their own. A template serves for two minutes (so CRLs
 # and roots made at init stay as fresh as the tests expect), then the next test makes a new one.
-# The pkcs11 backend (keys in a token) and JPKI_TEST_FRESH_INIT=1 always run jpkid init.
+# The pkcs11 backend (keys in this test's own token, however it was chosen: JPKI_TEST_BACKEND or
+# it_pkcs11_backend) and JPKI_TEST_FRESH_INIT=1 always run jpkid init.
 it_init() {
   local ka=() args key tpl
   mapfile -t ka < <(it_keyalg_sets)
   args=("${SETS[@]}" "${ka[@]}" "$@")
-  if [ "${JPKI_TEST_BACKEND:-file}" != file ] || [ -n "${JPKI_TEST_FRESH_INIT:-}" ]; then
+  if [ "${JPKI_TEST_BACKEND:-file}" != file ] || [ -n "${JPKI_TEST_FRESH_INIT:-}" ] ||
+    [[ " ${args[*]} " == *" keystore.backend=pkcs11 "* ]]; then
     "$JPKID" init "${args[@]}" >"$T/init.out" 2>&1 || { cat "$T/init.out"; return 1; }
     return 0
   fi
