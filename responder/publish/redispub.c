@@ -22,6 +22,7 @@
 #include "base/jclock.h"
 #include "responder/monitor/metrics.h"
 #include "responder/net/log.h"
+#include "responder/publish/rppub.h"
 #include "responder/redis/redisconn.h"
 
 #define KEY_MAX (REDISCONN_PREFIX_MAX + 256)
@@ -73,6 +74,7 @@ struct redispub {
     struct evbuffer *body;
     struct queued batch[REDISPUB_BATCH];
     size_t batch_count;
+    struct rppub *rp; /* the relying parties' view and the responders' usage */
 };
 
 static long long wall_ms(void)
@@ -123,6 +125,8 @@ struct redispub *redispub_new(const struct pki *pki, struct public *files, struc
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         goto fail;
     }
+    if ((p->rp = rppub_new(pki, p->conn.prefix, err)) == NULL)
+        goto fail;
     return p;
 fail:
     redispub_free(p);
@@ -150,6 +154,11 @@ static void wake(struct redispub *p, bool files)
         p->files_kicked = true;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+void redispub_set_meter(struct redispub *p, struct rpmeter *meter)
+{
+    rppub_set_meter(p->rp, meter);
 }
 
 void redispub_kick(void *arg)
@@ -578,6 +587,20 @@ static void connect_redis(struct redispub *p)
     }
     p->synced = false;
     p->sent_count = 0; /* compare with what this Redis holds */
+    rppub_reset(p->rp);
+}
+
+/* The relying parties' view when it changed, and the responders' usage. */
+static void relying_parties(struct redispub *p)
+{
+    struct jerr err = {0};
+    if (p->rc != NULL && (rppub_publish_view(p->rp, p->rc, p->st, &err) == -1 ||
+                          rppub_fold_usage(p->rp, p->rc, p->st, &err) == -1)) {
+        if (err.code == JERR_UNAVAILABLE)
+            fail(p, "redis %s: %s", p->addr, err.msg);
+        else
+            log_error("redis %s: relying parties: %s", p->addr, err.msg);
+    }
 }
 
 /* One round: connect if needed, sync after a connection, the files when due, the queue. */
@@ -609,6 +632,7 @@ static void round_once(struct redispub *p, bool files_kicked)
         if (jclock_mono_ms() >= p->next_depth_ms)
             update_depth(p);
     }
+    relying_parties(p);
     if (p->rc != NULL && more == 0)
         set_status(p, true, NULL);
 out:
@@ -676,6 +700,7 @@ void redispub_free(struct redispub *p)
     if (p->rc != NULL)
         redisFree(p->rc);
     store_close(p->st);
+    rppub_free(p->rp);
     if (p->body != NULL)
         evbuffer_free(p->body);
     redisconn_cfg_clear(&p->conn);

@@ -57,6 +57,11 @@ struct redispub *redispub_new(const struct pki *pki, struct public *files, struc
  * refuse a configuration before it unlocks any key. 0 also when publish.redis is unset. */
 int redispub_check_config(const struct jpki_config *cfg, struct jerr *err);
 
+/* The meter whose writer folds the responders' usage into the registry and the status-query
+ * audit (responder/rp/rpmeter.h, rppub.h); before redispub_start. */
+struct rpmeter;
+void redispub_set_meter(struct redispub *p, struct rpmeter *meter);
+
 /* Starts the thread. Returns 0 or -1. */
 int redispub_start(struct redispub *p, struct jerr *err);
 

@@ -151,8 +151,8 @@ START_TEST(usage_sums)
         {rp.pk, "2026-12", CA_AUTH, "0B"},
         {rp.pk, "2026-11", CA_AUTH, "0C"},
     };
-    ck_assert_int_eq(rp_usage_record(fx.st, counts, 2, seen, 3, &err), 0);
-    ck_assert_int_eq(rp_usage_record(fx.st, counts, 1, seen, 1, &err), 0); /* adds, and once */
+    ck_assert_int_eq(rp_usage_record(fx.st, counts, 2, seen, 3, NULL, &err), 0);
+    ck_assert_int_eq(rp_usage_record(fx.st, counts, 1, seen, 1, NULL, &err), 0); /* adds, and once */
     ck_assert_int_eq(store_rp_usage_distinct(fx.st, rp.pk, "2026-12", distinct, &err), 0);
     ck_assert_int_eq(distinct[CA_AUTH], 2);
     ck_assert_int_eq(distinct[CA_SIGN], 0);
@@ -160,7 +160,7 @@ START_TEST(usage_sums)
     ck_assert_str_eq(err.field, "month");
     /* a row that does not fit the table is refused with the whole batch */
     struct rp_usage_count bad = {rp.pk, "2026-12", CA_AUTH, RP_WHAT_OCSP, 1};
-    ck_assert_int_eq(rp_usage_record(fx.st, &bad, 1, NULL, 0, &err), -1);
+    ck_assert_int_eq(rp_usage_record(fx.st, &bad, 1, NULL, 0, NULL, &err), -1);
     testutil_fx_close(&fx);
 }
 END_TEST
