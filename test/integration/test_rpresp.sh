@@ -109,19 +109,14 @@ check "a deleted party's certificate fails the handshake" mtls_fails
 check "…and its token names nobody" says rp-gone unauthorized
 
 # ---- metering and audit: the responder's answers on the CA node ----
-for _ in $(seq 20); do printf 'url = "%s/ocsp"\noutput = "/dev/null"\n' "$RS"; done >"$T/load.cfg"
 as_party bearer rp-auth # 20 more answers over one keep-alive connection: 23 OCSP, 1 CRL
-curl -s --cacert "$T/tls/server.pem" "${CRED[@]}" -H 'Content-Type: application/ocsp-request' \
-  --data-binary "@$T/auth.der" -K "$T/load.cfg"
-MONTH=$(date -u +%Y-%m)
-usage=
-for _ in $(seq 50); do # the responder flushes every second, the CA node folds at once
-  call GET "/v1/relying-parties/rp-auth/usage?month=$MONTH"
-  usage=$(jf '"\(.calls.ocsp) \(.calls.crl) \(.distinct_certificates.auth)"')
-  [ "$usage" = "23 1 1" ] && break
-  sleep 0.1
-done
-assert_eq "the CA node's usage of rp-auth counts the responder's answers" "23 1 1" "$usage"
+rp_load "$RS" 20 "$T/tls/server.pem" "$T/auth.der" "${CRED[@]}"
+# the responder flushes every second, the CA node folds at its next round (a second)
+rp_usage_wait rp-auth '"\(.calls.ocsp) \(.calls.crl) \(.distinct_certificates.auth)"' "23 1 1"
+assert_eq "the CA node's usage of rp-auth counts the responder's answers" "23 1 1" "$USAGE"
+echo "$ADMIN" >"$T/admin.token"
+JPKI_URL=$URL JPKI_TOKEN_FILE=$T/admin.token ctl rp usage rp-auth --month "$(date -u +%Y-%m)"
+assert_contains "…and so does jpkictl rp usage" "OCSP calls:         23" "$OUT"
 call GET "/v1/audit/status-queries?party=rp-auth&limit=1000"
 assert_eq "the status-query audit has the responder's queries" "24 23 $SERIAL" \
   "$(jf '"\(.rows | length) \([.rows[] | select(.status == "good")] | length) \(.rows[0].serial)"')"
