@@ -15,6 +15,7 @@
 
 #include "base/jclock.h"
 #include "ca/rp.h"
+#include "responder/monitor/metrics.h"
 #include "responder/net/log.h"
 
 #define KEY_MAX (REDISCONN_PREFIX_MAX + 32)
@@ -99,6 +100,8 @@ void rpview_free(struct rpview *v)
         return;
     if (v->timer != NULL)
         event_free(v->timer);
+    if (v->meter != NULL)
+        metrics_set_section(NULL, NULL);
     rpmeter_free(v->meter);
     rpgate_free(v->gate);
     X509_free(v->rpca);
@@ -131,7 +134,10 @@ int rpview_attach(struct rpview *v, struct server *srv, struct jerr *err)
     if (rpgate_set_loops(v->gate, server_loop_count(srv), err) == -1)
         return -1;
     v->meter = rpmeter_new(server_loop_count(srv), NULL, err);
-    return v->meter != NULL ? 0 : -1;
+    if (v->meter == NULL)
+        return -1;
+    metrics_set_section(rpmeter_metrics_text, v->meter); /* jpki_rp_meter_lost_total */
+    return 0;
 }
 
 /* ---- the view from Redis ---- */

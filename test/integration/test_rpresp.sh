@@ -137,5 +137,6 @@ wait_for "answered again after Redis returned" 15 says rp-auth good
 check "after Redis returned, the view is published and loaded again" says rp-auth good
 
 respond_stop r
+jpkid_stop
 assert_eq "no sanitizer report in the logs" "" "$(grep -h -m3 -E 'Sanitizer|runtime error' "$T/jpkid.log" "$T/r.log")"
 it_finish
