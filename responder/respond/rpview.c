@@ -185,7 +185,8 @@ int rpview_load(struct rpview *v, redisContext *c, struct jerr *err)
     snprintf(meta, sizeof(meta), "%srp:meta", v->rcfg->prefix);
     snprintf(ca, sizeof(ca), "%srp:ca", v->rcfg->prefix);
     pthread_mutex_lock(&v->load_lock);
-    atomic_store(&v->loaded, false); /* until this load says otherwise */
+    /* The old view stays trusted while this one is read (a change notice must not refuse
+     * everyone for a round trip); a failed load makes it stale. */
     redisAppendCommand(c, "MULTI");
     redisAppendCommand(c, "HGETALL %s", parties);
     redisAppendCommand(c, "HGET %s digest", meta);
@@ -221,6 +222,8 @@ int rpview_load(struct rpview *v, redisContext *c, struct jerr *err)
     atomic_store_explicit(&v->loaded, true, memory_order_release);
     ret = 0;
 out:
+    if (ret == -1)
+        atomic_store(&v->loaded, false);
     set_why(v, ret == 0 ? "" : err->msg);
     pthread_mutex_unlock(&v->load_lock);
     for (int i = 0; i < 5; i++)
@@ -234,8 +237,10 @@ static void load_now(struct rpview *v)
     struct jerr err = {0};
     redisContext *c = redisconn_open_cfg(v->rcfg, NULL, 0, &err);
     if (c == NULL || rpview_load(v, c, &err) == -1) {
-        if (c == NULL)
+        if (c == NULL) {
+            atomic_store(&v->loaded, false);
             set_why(v, err.msg);
+        }
         log_error("respond: relying parties: %s", err.msg);
     }
     redisFree(c);
