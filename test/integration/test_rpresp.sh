@@ -90,6 +90,12 @@ assert_eq "CRL of the auth CA for rp-auth (mTLS): 200" 200 "$(crl "${CRED[@]}" "
 check "…a CRL" openssl crl -inform DER -in "$T/crl.out" -noout
 assert_eq "CRL of the sign CA for rp-auth: 403 (kind)" 403 "$(crl "${CRED[@]}" "$RS/crl/sign.crl")"
 
+# 20 more answers to rp-auth over one keep-alive connection (23 OCSP, 1 CRL): folded on the CA
+# node while the next section runs (the responder flushes every second, the CA node folds at
+# its next round)
+as_party bearer rp-auth
+rp_load "$RS" 20 "$T/tls/server.pem" "$T/auth.der" "${CRED[@]}"
+
 # ---- suspension on the CA node: refused by the responder within a second ----
 says() { [ "$(by bearer "$1")" = "$2" ]; } # PARTY WORD
 assert_eq "rp-gone answered before" good "$(by bearer rp-gone)"
@@ -109,9 +115,6 @@ check "a deleted party's certificate fails the handshake" mtls_fails
 check "…and its token names nobody" says rp-gone unauthorized
 
 # ---- metering and audit: the responder's answers on the CA node ----
-as_party bearer rp-auth # 20 more answers over one keep-alive connection: 23 OCSP, 1 CRL
-rp_load "$RS" 20 "$T/tls/server.pem" "$T/auth.der" "${CRED[@]}"
-# the responder flushes every second, the CA node folds at its next round (a second)
 rp_usage_wait rp-auth '"\(.calls.ocsp) \(.calls.crl) \(.distinct_certificates.auth)"' "23 1 1"
 assert_eq "the CA node's usage of rp-auth counts the responder's answers" "23 1 1" "$USAGE"
 echo "$ADMIN" >"$T/admin.token"
@@ -122,7 +125,9 @@ assert_eq "the status-query audit has the responder's queries" "24 23 $SERIAL" \
   "$(jf '"\(.rows | length) \([.rows[] | select(.status == "good")] | length) \(.rows[0].serial)"')"
 call GET "/v1/audit/status-queries?party=rp-sign"
 assert_eq "…the kind refusal too" "1 unauthorized" "$(jf '"\(.rows | length) \(.rows[0].status)"')"
-check "what was folded left the stream" sh -c "[ \$(redis-cli -p $RPORT xlen jpki:rp:usage) = 0 ]"
+stream_empty() { [ "$(redis-cli -p "$RPORT" xlen jpki:rp:usage)" = 0 ]; }
+wait_for "the stream folded" 5 stream_empty
+check "what was folded left the stream" stream_empty
 assert_not_contains "no token in Redis" "$(cat "$T/rp-auth.token")" \
   "$(redis-cli -p "$RPORT" hgetall jpki:rp:parties)"
 
