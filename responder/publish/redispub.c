@@ -56,7 +56,7 @@ struct redispub {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     /* under mu */
-    bool kicked, files_kicked, stopping;
+    bool kicked, files_kicked, parties_kicked, stopping;
     bool ready;
     char problem[256];
     struct note notes[REDISPUB_NOTES_MAX];
@@ -69,6 +69,7 @@ struct redispub {
     long long next_connect_ms; /* monotonic */
     long long next_files_ms;   /* monotonic */
     long long next_depth_ms;   /* monotonic */
+    long long next_parties_ms; /* monotonic */
     struct sent_file sent[FILES_MAX];
     size_t sent_count;
     struct evbuffer *body;
@@ -146,12 +147,14 @@ int redispub_check_config(const struct jpki_config *cfg, struct jerr *err)
 
 /* ---- from any thread ---- */
 
-static void wake(struct redispub *p, bool files)
+static void wake(struct redispub *p, bool files, bool parties)
 {
     pthread_mutex_lock(&p->mu);
     p->kicked = true;
     if (files)
         p->files_kicked = true;
+    if (parties)
+        p->parties_kicked = true;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }
@@ -164,13 +167,19 @@ void redispub_set_meter(struct redispub *p, struct rpmeter *meter)
 void redispub_kick(void *arg)
 {
     if (arg != NULL)
-        wake(arg, false);
+        wake(arg, false, false);
+}
+
+void redispub_parties_changed(void *arg)
+{
+    if (arg != NULL)
+        wake(arg, false, true);
 }
 
 void redispub_files_changed(void *arg)
 {
     if (arg != NULL)
-        wake(arg, true);
+        wake(arg, true, false);
 }
 
 void redispub_note_change(struct redispub *p, const char *serial)
@@ -588,12 +597,17 @@ static void connect_redis(struct redispub *p)
     p->synced = false;
     p->sent_count = 0; /* compare with what this Redis holds */
     rppub_reset(p->rp);
+    p->next_parties_ms = 0; /* the view compared at once */
 }
 
-/* The relying parties' view when it changed, and the responders' usage. */
-static void relying_parties(struct redispub *p)
+/* The relying parties' view when it changed, and the responders' usage: at a kick of the API,
+ * else once a REDISPUB_POLL_MS (not at every response stored). */
+static void relying_parties(struct redispub *p, bool kicked)
 {
     struct jerr err = {0};
+    if (!kicked && jclock_mono_ms() < p->next_parties_ms)
+        return;
+    p->next_parties_ms = jclock_mono_ms() + REDISPUB_POLL_MS;
     if (p->rc != NULL && (rppub_publish_view(p->rp, p->rc, p->st, &err) == -1 ||
                           rppub_fold_usage(p->rp, p->rc, p->st, &err) == -1)) {
         if (err.code == JERR_UNAVAILABLE)
@@ -604,7 +618,7 @@ static void relying_parties(struct redispub *p)
 }
 
 /* One round: connect if needed, sync after a connection, the files when due, the queue. */
-static void round_once(struct redispub *p, bool files_kicked)
+static void round_once(struct redispub *p, bool files_kicked, bool parties_kicked)
 {
     if (p->rc == NULL)
         connect_redis(p);
@@ -632,7 +646,7 @@ static void round_once(struct redispub *p, bool files_kicked)
         if (jclock_mono_ms() >= p->next_depth_ms)
             update_depth(p);
     }
-    relying_parties(p);
+    relying_parties(p, parties_kicked);
     if (p->rc != NULL && more == 0)
         set_status(p, true, NULL);
 out:
@@ -667,11 +681,12 @@ static void *thread_main(void *arg)
         }
         if (p->stopping)
             break;
-        bool files = p->files_kicked;
+        bool files = p->files_kicked, parties = p->parties_kicked;
         p->kicked = false;
         p->files_kicked = false;
+        p->parties_kicked = false;
         pthread_mutex_unlock(&p->mu);
-        round_once(p, files);
+        round_once(p, files, parties);
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);

@@ -67,6 +67,8 @@ int redispub_start(struct redispub *p, struct jerr *err);
 
 /* Responses were stored: publish now. Thread-safe; `arg` is the struct redispub *. */
 void redispub_kick(void *arg);
+/* The relying parties changed (rpapi.h's listener): their view now (rppub.h). Thread-safe. */
+void redispub_parties_changed(void *arg);
 /* New CRL files were written: publish them now. Thread-safe; `arg` as above. */
 void redispub_files_changed(void *arg);
 /* The status of `serial` changed now (an API call): its way to Redis is timed. Thread-safe. */

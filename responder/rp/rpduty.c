@@ -162,7 +162,7 @@ int rpduty_attach(struct rpduty *d, struct server *srv, struct api *api, struct 
 
 void rpduty_set_publisher(struct rpduty *d, struct redispub *pub)
 {
-    rpapi_set_changed_listener(d->api, redispub_kick, pub);
+    rpapi_set_changed_listener(d->api, redispub_parties_changed, pub);
     redispub_set_meter(pub, d->meter);
 }
 
