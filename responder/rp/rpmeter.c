@@ -216,6 +216,12 @@ int rpmeter_flush_to(struct rpmeter *m, rpmeter_sink_fn *sink, void *arg, struct
     struct event *ev = NULL;
     size_t n = 0;
     take_events(m, &ev, &n);
+    /* /metrics counts this process's own answers (not those a CA node folds in) */
+    pthread_mutex_lock(&m->totals_lock);
+    for (size_t i = 0; i < n; i++)
+        if (is_billed(&ev[i]))
+            add_total(m, &ev[i]);
+    pthread_mutex_unlock(&m->totals_lock);
     int ret = n > 0 ? sink(arg, ev, n, err) : 0;
     if (ret == -1)
         atomic_fetch_add(&m->lost, n);
@@ -258,7 +264,6 @@ int rpmeter_write(struct rpmeter *m, struct store *st, const struct event *ev, s
         goto out;
     }
     pthread_mutex_lock(&m->write_lock);
-    pthread_mutex_lock(&m->totals_lock);
     for (size_t i = 0; i < n; i++) {
         const struct event *e = &ev[i];
         time_t t = (time_t)e->at;
@@ -271,7 +276,6 @@ int rpmeter_write(struct rpmeter *m, struct store *st, const struct event *ev, s
         snprintf(r->status, sizeof(r->status), "%s", status_names[e->status]);
         if (!is_billed(e) || gmtime_r(&t, &tm) == NULL)
             continue;
-        add_total(m, e);
         struct rp_usage_count *c = &counts[nc++];
         c->party = e->pk;
         strftime(c->day, sizeof(c->day), "%Y-%m-%d", &tm);
@@ -286,7 +290,6 @@ int rpmeter_write(struct rpmeter *m, struct store *st, const struct event *ev, s
             memcpy(s->serial, e->serial, sizeof(s->serial));
         }
     }
-    pthread_mutex_unlock(&m->totals_lock);
     /* Sum the calls of one (party, day, CA, kind); keep each certificate once. */
     if (nc > 1)
         qsort(counts, nc, sizeof(*counts), count_cmp);

@@ -120,6 +120,8 @@ assert_eq "the CA node's usage of rp-auth counts the responder's answers" "23 1 
 echo "$ADMIN" >"$T/admin.token"
 JPKI_URL=$URL JPKI_TOKEN_FILE=$T/admin.token ctl rp usage rp-auth --month "$(date -u +%Y-%m)"
 assert_contains "…and so does jpkictl rp usage" "OCSP calls:         23" "$OUT"
+assert_contains "the responder's /metrics counts its answers per party id" \
+  'jpki_rp_answers_total{party="rp-auth",what="ocsp"} 23' "$(curl -s "$R/metrics")"
 call GET "/v1/audit/status-queries?party=rp-auth&limit=1000"
 assert_eq "the status-query audit has the responder's queries" "24 23 $SERIAL" \
   "$(jf '"\(.rows | length) \([.rows[] | select(.status == "good")] | length) \(.rows[0].serial)"')"
