@@ -68,10 +68,42 @@ it_cleanup() {
   [ -n "${T:-}" ] && rm -rf "$T"
 }
 
-it_init() { # creates the instance quietly (CAs of JPKI_TEST_KEYALG when set: it_keyalg_sets)
-  local ka=()
+# it_init [ARGS...]: creates the instance quietly (CAs of JPKI_TEST_KEYALG when set:
+# it_keyalg_sets). `jpkid init` spends most of its time generating RSA keys (~1.5 s of CPU, several
+# under ASan), and most tests make the same instance, so a fresh one is kept as a template under
+# the build directory, named by everything init depends on (the jpkid binary, the settings
+# without data_dir, the configuration's text, the JPKI_* environment), and later tests get a copy
+# of it: the same keys in a directory of their own. A template serves for two minutes (so CRLs
+# and roots made at init stay as fresh as the tests expect), then the next test makes a new one.
+# The pkcs11 backend (keys in a token) and JPKI_TEST_FRESH_INIT=1 always run jpkid init.
+it_init() {
+  local ka=() args key tpl
   mapfile -t ka < <(it_keyalg_sets)
-  "$JPKID" init "${SETS[@]}" "${ka[@]}" "$@" >"$T/init.out" 2>&1 || { cat "$T/init.out"; return 1; }
+  args=("${SETS[@]}" "${ka[@]}" "$@")
+  if [ "${JPKI_TEST_BACKEND:-file}" != file ] || [ -n "${JPKI_TEST_FRESH_INIT:-}" ]; then
+    "$JPKID" init "${args[@]}" >"$T/init.out" 2>&1 || { cat "$T/init.out"; return 1; }
+    return 0
+  fi
+  key=$({
+    stat -c '%s %Y' "$JPKID"
+    printf '%s\n' "${args[@]//"$DATA"/DATA}"
+    cat "$JPKI_CONFIG"
+    env | grep '^JPKI_' | grep -v '^JPKI_CONFIG=' | sort
+  } | sha256sum | cut -c1-24)
+  tpl=$JPKI_BUILD_DIR/it-templates/$key
+  mkdir -p "$JPKI_BUILD_DIR/it-templates" "$DATA" || return 1
+  (
+    flock 9
+    if [ -z "$(find "$tpl/made" -mmin -2 2>/dev/null)" ]; then
+      rm -rf "$tpl" && mkdir -p "$tpl" || exit 1
+      "$JPKID" init "${args[@]//"$DATA"/"$tpl/data"}" >"$tpl/init.out" 2>&1 || exit 1
+      touch "$tpl/made"
+    fi
+    cp -a "$tpl/data/." "$DATA/" && cp "$tpl/init.out" "$T/init.out"
+  ) 9>"$JPKI_BUILD_DIR/it-templates/$key.lock" || {
+    cat "$tpl/init.out" 2>/dev/null
+    return 1
+  }
 }
 
 drv() { "$TESTDRV" "${SETS[@]}" "$@"; }

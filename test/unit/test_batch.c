@@ -11,7 +11,7 @@
 
 #include "ca/batch.h"
 #include "ca/lifecycle.h"
-#include "testutil.h"
+#include "testinst.h"
 
 #define ASSERT_MSG_HAS(msg, part)                                                                  \
     ck_assert_msg(strstr((msg), (part)) != NULL, "message \"%s\" lacks \"%s\"", (msg), (part))
@@ -188,19 +188,8 @@ static void assert_same_rows(const struct batch *a, const struct batch *b)
         const struct batch_row *x = &a->rows[i], *y = &b->rows[i];
         ck_assert_uint_eq(x->index, y->index);
         ck_assert_str_eq(x->key, y->key);
-        ck_assert_str_eq(x->person.id, y->person.id);
-        ck_assert_str_eq(x->person.name, y->person.name);
-        ck_assert_str_eq(x->person.address, y->person.address);
-        ck_assert_str_eq(x->person.birth_date, y->person.birth_date);
-        ck_assert_int_eq(x->person.gender, y->person.gender);
-        ck_assert_int_eq(x->person.deceased, y->person.deceased);
-        ck_assert_str_eq(x->card.id, y->card.id);
-        ck_assert_str_eq(x->card.person_id, y->card.person_id);
-        ck_assert_int_eq(x->card.type, y->card.type);
-        ck_assert_str_eq(x->card.expiry, y->card.expiry);
-        ck_assert_int_eq(x->card.state, y->card.state);
-        ck_assert_str_eq(x->card.prefecture, y->card.prefecture);
-        ck_assert_str_eq(x->card.municipality, y->card.municipality);
+        testutil_assert_person(&x->person, &y->person);
+        testutil_assert_card(&x->card, &y->card);
         ck_assert_int_eq(x->which, y->which);
         ck_assert_int_eq(x->has_passwords, y->has_passwords);
         ck_assert_str_eq(x->sign_password, y->sign_password);

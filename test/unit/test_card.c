@@ -802,10 +802,8 @@ START_TEST(test_bad_files)
     /* Valid DER, but another structure: a certificate. */
     unsigned char *der = NULL;
     int der_len = i2d_X509(g_sign_cert, &der);
-    ck_assert_int_gt(der_len, 0);
-    ck_assert_int_eq(testutil_write_file(g_path, der, (size_t)der_len), 0);
+    testutil_write_der(g_path, der, der_len);
     assert_load_damaged("a certificate");
-    OPENSSL_free(der);
 
     /* A SEQUENCE with a huge length claim. */
     const unsigned char claim[] = {0x30, 0x84, 0x7f, 0xff, 0xff, 0xff, 0x04, 0x00};
@@ -946,9 +944,7 @@ static void reseal(enum edit what)
         ASN1_OCTET_STRING_set(sk_ASN1_TYPE_value(file, 1)->value.octet_string, digest, 32), 1);
     unsigned char *out = NULL;
     int out_len = i2d_ASN1_SEQUENCE_ANY(file, &out);
-    ck_assert_int_gt(out_len, 0);
-    ck_assert_int_eq(testutil_write_file(g_path, out, (size_t)out_len), 0);
-    OPENSSL_free(out);
+    testutil_write_der(g_path, out, out_len);
     OPENSSL_free(body_der);
     sk_ASN1_TYPE_pop_free(body, ASN1_TYPE_free);
     sk_ASN1_TYPE_pop_free(file, ASN1_TYPE_free);

@@ -118,6 +118,14 @@ static int files_in(const char *path)
     return n;
 }
 
+/* The files in the instance's scratch directory (inst/tmp), -1 when there is none. */
+static int scratch_files(void)
+{
+    char scratch[PATH_MAX];
+    snprintf(scratch, sizeof(scratch), "%s/inst/tmp", testinst.dir);
+    return files_in(scratch);
+}
+
 /* ---- passwords ---- */
 
 START_TEST(generated_passwords_follow_the_rules)
@@ -163,75 +171,65 @@ START_TEST(generated_passwords_follow_the_rules)
 }
 END_TEST
 
+/* Passwords as a holder gives them: `sign` and `auth`, "" for none. */
+static struct cardissue_passwords given(const char *sign, const char *auth)
+{
+    struct cardissue_passwords pw;
+    memset(&pw, 0, sizeof(pw));
+    snprintf(pw.value[CA_SIGN], sizeof(pw.value[CA_SIGN]), "%s", sign);
+    snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "%s", auth);
+    return pw;
+}
+
 START_TEST(given_passwords_are_checked)
 {
     static const struct {
         const char *sign, *auth;
         unsigned slots;
-        const char *field;
+        const char *birth_date, *field;
+        const char *why; /* NULL: a rule of form, whose message must not echo the password */
     } cases[] = {
-        {"abc123", "", 3, "passwords.sign"},             /* lower case */
-        {"ABC12", "", 3, "passwords.sign"},              /* too short */
-        {"ABC 123", "", 3, "passwords.sign"},            /* a space */
-        {"", "123", 3, "passwords.auth"},                /* 3 digits */
-        {"", "12a4", 3, "passwords.auth"},               /* not a digit */
-        {"ABC123", "", 1u << CA_AUTH, "passwords.sign"}, /* no sign slot written */
-        {"", "2580", 1u << CA_SIGN, "passwords.auth"},   /* no auth slot written */
+        {"abc123", "", 3, NULL, "passwords.sign", NULL},             /* lower case */
+        {"ABC12", "", 3, NULL, "passwords.sign", NULL},              /* too short */
+        {"ABC 123", "", 3, NULL, "passwords.sign", NULL},            /* a space */
+        {"", "123", 3, NULL, "passwords.auth", NULL},                /* 3 digits */
+        {"", "12a4", 3, NULL, "passwords.auth", NULL},               /* not a digit */
+        {"ABC123", "", 1u << CA_AUTH, NULL, "passwords.sign", NULL}, /* no sign slot written */
+        {"", "2580", 1u << CA_SIGN, NULL, "passwords.auth", NULL},   /* no auth slot written */
+        /* RULE guide 4(7): easy guesses for a holder born 1990-01-02, refused with the reason. */
+        {"", "0102", 3, "1990-01-02", "passwords.auth", "birth date (MMDD)"},
+        {"", "0201", 3, "1990-01-02", "passwords.auth", "birth date (DDMM)"},
+        {"", "1990", 3, "1990-01-02", "passwords.auth", "birth date (YYYY)"},
+        {"900102", "", 3, "1990-01-02", "passwords.sign", "birth date (YYMMDD)"},
+        {"19900102", "", 3, "1990-01-02", "passwords.sign", "birth date (YYYYMMDD)"},
+        {"", "1111", 3, "1990-01-02", "passwords.auth", "repeated"},
+        {"", "6789", 3, "1990-01-02", "passwords.auth", "straight run"},
+        {"", "3210", 3, "1990-01-02", "passwords.auth", "straight run"},
+        {"QQQQQQ", "", 3, "1990-01-02", "passwords.sign", "repeated"},
+        {"456789", "", 3, "1990-01-02", "passwords.sign", "straight run"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct jerr err = {0};
-        struct cardissue_passwords pw;
-        memset(&pw, 0, sizeof(pw));
-        snprintf(pw.value[CA_SIGN], sizeof(pw.value[CA_SIGN]), "%s", cases[i].sign);
-        snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "%s", cases[i].auth);
-        ck_assert_int_eq(cardissue_passwords_fill(&pw, cases[i].slots, NULL, "passwords.", &err),
-                         -1);
+        struct cardissue_passwords pw = given(cases[i].sign, cases[i].auth);
+        ck_assert_int_eq(
+            cardissue_passwords_fill(&pw, cases[i].slots, cases[i].birth_date, "passwords.", &err),
+            -1);
         ck_assert_int_eq(err.code, JERR_INVALID);
         ck_assert_str_eq(err.field, cases[i].field);
-        if (cases[i].sign[0] != '\0')
+        if (cases[i].why == NULL && cases[i].sign[0] != '\0')
             ck_assert_ptr_null(strstr(err.msg, cases[i].sign));
-    }
-    /* RULE guide 4(7): easy guesses for a holder born 1990-01-02, refused with the reason. */
-    static const struct {
-        const char *sign, *auth, *field, *why;
-    } guesses[] = {
-        {"", "0102", "passwords.auth", "birth date (MMDD)"},
-        {"", "0201", "passwords.auth", "birth date (DDMM)"},
-        {"", "1990", "passwords.auth", "birth date (YYYY)"},
-        {"900102", "", "passwords.sign", "birth date (YYMMDD)"},
-        {"19900102", "", "passwords.sign", "birth date (YYYYMMDD)"},
-        {"", "1111", "passwords.auth", "repeated"},
-        {"", "6789", "passwords.auth", "straight run"},
-        {"", "3210", "passwords.auth", "straight run"},
-        {"QQQQQQ", "", "passwords.sign", "repeated"},
-        {"456789", "", "passwords.sign", "straight run"},
-    };
-    for (size_t i = 0; i < sizeof(guesses) / sizeof(guesses[0]); i++) {
-        struct jerr err = {0};
-        struct cardissue_passwords pw;
-        memset(&pw, 0, sizeof(pw));
-        snprintf(pw.value[CA_SIGN], sizeof(pw.value[CA_SIGN]), "%s", guesses[i].sign);
-        snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "%s", guesses[i].auth);
-        ck_assert_int_eq(cardissue_passwords_fill(&pw, 3, "1990-01-02", "passwords.", &err), -1);
-        ck_assert_int_eq(err.code, JERR_INVALID);
-        ck_assert_str_eq(err.field, guesses[i].field);
-        ck_assert_msg(strstr(err.msg, guesses[i].why) != NULL, "%s", err.msg);
-        ck_assert_msg(strstr(err.msg, "guide 4(7)") != NULL, "%s", err.msg);
+        if (cases[i].why != NULL) {
+            ck_assert_msg(strstr(err.msg, cases[i].why) != NULL, "%s", err.msg);
+            ck_assert_msg(strstr(err.msg, "guide 4(7)") != NULL, "%s", err.msg);
+        }
     }
     /* The same PIN is fine for someone born another day. */
-    {
-        struct jerr err = {0};
-        struct cardissue_passwords pw;
-        memset(&pw, 0, sizeof(pw));
-        snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "0102");
-        ck_assert_msg(cardissue_passwords_fill(&pw, 3, "1985-07-30", "passwords.", &err) == 0, "%s",
-                      err.msg);
-    }
-    /* Good ones are kept and not reported as generated. */
     struct jerr err = {0};
-    struct cardissue_passwords pw;
-    memset(&pw, 0, sizeof(pw));
-    snprintf(pw.value[CA_SIGN], sizeof(pw.value[CA_SIGN]), "ABC123");
+    struct cardissue_passwords pw = given("", "0102");
+    ck_assert_msg(cardissue_passwords_fill(&pw, 3, "1985-07-30", "passwords.", &err) == 0, "%s",
+                  err.msg);
+    /* Good ones are kept and not reported as generated. */
+    pw = given("ABC123", "");
     ck_assert_int_eq(cardissue_passwords_fill(&pw, 3, NULL, "passwords.", &err), 0);
     ck_assert_str_eq(pw.value[CA_SIGN], "ABC123");
     ck_assert(!pw.generated[CA_SIGN] && pw.generated[CA_AUTH]);
@@ -243,25 +241,43 @@ END_TEST
 /* The instance opened around each test of the "issuance" case (testinst_fx_tcase). */
 #define fix testinst_fx
 
+/* What each test of the "issuance" case issues, the passwords of its image, the image's bytes
+ * and file: zeroed before the test and freed after it (issuance_open, issuance_close). */
+static struct {
+    struct issue_result res;
+    struct cardissue_passwords pw;
+    struct jerr err;
+    unsigned char *der;
+    size_t len;
+    char path[PATH_MAX];
+} it;
+
+static void issuance_open(void)
+{
+    testinst_fx_open();
+    memset(&it, 0, sizeof(it));
+}
+
+static void issuance_close(void)
+{
+    free(it.der);
+    cardissue_passwords_wipe(&it.pw);
+    issue_result_free(&it.res);
+    testinst_fx_close();
+}
+
 START_TEST(image_holds_both_slots)
 {
-    struct issue_result res = {0};
-    struct cardissue_passwords pw;
-    struct jerr err = {0};
-    unsigned char *der = NULL;
-    size_t len = 0;
-    char path[PATH_MAX];
+    issue(&fix, "both1", ISSUE_BOTH, NULL, &it.res);
+    ck_assert_uint_eq(cardissue_slots(&it.res), 3);
+    snprintf(it.pw.value[CA_SIGN], sizeof(it.pw.value[CA_SIGN]), "SIGN2035");
+    ck_assert_int_eq(
+        cardissue_passwords_fill(&it.pw, cardissue_slots(&it.res), NULL, "passwords.", &it.err), 0);
+    ck_assert_msg(
+        cardissue_image_bytes(fix.pki, fix.st, &it.res, &it.pw, &it.der, &it.len, &it.err) == 0,
+        "%s", it.err.msg);
 
-    issue(&fix, "both1", ISSUE_BOTH, NULL, &res);
-    ck_assert_uint_eq(cardissue_slots(&res), 3);
-    memset(&pw, 0, sizeof(pw));
-    snprintf(pw.value[CA_SIGN], sizeof(pw.value[CA_SIGN]), "SIGN2035");
-    ck_assert_int_eq(cardissue_passwords_fill(&pw, cardissue_slots(&res), NULL, "passwords.", &err),
-                     0);
-    ck_assert_msg(cardissue_image_bytes(fix.pki, fix.st, &res, &pw, &der, &len, &err) == 0, "%s",
-                  err.msg);
-
-    struct card_image *ci = image_file(der, len, "both1.card", path, sizeof(path));
+    struct card_image *ci = image_file(it.der, it.len, "both1.card", it.path, sizeof(it.path));
     ck_assert_str_eq(card_image_id(ci), "both1");
     ck_assert_str_eq(card_image_expiry(ci), "2035-06-30");
     ck_assert_int_eq(X509_cmp(card_image_get0_root(ci, CA_SIGN), pki_get0_root(fix.pki, CA_SIGN)),
@@ -269,12 +285,13 @@ START_TEST(image_holds_both_slots)
     ck_assert_int_eq(X509_cmp(card_image_get0_root(ci, CA_AUTH), pki_get0_root(fix.pki, CA_AUTH)),
                      0);
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
-        const struct issued_cert *ic = issued(&res, (enum ca_kind)ca);
+        const struct issued_cert *ic = issued(&it.res, (enum ca_kind)ca);
         assert_cert_is(card_image_get0_cert(ci, (enum ca_kind)ca), ic);
         ck_assert_int_eq(card_image_tries_left(ci, (enum ca_kind)ca),
                          ca == CA_SIGN ? CARD_SIGN_MAX_TRIES : CARD_AUTH_MAX_TRIES);
-        EVP_PKEY *key = card_image_unlock_key(ci, path, (enum ca_kind)ca, pw.value[ca], &err);
-        ck_assert_msg(key != NULL, "%s", err.msg);
+        EVP_PKEY *key =
+            card_image_unlock_key(ci, it.path, (enum ca_kind)ca, it.pw.value[ca], &it.err);
+        ck_assert_msg(key != NULL, "%s", it.err.msg);
         ck_assert_int_eq(EVP_PKEY_eq(key, ic->key), 1);
         EVP_PKEY_free(key);
         /* No private key byte in the image, nor in the registry (the search itself finds a
@@ -287,7 +304,7 @@ START_TEST(image_holds_both_slots)
         ck_assert(file_has_private_part(control, ic->key));
         OPENSSL_clear_free(plain, (size_t)plain_len);
         unlink(control);
-        ck_assert(!file_has_private_part(path, ic->key));
+        ck_assert(!file_has_private_part(it.path, ic->key));
         char db[PATH_MAX];
         static const char *const suffixes[] = {"", "-wal", "-shm"};
         for (size_t i = 0; i < 3; i++) {
@@ -296,104 +313,87 @@ START_TEST(image_holds_both_slots)
         }
     }
     /* A wrong password is what the holder gets from a wrong guess. */
-    EVP_PKEY *none = card_image_unlock_key(ci, path, CA_AUTH, "0000", &err);
+    EVP_PKEY *none = card_image_unlock_key(ci, it.path, CA_AUTH, "0000", &it.err);
     if (none == NULL)
-        ck_assert_int_eq(err.code, JERR_AUTH);
+        ck_assert_int_eq(it.err.code, JERR_AUTH);
     EVP_PKEY_free(none); /* 1 in 10^4 that the generated PIN was 0000 */
     /* Issuance encodes in memory: no scratch file (the directory need not even exist). */
-    char scratch[PATH_MAX];
-    snprintf(scratch, sizeof(scratch), "%s/inst/tmp", testinst.dir);
-    ck_assert_int_le(files_in(scratch), 0);
+    ck_assert_int_le(scratch_files(), 0);
 
     card_image_free(ci);
-    free(der);
-    cardissue_passwords_wipe(&pw);
-    issue_result_free(&res);
 }
 END_TEST
 
 START_TEST(supplied_key_leaves_its_slot_empty)
 {
-    struct issue_result res = {0};
-    struct cardissue_passwords pw;
-    struct jerr err = {0};
-    unsigned char *der = NULL;
-    size_t len = 0;
-    char path[PATH_MAX];
-
-    EVP_PKEY *own = keygen_rsa(2048, &err);
+    EVP_PKEY *own = keygen_rsa(2048, &it.err);
     ck_assert_ptr_nonnull(own);
     EVP_PKEY *pubkeys[2] = {NULL, own};
-    issue(&fix, "own1", ISSUE_BOTH, pubkeys, &res);
-    ck_assert_uint_eq(cardissue_slots(&res), 1u << CA_SIGN);
-    memset(&pw, 0, sizeof(pw));
+    issue(&fix, "own1", ISSUE_BOTH, pubkeys, &it.res);
+    ck_assert_uint_eq(cardissue_slots(&it.res), 1u << CA_SIGN);
     /* A password for the slot that is not written is refused. */
-    snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "2580");
-    ck_assert_int_eq(cardissue_passwords_fill(&pw, cardissue_slots(&res), NULL, "passwords.", &err),
-                     -1);
-    ck_assert_str_eq(err.field, "passwords.auth");
-    jerr_clear(&err);
-    pw.value[CA_AUTH][0] = '\0';
-    ck_assert_int_eq(cardissue_passwords_fill(&pw, cardissue_slots(&res), NULL, "passwords.", &err),
-                     0);
-    ck_assert_int_eq(cardissue_image_bytes(fix.pki, fix.st, &res, &pw, &der, &len, &err), 0);
-    struct card_image *ci = image_file(der, len, "own1.card", path, sizeof(path));
-    assert_cert_is(card_image_get0_cert(ci, CA_SIGN), issued(&res, CA_SIGN));
+    snprintf(it.pw.value[CA_AUTH], sizeof(it.pw.value[CA_AUTH]), "2580");
+    ck_assert_int_eq(
+        cardissue_passwords_fill(&it.pw, cardissue_slots(&it.res), NULL, "passwords.", &it.err),
+        -1);
+    ck_assert_str_eq(it.err.field, "passwords.auth");
+    jerr_clear(&it.err);
+    it.pw.value[CA_AUTH][0] = '\0';
+    ck_assert_int_eq(
+        cardissue_passwords_fill(&it.pw, cardissue_slots(&it.res), NULL, "passwords.", &it.err), 0);
+    ck_assert_int_eq(
+        cardissue_image_bytes(fix.pki, fix.st, &it.res, &it.pw, &it.der, &it.len, &it.err), 0);
+    struct card_image *ci = image_file(it.der, it.len, "own1.card", it.path, sizeof(it.path));
+    assert_cert_is(card_image_get0_cert(ci, CA_SIGN), issued(&it.res, CA_SIGN));
     ck_assert_ptr_null(card_image_get0_cert(ci, CA_AUTH));
     ck_assert_int_eq(card_image_tries_left(ci, CA_AUTH), -1);
     card_image_free(ci);
-    free(der);
-    issue_result_free(&res);
 
     /* Every key supplied: nothing to write. */
     EVP_PKEY *only[2] = {NULL, own};
     struct issue_result res2 = {0};
     issue(&fix, "own2", ISSUE_AUTH, only, &res2);
     ck_assert_uint_eq(cardissue_slots(&res2), 0);
-    ck_assert_ptr_null(cardissue_image_new(fix.pki, fix.st, &res2, &pw, &err));
-    ck_assert_int_eq(err.code, JERR_INVALID);
+    ck_assert_ptr_null(cardissue_image_new(fix.pki, fix.st, &res2, &it.pw, &it.err));
+    ck_assert_int_eq(it.err.code, JERR_INVALID);
     issue_result_free(&res2);
     EVP_PKEY_free(own);
-    cardissue_passwords_wipe(&pw);
 }
 END_TEST
 
 START_TEST(batch_stages_one_file_per_card)
 {
-    struct issue_result res = {0};
-    struct cardissue_passwords pw;
-    struct jerr err = {0};
-    char path[PATH_MAX], tmp[PATH_MAX], want[PATH_MAX];
+    char tmp[PATH_MAX], want[PATH_MAX];
     struct stat sb;
 
-    issue(&fix, "batchcard1", ISSUE_BOTH, NULL, &res);
-    memset(&pw, 0, sizeof(pw));
-    snprintf(pw.value[CA_AUTH], sizeof(pw.value[CA_AUTH]), "2468");
-    ck_assert_msg(cardissue_stage_batch(fix.pki, fix.st, "b-2026-001", &res, &pw, path, tmp,
-                                        sizeof(path), &err) == 0,
-                  "%s", err.msg);
+    issue(&fix, "batchcard1", ISSUE_BOTH, NULL, &it.res);
+    snprintf(it.pw.value[CA_AUTH], sizeof(it.pw.value[CA_AUTH]), "2468");
+    ck_assert_msg(cardissue_stage_batch(fix.pki, fix.st, "b-2026-001", &it.res, &it.pw, it.path,
+                                        tmp, sizeof(it.path), &it.err) == 0,
+                  "%s", it.err.msg);
     snprintf(want, sizeof(want), "%s/inst/cards/b-2026-001/batchcard1.card", testinst.dir);
-    ck_assert_str_eq(path, want);
+    ck_assert_str_eq(it.path, want);
     /* Staged only: a temp file beside its place (0600), the place itself still empty. */
-    ck_assert(!fsutil_exists(path));
-    ck_assert_int_eq(strncmp(tmp, path, strlen(path)), 0);
+    ck_assert(!fsutil_exists(it.path));
+    ck_assert_int_eq(strncmp(tmp, it.path, strlen(it.path)), 0);
     ck_assert_int_eq(stat(tmp, &sb), 0);
     ck_assert_int_eq(sb.st_mode & 0777, 0600);
-    ck_assert_msg(fsutil_publish(tmp, path, &err) == 0, "%s", err.msg);
+    ck_assert_msg(fsutil_publish(tmp, it.path, &it.err) == 0, "%s", it.err.msg);
     ck_assert(!fsutil_exists(tmp));
-    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(stat(it.path, &sb), 0);
     ck_assert_int_eq(sb.st_mode & 0777, 0600);
     snprintf(want, sizeof(want), "%s/inst/cards/b-2026-001", testinst.dir);
     ck_assert_int_eq(stat(want, &sb), 0);
     ck_assert_int_eq(sb.st_mode & 0777, 0700);
     /* The given PIN is kept, the signing password generated (to be reported once). */
-    ck_assert(pw.generated[CA_SIGN] && !pw.generated[CA_AUTH]);
-    struct card_image *ci = card_image_load(path, &err);
-    ck_assert_msg(ci != NULL, "%s", err.msg);
+    ck_assert(it.pw.generated[CA_SIGN] && !it.pw.generated[CA_AUTH]);
+    struct card_image *ci = card_image_load(it.path, &it.err);
+    ck_assert_msg(ci != NULL, "%s", it.err.msg);
     ck_assert_str_eq(card_image_id(ci), "batchcard1");
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
-        EVP_PKEY *key = card_image_unlock_key(ci, path, (enum ca_kind)ca, pw.value[ca], &err);
-        ck_assert_msg(key != NULL, "%s", err.msg);
+        EVP_PKEY *key =
+            card_image_unlock_key(ci, it.path, (enum ca_kind)ca, it.pw.value[ca], &it.err);
+        ck_assert_msg(key != NULL, "%s", it.err.msg);
         EVP_PKEY_free(key);
     }
     card_image_free(ci);
@@ -401,35 +401,32 @@ START_TEST(batch_stages_one_file_per_card)
     /* Names that would leave the directory or hide the file are refused; nothing is written. */
     struct cardissue_passwords pw2;
     memset(&pw2, 0, sizeof(pw2));
-    ck_assert_int_eq(
-        cardissue_stage_batch(fix.pki, fix.st, "..", &res, &pw2, path, tmp, sizeof(path), &err),
-        -1);
-    ck_assert_int_eq(err.code, JERR_INVALID);
-    ck_assert_str_eq(err.field, "batch");
-    jerr_clear(&err);
-    ck_assert_int_eq(
-        cardissue_stage_batch(fix.pki, fix.st, "a/b", &res, &pw2, path, tmp, sizeof(path), &err),
-        -1);
-    ck_assert_str_eq(err.field, "batch");
-    jerr_clear(&err);
-    ck_assert_int_eq(
-        cardissue_batch_path(fix.pki, "b-1", ".hidden", ".card", false, path, sizeof(path), &err),
-        -1);
-    ck_assert_str_eq(err.field, "card_id");
+    ck_assert_int_eq(cardissue_stage_batch(fix.pki, fix.st, "..", &it.res, &pw2, it.path, tmp,
+                                           sizeof(it.path), &it.err),
+                     -1);
+    ck_assert_int_eq(it.err.code, JERR_INVALID);
+    ck_assert_str_eq(it.err.field, "batch");
+    jerr_clear(&it.err);
+    ck_assert_int_eq(cardissue_stage_batch(fix.pki, fix.st, "a/b", &it.res, &pw2, it.path, tmp,
+                                           sizeof(it.path), &it.err),
+                     -1);
+    ck_assert_str_eq(it.err.field, "batch");
+    jerr_clear(&it.err);
+    ck_assert_int_eq(cardissue_batch_path(fix.pki, "b-1", ".hidden", ".card", false, it.path,
+                                          sizeof(it.path), &it.err),
+                     -1);
+    ck_assert_str_eq(it.err.field, "card_id");
     snprintf(want, sizeof(want), "%s/inst/batchcard1.card", testinst.dir);
     ck_assert(!fsutil_exists(want));
     /* A bad given password: refused before anything is written. */
-    jerr_clear(&err);
+    jerr_clear(&it.err);
     snprintf(pw2.value[CA_SIGN], sizeof(pw2.value[CA_SIGN]), "short");
-    ck_assert_int_eq(cardissue_stage_batch(fix.pki, fix.st, "b-2026-002", &res, &pw2, path, tmp,
-                                           sizeof(path), &err),
+    ck_assert_int_eq(cardissue_stage_batch(fix.pki, fix.st, "b-2026-002", &it.res, &pw2, it.path,
+                                           tmp, sizeof(it.path), &it.err),
                      -1);
-    ck_assert_str_eq(err.field, "passwords.sign");
+    ck_assert_str_eq(it.err.field, "passwords.sign");
     snprintf(want, sizeof(want), "%s/inst/cards/b-2026-002/batchcard1.card", testinst.dir);
     ck_assert(!fsutil_exists(want));
-
-    cardissue_passwords_wipe(&pw);
-    issue_result_free(&res);
 }
 END_TEST
 
@@ -452,46 +449,40 @@ static unsigned char *image_of(struct testutil_fixture *fx, const char *id,
 
 START_TEST(reset_clears_a_lock)
 {
-    struct issue_result res = {0};
-    struct jerr err = {0};
-    char path[PATH_MAX];
-    size_t len = 0, reset_len = 0;
+    size_t reset_len = 0;
     unsigned char *reset = NULL;
 
-    unsigned char *der = image_of(&fix, "reset1", &res, &len);
-    struct card_image *ci = image_file(der, len, "reset1.card", path, sizeof(path));
+    it.der = image_of(&fix, "reset1", &it.res, &it.len);
+    struct card_image *ci = image_file(it.der, it.len, "reset1.card", it.path, sizeof(it.path));
     for (int i = 0; i < CARD_AUTH_MAX_TRIES; i++) {
-        ck_assert_ptr_null(card_image_unlock_key(ci, path, CA_AUTH, "9999", &err));
-        jerr_clear(&err);
+        ck_assert_ptr_null(card_image_unlock_key(ci, it.path, CA_AUTH, "9999", &it.err));
+        jerr_clear(&it.err);
     }
     ck_assert(card_image_is_locked(ci, CA_AUTH));
     card_image_free(ci);
-    free(der);
-    ck_assert_int_eq(fsutil_read_file(path, 1 << 20, &der, &len, &err), 0);
+    free(it.der);
+    it.der = NULL;
+    ck_assert_int_eq(fsutil_read_file(it.path, 1 << 20, &it.der, &it.len, &it.err), 0);
 
-    ck_assert_msg(cardissue_reset_password(fix.pki, fix.st, "reset1", der, len, CA_AUTH, "5831",
-                                           &reset, &reset_len, &err) == 0,
-                  "%s", err.msg);
-    ci = image_file(reset, reset_len, "reset1b.card", path, sizeof(path));
+    ck_assert_msg(cardissue_reset_password(fix.pki, fix.st, "reset1", it.der, it.len, CA_AUTH,
+                                           "5831", &reset, &reset_len, &it.err) == 0,
+                  "%s", it.err.msg);
+    ci = image_file(reset, reset_len, "reset1b.card", it.path, sizeof(it.path));
     ck_assert(!card_image_is_locked(ci, CA_AUTH));
     ck_assert_int_eq(card_image_tries_left(ci, CA_AUTH), CARD_AUTH_MAX_TRIES);
-    ck_assert_ptr_null(card_image_unlock_key(ci, path, CA_AUTH, "2580", &err)); /* old one */
-    ck_assert_int_eq(err.code, JERR_AUTH);
-    EVP_PKEY *key = card_image_unlock_key(ci, path, CA_AUTH, "5831", &err);
-    ck_assert_msg(key != NULL, "%s", err.msg);
-    ck_assert_int_eq(EVP_PKEY_eq(key, issued(&res, CA_AUTH)->key), 1);
+    ck_assert_ptr_null(card_image_unlock_key(ci, it.path, CA_AUTH, "2580", &it.err)); /* old one */
+    ck_assert_int_eq(it.err.code, JERR_AUTH);
+    EVP_PKEY *key = card_image_unlock_key(ci, it.path, CA_AUTH, "5831", &it.err);
+    ck_assert_msg(key != NULL, "%s", it.err.msg);
+    ck_assert_int_eq(EVP_PKEY_eq(key, issued(&it.res, CA_AUTH)->key), 1);
     EVP_PKEY_free(key);
     /* The other slot is untouched. */
-    key = card_image_unlock_key(ci, path, CA_SIGN, "SIGN2035", &err);
-    ck_assert_msg(key != NULL, "%s", err.msg);
+    key = card_image_unlock_key(ci, it.path, CA_SIGN, "SIGN2035", &it.err);
+    ck_assert_msg(key != NULL, "%s", it.err.msg);
     EVP_PKEY_free(key);
     card_image_free(ci);
-    char scratch[PATH_MAX];
-    snprintf(scratch, sizeof(scratch), "%s/inst/tmp", testinst.dir);
-    ck_assert_int_eq(files_in(scratch), 0);
-    free(der);
+    ck_assert_int_eq(scratch_files(), 0);
     free(reset);
-    issue_result_free(&res);
 }
 END_TEST
 
@@ -540,44 +531,45 @@ static X509 *issued_x509(const struct issue_result *res, enum ca_kind ca)
 
 START_TEST(reset_refusals)
 {
-    struct issue_result res = {0}, other = {0};
-    struct jerr err = {0};
-    size_t len = 0;
+    struct issue_result other = {0};
 
-    unsigned char *der = image_of(&fix, "reset2", &res, &len);
-    expect_reset_refused(&fix, "reset3", der, len, CA_AUTH, "5831", JERR_INVALID, "card_image",
-                         "belongs to card reset2, not to card reset3");
-    expect_reset_refused(&fix, "reset2", der, len, CA_AUTH, "58310", JERR_INVALID, "new_password",
-                         "4 digits");
-    expect_reset_refused(&fix, "reset2", der, len, CA_SIGN, "short", JERR_INVALID, "new_password",
-                         "new_password");
-    /* RULE guide 4(7): the holder (born 1990-01-02) cannot be given an easy guess either. */
-    expect_reset_refused(&fix, "reset2", der, len, CA_AUTH, "0102", JERR_INVALID, "new_password",
-                         "birth date (MMDD)");
-    expect_reset_refused(&fix, "reset2", der, len, CA_AUTH, "9876", JERR_INVALID, "new_password",
-                         "straight run");
-    expect_reset_refused(&fix, "reset2", der, len, CA_SIGN, "19900102", JERR_INVALID,
-                         "new_password", "birth date (YYYYMMDD)");
+    it.der = image_of(&fix, "reset2", &it.res, &it.len);
+    static const struct {
+        const char *card_id;
+        enum ca_kind slot;
+        const char *new_password, *field, *part;
+    } asked[] = {
+        {"reset3", CA_AUTH, "5831", "card_image", "belongs to card reset2, not to card reset3"},
+        {"reset2", CA_AUTH, "58310", "new_password", "4 digits"},
+        {"reset2", CA_SIGN, "short", "new_password", "new_password"},
+        /* RULE guide 4(7): the holder (born 1990-01-02) cannot be given an easy guess either. */
+        {"reset2", CA_AUTH, "0102", "new_password", "birth date (MMDD)"},
+        {"reset2", CA_AUTH, "9876", "new_password", "straight run"},
+        {"reset2", CA_SIGN, "19900102", "new_password", "birth date (YYYYMMDD)"},
+    };
+    for (size_t i = 0; i < sizeof(asked) / sizeof(asked[0]); i++)
+        expect_reset_refused(&fix, asked[i].card_id, it.der, it.len, asked[i].slot,
+                             asked[i].new_password, JERR_INVALID, asked[i].field, asked[i].part);
     /* Tampered: one byte changed anywhere. */
-    unsigned char *bad = malloc(len);
+    unsigned char *bad = malloc(it.len);
     ck_assert_ptr_nonnull(bad);
-    memcpy(bad, der, len);
-    bad[len / 2] ^= 0x20;
-    expect_reset_refused(&fix, "reset2", bad, len, CA_AUTH, "5831", JERR_INVALID, "card_image",
+    memcpy(bad, it.der, it.len);
+    bad[it.len / 2] ^= 0x20;
+    expect_reset_refused(&fix, "reset2", bad, it.len, CA_AUTH, "5831", JERR_INVALID, "card_image",
                          "damaged or has been tampered with");
-    expect_reset_refused(&fix, "reset2", der, len / 2, CA_AUTH, "5831", JERR_INVALID, "card_image",
-                         "damaged");
+    expect_reset_refused(&fix, "reset2", it.der, it.len / 2, CA_AUTH, "5831", JERR_INVALID,
+                         "card_image", "damaged");
     expect_reset_refused(&fix, "reset2", (const unsigned char *)"", 0, CA_AUTH, "5831",
                          JERR_INVALID, "card_image", "damaged");
     free(bad);
 
     /* An image of this card written under another administration key. */
-    struct adminkey *stranger = adminkey_generate(&err);
+    struct adminkey *stranger = adminkey_generate(&it.err);
     ck_assert_ptr_nonnull(stranger);
-    X509 *cert = issued_x509(&res, CA_AUTH);
+    X509 *cert = issued_x509(&it.res, CA_AUTH);
     size_t foreign_len = 0;
     unsigned char *foreign =
-        reset2_image(stranger, CA_AUTH, cert, issued(&res, CA_AUTH)->key, "2580", &foreign_len);
+        reset2_image(stranger, CA_AUTH, cert, issued(&it.res, CA_AUTH)->key, "2580", &foreign_len);
     expect_reset_refused(&fix, "reset2", foreign, foreign_len, CA_AUTH, "5831", JERR_INVALID,
                          "card_image", "not written by this service");
     /* Its empty sign slot. */
@@ -586,7 +578,7 @@ START_TEST(reset_refusals)
     free(foreign);
 
     /* A certificate of another card in the slot (the image claims to be reset2's). */
-    unsigned char *other_der = image_of(&fix, "reset4", &other, &len);
+    unsigned char *other_der = image_of(&fix, "reset4", &other, &it.len);
     free(other_der);
     X509 *other_cert = issued_x509(&other, CA_AUTH);
     foreign = reset2_image(stranger, CA_AUTH, other_cert, issued(&other, CA_AUTH)->key, "2580",
@@ -608,8 +600,6 @@ START_TEST(reset_refusals)
     X509_free(cert);
     X509_free(other_cert);
     adminkey_free(stranger);
-    free(der);
-    issue_result_free(&res);
     issue_result_free(&other);
 }
 END_TEST
@@ -623,7 +613,8 @@ int main(void)
     tcase_add_test(tc, given_passwords_are_checked);
     suite_add_tcase(s, tc);
 
-    tc = testinst_fx_tcase("issuance", 120);
+    tc = testinst_tcase("issuance", 120);
+    tcase_add_checked_fixture(tc, issuance_open, issuance_close);
     tcase_add_test(tc, image_holds_both_slots);
     tcase_add_test(tc, supplied_key_leaves_its_slot_empty);
     tcase_add_test(tc, batch_stages_one_file_per_card);

@@ -121,35 +121,78 @@ START_TEST(untrusted_peer_header_ignored)
 }
 END_TEST
 
-START_TEST(xff_rightmost_untrusted)
-{
-    struct clientaddr_trust *t = trust("10.0.0.0/24, 2001:db8:1::/48", NULL);
-    /* One proxy: the address it appended. */
-    ck_assert_str_eq(client1(t, "10.0.0.1", "203.0.113.5"), "203.0.113.5");
+#define XFF_PROXIES "10.0.0.0/24, 2001:db8:1::/48"
+
+/* The client found behind `peer` from one header line `value`, with the proxies `trusted`
+ * and their header `header` (NULL: X-Forwarded-For). */
+static const struct {
+    const char *trusted, *header, *peer, *value, *want;
+} one_line[] = {
+    /* X-Forwarded-For, the rightmost untrusted. One proxy: the address it appended. */
+    {XFF_PROXIES, NULL, "10.0.0.1", "203.0.113.5", "203.0.113.5"},
     /* The client prepended a lie: the rightmost untrusted one counts, not the leftmost. */
-    ck_assert_str_eq(client1(t, "10.0.0.1", "1.1.1.1, 203.0.113.5"), "203.0.113.5");
+    {XFF_PROXIES, NULL, "10.0.0.1", "1.1.1.1, 203.0.113.5", "203.0.113.5"},
     /* Through a chain of trusted proxies. */
-    ck_assert_str_eq(client1(t, "10.0.0.1", "1.1.1.1, 203.0.113.5, 10.0.0.7, 10.0.0.2"),
-                     "203.0.113.5");
-    /* Several header lines are one list, in order. */
+    {XFF_PROXIES, NULL, "10.0.0.1", "1.1.1.1, 203.0.113.5, 10.0.0.7, 10.0.0.2", "203.0.113.5"},
+    /* Ports and brackets, IPv6, blanks and empty elements. */
+    {XFF_PROXIES, NULL, "10.0.0.1", " 203.0.113.5:4711 ,, ", "203.0.113.5"},
+    {XFF_PROXIES, NULL, "10.0.0.1", "[2001:db8:2::9]:443", "2001:db8:2::9"},
+    {XFF_PROXIES, NULL, "10.0.0.1", "2001:db8:2::9, 2001:db8:1::1", "2001:db8:2::9"},
+    {XFF_PROXIES, NULL, "2001:db8:1::3", "::ffff:203.0.113.5", "203.0.113.5"},
+    /* Every hop trusted: the leftmost one. */
+    {XFF_PROXIES, NULL, "10.0.0.1", "10.0.0.9, 10.0.0.8", "10.0.0.9"},
+    /* Not an address: the walk stops at the trusted proxy that wrote it. */
+    {XFF_PROXIES, NULL, "10.0.0.1", "203.0.113.5, unknown", "10.0.0.1"},
+    {XFF_PROXIES, NULL, "10.0.0.1", "203.0.113.5, 10.0.0.4, garbage", "10.0.0.1"},
+    {XFF_PROXIES, NULL, "10.0.0.1", "1.1.1.1, bad, 10.0.0.4", "10.0.0.4"},
+    {XFF_PROXIES, NULL, "10.0.0.1", "203.0.113.5:99999", "10.0.0.1"},
+    {XFF_PROXIES, NULL, "10.0.0.1", "[203.0.113.5]", "10.0.0.1"},
+    {XFF_PROXIES, NULL, "10.0.0.1", "2001:db8::1:80x", "10.0.0.1"},
+    /* An empty header: the proxy itself. */
+    {XFF_PROXIES, NULL, "10.0.0.1", "", "10.0.0.1"},
+    /* Forwarded (RFC 7239), the rightmost untrusted. */
+    {"10.0.0.0/24", "forwarded", "10.0.0.1", "for=203.0.113.5", "203.0.113.5"},
+    {"10.0.0.0/24", "forwarded", "10.0.0.1", "For=\"203.0.113.5:4711\";proto=https;by=10.0.0.1",
+     "203.0.113.5"},
+    {"10.0.0.0/24", "forwarded", "10.0.0.1", "for=\"[2001:db8:cafe::17]:4711\"",
+     "2001:db8:cafe::17"},
+    /* A quoted comma is not a separator; an escaped quote does not end the string. */
+    {"10.0.0.0/24", "forwarded", "10.0.0.1", "for=203.0.113.5;ext=\"a,\\\"b\", for=10.0.0.3",
+     "203.0.113.5"},
+    /* Not an address: unknown, obfuscated, an element with no for=, a syntax error. */
+    {"10.0.0.0/24", "forwarded", "10.0.0.1", "for=203.0.113.5, for=unknown", "10.0.0.1"},
+    {"10.0.0.0/24", "forwarded", "10.0.0.1", "for=203.0.113.5, for=_hidden", "10.0.0.1"},
+    {"10.0.0.0/24", "forwarded", "10.0.0.1", "for=203.0.113.5, proto=https", "10.0.0.1"},
+    {"10.0.0.0/24", "forwarded", "10.0.0.1", "for=\"203.0.113.5", "10.0.0.1"},
+    {"10.0.0.0/24", "forwarded", "10.0.0.1", "for=203.0.113.5;for=1.1.1.1", "10.0.0.1"},
+    {"10.0.0.0/24", "forwarded", "10.0.0.1", "for 203.0.113.5", "10.0.0.1"},
+    /* An unquoted IPv6 with a port is not a token: a syntax error. */
+    {"10.0.0.0/24", "forwarded", "10.0.0.1", "for=[2001:db8::1]:80", "10.0.0.1"},
+    /* Empty elements are no hops. */
+    {"10.0.0.0/24", "forwarded", "10.0.0.1", "for=203.0.113.5, , ", "203.0.113.5"},
+    /* Configured for Forwarded, X-Forwarded-For syntax is not an element. */
+    {"10.0.0.1", "forwarded", "10.0.0.1", "203.0.113.5", "10.0.0.1"},
+};
+
+START_TEST(rightmost_untrusted)
+{
+    struct clientaddr_trust *t = trust(one_line[_i].trusted, one_line[_i].header);
+    ck_assert_str_eq(client1(t, one_line[_i].peer, one_line[_i].value), one_line[_i].want);
+    clientaddr_trust_free(t);
+}
+END_TEST
+
+/* Several header lines are one list, in order (for Forwarded: RFC 7239 §7.1, several lines and
+ * several elements). */
+START_TEST(several_lines)
+{
+    struct clientaddr_trust *t = trust(XFF_PROXIES, NULL);
     const char *lines[] = {"1.1.1.1, 203.0.113.5", "10.0.0.7"};
     ck_assert_str_eq(client(t, "10.0.0.1", lines, 2), "203.0.113.5");
-    /* Ports and brackets, IPv6, blanks and empty elements. */
-    ck_assert_str_eq(client1(t, "10.0.0.1", " 203.0.113.5:4711 ,, "), "203.0.113.5");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "[2001:db8:2::9]:443"), "2001:db8:2::9");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "2001:db8:2::9, 2001:db8:1::1"), "2001:db8:2::9");
-    ck_assert_str_eq(client1(t, "2001:db8:1::3", "::ffff:203.0.113.5"), "203.0.113.5");
-    /* Every hop trusted: the leftmost one. */
-    ck_assert_str_eq(client1(t, "10.0.0.1", "10.0.0.9, 10.0.0.8"), "10.0.0.9");
-    /* Not an address: the walk stops at the trusted proxy that wrote it. */
-    ck_assert_str_eq(client1(t, "10.0.0.1", "203.0.113.5, unknown"), "10.0.0.1");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "203.0.113.5, 10.0.0.4, garbage"), "10.0.0.1");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "1.1.1.1, bad, 10.0.0.4"), "10.0.0.4");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "203.0.113.5:99999"), "10.0.0.1");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "[203.0.113.5]"), "10.0.0.1");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "2001:db8::1:80x"), "10.0.0.1");
-    /* An empty header: the proxy itself. */
-    ck_assert_str_eq(client1(t, "10.0.0.1", ""), "10.0.0.1");
+    clientaddr_trust_free(t);
+    t = trust("10.0.0.0/24", "forwarded");
+    const char *elements[] = {"for=1.1.1.1, for=203.0.113.5;proto=http", "for=10.0.0.7"};
+    ck_assert_str_eq(client(t, "10.0.0.1", elements, 2), "203.0.113.5");
     clientaddr_trust_free(t);
 }
 END_TEST
@@ -175,39 +218,6 @@ START_TEST(long_chains_are_bounded)
 }
 END_TEST
 
-START_TEST(forwarded_rightmost_untrusted)
-{
-    struct clientaddr_trust *t = trust("10.0.0.0/24", "forwarded");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "for=203.0.113.5"), "203.0.113.5");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "For=\"203.0.113.5:4711\";proto=https;by=10.0.0.1"),
-                     "203.0.113.5");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "for=\"[2001:db8:cafe::17]:4711\""),
-                     "2001:db8:cafe::17");
-    /* RFC 7239 §7.1: several lines and several elements are one list. */
-    const char *lines[] = {"for=1.1.1.1, for=203.0.113.5;proto=http", "for=10.0.0.7"};
-    ck_assert_str_eq(client(t, "10.0.0.1", lines, 2), "203.0.113.5");
-    /* A quoted comma is not a separator; an escaped quote does not end the string. */
-    ck_assert_str_eq(client1(t, "10.0.0.1", "for=203.0.113.5;ext=\"a,\\\"b\", for=10.0.0.3"),
-                     "203.0.113.5");
-    /* Not an address: unknown, obfuscated, an element with no for=, a syntax error. */
-    ck_assert_str_eq(client1(t, "10.0.0.1", "for=203.0.113.5, for=unknown"), "10.0.0.1");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "for=203.0.113.5, for=_hidden"), "10.0.0.1");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "for=203.0.113.5, proto=https"), "10.0.0.1");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "for=\"203.0.113.5"), "10.0.0.1");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "for=203.0.113.5;for=1.1.1.1"), "10.0.0.1");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "for 203.0.113.5"), "10.0.0.1");
-    /* An unquoted IPv6 with a port is not a token: a syntax error. */
-    ck_assert_str_eq(client1(t, "10.0.0.1", "for=[2001:db8::1]:80"), "10.0.0.1");
-    /* Empty elements are no hops. */
-    ck_assert_str_eq(client1(t, "10.0.0.1", "for=203.0.113.5, , "), "203.0.113.5");
-    clientaddr_trust_free(t);
-    /* Configured for Forwarded, X-Forwarded-For syntax is not an element. */
-    t = trust("10.0.0.1", "forwarded");
-    ck_assert_str_eq(client1(t, "10.0.0.1", "203.0.113.5"), "10.0.0.1");
-    clientaddr_trust_free(t);
-}
-END_TEST
-
 START_TEST(other_families)
 {
     char text[CLIENTADDR_TEXT_MAX];
@@ -226,9 +236,9 @@ static Suite *clientaddr_suite(void)
     TCase *tc = tcase_create("clientaddr");
     tcase_add_test(tc, trust_list_parsed_and_refused);
     tcase_add_test(tc, untrusted_peer_header_ignored);
-    tcase_add_test(tc, xff_rightmost_untrusted);
+    tcase_add_loop_test(tc, rightmost_untrusted, 0, (int)(sizeof(one_line) / sizeof(one_line[0])));
+    tcase_add_test(tc, several_lines);
     tcase_add_test(tc, long_chains_are_bounded);
-    tcase_add_test(tc, forwarded_rightmost_untrusted);
     tcase_add_test(tc, other_families);
     suite_add_tcase(s, tc);
     return s;

@@ -29,7 +29,7 @@
 #include "ca/crl_rows.h"
 #include "base/jclock.h"
 #include "keystore/keygen.h"
-#include "testutil.h"
+#include "testinst.h"
 
 #define PASS "correct horse battery staple"
 #define DAY (24 * 60 * 60)
@@ -175,24 +175,14 @@ static void add_cert(struct store *st, const char *serial, enum ca_kind ca, int 
                      int64_t not_after, enum cert_status status, int reason, int64_t at,
                      int64_t invalidity)
 {
-    static const unsigned char fake_der[] = {0x30, 0x03, 0x02, 0x01, 0x01};
-    struct jerr err = {0};
-    struct cert_rec rec = {0};
-    snprintf(rec.serial, sizeof(rec.serial), "%s", serial);
-    rec.ca = ca;
-    snprintf(rec.card_id, sizeof(rec.card_id), "card-1");
-    snprintf(rec.person_id, sizeof(rec.person_id), "p-1");
-    snprintf(rec.subject_cn, sizeof(rec.subject_cn), "CN%s", serial);
-    rec.not_before = t_now() - 400 * DAY;
-    rec.not_after = not_after;
+    struct cert_rec rec =
+        testutil_cert_rec(serial, ca, "card-1", "p-1", t_now() - 400 * DAY, not_after);
     rec.status = status;
     rec.reason = reason;
     rec.status_changed_at = at;
     rec.invalidity_date = invalidity;
     rec.partition = partition;
-    rec.issued_at = rec.not_before;
-    ck_assert_msg(store_cert_insert(st, &rec, fake_der, sizeof(fake_der), &err) == 0,
-                  "insert %s: %s", serial, err.msg);
+    testutil_cert_insert(st, &rec);
 }
 
 /* ---- Reading a CRL back ---- */
@@ -633,15 +623,22 @@ START_TEST(test_entry_times_and_serials_as_openssl)
     struct jerr err = {0};
     time_t now = t_now();
     time_t times[] = {
-        jclock_utc(1950, 1, 1, 0, 0, 0),    jclock_utc(1969, 12, 31, 23, 59, 59),
-        jclock_utc(1970, 1, 1, 0, 0, 0),    jclock_utc(1999, 12, 31, 23, 59, 59),
+        jclock_utc(1950, 1, 1, 0, 0, 0),     jclock_utc(1969, 12, 31, 23, 59, 59),
+        jclock_utc(1970, 1, 1, 0, 0, 0),     jclock_utc(1999, 12, 31, 23, 59, 59),
         jclock_utc(2000, 2, 29, 12, 30, 45), jclock_utc(2024, 2, 29, 0, 0, 1),
-        jclock_utc(2026, 11, 25, 9, 8, 7),  jclock_utc(2049, 12, 31, 23, 59, 59),
-        jclock_utc(2050, 1, 1, 0, 0, 0),    jclock_utc(1949, 12, 31, 23, 59, 59),
+        jclock_utc(2026, 11, 25, 9, 8, 7),   jclock_utc(2049, 12, 31, 23, 59, 59),
+        jclock_utc(2050, 1, 1, 0, 0, 0),     jclock_utc(1949, 12, 31, 23, 59, 59),
     };
-    const char *serials[] = {"1", "ABC", "7F", "80", "FF", "0100", "00FF01",
+    const char *serials[] = {"1",
+                             "ABC",
+                             "7F",
+                             "80",
+                             "FF",
+                             "0100",
+                             "00FF01",
                              "8000000000000000000000000000000000000001",
-                             "7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", "123456789ABCDEF"};
+                             "7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF",
+                             "123456789ABCDEF"};
     enum { N = sizeof(times) / sizeof(times[0]) };
     ck_assert_int_eq(N, sizeof(serials) / sizeof(serials[0]));
     /* and pseudo-random times across the UTCTime range, fixed seed */
@@ -701,14 +698,14 @@ END_TEST
 
 /* crl_rows hands over every row store_crl_foreach gives, in the same order, across batches;
  * a consumer may stop early without a hang; a reader's failure reaches the consumer. */
-struct serial_list {
+struct row_serials {
     char (*serials)[JPKI_SERIAL_HEX_MAX + 1];
     long count;
 };
 
 static int list_serial(void *ctx, const struct crl_entry_rec *entry)
 {
-    struct serial_list *list = ctx;
+    struct row_serials *list = ctx;
     snprintf(list->serials[list->count], sizeof(list->serials[0]), "%s", entry->serial);
     list->count++;
     return 0;
@@ -728,7 +725,7 @@ START_TEST(test_rows_reader)
     }
     ck_assert_int_eq(store_commit(g_fx.st, &err), 0);
 
-    struct serial_list direct = {calloc(ROWS, JPKI_SERIAL_HEX_MAX + 1), 0};
+    struct row_serials direct = {calloc(ROWS, JPKI_SERIAL_HEX_MAX + 1), 0};
     ck_assert_ptr_nonnull(direct.serials);
     ck_assert_int_eq(store_crl_foreach(g_fx.st, CA_SIGN, -1, now, list_serial, &direct, &err), 0);
     ck_assert_int_eq(direct.count, ROWS);
@@ -1295,9 +1292,7 @@ static void write_crl(const char *path, X509_CRL *crl)
 {
     unsigned char *der = NULL;
     int len = i2d_X509_CRL(crl, &der);
-    ck_assert_int_gt(len, 0);
-    ck_assert_int_eq(testutil_write_file(path, der, (size_t)len), 0);
-    OPENSSL_free(der);
+    testutil_write_der(path, der, len);
     X509_CRL_free(crl);
 }
 
@@ -1494,7 +1489,8 @@ START_TEST(test_publish_partitions)
         }
 
     for (int round = 1; round <= 2; round++) {
-        ck_assert_msg(crl_publish(in.pki, in.st, CA_SIGN, now + round, NULL, &err) == 0, "%s", err.msg);
+        ck_assert_msg(crl_publish(in.pki, in.st, CA_SIGN, now + round, NULL, &err) == 0, "%s",
+                      err.msg);
         for (int p = 0; p < 3; p++) {
             ck_assert_ptr_nonnull(crl_path(in.cfg, CA_SIGN, p, path, sizeof(path)));
             snprintf(serial, sizeof(serial), "crl/sign/%d.crl", p);
@@ -1586,15 +1582,17 @@ START_TEST(test_publish_delta)
     ck_assert_int_eq(err.code, JERR_NOT_FOUND);
     jerr_clear(&err);
 
-    ck_assert_msg(store_cert_set_status(in.st, S_HOLD, CERT_HOLD, REASON_CERTIFICATE_HOLD,
-                                        now - 10, 0, &err) == 0, "%s", err.msg);
+    ck_assert_msg(store_cert_set_status(in.st, S_HOLD, CERT_HOLD, REASON_CERTIFICATE_HOLD, now - 10,
+                                        0, &err) == 0,
+                  "%s", err.msg);
     ck_assert_msg(crl_publish(in.pki, in.st, CA_SIGN, now, NULL, &err) == 0, "%s", err.msg);
     ck_assert_ptr_nonnull(crl_path(in.cfg, CA_SIGN, -1, path, sizeof(path)));
     struct crl_file cf;
     load_checked(&cf, path, root, 1, now, now + 86400, NULL, 2);
     CRL_DIST_POINTS *fresh = X509_CRL_get_ext_d2i(cf.crl, NID_freshest_crl, NULL, NULL);
     ck_assert_ptr_nonnull(fresh);
-    GENERAL_NAME *gn = sk_GENERAL_NAME_value(sk_DIST_POINT_value(fresh, 0)->distpoint->name.fullname, 0);
+    GENERAL_NAME *gn =
+        sk_GENERAL_NAME_value(sk_DIST_POINT_value(fresh, 0)->distpoint->name.fullname, 0);
     ck_assert_str_eq((const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier),
                      "http://crl.example.test/crl/sign-delta.crl");
     CRL_DIST_POINTS_free(fresh);
@@ -1610,10 +1608,11 @@ START_TEST(test_publish_delta)
 
     /* A revocation, a release: both in the next delta, still over #1 — also after a new
      * complete CRL #4 (the oldest valid one stays the base). */
-    ck_assert_int_eq(store_cert_set_status(in.st, S_AFFIL, CERT_REVOKED,
-                                           REASON_AFFILIATION_CHANGED, now + 5, 0, &err), 0);
-    ck_assert_int_eq(store_cert_set_status(in.st, S_HOLD, CERT_GOOD, REASON_NONE, now + 6, 0,
-                                           &err), 0);
+    ck_assert_int_eq(store_cert_set_status(in.st, S_AFFIL, CERT_REVOKED, REASON_AFFILIATION_CHANGED,
+                                           now + 5, 0, &err),
+                     0);
+    ck_assert_int_eq(store_cert_set_status(in.st, S_HOLD, CERT_GOOD, REASON_NONE, now + 6, 0, &err),
+                     0);
     ck_assert_msg(crl_publish_delta(in.pki, in.st, CA_SIGN, now + 10, &info, &err) == 0, "%s",
                   err.msg);
     ck_assert_int_eq(info.number, 3);
@@ -1677,7 +1676,8 @@ START_TEST(test_publish_delta)
     X509_CRL *arl = d2i_X509_CRL(NULL, &p, (long)len);
     ck_assert_ptr_nonnull(arl);
     ck_assert_int_eq(X509_CRL_verify(arl, X509_get0_pubkey(root)), 1);
-    ISSUING_DIST_POINT *idp = X509_CRL_get_ext_d2i(arl, NID_issuing_distribution_point, &crit, NULL);
+    ISSUING_DIST_POINT *idp =
+        X509_CRL_get_ext_d2i(arl, NID_issuing_distribution_point, &crit, NULL);
     ck_assert_ptr_nonnull(idp);
     ck_assert_int_eq(crit, 1);
     ck_assert_int_ne(idp->onlyCA, 0);

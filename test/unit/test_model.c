@@ -38,16 +38,8 @@ static struct person good_person(void)
 
 static struct card good_card(void)
 {
-    struct card c;
-    memset(&c, 0, sizeof(c));
-    strcpy(c.id, "C-0001");
-    strcpy(c.person_id, "P-0001");
-    c.type = CARD_MYNUMBER;
-    strcpy(c.expiry, "2034-01-02");
-    c.state = CARD_ACTIVE;
-    strcpy(c.prefecture, "東京都");
-    strcpy(c.municipality, "千代田区");
-    return c;
+    return testutil_card("C-0001", "P-0001", CARD_MYNUMBER, "2034-01-02", CARD_ACTIVE, "東京都",
+                         "千代田区");
 }
 
 START_TEST(vocabulary)

@@ -129,23 +129,13 @@ static void answers_teardown(void)
 static void add_cert(struct store *st, const char *serial, enum ca_kind ca, enum cert_status status,
                      int reason, int64_t at)
 {
-    static const unsigned char fake_der[] = {0x30, 0x03, 0x02, 0x01, 0x01};
-    struct jerr err = {0};
-    struct cert_rec rec = {0};
     time_t now = jclock_now();
-    snprintf(rec.serial, sizeof(rec.serial), "%s", serial);
-    rec.ca = ca;
-    snprintf(rec.card_id, sizeof(rec.card_id), "card-1");
-    snprintf(rec.person_id, sizeof(rec.person_id), "p-1");
-    snprintf(rec.subject_cn, sizeof(rec.subject_cn), "CN%s", serial);
-    rec.not_before = now - DAY;
-    rec.not_after = now + 365 * DAY;
+    struct cert_rec rec =
+        testutil_cert_rec(serial, ca, "card-1", "p-1", now - DAY, now + 365 * DAY);
     rec.status = status;
     rec.reason = reason;
     rec.status_changed_at = at;
-    rec.issued_at = rec.not_before;
-    ck_assert_msg(store_cert_insert(st, &rec, fake_der, sizeof(fake_der), &err) == 0,
-                  "insert %s: %s", serial, err.msg);
+    testutil_cert_insert(st, &rec);
 }
 
 static void set_status(struct store *st, const char *serial, enum cert_status status, int reason,

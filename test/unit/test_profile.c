@@ -5,6 +5,7 @@
  * of bad input are checked with their exact code and field.
  */
 #define _GNU_SOURCE /* memmem */
+#include <stddef.h>
 #include <string.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
@@ -213,8 +214,10 @@ static X509 *make_root(time_t now)
     return sign_roundtrip(root, root_key, NULL, NULL);
 }
 
-static X509 *make_leaf(X509 *root, enum ca_kind ca, const struct person *p, time_t nb, time_t na,
-                       unsigned char **der, int *der_len)
+/* A request of `ca` for `p` (signing only), valid from `nb` to `na`: the suite's serial, CN
+ * "JPKI-0000123456", places, URLs and the CA's policy. */
+static struct profile_subscriber request(enum ca_kind ca, const struct person *p, time_t nb,
+                                         time_t na)
 {
     struct profile_subscriber sub = {
         .ca = ca,
@@ -229,6 +232,13 @@ static X509 *make_leaf(X509 *root, enum ca_kind ca, const struct person *p, time
         .ocsp_url = OCSP_URL,
         .policy_oid = ca == CA_SIGN ? POLICY_SIGN : POLICY_AUTH,
     };
+    return sub;
+}
+
+static X509 *make_leaf(X509 *root, enum ca_kind ca, const struct person *p, time_t nb, time_t na,
+                       unsigned char **der, int *der_len)
+{
+    struct profile_subscriber sub = request(ca, p, nb, na);
     struct jerr err;
     jerr_clear(&err);
     X509 *x = profile_subscriber(&sub, root, leaf_key, &err);
@@ -373,6 +383,14 @@ START_TEST(ocsp_signer)
 END_TEST
 
 /* The extensions every subscriber certificate shares: CDP, AIA, policy, AKI, SKI. */
+/* Asserts that `gn` is the URI `want`. */
+static void assert_uri(const GENERAL_NAME *gn, const char *want)
+{
+    ck_assert_int_eq(gn->type, GEN_URI);
+    ck_assert_int_eq(ASN1_STRING_length(gn->d.uniformResourceIdentifier), strlen(want));
+    ck_assert_mem_eq(ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier), want, strlen(want));
+}
+
 static void check_subscriber_common(X509 *x, X509 *root, const char *policy)
 {
     int crit = -3;
@@ -387,10 +405,7 @@ static void check_subscriber_common(X509 *x, X509 *root, const char *policy)
     ck_assert_int_eq(dp->distpoint->type, 0);
     ck_assert_int_eq(sk_GENERAL_NAME_num(dp->distpoint->name.fullname), 1);
     GENERAL_NAME *gn = sk_GENERAL_NAME_value(dp->distpoint->name.fullname, 0);
-    ck_assert_int_eq(gn->type, GEN_URI);
-    ck_assert_int_eq(ASN1_STRING_length(gn->d.uniformResourceIdentifier), strlen(CRL_URL));
-    ck_assert_mem_eq(ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier), CRL_URL,
-                     strlen(CRL_URL));
+    assert_uri(gn, CRL_URL);
     CRL_DIST_POINTS_free(cdp);
 
     AUTHORITY_INFO_ACCESS *aia = X509_get_ext_d2i(x, NID_info_access, &crit, NULL);
@@ -399,11 +414,7 @@ static void check_subscriber_common(X509 *x, X509 *root, const char *policy)
     ck_assert_int_eq(sk_ACCESS_DESCRIPTION_num(aia), 1);
     ACCESS_DESCRIPTION *ad = sk_ACCESS_DESCRIPTION_value(aia, 0);
     ck_assert_int_eq(OBJ_obj2nid(ad->method), NID_ad_OCSP);
-    ck_assert_int_eq(ad->location->type, GEN_URI);
-    ck_assert_int_eq(ASN1_STRING_length(ad->location->d.uniformResourceIdentifier),
-                     strlen(OCSP_URL));
-    ck_assert_mem_eq(ASN1_STRING_get0_data(ad->location->d.uniformResourceIdentifier), OCSP_URL,
-                     strlen(OCSP_URL));
+    assert_uri(ad->location, OCSP_URL);
     AUTHORITY_INFO_ACCESS_free(aia);
 
     CERTIFICATEPOLICIES *pol = X509_get_ext_d2i(x, NID_certificate_policies, &crit, NULL);
@@ -495,19 +506,11 @@ START_TEST(signing_cert)
     /* Other facts, other codes; and no L= when the window is not known. */
     fx_p.gender = GENDER_UNSTATED;
     strcpy(fx_p.birth_date, "1926-12-25");
-    struct profile_subscriber sub = {
-        .ca = CA_SIGN,
-        .serial_hex = "1",
-        .cn = "X",
-        .person = &fx_p,
-        .prefecture = NULL,
-        .municipality = "",
-        .not_before = nb,
-        .not_after = na,
-        .crl_url = CRL_URL,
-        .ocsp_url = OCSP_URL,
-        .policy_oid = POLICY_SIGN,
-    };
+    struct profile_subscriber sub = request(CA_SIGN, &fx_p, nb, na);
+    sub.serial_hex = "1";
+    sub.cn = "X";
+    sub.prefecture = NULL;
+    sub.municipality = "";
     x = profile_subscriber(&sub, fx_root, leaf_key, &err);
     ck_assert_msg(x != NULL, "%s", err.msg);
     x = sign_roundtrip(x, root_key, NULL, NULL);
@@ -760,19 +763,10 @@ static struct person subscriber_person;
 static struct profile_subscriber good_request(void)
 {
     subscriber_person = taro();
-    struct profile_subscriber sub = {
-        .ca = CA_SIGN,
-        .serial_hex = SERIAL_HEX,
-        .cn = "JPKI-1",
-        .person = &subscriber_person,
-        .prefecture = PREF_JA,
-        .municipality = MUNI_JA,
-        .not_before = jclock_utc(2025, 1, 1, 0, 0, 0),
-        .not_after = jclock_utc(2030, 1, 1, 0, 0, 0),
-        .crl_url = CRL_URL,
-        .ocsp_url = OCSP_URL,
-        .policy_oid = POLICY_SIGN,
-    };
+    struct profile_subscriber sub =
+        request(CA_SIGN, &subscriber_person, jclock_utc(2025, 1, 1, 0, 0, 0),
+                jclock_utc(2030, 1, 1, 0, 0, 0));
+    sub.cn = "JPKI-1";
     return sub;
 }
 
@@ -787,6 +781,36 @@ static void subscriber_refused(X509 *root, const struct profile_subscriber *sub,
     ck_assert_str_eq(err.field, field);
 }
 
+/* A good request with one text member set to `value`: refused (JERR_INVALID), naming `field`. */
+#define AT(member) offsetof(struct profile_subscriber, member)
+static const struct {
+    size_t member;
+    const char *value, *field;
+} bad_texts[] = {
+    {AT(serial_hex), "", "serial"},
+    {AT(serial_hex), "7f01", "serial"},
+    {AT(serial_hex), "007F", "serial"},
+    {AT(serial_hex), "-1", "serial"},
+    {AT(serial_hex), "0", "serial"},
+    {AT(serial_hex), "00", "serial"},
+    {AT(serial_hex), "12 34", "serial"},
+    {AT(serial_hex), "0x12", "serial"},
+    {AT(serial_hex), "80000000000000000000000000000000000000000", "serial"}, /* 41 digits */
+    /* 40 digits, 21 octets in DER */
+    {AT(serial_hex), "8000000000000000000000000000000000000000", "serial"},
+    {AT(serial_hex), NULL, "serial"},
+    {AT(cn), "has space", "cn"},
+    {AT(cn), NULL, "cn"},
+    {AT(crl_url), "http://x/a b.crl", "crl_url"},
+    {AT(crl_url), "http://x/\xE6\x97\xA5.crl", "crl_url"},
+    {AT(ocsp_url), "", "ocsp_url"},
+    {AT(ocsp_url), NULL, "ocsp_url"},
+    {AT(policy_oid), "not.an.oid", "policy_oid"},
+    {AT(policy_oid), "commonName", "policy_oid"}, /* a name, not a dotted OID */
+    {AT(prefecture), "東京\n", "prefecture"},
+    {AT(municipality), "\xED\xA0\x80", "municipality"},
+};
+
 START_TEST(subscriber_refusals)
 {
     X509 *root = make_root(jclock_utc(2024, 1, 1, 0, 0, 0));
@@ -797,26 +821,12 @@ START_TEST(subscriber_refusals)
     ck_assert_msg(ok != NULL, "%s", err.msg);
     X509_free(ok);
 
-    static const char *const bad_serials[] = {
-        "",
-        "7f01",
-        "007F",
-        "-1",
-        "0",
-        "00",
-        "12 34",
-        "0x12",
-        "80000000000000000000000000000000000000000", /* 41 digits */
-        "8000000000000000000000000000000000000000",  /* 40 digits, 21 octets in DER */
-    };
-    for (size_t i = 0; i < sizeof(bad_serials) / sizeof(bad_serials[0]); i++) {
+    for (size_t i = 0; i < sizeof(bad_texts) / sizeof(bad_texts[0]); i++) {
         sub = good_request();
-        sub.serial_hex = bad_serials[i];
-        subscriber_refused(root, &sub, JERR_INVALID, "serial");
+        *(const char **)((char *)&sub + bad_texts[i].member) = bad_texts[i].value;
+        subscriber_refused(root, &sub, JERR_INVALID, bad_texts[i].field);
     }
     sub = good_request();
-    sub.serial_hex = NULL;
-    subscriber_refused(root, &sub, JERR_INVALID, "serial");
     sub.serial_hex = "7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"; /* 20 octets: the largest */
     jerr_clear(&err);
     ok = profile_subscriber(&sub, root, leaf_key, &err);
@@ -824,34 +834,8 @@ START_TEST(subscriber_refusals)
     X509_free(ok);
 
     sub = good_request();
-    sub.cn = "has space";
-    subscriber_refused(root, &sub, JERR_INVALID, "cn");
-    sub.cn = NULL;
-    subscriber_refused(root, &sub, JERR_INVALID, "cn");
-    sub = good_request();
-    sub.crl_url = "http://x/a b.crl";
-    subscriber_refused(root, &sub, JERR_INVALID, "crl_url");
-    sub.crl_url = "http://x/\xE6\x97\xA5.crl";
-    subscriber_refused(root, &sub, JERR_INVALID, "crl_url");
-    sub = good_request();
-    sub.ocsp_url = "";
-    subscriber_refused(root, &sub, JERR_INVALID, "ocsp_url");
-    sub.ocsp_url = NULL;
-    subscriber_refused(root, &sub, JERR_INVALID, "ocsp_url");
-    sub = good_request();
-    sub.policy_oid = "not.an.oid";
-    subscriber_refused(root, &sub, JERR_INVALID, "policy_oid");
-    sub.policy_oid = "commonName"; /* a name, not a dotted OID */
-    subscriber_refused(root, &sub, JERR_INVALID, "policy_oid");
-    sub = good_request();
     sub.not_after = sub.not_before;
     subscriber_refused(root, &sub, JERR_INVALID, "not_after");
-    sub = good_request();
-    sub.prefecture = "東京\n";
-    subscriber_refused(root, &sub, JERR_INVALID, "prefecture");
-    sub = good_request();
-    sub.municipality = "\xED\xA0\x80";
-    subscriber_refused(root, &sub, JERR_INVALID, "municipality");
     sub = good_request();
     sub.ca = (enum ca_kind)5;
     subscriber_refused(root, &sub, JERR_INVALID, "ca");

@@ -91,12 +91,9 @@ START_TEST(person_good)
     json_t *o = good_person_json();
     ck_assert_int_eq(recjson_person_from(o, NULL, &p, &err), 0);
     ck_assert_int_eq(err.code, JERR_NONE);
-    ck_assert_str_eq(p.id, "P-0001");
-    ck_assert_str_eq(p.name, "山田 太郎");
-    ck_assert_str_eq(p.address, "東京都千代田区霞が関2-1-2");
-    ck_assert_str_eq(p.birth_date, "1990-01-02");
-    ck_assert_int_eq(p.gender, GENDER_MALE);
-    ck_assert(!p.deceased);
+    struct person want = testutil_person("P-0001", "山田 太郎", "東京都千代田区霞が関2-1-2",
+                                         "1990-01-02", GENDER_MALE); /* alive */
+    testutil_assert_person(&p, &want);
     json_decref(o);
 
     o = person_with("gender", json_string("female"));
@@ -324,13 +321,9 @@ START_TEST(card_good)
     jerr_clear(&err);
     json_t *o = good_card_json();
     ck_assert_int_eq(recjson_card_from(o, NULL, NULL, &c, &err), 0);
-    ck_assert_str_eq(c.id, "C-0001");
-    ck_assert_str_eq(c.person_id, "P-0001");
-    ck_assert_int_eq(c.type, CARD_MYNUMBER);
-    ck_assert_str_eq(c.expiry, "2034-01-02");
-    ck_assert_int_eq(c.state, CARD_ACTIVE);
-    ck_assert_str_eq(c.prefecture, "東京都");
-    ck_assert_str_eq(c.municipality, "千代田区");
+    struct card want = testutil_card("C-0001", "P-0001", CARD_MYNUMBER, "2034-01-02", CARD_ACTIVE,
+                                     "東京都", "千代田区");
+    testutil_assert_card(&c, &want);
     json_decref(o);
 
     /* person_id given by the caller; the place names optional (absent or null). */
@@ -521,13 +514,7 @@ START_TEST(writers)
                 "\"deceased\":true,\"gender\":\"unstated\",\"id\":\"P-0001\","
                 "\"name\":\"\\u5C71\\u7530 \\u592A\\u90CE\"}");
 
-    struct card c;
-    memset(&c, 0, sizeof(c));
-    strcpy(c.id, "C-1");
-    strcpy(c.person_id, "P-0001");
-    c.type = CARD_JUKI;
-    strcpy(c.expiry, "2030-12-31");
-    c.state = CARD_SUSPENDED;
+    struct card c = testutil_card("C-1", "P-0001", CARD_JUKI, "2030-12-31", CARD_SUSPENDED, "", "");
     assert_dump(recjson_card_to(&c),
                 "{\"expiry\":\"2030-12-31\",\"id\":\"C-1\",\"municipality\":null,"
                 "\"person_id\":\"P-0001\",\"prefecture\":null,\"state\":\"suspended\","

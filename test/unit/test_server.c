@@ -75,6 +75,17 @@ static void expect(int port, const char *method, const char *target, int status,
     testhttp_reply_free(&r);
 }
 
+/* The request `req` as it is answered with `status` and exactly `body` (unless NULL). */
+static void expect_raw(int port, const char *req, int status, const char *body)
+{
+    struct testhttp_reply r;
+    raw_request(port, req, strlen(req), &r);
+    ck_assert_int_eq(r.status, status);
+    if (body != NULL)
+        ck_assert_str_eq(r.body, body);
+    testhttp_reply_free(&r);
+}
+
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -410,7 +421,6 @@ START_TEST(test_limits)
 {
     struct server *srv = start_local(1);
     int port = server_port(srv, false);
-    struct testhttp_reply r;
     char *target = malloc(10000);
 
     /* A target of exactly JPKI_HTTP_MAX_URI_BYTES is routed; one byte more is 414. */
@@ -421,57 +431,39 @@ START_TEST(test_limits)
     char *req = malloc(20000);
     target[JPKI_HTTP_MAX_URI_BYTES] = 'a';
     target[JPKI_HTTP_MAX_URI_BYTES + 1] = '\0';
-    int n = snprintf(req, 20000, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", target);
-    raw_request(port, req, (size_t)n, &r);
-    ck_assert_int_eq(r.status, 414);
-    ck_assert_str_eq(r.body, "{\"error\":{\"code\":\"uri_too_long\",\"message\":\"request target "
-                             "longer than 4096 bytes\",\"field\":null}}");
-    testhttp_reply_free(&r);
+    expect(port, "GET", target, 414, NULL, NULL,
+           "{\"error\":{\"code\":\"uri_too_long\",\"message\":\"request target "
+           "longer than 4096 bytes\",\"field\":null}}");
 
     /* A request line past the header cap never reaches us: libevent answers 400. */
     memset(target + 1, 'a', 9000);
     target[9001] = '\0';
-    n = snprintf(req, 20000, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", target);
-    raw_request(port, req, (size_t)n, &r);
-    ck_assert_int_eq(r.status, 400);
-    testhttp_reply_free(&r);
+    expect(port, "GET", target, 400, NULL, NULL, NULL);
 
     /* Oversized header block: 400 (libevent 2.1). */
     memset(target, 'x', 9000);
     target[9000] = '\0';
-    n = snprintf(req, 20000,
-                 "GET /echo HTTP/1.1\r\nHost: t\r\nX-Pad: %s\r\nConnection: close\r\n\r\n", target);
-    raw_request(port, req, (size_t)n, &r);
-    ck_assert_int_eq(r.status, 400);
-    testhttp_reply_free(&r);
+    snprintf(req, 20000, "GET /echo HTTP/1.1\r\nHost: t\r\nX-Pad: %s\r\nConnection: close\r\n\r\n",
+             target);
+    expect_raw(port, req, 400, NULL);
 
     /* The route's own body cap (10 bytes): 413 JSON; at the cap it passes. */
-    n = snprintf(
-        req, 20000,
-        "POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\nConnection: close\r\n\r\n"
-        "01234567890");
-    raw_request(port, req, (size_t)n, &r);
-    ck_assert_int_eq(r.status, 413);
-    ck_assert_str_eq(r.body,
-                     "{\"error\":{\"code\":\"too_large\",\"message\":\"request body over 10 "
-                     "bytes\",\"field\":null}}");
-    testhttp_reply_free(&r);
-    n = snprintf(
-        req, 20000,
-        "POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
-        "0123456789");
-    raw_request(port, req, (size_t)n, &r);
-    ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(r.body, "small:/small");
-    testhttp_reply_free(&r);
+    expect_raw(port,
+               "POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\nConnection: close\r\n\r\n"
+               "01234567890",
+               413,
+               "{\"error\":{\"code\":\"too_large\",\"message\":\"request body over 10 "
+               "bytes\",\"field\":null}}");
+    expect_raw(port,
+               "POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
+               "0123456789",
+               200, "small:/small");
 
     /* Past the server-wide cap (the largest route cap, here the public one): libevent's 413. */
-    n = snprintf(req, 20000,
-                 "POST /p/x HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
-                 JPKI_HTTP_MAX_PUBLIC_BODY_BYTES + 1);
-    raw_request(port, req, (size_t)n, &r);
-    ck_assert_int_eq(r.status, 413);
-    testhttp_reply_free(&r);
+    snprintf(req, 20000,
+             "POST /p/x HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+             JPKI_HTTP_MAX_PUBLIC_BODY_BYTES + 1);
+    expect_raw(port, req, 413, NULL);
 
     free(target);
     free(req);
@@ -762,17 +754,14 @@ START_TEST(test_framing)
         testhttp_reply_free(&r);
     }
     /* Well-framed requests still pass. */
-    struct testhttp_reply r;
-    const char *ok = "POST /p/x HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nConnection: close"
-                     "\r\n\r\nabc";
-    raw_request(port, ok, strlen(ok), &r);
-    ck_assert_int_eq(r.status, 200);
-    testhttp_reply_free(&r);
-    const char *chunked = "POST /p/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
-                          "Connection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
-    raw_request(port, chunked, strlen(chunked), &r);
-    ck_assert_int_eq(r.status, 200);
-    testhttp_reply_free(&r);
+    expect_raw(port,
+               "POST /p/x HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nConnection: close"
+               "\r\n\r\nabc",
+               200, NULL);
+    expect_raw(port,
+               "POST /p/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+               "Connection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+               200, NULL);
     stop_server(srv);
 }
 END_TEST

@@ -82,6 +82,23 @@ static void save_signer(char *path, size_t size)
     ck_assert_int_eq(err.code, JERR_NONE);
 }
 
+/* Asserts that loading the key file at `path` with `pass` fails with `code`; err holds why. */
+static void load_refused(const char *path, const char *pass, enum jerr_code code, struct jerr *err)
+{
+    jerr_clear(err);
+    ck_assert_ptr_null(signer_load(path, pass, err));
+    ck_assert_int_eq(err->code, code);
+}
+
+/* Asserts that the key file at `path` loads with PASS. */
+static void assert_loads(const char *path)
+{
+    struct jerr err = {0};
+    struct signer *s = signer_load(path, PASS, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    signer_free(s);
+}
+
 /* Reads a whole file into a malloc'd NUL-terminated buffer. */
 static char *slurp(const char *path, size_t *len)
 {
@@ -403,23 +420,17 @@ START_TEST(test_load_wrong_passphrase)
     char path[4096];
     save_signer(path, sizeof(path));
 
-    ck_assert_ptr_null(signer_load(path, "Correct horse battery staple", &err));
-    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    load_refused(path, "Correct horse battery staple", JERR_CRYPTO, &err);
     ck_assert_str_eq(err.field, "passphrase");
     char expect[4200];
     snprintf(expect, sizeof(expect), "%s: wrong passphrase or damaged key file", path);
     ck_assert_int_eq(strncmp(err.msg, expect, strlen(expect)), 0);
 
-    jerr_clear(&err);
-    ck_assert_ptr_null(signer_load(path, "", &err));
-    ck_assert_int_eq(err.code, JERR_INVALID);
+    load_refused(path, "", JERR_INVALID, &err);
     ck_assert_str_eq(err.field, "passphrase");
 
     /* The right one still works: the refusal was about the passphrase. */
-    jerr_clear(&err);
-    struct signer *s = signer_load(path, PASS, &err);
-    ck_assert_ptr_nonnull(s);
-    signer_free(s);
+    assert_loads(path);
 }
 END_TEST
 
@@ -432,19 +443,14 @@ START_TEST(test_load_refuses_open_modes)
     static const mode_t modes[] = {0644, 0640, 0604, 0660, 0601, 0610, 0666};
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
         ck_assert_int_eq(chmod(path, modes[i]), 0);
-        jerr_clear(&err);
-        ck_assert_ptr_null(signer_load(path, PASS, &err));
-        ck_assert_int_eq(err.code, JERR_IO);
+        load_refused(path, PASS, JERR_IO, &err);
         snprintf(expect, sizeof(expect), "%s: mode %04o is too open; must be 0600", path,
                  (unsigned)modes[i]);
         ck_assert_str_eq(err.msg, expect);
     }
     /* Owner-only modes narrower than 0600 are fine. */
     ck_assert_int_eq(chmod(path, 0400), 0);
-    jerr_clear(&err);
-    struct signer *s = signer_load(path, PASS, &err);
-    ck_assert_ptr_nonnull(s);
-    signer_free(s);
+    assert_loads(path);
 }
 END_TEST
 
@@ -453,22 +459,18 @@ START_TEST(test_load_missing_and_not_regular)
     struct jerr err = {0};
     char path[4096], expect[4200];
     path_in_dir(path, sizeof(path), "missing.key");
-    ck_assert_ptr_null(signer_load(path, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_IO);
+    load_refused(path, PASS, JERR_IO, &err);
     snprintf(expect, sizeof(expect), "%s: No such file or directory", path);
     ck_assert_str_eq(err.msg, expect);
 
-    jerr_clear(&err);
-    ck_assert_ptr_null(signer_load(g_dir, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_IO);
+    load_refused(g_dir, PASS, JERR_IO, &err);
     snprintf(expect, sizeof(expect), "%s: not a regular file", g_dir);
     ck_assert_str_eq(err.msg, expect);
 
     jerr_clear(&err);
     path_in_dir(path, sizeof(path), "empty.key");
     ck_assert_int_eq(testutil_write_file(path, "", 0), 0);
-    ck_assert_ptr_null(signer_load(path, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_IO);
+    load_refused(path, PASS, JERR_IO, &err);
     ck_assert_ptr_nonnull(strstr(err.msg, "is not that of a key file"));
 }
 END_TEST
@@ -488,8 +490,7 @@ START_TEST(test_load_refuses_unencrypted)
     path_in_dir(path, sizeof(path), "plain.key");
     ck_assert_int_eq(testutil_write_file(path, pem, (size_t)len), 0);
     BIO_free(mem);
-    ck_assert_ptr_null(signer_load(path, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    load_refused(path, PASS, JERR_CRYPTO, &err);
     ck_assert_ptr_nonnull(strstr(err.msg, "holds \"PRIVATE KEY\""));
     ck_assert_ptr_nonnull(strstr(err.msg, "keys must be encrypted at rest"));
 
@@ -503,17 +504,13 @@ START_TEST(test_load_refuses_unencrypted)
     path_in_dir(path, sizeof(path), "traditional.key");
     ck_assert_int_eq(testutil_write_file(path, pem, (size_t)len), 0);
     BIO_free(mem);
-    jerr_clear(&err);
-    ck_assert_ptr_null(signer_load(path, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    load_refused(path, PASS, JERR_CRYPTO, &err);
     ck_assert_ptr_nonnull(strstr(err.msg, "holds \"RSA PRIVATE KEY\""));
 
     /* Not PEM at all. */
     path_in_dir(path, sizeof(path), "garbage.key");
     ck_assert_int_eq(testutil_write_file(path, "hello\n", 6), 0);
-    jerr_clear(&err);
-    ck_assert_ptr_null(signer_load(path, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    load_refused(path, PASS, JERR_CRYPTO, &err);
     ck_assert_ptr_nonnull(strstr(err.msg, "not a PEM key file"));
     EVP_PKEY_free(pkey);
 }
@@ -541,8 +538,7 @@ START_TEST(test_load_damaged_ciphertext)
     path_in_dir(damaged, sizeof(damaged), "damaged.key");
     ck_assert_int_eq(testutil_write_file(damaged, out_pem, (size_t)out_len), 0);
 
-    ck_assert_ptr_null(signer_load(damaged, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    load_refused(damaged, PASS, JERR_CRYPTO, &err);
     ck_assert_ptr_nonnull(strstr(err.msg, "wrong passphrase or damaged key file"));
 
     /* Trailing bytes after the DER inside the PEM are refused too. */
@@ -556,9 +552,7 @@ START_TEST(test_load_damaged_ciphertext)
     out_len = BIO_get_mem_data(out2, &out_pem);
     path_in_dir(damaged, sizeof(damaged), "trailing.key");
     ck_assert_int_eq(testutil_write_file(damaged, out_pem, (size_t)out_len), 0);
-    jerr_clear(&err);
-    ck_assert_ptr_null(signer_load(damaged, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_CRYPTO);
+    load_refused(damaged, PASS, JERR_CRYPTO, &err);
     ck_assert_ptr_nonnull(strstr(err.msg, "damaged EncryptedPrivateKeyInfo"));
 
     OPENSSL_free(longer);
@@ -584,15 +578,12 @@ START_TEST(test_load_refuses_weak_or_foreign_keys)
 
     path_in_dir(path, sizeof(path), "small.key");
     write_pbkdf2_pkcs8(path, small);
-    ck_assert_ptr_null(signer_load(path, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_INVALID);
+    load_refused(path, PASS, JERR_INVALID, &err);
     ck_assert_str_eq(err.field, "key_bits");
 
     path_in_dir(path, sizeof(path), "ec.key");
     write_pbkdf2_pkcs8(path, ec);
-    jerr_clear(&err);
-    ck_assert_ptr_null(signer_load(path, PASS, &err));
-    ck_assert_int_eq(err.code, JERR_INVALID);
+    load_refused(path, PASS, JERR_INVALID, &err);
     ck_assert_str_eq(err.field, "key_algorithm");
 
     /* A PBKDF2-encrypted 2048-bit RSA key is accepted. */

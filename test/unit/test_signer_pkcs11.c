@@ -75,14 +75,22 @@ struct fixture {
     char name[64];
 };
 
-static void fixture_open(struct fixture *fx, const char *tag, const char *purpose, int sessions)
+/* The store and the name alone (no key yet: s and pub NULL). */
+static void fixture_store(struct fixture *fx, const char *tag, const char *purpose, int sessions)
 {
-    struct jerr err = {0};
     unique_data_dir(tag);
     setenv("JPKI_TEST_HSM_PIN", PIN, 1);
     fx->cfg = cfg_with(LABEL, "JPKI_TEST_HSM_PIN", sessions);
     fx->st = store_ok(fx->cfg);
     snprintf(fx->name, sizeof(fx->name), "%s%d-%s", tag, (int)getpid(), purpose);
+    fx->s = NULL;
+    fx->pub = NULL;
+}
+
+static void fixture_open(struct fixture *fx, const char *tag, const char *purpose, int sessions)
+{
+    struct jerr err = {0};
+    fixture_store(fx, tag, purpose, sessions);
     fx->s = signer_store_create(fx->st, fx->name, TEST_RSA2048, false, &err);
     ck_assert_msg(fx->s != NULL, "%s", err.msg);
     fx->pub = signer_get1_public_key(fx->s);
@@ -102,14 +110,10 @@ static void fixture_close(struct fixture *fx)
 START_TEST(test_ec_p384_in_token)
 {
     struct jerr err = {0};
-    unique_data_dir("ec");
-    setenv("JPKI_TEST_HSM_PIN", PIN, 1);
-    struct jpki_config *cfg = cfg_with(LABEL, "JPKI_TEST_HSM_PIN", 4);
-    struct signer_store *st = store_ok(cfg);
+    struct fixture fx;
+    fixture_store(&fx, "ec", "ca", 4);
     const struct keyalg p384 = {KEYALG_ECDSA, 384};
-    char name[64];
-    snprintf(name, sizeof(name), "ec%d-ca", (int)getpid());
-    struct signer *s = signer_store_create(st, name, &p384, false, &err);
+    struct signer *s = signer_store_create(fx.st, fx.name, &p384, false, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
     struct keyalg got = signer_keyalg(s);
     ck_assert(keyalg_equal(&got, &p384));
@@ -137,46 +141,41 @@ START_TEST(test_ec_p384_in_token)
     ck_assert_int_eq(X509_get_signature_nid(cert), NID_ecdsa_with_SHA384);
     ck_assert_int_eq(X509_verify(cert, pub), 1);
     signer_free(s);
-    s = signer_store_load(st, name, &err);
+    s = signer_store_load(fx.st, fx.name, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
     ck_assert(signer_matches_cert(s, cert));
     X509_free(cert);
     EVP_PKEY_free(pub);
     signer_free(s);
-    signer_store_free(st);
-    config_free(cfg);
+    fixture_close(&fx);
 }
 END_TEST
 
 START_TEST(test_create_load_sign)
 {
     struct jerr err = {0};
-    unique_data_dir("cls");
-    setenv("JPKI_TEST_HSM_PIN", PIN, 1);
-    struct jpki_config *cfg = cfg_with(LABEL, "JPKI_TEST_HSM_PIN", 4);
-    struct signer_store *st = store_ok(cfg);
-    char name[64];
-    snprintf(name, sizeof(name), "cls%d-ca", (int)getpid());
+    struct fixture fx;
+    fixture_store(&fx, "cls", "ca", 4);
 
-    ck_assert(!signer_store_has(st, name));
-    ck_assert_int_eq(signer_store_check_new(st, name, &err), 0);
-    struct signer *s = signer_store_create(st, name, TEST_RSA2048, false, &err);
+    ck_assert(!signer_store_has(fx.st, fx.name));
+    ck_assert_int_eq(signer_store_check_new(fx.st, fx.name, &err), 0);
+    struct signer *s = signer_store_create(fx.st, fx.name, TEST_RSA2048, false, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
-    ck_assert(signer_store_has(st, name));
+    ck_assert(signer_store_has(fx.st, fx.name));
     /* the token now holds generation 1: a new instance's ceremony would stop before writing */
-    ck_assert_int_eq(signer_store_check_new(st, name, &err), -1);
+    ck_assert_int_eq(signer_store_check_new(fx.st, fx.name, &err), -1);
     ck_assert_int_eq(err.code, JERR_CONFLICT);
     ck_assert_msg(strstr(err.msg, "already holds a key labelled") != NULL, "%s", err.msg);
     jerr_clear(&err);
 
     /* on disk: a pkcs11: URI naming the token object, nothing else */
     char path[4200];
-    snprintf(path, sizeof(path), "%s/token/%s.uri", g_data, name);
+    snprintf(path, sizeof(path), "%s/token/%s.uri", g_data, fx.name);
     unsigned char *uri = NULL;
     size_t uri_len = 0;
     ck_assert_int_eq(fsutil_read_file(path, 4096, &uri, &uri_len, &err), 0);
     char want[256];
-    snprintf(want, sizeof(want), "object=jpki%%20%s%%20g1", name);
+    snprintf(want, sizeof(want), "object=jpki%%20%s%%20g1", fx.name);
     ck_assert_msg(strncmp((char *)uri, "pkcs11:", 7) == 0 && strstr((char *)uri, want) != NULL &&
                       strstr((char *)uri, "token=" LABEL) != NULL,
                   "%s", (char *)uri);
@@ -225,27 +224,26 @@ START_TEST(test_create_load_sign)
     /* a second key of the name is refused; a renewal makes generation 2 */
     signer_free(s);
     jerr_clear(&err);
-    ck_assert_ptr_null(signer_store_create(st, name, TEST_RSA2048, false, &err));
+    ck_assert_ptr_null(signer_store_create(fx.st, fx.name, TEST_RSA2048, false, &err));
     ck_assert_int_eq(err.code, JERR_CONFLICT);
-    s = signer_store_create(st, name, TEST_RSA2048, true, &err);
+    s = signer_store_create(fx.st, fx.name, TEST_RSA2048, true, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
     ck_assert(!signer_matches_cert(s, cert)); /* a new key */
     signer_free(s);
-    s = signer_store_load(st, name, &err);
+    s = signer_store_load(fx.st, fx.name, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
     ck_assert(!signer_matches_cert(s, cert));
-    snprintf(path, sizeof(path), "%s/token/%s.uri", g_data, name);
+    snprintf(path, sizeof(path), "%s/token/%s.uri", g_data, fx.name);
     ck_assert_int_eq(fsutil_read_file(path, 4096, &uri, &uri_len, &err), 0);
-    snprintf(want, sizeof(want), "object=jpki%%20%s%%20g2", name);
+    snprintf(want, sizeof(want), "object=jpki%%20%s%%20g2", fx.name);
     ck_assert_msg(strstr((char *)uri, want) != NULL, "%s", (char *)uri);
     free(uri);
 
     X509_free(cert);
     EVP_PKEY_free(pub);
     signer_free(s);
-    ck_assert_int_eq(signer_store_check(st, &err), 0);
-    signer_store_free(st);
-    config_free(cfg);
+    ck_assert_int_eq(signer_store_check(fx.st, &err), 0);
+    fixture_close(&fx);
 
     /* the key is in the token, sensitive and never extractable (one module user at a time:
      * closing a p11 finalizes the module) */
@@ -253,7 +251,7 @@ START_TEST(test_create_load_sign)
     ck_assert_msg(p != NULL, "%s", err.msg);
     char label[128];
     for (int gen = 1; gen <= 2; gen++) {
-        snprintf(label, sizeof(label), "jpki %s g%d", name, gen);
+        snprintf(label, sizeof(label), "jpki %s g%d", fx.name, gen);
         struct p11_key_protection prot;
         ck_assert_int_eq(p11_key_protection(p, label, &prot, &err), 0);
         ck_assert(prot.sensitive && !prot.extractable && prot.never_extractable);

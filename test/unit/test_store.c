@@ -16,7 +16,7 @@
 
 #include "ca/store.h"
 #include "base/jclock.h"
-#include "testutil.h"
+#include "testinst.h"
 
 #define NOW ((int64_t)1700000000)
 #define DAY ((int64_t)86400)
@@ -101,35 +101,16 @@ static struct person make_person(const char *id)
 
 static struct card make_card(const char *id, const char *person_id)
 {
-    struct card c;
-    memset(&c, 0, sizeof(c));
-    snprintf(c.id, sizeof(c.id), "%s", id);
-    snprintf(c.person_id, sizeof(c.person_id), "%s", person_id);
-    c.type = CARD_MYNUMBER;
-    snprintf(c.expiry, sizeof(c.expiry), "2030-12-31");
-    c.state = CARD_ACTIVE;
-    snprintf(c.prefecture, sizeof(c.prefecture), "東京都");
-    snprintf(c.municipality, sizeof(c.municipality), "千代田区");
-    return c;
+    return testutil_card(id, person_id, CARD_MYNUMBER, "2030-12-31", CARD_ACTIVE, "東京都",
+                         "千代田区");
 }
 
 static struct cert_rec make_cert(const char *serial, enum ca_kind ca, const char *card_id,
                                  const char *person_id, int partition, int64_t not_after,
                                  int64_t issued_at)
 {
-    struct cert_rec r;
-    memset(&r, 0, sizeof(r));
-    snprintf(r.serial, sizeof(r.serial), "%s", serial);
-    r.ca = ca;
-    snprintf(r.card_id, sizeof(r.card_id), "%s", card_id);
-    snprintf(r.person_id, sizeof(r.person_id), "%s", person_id);
-    snprintf(r.subject_cn, sizeof(r.subject_cn), "CN-%s", serial);
-    r.not_before = issued_at;
-    r.not_after = not_after;
-    r.status = CERT_GOOD;
-    r.reason = REASON_NONE;
+    struct cert_rec r = testutil_cert_rec(serial, ca, card_id, person_id, issued_at, not_after);
     r.partition = partition;
-    r.issued_at = issued_at;
     return r;
 }
 
@@ -386,12 +367,7 @@ START_TEST(test_person_crud)
 
     ck_assert_int_eq(store_person_insert(st, &p, &err), 0);
     ck_assert_int_eq(store_person_get(st, "P1", &got, &err), 0);
-    ck_assert_str_eq(got.id, "P1");
-    ck_assert_str_eq(got.name, p.name);
-    ck_assert_str_eq(got.address, p.address);
-    ck_assert_str_eq(got.birth_date, "1980-04-01");
-    ck_assert_int_eq(got.gender, GENDER_MALE);
-    ck_assert(!got.deceased);
+    testutil_assert_person(&got, &p); /* P1, born 1980-04-01, male, alive */
 
     refused(store_person_insert(st, &p, &err), &err, JERR_CONFLICT, "id");
     snprintf(p.address, sizeof(p.address), "大阪府大阪市2-2");
@@ -399,9 +375,7 @@ START_TEST(test_person_crud)
     p.deceased = true;
     ck_assert_int_eq(store_person_update(st, &p, &err), 0);
     ck_assert_int_eq(store_person_get(st, "P1", &got, &err), 0);
-    ck_assert_str_eq(got.address, "大阪府大阪市2-2");
-    ck_assert_int_eq(got.gender, GENDER_UNSTATED);
-    ck_assert(got.deceased);
+    testutil_assert_person(&got, &p); /* now in 大阪府大阪市2-2, unstated, deceased */
 
     refused(store_person_get(st, "P2", &got, &err), &err, JERR_NOT_FOUND, "person_id");
     struct person other = make_person("P2");
@@ -420,13 +394,7 @@ START_TEST(test_card_crud)
     ck_assert_int_eq(store_person_insert(st, &p, &err), 0);
     ck_assert_int_eq(store_card_insert(st, &c, &err), 0);
     ck_assert_int_eq(store_card_get(st, "C1", &got, &err), 0);
-    ck_assert_str_eq(got.id, "C1");
-    ck_assert_str_eq(got.person_id, "P1");
-    ck_assert_int_eq(got.type, CARD_MYNUMBER);
-    ck_assert_str_eq(got.expiry, "2030-12-31");
-    ck_assert_int_eq(got.state, CARD_ACTIVE);
-    ck_assert_str_eq(got.prefecture, "東京都");
-    ck_assert_str_eq(got.municipality, "千代田区");
+    testutil_assert_card(&got, &c); /* C1 of P1, My Number, 2030-12-31, active, 東京都 千代田区 */
 
     refused(store_card_insert(st, &c, &err), &err, JERR_CONFLICT, "id");
 

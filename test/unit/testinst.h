@@ -41,6 +41,26 @@ void testutil_fx_close(struct testutil_fixture *fx);
 struct person testutil_person(const char *id, const char *name, const char *address,
                               const char *birth_date, enum gender gender);
 
+/* Asserts that every field of `got` equals the one of `want`. */
+void testutil_assert_person(const struct person *got, const struct person *want);
+
+/* A card with these fields ("" for no prefecture or municipality). */
+struct card testutil_card(const char *id, const char *person_id, enum card_type type,
+                          const char *expiry, enum card_state state, const char *prefecture,
+                          const char *municipality);
+
+/* Asserts that every field of `got` equals the one of `want`. */
+void testutil_assert_card(const struct card *got, const struct card *want);
+
+/* A good certificate row: `serial` of `ca`, on card `card_id` of `person_id`, subject CN
+ * "CN-<serial>", valid and issued from `not_before` to `not_after`; the others zero. */
+struct cert_rec testutil_cert_rec(const char *serial, enum ca_kind ca, const char *card_id,
+                                  const char *person_id, int64_t not_before, int64_t not_after);
+
+/* Inserts `rec` into the registry with a stand-in DER (for readers that never parse it);
+ * asserts it succeeds. */
+void testutil_cert_insert(struct store *st, const struct cert_rec *rec);
+
 /* A new empty registry alone (no instance): <fresh temporary dir>/registry.db, created by
  * store_open, with the clock pinned to `now` (jclock_set). testutil_registry_close closes it,
  * removes the directory and resets the clock. */

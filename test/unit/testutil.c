@@ -82,6 +82,13 @@ int testutil_write_file(const char *path, const void *data, size_t len)
     return n == (ssize_t)len ? 0 : -1;
 }
 
+void testutil_write_der(const char *path, unsigned char *der, int len)
+{
+    ck_assert_int_gt(len, 0);
+    ck_assert_int_eq(testutil_write_file(path, der, (size_t)len), 0);
+    OPENSSL_free(der);
+}
+
 int testutil_self_signed(const char *cert_path, const char *key_path, bool rsa)
 {
     EVP_PKEY *key = rsa ? EVP_RSA_gen(2048) : EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
@@ -200,6 +207,69 @@ struct person testutil_person(const char *id, const char *name, const char *addr
     snprintf(p.birth_date, sizeof(p.birth_date), "%s", birth_date);
     p.gender = gender;
     return p;
+}
+
+struct card testutil_card(const char *id, const char *person_id, enum card_type type,
+                          const char *expiry, enum card_state state, const char *prefecture,
+                          const char *municipality)
+{
+    struct card c;
+    memset(&c, 0, sizeof(c));
+    snprintf(c.id, sizeof(c.id), "%s", id);
+    snprintf(c.person_id, sizeof(c.person_id), "%s", person_id);
+    c.type = type;
+    snprintf(c.expiry, sizeof(c.expiry), "%s", expiry);
+    c.state = state;
+    snprintf(c.prefecture, sizeof(c.prefecture), "%s", prefecture);
+    snprintf(c.municipality, sizeof(c.municipality), "%s", municipality);
+    return c;
+}
+
+void testutil_assert_person(const struct person *got, const struct person *want)
+{
+    ck_assert_str_eq(got->id, want->id);
+    ck_assert_str_eq(got->name, want->name);
+    ck_assert_str_eq(got->address, want->address);
+    ck_assert_str_eq(got->birth_date, want->birth_date);
+    ck_assert_int_eq(got->gender, want->gender);
+    ck_assert_int_eq(got->deceased, want->deceased);
+}
+
+void testutil_assert_card(const struct card *got, const struct card *want)
+{
+    ck_assert_str_eq(got->id, want->id);
+    ck_assert_str_eq(got->person_id, want->person_id);
+    ck_assert_int_eq(got->type, want->type);
+    ck_assert_str_eq(got->expiry, want->expiry);
+    ck_assert_int_eq(got->state, want->state);
+    ck_assert_str_eq(got->prefecture, want->prefecture);
+    ck_assert_str_eq(got->municipality, want->municipality);
+}
+
+struct cert_rec testutil_cert_rec(const char *serial, enum ca_kind ca, const char *card_id,
+                                  const char *person_id, int64_t not_before, int64_t not_after)
+{
+    struct cert_rec r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.serial, sizeof(r.serial), "%s", serial);
+    r.ca = ca;
+    snprintf(r.card_id, sizeof(r.card_id), "%s", card_id);
+    snprintf(r.person_id, sizeof(r.person_id), "%s", person_id);
+    snprintf(r.subject_cn, sizeof(r.subject_cn), "CN-%s", serial);
+    r.not_before = not_before;
+    r.not_after = not_after;
+    r.status = CERT_GOOD;
+    r.reason = REASON_NONE;
+    r.issued_at = not_before;
+    return r;
+}
+
+void testutil_cert_insert(struct store *st, const struct cert_rec *rec)
+{
+    static const unsigned char stand_in[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+    struct jerr err = {0};
+    ck_assert_msg(store_cert_insert(st, rec, stand_in, sizeof(stand_in), &err) == 0,
+                  "insert %s: %s", rec->serial, err.msg);
 }
 
 /* ---- a raw HTTP client (testhttp.h) ---- */

@@ -23,6 +23,10 @@ void testutil_path(char *buf, size_t size, const char *name);
 /* Writes `len` bytes to `path` (mode 0600). Returns 0 or -1. */
 int testutil_write_file(const char *path, const void *data, size_t len);
 
+/* Writes `len` bytes of DER from an i2d_* call (asserted > 0) to `path` (mode 0600), asserts
+ * it is written, and frees `der` (OPENSSL_free). */
+void testutil_write_der(const char *path, unsigned char *der, int len);
+
 /* Writes a self-signed certificate (PEM) to `cert_path` and its private key (PEM, unencrypted)
  * to `key_path`: RSA-2048 when `rsa`, else Ed25519 (a key CMS cannot encrypt to). A stand-in
  * for an operator's PIN-letter recipient. Returns 0 or -1. */
