@@ -19,6 +19,8 @@
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
+#include "base/b64.h"
+
 /* RFC 5280 §4.1.2.2: a serial is a positive INTEGER of at most 20 octets. */
 #define OCSP_SERIAL_MAX_OCTETS 20
 /* Base64 characters of JPKI_OCSP_MAX_REQUEST_BYTES (RFC 4648 §4: 4 per 3 bytes, padded). */
@@ -344,7 +346,6 @@ int ocsp_get_path_decode(const char *path_component, unsigned char **der, size_t
                          struct jerr *err)
 {
     unsigned char *b64 = NULL, *buf = NULL;
-    EVP_ENCODE_CTX *ctx = NULL;
     int ret = -1;
 
     if (path_component == NULL || path_component[0] == '\0') {
@@ -391,22 +392,16 @@ int ocsp_get_path_decode(const char *path_component, unsigned char **der, size_t
         goto out;
     }
 
-    /* Room for every full quantum plus EVP_DecodeUpdate's block slack. */
-    size_t cap = (b64_len / 4 + 1) * 3 + 80;
-    buf = OPENSSL_malloc(cap);
-    ctx = EVP_ENCODE_CTX_new();
-    if (buf == NULL || ctx == NULL) {
+    size_t total = 0;
+    int decoded = b64_decode((const char *)b64, b64_len, &buf, &total);
+    if (decoded == -2) {
         jerr_set(err, JERR_INTERNAL, "request", "out of memory");
         goto out;
     }
-    EVP_DecodeInit(ctx);
-    int n = 0, fin = 0;
-    if (EVP_DecodeUpdate(ctx, buf, &n, b64, (int)b64_len) < 0 ||
-        EVP_DecodeFinal(ctx, buf + n, &fin) != 1) {
+    if (decoded == -1) {
         jerr_openssl(err, decode_failure_code(), "request", "OCSP GET request is not valid base64");
         goto out;
     }
-    size_t total = (size_t)n + (size_t)fin;
     if (total == 0) {
         jerr_set(err, JERR_INVALID, "request", "empty OCSP GET request");
         goto out;
@@ -421,7 +416,6 @@ int ocsp_get_path_decode(const char *path_component, unsigned char **der, size_t
     buf = NULL;
     ret = 0;
 out:
-    EVP_ENCODE_CTX_free(ctx);
     OPENSSL_free(buf);
     OPENSSL_free(b64);
     return ret;

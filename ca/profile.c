@@ -640,33 +640,25 @@ X509 *profile_root(const struct config_ca *cc, EVP_PKEY *pub, time_t now, struct
     return root;
 }
 
-X509 *profile_root_named(const struct config_ca *cc, const X509_NAME *subject, EVP_PKEY *pub,
-                         time_t now, struct jerr *err)
+/* A CA certificate — a root (`aki_issuer` NULL: self-signed) or a link between two roots'
+ * keys — with a fresh serial, notBefore backdated for clock skew (DESIGN §3). RFC 5280
+ * §4.2.1.9 and §4.2.1.3: a CA certificate says so in critical extensions; its SKI is the
+ * subject key's and its AKI `aki_issuer`'s. */
+static X509 *profile_ca_cert(const X509_NAME *subject, const X509_NAME *issuer, EVP_PKEY *pub,
+                             X509 *aki_issuer, time_t now, time_t not_after, struct jerr *err)
 {
     X509 *x = NULL, *ret = NULL;
     ASN1_INTEGER *serial = NULL;
     static const int ku[] = {PROFILE_KU_KEY_CERT_SIGN, PROFILE_KU_CRL_SIGN};
 
-    if (cc == NULL) {
-        jerr_set(err, JERR_INTERNAL, NULL, "no CA configuration");
-        goto out;
-    }
-    if (cc->root_validity_years < 1 || cc->root_validity_years > PROFILE_MAX_YEARS) {
-        jerr_set(err, JERR_INVALID, "root_validity_years",
-                 "root validity of %d years is out of 1..%d", cc->root_validity_years,
-                 PROFILE_MAX_YEARS);
-        goto out;
-    }
     if ((serial = profile_new_serial(err)) == NULL)
         goto out;
-    /* DESIGN §3: self-signed, subject = issuer; notBefore backdated for clock skew. */
-    if ((x = profile_start(serial, subject, subject, pub, false, now - VALIDITY_BACKDATE_S,
-                           validity_add_years(now, cc->root_validity_years), err)) == NULL)
+    if ((x = profile_start(serial, subject, issuer, pub, false, now - VALIDITY_BACKDATE_S,
+                           not_after, err)) == NULL)
         goto out;
-    /* RFC 5280 §4.2.1.9 and §4.2.1.3: a CA certificate says so in critical extensions. */
     if (profile_add_basic_constraints(x, true, 1, err) == -1 ||
         profile_add_key_usage(x, ku, sizeof(ku) / sizeof(ku[0]), err) == -1 ||
-        profile_add_key_ids(x, NULL, err) == -1)
+        profile_add_key_ids(x, aki_issuer, err) == -1)
         goto out;
     ret = x;
     x = NULL;
@@ -676,37 +668,37 @@ out:
     return ret;
 }
 
+X509 *profile_root_named(const struct config_ca *cc, const X509_NAME *subject, EVP_PKEY *pub,
+                         time_t now, struct jerr *err)
+{
+    if (cc == NULL) {
+        jerr_set(err, JERR_INTERNAL, NULL, "no CA configuration");
+        return NULL;
+    }
+    if (cc->root_validity_years < 1 || cc->root_validity_years > PROFILE_MAX_YEARS) {
+        jerr_set(err, JERR_INVALID, "root_validity_years",
+                 "root validity of %d years is out of 1..%d", cc->root_validity_years,
+                 PROFILE_MAX_YEARS);
+        return NULL;
+    }
+    /* DESIGN §3: self-signed, subject = issuer. */
+    return profile_ca_cert(subject, subject, pub, NULL, now,
+                           validity_add_years(now, cc->root_validity_years), err);
+}
+
 X509 *profile_link(X509 *issuer_root, X509 *subject_root, time_t now, time_t not_after,
                    struct jerr *err)
 {
-    X509 *x = NULL, *ret = NULL;
-    ASN1_INTEGER *serial = NULL;
-    static const int ku[] = {PROFILE_KU_KEY_CERT_SIGN, PROFILE_KU_CRL_SIGN};
-
     if (issuer_root == NULL || subject_root == NULL ||
         X509_get0_subject_key_id(issuer_root) == NULL) {
         jerr_set(err, JERR_INTERNAL, "root", "a link needs both roots, the issuer's with a SKI");
-        goto out;
+        return NULL;
     }
-    if ((serial = profile_new_serial(err)) == NULL)
-        goto out;
     /* RFC 4210 §4.4: the subject root's name and key under the issuer root's name; a CA
-     * certificate as the roots are (RFC 5280 §4.2.1.9, §4.2.1.3), its SKI the subject key's
-     * and its AKI the issuer's, so that path builders tell the two keys of one name apart. */
-    if ((x = profile_start(serial, X509_get_subject_name(subject_root),
-                           X509_get_subject_name(issuer_root), X509_get0_pubkey(subject_root),
-                           false, now - VALIDITY_BACKDATE_S, not_after, err)) == NULL)
-        goto out;
-    if (profile_add_basic_constraints(x, true, 1, err) == -1 ||
-        profile_add_key_usage(x, ku, sizeof(ku) / sizeof(ku[0]), err) == -1 ||
-        profile_add_key_ids(x, issuer_root, err) == -1)
-        goto out;
-    ret = x;
-    x = NULL;
-out:
-    X509_free(x);
-    ASN1_INTEGER_free(serial);
-    return ret;
+     * certificate as the roots are, its AKI the issuer's, so that path builders tell the two
+     * keys of one name apart. */
+    return profile_ca_cert(X509_get_subject_name(subject_root), X509_get_subject_name(issuer_root),
+                           X509_get0_pubkey(subject_root), issuer_root, now, not_after, err);
 }
 
 X509 *profile_ocsp_signer(const struct config_ca *cc, X509 *issuer, EVP_PKEY *pub, time_t now,

@@ -263,6 +263,16 @@ struct centry {
      CFG(ca[idx].ocsp_signer_validity_days)}
 // clang-format on
 
+/* A secret (a passphrase, a PIN, a password): named by an environment variable or a file,
+ * never written inline (T_INLINE_SECRET refuses "KEY.value"). */
+// clang-format off
+#define SECRET_ENTRIES(key, env_default, env_member, file_member)                               \
+    {key, T_SECTION, NULL, 0, 0, 0, 0},                                                         \
+    {key ".env", T_ENVNAME, env_default, 0, 255, 0, CFG(env_member)},                           \
+    {key ".file", T_STRING, "", 0, 4096, 0, CFG(file_member)},                                  \
+    {key ".value", T_INLINE_SECRET, NULL, 0, 0, 0, 0}
+// clang-format on
+
 /* Every key of the configuration, its type, default and bounds (config/jpki.example.yaml
  * documents the same list). */
 static const struct centry schema[] = {
@@ -270,19 +280,13 @@ static const struct centry schema[] = {
     {"public_url", T_URL, "http://127.0.0.1:8080", 0, 1024, F_STRIP_SLASH, CFG(public_url)},
     {"agency", T_STRING, "Japan Agency for Local Authority Information Systems", 1, 256, F_DN_SAFE,
      CFG(agency)},
-    {"ca_passphrase", T_SECTION, NULL, 0, 0, 0, 0},
-    {"ca_passphrase.env", T_ENVNAME, "JPKI_CA_PASSPHRASE", 0, 255, 0, CFG(passphrase_env)},
-    {"ca_passphrase.file", T_STRING, "", 0, 4096, 0, CFG(passphrase_file)},
-    {"ca_passphrase.value", T_INLINE_SECRET, NULL, 0, 0, 0, 0},
+    SECRET_ENTRIES("ca_passphrase", "JPKI_CA_PASSPHRASE", passphrase_env, passphrase_file),
     {"keystore", T_SECTION, NULL, 0, 0, 0, 0},
     {"keystore.backend", T_STRING, "file", 1, 16, 0, CFG(keystore_backend)},
     {"keystore.pkcs11", T_SECTION, NULL, 0, 0, 0, 0},
     {"keystore.pkcs11.module", T_STRING, "", 0, 4096, 0, CFG(p11_module)},
     {"keystore.pkcs11.token", T_STRING, "", 0, 32, 0, CFG(p11_token)},
-    {"keystore.pkcs11.pin", T_SECTION, NULL, 0, 0, 0, 0},
-    {"keystore.pkcs11.pin.env", T_ENVNAME, "", 0, 255, 0, CFG(p11_pin_env)},
-    {"keystore.pkcs11.pin.file", T_STRING, "", 0, 4096, 0, CFG(p11_pin_file)},
-    {"keystore.pkcs11.pin.value", T_INLINE_SECRET, NULL, 0, 0, 0, 0},
+    SECRET_ENTRIES("keystore.pkcs11.pin", "", p11_pin_env, p11_pin_file),
     {"keystore.pkcs11.sessions", T_INT, "4", 1, 16, 0, CFG(p11_sessions)},
     {"ca", T_SECTION, NULL, 0, 0, 0, 0},
     CA_ENTRIES("sign", CA_SIGN, "digital signature", "1.2.392.200149.8.5.1.1.20"),
@@ -328,10 +332,7 @@ static const struct centry schema[] = {
     {"publish.ldap.url", T_STRING, "", 0, 1024, 0, CFG(ldap_url)},
     {"publish.ldap.bind_dn", T_STRING, "", 0, 1024, 0, CFG(ldap_bind_dn)},
     {"publish.ldap.base_dn", T_STRING, "", 0, 1024, 0, CFG(ldap_base_dn)},
-    {"publish.ldap.password", T_SECTION, NULL, 0, 0, 0, 0},
-    {"publish.ldap.password.env", T_ENVNAME, "", 0, 255, 0, CFG(ldap_password_env)},
-    {"publish.ldap.password.file", T_STRING, "", 0, 4096, 0, CFG(ldap_password_file)},
-    {"publish.ldap.password.value", T_INLINE_SECRET, NULL, 0, 0, 0, 0},
+    SECRET_ENTRIES("publish.ldap.password", "", ldap_password_env, ldap_password_file),
     {"access", T_SECTION, NULL, 0, 0, 0, 0},
     {"access.ocsp", T_ACCESS, "open", 0, 0, 0, CFG(access_ocsp)},
     {"access.crl", T_ACCESS, "open", 0, 0, 0, CFG(access_crl)},
@@ -354,10 +355,8 @@ static const struct centry schema[] = {
     {"publish", T_SECTION, NULL, 0, 0, 0, 0},
     {"publish.redis", T_SECTION, NULL, 0, 0, 0, 0},
     {"publish.redis.url", T_STRING, "", 0, 1024, 0, CFG(publish_redis_url)},
-    {"publish.redis.password", T_SECTION, NULL, 0, 0, 0, 0},
-    {"publish.redis.password.env", T_ENVNAME, "", 0, 255, 0, CFG(publish_redis_password_env)},
-    {"publish.redis.password.file", T_STRING, "", 0, 4096, 0, CFG(publish_redis_password_file)},
-    {"publish.redis.password.value", T_INLINE_SECRET, NULL, 0, 0, 0, 0},
+    SECRET_ENTRIES("publish.redis.password", "", publish_redis_password_env,
+                   publish_redis_password_file),
     {"publish.redis.tls", T_BOOL, "false", 0, 0, 0, CFG(publish_redis_tls)},
     {"publish.redis.key_prefix", T_STRING, "jpki:", 0, 64, 0, CFG(publish_redis_key_prefix)},
     {"respond", T_SECTION, NULL, 0, 0, 0, 0},
@@ -365,10 +364,8 @@ static const struct centry schema[] = {
     {"respond.relying_party_ca", T_STRING, "", 0, 4096, 0, CFG(respond_relying_party_ca)},
     {"respond.redis", T_SECTION, NULL, 0, 0, 0, 0},
     {"respond.redis.url", T_STRING, "", 0, 1024, 0, CFG(respond_redis_url)},
-    {"respond.redis.password", T_SECTION, NULL, 0, 0, 0, 0},
-    {"respond.redis.password.env", T_ENVNAME, "", 0, 255, 0, CFG(respond_redis_password_env)},
-    {"respond.redis.password.file", T_STRING, "", 0, 4096, 0, CFG(respond_redis_password_file)},
-    {"respond.redis.password.value", T_INLINE_SECRET, NULL, 0, 0, 0, 0},
+    SECRET_ENTRIES("respond.redis.password", "", respond_redis_password_env,
+                   respond_redis_password_file),
     {"respond.redis.key_prefix", T_STRING, "jpki:", 1, 64, 0, CFG(respond_redis_key_prefix)},
     {"respond.redis.sentinel", T_SECTION, NULL, 0, 0, 0, 0},
     {"respond.redis.sentinel.addresses", T_STRING, "", 0, 4096, 0, CFG(respond_redis_sentinels)},
@@ -750,6 +747,23 @@ static const struct yamltree_node *found_of(const struct walk *w, const char *pa
          ? cfg_error_node((w)->ld, found_of((w), (key)), (key), __VA_ARGS__)                       \
          : cfg_error_at((w)->ld, false, 0, 0, (key), __VA_ARGS__))
 
+/* A secret's source (SECRET_ENTRIES `key`): its env or its file, not both; when `required`,
+ * one of them. */
+static int check_secret_source(struct walk *w, const char *key, const char *env, const char *file,
+                               bool required)
+{
+    char at[64];
+    if (env[0] != '\0' && file[0] != '\0') {
+        snprintf(at, sizeof(at), "%s.file", key);
+        return cfg_error_key(w, at, "set either %s.env or %s.file, not both", key, key);
+    }
+    if (required && env[0] == '\0' && file[0] == '\0') {
+        snprintf(at, sizeof(at), "%s.env", key);
+        return cfg_error_key(w, at, "one of %s.env or %s.file must be set", key, key);
+    }
+    return 0;
+}
+
 /* publish.redis and respond.redis (DESIGN §13): a redis:// URL and one password source. */
 static int check_redis_section(struct walk *w, const char *section, const char *url,
                                const char *password_env, const char *password_file)
@@ -758,11 +772,8 @@ static int check_redis_section(struct walk *w, const char *section, const char *
     snprintf(key, sizeof(key), "%s.url", section);
     if (url[0] != '\0' && strncmp(url, "redis://", 8) != 0)
         return cfg_error_key(w, key, "must be a redis://host:port/db URL, not \"%s\"", url);
-    snprintf(key, sizeof(key), "%s.password.file", section);
-    if (password_env[0] != '\0' && password_file[0] != '\0')
-        return cfg_error_key(w, key, "set either %s.password.env or %s.password.file, not both",
-                             section, section);
-    return 0;
+    snprintf(key, sizeof(key), "%s.password", section);
+    return check_secret_source(w, key, password_env, password_file, false);
 }
 
 static int cross_checks(struct walk *w)
@@ -778,12 +789,9 @@ static int cross_checks(struct walk *w)
         free(cfg->passphrase_env);
         cfg->passphrase_env = empty;
     }
-    if (cfg->passphrase_env[0] != '\0' && cfg->passphrase_file[0] != '\0')
-        return cfg_error_key(w, "ca_passphrase.file",
-                             "set either ca_passphrase.env or ca_passphrase.file, not both");
-    if (cfg->passphrase_env[0] == '\0' && cfg->passphrase_file[0] == '\0')
-        return cfg_error_key(w, "ca_passphrase.env",
-                             "one of ca_passphrase.env or ca_passphrase.file must be set");
+    if (check_secret_source(w, "ca_passphrase", cfg->passphrase_env, cfg->passphrase_file, true) ==
+        -1)
+        return -1;
 
     /* DESIGN §10: the key backend, and for pkcs11 where the token is and how to log in. */
     if (strcmp(cfg->keystore_backend, "file") != 0 && strcmp(cfg->keystore_backend, "pkcs11") != 0)
@@ -796,14 +804,9 @@ static int cross_checks(struct walk *w)
         if (cfg->p11_token[0] == '\0')
             return cfg_error_key(w, "keystore.pkcs11.token",
                                  "keystore.backend pkcs11 needs the token's label");
-        if (cfg->p11_pin_env[0] != '\0' && cfg->p11_pin_file[0] != '\0')
-            return cfg_error_key(w, "keystore.pkcs11.pin.file",
-                                 "set either keystore.pkcs11.pin.env or keystore.pkcs11.pin.file, "
-                                 "not both");
-        if (cfg->p11_pin_env[0] == '\0' && cfg->p11_pin_file[0] == '\0')
-            return cfg_error_key(w, "keystore.pkcs11.pin.env",
-                                 "one of keystore.pkcs11.pin.env or keystore.pkcs11.pin.file must "
-                                 "be set");
+        if (check_secret_source(w, "keystore.pkcs11.pin", cfg->p11_pin_env, cfg->p11_pin_file,
+                                true) == -1)
+            return -1;
     }
 
     /* DESIGN §13: publish.redis and respond.redis. The URL itself is parsed when the
@@ -829,9 +832,9 @@ static int cross_checks(struct walk *w)
         if (cfg->ldap_base_dn[0] == '\0')
             return cfg_error_key(w, "publish.ldap.base_dn",
                                  "publish.ldap.url needs the base DN of the CA entries");
-        if (cfg->ldap_password_env[0] != '\0' && cfg->ldap_password_file[0] != '\0')
-            return cfg_error_key(w, "publish.ldap.password.file",
-                                 "set either publish.ldap.password.env or .file, not both");
+        if (check_secret_source(w, "publish.ldap.password", cfg->ldap_password_env,
+                                cfg->ldap_password_file, false) == -1)
+            return -1;
         bool has_password = cfg->ldap_password_env[0] != '\0' || cfg->ldap_password_file[0] != '\0';
         if ((cfg->ldap_bind_dn[0] != '\0') != has_password)
             return cfg_error_key(w, has_password ? "publish.ldap.bind_dn" : "publish.ldap.password",

@@ -6,13 +6,10 @@
 #include "ctl/ctl_out.h"
 
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
 
 #include "base/fsutil.h"
 #include "base/httpcode.h"
@@ -221,32 +218,6 @@ const char *ctl_out_shown(const char *s, char *buf, size_t size)
 {
     ctl_out_sanitize(buf, size, s, strlen(s));
     return buf;
-}
-
-int ctl_out_base64_decode(const char *b64, unsigned char **out, size_t *out_len)
-{
-    size_t in_len = strlen(b64);
-    EVP_ENCODE_CTX *ectx = NULL;
-    int len = 0, tail = 0, rc = -1;
-
-    *out = NULL;
-    if (in_len > INT32_MAX || (*out = malloc(in_len / 4 * 3 + 3)) == NULL ||
-        (ectx = EVP_ENCODE_CTX_new()) == NULL)
-        goto out;
-    EVP_DecodeInit(ectx);
-    if (EVP_DecodeUpdate(ectx, *out, &len, (const unsigned char *)b64, (int)in_len) == -1 ||
-        EVP_DecodeFinal(ectx, *out + len, &tail) != 1)
-        goto out;
-    *out_len = (size_t)(len + tail);
-    rc = 0;
-out:
-    if (rc == -1) {
-        free(*out);
-        *out = NULL;
-    }
-    EVP_ENCODE_CTX_free(ectx);
-    ERR_clear_error();
-    return rc;
 }
 
 int ctl_out_write_token(const char *path, const char *token, struct jerr *err)

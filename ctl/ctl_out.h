@@ -34,10 +34,6 @@ void ctl_out_json_line(FILE *f, const json_t *o);
 /* `s` (a path or other outside text) sanitized into `buf` for a message. Returns buf. */
 const char *ctl_out_shown(const char *s, char *buf, size_t size);
 
-/* RFC 4648 §4 base64 (a member of a service answer) through OpenSSL's decoder into a malloc'd
- * *out (the caller frees). Returns 0 or -1. */
-int ctl_out_base64_decode(const char *b64, unsigned char **out, size_t *out_len);
-
 /* Where a new operator token went, shown once: "token written to FILE (mode 0600; …)" when it
  * was written to `token_out`, else the token itself. */
 void ctl_out_new_token(FILE *f, const char *token_out, const char *token);

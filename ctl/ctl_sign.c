@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "base/b64.h"
 #include "base/fsutil.h"
 #include "base/hex.h"
 #include "base/jclock.h"
@@ -234,7 +235,7 @@ static int receipt_verify(const json_t *answer, X509 *root, const char *serial,
         *why = "the receipt's signer is not the CA's OCSP signer under the root in the card";
         goto out;
     }
-    if (ctl_out_base64_decode(sig_b64, &sig, &sig_len) == -1) {
+    if (b64_decode(sig_b64, strlen(sig_b64), &sig, &sig_len) != 0) {
         *why = "the receipt's signature is not base64";
         goto out;
     }
@@ -262,7 +263,7 @@ out:
     EVP_MD_CTX_free(md);
     X509_free(signer);
     BIO_free(bio);
-    free(sig);
+    OPENSSL_free(sig);
     return rc;
 }
 

@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "base/b64.h"
 #include "base/fsutil.h"
 #include "base/limits.h"
 #include "keystore/card.h"
@@ -108,11 +109,10 @@ static int write_image(const char *path, const char *b64, struct jerr *err)
 {
     unsigned char *raw = NULL;
     size_t len = 0;
-    if (ctl_out_base64_decode(b64, &raw, &len) == -1)
+    if (b64_decode(b64, strlen(b64), &raw, &len) != 0)
         return jerr_set(err, JERR_INVALID, "card_image", "the answer's card image is not base64");
     int rc = fsutil_write_atomic(path, raw, len, 0600, false, err);
-    OPENSSL_cleanse(raw, len);
-    free(raw);
+    OPENSSL_clear_free(raw, len);
     return rc;
 }
 

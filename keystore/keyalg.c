@@ -55,19 +55,13 @@ int keyalg_parse(const char *name, int rsa_bits, const char *field, struct keyal
 
 const char *keyalg_name(const struct keyalg *a, char *buf, size_t size)
 {
-    if (a->type == KEYALG_ECDSA)
-        snprintf(buf, size, "ecdsa-p%d", a->bits);
-    else
-        snprintf(buf, size, "rsa%d", a->bits);
+    snprintf(buf, size, a->type == KEYALG_ECDSA ? "ecdsa-p%d" : "rsa%d", a->bits);
     return buf;
 }
 
 const char *keyalg_display(const struct keyalg *a, char *buf, size_t size)
 {
-    if (a->type == KEYALG_ECDSA)
-        snprintf(buf, size, "ECDSA P-%d", a->bits);
-    else
-        snprintf(buf, size, "RSA-%d", a->bits);
+    snprintf(buf, size, a->type == KEYALG_ECDSA ? "ECDSA P-%d" : "RSA-%d", a->bits);
     return buf;
 }
 

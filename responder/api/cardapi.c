@@ -10,43 +10,27 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
+#include "base/b64.h"
 #include "ca/cardreset.h"
 #include "ca/recjson.h"
 
 /* RFC 4648 §4 base64 of the string `v` of member `name` (line breaks tolerated) into *out
- * (free). */
+ * (OPENSSL_clear_free). */
 static int base64_value(const json_t *v, const char *name, unsigned char **out, size_t *out_len,
                         struct jerr *err)
 {
-    EVP_ENCODE_CTX *ctx = NULL;
-    unsigned char *buf = NULL;
-    int n = 0, tail = 0, rc = -1;
-
     if (v == NULL || !json_is_string(v))
         return jerr_set(err, JERR_INVALID, name, "%s: required, the image as base64 text", name);
     size_t len = json_string_length(v);
     if (len == 0 || len > JPKI_HTTP_MAX_API_BODY_BYTES)
         return jerr_set(err, JERR_INVALID, name, "%s: empty or too long", name);
-    if ((buf = malloc(len)) == NULL || (ctx = EVP_ENCODE_CTX_new()) == NULL) {
-        api_oom(err);
-        goto out;
-    }
-    EVP_DecodeInit(ctx);
-    if (EVP_DecodeUpdate(ctx, buf, &n, (const unsigned char *)json_string_value(v), (int)len) < 0 ||
-        EVP_DecodeFinal(ctx, buf + n, &tail) != 1) {
-        jerr_set(err, JERR_INVALID, name, "%s: not base64", name);
-        goto out;
-    }
-    *out = buf;
-    *out_len = (size_t)n + (size_t)tail;
-    buf = NULL;
-    rc = 0;
-out:
-    EVP_ENCODE_CTX_free(ctx);
-    free(buf);
-    return rc;
+    int rc = b64_decode(json_string_value(v), len, out, out_len);
+    if (rc == -2)
+        return api_oom(err);
+    if (rc == -1)
+        return jerr_set(err, JERR_INVALID, name, "%s: not base64", name);
+    return 0;
 }
 
 /* ---- the issuance's image ---- */
@@ -67,8 +51,7 @@ static int issue_current_image(struct cardapi_issue *ci, const json_t *v, struct
         return -1;
     ci->kept = ((1u << CA_KIND_COUNT) - 1) & ~ci->slots;
     ci->base = cardissue_image_current(ci->call->st, ci->call->id, raw, raw_len, ci->kept, err);
-    OPENSSL_cleanse(raw, raw_len);
-    free(raw);
+    OPENSSL_clear_free(raw, raw_len);
     if (ci->base == NULL)
         return -1;
     for (int ca = 0; ca < CA_KIND_COUNT; ca++)
@@ -247,11 +230,9 @@ static int card_reset_password(struct api_call *call, struct jerr *err)
                     err);
 out:
     OPENSSL_cleanse(password, sizeof(password));
-    if (image != NULL)
-        OPENSSL_cleanse(image, image_len);
+    OPENSSL_clear_free(image, image_len);
     if (reset != NULL)
         OPENSSL_cleanse(reset, reset_len);
-    free(image);
     free(reset);
     return rc;
 }

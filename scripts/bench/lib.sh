@@ -24,6 +24,11 @@ KEYGENRATE=$BENCH_BUILD/jpki_keygenrate
 export JPKI_CONFIG=$BENCH_SRC/config/jpki.example.yaml
 export JPKI_CA_PASSPHRASE=${JPKI_CA_PASSPHRASE:-bench-passphrase}
 NPROC=$(nproc 2>/dev/null || echo 2)
+# python3 (the benchmarks' arithmetic, clients and helpers) resolved once to the interpreter it
+# runs, first on PATH: where python3 is a pyenv shim, each of the hundred calls of a run would
+# first go through a bash script and `pyenv exec` (~1 s each on a loaded machine).
+BENCH_PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || BENCH_PY=python3
+[[ $BENCH_PY == /* ]] && PATH=${BENCH_PY%/*}:$PATH
 SMOKE=0
 BENCH_PIDS=()
 BENCH_NETNS_NOTE=
