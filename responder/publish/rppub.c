@@ -9,10 +9,13 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "base/fsutil.h"
 #include "base/hex.h"
+#include "base/membio.h"
+#include "ca/crl_read.h"
 #include "ca/rp.h"
 #include "ca/rpca.h"
 #include "responder/net/log.h"
@@ -129,6 +132,53 @@ static void key_of(const struct rppub *r, char *out, size_t size, const char *na
     snprintf(out, size, "%s%s", r->prefix, name);
 }
 
+/* Appends HSET P file:PATH … (the contract's file hash: what serve serves there) and its
+ * notice; *pending counts the replies. */
+static void append_file(struct rppub *r, redisContext *rc, const char *path, const char *type,
+                        const void *body, size_t len, time_t last_modified, time_t expires,
+                        size_t *pending)
+{
+    char key[KEY_MAX + 64], etag[2 * 32 + 3], lm[24], ex[24];
+    unsigned char md[32];
+    EVP_Digest(body, len, md, NULL, EVP_sha256(), NULL);
+    etag[0] = '"';
+    hex_encode(md, sizeof(md), etag + 1);
+    snprintf(etag + 1 + 2 * sizeof(md), 2, "\"");
+    snprintf(key, sizeof(key), "%sfile:%s", r->prefix, path);
+    snprintf(lm, sizeof(lm), "%lld", (long long)last_modified);
+    snprintf(ex, sizeof(ex), "%lld", (long long)expires);
+    if (expires != 0)
+        redisAppendCommand(rc, "HSET %s body %b etag %s type %s last_modified %s expires %s", key,
+                           body, len, etag, type, lm, ex);
+    else
+        redisAppendCommand(rc, "HSET %s body %b etag %s type %s last_modified %s", key, body, len,
+                           etag, type, lm);
+    redisAppendCommand(rc, "PUBLISH %schanges %s", r->prefix, key);
+    *pending += 2;
+}
+
+/* /ca/rp.pem and /crl/rp.crl as file hashes, so that responders serve them too. */
+static void append_rp_files(struct rppub *r, redisContext *rc, X509 *cert,
+                            const unsigned char *crl, size_t crl_len, size_t *pending)
+{
+    struct jerr err = {0};
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *pem = bio != NULL && PEM_write_bio_X509(bio, cert) == 1 ? membio_to_string(bio, &err)
+                                                                  : NULL;
+    BIO_free(bio);
+    struct tm tm;
+    time_t not_before = ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm) == 1 ? timegm(&tm) : 0;
+    if (pem != NULL)
+        append_file(r, rc, "/ca/rp.pem", "application/x-pem-file", pem, strlen(pem), not_before,
+                    0, pending);
+    free(pem);
+    time_t this_update = 0, next_update = 0;
+    if (crl_len > 0 &&
+        crl_read_times(crl, crl_len, crl_len, &this_update, &next_update, &err) == 0)
+        append_file(r, rc, "/crl/rp.crl", "application/pkix-crl", crl, crl_len, this_update,
+                    next_update, pending);
+}
+
 /* HGET P rp:meta digest into out ("" when absent); -1 on a connection failure. */
 static int redis_digest(struct rppub *r, redisContext *rc, char *out, size_t size,
                         struct jerr *err)
@@ -199,6 +249,7 @@ int rppub_publish_view(struct rppub *r, redisContext *rc, struct store *st, stru
         redisAppendCommand(rc, "HSET %s cert %b crl %b", cakey, cert, (size_t)cert_len,
                            crl != NULL ? (const char *)crl : "", crl_len);
         pending++;
+        append_rp_files(r, rc, rpca_get0_cert(ca), crl, crl_len, &pending);
     }
     redisAppendCommand(rc, "HSET %s digest %s published_ms %s", meta, digest, ms);
     redisAppendCommand(rc, "EXEC");

@@ -12,6 +12,7 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 
@@ -248,6 +249,12 @@ static struct rfile *file_from(struct respfiles *f, const char *path, const redi
         X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)body->len);
         ok = crl != NULL && p == end;
         X509_CRL_free(crl);
+    } else if (strcmp(type->str, "application/x-pem-file") == 0) { /* /ca/rp.pem */
+        BIO *bio = BIO_new_mem_buf(body->str, (int)body->len);
+        X509 *cert = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        ok = cert != NULL;
+        X509_free(cert);
+        BIO_free(bio);
     } else if (strcmp(type->str, "application/pkix-cert") == 0) {
         X509 *cert = d2i_X509(NULL, &p, (long)body->len);
         ok = cert != NULL && p == end;
@@ -347,10 +354,11 @@ static void file_handler(const struct server_request *sr, void *arg)
     struct jerr err = {0};
     bool crl = strncmp(sr->path, "/crl/", 5) == 0;
     enum metrics_endpoint ep = crl ? METRICS_EP_CRL : METRICS_EP_CA;
-    /* access.crl (access.h) through serve's gate over the CA node's view (rpview.h). */
+    /* access.crl (access.h) through serve's gate over the CA node's view (rpview.h); the
+     * relying-party CA's own CRL stays public, as on serve. */
     struct rpgate_who who;
     memset(&who, 0, sizeof(who));
-    if (crl && !access_admit(f->cfg->access_crl, f->gate, sr, &who)) {
+    if (crl && strcmp(sr->path, "/crl/rp.crl") != 0 && !access_admit(f->cfg->access_crl, f->gate, sr, &who)) {
         http_send_error(sr->req, 403, "forbidden", NULL,
                         "CRLs are served to registered relying parties (HTTPS, with their client "
                         "certificate or bearer token)");

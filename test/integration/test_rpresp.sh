@@ -88,6 +88,9 @@ assert_eq "CRL without credential: 403" 403 "$(crl "$RS/crl/auth.crl")"
 as_party mtls rp-auth
 assert_eq "CRL of the auth CA for rp-auth (mTLS): 200" 200 "$(crl "${CRED[@]}" "$RS/crl/auth.crl")"
 check "…a CRL" openssl crl -inform DER -in "$T/crl.out" -noout
+check "the responder serves the relying-party CA, as the CA node does" \
+  sh -c "curl -fs $R/ca/rp.pem | cmp -s - $T/rp-ca.pem"
+assert_eq "…and its CRL, to anyone" 200 "$(crl "$RS/crl/rp.crl")"
 assert_eq "CRL of the sign CA for rp-auth: 403 (kind)" 403 "$(crl "${CRED[@]}" "$RS/crl/sign.crl")"
 
 # 20 more answers to rp-auth over one keep-alive connection (23 OCSP, 1 CRL): folded on the CA
