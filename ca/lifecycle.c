@@ -296,13 +296,18 @@ static int issue_build(struct lifecycle_ctx *ctx, enum ca_kind ca, const struct 
             goto out;
     } while (store_serial_exists(ctx->st, serial_hex));
 
-    /* DESIGN §11: the holder's age on the day of issuance chooses the years (under 18:
-     * subscriber.validity_years_minor); Juki cards keep their own. */
-    int years =
-        card->type == CARD_JUKI
-            ? cfg->juki_validity_years
-            : validity_subscriber_years(person->birth_date, now, cfg->subscriber_validity_years,
-                                        cfg->subscriber_validity_years_minor, err);
+    /* DESIGN §11: the newest generation issues; the one read here signs, whatever a rollover
+     * does meanwhile. */
+    const struct pki_gen *gen = pki_newest(ctx->pki, ca);
+    /* DESIGN §11: the issuing generation's validity (the next card's: 10 years), the holder's
+     * age on the day of issuance choosing the years (under 18: the generation's minor years);
+     * Juki cards keep their own. Capped to the card below. */
+    int gen_years, gen_years_minor;
+    pki_gen_validity(ctx->pki, gen, &gen_years, &gen_years_minor, NULL);
+    int years = card->type == CARD_JUKI
+                    ? cfg->juki_validity_years
+                    : validity_subscriber_years(person->birth_date, now, gen_years,
+                                                gen_years_minor, err);
     if (years == -1)
         goto out;
     if (validity_compute(now, years, cfg->cap_to_card_expiry, card->expiry, &not_before, &not_after,
@@ -310,9 +315,6 @@ static int issue_build(struct lifecycle_ctx *ctx, enum ca_kind ca, const struct 
         goto out;
     if (ca == CA_SIGN)
         not_after = rules_sign_alone_not_after(not_after, auth_not_after, now);
-    /* DESIGN §11: the newest generation issues; the one read here signs, whatever a rollover
-     * does meanwhile. */
-    const struct pki_gen *gen = pki_newest(ctx->pki, ca);
     /* DESIGN §5: the partition is chosen at issuance and never moves. */
     int partition =
         (int)(((unsigned)serial[1] << 8 | serial[2]) % (unsigned)pki_crl_partitions(ctx->pki, ca));

@@ -16,11 +16,12 @@ int linkage_record_issue(struct store *st, const struct cert_rec *issued, struct
                                   (int64_t)jclock_now(), err);
 }
 
-int linkage_follow(struct store *st, const char *serial, struct linkage *out, struct jerr *err)
+int linkage_follow(struct store *st, const char *serial, unsigned ca_mask, struct linkage *out,
+                   struct jerr *err)
 {
     char next[JPKI_SERIAL_HEX_MAX + 1];
     memset(out, 0, sizeof(*out));
-    if (store_cert_get(st, serial, &out->cert, err) == -1)
+    if (store_cert_get_of(st, serial, ca_mask, &out->cert, err) == -1)
         return -1;
     const char *at = out->cert.serial;
     while (out->count < LINKAGE_MAX_HOPS) {
@@ -63,7 +64,7 @@ int linkage_basic_info(struct store *st, const char *serial, const char *party,
                        struct person *out, struct jerr *err)
 {
     struct linkage l;
-    if (model_check_id("party", party, err) == -1 || linkage_follow(st, serial, &l, err) == -1)
+    if (model_check_id("party", party, err) == -1 || linkage_follow(st, serial, LINKAGE_ANY_CA, &l, err) == -1)
         return -1;
     /* Basic information is in the signing certificate only (guide: the authentication
      * certificate carries none), and only the holder's consent opens it to a party. */

@@ -31,9 +31,15 @@ struct linkage {
  * certificate of the same holder and CA that has no successor yet. Returns 0 or -1. */
 int linkage_record_issue(struct store *st, const struct cert_rec *issued, struct jerr *err);
 
-/* Reads the chain of `serial` (JERR_NOT_FOUND "serial" when it was never issued). Returns 0
- * or -1. */
-int linkage_follow(struct store *st, const char *serial, struct linkage *out, struct jerr *err);
+/* Every CA, for linkage_follow's `ca_mask` (bit 1 << ca). */
+#define LINKAGE_ANY_CA ((1u << CA_KIND_COUNT) - 1)
+
+/* Reads the chain of `serial`, a certificate of a CA in `ca_mask`: JERR_NOT_FOUND "serial"
+ * when it was never issued and, in the same words, when it is another CA's (a party that may
+ * not ask about that CA does not learn that the serial exists: docs/API.md). Returns 0 or
+ * -1. */
+int linkage_follow(struct store *st, const char *serial, unsigned ca_mask, struct linkage *out,
+                   struct jerr *err);
 
 /* The current certificate of a chain: the last successor, or the certificate itself. */
 const struct cert_rec *linkage_current(const struct linkage *l);

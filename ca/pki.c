@@ -507,6 +507,17 @@ static X509 *cert_read_rel(const struct jpki_config *cfg, const char *rel, struc
     return cert_read_pem(path, err);
 }
 
+void pki_gen_validity(const struct pki *pki, const struct pki_gen *g, int *years,
+                      int *years_minor, bool *recorded)
+{
+    /* Both are recorded together (jpkid rollover), or neither (migration 12). */
+    bool own = g->validity_years > 0 && g->validity_years_minor > 0;
+    *years = own ? g->validity_years : pki->cfg->subscriber_validity_years;
+    *years_minor = own ? g->validity_years_minor : pki->cfg->subscriber_validity_years_minor;
+    if (recorded != NULL)
+        *recorded = own;
+}
+
 void pki_gen_free(struct pki_gen *g)
 {
     if (g == NULL)
@@ -547,6 +558,8 @@ static struct pki_gen *gen_load(struct pki *pki, const struct ca_gen_rec *rec, e
     g->ca = ca;
     g->number = rec->generation;
     snprintf(g->algorithm, sizeof(g->algorithm), "%s", rec->algorithm);
+    g->validity_years = rec->validity_years;
+    g->validity_years_minor = rec->validity_years_minor;
     if ((g->root = cert_read_rel(cfg, rec->root_file, err)) == NULL)
         goto fail;
     if ((g->ca_signer = signer_store_load(pki->keys, rec->ca_key, err)) == NULL)

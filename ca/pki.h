@@ -96,12 +96,20 @@ struct pki_gen {
     X509 *link_to_prev;         /* link <number>-<number-1>: this key certifies the previous
                                  * root; both NULL for generation 1 */
     struct ocsp_issuer issuer;  /* the CertID hashes of root, generation set */
+    int validity_years;         /* the subscriber validity it issues for (registry, migration
+                                 * 12); 0 = the configuration's (pki_gen_validity) */
+    int validity_years_minor;   /* the same for a holder under 18 */
 };
 int pki_gen_count(const struct pki *pki, enum ca_kind ca);
 /* Generation `number` of `ca`, or NULL when there is none. */
 const struct pki_gen *pki_gen(const struct pki *pki, enum ca_kind ca, int number);
 /* The newest generation: the one that issues. */
 const struct pki_gen *pki_newest(const struct pki *pki, enum ca_kind ca);
+/* The subscriber validity generation `g` issues for, in years, and for a holder under 18: its
+ * own when recorded, else the configuration's (subscriber.validity_years, _minor). *recorded
+ * (may be NULL) says which. */
+void pki_gen_validity(const struct pki *pki, const struct pki_gen *g, int *years,
+                      int *years_minor, bool *recorded);
 /* The generation whose root's subjectKeyIdentifier is `key_id` (a certificate's AKI), or
  * NULL. */
 const struct pki_gen *pki_gen_by_key_id(const struct pki *pki, enum ca_kind ca,

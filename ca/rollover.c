@@ -27,16 +27,34 @@ struct undo {
     int nfiles;
 };
 
-static void undo_all(struct undo *u)
+/* Removes what the ceremony wrote; names in `left` (size bytes) the keys it could not remove
+ * (a token that went away meanwhile), "" when none. */
+static void undo_all(struct undo *u, char *left, size_t size)
 {
     char path[PATH_MAX];
+    left[0] = '\0';
     for (int i = 0; i < u->nkeys; i++) {
-        struct jerr ignored = {0};
-        signer_store_discard(u->keys, u->key_names[i], &ignored);
+        struct jerr why = {0};
+        if (signer_store_discard(u->keys, u->key_names[i], &why) == -1)
+            snprintf(left + strlen(left), size - strlen(left), "; key %s left behind: %s",
+                     u->key_names[i], why.msg);
     }
     for (int i = 0; i < u->nfiles; i++)
         if (config_path(u->cfg, u->files[i], path, sizeof(path)) != NULL)
             unlink(path);
+}
+
+/* The one sentence an operator reads when a ceremony failed at `stage` (what it was storing):
+ * which generation was not made, what could not be stored, why, and what was left. */
+static void say_not_made(struct jerr *err, enum ca_kind ca, int number, const char *stage,
+                         const char *left)
+{
+    char cause[sizeof(err->msg)];
+    snprintf(cause, sizeof(cause), "%s", err->msg);
+    snprintf(err->msg, sizeof(err->msg),
+             "the %s CA's generation %d was not made: could not store %s: %s%s",
+             ca_kind_name(ca), number, stage, cause,
+             left[0] != '\0' ? left : "; nothing of it was kept");
 }
 
 static int write_cert(struct undo *u, X509 *cert, const char *rel, struct jerr *err)
@@ -102,6 +120,19 @@ static int check_repeat(struct store *st, const struct pki_gen *old, const char 
     return rc;
 }
 
+/* Refuses a key name the store holds already (a file, a token reference, a token object of
+ * generation 1 of the name): the ceremony removes its keys when it fails, and must never
+ * remove one it did not make. */
+static int check_new_key(struct signer_store *keys, const char *name, struct jerr *err)
+{
+    if (signer_store_has(keys, name))
+        return jerr_set(err, JERR_CONFLICT, "generation",
+                        "key %s exists already (left by an interrupted ceremony?); refusing to "
+                        "replace it",
+                        name);
+    return signer_store_check_new(keys, name, err);
+}
+
 /* Makes the link certificate issuer→subject, signed with the issuer's key, valid until the
  * older root ends. */
 static X509 *make_link(X509 *issuer_root, const struct signer *issuer_key, X509 *subject_root,
@@ -143,6 +174,7 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
     char rel[128], path[PATH_MAX];
     int rc = -1;
     bool in_tx = false, added = false;
+    const char *stage = NULL; /* what the ceremony is storing, once it has begun to */
     time_t now = jclock_now();
 
     memset(out, 0, sizeof(*out));
@@ -153,6 +185,13 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
                         ca_kind_name(req->ca));
     if (rollover_algorithm_parse(cfg, req->ca, req->algorithm, &alg, err) == -1)
         return -1;
+    if (req->validity_years < 0 || req->validity_years > ROLLOVER_VALIDITY_YEARS_MAX)
+        return jerr_set(err, JERR_INVALID, "validity_years", "validity of %d years is out of 1..%d",
+                        req->validity_years, ROLLOVER_VALIDITY_YEARS_MAX);
+    if (req->validity_years_minor < 0 || req->validity_years_minor > ROLLOVER_VALIDITY_YEARS_MAX)
+        return jerr_set(err, JERR_INVALID, "validity_years_minor",
+                        "validity of %d years under 18 is out of 1..%d", req->validity_years_minor,
+                        ROLLOVER_VALIDITY_YEARS_MAX);
     subject = req->subject[0] != '\0' ? profile_parse_name(req->subject, err)
                                       : X509_NAME_dup(X509_get_subject_name(old->root));
     if (subject == NULL) {
@@ -169,18 +208,25 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
     }
     g->ca = req->ca;
     g->number = old->number + 1;
+    /* DESIGN §11: recorded, so that a later change of the configuration leaves it alone. */
+    g->validity_years =
+        req->validity_years > 0 ? req->validity_years : cfg->subscriber_validity_years;
+    g->validity_years_minor = req->validity_years_minor > 0 ? req->validity_years_minor
+                                                             : cfg->subscriber_validity_years_minor;
     pki_gen_names(g->ca, g->number, &names);
     keyalg_name(&alg, g->algorithm, sizeof(g->algorithm));
     if (check_repeat(st, old, g->algorithm, subject, now, err) == -1 ||
-        signer_store_check_new(keys, names.ca_key, err) == -1 ||
-        signer_store_check_new(keys, names.ocsp_key, err) == -1)
+        check_new_key(keys, names.ca_key, err) == -1 ||
+        check_new_key(keys, names.ocsp_key, err) == -1)
         goto out;
 
     /* The key and its root. */
+    stage = "its CA key";
     if ((g->ca_signer = signer_store_create(keys, names.ca_key, &alg, false, err)) ==
         NULL)
         goto out;
     u.key_names[u.nkeys++] = names.ca_key;
+    stage = "its root certificate";
     if ((pub = signer_get1_public_key(g->ca_signer)) == NULL) {
         jerr_openssl(err, JERR_CRYPTO, NULL, "CA public key");
         goto out;
@@ -192,6 +238,7 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
         goto out;
 
     /* The links, both ways (RFC 4210 §4.4). */
+    stage = "its link certificates";
     if ((g->link_from_prev = make_link(old->root, old->ca_signer, g->root, now, err)) == NULL ||
         (g->link_to_prev = make_link(g->root, g->ca_signer, old->root, now, err)) == NULL)
         goto out;
@@ -202,7 +249,10 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
     if (write_cert(&u, g->link_to_prev, rel, err) == -1)
         goto out;
 
-    /* The OCSP signer of the new generation. */
+    /* The OCSP signer of the new generation. Its key is undone from here on: whatever part
+     * of it was made (check_new_key saw none before). */
+    stage = "its OCSP signer";
+    u.key_names[u.nkeys++] = names.ocsp_key;
     if (config_path(cfg, names.ocsp_file, path, sizeof(path)) == NULL) {
         jerr_set(err, JERR_CONFIG, "data_dir", "data_dir path too long");
         goto out;
@@ -210,7 +260,6 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
     if (pki_ocsp_signer_create(cfg, keys, g->ca, names.ocsp_key, path, &alg, g->root,
                                g->ca_signer, false, err) == -1)
         goto out;
-    u.key_names[u.nkeys++] = names.ocsp_key;
     snprintf(u.files[u.nfiles++], sizeof(u.files[0]), "%s", names.ocsp_file);
     if ((g->ocsp_signer = signer_store_load(keys, names.ocsp_key, err)) == NULL)
         goto out;
@@ -232,13 +281,18 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
     snprintf(rec.ocsp_key, sizeof(rec.ocsp_key), "%s", names.ocsp_key);
     snprintf(rec.root_file, sizeof(rec.root_file), "%s", names.root_file);
     snprintf(rec.ocsp_file, sizeof(rec.ocsp_file), "%s", names.ocsp_file);
+    rec.validity_years = g->validity_years;
+    rec.validity_years_minor = g->validity_years_minor;
     struct audit_entry e = {.at = now};
     snprintf(e.actor, sizeof(e.actor), "%s", req->actor[0] != '\0' ? req->actor : "jpkid");
     snprintf(e.action, sizeof(e.action), "ca.rollover");
     snprintf(e.target, sizeof(e.target), "ca/%s/%d", ca_kind_name(g->ca), g->number);
     snprintf(e.outcome, sizeof(e.outcome), "ok");
-    snprintf(e.detail, sizeof(e.detail), "from=%d algorithm=%s root_sha256=%s", old->number,
-             g->algorithm, out->fingerprint);
+    snprintf(e.detail, sizeof(e.detail),
+             "from=%d algorithm=%s validity_years=%d validity_years_minor=%d root_sha256=%s",
+             old->number, g->algorithm, g->validity_years, g->validity_years_minor,
+             out->fingerprint);
+    stage = "it in the registry";
     if (store_begin(st, err) == -1)
         goto out;
     in_tx = true;
@@ -247,6 +301,8 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
         goto out;
     in_tx = false;
     out->generation = g->number;
+    out->validity_years = g->validity_years;
+    out->validity_years_minor = g->validity_years_minor;
     snprintf(out->algorithm, sizeof(out->algorithm), "%s", g->algorithm);
     name_text(X509_get_subject_name(g->root), out->subject, sizeof(out->subject));
     time_text(X509_get0_notAfter(g->root), out->not_after, sizeof(out->not_after));
@@ -264,12 +320,19 @@ int rollover_run(struct pki *pki, const struct rollover_request *req, struct rol
 out:
     if (in_tx)
         store_rollback(st);
-    if (rc == -1 && out->generation == 0)
-        undo_all(&u);
-    (void)added;
     store_close(st);
     EVP_PKEY_free(pub);
     X509_NAME_free(subject);
+    if (rc == -1 && out->generation == 0 && stage != NULL) {
+        char left[512];
+        int number = g->number;
+        enum ca_kind ca = g->ca;
+        pki_gen_free(g); /* its signers let go of the keys before these are removed */
+        g = NULL;
+        undo_all(&u, left, sizeof(left));
+        say_not_made(err, ca, number, stage, left);
+    }
+    (void)added;
     pki_gen_free(g);
     return rc;
 }

@@ -9,8 +9,9 @@
  * generation and an audit row in one registry transaction, makes the generation visible to
  * the running process (pki_add_generation) and publishes its first CRL. The newest generation
  * issues from then on; the older ones stop issuing and keep answering (ca/crl.h). On any
- * failure before the commit, the files and key references it wrote are removed: nothing is
- * half-recorded (a token keeps the unused key object, as a failed renewal does).
+ * failure before the commit (a full disk or token, a registry that refuses the row), the files,
+ * keys and token objects it made are removed: nothing is half-recorded, and the next ceremony
+ * finds the names free.
  */
 #ifndef JPKI_ROLLOVER_H
 #define JPKI_ROLLOVER_H
@@ -22,11 +23,18 @@
  * a repeated command. */
 #define ROLLOVER_REPEAT_S 60
 
+/* The longest subscriber validity a generation may record (as subscriber.validity_years). */
+#define ROLLOVER_VALIDITY_YEARS_MAX 10
+
 struct rollover_request {
     enum ca_kind ca;
     char algorithm[32]; /* rollover_algorithm_parse's input; "" = the CA's configured one */
     char subject[512];  /* "" = the subject of the newest root */
     char actor[64];     /* who asked, for the audit row */
+    /* The subscriber validity the generation issues for (DESIGN §11: the next card's, 10 and
+     * 5 under 18), 1..ROLLOVER_VALIDITY_YEARS_MAX; 0 = the configuration's
+     * subscriber.validity_years / validity_years_minor now. Recorded with the generation. */
+    int validity_years, validity_years_minor;
 };
 
 struct rollover_result {
@@ -35,6 +43,7 @@ struct rollover_result {
     char fingerprint[96]; /* SHA-256 of the new root */
     char subject[512];
     char not_after[32];   /* the new root's, "YYYY-MM-DDTHH:MM:SSZ" */
+    int validity_years, validity_years_minor; /* as recorded */
     char warning[256];    /* set when the ceremony succeeded but its first CRL did not publish */
 };
 
@@ -44,9 +53,13 @@ struct rollover_result {
 int rollover_algorithm_parse(const struct jpki_config *cfg, enum ca_kind ca, const char *text,
                              struct keyalg *out, struct jerr *err);
 
-/* The ceremony (see above). Refused: JERR_INVALID for a bad algorithm or subject;
- * JERR_CONFLICT for a repeat within ROLLOVER_REPEAT_S or a CA at PKI_GENERATIONS_MAX; the key
- * store's error (a full token: "no space ...") when it cannot make the keys. One ceremony at
+/* The ceremony (see above). Refused: JERR_INVALID for a bad algorithm, subject or validity
+ * (field "validity_years" / "validity_years_minor");
+ * JERR_CONFLICT for a repeat within ROLLOVER_REPEAT_S, a CA at PKI_GENERATIONS_MAX or a key
+ * name already taken; once it has begun to store, the cause's code with one sentence "the
+ * <ca> CA's generation <n> was not made: could not store <its CA key | its root certificate |
+ * its link certificates | its OCSP signer | it in the registry>: <cause>; nothing of it was
+ * kept". One ceremony at
  * a time per process (the caller serializes). Returns 0 with *out, or -1 with err. */
 int rollover_run(struct pki *pki, const struct rollover_request *req, struct rollover_result *out,
                  struct jerr *err);

@@ -76,6 +76,10 @@ int store_cert_insert_issued(struct store *st, const struct cert_rec *rec,
                              const unsigned char *der, size_t der_len, struct jerr *err);
 int store_cert_get(struct store *st, const char *serial, struct cert_rec *out,
                    struct jerr *err);
+/* The same for a certificate of a CA in `ca_mask` (bit 1 << ca): one of another CA is
+ * JERR_NOT_FOUND "serial", word for word the answer to a serial never issued. */
+int store_cert_get_of(struct store *st, const char *serial, unsigned ca_mask,
+                      struct cert_rec *out, struct jerr *err);
 /* The DER, malloc'd into *der (caller frees with free). */
 int store_cert_get_der(struct store *st, const char *serial, unsigned char **der,
                        size_t *der_len, struct jerr *err);
@@ -181,6 +185,9 @@ struct ca_gen_rec {
     enum ca_gen_state state;
     int64_t created_at;
     int64_t retired_at; /* 0 while not retired */
+    /* The subscriber validity it issues for (migration 12), 1..10 years, and for a holder under
+     * 18; 0 (NULL) = the configuration's subscriber.validity_years / validity_years_minor. */
+    int validity_years, validity_years_minor;
 };
 /* The generations of `ca`, oldest first: *out (malloc'd; the caller frees it) and *n. */
 int store_gen_list(struct store *st, enum ca_kind ca, struct ca_gen_rec **out, size_t *n,

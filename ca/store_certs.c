@@ -20,6 +20,7 @@ static const char SQL_CERT_INSERT[] =
     "INSERT INTO certificates(" CERT_COLUMNS ", der) VALUES "
     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 static const char SQL_CERT_GET[] = SELECT_CERTS "serial = ?1";
+static const char SQL_CERT_GET_OF[] = SELECT_CERTS "serial = ?1 AND ((?2 >> ca) & 1) = 1";
 static const char SQL_CERT_GET_DER[] = "SELECT der FROM certificates WHERE serial = ?1";
 static const char SQL_SERIAL_EXISTS[] = "SELECT 1 FROM certificates WHERE serial = ?1";
 static const char SQL_CERT_SET_STATUS[] =
@@ -185,6 +186,23 @@ int store_cert_get(struct store *st, const char *serial, struct cert_rec *out, s
     if (s == NULL)
         return -1;
     ret = cert_from_row(s, out, err);
+    store_stmt_done(s);
+    return ret;
+}
+
+int store_cert_get_of(struct store *st, const char *serial, unsigned ca_mask, struct cert_rec *out,
+                      struct jerr *err)
+{
+    sqlite3_stmt *s = store_stmt(st, SQL_CERT_GET_OF, err);
+    int ret = -1;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)ca_mask);
+    /* One lookup whatever the reason for no row: the same answer, in the same time. */
+    if (store_bind_str(s, 1, serial, JPKI_SERIAL_HEX_MAX, "serial", err) == 0 &&
+        store_step_key_row(st, s, "serial", "certificate", serial, "get certificate", err) == 0)
+        ret = cert_from_row(s, out, err);
     store_stmt_done(s);
     return ret;
 }

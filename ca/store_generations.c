@@ -10,12 +10,12 @@
 
 #define GEN_COLUMNS                                                                                \
     "ca, generation, algorithm, ca_key, ocsp_key, root_file, ocsp_file, state, created_at, "       \
-    "retired_at"
+    "retired_at, validity_years, validity_years_minor"
 
 static const char SQL_GEN_LIST[] =
     "SELECT " GEN_COLUMNS " FROM ca_generations WHERE ca = ?1 ORDER BY generation";
 static const char SQL_GEN_INSERT[] = "INSERT INTO ca_generations(" GEN_COLUMNS
-                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, NULL)";
+                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, NULL, ?9, ?10)";
 static const char SQL_GEN_STOP_OLDER[] =
     "UPDATE ca_generations SET state = 1 WHERE ca = ?1 AND generation < ?2 AND state = 0";
 static const char SQL_GEN_SET_ALGORITHM[] =
@@ -43,6 +43,8 @@ static int gen_from_row(sqlite3_stmt *s, void *out, struct jerr *err)
     g.state = (enum ca_gen_state)sqlite3_column_int(s, 7);
     g.created_at = sqlite3_column_int64(s, 8);
     g.retired_at = store_col_int_or(s, 9, 0);
+    g.validity_years = (int)store_col_int_or(s, 10, 0);
+    g.validity_years_minor = (int)store_col_int_or(s, 11, 0);
     *(struct ca_gen_rec *)out = g;
     return 0;
 }
@@ -76,6 +78,12 @@ int store_gen_insert(struct store *st, const struct ca_gen_rec *rec, struct jerr
     if (rec->generation < 2 || rec->generation > STORE_CA_GENERATIONS_MAX)
         return jerr_set(err, JERR_INVALID, "generation", "generation %d out of 2..%d",
                         rec->generation, STORE_CA_GENERATIONS_MAX);
+    /* migration 12's CHECK, said first in words */
+    if (rec->validity_years < 0 || rec->validity_years > 10 || rec->validity_years_minor < 0 ||
+        rec->validity_years_minor > 10)
+        return jerr_set(err, JERR_INVALID, "validity_years",
+                        "subscriber validity of %d years (%d under 18) is out of 1..10",
+                        rec->validity_years, rec->validity_years_minor);
     if (store_own_tx_begin(st, &own, err) == -1)
         return -1;
     if ((s = store_stmt(st, SQL_GEN_INSERT, err)) == NULL)
@@ -89,6 +97,8 @@ int store_gen_insert(struct store *st, const struct ca_gen_rec *rec, struct jerr
         store_bind_str(s, 7, rec->ocsp_file, sizeof(rec->ocsp_file) - 1, "ocsp_file", err) == -1)
         goto out;
     sqlite3_bind_int64(s, 8, rec->created_at);
+    store_bind_int_or_null(s, 9, rec->validity_years, 0);
+    store_bind_int_or_null(s, 10, rec->validity_years_minor, 0);
     rc = store_step_write(st, s, "generation", "record CA generation", err);
     if (store_is_unique_violation(rc))
         rc = jerr_set(err, JERR_CONFLICT, "generation", "the %s CA already has a generation %d",

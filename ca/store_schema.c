@@ -272,6 +272,16 @@ static const char *const migrations[] = {
     "DROP INDEX certs_crl;"
     "CREATE INDEX certs_crl ON certificates(ca, generation, partition, not_after, serial, "
     "status_changed_at, reason, invalidity_date) WHERE status != 0;",
+    /* 12: the subscriber validity of each generation (DESIGN §11: the next card's generation
+     * issues for 10 years, 5 under 18, while the current one issued for 5): recorded by
+     * `jpkid rollover` (--validity-years, --validity-years-minor; default the configuration's
+     * at the ceremony). NULL = the configuration's subscriber.validity_years /
+     * validity_years_minor, read at each issuance: the generations recorded before (and
+     * generation 1 of a new instance) keep following the configuration as they always did. */
+    "ALTER TABLE ca_generations ADD COLUMN validity_years INTEGER "
+    "CHECK (validity_years IS NULL OR validity_years BETWEEN 1 AND 10);"
+    "ALTER TABLE ca_generations ADD COLUMN validity_years_minor INTEGER "
+    "CHECK (validity_years_minor IS NULL OR validity_years_minor BETWEEN 1 AND 10);",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

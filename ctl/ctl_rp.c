@@ -701,17 +701,28 @@ int ctl_rp_fingerprints(struct ctl *ctl, const struct ctl_args *args)
             fputs("\n      subject ", ctl->out);
             ctl_out_put(ctl->out, ctl_out_str(entry, "subject"));
             fputc('\n', ctl->out);
-            /* DESIGN §11: every generation still served, the issuing one marked */
-            for (size_t k = 0; json_array_size(gens) > 1 && k < json_array_size(gens); k++) {
+            /* DESIGN §11: every generation still served, the issuing one marked, each with
+             * the subscriber validity it issues (or issued) for */
+            for (size_t k = 0; k < json_array_size(gens); k++) {
                 const json_t *g = json_array_get(gens, k);
-                fprintf(ctl->out, "      generation %lld%s ",
-                        (long long)json_integer_value(json_object_get(g, "generation")),
-                        json_is_true(json_object_get(g, "issuing")) ? " (issuing)" : "");
-                ctl_out_put(ctl->out, ctl_out_str(g, "algorithm"));
-                fputs(" until ", ctl->out);
-                ctl_out_put(ctl->out, ctl_out_str(g, "not_after"));
-                fputs(" SHA-256 ", ctl->out);
-                ctl_out_put(ctl->out, ctl_out_str(g, "sha256"));
+                if (json_array_size(gens) > 1) {
+                    fprintf(ctl->out, "      generation %lld%s ",
+                            (long long)json_integer_value(json_object_get(g, "generation")),
+                            json_is_true(json_object_get(g, "issuing")) ? " (issuing)" : "");
+                    ctl_out_put(ctl->out, ctl_out_str(g, "algorithm"));
+                    fputs(" until ", ctl->out);
+                    ctl_out_put(ctl->out, ctl_out_str(g, "not_after"));
+                    fputs(" SHA-256 ", ctl->out);
+                    ctl_out_put(ctl->out, ctl_out_str(g, "sha256"));
+                    fputc('\n', ctl->out);
+                }
+                const json_t *v = json_object_get(g, "subscriber_validity");
+                if (!json_is_object(v))
+                    continue;
+                fprintf(ctl->out, "        subscribers %lld years (%lld under 18), from the ",
+                        (long long)json_integer_value(json_object_get(v, "years")),
+                        (long long)json_integer_value(json_object_get(v, "years_minor")));
+                ctl_out_put(ctl->out, ctl_out_str(v, "from"));
                 fputc('\n', ctl->out);
             }
         }

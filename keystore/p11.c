@@ -691,7 +691,10 @@ static PKCS11_KEY *find_private_key(struct p11 *p, const char *label, struct jer
         p11_fail(p, err, JERR_UNAVAILABLE, "C_FindObjects");
         return NULL;
     }
-    for (unsigned int i = 0; i < n; i++)
+    /* From the end: libp11 appends the objects it finds to the list it keeps and never drops
+     * one, so after a key of this label was destroyed (p11_destroy_objects) and made again,
+     * the stale entry comes first and the live one last. */
+    for (unsigned int i = n; i-- > 0;)
         if (keys[i].isPrivate && keys[i].label != NULL && strcmp(keys[i].label, label) == 0)
             return &keys[i];
     char what[160];
@@ -711,12 +714,22 @@ EVP_PKEY *p11_get1_private_key(struct p11 *p, const char *label, struct jerr *er
     return pkey;
 }
 
+static int raw_session(struct p11 *p, CK_SESSION_HANDLE *session, struct jerr *err);
+static int raw_find(struct p11 *p, CK_SESSION_HANDLE session, CK_OBJECT_CLASS klass,
+                    const char *label, CK_OBJECT_HANDLE *obj, bool *found, struct jerr *err);
+
 bool p11_has_private_key(struct p11 *p, const char *label)
 {
+    /* Asked of the token itself: libp11's list keeps destroyed keys (find_private_key). */
     struct jerr ignored = {0};
-    ERR_set_mark();
-    bool found = find_private_key(p, label, &ignored) != NULL;
-    ERR_pop_to_mark();
+    CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE obj;
+    bool found = false;
+    if (raw_session(p, &session, &ignored) == -1)
+        return false;
+    if (raw_find(p, session, CKO_PRIVATE_KEY, label, &obj, &found, &ignored) == -1)
+        found = false;
+    p->mod->fl->C_CloseSession(session);
     return found;
 }
 
@@ -829,6 +842,40 @@ int p11_generate(struct p11 *p, const char *label, const unsigned char *id, size
 out:
     p->mod->fl->C_CloseSession(session);
     OPENSSL_free(ec_params);
+    return rc;
+}
+
+int p11_destroy_objects(struct p11 *p, const char *label, struct jerr *err)
+{
+    CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE objs[8];
+    CK_ATTRIBUTE tmpl[] = {{CKA_LABEL, (void *)label, strlen(label)}};
+    CK_ULONG count = 0;
+    int rc = -1;
+
+    if (raw_session(p, &session, err) == -1)
+        return -1;
+    /* A key pair is two objects; more of one label would be another tool's doing, and a
+     * later call removes what this one left. */
+    CK_RV rv = p->mod->fl->C_FindObjectsInit(session, tmpl, 1);
+    if (rv != CKR_OK) {
+        fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_FindObjectsInit", rv);
+        goto out;
+    }
+    rv = p->mod->fl->C_FindObjects(session, objs, sizeof(objs) / sizeof(objs[0]), &count);
+    p->mod->fl->C_FindObjectsFinal(session);
+    if (rv != CKR_OK) {
+        fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_FindObjects", rv);
+        goto out;
+    }
+    for (CK_ULONG i = 0; i < count; i++)
+        if ((rv = p->mod->fl->C_DestroyObject(session, objs[i])) != CKR_OK) {
+            fail_rv(p->mod->path, p->token, err, JERR_UNAVAILABLE, "C_DestroyObject", rv);
+            goto out;
+        }
+    rc = 0;
+out:
+    p->mod->fl->C_CloseSession(session);
     return rc;
 }
 

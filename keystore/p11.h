@@ -135,6 +135,10 @@ bool p11_has_private_key(struct p11 *p, const char *label);
 int p11_generate(struct p11 *p, const char *label, const unsigned char *id, size_t id_len,
                  const struct keyalg *alg, struct jerr *err);
 
+/* Destroys every object labelled `label` (C_DestroyObject: both halves of a key pair that
+ * p11_generate made for a ceremony that then failed). None is no error. Returns 0 or -1. */
+int p11_destroy_objects(struct p11 *p, const char *label, struct jerr *err);
+
 /* How the private key `label` is protected, as the token reports it. */
 struct p11_key_protection {
     bool sensitive;         /* CKA_SENSITIVE */

@@ -134,8 +134,9 @@ int signer_store_check_new(struct signer_store *st, const char *name, struct jer
 /* Loads key `name`. JERR_NOT_FOUND when the store has none of that name. */
 struct signer *signer_store_load(struct signer_store *st, const char *name, struct jerr *err);
 
-/* Forgets key `name` made by a ceremony that then failed (its file, or its token reference;
- * the token object itself stays, as renewals' do). A missing key is no error. Returns 0 or -1. */
+/* Removes key `name` made by a ceremony that then failed: its file, or its token object (both
+ * halves) and reference — a key nothing names would block the next ceremony's label. A
+ * missing key is no error. Returns 0 or -1. */
 int signer_store_discard(struct signer_store *st, const char *name, struct jerr *err);
 
 /* Whether key `name` exists in the store (on disk: its file or its token reference). */

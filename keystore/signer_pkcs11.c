@@ -155,6 +155,16 @@ int signer_token_generate(struct signer_token *t, const char *label, const struc
     return rc;
 }
 
+int signer_token_destroy(struct signer_token *t, const char *label, struct jerr *err)
+{
+    int rc = -1;
+    pthread_mutex_lock(&t->lock);
+    if (heal_locked(t, err) == 0)
+        rc = p11_destroy_objects(t->p11, label, err);
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
 bool signer_token_has(struct signer_token *t, const char *label)
 {
     pthread_mutex_lock(&t->lock);

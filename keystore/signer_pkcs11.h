@@ -41,6 +41,9 @@ int signer_token_check(struct signer_token *t, struct jerr *err);
 int signer_token_generate(struct signer_token *t, const char *label, const struct keyalg *alg,
                           char **uri, struct jerr *err);
 
+/* Destroys the key pair labelled `label` (p11_destroy_objects). Returns 0 or -1. */
+int signer_token_destroy(struct signer_token *t, const char *label, struct jerr *err);
+
 /* Whether the token holds a private key labelled `label`. */
 bool signer_token_has(struct signer_token *t, const char *label);
 

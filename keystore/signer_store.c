@@ -90,10 +90,41 @@ static int store_path(const struct signer_store *st, const char *name, char *buf
     return 0;
 }
 
+/* The reference file's URI (trailing newline dropped); malloc'd. */
+static char *read_uri(const char *path, struct jerr *err)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (fsutil_read_file(path, STORE_URI_MAX, &data, &len, err) == -1)
+        return NULL;
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        data[--len] = '\0';
+    return (char *)data;
+}
+
+/* The CKA_LABEL the reference at `path` names (label: STORE_LABEL_MAX bytes). */
+static int reference_label(const char *path, char *label, struct jerr *err)
+{
+    char token[64];
+    char *uri = read_uri(path, err);
+    int rc = uri != NULL && p11_key_uri_parse(uri, token, sizeof(token), label, STORE_LABEL_MAX,
+                                              err) == 0
+                 ? 0
+                 : -1;
+    free(uri);
+    return rc;
+}
+
 int signer_store_discard(struct signer_store *st, const char *name, struct jerr *err)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], label[STORE_LABEL_MAX];
     if (store_path(st, name, path, sizeof(path), err) == -1)
+        return -1;
+    /* On a token the key object goes first, then the reference: a failure in between leaves a
+     * reference that a retry follows again, never an object nothing names. */
+    if (st->token != NULL && fsutil_exists(path) &&
+        (reference_label(path, label, err) == -1 ||
+         signer_token_destroy(st->token, label, err) == -1))
         return -1;
     if (unlink(path) == -1 && errno != ENOENT)
         return jerr_set(err, JERR_IO, NULL, "%s: cannot remove: %s", path, strerror(errno));
@@ -112,31 +143,15 @@ static void token_label(const char *name, int gen, char *out, size_t size)
     snprintf(out, size, "jpki %s g%d", name, gen);
 }
 
-/* The reference file's URI (trailing newline dropped); malloc'd. */
-static char *read_uri(const char *path, struct jerr *err)
-{
-    unsigned char *data = NULL;
-    size_t len = 0;
-    if (fsutil_read_file(path, STORE_URI_MAX, &data, &len, err) == -1)
-        return NULL;
-    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-        data[--len] = '\0';
-    return (char *)data;
-}
 
 /* The generation of the key the reference at `path` names (0 when the label has none). */
 static int current_generation(const char *path, const char *name, struct jerr *err)
 {
-    char token[64], label[STORE_LABEL_MAX], prefix[STORE_LABEL_MAX];
-    char *uri = read_uri(path, err);
-    int gen = -1;
-    if (uri != NULL &&
-        p11_key_uri_parse(uri, token, sizeof(token), label, sizeof(label), err) == 0) {
-        snprintf(prefix, sizeof(prefix), "jpki %s g", name);
-        gen = strncmp(label, prefix, strlen(prefix)) == 0 ? atoi(label + strlen(prefix)) : 0;
-    }
-    free(uri);
-    return gen;
+    char label[STORE_LABEL_MAX], prefix[STORE_LABEL_MAX];
+    if (reference_label(path, label, err) == -1)
+        return -1;
+    snprintf(prefix, sizeof(prefix), "jpki %s g", name);
+    return strncmp(label, prefix, strlen(prefix)) == 0 ? atoi(label + strlen(prefix)) : 0;
 }
 
 static struct signer *token_create(struct signer_store *st, const char *name,
@@ -178,8 +193,13 @@ static struct signer *token_create(struct signer_store *st, const char *name,
     line[len] = '\n';
     int written = fsutil_write_atomic(path, line, len + 1, 0644, !replace, err);
     free(line);
-    if (written == -1)
+    if (written == -1) {
+        /* No reference, no object: a key nothing names would block the next ceremony's
+         * label (signer_store_check_new). */
+        struct jerr ignored = {0};
+        signer_token_destroy(st->token, label, &ignored);
         goto out;
+    }
     s = signer_store_load(st, name, err);
 out:
     free(uri);

@@ -111,10 +111,11 @@ static void answer_error(int fd, const struct jerr *e)
 
 static void answer_ok(int fd, const struct rollover_result *r)
 {
-    send_line(fd, json_pack("{s:b, s:i, s:s, s:s, s:s, s:s, s:s}", "ok", 1, "generation",
-                            r->generation, "algorithm", r->algorithm, "sha256", r->fingerprint,
-                            "subject", r->subject, "not_after", r->not_after, "warning",
-                            r->warning));
+    send_line(fd, json_pack("{s:b, s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "ok", 1,
+                            "generation", r->generation, "algorithm", r->algorithm, "sha256",
+                            r->fingerprint, "subject", r->subject, "not_after", r->not_after,
+                            "warning", r->warning, "validity_years", r->validity_years,
+                            "validity_years_minor", r->validity_years_minor));
 }
 
 /* Copies a string member of `o` into out (size bytes); absent or null is "". */
@@ -128,6 +129,19 @@ static int member(const json_t *o, const char *name, char *out, size_t size, str
         return jerr_set(err, JERR_INVALID, name, "%s: a string of fewer than %zu bytes", name,
                         size);
     memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    return 0;
+}
+
+/* An integer member of `o` (absent or null: 0); rollover_run checks its range. */
+static int years_member(const json_t *o, const char *name, int *out, struct jerr *err)
+{
+    const json_t *v = json_object_get(o, name);
+    *out = 0;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100)
+        return jerr_set(err, JERR_INVALID, name, "%s: a number of years", name);
+    *out = (int)json_integer_value(v);
     return 0;
 }
 
@@ -159,7 +173,9 @@ static void serve_one(struct adminsock *a, int fd)
     if (member(o, "command", command, sizeof(command), &err) == -1 ||
         member(o, "ca", ca, sizeof(ca), &err) == -1 ||
         member(o, "algorithm", req.algorithm, sizeof(req.algorithm), &err) == -1 ||
-        member(o, "subject", req.subject, sizeof(req.subject), &err) == -1)
+        member(o, "subject", req.subject, sizeof(req.subject), &err) == -1 ||
+        years_member(o, "validity_years", &req.validity_years, &err) == -1 ||
+        years_member(o, "validity_years_minor", &req.validity_years_minor, &err) == -1)
         goto out;
     if (strcmp(command, "rollover") != 0) {
         jerr_set(&err, JERR_INVALID, "command", "unknown command (rollover)");
@@ -295,8 +311,10 @@ int adminsock_rollover(const struct jpki_config *cfg, const struct rollover_requ
                  strerror(errno));
         goto out;
     }
-    o = json_pack("{s:s, s:s, s:s, s:s}", "command", "rollover", "ca", ca_kind_name(req->ca),
-                  "algorithm", req->algorithm, "subject", req->subject);
+    o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "command", "rollover", "ca",
+                  ca_kind_name(req->ca), "algorithm", req->algorithm, "subject", req->subject,
+                  "validity_years", req->validity_years, "validity_years_minor",
+                  req->validity_years_minor);
     if (o == NULL || (text = json_dumps(o, JSON_COMPACT)) == NULL) {
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         goto out;
@@ -327,6 +345,8 @@ int adminsock_rollover(const struct jpki_config *cfg, const struct rollover_requ
     member(answer, "subject", res->subject, sizeof(res->subject), &ignored);
     member(answer, "not_after", res->not_after, sizeof(res->not_after), &ignored);
     member(answer, "warning", res->warning, sizeof(res->warning), &ignored);
+    years_member(answer, "validity_years", &res->validity_years, &ignored);
+    years_member(answer, "validity_years_minor", &res->validity_years_minor, &ignored);
     rc = 0;
 out:
     if (fd >= 0)

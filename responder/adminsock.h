@@ -7,9 +7,10 @@
  * (SO_PEERCRED). One request per connection, one JSON line each way, carrying only what the
  * ceremony needs:
  *
- *   → {"command":"rollover","ca":"sign","algorithm":"ecdsa-p384","subject":""}
+ *   → {"command":"rollover","ca":"sign","algorithm":"ecdsa-p384","subject":"",
+ *      "validity_years":10,"validity_years_minor":5}       (0 or absent: the configuration's)
  *   ← {"ok":true,"generation":2,"algorithm":"ecdsa-p384","sha256":"AB:…","subject":"…",
- *      "not_after":"…","warning":""}
+ *      "not_after":"…","warning":"","validity_years":10,"validity_years_minor":5}
  *   ← {"ok":false,"code":"conflict","field":"generation","error":"…"}
  *
  * The service runs requests one at a time on a thread of their own (a ceremony makes keys:

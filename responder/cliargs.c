@@ -39,6 +39,11 @@ int cliargs_parse(int argc, char **argv, int first, struct cliargs *out, struct 
             if (++i >= argc)
                 return jerr_set(err, JERR_INVALID, a, "%s needs a value", a);
             *(a[2] == 'c' ? &out->ca : a[2] == 'a' ? &out->algorithm : &out->subject) = argv[i];
+        } else if (strcmp(a, "--validity-years") == 0 ||
+                   strcmp(a, "--validity-years-minor") == 0) {
+            if (++i >= argc)
+                return jerr_set(err, JERR_INVALID, a, "%s needs a number of years", a);
+            *(a[16] == '\0' ? &out->validity_years : &out->validity_years_minor) = argv[i];
         } else if (strcmp(a, "--same-subject") == 0) {
             out->same_subject = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {

@@ -24,8 +24,9 @@ struct cliargs {
     int help;
     int verify; /* --verify (jpkid crl): parse every published CRL back, entry by entry */
     const char *against; /* --against FILE (jpkid audit-verify): a checkpoint kept elsewhere */
-    /* jpkid rollover: --ca sign|auth, --algorithm NAME, --subject DN | --same-subject */
-    const char *ca, *algorithm, *subject;
+    /* jpkid rollover: --ca sign|auth, --algorithm NAME, --subject DN | --same-subject,
+     * --validity-years N, --validity-years-minor M (checked by the command) */
+    const char *ca, *algorithm, *subject, *validity_years, *validity_years_minor;
     int same_subject;
 };
 

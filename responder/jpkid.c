@@ -8,7 +8,8 @@
  *   jpkid audit-verify -c FILE [--set k=v ...] [--against CHECKPOINT]   the audit hash chain
  *                                                and its signed checkpoints
  *   jpkid rollover     -c FILE [--set k=v ...] --ca sign|auth [--algorithm A]
- *                      [--same-subject | --subject DN]   a CA's next generation (DESIGN §11)
+ *                      [--same-subject | --subject DN] [--validity-years N]
+ *                      [--validity-years-minor M]   a CA's next generation (DESIGN §11)
  *
  * Only main prints and exits; everything below returns errors in a struct jerr.
  */
@@ -59,9 +60,12 @@ static void usage(FILE *out)
             "                checkpoint (--against FILE: also a checkpoint saved elsewhere, by\n"
             "                jpkictl audit checkpoint --out FILE)\n"
             "  rollover      --ca sign|auth [--algorithm rsa2048|rsa3072|ecdsa-p384|ecdsa-p521]\n"
-            "                [--same-subject | --subject DN]: the CA's next generation (new key,\n"
-            "                root, link certificates both ways, OCSP signer); a running jpkid\n"
-            "                serve performs it and issues from the new generation at once\n"
+            "                [--same-subject | --subject DN] [--validity-years N]\n"
+            "                [--validity-years-minor M]: the CA's next generation (new key,\n"
+            "                root, link certificates both ways, OCSP signer; the subscriber\n"
+            "                validity it issues for, 1..10 years and under 18, default the\n"
+            "                configuration's); a running jpkid serve performs it and issues\n"
+            "                from the new generation at once\n"
             "\n"
             "serve and init own the data directory (DATA_DIR/jpkid.lock): a second one refuses,\n"
             "naming the PID of the first.\n"
@@ -270,12 +274,30 @@ static void print_rollover(const struct rollover_result *res, const char *ca, bo
            by_service ? "made by the running jpkid serve, issuing now" : "made; it issues from now");
     printf("root SHA-256 fingerprint: %s\n", res->fingerprint);
     printf("subject: %s\nvalid until: %s\n", res->subject, res->not_after);
+    printf("subscriber validity: %d years (%d under 18)\n", res->validity_years,
+           res->validity_years_minor);
     printf("published: /ca/%s/%d.cer, /ca/%s/links/%d-%d.cer, /ca/%s/links/%d-%d.cer, "
            "/crl/%s/g%d.crl\n",
            ca, res->generation, ca, res->generation - 1, res->generation, ca, res->generation,
            res->generation - 1, ca, res->generation);
     if (res->warning[0] != '\0')
         fprintf(stderr, "jpkid rollover: warning: %s\n", res->warning);
+}
+
+/* A --validity-years value: 1..ROLLOVER_VALIDITY_YEARS_MAX (NULL: 0, the configuration's). */
+static int years_arg(const char *option, const char *text, int *out, struct jerr *err)
+{
+    char *end = NULL;
+    *out = 0;
+    if (text == NULL)
+        return 0;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > ROLLOVER_VALIDITY_YEARS_MAX)
+        return jerr_set(err, JERR_INVALID, option, "%s: a number of years from 1 to %d", option,
+                        ROLLOVER_VALIDITY_YEARS_MAX);
+    *out = (int)v;
+    return 0;
 }
 
 /* The key ceremony of a CA's next generation (ca/rollover.h): handed to the running service
@@ -310,6 +332,10 @@ static int cmd_rollover(const struct cliargs *args)
                  "value too long");
         goto out;
     }
+    if (years_arg("--validity-years", args->validity_years, &req.validity_years, &err) == -1 ||
+        years_arg("--validity-years-minor", args->validity_years_minor, &req.validity_years_minor,
+                  &err) == -1)
+        goto out;
     snprintf(req.algorithm, sizeof(req.algorithm), "%s", args->algorithm ? args->algorithm : "");
     snprintf(req.subject, sizeof(req.subject), "%s", args->subject ? args->subject : "");
     /* A bad algorithm is refused here, before anyone is asked. */

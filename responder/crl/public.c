@@ -130,8 +130,22 @@ static json_t *time_json(const ASN1_TIME *t)
     return json_string(text);
 }
 
+/* DESIGN §11: the subscriber validity the generation issues for, and whether it is its own
+ * (recorded at its rollover) or the configuration's. */
+static int validity_json(const struct pki *pki, const struct pki_gen *g, json_t *one)
+{
+    int years, years_minor;
+    bool recorded;
+    pki_gen_validity(pki, g, &years, &years_minor, &recorded);
+    return json_object_set_new(one, "subscriber_validity",
+                               json_pack("{s:i, s:i, s:s}", "years", years, "years_minor",
+                                         years_minor, "from",
+                                         recorded ? "generation" : "configuration"));
+}
+
 /* One generation's entry of /ca/fingerprints. */
-static json_t *generation_json(const struct pki_gen *g, bool newest, struct jerr *err)
+static json_t *generation_json(const struct pki *pki, const struct pki_gen *g, bool newest,
+                               struct jerr *err)
 {
     char fp[96], url[64];
     char *subject = NULL;
@@ -148,7 +162,8 @@ static json_t *generation_json(const struct pki_gen *g, bool newest, struct jerr
         json_object_set_new(one, "not_before", time_json(X509_get0_notBefore(g->root))) != 0 ||
         json_object_set_new(one, "not_after", time_json(X509_get0_notAfter(g->root))) != 0 ||
         json_object_set_new(one, "issuing", json_boolean(newest)) != 0 ||
-        json_object_set_new(one, "url", json_string(url)) != 0) {
+        json_object_set_new(one, "url", json_string(url)) != 0 ||
+        validity_json(pki, g, one) != 0) {
         jerr_set(err, JERR_INTERNAL, NULL, "cannot build the fingerprints");
         json_decref(one);
         one = NULL;
@@ -170,7 +185,7 @@ static int build_fingerprints(const struct public *pub, struct public_set *set, 
     for (int ca = 0; ca < CA_KIND_COUNT; ca++) {
         json_t *gens = json_array(), *ca_obj = NULL;
         for (int n = 1; gens != NULL && n <= set->count[ca]; n++) {
-            json_t *one = generation_json(pki_gen(pub->pki, (enum ca_kind)ca, n),
+            json_t *one = generation_json(pub->pki, pki_gen(pub->pki, (enum ca_kind)ca, n),
                                           n == set->count[ca], err);
             if (one == NULL || json_array_append_new(gens, one) != 0) {
                 json_decref(gens);

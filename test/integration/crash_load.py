@@ -141,7 +141,21 @@ def load(data_dir, token, cards, log_path, stop_file):
 
     def batcher():
         k = 0
+        pending = []  # acknowledged batches not yet seen done, oldest first
         while not stopping():
+            # At most two batches in the queue: batches are acknowledged much faster than
+            # their rows are issued (a card key each), and a backlog would only make the
+            # check after the run wait (past its deadline on a loaded ASan build), not put
+            # more of the crashes inside a batch.
+            if len(pending) >= 2:
+                st, doc = call(data_dir, token, "GET", f"/v1/batches/{pending[0]}")
+                if st == 200 and doc["state"] == "done":
+                    pending.pop(0)
+                elif st is None:
+                    pause()
+                else:
+                    time.sleep(0.2)
+                continue
             key = f"crash-b{k}"
             rows = []
             for r in range(3):
@@ -158,6 +172,7 @@ def load(data_dir, token, cards, log_path, stop_file):
             if st in (200, 202):
                 log.add(op="batch", key=key, id=doc["id"], status=st,
                         cards=[f"bc{k}-{r}" for r in range(3)])
+                pending.append(doc["id"])
                 k += 1  # the next batch only once this one is acknowledged
                 time.sleep(0.3)
             elif st is None:

@@ -80,12 +80,14 @@ it_cleanup() {
 # without data_dir, the configuration's text, the JPKI_* environment), and later tests get a copy
 # of it: the same keys in a directory of their own. A template serves for two minutes (so CRLs
 # and roots made at init stay as fresh as the tests expect), then the next test makes a new one.
-# The pkcs11 backend (keys in a token) and JPKI_TEST_FRESH_INIT=1 always run jpkid init.
+# The pkcs11 backend (keys in this test's own token, however it was chosen: JPKI_TEST_BACKEND or
+# it_pkcs11_backend) and JPKI_TEST_FRESH_INIT=1 always run jpkid init.
 it_init() {
   local ka=() args key tpl
   mapfile -t ka < <(it_keyalg_sets)
   args=("${SETS[@]}" "${ka[@]}" "$@")
-  if [ "${JPKI_TEST_BACKEND:-file}" != file ] || [ -n "${JPKI_TEST_FRESH_INIT:-}" ]; then
+  if [ "${JPKI_TEST_BACKEND:-file}" != file ] || [ -n "${JPKI_TEST_FRESH_INIT:-}" ] ||
+    [[ " ${args[*]} " == *" keystore.backend=pkcs11 "* ]]; then
     "$JPKID" init "${args[@]}" >"$T/init.out" 2>&1 || { cat "$T/init.out"; return 1; }
     return 0
   fi

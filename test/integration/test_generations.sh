@@ -5,7 +5,10 @@
 # new certificate and the reverse with openssl verify -x509_strict, GnuTLS certtool, NSS
 # vfychain and Python cryptography; two roots under one subject: each CRL and OCSP answer
 # verifies against its own root and fails against the other (`openssl crl -CAfile` with both
-# roots finds one by name: see below), path validation with both picks right; bad input refused with nothing half-recorded; a rollover with no service
+# roots finds one by name: see below), path validation with both picks right; the new generation's
+# own subscriber validity (--validity-years 10 --validity-years-minor 5: 10 years, 5 under 18,
+# capped by the card; generation 1 keeps the configuration's); bad input refused with nothing
+# half-recorded (a full key store: test_rollover_space.sh); a rollover with no service
 # running (under the owner lock) to ECDSA P-384 under a new subject, taken up by the next
 # start.
 . "$(dirname "$0")/lib.sh"
@@ -58,7 +61,8 @@ status_of() { awk -v c="$2" '$1 == c":" {print $2; exit}' <<<"$1"; }
 ) &
 LOOP=$!
 sleep 0.3
-roll=$("$JPKID" rollover "${SETS[@]}" --ca sign --algorithm rsa2048 2>&1)
+roll=$("$JPKID" rollover "${SETS[@]}" --ca sign --algorithm rsa2048 --validity-years 10 \
+  --validity-years-minor 5 2>&1)
 rc=$?
 sleep 0.3
 touch "$T/loop.stop"
@@ -90,10 +94,15 @@ assert_eq "fingerprints: two sign generations" "1 rsa2048 false|2 rsa2048 true" 
 assert_eq "fingerprints: generation 2's SHA-256" \
   "$(openssl x509 -in "$T/root2.pem" -noout -fingerprint -sha256 | cut -d= -f2)" \
   "$(jq -r '.sign.generations[1].sha256' <<<"$fps")"
+assert_eq "fingerprints: each generation's subscriber validity (generation 1's unchanged)" \
+  "1 5/5 configuration|2 10/5 generation" \
+  "$(jq -r '[.sign.generations[] | "\(.generation) \(.subscriber_validity.years)/\(.subscriber_validity.years_minor) \(.subscriber_validity.from)"] | join("|")' <<<"$fps")"
 assert_eq "fingerprints: the newest on top" "$(jq -r '.sign.generations[1].sha256' <<<"$fps")" \
   "$(jq -r '.sign.sha256' <<<"$fps")"
-assert_eq "sign generations in the registry" "1|1|rsa2048
-2|0|rsa2048" "$(sqlite3 "$DB" 'SELECT generation, state, algorithm FROM ca_generations WHERE ca = 0 ORDER BY generation')"
+assert_eq "sign generations in the registry (generation 1's validity: the configuration's)" \
+  "1|1|rsa2048||
+2|0|rsa2048|10|5" "$(sqlite3 "$DB" 'SELECT generation, state, algorithm, validity_years, validity_years_minor FROM ca_generations WHERE ca = 0 ORDER BY generation')"
+assert_contains "the ceremony says the validity it recorded" "subscriber validity: 10 years (5 under 18)" "$roll"
 assert_contains "the ceremony is audit-logged" "ca.rollover|ca/sign/2" \
   "$(sqlite3 "$DB" "SELECT action, target FROM events WHERE action = 'ca.rollover'")"
 
@@ -109,6 +118,25 @@ assert_contains "its CDP names generation 2's CRL" "/crl/sign/g2.crl" \
 assert_eq "its AKI is the new key" \
   "$(openssl x509 -in "$T/root2.pem" -noout -ext subjectKeyIdentifier | tail -1 | tr -d ' ')" \
   "$(openssl x509 -in "$G2" -noout -ext authorityKeyIdentifier | tail -1 | tr -d ' ' | sed 's/^keyid://')"
+
+assert_eq "…capped by its card's expiry (2034-01-31, 23:59:59 JST) below its 10 years" \
+  "Jan 31 14:59:59 2034 GMT" "$(openssl x509 -in "$G2" -noout -enddate | cut -d= -f2)"
+# ten PERSON CARD BIRTH: the year of the notAfter of a signing certificate issued onto a card
+# that runs for 10½ years (no cap below 10 years).
+far=$(date -u -d "+10 years +6 months" +%F)
+ten() {
+  call POST /v1/persons "{\"id\":\"$1\",\"name\":\"試験 十年\",\"address\":\"東京都港区1-1\",\"birth_date\":\"$3\",\"gender\":\"female\"}"
+  call POST /v1/cards "{\"id\":\"$2\",\"person_id\":\"$1\",\"type\":\"mynumber\",\"expiry\":\"$far\"}"
+  call POST "/v1/cards/$2/issue" '{"certificates":"sign","passwords":{"sign":"QWERTY7890"}}'
+  date -u -d "$(jf '.certificates[0].pem' | openssl x509 -noout -enddate | cut -d= -f2)" +%Y
+}
+year=$(date -u +%Y)
+assert_eq "generation 2 issues an adult's certificate for its 10 years" "$((year + 10))" \
+  "$(ten p5 c5 1980-01-15)"
+assert_eq "…and a holder's under 18 for its 5" "$((year + 5))" \
+  "$(ten p6 c6 "$(date -u -d '-16 years' +%F)")"
+assert_eq "generation 1's certificate keeps the configuration's 5 years" "$((year + 5))" \
+  "$(date -u -d "$(openssl x509 -in "$T/out/$S1.pem" -noout -enddate | cut -d= -f2)" +%Y)"
 
 # --- path building across generations ---
 check "openssl: old root + link 1-2 → new certificate (-x509_strict)" \
@@ -223,6 +251,10 @@ assert_contains "…generation 2 revoked by its own CRL" "certificate revoked" "
 ctl --url "$URL" fingerprints
 assert_contains "jpkictl fingerprints lists generation 1" "generation 1 rsa2048" "$OUT"
 assert_contains "…and the issuing generation 2" "generation 2 (issuing)" "$OUT"
+assert_contains "…with the subscriber validity it recorded" \
+  "subscribers 10 years (5 under 18), from the generation" "$OUT"
+assert_contains "…and generation 1's, the configuration's" \
+  "subscribers 5 years (5 under 18), from the configuration" "$OUT"
 ctl --url "$URL" ocsp "$T/out/$S1.pem"
 assert_eq "jpkictl ocsp finds generation 1 by the AKI" "0 good" "$RC $(head -1 <<<"$OUT" | awk '{print $NF}')"
 ctl --url "$URL" ocsp "$G2"
@@ -236,6 +268,9 @@ assert_contains "…with a clear sentence" "refusing a repeated rollover" "$(cat
 check_fails "an unknown algorithm is refused" "$JPKID" rollover "${SETS[@]}" --ca sign --algorithm dsa1024
 assert_contains "…naming the accepted ones" "unknown key algorithm \"dsa1024\" (expected rsa" "$(cat "$T/check.out")"
 check_fails "no --ca is refused" "$JPKID" rollover "${SETS[@]}" --algorithm rsa2048
+check_fails "a subscriber validity beyond 10 years is refused" "$JPKID" rollover "${SETS[@]}" \
+  --ca auth --validity-years 11
+assert_contains "…naming the option" "--validity-years: a number of years from 1 to 10" "$(cat "$T/check.out")"
 check_fails "a bad subject is refused" "$JPKID" rollover "${SETS[@]}" --ca auth --subject "no equals sign"
 assert_eq "…nothing recorded" 3 "$(sqlite3 "$DB" 'SELECT count(*) FROM ca_generations')"
 assert_eq "…no file or key written" "$before" "$(ls "$DATA/certs" "$DATA/keys" | sort | md5sum)"

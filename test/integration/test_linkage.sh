@@ -6,7 +6,8 @@
 #   - registered relying parties ask with their own credential over HTTPS (curl with the bearer
 #     token, and with the client certificate): an authentication verifier only about
 #     authentication certificates, a signature verifier only signing ones, a platform operator
-#     both; a wrong kind, a suspended or an unregistered caller is refused 403 naming why;
+#     both; another kind's serial is 404 exactly as an unknown one (its existence is not
+#     leaked); a suspended or an unregistered caller is refused 403 naming why;
 #   - basic information of a signing certificate's holder: for a platform party only, refused
 #     without the holder's consent to that party (POST /v1/persons/{id}/consents, an operator
 #     action), given with it; never through an authentication certificate; operators keep the
@@ -79,12 +80,17 @@ assert_eq "an authentication verifier (bearer token) follows A1" "200 $A3" "$ST 
 rp la cert GET "/v1/linkage/$A2"
 assert_eq "…and with its client certificate" "200 $A3" "$ST $(jf .current.serial)"
 rp la token GET "/v1/linkage/$S1"
-assert_eq "…but not about a signing certificate: 403 naming the serial" "403 serial" "$ST $(jf .error.field)"
+assert_eq "…but not about a signing certificate: 404 serial, as for a serial never issued" \
+  "404 serial" "$ST $(jf .error.field)"
 assert_not_contains "…learning no signing serial" "$S2" "$RB"
+never=$(jf .error.message | sed "s/$S1/SERIAL/")
+rp la token GET /v1/linkage/ABCDEF0123
+assert_eq "…word for word the answer to an unknown serial (existence not leaked)" \
+  "404 $never" "$ST $(jf .error.message | sed "s/ABCDEF0123/SERIAL/")"
 rp ls cert GET "/v1/linkage/$S1"
 assert_eq "a signature verifier follows S1" "200 $S2" "$ST $(jf .current.serial)"
 rp ls token GET "/v1/linkage/$A1"
-assert_eq "…but not an authentication certificate" "403 serial" "$ST $(jf .error.field)"
+assert_eq "…but not an authentication certificate (404)" "404 serial" "$ST $(jf .error.field)"
 rp lp cert GET "/v1/linkage/$A1"
 assert_eq "a platform operator party: authentication" "200 $A3" "$ST $(jf .current.serial)"
 rp lp token GET "/v1/linkage/$S1"

@@ -13,6 +13,7 @@
 
 #include "ca/crl.h"
 #include "ca/rollover.h"
+#include "ca/validity.h"
 #include "base/fsutil.h"
 #include "base/jclock.h"
 #include "testinst.h"
@@ -36,6 +37,62 @@ static bool exists(const char *rel)
 {
     char path[PATH_MAX];
     return config_path(testinst.cfg, rel, path, sizeof(path)) != NULL && fsutil_exists(path);
+}
+
+/* Generation 1 follows the configuration, generation 2 recorded it at its rollover, generation
+ * 3 records 10 years (5 under 18); issuance on generation 3 uses its own, capped to the card. */
+static void check_generation_validity(struct testutil_fixture *fx, const struct pki_gen *g1,
+                                      const struct pki_gen *g2, const struct pki_gen *g3)
+{
+    const struct jpki_config *cfg = testinst.cfg;
+    struct jerr err = {0};
+    struct ca_gen_rec *recs = NULL;
+    int years, minor;
+    bool recorded;
+
+    pki_gen_validity(fx->pki, g1, &years, &minor, &recorded);
+    ck_assert(!recorded);
+    ck_assert_int_eq(years, cfg->subscriber_validity_years);
+    ck_assert_int_eq(minor, cfg->subscriber_validity_years_minor);
+    pki_gen_validity(fx->pki, g2, &years, &minor, &recorded);
+    ck_assert(recorded);
+    ck_assert_int_eq(years, cfg->subscriber_validity_years);
+    pki_gen_validity(fx->pki, g3, &years, &minor, &recorded);
+    ck_assert(recorded && years == 10 && minor == 5);
+    ck_assert_int_eq(gen_rows(fx->st, CA_SIGN, &recs), 3);
+    ck_assert_int_eq(recs[0].validity_years, 0); /* NULL: the configuration's */
+    ck_assert_int_eq(recs[1].validity_years, cfg->subscriber_validity_years);
+    ck_assert_int_eq(recs[2].validity_years, 10);
+    ck_assert_int_eq(recs[2].validity_years_minor, 5);
+    free(recs);
+
+    /* Cards running 10½ years: an adult's certificate gets 10 years, a minor's 5; the card of
+     * 2035-06-30 caps the third. */
+    time_t now = jclock_now();
+    char far[16], minor_birth[16];
+    time_t far_t = validity_add_years(now, 10) + 180 * 86400, born = validity_add_years(now, -16);
+    strftime(far, sizeof(far), "%Y-%m-%d", gmtime(&far_t));
+    strftime(minor_birth, sizeof(minor_birth), "%Y-%m-%d", gmtime(&born));
+    struct person adult =
+        testutil_person("p10", "山田 十年", "東京都千代田区霞が関2-1-2", "1980-01-02", GENDER_FEMALE);
+    struct person young =
+        testutil_person("p11", "山田 五年", "東京都千代田区霞が関2-1-2", minor_birth, GENDER_MALE);
+    testinst_register_card(fx, &adult, "c10", far);
+    testinst_register_card(fx, &young, "c11", far);
+    register_card(fx, "p12", "c12");
+    struct issue_result r;
+    const char *cards[] = {"c10", "c11", "c12"};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_msg(lifecycle_issue(&fx->ctx, cards[i], ISSUE_SIGN, NULL, &r, &err) == 0, "%s",
+                      err.msg);
+        const struct cert_rec *c = &r.certs[0].rec;
+        ck_assert_int_eq(c->generation, 3);
+        time_t expect = i == 0   ? validity_add_years((time_t)c->issued_at, 10)
+                        : i == 1 ? validity_add_years((time_t)c->issued_at, 5)
+                                 : validity_card_end("2035-06-30");
+        ck_assert_int_eq((long long)c->not_after, (long long)expect);
+        issue_result_free(&r);
+    }
 }
 
 /* Runs every check in order on one instance: each step builds on the generation before. */
@@ -145,12 +202,24 @@ START_TEST(rollover_makes_and_serves_a_generation)
     ck_assert(!exists("certs/sign-ca-g3.pem") && !exists("keys/sign-ca-g3.key"));
     ck_assert_int_eq(pki_gen_count(fx.pki, CA_SIGN), 2);
 
-    /* A new subject is no repeat: generation 3, under its own name. */
+    /* A validity beyond 10 years: refused before anything is made. */
+    req.subject[0] = '\0';
+    req.validity_years = 11;
+    ck_assert_int_eq(rollover_run(fx.pki, &req, &res, &err), -1);
+    ck_assert_str_eq(err.field, "validity_years");
+    jerr_clear(&err);
+
+    /* A new subject is no repeat: generation 3, under its own name, issuing for 10 years (5
+     * under 18): the next card's (DESIGN §11). */
     snprintf(req.subject, sizeof(req.subject), "C=JP, O=JPKI, OU=Generation Three");
+    req.validity_years = 10;
+    req.validity_years_minor = 5;
     ck_assert_msg(rollover_run(fx.pki, &req, &res, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(res.generation, 3);
+    ck_assert_int_eq(res.validity_years, 10);
     const struct pki_gen *g3 = pki_newest(fx.pki, CA_SIGN);
     ck_assert_int_eq(X509_verify(g3->link_from_prev, X509_get0_pubkey(g2->root)), 1);
+    check_generation_validity(&fx, g1, g2, g3);
 
     /* Retirement: once generation 2's last certificate has expired, one more CRL edition,
      * then no more. */

@@ -151,6 +151,42 @@ START_TEST(test_ec_p384_in_token)
 }
 END_TEST
 
+/* A ceremony that failed removes its key: the token objects (both halves) with their
+ * reference, so that the name — and its token label — is free for the next attempt. */
+START_TEST(test_discard_destroys_the_object)
+{
+    struct jerr err = {0};
+    struct fixture fx;
+    fixture_store(&fx, "discard", "ca", 4);
+    const struct keyalg p384 = {KEYALG_ECDSA, 384};
+    for (int round = 0; round < 2; round++) {
+        ck_assert_msg(signer_store_check_new(fx.st, fx.name, &err) == 0, "%s", err.msg);
+        fx.s = signer_store_create(fx.st, fx.name, &p384, false, &err);
+        ck_assert_msg(fx.s != NULL, "%s", err.msg);
+        /* the key made again under the destroyed one's label signs (not a stale handle) */
+        fx.pub = signer_get1_public_key(fx.s);
+        X509 *cert = X509_new();
+        X509_set_pubkey(cert, fx.pub);
+        ck_assert_msg(signer_sign_cert(fx.s, cert, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(X509_verify(cert, fx.pub), 1);
+        X509_free(cert);
+        EVP_PKEY_free(fx.pub);
+        signer_free(fx.s);
+        fx.pub = NULL;
+        fx.s = NULL;
+        ck_assert(signer_store_has(fx.st, fx.name));
+        ck_assert_int_eq(signer_store_check_new(fx.st, fx.name, &err), -1); /* label taken */
+        jerr_clear(&err);
+        ck_assert_msg(signer_store_discard(fx.st, fx.name, &err) == 0, "%s", err.msg);
+        ck_assert(!signer_store_has(fx.st, fx.name));
+    }
+    ck_assert_int_eq(signer_store_discard(fx.st, fx.name, &err), 0); /* none: no error */
+    ck_assert(signer_store_load(fx.st, fx.name, &err) == NULL);
+    ck_assert_int_eq(err.code, JERR_NOT_FOUND);
+    fixture_close(&fx);
+}
+END_TEST
+
 START_TEST(test_create_load_sign)
 {
     struct jerr err = {0};
@@ -416,6 +452,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_create_load_sign);
     tcase_add_test(tc, test_ec_p384_in_token);
+    tcase_add_test(tc, test_discard_destroys_the_object);
     tcase_add_test(tc, test_concurrent_signing);
     tcase_add_test(tc, test_wrong_pin_and_absent_token);
     tcase_add_test(tc, test_token_away_and_back);

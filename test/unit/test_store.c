@@ -203,6 +203,54 @@ static void reopen_caught(void)
     ck_assert_ptr_nonnull(last_db);
 }
 
+/* Migration 12: each generation's subscriber validity; NULL (0) for those recorded before
+ * and for generation 1, which follow the configuration. */
+START_TEST(test_generation_validity)
+{
+    struct jerr err = {0};
+    struct ca_gen_rec *recs = NULL, g = {.ca = CA_SIGN, .generation = 2, .created_at = NOW,
+                                         .validity_years = 10, .validity_years_minor = 5};
+    size_t n = 0;
+
+    snprintf(g.algorithm, sizeof(g.algorithm), "ecdsa-p384");
+    snprintf(g.ca_key, sizeof(g.ca_key), "sign-ca-g2");
+    snprintf(g.ocsp_key, sizeof(g.ocsp_key), "sign-ocsp-g2");
+    snprintf(g.root_file, sizeof(g.root_file), "certs/sign-ca-g2.pem");
+    snprintf(g.ocsp_file, sizeof(g.ocsp_file), "certs/sign-ocsp-g2.pem");
+    ck_assert_msg(store_gen_insert(st, &g, &err) == 0, "%s", err.msg);
+    g.generation = 3;
+    g.validity_years = 11;
+    ck_assert_int_eq(store_gen_insert(st, &g, &err), -1);
+    ck_assert_str_eq(err.field, "validity_years");
+    jerr_clear(&err);
+    g.validity_years = g.validity_years_minor = 0; /* the configuration's */
+    ck_assert_msg(store_gen_insert(st, &g, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(store_gen_list(st, CA_SIGN, &recs, &n, &err), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(recs[0].validity_years, 0); /* migration 11's generation 1 */
+    ck_assert_int_eq(recs[0].validity_years_minor, 0);
+    ck_assert_int_eq(recs[1].validity_years, 10);
+    ck_assert_int_eq(recs[1].validity_years_minor, 5);
+    ck_assert_int_eq(recs[2].validity_years, 0);
+    free(recs);
+    /* NULL in the registry, not 0 (the CHECK allows 1..10 or NULL). */
+    sqlite3 *db = raw_open();
+    sqlite3_stmt *q = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT count(*) FROM ca_generations WHERE "
+                                        "validity_years IS NULL AND validity_years_minor IS NULL",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(q, 0), 3); /* both CAs' generation 1, sign's 3 */
+    sqlite3_finalize(q);
+    ck_assert_int_ne(sqlite3_exec(db, "UPDATE ca_generations SET validity_years = 0", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+}
+END_TEST
+
 START_TEST(test_open_create_reopen)
 {
     struct jerr err = {0};
@@ -1826,6 +1874,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_certs_expiring);
     tcase_add_test(tc, test_audit_foreach_target);
     tcase_add_test(tc, test_statement_reentry);
+    tcase_add_test(tc, test_generation_validity);
     suite_add_tcase(s, tc);
     tc = tcase_create("scale");
     tcase_add_checked_fixture(tc, setup, teardown);
