@@ -4,6 +4,7 @@
  */
 #include "ca/rp.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 #include "ca/enginetx.h"
 #include "ca/pki.h"
 #include "ca/rpca.h"
+#include "ca/statusq.h"
 #include "keystore/pubkey.h"
 
 static const char *const kind_names[] = {"signature", "authentication", "platform"};
@@ -38,6 +40,57 @@ int rp_kind_parse(const char *text, enum rp_kind *kind)
 const char *rp_state_name(enum rp_state state)
 {
     return (unsigned)state < 3 ? state_names[state] : "unknown";
+}
+
+int rp_access_format(const struct rp_rec *rp, char *out, size_t size)
+{
+    int n = snprintf(out, size, "1 %lld %s %s %s %s", (long long)rp->pk, rp_kind_name(rp->kind),
+                     rp_state_name(rp->state), rp->token_sha256[0] != '\0' ? rp->token_sha256 : "-",
+                     rp->cert_serial[0] != '\0' ? rp->cert_serial : "-");
+    return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+/* True when s is `min`..`max` characters of `set`. */
+static bool all_of(const char *s, const char *set, size_t min, size_t max)
+{
+    size_t n = strlen(s);
+    return n >= min && n <= max && strspn(s, set) == n;
+}
+
+int rp_access_parse(const char *id, const char *text, size_t len, struct rp_rec *out,
+                    struct jerr *err)
+{
+    char buf[RP_ACCESS_TEXT_MAX + 1], kind[24], state[24], token[80], serial[64];
+    long long pk = 0;
+    int end = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (model_check_id("id", id, err) == -1)
+        return -1;
+    if (len > RP_ACCESS_TEXT_MAX || memchr(text, '\0', len) != NULL)
+        return jerr_set(err, JERR_INVALID, "rp", "party %s: not an access record", id);
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    if (sscanf(buf, "1 %lld %23s %23s %79s %63s%n", &pk, kind, state, token, serial, &end) != 5 ||
+        buf[end] != '\0' || pk <= 0 || rp_kind_parse(kind, &out->kind) == -1)
+        return jerr_set(err, JERR_INVALID, "rp", "party %s: not an access record", id);
+    int s = 0;
+    while (s < 3 && strcmp(state, state_names[s]) != 0)
+        s++;
+    bool token_ok = strcmp(token, "-") == 0 ||
+                    all_of(token, "0123456789abcdef", STORE_TOKEN_SHA256_HEX, STORE_TOKEN_SHA256_HEX);
+    bool serial_ok = strcmp(serial, "-") == 0 ||
+                     all_of(serial, "0123456789ABCDEF", 1, JPKI_SERIAL_HEX_MAX);
+    if (s == 3 || !token_ok || !serial_ok)
+        return jerr_set(err, JERR_INVALID, "rp", "party %s: not an access record", id);
+    out->pk = pk;
+    out->state = (enum rp_state)s;
+    snprintf(out->id, sizeof(out->id), "%s", id);
+    if (token[0] != '-')
+        memcpy(out->token_sha256, token, STORE_TOKEN_SHA256_HEX + 1);
+    if (serial[0] != '-')
+        snprintf(out->cert_serial, sizeof(out->cert_serial), "%s", serial);
+    return 0;
 }
 
 bool rp_kind_allows(enum rp_kind kind, enum ca_kind ca)
@@ -234,12 +287,30 @@ int rp_crl_publish(struct pki *pki, struct store *st, struct jerr *err)
 /* ---- usage ---- */
 
 int rp_usage_record(struct store *st, const struct rp_usage_count *counts, size_t n,
-                    const struct rp_cert_seen *seen, size_t m, struct jerr *err)
+                    const struct rp_cert_seen *seen, size_t m, const char *mark,
+                    struct jerr *err)
 {
-    if (n == 0 && m == 0)
+    char last[64] = "";
+    if (n == 0 && m == 0 && mark == NULL)
         return 0;
     if (store_begin(st, err) == -1)
         return -1;
+    if (mark != NULL) {
+        struct jerr none = {0};
+        if (store_meta_get(st, RP_USAGE_MARK_KEY, last, sizeof(last), &none) == -1) {
+            if (none.code != JERR_NOT_FOUND) {
+                *err = none;
+                goto fail;
+            }
+            last[0] = '\0'; /* nothing folded yet */
+        }
+        if (!statusq_mark_newer(mark, last)) { /* folded before */
+            store_rollback(st);
+            return 0;
+        }
+        if (store_meta_set(st, RP_USAGE_MARK_KEY, mark, err) == -1)
+            goto fail;
+    }
     for (size_t i = 0; i < n; i++)
         if (store_rp_usage_add(st, counts[i].party, counts[i].day, counts[i].ca, counts[i].what,
                                counts[i].calls, err) == -1)

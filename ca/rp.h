@@ -64,6 +64,19 @@ int rp_delete(struct lifecycle_ctx *ctx, const char *id, struct rp_rec *out, boo
 /* Publishes crl/rp.crl from the registry: every deleted party's certificate. */
 int rp_crl_publish(struct pki *pki, struct store *st, struct jerr *err);
 
+/* ---- the access view for stateless responders (docs/ARCHITECTURE.md "Redis keys",
+ * P rp:parties: field = party id, value = this text) ---- */
+
+#define RP_ACCESS_TEXT_MAX 160
+/* "1 PK KIND STATE TOKEN_SHA256 CERT_SERIAL" ("-" for a credential it has not): what a
+ * responder needs to decide who is asking — never the token itself, a name or a contact.
+ * Returns 0, or -1 when `size` is too small. */
+int rp_access_format(const struct rp_rec *rp, char *out, size_t size);
+/* The record of party `id` from that text (`len` bytes, not terminated; the other fields of
+ * *out zero). -1 with err (JERR_INVALID) for an id or a text that is not one. */
+int rp_access_parse(const char *id, const char *text, size_t len, struct rp_rec *out,
+                    struct jerr *err);
+
 /* ---- usage (metering, DESIGN §12) ---- */
 
 /* Calls of one party on one day, CA and kind. */
@@ -81,8 +94,13 @@ struct rp_cert_seen {
     int ca;
     char serial[JPKI_SERIAL_HEX_MAX + 1];
 };
-/* Adds counts[0..n) and records seen[0..m) in one transaction. Returns 0 or -1 (none kept). */
+/* Adds counts[0..n) and records seen[0..m) in one transaction. With `mark` (a Redis stream id:
+ * the responders' usage the CA node folds, statusq_append_marked) nothing is written when the
+ * registry already holds that mark or a later one (meta RP_USAGE_MARK_KEY), and the mark is
+ * kept in the same transaction. Returns 0 or -1 (none kept). */
+#define RP_USAGE_MARK_KEY "rp_usage.folded"
 int rp_usage_record(struct store *st, const struct rp_usage_count *counts, size_t n,
-                    const struct rp_cert_seen *seen, size_t m, struct jerr *err);
+                    const struct rp_cert_seen *seen, size_t m, const char *mark,
+                    struct jerr *err);
 
 #endif

@@ -16,6 +16,7 @@
 #ifndef JPKI_STATUSQ_H
 #define JPKI_STATUSQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,16 @@ void statusq_close(struct statusq *q); /* NULL is a no-op */
 /* Appends rows[0..n), each to the file of its month, one transaction per month. Returns 0 or
  * -1 (that month's rows not kept). */
 int statusq_append(struct statusq *q, const struct statusq_row *rows, size_t n, struct jerr *err);
+
+/* The same, once per mark: `mark` (a Redis stream id "MS-SEQ", jpkid respond's usage folded by
+ * the CA node, responder/publish/rppub.h) is kept in each month's file in the transaction of
+ * its rows, and rows of a mark not newer than the file's are skipped — a fold repeated after a
+ * crash writes no row twice. */
+int statusq_append_marked(struct statusq *q, const struct statusq_row *rows, size_t n,
+                          const char *mark, struct jerr *err);
+/* True when stream id `mark` comes after `last` (NULL or "" : nothing yet); false for a mark
+ * that is no stream id. */
+bool statusq_mark_newer(const char *mark, const char *last);
 
 /* Rows of `month` ("YYYY-MM") under `dir`, oldest first, of party `party` and/or serial
  * `serial` (NULL = any), with seq > after, at most `limit`; each through cb (0 to go on). A

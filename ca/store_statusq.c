@@ -4,6 +4,7 @@
 #include "ca/statusq.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,11 @@ static const char SQL_SCHEMA[] =
     "CREATE TRIGGER IF NOT EXISTS queries_no_update BEFORE UPDATE ON queries "
     "BEGIN SELECT RAISE(ABORT, 'the status-query audit is append-only'); END;"
     "CREATE TRIGGER IF NOT EXISTS queries_no_delete BEFORE DELETE ON queries "
-    "BEGIN SELECT RAISE(ABORT, 'the status-query audit is append-only'); END;";
+    "BEGIN SELECT RAISE(ABORT, 'the status-query audit is append-only'); END;"
+    /* the last mark folded into this file (statusq_append_marked) */
+    "CREATE TABLE IF NOT EXISTS marks (source TEXT PRIMARY KEY, mark TEXT NOT NULL);";
+static const char SQL_MARK_GET[] = "SELECT mark FROM marks WHERE source = 'responders'";
+static const char SQL_MARK_SET[] = "REPLACE INTO marks(source, mark) VALUES ('responders', ?1)";
 static const char SQL_INSERT[] =
     "INSERT INTO queries(at, party, ca, serial, status) VALUES (?1, ?2, ?3, ?4, ?5)";
 static const char SQL_SEARCH[] =
@@ -121,16 +126,65 @@ static int month_open(struct statusq *q, const char *month, struct jerr *err)
     return 0;
 }
 
-/* Appends the rows of one month (rows[0..n) all of `month`) in one transaction. */
+bool statusq_mark_newer(const char *mark, const char *last)
+{
+    unsigned long long a_ms, a_seq, b_ms, b_seq;
+    int end = 0;
+    if (sscanf(mark, "%llu-%llu%n", &a_ms, &a_seq, &end) != 2 || mark[end] != '\0')
+        return false;
+    if (last == NULL || last[0] == '\0' ||
+        sscanf(last, "%llu-%llu%n", &b_ms, &b_seq, &end) != 2 || last[end] != '\0')
+        return true;
+    return a_ms > b_ms || (a_ms == b_ms && a_seq > b_seq);
+}
+
+/* Whether this month's file already holds the rows of `mark` (or a later one). -1 on error. */
+static int mark_seen(struct statusq *q, const char *mark, struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    char last[64] = "";
+    if (sqlite3_prepare_v2(q->db, SQL_MARK_GET, -1, &s, NULL) != SQLITE_OK)
+        return db_fail(q->db, err, "mark");
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL)
+        snprintf(last, sizeof(last), "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(q->db, err, "mark");
+    return statusq_mark_newer(mark, last) ? 0 : 1;
+}
+
+static int mark_set(struct statusq *q, const char *mark, struct jerr *err)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(q->db, SQL_MARK_SET, -1, &s, NULL) != SQLITE_OK)
+        return db_fail(q->db, err, "mark");
+    sqlite3_bind_text(s, 1, mark, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : db_fail(q->db, err, "mark");
+}
+
+/* Appends the rows of `month` among rows[0..n) in one transaction (with `mark`: only when the
+ * file has not got it yet, and the mark with them). */
 static int append_month(struct statusq *q, const char *month, const struct statusq_row *rows,
-                        size_t n, struct jerr *err)
+                        size_t n, const char *mark, struct jerr *err)
 {
     if (month_open(q, month, err) == -1)
         return -1;
-    if (sqlite3_exec(q->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(q->db, err, "begin");
+    int seen = mark != NULL ? mark_seen(q, mark, err) : 0;
+    if (seen != 0 || (mark != NULL && mark_set(q, mark, err) == -1)) {
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        return seen == 1 ? 0 : -1;
+    }
     for (size_t i = 0; i < n; i++) {
         const struct statusq_row *r = &rows[i];
+        char of[8];
+        statusq_month(r->at, of);
+        if (strcmp(of, month) != 0)
+            continue;
         sqlite3_bind_int64(q->insert, 1, r->at);
         sqlite3_bind_text(q->insert, 2, r->party, -1, SQLITE_STATIC);
         sqlite3_bind_int(q->insert, 3, r->ca);
@@ -153,25 +207,30 @@ static int append_month(struct statusq *q, const char *month, const struct statu
     return 0;
 }
 
-int statusq_append(struct statusq *q, const struct statusq_row *rows, size_t n, struct jerr *err)
+int statusq_append_marked(struct statusq *q, const struct statusq_row *rows, size_t n,
+                          const char *mark, struct jerr *err)
 {
     int ret = 0;
-    size_t start = 0;
-    /* Rows come in time order: runs of one month, a new run at most at a month's turn. */
-    while (start < n) {
-        char month[8], next[8];
-        statusq_month(rows[start].at, month);
-        size_t end = start + 1;
-        while (end < n && (statusq_month(rows[end].at, next), strcmp(next, month) == 0))
-            end++;
+    /* One transaction per month, in the order the months first appear (rows are nearly in
+     * time order: a month's turn, or events of several loops or responders). */
+    for (size_t i = 0; i < n; i++) {
+        char month[8], before[8];
+        statusq_month(rows[i].at, month);
+        bool done = false;
+        for (size_t k = 0; k < i && !done; k++)
+            done = (statusq_month(rows[k].at, before), strcmp(before, month) == 0);
         struct jerr one = {0};
-        if (append_month(q, month, rows + start, end - start, &one) == -1 && ret == 0) {
+        if (!done && append_month(q, month, rows + i, n - i, mark, &one) == -1 && ret == 0) {
             *err = one;
             ret = -1;
         }
-        start = end;
     }
     return ret;
+}
+
+int statusq_append(struct statusq *q, const struct statusq_row *rows, size_t n, struct jerr *err)
+{
+    return statusq_append_marked(q, rows, n, NULL, err);
 }
 
 static int copy_text(sqlite3_stmt *s, int col, char *out, size_t size)

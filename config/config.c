@@ -361,6 +361,7 @@ static const struct centry schema[] = {
     {"publish.redis.key_prefix", T_STRING, "jpki:", 0, 64, 0, CFG(publish_redis_key_prefix)},
     {"respond", T_SECTION, NULL, 0, 0, 0, 0},
     {"respond.cache_entries", T_INT, "65536", 1024, 100000000, 0, CFG(respond_cache_entries)},
+    {"respond.relying_party_ca", T_STRING, "", 0, 4096, 0, CFG(respond_relying_party_ca)},
     {"respond.redis", T_SECTION, NULL, 0, 0, 0, 0},
     {"respond.redis.url", T_STRING, "", 0, 1024, 0, CFG(respond_redis_url)},
     SECRET_ENTRIES("respond.redis.password", "", respond_redis_password_env,

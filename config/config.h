@@ -145,6 +145,7 @@ struct jpki_config {
     char *respond_redis_sentinels;      /* "host:port,host:port": ask these for the primary */
     char *respond_redis_sentinel_master; /* the primary's name at the sentinels */
     int respond_cache_entries;          /* pre-signed responses kept in memory (65536) */
+    char *respond_relying_party_ca;     /* the CA node's /ca/rp.pem, for mTLS ("" = tokens only) */
 
     struct config_operator *operators;
     size_t operator_count;

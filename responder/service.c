@@ -364,6 +364,7 @@ static int start(struct service *svc, struct jerr *err)
         ocsp_http_set_publisher(svc->ocsp, svc->redis);
         public_set_changed_listener(svc->pub, redispub_files_changed, svc->redis);
         monitor_set_publisher(svc->monitor, svc->redis);
+        rpduty_set_publisher(svc->rp, svc->redis); /* …and the relying parties (rppub.h) */
     }
     /* Stale run files of an earlier run must not point tests at a dead port. */
     for (int s = 0; s < RUN_FILES; s++) {

@@ -26,6 +26,8 @@
 struct rpapi {
     struct rpgate *gate;
     char audit_dir[PATH_MAX];
+    void (*changed)(void *arg); /* rpapi_set_changed_listener, or NULL */
+    void *changed_arg;
 };
 
 struct rpapi *rpapi_new(struct rpgate *gate, const char *audit_dir, struct jerr *err)
@@ -64,6 +66,14 @@ static void reload(struct api_call *call)
     struct jerr err = {0};
     if (rpgate_reload(r->gate, call->st, &err) == -1)
         log_error("relying parties: the gate keeps its old view: %s", err.msg);
+    if (r->changed != NULL)
+        r->changed(r->changed_arg);
+}
+
+void rpapi_set_changed_listener(struct rpapi *r, void (*fn)(void *arg), void *arg)
+{
+    r->changed = fn;
+    r->changed_arg = arg;
 }
 
 static int run_create(struct api_call *call, struct jerr *err)

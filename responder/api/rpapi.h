@@ -19,6 +19,10 @@ struct rpapi;
 struct rpapi *rpapi_new(struct rpgate *gate, const char *audit_dir, struct jerr *err);
 void rpapi_free(struct rpapi *r); /* after api_free; NULL is a no-op */
 
+/* fn(arg) after each change of the parties (the gate reloaded): the Redis publisher's kick,
+ * so that responders elsewhere see it too (responder/publish/rppub.h). Thread-safe fn. */
+void rpapi_set_changed_listener(struct rpapi *r, void (*fn)(void *arg), void *arg);
+
 /* Adds the endpoints. Returns 0 or -1. */
 int rpapi_add_endpoints(struct api *api, struct rpapi *r, struct jerr *err);
 

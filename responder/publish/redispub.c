@@ -22,6 +22,7 @@
 #include "base/jclock.h"
 #include "responder/monitor/metrics.h"
 #include "responder/net/log.h"
+#include "responder/publish/rppub.h"
 #include "responder/redis/redisconn.h"
 
 #define KEY_MAX (REDISCONN_PREFIX_MAX + 256)
@@ -55,7 +56,7 @@ struct redispub {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     /* under mu */
-    bool kicked, files_kicked, stopping;
+    bool kicked, files_kicked, parties_kicked, stopping;
     bool ready;
     char problem[256];
     struct note notes[REDISPUB_NOTES_MAX];
@@ -68,11 +69,13 @@ struct redispub {
     long long next_connect_ms; /* monotonic */
     long long next_files_ms;   /* monotonic */
     long long next_depth_ms;   /* monotonic */
+    long long next_parties_ms; /* monotonic */
     struct sent_file sent[FILES_MAX];
     size_t sent_count;
     struct evbuffer *body;
     struct queued batch[REDISPUB_BATCH];
     size_t batch_count;
+    struct rppub *rp; /* the relying parties' view and the responders' usage */
 };
 
 static long long wall_ms(void)
@@ -123,6 +126,8 @@ struct redispub *redispub_new(const struct pki *pki, struct public *files, struc
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         goto fail;
     }
+    if ((p->rp = rppub_new(pki, p->conn.prefix, err)) == NULL)
+        goto fail;
     return p;
 fail:
     redispub_free(p);
@@ -142,26 +147,39 @@ int redispub_check_config(const struct jpki_config *cfg, struct jerr *err)
 
 /* ---- from any thread ---- */
 
-static void wake(struct redispub *p, bool files)
+static void wake(struct redispub *p, bool files, bool parties)
 {
     pthread_mutex_lock(&p->mu);
     p->kicked = true;
     if (files)
         p->files_kicked = true;
+    if (parties)
+        p->parties_kicked = true;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+void redispub_set_meter(struct redispub *p, struct rpmeter *meter)
+{
+    rppub_set_meter(p->rp, meter);
 }
 
 void redispub_kick(void *arg)
 {
     if (arg != NULL)
-        wake(arg, false);
+        wake(arg, false, false);
+}
+
+void redispub_parties_changed(void *arg)
+{
+    if (arg != NULL)
+        wake(arg, false, true);
 }
 
 void redispub_files_changed(void *arg)
 {
     if (arg != NULL)
-        wake(arg, true);
+        wake(arg, true, false);
 }
 
 void redispub_note_change(struct redispub *p, const char *serial)
@@ -578,10 +596,29 @@ static void connect_redis(struct redispub *p)
     }
     p->synced = false;
     p->sent_count = 0; /* compare with what this Redis holds */
+    rppub_reset(p->rp);
+    p->next_parties_ms = 0; /* the view compared at once */
+}
+
+/* The relying parties' view when it changed, and the responders' usage: at a kick of the API,
+ * else once a REDISPUB_POLL_MS (not at every response stored). */
+static void relying_parties(struct redispub *p, bool kicked)
+{
+    struct jerr err = {0};
+    if (!kicked && jclock_mono_ms() < p->next_parties_ms)
+        return;
+    p->next_parties_ms = jclock_mono_ms() + REDISPUB_POLL_MS;
+    if (p->rc != NULL && (rppub_publish_view(p->rp, p->rc, p->st, &err) == -1 ||
+                          rppub_fold_usage(p->rp, p->rc, p->st, &err) == -1)) {
+        if (err.code == JERR_UNAVAILABLE)
+            fail(p, "redis %s: %s", p->addr, err.msg);
+        else
+            log_error("redis %s: relying parties: %s", p->addr, err.msg);
+    }
 }
 
 /* One round: connect if needed, sync after a connection, the files when due, the queue. */
-static void round_once(struct redispub *p, bool files_kicked)
+static void round_once(struct redispub *p, bool files_kicked, bool parties_kicked)
 {
     if (p->rc == NULL)
         connect_redis(p);
@@ -609,6 +646,7 @@ static void round_once(struct redispub *p, bool files_kicked)
         if (jclock_mono_ms() >= p->next_depth_ms)
             update_depth(p);
     }
+    relying_parties(p, parties_kicked);
     if (p->rc != NULL && more == 0)
         set_status(p, true, NULL);
 out:
@@ -643,11 +681,12 @@ static void *thread_main(void *arg)
         }
         if (p->stopping)
             break;
-        bool files = p->files_kicked;
+        bool files = p->files_kicked, parties = p->parties_kicked;
         p->kicked = false;
         p->files_kicked = false;
+        p->parties_kicked = false;
         pthread_mutex_unlock(&p->mu);
-        round_once(p, files);
+        round_once(p, files, parties);
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
@@ -676,6 +715,7 @@ void redispub_free(struct redispub *p)
     if (p->rc != NULL)
         redisFree(p->rc);
     store_close(p->st);
+    rppub_free(p->rp);
     if (p->body != NULL)
         evbuffer_free(p->body);
     redisconn_cfg_clear(&p->conn);

@@ -57,11 +57,18 @@ struct redispub *redispub_new(const struct pki *pki, struct public *files, struc
  * refuse a configuration before it unlocks any key. 0 also when publish.redis is unset. */
 int redispub_check_config(const struct jpki_config *cfg, struct jerr *err);
 
+/* The meter whose writer folds the responders' usage into the registry and the status-query
+ * audit (responder/rp/rpmeter.h, rppub.h); before redispub_start. */
+struct rpmeter;
+void redispub_set_meter(struct redispub *p, struct rpmeter *meter);
+
 /* Starts the thread. Returns 0 or -1. */
 int redispub_start(struct redispub *p, struct jerr *err);
 
 /* Responses were stored: publish now. Thread-safe; `arg` is the struct redispub *. */
 void redispub_kick(void *arg);
+/* The relying parties changed (rpapi.h's listener): their view now (rppub.h). Thread-safe. */
+void redispub_parties_changed(void *arg);
 /* New CRL files were written: publish them now. Thread-safe; `arg` as above. */
 void redispub_files_changed(void *arg);
 /* The status of `serial` changed now (an API call): its way to Redis is timed. Thread-safe. */

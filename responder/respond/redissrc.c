@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@ struct redissrc {
     atomic_ulong seq;
     atomic_llong retry_at_ms;
     atomic_bool up;
+    atomic_llong down_since_ms; /* monotonic; when `up` last went false (start: 0, long ago) */
     char why[256];
     atomic_ullong rejected[REDISSRC_REJECT_COUNT];
 };
@@ -87,6 +89,7 @@ struct redissrc *redissrc_new(const struct redisconn_cfg *cfg, int workers, size
     atomic_init(&s->seq, 0);
     atomic_init(&s->retry_at_ms, 0);
     atomic_init(&s->up, false);
+    atomic_init(&s->down_since_ms, 0);
     atomic_init(&s->conn_gen, 0);
     snprintf(s->why, sizeof(s->why), "not connected yet");
     for (int r = 0; r < REDISSRC_REJECT_COUNT; r++)
@@ -282,11 +285,21 @@ void redissrc_set_up(struct redissrc *s, bool up, const char *why)
     pthread_mutex_lock(&s->lock);
     snprintf(s->why, sizeof(s->why), "%s", why != NULL ? why : "");
     pthread_mutex_unlock(&s->lock);
+    if (!up && atomic_exchange(&s->up, false))
+        atomic_store(&s->down_since_ms, jclock_mono_ms());
     atomic_store(&s->up, up);
     if (up) {
         atomic_fetch_add(&s->conn_gen, 1);
         atomic_store(&s->retry_at_ms, 0); /* workers may connect at once */
     }
+}
+
+long long redissrc_down_ms(struct redissrc *s)
+{
+    if (atomic_load(&s->up))
+        return 0;
+    long long since = atomic_load(&s->down_since_ms);
+    return since == 0 ? LLONG_MAX : jclock_mono_ms() - since;
 }
 
 bool redissrc_is_up(struct redissrc *s, char *why, size_t why_size)

@@ -93,6 +93,9 @@ void redissrc_changed(struct redissrc *s, const char *key);
 void redissrc_set_up(struct redissrc *s, bool up, const char *why);
 bool redissrc_is_up(struct redissrc *s, char *why, size_t why_size);
 bool redissrc_has_cas(struct redissrc *s);
+/* 0 while the subscriber holds a connection; else for how long it has not (ms; LLONG_MAX when
+ * it never had one). Lock-free: for the loops. */
+long long redissrc_down_ms(struct redissrc *s);
 
 /* The responder's own Prometheus lines (rejections, up, cache size), appended to `out` (a
  * malloc'd text of *len bytes, reallocated). Returns 0 or -1. */

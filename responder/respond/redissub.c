@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -58,7 +60,7 @@ static redisContext *subscribe(struct redissub *sub, char *where, size_t where_s
         return NULL;
     }
     freeReplyObject(r);
-    /* Notices may be minutes apart: no read timeout (a dead peer is found by keepalive). */
+    /* Notices may be minutes apart: no read timeout; next_reply PINGs a silent connection. */
     struct timeval none = {0, 0};
     redisSetTimeout(c, none);
     return c;
@@ -85,6 +87,45 @@ static bool is_stopping(struct redissub *sub)
     return stopping;
 }
 
+/* The next reply on `c`, waiting at most REDISSUB_PING_MS for data at a time: after a silent
+ * period a PING goes out, and a second silent period with the PING unanswered is a lost
+ * connection (a partition that TCP would notice only after its keepalive, ~30 s). 0 with *r,
+ * or -1 with err. */
+static int next_reply(redisContext *c, redisReply **r, struct jerr *err)
+{
+    bool pinged = false;
+    for (;;) {
+        *r = NULL;
+        if (redisGetReplyFromReader(c, (void **)r) != REDIS_OK)
+            return jerr_set(err, JERR_UNAVAILABLE, "redis", "Redis connection lost: %s",
+                            c->errstr);
+        if (*r != NULL)
+            return 0;
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        int n = poll(&p, 1, REDISSUB_PING_MS);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0) {
+            if (pinged)
+                return jerr_set(err, JERR_UNAVAILABLE, "redis",
+                                "Redis connection lost: no answer to PING in %d ms",
+                                REDISSUB_PING_MS);
+            int done = 0;
+            if (redisAppendCommand(c, "PING") != REDIS_OK)
+                return jerr_set(err, JERR_UNAVAILABLE, "redis", "Redis: %s", c->errstr);
+            while (!done)
+                if (redisBufferWrite(c, &done) != REDIS_OK)
+                    return jerr_set(err, JERR_UNAVAILABLE, "redis", "Redis connection lost: %s",
+                                    c->errstr);
+            pinged = true;
+            continue;
+        }
+        if (n < 0 || redisBufferRead(c) != REDIS_OK)
+            return jerr_set(err, JERR_UNAVAILABLE, "redis", "Redis connection lost: %s",
+                            n < 0 ? strerror(errno) : c->errstr);
+    }
+}
+
 /* Reads notices until the connection fails or the stop. */
 static void listen_notices(struct redissub *sub, redisContext *c, struct jerr *err)
 {
@@ -92,10 +133,8 @@ static void listen_notices(struct redissub *sub, redisContext *c, struct jerr *e
     snprintf(cas_key, sizeof(cas_key), "%scas", sub->cfg->prefix);
     for (;;) {
         redisReply *r = NULL;
-        if (redisGetReply(c, (void **)&r) != REDIS_OK) {
-            jerr_set(err, JERR_UNAVAILABLE, "redis", "Redis connection lost: %s", c->errstr);
+        if (next_reply(c, &r, err) == -1)
             return;
-        }
         if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
             r->element[0]->type == REDIS_REPLY_STRING &&
             strcmp(r->element[0]->str, "message") == 0 &&

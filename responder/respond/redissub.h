@@ -18,6 +18,9 @@
 #include "responder/respond/redissrc.h"
 
 #define REDISSUB_RETRY_MS 200
+/* A connection silent this long is PINGed; silent twice, it is lost (so a partition is noticed
+ * within 2 × this, not after TCP keepalive: the relying parties' view, rpview.h, relies on it). */
+#define REDISSUB_PING_MS 1000
 
 struct redissub;
 

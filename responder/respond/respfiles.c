@@ -12,6 +12,7 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 
@@ -22,6 +23,8 @@
 #include "responder/net/access.h"
 #include "responder/net/http.h"
 #include "responder/net/log.h"
+#include "responder/rp/rpmeter.h"
+#include "ca/rp.h"
 
 #define RESPFILES_BUCKETS 256
 
@@ -39,6 +42,8 @@ struct rfile {
 struct respfiles {
     const struct jpki_config *cfg;
     struct redissrc *src;
+    struct rpgate *gate;   /* respfiles_set_relying_parties, or NULL */
+    struct rpmeter *meter; /* the same */
     pthread_mutex_t lock;
     struct rfile *buckets[RESPFILES_BUCKETS];
 };
@@ -189,7 +194,16 @@ struct fetch {
     struct rfile *file;
     bool absent;
     struct jerr err;
+    struct rpgate_who who; /* the party asking (pk 0: nobody, not metered) */
+    int loop, ca;
 };
+
+/* A CRL sent to a party: metered as on serve. */
+static void metered(struct respfiles *f, int status, int loop, const struct rpgate_who *who, int ca)
+{
+    if (status == 200 && ca >= 0)
+        rpmeter_record(f->meter, loop, who, ca, RP_WHAT_CRL, NULL, RPMETER_CRL);
+}
 
 static const redisReply *field_of(const redisReply *r, const char *name)
 {
@@ -235,6 +249,12 @@ static struct rfile *file_from(struct respfiles *f, const char *path, const redi
         X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)body->len);
         ok = crl != NULL && p == end;
         X509_CRL_free(crl);
+    } else if (strcmp(type->str, "application/x-pem-file") == 0) { /* /ca/rp.pem */
+        BIO *bio = BIO_new_mem_buf(body->str, (int)body->len);
+        X509 *cert = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        ok = cert != NULL;
+        X509_free(cert);
+        BIO_free(bio);
     } else if (strcmp(type->str, "application/pkix-cert") == 0) {
         X509 *cert = d2i_X509(NULL, &p, (long)body->len);
         ok = cert != NULL && p == end;
@@ -306,6 +326,7 @@ static void fetch_done(void *arg)
     int status;
     if (j->file != NULL) {
         status = answer(j->f, j->req, j->file);
+        metered(j->f, status, j->loop, &j->who, j->ca);
     } else if (j->absent) {
         http_send_error(j->req, 404, "not_found", NULL, "no such file");
         status = 404;
@@ -333,15 +354,35 @@ static void file_handler(const struct server_request *sr, void *arg)
     struct jerr err = {0};
     bool crl = strncmp(sr->path, "/crl/", 5) == 0;
     enum metrics_endpoint ep = crl ? METRICS_EP_CRL : METRICS_EP_CA;
-    /* access.crl registered: a stateless responder holds no view of the relying-party
-     * registry (responder/rp/rpgate.h is jpkid serve's), so it serves nobody then. */
+    /* access.crl (access.h) through serve's gate over the CA node's view (rpview.h); the
+     * relying-party CA's own CRL stays public, as on serve. */
     struct rpgate_who who;
-    if (crl && !access_admit(f->cfg->access_crl, NULL, sr, &who)) {
+    memset(&who, 0, sizeof(who));
+    if (crl && strcmp(sr->path, "/crl/rp.crl") != 0 && !access_admit(f->cfg->access_crl, f->gate, sr, &who)) {
         http_send_error(sr->req, 403, "forbidden", NULL,
-                        "CRLs are served to registered relying parties (jpkid serve)");
+                        "CRLs are served to registered relying parties (HTTPS, with their client "
+                        "certificate or bearer token)");
         metrics_http(ep, 403, 0);
         return;
     }
+    /* DESIGN §12: a party fetches only the CRLs of the CA its kind allows; /crl/rp.crl and
+     * the like are no CA's (served, not metered). Partition counts are the CA node's: any. */
+    static const int any_partitions[CA_KIND_COUNT] = {[0 ... CA_KIND_COUNT - 1] = 10000};
+    enum ca_kind kind_ca;
+    int partition, ca = -1;
+    if (crl && who.pk != 0 &&
+        public_crl_parse(sr->path + strlen("/crl/"), any_partitions, &kind_ca, &partition) == 0)
+        ca = (int)kind_ca;
+    if (ca >= 0 && !rp_kind_allows(who.kind, (enum ca_kind)ca)) {
+        if (f->cfg->access_crl == ACCESS_REGISTERED) {
+            http_send_error(sr->req, 403, "forbidden", NULL,
+                            "a relying party of this kind may not fetch this CA's CRLs");
+            metrics_http(ep, 403, 0);
+            return;
+        }
+        ca = -1;
+    }
+    int loop = server_loop_index(sr->loop);
     if (!path_is_plain(sr->path)) {
         http_send_error(sr->req, 404, "not_found", NULL, "no such file");
         metrics_http(ep, 404, 0);
@@ -349,7 +390,9 @@ static void file_handler(const struct server_request *sr, void *arg)
     }
     struct rfile *e = lookup(f, sr->path);
     if (e != NULL && is_fresh(e)) {
-        metrics_http(ep, answer(f, sr->req, e), 0);
+        int status = answer(f, sr->req, e);
+        metered(f, status, loop, &who, ca);
+        metrics_http(ep, status, 0);
         rfile_unref(e);
         return;
     }
@@ -361,11 +404,21 @@ static void file_handler(const struct server_request *sr, void *arg)
     }
     j->f = f;
     j->req = sr->req;
+    j->who = who;
+    j->loop = loop;
+    j->ca = ca;
     snprintf(j->path, sizeof(j->path), "%s", sr->path);
     if (server_submit(sr, fetch_job, fetch_done, j, &err) == -1) {
         free(j);
         unavailable(sr->req);
     }
+}
+
+void respfiles_set_relying_parties(struct respfiles *f, struct rpgate *gate,
+                                   struct rpmeter *meter)
+{
+    f->gate = gate;
+    f->meter = meter;
 }
 
 int respfiles_register(struct respfiles *f, struct server *srv, struct jerr *err)

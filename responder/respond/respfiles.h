@@ -27,6 +27,12 @@ struct respfiles;
 struct respfiles *respfiles_new(const struct jpki_config *cfg, struct redissrc *src,
                                 struct jerr *err);
 int respfiles_register(struct respfiles *f, struct server *srv, struct jerr *err);
+/* access.crl (registered) through `gate`, and the CRLs sent to parties counted by `meter`
+ * (rpview.h; both borrowed). Before the server starts. */
+struct rpgate;
+struct rpmeter;
+void respfiles_set_relying_parties(struct respfiles *f, struct rpgate *gate,
+                                   struct rpmeter *meter);
 /* `key` (full name) changed: dropped from memory (NULL: everything). Thread-safe. */
 void respfiles_changed(struct respfiles *f, const char *key);
 /* After server_free. NULL is a no-op. */

@@ -26,6 +26,7 @@
 #include "responder/respond/redissrc.h"
 #include "responder/respond/redissub.h"
 #include "responder/respond/respfiles.h"
+#include "responder/respond/rpview.h"
 #include "responder/service.h"
 
 #define RESPOND_DRAIN_POLL_MS 50
@@ -39,7 +40,9 @@ struct respond {
     struct server *server;
     struct ocsp_http *ocsp;
     struct respfiles *files;
+    struct rpview *rp; /* the registered relying parties (rpview.h) */
     struct event_base *control;
+    struct workers_loop *control_work;
     struct event *sigterm, *sigint, *drain;
     bool stopping;
     long long stop_deadline_ms;
@@ -52,6 +55,12 @@ static void changed(void *arg, const char *key)
     struct respond *r = arg;
     redissrc_changed(r->src, key);
     respfiles_changed(r->files, key);
+    rpview_changed(r->rp, key);
+}
+
+static bool registered(const struct jpki_config *cfg)
+{
+    return cfg->access_ocsp == ACCESS_REGISTERED || cfg->access_crl == ACCESS_REGISTERED;
 }
 
 /* ---- /healthz, /readyz, /metrics ---- */
@@ -68,15 +77,20 @@ static void healthz_handler(const struct server_request *sr, void *arg)
 static void readyz_handler(const struct server_request *sr, void *arg)
 {
     struct respond *r = arg;
-    char why[256];
+    char why[256], rp_why[256] = "";
     bool up = redissrc_is_up(r->src, why, sizeof(why));
     bool cas = redissrc_has_cas(r->src);
-    json_t *doc = json_pack("{s:s, s:{s:s, s:s}}", "status", up && cas ? "ready" : "not_ready",
-                            "checks", "redis", up ? "ok" : why, "cas",
-                            cas ? "ok" : "no CA certificate read from Redis yet");
+    /* access registered: parties are answered only with a view proved current (rpview.h) */
+    bool rp = !registered(r->cfg) || rpview_is_fresh(r->rp, rp_why, sizeof(rp_why));
+    json_t *doc = json_pack("{s:s, s:{s:s, s:s}}", "status",
+                            up && cas && rp ? "ready" : "not_ready", "checks", "redis",
+                            up ? "ok" : why, "cas", cas ? "ok" : "no CA certificate read from Redis yet");
+    if (doc != NULL && registered(r->cfg))
+        json_object_set_new(json_object_get(doc, "checks"), "relying_parties",
+                            json_string(rp ? "ok" : rp_why));
     char *text = doc != NULL ? json_dumps(doc, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
     json_decref(doc);
-    int status = up && cas ? 200 : 503;
+    int status = up && cas && rp ? 200 : 503;
     evhttp_add_header(evhttp_request_get_output_headers(sr->req), "Cache-Control", "no-store");
     http_send_json_text(sr->req, status, text != NULL ? text : "{\"status\":\"not_ready\"}");
     free(text);
@@ -224,12 +238,13 @@ static int start(struct respond *r, struct jerr *err)
     r->workers = workers_new(threads, 0, NULL, err); /* no registry: no store_ops */
     if (r->workers == NULL)
         return -1;
+    if ((r->rp = rpview_new(cfg, &r->rcfg, r->src, err)) == NULL)
+        return -1;
     struct server_options opt = {
         .listen_http = cfg->listen_http,
         .listen_https = cfg->listen_https,
         .tls_cert = cfg->tls_cert,
         .tls_key = cfg->tls_key,
-        .tls_relying_party_ca = cfg->tls_relying_party_ca,
         .loops = cfg->loops,
         .idle_timeout_s = cfg->idle_timeout_s,
         .max_connections = cfg->max_connections,
@@ -237,17 +252,20 @@ static int start(struct respond *r, struct jerr *err)
         .header_timeout_ms = cfg->limits_header_timeout_ms,
         .body_timeout_ms = cfg->limits_body_timeout_ms,
     };
+    rpview_server_options(r->rp, &opt);
     r->server = server_new(&opt, r->workers, err);
-    if (r->server == NULL)
+    if (r->server == NULL || rpview_attach(r->rp, r->server, err) == -1)
         return -1;
     struct ocsp_source source;
     redissrc_source(r->src, &source);
     r->ocsp = ocsp_http_new_source(cfg, &source, err);
     if (r->ocsp == NULL || ocsp_http_register(r->ocsp, r->server, err) == -1)
         return -1;
+    ocsp_http_set_relying_parties(r->ocsp, rpview_gate(r->rp), rpview_meter(r->rp));
     r->files = respfiles_new(cfg, r->src, err);
     if (r->files == NULL || respfiles_register(r->files, r->server, err) == -1)
         return -1;
+    respfiles_set_relying_parties(r->files, rpview_gate(r->rp), rpview_meter(r->rp));
     const unsigned get = EVHTTP_REQ_GET | EVHTTP_REQ_HEAD;
     const struct server_route routes[] = {
         {"/healthz", false, get, 0, healthz_handler, r, SERVER_EVERYWHERE},
@@ -270,6 +288,9 @@ static int start(struct respond *r, struct jerr *err)
     r->control = event_base_new();
     if (r->control == NULL)
         return jerr_set(err, JERR_INTERNAL, NULL, "event_base_new failed");
+    if ((r->control_work = workers_attach(r->workers, r->control, err)) == NULL ||
+        rpview_start(r->rp, r->control, r->control_work, err) == -1)
+        return -1;
     r->sigterm = evsignal_new(r->control, SIGTERM, signal_cb, r);
     r->sigint = evsignal_new(r->control, SIGINT, signal_cb, r);
     r->drain = evtimer_new(r->control, drain_cb, r);
@@ -288,6 +309,9 @@ static void teardown(struct respond *r)
     redissub_stop(r->sub);
     if (r->workers != NULL)
         workers_shutdown(r->workers);
+    rpview_final(r->rp); /* the metered answers not yet sent */
+    if (r->control_work != NULL)
+        workers_detach(r->control_work);
     server_free(r->server);
     ocsp_http_free(r->ocsp);
     respfiles_free(r->files);
@@ -298,6 +322,7 @@ static void teardown(struct respond *r)
     if (r->control != NULL)
         event_base_free(r->control);
     workers_free(r->workers);
+    rpview_free(r->rp);
     redissrc_free(r->src);
     redisconn_cfg_clear(&r->rcfg);
 }

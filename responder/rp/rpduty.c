@@ -18,6 +18,7 @@
 #include "responder/monitor/metrics.h"
 #include "responder/net/http.h"
 #include "responder/net/log.h"
+#include "responder/publish/redispub.h"
 #include "responder/rp/rpgate.h"
 #include "responder/rp/rpmeter.h"
 
@@ -157,6 +158,12 @@ int rpduty_attach(struct rpduty *d, struct server *srv, struct api *api, struct 
     public_set_relying_parties(pub, d->gate, d->meter);
     metrics_set_section(rpmeter_metrics_text, d->meter);
     return 0;
+}
+
+void rpduty_set_publisher(struct rpduty *d, struct redispub *pub)
+{
+    rpapi_set_changed_listener(d->api, redispub_parties_changed, pub);
+    redispub_set_meter(pub, d->meter);
 }
 
 /* ---- the flush ---- */

@@ -35,6 +35,11 @@ void rpduty_server_options(struct rpduty *d, struct server_options *opt);
 int rpduty_attach(struct rpduty *d, struct server *srv, struct api *api, struct ocsp_http *ocsp,
                   struct public *pub, struct jerr *err);
 
+/* With publish.redis (after rpduty_attach): each change of the parties kicks the publisher,
+ * and the publisher folds the responders' usage with this node's meter. */
+struct redispub;
+void rpduty_set_publisher(struct rpduty *d, struct redispub *pub);
+
 /* Starts the flush timer on the control loop. Returns 0 or -1. */
 int rpduty_start(struct rpduty *d, struct event_base *control, struct workers_loop *work,
                  struct jerr *err);

@@ -42,6 +42,8 @@ struct loop_view {
 
 struct rpgate {
     X509 *rpca_cert;      /* borrowed */
+    bool (*fresh)(void *arg);
+    void *fresh_arg;
     pthread_mutex_t lock; /* current (swap and take a reference) */
     struct view *current;
     atomic_uint generation;
@@ -124,7 +126,12 @@ static int add_party(void *arg, const struct rp_rec *rp)
     return 0;
 }
 
-static struct view *view_load(struct store *st, struct jerr *err)
+static int registry_source(void *src, store_rp_cb cb, void *ctx, struct jerr *err)
+{
+    return store_rp_foreach(src, cb, ctx, err);
+}
+
+static struct view *view_load(rpgate_source_fn *source, void *src, struct jerr *err)
 {
     struct view *v = calloc(1, sizeof(*v));
     if (v == NULL) {
@@ -132,7 +139,7 @@ static struct view *view_load(struct store *st, struct jerr *err)
         return NULL;
     }
     atomic_init(&v->refs, 1);
-    if (store_rp_foreach(st, add_party, v, err) == -1) {
+    if (source(src, add_party, v, err) == -1) {
         view_unref(v);
         return NULL;
     }
@@ -143,22 +150,34 @@ static struct view *view_load(struct store *st, struct jerr *err)
     return v;
 }
 
-struct rpgate *rpgate_new(struct pki *pki, struct store *st, struct jerr *err)
+struct rpgate *rpgate_new_from(X509 *rpca_cert, rpgate_source_fn *source, void *src,
+                               struct jerr *err)
 {
     struct rpgate *g = calloc(1, sizeof(*g));
     if (g == NULL) {
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
         return NULL;
     }
-    struct rpca *ca = pki_get0_rpca(pki);
-    g->rpca_cert = ca != NULL ? rpca_get0_cert(ca) : NULL;
+    g->rpca_cert = rpca_cert;
     pthread_mutex_init(&g->lock, NULL);
     atomic_init(&g->generation, 1);
-    if ((g->current = view_load(st, err)) == NULL) {
+    if ((g->current = view_load(source, src, err)) == NULL) {
         rpgate_free(g);
         return NULL;
     }
     return g;
+}
+
+struct rpgate *rpgate_new(struct pki *pki, struct store *st, struct jerr *err)
+{
+    struct rpca *ca = pki_get0_rpca(pki);
+    return rpgate_new_from(ca != NULL ? rpca_get0_cert(ca) : NULL, registry_source, st, err);
+}
+
+void rpgate_set_freshness(struct rpgate *g, bool (*fresh)(void *arg), void *arg)
+{
+    g->fresh = fresh;
+    g->fresh_arg = arg;
 }
 
 int rpgate_set_loops(struct rpgate *g, int loops, struct jerr *err)
@@ -188,7 +207,12 @@ void rpgate_free(struct rpgate *g)
 
 int rpgate_reload(struct rpgate *g, struct store *st, struct jerr *err)
 {
-    struct view *v = view_load(st, err);
+    return rpgate_reload_from(g, registry_source, st, err);
+}
+
+int rpgate_reload_from(struct rpgate *g, rpgate_source_fn *source, void *src, struct jerr *err)
+{
+    struct view *v = view_load(source, src, err);
     if (v == NULL)
         return -1;
     pthread_mutex_lock(&g->lock);
@@ -230,9 +254,11 @@ static const struct key_entry *find(const struct key_entry *keys, size_t count,
     return count == 0 ? NULL : bsearch(probe, keys, count, sizeof(*keys), key_cmp);
 }
 
-static enum rpgate_verdict found(const struct view *v, const struct key_entry *e,
-                                 struct rpgate_who *who, bool by_cert)
+static enum rpgate_verdict found(const struct rpgate *g, const struct view *v,
+                                 const struct key_entry *e, struct rpgate_who *who, bool by_cert)
 {
+    if (g->fresh != NULL && !g->fresh(g->fresh_arg))
+        return RPGATE_STALE; /* whoever it names may have been suspended meanwhile */
     if (e == NULL)
         return RPGATE_UNKNOWN;
     *who = v->parties[e->party];
@@ -255,7 +281,7 @@ enum rpgate_verdict rpgate_identify(struct rpgate *g, const struct server_reques
         const struct view *v = loop_view(g, loop);
         if (!serial_key(X509_get0_serialNumber(cert), &probe))
             return RPGATE_UNKNOWN;
-        return found(v, find(v->serials, v->serial_count, &probe), who, true);
+        return found(g, v, find(v->serials, v->serial_count, &probe), who, true);
     }
     const char *header =
         evhttp_find_header(evhttp_request_get_input_headers(sr->req), "Authorization");
@@ -269,7 +295,7 @@ enum rpgate_verdict rpgate_identify(struct rpgate *g, const struct server_reques
     OPENSSL_cleanse(token, sizeof(token));
     probe.len = AUTH_SHA256_BYTES;
     const struct view *v = loop_view(g, loop);
-    return found(v, find(v->tokens, v->token_count, &probe), who, false);
+    return found(g, v, find(v->tokens, v->token_count, &probe), who, false);
 }
 
 bool rpgate_cert_is_refused(X509 *cert, void *gate)

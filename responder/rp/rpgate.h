@@ -20,6 +20,14 @@
  *
  * For other modules (linkage, issue 15: crl15): rpgate_identify gives the party of a request
  * and rp_kind_allows (ca/rp.h) what it may ask about.
+ *
+ * WHERE THE VIEW COMES FROM is a seam (rpgate_source_fn): the registry on jpkid serve
+ * (rpgate_new, rpgate_reload), the CA node's copy in Redis on jpkid respond
+ * (responder/respond/rpview.h: rpgate_new_from, rpgate_reload_from). The decision — who a
+ * credential names, suspended or not, what the TLS layer refuses — is this file's on both.
+ * A view that can go out of date (the responder's, while Redis is unreachable) has a freshness
+ * test (rpgate_set_freshness): while it fails, every credential gets RPGATE_STALE, which no
+ * `registered` access admits (fail closed, docs/OPERATIONS.md).
  */
 #ifndef JPKI_RPGATE_H
 #define JPKI_RPGATE_H
@@ -51,13 +59,26 @@ enum rpgate_verdict {
     RPGATE_UNKNOWN,        /* a credential that names no party (wrong token, deleted party) */
     RPGATE_SUSPENDED,      /* *who is a suspended party */
     RPGATE_BAD_CREDENTIAL, /* an Authorization header that is no bearer token */
+    RPGATE_STALE,          /* a credential, but the view cannot be proved current now */
 };
+
+/* Hands every party (deleted ones too: they are left out) to cb(ctx, rp); returns 0 or -1
+ * with err (the view is then not replaced). */
+typedef int rpgate_source_fn(void *src, store_rp_cb cb, void *ctx, struct jerr *err);
 
 /* The gate, with the view read from `st` now. The relying-party CA (pki_get0_rpca) is
  * borrowed. NULL with err. */
 struct rpgate *rpgate_new(struct pki *pki, struct store *st, struct jerr *err);
 /* Makes room for `loops` event loops (server_loop_count), before the server starts: a request
  * on a loop beyond them names nobody. Returns 0 or -1. */
+/* The same from another source; `rpca_cert` (borrowed, may be NULL: no certificate is then
+ * judged by the TLS hook) is the relying-party CA. */
+struct rpgate *rpgate_new_from(X509 *rpca_cert, rpgate_source_fn *source, void *src,
+                               struct jerr *err);
+int rpgate_reload_from(struct rpgate *g, rpgate_source_fn *source, void *src, struct jerr *err);
+/* fresh(arg) is asked on each identification (from the loops: quick, thread-safe); false makes
+ * it RPGATE_STALE. Set before the server starts. */
+void rpgate_set_freshness(struct rpgate *g, bool (*fresh)(void *arg), void *arg);
 int rpgate_set_loops(struct rpgate *g, int loops, struct jerr *err);
 void rpgate_free(struct rpgate *g); /* after the loops stopped; NULL is a no-op */
 

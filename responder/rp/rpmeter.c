@@ -13,18 +13,11 @@
 #include <time.h>
 
 #include "base/jclock.h"
+#include "ca/model.h"
 #include "ca/rp.h"
 #include "ca/statusq.h"
 
-struct event {
-    int64_t at;
-    int64_t pk;
-    char id[JPKI_ID_MAX + 1];
-    char serial[JPKI_SERIAL_HEX_MAX + 1];
-    int8_t ca;
-    uint8_t what;   /* enum rp_what */
-    uint8_t status; /* enum rpmeter_status */
-};
+#define event rpmeter_event
 
 struct loop_buf {
     pthread_mutex_t lock;
@@ -41,7 +34,8 @@ struct party_total {
 struct rpmeter {
     int loops;
     struct loop_buf *bufs;
-    struct statusq *audit;
+    struct statusq *audit; /* NULL: none */
+    pthread_mutex_t write_lock; /* rpmeter_write: the flush and the CA node's fold */
     atomic_ullong lost; /* events dropped (buffer full) or whose write failed */
     pthread_mutex_t totals_lock;
     struct party_total *totals;
@@ -64,8 +58,9 @@ struct rpmeter *rpmeter_new(int loops, const char *audit_dir, struct jerr *err)
     for (int i = 0; i < loops; i++)
         pthread_mutex_init(&m->bufs[i].lock, NULL);
     pthread_mutex_init(&m->totals_lock, NULL);
+    pthread_mutex_init(&m->write_lock, NULL);
     atomic_init(&m->lost, 0);
-    if ((m->audit = statusq_open(audit_dir, err)) == NULL) {
+    if (audit_dir != NULL && (m->audit = statusq_open(audit_dir, err)) == NULL) {
         rpmeter_free(m);
         return NULL;
     }
@@ -84,6 +79,7 @@ void rpmeter_free(struct rpmeter *m)
     statusq_close(m->audit);
     free(m->totals);
     pthread_mutex_destroy(&m->totals_lock);
+    pthread_mutex_destroy(&m->write_lock);
     free(m);
 }
 
@@ -215,16 +211,49 @@ static int take_events(struct rpmeter *m, struct event **out, size_t *count)
     return 0;
 }
 
-int rpmeter_flush(struct rpmeter *m, struct store *st, struct jerr *err)
+int rpmeter_flush_to(struct rpmeter *m, rpmeter_sink_fn *sink, void *arg, struct jerr *err)
 {
     struct event *ev = NULL;
-    size_t n = 0, nc = 0, ns = 0;
+    size_t n = 0;
+    take_events(m, &ev, &n);
+    /* /metrics counts this process's own answers (not those a CA node folds in) */
+    pthread_mutex_lock(&m->totals_lock);
+    for (size_t i = 0; i < n; i++)
+        if (is_billed(&ev[i]))
+            add_total(m, &ev[i]);
+    pthread_mutex_unlock(&m->totals_lock);
+    int ret = n > 0 ? sink(arg, ev, n, err) : 0;
+    if (ret == -1)
+        atomic_fetch_add(&m->lost, n);
+    free(ev);
+    return ret;
+}
+
+struct write_to {
+    struct rpmeter *m;
+    struct store *st;
+};
+
+static int write_sink(void *arg, const struct event *ev, size_t n, struct jerr *err)
+{
+    struct write_to *w = arg;
+    return rpmeter_write(w->m, w->st, ev, n, NULL, err);
+}
+
+int rpmeter_flush(struct rpmeter *m, struct store *st, struct jerr *err)
+{
+    return rpmeter_flush_to(m, write_sink, &(struct write_to){m, st}, err);
+}
+
+int rpmeter_write(struct rpmeter *m, struct store *st, const struct event *ev, size_t n,
+                  const char *mark, struct jerr *err)
+{
+    size_t nc = 0, ns = 0;
     struct rp_usage_count *counts = NULL;
     struct rp_cert_seen *seen = NULL;
     struct statusq_row *rows = NULL;
     int ret = -1;
 
-    take_events(m, &ev, &n);
     if (n == 0)
         return 0;
     counts = calloc(n, sizeof(*counts));
@@ -232,10 +261,9 @@ int rpmeter_flush(struct rpmeter *m, struct store *st, struct jerr *err)
     rows = calloc(n, sizeof(*rows));
     if (counts == NULL || seen == NULL || rows == NULL) {
         jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
-        atomic_fetch_add(&m->lost, n);
         goto out;
     }
-    pthread_mutex_lock(&m->totals_lock);
+    pthread_mutex_lock(&m->write_lock);
     for (size_t i = 0; i < n; i++) {
         const struct event *e = &ev[i];
         time_t t = (time_t)e->at;
@@ -248,7 +276,6 @@ int rpmeter_flush(struct rpmeter *m, struct store *st, struct jerr *err)
         snprintf(r->status, sizeof(r->status), "%s", status_names[e->status]);
         if (!is_billed(e) || gmtime_r(&t, &tm) == NULL)
             continue;
-        add_total(m, e);
         struct rp_usage_count *c = &counts[nc++];
         c->party = e->pk;
         strftime(c->day, sizeof(c->day), "%Y-%m-%d", &tm);
@@ -263,7 +290,6 @@ int rpmeter_flush(struct rpmeter *m, struct store *st, struct jerr *err)
             memcpy(s->serial, e->serial, sizeof(s->serial));
         }
     }
-    pthread_mutex_unlock(&m->totals_lock);
     /* Sum the calls of one (party, day, CA, kind); keep each certificate once. */
     if (nc > 1)
         qsort(counts, nc, sizeof(*counts), count_cmp);
@@ -285,19 +311,97 @@ int rpmeter_flush(struct rpmeter *m, struct store *st, struct jerr *err)
     /* Both writes are tried: a failing audit file must not cost the billing, nor the other
      * way round. The first error is reported. */
     struct jerr audit_err = {0};
-    int usage_rc = rp_usage_record(st, counts, nc, seen, ns, err);
-    int audit_rc = statusq_append(m->audit, rows, n, &audit_err);
-    if (usage_rc == -1 || audit_rc == -1)
-        atomic_fetch_add(&m->lost, n);
+    int usage_rc = rp_usage_record(st, counts, nc, seen, ns, mark, err);
+    int audit_rc =
+        m->audit != NULL ? statusq_append_marked(m->audit, rows, n, mark, &audit_err) : 0;
+    pthread_mutex_unlock(&m->write_lock);
     if (usage_rc == 0 && audit_rc == -1)
         *err = audit_err;
     ret = usage_rc == 0 && audit_rc == 0 ? 0 : -1;
 out:
-    free(ev);
     free(counts);
     free(seen);
     free(rows);
     return ret;
+}
+
+/* ---- the events as text (jpkid respond → Redis → the CA node) ---- */
+
+char *rpmeter_events_encode(const struct event *ev, size_t n, size_t *len)
+{
+    char *text = NULL;
+    FILE *f = open_memstream(&text, len);
+    if (f == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%lld %s %d %u %u %s\n", (long long)ev[i].at, ev[i].id, ev[i].ca, ev[i].what,
+                ev[i].status, ev[i].serial[0] != '\0' ? ev[i].serial : "-");
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+static int decode_line(const char *line, struct event *e, struct jerr *err)
+{
+    char id[JPKI_ID_MAX + 2], serial[JPKI_SERIAL_HEX_MAX + 2];
+    long long at;
+    int ca, end = 0;
+    unsigned what, status;
+    struct jerr ignored = {0};
+    memset(e, 0, sizeof(*e));
+    if (sscanf(line, "%lld %65s %d %u %u %41s%n", &at, id, &ca, &what, &status, serial, &end) !=
+            6 ||
+        line[end] != '\0' || at <= 0 || ca < 0 || ca >= CA_KIND_COUNT || what > RP_WHAT_CRL ||
+        status >= RPMETER_STATUSES || model_check_id("id", id, &ignored) == -1 ||
+        (strcmp(serial, "-") != 0 && (strlen(serial) > JPKI_SERIAL_HEX_MAX ||
+                                      strspn(serial, "0123456789ABCDEF") != strlen(serial))))
+        return jerr_set(err, JERR_INVALID, "rp:usage", "not a metered answer: %.80s", line);
+    e->at = at;
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    if (strcmp(serial, "-") != 0)
+        snprintf(e->serial, sizeof(e->serial), "%s", serial);
+    e->ca = (int8_t)ca;
+    e->what = (uint8_t)what;
+    e->status = (uint8_t)status;
+    return 0;
+}
+
+int rpmeter_events_decode(const char *text, size_t len, struct event **ev, size_t *n,
+                          struct jerr *err)
+{
+    size_t lines = 0, count = 0;
+    *ev = NULL;
+    *n = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += text[i] == '\n';
+    if (lines == 0)
+        return 0;
+    struct event *out = calloc(lines, sizeof(*out));
+    if (out == NULL)
+        return jerr_set(err, JERR_INTERNAL, NULL, "out of memory");
+    size_t start = 0;
+    while (start < len && count < lines) {
+        const char *nl = memchr(text + start, '\n', len - start);
+        size_t llen = (size_t)(nl - (text + start));
+        char line[160];
+        if (llen >= sizeof(line) || memchr(text + start, '\0', llen) != NULL) {
+            free(out);
+            return jerr_set(err, JERR_INVALID, "rp:usage", "not a metered answer");
+        }
+        memcpy(line, text + start, llen);
+        line[llen] = '\0';
+        if (decode_line(line, &out[count], err) == -1) {
+            free(out);
+            return -1;
+        }
+        count++;
+        start += llen + 1;
+    }
+    *ev = out;
+    *n = count;
+    return 0;
 }
 
 char *rpmeter_metrics_text(void *arg)

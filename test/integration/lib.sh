@@ -364,3 +364,25 @@ redis_stop() {
 }
 # rcli ARGS...: redis-cli on the test's Redis (with REDIS_PASSWORD when set).
 rcli() { redis-cli -p "$REDIS_PORT" --no-auth-warning ${REDIS_PASSWORD:+-a "$REDIS_PASSWORD"} "$@"; }
+
+# rp_load URL N CACERT REQ [curl credential args...]: N OCSP requests (REQ: a DER file) to
+# URL/ocsp over one keep-alive connection (relying-party metering tests).
+rp_load() {
+  local url=$1 n=$2 cacert=$3 req=$4
+  shift 4
+  for _ in $(seq "$n"); do printf 'url = "%s/ocsp"\noutput = "/dev/null"\n' "$url"; done >"$T/load.cfg"
+  curl -s --cacert "$cacert" "$@" -H 'Content-Type: application/ocsp-request' \
+    --data-binary "@$req" -K "$T/load.cfg"
+}
+# rp_usage_wait PARTY JQ EXPECTED: polls the party's usage this month (5 s: meters flush every
+# second) until JQ of it is EXPECTED; USAGE is the last value, RB the last answer.
+rp_usage_wait() {
+  USAGE=
+  for _ in $(seq 50); do
+    call GET "/v1/relying-parties/$1/usage?month=$(date -u +%Y-%m)"
+    USAGE=$(jf "$2")
+    [ "$USAGE" = "$3" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}

@@ -103,20 +103,11 @@ assert_eq "CRL of the auth CA for rp-auth: 200" 200 "$(crl "${AUTH_CERT[@]}" "$S
 assert_eq "CRL of the sign CA for rp-auth: 403 (kind)" 403 "$(crl "${AUTH_CERT[@]}" "$SURL/crl/sign.crl")"
 
 # ---- metering: 500 calls over one keep-alive connection, counted exactly --------------------
-for _ in $(seq 500); do
-  printf 'url = "%s/ocsp"\noutput = "/dev/null"\n' "$SURL"
-done >"$T/load.cfg"
-curl -s --cacert "$T/tls/server.pem" "${AUTH_CERT[@]}" -H 'Content-Type: application/ocsp-request' \
-  --data-binary "@$T/auth.der" -K "$T/load.cfg"
 MONTH=$(date -u +%Y-%m)
-usage=
-for _ in $(seq 50); do # the meter flushes every second
-  call GET "/v1/relying-parties/rp-auth/usage?month=$MONTH"
-  usage=$(jf '"\(.calls.ocsp) \(.calls.crl) \(.distinct_certificates.auth) \(.distinct_certificates.sign)"')
-  [ "$usage" = "503 1 1 0" ] && break
-  sleep 0.1
-done
-assert_eq "usage of rp-auth: 3 + 500 OCSP answers, 1 CRL, 1 distinct certificate" "503 1 1 0" "$usage"
+rp_load "$SURL" 500 "$T/tls/server.pem" "$T/auth.der" "${AUTH_CERT[@]}"
+rp_usage_wait rp-auth '"\(.calls.ocsp) \(.calls.crl) \(.distinct_certificates.auth) \(.distinct_certificates.sign)"' \
+  "503 1 1 0"
+assert_eq "usage of rp-auth: 3 + 500 OCSP answers, 1 CRL, 1 distinct certificate" "503 1 1 0" "$USAGE"
 assert_eq "…by day and CA" 503 "$(jf ".calls_by_day[\"$(date -u +%F)\"].auth.ocsp")"
 expect "usage: a bad month" 400 month GET "/v1/relying-parties/rp-auth/usage?month=2026-13"
 metrics=$(curl -s "$URL/metrics")

@@ -132,6 +132,13 @@ START_TEST(bad_csr)
 }
 END_TEST
 
+static int sum_calls(void *ctx, const char *day, int ca, enum rp_what what, int64_t calls)
+{
+    (void)day, (void)ca, (void)what;
+    *(int64_t *)ctx += calls;
+    return 0;
+}
+
 START_TEST(usage_sums)
 {
     struct testutil_fixture fx;
@@ -151,8 +158,8 @@ START_TEST(usage_sums)
         {rp.pk, "2026-12", CA_AUTH, "0B"},
         {rp.pk, "2026-11", CA_AUTH, "0C"},
     };
-    ck_assert_int_eq(rp_usage_record(fx.st, counts, 2, seen, 3, &err), 0);
-    ck_assert_int_eq(rp_usage_record(fx.st, counts, 1, seen, 1, &err), 0); /* adds, and once */
+    ck_assert_int_eq(rp_usage_record(fx.st, counts, 2, seen, 3, NULL, &err), 0);
+    ck_assert_int_eq(rp_usage_record(fx.st, counts, 1, seen, 1, NULL, &err), 0); /* adds, and once */
     ck_assert_int_eq(store_rp_usage_distinct(fx.st, rp.pk, "2026-12", distinct, &err), 0);
     ck_assert_int_eq(distinct[CA_AUTH], 2);
     ck_assert_int_eq(distinct[CA_SIGN], 0);
@@ -160,7 +167,80 @@ START_TEST(usage_sums)
     ck_assert_str_eq(err.field, "month");
     /* a row that does not fit the table is refused with the whole batch */
     struct rp_usage_count bad = {rp.pk, "2026-12", CA_AUTH, RP_WHAT_OCSP, 1};
-    ck_assert_int_eq(rp_usage_record(fx.st, &bad, 1, NULL, 0, &err), -1);
+    ck_assert_int_eq(rp_usage_record(fx.st, &bad, 1, NULL, 0, NULL, &err), -1);
+    testutil_fx_close(&fx);
+}
+END_TEST
+
+/* The access view's record: what a responder gets of a party, and only that. */
+START_TEST(access_record)
+{
+    struct jerr err = {0};
+    char text[RP_ACCESS_TEXT_MAX + 1];
+    struct rp_rec rp = party("rp-a", RP_KIND_SIGNATURE, "e"), back;
+    rp.pk = 42;
+    rp.state = RP_STATE_SUSPENDED;
+    snprintf(rp.cert_serial, sizeof(rp.cert_serial), "0A1B");
+    ck_assert_int_eq(rp_access_format(&rp, text, sizeof(text)), 0);
+    ck_assert_ptr_null(strstr(text, "Verifier")); /* no name, no contact */
+    ck_assert_ptr_null(strstr(text, "ops@"));
+    ck_assert_int_eq(rp_access_parse("rp-a", text, strlen(text), &back, &err), 0);
+    ck_assert_int_eq(back.pk, 42);
+    ck_assert_int_eq(back.kind, RP_KIND_SIGNATURE);
+    ck_assert_int_eq(back.state, RP_STATE_SUSPENDED);
+    ck_assert_str_eq(back.token_sha256, rp.token_sha256);
+    ck_assert_str_eq(back.cert_serial, "0A1B");
+    ck_assert_str_eq(back.id, "rp-a");
+    /* no credential: "-" both ways */
+    rp.token_sha256[0] = rp.cert_serial[0] = '\0';
+    ck_assert_int_eq(rp_access_format(&rp, text, sizeof(text)), 0);
+    ck_assert_int_eq(rp_access_parse("rp-a", text, strlen(text), &back, &err), 0);
+    ck_assert_str_eq(back.token_sha256, "");
+    ck_assert_str_eq(back.cert_serial, "");
+    ck_assert_int_eq(rp_access_format(&rp, text, 8), -1); /* does not fit */
+    static const char *const bad[] = {
+        "2 1 platform active - -",                 /* another version */
+        "1 0 platform active - -",                 /* no registry key */
+        "1 1 bank active - -",                     /* kind */
+        "1 1 platform gone - -",                   /* state */
+        "1 1 platform active abc -",               /* not a SHA-256 */
+        "1 1 platform active - 0a",                /* lower-case serial */
+        "1 1 platform active - - extra",           /* trailing */
+        "1 1 platform active - 0123456789ABCDEF0123456789ABCDEF0123456789", /* > 40 digits */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(rp_access_parse("rp-a", bad[i], strlen(bad[i]), &back, &err) == -1, "%s",
+                      bad[i]);
+    ck_assert_int_eq(rp_access_parse("bad id!", "1 1 platform active - -", 23, &back, &err), -1);
+    ck_assert_int_eq(rp_access_parse("rp-a", "1 1 platform\0active - -", 23, &back, &err), -1);
+}
+END_TEST
+
+/* The responders' usage folded by the CA node: each stream entry once, however often folded. */
+START_TEST(usage_marked_once)
+{
+    struct testutil_fixture fx;
+    struct jerr err = {0};
+    struct rp_issued issued = {NULL, NULL};
+    int64_t distinct[CA_KIND_COUNT];
+    testutil_fx_open(&fx, &testinst);
+    struct rp_rec rp = party("rp-m", RP_KIND_PLATFORM, "f");
+    ck_assert_int_eq(rp_create(&fx.ctx, &rp, NULL, 0, &issued, &err), 0);
+    rp_issued_clear(&issued);
+    struct rp_usage_count c = {rp.pk, "2026-12-03", CA_AUTH, RP_WHAT_OCSP, 5};
+    struct rp_cert_seen s = {rp.pk, "2026-12", CA_AUTH, "0D"};
+    ck_assert_int_eq(rp_usage_record(fx.st, &c, 1, &s, 1, "1700000000000-0", &err), 0);
+    ck_assert_int_eq(rp_usage_record(fx.st, &c, 1, &s, 1, "1700000000000-0", &err), 0); /* again */
+    ck_assert_int_eq(rp_usage_record(fx.st, &c, 1, &s, 1, "1699999999999-5", &err), 0); /* older */
+    ck_assert_int_eq(rp_usage_record(fx.st, &c, 1, &s, 1, "1700000000000-1", &err), 0); /* newer */
+    int64_t calls = 0;
+    ck_assert_int_eq(store_rp_usage_distinct(fx.st, rp.pk, "2026-12", distinct, &err), 0);
+    ck_assert_int_eq(distinct[CA_AUTH], 1);
+    char mark[64];
+    ck_assert_int_eq(store_meta_get(fx.st, RP_USAGE_MARK_KEY, mark, sizeof(mark), &err), 0);
+    ck_assert_str_eq(mark, "1700000000000-1");
+    ck_assert_int_eq(store_rp_usage_foreach(fx.st, rp.pk, "2026-12", sum_calls, &calls, &err), 0);
+    ck_assert_int_eq(calls, 10); /* two of the four writes */
     testutil_fx_close(&fx);
 }
 END_TEST
@@ -202,20 +282,55 @@ START_TEST(status_query_audit)
 }
 END_TEST
 
+/* Marked appends (the responders' rows folded by the CA node): once per mark and month file,
+ * the rows of one mark spread over two months, out of order. */
+START_TEST(status_query_marked)
+{
+    char dir[4096];
+    struct jerr err = {0};
+    testutil_path(dir, sizeof(dir), "statusq-marked");
+    struct statusq *q = statusq_open(dir, &err);
+    ck_assert_ptr_nonnull(q);
+    struct statusq_row rows[3] = {
+        {0, 1796083200, "rp-q", CA_AUTH, "0A", "good"},    /* 2026-12 */
+        {0, 1796083199, "rp-q", CA_AUTH, "0B", "good"},    /* 2026-11 */
+        {0, 1796083201, "rp-q", CA_AUTH, "0C", "revoked"}, /* 2026-12 */
+    };
+    ck_assert_int_eq(statusq_append_marked(q, rows, 3, "5-0", &err), 0);
+    ck_assert_int_eq(statusq_append_marked(q, rows, 3, "5-0", &err), 0); /* folded again */
+    ck_assert_int_eq(statusq_append_marked(q, rows, 1, "4-9", &err), 0); /* older */
+    ck_assert_int_eq(statusq_append_marked(q, rows, 1, "5-1", &err), 0); /* newer: one row */
+    statusq_close(q);
+    int n = 0;
+    ck_assert_int_eq(statusq_search(dir, "2026-12", NULL, NULL, 0, 10, collect, &n, &err), 0);
+    ck_assert_int_eq(n, 3);
+    n = 0;
+    ck_assert_int_eq(statusq_search(dir, "2026-11", NULL, NULL, 0, 10, collect, &n, &err), 0);
+    ck_assert_int_eq(n, 1);
+    ck_assert(statusq_mark_newer("10-0", "9-99"));
+    ck_assert(statusq_mark_newer("1-2", NULL));
+    ck_assert(!statusq_mark_newer("1-2", "1-2"));
+    ck_assert(!statusq_mark_newer("x", ""));
+}
+END_TEST
+
 static Suite *rp_suite(void)
 {
     Suite *s = suite_create("rp");
     TCase *pure = tcase_create("pure");
     tcase_add_test(pure, kinds);
+    tcase_add_test(pure, access_record);
     suite_add_tcase(s, pure);
     TCase *tc = testinst_tcase("engine", 120);
     tcase_add_test(tc, register_suspend_delete);
     tcase_add_test(tc, bad_csr);
     tcase_add_test(tc, usage_sums);
+    tcase_add_test(tc, usage_marked_once);
     suite_add_tcase(s, tc);
     TCase *audit = tcase_create("statusq");
     tcase_add_checked_fixture(audit, testutil_tmpdir_setup, testutil_tmpdir_teardown);
     tcase_add_test(audit, status_query_audit);
+    tcase_add_test(audit, status_query_marked);
     suite_add_tcase(s, audit);
     return s;
 }
