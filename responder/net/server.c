@@ -817,17 +817,13 @@ static int listen_socket(const struct sockaddr *sa, socklen_t len, const char *f
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1)
         return jerr_set(err, JERR_IO, field, "socket: %s", strerror(errno));
+    /* TCP_NODELAY (accepted sockets inherit it): a TLS answer is several writes, and with Nagle
+     * the last one waited for the client's delayed ACK, 40 ms on every keep-alive HTTPS request.
+     * (Listeners are IPv4 or IPv6 TCP only.) */
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1) {
-        jerr_set(err, JERR_IO, field, "setsockopt: %s", strerror(errno));
-        goto fail;
-    }
-    /* No Nagle delay on the accepted connections (Linux: they inherit it from the listening
-     * socket). An answer over TLS leaves in more than one write (records); with Nagle the
-     * last waited for the client's delayed ACK, 40 ms on every keep-alive HTTPS request. */
-    if ((sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1) {
-        jerr_set(err, JERR_IO, field, "setsockopt TCP_NODELAY: %s", strerror(errno));
+        jerr_set(err, JERR_IO, field, "setsockopt: %s", strerror(errno));
         goto fail;
     }
     if (bind(fd, sa, len) == -1) {
