@@ -15,6 +15,7 @@
 #include <event2/http.h>
 #include <jansson.h>
 
+#include "base/hex.h"
 #include "base/limits.h"
 #include "responder/net/log.h"
 
@@ -146,12 +147,8 @@ void http_send_method_not_allowed(struct evhttp_request *req, unsigned allowed)
 
 void http_etag_sha256(const unsigned char digest[32], char out[HTTP_ETAG_MAX])
 {
-    static const char hex[] = "0123456789abcdef";
     out[0] = '"';
-    for (int i = 0; i < 32; i++) {
-        out[1 + 2 * i] = hex[digest[i] >> 4];
-        out[2 + 2 * i] = hex[digest[i] & 0xf];
-    }
+    hex_encode(digest, 32, out + 1);
     out[65] = '"';
     out[66] = '\0';
 }

@@ -366,7 +366,7 @@ static int publish_file(void *arg, const struct public_file *f)
 {
     struct redispub *p = arg;
     struct sent_file *s = sent_of(p, f->path);
-    char key[KEY_MAX], lm[32], ex[32];
+    char key[KEY_MAX];
     size_t pending = 0;
     struct jerr err = {0};
 
@@ -386,18 +386,8 @@ static int publish_file(void *arg, const struct public_file *f)
     }
     size_t body_len = evbuffer_get_length(p->body);
     const char *body = (const char *)evbuffer_pullup(p->body, -1);
-    snprintf(lm, sizeof(lm), "%lld", (long long)f->last_modified);
-    snprintf(ex, sizeof(ex), "%lld", (long long)f->expires);
-    const char *argv[] = {"HSET",          key,     "body",    body != NULL ? body : "",
-                          "etag",          f->etag, "type",    f->content_type,
-                          "last_modified", lm,      "expires", ex};
-    size_t lens[] = {4,  strlen(key), 4, body_len,  4, strlen(f->etag), 4, strlen(f->content_type),
-                     13, strlen(lm),  7, strlen(ex)};
-    append(p, f->expires != 0 ? 12 : 10, argv, lens, &pending);
-    if (f->expires == 0) {
-        const char *del[] = {"HDEL", key, "expires"};
-        append(p, 3, del, NULL, &pending);
-    }
+    redisconn_append_file(p->rc, key, body, body_len, f->etag, f->content_type,
+                          f->last_modified, f->expires, &pending);
     append_publish(p, key, &pending);
     append_meta(p, &pending);
     if (collect(p, pending, f->path) == -1)

@@ -18,6 +18,7 @@
 #include "ca/crl_read.h"
 #include "ca/rp.h"
 #include "ca/rpca.h"
+#include "responder/net/http.h"
 #include "responder/net/log.h"
 #include "responder/redis/redisconn.h"
 #include "responder/rp/rpmeter.h"
@@ -138,23 +139,14 @@ static void append_file(struct rppub *r, redisContext *rc, const char *path, con
                         const void *body, size_t len, time_t last_modified, time_t expires,
                         size_t *pending)
 {
-    char key[KEY_MAX + 64], etag[2 * 32 + 3], lm[24], ex[24];
+    char key[KEY_MAX + 64], etag[HTTP_ETAG_MAX];
     unsigned char md[32];
     EVP_Digest(body, len, md, NULL, EVP_sha256(), NULL);
-    etag[0] = '"';
-    hex_encode(md, sizeof(md), etag + 1);
-    snprintf(etag + 1 + 2 * sizeof(md), 2, "\"");
+    http_etag_sha256(md, etag);
     snprintf(key, sizeof(key), "%sfile:%s", r->prefix, path);
-    snprintf(lm, sizeof(lm), "%lld", (long long)last_modified);
-    snprintf(ex, sizeof(ex), "%lld", (long long)expires);
-    if (expires != 0)
-        redisAppendCommand(rc, "HSET %s body %b etag %s type %s last_modified %s expires %s", key,
-                           body, len, etag, type, lm, ex);
-    else
-        redisAppendCommand(rc, "HSET %s body %b etag %s type %s last_modified %s", key, body, len,
-                           etag, type, lm);
+    redisconn_append_file(rc, key, body, len, etag, type, last_modified, expires, pending);
     redisAppendCommand(rc, "PUBLISH %schanges %s", r->prefix, key);
-    *pending += 2;
+    (*pending)++;
 }
 
 /* /ca/rp.pem and /crl/rp.crl as file hashes, so that responders serve them too. */

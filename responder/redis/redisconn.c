@@ -276,3 +276,23 @@ struct redisContext *redisconn_open_cfg(const struct redisconn_cfg *cfg, char *w
     }
     return NULL;
 }
+
+void redisconn_append_file(struct redisContext *c, const char *key, const void *body, size_t len,
+                           const char *etag, const char *type, time_t last_modified,
+                           time_t expires, size_t *pending)
+{
+    char lm[32], ex[32];
+    snprintf(lm, sizeof(lm), "%lld", (long long)last_modified);
+    snprintf(ex, sizeof(ex), "%lld", (long long)expires);
+    const char *argv[] = {"HSET",          key, "body",    body != NULL ? body : "",
+                          "etag",          etag, "type",   type,
+                          "last_modified", lm,  "expires", ex};
+    size_t lens[] = {4,  strlen(key), 4, body != NULL ? len : 0, 4, strlen(etag), 4, strlen(type),
+                     13, strlen(lm),  7, strlen(ex)};
+    redisAppendCommandArgv(c, expires != 0 ? 12 : 10, argv, lens);
+    (*pending)++;
+    if (expires == 0) {
+        redisAppendCommand(c, "HDEL %s expires", key);
+        (*pending)++;
+    }
+}

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "base/jerr.h"
 
@@ -84,6 +85,13 @@ struct redisContext *redisconn_open_cfg(const struct redisconn_cfg *c, char *whe
  * frees it: 0 when it is not an error, else -1 with err as redisconn_open describes. */
 int redisconn_reply_ok(struct redisContext *c, const char *addr, const char *what,
                        struct redisReply *r, struct jerr *err);
+
+/* The key contract's file hash (docs/ARCHITECTURE.md "Redis keys"): appends HSET KEY body etag
+ * type last_modified [expires] to c's pipeline — and HDEL KEY expires when `expires` is 0, so
+ * that no earlier value stays — adding the replies to collect to *pending. */
+void redisconn_append_file(struct redisContext *c, const char *key, const void *body, size_t len,
+                           const char *etag, const char *type, time_t last_modified,
+                           time_t expires, size_t *pending);
 
 /* The address "host:port" of `t` for messages. */
 const char *redisconn_addr(const struct redisconn_target *t, char *buf, size_t size);
