@@ -736,16 +736,12 @@ static void crl_handler(const struct server_request *sr, void *arg)
         http_send_error(sr->req, 404, "not_found", NULL, "no such CRL");
         return;
     }
-    /* DESIGN §12: a party fetches only the CRLs of the CA its kind allows (under open: it is
-     * served as anybody, unmetered). */
-    if (who.pk != 0 && !rp_kind_allows(who.kind, ca)) {
-        if (mode == ACCESS_REGISTERED) {
-            http_send_error(sr->req, 403, "forbidden", NULL,
-                            "a relying party of this kind may not fetch this CA's CRLs");
-            metrics_http(METRICS_EP_CRL, 403, 0);
-            return;
-        }
-        who.pk = 0;
+    /* DESIGN §12: a party fetches only the CRLs of the CA its kind allows. */
+    if (!access_admit_ca(mode, ca, &who)) {
+        http_send_error(sr->req, 403, "forbidden", NULL,
+                        "a relying party of this kind may not fetch this CA's CRLs");
+        metrics_http(METRICS_EP_CRL, 403, 0);
+        return;
     }
     int loop_index = server_loop_index(sr->loop);
     size_t slot = crl_slot(pub, ca, partition);

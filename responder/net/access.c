@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "ca/rp.h"
+
 bool access_decide(enum access_mode mode, enum rpgate_verdict verdict)
 {
     if (mode == ACCESS_OPEN)
@@ -23,4 +25,14 @@ bool access_admit(enum access_mode mode, struct rpgate *gate, const struct serve
     if (verdict != RPGATE_PARTY)
         who->pk = 0; /* a suspended party is not metered as answered */
     return access_decide(mode, verdict);
+}
+
+bool access_admit_ca(enum access_mode mode, enum ca_kind ca, struct rpgate_who *who)
+{
+    if (who->pk == 0 || rp_kind_allows(who->kind, ca))
+        return true;
+    if (mode == ACCESS_REGISTERED)
+        return false;
+    who->pk = 0;
+    return true;
 }

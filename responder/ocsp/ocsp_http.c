@@ -636,15 +636,13 @@ static void ocsp_handler(const struct server_request *sr, void *arg)
                    only_ca, &t0, p);
         return;
     }
-    /* DESIGN §12: a party asks only about the CA its kind allows. Under open, anyone may ask
-     * anything: the party is answered as anybody, unmetered. */
-    if (p != NULL && !rp_kind_allows(party.who.kind, ca)) {
-        if (o->access == ACCESS_REGISTERED) {
-            send_error(o, sr->req, OCSP_ERR_UNAUTHORIZED, (int)ca, &t0, p);
-            return;
-        }
-        p = NULL;
+    /* DESIGN §12: a party asks only about the CA its kind allows. */
+    if (!access_admit_ca(o->access, ca, &party.who)) {
+        send_error(o, sr->req, OCSP_ERR_UNAUTHORIZED, (int)ca, &t0, p);
+        return;
     }
+    if (party.who.pk == 0)
+        p = NULL;
     /* A source without keys answers a nonce request with the pre-signed response, the nonce
      * left out (RFC 9654 §2.1). */
     if (!o->src.signs)

@@ -373,14 +373,11 @@ static void file_handler(const struct server_request *sr, void *arg)
     if (crl && who.pk != 0 &&
         public_crl_parse(sr->path + strlen("/crl/"), any_partitions, &kind_ca, &partition) == 0)
         ca = (int)kind_ca;
-    if (ca >= 0 && !rp_kind_allows(who.kind, (enum ca_kind)ca)) {
-        if (f->cfg->access_crl == ACCESS_REGISTERED) {
-            http_send_error(sr->req, 403, "forbidden", NULL,
-                            "a relying party of this kind may not fetch this CA's CRLs");
-            metrics_http(ep, 403, 0);
-            return;
-        }
-        ca = -1;
+    if (ca >= 0 && !access_admit_ca(f->cfg->access_crl, (enum ca_kind)ca, &who)) {
+        http_send_error(sr->req, 403, "forbidden", NULL,
+                        "a relying party of this kind may not fetch this CA's CRLs");
+        metrics_http(ep, 403, 0);
+        return;
     }
     int loop = server_loop_index(sr->loop);
     if (!path_is_plain(sr->path)) {

@@ -30,6 +30,24 @@ START_TEST(unknown_mode_is_refused)
 }
 END_TEST
 
+/* A party's kind, once the CA is known: refused under registered, anonymous under open. */
+START_TEST(kind_decides_the_ca)
+{
+    struct rpgate_who who = {.pk = 7, .kind = RP_KIND_AUTHENTICATION};
+    ck_assert(access_admit_ca(ACCESS_REGISTERED, CA_AUTH, &who));
+    ck_assert_int_eq(who.pk, 7);
+    ck_assert(!access_admit_ca(ACCESS_REGISTERED, CA_SIGN, &who));
+    ck_assert_int_eq(who.pk, 7); /* still the party: its refusal is metered */
+    ck_assert(access_admit_ca(ACCESS_OPEN, CA_SIGN, &who));
+    ck_assert_int_eq(who.pk, 0); /* answered as anybody, not metered */
+    struct rpgate_who nobody = {0};
+    ck_assert(access_admit_ca(ACCESS_REGISTERED, CA_SIGN, &nobody));
+    struct rpgate_who platform = {.pk = 9, .kind = RP_KIND_PLATFORM};
+    ck_assert(access_admit_ca(ACCESS_REGISTERED, CA_SIGN, &platform));
+    ck_assert(access_admit_ca(ACCESS_REGISTERED, CA_AUTH, &platform));
+}
+END_TEST
+
 static Suite *access_suite(void)
 {
     Suite *s = suite_create("access");
@@ -37,6 +55,7 @@ static Suite *access_suite(void)
     tcase_add_test(tc, open_lets_everyone_in);
     tcase_add_test(tc, registered_needs_an_active_party);
     tcase_add_test(tc, unknown_mode_is_refused);
+    tcase_add_test(tc, kind_decides_the_ca);
     suite_add_tcase(s, tc);
     return s;
 }
