@@ -61,7 +61,9 @@ START_TEST(test_round_trip)
         size_t len = lengths[k];
         ck_assert_int_eq(
             aead_seal(key, AAD, AAD_LEN, len ? pt : NULL, len, iv, len ? ct : NULL, tag, &err), 0);
-        if (len > 0)
+        /* Ciphertext equal to plaintext happens by chance with probability
+         * 256^-len under a random IV; from 16 bytes on that is never. */
+        if (len >= 16)
             ck_assert(memcmp(ct, pt, len) != 0);
         ck_assert_int_eq(
             aead_open(key, AAD, AAD_LEN, iv, len ? ct : NULL, len, tag, len ? back : NULL, &err),
