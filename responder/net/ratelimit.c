@@ -154,6 +154,8 @@ bool ratelimit_admit(struct ratelimit *rl, const void *key, size_t key_len, uint
         for (size_t i = 0; i < RATELIMIT_PROBE; i++) {
             struct rl_slot *s = &rl->slots[(first + i) & rl->mask];
             uint64_t k = atomic_load(&s->key);
+            if (k == h) /* another thread claimed one for this client since the look above */
+                return charge(rl, s, now_us, retry_after_s);
             if (k == 0) {
                 victim = s;
                 victim_key = 0;
@@ -167,7 +169,12 @@ bool ratelimit_admit(struct ratelimit *rl, const void *key, size_t key_len, uint
             }
         }
         if (atomic_compare_exchange_strong(&victim->key, &victim_key, h)) {
-            atomic_store(&victim->tat, 0); /* a new client owes nothing */
+            /* A new client owes nothing: a taken-over slot's time is cleared, but only if it
+             * is still the former client's. Once the key is in, other threads may already
+             * have charged the new client, and a plain store would erase their calls (a free
+             * slot's time is 0 already). */
+            if (victim_key != 0)
+                atomic_compare_exchange_strong(&victim->tat, &oldest, 0);
             return charge(rl, victim, now_us, retry_after_s);
         }
         /* Another thread took that slot meanwhile (perhaps for this very client): look again. */
