@@ -60,6 +60,15 @@ time_t jclock_utc(int y, int m, int d, int hh, int mm, int ss)
     return timegm(&tm);
 }
 
+int jclock_from_asn1(const ASN1_TIME *t, time_t *out)
+{
+    struct tm tm;
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+        return -1;
+    *out = timegm(&tm);
+    return 0;
+}
+
 char *jclock_format(time_t t, char *buf, size_t size)
 {
     struct tm tm;

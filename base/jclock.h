@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include <openssl/asn1.h>
+
 /* Current time in seconds since the epoch (UTC), honouring jclock_set. */
 time_t jclock_now(void);
 
@@ -27,6 +29,10 @@ int jclock_parse_date(const char *s, int *y, int *m, int *d);
 
 /* Seconds since the epoch of y-m-d hh:mm:ss UTC (timegm). */
 time_t jclock_utc(int y, int m, int d, int hh, int mm, int ss);
+
+/* An X.509 time (UTCTime or GeneralizedTime) as seconds since the epoch into *out. Returns 0,
+ * or -1 (out untouched) when t is NULL or no valid time. */
+int jclock_from_asn1(const ASN1_TIME *t, time_t *out);
 
 /* Formats t as "YYYY-MM-DDTHH:MM:SSZ" into buf (at least 21 bytes). Returns buf. */
 char *jclock_format(time_t t, char *buf, size_t size);

@@ -183,7 +183,7 @@ int checkpoint_verify(const unsigned char *der, size_t der_len, EVP_PKEY *pub,
     const unsigned char *p = der;
     unsigned char key_id[CHECKPOINT_KEY_ID_LEN];
     struct checkpoint cp;
-    struct tm tm;
+    time_t at;
     int64_t version = 0;
     int rc = -1;
 
@@ -200,11 +200,11 @@ int checkpoint_verify(const unsigned char *der, size_t der_len, EVP_PKEY *pub,
         ASN1_INTEGER_get_int64(&cp.rows, cs->tbs->rows) != 1 || cp.rows < 0 ||
         ASN1_STRING_length(cs->tbs->head) != AUDIT_HASH_LEN ||
         ASN1_STRING_length(cs->tbs->key_id) != CHECKPOINT_KEY_ID_LEN ||
-        ASN1_TIME_to_tm(cs->tbs->time, &tm) != 1) {
+        jclock_from_asn1(cs->tbs->time, &at) == -1) {
         jerr_openssl(err, JERR_INVALID, "checkpoint", "audit checkpoint: malformed fields");
         goto out;
     }
-    cp.at = (int64_t)timegm(&tm);
+    cp.at = (int64_t)at;
     memcpy(cp.head, ASN1_STRING_get0_data(cs->tbs->head), AUDIT_HASH_LEN);
     memcpy(cp.key_id, ASN1_STRING_get0_data(cs->tbs->key_id), CHECKPOINT_KEY_ID_LEN);
     if (checkpoint_key_id(pub, key_id, err) == -1)

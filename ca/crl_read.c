@@ -30,6 +30,8 @@
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
+#include "base/jclock.h"
+
 /* The file window of crl_verify_file: large, so that reads are few; an element (one entry,
  * the extensions) larger than it is refused. */
 #define CRL_READ_WINDOW_BYTES (1024 * 1024)
@@ -222,7 +224,6 @@ static int reader_time(struct crl_reader *r, uint64_t limit, time_t *out, const 
     const unsigned char *der = NULL;
     size_t len = 0;
     struct tlv t = {0};
-    struct tm tm;
     time_t v = (time_t)-1;
 
     /* A header that does not parse (or is cut short) is reported by reader_element. */
@@ -234,8 +235,8 @@ static int reader_time(struct crl_reader *r, uint64_t limit, time_t *out, const 
         return -1;
     const unsigned char *p = der;
     ASN1_TIME *at = d2i_ASN1_TIME(NULL, &p, (long)len);
-    if (at != NULL && p == der + len && ASN1_TIME_to_tm(at, &tm) == 1)
-        v = timegm(&tm);
+    if (at != NULL && p == der + len)
+        jclock_from_asn1(at, &v);
     ASN1_TIME_free(at);
     if (v == (time_t)-1)
         return jerr_openssl(err, JERR_INVALID, field, "%s: bad %s", r->name, field);

@@ -144,12 +144,10 @@ static X509 *make_link(X509 *issuer_root, const struct signer *issuer_key, X509 
                       ? issuer_root
                       : subject_root;
     time_t not_after;
-    struct tm tm;
-    if (ASN1_TIME_to_tm(X509_get0_notAfter(older), &tm) != 1) {
+    if (jclock_from_asn1(X509_get0_notAfter(older), &not_after) == -1) {
         jerr_openssl(err, JERR_CRYPTO, NULL, "root notAfter");
         return NULL;
     }
-    not_after = timegm(&tm);
     X509 *link = profile_link(issuer_root, subject_root, now, not_after, err);
     if (link != NULL && signer_sign_cert(issuer_key, link, err) == -1) {
         X509_free(link);

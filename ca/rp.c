@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "base/jclock.h"
 #include "base/membio.h"
 #include "ca/enginetx.h"
 #include "ca/pki.h"
@@ -172,12 +173,12 @@ int rp_create(struct lifecycle_ctx *ctx, struct rp_rec *rp, const char *csr_pem,
         goto out;
     }
     snprintf(rp->cert_serial, sizeof(rp->cert_serial), "%s", hex);
-    struct tm end;
-    if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &end) != 1) {
+    time_t end;
+    if (jclock_from_asn1(X509_get0_notAfter(cert), &end) == -1) {
         jerr_openssl(err, JERR_CRYPTO, NULL, "relying-party certificate notAfter");
         goto out;
     }
-    rp->cert_not_after = (int64_t)timegm(&end);
+    rp->cert_not_after = (int64_t)end;
     rp->state = RP_STATE_ACTIVE;
     rp->created_at = 0;
     snprintf(rp->created_by, sizeof(rp->created_by), "%s", ctx->actor);

@@ -223,9 +223,8 @@ static int cert_blob(struct public_blob *b, X509 *cert, struct jerr *err)
         return jerr_openssl(err, JERR_CRYPTO, NULL, "encoding a CA certificate");
     int rc = blob_set(b, der, (size_t)len, "application/pkix-cert", err);
     OPENSSL_free(der);
-    struct tm tm;
-    if (rc == 0 && ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm) == 1)
-        b->last_modified = timegm(&tm);
+    if (rc == 0)
+        jclock_from_asn1(X509_get0_notBefore(cert), &b->last_modified);
     return rc;
 }
 
@@ -610,7 +609,6 @@ static size_t crl_slot(const struct public *pub, enum ca_kind ca, int partition)
 static int crl_answer(struct public *pub, struct evhttp_request *req,
                       const struct crlcache_snapshot *snap, bool delta)
 {
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     const char *etag = crlcache_etag(snap);
     time_t last_modified = crlcache_this_update(snap);
@@ -628,13 +626,9 @@ static int crl_answer(struct public *pub, struct evhttp_request *req,
         (time_t)atomic_load(delta ? &pub->next_delta : &pub->next_publication);
     long max_age = crlsched_max_age(next_publication, next_update,
                                     pki_config(pub->pki)->http_crl_max_age_s, now);
-    http_set_cache_headers(req, etag, last_modified, max_age,
-                           http_stale_if_error(next_update, now, max_age));
-    if (http_is_not_modified(evhttp_find_header(in, "If-None-Match"),
-                             evhttp_find_header(in, "If-Modified-Since"), etag, last_modified)) {
-        evhttp_send_reply(req, 304, http_reason(304), NULL);
+    if (http_answer_if_not_modified(req, etag, last_modified, max_age,
+                                    http_stale_if_error(next_update, now, max_age)))
         return 304;
-    }
     evhttp_add_header(out, "Content-Type", "application/pkix-crl"); /* RFC 2585 §4.2 */
     snprintf(length, sizeof(length), "%zu", crlcache_size(snap));
     evhttp_add_header(out, "Content-Length", length);

@@ -284,6 +284,18 @@ void http_set_cache_headers(struct evhttp_request *req, const char *etag, time_t
     evhttp_add_header(out, "Cache-Control", cache);
 }
 
+bool http_answer_if_not_modified(struct evhttp_request *req, const char *etag,
+                                 time_t last_modified, long max_age_s, long stale_if_error_s)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    http_set_cache_headers(req, etag, last_modified, max_age_s, stale_if_error_s);
+    if (!http_is_not_modified(evhttp_find_header(in, "If-None-Match"),
+                              evhttp_find_header(in, "If-Modified-Since"), etag, last_modified))
+        return false;
+    evhttp_send_reply(req, 304, http_reason(304), NULL);
+    return true;
+}
+
 bool http_uri_is_too_long(const char *uri)
 {
     return uri != NULL && strnlen(uri, JPKI_HTTP_MAX_URI_BYTES + 1) > JPKI_HTTP_MAX_URI_BYTES;

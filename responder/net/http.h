@@ -88,6 +88,13 @@ long http_stale_if_error(time_t next_update, time_t now, long max_age_s);
 void http_set_cache_headers(struct evhttp_request *req, const char *etag, time_t last_modified,
                             long max_age_s, long stale_if_error_s);
 
+/* A cacheable answer's first half: sets the cache headers (http_set_cache_headers) and, when
+ * the request's If-None-Match or If-Modified-Since shows the client's copy is current
+ * (http_is_not_modified), sends 304. Returns true when it has answered; else the caller sends
+ * the body. */
+bool http_answer_if_not_modified(struct evhttp_request *req, const char *etag,
+                                 time_t last_modified, long max_age_s, long stale_if_error_s);
+
 /* True when the request target is longer than JPKI_HTTP_MAX_URI_BYTES (answer 414). */
 bool http_uri_is_too_long(const char *uri);
 

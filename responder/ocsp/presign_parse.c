@@ -14,13 +14,13 @@
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
 
+#include "base/jclock.h"
+
 /* ASN1_GENERALIZEDTIME → time_t; -1 when it does not convert. */
 static time_t asn1_time_t(const ASN1_GENERALIZEDTIME *t)
 {
-    struct tm tm;
-    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-        return (time_t)-1;
-    return timegm(&tm);
+    time_t v;
+    return jclock_from_asn1(t, &v) == 0 ? v : (time_t)-1;
 }
 
 /* The signature check of `trust` (see presign_parse.h). */

@@ -14,6 +14,7 @@
 
 #include "base/fsutil.h"
 #include "base/hex.h"
+#include "base/jclock.h"
 #include "base/membio.h"
 #include "ca/crl_read.h"
 #include "ca/rp.h"
@@ -158,8 +159,8 @@ static void append_rp_files(struct rppub *r, redisContext *rc, X509 *cert,
     char *pem = bio != NULL && PEM_write_bio_X509(bio, cert) == 1 ? membio_to_string(bio, &err)
                                                                   : NULL;
     BIO_free(bio);
-    struct tm tm;
-    time_t not_before = ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm) == 1 ? timegm(&tm) : 0;
+    time_t not_before = 0;
+    jclock_from_asn1(X509_get0_notBefore(cert), &not_before);
     if (pem != NULL)
         append_file(r, rc, "/ca/rp.pem", "application/x-pem-file", pem, strlen(pem), not_before,
                     0, pending);

@@ -160,7 +160,6 @@ static bool is_crl(const struct rfile *e)
 
 static int answer(struct respfiles *f, struct evhttp_request *req, struct rfile *e)
 {
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     time_t now = jclock_now();
     /* As serve: a CRL at most http.crl_max_age_s and never past its nextUpdate (expires); a
      * CA certificate a day. On an error of ours a cache may serve it on until expires. */
@@ -168,14 +167,9 @@ static int answer(struct respfiles *f, struct evhttp_request *req, struct rfile 
                              : PUBLIC_ROOT_MAX_AGE_S;
     if (!is_crl(e) && e->expires != 0 && http_max_age(e->expires, now) < max_age)
         max_age = http_max_age(e->expires, now);
-    http_set_cache_headers(req, e->etag, e->last_modified, max_age,
-                           http_stale_if_error(e->expires, now, max_age));
-    if (http_is_not_modified(evhttp_find_header(in, "If-None-Match"),
-                             evhttp_find_header(in, "If-Modified-Since"), e->etag,
-                             e->last_modified)) {
-        evhttp_send_reply(req, 304, http_reason(304), NULL);
+    if (http_answer_if_not_modified(req, e->etag, e->last_modified, max_age,
+                                    http_stale_if_error(e->expires, now, max_age)))
         return 304;
-    }
     http_send_bytes(req, 200, e->type, e->body, e->len);
     return 200;
 }

@@ -9,12 +9,17 @@
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "base/fsutil.h"
+#include "base/jclock.h"
+#include "ca/crl_read.h"
 #include "ca/rp.h"
 #include "ca/rpca.h"
 #include "ca/statusq.h"
 #include "responder/api/rpapi.h"
+#include "responder/crl/crlsched.h"
 #include "responder/monitor/metrics.h"
 #include "responder/net/http.h"
 #include "responder/net/log.h"
@@ -85,31 +90,51 @@ void rpduty_server_options(struct rpduty *d, struct server_options *opt)
 
 /* ---- /ca/rp.pem and /crl/rp.crl: read on a worker (they change only on a deletion) ---- */
 
+/* Served with the headers of every other /ca/ and /crl/ file (public.h, and what a responder
+ * sends for the same files from Redis): ETag the SHA-256 of the bytes, Last-Modified the CRL's
+ * thisUpdate or the certificate's notBefore, a CRL kept by caches at most http.crl_max_age_s
+ * and never past its nextUpdate, a 304 to a client whose copy is current. */
 struct file_job {
     struct evhttp_request *req;
+    const struct jpki_config *cfg;
+    bool crl;
     const char *path;
-    const char *type;
     unsigned char *data;
     size_t len;
+    char etag[HTTP_ETAG_MAX];
+    time_t last_modified, expires; /* a certificate: its notBefore and notAfter */
     struct jerr err;
 };
 
 static void file_run(struct worker *self, void *arg)
 {
     struct file_job *j = arg;
+    unsigned char md[32];
     (void)self;
-    fsutil_read_file(j->path, RPDUTY_FILE_MAX, &j->data, &j->len, &j->err);
+    if (fsutil_read_file(j->path, RPDUTY_FILE_MAX, &j->data, &j->len, &j->err) == -1)
+        return;
+    if (j->crl &&
+        crl_read_times(j->data, j->len, j->len, &j->last_modified, &j->expires, &j->err) == -1) {
+        free(j->data);
+        j->data = NULL;
+        return;
+    }
+    EVP_Digest(j->data, j->len, md, NULL, EVP_sha256(), NULL);
+    http_etag_sha256(md, j->etag);
 }
 
 static void file_done(void *arg)
 {
     struct file_job *j = arg;
-    if (j->data != NULL) {
-        evhttp_add_header(evhttp_request_get_output_headers(j->req), "Cache-Control", "max-age=60");
-        http_send_bytes(j->req, 200, j->type, j->data, j->len);
-    } else {
+    time_t now = jclock_now();
+    long max_age = j->crl ? crlsched_max_age(0, j->expires, j->cfg->http_crl_max_age_s, now)
+                          : PUBLIC_ROOT_MAX_AGE_S;
+    if (j->data == NULL)
         http_send_jerr(j->req, &j->err);
-    }
+    else if (!http_answer_if_not_modified(j->req, j->etag, j->last_modified, max_age,
+                                          http_stale_if_error(j->expires, now, max_age)))
+        http_send_bytes(j->req, 200, j->crl ? "application/pkix-crl" : "application/x-pem-file",
+                        j->data, j->len);
     free(j->data);
     free(j);
 }
@@ -127,9 +152,14 @@ static void file_handler(const struct server_request *sr, void *arg)
         return;
     }
     j->req = sr->req;
-    bool crl = strcmp(sr->path, "/crl/rp.crl") == 0;
-    j->path = crl ? rpca_crl_path(ca) : rpca_cert_path(ca);
-    j->type = crl ? "application/pkix-crl" : "application/x-pem-file";
+    j->cfg = pki_config(d->pki);
+    j->crl = strcmp(sr->path, "/crl/rp.crl") == 0;
+    j->path = j->crl ? rpca_crl_path(ca) : rpca_cert_path(ca);
+    if (!j->crl) {
+        X509 *cert = rpca_get0_cert(ca);
+        jclock_from_asn1(X509_get0_notBefore(cert), &j->last_modified);
+        jclock_from_asn1(X509_get0_notAfter(cert), &j->expires);
+    }
     if (server_submit(sr, file_run, file_done, j, &err) == -1) {
         free(j);
         http_send_jerr(sr->req, &err);

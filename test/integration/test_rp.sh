@@ -200,6 +200,19 @@ check "/crl/rp.crl verifies under the relying-party CA" \
   openssl crl -inform DER -in "$T/rp.crl" -CAfile "$T/rp-ca.pem" -noout
 assert_contains "…and lists the deleted party's certificate" "$serial" \
   "$(openssl crl -inform DER -in "$T/rp.crl" -noout -text)"
+# served as every other CRL and CA file: ETag the SHA-256 of the bytes, Last-Modified, 304
+for f in crl/rp.crl ca/rp.pem; do
+  curl -s -D "$T/rp-file.hdrs" -o "$T/rp-file.body" "$URL/$f"
+  etag=$(tr -d '\r' <"$T/rp-file.hdrs" | awk 'tolower($1) == "etag:" {print $2}')
+  assert_eq "/$f: ETag is the SHA-256 of its bytes" \
+    "\"$(sha256sum "$T/rp-file.body" | cut -c1-64)\"" "$(echo "$etag" | tr A-F a-f)"
+  assert_contains "/$f: Last-Modified" "Last-Modified: " "$(cat "$T/rp-file.hdrs")"
+  assert_contains "/$f: cacheable" "Cache-Control: public, max-age=" "$(cat "$T/rp-file.hdrs")"
+  assert_eq "/$f: If-None-Match with that ETag: 304" 304 \
+    "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$URL/$f")"
+  assert_eq "/$f: another ETag: 200" 200 \
+    "$(curl -s -o /dev/null -w '%{http_code}' -H 'If-None-Match: "00"' "$URL/$f")"
+done
 expect "delete it again: 409" 409 id DELETE /v1/relying-parties/rp-auth
 expect "resume a deleted party: 409" 409 id POST /v1/relying-parties/rp-auth/resume
 call GET /v1/audit

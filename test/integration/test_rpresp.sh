@@ -91,6 +91,11 @@ check "…a CRL" openssl crl -inform DER -in "$T/crl.out" -noout
 check "the responder serves the relying-party CA, as the CA node does" \
   sh -c "curl -fs $R/ca/rp.pem | cmp -s - $T/rp-ca.pem"
 assert_eq "…and its CRL, to anyone" 200 "$(crl "$RS/crl/rp.crl")"
+etag_of() { curl -s --cacert "$T/tls/server.pem" -D - -o /dev/null "$1" | tr -d '\r' |
+  awk 'tolower($1) == "etag:" {print $2}'; }
+serve_etag=$(etag_of "$URL/crl/rp.crl")
+assert_eq "…with the CA node's ETag" "$serve_etag" "$(etag_of "$RS/crl/rp.crl")"
+check "…a real ETag" test -n "$serve_etag"
 assert_eq "CRL of the sign CA for rp-auth: 403 (kind)" 403 "$(crl "${CRED[@]}" "$RS/crl/sign.crl")"
 
 # 20 more answers to rp-auth over one keep-alive connection (23 OCSP, 1 CRL): folded on the CA

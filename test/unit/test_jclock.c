@@ -54,6 +54,27 @@ START_TEST(test_dates)
 }
 END_TEST
 
+/* X.509 times, both encodings (RFC 5280 §4.1.2.5): UTCTime to 2049, GeneralizedTime after. */
+START_TEST(test_from_asn1)
+{
+    time_t t = 42;
+    ASN1_TIME *a = ASN1_TIME_new();
+    ck_assert(ASN1_TIME_set_string(a, "350101010101Z") == 1);
+    ck_assert_int_eq(jclock_from_asn1(a, &t), 0);
+    ck_assert_int_eq(t, T2035 + 3661);
+    ck_assert(ASN1_TIME_set_string(a, "20500101000000Z") == 1);
+    ck_assert_int_eq(jclock_from_asn1(a, &t), 0);
+    ck_assert_int_eq(t, jclock_utc(2050, 1, 1, 0, 0, 0));
+    /* not a time: refused, *out untouched */
+    t = 42;
+    ck_assert(ASN1_STRING_set(a, "20501301000000Z", -1) == 1);
+    ck_assert_int_eq(jclock_from_asn1(a, &t), -1);
+    ck_assert_int_eq(jclock_from_asn1(NULL, &t), -1);
+    ck_assert_int_eq(t, 42);
+    ASN1_TIME_free(a);
+}
+END_TEST
+
 START_TEST(test_set_pins_and_unpins)
 {
     jclock_set(T2035);
@@ -138,6 +159,7 @@ static Suite *jclock_suite(void)
     Suite *s = suite_create(JPKI_EXPECT_TEST_CLOCK ? "jclock (test clock)" : "jclock (release)");
     TCase *tc = tcase_create("clock");
     tcase_add_test(tc, test_dates);
+    tcase_add_test(tc, test_from_asn1);
     tcase_add_test(tc, test_set_pins_and_unpins);
     tcase_add_test(tc, test_monotonic);
     suite_add_tcase(s, tc);
