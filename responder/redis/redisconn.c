@@ -296,3 +296,30 @@ void redisconn_append_file(struct redisContext *c, const char *key, const void *
         (*pending)++;
     }
 }
+
+int redisconn_get_reply(redisContext *c, size_t max_bytes, redisReply **out, struct jerr *err)
+{
+    void *reply = NULL;
+    int done = 0;
+    *out = NULL;
+    /* The loop of hiredis's redisGetReply for a blocking context, with the bound between
+     * reads: a bulk string is parsed only once whole, so what waits in the reader's buffer is
+     * the part of the reply read so far. */
+    if (redisGetReplyFromReader(c, &reply) != REDIS_OK)
+        goto lost;
+    while (reply == NULL && !done)
+        if (redisBufferWrite(c, &done) != REDIS_OK)
+            goto lost;
+    while (reply == NULL) {
+        if (c->reader->len - c->reader->pos > max_bytes)
+            return jerr_set(err, JERR_TOO_LARGE, "redis", "Redis: a reply over %zu bytes",
+                            max_bytes);
+        if (redisBufferRead(c) != REDIS_OK || redisGetReplyFromReader(c, &reply) != REDIS_OK)
+            goto lost;
+    }
+    *out = reply;
+    return 0;
+lost:
+    return jerr_set(err, JERR_UNAVAILABLE, "redis", "Redis: %s",
+                    c->errstr[0] != '\0' ? c->errstr : "connection lost");
+}

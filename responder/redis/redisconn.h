@@ -93,6 +93,19 @@ void redisconn_append_file(struct redisContext *c, const char *key, const void *
                            const char *etag, const char *type, time_t last_modified,
                            time_t expires, size_t *pending);
 
+/* Slack over a value's cap for the reply around it: type bytes, lengths, the other fields of a
+ * hash. */
+#define REDISCONN_REPLY_SLACK (64 * 1024)
+
+/* redisGetReply with a bound: the next reply on the blocking context `c` (sending what is
+ * queued first), refused as soon as more than `max_bytes` of it are buffered — so that a
+ * server declaring a huge bulk string costs at most that much memory, not what it declares
+ * (hiredis 0.14 has no such cap of its own). Returns 0 with *out (freeReplyObject), or -1
+ * with err: JERR_TOO_LARGE (field "redis") for a reply over the bound, JERR_UNAVAILABLE for a
+ * lost connection or a protocol error. After -1 the context is spent: close it. */
+int redisconn_get_reply(struct redisContext *c, size_t max_bytes, struct redisReply **out,
+                        struct jerr *err);
+
 /* The address "host:port" of `t` for messages. */
 const char *redisconn_addr(const struct redisconn_target *t, char *buf, size_t size);
 

@@ -181,13 +181,15 @@ void redissrc_conn_broken(struct redissrc *s, struct worker *self)
 
 int redissrc_load_cas(struct redissrc *s, redisContext *c, struct jerr *err)
 {
-    redisReply *r = redisCommand(c, "HGETALL %scas", s->cfg->prefix);
+    redisReply *r = NULL;
     struct cas_set *set = NULL;
     int rc = -1;
-    if (r == NULL) {
+    if (redisAppendCommand(c, "HGETALL %scas", s->cfg->prefix) != REDIS_OK) {
         jerr_set(err, JERR_UNAVAILABLE, "redis", "Redis HGETALL cas: %s", c->errstr);
         goto out;
     }
+    if (redisconn_get_reply(c, REDISSRC_FILE_MAX + REDISCONN_REPLY_SLACK, &r, err) == -1)
+        goto out;
     if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
         jerr_set(err, JERR_NOT_FOUND, "redis", "no CA published in Redis (%scas) yet",
                  s->cfg->prefix);
@@ -361,15 +363,22 @@ static struct presign_blob *fetch(struct redissrc *s, struct worker *self,
         return NULL;
     /* One round trip: the answer, and whether the serial was issued at all. */
     if (redisAppendCommand(c, "GET %socsp:%s:%s", prefix, ikh, id->serial) != REDIS_OK ||
-        redisAppendCommand(c, "SISMEMBER %sissued:%s %s", prefix, ikh, id->serial) != REDIS_OK ||
-        redisGetReply(c, (void **)&value) != REDIS_OK ||
-        redisGetReply(c, (void **)&issued) != REDIS_OK) {
+        redisAppendCommand(c, "SISMEMBER %sissued:%s %s", prefix, ikh, id->serial) != REDIS_OK) {
         jerr_set(err, JERR_UNAVAILABLE, "redis", "Redis: %s", c->errstr);
-        /* Not Redis being away but a server answering garbage: what hiredis cannot parse, or a
-         * reply begun and never finished (closed or stalled past the timeout, e.g. a huge
-         * declared bulk string). */
-        if (c->err == REDIS_ERR_PROTOCOL || (c->reader != NULL && c->reader->len > c->reader->pos))
+        redissrc_conn_broken(s, self);
+        goto out;
+    }
+    if (redisconn_get_reply(c, REDISSRC_VALUE_MAX + REDISCONN_REPLY_SLACK, &value, err) == -1 ||
+        redisconn_get_reply(c, REDISCONN_REPLY_SLACK, &issued, err) == -1) {
+        /* Not Redis being away but a server answering garbage: a reply over the bound (dropped
+         * once that much has come, whatever it declares), what hiredis cannot parse, or a reply
+         * begun and never finished (closed or stalled past the timeout). */
+        if (err->code == JERR_TOO_LARGE) {
+            redissrc_reject(s, REDISSRC_REJECT_OVERSIZED);
+            err->code = JERR_NOT_FOUND;
+        } else if (c->err == REDIS_ERR_PROTOCOL || c->reader->len > c->reader->pos) {
             redissrc_reject(s, REDISSRC_REJECT_PROTOCOL);
+        }
         redissrc_conn_broken(s, self);
         goto out;
     }

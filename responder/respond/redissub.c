@@ -120,6 +120,10 @@ static int next_reply(redisContext *c, redisReply **r, struct jerr *err)
             pinged = true;
             continue;
         }
+        /* A notice is a key name: a server that sends more in one is not our Redis. */
+        if (c->reader->len - c->reader->pos > REDISCONN_REPLY_SLACK)
+            return jerr_set(err, JERR_TOO_LARGE, "redis", "Redis: a notice over %d bytes",
+                            REDISCONN_REPLY_SLACK);
         if (n < 0 || redisBufferRead(c) != REDIS_OK)
             return jerr_set(err, JERR_UNAVAILABLE, "redis", "Redis connection lost: %s",
                             n < 0 ? strerror(errno) : c->errstr);

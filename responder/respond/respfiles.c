@@ -286,9 +286,15 @@ static void fetch_job(struct worker *self, void *arg)
     redisContext *c = redissrc_conn(f->src, self, &j->err);
     if (c == NULL)
         return;
-    redisReply *r = redisCommand(c, "HGETALL %sfile:%s", redissrc_prefix(f->src), j->path);
-    if (r == NULL) {
+    redisReply *r = NULL;
+    if (redisAppendCommand(c, "HGETALL %sfile:%s", redissrc_prefix(f->src), j->path) != REDIS_OK)
         jerr_set(&j->err, JERR_UNAVAILABLE, "redis", "Redis: %s", c->errstr);
+    else if (redisconn_get_reply(c, REDISSRC_FILE_MAX + REDISCONN_REPLY_SLACK, &r, &j->err) == -1 &&
+             j->err.code == JERR_TOO_LARGE) {
+        redissrc_reject(f->src, REDISSRC_REJECT_OVERSIZED);
+        j->err.code = JERR_UNAVAILABLE;
+    }
+    if (r == NULL) {
         redissrc_conn_broken(f->src, self);
         return;
     }

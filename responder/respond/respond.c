@@ -112,9 +112,10 @@ static long long publication_age_ms(struct respond *r, struct worker *self)
     redisContext *c = redissrc_conn(r->src, self, &err);
     if (c == NULL)
         return -1;
-    redisReply *rep = redisCommand(c, "HGET %smeta published_ms", r->rcfg.prefix);
+    redisReply *rep = NULL;
     long long age = -1;
-    if (rep == NULL) {
+    if (redisAppendCommand(c, "HGET %smeta published_ms", r->rcfg.prefix) != REDIS_OK ||
+        redisconn_get_reply(c, REDISCONN_REPLY_SLACK, &rep, &err) == -1) {
         redissrc_conn_broken(r->src, self);
         return -1;
     }

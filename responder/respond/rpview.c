@@ -195,10 +195,8 @@ int rpview_load(struct rpview *v, redisContext *c, struct jerr *err)
     redisReply *r[5] = {NULL};
     int ret = -1;
     for (int i = 0; i < 5; i++)
-        if (redisGetReply(c, (void **)&r[i]) != REDIS_OK || r[i] == NULL) {
-            jerr_set(err, JERR_UNAVAILABLE, "redis", "Redis: relying parties: %s", c->errstr);
+        if (redisconn_get_reply(c, REDISSRC_FILE_MAX + REDISCONN_REPLY_SLACK, &r[i], err) == -1)
             goto out;
-        }
     const redisReply *x = r[4];
     if (x->type != REDIS_REPLY_ARRAY || x->elements != 3 ||
         x->element[0]->type != REDIS_REPLY_ARRAY) {
@@ -295,8 +293,7 @@ static int redis_sink(void *arg, const struct rpmeter_event *ev, size_t n, struc
     int ret = 0;
     for (size_t i = 0; i < chunks; i++) {
         redisReply *r = NULL;
-        if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL) {
-            jerr_set(err, JERR_UNAVAILABLE, "redis", "Redis: usage: %s", c->errstr);
+        if (redisconn_get_reply(c, REDISCONN_REPLY_SLACK, &r, err) == -1) {
             if (t->self != NULL)
                 redissrc_conn_broken(t->v->src, t->self);
             return -1;

@@ -7,6 +7,7 @@ string, e.g. "ocsp:"; "*" = every request):
   malformed  answer a reply that is not RESP ("?garbage\\r\\n")
   truncated  answer the start of a bulk string and close the connection mid-reply
   oversized  declare a 1 GiB bulk string, send 64 KiB of it and stall (the client's timeout)
+  flood      declare a 1 GiB bulk string and send all of it, as fast as the client reads
 Everything else goes through unchanged.
   python3 redis_garbage.py PORT UPSTREAM_PORT MODE_FILE MATCH
 """
@@ -65,6 +66,12 @@ def serve(client):
             elif m == "oversized":
                 client.sendall(b"$1073741824\r\n" + b"\0" * 65536)
                 threading.Event().wait(5)
+                break
+            elif m == "flood":
+                client.sendall(b"$1073741824\r\n")
+                chunk = b"\0" * (1 << 20)
+                for _ in range(1024):
+                    client.sendall(chunk)
                 break
     except OSError:
         pass

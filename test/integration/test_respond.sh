@@ -107,23 +107,32 @@ RNODE_PID[garbage]=$!
 wait_for "the garbage proxy" 10 sh -c "redis-cli -p $GP ping | grep -q PONG" || exit 1
 respond_start c "$C_PORT" --set "respond.redis.url=redis://127.0.0.1:$GP/0" || exit 1
 wait_for "responder c ready" 10 curl -fs "$C/readyz"
-protocol_count() { curl -s "$C/metrics" | awk '/reason="protocol"}/ {print $2}'; }
-garbage() { # MODE: c3's answer is never served, the reply is counted, c stays up
+reject_count() { curl -s "$C/metrics" | awk -v r="reason=\"$1\"}" 'index($0, r) {print $2}'; }
+garbage() { # MODE [REASON]: c3's answer is never served, the reply is counted, c stays up
   echo "$1" >"$T/garbage.mode"
-  local before=$(protocol_count) word
+  local reason=${2:-protocol} word
+  local before=$(reject_count "$reason")
   counted() {
     word=$(ocsp_word "$C" "$CA" "$T/c3.pem" -no_nonce)
     [ "$word" = trylater ] || echo "served: $word" >>"$T/garbage.served"
-    [ "$(protocol_count)" -gt "$before" ]
+    [ "$(reject_count "$reason")" -gt "$before" ]
   }
   wait_for "a reply ($1) counted" 10 counted
-  check "a reply ($1): counted (protocol)" test "$(protocol_count)" -gt "$before"
+  check "a reply ($1): counted ($reason)" test "$(reject_count "$reason")" -gt "$before"
   check "a reply ($1): answered tryLater, never served" test ! -e "$T/garbage.served"
   check "a reply ($1): the responder stays up" curl -fs "$C/healthz"
 }
+peak_kb() { awk '/^VmHWM:/ {print $2}' "/proc/${RESPOND_PID[c]}/status"; }
 garbage malformed
 garbage truncated
 garbage oversized
+# A gibibyte sent whole: dropped once a value's bound (1 MiB and a little) has come, so the
+# responder's peak memory barely moves (without the bound hiredis would buffer all of it).
+peak_before=$(peak_kb)
+garbage flood oversized
+peak_growth_mb=$((($(peak_kb) - peak_before) / 1024))
+echo "# responder peak RSS grew by $peak_growth_mb MB under a 1 GiB reply"
+check "a 1 GiB reply: the responder's peak memory grew by < 64 MB" test "$peak_growth_mb" -lt 64
 echo pass >"$T/garbage.mode"
 c_good() { [ "$(ocsp_word "$C" "$CA" "$T/c3.pem" -no_nonce)" = good ]; }
 wait_for "c answers again once Redis does" 10 c_good
