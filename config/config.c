@@ -338,6 +338,9 @@ static const struct centry schema[] = {
     SECRET_ENTRIES("publish.redis.password", "", publish_redis_password_env,
                    publish_redis_password_file),
     {"publish.redis.tls", T_BOOL, "false", 0, 0, 0, CFG(publish_redis_tls)},
+    {"publish.redis.tls_ca", T_STRING, "", 0, 4096, 0, CFG(publish_redis_tls_ca)},
+    {"publish.redis.tls_cert", T_STRING, "", 0, 4096, 0, CFG(publish_redis_tls_cert)},
+    {"publish.redis.tls_key", T_STRING, "", 0, 4096, 0, CFG(publish_redis_tls_key)},
     {"publish.redis.key_prefix", T_STRING, "jpki:", 0, 64, 0, CFG(publish_redis_key_prefix)},
     {"access", T_SECTION, NULL, 0, 0, 0, 0},
     {"access.ocsp", T_ACCESS, "open", 0, 0, 0, CFG(access_ocsp)},
@@ -366,6 +369,10 @@ static const struct centry schema[] = {
     SECRET_ENTRIES("respond.redis.password", "", respond_redis_password_env,
                    respond_redis_password_file),
     {"respond.redis.key_prefix", T_STRING, "jpki:", 1, 64, 0, CFG(respond_redis_key_prefix)},
+    {"respond.redis.tls", T_BOOL, "false", 0, 0, 0, CFG(respond_redis_tls)},
+    {"respond.redis.tls_ca", T_STRING, "", 0, 4096, 0, CFG(respond_redis_tls_ca)},
+    {"respond.redis.tls_cert", T_STRING, "", 0, 4096, 0, CFG(respond_redis_tls_cert)},
+    {"respond.redis.tls_key", T_STRING, "", 0, 4096, 0, CFG(respond_redis_tls_key)},
     {"respond.redis.sentinel", T_SECTION, NULL, 0, 0, 0, 0},
     {"respond.redis.sentinel.addresses", T_STRING, "", 0, 4096, 0, CFG(respond_redis_sentinels)},
     {"respond.redis.sentinel.master", T_STRING, "", 0, 255, 0, CFG(respond_redis_sentinel_master)},
@@ -817,11 +824,6 @@ static int cross_checks(struct walk *w)
         check_redis_section(w, "respond.redis", cfg->respond_redis_url,
                             cfg->respond_redis_password_env, cfg->respond_redis_password_file) == -1)
         return -1;
-    /* hiredis 0.14 (Debian 12) has no TLS; a tunnel (stunnel, spiped) carries it. */
-    if (cfg->publish_redis_url[0] != '\0' && cfg->publish_redis_tls)
-        return cfg_error_key(w, "publish.redis.tls",
-                             "this build's hiredis has no TLS: use a local TLS tunnel to "
-                             "Redis and tls: false");
 
     /* LDAPv3 publication of the CRLs (docs/API.md "LDAP"): a URL libldap takes, a base DN,
      * and a password only with a bind DN, from one place. */

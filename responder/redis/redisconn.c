@@ -9,9 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <event2/http.h>
 #include <hiredis/hiredis.h>
+
+#include "responder/redis/redistls.h"
 
 int redisconn_parse(const char *url, const char *field, struct redisconn_target *out,
                     struct jerr *err)
@@ -142,10 +145,20 @@ int redisconn_cfg_init(struct redisconn_cfg *out, const char *section, const cha
     return 0;
 }
 
+int redisconn_cfg_set_tls(struct redisconn_cfg *c, const char *section, const char *ca,
+                          const char *cert, const char *key, struct jerr *err)
+{
+    redistls_free(c->tls);
+    c->tls = redistls_new(section, ca, cert, key, err);
+    return c->tls != NULL ? 0 : -1;
+}
+
 void redisconn_cfg_clear(struct redisconn_cfg *c)
 {
     config_passphrase_free(c->password);
     c->password = NULL;
+    redistls_free(c->tls);
+    c->tls = NULL;
 }
 
 int redisconn_reply_ok(redisContext *c, const char *addr, const char *what, redisReply *r,
@@ -170,12 +183,28 @@ int redisconn_reply_ok(redisContext *c, const char *addr, const char *what, redi
     return ret;
 }
 
-static redisContext *connect_to(const struct redisconn_target *t, int timeout_ms, char *addr,
-                                struct jerr *err)
+static redisContext *connect_to(const struct redisconn_target *t, struct redistls *tls,
+                                int timeout_ms, char *addr, struct jerr *err)
 {
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(t->host, t->port, tv);
-
+    redisContext *c;
+    if (tls != NULL) {
+        /* hiredis gets the plaintext end of the tunnel; TCP keepalive is the tunnel's */
+        int fd = redistls_connect(tls, t->host, t->port, timeout_ms, err);
+        if (fd == -1)
+            return NULL;
+        if ((c = redisConnectFd(fd)) == NULL) {
+            close(fd);
+            jerr_set(err, JERR_INTERNAL, "redis", "redis %s: out of memory", addr);
+            return NULL;
+        }
+        if (c->err == 0 && redisSetTimeout(c, tv) == REDIS_OK)
+            return c;
+        jerr_set(err, JERR_UNAVAILABLE, "redis", "redis %s: %s", addr, c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+    c = redisConnectWithTimeout(t->host, t->port, tv);
     if (c == NULL) {
         jerr_set(err, JERR_INTERNAL, "redis", "redis %s: out of memory", addr);
         return NULL;
@@ -195,12 +224,12 @@ fail:
     return NULL;
 }
 
-struct redisContext *redisconn_open(const struct redisconn_target *t, const char *password,
-                                    int timeout_ms, struct jerr *err)
+struct redisContext *redisconn_open(const struct redisconn_target *t, struct redistls *tls,
+                                    const char *password, int timeout_ms, struct jerr *err)
 {
     char addr[REDISCONN_ADDR_MAX], db[16];
     redisconn_addr(t, addr, sizeof(addr));
-    redisContext *c = connect_to(t, timeout_ms, addr, err);
+    redisContext *c = connect_to(t, tls, timeout_ms, addr, err);
 
     if (c == NULL)
         return NULL;
@@ -238,7 +267,7 @@ static int ask_sentinel(const struct redisconn_cfg *cfg, const struct redisconn_
 {
     char addr[REDISCONN_ADDR_MAX];
     redisconn_addr(s, addr, sizeof(addr));
-    redisContext *c = connect_to(s, cfg->timeout_ms, addr, err);
+    redisContext *c = connect_to(s, cfg->tls, cfg->timeout_ms, addr, err);
     if (c == NULL)
         return -1;
     redisReply *r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", cfg->master);
@@ -267,7 +296,7 @@ struct redisContext *redisconn_open_cfg(const struct redisconn_cfg *cfg, char *w
         struct redisconn_target t = cfg->primary;
         if (cfg->sentinel_count > 0 && ask_sentinel(cfg, &cfg->sentinels[i], &t, err) == -1)
             continue;
-        redisContext *c = redisconn_open(&t, cfg->password, cfg->timeout_ms, err);
+        redisContext *c = redisconn_open(&t, cfg->tls, cfg->password, cfg->timeout_ms, err);
         if (c == NULL)
             continue;
         if (where != NULL)

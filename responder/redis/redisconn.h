@@ -25,6 +25,7 @@
 
 struct redisContext;
 struct redisReply;
+struct redistls;
 
 #define REDISCONN_HOST_MAX 255
 #define REDISCONN_MAX_SENTINELS 8
@@ -48,6 +49,7 @@ struct redisconn_cfg {
     size_t sentinel_count;
     char master[256]; /* the primary's name at the sentinels */
     int timeout_ms;   /* connect and every command */
+    struct redistls *tls; /* NULL = plain TCP; else primary and sentinels over TLS (redistls.h) */
 };
 
 /* Parses "redis://host[:port][/db]" into *out. `field` names the configuration key in the
@@ -65,16 +67,23 @@ int redisconn_parse_addr(const char *text, struct redisconn_target *out);
 int redisconn_cfg_init(struct redisconn_cfg *out, const char *section, const char *url,
                        const char *sentinels, const char *master, const char *prefix,
                        char *password, int timeout_ms, struct jerr *err);
-/* Wipes and frees the password. */
+/* `section`.tls: the primary and the sentinels are reached over TLS, with the server's
+ * certificate checked against `ca` ("" = the system's trust store) and the client certificate
+ * `cert`/`key` ("" = none) sent (redistls_new). Returns 0, or -1 with err (JERR_CONFIG naming
+ * the key). */
+int redisconn_cfg_set_tls(struct redisconn_cfg *c, const char *section, const char *ca,
+                          const char *cert, const char *key, struct jerr *err);
+/* Wipes and frees the password; frees the TLS settings. */
 void redisconn_cfg_clear(struct redisconn_cfg *c);
 
-/* Connects to `t` within timeout_ms (also the timeout of every later command), sends AUTH
+/* Connects to `t` (over TLS when `tls` is not NULL) within timeout_ms (also the timeout of
+ * every later command), sends AUTH
  * `password` (NULL = none), SELECT db and checks ROLE master. Returns the context
  * (redisFree), or NULL with err: JERR_UNAVAILABLE when Redis cannot be reached, answers an
  * error or garbage, or is not the primary; JERR_AUTH when it refuses the password (or wants
  * one); the message names host:port. */
-struct redisContext *redisconn_open(const struct redisconn_target *t, const char *password,
-                                    int timeout_ms, struct jerr *err);
+struct redisContext *redisconn_open(const struct redisconn_target *t, struct redistls *tls,
+                                    const char *password, int timeout_ms, struct jerr *err);
 
 /* The primary of `c`: asked of each sentinel in turn when there are any, else c->primary;
  * then as redisconn_open. With `where` (may be NULL), its "host:port" is written there. */

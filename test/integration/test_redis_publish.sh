@@ -3,7 +3,7 @@
 # keys"), on the real jpkid and a real redis-server of the test's own (loopback, no
 # persistence, a password), read with python3-redis and checked with python3-cryptography:
 #   - refused at start: a publish.redis.url that does not parse (or carries a password, or is
-#     not redis://), tls: true, a password file that cannot be read — each naming its key;
+#     not redis://), tls: true with a CA file that is not there, a password file that cannot be read — each naming its key;
 #   - a wrong password does not stop the CA: /readyz fails "redis" naming the refused AUTH;
 #   - issuance: once the call returns, both CertID forms' responses are in Redis (right DER,
 #     signed, good, TTL = nextUpdate + 300 s), the serial in both issued sets; the roots in
@@ -60,7 +60,8 @@ refused "a path that is no database" publish.redis.url \
 refused "a password in the URL" publish.redis.url \
   --set "publish.redis.url=redis://:pw@127.0.0.1:$REDIS_PORT/0"
 refused "not redis://" publish.redis.url --set "publish.redis.url=http://127.0.0.1:$REDIS_PORT/0"
-refused "tls: true" publish.redis.tls --set "publish.redis.url=$RURL" --set publish.redis.tls=true
+refused "tls: true with a CA file that is not there" publish.redis.tls_ca \
+  --set "publish.redis.url=$RURL" --set publish.redis.tls=true --set "publish.redis.tls_ca=$T/no-ca.pem"
 refused "a password file that is not there" publish.redis.password.file \
   --set "publish.redis.url=$RURL" --set "publish.redis.password.file=$T/no-such-file"
 

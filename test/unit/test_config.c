@@ -979,6 +979,19 @@ START_TEST(publish_redis)
     ck_assert_ptr_null(config_read_redis_password(cfg, false, &err)); /* none configured */
     ck_assert(!jerr_is_set(&err));
     config_free(cfg);
+    /* TLS: the files are the TLS module's to check (redistls_new, at start) */
+    cfg = load("publish: {redis: {url: \"redis://h/0\", tls: true, tls_ca: /c.pem, "
+               "tls_cert: /k.pem, tls_key: /k.key}}\n"
+               "respond: {redis: {url: \"redis://h/0\", tls: true, tls_ca: /r.pem}}",
+               &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    ck_assert(cfg->publish_redis_tls && cfg->respond_redis_tls);
+    ck_assert_str_eq(cfg->publish_redis_tls_ca, "/c.pem");
+    ck_assert_str_eq(cfg->publish_redis_tls_cert, "/k.pem");
+    ck_assert_str_eq(cfg->publish_redis_tls_key, "/k.key");
+    ck_assert_str_eq(cfg->respond_redis_tls_ca, "/r.pem");
+    ck_assert_str_eq(cfg->respond_redis_tls_cert, "");
+    config_free(cfg);
 
     cfg = load("publish:\n  redis:\n    url: redis://127.0.0.1:6390/2\n"
                "    password: {env: JPKI_TEST_REDIS}\n    key_prefix: \"x:\"\n",
@@ -1001,8 +1014,6 @@ START_TEST(publish_redis)
     } refusals[] = {
         {"publish: {redis: {url: \"http://h/0\"}}", "publish.redis.url",
          "publish.redis.url: must be a redis://host:port/db URL"},
-        {"publish: {redis: {url: \"redis://h/0\", tls: true}}", "publish.redis.tls",
-         "publish.redis.tls: this build's hiredis has no TLS"},
         {"publish: {redis: {url: \"redis://h/0\", password: {env: A, file: /f}}}",
          "publish.redis.password.file", "publish.redis.password.file: set either"},
         {"publish: {redis: {password: {value: x}}}", "publish.redis.password.value",

@@ -65,9 +65,45 @@ START_TEST(unreachable_is_unavailable)
     struct redisconn_target t = {.port = 1};
     struct jerr err = {0};
     strcpy(t.host, "127.0.0.1");
-    ck_assert_ptr_null(redisconn_open(&t, NULL, 1000, &err));
+    ck_assert_ptr_null(redisconn_open(&t, NULL, NULL, 1000, &err));
     ck_assert_int_eq(err.code, JERR_UNAVAILABLE);
     ck_assert_msg(strstr(err.msg, "127.0.0.1:1") != NULL, "%s", err.msg);
+}
+END_TEST
+
+/* TLS settings that cannot be used are refused naming their key; a TLS connection to nothing
+ * fails as a plain one does. (Handshakes with a real redis-server: test_redis_tls.sh.) */
+START_TEST(tls_settings)
+{
+    static const struct {
+        const char *ca, *cert, *key, *field;
+    } bad[] = {
+        {"/no/such/ca.pem", "", "", "respond.redis.tls_ca"},
+        {"", "/no/such/cert.pem", "", "respond.redis.tls_key"},
+        {"", "", "/no/such/key.pem", "respond.redis.tls_cert"},
+        {"", "/no/such/cert.pem", "/no/such/key.pem", "respond.redis.tls_cert"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct redisconn_cfg rc = {0};
+        struct jerr err = {0};
+        ck_assert_int_eq(redisconn_cfg_set_tls(&rc, "respond.redis", bad[i].ca, bad[i].cert,
+                                               bad[i].key, &err),
+                         -1);
+        ck_assert_int_eq(err.code, JERR_CONFIG);
+        ck_assert_str_eq(err.field, bad[i].field);
+        ck_assert_ptr_null(rc.tls);
+        redisconn_cfg_clear(&rc);
+    }
+    struct redisconn_cfg rc = {0};
+    struct jerr err = {0};
+    ck_assert_int_eq(redisconn_cfg_set_tls(&rc, "respond.redis", "", "", "", &err), 0);
+    ck_assert_ptr_nonnull(rc.tls);
+    struct redisconn_target t = {.port = 1};
+    strcpy(t.host, "127.0.0.1");
+    ck_assert_ptr_null(redisconn_open(&t, rc.tls, NULL, 1000, &err));
+    ck_assert_int_eq(err.code, JERR_UNAVAILABLE);
+    ck_assert_msg(strstr(err.msg, "127.0.0.1:1: cannot connect") != NULL, "%s", err.msg);
+    redisconn_cfg_clear(&rc);
 }
 END_TEST
 
@@ -198,6 +234,7 @@ int main(void)
     tcase_add_test(tc, parses_the_forms);
     tcase_add_test(tc, refuses_naming_the_key);
     tcase_add_test(tc, unreachable_is_unavailable);
+    tcase_add_test(tc, tls_settings);
     tcase_add_test(tc, test_url);
     tcase_add_test(tc, test_sentinels);
     tcase_add_test(tc, test_refusals);
