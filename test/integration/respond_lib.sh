@@ -57,6 +57,16 @@ respond_start() {
 respond_stop() { stop_pid "${RESPOND_PID[$1]:-}" "${2:-TERM}"; RESPOND_PID[$1]=; }
 respond_stop_all() { for n in "${!RESPOND_PID[@]}"; do respond_stop "$n"; done; }
 
+# respond_issue N: through the API ($TOKEN), person pN with card cN and its authentication
+# certificate; writes $T/cN.pem and prints the serial.
+respond_issue() {
+  call POST /v1/persons "{\"id\":\"p$1\",\"name\":\"試験 $1\",\"address\":\"東京都1-$1\",\"birth_date\":\"1990-03-04\",\"gender\":\"female\"}" >/dev/null
+  call POST /v1/cards "{\"id\":\"c$1\",\"person_id\":\"p$1\",\"type\":\"mynumber\",\"expiry\":\"2034-01-31\"}" >/dev/null
+  call POST "/v1/cards/c$1/issue" '{"certificates":"auth","passwords":{"auth":"5831"}}'
+  jq -r '.certificates[0].pem' <<<"$RB" >"$T/c$1.pem"
+  jq -r '.certificates[0].serial' <<<"$RB"
+}
+
 # ocsp_word URL ISSUER CERT [openssl ocsp options...]: "good", "revoked", "trylater",
 # "unauthorized", … — the status the responder at URL gives, its signature checked against
 # ISSUER ("unverified" when it does not verify).

@@ -68,11 +68,7 @@ CDN=http://127.0.0.1:$NP
 wait_for "nginx" 10 curl -fs "$CDN/healthz" || exit 1
 
 TOKEN=$ADMIN
-call POST /v1/persons '{"id":"p1","name":"試験 花子","address":"東京都1-1","birth_date":"1990-03-04","gender":"female"}' >/dev/null
-call POST /v1/cards '{"id":"c1","person_id":"p1","type":"mynumber","expiry":"2034-01-31"}' >/dev/null
-call POST /v1/cards/c1/issue '{"certificates":"auth","passwords":{"auth":"5831"}}'
-jq -r '.certificates[0].pem' <<<"$RB" >"$T/c1.pem"
-SERIAL=$(jq -r '.certificates[0].serial' <<<"$RB")
+SERIAL=$(respond_issue 1)
 wait_for "responders ready" 10 sh -c "curl -fs http://127.0.0.1:$A_PORT/readyz"
 
 # The GET form of one OCSP request (RFC 6960 Appendix A.1), the same URL every time.

@@ -63,11 +63,7 @@ PUB=(--set "publish.redis.url=redis://127.0.0.1:$TP/0" --set publish.redis.tls=t
   --set "publish.redis.tls_key=$K/client.key")
 it_start "${PUB[@]}"
 TOKEN=$ADMIN
-call POST /v1/persons '{"id":"p1","name":"試験 一","address":"東京都1-1","birth_date":"1990-03-04","gender":"female"}' >/dev/null
-call POST /v1/cards '{"id":"c1","person_id":"p1","type":"mynumber","expiry":"2034-01-31"}' >/dev/null
-call POST /v1/cards/c1/issue '{"certificates":"auth","passwords":{"auth":"5831"}}'
-jq -r '.certificates[0].pem' <<<"$RB" >"$T/c1.pem"
-S1=$(jq -r '.certificates[0].serial' <<<"$RB")
+S1=$(respond_issue 1)
 published() { [ -n "$(rcli -p "$TP" --scan --pattern "jpki:ocsp:*:$S1")" ]; }
 wait_for "the answer published over TLS" 10 published
 check "the CA node published the answer over TLS" published

@@ -44,14 +44,7 @@ A=http://127.0.0.1:$A_PORT B=http://127.0.0.1:$B_PORT
 check "a responder never touches its data_dir" test ! -e "$T/respond-data"
 
 TOKEN=$ADMIN
-issue() { # N: a card with an auth certificate; writes $T/cN.pem, prints the serial
-  call POST /v1/persons "{\"id\":\"p$1\",\"name\":\"試験 $1\",\"address\":\"東京都1-$1\",\"birth_date\":\"1990-03-04\",\"gender\":\"female\"}" >/dev/null
-  call POST /v1/cards "{\"id\":\"c$1\",\"person_id\":\"p$1\",\"type\":\"mynumber\",\"expiry\":\"2034-01-31\"}" >/dev/null
-  call POST "/v1/cards/c$1/issue" '{"certificates":"auth","passwords":{"auth":"5831"}}'
-  jq -r '.certificates[0].pem' <<<"$RB" >"$T/c$1.pem"
-  jq -r '.certificates[0].serial' <<<"$RB"
-}
-S1=$(issue 1) S2=$(issue 2) S3=$(issue 3) S4=$(issue 4)
+S1=$(respond_issue 1) S2=$(respond_issue 2) S3=$(respond_issue 3) S4=$(respond_issue 4)
 CA=$AUTH_CA
 
 # ---- answers ----
