@@ -16,6 +16,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -27,6 +29,10 @@
 #include <openssl/x509v3.h>
 
 #include "responder/net/log.h"
+
+/* TCP keepalive of the connection to Redis: first probe after this many idle seconds (hiredis's
+ * REDIS_KEEPALIVE_INTERVAL for plain connections). */
+#define REDISTLS_KEEPALIVE_S 15
 
 struct redistls {
     SSL_CTX *ctx;
@@ -205,13 +211,17 @@ static int tcp_connect(const char *host, int port, int timeout_ms, const char *a
         return jerr_set(err, JERR_UNAVAILABLE, "redis", "redis %s: cannot connect: %s", addr,
                         strerror(last));
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    int on = 1;
     /* blocking for the handshake, each read and write at most timeout_ms; a dead peer (a
-     * partition) noticed by TCP keepalive afterwards */
+     * partition) noticed by TCP keepalive afterwards, timed as hiredis's redisEnableKeepAlive
+     * times a plain connection */
+    int on = 1, idle = REDISTLS_KEEPALIVE_S, interval = REDISTLS_KEEPALIVE_S / 3, count = 3;
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == -1 ||
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1 ||
-        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) == -1) {
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) == -1 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) == -1 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval)) == -1 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count)) == -1) {
         jerr_set(err, JERR_UNAVAILABLE, "redis", "redis %s: %s", addr, strerror(errno));
         close(fd);
         return -1;
@@ -287,8 +297,11 @@ int redistls_connect(struct redistls *t, const char *host, int port, int timeout
     pair[1] = -1;
     bufferevent_setcb(tn->tls, pass_on, NULL, side_event, tn);
     bufferevent_setcb(tn->plain, pass_on, NULL, side_event, tn);
-    if (bufferevent_enable(tn->tls, EV_READ | EV_WRITE) == -1 ||
-        bufferevent_enable(tn->plain, EV_READ | EV_WRITE) == -1)
+    /* The plain side first: nothing comes on it before hiredis has pair[0]. Once the TLS side
+     * reads, the pump thread may end the tunnel at once (Redis refusing the client
+     * certificate right after the handshake): tn is not touched after that. */
+    if (bufferevent_enable(tn->plain, EV_READ | EV_WRITE) == -1 ||
+        bufferevent_enable(tn->tls, EV_READ | EV_WRITE) == -1)
         goto fail;
     return pair[0];
 fail:
