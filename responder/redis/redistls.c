@@ -97,6 +97,8 @@ void redistls_free(struct redistls *t)
 
 static pthread_once_t pump_once = PTHREAD_ONCE_INIT;
 static struct event_base *pump_base;
+static struct event *pump_stop_ev;
+static pthread_t pump_thread;
 
 static void *pump_main(void *arg)
 {
@@ -105,18 +107,38 @@ static void *pump_main(void *arg)
     return NULL;
 }
 
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    event_base_loopbreak(pump_base);
+}
+
+/* At exit, before OpenSSL's own atexit cleanup (registered earlier, so run later): the pump
+ * must not be freeing a tunnel's SSL while OpenSSL tears itself down. An activated event, not
+ * event_base_loopbreak from here: a break asked before the loop has started is forgotten when
+ * it starts, an active event is not. */
+static void pump_stop(void)
+{
+    event_active(pump_stop_ev, EV_READ, 0);
+    pthread_join(pump_thread, NULL);
+}
+
 static void pump_start(void)
 {
-    pthread_t th;
     /* thread.h: the base is used from the threads that add tunnels to it */
     if (evthread_use_pthreads() != 0 || (pump_base = event_base_new()) == NULL)
         return;
-    if (pthread_create(&th, NULL, pump_main, NULL) != 0) {
+    if ((pump_stop_ev = event_new(pump_base, -1, 0, stop_cb, NULL)) == NULL ||
+        pthread_create(&pump_thread, NULL, pump_main, NULL) != 0) {
+        if (pump_stop_ev != NULL)
+            event_free(pump_stop_ev);
         event_base_free(pump_base);
         pump_base = NULL;
         return;
     }
-    pthread_detach(th);
+    atexit(pump_stop);
 }
 
 /* One connection: `tls` to Redis, `plain` to hiredis's end of the pair. */
