@@ -271,6 +271,12 @@ struct centry {
     {key ".env", T_ENVNAME, env_default, 0, 255, 0, CFG(env_member)},                           \
     {key ".file", T_STRING, "", 0, 4096, 0, CFG(file_member)},                                  \
     {key ".value", T_INLINE_SECRET, NULL, 0, 0, 0, 0}
+/* A Redis section's TLS keys into a struct config_redis_tls. */
+#define REDIS_TLS_ENTRIES(section, member)                                                      \
+    {section ".tls", T_BOOL, "false", 0, 0, 0, CFG(member.on)},                                 \
+    {section ".tls_ca", T_STRING, "", 0, 4096, 0, CFG(member.ca)},                              \
+    {section ".tls_cert", T_STRING, "", 0, 4096, 0, CFG(member.cert)},                          \
+    {section ".tls_key", T_STRING, "", 0, 4096, 0, CFG(member.key)}
 // clang-format on
 
 /* Every key of the configuration, its type, default and bounds (config/jpki.example.yaml
@@ -337,10 +343,7 @@ static const struct centry schema[] = {
     {"publish.redis.url", T_STRING, "", 0, 1024, 0, CFG(publish_redis_url)},
     SECRET_ENTRIES("publish.redis.password", "", publish_redis_password_env,
                    publish_redis_password_file),
-    {"publish.redis.tls", T_BOOL, "false", 0, 0, 0, CFG(publish_redis_tls)},
-    {"publish.redis.tls_ca", T_STRING, "", 0, 4096, 0, CFG(publish_redis_tls_ca)},
-    {"publish.redis.tls_cert", T_STRING, "", 0, 4096, 0, CFG(publish_redis_tls_cert)},
-    {"publish.redis.tls_key", T_STRING, "", 0, 4096, 0, CFG(publish_redis_tls_key)},
+    REDIS_TLS_ENTRIES("publish.redis", publish_redis_tls),
     {"publish.redis.key_prefix", T_STRING, "jpki:", 0, 64, 0, CFG(publish_redis_key_prefix)},
     {"access", T_SECTION, NULL, 0, 0, 0, 0},
     {"access.ocsp", T_ACCESS, "open", 0, 0, 0, CFG(access_ocsp)},
@@ -369,10 +372,7 @@ static const struct centry schema[] = {
     SECRET_ENTRIES("respond.redis.password", "", respond_redis_password_env,
                    respond_redis_password_file),
     {"respond.redis.key_prefix", T_STRING, "jpki:", 1, 64, 0, CFG(respond_redis_key_prefix)},
-    {"respond.redis.tls", T_BOOL, "false", 0, 0, 0, CFG(respond_redis_tls)},
-    {"respond.redis.tls_ca", T_STRING, "", 0, 4096, 0, CFG(respond_redis_tls_ca)},
-    {"respond.redis.tls_cert", T_STRING, "", 0, 4096, 0, CFG(respond_redis_tls_cert)},
-    {"respond.redis.tls_key", T_STRING, "", 0, 4096, 0, CFG(respond_redis_tls_key)},
+    REDIS_TLS_ENTRIES("respond.redis", respond_redis_tls),
     {"respond.redis.sentinel", T_SECTION, NULL, 0, 0, 0, 0},
     {"respond.redis.sentinel.addresses", T_STRING, "", 0, 4096, 0, CFG(respond_redis_sentinels)},
     {"respond.redis.sentinel.master", T_STRING, "", 0, 255, 0, CFG(respond_redis_sentinel_master)},

@@ -49,6 +49,14 @@ struct config_ca {
     int ocsp_signer_validity_days; /* 1..3650 */
 };
 
+/* A Redis section's TLS (publish.redis.tls*, respond.redis.tls*; responder/redis/redistls.h). */
+struct config_redis_tls {
+    bool on;    /* tls: over TLS */
+    char *ca;   /* tls_ca: PEM CAs the server's certificate must chain to ("" = the system's) */
+    char *cert; /* tls_cert: client certificate chain (PEM, "" = none) */
+    char *key;  /* tls_key: and its key */
+};
+
 struct jpki_config {
     char *source_path;     /* the file it came from */
     char *data_dir;        /* registry, keys, CRLs */
@@ -135,20 +143,14 @@ struct jpki_config {
     char *publish_redis_url;          /* "redis://host:port/db", "" = no publication */
     char *publish_redis_password_env; /* env var holding the Redis password ("" = none) */
     char *publish_redis_password_file; /* or a file holding it (0600) */
-    bool publish_redis_tls;           /* over TLS (responder/redis/redistls.h) */
-    char *publish_redis_tls_ca;       /* PEM CAs the server's certificate must chain to ("" = system) */
-    char *publish_redis_tls_cert;     /* client certificate chain (PEM, "" = none) */
-    char *publish_redis_tls_key;      /* and its key */
+    struct config_redis_tls publish_redis_tls;
     char *publish_redis_key_prefix;   /* every key starts with it ("jpki:") */
     /* jpkid respond (DESIGN §13): the Redis it answers from (config/jpki.example.yaml) */
     char *respond_redis_url;            /* redis://host:port[/db], "" = none */
     char *respond_redis_password_env;   /* env var holding the Redis password ("" = none) */
     char *respond_redis_password_file;  /* or a file holding it (0600) */
     char *respond_redis_key_prefix;     /* "jpki:" */
-    bool respond_redis_tls;             /* as publish_redis_tls: primary and sentinels */
-    char *respond_redis_tls_ca;
-    char *respond_redis_tls_cert;
-    char *respond_redis_tls_key;
+    struct config_redis_tls respond_redis_tls; /* primary and sentinels */
     char *respond_redis_sentinels;      /* "host:port,host:port": ask these for the primary */
     char *respond_redis_sentinel_master; /* the primary's name at the sentinels */
     int respond_cache_entries;          /* pre-signed responses kept in memory (65536) */

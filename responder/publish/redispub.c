@@ -93,9 +93,7 @@ static int load_conn(struct redisconn_cfg *out, const struct jpki_config *cfg, s
     if (redisconn_cfg_init(out, "publish.redis", cfg->publish_redis_url, "", "",
                            cfg->publish_redis_key_prefix, password, REDISPUB_TIMEOUT_MS, err) == -1)
         return -1;
-    if (cfg->publish_redis_tls &&
-        redisconn_cfg_set_tls(out, "publish.redis", cfg->publish_redis_tls_ca,
-                              cfg->publish_redis_tls_cert, cfg->publish_redis_tls_key, err) == -1)
+    if (redisconn_cfg_set_tls(out, "publish.redis", &cfg->publish_redis_tls, err) == -1)
         return -1;
     if (password == NULL && jerr_is_set(&e))
         return jerr_set(err, e.code, e.field, "%s", e.msg);

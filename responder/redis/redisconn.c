@@ -145,11 +145,14 @@ int redisconn_cfg_init(struct redisconn_cfg *out, const char *section, const cha
     return 0;
 }
 
-int redisconn_cfg_set_tls(struct redisconn_cfg *c, const char *section, const char *ca,
-                          const char *cert, const char *key, struct jerr *err)
+int redisconn_cfg_set_tls(struct redisconn_cfg *c, const char *section,
+                          const struct config_redis_tls *tls, struct jerr *err)
 {
     redistls_free(c->tls);
-    c->tls = redistls_new(section, ca, cert, key, err);
+    c->tls = NULL;
+    if (!tls->on)
+        return 0;
+    c->tls = redistls_new(section, tls->ca, tls->cert, tls->key, err);
     return c->tls != NULL ? 0 : -1;
 }
 

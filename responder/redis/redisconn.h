@@ -26,6 +26,7 @@
 struct redisContext;
 struct redisReply;
 struct redistls;
+struct config_redis_tls;
 
 #define REDISCONN_HOST_MAX 255
 #define REDISCONN_MAX_SENTINELS 8
@@ -67,12 +68,12 @@ int redisconn_parse_addr(const char *text, struct redisconn_target *out);
 int redisconn_cfg_init(struct redisconn_cfg *out, const char *section, const char *url,
                        const char *sentinels, const char *master, const char *prefix,
                        char *password, int timeout_ms, struct jerr *err);
-/* `section`.tls: the primary and the sentinels are reached over TLS, with the server's
- * certificate checked against `ca` ("" = the system's trust store) and the client certificate
- * `cert`/`key` ("" = none) sent (redistls_new). Returns 0, or -1 with err (JERR_CONFIG naming
- * the key). */
-int redisconn_cfg_set_tls(struct redisconn_cfg *c, const char *section, const char *ca,
-                          const char *cert, const char *key, struct jerr *err);
+/* `section`.tls: when tls->on, the primary and the sentinels are reached over TLS, with the
+ * server's certificate checked against tls->ca ("" = the system's trust store) and the client
+ * certificate tls->cert/key ("" = none) sent (redistls_new); else nothing changes. Returns 0,
+ * or -1 with err (JERR_CONFIG naming the key). */
+int redisconn_cfg_set_tls(struct redisconn_cfg *c, const char *section,
+                          const struct config_redis_tls *tls, struct jerr *err);
 /* Wipes and frees the password; frees the TLS settings. */
 void redisconn_cfg_clear(struct redisconn_cfg *c);
 

@@ -216,9 +216,7 @@ int respond_redis_cfg(struct redisconn_cfg *out, const struct jpki_config *cfg, 
                            cfg->respond_redis_key_prefix, password, RESPOND_REDIS_TIMEOUT_MS,
                            err) == -1)
         return -1;
-    if (cfg->respond_redis_tls &&
-        redisconn_cfg_set_tls(out, "respond.redis", cfg->respond_redis_tls_ca,
-                              cfg->respond_redis_tls_cert, cfg->respond_redis_tls_key, err) == -1)
+    if (redisconn_cfg_set_tls(out, "respond.redis", &cfg->respond_redis_tls, err) == -1)
         return -1;
     if (password == NULL && jerr_is_set(&e)) {
         *err = e;

@@ -975,7 +975,7 @@ START_TEST(publish_redis)
     ck_assert_msg(cfg != NULL, "%s", err.msg);
     ck_assert_str_eq(cfg->publish_redis_url, ""); /* unset: no publication */
     ck_assert_str_eq(cfg->publish_redis_key_prefix, "jpki:");
-    ck_assert(!cfg->publish_redis_tls);
+    ck_assert(!cfg->publish_redis_tls.on);
     ck_assert_ptr_null(config_read_redis_password(cfg, false, &err)); /* none configured */
     ck_assert(!jerr_is_set(&err));
     config_free(cfg);
@@ -985,12 +985,12 @@ START_TEST(publish_redis)
                "respond: {redis: {url: \"redis://h/0\", tls: true, tls_ca: /r.pem}}",
                &err);
     ck_assert_msg(cfg != NULL, "%s", err.msg);
-    ck_assert(cfg->publish_redis_tls && cfg->respond_redis_tls);
-    ck_assert_str_eq(cfg->publish_redis_tls_ca, "/c.pem");
-    ck_assert_str_eq(cfg->publish_redis_tls_cert, "/k.pem");
-    ck_assert_str_eq(cfg->publish_redis_tls_key, "/k.key");
-    ck_assert_str_eq(cfg->respond_redis_tls_ca, "/r.pem");
-    ck_assert_str_eq(cfg->respond_redis_tls_cert, "");
+    ck_assert(cfg->publish_redis_tls.on && cfg->respond_redis_tls.on);
+    ck_assert_str_eq(cfg->publish_redis_tls.ca, "/c.pem");
+    ck_assert_str_eq(cfg->publish_redis_tls.cert, "/k.pem");
+    ck_assert_str_eq(cfg->publish_redis_tls.key, "/k.key");
+    ck_assert_str_eq(cfg->respond_redis_tls.ca, "/r.pem");
+    ck_assert_str_eq(cfg->respond_redis_tls.cert, "");
     config_free(cfg);
 
     cfg = load("publish:\n  redis:\n    url: redis://127.0.0.1:6390/2\n"

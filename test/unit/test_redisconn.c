@@ -76,19 +76,18 @@ END_TEST
 START_TEST(tls_settings)
 {
     static const struct {
-        const char *ca, *cert, *key, *field;
+        struct config_redis_tls tls;
+        const char *field;
     } bad[] = {
-        {"/no/such/ca.pem", "", "", "respond.redis.tls_ca"},
-        {"", "/no/such/cert.pem", "", "respond.redis.tls_key"},
-        {"", "", "/no/such/key.pem", "respond.redis.tls_cert"},
-        {"", "/no/such/cert.pem", "/no/such/key.pem", "respond.redis.tls_cert"},
+        {{true, "/no/such/ca.pem", "", ""}, "respond.redis.tls_ca"},
+        {{true, "", "/no/such/cert.pem", ""}, "respond.redis.tls_key"},
+        {{true, "", "", "/no/such/key.pem"}, "respond.redis.tls_cert"},
+        {{true, "", "/no/such/cert.pem", "/no/such/key.pem"}, "respond.redis.tls_cert"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct redisconn_cfg rc = {0};
         struct jerr err = {0};
-        ck_assert_int_eq(redisconn_cfg_set_tls(&rc, "respond.redis", bad[i].ca, bad[i].cert,
-                                               bad[i].key, &err),
-                         -1);
+        ck_assert_int_eq(redisconn_cfg_set_tls(&rc, "respond.redis", &bad[i].tls, &err), -1);
         ck_assert_int_eq(err.code, JERR_CONFIG);
         ck_assert_str_eq(err.field, bad[i].field);
         ck_assert_ptr_null(rc.tls);
@@ -96,7 +95,8 @@ START_TEST(tls_settings)
     }
     struct redisconn_cfg rc = {0};
     struct jerr err = {0};
-    ck_assert_int_eq(redisconn_cfg_set_tls(&rc, "respond.redis", "", "", "", &err), 0);
+    const struct config_redis_tls system_cas = {true, "", "", ""};
+    ck_assert_int_eq(redisconn_cfg_set_tls(&rc, "respond.redis", &system_cas, &err), 0);
     ck_assert_ptr_nonnull(rc.tls);
     struct redisconn_target t = {.port = 1};
     strcpy(t.host, "127.0.0.1");
