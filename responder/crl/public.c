@@ -606,6 +606,15 @@ static size_t crl_slot(const struct public *pub, enum ca_kind ca, int partition)
 }
 
 /* Answers with a CRL snapshot; returns the status sent. */
+long public_file_max_age(const struct jpki_config *cfg, bool crl, time_t expires, time_t now)
+{
+    if (crl)
+        return crlsched_max_age(0, expires, cfg->http_crl_max_age_s, now);
+    if (expires != 0 && http_max_age(expires, now) < PUBLIC_ROOT_MAX_AGE_S)
+        return http_max_age(expires, now);
+    return PUBLIC_ROOT_MAX_AGE_S;
+}
+
 static int crl_answer(struct public *pub, struct evhttp_request *req,
                       const struct crlcache_snapshot *snap, bool delta)
 {

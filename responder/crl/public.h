@@ -39,6 +39,12 @@ struct evbuffer;
 /* max-age of the roots and fingerprints (they change only with a new instance). */
 #define PUBLIC_ROOT_MAX_AGE_S 86400
 
+/* max-age of a /ca/ or /crl/ file served from a stored copy, outside the publication schedule
+ * (a responder's files from Redis, the relying-party CA's files): a CRL (`crl`) at most
+ * http.crl_max_age_s and never past its nextUpdate (`expires`); a CA certificate
+ * PUBLIC_ROOT_MAX_AGE_S and never past its notAfter (`expires`, 0 = none). */
+long public_file_max_age(const struct jpki_config *cfg, bool crl, time_t expires, time_t now);
+
 /* Prepares the endpoints of `pki` (borrowed; it must outlive the result) for a server of
  * `loop_count` loops. Returns NULL with err filled. */
 struct public *public_new(const struct pki *pki, int loop_count, struct jerr *err);

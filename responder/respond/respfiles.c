@@ -17,7 +17,6 @@
 #include <pthread.h>
 
 #include "base/jclock.h"
-#include "responder/crl/crlsched.h"
 #include "responder/crl/public.h"
 #include "responder/monitor/metrics.h"
 #include "responder/net/access.h"
@@ -163,10 +162,7 @@ static int answer(struct respfiles *f, struct evhttp_request *req, struct rfile 
     time_t now = jclock_now();
     /* As serve: a CRL at most http.crl_max_age_s and never past its nextUpdate (expires); a
      * CA certificate a day. On an error of ours a cache may serve it on until expires. */
-    long max_age = is_crl(e) ? crlsched_max_age(0, e->expires, f->cfg->http_crl_max_age_s, now)
-                             : PUBLIC_ROOT_MAX_AGE_S;
-    if (!is_crl(e) && e->expires != 0 && http_max_age(e->expires, now) < max_age)
-        max_age = http_max_age(e->expires, now);
+    long max_age = public_file_max_age(f->cfg, is_crl(e), e->expires, now);
     if (http_answer_if_not_modified(req, e->etag, e->last_modified, max_age,
                                     http_stale_if_error(e->expires, now, max_age)))
         return 304;

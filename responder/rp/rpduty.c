@@ -19,7 +19,6 @@
 #include "ca/rpca.h"
 #include "ca/statusq.h"
 #include "responder/api/rpapi.h"
-#include "responder/crl/crlsched.h"
 #include "responder/monitor/metrics.h"
 #include "responder/net/http.h"
 #include "responder/net/log.h"
@@ -127,8 +126,7 @@ static void file_done(void *arg)
 {
     struct file_job *j = arg;
     time_t now = jclock_now();
-    long max_age = j->crl ? crlsched_max_age(0, j->expires, j->cfg->http_crl_max_age_s, now)
-                          : PUBLIC_ROOT_MAX_AGE_S;
+    long max_age = public_file_max_age(j->cfg, j->crl, j->expires, now);
     if (j->data == NULL)
         http_send_jerr(j->req, &j->err);
     else if (!http_answer_if_not_modified(j->req, j->etag, j->last_modified, max_age,
